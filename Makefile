@@ -1,0 +1,41 @@
+# rackseed — the commands a developer and CI use. `make test` is what .ci/run calls.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help setup build lint format typecheck test test-unit test-integration test-e2e demo bench clean
+
+help:
+	@echo "make demo   run the main job (see README)"
+	@echo "make test   install what is needed, then lint, typecheck and run every test project"
+	@echo "make setup  install Debian packages and node modules, compile (idempotent)"
+	@echo "make bench  run the benchmarks; each prints its figures"
+
+setup:
+	@scripts/setup.sh
+
+build:
+	npx tsc -p tsconfig.build.json
+
+lint:
+	npx biome check .
+
+format:
+	npx biome check --write .
+
+typecheck:
+	npx tsc -p tsconfig.json
+
+test: setup lint typecheck
+	@scripts/test.sh
+
+test-unit test-integration test-e2e: setup
+	npx vitest run --project $(subst test-,,$@)
+
+demo: setup
+	npx tsx scripts/demo.ts
+
+bench: setup
+	npx tsx bench/run.ts
+
+clean:
+	rm -rf dist .bed
