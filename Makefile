@@ -17,10 +17,10 @@ build:
 	npx tsc -p tsconfig.build.json
 
 lint:
-	npx biome check .
+	npx eslint . && npx prettier --check .
 
 format:
-	npx biome check --write .
+	npx prettier --write . && npx eslint --fix .
 
 typecheck:
 	npx tsc -p tsconfig.json

@@ -10,11 +10,7 @@ export class RackseedError extends Error {
   /** True when the same call may succeed if tried again later (timeouts, lost leases). */
   readonly retryable: boolean;
 
-  constructor(
-    code: string,
-    message: string,
-    options: { retryable?: boolean; cause?: unknown } = {},
-  ) {
+  constructor(code: string, message: string, options: { retryable?: boolean; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;

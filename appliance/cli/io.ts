@@ -17,12 +17,7 @@ export interface GlobalOptions {
  * Prints a command's result: the value itself as one JSON document with `--json`, else the
  * human rendering. Every command that reports something goes through here.
  */
-export function report<T>(
-  io: CliIo,
-  options: GlobalOptions,
-  value: T,
-  human: (value: T) => string,
-): void {
+export function report<T>(io: CliIo, options: GlobalOptions, value: T, human: (value: T) => string): void {
   if (options.json) io.stdout(`${JSON.stringify(value)}\n`);
   else io.stdout(human(value).replace(/\n?$/, '\n'));
 }

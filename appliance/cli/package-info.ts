@@ -5,8 +5,7 @@ export function packageInfo(): { version: string; engines: { node: string } } {
   let dir = new URL('.', import.meta.url);
   while (!existsSync(new URL('package.json', dir))) {
     const parent = new URL('..', dir);
-    if (parent.href === dir.href)
-      throw new Error('package.json not found above the rackseed sources');
+    if (parent.href === dir.href) throw new Error('package.json not found above the rackseed sources');
     dir = parent;
   }
   return JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as {

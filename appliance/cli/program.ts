@@ -5,10 +5,7 @@ import { CliUsageError, EXIT } from './errors.js';
 import { type CliIo, type GlobalOptions, reportError } from './io.js';
 
 /** Each verb lives in `commands/<verb>.ts` and adds itself to the program here. */
-const VERBS: ReadonlyArray<(program: Command, io: CliIo) => void> = [
-  registerVersion,
-  registerDoctor,
-];
+const VERBS: ReadonlyArray<(program: Command, io: CliIo) => void> = [registerVersion, registerDoctor];
 
 function createProgram(io: CliIo): Command {
   const program = new Command('rackseed')
@@ -42,11 +39,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return EXIT.ok;
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (
-        error.code === 'commander.helpDisplayed' ||
-        error.code === 'commander.version' ||
-        error.exitCode === 0
-      ) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.exitCode === 0) {
         return EXIT.ok;
       }
       if (error.code === 'commander.help') return EXIT.usage; // `rackseed` alone: help on stderr

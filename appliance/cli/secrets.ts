@@ -7,10 +7,7 @@ import type { CliIo } from './io.js';
  * environment variable. Secrets never come from the command line, where `ps` would show
  * them, and no error message ever contains one.
  */
-export async function readSecret(
-  io: CliIo,
-  from: { file?: string; env: string; what: string },
-): Promise<string> {
+export async function readSecret(io: CliIo, from: { file?: string; env: string; what: string }): Promise<string> {
   if (from.file !== undefined) {
     let text: string;
     try {

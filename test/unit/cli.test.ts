@@ -60,22 +60,16 @@ describe('secrets', () => {
     const file = join(dir, 'pw');
     await writeFile(file, 'hunter2\nignored\n');
     const io = capture({ RACKSEED_TEST_SECRET: 'from-env' });
-    expect(await readSecret(io, { file, env: 'RACKSEED_TEST_SECRET', what: 'password' })).toBe(
-      'hunter2',
-    );
-    expect(await readSecret(io, { env: 'RACKSEED_TEST_SECRET', what: 'password' })).toBe(
-      'from-env',
-    );
+    expect(await readSecret(io, { file, env: 'RACKSEED_TEST_SECRET', what: 'password' })).toBe('hunter2');
+    expect(await readSecret(io, { env: 'RACKSEED_TEST_SECRET', what: 'password' })).toBe('from-env');
   });
 
   it('names the missing source without ever showing a secret', async () => {
     const io = capture({});
-    await expect(
-      readSecret(io, { env: 'RACKSEED_TEST_SECRET', what: 'password' }),
-    ).rejects.toMatchObject({ code: 'CLI_ERR_USAGE' });
-    await expect(
-      readSecret(io, { file: '/nonexistent/pw', env: 'X', what: 'password' }),
-    ).rejects.toMatchObject({
+    await expect(readSecret(io, { env: 'RACKSEED_TEST_SECRET', what: 'password' })).rejects.toMatchObject({
+      code: 'CLI_ERR_USAGE',
+    });
+    await expect(readSecret(io, { file: '/nonexistent/pw', env: 'X', what: 'password' })).rejects.toMatchObject({
       code: 'CLI_ERR_SECRET_UNREADABLE',
       message: expect.stringContaining('ENOENT'),
     });

@@ -1,0 +1,49 @@
+// One linter (ESLint + typescript-eslint), one formatter (Prettier, run by `make lint`).
+// Besides the recommended rules, this enforces the layering of DESIGN.md: statemachines/ is
+// pure (xstate and its own files only); agent/ ← bootstrap/, appliance/; another folder is
+// reached only through its front door, index.js.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const frontDoor = (...folders) => ({
+  group: folders.flatMap((f) => [`**/${f}/*`, `!**/${f}/index.js`]),
+  message: 'Reach another folder only through its front door (index.js).',
+});
+
+const restrict = (...patterns) => ({ 'no-restricted-imports': ['error', { patterns }] });
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', '**/build/**', 'test/fixtures/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  { files: ['**/*.js'], languageOptions: { globals: { process: 'readonly', URL: 'readonly', console: 'readonly' } } },
+  {
+    rules: {
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-non-null-assertion': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['statemachines/**'],
+    rules: restrict({
+      regex: '^(?!xstate(/|$)|\\./)',
+      message: 'statemachines/ is pure: it imports only xstate and its own files (no node:*, no I/O, no other folder).',
+    }),
+  },
+  {
+    files: ['agent/**'],
+    rules: restrict(
+      { group: ['**/bootstrap/**', '**/appliance/**'], message: 'agent/ may not depend on bootstrap/ or appliance/.' },
+      frontDoor('statemachines'),
+    ),
+  },
+  {
+    files: ['bootstrap/**'],
+    rules: restrict(
+      { group: ['**/appliance/**'], message: 'bootstrap/ may not depend on appliance/; the CLI composes them.' },
+      frontDoor('statemachines', 'agent'),
+    ),
+  },
+  { files: ['appliance/**'], rules: restrict(frontDoor('statemachines', 'agent', 'bootstrap')) },
+);
