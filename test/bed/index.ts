@@ -15,3 +15,4 @@ export {
   type SimulatedRack,
   startSimulatedBmcs,
 } from './ipmi-sim.js';
+export { createNetworkLab, type LabHost, type NetworkLab, type NetworkLabOptions } from './netns.js';
