@@ -16,3 +16,5 @@ export {
   startSimulatedBmcs,
 } from './ipmi-sim.js';
 export { createNetworkLab, type LabHost, type NetworkLab, type NetworkLabOptions } from './netns.js';
+export { type EtcdCluster, type EtcdMember, startEtcd } from './etcd.js';
+export { type CephCluster, type CephOptions, startCeph } from './ceph.js';
