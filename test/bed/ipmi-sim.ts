@@ -72,7 +72,7 @@ function labFru(index: number): FruContents {
     chassisType: 0x17, // rack mount chassis (SMBIOS type)
     chassisPartNumber: 'RS-CH-1',
     chassisSerial: `CH-${n}`,
-    boardMfgMinutes: 16_306_560, // 2027-01-01 00:00 UTC
+    boardMfgMinutes: 16_305_120, // 2027-01-01 00:00 UTC
     boardManufacturer: 'rackseed-lab',
     boardProductName: 'lab-board',
     boardSerial: `BRD-${n}`,

@@ -281,6 +281,7 @@ export class Scope {
         if (done) return;
         if (start === null || !killRecorded(pid, start, graceMs > 0 ? 'SIGTERM' : 'SIGKILL')) return;
         const timer = graceMs > 0 ? setTimeout(() => killRecorded(pid, start, 'SIGKILL'), graceMs) : undefined;
+        child.ref(); // an unref'd child would not keep a plain script alive while we wait for its exit
         await exited;
         clearTimeout(timer);
         this.daemons.delete(daemon);
