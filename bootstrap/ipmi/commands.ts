@@ -318,12 +318,17 @@ export function encodeCipherSuiteRecords(records: readonly CipherSuiteRecord[]):
   return w.done();
 }
 
-/** Set User Password request, §22.30: 20-byte form (bit 7 of byte 1), operation 2 = set password. */
+/**
+ * Set User Password request, §22.30, operation 2 = set password. `password` is Kuid-sized
+ * (20 bytes); passwords of up to 16 characters go in the 16-byte form, which every BMC
+ * (ipmi_sim included) takes, longer ones in the 20-byte form (bit 7 of byte 1).
+ */
 export function encodeSetUserPassword(userId: number, password: Uint8Array): Uint8Array {
+  const long = password.subarray(16).some((b) => b !== 0);
   return new Writer()
-    .u8(0x80 | (userId & 0x3f))
+    .u8((long ? 0x80 : 0) | (userId & 0x3f))
     .u8(0x02)
-    .bytes(password)
+    .bytes(password.subarray(0, long ? 20 : 16))
     .done();
 }
 
