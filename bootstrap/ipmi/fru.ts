@@ -121,7 +121,8 @@ export function decodeFru(image: Uint8Array): FruInventory {
 function area(prefix: number[], fields: string[]): number[] {
   const body = [1, 0, ...prefix];
   for (const f of fields) {
-    const b = Buffer.from(f, 'latin1');
+    // A one-byte 8-bit field would have type/length 0xC1, the end marker (§13.1): pad it.
+    const b = Buffer.from(f.length === 1 ? `${f} ` : f, 'latin1');
     if (b.length > 63) throw new IpmiDecodeError(IPMI_ERRORS.malformed, 'FRU: a field is at most 63 bytes');
     body.push(0xc0 | b.length, ...b);
   }
