@@ -213,7 +213,7 @@ export class IpmiClient {
    * Sends one command inside the session and returns its response data (after the
    * completion code). A non-zero completion code is an {@link IpmiCompletionCodeError}.
    */
-  request(spec: CommandSpec, data: Uint8Array): Promise<Uint8Array> {
+  request(spec: CommandSpec, data: Uint8Array, retry: RetryPolicy = this.retry): Promise<Uint8Array> {
     const run = async () => {
       if (this.closed) throw new IpmiError(IPMI_ERRORS.sessionClosed, 'the IPMI session is closed');
       this.rqSeq = (this.rqSeq + 1) & 0x3f;
@@ -239,7 +239,7 @@ export class IpmiClient {
           const r = decodeIpmiResponse(payload);
           return r.rqSeq === rqSeq && r.cmd === spec.cmd && r.netFn === spec.netFn + 1 ? r : undefined;
         },
-        this.retry,
+        retry,
       );
       this.lastUsed = Date.now();
       if (response.completionCode !== 0) throw new IpmiCompletionCodeError(spec.name, response.completionCode);
@@ -342,7 +342,12 @@ export class IpmiClient {
     clearInterval(this.keepalive);
     try {
       const id = this.session.remoteSessionId;
-      await this.request(COMMANDS.closeSession, Uint8Array.of(id, id >>> 8, id >>> 16, id >>> 24));
+      // Short bound: if the answer is lost, the BMC has already forgotten the session and
+      // will not answer the retransmission.
+      await this.request(COMMANDS.closeSession, Uint8Array.of(id, id >>> 8, id >>> 16, id >>> 24), {
+        ...this.retry,
+        timeoutMs: Math.min(this.retry.timeoutMs, 1000),
+      });
     } catch {
       // The BMC forgets idle sessions on its own; closing is a courtesy.
     } finally {

@@ -344,7 +344,8 @@ export class BmcModel {
       return reply(rq.status !== 0 ? rq.status : 0x0f, new Uint8Array(0));
     }
     const keys = deriveKeys(s.context);
-    s.secure = new SecureSession(s.suite, keys, s.consoleSessionId, s.bmcSessionId, this.random);
+    // A retransmitted RAKP 3 (its RAKP 4 was lost) gets the same answer; the session stays as it is.
+    s.secure ??= new SecureSession(s.suite, keys, s.consoleSessionId, s.bmcSessionId, this.random);
     return reply(0, rakp4Icv(s.context, keys));
   }
 
