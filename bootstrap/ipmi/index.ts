@@ -27,4 +27,4 @@ export type {
   UserAccess,
 } from './commands.js';
 export { PRIVILEGE, BOOT_DEVICE, CHASSIS_CONTROL } from './commands.js';
-export type { FruInventory, FruBoard, FruProduct } from './fru.js';
+export { encodeFru, type FruInventory, type FruBoard, type FruProduct } from './fru.js';

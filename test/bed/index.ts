@@ -7,7 +7,6 @@
  */
 export { BED_ROOT, type Daemon, processRunning, Scope, sweepStale } from './scope.js';
 export { waitFor } from './wait.js';
-export { buildFru, type FruContents } from './fru.js';
 export {
   LAB_BMC_DEVICE,
   type SimulatedBmc,

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { type FruContents, buildFru } from './fru.js';
+import { type FruInventory, encodeFru } from '../../bootstrap/index.js';
 import { type Daemon, Scope } from './scope.js';
 import { waitFor } from './wait.js';
 
@@ -37,7 +37,7 @@ export interface SimulatedBmc {
   /** The GUID as configured (`guid` in lan.conf), 32 hex digits; ipmitool prints it byte-reversed. */
   readonly guid: string;
   /** What its FRU device 0 holds. */
-  readonly fru: FruContents;
+  readonly fru: Required<FruInventory>;
   /** Where the chassis program keeps `power`, `bootdev`, `events` and the node's `node.log`. */
   readonly stateDir: string;
   readonly daemon: Daemon;
@@ -66,23 +66,24 @@ export interface SimulatedRack {
   stop(): Promise<void>;
 }
 
-function labFru(index: number): FruContents {
+function labFru(index: number): Required<FruInventory> {
   const n = String(index).padStart(4, '0');
   return {
-    chassisType: 0x17, // rack mount chassis (SMBIOS type)
-    chassisPartNumber: 'RS-CH-1',
-    chassisSerial: `CH-${n}`,
-    boardMfgMinutes: 16_305_120, // 2027-01-01 00:00 UTC
-    boardManufacturer: 'rackseed-lab',
-    boardProductName: 'lab-board',
-    boardSerial: `BRD-${n}`,
-    boardPartNumber: 'RS-BRD-1',
-    productManufacturer: 'rackseed-lab',
-    productName: 'lab-node',
-    productPartNumber: 'RS-LN-1',
-    productVersion: '1.0',
-    productSerial: `SN-${n}`,
-    productAssetTag: `node-${index}`,
+    board: {
+      manufacturedAt: '2027-01-01T00:00:00.000Z',
+      manufacturer: 'rackseed-lab',
+      product: 'lab-board',
+      serial: `BRD-${n}`,
+      partNumber: 'RS-BRD-1',
+    },
+    product: {
+      manufacturer: 'rackseed-lab',
+      name: 'lab-node',
+      partNumber: 'RS-LN-1',
+      version: '1.0',
+      serial: `SN-${n}`,
+      assetTag: `node-${index}`,
+    },
   };
 }
 
@@ -107,7 +108,7 @@ export async function startSimulatedBmcs(options: SimulatedBmcOptions): Promise<
       const password = randomBytes(8).toString('hex'); // 16 characters: the IPMI 1.5-era limit ipmi_sim keeps
       const guid = `a1b2c3d4e5f60718${scope.id.padStart(8, '0')}${index.toString(16).padStart(8, '0')}`;
       const fru = labFru(index);
-      writeFileSync(join(dir, 'fru.bin'), buildFru(fru));
+      writeFileSync(join(dir, 'fru.bin'), Buffer.concat([encodeFru(fru), Buffer.alloc(256)]).subarray(0, 256));
       writeFileSync(join(stateDir, 'resources-file'), scope.resourcesFile);
       if (options.onPowerOn) writeFileSync(join(stateDir, 'on-command'), `${options.onPowerOn({ index, stateDir })}\n`);
       writeFileSync(

@@ -31,22 +31,7 @@ describe('IPMI client against ipmi_sim', () => {
         (await client.cipherSuites()).some((s) => s.id === 3 && s.authAlg === 1 && s.confidentialityAlg === 1),
       ).toBe(true);
       const fru = await client.fru();
-      const f = bmc().fru;
-      expect(fru.board).toMatchObject({
-        manufacturer: f.boardManufacturer,
-        product: f.boardProductName,
-        serial: f.boardSerial,
-        partNumber: f.boardPartNumber,
-        manufacturedAt: new Date(Date.UTC(1996, 0, 1) + f.boardMfgMinutes * 60_000).toISOString(),
-      });
-      expect(fru.product).toEqual({
-        manufacturer: f.productManufacturer,
-        name: f.productName,
-        partNumber: f.productPartNumber,
-        version: f.productVersion,
-        serial: f.productSerial,
-        assetTag: f.productAssetTag,
-      });
+      expect(fru).toEqual(bmc().fru);
     } finally {
       await client.close();
     }
