@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TftpDecodeError } from '../../../bootstrap/netboot/errors.js';
-import { OP, type TftpPacket, decodeTftp, encodeTftp } from '../../../bootstrap/netboot/tftp-codec.js';
+import { type TftpPacket, decodeTftp, encodeTftp } from '../../../bootstrap/netboot/tftp-codec.js';
 import { ReadTransfer, negotiate, safeRelativePath } from '../../../bootstrap/netboot/tftp-session.js';
 
 describe('TFTP codec', () => {
