@@ -16,6 +16,7 @@ interface ServeOptions {
   initrd: string;
   cmdline: string;
   leases: string;
+  leaseSeconds: string;
 }
 
 function human(e: TimedNetbootEvent): string {
@@ -39,6 +40,7 @@ export function registerNetboot(program: Command, io: CliIo): void {
     .option('--kernel <name>', 'kernel file name under --files', 'vmlinuz')
     .option('--initrd <name>', 'initrd file name under --files', 'initrd.gz')
     .option('--cmdline <args>', 'kernel command line', 'console=ttyS0')
+    .option('--lease-seconds <n>', 'lease time', '3600')
     .addOption(
       new Option('--leases <file>', 'lease file (crash-safe JSON)').default('/var/lib/rackseed/netboot-leases.json'),
     )
@@ -64,6 +66,7 @@ export function registerNetboot(program: Command, io: CliIo): void {
         initrd: options.initrd,
         cmdline: options.cmdline,
         leasesFile: options.leases,
+        leaseSeconds: Number(options.leaseSeconds),
         token,
         onEvent: (e) => io.stdout(global.json ? `${JSON.stringify(e)}\n` : `${human(e)}\n`),
       });
