@@ -33,16 +33,18 @@ export async function startTftpServer(options: {
     stats.rejected[code] = (stats.rejected[code] ?? 0) + 1;
     options.onEvent({ type: 'tftp.rejected', mac: '', ip: rinfo.address, detail: `${code}: ${detail}` });
   };
-  const sendError = (socket: Socket, rinfo: RemoteInfo, code: number, message: string): void => {
-    socket.send(encodeTftp({ op: OP.ERROR, code, message }), rinfo.port, rinfo.address);
-  };
+  /** Resolves once the datagram is out: closing a socket earlier would drop it. */
+  const sendError = (socket: Socket, rinfo: RemoteInfo, code: number, message: string): Promise<void> =>
+    new Promise((resolve) =>
+      socket.send(encodeTftp({ op: OP.ERROR, code, message }), rinfo.port, rinfo.address, () => resolve()),
+    );
 
   /** Resolves a request to an open file under the root, or answers with the TFTP error. */
   const openFile = async (socket: Socket, rinfo: RemoteInfo, filename: string): Promise<FileHandle | undefined> => {
     const relative = safeRelativePath(filename);
     if (relative === undefined) {
       reject('TFTP_ERR_PATH_TRAVERSAL', rinfo, JSON.stringify(filename));
-      sendError(socket, rinfo, TFTP_ERROR.ACCESS, 'access violation');
+      await sendError(socket, rinfo, TFTP_ERROR.ACCESS, 'access violation');
       return undefined;
     }
     try {
@@ -57,7 +59,7 @@ export async function startTftpServer(options: {
     } catch (error) {
       const notFound = (error as NodeJS.ErrnoException).code === 'ENOENT';
       reject(notFound ? 'TFTP_ERR_NOT_FOUND' : 'TFTP_ERR_ACCESS', rinfo, JSON.stringify(filename));
-      sendError(
+      await sendError(
         socket,
         rinfo,
         notFound ? TFTP_ERROR.NOT_FOUND : TFTP_ERROR.ACCESS,
@@ -126,7 +128,7 @@ export async function startTftpServer(options: {
     socket.on('error', fail);
     socket.on('message', (msg, from) => {
       if (from.address !== rinfo.address || from.port !== rinfo.port) {
-        sendError(socket, from, TFTP_ERROR.UNKNOWN_TID, 'unknown transfer ID'); // RFC 1350 §4
+        void sendError(socket, from, TFTP_ERROR.UNKNOWN_TID, 'unknown transfer ID'); // RFC 1350 §4
         return;
       }
       try {
@@ -148,7 +150,7 @@ export async function startTftpServer(options: {
       const packet = decodeTftp(msg);
       if (packet.op === OP.WRQ) {
         reject('TFTP_ERR_READ_ONLY', rinfo, packet.filename);
-        sendError(main, rinfo, TFTP_ERROR.ACCESS, 'read-only server');
+        void sendError(main, rinfo, TFTP_ERROR.ACCESS, 'read-only server');
       } else if (packet.op === OP.RRQ) {
         transfer(rinfo, packet.filename, packet.options).catch((error: unknown) =>
           reject('TFTP_ERR_INTERNAL', rinfo, String(error)),
@@ -158,7 +160,7 @@ export async function startTftpServer(options: {
       }
     } catch (error) {
       reject(isRackseedError(error) ? error.code : 'TFTP_ERR_INTERNAL', rinfo, String(error));
-      sendError(main, rinfo, TFTP_ERROR.ILLEGAL, 'illegal TFTP operation');
+      void sendError(main, rinfo, TFTP_ERROR.ILLEGAL, 'illegal TFTP operation');
     }
   });
   main.on('error', (error) => options.onEvent({ type: 'tftp.error', mac: '', detail: error.message }));
