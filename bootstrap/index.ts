@@ -3,3 +3,4 @@
  * (DHCP, TFTP, HTTP boot) and the seed. This file is the folder's front door.
  */
 export * from './ipmi/index.js';
+export * from './netboot/index.js';
