@@ -43,6 +43,8 @@ export interface NetworkLabOptions {
   hosts: number | readonly string[];
   /** Give each host .10, .11, … (default true); false for tests where hosts get addresses by DHCP. */
   addresses?: boolean;
+  /** Record into this scope (a lab's) instead of a new one; `destroy()` then closes that scope. */
+  scope?: Scope;
 }
 
 async function ip(...args: string[]): Promise<void> {
@@ -51,7 +53,7 @@ async function ip(...args: string[]): Promise<void> {
 
 /** Creates the namespaces, the bridge and one veth pair per host. */
 export async function createNetworkLab(options: NetworkLabOptions): Promise<NetworkLab> {
-  const scope = Scope.open('net');
+  const scope = options.scope ?? Scope.open('net');
   const names =
     typeof options.hosts === 'number'
       ? Array.from({ length: options.hosts }, (_, i) => `h${i + 1}`)

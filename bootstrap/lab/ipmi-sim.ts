@@ -3,14 +3,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { type FruInventory, encodeFru } from '../../bootstrap/index.js';
+import { type FruInventory, encodeFru } from '../ipmi/index.js';
+import { CHASSIS_CONTROL_SCRIPT } from './chassis-control.js';
 import { type Daemon, Scope } from './scope.js';
 import { waitFor } from './wait.js';
 
 const run = promisify(execFile);
-const CHASSIS_CONTROL = fileURLToPath(new URL('./chassis-control.sh', import.meta.url));
 
 /** What Get Device ID answers for every lab BMC (the `mc_add` line of its .emu file). */
 export const LAB_BMC_DEVICE = {
@@ -58,6 +57,8 @@ export interface SimulatedBmcOptions {
   addresses?: readonly string[];
   /** A shell command run (in its own session) when BMC `index` powers its node on; killed at power-off. */
   onPowerOn?: (bmc: { index: number; stateDir: string }) => string;
+  /** Record into this scope (a lab's) instead of a new one; `stop()` then closes that scope. */
+  scope?: Scope;
 }
 
 export interface SimulatedRack {
@@ -94,8 +95,10 @@ function labFru(index: number): Required<FruInventory> {
  * device and can run a command on power-on. Resolves once every BMC answers ipmitool.
  */
 export async function startSimulatedBmcs(options: SimulatedBmcOptions): Promise<SimulatedRack> {
-  const scope = Scope.open('bmc');
+  const scope = options.scope ?? Scope.open('bmc');
   try {
+    const chassisControl = join(scope.dir, 'chassis-control.sh');
+    writeFileSync(chassisControl, CHASSIS_CONTROL_SCRIPT, { mode: 0o755 });
     const bmcs: SimulatedBmc[] = [];
     for (let index = 1; index <= options.count; index++) {
       const host = options.netns ? options.addresses?.[index - 1] : '127.0.0.1';
@@ -122,7 +125,7 @@ export async function startSimulatedBmcs(options: SimulatedBmcOptions): Promise<
           ...['callback', 'user', 'operator', 'admin'].map((p) => `    allowed_auths_${p} none md2 md5 straight`),
           `    guid ${guid}`,
           '  endlan',
-          `  chassis_control "${CHASSIS_CONTROL} ${stateDir}"`,
+          `  chassis_control "${chassisControl} ${stateDir}"`,
           `  user 2 true "admin" "${password}" admin 10 none md2 md5 straight`,
           '',
         ].join('\n'),
