@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { BlobStore } from '../blobs/index.js';
 import { type ComputeDriver, ServerService } from '../compute/index.js';
@@ -41,6 +42,8 @@ export async function createApi(options: ApiOptions): Promise<Api> {
   const app = Fastify({
     logger: { level: options.logLevel ?? 'warn' },
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    // OpenStack request ids: every answer carries one, logs name it.
+    genReqId: () => `req-${randomUUID()}`,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     // Nova ids like `9223372036854775808` or `-1` are not ours, but must route (then 404).
     routerOptions: { maxParamLength: 500, ignoreTrailingSlash: true },
@@ -84,6 +87,11 @@ export async function createApi(options: ApiOptions): Promise<Api> {
     };
   const notFound = (style: FaultStyle) => (request: FastifyRequest, reply: FastifyReply) =>
     reply.code(404).send(faultBody(style, 404, `The resource could not be found: ${request.method} ${request.url}`));
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('X-OpenStack-Request-Id', request.id);
+    if (request.url.startsWith('/compute')) reply.header('X-Compute-Request-Id', request.id);
+  });
 
   const services: [string, FaultStyle, (app: FastifyInstance, deps: ApiDeps) => Promise<void>][] = [
     ['/identity', 'keystone', identityRoutes],

@@ -22,9 +22,13 @@ image() {
 image_ref="$(image tempest-image)"
 image_ref_alt="$(image tempest-image-alt)"
 
-tempest init --name "rackseed-$(basename "$workspace")" "$workspace/tempest" >/dev/null
+# tempest keeps a registry of workspaces by name (~/.tempest/workspace.yaml): use a unique name
+# and drop the entry afterwards.
+name="rackseed-$$-$(date +%s%N)"
+tempest init --name "$name" "$workspace/tempest" >/dev/null
+trap 'tempest workspace remove --name "$name" >/dev/null 2>&1 || true' EXIT
 cd "$workspace/tempest"
 sed -e "s|@URL@|$url|g" -e "s|@ADMIN_PASSWORD@|$password|g" -e "s|@WORKSPACE@|$workspace/tempest|g" \
   -e "s|@IMAGE_REF@|$image_ref|g" -e "s|@IMAGE_REF_ALT@|$image_ref_alt|g" \
   "$here/tempest.conf.in" > etc/tempest.conf
-exec tempest run --include-list "$here/include-list.txt" --concurrency 2 "${@:4}"
+tempest run --include-list "$here/include-list.txt" --concurrency 2 "${@:4}"
