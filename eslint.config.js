@@ -19,7 +19,10 @@ export default tseslint.config(
   { files: ['**/*.js'], languageOptions: { globals: { process: 'readonly', URL: 'readonly', console: 'readonly' } } },
   {
     rules: {
+      // A type-only import must be `import type`: under verbatimModuleSyntax, `import { type X }`
+      // still loads the module, which defeats the CLI's lazy loading of verb implementations.
       '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-import-type-side-effects': 'error',
       '@typescript-eslint/no-non-null-assertion': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },

@@ -1,12 +1,20 @@
 import { Command, CommanderError } from 'commander';
+import { registerBmc } from './commands/bmc.js';
 import { registerCloud } from './commands/cloud.js';
 import { registerDoctor } from './commands/doctor.js';
+import { registerNetboot } from './commands/netboot.js';
 import { registerVersion } from './commands/version.js';
 import { CliUsageError, EXIT } from './errors.js';
 import { type CliIo, type GlobalOptions, reportError } from './io.js';
 
 /** Each verb lives in `commands/<verb>.ts` and adds itself to the program here. */
-const VERBS: ReadonlyArray<(program: Command, io: CliIo) => void> = [registerVersion, registerDoctor, registerCloud];
+const VERBS: ReadonlyArray<(program: Command, io: CliIo) => void> = [
+  registerVersion,
+  registerDoctor,
+  registerBmc,
+  registerNetboot,
+  registerCloud,
+];
 
 function createProgram(io: CliIo): Command {
   const program = new Command('rackseed')

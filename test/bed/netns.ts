@@ -1,0 +1,114 @@
+import { execFile } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { promisify } from 'node:util';
+import { type Daemon, Scope, type SpawnOptions } from './scope.js';
+
+const run = promisify(execFile);
+
+/** One host of a lab network: its own namespace with `eth0` on the lab bridge. */
+export interface LabHost {
+  readonly name: string;
+  readonly netns: string;
+  readonly iface: 'eth0';
+  readonly mac: string;
+  /** Its IPv4 address, or undefined when the lab was made without addresses (for DHCP clients). */
+  readonly ip: string | undefined;
+}
+
+/**
+ * Network namespaces joined by a bridge on a private subnet. The bridge lives in a namespace
+ * of its own, so nothing touches the host's interfaces; every namespace is removed on `destroy()`.
+ */
+export interface NetworkLab {
+  /** e.g. 10.213.7.0/24 */
+  readonly subnet: string;
+  readonly prefixLength: 24;
+  /** The namespace holding the bridge `br0`, which has the subnet's `.1` address. */
+  readonly bridgeNetns: string;
+  readonly gateway: string;
+  readonly hosts: readonly LabHost[];
+  host(name: string): LabHost;
+  /** Runs a command to completion inside a namespace; rejects with its stderr on failure. */
+  exec(netns: string, argv: readonly string[], timeoutMs?: number): Promise<{ stdout: string; stderr: string }>;
+  /** Starts a long-running process inside a namespace, tracked by pid and killed on destroy. */
+  spawn(netns: string, name: string, argv: readonly string[], options?: Omit<SpawnOptions, 'netns'>): Daemon;
+  /** Takes a host's link down (it is cut off) or up again. */
+  setLink(host: string, state: 'up' | 'down'): Promise<void>;
+  /** Kills what was spawned in the lab and deletes every namespace (and so every interface). */
+  destroy(): Promise<void>;
+}
+
+export interface NetworkLabOptions {
+  /** How many hosts (named h1, h2, …) or their names. */
+  hosts: number | readonly string[];
+  /** Give each host .10, .11, … (default true); false for tests where hosts get addresses by DHCP. */
+  addresses?: boolean;
+}
+
+async function ip(...args: string[]): Promise<void> {
+  await run('ip', args, { timeout: 10_000 });
+}
+
+/** Creates the namespaces, the bridge and one veth pair per host. */
+export async function createNetworkLab(options: NetworkLabOptions): Promise<NetworkLab> {
+  const scope = Scope.open('net');
+  const names =
+    typeof options.hosts === 'number'
+      ? Array.from({ length: options.hosts }, (_, i) => `h${i + 1}`)
+      : [...options.hosts];
+  const net = `10.${randomInt(200, 251)}.${randomInt(0, 256)}`;
+  const subnet = `${net}.0/24`;
+  const gateway = `${net}.1`;
+  const bridgeNetns = `rsb-${scope.id}-br`;
+  try {
+    const addNetns = async (name: string) => {
+      scope.recordNetns(name); // recorded first: a half-made namespace is still removed
+      await ip('netns', 'add', name);
+      await ip('-n', name, 'link', 'set', 'lo', 'up');
+    };
+    await addNetns(bridgeNetns);
+    await ip('-n', bridgeNetns, 'link', 'add', 'br0', 'type', 'bridge', 'forward_delay', '0', 'stp_state', '0');
+    await ip('-n', bridgeNetns, 'addr', 'add', `${gateway}/24`, 'dev', 'br0');
+    await ip('-n', bridgeNetns, 'link', 'set', 'br0', 'up');
+    const hosts: LabHost[] = [];
+    for (const [i, name] of names.entries()) {
+      const netns = `rsb-${scope.id}-${name}`;
+      const mac = `52:54:00:${scope.id.slice(0, 2)}:${scope.id.slice(2, 4)}:${(i + 1).toString(16).padStart(2, '0')}`;
+      const address = options.addresses === false ? undefined : `${net}.${10 + i}`;
+      await addNetns(netns);
+      await ip('-n', bridgeNetns, 'link', 'add', `p${i + 1}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns);
+      await ip('-n', bridgeNetns, 'link', 'set', `p${i + 1}`, 'master', 'br0', 'up');
+      await ip('-n', netns, 'link', 'set', 'eth0', 'address', mac);
+      if (address) await ip('-n', netns, 'addr', 'add', `${address}/24`, 'dev', 'eth0');
+      await ip('-n', netns, 'link', 'set', 'eth0', 'up');
+      if (address) await ip('-n', netns, 'route', 'add', 'default', 'via', gateway);
+      hosts.push({ name, netns, iface: 'eth0', mac, ip: address });
+    }
+    const byName = (name: string): LabHost => {
+      const host = hosts.find((h) => h.name === name);
+      if (!host) throw new Error(`no host ${name} in this lab (hosts: ${names.join(', ')})`);
+      return host;
+    };
+    return {
+      subnet,
+      prefixLength: 24,
+      bridgeNetns,
+      gateway,
+      hosts,
+      host: byName,
+      exec: async (netns, argv, timeoutMs = 30_000) => {
+        const { stdout, stderr } = await run('ip', ['netns', 'exec', netns, ...argv], { timeout: timeoutMs });
+        return { stdout, stderr };
+      },
+      spawn: (netns, name, argv, spawnOptions = {}) => scope.spawn(name, argv, { ...spawnOptions, netns }),
+      setLink: async (name, state) => {
+        const index = names.indexOf(byName(name).name);
+        await ip('-n', bridgeNetns, 'link', 'set', `p${index + 1}`, state);
+      },
+      destroy: () => scope.close(),
+    };
+  } catch (error) {
+    await scope.close();
+    throw error;
+  }
+}

@@ -1,0 +1,302 @@
+import { spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * A scope owns everything one fixture started: a directory, ports, processes (by pid) and
+ * network namespaces. It records them on disk as it goes, so that whatever a crashed or
+ * interrupted run left behind is found and removed by the next run (`sweepStale`), and it
+ * removes them itself on `close()` or, at the latest, when this process exits.
+ */
+
+/** Where every scope lives: one directory per scope, plus the shared port locks. */
+export const BED_ROOT = join(tmpdir(), 'rackseed-bed');
+const PORT_LOCKS = join(BED_ROOT, 'ports');
+
+type Resource =
+  { type: 'pid'; pid: number; start: string } | { type: 'netns'; name: string } | { type: 'port'; port: number };
+
+/** A process started by a scope; `stop()` kills it (and its process group) by pid. */
+export interface Daemon {
+  readonly name: string;
+  readonly pid: number;
+  /** stdout and stderr of the process. */
+  readonly logFile: string;
+  /** Resolves with the exit code (or null when killed by a signal) once the process has exited. */
+  readonly exited: Promise<number | null>;
+  alive(): boolean;
+  /** SIGTERM, then SIGKILL after `graceMs` (0: SIGKILL at once). Resolves once it is gone. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface SpawnOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Run inside this network namespace (`ip netns exec`, which execs: the pid is the program's). */
+  netns?: string;
+}
+
+/** The kernel's start time of a process (field 22 of /proc/PID/stat), or null if it is gone. */
+export function processStart(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19] ?? null; // fields[0] is field 3 (state)
+  } catch {
+    return null;
+  }
+}
+
+/** True while `pid` runs; a zombie (killed, not yet reaped by init) counts as gone. */
+export function processRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false;
+  }
+}
+
+/** Kills a recorded process (and its group, as daemons lead their own) if it is still the same process. */
+function killRecorded(pid: number, start: string, signal: NodeJS.Signals): boolean {
+  if (processStart(pid) !== start) return false;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+
+function deleteNetns(name: string): void {
+  if (!existsSync(`/run/netns/${name}`)) return;
+  // Processes still inside would keep its interfaces alive: kill them first, by pid.
+  try {
+    const pids = execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    for (const pid of pids) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  } catch {
+    /* namespace vanished meanwhile */
+  }
+  try {
+    execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+  } catch {
+    /* already deleted */
+  }
+}
+
+function readResources(dir: string): Resource[] {
+  try {
+    return readFileSync(join(dir, 'resources'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Resource);
+  } catch {
+    return [];
+  }
+}
+
+/** Removes everything a scope directory records, synchronously (usable from an exit handler). */
+function releaseSync(dir: string, resources: readonly Resource[]): void {
+  for (const r of resources) if (r.type === 'pid') killRecorded(r.pid, r.start, 'SIGKILL');
+  for (const r of resources) if (r.type === 'netns') deleteNetns(r.name);
+  for (const r of resources) if (r.type === 'port') rmSync(join(PORT_LOCKS, String(r.port)), { force: true });
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * Removes what scopes of dead processes left behind: their daemons (only if the pid still
+ * names the same process), their namespaces, port locks and directories.
+ */
+export function sweepStale(): void {
+  if (!existsSync(BED_ROOT)) return;
+  for (const entry of readdirSync(BED_ROOT)) {
+    if (entry === 'ports') continue;
+    const dir = join(BED_ROOT, entry);
+    let owner: { pid: number; start: string } | undefined;
+    try {
+      owner = JSON.parse(readFileSync(join(dir, 'owner'), 'utf8')) as { pid: number; start: string };
+    } catch {
+      owner = undefined; // half-created: stale if its owner pid (in the name) is gone
+    }
+    const ownerPid = owner?.pid ?? Number(entry.split('-')[1]);
+    const alive = owner ? processStart(owner.pid) === owner.start : processStart(ownerPid) !== null;
+    if (!alive) releaseSync(dir, readResources(dir));
+  }
+  if (existsSync(PORT_LOCKS)) {
+    for (const port of readdirSync(PORT_LOCKS)) {
+      const holder = readFileSync(join(PORT_LOCKS, port), 'utf8');
+      if (!existsSync(holder)) rmSync(join(PORT_LOCKS, port), { force: true });
+    }
+  }
+}
+
+const openScopes = new Set<Scope>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const scope of openScopes) releaseSync(scope.dir, readResources(scope.dir));
+  });
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1));
+    });
+  }
+}
+
+async function canBind(port: number): Promise<boolean> {
+  const tcp = await new Promise<boolean>((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => resolve(true)));
+  });
+  if (!tcp) return false;
+  return new Promise<boolean>((resolve) => {
+    const socket = createSocket('udp4');
+    socket.once('error', () => resolve(false));
+    socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
+  });
+}
+
+export class Scope {
+  readonly dir: string;
+  readonly id: string;
+  private readonly daemons = new Set<Daemon>();
+  private closed = false;
+
+  private constructor(dir: string, id: string) {
+    this.dir = dir;
+    this.id = id;
+  }
+
+  /** Opens a new scope named after `kind` (after sweeping stale ones). */
+  static open(kind: string): Scope {
+    installExitHook();
+    sweepStale();
+    const id = randomBytes(3).toString('hex');
+    const dir = join(BED_ROOT, `${kind}-${process.pid}-${id}`);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'owner'), JSON.stringify({ pid: process.pid, start: processStart(process.pid) }));
+    const scope = new Scope(dir, id);
+    openScopes.add(scope);
+    return scope;
+  }
+
+  private record(resource: Resource): void {
+    appendFileSync(this.resourcesFile, `${JSON.stringify(resource)}\n`);
+  }
+
+  /** Records a network namespace this scope created, so that it is deleted with the scope. */
+  recordNetns(name: string): void {
+    this.record({ type: 'netns', name });
+  }
+
+  /** The file a helper program may append resource lines to (see chassis-control.sh). */
+  get resourcesFile(): string {
+    return join(this.dir, 'resources');
+  }
+
+  /** A TCP+UDP port free on 127.0.0.1 and locked against every other scope until this one closes. */
+  async port(): Promise<number> {
+    mkdirSync(PORT_LOCKS, { recursive: true });
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const port = 20000 + Math.floor(Math.random() * 12000); // below Linux's ephemeral range
+      let fd: number;
+      try {
+        fd = openSync(join(PORT_LOCKS, String(port)), 'wx');
+      } catch {
+        continue; // another scope holds it
+      }
+      writeFileSync(fd, this.dir);
+      closeSync(fd);
+      if (await canBind(port)) {
+        this.record({ type: 'port', port });
+        return port;
+      }
+      rmSync(join(PORT_LOCKS, String(port)), { force: true });
+    }
+    throw new Error('no free port found in 200 attempts');
+  }
+
+  /** Starts a process in its own session (so a test's signals do not reach it) and records its pid. */
+  spawn(name: string, argv: readonly string[], options: SpawnOptions = {}): Daemon {
+    const full = options.netns ? ['ip', 'netns', 'exec', options.netns, ...argv] : [...argv];
+    const logFile = join(this.dir, `${name}.log`);
+    const fd = openSync(logFile, 'a');
+    const [command, ...args] = full as [string, ...string[]];
+    const child = spawn(command, args, {
+      cwd: options.cwd ?? this.dir,
+      env: options.env ?? process.env,
+      detached: true,
+      stdio: ['ignore', fd, fd],
+    });
+    closeSync(fd);
+    if (child.pid === undefined) throw new Error(`could not start ${name} (${command})`);
+    const pid = child.pid;
+    const start = processStart(pid);
+    if (start !== null) this.record({ type: 'pid', pid, start });
+    const exited = new Promise<number | null>((resolve) => {
+      child.once('exit', (code) => resolve(code));
+      child.once('error', () => resolve(null));
+    });
+    let done = false;
+    void exited.then(() => {
+      done = true;
+    });
+    child.unref();
+    const daemon: Daemon = {
+      name,
+      pid,
+      logFile,
+      exited,
+      alive: () => !done && processRunning(pid),
+      stop: async (graceMs = 0) => {
+        if (done) return;
+        if (start === null || !killRecorded(pid, start, graceMs > 0 ? 'SIGTERM' : 'SIGKILL')) return;
+        const timer = graceMs > 0 ? setTimeout(() => killRecorded(pid, start, 'SIGKILL'), graceMs) : undefined;
+        child.ref(); // an unref'd child would not keep a plain script alive while we wait for its exit
+        await exited;
+        clearTimeout(timer);
+        this.daemons.delete(daemon);
+      },
+    };
+    this.daemons.add(daemon);
+    return daemon;
+  }
+
+  /** Stops every process, deletes every namespace and frees every port of this scope, then its directory. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.daemons].map((d) => d.stop()));
+    releaseSync(this.dir, readResources(this.dir));
+    openScopes.delete(this);
+  }
+}
