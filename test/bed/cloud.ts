@@ -1,10 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Scope, waitFor } from '../../bootstrap/index.js';
 
-/** A `rackseed cloud serve` process on 127.0.0.1, with its data dir and clouds.yaml in a temp dir. */
+/** A `rackseed cloud serve` process on 127.0.0.1, with its data dir and clouds.yaml in its scope. */
 export interface CloudProcess {
   url: string;
   dir: string;
@@ -15,73 +13,53 @@ export interface CloudProcess {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
-
 /**
- * Starts the compiled CLI (`make build` first) as `rackseed cloud serve` and waits until it
- * says it is serving. `stop()` sends SIGTERM to that pid, waits for the exit, removes the dir.
+ * Starts the compiled CLI (`make build` first) as `rackseed cloud serve` on a free port and
+ * resolves once the identity endpoint answers. `stop()` sends SIGTERM (SIGKILL after 5 s)
+ * and removes the data.
  */
 export async function startCloud(): Promise<CloudProcess> {
-  const dir = mkdtempSync(join(tmpdir(), 'rackseed-cloud-'));
-  const port = await freePort();
-  const cloudsYaml = join(dir, 'clouds.yaml');
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [
-      'bin/rackseed.js',
+  const scope = Scope.open('cloud');
+  try {
+    const port = await scope.port();
+    const url = `http://127.0.0.1:${port}`;
+    const cloudsYaml = join(scope.dir, 'clouds.yaml');
+    const bin = new URL('../../bin/rackseed.js', import.meta.url).pathname;
+    const daemon = scope.spawn('cloud-serve', [
+      process.execPath,
+      bin,
       'cloud',
       'serve',
       '--data-dir',
-      join(dir, 'data'),
+      join(scope.dir, 'data'),
       '--port',
       String(port),
       '--clouds-yaml',
       cloudsYaml,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`cloud serve did not start: ${output}`)), 30_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('serving the OpenStack API')) {
-        clearTimeout(timer);
-        resolve();
-      }
+    ]);
+    await waitFor(
+      `rackseed cloud serve on ${url} (log: ${daemon.logFile})`,
+      async () => {
+        if (!daemon.alive()) throw new Error(readFileSync(daemon.logFile, 'utf8'));
+        return (await fetch(`${url}/identity`)).status === 300;
+      },
+      30_000,
+    );
+    return {
+      url,
+      dir: scope.dir,
+      cloudsYaml,
+      passwordFile: join(scope.dir, 'data', 'admin-password'),
+      env: { ...process.env, OS_CLOUD: 'rackseed', OS_CLIENT_CONFIG_FILE: cloudsYaml },
+      stop: async () => {
+        await daemon.stop(5_000);
+        await scope.close();
+      },
     };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`cloud serve exited with ${code}: ${output}`));
-    });
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return {
-    url: `http://127.0.0.1:${port}`,
-    dir,
-    cloudsYaml,
-    passwordFile: join(dir, 'data', 'admin-password'),
-    env: { ...process.env, OS_CLOUD: 'rackseed', OS_CLIENT_CONFIG_FILE: cloudsYaml },
-    stop: async () => {
-      if (child.exitCode === null && child.pid !== undefined) {
-        process.kill(child.pid, 'SIGTERM');
-        await exited;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  } catch (error) {
+    await scope.close();
+    throw error;
+  }
 }
 
 /** The admin password the cloud wrote to its data dir. */

@@ -25,3 +25,4 @@ export {
 } from '../../bootstrap/index.js';
 export { type EtcdCluster, type EtcdMember, startEtcd } from './etcd.js';
 export { type CephCluster, type CephOptions, startCeph } from './ceph.js';
+export { adminPasswordOf, type CloudProcess, startCloud } from './cloud.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { adminPasswordOf, type CloudProcess, startCloud } from '../bed/cloud.js';
+import { adminPasswordOf, type CloudProcess, startCloud } from '../bed/index.js';
 
 const run = promisify(execFile);
 

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CloudProcess, startCloud } from '../bed/cloud.js';
+import { type CloudProcess, startCloud } from '../bed/index.js';
 
 const run = promisify(execFile);
 

@@ -5,10 +5,6 @@ import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { parseDocument } from 'yaml';
 import { RackseedError } from '../../../agent/index.js';
-import { bootstrapCloud, createApi } from '../../api/index.js';
-import { LocalBlobStore } from '../../blobs/index.js';
-import { FakeDriver } from '../../compute/index.js';
-import { openSqliteDb } from '../../db/index.js';
 import { CliUsageError } from '../errors.js';
 import { type CliIo, type GlobalOptions, report } from '../io.js';
 
@@ -85,6 +81,13 @@ export function registerCloud(program: Command, io: CliIo): void {
       const dataDir = resolve(options.dataDir);
       await mkdir(join(dataDir, 'images'), { recursive: true, mode: 0o700 });
       const { password, file } = await adminPassword(dataDir);
+      // The API stack (fastify, SQLite) is loaded on use, so other verbs do not pay for it.
+      const [{ bootstrapCloud, createApi }, { LocalBlobStore }, { FakeDriver }, { openSqliteDb }] = await Promise.all([
+        import('../../api/index.js'),
+        import('../../blobs/index.js'),
+        import('../../compute/index.js'),
+        import('../../db/index.js'),
+      ]);
       const db = openSqliteDb(join(dataDir, 'cloud.db'));
       await bootstrapCloud(db, password);
       const publicUrl = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
