@@ -1,4 +1,4 @@
-import { RackseedError } from '../../agent/index.js';
+import { RackseedError } from '../../agent/errors/index.js';
 
 /**
  * An error the API answers with a given HTTP status. Routes throw these; the database's own

@@ -3,7 +3,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { RackseedError } from '../../agent/index.js';
+import { RackseedError } from '../../agent/errors/index.js';
 
 export interface BlobStat {
   size: number;

@@ -6,7 +6,7 @@ import {
   type ServerStateValue,
   serverMachine,
 } from '../../statemachines/index.js';
-import { RackseedError } from '../../agent/index.js';
+import { RackseedError } from '../../agent/errors/index.js';
 import type { CloudDb, Nic, Server, ServerQuota } from '../db/index.js';
 import type { ComputeDriver } from './driver.js';
 

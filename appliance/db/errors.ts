@@ -1,4 +1,4 @@
-import { RackseedError } from '../../agent/index.js';
+import { RackseedError } from '../../agent/errors/index.js';
 
 /** A named record does not exist (or is not visible to the caller). */
 export class DbNotFoundError extends RackseedError {

@@ -52,7 +52,7 @@ import {
 import { IPMI_ERRORS, IpmiError } from './errors.js';
 import { type FruInventory, encodeFru } from './fru.js';
 import { type RandomSource, SecureSession } from './session.js';
-import { isRackseedError } from '../../agent/index.js';
+import { isRackseedError } from '../../agent/errors/index.js';
 
 export interface SimulatedUser {
   id: number;

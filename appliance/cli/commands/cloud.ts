@@ -3,8 +3,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { parseDocument } from 'yaml';
-import { RackseedError } from '../../../agent/index.js';
+import { RackseedError } from '../../../agent/errors/index.js';
 import { CliUsageError } from '../errors.js';
 import { type CliIo, type GlobalOptions, report } from '../io.js';
 
@@ -41,6 +40,7 @@ async function writeCloudsYaml(path: string, authUrl: string, password: string):
   } catch {
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   }
+  const { parseDocument } = await import('yaml');
   const doc = parseDocument(text || 'clouds: {}\n');
   if (doc.errors.length > 0) throw new CloudServeError(`${path} is not valid YAML; fix or move it, then start again`);
   if (!doc.has('clouds')) doc.set('clouds', {});
