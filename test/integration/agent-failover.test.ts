@@ -1,0 +1,120 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type EtcdCluster,
+  processRunning,
+  Scope,
+  type SimulatedRack,
+  startEtcd,
+  startSimulatedBmcs,
+  waitFor,
+} from '../bed/index.js';
+import { BIN, build, claims, overlaps, RECORDER, status } from './agent-helpers.js';
+
+// Three nodes, each an ipmi_sim BMC whose power-on starts `rackseed agent` (and whose
+// power-off kills it): the agents elect a `db` singleton (the claim recorder) and the fencer.
+describe('agent: singleton failover with fencing (real etcd, ipmi_sim, agents as processes)', () => {
+  let etcd: EtcdCluster;
+  let rack: SimulatedRack;
+  let scope: Scope;
+  let log: string;
+
+  const nodePid = (index: number) =>
+    Number(readFileSync(join(rack.bmcs[index - 1]?.stateDir ?? '', 'node.pid'), 'utf8').split(' ')[0]);
+
+  beforeAll(async () => {
+    build();
+    scope = Scope.open('agent-failover');
+    etcd = await startEtcd({ members: 1 });
+    log = join(scope.dir, 'claims.log');
+    writeFileSync(log, '');
+    rack = await startSimulatedBmcs({
+      count: 3,
+      onPowerOn: ({ index }) => `exec node ${BIN} agent --config ${join(scope.dir, `n${index}.yaml`)}`,
+    });
+    for (const bmc of rack.bmcs) {
+      const dir = join(scope.dir, `n${bmc.index}`);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'bmc-password'), `${bmc.password}\n`);
+      writeFileSync(
+        join(scope.dir, `n${bmc.index}.yaml`),
+        JSON.stringify({
+          name: `n${bmc.index}`,
+          etcd: etcd.endpoints,
+          dataDir: dir,
+          leaseTtl: 2,
+          bmc: { host: bmc.host, port: bmc.port, user: bmc.user, passwordFile: join(dir, 'bmc-password') },
+          services: [{ name: 'db', placement: 'singleton', command: ['sh', RECORDER, log] }],
+        }),
+      );
+      await bmc.ipmitool(['chassis', 'power', 'on']);
+    }
+    await waitFor(
+      'three ready nodes, with db and the fencer held',
+      () => {
+        const s = status(etcd.endpoints);
+        return s.nodes.filter((n) => n.state === 'ready').length === 3 && !!s.singletons.db && !!s.singletons.fencer;
+      },
+      30_000,
+      300,
+    );
+  });
+
+  afterAll(async () => {
+    await rack?.stop();
+    await etcd?.stop();
+    await scope?.close();
+  });
+
+  it('reports nodes, singletons and etcd in `rackseed status --json`', () => {
+    const s = status(etcd.endpoints);
+    expect(s.nodes.map((n) => [n.name, n.state])).toEqual([
+      ['n1', 'ready'],
+      ['n2', 'ready'],
+      ['n3', 'ready'],
+    ]);
+    expect(['n1', 'n2', 'n3']).toContain(s.singletons.db);
+    expect(s.etcd.members).toHaveLength(1);
+    expect(s.etcd.members[0]?.leader).toBe(true);
+    expect(s.transitions.length).toBeGreaterThan(0);
+  });
+
+  it('fences a node killed while holding a singleton and moves the singleton to another node', async () => {
+    const before = status(etcd.endpoints);
+    const holder = before.singletons.db ?? '';
+    const index = Number(holder.slice(1));
+    const bmc = rack.bmcs[index - 1];
+    if (!bmc) throw new Error('no BMC for the holder');
+    const pid = nodePid(index);
+    const killedAt = Date.now();
+    process.kill(-pid, 'SIGKILL'); // the whole node: agent and services
+    await waitFor('the agent to die', () => !processRunning(pid), 5_000);
+    let after = before;
+    await waitFor(
+      'db to be held by another node',
+      () => {
+        after = status(etcd.endpoints);
+        return !!after.singletons.db && after.singletons.db !== holder;
+      },
+      20_000,
+      100,
+    );
+    const failoverMs = Date.now() - killedAt;
+    console.log(`db failover after kill -9 of ${holder}: ${failoverMs} ms`);
+    // Fenced through its BMC before the singleton moved.
+    expect(await bmc.events()).toContain('power off');
+    expect(await bmc.power()).toBe('off');
+    const dead = after.nodes.find((n) => n.name === holder);
+    expect(dead?.fenced?.method).toBe('bmc');
+    await waitFor(
+      'the node machine to say fenced',
+      () => status(etcd.endpoints).nodes.find((n) => n.name === holder)?.state === 'fenced',
+      10_000,
+    );
+    // Never two holders at once.
+    const runs = claims(log);
+    expect(runs.filter((r) => r.node === after.singletons.db)).not.toHaveLength(0);
+    expect(overlaps(runs, { [holder]: killedAt })).toEqual([]);
+  });
+});
