@@ -11,7 +11,11 @@ import {
 } from '../../statemachines/index.js';
 
 /** Replays a path's events with the pure transition() and returns the final state value and all action types. */
-function replay(machine: AnyStateMachine, input: unknown, events: readonly { type: string }[]) {
+function replay(
+  machine: AnyStateMachine,
+  input: unknown,
+  events: readonly ({ type: string } & Record<string, unknown>)[],
+) {
   let [snapshot, actions] = initialTransition(machine, input as never);
   const types = actions.map((a) => a.type);
   for (const event of events) {
