@@ -4,6 +4,7 @@
  */
 export { isRackseedError, RackseedError } from './errors.js';
 export { type Agent, type AgentOptions, FENCER, startAgent } from './agent.js';
+export { type ElectionHooks, Elections } from './elections.js';
 export { type BmcPowerDriver, FenceBmcError, IpmitoolPowerDriver } from './fencer.js';
 export { fenceByOperator, NodeAliveError } from './operator.js';
 export { type BmcRecord, type FenceRecord, keys, type NodeRecord, type SingletonClaim } from './keys.js';

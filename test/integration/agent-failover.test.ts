@@ -10,6 +10,7 @@ import {
   startSimulatedBmcs,
   waitFor,
 } from '../bed/index.js';
+import { execFileSync } from 'node:child_process';
 import { BIN, build, claims, overlaps, RECORDER, status } from './agent-helpers.js';
 
 // Three nodes, each an ipmi_sim BMC whose power-on starts `rackseed agent` (and whose
@@ -19,6 +20,8 @@ describe('agent: singleton failover with fencing (real etcd, ipmi_sim, agents as
   let rack: SimulatedRack;
   let scope: Scope;
   let log: string;
+  /** When each node was killed (its last run has no stop line). */
+  const killed: Record<string, number> = {};
 
   const nodePid = (index: number) =>
     Number(readFileSync(join(rack.bmcs[index - 1]?.stateDir ?? '', 'node.pid'), 'utf8').split(' ')[0]);
@@ -88,6 +91,7 @@ describe('agent: singleton failover with fencing (real etcd, ipmi_sim, agents as
     if (!bmc) throw new Error('no BMC for the holder');
     const pid = nodePid(index);
     const killedAt = Date.now();
+    killed[holder] = killedAt;
     process.kill(-pid, 'SIGKILL'); // the whole node: agent and services
     await waitFor('the agent to die', () => !processRunning(pid), 5_000);
     let after = before;
@@ -115,6 +119,80 @@ describe('agent: singleton failover with fencing (real etcd, ipmi_sim, agents as
     // Never two holders at once.
     const runs = claims(log);
     expect(runs.filter((r) => r.node === after.singletons.db)).not.toHaveLength(0);
-    expect(overlaps(runs, { [holder]: killedAt })).toEqual([]);
+    expect(overlaps(runs, killed)).toEqual([]);
+  });
+
+  it('restores a fenced node when it is powered on again: its machine goes back to ready', async () => {
+    const fenced = status(etcd.endpoints).nodes.find((n) => n.state === 'fenced');
+    const bmc = rack.bmcs[Number(fenced?.name.slice(1)) - 1];
+    if (!fenced || !bmc) throw new Error('no fenced node');
+    await bmc.ipmitool(['chassis', 'power', 'on']);
+    await waitFor(
+      `${fenced.name} to be ready again`,
+      () => status(etcd.endpoints).nodes.find((n) => n.name === fenced.name)?.state === 'ready',
+      20_000,
+      200,
+    );
+    const back = status(etcd.endpoints);
+    const node = back.nodes.find((n) => n.name === fenced.name);
+    expect(node?.lease).not.toBe(fenced.lease);
+    expect(back.transitions.some((t) => t.machine === `node/${fenced.name}` && t.from === 'fenced')).toBe(true);
+  });
+
+  it('keeps a singleton in place while the dead holder’s BMC is unreachable, until an operator fences it', async () => {
+    const holder = status(etcd.endpoints).singletons.db ?? '';
+    const index = Number(holder.slice(1));
+    const bmc = rack.bmcs[index - 1];
+    if (!bmc) throw new Error('no BMC for the holder');
+    const pid = nodePid(index);
+    await bmc.daemon.stop(); // the BMC is gone
+    const killedAt = Date.now();
+    killed[holder] = killedAt;
+    process.kill(-pid, 'SIGKILL');
+    await waitFor(
+      'the holder to be seen dead (lease expired) and its fencing to fail',
+      () => {
+        const s = status(etcd.endpoints);
+        return s.claims.db?.live === false && s.nodes.find((n) => n.name === holder)?.state === 'failed';
+      },
+      20_000,
+      200,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 4_000)); // two lease TTLs: nobody may take it
+    const waiting = status(etcd.endpoints);
+    expect(waiting.claims.db?.node).toBe(holder);
+    expect(waiting.singletons.db).toBeNull();
+    const refused = (() => {
+      try {
+        execFileSync('node', [BIN, 'node', 'fence', holder, '--etcd', etcd.endpoints.join(',')], { stdio: 'pipe' });
+        return 0;
+      } catch (error) {
+        return (error as { status: number }).status;
+      }
+    })();
+    expect(refused).toBe(2); // without --confirm
+    const out = execFileSync(
+      'node',
+      [BIN, 'node', 'fence', holder, '--confirm', '--json', '--etcd', etcd.endpoints.join(',')],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(JSON.parse(out)).toMatchObject({ node: holder, method: 'operator' });
+    await waitFor(
+      'db to move after the operator fenced its holder',
+      () => {
+        const s = status(etcd.endpoints);
+        return !!s.singletons.db && s.singletons.db !== holder;
+      },
+      20_000,
+      200,
+    );
+    const after = status(etcd.endpoints);
+    expect(after.nodes.find((n) => n.name === holder)).toMatchObject({
+      state: 'fenced',
+      fenced: { method: 'operator' },
+    });
+    expect(overlaps(claims(log), killed)).toEqual([]);
   });
 });
