@@ -3,7 +3,7 @@
 // state for 10, 50 and 200 simulated agents (from etcd's own gRPC counters).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Elections, keys, Store } from '../agent/index.js';
@@ -177,6 +177,16 @@ async function steadyRequests(agents: number, windowMs: number): Promise<number>
 }
 
 export default async function agentBench(): Promise<void> {
+  // The bed's daemons are unref'd: keep the loop alive while we await their exits.
+  const keepAlive = setInterval(() => {}, 1_000);
+  try {
+    await run();
+  } finally {
+    clearInterval(keepAlive);
+  }
+}
+
+async function run(): Promise<void> {
   const reelection = await etcdReelection(5);
   console.log(
     `etcd leader re-election (3 members, kill -9 of the leader, n=${reelection.length}): median ${fmt(percentile(reelection, 50))}, p95 ${fmt(percentile(reelection, 95))}`,
@@ -195,4 +205,5 @@ export default async function agentBench(): Promise<void> {
   }
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await agentBench();
+// Run on its own: npx tsx bench/agent.bench.ts
+if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) await agentBench();
