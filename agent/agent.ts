@@ -122,9 +122,6 @@ export async function startAgent(
           name,
           lease: next.id,
           startedAt: new Date().toISOString(),
-          voterCapable: false,
-          etcdPeerUrl: null,
-          etcdClientUrl: null,
         };
         await store.put(keys.node(name), JSON.stringify(record), next.id);
         lease = next;

@@ -14,7 +14,6 @@ export const keys = {
   nodeMachines: `${ROOT}machines/node/`,
   nodeMachine: (name: string) => `${ROOT}machines/node/${name}`,
   machines: `${ROOT}machines/`,
-  genesisMachine: `${ROOT}machines/cluster-genesis`,
   /** The claim on a singleton ({@link SingletonClaim}); not leased, so that it outlives a dead holder. */
   singletons: `${ROOT}singletons/`,
   singleton: (service: string) => `${ROOT}singletons/${service}`,
@@ -26,9 +25,6 @@ export const keys = {
   /** leased: a service's health on a node. */
   healthAll: `${ROOT}health/`,
   health: (node: string, service: string) => `${ROOT}health/${node}/${service}`,
-  /** What the membership singleton asks a node to run: an etcd member ({@link MemberAssignment}). */
-  etcdAssignments: `${ROOT}etcd/assign/`,
-  etcdAssignment: (name: string) => `${ROOT}etcd/assign/${name}`,
 } as const;
 
 /** A live agent, under its lease. */
@@ -36,11 +32,6 @@ export interface NodeRecord {
   readonly name: string;
   readonly lease: string;
   readonly startedAt: string;
-  /** Whether this node may run an etcd voting member (it has the etcd binary and a data dir). */
-  readonly voterCapable: boolean;
-  /** The peer URL its etcd member would use. */
-  readonly etcdPeerUrl: string | null;
-  readonly etcdClientUrl: string | null;
 }
 
 export interface BmcRecord {
@@ -63,11 +54,4 @@ export interface FenceRecord {
   readonly method: 'bmc' | 'operator';
   readonly at: string;
   readonly by: string;
-}
-
-export interface MemberAssignment {
-  readonly name: string;
-  readonly peerUrl: string;
-  readonly clientUrl: string;
-  readonly initialCluster: string;
 }
