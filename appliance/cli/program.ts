@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerAgent } from './commands/agent.js';
 import { registerBmc } from './commands/bmc.js';
 import { registerCloud } from './commands/cloud.js';
 import { registerDoctor } from './commands/doctor.js';
@@ -14,6 +15,7 @@ const VERBS: ReadonlyArray<(program: Command, io: CliIo) => void> = [
   registerBmc,
   registerNetboot,
   registerCloud,
+  registerAgent,
 ];
 
 function createProgram(io: CliIo): Command {
