@@ -2,6 +2,7 @@
 // watch fan-out latency to 50 watchers, and etcd requests per agent per second at steady
 // state for 10, 50 and 200 simulated agents (from etcd's own gRPC counters).
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -47,6 +48,8 @@ async function singletonFailover(kills: number): Promise<number[]> {
   });
   const store = Store.connect(etcd.endpoints);
   const times: number[] = [];
+  const clusterKeyFile = join(scope.dir, 'cluster.key');
+  writeFileSync(clusterKeyFile, randomBytes(32).toString('hex'));
   try {
     for (const bmc of rack.bmcs) {
       const dir = join(scope.dir, `n${bmc.index}`);
@@ -59,6 +62,7 @@ async function singletonFailover(kills: number): Promise<number[]> {
           etcd: etcd.endpoints,
           dataDir: dir,
           leaseTtl: 2,
+          clusterKeyFile,
           bmc: { host: bmc.host, port: bmc.port, user: bmc.user, passwordFile: join(dir, 'pw') },
           services: [{ name: 'db', placement: 'singleton', command: ['sleep', 'infinity'] }],
         }),
