@@ -150,11 +150,30 @@ describe('agent: etcd membership grows 1 → 3 → 5, replaces a dead voter, kee
     expect(voters(s)).toHaveLength(5);
   });
 
-  it('fences a voter killed with -9, removes it without losing quorum and makes the sixth node a voter in its place', async () => {
+  it('fences the seed, killed with -9, removes it without losing quorum and makes the sixth node a voter in its place', async () => {
+    // The seed is the only endpoint in every agent's config: once it is gone, the agents live
+    // on the voters they followed. Leadership is moved off it first, so that no election
+    // (which no membership change causes) interrupts the reads.
     const s = st();
-    const victim = voters(s).find((m) => !m.leader && m.name !== 'h1')?.name ?? '';
-    const bmc = rack.bmcs[Number(victim.slice(1)) - 1];
-    if (!bmc) throw new Error('no voter to kill');
+    if (s.etcd.members.find((m) => m.name === 'h1')?.leader) {
+      const target = voters(s).find((m) => m.name !== 'h1');
+      await lab.exec(lab.bridgeNetns, [
+        'etcdctl',
+        '--endpoints',
+        seedUrl,
+        'move-leader',
+        BigInt(target?.id ?? 0).toString(16),
+      ]);
+      await waitFor(
+        'leadership off the seed',
+        () => st().etcd.members.some((m) => m.leader && m.name !== 'h1'),
+        10_000,
+        200,
+      );
+    }
+    const victim = 'h1';
+    const bmc = rack.bmcs[0];
+    if (!bmc) throw new Error('no BMC for h1');
     const pid = Number(readFileSync(join(bmc.stateDir, 'node.pid'), 'utf8').split(' ')[0]);
     const before = polls().length;
     process.kill(-pid, 'SIGKILL'); // the whole node: agent and its etcd member
@@ -178,5 +197,18 @@ describe('agent: etcd membership grows 1 → 3 → 5, replaces a dead voter, kee
     expect(seen.some((p) => p.names.includes('h6(learner)'))).toBe(true);
     // A non-leader died: the survivors kept a quorum and no read failed.
     expect(seen.filter((p) => !p.listed || !p.read)).toEqual([]);
+    // Every live agent follows the five voters (the seed's URL is gone from its endpoints).
+    await waitFor(
+      'every agent to follow the new voters',
+      () =>
+        ['h2', 'h3', 'h4', 'h5', 'h6'].every(
+          (n) =>
+            readFileSync(join(scope.dir, n, 'etcd-endpoints.json'), 'utf8') ===
+            JSON.stringify({ clientUrls: [...voterUrls].sort() }),
+        ),
+      10_000,
+      200,
+    );
+    expect(after.nodes.filter((n) => n.state === 'ready').map((n) => n.name)).toEqual(['h2', 'h3', 'h4', 'h5', 'h6']);
   });
 });
