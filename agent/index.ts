@@ -1,6 +1,7 @@
 /**
- * agent/ — the node runtime: the etcd store wrapper, elections, the supervisor, fencing and
- * health. This file is the folder's front door; other folders import only from here.
+ * agent/ — the node runtime: the etcd store wrapper, elections, the supervisor, fencing, etcd
+ * membership, secrets sealed with the cluster key, and health. This file is the folder's front
+ * door; other folders import only from here.
  */
 export { isRackseedError, RackseedError } from './errors/index.js';
 export { type Agent, type AgentOptions, ETCD_MEMBERSHIP, FENCER, startAgent } from './agent.js';
