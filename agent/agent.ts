@@ -1,13 +1,18 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
-import { NODE_MACHINE } from '../statemachines/index.js';
+import { CLUSTER_GENESIS_MACHINE, NODE_MACHINE } from '../statemachines/index.js';
 import { Elections } from './elections.js';
 import { type BmcPowerDriver, Fencer } from './fencer.js';
-import { type BmcRecord, keys, type NodeRecord } from './keys.js';
+import { type BmcRecord, type EtcdEndpoints, type EtcdJoin, keys, type NodeRecord } from './keys.js';
+import { LocalEtcd } from './local-etcd.js';
+import { MembershipKeeper } from './membership.js';
 import { MachineHost } from './machine-host.js';
+import { sealRecord } from './sealed.js';
 import { readStatus } from './status.js';
-import type { KeptLease } from './store/store.js';
-import { Store } from './store/store.js';
+import type { Entry, KeptLease } from './store/store.js';
+import { parseJson, Store } from './store/store.js';
+import { PrefixView } from './store/view.js';
 import { killOrphans, type RunningService, type ServiceSpec, Supervisor } from './supervisor.js';
 
 /** How an agent is started (`rackseed agent …` or a config file). */
@@ -17,7 +22,17 @@ export interface AgentOptions {
   readonly dataDir: string;
   /** host:port for the agent's small HTTP endpoint (`/health`, `/status`). */
   readonly listen?: string;
+  /** This node's BMC; stored in etcd sealed with the cluster key, for the fencer. */
   readonly bmc?: BmcRecord;
+  /** The cluster key (32 bytes) that seals secrets in etcd; never stored there. */
+  readonly clusterKey: Buffer;
+  /**
+   * The address this node's etcd member listens on (client :2379, peer :2380), if the node
+   * may host one: the membership singleton then makes it a member when the cluster needs one.
+   */
+  readonly etcdHost?: string;
+  /** The seed: start a new one-member etcd cluster here unless this node has member data already. */
+  readonly etcdBootstrap?: boolean;
   /** Lease TTL in seconds (default 3): a dead node is noticed after at most this long. */
   readonly leaseTtl?: number;
   readonly log?: (message: string) => void;
@@ -25,6 +40,8 @@ export interface AgentOptions {
 
 /** The built-in singleton that fences dead nodes. */
 export const FENCER = 'fencer';
+/** The built-in singleton that grows etcd to 3, then 5 voting members and replaces dead ones. */
+export const ETCD_MEMBERSHIP = 'etcd-membership';
 
 /** A running agent. */
 export interface Agent {
@@ -53,7 +70,25 @@ export async function startAgent(
   mkdirSync(options.dataDir, { recursive: true });
   const orphans = killOrphans(options.dataDir);
   if (orphans > 0) log(`killed ${orphans} service process(es) left by a previous incarnation`);
-  const store = Store.connect(options.etcd);
+  const local = options.etcdHost
+    ? new LocalEtcd({ name, dataDir: options.dataDir, host: options.etcdHost, log })
+    : undefined;
+  if (local && options.etcdBootstrap) {
+    local.bootstrap();
+    await local.healthy(30_000);
+  } else if (local?.hasData()) {
+    local.resume(); // it was a member: rejoin (the cluster may need it for quorum)
+  }
+  // The voters last published (see MembershipKeeper), so a restart does not depend on the seed alone.
+  const endpointsFile = join(options.dataDir, 'etcd-endpoints.json');
+  const known = (() => {
+    try {
+      return (JSON.parse(readFileSync(endpointsFile, 'utf8')) as EtcdEndpoints).clientUrls;
+    } catch {
+      return [];
+    }
+  })();
+  const store = Store.connect([...new Set([...options.etcd, ...known])]);
   let lease: KeptLease | undefined;
   let stopping = false;
   let resolveStopped: () => void = () => {};
@@ -78,12 +113,36 @@ export async function startAgent(
     store,
     name,
     driver,
+    options.clusterKey,
     elections,
     (fence) => new MachineHost(store, NODE_MACHINE, { fence: fence as never }),
     () => lease?.id ?? '0',
     log,
   );
   fencerLater.fencer = fencer;
+  const keeper = new MembershipKeeper(store, elections, new MachineHost(store, CLUSTER_GENESIS_MACHINE), log);
+
+  // Membership, as every agent follows it: the voters are its endpoints, and a join instruction
+  // under its name starts its etcd member.
+  const follow = (key: string, entry: Entry | undefined) => {
+    if (!entry) return;
+    try {
+      if (key === keys.etcdEndpoints) {
+        const { clientUrls } = parseJson<EtcdEndpoints>(entry);
+        if (clientUrls.length > 0 && clientUrls.join() !== store.endpoints.join()) {
+          store.setEndpoints(clientUrls);
+          writeFileSync(endpointsFile, entry.value);
+          log(`etcd endpoints: ${clientUrls.join(', ')}`);
+        }
+      } else if (key === keys.etcdJoin(name) && local) {
+        void local.join(parseJson<EtcdJoin>(entry));
+      }
+    } catch (error) {
+      log(`ignoring ${key}: ${String(error)}`);
+    }
+  };
+  const membership = await PrefixView.open(store, keys.etcd, (key, _previous, current) => follow(key, current));
+  for (const [key, entry] of membership.entries) follow(key, entry);
 
   const fencerService: ServiceSpec = {
     name: FENCER,
@@ -93,8 +152,16 @@ export async function startAgent(
       return { exited: new Promise<string>(() => {}), stop: async () => fencer.stop() } satisfies RunningService;
     },
   };
+  const keeperService: ServiceSpec = {
+    name: ETCD_MEMBERSHIP,
+    placement: 'singleton',
+    start: () => {
+      keeper.start();
+      return { exited: new Promise<string>(() => {}), stop: async () => keeper.stop() } satisfies RunningService;
+    },
+  };
   supervisor = new Supervisor(
-    [fencerService, ...catalog],
+    [fencerService, keeperService, ...catalog],
     { node: name, dataDir: options.dataDir, log },
     {
       resign: (service) => void elections.resign(service),
@@ -122,6 +189,7 @@ export async function startAgent(
           name,
           lease: next.id,
           startedAt: new Date().toISOString(),
+          ...(local ? { etcd: local.urls } : {}),
         };
         await store.put(keys.node(name), JSON.stringify(record), next.id);
         lease = next;
@@ -156,7 +224,7 @@ export async function startAgent(
       }
     }
   };
-  if (options.bmc) await store.put(keys.bmc(name), JSON.stringify(options.bmc));
+  if (options.bmc) await store.put(keys.bmc(name), sealRecord(options.clusterKey, keys.bmc(name), options.bmc));
   await register();
 
   let server: Server | undefined;
@@ -204,8 +272,10 @@ export async function startAgent(
       }
       await lease?.revoke();
       await elections.close();
+      await membership.close();
       server?.close();
       await store.close();
+      await local?.stop();
       resolveStopped();
       return stopped;
     },

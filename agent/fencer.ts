@@ -3,8 +3,9 @@ import { RackseedError } from './errors/index.js';
 import type { Elections } from './elections.js';
 import { type BmcRecord, type FenceRecord, keys } from './keys.js';
 import type { MachineHost } from './machine-host.js';
-import type { Store } from './store/store.js';
+import { openRecord } from './sealed.js';
 import { parseJson } from './store/store.js';
+import type { Store } from './store/store.js';
 
 /** Powers a node off (and tells whether it is off) through its BMC. */
 export interface BmcPowerDriver {
@@ -43,6 +44,8 @@ export class Fencer {
     private readonly store: Store,
     private readonly node: string,
     private readonly driver: BmcPowerDriver,
+    /** Opens the sealed BMC records (see sealed.ts). */
+    private readonly clusterKey: Buffer,
     private readonly elections: Elections,
     hostFor: (
       fence: (params: { name: string; lease: string }) => Promise<{ type: string }>,
@@ -69,7 +72,14 @@ export class Fencer {
     try {
       const entry = await this.store.get(keys.bmc(name));
       if (!entry) return { type: 'node.fence.failed', error: 'no BMC is known for it' };
-      const bmc = parseJson<BmcRecord>(entry);
+      let bmc: BmcRecord;
+      try {
+        bmc = openRecord<BmcRecord>(this.clusterKey, entry.key, entry.value);
+      } catch (error) {
+        const message = error instanceof RackseedError ? `${error.code}: ${error.message}` : String(error);
+        this.log(message);
+        return { type: 'node.fence.failed', error: message };
+      }
       try {
         await this.driver.powerOff(bmc);
         if ((await this.driver.powerState(bmc)) !== 'off') throw new Error('still powered on after power off');

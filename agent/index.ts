@@ -1,13 +1,30 @@
 /**
- * agent/ — the node runtime: the etcd store wrapper, elections, the supervisor, fencing and
- * health. This file is the folder's front door; other folders import only from here.
+ * agent/ — the node runtime: the etcd store wrapper, elections, the supervisor, fencing, etcd
+ * membership, secrets sealed with the cluster key, and health. This file is the folder's front
+ * door; other folders import only from here.
  */
 export { isRackseedError, RackseedError } from './errors/index.js';
-export { type Agent, type AgentOptions, FENCER, startAgent } from './agent.js';
+export { type Agent, type AgentOptions, ETCD_MEMBERSHIP, FENCER, startAgent } from './agent.js';
 export { type ElectionHooks, Elections } from './elections.js';
 export { type BmcPowerDriver, FenceBmcError } from './fencer.js';
 export { fenceByOperator, NodeAliveError } from './operator.js';
-export { type BmcRecord, type FenceRecord, keys, type NodeRecord, type SingletonClaim } from './keys.js';
+export {
+  type BmcRecord,
+  type EtcdEndpoints,
+  type EtcdJoin,
+  type EtcdUrls,
+  type FenceRecord,
+  keys,
+  type NodeRecord,
+  type SingletonClaim,
+} from './keys.js';
+export {
+  type CandidateView,
+  MAX_VOTERS,
+  type MembershipAction,
+  type MemberView,
+  planMembership,
+} from './membership.js';
 export {
   type Applied,
   type EffectHandler,
@@ -17,6 +34,14 @@ export {
   MachineSnapshotTooNewError,
   type PendingEffect,
 } from './machine-host.js';
+export {
+  ClusterKeyError,
+  openRecord,
+  parseClusterKey,
+  readClusterKey,
+  SealedValueError,
+  sealRecord,
+} from './sealed.js';
 export { type ClusterStatus, type MemberStatus, readStatus } from './status.js';
 export {
   StoreConflictError,

@@ -8,7 +8,7 @@ export const keys = {
   /** leased: a live agent incarnation ({@link NodeRecord}). */
   nodes: `${ROOT}nodes/`,
   node: (name: string) => `${ROOT}nodes/${name}`,
-  /** How to reach a node's BMC ({@link BmcRecord}); kept after the node dies, for fencing. */
+  /** How to reach a node's BMC ({@link BmcRecord}, sealed with the cluster key); kept after the node dies, for fencing. */
   bmc: (name: string) => `${ROOT}bmc/${name}`,
   /** Machine envelopes (see MachineHost). */
   nodeMachines: `${ROOT}machines/node/`,
@@ -25,6 +25,13 @@ export const keys = {
   /** leased: a service's health on a node. */
   healthAll: `${ROOT}health/`,
   health: (node: string, service: string) => `${ROOT}health/${node}/${service}`,
+  /** etcd membership: the voters' client URLs ({@link EtcdEndpoints}) and join instructions. */
+  etcd: `${ROOT}etcd/`,
+  etcdEndpoints: `${ROOT}etcd/endpoints`,
+  /** A node told to start its etcd member ({@link EtcdJoin}); deleted when the member is removed. */
+  etcdJoin: (name: string) => `${ROOT}etcd/join/${name}`,
+  /** The cluster-genesis machine (seed → quorum → steady). */
+  clusterGenesis: `${ROOT}machines/cluster-genesis`,
 } as const;
 
 /** A live agent, under its lease. */
@@ -32,6 +39,27 @@ export interface NodeRecord {
   readonly name: string;
   readonly lease: string;
   readonly startedAt: string;
+  /** Where this node's etcd member would listen, if the node may host one. */
+  readonly etcd?: EtcdUrls;
+}
+
+/** A node's etcd member addresses. */
+export interface EtcdUrls {
+  readonly peerUrl: string;
+  readonly clientUrl: string;
+}
+
+/** The voting members' client URLs: every agent's etcd endpoints. */
+export interface EtcdEndpoints {
+  readonly clientUrls: readonly string[];
+}
+
+/** Tells a node to start its etcd member, which was added (as a learner) to the cluster. */
+export interface EtcdJoin {
+  readonly memberId: string;
+  /** `--initial-cluster`: every member's name=peerURL, this node's included. */
+  readonly initialCluster: string;
+  readonly at: string;
 }
 
 export interface BmcRecord {

@@ -1,9 +1,12 @@
 // Agent benchmarks: singleton failover after kill -9 next to etcd's own leader re-election,
 // watch fan-out latency to 50 watchers, and etcd requests per agent per second at steady
-// state for 10, 50 and 200 simulated agents (from etcd's own gRPC counters).
+// state for 10, 50 and 200 simulated agents (from etcd's own gRPC counters), and how long the
+// membership singleton takes to grow etcd 1 → 3 → 5 as agents join, next to the same steps
+// done by hand with the client (MemberAdd as learner, start etcd, MemberPromote as soon as it takes).
 import { execFileSync } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Elections, keys, Store } from '../agent/index.js';
@@ -38,7 +41,6 @@ async function etcdReelection(rounds: number): Promise<number[]> {
 }
 
 async function singletonFailover(kills: number): Promise<number[]> {
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO, stdio: 'ignore' });
   const scope = Scope.open('bench-agent');
   const etcd = await startEtcd({ members: 1 });
   const rack = await startSimulatedBmcs({
@@ -47,6 +49,8 @@ async function singletonFailover(kills: number): Promise<number[]> {
   });
   const store = Store.connect(etcd.endpoints);
   const times: number[] = [];
+  const clusterKeyFile = join(scope.dir, 'cluster.key');
+  writeFileSync(clusterKeyFile, randomBytes(32).toString('hex'));
   try {
     for (const bmc of rack.bmcs) {
       const dir = join(scope.dir, `n${bmc.index}`);
@@ -59,6 +63,7 @@ async function singletonFailover(kills: number): Promise<number[]> {
           etcd: etcd.endpoints,
           dataDir: dir,
           leaseTtl: 2,
+          clusterKeyFile,
           bmc: { host: bmc.host, port: bmc.port, user: bmc.user, passwordFile: join(dir, 'pw') },
           services: [{ name: 'db', placement: 'singleton', command: ['sleep', 'infinity'] }],
         }),
@@ -176,6 +181,111 @@ async function steadyRequests(agents: number, windowMs: number): Promise<number>
   }
 }
 
+/** Loopback addresses of one run's nodes (127.0.0.0/8 is all local): etcd members listen on :2379/:2380 of each. */
+function loopbackNodes(count: number): string[] {
+  const net = `127.${randomInt(1, 250)}.${randomInt(1, 250)}`;
+  return Array.from({ length: count }, (_, i) => `${net}.${i + 1}`);
+}
+
+async function votersAt(store: Store): Promise<number> {
+  const { members } = await store.client.cluster.memberList({});
+  return members.filter((m) => !m.isLearner && m.name !== '').length;
+}
+
+/** Agents join a seed agent two at a time; the time from their start until etcd has 3, then 5 voters. */
+async function agentGrowth(): Promise<[number, number]> {
+  const scope = Scope.open('bench-membership');
+  const ips = loopbackNodes(5);
+  const key = join(scope.dir, 'cluster.key');
+  writeFileSync(key, randomBytes(32).toString('hex'));
+  const seedUrl = `http://${ips[0]}:2379`;
+  const start = (i: number) => {
+    const dir = join(scope.dir, `m${i + 1}`);
+    mkdirSync(dir, { recursive: true });
+    const argv = ['node', BIN, 'agent', '--name', `m${i + 1}`, '--etcd', seedUrl, '--data-dir', dir];
+    argv.push('--lease-ttl', '2', '--cluster-key-file', key, '--etcd-listen', ips[i] ?? '');
+    scope.spawn(`agent-m${i + 1}`, i === 0 ? [...argv, '--etcd-bootstrap'] : argv);
+  };
+  const store = Store.connect([seedUrl]);
+  try {
+    start(0);
+    await waitFor(
+      'the seed agent registered',
+      async () => (await store.list(keys.nodes)).entries.length === 1,
+      30_000,
+      100,
+    );
+    const steps: number[] = [];
+    for (const [pair, voters] of [
+      [[1, 2], 3],
+      [[3, 4], 5],
+    ] as const) {
+      const t0 = performance.now();
+      for (const i of pair) start(i);
+      await waitFor(`${voters} voters`, async () => (await votersAt(store).catch(() => 0)) === voters, 60_000, 50);
+      steps.push(performance.now() - t0);
+    }
+    return [steps[0] ?? Number.NaN, steps[1] ?? Number.NaN];
+  } finally {
+    await store.close();
+    await scope.close();
+  }
+}
+
+/** The floor: the same growth by hand (seed etcd, then MemberAdd learner → start → promote, one at a time). */
+async function manualGrowth(): Promise<[number, number]> {
+  const scope = Scope.open('bench-membership-ref');
+  const ips = loopbackNodes(5);
+  const etcd = (i: number, cluster: string, state: 'new' | 'existing') =>
+    scope.spawn(`etcd-r${i + 1}`, [
+      'etcd',
+      ...['--name', `r${i + 1}`, '--data-dir', join(scope.dir, `r${i + 1}`)],
+      ...['--listen-client-urls', `http://${ips[i]}:2379`, '--advertise-client-urls', `http://${ips[i]}:2379`],
+      ...['--listen-peer-urls', `http://${ips[i]}:2380`, '--initial-advertise-peer-urls', `http://${ips[i]}:2380`],
+      ...['--initial-cluster', cluster, '--initial-cluster-state', state],
+      ...['--heartbeat-interval', '100', '--election-timeout', '1000'],
+    ]);
+  etcd(0, `r1=http://${ips[0]}:2380`, 'new');
+  const store = Store.connect([`http://${ips[0]}:2379`]);
+  try {
+    await waitFor(
+      'the seed etcd',
+      () =>
+        votersAt(store).then(
+          (n) => n === 1,
+          () => false,
+        ),
+      30_000,
+      50,
+    );
+    const steps: number[] = [];
+    let t0 = performance.now();
+    for (let i = 1; i < 5; i++) {
+      const added = await store.client.cluster.memberAdd({ peerURLs: [`http://${ips[i]}:2380`], isLearner: true });
+      const cluster = added.members.map((m) => `${m.name || `r${i + 1}`}=${m.peerURLs[0]}`).join(',');
+      etcd(i, cluster, 'existing');
+      await waitFor(
+        'the learner promoted',
+        () =>
+          store.client.cluster.memberPromote({ ID: added.member.ID }).then(
+            () => true,
+            () => false,
+          ),
+        60_000,
+        50,
+      );
+      if (i === 2 || i === 4) {
+        steps.push(performance.now() - t0);
+        t0 = performance.now();
+      }
+    }
+    return [steps[0] ?? Number.NaN, steps[1] ?? Number.NaN];
+  } finally {
+    await store.close();
+    await scope.close();
+  }
+}
+
 export default async function agentBench(): Promise<void> {
   // The bed's daemons are unref'd: keep the loop alive while we await their exits.
   const keepAlive = setInterval(() => {}, 1_000);
@@ -187,6 +297,23 @@ export default async function agentBench(): Promise<void> {
 }
 
 async function run(): Promise<void> {
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO, stdio: 'ignore' }); // agents run dist/
+  const agentSteps: [number, number][] = [];
+  const manualSteps: [number, number][] = [];
+  for (let i = 0; i < 3; i++) {
+    agentSteps.push(await agentGrowth());
+    manualSteps.push(await manualGrowth());
+  }
+  for (const [step, label] of [
+    [0, '1 → 3'],
+    [1, '3 → 5'],
+  ] as const) {
+    const agents = agentSteps.map((s) => s[step]);
+    const manual = manualSteps.map((s) => s[step]);
+    console.log(
+      `etcd growth ${label} voters as two agents join (n=${agents.length}): median ${fmt(percentile(agents, 50))}; by hand with the client: ${fmt(percentile(manual, 50))} (${(percentile(agents, 50) / percentile(manual, 50)).toFixed(2)}×)`,
+    );
+  }
   const reelection = await etcdReelection(5);
   console.log(
     `etcd leader re-election (3 members, kill -9 of the leader, n=${reelection.length}): median ${fmt(percentile(reelection, 50))}, p95 ${fmt(percentile(reelection, 95))}`,
@@ -204,6 +331,3 @@ async function run(): Promise<void> {
     console.log(`steady state, ${agents} simulated agents: ${rate.toFixed(2)} etcd requests per agent per second`);
   }
 }
-
-// Run on its own: npx tsx bench/agent.bench.ts
-if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) await agentBench();

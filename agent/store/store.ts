@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { type CallContext, EtcdLeaseInvalidError, Etcd3, type IKeyValue, type Lease, type Watcher } from 'etcd3';
+import { Host } from 'etcd3/lib/connection-pool.js';
 import { StoreCorruptValueError, StoreLeaseLostError, StoreUnavailableError } from './errors.js';
 
 /** One key as etcd holds it. Revisions are decimal strings (etcd's int64). */
@@ -76,11 +77,44 @@ export function parseJson<T>(entry: Entry): T {
  * through here.
  */
 export class Store {
+  /** Hosts taken out of the client's pool: their open streams end on their own; closed with the store. */
+  private readonly retired: Host[] = [];
+
   private constructor(
     /** The underlying client, for the few calls the wrapper does not cover (cluster membership). */
     readonly client: Etcd3,
-    readonly endpoints: readonly string[],
   ) {}
+
+  /** The etcd3 client's host pool. It takes a fixed list; {@link setEndpoints} edits it in place. */
+  private get hosts(): Host[] {
+    return (this.client as unknown as { pool: { hosts: Host[] } }).pool.hosts;
+  }
+
+  /** The client URLs calls go to now. */
+  get endpoints(): string[] {
+    return this.hosts.map((h) => `http://${(h as unknown as { host: string }).host}`);
+  }
+
+  /**
+   * Points the client at another set of etcd members (the voters, as the membership changes).
+   * New calls go to the new hosts; streams open on a removed host (watches, keepalives) go on
+   * until it fails, then reconnect to the new ones, as etcd3 does for any failed host.
+   */
+  setEndpoints(urls: readonly string[]): void {
+    const bare = (url: string) => url.replace(/^https?:\/\//, '');
+    const wanted = [...new Set(urls.map(bare))];
+    if (wanted.length === 0) return;
+    const hosts = this.hosts;
+    const first = hosts[0] as unknown as { channelCredentials: never; channelOptions: never };
+    const kept = hosts.filter((h) => wanted.includes((h as unknown as { host: string }).host));
+    this.retired.push(...hosts.filter((h) => !kept.includes(h)));
+    for (const url of wanted) {
+      if (!kept.some((h) => (h as unknown as { host: string }).host === url)) {
+        kept.push(new Host(url, first.channelCredentials, first.channelOptions));
+      }
+    }
+    hosts.splice(0, hosts.length, ...kept);
+  }
 
   static connect(endpoints: readonly string[]): Store {
     const client = new Etcd3({
@@ -88,7 +122,7 @@ export class Store {
       defaultCallOptions: (context: CallContext) =>
         context.isStream ? {} : { deadline: new Date(Date.now() + CALL_DEADLINE_MS) },
     });
-    return new Store(client, endpoints);
+    return new Store(client);
   }
 
   private async call<T>(what: string, run: () => Promise<T>): Promise<T> {
@@ -211,6 +245,7 @@ export class Store {
 
   async close(): Promise<void> {
     this.client.close();
+    for (const host of this.retired) host.close();
   }
 }
 

@@ -11,7 +11,9 @@ import {
   waitFor,
 } from '../bed/index.js';
 import { execFileSync } from 'node:child_process';
-import { BIN, build, claims, overlaps, RECORDER, status } from './agent-helpers.js';
+import { randomBytes } from 'node:crypto';
+import { keys, openRecord, readClusterKey, Store } from '../../agent/index.js';
+import { BIN, build, claims, overlaps, RECORDER, status, writeClusterKey } from './agent-helpers.js';
 
 // Three nodes, each an ipmi_sim BMC whose power-on starts `rackseed agent` (and whose
 // power-off kills it): the agents elect a `db` singleton (the claim recorder) and the fencer.
@@ -32,6 +34,7 @@ describe('agent: singleton failover with fencing (real etcd, ipmi_sim, agents as
     etcd = await startEtcd({ members: 1 });
     log = join(scope.dir, 'claims.log');
     writeFileSync(log, '');
+    const clusterKeyFile = writeClusterKey(scope.dir);
     rack = await startSimulatedBmcs({
       count: 3,
       onPowerOn: ({ index }) => `exec node ${BIN} agent --config ${join(scope.dir, `n${index}.yaml`)}`,
@@ -47,6 +50,7 @@ describe('agent: singleton failover with fencing (real etcd, ipmi_sim, agents as
           etcd: etcd.endpoints,
           dataDir: dir,
           leaseTtl: 2,
+          clusterKeyFile,
           bmc: { host: bmc.host, port: bmc.port, user: bmc.user, passwordFile: join(dir, 'bmc-password') },
           services: [{ name: 'db', placement: 'singleton', command: ['sh', RECORDER, log] }],
         }),
@@ -81,6 +85,34 @@ describe('agent: singleton failover with fencing (real etcd, ipmi_sim, agents as
     expect(s.etcd.members).toHaveLength(1);
     expect(s.etcd.members[0]?.leader).toBe(true);
     expect(s.transitions.length).toBeGreaterThan(0);
+  });
+
+  it('keeps each BMC record sealed in etcd: no trace of the password, and only the cluster key opens it', async () => {
+    const store = Store.connect(etcd.endpoints);
+    try {
+      const key = readClusterKey(join(scope.dir, 'cluster.key'));
+      for (const bmc of rack.bmcs) {
+        const entry = await store.get(keys.bmc(`n${bmc.index}`));
+        if (!entry) throw new Error(`no BMC record for n${bmc.index}`);
+        for (const trace of [
+          bmc.password,
+          Buffer.from(bmc.password).toString('base64'),
+          Buffer.from(bmc.password).toString('hex'),
+        ])
+          expect(entry.value).not.toContain(trace);
+        expect(openRecord(key, entry.key, entry.value)).toEqual({
+          host: bmc.host,
+          port: bmc.port,
+          user: bmc.user,
+          password: bmc.password,
+        });
+        expect(() => openRecord(randomBytes(32), entry.key, entry.value)).toThrow(
+          expect.objectContaining({ code: 'SECRET_ERR_UNSEAL_FAILED' }),
+        );
+      }
+    } finally {
+      await store.close();
+    }
   });
 
   it('fences a node killed while holding a singleton and moves the singleton to another node', async () => {

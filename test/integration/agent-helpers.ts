@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClusterStatus } from '../../agent/index.js';
 
@@ -10,6 +12,13 @@ export const RECORDER = fileURLToPath(new URL('./fixtures/claim-recorder.sh', im
 /** Compiles dist/ so that agents run the code under test (`node bin/rackseed.js`). */
 export function build(): void {
   execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO, stdio: 'ignore' });
+}
+
+/** Writes a fresh cluster key (hex) into `dir` for the agents' `clusterKeyFile`; returns its path. */
+export function writeClusterKey(dir: string): string {
+  const file = join(dir, 'cluster.key');
+  writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+  return file;
 }
 
 /** `rackseed status --json` against `etcd`, run as the operator would. */

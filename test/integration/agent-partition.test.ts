@@ -9,7 +9,7 @@ import {
   startSimulatedBmcs,
   waitFor,
 } from '../bed/index.js';
-import { BIN, build, claims, overlaps, RECORDER, status } from './agent-helpers.js';
+import { BIN, build, claims, overlaps, RECORDER, status, writeClusterKey } from './agent-helpers.js';
 
 // Three nodes in their own network namespaces on a lab bridge; etcd and the BMCs live in the
 // bridge's namespace, so cutting a node's link cuts it off from etcd but not its BMC from
@@ -59,6 +59,7 @@ describe('agent: a node cut off from the network stops its singletons before the
       await lab.exec(lab.bridgeNetns, ['ip', 'addr', 'add', `${address}/24`, 'dev', 'br0']);
     log = join(scope.dir, 'claims.log');
     writeFileSync(log, '');
+    const clusterKeyFile = writeClusterKey(scope.dir);
     rack = await startSimulatedBmcs({
       count: 3,
       netns: lab.bridgeNetns,
@@ -77,6 +78,7 @@ describe('agent: a node cut off from the network stops its singletons before the
           etcd,
           dataDir: dir,
           leaseTtl: 2,
+          clusterKeyFile,
           bmc: { host: bmc.host, port: bmc.port, user: bmc.user, passwordFile: join(dir, 'bmc-password') },
           services: [{ name: 'db', placement: 'singleton', command: ['sh', RECORDER, log] }],
         }),

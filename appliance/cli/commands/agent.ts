@@ -13,6 +13,9 @@ interface AgentConfig {
   dataDir?: string;
   listen?: string;
   leaseTtl?: number;
+  clusterKeyFile?: string;
+  etcdListen?: string;
+  etcdBootstrap?: boolean;
   bmc?: { host: string; port?: number; user: string; passwordFile: string };
   services?: { name: string; placement: 'everywhere' | 'singleton'; command: string[] }[];
 }
@@ -27,6 +30,9 @@ interface AgentFlags {
   bmcPasswordFile?: string;
   config?: string;
   leaseTtl?: string;
+  clusterKeyFile?: string;
+  etcdListen?: string;
+  etcdBootstrap?: boolean;
 }
 
 // The agent (etcd3, gRPC) and the IPMI client are loaded on use, so other verbs do not pay for them.
@@ -83,6 +89,9 @@ export function registerAgent(program: Command, io: CliIo): void {
     .option('--bmc <host[:port]>', 'this node’s BMC, for fencing it if it dies')
     .option('--bmc-user <user>', 'BMC user')
     .option('--bmc-password-file <file>', 'file holding the BMC password')
+    .option('--etcd-listen <host>', 'this node may host an etcd member, listening on HOST (:2379 client, :2380 peer)')
+    .option('--etcd-bootstrap', 'the seed: start a new one-member etcd cluster here (needs --etcd-listen)')
+    .option('--cluster-key-file <file>', 'the cluster key (32 bytes, raw/hex/base64) that seals BMC passwords in etcd')
     .option('--config <file>', 'YAML config file with the same settings and the service catalog')
     .addOption(new Option('--lease-ttl <seconds>', 'lease TTL').default(undefined))
     .action(async (flags: AgentFlags) => {
@@ -109,12 +118,27 @@ export function registerAgent(program: Command, io: CliIo): void {
       if (!Number.isInteger(leaseTtl) || leaseTtl < 1)
         throw new CliUsageError('--lease-ttl must be a whole number ≥ 1');
       const listen = flags.listen ?? config.listen;
-      const [{ startAgent }, { IpmiPowerDriver }] = await Promise.all([
+      const keyFile = flags.clusterKeyFile ?? config.clusterKeyFile;
+      if (!keyFile) throw new CliUsageError('no cluster key: pass --cluster-key-file FILE (every agent gets the same)');
+      const etcdHost = flags.etcdListen ?? config.etcdListen;
+      const etcdBootstrap = flags.etcdBootstrap ?? config.etcdBootstrap ?? false;
+      if (etcdBootstrap && !etcdHost) throw new CliUsageError('--etcd-bootstrap needs --etcd-listen HOST');
+      const [{ startAgent, readClusterKey }, { IpmiPowerDriver }] = await Promise.all([
         loadAgent(),
         import('../../../bootstrap/ipmi/index.js'),
       ]);
       const agent = await startAgent(
-        { name, etcd, dataDir, leaseTtl, ...(bmc ? { bmc } : {}), ...(listen ? { listen } : {}) },
+        {
+          name,
+          etcd,
+          dataDir,
+          leaseTtl,
+          clusterKey: readClusterKey(keyFile),
+          etcdBootstrap,
+          ...(etcdHost ? { etcdHost } : {}),
+          ...(bmc ? { bmc } : {}),
+          ...(listen ? { listen } : {}),
+        },
         await catalogOf(config),
         new IpmiPowerDriver(),
       );
