@@ -9,7 +9,7 @@ import tseslint from 'typescript-eslint';
 // can load just the IPMI client, not all of bootstrap/).
 const frontDoor = (...folders) => ({
   regex: `(^|/)(${folders.join('|')})/(?!([^/]+/)?index\\.js$)`,
-  message: 'Reach another folder only through its front door (index.js, or a subfolder\'s index.js).',
+  message: "Reach another folder only through its front door (index.js, or a subfolder's index.js).",
 });
 
 const restrict = (...patterns) => ({ 'no-restricted-imports': ['error', { patterns }] });
