@@ -121,7 +121,10 @@ export async function startAgent(
     log,
   );
   fencerLater.fencer = fencer;
-  const keeper = new MembershipKeeper(store, elections, new MachineHost(store, CLUSTER_GENESIS_MACHINE), log);
+  const genesis = new MachineHost(store, CLUSTER_GENESIS_MACHINE, {
+    announce: async (params: { phase: string; voters: number }) => log(`etcd ${params.phase}: ${params.voters} voters`),
+  });
+  const keeper = new MembershipKeeper(store, elections, genesis, log);
 
   // Membership, as every agent follows it: the voters are its endpoints, and a join instruction
   // under its name starts its etcd member.
