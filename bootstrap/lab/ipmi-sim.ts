@@ -59,6 +59,10 @@ export interface SimulatedBmcOptions {
   onPowerOn?: (bmc: { index: number; stateDir: string }) => string;
   /** Record into this scope (a lab's) instead of a new one; `stop()` then closes that scope. */
   scope?: Scope;
+  /** One "factory" admin password for every BMC (at most 16 characters); default: random per BMC. */
+  password?: string;
+  /** The GUID (32 hex digits) of BMC `index`; default: unique per BMC. */
+  guid?: (index: number) => string;
 }
 
 export interface SimulatedRack {
@@ -108,8 +112,9 @@ export async function startSimulatedBmcs(options: SimulatedBmcOptions): Promise<
       const stateDir = join(dir, 'chassis');
       mkdirSync(join(dir, 'sim-state'), { recursive: true });
       mkdirSync(stateDir, { recursive: true });
-      const password = randomBytes(8).toString('hex'); // 16 characters: the IPMI 1.5-era limit ipmi_sim keeps
-      const guid = `a1b2c3d4e5f60718${scope.id.padStart(8, '0')}${index.toString(16).padStart(8, '0')}`;
+      const password = options.password ?? randomBytes(8).toString('hex'); // ipmi_sim keeps the IPMI 1.5 limit: 16
+      const guid =
+        options.guid?.(index) ?? `a1b2c3d4e5f60718${scope.id.padStart(8, '0')}${index.toString(16).padStart(8, '0')}`;
       const fru = labFru(index);
       writeFileSync(join(dir, 'fru.bin'), Buffer.concat([encodeFru(fru), Buffer.alloc(256)]).subarray(0, 256));
       writeFileSync(join(stateDir, 'resources-file'), scope.resourcesFile);

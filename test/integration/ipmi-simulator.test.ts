@@ -123,6 +123,8 @@ describe('the BMC simulator', () => {
       device: 'bios',
     });
     expect((await c.fru()).product?.serial).toBe('SN7');
+    expect(await c.userId('admin')).toBe(2);
+    expect(await c.userName(3)).toBe('');
     await c.setUserAccess({
       channel: 1,
       userId: 2,
