@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { buildLabRack } from './rack.js';
+import { addLabServer, buildLabRack } from './rack.js';
 import { Scope } from './scope.js';
 import { waitFor } from './wait.js';
 
@@ -18,6 +18,10 @@ import { waitFor } from './wait.js';
 /** What `rackseed lab status` reads back: written next to the lab's scope. */
 export interface LabInfo {
   readonly scopeDir: string;
+  readonly bridgeNetns: string;
+  readonly bmcSubnet: string;
+  /** What a powered-on server runs after its firmware (`rackseed node boot`). */
+  readonly bootCommand: readonly string[];
   readonly seedNetns: string;
   readonly seedIp: string;
   /** The cluster's etcd as the seed serves it (reachable from the seed namespace). */
@@ -60,10 +64,11 @@ export async function inSeed(info: LabInfo, rackseed: readonly string[], args: r
 export async function labUp(options: LabUpOptions): Promise<LabInfo> {
   mkdirSync(options.dir, { recursive: true });
   const progress = options.onProgress ?? (() => {});
+  const bootCommand = [...options.rackseed, '--json', 'node', 'boot'];
   const hardware = await buildLabRack({
     servers: options.servers,
     factoryPassword: FACTORY_PASSWORD,
-    bootCommand: [...options.rackseed, '--json', 'node', 'boot'],
+    bootCommand,
     persistent: { root: resolve(options.dir) },
   });
   try {
@@ -108,6 +113,9 @@ export async function labUp(options: LabUpOptions): Promise<LabInfo> {
     );
     const info: LabInfo = {
       scopeDir: dir,
+      bridgeNetns: hardware.network.bridgeNetns,
+      bmcSubnet: hardware.network.bmc?.subnet ?? '',
+      bootCommand,
       seedNetns: hardware.seedNetns,
       seedIp: hardware.seedIp,
       etcd: `http://${hardware.seedIp}:2379`,
@@ -148,6 +156,28 @@ export function labs(dir: string): LabInfo[] {
     .map((d) => join(resolve(dir), d, 'lab.json'))
     .filter((f) => existsSync(f))
     .map((f) => JSON.parse(readFileSync(f, 'utf8')) as LabInfo);
+}
+
+/**
+ * Cables one more server into the lab (namespace and BMC, powered off); the seed's rescan
+ * finds it, powers it on, and it joins. Resolves with its expected node name.
+ */
+export async function labAdd(info: LabInfo): Promise<string> {
+  const server = await addLabServer({
+    scopeDir: info.scopeDir,
+    bridgeNetns: info.bridgeNetns,
+    bmcSubnet: info.bmcSubnet,
+    servers: info.servers.length,
+    factoryPassword: FACTORY_PASSWORD,
+    bootCommand: info.bootCommand,
+  });
+  const name = `node-${server.index}`;
+  const updated: LabInfo = {
+    ...info,
+    servers: [...info.servers, { name, netns: server.netns, mac: server.mac, bmc: server.bmc.host }],
+  };
+  writeFileSync(join(info.scopeDir, 'lab.json'), `${JSON.stringify(updated, null, 2)}\n`);
+  return name;
 }
 
 /** Removes every lab under `dir`: kills its processes by pid and deletes its namespaces. */
