@@ -3,6 +3,7 @@ import { registerAgent } from './commands/agent.js';
 import { registerBmc } from './commands/bmc.js';
 import { registerCloud } from './commands/cloud.js';
 import { registerDoctor } from './commands/doctor.js';
+import { registerLab } from './commands/lab.js';
 import { registerNetboot } from './commands/netboot.js';
 import { registerNode } from './commands/node.js';
 import { registerSeed } from './commands/seed.js';
@@ -20,6 +21,7 @@ const VERBS: ReadonlyArray<(program: Command, io: CliIo) => void> = [
   registerAgent,
   registerNode,
   registerSeed,
+  registerLab,
 ];
 
 function createProgram(io: CliIo): Command {
