@@ -59,13 +59,18 @@ export function registerLab(program: Command, io: CliIo): void {
     .option('--dir <dir>', 'where labs live', DEFAULT_DIR)
     .action(async (flags: { dir: string }, command: Command) => {
       const { inSeed, labs } = await loadLab();
+      type Entry = ReturnType<typeof labs>[number] & {
+        cluster: { nodes: { name: string; state: string }[] } | null;
+        error: string | null;
+      };
       const value = await Promise.all(
-        labs(flags.dir).map(async (info) => ({
-          ...info,
-          cluster: JSON.parse(await inSeed(info, self(), ['--json', 'status']).catch(() => 'null')) as {
-            nodes: { name: string; state: string }[];
-          } | null,
-        })),
+        labs(flags.dir).map(async (info): Promise<Entry> => {
+          try {
+            return { ...info, cluster: JSON.parse(await inSeed(info, self(), ['--json', 'status'])), error: null };
+          } catch (error) {
+            return { ...info, cluster: null, error: error instanceof Error ? error.message : String(error) };
+          }
+        }),
       );
       report(io, command.optsWithGlobals<GlobalOptions>(), value, (list) =>
         list.length === 0
@@ -73,7 +78,7 @@ export function registerLab(program: Command, io: CliIo): void {
           : list
               .map(
                 (l) =>
-                  `lab ${l.scopeDir}: seed ${l.seedIp}; ${l.cluster ? l.cluster.nodes.map((n) => `${n.name}=${n.state}`).join(' ') : 'cluster not answering'}`,
+                  `lab ${l.scopeDir}: seed ${l.seedIp}; ${l.cluster ? l.cluster.nodes.map((n) => `${n.name}=${n.state}`).join(' ') : `cluster not answering: ${l.error}`}`,
               )
               .join('\n'),
       );
