@@ -50,8 +50,8 @@ export interface NetworkLabOptions {
   addresses?: boolean | readonly string[];
   /**
    * A second bridge (br1) for BMCs, on the next /24: `count` addresses .11, .12, … on br1 for
-   * BMCs to listen on (in the bridge's namespace), and an `eth1` on it (.2, .3, …) for each host
-   * of `access` (the seed).
+   * BMCs to listen on (in the bridge's namespace), and an `eth1` on it (.200, .201, …) for each
+   * host of `access` (the management NIC the fencer powers nodes off through).
    */
   bmcNetwork?: { count: number; access: readonly string[] };
   /** Record into this scope (a lab's) instead of a new one; `destroy()` then closes that scope. */
@@ -126,7 +126,7 @@ export async function createNetworkLab(options: NetworkLabOptions): Promise<Netw
           host.netns,
         );
         await ip('-n', bridgeNetns, 'link', 'set', `b${i + 1}`, 'master', 'br1', 'up');
-        await ip('-n', host.netns, 'addr', 'add', `${bmcNet}.${2 + i}/24`, 'dev', 'eth1');
+        await ip('-n', host.netns, 'addr', 'add', `${bmcNet}.${200 + i}/24`, 'dev', 'eth1');
         await ip('-n', host.netns, 'link', 'set', 'eth1', 'up');
       }
       bmc = { subnet: `${bmcNet}.0/24`, addresses };

@@ -25,7 +25,11 @@ export interface LabServer {
 export interface LabRackHardware {
   readonly scope: Scope;
   readonly network: NetworkLab;
-  /** The host the seed runs on: `eth0` on the provisioning network, `eth1` on the BMC network. */
+  /**
+   * The host the seed runs on: `eth0` on the provisioning network, `eth1` on the BMC network.
+   * Every server has an `eth1` on the BMC network too: whichever node holds the fencer must
+   * reach every BMC.
+   */
   readonly seedNetns: string;
   readonly seedIp: string;
   readonly servers: readonly LabServer[];
@@ -90,7 +94,7 @@ export async function buildLabRack(options: LabRackOptions): Promise<LabRackHard
     const network = await createNetworkLab({
       hosts: ['seed', ...names],
       addresses: ['seed'],
-      bmcNetwork: { count: options.servers, access: ['seed'] },
+      bmcNetwork: { count: options.servers, access: ['seed', ...names] },
       scope,
     });
     const bmcAddresses = network.bmc?.addresses ?? [];
@@ -165,8 +169,27 @@ export async function addLabServer(rack: {
   await ip('-n', rack.bridgeNetns, 'link', 'set', `p${port}`, 'master', 'br0', 'up');
   await ip('-n', netns, 'link', 'set', 'eth0', 'address', mac);
   await ip('-n', netns, 'link', 'set', 'eth0', 'up');
-  const bmcAddress = `${rack.bmcSubnet.replace(/\.0\/24$/, '')}.${10 + index}`;
+  const bmcNet = rack.bmcSubnet.replace(/\.0\/24$/, '');
+  const bmcAddress = `${bmcNet}.${10 + index}`;
   await ip('-n', rack.bridgeNetns, 'addr', 'add', `${bmcAddress}/24`, 'dev', 'br1');
+  // Its management NIC on the BMC network, as every server has (see buildLabRack).
+  await ip(
+    '-n',
+    rack.bridgeNetns,
+    'link',
+    'add',
+    `b${index + 1}`,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    'eth1',
+    'netns',
+    netns,
+  );
+  await ip('-n', rack.bridgeNetns, 'link', 'set', `b${index + 1}`, 'master', 'br1', 'up');
+  await ip('-n', netns, 'addr', 'add', `${bmcNet}.${200 + index}/24`, 'dev', 'eth1');
+  await ip('-n', netns, 'link', 'set', 'eth1', 'up');
   const { bmcs } = await startSimulatedBmcs({
     count: 1,
     firstIndex: index,

@@ -1,0 +1,75 @@
+/**
+ * The lab rack (issue 8): time from `lab up` to a ready 4-server cluster, each server's time
+ * from power-on to ready (from the seed's own event log), and the time from a server's death
+ * (power lost) to its being fenced. The reference in the same run is the bare hardware: how
+ * long the same 4 ipmi_sim BMCs and namespaces take to come up without any rackseed in them.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildLabRack, inSeed, labDown, labUp, waitFor } from '../bootstrap/index.js';
+import { median, quantile, row, timeMs } from './stats.js';
+
+const REPO = new URL('..', import.meta.url).pathname;
+const RACKSEED = [process.execPath, join(REPO, 'bin/rackseed.js')];
+
+export default async function bench(): Promise<void> {
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO });
+  const hardwareMs = await timeMs(async () => {
+    const rack = await buildLabRack({ servers: 4, factoryPassword: 'x', bootCommand: ['true'] });
+    await rack.destroy();
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'rackseed-bench-lab-'));
+  try {
+    let lab: Awaited<ReturnType<typeof labUp>> | undefined;
+    const upMs = await timeMs(async () => {
+      lab = await labUp({ dir, servers: 4, rackseed: RACKSEED });
+    });
+    if (!lab) throw new Error('no lab');
+    const info = lab;
+    row('reference: the rack hardware alone (4 BMCs, namespaces)', `${(hardwareMs / 1000).toFixed(2)} s`);
+    row('lab up → 4 servers ready nodes', `${(upMs / 1000).toFixed(1)} s`, '(target ≤ 180 s)');
+
+    const events = readFileSync(info.seedLog, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { time: string; type: string; node?: string; detail?: string });
+    const perNode = info.servers.map((s) => {
+      const on = events.find((e) => e.type === 'node.power.on' && e.node === s.name);
+      const ready = events.find((e) => e.type === 'node.state' && e.node === s.name && e.detail?.endsWith('→ ready'));
+      return on && ready ? Date.parse(ready.time) - Date.parse(on.time) : Number.NaN;
+    });
+    row(
+      'power-on → ready, per server (median, max)',
+      `${(median(perNode) / 1000).toFixed(2)} s`,
+      `${(Math.max(...perNode) / 1000).toFixed(2)} s`,
+      '(target ≤ 60 s)',
+    );
+
+    const status = async () =>
+      JSON.parse(await inSeed(info, RACKSEED, ['--json', 'status'])) as { nodes: { name: string; state: string }[] };
+    const deaths: number[] = [];
+    for (const [i, server] of info.servers.slice(0, 2).entries()) {
+      const stateDir = join(info.scopeDir, `bmc${i + 1}`, 'chassis');
+      const died = Date.now();
+      execFileSync('sh', [join(info.scopeDir, 'chassis-control.sh'), stateDir, 'set', 'power', '0']);
+      await waitFor(
+        `${server.name} fenced`,
+        async () => (await status()).nodes.find((n) => n.name === server.name)?.state === 'fenced',
+        60_000,
+        100,
+      );
+      deaths.push(Date.now() - died);
+    }
+    row(
+      'power lost → fenced (lease TTL 3 s; n=2, median, max)',
+      `${(median(deaths) / 1000).toFixed(2)} s`,
+      `${(quantile(deaths, 1) / 1000).toFixed(2)} s`,
+      '(target ≤ 10 s)',
+    );
+  } finally {
+    await labDown(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
