@@ -10,7 +10,7 @@ DEBIAN_PACKAGES=(
   ceph-mon ceph-osd ceph-mgr ceph-common librados-dev libsqlite3-mod-ceph sqlite3
   openipmi ipmitool
   iproute2 iputils-ping uuid-runtime procps
-  nodejs npm make g++ python3
+  nodejs npm make g++ cmake python3
 )
 
 missing=()
@@ -37,6 +37,10 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   echo "setup: npm ci"
   npm ci --no-audit --no-fund
 fi
+
+# The librados addon (appliance/rados/native), built offline by cmake-js against librados-dev;
+# cmake-js' own build directory makes a re-run incremental.
+npx cmake-js compile --directory appliance/rados/native --log-level warn
 
 # Compile the CLI and the agent (incremental: a no-op when nothing changed).
 npx tsc -p tsconfig.build.json
