@@ -1,11 +1,12 @@
 import { Command, CommanderError } from 'commander';
+import { registerDb } from './commands/db.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerVersion } from './commands/version.js';
 import { CliUsageError, EXIT } from './errors.js';
 import { type CliIo, type GlobalOptions, reportError } from './io.js';
 
 /** Each verb lives in `commands/<verb>.ts` and adds itself to the program here. */
-const VERBS: ReadonlyArray<(program: Command, io: CliIo) => void> = [registerVersion, registerDoctor];
+const VERBS: ReadonlyArray<(program: Command, io: CliIo) => void> = [registerVersion, registerDoctor, registerDb];
 
 function createProgram(io: CliIo): Command {
   const program = new Command('rackseed')

@@ -157,4 +157,21 @@ describe('database master on Ceph', () => {
       await client.close();
     }
   });
+
+  it('backs up and restores a database on Ceph through the master', async () => {
+    const { electionName, start } = setup('journal-backup');
+    const candidates = [start('a')];
+    await masterOf(candidates);
+    const client = await DbClient.connect({ etcd, electionName });
+    try {
+      await client.call('append', { client: 'kept', seq: 1 });
+      const backup = await client.backup();
+      expect(backup.subarray(0, 15).toString()).toBe('SQLite format 3');
+      await client.call('append', { client: 'dropped', seq: 1 });
+      await client.restore(backup);
+      expect(await client.call('entries')).toEqual([{ client: 'kept', seq: 1 }]);
+    } finally {
+      await client.close();
+    }
+  });
 });
