@@ -18,3 +18,4 @@ export {
 export { createNetworkLab, type LabHost, type NetworkLab, type NetworkLabOptions } from './netns.js';
 export { type EtcdCluster, type EtcdMember, startEtcd } from './etcd.js';
 export { type CephCluster, type CephOptions, startCeph } from './ceph.js';
+export { JOURNAL_SCHEMA, type MasterProcess, spawnMaster } from './db-master.js';

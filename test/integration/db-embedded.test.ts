@@ -6,8 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliIo } from '../../appliance/cli/io.js';
 import { runCli } from '../../appliance/cli/program.js';
 import { DbClient, DbError, type DbMaster, startDbMaster } from '../../appliance/dbmaster/index.js';
-import { type EtcdCluster, startEtcd } from '../bed/index.js';
-import { JOURNAL_SCHEMA } from './support/db-master-process.js';
+import { type EtcdCluster, JOURNAL_SCHEMA, startEtcd } from '../bed/index.js';
 
 // The embedded default: the same master, worker and client on a local SQLite file (one
 // machine, no Ceph); and `rackseed db backup/restore` through it.

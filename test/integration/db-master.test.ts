@@ -2,8 +2,16 @@ import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DbClient, type DbLocation, firstStripe, STRIPER_LOCK } from '../../appliance/dbmaster/index.js';
 import { blocklistAddress, RadosCluster } from '../../appliance/rados/index.js';
-import { type CephCluster, type EtcdCluster, Scope, startCeph, startEtcd, waitFor } from '../bed/index.js';
-import { type MasterProcess, spawnMaster } from './support/db-master-process.js';
+import {
+  type CephCluster,
+  type EtcdCluster,
+  type MasterProcess,
+  Scope,
+  spawnMaster,
+  startCeph,
+  startEtcd,
+  waitFor,
+} from '../bed/index.js';
 
 let ceph: CephCluster;
 let etcdCluster: EtcdCluster;

@@ -2,11 +2,12 @@
 // tsx), so that tests can kill -9 and SIGSTOP them.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { DbLocation } from '../../../appliance/dbmaster/index.js';
-import { type Daemon, type Scope, waitFor } from '../../bed/index.js';
+import type { DbLocation } from '../../appliance/dbmaster/index.js';
+import type { Daemon, Scope } from './scope.js';
+import { waitFor } from './wait.js';
 
-const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-const MAIN = fileURLToPath(new URL('../../../appliance/dbmaster/main.ts', import.meta.url));
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../appliance/dbmaster/main.ts', import.meta.url));
 export const JOURNAL_SCHEMA = pathToFileURL(fileURLToPath(new URL('./journal-schema.ts', import.meta.url))).href;
 
 export interface MasterProcess {

@@ -1,6 +1,6 @@
 // A small schema for the database master's tests and benchmark: an append-only journal of
 // (client, seq) writes. No UNIQUE constraint on purpose: a write applied twice would show.
-import { defineSchema } from '../../../appliance/dbmaster/index.js';
+import { defineSchema } from '../../appliance/dbmaster/index.js';
 
 export default defineSchema({
   migrations: [
