@@ -2,13 +2,14 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup build lint format typecheck test test-unit test-integration test-e2e demo bench clean
+.PHONY: help setup build lint format typecheck test test-unit test-integration test-e2e demo bench image clean
 
 help:
 	@echo "make demo   run the main job (see README)"
 	@echo "make test   install what is needed, then lint, typecheck and run every test project"
 	@echo "make setup  install Debian packages and node modules, compile (idempotent)"
-	@echo "make bench  run the benchmarks; each prints its figures"
+	@echo "make bench  run the benchmarks; each prints its figures (BENCH=name for some)"
+	@echo "make image  build the netboot image (kernel + initramfs) into .cache/images/"
 
 setup:
 	@scripts/setup.sh
@@ -35,7 +36,10 @@ demo: setup
 	npx tsx scripts/demo.ts
 
 bench: setup
-	npx tsx bench/run.ts
+	npx tsx bench/run.ts $(BENCH)
+
+image: setup
+	images/netboot/build.sh
 
 clean:
 	rm -rf dist .bed

@@ -1,12 +1,24 @@
 import { Command, CommanderError } from 'commander';
+import { registerAgent } from './commands/agent.js';
+import { registerBmc } from './commands/bmc.js';
+import { registerCloud } from './commands/cloud.js';
 import { registerDb } from './commands/db.js';
 import { registerDoctor } from './commands/doctor.js';
+import { registerNetboot } from './commands/netboot.js';
 import { registerVersion } from './commands/version.js';
 import { CliUsageError, EXIT } from './errors.js';
 import { type CliIo, type GlobalOptions, reportError } from './io.js';
 
 /** Each verb lives in `commands/<verb>.ts` and adds itself to the program here. */
-const VERBS: ReadonlyArray<(program: Command, io: CliIo) => void> = [registerVersion, registerDoctor, registerDb];
+const VERBS: ReadonlyArray<(program: Command, io: CliIo) => void> = [
+  registerVersion,
+  registerDoctor,
+  registerBmc,
+  registerNetboot,
+  registerCloud,
+  registerAgent,
+  registerDb,
+];
 
 function createProgram(io: CliIo): Command {
   const program = new Command('rackseed')

@@ -3,8 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { DbLocation } from '../../appliance/dbmaster/index.js';
-import type { Daemon, Scope } from './scope.js';
-import { waitFor } from './wait.js';
+import { type Daemon, type Scope, waitFor } from '../../bootstrap/index.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../appliance/dbmaster/main.ts', import.meta.url));

@@ -47,8 +47,8 @@ describe('test bed: simulated BMCs (OpenIPMI ipmi_sim)', () => {
     const bmc = rack.bmcs[0];
     if (!bmc) throw new Error('no BMC');
     const fru = await bmc.ipmitool(['fru', 'print', '0']);
-    expect(fru).toContain(`Board Serial          : ${bmc.fru.boardSerial}`);
-    expect(fru).toContain(`Product Asset Tag     : ${bmc.fru.productAssetTag}`);
+    expect(fru).toContain(`Board Serial          : ${bmc.fru.board.serial}`);
+    expect(fru).toContain(`Product Asset Tag     : ${bmc.fru.product.assetTag}`);
     const guid = await bmc.ipmitool(['mc', 'guid']);
     // ipmitool 1.8.19 prints the configured bytes in SMBIOS order: the first three fields byte-swapped.
     const g = Buffer.from(bmc.guid, 'hex');

@@ -3,14 +3,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { type FruContents, buildFru } from './fru.js';
+import { type FruInventory, encodeFru } from '../ipmi/index.js';
+import { CHASSIS_CONTROL_SCRIPT } from './chassis-control.js';
 import { type Daemon, Scope } from './scope.js';
 import { waitFor } from './wait.js';
 
 const run = promisify(execFile);
-const CHASSIS_CONTROL = fileURLToPath(new URL('./chassis-control.sh', import.meta.url));
 
 /** What Get Device ID answers for every lab BMC (the `mc_add` line of its .emu file). */
 export const LAB_BMC_DEVICE = {
@@ -37,7 +36,7 @@ export interface SimulatedBmc {
   /** The GUID as configured (`guid` in lan.conf), 32 hex digits; ipmitool prints it byte-reversed. */
   readonly guid: string;
   /** What its FRU device 0 holds. */
-  readonly fru: FruContents;
+  readonly fru: Required<FruInventory>;
   /** Where the chassis program keeps `power`, `bootdev`, `events` and the node's `node.log`. */
   readonly stateDir: string;
   readonly daemon: Daemon;
@@ -58,6 +57,12 @@ export interface SimulatedBmcOptions {
   addresses?: readonly string[];
   /** A shell command run (in its own session) when BMC `index` powers its node on; killed at power-off. */
   onPowerOn?: (bmc: { index: number; stateDir: string }) => string;
+  /** Record into this scope (a lab's) instead of a new one; `stop()` then closes that scope. */
+  scope?: Scope;
+  /** One "factory" admin password for every BMC (at most 16 characters); default: random per BMC. */
+  password?: string;
+  /** The GUID (32 hex digits) of BMC `index`; default: unique per BMC. */
+  guid?: (index: number) => string;
 }
 
 export interface SimulatedRack {
@@ -66,23 +71,24 @@ export interface SimulatedRack {
   stop(): Promise<void>;
 }
 
-function labFru(index: number): FruContents {
+function labFru(index: number): Required<FruInventory> {
   const n = String(index).padStart(4, '0');
   return {
-    chassisType: 0x17, // rack mount chassis (SMBIOS type)
-    chassisPartNumber: 'RS-CH-1',
-    chassisSerial: `CH-${n}`,
-    boardMfgMinutes: 16_306_560, // 2027-01-01 00:00 UTC
-    boardManufacturer: 'rackseed-lab',
-    boardProductName: 'lab-board',
-    boardSerial: `BRD-${n}`,
-    boardPartNumber: 'RS-BRD-1',
-    productManufacturer: 'rackseed-lab',
-    productName: 'lab-node',
-    productPartNumber: 'RS-LN-1',
-    productVersion: '1.0',
-    productSerial: `SN-${n}`,
-    productAssetTag: `node-${index}`,
+    board: {
+      manufacturedAt: '2027-01-01T00:00:00.000Z',
+      manufacturer: 'rackseed-lab',
+      product: 'lab-board',
+      serial: `BRD-${n}`,
+      partNumber: 'RS-BRD-1',
+    },
+    product: {
+      manufacturer: 'rackseed-lab',
+      name: 'lab-node',
+      partNumber: 'RS-LN-1',
+      version: '1.0',
+      serial: `SN-${n}`,
+      assetTag: `node-${index}`,
+    },
   };
 }
 
@@ -93,8 +99,10 @@ function labFru(index: number): FruContents {
  * device and can run a command on power-on. Resolves once every BMC answers ipmitool.
  */
 export async function startSimulatedBmcs(options: SimulatedBmcOptions): Promise<SimulatedRack> {
-  const scope = Scope.open('bmc');
+  const scope = options.scope ?? Scope.open('bmc');
   try {
+    const chassisControl = join(scope.dir, 'chassis-control.sh');
+    writeFileSync(chassisControl, CHASSIS_CONTROL_SCRIPT, { mode: 0o755 });
     const bmcs: SimulatedBmc[] = [];
     for (let index = 1; index <= options.count; index++) {
       const host = options.netns ? options.addresses?.[index - 1] : '127.0.0.1';
@@ -104,10 +112,11 @@ export async function startSimulatedBmcs(options: SimulatedBmcOptions): Promise<
       const stateDir = join(dir, 'chassis');
       mkdirSync(join(dir, 'sim-state'), { recursive: true });
       mkdirSync(stateDir, { recursive: true });
-      const password = randomBytes(8).toString('hex'); // 16 characters: the IPMI 1.5-era limit ipmi_sim keeps
-      const guid = `a1b2c3d4e5f60718${scope.id.padStart(8, '0')}${index.toString(16).padStart(8, '0')}`;
+      const password = options.password ?? randomBytes(8).toString('hex'); // ipmi_sim keeps the IPMI 1.5 limit: 16
+      const guid =
+        options.guid?.(index) ?? `a1b2c3d4e5f60718${scope.id.padStart(8, '0')}${index.toString(16).padStart(8, '0')}`;
       const fru = labFru(index);
-      writeFileSync(join(dir, 'fru.bin'), buildFru(fru));
+      writeFileSync(join(dir, 'fru.bin'), Buffer.concat([encodeFru(fru), Buffer.alloc(256)]).subarray(0, 256));
       writeFileSync(join(stateDir, 'resources-file'), scope.resourcesFile);
       if (options.onPowerOn) writeFileSync(join(stateDir, 'on-command'), `${options.onPowerOn({ index, stateDir })}\n`);
       writeFileSync(
@@ -121,7 +130,7 @@ export async function startSimulatedBmcs(options: SimulatedBmcOptions): Promise<
           ...['callback', 'user', 'operator', 'admin'].map((p) => `    allowed_auths_${p} none md2 md5 straight`),
           `    guid ${guid}`,
           '  endlan',
-          `  chassis_control "${CHASSIS_CONTROL} ${stateDir}"`,
+          `  chassis_control "${chassisControl} ${stateDir}"`,
           `  user 2 true "admin" "${password}" admin 10 none md2 md5 straight`,
           '',
         ].join('\n'),

@@ -1,0 +1,14 @@
+/**
+ * Netboot services: PXE- and iPXE-aware DHCP and ProxyDHCP, read-only TFTP, and HTTP boot
+ * (per-MAC iPXE scripts, kernel and initrd with Range support).
+ */
+export { decodeDhcp, encodeDhcp, type DhcpPacket, MSG, OPT } from './dhcp-codec.js';
+export { DEFAULT_BOOT_FILES, type DhcpConfig, DhcpResponder, type NetbootEvent } from './dhcp-server.js';
+export { startDhcpServer, type DhcpServer } from './dhcp-io.js';
+export { DhcpDecodeError, LeaseStoreError, NetbootConfigError, NetbootError, TftpDecodeError } from './errors.js';
+export { createHttpBoot, type HttpBootOptions, type TokenProvider } from './http-boot.js';
+export { FileLeaseStore, type Lease, type LeaseStore } from './leases.js';
+export { classifyClient, type ClientArch, type ClientKind } from './pxe.js';
+export { interfaceAddress, type Netboot, type NetbootOptions, startNetboot, type TimedNetbootEvent } from './serve.js';
+export { decodeTftp, encodeTftp, type TftpPacket } from './tftp-codec.js';
+export { startTftpServer, type TftpServer } from './tftp-io.js';
