@@ -1,7 +1,8 @@
 // The database master as a process of its own: `node dist/appliance/dbmaster/main.js CONFIG_JSON`.
-// Prints one JSON line per event on stdout; exits 1 when it loses leadership (a paused or
-// fenced master must not linger) and 0 after SIGTERM/SIGINT (it closes the database and resigns,
-// so the next master opens at once).
+// Prints one JSON line per event on stdout. When it loses leadership (a paused or fenced master
+// must not linger) it ends at once with SIGKILL: exit handlers would run libceph's static
+// destructors while libcephsqlite's threads still run, which aborts (std::out_of_range) anyway.
+// After SIGTERM/SIGINT it closes the database and resigns, so the next master opens at once.
 import { Etcd3 } from 'etcd3';
 import type { DbLocation } from './location.js';
 import { startDbMaster } from './master.js';
@@ -32,7 +33,7 @@ const master = await startDbMaster({
   ...(config.host ? { host: config.host } : {}),
   ...(config.port ? { port: config.port } : {}),
   log: print,
-  onLost: () => process.exit(1),
+  onLost: () => process.kill(process.pid, 'SIGKILL'),
 });
 print('db.master.listening', { node: config.node, url: master.url });
 
