@@ -18,6 +18,8 @@ export const DB_ERRORS = {
   MIGRATION: 'DB_ERR_MIGRATION',
   /** A request to the master's RPC was malformed. */
   BAD_REQUEST: 'DB_ERR_BAD_REQUEST',
+  /** No blob has that name. */
+  BLOB_NOT_FOUND: 'DB_ERR_BLOB_NOT_FOUND',
   /** The database could not be opened or the previous holder could not be fenced. */
   OPEN_FAILED: 'DB_ERR_OPEN_FAILED',
 } as const;

@@ -5,6 +5,7 @@
  * {@link DbClient}, which follows the master in etcd and retries through failovers; writes
  * carry request ids, so a retry never applies twice.
  */
+export { type BlobLocation, type BlobStore, openBlobStore } from './blobs.js';
 export { DbClient, type CallOptions, type DbClientOptions } from './client.js';
 export { DB_ERRORS, DbError, type DbErrorCode } from './errors.js';
 export { fencePreviousHolder } from './fence.js';
