@@ -14,7 +14,8 @@ import { type MasterProcess, Scope, spawnMaster, startCeph, startEtcd, waitFor }
 import { median, quantile, row } from './stats.js';
 
 const run = promisify(execFile);
-const SECONDS = 5;
+const SECONDS = 3;
+const ROUNDS = 2;
 const FAILOVERS = Number(process.env.BENCH_DB_FAILOVERS ?? 10);
 const PAYLOAD = Buffer.alloc(4096, 7);
 
@@ -44,31 +45,36 @@ async function radosBench(conf: string, pool: string, mode: 'write' | 'seq', inf
 }
 
 async function objectOps(conf: string, poolName: string, pool: RadosPool): Promise<void> {
-  console.log(`4 KiB objects, ${SECONDS} s each, memstore OSD: binding vs rados bench`);
+  console.log(
+    `4 KiB objects, ${SECONDS} s per run, memstore OSD; best of ${ROUNDS} interleaved runs (the box is shared)`,
+  );
   for (const inflight of [1, 16]) {
-    const radosWrite = await radosBench(conf, poolName, 'write', inflight);
-    const written: number[] = Array.from({ length: inflight }, () => 0);
-    const ourWrite = await opsPerSecond(inflight, (loop, i) => {
-      written[loop] = i + 1;
-      return pool.writeFull(`bench-${loop}-${i}`, PAYLOAD);
-    });
-    row(
-      `write, ${inflight} in flight`,
-      `binding ${ourWrite.toFixed(0)}/s`,
-      `rados bench ${radosWrite}/s`,
-      `ratio ${(ourWrite / radosWrite).toFixed(2)}`,
-    );
-    const radosRead = await radosBench(conf, poolName, 'seq', inflight);
-    const ourRead = await opsPerSecond(inflight, (loop, i) =>
-      pool.read(`bench-${loop}-${i % Math.max(1, written[loop] ?? 1)}`, { length: 4096 }),
-    );
-    row(
-      `read, ${inflight} in flight`,
-      `binding ${ourRead.toFixed(0)}/s`,
-      `rados bench ${radosRead}/s`,
-      `ratio ${(ourRead / radosRead).toFixed(2)}`,
-    );
-    await run('rados', ['-c', conf, '-p', poolName, 'cleanup'], { timeout: 120_000 });
+    const best = { radosWrite: 0, ourWrite: 0, radosRead: 0, ourRead: 0 };
+    for (let round = 0; round < ROUNDS; round++) {
+      best.radosWrite = Math.max(best.radosWrite, await radosBench(conf, poolName, 'write', inflight));
+      const written: number[] = Array.from({ length: inflight }, () => 0);
+      const ourWrite = await opsPerSecond(inflight, (loop, i) => {
+        written[loop] = i + 1;
+        return pool.writeFull(`bench-${loop}-${i}`, PAYLOAD);
+      });
+      best.ourWrite = Math.max(best.ourWrite, ourWrite);
+      best.radosRead = Math.max(best.radosRead, await radosBench(conf, poolName, 'seq', inflight));
+      const ourRead = await opsPerSecond(inflight, (loop, i) =>
+        pool.read(`bench-${loop}-${i % Math.max(1, written[loop] ?? 1)}`, { length: 4096 }),
+      );
+      best.ourRead = Math.max(best.ourRead, ourRead);
+      await run('rados', ['-c', conf, '-p', poolName, 'cleanup'], { timeout: 120_000 });
+    }
+    for (const kind of ['write', 'read'] as const) {
+      const ours = kind === 'write' ? best.ourWrite : best.ourRead;
+      const theirs = kind === 'write' ? best.radosWrite : best.radosRead;
+      row(
+        `${kind}, ${inflight} in flight`,
+        `binding ${ours.toFixed(0)}/s`,
+        `rados bench ${theirs}/s`,
+        `ratio ${(ours / theirs).toFixed(2)} (target ≥ 0.95)`,
+      );
+    }
   }
 }
 

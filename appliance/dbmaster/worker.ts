@@ -61,6 +61,8 @@ function open(): Database.Database {
   return db;
 }
 
+class MigrationError extends Error {}
+
 function migrate(db: Database.Database, migrations: readonly Migration[]): number {
   db.exec(`CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE} (version INTEGER PRIMARY KEY, name TEXT NOT NULL, at INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS ${REQUESTS_TABLE} (id TEXT PRIMARY KEY, result TEXT NOT NULL, at INTEGER NOT NULL)`);
@@ -69,13 +71,19 @@ function migrate(db: Database.Database, migrations: readonly Migration[]): numbe
   const sorted = [...migrations].sort((a, b) => a.version - b.version);
   const newest = sorted.at(-1)?.version ?? 0;
   if (current > newest) {
-    throw new Error(`the database is at schema version ${current}, newer than this code's ${newest}`);
+    throw new MigrationError(`the database is at schema version ${current}, newer than this code's ${newest}`);
   }
   for (const migration of sorted) {
     if (migration.version <= current) continue;
     db.transaction(() => {
-      if (typeof migration.up === 'string') db.exec(migration.up);
-      else migration.up(db);
+      try {
+        if (typeof migration.up === 'string') db.exec(migration.up);
+        else migration.up(db);
+      } catch (error) {
+        throw new MigrationError(
+          `migration ${migration.version} (${migration.name}) failed: ${(error as Error).message}`,
+        );
+      }
       db.prepare(`INSERT INTO ${MIGRATIONS_TABLE} (version, name, at) VALUES (?, ?, ?)`).run(
         migration.version,
         migration.name,
