@@ -23,50 +23,29 @@ function spawnWorker(workerData: WorkerData): Worker {
   return new Worker(bootstrap, { eval: true, workerData });
 }
 
-/**
- * The database, open in its own worker thread: the main thread only exchanges messages, so a
- * slow or blocked RADOS call never stalls the event loop. A storage failure (this node was
- * fenced) is fatal: `onFatal` fires once and every later call fails with DB_ERR_STORAGE.
- */
-export class DatabaseWorker {
-  readonly schemaVersion: number;
-  /** The address libcephsqlite's client holds the database lock with (Ceph only). */
-  readonly lockAddress: string | undefined;
+/** A database worker that has loaded its code and waits for the word to open. */
+export class PreparedDatabase {
   readonly #worker: Worker;
-  readonly #pending = new Map<number, Pending>();
-  #next = 0;
-  #failed: DbError | undefined;
-  #onFatal: ((error: DbError) => void) | undefined;
+  #failure: DbError | undefined;
+  readonly #onExit = (code: number) => {
+    this.#failure = new DbError(DB_ERRORS.OPEN_FAILED, `database worker exited (${code}) before opening`);
+  };
 
-  private constructor(worker: Worker, ready: Extract<WorkerReply, { kind: 'ready' }>) {
+  constructor(worker: Worker) {
     this.#worker = worker;
-    this.schemaVersion = ready.schemaVersion;
-    this.lockAddress = ready.lockAddress;
-    worker.on('message', (reply: WorkerReply) => {
-      if (!('id' in reply)) return;
-      const pending = this.#pending.get(reply.id);
-      this.#pending.delete(reply.id);
-      if (reply.kind === 'ok') pending?.resolve(reply.result);
-      else {
-        const error = fromWire(reply.error);
-        if (reply.fatal) this.#fail(error);
-        pending?.reject(error);
-      }
-    });
-    worker.on('error', (error) =>
-      this.#fail(new DbError(DB_ERRORS.STORAGE, `database worker crashed: ${error.message}`, { cause: error })),
-    );
-    worker.on('exit', () => this.#fail(new DbError(DB_ERRORS.STORAGE, 'the database worker exited')));
+    worker.on('exit', this.#onExit);
+    worker.on('error', () => {}); // reported through 'exit', and by open()
   }
 
   /**
-   * Opens the database at `location` in a new worker and runs the schema module's migrations.
-   * With Ceph, the caller must have fenced any previous holder first: the open waits for the
-   * lock without limit (research §3.4), which `timeoutMs` bounds by ending the worker.
+   * Opens the database and runs the schema's migrations. With Ceph, the caller must have
+   * fenced any previous holder first: the open waits for the lock without limit (research
+   * §3.4), which `timeoutMs` bounds by ending the worker.
    */
-  static open(location: DbLocation, schemaModule: string, timeoutMs = 60_000): Promise<DatabaseWorker> {
-    const data: WorkerData = { location, schemaModule };
-    const worker = spawnWorker(data);
+  open(timeoutMs = 60_000): Promise<DatabaseWorker> {
+    const worker = this.#worker;
+    worker.off('exit', this.#onExit);
+    if (this.#failure) return Promise.reject(this.#failure);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         void worker.terminate();
@@ -90,7 +69,64 @@ export class DatabaseWorker {
         }
       };
       worker.on('message', onMessage).on('error', onError).on('exit', onExit);
+      worker.postMessage({ kind: 'open' });
     });
+  }
+
+  /** Ends the worker without opening (a standby that stops). */
+  async abandon(): Promise<void> {
+    await this.#worker.terminate();
+  }
+}
+
+/**
+ * The database, open in its own worker thread: the main thread only exchanges messages, so a
+ * slow or blocked RADOS call never stalls the event loop. A storage failure (this node was
+ * fenced) is fatal: `onFatal` fires once and every later call fails with DB_ERR_STORAGE.
+ */
+export class DatabaseWorker {
+  readonly schemaVersion: number;
+  /** The address libcephsqlite's client holds the database lock with (Ceph only). */
+  readonly lockAddress: string | undefined;
+  readonly #worker: Worker;
+  readonly #pending = new Map<number, Pending>();
+  #next = 0;
+  #failed: DbError | undefined;
+  #onFatal: ((error: DbError) => void) | undefined;
+
+  /** @internal — see {@link PreparedDatabase.open}. */
+  constructor(worker: Worker, ready: Extract<WorkerReply, { kind: 'ready' }>) {
+    this.#worker = worker;
+    this.schemaVersion = ready.schemaVersion;
+    this.lockAddress = ready.lockAddress;
+    worker.on('message', (reply: WorkerReply) => {
+      if (!('id' in reply)) return;
+      const pending = this.#pending.get(reply.id);
+      this.#pending.delete(reply.id);
+      if (reply.kind === 'ok') pending?.resolve(reply.result);
+      else {
+        const error = fromWire(reply.error);
+        if (reply.fatal) this.#fail(error);
+        pending?.reject(error);
+      }
+    });
+    worker.on('error', (error) =>
+      this.#fail(new DbError(DB_ERRORS.STORAGE, `database worker crashed: ${error.message}`, { cause: error })),
+    );
+    worker.on('exit', () => this.#fail(new DbError(DB_ERRORS.STORAGE, 'the database worker exited')));
+  }
+
+  /**
+   * Starts a worker that loads the schema module and the ceph VFS, then waits: a standby
+   * prepares one so that its takeover only has to open the database.
+   */
+  static prepare(location: DbLocation, schemaModule: string): PreparedDatabase {
+    return new PreparedDatabase(spawnWorker({ location, schemaModule }));
+  }
+
+  /** Prepares and opens at once (see {@link PreparedDatabase.open}). */
+  static open(location: DbLocation, schemaModule: string, timeoutMs = 60_000): Promise<DatabaseWorker> {
+    return DatabaseWorker.prepare(location, schemaModule).open(timeoutMs);
   }
 
   /** Called once if the database becomes unusable (fenced, I/O error, worker crash). */

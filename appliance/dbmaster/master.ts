@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Campaign, Etcd3 } from 'etcd3';
 import { RadosCluster } from '../rados/index.js';
-import { DatabaseWorker } from './database.js';
+import { DatabaseWorker, type PreparedDatabase } from './database.js';
 import { DB_ERRORS, DbError, toWire } from './errors.js';
 import { fencePreviousHolder } from './fence.js';
 import type { DbLocation } from './location.js';
@@ -77,6 +77,8 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
 
   let role: MasterRole = 'standby';
   let database: DatabaseWorker | undefined;
+  // Loaded while a standby, so that a takeover only opens the database.
+  let prepared: PreparedDatabase | undefined = DatabaseWorker.prepare(location, options.schemaModule);
   let markReady: () => void = () => {};
   let markFailed: (error: DbError) => void = () => {};
   const readiness = new Promise<void>((resolve, reject) => {
@@ -90,7 +92,9 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
     role = 'lost';
     log('db.master.lost', { node: options.node, code: error.code, message: error.message });
     void database?.abandon();
+    void prepared?.abandon();
     database = undefined;
+    prepared = undefined;
     markFailed(error);
     options.onLost?.(error);
   };
@@ -150,7 +154,9 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
       const fenced = await fencePreviousHolder(rados, location);
       if (fenced.length > 0) log('db.master.fenced', { node: options.node, holders: fenced, ms: Date.now() - started });
     }
-    const opened = await DatabaseWorker.open(location, options.schemaModule);
+    const opening = prepared ?? DatabaseWorker.prepare(location, options.schemaModule);
+    prepared = undefined;
+    const opened = await opening.open();
     if (role !== 'opening') {
       await opened.abandon();
       return;
@@ -194,6 +200,8 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
       role = 'stopped';
       database = undefined;
       await wasOpen?.close();
+      await prepared?.abandon();
+      prepared = undefined;
       await campaign.resign().catch(() => undefined);
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));

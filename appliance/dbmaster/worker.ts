@@ -15,7 +15,7 @@ export interface WorkerData {
   schemaModule: string;
 }
 
-/** Host → worker. */
+/** Host → worker, after `{ kind: 'open' }` (sent once, when this node may open the database). */
 export type WorkerRequest =
   | { id: number; kind: 'call'; op: string; args: unknown; requestId?: string }
   | { id: number; kind: 'backup' }
@@ -39,13 +39,15 @@ const MIGRATIONS_TABLE = '_rackseed_migrations';
 // A retry arrives within a call's deadline; a day is far beyond any of them.
 const REQUEST_TTL_MS = 24 * 3600 * 1000;
 
+function loadVfs(): void {
+  if (location.kind !== 'ceph') return;
+  // Any connection can load the extension; it registers the "ceph" VFS process-wide.
+  const boot = new Database(':memory:');
+  boot.loadExtension(CEPHSQLITE_EXTENSION);
+  boot.close();
+}
+
 function open(): Database.Database {
-  if (location.kind === 'ceph') {
-    // Any connection can load the extension; it registers the "ceph" VFS process-wide.
-    const boot = new Database(':memory:');
-    boot.loadExtension(CEPHSQLITE_EXTENSION);
-    boot.close();
-  }
   const db = new Database(location.kind === 'ceph' ? cephUri(location) : location.path);
   // Order matters: the page size before the first write; EXCLUSIVE before WAL (no shared
   // memory on the ceph VFS); synchronous=FULL, or WAL loses acknowledged commits on kill -9
@@ -166,13 +168,20 @@ async function main(): Promise<void> {
   let schema: Schema;
   let schemaVersion: number;
   try {
+    // Prepared while a standby: the schema module, the addon and the ceph VFS are loaded
+    // before the election is won, so that a takeover only opens the database.
     schema = ((await import(schemaModule)) as { default: Schema }).default;
+    loadVfs();
+    await new Promise<void>((resolve) =>
+      port?.once('message', (message: WorkerRequest | { kind: 'open' }) => {
+        if (message.kind === 'open') resolve();
+      }),
+    );
     db = open();
     schemaVersion = migrate(db, schema.migrations);
   } catch (error) {
-    const code =
-      error instanceof Error && /schema version|migration/i.test(error.message) ? 'MIGRATION' : 'OPEN_FAILED';
-    port?.postMessage({ kind: 'open-failed', error: wire(error, DB_ERRORS[code]) } satisfies WorkerReply);
+    const code = error instanceof MigrationError ? DB_ERRORS.MIGRATION : DB_ERRORS.OPEN_FAILED;
+    port?.postMessage({ kind: 'open-failed', error: wire(error, code) } satisfies WorkerReply);
     return;
   }
   const lockAddress =
