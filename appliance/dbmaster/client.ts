@@ -43,7 +43,14 @@ export class DbClient {
 
   static async connect(options: DbClientOptions): Promise<DbClient> {
     const election = options.etcd.election(options.electionName ?? DB_MASTER_ELECTION);
-    return new DbClient(election, await election.observe(), options);
+    try {
+      return new DbClient(election, await election.observe(), options);
+    } catch (error) {
+      const reason = (error as Error)?.message?.split('\n')[0] ?? String(error);
+      throw new DbError(DB_ERRORS.UNAVAILABLE, `cannot follow the database master in etcd: ${reason}`, {
+        cause: error,
+      });
+    }
   }
 
   /** The master's RPC address as last announced, if any. */
