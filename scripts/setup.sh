@@ -13,7 +13,7 @@ DEBIAN_PACKAGES=(
   isc-dhcp-client udhcpc tftp-hpa atftp curl qemu-system-x86 ipxe-qemu ipxe dnsmasq-base busybox-static cpio
   iproute2 iputils-ping uuid-runtime procps
   python3-openstackclient tempest
-  nodejs npm make g++ python3
+  nodejs npm make g++ cmake python3
 )
 
 missing=()
@@ -40,6 +40,10 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   echo "setup: npm ci"
   npm ci --no-audit --no-fund
 fi
+
+# The librados addon (appliance/rados/native), built offline by cmake-js against librados-dev;
+# cmake-js' own build directory makes a re-run incremental.
+npx cmake-js compile --directory appliance/rados/native --log-level warn
 
 # Compile the CLI and the agent (incremental: a no-op when nothing changed).
 npx tsc -p tsconfig.build.json

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerAgent } from './commands/agent.js';
 import { registerBmc } from './commands/bmc.js';
 import { registerCloud } from './commands/cloud.js';
+import { registerDb } from './commands/db.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerLab } from './commands/lab.js';
 import { registerNetboot } from './commands/netboot.js';
@@ -22,6 +23,7 @@ const VERBS: ReadonlyArray<(program: Command, io: CliIo) => void> = [
   registerNode,
   registerSeed,
   registerLab,
+  registerDb,
 ];
 
 function createProgram(io: CliIo): Command {

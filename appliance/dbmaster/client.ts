@@ -1,0 +1,152 @@
+import { randomUUID } from 'node:crypto';
+import type { Election, ElectionObserver, Etcd3 } from 'etcd3';
+import { DB_ERRORS, DbError, fromWire, type WireError } from './errors.js';
+import { DB_MASTER_ELECTION, type MasterAnnouncement } from './master.js';
+
+export interface DbClientOptions {
+  etcd: Etcd3;
+  electionName?: string;
+  /** How long a call may wait and retry through a failover (default 20 s). */
+  deadlineMs?: number;
+  /** How long one attempt may take before it is retried (default 5 s: a paused master). */
+  attemptMs?: number;
+}
+
+export interface CallOptions {
+  /** Idempotency key of a write; generated once per call and reused by its retries. */
+  requestId?: string;
+  deadlineMs?: number;
+}
+
+/**
+ * How every node reaches the database: follows the elected master's address in etcd, and
+ * retries a call through a failover until its deadline. Each write carries a request id that
+ * the master stores in the same transaction, so a retry after a lost reply never applies twice.
+ */
+export class DbClient {
+  readonly #election: Election;
+  readonly #observer: ElectionObserver;
+  readonly #deadlineMs: number;
+  readonly #attemptMs: number;
+  #master: MasterAnnouncement | undefined;
+  #waiters: (() => void)[] = [];
+
+  private constructor(election: Election, observer: ElectionObserver, options: DbClientOptions) {
+    this.#election = election;
+    this.#observer = observer;
+    this.#deadlineMs = options.deadlineMs ?? 20_000;
+    this.#attemptMs = options.attemptMs ?? 5_000;
+    this.#follow(observer.leader());
+    observer.on('change', (value) => this.#follow(value));
+    observer.on('error', () => {}); // the observer reconnects by itself; calls retry meanwhile
+  }
+
+  static async connect(options: DbClientOptions): Promise<DbClient> {
+    const election = options.etcd.election(options.electionName ?? DB_MASTER_ELECTION);
+    try {
+      return new DbClient(election, await election.observe(), options);
+    } catch (error) {
+      const reason = (error as Error)?.message?.split('\n')[0] ?? String(error);
+      throw new DbError(DB_ERRORS.UNAVAILABLE, `cannot follow the database master in etcd: ${reason}`, {
+        cause: error,
+      });
+    }
+  }
+
+  /** The master's RPC address as last announced, if any. */
+  masterUrl(): string | undefined {
+    return this.#master?.url;
+  }
+
+  /** Runs the named operation on the master and returns its result. */
+  async call<Result = unknown>(op: string, args: unknown = null, options: CallOptions = {}): Promise<Result> {
+    const requestId = options.requestId ?? randomUUID();
+    const body = JSON.stringify({ op, args, requestId });
+    const response = await this.#retrying(options.deadlineMs, (url, signal) =>
+      fetch(`${url}/v1/call`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, signal }),
+    );
+    return ((await response.json()) as { result: Result }).result;
+  }
+
+  /** The whole database, as a plain SQLite file's bytes. */
+  async backup(): Promise<Buffer> {
+    const response = await this.#retrying(undefined, (url, signal) => fetch(`${url}/v1/backup`, { signal }), 120_000);
+    return Buffer.from(await response.arrayBuffer());
+  }
+
+  /** Replaces the database's content with a backup's. */
+  async restore(bytes: Uint8Array): Promise<void> {
+    await this.#retrying(
+      undefined,
+      (url, signal) => fetch(`${url}/v1/restore`, { method: 'PUT', body: bytes, signal }),
+      120_000,
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.#observer.cancel();
+  }
+
+  #follow(value: string | undefined): void {
+    try {
+      this.#master = value ? (JSON.parse(value) as MasterAnnouncement) : undefined;
+    } catch {
+      this.#master = undefined;
+    }
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  async #retrying(
+    deadlineMs: number | undefined,
+    attempt: (url: string, signal: AbortSignal) => Promise<Response>,
+    attemptMs = this.#attemptMs,
+  ): Promise<Response> {
+    const deadline = Date.now() + (deadlineMs ?? this.#deadlineMs);
+    let last: unknown;
+    let pause = 50;
+    while (Date.now() < deadline) {
+      const url = this.#master?.url;
+      if (url) {
+        try {
+          const response = await attempt(
+            url,
+            AbortSignal.timeout(Math.min(attemptMs, Math.max(1, deadline - Date.now()))),
+          );
+          if (response.ok) return response;
+          const error = fromWire(((await response.json()) as { error: WireError }).error);
+          if (!error.retryable) throw error;
+          last = error;
+        } catch (error) {
+          if (error instanceof DbError && !error.retryable) throw error;
+          last = error; // refused, reset, timed out: the master is gone or paused
+        }
+        // Do not rely on the observer's watch alone (it lags, or misses a change when several
+        // share one etcd client): ask etcd who leads now.
+        const leader = await this.#election.leader().catch(() => undefined);
+        if (leader !== undefined) this.#follow(leader);
+      }
+      await this.#pause(Math.min(pause, Math.max(0, deadline - Date.now())));
+      pause = Math.min(pause * 2, 500);
+    }
+    throw new DbError(
+      DB_ERRORS.UNAVAILABLE,
+      `no database master answered within ${deadlineMs ?? this.#deadlineMs} ms (last: ${(last as Error)?.message ?? 'no master elected'})`,
+      { cause: last },
+    );
+  }
+
+  /** Sleeps `ms`, or less if the election announces a new master meanwhile. */
+  #pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== done);
+        resolve();
+      }, ms);
+      this.#waiters.push(done);
+    });
+  }
+}

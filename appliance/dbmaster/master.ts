@@ -1,0 +1,256 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Campaign, Etcd3 } from 'etcd3';
+import { RadosCluster } from '../rados/index.js';
+import { DatabaseWorker, type PreparedDatabase } from './database.js';
+import { DB_ERRORS, DbError, toWire } from './errors.js';
+import { fencePreviousHolder } from './fence.js';
+import type { DbLocation } from './location.js';
+
+/** The etcd election of the database master (until the cluster's singleton election lands). */
+export const DB_MASTER_ELECTION = 'db-master';
+
+/** What a candidate announces in the election: where its RPC answers. */
+export interface MasterAnnouncement {
+  url: string;
+  node: string;
+}
+
+export type MasterRole = 'standby' | 'opening' | 'master' | 'lost' | 'stopped';
+
+export interface DbMasterOptions {
+  etcd: Etcd3;
+  location: DbLocation;
+  /** Module whose default export is the {@link Schema} (imported in the worker thread). */
+  schemaModule: string;
+  /** This node's name, for logs and status. */
+  node: string;
+  electionName?: string;
+  /** Lease of the election: a dead master is replaced this many seconds after it stops renewing. */
+  leaseTtlSeconds?: number;
+  /** Where the RPC listens (default 127.0.0.1, a free port) and the host others reach it at. */
+  host?: string;
+  port?: number;
+  advertiseHost?: string;
+  /** Structured events (`db.master.elected`, `db.master.fenced`…). */
+  log?: (event: string, fields: Record<string, unknown>) => void;
+  /**
+   * Called once when this master loses its leadership or its database (lease lost, fenced,
+   * storage error). The process should exit: a paused old master must not linger.
+   */
+  onLost?: (error: DbError) => void;
+}
+
+export interface DbMaster {
+  readonly url: string;
+  role(): MasterRole;
+  /** Resolves once this candidate is the master with the database open. */
+  ready(): Promise<void>;
+  /** Closes the database (releasing its lock), resigns and stops the RPC. */
+  stop(): Promise<void>;
+}
+
+const CALL_BODY_LIMIT = 1024 * 1024;
+const RESTORE_BODY_LIMIT = 1024 * 1024 * 1024;
+
+/**
+ * Runs a candidate for the database master: serves the RPC at once (standbys answer
+ * DB_ERR_NOT_MASTER), campaigns in etcd, and once elected fences the previous holder (Ceph),
+ * opens the database in a worker thread and runs the schema's migrations.
+ */
+export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster> {
+  const log = options.log ?? (() => {});
+  process.env.SQLITE_USE_URI = '1'; // read by better-sqlite3's addon when it loads (research §3.2)
+  const { location } = options;
+  let rados: RadosCluster | undefined;
+  if (location.kind === 'ceph') {
+    // libcephsqlite's own RADOS client reads these from the process environment.
+    process.env.CEPH_CONF = location.conf;
+    if (location.keyring) process.env.CEPH_KEYRING = location.keyring;
+    if (location.clientName) process.env.CEPH_ARGS = `--id ${location.clientName.replace(/^client\./, '')}`;
+    rados = await RadosCluster.connect({
+      conf: location.conf,
+      ...(location.keyring ? { keyring: location.keyring } : {}),
+      ...(location.clientName ? { clientName: location.clientName } : {}),
+    });
+  }
+
+  let role: MasterRole = 'standby';
+  let database: DatabaseWorker | undefined;
+  // Loaded while a standby, so that a takeover only opens the database.
+  let prepared: PreparedDatabase | undefined = DatabaseWorker.prepare(location, options.schemaModule);
+  let markReady: () => void = () => {};
+  let markFailed: (error: DbError) => void = () => {};
+  const readiness = new Promise<void>((resolve, reject) => {
+    markReady = resolve;
+    markFailed = reject;
+  });
+  readiness.catch(() => {});
+
+  const lose = (error: DbError) => {
+    if (role === 'lost' || role === 'stopped') return;
+    role = 'lost';
+    log('db.master.lost', { node: options.node, code: error.code, message: error.message });
+    void database?.abandon();
+    void prepared?.abandon();
+    database = undefined;
+    prepared = undefined;
+    markFailed(error);
+    options.onLost?.(error);
+  };
+
+  const server = createServer((request, response) => {
+    handle(request, response).catch((error: unknown) => {
+      const failure =
+        error instanceof DbError
+          ? error
+          : new DbError(DB_ERRORS.BAD_REQUEST, String((error as Error)?.message ?? error));
+      reply(response, statusOf(failure), { error: toWire(failure) });
+    });
+  });
+
+  const usable = (): DatabaseWorker => {
+    if (role === 'opening') throw new DbError(DB_ERRORS.NOT_READY, `${options.node} is opening the database`);
+    if (role !== 'master' || !database) throw new DbError(DB_ERRORS.NOT_MASTER, `${options.node} is not the master`);
+    return database;
+  };
+
+  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const route = `${request.method} ${request.url}`;
+    if (route === 'GET /v1/status') {
+      reply(response, 200, {
+        node: options.node,
+        role,
+        schemaVersion: database?.schemaVersion ?? null,
+        lockAddress: database?.lockAddress ?? null,
+      });
+    } else if (route === 'POST /v1/call') {
+      const body = parseCall(await readBody(request, CALL_BODY_LIMIT));
+      const result = await usable().call(body.op, body.args, body.requestId);
+      reply(response, 200, { result: result ?? null });
+    } else if (route === 'GET /v1/backup') {
+      const bytes = await usable().backup();
+      response.writeHead(200, { 'content-type': 'application/vnd.sqlite3', 'content-length': bytes.length });
+      response.end(bytes);
+    } else if (route === 'PUT /v1/restore') {
+      const bytes = await readBody(request, RESTORE_BODY_LIMIT);
+      await usable().restore(bytes);
+      log('db.master.restored', { node: options.node, bytes: bytes.length });
+      reply(response, 200, { restored: bytes.length });
+    } else {
+      throw new DbError(DB_ERRORS.BAD_REQUEST, `no route ${route}`);
+    }
+  }
+
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${options.advertiseHost ?? options.host ?? '127.0.0.1'}:${port}`;
+
+  const takeOver = async () => {
+    role = 'opening';
+    const started = Date.now();
+    log('db.master.elected', { node: options.node, url });
+    if (rados && location.kind === 'ceph') {
+      const fenced = await fencePreviousHolder(rados, location);
+      if (fenced.length > 0) log('db.master.fenced', { node: options.node, holders: fenced, ms: Date.now() - started });
+    }
+    const opening = prepared ?? DatabaseWorker.prepare(location, options.schemaModule);
+    prepared = undefined;
+    const opened = await opening.open();
+    if (role !== 'opening') {
+      await opened.abandon();
+      return;
+    }
+    database = opened;
+    opened.onFatal(lose);
+    role = 'master';
+    log('db.master.ready', {
+      node: options.node,
+      ms: Date.now() - started,
+      schemaVersion: opened.schemaVersion,
+      lockAddress: opened.lockAddress,
+    });
+    markReady();
+  };
+
+  const election = options.etcd.election(options.electionName ?? DB_MASTER_ELECTION, options.leaseTtlSeconds ?? 2);
+  const announcement: MasterAnnouncement = { url, node: options.node };
+  const campaign: Campaign = election.campaign(JSON.stringify(announcement));
+  campaign.on('elected', () => {
+    takeOver().catch((error: unknown) =>
+      lose(
+        error instanceof DbError
+          ? error
+          : new DbError(DB_ERRORS.OPEN_FAILED, `taking over failed: ${(error as Error).message}`, { cause: error }),
+      ),
+    );
+  });
+  campaign.on('error', (error: Error) =>
+    lose(new DbError(DB_ERRORS.NOT_MASTER, `lost the election lease: ${error.message}`, { cause: error })),
+  );
+  log('db.master.candidate', { node: options.node, url });
+
+  return {
+    url,
+    role: () => role,
+    ready: () => readiness,
+    stop: async () => {
+      if (role === 'stopped') return;
+      const wasOpen = database;
+      role = 'stopped';
+      database = undefined;
+      await wasOpen?.close();
+      await prepared?.abandon();
+      prepared = undefined;
+      await campaign.resign().catch(() => undefined);
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await rados?.close();
+      log('db.master.stopped', { node: options.node });
+    },
+  };
+}
+
+function statusOf(error: DbError): number {
+  if (error.retryable) return 503;
+  if (error.code === DB_ERRORS.UNKNOWN_OPERATION) return 404;
+  if (error.code === DB_ERRORS.BAD_REQUEST) return 400;
+  if (error.code === DB_ERRORS.OPERATION_FAILED) return 422;
+  return 500;
+}
+
+function reply(response: ServerResponse, status: number, body: unknown): void {
+  if (response.headersSent) {
+    response.destroy();
+    return;
+  }
+  const text = JSON.stringify(body);
+  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  response.end(text);
+}
+
+async function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new DbError(DB_ERRORS.BAD_REQUEST, `request body over ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function parseCall(body: Buffer): { op: string; args: unknown; requestId?: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new DbError(DB_ERRORS.BAD_REQUEST, 'the call body is not JSON');
+  }
+  const call = value as { op?: unknown; args?: unknown; requestId?: unknown };
+  if (typeof call?.op !== 'string') throw new DbError(DB_ERRORS.BAD_REQUEST, 'a call needs an op name');
+  if (call.requestId !== undefined && typeof call.requestId !== 'string') {
+    throw new DbError(DB_ERRORS.BAD_REQUEST, 'requestId must be a string');
+  }
+  return { op: call.op, args: call.args ?? null, ...(call.requestId ? { requestId: call.requestId } : {}) };
+}

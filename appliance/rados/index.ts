@@ -1,0 +1,322 @@
+/**
+ * rackseed's librados binding (Ceph RADOS object store), an N-API addon built from source
+ * against Debian's librados-dev by `make setup`. Every call is asynchronous and never blocks
+ * the event loop: object data goes through `rados_aio_*`, the rest through the libuv pool.
+ * Failures are {@link RadosError}s with stable codes (`RADOS_ERR_NOT_FOUND`,
+ * `RADOS_ERR_PERMISSION_DENIED`, `RADOS_ERR_BUSY`, `RADOS_ERR_BLOCKLISTED`…).
+ */
+import { Readable, Writable } from 'node:stream';
+import { radosError } from './errors.js';
+import { loadAddon, type NativeCluster, type NativeIoCtx } from './native.js';
+
+export { RadosError, RadosNotBuiltError } from './errors.js';
+
+/** How to reach a cluster. */
+export interface ConnectOptions {
+  /** ceph.conf path (default: librados' search, CEPH_CONF then /etc/ceph/ceph.conf). */
+  conf?: string;
+  /** Keyring path, for cephx. */
+  keyring?: string;
+  /** Full client name (default `client.admin`). */
+  clientName?: string;
+  /** Further Ceph options, e.g. `{ rados_osd_op_timeout: '10' }`. */
+  options?: Readonly<Record<string, string>>;
+}
+
+/** One holder of a RADOS advisory lock (cls_lock). */
+export interface Locker {
+  /** Entity name, e.g. `client.4152`. */
+  client: string;
+  cookie: string;
+  /** The holder's address as the OSD saw it, e.g. `v1:127.0.0.1:0/3469330816`. */
+  address: string;
+}
+
+export interface LockInfo {
+  exclusive: boolean;
+  tag: string;
+  lockers: Locker[];
+}
+
+export interface LockOptions {
+  description?: string;
+  /** The lock expires after this long unless renewed (default: never). */
+  durationMs?: number;
+  /** Renew a lock this cookie already holds instead of failing with RADOS_ERR_EXISTS. */
+  renew?: boolean;
+}
+
+export interface ObjectStat {
+  size: number;
+  /** Modification time, ms since the epoch (second resolution). */
+  mtime: number;
+}
+
+export interface ListedObject {
+  oid: string;
+  namespace: string;
+}
+
+/** Default piece size for streams; below osd_max_write_size (90 MiB) and a good RADOS op size. */
+const STREAM_CHUNK = 4 * 1024 * 1024;
+
+const wrap = async <T>(call: Promise<T>): Promise<T> => {
+  try {
+    return await call;
+  } catch (error) {
+    throw radosError(error);
+  }
+};
+
+/** A connected librados client; `close()` it when done. */
+export class RadosCluster {
+  readonly #native: NativeCluster;
+
+  private constructor(native: NativeCluster) {
+    this.#native = native;
+  }
+
+  /** Connects to the monitors (mon op timeouts come from the conf or `options`). */
+  static async connect(options: ConnectOptions = {}): Promise<RadosCluster> {
+    const addon = (() => {
+      try {
+        return loadAddon();
+      } catch (error) {
+        throw radosError(error);
+      }
+    })();
+    const native = new addon.Cluster();
+    await wrap(
+      native.connect(options.conf, options.keyring, options.clientName ?? 'client.admin', { ...options.options }),
+    );
+    return new RadosCluster(native);
+  }
+
+  /** The librados version the addon runs against, `major.minor.extra`. */
+  static libradosVersion(): string {
+    return loadAddon().libradosVersion;
+  }
+
+  createPool(name: string): Promise<void> {
+    return wrap(this.#native.poolCreate(name));
+  }
+
+  deletePool(name: string): Promise<void> {
+    return wrap(this.#native.poolDelete(name));
+  }
+
+  listPools(): Promise<string[]> {
+    return wrap(this.#native.poolList());
+  }
+
+  /** Opens a context on `pool`, in `namespace` (default: the default namespace). */
+  async openPool(pool: string, options: { namespace?: string } = {}): Promise<RadosPool> {
+    return new RadosPool(
+      await wrap(this.#native.openIoctx(pool, options.namespace ?? '')),
+      pool,
+      options.namespace ?? '',
+    );
+  }
+
+  /**
+   * Sends a monitor command (the JSON form of a `ceph` CLI command, as an object or as JSON
+   * text) and returns its output.
+   */
+  async monCommand(command: Readonly<Record<string, unknown>> | string): Promise<{ output: Buffer; status: string }> {
+    const json = typeof command === 'string' ? command : JSON.stringify(command);
+    const { outbuf, outs } = await wrap(this.#native.monCommand(json));
+    return { output: outbuf, status: outs };
+  }
+
+  /**
+   * Fences a client: adds its address to the OSD blocklist (`ceph osd blocklist add`), then
+   * waits for this client's osdmap to include it, so that what this client does next is
+   * ordered after the fence at every OSD. Accepts the forms librados prints (`v1:…`, `[v2:…]`).
+   */
+  async blocklist(address: string, expireSeconds = 3600): Promise<void> {
+    // `expire` must be a JSON real (600.0): the monitor refuses an integer for a CephFloat.
+    const command = { prefix: 'osd blocklist', blocklistop: 'add', addr: blocklistAddress(address) };
+    await this.monCommand(`${JSON.stringify(command).slice(0, -1)},"expire":${expireSeconds.toFixed(1)}}`);
+    await wrap(this.#native.waitForLatestOsdmap());
+  }
+
+  /** Removes a client address from the blocklist. */
+  async unblocklist(address: string): Promise<void> {
+    await this.monCommand({ prefix: 'osd blocklist', blocklistop: 'rm', addr: blocklistAddress(address) });
+  }
+
+  /** This client's own address, in the form `blocklist` takes. */
+  async address(): Promise<string> {
+    return blocklistAddress(await wrap(this.#native.addresses()));
+  }
+
+  /** This client's global id (its entity name is `client.<id>`). */
+  instanceId(): Promise<bigint> {
+    return wrap(this.#native.instanceId());
+  }
+
+  /** Waits until this client has the newest osdmap (e.g. after a blocklist change). */
+  waitForLatestOsdmap(): Promise<void> {
+    return wrap(this.#native.waitForLatestOsdmap());
+  }
+
+  /** Closes every pool context (after their operations finish) and disconnects. */
+  close(): Promise<void> {
+    return wrap(this.#native.shutdown());
+  }
+}
+
+/**
+ * The address part of what librados prints for a client (`v1:127.0.0.1:0/123`,
+ * `[v2:127.0.0.1:0/123,v1:…]`), as `osd blocklist add` takes it: `127.0.0.1:0/123`.
+ */
+export function blocklistAddress(address: string): string {
+  const first = address.replace(/^\[/, '').replace(/\]$/, '').split(',')[0] ?? '';
+  return first.replace(/^(v1|v2|any):/, '');
+}
+
+/** Objects of one pool and namespace. */
+export class RadosPool {
+  readonly #native: NativeIoCtx;
+  readonly pool: string;
+  readonly namespace: string;
+
+  /** @internal — use {@link RadosCluster.openPool}. */
+  constructor(native: NativeIoCtx, pool: string, namespace: string) {
+    this.#native = native;
+    this.pool = pool;
+    this.namespace = namespace;
+  }
+
+  /** Replaces the object's whole content (creating it). */
+  writeFull(oid: string, data: Buffer): Promise<void> {
+    return wrap(this.#native.writeFull(oid, data));
+  }
+
+  /** Writes `data` at `offset` (creating the object, leaving the rest as it was). */
+  write(oid: string, data: Buffer, offset: number): Promise<void> {
+    return wrap(this.#native.write(oid, data, offset));
+  }
+
+  append(oid: string, data: Buffer): Promise<void> {
+    return wrap(this.#native.append(oid, data));
+  }
+
+  /** Reads `length` bytes from `offset` (the whole object by default; shorter at its end). */
+  async read(oid: string, range: { offset?: number; length?: number } = {}): Promise<Buffer> {
+    const offset = range.offset ?? 0;
+    const length = range.length ?? Math.max(0, (await this.stat(oid)).size - offset);
+    return wrap(this.#native.read(oid, length, offset));
+  }
+
+  stat(oid: string): Promise<ObjectStat> {
+    return wrap(this.#native.stat(oid));
+  }
+
+  remove(oid: string): Promise<void> {
+    return wrap(this.#native.remove(oid));
+  }
+
+  /** Lists this namespace's objects, or every namespace's with `allNamespaces`. */
+  list(options: { allNamespaces?: boolean } = {}): Promise<ListedObject[]> {
+    return wrap(this.#native.list(options.allNamespaces ?? false));
+  }
+
+  getXattr(oid: string, name: string): Promise<Buffer> {
+    return wrap(this.#native.getXattr(oid, name));
+  }
+
+  setXattr(oid: string, name: string, value: Buffer): Promise<void> {
+    return wrap(this.#native.setXattr(oid, name, value));
+  }
+
+  removeXattr(oid: string, name: string): Promise<void> {
+    return wrap(this.#native.rmXattr(oid, name));
+  }
+
+  getXattrs(oid: string): Promise<Record<string, Buffer>> {
+    return wrap(this.#native.getXattrs(oid));
+  }
+
+  /** Takes the exclusive lock `name` on `oid` for `cookie`; RADOS_ERR_BUSY if held by another. */
+  lockExclusive(oid: string, name: string, cookie: string, options: LockOptions = {}): Promise<void> {
+    return wrap(this.#native.lock(oid, name, cookie, nativeLock(true, '', options)));
+  }
+
+  /** Takes the shared lock `name` on `oid` (holders must agree on `tag`). */
+  lockShared(oid: string, name: string, cookie: string, tag: string, options: LockOptions = {}): Promise<void> {
+    return wrap(this.#native.lock(oid, name, cookie, nativeLock(false, tag, options)));
+  }
+
+  unlock(oid: string, name: string, cookie: string): Promise<void> {
+    return wrap(this.#native.unlock(oid, name, cookie));
+  }
+
+  /** Removes another client's hold on a lock (fence that client first: see `blocklist`). */
+  breakLock(oid: string, name: string, locker: Pick<Locker, 'client' | 'cookie'>): Promise<void> {
+    return wrap(this.#native.breakLock(oid, name, locker.client, locker.cookie));
+  }
+
+  listLockers(oid: string, name: string): Promise<LockInfo> {
+    return wrap(this.#native.listLockers(oid, name));
+  }
+
+  /** Streams the object out in pieces of `chunkSize` bytes (a few in flight at once). */
+  createReadStream(oid: string, options: { chunkSize?: number } = {}): Readable {
+    const chunk = options.chunkSize ?? STREAM_CHUNK;
+    const pieces = async function* (pool: RadosPool): AsyncGenerator<Buffer> {
+      const { size } = await pool.stat(oid);
+      for (let offset = 0; offset < size; offset += chunk) {
+        yield await pool.read(oid, { offset, length: Math.min(chunk, size - offset) });
+      }
+    };
+    return Readable.from(pieces(this), { objectMode: false });
+  }
+
+  /** Streams into the object (replacing it) in pieces of at most `chunkSize` bytes. */
+  createWriteStream(oid: string, options: { chunkSize?: number } = {}): Writable {
+    const chunk = options.chunkSize ?? STREAM_CHUNK;
+    let offset = 0;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const flush = async (all: boolean) => {
+      while (pendingBytes >= chunk || (all && (pendingBytes > 0 || offset === 0))) {
+        const joined = Buffer.concat(pending);
+        const piece = joined.subarray(0, Math.min(chunk, joined.length));
+        const rest = joined.subarray(piece.length);
+        // The first piece replaces whatever the object held before.
+        if (offset === 0) await this.writeFull(oid, piece);
+        else await this.write(oid, piece, offset);
+        offset += piece.length;
+        pending = rest.length > 0 ? [rest] : [];
+        pendingBytes = rest.length;
+        if (piece.length === 0) break;
+      }
+    };
+    return new Writable({
+      write: (data: Buffer, _encoding, done) => {
+        pending.push(data);
+        pendingBytes += data.length;
+        flush(false).then(() => done(), done);
+      },
+      final: (done) => {
+        flush(true).then(() => done(), done);
+      },
+    });
+  }
+
+  /** Waits for this context's operations, then releases it. */
+  close(): Promise<void> {
+    return wrap(this.#native.close());
+  }
+}
+
+function nativeLock(exclusive: boolean, tag: string, options: LockOptions) {
+  return {
+    exclusive,
+    tag,
+    description: options.description ?? '',
+    durationMs: options.durationMs ?? 0,
+    renew: options.renew ?? false,
+  };
+}

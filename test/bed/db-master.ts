@@ -1,0 +1,52 @@
+// Starts database master candidates as processes of their own (appliance/dbmaster/main.ts under
+// tsx), so that tests can kill -9 and SIGSTOP them.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { DbLocation } from '../../appliance/dbmaster/index.js';
+import { type Daemon, type Scope, waitFor } from '../../bootstrap/index.js';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../appliance/dbmaster/main.ts', import.meta.url));
+export const JOURNAL_SCHEMA = pathToFileURL(fileURLToPath(new URL('./journal-schema.ts', import.meta.url))).href;
+
+export interface MasterProcess {
+  readonly daemon: Daemon;
+  readonly node: string;
+  /** The events it printed so far (one JSON object per line). */
+  events(): { event: string; at: number; [field: string]: unknown }[];
+  url(): Promise<string>;
+  status(): Promise<{ role: string; lockAddress: string | null }>;
+}
+
+export function spawnMaster(
+  scope: Scope,
+  config: { etcd: readonly string[]; location: DbLocation; node: string; electionName?: string },
+): MasterProcess {
+  const json = JSON.stringify({ leaseTtlSeconds: 2, schemaModule: JOURNAL_SCHEMA, ...config });
+  const daemon = scope.spawn(
+    `db-master-${config.electionName ?? 'default'}-${config.node}`,
+    ['node', '--import', 'tsx', MAIN, json],
+    { cwd: REPO },
+  );
+  const events = () =>
+    readFileSync(daemon.logFile, 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { event: string; at: number; [field: string]: unknown });
+  const url = () =>
+    waitFor(`${config.node} to listen (log: ${daemon.logFile})`, () => {
+      if (!daemon.alive()) throw new Error('exited');
+      return events().find((e) => e.event === 'db.master.listening')?.url as string | undefined;
+    });
+  return {
+    daemon,
+    node: config.node,
+    events,
+    url,
+    status: async () =>
+      (await (await fetch(`${await url()}/v1/status`, { signal: AbortSignal.timeout(2_000) })).json()) as {
+        role: string;
+        lockAddress: string | null;
+      },
+  };
+}

@@ -1,0 +1,211 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Readable, Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { blocklistAddress, RadosCluster, type RadosPool } from '../../appliance/rados/index.js';
+import { type CephCluster, startCeph } from '../bed/index.js';
+
+// One cephx cluster for the whole file: the admin keyring for the CRUD, a restricted user for
+// the permission errors.
+let ceph: CephCluster;
+let admin: RadosCluster;
+let pool: RadosPool;
+
+beforeAll(async () => {
+  ceph = await startCeph({ auth: 'cephx' });
+  admin = await RadosCluster.connect({ conf: ceph.conf, keyring: ceph.keyring });
+  pool = await admin.openPool(ceph.pool);
+});
+
+afterAll(async () => {
+  await admin?.close();
+  await ceph?.stop();
+});
+
+describe('librados binding', () => {
+  it('creates, lists and deletes pools', async () => {
+    await admin.createPool('rados-test-pool');
+    expect(await admin.listPools()).toContain('rados-test-pool');
+    await expect(admin.createPool('rados-test-pool')).rejects.toMatchObject({ code: 'RADOS_ERR_EXISTS' });
+    await admin.deletePool('rados-test-pool');
+    expect(await admin.listPools()).not.toContain('rados-test-pool');
+  });
+
+  it('writes whole, at an offset and appended; reads ranges; stats and removes', async () => {
+    await pool.writeFull('crud', Buffer.from('hello world'));
+    await pool.write('crud', Buffer.from('W'), 6);
+    await pool.append('crud', Buffer.from('!!'));
+    expect((await pool.read('crud')).toString()).toBe('hello World!!');
+    expect((await pool.read('crud', { offset: 6, length: 5 })).toString()).toBe('World');
+    expect((await pool.read('crud', { offset: 11, length: 100 })).toString()).toBe('!!');
+    const stat = await pool.stat('crud');
+    expect(stat.size).toBe(13);
+    expect(Math.abs(stat.mtime - Date.now())).toBeLessThan(120_000);
+    await pool.writeFull('crud', Buffer.from('short'));
+    expect((await pool.read('crud')).toString()).toBe('short');
+    await pool.remove('crud');
+    await expect(pool.stat('crud')).rejects.toMatchObject({ code: 'RADOS_ERR_NOT_FOUND', op: 'stat', errno: 2 });
+  });
+
+  it('keeps namespaces apart and lists one or all of them', async () => {
+    const a = await admin.openPool(ceph.pool, { namespace: 'ns-a' });
+    const b = await admin.openPool(ceph.pool, { namespace: 'ns-b' });
+    try {
+      await a.writeFull('same-name', Buffer.from('from a'));
+      await b.writeFull('same-name', Buffer.from('from b'));
+      await b.writeFull('only-b', Buffer.from('b'));
+      expect((await a.read('same-name')).toString()).toBe('from a');
+      await expect(a.read('only-b')).rejects.toMatchObject({ code: 'RADOS_ERR_NOT_FOUND' });
+      expect((await a.list()).map((o) => o.oid)).toEqual(['same-name']);
+      expect((await b.list()).map((o) => o.oid).sort()).toEqual(['only-b', 'same-name']);
+      const all = (await a.list({ allNamespaces: true })).map((o) => `${o.namespace}/${o.oid}`).sort();
+      expect(all).toEqual(expect.arrayContaining(['ns-a/same-name', 'ns-b/only-b', 'ns-b/same-name']));
+    } finally {
+      await a.close();
+      await b.close();
+    }
+    await expect(a.read('same-name')).rejects.toMatchObject({ code: 'RADOS_ERR_NOT_CONNECTED' });
+  });
+
+  it('sets, reads, lists and removes xattrs', async () => {
+    await pool.writeFull('attrs', Buffer.alloc(0));
+    await pool.setXattr('attrs', 'owner', Buffer.from('node-1'));
+    const big = randomBytes(10_000);
+    await pool.setXattr('attrs', 'big', big);
+    expect((await pool.getXattr('attrs', 'owner')).toString()).toBe('node-1');
+    expect((await pool.getXattr('attrs', 'big')).equals(big)).toBe(true);
+    const all = await pool.getXattrs('attrs');
+    expect(Object.keys(all).sort()).toEqual(['big', 'owner']);
+    await pool.removeXattr('attrs', 'owner');
+    await expect(pool.getXattr('attrs', 'owner')).rejects.toMatchObject({ code: 'RADOS_ERR_NOT_FOUND' });
+  });
+
+  it('streams a 100 MB object in and out', async () => {
+    const size = 100 * 1024 * 1024;
+    const piece = randomBytes(1024 * 1024);
+    const hashIn = createHash('sha256');
+    const source = Readable.from(
+      (function* () {
+        for (let i = 0; i < size / piece.length; i++) {
+          const chunk = Buffer.from(piece);
+          chunk.writeUInt32BE(i, 0); // every MiB differs, so a misplaced piece shows
+          hashIn.update(chunk);
+          yield chunk;
+        }
+      })(),
+    );
+    await pipeline(source, pool.createWriteStream('big'));
+    expect((await pool.stat('big')).size).toBe(size);
+    const hashOut = createHash('sha256');
+    let bytes = 0;
+    await pipeline(
+      pool.createReadStream('big'),
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          hashOut.update(chunk);
+          bytes += chunk.length;
+          done();
+        },
+      }),
+    );
+    expect(bytes).toBe(size);
+    expect(hashOut.digest('hex')).toBe(hashIn.digest('hex'));
+    await pool.remove('big');
+  });
+
+  it('takes exclusive and shared locks with cookies, lists and breaks them', async () => {
+    const other = await RadosCluster.connect({ conf: ceph.conf, keyring: ceph.keyring });
+    try {
+      const theirs = await other.openPool(ceph.pool);
+      await pool.writeFull('locked', Buffer.from('x'));
+      await pool.lockExclusive('locked', 'owner', 'cookie-1', { description: 'test', durationMs: 60_000 });
+      await expect(theirs.lockExclusive('locked', 'owner', 'cookie-2')).rejects.toMatchObject({
+        code: 'RADOS_ERR_BUSY',
+        retryable: true,
+      });
+      await pool.lockExclusive('locked', 'owner', 'cookie-1', { durationMs: 60_000, renew: true });
+      const info = await theirs.listLockers('locked', 'owner');
+      expect(info.exclusive).toBe(true);
+      expect(info.lockers).toHaveLength(1);
+      const [holder] = info.lockers;
+      expect(holder?.cookie).toBe('cookie-1');
+      expect(holder?.client).toBe(`client.${await admin.instanceId()}`);
+      expect(blocklistAddress(holder?.address ?? '')).toBe(await admin.address());
+      if (!holder) throw new Error('no holder');
+      await theirs.breakLock('locked', 'owner', holder);
+      expect((await theirs.listLockers('locked', 'owner')).lockers).toEqual([]);
+      await theirs.lockExclusive('locked', 'owner', 'cookie-2');
+      await theirs.unlock('locked', 'owner', 'cookie-2');
+
+      await pool.lockShared('locked', 'readers', 'r1', 'tag-1');
+      await theirs.lockShared('locked', 'readers', 'r2', 'tag-1');
+      const shared = await pool.listLockers('locked', 'readers');
+      expect(shared.exclusive).toBe(false);
+      expect(shared.tag).toBe('tag-1');
+      expect(shared.lockers.map((l) => l.cookie).sort()).toEqual(['r1', 'r2']);
+      await expect(pool.lockExclusive('locked', 'readers', 'r3')).rejects.toMatchObject({ code: 'RADOS_ERR_BUSY' });
+      await expect(pool.unlock('locked', 'readers', 'nope')).rejects.toMatchObject({ code: 'RADOS_ERR_NOT_FOUND' });
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('fences a client through the blocklist: its writes then fail', async () => {
+    const victim = await RadosCluster.connect({ conf: ceph.conf, keyring: ceph.keyring });
+    try {
+      const theirs = await victim.openPool(ceph.pool);
+      await theirs.writeFull('fenced', Buffer.from('before'));
+      const address = await victim.address();
+      await admin.blocklist(address, 600);
+      const listed = (await admin.monCommand({ prefix: 'osd blocklist ls', format: 'json' })).output.toString();
+      expect(listed).toContain(address);
+      await expect(theirs.writeFull('fenced', Buffer.from('after'))).rejects.toMatchObject({
+        code: 'RADOS_ERR_BLOCKLISTED',
+      });
+      expect((await pool.read('fenced')).toString()).toBe('before');
+      await admin.unblocklist(address);
+    } finally {
+      await victim.close();
+    }
+  });
+
+  it('maps errors: no such pool, no such object, bad mon command, permission denied under cephx', async () => {
+    await expect(admin.openPool('no-such-pool')).rejects.toMatchObject({
+      code: 'RADOS_ERR_NOT_FOUND',
+      op: 'openIoctx',
+    });
+    await expect(pool.read('no-such-object', { length: 10 })).rejects.toMatchObject({ code: 'RADOS_ERR_NOT_FOUND' });
+    await expect(pool.remove('no-such-object')).rejects.toMatchObject({ code: 'RADOS_ERR_NOT_FOUND' });
+    await expect(admin.monCommand({ prefix: 'no such command' })).rejects.toMatchObject({ code: 'RADOS_ERR_INVALID' });
+
+    // A user that may only read this pool.
+    const keyring = join(ceph.conf, '..', 'client.reader.keyring');
+    const key = await ceph.ceph([
+      'auth',
+      'get-or-create',
+      'client.reader',
+      'mon',
+      'allow r',
+      'osd',
+      `allow r pool=${ceph.pool}`,
+    ]);
+    writeFileSync(keyring, key);
+    const reader = await RadosCluster.connect({ conf: ceph.conf, keyring, clientName: 'client.reader' });
+    try {
+      const readOnly = await reader.openPool(ceph.pool);
+      await pool.writeFull('readable', Buffer.from('yes'));
+      expect((await readOnly.read('readable')).toString()).toBe('yes');
+      await expect(readOnly.writeFull('readable', Buffer.from('no'))).rejects.toMatchObject({
+        code: 'RADOS_ERR_PERMISSION_DENIED',
+      });
+      await expect(reader.createPool('not-allowed')).rejects.toMatchObject({ code: 'RADOS_ERR_PERMISSION_DENIED' });
+    } finally {
+      await reader.close();
+    }
+    await expect(
+      RadosCluster.connect({ conf: ceph.conf, keyring: '/dev/null', options: { client_mount_timeout: '5' } }),
+    ).rejects.toMatchObject({ op: 'connect' });
+  });
+});
