@@ -1,29 +1,28 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { Etcd3 } from 'etcd3';
-import { DB_MASTER_ELECTION, DbClient } from '../../dbmaster/index.js';
+import type { DbClient } from '../../dbmaster/index.js';
+import { endpoints } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
 import { type CliIo, type GlobalOptions, report } from '../io.js';
 
 interface DbOptions {
-  etcd: string;
-  election: string;
+  etcd?: string;
+  election?: string;
   deadline: string;
 }
 
 /** Opens a client to the elected database master, runs `use`, and closes everything. */
 async function withClient<T>(io: CliIo, options: DbOptions, use: (client: DbClient) => Promise<T>): Promise<T> {
-  const hosts = options.etcd
-    .split(',')
-    .map((h) => h.trim())
-    .filter(Boolean);
+  const hosts = endpoints(options.etcd ?? io.env.RACKSEED_ETCD ?? 'http://127.0.0.1:2379');
   const deadlineMs = Number(options.deadline) * 1000;
   if (hosts.length === 0) throw new CliUsageError('--etcd needs at least one endpoint');
   if (!Number.isFinite(deadlineMs) || deadlineMs <= 0)
     throw new CliUsageError('--deadline must be a number of seconds');
+  // etcd3 and the database client load on use, so other verbs do not pay for them.
+  const [{ Etcd3 }, { DbClient }] = await Promise.all([import('etcd3'), import('../../dbmaster/index.js')]);
   const etcd = new Etcd3({ hosts });
   try {
-    const client = await DbClient.connect({ etcd, electionName: options.election, deadlineMs });
+    const client = await DbClient.connect({ etcd, electionName: options.election ?? 'db-master', deadlineMs });
     try {
       return await use(client);
     } finally {
@@ -39,12 +38,8 @@ export function registerDb(program: Command, io: CliIo): void {
   const db = program
     .command('db')
     .description("back up or restore the cloud's database (through the elected database master)")
-    .option(
-      '--etcd <urls>',
-      'etcd client URLs, comma-separated',
-      io.env.RACKSEED_ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379',
-    )
-    .option('--election <name>', "the database master's election", DB_MASTER_ELECTION)
+    .option('--etcd <urls>', 'etcd client URLs, comma-separated (default: $RACKSEED_ETCD, else 127.0.0.1:2379)')
+    .option('--election <name>', "the database master's election", 'db-master')
     .option('--deadline <seconds>', 'how long to wait for a master (through a failover)', '30');
 
   db.command('backup')
