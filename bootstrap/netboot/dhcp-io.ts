@@ -11,6 +11,8 @@ import { type Decision, DhcpResponder, type DhcpConfig, type NetbootEvent } from
 import { intToIp } from './ipv4.js';
 import type { LeaseStore } from './leases.js';
 
+const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
+
 /** A running DHCP server. */
 export interface DhcpServer {
   /** Counters: packets answered, and bad input by error code. */
@@ -79,6 +81,9 @@ export async function startDhcpServer(options: {
       socket.once('error', fail);
       socket.bind(port, '0.0.0.0', () => {
         socket.setBroadcast(true);
+        // A rack powered on at once (or a burst of RELEASEs) overflows the default 208 KB: packets
+        // would be dropped before we read them. Linux caps this at net.core.rmem_max.
+        socket.setRecvBufferSize(RECV_BUFFER_BYTES);
         socket.off('error', fail);
         socket.on('error', (error) => reject('DHCP_ERR_SOCKET', '?', error.message));
         resolve(socket);

@@ -8,6 +8,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Daemon, type NetworkLab, createNetworkLab, waitFor } from '../bed/index.js';
 
+/** The marker the fixture initramfs (scripts/netboot-fixtures.sh) prints once it has an address. */
+export const NODE_READY = /RACKSEED-NODE-READY .*/;
+
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
 export interface NetbootEventLine {
@@ -89,4 +92,57 @@ export async function startNetbootLab(options: {
     await lab.destroy();
     throw error;
   }
+}
+
+/** A QEMU guest (TCG, BIOS, built-in iPXE) on a tap of the lab bridge, serial console in a file. */
+export interface QemuNode {
+  mac: string;
+  daemon: Daemon;
+  serial: string;
+  /** Resolves with the marker line once the guest printed it; rejects if QEMU exits first. */
+  ready(timeoutMs?: number): Promise<string>;
+}
+
+/** Boots guest `index` (1…): adds `tap<index>` to br0 and PXE-boots QEMU on it. */
+export async function startQemuNode(lab: NetworkLab, dir: string, index: number): Promise<QemuNode> {
+  const br = lab.bridgeNetns;
+  const tap = `tap${index}`;
+  await lab.exec(br, ['ip', 'tuntap', 'add', 'dev', tap, 'mode', 'tap']);
+  await lab.exec(br, ['ip', 'link', 'set', tap, 'master', 'br0', 'up']);
+  const mac = `52:54:00:6e:62:${index.toString(16).padStart(2, '0')}`;
+  const serial = join(dir, `node${index}.serial`);
+  writeFileSync(serial, '');
+  const daemon = lab.spawn(br, `qemu-node${index}`, [
+    'qemu-system-x86_64',
+    '-machine',
+    'pc,accel=tcg',
+    '-m',
+    '256',
+    '-smp',
+    '1',
+    '-nographic',
+    '-monitor',
+    'none',
+    '-serial',
+    `file:${serial}`,
+    '-no-reboot',
+    '-boot',
+    'n',
+    '-netdev',
+    `tap,id=n0,ifname=${tap},script=no,downscript=no`,
+    '-device',
+    `virtio-net-pci,netdev=n0,mac=${mac}`,
+  ]);
+  const ready = (timeoutMs = 110_000): Promise<string> =>
+    waitFor(
+      `${NODE_READY.source} on node${index}'s serial console`,
+      () => {
+        const found = NODE_READY.exec(readFileSync(serial, 'utf8'))?.[0];
+        if (!found && !daemon.alive()) throw new Error(`QEMU exited: ${readFileSync(serial, 'utf8').slice(-500)}`);
+        return found;
+      },
+      timeoutMs,
+      200,
+    );
+  return { mac, daemon, serial, ready };
 }
