@@ -23,11 +23,14 @@ export interface NetbootEventLine {
 
 export interface NetbootLab {
   lab: NetworkLab;
-  server: Daemon;
+  /** The server process running now (a new one after `crashAndRestart`). */
+  readonly server: Daemon;
   serverIp: string;
   dir: string;
   events(): NetbootEventLine[];
   waitEvent(what: string, match: (e: NetbootEventLine) => boolean, timeoutMs?: number): Promise<NetbootEventLine>;
+  /** Kills the server with SIGKILL and starts it again on the same lease file; events() then reads the new one. */
+  crashAndRestart(): Promise<void>;
   destroy(): Promise<void>;
 }
 
@@ -45,33 +48,21 @@ export async function startNetbootLab(options: {
     const tftpRoot = join(dir, 'tftp');
     mkdirSync(tftpRoot, { recursive: true });
     for (const [name, data] of Object.entries(options.files ?? {})) writeFileSync(join(tftpRoot, name), data);
-    const server = lab.spawn(
-      lab.bridgeNetns,
-      'rackseed-netboot',
-      [
-        process.execPath,
-        '--import',
-        'tsx',
-        join(REPO, 'appliance/cli/main.ts'),
-        '--json',
-        'netboot',
-        'serve',
-        '--interface',
-        'br0',
-        '--subnet',
-        lab.subnet,
-        '--range',
-        `${net}.100-${net}.199`,
-        '--tftp-root',
-        tftpRoot,
-        '--files',
-        options.filesDir ?? tftpRoot,
-        '--leases',
-        join(dir, 'leases.json'),
-        ...(options.extraArgs ?? []),
-      ],
-      { cwd: REPO },
-    );
+    const argv = [
+      process.execPath,
+      '--import',
+      'tsx',
+      join(REPO, 'appliance/cli/main.ts'),
+      '--json',
+      'netboot',
+      'serve',
+      ...['--interface', 'br0', '--subnet', lab.subnet, '--range', `${net}.100-${net}.199`],
+      ...['--tftp-root', tftpRoot, '--files', options.filesDir ?? tftpRoot, '--leases', join(dir, 'leases.json')],
+      ...(options.extraArgs ?? []),
+    ];
+    let runs = 0;
+    const spawnServer = (): Daemon => lab.spawn(lab.bridgeNetns, `rackseed-netboot-${++runs}`, argv, { cwd: REPO });
+    let server = spawnServer();
     const events = (): NetbootEventLine[] =>
       readFileSync(server.logFile, 'utf8')
         .split('\n')
@@ -87,7 +78,22 @@ export async function startNetbootLab(options: {
         timeoutMs,
       );
     await waitEvent('netboot.ready', (e) => e.type === 'netboot.ready');
-    return { lab, server, serverIp: lab.gateway, dir, events, waitEvent, destroy: () => lab.destroy() };
+    return {
+      lab,
+      get server() {
+        return server;
+      },
+      serverIp: lab.gateway,
+      dir,
+      events,
+      waitEvent,
+      crashAndRestart: async () => {
+        await server.stop(0); // SIGKILL: no shutdown code runs
+        server = spawnServer();
+        await waitEvent('netboot.ready after restart', (e) => e.type === 'netboot.ready');
+      },
+      destroy: () => lab.destroy(),
+    };
   } catch (error) {
     await lab.destroy();
     throw error;
