@@ -44,8 +44,12 @@ export interface NetbootEvent {
   detail?: string;
 }
 
-/** Where the reply goes (RFC 2131 §4.1): `broadcast` means the subnet's broadcast address. */
-export type Destination = { kind: 'broadcast' } | { kind: 'unicast'; ip: string; port: number };
+/**
+ * Where the reply goes (RFC 2131 §4.1): `broadcast` means the subnet's broadcast address;
+ * `sender` the address and port the request came from (PXE 2.1 §2.2.5: a boot server answers
+ * a request on port 4011 at the client's source port).
+ */
+export type Destination = { kind: 'broadcast' } | { kind: 'sender' } | { kind: 'unicast'; ip: string; port: number };
 
 /** The outcome of one request: a reply (or silence), a lease to persist or forget, and a log event. */
 export interface Decision {
@@ -228,7 +232,7 @@ export class DhcpResponder {
         event: { type: 'proxydhcp.ignored', mac, detail: `message type ${type} on port ${viaPxePort ? 4011 : 67}` },
       };
     const reply = this.reply(req, viaPxePort ? MSG.ACK : MSG.OFFER, '0.0.0.0', false);
-    const to: Destination = viaPxePort ? { kind: 'unicast', ip: req.ciaddr, port: 4011 } : this.destination(req);
+    const to: Destination = viaPxePort ? { kind: 'sender' } : this.destination(req);
     return {
       reply,
       to,
@@ -258,6 +262,8 @@ export class DhcpResponder {
     const packet: DhcpPacket = { ...base(req), yiaddr, options };
     if (kind.ipxe) {
       // The chain ends here: iPXE fetches its per-MAC script over HTTP instead of a binary again.
+      // iPXE takes a ProxyDHCP answer only with a next server and a file (its dhcp_has_pxeopts).
+      packet.siaddr = c.serverIp;
       packet.file = c.scriptUrl(mac);
       options.set(OPT.IPXE_ENCAP, IPXE_NO_PXEDHCP);
     } else if (kind.pxe && kind.arch !== 'unknown') {

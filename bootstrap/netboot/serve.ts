@@ -156,7 +156,12 @@ export async function startNetboot(options: NetbootOptions): Promise<Netboot> {
     initrd: options.initrd,
     cmdline: options.cmdline,
     token: options.token,
-    onEvent: emit,
+    // A script fetch names its MAC: later file fetches from that address are named too (in
+    // ProxyDHCP mode this is the only way to learn the address).
+    onEvent: (event) => {
+      if (event.type === 'http.script' && event.ip) ipToMac.set(event.ip, event.mac);
+      emit(event);
+    },
     macOfIp,
   });
   await http.listen({ host: serverIp, port: options.httpPort });

@@ -96,6 +96,7 @@ describe('DHCP golden packets', () => {
     const offer = (name: string) => responder.handle(golden(name, 0), 0).reply;
     const ipxe = offer('ipxe');
     expect(ipxe?.file).toBe('http://10.9.0.1:8080/boot/52-54-00-6e-62-01.ipxe');
+    expect(ipxe?.siaddr).toBe('10.9.0.1'); // iPXE ignores a ProxyDHCP answer without next server
     expect(ipxe?.options.get(OPT.IPXE_ENCAP)?.toString('hex')).toBe('b00101'); // 175.176 = 1
     expect(ipxe?.options.get(OPT.CLIENT_UUID)?.toString('hex')).toBe('00'.repeat(17));
     for (const name of ['dhclient', 'udhcpc']) {
