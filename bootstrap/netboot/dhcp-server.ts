@@ -137,7 +137,7 @@ export class DhcpResponder {
     return {
       reply,
       to: this.destination(req),
-      event: { type: 'dhcp.offer', mac, ip: intToIp(ip), detail: bootDetail(reply) },
+      event: { type: 'dhcp.offer', mac, ip: intToIp(ip), detail: bootDetail(req, reply) },
     };
   }
 
@@ -170,7 +170,7 @@ export class DhcpResponder {
       reply,
       to: this.destination(req),
       bind: lease,
-      event: { type: 'dhcp.ack', mac, ip: wanted, detail: bootDetail(reply) },
+      event: { type: 'dhcp.ack', mac, ip: wanted, detail: bootDetail(req, reply) },
     };
   }
 
@@ -236,7 +236,7 @@ export class DhcpResponder {
     return {
       reply,
       to,
-      event: { type: viaPxePort ? 'proxydhcp.ack' : 'proxydhcp.offer', mac, detail: bootDetail(reply) },
+      event: { type: viaPxePort ? 'proxydhcp.ack' : 'proxydhcp.offer', mac, detail: bootDetail(req, reply) },
     };
   }
 
@@ -351,6 +351,9 @@ function base(req: DhcpPacket): DhcpPacket {
   };
 }
 
-function bootDetail(reply: DhcpPacket): string | undefined {
-  return reply.file ? `boot ${reply.file}` : undefined;
+/** The boot log's detail for an answer: which firmware asked (PXE 2.1 / iPXE) and what it boots. */
+function bootDetail(req: DhcpPacket, reply: DhcpPacket): string | undefined {
+  const kind = classifyClient(req);
+  const who = kind.ipxe ? `${kind.arch} iPXE: ` : kind.pxe ? `${kind.arch} PXE: ` : '';
+  return reply.file ? `${who}boot ${reply.file}` : undefined;
 }

@@ -3,7 +3,7 @@
  * `rackseed netboot serve` on br0 (the server side), and client namespaces without addresses.
  * Boot events are read from the server's --json output.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Daemon, type NetworkLab, createNetworkLab, waitFor } from '../bed/index.js';
@@ -100,7 +100,10 @@ export async function startNetbootLab(options: {
   }
 }
 
-/** A QEMU guest (TCG, BIOS, built-in iPXE) on a tap of the lab bridge, serial console in a file. */
+/** Debian's `ovmf`: x64 UEFI firmware for QEMU (4 MB flash layout). */
+const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
+
+/** A QEMU guest (TCG, built-in iPXE) on a tap of the lab bridge, serial console in a file. */
 export interface QemuNode {
   mac: string;
   daemon: Daemon;
@@ -109,8 +112,16 @@ export interface QemuNode {
   ready(timeoutMs?: number): Promise<string>;
 }
 
-/** Boots guest `index` (1…): adds `tap<index>` to br0 and PXE-boots QEMU on it. */
-export async function startQemuNode(lab: NetworkLab, dir: string, index: number): Promise<QemuNode> {
+/**
+ * Boots guest `index` (1…): adds `tap<index>` to br0 and PXE-boots QEMU on it, with SeaBIOS or,
+ * for `uefi`, Debian's OVMF (q35; the NIC's option ROM then runs iPXE as a UEFI driver).
+ */
+export async function startQemuNode(
+  lab: NetworkLab,
+  dir: string,
+  index: number,
+  firmware: 'bios' | 'uefi' = 'bios',
+): Promise<QemuNode> {
   const br = lab.bridgeNetns;
   const tap = `tap${index}`;
   await lab.exec(br, ['ip', 'tuntap', 'add', 'dev', tap, 'mode', 'tap']);
@@ -118,12 +129,20 @@ export async function startQemuNode(lab: NetworkLab, dir: string, index: number)
   const mac = `52:54:00:6e:62:${index.toString(16).padStart(2, '0')}`;
   const serial = join(dir, `node${index}.serial`);
   writeFileSync(serial, '');
+  const uefi: string[] = [];
+  if (firmware === 'uefi') {
+    const vars = join(dir, `node${index}-vars.fd`);
+    copyFileSync('/usr/share/OVMF/OVMF_VARS_4M.fd', vars); // writable UEFI variables, per guest
+    uefi.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`);
+    uefi.push('-drive', `if=pflash,format=raw,unit=1,file=${vars}`);
+  }
   const daemon = lab.spawn(br, `qemu-node${index}`, [
     'qemu-system-x86_64',
     '-machine',
-    'pc,accel=tcg',
+    firmware === 'uefi' ? 'q35,accel=tcg' : 'pc,accel=tcg',
+    ...uefi,
     '-m',
-    '256',
+    firmware === 'uefi' ? '512' : '256',
     '-smp',
     '1',
     '-nographic',

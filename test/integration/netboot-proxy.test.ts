@@ -56,7 +56,9 @@ describe('netboot: ProxyDHCP beside dnsmasq', () => {
       expect(readFileSync(siteLeases, 'utf8')).toContain(node.mac);
       const ours = nb.events().filter((e) => e.mac === node.mac);
       const url = `http://${nb.serverIp}:8080/boot/${node.mac.replaceAll(':', '-')}.ipxe`;
-      expect(ours).toContainEqual(expect.objectContaining({ type: 'proxydhcp.offer', detail: `boot ${url}` }));
+      expect(ours).toContainEqual(
+        expect.objectContaining({ type: 'proxydhcp.offer', detail: `bios iPXE: boot ${url}` }),
+      );
       // This iPXE takes the boot file from the ProxyDHCP offer; a port 4011 request would get an ACK.
       expect(ours.some((e) => e.type === 'dhcp.offer' || e.type === 'dhcp.ack')).toBe(false);
       // Files are named after the MAC whose script was fetched from that address.

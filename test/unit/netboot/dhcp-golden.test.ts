@@ -21,7 +21,7 @@ interface Capture {
 }
 const capture = (name: string): Capture =>
   JSON.parse(readFileSync(new URL(`../../fixtures/dhcp/${name}.json`, import.meta.url), 'utf8')) as Capture;
-const CLIENTS = ['dhclient', 'udhcpc', 'ipxe'] as const;
+const CLIENTS = ['dhclient', 'udhcpc', 'ipxe', 'ipxe-uefi'] as const;
 const text = (b: Buffer | undefined): string | undefined => b?.toString('latin1');
 /** Packet `index` (0 DISCOVER, 1 REQUEST) of a capture, decoded. */
 const golden = (name: string, index: number): DhcpPacket => {
@@ -78,6 +78,15 @@ describe('DHCP golden packets', () => {
       expect(packet.options.get(OPT.IPXE_ENCAP)?.[0]).toBe(177); // iPXE 175.177: build version
       expect([...opt(packet, OPT.PARAM_REQUEST)]).toEqual(expect.arrayContaining([60, 66, 67, 175]));
       expect(packet.options.get(OPT.CLIENT_ID)?.toString('hex')).toBe(`01${mac.replaceAll(':', '')}`);
+    }
+  });
+
+  it('iPXE as a UEFI driver (OVMF): arch 7 (x64 UEFI, RFC 4578 §2.1), UNDI 3.10', () => {
+    for (const packet of [golden('ipxe-uefi', 0), golden('ipxe-uefi', 1)]) {
+      expect(classifyClient(packet)).toEqual({ pxe: true, ipxe: true, arch: 'uefi-x64', guid: '0'.repeat(32) });
+      expect(text(packet.options.get(OPT.VENDOR_CLASS))).toBe('PXEClient:Arch:00007:UNDI:003010');
+      expect(opt(packet, OPT.CLIENT_ARCH).toString('hex')).toBe('0007');
+      expect(opt(packet, OPT.CLIENT_NDI).toString('hex')).toBe('01030a');
     }
   });
 
