@@ -19,7 +19,7 @@ import { median } from './stats.js';
 
 const HTTP_PORT = 8080;
 /** DHCP and TFTP measurements per server, taken in turns. */
-const ROUNDS = 3;
+const ROUNDS = 5;
 const CMDLINE = 'console=ttyS0 quiet panic=-1';
 
 interface Figures {
@@ -142,7 +142,7 @@ export default async function netbootBench(): Promise<void> {
       }
     };
     const leasesPerSecond = async (name: string): Promise<number> => {
-      const argv = [process.execPath, '--import', 'tsx', join(REPO, 'bench/dhcp-load.ts'), lab.gateway, '10', '100'];
+      const argv = [process.execPath, '--import', 'tsx', join(REPO, 'bench/dhcp-load.ts'), lab.gateway, '20', '100'];
       const { stdout } = await lab.exec(ns, argv, 180_000);
       console.log(`  ${name.padEnd(8)} DHCP load: ${stdout.trim()}`);
       return (JSON.parse(stdout) as { perSecond: number }).perSecond;
