@@ -3,7 +3,7 @@
  * `rackseed netboot serve` on br0 (the server side), and client namespaces without addresses.
  * Boot events are read from the server's --json output.
  */
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Daemon, type NetworkLab, createNetworkLab, waitFor } from '../bed/index.js';
@@ -92,7 +92,10 @@ export async function startNetbootLab(options: {
         server = spawnServer();
         await waitEvent('netboot.ready after restart', (e) => e.type === 'netboot.ready');
       },
-      destroy: () => lab.destroy(),
+      destroy: async () => {
+        await lab.destroy();
+        rmSync(dir, { recursive: true, force: true });
+      },
     };
   } catch (error) {
     await lab.destroy();
