@@ -7,7 +7,8 @@
  * on any advertisement without the M/O flags.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readFileSync, readlinkSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NetbootEvent } from './dhcp-server.js';
@@ -30,6 +31,40 @@ export function radvdConfig(iface: string): string {
   ].join('\n');
 }
 
+/**
+ * radvd's config and pid file for `iface` in this network namespace. The path is stable so
+ * that a radvd left running by a server killed with SIGKILL (which never reaches its
+ * children) is found and stopped by the next one; radvd itself refuses to share a pid file.
+ */
+export function radvdStateDir(iface: string): string {
+  const netns = readlinkSync('/proc/self/ns/net').replace(/\D/g, ''); // net:[4026531840]
+  return join(tmpdir(), `rackseed-radvd-${netns}-${iface}`);
+}
+
+/** Stops the radvd named by `pidFile` if it is still running with our `conf`, and waits for it. */
+async function stopStale(pidFile: string, conf: string): Promise<void> {
+  const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  const cmdline = (): string => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  if (!cmdline().split('\0').includes(conf)) return; // gone, or the pid now names another process
+  const kill = (signal: NodeJS.Signals): void => {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // exited meanwhile
+    }
+  };
+  kill('SIGTERM');
+  for (let i = 0; i < 20 && cmdline() !== ''; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  if (cmdline() !== '') kill('SIGKILL');
+}
+
 /** The running advertiser. */
 export interface RouterAdverts {
   close(): Promise<void>;
@@ -50,10 +85,13 @@ export async function startRouterAdverts(options: {
       `${JSON.stringify(options.iface)} is not an interface name`,
     );
   }
-  const dir = await mkdtemp(join(tmpdir(), 'rackseed-radvd-'));
+  const dir = radvdStateDir(options.iface);
   const conf = join(dir, 'radvd.conf');
+  const pidFile = join(dir, 'radvd.pid');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await stopStale(pidFile, conf);
   await writeFile(conf, radvdConfig(options.iface), { mode: 0o600 });
-  const argv = ['-n', '-m', 'stderr', '-C', conf, '-p', join(dir, 'radvd.pid')];
+  const argv = ['-n', '-m', 'stderr', '-C', conf, '-p', pidFile];
   let child: ChildProcess | undefined;
   let closing = false;
   let restartTimer: NodeJS.Timeout | undefined;

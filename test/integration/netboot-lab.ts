@@ -93,6 +93,7 @@ export async function startNetbootLab(options: {
         await waitEvent('netboot.ready after restart', (e) => e.type === 'netboot.ready');
       },
       destroy: async () => {
+        await server.stop(3000); // SIGTERM first: the server stops radvd and closes its sockets
         await lab.destroy();
         rmSync(dir, { recursive: true, force: true });
       },
