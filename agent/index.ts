@@ -1,5 +1,73 @@
 /**
- * agent/ — the node runtime: the etcd store wrapper, elections, the supervisor, fencing and
- * health. This file is the folder's front door; other folders import only from here.
+ * agent/ — the node runtime: the etcd store wrapper, elections, the supervisor, fencing, etcd
+ * membership, secrets sealed with the cluster key, and health. This file is the folder's front
+ * door; other folders import only from here.
  */
-export { isRackseedError, RackseedError } from './errors.js';
+export { isRackseedError, RackseedError } from './errors/index.js';
+export { type Agent, type AgentOptions, ETCD_MEMBERSHIP, FENCER, startAgent } from './agent.js';
+export { type ElectionHooks, Elections } from './elections.js';
+export { type BmcPowerDriver, FenceBmcError } from './fencer.js';
+export { fenceByOperator, NodeAliveError } from './operator.js';
+export {
+  type BmcRecord,
+  type EtcdEndpoints,
+  type EtcdJoin,
+  type EtcdUrls,
+  type FenceRecord,
+  keys,
+  type NodeRecord,
+  type SingletonClaim,
+} from './keys.js';
+export {
+  type CandidateView,
+  MAX_VOTERS,
+  type MembershipAction,
+  type MemberView,
+  planMembership,
+} from './membership.js';
+export {
+  type Applied,
+  type EffectHandler,
+  type Envelope,
+  MachineHost,
+  MachineNotFoundError,
+  MachineSnapshotTooNewError,
+  type PendingEffect,
+} from './machine-host.js';
+export {
+  ClusterKeyError,
+  openRecord,
+  parseClusterKey,
+  readClusterKey,
+  SealedValueError,
+  sealRecord,
+} from './sealed.js';
+export { type ClusterStatus, type MemberStatus, readStatus } from './status.js';
+export {
+  StoreConflictError,
+  StoreCorruptValueError,
+  StoreError,
+  StoreLeaseLostError,
+  StoreUnavailableError,
+} from './store/errors.js';
+export {
+  type Change,
+  type Compare,
+  type Entry,
+  KeptLease,
+  type Op,
+  parseJson,
+  Store,
+  type WatchHandle,
+  type WatchHandlers,
+} from './store/store.js';
+export { PrefixView } from './store/view.js';
+export {
+  commandService,
+  killOrphans,
+  type RunningService,
+  type ServiceContext,
+  type ServiceHealth,
+  type ServiceSpec,
+  Supervisor,
+} from './supervisor.js';

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The real parts the tests start (etcd, Ceph, OpenIPMI) and the tools they drive.
+# The real parts the tests start (etcd, Ceph, OpenIPMI) and the tools they drive (the openstack
+# CLI and tempest test the API).
 DEBIAN_PACKAGES=(
   etcd-server etcd-client
   ceph-mon ceph-osd ceph-mgr ceph-common librados-dev libsqlite3-mod-ceph sqlite3
@@ -12,6 +13,7 @@ DEBIAN_PACKAGES=(
   isc-dhcp-client udhcpc tftp-hpa atftp curl qemu-system-x86 ipxe-qemu ipxe dnsmasq-base busybox-static cpio
   radvd tcpdump ovmf
   iproute2 iputils-ping uuid-runtime procps
+  python3-openstackclient tempest
   nodejs npm make g++ python3
 )
 

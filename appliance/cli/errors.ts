@@ -1,4 +1,4 @@
-import { RackseedError } from '../../agent/index.js';
+import { RackseedError } from '../../agent/errors/index.js';
 
 /** Errors of the command line itself (as opposed to the operation it runs). */
 export class CliUsageError extends RackseedError {

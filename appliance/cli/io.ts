@@ -1,4 +1,4 @@
-import { isRackseedError } from '../../agent/index.js';
+import { isRackseedError } from '../../agent/errors/index.js';
 import { EXIT } from './errors.js';
 
 /** Where a command writes and what it reads from its environment; tests pass their own. */

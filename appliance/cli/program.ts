@@ -1,5 +1,7 @@
 import { Command, CommanderError } from 'commander';
+import { registerAgent } from './commands/agent.js';
 import { registerBmc } from './commands/bmc.js';
+import { registerCloud } from './commands/cloud.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerNetboot } from './commands/netboot.js';
 import { registerVersion } from './commands/version.js';
@@ -12,6 +14,8 @@ const VERBS: ReadonlyArray<(program: Command, io: CliIo) => void> = [
   registerDoctor,
   registerBmc,
   registerNetboot,
+  registerCloud,
+  registerAgent,
 ];
 
 function createProgram(io: CliIo): Command {

@@ -37,6 +37,7 @@ import {
   decodeFruAreaInfo,
   decodeGuid,
   decodeReadFruResponse,
+  decodeUserName,
   encodeBootFlags,
   encodeChannelAuthCapabilitiesRequest,
   encodeReadFru,
@@ -325,6 +326,27 @@ export class IpmiClient {
       offset += chunk.length;
     }
     return decodeFru(image);
+  }
+
+  /** The name of user `userId` ('' for an empty slot), §22.29. */
+  async userName(userId: number): Promise<string> {
+    return decodeUserName(await this.request(COMMANDS.getUserName, Uint8Array.of(userId & 0x3f)));
+  }
+
+  /**
+   * The id of the user called `name`: slots 1–15 are asked in turn. BMCs number users from 1;
+   * an empty or missing slot may answer with an error completion code (ipmi_sim does), which
+   * only means the name is not there.
+   */
+  async userId(name: string): Promise<number | undefined> {
+    for (let id = 1; id <= 15; id++) {
+      try {
+        if ((await this.userName(id)) === name) return id;
+      } catch (error) {
+        if (!(error instanceof IpmiCompletionCodeError)) throw error;
+      }
+    }
+    return undefined;
   }
 
   /** Sets user `userId`'s password (20-byte form, §22.30); the next session must use it. */

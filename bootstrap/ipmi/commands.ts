@@ -16,6 +16,7 @@ export const COMMANDS = {
   setSessionPrivilege: { netFn: NETFN.app, cmd: 0x3b, name: 'Set Session Privilege Level' }, // §22.18
   closeSession: { netFn: NETFN.app, cmd: 0x3c, name: 'Close Session' }, // §22.19
   setUserAccess: { netFn: NETFN.app, cmd: 0x43, name: 'Set User Access' }, // §22.26
+  getUserName: { netFn: NETFN.app, cmd: 0x46, name: 'Get User Name' }, // §22.29
   setUserPassword: { netFn: NETFN.app, cmd: 0x47, name: 'Set User Password' }, // §22.30
   getChannelCipherSuites: { netFn: NETFN.app, cmd: 0x54, name: 'Get Channel Cipher Suites' }, // §22.15
   getChassisStatus: { netFn: NETFN.chassis, cmd: 0x01, name: 'Get Chassis Status' }, // §28.2
@@ -382,4 +383,17 @@ export function decodeFruAreaInfo(data: Uint8Array): { size: number; byWords: bo
   const r = new Reader(data, 'Get FRU Inventory Area Info response');
   const size = r.u16();
   return { size, byWords: (r.u8() & 1) === 1 };
+}
+
+/** Get User Name response, §22.29: the name in 16 bytes, NUL padded (all NUL: no user there). */
+export function decodeUserName(d: Uint8Array): string {
+  if (d.length < 16) malformed('Get User Name: answer shorter than 16 bytes');
+  return Buffer.from(d.subarray(0, 16)).toString('latin1').replace(/\0+$/, '');
+}
+
+/** Get User Name response data for `name` (§22.29). */
+export function encodeUserName(name: string): Uint8Array {
+  const out = new Uint8Array(16);
+  out.set(Buffer.from(name, 'latin1').subarray(0, 16));
+  return out;
 }

@@ -1,4 +1,4 @@
-import { RackseedError } from '../../agent/index.js';
+import { RackseedError } from '../../agent/errors/index.js';
 
 /**
  * The IPMI error registry. Every failure of the codec, the session or the transport is one

@@ -3,6 +3,7 @@
  * and a BMC simulator for scale tests and the lab rack.
  */
 export { IpmiClient, type IpmiClientOptions, type BootDeviceResult } from './client.js';
+export { IpmiPowerDriver } from './power-driver.js';
 export { scanBmcs, cidrAddresses, type ScanOptions, type DiscoveredBmc } from './discovery.js';
 export {
   BmcModel,

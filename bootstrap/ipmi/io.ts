@@ -6,7 +6,7 @@
 import { type Socket, createSocket } from 'node:dgram';
 import { isIP } from 'node:net';
 import { DROPPED_PACKET_CODES, IPMI_ERRORS, IpmiError } from './errors.js';
-import { isRackseedError } from '../../agent/index.js';
+import { isRackseedError } from '../../agent/errors/index.js';
 
 export interface RetryPolicy {
   /** Upper bound for the whole exchange, retransmissions included. */

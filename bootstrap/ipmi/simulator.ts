@@ -34,6 +34,7 @@ import {
   encodeChannelAuthCapabilities,
   encodeChassisStatus,
   encodeCipherSuiteRecords,
+  encodeUserName,
   encodeDeviceId,
   encodeGuid,
 } from './commands.js';
@@ -52,7 +53,7 @@ import {
 import { IPMI_ERRORS, IpmiError } from './errors.js';
 import { type FruInventory, encodeFru } from './fru.js';
 import { type RandomSource, SecureSession } from './session.js';
-import { isRackseedError } from '../../agent/index.js';
+import { isRackseedError } from '../../agent/errors/index.js';
 
 export interface SimulatedUser {
   id: number;
@@ -108,7 +109,7 @@ const DEFAULT_DEVICE_ID: DeviceId = {
 /** Minimum session privilege per command (§G, "Command Privilege Levels"). */
 function requiredPrivilege(netFn: number, cmd: number): number {
   const admin = [COMMANDS.setUserAccess, COMMANDS.setUserPassword];
-  const operator = [COMMANDS.chassisControl, COMMANDS.setSystemBootOptions];
+  const operator = [COMMANDS.chassisControl, COMMANDS.setSystemBootOptions, COMMANDS.getUserName];
   if (admin.some((c) => c.netFn === netFn && c.cmd === cmd)) return PRIVILEGE.administrator;
   if (operator.some((c) => c.netFn === netFn && c.cmd === cmd)) return PRIVILEGE.operator;
   return PRIVILEGE.user;
@@ -446,6 +447,12 @@ export class BmcModel {
       const offset = (d[1] ?? 0) | ((d[2] ?? 0) << 8);
       const chunk = this.fruImage.subarray(offset, offset + (d[3] ?? 0));
       return [0, Uint8Array.of(chunk.length, ...chunk)];
+    }
+    if (is(COMMANDS.getUserName)) {
+      if (d.length < 1) return [0xc7, none];
+      const id = (d[0] ?? 0) & 0x3f;
+      if (id < 1 || id > 15) return [0xcc, none];
+      return [0, encodeUserName(this.options.users.find((u) => u.id === id)?.name ?? '')];
     }
     if (is(COMMANDS.setUserPassword)) {
       const user = this.options.users.find((u) => u.id === ((d[0] ?? 0) & 0x3f));

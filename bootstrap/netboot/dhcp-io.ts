@@ -5,7 +5,7 @@
  * inside a dedicated network namespace. Holds no protocol knowledge: `dhcp-server.ts` decides.
  */
 import { type RemoteInfo, type Socket, createSocket } from 'node:dgram';
-import { isRackseedError } from '../../agent/index.js';
+import { isRackseedError } from '../../agent/errors/index.js';
 import { decodeDhcp, encodeDhcp } from './dhcp-codec.js';
 import { type Decision, DhcpResponder, type DhcpConfig, type NetbootEvent } from './dhcp-server.js';
 import { intToIp } from './ipv4.js';

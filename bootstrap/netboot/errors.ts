@@ -1,4 +1,4 @@
-import { RackseedError } from '../../agent/index.js';
+import { RackseedError } from '../../agent/errors/index.js';
 
 /**
  * The netboot area's error registry (DHCP, TFTP, HTTP boot, lease store). Errors raised on

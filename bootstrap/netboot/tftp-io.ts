@@ -6,7 +6,7 @@
 import { type RemoteInfo, type Socket, createSocket } from 'node:dgram';
 import { type FileHandle, open, realpath } from 'node:fs/promises';
 import { sep } from 'node:path';
-import { isRackseedError } from '../../agent/index.js';
+import { isRackseedError } from '../../agent/errors/index.js';
 import type { NetbootEvent } from './dhcp-server.js';
 import { OP, TFTP_ERROR, decodeTftp, encodeTftp } from './tftp-codec.js';
 import { ReadTransfer, type TransferStep, negotiate, safeRelativePath } from './tftp-session.js';

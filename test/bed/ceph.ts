@@ -3,8 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { type Daemon, Scope } from './scope.js';
-import { waitFor } from './wait.js';
+import { type Daemon, Scope, waitFor } from '../../bootstrap/index.js';
 
 const run = promisify(execFile);
 

@@ -1,6 +1,5 @@
 import { join } from 'node:path';
-import { type Daemon, Scope } from './scope.js';
-import { waitFor } from './wait.js';
+import { type Daemon, Scope, waitFor } from '../../bootstrap/index.js';
 
 /** One member of a test etcd cluster. */
 export interface EtcdMember {

@@ -3,17 +3,26 @@
  * what it started (pids, namespaces, ports, directories) and removes it on stop, at process
  * exit, or, after a crash, on the next run. Usable from vitest (globalSetup or a test file),
  * scripts and the demo; each fixture picks unique ports, names and directories, so several
- * test files can use it at once.
+ * test files can use it at once. Namespaces and simulated BMCs are the lab rack's own parts
+ * (bootstrap/lab); etcd and Ceph clusters are started here.
  */
-export { BED_ROOT, type Daemon, processRunning, Scope, sweepStale } from './scope.js';
-export { waitFor } from './wait.js';
 export {
+  createNetworkLab,
+  type Daemon,
   LAB_BMC_DEVICE,
+  type LabHost,
+  type NetworkLab,
+  type NetworkLabOptions,
+  processRunning,
+  Scope,
+  SCOPES_ROOT,
   type SimulatedBmc,
   type SimulatedBmcOptions,
   type SimulatedRack,
   startSimulatedBmcs,
-} from './ipmi-sim.js';
-export { createNetworkLab, type LabHost, type NetworkLab, type NetworkLabOptions } from './netns.js';
+  sweepStale,
+  waitFor,
+} from '../../bootstrap/index.js';
 export { type EtcdCluster, type EtcdMember, startEtcd } from './etcd.js';
 export { type CephCluster, type CephOptions, startCeph } from './ceph.js';
+export { adminPasswordOf, type CloudProcess, startCloud } from './cloud.js';

@@ -73,6 +73,17 @@ describe('IPMI client against ipmi_sim', () => {
     }
   });
 
+  it('finds the id of a user by name (Get User Name), as password rotation needs', async () => {
+    const client = await connect();
+    try {
+      expect(await client.userName(2)).toBe('admin');
+      expect(await client.userId('admin')).toBe(2);
+      expect(await client.userId('no-such-user')).toBeUndefined();
+    } finally {
+      await client.close();
+    }
+  });
+
   it('changes the password: the new one works, the old one fails with RAKP2 HMAC mismatch', async () => {
     const client = await connect();
     const fresh = 'n3w-Pa55word';

@@ -123,6 +123,8 @@ describe('the BMC simulator', () => {
       device: 'bios',
     });
     expect((await c.fru()).product?.serial).toBe('SN7');
+    expect(await c.userId('admin')).toBe(2);
+    expect(await c.userName(3)).toBe('');
     await c.setUserAccess({
       channel: 1,
       userId: 2,
@@ -164,6 +166,35 @@ describe('the BMC simulator', () => {
     } finally {
       await lossy.close();
     }
+  });
+
+  it('keeps an idle session alive only when asked to', async () => {
+    const idleTraffic = async (keepaliveMs: number | undefined) => {
+      let replies = 0;
+      const counting = await relay(sim().port, (reply, send) => {
+        replies++;
+        send(reply);
+      });
+      try {
+        const c = await IpmiClient.connect({
+          host: '127.0.0.1',
+          port: counting.port,
+          userName: 'admin',
+          password: 'sim-secret',
+          ...(keepaliveMs === undefined ? {} : { keepaliveMs }),
+        });
+        const afterSetup = replies;
+        await new Promise((r) => setTimeout(r, 1500)); // idle: no command from us
+        const idle = replies - afterSetup;
+        expect((await c.chassisStatus()).powerOn).toBeTypeOf('boolean'); // the session still works
+        await c.close();
+        return idle;
+      } finally {
+        await counting.close();
+      }
+    };
+    expect(await idleTraffic(undefined)).toBe(0);
+    expect(await idleTraffic(300)).toBeGreaterThanOrEqual(2);
   });
 
   it('drops garbage, truncated and replayed answers, counts them, and the session goes on', async () => {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { BootDevice, ChassisAction, IpmiClient, IpmiClientOptions } from '../../../bootstrap/index.js';
+import type { BootDevice, ChassisAction, IpmiClient, IpmiClientOptions } from '../../../bootstrap/ipmi/index.js';
 import { CliUsageError } from '../errors.js';
 import { type CliIo, type GlobalOptions, report } from '../io.js';
 import { readSecret } from '../secrets.js';
@@ -31,7 +31,7 @@ async function withClient<T>(io: CliIo, o: ConnectOptions, run: (client: IpmiCli
     timeoutMs: integer(o.timeout, '--timeout', 1, 600_000),
   };
   // Loaded on use, so that `rackseed --help` and other verbs do not pay for it.
-  const { IpmiClient } = await import('../../../bootstrap/index.js');
+  const { IpmiClient } = await import('../../../bootstrap/ipmi/index.js');
   const client = await IpmiClient.connect(options);
   try {
     return await run(client);
@@ -142,7 +142,7 @@ export function registerBmc(program: Command, io: CliIo): void {
     .option('--concurrency <n>', 'addresses probed at once', '256')
     .option('--timeout <ms>', 'how long a silent address is waited for', '1000')
     .action(async (cidr: string, o: { port: string; concurrency: string; timeout: string }, command: Command) => {
-      const { scanBmcs } = await import('../../../bootstrap/index.js');
+      const { scanBmcs } = await import('../../../bootstrap/ipmi/index.js');
       const found = await scanBmcs({
         cidr,
         port: integer(o.port, '--port', 1, 65535),

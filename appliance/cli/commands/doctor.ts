@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Command } from 'commander';
-import { RackseedError } from '../../../agent/index.js';
+import { RackseedError } from '../../../agent/errors/index.js';
 import { type CliIo, type GlobalOptions, report } from '../io.js';
 
 const run = promisify(execFile);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type Command, Option } from 'commander';
-import type { TimedNetbootEvent } from '../../../bootstrap/index.js';
+import type { TimedNetbootEvent } from '../../../bootstrap/netboot/index.js';
 import type { CliIo, GlobalOptions } from '../io.js';
 
 interface ServeOptions {
@@ -55,7 +55,7 @@ export function registerNetboot(program: Command, io: CliIo): void {
         tokens.set(mac, t);
         return t;
       };
-      const { startNetboot } = await import('../../../bootstrap/index.js'); // loaded on use
+      const { startNetboot } = await import('../../../bootstrap/netboot/index.js'); // loaded on use
       const netbootServer = await startNetboot({
         interface: options.interface,
         subnet: options.subnet,

@@ -32,6 +32,8 @@ export interface NetworkLab {
   exec(netns: string, argv: readonly string[], timeoutMs?: number): Promise<{ stdout: string; stderr: string }>;
   /** Starts a long-running process inside a namespace, tracked by pid and killed on destroy. */
   spawn(netns: string, name: string, argv: readonly string[], options?: Omit<SpawnOptions, 'netns'>): Daemon;
+  /** The BMC network (br1), when asked for: its subnet and the addresses given to BMCs on it. */
+  readonly bmc: { readonly subnet: string; readonly addresses: readonly string[] } | undefined;
   /** Takes a host's link down (it is cut off) or up again. */
   setLink(host: string, state: 'up' | 'down'): Promise<void>;
   /** Kills what was spawned in the lab and deletes every namespace (and so every interface). */
@@ -41,8 +43,19 @@ export interface NetworkLab {
 export interface NetworkLabOptions {
   /** How many hosts (named h1, h2, …) or their names. */
   hosts: number | readonly string[];
-  /** Give each host .10, .11, … (default true); false for tests where hosts get addresses by DHCP. */
-  addresses?: boolean;
+  /**
+   * Give each host .10, .11, … (default true); false for tests where hosts get addresses by
+   * DHCP; or the names of the hosts that get one.
+   */
+  addresses?: boolean | readonly string[];
+  /**
+   * A second bridge (br1) for BMCs, on the next /24: `count` addresses .11, .12, … on br1 for
+   * BMCs to listen on (in the bridge's namespace), and an `eth1` on it (.2, .3, …) for each host
+   * of `access` (the seed).
+   */
+  bmcNetwork?: { count: number; access: readonly string[] };
+  /** Record into this scope (a lab's) instead of a new one; `destroy()` then closes that scope. */
+  scope?: Scope;
 }
 
 async function ip(...args: string[]): Promise<void> {
@@ -51,12 +64,12 @@ async function ip(...args: string[]): Promise<void> {
 
 /** Creates the namespaces, the bridge and one veth pair per host. */
 export async function createNetworkLab(options: NetworkLabOptions): Promise<NetworkLab> {
-  const scope = Scope.open('net');
+  const scope = options.scope ?? Scope.open('net');
   const names =
     typeof options.hosts === 'number'
       ? Array.from({ length: options.hosts }, (_, i) => `h${i + 1}`)
       : [...options.hosts];
-  const net = `10.${randomInt(200, 251)}.${randomInt(0, 256)}`;
+  const net = `10.${randomInt(200, 251)}.${randomInt(0, 255)}`;
   const subnet = `${net}.0/24`;
   const gateway = `${net}.1`;
   const bridgeNetns = `rsb-${scope.id}-br`;
@@ -74,7 +87,10 @@ export async function createNetworkLab(options: NetworkLabOptions): Promise<Netw
     for (const [i, name] of names.entries()) {
       const netns = `rsb-${scope.id}-${name}`;
       const mac = `52:54:00:${scope.id.slice(0, 2)}:${scope.id.slice(2, 4)}:${(i + 1).toString(16).padStart(2, '0')}`;
-      const address = options.addresses === false ? undefined : `${net}.${10 + i}`;
+      const addressed = Array.isArray(options.addresses)
+        ? options.addresses.includes(name)
+        : options.addresses !== false;
+      const address = addressed ? `${net}.${10 + i}` : undefined;
       await addNetns(netns);
       await ip('-n', bridgeNetns, 'link', 'add', `p${i + 1}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns);
       await ip('-n', bridgeNetns, 'link', 'set', `p${i + 1}`, 'master', 'br0', 'up');
@@ -83,6 +99,37 @@ export async function createNetworkLab(options: NetworkLabOptions): Promise<Netw
       await ip('-n', netns, 'link', 'set', 'eth0', 'up');
       if (address) await ip('-n', netns, 'route', 'add', 'default', 'via', gateway);
       hosts.push({ name, netns, iface: 'eth0', mac, ip: address });
+    }
+    let bmc: NetworkLab['bmc'];
+    if (options.bmcNetwork) {
+      const [a, b, c] = net.split('.');
+      const bmcNet = `${a}.${b}.${Number(c) + 1}`;
+      await ip('-n', bridgeNetns, 'link', 'add', 'br1', 'type', 'bridge', 'forward_delay', '0', 'stp_state', '0');
+      await ip('-n', bridgeNetns, 'link', 'set', 'br1', 'up');
+      const addresses = Array.from({ length: options.bmcNetwork.count }, (_, i) => `${bmcNet}.${11 + i}`);
+      for (const address of addresses) await ip('-n', bridgeNetns, 'addr', 'add', `${address}/24`, 'dev', 'br1');
+      for (const [i, name] of options.bmcNetwork.access.entries()) {
+        const host = hosts.find((h) => h.name === name);
+        if (!host) throw new Error(`no host ${name} to give BMC network access`);
+        await ip(
+          '-n',
+          bridgeNetns,
+          'link',
+          'add',
+          `b${i + 1}`,
+          'type',
+          'veth',
+          'peer',
+          'name',
+          'eth1',
+          'netns',
+          host.netns,
+        );
+        await ip('-n', bridgeNetns, 'link', 'set', `b${i + 1}`, 'master', 'br1', 'up');
+        await ip('-n', host.netns, 'addr', 'add', `${bmcNet}.${2 + i}/24`, 'dev', 'eth1');
+        await ip('-n', host.netns, 'link', 'set', 'eth1', 'up');
+      }
+      bmc = { subnet: `${bmcNet}.0/24`, addresses };
     }
     const byName = (name: string): LabHost => {
       const host = hosts.find((h) => h.name === name);
@@ -95,6 +142,7 @@ export async function createNetworkLab(options: NetworkLabOptions): Promise<Netw
       bridgeNetns,
       gateway,
       hosts,
+      bmc,
       host: byName,
       exec: async (netns, argv, timeoutMs = 30_000) => {
         const { stdout, stderr } = await run('ip', ['netns', 'exec', netns, ...argv], { timeout: timeoutMs });

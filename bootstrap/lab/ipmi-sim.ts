@@ -3,14 +3,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { type FruInventory, encodeFru } from '../../bootstrap/index.js';
+import { type FruInventory, encodeFru } from '../ipmi/index.js';
+import { CHASSIS_CONTROL_SCRIPT } from './chassis-control.js';
 import { type Daemon, Scope } from './scope.js';
 import { waitFor } from './wait.js';
 
 const run = promisify(execFile);
-const CHASSIS_CONTROL = fileURLToPath(new URL('./chassis-control.sh', import.meta.url));
 
 /** What Get Device ID answers for every lab BMC (the `mc_add` line of its .emu file). */
 export const LAB_BMC_DEVICE = {
@@ -58,6 +57,12 @@ export interface SimulatedBmcOptions {
   addresses?: readonly string[];
   /** A shell command run (in its own session) when BMC `index` powers its node on; killed at power-off. */
   onPowerOn?: (bmc: { index: number; stateDir: string }) => string;
+  /** Record into this scope (a lab's) instead of a new one; `stop()` then closes that scope. */
+  scope?: Scope;
+  /** One "factory" admin password for every BMC (at most 16 characters); default: random per BMC. */
+  password?: string;
+  /** The GUID (32 hex digits) of BMC `index`; default: unique per BMC. */
+  guid?: (index: number) => string;
 }
 
 export interface SimulatedRack {
@@ -94,8 +99,10 @@ function labFru(index: number): Required<FruInventory> {
  * device and can run a command on power-on. Resolves once every BMC answers ipmitool.
  */
 export async function startSimulatedBmcs(options: SimulatedBmcOptions): Promise<SimulatedRack> {
-  const scope = Scope.open('bmc');
+  const scope = options.scope ?? Scope.open('bmc');
   try {
+    const chassisControl = join(scope.dir, 'chassis-control.sh');
+    writeFileSync(chassisControl, CHASSIS_CONTROL_SCRIPT, { mode: 0o755 });
     const bmcs: SimulatedBmc[] = [];
     for (let index = 1; index <= options.count; index++) {
       const host = options.netns ? options.addresses?.[index - 1] : '127.0.0.1';
@@ -105,8 +112,9 @@ export async function startSimulatedBmcs(options: SimulatedBmcOptions): Promise<
       const stateDir = join(dir, 'chassis');
       mkdirSync(join(dir, 'sim-state'), { recursive: true });
       mkdirSync(stateDir, { recursive: true });
-      const password = randomBytes(8).toString('hex'); // 16 characters: the IPMI 1.5-era limit ipmi_sim keeps
-      const guid = `a1b2c3d4e5f60718${scope.id.padStart(8, '0')}${index.toString(16).padStart(8, '0')}`;
+      const password = options.password ?? randomBytes(8).toString('hex'); // ipmi_sim keeps the IPMI 1.5 limit: 16
+      const guid =
+        options.guid?.(index) ?? `a1b2c3d4e5f60718${scope.id.padStart(8, '0')}${index.toString(16).padStart(8, '0')}`;
       const fru = labFru(index);
       writeFileSync(join(dir, 'fru.bin'), Buffer.concat([encodeFru(fru), Buffer.alloc(256)]).subarray(0, 256));
       writeFileSync(join(stateDir, 'resources-file'), scope.resourcesFile);
@@ -122,7 +130,7 @@ export async function startSimulatedBmcs(options: SimulatedBmcOptions): Promise<
           ...['callback', 'user', 'operator', 'admin'].map((p) => `    allowed_auths_${p} none md2 md5 straight`),
           `    guid ${guid}`,
           '  endlan',
-          `  chassis_control "${CHASSIS_CONTROL} ${stateDir}"`,
+          `  chassis_control "${chassisControl} ${stateDir}"`,
           `  user 2 true "admin" "${password}" admin 10 none md2 md5 straight`,
           '',
         ].join('\n'),

@@ -1,11 +1,16 @@
-#!/bin/sh
-# The chassis_control program of one lab BMC (ipmi_sim(1), lan.conf `chassis_control`).
+/**
+ * The chassis_control program of one lab BMC (ipmi_sim(1), lan.conf `chassis_control`), as a
+ * POSIX shell script written next to each BMC's configuration. It keeps its state in files,
+ * so the lab survives the process that started it (`rackseed lab up` returns; `lab down` stops).
+ */
+export const CHASSIS_CONTROL_SCRIPT = `#!/bin/sh
+# The chassis_control program of one lab BMC (ipmi_sim(1), lan.conf \`chassis_control\`).
 #   chassis-control.sh STATE_DIR get power boot         -> prints "power:0|1" and "boot:<dev>"
 #   chassis-control.sh STATE_DIR set power 0|1 | reset 1 | shutdown 1 | boot <dev> | identify "<s> <f>"
 # It records the chassis state in STATE_DIR (power, bootdev, events) and, if STATE_DIR/on-command
 # exists, runs it in its own session at power-on and kills that session at power-off; the
-# session's pid goes to the test bed's resource list named in STATE_DIR/resources-file, so that
-# the bed kills it even if the test that started it dies.
+# session's pid goes to the resource list of the lab's scope (named in STATE_DIR/resources-file),
+# so that whoever removes the lab kills it too.
 # ipmi_sim runs this through popen() and blocks until it returns, and ipmitool retransmits
 # after ~1 s: every branch must return at once (SIGKILL, never wait).
 d=$1; op=$2; shift 2
@@ -24,7 +29,7 @@ on() {
   if [ -s "$d/on-command" ]; then
     setsid sh "$d/on-command" >> "$d/node.log" 2>&1 < /dev/null &
     p=$!; st=$(start_of "$p"); echo "$p $st" > "$d/node.pid"
-    echo "{\"type\":\"pid\",\"pid\":$p,\"start\":\"$st\"}" >> "$(cat "$d/resources-file")"
+    echo "{\\"type\\":\\"pid\\",\\"pid\\":$p,\\"start\\":\\"$st\\"}" >> "$(cat "$d/resources-file")"
   fi
 }
 off() {
@@ -52,3 +57,4 @@ case $op in
   *) echo "Unknown operation: $op"; exit 1 ;;
 esac
 exit 0
+`;

@@ -18,15 +18,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /**
- * A scope owns everything one fixture started: a directory, ports, processes (by pid) and
- * network namespaces. It records them on disk as it goes, so that whatever a crashed or
- * interrupted run left behind is found and removed by the next run (`sweepStale`), and it
- * removes them itself on `close()` or, at the latest, when this process exits.
+ * A scope owns everything one lab or test fixture started: a directory, ports, processes (by
+ * pid) and network namespaces. It records them on disk as it goes. A scope owned by a process
+ * is removed on `close()`, when that process exits, or, if it crashed, by the next
+ * `sweepStale()`. A persistent scope (a lab rack that `rackseed lab up` leaves running) belongs
+ * to no process: it is removed when someone reopens it and closes it (`rackseed lab down`).
  */
 
-/** Where every scope lives: one directory per scope, plus the shared port locks. */
-export const BED_ROOT = join(tmpdir(), 'rackseed-bed');
-const PORT_LOCKS = join(BED_ROOT, 'ports');
+/** Where scopes live unless told otherwise: one directory per scope, plus the shared port locks. */
+export const SCOPES_ROOT = join(tmpdir(), 'rackseed-bed');
+const PORT_LOCKS = join(SCOPES_ROOT, 'ports');
 
 type Resource =
   { type: 'pid'; pid: number; start: string } | { type: 'netns'; name: string } | { type: 'port'; port: number };
@@ -133,16 +134,17 @@ function releaseSync(dir: string, resources: readonly Resource[]): void {
  * names the same process), their namespaces, port locks and directories.
  */
 export function sweepStale(): void {
-  if (!existsSync(BED_ROOT)) return;
-  for (const entry of readdirSync(BED_ROOT)) {
+  if (!existsSync(SCOPES_ROOT)) return;
+  for (const entry of readdirSync(SCOPES_ROOT)) {
     if (entry === 'ports') continue;
-    const dir = join(BED_ROOT, entry);
-    let owner: { pid: number; start: string } | undefined;
+    const dir = join(SCOPES_ROOT, entry);
+    let owner: Owner | undefined;
     try {
-      owner = JSON.parse(readFileSync(join(dir, 'owner'), 'utf8')) as { pid: number; start: string };
+      owner = JSON.parse(readFileSync(join(dir, 'owner'), 'utf8')) as Owner;
     } catch {
       owner = undefined; // half-created: stale if its owner pid (in the name) is gone
     }
+    if (owner?.persistent) continue;
     const ownerPid = owner?.pid ?? Number(entry.split('-')[1]);
     const alive = owner ? processStart(owner.pid) === owner.start : processStart(ownerPid) !== null;
     if (!alive) releaseSync(dir, readResources(dir));
@@ -153,6 +155,12 @@ export function sweepStale(): void {
       if (!existsSync(holder)) rmSync(join(PORT_LOCKS, port), { force: true });
     }
   }
+}
+
+interface Owner {
+  pid: number;
+  start: string;
+  persistent?: boolean;
 }
 
 const openScopes = new Set<Scope>();
@@ -196,17 +204,34 @@ export class Scope {
     this.id = id;
   }
 
-  /** Opens a new scope named after `kind` (after sweeping stale ones). */
-  static open(kind: string): Scope {
-    installExitHook();
+  /**
+   * Opens a new scope named after `kind` (after sweeping stale ones), under `root`
+   * (default SCOPES_ROOT). A `persistent` scope outlives this process; see {@link Scope.reopen}.
+   */
+  static open(kind: string, options: { root?: string; persistent?: boolean } = {}): Scope {
     sweepStale();
     const id = randomBytes(3).toString('hex');
-    const dir = join(BED_ROOT, `${kind}-${process.pid}-${id}`);
+    const dir = join(options.root ?? SCOPES_ROOT, `${kind}-${process.pid}-${id}`);
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'owner'), JSON.stringify({ pid: process.pid, start: processStart(process.pid) }));
+    const owner: Owner = {
+      pid: process.pid,
+      start: processStart(process.pid) ?? '',
+      persistent: options.persistent ?? false,
+    };
+    writeFileSync(join(dir, 'owner'), JSON.stringify(owner));
     const scope = new Scope(dir, id);
-    openScopes.add(scope);
+    if (!owner.persistent) {
+      installExitHook();
+      openScopes.add(scope);
+    }
     return scope;
+  }
+
+  /** Reopens a persistent scope left by another process, to close it (or record more in it). */
+  static reopen(dir: string): Scope {
+    const owner = JSON.parse(readFileSync(join(dir, 'owner'), 'utf8')) as Owner;
+    if (!owner.persistent) throw new Error(`${dir} belongs to process ${owner.pid}, not to a lab`);
+    return new Scope(dir, dir.split('-').at(-1) ?? '');
   }
 
   private record(resource: Resource): void {

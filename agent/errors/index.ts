@@ -1,3 +1,4 @@
+// The error base of every area. agent/errors/ is a front door of its own: loading it loads nothing else.
 /**
  * The base of every rackseed error. Each area (IPMI, DHCP, store, API, CLI…) keeps one
  * registry of its own errors, as fastify's `lib/errors.ts` does; each error has a stable

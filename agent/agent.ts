@@ -1,0 +1,288 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createServer, type Server } from 'node:http';
+import { CLUSTER_GENESIS_MACHINE, NODE_MACHINE } from '../statemachines/index.js';
+import { Elections } from './elections.js';
+import { type BmcPowerDriver, Fencer } from './fencer.js';
+import { type BmcRecord, type EtcdEndpoints, type EtcdJoin, keys, type NodeRecord } from './keys.js';
+import { LocalEtcd } from './local-etcd.js';
+import { MembershipKeeper } from './membership.js';
+import { MachineHost } from './machine-host.js';
+import { sealRecord } from './sealed.js';
+import { readStatus } from './status.js';
+import type { Entry, KeptLease } from './store/store.js';
+import { parseJson, Store } from './store/store.js';
+import { PrefixView } from './store/view.js';
+import { killOrphans, type RunningService, type ServiceSpec, Supervisor } from './supervisor.js';
+
+/** How an agent is started (`rackseed agent …` or a config file). */
+export interface AgentOptions {
+  readonly name: string;
+  readonly etcd: readonly string[];
+  readonly dataDir: string;
+  /** host:port for the agent's small HTTP endpoint (`/health`, `/status`). */
+  readonly listen?: string;
+  /** This node's BMC; stored in etcd sealed with the cluster key, for the fencer. */
+  readonly bmc?: BmcRecord;
+  /** The cluster key (32 bytes) that seals secrets in etcd; never stored there. */
+  readonly clusterKey: Buffer;
+  /**
+   * The address this node's etcd member listens on (client :2379, peer :2380), if the node
+   * may host one: the membership singleton then makes it a member when the cluster needs one.
+   */
+  readonly etcdHost?: string;
+  /** The seed: start a new one-member etcd cluster here unless this node has member data already. */
+  readonly etcdBootstrap?: boolean;
+  /** Lease TTL in seconds (default 3): a dead node is noticed after at most this long. */
+  readonly leaseTtl?: number;
+  readonly log?: (message: string) => void;
+}
+
+/** The built-in singleton that fences dead nodes. */
+export const FENCER = 'fencer';
+/** The built-in singleton that grows etcd to 3, then 5 voting members and replaces dead ones. */
+export const ETCD_MEMBERSHIP = 'etcd-membership';
+
+/** A running agent. */
+export interface Agent {
+  readonly name: string;
+  readonly store: Store;
+  /** Resolves when the agent has stopped. */
+  readonly stopped: Promise<void>;
+  /** Clean shutdown: stop services, resign singletons, leave as drained, revoke the lease. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the agent of one node: it kills what a crashed predecessor left running, registers
+ * under a lease (and re-registers under a new one if it loses it), keeps its node machine
+ * current, runs its services (the catalog it is given, plus the fencer), campaigns for every
+ * singleton, stops its singletons at once when its lease is about to expire, and fences dead
+ * nodes while it holds the fencer.
+ */
+export async function startAgent(
+  options: AgentOptions,
+  catalog: readonly ServiceSpec[],
+  driver: BmcPowerDriver,
+): Promise<Agent> {
+  const log = options.log ?? ((message: string) => process.stderr.write(`${new Date().toISOString()} ${message}\n`));
+  const { name } = options;
+  mkdirSync(options.dataDir, { recursive: true });
+  const orphans = killOrphans(options.dataDir);
+  if (orphans > 0) log(`killed ${orphans} service process(es) left by a previous incarnation`);
+  const local = options.etcdHost
+    ? new LocalEtcd({ name, dataDir: options.dataDir, host: options.etcdHost, log })
+    : undefined;
+  if (local && options.etcdBootstrap) {
+    local.bootstrap();
+    await local.healthy(30_000);
+  } else if (local?.hasData()) {
+    local.resume(); // it was a member: rejoin (the cluster may need it for quorum)
+  }
+  // The voters last published (see MembershipKeeper), so a restart does not depend on the seed alone.
+  const endpointsFile = join(options.dataDir, 'etcd-endpoints.json');
+  const known = (() => {
+    try {
+      return (JSON.parse(readFileSync(endpointsFile, 'utf8')) as EtcdEndpoints).clientUrls;
+    } catch {
+      return [];
+    }
+  })();
+  const store = Store.connect([...new Set([...options.etcd, ...known])]);
+  let lease: KeptLease | undefined;
+  let stopping = false;
+  let resolveStopped: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
+
+  // eslint-disable-next-line prefer-const
+  let supervisor: Supervisor;
+  const fencerLater: { fencer?: Fencer } = {};
+  const elections = await Elections.open(store, name, {
+    elected: (service) => {
+      log(`elected for ${service}`);
+      supervisor.send(service, { type: 'service.elected' });
+    },
+    deposed: (service) => {
+      log(`no longer holds ${service}: stopping it`);
+      void supervisor.disable(service).then(() => enableIfHealthy(service));
+    },
+    nodeGone: (node, gone) => void fencerLater.fencer?.nodeGone(node, gone),
+    changed: () => {},
+  });
+  const fencer = new Fencer(
+    store,
+    name,
+    driver,
+    options.clusterKey,
+    elections,
+    (fence) => new MachineHost(store, NODE_MACHINE, { fence: fence as never }),
+    () => lease?.id ?? '0',
+    log,
+  );
+  fencerLater.fencer = fencer;
+  const keeper = new MembershipKeeper(store, elections, new MachineHost(store, CLUSTER_GENESIS_MACHINE), log);
+
+  // Membership, as every agent follows it: the voters are its endpoints, and a join instruction
+  // under its name starts its etcd member.
+  const follow = (key: string, entry: Entry | undefined) => {
+    if (!entry) return;
+    try {
+      if (key === keys.etcdEndpoints) {
+        const { clientUrls } = parseJson<EtcdEndpoints>(entry);
+        if (clientUrls.length > 0 && clientUrls.join() !== store.endpoints.join()) {
+          store.setEndpoints(clientUrls);
+          writeFileSync(endpointsFile, entry.value);
+          log(`etcd endpoints: ${clientUrls.join(', ')}`);
+        }
+      } else if (key === keys.etcdJoin(name) && local) {
+        void local.join(parseJson<EtcdJoin>(entry));
+      }
+    } catch (error) {
+      log(`ignoring ${key}: ${String(error)}`);
+    }
+  };
+  const membership = await PrefixView.open(store, keys.etcd, (key, _previous, current) => follow(key, current));
+  for (const [key, entry] of membership.entries) follow(key, entry);
+
+  const fencerService: ServiceSpec = {
+    name: FENCER,
+    placement: 'singleton',
+    start: () => {
+      fencer.start();
+      return { exited: new Promise<string>(() => {}), stop: async () => fencer.stop() } satisfies RunningService;
+    },
+  };
+  const keeperService: ServiceSpec = {
+    name: ETCD_MEMBERSHIP,
+    placement: 'singleton',
+    start: () => {
+      keeper.start();
+      return { exited: new Promise<string>(() => {}), stop: async () => keeper.stop() } satisfies RunningService;
+    },
+  };
+  supervisor = new Supervisor(
+    [fencerService, keeperService, ...catalog],
+    { node: name, dataDir: options.dataDir, log },
+    {
+      resign: (service) => void elections.resign(service),
+      changed: (service, health) => {
+        log(`service ${service}: ${health.state}`);
+        const spec = supervisor?.specs.find((s) => s.name === service);
+        if (spec?.placement === 'singleton') elections.campaign(service, health.state === 'candidate');
+        if (lease && !lease.lost) {
+          void store.put(keys.health(name, service), JSON.stringify(health), lease.id).catch(() => {});
+        }
+      },
+    },
+  );
+  const singletons = () => supervisor.specs.filter((s) => s.placement === 'singleton').map((s) => s.name);
+  const enableIfHealthy = (service: string) => {
+    if (!stopping && lease?.healthy) supervisor.send(service, { type: 'service.enable' });
+  };
+
+  const nodeMachine = fencer.nodeMachines;
+  const register = async (): Promise<void> => {
+    for (let attempt = 0; !stopping; attempt++) {
+      try {
+        const next = await store.grantLease(options.leaseTtl ?? 3);
+        const record: NodeRecord = {
+          name,
+          lease: next.id,
+          startedAt: new Date().toISOString(),
+          ...(local ? { etcd: local.urls } : {}),
+        };
+        await store.put(keys.node(name), JSON.stringify(record), next.id);
+        lease = next;
+        next.on('expiring', () => {
+          log(`lease ${next.id} about to expire: stopping singletons`);
+          elections.setLease(next.id, false);
+          void supervisor.disableAll('singleton');
+        });
+        next.on('renewed', () => {
+          log(`lease ${next.id} renewed`);
+          elections.setLease(next.id, true);
+          for (const service of singletons()) enableIfHealthy(service);
+        });
+        next.on('lost', () => {
+          log(`lease ${next.id} lost: registering again`);
+          void register();
+        });
+        await nodeMachine.create(keys.nodeMachine(name), { name });
+        await nodeMachine.apply(
+          keys.nodeMachine(name),
+          { type: 'node.registered', lease: next.id },
+          { eventId: `registered:${next.id}` },
+        );
+        await nodeMachine.apply(keys.nodeMachine(name), { type: 'node.joined' }, { eventId: `joined:${next.id}` });
+        elections.setLease(next.id, true);
+        log(`registered as ${name} under lease ${next.id}`);
+        for (const spec of supervisor.specs) enableIfHealthy(spec.name);
+        return;
+      } catch (error) {
+        log(`registration failed (${String(error)}); retrying`);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 200 * 2 ** attempt)));
+      }
+    }
+  };
+  if (options.bmc) await store.put(keys.bmc(name), sealRecord(options.clusterKey, keys.bmc(name), options.bmc));
+  await register();
+
+  let server: Server | undefined;
+  if (options.listen) {
+    const [host, port] = splitHostPort(options.listen);
+    server = createServer((request, response) => {
+      if (request.url === '/health') {
+        response.writeHead(lease?.healthy ? 200 : 503, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ name, lease: lease?.id ?? null, healthy: lease?.healthy ?? false }));
+        return;
+      }
+      if (request.url === '/status') {
+        readStatus(store).then(
+          (status) => {
+            response.writeHead(200, { 'content-type': 'application/json' });
+            response.end(JSON.stringify(status));
+          },
+          (error: unknown) => {
+            response.writeHead(503, { 'content-type': 'application/json' });
+            response.end(JSON.stringify({ error: String(error) }));
+          },
+        );
+        return;
+      }
+      response.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server?.listen(port, host, resolve));
+  }
+
+  return {
+    name,
+    store,
+    stopped,
+    stop: async () => {
+      if (stopping) return stopped;
+      stopping = true;
+      log('stopping');
+      await supervisor.disableAll();
+      await Promise.all(singletons().map((s) => elections.resign(s)));
+      try {
+        await nodeMachine.apply(keys.nodeMachine(name), { type: 'node.drain' });
+        await nodeMachine.apply(keys.nodeMachine(name), { type: 'node.drained' });
+      } catch (error) {
+        log(`could not record the drain: ${String(error)}`);
+      }
+      await lease?.revoke();
+      await elections.close();
+      await membership.close();
+      server?.close();
+      await store.close();
+      await local?.stop();
+      resolveStopped();
+      return stopped;
+    },
+  };
+}
+
+function splitHostPort(address: string): [string, number] {
+  const index = address.lastIndexOf(':');
+  return [address.slice(0, index) || '127.0.0.1', Number(address.slice(index + 1))];
+}

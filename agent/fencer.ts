@@ -1,0 +1,146 @@
+import type { NODE_MACHINE, NodeContext } from '../statemachines/index.js';
+import { RackseedError } from './errors/index.js';
+import type { Elections } from './elections.js';
+import { type BmcRecord, type FenceRecord, keys } from './keys.js';
+import type { MachineHost } from './machine-host.js';
+import { openRecord } from './sealed.js';
+import { parseJson } from './store/store.js';
+import type { Store } from './store/store.js';
+
+/** Powers a node off (and tells whether it is off) through its BMC. */
+export interface BmcPowerDriver {
+  powerOff(bmc: BmcRecord): Promise<void>;
+  powerState(bmc: BmcRecord): Promise<'on' | 'off'>;
+}
+
+/** The BMC could not be reached or refused; the node stays unfenced until it can be, or an operator confirms. */
+export class FenceBmcError extends RackseedError {
+  constructor(node: string, cause: unknown) {
+    super(
+      'FENCE_ERR_BMC_UNREACHABLE',
+      `cannot power off ${node} through its BMC; once it is surely off, run: rackseed node fence ${node} --confirm`,
+      { retryable: true, cause },
+    );
+  }
+}
+
+const RETRY_MS = 2_000;
+
+/**
+ * Fencing. When a node's registration vanishes while its node machine says it was up, the
+ * fencer (a singleton) applies `node.lease.expired`; the machine's `fence` effect powers the
+ * node off through its BMC, records `/rackseed/fenced/<node>` with the dead incarnation's
+ * lease (which is what lets its singletons move), and reports `node.fenced`. A node whose
+ * BMC cannot be reached stays failed, retried every 2 s, until an operator confirms it is off
+ * (`rackseed node fence NODE --confirm`). The candidates for the fencer itself fence a dead
+ * fencer holder the same way, one at a time (a leased lock per node).
+ */
+export class Fencer {
+  active = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  readonly nodeMachines: MachineHost<typeof NODE_MACHINE.machine>;
+
+  constructor(
+    private readonly store: Store,
+    private readonly node: string,
+    private readonly driver: BmcPowerDriver,
+    /** Opens the sealed BMC records (see sealed.ts). */
+    private readonly clusterKey: Buffer,
+    private readonly elections: Elections,
+    hostFor: (
+      fence: (params: { name: string; lease: string }) => Promise<{ type: string }>,
+    ) => MachineHost<typeof NODE_MACHINE.machine>,
+    private readonly lease: () => string,
+    private readonly log: (message: string) => void,
+  ) {
+    this.nodeMachines = hostFor((params) => this.fence(params.name, params.lease));
+  }
+
+  /** Powers `name` off and records that its incarnation `lease` is fenced; returns the node machine event. */
+  async fence(
+    name: string,
+    lease: string,
+  ): Promise<{ type: 'node.fenced'; method: 'bmc' } | { type: 'node.fence.failed'; error: string }> {
+    const done = this.elections.fenceRecord(name);
+    if (done?.lease === lease) return { type: 'node.fenced', method: 'bmc' };
+    const lock = keys.fencing(name);
+    const locked = await this.store.txn(
+      [{ key: lock, target: 'create', value: 0 }],
+      [{ put: lock, value: this.node, lease: this.lease() }],
+    );
+    if (!locked) return { type: 'node.fence.failed', error: 'another agent is fencing it' };
+    try {
+      const entry = await this.store.get(keys.bmc(name));
+      if (!entry) return { type: 'node.fence.failed', error: 'no BMC is known for it' };
+      let bmc: BmcRecord;
+      try {
+        bmc = openRecord<BmcRecord>(this.clusterKey, entry.key, entry.value);
+      } catch (error) {
+        const message = error instanceof RackseedError ? `${error.code}: ${error.message}` : String(error);
+        this.log(message);
+        return { type: 'node.fence.failed', error: message };
+      }
+      try {
+        await this.driver.powerOff(bmc);
+        if ((await this.driver.powerState(bmc)) !== 'off') throw new Error('still powered on after power off');
+      } catch (cause) {
+        const error = new FenceBmcError(name, cause);
+        this.log(`${error.code}: ${error.message}`);
+        return { type: 'node.fence.failed', error: error.message };
+      }
+      const record: FenceRecord = { lease, method: 'bmc', at: new Date().toISOString(), by: this.node };
+      await this.store.put(keys.fenced(name), JSON.stringify(record));
+      this.log(`fenced ${name} (incarnation ${lease}) through its BMC`);
+      return { type: 'node.fenced', method: 'bmc' };
+    } finally {
+      await this.store.delete(lock).catch(() => {});
+    }
+  }
+
+  /** A node's registration vanished: mark it failed (which fences it) if we are the ones to act. */
+  async nodeGone(name: string, lease: string): Promise<void> {
+    const fencerClaim = this.elections.claim('fencer');
+    const fencerDied = fencerClaim?.node === name && fencerClaim.lease === lease;
+    if (!this.active && !fencerDied) return;
+    if (name === this.node) return;
+    await this.nodeMachines
+      .apply(keys.nodeMachine(name), { type: 'node.lease.expired', lease }, { eventId: `expired:${lease}` })
+      .catch((error: unknown) => this.log(`could not mark ${name} failed: ${String(error)}`));
+  }
+
+  /** Starts fencing duty (this node holds the fencer singleton). */
+  start(): void {
+    this.active = true;
+    void this.sweep();
+  }
+
+  stop(): void {
+    this.active = false;
+    clearTimeout(this.retryTimer);
+  }
+
+  /** Fences every node that is up in its machine but not registered, and retries failed ones. */
+  private async sweep(): Promise<void> {
+    if (!this.active) return;
+    try {
+      const { entries } = await this.store.list(keys.nodeMachines);
+      for (const entry of entries) {
+        const envelope = this.nodeMachines.migrate(entry.key, parseJson(entry));
+        const state = envelope.snapshot.value as string;
+        const context = envelope.snapshot.context as unknown as NodeContext;
+        if (context.name === this.node || context.lease === '') continue;
+        if (['joining', 'ready', 'draining'].includes(state) && !this.elections.alive(context.name, context.lease)) {
+          await this.nodeGone(context.name, context.lease);
+        } else if (state === 'failed') {
+          const result = await this.fence(context.name, context.lease);
+          if (result.type === 'node.fenced') {
+            await this.nodeMachines.apply(entry.key, result, { eventId: `fenced:${context.lease}` });
+          }
+        }
+      }
+    } catch (error) {
+      this.log(`fencer sweep failed: ${String(error)}`);
+    }
+    if (this.active) this.retryTimer = setTimeout(() => void this.sweep(), RETRY_MS);
+  }
+}

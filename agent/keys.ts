@@ -1,0 +1,85 @@
+/**
+ * Where rackseed keeps things in etcd. Every key lives under `/rackseed/`; values are JSON.
+ * Keys marked "leased" vanish with the lease of the agent that wrote them.
+ */
+export const ROOT = '/rackseed/';
+
+export const keys = {
+  /** leased: a live agent incarnation ({@link NodeRecord}). */
+  nodes: `${ROOT}nodes/`,
+  node: (name: string) => `${ROOT}nodes/${name}`,
+  /** How to reach a node's BMC ({@link BmcRecord}, sealed with the cluster key); kept after the node dies, for fencing. */
+  bmc: (name: string) => `${ROOT}bmc/${name}`,
+  /** Machine envelopes (see MachineHost). */
+  nodeMachines: `${ROOT}machines/node/`,
+  nodeMachine: (name: string) => `${ROOT}machines/node/${name}`,
+  machines: `${ROOT}machines/`,
+  /** The claim on a singleton ({@link SingletonClaim}); not leased, so that it outlives a dead holder. */
+  singletons: `${ROOT}singletons/`,
+  singleton: (service: string) => `${ROOT}singletons/${service}`,
+  /** That an incarnation of a node was fenced ({@link FenceRecord}). */
+  fencedAll: `${ROOT}fenced/`,
+  fenced: (name: string) => `${ROOT}fenced/${name}`,
+  /** leased: who is fencing a node right now. */
+  fencing: (name: string) => `${ROOT}fencing/${name}`,
+  /** leased: a service's health on a node. */
+  healthAll: `${ROOT}health/`,
+  health: (node: string, service: string) => `${ROOT}health/${node}/${service}`,
+  /** etcd membership: the voters' client URLs ({@link EtcdEndpoints}) and join instructions. */
+  etcd: `${ROOT}etcd/`,
+  etcdEndpoints: `${ROOT}etcd/endpoints`,
+  /** A node told to start its etcd member ({@link EtcdJoin}); deleted when the member is removed. */
+  etcdJoin: (name: string) => `${ROOT}etcd/join/${name}`,
+  /** The cluster-genesis machine (seed → quorum → steady). */
+  clusterGenesis: `${ROOT}machines/cluster-genesis`,
+} as const;
+
+/** A live agent, under its lease. */
+export interface NodeRecord {
+  readonly name: string;
+  readonly lease: string;
+  readonly startedAt: string;
+  /** Where this node's etcd member would listen, if the node may host one. */
+  readonly etcd?: EtcdUrls;
+}
+
+/** A node's etcd member addresses. */
+export interface EtcdUrls {
+  readonly peerUrl: string;
+  readonly clientUrl: string;
+}
+
+/** The voting members' client URLs: every agent's etcd endpoints. */
+export interface EtcdEndpoints {
+  readonly clientUrls: readonly string[];
+}
+
+/** Tells a node to start its etcd member, which was added (as a learner) to the cluster. */
+export interface EtcdJoin {
+  readonly memberId: string;
+  /** `--initial-cluster`: every member's name=peerURL, this node's included. */
+  readonly initialCluster: string;
+  readonly at: string;
+}
+
+export interface BmcRecord {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+}
+
+/** Who holds a singleton, and under which lease (incarnation). */
+export interface SingletonClaim {
+  readonly node: string;
+  readonly lease: string;
+  readonly since: string;
+}
+
+export interface FenceRecord {
+  /** The incarnation that was fenced. */
+  readonly lease: string;
+  readonly method: 'bmc' | 'operator';
+  readonly at: string;
+  readonly by: string;
+}

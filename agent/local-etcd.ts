@@ -1,0 +1,154 @@
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { EtcdJoin, EtcdUrls } from './keys.js';
+import { commandService, type RunningService } from './supervisor.js';
+
+/** Where and how this node's etcd member runs. */
+export interface LocalEtcdOptions {
+  readonly name: string;
+  /** The agent's data dir: the member's data goes to `<dataDir>/etcd`. */
+  readonly dataDir: string;
+  /** The address etcd listens on (client port 2379, peer port 2380). */
+  readonly host: string;
+  readonly log: (message: string) => void;
+}
+
+const RESTART_MAX_MS = 10_000;
+
+/**
+ * This node's etcd member (Debian's `etcd`), run by the agent as a child process with its pid
+ * under the data dir (so a restarted agent kills what a crashed one left, like any service).
+ * It is started in one of three ways: `bootstrap` (the seed: a new one-member cluster),
+ * `join` (told to by the membership singleton, which added it as a learner: `--initial-cluster-state
+ * existing`), or `resume` (the agent restarted on existing member data). A member that exits
+ * on its own is restarted with backoff.
+ */
+export class LocalEtcd {
+  readonly urls: EtcdUrls;
+  private running: RunningService | undefined;
+  private stopped = false;
+  private restartTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: LocalEtcdOptions) {
+    this.urls = { clientUrl: `http://${options.host}:2379`, peerUrl: `http://${options.host}:2380` };
+  }
+
+  private get dir(): string {
+    return join(this.options.dataDir, 'etcd');
+  }
+
+  private get memberIdFile(): string {
+    return join(this.options.dataDir, 'etcd-member-id');
+  }
+
+  /** True when this node has member data (it was a member before it restarted). */
+  hasData(): boolean {
+    return existsSync(join(this.dir, 'member'));
+  }
+
+  /** The member id the data belongs to, as the join instruction gave it ('' for the seed's own). */
+  memberId(): string {
+    try {
+      return readFileSync(this.memberIdFile, 'utf8').trim();
+    } catch {
+      return '';
+    }
+  }
+
+  get active(): boolean {
+    return this.running !== undefined;
+  }
+
+  /** Starts a new one-member cluster (the seed), unless there is member data already (then resumes it). */
+  bootstrap(): void {
+    if (this.hasData()) return this.resume();
+    this.start(['--initial-cluster', `${this.options.name}=${this.urls.peerUrl}`, '--initial-cluster-state', 'new']);
+  }
+
+  /** Starts the member on its existing data (the initial-cluster flags are ignored then). */
+  resume(): void {
+    this.start([]);
+  }
+
+  /** Joins the cluster as the member `join` names: starts afresh unless already running as that member. */
+  async join(join: EtcdJoin): Promise<void> {
+    if (this.running && this.memberId() === join.memberId) return;
+    await this.stop();
+    this.stopped = false;
+    if (this.memberId() !== join.memberId) {
+      rmSync(this.dir, { recursive: true, force: true }); // data of a removed member cannot rejoin
+      writeFileSync(this.memberIdFile, `${join.memberId}\n`);
+    }
+    this.options.log(`starting etcd member ${join.memberId} (joining ${join.initialCluster})`);
+    this.start(['--initial-cluster', join.initialCluster, '--initial-cluster-state', 'existing']);
+  }
+
+  private start(initial: readonly string[], attempt = 0): void {
+    const { host } = this.options;
+    const argv = [
+      'etcd',
+      '--name',
+      this.options.name,
+      '--data-dir',
+      this.dir,
+      '--listen-client-urls',
+      this.urls.clientUrl,
+      '--advertise-client-urls',
+      this.urls.clientUrl,
+      '--listen-peer-urls',
+      this.urls.peerUrl,
+      '--initial-advertise-peer-urls',
+      this.urls.peerUrl,
+      '--initial-cluster-token',
+      'rackseed',
+      ...initial,
+      // The research's timings: ~1.7 s leader failover.
+      '--heartbeat-interval',
+      '100',
+      '--election-timeout',
+      '1000',
+      '--logger',
+      'zap',
+      '--log-outputs',
+      'stderr',
+    ];
+    const startedAt = Date.now();
+    const running = commandService('etcd', 'everywhere', argv, { graceMs: 2_000 }).start({
+      node: this.options.name,
+      dataDir: this.options.dataDir,
+      log: this.options.log,
+    });
+    this.running = running;
+    void running.exited.then((reason) => {
+      if (this.running !== running || this.stopped) return;
+      this.running = undefined;
+      const next = Date.now() - startedAt > RESTART_MAX_MS ? 0 : attempt + 1;
+      const delay = Math.min(RESTART_MAX_MS, 500 * 2 ** next);
+      this.options.log(`etcd on ${host} exited (${reason}); restarting in ${delay} ms`);
+      this.restartTimer = setTimeout(() => this.start(this.hasData() ? [] : initial, next), delay);
+    });
+  }
+
+  /** Resolves once the local member answers `/health` with true (or rejects after `timeoutMs`). */
+  async healthy(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        const response = await fetch(`${this.urls.clientUrl}/health`, { signal: AbortSignal.timeout(1_000) });
+        if (((await response.json()) as { health?: string }).health === 'true') return;
+      } catch {
+        /* not up yet */
+      }
+      if (Date.now() > deadline) throw new Error(`etcd at ${this.urls.clientUrl} is not healthy after ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.restartTimer);
+    const running = this.running;
+    this.running = undefined;
+    await running?.stop();
+  }
+}

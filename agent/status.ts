@@ -1,0 +1,103 @@
+import type { Envelope, TransitionRecord } from './machine-host.js';
+import { type FenceRecord, keys, type NodeRecord, type SingletonClaim } from './keys.js';
+import type { Store } from './store/store.js';
+import { parseJson } from './store/store.js';
+
+/** One etcd member as `rackseed status` reports it. */
+export interface MemberStatus {
+  readonly id: string;
+  readonly name: string;
+  readonly peerUrls: readonly string[];
+  readonly clientUrls: readonly string[];
+  readonly learner: boolean;
+  readonly leader: boolean;
+}
+
+/** What `rackseed status` prints. */
+export interface ClusterStatus {
+  readonly nodes: readonly {
+    name: string;
+    state: string;
+    /** The lease of its live registration, or null when its agent is not registered. */
+    lease: string | null;
+    fenced: FenceRecord | null;
+    services: Record<string, string>;
+  }[];
+  /** Every singleton's holder (null when nobody holds it); `live` says whether the holder's incarnation is registered. */
+  readonly singletons: Record<string, string | null>;
+  readonly claims: Record<string, SingletonClaim & { live: boolean }>;
+  readonly etcd: { readonly members: readonly MemberStatus[]; readonly leader: string | null };
+  readonly transitions: readonly (TransitionRecord & { machine: string })[];
+}
+
+/** Reads the cluster's state from etcd: nodes, singleton holders, etcd members and leader, recent transitions. */
+export async function readStatus(store: Store): Promise<ClusterStatus> {
+  const [machines, live, claims, fenced, health, members] = await Promise.all([
+    store.list(keys.machines),
+    store.list(keys.nodes),
+    store.list(keys.singletons),
+    store.list(keys.fencedAll),
+    store.list(keys.healthAll),
+    store.client.cluster.memberList({}),
+  ]);
+  const records = new Map(live.entries.map((e) => [e.key.slice(keys.nodes.length), parseJson<NodeRecord>(e)]));
+  const fences = new Map(fenced.entries.map((e) => [e.key.slice(keys.fencedAll.length), parseJson<FenceRecord>(e)]));
+  const transitions: (TransitionRecord & { machine: string })[] = [];
+  const nodes: ClusterStatus['nodes'][number][] = [];
+  for (const entry of machines.entries) {
+    const envelope = parseJson<Envelope>(entry);
+    const machine = entry.key.slice(keys.machines.length);
+    for (const t of envelope.history) transitions.push({ machine, ...t });
+    if (!entry.key.startsWith(keys.nodeMachines)) continue;
+    const name = entry.key.slice(keys.nodeMachines.length);
+    const services: Record<string, string> = {};
+    for (const h of health.entries) {
+      const [node, service] = h.key.slice(keys.healthAll.length).split('/');
+      if (node === name && service) services[service] = parseJson<{ state: string }>(h).state;
+    }
+    nodes.push({
+      name,
+      state: String(envelope.snapshot.value),
+      lease: records.get(name)?.lease ?? null,
+      fenced: fences.get(name) ?? null,
+      services,
+    });
+  }
+  const singletons: Record<string, string | null> = {};
+  const claimed: ClusterStatus['claims'] = {};
+  for (const entry of claims.entries) {
+    const service = entry.key.slice(keys.singletons.length);
+    const claim = parseJson<SingletonClaim>(entry);
+    const isLive = records.get(claim.node)?.lease === claim.lease;
+    singletons[service] = isLive ? claim.node : null;
+    claimed[service] = { ...claim, live: isLive };
+  }
+  let leaderId: string | null = null;
+  const statuses = await Promise.all(
+    members.members.flatMap((m) =>
+      m.clientURLs.slice(0, 1).map((url) =>
+        fetch(`${url}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(1_000) })
+          .then((r) => r.json() as Promise<{ leader?: string }>)
+          .catch(() => undefined),
+      ),
+    ),
+  );
+  leaderId = statuses.find((s) => s?.leader && s.leader !== '0')?.leader ?? null;
+  return {
+    nodes: nodes.sort((a, b) => a.name.localeCompare(b.name)),
+    singletons,
+    claims: claimed,
+    etcd: {
+      members: members.members.map((m) => ({
+        id: m.ID,
+        name: m.name,
+        peerUrls: m.peerURLs,
+        clientUrls: m.clientURLs,
+        learner: m.isLearner,
+        leader: m.ID === leaderId,
+      })),
+      leader: members.members.find((m) => m.ID === leaderId)?.name ?? null,
+    },
+    transitions: transitions.sort((a, b) => b.at.localeCompare(a.at)).slice(0, 20),
+  };
+}

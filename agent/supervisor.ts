@@ -1,0 +1,259 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type AnyMachineSnapshot, initialTransition, transition } from 'xstate';
+import { type ServiceInstanceEvent, serviceInstanceMachine } from '../statemachines/index.js';
+
+/** What a running service needs from its agent. */
+export interface ServiceContext {
+  readonly node: string;
+  readonly dataDir: string;
+  readonly log: (message: string) => void;
+}
+
+/** A started service: it resolves `exited` (with a reason) when it ends on its own. */
+export interface RunningService {
+  readonly exited: Promise<string>;
+  /** Stops it and resolves once it has stopped. */
+  stop(): Promise<void>;
+}
+
+/** One entry of the service catalog the agent is given. */
+export interface ServiceSpec {
+  readonly name: string;
+  readonly placement: 'everywhere' | 'singleton';
+  start(context: ServiceContext): RunningService;
+}
+
+/** How a service instance is doing on this node, as reported to etcd. */
+export interface ServiceHealth {
+  readonly state: string;
+  readonly restarts: number;
+  readonly lastExit: string | null;
+}
+
+function processStart(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A service that runs a command. Its pid is recorded under the data dir, so that an agent
+ * restarted after a crash kills what its previous incarnation left running
+ * ({@link killOrphans}) before it claims anything again. Stopping sends SIGTERM, then
+ * SIGKILL after `graceMs`.
+ */
+export function commandService(
+  name: string,
+  placement: 'everywhere' | 'singleton',
+  argv: readonly string[],
+  options: { env?: Record<string, string>; graceMs?: number } = {},
+): ServiceSpec {
+  return {
+    name,
+    placement,
+    start: (context) => {
+      const dir = join(context.dataDir, 'services');
+      mkdirSync(dir, { recursive: true });
+      const log = openSync(join(dir, `${name}.log`), 'a');
+      const [command, ...args] = argv as [string, ...string[]];
+      const child: ChildProcess = spawn(command, args, {
+        stdio: ['ignore', log, log],
+        env: { ...process.env, ...options.env, RACKSEED_NODE: context.node, RACKSEED_SERVICE: name },
+      });
+      closeSync(log);
+      const pidFile = join(dir, `${name}.pid`);
+      const pid = child.pid;
+      if (pid !== undefined) writeFileSync(pidFile, `${pid} ${processStart(pid) ?? ''}\n`);
+      const exited = new Promise<string>((resolve) => {
+        child.once('exit', (code, signal) => {
+          rmSync(pidFile, { force: true });
+          resolve(signal ? `killed by ${signal}` : `exit code ${code}`);
+        });
+        child.once('error', (error) => resolve(`could not start: ${error.message}`));
+      });
+      return {
+        exited,
+        stop: async () => {
+          if (child.exitCode !== null || child.signalCode !== null) return;
+          child.kill('SIGTERM');
+          const timer = setTimeout(() => child.kill('SIGKILL'), options.graceMs ?? 500);
+          await exited;
+          clearTimeout(timer);
+        },
+      };
+    },
+  };
+}
+
+/** Kills services a previous incarnation of this agent left running (pid files under the data dir). */
+export function killOrphans(dataDir: string): number {
+  const dir = join(dataDir, 'services');
+  let killed = 0;
+  let files: string[];
+  try {
+    files = readdirSync(dir).filter((f) => f.endsWith('.pid'));
+  } catch {
+    return 0;
+  }
+  for (const file of files) {
+    const [pid, start] = readFileSync(join(dir, file), 'utf8').trim().split(' ');
+    if (pid && start && processStart(Number(pid)) === start) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+        killed++;
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+    rmSync(join(dir, file), { force: true });
+  }
+  return killed;
+}
+
+interface Instance {
+  readonly spec: ServiceSpec;
+  snapshot: AnyMachineSnapshot;
+  running: RunningService | undefined;
+  retry: NodeJS.Timeout | undefined;
+  healthy: NodeJS.Timeout | undefined;
+  waiters: (() => void)[];
+}
+
+/** What the supervisor tells the rest of the agent. */
+export interface SupervisorHooks {
+  /** A singleton gave up its claim (after its process stopped). */
+  resign(service: string): void;
+  /** A service instance changed state (for health reports and campaigning). */
+  changed(service: string, health: ServiceHealth): void;
+}
+
+/** A process that stayed up this long resets its restart backoff. */
+const HEALTHY_AFTER_MS = 10_000;
+
+/**
+ * Starts and stops this node's services. Each service instance is the pure
+ * service-instance machine, stepped locally with `transition()`; its named effects (spawn,
+ * kill, scheduleRetry, resign) are implemented here. Services placed everywhere start when
+ * enabled; singletons become candidates and start once `elected`.
+ */
+export class Supervisor {
+  private readonly instances = new Map<string, Instance>();
+
+  constructor(
+    specs: readonly ServiceSpec[],
+    private readonly context: ServiceContext,
+    private readonly hooks: SupervisorHooks,
+  ) {
+    for (const spec of specs) {
+      const [snapshot] = initialTransition(serviceInstanceMachine, { service: spec.name, placement: spec.placement });
+      this.instances.set(spec.name, {
+        spec,
+        snapshot,
+        running: undefined,
+        retry: undefined,
+        healthy: undefined,
+        waiters: [],
+      });
+    }
+  }
+
+  get specs(): ServiceSpec[] {
+    return [...this.instances.values()].map((i) => i.spec);
+  }
+
+  state(service: string): string {
+    const instance = this.instances.get(service);
+    return instance ? String(instance.snapshot.value) : 'unknown';
+  }
+
+  health(service: string): ServiceHealth {
+    const instance = this.instances.get(service);
+    const context = instance?.snapshot.context as { restarts: number; lastExit: string | null } | undefined;
+    return { state: this.state(service), restarts: context?.restarts ?? 0, lastExit: context?.lastExit ?? null };
+  }
+
+  /** Sends an event to one service instance and runs the effects of its transition. */
+  send(service: string, event: ServiceInstanceEvent): void {
+    const instance = this.instances.get(service);
+    if (!instance) return;
+    const before = instance.snapshot.value;
+    const [next, actions] = transition(serviceInstanceMachine, instance.snapshot as never, event);
+    instance.snapshot = next;
+    for (const action of actions) this.effect(instance, action.type, action.params);
+    if (next.value !== before) {
+      this.hooks.changed(service, this.health(service));
+      if (next.value === 'stopped' || next.value === 'candidate') {
+        for (const resolve of instance.waiters.splice(0)) resolve();
+      }
+    }
+  }
+
+  private effect(instance: Instance, type: string, params: unknown): void {
+    const name = instance.spec.name;
+    switch (type) {
+      case 'spawn': {
+        let running: RunningService;
+        try {
+          running = instance.spec.start(this.context);
+        } catch (error) {
+          queueMicrotask(() => this.send(name, { type: 'service.exited', reason: String(error) }));
+          return;
+        }
+        instance.running = running;
+        void running.exited.then((reason) => {
+          if (instance.running !== running) return;
+          instance.running = undefined;
+          clearTimeout(instance.healthy);
+          this.context.log(`service ${name} exited: ${reason}`);
+          this.send(name, { type: 'service.exited', reason });
+        });
+        instance.healthy = setTimeout(() => this.send(name, { type: 'service.healthy' }), HEALTHY_AFTER_MS);
+        queueMicrotask(() => this.send(name, { type: 'service.started' }));
+        return;
+      }
+      case 'kill': {
+        const running = instance.running;
+        instance.running = undefined;
+        clearTimeout(instance.healthy);
+        void (running?.stop() ?? Promise.resolve()).then(() => this.send(name, { type: 'service.stopped' }));
+        return;
+      }
+      case 'scheduleRetry': {
+        const { delayMs } = params as { delayMs: number };
+        instance.retry = setTimeout(() => this.send(name, { type: 'service.retry' }), delayMs);
+        return;
+      }
+      case 'resign':
+        clearTimeout(instance.retry);
+        if (instance.spec.placement === 'singleton') this.hooks.resign(name);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Stops a service; resolves once it has stopped (or was not running). */
+  disable(service: string): Promise<void> {
+    const instance = this.instances.get(service);
+    if (!instance) return Promise.resolve();
+    const done = new Promise<void>((resolve) => instance.waiters.push(resolve));
+    this.send(service, { type: 'service.disable' });
+    const value = instance.snapshot.value;
+    if (value === 'stopped') for (const resolve of instance.waiters.splice(0)) resolve();
+    return done;
+  }
+
+  /** Stops every service placed as `placement` (or all). */
+  async disableAll(placement?: 'everywhere' | 'singleton'): Promise<void> {
+    await Promise.all(
+      [...this.instances.values()]
+        .filter((i) => placement === undefined || i.spec.placement === placement)
+        .map((i) => this.disable(i.spec.name)),
+    );
+  }
+}

@@ -1,0 +1,123 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { BlobStore } from '../blobs/index.js';
+import { type ComputeDriver, ServerService } from '../compute/index.js';
+import type { CloudDb } from '../db/index.js';
+import { computeRoutes } from './compute/routes.js';
+import type { ApiDeps } from './context.js';
+import { codeOf, type FaultStyle, faultBody, messageOf, statusOf } from './faults.js';
+import { identityRoutes } from './identity/routes.js';
+import { TokenService } from './identity/tokens.js';
+import { imageRoutes } from './image/routes.js';
+import { networkRoutes } from './network/routes.js';
+
+/** What `createApi` needs: the database, the blob store, the compute driver and where it is reached. */
+export interface ApiOptions {
+  db: CloudDb;
+  blobs: BlobStore;
+  driver: ComputeDriver;
+  /** The URL clients reach the API at (catalog and links), e.g. `http://127.0.0.1:5000`. */
+  publicUrl: string;
+  region?: string;
+  /** pino level for the API's log (default `warn`: 5xx only; `info` adds each 4xx once). */
+  logLevel?: string;
+  /** Largest JSON body accepted, in bytes (image bytes are streamed and not limited by it). */
+  bodyLimit?: number;
+}
+
+/** The running API: the fastify app, its services, and counts of the errors it answered, by code. */
+export interface Api {
+  app: FastifyInstance;
+  servers: ServerService;
+  tokens: TokenService;
+  errors: Map<string, number>;
+}
+
+/**
+ * Builds the OpenStack-compatible API on one fastify app, with path prefixes
+ * `/identity` (Keystone v3), `/compute` (Nova v2.1), `/image` (Glance v2) and `/network`
+ * (Neutron v2.0). Each prefix answers errors in its service's own fault format.
+ */
+export async function createApi(options: ApiOptions): Promise<Api> {
+  const app = Fastify({
+    logger: { level: options.logLevel ?? 'warn' },
+    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    // OpenStack request ids: every answer carries one, logs name it.
+    genReqId: () => `req-${randomUUID()}`,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+    // Nova ids like `9223372036854775808` or `-1` are not ours, but must route (then 404).
+    routerOptions: { maxParamLength: 500, ignoreTrailingSlash: true },
+  });
+  const tokens = await TokenService.open(options.db);
+  const servers = new ServerService(options.db, options.driver, app.log);
+  const deps: ApiDeps = {
+    db: options.db,
+    tokens,
+    servers,
+    blobs: options.blobs,
+    publicUrl: options.publicUrl.replace(/\/+$/, ''),
+    region: options.region ?? 'RegionOne',
+  };
+  const errors = new Map<string, number>();
+
+  // Clients send `Content-Type: application/json` on bodiless requests too; treat those as no body.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, text, done) => {
+    const body = String(text);
+    if (body.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(body));
+    } catch {
+      const error = new SyntaxError('Malformed request body: the JSON could not be parsed.');
+      done(error);
+    }
+  });
+
+  const handler =
+    (style: FaultStyle) => (error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) => {
+      const status = statusOf(error);
+      const code = codeOf(error);
+      errors.set(code, (errors.get(code) ?? 0) + 1);
+      if (status >= 500) request.log.error({ err: error, code, url: request.url }, 'request failed');
+      else request.log.info({ code, status, url: request.url, method: request.method }, error.message);
+      if (status === 401) reply.header('WWW-Authenticate', `Keystone uri="${deps.publicUrl}/identity"`);
+      // keystonemiddleware answers a bad token in Keystone's format, whatever the service.
+      const body = faultBody(status === 401 ? 'keystone' : style, status, messageOf(error, status));
+      return reply.code(status).type('application/json').send(body);
+    };
+  const notFound = (style: FaultStyle) => (request: FastifyRequest, reply: FastifyReply) =>
+    reply.code(404).send(faultBody(style, 404, `The resource could not be found: ${request.method} ${request.url}`));
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('X-OpenStack-Request-Id', request.id);
+    if (request.url.startsWith('/compute')) reply.header('X-Compute-Request-Id', request.id);
+  });
+
+  const services: [string, FaultStyle, (app: FastifyInstance, deps: ApiDeps) => Promise<void>][] = [
+    ['/identity', 'keystone', identityRoutes],
+    ['/compute', 'nova', computeRoutes],
+    ['/image', 'glance', imageRoutes],
+    ['/network', 'neutron', networkRoutes],
+  ];
+  for (const [prefix, style, routes] of services) {
+    await app.register(
+      async (scope) => {
+        scope.setErrorHandler(handler(style));
+        scope.setNotFoundHandler(notFound(style));
+        await routes(scope, deps);
+      },
+      { prefix },
+    );
+  }
+  app.setErrorHandler(handler('keystone'));
+  app.setNotFoundHandler(notFound('keystone'));
+  app.get('/', async () => ({
+    rackseed: 'OpenStack-compatible API',
+    services: services.map(([prefix]) => `${deps.publicUrl}${prefix}`),
+  }));
+  app.addHook('onClose', async () => {
+    await servers.idle();
+  });
+  await app.ready();
+  return { app, servers, tokens, errors };
+}

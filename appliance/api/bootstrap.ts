@@ -1,0 +1,101 @@
+import { randomUUID } from 'node:crypto';
+import type { CloudDb, Flavor } from '../db/index.js';
+import { hashPassword } from './identity/passwords.js';
+
+/** The roles every cloud has: `admin` does anything, `member` changes its project, `reader` looks. */
+export const ROLES = ['admin', 'member', 'reader'] as const;
+
+const FLAVORS: readonly Pick<Flavor, 'id' | 'name' | 'ram' | 'vcpus' | 'disk'>[] = [
+  { id: '1', name: 'm1.tiny', ram: 512, vcpus: 1, disk: 1 },
+  { id: '2', name: 'm1.small', ram: 2048, vcpus: 1, disk: 20 },
+  { id: '3', name: 'm1.medium', ram: 4096, vcpus: 2, disk: 40 },
+];
+
+/**
+ * Makes a new cloud usable, idempotently: the three roles, the `admin` project and user
+ * (with `password`, only when the user does not exist yet), the standard flavors and the
+ * flat provider network `provider` (10.16.0.0/16) that servers attach to.
+ * Returns the admin project's id.
+ */
+export async function bootstrapCloud(
+  db: CloudDb,
+  adminPassword: string,
+): Promise<{ projectId: string; created: boolean }> {
+  const roleIds: Record<string, string> = {};
+  for (const name of ROLES) {
+    const [existing] = await db.roles.list({ name });
+    roleIds[name] =
+      existing?.id ??
+      (await db.roles.create({ id: randomUUID().replace(/-/g, ''), name, domainId: null, description: '' })).id;
+  }
+  const project =
+    (await db.projects.findByName('default', 'admin')) ??
+    (await db.projects.create({
+      id: randomUUID().replace(/-/g, ''),
+      name: 'admin',
+      domainId: 'default',
+      description: 'Bootstrap project for the cloud administrator',
+      enabled: true,
+      parentId: null,
+      tags: [],
+    }));
+  let user = await db.users.findByName('default', 'admin');
+  const created = user === null;
+  user ??= await db.users.create({
+    id: randomUUID().replace(/-/g, ''),
+    name: 'admin',
+    domainId: 'default',
+    enabled: true,
+    passwordHash: await hashPassword(adminPassword),
+    defaultProjectId: project.id,
+    email: null,
+    description: 'Cloud administrator',
+  });
+  for (const name of ROLES) {
+    await db.assignments.grant({ userId: user.id, projectId: project.id, roleId: roleIds[name] ?? '' });
+  }
+  for (const f of FLAVORS) {
+    if (await db.flavors.get(f.id)) continue;
+    await db.flavors.create({
+      ...f,
+      swap: 0,
+      ephemeral: 0,
+      rxtxFactor: 1,
+      isPublic: true,
+      disabled: false,
+      description: null,
+      extraSpecs: {},
+      createdAt: new Date().toISOString(),
+    });
+  }
+  if ((await db.networks.list({ name: 'provider' })).length === 0) {
+    const now = new Date().toISOString();
+    const networkId = randomUUID();
+    await db.networks.create(
+      {
+        id: networkId,
+        name: 'provider',
+        projectId: project.id,
+        shared: true,
+        external: false,
+        mtu: 1500,
+        adminStateUp: true,
+        createdAt: now,
+      },
+      {
+        id: randomUUID(),
+        name: 'provider-v4',
+        networkId,
+        projectId: project.id,
+        cidr: '10.16.0.0/16',
+        gatewayIp: '10.16.0.1',
+        ipVersion: 4,
+        enableDhcp: true,
+        poolStart: '10.16.0.2',
+        poolEnd: '10.16.255.254',
+        createdAt: now,
+      },
+    );
+  }
+  return { projectId: project.id, created };
+}

@@ -1,0 +1,1139 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { isIPv4, isIPv6 } from 'node:net';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { type ServerEvent, type ServerStateValue, serverStatusView } from '../../../statemachines/index.js';
+import { DEFAULT_QUOTAS, type Flavor, type Nic, type QuotaResource, type Server } from '../../db/index.js';
+import {
+  type ApiDeps,
+  type AuthContext,
+  authOf,
+  projectOf,
+  queryAll,
+  queryString,
+  requireAdmin,
+  requireToken,
+  requireWriter,
+} from '../context.js';
+import { ApiError, badRequest, conflict, forbidden, notFound } from '../faults.js';
+import { checkPublicKey, generateSshKeyPair } from './keys.js';
+import { flavorBasic, flavorDetail, links, serverBasic, serverDetail, serverUpdateView, statusOf } from './views.js';
+
+/** The microversions whose shapes this API produces. */
+export const MIN_VERSION = '2.1';
+export const MAX_VERSION = '2.1';
+
+const MAX_LIMIT = 1000;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    microversion: string;
+  }
+}
+
+function versionDocs(base: string) {
+  const v21 = {
+    id: 'v2.1',
+    status: 'CURRENT',
+    version: MAX_VERSION,
+    min_version: MIN_VERSION,
+    updated: '2013-07-23T11:33:21Z',
+    links: [{ rel: 'self', href: `${base}/compute/v2.1/` }],
+    'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.compute+json;version=2.1' }],
+  };
+  const v20 = {
+    id: 'v2.0',
+    status: 'SUPPORTED',
+    version: '',
+    min_version: '',
+    updated: '2011-01-21T11:33:21Z',
+    links: [{ rel: 'self', href: `${base}/compute/v2/` }],
+    'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.compute+json;version=2' }],
+  };
+  return { v20, v21 };
+}
+
+const versionNumber = (v: string): [number, number] => {
+  const [major, minor] = v.split('.').map(Number);
+  return [major ?? 0, minor ?? 0];
+};
+const compareVersions = (a: string, b: string): number => {
+  const [am, an] = versionNumber(a);
+  const [bm, bn] = versionNumber(b);
+  return am - bm || an - bn;
+};
+
+/**
+ * The asked-for microversion: `OpenStack-API-Version: compute X.Y` wins over the legacy
+ * `X-OpenStack-Nova-API-Version`; none means the minimum, `latest` the maximum.
+ */
+export function negotiateMicroversion(headers: Record<string, string | string[] | undefined>): string {
+  const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
+  let asked: string | undefined;
+  const modern = first(headers['openstack-api-version']);
+  if (modern) {
+    for (const part of modern.split(',')) {
+      const [service, version] = part.trim().split(/\s+/);
+      if (service?.toLowerCase() === 'compute' && version) asked = version;
+    }
+  }
+  asked ??= first(headers['x-openstack-nova-api-version'])?.trim();
+  if (!asked) return MIN_VERSION;
+  if (asked.toLowerCase() === 'latest') return MAX_VERSION;
+  if (!/^\d+\.\d+$/.test(asked)) throw badRequest(`Invalid API version request string: ${asked}`);
+  if (compareVersions(asked, MIN_VERSION) < 0 || compareVersions(asked, MAX_VERSION) > 0) {
+    throw new ApiError(
+      406,
+      `Version ${asked} is not supported by the API. Minimum is ${MIN_VERSION} and maximum is ${MAX_VERSION}.`,
+      'API_ERR_MICROVERSION',
+    );
+  }
+  return asked;
+}
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function body(request: FastifyRequest, key: string): Json {
+  const b = request.body;
+  if (!isObject(b) || !isObject(b[key])) throw badRequest(`Invalid input: '${key}' is a required property`);
+  return b[key];
+}
+
+function rejectUnknown(o: Json, allowed: readonly string[], where: string): void {
+  const extra = Object.keys(o).filter((k) => !allowed.includes(k));
+  if (extra.length > 0) {
+    throw badRequest(
+      `Invalid input for ${where}: Additional properties are not allowed (${extra.map((k) => `'${k}'`).join(', ')} unexpected)`,
+    );
+  }
+}
+
+function nameField(v: unknown, field = 'name'): string {
+  if (typeof v !== 'string' || v.length < 1 || v.length > 255 || v.trim() !== v || v.trim() === '') {
+    throw badRequest(`Invalid input for field/attribute ${field}.`);
+  }
+  return v;
+}
+
+function metadataField(v: unknown, max: number): Record<string, string> {
+  if (!isObject(v)) throw badRequest('Invalid input for field/attribute metadata: not an object');
+  const out: Record<string, string> = {};
+  for (const [k, value] of Object.entries(v)) {
+    if (k.length < 1 || k.length > 255 || typeof value !== 'string' || value.length > 255) {
+      throw badRequest(`Invalid input for field/attribute metadata: bad item '${k}'`);
+    }
+    out[k] = value;
+  }
+  if (Object.keys(out).length > max) throw new ApiError(403, 'Quota exceeded for metadata_items', 'API_ERR_QUOTA');
+  return out;
+}
+
+function accessIp(v: unknown, version: 4 | 6): string {
+  if (v === undefined || v === '') return '';
+  if (typeof v !== 'string' || !(version === 4 ? isIPv4(v) : isIPv6(v))) {
+    throw badRequest(`Invalid input for field/attribute accessIPv${version}: not an IPv${version} address`);
+  }
+  // Nova stores addresses canonicalised (netaddr); the URL parser does the same for IPv6.
+  return version === 4 ? v : new URL(`http://[${v}]/`).hostname.slice(1, -1);
+}
+
+function intField(v: unknown, field: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const n = typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+    throw badRequest(`Invalid input for field/attribute ${field}.`);
+  }
+  return n;
+}
+
+function boolish(v: unknown, field: string): boolean {
+  if (typeof v === 'boolean') return v;
+  if (typeof v === 'string' && /^(true|1|yes|on)$/i.test(v)) return true;
+  if (typeof v === 'string' && /^(false|0|no|off)$/i.test(v)) return false;
+  throw badRequest(`Invalid input for field/attribute ${field}.`);
+}
+
+function pageOf(request: FastifyRequest): { limit: number; marker?: string } {
+  const limitText = queryString(request, 'limit');
+  let limit = MAX_LIMIT;
+  if (limitText !== undefined) {
+    if (!/^\d+$/.test(limitText)) throw badRequest('limit param must be an integer');
+    limit = Math.min(Number(limitText), MAX_LIMIT);
+  }
+  const marker = queryString(request, 'marker');
+  return marker === undefined ? { limit } : { limit, marker };
+}
+
+function nextLink(
+  deps: ApiDeps,
+  request: FastifyRequest,
+  path: string,
+  lastId: string,
+  limit: number,
+): { rel: string; href: string }[] {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(request.query as Record<string, string | string[]>)) {
+    if (k === 'marker') continue;
+    for (const one of Array.isArray(v) ? v : [v]) q.append(k, one);
+  }
+  if (!q.has('limit')) q.set('limit', String(limit));
+  q.set('marker', lastId);
+  return [{ rel: 'next', href: `${deps.publicUrl}/compute/v2.1/${path}?${q.toString()}` }];
+}
+
+/** Which states a Nova status name covers, for `?status=`. */
+const ALL_STATES: ServerStateValue[] = [
+  'building',
+  'active',
+  'stopping',
+  'shutoff',
+  'starting',
+  'rebooting',
+  'error',
+  'deleting',
+];
+function statesFor(status: string): string[] {
+  const s = status.toUpperCase();
+  return ALL_STATES.filter((state) =>
+    [false, true].some((hard) => serverStatusView(state, { fault: null, hardReboot: hard }).status === s),
+  );
+}
+
+const NETWORK_PREFIX = 'fa:16:3e';
+const randomMac = () =>
+  `${NETWORK_PREFIX}:${[...randomBytes(3)].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
+
+const SERVER_CREATE_FIELDS = [
+  'name',
+  'imageRef',
+  'flavorRef',
+  'adminPass',
+  'metadata',
+  'networks',
+  'OS-DCF:diskConfig',
+  'accessIPv4',
+  'accessIPv6',
+  'personality',
+  'key_name',
+  'availability_zone',
+  'min_count',
+  'max_count',
+  'return_reservation_id',
+  'security_groups',
+  'user_data',
+  'config_drive',
+  'block_device_mapping',
+  'block_device_mapping_v2',
+] as const;
+
+const QUOTA_FIELDS = [
+  'instances',
+  'cores',
+  'ram',
+  'key_pairs',
+  'metadata_items',
+  'injected_files',
+  'injected_file_content_bytes',
+  'injected_file_path_bytes',
+  'server_groups',
+  'server_group_members',
+  'fixed_ips',
+  'floating_ips',
+  'security_groups',
+  'security_group_rules',
+] as const satisfies readonly QuotaResource[];
+
+/**
+ * Nova v2.1 under `/compute`: version documents, servers (with actions and metadata),
+ * flavors (extra specs, access), keypairs, limits, quotas, availability zones, hypervisors
+ * and services.
+ */
+export async function computeRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
+  const base = deps.publicUrl;
+  const db = deps.db;
+  const docs = versionDocs(base);
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('Vary', 'OpenStack-API-Version, X-OpenStack-Nova-API-Version');
+    request.microversion = MIN_VERSION;
+    request.microversion = negotiateMicroversion(request.headers);
+    reply.header('OpenStack-API-Version', `compute ${request.microversion}`);
+    reply.header('X-OpenStack-Nova-API-Version', request.microversion);
+  });
+
+  app.get('/', async () => ({ versions: [docs.v20, docs.v21] }));
+  app.get('/v2', async () => ({ version: docs.v20 }));
+  app.get('/v2.1', async () => ({ version: docs.v21 }));
+
+  await app.register(
+    async (api) => {
+      api.addHook('onRequest', requireToken(deps));
+      registerServers(api, deps);
+      registerFlavors(api, deps);
+      registerKeypairs(api, deps);
+      registerLimitsAndQuotas(api, deps);
+      registerInfrastructure(api, deps);
+    },
+    { prefix: '/v2.1' },
+  );
+  void base;
+  void db;
+}
+
+/** A server the caller may see: its own project's, or any for an admin; else 404. */
+async function visibleServer(deps: ApiDeps, auth: AuthContext, id: string): Promise<Server> {
+  const s = await deps.db.servers.get(id);
+  if (!s || (!auth.isAdmin && s.projectId !== auth.project?.id)) throw notFound(`Instance ${id} could not be found.`);
+  return s;
+}
+
+async function visibleFlavor(deps: ApiDeps, auth: AuthContext, id: string): Promise<Flavor> {
+  const f = await deps.db.flavors.get(id);
+  if (f && (f.isPublic || auth.isAdmin)) return f;
+  if (f && auth.project && (await deps.db.flavors.access(id)).includes(auth.project.id)) return f;
+  throw notFound(`Flavor ${id} could not be found.`);
+}
+
+function registerServers(app: FastifyInstance, deps: ApiDeps): void {
+  const base = deps.publicUrl;
+  const db = deps.db;
+
+  const listServers = async (request: FastifyRequest) => {
+    const { auth, project } = projectOf(request);
+    const page = pageOf(request);
+    const allTenants = queryString(request, 'all_tenants');
+    const everyone = auth.isAdmin && allTenants !== undefined && !/^(false|0|no|off)$/i.test(allTenants);
+    const tenant = queryString(request, 'tenant_id') ?? queryString(request, 'project_id');
+    const statuses = queryAll(request, 'status');
+    const changesSince = queryString(request, 'changes-since');
+    if (changesSince !== undefined && Number.isNaN(Date.parse(changesSince))) {
+      throw badRequest(`Invalid input for query parameters changes-since. Value: ${changesSince}.`);
+    }
+    let servers: Server[];
+    try {
+      servers = await db.servers.list(
+        {
+          projectId: everyone ? (auth.isAdmin ? tenant : project.id) : project.id,
+          name: queryString(request, 'name'),
+          status: statuses.length > 0 ? statuses.flatMap(statesFor) : undefined,
+          imageId: queryString(request, 'image'),
+          flavorId: queryString(request, 'flavor'),
+          host: auth.isAdmin ? queryString(request, 'host') : undefined,
+          changesSince: changesSince === undefined ? undefined : new Date(changesSince).toISOString(),
+        },
+        { limit: page.limit + 1, ...(page.marker === undefined ? {} : { marker: page.marker }) },
+      );
+    } catch (error) {
+      if ((error as { code?: string }).code === 'DB_ERR_NOT_FOUND')
+        throw badRequest(`marker [${page.marker}] not found`);
+      throw error;
+    }
+    const more = servers.length > page.limit;
+    const shown = servers.slice(0, page.limit);
+    const last = shown[shown.length - 1];
+    return { auth, shown, more, last, page };
+  };
+
+  app.get('/servers', async (request) => {
+    const { shown, more, last, page } = await listServers(request);
+    return {
+      servers: shown.map((s) => serverBasic(base, s)),
+      ...(more && last ? { servers_links: nextLink(deps, request, 'servers', last.id, page.limit) } : {}),
+    };
+  });
+  app.get('/servers/detail', async (request) => {
+    const { auth, shown, more, last, page } = await listServers(request);
+    return {
+      servers: shown.map((s) => serverDetail(base, s, auth.isAdmin)),
+      ...(more && last ? { servers_links: nextLink(deps, request, 'servers/detail', last.id, page.limit) } : {}),
+    };
+  });
+
+  app.post('/servers', async (request, reply) => {
+    const { auth, project } = projectOf(request);
+    requireWriter(auth);
+    const s = body(request, 'server');
+    rejectUnknown(s, SERVER_CREATE_FIELDS, "'server'");
+    const name = nameField(s.name);
+    if (s.flavorRef === undefined) throw badRequest("Invalid input: 'flavorRef' is a required property");
+    const flavorRef = String(s.flavorRef).replace(/^.*\/flavors\//, '');
+    const flavor = await visibleFlavor(deps, auth, flavorRef).catch(() => {
+      throw badRequest(`Flavor ${flavorRef} could not be found.`);
+    });
+    if (flavor.disabled) throw badRequest(`Flavor ${flavorRef} is disabled.`);
+    if (typeof s.imageRef !== 'string' || s.imageRef === '')
+      throw badRequest('Block device mapping is invalid: an image is required.');
+    const imageId = s.imageRef.replace(/^.*\/images\//, '');
+    const image = await db.images.get(imageId);
+    if (!image || (image.visibility === 'private' && image.owner !== project.id && !auth.isAdmin)) {
+      throw badRequest(`Image ${imageId} could not be found.`);
+    }
+    if (image.status !== 'active') throw badRequest(`Image ${imageId} is not active.`);
+    const quotas = await db.quotas.get(project.id);
+    const metadata = s.metadata === undefined ? {} : metadataField(s.metadata, quotas.metadata_items);
+    let keyName: string | null = null;
+    if (s.key_name !== undefined && s.key_name !== null) {
+      keyName = nameField(s.key_name, 'key_name');
+      if (!(await db.keypairs.get(auth.user.id, keyName))) throw badRequest(`Invalid key_name provided.`);
+    }
+    const az = s.availability_zone === undefined ? 'nova' : nameField(s.availability_zone, 'availability_zone');
+    if (az !== 'nova') throw badRequest(`The requested availability zone is not available`);
+    const minCount = s.min_count === undefined ? 1 : intField(s.min_count, 'min_count', 1);
+    const maxCount = s.max_count === undefined ? minCount : intField(s.max_count, 'max_count', 1);
+    if (minCount > maxCount) throw badRequest('min_count must be <= max_count');
+    const networkIds = await requestedNetworks(deps, auth, s.networks);
+    const accessIPv4 = accessIp(s.accessIPv4, 4);
+    const accessIPv6 = accessIp(s.accessIPv6, 6);
+    if (s.adminPass !== undefined && typeof s.adminPass !== 'string')
+      throw badRequest('Invalid input for field/attribute adminPass.');
+    const adminPass = typeof s.adminPass === 'string' ? s.adminPass : randomBytes(9).toString('base64url');
+    const limits = { instances: quotas.instances, cores: quotas.cores, ram: quotas.ram };
+    let first: Server | null = null;
+    for (let i = 0; i < maxCount; i++) {
+      const now = new Date().toISOString();
+      const nics: Nic[] = networkIds.map((networkId) => ({ networkId, portId: randomUUID(), macAddress: randomMac() }));
+      try {
+        const server = await deps.servers.create(
+          {
+            id: randomUUID(),
+            projectId: project.id,
+            userId: auth.user.id,
+            name: maxCount > 1 ? `${name}-${i + 1}` : name,
+            flavorId: flavor.id,
+            imageId,
+            keyName,
+            availabilityZone: az,
+            accessIPv4,
+            accessIPv6,
+            metadata,
+            createdAt: now,
+            updatedAt: now,
+            launchedAt: null,
+          },
+          nics,
+          limits,
+        );
+        first ??= server;
+      } catch (error) {
+        // Beyond min_count, running out of quota just means fewer servers.
+        if (i >= minCount && (error as { code?: string }).code === 'DB_ERR_QUOTA_EXCEEDED') break;
+        throw error;
+      }
+    }
+    if (!first) throw new ApiError(500, 'no server created');
+    reply.header('Location', `${base}/compute/v2.1/servers/${first.id}`);
+    return reply.code(202).send({
+      server: {
+        id: first.id,
+        links: links(base, 'servers', first.id),
+        'OS-DCF:diskConfig': 'MANUAL',
+        security_groups: [{ name: 'default' }],
+        adminPass,
+      },
+    });
+  });
+
+  app.get('/servers/:id', async (request) => {
+    const auth = authOf(request);
+    const { id } = request.params as { id: string };
+    return { server: serverDetail(base, await visibleServer(deps, auth, id), auth.isAdmin) };
+  });
+
+  app.put('/servers/:id', async (request) => {
+    const auth = authOf(request);
+    requireWriter(auth);
+    const { id } = request.params as { id: string };
+    const s = body(request, 'server');
+    rejectUnknown(s, ['name', 'accessIPv4', 'accessIPv6', 'OS-DCF:diskConfig'], "'server'");
+    await visibleServer(deps, auth, id);
+    const updated = await db.servers.update(id, {
+      name: s.name === undefined ? undefined : nameField(s.name),
+      accessIPv4: s.accessIPv4 === undefined ? undefined : accessIp(s.accessIPv4, 4),
+      accessIPv6: s.accessIPv6 === undefined ? undefined : accessIp(s.accessIPv6, 6),
+    });
+    return { server: serverUpdateView(base, updated) };
+  });
+
+  app.delete('/servers/:id', async (request, reply) => {
+    const auth = authOf(request);
+    requireWriter(auth);
+    const { id } = request.params as { id: string };
+    const server = await visibleServer(deps, auth, id);
+    if (server.state !== 'deleting') await deps.servers.send(server, { type: 'delete' });
+    return reply.code(204).send();
+  });
+
+  app.post('/servers/:id/action', async (request, reply) => {
+    const auth = authOf(request);
+    requireWriter(auth);
+    const { id } = request.params as { id: string };
+    const b = request.body;
+    if (!isObject(b) || Object.keys(b).length !== 1) throw badRequest('There is no such action.');
+    const [action, args] = Object.entries(b)[0] ?? ['', null];
+    let event: ServerEvent;
+    switch (action) {
+      case 'reboot': {
+        if (!isObject(args) || (args.type !== 'HARD' && args.type !== 'SOFT')) {
+          throw badRequest("Invalid input for field/attribute type. Value must be one of 'HARD', 'SOFT'.");
+        }
+        event = { type: 'reboot', hard: args.type === 'HARD' };
+        break;
+      }
+      case 'os-stop':
+        event = { type: 'stop' };
+        break;
+      case 'os-start':
+        event = { type: 'start' };
+        break;
+      default:
+        throw badRequest(`There is no such action: ${action}`);
+    }
+    const server = await visibleServer(deps, auth, id);
+    try {
+      await deps.servers.send(server, event);
+    } catch (error) {
+      if ((error as { code?: string }).code === 'COMPUTE_ERR_INVALID_STATE') {
+        const { view } = statusOf(server);
+        throw conflict(`Cannot '${action}' instance ${id} while it is in vm_state ${view.vmState}`);
+      }
+      throw error;
+    }
+    return reply.code(202).send();
+  });
+
+  app.get('/servers/:id/ips', async (request) => {
+    const { id } = request.params as { id: string };
+    const s = await visibleServer(deps, authOf(request), id);
+    const out: Record<string, { version: number; addr: string }[]> = {};
+    for (const a of s.addresses) (out[a.network] ??= []).push({ version: a.version, addr: a.addr });
+    return { addresses: out };
+  });
+  app.get('/servers/:id/ips/:network', async (request) => {
+    const { id, network } = request.params as { id: string; network: string };
+    const s = await visibleServer(deps, authOf(request), id);
+    const found = s.addresses.filter((a) => a.network === network);
+    if (found.length === 0) throw notFound('Network not found');
+    return { [network]: found.map((a) => ({ version: a.version, addr: a.addr })) };
+  });
+
+  // Server metadata.
+  app.get('/servers/:id/metadata', async (request) => {
+    const { id } = request.params as { id: string };
+    return { metadata: (await visibleServer(deps, authOf(request), id)).metadata };
+  });
+  const writeMetadata = async (request: FastifyRequest, replace: boolean) => {
+    const auth = authOf(request);
+    requireWriter(auth);
+    const { id } = request.params as { id: string };
+    const s = await visibleServer(deps, auth, id);
+    const b = request.body;
+    if (!isObject(b) || !isObject(b.metadata)) throw badRequest("Invalid input: 'metadata' is a required property");
+    const quotas = await db.quotas.get(s.projectId);
+    const metadata = metadataField(replace ? b.metadata : { ...s.metadata, ...b.metadata }, quotas.metadata_items);
+    return { metadata: (await db.servers.update(id, { metadata })).metadata };
+  };
+  app.post('/servers/:id/metadata', async (request) => writeMetadata(request, false));
+  app.put('/servers/:id/metadata', async (request) => writeMetadata(request, true));
+  app.get('/servers/:id/metadata/:key', async (request) => {
+    const { id, key } = request.params as { id: string; key: string };
+    const s = await visibleServer(deps, authOf(request), id);
+    if (!(key in s.metadata)) throw notFound('Metadata item was not found');
+    return { meta: { [key]: s.metadata[key] } };
+  });
+  app.put('/servers/:id/metadata/:key', async (request) => {
+    const auth = authOf(request);
+    requireWriter(auth);
+    const { id, key } = request.params as { id: string; key: string };
+    const s = await visibleServer(deps, auth, id);
+    const b = request.body;
+    if (!isObject(b) || !isObject(b.meta) || Object.keys(b.meta).length !== 1 || !(key in b.meta)) {
+      throw badRequest('Request body and URI mismatch');
+    }
+    const quotas = await db.quotas.get(s.projectId);
+    const metadata = metadataField({ ...s.metadata, ...b.meta }, quotas.metadata_items);
+    await db.servers.update(id, { metadata });
+    return { meta: { [key]: metadata[key] } };
+  });
+  app.delete('/servers/:id/metadata/:key', async (request, reply) => {
+    const auth = authOf(request);
+    requireWriter(auth);
+    const { id, key } = request.params as { id: string; key: string };
+    const s = await visibleServer(deps, auth, id);
+    if (!(key in s.metadata)) throw notFound('Metadata item was not found');
+    const { [key]: _gone, ...rest } = s.metadata;
+    await db.servers.update(id, { metadata: rest });
+    return reply.code(204).send();
+  });
+}
+
+/** The networks a new server gets: the ones asked for, or the only one the project sees. */
+async function requestedNetworks(deps: ApiDeps, auth: AuthContext, networks: unknown): Promise<string[]> {
+  const projectId = auth.project?.id;
+  const visible = await deps.db.networks.list(projectId === undefined ? {} : { projectId });
+  if (networks === undefined) return visible.length === 1 && visible[0] ? [visible[0].id] : [];
+  if (!Array.isArray(networks)) throw badRequest('Invalid input for field/attribute networks.');
+  const ids: string[] = [];
+  for (const n of networks) {
+    if (!isObject(n)) throw badRequest('Invalid input for field/attribute networks.');
+    rejectUnknown(n, ['uuid', 'port', 'fixed_ip', 'tag'], "'networks'");
+    if (typeof n.port === 'string') {
+      throw badRequest('Booting with a pre-made port is not supported.');
+    }
+    if (typeof n.uuid !== 'string') throw badRequest('Bad networks format: network uuid is not in proper format');
+    if (!visible.some((v) => v.id === n.uuid)) throw badRequest(`Network ${n.uuid} could not be found.`);
+    ids.push(n.uuid);
+  }
+  return ids;
+}
+
+function registerFlavors(app: FastifyInstance, deps: ApiDeps): void {
+  const base = deps.publicUrl;
+  const db = deps.db;
+
+  const listFlavors = async (request: FastifyRequest) => {
+    const auth = authOf(request);
+    const page = pageOf(request);
+    const isPublicText = queryString(request, 'is_public');
+    let isPublic: boolean | undefined = true;
+    if (auth.isAdmin && isPublicText !== undefined) {
+      isPublic = /^none$/i.test(isPublicText) ? undefined : boolish(isPublicText, 'is_public');
+    }
+    const minRam = queryString(request, 'minRam');
+    const minDisk = queryString(request, 'minDisk');
+    let flavors = await db.flavors.list({
+      isPublic: auth.isAdmin ? isPublic : undefined,
+      projectId: auth.isAdmin ? undefined : auth.project?.id,
+      minRam: minRam === undefined ? undefined : intField(minRam, 'minRam', 0),
+      minDisk: minDisk === undefined ? undefined : intField(minDisk, 'minDisk', 0),
+    });
+    if (!auth.isAdmin && !auth.project) flavors = flavors.filter((f) => f.isPublic);
+    if (page.marker !== undefined) {
+      const at = flavors.findIndex((f) => f.id === page.marker);
+      if (at < 0) throw badRequest(`marker [${page.marker}] not found`);
+      flavors = flavors.slice(at + 1);
+    }
+    const shown = flavors.slice(0, page.limit);
+    const last = shown[shown.length - 1];
+    return { shown, more: flavors.length > page.limit, last, page };
+  };
+
+  app.get('/flavors', async (request) => {
+    const { shown, more, last, page } = await listFlavors(request);
+    return {
+      flavors: shown.map((f) => flavorBasic(base, f)),
+      ...(more && last ? { flavors_links: nextLink(deps, request, 'flavors', last.id, page.limit) } : {}),
+    };
+  });
+  app.get('/flavors/detail', async (request) => {
+    const { shown, more, last, page } = await listFlavors(request);
+    return {
+      flavors: shown.map((f) => flavorDetail(base, f)),
+      ...(more && last ? { flavors_links: nextLink(deps, request, 'flavors/detail', last.id, page.limit) } : {}),
+    };
+  });
+  app.get('/flavors/:id', async (request) => {
+    const { id } = request.params as { id: string };
+    return { flavor: flavorDetail(base, await visibleFlavor(deps, authOf(request), id)) };
+  });
+  app.post('/flavors', async (request) => {
+    requireAdmin(authOf(request));
+    const f = body(request, 'flavor');
+    rejectUnknown(
+      f,
+      [
+        'name',
+        'id',
+        'ram',
+        'vcpus',
+        'disk',
+        'swap',
+        'OS-FLV-EXT-DATA:ephemeral',
+        'rxtx_factor',
+        'os-flavor-access:is_public',
+      ],
+      "'flavor'",
+    );
+    const id = f.id === undefined || f.id === null ? randomUUID() : String(f.id);
+    if (!/^[\w.\- ]{1,255}$/.test(id)) throw badRequest('Invalid input for field/attribute id.');
+    const flavor = await db.flavors.create({
+      id,
+      name: nameField(f.name),
+      ram: intField(f.ram, 'ram', 1),
+      vcpus: intField(f.vcpus, 'vcpus', 1),
+      disk: intField(f.disk, 'disk', 0),
+      swap: f.swap === undefined || f.swap === '' ? 0 : intField(f.swap, 'swap', 0),
+      ephemeral:
+        f['OS-FLV-EXT-DATA:ephemeral'] === undefined ? 0 : intField(f['OS-FLV-EXT-DATA:ephemeral'], 'ephemeral', 0),
+      rxtxFactor: f.rxtx_factor === undefined ? 1 : Number(f.rxtx_factor),
+      isPublic:
+        f['os-flavor-access:is_public'] === undefined ? true : boolish(f['os-flavor-access:is_public'], 'is_public'),
+      disabled: false,
+      description: null,
+      extraSpecs: {},
+      createdAt: new Date().toISOString(),
+    });
+    return { flavor: flavorDetail(base, flavor) };
+  });
+  app.delete('/flavors/:id', async (request, reply) => {
+    requireAdmin(authOf(request));
+    const { id } = request.params as { id: string };
+    if (!(await db.flavors.get(id))) throw notFound(`Flavor ${id} could not be found.`);
+    await db.flavors.delete(id);
+    return reply.code(202).send();
+  });
+
+  // Extra specs.
+  app.get('/flavors/:id/os-extra_specs', async (request) => {
+    const { id } = request.params as { id: string };
+    return { extra_specs: (await visibleFlavor(deps, authOf(request), id)).extraSpecs };
+  });
+  const specsOf = (request: FastifyRequest, key: string): Record<string, string> => {
+    const b = request.body;
+    if (!isObject(b) || !isObject(b[key])) throw badRequest(`Invalid input: '${key}' is a required property`);
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(b[key])) {
+      if (!/^[\w.\-: ]{1,255}$/.test(k) || (typeof v !== 'string' && typeof v !== 'number') || String(v).length > 255) {
+        throw badRequest(`Invalid input for field/attribute ${key}: bad item '${k}'`);
+      }
+      out[k] = String(v);
+    }
+    return out;
+  };
+  app.post('/flavors/:id/os-extra_specs', async (request) => {
+    requireAdmin(authOf(request));
+    const { id } = request.params as { id: string };
+    const specs = specsOf(request, 'extra_specs');
+    await db.flavors.setExtraSpecs(id, specs);
+    return { extra_specs: specs };
+  });
+  app.get('/flavors/:id/os-extra_specs/:key', async (request) => {
+    const { id, key } = request.params as { id: string; key: string };
+    const f = await visibleFlavor(deps, authOf(request), id);
+    if (!(key in f.extraSpecs)) throw notFound(`Flavor ${id} has no extra specs with key ${key}.`);
+    return { [key]: f.extraSpecs[key] };
+  });
+  app.put('/flavors/:id/os-extra_specs/:key', async (request) => {
+    requireAdmin(authOf(request));
+    const { id, key } = request.params as { id: string; key: string };
+    const b = request.body;
+    if (!isObject(b) || Object.keys(b).length !== 1 || !(key in b)) throw badRequest('Request body and URI mismatch');
+    const specs = specsOf({ body: { s: b } } as unknown as FastifyRequest, 's');
+    await db.flavors.setExtraSpecs(id, specs);
+    return specs;
+  });
+  app.delete('/flavors/:id/os-extra_specs/:key', async (request, reply) => {
+    requireAdmin(authOf(request));
+    const { id, key } = request.params as { id: string; key: string };
+    await db.flavors.deleteExtraSpec(id, key);
+    return reply.code(202).send();
+  });
+
+  // Access to private flavors.
+  const accessView = (id: string, projects: string[]) => ({
+    flavor_access: projects.map((p) => ({ flavor_id: id, tenant_id: p })),
+  });
+  app.get('/flavors/:id/os-flavor-access', async (request) => {
+    requireAdmin(authOf(request));
+    const { id } = request.params as { id: string };
+    const f = await db.flavors.get(id);
+    if (!f) throw notFound(`Flavor ${id} could not be found.`);
+    if (f.isPublic) throw notFound('Access list not available for public flavors.');
+    return accessView(id, await db.flavors.access(id));
+  });
+  app.post('/flavors/:id/action', async (request) => {
+    requireAdmin(authOf(request));
+    const { id } = request.params as { id: string };
+    const b = request.body;
+    const f = await db.flavors.get(id);
+    if (!f) throw notFound(`Flavor ${id} could not be found.`);
+    if (isObject(b) && isObject(b.addTenantAccess) && typeof b.addTenantAccess.tenant === 'string') {
+      if (f.isPublic) throw conflict('Can not add access to a public flavor.');
+      return accessView(id, await db.flavors.addAccess(id, b.addTenantAccess.tenant));
+    }
+    if (isObject(b) && isObject(b.removeTenantAccess) && typeof b.removeTenantAccess.tenant === 'string') {
+      return accessView(id, await db.flavors.removeAccess(id, b.removeTenantAccess.tenant));
+    }
+    throw badRequest('There is no such action.');
+  });
+}
+
+function registerKeypairs(app: FastifyInstance, deps: ApiDeps): void {
+  const db = deps.db;
+  /** Admins may act on another user's keypairs with `?user_id=`. */
+  const ownerOf = (request: FastifyRequest): string => {
+    const auth = authOf(request);
+    const userId = queryString(request, 'user_id');
+    if (userId !== undefined && userId !== auth.user.id) {
+      requireAdmin(auth);
+      return userId;
+    }
+    return auth.user.id;
+  };
+
+  app.get('/os-keypairs', async (request) => ({
+    keypairs: (await db.keypairs.list(ownerOf(request))).map((k) => ({
+      keypair: { name: k.name, public_key: k.publicKey, fingerprint: k.fingerprint },
+    })),
+  }));
+  app.post('/os-keypairs', async (request) => {
+    const auth = authOf(request);
+    requireWriter(auth);
+    const k = body(request, 'keypair');
+    rejectUnknown(k, ['name', 'public_key', 'user_id'], "'keypair'");
+    const name = nameField(k.name);
+    if (!/^[\w\- ]+$/.test(name)) throw badRequest('Keypair data is invalid: name contains unsafe characters');
+    const userId =
+      typeof k.user_id === 'string' && k.user_id !== auth.user.id ? (requireAdmin(auth), k.user_id) : auth.user.id;
+    const quotas = auth.project ? await db.quotas.get(auth.project.id) : DEFAULT_QUOTAS;
+    if ((await db.keypairs.list(userId)).length >= quotas.key_pairs)
+      throw new ApiError(403, 'Quota exceeded, too many key pairs.');
+    let publicKey: string;
+    let fingerprint: string;
+    let privateKey: string | undefined;
+    if (k.public_key !== undefined) {
+      if (typeof k.public_key !== 'string') throw badRequest('Invalid input for field/attribute public_key.');
+      fingerprint = checkPublicKey(k.public_key);
+      publicKey = k.public_key.trim();
+    } else {
+      const generated = await generateSshKeyPair(`Generated-by-rackseed`);
+      ({ publicKey, fingerprint, privateKey } = generated);
+    }
+    if (await db.keypairs.get(userId, name)) throw conflict(`Key pair '${name}' already exists.`);
+    const created = await db.keypairs.create({
+      name,
+      userId,
+      publicKey,
+      fingerprint,
+      type: 'ssh',
+      createdAt: new Date().toISOString(),
+    });
+    return {
+      keypair: {
+        name: created.name,
+        public_key: created.publicKey,
+        fingerprint: created.fingerprint,
+        user_id: created.userId,
+        ...(privateKey === undefined ? {} : { private_key: privateKey }),
+      },
+    };
+  });
+  app.get('/os-keypairs/:name', async (request) => {
+    const { name } = request.params as { name: string };
+    const k = await db.keypairs.get(ownerOf(request), name);
+    if (!k) throw notFound(`Keypair ${name} not found for user`);
+    return {
+      keypair: {
+        name: k.name,
+        public_key: k.publicKey,
+        fingerprint: k.fingerprint,
+        user_id: k.userId,
+        created_at: k.createdAt.replace(/Z$/, ''),
+        deleted: false,
+        deleted_at: null,
+        updated_at: null,
+        id: k.id,
+      },
+    };
+  });
+  app.delete('/os-keypairs/:name', async (request, reply) => {
+    requireWriter(authOf(request));
+    const { name } = request.params as { name: string };
+    const userId = ownerOf(request);
+    if (!(await db.keypairs.get(userId, name))) throw notFound(`Keypair ${name} not found for user`);
+    await db.keypairs.delete(userId, name);
+    return reply.code(202).send();
+  });
+}
+
+function registerLimitsAndQuotas(app: FastifyInstance, deps: ApiDeps): void {
+  const db = deps.db;
+
+  app.get('/limits', async (request) => {
+    const { auth, project } = projectOf(request);
+    const tenant = queryString(request, 'tenant_id');
+    const projectId = tenant !== undefined && auth.isAdmin ? tenant : project.id;
+    const q = await db.quotas.get(projectId);
+    const used = await db.servers.usage(projectId);
+    return {
+      limits: {
+        rate: [],
+        absolute: {
+          maxServerMeta: q.metadata_items,
+          maxPersonality: q.injected_files,
+          maxImageMeta: q.metadata_items,
+          maxPersonalitySize: q.injected_file_content_bytes,
+          maxTotalKeypairs: q.key_pairs,
+          maxSecurityGroupRules: q.security_group_rules,
+          maxServerGroups: q.server_groups,
+          maxSecurityGroups: q.security_groups,
+          maxServerGroupMembers: q.server_group_members,
+          maxTotalFloatingIps: q.floating_ips,
+          maxTotalCores: q.cores,
+          maxTotalInstances: q.instances,
+          maxTotalRAMSize: q.ram,
+          totalCoresUsed: used.cores,
+          totalRAMUsed: used.ram,
+          totalInstancesUsed: used.instances,
+          totalFloatingIpsUsed: 0,
+          totalSecurityGroupsUsed: 0,
+          totalServerGroupsUsed: 0,
+        },
+      },
+    };
+  });
+
+  const quotaProject = async (request: FastifyRequest): Promise<string> => {
+    const auth = authOf(request);
+    const { project } = request.params as { project: string };
+    if (!auth.isAdmin && auth.project?.id !== project) throw forbidden();
+    return project;
+  };
+  const quotaSet = (id: string, q: Record<QuotaResource, number>) => ({
+    id,
+    ...Object.fromEntries(QUOTA_FIELDS.map((f) => [f, q[f]])),
+  });
+
+  app.get('/os-quota-sets/:project', async (request) => {
+    const id = await quotaProject(request);
+    return { quota_set: quotaSet(id, await db.quotas.get(id)) };
+  });
+  app.get('/os-quota-sets/:project/defaults', async (request) => {
+    const { project } = request.params as { project: string };
+    return { quota_set: quotaSet(project, { ...DEFAULT_QUOTAS }) };
+  });
+  app.get('/os-quota-sets/:project/detail', async (request) => {
+    const id = await quotaProject(request);
+    const q = await db.quotas.get(id);
+    const used = await db.servers.usage(id);
+    const inUse: Partial<Record<QuotaResource, number>> = {
+      instances: used.instances,
+      cores: used.cores,
+      ram: used.ram,
+    };
+    return {
+      quota_set: {
+        id,
+        ...Object.fromEntries(QUOTA_FIELDS.map((f) => [f, { limit: q[f], in_use: inUse[f] ?? 0, reserved: 0 }])),
+      },
+    };
+  });
+  app.put('/os-quota-sets/:project', async (request) => {
+    requireAdmin(authOf(request));
+    const { project } = request.params as { project: string };
+    const q = body(request, 'quota_set');
+    rejectUnknown(q, [...QUOTA_FIELDS, 'force'], "'quota_set'");
+    const limits: Partial<Record<QuotaResource, number>> = {};
+    for (const f of QUOTA_FIELDS) if (q[f] !== undefined) limits[f] = intField(q[f], f, -1);
+    const set = await db.quotas.set(project, limits);
+    const { id: _id, ...rest } = quotaSet(project, set);
+    return { quota_set: rest };
+  });
+  app.delete('/os-quota-sets/:project', async (request, reply) => {
+    requireAdmin(authOf(request));
+    const { project } = request.params as { project: string };
+    await db.quotas.reset(project);
+    return reply.code(202).send();
+  });
+}
+
+function registerInfrastructure(app: FastifyInstance, deps: ApiDeps): void {
+  const driver = deps.servers.driver;
+  const started = new Date().toISOString().replace(/Z$/, '');
+
+  app.get('/os-availability-zone', async () => ({
+    availabilityZoneInfo: [{ zoneName: 'nova', zoneState: { available: true }, hosts: null }],
+  }));
+  app.get('/os-availability-zone/detail', async (request) => {
+    requireAdmin(authOf(request));
+    const hosts = Object.fromEntries(
+      driver
+        .hosts()
+        .map((h) => [h.hostname, { 'nova-compute': { available: true, active: true, updated_at: started } }]),
+    );
+    return { availabilityZoneInfo: [{ zoneName: 'nova', zoneState: { available: true }, hosts }] };
+  });
+
+  const usageByHost = async () => {
+    const servers = await deps.db.servers.list({}, { limit: Number.MAX_SAFE_INTEGER });
+    const flavors = new Map((await deps.db.flavors.list({})).map((f) => [f.id, f]));
+    const usage = new Map<string, { vcpus: number; ram: number; disk: number; count: number }>();
+    for (const s of servers) {
+      const f = flavors.get(s.flavorId);
+      const u = usage.get(s.host) ?? { vcpus: 0, ram: 0, disk: 0, count: 0 };
+      usage.set(s.host, {
+        vcpus: u.vcpus + (f?.vcpus ?? 0),
+        ram: u.ram + (f?.ram ?? 0),
+        disk: u.disk + (f?.disk ?? 0),
+        count: u.count + 1,
+      });
+    }
+    return { usage, servers };
+  };
+  const hypervisorDetail = (
+    index: number,
+    h: ReturnType<typeof driver.hosts>[number],
+    u?: { vcpus: number; ram: number; disk: number; count: number },
+  ) => ({
+    id: index + 1,
+    hypervisor_hostname: h.hostname,
+    state: 'up',
+    status: 'enabled',
+    hypervisor_type: h.hypervisorType,
+    hypervisor_version: h.hypervisorVersion,
+    host_ip: h.hostIp,
+    vcpus: h.vcpus,
+    memory_mb: h.memoryMb,
+    local_gb: h.localGb,
+    vcpus_used: u?.vcpus ?? 0,
+    memory_mb_used: u?.ram ?? 0,
+    local_gb_used: u?.disk ?? 0,
+    free_ram_mb: h.memoryMb - (u?.ram ?? 0),
+    free_disk_gb: h.localGb - (u?.disk ?? 0),
+    current_workload: 0,
+    running_vms: u?.count ?? 0,
+    disk_available_least: h.localGb - (u?.disk ?? 0),
+    cpu_info: JSON.stringify({
+      arch: 'x86_64',
+      model: 'fake',
+      vendor: 'rackseed',
+      topology: { cores: 1, threads: 1, sockets: h.vcpus },
+    }),
+    service: { host: h.hostname, id: index + 1, disabled_reason: null },
+  });
+
+  app.get('/os-hypervisors', async (request) => {
+    requireAdmin(authOf(request));
+    return {
+      hypervisors: driver
+        .hosts()
+        .map((h, i) => ({ id: i + 1, hypervisor_hostname: h.hostname, state: 'up', status: 'enabled' })),
+    };
+  });
+  app.get('/os-hypervisors/detail', async (request) => {
+    requireAdmin(authOf(request));
+    const { usage } = await usageByHost();
+    return { hypervisors: driver.hosts().map((h, i) => hypervisorDetail(i, h, usage.get(h.hostname))) };
+  });
+  app.get('/os-hypervisors/statistics', async (request) => {
+    requireAdmin(authOf(request));
+    const { usage } = await usageByHost();
+    const all = driver.hosts().map((h, i) => hypervisorDetail(i, h, usage.get(h.hostname)));
+    const sum = (
+      k:
+        | 'vcpus'
+        | 'memory_mb'
+        | 'local_gb'
+        | 'vcpus_used'
+        | 'memory_mb_used'
+        | 'local_gb_used'
+        | 'free_ram_mb'
+        | 'free_disk_gb'
+        | 'current_workload'
+        | 'running_vms'
+        | 'disk_available_least',
+    ) => all.reduce((acc, h) => acc + h[k], 0);
+    return {
+      hypervisor_statistics: {
+        count: all.length,
+        vcpus: sum('vcpus'),
+        memory_mb: sum('memory_mb'),
+        local_gb: sum('local_gb'),
+        vcpus_used: sum('vcpus_used'),
+        memory_mb_used: sum('memory_mb_used'),
+        local_gb_used: sum('local_gb_used'),
+        free_ram_mb: sum('free_ram_mb'),
+        free_disk_gb: sum('free_disk_gb'),
+        current_workload: sum('current_workload'),
+        running_vms: sum('running_vms'),
+        disk_available_least: sum('disk_available_least'),
+      },
+    };
+  });
+  const hostIndex = (id: string): number => {
+    const index = /^\d+$/.test(id) ? Number(id) - 1 : -1;
+    if (index < 0 || index >= driver.hosts().length) throw notFound(`Hypervisor with ID ${id} could not be found.`);
+    return index;
+  };
+  app.get('/os-hypervisors/:id', async (request) => {
+    requireAdmin(authOf(request));
+    const { id } = request.params as { id: string };
+    const index = hostIndex(id);
+    const h = driver.hosts()[index];
+    if (!h) throw notFound(`Hypervisor with ID ${id} could not be found.`);
+    const { usage } = await usageByHost();
+    return { hypervisor: hypervisorDetail(index, h, usage.get(h.hostname)) };
+  });
+  app.get('/os-hypervisors/:id/uptime', async (request) => {
+    requireAdmin(authOf(request));
+    const { id } = request.params as { id: string };
+    const index = hostIndex(id);
+    const h = driver.hosts()[index];
+    return {
+      hypervisor: {
+        id: index + 1,
+        hypervisor_hostname: h?.hostname,
+        state: 'up',
+        status: 'enabled',
+        uptime: ' 00:00:00 up 1 day, load average: 0.00, 0.00, 0.00',
+      },
+    };
+  });
+  const withServers = async (match: (hostname: string) => boolean) => {
+    const { servers } = await usageByHost();
+    const found = driver
+      .hosts()
+      .map((h, i) => ({ h, i }))
+      .filter(({ h }) => match(h.hostname));
+    return found.map(({ h, i }) => ({
+      id: i + 1,
+      hypervisor_hostname: h.hostname,
+      state: 'up',
+      status: 'enabled',
+      servers: servers
+        .filter((s) => s.host === h.hostname)
+        .map((s) => ({ uuid: s.id, name: `instance-${s.id.slice(0, 8)}` })),
+    }));
+  };
+  app.get('/os-hypervisors/:id/servers', async (request) => {
+    requireAdmin(authOf(request));
+    const { id } = request.params as { id: string };
+    const found = await withServers((h) => h.includes(id));
+    if (found.length === 0) throw notFound(`No hypervisor matching '${id}' could be found.`);
+    return { hypervisors: found };
+  });
+  app.get('/os-hypervisors/:id/search', async (request) => {
+    requireAdmin(authOf(request));
+    const { id } = request.params as { id: string };
+    const found = (await withServers((h) => h.includes(id))).map(({ servers: _s, ...rest }) => rest);
+    if (found.length === 0) throw notFound(`No hypervisor matching '${id}' could be found.`);
+    return { hypervisors: found };
+  });
+
+  app.get('/os-services', async (request) => {
+    requireAdmin(authOf(request));
+    const host = queryString(request, 'host');
+    const binary = queryString(request, 'binary');
+    const services = driver.hosts().flatMap((h, i) =>
+      [
+        { binary: 'nova-compute', zone: 'nova' },
+        { binary: 'nova-scheduler', zone: 'internal' },
+        { binary: 'nova-conductor', zone: 'internal' },
+      ].map((s, j) => ({
+        id: i * 3 + j + 1,
+        binary: s.binary,
+        host: h.hostname,
+        zone: s.zone,
+        status: 'enabled',
+        state: 'up',
+        updated_at: started,
+        disabled_reason: null,
+      })),
+    );
+    return {
+      services: services.filter(
+        (s) => (host === undefined || s.host === host) && (binary === undefined || s.binary === binary),
+      ),
+    };
+  });
+
+  void (undefined as unknown as FastifyReply);
+}

@@ -1,0 +1,118 @@
+import { createHash } from 'node:crypto';
+import { type ServerStateValue, serverStatusView } from '../../../statemachines/index.js';
+import { machineOf } from '../../compute/index.js';
+import type { Flavor, Server } from '../../db/index.js';
+import { novaTime } from '../context.js';
+
+/** Links of a Nova resource: `self` with the version, `bookmark` without. */
+export function links(base: string, collection: string, id: string) {
+  return [
+    { rel: 'self', href: `${base}/compute/v2.1/${collection}/${id}` },
+    { rel: 'bookmark', href: `${base}/compute/${collection}/${id}` },
+  ];
+}
+
+export function flavorBasic(base: string, f: Flavor) {
+  return { id: f.id, name: f.name, links: links(base, 'flavors', f.id) };
+}
+
+/** nova/api/openstack/compute/views/flavors.py `show` at 2.1. */
+export function flavorDetail(base: string, f: Flavor) {
+  return {
+    id: f.id,
+    name: f.name,
+    ram: f.ram,
+    disk: f.disk,
+    vcpus: f.vcpus,
+    swap: f.swap === 0 ? '' : f.swap,
+    'OS-FLV-EXT-DATA:ephemeral': f.ephemeral,
+    'OS-FLV-DISABLED:disabled': f.disabled,
+    'os-flavor-access:is_public': f.isPublic,
+    rxtx_factor: f.rxtxFactor,
+    links: links(base, 'flavors', f.id),
+  };
+}
+
+export function serverBasic(base: string, s: Server) {
+  return { id: s.id, name: s.name, links: links(base, 'servers', s.id) };
+}
+
+function addresses(s: Server) {
+  const byNetwork: Record<string, unknown[]> = {};
+  for (const a of s.addresses) {
+    (byNetwork[a.network] ??= []).push({
+      version: a.version,
+      addr: a.addr,
+      'OS-EXT-IPS:type': 'fixed',
+      'OS-EXT-IPS-MAC:mac_addr': a.mac,
+    });
+  }
+  return byNetwork;
+}
+
+/** Nova's hostId: sha224 of project id and host, so tenants can tell co-located servers apart. */
+function hostId(s: Server): string {
+  return createHash('sha224').update(`${s.projectId}${s.host}`).digest('hex');
+}
+
+const PROGRESS_STATUSES = new Set(['ACTIVE', 'BUILD', 'REBUILD', 'RESIZE', 'VERIFY_RESIZE']);
+
+/** The status Nova shows for a stored server. */
+export function statusOf(s: Server) {
+  const m = machineOf(s);
+  return { view: serverStatusView(s.state as ServerStateValue, m.context), fault: m.context.fault };
+}
+
+/** The basic part of a server's detail (the PUT /servers/{id} answer). */
+export function serverUpdateView(base: string, s: Server) {
+  const { view, fault } = statusOf(s);
+  return {
+    id: s.id,
+    name: s.name,
+    status: view.status,
+    tenant_id: s.projectId,
+    user_id: s.userId,
+    metadata: s.metadata,
+    hostId: hostId(s),
+    image: s.imageId
+      ? { id: s.imageId, links: [{ rel: 'bookmark', href: `${base}/compute/images/${s.imageId}` }] }
+      : '',
+    flavor: { id: s.flavorId, links: [{ rel: 'bookmark', href: `${base}/compute/flavors/${s.flavorId}` }] },
+    created: novaTime(s.createdAt),
+    updated: novaTime(s.updatedAt),
+    addresses: addresses(s),
+    accessIPv4: s.accessIPv4,
+    accessIPv6: s.accessIPv6,
+    links: links(base, 'servers', s.id),
+    'OS-DCF:diskConfig': 'MANUAL',
+    ...(PROGRESS_STATUSES.has(view.status) ? { progress: view.status === 'ACTIVE' ? 100 : 0 } : {}),
+    ...(view.status === 'ERROR' && fault
+      ? { fault: { code: 500, created: novaTime(s.updatedAt), message: fault.message } }
+      : {}),
+  };
+}
+
+/** GET /servers/{id} and /servers/detail at 2.1 (nova/api/openstack/compute/views/servers.py). */
+export function serverDetail(base: string, s: Server, admin: boolean) {
+  const { view } = statusOf(s);
+  return {
+    ...serverUpdateView(base, s),
+    key_name: s.keyName,
+    security_groups: [{ name: 'default' }],
+    'OS-EXT-AZ:availability_zone': s.availabilityZone,
+    'OS-EXT-STS:vm_state': view.vmState,
+    'OS-EXT-STS:task_state': view.taskState,
+    'OS-EXT-STS:power_state': view.powerState,
+    'OS-SRV-USG:launched_at': s.launchedAt ? s.launchedAt.replace(/Z$/, '').replace(/(\.\d{3})$/, '$1000') : null,
+    'OS-SRV-USG:terminated_at': null,
+    'os-extended-volumes:volumes_attached': [],
+    config_drive: '',
+    ...(admin
+      ? {
+          'OS-EXT-SRV-ATTR:host': s.host,
+          'OS-EXT-SRV-ATTR:hypervisor_hostname': s.host,
+          'OS-EXT-SRV-ATTR:instance_name': `instance-${s.id.slice(0, 8)}`,
+        }
+      : {}),
+  };
+}

@@ -1,0 +1,119 @@
+import type { FastifyRequest } from 'fastify';
+import type { BlobStore } from '../blobs/index.js';
+import type { ServerService } from '../compute/index.js';
+import type { CloudDb, Project, Role, User } from '../db/index.js';
+import { forbidden, unauthorized } from './faults.js';
+import type { TokenClaims, TokenService } from './identity/tokens.js';
+
+/** What every API module is built from. */
+export interface ApiDeps {
+  db: CloudDb;
+  tokens: TokenService;
+  servers: ServerService;
+  blobs: BlobStore;
+  /** The URL clients reach this API at, without a trailing slash (`http://127.0.0.1:5000`). */
+  publicUrl: string;
+  /** The region name in the catalog. */
+  region: string;
+}
+
+/** Who is calling, from a validated token. */
+export interface AuthContext {
+  claims: TokenClaims;
+  user: User;
+  project: Project | null;
+  roles: Role[];
+  isAdmin: boolean;
+  /** member or admin: may change things in its project. */
+  canWrite: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    auth: AuthContext | null;
+  }
+}
+
+/**
+ * Resolves a token to its context: the user must still exist and be enabled, the project
+ * too; roles are read now, so a revoked role takes effect at once.
+ */
+export async function resolveToken(deps: ApiDeps, token: string): Promise<AuthContext | null> {
+  const claims = await deps.tokens.verify(token);
+  if (!claims) return null;
+  const user = await deps.db.users.get(claims.userId);
+  if (!user || !user.enabled) return null;
+  let project: Project | null = null;
+  let roles: Role[] = [];
+  if (claims.projectId !== null) {
+    project = await deps.db.projects.get(claims.projectId);
+    if (!project || !project.enabled) return null;
+    const assignments = await deps.db.assignments.list({ userId: user.id, projectId: project.id });
+    if (assignments.length === 0) return null;
+    const all = await deps.db.roles.list({});
+    const ids = new Set(assignments.map((a) => a.roleId));
+    roles = all.filter((r) => ids.has(r.id));
+  }
+  const names = new Set(roles.map((r) => r.name));
+  const isAdmin = names.has('admin');
+  return { claims, user, project, roles, isAdmin, canWrite: isAdmin || names.has('member') };
+}
+
+/** A fastify `onRequest` hook that requires a valid token in `X-Auth-Token`. */
+export function requireToken(deps: ApiDeps) {
+  return async (request: FastifyRequest): Promise<void> => {
+    const header = request.headers['x-auth-token'];
+    const token = Array.isArray(header) ? header[0] : header;
+    if (!token) throw unauthorized();
+    const auth = await resolveToken(deps, token);
+    if (!auth) throw unauthorized('The request you have made requires authentication (invalid or expired token).');
+    request.auth = auth;
+  };
+}
+
+/** The caller's context (set by `requireToken`). */
+export function authOf(request: FastifyRequest): AuthContext {
+  if (!request.auth) throw unauthorized();
+  return request.auth;
+}
+
+/** The caller's project; project-scoped APIs need a project-scoped token. */
+export function projectOf(request: FastifyRequest): { auth: AuthContext; project: Project } {
+  const auth = authOf(request);
+  if (!auth.project) throw forbidden('This API needs a project-scoped token.');
+  return { auth, project: auth.project };
+}
+
+/** Throws 403 unless the caller may write (member or admin); readers only read. */
+export function requireWriter(auth: AuthContext): void {
+  if (!auth.canWrite) throw forbidden();
+}
+
+/** Throws 403 unless the caller is admin. */
+export function requireAdmin(auth: AuthContext): void {
+  if (!auth.isAdmin) throw forbidden();
+}
+
+/** Reads a string query parameter (the first, if repeated). */
+export function queryString(request: FastifyRequest, name: string): string | undefined {
+  const q = request.query as Record<string, string | string[] | undefined>;
+  const v = q[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Reads every value of a repeated query parameter. */
+export function queryAll(request: FastifyRequest, name: string): string[] {
+  const q = request.query as Record<string, string | string[] | undefined>;
+  const v = q[name];
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+}
+
+/** ISO 8601 with microseconds, as Keystone writes dates. */
+export function keystoneTime(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+/** `YYYY-MM-DDThh:mm:ssZ`, as Nova writes dates. */
+export function novaTime(iso: string): string {
+  return iso.replace(/\.\d+Z$/, 'Z');
+}

@@ -1,0 +1,139 @@
+import { RackseedError } from '../../agent/errors/index.js';
+
+/**
+ * An error the API answers with a given HTTP status. Routes throw these; the database's own
+ * errors are mapped to statuses here too (`statusOf`), the only place that knows HTTP.
+ */
+export class ApiError extends RackseedError {
+  readonly status: number;
+
+  constructor(status: number, message: string, code = `API_ERR_HTTP_${status}`) {
+    super(code, message);
+    this.status = status;
+  }
+}
+
+export const badRequest = (message: string): ApiError => new ApiError(400, message, 'API_ERR_BAD_REQUEST');
+export const unauthorized = (message = 'The request you have made requires authentication.'): ApiError =>
+  new ApiError(401, message, 'API_ERR_UNAUTHORIZED');
+export const forbidden = (message = 'Policy does not allow this operation to be performed.'): ApiError =>
+  new ApiError(403, message, 'API_ERR_FORBIDDEN');
+export const notFound = (message: string): ApiError => new ApiError(404, message, 'API_ERR_NOT_FOUND');
+export const conflict = (message: string): ApiError => new ApiError(409, message, 'API_ERR_CONFLICT');
+
+const DB_STATUS: Record<string, number> = {
+  DB_ERR_NOT_FOUND: 404,
+  DB_ERR_CONFLICT: 409,
+  DB_ERR_QUOTA_EXCEEDED: 403,
+  DB_ERR_STALE: 409,
+  DB_ERR_EXHAUSTED: 409,
+  COMPUTE_ERR_INVALID_STATE: 409,
+  BLOB_ERR_BAD_KEY: 400,
+};
+
+/** Fastify's own errors that are the client's fault. */
+const FASTIFY_STATUS: Record<string, number> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 415,
+  FST_ERR_CTP_BODY_TOO_LARGE: 413,
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 400,
+  FST_ERR_CTP_EMPTY_JSON_BODY: 400,
+  FST_ERR_CTP_INVALID_JSON_BODY: 400,
+  FST_ERR_VALIDATION: 400,
+};
+
+/** The HTTP status for any error a route may throw; 500 means a bug. */
+export function statusOf(error: unknown): number {
+  if (error instanceof ApiError) return error.status;
+  if (error instanceof RackseedError) return DB_STATUS[error.code] ?? 500;
+  if (error instanceof SyntaxError) return 400;
+  const e = error as { code?: string; statusCode?: number; validation?: unknown };
+  if (e.validation !== undefined) return 400;
+  if (e.code !== undefined && FASTIFY_STATUS[e.code] !== undefined) return FASTIFY_STATUS[e.code] ?? 500;
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return e.statusCode;
+  return 500;
+}
+
+/** The stable code counted and logged for an error. */
+export function codeOf(error: unknown): string {
+  if (error instanceof RackseedError) return error.code;
+  const e = error as { code?: unknown };
+  return typeof e.code === 'string' ? e.code : 'API_ERR_INTERNAL';
+}
+
+/** The message shown to the client: never a stack or internals for a 500. */
+export function messageOf(error: unknown, status: number): string {
+  if (status >= 500) return 'An unexpected error occurred; it has been logged.';
+  return error instanceof Error ? error.message : String(error);
+}
+
+const NOVA_FAULT_NAMES: Record<number, string> = {
+  400: 'badRequest',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'itemNotFound',
+  405: 'badMethod',
+  409: 'conflictingRequest',
+  413: 'overLimit',
+  415: 'badMediaType',
+  429: 'overLimit',
+  501: 'notImplemented',
+  503: 'serviceUnavailable',
+};
+
+/** Nova's fault body (nova/api/openstack/wsgi.py `Fault._fault_names`). */
+export function novaFault(status: number, message: string): Record<string, { code: number; message: string }> {
+  return { [NOVA_FAULT_NAMES[status] ?? 'computeFault']: { code: status, message } };
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Request Entity Too Large',
+  415: 'Unsupported Media Type',
+  500: 'Internal Server Error',
+};
+
+/** Keystone's error body (also what keystonemiddleware answers a bad token with). */
+export function keystoneFault(
+  status: number,
+  message: string,
+): { error: { code: number; title: string; message: string } } {
+  return { error: { code: status, title: TITLES[status] ?? 'Error', message } };
+}
+
+const NEUTRON_TYPES: Record<number, string> = {
+  400: 'BadRequest',
+  403: 'PolicyNotAuthorized',
+  404: 'NotFound',
+  409: 'Conflict',
+};
+
+/** Neutron's error body. */
+export function neutronFault(
+  status: number,
+  message: string,
+  type?: string,
+): {
+  NeutronError: { type: string; message: string; detail: string };
+} {
+  return { NeutronError: { type: type ?? NEUTRON_TYPES[status] ?? 'NeutronError', message, detail: '' } };
+}
+
+/** Which service's fault body a route answers errors with. */
+export type FaultStyle = 'nova' | 'keystone' | 'glance' | 'neutron';
+
+export function faultBody(style: FaultStyle, status: number, message: string): unknown {
+  switch (style) {
+    case 'nova':
+      return novaFault(status, message);
+    case 'neutron':
+      return neutronFault(status, message);
+    case 'keystone':
+    case 'glance':
+      return keystoneFault(status, message);
+  }
+}

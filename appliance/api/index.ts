@@ -1,0 +1,7 @@
+/**
+ * appliance/api — the OpenStack-compatible API (Keystone v3, Nova v2.1, Glance v2, minimal
+ * Neutron v2.0) on one fastify app, over the cloud database, a blob store and a compute driver.
+ */
+export { type Api, type ApiOptions, createApi } from './app.js';
+export { bootstrapCloud, ROLES } from './bootstrap.js';
+export { MAX_VERSION as NOVA_MAX_MICROVERSION } from './compute/routes.js';

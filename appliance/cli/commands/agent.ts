@@ -1,0 +1,207 @@
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { type Command, Option } from 'commander';
+import type { BmcRecord, ServiceSpec, Store } from '../../../agent/index.js';
+import { CliUsageError } from '../errors.js';
+import { type CliIo, type GlobalOptions, report } from '../io.js';
+import { readSecret } from '../secrets.js';
+
+/** The agent's configuration file (YAML or JSON); command-line options win over it. */
+interface AgentConfig {
+  name?: string;
+  etcd?: string[] | string;
+  dataDir?: string;
+  listen?: string;
+  leaseTtl?: number;
+  clusterKeyFile?: string;
+  etcdListen?: string;
+  etcdBootstrap?: boolean;
+  bmc?: { host: string; port?: number; user: string; passwordFile: string };
+  services?: { name: string; placement: 'everywhere' | 'singleton'; command: string[] }[];
+}
+
+interface AgentFlags {
+  name?: string;
+  etcd?: string;
+  dataDir?: string;
+  listen?: string;
+  bmc?: string;
+  bmcUser?: string;
+  bmcPasswordFile?: string;
+  config?: string;
+  leaseTtl?: string;
+  clusterKeyFile?: string;
+  etcdListen?: string;
+  etcdBootstrap?: boolean;
+}
+
+// The agent (etcd3, gRPC) and the IPMI client are loaded on use, so other verbs do not pay for them.
+const loadAgent = () => import('../../../agent/index.js');
+function endpoints(value: string[] | string | undefined): string[] {
+  const list = Array.isArray(value) ? value : (value ?? '').split(',');
+  return list.map((s) => s.trim()).filter(Boolean);
+}
+
+async function loadConfig(file: string | undefined): Promise<AgentConfig> {
+  if (!file) return {};
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new CliUsageError(`cannot read the config file ${file}: ${(error as NodeJS.ErrnoException).code}`);
+  }
+  try {
+    const { parse } = await import('yaml');
+    return (parse(text) ?? {}) as AgentConfig;
+  } catch (error) {
+    throw new CliUsageError(`the config file ${file} is not valid YAML: ${(error as Error).message}`);
+  }
+}
+
+async function catalogOf(config: AgentConfig): Promise<ServiceSpec[]> {
+  const { commandService } = await loadAgent();
+  return (config.services ?? []).map((s) => {
+    if (!s.name || !['everywhere', 'singleton'].includes(s.placement) || !Array.isArray(s.command)) {
+      throw new CliUsageError(
+        `service ${JSON.stringify(s)} needs a name, placement everywhere|singleton and a command list`,
+      );
+    }
+    return commandService(s.name, s.placement, s.command);
+  });
+}
+
+async function connect(etcd: string | undefined, io: CliIo): Promise<Store> {
+  const list = endpoints(etcd ?? io.env.RACKSEED_ETCD);
+  if (list.length === 0) throw new CliUsageError('no etcd endpoints: pass --etcd URLS or set RACKSEED_ETCD');
+  const { Store } = await loadAgent();
+  return Store.connect(list);
+}
+
+/** `rackseed agent`, `rackseed status` and `rackseed node fence`. */
+export function registerAgent(program: Command, io: CliIo): void {
+  program
+    .command('agent')
+    .description('run the node agent: register, run services, elect singletons, fence dead nodes')
+    .option('--name <name>', 'this node’s name (default: the host name)')
+    .option('--etcd <urls>', 'comma-separated etcd client URLs')
+    .option('--data-dir <dir>', 'where the agent keeps its state')
+    .option('--listen <addr>', 'host:port for /health and /status')
+    .option('--bmc <host[:port]>', 'this node’s BMC, for fencing it if it dies')
+    .option('--bmc-user <user>', 'BMC user')
+    .option('--bmc-password-file <file>', 'file holding the BMC password')
+    .option('--etcd-listen <host>', 'this node may host an etcd member, listening on HOST (:2379 client, :2380 peer)')
+    .option('--etcd-bootstrap', 'the seed: start a new one-member etcd cluster here (needs --etcd-listen)')
+    .option('--cluster-key-file <file>', 'the cluster key (32 bytes, raw/hex/base64) that seals BMC passwords in etcd')
+    .option('--config <file>', 'YAML config file with the same settings and the service catalog')
+    .addOption(new Option('--lease-ttl <seconds>', 'lease TTL').default(undefined))
+    .action(async (flags: AgentFlags) => {
+      const config = await loadConfig(flags.config);
+      const name = flags.name ?? config.name ?? hostname();
+      const etcd = endpoints(flags.etcd ?? config.etcd ?? io.env.RACKSEED_ETCD);
+      const dataDir = flags.dataDir ?? config.dataDir;
+      if (etcd.length === 0) throw new CliUsageError('no etcd endpoints: pass --etcd URLS');
+      if (!dataDir) throw new CliUsageError('no data dir: pass --data-dir DIR');
+      let bmc: BmcRecord | undefined;
+      const bmcAddress = flags.bmc ?? (config.bmc ? `${config.bmc.host}:${config.bmc.port ?? 623}` : undefined);
+      if (bmcAddress) {
+        const [host = '', port = '623'] = bmcAddress.split(':');
+        const user = flags.bmcUser ?? config.bmc?.user;
+        if (!user) throw new CliUsageError('--bmc needs --bmc-user');
+        const password = await readSecret(io, {
+          file: flags.bmcPasswordFile ?? config.bmc?.passwordFile,
+          env: 'RACKSEED_BMC_PASSWORD',
+          what: 'BMC password',
+        });
+        bmc = { host, port: Number(port), user, password };
+      }
+      const leaseTtl = Number(flags.leaseTtl ?? config.leaseTtl ?? 3);
+      if (!Number.isInteger(leaseTtl) || leaseTtl < 1)
+        throw new CliUsageError('--lease-ttl must be a whole number ≥ 1');
+      const listen = flags.listen ?? config.listen;
+      const keyFile = flags.clusterKeyFile ?? config.clusterKeyFile;
+      if (!keyFile) throw new CliUsageError('no cluster key: pass --cluster-key-file FILE (every agent gets the same)');
+      const etcdHost = flags.etcdListen ?? config.etcdListen;
+      const etcdBootstrap = flags.etcdBootstrap ?? config.etcdBootstrap ?? false;
+      if (etcdBootstrap && !etcdHost) throw new CliUsageError('--etcd-bootstrap needs --etcd-listen HOST');
+      const [{ startAgent, readClusterKey }, { IpmiPowerDriver }] = await Promise.all([
+        loadAgent(),
+        import('../../../bootstrap/ipmi/index.js'),
+      ]);
+      const agent = await startAgent(
+        {
+          name,
+          etcd,
+          dataDir,
+          leaseTtl,
+          clusterKey: readClusterKey(keyFile),
+          etcdBootstrap,
+          ...(etcdHost ? { etcdHost } : {}),
+          ...(bmc ? { bmc } : {}),
+          ...(listen ? { listen } : {}),
+        },
+        await catalogOf(config),
+        new IpmiPowerDriver(),
+      );
+      const shutdown = () => void agent.stop();
+      process.once('SIGTERM', shutdown);
+      process.once('SIGINT', shutdown);
+      await agent.stopped;
+    });
+
+  program
+    .command('status')
+    .description('nodes and their states, etcd members and leader, singleton holders, recent transitions')
+    .option('--etcd <urls>', 'comma-separated etcd client URLs (default: $RACKSEED_ETCD)')
+    .action(async (flags: { etcd?: string }, command: Command) => {
+      const store = await connect(flags.etcd, io);
+      try {
+        const { readStatus } = await loadAgent();
+        const status = await readStatus(store);
+        report(io, command.optsWithGlobals<GlobalOptions>(), status, (s) =>
+          [
+            'nodes:',
+            ...s.nodes.map(
+              (n) =>
+                `  ${n.name.padEnd(12)} ${n.state.padEnd(12)} ${n.lease ? 'registered' : 'not registered'}${n.fenced ? `, fenced (${n.fenced.method})` : ''}`,
+            ),
+            'singletons:',
+            ...Object.entries(s.claims).map(
+              ([service, c]) => `  ${service.padEnd(16)} ${c.live ? c.node : `${c.node} (dead, awaiting fencing)`}`,
+            ),
+            `etcd (leader ${s.etcd.leader ?? 'none'}):`,
+            ...s.etcd.members.map(
+              (m) => `  ${m.name || '(unstarted)'} ${m.learner ? 'learner' : 'voter'} ${m.clientUrls.join(',')}`,
+            ),
+            'recent transitions:',
+            ...s.transitions.map((t) => `  ${t.at} ${t.machine}: ${String(t.from)} → ${String(t.to)} (${t.event})`),
+          ].join('\n'),
+        );
+      } finally {
+        await store.close();
+      }
+    });
+
+  program
+    .command('node')
+    .description('operate on one node')
+    .command('fence')
+    .description('record that a dead node is powered off (when its BMC cannot be reached), so its singletons may move')
+    .argument('<node>', 'the node’s name')
+    .option('--confirm', 'I have made sure the node is powered off')
+    .option('--etcd <urls>', 'comma-separated etcd client URLs (default: $RACKSEED_ETCD)')
+    .action(async (node: string, flags: { confirm?: boolean; etcd?: string }, command: Command) => {
+      if (!flags.confirm) {
+        throw new CliUsageError(
+          `fencing by hand lets ${node}'s singletons start elsewhere: make sure it is powered off, then add --confirm`,
+        );
+      }
+      const store = await connect(flags.etcd, io);
+      try {
+        const { fenceByOperator } = await loadAgent();
+        const record = await fenceByOperator(store, node, `operator@${hostname()}`);
+        report(io, command.optsWithGlobals<GlobalOptions>(), { node, ...record }, () => `${node} recorded as fenced`);
+      } finally {
+        await store.close();
+      }
+    });
+}

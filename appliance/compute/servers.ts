@@ -1,0 +1,138 @@
+import { initialTransition, transition } from 'xstate';
+import {
+  SERVER_MACHINE_VERSION,
+  type ServerContext,
+  type ServerEvent,
+  type ServerStateValue,
+  serverMachine,
+} from '../../statemachines/index.js';
+import { RackseedError } from '../../agent/errors/index.js';
+import type { CloudDb, Nic, Server, ServerQuota } from '../db/index.js';
+import type { ComputeDriver } from './driver.js';
+
+/** The server cannot take this action in its current state (Nova answers 409). */
+export class ServerStateError extends RackseedError {
+  constructor(id: string, state: string, action: string) {
+    super('COMPUTE_ERR_INVALID_STATE', `Cannot '${action}' instance ${id} while it is in state ${state}`);
+  }
+}
+
+interface StoredMachine {
+  version: number;
+  value: ServerStateValue;
+  context: ServerContext;
+}
+
+/** A server's machine snapshot as stored in its row. */
+export function machineOf(server: Pick<Server, 'machine'>): StoredMachine {
+  return JSON.parse(server.machine) as StoredMachine;
+}
+
+interface Logger {
+  error(obj: object, msg: string): void;
+}
+
+/**
+ * Drives servers through the server machine: persists each transition (only if the row is
+ * still in the state it was read in), runs the effects the machine names through the
+ * compute driver, and feeds the results back as events.
+ */
+export class ServerService {
+  #inFlight = new Set<Promise<void>>();
+
+  constructor(
+    private readonly db: CloudDb,
+    readonly driver: ComputeDriver,
+    private readonly log: Logger,
+  ) {}
+
+  /** Creates the server in BUILD and starts spawning it. */
+  async create(
+    server: Omit<Server, 'state' | 'machine' | 'host' | 'addresses'>,
+    nics: readonly Nic[],
+    quota: ServerQuota,
+  ): Promise<Server> {
+    const [snapshot, actions] = initialTransition(serverMachine);
+    const created = await this.db.servers.create(
+      {
+        ...server,
+        host: this.driver.place(server),
+        addresses: [],
+        state: String(snapshot.value),
+        machine: JSON.stringify({ version: SERVER_MACHINE_VERSION, value: snapshot.value, context: snapshot.context }),
+      },
+      nics,
+      quota,
+    );
+    this.#run(
+      created,
+      actions.map((a) => a.type),
+    );
+    return created;
+  }
+
+  /** Sends an owner's event (`stop`, `start`, `reboot`, `delete`); throws ServerStateError if refused. */
+  async send(server: Server, event: ServerEvent): Promise<Server> {
+    return this.#apply(server, event, true);
+  }
+
+  /** Resolves once every effect started so far has finished (tests and benchmarks). */
+  async idle(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+  }
+
+  async #apply(server: Server, event: ServerEvent, fromOwner: boolean): Promise<Server> {
+    const stored = machineOf(server);
+    const snapshot = serverMachine.resolveState({ value: stored.value, context: stored.context });
+    if (!snapshot.can(event)) {
+      if (fromOwner) throw new ServerStateError(server.id, stored.value, event.type);
+      return server;
+    }
+    const [next, actions] = transition(serverMachine, snapshot, event);
+    const value = String(next.value) as ServerStateValue;
+    const updated = await this.db.servers.transition(server.id, server.state, {
+      state: value,
+      machine: JSON.stringify({ version: SERVER_MACHINE_VERSION, value, context: next.context }),
+      ...(value === 'active' && server.launchedAt === null ? { launchedAt: new Date().toISOString() } : {}),
+    });
+    this.#run(
+      updated,
+      actions.map((a) => a.type),
+    );
+    return updated;
+  }
+
+  #run(server: Server, effects: readonly string[]): void {
+    for (const effect of effects) {
+      const work = this.#effect(server, effect).finally(() => this.#inFlight.delete(work));
+      this.#inFlight.add(work);
+    }
+  }
+
+  async #effect(server: Server, effect: string): Promise<void> {
+    const d = this.driver;
+    const steps: Record<string, [() => Promise<void>, ServerEvent]> = {
+      spawn: [() => d.spawn(server), { type: 'spawned' }],
+      powerOff: [() => d.powerOff(server), { type: 'stopped' }],
+      powerOn: [() => d.powerOn(server), { type: 'started' }],
+      reboot: [() => d.reboot(server, machineOf(server).context.hardReboot), { type: 'rebooted' }],
+      destroy: [() => d.destroy(server), { type: 'deleted' }],
+    };
+    const step = steps[effect];
+    if (!step) return;
+    let event: ServerEvent = step[1];
+    try {
+      await step[0]();
+    } catch (error) {
+      event = { type: 'failed', message: error instanceof Error ? error.message : String(error) };
+    }
+    try {
+      const current = await this.db.servers.get(server.id);
+      // Deleted meanwhile, or moved on (a delete while building): the late result is moot.
+      if (!current || current.state !== server.state) return;
+      await this.#apply(current, event, false);
+    } catch (error) {
+      this.log.error({ err: error, server: server.id, effect }, 'server effect result could not be recorded');
+    }
+  }
+}

@@ -1,0 +1,36 @@
+import { RackseedError } from '../../agent/errors/index.js';
+
+/** A named record does not exist (or is not visible to the caller). */
+export class DbNotFoundError extends RackseedError {
+  constructor(what: string, id: string) {
+    super('DB_ERR_NOT_FOUND', `${what} ${id} could not be found`);
+  }
+}
+
+/** A write would break a uniqueness rule (a name already taken, a record still in use). */
+export class DbConflictError extends RackseedError {
+  constructor(message: string) {
+    super('DB_ERR_CONFLICT', message);
+  }
+}
+
+/** A write would exceed the project's quota; nothing was written. */
+export class DbQuotaExceededError extends RackseedError {
+  constructor(message: string) {
+    super('DB_ERR_QUOTA_EXCEEDED', message);
+  }
+}
+
+/** A server changed state under us (another request won the race); re-read and try again. */
+export class DbStaleError extends RackseedError {
+  constructor(message: string) {
+    super('DB_ERR_STALE', message, { retryable: true });
+  }
+}
+
+/** The network has no free address left. */
+export class DbExhaustedError extends RackseedError {
+  constructor(message: string) {
+    super('DB_ERR_EXHAUSTED', message);
+  }
+}

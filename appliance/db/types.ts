@@ -1,0 +1,338 @@
+/** Records of the cloud database and the named operations on them. */
+
+export interface Domain {
+  id: string;
+  name: string;
+  description: string;
+  enabled: boolean;
+}
+
+export interface Project {
+  id: string;
+  name: string;
+  domainId: string;
+  description: string;
+  enabled: boolean;
+  parentId: string | null;
+  tags: string[];
+}
+
+export interface User {
+  id: string;
+  name: string;
+  domainId: string;
+  enabled: boolean;
+  /** `scrypt$N$r$p$salt$hash` (base64 parts); null when the user cannot log in with a password. */
+  passwordHash: string | null;
+  defaultProjectId: string | null;
+  email: string | null;
+  description: string;
+}
+
+export interface Role {
+  id: string;
+  name: string;
+  domainId: string | null;
+  description: string;
+}
+
+export interface RoleAssignment {
+  userId: string;
+  projectId: string;
+  roleId: string;
+}
+
+export interface SigningKey {
+  kid: string;
+  /** base64 HMAC key. */
+  secret: string;
+  createdAt: string;
+}
+
+export interface Flavor {
+  id: string;
+  name: string;
+  ram: number;
+  vcpus: number;
+  disk: number;
+  swap: number;
+  ephemeral: number;
+  rxtxFactor: number;
+  isPublic: boolean;
+  disabled: boolean;
+  description: string | null;
+  extraSpecs: Record<string, string>;
+  createdAt: string;
+}
+
+export interface Keypair {
+  id: number;
+  name: string;
+  userId: string;
+  publicKey: string;
+  fingerprint: string;
+  type: 'ssh' | 'x509';
+  createdAt: string;
+}
+
+export interface ServerAddress {
+  network: string;
+  addr: string;
+  version: 4 | 6;
+  mac: string;
+  portId: string;
+}
+
+export interface Server {
+  id: string;
+  projectId: string;
+  userId: string;
+  name: string;
+  flavorId: string;
+  imageId: string;
+  keyName: string | null;
+  availabilityZone: string;
+  accessIPv4: string;
+  accessIPv6: string;
+  metadata: Record<string, string>;
+  /** The server machine's state value, and its persisted snapshot (`{version, value, context}`). */
+  state: string;
+  machine: string;
+  host: string;
+  addresses: ServerAddress[];
+  createdAt: string;
+  updatedAt: string;
+  launchedAt: string | null;
+}
+
+export interface Image {
+  id: string;
+  name: string | null;
+  status: 'queued' | 'saving' | 'active' | 'deactivated' | 'deleted' | 'killed';
+  visibility: 'public' | 'private' | 'shared' | 'community';
+  protected: boolean;
+  osHidden: boolean;
+  owner: string;
+  checksum: string | null;
+  osHashAlgo: string | null;
+  osHashValue: string | null;
+  size: number | null;
+  virtualSize: number | null;
+  minRam: number;
+  minDisk: number;
+  diskFormat: string | null;
+  containerFormat: string | null;
+  tags: string[];
+  properties: Record<string, string>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Network {
+  id: string;
+  name: string;
+  projectId: string;
+  shared: boolean;
+  external: boolean;
+  mtu: number;
+  adminStateUp: boolean;
+  createdAt: string;
+}
+
+export interface Subnet {
+  id: string;
+  name: string;
+  networkId: string;
+  projectId: string;
+  cidr: string;
+  gatewayIp: string;
+  ipVersion: 4;
+  enableDhcp: boolean;
+  /** First and last assignable address, inclusive. */
+  poolStart: string;
+  poolEnd: string;
+  createdAt: string;
+}
+
+export interface Port {
+  id: string;
+  name: string;
+  networkId: string;
+  subnetId: string;
+  projectId: string;
+  deviceId: string;
+  deviceOwner: string;
+  macAddress: string;
+  ipAddress: string;
+  createdAt: string;
+}
+
+/** A network interface to create with a server. */
+export interface Nic {
+  networkId: string;
+  portId: string;
+  macAddress: string;
+}
+
+/** A page request: at most `limit` records strictly after `marker`. */
+export interface Page {
+  limit: number;
+  marker?: string;
+}
+
+export interface ServerFilter {
+  /** Only this project's servers; undefined = every project (admin `all_tenants`). */
+  projectId?: string;
+  name?: string;
+  status?: readonly string[];
+  imageId?: string;
+  flavorId?: string;
+  host?: string;
+  changesSince?: string;
+}
+
+export interface ImageFilter {
+  /** The caller's project: sees public, community, shared and its own private images. */
+  projectId: string;
+  admin: boolean;
+  name?: string;
+  status?: string;
+  visibility?: string;
+  owner?: string;
+}
+
+/** Limits a server create is checked against, inside the same transaction. */
+export interface ServerQuota {
+  instances: number;
+  cores: number;
+  ram: number;
+}
+
+/** Compute quota resources with their defaults (Nova's `[quota]` defaults). */
+export const DEFAULT_QUOTAS = {
+  instances: 10,
+  cores: 20,
+  ram: 51200,
+  key_pairs: 100,
+  metadata_items: 128,
+  injected_files: 5,
+  injected_file_content_bytes: 10240,
+  injected_file_path_bytes: 255,
+  server_groups: 10,
+  server_group_members: 10,
+  fixed_ips: -1,
+  floating_ips: -1,
+  security_groups: -1,
+  security_group_rules: -1,
+  network: 100,
+  subnet: 100,
+  port: 500,
+} as const;
+
+export type QuotaResource = keyof typeof DEFAULT_QUOTAS;
+
+/**
+ * The cloud database as named asynchronous operations. The embedded default runs them on a
+ * local SQLite file; in a cluster the same calls go to the DB master over RPC. Each method is
+ * atomic: it either does all it says or throws (DbNotFoundError, DbConflictError, …).
+ */
+export interface CloudDb {
+  domains: {
+    get(id: string): Promise<Domain | null>;
+    list(filter: { name?: string }): Promise<Domain[]>;
+  };
+  projects: {
+    create(project: Project): Promise<Project>;
+    get(id: string): Promise<Project | null>;
+    findByName(domainId: string, name: string): Promise<Project | null>;
+    list(filter: { name?: string; domainId?: string; enabled?: boolean; parentId?: string }): Promise<Project[]>;
+    update(id: string, patch: Partial<Omit<Project, 'id'>>): Promise<Project>;
+    delete(id: string): Promise<void>;
+  };
+  users: {
+    create(user: User): Promise<User>;
+    get(id: string): Promise<User | null>;
+    findByName(domainId: string, name: string): Promise<User | null>;
+    list(filter: { name?: string; domainId?: string; enabled?: boolean }): Promise<User[]>;
+    update(id: string, patch: Partial<Omit<User, 'id'>>): Promise<User>;
+    delete(id: string): Promise<void>;
+  };
+  roles: {
+    create(role: Role): Promise<Role>;
+    get(id: string): Promise<Role | null>;
+    list(filter: { name?: string }): Promise<Role[]>;
+    delete(id: string): Promise<void>;
+  };
+  assignments: {
+    grant(assignment: RoleAssignment): Promise<void>;
+    revoke(assignment: RoleAssignment): Promise<void>;
+    list(filter: { userId?: string; projectId?: string; roleId?: string }): Promise<RoleAssignment[]>;
+  };
+  tokens: {
+    signingKeys(): Promise<SigningKey[]>;
+    /** Adds a new signing key and keeps only the `keep` newest. */
+    rotate(key: SigningKey, keep: number): Promise<SigningKey[]>;
+    revoke(auditId: string, expiresAt: string): Promise<void>;
+    isRevoked(auditId: string): Promise<boolean>;
+  };
+  flavors: {
+    create(flavor: Flavor): Promise<Flavor>;
+    get(id: string): Promise<Flavor | null>;
+    list(filter: { isPublic?: boolean; projectId?: string; minRam?: number; minDisk?: number }): Promise<Flavor[]>;
+    delete(id: string): Promise<void>;
+    setExtraSpecs(id: string, specs: Record<string, string>): Promise<Flavor>;
+    deleteExtraSpec(id: string, key: string): Promise<Flavor>;
+    access(id: string): Promise<string[]>;
+    addAccess(id: string, projectId: string): Promise<string[]>;
+    removeAccess(id: string, projectId: string): Promise<string[]>;
+  };
+  keypairs: {
+    create(keypair: Omit<Keypair, 'id'>): Promise<Keypair>;
+    get(userId: string, name: string): Promise<Keypair | null>;
+    list(userId: string): Promise<Keypair[]>;
+    delete(userId: string, name: string): Promise<void>;
+  };
+  servers: {
+    /**
+     * Creates the server, with one port (lowest free address) per nic, if the project stays
+     * within `quota`; `server.addresses` is filled from the ports.
+     */
+    create(server: Server, nics: readonly Nic[], quota: ServerQuota): Promise<Server>;
+    get(id: string): Promise<Server | null>;
+    /** Newest first; `marker` is a server id. */
+    list(filter: ServerFilter, page: Page): Promise<Server[]>;
+    update(
+      id: string,
+      patch: Partial<Pick<Server, 'name' | 'accessIPv4' | 'accessIPv6' | 'metadata'>>,
+    ): Promise<Server>;
+    /** Moves the machine from `fromState` only if it is still there (else DbStaleError). */
+    transition(
+      id: string,
+      fromState: string,
+      change: Pick<Server, 'state' | 'machine'> & Partial<Pick<Server, 'launchedAt'>>,
+    ): Promise<Server>;
+    usage(projectId: string): Promise<{ instances: number; cores: number; ram: number }>;
+  };
+  images: {
+    create(image: Image): Promise<Image>;
+    get(id: string): Promise<Image | null>;
+    list(filter: ImageFilter, page: Page): Promise<Image[]>;
+    update(id: string, patch: Partial<Omit<Image, 'id'>>): Promise<Image>;
+    delete(id: string): Promise<void>;
+  };
+  networks: {
+    create(network: Network, subnet: Subnet): Promise<Network>;
+    get(id: string): Promise<Network | null>;
+    list(filter: { name?: string; projectId?: string }): Promise<Network[]>;
+    subnets(filter: { networkId?: string; projectId?: string }): Promise<Subnet[]>;
+    getSubnet(id: string): Promise<Subnet | null>;
+    ports(filter: { deviceId?: string; networkId?: string; projectId?: string }): Promise<Port[]>;
+    getPort(id: string): Promise<Port | null>;
+  };
+  quotas: {
+    get(projectId: string): Promise<Record<QuotaResource, number>>;
+    set(projectId: string, limits: Partial<Record<QuotaResource, number>>): Promise<Record<QuotaResource, number>>;
+    reset(projectId: string): Promise<void>;
+  };
+  close(): Promise<void>;
+}

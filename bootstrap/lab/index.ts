@@ -1,0 +1,16 @@
+/**
+ * The lab rack's parts, shared with the test bed: scopes that record and remove what they
+ * start, network namespaces on a bridge, and OpenIPMI `ipmi_sim` BMCs whose power-on starts
+ * a node.
+ */
+export { type Daemon, processRunning, Scope, SCOPES_ROOT, type SpawnOptions, sweepStale } from './scope.js';
+export { waitFor } from './wait.js';
+export { createNetworkLab, type LabHost, type NetworkLab, type NetworkLabOptions } from './netns.js';
+export { buildLabRack, type LabRackHardware, type LabRackOptions, type LabServer } from './rack.js';
+export {
+  LAB_BMC_DEVICE,
+  type SimulatedBmc,
+  type SimulatedBmcOptions,
+  type SimulatedRack,
+  startSimulatedBmcs,
+} from './ipmi-sim.js';

@@ -1,0 +1,38 @@
+/**
+ * The seed: the first server's job. It creates the cluster's identity, takes charge of the
+ * BMCs it finds (GUID, FRU, a fresh password each), powers their servers on to netboot, and
+ * enrolls them as nodes.
+ */
+export {
+  type ClusterIdentity,
+  certificateFingerprint,
+  ensureIdentity,
+  ensureServerCertificate,
+  IdentityError,
+} from './identity.js';
+export {
+  ENROLL_KEYS,
+  Enrollment,
+  EnrollmentError,
+  type EnrollmentOutcome,
+  type InventoryRecord,
+  nodeName,
+} from './enrollment.js';
+export {
+  enroll,
+  EnrollClientError,
+  type EnrollmentGrant,
+  type EnrollmentServer,
+  startEnrollmentServer,
+} from './enroll-http.js';
+export {
+  type BmcCredential,
+  type BmcCredentialStore,
+  newBmcPassword,
+  OnboardError,
+  type OnboardEvent,
+  type OnboardedServer,
+  onboardBmc,
+  onboardBmcs,
+  powerOnForNetboot,
+} from './onboard.js';

@@ -1,0 +1,136 @@
+import { assign, setup } from 'xstate';
+
+/**
+ * The version of the server machine's persisted snapshot. Bump it whenever a state is renamed
+ * or removed, and migrate stored snapshots.
+ */
+export const SERVER_MACHINE_VERSION = 1;
+
+/** What a server's owner and its compute driver tell the machine. */
+export type ServerEvent =
+  | { type: 'spawned' }
+  | { type: 'failed'; message: string }
+  | { type: 'stop' }
+  | { type: 'stopped' }
+  | { type: 'start' }
+  | { type: 'started' }
+  | { type: 'reboot'; hard: boolean }
+  | { type: 'rebooted' }
+  | { type: 'delete' }
+  | { type: 'deleted' };
+
+/** The machine's context: the last fault (ERROR) and the kind of the reboot in progress. */
+export interface ServerContext {
+  fault: { message: string } | null;
+  hardReboot: boolean;
+}
+
+/** Every state of the server machine. */
+export type ServerStateValue =
+  'building' | 'active' | 'stopping' | 'shutoff' | 'starting' | 'rebooting' | 'error' | 'deleting' | 'deleted';
+
+/**
+ * The named effects the machine asks for on entering a state; the compute service runs
+ * them through its driver and feeds the result back as an event (`spawned`, `stopped`, …).
+ */
+export type ServerEffect = 'spawn' | 'powerOff' | 'powerOn' | 'reboot' | 'destroy';
+
+/**
+ * A server's lifecycle: BUILD → ACTIVE ⇄ SHUTOFF, REBOOT, ERROR, DELETED. Pure: the entry
+ * actions are named effects with no implementation; read them from xstate's `transition()`.
+ */
+export const serverMachine = setup({
+  types: {
+    context: {} as ServerContext,
+    events: {} as ServerEvent,
+  },
+  actions: {
+    spawn: () => {},
+    powerOff: () => {},
+    powerOn: () => {},
+    reboot: () => {},
+    destroy: () => {},
+    recordFault: assign({
+      fault: ({ event }) => (event.type === 'failed' ? { message: event.message } : null),
+    }),
+    recordReboot: assign({ hardReboot: ({ event }) => event.type === 'reboot' && event.hard }),
+  },
+}).createMachine({
+  id: 'server',
+  initial: 'building',
+  context: { fault: null, hardReboot: false },
+  states: {
+    building: {
+      entry: 'spawn',
+      on: {
+        spawned: 'active',
+        failed: { target: 'error', actions: 'recordFault' },
+        delete: 'deleting',
+      },
+    },
+    active: {
+      on: {
+        stop: 'stopping',
+        reboot: { target: 'rebooting', actions: 'recordReboot' },
+        delete: 'deleting',
+      },
+    },
+    stopping: {
+      entry: 'powerOff',
+      on: { stopped: 'shutoff', failed: { target: 'error', actions: 'recordFault' }, delete: 'deleting' },
+    },
+    shutoff: {
+      on: {
+        start: 'starting',
+        reboot: { target: 'rebooting', guard: ({ event }) => event.hard, actions: 'recordReboot' },
+        delete: 'deleting',
+      },
+    },
+    starting: {
+      entry: 'powerOn',
+      on: { started: 'active', failed: { target: 'error', actions: 'recordFault' }, delete: 'deleting' },
+    },
+    rebooting: {
+      entry: 'reboot',
+      on: { rebooted: 'active', failed: { target: 'error', actions: 'recordFault' }, delete: 'deleting' },
+    },
+    error: { on: { delete: 'deleting' } },
+    deleting: { entry: 'destroy', on: { deleted: 'deleted' } },
+    deleted: { type: 'final' },
+  },
+});
+
+/** How a state looks through Nova's API: `status` and the `OS-EXT-STS:*` fields. */
+export interface ServerStatusView {
+  status: string;
+  vmState: string;
+  taskState: string | null;
+  /** Nova's power_state: 0 no state, 1 running, 4 shutdown, 6 crashed, 7 suspended. */
+  powerState: 0 | 1 | 4 | 6;
+}
+
+/** The Nova view of each state (nova/api/openstack/common.py `_STATE_MAP`). */
+export function serverStatusView(state: ServerStateValue, context: ServerContext): ServerStatusView {
+  switch (state) {
+    case 'building':
+      return { status: 'BUILD', vmState: 'building', taskState: 'spawning', powerState: 0 };
+    case 'active':
+      return { status: 'ACTIVE', vmState: 'active', taskState: null, powerState: 1 };
+    case 'stopping':
+      return { status: 'ACTIVE', vmState: 'active', taskState: 'powering-off', powerState: 1 };
+    case 'shutoff':
+      return { status: 'SHUTOFF', vmState: 'stopped', taskState: null, powerState: 4 };
+    case 'starting':
+      return { status: 'SHUTOFF', vmState: 'stopped', taskState: 'powering-on', powerState: 4 };
+    case 'rebooting':
+      return context.hardReboot
+        ? { status: 'HARD_REBOOT', vmState: 'active', taskState: 'rebooting_hard', powerState: 1 }
+        : { status: 'REBOOT', vmState: 'active', taskState: 'rebooting', powerState: 1 };
+    case 'error':
+      return { status: 'ERROR', vmState: 'error', taskState: null, powerState: 0 };
+    case 'deleting':
+      return { status: 'ACTIVE', vmState: 'active', taskState: 'deleting', powerState: 1 };
+    case 'deleted':
+      return { status: 'DELETED', vmState: 'deleted', taskState: null, powerState: 0 };
+  }
+}

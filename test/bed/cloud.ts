@@ -1,0 +1,68 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Scope, waitFor } from '../../bootstrap/index.js';
+
+/** A `rackseed cloud serve` process on 127.0.0.1, with its data dir and clouds.yaml in its scope. */
+export interface CloudProcess {
+  url: string;
+  dir: string;
+  cloudsYaml: string;
+  passwordFile: string;
+  /** Environment for the openstack CLI: `OS_CLOUD=rackseed` with the test's clouds.yaml. */
+  env: NodeJS.ProcessEnv;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the compiled CLI (`make build` first) as `rackseed cloud serve` on a free port and
+ * resolves once the identity endpoint answers. `stop()` sends SIGTERM (SIGKILL after 5 s)
+ * and removes the data.
+ */
+export async function startCloud(): Promise<CloudProcess> {
+  const scope = Scope.open('cloud');
+  try {
+    const port = await scope.port();
+    const url = `http://127.0.0.1:${port}`;
+    const cloudsYaml = join(scope.dir, 'clouds.yaml');
+    const bin = new URL('../../bin/rackseed.js', import.meta.url).pathname;
+    const daemon = scope.spawn('cloud-serve', [
+      process.execPath,
+      bin,
+      'cloud',
+      'serve',
+      '--data-dir',
+      join(scope.dir, 'data'),
+      '--port',
+      String(port),
+      '--clouds-yaml',
+      cloudsYaml,
+    ]);
+    await waitFor(
+      `rackseed cloud serve on ${url} (log: ${daemon.logFile})`,
+      async () => {
+        if (!daemon.alive()) throw new Error(readFileSync(daemon.logFile, 'utf8'));
+        return (await fetch(`${url}/identity`)).status === 300;
+      },
+      30_000,
+    );
+    return {
+      url,
+      dir: scope.dir,
+      cloudsYaml,
+      passwordFile: join(scope.dir, 'data', 'admin-password'),
+      env: { ...process.env, OS_CLOUD: 'rackseed', OS_CLIENT_CONFIG_FILE: cloudsYaml },
+      stop: async () => {
+        await daemon.stop(5_000);
+        await scope.close();
+      },
+    };
+  } catch (error) {
+    await scope.close();
+    throw error;
+  }
+}
+
+/** The admin password the cloud wrote to its data dir. */
+export function adminPasswordOf(cloud: CloudProcess): string {
+  return readFileSync(cloud.passwordFile, 'utf8').trim();
+}

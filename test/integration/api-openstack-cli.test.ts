@@ -1,0 +1,106 @@
+import { execFile } from 'node:child_process';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { adminPasswordOf, type CloudProcess, startCloud } from '../bed/index.js';
+
+const run = promisify(execFile);
+
+/**
+ * A scripted session of the real `openstack` CLI (Debian's python3-openstackclient) against a
+ * real `rackseed cloud serve` process on 127.0.0.1.
+ */
+describe('openstack CLI against rackseed cloud serve', () => {
+  let cloud: CloudProcess;
+  const os = async (...args: string[]): Promise<string> =>
+    (await run('openstack', args, { env: cloud.env, timeout: 120_000 })).stdout;
+  const json = async <T>(...args: string[]): Promise<T> => JSON.parse(await os(...args, '-f', 'json')) as T;
+
+  beforeAll(async () => {
+    cloud = await startCloud();
+  });
+  afterAll(async () => cloud?.stop());
+
+  it('wrote a 0600 password file and a clouds.yaml entry', () => {
+    expect(statSync(cloud.passwordFile).mode & 0o777).toBe(0o600);
+    const yaml = parse(readFileSync(cloud.cloudsYaml, 'utf8')) as {
+      clouds: Record<string, { auth: { auth_url: string; password: string } }>;
+    };
+    expect(yaml.clouds.rackseed?.auth.auth_url).toBe(`${cloud.url}/identity`);
+    expect(yaml.clouds.rackseed?.auth.password).toBe(adminPasswordOf(cloud));
+  });
+
+  it('runs the whole session: token, catalog, flavor, image, keypair, server lifecycle, network, quota, limits', async () => {
+    const token = await json<{ id: string; expires: string }>('token', 'issue');
+    expect(token.id.length).toBeGreaterThan(20);
+    const catalog = await json<{ Type: string }[]>('catalog', 'list');
+    expect(catalog.map((c) => c.Type).sort()).toEqual(['compute', 'identity', 'image', 'network']);
+
+    await os('flavor', 'create', '--ram', '256', '--disk', '1', '--vcpus', '1', 'cli.flavor');
+    const flavors = await json<{ Name: string }[]>('flavor', 'list');
+    expect(flavors.map((f) => f.Name)).toContain('cli.flavor');
+
+    const file = join(cloud.dir, 'image.raw');
+    writeFileSync(file, Buffer.alloc(200_000, 1));
+    const image = await json<{ id: string; status: string }>(
+      'image',
+      'create',
+      '--file',
+      file,
+      '--disk-format',
+      'raw',
+      '--container-format',
+      'bare',
+      'cli-image',
+    );
+    const images = await json<{ Name: string; Status: string }[]>('image', 'list');
+    expect(images).toContainEqual(expect.objectContaining({ Name: 'cli-image', Status: 'active' }));
+
+    const keypair = await os('keypair', 'create', 'cli-key');
+    expect(keypair).toContain('PRIVATE KEY');
+
+    const server = await json<{ id: string; status: string }>(
+      'server',
+      'create',
+      '--flavor',
+      'cli.flavor',
+      '--image',
+      'cli-image',
+      '--network',
+      'provider',
+      '--key-name',
+      'cli-key',
+      '--wait',
+      'cli-vm',
+    );
+    expect(server.status).toBe('ACTIVE');
+    const list = await json<{ Name: string; Status: string; Networks: unknown }[]>('server', 'list');
+    expect(list).toContainEqual(expect.objectContaining({ Name: 'cli-vm', Status: 'ACTIVE' }));
+    const shown = await json<{ status: string; key_name: string }>('server', 'show', 'cli-vm');
+    expect(shown).toMatchObject({ status: 'ACTIVE', key_name: 'cli-key' });
+
+    await os('server', 'reboot', '--wait', 'cli-vm');
+    await os('server', 'stop', 'cli-vm');
+    await expect
+      .poll(async () => (await json<{ status: string }>('server', 'show', 'cli-vm')).status, { timeout: 20_000 })
+      .toBe('SHUTOFF');
+    await os('server', 'start', 'cli-vm');
+    await expect
+      .poll(async () => (await json<{ status: string }>('server', 'show', 'cli-vm')).status, { timeout: 20_000 })
+      .toBe('ACTIVE');
+
+    const networks = await json<{ Name: string }[]>('network', 'list');
+    expect(networks.map((n) => n.Name)).toEqual(['provider']);
+    const quota = await os('quota', 'show');
+    expect(quota).toMatch(/instances\s*\|\s*10/);
+    const limits = await json<{ Name: string; Value: number }[]>('limits', 'show', '--absolute');
+    expect(limits).toContainEqual({ Name: 'totalInstancesUsed', Value: 1 });
+
+    await os('server', 'delete', '--wait', 'cli-vm');
+    expect(await json<unknown[]>('server', 'list')).toEqual([]);
+    await os('image', 'delete', image.id);
+    expect((await json<{ Name: string }[]>('image', 'list')).map((i) => i.Name)).not.toContain('cli-image');
+  });
+});

@@ -1,0 +1,132 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Store } from '../../agent/index.js';
+import {
+  type ClusterIdentity,
+  ENROLL_KEYS,
+  enroll,
+  Enrollment,
+  type EnrollmentServer,
+  ensureIdentity,
+  ensureServerCertificate,
+  startEnrollmentServer,
+} from '../../bootstrap/seed/index.js';
+import { type EtcdCluster, startEtcd } from '../bed/index.js';
+
+const MAC = '52:54:00:aa:bb:01';
+const GUID = '5a17ab000000000100000000000000a1';
+
+// Enrollment against a real etcd: a token works once, only with its MAC, only through the pinned CA.
+describe('seed enrollment', () => {
+  let etcd: EtcdCluster;
+  let store: Store;
+  let dir: string;
+  let identity: ClusterIdentity;
+  let server: EnrollmentServer;
+  let caServer: Server;
+  let caUrl: string;
+  let enrollment: Enrollment;
+  const events: { type: string; mac: string; detail: string }[] = [];
+
+  beforeAll(async () => {
+    etcd = await startEtcd({ members: 1 });
+    store = Store.connect([...etcd.endpoints]);
+    dir = mkdtempSync(join(tmpdir(), 'rackseed-seed-'));
+    identity = await ensureIdentity(join(dir, 'cluster'), 'test');
+    enrollment = new Enrollment(store, { autoAccept: false });
+    await store.put(
+      ENROLL_KEYS.inventory(GUID),
+      JSON.stringify({ guid: GUID, name: 'node-1', bmc: { host: '10.0.0.11', port: 623 }, fru: {}, discoveredAt: '' }),
+    );
+    server = await startEnrollmentServer({
+      host: '127.0.0.1',
+      port: 0,
+      tls: await ensureServerCertificate(identity, '127.0.0.1'),
+      enrollment,
+      grant: async (name) => ({
+        name,
+        cluster: { id: identity.id, name: identity.name },
+        etcd: [...etcd.endpoints],
+        clusterKey: identity.clusterKey.toString('base64'),
+        leaseTtl: 3,
+        services: [],
+      }),
+      onEvent: (e) => events.push(e),
+    });
+    caServer = createServer((_, res) => res.end(identity.caCertPem));
+    await new Promise<void>((resolve) => caServer.listen(0, '127.0.0.1', resolve));
+    const address = caServer.address();
+    caUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/ca.crt`;
+  });
+  afterAll(async () => {
+    await server?.close();
+    caServer?.close();
+    await store?.close();
+    await etcd?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const attempt = (token: string, extra: { mac?: string; guid?: string; caFingerprint?: string } = {}) =>
+    enroll({
+      url: server.url,
+      caUrl,
+      caFingerprint: extra.caFingerprint ?? identity.caFingerprint,
+      token,
+      mac: extra.mac ?? MAC,
+      guid: extra.guid ?? GUID,
+      deadlineMs: 3_000,
+    });
+
+  it('keeps one identity across restarts of the seed', async () => {
+    const again = await ensureIdentity(join(dir, 'cluster'), 'test');
+    expect(again.id).toBe(identity.id);
+    expect(again.caFingerprint).toBe(identity.caFingerprint);
+    expect(again.clusterKey.equals(identity.clusterKey)).toBe(true);
+    expect(identity.caFingerprint).toMatch(/^sha256:[0-9a-f]{64}$/);
+  });
+
+  it('grants a discovered server its node, once', async () => {
+    const token = await enrollment.issueToken(MAC);
+    const grant = await attempt(token);
+    expect(grant.name).toBe('node-1');
+    expect(Buffer.from(grant.clusterKey, 'base64').equals(identity.clusterKey)).toBe(true);
+    await expect(attempt(token)).rejects.toMatchObject({
+      code: 'ENROLL_ERR_REFUSED',
+      message: expect.stringContaining('ENROLL_ERR_BAD_TOKEN'),
+    });
+  });
+
+  it('refuses a token presented with another MAC, and a CA that is not the pinned one', async () => {
+    const token = await enrollment.issueToken(MAC);
+    await expect(attempt(token, { mac: '52:54:00:aa:bb:99' })).rejects.toMatchObject({ code: 'ENROLL_ERR_REFUSED' });
+    await expect(attempt(token, { caFingerprint: `sha256:${'0'.repeat(64)}` })).rejects.toMatchObject({
+      code: 'ENROLL_ERR_CA_MISMATCH',
+    });
+    // Neither attempt used the token up.
+    expect((await attempt(token)).name).toBe('node-1');
+  });
+
+  it('holds an unannounced server until an operator accepts it', async () => {
+    const mac = '52:54:00:aa:bb:02';
+    const token = await enrollment.issueToken(mac);
+    const pending = enroll({
+      url: server.url,
+      caUrl,
+      caFingerprint: identity.caFingerprint,
+      token,
+      mac,
+      guid: 'f'.repeat(32),
+      deadlineMs: 20_000,
+    });
+    await expect.poll(async () => (await enrollment.held()).map((h) => h.mac), { timeout: 10_000 }).toEqual([mac]);
+    await enrollment.accept(mac);
+    expect((await pending).name).toBe('node-aabb02');
+    expect(await enrollment.held()).toEqual([]);
+    expect(events.map((e) => e.type)).toEqual(
+      expect.arrayContaining(['enroll.held', 'enroll.granted', 'enroll.refused']),
+    );
+  });
+});

@@ -1,0 +1,195 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_PASSWORD, startTestApi, tenant, tokenFor } from './api-helpers.js';
+
+describe('Nova v2.1', () => {
+  let t: Awaited<ReturnType<typeof startTestApi>>;
+  let admin: string;
+  let member: string;
+  let imageId: string;
+  const inject = (
+    token: string,
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    url: string,
+    payload?: unknown,
+    headers = {},
+  ) =>
+    t.api.app.inject({
+      method,
+      url: `/compute/v2.1${url}`,
+      headers: { 'x-auth-token': token, ...headers },
+      ...(payload === undefined ? {} : { payload: payload as object }),
+    });
+
+  const createServer = async (token: string, name: string) => {
+    const r = await inject(token, 'POST', '/servers', { server: { name, imageRef: imageId, flavorRef: '1' } });
+    expect(r.statusCode).toBe(202);
+    return r.json().server.id as string;
+  };
+
+  beforeAll(async () => {
+    t = await startTestApi();
+    admin = await tokenFor(t.api, 'admin', ADMIN_PASSWORD, 'admin');
+    member = await tenant(t.api, admin, 'p1', 'member');
+    const img = await t.api.app.inject({
+      method: 'POST',
+      url: '/image/v2/images',
+      headers: { 'x-auth-token': admin },
+      payload: { name: 'img', visibility: 'public', disk_format: 'raw', container_format: 'bare' },
+    });
+    imageId = img.json().id;
+    const up = await t.api.app.inject({
+      method: 'PUT',
+      url: `/image/v2/images/${imageId}/file`,
+      headers: { 'x-auth-token': admin, 'content-type': 'application/octet-stream' },
+      payload: Buffer.from('bytes'),
+    });
+    expect(up.statusCode).toBe(204);
+  });
+  afterAll(async () => t.stop());
+
+  it('serves the version documents without a token, v2.0 first', async () => {
+    const r = await t.api.app.inject({ method: 'GET', url: '/compute/' });
+    expect(r.statusCode).toBe(200);
+    expect(r.json().versions.map((v: { id: string }) => v.id)).toEqual(['v2.0', 'v2.1']);
+  });
+
+  it('echoes microversions in both header styles and refuses unsupported ones with 406', async () => {
+    const legacy = await inject(member, 'GET', '/flavors', undefined, { 'x-openstack-nova-api-version': '2.1' });
+    expect(legacy.headers['x-openstack-nova-api-version']).toBe('2.1');
+    expect(legacy.headers['openstack-api-version']).toBe('compute 2.1');
+    const high = await inject(member, 'GET', '/flavors', undefined, { 'openstack-api-version': 'compute 2.99' });
+    expect(high.statusCode).toBe(406);
+    expect(high.json().computeFault.message).toContain('maximum is 2.1');
+  });
+
+  it('builds a server to ACTIVE through the machine, with a fixed address', async () => {
+    const id = await createServer(member, 'vm-a');
+    await t.api.servers.idle();
+    const r = await inject(member, 'GET', `/servers/${id}`);
+    const s = r.json().server;
+    expect(s.status).toBe('ACTIVE');
+    expect(s['OS-EXT-STS:task_state']).toBeNull();
+    expect(s.addresses.provider[0].addr).toMatch(/^10\.16\./);
+    expect(s).not.toHaveProperty('OS-EXT-SRV-ATTR:host');
+  });
+
+  it('stops, starts and refuses a start while ACTIVE with 409', async () => {
+    const id = await createServer(member, 'vm-b');
+    await t.api.servers.idle();
+    expect((await inject(member, 'POST', `/servers/${id}/action`, { 'os-stop': null })).statusCode).toBe(202);
+    await t.api.servers.idle();
+    const off = (await inject(member, 'GET', `/servers/${id}`)).json().server;
+    expect(off.status).toBe('SHUTOFF');
+    expect(off).not.toHaveProperty('progress');
+    expect((await inject(member, 'POST', `/servers/${id}/action`, { 'os-start': null })).statusCode).toBe(202);
+    await t.api.servers.idle();
+    const again = await inject(member, 'POST', `/servers/${id}/action`, { 'os-start': null });
+    expect(again.statusCode).toBe(409);
+    expect(again.json().conflictingRequest.code).toBe(409);
+  });
+
+  it("hides another project's servers with 404, and lets a reader only read", async () => {
+    const id = await createServer(member, 'vm-private');
+    const other = await tenant(t.api, admin, 'p2', 'member');
+    const r = await inject(other, 'GET', `/servers/${id}`);
+    expect(r.statusCode).toBe(404);
+    expect(r.json().itemNotFound.code).toBe(404);
+    expect((await inject(other, 'DELETE', `/servers/${id}`)).statusCode).toBe(404);
+    expect((await inject(other, 'GET', '/servers')).json().servers).toEqual([]);
+    const reader = await tenant(t.api, admin, 'p3', 'reader');
+    expect((await inject(reader, 'GET', '/servers')).statusCode).toBe(200);
+    expect(
+      (await inject(reader, 'POST', '/servers', { server: { name: 'x', imageRef: imageId, flavorRef: '1' } }))
+        .statusCode,
+    ).toBe(403);
+  });
+
+  it('pages with limit and marker, newest first', async () => {
+    const token = await tenant(t.api, admin, 'pager', 'member');
+    const ids = [];
+    for (const n of ['s1', 's2', 's3']) ids.push(await createServer(token, n));
+    const first = (await inject(token, 'GET', '/servers?limit=2')).json();
+    expect(first.servers.map((s: { name: string }) => s.name)).toEqual(['s3', 's2']);
+    expect(first.servers_links[0].href).toContain(`marker=${ids[1]}`);
+    const rest = (await inject(token, 'GET', `/servers?limit=2&marker=${ids[1]}`)).json();
+    expect(rest.servers.map((s: { name: string }) => s.name)).toEqual(['s1']);
+    expect(rest).not.toHaveProperty('servers_links');
+    expect((await inject(token, 'GET', '/servers?marker=nope')).statusCode).toBe(400);
+  });
+
+  it('rejects bad input with Nova fault bodies and writes nothing', async () => {
+    const before = (await inject(member, 'GET', '/servers')).json().servers.length;
+    const unknown = await inject(member, 'POST', '/servers', {
+      server: { name: 'x', imageRef: imageId, flavorRef: '1', bogus: 1 },
+    });
+    expect(unknown.statusCode).toBe(400);
+    expect(unknown.json().badRequest.message).toContain('bogus');
+    const malformed = await t.api.app.inject({
+      method: 'POST',
+      url: '/compute/v2.1/servers',
+      headers: { 'x-auth-token': member, 'content-type': 'application/json' },
+      payload: '{"server": ',
+    });
+    expect(malformed.statusCode).toBe(400);
+    expect(malformed.json()).toHaveProperty('badRequest');
+    const badFlavor = await inject(member, 'POST', '/servers', {
+      server: { name: 'x', imageRef: imageId, flavorRef: 'nope' },
+    });
+    expect(badFlavor.statusCode).toBe(400);
+    const huge = await inject(member, 'POST', '/servers', { server: { name: 'x'.repeat(2 * 1024 * 1024) } });
+    expect(huge.statusCode).toBe(413);
+    expect(huge.json()).toHaveProperty('overLimit');
+    expect((await inject(member, 'GET', '/servers')).json().servers.length).toBe(before);
+  });
+
+  it('enforces the instance quota inside the create, leaving nothing half-written', async () => {
+    const token = await tenant(t.api, admin, 'small', 'member');
+    const project = (await t.db.projects.findByName('default', 'small'))?.id ?? '';
+    const put = await inject(admin, 'PUT', `/os-quota-sets/${project}`, { quota_set: { instances: 1 } });
+    expect(put.statusCode).toBe(200);
+    await createServer(token, 'only');
+    const over = await inject(token, 'POST', '/servers', {
+      server: { name: 'two', imageRef: imageId, flavorRef: '1' },
+    });
+    expect(over.statusCode).toBe(403);
+    expect((await t.db.networks.ports({ projectId: project })).length).toBe(1);
+    const limits = (await inject(token, 'GET', '/limits')).json().limits.absolute;
+    expect(limits).toMatchObject({ maxTotalInstances: 1, totalInstancesUsed: 1 });
+  });
+
+  it('generates keypairs in OpenSSH format and imports public keys with Nova fingerprints', async () => {
+    const gen = (await inject(member, 'POST', '/os-keypairs', { keypair: { name: 'gen' } })).json().keypair;
+    expect(gen.public_key).toMatch(/^ssh-rsa AAAAB3NzaC1yc2E/);
+    expect(gen.private_key).toContain('BEGIN RSA PRIVATE KEY');
+    expect(gen.fingerprint).toMatch(/^([0-9a-f]{2}:){15}[0-9a-f]{2}$/);
+    const imported = await inject(member, 'POST', '/os-keypairs', {
+      keypair: { name: 'imp', public_key: gen.public_key },
+    });
+    expect(imported.json().keypair.fingerprint).toBe(gen.fingerprint);
+    expect(
+      (await inject(member, 'POST', '/os-keypairs', { keypair: { name: 'imp', public_key: gen.public_key } }))
+        .statusCode,
+    ).toBe(409);
+    expect(
+      (await inject(member, 'POST', '/os-keypairs', { keypair: { name: 'bad', public_key: 'ssh-rsa AAAA' } }))
+        .statusCode,
+    ).toBe(400);
+    expect((await inject(member, 'DELETE', '/os-keypairs/imp')).statusCode).toBe(202);
+  });
+
+  it('creates flavors as admin only, normalising is_public', async () => {
+    const body = { flavor: { name: 'f1', ram: 64, vcpus: 1, disk: 0, 'os-flavor-access:is_public': 'True' } };
+    expect((await inject(member, 'POST', '/flavors', body)).statusCode).toBe(403);
+    const r = await inject(admin, 'POST', '/flavors', body);
+    expect(r.statusCode).toBe(200);
+    expect(r.json().flavor['os-flavor-access:is_public']).toBe(true);
+    expect(r.json().flavor.swap).toBe('');
+  });
+
+  it('deletes a server: 204, then 404', async () => {
+    const id = await createServer(member, 'gone');
+    expect((await inject(member, 'DELETE', `/servers/${id}`)).statusCode).toBe(204);
+    await t.api.servers.idle();
+    expect((await inject(member, 'GET', `/servers/${id}`)).statusCode).toBe(404);
+  });
+});

@@ -1,0 +1,82 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Api, bootstrapCloud, createApi } from '../../appliance/api/index.js';
+import { LocalBlobStore } from '../../appliance/blobs/index.js';
+import { FakeDriver } from '../../appliance/compute/index.js';
+import { type CloudDb, openSqliteDb } from '../../appliance/db/index.js';
+
+export const ADMIN_PASSWORD = 'admin-secret';
+
+/** A whole API on a temporary SQLite file and blob directory, bootstrapped, for `inject` tests. */
+export async function startTestApi(): Promise<{ api: Api; db: CloudDb; dir: string; stop: () => Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'rackseed-api-'));
+  const db = openSqliteDb(join(dir, 'cloud.db'));
+  await bootstrapCloud(db, ADMIN_PASSWORD);
+  const api = await createApi({
+    db,
+    blobs: new LocalBlobStore(join(dir, 'images')),
+    driver: new FakeDriver(),
+    publicUrl: 'http://cloud.test',
+    logLevel: 'silent',
+  });
+  return {
+    api,
+    db,
+    dir,
+    stop: async () => {
+      await api.app.close();
+      await db.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A password token for `user` scoped to `project`. */
+export async function tokenFor(api: Api, user: string, password: string, project: string): Promise<string> {
+  const response = await api.app.inject({
+    method: 'POST',
+    url: '/identity/v3/auth/tokens',
+    payload: {
+      auth: {
+        identity: { methods: ['password'], password: { user: { name: user, domain: { name: 'Default' }, password } } },
+        scope: { project: { name: project, domain: { name: 'Default' } } },
+      },
+    },
+  });
+  if (response.statusCode !== 201) throw new Error(`token: ${response.statusCode} ${response.body}`);
+  return String(response.headers['x-subject-token']);
+}
+
+/** Makes a project and a user with `role` on it (through the API, as admin); returns a token. */
+export async function tenant(
+  api: Api,
+  adminToken: string,
+  name: string,
+  role: 'member' | 'reader' | 'admin',
+): Promise<string> {
+  const h = { 'x-auth-token': adminToken };
+  const project = await api.app.inject({
+    method: 'POST',
+    url: '/identity/v3/projects',
+    headers: h,
+    payload: { project: { name } },
+  });
+  const user = await api.app.inject({
+    method: 'POST',
+    url: '/identity/v3/users',
+    headers: h,
+    payload: { user: { name: `${name}-user`, password: 'pw-12345' } },
+  });
+  const roles = await api.app.inject({ method: 'GET', url: `/identity/v3/roles?name=${role}`, headers: h });
+  const roleId = (roles.json() as { roles: { id: string }[] }).roles[0]?.id;
+  const p = (project.json() as { project: { id: string } }).project.id;
+  const u = (user.json() as { user: { id: string } }).user.id;
+  const grant = await api.app.inject({
+    method: 'PUT',
+    url: `/identity/v3/projects/${p}/users/${u}/roles/${roleId}`,
+    headers: h,
+  });
+  if (grant.statusCode !== 204) throw new Error(`grant: ${grant.statusCode}`);
+  return tokenFor(api, `${name}-user`, 'pw-12345', name);
+}

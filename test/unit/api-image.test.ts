@@ -1,0 +1,108 @@
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_PASSWORD, startTestApi, tenant, tokenFor } from './api-helpers.js';
+
+describe('Glance v2', () => {
+  let t: Awaited<ReturnType<typeof startTestApi>>;
+  let token: string;
+  const h = () => ({ 'x-auth-token': token });
+  beforeAll(async () => {
+    t = await startTestApi();
+    token = await tokenFor(t.api, 'admin', ADMIN_PASSWORD, 'admin');
+  });
+  afterAll(async () => t.stop());
+
+  it('creates, uploads chunked, downloads whole and by range', async () => {
+    const created = await t.api.app.inject({
+      method: 'POST',
+      url: '/image/v2/images',
+      headers: h(),
+      payload: { name: 'i1', disk_format: 'raw', container_format: 'bare', 'owner_specified.openstack.md5': 'x' },
+    });
+    expect(created.statusCode).toBe(201);
+    const image = created.json();
+    expect(image).toMatchObject({ status: 'queued', visibility: 'shared', 'owner_specified.openstack.md5': 'x' });
+    const empty = await t.api.app.inject({ method: 'GET', url: `/image/v2/images/${image.id}/file`, headers: h() });
+    expect(empty.statusCode).toBe(204);
+    const data = Buffer.alloc(300_000, 7);
+    const upload = await t.api.app.inject({
+      method: 'PUT',
+      url: `/image/v2/images/${image.id}/file`,
+      headers: { ...h(), 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' },
+      payload: Readable.from([data.subarray(0, 100_000), data.subarray(100_000)]),
+    });
+    expect(upload.statusCode).toBe(204);
+    const shown = (await t.api.app.inject({ method: 'GET', url: `/image/v2/images/${image.id}`, headers: h() })).json();
+    expect(shown).toMatchObject({ status: 'active', size: 300_000, os_hash_algo: 'sha512' });
+    const whole = await t.api.app.inject({ method: 'GET', url: `/image/v2/images/${image.id}/file`, headers: h() });
+    expect(whole.rawPayload.equals(data)).toBe(true);
+    const part = await t.api.app.inject({
+      method: 'GET',
+      url: `/image/v2/images/${image.id}/file`,
+      headers: { ...h(), range: 'bytes=10-19' },
+    });
+    expect(part.statusCode).toBe(206);
+    expect(part.rawPayload.length).toBe(10);
+    const twice = await t.api.app.inject({
+      method: 'PUT',
+      url: `/image/v2/images/${image.id}/file`,
+      headers: { ...h(), 'content-type': 'application/octet-stream' },
+      payload: data,
+    });
+    expect(twice.statusCode).toBe(409);
+  });
+
+  it('updates with both JSON-patch dialects and guards read-only and protected', async () => {
+    const image = (
+      await t.api.app.inject({ method: 'POST', url: '/image/v2/images', headers: h(), payload: { name: 'i2' } })
+    ).json();
+    const patch = (type: string, payload: unknown) =>
+      t.api.app.inject({
+        method: 'PATCH',
+        url: `/image/v2/images/${image.id}`,
+        headers: { ...h(), 'content-type': type },
+        payload: JSON.stringify(payload),
+      });
+    const v21 = await patch('application/openstack-images-v2.1-json-patch', [
+      { op: 'replace', path: '/name', value: 'renamed' },
+      { op: 'add', path: '/protected', value: true },
+    ]);
+    expect(v21.statusCode).toBe(200);
+    expect(v21.json()).toMatchObject({ name: 'renamed', protected: true });
+    const v20 = await patch('application/openstack-images-v2.0-json-patch', [{ add: '/color', value: 'blue' }]);
+    expect(v20.json().color).toBe('blue');
+    expect(
+      (
+        await patch('application/openstack-images-v2.1-json-patch', [
+          { op: 'replace', path: '/status', value: 'active' },
+        ])
+      ).statusCode,
+    ).toBe(403);
+    expect((await patch('application/json', [])).statusCode).toBe(415);
+    expect(
+      (await t.api.app.inject({ method: 'DELETE', url: `/image/v2/images/${image.id}`, headers: h() })).statusCode,
+    ).toBe(403);
+  });
+
+  it('keeps private images to their project (404 elsewhere)', async () => {
+    const image = (
+      await t.api.app.inject({
+        method: 'POST',
+        url: '/image/v2/images',
+        headers: h(),
+        payload: { name: 'mine', visibility: 'private' },
+      })
+    ).json();
+    const other = await tenant(t.api, token, 'img-other', 'member');
+    const r = await t.api.app.inject({
+      method: 'GET',
+      url: `/image/v2/images/${image.id}`,
+      headers: { 'x-auth-token': other },
+    });
+    expect(r.statusCode).toBe(404);
+    const list = (
+      await t.api.app.inject({ method: 'GET', url: '/image/v2/images', headers: { 'x-auth-token': other } })
+    ).json();
+    expect(list.images.map((i: { id: string }) => i.id)).not.toContain(image.id);
+  });
+});

@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { type CandidateView, type MemberView, planMembership } from '../../agent/index.js';
+
+const voter = (node: string, over: Partial<MemberView> = {}): MemberView => ({
+  id: `id-${node}`,
+  peerUrl: `http://${node}:2380`,
+  learner: false,
+  healthy: true,
+  node,
+  nodeDead: false,
+  ...over,
+});
+const learner = (node: string, over: Partial<MemberView> = {}) => voter(node, { learner: true, ...over });
+const candidate = (node: string): CandidateView => ({ node, peerUrl: `http://${node}:2380` });
+
+/** Plays the planner against a simulated cluster: adds become learners, promotions voters. */
+function grow(start: MemberView[], pool: string[]): number[] {
+  let members = start;
+  const counts = [members.filter((m) => !m.learner).length];
+  for (let step = 0; step < 20; step++) {
+    const names = new Set(members.map((m) => m.node));
+    const action = planMembership(members, pool.filter((n) => !names.has(n)).map(candidate));
+    if (action.type === 'none') break;
+    if (action.type === 'add') members = [...members, learner(action.node)];
+    if (action.type === 'promote') members = members.map((m) => (m.id === action.id ? { ...m, learner: false } : m));
+    if (action.type === 'remove') members = members.filter((m) => m.id !== action.id);
+    expect(members.filter((m) => m.learner).length).toBeLessThanOrEqual(1);
+    counts.push(members.filter((m) => !m.learner).length);
+  }
+  return [...new Set(counts)];
+}
+
+describe('etcd membership planner', () => {
+  it('grows 1 → 3 → 5 through learners, and stops at five voters', () => {
+    expect(grow([voter('n1')], ['n2', 'n3', 'n4', 'n5', 'n6', 'n7'])).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('never starts growing to an even count: one candidate next to one or three voters is left a client', () => {
+    expect(planMembership([voter('n1')], [candidate('n2')])).toMatchObject({ type: 'none' });
+    expect(planMembership([voter('n1'), voter('n2'), voter('n3')], [candidate('n4')])).toMatchObject({
+      type: 'none',
+    });
+    expect(planMembership([voter('n1')], [candidate('n3'), candidate('n2')])).toEqual({
+      type: 'add',
+      node: 'n2',
+      peerUrl: 'http://n2:2380',
+    });
+  });
+
+  it('adds no second learner while one is pending, and promotes it only once it answers', () => {
+    const members = [voter('n1'), learner('n2', { healthy: false })];
+    expect(planMembership(members, [candidate('n3')])).toMatchObject({ type: 'none' });
+    expect(planMembership([voter('n1'), learner('n2')], [candidate('n3')])).toMatchObject({
+      type: 'promote',
+      id: 'id-n2',
+    });
+  });
+
+  it('removes a learner whose node died', () => {
+    expect(planMembership([voter('n1'), learner('n2', { nodeDead: true })], [])).toMatchObject({
+      type: 'remove',
+      id: 'id-n2',
+    });
+  });
+
+  it('replaces a dead voter: removes it while quorum holds, then adds a candidate', () => {
+    const five = ['n1', 'n2', 'n3', 'n4', 'n5'].map((n) => voter(n));
+    const dead = five.map((m) => (m.node === 'n3' ? { ...m, nodeDead: true, healthy: false } : m));
+    expect(planMembership(dead, [candidate('n6')])).toMatchObject({ type: 'remove', id: 'id-n3' });
+    const four = dead.filter((m) => m.node !== 'n3');
+    expect(planMembership(four, [candidate('n6')])).toMatchObject({ type: 'add', node: 'n6' });
+  });
+
+  it('never removes a voter when the healthy ones left would not make a quorum', () => {
+    const three = [voter('n1'), voter('n2', { healthy: false }), voter('n3', { nodeDead: true, healthy: false })];
+    expect(planMembership(three, [candidate('n4')])).toMatchObject({ type: 'none' });
+    expect(planMembership([voter('n1', { nodeDead: true })], [candidate('n2'), candidate('n3')])).toMatchObject({
+      type: 'none',
+    });
+  });
+
+  it('does not promote when the healthy voters and the learner would not make a quorum of the larger cluster', () => {
+    const members = [voter('n1'), voter('n2', { healthy: false }), learner('n3')];
+    expect(planMembership(members, [])).toMatchObject({ type: 'promote' }); // 2 of 3 healthy after promote
+    const worse = [voter('n1'), voter('n2', { healthy: false }), voter('n3', { healthy: false }), learner('n4')];
+    expect(planMembership(worse, [])).toMatchObject({ type: 'none' });
+  });
+});

@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import { initialTransition, transition } from 'xstate';
+import { getShortestPaths, getSimplePaths } from 'xstate/graph';
+import { type ServerEvent, type ServerStateValue, serverMachine, serverStatusView } from '../../statemachines/index.js';
+
+const EVENTS: ServerEvent[] = [
+  { type: 'spawned' },
+  { type: 'failed', message: 'no host' },
+  { type: 'stop' },
+  { type: 'stopped' },
+  { type: 'start' },
+  { type: 'started' },
+  { type: 'reboot', hard: false },
+  { type: 'reboot', hard: true },
+  { type: 'rebooted' },
+  { type: 'delete' },
+  { type: 'deleted' },
+];
+
+const ALL_STATES: ServerStateValue[] = [
+  'building',
+  'active',
+  'stopping',
+  'shutoff',
+  'starting',
+  'rebooting',
+  'error',
+  'deleting',
+  'deleted',
+];
+
+describe('server machine', () => {
+  it('reaches every state from BUILD', () => {
+    const paths = getShortestPaths(serverMachine, { events: EVENTS });
+    const reached = new Set(paths.map((p) => p.state.value as string));
+    expect([...reached].sort()).toEqual([...ALL_STATES].sort());
+  });
+
+  it('maps every state of every simple path to a Nova view, ending only where it may', () => {
+    const paths = getSimplePaths(serverMachine, { events: EVENTS });
+    expect(paths.length).toBeGreaterThan(20);
+    for (const path of paths) {
+      for (const step of path.steps) {
+        const view = serverStatusView(step.state.value as ServerStateValue, step.state.context);
+        expect(view.status).toMatch(/^(BUILD|ACTIVE|SHUTOFF|REBOOT|HARD_REBOOT|ERROR|DELETED)$/);
+        if (view.status === 'ACTIVE' && step.state.value === 'active') expect(view.taskState).toBeNull();
+      }
+    }
+  });
+
+  it('asks for the named effects on entry, without running anything', () => {
+    const [start, startActions] = initialTransition(serverMachine);
+    expect(startActions.map((a) => a.type)).toEqual(['spawn']);
+    const [active, none] = transition(serverMachine, start, { type: 'spawned' });
+    expect(active.value).toBe('active');
+    expect(none.map((a) => a.type)).toEqual([]);
+    const [stopping, stopActions] = transition(serverMachine, active, { type: 'stop' });
+    expect(stopActions.map((a) => a.type)).toEqual(['powerOff']);
+    const [shutoff] = transition(serverMachine, stopping, { type: 'stopped' });
+    expect(serverStatusView(shutoff.value as ServerStateValue, shutoff.context).status).toBe('SHUTOFF');
+    const [deleting, deleteActions] = transition(serverMachine, shutoff, { type: 'delete' });
+    expect(deleteActions.map((a) => a.type)).toEqual(['destroy']);
+    const [deleted] = transition(serverMachine, deleting, { type: 'deleted' });
+    expect(deleted.status).toBe('done');
+  });
+
+  it('refuses events a state does not take (the API answers 409)', () => {
+    const [start] = initialTransition(serverMachine);
+    expect(start.can({ type: 'stop' })).toBe(false);
+    const [active] = transition(serverMachine, start, { type: 'spawned' });
+    expect(active.can({ type: 'start' })).toBe(false);
+    const [stopping] = transition(serverMachine, active, { type: 'stop' });
+    const [shutoff] = transition(serverMachine, stopping, { type: 'stopped' });
+    expect(shutoff.can({ type: 'reboot', hard: false })).toBe(false);
+    expect(shutoff.can({ type: 'reboot', hard: true })).toBe(true);
+  });
+
+  it('records faults and the reboot kind in its context', () => {
+    const [start] = initialTransition(serverMachine);
+    const [error] = transition(serverMachine, start, { type: 'failed', message: 'no host' });
+    expect(error.context.fault).toEqual({ message: 'no host' });
+    const [active] = transition(serverMachine, start, { type: 'spawned' });
+    const [hard] = transition(serverMachine, active, { type: 'reboot', hard: true });
+    expect(serverStatusView('rebooting', hard.context).status).toBe('HARD_REBOOT');
+    const [soft] = transition(serverMachine, active, { type: 'reboot', hard: false });
+    expect(serverStatusView('rebooting', soft.context).status).toBe('REBOOT');
+  });
+
+  it('restores a persisted snapshot and goes on from it', () => {
+    const [start] = initialTransition(serverMachine);
+    const [active] = transition(serverMachine, start, { type: 'spawned' });
+    const stored = JSON.parse(JSON.stringify({ value: active.value, context: active.context })) as {
+      value: ServerStateValue;
+      context: typeof active.context;
+    };
+    const restored = serverMachine.resolveState(stored);
+    const [stopping] = transition(serverMachine, restored, { type: 'stop' });
+    expect(stopping.value).toBe('stopping');
+  });
+});
