@@ -66,7 +66,7 @@ export default async function netbootBench(): Promise<void> {
           'netboot',
           'serve',
           ...['--interface', 'br0', '--subnet', lab.subnet, '--range', range.join('-')],
-          ...['--tftp-root', dir, '--files', dir, '--leases', join(dir, 'leases.json'), '--cmdline', CMDLINE],
+          ...['--tftp-root', dir, '--files', dir, '--leases', join(dir, 'leases.jsonl'), '--cmdline', CMDLINE],
           ...extra,
         ],
         { cwd: REPO },

@@ -114,12 +114,14 @@ export async function startRouterAdverts(options: {
             : error,
         );
       });
+      let spawned = false;
       c.once('spawn', () => {
+        spawned = true;
         options.onEvent({ type: 'ra.started', mac: '', detail: `radvd pid ${c.pid} on ${options.iface}` });
         resolve();
       });
       c.once('exit', (code, signal) => {
-        if (closing) return;
+        if (closing || !spawned) return; // a radvd that never started is reported by 'error'
         options.onEvent({
           type: 'ra.exited',
           mac: '',

@@ -171,6 +171,7 @@ export async function startNetboot(options: NetbootOptions): Promise<Netboot> {
     httpUrl,
     close: async () => {
       await Promise.all([dhcp.close(), tftp.close(), http.close(), adverts?.close()]);
+      if (!options.store && store instanceof FileLeaseStore) await store.close(); // ours to close
     },
   };
 }

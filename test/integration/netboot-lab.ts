@@ -57,7 +57,7 @@ export async function startNetbootLab(options: {
       'netboot',
       'serve',
       ...['--interface', 'br0', '--subnet', lab.subnet, '--range', `${net}.100-${net}.199`],
-      ...['--tftp-root', tftpRoot, '--files', options.filesDir ?? tftpRoot, '--leases', join(dir, 'leases.json')],
+      ...['--tftp-root', tftpRoot, '--files', options.filesDir ?? tftpRoot, '--leases', join(dir, 'leases.jsonl')],
       ...(options.extraArgs ?? []),
     ];
     let runs = 0;

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FileLeaseStore } from '../../bootstrap/netboot/leases.js';
 import { type NetbootLab, startNetbootLab } from './netboot-lab.js';
 
 // The file lease store is written (fsync + rename) before the ACK leaves: a server killed with
@@ -33,7 +33,7 @@ describe('netboot lease store survives a crash', () => {
     const ack = await nb.waitEvent('ACK for h1', (e) => e.type === 'dhcp.ack' && e.mac === h1.mac, 20_000);
     await nb.crashAndRestart();
     await udhcpc.stop();
-    const stored = JSON.parse(readFileSync(join(nb.dir, 'leases.json'), 'utf8')) as Array<{ mac: string; ip: string }>;
+    const stored = await FileLeaseStore.read(join(nb.dir, 'leases.jsonl'));
     expect(stored).toContainEqual(expect.objectContaining({ mac: h1.mac, ip: ack.ip }));
 
     // Another client asks for exactly that address: it gets a different one.

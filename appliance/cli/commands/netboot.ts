@@ -44,7 +44,9 @@ export function registerNetboot(program: Command, io: CliIo): void {
     .option('--lease-seconds <n>', 'lease time', '3600')
     .option('--no-router-adverts', 'do not run radvd (iPXE then waits ~13 s for IPv6 autoconfiguration)')
     .addOption(
-      new Option('--leases <file>', 'lease file (crash-safe JSON)').default('/var/lib/rackseed/netboot-leases.json'),
+      new Option('--leases <file>', 'lease journal (crash-safe JSON lines)').default(
+        '/var/lib/rackseed/netboot-leases.jsonl',
+      ),
     )
     .action(async (options: ServeOptions, command: Command) => {
       const global = command.optsWithGlobals<GlobalOptions>();
