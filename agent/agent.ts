@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import { CLUSTER_GENESIS_MACHINE, NODE_MACHINE } from '../statemachines/index.js';
@@ -73,14 +73,15 @@ export async function startAgent(
   const local = options.etcdHost
     ? new LocalEtcd({ name, dataDir: options.dataDir, host: options.etcdHost, log })
     : undefined;
-  if (local && options.etcdBootstrap) {
-    local.bootstrap();
-    await local.healthy(30_000);
-  } else if (local?.hasData()) {
-    local.resume(); // it was a member: rejoin (the cluster may need it for quorum)
-  }
   // The voters last published (see MembershipKeeper), so a restart does not depend on the seed alone.
   const endpointsFile = join(options.dataDir, 'etcd-endpoints.json');
+  if (local?.hasData()) {
+    local.resume(); // it was a member: rejoin (the cluster may need it for quorum)
+  } else if (local && options.etcdBootstrap && !existsSync(endpointsFile) && local.memberId() === '') {
+    // Only on a node that never saw a cluster: a seed restarted later must not start a second one.
+    local.bootstrap();
+    await local.healthy(30_000);
+  }
   const known = (() => {
     try {
       return (JSON.parse(readFileSync(endpointsFile, 'utf8')) as EtcdEndpoints).clientUrls;
@@ -120,7 +121,10 @@ export async function startAgent(
     log,
   );
   fencerLater.fencer = fencer;
-  const keeper = new MembershipKeeper(store, elections, new MachineHost(store, CLUSTER_GENESIS_MACHINE), log);
+  const genesis = new MachineHost(store, CLUSTER_GENESIS_MACHINE, {
+    announce: async (params: { phase: string; voters: number }) => log(`etcd ${params.phase}: ${params.voters} voters`),
+  });
+  const keeper = new MembershipKeeper(store, elections, genesis, log);
 
   // Membership, as every agent follows it: the voters are its endpoints, and a join instruction
   // under its name starts its etcd member.

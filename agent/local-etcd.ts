@@ -18,7 +18,7 @@ const RESTART_MAX_MS = 10_000;
 /**
  * This node's etcd member (Debian's `etcd`), run by the agent as a child process with its pid
  * under the data dir (so a restarted agent kills what a crashed one left, like any service).
- * It is started in one of three ways: `bootstrap` (the seed: a new one-member cluster),
+ * It is started in one of three ways: `bootstrap` (the seed's first start: a new one-member cluster),
  * `join` (told to by the membership singleton, which added it as a learner: `--initial-cluster-state
  * existing`), or `resume` (the agent restarted on existing member data). A member that exits
  * on its own is restarted with backoff.
@@ -59,9 +59,8 @@ export class LocalEtcd {
     return this.running !== undefined;
   }
 
-  /** Starts a new one-member cluster (the seed), unless there is member data already (then resumes it). */
+  /** Starts a new one-member cluster (the seed). */
   bootstrap(): void {
-    if (this.hasData()) return this.resume();
     this.start(['--initial-cluster', `${this.options.name}=${this.urls.peerUrl}`, '--initial-cluster-state', 'new']);
   }
 

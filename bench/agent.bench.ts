@@ -261,7 +261,13 @@ async function manualGrowth(): Promise<[number, number]> {
     const steps: number[] = [];
     let t0 = performance.now();
     for (let i = 1; i < 5; i++) {
-      const added = await store.client.cluster.memberAdd({ peerURLs: [`http://${ips[i]}:2380`], isLearner: true });
+      // etcd refuses a MemberAdd ("unhealthy cluster") until the last promoted member is active.
+      const added = await waitFor(
+        'the learner added',
+        () => store.client.cluster.memberAdd({ peerURLs: [`http://${ips[i]}:2380`], isLearner: true }),
+        30_000,
+        50,
+      );
       const cluster = added.members.map((m) => `${m.name || `r${i + 1}`}=${m.peerURLs[0]}`).join(',');
       etcd(i, cluster, 'existing');
       await waitFor(

@@ -1,80 +1,98 @@
 /**
- * `make demo`: the main job, as far as rackseed goes today. The self-assembling lab rack
- * (`rackseed lab up`, issue 8) does not exist yet; until it does, this shows the parts that
- * do, on real components in network namespaces of this machine, and removes everything after:
- *   1. a rack network: a seed host and a BMC network on a bridge (namespaces, private subnet);
- *   2. four simulated servers: OpenIPMI ipmi_sim BMCs, powered off;
- *   3. the seed finds them with `rackseed bmc scan`, reads each one's FRU, sets PXE boot and
- *      powers it on over IPMI v2.0 RMCP+ with rackseed's own client;
- *   4. the cluster's state store and storage: a 3-member etcd and a Ceph cluster, checked.
+ * `make demo`: a rack that builds itself, on this machine. `rackseed lab up` makes a seed and
+ * four servers in network namespaces (the servers are only powered-off OpenIPMI BMCs); the seed
+ * finds the BMCs, takes them over (fresh passwords), powers the servers on, and each netboots
+ * (real DHCP and HTTP boot), enrolls and becomes a ready node; etcd grows to five voters.
+ * Then one server loses power: it is fenced and the cluster goes on. Then a fifth server is
+ * cabled in: the seed finds it and it joins by itself. Everything is removed at the end.
  */
-import { writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Etcd3 } from 'etcd3';
-import { createNetworkLab, startCeph, startEtcd, startSimulatedBmcs } from '../test/bed/index.js';
 
-const RACKSEED = new URL('../bin/rackseed.js', import.meta.url).pathname;
+const REPO = new URL('..', import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), 'rackseed-demo-'));
 const started = performance.now();
 const step = (text: string) =>
   console.log(`\n[${((performance.now() - started) / 1000).toFixed(1).padStart(5)} s] ${text}`);
-
-console.log('rackseed demo: the lab rack that builds itself is not written yet (issue 8);');
-console.log('this runs what exists today against real parts, inside network namespaces.');
-
-const lab = await createNetworkLab({ hosts: ['seed'] });
-const cleanups: (() => Promise<void>)[] = [() => lab.destroy()];
-try {
-  step(`rack network ${lab.subnet}: bridge in ${lab.bridgeNetns}, seed host ${lab.host('seed').ip}`);
-  const base = lab.subnet.replace(/\.0\/24$/, '');
-  const addresses = [11, 12, 13, 14].map((n) => `${base}.${n}`);
-  for (const address of addresses)
-    await lab.exec(lab.bridgeNetns, ['ip', 'addr', 'add', `${address}/24`, 'dev', 'br0']);
-  const rack = await startSimulatedBmcs({ count: 4, netns: lab.bridgeNetns, addresses });
-  cleanups.unshift(() => rack.stop());
-  step(`4 servers, powered off, their BMCs at ${addresses.join(', ')}`);
-
-  const seed = lab.host('seed').netns;
-  const rackseed = async (...args: string[]) => (await lab.exec(seed, [process.execPath, RACKSEED, ...args])).stdout;
-  step(`seed: rackseed bmc scan ${lab.subnet}`);
-  process.stdout.write(await rackseed('bmc', 'scan', lab.subnet, '--timeout', '500'));
-
-  for (const bmc of rack.bmcs) {
-    const passwordFile = join(bmc.stateDir, '..', 'password');
-    writeFileSync(passwordFile, `${bmc.password}\n`, { mode: 0o600 });
-    const target = ['--host', bmc.host, '--user', bmc.user, '--password-file', passwordFile];
-    const fru = JSON.parse(await rackseed('bmc', 'fru', ...target, '--json')) as {
-      product?: { serial?: string; assetTag?: string };
-    };
-    await rackseed('bmc', 'bootdev', 'pxe', ...target);
-    await rackseed('bmc', 'on', ...target);
-    const status = (await rackseed('bmc', 'status', ...target)).trim();
-    step(
-      `server ${bmc.index}: FRU serial ${fru.product?.serial}, asset ${fru.product?.assetTag}; next boot ${await bmc.bootDevice()}; ${status}`,
-    );
+const rackseed = (...args: string[]) => {
+  const result = spawnSync(process.execPath, [join(REPO, 'bin/rackseed.js'), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+  });
+  if (result.status !== 0) throw new Error(`rackseed ${args.join(' ')} failed (exit ${result.status})`);
+  return result.stdout;
+};
+const labStatus = () =>
+  JSON.parse(rackseed('--json', 'lab', 'status', '--dir', dir)) as {
+    scopeDir: string;
+    servers: { name: string }[];
+    cluster: {
+      nodes: { name: string; state: string }[];
+      singletons: Record<string, string | null>;
+      etcd: { members: { name: string; learner: boolean }[] };
+    } | null;
+  }[];
+const waitUntil = async (what: string, test: () => boolean, seconds: number) => {
+  for (let i = 0; i < seconds; i++) {
+    if (test()) return;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
   }
+  throw new Error(`timed out waiting for ${what}`);
+};
 
-  step('state store: a 3-member etcd');
-  const etcd = await startEtcd({ members: 3 });
-  cleanups.unshift(() => etcd.stop());
-  const client = new Etcd3({ hosts: [...etcd.endpoints] });
-  await client.put('rackseed/demo').value('hello');
-  console.log(
-    `  members ${etcd.endpoints.join(' ')}; leader m${(await etcd.leader()) + 1}; read back: ${await client.get('rackseed/demo').string()}`,
+try {
+  step('rackseed lab up --nodes 4');
+  process.stdout.write(rackseed('lab', 'up', '--nodes', '4', '--dir', dir));
+  const [lab] = labStatus();
+  if (!lab) throw new Error('no lab');
+  const show = () => {
+    const cluster = labStatus()[0]?.cluster;
+    console.log(`  nodes: ${cluster?.nodes.map((n) => `${n.name}=${n.state}`).join(' ')}`);
+    console.log(
+      `  etcd voters: ${cluster?.etcd.members
+        .filter((m) => !m.learner)
+        .map((m) => m.name)
+        .join(' ')}; singletons: ${JSON.stringify(cluster?.singletons)}`,
+    );
+  };
+  show();
+
+  step('etcd grows to five voting members (learner first, then promoted)');
+  await waitUntil(
+    '5 etcd voters',
+    () => labStatus()[0]?.cluster?.etcd.members.filter((m) => !m.learner).length === 5,
+    120,
   );
-  client.close();
+  show();
 
-  step('storage: a Ceph cluster (mon + mgr + OSD)');
-  const ceph = await startCeph({ mgr: true });
-  cleanups.unshift(() => ceph.stop());
-  const health = JSON.parse(await ceph.ceph(['health', '-f', 'json'])) as { status: string };
-  console.log(
-    `  fsid ${ceph.fsid}, ${health.status}, pools: ${(await ceph.rados(['lspools'])).trim().split('\n').join(', ')}`,
+  step('node-2 loses power (its BMC powers it off): the fencer notices, fences it, etcd replaces its member');
+  execFileSync('sh', [
+    join(lab.scopeDir, 'chassis-control.sh'),
+    join(lab.scopeDir, 'bmc2', 'chassis'),
+    'set',
+    'power',
+    '0',
+  ]);
+  await waitUntil(
+    'node-2 fenced',
+    () => labStatus()[0]?.cluster?.nodes.find((n) => n.name === 'node-2')?.state === 'fenced',
+    60,
   );
+  show();
 
-  step('done; removing the lab');
+  step('rackseed lab add: a fifth server is cabled in, powered off; the seed finds it, it joins by itself');
+  process.stdout.write(rackseed('lab', 'add', '--dir', dir));
+  await waitUntil(
+    'node-5 ready',
+    () => labStatus()[0]?.cluster?.nodes.find((n) => n.name === 'node-5')?.state === 'ready',
+    120,
+  );
+  show();
+  step('done; rackseed lab down');
 } finally {
-  for (const cleanup of cleanups) await cleanup();
+  process.stdout.write(rackseed('lab', 'down', '--dir', dir));
+  rmSync(dir, { recursive: true, force: true });
 }
 console.log(`demo finished in ${((performance.now() - started) / 1000).toFixed(1)} s; nothing left running.`);
-// etcd3's gRPC channels may hold the loop a little longer than needed.
-process.exit(0);

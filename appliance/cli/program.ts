@@ -3,7 +3,10 @@ import { registerAgent } from './commands/agent.js';
 import { registerBmc } from './commands/bmc.js';
 import { registerCloud } from './commands/cloud.js';
 import { registerDoctor } from './commands/doctor.js';
+import { registerLab } from './commands/lab.js';
 import { registerNetboot } from './commands/netboot.js';
+import { registerNode } from './commands/node.js';
+import { registerSeed } from './commands/seed.js';
 import { registerVersion } from './commands/version.js';
 import { CliUsageError, EXIT } from './errors.js';
 import { type CliIo, type GlobalOptions, reportError } from './io.js';
@@ -16,6 +19,9 @@ const VERBS: ReadonlyArray<(program: Command, io: CliIo) => void> = [
   registerNetboot,
   registerCloud,
   registerAgent,
+  registerNode,
+  registerSeed,
+  registerLab,
 ];
 
 function createProgram(io: CliIo): Command {

@@ -5,8 +5,9 @@
  * class "iPXE", the node's SMBIOS GUID as option 97), so the DHCP server answers with the HTTP
  * URL of the node's iPXE script; then it fetches that script, and the kernel and initrd it names,
  * over HTTP. Instead of booting that kernel it runs the boot command it was given, with the
- * kernel command line in RACKSEED_CMDLINE: in the lab that is `rackseed node boot`, the same
- * entry the netboot image's /init calls.
+ * kernel command line in RACKSEED_CMDLINE, the GUID in RACKSEED_GUID (a real node reads
+ * /sys/class/dmi/id/product_uuid) and STATE_DIR in RACKSEED_STATE_DIR (nodes in namespaces share
+ * one file system): in the lab that is `rackseed node boot`, the entry the image's /init calls.
  *
  *   firmware.sh STATE_DIR GUID_HEX BOOT_COMMAND...
  */
@@ -50,6 +51,6 @@ for f in "$kernel" "$initrd"; do
   wget -q -O /dev/null "$f" || { say "cannot fetch $f"; exit 1; }
 done
 say "booted: kernel $kernel, initrd $initrd"
-export RACKSEED_CMDLINE="$cmdline"
+export RACKSEED_CMDLINE="$cmdline" RACKSEED_GUID="$guid" RACKSEED_STATE_DIR="$d"
 exec "$@"
 `;

@@ -6,7 +6,8 @@
 export { type Daemon, processRunning, Scope, SCOPES_ROOT, type SpawnOptions, sweepStale } from './scope.js';
 export { waitFor } from './wait.js';
 export { createNetworkLab, type LabHost, type NetworkLab, type NetworkLabOptions } from './netns.js';
-export { buildLabRack, type LabRackHardware, type LabRackOptions, type LabServer } from './rack.js';
+export { inSeed, labAdd, type LabInfo, labDown, labs, labUp, type LabUpOptions } from './lab.js';
+export { addLabServer, buildLabRack, type LabRackHardware, type LabRackOptions, type LabServer } from './rack.js';
 export {
   LAB_BMC_DEVICE,
   type SimulatedBmc,

@@ -63,6 +63,8 @@ export interface SimulatedBmcOptions {
   password?: string;
   /** The GUID (32 hex digits) of BMC `index`; default: unique per BMC. */
   guid?: (index: number) => string;
+  /** The index of the first BMC (default 1): a rack that grows numbers its new BMCs on. */
+  firstIndex?: number;
 }
 
 export interface SimulatedRack {
@@ -104,8 +106,9 @@ export async function startSimulatedBmcs(options: SimulatedBmcOptions): Promise<
     const chassisControl = join(scope.dir, 'chassis-control.sh');
     writeFileSync(chassisControl, CHASSIS_CONTROL_SCRIPT, { mode: 0o755 });
     const bmcs: SimulatedBmc[] = [];
-    for (let index = 1; index <= options.count; index++) {
-      const host = options.netns ? options.addresses?.[index - 1] : '127.0.0.1';
+    const first = options.firstIndex ?? 1;
+    for (let index = first; index < first + options.count; index++) {
+      const host = options.netns ? options.addresses?.[index - first] : '127.0.0.1';
       if (host === undefined) throw new Error(`no address given for BMC ${index} in namespace ${options.netns}`);
       const port = options.netns ? 623 : await scope.port();
       const dir = join(scope.dir, `bmc${index}`);

@@ -1,9 +1,13 @@
+import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { NETNS_FIRMWARE_SCRIPT } from './firmware.js';
 import { type SimulatedBmc, startSimulatedBmcs } from './ipmi-sim.js';
 import { createNetworkLab, type NetworkLab } from './netns.js';
 import { Scope } from './scope.js';
+
+const run = promisify(execFile);
 
 /** One server of the lab rack: its own namespace (powered off until its BMC powers it on) and its BMC. */
 export interface LabServer {
@@ -44,6 +48,32 @@ export interface LabRackOptions {
 }
 
 const shellQuote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
+
+/** The SMBIOS GUID of server `index` of the rack whose scope id is `scopeId`. */
+const guidOf = (scopeId: string, index: number) =>
+  `5a17ab00${scopeId.padStart(8, '0')}0000${index.toString(16).padStart(12, '0')}`;
+
+/** What a server's BMC runs at power-on: its firmware, inside the server's namespace. */
+function powerOnCommand(
+  scope: Scope,
+  serverNetns: string,
+  index: number,
+  stateDir: string,
+  bootCommand: readonly string[],
+): string {
+  const argv = [
+    'ip',
+    'netns',
+    'exec',
+    serverNetns,
+    'sh',
+    join(scope.dir, 'firmware.sh'),
+    stateDir,
+    guidOf(scope.id, index),
+    ...bootCommand,
+  ];
+  return `exec ${argv.map(shellQuote).join(' ')}`;
+}
 
 /**
  * Builds the lab rack's hardware in network namespaces: a provisioning bridge with the seed
@@ -107,4 +137,47 @@ export async function buildLabRack(options: LabRackOptions): Promise<LabRackHard
     await scope.close();
     throw error;
   }
+}
+
+/**
+ * Cables one more server into a running lab rack (reopened from its scope directory): its
+ * namespace on the provisioning bridge and its BMC on the BMC network, powered off, with the
+ * rack's factory password. The seed's next scan finds it.
+ */
+export async function addLabServer(rack: {
+  scopeDir: string;
+  bridgeNetns: string;
+  bmcSubnet: string;
+  servers: number;
+  factoryPassword: string;
+  bootCommand: readonly string[];
+}): Promise<LabServer> {
+  const scope = Scope.reopen(rack.scopeDir);
+  const index = rack.servers + 1;
+  const port = rack.servers + 2; // p1 is the seed's, p2… the servers'
+  const netns = `rsb-${scope.id}-n${index}`;
+  const mac = `52:54:00:${scope.id.slice(0, 2)}:${scope.id.slice(2, 4)}:${port.toString(16).padStart(2, '0')}`;
+  const ip = (...args: string[]) => run('ip', args, { timeout: 10_000 });
+  scope.recordNetns(netns);
+  await ip('netns', 'add', netns);
+  await ip('-n', netns, 'link', 'set', 'lo', 'up');
+  await ip('-n', rack.bridgeNetns, 'link', 'add', `p${port}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns);
+  await ip('-n', rack.bridgeNetns, 'link', 'set', `p${port}`, 'master', 'br0', 'up');
+  await ip('-n', netns, 'link', 'set', 'eth0', 'address', mac);
+  await ip('-n', netns, 'link', 'set', 'eth0', 'up');
+  const bmcAddress = `${rack.bmcSubnet.replace(/\.0\/24$/, '')}.${10 + index}`;
+  await ip('-n', rack.bridgeNetns, 'addr', 'add', `${bmcAddress}/24`, 'dev', 'br1');
+  const { bmcs } = await startSimulatedBmcs({
+    count: 1,
+    firstIndex: index,
+    netns: rack.bridgeNetns,
+    addresses: [bmcAddress],
+    password: rack.factoryPassword,
+    guid: (i) => guidOf(scope.id, i),
+    scope,
+    onPowerOn: ({ stateDir }) => powerOnCommand(scope, netns, index, stateDir, rack.bootCommand),
+  });
+  const bmc = bmcs[0];
+  if (!bmc) throw new Error('the new BMC did not start');
+  return { index, netns, mac, guid: bmc.guid, bmc, stateDir: bmc.stateDir };
 }

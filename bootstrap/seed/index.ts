@@ -36,3 +36,5 @@ export {
   onboardBmcs,
   powerOnForNetboot,
 } from './onboard.js';
+export { runSeed, type Seed, type SeedConfig, type SeedEvent } from './seed.js';
+export { bootNode, machineGuid, NodeBootError, parseBootCmdline } from './node-boot.js';

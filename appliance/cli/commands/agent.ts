@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { type Command, Option } from 'commander';
-import type { BmcRecord, ServiceSpec, Store } from '../../../agent/index.js';
+import type { BmcRecord, ServiceSpec } from '../../../agent/index.js';
+import { connectStore, endpoints, loadAgent, readConfigFile } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
 import { type CliIo, type GlobalOptions, report } from '../io.js';
 import { readSecret } from '../secrets.js';
@@ -35,27 +35,8 @@ interface AgentFlags {
   etcdBootstrap?: boolean;
 }
 
-// The agent (etcd3, gRPC) and the IPMI client are loaded on use, so other verbs do not pay for them.
-const loadAgent = () => import('../../../agent/index.js');
-function endpoints(value: string[] | string | undefined): string[] {
-  const list = Array.isArray(value) ? value : (value ?? '').split(',');
-  return list.map((s) => s.trim()).filter(Boolean);
-}
-
 async function loadConfig(file: string | undefined): Promise<AgentConfig> {
-  if (!file) return {};
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new CliUsageError(`cannot read the config file ${file}: ${(error as NodeJS.ErrnoException).code}`);
-  }
-  try {
-    const { parse } = await import('yaml');
-    return (parse(text) ?? {}) as AgentConfig;
-  } catch (error) {
-    throw new CliUsageError(`the config file ${file} is not valid YAML: ${(error as Error).message}`);
-  }
+  return file ? readConfigFile<AgentConfig>(file) : {};
 }
 
 async function catalogOf(config: AgentConfig): Promise<ServiceSpec[]> {
@@ -70,14 +51,7 @@ async function catalogOf(config: AgentConfig): Promise<ServiceSpec[]> {
   });
 }
 
-async function connect(etcd: string | undefined, io: CliIo): Promise<Store> {
-  const list = endpoints(etcd ?? io.env.RACKSEED_ETCD);
-  if (list.length === 0) throw new CliUsageError('no etcd endpoints: pass --etcd URLS or set RACKSEED_ETCD');
-  const { Store } = await loadAgent();
-  return Store.connect(list);
-}
-
-/** `rackseed agent`, `rackseed status` and `rackseed node fence`. */
+/** `rackseed agent` and `rackseed status`. */
 export function registerAgent(program: Command, io: CliIo): void {
   program
     .command('agent')
@@ -153,7 +127,7 @@ export function registerAgent(program: Command, io: CliIo): void {
     .description('nodes and their states, etcd members and leader, singleton holders, recent transitions')
     .option('--etcd <urls>', 'comma-separated etcd client URLs (default: $RACKSEED_ETCD)')
     .action(async (flags: { etcd?: string }, command: Command) => {
-      const store = await connect(flags.etcd, io);
+      const store = await connectStore(flags.etcd, io);
       try {
         const { readStatus } = await loadAgent();
         const status = await readStatus(store);
@@ -176,30 +150,6 @@ export function registerAgent(program: Command, io: CliIo): void {
             ...s.transitions.map((t) => `  ${t.at} ${t.machine}: ${String(t.from)} → ${String(t.to)} (${t.event})`),
           ].join('\n'),
         );
-      } finally {
-        await store.close();
-      }
-    });
-
-  program
-    .command('node')
-    .description('operate on one node')
-    .command('fence')
-    .description('record that a dead node is powered off (when its BMC cannot be reached), so its singletons may move')
-    .argument('<node>', 'the node’s name')
-    .option('--confirm', 'I have made sure the node is powered off')
-    .option('--etcd <urls>', 'comma-separated etcd client URLs (default: $RACKSEED_ETCD)')
-    .action(async (node: string, flags: { confirm?: boolean; etcd?: string }, command: Command) => {
-      if (!flags.confirm) {
-        throw new CliUsageError(
-          `fencing by hand lets ${node}'s singletons start elsewhere: make sure it is powered off, then add --confirm`,
-        );
-      }
-      const store = await connect(flags.etcd, io);
-      try {
-        const { fenceByOperator } = await loadAgent();
-        const record = await fenceByOperator(store, node, `operator@${hostname()}`);
-        report(io, command.optsWithGlobals<GlobalOptions>(), { node, ...record }, () => `${node} recorded as fenced`);
       } finally {
         await store.close();
       }

@@ -1,0 +1,37 @@
+import { readFile } from 'node:fs/promises';
+import type { Store } from '../../agent/index.js';
+import { CliUsageError } from './errors.js';
+import type { CliIo } from './io.js';
+
+/** The agent (etcd3, gRPC) loads on use, so verbs that do not talk to the cluster do not pay for it. */
+export const loadAgent = () => import('../../agent/index.js');
+
+/** A list of URLs from a config list or a comma-separated option. */
+export function endpoints(value: readonly string[] | string | undefined): string[] {
+  const list = typeof value === 'string' ? value.split(',') : [...(value ?? [])];
+  return list.map((s) => s.trim()).filter(Boolean);
+}
+
+/** A store on the cluster's etcd: `--etcd URLS`, else RACKSEED_ETCD. */
+export async function connectStore(etcd: string | undefined, io: CliIo): Promise<Store> {
+  const list = endpoints(etcd ?? io.env.RACKSEED_ETCD);
+  if (list.length === 0) throw new CliUsageError('no etcd endpoints: pass --etcd URLS or set RACKSEED_ETCD');
+  const { Store } = await loadAgent();
+  return Store.connect(list);
+}
+
+/** A YAML (or JSON) configuration file, as an object; a usage error names what is wrong with it. */
+export async function readConfigFile<T>(file: string): Promise<T> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new CliUsageError(`cannot read the config file ${file}: ${(error as NodeJS.ErrnoException).code}`);
+  }
+  try {
+    const { parse } = await import('yaml');
+    return (parse(text) ?? {}) as T;
+  } catch (error) {
+    throw new CliUsageError(`the config file ${file} is not valid YAML: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,194 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+import { addLabServer, buildLabRack } from './rack.js';
+import { Scope } from './scope.js';
+import { waitFor } from './wait.js';
+
+/**
+ * The lab rack: a whole rack on this machine from real parts, in network namespaces. Its
+ * hardware (provisioning and BMC networks, servers behind OpenIPMI BMCs, see rack.ts) plus the
+ * seed, run as `rackseed seed` on the seed host: the seed finds the BMCs, takes them over,
+ * powers the servers on; each server's firmware netboots it (really: DHCP and HTTP boot) and
+ * runs `rackseed node boot`, which enrolls it and starts its agent. `labUp` returns once every
+ * server is a ready node; the lab stays up (a persistent scope in `dir`) until `labDown`.
+ */
+
+/** What `rackseed lab status` reads back: written next to the lab's scope. */
+export interface LabInfo {
+  readonly scopeDir: string;
+  readonly bridgeNetns: string;
+  readonly bmcSubnet: string;
+  /** What a powered-on server runs after its firmware (`rackseed node boot`). */
+  readonly bootCommand: readonly string[];
+  readonly seedNetns: string;
+  readonly seedIp: string;
+  /** The cluster's etcd as the seed serves it (reachable from the seed namespace). */
+  readonly etcd: string;
+  readonly servers: readonly { name: string; netns: string; mac: string; bmc: string }[];
+  readonly seedLog: string;
+  readonly createdAt: string;
+}
+
+export interface LabUpOptions {
+  /** Where labs live (each in a scope directory of its own). */
+  dir: string;
+  servers: number;
+  /** How to run rackseed (`[node, bin/rackseed.js]`); the seed and every node run this. */
+  rackseed: readonly string[];
+  /** The netboot image to serve (kernel + initrd); netns servers fetch it but do not boot it. */
+  image?: { dir: string; kernel: string; initrd: string };
+  /** The service catalog every node runs. */
+  services?: readonly { name: string; placement: 'everywhere' | 'singleton'; command: string[] }[];
+  readyTimeoutMs?: number;
+  onProgress?: (line: string) => void;
+}
+
+const FACTORY_PASSWORD = 'lab-factory';
+
+/** Runs rackseed inside the seed's namespace and returns its stdout. */
+export async function inSeed(info: LabInfo, rackseed: readonly string[], args: readonly string[]): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    execFile(
+      'ip',
+      ['netns', 'exec', info.seedNetns, ...rackseed, ...args],
+      { timeout: 30_000, env: { ...process.env, RACKSEED_ETCD: info.etcd } },
+      (error, stdout, stderr) =>
+        error ? reject(new Error(`${args.join(' ')}: ${stderr || error.message}`)) : resolvePromise(stdout),
+    );
+  });
+}
+
+/** Builds a lab rack, starts its seed and waits until every server is a ready node. */
+export async function labUp(options: LabUpOptions): Promise<LabInfo> {
+  mkdirSync(options.dir, { recursive: true });
+  const progress = options.onProgress ?? (() => {});
+  const bootCommand = [...options.rackseed, '--json', 'node', 'boot'];
+  const hardware = await buildLabRack({
+    servers: options.servers,
+    factoryPassword: FACTORY_PASSWORD,
+    bootCommand,
+    persistent: { root: resolve(options.dir) },
+  });
+  try {
+    progress(
+      `rack: ${options.servers} servers (powered off) on ${hardware.network.subnet}, BMCs on ${hardware.network.bmc?.subnet}`,
+    );
+    const dir = hardware.scope.dir;
+    let image = options.image;
+    if (!image) {
+      // Netns servers fetch the kernel and initrd over HTTP but run rackseed from this file system.
+      const placeholder = join(dir, 'netns-image');
+      mkdirSync(placeholder, { recursive: true });
+      writeFileSync(join(placeholder, 'vmlinuz'), 'netns lab: the firmware fetches this file, it does not boot it\n');
+      writeFileSync(
+        join(placeholder, 'initrd.img'),
+        'netns lab: the firmware fetches this file, it does not boot it\n',
+      );
+      image = { dir: placeholder, kernel: 'vmlinuz', initrd: 'initrd.img' };
+    }
+    const net = hardware.network.subnet.replace(/\.0\/24$/, '');
+    const config = {
+      cluster: 'lab',
+      name: 'seed',
+      dataDir: join(dir, 'seed'),
+      provisioning: { interface: 'eth0', subnet: hardware.network.subnet, range: `${net}.100-${net}.199` },
+      image: { ...image, cmdline: 'console=ttyS0' },
+      bmc: {
+        cidr: hardware.network.bmc?.subnet ?? '',
+        factory: [{ user: 'admin', password: FACTORY_PASSWORD }],
+        rescanSeconds: 10,
+      },
+      enrollment: { autoAccept: true },
+      services: options.services ?? [],
+    };
+    writeFileSync(join(dir, 'seed.yaml'), stringify(config), { mode: 0o600 });
+    const seed = hardware.scope.spawn(
+      'seed',
+      [...options.rackseed, '--json', 'seed', '--config', join(dir, 'seed.yaml')],
+      {
+        netns: hardware.seedNetns,
+      },
+    );
+    const info: LabInfo = {
+      scopeDir: dir,
+      bridgeNetns: hardware.network.bridgeNetns,
+      bmcSubnet: hardware.network.bmc?.subnet ?? '',
+      bootCommand,
+      seedNetns: hardware.seedNetns,
+      seedIp: hardware.seedIp,
+      etcd: `http://${hardware.seedIp}:2379`,
+      servers: hardware.servers.map((s) => ({ name: `node-${s.index}`, netns: s.netns, mac: s.mac, bmc: s.bmc.host })),
+      seedLog: seed.logFile,
+      createdAt: new Date().toISOString(),
+    };
+    writeFileSync(join(dir, 'lab.json'), `${JSON.stringify(info, null, 2)}\n`);
+    progress(`seed started on ${hardware.seedIp} (log: ${seed.logFile})`);
+    const names = new Set(info.servers.map((s) => s.name));
+    let last = '';
+    await waitFor(
+      `every server of the lab to be a ready node (seed log: ${seed.logFile})`,
+      async () => {
+        if (!seed.alive()) throw new Error(`the seed exited: ${readFileSync(seed.logFile, 'utf8').slice(-2000)}`);
+        const status = JSON.parse(await inSeed(info, options.rackseed, ['--json', 'status'])) as {
+          nodes: { name: string; state: string }[];
+        };
+        const line = status.nodes.map((n) => `${n.name}=${n.state}`).join(' ');
+        if (line !== last) progress(`nodes: ${line}`);
+        last = line;
+        return [...names].every((name) => status.nodes.some((n) => n.name === name && n.state === 'ready'));
+      },
+      options.readyTimeoutMs ?? 180_000,
+      1_000,
+    );
+    return info;
+  } catch (error) {
+    await hardware.destroy();
+    throw error;
+  }
+}
+
+/** The labs under `dir`. */
+export function labs(dir: string): LabInfo[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .map((d) => join(resolve(dir), d, 'lab.json'))
+    .filter((f) => existsSync(f))
+    .map((f) => JSON.parse(readFileSync(f, 'utf8')) as LabInfo);
+}
+
+/**
+ * Cables one more server into the lab (namespace and BMC, powered off); the seed's rescan
+ * finds it, powers it on, and it joins. Resolves with its expected node name.
+ */
+export async function labAdd(info: LabInfo): Promise<string> {
+  const server = await addLabServer({
+    scopeDir: info.scopeDir,
+    bridgeNetns: info.bridgeNetns,
+    bmcSubnet: info.bmcSubnet,
+    servers: info.servers.length,
+    factoryPassword: FACTORY_PASSWORD,
+    bootCommand: info.bootCommand,
+  });
+  const name = `node-${server.index}`;
+  const updated: LabInfo = {
+    ...info,
+    servers: [...info.servers, { name, netns: server.netns, mac: server.mac, bmc: server.bmc.host }],
+  };
+  writeFileSync(join(info.scopeDir, 'lab.json'), `${JSON.stringify(updated, null, 2)}\n`);
+  return name;
+}
+
+/** Removes every lab under `dir`: kills its processes by pid and deletes its namespaces. */
+export async function labDown(dir: string): Promise<number> {
+  if (!existsSync(dir)) return 0;
+  let removed = 0;
+  for (const entry of readdirSync(dir)) {
+    const scopeDir = join(resolve(dir), entry);
+    if (!existsSync(join(scopeDir, 'owner'))) continue;
+    await Scope.reopen(scopeDir).close();
+    removed++;
+  }
+  return removed;
+}

@@ -1,0 +1,106 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { type Agent, commandService, RackseedError, startAgent } from '../../agent/index.js';
+import { IpmiPowerDriver } from '../ipmi/index.js';
+import { enroll, type EnrollmentGrant } from './enroll-http.js';
+
+/** What the seed's boot script put on the kernel command line for this node. */
+export interface BootParameters {
+  readonly enrollUrl: string;
+  readonly caFingerprint: string;
+  readonly caUrl: string;
+  readonly mac: string;
+  readonly token: string;
+}
+
+export class NodeBootError extends RackseedError {
+  constructor(message: string) {
+    super('NODE_BOOT_ERR_CMDLINE', message);
+  }
+}
+
+/** Reads `rackseed.*` parameters from a kernel command line. */
+export function parseBootCmdline(cmdline: string): BootParameters {
+  const params = new Map<string, string>();
+  for (const word of cmdline.trim().split(/\s+/)) {
+    const eq = word.indexOf('=');
+    if (word.startsWith('rackseed.') && eq > 0) params.set(word.slice(9, eq), word.slice(eq + 1));
+  }
+  const need = (key: string) => {
+    const value = params.get(key);
+    if (!value)
+      throw new NodeBootError(
+        `the kernel command line has no rackseed.${key}=; was this node booted by a rackseed seed?`,
+      );
+    return value;
+  };
+  return {
+    enrollUrl: need('enroll'),
+    caFingerprint: need('ca'),
+    caUrl: need('ca-url'),
+    mac: need('mac').toLowerCase(),
+    token: need('token'),
+  };
+}
+
+/** The IPv4 address of the interface with `mac` (the one the node netbooted from). */
+function addressOf(mac: string): string {
+  for (const addresses of Object.values(networkInterfaces())) {
+    const found = addresses?.find((a) => a.mac.toLowerCase() === mac && a.family === 'IPv4');
+    if (found) return found.address;
+  }
+  throw new NodeBootError(`no IPv4 address on the interface with MAC ${mac}`);
+}
+
+/**
+ * A netbooted node's start: enrolls with the seed (once; the grant is kept, 0600, in the data
+ * directory, so a restart does not need the single-use token again), then runs the agent with
+ * the grant's cluster, catalog and key, this node's address for its etcd member.
+ */
+export async function bootNode(options: {
+  cmdline: string;
+  guid: string;
+  dataDir: string;
+  log: (line: string) => void;
+}): Promise<Agent> {
+  const boot = parseBootCmdline(options.cmdline);
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  const grantFile = join(options.dataDir, 'grant.json');
+  let grant: EnrollmentGrant;
+  if (existsSync(grantFile)) {
+    grant = JSON.parse(readFileSync(grantFile, 'utf8')) as EnrollmentGrant;
+    options.log(`enrolled before as ${grant.name}`);
+  } else {
+    grant = await enroll({
+      url: boot.enrollUrl,
+      caUrl: boot.caUrl,
+      caFingerprint: boot.caFingerprint,
+      token: boot.token,
+      mac: boot.mac,
+      guid: options.guid,
+      onWait: (why) => options.log(why),
+    });
+    writeFileSync(grantFile, JSON.stringify(grant), { mode: 0o600 });
+    options.log(`enrolled as ${grant.name} in cluster ${grant.cluster.name}`);
+  }
+  return startAgent(
+    {
+      name: grant.name,
+      etcd: grant.etcd,
+      dataDir: join(options.dataDir, 'agent'),
+      clusterKey: Buffer.from(grant.clusterKey, 'base64'),
+      etcdHost: addressOf(boot.mac),
+      leaseTtl: grant.leaseTtl,
+      log: options.log,
+    },
+    grant.services.map((s) => commandService(s.name, s.placement, s.command)),
+    new IpmiPowerDriver(),
+  );
+}
+
+/** This machine's SMBIOS GUID as 32 hex digits (lab nodes get it in RACKSEED_GUID from their firmware). */
+export function machineGuid(env: NodeJS.ProcessEnv): string {
+  if (env.RACKSEED_GUID) return env.RACKSEED_GUID.toLowerCase();
+  return readFileSync('/sys/class/dmi/id/product_uuid', 'utf8').trim().replace(/-/g, '').toLowerCase();
+}

@@ -1,0 +1,98 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inSeed, type LabInfo, labAdd, labDown, labUp, waitFor } from '../../bootstrap/index.js';
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const RACKSEED = [process.execPath, join(REPO, 'bin/rackseed.js')];
+
+interface Status {
+  nodes: { name: string; state: string }[];
+  singletons: Record<string, string | null>;
+  etcd: { members: { name: string; learner: boolean }[] };
+}
+
+// The promise of rackseed on one machine: a seed and four servers that are only powered-off
+// BMCs become a cluster with no human step; a server that loses power is fenced and the
+// cluster goes on; a server cabled in later joins by itself.
+describe('self-assembly of a lab rack (netns boot)', () => {
+  let dir: string;
+  let lab: LabInfo;
+  const status = async () => JSON.parse(await inSeed(lab, RACKSEED, ['--json', 'status'])) as Status;
+
+  beforeAll(async () => {
+    execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO });
+    dir = mkdtempSync(join(tmpdir(), 'rackseed-e2e-'));
+    lab = await labUp({ dir, servers: 4, rackseed: RACKSEED, readyTimeoutMs: 180_000 });
+  });
+  afterAll(async () => {
+    if (dir) {
+      await labDown(dir);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('brings every server up as a ready node, each powered on by the seed through its BMC', async () => {
+    const s = await status();
+    expect(s.nodes.map((n) => [n.name, n.state]).sort()).toEqual([
+      ['node-1', 'ready'],
+      ['node-2', 'ready'],
+      ['node-3', 'ready'],
+      ['node-4', 'ready'],
+      ['seed', 'ready'],
+    ]);
+    expect(s.singletons.fencer).not.toBeNull();
+  });
+
+  it('grows etcd to an odd number of voters, at least three', async () => {
+    const voters = await waitFor(
+      'etcd to reach 5 voters',
+      async () => {
+        const members = (await status()).etcd.members;
+        const v = members.filter((m) => !m.learner).length;
+        return v === 5 && members.every((m) => !m.learner) ? v : undefined;
+      },
+      120_000,
+      1_000,
+    );
+    expect(voters).toBe(5);
+  });
+
+  it('fences a server that loses power and keeps the cluster going', async () => {
+    const victim = lab.servers[1];
+    if (!victim) throw new Error('no server');
+    const stateDir = join(lab.scopeDir, 'bmc2', 'chassis');
+    // The server loses power (its BMC's own power-off, as when the plug is pulled).
+    execFileSync('sh', [join(lab.scopeDir, 'chassis-control.sh'), stateDir, 'set', 'power', '0']);
+    await waitFor(
+      'the dead server to be fenced',
+      async () => (await status()).nodes.find((n) => n.name === victim.name)?.state === 'fenced',
+      60_000,
+      500,
+    );
+    const after = await waitFor(
+      'etcd to replace the dead member with quorum kept',
+      async () => {
+        const s = await status();
+        const names = s.etcd.members.map((m) => m.name);
+        return !names.includes(victim.name) && s.etcd.members.filter((m) => !m.learner).length >= 3 ? s : undefined;
+      },
+      90_000,
+      1_000,
+    );
+    expect(after.nodes.filter((n) => n.state === 'ready').length).toBe(4);
+  });
+
+  it('takes in a server cabled in later, with no human step', async () => {
+    const name = await labAdd(lab);
+    await waitFor(
+      'the new server to be a ready node',
+      async () => (await status()).nodes.find((n) => n.name === name)?.state === 'ready',
+      120_000,
+      1_000,
+    );
+  });
+});
