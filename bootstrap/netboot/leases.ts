@@ -67,6 +67,15 @@ export class FileLeaseStore implements LeaseStore {
     const whole = wholeLines(text);
     this.leases.clear();
     for (const [mac, lease] of replay(this.path, text)) this.leases.set(mac, lease);
+    if (isFirstFormat(text)) {
+      try {
+        await this.compact(); // rewrite it as a journal
+      } catch (error) {
+        throw new LeaseStoreError('STORE_ERR_LEASE_IO', `cannot rewrite ${this.path} as a journal`, error);
+      }
+      this.loaded = true;
+      return [...this.leases.values()];
+    }
     this.lines = whole.split('\n').filter((l) => l !== '').length;
     try {
       await this.handle?.close();
@@ -171,9 +180,26 @@ function wholeLines(text: string): string {
   return text.slice(0, text.lastIndexOf('\n') + 1);
 }
 
+/** The first format of the lease file: one JSON array of leases, rewritten whole on each change. */
+function isFirstFormat(text: string): boolean {
+  return text.trimStart().startsWith('[');
+}
+
 /** The live leases by MAC after applying every whole line of the journal in order. */
 function replay(path: string, text: string): Map<string, Lease> {
   const leases = new Map<string, Lease>();
+  if (isFirstFormat(text)) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      throw new LeaseStoreError('STORE_ERR_LEASE_CORRUPT', `${path} is not JSON; move it aside`, error);
+    }
+    for (const l of Array.isArray(parsed) ? (parsed as Lease[]) : []) {
+      if (typeof l?.mac === 'string' && typeof l.ip === 'string') leases.set(l.mac, l);
+    }
+    return leases;
+  }
   for (const [i, line] of wholeLines(text).split('\n').entries()) {
     if (line === '') continue;
     let entry: Entry;

@@ -45,6 +45,17 @@ describe('file lease store', () => {
     expect(await FileLeaseStore.read(path)).toEqual([lease(1), lease(2)]);
   });
 
+  it('reads a lease file of the first format (a JSON array) and rewrites it as a journal', async () => {
+    const path = fresh();
+    writeFileSync(path, JSON.stringify([lease(1), lease(2)], null, 1));
+    const a = new FileLeaseStore(path);
+    expect(await a.load()).toEqual([lease(1), lease(2)]);
+    await a.save(lease(3));
+    await a.close();
+    expect(readFileSync(path, 'utf8').startsWith('{"op":"save"')).toBe(true);
+    expect(await FileLeaseStore.read(path)).toEqual([lease(1), lease(2), lease(3)]);
+  });
+
   it('refuses a journal with a corrupt line in the middle (STORE_ERR_LEASE_CORRUPT)', async () => {
     const path = fresh();
     writeFileSync(path, `not json\n${JSON.stringify({ op: 'save', lease: lease(1) })}\n`);
