@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the netboot test fixtures once and caches them in .cache/netboot/ (gitignored):
-#   vmlinuz    a Debian cloud kernel (apt-get download + dpkg-deb -x; nothing is installed)
+#   vmlinuz    Debian's cloud kernel, from images/kernel.sh (its cache is shared with make image)
 #   initrd.gz  a busybox-static initramfs whose /init brings eth0 up by DHCP and prints
 #              "RACKSEED-NODE-READY mac=… ip=… token=…" on the serial console, then powers off.
 # Recipe: ../shared/research/rack-sim-feasibility.md §2.2. Prints the directory.
@@ -11,11 +11,9 @@ if [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/initrd.gz" ]; then echo "$OUT"; exit 0; f
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
+KERNEL=$(images/kernel.sh)
+M=$KERNEL/modules
 cd "$WORK"
-PKG=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/{print $2; exit}')
-apt-get download -q "$PKG" >&2
-dpkg-deb -x ./*.deb k
-M=$(echo k/lib/modules/*/kernel)
 mkdir -p root/{bin,sbin,etc/udhcpc,proc,sys,dev,tmp,run,lib/modules}
 cp /bin/busybox root/bin/busybox
 for a in $(root/bin/busybox --list); do [ -e "root/bin/$a" ] || ln -s busybox "root/bin/$a"; done
@@ -46,5 +44,5 @@ exit 0
 SCRIPT
 chmod +x root/init root/etc/udhcpc/default.script
 (cd root && find . | cpio -o -H newc --quiet | gzip -9) > "$OUT/initrd.gz"
-cp k/boot/vmlinuz-* "$OUT/vmlinuz"
+cp "$KERNEL/vmlinuz" "$OUT/vmlinuz"
 echo "$OUT"

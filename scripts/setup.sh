@@ -11,6 +11,7 @@ DEBIAN_PACKAGES=(
   ceph-mon ceph-osd ceph-mgr ceph-common librados-dev libsqlite3-mod-ceph sqlite3
   openipmi ipmitool
   isc-dhcp-client udhcpc tftp-hpa atftp curl qemu-system-x86 ipxe-qemu ipxe dnsmasq-base busybox-static cpio
+  radvd tcpdump ovmf
   iproute2 iputils-ping uuid-runtime procps
   python3-openstackclient tempest
   nodejs npm make g++ cmake python3

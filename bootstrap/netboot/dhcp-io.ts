@@ -4,12 +4,14 @@
  * receive 255.255.255.255 broadcasts (research A3). Run it on a provisioning interface or
  * inside a dedicated network namespace. Holds no protocol knowledge: `dhcp-server.ts` decides.
  */
-import { type Socket, createSocket } from 'node:dgram';
+import { type RemoteInfo, type Socket, createSocket } from 'node:dgram';
 import { isRackseedError } from '../../agent/errors/index.js';
 import { decodeDhcp, encodeDhcp } from './dhcp-codec.js';
 import { type Decision, DhcpResponder, type DhcpConfig, type NetbootEvent } from './dhcp-server.js';
 import { intToIp } from './ipv4.js';
 import type { LeaseStore } from './leases.js';
+
+const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
 
 /** A running DHCP server. */
 export interface DhcpServer {
@@ -41,17 +43,23 @@ export async function startDhcpServer(options: {
     onEvent({ type: 'dhcp.rejected', mac, detail: `${code}: ${detail}` });
   };
 
-  const send = (socket: Socket, decision: Decision): void => {
+  const send = (socket: Socket, decision: Decision, sender: RemoteInfo): void => {
     if (!decision.reply || !decision.to) return;
     const bytes = encodeDhcp(decision.reply);
-    const [ip, port] = decision.to.kind === 'broadcast' ? [broadcast, clientPort] : [decision.to.ip, decision.to.port];
+    const to = decision.to;
+    const [ip, port] =
+      to.kind === 'broadcast'
+        ? [broadcast, clientPort]
+        : to.kind === 'sender'
+          ? [sender.address, sender.port]
+          : [to.ip, to.port];
     socket.send(bytes, port, ip, (error) => {
       if (error) reject('DHCP_ERR_SEND', decision.event.mac, error.message);
       else stats.replied += 1;
     });
   };
 
-  const onMessage = (socket: Socket, viaPxePort: boolean) => async (msg: Buffer) => {
+  const onMessage = (socket: Socket, viaPxePort: boolean) => async (msg: Buffer, sender: RemoteInfo) => {
     stats.received += 1;
     let decision: Decision;
     try {
@@ -69,16 +77,19 @@ export async function startDhcpServer(options: {
       return; // no ACK without a durable lease: the client retries
     }
     onEvent(decision.event);
-    send(socket, decision);
+    send(socket, decision, sender);
   };
 
   const bind = (port: number, viaPxePort: boolean): Promise<Socket> =>
     new Promise((resolve, fail) => {
       const socket = createSocket({ type: 'udp4', reuseAddr: true });
-      socket.on('message', (msg) => void onMessage(socket, viaPxePort)(msg));
+      socket.on('message', (msg, sender) => void onMessage(socket, viaPxePort)(msg, sender));
       socket.once('error', fail);
       socket.bind(port, '0.0.0.0', () => {
         socket.setBroadcast(true);
+        // A rack powered on at once (or a burst of RELEASEs) overflows the default 208 KB: packets
+        // would be dropped before we read them. Linux caps this at net.core.rmem_max.
+        socket.setRecvBufferSize(RECV_BUFFER_BYTES);
         socket.off('error', fail);
         socket.on('error', (error) => reject('DHCP_ERR_SOCKET', '?', error.message));
         resolve(socket);

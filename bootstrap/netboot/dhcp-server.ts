@@ -44,8 +44,12 @@ export interface NetbootEvent {
   detail?: string;
 }
 
-/** Where the reply goes (RFC 2131 §4.1): `broadcast` means the subnet's broadcast address. */
-export type Destination = { kind: 'broadcast' } | { kind: 'unicast'; ip: string; port: number };
+/**
+ * Where the reply goes (RFC 2131 §4.1): `broadcast` means the subnet's broadcast address;
+ * `sender` the address and port the request came from (PXE 2.1 §2.2.5: a boot server answers
+ * a request on port 4011 at the client's source port).
+ */
+export type Destination = { kind: 'broadcast' } | { kind: 'sender' } | { kind: 'unicast'; ip: string; port: number };
 
 /** The outcome of one request: a reply (or silence), a lease to persist or forget, and a log event. */
 export interface Decision {
@@ -133,7 +137,7 @@ export class DhcpResponder {
     return {
       reply,
       to: this.destination(req),
-      event: { type: 'dhcp.offer', mac, ip: intToIp(ip), detail: bootDetail(reply) },
+      event: { type: 'dhcp.offer', mac, ip: intToIp(ip), detail: bootDetail(req, reply) },
     };
   }
 
@@ -166,7 +170,7 @@ export class DhcpResponder {
       reply,
       to: this.destination(req),
       bind: lease,
-      event: { type: 'dhcp.ack', mac, ip: wanted, detail: bootDetail(reply) },
+      event: { type: 'dhcp.ack', mac, ip: wanted, detail: bootDetail(req, reply) },
     };
   }
 
@@ -228,11 +232,11 @@ export class DhcpResponder {
         event: { type: 'proxydhcp.ignored', mac, detail: `message type ${type} on port ${viaPxePort ? 4011 : 67}` },
       };
     const reply = this.reply(req, viaPxePort ? MSG.ACK : MSG.OFFER, '0.0.0.0', false);
-    const to: Destination = viaPxePort ? { kind: 'unicast', ip: req.ciaddr, port: 4011 } : this.destination(req);
+    const to: Destination = viaPxePort ? { kind: 'sender' } : this.destination(req);
     return {
       reply,
       to,
-      event: { type: viaPxePort ? 'proxydhcp.ack' : 'proxydhcp.offer', mac, detail: bootDetail(reply) },
+      event: { type: viaPxePort ? 'proxydhcp.ack' : 'proxydhcp.offer', mac, detail: bootDetail(req, reply) },
     };
   }
 
@@ -258,6 +262,8 @@ export class DhcpResponder {
     const packet: DhcpPacket = { ...base(req), yiaddr, options };
     if (kind.ipxe) {
       // The chain ends here: iPXE fetches its per-MAC script over HTTP instead of a binary again.
+      // iPXE takes a ProxyDHCP answer only with a next server and a file (its dhcp_has_pxeopts).
+      packet.siaddr = c.serverIp;
       packet.file = c.scriptUrl(mac);
       options.set(OPT.IPXE_ENCAP, IPXE_NO_PXEDHCP);
     } else if (kind.pxe && kind.arch !== 'unknown') {
@@ -345,6 +351,9 @@ function base(req: DhcpPacket): DhcpPacket {
   };
 }
 
-function bootDetail(reply: DhcpPacket): string | undefined {
-  return reply.file ? `boot ${reply.file}` : undefined;
+/** The boot log's detail for an answer: which firmware asked (PXE 2.1 / iPXE) and what it boots. */
+function bootDetail(req: DhcpPacket, reply: DhcpPacket): string | undefined {
+  const kind = classifyClient(req);
+  const who = kind.ipxe ? `${kind.arch} iPXE: ` : kind.pxe ? `${kind.arch} PXE: ` : '';
+  return reply.file ? `${who}boot ${reply.file}` : undefined;
 }

@@ -41,7 +41,11 @@ export class LeaseStoreError extends NetbootError {
 export class NetbootConfigError extends NetbootError {
   constructor(
     code:
-      'NETBOOT_ERR_NO_INTERFACE' | 'NETBOOT_ERR_BAD_SUBNET' | 'NETBOOT_ERR_BAD_RANGE' | 'NETBOOT_ERR_BAD_RESERVATIONS',
+      | 'NETBOOT_ERR_NO_INTERFACE'
+      | 'NETBOOT_ERR_BAD_SUBNET'
+      | 'NETBOOT_ERR_BAD_RANGE'
+      | 'NETBOOT_ERR_BAD_RESERVATIONS'
+      | 'NETBOOT_ERR_NO_RADVD',
     message: string,
   ) {
     super(code, message);

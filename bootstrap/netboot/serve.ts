@@ -10,6 +10,7 @@ import { NetbootConfigError } from './errors.js';
 import { createHttpBoot, type TokenProvider } from './http-boot.js';
 import { inSubnet, ipToInt, parseCidr } from './ipv4.js';
 import { FileLeaseStore, type LeaseStore } from './leases.js';
+import { startRouterAdverts } from './router-adverts.js';
 import { startTftpServer } from './tftp-io.js';
 
 /** A boot event with its time and the service that saw it. */
@@ -38,6 +39,8 @@ export interface NetbootOptions {
   store?: LeaseStore;
   leasesFile: string;
   token: TokenProvider;
+  /** Answer IPv6 router solicitations with radvd (default true) so iPXE does not wait for IPv6. */
+  routerAdverts?: boolean;
   onEvent: (event: TimedNetbootEvent) => void;
   /** Test hooks: non-standard ports. */
   dhcpPort?: number;
@@ -113,6 +116,9 @@ export async function startNetboot(options: NetbootOptions): Promise<Netboot> {
   const httpUrl = `http://${serverIp}:${options.httpPort}`;
   const store = options.store ?? new FileLeaseStore(options.leasesFile);
   const ipToMac = new Map<string, string>();
+  // First: a missing radvd is a configuration error, reported before any port is bound.
+  const adverts =
+    options.routerAdverts === false ? undefined : await startRouterAdverts({ iface: options.interface, onEvent: emit });
   const dhcp = await startDhcpServer({
     config: {
       mode,
@@ -150,7 +156,12 @@ export async function startNetboot(options: NetbootOptions): Promise<Netboot> {
     initrd: options.initrd,
     cmdline: options.cmdline,
     token: options.token,
-    onEvent: emit,
+    // A script fetch names its MAC: later file fetches from that address are named too (in
+    // ProxyDHCP mode this is the only way to learn the address).
+    onEvent: (event) => {
+      if (event.type === 'http.script' && event.ip) ipToMac.set(event.ip, event.mac);
+      emit(event);
+    },
     macOfIp,
   });
   await http.listen({ host: serverIp, port: options.httpPort });
@@ -159,7 +170,8 @@ export async function startNetboot(options: NetbootOptions): Promise<Netboot> {
     serverIp,
     httpUrl,
     close: async () => {
-      await Promise.all([dhcp.close(), tftp.close(), http.close()]);
+      await Promise.all([dhcp.close(), tftp.close(), http.close(), adverts?.close()]);
+      if (!options.store && store instanceof FileLeaseStore) await store.close(); // ours to close
     },
   };
 }

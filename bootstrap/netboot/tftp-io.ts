@@ -11,6 +11,9 @@ import type { NetbootEvent } from './dhcp-server.js';
 import { OP, TFTP_ERROR, decodeTftp, encodeTftp } from './tftp-codec.js';
 import { ReadTransfer, type TransferStep, negotiate, safeRelativePath } from './tftp-session.js';
 
+/** Blocks read from disk at once per transfer. */
+const READ_AHEAD_BLOCKS = 64;
+
 /** A running TFTP server. */
 export interface TftpServer {
   readonly stats: { transfers: number; completed: number; rejected: Record<string, number> };
@@ -92,6 +95,19 @@ export async function startTftpServer(options: {
       void handle.close();
       options.onEvent(event);
     };
+    // Read ahead READ_AHEAD_BLOCKS blocks at a time: a disk read per block (a thread-pool round
+    // trip) between ACK and DATA made lock-step transfers several times slower.
+    let chunk = { first: 0, data: Buffer.alloc(0) };
+    const blockData = async (block: number): Promise<Buffer> => {
+      const at = (block - chunk.first) * blksize;
+      if (chunk.first === 0 || at < 0 || at + blksize > chunk.data.length) {
+        const data = Buffer.alloc(READ_AHEAD_BLOCKS * blksize);
+        const { bytesRead } = await handle.read(data, 0, data.length, (block - 1) * blksize);
+        chunk = { first: block, data: data.subarray(0, bytesRead) };
+        return chunk.data.subarray(0, blksize);
+      }
+      return chunk.data.subarray(at, at + blksize);
+    };
     const step = async (next: TransferStep): Promise<void> => {
       if (finished) return;
       if (next.kind === 'wait') return;
@@ -108,14 +124,9 @@ export async function startTftpServer(options: {
       clearTimeout(timer);
       if (next.oack) socket.send(encodeTftp({ op: OP.OACK, options: oack }), rinfo.port, rinfo.address);
       for (const block of next.blocks) {
-        const data = Buffer.alloc(blksize);
-        const { bytesRead } = await handle.read(data, 0, blksize, (block - 1) * blksize);
+        const data = await blockData(block);
         if (finished) return;
-        socket.send(
-          encodeTftp({ op: OP.DATA, block: block % 65536, data: data.subarray(0, bytesRead) }),
-          rinfo.port,
-          rinfo.address,
-        );
+        socket.send(encodeTftp({ op: OP.DATA, block: block % 65536, data }), rinfo.port, rinfo.address);
       }
       timer = setTimeout(() => void step(session.onTimeout()).catch(fail), timeoutMs);
     };

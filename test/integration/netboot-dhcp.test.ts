@@ -2,6 +2,7 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../bed/index.js';
+import { FileLeaseStore } from '../../bootstrap/netboot/leases.js';
 import { type NetbootLab, startNetbootLab } from './netboot-lab.js';
 
 // Real DHCP clients (ISC dhclient, busybox udhcpc) in their own namespaces against
@@ -49,13 +50,13 @@ describe('netboot DHCP with real clients', () => {
       20_000,
     );
     expect(readFileSync(log, 'utf8')).toMatch(/RENEW/);
-    const leases = JSON.parse(readFileSync(join(nb.dir, 'leases.json'), 'utf8')) as Array<{ mac: string; ip: string }>;
+    const leases = await FileLeaseStore.read(join(nb.dir, 'leases.jsonl'));
     expect(leases).toContainEqual(expect.objectContaining({ mac: host.mac, ip: ack.ip }));
     await nb.lab.exec(host.netns, [...argv, '-r', ...files, 'eth0']);
     await nb.waitEvent('dhclient RELEASE', (e) => e.type === 'dhcp.release' && e.mac === host.mac);
     await waitFor(
       'lease removed from the file',
-      () => !readFileSync(join(nb.dir, 'leases.json'), 'utf8').includes(host.mac),
+      async () => !(await FileLeaseStore.read(join(nb.dir, 'leases.jsonl'))).some((l) => l.mac === host.mac),
       5000,
     );
   });

@@ -49,7 +49,7 @@ describe('netboot TFTP with real clients', () => {
         .exec(ns, ['curl', '-sS', '--path-as-is', '-o', '/dev/null', `tftp://${nb.serverIp}/${name}`], 20_000)
         .then(() => 0)
         .catch((error: { code?: number }) => error.code ?? -1);
-    expect(await exitOf('../leases.json')).toBe(69);
+    expect(await exitOf('../leases.jsonl')).toBe(69);
     expect(await exitOf('nope.bin')).toBe(68);
     await nb.waitEvent(
       'traversal logged',

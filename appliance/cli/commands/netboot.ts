@@ -17,6 +17,7 @@ interface ServeOptions {
   cmdline: string;
   leases: string;
   leaseSeconds: string;
+  routerAdverts: boolean;
 }
 
 function human(e: TimedNetbootEvent): string {
@@ -41,8 +42,11 @@ export function registerNetboot(program: Command, io: CliIo): void {
     .option('--initrd <name>', 'initrd file name under --files', 'initrd.gz')
     .option('--cmdline <args>', 'kernel command line', 'console=ttyS0')
     .option('--lease-seconds <n>', 'lease time', '3600')
+    .option('--no-router-adverts', 'do not run radvd (iPXE then waits ~13 s for IPv6 autoconfiguration)')
     .addOption(
-      new Option('--leases <file>', 'lease file (crash-safe JSON)').default('/var/lib/rackseed/netboot-leases.json'),
+      new Option('--leases <file>', 'lease journal (crash-safe JSON lines)').default(
+        '/var/lib/rackseed/netboot-leases.jsonl',
+      ),
     )
     .action(async (options: ServeOptions, command: Command) => {
       const global = command.optsWithGlobals<GlobalOptions>();
@@ -68,6 +72,7 @@ export function registerNetboot(program: Command, io: CliIo): void {
         cmdline: options.cmdline,
         leasesFile: options.leases,
         leaseSeconds: Number(options.leaseSeconds),
+        routerAdverts: options.routerAdverts,
         token,
         onEvent: (e) => io.stdout(global.json ? `${JSON.stringify(e)}\n` : `${human(e)}\n`),
       });

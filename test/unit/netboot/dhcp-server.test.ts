@@ -162,7 +162,8 @@ describe('DHCP responder', () => {
     expect(offer.reply?.options.has(OPT.LEASE_TIME)).toBe(false);
     const ack = r.handle(req(MAC, MSG.REQUEST, options, { ciaddr: '192.168.5.7' }), 0, true);
     expect(ack.reply && messageTypeOf(ack.reply)).toBe(MSG.ACK);
-    expect(ack.to).toEqual({ kind: 'unicast', ip: '192.168.5.7', port: 4011 });
+    expect(ack.to).toEqual({ kind: 'sender' }); // PXE 2.1 §2.2.5: back to the client's source port
+    expect(ack.reply?.file).toBe('undionly.kpxe');
     expect(r.handle(req(MAC, MSG.DISCOVER), 0).reply).toBeUndefined();
   });
 });
