@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Scope, waitFor } from '../../bootstrap/index.js';
 
@@ -41,7 +41,8 @@ export async function startCloud(): Promise<CloudProcess> {
       `rackseed cloud serve on ${url} (log: ${daemon.logFile})`,
       async () => {
         if (!daemon.alive()) throw new Error(readFileSync(daemon.logFile, 'utf8'));
-        return (await fetch(`${url}/identity`)).status === 300;
+        // It writes clouds.yaml once it serves: both, or a test may read a file not there yet.
+      return existsSync(cloudsYaml) && (await fetch(`${url}/identity`)).status === 300;
       },
       30_000,
     );
