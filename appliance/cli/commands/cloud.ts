@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -57,8 +57,10 @@ async function writeCloudsYaml(path: string, authUrl: string, password: string):
     interface: 'public',
     identity_api_version: 3,
   });
-  await writeFile(path, doc.toString(), { mode: 0o600 });
-  await chmod(path, 0o600);
+  // Beside, then rename: the user's clouds.yaml is never seen half written.
+  await writeFile(`${path}.rackseed-tmp`, doc.toString(), { mode: 0o600 });
+  await chmod(`${path}.rackseed-tmp`, 0o600);
+  await rename(`${path}.rackseed-tmp`, path);
 }
 
 /** `rackseed cloud serve`: the whole OpenStack-compatible API on this machine. */
