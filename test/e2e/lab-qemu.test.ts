@@ -19,7 +19,7 @@ interface SeedLine {
 // A lab server whose BMC power-on starts a QEMU guest (TCG, built-in iPXE) that PXE-boots the
 // real netboot image from the seed; the image's /init runs `rackseed node boot`, which enrolls
 // with the SMBIOS GUID the guest reads from its firmware, the one the seed read from the BMC.
-describe('lab rack with a QEMU server booting the real image', () => {
+describe('lab rack with a QEMU server booting the real image beside a netns server', () => {
   let dir: string;
   let lab: LabInfo;
   let bootSeconds = 0;
@@ -31,7 +31,7 @@ describe('lab rack with a QEMU server booting the real image', () => {
     const started = Date.now();
     lab = await labUp({
       dir,
-      servers: 1,
+      servers: 2, // n1 boots the image in QEMU, n2 in a namespace
       qemu: 1,
       rackseed: RACKSEED,
       image: { dir: IMAGE, kernel: 'vmlinuz', initrd: 'initrd.img' },
@@ -63,13 +63,18 @@ describe('lab rack with a QEMU server booting the real image', () => {
     const status = JSON.parse(await inSeed(lab, RACKSEED, ['--json', 'status'])) as {
       nodes: { name: string; state: string }[];
     };
-    expect(status.nodes).toContainEqual(expect.objectContaining({ name: 'node-1', state: 'ready' }));
+    expect(status.nodes.map((n) => [n.name, n.state]).sort()).toEqual([
+      ['node-1', 'ready'],
+      ['node-2', 'ready'],
+      ['seed', 'ready'],
+    ]);
+    expect(lab.servers.map((s) => s.boot)).toEqual(['qemu', 'netns']);
     // The guest's product_uuid, as QEMU's SMBIOS table gives it to Linux, is the BMC's GUID.
     const console = readFileSync(join(lab.scopeDir, 'bmc1', 'chassis', 'console.log'), 'utf8');
     const uuid = /SMBIOS UUID (\S+)/.exec(console)?.[1];
     expect(uuid).toBe(qemuUuid(server.guid));
     expect(uuid?.replaceAll('-', '')).toBe(server.guid);
-    process.stdout.write(`lab with one QEMU server ready in ${bootSeconds.toFixed(1)} s\n`);
+    process.stdout.write(`lab with one QEMU and one netns server ready in ${bootSeconds.toFixed(1)} s\n`);
   });
 
   it('lab down kills QEMU and removes the namespaces', async () => {
