@@ -76,7 +76,16 @@ export const qemuUuid = (guid: string) =>
 /** What a server's BMC runs at power-on: its firmware in its namespace, or its QEMU guest. */
 function powerOnCommand(
   scope: Scope,
-  server: { netns: string; index: number; mac: string; stateDir: string; boot: LabBoot; bridgeNetns: string },
+  server: {
+    netns: string;
+    index: number;
+    mac: string;
+    stateDir: string;
+    boot: LabBoot;
+    bridgeNetns: string;
+    /** Its address on the BMC network (`a.b.c.d/24`). */
+    mgmt: string;
+  },
   bootCommand: readonly string[],
 ): string {
   const guid = guidOf(scope.id, server.index);
@@ -103,23 +112,38 @@ function powerOnCommand(
           ...['-nographic', '-monitor', 'none', '-serial', `file:${join(server.stateDir, 'console.log')}`],
           ...['-boot', 'n', '-netdev', `tap,id=n0,ifname=${qemuTap(server.index)},script=no,downscript=no`],
           ...['-device', `virtio-net-pci,netdev=n0,mac=${server.mac}`],
+          // The management NIC (eth1) on the BMC network, without a boot ROM; the image's /init
+          // reads its address from fw_cfg.
+          ...['-netdev', `tap,id=n1,ifname=${mgmtTap(server.index)},script=no,downscript=no`],
+          ...['-device', `virtio-net-pci,netdev=n1,mac=${mgmtMac(server.mac)},romfile=`],
+          ...['-fw_cfg', `name=opt/rackseed/mgmt,string=${server.mgmt}`],
         ];
   return `exec ${argv.map(shellQuote).join(' ')}`;
 }
 
-/** The tap of server `index`'s QEMU guest, on br0 in the bridge namespace (deleted with it). */
+/** The taps of server `index`'s QEMU guest, on br0 and br1 in the bridge namespace (deleted with it). */
 const qemuTap = (index: number) => `q${index}`;
+const mgmtTap = (index: number) => `m${index}`;
+/** The management NIC's MAC: the provisioning NIC's, locally administered one further (52:54:00 → 52:54:01). */
+const mgmtMac = (mac: string) => mac.replace(/^52:54:00:/, '52:54:01:');
+/** A server's address on the BMC network, as createNetworkLab and addLabServer give it (.200 is the seed's). */
+const mgmtAddress = (bmcSubnet: string, index: number) => `${bmcSubnet.replace(/\.0\/24$/, '')}.${200 + index}/24`;
 
 /**
- * Rewires a server for QEMU boot: its namespace gives up its provisioning NIC (its MAC moves to
- * the guest's virtio NIC) and a tap for the guest joins br0. Both live in namespaces of the
- * lab's scope, so removing the lab removes them.
+ * Rewires a server for QEMU boot: its namespace gives up its NICs (their MAC and address move to
+ * the guest's virtio NICs) and the guest's taps join br0 and br1. All of it lives in namespaces
+ * of the lab's scope, so removing the lab removes it.
  */
 async function cableQemu(bridgeNetns: string, server: { netns: string; index: number }): Promise<void> {
   const ip = (...args: string[]) => run('ip', args, { timeout: 10_000 });
-  await ip('-n', server.netns, 'link', 'del', 'eth0'); // and its peer on br0
-  await ip('-n', bridgeNetns, 'tuntap', 'add', 'dev', qemuTap(server.index), 'mode', 'tap');
-  await ip('-n', bridgeNetns, 'link', 'set', qemuTap(server.index), 'master', 'br0', 'up');
+  for (const [nic, tap, bridge] of [
+    ['eth0', qemuTap(server.index), 'br0'],
+    ['eth1', mgmtTap(server.index), 'br1'],
+  ] as const) {
+    await ip('-n', server.netns, 'link', 'del', nic); // and its peer on the bridge
+    await ip('-n', bridgeNetns, 'tuntap', 'add', 'dev', tap, 'mode', 'tap');
+    await ip('-n', bridgeNetns, 'link', 'set', tap, 'master', bridge, 'up');
+  }
 }
 
 /**
@@ -154,7 +178,10 @@ export async function buildLabRack(options: LabRackOptions): Promise<LabRackHard
       scope,
       onPowerOn: ({ index, stateDir }) => {
         const { netns, mac } = network.host(`n${index}`);
-        const server = { netns, index, mac, stateDir, boot: boot(index), bridgeNetns: network.bridgeNetns };
+        const server = {
+          ...{ netns, index, mac, stateDir, boot: boot(index), bridgeNetns: network.bridgeNetns },
+          mgmt: mgmtAddress(network.bmc?.subnet ?? '', index),
+        };
         return powerOnCommand(scope, server, options.bootCommand);
       },
     });
@@ -231,7 +258,7 @@ export async function addLabServer(rack: {
     netns,
   );
   await ip('-n', rack.bridgeNetns, 'link', 'set', `b${index + 1}`, 'master', 'br1', 'up');
-  await ip('-n', netns, 'addr', 'add', `${bmcNet}.${200 + index}/24`, 'dev', 'eth1');
+  await ip('-n', netns, 'addr', 'add', mgmtAddress(rack.bmcSubnet, index), 'dev', 'eth1');
   await ip('-n', netns, 'link', 'set', 'eth1', 'up');
   const { bmcs } = await startSimulatedBmcs({
     count: 1,
@@ -244,7 +271,10 @@ export async function addLabServer(rack: {
     onPowerOn: ({ stateDir }) =>
       powerOnCommand(
         scope,
-        { netns, index, mac, stateDir, boot: 'netns', bridgeNetns: rack.bridgeNetns },
+        {
+          ...{ netns, index, mac, stateDir, boot: 'netns', bridgeNetns: rack.bridgeNetns },
+          mgmt: mgmtAddress(rack.bmcSubnet, index),
+        },
         rack.bootCommand,
       ),
   });

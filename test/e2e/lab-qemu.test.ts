@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inSeed, type LabInfo, labDown, labUp, processRunning, qemuUuid } from '../../bootstrap/index.js';
+import { inSeed, type LabInfo, labDown, labUp, processRunning, qemuUuid, waitFor } from '../../bootstrap/index.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const RACKSEED = [process.execPath, join(REPO, 'bin/rackseed.js')];
@@ -74,6 +74,10 @@ describe('lab rack with a QEMU server booting the real image beside a netns serv
     const uuid = /SMBIOS UUID (\S+)/.exec(console)?.[1];
     expect(uuid).toBe(qemuUuid(server.guid));
     expect(uuid?.replaceAll('-', '')).toBe(server.guid);
+    // Its management NIC is on the BMC network (whichever node runs the fencer must reach every BMC).
+    const mgmt = `${lab.bmcSubnet.replace(/\.0\/24$/, '')}.201`;
+    expect(console).toContain(`rackseed-image: eth1 has ${mgmt}/24`);
+    execFileSync('ip', ['netns', 'exec', lab.bridgeNetns, 'ping', '-c', '1', '-W', '5', mgmt]);
     process.stdout.write(`lab with one QEMU and one netns server ready in ${bootSeconds.toFixed(1)} s\n`);
   });
 
@@ -82,7 +86,7 @@ describe('lab rack with a QEMU server booting the real image beside a netns serv
     expect(processRunning(pid)).toBe(true);
     const id = lab.scopeDir.split('-').at(-1) ?? '';
     expect(await labDown(dir)).toBe(1);
-    expect(processRunning(pid)).toBe(false);
+    await waitFor('QEMU to be gone', () => !processRunning(pid), 10_000, 100); // SIGKILLed; reaped by init
     expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toContain(`rsb-${id}-`);
   });
 });
