@@ -57,6 +57,8 @@ export interface LabUpOptions {
 }
 
 const FACTORY_PASSWORD = 'lab-factory';
+/** Node lease TTL (s) in labs with QEMU servers. */
+const QEMU_LEASE_TTL = 15;
 
 export class LabError extends RackseedError {
   constructor(code: 'LAB_ERR_NO_IMAGE', message: string) {
@@ -122,6 +124,9 @@ export async function labUp(options: LabUpOptions): Promise<LabInfo> {
         rescanSeconds: 10,
       },
       enrollment: { autoAccept: true },
+      // TCG guests on a shared 2-core machine stall for seconds: the 3 s default lease would
+      // have their nodes fenced as dead while they are only slow.
+      ...(qemu > 0 ? { leaseTtl: QEMU_LEASE_TTL } : {}),
       services: options.services ?? [],
     };
     writeFileSync(join(dir, 'seed.yaml'), stringify(config), { mode: 0o600 });
