@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +25,11 @@ describe('lab rack with a QEMU server booting the real image beside a netns serv
   let bootSeconds = 0;
 
   beforeAll(async () => {
-    if (!existsSync(join(IMAGE, 'initrd.img'))) execFileSync(join(REPO, 'images/netboot/build.sh'), { cwd: REPO });
+    // (Re)build the image when it is missing or older than its recipe (~2 min); it builds dist/ too.
+    const initrd = join(IMAGE, 'initrd.img');
+    const recipe = ['images/netboot/init', 'images/netboot/build.sh'].map((f) => statSync(join(REPO, f)).mtimeMs);
+    if (!existsSync(initrd) || statSync(initrd).mtimeMs < Math.max(...recipe))
+      execFileSync(join(REPO, 'images/netboot/build.sh'), { cwd: REPO });
     else execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO });
     dir = mkdtempSync(join(tmpdir(), 'rackseed-e2e-qemu-'));
     const started = Date.now();
