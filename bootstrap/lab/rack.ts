@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { NETNS_FIRMWARE_SCRIPT } from './firmware.js';
 import { type SimulatedBmc, startSimulatedBmcs } from './ipmi-sim.js';
-import { createNetworkLab, type NetworkLab } from './netns.js';
+import { addNamespace, createNetworkLab, type NetworkLab, plug } from './netns.js';
 import { Scope } from './scope.js';
 
 const run = promisify(execFile);
@@ -231,35 +231,20 @@ export async function addLabServer(rack: {
   const port = rack.servers + 2; // p1 is the seed's, p2… the servers'
   const netns = `rsb-${scope.id}-n${index}`;
   const mac = `52:54:00:${scope.id.slice(0, 2)}:${scope.id.slice(2, 4)}:${port.toString(16).padStart(2, '0')}`;
-  const ip = (...args: string[]) => run('ip', args, { timeout: 10_000 });
-  scope.recordNetns(netns);
-  await ip('netns', 'add', netns);
-  await ip('-n', netns, 'link', 'set', 'lo', 'up');
-  await ip('-n', rack.bridgeNetns, 'link', 'add', `p${port}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns);
-  await ip('-n', rack.bridgeNetns, 'link', 'set', `p${port}`, 'master', 'br0', 'up');
-  await ip('-n', netns, 'link', 'set', 'eth0', 'address', mac);
-  await ip('-n', netns, 'link', 'set', 'eth0', 'up');
   const bmcNet = rack.bmcSubnet.replace(/\.0\/24$/, '');
   const bmcAddress = `${bmcNet}.${10 + index}`;
-  await ip('-n', rack.bridgeNetns, 'addr', 'add', `${bmcAddress}/24`, 'dev', 'br1');
+  await addNamespace(scope, netns);
+  await plug({ bridgeNetns: rack.bridgeNetns, bridge: 'br0', port: `p${port}`, netns, iface: 'eth0', mac });
   // Its management NIC on the BMC network, as every server has (see buildLabRack).
-  await ip(
-    '-n',
-    rack.bridgeNetns,
-    'link',
-    'add',
-    `b${index + 1}`,
-    'type',
-    'veth',
-    'peer',
-    'name',
-    'eth1',
-    'netns',
+  await plug({
+    bridgeNetns: rack.bridgeNetns,
+    bridge: 'br1',
+    port: `b${index + 1}`,
     netns,
-  );
-  await ip('-n', rack.bridgeNetns, 'link', 'set', `b${index + 1}`, 'master', 'br1', 'up');
-  await ip('-n', netns, 'addr', 'add', mgmtAddress(rack.bmcSubnet, index), 'dev', 'eth1');
-  await ip('-n', netns, 'link', 'set', 'eth1', 'up');
+    iface: 'eth1',
+    address: mgmtAddress(rack.bmcSubnet, index),
+  });
+  await run('ip', ['-n', rack.bridgeNetns, 'addr', 'add', `${bmcAddress}/24`, 'dev', 'br1'], { timeout: 10_000 });
   const { bmcs } = await startSimulatedBmcs({
     count: 1,
     firstIndex: index,
