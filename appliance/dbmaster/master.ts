@@ -141,16 +141,14 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
   };
 
   /**
-   * Runs `use` on the database only while this master's lease holds, checked before and after:
-   * a result obtained while the lease lapsed is not acknowledged (a retry with the same
-   * requestId at the next master returns the result if the write did commit).
+   * Runs `use` on the database only if this master's lease still holds when it starts. No check
+   * after: a write that committed did so before any fence (a fenced master's commit fails at
+   * RADOS), so acknowledging it is right, and a retry with the same requestId is deduplicated.
    */
   const asMaster = async <T>(use: (db: DatabaseWorker) => Promise<T>): Promise<T> => {
     usable();
     await assertLease();
-    const result = await use(usable());
-    await assertLease();
-    return result;
+    return use(usable());
   };
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
