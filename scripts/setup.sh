@@ -12,7 +12,7 @@ DEBIAN_PACKAGES=(
   openipmi ipmitool
   isc-dhcp-client udhcpc tftp-hpa atftp curl qemu-system-x86 ipxe-qemu ipxe dnsmasq-base busybox-static cpio
   radvd tcpdump ovmf
-  iproute2 iputils-ping uuid-runtime procps
+  iproute2 iputils-ping uuid-runtime procps openssl
   python3-openstackclient tempest
   nodejs npm make g++ cmake python3
 )
