@@ -1,3 +1,4 @@
+import type { IMemberAddResponse } from 'etcd3';
 import type { CLUSTER_GENESIS_MACHINE } from '../statemachines/index.js';
 import type { Elections } from './elections.js';
 import { type EtcdMember, listMembers, majority, memberAnswers } from './etcd-quorum.js';
@@ -71,6 +72,7 @@ export function planMembership(members: readonly MemberView[], candidates: reado
 }
 
 const TICK_MS = 500;
+const ADD_RETRY_MS = 5_000;
 
 /**
  * The `etcd-membership` singleton: every 500 ms it reads the member list and the nodes, asks
@@ -84,6 +86,8 @@ export class MembershipKeeper {
   private active = false;
   private lastReason = '';
   private lastVoters = -1;
+  /** No member add before this time (etcd refused the last one). */
+  private addAfter = 0;
   /** When this keeper first saw each node unregistered. */
   private readonly missingSince = new Map<string, number>();
 
@@ -178,7 +182,16 @@ export class MembershipKeeper {
         this.note(action.reason);
         return;
       case 'add': {
-        const added = await this.store.client.cluster.memberAdd({ peerURLs: [action.peerUrl], isLearner: true });
+        if (Date.now() < this.addAfter) return;
+        let added: IMemberAddResponse;
+        try {
+          added = await this.store.client.cluster.memberAdd({ peerURLs: [action.peerUrl], isLearner: true });
+        } catch (error) {
+          // etcd refuses until its leader has been connected to every voter for 5 s.
+          this.addAfter = Date.now() + ADD_RETRY_MS;
+          this.note(`etcd refused to add ${action.node} (${(error as Error).message}); retrying in 5 s`);
+          return;
+        }
         const id = added.member.ID;
         const initialCluster = added.members
           .map((m) => `${m.ID === id ? action.node : m.name}=${m.peerURLs[0] ?? ''}`)

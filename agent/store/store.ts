@@ -1,5 +1,14 @@
 import { performance } from 'node:perf_hooks';
-import { type CallContext, EtcdLeaseInvalidError, Etcd3, type IKeyValue, type Lease, type Watcher } from 'etcd3';
+import { circuitBreaker, ConsecutiveBreaker, handleWhen } from 'cockatiel';
+import {
+  type CallContext,
+  EtcdLeaseInvalidError,
+  Etcd3,
+  type IKeyValue,
+  isRecoverableError,
+  type Lease,
+  type Watcher,
+} from 'etcd3';
 import { Host } from 'etcd3/lib/connection-pool.js';
 import { StoreCorruptValueError, StoreLeaseLostError, StoreUnavailableError } from './errors.js';
 
@@ -50,6 +59,19 @@ export interface WatchHandle {
 const TARGETS = { mod: 'Mod', create: 'Create', value: 'Value', lease: 'Lease' } as const;
 /** Unary calls that take longer than this fail; streams (watch, keepalive) have no deadline. */
 const CALL_DEADLINE_MS = 3_000;
+
+/**
+ * etcd3's fault handling per member: after 3 failures in a row, calls skip the member for 2 s.
+ * Only failures to reach it count. etcd3's default also counts the errors a reachable member
+ * answers with (`etcdserver: unhealthy cluster` for a refused member add, `leader changed`…): a
+ * membership keeper retrying a refused change then shut the agent out of every member for 5 s,
+ * lease keepalives included, and the node lost its lease.
+ */
+const memberBreaker = () =>
+  circuitBreaker(
+    handleWhen((error) => isRecoverableError(error) && !error.message.includes('etcdserver:')),
+    { halfOpenAfter: 2_000, breaker: new ConsecutiveBreaker(3) },
+  );
 
 function toEntry(kv: IKeyValue): Entry {
   return {
@@ -110,7 +132,7 @@ export class Store {
     this.retired.push(...hosts.filter((h) => !kept.includes(h)));
     for (const url of wanted) {
       if (!kept.some((h) => (h as unknown as { host: string }).host === url)) {
-        kept.push(new Host(url, first.channelCredentials, first.channelOptions));
+        kept.push(new Host(url, first.channelCredentials, first.channelOptions, memberBreaker()));
       }
     }
     hosts.splice(0, hosts.length, ...kept);
@@ -119,6 +141,7 @@ export class Store {
   static connect(endpoints: readonly string[]): Store {
     const client = new Etcd3({
       hosts: [...endpoints],
+      faultHandling: { host: memberBreaker },
       defaultCallOptions: (context: CallContext) =>
         context.isStream ? {} : { deadline: new Date(Date.now() + CALL_DEADLINE_MS) },
     });
