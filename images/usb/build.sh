@@ -11,7 +11,7 @@
 # initrd the seed serves to the other servers (a second copy: the cloud kernel has no USB storage
 # driver to read the key with). GRUB 2.06's own `newc:` entries are malformed for Linux 6.1.
 # Reproducible like the netboot image: SOURCE_DATE_EPOCH (the last commit's time) fixes every
-# timestamp, xorriso and mtools take their dates and serials from it.
+# timestamp, and the ISO's dates and GUIDs; the EFI partition's FAT serial is fixed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT_DIR=$PWD
@@ -53,7 +53,13 @@ menuentry 'rackseed seed' {
 CFG
 find "$STAGE" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 mkdir -p "$OUT"
-grub-mkrescue -o "$OUT/rackseed-seed.img" "$STAGE" -- -volid RACKSEED_SEED >"$STAGE.log" 2>&1 || { cat "$STAGE.log" >&2; rm -f "$STAGE.log"; exit 1; }
+# Fixed dates, GPT GUIDs from the volume date, and a fixed FAT serial for the EFI partition
+# (grub-mkrescue calls mformat, which would pick a random one).
+mkdir -p "$STAGE.bin"; printf '#!/bin/sh\nexec /usr/bin/mformat -N 5eed5eed "$@"\n' > "$STAGE.bin/mformat"; chmod +x "$STAGE.bin/mformat"
+PATH=$STAGE.bin:$PATH grub-mkrescue -o "$OUT/rackseed-seed.img" "$STAGE" -- -volid RACKSEED_SEED \
+  -volume_date uuid "$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y%m%d%H%M%S00)" -volume_date all_file_dates "=$SOURCE_DATE_EPOCH" \
+  -boot_image any gpt_disk_guid=volume_date_uuid >"$STAGE.log" 2>&1 || { cat "$STAGE.log" >&2; rm -rf "$STAGE.log" "$STAGE.bin"; exit 1; }
+rm -rf "$STAGE.bin"
 rm -f "$STAGE.log"
 node -e '
   const fs = require("fs"), crypto = require("crypto"), [out, netboot, address] = process.argv.slice(1);
