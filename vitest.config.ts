@@ -1,10 +1,12 @@
 import { defineConfig } from 'vitest/config';
 
 // Three projects: unit (pure, fast), integration (real etcd, Ceph, ipmi_sim, netns, started by
-// the tests themselves), e2e (the lab rack). Real daemons share 2 cores, so integration and
-// e2e files run one at a time.
+// the tests themselves), e2e (the lab rack, QEMU). Real daemons and QEMU share 2 cores, so every
+// test file runs on its own: one worker for all projects (a QEMU boot beside a six-agent etcd
+// test starved both into timeouts).
 export default defineConfig({
   test: {
+    maxWorkers: 1,
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       {

@@ -1,6 +1,7 @@
 import type { NODE_MACHINE, NodeContext } from '../statemachines/index.js';
 import { RackseedError } from './errors/index.js';
 import type { Elections } from './elections.js';
+import { quorumWithout } from './etcd-quorum.js';
 import { type BmcRecord, type FenceRecord, keys } from './keys.js';
 import type { MachineHost } from './machine-host.js';
 import { openRecord } from './sealed.js';
@@ -24,6 +25,17 @@ export class FenceBmcError extends RackseedError {
   }
 }
 
+/** The node hosts an etcd voter the cluster cannot lose now: powering it off would take etcd down. */
+export class FenceQuorumError extends RackseedError {
+  constructor(node: string) {
+    super(
+      'FENCE_ERR_ETCD_QUORUM',
+      `not fencing ${node}: it hosts an etcd voter and too few of the others answer to keep a quorum without it; retried every 2 s`,
+      { retryable: true },
+    );
+  }
+}
+
 const RETRY_MS = 2_000;
 
 /**
@@ -32,8 +44,11 @@ const RETRY_MS = 2_000;
  * node off through its BMC, records `/rackseed/fenced/<node>` with the dead incarnation's
  * lease (which is what lets its singletons move), and reports `node.fenced`. A node whose
  * BMC cannot be reached stays failed, retried every 2 s, until an operator confirms it is off
- * (`rackseed node fence NODE --confirm`). The candidates for the fencer itself fence a dead
- * fencer holder the same way, one at a time (a leased lock per node).
+ * (`rackseed node fence NODE --confirm`). Nor is a node powered off whose etcd voter the
+ * cluster needs for its quorum (too few of the other voters answer): that would take etcd
+ * down with it; it is retried until they do, or until its agent registers again. The
+ * candidates for the fencer itself fence a dead fencer holder the same way, one at a time (a
+ * leased lock per node).
  */
 export class Fencer {
   active = false;
@@ -79,6 +94,11 @@ export class Fencer {
         const message = error instanceof RackseedError ? `${error.code}: ${error.message}` : String(error);
         this.log(message);
         return { type: 'node.fence.failed', error: message };
+      }
+      if (!(await quorumWithout(this.store, name))) {
+        const error = new FenceQuorumError(name);
+        this.log(`${error.code}: ${error.message}`);
+        return { type: 'node.fence.failed', error: error.message };
       }
       try {
         await this.driver.powerOff(bmc);

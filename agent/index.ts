@@ -4,9 +4,10 @@
  * door; other folders import only from here.
  */
 export { isRackseedError, RackseedError } from './errors/index.js';
+export { processStart } from './process/index.js';
 export { type Agent, type AgentOptions, ETCD_MEMBERSHIP, FENCER, startAgent } from './agent.js';
 export { type ElectionHooks, Elections } from './elections.js';
-export { type BmcPowerDriver, FenceBmcError } from './fencer.js';
+export { type BmcPowerDriver, FenceBmcError, Fencer, FenceQuorumError } from './fencer.js';
 export { fenceByOperator, NodeAliveError } from './operator.js';
 export {
   type BmcRecord,

@@ -1,5 +1,6 @@
 import type { CLUSTER_GENESIS_MACHINE } from '../statemachines/index.js';
 import type { Elections } from './elections.js';
+import { type EtcdMember, listMembers, majority, memberAnswers } from './etcd-quorum.js';
 import { type EtcdEndpoints, type EtcdJoin, keys, type NodeRecord } from './keys.js';
 import type { MachineHost } from './machine-host.js';
 import { parseJson, type Store } from './store/store.js';
@@ -32,8 +33,6 @@ export type MembershipAction =
 
 /** The most voters rackseed runs; nodes beyond them use etcd as clients. */
 export const MAX_VOTERS = 5;
-
-const majority = (voters: number) => Math.floor(voters / 2) + 1;
 
 /**
  * Decides the next membership change, one at a time (pure: the same views give the same step).
@@ -72,28 +71,6 @@ export function planMembership(members: readonly MemberView[], candidates: reado
 }
 
 const TICK_MS = 500;
-
-interface MemberInfo {
-  ID: string;
-  name: string;
-  peerURLs: string[];
-  clientURLs: string[];
-  isLearner: boolean;
-}
-
-async function answers(clientUrl: string | undefined): Promise<boolean> {
-  if (!clientUrl) return false;
-  try {
-    const response = await fetch(`${clientUrl}/v3/maintenance/status`, {
-      method: 'POST',
-      body: '{}',
-      signal: AbortSignal.timeout(500),
-    });
-    return response.ok;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * The `etcd-membership` singleton: every 500 ms it reads the member list and the nodes, asks
@@ -146,8 +123,8 @@ export class MembershipKeeper {
   }
 
   private async tick(): Promise<void> {
-    const [{ members }, joins, machines] = await Promise.all([
-      this.store.client.cluster.memberList({}) as Promise<{ members: MemberInfo[] }>,
+    const [members, joins, machines] = await Promise.all([
+      listMembers(this.store),
       this.store.list(`${keys.etcd}join/`),
       this.store.list(keys.nodeMachines),
     ]);
@@ -175,7 +152,7 @@ export class MembershipKeeper {
       if (records.has(node) || !machineState.has(node)) return false; // live, or not one of our nodes
       return machineState.get(node) === 'fenced' || now - (this.missingSince.get(node) ?? now) > this.graceMs;
     };
-    const healthy = await Promise.all(members.map((m) => answers(m.clientURLs[0])));
+    const healthy = await Promise.all(members.map((m) => memberAnswers(m.clientURLs[0])));
     const views: MemberView[] = members.map((m, i) => {
       const node = m.name || joinOf.get(m.ID);
       return {
@@ -228,7 +205,7 @@ export class MembershipKeeper {
   }
 
   /** Publishes the voters' client URLs and tells the cluster-genesis machine how many voters there are. */
-  private async publish(members: readonly MemberInfo[]): Promise<void> {
+  private async publish(members: readonly EtcdMember[]): Promise<void> {
     const voters = members.filter((m) => !m.isLearner && m.clientURLs.length > 0);
     const endpoints: EtcdEndpoints = { clientUrls: voters.flatMap((m) => m.clientURLs).sort() };
     const value = JSON.stringify(endpoints);

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type AnyMachineSnapshot, initialTransition, transition } from 'xstate';
+import { processStart } from './process/index.js';
 import { type ServiceInstanceEvent, serviceInstanceMachine } from '../statemachines/index.js';
 
 /** What a running service needs from its agent. */
@@ -30,15 +31,6 @@ export interface ServiceHealth {
   readonly state: string;
   readonly restarts: number;
   readonly lastExit: string | null;
-}
-
-function processStart(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
 }
 
 /**

@@ -1,16 +1,23 @@
 import { type Locker, type RadosCluster, RadosError } from '../rados/index.js';
 import { type DbLocation, firstStripe, STRIPER_LOCK } from './location.js';
 
+/** The holders a takeover fenced, and the osdmap epoch every up OSD had reached with their blocklist. */
+export interface Fenced {
+  holders: Locker[];
+  epoch?: number;
+}
+
 /**
  * Fences whoever holds the Ceph database's lock: blocklists each holder's address, so that an
  * old master that is only paused (SIGSTOP, a long GC, a partition) can never write again, then
  * breaks its lock so that the open does not wait for libcephsqlite's fixed 30 s lease
- * (research §3.4). Returns the holders it fenced (none after a clean handover).
+ * (research §3.4). The blocklist's epoch barrier (see {@link RadosCluster.blocklist}) makes the
+ * OSDs refuse the old holder before this returns, hence before the new master opens the database.
  */
 export async function fencePreviousHolder(
   cluster: RadosCluster,
   location: Extract<DbLocation, { kind: 'ceph' }>,
-): Promise<Locker[]> {
+): Promise<Fenced> {
   const pool = await cluster.openPool(location.pool, { namespace: location.namespace });
   try {
     const oid = firstStripe(location.name);
@@ -18,11 +25,12 @@ export async function fencePreviousHolder(
     try {
       lockers = (await pool.listLockers(oid, STRIPER_LOCK)).lockers;
     } catch (error) {
-      if (error instanceof RadosError && error.code === 'RADOS_ERR_NOT_FOUND') return []; // a new database
+      if (error instanceof RadosError && error.code === 'RADOS_ERR_NOT_FOUND') return { holders: [] }; // a new database
       throw error;
     }
+    let epoch: number | undefined;
     for (const locker of lockers) {
-      await cluster.blocklist(locker.address);
+      ({ epoch } = await cluster.blocklist(locker.address));
       try {
         await pool.breakLock(oid, STRIPER_LOCK, locker);
       } catch (error) {
@@ -30,7 +38,7 @@ export async function fencePreviousHolder(
         if (!(error instanceof RadosError && error.code === 'RADOS_ERR_NOT_FOUND')) throw error;
       }
     }
-    return lockers;
+    return { holders: lockers, ...(epoch === undefined ? {} : { epoch }) };
   } finally {
     await pool.close();
   }

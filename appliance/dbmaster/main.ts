@@ -4,34 +4,20 @@
 // destructors while libcephsqlite's threads still run, which aborts (std::out_of_range) anyway.
 // After SIGTERM/SIGINT it closes the database and resigns, so the next master opens at once.
 import { Etcd3 } from 'etcd3';
-import type { DbLocation } from './location.js';
-import { startDbMaster } from './master.js';
+import { type DbMasterOptions, startDbMaster } from './master.js';
 
-interface MasterProcessConfig {
-  etcd: string[];
-  location: DbLocation;
-  schemaModule: string;
-  node: string;
-  electionName?: string;
-  leaseTtlSeconds?: number;
-  host?: string;
-  port?: number;
-}
+/** The process's one JSON argument: the master's options, etcd as URLs; logging and exit are wired here. */
+type MasterProcessConfig = Omit<DbMasterOptions, 'etcd' | 'log' | 'onLost'> & { etcd: string[] };
 
 const config = JSON.parse(process.argv[2] ?? '{}') as MasterProcessConfig;
 const print = (event: string, fields: Record<string, unknown>) =>
   process.stdout.write(`${JSON.stringify({ event, at: Date.now(), ...fields })}\n`);
 
-const etcd = new Etcd3({ hosts: config.etcd });
+const { etcd: hosts, ...options } = config;
+const etcd = new Etcd3({ hosts });
 const master = await startDbMaster({
+  ...options,
   etcd,
-  location: config.location,
-  schemaModule: config.schemaModule,
-  node: config.node,
-  ...(config.electionName ? { electionName: config.electionName } : {}),
-  ...(config.leaseTtlSeconds ? { leaseTtlSeconds: config.leaseTtlSeconds } : {}),
-  ...(config.host ? { host: config.host } : {}),
-  ...(config.port ? { port: config.port } : {}),
   log: print,
   onLost: () => process.kill(process.pid, 'SIGKILL'),
 });

@@ -50,6 +50,8 @@ export interface DbMaster {
   stop(): Promise<void>;
 }
 
+/** How long a call waits for etcd to confirm this master's lease before it is refused (retryable). */
+const LEASE_CHECK_MS = 1_000;
 const CALL_BODY_LIMIT = 1024 * 1024;
 const RESTORE_BODY_LIMIT = 1024 * 1024 * 1024;
 
@@ -115,6 +117,40 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
     return database;
   };
 
+  /**
+   * Defense in depth beside the RADOS fence: this master's election key, bound to its lease,
+   * must still be in etcd. A master that wakes from a pause longer than the lease (SIGSTOP, a
+   * long GC) refuses at once instead of serving until its keepalive notices.
+   */
+  const assertLease = async () => {
+    const deadline = new Date(Date.now() + LEASE_CHECK_MS);
+    let held: boolean;
+    try {
+      held = await options.etcd
+        .get(await campaign.getCampaignKey())
+        .options({ deadline })
+        .exists();
+    } catch (error) {
+      throw new DbError(DB_ERRORS.NOT_READY, `${options.node} cannot check its election lease`, { cause: error });
+    }
+    if (!held) {
+      const error = new DbError(DB_ERRORS.NOT_MASTER, `${options.node} lost its election lease`);
+      lose(error);
+      throw error;
+    }
+  };
+
+  /**
+   * Runs `use` on the database only if this master's lease still holds when it starts. No check
+   * after: a write that committed did so before any fence (a fenced master's commit fails at
+   * RADOS), so acknowledging it is right, and a retry with the same requestId is deduplicated.
+   */
+  const asMaster = async <T>(use: (db: DatabaseWorker) => Promise<T>): Promise<T> => {
+    usable();
+    await assertLease();
+    return use(usable());
+  };
+
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const route = `${request.method} ${request.url}`;
     if (route === 'GET /v1/status') {
@@ -126,15 +162,15 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
       });
     } else if (route === 'POST /v1/call') {
       const body = parseCall(await readBody(request, CALL_BODY_LIMIT));
-      const result = await usable().call(body.op, body.args, body.requestId);
+      const result = await asMaster((db) => db.call(body.op, body.args, body.requestId));
       reply(response, 200, { result: result ?? null });
     } else if (route === 'GET /v1/backup') {
-      const bytes = await usable().backup();
+      const bytes = await asMaster((db) => db.backup());
       response.writeHead(200, { 'content-type': 'application/vnd.sqlite3', 'content-length': bytes.length });
       response.end(bytes);
     } else if (route === 'PUT /v1/restore') {
       const bytes = await readBody(request, RESTORE_BODY_LIMIT);
-      await usable().restore(bytes);
+      await asMaster((db) => db.restore(bytes));
       log('db.master.restored', { node: options.node, bytes: bytes.length });
       reply(response, 200, { restored: bytes.length });
     } else {
@@ -152,7 +188,9 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
     log('db.master.elected', { node: options.node, url });
     if (rados && location.kind === 'ceph') {
       const fenced = await fencePreviousHolder(rados, location);
-      if (fenced.length > 0) log('db.master.fenced', { node: options.node, holders: fenced, ms: Date.now() - started });
+      if (fenced.holders.length > 0) {
+        log('db.master.fenced', { node: options.node, ...fenced, ms: Date.now() - started });
+      }
     }
     const opening = prepared ?? DatabaseWorker.prepare(location, options.schemaModule);
     prepared = undefined;

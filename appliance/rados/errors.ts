@@ -49,15 +49,28 @@ export class RadosNotBuiltError extends RadosError {
 }
 
 /** Turns what the addon rejected with (an Error with `errno` and `op`) into a RadosError. */
+/** Text for any thrown value; `String()` itself throws on an object without a prototype. */
+function describe(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
 export function radosError(error: unknown): RadosError {
   if (error instanceof RadosError) return error;
   const raw = error as { errno?: unknown; op?: unknown; message?: unknown };
   if (typeof raw?.errno !== 'number') {
-    return new RadosError('RADOS_ERR_FAILED', String(raw?.message ?? error), { errno: 0, op: 'unknown', cause: error });
+    return new RadosError('RADOS_ERR_FAILED', describe(raw?.message ?? error), {
+      errno: 0,
+      op: 'unknown',
+      cause: error,
+    });
   }
   const known = BY_ERRNO[raw.errno];
   const op = typeof raw.op === 'string' ? raw.op : 'unknown';
-  const message = `${String(raw.message)}: ${known?.hint ?? `librados errno ${raw.errno}`}`;
+  const message = `${describe(raw.message)}: ${known?.hint ?? `librados errno ${raw.errno}`}`;
   return new RadosError(known?.code ?? 'RADOS_ERR_FAILED', message, {
     errno: raw.errno,
     op,

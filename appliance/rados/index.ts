@@ -6,7 +6,7 @@
  * `RADOS_ERR_PERMISSION_DENIED`, `RADOS_ERR_BUSY`, `RADOS_ERR_BLOCKLISTED`…).
  */
 import { Readable, Writable } from 'node:stream';
-import { radosError } from './errors.js';
+import { RadosError, radosError } from './errors.js';
 import { loadAddon, type NativeCluster, type NativeIoCtx } from './native.js';
 
 export { RadosError, RadosNotBuiltError } from './errors.js';
@@ -56,6 +56,9 @@ export interface ListedObject {
   oid: string;
   namespace: string;
 }
+
+/** How long `blocklist` waits for the OSDs to have the blocklist's osdmap. */
+const BARRIER_TIMEOUT_MS = 30_000;
 
 /** Default piece size for streams; below osd_max_write_size (90 MiB) and a good RADOS op size. */
 const STREAM_CHUNK = 4 * 1024 * 1024;
@@ -129,15 +132,56 @@ export class RadosCluster {
   }
 
   /**
-   * Fences a client: adds its address to the OSD blocklist (`ceph osd blocklist add`), then
-   * waits for this client's osdmap to include it, so that what this client does next is
-   * ordered after the fence at every OSD. Accepts the forms librados prints (`v1:…`, `[v2:…]`).
+   * Sends a command to one OSD (the JSON form of `ceph tell osd.N …`) and returns its output.
    */
-  async blocklist(address: string, expireSeconds = 3600): Promise<void> {
+  async osdCommand(
+    osd: number,
+    command: Readonly<Record<string, unknown>>,
+  ): Promise<{ output: Buffer; status: string }> {
+    const { outbuf, outs } = await wrap(this.#native.osdCommand(osd, JSON.stringify(command)));
+    return { output: outbuf, status: outs };
+  }
+
+  /**
+   * Fences a client: adds its address to the OSD blocklist (`ceph osd blocklist add`), then
+   * waits until this client and every up OSD have an osdmap that includes it (an epoch
+   * barrier). An OSD refuses a blocklisted client's ops only once it has that map, and a
+   * client's ops do not make an OSD catch up, so without the barrier a paused writer that wakes
+   * could still write through an OSD that lags. Accepts the forms librados prints (`v1:…`,
+   * `[v2:…]`). Returns the barrier: the osdmap epoch every up OSD had reached.
+   */
+  async blocklist(address: string, expireSeconds = 3600): Promise<{ epoch: number; osds: number[] }> {
     // `expire` must be a JSON real (600.0): the monitor refuses an integer for a CephFloat.
     const command = { prefix: 'osd blocklist', blocklistop: 'add', addr: blocklistAddress(address) };
     await this.monCommand(`${JSON.stringify(command).slice(0, -1)},"expire":${expireSeconds.toFixed(1)}}`);
+    // The monitor replies once the blocklist is committed: the map it dumps now includes it.
+    const dump = JSON.parse((await this.monCommand({ prefix: 'osd dump', format: 'json' })).output.toString()) as {
+      epoch: number;
+      osds: { osd: number; up: number }[];
+    };
     await wrap(this.#native.waitForLatestOsdmap());
+    const osds = dump.osds.filter((o) => o.up === 1).map((o) => o.osd);
+    const deadline = Date.now() + BARRIER_TIMEOUT_MS;
+    await Promise.all(osds.map((osd) => this.#waitForOsdEpoch(osd, dump.epoch, deadline)));
+    return { epoch: dump.epoch, osds };
+  }
+
+  /** Polls `ceph tell osd.N status` until the OSD's newest osdmap is at least `epoch`. */
+  async #waitForOsdEpoch(osd: number, epoch: number, deadline: number): Promise<void> {
+    for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+      const status = JSON.parse((await this.osdCommand(osd, { prefix: 'status' })).output.toString()) as {
+        newest_map: number;
+      };
+      if (status.newest_map >= epoch) return;
+      if (Date.now() > deadline) {
+        throw new RadosError('RADOS_ERR_TIMED_OUT', `osd.${osd} is at osdmap ${status.newest_map}, not ${epoch}`, {
+          errno: 110,
+          op: 'blocklist',
+          retryable: true,
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
   }
 
   /** Removes a client address from the blocklist. */

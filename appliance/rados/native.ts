@@ -21,6 +21,7 @@ export interface NativeCluster {
   poolDelete(pool: string): Promise<void>;
   poolList(): Promise<string[]>;
   monCommand(json: string): Promise<{ outbuf: Buffer; outs: string }>;
+  osdCommand(osd: number, json: string): Promise<{ outbuf: Buffer; outs: string }>;
   addresses(): Promise<string>;
   instanceId(): Promise<bigint>;
   waitForLatestOsdmap(): Promise<void>;

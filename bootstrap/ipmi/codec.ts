@@ -235,6 +235,20 @@ export function encodePacket(packet: RmcpPacket, sign?: (covered: Uint8Array) =>
   }
 }
 
+/** An RMCP+ packet outside any session (session id and sequence 0, §13.6): session setup payloads. */
+export function encodeSessionless(payloadType: number, payload: Uint8Array): Uint8Array {
+  return encodePacket({
+    kind: 'rmcp+',
+    payloadType,
+    encrypted: false,
+    authenticated: false,
+    sessionId: 0,
+    sessionSeq: 0,
+    payload,
+    authCode: new Uint8Array(0),
+  });
+}
+
 /** Decodes one UDP datagram. */
 export function decodePacket(bytes: Uint8Array): RmcpPacket | DecodedRmcpPlus {
   const r = new Reader(bytes, 'RMCP packet');

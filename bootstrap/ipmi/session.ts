@@ -26,6 +26,7 @@ import {
   decodeRakp4,
   encodeOpenSessionRequest,
   encodePacket,
+  encodeSessionless,
   encodeRakp1,
   encodeRakp3,
 } from './codec.js';
@@ -217,19 +218,6 @@ export class ClientHandshake {
     });
   }
 
-  private unauthenticated(payloadType: number, payload: Uint8Array): Uint8Array {
-    return encodePacket({
-      kind: 'rmcp+',
-      payloadType,
-      encrypted: false,
-      authenticated: false,
-      sessionId: 0,
-      sessionSeq: 0,
-      payload,
-      authCode: new Uint8Array(0),
-    });
-  }
-
   /** Open Session Response → RAKP 1. */
   acceptOpenSessionResponse(packet: DecodedRmcpPlus): Uint8Array | undefined {
     if (packet.payloadType !== PAYLOAD.openSessionResponse) return undefined;
@@ -243,7 +231,7 @@ export class ClientHandshake {
     if (r.bmcSessionId === 0) throw new IpmiError(IPMI_ERRORS.malformed, 'the BMC assigned session ID 0');
     this.bmcSessionId = r.bmcSessionId;
     this.consoleRandom = this.options.random(16);
-    return this.unauthenticated(
+    return encodeSessionless(
       PAYLOAD.rakp1,
       encodeRakp1({
         tag: this.tag,
@@ -279,7 +267,7 @@ export class ClientHandshake {
       );
     }
     this.context = context;
-    return this.unauthenticated(
+    return encodeSessionless(
       PAYLOAD.rakp3,
       encodeRakp3({ tag: this.tag, status: 0, bmcSessionId: this.bmcSessionId, keyExchangeCode: rakp3Code(context) }),
     );

@@ -18,6 +18,7 @@ import {
   encodeIpmiResponse,
   encodeOpenSessionResponse,
   encodePacket,
+  encodeSessionless,
   encodeRakp2,
   encodeRakp4,
 } from './codec.js';
@@ -211,19 +212,6 @@ export class BmcModel {
     });
   }
 
-  private clear(payloadType: number, payload: Uint8Array): Uint8Array {
-    return encodePacket({
-      kind: 'rmcp+',
-      payloadType,
-      encrypted: false,
-      authenticated: false,
-      sessionId: 0,
-      sessionSeq: 0,
-      payload,
-      authCode: new Uint8Array(0),
-    });
-  }
-
   private rmcpPlus(packet: DecodedRmcpPlus): Uint8Array | undefined {
     if (packet.sessionId !== 0) return this.inSession(packet);
     switch (packet.payloadType) {
@@ -234,7 +222,7 @@ export class BmcModel {
       case PAYLOAD.rakp3:
         return this.rakp3(packet.payload);
       case PAYLOAD.ipmi:
-        return this.clear(PAYLOAD.ipmi, this.outsideSessionIpmi(packet.payload));
+        return encodeSessionless(PAYLOAD.ipmi, this.outsideSessionIpmi(packet.payload));
       default:
         throw new IpmiError(IPMI_ERRORS.malformed, `payload type ${packet.payloadType} outside a session`);
     }
@@ -252,7 +240,7 @@ export class BmcModel {
     const rq = decodeOpenSessionRequest(payload);
     const suite = suiteForAlgorithms(rq.authAlg, rq.integrityAlg, rq.confidentialityAlg);
     const reply = (status: number, bmcSessionId = 0, maxPrivilege = 0) =>
-      this.clear(
+      encodeSessionless(
         PAYLOAD.openSessionResponse,
         encodeOpenSessionResponse({
           tag: rq.tag,
@@ -292,7 +280,7 @@ export class BmcModel {
     const s = this.sessions.get(rq.bmcSessionId);
     if (s === undefined) throw new IpmiError(IPMI_ERRORS.malformed, 'RAKP 1 for an unknown session');
     const reply = (status: number, fields: { bmcRandom?: Uint8Array; code?: Uint8Array } = {}) =>
-      this.clear(
+      encodeSessionless(
         PAYLOAD.rakp2,
         encodeRakp2({
           tag: rq.tag,
@@ -336,7 +324,7 @@ export class BmcModel {
     const s = this.sessions.get(rq.bmcSessionId);
     if (s?.context === undefined) throw new IpmiError(IPMI_ERRORS.malformed, 'RAKP 3 for an unknown session');
     const reply = (status: number, icv: Uint8Array) =>
-      this.clear(
+      encodeSessionless(
         PAYLOAD.rakp4,
         encodeRakp4({ tag: rq.tag, status, consoleSessionId: s.consoleSessionId, integrityCheckValue: icv }),
       );

@@ -6,8 +6,16 @@
 export { type Daemon, processRunning, Scope, SCOPES_ROOT, type SpawnOptions, sweepStale } from './scope.js';
 export { waitFor } from './wait.js';
 export { createNetworkLab, type LabHost, type NetworkLab, type NetworkLabOptions } from './netns.js';
-export { inSeed, labAdd, type LabInfo, labDown, labs, labUp, type LabUpOptions } from './lab.js';
-export { addLabServer, buildLabRack, type LabRackHardware, type LabRackOptions, type LabServer } from './rack.js';
+export { inSeed, labAdd, LabError, type LabInfo, labDown, labs, labUp, type LabUpOptions } from './lab.js';
+export {
+  addLabServer,
+  buildLabRack,
+  type LabBoot,
+  type LabRackHardware,
+  type LabRackOptions,
+  type LabServer,
+  qemuUuid,
+} from './rack.js';
 export {
   LAB_BMC_DEVICE,
   type SimulatedBmc,

@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { addLabServer, buildLabRack } from './rack.js';
+import { RackseedError } from '../../agent/index.js';
+import { addLabServer, buildLabRack, type LabBoot } from './rack.js';
 import { Scope } from './scope.js';
 import { waitFor } from './wait.js';
 
@@ -26,7 +27,15 @@ export interface LabInfo {
   readonly seedIp: string;
   /** The cluster's etcd as the seed serves it (reachable from the seed namespace). */
   readonly etcd: string;
-  readonly servers: readonly { name: string; netns: string; mac: string; bmc: string }[];
+  readonly servers: readonly {
+    name: string;
+    netns: string;
+    mac: string;
+    /** The SMBIOS GUID (32 hex digits) its BMC reports and its firmware boots with. */
+    guid: string;
+    bmc: string;
+    boot: LabBoot;
+  }[];
   readonly seedLog: string;
   readonly createdAt: string;
 }
@@ -37,8 +46,10 @@ export interface LabUpOptions {
   servers: number;
   /** How to run rackseed (`[node, bin/rackseed.js]`); the seed and every node run this. */
   rackseed: readonly string[];
-  /** The netboot image to serve (kernel + initrd); netns servers fetch it but do not boot it. */
+  /** The netboot image to serve (kernel + initrd, `make image`); netns servers fetch it but do not boot it. */
   image?: { dir: string; kernel: string; initrd: string };
+  /** How many of the servers (the first ones) PXE-boot `image` in QEMU; the others boot in namespaces (default 0). */
+  qemu?: number;
   /** The service catalog every node runs. */
   services?: readonly { name: string; placement: 'everywhere' | 'singleton'; command: string[] }[];
   readyTimeoutMs?: number;
@@ -46,6 +57,14 @@ export interface LabUpOptions {
 }
 
 const FACTORY_PASSWORD = 'lab-factory';
+/** Node lease TTL (s) in labs with QEMU servers. */
+const QEMU_LEASE_TTL = 15;
+
+export class LabError extends RackseedError {
+  constructor(code: 'LAB_ERR_NO_IMAGE', message: string) {
+    super(code, message);
+  }
+}
 
 /** Runs rackseed inside the seed's namespace and returns its stdout. */
 export async function inSeed(info: LabInfo, rackseed: readonly string[], args: readonly string[]): Promise<string> {
@@ -65,15 +84,19 @@ export async function labUp(options: LabUpOptions): Promise<LabInfo> {
   mkdirSync(options.dir, { recursive: true });
   const progress = options.onProgress ?? (() => {});
   const bootCommand = [...options.rackseed, '--json', 'node', 'boot'];
+  if ((options.qemu ?? 0) > 0 && !options.image)
+    throw new LabError('LAB_ERR_NO_IMAGE', 'QEMU servers boot the netboot image: give one (`make image` builds it)');
   const hardware = await buildLabRack({
     servers: options.servers,
     factoryPassword: FACTORY_PASSWORD,
     bootCommand,
+    qemu: options.qemu ?? 0,
     persistent: { root: resolve(options.dir) },
   });
   try {
+    const qemu = hardware.servers.filter((s) => s.boot === 'qemu').length;
     progress(
-      `rack: ${options.servers} servers (powered off) on ${hardware.network.subnet}, BMCs on ${hardware.network.bmc?.subnet}`,
+      `rack: ${options.servers} servers (powered off; ${qemu} boot in QEMU) on ${hardware.network.subnet}, BMCs on ${hardware.network.bmc?.subnet}`,
     );
     const dir = hardware.scope.dir;
     let image = options.image;
@@ -101,6 +124,9 @@ export async function labUp(options: LabUpOptions): Promise<LabInfo> {
         rescanSeconds: 10,
       },
       enrollment: { autoAccept: true },
+      // TCG guests on a shared 2-core machine stall for seconds: the 3 s default lease would
+      // have their nodes fenced as dead while they are only slow.
+      ...(qemu > 0 ? { leaseTtl: QEMU_LEASE_TTL } : {}),
       services: options.services ?? [],
     };
     writeFileSync(join(dir, 'seed.yaml'), stringify(config), { mode: 0o600 });
@@ -119,7 +145,14 @@ export async function labUp(options: LabUpOptions): Promise<LabInfo> {
       seedNetns: hardware.seedNetns,
       seedIp: hardware.seedIp,
       etcd: `http://${hardware.seedIp}:2379`,
-      servers: hardware.servers.map((s) => ({ name: `node-${s.index}`, netns: s.netns, mac: s.mac, bmc: s.bmc.host })),
+      servers: hardware.servers.map((s) => ({
+        name: `node-${s.index}`,
+        netns: s.netns,
+        mac: s.mac,
+        guid: s.guid,
+        bmc: s.bmc.host,
+        boot: s.boot,
+      })),
       seedLog: seed.logFile,
       createdAt: new Date().toISOString(),
     };
@@ -174,7 +207,10 @@ export async function labAdd(info: LabInfo): Promise<string> {
   const name = `node-${server.index}`;
   const updated: LabInfo = {
     ...info,
-    servers: [...info.servers, { name, netns: server.netns, mac: server.mac, bmc: server.bmc.host }],
+    servers: [
+      ...info.servers,
+      { name, netns: server.netns, mac: server.mac, guid: server.guid, bmc: server.bmc.host, boot: server.boot },
+    ],
   };
   writeFileSync(join(info.scopeDir, 'lab.json'), `${JSON.stringify(updated, null, 2)}\n`);
   return name;

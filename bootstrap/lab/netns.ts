@@ -62,6 +62,36 @@ async function ip(...args: string[]): Promise<void> {
   await run('ip', args, { timeout: 10_000 });
 }
 
+/** Creates namespace `name` with its loopback up; recorded in `scope` first, so a half-made one is still removed. */
+export async function addNamespace(scope: Scope, name: string): Promise<void> {
+  scope.recordNetns(name);
+  await ip('netns', 'add', name);
+  await ip('-n', name, 'link', 'set', 'lo', 'up');
+}
+
+/**
+ * Cables namespace `netns` to `bridge` (in `bridgeNetns`): a veth pair, `port` on the bridge,
+ * `iface` inside, with an optional MAC, address (`a.b.c.d/nn`) and default route.
+ */
+export async function plug(options: {
+  bridgeNetns: string;
+  bridge: string;
+  port: string;
+  netns: string;
+  iface: string;
+  mac?: string;
+  address?: string;
+  gateway?: string;
+}): Promise<void> {
+  const { bridgeNetns, netns, iface } = options;
+  await ip('-n', bridgeNetns, 'link', 'add', options.port, 'type', 'veth', 'peer', 'name', iface, 'netns', netns);
+  await ip('-n', bridgeNetns, 'link', 'set', options.port, 'master', options.bridge, 'up');
+  if (options.mac) await ip('-n', netns, 'link', 'set', iface, 'address', options.mac);
+  if (options.address) await ip('-n', netns, 'addr', 'add', options.address, 'dev', iface);
+  await ip('-n', netns, 'link', 'set', iface, 'up');
+  if (options.gateway) await ip('-n', netns, 'route', 'add', 'default', 'via', options.gateway);
+}
+
 /** Creates the namespaces, the bridge and one veth pair per host. */
 export async function createNetworkLab(options: NetworkLabOptions): Promise<NetworkLab> {
   const scope = options.scope ?? Scope.open('net');
@@ -74,12 +104,7 @@ export async function createNetworkLab(options: NetworkLabOptions): Promise<Netw
   const gateway = `${net}.1`;
   const bridgeNetns = `rsb-${scope.id}-br`;
   try {
-    const addNetns = async (name: string) => {
-      scope.recordNetns(name); // recorded first: a half-made namespace is still removed
-      await ip('netns', 'add', name);
-      await ip('-n', name, 'link', 'set', 'lo', 'up');
-    };
-    await addNetns(bridgeNetns);
+    await addNamespace(scope, bridgeNetns);
     await ip('-n', bridgeNetns, 'link', 'add', 'br0', 'type', 'bridge', 'forward_delay', '0', 'stp_state', '0');
     await ip('-n', bridgeNetns, 'addr', 'add', `${gateway}/24`, 'dev', 'br0');
     await ip('-n', bridgeNetns, 'link', 'set', 'br0', 'up');
@@ -91,13 +116,16 @@ export async function createNetworkLab(options: NetworkLabOptions): Promise<Netw
         ? options.addresses.includes(name)
         : options.addresses !== false;
       const address = addressed ? `${net}.${10 + i}` : undefined;
-      await addNetns(netns);
-      await ip('-n', bridgeNetns, 'link', 'add', `p${i + 1}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns);
-      await ip('-n', bridgeNetns, 'link', 'set', `p${i + 1}`, 'master', 'br0', 'up');
-      await ip('-n', netns, 'link', 'set', 'eth0', 'address', mac);
-      if (address) await ip('-n', netns, 'addr', 'add', `${address}/24`, 'dev', 'eth0');
-      await ip('-n', netns, 'link', 'set', 'eth0', 'up');
-      if (address) await ip('-n', netns, 'route', 'add', 'default', 'via', gateway);
+      await addNamespace(scope, netns);
+      await plug({
+        bridgeNetns,
+        bridge: 'br0',
+        port: `p${i + 1}`,
+        netns,
+        iface: 'eth0',
+        mac,
+        ...(address ? { address: `${address}/24`, gateway } : {}),
+      });
       hosts.push({ name, netns, iface: 'eth0', mac, ip: address });
     }
     let bmc: NetworkLab['bmc'];
@@ -111,23 +139,14 @@ export async function createNetworkLab(options: NetworkLabOptions): Promise<Netw
       for (const [i, name] of options.bmcNetwork.access.entries()) {
         const host = hosts.find((h) => h.name === name);
         if (!host) throw new Error(`no host ${name} to give BMC network access`);
-        await ip(
-          '-n',
+        await plug({
           bridgeNetns,
-          'link',
-          'add',
-          `b${i + 1}`,
-          'type',
-          'veth',
-          'peer',
-          'name',
-          'eth1',
-          'netns',
-          host.netns,
-        );
-        await ip('-n', bridgeNetns, 'link', 'set', `b${i + 1}`, 'master', 'br1', 'up');
-        await ip('-n', host.netns, 'addr', 'add', `${bmcNet}.${200 + i}/24`, 'dev', 'eth1');
-        await ip('-n', host.netns, 'link', 'set', 'eth1', 'up');
+          bridge: 'br1',
+          port: `b${i + 1}`,
+          netns: host.netns,
+          iface: 'eth1',
+          address: `${bmcNet}.${200 + i}/24`,
+        });
       }
       bmc = { subnet: `${bmcNet}.0/24`, addresses };
     }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { NETNS_FIRMWARE_SCRIPT } from './firmware.js';
 import { type SimulatedBmc, startSimulatedBmcs } from './ipmi-sim.js';
-import { createNetworkLab, type NetworkLab } from './netns.js';
+import { addNamespace, createNetworkLab, type NetworkLab, plug } from './netns.js';
 import { Scope } from './scope.js';
 
 const run = promisify(execFile);
@@ -19,7 +19,17 @@ export interface LabServer {
   readonly bmc: SimulatedBmc;
   /** Where its BMC's chassis program and firmware keep their state and `node.log`. */
   readonly stateDir: string;
+  /** How it boots at power-on: the netns firmware, or QEMU PXE-booting the image (console in `console.log`). */
+  readonly boot: LabBoot;
 }
+
+/**
+ * How a lab server boots when its BMC powers it on. `netns`: the firmware script runs in the
+ * server's namespace (DHCP and HTTP as iPXE would) and then `rackseed node boot` on this file
+ * system. `qemu`: a QEMU guest (TCG) on a tap of the provisioning bridge PXE-boots (its
+ * built-in iPXE ROM) the image the seed serves, whose /init runs `rackseed node boot`.
+ */
+export type LabBoot = 'netns' | 'qemu';
 
 /** The lab rack's hardware: networks, servers and BMCs. The seed is started by the caller. */
 export interface LabRackHardware {
@@ -47,6 +57,8 @@ export interface LabRackOptions {
    * line in RACKSEED_CMDLINE (in the lab, `rackseed node boot`).
    */
   bootCommand: readonly string[];
+  /** How many servers (the first ones: n1, n2…) boot the image in QEMU instead of in a namespace (default 0). */
+  qemu?: number;
   /** Keep the rack after this process exits, in a scope under `root` (`rackseed lab up`). */
   persistent?: { root: string };
 }
@@ -57,26 +69,81 @@ const shellQuote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
 const guidOf = (scopeId: string, index: number) =>
   `5a17ab00${scopeId.padStart(8, '0')}0000${index.toString(16).padStart(12, '0')}`;
 
-/** What a server's BMC runs at power-on: its firmware, inside the server's namespace. */
+/** The SMBIOS UUID QEMU is given (`-uuid`): the GUID's 32 hex digits as 8-4-4-4-12. */
+export const qemuUuid = (guid: string) =>
+  [guid.slice(0, 8), guid.slice(8, 12), guid.slice(12, 16), guid.slice(16, 20), guid.slice(20)].join('-');
+
+/** What a server's BMC runs at power-on: its firmware in its namespace, or its QEMU guest. */
 function powerOnCommand(
   scope: Scope,
-  serverNetns: string,
-  index: number,
-  stateDir: string,
+  server: {
+    netns: string;
+    index: number;
+    mac: string;
+    stateDir: string;
+    boot: LabBoot;
+    bridgeNetns: string;
+    /** Its address on the BMC network (`a.b.c.d/24`). */
+    mgmt: string;
+  },
   bootCommand: readonly string[],
 ): string {
-  const argv = [
-    'ip',
-    'netns',
-    'exec',
-    serverNetns,
-    'sh',
-    join(scope.dir, 'firmware.sh'),
-    stateDir,
-    guidOf(scope.id, index),
-    ...bootCommand,
-  ];
+  const guid = guidOf(scope.id, server.index);
+  const argv =
+    server.boot === 'netns'
+      ? [
+          'ip',
+          'netns',
+          'exec',
+          server.netns,
+          'sh',
+          join(scope.dir, 'firmware.sh'),
+          server.stateDir,
+          guid,
+          ...bootCommand,
+        ]
+      : [
+          'ip',
+          'netns',
+          'exec',
+          server.bridgeNetns,
+          'qemu-system-x86_64',
+          ...['-machine', 'pc,accel=tcg', '-m', '1024', '-smp', '2', '-uuid', qemuUuid(guid)],
+          ...['-nographic', '-monitor', 'none', '-serial', `file:${join(server.stateDir, 'console.log')}`],
+          ...['-boot', 'n', '-netdev', `tap,id=n0,ifname=${qemuTap(server.index)},script=no,downscript=no`],
+          ...['-device', `virtio-net-pci,netdev=n0,mac=${server.mac}`],
+          // The management NIC (eth1) on the BMC network, without a boot ROM; the image's /init
+          // reads its address from fw_cfg.
+          ...['-netdev', `tap,id=n1,ifname=${mgmtTap(server.index)},script=no,downscript=no`],
+          ...['-device', `virtio-net-pci,netdev=n1,mac=${mgmtMac(server.mac)},romfile=`],
+          ...['-fw_cfg', `name=opt/rackseed/mgmt,string=${server.mgmt}`],
+        ];
   return `exec ${argv.map(shellQuote).join(' ')}`;
+}
+
+/** The taps of server `index`'s QEMU guest, on br0 and br1 in the bridge namespace (deleted with it). */
+const qemuTap = (index: number) => `q${index}`;
+const mgmtTap = (index: number) => `m${index}`;
+/** The management NIC's MAC: the provisioning NIC's, locally administered one further (52:54:00 → 52:54:01). */
+const mgmtMac = (mac: string) => mac.replace(/^52:54:00:/, '52:54:01:');
+/** A server's address on the BMC network, as createNetworkLab and addLabServer give it (.200 is the seed's). */
+const mgmtAddress = (bmcSubnet: string, index: number) => `${bmcSubnet.replace(/\.0\/24$/, '')}.${200 + index}/24`;
+
+/**
+ * Rewires a server for QEMU boot: its namespace gives up its NICs (their MAC and address move to
+ * the guest's virtio NICs) and the guest's taps join br0 and br1. All of it lives in namespaces
+ * of the lab's scope, so removing the lab removes it.
+ */
+async function cableQemu(bridgeNetns: string, server: { netns: string; index: number }): Promise<void> {
+  const ip = (...args: string[]) => run('ip', args, { timeout: 10_000 });
+  for (const [nic, tap, bridge] of [
+    ['eth0', qemuTap(server.index), 'br0'],
+    ['eth1', mgmtTap(server.index), 'br1'],
+  ] as const) {
+    await ip('-n', server.netns, 'link', 'del', nic); // and its peer on the bridge
+    await ip('-n', bridgeNetns, 'tuntap', 'add', 'dev', tap, 'mode', 'tap');
+    await ip('-n', bridgeNetns, 'link', 'set', tap, 'master', bridge, 'up');
+  }
 }
 
 /**
@@ -98,35 +165,38 @@ export async function buildLabRack(options: LabRackOptions): Promise<LabRackHard
       scope,
     });
     const bmcAddresses = network.bmc?.addresses ?? [];
-    const firmware = join(scope.dir, 'firmware.sh');
-    writeFileSync(firmware, NETNS_FIRMWARE_SCRIPT, { mode: 0o755 });
-    const guidOf = (index: number) => `5a17ab00${scope.id.padStart(8, '0')}0000${index.toString(16).padStart(12, '0')}`;
+    writeFileSync(join(scope.dir, 'firmware.sh'), NETNS_FIRMWARE_SCRIPT, { mode: 0o755 });
+    const boot = (index: number): LabBoot => (index <= (options.qemu ?? 0) ? 'qemu' : 'netns');
+    for (let index = 1; index <= (options.qemu ?? 0) && index <= options.servers; index++)
+      await cableQemu(network.bridgeNetns, { netns: network.host(`n${index}`).netns, index });
     const rack = await startSimulatedBmcs({
       count: options.servers,
       netns: network.bridgeNetns,
       addresses: bmcAddresses,
       password: options.factoryPassword,
-      guid: guidOf,
+      guid: (index) => guidOf(scope.id, index),
       scope,
       onPowerOn: ({ index, stateDir }) => {
-        const server = network.host(`n${index}`);
-        const argv = [
-          'ip',
-          'netns',
-          'exec',
-          server.netns,
-          'sh',
-          firmware,
-          stateDir,
-          guidOf(index),
-          ...options.bootCommand,
-        ];
-        return `exec ${argv.map(shellQuote).join(' ')}`;
+        const { netns, mac } = network.host(`n${index}`);
+        const server = {
+          ...{ netns, index, mac, stateDir, boot: boot(index), bridgeNetns: network.bridgeNetns },
+          mgmt: mgmtAddress(network.bmc?.subnet ?? '', index),
+        };
+        return powerOnCommand(scope, server, options.bootCommand);
       },
     });
     const servers = rack.bmcs.map((bmc, i) => {
       const host = network.host(`n${i + 1}`);
-      return { index: i + 1, netns: host.netns, mac: host.mac, guid: bmc.guid, bmc, stateDir: bmc.stateDir };
+      const index = i + 1;
+      return {
+        index,
+        netns: host.netns,
+        mac: host.mac,
+        guid: bmc.guid,
+        bmc,
+        stateDir: bmc.stateDir,
+        boot: boot(index),
+      };
     });
     const seed = network.host('seed');
     return {
@@ -161,35 +231,20 @@ export async function addLabServer(rack: {
   const port = rack.servers + 2; // p1 is the seed's, p2… the servers'
   const netns = `rsb-${scope.id}-n${index}`;
   const mac = `52:54:00:${scope.id.slice(0, 2)}:${scope.id.slice(2, 4)}:${port.toString(16).padStart(2, '0')}`;
-  const ip = (...args: string[]) => run('ip', args, { timeout: 10_000 });
-  scope.recordNetns(netns);
-  await ip('netns', 'add', netns);
-  await ip('-n', netns, 'link', 'set', 'lo', 'up');
-  await ip('-n', rack.bridgeNetns, 'link', 'add', `p${port}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns);
-  await ip('-n', rack.bridgeNetns, 'link', 'set', `p${port}`, 'master', 'br0', 'up');
-  await ip('-n', netns, 'link', 'set', 'eth0', 'address', mac);
-  await ip('-n', netns, 'link', 'set', 'eth0', 'up');
   const bmcNet = rack.bmcSubnet.replace(/\.0\/24$/, '');
   const bmcAddress = `${bmcNet}.${10 + index}`;
-  await ip('-n', rack.bridgeNetns, 'addr', 'add', `${bmcAddress}/24`, 'dev', 'br1');
+  await addNamespace(scope, netns);
+  await plug({ bridgeNetns: rack.bridgeNetns, bridge: 'br0', port: `p${port}`, netns, iface: 'eth0', mac });
   // Its management NIC on the BMC network, as every server has (see buildLabRack).
-  await ip(
-    '-n',
-    rack.bridgeNetns,
-    'link',
-    'add',
-    `b${index + 1}`,
-    'type',
-    'veth',
-    'peer',
-    'name',
-    'eth1',
-    'netns',
+  await plug({
+    bridgeNetns: rack.bridgeNetns,
+    bridge: 'br1',
+    port: `b${index + 1}`,
     netns,
-  );
-  await ip('-n', rack.bridgeNetns, 'link', 'set', `b${index + 1}`, 'master', 'br1', 'up');
-  await ip('-n', netns, 'addr', 'add', `${bmcNet}.${200 + index}/24`, 'dev', 'eth1');
-  await ip('-n', netns, 'link', 'set', 'eth1', 'up');
+    iface: 'eth1',
+    address: mgmtAddress(rack.bmcSubnet, index),
+  });
+  await run('ip', ['-n', rack.bridgeNetns, 'addr', 'add', `${bmcAddress}/24`, 'dev', 'br1'], { timeout: 10_000 });
   const { bmcs } = await startSimulatedBmcs({
     count: 1,
     firstIndex: index,
@@ -198,9 +253,17 @@ export async function addLabServer(rack: {
     password: rack.factoryPassword,
     guid: (i) => guidOf(scope.id, i),
     scope,
-    onPowerOn: ({ stateDir }) => powerOnCommand(scope, netns, index, stateDir, rack.bootCommand),
+    onPowerOn: ({ stateDir }) =>
+      powerOnCommand(
+        scope,
+        {
+          ...{ netns, index, mac, stateDir, boot: 'netns', bridgeNetns: rack.bridgeNetns },
+          mgmt: mgmtAddress(rack.bmcSubnet, index),
+        },
+        rack.bootCommand,
+      ),
   });
   const bmc = bmcs[0];
   if (!bmc) throw new Error('the new BMC did not start');
-  return { index, netns, mac, guid: bmc.guid, bmc, stateDir: bmc.stateDir };
+  return { index, netns, mac, guid: bmc.guid, bmc, stateDir: bmc.stateDir, boot: 'netns' };
 }

@@ -15,6 +15,7 @@ import {
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
+import { processStart } from '../../agent/process/index.js';
 import { join } from 'node:path';
 
 /**
@@ -50,17 +51,6 @@ export interface SpawnOptions {
   cwd?: string;
   /** Run inside this network namespace (`ip netns exec`, which execs: the pid is the program's). */
   netns?: string;
-}
-
-/** The kernel's start time of a process (field 22 of /proc/PID/stat), or null if it is gone. */
-export function processStart(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19] ?? null; // fields[0] is field 3 (state)
-  } catch {
-    return null;
-  }
 }
 
 /** True while `pid` runs; a zombie (killed, not yet reaped by init) counts as gone. */

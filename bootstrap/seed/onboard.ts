@@ -50,6 +50,15 @@ export function newBmcPassword(): string {
   return [...randomBytes(16)].map((b) => alphabet[b % alphabet.length]).join('');
 }
 
+const connect = (address: string, port: number, credential: BmcCredential) =>
+  IpmiClient.connect({
+    host: address,
+    port,
+    userName: credential.user,
+    password: credential.password,
+    timeoutMs: 3_000,
+  });
+
 async function login(
   address: string,
   port: number,
@@ -58,13 +67,7 @@ async function login(
   let last: unknown;
   for (const credential of credentials) {
     try {
-      const client = await IpmiClient.connect({
-        host: address,
-        port,
-        userName: credential.user,
-        password: credential.password,
-        timeoutMs: 3_000,
-      });
+      const client = await connect(address, port, credential);
       return { client, credential };
     } catch (error) {
       last = error;
@@ -120,13 +123,7 @@ export async function onboardBmc(
     await client.close();
   }
   // Prove the credential on a fresh session before forgetting the old one.
-  const check = await IpmiClient.connect({
-    host: address,
-    port,
-    userName: current.user,
-    password: current.password,
-    timeoutMs: 3_000,
-  });
+  const check = await connect(address, port, current);
   await check.close();
   await credentials.confirm(address, current);
   onEvent({ type: 'bmc.onboarded', address, name: inventory.name, guid: inventory.guid });
@@ -164,13 +161,7 @@ export async function onboardBmcs(
 
 /** Sets the next boot to PXE (read back) and powers the server on. */
 export async function powerOnForNetboot(address: string, port: number, credential: BmcCredential): Promise<void> {
-  const client = await IpmiClient.connect({
-    host: address,
-    port,
-    userName: credential.user,
-    password: credential.password,
-    timeoutMs: 3_000,
-  });
+  const client = await connect(address, port, credential);
   try {
     await client.setBootDevice('pxe');
     await client.chassisControl('on');

@@ -23,7 +23,7 @@ install -m 0755 images/netboot/init "$R/init"
 install -m 0755 images/netboot/udhcpc.script "$R/etc/udhcpc/default.script"
 for m in drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_modern_dev \
   drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci net/core/failover drivers/net/net_failover \
-  drivers/net/virtio_net drivers/block/virtio_blk; do
+  drivers/net/virtio_net drivers/block/virtio_blk drivers/firmware/qemu_fw_cfg; do
   cp "$KERNEL/modules/$m.ko" "$R/lib/modules/"
 done
 

@@ -42,7 +42,7 @@ export async function startCloud(): Promise<CloudProcess> {
       async () => {
         if (!daemon.alive()) throw new Error(readFileSync(daemon.logFile, 'utf8'));
         // It writes clouds.yaml once it serves: both, or a test may read a file not there yet.
-      return existsSync(cloudsYaml) && (await fetch(`${url}/identity`)).status === 300;
+        return existsSync(cloudsYaml) && (await fetch(`${url}/identity`)).status === 300;
       },
       30_000,
     );

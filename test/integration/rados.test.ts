@@ -158,7 +158,21 @@ describe('librados binding', () => {
       const theirs = await victim.openPool(ceph.pool);
       await theirs.writeFull('fenced', Buffer.from('before'));
       const address = await victim.address();
-      await admin.blocklist(address, 600);
+      const epochOf = async () =>
+        (
+          JSON.parse((await admin.monCommand({ prefix: 'osd dump', format: 'json' })).output.toString()) as {
+            epoch: number;
+          }
+        ).epoch;
+      const before = await epochOf();
+      const barrier = await admin.blocklist(address, 600);
+      // The epoch barrier: every up OSD has the map with the blocklist when blocklist() returns.
+      expect(barrier.epoch).toBeGreaterThan(before);
+      expect(barrier.osds).toEqual([0]);
+      const status = JSON.parse((await admin.osdCommand(0, { prefix: 'status' })).output.toString()) as {
+        newest_map: number;
+      };
+      expect(status.newest_map).toBeGreaterThanOrEqual(barrier.epoch);
       const listed = (await admin.monCommand({ prefix: 'osd blocklist ls', format: 'json' })).output.toString();
       expect(listed).toContain(address);
       await expect(theirs.writeFull('fenced', Buffer.from('after'))).rejects.toMatchObject({

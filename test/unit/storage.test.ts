@@ -30,6 +30,11 @@ describe('librados binding: pure parts', () => {
     }
   });
 
+  it('regression: a thrown object without a prototype (String() throws on it) still becomes a RadosError', () => {
+    expect(radosError(Object.create(null)).code).toBe('RADOS_ERR_FAILED');
+    expect(radosError({ errno: 2, message: Object.create(null) }).code).toBe('RADOS_ERR_NOT_FOUND');
+  });
+
   it('turns anything the addon throws into a RadosError, never throwing itself', () => {
     fc.assert(
       fc.property(fc.anything(), (thrown) => {

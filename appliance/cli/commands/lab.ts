@@ -1,8 +1,12 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { CliUsageError } from '../errors.js';
 import { type CliIo, type GlobalOptions, report } from '../io.js';
 
 const DEFAULT_DIR = '/var/lib/rackseed/labs';
+/** Where `make image` puts the netboot image, relative to the repository. */
+const IMAGE_DIR = '.cache/images/netboot';
 const loadLab = () => import('../../../bootstrap/lab/index.js');
 
 /** How the lab's seed and servers run rackseed: the same program as this command. */
@@ -22,16 +26,24 @@ export function registerLab(program: Command, io: CliIo): void {
     .command('up')
     .description('build a lab rack, start its seed, wait until every server is a ready node')
     .option('--nodes <n>', 'servers besides the seed', '4')
-    .option('--boot <mode>', 'how servers boot: netns (the firmware runs in a namespace)', 'netns')
+    .option(
+      '--boot <mode>',
+      'how servers boot: netns (a firmware script in a namespace) or qemu (QEMU PXE-boots the image)',
+      'netns',
+    )
     .option('--dir <dir>', 'where labs live', DEFAULT_DIR)
-    .option('--image <dir>', 'serve this netboot image (vmlinuz + initrd.img, `make image`)')
+    .option(
+      '--image <dir>',
+      'serve this netboot image (vmlinuz + initrd.img; default for --boot qemu: .cache/images/netboot, `make image`)',
+    )
     .action(async (flags: { nodes: string; boot: string; dir: string; image?: string }, command: Command) => {
       const servers = Number(flags.nodes);
       if (!Number.isInteger(servers) || servers < 1 || servers > 16) throw new CliUsageError('--nodes must be 1..16');
-      if (flags.boot !== 'netns')
-        throw new CliUsageError(
-          `--boot ${flags.boot}: only netns is available (QEMU boot of the image is not wired into the lab yet)`,
-        );
+      if (flags.boot !== 'netns' && flags.boot !== 'qemu') throw new CliUsageError('--boot must be netns or qemu');
+      const imageDir =
+        flags.image ?? (flags.boot === 'qemu' ? join(dirname(self()[1] ?? ''), '..', IMAGE_DIR) : undefined);
+      if (imageDir && !existsSync(join(imageDir, 'initrd.img')))
+        throw new CliUsageError(`no netboot image in ${imageDir} (build it with \`make image\`)`);
       const options = command.optsWithGlobals<GlobalOptions>();
       const { labUp } = await loadLab();
       const started = Date.now();
@@ -39,7 +51,9 @@ export function registerLab(program: Command, io: CliIo): void {
         dir: flags.dir,
         servers,
         rackseed: self(),
-        ...(flags.image ? { image: { dir: flags.image, kernel: 'vmlinuz', initrd: 'initrd.img' } } : {}),
+        ...(imageDir ? { image: { dir: imageDir, kernel: 'vmlinuz', initrd: 'initrd.img' } } : {}),
+        qemu: flags.boot === 'qemu' ? servers : 0,
+        readyTimeoutMs: flags.boot === 'qemu' ? 600_000 : 180_000,
         onProgress: (line) => {
           if (!options.json) io.stdout(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${line}\n`);
         },

@@ -124,6 +124,7 @@ class Cluster : public Napi::ObjectWrap<Cluster> {
                            InstanceMethod<&Cluster::PoolDelete>("poolDelete"),
                            InstanceMethod<&Cluster::PoolList>("poolList"),
                            InstanceMethod<&Cluster::MonCommand>("monCommand"),
+                           InstanceMethod<&Cluster::OsdCommand>("osdCommand"),
                            InstanceMethod<&Cluster::Addresses>("addresses"),
                            InstanceMethod<&Cluster::InstanceId>("instanceId"),
                            InstanceMethod<&Cluster::WaitForLatestOsdmap>("waitForLatestOsdmap"),
@@ -275,21 +276,30 @@ class Cluster : public Napi::ObjectWrap<Cluster> {
   }
 
   // monCommand(json) → { outbuf: Buffer, outs: string }; a failure's `outs` goes in the message.
-  Napi::Value MonCommand(const Napi::CallbackInfo& info) {
-    if (!Usable()) return NotConnected(info.Env(), "monCommand");
-    std::string command = info[0].As<Napi::String>().Utf8Value();
+  Napi::Value MonCommand(const Napi::CallbackInfo& info) { return Command(info, "monCommand", -1); }
+
+  // osdCommand(osd, json) → { outbuf: Buffer, outs: string }: a command to one OSD (`ceph tell osd.N`).
+  Napi::Value OsdCommand(const Napi::CallbackInfo& info) {
+    return Command(info, "osdCommand", info[0].As<Napi::Number>().Int32Value());
+  }
+
+  // A monitor command (osd < 0) or an OSD's; the JSON command is the last argument.
+  Napi::Value Command(const Napi::CallbackInfo& info, const char* name, int osd) {
+    if (!Usable()) return NotConnected(info.Env(), name);
+    std::string command = info[info.Length() - 1].As<Napi::String>().Utf8Value();
     rados_t h = handle_;
     struct Out {
       std::string outbuf, outs;
     };
     auto out = std::make_shared<Out>();
     return Job::Run(
-        info.Env(), "monCommand", {Value()},
-        [h, command, out](std::string& detail) {
+        info.Env(), name, {Value()},
+        [h, command, osd, out](std::string& detail) {
           const char* cmd[] = {command.c_str()};
           char *outbuf = nullptr, *outs = nullptr;
           size_t outbufLen = 0, outsLen = 0;
-          int rc = rados_mon_command(h, cmd, 1, "", 0, &outbuf, &outbufLen, &outs, &outsLen);
+          int rc = osd < 0 ? rados_mon_command(h, cmd, 1, "", 0, &outbuf, &outbufLen, &outs, &outsLen)
+                           : rados_osd_command(h, osd, cmd, 1, "", 0, &outbuf, &outbufLen, &outs, &outsLen);
           if (outbuf) out->outbuf.assign(outbuf, outbufLen);
           if (outs) out->outs.assign(outs, outsLen);
           rados_buffer_free(outbuf);

@@ -1,0 +1,96 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inSeed, type LabInfo, labDown, labUp, processRunning, qemuUuid, waitFor } from '../../bootstrap/index.js';
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const RACKSEED = [process.execPath, join(REPO, 'bin/rackseed.js')];
+const IMAGE = join(REPO, '.cache/images/netboot');
+
+interface SeedLine {
+  type: string;
+  node?: string;
+  detail?: string;
+}
+
+// A lab server whose BMC power-on starts a QEMU guest (TCG, built-in iPXE) that PXE-boots the
+// real netboot image from the seed; the image's /init runs `rackseed node boot`, which enrolls
+// with the SMBIOS GUID the guest reads from its firmware, the one the seed read from the BMC.
+describe('lab rack with a QEMU server booting the real image beside a netns server', () => {
+  let dir: string;
+  let lab: LabInfo;
+  let bootSeconds = 0;
+
+  beforeAll(async () => {
+    // (Re)build the image when it is missing or older than its recipe (~2 min); it builds dist/ too.
+    const initrd = join(IMAGE, 'initrd.img');
+    const recipe = ['images/netboot/init', 'images/netboot/build.sh'].map((f) => statSync(join(REPO, f)).mtimeMs);
+    if (!existsSync(initrd) || statSync(initrd).mtimeMs < Math.max(...recipe))
+      execFileSync(join(REPO, 'images/netboot/build.sh'), { cwd: REPO });
+    else execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO });
+    dir = mkdtempSync(join(tmpdir(), 'rackseed-e2e-qemu-'));
+    const started = Date.now();
+    lab = await labUp({
+      dir,
+      servers: 2, // n1 boots the image in QEMU, n2 in a namespace
+      qemu: 1,
+      rackseed: RACKSEED,
+      image: { dir: IMAGE, kernel: 'vmlinuz', initrd: 'initrd.img' },
+      readyTimeoutMs: 300_000,
+    });
+    bootSeconds = (Date.now() - started) / 1000;
+  });
+  afterAll(async () => {
+    if (dir) {
+      await labDown(dir);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('PXE-boots the QEMU server into a ready node, enrolled under the GUID its BMC reports', async () => {
+    const [server] = lab.servers;
+    if (!server) throw new Error('no server');
+    expect(server.boot).toBe('qemu');
+    const seedLog = readFileSync(lab.seedLog, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as SeedLine);
+    expect(seedLog).toContainEqual(expect.objectContaining({ type: 'enroll.granted', detail: `${server.mac} node-1` }));
+    // iPXE asked for the kernel and the initrd over HTTP: the guest booted the image the seed serves.
+    const fetched = seedLog.filter((l) => l.node === server.mac && l.type === 'http.file').map((l) => l.detail);
+    expect(fetched).toEqual(
+      expect.arrayContaining([expect.stringMatching(/vmlinuz/), expect.stringMatching(/initrd/)]),
+    );
+    const status = JSON.parse(await inSeed(lab, RACKSEED, ['--json', 'status'])) as {
+      nodes: { name: string; state: string }[];
+    };
+    expect(status.nodes.map((n) => [n.name, n.state]).sort()).toEqual([
+      ['node-1', 'ready'],
+      ['node-2', 'ready'],
+      ['seed', 'ready'],
+    ]);
+    expect(lab.servers.map((s) => s.boot)).toEqual(['qemu', 'netns']);
+    // The guest's product_uuid, as QEMU's SMBIOS table gives it to Linux, is the BMC's GUID.
+    const console = readFileSync(join(lab.scopeDir, 'bmc1', 'chassis', 'console.log'), 'utf8');
+    const uuid = /SMBIOS UUID (\S+)/.exec(console)?.[1];
+    expect(uuid).toBe(qemuUuid(server.guid));
+    expect(uuid?.replaceAll('-', '')).toBe(server.guid);
+    // Its management NIC is on the BMC network (whichever node runs the fencer must reach every BMC).
+    const mgmt = `${lab.bmcSubnet.replace(/\.0\/24$/, '')}.201`;
+    expect(console).toContain(`rackseed-image: eth1 has ${mgmt}/24`);
+    execFileSync('ip', ['netns', 'exec', lab.bridgeNetns, 'ping', '-c', '1', '-W', '5', mgmt]);
+    process.stdout.write(`lab with one QEMU and one netns server ready in ${bootSeconds.toFixed(1)} s\n`);
+  });
+
+  it('lab down kills QEMU and removes the namespaces', async () => {
+    const pid = Number(readFileSync(join(lab.scopeDir, 'bmc1', 'chassis', 'node.pid'), 'utf8').split(' ')[0]);
+    expect(processRunning(pid)).toBe(true);
+    const id = lab.scopeDir.split('-').at(-1) ?? '';
+    expect(await labDown(dir)).toBe(1);
+    await waitFor('QEMU to be gone', () => !processRunning(pid), 10_000, 100); // SIGKILLed; reaped by init
+    expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toContain(`rsb-${id}-`);
+  });
+});
