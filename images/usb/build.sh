@@ -36,6 +36,10 @@ mkdir -p "$STAGE/boot/grub" "$STAGE/cpio/etc/rackseed" "$STAGE/cpio/srv/rackseed
 cp "$NETBOOT/vmlinuz" "$NETBOOT/initrd.img" "$STAGE/boot/"
 cp "$NETBOOT/vmlinuz" "$NETBOOT/initrd.img" "$STAGE/cpio/srv/rackseed/image/"
 cp "$SEED_YAML" "$STAGE/cpio/etc/rackseed/seed.yaml"
+# What only the seed runs: radvd (so iPXE skips its IPv6 wait) and the iPXE binaries it serves.
+mkdir -p "$STAGE/cpio/usr/bin" "$STAGE/cpio/usr/lib/ipxe"
+cp /usr/sbin/radvd "$STAGE/cpio/usr/bin/"
+cp -L /usr/lib/ipxe/undionly.kpxe /usr/lib/ipxe/ipxe.efi "$STAGE/cpio/usr/lib/ipxe/"
 find "$STAGE/cpio" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 (cd "$STAGE/cpio" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --reproducible --quiet -R 0:0) > "$STAGE/boot/seed.cpio"
 rm -rf "$STAGE/cpio"
