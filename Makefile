@@ -9,7 +9,7 @@ help:
 	@echo "make test   install what is needed, then lint, typecheck and run every test project"
 	@echo "make setup  install Debian packages and node modules, compile (idempotent)"
 	@echo "make bench  run the benchmarks; each prints its figures (BENCH=name for some)"
-	@echo "make image  build the netboot image (kernel + initramfs) into .cache/images/"
+	@echo "make image  build the netboot image (kernel + initramfs) and the USB seed image into .cache/images/"
 
 setup:
 	@scripts/setup.sh
@@ -39,7 +39,7 @@ bench: setup
 	npx tsx bench/run.ts $(BENCH)
 
 image: setup
-	images/netboot/build.sh
+	images/usb/build.sh   # builds images/netboot first
 
 clean:
 	rm -rf dist .bed

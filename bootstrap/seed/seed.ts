@@ -151,6 +151,7 @@ export async function runSeed(config: SeedConfig, onEvent: (event: SeedEvent) =>
     token: (mac) => enrollment.issueToken(mac),
     onEvent: (e: TimedNetbootEvent) => emit(e.type, e.mac || undefined, [e.ip, e.detail].filter(Boolean).join(' ')),
   });
+  emit('seed.netboot', name, `DHCP, TFTP and HTTP boot on ${prov.interface} for ${prov.subnet}`);
 
   const enrollServer = await startEnrollmentServer({
     host: seedIp,

@@ -28,8 +28,11 @@ for m in drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_
 done
 
 # programs and every shared library they load (as resolved on this machine)
-PROGRAMS=(/usr/bin/node /usr/bin/etcd /usr/bin/ceph-mon /usr/bin/ceph-osd /usr/bin/monmaptool /usr/bin/ceph-authtool)
+PROGRAMS=(/usr/bin/node /usr/bin/etcd /usr/bin/ceph-mon /usr/bin/ceph-osd /usr/bin/monmaptool /usr/bin/ceph-authtool
+  /usr/bin/openssl)
 for p in "${PROGRAMS[@]}"; do cp "$p" "$R/usr/bin/"; done
+# openssl (the seed's identity: CA and certificates) reads its default configuration.
+mkdir -p "$R/usr/lib/ssl"; cp /etc/ssl/openssl.cnf "$R/usr/lib/ssl/openssl.cnf"
 copy_libs() {
   ldd "$1" 2>/dev/null | awk '/=> \//{print $3} /^\t\/lib64/{print $1}' | while read -r lib; do
     [ -e "$R$lib" ] && continue
