@@ -1,4 +1,4 @@
-import type { CloudDb, CloudDbGroup } from './types.js';
+import type { CloudDb, CloudDbGroup, CloudSql } from './types.js';
 
 /** A read runs in a deferred transaction; a write in an immediate one, at most once per request id. */
 export type OperationKind = 'read' | 'write';
@@ -76,4 +76,11 @@ export function cloudDbOver(invoke: (call: OperationCall) => Promise<unknown>, c
     (groups[operation.group] ??= {})[operation.method] = (...args: unknown[]) => invoke({ ...operation, args });
   }
   return { ...(groups as unknown as Omit<CloudDb, 'close'>), close };
+}
+
+/** The function that runs one operation on `sql`'s connection, called with the operation's argument list. */
+export function sqlFunction(sql: CloudSql, call: Pick<OperationCall, 'group' | 'method' | 'name'>) {
+  const run = (sql[call.group] as Record<string, ((...args: unknown[]) => unknown) | undefined>)[call.method];
+  if (!run) throw new TypeError(`no cloud database operation ${call.name}`);
+  return run;
 }

@@ -3,7 +3,7 @@
 // very functions the embedded database runs (sql.ts); only the transaction is the master's.
 import type { Database } from 'better-sqlite3';
 import { defineSchema, type Operation } from '../dbmaster/index.js';
-import { cloudOperationNames } from './operations.js';
+import { cloudOperationNames, sqlFunction } from './operations.js';
 import { CLOUD_MIGRATIONS, cloudSql } from './sql.js';
 import type { CloudSql } from './types.js';
 
@@ -17,13 +17,12 @@ const sqlOf = (db: Database): CloudSql => {
 
 // No prototype: an RPC naming `toString` finds no operation.
 const operations: Record<string, Operation> = Object.create(null) as Record<string, Operation>;
-for (const { group, method, name, kind } of cloudOperationNames()) {
-  operations[name] = {
-    readOnly: kind === 'read',
+for (const operation of cloudOperationNames()) {
+  operations[operation.name] = {
+    readOnly: operation.kind === 'read',
     run: (db, args) => {
-      const run = (sqlOf(db)[group] as Record<string, (...a: unknown[]) => unknown>)[method];
-      if (!Array.isArray(args)) throw new TypeError(`${name} takes its arguments as a JSON array`);
-      return run?.(...(args as unknown[]));
+      if (!Array.isArray(args)) throw new TypeError(`${operation.name} takes its arguments as a JSON array`);
+      return sqlFunction(sqlOf(db), operation)(...(args as unknown[]));
     },
   };
 }

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { cloudDbOver } from './operations.js';
+import { cloudDbOver, sqlFunction } from './operations.js';
 import { CLOUD_MIGRATIONS, cloudSql } from './sql.js';
 import type { CloudDb } from './types.js';
 
@@ -25,11 +25,9 @@ export function openSqliteDb(path: string): CloudDb {
   }
   const sql = cloudSql(db);
   return cloudDbOver(
-    async ({ group, method, kind, args }) => {
-      const run = (sql[group] as Record<string, (...a: unknown[]) => unknown>)[method];
-      if (!run) throw new Error(`no cloud database operation ${group}.${method}`);
-      const apply = () => run(...args);
-      return kind === 'write' ? db.transaction(apply).immediate() : apply();
+    async (call) => {
+      const apply = () => sqlFunction(sql, call)(...call.args);
+      return call.kind === 'write' ? db.transaction(apply).immediate() : apply();
     },
     async () => {
       db.close();

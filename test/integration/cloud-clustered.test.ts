@@ -161,6 +161,11 @@ describe('rackseed cloud serve --etcd: the API on two nodes over the DB master',
     const saved = join(scope.dir, 'image.saved');
     await os(nodeB, 'image', 'save', '--file', saved, image.id);
     expect(readFileSync(saved).equals(bytes)).toBe(true);
+    const ranged = await fetch(`${nodeB.url}/image/v2/images/${image.id}/file`, {
+      headers: { 'x-auth-token': await tokenOf(nodeB.url, password), range: 'bytes=100000-199999' },
+    });
+    expect(ranged.status).toBe(206);
+    expect(Buffer.from(await ranged.arrayBuffer()).equals(bytes.subarray(100_000, 200_000))).toBe(true);
     expect(await json<{ id: string; status: string }>(nodeB, 'server', 'show', 'cluster-vm')).toMatchObject({
       id: server.id,
       status: 'ACTIVE',
