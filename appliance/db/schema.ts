@@ -1,10 +1,10 @@
 // The cloud database as the DB master hosts it: the default export is the Schema the master
 // imports in its worker thread (`schemaModule`: CLOUD_SCHEMA_MODULE). The operations are the
-// very functions the embedded database runs (sql.ts); only the transaction is the master's.
+// very functions the embedded database runs (sqlite.ts); only the transaction is the master's.
 import type { Database } from 'better-sqlite3';
 import { defineSchema, type Operation } from '../dbmaster/index.js';
 import { cloudOperationNames, sqlFunction } from './operations.js';
-import { CLOUD_MIGRATIONS, cloudSql } from './sql.js';
+import { CLOUD_MIGRATIONS, cloudSql } from './sqlite.js';
 import type { CloudSql } from './types.js';
 
 // The worker hands every operation the same connection: build its functions once.

@@ -1,36 +1,1002 @@
-import Database from 'better-sqlite3';
-import { cloudDbOver, sqlFunction } from './operations.js';
-import { CLOUD_MIGRATIONS, cloudSql } from './sql.js';
-import type { CloudDb } from './types.js';
+import type Database from 'better-sqlite3';
+import type { Migration } from '../dbmaster/index.js';
+import { DbConflictError, DbExhaustedError, DbNotFoundError, DbQuotaExceededError, DbStaleError } from './errors.js';
+import {
+  type CloudSql,
+  DEFAULT_QUOTAS,
+  type Domain,
+  type Flavor,
+  type Image,
+  type Keypair,
+  type Network,
+  type Nic,
+  type Port,
+  type Project,
+  type QuotaResource,
+  type Role,
+  type Server,
+  type SigningKey,
+  type Subnet,
+  type User,
+} from './types.js';
 
 /**
- * Opens (creating and migrating if needed) the cloud database in the SQLite file at `path`,
- * in WAL mode with `synchronous=FULL` so that an acknowledged write survives power loss.
- * Each write runs in an immediate transaction, as on the DB master.
+ * The schema's steps: version n is `user_version` n of an embedded file, and row n of the DB
+ * master's migrations table. Append only; never edit a published step.
  */
-export function openSqliteDb(path: string): CloudDb {
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
-  const version = Number(db.pragma('user_version', { simple: true }));
-  for (const step of CLOUD_MIGRATIONS) {
-    if (step.version <= version) continue;
-    db.transaction(() => {
-      if (typeof step.up === 'string') db.exec(step.up);
-      else step.up(db);
-      db.pragma(`user_version = ${step.version}`);
-    })();
-  }
-  const sql = cloudSql(db);
-  return cloudDbOver(
-    async (call) => {
-      const apply = () => sqlFunction(sql, call)(...call.args);
-      return call.kind === 'write' ? db.transaction(apply).immediate() : apply();
-    },
-    async () => {
-      db.close();
+export const CLOUD_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'cloud',
+    up: `
+  CREATE TABLE domains (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, description TEXT NOT NULL DEFAULT '',
+    enabled INTEGER NOT NULL DEFAULT 1);
+  INSERT INTO domains (id, name, description) VALUES ('default', 'Default', 'The default domain');
+  CREATE TABLE projects (id TEXT PRIMARY KEY, name TEXT NOT NULL, domain_id TEXT NOT NULL REFERENCES domains(id),
+    description TEXT NOT NULL, enabled INTEGER NOT NULL, parent_id TEXT, tags TEXT NOT NULL DEFAULT '[]',
+    UNIQUE (domain_id, name));
+  CREATE TABLE users (id TEXT PRIMARY KEY, name TEXT NOT NULL, domain_id TEXT NOT NULL REFERENCES domains(id),
+    enabled INTEGER NOT NULL, password_hash TEXT, default_project_id TEXT, email TEXT, description TEXT NOT NULL,
+    UNIQUE (domain_id, name));
+  CREATE TABLE roles (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, domain_id TEXT, description TEXT NOT NULL);
+  CREATE TABLE assignments (user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    role_id TEXT NOT NULL REFERENCES roles(id) ON DELETE CASCADE, PRIMARY KEY (user_id, project_id, role_id));
+  CREATE TABLE signing_keys (kid TEXT PRIMARY KEY, secret TEXT NOT NULL, created_at TEXT NOT NULL);
+  CREATE TABLE revocations (audit_id TEXT PRIMARY KEY, expires_at TEXT NOT NULL);
+  CREATE TABLE flavors (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, ram INTEGER NOT NULL, vcpus INTEGER NOT NULL,
+    disk INTEGER NOT NULL, swap INTEGER NOT NULL, ephemeral INTEGER NOT NULL, rxtx_factor REAL NOT NULL,
+    is_public INTEGER NOT NULL, disabled INTEGER NOT NULL, description TEXT, extra_specs TEXT NOT NULL,
+    created_at TEXT NOT NULL);
+  CREATE TABLE flavor_access (flavor_id TEXT NOT NULL REFERENCES flavors(id) ON DELETE CASCADE,
+    project_id TEXT NOT NULL, PRIMARY KEY (flavor_id, project_id));
+  CREATE TABLE keypairs (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, user_id TEXT NOT NULL,
+    public_key TEXT NOT NULL, fingerprint TEXT NOT NULL, type TEXT NOT NULL, created_at TEXT NOT NULL,
+    UNIQUE (user_id, name));
+  CREATE TABLE servers (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, project_id TEXT NOT NULL,
+    user_id TEXT NOT NULL, name TEXT NOT NULL, flavor_id TEXT NOT NULL, image_id TEXT NOT NULL, key_name TEXT,
+    availability_zone TEXT NOT NULL, access_ipv4 TEXT NOT NULL, access_ipv6 TEXT NOT NULL, metadata TEXT NOT NULL,
+    state TEXT NOT NULL, machine TEXT NOT NULL, host TEXT NOT NULL, addresses TEXT NOT NULL,
+    vcpus INTEGER NOT NULL, ram INTEGER NOT NULL,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, launched_at TEXT);
+  CREATE INDEX servers_project ON servers (project_id, state, seq);
+  CREATE TABLE images (id TEXT PRIMARY KEY, name TEXT, status TEXT NOT NULL, visibility TEXT NOT NULL,
+    protected INTEGER NOT NULL, os_hidden INTEGER NOT NULL, owner TEXT NOT NULL, checksum TEXT, os_hash_algo TEXT,
+    os_hash_value TEXT, size INTEGER, virtual_size INTEGER, min_ram INTEGER NOT NULL, min_disk INTEGER NOT NULL,
+    disk_format TEXT, container_format TEXT, tags TEXT NOT NULL, properties TEXT NOT NULL,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+  CREATE TABLE networks (id TEXT PRIMARY KEY, name TEXT NOT NULL, project_id TEXT NOT NULL, shared INTEGER NOT NULL,
+    external INTEGER NOT NULL, mtu INTEGER NOT NULL, admin_state_up INTEGER NOT NULL, created_at TEXT NOT NULL);
+  CREATE TABLE subnets (id TEXT PRIMARY KEY, name TEXT NOT NULL, network_id TEXT NOT NULL REFERENCES networks(id),
+    project_id TEXT NOT NULL, cidr TEXT NOT NULL, gateway_ip TEXT NOT NULL, ip_version INTEGER NOT NULL,
+    enable_dhcp INTEGER NOT NULL, pool_start TEXT NOT NULL, pool_end TEXT NOT NULL, created_at TEXT NOT NULL);
+  CREATE TABLE ports (id TEXT PRIMARY KEY, name TEXT NOT NULL, network_id TEXT NOT NULL REFERENCES networks(id),
+    subnet_id TEXT NOT NULL REFERENCES subnets(id), project_id TEXT NOT NULL, device_id TEXT NOT NULL,
+    device_owner TEXT NOT NULL, mac_address TEXT NOT NULL UNIQUE, ip_address TEXT NOT NULL, ip_int INTEGER NOT NULL,
+    created_at TEXT NOT NULL, UNIQUE (subnet_id, ip_int));
+  CREATE INDEX ports_device ON ports (device_id);
+  CREATE TABLE quotas (project_id TEXT NOT NULL, resource TEXT NOT NULL, hard_limit INTEGER NOT NULL,
+    PRIMARY KEY (project_id, resource));
+  `,
+  },
+];
+
+type Row = Record<string, unknown>;
+
+const str = (v: unknown): string => String(v);
+const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+const num = (v: unknown): number => Number(v);
+const bool = (v: unknown): boolean => v === 1 || v === true;
+const json = <T>(v: unknown): T => JSON.parse(String(v)) as T;
+
+function ipToInt(ip: string): number {
+  return ip.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0);
+}
+
+function intToIp(n: number): string {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return error instanceof Error && 'code' in error && String(error.code).startsWith('SQLITE_CONSTRAINT');
+}
+
+const toDomain = (r: Row): Domain => ({
+  id: str(r.id),
+  name: str(r.name),
+  description: str(r.description),
+  enabled: bool(r.enabled),
+});
+
+const toProject = (r: Row): Project => ({
+  id: str(r.id),
+  name: str(r.name),
+  domainId: str(r.domain_id),
+  description: str(r.description),
+  enabled: bool(r.enabled),
+  parentId: strOrNull(r.parent_id),
+  tags: json<string[]>(r.tags),
+});
+
+const toUser = (r: Row): User => ({
+  id: str(r.id),
+  name: str(r.name),
+  domainId: str(r.domain_id),
+  enabled: bool(r.enabled),
+  passwordHash: strOrNull(r.password_hash),
+  defaultProjectId: strOrNull(r.default_project_id),
+  email: strOrNull(r.email),
+  description: str(r.description),
+});
+
+const toRole = (r: Row): Role => ({
+  id: str(r.id),
+  name: str(r.name),
+  domainId: strOrNull(r.domain_id),
+  description: str(r.description),
+});
+
+const toFlavor = (r: Row): Flavor => ({
+  id: str(r.id),
+  name: str(r.name),
+  ram: num(r.ram),
+  vcpus: num(r.vcpus),
+  disk: num(r.disk),
+  swap: num(r.swap),
+  ephemeral: num(r.ephemeral),
+  rxtxFactor: num(r.rxtx_factor),
+  isPublic: bool(r.is_public),
+  disabled: bool(r.disabled),
+  description: strOrNull(r.description),
+  extraSpecs: json<Record<string, string>>(r.extra_specs),
+  createdAt: str(r.created_at),
+});
+
+const toKeypair = (r: Row): Keypair => ({
+  id: num(r.id),
+  name: str(r.name),
+  userId: str(r.user_id),
+  publicKey: str(r.public_key),
+  fingerprint: str(r.fingerprint),
+  type: str(r.type) === 'x509' ? 'x509' : 'ssh',
+  createdAt: str(r.created_at),
+});
+
+const toServer = (r: Row): Server => ({
+  id: str(r.id),
+  projectId: str(r.project_id),
+  userId: str(r.user_id),
+  name: str(r.name),
+  flavorId: str(r.flavor_id),
+  imageId: str(r.image_id),
+  keyName: strOrNull(r.key_name),
+  availabilityZone: str(r.availability_zone),
+  accessIPv4: str(r.access_ipv4),
+  accessIPv6: str(r.access_ipv6),
+  metadata: json<Record<string, string>>(r.metadata),
+  state: str(r.state),
+  machine: str(r.machine),
+  host: str(r.host),
+  addresses: json<Server['addresses']>(r.addresses),
+  createdAt: str(r.created_at),
+  updatedAt: str(r.updated_at),
+  launchedAt: strOrNull(r.launched_at),
+});
+
+const toImage = (r: Row): Image => ({
+  id: str(r.id),
+  name: strOrNull(r.name),
+  status: str(r.status) as Image['status'],
+  visibility: str(r.visibility) as Image['visibility'],
+  protected: bool(r.protected),
+  osHidden: bool(r.os_hidden),
+  owner: str(r.owner),
+  checksum: strOrNull(r.checksum),
+  osHashAlgo: strOrNull(r.os_hash_algo),
+  osHashValue: strOrNull(r.os_hash_value),
+  size: r.size === null ? null : num(r.size),
+  virtualSize: r.virtual_size === null ? null : num(r.virtual_size),
+  minRam: num(r.min_ram),
+  minDisk: num(r.min_disk),
+  diskFormat: strOrNull(r.disk_format),
+  containerFormat: strOrNull(r.container_format),
+  tags: json<string[]>(r.tags),
+  properties: json<Record<string, string>>(r.properties),
+  createdAt: str(r.created_at),
+  updatedAt: str(r.updated_at),
+});
+
+const toNetwork = (r: Row): Network => ({
+  id: str(r.id),
+  name: str(r.name),
+  projectId: str(r.project_id),
+  shared: bool(r.shared),
+  external: bool(r.external),
+  mtu: num(r.mtu),
+  adminStateUp: bool(r.admin_state_up),
+  createdAt: str(r.created_at),
+});
+
+const toSubnet = (r: Row): Subnet => ({
+  id: str(r.id),
+  name: str(r.name),
+  networkId: str(r.network_id),
+  projectId: str(r.project_id),
+  cidr: str(r.cidr),
+  gatewayIp: str(r.gateway_ip),
+  ipVersion: 4,
+  enableDhcp: bool(r.enable_dhcp),
+  poolStart: str(r.pool_start),
+  poolEnd: str(r.pool_end),
+  createdAt: str(r.created_at),
+});
+
+const toPort = (r: Row): Port => ({
+  id: str(r.id),
+  name: str(r.name),
+  networkId: str(r.network_id),
+  subnetId: str(r.subnet_id),
+  projectId: str(r.project_id),
+  deviceId: str(r.device_id),
+  deviceOwner: str(r.device_owner),
+  macAddress: str(r.mac_address),
+  ipAddress: str(r.ip_address),
+  createdAt: str(r.created_at),
+});
+
+/** Builds `WHERE a = ? AND b = ?` from the defined entries of `conditions`. */
+function where(conditions: Record<string, unknown>): { sql: string; params: unknown[] } {
+  const entries = Object.entries(conditions).filter(([, v]) => v !== undefined);
+  if (entries.length === 0) return { sql: '', params: [] };
+  return {
+    sql: ` WHERE ${entries.map(([k]) => `${k} = ?`).join(' AND ')}`,
+    params: entries.map(([, v]) => (typeof v === 'boolean' ? (v ? 1 : 0) : v)),
+  };
+}
+
+/** Builds `SET a = ?, b = ?` from a patch, with `columns` mapping field names to columns. */
+function setClause(
+  patch: Record<string, unknown>,
+  columns: Record<string, string>,
+  encode: (field: string, v: unknown) => unknown = (_f, v) => v,
+): { sql: string; params: unknown[] } {
+  const entries = Object.entries(patch).filter(([k, v]) => v !== undefined && columns[k] !== undefined);
+  return {
+    sql: entries.map(([k]) => `${columns[k]} = ?`).join(', '),
+    params: entries.map(([k, v]) => {
+      const encoded = encode(k, v);
+      if (typeof encoded === 'boolean') return encoded ? 1 : 0;
+      if (encoded !== null && typeof encoded === 'object') return JSON.stringify(encoded);
+      return encoded;
+    }),
+  };
+}
+
+/**
+ * The cloud database's operations as synchronous functions over one open better-sqlite3
+ * database whose schema is at {@link CLOUD_MIGRATIONS}' newest version. The caller runs each
+ * in a transaction (see {@link CLOUD_OPERATIONS}): the embedded database on its local file,
+ * the DB master in its worker thread.
+ */
+export function cloudSql(db: Database.Database): CloudSql {
+  const all = (sql: string, ...params: unknown[]): Row[] => db.prepare(sql).all(...params) as Row[];
+  const one = (sql: string, ...params: unknown[]): Row | undefined => db.prepare(sql).get(...params) as Row | undefined;
+  const run = (sql: string, ...params: unknown[]): Database.RunResult => db.prepare(sql).run(...params);
+  const insert = (table: string, row: Record<string, unknown>, what: string): void => {
+    const keys = Object.keys(row);
+    const values = keys.map((k) => {
+      const v = row[k];
+      if (typeof v === 'boolean') return v ? 1 : 0;
+      if (v !== null && typeof v === 'object') return JSON.stringify(v);
+      return v;
+    });
+    try {
+      run(`INSERT INTO ${table} (${keys.join(', ')}) VALUES (${keys.map(() => '?').join(', ')})`, ...values);
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new DbConflictError(`${what} already exists`);
+      throw error;
+    }
+  };
+  const mustChange = (result: Database.RunResult, what: string, id: string): void => {
+    if (result.changes === 0) throw new DbNotFoundError(what, id);
+  };
+
+  const quotasOf = (projectId: string): Record<QuotaResource, number> => {
+    const limits: Record<QuotaResource, number> = { ...DEFAULT_QUOTAS };
+    for (const r of all('SELECT resource, hard_limit FROM quotas WHERE project_id = ?', projectId)) {
+      const resource = str(r.resource);
+      if (resource in limits) limits[resource as QuotaResource] = num(r.hard_limit);
+    }
+    return limits;
+  };
+
+  const serverUsage = (projectId: string) => {
+    const r = one(
+      `SELECT COUNT(*) AS instances, COALESCE(SUM(vcpus), 0) AS cores, COALESCE(SUM(ram), 0) AS ram
+       FROM servers WHERE project_id = ? AND state != 'deleted'`,
+      projectId,
+    );
+    return { instances: num(r?.instances), cores: num(r?.cores), ram: num(r?.ram) };
+  };
+
+  const createServer = db.transaction((server: Server, nics: readonly Nic[], quota) => {
+    const flavor = one('SELECT vcpus, ram FROM flavors WHERE id = ?', server.flavorId);
+    if (!flavor) throw new DbNotFoundError('flavor', server.flavorId);
+    const usage = serverUsage(server.projectId);
+    const over = (
+      [
+        ['instances', usage.instances + 1, quota.instances],
+        ['cores', usage.cores + num(flavor.vcpus), quota.cores],
+        ['ram', usage.ram + num(flavor.ram), quota.ram],
+      ] as const
+    ).filter(([, wanted, limit]) => limit >= 0 && wanted > limit);
+    if (over.length > 0) {
+      throw new DbQuotaExceededError(`Quota exceeded for ${over.map(([name]) => name).join(', ')}`);
+    }
+    const addresses: Server['addresses'] = [];
+    for (const nic of nics) {
+      const network = one('SELECT name FROM networks WHERE id = ?', nic.networkId);
+      const subnet = one('SELECT * FROM subnets WHERE network_id = ? ORDER BY created_at LIMIT 1', nic.networkId);
+      if (!network || !subnet) throw new DbNotFoundError('network', nic.networkId);
+      const used = new Set(all('SELECT ip_int FROM ports WHERE subnet_id = ?', subnet.id).map((r) => num(r.ip_int)));
+      let ip = ipToInt(str(subnet.pool_start));
+      const last = ipToInt(str(subnet.pool_end));
+      while (ip <= last && used.has(ip)) ip++;
+      if (ip > last) throw new DbExhaustedError(`network ${nic.networkId} has no free address left`);
+      insert(
+        'ports',
+        {
+          id: nic.portId,
+          name: '',
+          network_id: nic.networkId,
+          subnet_id: subnet.id,
+          project_id: server.projectId,
+          device_id: server.id,
+          device_owner: 'compute:nova',
+          mac_address: nic.macAddress,
+          ip_address: intToIp(ip),
+          ip_int: ip,
+          created_at: server.createdAt,
+        },
+        'port',
+      );
+      addresses.push({
+        network: str(network.name),
+        addr: intToIp(ip),
+        version: 4,
+        mac: nic.macAddress,
+        portId: nic.portId,
+      });
+    }
+    const created = { ...server, addresses };
+    insert(
+      'servers',
+      {
+        id: created.id,
+        project_id: created.projectId,
+        user_id: created.userId,
+        name: created.name,
+        flavor_id: created.flavorId,
+        image_id: created.imageId,
+        key_name: created.keyName,
+        availability_zone: created.availabilityZone,
+        access_ipv4: created.accessIPv4,
+        access_ipv6: created.accessIPv6,
+        metadata: created.metadata,
+        state: created.state,
+        machine: created.machine,
+        host: created.host,
+        addresses: created.addresses,
+        vcpus: num(flavor.vcpus),
+        ram: num(flavor.ram),
+        created_at: created.createdAt,
+        updated_at: created.updatedAt,
+        launched_at: created.launchedAt,
+      },
+      'server',
+    );
+    return created;
+  });
+
+  const transitionServer = db.transaction(
+    (id: string, fromState: string, change: { state: string; machine: string; launchedAt?: string | null }) => {
+      const now = new Date().toISOString();
+      const result = run(
+        `UPDATE servers SET state = ?, machine = ?, launched_at = COALESCE(?, launched_at), updated_at = ?
+         WHERE id = ? AND state = ?`,
+        change.state,
+        change.machine,
+        change.launchedAt ?? null,
+        now,
+        id,
+        fromState,
+      );
+      if (result.changes === 0) {
+        if (!one('SELECT 1 FROM servers WHERE id = ?', id)) throw new DbNotFoundError('server', id);
+        throw new DbStaleError(`server ${id} is no longer ${fromState}`);
+      }
+      if (change.state === 'deleted') run('DELETE FROM ports WHERE device_id = ?', id);
+      const row = one('SELECT * FROM servers WHERE id = ?', id);
+      if (!row) throw new DbNotFoundError('server', id);
+      return toServer(row);
     },
   );
+
+  const PROJECT_COLUMNS = { name: 'name', description: 'description', enabled: 'enabled', tags: 'tags' };
+  const USER_COLUMNS = {
+    name: 'name',
+    enabled: 'enabled',
+    passwordHash: 'password_hash',
+    defaultProjectId: 'default_project_id',
+    email: 'email',
+    description: 'description',
+  };
+  const IMAGE_COLUMNS = {
+    name: 'name',
+    status: 'status',
+    visibility: 'visibility',
+    protected: 'protected',
+    osHidden: 'os_hidden',
+    owner: 'owner',
+    checksum: 'checksum',
+    osHashAlgo: 'os_hash_algo',
+    osHashValue: 'os_hash_value',
+    size: 'size',
+    virtualSize: 'virtual_size',
+    minRam: 'min_ram',
+    minDisk: 'min_disk',
+    diskFormat: 'disk_format',
+    containerFormat: 'container_format',
+    tags: 'tags',
+    properties: 'properties',
+    updatedAt: 'updated_at',
+  };
+
+  const getOrThrow = <T>(sql: string, id: string, what: string, map: (r: Row) => T): T => {
+    const row = one(sql, id);
+    if (!row) throw new DbNotFoundError(what, id);
+    return map(row);
+  };
+
+  const updateRow = <T>(
+    table: string,
+    id: string,
+    patch: Record<string, unknown>,
+    columns: Record<string, string>,
+    what: string,
+    map: (r: Row) => T,
+  ): T => {
+    const set = setClause(patch, columns);
+    if (set.sql) {
+      try {
+        mustChange(run(`UPDATE ${table} SET ${set.sql} WHERE id = ?`, ...set.params, id), what, id);
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new DbConflictError(`${what} name already in use`);
+        throw error;
+      }
+    }
+    return getOrThrow(`SELECT * FROM ${table} WHERE id = ?`, id, what, map);
+  };
+
+  const flavorAccess = (id: string): string[] =>
+    all('SELECT project_id FROM flavor_access WHERE flavor_id = ? ORDER BY project_id', id).map((r) =>
+      str(r.project_id),
+    );
+
+  return {
+    domains: {
+      get: (id) => {
+        const r = one('SELECT * FROM domains WHERE id = ?', id);
+        return r ? toDomain(r) : null;
+      },
+      list: (filter) => {
+        const w = where({ name: filter.name });
+        return all(`SELECT * FROM domains${w.sql} ORDER BY name`, ...w.params).map(toDomain);
+      },
+    },
+    projects: {
+      create: (project) => {
+        insert(
+          'projects',
+          {
+            id: project.id,
+            name: project.name,
+            domain_id: project.domainId,
+            description: project.description,
+            enabled: project.enabled,
+            parent_id: project.parentId,
+            tags: project.tags,
+          },
+          `project ${project.name}`,
+        );
+        return project;
+      },
+      get: (id) => {
+        const r = one('SELECT * FROM projects WHERE id = ?', id);
+        return r ? toProject(r) : null;
+      },
+      findByName: (domainId, name) => {
+        const r = one('SELECT * FROM projects WHERE domain_id = ? AND name = ?', domainId, name);
+        return r ? toProject(r) : null;
+      },
+      list: (filter) => {
+        const w = where({
+          name: filter.name,
+          domain_id: filter.domainId,
+          enabled: filter.enabled,
+          parent_id: filter.parentId,
+        });
+        return all(`SELECT * FROM projects${w.sql} ORDER BY name`, ...w.params).map(toProject);
+      },
+      update: (id, patch) => updateRow('projects', id, patch, PROJECT_COLUMNS, 'project', toProject),
+      delete: (id) => {
+        mustChange(run('DELETE FROM projects WHERE id = ?', id), 'project', id);
+        run('DELETE FROM quotas WHERE project_id = ?', id);
+      },
+    },
+    users: {
+      create: (user) => {
+        insert(
+          'users',
+          {
+            id: user.id,
+            name: user.name,
+            domain_id: user.domainId,
+            enabled: user.enabled,
+            password_hash: user.passwordHash,
+            default_project_id: user.defaultProjectId,
+            email: user.email,
+            description: user.description,
+          },
+          `user ${user.name}`,
+        );
+        return user;
+      },
+      get: (id) => {
+        const r = one('SELECT * FROM users WHERE id = ?', id);
+        return r ? toUser(r) : null;
+      },
+      findByName: (domainId, name) => {
+        const r = one('SELECT * FROM users WHERE domain_id = ? AND name = ?', domainId, name);
+        return r ? toUser(r) : null;
+      },
+      list: (filter) => {
+        const w = where({ name: filter.name, domain_id: filter.domainId, enabled: filter.enabled });
+        return all(`SELECT * FROM users${w.sql} ORDER BY name`, ...w.params).map(toUser);
+      },
+      update: (id, patch) => updateRow('users', id, patch, USER_COLUMNS, 'user', toUser),
+      delete: (id) => {
+        mustChange(run('DELETE FROM users WHERE id = ?', id), 'user', id);
+      },
+    },
+    roles: {
+      create: (role) => {
+        insert(
+          'roles',
+          { id: role.id, name: role.name, domain_id: role.domainId, description: role.description },
+          `role ${role.name}`,
+        );
+        return role;
+      },
+      get: (id) => {
+        const r = one('SELECT * FROM roles WHERE id = ?', id);
+        return r ? toRole(r) : null;
+      },
+      list: (filter) => {
+        const w = where({ name: filter.name });
+        return all(`SELECT * FROM roles${w.sql} ORDER BY name`, ...w.params).map(toRole);
+      },
+      delete: (id) => {
+        mustChange(run('DELETE FROM roles WHERE id = ?', id), 'role', id);
+      },
+    },
+    assignments: {
+      grant: (a) => {
+        try {
+          run(
+            'INSERT OR IGNORE INTO assignments (user_id, project_id, role_id) VALUES (?, ?, ?)',
+            a.userId,
+            a.projectId,
+            a.roleId,
+          );
+        } catch (error) {
+          if (isUniqueViolation(error))
+            throw new DbNotFoundError('user, project or role', `${a.userId}/${a.projectId}/${a.roleId}`);
+          throw error;
+        }
+      },
+      revoke: (a) => {
+        mustChange(
+          run(
+            'DELETE FROM assignments WHERE user_id = ? AND project_id = ? AND role_id = ?',
+            a.userId,
+            a.projectId,
+            a.roleId,
+          ),
+          'role assignment',
+          `${a.userId}/${a.projectId}/${a.roleId}`,
+        );
+      },
+      list: (filter) => {
+        const w = where({ user_id: filter.userId, project_id: filter.projectId, role_id: filter.roleId });
+        return all(`SELECT * FROM assignments${w.sql}`, ...w.params).map((r) => ({
+          userId: str(r.user_id),
+          projectId: str(r.project_id),
+          roleId: str(r.role_id),
+        }));
+      },
+    },
+    tokens: {
+      signingKeys: () =>
+        all('SELECT * FROM signing_keys ORDER BY created_at DESC, kid DESC').map((r): SigningKey => ({
+          kid: str(r.kid),
+          secret: str(r.secret),
+          createdAt: str(r.created_at),
+        })),
+      rotate: (key, keep) =>
+        db.transaction(() => {
+          insert('signing_keys', { kid: key.kid, secret: key.secret, created_at: key.createdAt }, 'signing key');
+          run(
+            'DELETE FROM signing_keys WHERE kid NOT IN (SELECT kid FROM signing_keys ORDER BY created_at DESC, kid DESC LIMIT ?)',
+            keep,
+          );
+          return all('SELECT * FROM signing_keys ORDER BY created_at DESC, kid DESC').map((r): SigningKey => ({
+            kid: str(r.kid),
+            secret: str(r.secret),
+            createdAt: str(r.created_at),
+          }));
+        })(),
+      revoke: (auditId, expiresAt) => {
+        const now = new Date().toISOString();
+        db.transaction(() => {
+          run('DELETE FROM revocations WHERE expires_at < ?', now);
+          run('INSERT OR IGNORE INTO revocations (audit_id, expires_at) VALUES (?, ?)', auditId, expiresAt);
+        })();
+      },
+      isRevoked: (auditId) => one('SELECT 1 FROM revocations WHERE audit_id = ?', auditId) !== undefined,
+    },
+    flavors: {
+      create: (f) => {
+        insert(
+          'flavors',
+          {
+            id: f.id,
+            name: f.name,
+            ram: f.ram,
+            vcpus: f.vcpus,
+            disk: f.disk,
+            swap: f.swap,
+            ephemeral: f.ephemeral,
+            rxtx_factor: f.rxtxFactor,
+            is_public: f.isPublic,
+            disabled: f.disabled,
+            description: f.description,
+            extra_specs: f.extraSpecs,
+            created_at: f.createdAt,
+          },
+          `flavor with name ${f.name} or id ${f.id}`,
+        );
+        return f;
+      },
+      get: (id) => {
+        const r = one('SELECT * FROM flavors WHERE id = ?', id);
+        return r ? toFlavor(r) : null;
+      },
+      list: (filter) => {
+        const clauses: string[] = [];
+        const params: unknown[] = [];
+        if (filter.isPublic !== undefined) {
+          if (filter.isPublic) clauses.push('is_public = 1');
+          else {
+            clauses.push('is_public = 0');
+          }
+        }
+        if (filter.projectId !== undefined) {
+          clauses.push('(is_public = 1 OR id IN (SELECT flavor_id FROM flavor_access WHERE project_id = ?))');
+          params.push(filter.projectId);
+        }
+        if (filter.minRam !== undefined) {
+          clauses.push('ram >= ?');
+          params.push(filter.minRam);
+        }
+        if (filter.minDisk !== undefined) {
+          clauses.push('disk >= ?');
+          params.push(filter.minDisk);
+        }
+        const sql = `SELECT * FROM flavors${clauses.length ? ` WHERE ${clauses.join(' AND ')}` : ''} ORDER BY id`;
+        return all(sql, ...params).map(toFlavor);
+      },
+      delete: (id) => {
+        mustChange(run('DELETE FROM flavors WHERE id = ?', id), 'flavor', id);
+      },
+      setExtraSpecs: (id, specs) =>
+        db.transaction(() => {
+          const f = getOrThrow('SELECT * FROM flavors WHERE id = ?', id, 'flavor', toFlavor);
+          run('UPDATE flavors SET extra_specs = ? WHERE id = ?', JSON.stringify({ ...f.extraSpecs, ...specs }), id);
+          return getOrThrow('SELECT * FROM flavors WHERE id = ?', id, 'flavor', toFlavor);
+        })(),
+      deleteExtraSpec: (id, key) =>
+        db.transaction(() => {
+          const f = getOrThrow('SELECT * FROM flavors WHERE id = ?', id, 'flavor', toFlavor);
+          if (!(key in f.extraSpecs)) throw new DbNotFoundError('flavor extra spec', key);
+          const { [key]: _gone, ...rest } = f.extraSpecs;
+          run('UPDATE flavors SET extra_specs = ? WHERE id = ?', JSON.stringify(rest), id);
+          return getOrThrow('SELECT * FROM flavors WHERE id = ?', id, 'flavor', toFlavor);
+        })(),
+      access: (id) => {
+        getOrThrow('SELECT * FROM flavors WHERE id = ?', id, 'flavor', toFlavor);
+        return flavorAccess(id);
+      },
+      addAccess: (id, projectId) => {
+        getOrThrow('SELECT * FROM flavors WHERE id = ?', id, 'flavor', toFlavor);
+        insert(
+          'flavor_access',
+          { flavor_id: id, project_id: projectId },
+          `access of project ${projectId} to flavor ${id}`,
+        );
+        return flavorAccess(id);
+      },
+      removeAccess: (id, projectId) => {
+        mustChange(
+          run('DELETE FROM flavor_access WHERE flavor_id = ? AND project_id = ?', id, projectId),
+          'flavor access',
+          `${id}/${projectId}`,
+        );
+        return flavorAccess(id);
+      },
+    },
+    keypairs: {
+      create: (k) => {
+        insert(
+          'keypairs',
+          {
+            name: k.name,
+            user_id: k.userId,
+            public_key: k.publicKey,
+            fingerprint: k.fingerprint,
+            type: k.type,
+            created_at: k.createdAt,
+          },
+          `Key pair '${k.name}'`,
+        );
+        return toKeypair(one('SELECT * FROM keypairs WHERE user_id = ? AND name = ?', k.userId, k.name) ?? {});
+      },
+      get: (userId, name) => {
+        const r = one('SELECT * FROM keypairs WHERE user_id = ? AND name = ?', userId, name);
+        return r ? toKeypair(r) : null;
+      },
+      list: (userId) => all('SELECT * FROM keypairs WHERE user_id = ? ORDER BY name', userId).map(toKeypair),
+      delete: (userId, name) => {
+        mustChange(run('DELETE FROM keypairs WHERE user_id = ? AND name = ?', userId, name), 'keypair', name);
+      },
+    },
+    servers: {
+      create: (server, nics, quota) => createServer(server, nics, quota),
+      get: (id) => {
+        const r = one(`SELECT * FROM servers WHERE id = ? AND state != 'deleted'`, id);
+        return r ? toServer(r) : null;
+      },
+      list: (filter, page) => {
+        const clauses = [`state != 'deleted'`];
+        const params: unknown[] = [];
+        const add = (clause: string, ...values: unknown[]) => {
+          clauses.push(clause);
+          params.push(...values);
+        };
+        if (filter.projectId !== undefined) add('project_id = ?', filter.projectId);
+        if (filter.imageId !== undefined) add('image_id = ?', filter.imageId);
+        if (filter.flavorId !== undefined) add('flavor_id = ?', filter.flavorId);
+        if (filter.host !== undefined) add('host = ?', filter.host);
+        if (filter.changesSince !== undefined) add('updated_at >= ?', filter.changesSince);
+        if (filter.status !== undefined) add(`state IN (${filter.status.map(() => '?').join(', ')})`, ...filter.status);
+        if (page.marker !== undefined) {
+          const marker = one('SELECT seq FROM servers WHERE id = ?', page.marker);
+          if (!marker) throw new DbNotFoundError('marker', page.marker);
+          add('seq < ?', marker.seq);
+        }
+        let rows = all(`SELECT * FROM servers WHERE ${clauses.join(' AND ')} ORDER BY seq DESC`, ...params);
+        if (filter.name !== undefined) {
+          // Nova matches `name` as a regular expression (nova/db/main/api.py `_regex_instance_filter`).
+          let pattern: RegExp;
+          try {
+            pattern = new RegExp(filter.name);
+          } catch {
+            pattern = new RegExp(filter.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+          }
+          rows = rows.filter((r) => pattern.test(str(r.name)));
+        }
+        return rows.slice(0, page.limit).map(toServer);
+      },
+      update: (id, patch) => {
+        const set = setClause(
+          { ...patch, updatedAt: new Date().toISOString() },
+          {
+            name: 'name',
+            accessIPv4: 'access_ipv4',
+            accessIPv6: 'access_ipv6',
+            metadata: 'metadata',
+            updatedAt: 'updated_at',
+          },
+        );
+        mustChange(
+          run(`UPDATE servers SET ${set.sql} WHERE id = ? AND state != 'deleted'`, ...set.params, id),
+          'server',
+          id,
+        );
+        return getOrThrow('SELECT * FROM servers WHERE id = ?', id, 'server', toServer);
+      },
+      transition: (id, fromState, change) => transitionServer(id, fromState, change),
+      usage: (projectId) => serverUsage(projectId),
+    },
+    images: {
+      create: (image) => {
+        insert(
+          'images',
+          {
+            id: image.id,
+            name: image.name,
+            status: image.status,
+            visibility: image.visibility,
+            protected: image.protected,
+            os_hidden: image.osHidden,
+            owner: image.owner,
+            checksum: image.checksum,
+            os_hash_algo: image.osHashAlgo,
+            os_hash_value: image.osHashValue,
+            size: image.size,
+            virtual_size: image.virtualSize,
+            min_ram: image.minRam,
+            min_disk: image.minDisk,
+            disk_format: image.diskFormat,
+            container_format: image.containerFormat,
+            tags: image.tags,
+            properties: image.properties,
+            created_at: image.createdAt,
+            updated_at: image.updatedAt,
+          },
+          `image ${image.id}`,
+        );
+        return image;
+      },
+      get: (id) => {
+        const r = one(`SELECT * FROM images WHERE id = ? AND status != 'deleted'`, id);
+        return r ? toImage(r) : null;
+      },
+      list: (filter, page) => {
+        const clauses = [`status != 'deleted'`];
+        const params: unknown[] = [];
+        if (!filter.admin) {
+          clauses.push(`(visibility IN ('public', 'community', 'shared') OR owner = ?)`);
+          params.push(filter.projectId);
+        }
+        for (const [column, value] of [
+          ['name', filter.name],
+          ['status', filter.status],
+          ['visibility', filter.visibility],
+          ['owner', filter.owner],
+        ] as const) {
+          if (value !== undefined) {
+            clauses.push(`${column} = ?`);
+            params.push(value);
+          }
+        }
+        if (page.marker !== undefined) {
+          const marker = one('SELECT created_at, id FROM images WHERE id = ?', page.marker);
+          if (!marker) throw new DbNotFoundError('marker', page.marker);
+          clauses.push('(created_at < ? OR (created_at = ? AND id < ?))');
+          params.push(marker.created_at, marker.created_at, marker.id);
+        }
+        return all(
+          `SELECT * FROM images WHERE ${clauses.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT ?`,
+          ...params,
+          page.limit,
+        ).map(toImage);
+      },
+      update: (id, patch) => updateRow('images', id, patch, IMAGE_COLUMNS, 'image', toImage),
+      delete: (id) => {
+        mustChange(run(`UPDATE images SET status = 'deleted' WHERE id = ? AND status != 'deleted'`, id), 'image', id);
+      },
+    },
+    networks: {
+      create: (network, subnet) =>
+        db.transaction(() => {
+          insert(
+            'networks',
+            {
+              id: network.id,
+              name: network.name,
+              project_id: network.projectId,
+              shared: network.shared,
+              external: network.external,
+              mtu: network.mtu,
+              admin_state_up: network.adminStateUp,
+              created_at: network.createdAt,
+            },
+            `network ${network.name}`,
+          );
+          insert(
+            'subnets',
+            {
+              id: subnet.id,
+              name: subnet.name,
+              network_id: subnet.networkId,
+              project_id: subnet.projectId,
+              cidr: subnet.cidr,
+              gateway_ip: subnet.gatewayIp,
+              ip_version: subnet.ipVersion,
+              enable_dhcp: subnet.enableDhcp,
+              pool_start: subnet.poolStart,
+              pool_end: subnet.poolEnd,
+              created_at: subnet.createdAt,
+            },
+            `subnet ${subnet.name}`,
+          );
+          return network;
+        })(),
+      get: (id) => {
+        const r = one('SELECT * FROM networks WHERE id = ?', id);
+        return r ? toNetwork(r) : null;
+      },
+      list: (filter) => {
+        const clauses: string[] = [];
+        const params: unknown[] = [];
+        if (filter.name !== undefined) {
+          clauses.push('name = ?');
+          params.push(filter.name);
+        }
+        if (filter.projectId !== undefined) {
+          clauses.push('(shared = 1 OR project_id = ?)');
+          params.push(filter.projectId);
+        }
+        const sql = `SELECT * FROM networks${clauses.length ? ` WHERE ${clauses.join(' AND ')}` : ''} ORDER BY name`;
+        return all(sql, ...params).map(toNetwork);
+      },
+      subnets: (filter) => {
+        const clauses: string[] = [];
+        const params: unknown[] = [];
+        if (filter.networkId !== undefined) {
+          clauses.push('network_id = ?');
+          params.push(filter.networkId);
+        }
+        if (filter.projectId !== undefined) {
+          clauses.push('(project_id = ? OR network_id IN (SELECT id FROM networks WHERE shared = 1))');
+          params.push(filter.projectId);
+        }
+        const sql = `SELECT * FROM subnets${clauses.length ? ` WHERE ${clauses.join(' AND ')}` : ''} ORDER BY name`;
+        return all(sql, ...params).map(toSubnet);
+      },
+      getSubnet: (id) => {
+        const r = one('SELECT * FROM subnets WHERE id = ?', id);
+        return r ? toSubnet(r) : null;
+      },
+      ports: (filter) => {
+        const w = where({ device_id: filter.deviceId, network_id: filter.networkId, project_id: filter.projectId });
+        return all(`SELECT * FROM ports${w.sql} ORDER BY created_at, id`, ...w.params).map(toPort);
+      },
+      getPort: (id) => {
+        const r = one('SELECT * FROM ports WHERE id = ?', id);
+        return r ? toPort(r) : null;
+      },
+    },
+    quotas: {
+      get: (projectId) => quotasOf(projectId),
+      set: (projectId, limits) =>
+        db.transaction(() => {
+          for (const [resource, limit] of Object.entries(limits)) {
+            if (limit === undefined || !(resource in DEFAULT_QUOTAS)) continue;
+            run(
+              `INSERT INTO quotas (project_id, resource, hard_limit) VALUES (?, ?, ?)
+               ON CONFLICT (project_id, resource) DO UPDATE SET hard_limit = excluded.hard_limit`,
+              projectId,
+              resource,
+              limit,
+            );
+          }
+          return quotasOf(projectId);
+        })(),
+      reset: (projectId) => {
+        run('DELETE FROM quotas WHERE project_id = ?', projectId);
+      },
+    },
+  };
 }
