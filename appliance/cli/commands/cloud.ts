@@ -4,10 +4,10 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { RackseedError } from '../../../agent/errors/index.js';
-import { CliUsageError } from '../errors.js';
 import type { BlobStore } from '../../blobs/index.js';
 import type { CloudDb } from '../../db/index.js';
 import { endpoints, loadAgent } from '../cluster.js';
+import { CliUsageError } from '../errors.js';
 import { type CliIo, type GlobalOptions, report } from '../io.js';
 import { readSecret } from '../secrets.js';
 
@@ -138,7 +138,13 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
           .do(() => bootstrapCloud(db, password));
         break;
       } catch (error) {
-        if (!(error instanceof EtcdLockFailedError) || Date.now() > deadline) throw error;
+        if (!(error instanceof EtcdLockFailedError)) throw error;
+        if (Date.now() > deadline) {
+          throw new CloudServeError(
+            `another node held the cloud's bootstrap lock (${agent.keys.cloudBootstrapLock}) for over ${BOOTSTRAP_WAIT_MS / 1000} s; start again`,
+            error,
+          );
+        }
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
     }
