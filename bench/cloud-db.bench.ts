@@ -79,12 +79,14 @@ export default async function cloudDbBench(): Promise<void> {
   const etcd = new Etcd3({ hosts: [...etcdCluster.endpoints] });
   const targets: Target[] = [];
   try {
-    const master = spawnMaster(scope, {
-      etcd: etcdCluster.endpoints,
-      location: { kind: 'ceph', conf: ceph.conf, pool: ceph.pool, namespace: 'bench', name: 'cloud' },
-      node: 'bench',
-      schemaModule: CLOUD_SCHEMA_MODULE,
-    });
+    const start = (node: string) =>
+      spawnMaster(scope, {
+        etcd: etcdCluster.endpoints,
+        location: { kind: 'ceph', conf: ceph.conf, pool: ceph.pool, namespace: 'bench', name: 'cloud' },
+        node,
+        schemaModule: CLOUD_SCHEMA_MODULE,
+      });
+    const master = start('bench-1');
     await waitFor('the bench DB master', async () => (await master.status().catch(() => undefined))?.role === 'master');
     const client = await DbClient.connect({ etcd });
     const embeddedDb = openSqliteDb(join(dir, 'cloud.db'));
@@ -125,6 +127,34 @@ export default async function cloudDbBench(): Promise<void> {
       const over = await latencies(remote, path, init);
       row(label, figures(local), figures(over).padStart(17), `${(median(over) / median(local)).toFixed(2)} ×`);
     }
+
+    // Failover as the API sees it: image creates one after another while the master is killed
+    // -9 and a standby (lease 2 s) fences it and takes over.
+    const standby = start('bench-2');
+    await waitFor('the standby to listen', async () => (await standby.status().catch(() => undefined))?.role);
+    const times: number[] = [];
+    let failed = 0;
+    const writes = (async () => {
+      for (let i = 0; i < 400; i++) {
+        const started = performance.now();
+        const response = await fetch(`${remote.url}/image/v2/images`, {
+          method: 'POST',
+          headers: remote.headers,
+          body: '{"name":"failover"}',
+        });
+        await response.arrayBuffer();
+        if (response.status !== 201) failed++;
+        times.push(performance.now() - started);
+        if (i === 50) await master.daemon.stop(); // kill -9
+      }
+    })();
+    await writes;
+    row(
+      'POST image across a master kill -9',
+      `longest ${(Math.max(...times) / 1000).toFixed(2)} s`,
+      `p50 ${median(times).toFixed(2)} ms`,
+      `${failed} failed of ${times.length}`,
+    );
   } finally {
     for (const target of targets.reverse()) await target.close();
     etcd.close();
