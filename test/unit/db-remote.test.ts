@@ -57,6 +57,7 @@ describe('the cloud database over the DB master', () => {
     const unavailable = new DbError(DB_ERRORS.UNAVAILABLE, 'no database master answered');
     const foreign = new DbError(DB_ERRORS.OPERATION_FAILED, 'boom', { operationCode: 'SQLITE_ERROR' });
     for (const error of [unavailable, foreign]) expect(() => rethrowOperationError(error)).toThrow(error);
+    expect(statusOf(unavailable)).toBe(503);
   });
 
   it('calls each method as its operation, arguments as a list, and rebuilds its typed error', async () => {
