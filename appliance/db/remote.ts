@@ -23,12 +23,14 @@ export function rethrowOperationError(error: unknown): never {
 
 /**
  * The cloud database through the DB master: each method is one call of its operation. The
- * client retries through a failover, and each call's request id makes a retried write apply
- * once. `close` leaves the client open: it belongs to the caller.
+ * client retries through a failover (for `deadlineMs`, else the client's own deadline), and
+ * each call's request id makes a retried write apply once. `close` leaves the client open: it
+ * belongs to the caller.
  */
-export function remoteCloudDb(client: DbClient): CloudDb {
+export function remoteCloudDb(client: DbClient, options: { deadlineMs?: number } = {}): CloudDb {
+  const callOptions = options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs };
   return cloudDbOver(
-    ({ name, args }) => client.call(name, args).catch(rethrowOperationError),
+    ({ name, args }) => client.call(name, args, callOptions).catch(rethrowOperationError),
     async () => {},
   );
 }

@@ -32,8 +32,8 @@ interface ServeOptions {
   cloudsYaml?: string;
 }
 
-/** How long a node waits for the others to finish bootstrapping the cloud. */
-const BOOTSTRAP_WAIT_MS = 60_000;
+/** How long a node waits at start for a DB master, and for the others to finish bootstrapping the cloud. */
+const BOOTSTRAP_WAIT_MS = 120_000;
 
 /** What the API stands on: the database, the image bytes, the admin password, and how to let go of them. */
 interface Backing {
@@ -128,6 +128,9 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
     });
     closers.push(() => store.close());
     const db = remoteCloudDb(client);
+    // At start, the first master may still be being elected: bootstrap waits for it longer
+    // than a request would.
+    const patient = remoteCloudDb(client, { deadlineMs: BOOTSTRAP_WAIT_MS });
     // etcd3's lock does not wait: whoever finds it held tries again until the holder is done.
     const deadline = Date.now() + BOOTSTRAP_WAIT_MS;
     for (;;) {
@@ -135,7 +138,7 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
         await etcd
           .lock(agent.keys.cloudBootstrapLock)
           .ttl(30)
-          .do(() => bootstrapCloud(db, password));
+          .do(() => bootstrapCloud(patient, password));
         break;
       } catch (error) {
         if (!(error instanceof EtcdLockFailedError)) throw error;
