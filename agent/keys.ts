@@ -30,6 +30,8 @@ export const keys = {
   etcdEndpoints: `${ROOT}etcd/endpoints`,
   /** A node told to start its etcd member ({@link EtcdJoin}); deleted when the member is removed. */
   etcdJoin: (name: string) => `${ROOT}etcd/join/${name}`,
+  /** The lock every node's `cloud serve` takes to bootstrap the cloud (admin, roles, flavors) one at a time. */
+  cloudBootstrapLock: `${ROOT}locks/cloud-bootstrap`,
   /** The cluster-genesis machine (seed → quorum → steady). */
   clusterGenesis: `${ROOT}machines/cluster-genesis`,
 } as const;

@@ -34,3 +34,23 @@ export class DbExhaustedError extends RackseedError {
     super('DB_ERR_EXHAUSTED', message);
   }
 }
+
+const REBUILD: Readonly<Record<string, () => RackseedError>> = {
+  DB_ERR_NOT_FOUND: () => new DbNotFoundError('record', ''),
+  DB_ERR_CONFLICT: () => new DbConflictError(''),
+  DB_ERR_QUOTA_EXCEEDED: () => new DbQuotaExceededError(''),
+  DB_ERR_STALE: () => new DbStaleError(''),
+  DB_ERR_EXHAUSTED: () => new DbExhaustedError(''),
+};
+
+/**
+ * The typed error with this `code` and exactly this `message` (as it crossed the DB master's
+ * RPC), or undefined when the code is not one of this registry's.
+ */
+export function dbErrorFromCode(code: string, message: string, cause?: unknown): RackseedError | undefined {
+  const error = REBUILD[code]?.();
+  if (!error) return undefined;
+  error.message = message;
+  if (cause !== undefined) error.cause = cause;
+  return error;
+}

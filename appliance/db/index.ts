@@ -1,7 +1,18 @@
 /**
- * appliance/db — the cloud database behind named asynchronous operations (`CloudDb`). The
- * embedded default is SQLite on a local file; SQL stays inside this folder.
+ * appliance/db — the cloud database behind named asynchronous operations (`CloudDb`). Its SQL
+ * is written once, as synchronous functions over a SQLite connection (`sqlite.ts`), and run either
+ * embedded on a local file (`openSqliteDb`) or by the DB master (`CLOUD_SCHEMA_MODULE`, reached
+ * through `remoteCloudDb`). SQL stays inside this folder.
  */
-export { DbConflictError, DbExhaustedError, DbNotFoundError, DbQuotaExceededError, DbStaleError } from './errors.js';
-export { openSqliteDb } from './sqlite.js';
+export {
+  DbConflictError,
+  dbErrorFromCode,
+  DbExhaustedError,
+  DbNotFoundError,
+  DbQuotaExceededError,
+  DbStaleError,
+} from './errors.js';
+export { CLOUD_OPERATIONS, type OperationKind } from './operations.js';
+export { CLOUD_SCHEMA_MODULE, remoteCloudDb, rethrowOperationError } from './remote.js';
+export { openSqliteDb } from './embedded.js';
 export * from './types.js';

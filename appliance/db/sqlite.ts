@@ -1,7 +1,8 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import type { Migration } from '../dbmaster/index.js';
 import { DbConflictError, DbExhaustedError, DbNotFoundError, DbQuotaExceededError, DbStaleError } from './errors.js';
 import {
-  type CloudDb,
+  type CloudSql,
   DEFAULT_QUOTAS,
   type Domain,
   type Flavor,
@@ -20,11 +21,14 @@ import {
 } from './types.js';
 
 /**
- * Versioned migrations: index i brings the schema to `user_version` i + 1. Append only;
- * never edit a published step.
+ * The schema's steps: version n is `user_version` n of an embedded file, and row n of the DB
+ * master's migrations table. Append only; never edit a published step.
  */
-const MIGRATIONS: readonly string[] = [
-  `
+export const CLOUD_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'cloud',
+    up: `
   CREATE TABLE domains (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, description TEXT NOT NULL DEFAULT '',
     enabled INTEGER NOT NULL DEFAULT 1);
   INSERT INTO domains (id, name, description) VALUES ('default', 'Default', 'The default domain');
@@ -74,6 +78,7 @@ const MIGRATIONS: readonly string[] = [
   CREATE TABLE quotas (project_id TEXT NOT NULL, resource TEXT NOT NULL, hard_limit INTEGER NOT NULL,
     PRIMARY KEY (project_id, resource));
   `,
+  },
 ];
 
 type Row = Record<string, unknown>;
@@ -268,24 +273,12 @@ function setClause(
 }
 
 /**
- * Opens (creating and migrating if needed) the cloud database in the SQLite file at `path`,
- * in WAL mode with `synchronous=FULL` so that an acknowledged write survives power loss.
+ * The cloud database's operations as synchronous functions over one open better-sqlite3
+ * database whose schema is at {@link CLOUD_MIGRATIONS}' newest version. The caller runs each
+ * in a transaction (see {@link CLOUD_OPERATIONS}): the embedded database on its local file,
+ * the DB master in its worker thread.
  */
-export function openSqliteDb(path: string): CloudDb {
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
-  const version = num(db.pragma('user_version', { simple: true }));
-  for (let i = version; i < MIGRATIONS.length; i++) {
-    const step = MIGRATIONS[i] ?? '';
-    db.transaction(() => {
-      db.exec(step);
-      db.pragma(`user_version = ${i + 1}`);
-    })();
-  }
-
+export function cloudSql(db: Database.Database): CloudSql {
   const all = (sql: string, ...params: unknown[]): Row[] => db.prepare(sql).all(...params) as Row[];
   const one = (sql: string, ...params: unknown[]): Row | undefined => db.prepare(sql).get(...params) as Row | undefined;
   const run = (sql: string, ...params: unknown[]): Database.RunResult => db.prepare(sql).run(...params);
@@ -490,19 +483,19 @@ export function openSqliteDb(path: string): CloudDb {
       str(r.project_id),
     );
 
-  const cloud: CloudDb = {
+  return {
     domains: {
-      get: async (id) => {
+      get: (id) => {
         const r = one('SELECT * FROM domains WHERE id = ?', id);
         return r ? toDomain(r) : null;
       },
-      list: async (filter) => {
+      list: (filter) => {
         const w = where({ name: filter.name });
         return all(`SELECT * FROM domains${w.sql} ORDER BY name`, ...w.params).map(toDomain);
       },
     },
     projects: {
-      create: async (project) => {
+      create: (project) => {
         insert(
           'projects',
           {
@@ -518,15 +511,15 @@ export function openSqliteDb(path: string): CloudDb {
         );
         return project;
       },
-      get: async (id) => {
+      get: (id) => {
         const r = one('SELECT * FROM projects WHERE id = ?', id);
         return r ? toProject(r) : null;
       },
-      findByName: async (domainId, name) => {
+      findByName: (domainId, name) => {
         const r = one('SELECT * FROM projects WHERE domain_id = ? AND name = ?', domainId, name);
         return r ? toProject(r) : null;
       },
-      list: async (filter) => {
+      list: (filter) => {
         const w = where({
           name: filter.name,
           domain_id: filter.domainId,
@@ -535,14 +528,14 @@ export function openSqliteDb(path: string): CloudDb {
         });
         return all(`SELECT * FROM projects${w.sql} ORDER BY name`, ...w.params).map(toProject);
       },
-      update: async (id, patch) => updateRow('projects', id, patch, PROJECT_COLUMNS, 'project', toProject),
-      delete: async (id) => {
+      update: (id, patch) => updateRow('projects', id, patch, PROJECT_COLUMNS, 'project', toProject),
+      delete: (id) => {
         mustChange(run('DELETE FROM projects WHERE id = ?', id), 'project', id);
         run('DELETE FROM quotas WHERE project_id = ?', id);
       },
     },
     users: {
-      create: async (user) => {
+      create: (user) => {
         insert(
           'users',
           {
@@ -559,25 +552,25 @@ export function openSqliteDb(path: string): CloudDb {
         );
         return user;
       },
-      get: async (id) => {
+      get: (id) => {
         const r = one('SELECT * FROM users WHERE id = ?', id);
         return r ? toUser(r) : null;
       },
-      findByName: async (domainId, name) => {
+      findByName: (domainId, name) => {
         const r = one('SELECT * FROM users WHERE domain_id = ? AND name = ?', domainId, name);
         return r ? toUser(r) : null;
       },
-      list: async (filter) => {
+      list: (filter) => {
         const w = where({ name: filter.name, domain_id: filter.domainId, enabled: filter.enabled });
         return all(`SELECT * FROM users${w.sql} ORDER BY name`, ...w.params).map(toUser);
       },
-      update: async (id, patch) => updateRow('users', id, patch, USER_COLUMNS, 'user', toUser),
-      delete: async (id) => {
+      update: (id, patch) => updateRow('users', id, patch, USER_COLUMNS, 'user', toUser),
+      delete: (id) => {
         mustChange(run('DELETE FROM users WHERE id = ?', id), 'user', id);
       },
     },
     roles: {
-      create: async (role) => {
+      create: (role) => {
         insert(
           'roles',
           { id: role.id, name: role.name, domain_id: role.domainId, description: role.description },
@@ -585,20 +578,20 @@ export function openSqliteDb(path: string): CloudDb {
         );
         return role;
       },
-      get: async (id) => {
+      get: (id) => {
         const r = one('SELECT * FROM roles WHERE id = ?', id);
         return r ? toRole(r) : null;
       },
-      list: async (filter) => {
+      list: (filter) => {
         const w = where({ name: filter.name });
         return all(`SELECT * FROM roles${w.sql} ORDER BY name`, ...w.params).map(toRole);
       },
-      delete: async (id) => {
+      delete: (id) => {
         mustChange(run('DELETE FROM roles WHERE id = ?', id), 'role', id);
       },
     },
     assignments: {
-      grant: async (a) => {
+      grant: (a) => {
         try {
           run(
             'INSERT OR IGNORE INTO assignments (user_id, project_id, role_id) VALUES (?, ?, ?)',
@@ -612,7 +605,7 @@ export function openSqliteDb(path: string): CloudDb {
           throw error;
         }
       },
-      revoke: async (a) => {
+      revoke: (a) => {
         mustChange(
           run(
             'DELETE FROM assignments WHERE user_id = ? AND project_id = ? AND role_id = ?',
@@ -624,7 +617,7 @@ export function openSqliteDb(path: string): CloudDb {
           `${a.userId}/${a.projectId}/${a.roleId}`,
         );
       },
-      list: async (filter) => {
+      list: (filter) => {
         const w = where({ user_id: filter.userId, project_id: filter.projectId, role_id: filter.roleId });
         return all(`SELECT * FROM assignments${w.sql}`, ...w.params).map((r) => ({
           userId: str(r.user_id),
@@ -634,13 +627,13 @@ export function openSqliteDb(path: string): CloudDb {
       },
     },
     tokens: {
-      signingKeys: async () =>
+      signingKeys: () =>
         all('SELECT * FROM signing_keys ORDER BY created_at DESC, kid DESC').map((r): SigningKey => ({
           kid: str(r.kid),
           secret: str(r.secret),
           createdAt: str(r.created_at),
         })),
-      rotate: async (key, keep) =>
+      rotate: (key, keep) =>
         db.transaction(() => {
           insert('signing_keys', { kid: key.kid, secret: key.secret, created_at: key.createdAt }, 'signing key');
           run(
@@ -653,17 +646,17 @@ export function openSqliteDb(path: string): CloudDb {
             createdAt: str(r.created_at),
           }));
         })(),
-      revoke: async (auditId, expiresAt) => {
+      revoke: (auditId, expiresAt) => {
         const now = new Date().toISOString();
         db.transaction(() => {
           run('DELETE FROM revocations WHERE expires_at < ?', now);
           run('INSERT OR IGNORE INTO revocations (audit_id, expires_at) VALUES (?, ?)', auditId, expiresAt);
         })();
       },
-      isRevoked: async (auditId) => one('SELECT 1 FROM revocations WHERE audit_id = ?', auditId) !== undefined,
+      isRevoked: (auditId) => one('SELECT 1 FROM revocations WHERE audit_id = ?', auditId) !== undefined,
     },
     flavors: {
-      create: async (f) => {
+      create: (f) => {
         insert(
           'flavors',
           {
@@ -685,11 +678,11 @@ export function openSqliteDb(path: string): CloudDb {
         );
         return f;
       },
-      get: async (id) => {
+      get: (id) => {
         const r = one('SELECT * FROM flavors WHERE id = ?', id);
         return r ? toFlavor(r) : null;
       },
-      list: async (filter) => {
+      list: (filter) => {
         const clauses: string[] = [];
         const params: unknown[] = [];
         if (filter.isPublic !== undefined) {
@@ -713,16 +706,16 @@ export function openSqliteDb(path: string): CloudDb {
         const sql = `SELECT * FROM flavors${clauses.length ? ` WHERE ${clauses.join(' AND ')}` : ''} ORDER BY id`;
         return all(sql, ...params).map(toFlavor);
       },
-      delete: async (id) => {
+      delete: (id) => {
         mustChange(run('DELETE FROM flavors WHERE id = ?', id), 'flavor', id);
       },
-      setExtraSpecs: async (id, specs) =>
+      setExtraSpecs: (id, specs) =>
         db.transaction(() => {
           const f = getOrThrow('SELECT * FROM flavors WHERE id = ?', id, 'flavor', toFlavor);
           run('UPDATE flavors SET extra_specs = ? WHERE id = ?', JSON.stringify({ ...f.extraSpecs, ...specs }), id);
           return getOrThrow('SELECT * FROM flavors WHERE id = ?', id, 'flavor', toFlavor);
         })(),
-      deleteExtraSpec: async (id, key) =>
+      deleteExtraSpec: (id, key) =>
         db.transaction(() => {
           const f = getOrThrow('SELECT * FROM flavors WHERE id = ?', id, 'flavor', toFlavor);
           if (!(key in f.extraSpecs)) throw new DbNotFoundError('flavor extra spec', key);
@@ -730,11 +723,11 @@ export function openSqliteDb(path: string): CloudDb {
           run('UPDATE flavors SET extra_specs = ? WHERE id = ?', JSON.stringify(rest), id);
           return getOrThrow('SELECT * FROM flavors WHERE id = ?', id, 'flavor', toFlavor);
         })(),
-      access: async (id) => {
+      access: (id) => {
         getOrThrow('SELECT * FROM flavors WHERE id = ?', id, 'flavor', toFlavor);
         return flavorAccess(id);
       },
-      addAccess: async (id, projectId) => {
+      addAccess: (id, projectId) => {
         getOrThrow('SELECT * FROM flavors WHERE id = ?', id, 'flavor', toFlavor);
         insert(
           'flavor_access',
@@ -743,7 +736,7 @@ export function openSqliteDb(path: string): CloudDb {
         );
         return flavorAccess(id);
       },
-      removeAccess: async (id, projectId) => {
+      removeAccess: (id, projectId) => {
         mustChange(
           run('DELETE FROM flavor_access WHERE flavor_id = ? AND project_id = ?', id, projectId),
           'flavor access',
@@ -753,7 +746,7 @@ export function openSqliteDb(path: string): CloudDb {
       },
     },
     keypairs: {
-      create: async (k) => {
+      create: (k) => {
         insert(
           'keypairs',
           {
@@ -768,22 +761,22 @@ export function openSqliteDb(path: string): CloudDb {
         );
         return toKeypair(one('SELECT * FROM keypairs WHERE user_id = ? AND name = ?', k.userId, k.name) ?? {});
       },
-      get: async (userId, name) => {
+      get: (userId, name) => {
         const r = one('SELECT * FROM keypairs WHERE user_id = ? AND name = ?', userId, name);
         return r ? toKeypair(r) : null;
       },
-      list: async (userId) => all('SELECT * FROM keypairs WHERE user_id = ? ORDER BY name', userId).map(toKeypair),
-      delete: async (userId, name) => {
+      list: (userId) => all('SELECT * FROM keypairs WHERE user_id = ? ORDER BY name', userId).map(toKeypair),
+      delete: (userId, name) => {
         mustChange(run('DELETE FROM keypairs WHERE user_id = ? AND name = ?', userId, name), 'keypair', name);
       },
     },
     servers: {
-      create: async (server, nics, quota) => createServer(server, nics, quota),
-      get: async (id) => {
+      create: (server, nics, quota) => createServer(server, nics, quota),
+      get: (id) => {
         const r = one(`SELECT * FROM servers WHERE id = ? AND state != 'deleted'`, id);
         return r ? toServer(r) : null;
       },
-      list: async (filter, page) => {
+      list: (filter, page) => {
         const clauses = [`state != 'deleted'`];
         const params: unknown[] = [];
         const add = (clause: string, ...values: unknown[]) => {
@@ -814,7 +807,7 @@ export function openSqliteDb(path: string): CloudDb {
         }
         return rows.slice(0, page.limit).map(toServer);
       },
-      update: async (id, patch) => {
+      update: (id, patch) => {
         const set = setClause(
           { ...patch, updatedAt: new Date().toISOString() },
           {
@@ -832,11 +825,11 @@ export function openSqliteDb(path: string): CloudDb {
         );
         return getOrThrow('SELECT * FROM servers WHERE id = ?', id, 'server', toServer);
       },
-      transition: async (id, fromState, change) => transitionServer(id, fromState, change),
-      usage: async (projectId) => serverUsage(projectId),
+      transition: (id, fromState, change) => transitionServer(id, fromState, change),
+      usage: (projectId) => serverUsage(projectId),
     },
     images: {
-      create: async (image) => {
+      create: (image) => {
         insert(
           'images',
           {
@@ -865,11 +858,11 @@ export function openSqliteDb(path: string): CloudDb {
         );
         return image;
       },
-      get: async (id) => {
+      get: (id) => {
         const r = one(`SELECT * FROM images WHERE id = ? AND status != 'deleted'`, id);
         return r ? toImage(r) : null;
       },
-      list: async (filter, page) => {
+      list: (filter, page) => {
         const clauses = [`status != 'deleted'`];
         const params: unknown[] = [];
         if (!filter.admin) {
@@ -899,13 +892,13 @@ export function openSqliteDb(path: string): CloudDb {
           page.limit,
         ).map(toImage);
       },
-      update: async (id, patch) => updateRow('images', id, patch, IMAGE_COLUMNS, 'image', toImage),
-      delete: async (id) => {
+      update: (id, patch) => updateRow('images', id, patch, IMAGE_COLUMNS, 'image', toImage),
+      delete: (id) => {
         mustChange(run(`UPDATE images SET status = 'deleted' WHERE id = ? AND status != 'deleted'`, id), 'image', id);
       },
     },
     networks: {
-      create: async (network, subnet) =>
+      create: (network, subnet) =>
         db.transaction(() => {
           insert(
             'networks',
@@ -940,11 +933,11 @@ export function openSqliteDb(path: string): CloudDb {
           );
           return network;
         })(),
-      get: async (id) => {
+      get: (id) => {
         const r = one('SELECT * FROM networks WHERE id = ?', id);
         return r ? toNetwork(r) : null;
       },
-      list: async (filter) => {
+      list: (filter) => {
         const clauses: string[] = [];
         const params: unknown[] = [];
         if (filter.name !== undefined) {
@@ -958,7 +951,7 @@ export function openSqliteDb(path: string): CloudDb {
         const sql = `SELECT * FROM networks${clauses.length ? ` WHERE ${clauses.join(' AND ')}` : ''} ORDER BY name`;
         return all(sql, ...params).map(toNetwork);
       },
-      subnets: async (filter) => {
+      subnets: (filter) => {
         const clauses: string[] = [];
         const params: unknown[] = [];
         if (filter.networkId !== undefined) {
@@ -972,22 +965,22 @@ export function openSqliteDb(path: string): CloudDb {
         const sql = `SELECT * FROM subnets${clauses.length ? ` WHERE ${clauses.join(' AND ')}` : ''} ORDER BY name`;
         return all(sql, ...params).map(toSubnet);
       },
-      getSubnet: async (id) => {
+      getSubnet: (id) => {
         const r = one('SELECT * FROM subnets WHERE id = ?', id);
         return r ? toSubnet(r) : null;
       },
-      ports: async (filter) => {
+      ports: (filter) => {
         const w = where({ device_id: filter.deviceId, network_id: filter.networkId, project_id: filter.projectId });
         return all(`SELECT * FROM ports${w.sql} ORDER BY created_at, id`, ...w.params).map(toPort);
       },
-      getPort: async (id) => {
+      getPort: (id) => {
         const r = one('SELECT * FROM ports WHERE id = ?', id);
         return r ? toPort(r) : null;
       },
     },
     quotas: {
-      get: async (projectId) => quotasOf(projectId),
-      set: async (projectId, limits) =>
+      get: (projectId) => quotasOf(projectId),
+      set: (projectId, limits) =>
         db.transaction(() => {
           for (const [resource, limit] of Object.entries(limits)) {
             if (limit === undefined || !(resource in DEFAULT_QUOTAS)) continue;
@@ -1001,13 +994,9 @@ export function openSqliteDb(path: string): CloudDb {
           }
           return quotasOf(projectId);
         })(),
-      reset: async (projectId) => {
+      reset: (projectId) => {
         run('DELETE FROM quotas WHERE project_id = ?', projectId);
       },
     },
-    close: async () => {
-      db.close();
-    },
   };
-  return cloud;
 }

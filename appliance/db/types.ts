@@ -336,3 +336,11 @@ export interface CloudDb {
   };
   close(): Promise<void>;
 }
+
+/** The groups of {@link CloudDb}'s operations (`projects`, `servers`…). */
+export type CloudDbGroup = Exclude<keyof CloudDb, 'close'>;
+
+type Sync<F> = F extends (...args: infer A) => Promise<infer R> ? (...args: A) => R : never;
+
+/** {@link CloudDb}'s operations as the synchronous functions that run them on one SQLite connection. */
+export type CloudSql = { [G in CloudDbGroup]: { [M in keyof CloudDb[G]]: Sync<CloudDb[G][M]> } };

@@ -17,7 +17,8 @@ export interface BlobStore {
   /** Streams `source` into the blob (replacing it). */
   putStream(name: string, source: Readable): Promise<void>;
   get(name: string): Promise<Buffer>;
-  getStream(name: string): Promise<Readable>;
+  /** Streams the blob, or its inclusive byte range [start, end]. */
+  getStream(name: string, range?: { start: number; end: number }): Promise<Readable>;
   size(name: string): Promise<number>;
   remove(name: string): Promise<void>;
   list(): Promise<string[]>;
@@ -61,9 +62,9 @@ function radosStore(cluster: RadosCluster, pool: RadosPool): BlobStore {
     put: async (name, data) => pool.writeFull(checkName(name), data),
     putStream: async (name, source) => pipeline(source, pool.createWriteStream(checkName(name))),
     get: async (name) => pool.read(checkName(name)).catch((e: unknown) => notFound(name, e)),
-    getStream: async (name) => {
+    getStream: async (name, range) => {
       await pool.stat(checkName(name)).catch((e: unknown) => notFound(name, e));
-      return pool.createReadStream(name);
+      return pool.createReadStream(name, range ?? {});
     },
     size: async (name) => (await pool.stat(checkName(name)).catch((e: unknown) => notFound(name, e))).size,
     remove: async (name) => pool.remove(checkName(name)).catch((e: unknown) => notFound(name, e)),
@@ -89,9 +90,9 @@ function directoryStore(dir: string): BlobStore {
     put: (name, data) => staged(name, (file) => writeFile(file, data)),
     putStream: (name, source) => staged(name, (file) => pipeline(source, createWriteStream(file))),
     get: async (name) => readFile(path(name)).catch((e: unknown) => notFound(name, e)),
-    getStream: async (name) => {
+    getStream: async (name, range) => {
       await stat(path(name)).catch((e: unknown) => notFound(name, e));
-      return createReadStream(path(name));
+      return createReadStream(path(name), range);
     },
     size: async (name) => (await stat(path(name)).catch((e: unknown) => notFound(name, e))).size,
     remove: async (name) => rm(path(name)).catch((e: unknown) => notFound(name, e)),

@@ -305,13 +305,17 @@ export class RadosPool {
     return wrap(this.#native.listLockers(oid, name));
   }
 
-  /** Streams the object out in pieces of `chunkSize` bytes (a few in flight at once). */
-  createReadStream(oid: string, options: { chunkSize?: number } = {}): Readable {
+  /**
+   * Streams the object out in pieces of `chunkSize` bytes (a few in flight at once); with
+   * `start`/`end`, only that inclusive byte range (as `fs.createReadStream`).
+   */
+  createReadStream(oid: string, options: { chunkSize?: number; start?: number; end?: number } = {}): Readable {
     const chunk = options.chunkSize ?? STREAM_CHUNK;
     const pieces = async function* (pool: RadosPool): AsyncGenerator<Buffer> {
       const { size } = await pool.stat(oid);
-      for (let offset = 0; offset < size; offset += chunk) {
-        yield await pool.read(oid, { offset, length: Math.min(chunk, size - offset) });
+      const stop = Math.min(size, options.end === undefined ? size : options.end + 1);
+      for (let offset = options.start ?? 0; offset < stop; offset += chunk) {
+        yield await pool.read(oid, { offset, length: Math.min(chunk, stop - offset) });
       }
     };
     return Readable.from(pieces(this), { objectMode: false });

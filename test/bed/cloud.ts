@@ -13,25 +13,46 @@ export interface CloudProcess {
   stop(): Promise<void>;
 }
 
+/** A cluster node's `cloud serve`: the database through the DB master elected in `etcd`, image bytes in RADOS. */
+export interface ClusterCloudOptions {
+  etcd: readonly string[];
+  cephConf: string;
+  imagePool: string;
+  /** The admin password's file (every node of a cloud is given the same). */
+  adminPasswordFile: string;
+}
+
 /**
  * Starts the compiled CLI (`make build` first) as `rackseed cloud serve` on a free port and
- * resolves once the identity endpoint answers. `stop()` sends SIGTERM (SIGKILL after 5 s)
- * and removes the data.
+ * resolves once the identity endpoint answers: embedded (a data dir in its scope), or as a
+ * cluster node with `cluster`. `stop()` sends SIGTERM (SIGKILL after 5 s) and removes the data.
  */
-export async function startCloud(): Promise<CloudProcess> {
+export async function startCloud(options: { cluster?: ClusterCloudOptions } = {}): Promise<CloudProcess> {
   const scope = Scope.open('cloud');
   try {
     const port = await scope.port();
     const url = `http://127.0.0.1:${port}`;
     const cloudsYaml = join(scope.dir, 'clouds.yaml');
     const bin = new URL('../../bin/rackseed.js', import.meta.url).pathname;
+    const { cluster } = options;
+    const backing = cluster
+      ? [
+          '--etcd',
+          cluster.etcd.join(','),
+          '--ceph-conf',
+          cluster.cephConf,
+          '--image-pool',
+          cluster.imagePool,
+          '--admin-password-file',
+          cluster.adminPasswordFile,
+        ]
+      : ['--data-dir', join(scope.dir, 'data')];
     const daemon = scope.spawn('cloud-serve', [
       process.execPath,
       bin,
       'cloud',
       'serve',
-      '--data-dir',
-      join(scope.dir, 'data'),
+      ...backing,
       '--port',
       String(port),
       '--clouds-yaml',
@@ -50,7 +71,7 @@ export async function startCloud(): Promise<CloudProcess> {
       url,
       dir: scope.dir,
       cloudsYaml,
-      passwordFile: join(scope.dir, 'data', 'admin-password'),
+      passwordFile: cluster?.adminPasswordFile ?? join(scope.dir, 'data', 'admin-password'),
       env: { ...process.env, OS_CLOUD: 'rackseed', OS_CLIENT_CONFIG_FILE: cloudsYaml },
       stop: async () => {
         await daemon.stop(5_000);

@@ -20,7 +20,14 @@ export interface MasterProcess {
 
 export function spawnMaster(
   scope: Scope,
-  config: { etcd: readonly string[]; location: DbLocation; node: string; electionName?: string },
+  config: {
+    etcd: readonly string[];
+    location: DbLocation;
+    node: string;
+    electionName?: string;
+    /** The schema it hosts (default: the test journal; the cloud's is `CLOUD_SCHEMA_MODULE`). */
+    schemaModule?: string;
+  },
 ): MasterProcess {
   const json = JSON.stringify({ leaseTtlSeconds: 2, schemaModule: JOURNAL_SCHEMA, ...config });
   const daemon = scope.spawn(

@@ -4,8 +4,12 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { RackseedError } from '../../../agent/errors/index.js';
+import type { BlobStore } from '../../blobs/index.js';
+import type { CloudDb } from '../../db/index.js';
+import { endpoints, loadAgent } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
 import { type CliIo, type GlobalOptions, report } from '../io.js';
+import { readSecret } from '../secrets.js';
 
 class CloudServeError extends RackseedError {
   constructor(message: string, cause?: unknown) {
@@ -14,10 +18,31 @@ class CloudServeError extends RackseedError {
 }
 
 interface ServeOptions {
-  dataDir: string;
+  dataDir?: string;
+  etcd?: string;
+  election: string;
+  cephConf?: string;
+  cephKeyring?: string;
+  cephClient?: string;
+  imagePool?: string;
+  imageNamespace: string;
+  adminPasswordFile?: string;
   port: string;
   host: string;
   cloudsYaml?: string;
+}
+
+/** How long a node waits at start for a DB master, and for the others to finish bootstrapping the cloud. */
+const BOOTSTRAP_WAIT_MS = 120_000;
+
+/** What the API stands on: the database, the image bytes, the admin password, and how to let go of them. */
+interface Backing {
+  mode: 'embedded' | 'cluster';
+  db: CloudDb;
+  blobs: BlobStore;
+  password: string;
+  passwordFile: string;
+  close(): Promise<void>;
 }
 
 /** The admin password: read from the data dir, or made and stored there (0600) on first start. */
@@ -29,6 +54,114 @@ async function adminPassword(dataDir: string): Promise<{ password: string; file:
     const password = randomBytes(18).toString('base64url');
     await writeFile(file, `${password}\n`, { mode: 0o600, flag: 'wx' });
     return { password, file };
+  }
+}
+
+/** One machine: SQLite and image files in `dataDir`, the admin password made there on first start. */
+async function embedded(dataDir: string): Promise<Backing> {
+  await mkdir(join(dataDir, 'images'), { recursive: true, mode: 0o700 });
+  const { password, file } = await adminPassword(dataDir);
+  const [{ bootstrapCloud }, { LocalBlobStore }, { openSqliteDb }] = await Promise.all([
+    import('../../api/index.js'),
+    import('../../blobs/index.js'),
+    import('../../db/index.js'),
+  ]);
+  const db = openSqliteDb(join(dataDir, 'cloud.db'));
+  await bootstrapCloud(db, password);
+  return {
+    mode: 'embedded',
+    db,
+    blobs: new LocalBlobStore(join(dataDir, 'images')),
+    password,
+    passwordFile: file,
+    close: () => db.close(),
+  };
+}
+
+/**
+ * A cluster node: the database through the elected DB master (found in etcd), image bytes in
+ * RADOS. Every node bootstraps the cloud at start, one at a time under an etcd lock, so that
+ * two nodes starting together never both create the admin user or the provider network.
+ */
+async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): Promise<Backing> {
+  const hosts = endpoints(etcdOption);
+  if (hosts.length === 0) throw new CliUsageError('--etcd needs at least one endpoint');
+  if (!options.cephConf || !options.imagePool) {
+    throw new CliUsageError('--etcd needs --ceph-conf FILE and --image-pool POOL: image bytes live in RADOS');
+  }
+  if (!options.adminPasswordFile) throw new CliUsageError('--etcd needs --admin-password-file FILE');
+  const password = await readSecret(io, {
+    file: options.adminPasswordFile,
+    env: 'RACKSEED_ADMIN_PASSWORD',
+    what: 'admin password',
+  });
+  const [
+    { Etcd3, EtcdLockFailedError },
+    { DbClient, openBlobStore },
+    { remoteCloudDb },
+    { bootstrapCloud },
+    { clusterBlobStore },
+    agent,
+  ] = await Promise.all([
+    import('etcd3'),
+    import('../../dbmaster/index.js'),
+    import('../../db/index.js'),
+    import('../../api/index.js'),
+    import('../../blobs/index.js'),
+    loadAgent(),
+  ]);
+  const etcd = new Etcd3({ hosts });
+  const closers: (() => Promise<unknown> | void)[] = [() => etcd.close()];
+  const close = async () => {
+    for (const closer of closers.splice(0).reverse()) await closer();
+  };
+  try {
+    const client = await DbClient.connect({ etcd, electionName: options.election });
+    closers.push(() => client.close());
+    const store = await openBlobStore({
+      kind: 'ceph',
+      conf: options.cephConf,
+      ...(options.cephKeyring ? { keyring: options.cephKeyring } : {}),
+      ...(options.cephClient ? { clientName: options.cephClient } : {}),
+      pool: options.imagePool,
+      namespace: options.imageNamespace,
+    });
+    closers.push(() => store.close());
+    const db = remoteCloudDb(client);
+    // At start, the first master may still be being elected: bootstrap waits for it longer
+    // than a request would.
+    const patient = remoteCloudDb(client, { deadlineMs: BOOTSTRAP_WAIT_MS });
+    // etcd3's lock does not wait: whoever finds it held tries again until the holder is done.
+    const deadline = Date.now() + BOOTSTRAP_WAIT_MS;
+    for (;;) {
+      try {
+        await etcd
+          .lock(agent.keys.cloudBootstrapLock)
+          .ttl(30)
+          .do(() => bootstrapCloud(patient, password));
+        break;
+      } catch (error) {
+        if (!(error instanceof EtcdLockFailedError)) throw error;
+        if (Date.now() > deadline) {
+          throw new CloudServeError(
+            `another node held the cloud's bootstrap lock (${agent.keys.cloudBootstrapLock}) for over ${BOOTSTRAP_WAIT_MS / 1000} s; start again`,
+            error,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+    return {
+      mode: 'cluster',
+      db,
+      blobs: clusterBlobStore(store),
+      password,
+      passwordFile: resolve(options.adminPasswordFile),
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
   }
 }
 
@@ -68,8 +201,18 @@ export function registerCloud(program: Command, io: CliIo): void {
   const cloud = program.command('cloud').description('run the OpenStack-compatible cloud');
   cloud
     .command('serve')
-    .description('serve the OpenStack-compatible API on this machine (database and image store in --data-dir)')
-    .requiredOption('--data-dir <dir>', 'where the cloud database, image bytes and admin password live')
+    .description(
+      'serve the OpenStack-compatible API: on one machine (--data-dir) or as a cluster node over the DB master (--etcd)',
+    )
+    .option('--data-dir <dir>', 'one machine: where the cloud database, image bytes and admin password live')
+    .option('--etcd <urls>', "a cluster node: etcd client URLs, comma-separated (the DB master's election)")
+    .option('--election <name>', "the DB master's election", 'db-master')
+    .option('--ceph-conf <file>', 'with --etcd: ceph.conf of the cluster whose RADOS holds the image bytes')
+    .option('--ceph-keyring <file>', 'with --etcd: cephx keyring (default: the one ceph.conf names)')
+    .option('--ceph-client <name>', 'with --etcd: cephx client name, e.g. client.admin')
+    .option('--image-pool <pool>', 'with --etcd: RADOS pool of the image bytes')
+    .option('--image-namespace <ns>', 'with --etcd: RADOS namespace of the image bytes', 'images')
+    .option('--admin-password-file <file>', "with --etcd: the admin's password (first line), used when bootstrapping")
     .option('--port <port>', 'TCP port', '5000')
     .option('--host <address>', 'address to listen on and advertise', '127.0.0.1')
     .option(
@@ -80,22 +223,22 @@ export function registerCloud(program: Command, io: CliIo): void {
       const port = Number(options.port);
       if (!Number.isInteger(port) || port < 1 || port > 65535)
         throw new CliUsageError(`--port ${options.port} is not a TCP port`);
-      const dataDir = resolve(options.dataDir);
-      await mkdir(join(dataDir, 'images'), { recursive: true, mode: 0o700 });
-      const { password, file } = await adminPassword(dataDir);
-      // The API stack (fastify, SQLite) is loaded on use, so other verbs do not pay for it.
-      const [{ bootstrapCloud, createApi }, { LocalBlobStore }, { FakeDriver }, { openSqliteDb }] = await Promise.all([
+      if ((options.dataDir === undefined) === (options.etcd === undefined)) {
+        throw new CliUsageError('give either --data-dir DIR (one machine) or --etcd URLS (a cluster node)');
+      }
+      // The API stack (fastify, SQLite, etcd3, RADOS) is loaded on use, so other verbs do not pay for it.
+      const backing = options.etcd
+        ? await clustered(io, options, options.etcd)
+        : await embedded(resolve(options.dataDir ?? ''));
+      const { db, password } = backing;
+      const [{ createApi }, { FakeDriver }] = await Promise.all([
         import('../../api/index.js'),
-        import('../../blobs/index.js'),
         import('../../compute/index.js'),
-        import('../../db/index.js'),
       ]);
-      const db = openSqliteDb(join(dataDir, 'cloud.db'));
-      await bootstrapCloud(db, password);
       const publicUrl = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
       const api = await createApi({
         db,
-        blobs: new LocalBlobStore(join(dataDir, 'images')),
+        blobs: backing.blobs,
         driver: new FakeDriver(),
         publicUrl,
         logLevel: io.env.RACKSEED_LOG_LEVEL ?? 'warn',
@@ -104,28 +247,34 @@ export function registerCloud(program: Command, io: CliIo): void {
         await api.app.listen({ port, host: options.host });
       } catch (error) {
         await api.app.close();
-        await db.close();
+        await backing.close();
         throw new CloudServeError(
           `cannot listen on ${options.host}:${port}: ${(error as Error).message}; pick another --port`,
           error,
         );
       }
-      const cloudsYaml = resolve(
-        options.cloudsYaml ?? join(io.env.HOME ?? homedir(), '.config', 'openstack', 'clouds.yaml'),
-      );
-      await writeCloudsYaml(cloudsYaml, `${publicUrl}/identity`, password);
+      // A cluster node writes a clouds.yaml only when asked: its operator's is on another machine.
+      const cloudsYaml =
+        options.cloudsYaml !== undefined || backing.mode === 'embedded'
+          ? resolve(options.cloudsYaml ?? join(io.env.HOME ?? homedir(), '.config', 'openstack', 'clouds.yaml'))
+          : undefined;
+      if (cloudsYaml) await writeCloudsYaml(cloudsYaml, `${publicUrl}/identity`, password);
       const value = {
         url: publicUrl,
         authUrl: `${publicUrl}/identity`,
         cloud: 'rackseed',
-        cloudsYaml,
-        passwordFile: file,
+        mode: backing.mode,
+        cloudsYaml: cloudsYaml ?? null,
+        passwordFile: backing.passwordFile,
         driver: 'fake',
       };
       report(io, command.optsWithGlobals<GlobalOptions>(), value, (v) =>
         [
           `rackseed cloud serving the OpenStack API on ${v.url} (compute driver: ${v.driver})`,
-          `  cloud "rackseed" written to ${v.cloudsYaml}; admin password in ${v.passwordFile}`,
+          `  database: ${v.mode === 'cluster' ? 'the elected DB master, image bytes in RADOS' : 'this machine'}`,
+          v.cloudsYaml
+            ? `  cloud "rackseed" written to ${v.cloudsYaml}; admin password in ${v.passwordFile}`
+            : `  admin password in ${v.passwordFile}`,
           `  try:  OS_CLOUD=rackseed openstack server list`,
           `  stop with Ctrl-C`,
         ].join('\n'),
@@ -140,6 +289,6 @@ export function registerCloud(program: Command, io: CliIo): void {
         process.on('SIGTERM', stop);
       });
       await api.app.close();
-      await db.close();
+      await backing.close();
     });
 }

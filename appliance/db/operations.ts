@@ -1,0 +1,86 @@
+import type { CloudDb, CloudDbGroup, CloudSql } from './types.js';
+
+/** A read runs in a deferred transaction; a write in an immediate one, at most once per request id. */
+export type OperationKind = 'read' | 'write';
+
+/**
+ * Every operation of {@link CloudDb}, by group and method, with its kind. Its wire name is
+ * `group.method` (`projects.create`); its arguments travel as the method's argument list.
+ */
+export const CLOUD_OPERATIONS: { readonly [G in CloudDbGroup]: { readonly [M in keyof CloudDb[G]]: OperationKind } } = {
+  domains: { get: 'read', list: 'read' },
+  projects: {
+    create: 'write',
+    get: 'read',
+    findByName: 'read',
+    list: 'read',
+    update: 'write',
+    delete: 'write',
+  },
+  users: { create: 'write', get: 'read', findByName: 'read', list: 'read', update: 'write', delete: 'write' },
+  roles: { create: 'write', get: 'read', list: 'read', delete: 'write' },
+  assignments: { grant: 'write', revoke: 'write', list: 'read' },
+  tokens: { signingKeys: 'read', rotate: 'write', revoke: 'write', isRevoked: 'read' },
+  flavors: {
+    create: 'write',
+    get: 'read',
+    list: 'read',
+    delete: 'write',
+    setExtraSpecs: 'write',
+    deleteExtraSpec: 'write',
+    access: 'read',
+    addAccess: 'write',
+    removeAccess: 'write',
+  },
+  keypairs: { create: 'write', get: 'read', list: 'read', delete: 'write' },
+  servers: { create: 'write', get: 'read', list: 'read', update: 'write', transition: 'write', usage: 'read' },
+  images: { create: 'write', get: 'read', list: 'read', update: 'write', delete: 'write' },
+  networks: {
+    create: 'write',
+    get: 'read',
+    list: 'read',
+    subnets: 'read',
+    getSubnet: 'read',
+    ports: 'read',
+    getPort: 'read',
+  },
+  quotas: { get: 'read', set: 'write', reset: 'write' },
+};
+
+/** One operation as a caller names it. */
+export interface OperationCall {
+  group: CloudDbGroup;
+  method: string;
+  /** `group.method`. */
+  name: string;
+  kind: OperationKind;
+  args: unknown[];
+}
+
+/** Every operation's wire name with its group, method and kind. */
+export function cloudOperationNames(): Omit<OperationCall, 'args'>[] {
+  return Object.entries(CLOUD_OPERATIONS).flatMap(([group, methods]) =>
+    Object.entries(methods as Record<string, OperationKind>).map(([method, kind]) => ({
+      group: group as CloudDbGroup,
+      method,
+      name: `${group}.${method}`,
+      kind,
+    })),
+  );
+}
+
+/** A {@link CloudDb} whose every method is `invoke` of its operation: the one place the two shapes meet. */
+export function cloudDbOver(invoke: (call: OperationCall) => Promise<unknown>, close: () => Promise<void>): CloudDb {
+  const groups: Record<string, Record<string, (...args: unknown[]) => Promise<unknown>>> = {};
+  for (const operation of cloudOperationNames()) {
+    (groups[operation.group] ??= {})[operation.method] = (...args: unknown[]) => invoke({ ...operation, args });
+  }
+  return { ...(groups as unknown as Omit<CloudDb, 'close'>), close };
+}
+
+/** The function that runs one operation on `sql`'s connection, called with the operation's argument list. */
+export function sqlFunction(sql: CloudSql, call: Pick<OperationCall, 'group' | 'method' | 'name'>) {
+  const run = (sql[call.group] as Record<string, ((...args: unknown[]) => unknown) | undefined>)[call.method];
+  if (!run) throw new TypeError(`no cloud database operation ${call.name}`);
+  return run;
+}

@@ -1,0 +1,331 @@
+import { execFile } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Etcd3 } from 'etcd3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bootstrapCloud } from '../../appliance/api/index.js';
+import {
+  CLOUD_SCHEMA_MODULE,
+  type CloudDb,
+  openSqliteDb,
+  remoteCloudDb,
+  type Server,
+} from '../../appliance/db/index.js';
+import { type DbLocation, DbClient } from '../../appliance/dbmaster/index.js';
+import {
+  type CephCluster,
+  type CloudProcess,
+  type EtcdCluster,
+  type MasterProcess,
+  Scope,
+  spawnMaster,
+  startCeph,
+  startCloud,
+  startEtcd,
+  waitFor,
+} from '../bed/index.js';
+
+const run = promisify(execFile);
+
+let ceph: CephCluster;
+let etcdCluster: EtcdCluster;
+let scope: Scope;
+let masters: MasterProcess[] = [];
+let nodeA: CloudProcess;
+let nodeB: CloudProcess;
+let password: string;
+let startMaster: (node: string) => MasterProcess;
+
+/**
+ * The cloud as a cluster runs it: a DB master process hosting the cloud schema on Ceph (one
+ * more standing by), and two `rackseed cloud serve --etcd …` nodes over it, both started at
+ * once (so both bootstrap the cloud together), driven by Debian's `openstack` CLI.
+ */
+beforeAll(async () => {
+  [ceph, etcdCluster] = await Promise.all([startCeph(), startEtcd({ members: 1 })]);
+  scope = Scope.open('cloud-clustered');
+  const location: DbLocation = { kind: 'ceph', conf: ceph.conf, pool: ceph.pool, namespace: 'cloud', name: 'cloud' };
+  startMaster = (node) =>
+    spawnMaster(scope, { etcd: etcdCluster.endpoints, location, node, schemaModule: CLOUD_SCHEMA_MODULE });
+  masters = [startMaster('m1'), startMaster('m2')];
+  password = randomBytes(12).toString('base64url');
+  const adminPasswordFile = join(scope.dir, 'admin-password');
+  writeFileSync(adminPasswordFile, `${password}\n`, { mode: 0o600 });
+  const cluster = { etcd: etcdCluster.endpoints, cephConf: ceph.conf, imagePool: ceph.pool, adminPasswordFile };
+  [nodeA, nodeB] = await Promise.all([startCloud({ cluster }), startCloud({ cluster })]);
+});
+
+afterAll(async () => {
+  await Promise.all([nodeA?.stop(), nodeB?.stop()]);
+  await scope?.close();
+  await Promise.all([ceph?.stop(), etcdCluster?.stop()]);
+});
+
+const os = async (node: CloudProcess, ...args: string[]): Promise<string> =>
+  (await run('openstack', args, { env: node.env, timeout: 120_000 })).stdout;
+const json = async <T>(node: CloudProcess, ...args: string[]): Promise<T> =>
+  JSON.parse(await os(node, ...args, '-f', 'json')) as T;
+
+/** An admin token of the cloud at `url`. */
+async function tokenOf(url: string, adminPassword: string): Promise<string> {
+  const response = await fetch(`${url}/identity/v3/auth/tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      auth: {
+        identity: {
+          methods: ['password'],
+          password: { user: { name: 'admin', domain: { id: 'default' }, password: adminPassword } },
+        },
+        scope: { project: { name: 'admin', domain: { id: 'default' } } },
+      },
+    }),
+  });
+  expect(response.status).toBe(201);
+  return response.headers.get('x-subject-token') ?? '';
+}
+
+async function masterOf(candidates: readonly MasterProcess[]): Promise<MasterProcess> {
+  return waitFor(
+    'a DB master with the cloud database open',
+    async () => {
+      for (const candidate of candidates) {
+        if (!candidate.daemon.alive()) continue;
+        if ((await candidate.status().catch(() => undefined))?.role === 'master') return candidate;
+      }
+      return undefined;
+    },
+    60_000,
+    100,
+  );
+}
+
+describe('rackseed cloud serve --etcd: the API on two nodes over the DB master', () => {
+  it('both nodes, started together, bootstrapped one cloud (one admin, one set of roles, one provider network)', async () => {
+    expect((await json<{ Name: string }[]>(nodeA, 'network', 'list')).map((n) => n.Name)).toEqual(['provider']);
+    expect((await json<{ Name: string }[]>(nodeB, 'role', 'list')).map((r) => r.Name).sort()).toEqual([
+      'admin',
+      'member',
+      'reader',
+    ]);
+    expect((await json<{ Name: string }[]>(nodeB, 'user', 'list')).map((u) => u.Name)).toEqual(['admin']);
+    // The password came from the file and is not in either node's output.
+    for (const node of [nodeA, nodeB]) {
+      const log = readFileSync(join(node.dir, 'cloud-serve.log'), 'utf8');
+      expect(log).toContain('the elected DB master');
+      expect(log).not.toContain(password);
+    }
+  });
+
+  it('what one node writes, the other reads: project, flavor, image bytes (in RADOS), server', async () => {
+    await os(nodeA, 'project', 'create', 'tenant-one');
+    await os(nodeA, 'flavor', 'create', '--ram', '256', '--disk', '1', '--vcpus', '1', 'cluster.flavor');
+    const file = join(scope.dir, 'image.raw');
+    const bytes = randomBytes(300_000);
+    writeFileSync(file, bytes);
+    const image = await json<{ id: string }>(
+      nodeA,
+      'image',
+      'create',
+      '--file',
+      file,
+      '--disk-format',
+      'raw',
+      '--container-format',
+      'bare',
+      'cluster-image',
+    );
+    const server = await json<{ id: string; status: string }>(
+      nodeA,
+      'server',
+      'create',
+      '--flavor',
+      'cluster.flavor',
+      '--image',
+      'cluster-image',
+      '--network',
+      'provider',
+      '--wait',
+      'cluster-vm',
+    );
+    expect(server.status).toBe('ACTIVE');
+
+    expect(await json<{ name: string }>(nodeB, 'project', 'show', 'tenant-one')).toMatchObject({ name: 'tenant-one' });
+    expect(await json<{ ram: number }>(nodeB, 'flavor', 'show', 'cluster.flavor')).toMatchObject({ ram: 256 });
+    expect(await json<{ status: string; size: number }>(nodeB, 'image', 'show', image.id)).toMatchObject({
+      status: 'active',
+      size: bytes.length,
+    });
+    const saved = join(scope.dir, 'image.saved');
+    await os(nodeB, 'image', 'save', '--file', saved, image.id);
+    expect(readFileSync(saved).equals(bytes)).toBe(true);
+    const ranged = await fetch(`${nodeB.url}/image/v2/images/${image.id}/file`, {
+      headers: { 'x-auth-token': await tokenOf(nodeB.url, password), range: 'bytes=100000-199999' },
+    });
+    expect(ranged.status).toBe(206);
+    expect(Buffer.from(await ranged.arrayBuffer()).equals(bytes.subarray(100_000, 200_000))).toBe(true);
+    expect(await json<{ id: string; status: string }>(nodeB, 'server', 'show', 'cluster-vm')).toMatchObject({
+      id: server.id,
+      status: 'ACTIVE',
+    });
+  });
+
+  it('answers a duplicate-name create with the same HTTP 409 as the embedded cloud', async () => {
+    const embedded = await startCloud();
+    try {
+      const duplicate = async (url: string, adminPassword: string) => {
+        const token = await tokenOf(url, adminPassword);
+        const create = () =>
+          fetch(`${url}/compute/v2.1/flavors`, {
+            method: 'POST',
+            headers: { 'x-auth-token': token, 'content-type': 'application/json' },
+            body: JSON.stringify({ flavor: { name: 'twice', id: 'twice-1', ram: 128, vcpus: 1, disk: 1 } }),
+          });
+        expect((await create()).status).toBe(200);
+        const second = await create();
+        return { status: second.status, body: (await second.json()) as unknown };
+      };
+      const embeddedAnswer = await duplicate(embedded.url, readFileSync(embedded.passwordFile, 'utf8').trim());
+      const clusterAnswer = await duplicate(nodeB.url, password);
+      expect(embeddedAnswer.status).toBe(409);
+      expect(clusterAnswer).toEqual(embeddedAnswer);
+    } finally {
+      await embedded.stop();
+    }
+  });
+
+  it('throws the same typed errors, with the same messages, as the embedded database', async () => {
+    const etcd = new Etcd3({ hosts: [...etcdCluster.endpoints] });
+    const client = await DbClient.connect({ etcd, deadlineMs: 30_000 });
+    const file = join(scope.dir, 'embedded.db');
+    const local = openSqliteDb(file);
+    try {
+      await bootstrapCloud(local, 'unused');
+      const remote = await errorsOf(remoteCloudDb(client));
+      const embedded = await errorsOf(local);
+      expect(embedded.map((e) => e.name)).toEqual([
+        'DbNotFoundError',
+        'DbConflictError',
+        'DbStaleError',
+        'DbQuotaExceededError',
+        'DbExhaustedError',
+      ]);
+      expect(remote).toEqual(embedded);
+    } finally {
+      await local.close();
+      await client.close();
+      etcd.close();
+    }
+  });
+
+  it('keeps answering through a kill -9 of the DB master, losing and doubling no acknowledged write', async () => {
+    const first = await masterOf(masters);
+    const token = await tokenOf(nodeA.url, password);
+    const headers = { 'x-auth-token': token, 'content-type': 'application/json' };
+    const acked: string[] = [];
+    const failures: string[] = [];
+    let stop = false;
+    const writer = (async () => {
+      for (let i = 0; !stop; i++) {
+        const name = `failover-${i}`;
+        const response = await fetch(`${nodeA.url}/image/v2/images`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ name }),
+        });
+        if (response.status === 201) acked.push(name);
+        else failures.push(`${name}: ${response.status} ${await response.text()}`);
+      }
+    })();
+    await waitFor('writes before the kill', () => acked.length >= 20, 30_000, 20);
+    await first.daemon.stop(); // kill -9
+    const atKill = acked.length;
+    masters.push(startMaster('m3')); // the next standby
+    const second = await masterOf(masters);
+    expect(second).not.toBe(first);
+    await waitFor('writes after the failover', () => acked.length >= atKill + 20, 60_000, 20);
+    stop = true;
+    await writer;
+
+    expect(failures).toEqual([]);
+    const listed = (await (
+      await fetch(`${nodeB.url}/image/v2/images?limit=1000`, { headers: { 'x-auth-token': token } })
+    ).json()) as { images: { name: string }[] };
+    const counts = new Map<string, number>();
+    for (const { name } of listed.images) counts.set(name, (counts.get(name) ?? 0) + 1);
+    expect(acked.filter((name) => counts.get(name) !== 1)).toEqual([]);
+    expect(second.events().some((e) => e.event === 'db.master.fenced')).toBe(true);
+  });
+});
+
+/** Runs the same failing calls on `db` and returns what each threw. */
+async function errorsOf(db: CloudDb) {
+  const caught = async (call: () => Promise<unknown>) => {
+    const error = (await call().then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as (Error & { code?: string; retryable?: boolean }) | undefined;
+    return { name: error?.constructor.name, code: error?.code, message: error?.message, retryable: error?.retryable };
+  };
+  const [provider] = await db.networks.list({ name: 'provider' });
+  const [admin] = await db.projects.list({ name: 'admin' });
+  const now = '2026-01-01T00:00:00.000Z';
+  const server = (id: string): Server => ({
+    id,
+    projectId: admin?.id ?? '',
+    userId: 'someone',
+    name: id,
+    flavorId: '1',
+    imageId: 'none',
+    keyName: null,
+    availabilityZone: 'nova',
+    accessIPv4: '',
+    accessIPv6: '',
+    metadata: {},
+    state: 'building',
+    machine: '{}',
+    host: 'here',
+    addresses: [],
+    createdAt: now,
+    updatedAt: now,
+    launchedAt: null,
+  });
+  const quota = { instances: 10, cores: 20, ram: 51200 };
+  const nic = (n: string) => ({ networkId: 'tiny-net', portId: `port-${n}`, macAddress: `fa:16:3e:00:00:0${n}` });
+  await db.servers.create(server('errors-vm-1'), [{ ...nic('1'), networkId: provider?.id ?? '' }], quota);
+  await db.networks.create(
+    {
+      id: 'tiny-net',
+      name: 'tiny',
+      projectId: 'p',
+      shared: false,
+      external: false,
+      mtu: 1500,
+      adminStateUp: true,
+      createdAt: now,
+    },
+    {
+      id: 'tiny-subnet',
+      name: 'tiny-v4',
+      networkId: 'tiny-net',
+      projectId: 'p',
+      cidr: '10.99.0.0/30',
+      gatewayIp: '10.99.0.1',
+      ipVersion: 4,
+      enableDhcp: true,
+      poolStart: '10.99.0.2',
+      poolEnd: '10.99.0.2',
+      createdAt: now,
+    },
+  );
+  await db.servers.create(server('errors-vm-2'), [nic('2')], quota);
+  return [
+    await caught(() => db.projects.update('no-such-project', { name: 'x' })),
+    await caught(() => db.projects.create({ ...(admin as NonNullable<typeof admin>), id: randomUUID() })),
+    await caught(() => db.servers.transition('errors-vm-1', 'not-its-state', { state: 'active', machine: '{}' })),
+    await caught(() => db.servers.create(server('errors-vm-3'), [], { ...quota, instances: 0 })),
+    await caught(() => db.servers.create(server('errors-vm-4'), [nic('4')], quota)),
+  ];
+}

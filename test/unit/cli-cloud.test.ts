@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import type { CliIo } from '../../appliance/cli/io.js';
+import { runCli } from '../../appliance/cli/program.js';
+
+function capture(): CliIo & { err: string } {
+  const io = { err: '', env: {}, stdout: () => {}, stderr: (text: string) => void (io.err += text) };
+  return io;
+}
+
+const CLUSTER = ['--etcd', 'http://127.0.0.1:1', '--ceph-conf', '/nonexistent/ceph.conf', '--image-pool', 'p'];
+
+describe('rackseed cloud serve: embedded or a cluster node', () => {
+  it.each([
+    ['neither --data-dir nor --etcd', [], /either --data-dir DIR .* or --etcd URLS/],
+    ['both --data-dir and --etcd', ['--data-dir', '/tmp/x', '--etcd', 'http://127.0.0.1:1'], /either --data-dir/],
+    ['--etcd without RADOS for the image bytes', ['--etcd', 'http://127.0.0.1:1'], /--ceph-conf FILE and --image-pool/],
+    ['--etcd without the admin password file', CLUSTER, /--admin-password-file FILE/],
+  ])('refuses %s with a usage error (exit 2) before touching anything', async (_case, args, message) => {
+    const io = capture();
+    expect(await runCli(['cloud', 'serve', ...args], io)).toBe(2);
+    expect(io.err).toMatch(/^error CLI_ERR_USAGE: /);
+    expect(io.err).toMatch(message);
+  });
+
+  it('names an unreadable admin password file, and exits 1', async () => {
+    const io = capture();
+    const args = [...CLUSTER, '--admin-password-file', '/nonexistent/admin-password'];
+    expect(await runCli(['cloud', 'serve', ...args], io)).toBe(1);
+    expect(io.err).toMatch(/^error CLI_ERR_SECRET_UNREADABLE: cannot read the admin password file \/nonexistent/);
+  });
+});
