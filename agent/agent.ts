@@ -166,7 +166,7 @@ export async function startAgent(
   };
   supervisor = new Supervisor(
     [fencerService, keeperService, ...catalog],
-    { node: name, dataDir: options.dataDir, log },
+    { node: name, dataDir: options.dataDir, address: options.etcdHost, etcd: () => store.endpoints, log },
     {
       resign: (service) => void elections.resign(service),
       changed: (service, health) => {

@@ -9,6 +9,10 @@ import { type ServiceInstanceEvent, serviceInstanceMachine } from '../statemachi
 export interface ServiceContext {
   readonly node: string;
   readonly dataDir: string;
+  /** This node's own address (its etcd member's and its services'), if it has one. */
+  readonly address?: string;
+  /** The etcd client URLs the agent uses now. */
+  readonly etcd?: () => readonly string[];
   readonly log: (message: string) => void;
 }
 
@@ -34,7 +38,10 @@ export interface ServiceHealth {
 }
 
 /**
- * A service that runs a command. Its pid is recorded under the data dir, so that an agent
+ * A service that runs a command, with its node in the environment: `RACKSEED_NODE`,
+ * `RACKSEED_SERVICE`, `RACKSEED_DATA_DIR`, `RACKSEED_ADDRESS` (the node's own address, '' if
+ * none) and `RACKSEED_ETCD` (the etcd client URLs the agent uses when the service starts,
+ * comma-separated). Its pid is recorded under the data dir, so that an agent
  * restarted after a crash kills what its previous incarnation left running
  * ({@link killOrphans}) before it claims anything again. Stopping sends SIGTERM, then
  * SIGKILL after `graceMs`.
@@ -55,7 +62,15 @@ export function commandService(
       const [command, ...args] = argv as [string, ...string[]];
       const child: ChildProcess = spawn(command, args, {
         stdio: ['ignore', log, log],
-        env: { ...process.env, ...options.env, RACKSEED_NODE: context.node, RACKSEED_SERVICE: name },
+        env: {
+          ...process.env,
+          ...options.env,
+          RACKSEED_NODE: context.node,
+          RACKSEED_SERVICE: name,
+          RACKSEED_DATA_DIR: context.dataDir,
+          RACKSEED_ADDRESS: context.address ?? '',
+          RACKSEED_ETCD: (context.etcd?.() ?? []).join(','),
+        },
       });
       closeSync(log);
       const pidFile = join(dir, `${name}.pid`);

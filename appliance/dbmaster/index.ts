@@ -18,4 +18,5 @@ export {
   type MasterRole,
   startDbMaster,
 } from './master.js';
+export { type MasterProcessConfig, runMasterProcess } from './process.js';
 export { defineSchema, type Migration, type Operation, type Schema } from './schema.js';

@@ -1,5 +1,6 @@
-// Starts database master candidates as processes of their own (appliance/dbmaster/main.ts under
-// tsx), so that tests can kill -9 and SIGSTOP them.
+// Starts database master candidates as processes of their own, so that tests can kill -9 and
+// SIGSTOP them: of any schema (appliance/dbmaster/main.ts under tsx), or of the cloud's as
+// operators and agents run one (`rackseed db master`).
 import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { DbLocation } from '../../appliance/dbmaster/index.js';
@@ -7,6 +8,7 @@ import { type Daemon, type Scope, waitFor } from '../../bootstrap/index.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../appliance/dbmaster/main.ts', import.meta.url));
+const RACKSEED = fileURLToPath(new URL('../../bin/rackseed.js', import.meta.url));
 export const JOURNAL_SCHEMA = pathToFileURL(fileURLToPath(new URL('./journal-schema.ts', import.meta.url))).href;
 
 export interface MasterProcess {
@@ -18,6 +20,7 @@ export interface MasterProcess {
   status(): Promise<{ role: string; lockAddress: string | null }>;
 }
 
+/** A candidate of any schema (default: the test journal): appliance/dbmaster/main.ts under tsx, lease TTL 2 s. */
 export function spawnMaster(
   scope: Scope,
   config: {
@@ -35,19 +38,39 @@ export function spawnMaster(
     ['node', '--import', 'tsx', MAIN, json],
     { cwd: REPO },
   );
+  return masterProcess(daemon, config.node);
+}
+
+/** A candidate for the cloud's database as operators and agents run one: `rackseed db master` (needs `make build`). */
+export function spawnCloudMaster(
+  scope: Scope,
+  config: { etcd: readonly string[]; cephConf: string; pool: string; namespace: string; node: string },
+): MasterProcess {
+  const daemon = scope.spawn(`db-master-cloud-${config.node}`, [
+    'node',
+    RACKSEED,
+    'db',
+    'master',
+    ...['--etcd', config.etcd.join(','), '--ceph-conf', config.cephConf],
+    ...['--pool', config.pool, '--namespace', config.namespace, '--node', config.node],
+  ]);
+  return masterProcess(daemon, config.node);
+}
+
+function masterProcess(daemon: Daemon, node: string): MasterProcess {
   const events = () =>
     readFileSync(daemon.logFile, 'utf8')
       .split('\n')
       .filter((line) => line.startsWith('{'))
       .map((line) => JSON.parse(line) as { event: string; at: number; [field: string]: unknown });
   const url = () =>
-    waitFor(`${config.node} to listen (log: ${daemon.logFile})`, () => {
+    waitFor(`${node} to listen (log: ${daemon.logFile})`, () => {
       if (!daemon.alive()) throw new Error('exited');
       return events().find((e) => e.event === 'db.master.listening')?.url as string | undefined;
     });
   return {
     daemon,
-    node: config.node,
+    node,
     events,
     url,
     status: async () =>

@@ -25,5 +25,5 @@ export {
 } from '../../bootstrap/index.js';
 export { type EtcdCluster, type EtcdMember, startEtcd } from './etcd.js';
 export { type CephCluster, type CephOptions, startCeph } from './ceph.js';
-export { JOURNAL_SCHEMA, type MasterProcess, spawnMaster } from './db-master.js';
+export { JOURNAL_SCHEMA, type MasterProcess, spawnCloudMaster, spawnMaster } from './db-master.js';
 export { adminPasswordOf, type CloudProcess, type ClusterCloudOptions, startCloud } from './cloud.js';

@@ -20,6 +20,7 @@ import {
   type EtcdCluster,
   type MasterProcess,
   Scope,
+  spawnCloudMaster,
   spawnMaster,
   startCeph,
   startCloud,
@@ -49,7 +50,17 @@ beforeAll(async () => {
   const location: DbLocation = { kind: 'ceph', conf: ceph.conf, pool: ceph.pool, namespace: 'cloud', name: 'cloud' };
   startMaster = (node) =>
     spawnMaster(scope, { etcd: etcdCluster.endpoints, location, node, schemaModule: CLOUD_SCHEMA_MODULE });
-  masters = [startMaster('m1'), startMaster('m2')];
+  // The first candidate as operators and agents run one; the standbys through the bed's entry.
+  masters = [
+    spawnCloudMaster(scope, {
+      etcd: etcdCluster.endpoints,
+      cephConf: ceph.conf,
+      pool: ceph.pool,
+      namespace: location.namespace,
+      node: 'm1',
+    }),
+    startMaster('m2'),
+  ];
   password = randomBytes(12).toString('base64url');
   const adminPasswordFile = join(scope.dir, 'admin-password');
   writeFileSync(adminPasswordFile, `${password}\n`, { mode: 0o600 });

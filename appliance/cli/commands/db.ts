@@ -1,4 +1,5 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import type { DbClient } from '../../dbmaster/index.js';
 import { endpoints } from '../cluster.js';
@@ -11,9 +12,24 @@ interface DbOptions {
   deadline: string;
 }
 
+interface MasterOptions {
+  cephConf: string;
+  cephKeyring?: string;
+  cephClient?: string;
+  pool: string;
+  namespace: string;
+  name: string;
+  host?: string;
+  port?: string;
+  node?: string;
+}
+
+const etcdOf = (io: CliIo, options: DbOptions) =>
+  endpoints(options.etcd ?? (io.env.RACKSEED_ETCD || undefined) ?? 'http://127.0.0.1:2379');
+
 /** Opens a client to the elected database master, runs `use`, and closes everything. */
 async function withClient<T>(io: CliIo, options: DbOptions, use: (client: DbClient) => Promise<T>): Promise<T> {
-  const hosts = endpoints(options.etcd ?? io.env.RACKSEED_ETCD ?? 'http://127.0.0.1:2379');
+  const hosts = etcdOf(io, options);
   const deadlineMs = Number(options.deadline) * 1000;
   if (hosts.length === 0) throw new CliUsageError('--etcd needs at least one endpoint');
   if (!Number.isFinite(deadlineMs) || deadlineMs <= 0)
@@ -33,11 +49,14 @@ async function withClient<T>(io: CliIo, options: DbOptions, use: (client: DbClie
   }
 }
 
-/** `rackseed db backup FILE` and `rackseed db restore FILE`, through the elected database master. */
+/**
+ * `rackseed db master` (a candidate for the database master), and `rackseed db backup FILE` and
+ * `rackseed db restore FILE`, through the elected master.
+ */
 export function registerDb(program: Command, io: CliIo): void {
   const db = program
     .command('db')
-    .description("back up or restore the cloud's database (through the elected database master)")
+    .description("run a database master candidate; back up or restore the cloud's database through the master")
     .option('--etcd <urls>', 'etcd client URLs, comma-separated (default: $RACKSEED_ETCD, else 127.0.0.1:2379)')
     .option('--election <name>', "the database master's election", 'db-master')
     .option('--deadline <seconds>', 'how long to wait for a master (through a failover)', '30');
@@ -67,5 +86,48 @@ export function registerDb(program: Command, io: CliIo): void {
       }
       await withClient(io, options, (client) => client.restore(bytes));
       report(io, options, { file, bytes: bytes.length }, (v) => `restored ${v.bytes} bytes from ${v.file}`);
+    });
+
+  db.command('master')
+    .description(
+      'run a candidate for the cloud database master (SQLite on Ceph): once elected it fences the previous master and serves the database; until then it stands by',
+    )
+    .requiredOption('--ceph-conf <file>', 'ceph.conf of the cluster holding the database')
+    .option('--ceph-keyring <file>', 'cephx keyring (default: the admin keyring ceph.conf names)')
+    .option('--ceph-client <name>', 'cephx client name (default client.admin)')
+    .option('--pool <pool>', 'RADOS pool of the database', 'rackseed')
+    .option('--namespace <ns>', 'RADOS namespace of the database', 'db')
+    .option('--name <name>', 'database name', 'cloud')
+    .option('--host <address>', 'address to serve on and advertise (default: $RACKSEED_ADDRESS, else 127.0.0.1)')
+    .option('--port <port>', 'TCP port (default: a free one)')
+    .option('--node <name>', 'this node’s name (default: $RACKSEED_NODE, else the host name)')
+    .action(async (_options: object, command: Command) => {
+      const options = command.optsWithGlobals<MasterOptions & DbOptions>();
+      const port = options.port === undefined ? undefined : Number(options.port);
+      if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535))
+        throw new CliUsageError(`--port ${options.port} is not a TCP port`);
+      const hosts = etcdOf(io, options);
+      if (hosts.length === 0) throw new CliUsageError('--etcd needs at least one endpoint');
+      const [{ runMasterProcess }, { CLOUD_SCHEMA_MODULE }] = await Promise.all([
+        import('../../dbmaster/index.js'),
+        import('../../db/index.js'),
+      ]);
+      await runMasterProcess({
+        etcd: hosts,
+        location: {
+          kind: 'ceph',
+          conf: options.cephConf,
+          ...(options.cephKeyring ? { keyring: options.cephKeyring } : {}),
+          ...(options.cephClient ? { clientName: options.cephClient } : {}),
+          pool: options.pool,
+          namespace: options.namespace,
+          name: options.name,
+        },
+        schemaModule: CLOUD_SCHEMA_MODULE,
+        node: options.node ?? (io.env.RACKSEED_NODE || hostname()),
+        electionName: options.election ?? 'db-master',
+        host: options.host ?? (io.env.RACKSEED_ADDRESS || '127.0.0.1'),
+        ...(port === undefined ? {} : { port }),
+      });
     });
 }

@@ -1,0 +1,30 @@
+import { Etcd3 } from 'etcd3';
+import { type DbMasterOptions, startDbMaster } from './master.js';
+
+/** A master process's options: the master's, with etcd as URLs; logging and exit are wired by {@link runMasterProcess}. */
+export type MasterProcessConfig = Omit<DbMasterOptions, 'etcd' | 'log' | 'onLost'> & { etcd: readonly string[] };
+
+/**
+ * Runs this process as a database master candidate until SIGTERM/SIGINT. Prints one JSON line
+ * per event on stdout. When it loses leadership (a paused or fenced master must not linger) the
+ * process ends at once with SIGKILL: exit handlers would run libceph's static destructors while
+ * libcephsqlite's threads still run, which aborts (std::out_of_range) anyway. After
+ * SIGTERM/SIGINT it closes the database and resigns, so the next master opens at once.
+ */
+export async function runMasterProcess(config: MasterProcessConfig): Promise<void> {
+  const print = (event: string, fields: Record<string, unknown>) =>
+    process.stdout.write(`${JSON.stringify({ event, at: Date.now(), ...fields })}\n`);
+  const { etcd: hosts, ...options } = config;
+  const etcd = new Etcd3({ hosts: [...hosts] });
+  const master = await startDbMaster({
+    ...options,
+    etcd,
+    log: print,
+    onLost: () => process.kill(process.pid, 'SIGKILL'),
+  });
+  print('db.master.listening', { node: config.node, url: master.url });
+  await new Promise<void>((resolve) => {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => resolve());
+  });
+  await master.stop().finally(() => etcd.close());
+}
