@@ -27,28 +27,45 @@ export interface ComputeDriver {
   destroy(server: Server): Promise<void>;
 }
 
-/** The `fake` driver: every operation succeeds at once; for scale tests and API conformance. */
+/** A machine servers may be placed on. */
+export interface ComputeHost {
+  readonly name: string;
+  readonly ip: string;
+}
+
+/**
+ * The `fake` driver: every operation succeeds at once; for scale tests and API conformance. Its
+ * hosts are what `hosts` returns when asked: one stand-in machine by default, the cluster's
+ * live nodes on a cluster node (so the hypervisor list grows as nodes join).
+ */
 export class FakeDriver implements ComputeDriver {
   readonly name = 'fake';
 
-  constructor(private readonly hostname = 'rackseed-fake-0') {}
+  constructor(
+    private readonly machines: () => readonly ComputeHost[] = () => [{ name: 'rackseed-fake-0', ip: '127.0.0.1' }],
+  ) {}
 
   hosts(): HostInfo[] {
-    return [
-      {
-        hostname: this.hostname,
+    return [...this.machines()]
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((m) => ({
+        hostname: m.name,
         hypervisorType: 'fake',
         hypervisorVersion: 1000,
-        hostIp: '127.0.0.1',
+        hostIp: m.ip,
         vcpus: 1024,
         memoryMb: 4 * 1024 * 1024,
         localGb: 100_000,
-      },
-    ];
+      }));
   }
 
-  place(): string {
-    return this.hostname;
+  /** Spreads servers over the hosts by their id (the same server always lands on the same host). */
+  place(server: Pick<Server, 'id'>): string {
+    const hosts = this.hosts();
+    if (hosts.length === 0) return 'rackseed-fake-0';
+    let hash = 0;
+    for (const char of server.id) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
+    return hosts[hash % hosts.length]?.hostname ?? 'rackseed-fake-0';
   }
 
   async spawn(): Promise<void> {}

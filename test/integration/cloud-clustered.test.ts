@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keys } from '../../agent/index.js';
 import { bootstrapCloud } from '../../appliance/api/index.js';
 import {
   CLOUD_SCHEMA_MODULE,
@@ -181,6 +182,37 @@ describe('rackseed cloud serve --etcd: the API on two nodes over the DB master',
       id: server.id,
       status: 'ACTIVE',
     });
+  });
+
+  it('lists the live nodes registered in etcd as hypervisors, and follows them', async () => {
+    const hypervisors = async () =>
+      (await json<{ 'Hypervisor Hostname': string }[]>(nodeB, 'hypervisor', 'list')).map(
+        (h) => h['Hypervisor Hostname'],
+      );
+    const etcd = new Etcd3({ hosts: [...etcdCluster.endpoints] });
+    try {
+      const register = (name: string, ip: string) =>
+        etcd
+          .put(keys.node(name))
+          .value(
+            JSON.stringify({
+              name,
+              lease: '1',
+              startedAt: new Date().toISOString(),
+              etcd: { clientUrl: `http://${ip}:2379`, peerUrl: `http://${ip}:2380` },
+            }),
+          );
+      await register('node-b', '10.9.0.12');
+      await register('node-a', '10.9.0.11');
+      await waitFor('both nodes listed', async () => (await hypervisors()).length === 2, 10_000, 200);
+      expect(await hypervisors()).toEqual(['node-a', 'node-b']);
+      await etcd.delete().key(keys.node('node-b')); // its lease expired
+      await waitFor('node-b gone', async () => !(await hypervisors()).includes('node-b'), 10_000, 200);
+      expect(await hypervisors()).toEqual(['node-a']);
+    } finally {
+      await etcd.delete().prefix(keys.nodes);
+      etcd.close();
+    }
   });
 
   it('answers a duplicate-name create with the same HTTP 409 as the embedded cloud', async () => {

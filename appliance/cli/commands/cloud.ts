@@ -4,7 +4,9 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { RackseedError } from '../../../agent/errors/index.js';
+import type { NodeRecord } from '../../../agent/index.js';
 import type { BlobStore } from '../../blobs/index.js';
+import type { ComputeHost } from '../../compute/index.js';
 import type { CloudDb } from '../../db/index.js';
 import { endpoints, loadAgent } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
@@ -42,6 +44,8 @@ interface Backing {
   blobs: BlobStore;
   password: string;
   passwordFile: string;
+  /** The machines servers go on: none known here (the driver's stand-in) or the cluster's live nodes. */
+  hosts?: () => ComputeHost[];
   close(): Promise<void>;
 }
 
@@ -127,6 +131,16 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
       namespace: options.imageNamespace,
     });
     closers.push(() => store.close());
+    // The hypervisors: every live node (its registration in etcd), followed as nodes come and go.
+    const nodeStore = agent.Store.connect(hosts);
+    closers.push(() => nodeStore.close());
+    const nodes = await agent.PrefixView.open(nodeStore, agent.keys.nodes, () => {});
+    closers.push(() => nodes.close());
+    const liveNodes = () =>
+      [...nodes.entries.values()].map((entry) => {
+        const record = agent.parseJson<NodeRecord>(entry);
+        return { name: record.name, ip: record.etcd ? new URL(record.etcd.clientUrl).hostname : '' };
+      });
     const db = remoteCloudDb(client);
     // At start, the first master may still be being elected: bootstrap waits for it longer
     // than a request would.
@@ -157,6 +171,7 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
       blobs: clusterBlobStore(store),
       password,
       passwordFile: resolve(options.adminPasswordFile),
+      hosts: liveNodes,
       close,
     };
   } catch (error) {
@@ -239,7 +254,7 @@ export function registerCloud(program: Command, io: CliIo): void {
       const api = await createApi({
         db,
         blobs: backing.blobs,
-        driver: new FakeDriver(),
+        driver: new FakeDriver(backing.hosts),
         publicUrl,
         logLevel: io.env.RACKSEED_LOG_LEVEL ?? 'warn',
       });
