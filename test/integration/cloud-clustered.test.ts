@@ -192,16 +192,14 @@ describe('rackseed cloud serve --etcd: the API on two nodes over the DB master',
     const etcd = new Etcd3({ hosts: [...etcdCluster.endpoints] });
     try {
       const register = (name: string, ip: string) =>
-        etcd
-          .put(keys.node(name))
-          .value(
-            JSON.stringify({
-              name,
-              lease: '1',
-              startedAt: new Date().toISOString(),
-              etcd: { clientUrl: `http://${ip}:2379`, peerUrl: `http://${ip}:2380` },
-            }),
-          );
+        etcd.put(keys.node(name)).value(
+          JSON.stringify({
+            name,
+            lease: '1',
+            startedAt: new Date().toISOString(),
+            etcd: { clientUrl: `http://${ip}:2379`, peerUrl: `http://${ip}:2380` },
+          }),
+        );
       await register('node-b', '10.9.0.12');
       await register('node-a', '10.9.0.11');
       await waitFor('both nodes listed', async () => (await hypervisors()).length === 2, 10_000, 200);
