@@ -21,6 +21,8 @@ export interface EnrollmentGrant {
   /** The cluster key, base64: seals secrets in etcd. */
   readonly clusterKey: string;
   readonly leaseTtl: number;
+  /** The cloud's admin password: every node's API bootstraps the cloud with it. */
+  readonly adminPassword: string;
   /** The service catalog every node runs (placement `everywhere` or `singleton`). */
   readonly services: readonly { name: string; placement: 'everywhere' | 'singleton'; command: string[] }[];
 }

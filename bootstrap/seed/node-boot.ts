@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { type Agent, commandService, RackseedError, startAgent } from '../../agent/index.js';
+import { type Agent, commandService, RackseedError, type ServiceSpec, startAgent } from '../../agent/index.js';
 import { IpmiPowerDriver } from '../ipmi/index.js';
 import { enroll, type EnrollmentGrant } from './enroll-http.js';
 
@@ -63,6 +63,8 @@ export async function bootNode(options: {
   guid: string;
   dataDir: string;
   log: (line: string) => void;
+  /** Services the caller adds to the grant's catalog (the CLI adds the cloud's), given the admin password's file. */
+  services?: (adminPasswordFile: string) => Promise<readonly ServiceSpec[]>;
 }): Promise<Agent> {
   const boot = parseBootCmdline(options.cmdline);
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
@@ -84,6 +86,9 @@ export async function bootNode(options: {
     writeFileSync(grantFile, JSON.stringify(grant), { mode: 0o600 });
     options.log(`enrolled as ${grant.name} in cluster ${grant.cluster.name}`);
   }
+  const adminPasswordFile = join(options.dataDir, 'admin-password');
+  writeFileSync(adminPasswordFile, `${grant.adminPassword}\n`, { mode: 0o600 });
+  const added = (await options.services?.(adminPasswordFile)) ?? [];
   return startAgent(
     {
       name: grant.name,
@@ -94,7 +99,7 @@ export async function bootNode(options: {
       leaseTtl: grant.leaseTtl,
       log: options.log,
     },
-    grant.services.map((s) => commandService(s.name, s.placement, s.command)),
+    [...grant.services.map((s) => commandService(s.name, s.placement, s.command)), ...added],
     new IpmiPowerDriver(),
   );
 }

@@ -169,6 +169,7 @@ export async function runSeed(config: SeedConfig, onEvent: (event: SeedEvent) =>
         etcd: endpoints ? parseJson<{ clientUrls: string[] }>(endpoints).clientUrls : [`http://${seedIp}:2379`],
         clusterKey: identity.clusterKey.toString('base64'),
         leaseTtl,
+        adminPassword: identity.adminPassword,
         services,
       };
     },

@@ -52,6 +52,7 @@ describe('seed enrollment', () => {
         etcd: [...etcd.endpoints],
         clusterKey: identity.clusterKey.toString('base64'),
         leaseTtl: 3,
+        adminPassword: identity.adminPassword,
         services: [],
       }),
       onEvent: (e) => events.push(e),
