@@ -22,6 +22,7 @@ export {
   RACKSEED_POOL,
   renderCephConf,
   replicasFor,
+  type Utime,
 } from './ceph/index.js';
 export { type ElectionHooks, Elections } from './elections.js';
 export { type BmcPowerDriver, FenceBmcError, Fencer, FenceQuorumError } from './fencer.js';

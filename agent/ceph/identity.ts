@@ -3,17 +3,29 @@ import { type CephIdentity, keys } from '../keys.js';
 import { openRecord, sealRecord } from '../sealed.js';
 import type { Store } from '../store/store.js';
 
+/** A time as Ceph's utime_t holds it (src/include/utime.h): whole seconds and nanoseconds. */
+export interface Utime {
+  readonly sec: number;
+  readonly nsec: number;
+}
+
+function utimeNow(): Utime {
+  const now = Date.now();
+  return { sec: Math.floor(now / 1000), nsec: (now % 1000) * 1_000_000 };
+}
+
 /**
  * A cephx secret as `ceph-authtool --gen-print-key` prints it: base64 of the encoded
- * CryptoKey (src/auth/Crypto.cc `CryptoKey::encode`): u16 type (1 = AES), utime_t created
- * (u32 seconds, u32 nanoseconds), u16 length, then the 16 secret bytes, all little-endian.
+ * CryptoKey (src/auth/Crypto.cc `CryptoKey::encode`): u16 type (1 = CEPH_CRYPTO_AES),
+ * utime_t created (u32 seconds, u32 nanoseconds), u16 length, then the 16 secret bytes, all
+ * little-endian.
  */
-export function cephxKey(secret: Buffer = randomBytes(16), now: number = Date.now()): string {
+export function cephxKey(secret: Buffer = randomBytes(16), created: Utime = utimeNow()): string {
   if (secret.length !== 16) throw new RangeError(`a cephx secret is 16 bytes, not ${secret.length}`);
   const header = Buffer.alloc(12);
-  header.writeUInt16LE(1, 0); // CEPH_CRYPTO_AES
-  header.writeUInt32LE(Math.floor(now / 1000), 2);
-  header.writeUInt32LE((now % 1000) * 1_000_000, 6);
+  header.writeUInt16LE(1, 0);
+  header.writeUInt32LE(created.sec, 2);
+  header.writeUInt32LE(created.nsec, 6);
   header.writeUInt16LE(secret.length, 10);
   return Buffer.concat([header, secret]).toString('base64');
 }

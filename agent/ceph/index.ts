@@ -4,7 +4,7 @@
  */
 export { CephCommandError } from './cli.js';
 export { cephPaths, type CephPaths, monAddr, renderCephConf } from './conf.js';
-export { cephxKey, ensureCephIdentity, newCephIdentity, openCephIdentity } from './identity.js';
+export { cephxKey, ensureCephIdentity, newCephIdentity, openCephIdentity, type Utime } from './identity.js';
 export { CephKeeper } from './keeper.js';
 export { CEPH_MGR, cephMgrService, LocalCeph, type LocalCephOptions } from './node.js';
 export {

@@ -326,6 +326,7 @@ export function cephMgrService(local: LocalCeph): ServiceSpec {
       let stopped = false;
       let inner: RunningService | undefined;
       const exited = (async () => {
+        let said = '';
         for (;;) {
           if (stopped) return 'stopped before it started';
           try {
@@ -334,7 +335,9 @@ export function cephMgrService(local: LocalCeph): ServiceSpec {
               break;
             }
           } catch (error) {
-            context.log(`ceph-mgr waits for the monitors: ${error instanceof Error ? error.message : String(error)}`);
+            const message = error instanceof Error ? error.message : String(error);
+            if (message !== said) context.log(`ceph-mgr waits for the monitors: ${message}`);
+            said = message;
           }
           await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
         }

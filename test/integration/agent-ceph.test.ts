@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterStatus } from '../../agent/index.js';
@@ -180,5 +180,25 @@ describe('agent: Ceph assembles itself (3 monitors, an OSD per node, a manager) 
     }
     await tool('h1', ['rados', '-p', 'rackseed', 'get', object, join(scope.dir, 'object.after')]);
     expect(readFileSync(join(scope.dir, 'object.after'), 'utf8')).toBe(payload);
+  });
+
+  it('the fenced node powered on again brings its OSD back (bluestore keeps its data) and hosts no monitor', async () => {
+    const t0 = Date.now();
+    await rack.bmcs[1]?.ipmitool(['chassis', 'power', 'on']);
+    await waitFor(
+      'h2 ready again, its OSD up and in, HEALTH_OK',
+      () => {
+        const s = st();
+        return s.nodes.find((n) => n.name === 'h2')?.state === 'ready' && healthy(s, ['h1', 'h3', 'h4'], 4, 4);
+      },
+      180_000,
+      1_000,
+    );
+    console.log(`agent-ceph: power-on of the fenced h2 → its OSD up and in, HEALTH_OK in ${Date.now() - t0} ms`);
+    // The same OSD as before, not a new one; its stale monitor data is gone.
+    expect(st().ceph).toMatchObject({ osds: 4, up: 4, in: 4, mons: 3 });
+    expect(existsSync(join(scope.dir, 'h2', 'ceph', 'mon'))).toBe(false);
+    await tool('h2', ['rados', '-p', 'rackseed', 'get', object, join(scope.dir, 'object.back')]);
+    expect(readFileSync(join(scope.dir, 'object.back'), 'utf8')).toBe(payload);
   });
 });
