@@ -8,12 +8,16 @@ import {
   type NodeRecord,
 } from '../keys.js';
 import { parseJson, type Store } from '../store/store.js';
+import { PrefixView } from '../store/view.js';
 import { ensureCephIdentity } from './identity.js';
 import type { LocalCeph } from './node.js';
 import { monAddr } from './conf.js';
 import { type CephAction, type CephView, planCeph } from './plan.js';
 
-const TICK_MS = 2_000;
+/** Between steps while things move, while Ceph is not healthy, and once it is (a change in etcd wakes it at once). */
+const MOVING_MS = 1_000;
+const UNSETTLED_MS = 2_000;
+const STEADY_MS = 5_000;
 /** The status record is rewritten when it changes, and at least this often (so its age says the keeper lives). */
 const STATUS_REFRESH_MS = 30_000;
 
@@ -33,8 +37,9 @@ interface OsdDumpJson {
 }
 
 /**
- * The `ceph-keeper` singleton: makes the cluster's Ceph identity if there is none, then every
- * 2 s reads the monitors' view (`ceph status`, `ceph osd dump`) and etcd's (nodes, monitor
+ * The `ceph-keeper` singleton: makes the cluster's Ceph identity if there is none, then at
+ * each step (1 s after a change it made, 2 s while Ceph is not healthy, 5 s once it is, and
+ * at once when a node machine, a monitor assignment or an OSD record changes in etcd) reads the monitors' view (`ceph status`, `ceph osd dump`) and etcd's (nodes, monitor
  * assignments, OSDs, fences), publishes a status record, asks {@link planCeph} for one step
  * and takes it: assigns a monitor to a node (the node's agent makes and starts it), removes a
  * fenced node's monitor from the monmap, marks a fenced node's OSD down and out, sets the
@@ -43,6 +48,9 @@ interface OsdDumpJson {
 export class CephKeeper {
   private timer: NodeJS.Timeout | undefined;
   private active = false;
+  private ticking = false;
+  private woken = false;
+  private views: PrefixView[] = [];
   private lastReason = '';
   private lastStatus = '';
   private lastStatusAt = 0;
@@ -58,22 +66,50 @@ export class CephKeeper {
   start(): void {
     this.active = true;
     this.lastReason = '';
+    void Promise.all([
+      PrefixView.open(this.store, keys.nodeMachines, () => this.wake()),
+      PrefixView.open(this.store, keys.ceph, (key) => {
+        if (key.startsWith(keys.cephMons) || key.startsWith(keys.cephOsds)) this.wake();
+      }),
+    ]).then(
+      (views) => {
+        if (this.active) this.views = views;
+        else for (const view of views) void view.close();
+      },
+      (error: unknown) => this.note(`cannot watch etcd (steps on a timer only): ${String(error)}`),
+    );
     void this.loop();
   }
 
   stop(): void {
     this.active = false;
     clearTimeout(this.timer);
+    for (const view of this.views.splice(0)) void view.close();
+  }
+
+  /** Takes the next step now (or right after the one in progress). */
+  private wake(): void {
+    if (!this.active) return;
+    if (this.ticking) {
+      this.woken = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    void this.loop();
   }
 
   private async loop(): Promise<void> {
-    if (!this.active) return;
+    if (!this.active || this.ticking) return;
+    this.ticking = true;
+    let delay = UNSETTLED_MS;
     try {
-      await this.tick();
+      delay = await this.tick();
     } catch (error) {
       this.note(`ceph step failed: ${error instanceof Error ? error.message : String(error)}`);
     }
-    if (this.active) this.timer = setTimeout(() => void this.loop(), TICK_MS);
+    this.ticking = false;
+    if (this.active) this.timer = setTimeout(() => void this.loop(), this.woken ? 0 : delay);
+    this.woken = false;
   }
 
   private note(reason: string): void {
@@ -81,27 +117,11 @@ export class CephKeeper {
     this.lastReason = reason;
   }
 
-  private async tick(): Promise<void> {
+  /** One step; resolves how long to wait before the next. */
+  private async tick(): Promise<number> {
     await ensureCephIdentity(this.store, this.clusterKey);
-    const [monEntries, osdEntries, machines, replicasEntry] = await Promise.all([
-      this.store.list(keys.cephMons),
-      this.store.list(keys.cephOsds),
-      this.store.list(keys.nodeMachines),
-      this.store.get(keys.cephReplicas),
-    ]);
-    const mons = monEntries.entries.map((e) => parseJson<CephMonRecord>(e));
-    const osdOf = new Map<number, string>();
-    for (const entry of osdEntries.entries) {
-      osdOf.set(parseJson<CephOsdRecord>(entry).id, entry.key.slice(keys.cephOsds.length));
-    }
-    const state = new Map<string, string>();
-    for (const entry of machines.entries) {
-      const envelope = parseJson<{ snapshot: { value: unknown } }>(entry);
-      state.set(entry.key.slice(keys.nodeMachines.length), String(envelope.snapshot.value));
-    }
-    const records = [...this.elections.nodes.entries.values()].map((e) => parseJson<NodeRecord>(e));
-    const dead = (node: string) => state.get(node) === 'fenced';
-
+    // The monitors are asked first (slow, seconds under load), etcd after: the view is as fresh as it can be.
+    const mons = (await this.store.list(keys.cephMons)).entries.map((e) => parseJson<CephMonRecord>(e));
     let status: CephStatusJson | undefined;
     let dump: OsdDumpJson | undefined;
     if (mons.length > 0 && this.local.ready) {
@@ -114,6 +134,23 @@ export class CephKeeper {
         this.note(`the monitors do not answer: ${error instanceof Error ? error.message : String(error)}`);
       }
     }
+    const [osdEntries, machines, replicasEntry] = await Promise.all([
+      this.store.list(keys.cephOsds),
+      this.store.list(keys.nodeMachines),
+      this.store.get(keys.cephReplicas),
+    ]);
+    const osdOf = new Map<number, string>();
+    for (const entry of osdEntries.entries) {
+      osdOf.set(parseJson<CephOsdRecord>(entry).id, entry.key.slice(keys.cephOsds.length));
+    }
+    const state = new Map<string, string>();
+    for (const entry of machines.entries) {
+      const envelope = parseJson<{ snapshot: { value: unknown } }>(entry);
+      state.set(entry.key.slice(keys.nodeMachines.length), String(envelope.snapshot.value));
+    }
+    const records = [...this.elections.nodes.entries.values()].map((e) => parseJson<NodeRecord>(e));
+    const dead = (node: string) => state.get(node) === 'fenced';
+
     if (status && dump) await this.publish(status, dump);
     const assigned = new Set(mons.map((m) => m.node));
     const view: CephView = {
@@ -135,7 +172,10 @@ export class CephKeeper {
       pools: (dump?.pools ?? []).map((p) => ({ name: p.pool_name, size: p.size, minSize: p.min_size })),
       replicas: replicasEntry ? parseJson<CephReplicas>(replicasEntry) : undefined,
     };
-    await this.take(planCeph(view));
+    const action = planCeph(view);
+    await this.take(action);
+    if (action.type !== 'none') return MOVING_MS;
+    return status?.health.status === 'HEALTH_OK' ? STEADY_MS : UNSETTLED_MS;
   }
 
   private async take(action: CephAction): Promise<void> {

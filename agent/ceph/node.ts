@@ -5,6 +5,7 @@ import { type CephIdentity, type CephMonRecord, type CephOsdRecord, keys } from 
 import type { Entry, Store } from '../store/store.js';
 import { parseJson } from '../store/store.js';
 import { PrefixView } from '../store/view.js';
+import { KeptProcess } from '../kept-process.js';
 import { commandService, type RunningService, type ServiceSpec } from '../supervisor.js';
 import { cephTool } from './cli.js';
 import { ADMIN_CAPS, BOOTSTRAP_OSD_CAPS, type CephPaths, cephPaths, renderCephConf, renderKeyring } from './conf.js';
@@ -21,48 +22,7 @@ export interface LocalCephOptions {
   readonly log: (message: string) => void;
 }
 
-const RESTART_MAX_MS = 10_000;
 const RETRY_MS = 2_000;
-
-/** A daemon the agent keeps running: restarted with backoff when it exits on its own. */
-class KeptDaemon {
-  private running: RunningService | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private wanted = false;
-
-  constructor(
-    private readonly name: string,
-    private readonly argv: readonly string[],
-    private readonly context: { node: string; dataDir: string; log: (message: string) => void },
-  ) {}
-
-  get active(): boolean {
-    return this.wanted;
-  }
-
-  start(attempt = 0): void {
-    this.wanted = true;
-    const startedAt = Date.now();
-    const running = commandService(this.name, 'everywhere', this.argv, { graceMs: 3_000 }).start(this.context);
-    this.running = running;
-    void running.exited.then((reason) => {
-      if (this.running !== running || !this.wanted) return;
-      this.running = undefined;
-      const next = Date.now() - startedAt > RESTART_MAX_MS ? 0 : attempt + 1;
-      const delay = Math.min(RESTART_MAX_MS, 500 * 2 ** next);
-      this.context.log(`${this.name} exited (${reason}); restarting in ${delay} ms`);
-      this.timer = setTimeout(() => this.start(next), delay);
-    });
-  }
-
-  async stop(): Promise<void> {
-    this.wanted = false;
-    clearTimeout(this.timer);
-    const running = this.running;
-    this.running = undefined;
-    await running?.stop();
-  }
-}
 
 /**
  * This node's part of Ceph, as every agent with a Ceph address runs it: it follows
@@ -80,8 +40,8 @@ export class LocalCeph {
   private busy: Promise<void> | undefined;
   private again = false;
   private stopped = false;
-  private mon: KeptDaemon | undefined;
-  private osd: KeptDaemon | undefined;
+  private mon: KeptProcess | undefined;
+  private osd: KeptProcess | undefined;
   private lastError = '';
 
   constructor(private readonly options: LocalCephOptions) {
@@ -190,9 +150,9 @@ export class LocalCeph {
     );
   }
 
-  private daemon(name: string, argv: readonly string[]): KeptDaemon {
+  private daemon(name: string, argv: readonly string[]): KeptProcess {
     const { name: node, dataDir, log } = this.options;
-    return new KeptDaemon(name, [...argv, '-f', '-c', this.paths.conf], { node, dataDir, log });
+    return new KeptProcess(name, () => [...argv, '-f', '-c', this.paths.conf], { node, dataDir, log }, 3_000);
   }
 
   private async startMon(identity: CephIdentity, record: CephMonRecord): Promise<void> {

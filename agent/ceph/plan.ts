@@ -68,11 +68,12 @@ export function replicasFor(hosts: number): CephReplicas {
  * 1. No monitor yet: the first candidate (by name) makes the cluster's first monitor.
  * 2. Nothing else without a quorum to ask.
  * 3. A monitor whose node is fenced is removed from the monmap (the others keep the quorum);
- *    a monitor not yet in the quorum is waited for; then monitors grow to 3 on live nodes.
+ *    then monitors grow to 3 on live nodes, each waited for until it is in the quorum.
  * 4. The OSD of a fenced node is marked down and out (its data re-replicates at once instead
  *    of after Ceph's 10 min); a live node's OSD that is up again is marked in.
  * 5. Replicas follow the OSDs that are in: the defaults first, then the rackseed pool is made,
  *    then every pool is set to them.
+ * A monitor still joining holds back only the next monitor, not the OSD and pool steps.
  */
 export function planCeph(view: CephView): CephAction {
   const candidates = [...view.candidates].sort((a, b) => a.node.localeCompare(b.node));
@@ -83,13 +84,24 @@ export function planCeph(view: CephView): CephAction {
       : { type: 'none', reason: 'no live node to host the first monitor yet' };
   }
   if (!view.answering) return { type: 'none', reason: 'the monitors have no quorum (yet)' };
+  const monStep = planMons(view, first);
+  if (monStep.type !== 'none') return monStep;
+  const osdStep = planOsds(view);
+  if (osdStep.type !== 'none') return osdStep;
+  return { type: 'none', reason: `${monStep.reason}; ${osdStep.reason}` };
+}
+
+function planMons(view: CephView, first: CephMonCandidate | undefined): CephAction {
   const dead = view.mons.find((m) => m.nodeDead);
   if (dead && view.mons.length > 1) return { type: 'remove-mon', node: dead.node };
   const joining = view.mons.find((m) => !m.inQuorum && !m.nodeDead);
   if (joining) return { type: 'none', reason: `monitor ${joining.node} is not in the quorum yet` };
   if (view.mons.length < MON_COUNT && first)
     return { type: 'add-mon', node: first.node, addr: first.addr, initial: false };
+  return { type: 'none', reason: `${view.mons.length} monitor(s)` };
+}
 
+function planOsds(view: CephView): CephAction {
   const gone = view.osds.find((o) => o.nodeDead && (o.up || o.in));
   if (gone) return { type: 'osd-out', id: gone.id, node: gone.node, down: gone.up };
   const back = view.osds.find((o) => !o.nodeDead && o.up && !o.in);
@@ -106,5 +118,5 @@ export function planCeph(view: CephView): CephAction {
     .sort((a, b) => a.name.localeCompare(b.name))
     .find((p) => p.size !== replicas.size || p.minSize !== replicas.minSize);
   if (off) return { type: 'pool-size', pool: off.name, fromSize: off.size, replicas };
-  return { type: 'none', reason: `${view.mons.length} monitor(s), ${inHosts} OSD host(s) in, size ${replicas.size}` };
+  return { type: 'none', reason: `${inHosts} OSD host(s) in, size ${replicas.size}` };
 }

@@ -108,6 +108,12 @@ describe('Ceph planner', () => {
     expect(view.mons.map((m) => m.node)).toEqual(['h1', 'h3', 'h4']);
   });
 
+  it('lets a monitor that is still joining hold back only the next monitor, not the OSD steps', () => {
+    const mons = [mon('h1'), mon('h2', { inQuorum: false })];
+    const osds = [osd(0, 'h1'), osd(1, 'h3', { nodeDead: true })];
+    expect(planCeph({ ...base, mons, osds, candidates: candidates('h4') })).toMatchObject({ type: 'osd-out', id: 1 });
+  });
+
   it('never removes the last monitor', () => {
     expect(planCeph({ ...base, mons: [mon('h1', { nodeDead: true })] })).toMatchObject({ type: 'none' });
   });
