@@ -67,11 +67,11 @@ export function replicasFor(hosts: number): CephReplicas {
  * Decides the keeper's next step, one at a time (pure: the same view gives the same step).
  * 1. No monitor yet: the first candidate (by name) makes the cluster's first monitor.
  * 2. Nothing else without a quorum to ask.
- * 3. A monitor whose node is fenced is removed from the monmap (the others keep the quorum);
- *    then monitors grow to 3 on live nodes, each waited for until it is in the quorum.
+ * 3. A monitor whose node is fenced is removed from the monmap (the others keep the quorum).
  * 4. The OSD of a fenced node is marked down and out (its data re-replicates at once instead
  *    of after Ceph's 10 min); a live node's OSD that is up again is marked in.
- * 5. Replicas follow the OSDs that are in: the defaults first, then the rackseed pool is made,
+ * 5. Monitors grow to 3 on live nodes, each waited for until it is in the quorum.
+ * 6. Replicas follow the OSDs that are in: the defaults first, then the rackseed pool is made,
  *    then every pool is set to them.
  * A monitor still joining holds back only the next monitor, not the OSD and pool steps.
  */
@@ -84,16 +84,20 @@ export function planCeph(view: CephView): CephAction {
       : { type: 'none', reason: 'no live node to host the first monitor yet' };
   }
   if (!view.answering) return { type: 'none', reason: 'the monitors have no quorum (yet)' };
-  const monStep = planMons(view, first);
-  if (monStep.type !== 'none') return monStep;
-  const osdStep = planOsds(view);
-  if (osdStep.type !== 'none') return osdStep;
-  return { type: 'none', reason: `${monStep.reason}; ${osdStep.reason}` };
-}
-
-function planMons(view: CephView, first: CephMonCandidate | undefined): CephAction {
   const dead = view.mons.find((m) => m.nodeDead);
   if (dead && view.mons.length > 1) return { type: 'remove-mon', node: dead.node };
+  const gone = view.osds.find((o) => o.nodeDead && (o.up || o.in));
+  if (gone) return { type: 'osd-out', id: gone.id, node: gone.node, down: gone.up };
+  const back = view.osds.find((o) => !o.nodeDead && o.up && !o.in);
+  if (back) return { type: 'osd-in', id: back.id, node: back.node };
+  const monStep = growMons(view, first);
+  if (monStep.type !== 'none') return monStep;
+  const poolStep = planPools(view);
+  if (poolStep.type !== 'none') return poolStep;
+  return { type: 'none', reason: `${monStep.reason}; ${poolStep.reason}` };
+}
+
+function growMons(view: CephView, first: CephMonCandidate | undefined): CephAction {
   const joining = view.mons.find((m) => !m.inQuorum && !m.nodeDead);
   if (joining) return { type: 'none', reason: `monitor ${joining.node} is not in the quorum yet` };
   if (view.mons.length < MON_COUNT && first)
@@ -101,12 +105,7 @@ function planMons(view: CephView, first: CephMonCandidate | undefined): CephActi
   return { type: 'none', reason: `${view.mons.length} monitor(s)` };
 }
 
-function planOsds(view: CephView): CephAction {
-  const gone = view.osds.find((o) => o.nodeDead && (o.up || o.in));
-  if (gone) return { type: 'osd-out', id: gone.id, node: gone.node, down: gone.up };
-  const back = view.osds.find((o) => !o.nodeDead && o.up && !o.in);
-  if (back) return { type: 'osd-in', id: back.id, node: back.node };
-
+function planPools(view: CephView): CephAction {
   const inHosts = new Set(view.osds.filter((o) => o.in).map((o) => o.node)).size;
   if (inHosts === 0) return { type: 'none', reason: 'no OSD in yet' };
   const replicas = replicasFor(inHosts);

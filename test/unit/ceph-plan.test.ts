@@ -101,10 +101,17 @@ describe('Ceph planner', () => {
     expect(view.mons.map((m) => m.node)).toEqual(['h1', 'h2', 'h3']);
   });
 
-  it('removes a fenced node’s monitor, then places a new one on a live node', () => {
-    const start: CephView = { ...base, mons: [mon('h1'), mon('h2', { nodeDead: true, inQuorum: false }), mon('h3')] };
+  it('removes a fenced node’s monitor, marks its OSD out, then places a new monitor on a live node', () => {
+    const start: CephView = {
+      ...base,
+      mons: [mon('h1'), mon('h2', { nodeDead: true, inQuorum: false }), mon('h3')],
+      osds: [osd(0, 'h1'), osd(1, 'h2', { nodeDead: true }), osd(2, 'h3'), osd(3, 'h4')],
+      replicas: replicasFor(3),
+      pools: [{ name: RACKSEED_POOL, size: 3, minSize: 2 }],
+    };
     expect(planCeph({ ...start, candidates: candidates('h4') })).toEqual({ type: 'remove-mon', node: 'h2' });
-    const { view } = settle(start, ['h1', 'h3', 'h4']);
+    const { view, actions } = settle(start, ['h1', 'h3', 'h4']);
+    expect(actions.map((a) => a.type)).toEqual(['remove-mon', 'osd-out', 'add-mon']);
     expect(view.mons.map((m) => m.node)).toEqual(['h1', 'h3', 'h4']);
   });
 
