@@ -3,7 +3,7 @@
  * live nodes, an OSD on every node, the manager as a singleton; a pure planner and a keeper.
  */
 export { CephCommandError } from './cli.js';
-export { cephPaths, type CephPaths, monAddr, renderCephConf } from './conf.js';
+export { cephPaths, type CephPaths, monAddr, renderCephConf, renderKeyring } from './conf.js';
 export { cephxKey, ensureCephIdentity, newCephIdentity, openCephIdentity, type Utime } from './identity.js';
 export { CephKeeper } from './keeper.js';
 export { CEPH_MGR, cephMgrService, LocalCeph, type LocalCephOptions } from './node.js';
