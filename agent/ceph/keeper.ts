@@ -14,7 +14,7 @@ import type { LocalCeph } from './node.js';
 import { monAddr } from './conf.js';
 import { type CephAction, type CephView, planCeph } from './plan.js';
 
-/** Between steps while things move, while Ceph is not healthy, and once it is (a change in etcd wakes it at once). */
+/** Between steps while things move, while Ceph is not healthy or a step is under way, and once all is settled (a change in etcd wakes it at once). */
 const MOVING_MS = 1_000;
 const UNSETTLED_MS = 2_000;
 const STEADY_MS = 5_000;
@@ -175,7 +175,7 @@ export class CephKeeper {
     const action = planCeph(view);
     await this.take(action);
     if (action.type !== 'none') return MOVING_MS;
-    return status?.health.status === 'HEALTH_OK' ? STEADY_MS : UNSETTLED_MS;
+    return status?.health.status === 'HEALTH_OK' && !action.waiting ? STEADY_MS : UNSETTLED_MS;
   }
 
   private async take(action: CephAction): Promise<void> {

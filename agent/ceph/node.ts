@@ -112,7 +112,9 @@ export class LocalCeph {
     if (!identity || mons.length === 0) return;
     this.writeFiles(identity, mons);
     const mine = mons.find((m) => m.node === this.options.name);
-    if (mine && !this.mon?.active) await this.startMon(identity, mine);
+    // Only the cluster's very first monitor makes a new monmap: the first one made again (its data
+    // lost) while others exist joins them like any other, or it would found a second cluster.
+    if (mine && !this.mon?.active) await this.startMon(identity, mine, mine.initial && mons.length === 1);
     else if (!mine && (this.mon?.active || existsSync(this.paths.mon))) {
       this.options.log('ceph: this node no longer hosts a monitor: removing its data');
       await this.mon?.stop();
@@ -155,13 +157,13 @@ export class LocalCeph {
     return new KeptProcess(name, () => [...argv, '-f', '-c', this.paths.conf], { node, dataDir, log }, 3_000);
   }
 
-  private async startMon(identity: CephIdentity, record: CephMonRecord): Promise<void> {
+  private async startMon(identity: CephIdentity, record: CephMonRecord, initial: boolean): Promise<void> {
     const { name } = this.options;
     const done = join(this.paths.mon, 'rackseed-done');
     if (!existsSync(done)) {
       rmSync(this.paths.mon, { recursive: true, force: true });
       const monmap = join(this.paths.dir, 'monmap');
-      if (record.initial) {
+      if (initial) {
         await cephTool(['monmaptool', '--create', '--fsid', identity.fsid, '--addv', name, `[${record.addr}]`, monmap]);
       } else {
         await this.ceph(['mon', 'getmap', '-o', monmap]);
@@ -194,7 +196,7 @@ export class LocalCeph {
         rmSync(keyring, { force: true });
       }
       writeFileSync(done, `${record.at}\n`);
-      this.options.log(`ceph: made monitor ${name} (${record.initial ? 'new cluster' : 'joining'}) at ${record.addr}`);
+      this.options.log(`ceph: made monitor ${name} (${initial ? 'new cluster' : 'joining'}) at ${record.addr}`);
     }
     this.mon = this.daemon('ceph-mon', ['ceph-mon', '-i', name, '--public-addr', record.addr]);
     this.mon.start();

@@ -43,7 +43,8 @@ export interface CephView {
 
 /** The one step the Ceph keeper takes next. */
 export type CephAction =
-  | { readonly type: 'none'; readonly reason: string }
+  /** Nothing to do; `waiting` when something is under way (a monitor joining, no quorum yet). */
+  | { readonly type: 'none'; readonly reason: string; readonly waiting: boolean }
   | { readonly type: 'add-mon'; readonly node: string; readonly addr: string; readonly initial: boolean }
   | { readonly type: 'remove-mon'; readonly node: string }
   | { readonly type: 'osd-out'; readonly id: number; readonly node: string; readonly down: boolean }
@@ -81,9 +82,9 @@ export function planCeph(view: CephView): CephAction {
   if (view.mons.length === 0) {
     return first
       ? { type: 'add-mon', node: first.node, addr: first.addr, initial: true }
-      : { type: 'none', reason: 'no live node to host the first monitor yet' };
+      : { type: 'none', reason: 'no live node to host the first monitor yet', waiting: true };
   }
-  if (!view.answering) return { type: 'none', reason: 'the monitors have no quorum (yet)' };
+  if (!view.answering) return { type: 'none', reason: 'the monitors have no quorum (yet)', waiting: true };
   const dead = view.mons.find((m) => m.nodeDead);
   if (dead && view.mons.length > 1) return { type: 'remove-mon', node: dead.node };
   const gone = view.osds.find((o) => o.nodeDead && (o.up || o.in));
@@ -94,20 +95,24 @@ export function planCeph(view: CephView): CephAction {
   if (monStep.type !== 'none') return monStep;
   const poolStep = planPools(view);
   if (poolStep.type !== 'none') return poolStep;
-  return { type: 'none', reason: `${monStep.reason}; ${poolStep.reason}` };
+  return {
+    type: 'none',
+    reason: `${monStep.reason}; ${poolStep.reason}`,
+    waiting: (monStep.type === 'none' && monStep.waiting) || (poolStep.type === 'none' && poolStep.waiting),
+  };
 }
 
 function growMons(view: CephView, first: CephMonCandidate | undefined): CephAction {
   const joining = view.mons.find((m) => !m.inQuorum && !m.nodeDead);
-  if (joining) return { type: 'none', reason: `monitor ${joining.node} is not in the quorum yet` };
+  if (joining) return { type: 'none', reason: `monitor ${joining.node} is not in the quorum yet`, waiting: true };
   if (view.mons.length < MON_COUNT && first)
     return { type: 'add-mon', node: first.node, addr: first.addr, initial: false };
-  return { type: 'none', reason: `${view.mons.length} monitor(s)` };
+  return { type: 'none', reason: `${view.mons.length} monitor(s)`, waiting: false };
 }
 
 function planPools(view: CephView): CephAction {
   const inHosts = new Set(view.osds.filter((o) => o.in).map((o) => o.node)).size;
-  if (inHosts === 0) return { type: 'none', reason: 'no OSD in yet' };
+  if (inHosts === 0) return { type: 'none', reason: 'no OSD in yet', waiting: true };
   const replicas = replicasFor(inHosts);
   if (view.replicas?.size !== replicas.size || view.replicas.minSize !== replicas.minSize) {
     return { type: 'replicas', replicas };
@@ -117,5 +122,5 @@ function planPools(view: CephView): CephAction {
     .sort((a, b) => a.name.localeCompare(b.name))
     .find((p) => p.size !== replicas.size || p.minSize !== replicas.minSize);
   if (off) return { type: 'pool-size', pool: off.name, fromSize: off.size, replicas };
-  return { type: 'none', reason: `${inHosts} OSD host(s) in, size ${replicas.size}` };
+  return { type: 'none', reason: `${inHosts} OSD host(s) in, size ${replicas.size}`, waiting: false };
 }

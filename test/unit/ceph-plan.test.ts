@@ -89,7 +89,7 @@ describe('Ceph planner', () => {
 
   it('grows to three monitors one at a time, each waited for until it is in the quorum', () => {
     const joining = { ...base, mons: [mon('h1'), mon('h2', { inQuorum: false })], candidates: candidates('h3') };
-    expect(planCeph(joining)).toMatchObject({ type: 'none', reason: expect.stringContaining('h2') });
+    expect(planCeph(joining)).toMatchObject({ type: 'none', reason: expect.stringContaining('h2'), waiting: true });
     const { view, actions } = settle({ ...base, answering: true }, ['h1', 'h2', 'h3', 'h4', 'h5']);
     expect(actions.filter((a) => a.type === 'add-mon').map((a) => a.type === 'add-mon' && [a.node, a.initial])).toEqual(
       [
@@ -168,7 +168,7 @@ describe('Ceph planner', () => {
     expect(actions.map((a) => a.type)).toEqual(['replicas', 'create-pool', 'pool-size']);
     expect(actions[2]).toMatchObject({ pool: 'device_health_metrics', fromSize: 1 });
     expect(view.pools.every((p) => p.size === 3 && p.minSize === 2)).toBe(true);
-    expect(planCeph(view)).toMatchObject({ type: 'none' });
+    expect(planCeph(view)).toMatchObject({ type: 'none', waiting: false });
   });
 
   it('shrinks replicas when a fenced host’s OSD went out (4 → 2 hosts)', () => {
