@@ -30,9 +30,9 @@ export function cephxKey(secret: Buffer = randomBytes(16), created: Utime = utim
   return Buffer.concat([header, secret]).toString('base64');
 }
 
-/** A new identity: fsid and the three keys a cluster starts from. */
-export function newCephIdentity(): CephIdentity {
-  return { fsid: randomUUID(), monKey: cephxKey(), adminKey: cephxKey(), bootstrapOsdKey: cephxKey() };
+/** A new identity: fsid (random unless given) and the three keys a cluster starts from. */
+export function newCephIdentity(fsid: string = randomUUID()): CephIdentity {
+  return { fsid, monKey: cephxKey(), adminKey: cephxKey(), bootstrapOsdKey: cephxKey() };
 }
 
 /** Opens the cluster's Ceph identity, or undefined if none was made yet. */
@@ -41,14 +41,14 @@ export function openCephIdentity(clusterKey: Buffer, stored: string | undefined)
 }
 
 /**
- * Returns the cluster's Ceph identity, making it first if there is none: the new one is
- * written only if the key is still absent (an etcd transaction), so of two agents racing,
- * one wins and both return its identity.
+ * Returns the cluster's Ceph identity, making it first if there is none (with `fsid` if
+ * given: the seed's): the new one is written only if the key is still absent (an etcd
+ * transaction), so of two agents racing, one wins and both return its identity.
  */
-export async function ensureCephIdentity(store: Store, clusterKey: Buffer): Promise<CephIdentity> {
+export async function ensureCephIdentity(store: Store, clusterKey: Buffer, fsid?: string): Promise<CephIdentity> {
   const existing = openCephIdentity(clusterKey, (await store.get(keys.cephIdentity))?.value);
   if (existing) return existing;
-  const made = newCephIdentity();
+  const made = newCephIdentity(fsid);
   const sealed = sealRecord(clusterKey, keys.cephIdentity, made);
   if (
     await store.txn(

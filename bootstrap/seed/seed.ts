@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import {
   type Agent,
   commandService,
+  ensureCephIdentity,
   keys,
   MachineHost,
   openRecord,
@@ -108,6 +109,8 @@ export async function runSeed(config: SeedConfig, onEvent: (event: SeedEvent) =>
   );
   const store = agent.store;
   emit('seed.etcd', name, `etcd at http://${seedIp}:2379`);
+  // Ceph's identity under the seed's fsid, sealed in etcd; the Ceph keeper of the nodes builds on it.
+  await ensureCephIdentity(store, identity.clusterKey, identity.cephFsid);
 
   const credentials = sealedCredentials(store, identity.clusterKey);
   const nodes = new MachineHost(store, NODE_MACHINE, {

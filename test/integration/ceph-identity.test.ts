@@ -50,6 +50,19 @@ describe('Ceph identity', () => {
     }
   });
 
+  it('takes the seed’s fsid when it makes the identity, and keeps the first one made', async () => {
+    const fresh = await startEtcd();
+    const store = Store.connect(fresh.endpoints);
+    try {
+      const seedFsid = '6f1c1e2a-4b7d-4c1e-9a55-0d2f3b8e7c11';
+      expect((await ensureCephIdentity(store, clusterKey, seedFsid)).fsid).toBe(seedFsid);
+      expect((await ensureCephIdentity(store, clusterKey, '00000000-0000-4000-8000-000000000000')).fsid).toBe(seedFsid);
+    } finally {
+      await store.close();
+      await fresh.stop();
+    }
+  });
+
   it('has keys ceph-authtool reads back unchanged', async () => {
     const store = Store.connect(etcd.endpoints);
     try {
