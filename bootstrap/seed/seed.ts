@@ -36,6 +36,8 @@ export interface SeedConfig {
   leaseTtl?: number;
   /** The service catalog every node runs. */
   services?: EnrollmentGrant['services'];
+  /** The seed and every node take part in Ceph (an OSD each, monitors on three of them). */
+  ceph?: boolean;
 }
 
 /** One line of the seed's progress. */
@@ -101,6 +103,7 @@ export async function runSeed(config: SeedConfig, onEvent: (event: SeedEvent) =>
       clusterKey: identity.clusterKey,
       etcdHost: seedIp,
       etcdBootstrap: true,
+      ...(config.ceph ? { cephHost: seedIp } : {}),
       leaseTtl,
       log: (message) => emit('seed.agent', name, message),
     },
@@ -172,6 +175,7 @@ export async function runSeed(config: SeedConfig, onEvent: (event: SeedEvent) =>
         clusterKey: identity.clusterKey.toString('base64'),
         leaseTtl,
         services,
+        ceph: config.ceph ?? false,
       };
     },
     onEvent: (e) => emit(e.type, undefined, `${e.mac} ${e.detail}`),
