@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import { CLUSTER_GENESIS_MACHINE, NODE_MACHINE } from '../statemachines/index.js';
+import { CephKeeper, cephMgrService, LocalCeph } from './ceph/index.js';
 import { Elections } from './elections.js';
 import { type BmcPowerDriver, Fencer } from './fencer.js';
 import { type BmcRecord, type EtcdEndpoints, type EtcdJoin, keys, type NodeRecord } from './keys.js';
@@ -31,6 +32,11 @@ export interface AgentOptions {
    * may host one: the membership singleton then makes it a member when the cluster needs one.
    */
   readonly etcdHost?: string;
+  /**
+   * The address this node's Ceph daemons bind to, if it takes part in Ceph: it then runs an
+   * OSD, a monitor when the Ceph keeper assigns one, and may hold the keeper and the manager.
+   */
+  readonly cephHost?: string;
   /** The seed: start a new one-member etcd cluster here unless this node has member data already. */
   readonly etcdBootstrap?: boolean;
   /** Lease TTL in seconds (default 3): a dead node is noticed after at most this long. */
@@ -42,6 +48,8 @@ export interface AgentOptions {
 export const FENCER = 'fencer';
 /** The built-in singleton that grows etcd to 3, then 5 voting members and replaces dead ones. */
 export const ETCD_MEMBERSHIP = 'etcd-membership';
+/** The built-in singleton that places Ceph's monitors, marks fenced nodes' OSDs out and sets replicas. */
+export const CEPH_KEEPER = 'ceph-keeper';
 
 /** A running agent. */
 export interface Agent {
@@ -125,6 +133,16 @@ export async function startAgent(
     announce: async (params: { phase: string; voters: number }) => log(`etcd ${params.phase}: ${params.voters} voters`),
   });
   const keeper = new MembershipKeeper(store, elections, genesis, log);
+  const ceph = options.cephHost
+    ? new LocalCeph({
+        name,
+        dataDir: options.dataDir,
+        host: options.cephHost,
+        store,
+        clusterKey: options.clusterKey,
+        log,
+      })
+    : undefined;
 
   // Membership, as every agent follows it: the voters are its endpoints, and a join instruction
   // under its name starts its etcd member.
@@ -164,8 +182,26 @@ export async function startAgent(
       return { exited: new Promise<string>(() => {}), stop: async () => keeper.stop() } satisfies RunningService;
     },
   };
+  const cephServices: ServiceSpec[] = [];
+  if (ceph) {
+    const cephKeeper = new CephKeeper(store, elections, ceph, options.clusterKey, log);
+    cephServices.push(
+      {
+        name: CEPH_KEEPER,
+        placement: 'singleton',
+        start: () => {
+          cephKeeper.start();
+          return {
+            exited: new Promise<string>(() => {}),
+            stop: async () => cephKeeper.stop(),
+          } satisfies RunningService;
+        },
+      },
+      cephMgrService(ceph),
+    );
+  }
   supervisor = new Supervisor(
-    [fencerService, keeperService, ...catalog],
+    [fencerService, keeperService, ...cephServices, ...catalog],
     { node: name, dataDir: options.dataDir, address: options.etcdHost, etcd: () => store.endpoints, log },
     {
       resign: (service) => void elections.resign(service),
@@ -194,6 +230,7 @@ export async function startAgent(
           lease: next.id,
           startedAt: new Date().toISOString(),
           ...(local ? { etcd: local.urls } : {}),
+          ...(options.cephHost ? { ceph: { host: options.cephHost } } : {}),
         };
         await store.put(keys.node(name), JSON.stringify(record), next.id);
         lease = next;
@@ -230,6 +267,7 @@ export async function startAgent(
   };
   if (options.bmc) await store.put(keys.bmc(name), sealRecord(options.clusterKey, keys.bmc(name), options.bmc));
   await register();
+  await ceph?.start();
 
   let server: Server | undefined;
   if (options.listen) {
@@ -267,6 +305,7 @@ export async function startAgent(
       stopping = true;
       log('stopping');
       await supervisor.disableAll();
+      await ceph?.stop();
       await Promise.all(singletons().map((s) => elections.resign(s)));
       try {
         await nodeMachine.apply(keys.nodeMachine(name), { type: 'node.drain' });

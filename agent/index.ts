@@ -1,16 +1,42 @@
 /**
  * agent/ — the node runtime: the etcd store wrapper, elections, the supervisor, fencing, etcd
- * membership, secrets sealed with the cluster key, and health. This file is the folder's front
+ * membership, Ceph (agent/ceph/), secrets sealed with the cluster key, and health. This file is the folder's front
  * door; other folders import only from here.
  */
 export { isRackseedError, RackseedError } from './errors/index.js';
 export { processStart } from './process/index.js';
-export { type Agent, type AgentOptions, ETCD_MEMBERSHIP, FENCER, startAgent } from './agent.js';
+export { type Agent, type AgentOptions, CEPH_KEEPER, ETCD_MEMBERSHIP, FENCER, startAgent } from './agent.js';
+export {
+  CEPH_MGR,
+  CephCommandError,
+  type CephAction,
+  type CephMonCandidate,
+  type CephMonView,
+  type CephOsdView,
+  type CephPoolView,
+  type CephView,
+  cephxKey,
+  ensureCephIdentity,
+  MON_COUNT,
+  newCephIdentity,
+  openCephIdentity,
+  planCeph,
+  RACKSEED_POOL,
+  renderCephConf,
+  renderKeyring,
+  replicasFor,
+  type Utime,
+} from './ceph/index.js';
 export { type ElectionHooks, Elections } from './elections.js';
 export { type BmcPowerDriver, FenceBmcError, Fencer, FenceQuorumError } from './fencer.js';
 export { fenceByOperator, NodeAliveError } from './operator.js';
 export {
   type BmcRecord,
+  type CephIdentity,
+  type CephMonRecord,
+  type CephOsdRecord,
+  type CephReplicas,
+  type CephStatusRecord,
   type EtcdEndpoints,
   type EtcdJoin,
   type EtcdUrls,

@@ -32,6 +32,20 @@ export const keys = {
   etcdJoin: (name: string) => `${ROOT}etcd/join/${name}`,
   /** The lock every node's `cloud serve` takes to bootstrap the cloud (admin, roles, flavors) one at a time. */
   cloudBootstrapLock: `${ROOT}locks/cloud-bootstrap`,
+  /** Ceph: the identity (sealed), monitor assignments, OSDs, replica policy and the keeper's status report. */
+  ceph: `${ROOT}ceph/`,
+  /** The cluster's Ceph identity ({@link CephIdentity}, sealed with the cluster key); written once. */
+  cephIdentity: `${ROOT}ceph/identity`,
+  /** A node told to run a monitor ({@link CephMonRecord}); deleted when the monitor is removed. */
+  cephMons: `${ROOT}ceph/mons/`,
+  cephMon: (node: string) => `${ROOT}ceph/mons/${node}`,
+  /** The OSD a node created ({@link CephOsdRecord}). */
+  cephOsds: `${ROOT}ceph/osds/`,
+  cephOsd: (node: string) => `${ROOT}ceph/osds/${node}`,
+  /** The replica count the pools were last set to ({@link CephReplicas}). */
+  cephReplicas: `${ROOT}ceph/replicas`,
+  /** What the Ceph keeper last saw ({@link CephStatusRecord}). */
+  cephStatus: `${ROOT}ceph/status`,
   /** The cluster-genesis machine (seed → quorum → steady). */
   clusterGenesis: `${ROOT}machines/cluster-genesis`,
 } as const;
@@ -43,6 +57,8 @@ export interface NodeRecord {
   readonly startedAt: string;
   /** Where this node's etcd member would listen, if the node may host one. */
   readonly etcd?: EtcdUrls;
+  /** The address this node's Ceph daemons bind to, if it takes part in Ceph. */
+  readonly ceph?: { readonly host: string };
 }
 
 /** A node's etcd member addresses. */
@@ -84,4 +100,49 @@ export interface FenceRecord {
   readonly method: 'bmc' | 'operator';
   readonly at: string;
   readonly by: string;
+}
+
+/** The cluster's Ceph identity: made once, kept sealed in etcd. Keys are cephx secrets (base64). */
+export interface CephIdentity {
+  readonly fsid: string;
+  readonly monKey: string;
+  readonly adminKey: string;
+  readonly bootstrapOsdKey: string;
+}
+
+/** A node told to run a monitor named after it. */
+export interface CephMonRecord {
+  readonly node: string;
+  /** Its address in the monmap, `v2:IP:3300`. */
+  readonly addr: string;
+  /** The first monitor: it makes a new monmap instead of fetching the cluster's. */
+  readonly initial: boolean;
+  readonly at: string;
+}
+
+/** The OSD a node created. */
+export interface CephOsdRecord {
+  readonly id: number;
+  readonly uuid: string;
+}
+
+/** Pool replicas as the keeper set them. */
+export interface CephReplicas {
+  readonly size: number;
+  readonly minSize: number;
+}
+
+/** What the Ceph keeper last saw (`ceph status`), for `rackseed status`. */
+export interface CephStatusRecord {
+  readonly health: string;
+  /** The health checks that are not OK: `CODE: summary`. */
+  readonly checks: readonly string[];
+  readonly mons: number;
+  readonly quorum: readonly string[];
+  readonly osds: number;
+  readonly up: number;
+  readonly in: number;
+  readonly pgs: number;
+  readonly pools: readonly { readonly name: string; readonly size: number; readonly minSize: number }[];
+  readonly at: string;
 }

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EtcdJoin, EtcdUrls } from './keys.js';
-import { commandService, type RunningService } from './supervisor.js';
+import { KeptProcess } from './kept-process.js';
 
 /** Where and how this node's etcd member runs. */
 export interface LocalEtcdOptions {
@@ -13,21 +13,17 @@ export interface LocalEtcdOptions {
   readonly log: (message: string) => void;
 }
 
-const RESTART_MAX_MS = 10_000;
-
 /**
  * This node's etcd member (Debian's `etcd`), run by the agent as a child process with its pid
  * under the data dir (so a restarted agent kills what a crashed one left, like any service).
  * It is started in one of three ways: `bootstrap` (the seed's first start: a new one-member cluster),
  * `join` (told to by the membership singleton, which added it as a learner: `--initial-cluster-state
  * existing`), or `resume` (the agent restarted on existing member data). A member that exits
- * on its own is restarted with backoff.
+ * on its own is restarted with backoff (a {@link KeptProcess}).
  */
 export class LocalEtcd {
   readonly urls: EtcdUrls;
-  private running: RunningService | undefined;
-  private stopped = false;
-  private restartTimer: NodeJS.Timeout | undefined;
+  private process: KeptProcess | undefined;
 
   constructor(private readonly options: LocalEtcdOptions) {
     this.urls = { clientUrl: `http://${options.host}:2379`, peerUrl: `http://${options.host}:2380` };
@@ -56,7 +52,7 @@ export class LocalEtcd {
   }
 
   get active(): boolean {
-    return this.running !== undefined;
+    return this.process?.running ?? false;
   }
 
   /** Starts a new one-member cluster (the seed). */
@@ -71,9 +67,8 @@ export class LocalEtcd {
 
   /** Joins the cluster as the member `join` names: starts afresh unless already running as that member. */
   async join(join: EtcdJoin): Promise<void> {
-    if (this.running && this.memberId() === join.memberId) return;
+    if (this.process?.running && this.memberId() === join.memberId) return;
     await this.stop();
-    this.stopped = false;
     if (this.memberId() !== join.memberId) {
       rmSync(this.dir, { recursive: true, force: true }); // data of a removed member cannot rejoin
       writeFileSync(this.memberIdFile, `${join.memberId}\n`);
@@ -82,9 +77,8 @@ export class LocalEtcd {
     this.start(['--initial-cluster', join.initialCluster, '--initial-cluster-state', 'existing']);
   }
 
-  private start(initial: readonly string[], attempt = 0): void {
-    const { host } = this.options;
-    const argv = [
+  private start(initial: readonly string[]): void {
+    const argv = (initialFlags: readonly string[]) => [
       'etcd',
       '--name',
       this.options.name,
@@ -100,7 +94,7 @@ export class LocalEtcd {
       this.urls.peerUrl,
       '--initial-cluster-token',
       'rackseed',
-      ...initial,
+      ...initialFlags,
       // The research's timings: ~1.7 s leader failover.
       '--heartbeat-interval',
       '100',
@@ -111,21 +105,14 @@ export class LocalEtcd {
       '--log-outputs',
       'stderr',
     ];
-    const startedAt = Date.now();
-    const running = commandService('etcd', 'everywhere', argv, { graceMs: 2_000 }).start({
+    // A restart resumes on the data the first start made: the initial-cluster flags are for a fresh member only.
+    const kept = new KeptProcess('etcd', () => argv(this.hasData() ? [] : initial), {
       node: this.options.name,
       dataDir: this.options.dataDir,
       log: this.options.log,
     });
-    this.running = running;
-    void running.exited.then((reason) => {
-      if (this.running !== running || this.stopped) return;
-      this.running = undefined;
-      const next = Date.now() - startedAt > RESTART_MAX_MS ? 0 : attempt + 1;
-      const delay = Math.min(RESTART_MAX_MS, 500 * 2 ** next);
-      this.options.log(`etcd on ${host} exited (${reason}); restarting in ${delay} ms`);
-      this.restartTimer = setTimeout(() => this.start(this.hasData() ? [] : initial, next), delay);
-    });
+    this.process = kept;
+    kept.start();
   }
 
   /** Resolves once the local member answers `/health` with true (or rejects after `timeoutMs`). */
@@ -144,10 +131,8 @@ export class LocalEtcd {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.restartTimer);
-    const running = this.running;
-    this.running = undefined;
-    await running?.stop();
+    const kept = this.process;
+    this.process = undefined;
+    await kept?.stop();
   }
 }

@@ -1,5 +1,5 @@
 import type { Envelope, TransitionRecord } from './machine-host.js';
-import { type FenceRecord, keys, type NodeRecord, type SingletonClaim } from './keys.js';
+import { type CephStatusRecord, type FenceRecord, keys, type NodeRecord, type SingletonClaim } from './keys.js';
 import type { Store } from './store/store.js';
 import { parseJson } from './store/store.js';
 
@@ -28,17 +28,20 @@ export interface ClusterStatus {
   readonly claims: Record<string, SingletonClaim & { live: boolean }>;
   readonly etcd: { readonly members: readonly MemberStatus[]; readonly leader: string | null };
   readonly transitions: readonly (TransitionRecord & { machine: string })[];
+  /** Ceph as the Ceph keeper last saw it (null before it has run). */
+  readonly ceph: CephStatusRecord | null;
 }
 
-/** Reads the cluster's state from etcd: nodes, singleton holders, etcd members and leader, recent transitions. */
+/** Reads the cluster's state from etcd: nodes, singleton holders, etcd members and leader, Ceph, recent transitions. */
 export async function readStatus(store: Store): Promise<ClusterStatus> {
-  const [machines, live, claims, fenced, health, members] = await Promise.all([
+  const [machines, live, claims, fenced, health, members, ceph] = await Promise.all([
     store.list(keys.machines),
     store.list(keys.nodes),
     store.list(keys.singletons),
     store.list(keys.fencedAll),
     store.list(keys.healthAll),
     store.client.cluster.memberList({}),
+    store.get(keys.cephStatus),
   ]);
   const records = new Map(live.entries.map((e) => [e.key.slice(keys.nodes.length), parseJson<NodeRecord>(e)]));
   const fences = new Map(fenced.entries.map((e) => [e.key.slice(keys.fencedAll.length), parseJson<FenceRecord>(e)]));
@@ -99,5 +102,6 @@ export async function readStatus(store: Store): Promise<ClusterStatus> {
       leader: members.members.find((m) => m.ID === leaderId)?.name ?? null,
     },
     transitions: transitions.sort((a, b) => b.at.localeCompare(a.at)).slice(0, 20),
+    ceph: ceph ? parseJson<CephStatusRecord>(ceph) : null,
   };
 }

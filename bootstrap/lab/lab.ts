@@ -52,6 +52,8 @@ export interface LabUpOptions {
   qemu?: number;
   /** The service catalog every node runs. */
   services?: readonly { name: string; placement: 'everywhere' | 'singleton'; command: string[] }[];
+  /** The seed and every server take part in Ceph (netns servers only: the netboot image has no Ceph). */
+  ceph?: boolean;
   readyTimeoutMs?: number;
   onProgress?: (line: string) => void;
 }
@@ -128,6 +130,7 @@ export async function labUp(options: LabUpOptions): Promise<LabInfo> {
       // have their nodes fenced as dead while they are only slow.
       ...(qemu > 0 ? { leaseTtl: QEMU_LEASE_TTL } : {}),
       services: options.services ?? [],
+      ...(options.ceph ? { ceph: true } : {}),
     };
     writeFileSync(join(dir, 'seed.yaml'), stringify(config), { mode: 0o600 });
     const seed = hardware.scope.spawn(

@@ -25,6 +25,8 @@ export interface EnrollmentGrant {
   readonly adminPassword: string;
   /** The service catalog every node runs (placement `everywhere` or `singleton`). */
   readonly services: readonly { name: string; placement: 'everywhere' | 'singleton'; command: string[] }[];
+  /** The node takes part in Ceph, its daemons on its provisioning address (absent from older seeds: no). */
+  readonly ceph?: boolean;
 }
 
 export interface EnrollmentServer {

@@ -96,6 +96,7 @@ export async function bootNode(options: {
       dataDir: join(options.dataDir, 'agent'),
       clusterKey: Buffer.from(grant.clusterKey, 'base64'),
       etcdHost: addressOf(boot.mac),
+      ...(grant.ceph ? { cephHost: addressOf(boot.mac) } : {}),
       leaseTtl: grant.leaseTtl,
       log: options.log,
     },

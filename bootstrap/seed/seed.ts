@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import {
   type Agent,
   commandService,
+  ensureCephIdentity,
   keys,
   MachineHost,
   openRecord,
@@ -35,6 +36,8 @@ export interface SeedConfig {
   leaseTtl?: number;
   /** The service catalog every node runs. */
   services?: EnrollmentGrant['services'];
+  /** The seed and every node take part in Ceph (an OSD each, monitors on three of them). */
+  ceph?: boolean;
 }
 
 /** One line of the seed's progress. */
@@ -100,6 +103,7 @@ export async function runSeed(config: SeedConfig, onEvent: (event: SeedEvent) =>
       clusterKey: identity.clusterKey,
       etcdHost: seedIp,
       etcdBootstrap: true,
+      ...(config.ceph ? { cephHost: seedIp } : {}),
       leaseTtl,
       log: (message) => emit('seed.agent', name, message),
     },
@@ -108,6 +112,8 @@ export async function runSeed(config: SeedConfig, onEvent: (event: SeedEvent) =>
   );
   const store = agent.store;
   emit('seed.etcd', name, `etcd at http://${seedIp}:2379`);
+  // Ceph's identity under the seed's fsid, sealed in etcd; the Ceph keeper of the nodes builds on it.
+  await ensureCephIdentity(store, identity.clusterKey, identity.cephFsid);
 
   const credentials = sealedCredentials(store, identity.clusterKey);
   const nodes = new MachineHost(store, NODE_MACHINE, {
@@ -171,6 +177,7 @@ export async function runSeed(config: SeedConfig, onEvent: (event: SeedEvent) =>
         leaseTtl,
         adminPassword: identity.adminPassword,
         services,
+        ceph: config.ceph ?? false,
       };
     },
     onEvent: (e) => emit(e.type, undefined, `${e.mac} ${e.detail}`),

@@ -16,6 +16,7 @@ interface AgentConfig {
   clusterKeyFile?: string;
   etcdListen?: string;
   etcdBootstrap?: boolean;
+  cephListen?: string;
   bmc?: { host: string; port?: number; user: string; passwordFile: string };
   services?: { name: string; placement: 'everywhere' | 'singleton'; command: string[] }[];
 }
@@ -33,6 +34,7 @@ interface AgentFlags {
   clusterKeyFile?: string;
   etcdListen?: string;
   etcdBootstrap?: boolean;
+  cephListen?: string;
 }
 
 async function loadConfig(file: string | undefined): Promise<AgentConfig> {
@@ -65,6 +67,7 @@ export function registerAgent(program: Command, io: CliIo): void {
     .option('--bmc-password-file <file>', 'file holding the BMC password')
     .option('--etcd-listen <host>', 'this node may host an etcd member, listening on HOST (:2379 client, :2380 peer)')
     .option('--etcd-bootstrap', 'the seed: start a new one-member etcd cluster here (needs --etcd-listen)')
+    .option('--ceph-listen <host>', 'this node takes part in Ceph (an OSD, maybe a monitor), its daemons on HOST')
     .option('--cluster-key-file <file>', 'the cluster key (32 bytes, raw/hex/base64) that seals BMC passwords in etcd')
     .option('--config <file>', 'YAML config file with the same settings and the service catalog')
     .addOption(new Option('--lease-ttl <seconds>', 'lease TTL').default(undefined))
@@ -97,6 +100,7 @@ export function registerAgent(program: Command, io: CliIo): void {
       const etcdHost = flags.etcdListen ?? config.etcdListen;
       const etcdBootstrap = flags.etcdBootstrap ?? config.etcdBootstrap ?? false;
       if (etcdBootstrap && !etcdHost) throw new CliUsageError('--etcd-bootstrap needs --etcd-listen HOST');
+      const cephHost = flags.cephListen ?? config.cephListen;
       const [{ startAgent, readClusterKey }, { IpmiPowerDriver }] = await Promise.all([
         loadAgent(),
         import('../../../bootstrap/ipmi/index.js'),
@@ -110,6 +114,7 @@ export function registerAgent(program: Command, io: CliIo): void {
           clusterKey: readClusterKey(keyFile),
           etcdBootstrap,
           ...(etcdHost ? { etcdHost } : {}),
+          ...(cephHost ? { cephHost } : {}),
           ...(bmc ? { bmc } : {}),
           ...(listen ? { listen } : {}),
         },
@@ -124,7 +129,7 @@ export function registerAgent(program: Command, io: CliIo): void {
 
   program
     .command('status')
-    .description('nodes and their states, etcd members and leader, singleton holders, recent transitions')
+    .description('nodes and their states, etcd members and leader, singleton holders, Ceph health, recent transitions')
     .option('--etcd <urls>', 'comma-separated etcd client URLs (default: $RACKSEED_ETCD)')
     .action(async (flags: { etcd?: string }, command: Command) => {
       const store = await connectStore(flags.etcd, io);
@@ -146,6 +151,11 @@ export function registerAgent(program: Command, io: CliIo): void {
             ...s.etcd.members.map(
               (m) => `  ${m.name || '(unstarted)'} ${m.learner ? 'learner' : 'voter'} ${m.clientUrls.join(',')}`,
             ),
+            s.ceph
+              ? `ceph: ${s.ceph.health}, ${s.ceph.mons} mon(s) (quorum ${s.ceph.quorum.join(',')}), ${s.ceph.osds} OSD(s): ${s.ceph.up} up, ${s.ceph.in} in, ${s.ceph.pgs} PGs (as of ${s.ceph.at})`
+              : 'ceph: not running',
+            ...(s.ceph?.pools ?? []).map((p) => `  pool ${p.name}: size ${p.size}, min_size ${p.minSize}`),
+            ...(s.ceph?.checks ?? []).map((c) => `  ${c}`),
             'recent transitions:',
             ...s.transitions.map((t) => `  ${t.at} ${t.machine}: ${String(t.from)} → ${String(t.to)} (${t.event})`),
           ].join('\n'),

@@ -34,6 +34,18 @@ const REQUIREMENTS: readonly Requirement[] = [
     neededFor: 'storage (OSD)',
   },
   {
+    command: 'ceph-mgr',
+    versionArgs: ['--version'],
+    debianPackage: 'ceph-mgr',
+    neededFor: 'storage (manager: HEALTH_OK, PG stats)',
+  },
+  {
+    command: 'ceph',
+    versionArgs: ['--version'],
+    debianPackage: 'ceph-common',
+    neededFor: 'storage (the agent drives Ceph with its CLI)',
+  },
+  {
     command: 'ipmitool',
     versionArgs: ['-V'],
     debianPackage: 'ipmitool',

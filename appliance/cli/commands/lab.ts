@@ -32,40 +32,46 @@ export function registerLab(program: Command, io: CliIo): void {
       'netns',
     )
     .option('--dir <dir>', 'where labs live', DEFAULT_DIR)
+    .option('--ceph', 'the seed and every server take part in Ceph (netns boot only)')
     .option(
       '--image <dir>',
       'serve this netboot image (vmlinuz + initrd.img; default for --boot qemu: .cache/images/netboot, `make image`)',
     )
-    .action(async (flags: { nodes: string; boot: string; dir: string; image?: string }, command: Command) => {
-      const servers = Number(flags.nodes);
-      if (!Number.isInteger(servers) || servers < 1 || servers > 16) throw new CliUsageError('--nodes must be 1..16');
-      if (flags.boot !== 'netns' && flags.boot !== 'qemu') throw new CliUsageError('--boot must be netns or qemu');
-      const imageDir =
-        flags.image ?? (flags.boot === 'qemu' ? join(dirname(self()[1] ?? ''), '..', IMAGE_DIR) : undefined);
-      if (imageDir && !existsSync(join(imageDir, 'initrd.img')))
-        throw new CliUsageError(`no netboot image in ${imageDir} (build it with \`make image\`)`);
-      const options = command.optsWithGlobals<GlobalOptions>();
-      const { labUp } = await loadLab();
-      const started = Date.now();
-      const info = await labUp({
-        dir: flags.dir,
-        servers,
-        rackseed: self(),
-        ...(imageDir ? { image: { dir: imageDir, kernel: 'vmlinuz', initrd: 'initrd.img' } } : {}),
-        qemu: flags.boot === 'qemu' ? servers : 0,
-        readyTimeoutMs: flags.boot === 'qemu' ? 600_000 : 180_000,
-        onProgress: (line) => {
-          if (!options.json) io.stdout(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${line}\n`);
-        },
-      });
-      report(io, options, { ...info, seconds: (Date.now() - started) / 1000 }, (v) =>
-        [
-          `lab up in ${v.seconds.toFixed(1)} s: seed ${v.seedIp}, ${v.servers.length} servers ready`,
-          `etcd ${v.etcd} (inside ${v.seedNetns})`,
-          `remove it with: rackseed lab down --dir ${flags.dir}`,
-        ].join('\n'),
-      );
-    });
+    .action(
+      async (flags: { nodes: string; boot: string; dir: string; image?: string; ceph?: boolean }, command: Command) => {
+        const servers = Number(flags.nodes);
+        if (!Number.isInteger(servers) || servers < 1 || servers > 16) throw new CliUsageError('--nodes must be 1..16');
+        if (flags.boot !== 'netns' && flags.boot !== 'qemu') throw new CliUsageError('--boot must be netns or qemu');
+        if (flags.ceph && flags.boot === 'qemu')
+          throw new CliUsageError('--ceph needs --boot netns (the netboot image has no Ceph)');
+        const imageDir =
+          flags.image ?? (flags.boot === 'qemu' ? join(dirname(self()[1] ?? ''), '..', IMAGE_DIR) : undefined);
+        if (imageDir && !existsSync(join(imageDir, 'initrd.img')))
+          throw new CliUsageError(`no netboot image in ${imageDir} (build it with \`make image\`)`);
+        const options = command.optsWithGlobals<GlobalOptions>();
+        const { labUp } = await loadLab();
+        const started = Date.now();
+        const info = await labUp({
+          dir: flags.dir,
+          servers,
+          rackseed: self(),
+          ...(imageDir ? { image: { dir: imageDir, kernel: 'vmlinuz', initrd: 'initrd.img' } } : {}),
+          qemu: flags.boot === 'qemu' ? servers : 0,
+          ...(flags.ceph ? { ceph: true } : {}),
+          readyTimeoutMs: flags.boot === 'qemu' ? 600_000 : 180_000,
+          onProgress: (line) => {
+            if (!options.json) io.stdout(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${line}\n`);
+          },
+        });
+        report(io, options, { ...info, seconds: (Date.now() - started) / 1000 }, (v) =>
+          [
+            `lab up in ${v.seconds.toFixed(1)} s: seed ${v.seedIp}, ${v.servers.length} servers ready`,
+            `etcd ${v.etcd} (inside ${v.seedNetns})`,
+            `remove it with: rackseed lab down --dir ${flags.dir}`,
+          ].join('\n'),
+        );
+      },
+    );
 
   lab
     .command('status')

@@ -1,0 +1,21 @@
+/**
+ * Ceph in the self-assembled cluster: the identity sealed in etcd, monitors on the first three
+ * live nodes, an OSD on every node, the manager as a singleton; a pure planner and a keeper.
+ */
+export { CephCommandError } from './cli.js';
+export { cephPaths, type CephPaths, monAddr, renderCephConf, renderKeyring } from './conf.js';
+export { cephxKey, ensureCephIdentity, newCephIdentity, openCephIdentity, type Utime } from './identity.js';
+export { CephKeeper } from './keeper.js';
+export { CEPH_MGR, cephMgrService, LocalCeph, type LocalCephOptions } from './node.js';
+export {
+  type CephAction,
+  type CephMonCandidate,
+  type CephMonView,
+  type CephOsdView,
+  type CephPoolView,
+  type CephView,
+  MON_COUNT,
+  planCeph,
+  RACKSEED_POOL,
+  replicasFor,
+} from './plan.js';

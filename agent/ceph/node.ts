@@ -1,0 +1,321 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type CephIdentity, type CephMonRecord, type CephOsdRecord, keys } from '../keys.js';
+import type { Entry, Store } from '../store/store.js';
+import { parseJson } from '../store/store.js';
+import { PrefixView } from '../store/view.js';
+import { KeptProcess } from '../kept-process.js';
+import { commandService, type RunningService, type ServiceSpec } from '../supervisor.js';
+import { cephTool } from './cli.js';
+import { ADMIN_CAPS, BOOTSTRAP_OSD_CAPS, type CephPaths, cephPaths, renderCephConf, renderKeyring } from './conf.js';
+import { cephxKey, openCephIdentity } from './identity.js';
+
+/** Where and how this node takes part in Ceph. */
+export interface LocalCephOptions {
+  readonly name: string;
+  readonly dataDir: string;
+  /** The address its daemons bind to. */
+  readonly host: string;
+  readonly store: Store;
+  readonly clusterKey: Buffer;
+  readonly log: (message: string) => void;
+}
+
+const RETRY_MS = 2_000;
+
+/**
+ * This node's part of Ceph, as every agent with a Ceph address runs it: it follows
+ * `/rackseed/ceph/` and, once the cluster has an identity, writes ceph.conf and the admin
+ * keyring (0600) under `<dataDir>/ceph` for daemons and operators, runs a monitor while one
+ * is assigned to it (made with `ceph-mon --mkfs` from a new monmap for the first, the
+ * cluster's current monmap otherwise), and creates and runs its OSD (bluestore on a sparse
+ * file, made with the bootstrap-osd key) once there is a monitor. Daemons are child
+ * processes with pid files (see killOrphans), on the node's own address.
+ */
+export class LocalCeph {
+  readonly paths: CephPaths;
+  private view: PrefixView | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private busy: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private mon: KeptProcess | undefined;
+  private osd: KeptProcess | undefined;
+  private lastError = '';
+
+  constructor(private readonly options: LocalCephOptions) {
+    this.paths = cephPaths(join(options.dataDir, 'ceph'));
+  }
+
+  /** Runs `ceph` as client.admin against the cluster (this node's conf). */
+  ceph(args: readonly string[], timeoutMs = 30_000): Promise<string> {
+    return cephTool(['ceph', '-c', this.paths.conf, '--connect-timeout', '15', ...args], timeoutMs);
+  }
+
+  /** True once the conf and admin keyring are written (the cluster has an identity and a monitor). */
+  get ready(): boolean {
+    return existsSync(this.paths.conf);
+  }
+
+  async start(): Promise<void> {
+    for (const dir of [this.paths.dir, this.paths.run, this.paths.log]) mkdirSync(dir, { recursive: true });
+    this.view = await PrefixView.open(this.options.store, keys.ceph, () => this.kick());
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.view?.close();
+    await this.busy;
+    await Promise.all([this.mon?.stop(), this.osd?.stop()]);
+  }
+
+  /** Reconciles now, or again right after the round in progress. */
+  private kick(): void {
+    if (this.stopped) return;
+    if (this.busy) {
+      this.again = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    this.busy = this.reconcile()
+      .then(
+        () => {
+          this.lastError = '';
+        },
+        (error: unknown) => {
+          const message = error instanceof Error ? error.message : String(error);
+          if (message !== this.lastError) this.options.log(`ceph: ${message}; retrying`);
+          this.lastError = message;
+        },
+      )
+      .finally(() => {
+        this.busy = undefined;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        } else if (!this.stopped) this.timer = setTimeout(() => this.kick(), RETRY_MS);
+      });
+  }
+
+  private entries(prefix: string): Entry[] {
+    return [...(this.view?.entries ?? new Map<string, Entry>()).entries()]
+      .filter(([key]) => key.startsWith(prefix))
+      .map(([, entry]) => entry);
+  }
+
+  private async reconcile(): Promise<void> {
+    const identity = openCephIdentity(this.options.clusterKey, this.view?.entries.get(keys.cephIdentity)?.value);
+    const mons = this.entries(keys.cephMons).map((e) => parseJson<CephMonRecord>(e));
+    if (!identity || mons.length === 0) return;
+    this.writeFiles(identity, mons);
+    const mine = mons.find((m) => m.node === this.options.name);
+    // Only the cluster's very first monitor makes a new monmap: the first one made again (its data
+    // lost) while others exist joins them like any other, or it would found a second cluster.
+    if (mine && !this.mon?.active) await this.startMon(identity, mine, mine.initial && mons.length === 1);
+    else if (!mine && (this.mon?.active || existsSync(this.paths.mon))) {
+      this.options.log('ceph: this node no longer hosts a monitor: removing its data');
+      await this.mon?.stop();
+      this.mon = undefined;
+      rmSync(this.paths.mon, { recursive: true, force: true });
+    }
+    if (!this.osd?.active) await this.startOsd();
+  }
+
+  private writeFiles(identity: CephIdentity, mons: readonly CephMonRecord[]): void {
+    const write = (file: string, content: string, mode: number) => {
+      let current: string | undefined;
+      try {
+        current = readFileSync(file, 'utf8');
+      } catch {
+        current = undefined;
+      }
+      if (current !== content) writeFileSync(file, content, { mode });
+    };
+    const { name, host } = this.options;
+    write(
+      this.paths.conf,
+      renderCephConf({ identity, node: name, host, monAddrs: mons.map((m) => m.addr), paths: this.paths }),
+      0o644,
+    );
+    write(
+      this.paths.adminKeyring,
+      renderKeyring([{ name: 'client.admin', key: identity.adminKey, caps: ADMIN_CAPS }]),
+      0o600,
+    );
+    write(
+      this.paths.bootstrapOsdKeyring,
+      renderKeyring([{ name: 'client.bootstrap-osd', key: identity.bootstrapOsdKey, caps: BOOTSTRAP_OSD_CAPS }]),
+      0o600,
+    );
+  }
+
+  private daemon(name: string, argv: readonly string[]): KeptProcess {
+    const { name: node, dataDir, log } = this.options;
+    return new KeptProcess(name, () => [...argv, '-f', '-c', this.paths.conf], { node, dataDir, log }, 3_000);
+  }
+
+  private async startMon(identity: CephIdentity, record: CephMonRecord, initial: boolean): Promise<void> {
+    const { name } = this.options;
+    const done = join(this.paths.mon, 'rackseed-done');
+    if (!existsSync(done)) {
+      rmSync(this.paths.mon, { recursive: true, force: true });
+      const monmap = join(this.paths.dir, 'monmap');
+      if (initial) {
+        await cephTool(['monmaptool', '--create', '--fsid', identity.fsid, '--addv', name, `[${record.addr}]`, monmap]);
+      } else {
+        await this.ceph(['mon', 'getmap', '-o', monmap]);
+      }
+      // The first monitor's auth database is seeded from this keyring; later ones sync it from the quorum.
+      const keyring = join(this.paths.dir, 'mon-mkfs.keyring');
+      writeFileSync(
+        keyring,
+        renderKeyring([
+          { name: 'mon.', key: identity.monKey, caps: { mon: 'allow *' } },
+          { name: 'client.admin', key: identity.adminKey, caps: ADMIN_CAPS },
+          { name: 'client.bootstrap-osd', key: identity.bootstrapOsdKey, caps: BOOTSTRAP_OSD_CAPS },
+        ]),
+        { mode: 0o600 },
+      );
+      try {
+        await cephTool([
+          'ceph-mon',
+          '-c',
+          this.paths.conf,
+          '--mkfs',
+          '-i',
+          name,
+          '--monmap',
+          monmap,
+          '--keyring',
+          keyring,
+        ]);
+      } finally {
+        rmSync(keyring, { force: true });
+      }
+      writeFileSync(done, `${record.at}\n`);
+      this.options.log(`ceph: made monitor ${name} (${initial ? 'new cluster' : 'joining'}) at ${record.addr}`);
+    }
+    this.mon = this.daemon('ceph-mon', ['ceph-mon', '-i', name, '--public-addr', record.addr]);
+    this.mon.start();
+  }
+
+  private async startOsd(): Promise<void> {
+    const ready = join(this.paths.osd, 'rackseed-ready');
+    if (!existsSync(ready)) {
+      mkdirSync(this.paths.osd, { recursive: true });
+      // The uuid and key are kept before `osd new`, which is idempotent for them: a retry after a
+      // crash gets the same id instead of a second OSD.
+      const intentFile = join(this.paths.dir, 'osd-intent.json');
+      if (!existsSync(intentFile)) {
+        writeFileSync(intentFile, JSON.stringify({ uuid: randomUUID(), key: cephxKey() }), { mode: 0o600 });
+      }
+      const intent = JSON.parse(readFileSync(intentFile, 'utf8')) as { uuid: string; key: string };
+      const secrets = join(this.paths.dir, 'osd-secrets.json');
+      writeFileSync(secrets, JSON.stringify({ cephx_secret: intent.key }), { mode: 0o600 });
+      let id: number;
+      try {
+        const out = await this.ceph([
+          '-n',
+          'client.bootstrap-osd',
+          '-k',
+          this.paths.bootstrapOsdKeyring,
+          'osd',
+          'new',
+          intent.uuid,
+          '-i',
+          secrets,
+        ]);
+        id = Number(out.trim());
+      } finally {
+        rmSync(secrets, { force: true });
+      }
+      if (!Number.isInteger(id) || id < 0) throw new Error(`ceph osd new gave no OSD id`);
+      rmSync(this.paths.osd, { recursive: true, force: true });
+      mkdirSync(this.paths.osd, { recursive: true });
+      writeFileSync(join(this.paths.osd, 'keyring'), renderKeyring([{ name: `osd.${id}`, key: intent.key }]), {
+        mode: 0o600,
+      });
+      await cephTool(
+        ['ceph-osd', '-c', this.paths.conf, '-i', String(id), '--mkfs', '--osd-uuid', intent.uuid],
+        120_000,
+      );
+      const record: CephOsdRecord = { id, uuid: intent.uuid };
+      writeFileSync(ready, JSON.stringify(record));
+      this.options.log(`ceph: made osd.${id} (bluestore on a sparse file)`);
+    }
+    const record = JSON.parse(readFileSync(ready, 'utf8')) as CephOsdRecord;
+    await this.options.store.put(keys.cephOsd(this.options.name), JSON.stringify(record));
+    this.osd = this.daemon('ceph-osd', ['ceph-osd', '-i', String(record.id)]);
+    this.osd.start();
+  }
+
+  /** Makes (or fetches) the keyring of a manager named after this node; resolves its path. */
+  async mgrKeyring(): Promise<string> {
+    mkdirSync(this.paths.mgr, { recursive: true });
+    const file = join(this.paths.mgr, 'keyring');
+    const out = await this.ceph([
+      'auth',
+      'get-or-create',
+      `mgr.${this.options.name}`,
+      'mon',
+      'allow profile mgr',
+      'osd',
+      'allow *',
+      'mds',
+      'allow *',
+    ]);
+    writeFileSync(file, out, { mode: 0o600 });
+    return file;
+  }
+}
+
+/** The Ceph manager singleton's name. */
+export const CEPH_MGR = 'ceph-mgr';
+
+/**
+ * The Ceph manager as a singleton service (`ceph -s` is HEALTH_OK only with an active one):
+ * once elected it waits until this node can reach the monitors, makes `mgr.<node>`'s keyring
+ * and runs `ceph-mgr` on the node's address.
+ */
+export function cephMgrService(local: LocalCeph): ServiceSpec {
+  return {
+    name: CEPH_MGR,
+    placement: 'singleton',
+    start: (context) => {
+      let stopped = false;
+      let inner: RunningService | undefined;
+      const exited = (async () => {
+        let said = '';
+        for (;;) {
+          if (stopped) return 'stopped before it started';
+          try {
+            if (local.ready) {
+              await local.mgrKeyring();
+              break;
+            }
+          } catch (error) {
+            const message = error instanceof Error ? error.message : String(error);
+            if (message !== said) context.log(`ceph-mgr waits for the monitors: ${message}`);
+            said = message;
+          }
+          await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+        }
+        if (stopped) return 'stopped before it started';
+        inner = commandService(CEPH_MGR, 'singleton', ['ceph-mgr', '-f', '-c', local.paths.conf, '-i', context.node], {
+          graceMs: 3_000,
+        }).start(context);
+        return inner.exited;
+      })();
+      return {
+        exited,
+        stop: async () => {
+          stopped = true;
+          await inner?.stop();
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,126 @@
+import type { CephReplicas } from '../keys.js';
+
+/** A monitor assigned to a node, as the planner sees it. */
+export interface CephMonView {
+  readonly node: string;
+  /** It is in the monitors' quorum now. */
+  readonly inQuorum: boolean;
+  /** Its node is fenced: it will not come back. */
+  readonly nodeDead: boolean;
+}
+
+/** A live node that may host a monitor and does not. */
+export interface CephMonCandidate {
+  readonly node: string;
+  readonly addr: string;
+}
+
+export interface CephOsdView {
+  readonly id: number;
+  readonly node: string;
+  readonly up: boolean;
+  readonly in: boolean;
+  readonly nodeDead: boolean;
+}
+
+export interface CephPoolView {
+  readonly name: string;
+  readonly size: number;
+  readonly minSize: number;
+}
+
+/** What the Ceph keeper knows in one step. */
+export interface CephView {
+  /** The monitors answered (there is a quorum); the rest of the view is read from them. */
+  readonly answering: boolean;
+  readonly mons: readonly CephMonView[];
+  readonly candidates: readonly CephMonCandidate[];
+  readonly osds: readonly CephOsdView[];
+  readonly pools: readonly CephPoolView[];
+  /** The replica counts last set as the cluster's defaults. */
+  readonly replicas: CephReplicas | undefined;
+}
+
+/** The one step the Ceph keeper takes next. */
+export type CephAction =
+  /** Nothing to do; `waiting` when something is under way (a monitor joining, no quorum yet). */
+  | { readonly type: 'none'; readonly reason: string; readonly waiting: boolean }
+  | { readonly type: 'add-mon'; readonly node: string; readonly addr: string; readonly initial: boolean }
+  | { readonly type: 'remove-mon'; readonly node: string }
+  | { readonly type: 'osd-out'; readonly id: number; readonly node: string; readonly down: boolean }
+  | { readonly type: 'osd-in'; readonly id: number; readonly node: string }
+  | { readonly type: 'replicas'; readonly replicas: CephReplicas }
+  | { readonly type: 'create-pool'; readonly pool: string }
+  | { readonly type: 'pool-size'; readonly pool: string; readonly fromSize: number; readonly replicas: CephReplicas };
+
+/** How many monitors rackseed runs. */
+export const MON_COUNT = 3;
+/** The pool rackseed's own services use (RADOS objects, the DB master's SQLite). */
+export const RACKSEED_POOL = 'rackseed';
+
+/** Replicas for `hosts` OSD hosts that are in: one copy per host up to 3, and a write needs 2 once there are 3. */
+export function replicasFor(hosts: number): CephReplicas {
+  const size = Math.max(1, Math.min(3, hosts));
+  return { size, minSize: size === 3 ? 2 : 1 };
+}
+
+/**
+ * Decides the keeper's next step, one at a time (pure: the same view gives the same step).
+ * 1. No monitor yet: the first candidate (by name) makes the cluster's first monitor.
+ * 2. Nothing else without a quorum to ask.
+ * 3. A monitor whose node is fenced is removed from the monmap (the others keep the quorum).
+ * 4. The OSD of a fenced node is marked down and out (its data re-replicates at once instead
+ *    of after Ceph's 10 min); a live node's OSD that is up again is marked in.
+ * 5. Monitors grow to 3 on live nodes, each waited for until it is in the quorum.
+ * 6. Replicas follow the OSDs that are in: the defaults first, then the rackseed pool is made,
+ *    then every pool is set to them.
+ * A monitor still joining holds back only the next monitor, not the OSD and pool steps.
+ */
+export function planCeph(view: CephView): CephAction {
+  const candidates = [...view.candidates].sort((a, b) => a.node.localeCompare(b.node));
+  const first = candidates[0];
+  if (view.mons.length === 0) {
+    return first
+      ? { type: 'add-mon', node: first.node, addr: first.addr, initial: true }
+      : { type: 'none', reason: 'no live node to host the first monitor yet', waiting: true };
+  }
+  if (!view.answering) return { type: 'none', reason: 'the monitors have no quorum (yet)', waiting: true };
+  const dead = view.mons.find((m) => m.nodeDead);
+  if (dead && view.mons.length > 1) return { type: 'remove-mon', node: dead.node };
+  const gone = view.osds.find((o) => o.nodeDead && (o.up || o.in));
+  if (gone) return { type: 'osd-out', id: gone.id, node: gone.node, down: gone.up };
+  const back = view.osds.find((o) => !o.nodeDead && o.up && !o.in);
+  if (back) return { type: 'osd-in', id: back.id, node: back.node };
+  const monStep = growMons(view, first);
+  if (monStep.type !== 'none') return monStep;
+  const poolStep = planPools(view);
+  if (poolStep.type !== 'none') return poolStep;
+  return {
+    type: 'none',
+    reason: `${monStep.reason}; ${poolStep.reason}`,
+    waiting: (monStep.type === 'none' && monStep.waiting) || (poolStep.type === 'none' && poolStep.waiting),
+  };
+}
+
+function growMons(view: CephView, first: CephMonCandidate | undefined): CephAction {
+  const joining = view.mons.find((m) => !m.inQuorum && !m.nodeDead);
+  if (joining) return { type: 'none', reason: `monitor ${joining.node} is not in the quorum yet`, waiting: true };
+  if (view.mons.length < MON_COUNT && first)
+    return { type: 'add-mon', node: first.node, addr: first.addr, initial: false };
+  return { type: 'none', reason: `${view.mons.length} monitor(s)`, waiting: false };
+}
+
+function planPools(view: CephView): CephAction {
+  const inHosts = new Set(view.osds.filter((o) => o.in).map((o) => o.node)).size;
+  if (inHosts === 0) return { type: 'none', reason: 'no OSD in yet', waiting: true };
+  const replicas = replicasFor(inHosts);
+  if (view.replicas?.size !== replicas.size || view.replicas.minSize !== replicas.minSize) {
+    return { type: 'replicas', replicas };
+  }
+  if (!view.pools.some((p) => p.name === RACKSEED_POOL)) return { type: 'create-pool', pool: RACKSEED_POOL };
+  const off = [...view.pools]
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .find((p) => p.size !== replicas.size || p.minSize !== replicas.minSize);
+  if (off) return { type: 'pool-size', pool: off.name, fromSize: off.size, replicas };
+  return { type: 'none', reason: `${inHosts} OSD host(s) in, size ${replicas.size}`, waiting: false };
+}

@@ -1,0 +1,228 @@
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClusterStatus } from '../../agent/index.js';
+import {
+  createNetworkLab,
+  type NetworkLab,
+  Scope,
+  type SimulatedRack,
+  startSimulatedBmcs,
+  waitFor,
+} from '../bed/index.js';
+import { BIN, build, status, writeClusterKey } from './agent-helpers.js';
+
+// Four nodes in their own namespaces (h1…h4 on a lab bridge), each with an ipmi_sim BMC whose
+// power-on starts `rackseed agent` in the node's namespace with a Ceph address. h1 is the
+// seed (a one-member etcd). Real ceph-mon, ceph-osd (bluestore on a sparse file) and ceph-mgr
+// run as the agents' children on the nodes' own addresses.
+describe('agent: Ceph assembles itself (3 monitors, an OSD per node, a manager) and replaces a fenced monitor', () => {
+  let lab: NetworkLab;
+  let rack: SimulatedRack;
+  let scope: Scope;
+  let seedUrl: string;
+  const object = 'hello-object';
+  /** The monitor node killed: the manager's holder when it hosts a monitor (the harder case), else h2. */
+  let victim = 'h2';
+  let survivors: string[] = [];
+  const payload = `rackseed ceph ${Date.now()}\n`;
+
+  const nodeIp = (name: string) => lab.host(name).ip ?? '';
+  const st = (): ClusterStatus => {
+    const urls = (() => {
+      try {
+        return (
+          JSON.parse(readFileSync(join(scope.dir, 'h4', 'etcd-endpoints.json'), 'utf8')) as { clientUrls: string[] }
+        ).clientUrls;
+      } catch {
+        return [seedUrl];
+      }
+    })();
+    return status(urls, lab.bridgeNetns);
+  };
+  const confOf = (node: string) => join(scope.dir, node, 'ceph', 'ceph.conf');
+  /** Runs a Ceph client tool with `node`'s operator conf and admin keyring, as an operator would. */
+  const tool = async (node: string, argv: readonly string[]) =>
+    (await lab.exec(lab.bridgeNetns, [argv[0] ?? 'ceph', '-c', confOf(node), ...argv.slice(1)], 60_000)).stdout;
+  const healthy = (s: ClusterStatus, mons: readonly string[], up: number, inCount: number) =>
+    s.ceph?.health === 'HEALTH_OK' &&
+    [...s.ceph.quorum].sort().join() === mons.join() &&
+    s.ceph.mons === mons.length &&
+    s.ceph.up === up &&
+    s.ceph.in === inCount &&
+    s.ceph.pools.some((p) => p.name === 'rackseed') &&
+    s.ceph.pools.every((p) => p.size === Math.min(3, inCount) && p.minSize === (inCount >= 3 ? 2 : 1));
+
+  beforeAll(async () => {
+    build();
+    scope = Scope.open('agent-ceph');
+    lab = await createNetworkLab({ hosts: 4 });
+    const net = lab.gateway.split('.').slice(0, 3).join('.');
+    seedUrl = `http://${nodeIp('h1')}:2379`;
+    const addresses = [200, 201, 202, 203].map((n) => `${net}.${n}`);
+    for (const address of addresses)
+      await lab.exec(lab.bridgeNetns, ['ip', 'addr', 'add', `${address}/24`, 'dev', 'br0']);
+    const clusterKeyFile = writeClusterKey(scope.dir);
+    rack = await startSimulatedBmcs({
+      count: 4,
+      netns: lab.bridgeNetns,
+      addresses,
+      onPowerOn: ({ index }) =>
+        `exec ip netns exec ${lab.host(`h${index}`).netns} node ${BIN} agent --config ${join(scope.dir, `h${index}.yaml`)}`,
+    });
+    for (const bmc of rack.bmcs) {
+      const name = `h${bmc.index}`;
+      const dir = join(scope.dir, name);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'bmc-password'), `${bmc.password}\n`);
+      writeFileSync(
+        join(scope.dir, `${name}.yaml`),
+        JSON.stringify({
+          name,
+          etcd: [seedUrl],
+          dataDir: dir,
+          // 5 s, not the 2 s of the etcd test: four Ceph nodes and their mkfs on 2 shared cores
+          // starved agents past a 2 s lease (a live node fenced).
+          leaseTtl: 5,
+          clusterKeyFile,
+          etcdListen: nodeIp(name),
+          etcdBootstrap: bmc.index === 1,
+          cephListen: nodeIp(name),
+          bmc: { host: bmc.host, port: bmc.port, user: bmc.user, passwordFile: join(dir, 'bmc-password') },
+        }),
+      );
+    }
+  });
+
+  afterAll(async () => {
+    await rack?.stop();
+    await lab?.destroy();
+    await scope?.close();
+  });
+
+  it('four nodes power on → 3 monitors in quorum, 4 OSDs up and in by host, size 3/2, HEALTH_OK; an object round-trips', async () => {
+    const t0 = Date.now();
+    for (const bmc of rack.bmcs) await bmc.ipmitool(['chassis', 'power', 'on']);
+    await waitFor(
+      'Ceph HEALTH_OK with 3 monitors and 4 OSDs',
+      () => healthy(st(), ['h1', 'h2', 'h3'], 4, 4),
+      300_000,
+      1_000,
+    );
+    console.log(`agent-ceph: power-on of 4 nodes → HEALTH_OK (3 mons, 4 OSDs) in ${Date.now() - t0} ms`);
+
+    const s = st();
+    expect(s.ceph).toMatchObject({ health: 'HEALTH_OK', checks: [], mons: 3, osds: 4, up: 4, in: 4 });
+    expect(s.nodes.map((n) => n.state)).toEqual(['ready', 'ready', 'ready', 'ready']);
+    // What an operator reads.
+    const human = await lab.exec(lab.bridgeNetns, ['node', BIN, 'status', '--etcd', seedUrl], 30_000);
+    expect(human.stdout).toMatch(/^ceph: HEALTH_OK, 3 mon\(s\) \(quorum h1,h2,h3\), 4 OSD\(s\): 4 up, 4 in, /m);
+    expect(human.stdout).toContain('  pool rackseed: size 3, min_size 2\n');
+    // Every OSD sits under its own node's host bucket.
+    const tree = JSON.parse(await tool('h4', ['ceph', 'osd', 'tree', '-f', 'json'])) as {
+      nodes: { type: string; name: string; children?: number[] }[];
+    };
+    const hosts = tree.nodes.filter((n) => n.type === 'host');
+    expect(hosts.map((h) => h.name).sort()).toEqual(['h1', 'h2', 'h3', 'h4']);
+    expect(hosts.every((h) => h.children?.length === 1)).toBe(true);
+    // Replicas across hosts: 3 copies, writes need 2.
+    const pools = JSON.parse(await tool('h4', ['ceph', 'osd', 'pool', 'ls', 'detail', '-f', 'json'])) as {
+      pool_name: string;
+      size: number;
+      min_size: number;
+    }[];
+    expect(pools.map((p) => [p.pool_name, p.size, p.min_size])).toContainEqual(['rackseed', 3, 2]);
+    expect(pools.every((p) => p.size === 3 && p.min_size === 2)).toBe(true);
+    // The manager runs as a singleton.
+    expect(s.singletons['ceph-mgr']).toMatch(/^h[1-4]$/);
+    // The operator's files: the admin keyring is 0600 and holds the key etcd keeps only sealed.
+    const keyring = join(scope.dir, 'h2', 'ceph', 'ceph.client.admin.keyring');
+    expect(statSync(keyring).mode & 0o777).toBe(0o600);
+    const adminKey = /key = (\S+)/.exec(readFileSync(keyring, 'utf8'))?.[1] ?? '';
+    expect(adminKey).toMatch(/^AQ/);
+    const stored = await lab.exec(lab.bridgeNetns, [
+      'etcdctl',
+      '--endpoints',
+      seedUrl,
+      'get',
+      '--print-value-only',
+      '/rackseed/ceph/identity',
+    ]);
+    expect(JSON.parse(stored.stdout)).toMatchObject({ v: 1, alg: 'aes-256-gcm' });
+    expect(stored.stdout).not.toContain(adminKey);
+
+    const file = join(scope.dir, 'object.in');
+    writeFileSync(file, payload);
+    await tool('h3', ['rados', '-p', 'rackseed', 'put', object, file]);
+    await tool('h4', ['rados', '-p', 'rackseed', 'get', object, join(scope.dir, 'object.out')]);
+    expect(readFileSync(join(scope.dir, 'object.out'), 'utf8')).toBe(payload);
+  }, 400_000);
+
+  it('a monitor node killed with -9 is fenced, its monitor replaced on the fourth node, HEALTH_OK again, the object still there', async () => {
+    const mgr = st().singletons['ceph-mgr'] ?? '';
+    victim = ['h1', 'h2', 'h3'].includes(mgr) ? mgr : 'h2';
+    survivors = ['h1', 'h2', 'h3', 'h4'].filter((n) => n !== victim);
+    const bmc = rack.bmcs[Number(victim.slice(1)) - 1];
+    if (!bmc) throw new Error(`no BMC for ${victim}`);
+    const pid = Number(readFileSync(join(bmc.stateDir, 'node.pid'), 'utf8').split(' ')[0]);
+    const t0 = Date.now();
+    process.kill(-pid, 'SIGKILL'); // the whole node: agent, etcd member, ceph-mon, ceph-osd (and the mgr if it held it)
+    const stages = new Map<string, number>();
+    const seen = (stage: string, yes: boolean) => {
+      if (yes && !stages.has(stage)) stages.set(stage, Date.now() - t0);
+      return yes;
+    };
+    await waitFor(
+      `${victim} fenced and its monitor replaced by h4, HEALTH_OK`,
+      () => {
+        const s = st();
+        const fenced = seen('fenced', s.nodes.find((n) => n.name === victim)?.state === 'fenced');
+        seen('its OSD out', s.ceph?.in === 3);
+        seen('its monitor removed', s.ceph?.mons === 2);
+        seen('h4 in the quorum', s.ceph?.quorum.includes('h4') ?? false);
+        return fenced && healthy(s, survivors, 3, 3);
+      },
+      240_000,
+      1_000,
+    );
+    const stageList = [...stages].map(([stage, ms]) => `${stage} at ${ms} ms`).join(', ');
+    console.log(
+      `agent-ceph: kill -9 of mon node ${victim}${victim === mgr ? ' (the manager’s)' : ''} → HEALTH_OK again in ${Date.now() - t0} ms (${stageList})`,
+    );
+    const s = st();
+    expect(s.nodes.find((n) => n.name === victim)).toMatchObject({ state: 'fenced', fenced: { method: 'bmc' } });
+    expect(await bmc.events()).toContain('power off');
+    expect(s.ceph).toMatchObject({ health: 'HEALTH_OK', checks: [], mons: 3, osds: 4, up: 3, in: 3 });
+    expect(survivors).toContain(s.singletons['ceph-mgr']);
+    // The dead monitor left the monmap; every survivor's conf names the new monitors.
+    const [first = 'h4'] = survivors;
+    const monmap = JSON.parse(await tool(first, ['ceph', 'mon', 'dump', '-f', 'json'])) as { mons: { name: string }[] };
+    expect(monmap.mons.map((m) => m.name).sort()).toEqual(survivors);
+    for (const node of survivors) {
+      expect(readFileSync(confOf(node), 'utf8')).toContain(`[v2:${nodeIp('h4')}:3300]`);
+      expect(readFileSync(confOf(node), 'utf8')).not.toContain(`[v2:${nodeIp(victim)}:3300]`);
+    }
+    await tool(first, ['rados', '-p', 'rackseed', 'get', object, join(scope.dir, 'object.after')]);
+    expect(readFileSync(join(scope.dir, 'object.after'), 'utf8')).toBe(payload);
+  }, 300_000);
+
+  it('the fenced node powered on again brings its OSD back (bluestore keeps its data) and hosts no monitor', async () => {
+    const t0 = Date.now();
+    await rack.bmcs[Number(victim.slice(1)) - 1]?.ipmitool(['chassis', 'power', 'on']);
+    await waitFor(
+      `${victim} ready again, its OSD up and in, HEALTH_OK`,
+      () => {
+        const s = st();
+        return s.nodes.find((n) => n.name === victim)?.state === 'ready' && healthy(s, survivors, 4, 4);
+      },
+      180_000,
+      1_000,
+    );
+    console.log(`agent-ceph: power-on of the fenced ${victim} → its OSD up and in, HEALTH_OK in ${Date.now() - t0} ms`);
+    // The same OSD as before, not a new one; its stale monitor data is gone.
+    expect(st().ceph).toMatchObject({ osds: 4, up: 4, in: 4, mons: 3 });
+    expect(existsSync(join(scope.dir, victim, 'ceph', 'mon'))).toBe(false);
+    await tool(victim, ['rados', '-p', 'rackseed', 'get', object, join(scope.dir, 'object.back')]);
+    expect(readFileSync(join(scope.dir, 'object.back'), 'utf8')).toBe(payload);
+  }, 240_000);
+});

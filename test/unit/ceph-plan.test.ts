@@ -1,0 +1,256 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  type CephAction,
+  type CephMonView,
+  type CephOsdView,
+  type CephView,
+  cephxKey,
+  newCephIdentity,
+  planCeph,
+  RACKSEED_POOL,
+  renderCephConf,
+  replicasFor,
+} from '../../agent/index.js';
+
+const base: CephView = { answering: true, mons: [], candidates: [], osds: [], pools: [], replicas: undefined };
+const mon = (node: string, over: Partial<CephMonView> = {}): CephMonView => ({
+  node,
+  inQuorum: true,
+  nodeDead: false,
+  ...over,
+});
+const osd = (id: number, node: string, over: Partial<CephOsdView> = {}): CephOsdView => ({
+  id,
+  node,
+  up: true,
+  in: true,
+  nodeDead: false,
+  ...over,
+});
+const candidates = (...nodes: string[]) => nodes.map((node) => ({ node, addr: `v2:${node}:3300` }));
+
+/** Plays the planner against a simulated cluster until it rests; returns the actions taken. */
+function settle(start: CephView, nodes: readonly string[]): { view: CephView; actions: CephAction[] } {
+  let view = start;
+  const actions: CephAction[] = [];
+  for (let step = 0; step < 50; step++) {
+    const assigned = new Set(view.mons.map((m) => m.node));
+    const action = planCeph({ ...view, candidates: candidates(...nodes.filter((n) => !assigned.has(n))) });
+    if (action.type === 'none') return { view, actions };
+    actions.push(action);
+    switch (action.type) {
+      case 'add-mon':
+        view = { ...view, mons: [...view.mons, mon(action.node)] };
+        break;
+      case 'remove-mon':
+        view = { ...view, mons: view.mons.filter((m) => m.node !== action.node) };
+        break;
+      case 'osd-out':
+        view = { ...view, osds: view.osds.map((o) => (o.id === action.id ? { ...o, up: false, in: false } : o)) };
+        break;
+      case 'osd-in':
+        view = { ...view, osds: view.osds.map((o) => (o.id === action.id ? { ...o, in: true } : o)) };
+        break;
+      case 'replicas':
+        view = { ...view, replicas: action.replicas };
+        break;
+      case 'create-pool':
+        view = { ...view, pools: [...view.pools, { name: action.pool, ...(view.replicas ?? replicasFor(1)) }] };
+        break;
+      case 'pool-size':
+        view = {
+          ...view,
+          pools: view.pools.map((p) => (p.name === action.pool ? { name: p.name, ...action.replicas } : p)),
+        };
+        break;
+    }
+  }
+  throw new Error('the planner did not come to rest in 50 steps');
+}
+
+describe('Ceph planner', () => {
+  it('makes the first monitor on the first candidate by name, as a new cluster', () => {
+    expect(planCeph({ ...base, answering: false, candidates: candidates('h3', 'h1', 'h2') })).toEqual({
+      type: 'add-mon',
+      node: 'h1',
+      addr: 'v2:h1:3300',
+      initial: true,
+    });
+    expect(planCeph(base)).toMatchObject({ type: 'none' });
+  });
+
+  it('does nothing else while the monitors have no quorum', () => {
+    expect(planCeph({ ...base, answering: false, mons: [mon('h1')], candidates: candidates('h2') })).toMatchObject({
+      type: 'none',
+      reason: expect.stringContaining('quorum'),
+    });
+  });
+
+  it('grows to three monitors one at a time, each waited for until it is in the quorum', () => {
+    const joining = { ...base, mons: [mon('h1'), mon('h2', { inQuorum: false })], candidates: candidates('h3') };
+    expect(planCeph(joining)).toMatchObject({ type: 'none', reason: expect.stringContaining('h2'), waiting: true });
+    const { view, actions } = settle({ ...base, answering: true }, ['h1', 'h2', 'h3', 'h4', 'h5']);
+    expect(actions.filter((a) => a.type === 'add-mon').map((a) => a.type === 'add-mon' && [a.node, a.initial])).toEqual(
+      [
+        ['h1', true],
+        ['h2', false],
+        ['h3', false],
+      ],
+    );
+    expect(view.mons.map((m) => m.node)).toEqual(['h1', 'h2', 'h3']);
+  });
+
+  it('removes a fenced node’s monitor, marks its OSD out, then places a new monitor on a live node', () => {
+    const start: CephView = {
+      ...base,
+      mons: [mon('h1'), mon('h2', { nodeDead: true, inQuorum: false }), mon('h3')],
+      osds: [osd(0, 'h1'), osd(1, 'h2', { nodeDead: true }), osd(2, 'h3'), osd(3, 'h4')],
+      replicas: replicasFor(3),
+      pools: [{ name: RACKSEED_POOL, size: 3, minSize: 2 }],
+    };
+    expect(planCeph({ ...start, candidates: candidates('h4') })).toEqual({ type: 'remove-mon', node: 'h2' });
+    const { view, actions } = settle(start, ['h1', 'h3', 'h4']);
+    expect(actions.map((a) => a.type)).toEqual(['remove-mon', 'osd-out', 'add-mon']);
+    expect(view.mons.map((m) => m.node)).toEqual(['h1', 'h3', 'h4']);
+  });
+
+  it('lets a monitor that is still joining hold back only the next monitor, not the OSD steps', () => {
+    const mons = [mon('h1'), mon('h2', { inQuorum: false })];
+    const osds = [osd(0, 'h1'), osd(1, 'h3', { nodeDead: true })];
+    expect(planCeph({ ...base, mons, osds, candidates: candidates('h4') })).toMatchObject({ type: 'osd-out', id: 1 });
+  });
+
+  it('never removes the last monitor', () => {
+    expect(planCeph({ ...base, mons: [mon('h1', { nodeDead: true })] })).toMatchObject({ type: 'none' });
+  });
+
+  it('marks a fenced node’s OSD down and out, and a live node’s OSD that is up again in', () => {
+    const mons = [mon('h1'), mon('h2'), mon('h3')];
+    expect(planCeph({ ...base, mons, osds: [osd(0, 'h1'), osd(1, 'h2', { nodeDead: true })] })).toEqual({
+      type: 'osd-out',
+      id: 1,
+      node: 'h2',
+      down: true,
+    });
+    expect(planCeph({ ...base, mons, osds: [osd(1, 'h2', { nodeDead: true, up: false })] })).toMatchObject({
+      type: 'osd-out',
+      down: false,
+    });
+    expect(planCeph({ ...base, mons, osds: [osd(1, 'h2', { in: false })] })).toEqual({
+      type: 'osd-in',
+      id: 1,
+      node: 'h2',
+    });
+    // Down but not fenced: left to Ceph (it may be a restart).
+    expect(
+      planCeph({ ...base, mons, osds: [osd(1, 'h2', { up: false })], replicas: replicasFor(1), pools: [] }),
+    ).toEqual({
+      type: 'create-pool',
+      pool: RACKSEED_POOL,
+    });
+  });
+
+  it('sets replicas from the OSD hosts that are in: 1/1, 2/1, then 3/2 from three hosts on', () => {
+    expect([1, 2, 3, 4, 9].map(replicasFor)).toEqual([
+      { size: 1, minSize: 1 },
+      { size: 2, minSize: 1 },
+      { size: 3, minSize: 2 },
+      { size: 3, minSize: 2 },
+      { size: 3, minSize: 2 },
+    ]);
+    const mons = [mon('h1'), mon('h2'), mon('h3')];
+    const osds = [osd(0, 'h1'), osd(1, 'h2'), osd(2, 'h3'), osd(3, 'h4')];
+    const { view, actions } = settle(
+      { ...base, mons, osds, pools: [{ name: 'device_health_metrics', size: 1, minSize: 1 }] },
+      ['h1', 'h2', 'h3', 'h4'],
+    );
+    expect(actions.map((a) => a.type)).toEqual(['replicas', 'create-pool', 'pool-size']);
+    expect(actions[2]).toMatchObject({ pool: 'device_health_metrics', fromSize: 1 });
+    expect(view.pools.every((p) => p.size === 3 && p.minSize === 2)).toBe(true);
+    expect(planCeph(view)).toMatchObject({ type: 'none', waiting: false });
+  });
+
+  it('shrinks replicas when a fenced host’s OSD went out (4 → 2 hosts)', () => {
+    const mons = [mon('h1'), mon('h3'), mon('h4')];
+    const osds = [osd(0, 'h1'), osd(1, 'h2', { nodeDead: true, up: false, in: false }), osd(2, 'h3')];
+    const pools = [{ name: RACKSEED_POOL, size: 3, minSize: 2 }];
+    expect(planCeph({ ...base, mons, osds, pools, replicas: replicasFor(3) })).toEqual({
+      type: 'replicas',
+      replicas: { size: 2, minSize: 1 },
+    });
+    expect(planCeph({ ...base, mons, osds, pools, replicas: replicasFor(2) })).toEqual({
+      type: 'pool-size',
+      pool: RACKSEED_POOL,
+      fromSize: 3,
+      replicas: { size: 2, minSize: 1 },
+    });
+  });
+});
+
+describe('cephx keys', () => {
+  it('encodes like ceph-authtool --gen-print-key (golden from Ceph 16.2.15 on this machine)', () => {
+    // `ceph-authtool --gen-print-key` → AQB71wFrRwDyBhAAo2rwcThEz5EWvos91QF3oQ== (2026-11-21)
+    const golden = Buffer.from('AQB71wFrRwDyBhAAo2rwcThEz5EWvos91QF3oQ==', 'base64');
+    const secret = golden.subarray(12);
+    const created = { sec: golden.readUInt32LE(2), nsec: golden.readUInt32LE(6) };
+    expect(cephxKey(secret, created)).toBe('AQB71wFrRwDyBhAAo2rwcThEz5EWvos91QF3oQ==');
+  });
+
+  it('always has the AES type, 16 secret bytes and the creation time', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 16, maxLength: 16 }),
+        fc.nat(2 ** 32 - 1),
+        fc.nat(999_999_999),
+        (bytes, sec, nsec) => {
+          const key = Buffer.from(cephxKey(Buffer.from(bytes), { sec, nsec }), 'base64');
+          expect(key).toHaveLength(28);
+          expect([key.readUInt16LE(0), key.readUInt32LE(2), key.readUInt32LE(6), key.readUInt16LE(10)]).toEqual([
+            1,
+            sec,
+            nsec,
+            16,
+          ]);
+          expect(key.subarray(12)).toEqual(Buffer.from(bytes));
+        },
+      ),
+    );
+    expect(() => cephxKey(Buffer.alloc(15))).toThrow(RangeError);
+  });
+
+  it('makes a fresh identity each time', () => {
+    const [a, b] = [newCephIdentity(), newCephIdentity()];
+    expect(a.fsid).not.toBe(b.fsid);
+    expect(new Set([a.monKey, a.adminKey, a.bootstrapOsdKey, b.adminKey]).size).toBe(4);
+  });
+});
+
+describe('ceph.conf', () => {
+  it('binds to the node’s address with msgr v2 only, names every monitor and places the OSD under its host', () => {
+    const identity = newCephIdentity();
+    const conf = renderCephConf({
+      identity,
+      node: 'h2',
+      host: '10.0.0.11',
+      monAddrs: ['v2:10.0.0.12:3300', 'v2:10.0.0.10:3300'],
+      paths: {
+        dir: '/d',
+        conf: '/d/ceph.conf',
+        adminKeyring: '/d/k',
+        bootstrapOsdKeyring: '/d/b',
+        mon: '/d/mon',
+        mgr: '/d/mgr',
+        osd: '/d/osd',
+        run: '/d/run',
+        log: '/d/log',
+      },
+    });
+    expect(conf).toContain(`fsid = ${identity.fsid}\n`);
+    expect(conf).toContain('mon host = [v2:10.0.0.10:3300] [v2:10.0.0.12:3300]\n');
+    expect(conf).toContain('public addr = 10.0.0.11\n');
+    expect(conf).toContain('ms bind msgr1 = false\n');
+    expect(conf).toContain('crush location = root=default host=h2\n');
+    expect(conf).not.toContain(identity.adminKey);
+  });
+});
