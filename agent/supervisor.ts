@@ -49,7 +49,8 @@ export interface ServiceHealth {
 export function commandService(
   name: string,
   placement: 'everywhere' | 'singleton',
-  argv: readonly string[],
+  /** The command line, or a function that makes it from the context each time the service starts. */
+  argv: readonly string[] | ((context: ServiceContext) => readonly string[]),
   options: { env?: Record<string, string>; graceMs?: number } = {},
 ): ServiceSpec {
   return {
@@ -59,7 +60,7 @@ export function commandService(
       const dir = join(context.dataDir, 'services');
       mkdirSync(dir, { recursive: true });
       const log = openSync(join(dir, `${name}.log`), 'a');
-      const [command, ...args] = argv as [string, ...string[]];
+      const [command, ...args] = (typeof argv === 'function' ? argv(context) : argv) as [string, ...string[]];
       const child: ChildProcess = spawn(command, args, {
         stdio: ['ignore', log, log],
         env: {

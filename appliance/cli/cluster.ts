@@ -5,6 +5,10 @@ import type { CliIo } from './io.js';
 
 /** The agent (etcd3, gRPC) loads on use, so verbs that do not talk to the cluster do not pay for it. */
 export const loadAgent = () => import('../../agent/index.js');
+/** The cloud's services for an agent's catalog (see cloud-services.ts), loaded on use. */
+export const loadCloudServices = () => import('./cloud-services.js');
+/** How to run this very CLI again (the node binary and its script), for the services an agent starts. */
+export const RACKSEED: readonly string[] = [process.execPath, process.argv[1] ?? 'rackseed'];
 
 /** A list of URLs from a config list or a comma-separated option. */
 export function endpoints(value: readonly string[] | string | undefined): string[] {

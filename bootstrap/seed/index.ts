@@ -37,4 +37,4 @@ export {
   powerOnForNetboot,
 } from './onboard.js';
 export { runSeed, type Seed, type SeedConfig, type SeedEvent } from './seed.js';
-export { bootNode, machineGuid, NodeBootError, parseBootCmdline } from './node-boot.js';
+export { bootNode, type CloudServices, machineGuid, NodeBootError, parseBootCmdline } from './node-boot.js';

@@ -54,17 +54,24 @@ function addressOf(mac: string): string {
 }
 
 /**
+ * The cloud's services (the API, the database master candidates), which the CLI makes: bootstrap/
+ * cannot depend on appliance/. They run on every node that takes part in Ceph, over it; given the
+ * file holding the cloud's admin password.
+ */
+export type CloudServices = (adminPasswordFile: string) => Promise<readonly ServiceSpec[]>;
+
+/**
  * A netbooted node's start: enrolls with the seed (once; the grant is kept, 0600, in the data
  * directory, so a restart does not need the single-use token again), then runs the agent with
- * the grant's cluster, catalog and key, this node's address for its etcd member.
+ * the grant's cluster, catalog and key, this node's address for its etcd member (and its Ceph
+ * daemons and `cloud` services, when the grant says the cluster runs Ceph).
  */
 export async function bootNode(options: {
   cmdline: string;
   guid: string;
   dataDir: string;
   log: (line: string) => void;
-  /** Services the caller adds to the grant's catalog (the CLI adds the cloud's), given the admin password's file. */
-  services?: (adminPasswordFile: string) => Promise<readonly ServiceSpec[]>;
+  cloud?: CloudServices;
 }): Promise<Agent> {
   const boot = parseBootCmdline(options.cmdline);
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
@@ -86,9 +93,12 @@ export async function bootNode(options: {
     writeFileSync(grantFile, JSON.stringify(grant), { mode: 0o600 });
     options.log(`enrolled as ${grant.name} in cluster ${grant.cluster.name}`);
   }
-  const adminPasswordFile = join(options.dataDir, 'admin-password');
-  writeFileSync(adminPasswordFile, `${grant.adminPassword}\n`, { mode: 0o600 });
-  const added = (await options.services?.(adminPasswordFile)) ?? [];
+  let cloud: readonly ServiceSpec[] = [];
+  if (grant.ceph && options.cloud) {
+    const adminPasswordFile = join(options.dataDir, 'admin-password');
+    writeFileSync(adminPasswordFile, `${grant.adminPassword}\n`, { mode: 0o600 });
+    cloud = await options.cloud(adminPasswordFile);
+  }
   return startAgent(
     {
       name: grant.name,
@@ -100,7 +110,7 @@ export async function bootNode(options: {
       leaseTtl: grant.leaseTtl,
       log: options.log,
     },
-    [...grant.services.map((s) => commandService(s.name, s.placement, s.command)), ...added],
+    [...grant.services.map((s) => commandService(s.name, s.placement, s.command)), ...cloud],
     new IpmiPowerDriver(),
   );
 }

@@ -19,6 +19,7 @@ import { interfaceAddress, type Netboot, startNetboot, type TimedNetbootEvent } 
 import { ENROLL_KEYS, Enrollment } from './enrollment.js';
 import { type EnrollmentGrant, type EnrollmentServer, startEnrollmentServer } from './enroll-http.js';
 import { ensureIdentity, ensureServerCertificate } from './identity.js';
+import type { CloudServices } from './node-boot.js';
 import { type BmcCredential, type BmcCredentialStore, onboardBmcs, powerOnForNetboot } from './onboard.js';
 
 /** The seed's configuration (`rackseed seed --config FILE`, YAML). */
@@ -81,7 +82,11 @@ function sealedCredentials(store: Store, clusterKey: Buffer): BmcCredentialStore
  * (GUID, FRU, a fresh password sealed in etcd) and its server powered on to netboot. Each
  * node's progress goes to `onEvent` as its node machine moves.
  */
-export async function runSeed(config: SeedConfig, onEvent: (event: SeedEvent) => void): Promise<Seed> {
+export async function runSeed(
+  config: SeedConfig,
+  onEvent: (event: SeedEvent) => void,
+  cloud?: CloudServices,
+): Promise<Seed> {
   const emit = (type: string, node?: string, detail?: string) =>
     onEvent({ time: new Date().toISOString(), type, ...(node ? { node } : {}), ...(detail ? { detail } : {}) });
   const dataDir = resolve(config.dataDir);
@@ -107,7 +112,10 @@ export async function runSeed(config: SeedConfig, onEvent: (event: SeedEvent) =>
       leaseTtl,
       log: (message) => emit('seed.agent', name, message),
     },
-    services.map((s) => commandService(s.name, s.placement, s.command)),
+    [
+      ...services.map((s) => commandService(s.name, s.placement, s.command)),
+      ...(config.ceph && cloud ? await cloud(join(identity.dir, 'admin-password')) : []),
+    ],
     new IpmiPowerDriver(),
   );
   const store = agent.store;

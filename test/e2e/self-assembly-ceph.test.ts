@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +13,8 @@ const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const RACKSEED = [process.execPath, join(REPO, 'bin/rackseed.js')];
 
 // `rackseed lab up --ceph`: the seed and three servers, found and powered on by the seed,
-// assemble Ceph by themselves (3 monitors, an OSD on each of the 4 nodes, the manager).
+// assemble Ceph by themselves (3 monitors, an OSD on each of the 4 nodes, the manager), then
+// run the cloud over it: a DB master candidate and the OpenStack API on every node.
 describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
   let dir: string;
   let lab: LabInfo;
@@ -24,6 +25,23 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
     const [command = 'ceph', ...args] = argv;
     return (await run('ip', ['netns', 'exec', lab.seedNetns, command, '-c', conf, ...args], { timeout: 60_000 }))
       .stdout;
+  };
+
+  /** Debian's `openstack` CLI in the seed's namespace, as the cloud's admin, against the API on `ip`. */
+  const openstack = async <T>(ip: string, args: readonly string[]): Promise<T> => {
+    const password = readFileSync(join(lab.scopeDir, 'seed', 'cluster', 'admin-password'), 'utf8').trim();
+    const env = {
+      ...process.env,
+      OS_AUTH_URL: `http://${ip}:5000/identity`,
+      OS_IDENTITY_API_VERSION: '3',
+      OS_USERNAME: 'admin',
+      OS_PASSWORD: password,
+      OS_PROJECT_NAME: 'admin',
+      OS_USER_DOMAIN_NAME: 'Default',
+      OS_PROJECT_DOMAIN_NAME: 'Default',
+    };
+    const argv = ['netns', 'exec', lab.seedNetns, 'openstack', ...args, '-f', 'json'];
+    return JSON.parse((await run('ip', argv, { env, timeout: 120_000 })).stdout) as T;
   };
 
   beforeAll(async () => {
@@ -75,4 +93,32 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
     await tool(['rados', '-p', 'rackseed', 'put', 'lab-object', file]);
     expect(await tool(['rados', '-p', 'rackseed', 'get', 'lab-object', '-'])).toBe('lab ceph\n');
   }, 300_000);
+
+  it('serves the OpenStack API on every node over one elected DB master; every node is a hypervisor', async () => {
+    const t0 = Date.now();
+    type Hypervisor = { 'Hypervisor Hostname': string; 'Host IP': string };
+    const hypervisors = await waitFor(
+      'the API on the seed, listing the 4 nodes as hypervisors',
+      async () => {
+        const list = await openstack<Hypervisor[]>(lab.seedIp, ['hypervisor', 'list']);
+        return list.length === 4 ? list : undefined;
+      },
+      180_000,
+      2_000,
+    );
+    console.log(`self-assembly-ceph: the API answered on the seed ${Date.now() - t0} ms after HEALTH_OK`);
+    const s = await status();
+    expect(hypervisors.map((h) => h['Hypervisor Hostname']).sort()).toEqual(s.nodes.map((n) => n.name).sort());
+    // What one node writes, every node reads: one database, through the elected master.
+    await openstack(lab.seedIp, ['flavor', 'create', '--ram', '256', '--disk', '1', '--vcpus', '1', 'lab.small']);
+    for (const h of hypervisors) {
+      const flavors = await waitFor(
+        `the API on ${h['Hypervisor Hostname']} (${h['Host IP']})`,
+        () => openstack<{ Name: string }[]>(h['Host IP'], ['flavor', 'list']),
+        120_000,
+        2_000,
+      );
+      expect(flavors.map((f) => f.Name)).toContain('lab.small');
+    }
+  }, 400_000);
 });

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { connectStore, loadAgent } from '../cluster.js';
+import { connectStore, loadAgent, loadCloudServices, RACKSEED } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
 import { type CliIo, type GlobalOptions, report } from '../io.js';
 
@@ -28,7 +28,13 @@ export function registerNode(program: Command, io: CliIo): void {
       const dataDir =
         flags.dataDir ?? (io.env.RACKSEED_STATE_DIR ? join(io.env.RACKSEED_STATE_DIR, 'data') : '/var/lib/rackseed');
       const { bootNode, machineGuid } = await loadSeed();
-      const agent = await bootNode({ cmdline, guid: machineGuid(io.env), dataDir, log });
+      const agent = await bootNode({
+        cmdline,
+        guid: machineGuid(io.env),
+        dataDir,
+        log,
+        cloud: async (adminPasswordFile) => (await loadCloudServices()).cloudServices(RACKSEED, adminPasswordFile),
+      });
       const shutdown = () => void agent.stop();
       process.once('SIGTERM', shutdown);
       process.once('SIGINT', shutdown);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { SeedConfig, SeedEvent } from '../../../bootstrap/seed/index.js';
-import { readConfigFile } from '../cluster.js';
+import { loadCloudServices, RACKSEED, readConfigFile } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
 import type { CliIo, GlobalOptions } from '../io.js';
 
@@ -23,7 +23,9 @@ export function registerSeed(program: Command, io: CliIo): void {
             : `${e.time.slice(11, 19)} ${(e.node ?? '-').padEnd(12)} ${e.type}${e.detail ? `  ${e.detail}` : ''}\n`,
         );
       const { runSeed } = await import('../../../bootstrap/seed/index.js');
-      const seed = await runSeed(config, print);
+      const seed = await runSeed(config, print, async (adminPasswordFile) =>
+        (await loadCloudServices()).cloudServices(RACKSEED, adminPasswordFile),
+      );
       await new Promise<void>((resolve) => {
         process.once('SIGTERM', resolve);
         process.once('SIGINT', resolve);

@@ -1,0 +1,42 @@
+import { join } from 'node:path';
+import type { ServiceContext, ServiceSpec } from '../../agent/index.js';
+import { loadAgent } from './cluster.js';
+
+/** Where a node's OpenStack API listens. */
+export const API_PORT = 5000;
+/** Where a node's database master candidate serves its RPC. */
+export const DB_MASTER_PORT = 5001;
+/** The RADOS pool the Ceph keeper creates: the database and the image bytes live in it. */
+const POOL = 'rackseed';
+
+/**
+ * The cloud's services, as the CLI adds them to the catalog of an agent whose node runs Ceph:
+ * - `db-master` on every node: a candidate for the cloud database master (`rackseed db master`);
+ *   its own election in etcd picks one, which fences the previous master on Ceph, and the others
+ *   stand by, so a dead master is replaced in seconds;
+ * - `api` on every node: the OpenStack API (`rackseed cloud serve --etcd`) over that database,
+ *   image bytes in RADOS, bootstrapped with the cluster's admin password.
+ * Both take the node's address, its Ceph client files (`<dataDir>/ceph/`) and the agent's etcd
+ * endpoints when they start. `rackseed` is how to run this very CLI (node and its script).
+ */
+export async function cloudServices(rackseed: readonly string[], adminPasswordFile: string): Promise<ServiceSpec[]> {
+  const { commandService } = await loadAgent();
+  const common = (c: ServiceContext) => [
+    ...['--etcd', (c.etcd?.() ?? []).join(',')],
+    ...['--ceph-conf', join(c.dataDir, 'ceph', 'ceph.conf')],
+    ...['--host', c.address ?? '127.0.0.1'],
+  ];
+  return [
+    commandService('db-master', 'everywhere', (c) => [
+      ...rackseed,
+      ...['db', 'master', ...common(c)],
+      ...['--pool', POOL, '--namespace', 'db', '--port', String(DB_MASTER_PORT), '--node', c.node],
+    ]),
+    commandService('api', 'everywhere', (c) => [
+      ...rackseed,
+      ...['cloud', 'serve', ...common(c)],
+      ...['--image-pool', POOL, '--image-namespace', 'images', '--port', String(API_PORT)],
+      ...['--admin-password-file', adminPasswordFile, '--clouds-yaml', join(c.dataDir, 'clouds.yaml')],
+    ]),
+  ];
+}
