@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterStatus } from '../../agent/index.js';
-import { inSeed, type LabInfo, labDown, labUp, waitFor } from '../../bootstrap/index.js';
+import { inSeed, type LabInfo, labAdd, labDown, labUp, waitFor } from '../../bootstrap/index.js';
 
 const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -120,5 +120,95 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
       );
       expect(flavors.map((f) => f.Name)).toContain('lab.small');
     }
+  }, 400_000);
+
+  type Hypervisor = { 'Hypervisor Hostname': string; 'Host IP': string };
+  /** The role of each node's DB master candidate (`master` or `standby`), asked in the seed's namespace. */
+  const masterOf = async (hypervisors: readonly Hypervisor[]) => {
+    for (const h of hypervisors) {
+      const argv = ['netns', 'exec', lab.seedNetns, 'curl', '-sf', '-m', '2', `http://${h['Host IP']}:5001/v1/status`];
+      const answer = await run('ip', argv).catch(() => undefined);
+      if (answer && (JSON.parse(answer.stdout) as { role: string }).role === 'master') return h;
+    }
+    return undefined;
+  };
+
+  it('keeps the API answering when the DB master’s server loses power: fenced, a new master, no acknowledged write lost', async () => {
+    const hypervisors = await openstack<Hypervisor[]>(lab.seedIp, ['hypervisor', 'list']);
+    const master = await waitFor('the elected DB master', () => masterOf(hypervisors), 60_000, 1_000);
+    // The seed has no BMC in the lab: if it holds the master, a server still dies and the API must go on.
+    const victim = lab.servers.find((v) => v.name === master['Hypervisor Hostname']) ?? lab.servers[0];
+    if (!victim) throw new Error('no server');
+    const survivor = hypervisors.find((h) => h['Hypervisor Hostname'] === 'seed');
+    if (!survivor) throw new Error('no seed hypervisor');
+    const acknowledged: string[] = [];
+    let writing = true;
+    const writer = (async () => {
+      for (let i = 0; writing; i++) {
+        const name = `during.${i}`;
+        const done = await openstack(survivor['Host IP'], ['flavor', 'create', '--ram', '64', '--disk', '1', name])
+          .then(() => true)
+          .catch(() => false);
+        if (done) acknowledged.push(name);
+      }
+    })();
+    const died = Date.now();
+    const stateDir = join(lab.scopeDir, `bmc${lab.servers.indexOf(victim) + 1}`, 'chassis');
+    execFileSync('sh', [join(lab.scopeDir, 'chassis-control.sh'), stateDir, 'set', 'power', '0']);
+    await waitFor(
+      `${victim.name} fenced`,
+      async () => (await status()).nodes.find((n) => n.name === victim.name)?.state === 'fenced',
+      90_000,
+      1_000,
+    );
+    const alive = hypervisors.filter((h) => h['Hypervisor Hostname'] !== victim.name);
+    const next = await waitFor('a DB master on a live node', () => masterOf(alive), 120_000, 1_000);
+    const before = acknowledged.length;
+    await waitFor('two more writes acknowledged', async () => acknowledged.length >= before + 2, 120_000, 500);
+    console.log(`self-assembly-ceph: power lost → writes acknowledged again in ${Date.now() - died} ms`);
+    writing = false;
+    await writer;
+    expect(next['Hypervisor Hostname']).not.toBe(victim.name);
+    const flavors = (await openstack<{ Name: string }[]>(survivor['Host IP'], ['flavor', 'list'])).map((f) => f.Name);
+    expect(acknowledged.length).toBeGreaterThan(0);
+    expect(acknowledged.filter((name) => !flavors.includes(name))).toEqual([]);
+    // Every live node's API still answers, and the dead node is no longer a hypervisor.
+    for (const h of alive) {
+      expect((await openstack<{ Name: string }[]>(h['Host IP'], ['flavor', 'list'])).length).toBeGreaterThan(0);
+    }
+    await waitFor(
+      `${victim.name} gone from the hypervisors`,
+      async () =>
+        !(await openstack<Hypervisor[]>(survivor['Host IP'], ['hypervisor', 'list'])).some(
+          (h) => h['Hypervisor Hostname'] === victim.name,
+        ),
+      30_000,
+      1_000,
+    );
+  }, 500_000);
+
+  it('grows the hypervisor list when a server is cabled in, with no human step', async () => {
+    const added = await labAdd(lab);
+    await waitFor(
+      `${added} among the hypervisors`,
+      async () =>
+        (await openstack<Hypervisor[]>(lab.seedIp, ['hypervisor', 'list'])).some(
+          (h) => h['Hypervisor Hostname'] === added,
+        ),
+      180_000,
+      2_000,
+    );
+    const fresh = (await openstack<Hypervisor[]>(lab.seedIp, ['hypervisor', 'list'])).find(
+      (h) => h['Hypervisor Hostname'] === added,
+    );
+    if (!fresh) throw new Error('no new hypervisor');
+    // Its own API answers over the same database.
+    const flavors = await waitFor(
+      `the API on ${added}`,
+      () => openstack<{ Name: string }[]>(fresh['Host IP'], ['flavor', 'list']),
+      120_000,
+      2_000,
+    );
+    expect(flavors.map((f) => f.Name)).toContain('lab.small');
   }, 400_000);
 });
