@@ -23,3 +23,23 @@ export {
   type SimulatedRack,
   startSimulatedBmcs,
 } from './ipmi-sim.js';
+export {
+  API_PORT,
+  type GatewayBackends,
+  type GatewayProcess,
+  type GatewayRelayOptions,
+  type LabGateway,
+  type LabGatewayOptions,
+  runGatewayListener,
+  runGatewayRelay,
+  startLabGateway,
+} from './gateway.js';
+export {
+  apiBackendsOf,
+  BackendPool,
+  type Endpoint,
+  formatEndpoint,
+  GatewayError,
+  type GatewayErrorCode,
+  parseEndpoint,
+} from './gateway-pool.js';

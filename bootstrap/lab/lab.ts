@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { RackseedError } from '../../agent/index.js';
+import { startLabGateway } from './gateway.js';
 import { addLabServer, buildLabRack, type LabBoot } from './rack.js';
 import { Scope } from './scope.js';
 import { waitFor } from './wait.js';
@@ -37,6 +38,10 @@ export interface LabInfo {
     boot: LabBoot;
   }[];
   readonly seedLog: string;
+  /** The cloud's admin password (the seed's cluster identity; mode 0600). */
+  readonly adminPasswordFile: string;
+  /** The lab gateway: the API of the live nodes on the host (see gateway.ts); null until it runs. */
+  readonly gateway: { url: string; port: number } | null;
   readonly createdAt: string;
 }
 
@@ -53,6 +58,8 @@ export interface LabUpOptions {
   /** The service catalog every node runs. */
   services?: readonly { name: string; placement: 'everywhere' | 'singleton'; command: string[] }[];
   readyTimeoutMs?: number;
+  /** The lab gateway's port on 127.0.0.1 (default: a free one). */
+  gatewayPort?: number;
   onProgress?: (line: string) => void;
 }
 
@@ -154,6 +161,9 @@ export async function labUp(options: LabUpOptions): Promise<LabInfo> {
         boot: s.boot,
       })),
       seedLog: seed.logFile,
+      // Where the seed's ensureIdentity keeps it (dataDir/cluster).
+      adminPasswordFile: join(dir, 'seed', 'cluster', 'admin-password'),
+      gateway: null,
       createdAt: new Date().toISOString(),
     };
     writeFileSync(join(dir, 'lab.json'), `${JSON.stringify(info, null, 2)}\n`);
@@ -175,7 +185,17 @@ export async function labUp(options: LabUpOptions): Promise<LabInfo> {
       options.readyTimeoutMs ?? 180_000,
       1_000,
     );
-    return info;
+    const gateway = await startLabGateway({
+      scope: hardware.scope,
+      netns: info.bridgeNetns,
+      rackseed: options.rackseed,
+      backends: { etcd: [info.etcd] },
+      ...(options.gatewayPort ? { port: options.gatewayPort } : {}),
+    });
+    const ready: LabInfo = { ...info, gateway: { url: gateway.url, port: gateway.port } };
+    writeFileSync(join(dir, 'lab.json'), `${JSON.stringify(ready, null, 2)}\n`);
+    progress(`gateway: the nodes' API on ${gateway.url} (relay log: ${gateway.relay.logFile})`);
+    return ready;
   } catch (error) {
     await hardware.destroy();
     throw error;
