@@ -29,8 +29,8 @@ async function edit(path: string, create: boolean, change: (doc: Document) => bo
     if (!create) return;
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   }
-  const { parseDocument } = await import('yaml');
-  const doc = parseDocument(text || 'clouds: {}\n');
+  const { Document, parseDocument } = await import('yaml');
+  const doc = text ? parseDocument(text) : new Document({ clouds: {} });
   if (doc.errors.length > 0) throw new CloudsYamlError(`${path} is not valid YAML; fix or move it, then try again`);
   if (!change(doc)) return;
   // Beside, then rename: the user's clouds.yaml is never seen half written.
@@ -41,8 +41,12 @@ async function edit(path: string, create: boolean, change: (doc: Document) => bo
 
 /** Adds or replaces cloud `name` (admin of project admin, Keystone v3 at `authUrl`). */
 export async function writeCloud(path: string, name: string, authUrl: string, password: string): Promise<void> {
+  const { isMap } = await import('yaml'); // loaded on use, as the CLI loads its verbs' heavier parts
   await edit(path, true, (doc) => {
     if (!doc.has('clouds')) doc.set('clouds', {});
+    // An empty `clouds: {}` (what removing the last entry leaves) is a flow map: write entries as blocks.
+    const clouds = doc.get('clouds', true);
+    if (isMap(clouds) && clouds.items.length === 0) clouds.flow = false;
     doc.setIn(['clouds', name], {
       auth: {
         auth_url: authUrl,

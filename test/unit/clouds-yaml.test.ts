@@ -49,6 +49,11 @@ describe("the operator's clouds.yaml", () => {
     const file = join(dir, 'openstack', 'clouds.yaml');
     await writeCloud(file, 'rackseed', 'http://127.0.0.1:5000/identity', 'pw');
     expect((parse(readFileSync(file, 'utf8')) as { clouds: object }).clouds).toHaveProperty('rackseed');
+    // Block style, readable, also after the last entry was removed (which leaves `clouds: {}`).
+    expect(readFileSync(file, 'utf8')).toMatch(/^clouds:\n {2}rackseed:\n {4}auth:\n/);
+    await removeCloud(file, 'rackseed');
+    await writeCloud(file, 'rackseed-lab', 'http://127.0.0.1:5000/identity', 'pw');
+    expect(readFileSync(file, 'utf8')).toMatch(/^clouds:\n {2}rackseed-lab:\n {4}auth:\n/);
   });
 
   it('refuses to rewrite a file that is not YAML (CLI_ERR_CLOUDS_YAML), leaving it as it was', async () => {
