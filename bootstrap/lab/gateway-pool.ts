@@ -35,7 +35,7 @@ export const formatEndpoint = (e: Endpoint) => (e.host.includes(':') ? `[${e.hos
 
 /**
  * The API endpoints of the live nodes, from the values of the cluster's node records
- * (`keys.nodes`, each a {@link NodeRecord} under its node's lease): a node's address is its
+ * (`keys.nodes`, each a NodeRecord under its node's lease): a node's address is its
  * etcd member's host. A record that is not JSON or names no address is left out.
  */
 export function apiBackendsOf(records: readonly string[], apiPort: number): Endpoint[] {
@@ -52,6 +52,16 @@ export function apiBackendsOf(records: readonly string[], apiPort: number): Endp
     if (host) found.set(host, { host, port: apiPort });
   }
   return [...found.values()].sort((a, b) => formatEndpoint(a).localeCompare(formatEndpoint(b)));
+}
+
+/** The voters' client URLs from the cluster's EtcdEndpoints record (`keys.etcdEndpoints`); none when it is not one. */
+export function votersOf(record: string): string[] {
+  try {
+    const urls = (JSON.parse(record) as { clientUrls?: unknown }).clientUrls;
+    return Array.isArray(urls) ? urls.filter((u): u is string => typeof u === 'string' && /^https?:\/\//.test(u)) : [];
+  } catch {
+    return [];
+  }
 }
 
 /**

@@ -1,8 +1,8 @@
 import { existsSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { keys } from '../../agent/index.js';
-import { apiBackendsOf, BackendPool, type Endpoint, formatEndpoint, GatewayError } from './gateway-pool.js';
+import { keys, Store } from '../../agent/index.js';
+import { apiBackendsOf, BackendPool, type Endpoint, formatEndpoint, GatewayError, votersOf } from './gateway-pool.js';
 import type { Daemon, Scope } from './scope.js';
 import { waitFor } from './wait.js';
 
@@ -113,15 +113,22 @@ export async function runGatewayRelay(options: GatewayRelayOptions): Promise<Gat
   if ('static' in options.backends) {
     pool.set(options.backends.static);
   } else {
-    const { Etcd3 } = await import('etcd3');
-    const etcd = new Etcd3({ hosts: [...options.backends.etcd], dialTimeout: 2_000 });
+    // The agent's store: its breaker lets a member that was down back in, and the endpoints
+    // follow the voters, so the relay outlives the seed's etcd.
+    const store = Store.connect(options.backends.etcd);
     const apiPort = options.apiPort ?? API_PORT;
     let lastError = '';
     let lastList = '';
     const refresh = async () => {
       try {
-        const records = await etcd.getAll().prefix(keys.nodes).strings();
-        pool.set(apiBackendsOf(Object.values(records), apiPort));
+        const [records, voters] = await Promise.all([store.list(keys.nodes), store.get(keys.etcdEndpoints)]);
+        pool.set(
+          apiBackendsOf(
+            records.entries.map((e) => e.value),
+            apiPort,
+          ),
+        );
+        if (voters) store.setEndpoints(votersOf(voters.value));
         lastError = '';
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
@@ -137,7 +144,7 @@ export async function runGatewayRelay(options: GatewayRelayOptions): Promise<Gat
     const timer = setInterval(() => void refresh(), options.refreshMs ?? 2_000);
     closeSource = async () => {
       clearInterval(timer);
-      etcd.close();
+      await store.close();
     };
   }
   const forward = async (client: Socket) => {

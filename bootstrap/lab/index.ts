@@ -6,7 +6,17 @@
 export { type Daemon, processRunning, Scope, SCOPES_ROOT, type SpawnOptions, sweepStale } from './scope.js';
 export { waitFor } from './wait.js';
 export { createNetworkLab, type LabHost, type NetworkLab, type NetworkLabOptions } from './netns.js';
-export { inSeed, labAdd, LabError, type LabInfo, labDown, labs, labUp, type LabUpOptions } from './lab.js';
+export {
+  inSeed,
+  labAdd,
+  LabError,
+  type LabInfo,
+  labDown,
+  labs,
+  type LabService,
+  labUp,
+  type LabUpOptions,
+} from './lab.js';
 export {
   addLabServer,
   buildLabRack,
@@ -42,4 +52,5 @@ export {
   GatewayError,
   type GatewayErrorCode,
   parseEndpoint,
+  votersOf,
 } from './gateway-pool.js';

@@ -40,8 +40,8 @@ export interface LabInfo {
   readonly seedLog: string;
   /** The cloud's admin password (the seed's cluster identity; mode 0600). */
   readonly adminPasswordFile: string;
-  /** The lab gateway: the API of the live nodes on the host (see gateway.ts); null until it runs. */
-  readonly gateway: { url: string; port: number } | null;
+  /** The lab gateway: the API of the live nodes on the host (see gateway.ts). */
+  readonly gateway: { url: string; port: number };
   readonly createdAt: string;
 }
 
@@ -55,12 +55,22 @@ export interface LabUpOptions {
   image?: { dir: string; kernel: string; initrd: string };
   /** How many of the servers (the first ones) PXE-boot `image` in QEMU; the others boot in namespaces (default 0). */
   qemu?: number;
-  /** The service catalog every node runs. */
-  services?: readonly { name: string; placement: 'everywhere' | 'singleton'; command: string[] }[];
+  /**
+   * The service catalog every node runs; as a function, it is given the lab gateway's URL,
+   * which an API service advertises (`cloud serve --public-url`).
+   */
+  services?: readonly LabService[] | ((lab: { publicUrl: string }) => readonly LabService[]);
   readyTimeoutMs?: number;
   /** The lab gateway's port on 127.0.0.1 (default: a free one). */
   gatewayPort?: number;
   onProgress?: (line: string) => void;
+}
+
+/** A service of the lab's catalog (seed.yaml `services`). */
+export interface LabService {
+  name: string;
+  placement: 'everywhere' | 'singleton';
+  command: string[];
 }
 
 const FACTORY_PASSWORD = 'lab-factory';
@@ -118,6 +128,10 @@ export async function labUp(options: LabUpOptions): Promise<LabInfo> {
       );
       image = { dir: placeholder, kernel: 'vmlinuz', initrd: 'initrd.img' };
     }
+    // The gateway's URL is known before the nodes start: their API advertises it.
+    const gatewayPort = options.gatewayPort ?? (await hardware.scope.port());
+    const publicUrl = `http://127.0.0.1:${gatewayPort}`;
+    const services = typeof options.services === 'function' ? options.services({ publicUrl }) : options.services;
     const net = hardware.network.subnet.replace(/\.0\/24$/, '');
     const config = {
       cluster: 'lab',
@@ -134,7 +148,7 @@ export async function labUp(options: LabUpOptions): Promise<LabInfo> {
       // TCG guests on a shared 2-core machine stall for seconds: the 3 s default lease would
       // have their nodes fenced as dead while they are only slow.
       ...(qemu > 0 ? { leaseTtl: QEMU_LEASE_TTL } : {}),
-      services: options.services ?? [],
+      services: services ?? [],
     };
     writeFileSync(join(dir, 'seed.yaml'), stringify(config), { mode: 0o600 });
     const seed = hardware.scope.spawn(
@@ -163,11 +177,20 @@ export async function labUp(options: LabUpOptions): Promise<LabInfo> {
       seedLog: seed.logFile,
       // Where the seed's ensureIdentity keeps it (dataDir/cluster).
       adminPasswordFile: join(dir, 'seed', 'cluster', 'admin-password'),
-      gateway: null,
+      gateway: { url: publicUrl, port: gatewayPort },
       createdAt: new Date().toISOString(),
     };
     writeFileSync(join(dir, 'lab.json'), `${JSON.stringify(info, null, 2)}\n`);
     progress(`seed started on ${hardware.seedIp} (log: ${seed.logFile})`);
+    // Up from the start: it finds the nodes in etcd as they register.
+    const gateway = await startLabGateway({
+      scope: hardware.scope,
+      netns: info.bridgeNetns,
+      rackseed: options.rackseed,
+      backends: { etcd: [info.etcd] },
+      port: gatewayPort,
+    });
+    progress(`gateway: the nodes' API on ${gateway.url} (relay log: ${gateway.relay.logFile})`);
     const names = new Set(info.servers.map((s) => s.name));
     let last = '';
     await waitFor(
@@ -185,17 +208,7 @@ export async function labUp(options: LabUpOptions): Promise<LabInfo> {
       options.readyTimeoutMs ?? 180_000,
       1_000,
     );
-    const gateway = await startLabGateway({
-      scope: hardware.scope,
-      netns: info.bridgeNetns,
-      rackseed: options.rackseed,
-      backends: { etcd: [info.etcd] },
-      ...(options.gatewayPort ? { port: options.gatewayPort } : {}),
-    });
-    const ready: LabInfo = { ...info, gateway: { url: gateway.url, port: gateway.port } };
-    writeFileSync(join(dir, 'lab.json'), `${JSON.stringify(ready, null, 2)}\n`);
-    progress(`gateway: the nodes' API on ${gateway.url} (relay log: ${gateway.relay.logFile})`);
-    return ready;
+    return info;
   } catch (error) {
     await hardware.destroy();
     throw error;

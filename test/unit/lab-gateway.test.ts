@@ -7,6 +7,7 @@ import {
   formatEndpoint,
   GatewayError,
   parseEndpoint,
+  votersOf,
 } from '../../bootstrap/lab/index.js';
 
 const e = (host: string, port = 5000): Endpoint => ({ host, port });
@@ -120,4 +121,18 @@ describe('lab gateway: where the backends come from', () => {
       expect(() => parseEndpoint(text)).toThrow(/is not host:port/);
     },
   );
+});
+
+describe('lab gateway: where the etcd endpoints come from', () => {
+  it("reads the voters' client URLs from the etcd endpoints record, and nothing from a bad one", () => {
+    expect(votersOf(JSON.stringify({ clientUrls: ['http://10.9.0.10:2379', 'http://10.9.0.100:2379'] }))).toEqual([
+      'http://10.9.0.10:2379',
+      'http://10.9.0.100:2379',
+    ]);
+    expect(votersOf(JSON.stringify({ clientUrls: ['http://10.9.0.10:2379', 7, 'ftp://x'] }))).toEqual([
+      'http://10.9.0.10:2379',
+    ]);
+    for (const bad of ['', '{', 'null', '[]', JSON.stringify({ clientUrls: 'http://x' })])
+      expect(votersOf(bad)).toEqual([]);
+  });
 });

@@ -253,6 +253,7 @@ export function registerCloud(program: Command, io: CliIo): void {
       if (cloudsYaml) await writeCloud(cloudsYaml, 'rackseed', `${publicUrl}/identity`, password);
       const value = {
         url: publicUrl,
+        listen: `${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
         authUrl: `${publicUrl}/identity`,
         cloud: 'rackseed',
         mode: backing.mode,
@@ -263,6 +264,7 @@ export function registerCloud(program: Command, io: CliIo): void {
       report(io, command.optsWithGlobals<GlobalOptions>(), value, (v) =>
         [
           `rackseed cloud serving the OpenStack API on ${v.url} (compute driver: ${v.driver})`,
+          ...(options.publicUrl ? [`  listening on ${v.listen}`] : []),
           `  database: ${v.mode === 'cluster' ? 'the elected DB master, image bytes in RADOS' : 'this machine'}`,
           v.cloudsYaml
             ? `  cloud "rackseed" written to ${v.cloudsYaml}; admin password in ${v.passwordFile}`

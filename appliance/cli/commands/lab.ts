@@ -77,7 +77,7 @@ export function registerLab(program: Command, io: CliIo): void {
             if (!options.json) io.stdout(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${line}\n`);
           },
         });
-        const gateway = info.gateway?.url ?? '';
+        const gateway = info.gateway.url;
         const password = await readSecret(io, {
           file: info.adminPasswordFile,
           env: 'RACKSEED_ADMIN_PASSWORD',
@@ -172,13 +172,15 @@ export function registerLab(program: Command, io: CliIo): void {
     )
     .option('--api-port <port>', "the nodes' API port", '5000')
     .action(async (flags: { socket: string; etcd?: string; backend: string[]; apiPort: string }) => {
-      const { parseEndpoint, runGatewayRelay } = await loadLab();
+      const { runGatewayRelay } = await loadLab();
       if ((flags.etcd === undefined) === (flags.backend.length === 0))
         throw new CliUsageError('give either --etcd URLS or --backend HOST:PORT');
-      const apiPort = parseEndpoint(`x:${flags.apiPort}`).port;
+      const apiPort = tcpPort('--api-port', flags.apiPort);
+      const etcd = (flags.etcd ?? '').split(',').filter(Boolean);
+      if (flags.etcd !== undefined && etcd.length === 0) throw new CliUsageError('--etcd needs at least one URL');
       const backends = flags.etcd
-        ? { etcd: flags.etcd.split(',').filter(Boolean) }
-        : { static: flags.backend.map((b) => parseEndpoint(b, apiPort)) };
+        ? { etcd }
+        : { static: await Promise.all(flags.backend.map((b) => endpoint('--backend', b, apiPort))) };
       const relay = await runGatewayRelay({ socket: flags.socket, backends, apiPort, log: logLine(io) });
       await untilSignal();
       await relay.close();
@@ -189,15 +191,31 @@ export function registerLab(program: Command, io: CliIo): void {
     .requiredOption('--listen <host:port>', 'address to accept on, e.g. 127.0.0.1:8000')
     .requiredOption('--socket <path>', "the relay's unix socket")
     .action(async (flags: { listen: string; socket: string }) => {
-      const { parseEndpoint, runGatewayListener } = await loadLab();
+      const { runGatewayListener } = await loadLab();
       const listener = await runGatewayListener({
-        listen: parseEndpoint(flags.listen),
+        listen: await endpoint('--listen', flags.listen),
         socket: flags.socket,
         log: logLine(io),
       });
       await untilSignal();
       await listener.close();
     });
+}
+
+function tcpPort(option: string, text: string): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port < 1 || port > 65535) throw new CliUsageError(`${option} ${text} is not a TCP port`);
+  return port;
+}
+
+/** `host[:port]` of an option; a bad one is a usage error. */
+async function endpoint(option: string, text: string, defaultPort?: number) {
+  const { parseEndpoint } = await loadLab();
+  try {
+    return parseEndpoint(text, defaultPort);
+  } catch (error) {
+    throw new CliUsageError(`${option}: ${(error as Error).message}`);
+  }
 }
 
 /** A timestamped log line on stdout (the lab's scope keeps it in the process's log file). */
