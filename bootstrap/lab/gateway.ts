@@ -44,6 +44,8 @@ export interface GatewayProcess {
 
 /** What a client is told when no backend answers: a plain HTTP 503 with an OpenStack fault body. */
 function unavailable(client: Socket, message: string): void {
+  // Read (and drop) the request, so that closing with it unread does not reset the connection.
+  client.resume();
   const body = JSON.stringify({ serviceUnavailable: { code: 503, message } });
   client.end(
     `HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
@@ -171,7 +173,12 @@ export async function runGatewayRelay(options: GatewayRelayOptions): Promise<Gat
     unavailable(client, 'no node of the cloud answers; see the lab gateway relay log');
   };
   if (existsSync(options.socket)) rmSync(options.socket);
-  const server = createServer({ pauseOnConnect: true }, (client) => void forward(client));
+  const server = createServer({ pauseOnConnect: true }, (client) => {
+    forward(client).catch((error: unknown) => {
+      log(`connection dropped: ${String(error)}`);
+      client.destroy();
+    });
+  });
   server.on('error', (error) => log(`relay socket error: ${error.message}`));
   try {
     await listen(server, options.socket);

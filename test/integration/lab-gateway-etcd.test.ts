@@ -81,6 +81,23 @@ describe('lab gateway relay: the nodes from the cluster', () => {
     expect(answers[0]).not.toBe(answers[1]);
   });
 
+  it('goes on after clients that hang up at once or send garbage', async () => {
+    await Promise.all(
+      Array.from(
+        { length: 20 },
+        (_, i) =>
+          new Promise<void>((resolve) => {
+            const c = createConnection(socket);
+            c.resume();
+            c.on('error', () => resolve());
+            c.on('close', () => resolve());
+            c.on('connect', () => (i % 2 ? c.destroy() : c.end(Buffer.from([0, 255, 13, 10, 13, 10]))));
+          }),
+      ),
+    );
+    expect(['n1', 'n2']).toContain(await through(socket));
+  });
+
   it('drops a node whose record went with its lease, without trying it', async () => {
     await leases.get('n1')?.revoke();
     await waitFor('the relay to drop n1', () => lines.some((l) => /^backends: 127\.0\.0\.3:\d+$/.test(l)), 10_000);
