@@ -15,11 +15,15 @@ const POOL = 'rackseed';
  *   its own election in etcd picks one, which fences the previous master on Ceph, and the others
  *   stand by, so a dead master is replaced in seconds;
  * - `api` on every node: the OpenStack API (`rackseed cloud serve --etcd`) over that database,
- *   image bytes in RADOS, bootstrapped with the cluster's admin password.
+ *   image bytes in RADOS, bootstrapped with the cluster's admin password, advertising the cloud's
+ *   public URL (a VIP, or the lab gateway) when there is one.
  * Both take the node's address, its Ceph client files (`<dataDir>/ceph/`) and the agent's etcd
  * endpoints when they start. `rackseed` is how to run this very CLI (node and its script).
  */
-export async function cloudServices(rackseed: readonly string[], adminPasswordFile: string): Promise<ServiceSpec[]> {
+export async function cloudServices(
+  rackseed: readonly string[],
+  cloud: { adminPasswordFile: string; publicUrl?: string },
+): Promise<ServiceSpec[]> {
   const { commandService } = await loadAgent();
   const common = (c: ServiceContext) => [
     ...['--etcd', (c.etcd?.() ?? []).join(',')],
@@ -36,7 +40,8 @@ export async function cloudServices(rackseed: readonly string[], adminPasswordFi
       ...rackseed,
       ...['cloud', 'serve', ...common(c)],
       ...['--image-pool', POOL, '--image-namespace', 'images', '--port', String(API_PORT)],
-      ...['--admin-password-file', adminPasswordFile, '--clouds-yaml', join(c.dataDir, 'clouds.yaml')],
+      ...['--admin-password-file', cloud.adminPasswordFile, '--clouds-yaml', join(c.dataDir, 'clouds.yaml')],
+      ...(cloud.publicUrl ? ['--public-url', cloud.publicUrl] : []),
     ]),
   ];
 }

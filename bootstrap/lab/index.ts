@@ -6,7 +6,17 @@
 export { type Daemon, processRunning, Scope, SCOPES_ROOT, type SpawnOptions, sweepStale } from './scope.js';
 export { waitFor } from './wait.js';
 export { createNetworkLab, type LabHost, type NetworkLab, type NetworkLabOptions } from './netns.js';
-export { inSeed, labAdd, LabError, type LabInfo, labDown, labs, labUp, type LabUpOptions } from './lab.js';
+export {
+  inSeed,
+  labAdd,
+  LabError,
+  type LabInfo,
+  labDown,
+  labs,
+  type LabService,
+  labUp,
+  type LabUpOptions,
+} from './lab.js';
 export {
   addLabServer,
   buildLabRack,
@@ -23,3 +33,24 @@ export {
   type SimulatedRack,
   startSimulatedBmcs,
 } from './ipmi-sim.js';
+export {
+  API_PORT,
+  type GatewayBackends,
+  type GatewayProcess,
+  type GatewayRelayOptions,
+  type LabGateway,
+  type LabGatewayOptions,
+  runGatewayListener,
+  runGatewayRelay,
+  startLabGateway,
+} from './gateway.js';
+export {
+  apiBackendsOf,
+  BackendPool,
+  type Endpoint,
+  formatEndpoint,
+  GatewayError,
+  type GatewayErrorCode,
+  parseEndpoint,
+  votersOf,
+} from './gateway-pool.js';

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { RackseedError } from '../../agent/index.js';
+import { startLabGateway } from './gateway.js';
 import { addLabServer, buildLabRack, type LabBoot } from './rack.js';
 import { Scope } from './scope.js';
 import { waitFor } from './wait.js';
@@ -37,6 +38,10 @@ export interface LabInfo {
     boot: LabBoot;
   }[];
   readonly seedLog: string;
+  /** The cloud's admin password (the seed's cluster identity; mode 0600). */
+  readonly adminPasswordFile: string;
+  /** The lab gateway: the API of the live nodes on the host (see gateway.ts). */
+  readonly gateway: { url: string; port: number };
   readonly createdAt: string;
 }
 
@@ -51,11 +56,23 @@ export interface LabUpOptions {
   /** How many of the servers (the first ones) PXE-boot `image` in QEMU; the others boot in namespaces (default 0). */
   qemu?: number;
   /** The service catalog every node runs. */
-  services?: readonly { name: string; placement: 'everywhere' | 'singleton'; command: string[] }[];
-  /** The seed and every server take part in Ceph (netns servers only: the netboot image has no Ceph). */
+  services?: readonly LabService[];
+  /**
+   * The seed and every server take part in Ceph and run the cloud over it (netns servers only:
+   * the netboot image has no Ceph); the API advertises the lab gateway's URL.
+   */
   ceph?: boolean;
   readyTimeoutMs?: number;
+  /** The lab gateway's port on 127.0.0.1 (default: a free one). */
+  gatewayPort?: number;
   onProgress?: (line: string) => void;
+}
+
+/** A service of the lab's catalog (seed.yaml `services`). */
+export interface LabService {
+  name: string;
+  placement: 'everywhere' | 'singleton';
+  command: string[];
 }
 
 const FACTORY_PASSWORD = 'lab-factory';
@@ -113,6 +130,9 @@ export async function labUp(options: LabUpOptions): Promise<LabInfo> {
       );
       image = { dir: placeholder, kernel: 'vmlinuz', initrd: 'initrd.img' };
     }
+    // The gateway's URL is known before the nodes start: their API advertises it.
+    const gatewayPort = options.gatewayPort ?? (await hardware.scope.port());
+    const publicUrl = `http://127.0.0.1:${gatewayPort}`;
     const net = hardware.network.subnet.replace(/\.0\/24$/, '');
     const config = {
       cluster: 'lab',
@@ -130,7 +150,7 @@ export async function labUp(options: LabUpOptions): Promise<LabInfo> {
       // have their nodes fenced as dead while they are only slow.
       ...(qemu > 0 ? { leaseTtl: QEMU_LEASE_TTL } : {}),
       services: options.services ?? [],
-      ...(options.ceph ? { ceph: true } : {}),
+      ...(options.ceph ? { ceph: true, publicUrl } : {}),
     };
     writeFileSync(join(dir, 'seed.yaml'), stringify(config), { mode: 0o600 });
     const seed = hardware.scope.spawn(
@@ -157,10 +177,22 @@ export async function labUp(options: LabUpOptions): Promise<LabInfo> {
         boot: s.boot,
       })),
       seedLog: seed.logFile,
+      // Where the seed's ensureIdentity keeps it (dataDir/cluster).
+      adminPasswordFile: join(dir, 'seed', 'cluster', 'admin-password'),
+      gateway: { url: publicUrl, port: gatewayPort },
       createdAt: new Date().toISOString(),
     };
     writeFileSync(join(dir, 'lab.json'), `${JSON.stringify(info, null, 2)}\n`);
     progress(`seed started on ${hardware.seedIp} (log: ${seed.logFile})`);
+    // Up from the start: it finds the nodes in etcd as they register.
+    const gateway = await startLabGateway({
+      scope: hardware.scope,
+      netns: info.bridgeNetns,
+      rackseed: options.rackseed,
+      backends: { etcd: [info.etcd] },
+      port: gatewayPort,
+    });
+    progress(`gateway: the nodes' API on ${gateway.url} (relay log: ${gateway.relay.logFile})`);
     const names = new Set(info.servers.map((s) => s.name));
     let last = '';
     await waitFor(

@@ -27,6 +27,8 @@ export interface EnrollmentGrant {
   readonly services: readonly { name: string; placement: 'everywhere' | 'singleton'; command: string[] }[];
   /** The node takes part in Ceph, its daemons on its provisioning address (absent from older seeds: no). */
   readonly ceph?: boolean;
+  /** The URL the cloud's API advertises, when not each node's own address. */
+  readonly publicUrl?: string;
 }
 
 export interface EnrollmentServer {

@@ -56,9 +56,12 @@ function addressOf(mac: string): string {
 /**
  * The cloud's services (the API, the database master candidates), which the CLI makes: bootstrap/
  * cannot depend on appliance/. They run on every node that takes part in Ceph, over it; given the
- * file holding the cloud's admin password.
+ * file holding the cloud's admin password and the URL the API advertises (default: the node's).
  */
-export type CloudServices = (adminPasswordFile: string) => Promise<readonly ServiceSpec[]>;
+export type CloudServices = (cloud: {
+  adminPasswordFile: string;
+  publicUrl?: string;
+}) => Promise<readonly ServiceSpec[]>;
 
 /**
  * A netbooted node's start: enrolls with the seed (once; the grant is kept, 0600, in the data
@@ -97,7 +100,7 @@ export async function bootNode(options: {
   if (grant.ceph && options.cloud) {
     const adminPasswordFile = join(options.dataDir, 'admin-password');
     writeFileSync(adminPasswordFile, `${grant.adminPassword}\n`, { mode: 0o600 });
-    cloud = await options.cloud(adminPasswordFile);
+    cloud = await options.cloud({ adminPasswordFile, ...(grant.publicUrl ? { publicUrl: grant.publicUrl } : {}) });
   }
   return startAgent(
     {

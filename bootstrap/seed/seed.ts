@@ -37,8 +37,10 @@ export interface SeedConfig {
   leaseTtl?: number;
   /** The service catalog every node runs. */
   services?: EnrollmentGrant['services'];
-  /** The seed and every node take part in Ceph (an OSD each, monitors on three of them). */
+  /** The seed and every node take part in Ceph (an OSD each, monitors on three of them) and run the cloud over it. */
   ceph?: boolean;
+  /** The URL the cloud's API advertises (a VIP, or the lab gateway); default: each node's own address. */
+  publicUrl?: string;
 }
 
 /** One line of the seed's progress. */
@@ -114,7 +116,12 @@ export async function runSeed(
     },
     [
       ...services.map((s) => commandService(s.name, s.placement, s.command)),
-      ...(config.ceph && cloud ? await cloud(join(identity.dir, 'admin-password')) : []),
+      ...(config.ceph && cloud
+        ? await cloud({
+            adminPasswordFile: join(identity.dir, 'admin-password'),
+            ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
+          })
+        : []),
     ],
     new IpmiPowerDriver(),
   );
@@ -186,6 +193,7 @@ export async function runSeed(
         adminPassword: identity.adminPassword,
         services,
         ceph: config.ceph ?? false,
+        ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
       };
     },
     onEvent: (e) => emit(e.type, undefined, `${e.mac} ${e.detail}`),

@@ -28,11 +28,14 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
   };
 
   /** Debian's `openstack` CLI in the seed's namespace, as the cloud's admin, against the API on `ip`. */
-  const openstack = async <T>(ip: string, args: readonly string[]): Promise<T> => {
+  const openstack = <T>(ip: string, args: readonly string[]): Promise<T> =>
+    openstackAt<T>(`http://${ip}:5000`, args, ['ip', 'netns', 'exec', lab.seedNetns]);
+  /** The same CLI against the API at `url`, run through `prefix` (in a namespace) or on the host. */
+  const openstackAt = async <T>(url: string, args: readonly string[], prefix: readonly string[] = []): Promise<T> => {
     const password = readFileSync(join(lab.scopeDir, 'seed', 'cluster', 'admin-password'), 'utf8').trim();
     const env = {
       ...process.env,
-      OS_AUTH_URL: `http://${ip}:5000/identity`,
+      OS_AUTH_URL: `${url}/identity`,
       OS_IDENTITY_API_VERSION: '3',
       OS_USERNAME: 'admin',
       OS_PASSWORD: password,
@@ -40,8 +43,8 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
       OS_USER_DOMAIN_NAME: 'Default',
       OS_PROJECT_DOMAIN_NAME: 'Default',
     };
-    const argv = ['netns', 'exec', lab.seedNetns, 'openstack', ...args, '-f', 'json'];
-    return JSON.parse((await run('ip', argv, { env, timeout: 120_000 })).stdout) as T;
+    const [command = 'openstack', ...argv] = [...prefix, 'openstack', ...args, '-f', 'json'];
+    return JSON.parse((await run(command, argv, { env, timeout: 120_000 })).stdout) as T;
   };
 
   beforeAll(async () => {
@@ -120,6 +123,13 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
       );
       expect(flavors.map((f) => f.Name)).toContain('lab.small');
     }
+    // From the host, through the lab gateway: the same cloud, whose catalog names only the gateway.
+    const viaGateway = await openstackAt<{ Name: string }[]>(lab.gateway.url, ['flavor', 'list']);
+    expect(viaGateway.map((f) => f.Name)).toContain('lab.small');
+    const catalog = await openstackAt<{ Endpoints: unknown }[]>(lab.gateway.url, ['catalog', 'list']);
+    const urls = JSON.stringify(catalog).match(/https?:\/\/[^\s"\\]+/g) ?? [];
+    expect(urls.length).toBeGreaterThan(0);
+    expect(urls.filter((u) => !u.startsWith(lab.gateway.url))).toEqual([]);
   }, 400_000);
 
   type Hypervisor = { 'Hypervisor Hostname': string; 'Host IP': string };

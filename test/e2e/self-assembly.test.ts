@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +45,22 @@ describe('self-assembly of a lab rack (netns boot)', () => {
       ['seed', 'ready'],
     ]);
     expect(s.singletons.fencer).not.toBeNull();
+  });
+
+  it("has the lab gateway on the host find every node's API port through the cluster", async () => {
+    const backends = await waitFor(
+      'the gateway relay to list the five nodes',
+      () => {
+        const lines = readFileSync(join(lab.scopeDir, 'gateway-relay.log'), 'utf8').match(/backends: .*/g) ?? [];
+        const last = lines.at(-1)?.split(' ').slice(1) ?? [];
+        return last.length === 5 ? last : undefined;
+      },
+      10_000,
+      200,
+    );
+    expect(backends.every((b) => b.endsWith(':5000'))).toBe(true);
+    expect(backends).toContain(`${lab.seedIp}:5000`);
+    expect(lab.gateway.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   });
 
   it('grows etcd to an odd number of voters, at least three', async () => {

@@ -29,3 +29,17 @@ describe('rackseed cloud serve: embedded or a cluster node', () => {
     expect(io.err).toMatch(/^error CLI_ERR_SECRET_UNREADABLE: cannot read the admin password file \/nonexistent/);
   });
 });
+
+describe('rackseed cloud serve --public-url', () => {
+  it.each([
+    ['not a URL', 'gateway:5000x'],
+    ['not http(s)', 'ftp://127.0.0.1:21'],
+    ['a URL with a query', 'http://127.0.0.1:8000/?x=1'],
+    ['a URL with credentials', 'http://admin:pw@127.0.0.1:8000'],
+  ])('refuses %s with a usage error (exit 2) before opening the database', async (_case, url) => {
+    const io = capture();
+    const dataDir = '/nonexistent/rackseed-public-url-test';
+    expect(await runCli(['cloud', 'serve', '--data-dir', dataDir, '--public-url', url], io)).toBe(2);
+    expect(io.err).toMatch(/^error CLI_ERR_USAGE: --public-url /);
+  });
+});

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { RackseedError } from '../../../agent/errors/index.js';
 import type { NodeRecord } from '../../../agent/index.js';
 import type { BlobStore } from '../../blobs/index.js';
 import type { ComputeHost } from '../../compute/index.js';
 import type { CloudDb } from '../../db/index.js';
+import { defaultCloudsYaml, writeCloud } from '../clouds-yaml.js';
 import { endpoints, loadAgent } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
 import { type CliIo, type GlobalOptions, report } from '../io.js';
@@ -32,6 +32,7 @@ interface ServeOptions {
   port: string;
   host: string;
   cloudsYaml?: string;
+  publicUrl?: string;
 }
 
 /** How long a node waits at start for a DB master, and for the others to finish bootstrapping the cloud. */
@@ -180,35 +181,18 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
   }
 }
 
-/** Adds or replaces the `rackseed` cloud in a clouds.yaml, keeping every other entry and comment. */
-async function writeCloudsYaml(path: string, authUrl: string, password: string): Promise<void> {
-  let text = '';
+/** `--public-url`: an absolute http(s) URL without query or fragment, returned without a trailing slash. */
+function parsePublicUrl(text: string): string {
+  let url: URL;
   try {
-    text = await readFile(path, 'utf8');
+    url = new URL(text);
   } catch {
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    throw new CliUsageError(`--public-url ${text} is not a URL (e.g. http://127.0.0.1:5000)`);
   }
-  const { parseDocument } = await import('yaml');
-  const doc = parseDocument(text || 'clouds: {}\n');
-  if (doc.errors.length > 0) throw new CloudServeError(`${path} is not valid YAML; fix or move it, then start again`);
-  if (!doc.has('clouds')) doc.set('clouds', {});
-  doc.setIn(['clouds', 'rackseed'], {
-    auth: {
-      auth_url: authUrl,
-      username: 'admin',
-      password,
-      project_name: 'admin',
-      user_domain_name: 'Default',
-      project_domain_name: 'Default',
-    },
-    region_name: 'RegionOne',
-    interface: 'public',
-    identity_api_version: 3,
-  });
-  // Beside, then rename: the user's clouds.yaml is never seen half written.
-  await writeFile(`${path}.rackseed-tmp`, doc.toString(), { mode: 0o600 });
-  await chmod(`${path}.rackseed-tmp`, 0o600);
-  await rename(`${path}.rackseed-tmp`, path);
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash || url.username) {
+    throw new CliUsageError(`--public-url ${text}: give an http(s) URL without credentials, query or fragment`);
+  }
+  return url.href.replace(/\/+$/, '');
 }
 
 /** `rackseed cloud serve`: the whole OpenStack-compatible API on this machine. */
@@ -231,6 +215,10 @@ export function registerCloud(program: Command, io: CliIo): void {
     .option('--port <port>', 'TCP port', '5000')
     .option('--host <address>', 'address to listen on and advertise', '127.0.0.1')
     .option(
+      '--public-url <url>',
+      'URL to advertise in the catalog and links instead of http://HOST:PORT (a gateway or VIP every node shares)',
+    )
+    .option(
       '--clouds-yaml <file>',
       'clouds.yaml to add the rackseed entry to (default ~/.config/openstack/clouds.yaml)',
     )
@@ -241,6 +229,9 @@ export function registerCloud(program: Command, io: CliIo): void {
       if ((options.dataDir === undefined) === (options.etcd === undefined)) {
         throw new CliUsageError('give either --data-dir DIR (one machine) or --etcd URLS (a cluster node)');
       }
+      const publicUrl = options.publicUrl
+        ? parsePublicUrl(options.publicUrl)
+        : `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
       // The API stack (fastify, SQLite, etcd3, RADOS) is loaded on use, so other verbs do not pay for it.
       const backing = options.etcd
         ? await clustered(io, options, options.etcd)
@@ -250,7 +241,6 @@ export function registerCloud(program: Command, io: CliIo): void {
         import('../../api/index.js'),
         import('../../compute/index.js'),
       ]);
-      const publicUrl = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
       const api = await createApi({
         db,
         blobs: backing.blobs,
@@ -271,11 +261,14 @@ export function registerCloud(program: Command, io: CliIo): void {
       // A cluster node writes a clouds.yaml only when asked: its operator's is on another machine.
       const cloudsYaml =
         options.cloudsYaml !== undefined || backing.mode === 'embedded'
-          ? resolve(options.cloudsYaml ?? join(io.env.HOME ?? homedir(), '.config', 'openstack', 'clouds.yaml'))
+          ? options.cloudsYaml !== undefined
+            ? resolve(options.cloudsYaml)
+            : defaultCloudsYaml(io.env)
           : undefined;
-      if (cloudsYaml) await writeCloudsYaml(cloudsYaml, `${publicUrl}/identity`, password);
+      if (cloudsYaml) await writeCloud(cloudsYaml, 'rackseed', `${publicUrl}/identity`, password);
       const value = {
         url: publicUrl,
+        listen: `${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
         authUrl: `${publicUrl}/identity`,
         cloud: 'rackseed',
         mode: backing.mode,
@@ -286,6 +279,7 @@ export function registerCloud(program: Command, io: CliIo): void {
       report(io, command.optsWithGlobals<GlobalOptions>(), value, (v) =>
         [
           `rackseed cloud serving the OpenStack API on ${v.url} (compute driver: ${v.driver})`,
+          ...(options.publicUrl ? [`  listening on ${v.listen}`] : []),
           `  database: ${v.mode === 'cluster' ? 'the elected DB master, image bytes in RADOS' : 'this machine'}`,
           v.cloudsYaml
             ? `  cloud "rackseed" written to ${v.cloudsYaml}; admin password in ${v.passwordFile}`

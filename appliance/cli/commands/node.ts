@@ -33,7 +33,7 @@ export function registerNode(program: Command, io: CliIo): void {
         guid: machineGuid(io.env),
         dataDir,
         log,
-        cloud: async (adminPasswordFile) => (await loadCloudServices()).cloudServices(RACKSEED, adminPasswordFile),
+        cloud: async (cloud) => (await loadCloudServices()).cloudServices(RACKSEED, cloud),
       });
       const shutdown = () => void agent.stop();
       process.once('SIGTERM', shutdown);

@@ -23,8 +23,8 @@ export function registerSeed(program: Command, io: CliIo): void {
             : `${e.time.slice(11, 19)} ${(e.node ?? '-').padEnd(12)} ${e.type}${e.detail ? `  ${e.detail}` : ''}\n`,
         );
       const { runSeed } = await import('../../../bootstrap/seed/index.js');
-      const seed = await runSeed(config, print, async (adminPasswordFile) =>
-        (await loadCloudServices()).cloudServices(RACKSEED, adminPasswordFile),
+      const seed = await runSeed(config, print, async (cloud) =>
+        (await loadCloudServices()).cloudServices(RACKSEED, cloud),
       );
       await new Promise<void>((resolve) => {
         process.once('SIGTERM', resolve);
