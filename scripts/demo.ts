@@ -135,7 +135,14 @@ try {
   await waitUntil('node-5 ready', () => cluster()?.nodes.find((n) => n.name === 'node-5')?.state === 'ready', 180);
   await waitUntil(
     'node-5 among the hypervisors',
-    () => spawnSync('openstack', ['--os-cloud', 'rackseed-lab', 'hypervisor', 'show', 'node-5']).status === 0,
+    () =>
+      spawnSync(
+        'openstack',
+        ['--os-cloud', 'rackseed-lab', 'hypervisor', 'list', '-f', 'value', '-c', 'Hypervisor Hostname'],
+        {
+          encoding: 'utf8',
+        },
+      ).stdout.includes('node-5'),
     120,
   );
   openstack('hypervisor', 'list');
