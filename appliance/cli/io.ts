@@ -34,3 +34,16 @@ export function reportError(io: CliIo, options: GlobalOptions, error: unknown): 
   else io.stderr(`error ${code}: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
   return code === 'CLI_ERR_USAGE' ? EXIT.usage : EXIT.failure;
 }
+
+/**
+ * For the long-running verbs (agent, node boot, seed): a promise rejection nobody handled is
+ * logged with its stack and a stable code instead of ending the process (Node's default). An
+ * agent that exits is a dead node to the cluster, which fences it: one forgotten `catch` must
+ * not cost a server.
+ */
+export function logStrayRejections(io: CliIo): void {
+  process.on('unhandledRejection', (reason) => {
+    const detail = reason instanceof Error ? (reason.stack ?? reason.message) : String(reason);
+    io.stderr(`${new Date().toISOString()} error CLI_ERR_UNHANDLED_REJECTION: ${detail}\n`);
+  });
+}

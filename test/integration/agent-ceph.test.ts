@@ -102,7 +102,14 @@ describe('agent: Ceph assembles itself (3 monitors, an OSD per node, a manager) 
 
   it('four nodes power on → 3 monitors in quorum, 4 OSDs up and in by host, size 3/2, HEALTH_OK; an object round-trips', async () => {
     const t0 = Date.now();
-    for (const bmc of rack.bmcs) await bmc.ipmitool(['chassis', 'power', 'on']);
+    // One after the other, each ready before the next: monitors go to the first live nodes by name,
+    // so h1–h3 get them only if h4 does not come up first (powered on together, h2 came up late
+    // once and the monitors went to h1, h3, h4).
+    for (const bmc of rack.bmcs) {
+      await bmc.ipmitool(['chassis', 'power', 'on']);
+      const name = `h${bmc.index}`;
+      await waitFor(`${name} ready`, () => st().nodes.some((n) => n.name === name && n.state === 'ready'), 60_000, 300);
+    }
     await waitFor(
       'Ceph HEALTH_OK with 3 monitors and 4 OSDs',
       () => healthy(st(), ['h1', 'h2', 'h3'], 4, 4),

@@ -3,7 +3,7 @@ import { type Command, Option } from 'commander';
 import type { BmcRecord, ServiceSpec } from '../../../agent/index.js';
 import { connectStore, endpoints, loadAgent, readConfigFile } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
-import { type CliIo, type GlobalOptions, report } from '../io.js';
+import { type CliIo, type GlobalOptions, logStrayRejections, report } from '../io.js';
 import { readSecret } from '../secrets.js';
 
 /** The agent's configuration file (YAML or JSON); command-line options win over it. */
@@ -72,6 +72,7 @@ export function registerAgent(program: Command, io: CliIo): void {
     .option('--config <file>', 'YAML config file with the same settings and the service catalog')
     .addOption(new Option('--lease-ttl <seconds>', 'lease TTL').default(undefined))
     .action(async (flags: AgentFlags) => {
+      logStrayRejections(io);
       const config = await loadConfig(flags.config);
       const name = flags.name ?? config.name ?? hostname();
       const etcd = endpoints(flags.etcd ?? config.etcd ?? io.env.RACKSEED_ETCD);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { connectStore, loadAgent, loadCloudServices, RACKSEED } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
-import { type CliIo, type GlobalOptions, report } from '../io.js';
+import { type CliIo, type GlobalOptions, logStrayRejections, report } from '../io.js';
 
 const loadSeed = () => import('../../../bootstrap/seed/index.js');
 
@@ -21,6 +21,7 @@ export function registerNode(program: Command, io: CliIo): void {
       'where the node keeps its state (default: $RACKSEED_STATE_DIR/data, else /var/lib/rackseed)',
     )
     .action(async (flags: { cmdline?: string; dataDir?: string }, command: Command) => {
+      logStrayRejections(io);
       const json = command.optsWithGlobals<GlobalOptions>().json;
       const log = (line: string) =>
         io.stdout(json ? `${JSON.stringify({ time: new Date().toISOString(), message: line })}\n` : `${line}\n`);

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { SeedConfig, SeedEvent } from '../../../bootstrap/seed/index.js';
 import { loadCloudServices, RACKSEED, readConfigFile } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
-import type { CliIo, GlobalOptions } from '../io.js';
+import { type CliIo, type GlobalOptions, logStrayRejections } from '../io.js';
 
 /** `rackseed seed --config FILE`: make this server the seed of a new (or the same) cluster. */
 export function registerSeed(program: Command, io: CliIo): void {
@@ -11,6 +11,7 @@ export function registerSeed(program: Command, io: CliIo): void {
     .description('seed a cluster: identity, etcd, netboot, BMC scan; power servers on and enroll them')
     .requiredOption('--config <file>', 'the seed configuration (YAML)')
     .action(async (flags: { config: string }, command: Command) => {
+      logStrayRejections(io);
       const config = await readConfigFile<SeedConfig>(flags.config);
       for (const key of ['cluster', 'dataDir', 'provisioning', 'image', 'bmc'] as const) {
         if (!config[key]) throw new CliUsageError(`the seed configuration ${flags.config} has no ${key}`);
