@@ -13,7 +13,7 @@ import { LocalBlobStore } from '../appliance/blobs/index.js';
 import { FakeDriver } from '../appliance/compute/index.js';
 import { CLOUD_SCHEMA_MODULE, type CloudDb, openSqliteDb, remoteCloudDb } from '../appliance/db/index.js';
 import { DbClient } from '../appliance/dbmaster/index.js';
-import { Scope, spawnMaster, startCeph, startEtcd, waitFor } from '../test/bed/index.js';
+import { adminToken, Scope, spawnMaster, startCeph, startEtcd, waitFor } from '../test/bed/index.js';
 import { median, quantile, row } from './stats.js';
 
 const REQUESTS = 200;
@@ -34,21 +34,7 @@ async function serve(db: CloudDb, dir: string): Promise<Target> {
     publicUrl: 'http://127.0.0.1',
   });
   const url = await api.app.listen({ port: 0, host: '127.0.0.1' });
-  const response = await fetch(`${url}/identity/v3/auth/tokens`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      auth: {
-        identity: {
-          methods: ['password'],
-          password: { user: { name: 'admin', domain: { id: 'default' }, password: PASSWORD } },
-        },
-        scope: { project: { name: 'admin', domain: { id: 'default' } } },
-      },
-    }),
-  });
-  if (response.status !== 201) throw new Error(`token: ${response.status} ${await response.text()}`);
-  const token = response.headers.get('x-subject-token') ?? '';
+  const token = await adminToken(url, PASSWORD);
   return {
     url,
     headers: { 'x-auth-token': token, 'content-type': 'application/json' },

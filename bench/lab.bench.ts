@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildLabRack, inSeed, labDown, labUp, waitFor } from '../bootstrap/index.js';
+import { adminToken } from '../test/bed/index.js';
 import { median, quantile, row, timeMs } from './stats.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
@@ -19,22 +20,7 @@ const RACKSEED = [process.execPath, join(REPO, 'bin/rackseed.js')];
 /** How many hypervisors the cloud at `url` lists (0 while it does not answer). */
 async function hypervisors(url: string, password: string): Promise<number> {
   try {
-    const auth = await fetch(`${url}/identity/v3/auth/tokens`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        auth: {
-          identity: {
-            methods: ['password'],
-            password: { user: { name: 'admin', domain: { id: 'default' }, password } },
-          },
-          scope: { project: { name: 'admin', domain: { id: 'default' } } },
-        },
-      }),
-      signal: AbortSignal.timeout(5_000),
-    });
-    const token = auth.headers.get('x-subject-token');
-    if (!token) return 0;
+    const token = await adminToken(url, password, 5_000);
     const list = await fetch(`${url}/compute/v2.1/os-hypervisors`, {
       headers: { 'x-auth-token': token },
       signal: AbortSignal.timeout(5_000),

@@ -41,6 +41,19 @@ const openstack = (...args: string[]) => {
   process.stdout.write(result.stdout.replace(/^/gm, '  '));
   return result.stdout;
 };
+const createServer = (name: string) =>
+  openstack(
+    'server',
+    'create',
+    '--flavor',
+    'm1.tiny',
+    '--image',
+    'demo-image',
+    '--network',
+    'provider',
+    '--wait',
+    name,
+  );
 const labStatus = () =>
   JSON.parse(rackseed('--json', 'lab', 'status', '--dir', DIR)) as {
     scopeDir: string;
@@ -95,18 +108,7 @@ try {
   const image = join(tmpdir(), `rackseed-demo-${process.pid}.img`);
   writeFileSync(image, randomBytes(1 << 20));
   openstack('image', 'create', '--file', image, '--disk-format', 'raw', '--container-format', 'bare', 'demo-image');
-  openstack(
-    'server',
-    'create',
-    '--flavor',
-    'm1.tiny',
-    '--image',
-    'demo-image',
-    '--network',
-    'provider',
-    '--wait',
-    'demo-1',
-  );
+  createServer('demo-1');
   openstack('server', 'list');
 
   const victim = 'node-2';
@@ -116,18 +118,7 @@ try {
   execFileSync('sh', [join(here, 'chassis-control.sh'), join(here, 'bmc2', 'chassis'), 'set', 'power', '0']);
   await waitUntil(`${victim} fenced`, () => cluster()?.nodes.find((n) => n.name === victim)?.state === 'fenced', 90);
   show();
-  openstack(
-    'server',
-    'create',
-    '--flavor',
-    'm1.tiny',
-    '--image',
-    'demo-image',
-    '--network',
-    'provider',
-    '--wait',
-    'demo-2',
-  );
+  createServer('demo-2');
   openstack('server', 'list');
 
   step('rackseed lab add: a fifth server is cabled in, powered off; the seed finds it, it joins by itself');

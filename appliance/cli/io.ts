@@ -47,3 +47,16 @@ export function logStrayRejections(io: CliIo): void {
     io.stderr(`${new Date().toISOString()} error CLI_ERR_UNHANDLED_REJECTION: ${detail}\n`);
   });
 }
+
+/** Resolves on SIGTERM or SIGINT: how a verb that serves until stopped waits. */
+export function untilSignal(): Promise<void> {
+  return new Promise((done) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      done();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

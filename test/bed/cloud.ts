@@ -88,3 +88,23 @@ export async function startCloud(options: { cluster?: ClusterCloudOptions } = {}
 export function adminPasswordOf(cloud: CloudProcess): string {
   return readFileSync(cloud.passwordFile, 'utf8').trim();
 }
+
+/** A token of the cloud's `admin` (scoped to the admin project) from the API at `url`; throws unless Keystone answers 201. */
+export async function adminToken(url: string, password: string, timeoutMs = 30_000): Promise<string> {
+  const response = await fetch(`${url}/identity/v3/auth/tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      auth: {
+        identity: {
+          methods: ['password'],
+          password: { user: { name: 'admin', domain: { id: 'default' }, password } },
+        },
+        scope: { project: { name: 'admin', domain: { id: 'default' } } },
+      },
+    }),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  if (response.status !== 201) throw new Error(`admin token from ${url}: ${response.status} ${await response.text()}`);
+  return response.headers.get('x-subject-token') ?? '';
+}

@@ -16,6 +16,7 @@ import {
 } from '../../appliance/db/index.js';
 import { type DbLocation, DbClient } from '../../appliance/dbmaster/index.js';
 import {
+  adminToken,
   type CephCluster,
   type CloudProcess,
   type EtcdCluster,
@@ -79,25 +80,6 @@ const os = async (node: CloudProcess, ...args: string[]): Promise<string> =>
   (await run('openstack', args, { env: node.env, timeout: 120_000 })).stdout;
 const json = async <T>(node: CloudProcess, ...args: string[]): Promise<T> =>
   JSON.parse(await os(node, ...args, '-f', 'json')) as T;
-
-/** An admin token of the cloud at `url`. */
-async function tokenOf(url: string, adminPassword: string): Promise<string> {
-  const response = await fetch(`${url}/identity/v3/auth/tokens`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      auth: {
-        identity: {
-          methods: ['password'],
-          password: { user: { name: 'admin', domain: { id: 'default' }, password: adminPassword } },
-        },
-        scope: { project: { name: 'admin', domain: { id: 'default' } } },
-      },
-    }),
-  });
-  expect(response.status).toBe(201);
-  return response.headers.get('x-subject-token') ?? '';
-}
 
 async function masterOf(candidates: readonly MasterProcess[]): Promise<MasterProcess> {
   return waitFor(
@@ -174,7 +156,7 @@ describe('rackseed cloud serve --etcd: the API on two nodes over the DB master',
     await os(nodeB, 'image', 'save', '--file', saved, image.id);
     expect(readFileSync(saved).equals(bytes)).toBe(true);
     const ranged = await fetch(`${nodeB.url}/image/v2/images/${image.id}/file`, {
-      headers: { 'x-auth-token': await tokenOf(nodeB.url, password), range: 'bytes=100000-199999' },
+      headers: { 'x-auth-token': await adminToken(nodeB.url, password), range: 'bytes=100000-199999' },
     });
     expect(ranged.status).toBe(206);
     expect(Buffer.from(await ranged.arrayBuffer()).equals(bytes.subarray(100_000, 200_000))).toBe(true);
@@ -217,7 +199,7 @@ describe('rackseed cloud serve --etcd: the API on two nodes over the DB master',
     const embedded = await startCloud();
     try {
       const duplicate = async (url: string, adminPassword: string) => {
-        const token = await tokenOf(url, adminPassword);
+        const token = await adminToken(url, adminPassword);
         const create = () =>
           fetch(`${url}/compute/v2.1/flavors`, {
             method: 'POST',
@@ -263,7 +245,7 @@ describe('rackseed cloud serve --etcd: the API on two nodes over the DB master',
 
   it('keeps answering through a kill -9 of the DB master, losing and doubling no acknowledged write', async () => {
     const first = await masterOf(masters);
-    const token = await tokenOf(nodeA.url, password);
+    const token = await adminToken(nodeA.url, password);
     const headers = { 'x-auth-token': token, 'content-type': 'application/json' };
     const acked: string[] = [];
     const failures: string[] = [];

@@ -10,7 +10,7 @@ import type { CloudDb } from '../../db/index.js';
 import { defaultCloudsYaml, writeCloud } from '../clouds-yaml.js';
 import { endpoints, loadAgent } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
-import { type CliIo, type GlobalOptions, report } from '../io.js';
+import { type CliIo, type GlobalOptions, report, untilSignal } from '../io.js';
 import { readSecret } from '../secrets.js';
 
 class CloudServeError extends RackseedError {
@@ -101,7 +101,7 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
     what: 'admin password',
   });
   const [
-    { Etcd3, EtcdLockFailedError },
+    { EtcdLockFailedError },
     { DbClient, openBlobStore },
     { remoteCloudDb },
     { bootstrapCloud },
@@ -115,8 +115,10 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
     import('../../blobs/index.js'),
     loadAgent(),
   ]);
-  const etcd = new Etcd3({ hosts });
-  const closers: (() => Promise<unknown> | void)[] = [() => etcd.close()];
+  // One etcd client for everything: following the master, the bootstrap lock, the nodes.
+  const nodeStore = agent.Store.connect(hosts);
+  const etcd = nodeStore.client;
+  const closers: (() => Promise<unknown> | void)[] = [() => nodeStore.close()];
   const close = async () => {
     for (const closer of closers.splice(0).reverse()) await closer();
   };
@@ -133,8 +135,6 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
     });
     closers.push(() => store.close());
     // The hypervisors: every live node (its registration in etcd), followed as nodes come and go.
-    const nodeStore = agent.Store.connect(hosts);
-    closers.push(() => nodeStore.close());
     const nodes = await agent.PrefixView.open(nodeStore, agent.keys.nodes, () => {});
     closers.push(() => nodes.close());
     const liveNodes = () =>
@@ -288,15 +288,7 @@ export function registerCloud(program: Command, io: CliIo): void {
           `  stop with Ctrl-C`,
         ].join('\n'),
       );
-      await new Promise<void>((done) => {
-        const stop = () => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          done();
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      await untilSignal();
       await api.app.close();
       await backing.close();
     });

@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { defaultCloudsYaml, removeCloud, writeCloud } from '../clouds-yaml.js';
 import { CliUsageError } from '../errors.js';
-import { type CliIo, type GlobalOptions, report } from '../io.js';
+import { type CliIo, type GlobalOptions, report, untilSignal } from '../io.js';
 import { readSecret } from '../secrets.js';
 
 const DEFAULT_DIR = '/var/lib/rackseed/labs';
@@ -232,16 +232,3 @@ async function endpoint(option: string, text: string, defaultPort?: number) {
 
 /** A timestamped log line on stdout (the lab's scope keeps it in the process's log file). */
 const logLine = (io: CliIo) => (line: string) => io.stdout(`${new Date().toISOString()} ${line}\n`);
-
-/** Resolves on SIGTERM or SIGINT. */
-function untilSignal(): Promise<void> {
-  return new Promise((done) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      done();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
-}
