@@ -202,7 +202,7 @@ export async function startAgent(
   }
   supervisor = new Supervisor(
     [fencerService, keeperService, ...cephServices, ...catalog],
-    { node: name, dataDir: options.dataDir, address: options.etcdHost, etcd: () => store.endpoints, log },
+    { node: name, dataDir: options.dataDir, address: options.etcdHost, etcd: () => store.endpoints, store, log },
     {
       resign: (service) => void elections.resign(service),
       changed: (service, health) => {

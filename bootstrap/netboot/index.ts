@@ -9,6 +9,13 @@ export { DhcpDecodeError, LeaseStoreError, NetbootConfigError, NetbootError, Tft
 export { createHttpBoot, type HttpBootOptions, type TokenProvider } from './http-boot.js';
 export { FileLeaseStore, type Lease, type LeaseStore } from './leases.js';
 export { classifyClient, type ClientArch, type ClientKind } from './pxe.js';
-export { interfaceAddress, type Netboot, type NetbootOptions, startNetboot, type TimedNetbootEvent } from './serve.js';
+export {
+  interfaceAddress,
+  interfaceOnSubnet,
+  type Netboot,
+  type NetbootOptions,
+  startNetboot,
+  type TimedNetbootEvent,
+} from './serve.js';
 export { decodeTftp, encodeTftp, type TftpPacket } from './tftp-codec.js';
 export { startTftpServer, type TftpServer } from './tftp-io.js';

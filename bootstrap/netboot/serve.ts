@@ -36,8 +36,8 @@ export interface NetbootOptions {
   cmdline: string;
   leaseSeconds?: number;
   router?: string;
-  store?: LeaseStore;
-  leasesFile: string;
+  /** Where leases are kept: a store (the provisioner's, in etcd) or a journal file. */
+  leases: LeaseStore | string;
   token: TokenProvider;
   /** Answer IPv6 router solicitations with radvd (default true) so iPXE does not wait for IPv6. */
   routerAdverts?: boolean;
@@ -66,6 +66,15 @@ export function interfaceAddress(name: string, cidr: string): string {
     throw new NetbootConfigError('NETBOOT_ERR_NO_INTERFACE', `${name} has no IPv4 address on ${cidr}; add one first`);
   }
   return match.address;
+}
+
+/** The interface with an IPv4 address on `cidr` (a node finds its provisioning interface so). */
+export function interfaceOnSubnet(cidr: string): string {
+  const subnet = parseCidr(cidr);
+  for (const [name, addrs] of Object.entries(networkInterfaces())) {
+    if (addrs?.some((a) => a.family === 'IPv4' && inSubnet(subnet, ipToInt(a.address)))) return name;
+  }
+  throw new NetbootConfigError('NETBOOT_ERR_NO_INTERFACE', `no interface here has an IPv4 address on ${cidr}`);
 }
 
 async function readReservations(file: string | undefined): Promise<Map<string, string>> {
@@ -114,7 +123,7 @@ export async function startNetboot(options: NetbootOptions): Promise<Netboot> {
   }
   const emit = (event: NetbootEvent): void => options.onEvent({ time: new Date().toISOString(), ...event });
   const httpUrl = `http://${serverIp}:${options.httpPort}`;
-  const store = options.store ?? new FileLeaseStore(options.leasesFile);
+  const store = typeof options.leases === 'string' ? new FileLeaseStore(options.leases) : options.leases;
   const ipToMac = new Map<string, string>();
   // First: a missing radvd is a configuration error, reported before any port is bound.
   const adverts =
@@ -171,7 +180,7 @@ export async function startNetboot(options: NetbootOptions): Promise<Netboot> {
     httpUrl,
     close: async () => {
       await Promise.all([dhcp.close(), tftp.close(), http.close(), adverts?.close()]);
-      if (!options.store && store instanceof FileLeaseStore) await store.close(); // ours to close
+      if (typeof options.leases === 'string' && store instanceof FileLeaseStore) await store.close(); // ours to close
     },
   };
 }

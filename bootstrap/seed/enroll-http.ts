@@ -3,6 +3,7 @@ import Fastify from 'fastify';
 import { RackseedError } from '../../agent/errors/index.js';
 import { type Enrollment, EnrollmentError } from './enrollment.js';
 import { certificateFingerprint } from './identity.js';
+import type { NetbootImage } from './provisioning.js';
 
 /**
  * Enrollment over HTTPS. The seed serves `POST /v1/enroll` with a certificate signed by the
@@ -29,6 +30,8 @@ export interface EnrollmentGrant {
   readonly ceph?: boolean;
   /** The URL the cloud's API advertises, when not each node's own address. */
   readonly publicUrl?: string;
+  /** The netboot image, which a node that can serve netboot copies to be a provisioner candidate. */
+  readonly image?: NetbootImage;
 }
 
 export interface EnrollmentServer {

@@ -12,7 +12,7 @@ export interface ClusterIdentity {
   readonly id: string;
   readonly name: string;
   readonly createdAt: string;
-  /** PEM of the cluster CA certificate; its private key never leaves the seed's directory. */
+  /** PEM of the cluster CA certificate; its private key is kept here and, sealed, in etcd (for the provisioner). */
   readonly caCertPem: string;
   /** `sha256:<hex>` of the CA certificate (DER): what a booting node checks the CA against. */
   readonly caFingerprint: string;
@@ -102,11 +102,11 @@ export async function ensureIdentity(dir: string, name: string): Promise<Cluster
 }
 
 /**
- * A TLS server certificate for `ip`, signed by the cluster CA (for the seed's enrollment
- * endpoint); made once, kept next to the CA.
+ * A TLS server certificate for `ip`, signed by the cluster CA whose ca.crt and ca.key are in
+ * `dir` (for the provisioner's enrollment endpoint); made once, kept next to the CA.
  */
 export async function ensureServerCertificate(
-  identity: ClusterIdentity,
+  identity: Pick<ClusterIdentity, 'dir'>,
   ip: string,
 ): Promise<{ key: string; cert: string }> {
   const key = join(identity.dir, `server-${ip}.key`);

@@ -38,3 +38,16 @@ export {
 } from './onboard.js';
 export { runSeed, type Seed, type SeedConfig, type SeedEvent } from './seed.js';
 export { bootNode, type CloudServices, machineGuid, NodeBootError, parseBootCmdline } from './node-boot.js';
+export { PROVISIONER, provisionerService, type ProvisionerEvent, type ProvisionerOptions } from './provisioner.js';
+export {
+  canServeNetboot,
+  copyImage,
+  EtcdLeaseStore,
+  hasImage,
+  type NetbootImage,
+  PROVISIONING_KEYS,
+  ProvisioningError,
+  type ProvisioningRecord,
+  publishProvisioning,
+  readProvisioning,
+} from './provisioning.js';

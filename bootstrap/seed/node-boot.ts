@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { type Agent, commandService, RackseedError, type ServiceSpec, startAgent } from '../../agent/index.js';
 import { IpmiPowerDriver } from '../ipmi/index.js';
 import { enroll, type EnrollmentGrant } from './enroll-http.js';
+import { provisionerService } from './provisioner.js';
+import { canServeNetboot, copyImage, hasImage } from './provisioning.js';
 
 /** What the seed's boot script put on the kernel command line for this node. */
 export interface BootParameters {
@@ -96,6 +98,7 @@ export async function bootNode(options: {
     writeFileSync(grantFile, JSON.stringify(grant), { mode: 0o600 });
     options.log(`enrolled as ${grant.name} in cluster ${grant.cluster.name}`);
   }
+  const provisioner = await provisionerCandidate(grant, boot, options.dataDir, options.log);
   let cloud: readonly ServiceSpec[] = [];
   if (grant.ceph && options.cloud) {
     const adminPasswordFile = join(options.dataDir, 'admin-password');
@@ -113,9 +116,41 @@ export async function bootNode(options: {
       leaseTtl: grant.leaseTtl,
       log: options.log,
     },
-    [...grant.services.map((s) => commandService(s.name, s.placement, s.command)), ...cloud],
+    [...provisioner, ...grant.services.map((s) => commandService(s.name, s.placement, s.command)), ...cloud],
     new IpmiPowerDriver(),
   );
+}
+
+/**
+ * The provisioner, when this node can hold it: it can serve netboot (Debian's iPXE and radvd)
+ * and keeps a copy of the image, made from the HTTP boot server it booted from (the one that
+ * serves the CA certificate), so it can take over once the seed is gone.
+ */
+async function provisionerCandidate(
+  grant: EnrollmentGrant,
+  boot: BootParameters,
+  dataDir: string,
+  log: (line: string) => void,
+): Promise<ServiceSpec[]> {
+  if (!grant.image || !canServeNetboot()) {
+    log('not a provisioner candidate: no netboot image in the grant, or no iPXE binaries and radvd here');
+    return [];
+  }
+  const filesDir = join(dataDir, 'netboot', 'files');
+  try {
+    if (!(await hasImage(filesDir, grant.image))) await copyImage(new URL('.', boot.caUrl).href, filesDir, grant.image);
+  } catch (error) {
+    log(`not a provisioner candidate: ${error instanceof Error ? error.message : String(error)}`);
+    return [];
+  }
+  return [
+    provisionerService({
+      clusterKey: Buffer.from(grant.clusterKey, 'base64'),
+      filesDir,
+      pkiDir: join(dataDir, 'netboot', 'pki'),
+      onEvent: (e) => log(`provisioner: ${e.type}${e.node ? ` ${e.node}` : ''}${e.detail ? `  ${e.detail}` : ''}`),
+    }),
+  ];
 }
 
 /** This machine's SMBIOS GUID as 32 hex digits (lab nodes get it in RACKSEED_GUID from their firmware). */

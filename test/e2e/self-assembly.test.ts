@@ -12,7 +12,7 @@ const RACKSEED = [process.execPath, join(REPO, 'bin/rackseed.js')];
 interface Status {
   nodes: { name: string; state: string }[];
   singletons: Record<string, string | null>;
-  etcd: { members: { name: string; learner: boolean }[] };
+  etcd: { members: { name: string; learner: boolean; clientUrls: string[] }[] };
 }
 
 // The promise of rackseed on one machine: a seed and four servers that are only powered-off
@@ -21,7 +21,13 @@ interface Status {
 describe('self-assembly of a lab rack (netns boot)', () => {
   let dir: string;
   let lab: LabInfo;
-  const status = async () => JSON.parse(await inSeed(lab, RACKSEED, ['--json', 'status'])) as Status;
+  // Once the seed is gone, the cluster is asked through the etcd members that are left.
+  let etcd: string | undefined;
+  const status = async () =>
+    JSON.parse(await inSeed(lab, RACKSEED, ['--json', 'status', ...(etcd ? ['--etcd', etcd] : [])])) as Status;
+  /** The address each server's firmware got by DHCP (its udhcpc hook keeps the lease). */
+  const dhcpAddress = (index: number) =>
+    /^ip=(.*)$/m.exec(readFileSync(join(lab.scopeDir, `bmc${index}`, 'chassis', 'lease'), 'utf8'))?.[1];
 
   beforeAll(async () => {
     execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO });
@@ -104,11 +110,62 @@ describe('self-assembly of a lab rack (netns boot)', () => {
 
   it('takes in a server cabled in later, with no human step', async () => {
     const name = await labAdd(lab);
+    lab = JSON.parse(readFileSync(join(lab.scopeDir, 'lab.json'), 'utf8')) as LabInfo;
     await waitFor(
       'the new server to be a ready node',
       async () => (await status()).nodes.find((n) => n.name === name)?.state === 'ready',
       120_000,
       1_000,
     );
+  });
+
+  it('goes on provisioning when the seed dies: the provisioner moves with its leases, and a new server joins', async () => {
+    expect((await status()).singletons.provisioner).toBe('seed');
+    const before = await status();
+    etcd = before.etcd.members
+      .filter((m) => m.name !== 'seed')
+      .flatMap((m) => m.clientUrls)
+      .join(',');
+    // The seed's server loses power: every process of its namespace dies at once.
+    const pids = execFileSync('ip', ['netns', 'pids', lab.seedNetns], { encoding: 'utf8' })
+      .split(/\s+/)
+      .filter(Boolean);
+    for (const pid of pids) execFileSync('kill', ['-KILL', pid]);
+    // The lab's seed has no BMC the cluster knows: the operator confirms it is off, as for any such node.
+    await waitFor(
+      'the operator to record the seed as fenced',
+      async () => {
+        try {
+          await inSeed(lab, RACKSEED, ['node', 'fence', 'seed', '--confirm', '--etcd', etcd ?? '']);
+          return true;
+        } catch {
+          return false; // its lease has not expired yet
+        }
+      },
+      30_000,
+      1_000,
+    );
+    const holder = await waitFor(
+      'another node to hold the provisioner',
+      async () => {
+        const h = (await status()).singletons.provisioner;
+        return h && h !== 'seed' ? h : undefined;
+      },
+      60_000,
+      1_000,
+    );
+    expect(holder).toMatch(/^node-/);
+    const name = await labAdd(lab);
+    lab = JSON.parse(readFileSync(join(lab.scopeDir, 'lab.json'), 'utf8')) as LabInfo;
+    await waitFor(
+      'the server cabled in after the seed died to be a ready node',
+      async () => (await status()).nodes.find((n) => n.name === name)?.state === 'ready',
+      120_000,
+      1_000,
+    );
+    // Its address came from the new holder, which knew every lease the seed had granted.
+    const addresses = lab.servers.map((_, i) => dhcpAddress(i + 1));
+    expect(addresses.every(Boolean)).toBe(true);
+    expect(new Set(addresses).size).toBe(addresses.length);
   });
 });

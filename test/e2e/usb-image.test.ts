@@ -58,14 +58,20 @@ describe('USB seed image', () => {
   }
 
   it('boots by BIOS through GRUB into the seed, which creates the cluster identity and serves netboot', async () => {
-    const text = await boot('bios', ['-machine', 'pc,accel=tcg', '-device', 'virtio-net-pci'], /seed\.netboot[^\n]*\n/);
+    const text = await boot(
+      'bios',
+      ['-machine', 'pc,accel=tcg', '-device', 'virtio-net-pci'],
+      /provisioner\.ready[^\n]*\n/,
+    );
     expect(text).toContain('GRUB loading');
     expect(text).toContain('rackseed-usb: booting the seed');
     expect(text).toMatch(/Linux version 6\.\S+-cloud-amd64/);
     expect(text).toMatch(/Kernel command line: .*rackseed\.role=seed rackseed\.address=10\.99\.0\.1\/24/);
     expect(text).toContain('rackseed-seed: starting the seed (eth0 10.99.0.1/24)');
     expect(text).toMatch(/ seed\s+seed\.identity {2}cluster rackseed [0-9a-f-]+, CA sha256:[0-9a-f]{64}/);
-    expect(text).toMatch(/ seed\s+seed\.netboot {2}DHCP, TFTP and HTTP boot on eth0 for 10\.99\.0\.0\/24/);
+    expect(text).toMatch(
+      / -\s+provisioner\.ready {2}DHCP, TFTP and HTTP boot on eth0 for 10\.99\.0\.0\/24, enrollment at https:\/\/10\.99\.0\.1:8443/,
+    );
     expect(text).not.toMatch(/error [A-Z_]+:/);
   });
 

@@ -70,7 +70,7 @@ export function registerNetboot(program: Command, io: CliIo): void {
         kernel: options.kernel,
         initrd: options.initrd,
         cmdline: options.cmdline,
-        leasesFile: options.leases,
+        leases: options.leases,
         leaseSeconds: Number(options.leaseSeconds),
         routerAdverts: options.routerAdverts,
         token,
