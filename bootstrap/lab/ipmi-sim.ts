@@ -55,7 +55,7 @@ export interface SimulatedBmcOptions {
   /** Run the BMCs inside this namespace, each on `addresses[i]` port 623. Default: 127.0.0.1, distinct ports. */
   netns?: string;
   addresses?: readonly string[];
-  /** A shell command run (in its own session) when BMC `index` powers its node on; killed at power-off. */
+  /** A shell command run (in its own session) when BMC `index` powers its node on ('': nothing); killed at power-off. */
   onPowerOn?: (bmc: { index: number; stateDir: string }) => string;
   /** Record into this scope (a lab's) instead of a new one; `stop()` then closes that scope. */
   scope?: Scope;
@@ -121,7 +121,8 @@ export async function startSimulatedBmcs(options: SimulatedBmcOptions): Promise<
       const fru = labFru(index);
       writeFileSync(join(dir, 'fru.bin'), Buffer.concat([encodeFru(fru), Buffer.alloc(256)]).subarray(0, 256));
       writeFileSync(join(stateDir, 'resources-file'), scope.resourcesFile);
-      if (options.onPowerOn) writeFileSync(join(stateDir, 'on-command'), `${options.onPowerOn({ index, stateDir })}\n`);
+      const onCommand = options.onPowerOn?.({ index, stateDir });
+      if (onCommand) writeFileSync(join(stateDir, 'on-command'), `${onCommand}\n`);
       writeFileSync(
         join(dir, 'lan.conf'),
         [

@@ -5,13 +5,15 @@ import { stringify } from 'yaml';
 import { RackseedError } from '../../agent/index.js';
 import { startLabGateway } from './gateway.js';
 import { addLabServer, buildLabRack, type LabBoot } from './rack.js';
-import { Scope } from './scope.js';
+import { processRunning, Scope } from './scope.js';
 import { waitFor } from './wait.js';
 
 /**
  * The lab rack: a whole rack on this machine from real parts, in network namespaces. Its
  * hardware (provisioning and BMC networks, servers behind OpenIPMI BMCs, see rack.ts) plus the
- * seed, run as `rackseed seed` on the seed host: the seed finds the BMCs, takes them over,
+ * seed, run as `rackseed seed` on the seed host when its own BMC powers it on (as an operator
+ * presses the power button of the server with the USB key): the seed finds the BMCs (its own
+ * among them, known by its GUID, which lets the cluster fence it), takes them over,
  * powers the servers on; each server's firmware netboots it (really: DHCP and HTTP boot) and
  * runs `rackseed node boot`, which enrolls it and starts its agent. `labUp` returns once every
  * server is a ready node; the lab stays up (a persistent scope in `dir`) until `labDown`.
@@ -26,6 +28,8 @@ export interface LabInfo {
   readonly bootCommand: readonly string[];
   readonly seedNetns: string;
   readonly seedIp: string;
+  /** The seed server's BMC (it powered the seed on; the cluster fences the seed through it). */
+  readonly seedBmc: string;
   /** The cluster's etcd as the seed serves it (reachable from the seed namespace). */
   readonly etcd: string;
   readonly servers: readonly {
@@ -109,6 +113,7 @@ export async function labUp(options: LabUpOptions): Promise<LabInfo> {
     servers: options.servers,
     factoryPassword: FACTORY_PASSWORD,
     bootCommand,
+    seedCommand: (scopeDir) => [...options.rackseed, '--json', 'seed', '--config', join(scopeDir, 'seed.yaml')],
     qemu: options.qemu ?? 0,
     persistent: { root: resolve(options.dir) },
   });
@@ -153,13 +158,6 @@ export async function labUp(options: LabUpOptions): Promise<LabInfo> {
       ...(options.ceph ? { ceph: true, publicUrl } : {}),
     };
     writeFileSync(join(dir, 'seed.yaml'), stringify(config), { mode: 0o600 });
-    const seed = hardware.scope.spawn(
-      'seed',
-      [...options.rackseed, '--json', 'seed', '--config', join(dir, 'seed.yaml')],
-      {
-        netns: hardware.seedNetns,
-      },
-    );
     const info: LabInfo = {
       scopeDir: dir,
       bridgeNetns: hardware.network.bridgeNetns,
@@ -167,6 +165,7 @@ export async function labUp(options: LabUpOptions): Promise<LabInfo> {
       bootCommand,
       seedNetns: hardware.seedNetns,
       seedIp: hardware.seedIp,
+      seedBmc: hardware.seedBmc.host,
       etcd: `http://${hardware.seedIp}:2379`,
       servers: hardware.servers.map((s) => ({
         name: `node-${s.index}`,
@@ -176,14 +175,20 @@ export async function labUp(options: LabUpOptions): Promise<LabInfo> {
         bmc: s.bmc.host,
         boot: s.boot,
       })),
-      seedLog: seed.logFile,
+      seedLog: join(hardware.seedBmc.stateDir, 'node.log'),
       // Where the seed's ensureIdentity keeps it (dataDir/cluster).
       adminPasswordFile: join(dir, 'seed', 'cluster', 'admin-password'),
       gateway: { url: publicUrl, port: gatewayPort },
       createdAt: new Date().toISOString(),
     };
     writeFileSync(join(dir, 'lab.json'), `${JSON.stringify(info, null, 2)}\n`);
-    progress(`seed started on ${hardware.seedIp} (log: ${seed.logFile})`);
+    // The operator powers the seed's server on: its BMC runs the seed in the seed's namespace.
+    await hardware.seedBmc.ipmitool(['chassis', 'power', 'on']);
+    const seedAlive = () => {
+      const [pid] = readFileSync(join(hardware.seedBmc.stateDir, 'node.pid'), 'utf8').split(' ');
+      return processRunning(Number(pid));
+    };
+    progress(`seed powered on through its BMC ${hardware.seedBmc.host}, on ${hardware.seedIp} (log: ${info.seedLog})`);
     // Up from the start: it finds the nodes in etcd as they register.
     const gateway = await startLabGateway({
       scope: hardware.scope,
@@ -196,9 +201,9 @@ export async function labUp(options: LabUpOptions): Promise<LabInfo> {
     const names = new Set(info.servers.map((s) => s.name));
     let last = '';
     await waitFor(
-      `every server of the lab to be a ready node (seed log: ${seed.logFile})`,
+      `every server of the lab to be a ready node (seed log: ${info.seedLog})`,
       async () => {
-        if (!seed.alive()) throw new Error(`the seed exited: ${readFileSync(seed.logFile, 'utf8').slice(-2000)}`);
+        if (!seedAlive()) throw new Error(`the seed exited: ${readFileSync(info.seedLog, 'utf8').slice(-2000)}`);
         const status = JSON.parse(await inSeed(info, options.rackseed, ['--json', 'status'])) as {
           nodes: { name: string; state: string }[];
         };

@@ -42,6 +42,11 @@ export interface LabRackHardware {
    */
   readonly seedNetns: string;
   readonly seedIp: string;
+  /**
+   * The seed host's BMC (index 0, on the BMC network at .10): powering it on runs `seedCommand`
+   * in the seed's namespace, powering it off kills it; the seed knows it as its own by its GUID.
+   */
+  readonly seedBmc: SimulatedBmc;
   readonly servers: readonly LabServer[];
   /** Stops everything and removes every namespace. */
   destroy(): Promise<void>;
@@ -57,6 +62,11 @@ export interface LabRackOptions {
    * line in RACKSEED_CMDLINE (in the lab, `rackseed node boot`).
    */
   bootCommand: readonly string[];
+  /**
+   * What the seed host runs when its BMC powers it on (given the lab's scope directory), with its
+   * GUID in RACKSEED_GUID; none: the seed host stays empty and the caller uses its namespace.
+   */
+  seedCommand?: (scopeDir: string) => readonly string[];
   /** How many servers (the first ones: n1, n2…) boot the image in QEMU instead of in a namespace (default 0). */
   qemu?: number;
   /** Keep the rack after this process exits, in a scope under `root` (`rackseed lab up`). */
@@ -169,14 +179,32 @@ export async function buildLabRack(options: LabRackOptions): Promise<LabRackHard
     const boot = (index: number): LabBoot => (index <= (options.qemu ?? 0) ? 'qemu' : 'netns');
     for (let index = 1; index <= (options.qemu ?? 0) && index <= options.servers; index++)
       await cableQemu(network.bridgeNetns, { netns: network.host(`n${index}`).netns, index });
+    // The seed host's BMC at .10, before the servers' .11, .12, …
+    const seedBmcAddress = `${(network.bmc?.subnet ?? '').replace(/\.0\/24$/, '')}.10`;
+    await run('ip', ['-n', network.bridgeNetns, 'addr', 'add', `${seedBmcAddress}/24`, 'dev', 'br1'], {
+      timeout: 10_000,
+    });
+    const seedCommand = options.seedCommand?.(scope.dir);
     const rack = await startSimulatedBmcs({
-      count: options.servers,
+      count: options.servers + 1,
+      firstIndex: 0,
       netns: network.bridgeNetns,
-      addresses: bmcAddresses,
+      addresses: [seedBmcAddress, ...bmcAddresses],
       password: options.factoryPassword,
       guid: (index) => guidOf(scope.id, index),
       scope,
       onPowerOn: ({ index, stateDir }) => {
+        if (index === 0) {
+          const argv = [
+            'ip',
+            'netns',
+            'exec',
+            network.host('seed').netns,
+            'env',
+            `RACKSEED_GUID=${guidOf(scope.id, 0)}`,
+          ];
+          return seedCommand ? `exec ${[...argv, ...seedCommand].map(shellQuote).join(' ')}` : '';
+        }
         const { netns, mac } = network.host(`n${index}`);
         const server = {
           ...{ netns, index, mac, stateDir, boot: boot(index), bridgeNetns: network.bridgeNetns },
@@ -185,17 +213,18 @@ export async function buildLabRack(options: LabRackOptions): Promise<LabRackHard
         return powerOnCommand(scope, server, options.bootCommand);
       },
     });
-    const servers = rack.bmcs.map((bmc, i) => {
-      const host = network.host(`n${i + 1}`);
-      const index = i + 1;
+    const [seedBmc, ...serverBmcs] = rack.bmcs;
+    if (!seedBmc) throw new Error("the seed host's BMC did not start");
+    const servers = serverBmcs.map((bmc) => {
+      const host = network.host(`n${bmc.index}`);
       return {
-        index,
+        index: bmc.index,
         netns: host.netns,
         mac: host.mac,
         guid: bmc.guid,
         bmc,
         stateDir: bmc.stateDir,
-        boot: boot(index),
+        boot: boot(bmc.index),
       };
     });
     const seed = network.host('seed');
@@ -204,6 +233,7 @@ export async function buildLabRack(options: LabRackOptions): Promise<LabRackHard
       network,
       seedNetns: seed.netns,
       seedIp: seed.ip ?? '',
+      seedBmc,
       servers,
       destroy: () => scope.close(),
     };

@@ -236,8 +236,13 @@ async function startProvisioner(
       },
       (e) => emit(e.type, 'name' in e ? e.name : undefined, e.address),
     );
-    for (const { inventory, credential } of servers) {
+    for (const found of servers) {
       if (stopped) return;
+      const { credential } = found;
+      // The seed's own BMC takes the seed's name: it is recorded (for the fencer), and its
+      // server, which runs already, keeps its node machine and is not powered on.
+      const inventory =
+        found.inventory.guid === record.seed.guid ? { ...found.inventory, name: record.seed.name } : found.inventory;
       await store.put(ENROLL_KEYS.inventory(inventory.guid), JSON.stringify(inventory));
       const bmc = {
         host: inventory.bmc.host,

@@ -23,6 +23,8 @@ export const PROVISIONING_KEYS = {
 /** The provisioning network, the image, the BMC network and what an enrollment grants. */
 export interface ProvisioningRecord {
   readonly cluster: { readonly id: string; readonly name: string };
+  /** The seed's node name and SMBIOS GUID: the BMC with that GUID is the seed's own, never powered on for netboot. */
+  readonly seed: { readonly name: string; readonly guid?: string };
   readonly network: {
     readonly subnet: string;
     readonly range: string;

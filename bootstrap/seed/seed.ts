@@ -13,7 +13,7 @@ import { IpmiPowerDriver } from '../ipmi/index.js';
 import { interfaceAddress } from '../netboot/index.js';
 import type { EnrollmentGrant } from './enroll-http.js';
 import { ensureIdentity } from './identity.js';
-import type { CloudServices } from './node-boot.js';
+import { type CloudServices, machineGuid } from './node-boot.js';
 import type { BmcCredential } from './onboard.js';
 import { provisionerService } from './provisioner.js';
 import { publishProvisioning, sha256File } from './provisioning.js';
@@ -50,6 +50,15 @@ export interface SeedEvent {
 export interface Seed {
   readonly agent: Agent;
   stop(): Promise<void>;
+}
+
+/** The seed server's SMBIOS GUID, when it can be read (a BMC reports the same one). */
+function ownGuid(): { guid?: string } {
+  try {
+    return { guid: machineGuid(process.env) };
+  } catch {
+    return {};
+  }
 }
 
 /**
@@ -120,6 +129,7 @@ export async function runSeed(
   await ensureCephIdentity(store, identity.clusterKey, identity.cephFsid);
   await publishProvisioning(store, identity.clusterKey, {
     cluster: { id: identity.id, name: identity.name },
+    seed: { name, ...ownGuid() },
     network: {
       subnet: prov.subnet,
       range: prov.range,

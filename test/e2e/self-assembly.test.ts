@@ -51,6 +51,12 @@ describe('self-assembly of a lab rack (netns boot)', () => {
       ['seed', 'ready'],
     ]);
     expect(s.singletons.fencer).not.toBeNull();
+    // The seed took its own BMC (known by its GUID) as the seed's: it never set it to PXE-boot.
+    expect(
+      readFileSync(join(lab.scopeDir, 'bmc0', 'chassis', 'events'), 'utf8')
+        .trim()
+        .split('\n'),
+    ).toEqual(['power on']);
   });
 
   it("has the lab gateway on the host find every node's API port through the cluster", async () => {
@@ -126,24 +132,20 @@ describe('self-assembly of a lab rack (netns boot)', () => {
       .filter((m) => m.name !== 'seed')
       .flatMap((m) => m.clientUrls)
       .join(',');
-    // The seed's server loses power: every process of its namespace dies at once.
-    const pids = execFileSync('ip', ['netns', 'pids', lab.seedNetns], { encoding: 'utf8' })
-      .split(/\s+/)
-      .filter(Boolean);
-    for (const pid of pids) execFileSync('kill', ['-KILL', pid]);
-    // The lab's seed has no BMC the cluster knows: the operator confirms it is off, as for any such node.
+    // The seed's server loses power (its BMC's own power-off): the cluster fences it through
+    // that BMC, which the seed recorded as its own by its GUID.
+    execFileSync('sh', [
+      join(lab.scopeDir, 'chassis-control.sh'),
+      join(lab.scopeDir, 'bmc0', 'chassis'),
+      'set',
+      'power',
+      '0',
+    ]);
     await waitFor(
-      'the operator to record the seed as fenced',
-      async () => {
-        try {
-          await inSeed(lab, RACKSEED, ['node', 'fence', 'seed', '--confirm', '--etcd', etcd ?? '']);
-          return true;
-        } catch {
-          return false; // its lease has not expired yet
-        }
-      },
-      30_000,
-      1_000,
+      'the seed to be fenced',
+      async () => (await status()).nodes.find((n) => n.name === 'seed')?.state === 'fenced',
+      60_000,
+      500,
     );
     const holder = await waitFor(
       'another node to hold the provisioner',
