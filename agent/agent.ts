@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { CLUSTER_GENESIS_MACHINE, NODE_MACHINE } from '../statemachines/index.js';
 import { CephKeeper, cephMgrService, LocalCeph } from './ceph/index.js';
 import { Elections } from './elections.js';
+import { followEtcdEndpoints } from './etcd-endpoints.js';
 import { type BmcPowerDriver, Fencer } from './fencer.js';
 import { type BmcRecord, type EtcdEndpoints, type EtcdJoin, keys, type NodeRecord } from './keys.js';
 import { LocalEtcd } from './local-etcd.js';
@@ -146,25 +147,23 @@ export async function startAgent(
 
   // Membership, as every agent follows it: the voters are its endpoints, and a join instruction
   // under its name starts its etcd member.
-  const follow = (key: string, entry: Entry | undefined) => {
-    if (!entry) return;
+  const endpoints = await followEtcdEndpoints(store, (urls, record) => {
+    writeFileSync(endpointsFile, record.value);
+    log(`etcd endpoints: ${urls.join(', ')}`);
+  });
+  // The membership keeper asks this node to start its member (keys.etcdJoin).
+  const joinRequest = (key: string, entry: Entry | undefined) => {
+    if (!entry || !local || key !== keys.etcdJoin(name)) return;
     try {
-      if (key === keys.etcdEndpoints) {
-        const { clientUrls } = parseJson<EtcdEndpoints>(entry);
-        if (clientUrls.length > 0 && clientUrls.join() !== store.endpoints.join()) {
-          store.setEndpoints(clientUrls);
-          writeFileSync(endpointsFile, entry.value);
-          log(`etcd endpoints: ${clientUrls.join(', ')}`);
-        }
-      } else if (key === keys.etcdJoin(name) && local) {
-        void local.join(parseJson<EtcdJoin>(entry));
-      }
+      void local.join(parseJson<EtcdJoin>(entry));
     } catch (error) {
       log(`ignoring ${key}: ${String(error)}`);
     }
   };
-  const membership = await PrefixView.open(store, keys.etcd, (key, _previous, current) => follow(key, current));
-  for (const [key, entry] of membership.entries) follow(key, entry);
+  const membership = await PrefixView.open(store, keys.etcdJoin(name), (key, _previous, current) =>
+    joinRequest(key, current),
+  );
+  for (const [key, entry] of membership.entries) joinRequest(key, entry);
 
   const fencerService: ServiceSpec = {
     name: FENCER,
@@ -316,6 +315,7 @@ export async function startAgent(
       await lease?.revoke();
       await elections.close();
       await membership.close();
+      await endpoints.close();
       server?.close();
       await store.close();
       await local?.stop();

@@ -1,4 +1,4 @@
-import { Etcd3 } from 'etcd3';
+import { followEtcdEndpoints, Store } from '../../agent/index.js';
 import { type DbMasterOptions, startDbMaster } from './master.js';
 
 /** A master process's options: the master's, with etcd as URLs; logging and exit are wired by {@link runMasterProcess}. */
@@ -15,10 +15,12 @@ export async function runMasterProcess(config: MasterProcessConfig): Promise<voi
   const print = (event: string, fields: Record<string, unknown>) =>
     process.stdout.write(`${JSON.stringify({ event, at: Date.now(), ...fields })}\n`);
   const { etcd: hosts, ...options } = config;
-  const etcd = new Etcd3({ hosts: [...hosts] });
+  // The endpoints it was started with may include members that leave: it follows the voters.
+  const store = Store.connect(hosts);
+  const following = await followEtcdEndpoints(store);
   const master = await startDbMaster({
     ...options,
-    etcd,
+    etcd: store.client,
     log: print,
     onLost: () => process.kill(process.pid, 'SIGKILL'),
   });
@@ -26,5 +28,8 @@ export async function runMasterProcess(config: MasterProcessConfig): Promise<voi
   await new Promise<void>((resolve) => {
     for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => resolve());
   });
-  await master.stop().finally(() => etcd.close());
+  await master.stop().finally(async () => {
+    await following.close();
+    await store.close();
+  });
 }

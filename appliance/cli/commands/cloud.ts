@@ -119,6 +119,9 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
   const nodeStore = agent.Store.connect(hosts);
   const etcd = nodeStore.client;
   const closers: (() => Promise<unknown> | void)[] = [() => nodeStore.close()];
+  // Started with the endpoints of one moment; it follows the voters as the membership changes.
+  const following = await agent.followEtcdEndpoints(nodeStore);
+  closers.push(() => following.close());
   const close = async () => {
     for (const closer of closers.splice(0).reverse()) await closer();
   };
