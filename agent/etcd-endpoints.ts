@@ -1,5 +1,5 @@
-import { type EtcdEndpoints, keys } from './keys.js';
-import { type Entry, parseJson, type Store } from './store/store.js';
+import { keys } from './keys.js';
+import type { Entry, Store } from './store/store.js';
 import { PrefixView } from './store/view.js';
 
 /**
@@ -13,20 +13,25 @@ export async function followEtcdEndpoints(
   store: Store,
   onChange: (urls: readonly string[], record: Entry) => void = () => {},
 ): Promise<{ close(): Promise<void> }> {
+  // A record that names no voter (not JSON, no URLs) is passed over: the next one replaces it.
   const apply = (entry: Entry | undefined) => {
     if (!entry || entry.key !== keys.etcdEndpoints) return;
-    const { clientUrls } = parseJson<EtcdEndpoints>(entry);
-    if (clientUrls.length === 0 || clientUrls.join() === store.endpoints.join()) return;
-    store.setEndpoints(clientUrls);
-    onChange(clientUrls, entry);
+    const urls = votersOf(entry.value);
+    if (urls.length === 0 || urls.join() === store.endpoints.join()) return;
+    store.setEndpoints(urls);
+    onChange(urls, entry);
   };
-  const view = await PrefixView.open(store, keys.etcdEndpoints, (_key, _previous, current) => {
-    try {
-      apply(current);
-    } catch {
-      // Not JSON: the next record the membership keeper writes replaces it.
-    }
-  });
+  const view = await PrefixView.open(store, keys.etcdEndpoints, (_key, _previous, current) => apply(current));
   apply(view.entries.get(keys.etcdEndpoints));
   return view;
+}
+
+/** The voters' client URLs in an etcd endpoints record (`keys.etcdEndpoints`); none when it is not one. */
+export function votersOf(record: string): string[] {
+  try {
+    const urls = (JSON.parse(record) as { clientUrls?: unknown }).clientUrls;
+    return Array.isArray(urls) ? urls.filter((u): u is string => typeof u === 'string' && /^https?:\/\//.test(u)) : [];
+  } catch {
+    return [];
+  }
 }

@@ -28,7 +28,7 @@ export {
   type Utime,
 } from './ceph/index.js';
 export { type ElectionHooks, Elections } from './elections.js';
-export { followEtcdEndpoints } from './etcd-endpoints.js';
+export { followEtcdEndpoints, votersOf } from './etcd-endpoints.js';
 export { type BmcPowerDriver, FenceBmcError, Fencer, FenceQuorumError } from './fencer.js';
 export { fenceByOperator, NodeAliveError } from './operator.js';
 export {

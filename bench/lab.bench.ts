@@ -85,12 +85,8 @@ export default async function bench(): Promise<void> {
     type Status = {
       nodes: { name: string; state: string }[];
       singletons: Record<string, string | null>;
-      etcd: { members: { clientUrls: string[] }[] };
     };
-    // Asked through every etcd member, so that the answer outlives the seed's.
-    let etcd = '';
-    const status = async () =>
-      JSON.parse(await inSeed(info, RACKSEED, ['--json', 'status', ...(etcd ? ['--etcd', etcd] : [])])) as Status;
+    const status = async () => JSON.parse(await inSeed(info, RACKSEED, ['--json', 'status'])) as Status;
     // Each time the node holding the most singletons (the seed first) loses power: how long until
     // it is fenced, and until every singleton it held is held by a live node again.
     const machines = [{ name: 'seed', bmc: 0 }, ...info.servers.map((s, i) => ({ name: s.name, bmc: i + 1 }))];
@@ -98,7 +94,6 @@ export default async function bench(): Promise<void> {
     const serving: number[] = [];
     for (let round = 0; round < 2; round++) {
       const before = await status();
-      etcd = before.etcd.members.flatMap((m) => m.clientUrls).join(',');
       const held = (name: string) => Object.values(before.singletons).filter((n) => n === name).length;
       const live = machines.filter((m) => before.nodes.some((n) => n.name === m.name && n.state === 'ready'));
       const victim = live.sort((a, b) => held(b.name) - held(a.name))[0];

@@ -121,7 +121,7 @@ try {
   createServer('demo-2');
   openstack('server', 'list');
 
-  step('rackseed lab add: a fifth server is cabled in, powered off; the seed finds it, it joins by itself');
+  step('rackseed lab add: a fifth server is cabled in, powered off; the provisioner finds it, it joins by itself');
   process.stdout.write(rackseed('lab', 'add', '--dir', DIR));
   await waitUntil('node-5 ready', () => cluster()?.nodes.find((n) => n.name === 'node-5')?.state === 'ready', 180);
   await waitUntil(

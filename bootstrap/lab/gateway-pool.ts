@@ -54,16 +54,6 @@ export function apiBackendsOf(records: readonly string[], apiPort: number): Endp
   return [...found.values()].sort((a, b) => formatEndpoint(a).localeCompare(formatEndpoint(b)));
 }
 
-/** The voters' client URLs from the cluster's EtcdEndpoints record (`keys.etcdEndpoints`); none when it is not one. */
-export function votersOf(record: string): string[] {
-  try {
-    const urls = (JSON.parse(record) as { clientUrls?: unknown }).clientUrls;
-    return Array.isArray(urls) ? urls.filter((u): u is string => typeof u === 'string' && /^https?:\/\//.test(u)) : [];
-  } catch {
-    return [];
-  }
-}
-
 /**
  * Round-robin over backends, skipping the ones that failed recently. A backend that refused or
  * did not answer is *down* for `downMs`: connections try it only after every live one (so a

@@ -1,8 +1,8 @@
 import { existsSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { keys, Store } from '../../agent/index.js';
-import { apiBackendsOf, BackendPool, type Endpoint, formatEndpoint, GatewayError, votersOf } from './gateway-pool.js';
+import { followEtcdEndpoints, keys, Store } from '../../agent/index.js';
+import { apiBackendsOf, BackendPool, type Endpoint, formatEndpoint, GatewayError } from './gateway-pool.js';
 import type { Daemon, Scope } from './scope.js';
 import { waitFor } from './wait.js';
 
@@ -118,19 +118,19 @@ export async function runGatewayRelay(options: GatewayRelayOptions): Promise<Gat
     // The agent's store: its breaker lets a member that was down back in, and the endpoints
     // follow the voters, so the relay outlives the seed's etcd.
     const store = Store.connect(options.backends.etcd);
+    const following = await followEtcdEndpoints(store);
     const apiPort = options.apiPort ?? API_PORT;
     let lastError = '';
     let lastList = '';
     const refresh = async () => {
       try {
-        const [records, voters] = await Promise.all([store.list(keys.nodes), store.get(keys.etcdEndpoints)]);
+        const records = await store.list(keys.nodes);
         pool.set(
           apiBackendsOf(
             records.entries.map((e) => e.value),
             apiPort,
           ),
         );
-        if (voters) store.setEndpoints(votersOf(voters.value));
         lastError = '';
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
@@ -146,6 +146,7 @@ export async function runGatewayRelay(options: GatewayRelayOptions): Promise<Gat
     const timer = setInterval(() => void refresh(), options.refreshMs ?? 2_000);
     closeSource = async () => {
       clearInterval(timer);
+      await following.close();
       await store.close();
     };
   }

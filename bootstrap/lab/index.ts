@@ -52,5 +52,4 @@ export {
   GatewayError,
   type GatewayErrorCode,
   parseEndpoint,
-  votersOf,
 } from './gateway-pool.js';

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { RackseedError } from '../../agent/index.js';
+import { RackseedError, votersOf } from '../../agent/index.js';
 import { startLabGateway } from './gateway.js';
 import { addLabServer, buildLabRack, type LabBoot } from './rack.js';
 import { processRunning, Scope } from './scope.js';
@@ -89,13 +89,27 @@ export class LabError extends RackseedError {
   }
 }
 
-/** Runs rackseed inside the seed's namespace and returns its stdout. */
+/**
+ * The lab's etcd client URLs: the seed's, and the voters its agent last saw (it keeps them in
+ * its data directory), so that the lab is reached after the seed's death too.
+ */
+export function labEtcd(info: LabInfo): string {
+  let voters: readonly string[] = [];
+  try {
+    voters = votersOf(readFileSync(join(info.scopeDir, 'seed', 'agent', 'etcd-endpoints.json'), 'utf8'));
+  } catch {
+    // Not written before etcd has a second member.
+  }
+  return [...new Set([info.etcd, ...voters])].join(',');
+}
+
+/** Runs rackseed inside the seed's namespace (the lab's etcd in RACKSEED_ETCD) and returns its stdout. */
 export async function inSeed(info: LabInfo, rackseed: readonly string[], args: readonly string[]): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     execFile(
       'ip',
       ['netns', 'exec', info.seedNetns, ...rackseed, ...args],
-      { timeout: 30_000, env: { ...process.env, RACKSEED_ETCD: info.etcd } },
+      { timeout: 30_000, env: { ...process.env, RACKSEED_ETCD: labEtcd(info) } },
       (error, stdout, stderr) =>
         error ? reject(new Error(`${args.join(' ')}: ${stderr || error.message}`)) : resolvePromise(stdout),
     );

@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { votersOf } from '../../agent/index.js';
 import { describe, expect, it } from 'vitest';
 import {
   apiBackendsOf,
@@ -7,7 +8,6 @@ import {
   formatEndpoint,
   GatewayError,
   parseEndpoint,
-  votersOf,
 } from '../../bootstrap/lab/index.js';
 
 const e = (host: string, port = 5000): Endpoint => ({ host, port });
@@ -123,7 +123,7 @@ describe('lab gateway: where the backends come from', () => {
   );
 });
 
-describe('lab gateway: where the etcd endpoints come from', () => {
+describe('etcd endpoints record (the gateway, the agent and the services follow it)', () => {
   it("reads the voters' client URLs from the etcd endpoints record, and nothing from a bad one", () => {
     expect(votersOf(JSON.stringify({ clientUrls: ['http://10.9.0.10:2379', 'http://10.9.0.100:2379'] }))).toEqual([
       'http://10.9.0.10:2379',
