@@ -52,6 +52,12 @@ export interface DbMaster {
 
 /** How long a call waits for etcd to confirm this master's lease before it is refused (retryable). */
 const LEASE_CHECK_MS = 1_000;
+/**
+ * A lease check that started less than this long ago vouches for a call that starts now: the
+ * calls of one API request (several, one after the other) and concurrent calls share one etcd
+ * round trip. Far below the lease TTL (2 s): a master paused for longer checks again.
+ */
+const LEASE_CHECK_REUSE_MS = 250;
 const CALL_BODY_LIMIT = 1024 * 1024;
 const RESTORE_BODY_LIMIT = 1024 * 1024 * 1024;
 
@@ -119,10 +125,10 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
 
   /**
    * Defense in depth beside the RADOS fence: this master's election key, bound to its lease,
-   * must still be in etcd. A master that wakes from a pause longer than the lease (SIGSTOP, a
+   * must still be in etcd (checked at most every LEASE_CHECK_REUSE_MS). A master that wakes from a pause longer than the lease (SIGSTOP, a
    * long GC) refuses at once instead of serving until its keepalive notices.
    */
-  const assertLease = async () => {
+  const checkLease = async () => {
     const deadline = new Date(Date.now() + LEASE_CHECK_MS);
     let held: boolean;
     try {
@@ -138,6 +144,19 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
       lose(error);
       throw error;
     }
+  };
+
+  let lastCheck: { readonly startedAt: number; readonly result: Promise<void> } | undefined;
+  const assertLease = (): Promise<void> => {
+    const now = Date.now();
+    if (lastCheck && now - lastCheck.startedAt < LEASE_CHECK_REUSE_MS) return lastCheck.result;
+    const check = { startedAt: now, result: checkLease() };
+    lastCheck = check;
+    // A failed check vouches for nothing: the next call checks again.
+    check.result.catch(() => {
+      if (lastCheck === check) lastCheck = undefined;
+    });
+    return check.result;
   };
 
   /**

@@ -118,12 +118,14 @@ export async function runGatewayRelay(options: GatewayRelayOptions): Promise<Gat
     // The agent's store: its breaker lets a member that was down back in, and the endpoints
     // follow the voters, so the relay outlives the seed's etcd.
     const store = Store.connect(options.backends.etcd);
-    const following = await followEtcdEndpoints(store);
+    // Started before the seed's etcd answers: it follows the voters from the first refresh that reaches it.
+    let following: { close(): Promise<void> } | undefined;
     const apiPort = options.apiPort ?? API_PORT;
     let lastError = '';
     let lastList = '';
     const refresh = async () => {
       try {
+        following ??= await followEtcdEndpoints(store);
         const records = await store.list(keys.nodes);
         pool.set(
           apiBackendsOf(
@@ -146,7 +148,7 @@ export async function runGatewayRelay(options: GatewayRelayOptions): Promise<Gat
     const timer = setInterval(() => void refresh(), options.refreshMs ?? 2_000);
     closeSource = async () => {
       clearInterval(timer);
-      await following.close();
+      await following?.close();
       await store.close();
     };
   }

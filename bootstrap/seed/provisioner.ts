@@ -125,7 +125,7 @@ async function startProvisioner(
   store: Store,
   options: ProvisionerOptions,
   stopping: () => boolean,
-): Promise<Provisioner | undefined> {
+): Promise<Provisioner> {
   const emit = (type: string, node?: string, detail?: string) =>
     options.onEvent({ type, ...(node ? { node } : {}), ...(detail ? { detail } : {}) });
   const record = await awaitRecord(store, options.clusterKey, stopping);

@@ -51,6 +51,11 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
     return JSON.parse((await run('ip', [...argv, `http://${ip}:5000${path}`])).stdout) as T;
   };
   const token = async () => (await openstack<{ id: string }>(['token', 'issue'])).id;
+  /** A node's server loses power: its BMC's own power-off (the seed's BMC is bmc0, node-N's bmcN). */
+  const powerLoss = (node: string) => {
+    const stateDir = join(lab.scopeDir, node === 'seed' ? 'bmc0' : `bmc${node.replace(/^node-/, '')}`, 'chassis');
+    execFileSync('sh', [join(lab.scopeDir, 'chassis-control.sh'), stateDir, 'set', 'power', '0']);
+  };
 
   beforeAll(async () => {
     execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO });
@@ -154,9 +159,7 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
   it('keeps the API answering when the DB master’s server loses power: fenced, a new master, no acknowledged write lost', async () => {
     const hypervisors = await openstack<Hypervisor[]>(['hypervisor', 'list']);
     const master = await waitFor('the elected DB master', () => masterOf(hypervisors), 60_000, 1_000);
-    // The seed has no BMC in the lab: if it holds the master, a server still dies and the API must go on.
-    const victim = lab.servers.find((v) => v.name === master['Hypervisor Hostname']) ?? lab.servers[0];
-    if (!victim) throw new Error('no server');
+    const victim = { name: master['Hypervisor Hostname'] };
     const acknowledged: string[] = [];
     let writing = true;
     const writer = (async () => {
@@ -169,8 +172,7 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
       }
     })();
     const died = Date.now();
-    const stateDir = join(lab.scopeDir, `bmc${lab.servers.indexOf(victim) + 1}`, 'chassis');
-    execFileSync('sh', [join(lab.scopeDir, 'chassis-control.sh'), stateDir, 'set', 'power', '0']);
+    powerLoss(victim.name);
     await waitFor(
       `${victim.name} fenced`,
       async () => (await status()).nodes.find((n) => n.name === victim.name)?.state === 'fenced',
@@ -214,4 +216,46 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
     const names = await waitFor(`the API on ${added}`, () => flavorsOn(fresh['Host IP'], auth), 120_000, 2_000);
     expect(names).toContain('lab.small');
   }, 400_000);
+
+  it('goes on when the provisioner’s node (the seed, unless it died above) loses power: its singletons move, the API answers, Ceph heals', async () => {
+    const before = await status();
+    const victim = before.singletons.provisioner;
+    if (!victim) throw new Error('nobody holds the provisioner');
+    const held = Object.keys(before.singletons).filter((k) => before.singletons[k] === victim);
+    expect(held).toContain('provisioner');
+    const died = Date.now();
+    powerLoss(victim);
+    const after = await waitFor(
+      `${victim} fenced and its singletons (${held.join(', ')}) held by live nodes`,
+      async () => {
+        const s = await status();
+        const fenced = s.nodes.find((n) => n.name === victim)?.state === 'fenced';
+        return fenced && held.every((k) => s.singletons[k] && s.singletons[k] !== victim) ? s : undefined;
+      },
+      120_000,
+      1_000,
+    );
+    console.log(
+      `self-assembly-ceph: ${victim} lost power → ${held.length} singletons elsewhere in ${Date.now() - died} ms`,
+    );
+    for (const k of held) expect(after.nodes.find((n) => n.name === after.singletons[k])?.state).toBe('ready');
+    await waitFor(
+      `${victim} gone from the hypervisors, through the gateway`,
+      async () =>
+        !(await openstack<Hypervisor[]>(['hypervisor', 'list'])).some((h) => h['Hypervisor Hostname'] === victim),
+      60_000,
+      1_000,
+    );
+    await openstack(['flavor', 'create', '--ram', '64', '--disk', '1', 'after.provisioner']);
+    const healed = await waitFor(
+      'Ceph HEALTH_OK again with 3 monitors in quorum',
+      async () => {
+        const ceph = (await status()).ceph;
+        return ceph?.health === 'HEALTH_OK' && ceph.quorum.length === 3 ? ceph : undefined;
+      },
+      300_000,
+      2_000,
+    );
+    expect(healed.quorum).not.toContain(victim);
+  }, 600_000);
 });
