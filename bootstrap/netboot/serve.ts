@@ -123,7 +123,8 @@ export async function startNetboot(options: NetbootOptions): Promise<Netboot> {
   }
   const emit = (event: NetbootEvent): void => options.onEvent({ time: new Date().toISOString(), ...event });
   const httpUrl = `http://${serverIp}:${options.httpPort}`;
-  const store = typeof options.leases === 'string' ? new FileLeaseStore(options.leases) : options.leases;
+  const owned = typeof options.leases === 'string' ? new FileLeaseStore(options.leases) : undefined; // ours to close
+  const store = owned ?? (options.leases as LeaseStore);
   const ipToMac = new Map<string, string>();
   // First: a missing radvd is a configuration error, reported before any port is bound.
   const adverts =
@@ -180,7 +181,7 @@ export async function startNetboot(options: NetbootOptions): Promise<Netboot> {
     httpUrl,
     close: async () => {
       await Promise.all([dhcp.close(), tftp.close(), http.close(), adverts?.close()]);
-      if (typeof options.leases === 'string' && store instanceof FileLeaseStore) await store.close(); // ours to close
+      await owned?.close();
     },
   };
 }

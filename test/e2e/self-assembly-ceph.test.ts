@@ -12,8 +12,8 @@ const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const RACKSEED = [process.execPath, join(REPO, 'bin/rackseed.js')];
 
-// `rackseed lab up --ceph`: the seed and three servers, found and powered on by the seed,
-// assemble Ceph by themselves (3 monitors, an OSD on each of the 4 nodes, the manager), then
+// `rackseed lab up --ceph`: the seed and four servers, found and powered on by the seed,
+// assemble Ceph by themselves (3 monitors, an OSD on each of the 5 nodes, the manager), then
 // run the cloud over it: a DB master candidate and the OpenStack API on every node.
 describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
   let dir: string;
@@ -60,7 +60,7 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
   beforeAll(async () => {
     execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO });
     dir = mkdtempSync(join(tmpdir(), 'rackseed-e2e-ceph-'));
-    lab = await labUp({ dir, servers: 3, rackseed: RACKSEED, ceph: true, readyTimeoutMs: 180_000 });
+    lab = await labUp({ dir, servers: 4, rackseed: RACKSEED, ceph: true, readyTimeoutMs: 180_000 });
   });
   afterAll(async () => {
     if (dir) {
@@ -69,18 +69,18 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
     }
   });
 
-  it('reaches HEALTH_OK with 3 monitors and an OSD on each of the 4 nodes; an object round-trips', async () => {
+  it('reaches HEALTH_OK with 3 monitors and an OSD on each of the 5 nodes; an object round-trips', async () => {
     const t0 = Date.now();
     let last: ClusterStatus['ceph'] = null;
     await waitFor(
-      'Ceph HEALTH_OK with 3 monitors and 4 OSDs up and in',
+      'Ceph HEALTH_OK with 3 monitors and 5 OSDs up and in',
       async () => {
         last = (await status()).ceph;
         return (
           last?.health === 'HEALTH_OK' &&
           last.quorum.length === 3 &&
-          last.up === 4 &&
-          last.in === 4 &&
+          last.up === 5 &&
+          last.in === 5 &&
           last.pools.some((p) => p.name === 'rackseed' && p.size === 3 && p.minSize === 2)
         );
       },
@@ -88,7 +88,7 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
       2_000,
     );
     console.log(`self-assembly-ceph: all nodes ready → HEALTH_OK in ${Date.now() - t0} ms`);
-    expect(last).toMatchObject({ health: 'HEALTH_OK', checks: [], mons: 3, osds: 4 });
+    expect(last).toMatchObject({ health: 'HEALTH_OK', checks: [], mons: 3, osds: 5 });
     const s = await status();
     expect(s.nodes.every((n) => n.state === 'ready')).toBe(true);
     expect(s.nodes.map((n) => n.name)).toContain('seed');
@@ -125,10 +125,10 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
   it('serves the OpenStack API on every node over one elected DB master, reached from the host through the gateway', async () => {
     const t0 = Date.now();
     const hypervisors = await waitFor(
-      'the API through the gateway, listing the 4 nodes as hypervisors',
+      'the API through the gateway, listing the 5 nodes as hypervisors',
       async () => {
         const list = await openstack<Hypervisor[]>(['hypervisor', 'list']);
-        return list.length === 4 ? list : undefined;
+        return list.length === 5 ? list : undefined;
       },
       180_000,
       2_000,
