@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { type Agent, commandService, RackseedError, type ServiceSpec, startAgent } from '../../agent/index.js';
 import { IpmiPowerDriver } from '../ipmi/index.js';
 import { enroll, type EnrollmentGrant } from './enroll-http.js';
+import { canRunCeph } from './installed.js';
 import { provisionerService } from './provisioner.js';
 import { canServeNetboot, copyImage, hasImage } from './provisioning.js';
 
@@ -66,10 +67,11 @@ export type CloudServices = (cloud: {
 }) => Promise<readonly ServiceSpec[]>;
 
 /**
- * A netbooted node's start: enrolls with the seed (once; the grant is kept, 0600, in the data
- * directory, so a restart does not need the single-use token again), then runs the agent with
- * the grant's cluster, catalog and key, this node's address for its etcd member (and its Ceph
- * daemons and `cloud` services, when the grant says the cluster runs Ceph).
+ * A netbooted node's start: enrolls with the provisioner (once; the grant is kept, 0600, in the
+ * data directory, so a restart does not need the single-use token again), then runs the agent
+ * with the grant's cluster, catalog and key, this node's address for its etcd member (and its
+ * Ceph daemons and `cloud` services, when the grant says the cluster runs Ceph and this machine
+ * has Ceph), and the provisioner when it can serve netboot.
  */
 export async function bootNode(options: {
   cmdline: string;
@@ -99,8 +101,11 @@ export async function bootNode(options: {
     options.log(`enrolled as ${grant.name} in cluster ${grant.cluster.name}`);
   }
   const provisioner = await provisionerCandidate(grant, boot, options.dataDir, options.log);
+  const ceph = grant.ceph === true && canRunCeph();
+  if (grant.ceph && !ceph)
+    options.log('not taking part in Ceph: no ceph-mon, ceph-osd and ceph here (the netboot image has none)');
   let cloud: readonly ServiceSpec[] = [];
-  if (grant.ceph && options.cloud) {
+  if (ceph && options.cloud) {
     const adminPasswordFile = join(options.dataDir, 'admin-password');
     writeFileSync(adminPasswordFile, `${grant.adminPassword}\n`, { mode: 0o600 });
     cloud = await options.cloud({ adminPasswordFile, ...(grant.publicUrl ? { publicUrl: grant.publicUrl } : {}) });
@@ -112,7 +117,7 @@ export async function bootNode(options: {
       dataDir: join(options.dataDir, 'agent'),
       clusterKey: Buffer.from(grant.clusterKey, 'base64'),
       etcdHost: addressOf(boot.mac),
-      ...(grant.ceph ? { cephHost: addressOf(boot.mac) } : {}),
+      ...(ceph ? { cephHost: addressOf(boot.mac) } : {}),
       leaseTtl: grant.leaseTtl,
       log: options.log,
     },

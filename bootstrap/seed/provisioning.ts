@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { RackseedError } from '../../agent/errors/index.js';
 import { openRecord, sealRecord, type Store } from '../../agent/index.js';
 import type { Lease, LeaseStore } from '../netboot/index.js';
 import type { EnrollmentGrant } from './enroll-http.js';
+import { installed } from './installed.js';
 import type { BmcCredential } from './onboard.js';
 
 /**
@@ -140,7 +141,5 @@ export const IPXE_DIR = '/usr/lib/ipxe';
  * nodes booted from it are not candidates for the provisioner.
  */
 export function canServeNetboot(env: NodeJS.ProcessEnv = process.env): boolean {
-  const onPath = (command: string) =>
-    [...(env.PATH ?? '').split(delimiter), '/usr/sbin', '/sbin'].some((dir) => dir && existsSync(join(dir, command)));
-  return existsSync(join(IPXE_DIR, 'undionly.kpxe')) && onPath('radvd');
+  return existsSync(join(IPXE_DIR, 'undionly.kpxe')) && installed('radvd', env);
 }

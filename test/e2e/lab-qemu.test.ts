@@ -39,6 +39,7 @@ describe('lab rack with a QEMU server booting the real image beside a netns serv
       qemu: 1,
       rackseed: RACKSEED,
       image: { dir: IMAGE, kernel: 'vmlinuz', initrd: 'initrd.img' },
+      ceph: true, // the image has no Ceph: its node must join without it
       readyTimeoutMs: 300_000,
     });
     bootSeconds = (Date.now() - started) / 1000;
@@ -83,6 +84,30 @@ describe('lab rack with a QEMU server booting the real image beside a netns serv
     expect(console).toContain(`rackseed-image: eth1 has ${mgmt}/24`);
     execFileSync('ip', ['netns', 'exec', lab.bridgeNetns, 'ping', '-c', '1', '-W', '5', mgmt]);
     process.stdout.write(`lab with one QEMU and one netns server ready in ${bootSeconds.toFixed(1)} s\n`);
+  });
+
+  it('joins a Ceph cluster as a node without Ceph (the image has none): Ceph is healthy on the others', async () => {
+    type Ceph = { health: string; quorum: string[]; osds: number; up: number };
+    const status = async () =>
+      JSON.parse(await inSeed(lab, RACKSEED, ['--json', 'status'])) as {
+        nodes: { name: string; state: string }[];
+        ceph: Ceph | null;
+      };
+    const ceph = await waitFor(
+      'Ceph HEALTH_OK on the seed and the netns server',
+      async () => {
+        const c = (await status()).ceph;
+        return c?.health === 'HEALTH_OK' && c.up === 2 ? c : undefined;
+      },
+      240_000,
+      2_000,
+    );
+    expect(ceph.osds).toBe(2);
+    expect(ceph.quorum.sort()).toEqual(['node-2', 'seed']);
+    expect((await status()).nodes.find((n) => n.name === 'node-1')?.state).toBe('ready');
+    const console = readFileSync(join(lab.scopeDir, 'bmc1', 'chassis', 'console.log'), 'utf8');
+    expect(console).toContain('not taking part in Ceph');
+    expect(console).toContain('not a provisioner candidate');
   });
 
   it('lab down kills QEMU and removes the namespaces', async () => {
