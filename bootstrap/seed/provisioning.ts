@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { join } from 'node:path';
 import { RackseedError } from '../../agent/errors/index.js';
 import { openRecord, sealRecord, type Store } from '../../agent/index.js';
@@ -55,7 +58,7 @@ export interface NetbootImage {
 }
 
 export class ProvisioningError extends RackseedError {
-  constructor(code: 'PROVISION_ERR_IMAGE' | 'PROVISION_ERR_NO_INTERFACE', message: string, cause?: unknown) {
+  constructor(code: 'PROVISION_ERR_IMAGE', message: string, cause?: unknown) {
     super(code, message, { cause });
   }
 }
@@ -89,6 +92,7 @@ export class EtcdLeaseStore implements LeaseStore {
   }
 }
 
+/** The sha256 (hex) of a file, read as a stream. */
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
@@ -112,23 +116,27 @@ export async function copyImage(filesUrl: string, dir: string, image: NetbootIma
   await mkdir(dir, { recursive: true });
   for (const file of [image.kernel, image.initrd]) {
     const url = new URL(file, filesUrl.endsWith('/') ? filesUrl : `${filesUrl}/`);
-    let body: Buffer;
+    const part = join(dir, `${file}.part`);
+    const hash = createHash('sha256');
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(120_000) });
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      body = Buffer.from(await response.arrayBuffer());
+      if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
+      const body = Readable.fromWeb(response.body as WebReadableStream);
+      body.on('data', (chunk: Buffer) => hash.update(chunk));
+      await pipeline(body, createWriteStream(part));
     } catch (error) {
+      await rm(part, { force: true });
       throw new ProvisioningError('PROVISION_ERR_IMAGE', `cannot copy ${url}: ${(error as Error).message}`, error);
     }
-    const digest = createHash('sha256').update(body).digest('hex');
+    const digest = hash.digest('hex');
     if (digest !== image.sha256[file]) {
+      await rm(part, { force: true });
       throw new ProvisioningError(
         'PROVISION_ERR_IMAGE',
         `${url} has sha256 ${digest}, not the recorded ${image.sha256[file]}`,
       );
     }
-    await writeFile(join(dir, `${file}.part`), body);
-    await rename(join(dir, `${file}.part`), join(dir, file));
+    await rename(part, join(dir, file));
   }
 }
 
