@@ -2,6 +2,7 @@
  * Netboot services: PXE- and iPXE-aware DHCP and ProxyDHCP, read-only TFTP, and HTTP boot
  * (per-MAC iPXE scripts, kernel and initrd with Range support).
  */
+export { dhcpServersOn } from './dhcp-probe.js';
 export { decodeDhcp, encodeDhcp, type DhcpPacket, MSG, OPT } from './dhcp-codec.js';
 export { DEFAULT_BOOT_FILES, type DhcpConfig, DhcpResponder, type NetbootEvent } from './dhcp-server.js';
 export { startDhcpServer, type DhcpServer } from './dhcp-io.js';

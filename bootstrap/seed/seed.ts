@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   type Agent,
@@ -7,10 +8,11 @@ import {
   keys,
   parseJson,
   PrefixView,
+  RackseedError,
   startAgent,
 } from '../../agent/index.js';
 import { IpmiPowerDriver } from '../ipmi/index.js';
-import { interfaceAddress } from '../netboot/index.js';
+import { dhcpServersOn, interfaceAddress } from '../netboot/index.js';
 import type { EnrollmentGrant } from './enroll-http.js';
 import { ensureIdentity } from './identity.js';
 import { type CloudServices, machineGuid } from './node-boot.js';
@@ -52,6 +54,24 @@ export interface Seed {
   stop(): Promise<void>;
 }
 
+export class SeedError extends RackseedError {
+  constructor(code: 'SEED_ERR_NETWORK_TAKEN', message: string) {
+    super(code, message);
+  }
+}
+
+/** Throws SEED_ERR_NETWORK_TAKEN when a DHCP server answers on the provisioning network. */
+async function refuseProvisionedNetwork(prov: SeedConfig['provisioning']): Promise<void> {
+  const mac = networkInterfaces()[prov.interface]?.find((a) => a.family === 'IPv4')?.mac ?? '02:00:00:00:00:01';
+  const servers = await dhcpServersOn({ subnet: prov.subnet, mac, timeoutMs: 1_500 });
+  if (servers.length > 0) {
+    throw new SeedError(
+      'SEED_ERR_NETWORK_TAKEN',
+      `a DHCP server already answers on ${prov.subnet} (${servers.join(', ')}): another cluster provisions this network; netboot this server to join it, or give the seed a network of its own`,
+    );
+  }
+}
+
 /** The seed server's SMBIOS GUID, when it can be read (a BMC reports the same one). */
 function ownGuid(): { guid?: string } {
   try {
@@ -80,8 +100,10 @@ export async function runSeed(
   const prov = config.provisioning;
   const leaseTtl = config.leaseTtl ?? 3;
   const services = config.services ?? [];
-  const identity = await ensureIdentity(join(dataDir, 'cluster'), config.cluster);
   const seedIp = interfaceAddress(prov.interface, prov.subnet);
+  // A new cluster only where nobody provisions yet (a seed restarted on its own state goes on).
+  if (!existsSync(join(dataDir, 'cluster', 'identity.json'))) await refuseProvisionedNetwork(prov);
+  const identity = await ensureIdentity(join(dataDir, 'cluster'), config.cluster);
   emit('seed.identity', name, `cluster ${identity.name} ${identity.id}, CA ${identity.caFingerprint}`);
 
   // The seed serves its configuration's image: links to it, checked like any node's copy.
