@@ -12,6 +12,7 @@ export {
   LabError,
   type LabInfo,
   labDown,
+  labLogTails,
   labs,
   type LabService,
   labUp,

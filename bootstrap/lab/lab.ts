@@ -116,6 +116,33 @@ export async function inSeed(info: LabInfo, rackseed: readonly string[], args: r
   });
 }
 
+/** How much of each log {@link labLogTails} gives: enough for the last steps, not a flood. */
+const TAIL_LINES = 40;
+
+/**
+ * The tails of a lab's logs: each machine's (the seed's is bmc0's node.log, a server's its
+ * node.log and QEMU console) and the gateway relay's. `lab up` adds them to its error when the
+ * rack does not come up (it removes the rack), and tests print them when they fail.
+ */
+export function labLogTails(scopeDir: string): string {
+  if (!existsSync(scopeDir)) return '';
+  const files = [
+    ...readdirSync(scopeDir)
+      .filter((d) => /^bmc\d+$/.test(d))
+      .sort((a, b) => Number(a.slice(3)) - Number(b.slice(3)))
+      .flatMap((d) => ['node.log', 'console.log'].map((f) => join(scopeDir, d, 'chassis', f))),
+    join(scopeDir, 'gateway-relay.log'),
+  ];
+  return files
+    .filter((file) => existsSync(file))
+    .map((file) => {
+      const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+      const shown = Math.min(TAIL_LINES, lines.length);
+      return `--- ${file} (last ${shown} of ${lines.length} lines)\n${lines.slice(-TAIL_LINES).join('\n')}`;
+    })
+    .join('\n');
+}
+
 /** Builds a lab rack, starts its seed and waits until every server is a ready node. */
 export async function labUp(options: LabUpOptions): Promise<LabInfo> {
   mkdirSync(options.dir, { recursive: true });
@@ -231,7 +258,9 @@ export async function labUp(options: LabUpOptions): Promise<LabInfo> {
     );
     return info;
   } catch (error) {
+    const tails = labLogTails(hardware.scope.dir);
     await hardware.destroy();
+    if (error instanceof Error && tails) error.message += `\nthe lab's logs, before it was removed:\n${tails}`;
     throw error;
   }
 }

@@ -3,8 +3,17 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inSeed, type LabInfo, labDown, labUp, processRunning, qemuUuid, waitFor } from '../../bootstrap/index.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  inSeed,
+  type LabInfo,
+  labDown,
+  labLogTails,
+  labUp,
+  processRunning,
+  qemuUuid,
+  waitFor,
+} from '../../bootstrap/index.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const RACKSEED = [process.execPath, join(REPO, 'bin/rackseed.js')];
@@ -43,6 +52,9 @@ describe('lab rack with a QEMU server booting the real image beside a netns serv
       readyTimeoutMs: 300_000,
     });
     bootSeconds = (Date.now() - started) / 1000;
+  });
+  afterEach(({ task }) => {
+    if (task.result?.state === 'fail' && lab) console.log(labLogTails(lab.scopeDir));
   });
   afterAll(async () => {
     if (dir) {

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterStatus } from '../../agent/index.js';
-import { inSeed, type LabInfo, labAdd, labDown, labUp, waitFor } from '../../bootstrap/index.js';
+import { inSeed, type LabInfo, labAdd, labDown, labLogTails, labUp, waitFor } from '../../bootstrap/index.js';
 
 const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -61,6 +61,9 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
     execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO });
     dir = mkdtempSync(join(tmpdir(), 'rackseed-e2e-ceph-'));
     lab = await labUp({ dir, servers: 4, rackseed: RACKSEED, ceph: true, readyTimeoutMs: 180_000 });
+  });
+  afterEach(({ task }) => {
+    if (task.result?.state === 'fail' && lab) console.log(labLogTails(lab.scopeDir));
   });
   afterAll(async () => {
     if (dir) {

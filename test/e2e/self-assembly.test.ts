@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inSeed, type LabInfo, labAdd, labDown, labUp, waitFor } from '../../bootstrap/index.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { inSeed, type LabInfo, labAdd, labDown, labLogTails, labUp, waitFor } from '../../bootstrap/index.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const RACKSEED = [process.execPath, join(REPO, 'bin/rackseed.js')];
@@ -31,6 +31,9 @@ describe('self-assembly of a lab rack (netns boot)', () => {
     execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO });
     dir = mkdtempSync(join(tmpdir(), 'rackseed-e2e-'));
     lab = await labUp({ dir, servers: 4, rackseed: RACKSEED, readyTimeoutMs: 180_000 });
+  });
+  afterEach(({ task }) => {
+    if (task.result?.state === 'fail' && lab) console.log(labLogTails(lab.scopeDir));
   });
   afterAll(async () => {
     if (dir) {
