@@ -166,4 +166,26 @@ describe('self-assembly of a lab rack (netns boot)', () => {
     expect(addresses.every(Boolean)).toBe(true);
     expect(new Set(addresses).size).toBe(addresses.length);
   });
+
+  it('takes the seed back as a node when its server is powered on again; the provisioner stays where it is', async () => {
+    const holder = (await status()).singletons.provisioner;
+    expect(holder).toMatch(/^node-/);
+    // Its BMC powers it on: it runs the seed again, on the state it kept (no new cluster).
+    execFileSync('sh', [
+      join(lab.scopeDir, 'chassis-control.sh'),
+      join(lab.scopeDir, 'bmc0', 'chassis'),
+      'set',
+      'power',
+      '1',
+    ]);
+    await waitFor(
+      'the seed to be a ready node again',
+      async () => (await status()).nodes.find((n) => n.name === 'seed')?.state === 'ready',
+      120_000,
+      1_000,
+    );
+    const after = await status();
+    expect(after.singletons.provisioner).toBe(holder);
+    expect(readFileSync(lab.seedLog, 'utf8')).not.toContain('SEED_ERR_NETWORK_TAKEN');
+  });
 });
