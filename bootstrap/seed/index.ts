@@ -38,9 +38,7 @@ export {
 } from './onboard.js';
 export { runSeed, type Seed, type SeedConfig, SeedError, type SeedEvent } from './seed.js';
 export { bootNode, type CloudServices, machineGuid, NodeBootError, parseBootCmdline } from './node-boot.js';
-export { PROVISIONER, provisionerService, type ProvisionerEvent, type ProvisionerOptions } from './provisioner.js';
 export {
-  canServeNetboot,
   copyImage,
   EtcdLeaseStore,
   hasImage,

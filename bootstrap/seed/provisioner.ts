@@ -157,8 +157,10 @@ async function startProvisioner(
       emit('node.power.on', params.name, `PXE next, powered on through ${bmc.host}`);
     }) as never,
   });
-  // A power-on its predecessor had not finished.
-  await nodes.resume(keys.nodeMachines);
+  // Power-ons its predecessor had not finished (in the background: a BMC may be slow to answer).
+  void nodes
+    .resume(keys.nodeMachines)
+    .catch((error: unknown) => emit('provisioner.resume.failed', undefined, String(error)));
 
   const enrollment = new Enrollment(store, { autoAccept: record.autoAccept });
   const cmdline = [

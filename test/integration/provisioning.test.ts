@@ -10,6 +10,7 @@ import {
   EtcdLeaseStore,
   hasImage,
   type NetbootImage,
+  PROVISIONING_KEYS,
   publishProvisioning,
   readProvisioning,
   type ProvisioningRecord,
@@ -58,7 +59,7 @@ describe('provisioning state in the cluster', () => {
     } as unknown as ProvisioningRecord;
     await publishProvisioning(store, key, record);
     expect(await readProvisioning(store, key)).toEqual(record);
-    const raw = (await store.get('/rackseed/provisioning/record'))?.value ?? '';
+    const raw = (await store.get(PROVISIONING_KEYS.record))?.value ?? '';
     expect(raw).not.toContain('SECRET-CA-KEY');
     await expect(readProvisioning(store, randomBytes(32))).rejects.toMatchObject({ code: 'SECRET_ERR_UNSEAL_FAILED' });
   });
