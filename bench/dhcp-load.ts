@@ -7,7 +7,7 @@
  * 0.0.0.0:68. Prints one JSON line: {"leases", "seconds", "perSecond", "retransmits", "naks"}.
  */
 import { createSocket } from 'node:dgram';
-import { MSG, OPT, decodeDhcp, encodeDhcp } from '../bootstrap/index.js';
+import { clientRequest, decodeDhcp, MSG, OPT } from '../bootstrap/index.js';
 
 const [serverIp = '', roundsArg = '5', macsArg = '240'] = process.argv.slice(2);
 const IN_FLIGHT = Number(process.env.IN_FLIGHT ?? 32);
@@ -30,31 +30,14 @@ socket.on('message', (msg) => {
   }
 });
 
-const chaddr = (i: number): Buffer =>
-  Buffer.concat([Buffer.from([0x02, 0x00, 0x5e, (i >> 16) & 255, (i >> 8) & 255, i & 255]), Buffer.alloc(10)]);
+const mac = (i: number): Buffer => Buffer.from([0x02, 0x00, 0x5e, (i >> 16) & 255, (i >> 8) & 255, i & 255]);
 const ipBuf = (s: string): Buffer => Buffer.from(s.split('.').map(Number));
 let xidSeq = (process.pid << 12) >>> 0;
 let retransmits = 0;
 let naks = 0;
 
 function packet(i: number, xid: number, type: number, options: Array<[number, Buffer]>, ciaddr: string): Buffer {
-  return encodeDhcp({
-    op: 1,
-    htype: 1,
-    hlen: 6,
-    hops: 0,
-    xid,
-    secs: 0,
-    flags: 0x8000, // RFC 2131 §4.1: we have no address yet, broadcast the reply
-    ciaddr,
-    yiaddr: '0.0.0.0',
-    siaddr: '0.0.0.0',
-    giaddr: '0.0.0.0',
-    chaddr: chaddr(i),
-    sname: '',
-    file: '',
-    options: new Map([[OPT.MESSAGE_TYPE, Buffer.from([type])], ...options]),
-  });
+  return clientRequest({ xid, mac: mac(i), type, options, ciaddr });
 }
 
 const sendTo = (bytes: Buffer, ip: string): Promise<void> =>

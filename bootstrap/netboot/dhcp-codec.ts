@@ -179,6 +179,38 @@ export function decodeDhcp(buf: Buffer): DhcpPacket {
 }
 
 /**
+ * A client's request (BOOTREQUEST) of message type `type`, encoded: `mac` as its hardware
+ * address, the reply asked for by broadcast (RFC 2131 §4.1: a client without an address).
+ */
+export function clientRequest(request: {
+  xid: number;
+  mac: Buffer;
+  type: number;
+  options?: readonly [number, Buffer][];
+  ciaddr?: string;
+}): Buffer {
+  const chaddr = Buffer.alloc(16);
+  request.mac.copy(chaddr);
+  return encodeDhcp({
+    op: 1,
+    htype: 1,
+    hlen: 6,
+    hops: 0,
+    xid: request.xid,
+    secs: 0,
+    flags: 0x8000,
+    ciaddr: request.ciaddr ?? '0.0.0.0',
+    yiaddr: '0.0.0.0',
+    siaddr: '0.0.0.0',
+    giaddr: '0.0.0.0',
+    chaddr,
+    sname: '',
+    file: '',
+    options: new Map([[OPT.MESSAGE_TYPE, Buffer.from([request.type])], ...(request.options ?? [])]),
+  });
+}
+
+/**
  * Encodes a message. Options longer than 255 bytes are split into consecutive instances
  * (RFC 3396 §7); the message is padded to 300 bytes. `sname` and `file` must fit their fields.
  */

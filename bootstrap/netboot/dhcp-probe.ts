@@ -6,7 +6,7 @@
  */
 import { createSocket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { decodeDhcp, encodeDhcp, MSG, messageTypeOf, OPT } from './dhcp-codec.js';
+import { clientRequest, decodeDhcp, MSG, messageTypeOf, OPT } from './dhcp-codec.js';
 import { intToIp, parseCidr } from './ipv4.js';
 
 /**
@@ -16,25 +16,7 @@ import { intToIp, parseCidr } from './ipv4.js';
  */
 export async function dhcpServersOn(options: { subnet: string; mac: string; timeoutMs: number }): Promise<string[]> {
   const xid = randomBytes(4).readUInt32BE(0);
-  const chaddr = Buffer.alloc(16);
-  Buffer.from(options.mac.replaceAll(':', ''), 'hex').copy(chaddr);
-  const discover = encodeDhcp({
-    op: 1,
-    htype: 1,
-    hlen: 6,
-    hops: 0,
-    xid,
-    secs: 0,
-    flags: 0x8000, // answer by broadcast: this client may not take the offered address
-    ciaddr: '0.0.0.0',
-    yiaddr: '0.0.0.0',
-    siaddr: '0.0.0.0',
-    giaddr: '0.0.0.0',
-    chaddr,
-    sname: '',
-    file: '',
-    options: new Map([[OPT.MESSAGE_TYPE, Buffer.from([MSG.DISCOVER])]]),
-  });
+  const discover = clientRequest({ xid, mac: Buffer.from(options.mac.replaceAll(':', ''), 'hex'), type: MSG.DISCOVER });
   const broadcast = intToIp(parseCidr(options.subnet).broadcast);
   const socket = createSocket({ type: 'udp4', reuseAddr: true });
   const servers = new Set<string>();

@@ -3,7 +3,7 @@
  * (per-MAC iPXE scripts, kernel and initrd with Range support).
  */
 export { dhcpServersOn } from './dhcp-probe.js';
-export { decodeDhcp, encodeDhcp, type DhcpPacket, MSG, OPT } from './dhcp-codec.js';
+export { clientRequest, decodeDhcp, encodeDhcp, type DhcpPacket, MSG, OPT } from './dhcp-codec.js';
 export { DEFAULT_BOOT_FILES, type DhcpConfig, DhcpResponder, type NetbootEvent } from './dhcp-server.js';
 export { startDhcpServer, type DhcpServer } from './dhcp-io.js';
 export { DhcpDecodeError, LeaseStoreError, NetbootConfigError, NetbootError, TftpDecodeError } from './errors.js';

@@ -1,6 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type DhcpPacket, decodeDhcp, encodeDhcp, MSG, OPT } from '../../../bootstrap/netboot/dhcp-codec.js';
+import {
+  clientRequest,
+  type DhcpPacket,
+  decodeDhcp,
+  encodeDhcp,
+  MSG,
+  OPT,
+} from '../../../bootstrap/netboot/dhcp-codec.js';
 import { DhcpDecodeError } from '../../../bootstrap/netboot/errors.js';
 
 function discover(extra: Array<[number, Buffer]> = []): DhcpPacket {
@@ -139,5 +146,21 @@ describe('DHCP codec', () => {
       ),
       { numRuns: 2000 },
     );
+  });
+
+  it('makes a client request that asks for a broadcast reply, with its MAC, type and options', () => {
+    const bytes = clientRequest({
+      xid: 0xcafe0001,
+      mac: Buffer.from('525400aabbcc', 'hex'),
+      type: MSG.REQUEST,
+      options: [[OPT.REQUESTED_IP, Buffer.from([10, 0, 0, 7])]],
+      ciaddr: '10.0.0.7',
+    });
+    const p = decodeDhcp(bytes);
+    expect(p).toMatchObject({ op: 1, htype: 1, hlen: 6, xid: 0xcafe0001, flags: 0x8000, ciaddr: '10.0.0.7' });
+    expect(p.chaddr.subarray(0, 6).toString('hex')).toBe('525400aabbcc');
+    expect(p.chaddr.subarray(6).equals(Buffer.alloc(10))).toBe(true);
+    expect(p.options.get(OPT.MESSAGE_TYPE)).toEqual(Buffer.from([MSG.REQUEST]));
+    expect(p.options.get(OPT.REQUESTED_IP)).toEqual(Buffer.from([10, 0, 0, 7]));
   });
 });
