@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildLabRack, inSeed, labDown, labUp, waitFor } from '../bootstrap/index.js';
+import { buildLabRack, inSeed, labDown, labPower, labUp, waitFor } from '../bootstrap/index.js';
 import { adminToken } from '../test/bed/index.js';
 import { median, quantile, row, timeMs } from './stats.js';
 
@@ -89,28 +89,27 @@ export default async function bench(): Promise<void> {
     const status = async () => JSON.parse(await inSeed(info, RACKSEED, ['--json', 'status'])) as Status;
     // Each time the node holding the most singletons (the seed first) loses power: how long until
     // it is fenced, and until every singleton it held is held by a live node again.
-    const machines = [{ name: 'seed', bmc: 0 }, ...info.servers.map((s, i) => ({ name: s.name, bmc: i + 1 }))];
+    const machines = ['seed', ...info.servers.map((s) => s.name)];
     const fenced: number[] = [];
     const serving: number[] = [];
     for (let round = 0; round < 2; round++) {
       const before = await status();
       const held = (name: string) => Object.values(before.singletons).filter((n) => n === name).length;
-      const live = machines.filter((m) => before.nodes.some((n) => n.name === m.name && n.state === 'ready'));
-      const victim = live.sort((a, b) => held(b.name) - held(a.name))[0];
+      const live = machines.filter((m) => before.nodes.some((n) => n.name === m && n.state === 'ready'));
+      const victim = live.sort((a, b) => held(b) - held(a))[0];
       if (!victim) throw new Error('no live node left');
-      const services = Object.keys(before.singletons).filter((k) => before.singletons[k] === victim.name);
-      const stateDir = join(info.scopeDir, `bmc${victim.bmc}`, 'chassis');
+      const services = Object.keys(before.singletons).filter((k) => before.singletons[k] === victim);
       const died = Date.now();
-      execFileSync('sh', [join(info.scopeDir, 'chassis-control.sh'), stateDir, 'set', 'power', '0']);
+      labPower(info, victim, 'off');
       let fencedAt = 0;
       await waitFor(
-        `${victim.name} fenced and its singletons (${services.join(', ') || 'none'}) held elsewhere`,
+        `${victim} fenced and its singletons (${services.join(', ') || 'none'}) held elsewhere`,
         async () => {
           const now = await status();
-          if (!fencedAt && now.nodes.find((n) => n.name === victim.name)?.state === 'fenced') fencedAt = Date.now();
+          if (!fencedAt && now.nodes.find((n) => n.name === victim)?.state === 'fenced') fencedAt = Date.now();
           const moved = services.every((k) => {
             const holder = now.singletons[k];
-            return !!holder && holder !== victim.name;
+            return !!holder && holder !== victim;
           });
           return fencedAt > 0 && moved;
         },

@@ -10,12 +10,13 @@
  * joins by itself and the hypervisor list grows. The lab stays up at the end, for the operator
  * to use; `rackseed lab down --dir /var/lib/rackseed/demo` removes it (and its clouds.yaml entry).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClusterStatus } from '../agent/index.js';
+import { labPower } from '../bootstrap/index.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
 /** Where the demo's lab lives (one at a time: a new demo first removes the last one). */
@@ -115,7 +116,7 @@ try {
   step(
     `${victim} loses power (its BMC powers it off): fenced, its Ceph daemons replaced (and the DB master, if it held it); the API goes on`,
   );
-  execFileSync('sh', [join(here, 'chassis-control.sh'), join(here, 'bmc2', 'chassis'), 'set', 'power', '0']);
+  labPower(lab, victim, 'off');
   await waitUntil(`${victim} fenced`, () => cluster()?.nodes.find((n) => n.name === victim)?.state === 'fenced', 90);
   show();
   createServer('demo-2');

@@ -16,6 +16,18 @@ export function endpoints(value: readonly string[] | string | undefined): string
   return list.map((s) => s.trim()).filter(Boolean);
 }
 
+/** How `--ceph-conf` (`conf`), `--ceph-keyring` and `--ceph-client` reach Ceph (keyring and client: ceph.conf's, client.admin by default). */
+export function cephAccess(
+  conf: string,
+  options: { cephKeyring?: string; cephClient?: string },
+): { conf: string; keyring?: string; clientName?: string } {
+  return {
+    conf,
+    ...(options.cephKeyring ? { keyring: options.cephKeyring } : {}),
+    ...(options.cephClient ? { clientName: options.cephClient } : {}),
+  };
+}
+
 /** A store on the cluster's etcd: `--etcd URLS`, else RACKSEED_ETCD. */
 export async function connectStore(etcd: string | undefined, io: CliIo): Promise<Store> {
   const list = endpoints(etcd ?? io.env.RACKSEED_ETCD);

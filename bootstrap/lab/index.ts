@@ -13,6 +13,7 @@ export {
   type LabInfo,
   labDown,
   labLogTails,
+  labPower,
   labs,
   type LabService,
   labUp,

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
@@ -275,10 +275,11 @@ export function labs(dir: string): LabInfo[] {
 }
 
 /**
- * Cables one more server into the lab (namespace and BMC, powered off); the seed's rescan
- * finds it, powers it on, and it joins. Resolves with its expected node name.
+ * Cables one more server into the lab (namespace and BMC, powered off); the provisioner's
+ * rescan finds it, powers it on, and it joins. Resolves with its expected node name and the lab
+ * as it is now (also written to lab.json).
  */
-export async function labAdd(info: LabInfo): Promise<string> {
+export async function labAdd(info: LabInfo): Promise<{ name: string; lab: LabInfo }> {
   const server = await addLabServer({
     scopeDir: info.scopeDir,
     bridgeNetns: info.bridgeNetns,
@@ -296,7 +297,19 @@ export async function labAdd(info: LabInfo): Promise<string> {
     ],
   };
   writeFileSync(join(info.scopeDir, 'lab.json'), `${JSON.stringify(updated, null, 2)}\n`);
-  return name;
+  return { name, lab: updated };
+}
+
+/**
+ * Cuts or restores a lab machine's power at its BMC's chassis, as when its plug is pulled or put
+ * back (no IPMI, no password): `seed` is bmc0's, `node-N` bmcN's. Powering on runs what the BMC
+ * runs at power-on (the seed, or a server's firmware); powering off kills it.
+ */
+export function labPower(info: Pick<LabInfo, 'scopeDir'>, machine: string, power: 'on' | 'off'): void {
+  const index = machine === 'seed' ? '0' : /^node-(\d+)$/.exec(machine)?.[1];
+  if (index === undefined) throw new Error(`${machine} is not a machine of the lab (seed, node-N)`);
+  const stateDir = join(info.scopeDir, `bmc${index}`, 'chassis');
+  execFileSync('sh', [join(info.scopeDir, 'chassis-control.sh'), stateDir, 'set', 'power', power === 'on' ? '1' : '0']);
 }
 
 /** Removes every lab under `dir`: kills its processes by pid and deletes its namespaces. */

@@ -1,19 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  inSeed,
-  type LabInfo,
-  labDown,
-  labLogTails,
-  labUp,
-  processRunning,
-  qemuUuid,
-  waitFor,
-} from '../../bootstrap/index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { inSeed, type LabInfo, labDown, labUp, processRunning, qemuUuid, waitFor } from '../../bootstrap/index.js';
+import { removeLabAfterAll } from './lab-hooks.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const RACKSEED = [process.execPath, join(REPO, 'bin/rackseed.js')];
@@ -53,15 +45,7 @@ describe('lab rack with a QEMU server booting the real image beside a netns serv
     });
     bootSeconds = (Date.now() - started) / 1000;
   });
-  afterEach(({ task }) => {
-    if (task.result?.state === 'fail' && lab) console.log(labLogTails(lab.scopeDir));
-  });
-  afterAll(async () => {
-    if (dir) {
-      await labDown(dir);
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  removeLabAfterAll(() => ({ dir, lab }));
 
   it('PXE-boots the QEMU server into a ready node, enrolled under the GUID its BMC reports', async () => {
     const [server] = lab.servers;

@@ -1,12 +1,13 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterStatus } from '../../agent/index.js';
-import { inSeed, type LabInfo, labAdd, labDown, labLogTails, labUp, waitFor } from '../../bootstrap/index.js';
+import { inSeed, type LabInfo, labAdd, labPower, labUp, waitFor } from '../../bootstrap/index.js';
+import { removeLabAfterAll } from './lab-hooks.js';
 
 const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -51,26 +52,13 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
     return JSON.parse((await run('ip', [...argv, `http://${ip}:5000${path}`])).stdout) as T;
   };
   const token = async () => (await openstack<{ id: string }>(['token', 'issue'])).id;
-  /** A node's server loses power: its BMC's own power-off (the seed's BMC is bmc0, node-N's bmcN). */
-  const powerLoss = (node: string) => {
-    const stateDir = join(lab.scopeDir, node === 'seed' ? 'bmc0' : `bmc${node.replace(/^node-/, '')}`, 'chassis');
-    execFileSync('sh', [join(lab.scopeDir, 'chassis-control.sh'), stateDir, 'set', 'power', '0']);
-  };
 
   beforeAll(async () => {
     execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO });
     dir = mkdtempSync(join(tmpdir(), 'rackseed-e2e-ceph-'));
     lab = await labUp({ dir, servers: 4, rackseed: RACKSEED, ceph: true, readyTimeoutMs: 180_000 });
   });
-  afterEach(({ task }) => {
-    if (task.result?.state === 'fail' && lab) console.log(labLogTails(lab.scopeDir));
-  });
-  afterAll(async () => {
-    if (dir) {
-      await labDown(dir);
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  removeLabAfterAll(() => ({ dir, lab }));
 
   it('reaches HEALTH_OK with 3 monitors and an OSD on each of the 5 nodes; an object round-trips', async () => {
     const t0 = Date.now();
@@ -175,7 +163,7 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
       }
     })();
     const died = Date.now();
-    powerLoss(victim.name);
+    labPower(lab, victim.name, 'off');
     await waitFor(
       `${victim.name} fenced`,
       async () => (await status()).nodes.find((n) => n.name === victim.name)?.state === 'fenced',
@@ -206,7 +194,7 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
   }, 500_000);
 
   it('grows the hypervisor list when a server is cabled in, with no human step', async () => {
-    const added = await labAdd(lab);
+    const { name: added } = await labAdd(lab);
     const fresh = await waitFor(
       `${added} among the hypervisors`,
       async () =>
@@ -227,7 +215,7 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
     const held = Object.keys(before.singletons).filter((k) => before.singletons[k] === victim);
     expect(held).toContain('provisioner');
     const died = Date.now();
-    powerLoss(victim);
+    labPower(lab, victim, 'off');
     const after = await waitFor(
       `${victim} fenced and its singletons (${held.join(', ')}) held by live nodes`,
       async () => {

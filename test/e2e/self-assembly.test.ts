@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { inSeed, type LabInfo, labAdd, labDown, labLogTails, labUp, waitFor } from '../../bootstrap/index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { inSeed, type LabInfo, labAdd, labPower, labUp, waitFor } from '../../bootstrap/index.js';
+import { removeLabAfterAll } from './lab-hooks.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const RACKSEED = [process.execPath, join(REPO, 'bin/rackseed.js')];
@@ -32,15 +33,7 @@ describe('self-assembly of a lab rack (netns boot)', () => {
     dir = mkdtempSync(join(tmpdir(), 'rackseed-e2e-'));
     lab = await labUp({ dir, servers: 4, rackseed: RACKSEED, readyTimeoutMs: 180_000 });
   });
-  afterEach(({ task }) => {
-    if (task.result?.state === 'fail' && lab) console.log(labLogTails(lab.scopeDir));
-  });
-  afterAll(async () => {
-    if (dir) {
-      await labDown(dir);
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  removeLabAfterAll(() => ({ dir, lab }));
 
   it('brings every server up as a ready node, each powered on by the seed through its BMC', async () => {
     const s = await status();
@@ -93,9 +86,7 @@ describe('self-assembly of a lab rack (netns boot)', () => {
   it('fences a server that loses power and keeps the cluster going', async () => {
     const victim = lab.servers[1];
     if (!victim) throw new Error('no server');
-    const stateDir = join(lab.scopeDir, 'bmc2', 'chassis');
-    // The server loses power (its BMC's own power-off, as when the plug is pulled).
-    execFileSync('sh', [join(lab.scopeDir, 'chassis-control.sh'), stateDir, 'set', 'power', '0']);
+    labPower(lab, victim.name, 'off'); // as when the plug is pulled
     await waitFor(
       'the dead server to be fenced',
       async () => (await status()).nodes.find((n) => n.name === victim.name)?.state === 'fenced',
@@ -116,8 +107,8 @@ describe('self-assembly of a lab rack (netns boot)', () => {
   });
 
   it('takes in a server cabled in later, with no human step', async () => {
-    const name = await labAdd(lab);
-    lab = JSON.parse(readFileSync(join(lab.scopeDir, 'lab.json'), 'utf8')) as LabInfo;
+    const { name, lab: grown } = await labAdd(lab);
+    lab = grown;
     await waitFor(
       'the new server to be a ready node',
       async () => (await status()).nodes.find((n) => n.name === name)?.state === 'ready',
@@ -130,13 +121,7 @@ describe('self-assembly of a lab rack (netns boot)', () => {
     expect((await status()).singletons.provisioner).toBe('seed');
     // The seed's server loses power (its BMC's own power-off): the cluster fences it through
     // that BMC, which the seed recorded as its own by its GUID.
-    execFileSync('sh', [
-      join(lab.scopeDir, 'chassis-control.sh'),
-      join(lab.scopeDir, 'bmc0', 'chassis'),
-      'set',
-      'power',
-      '0',
-    ]);
+    labPower(lab, 'seed', 'off');
     await waitFor(
       'the seed to be fenced',
       async () => (await status()).nodes.find((n) => n.name === 'seed')?.state === 'fenced',
@@ -153,8 +138,8 @@ describe('self-assembly of a lab rack (netns boot)', () => {
       1_000,
     );
     expect(holder).toMatch(/^node-/);
-    const name = await labAdd(lab);
-    lab = JSON.parse(readFileSync(join(lab.scopeDir, 'lab.json'), 'utf8')) as LabInfo;
+    const { name, lab: grown } = await labAdd(lab);
+    lab = grown;
     await waitFor(
       'the server cabled in after the seed died to be a ready node',
       async () => (await status()).nodes.find((n) => n.name === name)?.state === 'ready',
@@ -171,13 +156,7 @@ describe('self-assembly of a lab rack (netns boot)', () => {
     const holder = (await status()).singletons.provisioner;
     expect(holder).toMatch(/^node-/);
     // Its BMC powers it on: it runs the seed again, on the state it kept (no new cluster).
-    execFileSync('sh', [
-      join(lab.scopeDir, 'chassis-control.sh'),
-      join(lab.scopeDir, 'bmc0', 'chassis'),
-      'set',
-      'power',
-      '1',
-    ]);
+    labPower(lab, 'seed', 'on');
     await waitFor(
       'the seed to be a ready node again',
       async () => (await status()).nodes.find((n) => n.name === 'seed')?.state === 'ready',

@@ -8,7 +8,7 @@ import type { BlobStore } from '../../blobs/index.js';
 import type { ComputeHost } from '../../compute/index.js';
 import type { CloudDb } from '../../db/index.js';
 import { defaultCloudsYaml, writeCloud } from '../clouds-yaml.js';
-import { endpoints, loadAgent } from '../cluster.js';
+import { cephAccess, endpoints, loadAgent } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
 import { type CliIo, type GlobalOptions, report, untilSignal } from '../io.js';
 import { readSecret } from '../secrets.js';
@@ -130,9 +130,7 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
     closers.push(() => client.close());
     const store = await openBlobStore({
       kind: 'ceph',
-      conf: options.cephConf,
-      ...(options.cephKeyring ? { keyring: options.cephKeyring } : {}),
-      ...(options.cephClient ? { clientName: options.cephClient } : {}),
+      ...cephAccess(options.cephConf, options),
       pool: options.imagePool,
       namespace: options.imageNamespace,
     });

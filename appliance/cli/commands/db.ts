@@ -2,7 +2,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import type { DbClient } from '../../dbmaster/index.js';
-import { endpoints } from '../cluster.js';
+import { cephAccess, endpoints } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
 import { type CliIo, type GlobalOptions, report } from '../io.js';
 
@@ -116,9 +116,7 @@ export function registerDb(program: Command, io: CliIo): void {
         etcd: hosts,
         location: {
           kind: 'ceph',
-          conf: options.cephConf,
-          ...(options.cephKeyring ? { keyring: options.cephKeyring } : {}),
-          ...(options.cephClient ? { clientName: options.cephClient } : {}),
+          ...cephAccess(options.cephConf, options),
           pool: options.pool,
           namespace: options.namespace,
           name: options.name,

@@ -147,12 +147,12 @@ export function registerLab(program: Command, io: CliIo): void {
       const { labAdd, labs } = await loadLab();
       const [info, ...more] = labs(flags.dir);
       if (!info || more.length > 0) throw new CliUsageError(`expected exactly one lab under ${flags.dir}`);
-      const name = await labAdd(info);
+      const { name } = await labAdd(info);
       report(
         io,
         command.optsWithGlobals<GlobalOptions>(),
         { name },
-        (v) => `${v.name} cabled in (powered off); the seed's next scan takes it in`,
+        (v) => `${v.name} cabled in (powered off); the provisioner's next scan takes it in`,
       );
     });
 
