@@ -11,6 +11,7 @@ export {
   CephCommandError,
   type CephAction,
   type CephMonCandidate,
+  type CephMonmapEntry,
   type CephMonView,
   type CephOsdView,
   type CephPoolView,

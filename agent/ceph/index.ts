@@ -10,6 +10,7 @@ export { CEPH_MGR, cephMgrService, LocalCeph, type LocalCephOptions } from './no
 export {
   type CephAction,
   type CephMonCandidate,
+  type CephMonmapEntry,
   type CephMonView,
   type CephOsdView,
   type CephPoolView,

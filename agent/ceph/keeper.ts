@@ -30,6 +30,11 @@ interface CephStatusJson {
   pgmap: { num_pgs: number };
 }
 
+/** `ceph mon dump -f json`, the parts read here. */
+interface MonDumpJson {
+  mons: { name: string }[];
+}
+
 /** `ceph osd dump -f json`, the parts read here. */
 interface OsdDumpJson {
   osds: { osd: number; up: number; in: number }[];
@@ -124,11 +129,13 @@ export class CephKeeper {
     const mons = (await this.store.list(keys.cephMons)).entries.map((e) => parseJson<CephMonRecord>(e));
     let status: CephStatusJson | undefined;
     let dump: OsdDumpJson | undefined;
+    let monmap: MonDumpJson | undefined;
     if (mons.length > 0 && this.local.ready) {
       try {
-        [status, dump] = await Promise.all([
+        [status, dump, monmap] = await Promise.all([
           this.local.ceph(['status', '-f', 'json'], 20_000).then((out) => JSON.parse(out) as CephStatusJson),
           this.local.ceph(['osd', 'dump', '-f', 'json'], 20_000).then((out) => JSON.parse(out) as OsdDumpJson),
+          this.local.ceph(['mon', 'dump', '-f', 'json'], 20_000).then((out) => JSON.parse(out) as MonDumpJson),
         ]);
       } catch (error) {
         this.note(`the monitors do not answer: ${error instanceof Error ? error.message : String(error)}`);
@@ -153,13 +160,15 @@ export class CephKeeper {
 
     if (status && dump) await this.publish(status, dump);
     const assigned = new Set(mons.map((m) => m.node));
+    const quorum = new Set(status?.quorum_names);
     const view: CephView = {
-      answering: status !== undefined && dump !== undefined,
+      answering: status !== undefined && dump !== undefined && monmap !== undefined,
       mons: mons.map((m) => ({
         node: m.node,
-        inQuorum: status?.quorum_names.includes(m.node) ?? false,
+        inQuorum: quorum.has(m.node),
         nodeDead: dead(m.node),
       })),
+      monmap: (monmap?.mons ?? []).map((m) => ({ name: m.name, inQuorum: quorum.has(m.name) })),
       candidates: records.flatMap((r) =>
         r.ceph && !assigned.has(r.name) && state.get(r.name) === 'ready'
           ? [{ node: r.name, addr: monAddr(r.ceph.host) }]
@@ -198,7 +207,9 @@ export class CephKeeper {
       case 'remove-mon':
         await ceph(['mon', 'remove', action.node]);
         await this.store.delete(keys.cephMon(action.node));
-        this.note(`removed monitor ${action.node}: its node is fenced`);
+        this.note(
+          `removed monitor ${action.node}: ${action.why === 'fenced' ? 'its node is fenced' : 'no node hosts it and it is out of the quorum'}`,
+        );
         return;
       case 'osd-out':
         if (action.down) await ceph(['osd', 'down', String(action.id)]);

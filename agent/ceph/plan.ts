@@ -9,6 +9,12 @@ export interface CephMonView {
   readonly nodeDead: boolean;
 }
 
+/** A monitor in the monmap, as the monitors answered. */
+export interface CephMonmapEntry {
+  readonly name: string;
+  readonly inQuorum: boolean;
+}
+
 /** A live node that may host a monitor and does not. */
 export interface CephMonCandidate {
   readonly node: string;
@@ -34,6 +40,8 @@ export interface CephView {
   /** The monitors answered (there is a quorum); the rest of the view is read from them. */
   readonly answering: boolean;
   readonly mons: readonly CephMonView[];
+  /** The monmap's monitors (empty when the monitors do not answer). */
+  readonly monmap: readonly CephMonmapEntry[];
   readonly candidates: readonly CephMonCandidate[];
   readonly osds: readonly CephOsdView[];
   readonly pools: readonly CephPoolView[];
@@ -46,7 +54,8 @@ export type CephAction =
   /** Nothing to do; `waiting` when something is under way (a monitor joining, no quorum yet). */
   | { readonly type: 'none'; readonly reason: string; readonly waiting: boolean }
   | { readonly type: 'add-mon'; readonly node: string; readonly addr: string; readonly initial: boolean }
-  | { readonly type: 'remove-mon'; readonly node: string }
+  /** `fenced`: its node died; `unassigned`: in the monmap and out of the quorum, but no node is to host it. */
+  | { readonly type: 'remove-mon'; readonly node: string; readonly why: 'fenced' | 'unassigned' }
   | { readonly type: 'osd-out'; readonly id: number; readonly node: string; readonly down: boolean }
   | { readonly type: 'osd-in'; readonly id: number; readonly node: string }
   | { readonly type: 'replicas'; readonly replicas: CephReplicas }
@@ -68,7 +77,10 @@ export function replicasFor(hosts: number): CephReplicas {
  * Decides the keeper's next step, one at a time (pure: the same view gives the same step).
  * 1. No monitor yet: the first candidate (by name) makes the cluster's first monitor.
  * 2. Nothing else without a quorum to ask.
- * 3. A monitor whose node is fenced is removed from the monmap (the others keep the quorum).
+ * 3. A monitor whose node is fenced is removed from the monmap (the others keep the quorum);
+ *    so is a monitor in the monmap that no node is assigned and that is out of the quorum (a
+ *    removal that did not take, or a monitor left from an earlier assignment): a dead monitor
+ *    left in the monmap is counted against the quorum and keeps health at MON_DOWN.
  * 4. The OSD of a fenced node is marked down and out (its data re-replicates at once instead
  *    of after Ceph's 10 min); a live node's OSD that is up again is marked in.
  * 5. Monitors grow to 3 on live nodes, each waited for until it is in the quorum.
@@ -86,7 +98,9 @@ export function planCeph(view: CephView): CephAction {
   }
   if (!view.answering) return { type: 'none', reason: 'the monitors have no quorum (yet)', waiting: true };
   const dead = view.mons.find((m) => m.nodeDead);
-  if (dead && view.mons.length > 1) return { type: 'remove-mon', node: dead.node };
+  if (dead && view.mons.length > 1) return { type: 'remove-mon', node: dead.node, why: 'fenced' };
+  const stray = view.monmap.find((m) => !m.inQuorum && !view.mons.some((a) => a.node === m.name));
+  if (stray && view.monmap.length > 1) return { type: 'remove-mon', node: stray.name, why: 'unassigned' };
   const gone = view.osds.find((o) => o.nodeDead && (o.up || o.in));
   if (gone) return { type: 'osd-out', id: gone.id, node: gone.node, down: gone.up };
   const back = view.osds.find((o) => !o.nodeDead && o.up && !o.in);

@@ -238,15 +238,17 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
       1_000,
     );
     await openstack(['flavor', 'create', '--ram', '64', '--disk', '1', 'after.provisioner']);
-    // A second node lost: the keeper replaces its monitor and takes its OSD out (health may stay
-    // HEALTH_WARN while placement groups recover; what it says is printed).
+    // A second node lost: the keeper replaces its monitor (the monmap keeps no dead one) and takes
+    // its OSD out (health may stay HEALTH_WARN while placement groups recover; what it says is printed).
     const healed = await waitFor(
-      `Ceph with 3 monitors in quorum without ${victim}, and only the live nodes' OSDs up and in`,
+      `Ceph with 3 monitors, all in quorum, without ${victim}, and only the live nodes' OSDs up and in`,
       async () => {
         const s = await status();
         const live = s.nodes.filter((n) => n.state === 'ready').length;
         const ceph = s.ceph;
-        return ceph && ceph.quorum.length === 3 && ceph.up === live && ceph.in === live ? ceph : undefined;
+        return ceph && ceph.mons === 3 && ceph.quorum.length === 3 && ceph.up === live && ceph.in === live
+          ? ceph
+          : undefined;
       },
       300_000,
       2_000,

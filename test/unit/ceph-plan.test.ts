@@ -13,7 +13,15 @@ import {
   replicasFor,
 } from '../../agent/index.js';
 
-const base: CephView = { answering: true, mons: [], candidates: [], osds: [], pools: [], replicas: undefined };
+const base: CephView = {
+  answering: true,
+  mons: [],
+  monmap: [],
+  candidates: [],
+  osds: [],
+  pools: [],
+  replicas: undefined,
+};
 const mon = (node: string, over: Partial<CephMonView> = {}): CephMonView => ({
   node,
   inQuorum: true,
@@ -44,7 +52,11 @@ function settle(start: CephView, nodes: readonly string[]): { view: CephView; ac
         view = { ...view, mons: [...view.mons, mon(action.node)] };
         break;
       case 'remove-mon':
-        view = { ...view, mons: view.mons.filter((m) => m.node !== action.node) };
+        view = {
+          ...view,
+          mons: view.mons.filter((m) => m.node !== action.node),
+          monmap: view.monmap.filter((m) => m.name !== action.node),
+        };
         break;
       case 'osd-out':
         view = { ...view, osds: view.osds.map((o) => (o.id === action.id ? { ...o, up: false, in: false } : o)) };
@@ -109,10 +121,48 @@ describe('Ceph planner', () => {
       replicas: replicasFor(3),
       pools: [{ name: RACKSEED_POOL, size: 3, minSize: 2 }],
     };
-    expect(planCeph({ ...start, candidates: candidates('h4') })).toEqual({ type: 'remove-mon', node: 'h2' });
+    expect(planCeph({ ...start, candidates: candidates('h4') })).toEqual({
+      type: 'remove-mon',
+      node: 'h2',
+      why: 'fenced',
+    });
     const { view, actions } = settle(start, ['h1', 'h3', 'h4']);
     expect(actions.map((a) => a.type)).toEqual(['remove-mon', 'osd-out', 'add-mon']);
     expect(view.mons.map((m) => m.node)).toEqual(['h1', 'h3', 'h4']);
+  });
+
+  it('removes a monitor the monmap kept that no node hosts and that is out of the quorum, then grows to 3 again', () => {
+    // h2 was fenced and its assignment deleted, but the monmap still has it: MON_DOWN forever.
+    const start: CephView = {
+      ...base,
+      mons: [mon('h1'), mon('h3')],
+      monmap: [
+        { name: 'h1', inQuorum: true },
+        { name: 'h2', inQuorum: false },
+        { name: 'h3', inQuorum: true },
+      ],
+      replicas: replicasFor(3),
+      pools: [{ name: RACKSEED_POOL, size: 3, minSize: 2 }],
+      osds: [osd(0, 'h1'), osd(1, 'h3'), osd(2, 'h4')],
+    };
+    expect(planCeph({ ...start, candidates: candidates('h4') })).toEqual({
+      type: 'remove-mon',
+      node: 'h2',
+      why: 'unassigned',
+    });
+    const { view, actions } = settle(start, ['h1', 'h3', 'h4']);
+    expect(actions.map((a) => a.type)).toEqual(['remove-mon', 'add-mon']);
+    expect(view.monmap.map((m) => m.name)).toEqual(['h1', 'h3']);
+    expect(view.mons.map((m) => m.node)).toEqual(['h1', 'h3', 'h4']);
+  });
+
+  it('leaves an unassigned monitor that is in the quorum, and the monmap’s only monitor, alone', () => {
+    const mons = [mon('h1'), mon('h2'), mon('h3')];
+    const inQuorum = [...mons.map((m) => ({ name: m.node, inQuorum: true })), { name: 'h9', inQuorum: true }];
+    expect(planCeph({ ...base, mons, monmap: inQuorum })).toMatchObject({ type: 'none' });
+    expect(planCeph({ ...base, mons: [], monmap: [{ name: 'h9', inQuorum: false }] })).toMatchObject({
+      type: 'none',
+    });
   });
 
   it('lets a monitor that is still joining hold back only the next monitor, not the OSD steps', () => {
