@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import { CLUSTER_GENESIS_MACHINE, NODE_MACHINE } from '../statemachines/index.js';
-import { CephKeeper, cephMgrService, LocalCeph } from './ceph/index.js';
+import { CephKeeper, cephMgrService, cephRoles, LocalCeph } from './ceph/index.js';
 import { Elections } from './elections.js';
 import { followEtcdEndpoints } from './etcd-endpoints.js';
 import { type BmcPowerDriver, Fencer } from './fencer.js';
@@ -35,7 +35,8 @@ export interface AgentOptions {
   readonly etcdHost?: string;
   /**
    * The address this node's Ceph daemons bind to, if it takes part in Ceph: it then runs an
-   * OSD, a monitor when the Ceph keeper assigns one, and may hold the keeper and the manager.
+   * OSD, may hold the Ceph keeper, and, as its programs allow (cephRoles), hosts a monitor when
+   * the keeper assigns one and may hold the manager.
    */
   readonly cephHost?: string;
   /** The seed: start a new one-member etcd cluster here unless this node has member data already. */
@@ -134,6 +135,7 @@ export async function startAgent(
     announce: async (params: { phase: string; voters: number }) => log(`etcd ${params.phase}: ${params.voters} voters`),
   });
   const keeper = new MembershipKeeper(store, elections, genesis, log);
+  const roles = cephRoles();
   const ceph = options.cephHost
     ? new LocalCeph({
         name,
@@ -196,7 +198,7 @@ export async function startAgent(
           } satisfies RunningService;
         },
       },
-      cephMgrService(ceph),
+      ...(roles.manager ? [cephMgrService(ceph)] : []),
     );
   }
   supervisor = new Supervisor(
@@ -229,7 +231,7 @@ export async function startAgent(
           lease: next.id,
           startedAt: new Date().toISOString(),
           ...(local ? { etcd: local.urls } : {}),
-          ...(options.cephHost ? { ceph: { host: options.cephHost } } : {}),
+          ...(options.cephHost ? { ceph: { host: options.cephHost, monitor: roles.monitor } } : {}),
         };
         await store.put(keys.node(name), JSON.stringify(record), next.id);
         lease = next;

@@ -15,6 +15,8 @@ export {
   type CephMonView,
   type CephOsdView,
   type CephPoolView,
+  type CephRoles,
+  cephRoles,
   type CephView,
   cephxKey,
   ensureCephIdentity,
@@ -30,6 +32,7 @@ export {
 } from './ceph/index.js';
 export { type ElectionHooks, Elections } from './elections.js';
 export { followEtcdEndpoints, votersOf } from './etcd-endpoints.js';
+export { installed } from './installed.js';
 export { type BmcPowerDriver, FenceBmcError, Fencer, FenceQuorumError } from './fencer.js';
 export { fenceByOperator, NodeAliveError } from './operator.js';
 export {

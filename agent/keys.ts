@@ -57,8 +57,8 @@ export interface NodeRecord {
   readonly startedAt: string;
   /** Where this node's etcd member would listen, if the node may host one. */
   readonly etcd?: EtcdUrls;
-  /** The address this node's Ceph daemons bind to, if it takes part in Ceph. */
-  readonly ceph?: { readonly host: string };
+  /** If it takes part in Ceph: the address its daemons bind to, and whether it can host a monitor. */
+  readonly ceph?: { readonly host: string; readonly monitor: boolean };
 }
 
 /** A node's etcd member addresses. */

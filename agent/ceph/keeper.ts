@@ -170,7 +170,7 @@ export class CephKeeper {
       })),
       monmap: (monmap?.mons ?? []).map((m) => ({ name: m.name, inQuorum: quorum.has(m.name) })),
       candidates: records.flatMap((r) =>
-        r.ceph && !assigned.has(r.name) && state.get(r.name) === 'ready'
+        r.ceph?.monitor && !assigned.has(r.name) && state.get(r.name) === 'ready'
           ? [{ node: r.name, addr: monAddr(r.ceph.host) }]
           : [],
       ),

@@ -1,10 +1,16 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { type Agent, commandService, RackseedError, type ServiceSpec, startAgent } from '../../agent/index.js';
+import {
+  type Agent,
+  cephRoles,
+  commandService,
+  RackseedError,
+  type ServiceSpec,
+  startAgent,
+} from '../../agent/index.js';
 import { IpmiPowerDriver } from '../ipmi/index.js';
 import { enroll, type EnrollmentGrant } from './enroll-http.js';
-import { canRunCeph } from './installed.js';
 import { provisionerService } from './provisioner.js';
 import { canServeNetboot, copyImage, hasImage } from './provisioning.js';
 
@@ -101,9 +107,8 @@ export async function bootNode(options: {
     options.log(`enrolled as ${grant.name} in cluster ${grant.cluster.name}`);
   }
   const provisioner = await provisionerCandidate(grant, boot, options.dataDir, options.log);
-  const ceph = grant.ceph === true && canRunCeph();
-  if (grant.ceph && !ceph)
-    options.log('not taking part in Ceph: no ceph-mon, ceph-osd and ceph here (the netboot image has none)');
+  const ceph = grant.ceph === true && cephRoles().osd;
+  if (grant.ceph && !ceph) options.log('not taking part in Ceph: no ceph-osd here');
   let cloud: readonly ServiceSpec[] = [];
   if (ceph && options.cloud) {
     const adminPasswordFile = join(options.dataDir, 'admin-password');

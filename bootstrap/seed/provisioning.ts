@@ -6,10 +6,9 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { join } from 'node:path';
 import { RackseedError } from '../../agent/errors/index.js';
-import { openRecord, sealRecord, type Store } from '../../agent/index.js';
+import { installed, openRecord, sealRecord, type Store } from '../../agent/index.js';
 import type { Lease, LeaseStore } from '../netboot/index.js';
 import type { EnrollmentGrant } from './enroll-http.js';
-import { installed } from './installed.js';
 import type { BmcCredential } from './onboard.js';
 
 /**

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { canRunCeph, installed } from '../../bootstrap/seed/installed.js';
+import { cephRoles, installed } from '../../agent/index.js';
 
 // What a node takes part in depends on the programs its image carries.
 describe('programs this machine has', () => {
@@ -14,19 +14,21 @@ describe('programs this machine has', () => {
   };
 
   it('finds a program on PATH and not one that is missing', () => {
-    expect(installed('ceph-mon', env('ceph-mon'))).toBe(true);
+    expect(installed('ceph-osd', env('ceph-osd'))).toBe(true);
     expect(installed('no-such-program-here', { PATH: dir })).toBe(false);
-    expect(installed('ceph-mon', { PATH: '' })).toBe(false);
+    expect(installed('ceph-osd', { PATH: '' })).toBe(false);
   });
 
-  it('takes part in Ceph only with both daemons and the CLI the keeper drives', () => {
+  it('gives Ceph roles by the daemons there: an OSD, a monitor with monmaptool too, the manager', () => {
     const none = mkdtempSync(join(tmpdir(), 'rackseed-installed-none-'));
     try {
-      expect(canRunCeph({ PATH: none })).toBe(false);
+      expect(cephRoles({ PATH: none })).toEqual({ osd: false, monitor: false, manager: false });
     } finally {
       rmSync(none, { recursive: true, force: true });
     }
-    expect(canRunCeph(env('ceph-osd'))).toBe(false); // ceph-mon from above, no ceph CLI yet
-    expect(canRunCeph(env('ceph'))).toBe(true);
+    // The netboot image: the daemons, no ceph-mgr (Python), no `ceph` CLI.
+    expect(cephRoles(env('ceph-osd', 'ceph-mon'))).toEqual({ osd: true, monitor: false, manager: false });
+    expect(cephRoles(env('monmaptool'))).toEqual({ osd: true, monitor: true, manager: false });
+    expect(cephRoles(env('ceph-mgr'))).toEqual({ osd: true, monitor: true, manager: true });
   });
 });
