@@ -82,6 +82,7 @@ async function login(
  * GUID and FRU, and replaces the password of the user it logged in as with a random one, as
  * MAAS does. The new password is recorded before it is set (so a crash in between locks
  * nobody out: both are tried next time) and confirmed once a fresh session opens with it.
+ * The server is named from its FRU, unless `names` knows its GUID already (the seed's own).
  */
 export async function onboardBmc(
   address: string,
@@ -89,6 +90,7 @@ export async function onboardBmc(
   factory: readonly BmcCredential[],
   credentials: BmcCredentialStore,
   onEvent: (event: OnboardEvent) => void = () => {},
+  names: ReadonlyMap<string, string> = new Map(),
 ): Promise<OnboardedServer> {
   const { client, credential } = await login(address, port, [...(await credentials.known(address)), ...factory]);
   let inventory: InventoryRecord;
@@ -104,7 +106,7 @@ export async function onboardBmc(
     };
     inventory = {
       guid,
-      name: nodeName(product, guid),
+      name: names.get(guid) ?? nodeName(product, guid),
       bmc: { host: address, port },
       fru: product,
       discoveredAt: new Date().toISOString(),
@@ -138,6 +140,8 @@ export async function onboardBmcs(
     factory: readonly BmcCredential[];
     credentials: BmcCredentialStore;
     scanTimeoutMs?: number;
+    /** Names of servers known by GUID (the seed's own server), instead of the FRU's. */
+    names?: ReadonlyMap<string, string>;
   },
   onEvent: (event: OnboardEvent) => void = () => {},
 ): Promise<OnboardedServer[]> {
@@ -147,7 +151,7 @@ export async function onboardBmcs(
   for (const bmc of found) {
     onEvent({ type: 'bmc.found', address: bmc.address });
     try {
-      servers.push(await onboardBmc(bmc.address, port, options.factory, options.credentials, onEvent));
+      servers.push(await onboardBmc(bmc.address, port, options.factory, options.credentials, onEvent, options.names));
     } catch (error) {
       onEvent({
         type: 'bmc.login.failed',

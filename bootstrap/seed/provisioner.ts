@@ -235,16 +235,15 @@ async function startProvisioner(
         factory: record.bmc.factory,
         credentials,
         scanTimeoutMs: 1_000,
+        names: new Map(record.seed.guid ? [[record.seed.guid, record.seed.name]] : []),
       },
       (e) => emit(e.type, 'name' in e ? e.name : undefined, e.address),
     );
     for (const found of servers) {
       if (stopped) return;
-      const { credential } = found;
-      // The seed's own BMC takes the seed's name: it is recorded (for the fencer), and its
-      // server, which runs already, keeps its node machine and is not powered on.
-      const inventory =
-        found.inventory.guid === record.seed.guid ? { ...found.inventory, name: record.seed.name } : found.inventory;
+      const { credential, inventory } = found;
+      // The seed's own BMC has the seed's name: it is recorded (for the fencer), and its server,
+      // which runs already, keeps its node machine and is not powered on.
       await store.put(ENROLL_KEYS.inventory(inventory.guid), JSON.stringify(inventory));
       const bmc = {
         host: inventory.bmc.host,

@@ -51,6 +51,12 @@ describe('self-assembly of a lab rack (netns boot)', () => {
         .trim()
         .split('\n'),
     ).toEqual(['power on']);
+    // …and named it after the seed from the start, not after its FRU.
+    const onboarded = readFileSync(lab.seedLog, 'utf8')
+      .split('\n')
+      .filter((line) => line.includes('"bmc.onboarded"'))
+      .map((line) => JSON.parse(line) as { node?: string; detail?: string });
+    expect([...new Set(onboarded.filter((e) => e.detail === lab.seedBmc).map((e) => e.node))]).toEqual(['seed']);
   });
 
   it("has the lab gateway on the host find every node's API port through the cluster", async () => {
