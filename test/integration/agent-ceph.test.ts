@@ -165,6 +165,24 @@ describe('agent: Ceph assembles itself (3 monitors, an OSD per node, a manager) 
     expect(readFileSync(join(scope.dir, 'object.out'), 'utf8')).toBe(payload);
   }, 400_000);
 
+  it('removes a monitor the monmap has but no node hosts (a removal that did not take): HEALTH_OK again', async () => {
+    const net = lab.gateway.split('.').slice(0, 3).join('.');
+    const t0 = Date.now();
+    await tool('h2', ['ceph', 'mon', 'add', 'stray', `${net}.250:3300`]);
+    await waitFor(
+      'the stray monitor gone from the monmap, HEALTH_OK',
+      async () => {
+        const monmap = JSON.parse(await tool('h2', ['ceph', 'mon', 'dump', '-f', 'json'])) as {
+          mons: { name: string }[];
+        };
+        return !monmap.mons.some((m) => m.name === 'stray') && healthy(st(), ['h1', 'h2', 'h3'], 4, 4);
+      },
+      60_000,
+      1_000,
+    );
+    console.log(`agent-ceph: a stray monitor in the monmap → removed, HEALTH_OK in ${Date.now() - t0} ms`);
+  }, 120_000);
+
   it('a monitor node killed with -9 is fenced, its monitor replaced on the fourth node, HEALTH_OK again, the object still there', async () => {
     const mgr = st().singletons['ceph-mgr'] ?? '';
     victim = ['h1', 'h2', 'h3'].includes(mgr) ? mgr : 'h2';
