@@ -3,11 +3,13 @@ import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, writeFil
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Scope, waitFor } from '../bed/index.js';
+import { type NetbootLab, startNetbootLab } from '../integration/netboot-lab.js';
 
 // The USB seed image (images/usb/build.sh) boots under QEMU (TCG) by BIOS (SeaBIOS) and by UEFI
 // (OVMF): GRUB's entry, the kernel, /init in seed mode, `rackseed seed`. Neither guest has a
 // network: under BIOS eth0 is a NIC with no peer (nothing leaves the guest), so the seed gets as
-// far as its identity; under UEFI there is no NIC, so the seed stops with its coded error.
+// far as its identity; under UEFI there is no NIC, so the seed stops with its coded error. On a
+// network where a provisioner answers, the seed joins that cluster as a node instead.
 const REPO = join(import.meta.dirname, '../..');
 const IMAGE = join(REPO, '.cache/images/usb/rackseed-seed.img');
 const INPUTS = ['images', 'agent', 'bootstrap', 'appliance', 'statemachines', 'bin', 'package-lock.json'];
@@ -31,10 +33,12 @@ describe('USB seed image', () => {
     await scope?.close();
   });
 
-  async function boot(name: string, args: readonly string[], until: RegExp): Promise<string> {
+  /** Boots the image in QEMU (in `netns`, if given) until its serial console matches `until`. */
+  async function boot(name: string, args: readonly string[], until: RegExp, netns?: string): Promise<string> {
     const serial = join(scope.dir, `${name}.serial`);
     writeFileSync(serial, '');
     const qemu = scope.spawn(name, [
+      ...(netns ? ['ip', 'netns', 'exec', netns] : []),
       'qemu-system-x86_64',
       ...['-m', '1536', '-smp', '2', '-nodefaults', '-nographic', '-monitor', 'none', '-no-reboot'],
       ...['-serial', `file:${serial}`, '-drive', `file=${IMAGE},format=raw,snapshot=on`],
@@ -73,6 +77,48 @@ describe('USB seed image', () => {
       / -\s+provisioner\.ready {2}DHCP, TFTP and HTTP boot on eth0 for 10\.99\.0\.0\/24, enrollment at https:\/\/10\.99\.0\.1:8443/,
     );
     expect(text).not.toMatch(/error [A-Z_]+:/);
+  });
+
+  it('joins as a node where a provisioner answers already: its boot script gives it the enrollment parameters', async () => {
+    // `rackseed netboot serve` stands in for the cluster's provisioner; its boot scripts name an
+    // enrollment endpoint nobody serves, so the node stops at enrollment and says so.
+    let nb: NetbootLab | undefined;
+    try {
+      const port = 18443;
+      nb = await startNetbootLab({
+        hosts: 1,
+        extraArgs: [
+          '--cmdline',
+          `console=ttyS0 rackseed.enroll=https://10.255.255.1:${port}/enroll rackseed.ca=${'0'.repeat(64)} rackseed.ca-url=http://10.255.255.1:${port}/ca.pem`,
+        ],
+      });
+      const lab = nb.lab;
+      // The seed asks on its own network (the image's 10.99.0.0/24) by its broadcast address: the
+      // server's bridge gets an address there too, as a provisioner of that network would have.
+      await lab.exec(lab.bridgeNetns, ['ip', 'addr', 'add', '10.99.0.2/24', 'dev', 'br0']);
+      await lab.exec(lab.bridgeNetns, ['ip', 'tuntap', 'add', 'dev', 'usb0', 'mode', 'tap']);
+      await lab.exec(lab.bridgeNetns, ['ip', 'link', 'set', 'usb0', 'master', 'br0', 'up']);
+      const mac = '52:54:00:75:73:62';
+      const text = await boot(
+        'join',
+        [
+          ...['-machine', 'pc,accel=tcg', '-netdev', 'tap,id=n0,ifname=usb0,script=no,downscript=no'],
+          ...['-device', `virtio-net-pci,netdev=n0,mac=${mac}`],
+        ],
+        /cannot reach the seed/,
+        lab.bridgeNetns,
+      );
+      expect(text).toContain(`error SEED_ERR_NETWORK_TAKEN: a DHCP server already answers`);
+      expect(text).toContain('rackseed-seed: this network has a provisioner: joining its cluster as a node');
+      expect(text).toContain(`rackseed-seed: boot script http://${nb.serverIp}:`);
+      expect(text).toContain(`/boot/${mac.replaceAll(':', '-')}.ipxe read`);
+      // The provisioner leased it an address and served it its own script (its token with it).
+      const events = nb.events().filter((e) => e.mac === mac);
+      expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['dhcp.ack', 'http.script']));
+      expect(text).toContain(`rackseed-image: eth0 ${mac} has ${events.find((e) => e.type === 'dhcp.ack')?.ip}`);
+    } finally {
+      await nb?.destroy();
+    }
   });
 
   it('boots by UEFI (OVMF) the same way; with no NIC the seed stops with its coded error', async () => {
