@@ -1,7 +1,14 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { type Agent, commandService, RackseedError, type ServiceSpec, startAgent } from '../../agent/index.js';
+import {
+  type Agent,
+  type CephConnect,
+  commandService,
+  RackseedError,
+  type ServiceSpec,
+  startAgent,
+} from '../../agent/index.js';
 import { IpmiPowerDriver } from '../ipmi/index.js';
 import { enroll, type EnrollmentGrant } from './enroll-http.js';
 import { canRunCeph } from './installed.js';
@@ -79,6 +86,8 @@ export async function bootNode(options: {
   dataDir: string;
   log: (line: string) => void;
   cloud?: CloudServices;
+  /** How the agent reaches the Ceph monitors (librados, which bootstrap/ cannot depend on). */
+  cephConnect?: CephConnect;
 }): Promise<Agent> {
   const boot = parseBootCmdline(options.cmdline);
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
@@ -117,7 +126,9 @@ export async function bootNode(options: {
       dataDir: join(options.dataDir, 'agent'),
       clusterKey: Buffer.from(grant.clusterKey, 'base64'),
       etcdHost: addressOf(boot.mac),
-      ...(ceph ? { cephHost: addressOf(boot.mac) } : {}),
+      ...(ceph
+        ? { cephHost: addressOf(boot.mac), ...(options.cephConnect ? { cephConnect: options.cephConnect } : {}) }
+        : {}),
       leaseTtl: grant.leaseTtl,
       log: options.log,
     },
