@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable, Writable } from 'node:stream';
@@ -228,6 +228,28 @@ describe('librados binding', () => {
         monitors.command({ prefix: 'osd pool set', pool: 'no-such-pool', var: 'size', val: '1' }),
       ).rejects.toThrow(/unrecognized pool 'no-such-pool'/);
     } finally {
+      await monitors.close();
+    }
+  });
+
+  it('gives up after timeoutSeconds: on monitors that do not answer, and on a command to a paused monitor', async () => {
+    const silent = join(ceph.conf, '..', 'silent.conf');
+    writeFileSync(silent, readFileSync(ceph.conf, 'utf8').replace(/^mon host = .*$/m, 'mon host = v2:127.0.0.1:9'));
+    const options = { keyring: ceph.keyring ?? '', clientName: 'client.admin', timeoutSeconds: 2 };
+    await expect(connectCephMonitors({ ...options, conf: silent })).rejects.toMatchObject({
+      code: 'RADOS_ERR_TIMED_OUT',
+      op: 'connect',
+    });
+    const monitors = await connectCephMonitors({ ...options, conf: ceph.conf });
+    const mon = ceph.daemons.find((d) => d.name === 'ceph-mon.a');
+    if (!mon) throw new Error('the bed has no ceph-mon.a');
+    process.kill(mon.pid, 'SIGSTOP');
+    try {
+      await expect(monitors.command({ prefix: 'status', format: 'json' })).rejects.toMatchObject({
+        code: 'RADOS_ERR_TIMED_OUT',
+      });
+    } finally {
+      process.kill(mon.pid, 'SIGCONT');
       await monitors.close();
     }
   });
