@@ -2,8 +2,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import { CLUSTER_GENESIS_MACHINE, NODE_MACHINE } from '../statemachines/index.js';
-import { CephKeeper, cephMgrService, cephRoles, LocalCeph } from './ceph/index.js';
+import { type CephConnect, CephKeeper, cephMgrService, cephRoles, LocalCeph } from './ceph/index.js';
 import { Elections } from './elections.js';
+import { RackseedError } from './errors/index.js';
 import { followEtcdEndpoints } from './etcd-endpoints.js';
 import { type BmcPowerDriver, Fencer } from './fencer.js';
 import { type BmcRecord, type EtcdEndpoints, type EtcdJoin, keys, type NodeRecord } from './keys.js';
@@ -39,6 +40,8 @@ export interface AgentOptions {
    * the keeper assigns one and may hold the manager.
    */
   readonly cephHost?: string;
+  /** How this node's agent reaches the Ceph monitors (librados); required with `cephHost`. */
+  readonly cephConnect?: CephConnect;
   /** The seed: start a new one-member etcd cluster here unless this node has member data already. */
   readonly etcdBootstrap?: boolean;
   /** Lease TTL in seconds (default 3): a dead node is noticed after at most this long. */
@@ -76,6 +79,12 @@ export async function startAgent(
   driver: BmcPowerDriver,
 ): Promise<Agent> {
   const log = options.log ?? ((message: string) => process.stderr.write(`${new Date().toISOString()} ${message}\n`));
+  if (options.cephHost && !options.cephConnect) {
+    throw new RackseedError(
+      'AGENT_ERR_OPTIONS',
+      'an agent with a Ceph address (cephHost) needs a monitor client (cephConnect)',
+    );
+  }
   const { name } = options;
   mkdirSync(options.dataDir, { recursive: true });
   const orphans = killOrphans(options.dataDir);
@@ -136,16 +145,18 @@ export async function startAgent(
   });
   const keeper = new MembershipKeeper(store, elections, genesis, log);
   const roles = cephRoles();
-  const ceph = options.cephHost
-    ? new LocalCeph({
-        name,
-        dataDir: options.dataDir,
-        host: options.cephHost,
-        store,
-        clusterKey: options.clusterKey,
-        log,
-      })
-    : undefined;
+  const ceph =
+    options.cephHost && options.cephConnect
+      ? new LocalCeph({
+          name,
+          dataDir: options.dataDir,
+          host: options.cephHost,
+          store,
+          clusterKey: options.clusterKey,
+          connect: options.cephConnect,
+          log,
+        })
+      : undefined;
 
   // Membership, as every agent follows it: the voters are its endpoints, and a join instruction
   // under its name starts its etcd member.

@@ -4,20 +4,27 @@ import { RackseedError } from '../errors/index.js';
 
 const run = promisify(execFile);
 
-/** A Ceph command failed or timed out; the step that ran it is retried on the next round. */
+/**
+ * A Ceph command failed or timed out (a local tool, or a monitor command: then the message
+ * carries the monitor's status text); the step that ran it is retried on the next round.
+ */
 export class CephCommandError extends RackseedError {
-  constructor(argv: readonly string[], cause: unknown) {
-    const detail = (cause as { stderr?: string }).stderr?.trim().split('\n').at(-1) ?? String(cause);
-    super('CEPH_ERR_COMMAND', `${argv.join(' ')} failed: ${detail}`, { retryable: true, cause });
+  constructor(what: string, detail: string, cause: unknown) {
+    super('CEPH_ERR_COMMAND', `${what} failed: ${detail}`, { retryable: true, cause });
   }
 }
 
-/** Runs a Ceph tool (`ceph`, `monmaptool`, `ceph-mon --mkfs`, …) and returns its stdout; throws {@link CephCommandError}. */
+/**
+ * Runs a local Ceph tool (`monmaptool`, `ceph-mon --mkfs`, `ceph-osd --mkfs`) and returns its
+ * stdout; throws {@link CephCommandError}. What the monitors are asked goes through
+ * {@link CephMonitors} instead: the netboot image has no `ceph` CLI.
+ */
 export async function cephTool(argv: readonly string[], timeoutMs = 30_000): Promise<string> {
   const [command, ...args] = argv as [string, ...string[]];
   try {
     return (await run(command, args, { timeout: timeoutMs, killSignal: 'SIGKILL' })).stdout;
   } catch (error) {
-    throw new CephCommandError(argv, error);
+    const detail = (error as { stderr?: string }).stderr?.trim().split('\n').at(-1) || String(error);
+    throw new CephCommandError(argv.join(' '), detail, error);
   }
 }

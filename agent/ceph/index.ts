@@ -6,6 +6,14 @@ export { CephCommandError } from './cli.js';
 export { cephPaths, type CephPaths, monAddr, renderCephConf, renderKeyring } from './conf.js';
 export { cephxKey, ensureCephIdentity, newCephIdentity, openCephIdentity, type Utime } from './identity.js';
 export { CephKeeper } from './keeper.js';
+export {
+  type CephClientOptions,
+  type CephConnect,
+  type CephMonConnection,
+  CephMonitors,
+  type MonCommand,
+  MON_TIMEOUT_SECONDS,
+} from './monitors.js';
 export { type CephRoles, cephRoles } from './roles.js';
 export { CEPH_MGR, cephMgrService, LocalCeph, type LocalCephOptions } from './node.js';
 export {

@@ -12,6 +12,7 @@ import { PrefixView } from '../store/view.js';
 import { ensureCephIdentity } from './identity.js';
 import type { LocalCeph } from './node.js';
 import { monAddr } from './conf.js';
+import type { MonCommand } from './monitors.js';
 import { type CephAction, type CephView, planCeph } from './plan.js';
 
 /** Between steps while things move, while Ceph is not healthy or a step is under way, and once all is settled (a change in etcd wakes it at once). */
@@ -133,9 +134,9 @@ export class CephKeeper {
     if (mons.length > 0 && this.local.ready) {
       try {
         [status, dump, monmap] = await Promise.all([
-          this.local.ceph(['status', '-f', 'json'], 20_000).then((out) => JSON.parse(out) as CephStatusJson),
-          this.local.ceph(['osd', 'dump', '-f', 'json'], 20_000).then((out) => JSON.parse(out) as OsdDumpJson),
-          this.local.ceph(['mon', 'dump', '-f', 'json'], 20_000).then((out) => JSON.parse(out) as MonDumpJson),
+          this.json<CephStatusJson>({ prefix: 'status', format: 'json' }),
+          this.json<OsdDumpJson>({ prefix: 'osd dump', format: 'json' }),
+          this.json<MonDumpJson>({ prefix: 'mon dump', format: 'json' }),
         ]);
       } catch (error) {
         this.note(`the monitors do not answer: ${error instanceof Error ? error.message : String(error)}`);
@@ -187,8 +188,13 @@ export class CephKeeper {
     return status?.health.status === 'HEALTH_OK' && !action.waiting ? STEADY_MS : UNSETTLED_MS;
   }
 
+  /** A monitor command's JSON output. */
+  private async json<T>(command: MonCommand): Promise<T> {
+    return JSON.parse((await this.local.command(command)).toString()) as T;
+  }
+
   private async take(action: CephAction): Promise<void> {
-    const ceph = (args: readonly string[]) => this.local.ceph(args);
+    const ceph = (command: MonCommand) => this.local.command(command);
     switch (action.type) {
       case 'none':
         this.note(action.reason);
@@ -205,38 +211,48 @@ export class CephKeeper {
         return;
       }
       case 'remove-mon':
-        await ceph(['mon', 'remove', action.node]);
+        await ceph({ prefix: 'mon remove', name: action.node });
         await this.store.delete(keys.cephMon(action.node));
         this.note(
           `removed monitor ${action.node}: ${action.why === 'fenced' ? 'its node is fenced' : 'no node hosts it and it is out of the quorum'}`,
         );
         return;
       case 'osd-out':
-        if (action.down) await ceph(['osd', 'down', String(action.id)]);
-        await ceph(['osd', 'out', String(action.id)]);
+        if (action.down) await ceph({ prefix: 'osd down', ids: [String(action.id)] });
+        await ceph({ prefix: 'osd out', ids: [String(action.id)] });
         this.note(`marked osd.${action.id} of fenced ${action.node} down and out`);
         return;
       case 'osd-in':
-        await ceph(['osd', 'in', String(action.id)]);
+        await ceph({ prefix: 'osd in', ids: [String(action.id)] });
         this.note(`marked osd.${action.id} of ${action.node} in`);
         return;
       case 'replicas': {
         const { size, minSize } = action.replicas;
-        await ceph(['config', 'set', 'global', 'osd_pool_default_size', String(size)]);
-        await ceph(['config', 'set', 'global', 'osd_pool_default_min_size', String(minSize)]);
+        const set = (name: string, value: number) =>
+          ceph({ prefix: 'config set', who: 'global', name, value: String(value) });
+        await set('osd_pool_default_size', size);
+        await set('osd_pool_default_min_size', minSize);
         await this.store.put(keys.cephReplicas, JSON.stringify(action.replicas));
         this.note(`replicas: size ${size}, min_size ${minSize}`);
         return;
       }
       case 'create-pool':
-        await ceph(['osd', 'pool', 'create', action.pool, '8', '8']);
-        await ceph(['osd', 'pool', 'application', 'enable', action.pool, 'rados']);
+        await ceph({ prefix: 'osd pool create', pool: action.pool, pg_num: 8, pgp_num: 8 });
+        await ceph({ prefix: 'osd pool application enable', pool: action.pool, app: 'rados' });
         this.note(`created pool ${action.pool}`);
         return;
       case 'pool-size': {
         const { size, minSize } = action.replicas;
-        const setSize = () => ceph(['osd', 'pool', 'set', action.pool, 'size', String(size), '--yes-i-really-mean-it']);
-        const setMin = () => ceph(['osd', 'pool', 'set', action.pool, 'min_size', String(minSize)]);
+        const set = (name: string, value: number) =>
+          ceph({
+            prefix: 'osd pool set',
+            pool: action.pool,
+            var: name,
+            val: String(value),
+            yes_i_really_mean_it: true,
+          });
+        const setSize = () => set('size', size);
+        const setMin = () => set('min_size', minSize);
         // min_size may not exceed size: growing, size goes first; shrinking, min_size does.
         if (size >= action.fromSize) {
           await setSize();

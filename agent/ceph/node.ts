@@ -10,6 +10,7 @@ import { commandService, type RunningService, type ServiceSpec } from '../superv
 import { cephTool } from './cli.js';
 import { ADMIN_CAPS, BOOTSTRAP_OSD_CAPS, type CephPaths, cephPaths, renderCephConf, renderKeyring } from './conf.js';
 import { cephxKey, openCephIdentity } from './identity.js';
+import { type CephConnect, CephMonitors, type MonCommand } from './monitors.js';
 
 /** Where and how this node takes part in Ceph. */
 export interface LocalCephOptions {
@@ -19,6 +20,8 @@ export interface LocalCephOptions {
   readonly host: string;
   readonly store: Store;
   readonly clusterKey: Buffer;
+  /** How to reach the monitors (librados, from whoever starts the agent). */
+  readonly connect: CephConnect;
   readonly log: (message: string) => void;
 }
 
@@ -31,7 +34,9 @@ const RETRY_MS = 2_000;
  * is assigned to it (made with `ceph-mon --mkfs` from a new monmap for the first, the
  * cluster's current monmap otherwise), and creates and runs its OSD (bluestore on a sparse
  * file, made with the bootstrap-osd key) once there is a monitor. Daemons are child
- * processes with pid files (see killOrphans), on the node's own address.
+ * processes with pid files (see killOrphans), on the node's own address. The monitors are
+ * asked through librados ({@link CephMonitors}), never the `ceph` CLI, which the netboot
+ * image does not have.
  */
 export class LocalCeph {
   readonly paths: CephPaths;
@@ -43,14 +48,19 @@ export class LocalCeph {
   private mon: KeptProcess | undefined;
   private osd: KeptProcess | undefined;
   private lastError = '';
+  private readonly monitors: CephMonitors;
 
   constructor(private readonly options: LocalCephOptions) {
     this.paths = cephPaths(join(options.dataDir, 'ceph'));
+    this.monitors = new CephMonitors(options.connect, { conf: this.paths.conf, keyring: this.paths.adminKeyring });
   }
 
-  /** Runs `ceph` as client.admin against the cluster (this node's conf). */
-  ceph(args: readonly string[], timeoutMs = 30_000): Promise<string> {
-    return cephTool(['ceph', '-c', this.paths.conf, '--connect-timeout', '15', ...args], timeoutMs);
+  /**
+   * Sends a monitor command as client.admin (this node's conf and keyring: use it once
+   * {@link ready}); resolves its output. Throws CephCommandError.
+   */
+  command(command: MonCommand, input?: Buffer): Promise<Buffer> {
+    return this.monitors.command(command, input);
   }
 
   /** True once the conf and admin keyring are written (the cluster has an identity and a monitor). */
@@ -69,7 +79,7 @@ export class LocalCeph {
     clearTimeout(this.timer);
     await this.view?.close();
     await this.busy;
-    await Promise.all([this.mon?.stop(), this.osd?.stop()]);
+    await Promise.all([this.mon?.stop(), this.osd?.stop(), this.monitors.close()]);
   }
 
   /** Reconciles now, or again right after the round in progress. */
@@ -166,7 +176,7 @@ export class LocalCeph {
       if (initial) {
         await cephTool(['monmaptool', '--create', '--fsid', identity.fsid, '--addv', name, `[${record.addr}]`, monmap]);
       } else {
-        await this.ceph(['mon', 'getmap', '-o', monmap]);
+        writeFileSync(monmap, await this.command({ prefix: 'mon getmap' }));
       }
       // The first monitor's auth database is seeded from this keyring; later ones sync it from the quorum.
       const keyring = join(this.paths.dir, 'mon-mkfs.keyring');
@@ -213,26 +223,14 @@ export class LocalCeph {
         writeFileSync(intentFile, JSON.stringify({ uuid: randomUUID(), key: cephxKey() }), { mode: 0o600 });
       }
       const intent = JSON.parse(readFileSync(intentFile, 'utf8')) as { uuid: string; key: string };
-      const secrets = join(this.paths.dir, 'osd-secrets.json');
-      writeFileSync(secrets, JSON.stringify({ cephx_secret: intent.key }), { mode: 0o600 });
-      let id: number;
-      try {
-        const out = await this.ceph([
-          '-n',
-          'client.bootstrap-osd',
-          '-k',
-          this.paths.bootstrapOsdKeyring,
-          'osd',
-          'new',
-          intent.uuid,
-          '-i',
-          secrets,
-        ]);
-        id = Number(out.trim());
-      } finally {
-        rmSync(secrets, { force: true });
-      }
-      if (!Number.isInteger(id) || id < 0) throw new Error(`ceph osd new gave no OSD id`);
+      // As client.bootstrap-osd (its caps allow `osd new` and little else), the secret as the input.
+      const out = await this.monitors.commandAs(
+        { name: 'client.bootstrap-osd', keyring: this.paths.bootstrapOsdKeyring },
+        { prefix: 'osd new', uuid: intent.uuid, format: 'json' },
+        Buffer.from(JSON.stringify({ cephx_secret: intent.key })),
+      );
+      const id = (JSON.parse(out.toString()) as { osdid?: unknown }).osdid;
+      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) throw new Error(`ceph osd new gave no OSD id`);
       rmSync(this.paths.osd, { recursive: true, force: true });
       mkdirSync(this.paths.osd, { recursive: true });
       writeFileSync(join(this.paths.osd, 'keyring'), renderKeyring([{ name: `osd.${id}`, key: intent.key }]), {
@@ -256,17 +254,11 @@ export class LocalCeph {
   async mgrKeyring(): Promise<string> {
     mkdirSync(this.paths.mgr, { recursive: true });
     const file = join(this.paths.mgr, 'keyring');
-    const out = await this.ceph([
-      'auth',
-      'get-or-create',
-      `mgr.${this.options.name}`,
-      'mon',
-      'allow profile mgr',
-      'osd',
-      'allow *',
-      'mds',
-      'allow *',
-    ]);
+    const out = await this.command({
+      prefix: 'auth get-or-create',
+      entity: `mgr.${this.options.name}`,
+      caps: ['mon', 'allow profile mgr', 'osd', 'allow *', 'mds', 'allow *'],
+    });
     writeFileSync(file, out, { mode: 0o600 });
     return file;
   }

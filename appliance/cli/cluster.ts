@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { Store } from '../../agent/index.js';
+import type { CephConnect, Store } from '../../agent/index.js';
 import { CliUsageError } from './errors.js';
 import type { CliIo } from './io.js';
 
@@ -7,6 +7,9 @@ import type { CliIo } from './io.js';
 export const loadAgent = () => import('../../agent/index.js');
 /** The cloud's services for an agent's catalog (see cloud-services.ts), loaded on use. */
 export const loadCloudServices = () => import('./cloud-services.js');
+/** How an agent started here reaches the Ceph monitors: librados (appliance/rados), loaded on first use. */
+export const cephConnect: CephConnect = async (options) =>
+  (await import('../rados/index.js')).connectCephMonitors(options);
 /** How to run this very CLI again (the node binary and its script), for the services an agent starts. */
 export const RACKSEED: readonly string[] = [process.execPath, process.argv[1] ?? 'rackseed'];
 

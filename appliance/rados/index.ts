@@ -6,6 +6,7 @@
  * `RADOS_ERR_PERMISSION_DENIED`, `RADOS_ERR_BUSY`, `RADOS_ERR_BLOCKLISTED`…).
  */
 import { Readable, Writable } from 'node:stream';
+import type { CephClientOptions, CephMonConnection } from '../../agent/index.js';
 import { RadosError, radosError } from './errors.js';
 import { loadAddon, type NativeCluster, type NativeIoCtx } from './native.js';
 
@@ -123,11 +124,15 @@ export class RadosCluster {
 
   /**
    * Sends a monitor command (the JSON form of a `ceph` CLI command, as an object or as JSON
-   * text) and returns its output.
+   * text), with `input` as its input buffer (what `ceph … -i FILE` sends, e.g. `osd new`'s
+   * cephx secret), and returns its output.
    */
-  async monCommand(command: Readonly<Record<string, unknown>> | string): Promise<{ output: Buffer; status: string }> {
+  async monCommand(
+    command: Readonly<Record<string, unknown>> | string,
+    input?: Buffer,
+  ): Promise<{ output: Buffer; status: string }> {
     const json = typeof command === 'string' ? command : JSON.stringify(command);
-    const { outbuf, outs } = await wrap(this.#native.monCommand(json));
+    const { outbuf, outs } = await wrap(this.#native.monCommand(json, input));
     return { output: outbuf, status: outs };
   }
 
@@ -208,6 +213,25 @@ export class RadosCluster {
   close(): Promise<void> {
     return wrap(this.#native.shutdown());
   }
+}
+
+/**
+ * The agent's monitor client (agent/ceph's `CephConnect`) over librados: a client of its own as
+ * `clientName`, connecting and each command bounded by `timeoutSeconds` (client_mount_timeout,
+ * rados_mon_op_timeout), so that no call holds a libuv pool thread for ever.
+ */
+export async function connectCephMonitors(options: CephClientOptions): Promise<CephMonConnection> {
+  const seconds = String(options.timeoutSeconds);
+  const cluster = await RadosCluster.connect({
+    conf: options.conf,
+    keyring: options.keyring,
+    clientName: options.clientName,
+    options: { client_mount_timeout: seconds, rados_mon_op_timeout: seconds },
+  });
+  return {
+    command: async (command, input) => (await cluster.monCommand(command, input)).output,
+    close: () => cluster.close(),
+  };
 }
 
 /**

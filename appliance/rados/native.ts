@@ -20,7 +20,7 @@ export interface NativeCluster {
   poolCreate(pool: string): Promise<void>;
   poolDelete(pool: string): Promise<void>;
   poolList(): Promise<string[]>;
-  monCommand(json: string): Promise<{ outbuf: Buffer; outs: string }>;
+  monCommand(json: string, inbuf?: Buffer): Promise<{ outbuf: Buffer; outs: string }>;
   osdCommand(osd: number, json: string): Promise<{ outbuf: Buffer; outs: string }>;
   addresses(): Promise<string>;
   instanceId(): Promise<bigint>;

@@ -3,6 +3,7 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import {
   type Agent,
+  type CephConnect,
   cephRoles,
   commandService,
   RackseedError,
@@ -85,6 +86,8 @@ export async function bootNode(options: {
   dataDir: string;
   log: (line: string) => void;
   cloud?: CloudServices;
+  /** How the agent reaches the Ceph monitors (librados, which bootstrap/ cannot depend on). */
+  cephConnect?: CephConnect;
 }): Promise<Agent> {
   const boot = parseBootCmdline(options.cmdline);
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
@@ -122,7 +125,9 @@ export async function bootNode(options: {
       dataDir: join(options.dataDir, 'agent'),
       clusterKey: Buffer.from(grant.clusterKey, 'base64'),
       etcdHost: addressOf(boot.mac),
-      ...(ceph ? { cephHost: addressOf(boot.mac) } : {}),
+      ...(ceph
+        ? { cephHost: addressOf(boot.mac), ...(options.cephConnect ? { cephConnect: options.cephConnect } : {}) }
+        : {}),
       leaseTtl: grant.leaseTtl,
       log: options.log,
     },

@@ -3,6 +3,7 @@ import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   type Agent,
+  type CephConnect,
   commandService,
   ensureCephIdentity,
   keys,
@@ -92,6 +93,7 @@ export async function runSeed(
   config: SeedConfig,
   onEvent: (event: SeedEvent) => void,
   cloud?: CloudServices,
+  cephConnect?: CephConnect,
 ): Promise<Seed> {
   const emit = (type: string, node?: string, detail?: string) =>
     onEvent({ time: new Date().toISOString(), type, ...(node ? { node } : {}), ...(detail ? { detail } : {}) });
@@ -123,7 +125,7 @@ export async function runSeed(
       clusterKey: identity.clusterKey,
       etcdHost: seedIp,
       etcdBootstrap: true,
-      ...(config.ceph ? { cephHost: seedIp } : {}),
+      ...(config.ceph ? { cephHost: seedIp, ...(cephConnect ? { cephConnect } : {}) } : {}),
       leaseTtl,
       log: (message) => emit('seed.agent', name, message),
     },

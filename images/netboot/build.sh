@@ -49,6 +49,9 @@ for so in "$R"/usr/lib/x86_64-linux-gnu/ceph/*/*.so*; do copy_libs "$so"; done
 npx tsc -p tsconfig.build.json
 cp -a package.json package-lock.json bin dist "$R/opt/rackseed/"
 cp -a node_modules "$R/opt/rackseed/"
+# The librados addon (appliance/rados/native, built by make setup): the agent asks the Ceph monitors through it.
+mkdir -p "$R/opt/rackseed/appliance/rados/native/build/Release"
+cp appliance/rados/native/build/Release/rados.node "$R/opt/rackseed/appliance/rados/native/build/Release/"
 (cd "$R/opt/rackseed" && npm prune --omit=dev --no-audit --no-fund --ignore-scripts >/dev/null 2>&1)
 find "$R/opt/rackseed/node_modules" \( -name '*.md' -o -name '*.map' -o -name '*.ts' -not -name '*.d.ts' \) -delete
 rm -rf "$R/opt/rackseed/node_modules/better-sqlite3/deps" "$R/opt/rackseed/node_modules/better-sqlite3/src" \

@@ -1,10 +1,12 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { blocklistAddress, RadosCluster, type RadosPool } from '../../appliance/rados/index.js';
+import { cephxKey, MON_TIMEOUT_SECONDS } from '../../agent/index.js';
+import { blocklistAddress, connectCephMonitors, RadosCluster, type RadosPool } from '../../appliance/rados/index.js';
 import { type CephCluster, startCeph } from '../bed/index.js';
 
 // One cephx cluster for the whole file: the admin keyring for the CRUD, a restricted user for
@@ -182,6 +184,73 @@ describe('librados binding', () => {
       await admin.unblocklist(address);
     } finally {
       await victim.close();
+    }
+  });
+
+  it('sends a monitor command its input: osd new takes the cephx secret from it', async () => {
+    const uuid = randomUUID();
+    const key = cephxKey();
+    const input = Buffer.from(JSON.stringify({ cephx_secret: key }));
+    const created = await admin.monCommand({ prefix: 'osd new', uuid, format: 'json' }, input);
+    const { osdid } = JSON.parse(created.output.toString()) as { osdid: number };
+    expect(Number.isInteger(osdid)).toBe(true);
+    // The monitor stored the key it was given, and `osd new` is idempotent for the same uuid and secret.
+    const auth = JSON.parse(
+      (await admin.monCommand({ prefix: 'auth get', entity: `osd.${osdid}`, format: 'json' })).output.toString(),
+    ) as { key: string }[];
+    expect(auth[0]?.key).toBe(key);
+    const again = await admin.monCommand({ prefix: 'osd new', uuid, format: 'json' }, input);
+    expect(JSON.parse(again.output.toString())).toEqual({ osdid });
+    // Another secret for the same OSD is refused: the input reaches the monitor as it is.
+    const other = Buffer.from(JSON.stringify({ cephx_secret: cephxKey() }));
+    await expect(admin.monCommand({ prefix: 'osd new', uuid, format: 'json' }, other)).rejects.toMatchObject({
+      code: 'RADOS_ERR_EXISTS',
+    });
+    await admin.monCommand({ prefix: 'osd purge-new', id: osdid, yes_i_really_mean_it: true });
+  });
+
+  it("is the agent's monitor client: mon getmap gives the binary monmap, refusals carry the monitor's text", async () => {
+    const monitors = await connectCephMonitors({
+      conf: ceph.conf,
+      keyring: ceph.keyring ?? '',
+      clientName: 'client.admin',
+      timeoutSeconds: MON_TIMEOUT_SECONDS,
+    });
+    try {
+      const file = join(ceph.conf, '..', 'monmap.bin');
+      writeFileSync(file, await monitors.command({ prefix: 'mon getmap' }));
+      expect(execFileSync('monmaptool', ['--print', file], { encoding: 'utf8' })).toContain(`fsid ${ceph.fsid}`);
+      const status = JSON.parse((await monitors.command({ prefix: 'status', format: 'json' })).toString()) as {
+        fsid: string;
+      };
+      expect(status.fsid).toBe(ceph.fsid);
+      await expect(
+        monitors.command({ prefix: 'osd pool set', pool: 'no-such-pool', var: 'size', val: '1' }),
+      ).rejects.toThrow(/unrecognized pool 'no-such-pool'/);
+    } finally {
+      await monitors.close();
+    }
+  });
+
+  it('gives up after timeoutSeconds: on monitors that do not answer, and on a command to a paused monitor', async () => {
+    const silent = join(ceph.conf, '..', 'silent.conf');
+    writeFileSync(silent, readFileSync(ceph.conf, 'utf8').replace(/^mon host = .*$/m, 'mon host = v2:127.0.0.1:9'));
+    const options = { keyring: ceph.keyring ?? '', clientName: 'client.admin', timeoutSeconds: 2 };
+    await expect(connectCephMonitors({ ...options, conf: silent })).rejects.toMatchObject({
+      code: 'RADOS_ERR_TIMED_OUT',
+      op: 'connect',
+    });
+    const monitors = await connectCephMonitors({ ...options, conf: ceph.conf });
+    const mon = ceph.daemons.find((d) => d.name === 'ceph-mon.a');
+    if (!mon) throw new Error('the bed has no ceph-mon.a');
+    process.kill(mon.pid, 'SIGSTOP');
+    try {
+      await expect(monitors.command({ prefix: 'status', format: 'json' })).rejects.toMatchObject({
+        code: 'RADOS_ERR_TIMED_OUT',
+      });
+    } finally {
+      process.kill(mon.pid, 'SIGCONT');
+      await monitors.close();
     }
   });
 

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { type Command, Option } from 'commander';
 import type { BmcRecord, ServiceSpec } from '../../../agent/index.js';
-import { connectStore, endpoints, loadAgent, readConfigFile } from '../cluster.js';
+import { cephConnect, connectStore, endpoints, loadAgent, readConfigFile } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
 import { type CliIo, type GlobalOptions, logStrayRejections, report } from '../io.js';
 import { readSecret } from '../secrets.js';
@@ -115,7 +115,7 @@ export function registerAgent(program: Command, io: CliIo): void {
           clusterKey: readClusterKey(keyFile),
           etcdBootstrap,
           ...(etcdHost ? { etcdHost } : {}),
-          ...(cephHost ? { cephHost } : {}),
+          ...(cephHost ? { cephHost, cephConnect } : {}),
           ...(bmc ? { bmc } : {}),
           ...(listen ? { listen } : {}),
         },

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { connectStore, loadAgent, loadCloudServices, RACKSEED } from '../cluster.js';
+import { cephConnect, connectStore, loadAgent, loadCloudServices, RACKSEED } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
 import { type CliIo, type GlobalOptions, logStrayRejections, report } from '../io.js';
 
@@ -35,6 +35,7 @@ export function registerNode(program: Command, io: CliIo): void {
         dataDir,
         log,
         cloud: async (cloud) => (await loadCloudServices()).cloudServices(RACKSEED, cloud),
+        cephConnect,
       });
       const shutdown = () => void agent.stop();
       process.once('SIGTERM', shutdown);

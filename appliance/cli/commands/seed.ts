@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { SeedConfig, SeedEvent } from '../../../bootstrap/seed/index.js';
-import { loadCloudServices, RACKSEED, readConfigFile } from '../cluster.js';
+import { cephConnect, loadCloudServices, RACKSEED, readConfigFile } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
 import { type CliIo, type GlobalOptions, logStrayRejections } from '../io.js';
 
@@ -24,8 +24,11 @@ export function registerSeed(program: Command, io: CliIo): void {
             : `${e.time.slice(11, 19)} ${(e.node ?? '-').padEnd(12)} ${e.type}${e.detail ? `  ${e.detail}` : ''}\n`,
         );
       const { runSeed } = await import('../../../bootstrap/seed/index.js');
-      const seed = await runSeed(config, print, async (cloud) =>
-        (await loadCloudServices()).cloudServices(RACKSEED, cloud),
+      const seed = await runSeed(
+        config,
+        print,
+        async (cloud) => (await loadCloudServices()).cloudServices(RACKSEED, cloud),
+        cephConnect,
       );
       await new Promise<void>((resolve) => {
         process.once('SIGTERM', resolve);

@@ -275,18 +275,27 @@ class Cluster : public Napi::ObjectWrap<Cluster> {
         });
   }
 
-  // monCommand(json) → { outbuf: Buffer, outs: string }; a failure's `outs` goes in the message.
-  Napi::Value MonCommand(const Napi::CallbackInfo& info) { return Command(info, "monCommand", -1); }
+  // monCommand(json, inbuf?: Buffer) → { outbuf: Buffer, outs: string }; a failure's `outs` goes
+  // in the message. `inbuf` is the command's input (what `ceph … -i FILE` sends, e.g. `osd new`'s
+  // cephx secret JSON).
+  Napi::Value MonCommand(const Napi::CallbackInfo& info) {
+    std::string inbuf;
+    if (info.Length() > 1 && info[1].IsBuffer()) {
+      auto data = info[1].As<Napi::Buffer<char>>();
+      inbuf.assign(data.Data(), data.Length());
+    }
+    return Command(info, "monCommand", -1, info[0], std::move(inbuf));
+  }
 
   // osdCommand(osd, json) → { outbuf: Buffer, outs: string }: a command to one OSD (`ceph tell osd.N`).
   Napi::Value OsdCommand(const Napi::CallbackInfo& info) {
-    return Command(info, "osdCommand", info[0].As<Napi::Number>().Int32Value());
+    return Command(info, "osdCommand", info[0].As<Napi::Number>().Int32Value(), info[1], "");
   }
 
-  // A monitor command (osd < 0) or an OSD's; the JSON command is the last argument.
-  Napi::Value Command(const Napi::CallbackInfo& info, const char* name, int osd) {
+  // A monitor command (osd < 0) or an OSD's, with its JSON text and input.
+  Napi::Value Command(const Napi::CallbackInfo& info, const char* name, int osd, Napi::Value json, std::string inbuf) {
     if (!Usable()) return NotConnected(info.Env(), name);
-    std::string command = info[info.Length() - 1].As<Napi::String>().Utf8Value();
+    std::string command = json.As<Napi::String>().Utf8Value();
     rados_t h = handle_;
     struct Out {
       std::string outbuf, outs;
@@ -294,11 +303,12 @@ class Cluster : public Napi::ObjectWrap<Cluster> {
     auto out = std::make_shared<Out>();
     return Job::Run(
         info.Env(), name, {Value()},
-        [h, command, osd, out](std::string& detail) {
+        [h, command, inbuf, osd, out](std::string& detail) {
           const char* cmd[] = {command.c_str()};
           char *outbuf = nullptr, *outs = nullptr;
           size_t outbufLen = 0, outsLen = 0;
-          int rc = osd < 0 ? rados_mon_command(h, cmd, 1, "", 0, &outbuf, &outbufLen, &outs, &outsLen)
+          int rc = osd < 0 ? rados_mon_command(h, cmd, 1, inbuf.data(), inbuf.size(), &outbuf, &outbufLen, &outs,
+                                               &outsLen)
                            : rados_osd_command(h, osd, cmd, 1, "", 0, &outbuf, &outbufLen, &outs, &outsLen);
           if (outbuf) out->outbuf.assign(outbuf, outbufLen);
           if (outs) out->outs.assign(outs, outsLen);

@@ -1,0 +1,109 @@
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClusterStatus } from '../../agent/index.js';
+import { installed } from '../../agent/index.js';
+import { createNetworkLab, type Daemon, type NetworkLab, Scope, waitFor } from '../bed/index.js';
+import { BIN, build, status, writeClusterKey } from './agent-helpers.js';
+
+/** What the netboot image carries for Ceph (images/netboot/): the daemons and local tools, no `ceph` CLI. */
+const IMAGE_PROGRAMS = ['ceph-mon', 'ceph-osd', 'monmaptool', 'ceph-authtool', 'etcd'];
+
+// One node in its own namespace runs `rackseed agent` with a Ceph address and a PATH that holds
+// only the programs the netboot image has: everything it asks the monitors (the monmap, `osd
+// new` with its cephx secret, pools, replicas, the status) must go through librados.
+describe('agent: Ceph without the ceph CLI (as on the netboot image)', () => {
+  let lab: NetworkLab;
+  let scope: Scope;
+  let agent: Daemon;
+  let etcdUrl: string;
+  let bin: string;
+
+  beforeAll(async () => {
+    build();
+    scope = Scope.open('agent-ceph-no-cli');
+    lab = await createNetworkLab({ hosts: 1 });
+    const ip = lab.host('h1').ip ?? '';
+    etcdUrl = `http://${ip}:2379`;
+    bin = join(scope.dir, 'bin');
+    mkdirSync(bin);
+    const where = (program: string) =>
+      ['/usr/bin', '/usr/sbin', '/usr/local/bin', '/bin', '/sbin'].map((d) => join(d, program)).find(existsSync);
+    for (const program of IMAGE_PROGRAMS) symlinkSync(where(program) ?? program, join(bin, program));
+    symlinkSync(process.execPath, join(bin, 'node'));
+    const dir = join(scope.dir, 'h1');
+    const config = join(scope.dir, 'h1.yaml');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        name: 'h1',
+        etcd: [etcdUrl],
+        dataDir: dir,
+        leaseTtl: 5,
+        clusterKeyFile: writeClusterKey(scope.dir),
+        etcdListen: ip,
+        etcdBootstrap: true,
+        cephListen: ip,
+      }),
+    );
+    agent = lab.spawn(lab.host('h1').netns, 'agent', [
+      '/usr/bin/env',
+      `PATH=${bin}`,
+      'node',
+      BIN,
+      'agent',
+      '--config',
+      config,
+    ]);
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await lab?.destroy();
+    await scope?.close();
+  });
+
+  it('brings up a monitor and an OSD, and the keeper reports the health, with no ceph CLI on PATH', async () => {
+    expect(installed('ceph', { PATH: bin })).toBe(false);
+    expect(IMAGE_PROGRAMS.every((p) => installed(p, { PATH: bin }))).toBe(true);
+    const t0 = Date.now();
+    let last: ClusterStatus | undefined;
+    await waitFor(
+      'a monitor in quorum, one OSD up and in, the rackseed pool, a health status',
+      () => {
+        last = status([etcdUrl], lab.bridgeNetns); // throws until etcd is up: waitFor retries
+        const ceph = last.ceph;
+        return (
+          ceph !== null &&
+          ceph.quorum.join() === 'h1' &&
+          ceph.up === 1 &&
+          ceph.in === 1 &&
+          ceph.pools.some((p) => p.name === 'rackseed' && p.size === 1)
+        );
+      },
+      240_000,
+      1_000,
+    );
+    console.log(`agent-ceph-no-cli: monitor, OSD and pool in ${Date.now() - t0} ms; ${JSON.stringify(last?.ceph)}`);
+    expect(last?.ceph).toMatchObject({ mons: 1, osds: 1, up: 1, in: 1 });
+    expect(last?.ceph?.health).toMatch(/^HEALTH_(OK|WARN)$/);
+    // The OSD was made with `osd new` (its key given as the command's input) and the monitor
+    // holds that key: the osd's keyring authenticated it, or it would not be up.
+    const osdKeyring = readFileSync(join(scope.dir, 'h1', 'ceph', 'osd', 'keyring'), 'utf8');
+    expect(osdKeyring).toMatch(/\[osd\.0\]\n\s*key = AQ/);
+    // No ceph-mgr here (the image has none, it is Python): the node does not run for the manager.
+    expect(last?.singletons['ceph-mgr'] ?? null).toBeNull();
+    expect(existsSync(join(scope.dir, 'h1', 'ceph', 'mgr'))).toBe(false);
+    expect(readFileSync(agent.logFile, 'utf8')).not.toMatch(/spawn ceph ENOENT/);
+  }, 300_000);
+
+  it('stops on SIGTERM: no pending monitor call keeps the process alive', async () => {
+    process.kill(agent.pid, 'SIGTERM');
+    const code = await Promise.race([
+      agent.exited,
+      new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 90_000)),
+    ]);
+    expect(code).toBe(0);
+    expect(readFileSync(agent.logFile, 'utf8')).toContain('stopping');
+  }, 120_000);
+});
