@@ -85,17 +85,16 @@ describe('USB seed image', () => {
     let nb: NetbootLab | undefined;
     try {
       const port = 18443;
+      // The image's seed.yaml provisions 10.99.0.0/24: the server answers there, as its cluster's would.
       nb = await startNetbootLab({
         hosts: 1,
+        subnet: '10.99.0.0/24',
         extraArgs: [
           '--cmdline',
           `console=ttyS0 rackseed.enroll=https://10.255.255.1:${port}/enroll rackseed.ca=${'0'.repeat(64)} rackseed.ca-url=http://10.255.255.1:${port}/ca.pem`,
         ],
       });
       const lab = nb.lab;
-      // The seed asks on its own network (the image's 10.99.0.0/24) by its broadcast address: the
-      // server's bridge gets an address there too, as a provisioner of that network would have.
-      await lab.exec(lab.bridgeNetns, ['ip', 'addr', 'add', '10.99.0.2/24', 'dev', 'br0']);
       await lab.exec(lab.bridgeNetns, ['ip', 'tuntap', 'add', 'dev', 'usb0', 'mode', 'tap']);
       await lab.exec(lab.bridgeNetns, ['ip', 'link', 'set', 'usb0', 'master', 'br0', 'up']);
       const mac = '52:54:00:75:73:62';

@@ -34,16 +34,23 @@ export interface NetbootLab {
   destroy(): Promise<void>;
 }
 
-/** Starts a lab with `hosts` DHCP clients and the netboot server on the bridge. */
+/**
+ * Starts a lab with `hosts` DHCP clients and the netboot server on the bridge, serving the lab's
+ * subnet, or `subnet` (a.b.c.0/24: the bridge gets .2 on it; for a client whose network is fixed).
+ */
 export async function startNetbootLab(options: {
   hosts: number;
+  subnet?: string;
   extraArgs?: string[];
   files?: Record<string, Buffer>;
   filesDir?: string;
 }): Promise<NetbootLab> {
   const lab = await createNetworkLab({ hosts: options.hosts, addresses: false });
   try {
-    const net = lab.gateway.split('.').slice(0, 3).join('.');
+    const subnet = options.subnet ?? lab.subnet;
+    const net = subnet.replace(/\.0\/24$/, '');
+    const serverIp = options.subnet ? `${net}.2` : lab.gateway;
+    if (options.subnet) await lab.exec(lab.bridgeNetns, ['ip', 'addr', 'add', `${serverIp}/24`, 'dev', 'br0']);
     const dir = join(REPO, '.cache', `netboot-lab-${lab.bridgeNetns}`);
     const tftpRoot = join(dir, 'tftp');
     mkdirSync(tftpRoot, { recursive: true });
@@ -56,7 +63,7 @@ export async function startNetbootLab(options: {
       '--json',
       'netboot',
       'serve',
-      ...['--interface', 'br0', '--subnet', lab.subnet, '--range', `${net}.100-${net}.199`],
+      ...['--interface', 'br0', '--subnet', subnet, '--range', `${net}.100-${net}.199`],
       ...['--tftp-root', tftpRoot, '--files', options.filesDir ?? tftpRoot, '--leases', join(dir, 'leases.jsonl')],
       ...(options.extraArgs ?? []),
     ];
@@ -83,7 +90,7 @@ export async function startNetbootLab(options: {
       get server() {
         return server;
       },
-      serverIp: lab.gateway,
+      serverIp,
       dir,
       events,
       waitEvent,
