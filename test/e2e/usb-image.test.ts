@@ -98,11 +98,12 @@ describe('USB seed image', () => {
       await lab.exec(lab.bridgeNetns, ['ip', 'tuntap', 'add', 'dev', 'usb0', 'mode', 'tap']);
       await lab.exec(lab.bridgeNetns, ['ip', 'link', 'set', 'usb0', 'master', 'br0', 'up']);
       const mac = '52:54:00:75:73:62';
+      const uuid = '7573622d-7365-6564-2d6a-6f696e696e67';
       const text = await boot(
         'join',
         [
           ...['-machine', 'pc,accel=tcg', '-netdev', 'tap,id=n0,ifname=usb0,script=no,downscript=no'],
-          ...['-device', `virtio-net-pci,netdev=n0,mac=${mac}`],
+          ...['-device', `virtio-net-pci,netdev=n0,mac=${mac}`, '-uuid', uuid],
         ],
         /cannot reach the seed/,
         lab.bridgeNetns,
@@ -114,7 +115,9 @@ describe('USB seed image', () => {
       // The provisioner leased it an address and served it its own script (its token with it).
       const events = nb.events().filter((e) => e.mac === mac);
       expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['dhcp.ack', 'http.script']));
-      expect(text).toContain(`rackseed-image: eth0 ${mac} has ${events.find((e) => e.type === 'dhcp.ack')?.ip}`);
+      expect(text).toContain(
+        `rackseed-image: eth0 ${mac} has ${events.find((e) => e.type === 'dhcp.ack')?.ip}, SMBIOS UUID ${uuid}`,
+      );
     } finally {
       await nb?.destroy();
     }
