@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import { CLUSTER_GENESIS_MACHINE, NODE_MACHINE } from '../statemachines/index.js';
-import { CephKeeper, cephMgrService, LocalCeph } from './ceph/index.js';
+import { CephKeeper, cephMgrService, LocalCeph, type OsdDiskPolicy } from './ceph/index.js';
 import { Elections } from './elections.js';
 import { followEtcdEndpoints } from './etcd-endpoints.js';
 import { type BmcPowerDriver, Fencer } from './fencer.js';
@@ -38,6 +38,8 @@ export interface AgentOptions {
    * OSD, a monitor when the Ceph keeper assigns one, and may hold the keeper and the manager.
    */
   readonly cephHost?: string;
+  /** Where its OSD keeps its data (see {@link OsdDiskPolicy}; default: a sparse file in the data dir). */
+  readonly osdDisk?: OsdDiskPolicy;
   /** The seed: start a new one-member etcd cluster here unless this node has member data already. */
   readonly etcdBootstrap?: boolean;
   /** Lease TTL in seconds (default 3): a dead node is noticed after at most this long. */
@@ -139,6 +141,7 @@ export async function startAgent(
         name,
         dataDir: options.dataDir,
         host: options.cephHost,
+        ...(options.osdDisk ? { osdDisk: options.osdDisk } : {}),
         store,
         clusterKey: options.clusterKey,
         log,

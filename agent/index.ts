@@ -16,6 +16,7 @@ export {
   type CephPoolView,
   type CephView,
   cephxKey,
+  type OsdDiskPolicy,
   ensureCephIdentity,
   MON_COUNT,
   newCephIdentity,

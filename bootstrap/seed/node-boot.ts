@@ -1,7 +1,14 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { type Agent, commandService, RackseedError, type ServiceSpec, startAgent } from '../../agent/index.js';
+import {
+  type Agent,
+  commandService,
+  type OsdDiskPolicy,
+  RackseedError,
+  type ServiceSpec,
+  startAgent,
+} from '../../agent/index.js';
 import { IpmiPowerDriver } from '../ipmi/index.js';
 import { enroll, type EnrollmentGrant } from './enroll-http.js';
 import { canRunCeph } from './installed.js';
@@ -71,7 +78,8 @@ export type CloudServices = (cloud: {
  * data directory, so a restart does not need the single-use token again), then runs the agent
  * with the grant's cluster, catalog and key, this node's address for its etcd member (and its
  * Ceph daemons and `cloud` services, when the grant says the cluster runs Ceph and this machine
- * has Ceph), and the provisioner when it can serve netboot.
+ * has Ceph; its OSD on the disk `osdDisk` names, else on a sparse file), and the provisioner
+ * when it can serve netboot.
  */
 export async function bootNode(options: {
   cmdline: string;
@@ -79,6 +87,8 @@ export async function bootNode(options: {
   dataDir: string;
   log: (line: string) => void;
   cloud?: CloudServices;
+  /** The netboot image's /init says `auto` (RACKSEED_OSD_DISK); lab nodes in namespaces never set it. */
+  osdDisk?: OsdDiskPolicy;
 }): Promise<Agent> {
   const boot = parseBootCmdline(options.cmdline);
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
@@ -118,6 +128,7 @@ export async function bootNode(options: {
       clusterKey: Buffer.from(grant.clusterKey, 'base64'),
       etcdHost: addressOf(boot.mac),
       ...(ceph ? { cephHost: addressOf(boot.mac) } : {}),
+      ...(ceph && options.osdDisk ? { osdDisk: options.osdDisk } : {}),
       leaseTtl: grant.leaseTtl,
       log: options.log,
     },
