@@ -78,6 +78,8 @@ describe('lab rack with a QEMU server booting the real image beside a netns serv
     // Its management NIC is on the BMC network (whichever node runs the fencer must reach every BMC).
     const mgmt = `${lab.bmcSubnet.replace(/\.0\/24$/, '')}.201`;
     expect(console).toContain(`rackseed-image: eth1 has ${mgmt}/24`);
+    // Its disk (the lab's sparse disk.img, virtio), blank for an OSD.
+    expect(console).toContain('rackseed-image: disks: vda(8 GiB)');
     execFileSync('ip', ['netns', 'exec', lab.bridgeNetns, 'ping', '-c', '1', '-W', '5', mgmt]);
     process.stdout.write(`lab with one QEMU and one netns server ready in ${bootSeconds.toFixed(1)} s\n`);
   });
