@@ -37,8 +37,8 @@ const RETRY_MS = 2_000;
  * is assigned to it (made with `ceph-mon --mkfs` from a new monmap for the first, the
  * cluster's current monmap otherwise), and creates and runs its OSD (bluestore on a sparse
  * file, or on the disk `osdDisk` finds; made with the bootstrap-osd key) once there is a
- * monitor. Daemons are child
- * processes with pid files (see killOrphans), on the node's own address.
+ * monitor. Daemons are child processes with pid files (see killOrphans), on the node's own
+ * address.
  */
 export class LocalCeph {
   readonly paths: CephPaths;
