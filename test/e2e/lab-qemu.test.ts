@@ -1,15 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { inSeed, type LabInfo, labDown, labUp, processRunning, qemuUuid, waitFor } from '../../bootstrap/index.js';
 import { removeLabAfterAll } from './lab-hooks.js';
+import { netbootImage } from './netboot-image.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const RACKSEED = [process.execPath, join(REPO, 'bin/rackseed.js')];
-const IMAGE = join(REPO, '.cache/images/netboot');
 
 interface SeedLine {
   type: string;
@@ -26,12 +26,7 @@ describe('lab rack with a QEMU server booting the real image beside a netns serv
   let bootSeconds = 0;
 
   beforeAll(async () => {
-    // (Re)build the image when it is missing or older than its recipe (~2 min); it builds dist/ too.
-    const initrd = join(IMAGE, 'initrd.img');
-    const recipe = ['images/netboot/init', 'images/netboot/build.sh'].map((f) => statSync(join(REPO, f)).mtimeMs);
-    if (!existsSync(initrd) || statSync(initrd).mtimeMs < Math.max(...recipe))
-      execFileSync(join(REPO, 'images/netboot/build.sh'), { cwd: REPO });
-    else execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO });
+    const image = netbootImage();
     dir = mkdtempSync(join(tmpdir(), 'rackseed-e2e-qemu-'));
     const started = Date.now();
     lab = await labUp({
@@ -39,7 +34,7 @@ describe('lab rack with a QEMU server booting the real image beside a netns serv
       servers: 2, // n1 boots the image in QEMU, n2 in a namespace
       qemu: 1,
       rackseed: RACKSEED,
-      image: { dir: IMAGE, kernel: 'vmlinuz', initrd: 'initrd.img' },
+      image: { dir: image, kernel: 'vmlinuz', initrd: 'initrd.img' },
       ceph: true, // the image has no Ceph: its node must join without it
       readyTimeoutMs: 300_000,
     });
