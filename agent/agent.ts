@@ -2,7 +2,14 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import { CLUSTER_GENESIS_MACHINE, NODE_MACHINE } from '../statemachines/index.js';
-import { type CephConnect, CephKeeper, cephMgrService, cephRoles, LocalCeph } from './ceph/index.js';
+import {
+  type CephConnect,
+  CephKeeper,
+  cephMgrService,
+  cephRoles,
+  LocalCeph,
+  type OsdDiskPolicy,
+} from './ceph/index.js';
 import { Elections } from './elections.js';
 import { RackseedError } from './errors/index.js';
 import { followEtcdEndpoints } from './etcd-endpoints.js';
@@ -42,6 +49,8 @@ export interface AgentOptions {
   readonly cephHost?: string;
   /** How this node's agent reaches the Ceph monitors (librados); required with `cephHost`. */
   readonly cephConnect?: CephConnect;
+  /** Where its OSD keeps its data (see {@link OsdDiskPolicy}; default: a sparse file in the data dir). */
+  readonly osdDisk?: OsdDiskPolicy;
   /** The seed: start a new one-member etcd cluster here unless this node has member data already. */
   readonly etcdBootstrap?: boolean;
   /** Lease TTL in seconds (default 3): a dead node is noticed after at most this long. */
@@ -151,6 +160,7 @@ export async function startAgent(
           name,
           dataDir: options.dataDir,
           host: options.cephHost,
+          ...(options.osdDisk ? { osdDisk: options.osdDisk } : {}),
           store,
           clusterKey: options.clusterKey,
           connect: options.cephConnect,

@@ -24,6 +24,7 @@ export {
   type CephView,
   cephxKey,
   type MonCommand,
+  type OsdDiskPolicy,
   ensureCephIdentity,
   MON_COUNT,
   MON_TIMEOUT_SECONDS,

@@ -10,7 +10,7 @@ DEBIAN_PACKAGES=(
   etcd-server etcd-client
   ceph-mon ceph-osd ceph-mgr ceph-common librados-dev libsqlite3-mod-ceph sqlite3
   openipmi ipmitool
-  isc-dhcp-client udhcpc tftp-hpa atftp curl qemu-system-x86 ipxe-qemu ipxe dnsmasq-base busybox-static cpio
+  isc-dhcp-client udhcpc tftp-hpa atftp curl qemu-system-x86 ipxe-qemu ipxe dnsmasq-base busybox-static cpio zstd
   radvd tcpdump ovmf grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools
   iproute2 iputils-ping uuid-runtime procps openssl
   python3-openstackclient tempest

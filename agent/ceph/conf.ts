@@ -48,8 +48,8 @@ export function monHost(addrs: readonly string[]): string {
 
 /**
  * A node's ceph.conf: msgr v2 only, on the node's own address, cephx, bluestore OSDs on a
- * sparse file in the data dir, placed in CRUSH under `host=<node>`, small memory and few PGs
- * (2 cores, research/ceph-etcd-feasibility.md §2). Replica counts are not here: the Ceph
+ * sparse file in the data dir (made at mkfs unless LocalCeph put a disk at `<osd data>/block`),
+ * placed in CRUSH under `host=<node>`, small memory and few PGs (2 cores, research/ceph-etcd-feasibility.md §2). Replica counts are not here: the Ceph
  * keeper sets them in the monitors' config database (a local file would override it).
  */
 export function renderCephConf(params: {

@@ -4,6 +4,15 @@
  */
 export { CephCommandError } from './cli.js';
 export { cephPaths, type CephPaths, monAddr, renderCephConf, renderKeyring } from './conf.js';
+export {
+  BLANK_HEAD_BYTES,
+  clearOsdLabel,
+  type DeviceReader,
+  findOsdDisk,
+  type OsdDisk,
+  type OsdDiskPolicy,
+  type OsdDiskSearch,
+} from './disk.js';
 export { cephxKey, ensureCephIdentity, newCephIdentity, openCephIdentity, type Utime } from './identity.js';
 export { CephKeeper } from './keeper.js';
 export {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type CephIdentity, type CephMonRecord, type CephOsdRecord, keys } from '../keys.js';
 import type { Entry, Store } from '../store/store.js';
@@ -9,6 +9,7 @@ import { KeptProcess } from '../kept-process.js';
 import { commandService, type RunningService, type ServiceSpec } from '../supervisor.js';
 import { cephTool } from './cli.js';
 import { ADMIN_CAPS, BOOTSTRAP_OSD_CAPS, type CephPaths, cephPaths, renderCephConf, renderKeyring } from './conf.js';
+import { clearOsdLabel, findOsdDisk, type OsdDisk, type OsdDiskPolicy } from './disk.js';
 import { cephxKey, openCephIdentity } from './identity.js';
 import { type CephConnect, CephMonitors, type MonCommand } from './monitors.js';
 
@@ -22,6 +23,11 @@ export interface LocalCephOptions {
   readonly clusterKey: Buffer;
   /** How to reach the monitors (librados, from whoever starts the agent). */
   readonly connect: CephConnect;
+  /**
+   * Where its OSD keeps its data: absent, a sparse file in the data dir; otherwise a whole disk
+   * (see {@link OsdDiskPolicy}), and no OSD while there is none fit for it.
+   */
+  readonly osdDisk?: OsdDiskPolicy;
   readonly log: (message: string) => void;
 }
 
@@ -33,10 +39,10 @@ const RETRY_MS = 2_000;
  * keyring (0600) under `<dataDir>/ceph` for daemons and operators, runs a monitor while one
  * is assigned to it (made with `ceph-mon --mkfs` from a new monmap for the first, the
  * cluster's current monmap otherwise), and creates and runs its OSD (bluestore on a sparse
- * file, made with the bootstrap-osd key) once there is a monitor. Daemons are child
- * processes with pid files (see killOrphans), on the node's own address. The monitors are
- * asked through librados ({@link CephMonitors}), never the `ceph` CLI, which the netboot
- * image does not have.
+ * file, or on the disk `osdDisk` finds; made with the bootstrap-osd key) once there is a
+ * monitor. Daemons are child processes with pid files (see killOrphans), on the node's own
+ * address. The monitors are asked through librados ({@link CephMonitors}), never the `ceph`
+ * CLI, which the netboot image does not have.
  */
 export class LocalCeph {
   readonly paths: CephPaths;
@@ -49,6 +55,7 @@ export class LocalCeph {
   private osd: KeptProcess | undefined;
   private lastError = '';
   private readonly monitors: CephMonitors;
+  private noDisk = '';
 
   constructor(private readonly options: LocalCephOptions) {
     this.paths = cephPaths(join(options.dataDir, 'ceph'));
@@ -217,12 +224,14 @@ export class LocalCeph {
     if (!existsSync(ready)) {
       mkdirSync(this.paths.osd, { recursive: true });
       // The uuid and key are kept before `osd new`, which is idempotent for them: a retry after a
-      // crash gets the same id instead of a second OSD.
+      // crash gets the same id instead of a second OSD (and takes back the disk it labelled).
       const intentFile = join(this.paths.dir, 'osd-intent.json');
       if (!existsSync(intentFile)) {
         writeFileSync(intentFile, JSON.stringify({ uuid: randomUUID(), key: cephxKey() }), { mode: 0o600 });
       }
       const intent = JSON.parse(readFileSync(intentFile, 'utf8')) as { uuid: string; key: string };
+      const disk = this.osdDisk(intent.uuid);
+      if (disk === null) return;
       // As client.bootstrap-osd (its caps allow `osd new` and little else), the secret as the input.
       const out = await this.monitors.commandAs(
         { name: 'client.bootstrap-osd', keyring: this.paths.bootstrapOsdKeyring },
@@ -236,18 +245,49 @@ export class LocalCeph {
       writeFileSync(join(this.paths.osd, 'keyring'), renderKeyring([{ name: `osd.${id}`, key: intent.key }]), {
         mode: 0o600,
       });
+      // On a disk, bluestore opens `<osd data>/block` as it finds it: the conf's block file is not made.
+      if (disk) {
+        clearOsdLabel(disk);
+        symlinkSync(disk.device, join(this.paths.osd, 'block'));
+      }
       await cephTool(
-        ['ceph-osd', '-c', this.paths.conf, '-i', String(id), '--mkfs', '--osd-uuid', intent.uuid],
+        [
+          'ceph-osd',
+          '-c',
+          this.paths.conf,
+          '-i',
+          String(id),
+          '--mkfs',
+          '--osd-uuid',
+          intent.uuid,
+          ...(disk ? ['--bluestore-block-create=false'] : []),
+        ],
         120_000,
       );
       const record: CephOsdRecord = { id, uuid: intent.uuid };
       writeFileSync(ready, JSON.stringify(record));
-      this.options.log(`ceph: made osd.${id} (bluestore on a sparse file)`);
+      this.options.log(
+        `ceph: made osd.${id} (bluestore on ${disk ? `${disk.device}, ${(disk.bytes / 1024 ** 3).toFixed(1)} GiB, ${disk.state === 'blank' ? 'blank' : 'its own unfinished one, blanked'}` : 'a sparse file'})`,
+      );
     }
     const record = JSON.parse(readFileSync(ready, 'utf8')) as CephOsdRecord;
     await this.options.store.put(keys.cephOsd(this.options.name), JSON.stringify(record));
     this.osd = this.daemon('ceph-osd', ['ceph-osd', '-i', String(record.id)]);
     this.osd.start();
+  }
+
+  /**
+   * The disk for this node's OSD under the `osdDisk` policy: undefined for none (a sparse file),
+   * null while no disk is fit for it (said once, with why, until that changes).
+   */
+  private osdDisk(osdUuid: string): OsdDisk | undefined | null {
+    if (!this.options.osdDisk) return undefined;
+    const { disk, rejected } = findOsdDisk(this.options.osdDisk, { osdUuid });
+    const why = disk ? '' : rejected.join('; ');
+    if (why && why !== this.noDisk)
+      this.options.log(`ceph: no OSD on this node: no disk fit for it (${this.options.osdDisk}: ${why})`);
+    this.noDisk = why;
+    return disk ?? null;
   }
 
   /** Makes (or fetches) the keyring of a manager named after this node; resolves its path. */

@@ -52,5 +52,7 @@ for f in "$kernel" "$initrd"; do
 done
 say "booted: kernel $kernel, initrd $initrd"
 export RACKSEED_CMDLINE="$cmdline" RACKSEED_GUID="$guid" RACKSEED_STATE_DIR="$d"
+# A node in a namespace sees this machine's disks: its OSD stays on a sparse file, whatever the caller's environment says.
+unset RACKSEED_OSD_DISK
 exec "$@"
 `;

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { NETNS_FIRMWARE_SCRIPT } from './firmware.js';
@@ -19,15 +19,19 @@ export interface LabServer {
   readonly bmc: SimulatedBmc;
   /** Where its BMC's chassis program and firmware keep their state and `node.log`. */
   readonly stateDir: string;
-  /** How it boots at power-on: the netns firmware, or QEMU PXE-booting the image (console in `console.log`). */
+  /**
+   * How it boots at power-on: the netns firmware, or QEMU PXE-booting the image (console in
+   * `console.log`, its disk `/dev/vda` in `disk.img`).
+   */
   readonly boot: LabBoot;
 }
 
 /**
  * How a lab server boots when its BMC powers it on. `netns`: the firmware script runs in the
  * server's namespace (DHCP and HTTP as iPXE would) and then `rackseed node boot` on this file
- * system. `qemu`: a QEMU guest (TCG) on a tap of the provisioning bridge PXE-boots (its
- * built-in iPXE ROM) the image the seed serves, whose /init runs `rackseed node boot`.
+ * system. `qemu`: a QEMU guest (TCG, 2 GiB) on a tap of the provisioning bridge PXE-boots (its
+ * built-in iPXE ROM) the image the seed serves, whose /init runs `rackseed node boot`; it has
+ * a blank disk (virtio, `/dev/vda`) for its OSD.
  */
 export type LabBoot = 'netns' | 'qemu';
 
@@ -83,6 +87,26 @@ const guidOf = (scopeId: string, index: number) =>
 export const qemuUuid = (guid: string) =>
   [guid.slice(0, 8), guid.slice(8, 12), guid.slice(12, 16), guid.slice(16, 20), guid.slice(20)].join('-');
 
+/** Size of a QEMU server's disk: a sparse file, so it takes only what the OSD writes. */
+export const LAB_DISK_BYTES = 8 * 1024 ** 3;
+
+/**
+ * A QEMU server's disk, `disk.img` in its state dir (removed with the lab): made blank and sparse
+ * the first time, kept across power cycles as a real disk is.
+ */
+function labDisk(stateDir: string): string {
+  const file = join(stateDir, 'disk.img');
+  if (!existsSync(file)) {
+    const fd = openSync(file, 'wx');
+    try {
+      ftruncateSync(fd, LAB_DISK_BYTES);
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return file;
+}
+
 /** What a server's BMC runs at power-on: its firmware in its namespace, or its QEMU guest. */
 function powerOnCommand(
   scope: Scope,
@@ -118,7 +142,8 @@ function powerOnCommand(
           'exec',
           server.bridgeNetns,
           'qemu-system-x86_64',
-          ...['-machine', 'pc,accel=tcg', '-m', '1024', '-smp', '2', '-uuid', qemuUuid(guid)],
+          // 2 GiB: the unpacked initramfs (~230 MB of tmpfs), the agent, and an OSD (memory target 896 MiB).
+          ...['-machine', 'pc,accel=tcg', '-m', '2048', '-smp', '2', '-uuid', qemuUuid(guid)],
           ...['-nographic', '-monitor', 'none', '-serial', `file:${join(server.stateDir, 'console.log')}`],
           ...['-boot', 'n', '-netdev', `tap,id=n0,ifname=${qemuTap(server.index)},script=no,downscript=no`],
           ...['-device', `virtio-net-pci,netdev=n0,mac=${server.mac}`],
@@ -127,6 +152,8 @@ function powerOnCommand(
           ...['-netdev', `tap,id=n1,ifname=${mgmtTap(server.index)},script=no,downscript=no`],
           ...['-device', `virtio-net-pci,netdev=n1,mac=${mgmtMac(server.mac)},romfile=`],
           ...['-fw_cfg', `name=opt/rackseed/mgmt,string=${server.mgmt}`],
+          // cache=unsafe: the disk is the lab's scratch; no flush reaches this machine's disk.
+          ...['-drive', `file=${labDisk(server.stateDir)},if=virtio,format=raw,cache=unsafe,discard=unmap`],
         ];
   return `exec ${argv.map(shellQuote).join(' ')}`;
 }

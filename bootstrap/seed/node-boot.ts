@@ -6,6 +6,7 @@ import {
   type CephConnect,
   cephRoles,
   commandService,
+  type OsdDiskPolicy,
   RackseedError,
   type ServiceSpec,
   startAgent,
@@ -78,7 +79,8 @@ export type CloudServices = (cloud: {
  * data directory, so a restart does not need the single-use token again), then runs the agent
  * with the grant's cluster, catalog and key, this node's address for its etcd member (and its
  * Ceph daemons and `cloud` services, when the grant says the cluster runs Ceph and this machine
- * has Ceph), and the provisioner when it can serve netboot.
+ * has Ceph; its OSD on the disk `osdDisk` names, else on a sparse file), and the provisioner
+ * when it can serve netboot.
  */
 export async function bootNode(options: {
   cmdline: string;
@@ -88,6 +90,8 @@ export async function bootNode(options: {
   cloud?: CloudServices;
   /** How the agent reaches the Ceph monitors (librados, which bootstrap/ cannot depend on). */
   cephConnect?: CephConnect;
+  /** The netboot image's /init says `auto` (RACKSEED_OSD_DISK); lab nodes in namespaces never set it. */
+  osdDisk?: OsdDiskPolicy;
 }): Promise<Agent> {
   const boot = parseBootCmdline(options.cmdline);
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
@@ -128,6 +132,7 @@ export async function bootNode(options: {
       ...(ceph
         ? { cephHost: addressOf(boot.mac), ...(options.cephConnect ? { cephConnect: options.cephConnect } : {}) }
         : {}),
+      ...(ceph && options.osdDisk ? { osdDisk: options.osdDisk } : {}),
       leaseTtl: grant.leaseTtl,
       log: options.log,
     },

@@ -2,10 +2,13 @@
 # make image: builds the rackseed netboot image, kernel + initramfs, into .cache/images/netboot/:
 #   vmlinuz         Debian's cloud kernel
 #   initrd.img      busybox, the Node.js runtime, rackseed (compiled, production node_modules,
-#                   native addons), etcd and the Ceph daemons, with the shared libraries they load
+#                   native addons, the librados addon), etcd, the Ceph daemons and libcephsqlite
+#                   (the DB master's SQLite VFS), with the shared libraries they load; a newc
+#                   cpio compressed with zstd -19 (Debian's cloud kernel has CONFIG_RD_ZSTD=y)
 #   manifest.json   sizes, sha256 sums, and what went in
 # Everything comes from Debian packages and this repository; the output is reproducible: files
-# are sorted, their times set to SOURCE_DATE_EPOCH (the last commit's time), gzip has no name/time.
+# are sorted, their times set to SOURCE_DATE_EPOCH (the last commit's time), and a zstd frame
+# holds no name or time.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT_DIR=$PWD
@@ -44,10 +47,17 @@ for p in "${PROGRAMS[@]}"; do copy_libs "$p"; done
 mkdir -p "$R/usr/lib/x86_64-linux-gnu"
 cp -a /usr/lib/x86_64-linux-gnu/ceph "$R/usr/lib/x86_64-linux-gnu/"
 for so in "$R"/usr/lib/x86_64-linux-gnu/ceph/*/*.so*; do copy_libs "$so"; done
+# libcephsqlite (libsqlite3-mod-ceph): the DB master loads it by this path (appliance/dbmaster/location.ts).
+cp /usr/lib/x86_64-linux-gnu/libcephsqlite.so "$R/usr/lib/x86_64-linux-gnu/"
+copy_libs /usr/lib/x86_64-linux-gnu/libcephsqlite.so
 
 # rackseed: compiled code and production dependencies with their native addons
 npx tsc -p tsconfig.build.json
 cp -a package.json package-lock.json bin dist "$R/opt/rackseed/"
+# The librados addon (scripts/setup.sh builds it), where appliance/rados/native.ts looks from dist/.
+ADDON=appliance/rados/native/build/Release/rados.node
+[ -s "$ADDON" ] || { echo "images: $ADDON is missing (run make setup)" >&2; exit 1; }
+mkdir -p "$R/opt/rackseed/$(dirname "$ADDON")"; cp "$ADDON" "$R/opt/rackseed/$ADDON"
 cp -a node_modules "$R/opt/rackseed/"
 # The librados addon (appliance/rados/native, built by make setup): the agent asks the Ceph monitors through it.
 mkdir -p "$R/opt/rackseed/appliance/rados/native/build/Release"
@@ -61,16 +71,17 @@ for addon in $(find "$R/opt/rackseed" -name '*.node'); do copy_libs "$addon"; do
 # reproducible archive
 mkdir -p "$OUT"
 find "$R" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
-(cd "$R" && find . | LC_ALL=C sort | cpio -o -H newc --reproducible --quiet -R 0:0 | gzip -n -9) > "$OUT/initrd.img"
+# zstd from a pipe: its frames are the same whatever the thread count (-T0), with no size, name or time in them.
+(cd "$R" && find . | LC_ALL=C sort | cpio -o -H newc --reproducible --quiet -R 0:0 | zstd -q -19 -T0) > "$OUT/initrd.img"
 cp "$KERNEL/vmlinuz" "$OUT/vmlinuz"
 unpacked=$(du -sb "$R" | cut -f1)
 node -e '
   const fs = require("fs"), crypto = require("crypto"), out = process.argv[1];
   const file = (f) => { const b = fs.readFileSync(`${out}/${f}`); return { bytes: b.length, sha256: crypto.createHash("sha256").update(b).digest("hex") }; };
-  const m = { kernel: file("vmlinuz"), initramfs: { ...file("initrd.img"), unpackedBytes: Number(process.argv[2]) },
+  const m = { kernel: file("vmlinuz"), initramfs: { ...file("initrd.img"), unpackedBytes: Number(process.argv[2]), compression: "zstd -19" },
     budgetBytes: 80 * 1024 * 1024, sourceDateEpoch: Number(process.env.SOURCE_DATE_EPOCH), node: process.version };
   fs.writeFileSync(`${out}/manifest.json`, JSON.stringify(m, null, 2) + "\n");
   const mb = (n) => (n / 1048576).toFixed(1) + " MB";
-  console.log(`netboot image in ${out}: kernel ${mb(m.kernel.bytes)}, initramfs ${mb(m.initramfs.bytes)} (${mb(m.initramfs.unpackedBytes)} unpacked; budget ${mb(m.budgetBytes)})`);
+  console.log(`netboot image in ${out}: kernel ${mb(m.kernel.bytes)}, initramfs ${mb(m.initramfs.bytes)} (${m.initramfs.compression}; ${mb(m.initramfs.unpackedBytes)} unpacked; budget ${mb(m.budgetBytes)})`);
   if (m.initramfs.bytes > m.budgetBytes) { console.error("images: the initramfs is over its budget"); process.exit(1); }
 ' "$OUT" "$unpacked"

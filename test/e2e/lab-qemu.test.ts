@@ -1,15 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { inSeed, type LabInfo, labDown, labUp, processRunning, qemuUuid, waitFor } from '../../bootstrap/index.js';
 import { removeLabAfterAll } from './lab-hooks.js';
+import { netbootImage } from './netboot-image.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const RACKSEED = [process.execPath, join(REPO, 'bin/rackseed.js')];
-const IMAGE = join(REPO, '.cache/images/netboot');
 
 interface SeedLine {
   type: string;
@@ -26,12 +26,7 @@ describe('lab rack with a QEMU server booting the real image beside a netns serv
   let bootSeconds = 0;
 
   beforeAll(async () => {
-    // (Re)build the image when it is missing or older than its recipe (~2 min); it builds dist/ too.
-    const initrd = join(IMAGE, 'initrd.img');
-    const recipe = ['images/netboot/init', 'images/netboot/build.sh'].map((f) => statSync(join(REPO, f)).mtimeMs);
-    if (!existsSync(initrd) || statSync(initrd).mtimeMs < Math.max(...recipe))
-      execFileSync(join(REPO, 'images/netboot/build.sh'), { cwd: REPO });
-    else execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO });
+    const image = netbootImage();
     dir = mkdtempSync(join(tmpdir(), 'rackseed-e2e-qemu-'));
     const started = Date.now();
     lab = await labUp({
@@ -39,8 +34,8 @@ describe('lab rack with a QEMU server booting the real image beside a netns serv
       servers: 2, // n1 boots the image in QEMU, n2 in a namespace
       qemu: 1,
       rackseed: RACKSEED,
-      image: { dir: IMAGE, kernel: 'vmlinuz', initrd: 'initrd.img' },
-      ceph: true, // the image has no Ceph: its node must join without it
+      image: { dir: image, kernel: 'vmlinuz', initrd: 'initrd.img' },
+      ceph: true,
       readyTimeoutMs: 300_000,
     });
     bootSeconds = (Date.now() - started) / 1000;
@@ -78,33 +73,64 @@ describe('lab rack with a QEMU server booting the real image beside a netns serv
     // Its management NIC is on the BMC network (whichever node runs the fencer must reach every BMC).
     const mgmt = `${lab.bmcSubnet.replace(/\.0\/24$/, '')}.201`;
     expect(console).toContain(`rackseed-image: eth1 has ${mgmt}/24`);
+    // Its disk (the lab's sparse disk.img, virtio), blank for an OSD.
+    expect(console).toContain('rackseed-image: disks: vda(8 GiB)');
     execFileSync('ip', ['netns', 'exec', lab.bridgeNetns, 'ping', '-c', '1', '-W', '5', mgmt]);
     process.stdout.write(`lab with one QEMU and one netns server ready in ${bootSeconds.toFixed(1)} s\n`);
   });
 
-  it('joins a Ceph cluster as a node without Ceph (the image has none): Ceph is healthy on the others', async () => {
-    type Ceph = { health: string; quorum: string[]; osds: number; up: number };
+  it('joins Ceph with an OSD on its virtio disk and a monitor, and serves the API: HEALTH_OK with 3 OSDs', async () => {
+    type Ceph = { health: string; quorum: string[]; mons: number; osds: number; up: number; in: number };
     const status = async () =>
       JSON.parse(await inSeed(lab, RACKSEED, ['--json', 'status'])) as {
-        nodes: { name: string; state: string }[];
+        nodes: { name: string; state: string; services: Record<string, string> }[];
         ceph: Ceph | null;
       };
     const ceph = await waitFor(
-      'Ceph HEALTH_OK on the seed and the netns server',
+      'Ceph HEALTH_OK with the OSDs of the seed, the netns server and the QEMU server',
       async () => {
         const c = (await status()).ceph;
-        return c?.health === 'HEALTH_OK' && c.up === 2 ? c : undefined;
+        return c?.health === 'HEALTH_OK' && c.up === 3 && c.in === 3 && c.quorum.length === 3 ? c : undefined;
       },
-      240_000,
+      360_000,
       2_000,
     );
-    expect(ceph.osds).toBe(2);
-    expect(ceph.quorum.sort()).toEqual(['node-2', 'seed']);
-    expect((await status()).nodes.find((n) => n.name === 'node-1')?.state).toBe('ready');
+    expect(ceph).toMatchObject({ mons: 3, osds: 3 });
+    // Monitors go to the first three nodes that can host one: the image has ceph-mon.
+    expect([...ceph.quorum].sort()).toEqual(['node-1', 'node-2', 'seed']);
     const console = readFileSync(join(lab.scopeDir, 'bmc1', 'chassis', 'console.log'), 'utf8');
-    expect(console).toContain('not taking part in Ceph');
+    // The agent found the guest's blank virtio disk and made bluestore on it, from inside the image.
+    expect(console).toMatch(/ceph: made osd\.\d+ \(bluestore on \/dev\/vda, 8\.0 GiB, blank\)/);
+    expect(console).not.toContain('not taking part in Ceph');
     expect(console).toContain('not a provisioner candidate');
-  });
+    // The cloud's services run there too; its API answers on the guest's own address.
+    const ip = /rackseed-image: eth0 \S+ has (\S+),/.exec(console)?.[1];
+    if (!ip) throw new Error('no address on the guest console');
+    const version = await waitFor(
+      `the API on node-1 (${ip})`,
+      () => {
+        try {
+          const out = execFileSync('ip', [
+            'netns',
+            'exec',
+            lab.seedNetns,
+            'curl',
+            '-sf',
+            '-m',
+            '5',
+            `http://${ip}:5000/v3`,
+          ]);
+          return JSON.parse(out.toString()) as { version: { id: string } };
+        } catch {
+          return undefined;
+        }
+      },
+      180_000,
+      2_000,
+    );
+    expect(version.version.id).toMatch(/^v3\./);
+    expect((await status()).nodes.find((n) => n.name === 'node-1')?.services.api).toBe('running');
+  }, 600_000);
 
   it('lab down kills QEMU and removes the namespaces', async () => {
     const pid = Number(readFileSync(join(lab.scopeDir, 'bmc1', 'chassis', 'node.pid'), 'utf8').split(' ')[0]);

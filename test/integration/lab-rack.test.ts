@@ -22,11 +22,21 @@ describe('lab rack hardware (netns boot)', () => {
   let events: () => EventLine[];
 
   beforeAll(async () => {
-    rack = await buildLabRack({
-      servers: 2,
-      factoryPassword: FACTORY,
-      bootCommand: ['sh', '-c', 'echo "BOOTED $RACKSEED_CMDLINE"; exec sleep 600'],
-    });
+    // Set where the lab runs (its BMCs inherit it): a node in a namespace must not get it.
+    process.env.RACKSEED_OSD_DISK = 'auto';
+    try {
+      rack = await buildLabRack({
+        servers: 2,
+        factoryPassword: FACTORY,
+        bootCommand: [
+          'sh',
+          '-c',
+          'echo "OSD disk: ${RACKSEED_OSD_DISK:-none}"; echo "BOOTED $RACKSEED_CMDLINE"; exec sleep 600',
+        ],
+      });
+    } finally {
+      delete process.env.RACKSEED_OSD_DISK;
+    }
     const files = join(rack.scope.dir, 'files');
     mkdirSync(files);
     writeFileSync(join(files, 'vmlinuz'), Buffer.alloc(300_000, 1));
@@ -96,6 +106,8 @@ describe('lab rack hardware (netns boot)', () => {
     );
     expect(booted).toContain(`rackseed.mac=${server.mac}`);
     expect(booted).toMatch(/rackseed\.token=[0-9a-f]{16,}/);
+    // It shares this machine's disks: its OSD stays on a sparse file.
+    expect(readFileSync(log, 'utf8')).toContain('OSD disk: none\n');
     const mine = events().filter((e) => e.mac === server.mac);
     expect(mine.map((e) => e.type)).toEqual(expect.arrayContaining(['dhcp.ack', 'http.script', 'http.file']));
     expect(mine.filter((e) => e.type === 'http.file').map((e) => e.detail)).toEqual(

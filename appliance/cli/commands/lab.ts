@@ -44,7 +44,7 @@ export function registerLab(program: Command, io: CliIo): void {
       '--image <dir>',
       'serve this netboot image (vmlinuz + initrd.img; default for --boot qemu: .cache/images/netboot, `make image`)',
     )
-    .option('--ceph', 'the seed and every server take part in Ceph and run the cloud over it (netns boot only)')
+    .option('--ceph', 'the seed and every server take part in Ceph and run the cloud over it (QEMU servers: an OSD on their virtio disk)')
     .option('--gateway-port <port>', "the lab gateway's port on 127.0.0.1 (default: a free one)")
     .option(...cloudsYamlOption)
     .action(
@@ -63,8 +63,6 @@ export function registerLab(program: Command, io: CliIo): void {
         const servers = Number(flags.nodes);
         if (!Number.isInteger(servers) || servers < 1 || servers > 16) throw new CliUsageError('--nodes must be 1..16');
         if (flags.boot !== 'netns' && flags.boot !== 'qemu') throw new CliUsageError('--boot must be netns or qemu');
-        if (flags.ceph && flags.boot === 'qemu')
-          throw new CliUsageError('--ceph needs --boot netns (the netboot image has no Ceph)');
         const imageDir =
           flags.image ?? (flags.boot === 'qemu' ? join(dirname(self()[1] ?? ''), '..', IMAGE_DIR) : undefined);
         if (imageDir && !existsSync(join(imageDir, 'initrd.img')))

@@ -2,11 +2,14 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import type { OsdDiskPolicy } from '../../../agent/index.js';
 import { cephConnect, connectStore, loadAgent, loadCloudServices, RACKSEED } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
 import { type CliIo, type GlobalOptions, logStrayRejections, report } from '../io.js';
 
 const loadSeed = () => import('../../../bootstrap/seed/index.js');
+
+const isOsdDiskPolicy = (value: string): value is OsdDiskPolicy => value === 'auto' || /^\/dev\/[^/]+$/.test(value);
 
 /** `rackseed node boot|held|accept|fence`: one node's life in the cluster. */
 export function registerNode(program: Command, io: CliIo): void {
@@ -20,7 +23,11 @@ export function registerNode(program: Command, io: CliIo): void {
       '--data-dir <dir>',
       'where the node keeps its state (default: $RACKSEED_STATE_DIR/data, else /var/lib/rackseed)',
     )
-    .action(async (flags: { cmdline?: string; dataDir?: string }, command: Command) => {
+    .option(
+      '--osd-disk <auto|/dev/NAME>',
+      'put the OSD on a whole disk, never one with data: the first blank one, or this one (default: $RACKSEED_OSD_DISK, else a sparse file in the data dir)',
+    )
+    .action(async (flags: { cmdline?: string; dataDir?: string; osdDisk?: string }, command: Command) => {
       logStrayRejections(io);
       const json = command.optsWithGlobals<GlobalOptions>().json;
       const log = (line: string) =>
@@ -28,12 +35,16 @@ export function registerNode(program: Command, io: CliIo): void {
       const cmdline = flags.cmdline ?? io.env.RACKSEED_CMDLINE ?? (await readFile('/proc/cmdline', 'utf8'));
       const dataDir =
         flags.dataDir ?? (io.env.RACKSEED_STATE_DIR ? join(io.env.RACKSEED_STATE_DIR, 'data') : '/var/lib/rackseed');
+      const osdDisk = flags.osdDisk ?? (io.env.RACKSEED_OSD_DISK || undefined);
+      if (osdDisk !== undefined && !isOsdDiskPolicy(osdDisk))
+        throw new CliUsageError(`--osd-disk is auto or /dev/NAME (a whole disk), not ${osdDisk}`);
       const { bootNode, machineGuid } = await loadSeed();
       const agent = await bootNode({
         cmdline,
         guid: machineGuid(io.env),
         dataDir,
         log,
+        ...(osdDisk ? { osdDisk } : {}),
         cloud: async (cloud) => (await loadCloudServices()).cloudServices(RACKSEED, cloud),
         cephConnect,
       });
