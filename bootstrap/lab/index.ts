@@ -5,6 +5,7 @@
  */
 export { type Daemon, processRunning, Scope, SCOPES_ROOT, type SpawnOptions, sweepStale } from './scope.js';
 export { waitFor } from './wait.js';
+export { sparseFile } from './sparse-file.js';
 export { createNetworkLab, type LabHost, type NetworkLab, type NetworkLabOptions } from './netns.js';
 export {
   inSeed,

@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
-import { closeSync, existsSync, ftruncateSync, openSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { NETNS_FIRMWARE_SCRIPT } from './firmware.js';
 import { type SimulatedBmc, startSimulatedBmcs } from './ipmi-sim.js';
 import { addNamespace, createNetworkLab, type NetworkLab, plug } from './netns.js';
 import { Scope } from './scope.js';
+import { sparseFile } from './sparse-file.js';
 
 const run = promisify(execFile);
 
@@ -96,15 +97,7 @@ export const LAB_DISK_BYTES = 8 * 1024 ** 3;
  */
 function labDisk(stateDir: string): string {
   const file = join(stateDir, 'disk.img');
-  if (!existsSync(file)) {
-    const fd = openSync(file, 'wx');
-    try {
-      ftruncateSync(fd, LAB_DISK_BYTES);
-    } finally {
-      closeSync(fd);
-    }
-  }
-  return file;
+  return existsSync(file) ? file : sparseFile(file, LAB_DISK_BYTES);
 }
 
 /** What a server's BMC runs at power-on: its firmware in its namespace, or its QEMU guest. */
@@ -143,7 +136,9 @@ function powerOnCommand(
           server.bridgeNetns,
           'qemu-system-x86_64',
           // 2 GiB: the unpacked initramfs (~230 MB of tmpfs), the agent, and an OSD (memory target 896 MiB).
-          ...['-machine', 'pc,accel=tcg', '-m', '2048', '-smp', '2', '-uuid', qemuUuid(guid)],
+          // `-cpu max`: TCG's default qemu64 lacks instructions Debian's ceph-mon and ceph-osd use
+          // (both died of SIGILL on it).
+          ...['-machine', 'pc,accel=tcg', '-cpu', 'max', '-m', '2048', '-smp', '2', '-uuid', qemuUuid(guid)],
           ...['-nographic', '-monitor', 'none', '-serial', `file:${join(server.stateDir, 'console.log')}`],
           ...['-boot', 'n', '-netdev', `tap,id=n0,ifname=${qemuTap(server.index)},script=no,downscript=no`],
           ...['-device', `virtio-net-pci,netdev=n0,mac=${server.mac}`],

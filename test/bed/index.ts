@@ -16,6 +16,7 @@ export {
   processRunning,
   Scope,
   SCOPES_ROOT,
+  sparseFile,
   type SimulatedBmc,
   type SimulatedBmcOptions,
   type SimulatedRack,

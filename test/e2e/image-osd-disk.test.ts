@@ -1,18 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import {
-  closeSync,
-  ftruncateSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sparseFile } from '../bed/index.js';
 import { netbootImage } from './netboot-image.js';
 
 const UUID = '0d3c7a52-5d4e-4f53-9a55-2f1b3a9c6e01';
@@ -40,18 +31,6 @@ ${FIND(`, { osdUuid: '${UUID}' }`)}
 poweroff -f
 `;
 
-/** A sparse disk file of `bytes`, `head` written at its start. */
-function diskFile(file: string, bytes: number, head?: Buffer): string {
-  const fd = openSync(file, 'wx');
-  try {
-    ftruncateSync(fd, bytes);
-    if (head) writeSync(fd, head, 0, head.length, 0);
-  } finally {
-    closeSync(fd);
-  }
-  return file;
-}
-
 // The netboot image in a QEMU guest (TCG) with two virtio disks, vda holding data and vdb blank:
 // the agent's finder passes over vda and takes vdb, Debian's ceph-osd makes bluestore on it from
 // inside the image (its libraries, no udev), and then the finder sees vdb as this OSD's own.
@@ -70,12 +49,25 @@ describe("the netboot image's OSD disk, in a QEMU guest", () => {
       input: 'check.sh\n',
     });
     writeFileSync(join(dir, 'initrd'), Buffer.concat([readFileSync(join(image, 'initrd.img')), extra]));
-    const vda = diskFile(join(dir, 'vda.img'), 8 * 1024 ** 3, Buffer.from('some file system\n'));
-    const vdb = diskFile(join(dir, 'vdb.img'), 8 * 1024 ** 3);
+    const vda = sparseFile(join(dir, 'vda.img'), 8 * 1024 ** 3, Buffer.from('some file system\n'));
+    const vdb = sparseFile(join(dir, 'vdb.img'), 8 * 1024 ** 3);
     execFileSync(
       'qemu-system-x86_64',
       [
-        ...['-machine', 'pc,accel=tcg', '-m', '2048', '-smp', '2', '-nographic', '-monitor', 'none', '-no-reboot'],
+        ...[
+          '-machine',
+          'pc,accel=tcg',
+          '-cpu',
+          'max',
+          '-m',
+          '2048',
+          '-smp',
+          '2',
+          '-nographic',
+          '-monitor',
+          'none',
+          '-no-reboot',
+        ],
         ...['-kernel', join(image, 'vmlinuz'), '-initrd', join(dir, 'initrd')],
         ...['-append', 'console=ttyS0 quiet rdinit=/check.sh panic=-1'],
         ...['-serial', `file:${join(dir, 'console.log')}`],

@@ -1,25 +1,18 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, readlinkSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CephMonRecord, ensureCephIdentity, keys, Store } from '../../agent/index.js';
 import { LocalCeph, monAddr } from '../../agent/ceph/index.js';
 import { connectCephMonitors } from '../../appliance/rados/index.js';
-import { type EtcdCluster, Scope, startEtcd, waitFor } from '../bed/index.js';
+import { type EtcdCluster, Scope, sparseFile, startEtcd, waitFor } from '../bed/index.js';
 
 const GiB = 1024 ** 3;
 
 /** A sparse file of `bytes` attached to a free loop device; `head` is written at its start. */
 function loopDevice(dir: string, name: string, bytes: number, head?: Buffer): string {
-  const file = join(dir, name);
-  const fd = openSync(file, 'wx');
-  try {
-    ftruncateSync(fd, bytes);
-    if (head) writeSync(fd, head, 0, head.length, 0);
-  } finally {
-    closeSync(fd);
-  }
+  const file = sparseFile(join(dir, name), bytes, head);
   return execFileSync('losetup', ['--find', '--show', file], { encoding: 'utf8' }).trim();
 }
 
