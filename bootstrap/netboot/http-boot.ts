@@ -1,6 +1,7 @@
 /**
  * HTTP boot on fastify: `GET /boot/<mac>.ipxe` (the node's iPXE script, with its enrollment
- * token) and `GET /files/<name>` (kernel, initrd, images; streamed, with Range support).
+ * token), `GET /files/<name>` (kernel, initrd, images; streamed, with Range support) and
+ * `GET /time` (this server's clock, ms since the epoch: a booted node steps its clock to it).
  * Every fetch is a boot event (which MAC or address fetched what).
  */
 import { createReadStream } from 'node:fs';
@@ -56,6 +57,10 @@ export function createHttpBoot(options: HttpBootOptions): FastifyInstance {
       }),
     );
   });
+
+  app.get('/time', async (_request, reply) =>
+    reply.type('text/plain').header('cache-control', 'no-store').send(`${Date.now()}\n`),
+  );
 
   app.get<{ Params: { name: string } }>('/files/:name', async (request, reply) => {
     const name = request.params.name;

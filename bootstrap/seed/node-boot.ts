@@ -12,6 +12,7 @@ import {
   startAgent,
 } from '../../agent/index.js';
 import { IpmiPowerDriver } from '../ipmi/index.js';
+import { stepClock } from './clock.js';
 import { enroll, type EnrollmentGrant } from './enroll-http.js';
 import { provisionerService } from './provisioner.js';
 import { canServeNetboot, copyImage, hasImage } from './provisioning.js';
@@ -90,10 +91,23 @@ export async function bootNode(options: {
   cloud?: CloudServices;
   /** How the agent reaches the Ceph monitors (librados, which bootstrap/ cannot depend on). */
   cephConnect?: CephConnect;
+  /** Step this machine's clock to its boot server's first (the netboot image; never a lab node in a namespace). */
+  setClock?: boolean;
   /** The netboot image's /init says `auto` (RACKSEED_OSD_DISK); lab nodes in namespaces never set it. */
   osdDisk?: OsdDiskPolicy;
 }): Promise<Agent> {
   const boot = parseBootCmdline(options.cmdline);
+  if (options.setClock) {
+    const timeUrl = new URL('/time', boot.caUrl).href;
+    try {
+      const { before, after, rttMs } = await stepClock(timeUrl);
+      options.log(
+        `clock: ${before.toFixed(0)} ms off ${timeUrl}, ${after.toFixed(0)} ms after the step (round trip ${rttMs} ms)`,
+      );
+    } catch (error) {
+      options.log(`clock: not set from ${timeUrl}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const grantFile = join(options.dataDir, 'grant.json');
   let grant: EnrollmentGrant;

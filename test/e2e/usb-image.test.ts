@@ -1,32 +1,21 @@
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Scope, waitFor } from '../bed/index.js';
 import { type NetbootLab, startNetbootLab } from '../integration/netboot-lab.js';
+import { usbImage } from './netboot-image.js';
 
 // The USB seed image (images/usb/build.sh) boots under QEMU (TCG) by BIOS (SeaBIOS) and by UEFI
 // (OVMF): GRUB's entry, the kernel, /init in seed mode, `rackseed seed`. Neither guest has a
 // network: under BIOS eth0 is a NIC with no peer (nothing leaves the guest), so the seed gets as
 // far as its identity; under UEFI there is no NIC, so the seed stops with its coded error. On a
 // network where a provisioner answers, the seed joins that cluster as a node instead.
-const REPO = join(import.meta.dirname, '../..');
-const IMAGE = join(REPO, '.cache/images/usb/rackseed-seed.img');
-const INPUTS = ['images', 'agent', 'bootstrap', 'appliance', 'statemachines', 'bin', 'package-lock.json'];
-
-function newestInput(path: string): number {
-  const stat = statSync(path);
-  if (!stat.isDirectory()) return stat.mtimeMs;
-  return Math.max(stat.mtimeMs, ...readdirSync(path).map((entry) => newestInput(join(path, entry))));
-}
-
 describe('USB seed image', () => {
   let scope: Scope;
+  let image = '';
 
   beforeAll(() => {
-    const stale =
-      !existsSync(IMAGE) || Math.max(...INPUTS.map((p) => newestInput(join(REPO, p)))) > statSync(IMAGE).mtimeMs;
-    if (stale) execFileSync(join(REPO, 'images/usb/build.sh'), { stdio: 'ignore', timeout: 500_000 });
+    image = usbImage();
     scope = Scope.open('usb-image');
   });
   afterAll(async () => {
@@ -41,7 +30,7 @@ describe('USB seed image', () => {
       ...(netns ? ['ip', 'netns', 'exec', netns] : []),
       'qemu-system-x86_64',
       ...['-m', '1536', '-smp', '2', '-nodefaults', '-nographic', '-monitor', 'none', '-no-reboot'],
-      ...['-serial', `file:${serial}`, '-drive', `file=${IMAGE},format=raw,snapshot=on`],
+      ...['-serial', `file:${serial}`, '-drive', `file=${image},format=raw,snapshot=on`],
       ...args,
     ]);
     try {

@@ -44,7 +44,10 @@ export function registerLab(program: Command, io: CliIo): void {
       '--image <dir>',
       'serve this netboot image (vmlinuz + initrd.img; default for --boot qemu: .cache/images/netboot, `make image`)',
     )
-    .option('--ceph', 'the seed and every server take part in Ceph and run the cloud over it (QEMU servers: an OSD on their virtio disk)')
+    .option(
+      '--ceph',
+      'the seed and every server take part in Ceph and run the cloud over it (QEMU servers: an OSD on their virtio disk)',
+    )
     .option('--gateway-port <port>', "the lab gateway's port on 127.0.0.1 (default: a free one)")
     .option(...cloudsYamlOption)
     .action(

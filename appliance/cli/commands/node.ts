@@ -27,32 +27,36 @@ export function registerNode(program: Command, io: CliIo): void {
       '--osd-disk <auto|/dev/NAME>',
       'put the OSD on a whole disk, never one with data: the first blank one, or this one (default: $RACKSEED_OSD_DISK, else a sparse file in the data dir)',
     )
-    .action(async (flags: { cmdline?: string; dataDir?: string; osdDisk?: string }, command: Command) => {
-      logStrayRejections(io);
-      const json = command.optsWithGlobals<GlobalOptions>().json;
-      const log = (line: string) =>
-        io.stdout(json ? `${JSON.stringify({ time: new Date().toISOString(), message: line })}\n` : `${line}\n`);
-      const cmdline = flags.cmdline ?? io.env.RACKSEED_CMDLINE ?? (await readFile('/proc/cmdline', 'utf8'));
-      const dataDir =
-        flags.dataDir ?? (io.env.RACKSEED_STATE_DIR ? join(io.env.RACKSEED_STATE_DIR, 'data') : '/var/lib/rackseed');
-      const osdDisk = flags.osdDisk ?? (io.env.RACKSEED_OSD_DISK || undefined);
-      if (osdDisk !== undefined && !isOsdDiskPolicy(osdDisk))
-        throw new CliUsageError(`--osd-disk is auto or /dev/NAME (a whole disk), not ${osdDisk}`);
-      const { bootNode, machineGuid } = await loadSeed();
-      const agent = await bootNode({
-        cmdline,
-        guid: machineGuid(io.env),
-        dataDir,
-        log,
-        ...(osdDisk ? { osdDisk } : {}),
-        cloud: async (cloud) => (await loadCloudServices()).cloudServices(RACKSEED, cloud),
-        cephConnect,
-      });
-      const shutdown = () => void agent.stop();
-      process.once('SIGTERM', shutdown);
-      process.once('SIGINT', shutdown);
-      await agent.stopped;
-    });
+    .option('--set-clock', "step this machine's clock to its boot server's first (the netboot image does)")
+    .action(
+      async (flags: { cmdline?: string; dataDir?: string; osdDisk?: string; setClock?: boolean }, command: Command) => {
+        logStrayRejections(io);
+        const json = command.optsWithGlobals<GlobalOptions>().json;
+        const log = (line: string) =>
+          io.stdout(json ? `${JSON.stringify({ time: new Date().toISOString(), message: line })}\n` : `${line}\n`);
+        const cmdline = flags.cmdline ?? io.env.RACKSEED_CMDLINE ?? (await readFile('/proc/cmdline', 'utf8'));
+        const dataDir =
+          flags.dataDir ?? (io.env.RACKSEED_STATE_DIR ? join(io.env.RACKSEED_STATE_DIR, 'data') : '/var/lib/rackseed');
+        const osdDisk = flags.osdDisk ?? (io.env.RACKSEED_OSD_DISK || undefined);
+        if (osdDisk !== undefined && !isOsdDiskPolicy(osdDisk))
+          throw new CliUsageError(`--osd-disk is auto or /dev/NAME (a whole disk), not ${osdDisk}`);
+        const { bootNode, machineGuid } = await loadSeed();
+        const agent = await bootNode({
+          cmdline,
+          guid: machineGuid(io.env),
+          dataDir,
+          log,
+          ...(osdDisk ? { osdDisk } : {}),
+          ...(flags.setClock ? { setClock: true } : {}),
+          cloud: async (cloud) => (await loadCloudServices()).cloudServices(RACKSEED, cloud),
+          cephConnect,
+        });
+        const shutdown = () => void agent.stop();
+        process.once('SIGTERM', shutdown);
+        process.once('SIGINT', shutdown);
+        await agent.stopped;
+      },
+    );
 
   node
     .command('held')
