@@ -27,7 +27,7 @@ export interface OsdDiskSearch {
 }
 
 /** The smallest disk an OSD takes. */
-export const OSD_DISK_MIN_BYTES = 4 * 1024 ** 3;
+const OSD_DISK_MIN_BYTES = 4 * 1024 ** 3;
 /** How much of a disk must be zero for it to count as blank. */
 export const BLANK_HEAD_BYTES = 1024 ** 2;
 
@@ -35,7 +35,7 @@ export const BLANK_HEAD_BYTES = 1024 ** 2;
 const BLUESTORE_LABEL = 'bluestore block device\n';
 
 /** Reads the head of `/dev/<name>` (O_RDONLY: looking never changes a disk). */
-export const readDevice: DeviceReader = (device, bytes) => {
+const readDevice: DeviceReader = (device, bytes) => {
   const fd = openSync(device, 'r');
   try {
     const buffer = Buffer.alloc(bytes);

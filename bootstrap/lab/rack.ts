@@ -89,7 +89,7 @@ export const qemuUuid = (guid: string) =>
   [guid.slice(0, 8), guid.slice(8, 12), guid.slice(12, 16), guid.slice(16, 20), guid.slice(20)].join('-');
 
 /** Size of a QEMU server's disk: a sparse file, so it takes only what the OSD writes. */
-export const LAB_DISK_BYTES = 8 * 1024 ** 3;
+const LAB_DISK_BYTES = 8 * 1024 ** 3;
 
 /**
  * A QEMU server's disk, `disk.img` in its state dir (removed with the lab): made blank and sparse
