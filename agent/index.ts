@@ -75,6 +75,7 @@ export {
 } from './machine-host.js';
 export {
   ClusterKeyError,
+  derivedSecret,
   openRecord,
   parseClusterKey,
   readClusterKey,

@@ -46,6 +46,14 @@ export const keys = {
   cephReplicas: `${ROOT}ceph/replicas`,
   /** What the Ceph keeper last saw ({@link CephStatusRecord}). */
   cephStatus: `${ROOT}ceph/status`,
+  /**
+   * The host services' records: a node's guests (not leased: when the node dies, another reads
+   * them to restart its servers) and, leased, its inventory (a dead node offers nothing).
+   */
+  hosts: `${ROOT}hosts/`,
+  hostInventory: (node: string) => `${ROOT}hosts/${node}/inventory`,
+  hostGuests: (node: string) => `${ROOT}hosts/${node}/guests/`,
+  hostGuest: (node: string, id: string) => `${ROOT}hosts/${node}/guests/${id}`,
   /** The cluster-genesis machine (seed → quorum → steady). */
   clusterGenesis: `${ROOT}machines/cluster-genesis`,
 } as const;

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { RackseedError } from './errors/index.js';
 
@@ -97,4 +97,13 @@ export function openRecord<T>(clusterKey: Buffer, etcdKey: string, stored: strin
   } catch (error) {
     throw new SealedValueError(etcdKey, error);
   }
+}
+
+/**
+ * A secret the cluster's own services share, derived from the cluster key for one purpose
+ * (HMAC-SHA256 of the purpose's name): every node can make it, nothing stores it in etcd, and
+ * one purpose's secret tells nothing of another's or of the key. 64 hex characters.
+ */
+export function derivedSecret(clusterKey: Buffer, purpose: 'host-service-token'): string {
+  return createHmac('sha256', clusterKey).update(`rackseed/${purpose}/v1`).digest('hex');
 }

@@ -17,12 +17,19 @@ export type ServerEvent =
   | { type: 'reboot'; hard: boolean }
   | { type: 'rebooted' }
   | { type: 'delete' }
-  | { type: 'deleted' };
+  | { type: 'deleted' }
+  /** The host saw the guest end on its own: powered off from inside, or crashed (QEMU killed or died). */
+  | { type: 'powerLost'; crashed: boolean };
 
-/** The machine's context: the last fault (ERROR) and the kind of the reboot in progress. */
+/**
+ * The machine's context: the last fault (ERROR), the kind of the reboot in progress, and
+ * whether a SHUTOFF server got there by crashing (Nova's power state CRASHED; absent in
+ * snapshots written before it existed, which reads as false).
+ */
 export interface ServerContext {
   fault: { message: string } | null;
   hardReboot: boolean;
+  crashed?: boolean;
 }
 
 /** Every state of the server machine. */
@@ -54,6 +61,8 @@ export const serverMachine = setup({
       fault: ({ event }) => (event.type === 'failed' ? { message: event.message } : null),
     }),
     recordReboot: assign({ hardReboot: ({ event }) => event.type === 'reboot' && event.hard }),
+    recordPowerLost: assign({ crashed: ({ event }) => event.type === 'powerLost' && event.crashed }),
+    clearCrash: assign({ crashed: false }),
   },
 }).createMachine({
   id: 'server',
@@ -70,6 +79,7 @@ export const serverMachine = setup({
     },
     active: {
       on: {
+        powerLost: { target: 'shutoff', actions: 'recordPowerLost' },
         stop: 'stopping',
         reboot: { target: 'rebooting', actions: 'recordReboot' },
         delete: 'deleting',
@@ -87,11 +97,11 @@ export const serverMachine = setup({
       },
     },
     starting: {
-      entry: 'powerOn',
+      entry: ['clearCrash', 'powerOn'],
       on: { started: 'active', failed: { target: 'error', actions: 'recordFault' }, delete: 'deleting' },
     },
     rebooting: {
-      entry: 'reboot',
+      entry: ['clearCrash', 'reboot'],
       on: { rebooted: 'active', failed: { target: 'error', actions: 'recordFault' }, delete: 'deleting' },
     },
     error: { on: { delete: 'deleting' } },
@@ -119,7 +129,7 @@ export function serverStatusView(state: ServerStateValue, context: ServerContext
     case 'stopping':
       return { status: 'ACTIVE', vmState: 'active', taskState: 'powering-off', powerState: 1 };
     case 'shutoff':
-      return { status: 'SHUTOFF', vmState: 'stopped', taskState: null, powerState: 4 };
+      return { status: 'SHUTOFF', vmState: 'stopped', taskState: null, powerState: context.crashed ? 6 : 4 };
     case 'starting':
       return { status: 'SHUTOFF', vmState: 'stopped', taskState: 'powering-on', powerState: 4 };
     case 'rebooting':

@@ -25,6 +25,8 @@ export interface ComputeDriver {
   powerOn(server: Server): Promise<void>;
   reboot(server: Server, hard: boolean): Promise<void>;
   destroy(server: Server): Promise<void>;
+  /** The tail of the server's serial console, at most `bytes` long ('' where there is none). */
+  consoleLog(server: Server, bytes: number): Promise<string>;
 }
 
 /** A machine servers may be placed on. */
@@ -73,4 +75,7 @@ export class FakeDriver implements ComputeDriver {
   async powerOn(): Promise<void> {}
   async reboot(): Promise<void> {}
   async destroy(): Promise<void> {}
+  async consoleLog(): Promise<string> {
+    return '';
+  }
 }

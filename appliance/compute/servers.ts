@@ -76,6 +76,21 @@ export class ServerService {
     return this.#apply(server, event, true);
   }
 
+  /**
+   * What a host saw on its own (a guest that powered off or crashed): applied if the server's
+   * machine takes it in its current state, ignored otherwise (it moved on, or another API
+   * node applied the same report first).
+   */
+  async report(id: string, event: ServerEvent): Promise<void> {
+    const server = await this.db.servers.get(id);
+    if (!server) return;
+    try {
+      await this.#apply(server, event, false);
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'DB_ERR_STALE') throw error;
+    }
+  }
+
   /** Resolves once every effect started so far has finished (tests and benchmarks). */
   async idle(): Promise<void> {
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);

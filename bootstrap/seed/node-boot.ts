@@ -6,6 +6,7 @@ import {
   type CephConnect,
   cephRoles,
   commandService,
+  derivedSecret,
   type OsdDiskPolicy,
   RackseedError,
   type ServiceSpec,
@@ -72,6 +73,8 @@ function addressOf(mac: string): string {
  */
 export type CloudServices = (cloud: {
   adminPasswordFile: string;
+  /** The token the API and the host service share (derived from the cluster key, 0600). */
+  hostTokenFile: string;
   publicUrl?: string;
 }) => Promise<readonly ServiceSpec[]>;
 
@@ -134,7 +137,12 @@ export async function bootNode(options: {
   if (ceph && options.cloud) {
     const adminPasswordFile = join(options.dataDir, 'admin-password');
     writeFileSync(adminPasswordFile, `${grant.adminPassword}\n`, { mode: 0o600 });
-    cloud = await options.cloud({ adminPasswordFile, ...(grant.publicUrl ? { publicUrl: grant.publicUrl } : {}) });
+    const hostTokenFile = writeHostToken(options.dataDir, Buffer.from(grant.clusterKey, 'base64'));
+    cloud = await options.cloud({
+      adminPasswordFile,
+      hostTokenFile,
+      ...(grant.publicUrl ? { publicUrl: grant.publicUrl } : {}),
+    });
   }
   return startAgent(
     {
@@ -153,6 +161,13 @@ export async function bootNode(options: {
     [...provisioner, ...grant.services.map((s) => commandService(s.name, s.placement, s.command)), ...cloud],
     new IpmiPowerDriver(),
   );
+}
+
+/** Writes the host service's token (derived from the cluster key) to `dir/host-token`, 0600; its path. */
+export function writeHostToken(dir: string, clusterKey: Buffer): string {
+  const file = join(dir, 'host-token');
+  writeFileSync(file, `${derivedSecret(clusterKey, 'host-service-token')}\n`, { mode: 0o600 });
+  return file;
 }
 
 /**

@@ -16,7 +16,7 @@ import { IpmiPowerDriver } from '../ipmi/index.js';
 import { dhcpServersOn, interfaceAddress } from '../netboot/index.js';
 import type { EnrollmentGrant } from './enroll-http.js';
 import { ensureIdentity } from './identity.js';
-import { type CloudServices, machineGuid } from './node-boot.js';
+import { type CloudServices, machineGuid, writeHostToken } from './node-boot.js';
 import type { BmcCredential } from './onboard.js';
 import { provisionerService } from './provisioner.js';
 import { publishProvisioning, sha256File } from './provisioning.js';
@@ -141,6 +141,7 @@ export async function runSeed(
       ...(config.ceph && cloud
         ? await cloud({
             adminPasswordFile: join(identity.dir, 'admin-password'),
+            hostTokenFile: writeHostToken(identity.dir, identity.clusterKey),
             ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
           })
         : []),

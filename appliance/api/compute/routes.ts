@@ -286,6 +286,29 @@ async function visibleServer(deps: ApiDeps, auth: AuthContext, id: string): Prom
   return s;
 }
 
+/** The largest console tail fetched from a host for `os-getConsoleOutput` (Nova reads the whole log). */
+const CONSOLE_FETCH_BYTES = 1024 * 1024;
+
+/** `os-getConsoleOutput`: the last `length` lines of the server's serial console (all with no length). */
+async function consoleOutput(deps: ApiDeps, server: Server, args: unknown): Promise<{ output: string }> {
+  const given = isObject(args) ? args.length : undefined;
+  let lines: number | null = null;
+  if (given !== undefined && given !== null) {
+    const n = typeof given === 'string' && /^-?\d+$/.test(given) ? Number(given) : given;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < -1) {
+      throw badRequest('Invalid input for field/attribute length.');
+    }
+    lines = n === -1 ? null : n;
+  }
+  const state = statusOf(server).view;
+  if (state.status === 'BUILD' && !server.host) throw conflict(`Instance ${server.id} has not been placed yet.`);
+  const text = await deps.servers.driver.consoleLog(server, CONSOLE_FETCH_BYTES);
+  if (lines === null) return { output: text };
+  const all = text.split('\n');
+  if (all.at(-1) === '') all.pop();
+  return { output: lines === 0 ? '' : all.slice(-lines).join('\n') };
+}
+
 async function visibleFlavor(deps: ApiDeps, auth: AuthContext, id: string): Promise<Flavor> {
   const f = await deps.db.flavors.get(id);
   if (f && (f.isPublic || auth.isAdmin)) return f;
@@ -484,6 +507,8 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
       case 'os-start':
         event = { type: 'start' };
         break;
+      case 'os-getConsoleOutput':
+        return consoleOutput(deps, await visibleServer(deps, auth, id), args);
       default:
         throw badRequest(`There is no such action: ${action}`);
     }

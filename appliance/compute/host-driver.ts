@@ -1,0 +1,113 @@
+import { RackseedError } from '../../agent/errors/index.js';
+import type { CloudDb, Server } from '../db/index.js';
+import { HostClient, type GuestRequest, type HostInventory } from '../host/index.js';
+import type { ComputeDriver, HostInfo } from './driver.js';
+
+/** Where Glance keeps images as RBD images (each with its protected `snap`). */
+export const IMAGE_POOL = 'images';
+
+/** The server's host has no live host service (the node is down or has none). */
+export class HostUnavailableError extends RackseedError {
+  constructor(host: string) {
+    super('COMPUTE_ERR_HOST_UNAVAILABLE', `the compute host ${host} is not up: no host service answers for it`, {
+      retryable: true,
+    });
+  }
+}
+
+/** A server's image or flavor is gone or unusable: the server cannot be built. */
+export class ServerBuildError extends RackseedError {
+  constructor(message: string) {
+    super('COMPUTE_ERR_BUILD', message);
+  }
+}
+
+const GIB = 1024 ** 3;
+
+/**
+ * The `qemu` driver: servers are QEMU guests on their host's host service (appliance/host),
+ * reached over its API with the cluster's host token. The live hosts and what they offer come
+ * from the inventories the host services publish in etcd (`inventories`, kept current by the
+ * caller's watch).
+ */
+export class HostComputeDriver implements ComputeDriver {
+  readonly name = 'qemu';
+
+  constructor(
+    private readonly db: CloudDb,
+    private readonly inventories: () => readonly HostInventory[],
+    private readonly token: string,
+  ) {}
+
+  hosts(): HostInfo[] {
+    return [...this.inventories()]
+      .sort((a, b) => a.node.localeCompare(b.node))
+      .map((h) => ({
+        hostname: h.node,
+        hypervisorType: 'QEMU',
+        hypervisorVersion: h.hypervisorVersion,
+        hostIp: new URL(h.url).hostname,
+        vcpus: h.vcpus,
+        memoryMb: h.memoryMb,
+        localGb: h.diskGb,
+      }));
+  }
+
+  /** The guest as its host should run it: the flavor's size, the image's clone, the server's ports. */
+  async request(server: Server, power: 'running' | 'shutoff'): Promise<GuestRequest> {
+    const [flavor, image, ports] = await Promise.all([
+      this.db.flavors.get(server.flavorId),
+      this.db.images.get(server.imageId),
+      this.db.networks.ports({ deviceId: server.id }),
+    ]);
+    if (!flavor) throw new ServerBuildError(`Flavor ${server.flavorId} could not be found.`);
+    if (!image || image.status !== 'active') throw new ServerBuildError(`Image ${server.imageId} is not active.`);
+    const imageGb = Math.ceil((image.virtualSize ?? image.size ?? 0) / GIB);
+    // Nova: a flavor disk of 0 means "the image's size"; one smaller than the image is refused.
+    if (flavor.disk > 0 && flavor.disk < imageGb) {
+      throw new ServerBuildError(
+        `Flavor's disk is too small for requested image. Flavor disk is ${flavor.disk * GIB} bytes, image is ${image.virtualSize ?? image.size} bytes.`,
+      );
+    }
+    return {
+      name: server.name,
+      vcpus: flavor.vcpus,
+      memoryMb: flavor.ram,
+      image: { pool: IMAGE_POOL, name: image.id },
+      diskGb: Math.max(flavor.disk, imageGb, 1),
+      nics: ports.map((p) => ({ portId: p.id, mac: p.macAddress, ip: p.ipAddress })),
+      power,
+    };
+  }
+
+  async spawn(server: Server): Promise<void> {
+    await this.#host(server).put(server.id, await this.request(server, 'running'));
+  }
+
+  async powerOff(server: Server): Promise<void> {
+    await this.#host(server).setPower(server.id, 'shutoff');
+  }
+
+  async powerOn(server: Server): Promise<void> {
+    await this.#host(server).setPower(server.id, 'running');
+  }
+
+  async reboot(server: Server, hard: boolean): Promise<void> {
+    await this.#host(server).reboot(server.id, hard ? 'hard' : 'soft');
+  }
+
+  async destroy(server: Server): Promise<void> {
+    if (!server.host) return; // never placed: nothing runs anywhere
+    await this.#host(server).destroy(server.id);
+  }
+
+  async consoleLog(server: Server, bytes: number): Promise<string> {
+    return this.#host(server).consoleLog(server.id, bytes);
+  }
+
+  #host(server: Server): HostClient {
+    const inventory = this.inventories().find((h) => h.node === server.host);
+    if (!inventory) throw new HostUnavailableError(server.host);
+    return new HostClient(inventory.url, this.token);
+  }
+}

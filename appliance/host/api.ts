@@ -1,0 +1,84 @@
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { isRackseedError } from '../../agent/index.js';
+import { HostGuestNotFoundError, HostRequestError, HostUnauthorizedError } from './errors.js';
+import type { HostService } from './service.js';
+import type { GuestRequest } from './types.js';
+
+/** The largest console tail one call returns (Nova's console log API takes a line count; we bound bytes). */
+const CONSOLE_MAX_BYTES = 1024 * 1024;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * The host service's HTTP API (v1), one resource per thing a guest has, as Firecracker's:
+ *
+ * | call | does |
+ * |---|---|
+ * | `GET /v1/inventory` | what this host offers ({@link HostInventory}) |
+ * | `GET /v1/guests` | every guest's record |
+ * | `PUT /v1/guests/{id}` | makes the guest as the body ({@link GuestRequest}) asks: disk, ports, power |
+ * | `GET /v1/guests/{id}` | its record ({@link GuestState}) |
+ * | `PUT /v1/guests/{id}/power` | `{"power":"running"\|"shutoff"}` |
+ * | `POST /v1/guests/{id}/reboot` | `{"kind":"soft"\|"hard"}` |
+ * | `GET /v1/guests/{id}/console?bytes=N` | the tail of its serial console, text |
+ * | `DELETE /v1/guests/{id}` | stops it and removes its disk and ports (204, also when unknown) |
+ *
+ * Every call but reboot is idempotent. Every call needs `Authorization: Bearer <token>`.
+ * Errors are `{"error":{"code","message","retryable"}}` with 400, 401, 404 or 500.
+ */
+export function hostApi(service: HostService, token: string): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: 256 * 1024 });
+  const expected = Buffer.from(`Bearer ${token}`);
+  app.addHook('onRequest', async (request) => {
+    const given = Buffer.from(request.headers.authorization ?? '');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new HostUnauthorizedError();
+  });
+  app.setErrorHandler((error, _request, reply) => {
+    const status =
+      error instanceof HostUnauthorizedError
+        ? 401
+        : error instanceof HostGuestNotFoundError
+          ? 404
+          : error instanceof HostRequestError || (error as { validation?: unknown }).validation
+            ? 400
+            : 500;
+    const code = isRackseedError(error) ? error.code : status === 400 ? 'HOST_ERR_BAD_REQUEST' : 'HOST_ERR_INTERNAL';
+    const retryable = isRackseedError(error) ? error.retryable : false;
+    void reply.status(status).send({ error: { code, message: (error as Error).message, retryable } });
+  });
+  const guestId = (params: unknown): string => {
+    const id = (params as { id: string }).id;
+    if (!UUID.test(id)) throw new HostRequestError(`${id} is not a guest id (a lower-case UUID)`);
+    return id;
+  };
+  const body = <T>(value: unknown): T => {
+    if (typeof value !== 'object' || value === null) throw new HostRequestError('the body must be a JSON object');
+    return value as T;
+  };
+
+  app.get('/v1/inventory', async () => service.inventory);
+  app.get('/v1/guests', async () => ({ guests: service.list() }));
+  app.put('/v1/guests/:id', async (request) => service.put(guestId(request.params), body<GuestRequest>(request.body)));
+  app.get('/v1/guests/:id', async (request) => service.get(guestId(request.params)));
+  app.put('/v1/guests/:id/power', async (request) => {
+    const { power } = body<{ power: unknown }>(request.body);
+    if (power !== 'running' && power !== 'shutoff') throw new HostRequestError("power must be 'running' or 'shutoff'");
+    return service.setPower(guestId(request.params), power);
+  });
+  app.post('/v1/guests/:id/reboot', async (request) => {
+    const { kind } = body<{ kind: unknown }>(request.body);
+    if (kind !== 'soft' && kind !== 'hard') throw new HostRequestError("kind must be 'soft' or 'hard'");
+    return service.reboot(guestId(request.params), kind);
+  });
+  app.get('/v1/guests/:id/console', async (request, reply) => {
+    const bytes = Number((request.query as { bytes?: string }).bytes ?? 64 * 1024);
+    if (!Number.isInteger(bytes) || bytes < 1) throw new HostRequestError('bytes must be a positive integer');
+    const text = await service.consoleLog(guestId(request.params), Math.min(bytes, CONSOLE_MAX_BYTES));
+    return reply.type('text/plain; charset=utf-8').send(text);
+  });
+  app.delete('/v1/guests/:id', async (request, reply) => {
+    await service.destroy(guestId(request.params));
+    return reply.status(204).send();
+  });
+  return app;
+}

@@ -1,0 +1,73 @@
+import { HostCallError } from './errors.js';
+import type { GuestRequest, GuestState, HostInventory } from './types.js';
+
+/** How long a call may take: a spawn clones a disk and starts QEMU; a stop may wait for ACPI. */
+const CALL_TIMEOUT_MS = 120_000;
+
+/** The compute service's side of a host service's API (see hostApi). */
+export class HostClient {
+  constructor(
+    readonly url: string,
+    private readonly token: string,
+    private readonly timeoutMs = CALL_TIMEOUT_MS,
+  ) {}
+
+  inventory(): Promise<HostInventory> {
+    return this.#call('GET', '/v1/inventory');
+  }
+
+  put(id: string, request: GuestRequest): Promise<GuestState> {
+    return this.#call('PUT', `/v1/guests/${id}`, request);
+  }
+
+  get(id: string): Promise<GuestState> {
+    return this.#call('GET', `/v1/guests/${id}`);
+  }
+
+  setPower(id: string, power: 'running' | 'shutoff'): Promise<GuestState> {
+    return this.#call('PUT', `/v1/guests/${id}/power`, { power });
+  }
+
+  reboot(id: string, kind: 'soft' | 'hard'): Promise<GuestState> {
+    return this.#call('POST', `/v1/guests/${id}/reboot`, { kind });
+  }
+
+  consoleLog(id: string, bytes: number): Promise<string> {
+    return this.#call('GET', `/v1/guests/${id}/console?bytes=${bytes}`);
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.#call('DELETE', `/v1/guests/${id}`);
+  }
+
+  async #call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (error) {
+      throw new HostCallError('HOST_ERR_UNREACHABLE', `the host service at ${this.url} did not answer ${method} ${path}`, {
+        retryable: true,
+        cause: error,
+      });
+    }
+    if (response.status === 204) return undefined as T;
+    const type = response.headers.get('content-type') ?? '';
+    const payload: unknown = type.includes('json') ? await response.json() : await response.text();
+    if (!response.ok) {
+      const error = (payload as { error?: { code?: string; message?: string; retryable?: boolean } }).error ?? {};
+      throw new HostCallError(error.code ?? 'HOST_ERR_CALL', error.message ?? `${method} ${path}: HTTP ${response.status}`, {
+        status: response.status,
+        retryable: error.retryable ?? false,
+      });
+    }
+    return payload as T;
+  }
+}

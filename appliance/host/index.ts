@@ -1,0 +1,29 @@
+/**
+ * appliance/host — the host service: the one process per node that runs its guests (QEMU on
+ * RBD disks, their taps) behind a small typed, authenticated API, records what it runs in etcd
+ * under its node, and adopts its guests after a restart. The compute service (and later the
+ * volume and network services) call it through {@link HostClient}.
+ */
+export { hostApi } from './api.js';
+export { HostClient } from './client.js';
+export { HostCallError, HostGuestNotFoundError, HostRequestError, HostUnauthorizedError } from './errors.js';
+export { tapName, TapPorts } from './ports.js';
+export {
+  type GuestDiskSource,
+  type GuestDisks,
+  type GuestPorts,
+  type GuestRuntime,
+  HostService,
+  type HostServiceOptions,
+  type RunningGuest,
+} from './service.js';
+export type {
+  GuestPower,
+  GuestProcess,
+  GuestRequest,
+  GuestState,
+  HostInventory,
+  ImageRef,
+  NicRequest,
+  PowerRequest,
+} from './types.js';

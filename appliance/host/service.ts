@@ -1,0 +1,329 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { keys, type Store } from '../../agent/index.js';
+import { HostGuestNotFoundError, HostRequestError } from './errors.js';
+import type { GuestPower, GuestProcess, GuestRequest, GuestState, HostInventory, ImageRef } from './types.js';
+
+/** A guest's QEMU while it runs (appliance/host/qemu). */
+export interface RunningGuest {
+  readonly process: GuestProcess;
+  /** ACPI power-down, then a hard stop after `timeoutMs`. */
+  powerdown(timeoutMs: number): Promise<'graceful' | 'forced'>;
+  /** A hard reset (the power button held and pressed again). */
+  reset(): Promise<void>;
+  /** Ends QEMU at once (SIGKILL). */
+  kill(): Promise<void>;
+  /** Resolves when QEMU has ended; `shutdown` is QEMU's last SHUTDOWN reason, if it sent one. */
+  readonly exited: Promise<{ shutdown: string | null }>;
+  /** The tail of its serial console. */
+  consoleLog(maxBytes: number): Promise<string>;
+}
+
+/** A disk the guest's QEMU opens. */
+export interface GuestDiskSource {
+  readonly pool: string;
+  readonly image: string;
+}
+
+/** Starts and finds QEMU guests. */
+export interface GuestRuntime {
+  start(
+    id: string,
+    request: GuestRequest,
+    disk: GuestDiskSource,
+    taps: readonly { mac: string; tap: string }[],
+    runDir: string,
+  ): Promise<RunningGuest>;
+  /** The guest if its QEMU still runs (same pid and start time, QMP answering), else null. */
+  adopt(process: GuestProcess): Promise<RunningGuest | null>;
+}
+
+/** Guests' root disks on Ceph (appliance/rbd). */
+export interface GuestDisks {
+  /** Makes the guest's root disk (a clone of `image@snap`, grown to `diskGb`) unless it exists. */
+  ensureRoot(id: string, image: ImageRef, diskGb: number): Promise<GuestDiskSource>;
+  /** Removes it; nothing to do if it is gone. */
+  removeRoot(id: string): Promise<void>;
+}
+
+/** Guests' taps (appliance/host/ports). */
+export interface GuestPorts {
+  /** The guest's tap for a port, made and plugged unless it is there; its name. */
+  plug(portId: string, mac: string): Promise<string>;
+  /** Removes the port's tap; nothing to do if it is gone. */
+  unplug(portId: string): Promise<void>;
+}
+
+export interface HostServiceOptions {
+  readonly node: string;
+  readonly store: Store;
+  readonly runtime: GuestRuntime;
+  readonly disks: GuestDisks;
+  readonly ports: GuestPorts;
+  /** Where guests' run directories (QMP socket, console log, pid file) go. */
+  readonly runDir: string;
+  readonly inventory: HostInventory;
+  /** How long an ACPI power-down may take before QEMU is stopped hard (default 30 s, as Nova's shutdown_timeout would be 60). */
+  readonly stopTimeoutMs?: number;
+  /** On TCG, the next guest starts this long after the previous one (two TCG boots starve each other). */
+  readonly startGapMs?: number;
+  readonly log?: (event: string, fields: Record<string, unknown>) => void;
+}
+
+/**
+ * The host service's core: the only code that runs a node's guests. Every operation is
+ * idempotent and serialized per guest; each outcome is written to the guest's record in etcd
+ * (the event the compute service watches). Guests outlive the service: a restarted service
+ * adopts the QEMUs its records name. A QEMU that ends on its own is recorded `shutoff` (the
+ * guest powered itself off) or `crashed` (no shutdown of its own: killed or died) and is not
+ * restarted (Nova's behaviour: the owner starts it again).
+ */
+export class HostService {
+  readonly #guests = new Map<string, RunningGuest>();
+  readonly #states = new Map<string, GuestState>();
+  readonly #locks = new Map<string, Promise<unknown>>();
+  /** Guests being stopped or reset on request: their QEMU's end is not news. */
+  readonly #expectedExits = new Set<RunningGuest>();
+  #startQueue: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  constructor(private readonly options: HostServiceOptions) {}
+
+  get inventory(): HostInventory {
+    return this.options.inventory;
+  }
+
+  /** Reads this node's guest records and adopts the QEMUs still running; the others are recorded as crashed. */
+  async adoptAll(): Promise<{ adopted: number; lost: number }> {
+    const { entries } = await this.options.store.list(keys.hostGuests(this.options.node));
+    let adopted = 0;
+    let lost = 0;
+    for (const entry of entries) {
+      const state = JSON.parse(entry.value) as GuestState;
+      this.#states.set(state.id, state);
+      if (!state.process) continue;
+      const guest = await this.options.runtime.adopt(state.process);
+      if (guest) {
+        this.#watch(state.id, guest);
+        adopted++;
+      } else {
+        await this.#record(state.id, { power: state.power === 'running' ? 'crashed' : state.power, process: null });
+        lost++;
+      }
+    }
+    this.#log('host.guests.adopted', { adopted, lost });
+    return { adopted, lost };
+  }
+
+  /** Makes the guest as `request` asks (disk, taps, power); the same request twice changes nothing. */
+  async put(id: string, request: GuestRequest): Promise<GuestState> {
+    checkRequest(request);
+    return this.#serial(id, async () => {
+      const known = this.#states.get(id);
+      const state = known
+        ? await this.#record(id, { request: { ...request, image: known.request.image, diskGb: known.request.diskGb } })
+        : await this.#record(id, { request, power: 'shutoff', process: null, fault: null }, request);
+      if (request.power === 'running') await this.#ensureRunning(id, state.request);
+      else await this.#ensureStopped(id);
+      return this.#state(id);
+    });
+  }
+
+  /** Changes only the power of a known guest (start, stop). */
+  async setPower(id: string, power: 'running' | 'shutoff'): Promise<GuestState> {
+    const state = this.#state(id);
+    return this.put(id, { ...state.request, power });
+  }
+
+  /** Reboots a running guest: `soft` asks the guest (ACPI) and starts it again, `hard` resets it. */
+  async reboot(id: string, kind: 'soft' | 'hard'): Promise<GuestState> {
+    return this.#serial(id, async () => {
+      const state = this.#state(id);
+      const guest = this.#guests.get(id);
+      if (!guest) {
+        // A hard reboot of a stopped or crashed guest starts it (Nova's hard reboot does).
+        if (kind === 'soft') throw new HostRequestError(`guest ${id} is not running (${state.power}): a soft reboot needs a running guest`);
+        await this.#ensureRunning(id, state.request);
+        return this.#state(id);
+      }
+      if (kind === 'hard') {
+        await guest.reset();
+      } else {
+        this.#expectedExits.add(guest);
+        await guest.powerdown(this.options.stopTimeoutMs ?? 30_000);
+        await guest.exited;
+        this.#guests.delete(id);
+        await this.#ensureRunning(id, state.request);
+      }
+      this.#log('host.guest.rebooted', { id, kind });
+      return this.#state(id);
+    });
+  }
+
+  /** Stops the guest, removes its taps and disk and forgets it; nothing to do if it is unknown. */
+  async destroy(id: string): Promise<void> {
+    await this.#serial(id, async () => {
+      const state = this.#states.get(id) ?? (await this.#readRecord(id));
+      const guest = this.#guests.get(id);
+      if (guest) {
+        this.#expectedExits.add(guest);
+        await guest.kill();
+        await guest.exited;
+        this.#guests.delete(id);
+      }
+      if (state) {
+        for (const nic of state.request.nics) await this.options.ports.unplug(nic.portId);
+        if (state.process) await rm(state.process.runDir, { recursive: true, force: true });
+      }
+      await this.options.disks.removeRoot(id);
+      await rm(join(this.options.runDir, id), { recursive: true, force: true });
+      await this.options.store.delete(keys.hostGuest(this.options.node, id));
+      this.#states.delete(id);
+      this.#log('host.guest.destroyed', { id });
+    });
+  }
+
+  /** The guest's record as last written. */
+  get(id: string): GuestState {
+    return this.#state(id);
+  }
+
+  /** Every guest this host knows. */
+  list(): GuestState[] {
+    return [...this.#states.values()];
+  }
+
+  /** The tail of a guest's serial console ('' before its first start). */
+  async consoleLog(id: string, maxBytes: number): Promise<string> {
+    this.#state(id);
+    const guest = this.#guests.get(id);
+    if (guest) return guest.consoleLog(maxBytes);
+    return '';
+  }
+
+  /** Stops serving; guests go on running, for the next incarnation to adopt. */
+  close(): void {
+    this.#closed = true;
+  }
+
+  async #ensureRunning(id: string, request: GuestRequest): Promise<void> {
+    if (this.#guests.has(id)) return;
+    try {
+      const disk = await this.options.disks.ensureRoot(id, request.image, request.diskGb);
+      const taps: { mac: string; tap: string }[] = [];
+      for (const nic of request.nics) taps.push({ mac: nic.mac, tap: await this.options.ports.plug(nic.portId, nic.mac) });
+      const runDir = join(this.options.runDir, id);
+      await mkdir(runDir, { recursive: true, mode: 0o700 });
+      const guest = await this.#startOneAtATime(() => this.options.runtime.start(id, request, disk, taps, runDir));
+      this.#watch(id, guest);
+      await this.#record(id, { power: 'running', process: guest.process, fault: null });
+      this.#log('host.guest.started', { id, pid: guest.process.pid });
+    } catch (error) {
+      const fault = {
+        code: (error as { code?: string }).code ?? 'HOST_ERR_SPAWN',
+        message: error instanceof Error ? error.message : String(error),
+      };
+      await this.#record(id, { fault });
+      throw error;
+    }
+  }
+
+  async #ensureStopped(id: string): Promise<void> {
+    const guest = this.#guests.get(id);
+    if (!guest) {
+      if (this.#state(id).power !== 'shutoff') await this.#record(id, { power: 'shutoff', process: null });
+      return;
+    }
+    this.#expectedExits.add(guest);
+    const how = await guest.powerdown(this.options.stopTimeoutMs ?? 30_000);
+    await guest.exited;
+    this.#guests.delete(id);
+    await this.#record(id, { power: 'shutoff', process: null });
+    this.#log('host.guest.stopped', { id, how });
+  }
+
+  /** QEMU ending on its own is news: recorded as shutoff (from inside) or crashed. */
+  #watch(id: string, guest: RunningGuest): void {
+    this.#guests.set(id, guest);
+    void guest.exited.then(async ({ shutdown }) => {
+      if (this.#expectedExits.delete(guest) || this.#closed) return;
+      if (this.#guests.get(id) !== guest) return;
+      this.#guests.delete(id);
+      const power: GuestPower = shutdown === 'guest-shutdown' ? 'shutoff' : 'crashed';
+      await this.#serial(id, () => this.#record(id, { power, process: null })).catch((error: unknown) =>
+        this.#log('host.guest.record-failed', { id, error: String(error) }),
+      );
+      this.#log('host.guest.ended', { id, power, shutdown });
+    });
+  }
+
+  /** On TCG, one start at a time with a gap after each: boots on the same cores starve each other. */
+  async #startOneAtATime<T>(start: () => Promise<T>): Promise<T> {
+    if (this.options.inventory.accel === 'kvm') return start();
+    const turn = this.#startQueue.then(start);
+    const gap = this.options.startGapMs ?? 3_000;
+    this.#startQueue = turn.then(
+      () => new Promise((resolve) => setTimeout(resolve, gap)),
+      () => undefined,
+    );
+    return turn;
+  }
+
+  async #serial<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.#locks.get(id) ?? Promise.resolve();
+    const mine = previous.then(work, work);
+    const settled = mine.catch(() => undefined);
+    this.#locks.set(id, settled);
+    void settled.then(() => {
+      if (this.#locks.get(id) === settled) this.#locks.delete(id);
+    });
+    return mine;
+  }
+
+  #state(id: string): GuestState {
+    const state = this.#states.get(id);
+    if (!state) throw new HostGuestNotFoundError(id);
+    return state;
+  }
+
+  async #readRecord(id: string): Promise<GuestState | undefined> {
+    const entry = await this.options.store.get(keys.hostGuest(this.options.node, id));
+    return entry ? (JSON.parse(entry.value) as GuestState) : undefined;
+  }
+
+  async #record(id: string, change: Partial<GuestState>, request?: GuestRequest): Promise<GuestState> {
+    const previous = this.#states.get(id);
+    const base: GuestState = previous ?? {
+      id,
+      node: this.options.node,
+      request: request ?? (change.request as GuestRequest),
+      power: 'shutoff',
+      process: null,
+      fault: null,
+      updatedAt: '',
+    };
+    const state: GuestState = { ...base, ...change, id, node: this.options.node, updatedAt: new Date().toISOString() };
+    await this.options.store.put(keys.hostGuest(this.options.node, id), JSON.stringify(state));
+    this.#states.set(id, state);
+    return state;
+  }
+
+  #log(event: string, fields: Record<string, unknown>): void {
+    this.options.log?.(event, { node: this.options.node, ...fields });
+  }
+}
+
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+/** Refuses a request that QEMU or the host could not carry out, before anything is made. */
+function checkRequest(request: GuestRequest): void {
+  const positive = (n: unknown) => Number.isInteger(n) && (n as number) > 0;
+  if (!positive(request.vcpus) || request.vcpus > 64) throw new HostRequestError('vcpus must be an integer in 1..64');
+  if (!positive(request.memoryMb) || request.memoryMb < 64) throw new HostRequestError('memoryMb must be an integer ≥ 64');
+  if (!positive(request.diskGb)) throw new HostRequestError('diskGb must be a positive integer');
+  if (request.power !== 'running' && request.power !== 'shutoff') throw new HostRequestError("power must be 'running' or 'shutoff'");
+  if (!request.image?.pool || !request.image?.name) throw new HostRequestError('image needs a pool and a name');
+  for (const nic of request.nics ?? []) {
+    if (!MAC.test(nic.mac)) throw new HostRequestError(`port ${nic.portId}: ${nic.mac} is not a lower-case MAC address`);
+  }
+}

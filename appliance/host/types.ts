@@ -1,0 +1,81 @@
+/**
+ * The host service's vocabulary: what the compute service asks a node to run (a
+ * {@link GuestRequest}), what the node reports back ({@link GuestState}, kept in etcd under the
+ * node), and what the node offers ({@link HostInventory}). Plain JSON: these cross the wire
+ * and sit in etcd.
+ */
+
+/** A Glance image as the host finds it on Ceph: a raw RBD image with its protected `snap`. */
+export interface ImageRef {
+  readonly pool: string;
+  readonly name: string;
+}
+
+/** One network interface of a guest: a port of the cloud's network, plugged by the host. */
+export interface NicRequest {
+  readonly portId: string;
+  readonly mac: string;
+  /** The port's fixed IPv4 address (the host's guest DHCP hands it out). */
+  readonly ip: string;
+}
+
+/** How a guest's power should be: the host starts or stops its QEMU to match. */
+export type PowerRequest = 'running' | 'shutoff';
+
+/**
+ * A guest as the compute service wants it: `PUT /v1/guests/{id}` with the same body twice
+ * changes nothing. The root disk is made once (a clone of `image`, grown to `diskGb`) and kept
+ * across stops, reboots and moves to another host.
+ */
+export interface GuestRequest {
+  readonly name: string;
+  readonly vcpus: number;
+  readonly memoryMb: number;
+  readonly image: ImageRef;
+  readonly diskGb: number;
+  readonly nics: readonly NicRequest[];
+  readonly power: PowerRequest;
+}
+
+/**
+ * What the host saw its guest do: `running`; `shutoff` (stopped on request, or powered off from
+ * inside); `crashed` (QEMU ended with no shutdown of the guest's: killed, or it died).
+ */
+export type GuestPower = 'running' | 'shutoff' | 'crashed';
+
+/** How to find a guest's QEMU again after the host service restarts. */
+export interface GuestProcess {
+  readonly pid: number;
+  /** The kernel's start time of `pid` (/proc/PID/stat field 22): a reused pid is not the guest. */
+  readonly startTime: string;
+  readonly qmpSocket: string;
+  readonly consoleLog: string;
+  readonly runDir: string;
+}
+
+/** A guest's record in etcd (`/rackseed/hosts/<node>/guests/<id>`): not leased, so it outlives its node. */
+export interface GuestState {
+  readonly id: string;
+  readonly node: string;
+  readonly request: GuestRequest;
+  readonly power: GuestPower;
+  /** Its QEMU while it runs. */
+  readonly process: GuestProcess | null;
+  /** The last failure of an operation on it (spawn, start), with its stable code. */
+  readonly fault: { readonly code: string; readonly message: string } | null;
+  readonly updatedAt: string;
+}
+
+/** What a node offers guests, published under its lease (`/rackseed/hosts/<node>/inventory`). */
+export interface HostInventory {
+  readonly node: string;
+  /** Where its host service answers (`http://IP:PORT`). */
+  readonly url: string;
+  readonly vcpus: number;
+  readonly memoryMb: number;
+  readonly diskGb: number;
+  readonly accel: 'kvm' | 'tcg';
+  /** QEMU's version as Nova shows a hypervisor version (major × 1,000,000 + minor × 1,000 + micro). */
+  readonly hypervisorVersion: number;
+  readonly availabilityZone: string;
+}
