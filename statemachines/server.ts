@@ -19,7 +19,11 @@ export type ServerEvent =
   | { type: 'delete' }
   | { type: 'deleted' }
   /** The host saw the guest end on its own: powered off from inside, or crashed (QEMU killed or died). */
-  | { type: 'powerLost'; crashed: boolean };
+  | { type: 'powerLost'; crashed: boolean }
+  /** The server's host was fenced and no other host can take it (yet). */
+  | { type: 'hostLost'; message: string }
+  /** The server started on another host after its own was fenced. */
+  | { type: 'evacuated' };
 
 /**
  * The machine's context: the last fault (ERROR), the kind of the reboot in progress, and
@@ -27,7 +31,8 @@ export type ServerEvent =
  * snapshots written before it existed, which reads as false).
  */
 export interface ServerContext {
-  fault: { message: string } | null;
+  /** `hostLost`: the fault is a fenced host's, which a later evacuation clears. */
+  fault: { message: string; hostLost?: boolean } | null;
   hardReboot: boolean;
   crashed?: boolean;
 }
@@ -58,8 +63,14 @@ export const serverMachine = setup({
     reboot: () => {},
     destroy: () => {},
     recordFault: assign({
-      fault: ({ event }) => (event.type === 'failed' ? { message: event.message } : null),
+      fault: ({ event }) =>
+        event.type === 'failed'
+          ? { message: event.message }
+          : event.type === 'hostLost'
+            ? { message: event.message, hostLost: true }
+            : null,
     }),
+    clearFault: assign({ fault: null }),
     recordReboot: assign({ hardReboot: ({ event }) => event.type === 'reboot' && event.hard }),
     recordPowerLost: assign({ crashed: ({ event }) => event.type === 'powerLost' && event.crashed }),
     clearCrash: assign({ crashed: false }),
@@ -80,6 +91,7 @@ export const serverMachine = setup({
     active: {
       on: {
         powerLost: { target: 'shutoff', actions: 'recordPowerLost' },
+        hostLost: { target: 'error', actions: 'recordFault' },
         stop: 'stopping',
         reboot: { target: 'rebooting', actions: 'recordReboot' },
         delete: 'deleting',
@@ -91,6 +103,7 @@ export const serverMachine = setup({
     },
     shutoff: {
       on: {
+        hostLost: { target: 'error', actions: 'recordFault' },
         start: 'starting',
         reboot: { target: 'rebooting', guard: ({ event }) => event.hard, actions: 'recordReboot' },
         delete: 'deleting',
@@ -104,7 +117,12 @@ export const serverMachine = setup({
       entry: ['clearCrash', 'reboot'],
       on: { rebooted: 'active', failed: { target: 'error', actions: 'recordFault' }, delete: 'deleting' },
     },
-    error: { on: { delete: 'deleting' } },
+    error: {
+      on: {
+        delete: 'deleting',
+        evacuated: { target: 'active', guard: ({ context }) => context.fault?.hostLost === true, actions: 'clearFault' },
+      },
+    },
     deleting: { entry: 'destroy', on: { deleted: 'deleted' } },
     deleted: { type: 'final' },
   },

@@ -35,6 +35,8 @@ export {
   type CephView,
   MON_COUNT,
   planCeph,
+  IMAGES_POOL,
   RACKSEED_POOL,
+  VMS_POOL,
   replicasFor,
 } from './plan.js';

@@ -238,7 +238,7 @@ export class CephKeeper {
       }
       case 'create-pool':
         await ceph({ prefix: 'osd pool create', pool: action.pool, pg_num: 8, pgp_num: 8 });
-        await ceph({ prefix: 'osd pool application enable', pool: action.pool, app: 'rados' });
+        await ceph({ prefix: 'osd pool application enable', pool: action.pool, app: action.application });
         this.note(`created pool ${action.pool}`);
         return;
       case 'pool-size': {

@@ -59,13 +59,24 @@ export type CephAction =
   | { readonly type: 'osd-out'; readonly id: number; readonly node: string; readonly down: boolean }
   | { readonly type: 'osd-in'; readonly id: number; readonly node: string }
   | { readonly type: 'replicas'; readonly replicas: CephReplicas }
-  | { readonly type: 'create-pool'; readonly pool: string }
+  | { readonly type: 'create-pool'; readonly pool: string; readonly application: 'rados' | 'rbd' }
   | { readonly type: 'pool-size'; readonly pool: string; readonly fromSize: number; readonly replicas: CephReplicas };
 
 /** How many monitors rackseed runs. */
 export const MON_COUNT = 3;
 /** The pool rackseed's own services use (RADOS objects, the DB master's SQLite). */
 export const RACKSEED_POOL = 'rackseed';
+/** Glance's images: raw RBD images, each with a protected snapshot its servers' disks are cloned from. */
+export const IMAGES_POOL = 'images';
+/** Servers' root disks: RBD clones of their images. */
+export const VMS_POOL = 'vms';
+
+/** The pools the keeper makes, in this order, with the application each is tagged for. */
+const POOLS: readonly { readonly name: string; readonly application: 'rados' | 'rbd' }[] = [
+  { name: RACKSEED_POOL, application: 'rados' },
+  { name: IMAGES_POOL, application: 'rbd' },
+  { name: VMS_POOL, application: 'rbd' },
+];
 
 /** Replicas for `hosts` OSD hosts that are in: one copy per host up to 3, and a write needs 2 once there are 3. */
 export function replicasFor(hosts: number): CephReplicas {
@@ -84,8 +95,8 @@ export function replicasFor(hosts: number): CephReplicas {
  * 4. The OSD of a fenced node is marked down and out (its data re-replicates at once instead
  *    of after Ceph's 10 min); a live node's OSD that is up again is marked in.
  * 5. Monitors grow to 3 on live nodes, each waited for until it is in the quorum.
- * 6. Replicas follow the OSDs that are in: the defaults first, then the rackseed pool is made,
- *    then every pool is set to them.
+ * 6. Replicas follow the OSDs that are in: the defaults first, then the pools are made
+ *    (rackseed's own, and RBD's for images and servers' disks), then every pool is set to them.
  * A monitor still joining holds back only the next monitor, not the OSD and pool steps.
  */
 export function planCeph(view: CephView): CephAction {
@@ -131,7 +142,8 @@ function planPools(view: CephView): CephAction {
   if (view.replicas?.size !== replicas.size || view.replicas.minSize !== replicas.minSize) {
     return { type: 'replicas', replicas };
   }
-  if (!view.pools.some((p) => p.name === RACKSEED_POOL)) return { type: 'create-pool', pool: RACKSEED_POOL };
+  const missing = POOLS.find((pool) => !view.pools.some((p) => p.name === pool.name));
+  if (missing) return { type: 'create-pool', pool: missing.name, application: missing.application };
   const off = [...view.pools]
     .sort((a, b) => a.name.localeCompare(b.name))
     .find((p) => p.size !== replicas.size || p.minSize !== replicas.minSize);

@@ -6,6 +6,8 @@ import { loadAgent } from './cluster.js';
 export const API_PORT = 5000;
 /** Where a node's database master candidate serves its RPC. */
 export const DB_MASTER_PORT = 5001;
+/** Where a node's host service answers (its guests' API, for the compute service). */
+export const HOST_SERVICE_PORT = 5002;
 /** The RADOS pool the Ceph keeper creates: the database and the image bytes live in it. */
 const POOL = 'rackseed';
 
@@ -16,15 +18,20 @@ const POOL = 'rackseed';
  *   stand by, so a dead master is replaced in seconds;
  * - `api` on every node: the OpenStack API (`rackseed cloud serve --etcd`) over that database,
  *   image bytes in RADOS, bootstrapped with the cluster's admin password, advertising the cloud's
- *   public URL (a VIP, or the lab gateway) when there is one.
+ *   public URL (a VIP, or the lab gateway) when there is one; its servers run on the host services;
+ * - `host` on every node that has QEMU: the host service (`rackseed host serve`), which alone
+ *   runs the node's guests, on its provider uplink (`RACKSEED_PROVIDER_UPLINK`) when it has one;
+ * - `compute-keeper`, a singleton: restarts a fenced node's servers on other nodes
+ *   (`rackseed compute keeper`).
  * Both take the node's address, its Ceph client files (`<dataDir>/ceph/`) and the agent's etcd
  * endpoints when they start. `rackseed` is how to run this very CLI (node and its script).
  */
 export async function cloudServices(
   rackseed: readonly string[],
-  cloud: { adminPasswordFile: string; publicUrl?: string },
+  cloud: { adminPasswordFile: string; hostTokenFile: string; publicUrl?: string },
 ): Promise<ServiceSpec[]> {
-  const { commandService } = await loadAgent();
+  const { commandService, installed } = await loadAgent();
+  const uplink = process.env.RACKSEED_PROVIDER_UPLINK;
   const common = (c: ServiceContext) => [
     ...['--etcd', (c.etcd?.() ?? []).join(',')],
     ...['--ceph-conf', join(c.dataDir, 'ceph', 'ceph.conf')],
@@ -41,7 +48,23 @@ export async function cloudServices(
       ...['cloud', 'serve', ...common(c)],
       ...['--image-pool', POOL, '--image-namespace', 'images', '--port', String(API_PORT)],
       ...['--admin-password-file', cloud.adminPasswordFile, '--clouds-yaml', join(c.dataDir, 'clouds.yaml')],
+      ...['--host-token-file', cloud.hostTokenFile],
       ...(cloud.publicUrl ? ['--public-url', cloud.publicUrl] : []),
     ]),
+    commandService('compute-keeper', 'singleton', (c) => [
+      ...rackseed,
+      ...['compute', 'keeper', ...common(c), '--host-token-file', cloud.hostTokenFile],
+    ]),
+    // A node runs guests when it has QEMU (the netboot image for QEMU lab nodes has none).
+    ...(installed('qemu-system-x86_64')
+      ? [
+          commandService('host', 'everywhere', (c) => [
+            ...rackseed,
+            ...['host', 'serve', ...common(c), '--node', c.node, '--port', String(HOST_SERVICE_PORT)],
+            ...['--token-file', cloud.hostTokenFile, '--run-dir', join(c.dataDir, 'guests')],
+            ...(uplink ? ['--provider-uplink', uplink] : []),
+          ]),
+        ]
+      : []),
   ];
 }

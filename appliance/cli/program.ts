@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerAgent } from './commands/agent.js';
 import { registerBmc } from './commands/bmc.js';
 import { registerCloud } from './commands/cloud.js';
+import { registerCompute } from './commands/compute.js';
 import { registerDb } from './commands/db.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerLab } from './commands/lab.js';
@@ -19,6 +20,7 @@ const VERBS: ReadonlyArray<(program: Command, io: CliIo) => void> = [
   registerBmc,
   registerNetboot,
   registerCloud,
+  registerCompute,
   registerAgent,
   registerNode,
   registerSeed,

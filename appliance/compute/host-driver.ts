@@ -1,10 +1,7 @@
-import { RackseedError } from '../../agent/errors/index.js';
+import { IMAGES_POOL, RackseedError } from '../../agent/index.js';
 import type { CloudDb, Server } from '../db/index.js';
 import { HostClient, type GuestRequest, type HostInventory } from '../host/index.js';
 import type { ComputeDriver, HostInfo } from './driver.js';
-
-/** Where Glance keeps images as RBD images (each with its protected `snap`). */
-export const IMAGE_POOL = 'images';
 
 /** The server's host has no live host service (the node is down or has none). */
 export class HostUnavailableError extends RackseedError {
@@ -73,7 +70,7 @@ export class HostComputeDriver implements ComputeDriver {
       name: server.name,
       vcpus: flavor.vcpus,
       memoryMb: flavor.ram,
-      image: { pool: IMAGE_POOL, name: image.id },
+      image: { pool: IMAGES_POOL, name: image.id },
       diskGb: Math.max(flavor.disk, imageGb, 1),
       nics: ports.map((p) => ({ portId: p.id, mac: p.macAddress, ip: p.ipAddress })),
       power,

@@ -1,6 +1,11 @@
 /**
- * appliance/compute — servers' lifecycle (the server machine driven by `ServerService`)
- * and the compute driver interface with its drivers (`fake` for now).
+ * appliance/compute — servers' lifecycle (the server machine driven by `ServerService`), the
+ * compute driver interface with its drivers (`qemu`: guests on the nodes' host services;
+ * `fake`: instant, for API conformance and scale benchmarks), the view of the host services,
+ * and the evacuation of a fenced node's servers.
  */
 export { type ComputeDriver, type ComputeHost, FakeDriver, type HostInfo } from './driver.js';
+export { Evacuation, type EvacuationOptions } from './evacuation.js';
+export { HostComputeDriver, HostUnavailableError, ServerBuildError } from './host-driver.js';
+export { type HostView, watchHosts } from './host-view.js';
 export { machineOf, ServerService, ServerStateError } from './servers.js';

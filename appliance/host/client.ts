@@ -53,20 +53,28 @@ export class HostClient {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (error) {
-      throw new HostCallError('HOST_ERR_UNREACHABLE', `the host service at ${this.url} did not answer ${method} ${path}`, {
-        retryable: true,
-        cause: error,
-      });
+      throw new HostCallError(
+        'HOST_ERR_UNREACHABLE',
+        `the host service at ${this.url} did not answer ${method} ${path}`,
+        {
+          retryable: true,
+          cause: error,
+        },
+      );
     }
     if (response.status === 204) return undefined as T;
     const type = response.headers.get('content-type') ?? '';
     const payload: unknown = type.includes('json') ? await response.json() : await response.text();
     if (!response.ok) {
       const error = (payload as { error?: { code?: string; message?: string; retryable?: boolean } }).error ?? {};
-      throw new HostCallError(error.code ?? 'HOST_ERR_CALL', error.message ?? `${method} ${path}: HTTP ${response.status}`, {
-        status: response.status,
-        retryable: error.retryable ?? false,
-      });
+      throw new HostCallError(
+        error.code ?? 'HOST_ERR_CALL',
+        error.message ?? `${method} ${path}: HTTP ${response.status}`,
+        {
+          status: response.status,
+          retryable: error.retryable ?? false,
+        },
+      );
     }
     return payload as T;
   }

@@ -142,7 +142,10 @@ export class HostService {
       const guest = this.#guests.get(id);
       if (!guest) {
         // A hard reboot of a stopped or crashed guest starts it (Nova's hard reboot does).
-        if (kind === 'soft') throw new HostRequestError(`guest ${id} is not running (${state.power}): a soft reboot needs a running guest`);
+        if (kind === 'soft')
+          throw new HostRequestError(
+            `guest ${id} is not running (${state.power}): a soft reboot needs a running guest`,
+          );
         await this.#ensureRunning(id, state.request);
         return this.#state(id);
       }
@@ -211,7 +214,8 @@ export class HostService {
     try {
       const disk = await this.options.disks.ensureRoot(id, request.image, request.diskGb);
       const taps: { mac: string; tap: string }[] = [];
-      for (const nic of request.nics) taps.push({ mac: nic.mac, tap: await this.options.ports.plug(nic.portId, nic.mac) });
+      for (const nic of request.nics)
+        taps.push({ mac: nic.mac, tap: await this.options.ports.plug(nic.portId, nic.mac) });
       const runDir = join(this.options.runDir, id);
       await mkdir(runDir, { recursive: true, mode: 0o700 });
       const guest = await this.#startOneAtATime(() => this.options.runtime.start(id, request, disk, taps, runDir));
@@ -296,13 +300,21 @@ export class HostService {
     const base: GuestState = previous ?? {
       id,
       node: this.options.node,
+      hostAddress: '',
       request: request ?? (change.request as GuestRequest),
       power: 'shutoff',
       process: null,
       fault: null,
       updatedAt: '',
     };
-    const state: GuestState = { ...base, ...change, id, node: this.options.node, updatedAt: new Date().toISOString() };
+    const state: GuestState = {
+      ...base,
+      ...change,
+      id,
+      node: this.options.node,
+      hostAddress: new URL(this.options.inventory.url).hostname,
+      updatedAt: new Date().toISOString(),
+    };
     await this.options.store.put(keys.hostGuest(this.options.node, id), JSON.stringify(state));
     this.#states.set(id, state);
     return state;
@@ -319,11 +331,14 @@ const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 function checkRequest(request: GuestRequest): void {
   const positive = (n: unknown) => Number.isInteger(n) && (n as number) > 0;
   if (!positive(request.vcpus) || request.vcpus > 64) throw new HostRequestError('vcpus must be an integer in 1..64');
-  if (!positive(request.memoryMb) || request.memoryMb < 64) throw new HostRequestError('memoryMb must be an integer ≥ 64');
+  if (!positive(request.memoryMb) || request.memoryMb < 64)
+    throw new HostRequestError('memoryMb must be an integer ≥ 64');
   if (!positive(request.diskGb)) throw new HostRequestError('diskGb must be a positive integer');
-  if (request.power !== 'running' && request.power !== 'shutoff') throw new HostRequestError("power must be 'running' or 'shutoff'");
+  if (request.power !== 'running' && request.power !== 'shutoff')
+    throw new HostRequestError("power must be 'running' or 'shutoff'");
   if (!request.image?.pool || !request.image?.name) throw new HostRequestError('image needs a pool and a name');
   for (const nic of request.nics ?? []) {
-    if (!MAC.test(nic.mac)) throw new HostRequestError(`port ${nic.portId}: ${nic.mac} is not a lower-case MAC address`);
+    if (!MAC.test(nic.mac))
+      throw new HostRequestError(`port ${nic.portId}: ${nic.mac} is not a lower-case MAC address`);
   }
 }

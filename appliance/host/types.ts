@@ -57,6 +57,8 @@ export interface GuestProcess {
 export interface GuestState {
   readonly id: string;
   readonly node: string;
+  /** The host's address, which Ceph blocklists when the node is fenced (its QEMUs' RBD clients use it). */
+  readonly hostAddress: string;
   readonly request: GuestRequest;
   readonly power: GuestPower;
   /** Its QEMU while it runs. */

@@ -10,7 +10,9 @@ export const CHASSIS_CONTROL_SCRIPT = `#!/bin/sh
 # It records the chassis state in STATE_DIR (power, bootdev, events) and, if STATE_DIR/on-command
 # exists, runs it in its own session at power-on and kills that session at power-off; the
 # session's pid goes to the resource list of the lab's scope (named in STATE_DIR/resources-file),
-# so that whoever removes the lab kills it too.
+# so that whoever removes the lab kills it too. If STATE_DIR/machine-netns names the machine's
+# network namespace, power-off also kills every process left in it: what left the session
+# (a daemonized QEMU guest calls setsid) dies with the machine's power as well.
 # ipmi_sim runs this through popen() and blocks until it returns, and ipmitool retransmits
 # after ~1 s: every branch must return at once (SIGKILL, never wait).
 d=$1; op=$2; shift 2
@@ -36,6 +38,9 @@ off() {
   [ "$(power)" = 0 ] && return 0
   echo 0 > "$d/power"; log "power off"
   kill_node KILL
+  if [ -s "$d/machine-netns" ]; then
+    for p in $(ip netns pids "$(cat "$d/machine-netns")" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+  fi
 }
 case $op in
   get)

@@ -23,10 +23,12 @@ export {
 export {
   addLabServer,
   buildLabRack,
+  LAB_PROVIDER_NETWORK,
   type LabBoot,
   type LabRackHardware,
   type LabRackOptions,
   type LabServer,
+  PROVIDER_UPLINK_ENV,
   qemuUuid,
 } from './rack.js';
 export {

@@ -34,6 +34,8 @@ export interface NetworkLab {
   spawn(netns: string, name: string, argv: readonly string[], options?: Omit<SpawnOptions, 'netns'>): Daemon;
   /** The BMC network (br1), when asked for: its subnet and the addresses given to BMCs on it. */
   readonly bmc: { readonly subnet: string; readonly addresses: readonly string[] } | undefined;
+  /** The provider network (br2), when asked for: guests' L2 across the hosts, the bridge namespace its gateway. */
+  readonly provider: { readonly cidr: string; readonly gateway: string } | undefined;
   /** Takes a host's link down (it is cut off) or up again. */
   setLink(host: string, state: 'up' | 'down'): Promise<void>;
   /** Kills what was spawned in the lab and deletes every namespace (and so every interface). */
@@ -54,6 +56,12 @@ export interface NetworkLabOptions {
    * host of `access` (the management NIC the fencer powers nodes off through).
    */
   bmcNetwork?: { count: number; access: readonly string[] };
+  /**
+   * A third bridge (br2) for guests (the cloud's provider network): the bridge's namespace has
+   * `gateway` on it (so a test reaches guests from there), and each host of `access` an `eth2`
+   * on it with no address (its host service enslaves it to its guest bridge).
+   */
+  providerNetwork?: { cidr: string; gateway: string; access: readonly string[] };
   /** Record into this scope (a lab's) instead of a new one; `destroy()` then closes that scope. */
   scope?: Scope;
 }
@@ -150,6 +158,17 @@ export async function createNetworkLab(options: NetworkLabOptions): Promise<Netw
       }
       bmc = { subnet: `${bmcNet}.0/24`, addresses };
     }
+    if (options.providerNetwork) {
+      const { cidr, gateway: providerGateway, access } = options.providerNetwork;
+      await ip('-n', bridgeNetns, 'link', 'add', 'br2', 'type', 'bridge', 'forward_delay', '0', 'stp_state', '0');
+      await ip('-n', bridgeNetns, 'addr', 'add', `${providerGateway}/${cidr.split('/')[1]}`, 'dev', 'br2');
+      await ip('-n', bridgeNetns, 'link', 'set', 'br2', 'up');
+      for (const [i, name] of access.entries()) {
+        const host = hosts.find((h) => h.name === name);
+        if (!host) throw new Error(`no host ${name} to cable to the provider network`);
+        await plug({ bridgeNetns, bridge: 'br2', port: `g${i + 1}`, netns: host.netns, iface: 'eth2' });
+      }
+    }
     const byName = (name: string): LabHost => {
       const host = hosts.find((h) => h.name === name);
       if (!host) throw new Error(`no host ${name} in this lab (hosts: ${names.join(', ')})`);
@@ -162,6 +181,9 @@ export async function createNetworkLab(options: NetworkLabOptions): Promise<Netw
       gateway,
       hosts,
       bmc,
+      provider: options.providerNetwork
+        ? { cidr: options.providerNetwork.cidr, gateway: options.providerNetwork.gateway }
+        : undefined,
       host: byName,
       exec: async (netns, argv, timeoutMs = 30_000) => {
         const { stdout, stderr } = await run('ip', ['netns', 'exec', netns, ...argv], { timeout: timeoutMs });

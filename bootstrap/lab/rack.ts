@@ -123,6 +123,8 @@ function powerOnCommand(
           'netns',
           'exec',
           server.netns,
+          'env',
+          `${PROVIDER_UPLINK_ENV}=eth2`,
           'sh',
           join(scope.dir, 'firmware.sh'),
           server.stateDir,
@@ -179,6 +181,16 @@ async function cableQemu(bridgeNetns: string, server: { netns: string; index: nu
 }
 
 /**
+ * The lab's provider network: what the cloud's `provider` network is (appliance/api/bootstrap.ts),
+ * on br2; each lab machine's `eth2` is its guests' uplink, and the bridge namespace holds the
+ * gateway, from where tests reach the guests.
+ */
+export const LAB_PROVIDER_NETWORK = { cidr: '10.16.0.0/16', gateway: '10.16.0.1' } as const;
+
+/** The environment variable that names a machine's provider-network uplink to its host service (the lab sets `eth2`). */
+export const PROVIDER_UPLINK_ENV = 'RACKSEED_PROVIDER_UPLINK';
+
+/**
  * Builds the lab rack's hardware in network namespaces: a provisioning bridge with the seed
  * host (addressed) and one namespace per server (no address: it gets one by DHCP), and a BMC
  * bridge with one OpenIPMI `ipmi_sim` per server, reachable from the seed host only. Powering a
@@ -194,6 +206,7 @@ export async function buildLabRack(options: LabRackOptions): Promise<LabRackHard
       hosts: ['seed', ...names],
       addresses: ['seed'],
       bmcNetwork: { count: options.servers, access: ['seed', ...names] },
+      providerNetwork: { ...LAB_PROVIDER_NETWORK, access: ['seed', ...names] },
       scope,
     });
     const bmcAddresses = network.bmc?.addresses ?? [];
@@ -217,6 +230,7 @@ export async function buildLabRack(options: LabRackOptions): Promise<LabRackHard
       scope,
       onPowerOn: ({ index, stateDir }) => {
         if (index === 0) {
+          writeFileSync(join(stateDir, 'machine-netns'), network.host('seed').netns);
           const argv = [
             'ip',
             'netns',
@@ -224,10 +238,12 @@ export async function buildLabRack(options: LabRackOptions): Promise<LabRackHard
             network.host('seed').netns,
             'env',
             `RACKSEED_GUID=${guidOf(scope.id, 0)}`,
+            `${PROVIDER_UPLINK_ENV}=eth2`,
           ];
           return seedCommand ? `exec ${[...argv, ...seedCommand].map(shellQuote).join(' ')}` : '';
         }
         const { netns, mac } = network.host(`n${index}`);
+        if (boot(index) === 'netns') writeFileSync(join(stateDir, 'machine-netns'), netns);
         const server = {
           ...{ netns, index, mac, stateDir, boot: boot(index), bridgeNetns: network.bridgeNetns },
           mgmt: mgmtAddress(network.bmc?.subnet ?? '', index),
@@ -297,6 +313,8 @@ export async function addLabServer(rack: {
     address: mgmtAddress(rack.bmcSubnet, index),
   });
   await run('ip', ['-n', rack.bridgeNetns, 'addr', 'add', `${bmcAddress}/24`, 'dev', 'br1'], { timeout: 10_000 });
+  // And its guests' uplink on the provider network.
+  await plug({ bridgeNetns: rack.bridgeNetns, bridge: 'br2', port: `g${port}`, netns, iface: 'eth2' });
   const { bmcs } = await startSimulatedBmcs({
     count: 1,
     firstIndex: index,
@@ -305,15 +323,17 @@ export async function addLabServer(rack: {
     password: rack.factoryPassword,
     guid: (i) => guidOf(scope.id, i),
     scope,
-    onPowerOn: ({ stateDir }) =>
-      powerOnCommand(
+    onPowerOn: ({ stateDir }) => {
+      writeFileSync(join(stateDir, 'machine-netns'), netns);
+      return powerOnCommand(
         scope,
         {
           ...{ netns, index, mac, stateDir, boot: 'netns', bridgeNetns: rack.bridgeNetns },
           mgmt: mgmtAddress(rack.bmcSubnet, index),
         },
         rack.bootCommand,
-      ),
+      );
+    },
   });
   const bmc = bmcs[0];
   if (!bmc) throw new Error('the new BMC did not start');

@@ -13,6 +13,9 @@ import {
   replicasFor,
 } from '../../agent/index.js';
 
+/** The pools the keeper makes (rackseed's, images, vms), all at one size. */
+const allPools = (size: number, minSize: number) =>
+  [RACKSEED_POOL, 'images', 'vms'].map((name) => ({ name, size, minSize }));
 const base: CephView = {
   answering: true,
   mons: [],
@@ -119,7 +122,7 @@ describe('Ceph planner', () => {
       mons: [mon('h1'), mon('h2', { nodeDead: true, inQuorum: false }), mon('h3')],
       osds: [osd(0, 'h1'), osd(1, 'h2', { nodeDead: true }), osd(2, 'h3'), osd(3, 'h4')],
       replicas: replicasFor(3),
-      pools: [{ name: RACKSEED_POOL, size: 3, minSize: 2 }],
+      pools: allPools(3, 2),
     };
     expect(planCeph({ ...start, candidates: candidates('h4') })).toEqual({
       type: 'remove-mon',
@@ -142,7 +145,7 @@ describe('Ceph planner', () => {
         { name: 'h3', inQuorum: true },
       ],
       replicas: replicasFor(3),
-      pools: [{ name: RACKSEED_POOL, size: 3, minSize: 2 }],
+      pools: allPools(3, 2),
       osds: [osd(0, 'h1'), osd(1, 'h3'), osd(2, 'h4')],
     };
     expect(planCeph({ ...start, candidates: candidates('h4') })).toEqual({
@@ -198,6 +201,7 @@ describe('Ceph planner', () => {
     ).toEqual({
       type: 'create-pool',
       pool: RACKSEED_POOL,
+      application: 'rados',
     });
   });
 
@@ -215,8 +219,14 @@ describe('Ceph planner', () => {
       { ...base, mons, osds, pools: [{ name: 'device_health_metrics', size: 1, minSize: 1 }] },
       ['h1', 'h2', 'h3', 'h4'],
     );
-    expect(actions.map((a) => a.type)).toEqual(['replicas', 'create-pool', 'pool-size']);
-    expect(actions[2]).toMatchObject({ pool: 'device_health_metrics', fromSize: 1 });
+    expect(actions.map((a) => a.type)).toEqual(['replicas', 'create-pool', 'create-pool', 'create-pool', 'pool-size']);
+    // rackseed's own pool first, then RBD's for images and servers' disks.
+    expect(actions.slice(1, 4)).toEqual([
+      { type: 'create-pool', pool: RACKSEED_POOL, application: 'rados' },
+      { type: 'create-pool', pool: 'images', application: 'rbd' },
+      { type: 'create-pool', pool: 'vms', application: 'rbd' },
+    ]);
+    expect(actions[4]).toMatchObject({ pool: 'device_health_metrics', fromSize: 1 });
     expect(view.pools.every((p) => p.size === 3 && p.minSize === 2)).toBe(true);
     expect(planCeph(view)).toMatchObject({ type: 'none', waiting: false });
   });
@@ -224,14 +234,14 @@ describe('Ceph planner', () => {
   it('shrinks replicas when a fenced host’s OSD went out (4 → 2 hosts)', () => {
     const mons = [mon('h1'), mon('h3'), mon('h4')];
     const osds = [osd(0, 'h1'), osd(1, 'h2', { nodeDead: true, up: false, in: false }), osd(2, 'h3')];
-    const pools = [{ name: RACKSEED_POOL, size: 3, minSize: 2 }];
+    const pools = allPools(3, 2);
     expect(planCeph({ ...base, mons, osds, pools, replicas: replicasFor(3) })).toEqual({
       type: 'replicas',
       replicas: { size: 2, minSize: 1 },
     });
     expect(planCeph({ ...base, mons, osds, pools, replicas: replicasFor(2) })).toEqual({
       type: 'pool-size',
-      pool: RACKSEED_POOL,
+      pool: 'images', // pools are resized in name order
       fromSize: 3,
       replicas: { size: 2, minSize: 1 },
     });

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { RackseedError } from '../../../agent/errors/index.js';
 import type { NodeRecord } from '../../../agent/index.js';
 import type { BlobStore } from '../../blobs/index.js';
-import type { ComputeHost } from '../../compute/index.js';
+import type { ComputeDriver, ComputeHost, HostView } from '../../compute/index.js';
 import type { CloudDb } from '../../db/index.js';
 import { defaultCloudsYaml, writeCloud } from '../clouds-yaml.js';
 import { cephAccess, endpoints, loadAgent } from '../cluster.js';
@@ -33,6 +33,8 @@ interface ServeOptions {
   host: string;
   cloudsYaml?: string;
   publicUrl?: string;
+  computeDriver?: string;
+  hostTokenFile?: string;
 }
 
 /** How long a node waits at start for a DB master, and for the others to finish bootstrapping the cloud. */
@@ -47,6 +49,8 @@ interface Backing {
   passwordFile: string;
   /** The machines servers go on: none known here (the driver's stand-in) or the cluster's live nodes. */
   hosts?: () => ComputeHost[];
+  /** The host services' records, followed (a cluster node only). */
+  hostView?: HostView;
   close(): Promise<void>;
 }
 
@@ -106,6 +110,7 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
     { remoteCloudDb },
     { bootstrapCloud },
     { clusterBlobStore },
+    { watchHosts },
     agent,
   ] = await Promise.all([
     import('etcd3'),
@@ -113,6 +118,7 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
     import('../../db/index.js'),
     import('../../api/index.js'),
     import('../../blobs/index.js'),
+    import('../../compute/index.js'),
     loadAgent(),
   ]);
   // One etcd client for everything: following the master, the bootstrap lock, the nodes.
@@ -138,6 +144,9 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
     // The hypervisors: every live node (its registration in etcd), followed as nodes come and go.
     const nodes = await agent.PrefixView.open(nodeStore, agent.keys.nodes, () => {});
     closers.push(() => nodes.close());
+    // The host services: their inventories (the hypervisors) and what their guests do.
+    const hostView = await watchHosts(nodeStore);
+    closers.push(() => hostView.close());
     const liveNodes = () =>
       [...nodes.entries.values()].map((entry) => {
         const record = agent.parseJson<NodeRecord>(entry);
@@ -174,6 +183,7 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
       password,
       passwordFile: resolve(options.adminPasswordFile),
       hosts: liveNodes,
+      hostView,
       close,
     };
   } catch (error) {
@@ -220,6 +230,11 @@ export function registerCloud(program: Command, io: CliIo): void {
       'URL to advertise in the catalog and links instead of http://HOST:PORT (a gateway or VIP every node shares)',
     )
     .option(
+      '--compute-driver <name>',
+      'qemu (servers are QEMU guests on the nodes’ host services; the default with --etcd) or fake (instant, nothing runs; the default with --data-dir, for API conformance and scale benchmarks)',
+    )
+    .option('--host-token-file <file>', 'with --compute-driver qemu: the host services’ token (else $RACKSEED_HOST_TOKEN)')
+    .option(
       '--clouds-yaml <file>',
       'clouds.yaml to add the rackseed entry to (default ~/.config/openstack/clouds.yaml)',
     )
@@ -238,17 +253,37 @@ export function registerCloud(program: Command, io: CliIo): void {
         ? await clustered(io, options, options.etcd)
         : await embedded(resolve(options.dataDir ?? ''));
       const { db, password } = backing;
-      const [{ createApi }, { FakeDriver }] = await Promise.all([
+      const [{ createApi }, compute] = await Promise.all([
         import('../../api/index.js'),
         import('../../compute/index.js'),
       ]);
+      const driverName = options.computeDriver ?? (backing.hostView ? 'qemu' : 'fake');
+      let driver: ComputeDriver;
+      if (driverName === 'fake') {
+        driver = new compute.FakeDriver(backing.hosts);
+      } else if (driverName === 'qemu' && backing.hostView) {
+        const token = await readSecret(io, {
+          ...(options.hostTokenFile ? { file: options.hostTokenFile } : {}),
+          env: 'RACKSEED_HOST_TOKEN',
+          what: 'host service token',
+        });
+        driver = new compute.HostComputeDriver(db, backing.hostView.inventories, token);
+      } else {
+        await backing.close();
+        throw new CliUsageError(
+          driverName === 'qemu'
+            ? '--compute-driver qemu needs a cluster node (--etcd): its servers run on the nodes’ host services'
+            : `--compute-driver ${driverName}: give qemu or fake`,
+        );
+      }
       const api = await createApi({
         db,
         blobs: backing.blobs,
-        driver: new FakeDriver(backing.hosts),
+        driver,
         publicUrl,
         logLevel: io.env.RACKSEED_LOG_LEVEL ?? 'warn',
       });
+      backing.hostView?.reportTo(api.servers);
       try {
         await api.app.listen({ port, host: options.host });
       } catch (error) {
@@ -275,7 +310,7 @@ export function registerCloud(program: Command, io: CliIo): void {
         mode: backing.mode,
         cloudsYaml: cloudsYaml ?? null,
         passwordFile: backing.passwordFile,
-        driver: 'fake',
+        driver: driver.name,
       };
       report(io, command.optsWithGlobals<GlobalOptions>(), value, (v) =>
         [

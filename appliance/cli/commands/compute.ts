@@ -1,0 +1,82 @@
+import type { Command } from 'commander';
+import { cephAccess, endpoints, loadAgent } from '../cluster.js';
+import { CliUsageError } from '../errors.js';
+import { type CliIo, untilSignal } from '../io.js';
+import { readSecret } from '../secrets.js';
+
+interface KeeperOptions {
+  etcd?: string;
+  election: string;
+  cephConf: string;
+  cephKeyring?: string;
+  cephClient?: string;
+  host?: string;
+  hostTokenFile?: string;
+}
+
+/**
+ * `rackseed compute keeper`: the compute keeper (a singleton the agent runs): it restarts a
+ * fenced node's servers on other nodes from their RBD disks, after blocklisting the dead host on
+ * Ceph (see appliance/compute's Evacuation).
+ */
+export function registerCompute(program: Command, io: CliIo): void {
+  const compute = program.command('compute').description("the cloud's compute singletons");
+  compute
+    .command('keeper')
+    .description("restart a fenced node's servers on other nodes (fence first: the dead host is blocklisted on Ceph)")
+    .option('--etcd <urls>', 'etcd client URLs, comma-separated (default: $RACKSEED_ETCD)')
+    .option('--election <name>', "the DB master's election", 'db-master')
+    .requiredOption('--ceph-conf <file>', 'ceph.conf of the cluster (its monitors blocklist the dead host)')
+    .option('--ceph-keyring <file>', 'cephx keyring (default: the one ceph.conf names)')
+    .option('--ceph-client <name>', 'cephx client name, e.g. client.admin')
+    .option('--host <address>', "this node's address (unused: accepted as the other cloud services take it)")
+    .option('--host-token-file <file>', 'the host services’ token (else $RACKSEED_HOST_TOKEN)')
+    .action(async (options: KeeperOptions) => {
+      const hosts = endpoints(options.etcd ?? io.env.RACKSEED_ETCD);
+      if (hosts.length === 0) throw new CliUsageError('no etcd endpoints: pass --etcd URLS or set RACKSEED_ETCD');
+      const token = await readSecret(io, {
+        ...(options.hostTokenFile ? { file: options.hostTokenFile } : {}),
+        env: 'RACKSEED_HOST_TOKEN',
+        what: 'host service token',
+      });
+      const [agent, { DbClient }, { remoteCloudDb }, compute, { RadosCluster }] = await Promise.all([
+        loadAgent(),
+        import('../../dbmaster/index.js'),
+        import('../../db/index.js'),
+        import('../../compute/index.js'),
+        import('../../rados/index.js'),
+      ]);
+      const store = agent.Store.connect(hosts);
+      const following = await agent.followEtcdEndpoints(store);
+      const client = await DbClient.connect({ etcd: store.client, electionName: options.election });
+      const rados = await RadosCluster.connect(cephAccess(options.cephConf, options));
+      const db = remoteCloudDb(client);
+      const hostView = await compute.watchHosts(store);
+      const log = (event: string, fields: Record<string, unknown>) =>
+        io.stderr(`${JSON.stringify({ at: new Date().toISOString(), event, ...fields })}\n`);
+      const driver = new compute.HostComputeDriver(db, hostView.inventories, token);
+      const servers = new compute.ServerService(db, driver, {
+        error: (fields, message) => log('compute.keeper.error', { ...fields, message }),
+      });
+      const evacuation = new compute.Evacuation({
+        store,
+        db,
+        hosts: hostView,
+        servers,
+        token,
+        placement: compute.DEFAULT_PLACEMENT,
+        // The whole address (any port, any nonce): every Ceph client the dead host had.
+        blocklist: async (address) => void (await rados.blocklist(`${address}:0/0`)),
+        log,
+      });
+      await evacuation.start();
+      log('compute.keeper.started', {});
+      await untilSignal();
+      await evacuation.close();
+      await hostView.close();
+      await rados.close();
+      await client.close();
+      await following.close();
+      await store.close();
+    });
+}

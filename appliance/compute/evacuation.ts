@@ -1,0 +1,127 @@
+import { type Entry, keys, parseJson, PrefixView, type Store } from '../../agent/index.js';
+import type { CloudDb } from '../db/index.js';
+import { HostClient, type GuestState } from '../host/index.js';
+import type { HostView } from './host-view.js';
+import { hostCapacities, type PlacementConfig } from './placement.js';
+import type { ServerService } from './servers.js';
+
+/** How often guests that could not move yet are tried again. */
+const RETRY_MS = 5_000;
+
+export interface EvacuationOptions {
+  readonly store: Store;
+  readonly db: CloudDb;
+  readonly hosts: HostView;
+  readonly servers: ServerService;
+  /** The host services' bearer token. */
+  readonly token: string;
+  readonly placement: PlacementConfig;
+  /**
+   * Cuts a dead host off Ceph (`osd blocklist add` of its address), so that its QEMUs, should
+   * any still run, can never write the disks again. Called before any of its guests moves.
+   */
+  readonly blocklist: (address: string) => Promise<void>;
+  readonly log?: (event: string, fields: Record<string, unknown>) => void;
+}
+
+/**
+ * Restarts a fenced node's servers on other nodes, from their RBD disks, with the same ids,
+ * ports and disks (a singleton of the cluster: the compute keeper). Fence first: it acts only
+ * on nodes with a fence record (powered off through their BMC, or confirmed off by an
+ * operator) and no live host service, and blocklists the dead host on Ceph before the first
+ * of its guests starts elsewhere, so two QEMUs never write one disk. Each guest is claimed on
+ * a new host (its allocation moved atomically), started there as it was (running or shut
+ * off), and its record under the dead node removed. A guest that no host can take puts its
+ * server in ERROR with the scheduler's fault; the others are tried again until they move.
+ */
+export class Evacuation {
+  #fenced: PrefixView | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> = Promise.resolve();
+  readonly #blocklisted = new Set<string>();
+  #closed = false;
+
+  constructor(private readonly options: EvacuationOptions) {}
+
+  async start(): Promise<void> {
+    this.#fenced = await PrefixView.open(this.options.store, keys.fencedAll, () => this.#kick());
+    this.#kick();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    await this.#fenced?.close();
+    await this.#running;
+  }
+
+  /** Runs a pass now (after any pass in progress), and again in RETRY_MS while guests are left. */
+  #kick(): void {
+    if (this.#closed) return;
+    clearTimeout(this.#timer);
+    this.#running = this.#running.then(async () => {
+      const left = await this.#pass().catch((error: unknown) => {
+        this.#log('compute.evacuation.error', { error: String(error) });
+        return 1;
+      });
+      if (left > 0 && !this.#closed) this.#timer = setTimeout(() => this.#kick(), RETRY_MS);
+    });
+  }
+
+  /** One pass over every fenced node without a live host service; how many guests are left. */
+  async #pass(): Promise<number> {
+    const live = new Set(this.options.hosts.inventories().map((h) => h.node));
+    let left = 0;
+    for (const entry of this.#fenced?.entries.values() ?? []) {
+      const node = entry.key.slice(keys.fencedAll.length);
+      if (live.has(node)) continue;
+      const { entries } = await this.options.store.list(keys.hostGuests(node));
+      for (const guest of entries) if (!(await this.#move(node, guest))) left++;
+    }
+    return left;
+  }
+
+  /** Moves one guest of a dead node; false if it must be tried again. */
+  async #move(node: string, entry: Entry): Promise<boolean> {
+    const guest = parseJson<GuestState>(entry);
+    const server = await this.options.db.servers.get(guest.id);
+    if (!server || server.state === 'deleted' || server.state === 'deleting') {
+      await this.options.store.delete(entry.key);
+      return true;
+    }
+    if (guest.hostAddress && !this.#blocklisted.has(guest.hostAddress)) {
+      await this.options.blocklist(guest.hostAddress);
+      this.#blocklisted.add(guest.hostAddress);
+      this.#log('compute.evacuation.blocklisted', { node, address: guest.hostAddress });
+    }
+    const inventories = this.options.hosts.inventories().filter((h) => h.node !== node);
+    let target: string;
+    try {
+      target = await this.options.db.placement.move(
+        guest.id,
+        hostCapacities(inventories, this.options.placement),
+        { weigher: 'spread' },
+      );
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'PLACEMENT_ERR_NO_VALID_HOST') throw error;
+      await this.options.servers.report(guest.id, {
+        type: 'hostLost',
+        message: `The server's host ${node} was fenced and no other host can take it: ${(error as Error).message}`,
+      });
+      return false;
+    }
+    const inventory = inventories.find((h) => h.node === target);
+    if (!inventory) return false;
+    const power = guest.power === 'running' || guest.request.power === 'running' ? 'running' : 'shutoff';
+    await new HostClient(inventory.url, this.options.token).put(guest.id, { ...guest.request, power });
+    await this.options.db.servers.setHost(guest.id, target);
+    await this.options.store.delete(entry.key);
+    if (server.state === 'error') await this.options.servers.report(guest.id, { type: 'evacuated' });
+    this.#log('compute.evacuation.moved', { server: guest.id, from: node, to: target, power });
+    return true;
+  }
+
+  #log(event: string, fields: Record<string, unknown>): void {
+    this.options.log?.(event, fields);
+  }
+}
