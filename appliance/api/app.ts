@@ -4,7 +4,7 @@ import type { BlobStore } from '../blobs/index.js';
 import { type ComputeDriver, ServerService } from '../compute/index.js';
 import type { CloudDb } from '../db/index.js';
 import { computeRoutes } from './compute/routes.js';
-import type { ApiDeps } from './context.js';
+import type { ApiDeps, BootableImages } from './context.js';
 import { codeOf, type FaultStyle, faultBody, messageOf, statusOf } from './faults.js';
 import { identityRoutes } from './identity/routes.js';
 import { TokenService } from './identity/tokens.js';
@@ -15,6 +15,8 @@ import { networkRoutes } from './network/routes.js';
 export interface ApiOptions {
   db: CloudDb;
   blobs: BlobStore;
+  /** A cluster's bootable copies of images (RBD), which the `qemu` driver's servers boot from. */
+  bootableImages?: BootableImages;
   driver: ComputeDriver;
   /** The URL clients reach the API at (catalog and links), e.g. `http://127.0.0.1:5000`. */
   publicUrl: string;
@@ -55,6 +57,7 @@ export async function createApi(options: ApiOptions): Promise<Api> {
     tokens,
     servers,
     blobs: options.blobs,
+    ...(options.bootableImages ? { bootableImages: options.bootableImages } : {}),
     publicUrl: options.publicUrl.replace(/\/+$/, ''),
     region: options.region ?? 'RegionOne',
   };

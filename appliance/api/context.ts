@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import type { BlobStore } from '../blobs/index.js';
 import type { ServerService } from '../compute/index.js';
@@ -6,11 +7,27 @@ import { forbidden, unauthorized } from './faults.js';
 import type { TokenClaims, TokenService } from './identity/tokens.js';
 
 /** What every API module is built from. */
+/**
+ * Glance's bootable copies (a cluster's): each raw or qcow2 image also becomes a raw RBD image
+ * with a protected snapshot, which servers' root disks are cloned from.
+ */
+export interface BootableImages {
+  /** Makes the image's bootable copy from its uploaded bytes (raw as is, qcow2 converted); its virtual size. */
+  create(id: string, format: 'raw' | 'qcow2', bytes: () => Promise<Readable>): Promise<{ virtualSize: number }>;
+  /**
+   * Removes it (nothing to do if there is none); refuses with a RackseedError coded
+   * `RBD_ERR_HAS_CHILDREN` while servers' disks are clones of it.
+   */
+  remove(id: string): Promise<void>;
+}
+
 export interface ApiDeps {
   db: CloudDb;
   tokens: TokenService;
   servers: ServerService;
   blobs: BlobStore;
+  /** A cluster's bootable copies of images (none in the embedded mode, whose servers are fake). */
+  bootableImages?: BootableImages;
   /** The URL clients reach this API at, without a trailing slash (`http://127.0.0.1:5000`). */
   publicUrl: string;
   /** The region name in the catalog. */

@@ -29,3 +29,49 @@ export class HostCallError extends RackseedError {
     this.status = options.status ?? 0;
   }
 }
+
+/** QEMU sent something that is not a QMP message (a bug, or not QEMU on that socket). */
+export class QmpMalformedError extends RackseedError {
+  constructor(message: string, cause?: unknown) {
+    super('QMP_ERR_MALFORMED', `QMP: ${message}`, { cause });
+  }
+}
+
+/** QEMU refused a QMP command; `errorClass` is QEMU's (GenericError, CommandNotFound, DeviceNotFound…). */
+export class QmpCommandError extends RackseedError {
+  constructor(
+    readonly execute: string,
+    readonly errorClass: string,
+    desc: string,
+  ) {
+    super('QMP_ERR_COMMAND', `QEMU refused ${execute}: ${errorClass}: ${desc}`);
+  }
+}
+
+/** The QMP connection ended (QEMU exited, or the socket was closed). */
+export class QmpClosedError extends RackseedError {
+  constructor(message = 'the QMP connection is closed: QEMU has exited or the socket was closed') {
+    super('QMP_ERR_CLOSED', message);
+  }
+}
+
+/** QEMU did not answer in time. */
+export class QmpTimeoutError extends RackseedError {
+  constructor(what: string, ms: number) {
+    super('QMP_ERR_TIMEOUT', `QEMU did not answer ${what} within ${ms} ms`, { retryable: true });
+  }
+}
+
+/** QEMU would not start; the message carries what it printed. */
+export class QemuStartError extends RackseedError {
+  constructor(message: string, cause?: unknown) {
+    super('QEMU_ERR_START', message, { cause });
+  }
+}
+
+/** A guest's tap could not be made, plugged or removed. */
+export class HostPortError extends RackseedError {
+  constructor(message: string, cause?: unknown) {
+    super('HOST_ERR_PORT', message, { cause });
+  }
+}

@@ -6,8 +6,20 @@
  */
 export { hostApi } from './api.js';
 export { HostClient } from './client.js';
-export { HostCallError, HostGuestNotFoundError, HostRequestError, HostUnauthorizedError } from './errors.js';
+export {
+  HostCallError,
+  HostGuestNotFoundError,
+  HostPortError,
+  HostRequestError,
+  HostUnauthorizedError,
+  QemuStartError,
+  QmpClosedError,
+  QmpCommandError,
+  QmpMalformedError,
+  QmpTimeoutError,
+} from './errors.js';
 export { tapName, TapPorts } from './ports.js';
+export { accelFor, QemuGuest, type QemuOptions, QemuRuntime, qemuArgs } from './qemu/index.js';
 export {
   type GuestDiskSource,
   type GuestDisks,

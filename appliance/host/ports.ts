@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { RackseedError } from '../../agent/index.js';
+import { HostPortError } from './errors.js';
 import type { GuestPorts } from './service.js';
 
 const run = promisify(execFile);
@@ -46,8 +46,6 @@ async function ip(args: readonly string[], tap: string): Promise<void> {
     await run('ip', args);
   } catch (error) {
     const stderr = (error as { stderr?: string }).stderr?.trim() ?? '';
-    throw new RackseedError('HOST_ERR_PORT', `cannot set up the tap ${tap} (ip ${args.join(' ')}): ${stderr}`, {
-      cause: error,
-    });
+    throw new HostPortError(`cannot set up the tap ${tap} (ip ${args.join(' ')}): ${stderr}`, error);
   }
 }

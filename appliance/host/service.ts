@@ -17,13 +17,14 @@ export interface RunningGuest {
   readonly exited: Promise<{ shutdown: string | null }>;
   /** The tail of its serial console. */
   consoleLog(maxBytes: number): Promise<string>;
+  /** Lets go of it without touching QEMU (the service stops; its next incarnation adopts it). */
+  release(): void;
 }
 
-/** A disk the guest's QEMU opens. */
-export interface GuestDiskSource {
-  readonly pool: string;
-  readonly image: string;
-}
+/** A disk the guest's QEMU opens: an RBD image (a server's root disk), or a raw file (tests and benchmarks). */
+export type GuestDiskSource =
+  | { readonly kind: 'rbd'; readonly pool: string; readonly image: string }
+  | { readonly kind: 'file'; readonly path: string };
 
 /** Starts and finds QEMU guests. */
 export interface GuestRuntime {
@@ -207,6 +208,7 @@ export class HostService {
   /** Stops serving; guests go on running, for the next incarnation to adopt. */
   close(): void {
     this.#closed = true;
+    for (const guest of this.#guests.values()) guest.release();
   }
 
   async #ensureRunning(id: string, request: GuestRequest): Promise<void> {

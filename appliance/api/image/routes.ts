@@ -194,6 +194,29 @@ class Hasher extends Transform {
  * Glance v2 under `/image`: images (create, list, show, JSON-patch update, delete), their
  * bytes (chunked upload, streamed download with ranges), tags, visibility, (de)activation.
  */
+/**
+ * The bootable copy of a raw or qcow2 image, in a cluster: its virtual size, or null when it has
+ * none (another format, the embedded mode, or qcow2 bytes that do not convert: Glance accepts any
+ * bytes on upload, and a server of such an image fails with a fault that says why). A full pool
+ * refuses the upload (413, as Glance's store does) and leaves no bytes behind.
+ */
+async function bootableCopy(deps: ApiDeps, image: Image, id: string): Promise<number | null> {
+  const format = image.diskFormat;
+  if (!deps.bootableImages || (format !== 'raw' && format !== 'qcow2')) return null;
+  try {
+    return (await deps.bootableImages.create(id, format, () => deps.blobs.get(id))).virtualSize;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'RBD_ERR_POOL_FULL') {
+      await deps.blobs.delete(id);
+      await deps.db.images.update(id, { status: 'queued', updatedAt: new Date().toISOString() });
+      throw new ApiError(413, 'Image storage media is full: there is not enough room for the image.', 'API_ERR_STORE_FULL');
+    }
+    if (code !== 'RBD_ERR_CONVERT') throw error;
+    return null;
+  }
+}
+
 export async function imageRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const db = deps.db;
   const base = deps.publicUrl;

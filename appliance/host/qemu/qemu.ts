@@ -1,0 +1,294 @@
+/**
+ * A guest's QEMU: its command line, its start (daemonized, so it is never a child of the host
+ * service and outlives it), adoption by a later host service (pid + kernel start time + QMP),
+ * and its control over QMP: ACPI power-down with a hard stop after a timeout, reset, kill.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, openSync, readFileSync, readSync, closeSync, statSync } from 'node:fs';
+import { appendFile, readFile, rm, truncate } from 'node:fs/promises';
+import { join } from 'node:path';
+import { processStart } from '../../../agent/index.js';
+import { QemuStartError } from '../errors.js';
+import type { GuestDiskSource, GuestRuntime, RunningGuest } from '../service.js';
+import type { GuestProcess, GuestRequest } from '../types.js';
+import type { QmpEvent } from './qmp-codec.js';
+import { QmpConnection } from './qmp-io.js';
+
+/** How long QEMU may take to open its QMP socket. */
+const START_TIMEOUT_MS = 30_000;
+
+/** How a node runs its guests' QEMUs. */
+export interface QemuOptions {
+  /** `kvm` where /dev/kvm opens read-write, else `tcg` (see {@link accelFor}). */
+  readonly accel: 'kvm' | 'tcg';
+  /** TCG's translation cache per guest, MiB (QEMU's default is 1 GiB; OpenStack's CI uses 128). */
+  readonly tbSizeMb?: number;
+  /** How QEMU's rbd driver reaches Ceph: ceph.conf (which names the keyring) and the cephx user. */
+  readonly ceph: { readonly conf: string; readonly user: string };
+  readonly binary?: string;
+  /** The console log is cut back to its last half when it passes this size (default 2 MiB). */
+  readonly consoleCapBytes?: number;
+}
+
+/** `kvm` if this machine's /dev/kvm opens read-write, else `tcg`. */
+export function accelFor(device = '/dev/kvm'): 'kvm' | 'tcg' {
+  try {
+    closeSync(openSync(device, 'r+'));
+    return 'kvm';
+  } catch {
+    return 'tcg';
+  }
+}
+
+/** The files of a guest's run directory. */
+export function runFiles(runDir: string): { qmp: string; log: string; console: string } {
+  return { qmp: join(runDir, 'qmp.sock'), log: join(runDir, 'qemu.log'), console: join(runDir, 'console.log') };
+}
+
+/**
+ * QEMU's arguments for a guest (pure). The root disk opens through QEMU's rbd driver
+ * (qemu-block-extra) with the cephx user's keyring from ceph.conf, never a key on the command
+ * line; NICs are virtio-net on taps the host made, without the iPXE option ROM; the serial
+ * console goes to a file QEMU appends to; QMP listens on a unix socket; seccomp is on.
+ */
+export function qemuArgs(
+  id: string,
+  request: GuestRequest,
+  disk: GuestDiskSource,
+  taps: readonly { mac: string; tap: string }[],
+  runDir: string,
+  options: QemuOptions,
+): string[] {
+  const files = runFiles(runDir);
+  const file =
+    disk.kind === 'rbd'
+      ? { driver: 'rbd', pool: disk.pool, image: disk.image, conf: options.ceph.conf, user: options.ceph.user }
+      : { driver: 'file', filename: disk.path };
+  const blockdev = { driver: 'raw', 'node-name': 'root', file };
+  const accel =
+    options.accel === 'kvm'
+      ? ['-accel', 'kvm', '-cpu', 'host']
+      : ['-accel', `tcg,tb-size=${options.tbSizeMb ?? 128}`, '-cpu', 'max'];
+  return [
+    ...['-name', `guest=${id},debug-threads=on`, '-uuid', id],
+    ...['-machine', 'pc', ...accel, '-smp', String(request.vcpus), '-m', String(request.memoryMb)],
+    ...['-nodefaults', '-no-user-config', '-display', 'none'],
+    // seccomp: no old syscalls, no privilege changes, no fork/exec, no scheduler/affinity games
+    // (which is why QEMU is not -daemonize'd: it forks and calls setsid after the filter is on).
+    ...['-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny'],
+    ...['-blockdev', JSON.stringify(blockdev), '-device', 'virtio-blk-pci,drive=root,bootindex=0,serial=root'],
+    ...taps.flatMap(({ mac, tap }, i) => [
+      ...['-netdev', `tap,id=net${i},ifname=${tap},script=no,downscript=no`],
+      ...['-device', `virtio-net-pci,netdev=net${i},mac=${mac},romfile=`],
+    ]),
+    ...['-device', 'virtio-rng-pci'],
+    ...['-chardev', `file,id=console,path=${files.console},append=on`, '-serial', 'chardev:console'],
+    ...['-qmp', `unix:${files.qmp},server=on,wait=off`],
+  ];
+}
+
+/** True while `pid` runs and is the process that started at `startTime` (a zombie counts as gone). */
+function alive(pid: number, startTime: string): boolean {
+  if (processStart(pid) !== startTime) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A running guest's QEMU. */
+export class QemuGuest implements RunningGuest {
+  #lastShutdown: string | null = null;
+  readonly exited: Promise<{ shutdown: string | null }>;
+  readonly #trim: NodeJS.Timeout;
+
+  private constructor(
+    readonly process: GuestProcess,
+    private readonly qmp: QmpConnection,
+    private readonly consoleCapBytes: number,
+  ) {
+    this.exited = this.qmp.closed.then(async () => {
+      // QEMU closes its sockets as it exits; wait for the process itself to be gone.
+      for (let i = 0; i < 100 && alive(process.pid, process.startTime); i++) await sleep(50);
+      clearInterval(this.#trim);
+      return { shutdown: this.#lastShutdown };
+    });
+    this.#trim = setInterval(() => void trimLog(process.consoleLog, consoleCapBytes).catch(() => undefined), 10_000);
+    this.#trim.unref();
+  }
+
+  #onEvent = (event: QmpEvent): void => {
+    if (event.event === 'SHUTDOWN') this.#lastShutdown = String(event.data.reason ?? 'unknown');
+  };
+
+  /**
+   * Starts QEMU for a guest in a session of its own (so it outlives the host service, which
+   * never waits on it), its own messages in `qemu.log`; resolves once it answers QMP.
+   */
+  static async start(
+    id: string,
+    request: GuestRequest,
+    disk: GuestDiskSource,
+    taps: readonly { mac: string; tap: string }[],
+    runDir: string,
+    options: QemuOptions,
+  ): Promise<QemuGuest> {
+    const files = runFiles(runDir);
+    await rm(files.qmp, { force: true });
+    const log = openSync(files.log, 'w', 0o600);
+    const child = spawn(options.binary ?? 'qemu-system-x86_64', qemuArgs(id, request, disk, taps, runDir, options), {
+      detached: true,
+      stdio: ['ignore', log, log],
+    });
+    closeSync(log);
+    child.unref();
+    let ended: string | undefined;
+    child.on('exit', (code, signal) => (ended = signal ? `signal ${signal}` : `exit ${code}`));
+    child.on('error', (error) => (ended = error.message));
+    const fail = (why: string) =>
+      new QemuStartError(
+        `QEMU did not start guest ${id} (${why}): ${readFileSync(files.log, 'utf8').trim().slice(-2000)}`,
+      );
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    for (;;) {
+      if (ended !== undefined) throw fail(ended);
+      if (existsSync(files.qmp)) break;
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw fail(`no QMP socket after ${START_TIMEOUT_MS} ms`);
+      }
+      await sleep(20);
+    }
+    const pid = child.pid ?? 0;
+    const startTime = processStart(pid);
+    if (!startTime) throw fail('it exited right after it started');
+    const record: GuestProcess = { pid, startTime, qmpSocket: files.qmp, consoleLog: files.console, runDir };
+    const guest = await QemuGuest.#connect(record, options.consoleCapBytes);
+    if (!guest) {
+      child.kill('SIGKILL');
+      throw fail('it does not answer QMP');
+    }
+    return guest;
+  }
+
+  /** The guest its record names, if that QEMU still runs and answers QMP; else null. */
+  static async adopt(record: GuestProcess, consoleCapBytes?: number): Promise<QemuGuest | null> {
+    if (!alive(record.pid, record.startTime) || !existsSync(record.qmpSocket)) return null;
+    return QemuGuest.#connect(record, consoleCapBytes);
+  }
+
+  static async #connect(record: GuestProcess, consoleCapBytes = 2 * 1024 * 1024): Promise<QemuGuest | null> {
+    let events: (event: QmpEvent) => void = () => {};
+    let qmp: QmpConnection;
+    try {
+      qmp = await QmpConnection.open(record.qmpSocket, (event) => events(event));
+    } catch {
+      return null;
+    }
+    const guest = new QemuGuest(record, qmp, consoleCapBytes);
+    events = guest.#onEvent;
+    return guest;
+  }
+
+  /** QEMU's run state (`running`, `paused`, `shutdown`…). */
+  async status(): Promise<string> {
+    return (await this.qmp.execute<{ status: string }>('query-status')).status;
+  }
+
+  async powerdown(timeoutMs: number): Promise<'graceful' | 'forced'> {
+    await this.qmp.execute('system_powerdown').catch(() => undefined);
+    if (await this.#exitsWithin(timeoutMs)) return 'graceful';
+    await this.qmp.execute('quit').catch(() => undefined);
+    if (!(await this.#exitsWithin(5_000))) await this.kill();
+    return 'forced';
+  }
+
+  async reset(): Promise<void> {
+    await this.qmp.execute('system_reset');
+  }
+
+  async kill(): Promise<void> {
+    if (alive(this.process.pid, this.process.startTime)) {
+      try {
+        process.kill(this.process.pid, 'SIGKILL');
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+    this.qmp.close();
+    await this.exited;
+  }
+
+  async consoleLog(maxBytes: number): Promise<string> {
+    return tail(this.process.consoleLog, maxBytes);
+  }
+
+  /** Lets go of QMP without touching QEMU (the host service is stopping; a later one adopts it). */
+  release(): void {
+    clearInterval(this.#trim);
+    this.qmp.close();
+  }
+
+  async #exitsWithin(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+    const done = await Promise.race([this.exited.then(() => true), timeout]);
+    clearTimeout(timer);
+    return done;
+  }
+}
+
+/** The host's QEMU runtime (the host service's {@link GuestRuntime}). */
+export class QemuRuntime implements GuestRuntime {
+  constructor(readonly options: QemuOptions) {}
+
+  start(
+    id: string,
+    request: GuestRequest,
+    disk: GuestDiskSource,
+    taps: readonly { mac: string; tap: string }[],
+    runDir: string,
+  ): Promise<QemuGuest> {
+    return QemuGuest.start(id, request, disk, taps, runDir, this.options);
+  }
+
+  adopt(record: GuestProcess): Promise<QemuGuest | null> {
+    return QemuGuest.adopt(record, this.options.consoleCapBytes);
+  }
+}
+
+/** The last `maxBytes` of a file ('' if it does not exist). */
+export async function tail(path: string, maxBytes: number): Promise<string> {
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch {
+    return '';
+  }
+  const length = Math.min(size, maxBytes);
+  const fd = openSync(path, 'r');
+  try {
+    const buffer = Buffer.alloc(length);
+    readSync(fd, buffer, 0, length, size - length);
+    return buffer.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Keeps a console log bounded: past `capBytes`, it is cut back to its last half. QEMU appends
+ * (O_APPEND), so its next write lands at the new end; what it writes between the read and the
+ * truncation (microseconds) is lost, which a console log can afford.
+ */
+export async function trimLog(path: string, capBytes: number): Promise<boolean> {
+  if (!existsSync(path) || statSync(path).size <= capBytes) return false;
+  const kept = await readFile(path).then((b) => b.subarray(b.length - Math.floor(capBytes / 2)));
+  await truncate(path, 0);
+  await appendFile(path, kept);
+  return true;
+}

@@ -1,0 +1,170 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { ClusterStatus } from '../../agent/index.js';
+import { inSeed, type LabInfo, labPower, labUp, waitFor } from '../../bootstrap/index.js';
+import { guestImage } from '../guest-image.js';
+import { removeLabAfterAll } from './lab-hooks.js';
+
+const run = promisify(execFile);
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const RACKSEED = [process.execPath, join(REPO, 'bin/rackseed.js')];
+
+interface ServerView {
+  id: string;
+  status: string;
+  addresses: Record<string, string[]> | string;
+  'OS-EXT-SRV-ATTR:host': string;
+  'OS-EXT-STS:power_state': string | number;
+}
+
+// Real compute in the lab rack with Ceph: a server is a QEMU guest on an RBD clone of a Glance
+// image, on the provider network, and survives its node's power loss.
+describe('servers are QEMU guests on RBD disks, and survive their node (lab rack, Ceph)', () => {
+  let dir: string;
+  let lab: LabInfo;
+  let key: string;
+  let server: ServerView;
+  let address: string;
+  const status = async () => JSON.parse(await inSeed(lab, RACKSEED, ['--json', 'status'])) as ClusterStatus;
+
+  /** Debian's `openstack` CLI on this machine, as the admin, through the lab gateway. */
+  const openstack = async <T>(args: readonly string[], json = true): Promise<T> => {
+    const env = {
+      ...process.env,
+      OS_AUTH_URL: `${lab.gateway.url}/identity`,
+      OS_IDENTITY_API_VERSION: '3',
+      OS_USERNAME: 'admin',
+      OS_PASSWORD: readFileSync(lab.adminPasswordFile, 'utf8').trim(),
+      OS_PROJECT_NAME: 'admin',
+      OS_USER_DOMAIN_NAME: 'Default',
+      OS_PROJECT_DOMAIN_NAME: 'Default',
+    };
+    const { stdout } = await run('openstack', [...args, ...(json ? ['-f', 'json'] : [])], {
+      env,
+      timeout: 300_000,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    return (json ? JSON.parse(stdout) : stdout) as T;
+  };
+  /** `ssh` to the guest from the lab's provider network (the bridge namespace holds its gateway). */
+  const ssh = async (command: string, timeoutMs = 20_000) =>
+    (
+      await run(
+        'ip',
+        [
+          ...['netns', 'exec', lab.bridgeNetns, 'ssh', '-i', key, '-o', 'StrictHostKeyChecking=no'],
+          ...['-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=3', '-o', 'LogLevel=ERROR'],
+          `cloud@${address}`,
+          command,
+        ],
+        { timeout: timeoutMs },
+      )
+    ).stdout;
+  const tool = async (argv: readonly string[]) => {
+    const conf = join(lab.scopeDir, 'seed', 'agent', 'ceph', 'ceph.conf');
+    const [command = 'rbd', ...args] = argv;
+    return (await run('ip', ['netns', 'exec', lab.seedNetns, command, '-c', conf, ...args], { timeout: 60_000 }))
+      .stdout;
+  };
+
+  beforeAll(async () => {
+    execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO });
+    const image = await guestImage();
+    dir = mkdtempSync(join(tmpdir(), 'rackseed-e2e-compute-'));
+    key = join(dir, 'id_ed25519');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+    lab = await labUp({ dir, servers: 3, rackseed: RACKSEED, ceph: true, readyTimeoutMs: 180_000 });
+    await waitFor(
+      'Ceph HEALTH_OK with the images and vms pools',
+      async () => {
+        const ceph = (await status()).ceph;
+        return ceph?.health === 'HEALTH_OK' && ['images', 'vms'].every((p) => ceph.pools.some((q) => q.name === p));
+      },
+      300_000,
+      2_000,
+    );
+    await waitFor(
+      'four hypervisors with their real inventory',
+      async () => (await openstack<{ 'Hypervisor Type': string }[]>(['hypervisor', 'list'])).length === 4,
+      180_000,
+      2_000,
+    );
+    await openstack(['image', 'create', '--disk-format', 'raw', '--container-format', 'bare'].concat([
+      '--file',
+      image.path,
+      '--public',
+      'guest',
+    ]));
+    await openstack(['keypair', 'create', '--public-key', `${key}.pub`, 'lab-key']);
+    await openstack(['flavor', 'create', '--ram', '192', '--disk', '1', '--vcpus', '1', 'lab.guest']);
+  }, 900_000);
+  removeLabAfterAll(() => ({ dir, lab }));
+
+  it('boots a server: ACTIVE, its console shows the boot, ssh with the keypair reaches it and the metadata names it', async () => {
+    const userData = join(dir, 'user-data');
+    writeFileSync(userData, '#!/bin/sh\necho user-data-ran > /tmp/user-data-ran\n');
+    const t0 = Date.now();
+    server = await openstack<ServerView>([
+      ...['server', 'create', '--flavor', 'lab.guest', '--image', 'guest', '--key-name', 'lab-key'],
+      ...['--network', 'provider', '--user-data', userData, '--wait', 'vm1'],
+    ]);
+    const active = Date.now() - t0;
+    expect(server.status).toBe('ACTIVE');
+    address = String(server.addresses).replace(/^provider=/, '');
+    expect(address).toMatch(/^10\.16\./);
+    await waitFor('ssh to the guest', () => ssh('true').then(() => true, () => false), 120_000, 500);
+    console.log(`compute e2e: create → ACTIVE ${active} ms, create → ssh ${Date.now() - t0} ms`);
+    const metadata = JSON.parse(await ssh('curl -s http://169.254.169.254/openstack/latest/meta_data.json')) as {
+      uuid: string;
+    };
+    expect(metadata.uuid).toBe(server.id);
+    expect((await ssh('cat /tmp/user-data-ran')).trim()).toBe('user-data-ran');
+    const console_ = await openstack<string>(['console', 'log', 'show', 'vm1'], false);
+    expect(console_).toContain('Linux version');
+    expect(console_).toContain(server.id);
+    // Its root disk is a clone of the image in the vms pool.
+    expect(await tool(['rbd', 'info', `vms/${server.id}_disk`])).toContain(`parent: images/`);
+  }, 600_000);
+
+  it('restarts the server on another node when its node loses power: same id, address and disk', async () => {
+    await ssh('echo survived > /root/marker && sync');
+    const victim = server['OS-EXT-SRV-ATTR:host'];
+    const died = Date.now();
+    labPower(lab, victim, 'off');
+    await waitFor(
+      `${victim} fenced`,
+      async () => (await status()).nodes.find((n) => n.name === victim)?.state === 'fenced',
+      90_000,
+      1_000,
+    );
+    const moved = await waitFor(
+      'the server ACTIVE on another node',
+      async () => {
+        const s = await openstack<ServerView>(['server', 'show', server.id]);
+        return s.status === 'ACTIVE' && s['OS-EXT-SRV-ATTR:host'] !== victim ? s : undefined;
+      },
+      180_000,
+      1_000,
+    );
+    await waitFor('ssh to the guest again', () => ssh('true').then(() => true, () => false), 180_000, 500);
+    console.log(`compute e2e: power lost → ssh answering on ${moved['OS-EXT-SRV-ATTR:host']} in ${Date.now() - died} ms`);
+    expect(String(moved.addresses)).toBe(String(server.addresses));
+    expect((await ssh('cat /root/marker')).trim()).toBe('survived');
+    const metadata = JSON.parse(await ssh('curl -s http://169.254.169.254/openstack/latest/meta_data.json')) as {
+      uuid: string;
+    };
+    expect(metadata.uuid).toBe(server.id);
+  }, 600_000);
+
+  it('deletes the server: its disk is gone from Ceph and the image can then be deleted', async () => {
+    await openstack(['server', 'delete', '--wait', server.id], false);
+    expect(await tool(['rbd', 'ls', 'vms'])).not.toContain(server.id);
+    await openstack(['image', 'delete', 'guest'], false);
+    expect((await tool(['rbd', 'ls', 'images'])).trim()).toBe('');
+  }, 300_000);
+});
