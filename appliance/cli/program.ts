@@ -5,6 +5,7 @@ import { registerCloud } from './commands/cloud.js';
 import { registerCompute } from './commands/compute.js';
 import { registerDb } from './commands/db.js';
 import { registerDoctor } from './commands/doctor.js';
+import { registerHost } from './commands/host.js';
 import { registerLab } from './commands/lab.js';
 import { registerNetboot } from './commands/netboot.js';
 import { registerNode } from './commands/node.js';
@@ -26,6 +27,7 @@ const VERBS: ReadonlyArray<(program: Command, io: CliIo) => void> = [
   registerSeed,
   registerLab,
   registerDb,
+  registerHost,
 ];
 
 function createProgram(io: CliIo): Command {

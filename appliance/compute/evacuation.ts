@@ -97,11 +97,9 @@ export class Evacuation {
     const inventories = this.options.hosts.inventories().filter((h) => h.node !== node);
     let target: string;
     try {
-      target = await this.options.db.placement.move(
-        guest.id,
-        hostCapacities(inventories, this.options.placement),
-        { weigher: 'spread' },
-      );
+      target = await this.options.db.placement.move(guest.id, hostCapacities(inventories, this.options.placement), {
+        weigher: 'spread',
+      });
     } catch (error) {
       if ((error as { code?: string }).code !== 'PLACEMENT_ERR_NO_VALID_HOST') throw error;
       await this.options.servers.report(guest.id, {

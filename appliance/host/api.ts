@@ -7,6 +7,8 @@ import type { GuestRequest } from './types.js';
 
 /** The largest console tail one call returns (Nova's console log API takes a line count; we bound bytes). */
 const CONSOLE_MAX_BYTES = 1024 * 1024;
+/** What the request asked that cannot be: the caller's fault (400), not the host's. */
+const REFUSED = new Set(['HOST_ERR_IMAGE_NOT_BOOTABLE', 'RBD_ERR_TOO_SMALL', 'RBD_ERR_NOT_FOUND']);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
@@ -34,12 +36,13 @@ export function hostApi(service: HostService, token: string): FastifyInstance {
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new HostUnauthorizedError();
   });
   app.setErrorHandler((error, _request, reply) => {
+    const code0 = isRackseedError(error) ? error.code : '';
     const status =
       error instanceof HostUnauthorizedError
         ? 401
         : error instanceof HostGuestNotFoundError
           ? 404
-          : error instanceof HostRequestError || (error as { validation?: unknown }).validation
+          : error instanceof HostRequestError || REFUSED.has(code0) || (error as { validation?: unknown }).validation
             ? 400
             : 500;
     const code = isRackseedError(error) ? error.code : status === 400 ? 'HOST_ERR_BAD_REQUEST' : 'HOST_ERR_INTERNAL';

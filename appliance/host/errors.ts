@@ -75,3 +75,13 @@ export class HostPortError extends RackseedError {
     super('HOST_ERR_PORT', message, { cause });
   }
 }
+
+/** A non-bootable image: the host refuses to start a guest that would only sit at "No bootable device". */
+export class HostImageNotBootableError extends RackseedError {
+  constructor(image: string) {
+    super(
+      'HOST_ERR_IMAGE_NOT_BOOTABLE',
+      `Image ${image} is not bootable: its first sector has no boot signature (0x55AA).`,
+    );
+  }
+}

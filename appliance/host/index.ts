@@ -5,10 +5,13 @@
  * volume and network services) call it through {@link HostClient}.
  */
 export { hostApi } from './api.js';
+export { RbdGuestDisks, rootDiskName } from './disks.js';
+export { machineSize, qemuVersion } from './inventory.js';
 export { HostClient } from './client.js';
 export {
   HostCallError,
   HostGuestNotFoundError,
+  HostImageNotBootableError,
   HostPortError,
   HostRequestError,
   HostUnauthorizedError,
@@ -18,7 +21,19 @@ export {
   QmpMalformedError,
   QmpTimeoutError,
 } from './errors.js';
-export { tapName, TapPorts } from './ports.js';
+export {
+  classlessRoutes,
+  type GuestLease,
+  type GuestMetadata,
+  GuestNetwork,
+  guestDhcpReply,
+  metadataAnswer,
+  METADATA_ADDRESS,
+  runGuestNet,
+  serveGuestControl,
+  Supervised,
+  tapName,
+} from './network/index.js';
 export { accelFor, QemuGuest, type QemuOptions, QemuRuntime, qemuArgs } from './qemu/index.js';
 export {
   type GuestDiskSource,

@@ -2,7 +2,15 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { keys, type Store } from '../../agent/index.js';
 import { HostGuestNotFoundError, HostRequestError } from './errors.js';
-import type { GuestPower, GuestProcess, GuestRequest, GuestState, HostInventory, ImageRef } from './types.js';
+import type {
+  GuestPower,
+  GuestProcess,
+  GuestRequest,
+  GuestState,
+  HostInventory,
+  ImageRef,
+  NicRequest,
+} from './types.js';
 
 /** A guest's QEMU while it runs (appliance/host/qemu). */
 export interface RunningGuest {
@@ -47,12 +55,12 @@ export interface GuestDisks {
   removeRoot(id: string): Promise<void>;
 }
 
-/** Guests' taps (appliance/host/ports). */
+/** Guests' ports (appliance/host/network). */
 export interface GuestPorts {
-  /** The guest's tap for a port, made and plugged unless it is there; its name. */
-  plug(portId: string, mac: string): Promise<string>;
-  /** Removes the port's tap; nothing to do if it is gone. */
-  unplug(portId: string): Promise<void>;
+  /** The guest's tap for a port, made and plugged (with its anti-spoofing rules) unless it is there; its name. */
+  plug(nic: NicRequest): Promise<string>;
+  /** Removes the port's tap and rules; nothing to do if they are gone. */
+  unplug(nic: NicRequest): Promise<void>;
 }
 
 export interface HostServiceOptions {
@@ -176,7 +184,7 @@ export class HostService {
         this.#guests.delete(id);
       }
       if (state) {
-        for (const nic of state.request.nics) await this.options.ports.unplug(nic.portId);
+        for (const nic of state.request.nics) await this.options.ports.unplug(nic);
         if (state.process) await rm(state.process.runDir, { recursive: true, force: true });
       }
       await this.options.disks.removeRoot(id);
@@ -195,6 +203,11 @@ export class HostService {
   /** Every guest this host knows. */
   list(): GuestState[] {
     return [...this.#states.values()];
+  }
+
+  /** Records what the guest posted to the metadata service's password path. */
+  async setPassword(id: string, password: string): Promise<void> {
+    await this.#serial(id, () => this.#record(id, { password }));
   }
 
   /** The tail of a guest's serial console ('' before its first start). */
@@ -216,8 +229,7 @@ export class HostService {
     try {
       const disk = await this.options.disks.ensureRoot(id, request.image, request.diskGb);
       const taps: { mac: string; tap: string }[] = [];
-      for (const nic of request.nics)
-        taps.push({ mac: nic.mac, tap: await this.options.ports.plug(nic.portId, nic.mac) });
+      for (const nic of request.nics) taps.push({ mac: nic.mac, tap: await this.options.ports.plug(nic) });
       const runDir = join(this.options.runDir, id);
       await mkdir(runDir, { recursive: true, mode: 0o700 });
       const guest = await this.#startOneAtATime(() => this.options.runtime.start(id, request, disk, taps, runDir));

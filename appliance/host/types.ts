@@ -1,3 +1,5 @@
+import type { GuestMetadata } from './network/metadata.js';
+
 /**
  * The host service's vocabulary: what the compute service asks a node to run (a
  * {@link GuestRequest}), what the node reports back ({@link GuestState}, kept in etcd under the
@@ -14,9 +16,14 @@ export interface ImageRef {
 /** One network interface of a guest: a port of the cloud's network, plugged by the host. */
 export interface NicRequest {
   readonly portId: string;
+  readonly networkId: string;
   readonly mac: string;
-  /** The port's fixed IPv4 address (the host's guest DHCP hands it out). */
+  /** The port's fixed IPv4 address (the host's guest DHCP hands it out) and its subnet's. */
   readonly ip: string;
+  readonly prefixLength: number;
+  readonly gateway: string | null;
+  readonly mtu: number;
+  readonly dns: readonly string[];
 }
 
 /** How a guest's power should be: the host starts or stops its QEMU to match. */
@@ -35,6 +42,8 @@ export interface GuestRequest {
   readonly diskGb: number;
   readonly nics: readonly NicRequest[];
   readonly power: PowerRequest;
+  /** What the metadata service tells the guest about itself. */
+  readonly metadata: GuestMetadata;
 }
 
 /**
@@ -63,6 +72,8 @@ export interface GuestState {
   readonly power: GuestPower;
   /** Its QEMU while it runs. */
   readonly process: GuestProcess | null;
+  /** What the guest posted to the metadata service's password path ('' if nothing), for the API to read. */
+  readonly password?: string;
   /** The last failure of an operation on it (spawn, start), with its stable code. */
   readonly fault: { readonly code: string; readonly message: string } | null;
   readonly updatedAt: string;

@@ -210,7 +210,11 @@ async function bootableCopy(deps: ApiDeps, image: Image, id: string): Promise<nu
     if (code === 'RBD_ERR_POOL_FULL') {
       await deps.blobs.delete(id);
       await deps.db.images.update(id, { status: 'queued', updatedAt: new Date().toISOString() });
-      throw new ApiError(413, 'Image storage media is full: there is not enough room for the image.', 'API_ERR_STORE_FULL');
+      throw new ApiError(
+        413,
+        'Image storage media is full: there is not enough room for the image.',
+        'API_ERR_STORE_FULL',
+      );
     }
     if (code !== 'RBD_ERR_CONVERT') throw error;
     return null;

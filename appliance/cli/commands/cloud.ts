@@ -233,7 +233,10 @@ export function registerCloud(program: Command, io: CliIo): void {
       '--compute-driver <name>',
       'qemu (servers are QEMU guests on the nodes’ host services; the default with --etcd) or fake (instant, nothing runs; the default with --data-dir, for API conformance and scale benchmarks)',
     )
-    .option('--host-token-file <file>', 'with --compute-driver qemu: the host services’ token (else $RACKSEED_HOST_TOKEN)')
+    .option(
+      '--host-token-file <file>',
+      'with --compute-driver qemu: the host services’ token (else $RACKSEED_HOST_TOKEN)',
+    )
     .option(
       '--clouds-yaml <file>',
       'clouds.yaml to add the rackseed entry to (default ~/.config/openstack/clouds.yaml)',

@@ -1,0 +1,177 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { RACKSEED, cephAccess, endpoints, loadAgent } from '../cluster.js';
+import { CliUsageError } from '../errors.js';
+import { type CliIo, untilSignal } from '../io.js';
+import { readSecret } from '../secrets.js';
+
+interface ServeOptions {
+  node?: string;
+  etcd?: string;
+  cephConf: string;
+  cephKeyring?: string;
+  cephClient?: string;
+  host?: string;
+  port: string;
+  tokenFile?: string;
+  runDir: string;
+  providerUplink?: string;
+  availabilityZone: string;
+  vmsPool: string;
+}
+
+/** How long the host service's inventory outlives it in etcd (a dead host offers nothing after this). */
+const INVENTORY_TTL_SECONDS = 5;
+
+/** The guest-services namespace of this node: named after the namespace the host service runs in, if any. */
+function servicesNetns(): string {
+  try {
+    const own = execFileSync('ip', ['netns', 'identify', String(process.pid)], { encoding: 'utf8' }).trim();
+    return own ? `${own}-guests` : 'rackseed-guests';
+  } catch {
+    return 'rackseed-guests';
+  }
+}
+
+/** `rackseed host serve` (a node's host service) and `rackseed host guest-net` (its guest DHCP and metadata). */
+export function registerHost(program: Command, io: CliIo): void {
+  const host = program.command('host').description("a node's host service: the only code that runs its guests");
+  host
+    .command('serve')
+    .description('run this node’s guests (QEMU on RBD disks, their ports) behind the host API')
+    .option('--node <name>', 'this node’s name (default: $RACKSEED_NODE)')
+    .option('--etcd <urls>', 'etcd client URLs, comma-separated (default: $RACKSEED_ETCD)')
+    .requiredOption('--ceph-conf <file>', 'ceph.conf of the cluster whose RBD pools hold the disks')
+    .option('--ceph-keyring <file>', 'cephx keyring (default: the one ceph.conf names)')
+    .option('--ceph-client <name>', 'cephx client name (default client.admin)')
+    .option('--host <address>', 'the address the API listens on and is reached at (default: $RACKSEED_ADDRESS)')
+    .option('--port <port>', 'TCP port of the API', '5002')
+    .option('--token-file <file>', 'the bearer token callers must show (else $RACKSEED_HOST_TOKEN)')
+    .requiredOption('--run-dir <dir>', 'where guests’ run directories (QMP sockets, console logs) go')
+    .option('--provider-uplink <interface>', 'the interface that carries the provider network to the other nodes')
+    .option('--availability-zone <name>', 'this host’s availability zone', 'nova')
+    .option('--vms-pool <pool>', 'the RBD pool of the guests’ disks', 'vms')
+    .action(async (options: ServeOptions) => {
+      const node = options.node ?? io.env.RACKSEED_NODE;
+      const address = options.host ?? io.env.RACKSEED_ADDRESS;
+      const etcd = endpoints(options.etcd ?? io.env.RACKSEED_ETCD);
+      if (!node) throw new CliUsageError('--node NAME (or RACKSEED_NODE) is required');
+      if (!address) throw new CliUsageError('--host ADDRESS (or RACKSEED_ADDRESS) is required');
+      if (etcd.length === 0) throw new CliUsageError('no etcd endpoints: pass --etcd URLS or set RACKSEED_ETCD');
+      const port = Number(options.port);
+      if (!Number.isInteger(port) || port < 1 || port > 65535)
+        throw new CliUsageError(`--port ${options.port} is not a TCP port`);
+      const token = await readSecret(io, {
+        ...(options.tokenFile ? { file: options.tokenFile } : {}),
+        env: 'RACKSEED_HOST_TOKEN',
+        what: 'host service token',
+      });
+      const runDir = resolve(options.runDir);
+      mkdirSync(runDir, { recursive: true, mode: 0o700 });
+      const [agent, hostModule, { Rbd }, { RadosCluster }] = await Promise.all([
+        loadAgent(),
+        import('../../host/index.js'),
+        import('../../rbd/index.js'),
+        import('../../rados/index.js'),
+      ]);
+      const log = (event: string, fields: Record<string, unknown>) =>
+        io.stderr(`${JSON.stringify({ at: new Date().toISOString(), event, ...fields })}\n`);
+      const access = cephAccess(options.cephConf, options);
+      const clientId = (access.clientName ?? 'client.admin').replace(/^client\./, '');
+      const rbd = new Rbd({ conf: access.conf, id: clientId, ...(access.keyring ? { keyring: access.keyring } : {}) });
+      const store = agent.Store.connect(etcd);
+      const following = await agent.followEtcdEndpoints(store);
+      const accel = hostModule.accelFor();
+      const { vcpus, memoryMb } = hostModule.machineSize();
+      const rados = await RadosCluster.connect(access);
+      const diskGb = await vmsPoolGb(rados, options.vmsPool);
+      const inventory = {
+        node,
+        url: `http://${address.includes(':') ? `[${address}]` : address}:${port}`,
+        vcpus,
+        memoryMb,
+        diskGb,
+        accel,
+        hypervisorVersion: await hostModule.qemuVersion(),
+        availabilityZone: options.availabilityZone,
+      };
+      const network = new hostModule.GuestNetwork({
+        servicesNetns: servicesNetns(),
+        ...(options.providerUplink ? { uplink: options.providerUplink } : {}),
+      });
+      await network.setup();
+      const service = new hostModule.HostService({
+        node,
+        store,
+        runtime: new hostModule.QemuRuntime({ accel, ceph: { conf: access.conf, user: clientId } }),
+        disks: new hostModule.RbdGuestDisks(rbd, options.vmsPool),
+        ports: network,
+        runDir: join(runDir, 'guests'),
+        inventory,
+        log,
+      });
+      const adopted = await service.adoptAll();
+      // This host's Ceph clients were blocklisted if it was fenced; the QEMUs of that time are
+      // gone (a fenced node was powered off, and guests moved away lose their records here).
+      await rados.unblocklist(`${address}:0/0`).catch(() => undefined);
+      const control = await hostModule.serveGuestControl(service, join(runDir, 'guest-net.sock'));
+      const guestNet = new hostModule.Supervised(
+        [
+          ...['ip', 'netns', 'exec', network.options.servicesNetns, ...RACKSEED],
+          ...['host', 'guest-net', '--socket', join(runDir, 'guest-net.sock')],
+        ],
+        join(runDir, 'guest-net.pid'),
+        join(runDir, 'guest-net.log'),
+      );
+      guestNet.start();
+      const api = hostModule.hostApi(service, token);
+      await api.listen({ host: address, port });
+      // The inventory lives under a lease of its own: a dead host service offers nothing.
+      const publish = async () => {
+        const lease = await store.grantLease(INVENTORY_TTL_SECONDS);
+        lease.on(
+          'lost',
+          () => void publish().catch((error: unknown) => log('host.inventory.error', { error: String(error) })),
+        );
+        await store.put(agent.keys.hostInventory(node), JSON.stringify(inventory), lease.id);
+        return lease;
+      };
+      const lease = await publish();
+      log('host.serving', { node, url: inventory.url, accel, vcpus, memoryMb, diskGb, ...adopted });
+      await untilSignal();
+      // Guests go on running: the next incarnation adopts them.
+      service.close();
+      await api.close();
+      await guestNet.stop();
+      await control.close();
+      await lease.revoke().catch(() => undefined);
+      await rados.close();
+      await following.close();
+      await store.close();
+    });
+
+  host
+    .command('guest-net')
+    .description('the guest DHCP server and metadata service (run by `host serve` in its guest-services namespace)')
+    .requiredOption('--socket <path>', 'the host service’s guest-net socket')
+    .action(async (options: { socket: string }) => {
+      const { runGuestNet } = await import('../../host/index.js');
+      const running = await runGuestNet(options.socket, (line) => io.stderr(`${new Date().toISOString()} ${line}\n`));
+      await untilSignal();
+      await running.close();
+    });
+}
+
+/** What the guests' pool can hold, in GiB (stored + max available, as `ceph df` reports it). */
+async function vmsPoolGb(
+  rados: { monCommand(command: Readonly<Record<string, unknown>>): Promise<{ output: Buffer }> },
+  pool: string,
+): Promise<number> {
+  const df = JSON.parse((await rados.monCommand({ prefix: 'df', format: 'json' })).output.toString()) as {
+    pools: { name: string; stats: { stored: number; max_avail: number } }[];
+  };
+  const stats = df.pools.find((p) => p.name === pool)?.stats;
+  return stats ? Math.floor((stats.stored + stats.max_avail) / 1024 ** 3) : 0;
+}

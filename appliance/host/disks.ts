@@ -1,0 +1,30 @@
+import { HostImageNotBootableError } from './errors.js';
+import type { Rbd } from '../rbd/index.js';
+import type { GuestDiskSource, GuestDisks } from './service.js';
+import type { ImageRef } from './types.js';
+
+const GIB = 1024 ** 3;
+
+/** A guest's root disk in the `vms` pool, named as Nova's RBD driver names it. */
+export const rootDiskName = (id: string) => `${id}_disk`;
+
+/** Guests' root disks on Ceph: copy-on-write clones of their images in the `vms` pool. */
+export class RbdGuestDisks implements GuestDisks {
+  constructor(
+    private readonly rbd: Rbd,
+    private readonly pool: string,
+  ) {}
+
+  async ensureRoot(id: string, image: ImageRef, diskGb: number): Promise<GuestDiskSource> {
+    const name = rootDiskName(id);
+    if (!(await this.rbd.info(this.pool, name))) {
+      if (!(await this.rbd.bootable(image.pool, image.name))) throw new HostImageNotBootableError(image.name);
+      await this.rbd.cloneDisk(image, this.pool, name, diskGb * GIB);
+    }
+    return { kind: 'rbd', pool: this.pool, image: name };
+  }
+
+  async removeRoot(id: string): Promise<void> {
+    await this.rbd.removeImage(this.pool, rootDiskName(id));
+  }
+}
