@@ -9,6 +9,8 @@ export interface HostInfo {
   vcpus: number;
   memoryMb: number;
   localGb: number;
+  /** Its availability zone (default `nova`). */
+  availabilityZone?: string;
 }
 
 /**
@@ -17,9 +19,8 @@ export interface HostInfo {
  */
 export interface ComputeDriver {
   readonly name: string;
+  /** The live hosts and their real inventory (what the scheduler places servers on). */
   hosts(): HostInfo[];
-  /** The host a new server goes to. */
-  place(server: Pick<Server, 'id' | 'projectId'>): string;
   spawn(server: Server): Promise<void>;
   powerOff(server: Server): Promise<void>;
   powerOn(server: Server): Promise<void>;
@@ -59,15 +60,6 @@ export class FakeDriver implements ComputeDriver {
         memoryMb: 4 * 1024 * 1024,
         localGb: 100_000,
       }));
-  }
-
-  /** Spreads servers over the hosts by their id (the same server always lands on the same host). */
-  place(server: Pick<Server, 'id'>): string {
-    const hosts = this.hosts();
-    if (hosts.length === 0) return 'rackseed-fake-0';
-    let hash = 0;
-    for (const char of server.id) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
-    return hosts[hash % hosts.length]?.hostname ?? 'rackseed-fake-0';
   }
 
   async spawn(): Promise<void> {}

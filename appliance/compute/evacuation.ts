@@ -2,6 +2,7 @@ import { type Entry, keys, parseJson, PrefixView, type Store } from '../../agent
 import type { CloudDb } from '../db/index.js';
 import { HostClient, type GuestState } from '../host/index.js';
 import type { HostView } from './host-view.js';
+import type { HostComputeDriver } from './host-driver.js';
 import { hostCapacities, type PlacementConfig } from './placement.js';
 import type { ServerService } from './servers.js';
 
@@ -13,6 +14,8 @@ export interface EvacuationOptions {
   readonly db: CloudDb;
   readonly hosts: HostView;
   readonly servers: ServerService;
+  /** Its inventory of the live hosts. */
+  readonly driver: HostComputeDriver;
   /** The host services' bearer token. */
   readonly token: string;
   readonly placement: PlacementConfig;
@@ -97,11 +100,10 @@ export class Evacuation {
     const inventories = this.options.hosts.inventories().filter((h) => h.node !== node);
     let target: string;
     try {
-      target = await this.options.db.placement.move(guest.id, hostCapacities(inventories, this.options.placement), {
-        weigher: 'spread',
-      });
+      const capacities = hostCapacities(this.options.driver.hosts(), this.options.placement);
+      target = await this.options.db.servers.place(guest.id, capacities, [node]);
     } catch (error) {
-      if ((error as { code?: string }).code !== 'PLACEMENT_ERR_NO_VALID_HOST') throw error;
+      if ((error as { code?: string }).code !== 'DB_ERR_NO_VALID_HOST') throw error;
       await this.options.servers.report(guest.id, {
         type: 'hostLost',
         message: `The server's host ${node} was fenced and no other host can take it: ${(error as Error).message}`,
@@ -112,7 +114,6 @@ export class Evacuation {
     if (!inventory) return false;
     const power = guest.power === 'running' || guest.request.power === 'running' ? 'running' : 'shutoff';
     await new HostClient(inventory.url, this.options.token).put(guest.id, { ...guest.request, power });
-    await this.options.db.servers.setHost(guest.id, target);
     await this.options.store.delete(entry.key);
     if (server.state === 'error') await this.options.servers.report(guest.id, { type: 'evacuated' });
     this.#log('compute.evacuation.moved', { server: guest.id, from: node, to: target, power });

@@ -1,6 +1,12 @@
 import { IMAGES_POOL, RackseedError } from '../../agent/index.js';
 import type { CloudDb, Server } from '../db/index.js';
-import { HostClient, type GuestRequest, type HostInventory } from '../host/index.js';
+import {
+  type GuestMetadata,
+  HostClient,
+  type GuestRequest,
+  type HostInventory,
+  type NicRequest,
+} from '../host/index.js';
 import type { ComputeDriver, HostInfo } from './driver.js';
 
 /** The server's host has no live host service (the node is down or has none). */
@@ -47,33 +53,75 @@ export class HostComputeDriver implements ComputeDriver {
         vcpus: h.vcpus,
         memoryMb: h.memoryMb,
         localGb: h.diskGb,
+        availabilityZone: h.availabilityZone,
       }));
   }
 
   /** The guest as its host should run it: the flavor's size, the image's clone, the server's ports. */
   async request(server: Server, power: 'running' | 'shutoff'): Promise<GuestRequest> {
-    const [flavor, image, ports] = await Promise.all([
+    const [flavor, image, ports, keypair] = await Promise.all([
       this.db.flavors.get(server.flavorId),
       this.db.images.get(server.imageId),
       this.db.networks.ports({ deviceId: server.id }),
+      server.keyName ? this.db.keypairs.get(server.userId, server.keyName) : null,
     ]);
     if (!flavor) throw new ServerBuildError(`Flavor ${server.flavorId} could not be found.`);
     if (!image || image.status !== 'active') throw new ServerBuildError(`Image ${server.imageId} is not active.`);
-    const imageGb = Math.ceil((image.virtualSize ?? image.size ?? 0) / GIB);
-    // Nova: a flavor disk of 0 means "the image's size"; one smaller than the image is refused.
-    if (flavor.disk > 0 && flavor.disk < imageGb) {
+    if (image.diskFormat !== 'raw' && image.diskFormat !== 'qcow2') {
       throw new ServerBuildError(
-        `Flavor's disk is too small for requested image. Flavor disk is ${flavor.disk * GIB} bytes, image is ${image.virtualSize ?? image.size} bytes.`,
+        `Image ${image.id} cannot boot here: its disk format is ${image.diskFormat ?? 'unset'}; upload it as raw or qcow2 (qemu-img convert).`,
       );
     }
+    if (image.virtualSize === null) {
+      throw new ServerBuildError(
+        `Image ${image.id} has no bootable copy: its ${image.diskFormat} data could not be read as ${image.diskFormat}.`,
+      );
+    }
+    const imageGb = Math.ceil(image.virtualSize / GIB);
+    // Nova: a flavor disk of 0 means "the image's size"; one smaller than the image is refused.
+    if (flavor.disk > 0 && flavor.disk * GIB < image.virtualSize) {
+      throw new ServerBuildError(
+        `Flavor's disk is too small for requested image. Flavor disk is ${flavor.disk * GIB} bytes, image is ${image.virtualSize} bytes.`,
+      );
+    }
+    const nics: NicRequest[] = [];
+    for (const port of ports) {
+      const [subnet, network] = await Promise.all([
+        this.db.networks.getSubnet(port.subnetId),
+        this.db.networks.get(port.networkId),
+      ]);
+      if (!subnet || !network) throw new ServerBuildError(`Port ${port.id} has no subnet or network.`);
+      nics.push({
+        portId: port.id,
+        networkId: port.networkId,
+        mac: port.macAddress,
+        ip: port.ipAddress,
+        prefixLength: Number(subnet.cidr.split('/')[1]),
+        gateway: subnet.gatewayIp || null,
+        mtu: network.mtu,
+        dns: [],
+      });
+    }
+    const metadata: GuestMetadata = {
+      uuid: server.id,
+      name: server.name,
+      hostname: hostnameOf(server.name),
+      availabilityZone: server.availabilityZone || 'nova',
+      projectId: server.projectId,
+      launchIndex: 0,
+      publicKeys: keypair ? [{ name: keypair.name, data: keypair.publicKey }] : [],
+      userData: server.userData,
+      meta: server.metadata,
+    };
     return {
       name: server.name,
       vcpus: flavor.vcpus,
       memoryMb: flavor.ram,
       image: { pool: IMAGES_POOL, name: image.id },
       diskGb: Math.max(flavor.disk, imageGb, 1),
-      nics: ports.map((p) => ({ portId: p.id, mac: p.macAddress, ip: p.ipAddress })),
+      nics,
       power,
+      metadata,
     };
   }
 
@@ -107,4 +155,14 @@ export class HostComputeDriver implements ComputeDriver {
     if (!inventory) throw new HostUnavailableError(server.host);
     return new HostClient(inventory.url, this.token);
   }
+}
+
+/** Nova's hostname from a display name: lower case, letters, digits and dashes, 63 at most. */
+export function hostnameOf(name: string): string {
+  const host = name
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 63);
+  return host || 'server';
 }

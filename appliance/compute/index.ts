@@ -8,4 +8,5 @@ export { type ComputeDriver, type ComputeHost, FakeDriver, type HostInfo } from 
 export { Evacuation, type EvacuationOptions } from './evacuation.js';
 export { HostComputeDriver, HostUnavailableError, ServerBuildError } from './host-driver.js';
 export { type HostView, watchHosts } from './host-view.js';
+export { DEFAULT_PLACEMENT, hostCapacities, type PlacementConfig } from './placement.js';
 export { machineOf, ServerService, ServerStateError } from './servers.js';

@@ -9,6 +9,7 @@ import {
 import { RackseedError } from '../../agent/errors/index.js';
 import type { CloudDb, Nic, Server, ServerQuota } from '../db/index.js';
 import type { ComputeDriver } from './driver.js';
+import { DEFAULT_PLACEMENT, hostCapacities, type PlacementConfig } from './placement.js';
 
 /** The server cannot take this action in its current state (Nova answers 409). */
 export class ServerStateError extends RackseedError {
@@ -44,6 +45,7 @@ export class ServerService {
     private readonly db: CloudDb,
     readonly driver: ComputeDriver,
     private readonly log: Logger,
+    private readonly placement: PlacementConfig = DEFAULT_PLACEMENT,
   ) {}
 
   /** Creates the server in BUILD and starts spawning it. */
@@ -56,7 +58,7 @@ export class ServerService {
     const created = await this.db.servers.create(
       {
         ...server,
-        host: this.driver.place(server),
+        host: '', // the spawn effect schedules it
         addresses: [],
         state: String(snapshot.value),
         machine: JSON.stringify({ version: SERVER_MACHINE_VERSION, value: snapshot.value, context: snapshot.context }),
@@ -124,10 +126,17 @@ export class ServerService {
     }
   }
 
+  /** Places a new server on a host (atomically claimed in the database), unless it has one. */
+  async #schedule(server: Server): Promise<Server> {
+    if (server.host) return server;
+    const host = await this.db.servers.place(server.id, hostCapacities(this.driver.hosts(), this.placement));
+    return { ...server, host };
+  }
+
   async #effect(server: Server, effect: string): Promise<void> {
     const d = this.driver;
     const steps: Record<string, [() => Promise<void>, ServerEvent]> = {
-      spawn: [() => d.spawn(server), { type: 'spawned' }],
+      spawn: [() => this.#schedule(server).then((placed) => d.spawn(placed)), { type: 'spawned' }],
       powerOff: [() => d.powerOff(server), { type: 'stopped' }],
       powerOn: [() => d.powerOn(server), { type: 'started' }],
       reboot: [() => d.reboot(server, machineOf(server).context.hardReboot), { type: 'rebooted' }],

@@ -35,12 +35,23 @@ export class DbExhaustedError extends RackseedError {
   }
 }
 
+/**
+ * No host can take the server (the scheduler's filters left none). The message is Nova's, with
+ * why after it.
+ */
+export class DbNoValidHostError extends RackseedError {
+  constructor(message: string) {
+    super('DB_ERR_NO_VALID_HOST', message);
+  }
+}
+
 const REBUILD: Readonly<Record<string, () => RackseedError>> = {
   DB_ERR_NOT_FOUND: () => new DbNotFoundError('record', ''),
   DB_ERR_CONFLICT: () => new DbConflictError(''),
   DB_ERR_QUOTA_EXCEEDED: () => new DbQuotaExceededError(''),
   DB_ERR_STALE: () => new DbStaleError(''),
   DB_ERR_EXHAUSTED: () => new DbExhaustedError(''),
+  DB_ERR_NO_VALID_HOST: () => new DbNoValidHostError(''),
 };
 
 /**

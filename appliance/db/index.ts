@@ -8,6 +8,7 @@ export {
   DbConflictError,
   dbErrorFromCode,
   DbExhaustedError,
+  DbNoValidHostError,
   DbNotFoundError,
   DbQuotaExceededError,
   DbStaleError,

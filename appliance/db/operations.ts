@@ -33,7 +33,16 @@ export const CLOUD_OPERATIONS: { readonly [G in CloudDbGroup]: { readonly [M in 
     removeAccess: 'write',
   },
   keypairs: { create: 'write', get: 'read', list: 'read', delete: 'write' },
-  servers: { create: 'write', get: 'read', list: 'read', update: 'write', transition: 'write', usage: 'read' },
+  servers: {
+    create: 'write',
+    get: 'read',
+    list: 'read',
+    update: 'write',
+    transition: 'write',
+    usage: 'read',
+    place: 'write',
+    hostUsage: 'read',
+  },
   images: { create: 'write', get: 'read', list: 'read', update: 'write', delete: 'write' },
   networks: {
     create: 'write',

@@ -1,11 +1,19 @@
 import type Database from 'better-sqlite3';
 import type { Migration } from '../dbmaster/index.js';
-import { DbConflictError, DbExhaustedError, DbNotFoundError, DbQuotaExceededError, DbStaleError } from './errors.js';
+import {
+  DbConflictError,
+  DbExhaustedError,
+  DbNoValidHostError,
+  DbNotFoundError,
+  DbQuotaExceededError,
+  DbStaleError,
+} from './errors.js';
 import {
   type CloudSql,
   DEFAULT_QUOTAS,
   type Domain,
   type Flavor,
+  type HostCapacity,
   type Image,
   type Keypair,
   type Network,
@@ -77,6 +85,15 @@ export const CLOUD_MIGRATIONS: readonly Migration[] = [
   CREATE INDEX ports_device ON ports (device_id);
   CREATE TABLE quotas (project_id TEXT NOT NULL, resource TEXT NOT NULL, hard_limit INTEGER NOT NULL,
     PRIMARY KEY (project_id, resource));
+  `,
+  },
+  {
+    version: 2,
+    name: 'real compute: user data and the flavor disk each server holds on its host',
+    up: `
+  ALTER TABLE servers ADD COLUMN user_data TEXT;
+  ALTER TABLE servers ADD COLUMN disk INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX servers_host ON servers (host, state);
   `,
   },
 ];
@@ -181,6 +198,7 @@ const toServer = (r: Row): Server => ({
   createdAt: str(r.created_at),
   updatedAt: str(r.updated_at),
   launchedAt: strOrNull(r.launched_at),
+  userData: strOrNull(r.user_data),
 });
 
 const toImage = (r: Row): Image => ({
@@ -320,7 +338,7 @@ export function cloudSql(db: Database.Database): CloudSql {
   };
 
   const createServer = db.transaction((server: Server, nics: readonly Nic[], quota) => {
-    const flavor = one('SELECT vcpus, ram FROM flavors WHERE id = ?', server.flavorId);
+    const flavor = one('SELECT vcpus, ram, disk FROM flavors WHERE id = ?', server.flavorId);
     if (!flavor) throw new DbNotFoundError('flavor', server.flavorId);
     const usage = serverUsage(server.projectId);
     const over = (
@@ -389,6 +407,8 @@ export function cloudSql(db: Database.Database): CloudSql {
         addresses: created.addresses,
         vcpus: num(flavor.vcpus),
         ram: num(flavor.ram),
+        disk: num(flavor.disk),
+        user_data: created.userData,
         created_at: created.createdAt,
         updated_at: created.updatedAt,
         launched_at: created.launchedAt,
@@ -421,6 +441,58 @@ export function cloudSql(db: Database.Database): CloudSql {
       return toServer(row);
     },
   );
+
+  /** What the servers on each host hold, but `except`. */
+  const usedByHost = (except: string) => {
+    const used = new Map<string, { vcpus: number; memoryMb: number; diskGb: number; servers: number }>();
+    const rows = all(
+      `SELECT host, SUM(vcpus) AS vcpus, SUM(ram) AS ram, SUM(disk) AS disk, COUNT(*) AS n FROM servers
+       WHERE state NOT IN ('deleted') AND host != '' AND id != ? GROUP BY host`,
+      except,
+    );
+    for (const r of rows)
+      used.set(str(r.host), { vcpus: num(r.vcpus), memoryMb: num(r.ram), diskGb: num(r.disk), servers: num(r.n) });
+    return used;
+  };
+  const hostUsage = () => Object.fromEntries(usedByHost(''));
+
+  const placeServer = db.transaction((id: string, candidates: readonly HostCapacity[], exclude: readonly string[]) => {
+    const server = one(`SELECT * FROM servers WHERE id = ? AND state != 'deleted'`, id);
+    if (!server) throw new DbNotFoundError('server', id);
+    const az = str(server.availability_zone);
+    const used = usedByHost(id);
+    const need = { vcpus: num(server.vcpus), memoryMb: num(server.ram), diskGb: num(server.disk) };
+    const why: string[] = [];
+    const fitting = candidates
+      .filter((c) => !exclude.includes(c.host))
+      .map((c) => {
+        const u = used.get(c.host) ?? { vcpus: 0, memoryMb: 0, diskGb: 0, servers: 0 };
+        return {
+          host: c.host,
+          az: c.availabilityZone,
+          free: { vcpus: c.vcpus - u.vcpus, memoryMb: c.memoryMb - u.memoryMb, diskGb: c.diskGb - u.diskGb },
+        };
+      })
+      .filter((c) => {
+        const short = [
+          ...(az && az !== 'nova' && c.az !== az ? [`not in zone ${az}`] : []),
+          ...(c.free.vcpus < need.vcpus ? [`${c.free.vcpus} vCPUs free`] : []),
+          ...(c.free.memoryMb < need.memoryMb ? [`${c.free.memoryMb} MB free`] : []),
+          ...(c.free.diskGb < need.diskGb ? [`${c.free.diskGb} GB of disk free`] : []),
+        ];
+        if (short.length > 0) why.push(`${c.host}: ${short.join(', ')}`);
+        return short.length === 0;
+      })
+      .sort((a, b) => b.free.memoryMb - a.free.memoryMb || a.host.localeCompare(b.host));
+    const chosen = fitting[0];
+    if (!chosen) {
+      throw new DbNoValidHostError(
+        `No valid host was found. There are not enough hosts available. (${why.join('; ') || 'no compute host is up'})`,
+      );
+    }
+    run('UPDATE servers SET host = ?, updated_at = ? WHERE id = ?', chosen.host, new Date().toISOString(), id);
+    return chosen.host;
+  });
 
   const PROJECT_COLUMNS = { name: 'name', description: 'description', enabled: 'enabled', tags: 'tags' };
   const USER_COLUMNS = {
@@ -827,6 +899,8 @@ export function cloudSql(db: Database.Database): CloudSql {
       },
       transition: (id, fromState, change) => transitionServer(id, fromState, change),
       usage: (projectId) => serverUsage(projectId),
+      place: (id, candidates, exclude = []) => placeServer(id, candidates, exclude),
+      hostUsage: () => hostUsage(),
     },
     images: {
       create: (image) => {

@@ -103,6 +103,8 @@ export interface Server {
   createdAt: string;
   updatedAt: string;
   launchedAt: string | null;
+  /** The user data the server was created with, base64 (as Nova keeps it), or null. */
+  userData: string | null;
 }
 
 export interface Image {
@@ -202,6 +204,18 @@ export interface ImageFilter {
 }
 
 /** Limits a server create is checked against, inside the same transaction. */
+/**
+ * What a host can give servers, for the scheduler: its inventory after allocation ratios and
+ * reserved memory (see appliance/compute's placement).
+ */
+export interface HostCapacity {
+  host: string;
+  vcpus: number;
+  memoryMb: number;
+  diskGb: number;
+  availabilityZone: string;
+}
+
 export interface ServerQuota {
   instances: number;
   cores: number;
@@ -312,6 +326,17 @@ export interface CloudDb {
       change: Pick<Server, 'state' | 'machine'> & Partial<Pick<Server, 'launchedAt'>>,
     ): Promise<Server>;
     usage(projectId: string): Promise<{ instances: number; cores: number; ram: number }>;
+    /**
+     * Schedules the server atomically: among `candidates` (minus `exclude`), the hosts with
+     * room for its flavor (vCPUs, memory, disk, counting every server placed on them but this
+     * one) and in its availability zone, the one with the most free memory (Nova's spreading
+     * RAM weigher); records it as the server's host and returns it. DbNoValidHostError if none.
+     * Every call runs in one transaction on the database's single writer, so two concurrent
+     * placements never over-commit a host.
+     */
+    place(id: string, candidates: readonly HostCapacity[], exclude?: readonly string[]): Promise<string>;
+    /** What the servers placed on each host use (for the hypervisors API). */
+    hostUsage(): Promise<Record<string, { vcpus: number; memoryMb: number; diskGb: number; servers: number }>>;
   };
   images: {
     create(image: Image): Promise<Image>;

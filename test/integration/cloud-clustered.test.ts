@@ -314,6 +314,7 @@ async function errorsOf(db: CloudDb) {
     createdAt: now,
     updatedAt: now,
     launchedAt: null,
+    userData: null,
   });
   const quota = { instances: 10, cores: 20, ram: 51200 };
   const nic = (n: string) => ({ networkId: 'tiny-net', portId: `port-${n}`, macAddress: `fa:16:3e:00:00:0${n}` });

@@ -286,6 +286,22 @@ async function visibleServer(deps: ApiDeps, auth: AuthContext, id: string): Prom
   return s;
 }
 
+/** Nova's limit on user data: 65535 bytes of base64. */
+const USER_DATA_MAX = 65535;
+
+/** `user_data`: base64 of at most 64 KiB (Nova's schema), kept as given. */
+function userDataField(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  if (
+    typeof value !== 'string' ||
+    value.length > USER_DATA_MAX ||
+    !/^[A-Za-z0-9+/]*={0,2}$/.test(value.replace(/\s/g, ''))
+  ) {
+    throw badRequest('Invalid input for field/attribute user_data. Value must be base64-encoded, 64 KiB at most.');
+  }
+  return value.replace(/\s/g, '');
+}
+
 /** The largest console tail fetched from a host for `os-getConsoleOutput` (Nova reads the whole log). */
 const CONSOLE_FETCH_BYTES = 1024 * 1024;
 
@@ -409,6 +425,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
     if (s.adminPass !== undefined && typeof s.adminPass !== 'string')
       throw badRequest('Invalid input for field/attribute adminPass.');
     const adminPass = typeof s.adminPass === 'string' ? s.adminPass : randomBytes(9).toString('base64url');
+    const userData = userDataField(s.user_data);
     const limits = { instances: quotas.instances, cores: quotas.cores, ram: quotas.ram };
     let first: Server | null = null;
     for (let i = 0; i < maxCount; i++) {
@@ -431,6 +448,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
             createdAt: now,
             updatedAt: now,
             launchedAt: null,
+            userData,
           },
           nics,
           limits,

@@ -63,6 +63,7 @@ export function registerCompute(program: Command, io: CliIo): void {
         db,
         hosts: hostView,
         servers,
+        driver,
         token,
         placement: compute.DEFAULT_PLACEMENT,
         // The whole address (any port, any nonce): every Ceph client the dead host had.

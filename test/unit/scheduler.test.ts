@@ -1,0 +1,107 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bootstrapCloud } from '../../appliance/api/index.js';
+import { FakeDriver, type HostInfo, hostCapacities, machineOf, ServerService } from '../../appliance/compute/index.js';
+import { type CloudDb, openSqliteDb, type Server } from '../../appliance/db/index.js';
+
+/** A fake driver whose hosts are the given inventory (a small cloud). */
+class SmallCloud extends FakeDriver {
+  constructor(private readonly inventory: HostInfo[]) {
+    super();
+  }
+  override hosts(): HostInfo[] {
+    return this.inventory;
+  }
+}
+const host = (name: string, vcpus: number, memoryMb: number, az = 'nova'): HostInfo => ({
+  hostname: name,
+  hypervisorType: 'QEMU',
+  hypervisorVersion: 7002000,
+  hostIp: '10.0.0.1',
+  vcpus,
+  memoryMb,
+  localGb: 100,
+  availabilityZone: az,
+});
+
+describe('the scheduler: real inventory, atomic claims', () => {
+  let dir: string;
+  let db: CloudDb;
+  let flavorId: string;
+  let projectId: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rackseed-sched-'));
+    db = openSqliteDb(join(dir, 'cloud.db'));
+    await bootstrapCloud(db, 'pw');
+    const flavor = await db.flavors.create({
+      ...{ id: 'f-256', name: 'f.256', ram: 256, vcpus: 1, disk: 1, swap: 0, ephemeral: 0, rxtxFactor: 1 },
+      ...{ isPublic: true, disabled: false, description: null, extraSpecs: {}, createdAt: new Date().toISOString() },
+    });
+    flavorId = flavor.id;
+    projectId = (await db.projects.list({ name: 'admin' }))[0]?.id ?? '';
+  });
+  afterAll(async () => {
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const create = (service: ServerService, name: string, az = 'nova') =>
+    service.create(
+      {
+        ...{ id: crypto.randomUUID(), projectId, userId: 'u', name, flavorId, imageId: 'i', keyName: null },
+        ...{ availabilityZone: az, accessIPv4: '', accessIPv6: '', metadata: {}, userData: null },
+        ...{ createdAt: new Date().toISOString(), updatedAt: new Date().toISOString(), launchedAt: null },
+      },
+      [],
+      { instances: -1, cores: -1, ram: -1 },
+    );
+  const settle = async (service: ServerService, servers: Server[]) => {
+    await service.idle();
+    return Promise.all(servers.map(async (s) => (await db.servers.get(s.id)) as Server));
+  };
+
+  it('packs a small host with parallel creates and never over-commits it; the rest get NoValidHost', async () => {
+    // 512 MB reserved for the host: 512 + 4 × 256 MB holds four f.256 servers, not five.
+    const service = new ServerService(db, new SmallCloud([host('small', 8, 512 + 4 * 256)]), console);
+    const servers = await Promise.all(Array.from({ length: 7 }, (_, i) => create(service, `pack-${i}`)));
+    const done = await settle(service, servers);
+    const active = done.filter((s) => s.state === 'active');
+    const failed = done.filter((s) => s.state === 'error');
+    expect(active).toHaveLength(4);
+    expect(failed).toHaveLength(3);
+    expect(active.every((s) => s.host === 'small')).toBe(true);
+    for (const s of failed) {
+      expect(s.host).toBe('');
+      expect(machineOf(s).context.fault?.message).toMatch(
+        /^No valid host was found\. There are not enough hosts available\./,
+      );
+    }
+    const usage = await db.servers.hostUsage();
+    const [capacity] = hostCapacities(service.driver.hosts());
+    expect(usage.small?.memoryMb).toBe(4 * 256);
+    expect(usage.small?.memoryMb).toBeLessThanOrEqual(capacity?.memoryMb ?? 0);
+    for (const s of done) await service.send(s, { type: 'delete' });
+    await service.idle();
+    expect((await db.servers.hostUsage()).small).toBeUndefined();
+  });
+
+  it('spreads by free memory, honours the availability zone, and answers NoValidHost for a full cloud', async () => {
+    const service = new ServerService(
+      db,
+      new SmallCloud([host('a', 4, 512 + 1024), host('b', 4, 512 + 2048), host('c', 4, 512 + 512, 'other')]),
+      console,
+    );
+    const first = await settle(service, [await create(service, 'spread-1')]);
+    expect(first[0]?.host).toBe('b'); // the most free memory (no zone asked: any host)
+    const second = await settle(service, [await create(service, 'spread-2')]);
+    expect(second[0]?.host).toBe('b'); // b has 1792 free, a 1024
+    const zoned = await settle(service, [await create(service, 'zoned', 'other')]);
+    expect(zoned[0]?.host).toBe('c');
+    const full = new ServerService(db, new SmallCloud([]), console);
+    const [none] = await settle(full, [await create(full, 'nowhere')]);
+    expect(none?.state).toBe('error');
+    expect(machineOf(none as Server).context.fault?.message).toContain('no compute host is up');
+  });
+});
