@@ -128,9 +128,9 @@ export class HostService {
   async put(id: string, request: GuestRequest): Promise<GuestState> {
     checkRequest(request);
     return this.#serial(id, async () => {
-      const known = this.#states.get(id);
-      const state = known
-        ? await this.#record(id, { request: { ...request, image: known.request.image, diskGb: known.request.diskGb } })
+      // The root disk is made once: a later request's image and size matter only while it has none.
+      const state = this.#states.has(id)
+        ? await this.#record(id, { request })
         : await this.#record(id, { request, power: 'shutoff', process: null, fault: null }, request);
       if (request.power === 'running') await this.#ensureRunning(id, state.request);
       else await this.#ensureStopped(id);

@@ -74,7 +74,7 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
 
   beforeAll(async () => {
     execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO });
-    const image = await guestImage();
+    const image = guestImage();
     dir = mkdtempSync(join(tmpdir(), 'rackseed-e2e-compute-'));
     key = join(dir, 'id_ed25519');
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);

@@ -1,0 +1,205 @@
+import { spawnSync } from 'node:child_process';
+import { createReadStream, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keys, processStart, Store } from '../../agent/index.js';
+import {
+  type GuestPorts,
+  type GuestRequest,
+  type GuestState,
+  HostClient,
+  HostService,
+  hostApi,
+  QemuRuntime,
+  RbdGuestDisks,
+} from '../../appliance/host/index.js';
+import { Rbd } from '../../appliance/rbd/index.js';
+import { type CephCluster, type EtcdCluster, startCeph, startEtcd, waitFor } from '../bed/index.js';
+import { guestImage } from '../guest-image.js';
+
+// The host service on real parts: etcd for its records, a cephx Ceph cluster for the disks,
+// QEMU (TCG) booting the guest image from an RBD clone. No ports here (the guest network has
+// its own test in namespaces); one guest at a time.
+const TOKEN = 'test-host-token-0123456789abcdef';
+const ID = '0b7c3f7e-5d0a-4f51-9d0e-2f1f0e6a1c01';
+let etcd: EtcdCluster;
+let ceph: CephCluster;
+let store: Store;
+let rbd: Rbd;
+let dir: string;
+let service: HostService;
+let api: FastifyInstance;
+let client: HostClient;
+
+const noPorts: GuestPorts = {
+  plug: () => Promise.reject(new Error('no ports in this test')),
+  unplug: () => Promise.resolve(),
+};
+const request = (over: Partial<GuestRequest> = {}): GuestRequest => ({
+  name: 'vm1',
+  vcpus: 1,
+  memoryMb: 192,
+  image: { pool: 'images', name: 'guest' },
+  diskGb: 1,
+  nics: [],
+  power: 'running',
+  metadata: {
+    uuid: ID,
+    name: 'vm1',
+    hostname: 'vm1',
+    availabilityZone: 'nova',
+    projectId: 'p',
+    launchIndex: 0,
+    publicKeys: [],
+    userData: null,
+    meta: {},
+  },
+  ...over,
+});
+
+async function startService(): Promise<void> {
+  service = new HostService({
+    node: 'h1',
+    store,
+    runtime: new QemuRuntime({ accel: 'tcg', ceph: { conf: ceph.conf, user: 'admin' } }),
+    disks: new RbdGuestDisks(rbd, 'vms'),
+    ports: noPorts,
+    runDir: join(dir, 'guests'),
+    inventory: {
+      ...{ node: 'h1', url: 'http://127.0.0.1:1', vcpus: 2, memoryMb: 4096, diskGb: 10 },
+      ...{ accel: 'tcg', hypervisorVersion: 7002022, availabilityZone: 'nova' },
+    },
+    stopTimeoutMs: 60_000,
+    startGapMs: 0,
+  });
+  const adopted = await service.adoptAll();
+  api = hostApi(service, TOKEN);
+  await api.listen({ host: '127.0.0.1', port: 0 });
+  const address = api.server.address();
+  client = new HostClient(`http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`, TOKEN);
+  return void adopted;
+}
+const consoleHas = (text: string, times = 1) =>
+  waitFor(
+    `"${text}" ×${times} on the console`,
+    async () => (await client.consoleLog(ID, 1 << 20)).split(text).length - 1 >= times,
+    120_000,
+    500,
+  );
+const record = async () =>
+  JSON.parse((await store.get(keys.hostGuest('h1', ID)))?.value ?? 'null') as GuestState | null;
+
+beforeAll(async () => {
+  const image = guestImage();
+  [etcd, ceph] = await Promise.all([startEtcd(), startCeph({ auth: 'cephx' })]);
+  for (const pool of ['images', 'vms']) {
+    await ceph.ceph(['osd', 'pool', 'create', pool, '8']);
+    await ceph.ceph(['osd', 'pool', 'application', 'enable', pool, 'rbd']);
+  }
+  store = Store.connect(etcd.endpoints);
+  rbd = new Rbd({ conf: ceph.conf, id: 'admin' });
+  await rbd.importImage('images', 'guest', { format: 'raw', stream: createReadStream(image.path) });
+  await rbd.importImage('images', 'blank', { format: 'raw', stream: Readable.from([Buffer.alloc(1 << 20)]) });
+  dir = mkdtempSync(join(tmpdir(), 'rackseed-host-'));
+  await startService();
+}, 300_000);
+
+afterAll(async () => {
+  await service?.destroy(ID).catch(() => undefined);
+  await api?.close();
+  service?.close();
+  await store?.close();
+  await ceph?.stop();
+  await etcd?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the host service (QEMU on RBD, records in etcd)', () => {
+  let pid = 0;
+
+  it('refuses callers without its token, and bad requests with a stable code', async () => {
+    await expect(new HostClient(client.url, 'wrong').get(ID)).rejects.toMatchObject({
+      status: 401,
+      code: 'HOST_ERR_UNAUTHORIZED',
+    });
+    await expect(client.put(ID, request({ vcpus: 0 }))).rejects.toMatchObject({
+      status: 400,
+      code: 'HOST_ERR_BAD_REQUEST',
+    });
+    await expect(client.get(ID)).rejects.toMatchObject({ status: 404, code: 'HOST_ERR_GUEST_NOT_FOUND' });
+  });
+
+  it('spawns a guest from a clone of its image: it boots, and the same request again changes nothing', async () => {
+    const t0 = Date.now();
+    const state = await client.put(ID, request());
+    expect(state).toMatchObject({ id: ID, node: 'h1', power: 'running', fault: null });
+    pid = state.process?.pid ?? 0;
+    expect(processStart(pid)).toBe(state.process?.startTime);
+    expect(await rbd.info('vms', `${ID}_disk`)).toEqual({ size: 1024 ** 3, parent: 'images/guest@snap' });
+    await consoleHas('rackseed-guest: booting');
+    console.log(`host-service: PUT → guest booting ${Date.now() - t0} ms`);
+    expect((await client.put(ID, request())).process?.pid).toBe(pid);
+    expect((await record())?.process?.pid).toBe(pid);
+  });
+
+  it('adopts its running guest after a restart, and a hard reboot through the API still works', async () => {
+    await api.close();
+    service.close(); // as a killed service would: QEMU goes on
+    expect(processStart(pid)).not.toBeNull();
+    await startService();
+    expect((await client.get(ID)).process?.pid).toBe(pid);
+    await client.reboot(ID, 'hard');
+    await consoleHas('rackseed-guest: booting', 2);
+    expect((await client.get(ID)).process?.pid).toBe(pid);
+  });
+
+  it('notices QEMU dying on its own: the guest is recorded crashed, and starts again on request', async () => {
+    process.kill(pid, 'SIGKILL');
+    await waitFor('the guest recorded as crashed', async () => (await record())?.power === 'crashed', 30_000, 200);
+    const started = await client.setPower(ID, 'running');
+    expect(started.power).toBe('running');
+    expect(started.process?.pid).not.toBe(pid);
+    pid = started.process?.pid ?? 0;
+  });
+
+  it(
+    'stops the guest with an ACPI power-down (it powers itself off), and destroys it without leaving anything',
+    { timeout: 240_000 },
+    async () => {
+      // Up to its sshd (no metadata service here: it gives up on it after 30 s).
+      await waitFor(
+        'the restarted guest up to its sshd',
+        async () =>
+          ((await client.consoleLog(ID, 1 << 20)).split('rackseed-guest: booting').at(-1) ?? '').includes('ssh up'),
+        120_000,
+        500,
+      );
+      const stopped = await client.setPower(ID, 'shutoff');
+      expect(stopped).toMatchObject({ power: 'shutoff', process: null });
+      expect(processStart(pid)).toBeNull();
+      await client.destroy(ID);
+      await client.destroy(ID); // idempotent
+      expect(await rbd.list('vms')).toEqual([]);
+      expect(await record()).toBeNull();
+      expect(existsSync(join(dir, 'guests', ID))).toBe(false);
+      expect(spawnSync('pgrep', ['-f', `guest=${ID}`]).stdout.toString().trim()).toBe('');
+    },
+  );
+
+  it('refuses a non-bootable image and a missing one, and leaves no disk or process behind', async () => {
+    await expect(client.put(ID, request({ image: { pool: 'images', name: 'blank' } }))).rejects.toMatchObject({
+      status: 400,
+      code: 'HOST_ERR_IMAGE_NOT_BOOTABLE',
+    });
+    await expect(client.put(ID, request({ image: { pool: 'images', name: 'gone' } }))).rejects.toMatchObject({
+      status: 400,
+      code: 'RBD_ERR_NOT_FOUND',
+    });
+    expect((await client.get(ID)).fault?.code).toBe('RBD_ERR_NOT_FOUND');
+    await client.destroy(ID);
+    expect(await rbd.list('vms')).toEqual([]);
+  });
+});
