@@ -4,4 +4,5 @@
  */
 export { type Api, type ApiOptions, createApi } from './app.js';
 export { bootstrapCloud, ROLES } from './bootstrap.js';
+export type { BootableImages } from './context.js';
 export { MAX_VERSION as NOVA_MAX_MICROVERSION } from './compute/routes.js';

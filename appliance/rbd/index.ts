@@ -4,4 +4,5 @@
  * and `qemu-img` tools (why not librbd: see {@link Rbd}).
  */
 export { RbdConvertError, RbdError, RbdHasChildrenError, RbdTooSmallError } from './errors.js';
+export { RbdBootableImages } from './glance.js';
 export { IMAGE_SNAPSHOT, Rbd, type RbdAccess, type RbdImageInfo } from './rbd.js';

@@ -94,12 +94,14 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
       180_000,
       2_000,
     );
-    await openstack(['image', 'create', '--disk-format', 'raw', '--container-format', 'bare'].concat([
-      '--file',
-      image.path,
-      '--public',
-      'guest',
-    ]));
+    await openstack(
+      ['image', 'create', '--disk-format', 'raw', '--container-format', 'bare'].concat([
+        '--file',
+        image.path,
+        '--public',
+        'guest',
+      ]),
+    );
     await openstack(['keypair', 'create', '--public-key', `${key}.pub`, 'lab-key']);
     await openstack(['flavor', 'create', '--ram', '192', '--disk', '1', '--vcpus', '1', 'lab.guest']);
   }, 900_000);
@@ -117,7 +119,16 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     expect(server.status).toBe('ACTIVE');
     address = String(server.addresses).replace(/^provider=/, '');
     expect(address).toMatch(/^10\.16\./);
-    await waitFor('ssh to the guest', () => ssh('true').then(() => true, () => false), 120_000, 500);
+    await waitFor(
+      'ssh to the guest',
+      () =>
+        ssh('true').then(
+          () => true,
+          () => false,
+        ),
+      120_000,
+      500,
+    );
     console.log(`compute e2e: create → ACTIVE ${active} ms, create → ssh ${Date.now() - t0} ms`);
     const metadata = JSON.parse(await ssh('curl -s http://169.254.169.254/openstack/latest/meta_data.json')) as {
       uuid: string;
@@ -125,7 +136,7 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     expect(metadata.uuid).toBe(server.id);
     expect((await ssh('cat /tmp/user-data-ran')).trim()).toBe('user-data-ran');
     const console_ = await openstack<string>(['console', 'log', 'show', 'vm1'], false);
-    expect(console_).toContain('Linux version');
+    expect(console_).toContain('rackseed-guest: ssh up');
     expect(console_).toContain(server.id);
     // Its root disk is a clone of the image in the vms pool.
     expect(await tool(['rbd', 'info', `vms/${server.id}_disk`])).toContain(`parent: images/`);
@@ -151,8 +162,19 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
       180_000,
       1_000,
     );
-    await waitFor('ssh to the guest again', () => ssh('true').then(() => true, () => false), 180_000, 500);
-    console.log(`compute e2e: power lost → ssh answering on ${moved['OS-EXT-SRV-ATTR:host']} in ${Date.now() - died} ms`);
+    await waitFor(
+      'ssh to the guest again',
+      () =>
+        ssh('true').then(
+          () => true,
+          () => false,
+        ),
+      180_000,
+      500,
+    );
+    console.log(
+      `compute e2e: power lost → ssh answering on ${moved['OS-EXT-SRV-ATTR:host']} in ${Date.now() - died} ms`,
+    );
     expect(String(moved.addresses)).toBe(String(server.addresses));
     expect((await ssh('cat /root/marker')).trim()).toBe('survived');
     const metadata = JSON.parse(await ssh('curl -s http://169.254.169.254/openstack/latest/meta_data.json')) as {

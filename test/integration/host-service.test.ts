@@ -185,7 +185,11 @@ describe('the host service (QEMU on RBD, records in etcd)', () => {
       expect(await rbd.list('vms')).toEqual([]);
       expect(await record()).toBeNull();
       expect(existsSync(join(dir, 'guests', ID))).toBe(false);
-      expect(spawnSync('pgrep', ['-f', `guest=${ID}`]).stdout.toString().trim()).toBe('');
+      expect(
+        spawnSync('pgrep', ['-f', `guest=${ID}`])
+          .stdout.toString()
+          .trim(),
+      ).toBe('');
     },
   );
 

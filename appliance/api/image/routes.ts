@@ -379,6 +379,12 @@ export async function imageRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
         const { id } = request.params as { id: string };
         const image = await ownedImage(auth, id);
         if (image.protected) throw forbidden(`Image ${id} is protected and cannot be deleted.`);
+        try {
+          await deps.bootableImages?.remove(id);
+        } catch (error) {
+          if ((error as { code?: string }).code !== 'RBD_ERR_HAS_CHILDREN') throw error;
+          throw conflict(`Image ${id} could not be deleted because it is in use: servers' disks are clones of it.`);
+        }
         await db.images.delete(id);
         await deps.blobs.delete(id);
         return reply.code(204).send();
@@ -402,10 +408,11 @@ export async function imageRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
           await db.images.update(id, { status: 'queued', updatedAt: new Date().toISOString() });
           throw error;
         }
+        const virtualSize = await bootableCopy(deps, image, id);
         await db.images.update(id, {
           status: 'active',
           size: hasher.size,
-          virtualSize: null,
+          virtualSize,
           checksum: hasher.md5.digest('hex'),
           osHashAlgo: 'sha512',
           osHashValue: hasher.sha512.digest('hex'),

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { RackseedError } from '../../../agent/errors/index.js';
 import type { NodeRecord } from '../../../agent/index.js';
 import type { BlobStore } from '../../blobs/index.js';
+import type { BootableImages } from '../../api/index.js';
 import type { ComputeDriver, ComputeHost, HostView } from '../../compute/index.js';
 import type { CloudDb } from '../../db/index.js';
 import { defaultCloudsYaml, writeCloud } from '../clouds-yaml.js';
@@ -51,6 +52,8 @@ interface Backing {
   hosts?: () => ComputeHost[];
   /** The host services' records, followed (a cluster node only). */
   hostView?: HostView;
+  /** Glance's bootable copies of images on RBD (a cluster node only). */
+  bootableImages?: BootableImages;
   close(): Promise<void>;
 }
 
@@ -111,6 +114,7 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
     { bootstrapCloud },
     { clusterBlobStore },
     { watchHosts },
+    { Rbd, RbdBootableImages },
     agent,
   ] = await Promise.all([
     import('etcd3'),
@@ -119,6 +123,7 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
     import('../../api/index.js'),
     import('../../blobs/index.js'),
     import('../../compute/index.js'),
+    import('../../rbd/index.js'),
     loadAgent(),
   ]);
   // One etcd client for everything: following the master, the bootstrap lock, the nodes.
@@ -184,6 +189,14 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
       passwordFile: resolve(options.adminPasswordFile),
       hosts: liveNodes,
       hostView,
+      bootableImages: new RbdBootableImages(
+        new Rbd({
+          conf: options.cephConf,
+          id: (options.cephClient ?? 'client.admin').replace(/^client\./, ''),
+          ...(options.cephKeyring ? { keyring: options.cephKeyring } : {}),
+        }),
+        agent.IMAGES_POOL,
+      ),
       close,
     };
   } catch (error) {
@@ -282,6 +295,7 @@ export function registerCloud(program: Command, io: CliIo): void {
       const api = await createApi({
         db,
         blobs: backing.blobs,
+        ...(backing.bootableImages ? { bootableImages: backing.bootableImages } : {}),
         driver,
         publicUrl,
         logLevel: io.env.RACKSEED_LOG_LEVEL ?? 'warn',
