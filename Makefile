@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup build lint format typecheck test test-unit test-integration test-e2e demo bench image clean
+.PHONY: help setup build lint format typecheck test test-unit test-integration test-e2e demo bench image guest-image clean
 
 help:
 	@echo "make demo   run the main job (see README)"
@@ -10,6 +10,7 @@ help:
 	@echo "make setup  install Debian packages and node modules, compile (idempotent)"
 	@echo "make bench  run the benchmarks; each prints its figures (BENCH=name for some)"
 	@echo "make image  build the netboot image (kernel + initramfs) and the USB seed image into .cache/images/"
+	@echo "make guest-image  build the tenants' guest image (a raw disk) into .cache/images/guest/"
 
 setup:
 	@scripts/setup.sh
@@ -32,7 +33,7 @@ test: setup lint typecheck
 test-unit test-integration test-e2e: setup
 	npx vitest run --project $(subst test-,,$@)
 
-demo: setup
+demo: setup guest-image
 	npx tsx scripts/demo.ts
 
 bench: setup
@@ -40,6 +41,9 @@ bench: setup
 
 image: setup
 	images/usb/build.sh   # builds images/netboot first
+
+guest-image: setup
+	images/guest/build.sh
 
 clean:
 	rm -rf dist .bed

@@ -13,7 +13,7 @@ DEBIAN_PACKAGES=(
   isc-dhcp-client udhcpc tftp-hpa atftp curl qemu-system-x86 ipxe-qemu ipxe dnsmasq-base busybox-static cpio zstd
   radvd tcpdump ovmf grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools
   iproute2 iputils-ping uuid-runtime procps openssl
-  qemu-block-extra qemu-utils librbd-dev linux-image-cloud-amd64 dropbear-bin nftables openssh-client
+  qemu-block-extra qemu-utils dropbear-bin sudo nftables openssh-client
   python3-openstackclient tempest
   nodejs npm make g++ cmake python3
 )

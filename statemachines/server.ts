@@ -104,6 +104,8 @@ export const serverMachine = setup({
     shutoff: {
       on: {
         hostLost: { target: 'error', actions: 'recordFault' },
+        // It "crashed" as its host died (the host saw QEMU end first): running again elsewhere.
+        evacuated: { target: 'active', guard: ({ context }) => context.crashed === true, actions: 'clearCrash' },
         start: 'starting',
         reboot: { target: 'rebooting', guard: ({ event }) => event.hard, actions: 'recordReboot' },
         delete: 'deleting',
@@ -120,10 +122,15 @@ export const serverMachine = setup({
     error: {
       on: {
         delete: 'deleting',
-        evacuated: { target: 'active', guard: ({ context }) => context.fault?.hostLost === true, actions: 'clearFault' },
+        evacuated: {
+          target: 'active',
+          guard: ({ context }) => context.fault?.hostLost === true,
+          actions: 'clearFault',
+        },
       },
     },
-    deleting: { entry: 'destroy', on: { deleted: 'deleted' } },
+    // A destroy that fails (its host unreachable) leaves the server in ERROR, to be deleted again.
+    deleting: { entry: 'destroy', on: { deleted: 'deleted', failed: { target: 'error', actions: 'recordFault' } } },
     deleted: { type: 'final' },
   },
 });

@@ -4,7 +4,7 @@ import { HostClient, type GuestState } from '../host/index.js';
 import type { HostView } from './host-view.js';
 import type { HostComputeDriver } from './host-driver.js';
 import { hostCapacities, type PlacementConfig } from './placement.js';
-import type { ServerService } from './servers.js';
+import { machineOf, type ServerService } from './servers.js';
 
 /** How often guests that could not move yet are tried again. */
 const RETRY_MS = 5_000;
@@ -112,10 +112,14 @@ export class Evacuation {
     }
     const inventory = inventories.find((h) => h.node === target);
     if (!inventory) return false;
-    const power = guest.power === 'running' || guest.request.power === 'running' ? 'running' : 'shutoff';
+    // As the server was: a server stopped by its owner stays stopped; one that was running, or
+    // that its dying host saw "crash" (QEMU killed with the node's power), runs again.
+    const stopped = server.state === 'shutoff' && machineOf(server).context.crashed !== true;
+    const power = stopped ? 'shutoff' : 'running';
     await new HostClient(inventory.url, this.options.token).put(guest.id, { ...guest.request, power });
     await this.options.store.delete(entry.key);
-    if (server.state === 'error') await this.options.servers.report(guest.id, { type: 'evacuated' });
+    if (power === 'running' && server.state !== 'active')
+      await this.options.servers.report(guest.id, { type: 'evacuated' });
     this.#log('compute.evacuation.moved', { server: guest.id, from: node, to: target, power });
     return true;
   }

@@ -34,7 +34,7 @@ export {
   Supervised,
   tapName,
 } from './network/index.js';
-export { accelFor, QemuGuest, type QemuOptions, QemuRuntime, qemuArgs } from './qemu/index.js';
+export { accelFor, QemuGuest, type QemuOptions, QemuRuntime, qemuArgs, socketPath } from './qemu/index.js';
 export {
   type GuestDiskSource,
   type GuestDisks,

@@ -49,7 +49,11 @@ export function registerCompute(program: Command, io: CliIo): void {
       const store = agent.Store.connect(hosts);
       const following = await agent.followEtcdEndpoints(store);
       const client = await DbClient.connect({ etcd: store.client, electionName: options.election });
-      const rados = await RadosCluster.connect(cephAccess(options.cephConf, options));
+      // Bounded: a dead node's OSD must not hold a call for ever.
+      const rados = await RadosCluster.connect({
+        ...cephAccess(options.cephConf, options),
+        options: { client_mount_timeout: '15', rados_mon_op_timeout: '15', rados_osd_op_timeout: '15' },
+      });
       const db = remoteCloudDb(client);
       const hostView = await compute.watchHosts(store);
       const log = (event: string, fields: Record<string, unknown>) =>
@@ -66,8 +70,16 @@ export function registerCompute(program: Command, io: CliIo): void {
         driver,
         token,
         placement: compute.DEFAULT_PLACEMENT,
-        // The whole address (any port, any nonce): every Ceph client the dead host had.
-        blocklist: async (address) => void (await rados.blocklist(`${address}:0/0`)),
+        // The whole address (any port, any nonce): every Ceph client the dead host had. The node
+        // is powered off already (the first fence); this one waits for the monitors to commit
+        // it, not for every OSD to see it: the dead node's own OSD, not yet marked down, would
+        // hold the move for the barrier's whole timeout.
+        blocklist: async (address) => {
+          await rados.monCommand(
+            `{"prefix":"osd blocklist","blocklistop":"add","addr":"${address}:0/0","expire":86400.0}`,
+          );
+          await rados.waitForLatestOsdmap();
+        },
         log,
       });
       await evacuation.start();

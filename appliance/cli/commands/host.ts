@@ -116,11 +116,12 @@ export function registerHost(program: Command, io: CliIo): void {
       // This host's Ceph clients were blocklisted if it was fenced; the QEMUs of that time are
       // gone (a fenced node was powered off, and guests moved away lose their records here).
       await rados.unblocklist(`${address}:0/0`).catch(() => undefined);
-      const control = await hostModule.serveGuestControl(service, join(runDir, 'guest-net.sock'));
+      const guestNetSocket = hostModule.socketPath(join(runDir, 'guest-net.sock'));
+      const control = await hostModule.serveGuestControl(service, guestNetSocket);
       const guestNet = new hostModule.Supervised(
         [
           ...['ip', 'netns', 'exec', network.options.servicesNetns, ...RACKSEED],
-          ...['host', 'guest-net', '--socket', join(runDir, 'guest-net.sock')],
+          ...['host', 'guest-net', '--socket', guestNetSocket],
         ],
         join(runDir, 'guest-net.pid'),
         join(runDir, 'guest-net.log'),

@@ -76,13 +76,17 @@ export async function runGuestNet(
       if (!reply) return;
       // RFC 2131 §4.1: a client with an address (renewing, INFORM) is answered there; else broadcast.
       const to = request.ciaddr !== '0.0.0.0' ? request.ciaddr : '255.255.255.255';
-      dhcp.send(encodeDhcp(reply), 68, to);
+      dhcp.send(encodeDhcp(reply), 68, to, (error) => {
+        if (error) log(`dhcp: no reply to ${mac}: ${error.message}`);
+      });
     })().catch((error: unknown) => log(`dhcp: ${String(error)}`));
   });
   await new Promise<void>((resolve, reject) => {
     dhcp.once('error', reject);
     dhcp.bind(67, () => {
       dhcp.setBroadcast(true);
+      dhcp.off('error', reject);
+      dhcp.on('error', (error) => log(`dhcp: ${error.message}`));
       resolve();
     });
   });

@@ -100,6 +100,8 @@ export class GuestNetwork implements GuestPorts {
     await sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up'], 'the services namespace');
     await sh('ip', ['-n', ns, 'link', 'set', 'gw0', 'up'], 'the services namespace');
     await sh('ip', ['-n', ns, 'addr', 'replace', `${METADATA_ADDRESS}/32`, 'dev', 'gw0'], 'the metadata address');
+    // Everything is on-link from there: guests' addresses, and DHCP's broadcast replies.
+    await sh('ip', ['-n', ns, 'route', 'replace', 'default', 'dev', 'gw0'], 'the services namespace’s route');
     await this.#nft(this.#tableScript());
   }
 
@@ -110,12 +112,6 @@ export class GuestNetwork implements GuestPorts {
       await sh('ip', ['tuntap', 'add', 'dev', tap, 'mode', 'tap'], `the tap ${tap}`);
     noIpv6(tap);
     await sh('ip', ['link', 'set', 'dev', tap, 'master', this.bridge, 'up'], `the tap ${tap}`);
-    // Replies from the services namespace to the guest's subnet leave by its veth.
-    await sh(
-      'ip',
-      ['-n', this.options.servicesNetns, 'route', 'replace', `${nic.ip}/32`, 'dev', 'gw0'],
-      `the route to ${nic.ip} in the services namespace`,
-    );
     await this.#nft(
       [
         `add chain bridge ${TABLE} ${tap}`,
@@ -142,7 +138,6 @@ export class GuestNetwork implements GuestPorts {
     await this.#nft(`delete element bridge ${TABLE} ports { "${tap}" }`).catch(() => undefined);
     await this.#nft(`flush chain bridge ${TABLE} ${tap}\ndelete chain bridge ${TABLE} ${tap}`).catch(() => undefined);
     if (await exists(['link', 'show', 'dev', tap])) await sh('ip', ['link', 'del', 'dev', tap], `the tap ${tap}`);
-    await run('ip', ['-n', this.options.servicesNetns, 'route', 'del', `${nic.ip}/32`]).catch(() => undefined);
   }
 
   /** Removes the namespace, the rules and the bridge (the guests must be gone). */

@@ -15,4 +15,14 @@ export {
 } from './qmp-codec.js';
 export { QmpConnection } from './qmp-io.js';
 export { QmpSession } from './qmp-session.js';
-export { accelFor, QemuGuest, type QemuOptions, QemuRuntime, qemuArgs, runFiles, tail, trimLog } from './qemu.js';
+export {
+  accelFor,
+  QemuGuest,
+  type QemuOptions,
+  QemuRuntime,
+  qemuArgs,
+  socketPath,
+  runFiles,
+  tail,
+  trimLog,
+} from './qemu.js';

@@ -4,7 +4,8 @@
  * and its control over QMP: ACPI power-down with a hard stop after a timeout, reset, kill.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, openSync, readFileSync, readSync, closeSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { appendFile, readFile, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { processStart } from '../../../agent/index.js';
@@ -30,9 +31,14 @@ export interface QemuOptions {
   readonly consoleCapBytes?: number;
 }
 
-/** `kvm` if this machine's /dev/kvm opens read-write, else `tcg`. */
-export function accelFor(device = '/dev/kvm'): 'kvm' | 'tcg' {
+/**
+ * `kvm` where KVM is usable: the processors have hardware virtualization (vmx or svm) and
+ * /dev/kvm opens read-write; else `tcg`. The device alone is not enough: on this project's
+ * machines /dev/kvm opens, the processors have neither flag, and a KVM guest never boots.
+ */
+export function accelFor(device = '/dev/kvm', cpuinfo = '/proc/cpuinfo'): 'kvm' | 'tcg' {
   try {
+    if (!/^flags\s*:.*\b(vmx|svm)\b/m.test(readFileSync(cpuinfo, 'utf8'))) return 'tcg';
     closeSync(openSync(device, 'r+'));
     return 'kvm';
   } catch {
@@ -40,9 +46,27 @@ export function accelFor(device = '/dev/kvm'): 'kvm' | 'tcg' {
   }
 }
 
+/** Linux's limit on a unix socket's path (sun_path), its terminating NUL included. */
+const SOCKET_PATH_MAX = 108;
+
+/**
+ * A unix socket's path: `path` itself when it fits in sun_path, else a short one of the same
+ * meaning under /run/rackseed (named by its hash, so each long path keeps its own socket).
+ */
+export function socketPath(path: string): string {
+  if (Buffer.byteLength(path) < SOCKET_PATH_MAX) return path;
+  const dir = '/run/rackseed/sockets';
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return join(dir, `${createHash('sha256').update(path).digest('hex').slice(0, 24)}.sock`);
+}
+
 /** The files of a guest's run directory. */
 export function runFiles(runDir: string): { qmp: string; log: string; console: string } {
-  return { qmp: join(runDir, 'qmp.sock'), log: join(runDir, 'qemu.log'), console: join(runDir, 'console.log') };
+  return {
+    qmp: socketPath(join(runDir, 'qmp.sock')),
+    log: join(runDir, 'qemu.log'),
+    console: join(runDir, 'console.log'),
+  };
 }
 
 /**
