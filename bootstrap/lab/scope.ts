@@ -79,6 +79,8 @@ function killRecorded(pid: number, start: string, signal: NodeJS.Signals): boole
 }
 
 function deleteNetns(name: string): void {
+  // A lab machine's host service makes `<its namespace>-guests` for its guests' DHCP and metadata.
+  if (!name.endsWith('-guests')) deleteNetns(`${name}-guests`);
   if (!existsSync(`/run/netns/${name}`)) return;
   // Processes still inside would keep its interfaces alive: kill them first, by pid.
   try {
