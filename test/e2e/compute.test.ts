@@ -111,10 +111,20 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     const userData = join(dir, 'user-data');
     writeFileSync(userData, '#!/bin/sh\necho user-data-ran > /tmp/user-data-ran\n');
     const t0 = Date.now();
-    server = await openstack<ServerView>([
+    const created = await openstack<ServerView>([
       ...['server', 'create', '--flavor', 'lab.guest', '--image', 'guest', '--key-name', 'lab-key'],
-      ...['--network', 'provider', '--user-data', userData, '--wait', 'vm1'],
+      ...['--network', 'provider', '--user-data', userData, 'vm1'],
     ]);
+    server = await waitFor(
+      'vm1 out of BUILD',
+      async () => {
+        const s = await openstack<ServerView & { fault?: unknown }>(['server', 'show', created.id]);
+        if (s.status === 'ERROR') throw new Error(`vm1 went to ERROR: ${JSON.stringify(s.fault)}`);
+        return s.status === 'ACTIVE' ? s : undefined;
+      },
+      120_000,
+      250,
+    );
     const active = Date.now() - t0;
     expect(server.status).toBe('ACTIVE');
     address = String(server.addresses).replace(/^provider=/, '');

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import type { KeptLease } from '../../../agent/index.js';
 import { RACKSEED, cephAccess, endpoints, loadAgent } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
 import { type CliIo, untilSignal } from '../io.js';
@@ -86,8 +87,8 @@ export function registerHost(program: Command, io: CliIo): void {
       const accel = hostModule.accelFor();
       const { vcpus, memoryMb } = hostModule.machineSize();
       const rados = await RadosCluster.connect(access);
-      const diskGb = await vmsPoolGb(rados, options.vmsPool);
-      const inventory = {
+      const diskGb = await vmsPoolGb(rados, options.vmsPool).catch(() => 0);
+      let inventory = {
         node,
         url: `http://${address.includes(':') ? `[${address}]` : address}:${port}`,
         vcpus,
@@ -130,19 +131,31 @@ export function registerHost(program: Command, io: CliIo): void {
       const api = hostModule.hostApi(service, token);
       await api.listen({ host: address, port });
       // The inventory lives under a lease of its own: a dead host service offers nothing.
-      const publish = async () => {
-        const lease = await store.grantLease(INVENTORY_TTL_SECONDS);
-        lease.on(
-          'lost',
-          () => void publish().catch((error: unknown) => log('host.inventory.error', { error: String(error) })),
-        );
-        await store.put(agent.keys.hostInventory(node), JSON.stringify(inventory), lease.id);
-        return lease;
+      const publish = async (): Promise<KeptLease> => {
+        const kept = await store.grantLease(INVENTORY_TTL_SECONDS);
+        kept.on('lost', () => {
+          publish()
+            .then((fresh) => (lease = fresh))
+            .catch((error: unknown) => log('host.inventory.error', { error: String(error) }));
+        });
+        await store.put(agent.keys.hostInventory(node), JSON.stringify(inventory), kept.id);
+        return kept;
       };
-      const lease = await publish();
+      let lease = await publish();
+      // What the pool can hold changes (it may not exist yet when the node starts): every 15 s.
+      const refresh = setInterval(() => {
+        void vmsPoolGb(rados, options.vmsPool)
+          .then(async (gb) => {
+            if (gb === inventory.diskGb) return;
+            inventory = { ...inventory, diskGb: gb };
+            await store.put(agent.keys.hostInventory(node), JSON.stringify(inventory), lease.id);
+          })
+          .catch((error: unknown) => log('host.inventory.error', { error: String(error) }));
+      }, 15_000);
       log('host.serving', { node, url: inventory.url, accel, vcpus, memoryMb, diskGb, ...adopted });
       await untilSignal();
       // Guests go on running: the next incarnation adopts them.
+      clearInterval(refresh);
       service.close();
       await api.close();
       await guestNet.stop();
