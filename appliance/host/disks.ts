@@ -24,7 +24,18 @@ export class RbdGuestDisks implements GuestDisks {
     return { kind: 'rbd', pool: this.pool, image: name };
   }
 
+  /**
+   * Removes the disk; while a client that died still watches it (its watch times out after
+   * 30 s), RBD refuses: tried again for up to a minute.
+   */
   async removeRoot(id: string): Promise<void> {
-    await this.rbd.removeImage(this.pool, rootDiskName(id));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.rbd.removeImage(this.pool, rootDiskName(id));
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'RBD_ERR_BUSY' || attempt >= 30) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 2_000));
+      }
+    }
   }
 }

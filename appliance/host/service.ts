@@ -19,7 +19,7 @@ export interface RunningGuest {
   powerdown(timeoutMs: number): Promise<'graceful' | 'forced'>;
   /** A hard reset (the power button held and pressed again). */
   reset(): Promise<void>;
-  /** Ends QEMU at once (SIGKILL). */
+  /** Ends QEMU now: `quit` over QMP (it closes its disks cleanly), SIGKILL if that does not do it. */
   kill(): Promise<void>;
   /** Resolves when QEMU has ended; `shutdown` is QEMU's last SHUTDOWN reason, if it sent one. */
   readonly exited: Promise<{ shutdown: string | null }>;

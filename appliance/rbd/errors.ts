@@ -17,7 +17,7 @@ const BY_MESSAGE: readonly [RegExp, string, string, boolean?][] = [
   [/\(17\) File exists|already exists/i, 'RBD_ERR_EXISTS', 'it exists already'],
   [/\(28\) No space left|\(122\) Disk quota exceeded|quota/i, 'RBD_ERR_POOL_FULL', 'the pool or the cluster is full'],
   [
-    /\(16\) Device or resource busy|has children|children/i,
+    /\(16\) Device or resource busy|has children|children|watchers/i,
     'RBD_ERR_BUSY',
     'it is in use (snapshots, clones or watchers)',
     true,
