@@ -97,9 +97,10 @@ export const serverMachine = setup({
         delete: 'deleting',
       },
     },
+    // As Nova: a stop or a start that fails leaves the server as it was, with the fault recorded.
     stopping: {
       entry: 'powerOff',
-      on: { stopped: 'shutoff', failed: { target: 'error', actions: 'recordFault' }, delete: 'deleting' },
+      on: { stopped: 'shutoff', failed: { target: 'active', actions: 'recordFault' }, delete: 'deleting' },
     },
     shutoff: {
       on: {
@@ -113,7 +114,7 @@ export const serverMachine = setup({
     },
     starting: {
       entry: ['clearCrash', 'powerOn'],
-      on: { started: 'active', failed: { target: 'error', actions: 'recordFault' }, delete: 'deleting' },
+      on: { started: 'active', failed: { target: 'shutoff', actions: 'recordFault' }, delete: 'deleting' },
     },
     rebooting: {
       entry: ['clearCrash', 'reboot'],
@@ -122,6 +123,8 @@ export const serverMachine = setup({
     error: {
       on: {
         delete: 'deleting',
+        // Nova's way out of ERROR for the owner: a hard reboot (on the host the server has).
+        reboot: { target: 'rebooting', guard: ({ event }) => event.hard, actions: ['recordReboot', 'clearFault'] },
         evacuated: {
           target: 'active',
           guard: ({ context }) => context.fault?.hostLost === true,

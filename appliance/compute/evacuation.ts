@@ -48,6 +48,9 @@ export class Evacuation {
 
   async start(): Promise<void> {
     this.#fenced = await PrefixView.open(this.options.store, keys.fencedAll, () => this.#kick());
+    // A node is often fenced before its host service's inventory (a 5 s lease) expires: the
+    // expiry is what lets its guests move.
+    this.options.hosts.onInventoryChange(() => this.#kick());
     this.#kick();
   }
 

@@ -137,8 +137,15 @@ export class HostComputeDriver implements ComputeDriver {
     await this.#host(server).setPower(server.id, 'running');
   }
 
+  /** A hard reboot of a guest its host does not know (its spawn failed early) makes it again, as Nova's does. */
   async reboot(server: Server, hard: boolean): Promise<void> {
-    await this.#host(server).reboot(server.id, hard ? 'hard' : 'soft');
+    const host = this.#host(server);
+    try {
+      await host.reboot(server.id, hard ? 'hard' : 'soft');
+    } catch (error) {
+      if (!hard || (error as { code?: string }).code !== 'HOST_ERR_GUEST_NOT_FOUND') throw error;
+      await host.put(server.id, await this.request(server, 'running'));
+    }
   }
 
   async destroy(server: Server): Promise<void> {

@@ -15,18 +15,23 @@ export interface HostView {
    * reported at once: they may have changed while nobody watched.
    */
   reportTo(servers: ServerService): void;
+  /** Calls `listener` whenever a host's inventory appears, changes or expires. */
+  onInventoryChange(listener: () => void): void;
   close(): Promise<void>;
 }
 
 /** Opens the view of every host service's records (`/rackseed/hosts/`). */
 export async function watchHosts(store: Store): Promise<HostView> {
   let servers: ServerService | undefined;
+  const inventoryListeners: (() => void)[] = [];
   const report = (state: GuestState) => {
-    if (!servers || state.power === 'running') return;
+    // `building` is a guest being made here (a spawn, or a server moving in), not a loss.
+    if (!servers || (state.power !== 'shutoff' && state.power !== 'crashed')) return;
     // The DB master away: the next change, or the next API start, reports it again.
     void servers.report(state.id, { type: 'powerLost', crashed: state.power === 'crashed' }).catch(() => undefined);
   };
   const view = await PrefixView.open(store, keys.hosts, (key, previous, current) => {
+    if (key.endsWith('/inventory')) for (const listener of inventoryListeners) listener();
     if (!current || !GUEST_KEY.test(key)) return;
     const state = parseJson<GuestState>(current);
     if (!previous || parseJson<GuestState>(previous).power !== state.power) report(state);
@@ -40,6 +45,7 @@ export async function watchHosts(store: Store): Promise<HostView> {
       servers = service;
       for (const [key, entry] of view.entries) if (GUEST_KEY.test(key)) report(parseJson<GuestState>(entry));
     },
+    onInventoryChange: (listener) => inventoryListeners.push(listener),
     close: () => view.close(),
   };
 }

@@ -131,7 +131,7 @@ export class HostService {
       // The root disk is made once: a later request's image and size matter only while it has none.
       const state = this.#states.has(id)
         ? await this.#record(id, { request })
-        : await this.#record(id, { request, power: 'shutoff', process: null, fault: null }, request);
+        : await this.#record(id, { request, power: 'building', process: null, fault: null }, request);
       if (request.power === 'running') await this.#ensureRunning(id, state.request);
       else await this.#ensureStopped(id);
       return this.#state(id);
@@ -316,7 +316,7 @@ export class HostService {
       node: this.options.node,
       hostAddress: '',
       request: request ?? (change.request as GuestRequest),
-      power: 'shutoff',
+      power: 'building',
       process: null,
       fault: null,
       updatedAt: '',

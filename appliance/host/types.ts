@@ -47,10 +47,11 @@ export interface GuestRequest {
 }
 
 /**
- * What the host saw its guest do: `running`; `shutoff` (stopped on request, or powered off from
- * inside); `crashed` (QEMU ended with no shutdown of the guest's: killed, or it died).
+ * What the host saw its guest do: `building` (its disk and ports being made: it never ran here
+ * yet); `running`; `shutoff` (stopped on request, or powered off from inside); `crashed` (QEMU
+ * ended with no shutdown of the guest's: killed, or it died).
  */
-export type GuestPower = 'running' | 'shutoff' | 'crashed';
+export type GuestPower = 'building' | 'running' | 'shutoff' | 'crashed';
 
 /** How to find a guest's QEMU again after the host service restarts. */
 export interface GuestProcess {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { initialTransition, transition } from 'xstate';
-import { getShortestPaths, getSimplePaths } from 'xstate/graph';
+import { getShortestPaths } from 'xstate/graph';
 import { type ServerEvent, type ServerStateValue, serverMachine, serverStatusView } from '../../statemachines/index.js';
 
 const EVENTS: ServerEvent[] = [
@@ -36,8 +36,8 @@ describe('server machine', () => {
     expect([...reached].sort()).toEqual([...ALL_STATES].sort());
   });
 
-  it('maps every state of every simple path to a Nova view, ending only where it may', () => {
-    const paths = getSimplePaths(serverMachine, { events: EVENTS });
+  it('maps every reachable state (value and context) to a Nova view', () => {
+    const paths = getShortestPaths(serverMachine, { events: EVENTS });
     expect(paths.length).toBeGreaterThan(20);
     for (const path of paths) {
       for (const step of path.steps) {
@@ -84,6 +84,26 @@ describe('server machine', () => {
     expect(serverStatusView('rebooting', hard.context).status).toBe('HARD_REBOOT');
     const [soft] = transition(serverMachine, active, { type: 'reboot', hard: false });
     expect(serverStatusView('rebooting', soft.context).status).toBe('REBOOT');
+  });
+
+  it('keeps a server as it was when a stop or a start fails, and a hard reboot leaves ERROR (as Nova)', () => {
+    const [start] = initialTransition(serverMachine);
+    const [active] = transition(serverMachine, start, { type: 'spawned' });
+    const [stopping] = transition(serverMachine, active, { type: 'stop' });
+    const [stillActive] = transition(serverMachine, stopping, { type: 'failed', message: 'host unreachable' });
+    expect(stillActive.value).toBe('active');
+    const [shutoff] = transition(serverMachine, transition(serverMachine, active, { type: 'stop' })[0], {
+      type: 'stopped',
+    });
+    const [starting] = transition(serverMachine, shutoff, { type: 'start' });
+    const [stillOff] = transition(serverMachine, starting, { type: 'failed', message: 'host unreachable' });
+    expect(stillOff.value).toBe('shutoff');
+    const [error] = transition(serverMachine, start, { type: 'failed', message: 'no host' });
+    expect(error.can({ type: 'reboot', hard: false })).toBe(false);
+    const [rebooting, actions] = transition(serverMachine, error, { type: 'reboot', hard: true });
+    expect(rebooting.value).toBe('rebooting');
+    expect(rebooting.context.fault).toBeNull();
+    expect(actions.map((a) => a.type)).toContain('reboot');
   });
 
   it('restores a persisted snapshot and goes on from it', () => {

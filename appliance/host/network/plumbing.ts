@@ -1,8 +1,8 @@
 /**
  * The guests' network on a node, with iproute2 and nftables (as root, in the host service's
  * network namespace):
- * - the provider bridge, with no address (guest traffic never meets the node's own IP stack),
- *   and the node's provider uplink (the other nodes' guests are across it);
+ * - the provider bridge, with no address and an nftables rule that drops every frame it would
+ *   hand to the node's own IP stack (guest traffic never meets the node's planes), and the node's provider uplink (the other nodes' guests are across it);
  * - a guest-services namespace cabled to the bridge, holding 169.254.169.254: the node's
  *   guest DHCP and metadata answer there (see guest-net.ts), apart from the node's own planes;
  * - a tap per port, with anti-spoofing rules: a guest sends only from its port's MAC and IP;
@@ -168,6 +168,14 @@ export class GuestNetwork implements GuestPorts {
           ]
         : []),
       `add rule bridge ${TABLE} forward iifname vmap @ports`,
+      // Nothing from the bridge reaches the node's own IP stack (no address is not enough: a
+      // guest's broadcast DHCP would still meet the node's provisioning DHCP server).
+      `add chain bridge ${TABLE} input { type filter hook input priority 0; policy accept; }`,
+      `flush chain bridge ${TABLE} input`,
+      // Matched by port (taps, the services' veth, the uplink): `meta ibrname` is not in every kernel.
+      `add rule bridge ${TABLE} input iifname "tap*" drop`,
+      `add rule bridge ${TABLE} input iifname "${SERVICES_PORT}" drop`,
+      ...(up ? [`add rule bridge ${TABLE} input iifname "${up}" drop`] : []),
     ].join('\n');
   }
 
