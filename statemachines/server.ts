@@ -16,6 +16,9 @@ export type ServerEvent =
   | { type: 'started' }
   | { type: 'reboot'; hard: boolean }
   | { type: 'rebooted' }
+  /** A new root disk from the server's (possibly new) image; the API has recorded the image. */
+  | { type: 'rebuild' }
+  | { type: 'rebuilt' }
   | { type: 'delete' }
   | { type: 'deleted' }
   /** The host saw the guest end on its own: powered off from inside, or crashed (QEMU killed or died). */
@@ -35,17 +38,28 @@ export interface ServerContext {
   fault: { message: string; hostLost?: boolean } | null;
   hardReboot: boolean;
   crashed?: boolean;
+  /** A rebuild of a SHUTOFF server leaves it SHUTOFF, as Nova's does. */
+  rebuildStopped?: boolean;
 }
 
 /** Every state of the server machine. */
 export type ServerStateValue =
-  'building' | 'active' | 'stopping' | 'shutoff' | 'starting' | 'rebooting' | 'error' | 'deleting' | 'deleted';
+  | 'building'
+  | 'active'
+  | 'stopping'
+  | 'shutoff'
+  | 'starting'
+  | 'rebooting'
+  | 'rebuilding'
+  | 'error'
+  | 'deleting'
+  | 'deleted';
 
 /**
  * The named effects the machine asks for on entering a state; the compute service runs
  * them through its driver and feeds the result back as an event (`spawned`, `stopped`, …).
  */
-export type ServerEffect = 'spawn' | 'powerOff' | 'powerOn' | 'reboot' | 'destroy';
+export type ServerEffect = 'spawn' | 'powerOff' | 'powerOn' | 'reboot' | 'rebuild' | 'destroy';
 
 /**
  * A server's lifecycle: BUILD → ACTIVE ⇄ SHUTOFF, REBOOT, ERROR, DELETED. Pure: the entry
@@ -61,6 +75,7 @@ export const serverMachine = setup({
     powerOff: () => {},
     powerOn: () => {},
     reboot: () => {},
+    rebuild: () => {},
     destroy: () => {},
     recordFault: assign({
       fault: ({ event }) =>
@@ -74,6 +89,8 @@ export const serverMachine = setup({
     recordReboot: assign({ hardReboot: ({ event }) => event.type === 'reboot' && event.hard }),
     recordPowerLost: assign({ crashed: ({ event }) => event.type === 'powerLost' && event.crashed }),
     clearCrash: assign({ crashed: false }),
+    rebuildRunning: assign({ rebuildStopped: false }),
+    rebuildStopped: assign({ rebuildStopped: true }),
   },
 }).createMachine({
   id: 'server',
@@ -94,6 +111,7 @@ export const serverMachine = setup({
         hostLost: { target: 'error', actions: 'recordFault' },
         stop: 'stopping',
         reboot: { target: 'rebooting', actions: 'recordReboot' },
+        rebuild: { target: 'rebuilding', actions: 'rebuildRunning' },
         delete: 'deleting',
       },
     },
@@ -109,6 +127,7 @@ export const serverMachine = setup({
         evacuated: { target: 'active', guard: ({ context }) => context.crashed === true, actions: 'clearCrash' },
         start: 'starting',
         reboot: { target: 'rebooting', guard: ({ event }) => event.hard, actions: 'recordReboot' },
+        rebuild: { target: 'rebuilding', actions: 'rebuildStopped' },
         delete: 'deleting',
       },
     },
@@ -120,11 +139,20 @@ export const serverMachine = setup({
       entry: ['clearCrash', 'reboot'],
       on: { rebooted: 'active', failed: { target: 'error', actions: 'recordFault' }, delete: 'deleting' },
     },
+    rebuilding: {
+      entry: ['clearCrash', 'rebuild'],
+      on: {
+        rebuilt: [{ target: 'shutoff', guard: ({ context }) => context.rebuildStopped === true }, { target: 'active' }],
+        failed: { target: 'error', actions: 'recordFault' },
+        delete: 'deleting',
+      },
+    },
     error: {
       on: {
         delete: 'deleting',
         // Nova's way out of ERROR for the owner: a hard reboot (on the host the server has).
         reboot: { target: 'rebooting', guard: ({ event }) => event.hard, actions: ['recordReboot', 'clearFault'] },
+        rebuild: { target: 'rebuilding', actions: ['rebuildRunning', 'clearFault'] },
         evacuated: {
           target: 'active',
           guard: ({ context }) => context.fault?.hostLost === true,
@@ -164,6 +192,8 @@ export function serverStatusView(state: ServerStateValue, context: ServerContext
       return context.hardReboot
         ? { status: 'HARD_REBOOT', vmState: 'active', taskState: 'rebooting_hard', powerState: 1 }
         : { status: 'REBOOT', vmState: 'active', taskState: 'rebooting', powerState: 1 };
+    case 'rebuilding':
+      return { status: 'REBUILD', vmState: 'active', taskState: 'rebuild_spawning', powerState: 0 };
     case 'error':
       return { status: 'ERROR', vmState: 'error', taskState: null, powerState: 0 };
     case 'deleting':

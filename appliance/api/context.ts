@@ -19,6 +19,10 @@ export interface BootableImages {
    * `RBD_ERR_HAS_CHILDREN` while servers' disks are clones of it.
    */
   remove(id: string): Promise<void>;
+  /** A server's root disk as it is now, as the new image `id`'s bootable copy (a server snapshot); its size. */
+  snapshot(serverId: string, id: string): Promise<{ virtualSize: number }>;
+  /** The raw bytes of image `id`'s bootable copy (a snapshot's only bytes), or null if it has none. */
+  read(id: string): Promise<Readable | null>;
 }
 
 export interface ApiDeps {

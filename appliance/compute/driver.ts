@@ -25,6 +25,11 @@ export interface ComputeDriver {
   powerOff(server: Server): Promise<void>;
   powerOn(server: Server): Promise<void>;
   reboot(server: Server, hard: boolean): Promise<void>;
+  /**
+   * Gives the server a new root disk from its image (the row's `imageId`, which a rebuild may
+   * have changed), same id and ports; leaves it running, or stopped if `power` says so.
+   */
+  rebuild(server: Server, power: 'running' | 'shutoff'): Promise<void>;
   destroy(server: Server): Promise<void>;
   /** The tail of the server's serial console, at most `bytes` long ('' where there is none). */
   consoleLog(server: Server, bytes: number): Promise<string>;
@@ -66,6 +71,7 @@ export class FakeDriver implements ComputeDriver {
   async powerOff(): Promise<void> {}
   async powerOn(): Promise<void> {}
   async reboot(): Promise<void> {}
+  async rebuild(): Promise<void> {}
   async destroy(): Promise<void> {}
   async consoleLog(): Promise<string> {
     return '';

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { type Entry, keys, parseJson, PrefixView, type Store } from '../../agent/index.js';
 import type { CloudDb } from '../db/index.js';
 import { HostClient, type GuestState } from '../host/index.js';
@@ -119,7 +120,19 @@ export class Evacuation {
     // that its dying host saw "crash" (QEMU killed with the node's power), runs again.
     const stopped = server.state === 'shutoff' && machineOf(server).context.crashed !== true;
     const power = stopped ? 'shutoff' : 'running';
-    await new HostClient(inventory.url, this.options.token).put(guest.id, { ...guest.request, power });
+    // An instance action of the cloud's own (no user), as Nova records an evacuation.
+    const requestId = `req-${randomUUID()}`;
+    const startTime = new Date().toISOString();
+    await this.options.db.actions.record({
+      ...{ serverId: guest.id, requestId, action: 'evacuate', userId: null, projectId: server.projectId, startTime },
+    });
+    try {
+      await new HostClient(inventory.url, this.options.token).put(guest.id, { ...guest.request, power });
+    } catch (error) {
+      await this.options.db.actions.finish(guest.id, 'evacuate', 'Error', 'Error', new Date().toISOString());
+      throw error;
+    }
+    await this.options.db.actions.finish(guest.id, 'evacuate', 'Success', null, new Date().toISOString());
     await this.options.store.delete(entry.key);
     if (power === 'running' && server.state !== 'active')
       await this.options.servers.report(guest.id, { type: 'evacuated' });

@@ -148,6 +148,14 @@ export class HostComputeDriver implements ComputeDriver {
     }
   }
 
+  /** Nova's rebuild on the same host: the guest, its disk and its taps go, and come back from the image. */
+  async rebuild(server: Server, power: 'running' | 'shutoff'): Promise<void> {
+    const host = this.#host(server);
+    const request = await this.request(server, power);
+    await host.destroy(server.id);
+    await host.put(server.id, request);
+  }
+
   async destroy(server: Server): Promise<void> {
     if (!server.host) return; // never placed: nothing runs anywhere
     await this.#host(server).destroy(server.id);

@@ -9,4 +9,4 @@ export { Evacuation, type EvacuationOptions } from './evacuation.js';
 export { HostComputeDriver, HostUnavailableError, ServerBuildError } from './host-driver.js';
 export { type HostView, watchHosts } from './host-view.js';
 export { DEFAULT_PLACEMENT, hostCapacities, type PlacementConfig } from './placement.js';
-export { machineOf, ServerService, ServerStateError } from './servers.js';
+export { machineOf, type Requester, ServerService, ServerStateError } from './servers.js';

@@ -33,6 +33,31 @@ interface Logger {
   error(obj: object, msg: string): void;
 }
 
+/** Who asked (an instance action's request, user and project). */
+export interface Requester {
+  readonly requestId: string;
+  /** Null for the cloud itself (an evacuation). */
+  readonly userId: string | null;
+  readonly projectId: string;
+}
+
+/** Nova's instance action for an owner's event, and for the effect that carries it out. */
+const ACTION_OF_EVENT: Partial<Record<ServerEvent['type'], string>> = {
+  stop: 'stop',
+  start: 'start',
+  reboot: 'reboot',
+  rebuild: 'rebuild',
+  delete: 'delete',
+};
+const ACTION_OF_EFFECT: Record<string, string> = {
+  spawn: 'create',
+  powerOff: 'stop',
+  powerOn: 'start',
+  reboot: 'reboot',
+  rebuild: 'rebuild',
+  destroy: 'delete',
+};
+
 /**
  * Drives servers through the server machine: persists each transition (only if the row is
  * still in the state it was read in), runs the effects the machine names through the
@@ -53,6 +78,7 @@ export class ServerService {
     server: Omit<Server, 'state' | 'machine' | 'host' | 'addresses'>,
     nics: readonly Nic[],
     quota: ServerQuota,
+    by: Requester,
   ): Promise<Server> {
     const [snapshot, actions] = initialTransition(serverMachine);
     const created = await this.db.servers.create(
@@ -66,6 +92,7 @@ export class ServerService {
       nics,
       quota,
     );
+    await this.db.actions.record({ serverId: created.id, action: 'create', ...by, startTime: created.createdAt });
     this.#run(
       created,
       actions.map((a) => a.type),
@@ -73,9 +100,12 @@ export class ServerService {
     return created;
   }
 
-  /** Sends an owner's event (`stop`, `start`, `reboot`, `delete`); throws ServerStateError if refused. */
-  async send(server: Server, event: ServerEvent): Promise<Server> {
-    return this.#apply(server, event, true);
+  /**
+   * Sends an owner's event (`stop`, `start`, `reboot`, `rebuild`, `delete`), recorded as an
+   * instance action of `by`'s; throws ServerStateError if refused.
+   */
+  async send(server: Server, event: ServerEvent, by: Requester): Promise<Server> {
+    return this.#apply(server, event, true, by);
   }
 
   /**
@@ -98,7 +128,7 @@ export class ServerService {
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
   }
 
-  async #apply(server: Server, event: ServerEvent, fromOwner: boolean): Promise<Server> {
+  async #apply(server: Server, event: ServerEvent, fromOwner: boolean, by?: Requester): Promise<Server> {
     const stored = machineOf(server);
     const snapshot = serverMachine.resolveState({ value: stored.value, context: stored.context });
     if (!snapshot.can(event)) {
@@ -112,6 +142,10 @@ export class ServerService {
       machine: JSON.stringify({ version: SERVER_MACHINE_VERSION, value, context: next.context }),
       ...(value === 'active' && server.launchedAt === null ? { launchedAt: new Date().toISOString() } : {}),
     });
+    // Recorded before its effect runs, which finishes it.
+    const action = by && ACTION_OF_EVENT[event.type];
+    if (by && action)
+      await this.db.actions.record({ serverId: server.id, action, ...by, startTime: updated.updatedAt });
     this.#run(
       updated,
       actions.map((a) => a.type),
@@ -140,6 +174,10 @@ export class ServerService {
       powerOff: [() => d.powerOff(server), { type: 'stopped' }],
       powerOn: [() => d.powerOn(server), { type: 'started' }],
       reboot: [() => d.reboot(server, machineOf(server).context.hardReboot), { type: 'rebooted' }],
+      rebuild: [
+        () => d.rebuild(server, machineOf(server).context.rebuildStopped === true ? 'shutoff' : 'running'),
+        { type: 'rebuilt' },
+      ],
       destroy: [() => d.destroy(server), { type: 'deleted' }],
     };
     const step = steps[effect];
@@ -150,6 +188,11 @@ export class ServerService {
     } catch (error) {
       event = { type: 'failed', message: error instanceof Error ? error.message : String(error) };
     }
+    const action = ACTION_OF_EFFECT[effect] ?? effect;
+    const failed = event.type === 'failed';
+    await this.db.actions
+      .finish(server.id, action, failed ? 'Error' : 'Success', failed ? 'Error' : null, new Date().toISOString())
+      .catch((error: unknown) => this.log.error({ err: error, server: server.id, action }, 'action not finished'));
     try {
       const current = await this.db.servers.get(server.id);
       // Deleted meanwhile, or moved on (a delete while building): the late result is moot.

@@ -8,6 +8,7 @@ export type OperationKind = 'read' | 'write';
  * `group.method` (`projects.create`); its arguments travel as the method's argument list.
  */
 export const CLOUD_OPERATIONS: { readonly [G in CloudDbGroup]: { readonly [M in keyof CloudDb[G]]: OperationKind } } = {
+  actions: { record: 'write', finish: 'write', list: 'read', get: 'read' },
   domains: { get: 'read', list: 'read' },
   projects: {
     create: 'write',

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Migration } from '../dbmaster/index.js';
+import { actionsSql } from './actions.js';
 import {
   DbConflictError,
   DbExhaustedError,
@@ -94,6 +95,17 @@ export const CLOUD_MIGRATIONS: readonly Migration[] = [
   ALTER TABLE servers ADD COLUMN user_data TEXT;
   ALTER TABLE servers ADD COLUMN disk INTEGER NOT NULL DEFAULT 0;
   CREATE INDEX servers_host ON servers (host, state);
+  `,
+  },
+  {
+    version: 3,
+    name: 'instance actions: what was asked of each server, by whom, and how it ended',
+    up: `
+  CREATE TABLE instance_actions (
+    server_id TEXT NOT NULL, request_id TEXT NOT NULL, action TEXT NOT NULL, user_id TEXT,
+    project_id TEXT NOT NULL, start_time TEXT NOT NULL, finish_time TEXT, result TEXT, message TEXT,
+    PRIMARY KEY (server_id, request_id)
+  );
   `,
   },
 ];
@@ -556,6 +568,7 @@ export function cloudSql(db: Database.Database): CloudSql {
     );
 
   return {
+    actions: actionsSql(db),
     domains: {
       get: (id) => {
         const r = one('SELECT * FROM domains WHERE id = ?', id);
@@ -887,6 +900,7 @@ export function cloudSql(db: Database.Database): CloudSql {
             accessIPv4: 'access_ipv4',
             accessIPv6: 'access_ipv6',
             metadata: 'metadata',
+            imageId: 'image_id',
             updatedAt: 'updated_at',
           },
         );

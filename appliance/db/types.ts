@@ -107,6 +107,22 @@ export interface Server {
   userData: string | null;
 }
 
+/** One thing asked of a server (Nova's instance action), and how it ended. */
+export interface InstanceAction {
+  serverId: string;
+  /** The API request's id (`req-…`), or one the compute keeper made for an evacuation. */
+  requestId: string;
+  /** Nova's names: create, delete, stop, start, reboot, rebuild, createImage, evacuate. */
+  action: string;
+  /** Null for what the cloud did on its own (an evacuation). */
+  userId: string | null;
+  projectId: string;
+  startTime: string;
+  finishTime: string | null;
+  result: 'Success' | 'Error' | null;
+  message: string | null;
+}
+
 export interface Image {
   id: string;
   name: string | null;
@@ -251,6 +267,21 @@ export type QuotaResource = keyof typeof DEFAULT_QUOTAS;
  * atomic: it either does all it says or throws (DbNotFoundError, DbConflictError, …).
  */
 export interface CloudDb {
+  actions: {
+    /** Records an action (once per request: the same request id again changes nothing). */
+    record(action: Omit<InstanceAction, 'finishTime' | 'result' | 'message'>): Promise<void>;
+    /** Ends the server's newest unfinished `action` with its result (nothing if there is none). */
+    finish(
+      serverId: string,
+      action: string,
+      result: 'Success' | 'Error',
+      message: string | null,
+      at: string,
+    ): Promise<void>;
+    /** Newest first. */
+    list(serverId: string): Promise<InstanceAction[]>;
+    get(serverId: string, requestId: string): Promise<InstanceAction | null>;
+  };
   domains: {
     get(id: string): Promise<Domain | null>;
     list(filter: { name?: string }): Promise<Domain[]>;
@@ -317,7 +348,7 @@ export interface CloudDb {
     list(filter: ServerFilter, page: Page): Promise<Server[]>;
     update(
       id: string,
-      patch: Partial<Pick<Server, 'name' | 'accessIPv4' | 'accessIPv6' | 'metadata'>>,
+      patch: Partial<Pick<Server, 'name' | 'accessIPv4' | 'accessIPv6' | 'metadata' | 'imageId'>>,
     ): Promise<Server>;
     /** Moves the machine from `fromState` only if it is still there (else DbStaleError). */
     transition(

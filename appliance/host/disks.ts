@@ -1,12 +1,9 @@
 import { HostImageNotBootableError } from './errors.js';
-import type { Rbd } from '../rbd/index.js';
+import { type Rbd, rootDiskName } from '../rbd/index.js';
 import type { GuestDiskSource, GuestDisks } from './service.js';
 import type { ImageRef } from './types.js';
 
 const GIB = 1024 ** 3;
-
-/** A guest's root disk in the `vms` pool, named as Nova's RBD driver names it. */
-export const rootDiskName = (id: string) => `${id}_disk`;
 
 /** Guests' root disks on Ceph: copy-on-write clones of their images in the `vms` pool. */
 export class RbdGuestDisks implements GuestDisks {

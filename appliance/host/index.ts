@@ -5,7 +5,7 @@
  * volume and network services) call it through {@link HostClient}.
  */
 export { hostApi } from './api.js';
-export { RbdGuestDisks, rootDiskName } from './disks.js';
+export { RbdGuestDisks } from './disks.js';
 export { machineSize, qemuVersion } from './inventory.js';
 export { HostClient } from './client.js';
 export {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Rbd } from './rbd.js';
+import { type Rbd, rootDiskName } from './rbd.js';
 
 /**
  * Glance's bootable copies on RBD (the API's `BootableImages`): each raw or qcow2 image as a raw
@@ -14,7 +14,23 @@ export class RbdBootableImages {
   constructor(
     private readonly rbd: Rbd,
     private readonly pool: string,
+    /** Where servers' root disks are (`vms`), for server snapshots. */
+    private readonly disksPool: string,
   ) {}
+
+  /** A server's root disk as it is now, copied (flattened) into a new bootable image `id`; its size. */
+  async snapshot(serverId: string, id: string): Promise<{ virtualSize: number }> {
+    const virtualSize = await this.rbd.snapshotToImage(
+      { pool: this.disksPool, name: rootDiskName(serverId) },
+      { pool: this.pool, name: id },
+    );
+    return { virtualSize };
+  }
+
+  /** The bytes of image `id`'s bootable copy (raw), or null if it has none. */
+  async read(id: string): Promise<Readable | null> {
+    return (await this.rbd.info(this.pool, id)) ? this.rbd.exportSnapshot(this.pool, id) : null;
+  }
 
   async create(id: string, format: 'raw' | 'qcow2', bytes: () => Promise<Readable>): Promise<{ virtualSize: number }> {
     if (format === 'raw') return this.rbd.importImage(this.pool, id, { format, stream: await bytes() });

@@ -9,6 +9,8 @@ const run = promisify(execFile);
 
 /** The snapshot every Glance image has, protected, which servers' disks are cloned from. */
 export const IMAGE_SNAPSHOT = 'snap';
+/** A server's root disk in the `vms` pool, named as Nova's RBD driver names it. */
+export const rootDiskName = (serverId: string) => `${serverId}_disk`;
 /** The image metadata key that records whether an image's first sector carries a boot signature. */
 const BOOT_SIGNATURE_KEY = 'rackseed.boot-signature';
 
@@ -181,6 +183,20 @@ export class Rbd {
     } finally {
       await this.#rbd(['snap', 'rm', '--no-progress', temp]).catch(() => undefined);
     }
+  }
+
+  /** The bytes of `pool/name@snap` (raw), streamed; the stream fails if `rbd export` does. */
+  exportSnapshot(pool: string, name: string, snap = IMAGE_SNAPSHOT): Readable {
+    const child = spawn('rbd', [...this.#common, 'export', '--no-progress', `${pool}/${name}@${snap}`, '-'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('close', (code) => {
+      if (code !== 0)
+        child.stdout.destroy(rbdFailure(['export', `${pool}/${name}`], stderr, new Error(`exit ${code}`)));
+    });
+    return child.stdout;
   }
 
   /** The snapshots of an image, or null if the image does not exist. */

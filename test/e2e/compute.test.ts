@@ -200,9 +200,44 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     expect(metadata.uuid).toBe(server.id);
   }, 600_000);
 
-  it('deletes the server: its disk is gone from Ceph and the image can then be deleted', async () => {
+  it('snapshots the server into an image (createImage) and rebuilds the server from it: the disk is the snapshot', async () => {
+    const snapshot = await openstack<{ id: string; status: string }>([
+      ...['server', 'image', 'create', '--name', 'vm1-snap', '--wait', server.id],
+    ]);
+    expect(snapshot.status).toBe('active');
+    const image = await openstack<{ size: number; properties: Record<string, string> }>(['image', 'show', snapshot.id]);
+    expect(image.properties).toMatchObject({ image_type: 'snapshot', instance_uuid: server.id });
+    expect(image.size).toBe(1024 ** 3); // the flavor's 1 GB disk, flattened into its own RBD image
+    await ssh('echo after-snapshot | sudo tee /root/later > /dev/null && sync');
+    const t0 = Date.now();
+    await openstack(['server', 'rebuild', '--image', snapshot.id, '--wait', server.id]);
+    const rebuilt = await openstack<ServerView & { image: string }>(['server', 'show', server.id]);
+    expect(rebuilt.status).toBe('ACTIVE');
+    expect(JSON.stringify(rebuilt.image)).toContain(snapshot.id);
+    await waitFor(
+      'ssh to the rebuilt guest',
+      () =>
+        ssh('true').then(
+          () => true,
+          () => false,
+        ),
+      180_000,
+      500,
+    );
+    console.log(`compute e2e: rebuild → ssh answering in ${Date.now() - t0} ms`);
+    // The snapshot's content (the marker written before it), not what came after.
+    expect((await ssh('sudo cat /root/marker')).trim()).toBe('survived');
+    expect((await ssh('sudo ls /root')).split(/\s+/)).not.toContain('later');
+    expect(await tool(['rbd', 'info', `vms/${server.id}_disk`])).toContain(`parent: images/${snapshot.id}@snap`);
+    // Each step is an instance action, the evacuation the cloud's own.
+    const events = await openstack<{ Action: string }[]>(['server', 'event', 'list', server.id]);
+    expect(events.map((e) => e.Action)).toEqual(['rebuild', 'createImage', 'evacuate', 'create']);
+  }, 600_000);
+
+  it('deletes the server: its disk is gone from Ceph and the images can then be deleted', async () => {
     await openstack(['server', 'delete', '--wait', server.id], false);
     expect(await tool(['rbd', 'ls', 'vms'])).not.toContain(server.id);
+    await openstack(['image', 'delete', 'vm1-snap'], false);
     await openstack(['image', 'delete', 'guest'], false);
     expect((await tool(['rbd', 'ls', 'images'])).trim()).toBe('');
   }, 300_000);

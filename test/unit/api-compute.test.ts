@@ -88,6 +88,86 @@ describe('Nova v2.1', () => {
     expect(again.json().conflictingRequest.code).toBe(409);
   });
 
+  it('snapshots a server into a private Glance image of its project (createImage), and rebuilds a server from it', async () => {
+    const id = await createServer(member, 'vm-snap');
+    await t.api.servers.idle();
+    const bad = await inject(member, 'POST', `/servers/${id}/action`, { createImage: { name: '' } });
+    expect(bad.statusCode).toBe(400);
+    const r = await inject(member, 'POST', `/servers/${id}/action`, {
+      createImage: { name: 'snap-1', metadata: { purpose: 'test' } },
+    });
+    expect(r.statusCode).toBe(202);
+    const snapshotId = /\/image\/v2\/images\/([0-9a-f-]{36})$/.exec(String(r.headers.location))?.[1] ?? '';
+    expect(snapshotId).not.toBe('');
+    const showImage = async () =>
+      (
+        await t.api.app.inject({
+          method: 'GET',
+          url: `/image/v2/images/${snapshotId}`,
+          headers: { 'x-auth-token': member },
+        })
+      ).json();
+    let image = await showImage();
+    // The copy runs in the background: `saving`, then `active`.
+    for (let i = 0; i < 100 && image.status === 'saving'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      image = await showImage();
+    }
+    expect(image).toMatchObject({
+      name: 'snap-1',
+      status: 'active',
+      visibility: 'private',
+      image_type: 'snapshot',
+      instance_uuid: id,
+      base_image_ref: imageId,
+      purpose: 'test',
+    });
+    const other = await tenant(t.api, admin, 'p-snap-other', 'member');
+    const hidden = await t.api.app.inject({
+      method: 'GET',
+      url: `/image/v2/images/${snapshotId}`,
+      headers: { 'x-auth-token': other },
+    });
+    expect(hidden.statusCode).toBe(404);
+
+    const rebuilt = await inject(member, 'POST', `/servers/${id}/action`, {
+      rebuild: { imageRef: snapshotId, name: 'vm-rebuilt' },
+    });
+    expect(rebuilt.statusCode).toBe(202);
+    expect(rebuilt.json().server).toMatchObject({ id, name: 'vm-rebuilt', status: 'REBUILD' });
+    await t.api.servers.idle();
+    const after = (await inject(member, 'GET', `/servers/${id}`)).json().server;
+    expect(after).toMatchObject({ status: 'ACTIVE', name: 'vm-rebuilt', image: { id: snapshotId } });
+    const missing = await inject(member, 'POST', `/servers/${id}/action`, { rebuild: { imageRef: 'nope' } });
+    expect(missing.statusCode).toBe(400);
+    expect((await inject(member, 'GET', `/servers/${id}`)).json().server.image.id).toBe(snapshotId);
+  });
+
+  it('records instance actions (who, which request, how it ended; the events for an admin)', async () => {
+    const id = await createServer(member, 'vm-actions');
+    await t.api.servers.idle();
+    const stop = await inject(member, 'POST', `/servers/${id}/action`, { 'os-stop': null });
+    expect(stop.statusCode).toBe(202);
+    await t.api.servers.idle();
+    const list = (await inject(member, 'GET', `/servers/${id}/os-instance-actions`)).json().instanceActions;
+    expect(list.map((a: { action: string }) => a.action)).toEqual(['stop', 'create']);
+    expect(list[0]).toMatchObject({
+      instance_uuid: id,
+      request_id: stop.headers['x-openstack-request-id'],
+      message: null,
+    });
+    const mine = (await inject(member, 'GET', `/servers/${id}/os-instance-actions/${list[0].request_id}`)).json();
+    expect(mine.instanceAction.action).toBe('stop');
+    expect(mine.instanceAction).not.toHaveProperty('events');
+    const asAdmin = (await inject(admin, 'GET', `/servers/${id}/os-instance-actions/${list[0].request_id}`)).json();
+    expect(asAdmin.instanceAction.events).toEqual([
+      expect.objectContaining({ event: 'compute_stop_instance', result: 'Success', finish_time: expect.any(String) }),
+    ]);
+    expect((await inject(member, 'GET', `/servers/${id}/os-instance-actions/req-nope`)).statusCode).toBe(404);
+    const other = await tenant(t.api, admin, 'p-actions-other', 'member');
+    expect((await inject(other, 'GET', `/servers/${id}/os-instance-actions`)).statusCode).toBe(404);
+  });
+
   it("hides another project's servers with 404, and lets a reader only read", async () => {
     const id = await createServer(member, 'vm-private');
     const other = await tenant(t.api, admin, 'p2', 'member');

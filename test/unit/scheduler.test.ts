@@ -47,6 +47,7 @@ describe('the scheduler: real inventory, atomic claims', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  const by = { requestId: 'req-test', userId: 'u', projectId: 'p' };
   const create = (service: ServerService, name: string, az = 'nova') =>
     service.create(
       {
@@ -56,6 +57,7 @@ describe('the scheduler: real inventory, atomic claims', () => {
       },
       [],
       { instances: -1, cores: -1, ram: -1 },
+      by,
     );
   const settle = async (service: ServerService, servers: Server[]) => {
     await service.idle();
@@ -82,7 +84,7 @@ describe('the scheduler: real inventory, atomic claims', () => {
     const [capacity] = hostCapacities(service.driver.hosts());
     expect(usage.small?.memoryMb).toBe(4 * 256);
     expect(usage.small?.memoryMb).toBeLessThanOrEqual(capacity?.memoryMb ?? 0);
-    for (const s of done) await service.send(s, { type: 'delete' });
+    for (const s of done) await service.send(s, { type: 'delete' }, by);
     await service.idle();
     expect((await db.servers.hostUsage()).small).toBeUndefined();
   });

@@ -13,6 +13,8 @@ const EVENTS: ServerEvent[] = [
   { type: 'reboot', hard: false },
   { type: 'reboot', hard: true },
   { type: 'rebooted' },
+  { type: 'rebuild' },
+  { type: 'rebuilt' },
   { type: 'delete' },
   { type: 'deleted' },
 ];
@@ -24,6 +26,7 @@ const ALL_STATES: ServerStateValue[] = [
   'shutoff',
   'starting',
   'rebooting',
+  'rebuilding',
   'error',
   'deleting',
   'deleted',
@@ -42,7 +45,7 @@ describe('server machine', () => {
     for (const path of paths) {
       for (const step of path.steps) {
         const view = serverStatusView(step.state.value as ServerStateValue, step.state.context);
-        expect(view.status).toMatch(/^(BUILD|ACTIVE|SHUTOFF|REBOOT|HARD_REBOOT|ERROR|DELETED)$/);
+        expect(view.status).toMatch(/^(BUILD|ACTIVE|SHUTOFF|REBOOT|HARD_REBOOT|REBUILD|ERROR|DELETED)$/);
         if (view.status === 'ACTIVE' && step.state.value === 'active') expect(view.taskState).toBeNull();
       }
     }
@@ -104,6 +107,24 @@ describe('server machine', () => {
     expect(rebooting.value).toBe('rebooting');
     expect(rebooting.context.fault).toBeNull();
     expect(actions.map((a) => a.type)).toContain('reboot');
+  });
+
+  it('rebuilds an ACTIVE server to ACTIVE and a SHUTOFF one to SHUTOFF (as Nova), and leaves ERROR by a rebuild', () => {
+    const [start] = initialTransition(serverMachine);
+    const [active] = transition(serverMachine, start, { type: 'spawned' });
+    const [rebuilding, actions] = transition(serverMachine, active, { type: 'rebuild' });
+    expect(actions.map((a) => a.type)).toContain('rebuild');
+    expect(serverStatusView('rebuilding', rebuilding.context).status).toBe('REBUILD');
+    expect(transition(serverMachine, rebuilding, { type: 'rebuilt' })[0].value).toBe('active');
+    const [stopping] = transition(serverMachine, active, { type: 'stop' });
+    const [shutoff] = transition(serverMachine, stopping, { type: 'stopped' });
+    const [again] = transition(serverMachine, shutoff, { type: 'rebuild' });
+    expect(transition(serverMachine, again, { type: 'rebuilt' })[0].value).toBe('shutoff');
+    const [error] = transition(serverMachine, start, { type: 'failed', message: 'no host' });
+    const [fromError] = transition(serverMachine, error, { type: 'rebuild' });
+    expect(fromError.context.fault).toBeNull();
+    expect(transition(serverMachine, fromError, { type: 'rebuilt' })[0].value).toBe('active');
+    expect(transition(serverMachine, rebuilding, { type: 'failed', message: 'x' })[0].value).toBe('error');
   });
 
   it('restores a persisted snapshot and goes on from it', () => {

@@ -1,8 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { isIPv4, isIPv6 } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type ServerEvent, type ServerStateValue, serverStatusView } from '../../../statemachines/index.js';
 import { DEFAULT_QUOTAS, type Flavor, type Nic, type QuotaResource, type Server } from '../../db/index.js';
+import type { Requester } from '../../compute/index.js';
 import {
   type ApiDeps,
   type AuthContext,
@@ -16,6 +16,9 @@ import {
 } from '../context.js';
 import { ApiError, badRequest, conflict, forbidden, notFound } from '../faults.js';
 import { checkPublicKey, generateSshKeyPair } from './keys.js';
+import { accessIp, body, boolish, intField, isObject, metadataField, nameField, rejectUnknown } from './fields.js';
+import { registerInstanceActions } from './instance-actions.js';
+import { createServerImage, rebuildServer, usableImage } from './server-images.js';
 import { flavorBasic, flavorDetail, links, serverBasic, serverDetail, serverUpdateView, statusOf } from './views.js';
 
 /** The microversions whose shapes this API produces. */
@@ -90,68 +93,6 @@ export function negotiateMicroversion(headers: Record<string, string | string[] 
   return asked;
 }
 
-type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-function body(request: FastifyRequest, key: string): Json {
-  const b = request.body;
-  if (!isObject(b) || !isObject(b[key])) throw badRequest(`Invalid input: '${key}' is a required property`);
-  return b[key];
-}
-
-function rejectUnknown(o: Json, allowed: readonly string[], where: string): void {
-  const extra = Object.keys(o).filter((k) => !allowed.includes(k));
-  if (extra.length > 0) {
-    throw badRequest(
-      `Invalid input for ${where}: Additional properties are not allowed (${extra.map((k) => `'${k}'`).join(', ')} unexpected)`,
-    );
-  }
-}
-
-function nameField(v: unknown, field = 'name'): string {
-  if (typeof v !== 'string' || v.length < 1 || v.length > 255 || v.trim() !== v || v.trim() === '') {
-    throw badRequest(`Invalid input for field/attribute ${field}.`);
-  }
-  return v;
-}
-
-function metadataField(v: unknown, max: number): Record<string, string> {
-  if (!isObject(v)) throw badRequest('Invalid input for field/attribute metadata: not an object');
-  const out: Record<string, string> = {};
-  for (const [k, value] of Object.entries(v)) {
-    if (k.length < 1 || k.length > 255 || typeof value !== 'string' || value.length > 255) {
-      throw badRequest(`Invalid input for field/attribute metadata: bad item '${k}'`);
-    }
-    out[k] = value;
-  }
-  if (Object.keys(out).length > max) throw new ApiError(403, 'Quota exceeded for metadata_items', 'API_ERR_QUOTA');
-  return out;
-}
-
-function accessIp(v: unknown, version: 4 | 6): string {
-  if (v === undefined || v === '') return '';
-  if (typeof v !== 'string' || !(version === 4 ? isIPv4(v) : isIPv6(v))) {
-    throw badRequest(`Invalid input for field/attribute accessIPv${version}: not an IPv${version} address`);
-  }
-  // Nova stores addresses canonicalised (netaddr); the URL parser does the same for IPv6.
-  return version === 4 ? v : new URL(`http://[${v}]/`).hostname.slice(1, -1);
-}
-
-function intField(v: unknown, field: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const n = typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
-    throw badRequest(`Invalid input for field/attribute ${field}.`);
-  }
-  return n;
-}
-
-function boolish(v: unknown, field: string): boolean {
-  if (typeof v === 'boolean') return v;
-  if (typeof v === 'string' && /^(true|1|yes|on)$/i.test(v)) return true;
-  if (typeof v === 'string' && /^(false|0|no|off)$/i.test(v)) return false;
-  throw badRequest(`Invalid input for field/attribute ${field}.`);
-}
-
 function pageOf(request: FastifyRequest): { limit: number; marker?: string } {
   const limitText = queryString(request, 'limit');
   let limit = MAX_LIMIT;
@@ -188,6 +129,7 @@ const ALL_STATES: ServerStateValue[] = [
   'shutoff',
   'starting',
   'rebooting',
+  'rebuilding',
   'error',
   'deleting',
 ];
@@ -268,6 +210,7 @@ export async function computeRoutes(app: FastifyInstance, deps: ApiDeps): Promis
     async (api) => {
       api.addHook('onRequest', requireToken(deps));
       registerServers(api, deps);
+      registerInstanceActions(api, deps, (auth, id) => visibleServer(deps, auth, id));
       registerFlavors(api, deps);
       registerKeypairs(api, deps);
       registerLimitsAndQuotas(api, deps);
@@ -277,6 +220,11 @@ export async function computeRoutes(app: FastifyInstance, deps: ApiDeps): Promis
   );
   void base;
   void db;
+}
+
+/** The caller as an instance action records it. */
+function requester(request: FastifyRequest, auth: AuthContext): Requester {
+  return { requestId: String(request.id), userId: auth.user.id, projectId: auth.project?.id ?? '' };
 }
 
 /** A server the caller may see: its own project's, or any for an admin; else 404. */
@@ -399,14 +347,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
       throw badRequest(`Flavor ${flavorRef} could not be found.`);
     });
     if (flavor.disabled) throw badRequest(`Flavor ${flavorRef} is disabled.`);
-    if (typeof s.imageRef !== 'string' || s.imageRef === '')
-      throw badRequest('Block device mapping is invalid: an image is required.');
-    const imageId = s.imageRef.replace(/^.*\/images\//, '');
-    const image = await db.images.get(imageId);
-    if (!image || (image.visibility === 'private' && image.owner !== project.id && !auth.isAdmin)) {
-      throw badRequest(`Image ${imageId} could not be found.`);
-    }
-    if (image.status !== 'active') throw badRequest(`Image ${imageId} is not active.`);
+    const image = await usableImage(deps, auth, s.imageRef);
     const quotas = await db.quotas.get(project.id);
     const metadata = s.metadata === undefined ? {} : metadataField(s.metadata, quotas.metadata_items);
     let keyName: string | null = null;
@@ -439,7 +380,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
             userId: auth.user.id,
             name: maxCount > 1 ? `${name}-${i + 1}` : name,
             flavorId: flavor.id,
-            imageId,
+            imageId: image.id,
             keyName,
             availabilityZone: az,
             accessIPv4,
@@ -452,6 +393,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
           },
           nics,
           limits,
+          requester(request, auth),
         );
         first ??= server;
       } catch (error) {
@@ -499,7 +441,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
     requireWriter(auth);
     const { id } = request.params as { id: string };
     const server = await visibleServer(deps, auth, id);
-    if (server.state !== 'deleting') await deps.servers.send(server, { type: 'delete' });
+    if (server.state !== 'deleting') await deps.servers.send(server, { type: 'delete' }, requester(request, auth));
     return reply.code(204).send();
   });
 
@@ -527,12 +469,23 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
         break;
       case 'os-getConsoleOutput':
         return consoleOutput(deps, await visibleServer(deps, auth, id), args);
+      case 'createImage': {
+        const server = await visibleServer(deps, auth, id);
+        const imageId = await createServerImage(deps, auth, requester(request, auth), server, args, request.log);
+        // Up to microversion 2.44 (this API serves 2.1) the Location header alone names the image.
+        return reply.code(202).header('Location', `${deps.publicUrl}/image/v2/images/${imageId}`).send();
+      }
+      case 'rebuild': {
+        const server = await visibleServer(deps, auth, id);
+        const rebuilt = await rebuildServer(deps, auth, requester(request, auth), server, args);
+        return reply.code(202).send({ server: serverDetail(deps.publicUrl, rebuilt, auth.isAdmin) });
+      }
       default:
         throw badRequest(`There is no such action: ${action}`);
     }
     const server = await visibleServer(deps, auth, id);
     try {
-      await deps.servers.send(server, event);
+      await deps.servers.send(server, event, requester(request, auth));
     } catch (error) {
       if ((error as { code?: string }).code === 'COMPUTE_ERR_INVALID_STATE') {
         const { view } = statusOf(server);

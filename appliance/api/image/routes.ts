@@ -191,10 +191,6 @@ class Hasher extends Transform {
 }
 
 /**
- * Glance v2 under `/image`: images (create, list, show, JSON-patch update, delete), their
- * bytes (chunked upload, streamed download with ranges), tags, visibility, (de)activation.
- */
-/**
  * The bootable copy of a raw or qcow2 image, in a cluster: its virtual size, or null when it has
  * none (another format, the embedded mode, or qcow2 bytes that do not convert: Glance accepts any
  * bytes on upload, and a server of such an image fails with a fault that says why). A full pool
@@ -221,6 +217,10 @@ async function bootableCopy(deps: ApiDeps, image: Image, id: string): Promise<nu
   }
 }
 
+/**
+ * Glance v2 under `/image`: images (create, list, show, JSON-patch update, delete), their
+ * bytes (chunked upload, streamed download with ranges), tags, visibility, (de)activation.
+ */
 export async function imageRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const db = deps.db;
   const base = deps.publicUrl;
@@ -426,6 +426,16 @@ export async function imageRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
         const image = await visibleImage(authOf(request), id);
         if (image.status === 'deactivated' && !authOf(request).isAdmin) throw forbidden('The image is deactivated.');
         const stat = await deps.blobs.stat(id);
+        if (!stat && image.size !== null) {
+          // A server snapshot: its only bytes are its bootable copy on RBD (as Glance's RBD store
+          // keeps Nova's direct snapshots), streamed whole.
+          const bytes = await deps.bootableImages?.read(id);
+          if (bytes) {
+            reply.header('Content-Type', 'application/octet-stream');
+            reply.header('Content-Length', image.size);
+            return reply.code(200).send(bytes);
+          }
+        }
         if (!stat || image.size === null) return reply.code(204).send();
         reply.header('Content-Type', 'application/octet-stream');
         if (image.checksum) reply.header('Content-MD5', image.checksum);

@@ -196,6 +196,7 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
           ...(options.cephKeyring ? { keyring: options.cephKeyring } : {}),
         }),
         agent.IMAGES_POOL,
+        agent.VMS_POOL,
       ),
       close,
     };

@@ -1,0 +1,170 @@
+/**
+ * The server actions that involve images: `createImage` (a snapshot of the server's root disk
+ * becomes a Glance image) and `rebuild` (a new root disk from an image, same id and ports).
+ */
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { Requester } from '../../compute/index.js';
+import type { Image, Server } from '../../db/index.js';
+import type { ApiDeps, AuthContext } from '../context.js';
+import { badRequest, conflict } from '../faults.js';
+import { isObject, metadataField, nameField, rejectUnknown } from './fields.js';
+import { statusOf } from './views.js';
+
+/** An image the caller may boot from: visible to its project and active (else Nova's 400). */
+export async function usableImage(deps: ApiDeps, auth: AuthContext, imageRef: unknown): Promise<Image> {
+  if (typeof imageRef !== 'string' || imageRef === '')
+    throw badRequest('Block device mapping is invalid: an image is required.');
+  const imageId = imageRef.replace(/^.*\/images\//, '');
+  const image = await deps.db.images.get(imageId);
+  if (!image || (image.visibility === 'private' && image.owner !== auth.project?.id && !auth.isAdmin)) {
+    throw badRequest(`Image ${imageId} could not be found.`);
+  }
+  if (image.status !== 'active') throw badRequest(`Image ${imageId} is not active.`);
+  return image;
+}
+
+/** The states Nova snapshots from (`ACTIVE`, `SHUTOFF`; PAUSED and SUSPENDED do not exist here). */
+const SNAPSHOT_STATES = new Set(['active', 'shutoff']);
+
+interface Logger {
+  error(obj: object, msg: string): void;
+}
+
+/**
+ * `createImage`: records a Glance image (`saving`, owned by the server's project, with Nova's
+ * snapshot properties) and copies the root disk into it in the background; the image goes
+ * `active` when the copy is made, and is deleted if it fails (as Nova deletes a failed
+ * snapshot). In a cluster the copy is the image's bootable RBD copy, which its downloads read
+ * (Glance keeps Nova's RBD snapshots so: no checksum); the embedded mode's fake servers have
+ * no disk, so their snapshots are empty. Returns the new image's id.
+ */
+export async function createServerImage(
+  deps: ApiDeps,
+  auth: AuthContext,
+  by: Requester,
+  server: Server,
+  args: unknown,
+  log: Logger,
+): Promise<string> {
+  if (!isObject(args)) throw badRequest("Invalid input: 'createImage' must be an object");
+  rejectUnknown(args, ['name', 'metadata'], 'createImage');
+  const name = nameField(args.name);
+  const quotas = await deps.db.quotas.get(server.projectId);
+  const metadata = args.metadata === undefined ? {} : metadataField(args.metadata, quotas.metadata_items);
+  const { view } = statusOf(server);
+  if (!SNAPSHOT_STATES.has(server.state)) {
+    throw conflict(`Cannot 'createImage' instance ${server.id} while it is in vm_state ${view.vmState}`);
+  }
+  const [flavor, base] = await Promise.all([deps.db.flavors.get(server.flavorId), deps.db.images.get(server.imageId)]);
+  const id = randomUUID();
+  const now = new Date().toISOString();
+  await deps.db.images.create({
+    id,
+    name,
+    status: 'saving',
+    visibility: 'private',
+    protected: false,
+    osHidden: false,
+    owner: server.projectId,
+    checksum: null,
+    osHashAlgo: null,
+    osHashValue: null,
+    size: null,
+    virtualSize: null,
+    minRam: Math.max(flavor?.ram ?? 0, base?.minRam ?? 0),
+    minDisk: Math.max(flavor?.disk ?? 0, base?.minDisk ?? 0),
+    diskFormat: 'raw',
+    containerFormat: 'bare',
+    tags: [],
+    properties: {
+      ...metadata,
+      image_type: 'snapshot',
+      instance_uuid: server.id,
+      base_image_ref: server.imageId,
+      owner_project_name: auth.project?.name ?? '',
+      owner_user_name: auth.user.name,
+      user_id: auth.user.id,
+    },
+    createdAt: now,
+    updatedAt: now,
+  });
+  await deps.db.actions.record({ serverId: server.id, action: 'createImage', ...by, startTime: now });
+  const finish = (result: 'Success' | 'Error') =>
+    deps.db.actions.finish(
+      server.id,
+      'createImage',
+      result,
+      result === 'Error' ? 'Error' : null,
+      new Date().toISOString(),
+    );
+  void copyDisk(deps, server, id)
+    .then(() => finish('Success'))
+    .catch(async (error: unknown) => {
+      log.error({ err: error, server: server.id, image: id }, 'server snapshot failed; its image is deleted');
+      await deps.bootableImages?.remove(id).catch(() => undefined);
+      await deps.blobs.delete(id).catch(() => undefined);
+      await deps.db.images.delete(id).catch(() => undefined);
+      await finish('Error').catch(() => undefined);
+    });
+  return id;
+}
+
+async function copyDisk(deps: ApiDeps, server: Server, id: string): Promise<void> {
+  let size = 0;
+  if (deps.bootableImages) size = (await deps.bootableImages.snapshot(server.id, id)).virtualSize;
+  else await deps.blobs.put(id, Readable.from([]));
+  await deps.db.images.update(id, {
+    status: 'active',
+    size,
+    virtualSize: size,
+    updatedAt: new Date().toISOString(),
+  });
+}
+
+/**
+ * `rebuild`: the server's image (the given one, which may be new), name and metadata recorded,
+ * then the server machine's `rebuild` (a new root disk, same id, ports and flavor).
+ */
+export async function rebuildServer(
+  deps: ApiDeps,
+  auth: AuthContext,
+  by: Requester,
+  server: Server,
+  args: unknown,
+): Promise<Server> {
+  if (!isObject(args)) throw badRequest("Invalid input: 'rebuild' must be an object");
+  rejectUnknown(
+    args,
+    [
+      'imageRef',
+      'name',
+      'metadata',
+      'adminPass',
+      'preserve_ephemeral',
+      'OS-DCF:diskConfig',
+      'accessIPv4',
+      'accessIPv6',
+    ],
+    'rebuild',
+  );
+  const image = await usableImage(deps, auth, args.imageRef);
+  const flavor = await deps.db.flavors.get(server.flavorId);
+  if (flavor && image.minDisk > flavor.disk && flavor.disk > 0) {
+    throw badRequest(`Flavor's disk is too small for requested image.`);
+  }
+  const quotas = await deps.db.quotas.get(server.projectId);
+  const patch: Parameters<ApiDeps['db']['servers']['update']>[1] = { imageId: image.id };
+  if (args.name !== undefined) patch.name = nameField(args.name);
+  if (args.metadata !== undefined) patch.metadata = metadataField(args.metadata, quotas.metadata_items);
+  const { view } = statusOf(server);
+  const refused = () => conflict(`Cannot 'rebuild' instance ${server.id} while it is in vm_state ${view.vmState}`);
+  if (!['active', 'shutoff', 'error'].includes(server.state)) throw refused();
+  const updated = await deps.db.servers.update(server.id, patch);
+  try {
+    return await deps.servers.send(updated, { type: 'rebuild' }, by);
+  } catch (error) {
+    if ((error as { code?: string }).code === 'COMPUTE_ERR_INVALID_STATE') throw refused();
+    throw error;
+  }
+}
