@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,11 @@ import { guestImage } from '../guest-image.js';
 import { removeLabAfterAll } from './lab-hooks.js';
 
 const run = promisify(execFile);
+/** The pids of the processes whose command line matches `pattern` (pgrep -f). */
+const pidsOf = (pattern: string): number[] => {
+  const found = spawnSync('pgrep', ['-f', '--', pattern], { encoding: 'utf8' }).stdout;
+  return found.split('\n').filter(Boolean).map(Number).sort();
+};
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const RACKSEED = [process.execPath, join(REPO, 'bin/rackseed.js')];
 
@@ -200,6 +205,31 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     expect(metadata.uuid).toBe(server.id);
   }, 600_000);
 
+  it('keeps the guest running when its host service is killed (-9): the restarted service adopts it', async () => {
+    const holder = (await openstack<ServerView>(['server', 'show', server.id]))['OS-EXT-SRV-ATTR:host'];
+    const qemu = pidsOf(`qemu-system-x86_64 .*-uuid ${server.id}`);
+    expect(qemu).toHaveLength(1);
+    const [hostService] = pidsOf(`host serve .*--node ${holder} --port`);
+    process.kill(hostService ?? 0, 'SIGKILL');
+    const log = join(
+      lab.scopeDir,
+      ...(holder === 'seed' ? ['seed'] : [`bmc${holder.replace('node-', '')}`, 'chassis', 'data']),
+      ...['agent', 'services', 'host.log'],
+    );
+    const before = readFileSync(log, 'utf8').length;
+    await waitFor(
+      'the host service restarted by its agent, adopting the guest',
+      () =>
+        readFileSync(log, 'utf8')
+          .slice(before)
+          .includes('"event":"host.guests.adopted","node":' + `"${holder}","adopted":1`),
+      60_000,
+      500,
+    );
+    expect(pidsOf(`qemu-system-x86_64 .*-uuid ${server.id}`)).toEqual(qemu);
+    expect((await ssh('sudo cat /root/marker')).trim()).toBe('survived');
+  }, 600_000);
+
   it('snapshots the server into an image (createImage) and rebuilds the server from it: the disk is the snapshot', async () => {
     const snapshot = await openstack<{ id: string; status: string }>([
       ...['server', 'image', 'create', '--name', 'vm1-snap', '--wait', server.id],
@@ -237,6 +267,7 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
   it('deletes the server: its disk is gone from Ceph and the images can then be deleted', async () => {
     await openstack(['server', 'delete', '--wait', server.id], false);
     expect(await tool(['rbd', 'ls', 'vms'])).not.toContain(server.id);
+    expect(pidsOf(`qemu-system-x86_64 .*-uuid ${server.id}`)).toEqual([]);
     await openstack(['image', 'delete', 'vm1-snap'], false);
     await openstack(['image', 'delete', 'guest'], false);
     expect((await tool(['rbd', 'ls', 'images'])).trim()).toBe('');
