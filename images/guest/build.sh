@@ -6,22 +6,23 @@
 #                  system, ext4 made by mke2fs -d (busybox with its init, dropbear, curl, sudo,
 #                  lsblk and their libraries), read-write, so what a guest writes stays on its disk
 #   manifest.json  size, sha256 and the hash of what went in
+# (GUEST_IMAGE_OUT=dir builds into dir instead: the reproducibility test).
 # Debian packages and this folder only. Reproducible: SOURCE_DATE_EPOCH (the newest input's
 # commit time) fixes every timestamp, the ext4 UUID and hash seed are fixed, the ISO's dates
 # too. Rebuilt only when its inputs change (this folder, the packages' versions).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT_DIR=$PWD
-OUT=$ROOT_DIR/.cache/images/guest
+OUT=${GUEST_IMAGE_OUT:-$ROOT_DIR/.cache/images/guest}
 KERNEL=$(images/kernel.sh)
 PROGRAMS=(/usr/sbin/dropbear /usr/bin/dropbearkey /usr/bin/sudo /usr/bin/curl /usr/bin/lsblk)
-INPUTS=$( (cat images/guest/*; basename "$KERNEL"; dpkg-query -W busybox-static dropbear-bin sudo curl util-linux grub-pc-bin xorriso e2fsprogs) | sha256sum | cut -d' ' -f1)
+EPOCH=$(git log -1 --format=%ct -- images/guest 2>/dev/null || true)
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-${EPOCH:-0}}
+INPUTS=$( (cat images/guest/*; echo "$SOURCE_DATE_EPOCH"; basename "$KERNEL"; dpkg-query -W busybox-static dropbear-bin sudo curl util-linux grub-pc-bin xorriso e2fsprogs) | sha256sum | cut -d' ' -f1)
 if [ -s "$OUT/guest.raw" ] && grep -q "\"inputs\": \"$INPUTS\"" "$OUT/manifest.json" 2>/dev/null; then
   echo "guest image $OUT/guest.raw is current"
   exit 0
 fi
-EPOCH=$(git log -1 --format=%ct -- images/guest 2>/dev/null || true)
-export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-${EPOCH:-0}}
 STAGE=$(mktemp -d); [ -n "${KEEP_STAGE:-}" ] || trap 'rm -rf "$STAGE" "$STAGE.bin"' EXIT
 started=$SECONDS
 
@@ -79,6 +80,14 @@ find "$R" "$I" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 used=$(du -sm "$R" | cut -f1)
 E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH mke2fs -q -t ext4 -d "$R" -L guest-root -U 5eed0000-0000-4000-8000-00000000000a \
   -E hash_seed=5eed0000-0000-4000-8000-00000000000b,root_owner=0:0 -N 2048 "$STAGE/root.ext4" "$((used + 10))M"
+# mke2fs -d copies each file's ctime and atime, which no tool can set on the source: fixed here.
+(cd "$R" && find . -mindepth 1 | LC_ALL=C sort | sed 's|^\.||') | while read -r path; do
+  printf 'sif "%s" ctime @%s\nsif "%s" atime @%s\n' "$path" "$SOURCE_DATE_EPOCH" "$path" "$SOURCE_DATE_EPOCH"
+done > "$STAGE/times.debugfs"
+printf 'sif / ctime @%s\nsif / atime @%s\nsif /lost+found ctime @%s\nsif /lost+found atime @%s\n' \
+  "$SOURCE_DATE_EPOCH" "$SOURCE_DATE_EPOCH" "$SOURCE_DATE_EPOCH" "$SOURCE_DATE_EPOCH" >> "$STAGE/times.debugfs"
+E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH debugfs -w -f "$STAGE/times.debugfs" "$STAGE/root.ext4" >"$STAGE/debugfs.log" 2>&1 ||
+  { cat "$STAGE/debugfs.log" >&2; exit 1; }
 
 # Partition 1: GRUB (BIOS), the kernel and the initramfs, as a hybrid ISO; the root appended.
 B=$STAGE/iso
