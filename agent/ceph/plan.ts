@@ -88,12 +88,15 @@ export function replicasFor(hosts: number): CephReplicas {
  * Decides the keeper's next step, one at a time (pure: the same view gives the same step).
  * 1. No monitor yet: the first candidate (by name) makes the cluster's first monitor.
  * 2. Nothing else without a quorum to ask.
- * 3. A monitor whose node is fenced is removed from the monmap (the others keep the quorum);
+ * 3. The OSD of a fenced node is marked down and out, first: until it is down, every write to
+ *    a placement group it is primary for waits (the servers moving off its node among them;
+ *    Ceph itself would notice only after its heartbeat grace), and out, its data re-replicates
+ *    at once instead of after Ceph's 10 min.
+ * 4. A monitor whose node is fenced is removed from the monmap (the others keep the quorum);
  *    so is a monitor in the monmap that no node is assigned and that is out of the quorum (a
  *    removal that did not take, or a monitor left from an earlier assignment): a dead monitor
- *    left in the monmap is counted against the quorum and keeps health at MON_DOWN.
- * 4. The OSD of a fenced node is marked down and out (its data re-replicates at once instead
- *    of after Ceph's 10 min); a live node's OSD that is up again is marked in.
+ *    left in the monmap is counted against the quorum and keeps health at MON_DOWN. Then a
+ *    live node's OSD that is up again is marked in.
  * 5. Monitors grow to 3 on live nodes, each waited for until it is in the quorum.
  * 6. Replicas follow the OSDs that are in: the defaults first, then the pools are made
  *    (rackseed's own, and RBD's for images and servers' disks), then every pool is set to them.
@@ -108,12 +111,12 @@ export function planCeph(view: CephView): CephAction {
       : { type: 'none', reason: 'no live node to host the first monitor yet', waiting: true };
   }
   if (!view.answering) return { type: 'none', reason: 'the monitors have no quorum (yet)', waiting: true };
+  const gone = view.osds.find((o) => o.nodeDead && (o.up || o.in));
+  if (gone) return { type: 'osd-out', id: gone.id, node: gone.node, down: gone.up };
   const dead = view.mons.find((m) => m.nodeDead);
   if (dead && view.mons.length > 1) return { type: 'remove-mon', node: dead.node, why: 'fenced' };
   const stray = view.monmap.find((m) => !m.inQuorum && !view.mons.some((a) => a.node === m.name));
   if (stray && view.monmap.length > 1) return { type: 'remove-mon', node: stray.name, why: 'unassigned' };
-  const gone = view.osds.find((o) => o.nodeDead && (o.up || o.in));
-  if (gone) return { type: 'osd-out', id: gone.id, node: gone.node, down: gone.up };
   const back = view.osds.find((o) => !o.nodeDead && o.up && !o.in);
   if (back) return { type: 'osd-in', id: back.id, node: back.node };
   const monStep = growMons(view, first);

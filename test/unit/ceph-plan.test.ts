@@ -116,7 +116,7 @@ describe('Ceph planner', () => {
     expect(view.mons.map((m) => m.node)).toEqual(['h1', 'h2', 'h3']);
   });
 
-  it('removes a fenced node’s monitor, marks its OSD out, then places a new monitor on a live node', () => {
+  it('marks a fenced node’s OSD down and out first (writes wait on it), then removes its monitor and places a new one', () => {
     const start: CephView = {
       ...base,
       mons: [mon('h1'), mon('h2', { nodeDead: true, inQuorum: false }), mon('h3')],
@@ -125,12 +125,13 @@ describe('Ceph planner', () => {
       pools: allPools(3, 2),
     };
     expect(planCeph({ ...start, candidates: candidates('h4') })).toEqual({
-      type: 'remove-mon',
+      type: 'osd-out',
+      id: 1,
       node: 'h2',
-      why: 'fenced',
+      down: true,
     });
     const { view, actions } = settle(start, ['h1', 'h3', 'h4']);
-    expect(actions.map((a) => a.type)).toEqual(['remove-mon', 'osd-out', 'add-mon']);
+    expect(actions.map((a) => a.type)).toEqual(['osd-out', 'remove-mon', 'add-mon']);
     expect(view.mons.map((m) => m.node)).toEqual(['h1', 'h3', 'h4']);
   });
 
