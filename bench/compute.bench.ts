@@ -3,7 +3,8 @@
  * Figures: create → ACTIVE and create → SSH answering (through the API, the scheduler, the host
  * service, an RBD clone, the provider network, guest DHCP and metadata), power lost → the server
  * ACTIVE on another node and SSH answering again (fencing and Ceph blocklisting included), the
- * RSS of a guest's QEMU and of a host service, and an RBD clone against a full copy.
+ * RSS of a guest's QEMU and of a host service, an RBD clone against a full copy, and what a call
+ * of the `rbd` CLI costs against the create it serves (the case for the CLI over a librbd binding).
  *
  * The reference in the same run is the same guest image started by hand: one QEMU command with
  * the same machine, accelerator and memory, its disk a local file (`snapshot=on`), user-mode
@@ -276,6 +277,14 @@ export default async function bench(): Promise<void> {
       await rbd(['rm', `vms/bench-clone-${i}`]);
       await rbd(['rm', `vms/bench-copy-${i}`]);
     }
+    // The rbd CLI or a librbd binding: what the CLI costs per call, against the create it serves.
+    const bare: number[] = [];
+    for (let i = 0; i < 5; i++) bare.push(await timeMs(() => rbd(['ls', 'vms'])));
+    row(
+      'a bare rbd CLI call (fork, cephx, one op; n=5)',
+      `${median(bare).toFixed(0)} ms`,
+      `a spawn's 5 calls: ${((5 * median(bare) * 100) / median(activeMs)).toFixed(1)}% of create → ACTIVE`,
+    );
     row(
       `RBD clone of the ${(image.bytes / 2 ** 20).toFixed(0)} MB image (n=3)`,
       `${median(clone).toFixed(0)} ms`,
