@@ -7,7 +7,15 @@ import type { CliIo } from './io.js';
  * environment variable. Secrets never come from the command line, where `ps` would show
  * them, and no error message ever contains one.
  */
-export async function readSecret(io: CliIo, from: { file?: string; env: string; what: string }): Promise<string> {
+export async function readSecret(
+  io: CliIo,
+  from: {
+    file?: string;
+    env: string;
+    what: string;
+    /** The file's option (default --password-file). */ option?: string;
+  },
+): Promise<string> {
   if (from.file !== undefined) {
     let text: string;
     try {
@@ -24,5 +32,5 @@ export async function readSecret(io: CliIo, from: { file?: string; env: string; 
   }
   const fromEnv = io.env[from.env];
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
-  throw new CliUsageError(`no ${from.what} given: pass a --password-file or set ${from.env}`);
+  throw new CliUsageError(`no ${from.what} given: pass ${from.option ?? '--password-file'} or set ${from.env}`);
 }

@@ -45,6 +45,9 @@ export async function startCloud(options: { cluster?: ClusterCloudOptions } = {}
           cluster.imagePool,
           '--admin-password-file',
           cluster.adminPasswordFile,
+          // No host services here: the cloud's API and database are what this bed serves.
+          '--compute-driver',
+          'fake',
         ]
       : ['--data-dir', join(scope.dir, 'data')];
     const daemon = scope.spawn('cloud-serve', [

@@ -48,6 +48,11 @@ let startMaster: (node: string) => MasterProcess;
  */
 beforeAll(async () => {
   [ceph, etcdCluster] = await Promise.all([startCeph(), startEtcd({ members: 1 })]);
+  // The RBD pools a cluster's Ceph keeper makes: Glance's bootable copies and servers' disks.
+  for (const pool of ['images', 'vms']) {
+    await ceph.ceph(['osd', 'pool', 'create', pool, '8']);
+    await ceph.ceph(['osd', 'pool', 'application', 'enable', pool, 'rbd']);
+  }
   scope = Scope.open('cloud-clustered');
   const location: DbLocation = { kind: 'ceph', conf: ceph.conf, pool: ceph.pool, namespace: 'cloud', name: 'cloud' };
   startMaster = (node) =>
@@ -96,6 +101,17 @@ async function masterOf(candidates: readonly MasterProcess[]): Promise<MasterPro
   );
 }
 
+/** A node as its agent registers it (the fake driver's hosts are the live nodes). */
+const registerNode = (etcd: Etcd3, name: string, ip: string) =>
+  etcd.put(keys.node(name)).value(
+    JSON.stringify({
+      name,
+      lease: '1',
+      startedAt: new Date().toISOString(),
+      etcd: { clientUrl: `http://${ip}:2379`, peerUrl: `http://${ip}:2380` },
+    }),
+  );
+
 describe('rackseed cloud serve --etcd: the API on two nodes over the DB master', () => {
   it('both nodes, started together, bootstrapped one cloud (one admin, one set of roles, one provider network)', async () => {
     expect((await json<{ Name: string }[]>(nodeA, 'network', 'list')).map((n) => n.Name)).toEqual(['provider']);
@@ -131,6 +147,15 @@ describe('rackseed cloud serve --etcd: the API on two nodes over the DB master',
       'bare',
       'cluster-image',
     );
+    // A live node for the server (the fake driver places it on one: none, and it is No valid host).
+    const etcd = new Etcd3({ hosts: [...etcdCluster.endpoints] });
+    await registerNode(etcd, 'node-w', '10.9.0.20');
+    await waitFor(
+      'node-w a hypervisor',
+      async () => (await os(nodeA, 'hypervisor', 'list', '-f', 'value')).includes('node-w'),
+      10_000,
+      200,
+    );
     const server = await json<{ id: string; status: string }>(
       nodeA,
       'server',
@@ -144,6 +169,8 @@ describe('rackseed cloud serve --etcd: the API on two nodes over the DB master',
       '--wait',
       'cluster-vm',
     );
+    await etcd.delete().key(keys.node('node-w'));
+    etcd.close();
     expect(server.status).toBe('ACTIVE');
 
     expect(await json<{ name: string }>(nodeB, 'project', 'show', 'tenant-one')).toMatchObject({ name: 'tenant-one' });
@@ -173,15 +200,7 @@ describe('rackseed cloud serve --etcd: the API on two nodes over the DB master',
       );
     const etcd = new Etcd3({ hosts: [...etcdCluster.endpoints] });
     try {
-      const register = (name: string, ip: string) =>
-        etcd.put(keys.node(name)).value(
-          JSON.stringify({
-            name,
-            lease: '1',
-            startedAt: new Date().toISOString(),
-            etcd: { clientUrl: `http://${ip}:2379`, peerUrl: `http://${ip}:2380` },
-          }),
-        );
+      const register = (name: string, ip: string) => registerNode(etcd, name, ip);
       await register('node-b', '10.9.0.12');
       await register('node-a', '10.9.0.11');
       await waitFor('both nodes listed', async () => (await hypervisors()).length === 2, 10_000, 200);

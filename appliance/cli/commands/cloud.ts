@@ -276,22 +276,28 @@ export function registerCloud(program: Command, io: CliIo): void {
       ]);
       const driverName = options.computeDriver ?? (backing.hostView ? 'qemu' : 'fake');
       let driver: ComputeDriver;
-      if (driverName === 'fake') {
-        driver = new compute.FakeDriver(backing.hosts);
-      } else if (driverName === 'qemu' && backing.hostView) {
-        const token = await readSecret(io, {
-          ...(options.hostTokenFile ? { file: options.hostTokenFile } : {}),
-          env: 'RACKSEED_HOST_TOKEN',
-          what: 'host service token',
-        });
-        driver = new compute.HostComputeDriver(db, backing.hostView.inventories, token);
-      } else {
+      // A refusal here closes what the backing opened, so that the process ends with its error.
+      try {
+        if (driverName === 'fake') {
+          driver = new compute.FakeDriver(backing.hosts);
+        } else if (driverName === 'qemu' && backing.hostView) {
+          const token = await readSecret(io, {
+            ...(options.hostTokenFile ? { file: options.hostTokenFile } : {}),
+            env: 'RACKSEED_HOST_TOKEN',
+            what: 'host service token',
+            option: '--host-token-file',
+          });
+          driver = new compute.HostComputeDriver(db, backing.hostView.inventories, token);
+        } else {
+          throw new CliUsageError(
+            driverName === 'qemu'
+              ? '--compute-driver qemu needs a cluster node (--etcd): its servers run on the nodes’ host services'
+              : `--compute-driver ${driverName}: give qemu or fake`,
+          );
+        }
+      } catch (error) {
         await backing.close();
-        throw new CliUsageError(
-          driverName === 'qemu'
-            ? '--compute-driver qemu needs a cluster node (--etcd): its servers run on the nodes’ host services'
-            : `--compute-driver ${driverName}: give qemu or fake`,
-        );
+        throw error;
       }
       const api = await createApi({
         db,

@@ -38,6 +38,7 @@ export function registerCompute(program: Command, io: CliIo): void {
         ...(options.hostTokenFile ? { file: options.hostTokenFile } : {}),
         env: 'RACKSEED_HOST_TOKEN',
         what: 'host service token',
+        option: '--host-token-file',
       });
       const [agent, { DbClient }, { remoteCloudDb }, compute, { RadosCluster }] = await Promise.all([
         loadAgent(),

@@ -68,6 +68,7 @@ export function registerHost(program: Command, io: CliIo): void {
         ...(options.tokenFile ? { file: options.tokenFile } : {}),
         env: 'RACKSEED_HOST_TOKEN',
         what: 'host service token',
+        option: '--token-file',
       });
       const runDir = resolve(options.runDir);
       mkdirSync(runDir, { recursive: true, mode: 0o700 });
