@@ -240,7 +240,7 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     expect(image.size).toBe(1024 ** 3); // the flavor's 1 GB disk, flattened into its own RBD image
     await ssh('echo after-snapshot | sudo tee /root/later > /dev/null && sync');
     const t0 = Date.now();
-    await openstack(['server', 'rebuild', '--image', snapshot.id, '--wait', server.id]);
+    await openstack(['server', 'rebuild', '--image', snapshot.id, '--wait', server.id], false);
     const rebuilt = await openstack<ServerView & { image: string }>(['server', 'show', server.id]);
     expect(rebuilt.status).toBe('ACTIVE');
     expect(JSON.stringify(rebuilt.image)).toContain(snapshot.id);
