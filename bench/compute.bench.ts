@@ -164,6 +164,13 @@ export default async function bench(): Promise<void> {
     };
     const openstack = async (args: readonly string[]) =>
       JSON.parse((await run('openstack', [...args, '-f', 'json'], { env, timeout: 300_000 })).stdout) as { id: string };
+    await waitFor(
+      'four hypervisors with their real inventory',
+      async () =>
+        (await run('openstack', ['hypervisor', 'list', '-f', 'value'], { env })).stdout.trim().split('\n').length === 4,
+      180_000,
+      2_000,
+    );
     const imageId = (
       await openstack([
         'image',
@@ -180,13 +187,6 @@ export default async function bench(): Promise<void> {
     await openstack(['keypair', 'create', '--public-key', `${key}.pub`, 'bench']);
     const flavorId = (await openstack(['flavor', 'create', '--ram', '192', '--disk', '1', '--vcpus', '1', 'bench'])).id;
     const networkId = (await openstack(['network', 'show', 'provider'])).id;
-    await waitFor(
-      'four hypervisors with their real inventory',
-      async () =>
-        (await run('openstack', ['hypervisor', 'list', '-f', 'value'], { env })).stdout.trim().split('\n').length === 4,
-      180_000,
-      2_000,
-    );
 
     const token = await adminToken(lab.gateway.url, env.OS_PASSWORD, 10_000);
     const api = async (method: string, path: string, body?: unknown): Promise<ServerBody> => {
@@ -268,22 +268,23 @@ export default async function bench(): Promise<void> {
     // RBD: a server's disk is a copy-on-write clone of the image's snapshot; a full copy for comparison.
     const conf = join(lab.scopeDir, 'seed', 'agent', 'ceph', 'ceph.conf');
     const rbd = (args: readonly string[]) =>
-      run('ip', ['netns', 'exec', lab.seedNetns, 'rbd', '-c', conf, '--no-progress', ...args], { timeout: 120_000 });
+      run('ip', ['netns', 'exec', lab.seedNetns, 'rbd', '-c', conf, ...args], { timeout: 120_000 });
     const clone: number[] = [];
     const copy: number[] = [];
     for (let i = 0; i < 3; i++) {
       clone.push(await timeMs(() => rbd(['clone', `images/${imageId}@snap`, `vms/bench-clone-${i}`])));
-      copy.push(await timeMs(() => rbd(['cp', `images/${imageId}`, `vms/bench-copy-${i}`])));
-      await rbd(['rm', `vms/bench-clone-${i}`]);
-      await rbd(['rm', `vms/bench-copy-${i}`]);
+      copy.push(await timeMs(() => rbd(['cp', '--no-progress', `images/${imageId}`, `vms/bench-copy-${i}`])));
+      await rbd(['rm', '--no-progress', `vms/bench-clone-${i}`]);
+      await rbd(['rm', '--no-progress', `vms/bench-copy-${i}`]);
     }
     // The rbd CLI or a librbd binding: what the CLI costs per call, against the create it serves.
     const bare: number[] = [];
     for (let i = 0; i < 5; i++) bare.push(await timeMs(() => rbd(['ls', 'vms'])));
     row(
-      'a bare rbd CLI call (fork, cephx, one op; n=5)',
+      'rbd CLI call (fork, cephx, one op; n=5)',
       `${median(bare).toFixed(0)} ms`,
-      `a spawn's 5 calls: ${((5 * median(bare) * 100) / median(activeMs)).toFixed(1)}% of create → ACTIVE`,
+      `a spawn's 5 calls: ${((5 * median(bare) * 100) / median(activeMs)).toFixed(0)}% of create → ACTIVE,`,
+      `${((5 * median(bare) * 100) / createSsh).toFixed(1)}% of create → ssh`,
     );
     row(
       `RBD clone of the ${(image.bytes / 2 ** 20).toFixed(0)} MB image (n=3)`,

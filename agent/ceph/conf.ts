@@ -86,6 +86,11 @@ client mount timeout = 30
 rados mon op timeout = 30
 rados osd op timeout = 30
 [mon]
+# A dead monitor holds every monitor command (an OSD marked down, a client blocklisted) until
+# the others notice and elect a quorum without it: 2 x the lease, then the election timeout
+# (Ceph's defaults, 5 s and 5 s: 15 s; here 3 s and 2 s: 8 s).
+mon lease = 3
+mon election timeout = 2
 mon data = ${paths.mon}
 keyring = ${paths.mon}/keyring
 log file = ${paths.log}/$name.log
