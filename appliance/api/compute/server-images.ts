@@ -98,15 +98,16 @@ export async function createServerImage(
       result === 'Error' ? 'Error' : null,
       new Date().toISOString(),
     );
-  void copyDisk(deps, server, id)
-    .then(() => finish('Success'))
-    .catch(async (error: unknown) => {
+  void copyDisk(deps, server, id).then(
+    () => finish('Success').catch(() => undefined),
+    async (error: unknown) => {
       log.error({ err: error, server: server.id, image: id }, 'server snapshot failed; its image is deleted');
       await deps.bootableImages?.remove(id).catch(() => undefined);
       await deps.blobs.delete(id).catch(() => undefined);
       await deps.db.images.delete(id).catch(() => undefined);
       await finish('Error').catch(() => undefined);
-    });
+    },
+  );
   return id;
 }
 
