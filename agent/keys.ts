@@ -50,6 +50,8 @@ export const keys = {
    * The host services' records: a node's guests (not leased: when the node dies, another reads
    * them to restart its servers) and, leased, its inventory (a dead node offers nothing).
    */
+  /** The scheduler's allocation ratios and reserves, cluster-wide ({@link PlacementConfig} of appliance/compute). */
+  placement: `${ROOT}config/placement`,
   hosts: `${ROOT}hosts/`,
   hostInventory: (node: string) => `${ROOT}hosts/${node}/inventory`,
   hostGuests: (node: string) => `${ROOT}hosts/${node}/guests/`,

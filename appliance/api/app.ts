@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { BlobStore } from '../blobs/index.js';
-import { type ComputeDriver, ServerService } from '../compute/index.js';
+import { type ComputeDriver, type PlacementConfig, ServerService } from '../compute/index.js';
 import type { CloudDb } from '../db/index.js';
 import { computeRoutes } from './compute/routes.js';
 import type { ApiDeps, BootableImages } from './context.js';
@@ -25,6 +25,8 @@ export interface ApiOptions {
   logLevel?: string;
   /** Largest JSON body accepted, in bytes (image bytes are streamed and not limited by it). */
   bodyLimit?: number;
+  /** The scheduler's placement setting in force (default: Nova's). */
+  placement?: () => PlacementConfig;
 }
 
 /** The running API: the fastify app, its services, and counts of the errors it answered, by code. */
@@ -51,7 +53,7 @@ export async function createApi(options: ApiOptions): Promise<Api> {
     routerOptions: { maxParamLength: 500, ignoreTrailingSlash: true },
   });
   const tokens = await TokenService.open(options.db);
-  const servers = new ServerService(options.db, options.driver, app.log);
+  const servers = new ServerService(options.db, options.driver, app.log, options.placement);
   const deps: ApiDeps = {
     db: options.db,
     tokens,

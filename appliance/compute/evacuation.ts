@@ -19,7 +19,8 @@ export interface EvacuationOptions {
   readonly driver: HostComputeDriver;
   /** The host services' bearer token. */
   readonly token: string;
-  readonly placement: PlacementConfig;
+  /** The placement setting in force. */
+  readonly placement: () => PlacementConfig;
   /**
    * Cuts a dead host off Ceph (`osd blocklist add` of its address), so that its QEMUs, should
    * any still run, can never write the disks again. Called before any of its guests moves.
@@ -104,7 +105,7 @@ export class Evacuation {
     const inventories = this.options.hosts.inventories().filter((h) => h.node !== node);
     let target: string;
     try {
-      const capacities = hostCapacities(this.options.driver.hosts(), this.options.placement);
+      const capacities = hostCapacities(this.options.driver.hosts(), this.options.placement());
       target = await this.options.db.servers.place(guest.id, capacities, [node]);
     } catch (error) {
       if ((error as { code?: string }).code !== 'DB_ERR_NO_VALID_HOST') throw error;

@@ -8,5 +8,12 @@ export { type ComputeDriver, type ComputeHost, FakeDriver, type HostInfo } from 
 export { Evacuation, type EvacuationOptions } from './evacuation.js';
 export { HostComputeDriver, HostUnavailableError, ServerBuildError } from './host-driver.js';
 export { type HostView, watchHosts } from './host-view.js';
-export { DEFAULT_PLACEMENT, hostCapacities, type PlacementConfig } from './placement.js';
+export {
+  DEFAULT_PLACEMENT,
+  hostCapacities,
+  mergePlacement,
+  type PlacementConfig,
+  PlacementConfigError,
+  watchPlacement,
+} from './placement.js';
 export { machineOf, type Requester, ServerService, ServerStateError } from './servers.js';

@@ -70,7 +70,8 @@ export class ServerService {
     private readonly db: CloudDb,
     readonly driver: ComputeDriver,
     private readonly log: Logger,
-    private readonly placement: PlacementConfig = DEFAULT_PLACEMENT,
+    /** The placement setting in force (read at each scheduling: it may change while the service runs). */
+    private readonly placement: () => PlacementConfig = () => DEFAULT_PLACEMENT,
   ) {}
 
   /** Creates the server in BUILD and starts spawning it. */
@@ -163,7 +164,7 @@ export class ServerService {
   /** Places a new server on a host (atomically claimed in the database), unless it has one. */
   async #schedule(server: Server): Promise<Server> {
     if (server.host) return server;
-    const host = await this.db.servers.place(server.id, hostCapacities(this.driver.hosts(), this.placement));
+    const host = await this.db.servers.place(server.id, hostCapacities(this.driver.hosts(), this.placement()));
     return { ...server, host };
   }
 

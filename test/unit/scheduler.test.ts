@@ -3,7 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootstrapCloud } from '../../appliance/api/index.js';
-import { FakeDriver, type HostInfo, hostCapacities, machineOf, ServerService } from '../../appliance/compute/index.js';
+import {
+  DEFAULT_PLACEMENT,
+  FakeDriver,
+  type HostInfo,
+  hostCapacities,
+  machineOf,
+  mergePlacement,
+  type PlacementConfig,
+  ServerService,
+} from '../../appliance/compute/index.js';
 import { type CloudDb, openSqliteDb, type Server } from '../../appliance/db/index.js';
 
 /** A fake driver whose hosts are the given inventory (a small cloud). */
@@ -87,6 +96,38 @@ describe('the scheduler: real inventory, atomic claims', () => {
     for (const s of done) await service.send(s, { type: 'delete' }, by);
     await service.idle();
     expect((await db.servers.hostUsage()).small).toBeUndefined();
+  });
+
+  it('schedules with the placement setting in force when each server is placed (ratios and reserves)', async () => {
+    let placement: PlacementConfig = DEFAULT_PLACEMENT;
+    // 2 real CPUs: 8 vCPUs at Nova's 4.0; plenty of memory.
+    const service = new ServerService(db, new SmallCloud([host('ratio', 2, 8192)]), console, () => placement);
+    placement = mergePlacement(DEFAULT_PLACEMENT, { cpuAllocationRatio: 1 });
+    const two = await settle(service, [await create(service, 'r-1'), await create(service, 'r-2')]);
+    expect(two.map((s) => s.state)).toEqual(['active', 'active']);
+    const [third] = await settle(service, [await create(service, 'r-3')]);
+    expect(third?.state).toBe('error'); // 2 vCPUs at 1.0: full
+    placement = mergePlacement(placement, { cpuAllocationRatio: 2 });
+    const [fourth] = await settle(service, [await create(service, 'r-4')]);
+    expect(fourth?.host).toBe('ratio');
+    placement = mergePlacement(placement, { reservedHostMemoryMb: 8192 - 256 * 3 });
+    const [fifth] = await settle(service, [await create(service, 'r-5')]);
+    expect(fifth?.state).toBe('error'); // memory left for servers: 3 × 256 MB, all used
+    for (const s of [...two, fourth, fifth, third]) if (s) await service.send(s, { type: 'delete' }, by);
+    await service.idle();
+  });
+
+  it('refuses placement settings out of range or unknown, naming the field', () => {
+    expect(() => mergePlacement(DEFAULT_PLACEMENT, { cpuAllocationRatio: 0 })).toThrow(/cpuAllocationRatio must be/);
+    expect(() => mergePlacement(DEFAULT_PLACEMENT, { ramAllocationRatio: '2' })).toThrow(/ramAllocationRatio/);
+    expect(() => mergePlacement(DEFAULT_PLACEMENT, { reservedHostMemoryMb: -1 })).toThrow(/reservedHostMemoryMb/);
+    expect(() => mergePlacement(DEFAULT_PLACEMENT, { cpu: 2 })).toThrow(
+      expect.objectContaining({ code: 'COMPUTE_ERR_PLACEMENT_CONFIG' }),
+    );
+    expect(mergePlacement(DEFAULT_PLACEMENT, { diskAllocationRatio: 1.5 })).toEqual({
+      ...DEFAULT_PLACEMENT,
+      diskAllocationRatio: 1.5,
+    });
   });
 
   it('spreads by free memory, honours the availability zone, and answers NoValidHost for a full cloud', async () => {

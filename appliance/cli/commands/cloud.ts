@@ -6,7 +6,7 @@ import { RackseedError } from '../../../agent/errors/index.js';
 import type { NodeRecord } from '../../../agent/index.js';
 import type { BlobStore } from '../../blobs/index.js';
 import type { BootableImages } from '../../api/index.js';
-import type { ComputeDriver, ComputeHost, HostView } from '../../compute/index.js';
+import type { ComputeDriver, ComputeHost, HostView, PlacementConfig } from '../../compute/index.js';
 import type { CloudDb } from '../../db/index.js';
 import { defaultCloudsYaml, writeCloud } from '../clouds-yaml.js';
 import { cephAccess, endpoints, loadAgent } from '../cluster.js';
@@ -54,6 +54,8 @@ interface Backing {
   hostView?: HostView;
   /** Glance's bootable copies of images on RBD (a cluster node only). */
   bootableImages?: BootableImages;
+  /** The cluster's placement setting, followed (a cluster node only). */
+  placement?: () => PlacementConfig;
   close(): Promise<void>;
 }
 
@@ -113,7 +115,7 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
     { remoteCloudDb },
     { bootstrapCloud },
     { clusterBlobStore },
-    { watchHosts },
+    { watchHosts, watchPlacement },
     { Rbd, RbdBootableImages },
     agent,
   ] = await Promise.all([
@@ -152,6 +154,8 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
     // The host services: their inventories (the hypervisors) and what their guests do.
     const hostView = await watchHosts(nodeStore);
     closers.push(() => hostView.close());
+    const placement = await watchPlacement(nodeStore);
+    closers.push(() => placement.close());
     const liveNodes = () =>
       [...nodes.entries.values()].map((entry) => {
         const record = agent.parseJson<NodeRecord>(entry);
@@ -189,6 +193,7 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
       passwordFile: resolve(options.adminPasswordFile),
       hosts: liveNodes,
       hostView,
+      placement: placement.current,
       bootableImages: new RbdBootableImages(
         new Rbd({
           conf: options.cephConf,
@@ -306,6 +311,7 @@ export function registerCloud(program: Command, io: CliIo): void {
         driver,
         publicUrl,
         logLevel: io.env.RACKSEED_LOG_LEVEL ?? 'warn',
+        ...(backing.placement ? { placement: backing.placement } : {}),
       });
       backing.hostView?.reportTo(api.servers);
       try {

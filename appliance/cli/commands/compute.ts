@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { cephAccess, endpoints, loadAgent } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
-import { type CliIo, untilSignal } from '../io.js';
+import { type CliIo, type GlobalOptions, report, untilSignal } from '../io.js';
 import { readSecret } from '../secrets.js';
 
 interface KeeperOptions {
@@ -57,12 +57,16 @@ export function registerCompute(program: Command, io: CliIo): void {
       });
       const db = remoteCloudDb(client);
       const hostView = await compute.watchHosts(store);
+      const placement = await compute.watchPlacement(store);
       const log = (event: string, fields: Record<string, unknown>) =>
         io.stderr(`${JSON.stringify({ at: new Date().toISOString(), event, ...fields })}\n`);
       const driver = new compute.HostComputeDriver(db, hostView.inventories, token);
-      const servers = new compute.ServerService(db, driver, {
-        error: (fields, message) => log('compute.keeper.error', { ...fields, message }),
-      });
+      const servers = new compute.ServerService(
+        db,
+        driver,
+        { error: (fields, message) => log('compute.keeper.error', { ...fields, message }) },
+        placement.current,
+      );
       const evacuation = new compute.Evacuation({
         store,
         db,
@@ -70,7 +74,7 @@ export function registerCompute(program: Command, io: CliIo): void {
         servers,
         driver,
         token,
-        placement: compute.DEFAULT_PLACEMENT,
+        placement: placement.current,
         // The whole address (any port, any nonce): every Ceph client the dead host had. The node
         // is powered off already (the first fence); this one waits for the monitors to commit
         // it, not for every OSD to see it: the dead node's own OSD, not yet marked down, would
@@ -87,10 +91,59 @@ export function registerCompute(program: Command, io: CliIo): void {
       log('compute.keeper.started', {});
       await untilSignal();
       await evacuation.close();
+      await placement.close();
       await hostView.close();
       await rados.close();
       await client.close();
       await following.close();
       await store.close();
+    });
+
+  compute
+    .command('placement')
+    .description(
+      "show or set the scheduler's allocation ratios and host reserves, cluster-wide (Nova's defaults until set)",
+    )
+    .option('--etcd <urls>', 'etcd client URLs, comma-separated (default: $RACKSEED_ETCD)')
+    .option('--cpu-allocation-ratio <n>', 'vCPUs handed out per real CPU (Nova: 4.0)')
+    .option('--ram-allocation-ratio <n>', 'memory handed out per real MB (Nova: 1.0)')
+    .option('--disk-allocation-ratio <n>', 'disk handed out per real GB (Nova: 1.0)')
+    .option('--reserved-host-memory-mb <n>', "memory kept for the node's own services (Nova: 512)")
+    .option('--reserved-host-disk-gb <n>', "disk kept for the node's own use (Nova: 0)")
+    .action(async (options: Record<string, string | undefined>, command: Command) => {
+      const hosts = endpoints(options.etcd ?? io.env.RACKSEED_ETCD);
+      if (hosts.length === 0) throw new CliUsageError('no etcd endpoints: pass --etcd URLS or set RACKSEED_ETCD');
+      const fields = [
+        'cpuAllocationRatio',
+        'ramAllocationRatio',
+        'diskAllocationRatio',
+        'reservedHostMemoryMb',
+        'reservedHostDiskGb',
+      ] as const;
+      const change: Record<string, number> = {};
+      for (const field of fields) {
+        const given = options[field];
+        if (given === undefined) continue;
+        if (!/^\d+(\.\d+)?$/.test(given)) throw new CliUsageError(`${field}: ${given} is not a number`);
+        change[field] = Number(given);
+      }
+      const [agent, compute] = await Promise.all([loadAgent(), import('../../compute/index.js')]);
+      const store = agent.Store.connect(hosts);
+      try {
+        const stored = await store.get(agent.keys.placement);
+        const current = compute.mergePlacement(
+          compute.DEFAULT_PLACEMENT,
+          stored ? (JSON.parse(stored.value) as Record<string, unknown>) : {},
+        );
+        const next = compute.mergePlacement(current, change);
+        if (Object.keys(change).length > 0) await store.put(agent.keys.placement, JSON.stringify(next));
+        report(io, command.optsWithGlobals<GlobalOptions>(), next, (p) =>
+          Object.entries(p)
+            .map(([k, v]) => `${k} ${String(v)}`)
+            .join('\n'),
+        );
+      } finally {
+        await store.close();
+      }
     });
 }
