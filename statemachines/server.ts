@@ -34,8 +34,7 @@ export type ServerEvent =
  * snapshots written before it existed, which reads as false).
  */
 export interface ServerContext {
-  /** `hostLost`: the fault is a fenced host's, which a later evacuation clears. */
-  fault: { message: string; hostLost?: boolean } | null;
+  fault: { message: string } | null;
   hardReboot: boolean;
   crashed?: boolean;
   /** A rebuild of a SHUTOFF server leaves it SHUTOFF, as Nova's does. */
@@ -82,7 +81,7 @@ export const serverMachine = setup({
         event.type === 'failed'
           ? { message: event.message }
           : event.type === 'hostLost'
-            ? { message: event.message, hostLost: true }
+            ? { message: event.message }
             : null,
     }),
     clearFault: assign({ fault: null }),
@@ -153,11 +152,8 @@ export const serverMachine = setup({
         // Nova's way out of ERROR for the owner: a hard reboot (on the host the server has).
         reboot: { target: 'rebooting', guard: ({ event }) => event.hard, actions: ['recordReboot', 'clearFault'] },
         rebuild: { target: 'rebuilding', actions: ['rebuildRunning', 'clearFault'] },
-        evacuated: {
-          target: 'active',
-          guard: ({ context }) => context.fault?.hostLost === true,
-          actions: 'clearFault',
-        },
+        // Restarted on another node after its own was fenced (as Nova's evacuate of an ERROR server).
+        evacuated: { target: 'active', actions: 'clearFault' },
       },
     },
     // A destroy that fails (its host unreachable) leaves the server in ERROR, to be deleted again.

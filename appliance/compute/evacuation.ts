@@ -37,7 +37,9 @@ export interface EvacuationOptions {
  * of its guests starts elsewhere, so two QEMUs never write one disk. Each guest is claimed on
  * a new host (its allocation moved atomically), started there as it was (running or shut
  * off), and its record under the dead node removed. A guest that no host can take puts its
- * server in ERROR with the scheduler's fault; the others are tried again until they move.
+ * server in ERROR with the scheduler's fault; one that its new host refuses for good (not
+ * retryable: its image, its size) stays in ERROR with that refusal; the others (and a server
+ * still building, its spawn in flight) are tried again until they move.
  */
 export class Evacuation {
   #fenced: PrefixView | undefined;
@@ -97,6 +99,8 @@ export class Evacuation {
       await this.options.store.delete(entry.key);
       return true;
     }
+    // Its spawn is still in flight (towards the dead node, until its call times out): after it.
+    if (server.state === 'building') return false;
     if (guest.hostAddress && !this.#blocklisted.has(guest.hostAddress)) {
       await this.options.blocklist(guest.hostAddress);
       this.#blocklisted.add(guest.hostAddress);
@@ -131,7 +135,15 @@ export class Evacuation {
       await new HostClient(inventory.url, this.options.token).put(guest.id, { ...guest.request, power });
     } catch (error) {
       await this.options.db.actions.finish(guest.id, 'evacuate', 'Error', 'Error', new Date().toISOString());
-      throw error;
+      if ((error as { retryable?: boolean }).retryable !== false) throw error; // tried again next pass
+      // The new host refused it for good (its image, its size): it stays where it is, in ERROR.
+      await this.options.store.delete(entry.key);
+      await this.options.servers.report(guest.id, {
+        type: 'hostLost',
+        message: `The server's host ${node} was fenced and ${target} refused to start it: ${(error as Error).message}`,
+      });
+      this.#log('compute.evacuation.refused', { server: guest.id, from: node, to: target, error: String(error) });
+      return true;
     }
     await this.options.db.actions.finish(guest.id, 'evacuate', 'Success', null, new Date().toISOString());
     await this.options.store.delete(entry.key);

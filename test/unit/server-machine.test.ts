@@ -127,6 +127,22 @@ describe('server machine', () => {
     expect(transition(serverMachine, rebuilding, { type: 'failed', message: 'x' })[0].value).toBe('error');
   });
 
+  it('runs again when its node was fenced and it was restarted elsewhere: from ERROR (any fault) and from a crash', () => {
+    const [start] = initialTransition(serverMachine);
+    const [failedSpawn] = transition(serverMachine, start, { type: 'failed', message: 'host unreachable' });
+    const [back] = transition(serverMachine, failedSpawn, { type: 'evacuated' });
+    expect(back.value).toBe('active');
+    expect(back.context.fault).toBeNull();
+    const [active] = transition(serverMachine, start, { type: 'spawned' });
+    const [lost] = transition(serverMachine, active, { type: 'hostLost', message: 'no host can take it' });
+    expect(lost.value).toBe('error');
+    expect(lost.context.fault).toEqual({ message: 'no host can take it' });
+    const [crashed] = transition(serverMachine, active, { type: 'powerLost', crashed: true });
+    expect(transition(serverMachine, crashed, { type: 'evacuated' })[0].value).toBe('active');
+    const [stopped] = transition(serverMachine, active, { type: 'powerLost', crashed: false });
+    expect(stopped.can({ type: 'evacuated' })).toBe(false); // powered off from inside: stays off
+  });
+
   it('restores a persisted snapshot and goes on from it', () => {
     const [start] = initialTransition(serverMachine);
     const [active] = transition(serverMachine, start, { type: 'spawned' });
