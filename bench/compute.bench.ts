@@ -19,9 +19,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { ClusterStatus } from '../agent/index.js';
 import { metadataAnswer } from '../appliance/host/network/metadata.js';
-import { inSeed, type LabInfo, labDown, labPower, labUp, waitFor } from '../bootstrap/index.js';
+import { labDown, labPower, waitFor } from '../bootstrap/index.js';
+import { computeLabUp } from '../test/compute-lab.js';
 import { adminToken } from '../test/bed/index.js';
 import { guestImage } from '../test/guest-image.js';
 import { median, row, timeMs } from './stats.js';
@@ -140,17 +140,7 @@ export default async function bench(): Promise<void> {
     const refSsh = median(reference.map((r) => r.sshMs));
     row('reference: QEMU by hand → ssh answers (TCG)', seconds(refSsh), `n=${ROUNDS}`);
 
-    const lab: LabInfo = await labUp({ dir, servers: 3, rackseed: RACKSEED, ceph: true, readyTimeoutMs: 180_000 });
-    const status = async () => JSON.parse(await inSeed(lab, RACKSEED, ['--json', 'status'])) as ClusterStatus;
-    await waitFor(
-      'Ceph HEALTH_OK with the images and vms pools',
-      async () => {
-        const ceph = (await status()).ceph;
-        return ceph?.health === 'HEALTH_OK' && ['images', 'vms'].every((p) => ceph.pools.some((q) => q.name === p));
-      },
-      300_000,
-      2_000,
-    );
+    const { lab } = await computeLabUp(dir, RACKSEED);
     const env = {
       ...process.env,
       OS_AUTH_URL: `${lab.gateway.url}/identity`,

@@ -41,14 +41,7 @@ export interface Requester {
   readonly projectId: string;
 }
 
-/** Nova's instance action for an owner's event, and for the effect that carries it out. */
-const ACTION_OF_EVENT: Partial<Record<ServerEvent['type'], string>> = {
-  stop: 'stop',
-  start: 'start',
-  reboot: 'reboot',
-  rebuild: 'rebuild',
-  delete: 'delete',
-};
+/** Nova's instance action of each effect (an owner's event is named as its action: `stop`, `delete`…). */
 const ACTION_OF_EFFECT: Record<string, string> = {
   spawn: 'create',
   powerOff: 'stop',
@@ -143,10 +136,9 @@ export class ServerService {
       machine: JSON.stringify({ version: SERVER_MACHINE_VERSION, value, context: next.context }),
       ...(value === 'active' && server.launchedAt === null ? { launchedAt: new Date().toISOString() } : {}),
     });
-    // Recorded before its effect runs, which finishes it.
-    const action = by && ACTION_OF_EVENT[event.type];
-    if (by && action)
-      await this.db.actions.record({ serverId: server.id, action, ...by, startTime: updated.updatedAt });
+    // An owner's event is an instance action of its name, recorded before its effect runs, which finishes it.
+    if (by)
+      await this.db.actions.record({ serverId: server.id, action: event.type, ...by, startTime: updated.updatedAt });
     this.#run(
       updated,
       actions.map((a) => a.type),

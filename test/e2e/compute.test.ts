@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterStatus } from '../../agent/index.js';
-import { inSeed, type LabInfo, labPower, labUp, waitFor } from '../../bootstrap/index.js';
+import { type LabInfo, labPower, waitFor } from '../../bootstrap/index.js';
+import { computeLabUp } from '../compute-lab.js';
 import { guestImage } from '../guest-image.js';
 import { removeLabAfterAll } from './lab-hooks.js';
 
@@ -35,7 +36,7 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
   let key: string;
   let server: ServerView;
   let address: string;
-  const status = async () => JSON.parse(await inSeed(lab, RACKSEED, ['--json', 'status'])) as ClusterStatus;
+  let status: () => Promise<ClusterStatus>;
 
   /** Debian's `openstack` CLI on this machine, as the admin, through the lab gateway. */
   const openstack = async <T>(args: readonly string[], json = true): Promise<T> => {
@@ -70,6 +71,18 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
         { timeout: timeoutMs },
       )
     ).stdout;
+  /** Waits until `ssh … true` to the guest succeeds (a boot, a move, a rebuild). */
+  const sshAnswers = (what: string, timeoutMs = 180_000) =>
+    waitFor(
+      what,
+      () =>
+        ssh('true').then(
+          () => true,
+          () => false,
+        ),
+      timeoutMs,
+      500,
+    );
   const tool = async (argv: readonly string[]) => {
     const conf = join(lab.scopeDir, 'seed', 'agent', 'ceph', 'ceph.conf');
     const [command = 'rbd', ...args] = argv;
@@ -83,16 +96,7 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     dir = mkdtempSync(join(tmpdir(), 'rackseed-e2e-compute-'));
     key = join(dir, 'id_ed25519');
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
-    lab = await labUp({ dir, servers: 3, rackseed: RACKSEED, ceph: true, readyTimeoutMs: 180_000 });
-    await waitFor(
-      'Ceph HEALTH_OK with the images and vms pools',
-      async () => {
-        const ceph = (await status()).ceph;
-        return ceph?.health === 'HEALTH_OK' && ['images', 'vms'].every((p) => ceph.pools.some((q) => q.name === p));
-      },
-      300_000,
-      2_000,
-    );
+    ({ lab, status } = await computeLabUp(dir, RACKSEED));
     await waitFor(
       'four hypervisors with their real inventory',
       async () => (await openstack<{ 'Hypervisor Type': string }[]>(['hypervisor', 'list'])).length === 4,
@@ -134,16 +138,7 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     expect(server.status).toBe('ACTIVE');
     address = /10\.16\.[0-9.]+/.exec(JSON.stringify(server.addresses))?.[0] ?? '';
     expect(address).toMatch(/^10\.16\./);
-    await waitFor(
-      'ssh to the guest',
-      () =>
-        ssh('true').then(
-          () => true,
-          () => false,
-        ),
-      120_000,
-      500,
-    );
+    await sshAnswers('ssh to the guest', 120_000);
     console.log(`compute e2e: create → ACTIVE ${active} ms, create → ssh ${Date.now() - t0} ms`);
     const metadata = JSON.parse(await ssh('curl -s http://169.254.169.254/openstack/latest/meta_data.json')) as {
       uuid: string;
@@ -184,16 +179,7 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
       180_000,
       1_000,
     );
-    await waitFor(
-      'ssh to the guest again',
-      () =>
-        ssh('true').then(
-          () => true,
-          () => false,
-        ),
-      180_000,
-      500,
-    );
+    await sshAnswers('ssh to the guest again');
     console.log(
       `compute e2e: power lost → ssh answering on ${moved['OS-EXT-SRV-ATTR:host']} in ${Date.now() - died} ms`,
     );
@@ -244,16 +230,7 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     const rebuilt = await openstack<ServerView & { image: string }>(['server', 'show', server.id]);
     expect(rebuilt.status).toBe('ACTIVE');
     expect(JSON.stringify(rebuilt.image)).toContain(snapshot.id);
-    await waitFor(
-      'ssh to the rebuilt guest',
-      () =>
-        ssh('true').then(
-          () => true,
-          () => false,
-        ),
-      180_000,
-      500,
-    );
+    await sshAnswers('ssh to the rebuilt guest');
     console.log(`compute e2e: rebuild → ssh answering in ${Date.now() - t0} ms`);
     // The snapshot's content (the marker written before it), not what came after.
     expect((await ssh('sudo cat /root/marker')).trim()).toBe('survived');
