@@ -101,6 +101,8 @@ export const serverMachine = setup({
       on: {
         spawned: 'active',
         failed: { target: 'error', actions: 'recordFault' },
+        // Its host was fenced and the process that drove the spawn is gone with it (see Evacuation).
+        hostLost: { target: 'error', actions: 'recordFault' },
         delete: 'deleting',
       },
     },

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Entry, keys, parseJson, PrefixView, type Store } from '../../agent/index.js';
+import { type Entry, type FenceRecord, keys, parseJson, PrefixView, type Store } from '../../agent/index.js';
 import type { CloudDb } from '../db/index.js';
 import { HostClient, type GuestState } from '../host/index.js';
 import type { HostView } from './host-view.js';
@@ -9,6 +9,8 @@ import { machineOf, type ServerService } from './servers.js';
 
 /** How often guests that could not move yet are tried again. */
 const RETRY_MS = 5_000;
+/** A server still building this long after its host's fence has lost the process that drove its spawn. */
+const ORPHANED_BUILD_MS = 15_000;
 
 export interface EvacuationOptions {
   readonly store: Store;
@@ -82,26 +84,56 @@ export class Evacuation {
   async #pass(): Promise<number> {
     const live = new Set(this.options.hosts.inventories().map((h) => h.node));
     let left = 0;
-    for (const entry of this.#fenced?.entries.values() ?? []) {
-      const node = entry.key.slice(keys.fencedAll.length);
-      if (live.has(node)) continue;
-      const { entries } = await this.options.store.list(keys.hostGuests(node));
-      for (const guest of entries) if (!(await this.#move(node, guest))) left++;
+    for (const fence of this.#fenced?.entries.values() ?? []) {
+      const dead = {
+        node: fence.key.slice(keys.fencedAll.length),
+        fencedAt: Date.parse(parseJson<FenceRecord>(fence).at),
+      };
+      if (live.has(dead.node)) continue;
+      const { entries } = await this.options.store.list(keys.hostGuests(dead.node));
+      const recorded = new Set<string>();
+      for (const entry of entries) {
+        const guest = parseJson<GuestState>(entry);
+        recorded.add(guest.id);
+        if (!(await this.#move(dead, guest.id, { entry, guest }))) left++;
+      }
+      // Servers placed on the node whose spawn never reached it (it died first): no record there.
+      for (const server of await this.options.db.servers.list({ host: dead.node }, { limit: 100_000 })) {
+        if (!recorded.has(server.id) && !(await this.#move(dead, server.id))) left++;
+      }
     }
     return left;
   }
 
-  /** Moves one guest of a dead node; false if it must be tried again. */
-  async #move(node: string, entry: Entry): Promise<boolean> {
-    const guest = parseJson<GuestState>(entry);
-    const server = await this.options.db.servers.get(guest.id);
+  /**
+   * Moves one server of a dead node, from its guest record there if it has one (else its
+   * request is made again from the database); false if it must be tried again.
+   */
+  async #move(
+    dead: { node: string; fencedAt: number },
+    id: string,
+    recorded?: { entry: Entry; guest: GuestState },
+  ): Promise<boolean> {
+    const { node } = dead;
+    let server = await this.options.db.servers.get(id);
     if (!server || server.state === 'deleted' || server.state === 'deleting') {
-      await this.options.store.delete(entry.key);
+      if (recorded) await this.options.store.delete(recorded.entry.key);
       return true;
     }
-    // Its spawn is still in flight (towards the dead node, until its call times out): after it.
-    if (server.state === 'building') return false;
-    if (guest.hostAddress && !this.#blocklisted.has(guest.hostAddress)) {
+    if (server.state === 'building') {
+      // Its spawn call ends within a second of the host's inventory going, and reports: wait for
+      // it. Still building long after the fence, it has lost the API process that drove it (on
+      // the dead node, or cut off from the database): out of BUILD, into ERROR, and on.
+      if (Date.now() - dead.fencedAt < ORPHANED_BUILD_MS) return false;
+      await this.options.servers.report(id, {
+        type: 'hostLost',
+        message: `The server's host ${node} was fenced while the server was being built`,
+      });
+      server = await this.options.db.servers.get(id);
+      if (server?.state !== 'error') return false;
+    }
+    const guest = recorded?.guest;
+    if (guest?.hostAddress && !this.#blocklisted.has(guest.hostAddress)) {
       await this.options.blocklist(guest.hostAddress);
       this.#blocklisted.add(guest.hostAddress);
       this.#log('compute.evacuation.blocklisted', { node, address: guest.hostAddress });
@@ -110,10 +142,10 @@ export class Evacuation {
     let target: string;
     try {
       const capacities = hostCapacities(this.options.driver.hosts(), this.options.placement());
-      target = await this.options.db.servers.place(guest.id, capacities, [node]);
+      target = await this.options.db.servers.place(id, capacities, [node]);
     } catch (error) {
       if ((error as { code?: string }).code !== 'DB_ERR_NO_VALID_HOST') throw error;
-      await this.options.servers.report(guest.id, {
+      await this.options.servers.report(id, {
         type: 'hostLost',
         message: `The server's host ${node} was fenced and no other host can take it: ${(error as Error).message}`,
       });
@@ -124,32 +156,34 @@ export class Evacuation {
     // As the server was: a server stopped by its owner stays stopped; one that was running, or
     // that its dying host saw "crash" (QEMU killed with the node's power), runs again.
     const stopped = server.state === 'shutoff' && machineOf(server).context.crashed !== true;
-    const power = stopped ? 'shutoff' : 'running';
+    const power: 'running' | 'shutoff' = stopped ? 'shutoff' : 'running';
+    const request = guest ? { ...guest.request, power } : await this.options.driver.request(server, power);
     // An instance action of the cloud's own (no user), as Nova records an evacuation.
     const requestId = `req-${randomUUID()}`;
     const startTime = new Date().toISOString();
     await this.options.db.actions.record({
-      ...{ serverId: guest.id, requestId, action: 'evacuate', userId: null, projectId: server.projectId, startTime },
+      ...{ serverId: id, requestId, action: 'evacuate', userId: null, projectId: server.projectId, startTime },
     });
     try {
-      await new HostClient(inventory.url, this.options.token).put(guest.id, { ...guest.request, power });
+      await new HostClient(inventory.url, this.options.token).put(id, request);
     } catch (error) {
-      await this.options.db.actions.finish(guest.id, 'evacuate', 'Error', 'Error', new Date().toISOString());
-      if ((error as { retryable?: boolean }).retryable !== false) throw error; // tried again next pass
+      await this.options.db.actions.finish(id, 'evacuate', 'Error', 'Error', new Date().toISOString());
+      // Tried again next pass from its record; one without (its claim has moved to the new host)
+      // stays in ERROR there, which a hard reboot retries.
+      if ((error as { retryable?: boolean }).retryable !== false && recorded) throw error;
       // The new host refused it for good (its image, its size): it stays where it is, in ERROR.
-      await this.options.store.delete(entry.key);
-      await this.options.servers.report(guest.id, {
+      if (recorded) await this.options.store.delete(recorded.entry.key);
+      await this.options.servers.report(id, {
         type: 'hostLost',
-        message: `The server's host ${node} was fenced and ${target} refused to start it: ${(error as Error).message}`,
+        message: `The server's host ${node} was fenced and ${target} could not start it: ${(error as Error).message}`,
       });
-      this.#log('compute.evacuation.refused', { server: guest.id, from: node, to: target, error: String(error) });
+      this.#log('compute.evacuation.refused', { server: id, from: node, to: target, error: String(error) });
       return true;
     }
-    await this.options.db.actions.finish(guest.id, 'evacuate', 'Success', null, new Date().toISOString());
-    await this.options.store.delete(entry.key);
-    if (power === 'running' && server.state !== 'active')
-      await this.options.servers.report(guest.id, { type: 'evacuated' });
-    this.#log('compute.evacuation.moved', { server: guest.id, from: node, to: target, power });
+    await this.options.db.actions.finish(id, 'evacuate', 'Success', null, new Date().toISOString());
+    if (recorded) await this.options.store.delete(recorded.entry.key);
+    if (power === 'running' && server.state !== 'active') await this.options.servers.report(id, { type: 'evacuated' });
+    this.#log('compute.evacuation.moved', { server: id, from: node, to: target, power });
     return true;
   }
 

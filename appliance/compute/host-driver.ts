@@ -26,6 +26,8 @@ export class ServerBuildError extends RackseedError {
 }
 
 const GIB = 1024 ** 3;
+/** How often a call in flight checks that its host is still live. */
+const HOST_WATCH_MS = 1_000;
 
 /**
  * The `qemu` driver: servers are QEMU guests on their host's host service (appliance/host),
@@ -126,49 +128,66 @@ export class HostComputeDriver implements ComputeDriver {
   }
 
   async spawn(server: Server): Promise<void> {
-    await this.#host(server).put(server.id, await this.request(server, 'running'));
+    const request = await this.request(server, 'running');
+    await this.#onHost(server, (host) => host.put(server.id, request));
   }
 
   async powerOff(server: Server): Promise<void> {
-    await this.#host(server).setPower(server.id, 'shutoff');
+    await this.#onHost(server, (host) => host.setPower(server.id, 'shutoff'));
   }
 
   async powerOn(server: Server): Promise<void> {
-    await this.#host(server).setPower(server.id, 'running');
+    await this.#onHost(server, (host) => host.setPower(server.id, 'running'));
   }
 
   /** A hard reboot of a guest its host does not know (its spawn failed early) makes it again, as Nova's does. */
   async reboot(server: Server, hard: boolean): Promise<void> {
-    const host = this.#host(server);
-    try {
-      await host.reboot(server.id, hard ? 'hard' : 'soft');
-    } catch (error) {
-      if (!hard || (error as { code?: string }).code !== 'HOST_ERR_GUEST_NOT_FOUND') throw error;
-      await host.put(server.id, await this.request(server, 'running'));
-    }
+    await this.#onHost(server, async (host) => {
+      try {
+        await host.reboot(server.id, hard ? 'hard' : 'soft');
+      } catch (error) {
+        if (!hard || (error as { code?: string }).code !== 'HOST_ERR_GUEST_NOT_FOUND') throw error;
+        await host.put(server.id, await this.request(server, 'running'));
+      }
+    });
   }
 
   /** Nova's rebuild on the same host: the guest, its disk and its taps go, and come back from the image. */
   async rebuild(server: Server, power: 'running' | 'shutoff'): Promise<void> {
-    const host = this.#host(server);
     const request = await this.request(server, power);
-    await host.destroy(server.id);
-    await host.put(server.id, request);
+    await this.#onHost(server, async (host) => {
+      await host.destroy(server.id);
+      await host.put(server.id, request);
+    });
   }
 
   async destroy(server: Server): Promise<void> {
     if (!server.host) return; // never placed: nothing runs anywhere
-    await this.#host(server).destroy(server.id);
+    await this.#onHost(server, (host) => host.destroy(server.id));
   }
 
   async consoleLog(server: Server, bytes: number): Promise<string> {
-    return this.#host(server).consoleLog(server.id, bytes);
+    return this.#onHost(server, (host) => host.consoleLog(server.id, bytes));
   }
 
-  #host(server: Server): HostClient {
-    const inventory = this.inventories().find((h) => h.node === server.host);
+  /**
+   * Runs `call` against the server's host service; ended with HostUnavailableError as soon as the
+   * host's inventory goes (its node died: a powered-off host never answers, and would otherwise
+   * hold a spawn for the whole call timeout).
+   */
+  async #onHost<T>(server: Server, call: (host: HostClient) => Promise<T>): Promise<T> {
+    const live = () => this.inventories().find((h) => h.node === server.host);
+    const inventory = live();
     if (!inventory) throw new HostUnavailableError(server.host);
-    return new HostClient(inventory.url, this.token);
+    const gone = new AbortController();
+    const watch = setInterval(() => {
+      if (!live()) gone.abort(new HostUnavailableError(server.host));
+    }, HOST_WATCH_MS);
+    try {
+      return await call(new HostClient(inventory.url, this.token, undefined, gone.signal));
+    } finally {
+      clearInterval(watch);
+    }
   }
 }
 

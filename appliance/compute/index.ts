@@ -2,7 +2,7 @@
  * appliance/compute — servers' lifecycle (the server machine driven by `ServerService`), the
  * compute driver interface with its drivers (`qemu`: guests on the nodes' host services;
  * `fake`: instant, for API conformance and scale benchmarks), the view of the host services,
- * and the evacuation of a fenced node's servers.
+ * the evacuation of a fenced node's servers, and the sweep of servers whose effect never reported.
  */
 export { type ComputeDriver, type ComputeHost, FakeDriver, type HostInfo } from './driver.js';
 export { Evacuation, type EvacuationOptions } from './evacuation.js';
@@ -17,3 +17,4 @@ export {
   watchPlacement,
 } from './placement.js';
 export { machineOf, type Requester, ServerService, ServerStateError } from './servers.js';
+export { StuckServers } from './stuck.js';

@@ -73,6 +73,8 @@ export class ServerService {
     nics: readonly Nic[],
     quota: ServerQuota,
     by: Requester,
+    /** Only this host (an admin's "nova:HOST"); it must still have room. */
+    forcedHost?: string,
   ): Promise<Server> {
     const [snapshot, actions] = initialTransition(serverMachine);
     const created = await this.db.servers.create(
@@ -90,6 +92,7 @@ export class ServerService {
     this.#run(
       created,
       actions.map((a) => a.type),
+      forcedHost,
     );
     return created;
   }
@@ -146,24 +149,25 @@ export class ServerService {
     return updated;
   }
 
-  #run(server: Server, effects: readonly string[]): void {
+  #run(server: Server, effects: readonly string[], forcedHost?: string): void {
     for (const effect of effects) {
-      const work = this.#effect(server, effect).finally(() => this.#inFlight.delete(work));
+      const work = this.#effect(server, effect, forcedHost).finally(() => this.#inFlight.delete(work));
       this.#inFlight.add(work);
     }
   }
 
   /** Places a new server on a host (atomically claimed in the database), unless it has one. */
-  async #schedule(server: Server): Promise<Server> {
+  async #schedule(server: Server, forcedHost?: string): Promise<Server> {
     if (server.host) return server;
-    const host = await this.db.servers.place(server.id, hostCapacities(this.driver.hosts(), this.placement()));
+    const hosts = this.driver.hosts().filter((h) => forcedHost === undefined || h.hostname === forcedHost);
+    const host = await this.db.servers.place(server.id, hostCapacities(hosts, this.placement()));
     return { ...server, host };
   }
 
-  async #effect(server: Server, effect: string): Promise<void> {
+  async #effect(server: Server, effect: string, forcedHost?: string): Promise<void> {
     const d = this.driver;
     const steps: Record<string, [() => Promise<void>, ServerEvent]> = {
-      spawn: [() => this.#schedule(server).then((placed) => d.spawn(placed)), { type: 'spawned' }],
+      spawn: [() => this.#schedule(server, forcedHost).then((placed) => d.spawn(placed)), { type: 'spawned' }],
       powerOff: [() => d.powerOff(server), { type: 'stopped' }],
       powerOn: [() => d.powerOn(server), { type: 'started' }],
       reboot: [() => d.reboot(server, machineOf(server).context.hardReboot), { type: 'rebooted' }],

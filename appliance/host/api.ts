@@ -26,7 +26,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
  * | `DELETE /v1/guests/{id}` | stops it and removes its disk and ports (204, also when unknown) |
  *
  * Every call but reboot is idempotent. Every call needs `Authorization: Bearer <token>`.
- * Errors are `{"error":{"code","message","retryable"}}` with 400, 401, 404 or 500.
+ * Errors are `{"error":{"code","message","retryable"}}` with 400, 401, 404, 500 or 507 (the
+ * disks' pool is full).
  */
 export function hostApi(service: HostService, token: string): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 256 * 1024 });
@@ -44,7 +45,9 @@ export function hostApi(service: HostService, token: string): FastifyInstance {
           ? 404
           : error instanceof HostRequestError || REFUSED.has(code0) || (error as { validation?: unknown }).validation
             ? 400
-            : 500;
+            : code0 === 'RBD_ERR_POOL_FULL'
+              ? 507
+              : 500;
     const code = isRackseedError(error) ? error.code : status === 400 ? 'HOST_ERR_BAD_REQUEST' : 'HOST_ERR_INTERNAL';
     const retryable = isRackseedError(error) ? error.retryable : false;
     void reply.status(status).send({ error: { code, message: (error as Error).message, retryable } });

@@ -10,6 +10,8 @@ export class HostClient {
     readonly url: string,
     private readonly token: string,
     private readonly timeoutMs = CALL_TIMEOUT_MS,
+    /** Ends every call at once when it aborts (its reason is the error): the caller saw the host go. */
+    private readonly gone?: AbortSignal,
   ) {}
 
   inventory(): Promise<HostInventory> {
@@ -50,9 +52,12 @@ export class HostClient {
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal: this.gone
+          ? AbortSignal.any([this.gone, AbortSignal.timeout(this.timeoutMs)])
+          : AbortSignal.timeout(this.timeoutMs),
       });
     } catch (error) {
+      if (this.gone?.aborted) throw this.gone.reason;
       throw new HostCallError(
         'HOST_ERR_UNREACHABLE',
         `the host service at ${this.url} did not answer ${method} ${path}`,

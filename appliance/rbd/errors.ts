@@ -59,6 +59,17 @@ export class RbdHasChildrenError extends RbdError {
   }
 }
 
+/** The pool takes no more writes (its quota is reached, or the cluster is full): nothing was made. */
+export class RbdPoolFullError extends RbdError {
+  constructor(pool: string, cause?: unknown) {
+    super(
+      'RBD_ERR_POOL_FULL',
+      `the pool ${pool} is full (its quota is reached, or the cluster's OSDs are): free space or raise the quota (ceph osd pool set-quota ${pool} max_bytes …)`,
+      { cause },
+    );
+  }
+}
+
 /** A disk was asked smaller than the image it is cloned from (a flavor's disk too small for the image). */
 export class RbdTooSmallError extends RbdError {
   constructor(image: string, imageBytes: number, askedBytes: number) {

@@ -3,7 +3,14 @@ import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { RbdConvertError, RbdError, rbdFailure, RbdHasChildrenError, RbdTooSmallError } from './errors.js';
+import {
+  RbdConvertError,
+  RbdError,
+  rbdFailure,
+  RbdHasChildrenError,
+  RbdPoolFullError,
+  RbdTooSmallError,
+} from './errors.js';
 
 const run = promisify(execFile);
 
@@ -19,6 +26,12 @@ export interface RbdAccess {
   readonly conf: string;
   readonly id: string;
   readonly keyring?: string;
+  /**
+   * How long one RADOS operation may wait (s; default 30): librados waits for ever on a pool
+   * that is full (its quota, or the cluster's full ratio) or has no OSD up; this ends it with
+   * RBD_ERR_TIMED_OUT, or RBD_ERR_POOL_FULL where the pool is full.
+   */
+  readonly opTimeoutS?: number;
 }
 
 /** What `rbd info` tells of an image. */
@@ -39,13 +52,15 @@ export interface RbdImageInfo {
 export class Rbd {
   constructor(private readonly access: RbdAccess) {}
 
-  /** `--conf`, `--id` and `--keyring` for the Ceph tools. */
+  /** What every `rbd` call is given: the client, and the bound on each RADOS operation. */
   get #common(): string[] {
+    return [...this.#client, '--rados-osd-op-timeout', String(this.access.opTimeoutS ?? 30)];
+  }
+
+  /** Who the client is: `--conf`, `--id`, `--keyring` (for `ceph` too). */
+  get #client(): string[] {
     return [
-      '--conf',
-      this.access.conf,
-      '--id',
-      this.access.id,
+      ...['--conf', this.access.conf, '--id', this.access.id],
       ...(this.access.keyring ? ['--keyring', this.access.keyring] : []),
     ];
   }
@@ -125,7 +140,13 @@ export class Rbd {
     const parent = await this.info(image.pool, image.name);
     if (!parent) throw new RbdError('RBD_ERR_NOT_FOUND', `no image ${image.pool}/${image.name}`);
     if (sizeBytes < parent.size) throw new RbdTooSmallError(`${image.pool}/${image.name}`, parent.size, sizeBytes);
-    await this.#rbd(['clone', `${image.pool}/${image.name}@${IMAGE_SNAPSHOT}`, `${pool}/${name}`]);
+    try {
+      await this.#rbd(['clone', `${image.pool}/${image.name}@${IMAGE_SNAPSHOT}`, `${pool}/${name}`]);
+    } catch (error) {
+      if ((error as { code?: string }).code === 'RBD_ERR_TIMED_OUT' && (await this.#full(pool)))
+        throw new RbdPoolFullError(pool, error);
+      throw error;
+    }
     try {
       if (sizeBytes > parent.size)
         await this.#rbd(['resize', '--size', `${Math.ceil(sizeBytes / 1024)}K`, `${pool}/${name}`]);
@@ -133,6 +154,19 @@ export class Rbd {
       await this.removeImage(pool, name).catch(() => undefined);
       throw error;
     }
+  }
+
+  /** Whether the pool takes no more writes: its quota is reached, or the cluster is full. */
+  async #full(pool: string): Promise<boolean> {
+    let stdout: string;
+    try {
+      ({ stdout } = await run('ceph', [...this.#client, 'osd', 'dump', '--format', 'json'], { timeout: 30_000 }));
+    } catch {
+      return false; // no answer (or no `ceph` tool): not known to be full
+    }
+    const map = JSON.parse(stdout) as { flags?: string; pools?: { pool_name: string; flags_names?: string }[] };
+    const flags = [map.flags, map.pools?.find((p) => p.pool_name === pool)?.flags_names].join(',').split(',');
+    return flags.includes('full') || flags.includes('full_quota');
   }
 
   /** The clones of `pool/name@snap` (`pool/image` each). */

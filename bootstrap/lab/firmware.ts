@@ -4,10 +4,11 @@
  * packets: DHCP as an iPXE client (vendor class PXEClient, client architecture 0 = BIOS, user
  * class "iPXE", the node's SMBIOS GUID as option 97), so the DHCP server answers with the HTTP
  * URL of the node's iPXE script; then it fetches that script, and the kernel and initrd it names,
- * over HTTP. Instead of booting that kernel it runs the boot command it was given, with the
- * kernel command line in RACKSEED_CMDLINE, the GUID in RACKSEED_GUID (a real node reads
- * /sys/class/dmi/id/product_uuid) and STATE_DIR in RACKSEED_STATE_DIR (nodes in namespaces share
- * one file system): in the lab that is `rackseed node boot`, the entry the image's /init calls.
+ * over HTTP. Instead of booting that kernel it runs the boot command it was given (again when it
+ * fails, as the image's /init does), with the kernel command line in RACKSEED_CMDLINE, the GUID
+ * in RACKSEED_GUID (a real node reads /sys/class/dmi/id/product_uuid) and STATE_DIR in
+ * RACKSEED_STATE_DIR (nodes in namespaces share one file system): in the lab that is `rackseed
+ * node boot`, the entry the image's /init calls.
  *
  *   firmware.sh STATE_DIR GUID_HEX BOOT_COMMAND...
  */
@@ -54,5 +55,17 @@ say "booted: kernel $kernel, initrd $initrd"
 export RACKSEED_CMDLINE="$cmdline" RACKSEED_GUID="$guid" RACKSEED_STATE_DIR="$d"
 # A node in a namespace sees this machine's disks: its OSD stays on a sparse file, whatever the caller's environment says.
 unset RACKSEED_OSD_DISK
-exec "$@"
+${rerunOnFailure('"$@"')}
 `;
+
+/**
+ * Shell lines that run `command` again whenever it fails (its agent crashed or was killed), as
+ * the netboot image's /init does; a clean exit ends them.
+ */
+export function rerunOnFailure(command: string): string {
+  return `while :; do
+  ${command}; rc=$?
+  [ $rc -eq 0 ] && exit 0
+  echo "rackseed-lab: the boot command exited ($rc): running it again"; sleep 0.5
+done`;
+}

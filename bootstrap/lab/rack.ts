@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { NETNS_FIRMWARE_SCRIPT } from './firmware.js';
+import { NETNS_FIRMWARE_SCRIPT, rerunOnFailure } from './firmware.js';
 import { type SimulatedBmc, startSimulatedBmcs } from './ipmi-sim.js';
 import { addNamespace, createNetworkLab, type NetworkLab, plug } from './netns.js';
 import { Scope } from './scope.js';
@@ -240,7 +240,7 @@ export async function buildLabRack(options: LabRackOptions): Promise<LabRackHard
             `RACKSEED_GUID=${guidOf(scope.id, 0)}`,
             `${PROVIDER_UPLINK_ENV}=eth2`,
           ];
-          return seedCommand ? `exec ${[...argv, ...seedCommand].map(shellQuote).join(' ')}` : '';
+          return seedCommand ? rerunOnFailure([...argv, ...seedCommand].map(shellQuote).join(' ')) : '';
         }
         const { netns, mac } = network.host(`n${index}`);
         if (boot(index) === 'netns') writeFileSync(join(stateDir, 'machine-netns'), netns);

@@ -37,6 +37,9 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
   let server: ServerView;
   let address: string;
   let status: () => Promise<ClusterStatus>;
+  /** The node whose power the failover test cuts (it stays off), and the server it was building then. */
+  let victim: string;
+  let caught: string[];
 
   /** Debian's `openstack` CLI on this machine, as the admin, through the lab gateway. */
   const openstack = async <T>(args: readonly string[], json = true): Promise<T> => {
@@ -86,8 +89,9 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
   const tool = async (argv: readonly string[]) => {
     const conf = join(lab.scopeDir, 'seed', 'agent', 'ceph', 'ceph.conf');
     const [command = 'rbd', ...args] = argv;
-    return (await run('ip', ['netns', 'exec', lab.seedNetns, command, '-c', conf, ...args], { timeout: 60_000 }))
-      .stdout;
+    // From a live machine: a dead node's address is blocklisted on Ceph (the seed's, if it died).
+    const netns = victim === 'seed' ? (lab.servers[0]?.netns ?? '') : lab.seedNetns;
+    return (await run('ip', ['netns', 'exec', netns, command, '-c', conf, ...args], { timeout: 60_000 })).stdout;
   };
 
   beforeAll(async () => {
@@ -159,9 +163,34 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     );
   }, 600_000);
 
-  it('restarts the server on another node when its node loses power: same id, address and disk', async () => {
+  it('restarts the servers of a node that loses power on other nodes: one running (same id, address and disk), two it was building', async () => {
     await ssh('echo survived | sudo tee /root/marker > /dev/null && sync');
-    const victim = server['OS-EXT-SRV-ATTR:host'];
+    victim = server['OS-EXT-SRV-ATTR:host'];
+    // Two more servers forced onto the same node (an admin's "nova:HOST"), whose power goes as soon
+    // as the API has taken them: the node dies while it builds them. One was asked of another
+    // node's API (its spawn call fails), the other of the dying node's own (the process driving
+    // its spawn dies with it).
+    const token = (await openstack<{ id: string }>(['token', 'issue'])).id;
+    const idOf = async (kind: string, name: string) => (await openstack<{ id: string }>([kind, 'show', name])).id;
+    const request = {
+      imageRef: await idOf('image', 'guest'),
+      flavorRef: await idOf('flavor', 'lab.guest'),
+      networks: [{ uuid: await idOf('network', 'provider') }],
+      availability_zone: `nova:${victim}`,
+    };
+    const hosts = await openstack<{ 'Hypervisor Hostname': string; 'Host IP': string }[]>(['hypervisor', 'list']);
+    const headers = join(dir, 'headers');
+    writeFileSync(headers, `x-auth-token: ${token}\ncontent-type: application/json\n`, { mode: 0o600 });
+    const createOn = async (node: string, name: string) => {
+      const address = hosts.find((h) => h['Hypervisor Hostname'] === node)?.['Host IP'];
+      const { stdout } = await run('ip', [
+        ...['netns', 'exec', lab.bridgeNetns, 'curl', '-sS', '--fail-with-body', '-X', 'POST', '-H', `@${headers}`],
+        ...['-d', JSON.stringify({ server: { ...request, name } }), `http://${address}:5000/compute/v2.1/servers`],
+      ]);
+      return (JSON.parse(stdout) as { server: { id: string } }).server.id;
+    };
+    const other = hosts.find((h) => h['Hypervisor Hostname'] !== victim)?.['Hypervisor Hostname'] ?? '';
+    caught = [await createOn(other, 'vm2'), await createOn(victim, 'vm3')];
     const died = Date.now();
     labPower(lab, victim, 'off');
     await waitFor(
@@ -189,30 +218,69 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
       uuid: string;
     };
     expect(metadata.uuid).toBe(server.id);
+    // The ones being built: made again from the database on live nodes, running there.
+    for (const id of caught) {
+      let seen: unknown;
+      const elsewhere = await waitFor(
+        'a server caught building ACTIVE on another node',
+        async () => {
+          const s = await openstack<ServerView>(['server', 'show', id]);
+          seen = s;
+          return s.status === 'ACTIVE' && s['OS-EXT-SRV-ATTR:host'] !== victim ? s : undefined;
+        },
+        120_000,
+        1_000,
+      ).catch((error: unknown) => {
+        throw new Error(`${String(error)}; last seen: ${JSON.stringify(seen)}`);
+      });
+      expect(pidsOf(`qemu-system-x86_64 .*-uuid ${id}`)).toHaveLength(1);
+      const actions = await openstack<{ Action: string }[]>(['server', 'event', 'list', id]);
+      expect(actions.map((a) => a.Action)).toEqual(['evacuate', 'create']);
+      console.log(
+        `compute e2e: a server caught building runs on ${elsewhere['OS-EXT-SRV-ATTR:host']} ${Date.now() - died} ms after the power loss`,
+      );
+    }
   }, 600_000);
 
-  it('keeps the guest running when its host service is killed (-9): the restarted service adopts it', async () => {
+  it('keeps the guest running when its agent and host service are killed (-9): both restart, the service adopts it, and a reboot through the API still works', async () => {
     const holder = (await openstack<ServerView>(['server', 'show', server.id]))['OS-EXT-SRV-ATTR:host'];
     const qemu = pidsOf(`qemu-system-x86_64 .*-uuid ${server.id}`);
     expect(qemu).toHaveLength(1);
     const [hostService] = pidsOf(`host serve .*--node ${holder} --port`);
-    process.kill(hostService ?? 0, 'SIGKILL');
+    // The agent is the host service's parent (`rackseed node boot`, or `rackseed seed` on the seed).
+    const agent = Number(readFileSync(`/proc/${hostService}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]);
+    expect(readFileSync(`/proc/${agent}/cmdline`, 'utf8')).toMatch(/rackseed\.js\0--json\0(node\0boot|seed)/);
     const log = join(
       lab.scopeDir,
       ...(holder === 'seed' ? ['seed'] : [`bmc${holder.replace('node-', '')}`, 'chassis', 'data']),
       ...['agent', 'services', 'host.log'],
     );
+    const guests = (await openstack<unknown[]>(['server', 'list', '--host', holder])).length;
     const before = readFileSync(log, 'utf8').length;
+    process.kill(agent, 'SIGKILL');
+    process.kill(hostService ?? 0, 'SIGKILL');
     await waitFor(
-      'the host service restarted by its agent, adopting the guest',
+      'the agent run again by its node, its host service adopting the guest',
       () =>
         readFileSync(log, 'utf8')
           .slice(before)
-          .includes('"event":"host.guests.adopted","node":' + `"${holder}","adopted":1`),
+          .includes('"event":"host.guests.adopted","node":' + `"${holder}","adopted":${guests}`),
       60_000,
       500,
     );
     expect(pidsOf(`qemu-system-x86_64 .*-uuid ${server.id}`)).toEqual(qemu);
+    // Back before its lease ran out: not fenced, the server still there.
+    expect((await status()).nodes.find((n) => n.name === holder)?.state).toBe('ready');
+    expect((await ssh('sudo cat /root/marker')).trim()).toBe('survived');
+    // Through the adopted guest's QMP socket: an ACPI reboot, a second boot on its console.
+    const boots = async () =>
+      (await openstack<string>(['console', 'log', 'show', server.id], false)).split('rackseed-guest: booting').length;
+    const booted = await waitFor('the API answering again', () => boots().catch(() => undefined), 60_000, 1_000);
+    await openstack(['server', 'reboot', '--wait', server.id], false);
+    await waitFor('a second boot on the console', async () => (await boots()) > booted, 120_000, 1_000);
+    await sshAnswers('ssh to the rebooted guest');
+    const rebooted = await openstack<ServerView>(['server', 'show', server.id]);
+    expect(rebooted).toMatchObject({ status: 'ACTIVE', 'OS-EXT-SRV-ATTR:host': holder });
     expect((await ssh('sudo cat /root/marker')).trim()).toBe('survived');
   }, 600_000);
 
@@ -238,13 +306,29 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     expect(await tool(['rbd', 'info', `vms/${server.id}_disk`])).toContain(`parent: images/${snapshot.id}@snap`);
     // Each step is an instance action, the evacuation the cloud's own.
     const events = await openstack<{ Action: string }[]>(['server', 'event', 'list', server.id]);
-    expect(events.map((e) => e.Action)).toEqual(['rebuild', 'createImage', 'evacuate', 'create']);
+    expect(events.map((e) => e.Action)).toEqual(['rebuild', 'createImage', 'reboot', 'evacuate', 'create']);
   }, 600_000);
 
-  it('deletes the server: its disk is gone from Ceph and the images can then be deleted', async () => {
-    await openstack(['server', 'delete', '--wait', server.id], false);
-    expect(await tool(['rbd', 'ls', 'vms'])).not.toContain(server.id);
-    expect(pidsOf(`qemu-system-x86_64 .*-uuid ${server.id}`)).toEqual([]);
+  it('deletes the servers: nothing of theirs is left (RBD disk, QEMU, tap on any live node), then the images go', async () => {
+    const ports = await Promise.all(
+      [server.id, ...caught].map(async (id) => openstack<{ ID: string }[]>(['port', 'list', '--server', id])),
+    );
+    const taps = ports.flat().map((p) => `tap${p.ID.slice(0, 11)}`);
+    expect(taps).toHaveLength(3);
+    await openstack(['server', 'delete', '--wait', server.id, ...caught], false);
+    const disks = await tool(['rbd', 'ls', 'vms']);
+    for (const id of [server.id, ...caught]) {
+      expect(disks).not.toContain(id);
+      expect(pidsOf(`qemu-system-x86_64 .*-uuid ${id}`)).toEqual([]);
+    }
+    // Every live machine's namespace (the powered-off one keeps its devices, as a dead box would its RAM).
+    const machines = [{ name: 'seed', netns: lab.seedNetns }, ...lab.servers];
+    const live = machines.filter((m) => m.name !== victim);
+    expect(live).toHaveLength(3);
+    for (const { netns } of live) {
+      const links = (await run('ip', ['-n', netns, '-o', 'link', 'show'])).stdout;
+      for (const tap of taps) expect(links).not.toContain(tap);
+    }
     await openstack(['image', 'delete', 'vm1-snap'], false);
     await openstack(['image', 'delete', 'guest'], false);
     expect((await tool(['rbd', 'ls', 'images'])).trim()).toBe('');

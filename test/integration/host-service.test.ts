@@ -94,13 +94,14 @@ const record = async () =>
 
 beforeAll(async () => {
   const image = guestImage();
-  [etcd, ceph] = await Promise.all([startEtcd(), startCeph({ auth: 'cephx' })]);
+  // A manager too: a pool's quota is enforced from the usage it gathers.
+  [etcd, ceph] = await Promise.all([startEtcd(), startCeph({ auth: 'cephx', mgr: true })]);
   for (const pool of ['images', 'vms']) {
     await ceph.ceph(['osd', 'pool', 'create', pool, '8']);
     await ceph.ceph(['osd', 'pool', 'application', 'enable', pool, 'rbd']);
   }
   store = Store.connect(etcd.endpoints);
-  rbd = new Rbd({ conf: ceph.conf, id: 'admin' });
+  rbd = new Rbd({ conf: ceph.conf, id: 'admin', opTimeoutS: 10 });
   await rbd.importImage('images', 'guest', { format: 'raw', stream: createReadStream(image.path) });
   await rbd.importImage('images', 'blank', { format: 'raw', stream: Readable.from([Buffer.alloc(1 << 20)]) });
   dir = mkdtempSync(join(tmpdir(), 'rackseed-host-'));
@@ -205,5 +206,33 @@ describe('the host service (QEMU on RBD, records in etcd)', () => {
     expect((await client.get(ID)).fault?.code).toBe('RBD_ERR_NOT_FOUND');
     await client.destroy(ID);
     expect(await rbd.list('vms')).toEqual([]);
+  });
+
+  it("refuses a spawn while the disks' pool is full (its quota reached), naming it, and leaves no disk or process behind", async () => {
+    const rados = (...args: string[]) =>
+      spawnSync('rados', ['--conf', ceph.conf, '--id', 'admin', '-p', 'vms', ...args]);
+    expect(rados('create', 'quota-marker').status).toBe(0);
+    await ceph.ceph(['osd', 'pool', 'set-quota', 'vms', 'max_objects', '1']);
+    try {
+      await waitFor(
+        'the vms pool flagged full',
+        async () => (await ceph.ceph(['osd', 'dump', '--format', 'json'])).includes('full_quota'),
+        120_000,
+        500,
+      );
+      await expect(client.put(ID, request())).rejects.toMatchObject({ status: 507, code: 'RBD_ERR_POOL_FULL' });
+      expect((await client.get(ID)).fault?.message).toMatch(/the pool vms is full/);
+      expect(
+        spawnSync('pgrep', ['-f', `guest=${ID}`])
+          .stdout.toString()
+          .trim(),
+      ).toBe('');
+    } finally {
+      await ceph.ceph(['osd', 'pool', 'set-quota', 'vms', 'max_objects', '0']);
+      rados('rm', 'quota-marker');
+    }
+    await client.destroy(ID);
+    expect(await rbd.list('vms')).toEqual([]);
+    expect(await record()).toBeNull();
   });
 });

@@ -216,6 +216,41 @@ describe('Nova v2.1', () => {
       server: { name: 'x', imageRef: imageId, flavorRef: 'nope' },
     });
     expect(badFlavor.statusCode).toBe(400);
+    const otherZone = await inject(member, 'POST', '/servers', {
+      server: { name: 'x', imageRef: imageId, flavorRef: '1', availability_zone: 'elsewhere' },
+    });
+    expect(otherZone.json().badRequest.message).toBe('The requested availability zone is not available');
+    // Forcing a host ("ZONE:HOST") is for admins only, as Nova's policy has it.
+    const forced = await inject(member, 'POST', '/servers', {
+      server: { name: 'x', imageRef: imageId, flavorRef: '1', availability_zone: 'nova:fake-host' },
+    });
+    expect(forced.statusCode).toBe(403);
+    expect(forced.json().forbidden.message).toContain('forced_host');
+    // An image that asks more than the flavor has (Nova's FlavorMemoryTooSmall, FlavorDiskSmallerThanMinDisk).
+    for (const [asks, message] of [
+      [{ min_ram: 1 << 20 }, "Flavor's memory is too small for requested image."],
+      [{ min_disk: 500 }, "Flavor's disk is smaller than the minimum size specified in image metadata."],
+    ] as const) {
+      const demanding = (
+        await t.api.app.inject({
+          method: 'POST',
+          url: '/image/v2/images',
+          headers: { 'x-auth-token': admin },
+          payload: { name: 'big', visibility: 'public', disk_format: 'raw', container_format: 'bare', ...asks },
+        })
+      ).json().id as string;
+      await t.api.app.inject({
+        method: 'PUT',
+        url: `/image/v2/images/${demanding}/file`,
+        headers: { 'x-auth-token': admin, 'content-type': 'application/octet-stream' },
+        payload: Buffer.from('bytes'),
+      });
+      const refused = await inject(member, 'POST', '/servers', {
+        server: { name: 'x', imageRef: demanding, flavorRef: '1' },
+      });
+      expect(refused.statusCode).toBe(400);
+      expect(refused.json().badRequest.message).toContain(message);
+    }
     const huge = await inject(member, 'POST', '/servers', { server: { name: 'x'.repeat(2 * 1024 * 1024) } });
     expect(huge.statusCode).toBe(413);
     expect(huge.json()).toHaveProperty('overLimit');

@@ -57,7 +57,7 @@ describe('the scheduler: real inventory, atomic claims', () => {
   });
 
   const by = { requestId: 'req-test', userId: 'u', projectId: 'p' };
-  const create = (service: ServerService, name: string, az = 'nova') =>
+  const create = (service: ServerService, name: string, az = 'nova', forcedHost?: string) =>
     service.create(
       {
         ...{ id: crypto.randomUUID(), projectId, userId: 'u', name, flavorId, imageId: 'i', keyName: null },
@@ -67,6 +67,7 @@ describe('the scheduler: real inventory, atomic claims', () => {
       [],
       { instances: -1, cores: -1, ram: -1 },
       by,
+      forcedHost,
     );
   const settle = async (service: ServerService, servers: Server[]) => {
     await service.idle();
@@ -130,7 +131,7 @@ describe('the scheduler: real inventory, atomic claims', () => {
     });
   });
 
-  it('spreads by free memory, honours the availability zone, and answers NoValidHost for a full cloud', async () => {
+  it('spreads by free memory, honours the availability zone and a forced host, and answers NoValidHost for a full cloud', async () => {
     const service = new ServerService(
       db,
       new SmallCloud([host('a', 4, 512 + 1024), host('b', 4, 512 + 2048), host('c', 4, 512 + 512, 'other')]),
@@ -142,6 +143,14 @@ describe('the scheduler: real inventory, atomic claims', () => {
     expect(second[0]?.host).toBe('b'); // b has 1792 free, a 1024
     const zoned = await settle(service, [await create(service, 'zoned', 'other')]);
     expect(zoned[0]?.host).toBe('c');
+    // An admin's "nova:a" forces the host (not b, which has more room), still claimed: a full one is NoValidHost.
+    const forced = await settle(service, [await create(service, 'forced', 'nova', 'a')]);
+    expect(forced[0]?.host).toBe('a');
+    const [last] = await settle(service, [await create(service, 'forced-last', 'nova', 'c')]);
+    expect(last?.host).toBe('c'); // its last 256 MB (zoned has the rest)
+    const [overfull] = await settle(service, [await create(service, 'forced-full', 'nova', 'c')]);
+    expect(overfull?.state).toBe('error');
+    expect(machineOf(overfull as Server).context.fault?.message).toMatch(/^No valid host was found/);
     const full = new ServerService(db, new SmallCloud([]), console);
     const [none] = await settle(full, [await create(full, 'nowhere')]);
     expect(none?.state).toBe('error');

@@ -133,6 +133,11 @@ describe('server machine', () => {
     const [back] = transition(serverMachine, failedSpawn, { type: 'evacuated' });
     expect(back.value).toBe('active');
     expect(back.context.fault).toBeNull();
+    // Still building when its host was fenced, its spawn's driver gone with it: ERROR, then on.
+    const [orphaned] = transition(serverMachine, start, { type: 'hostLost', message: 'fenced while building' });
+    expect(orphaned.value).toBe('error');
+    expect(orphaned.context.fault).toEqual({ message: 'fenced while building' });
+    expect(transition(serverMachine, orphaned, { type: 'evacuated' })[0].value).toBe('active');
     const [active] = transition(serverMachine, start, { type: 'spawned' });
     const [lost] = transition(serverMachine, active, { type: 'hostLost', message: 'no host can take it' });
     expect(lost.value).toBe('error');

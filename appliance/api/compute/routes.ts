@@ -18,7 +18,7 @@ import { ApiError, badRequest, conflict, forbidden, notFound } from '../faults.j
 import { checkPublicKey, generateSshKeyPair } from './keys.js';
 import { accessIp, body, boolish, intField, isObject, metadataField, nameField, rejectUnknown } from './fields.js';
 import { registerInstanceActions } from './instance-actions.js';
-import { createServerImage, rebuildServer, usableImage } from './server-images.js';
+import { checkFlavorFitsImage, createServerImage, rebuildServer, usableImage } from './server-images.js';
 import { flavorBasic, flavorDetail, links, serverBasic, serverDetail, serverUpdateView, statusOf } from './views.js';
 
 /** The microversions whose shapes this API produces. */
@@ -348,6 +348,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
     });
     if (flavor.disabled) throw badRequest(`Flavor ${flavorRef} is disabled.`);
     const image = await usableImage(deps, auth, s.imageRef);
+    checkFlavorFitsImage(flavor, image);
     const quotas = await db.quotas.get(project.id);
     const metadata = s.metadata === undefined ? {} : metadataField(s.metadata, quotas.metadata_items);
     let keyName: string | null = null;
@@ -355,8 +356,13 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
       keyName = nameField(s.key_name, 'key_name');
       if (!(await db.keypairs.get(auth.user.id, keyName))) throw badRequest(`Invalid key_name provided.`);
     }
-    const az = s.availability_zone === undefined ? 'nova' : nameField(s.availability_zone, 'availability_zone');
-    if (az !== 'nova') throw badRequest(`The requested availability zone is not available`);
+    // Nova's "ZONE:HOST" (admins only) forces the host, which must still have room.
+    const [az = 'nova', forcedHost] = (
+      s.availability_zone === undefined ? 'nova' : nameField(s.availability_zone, 'availability_zone')
+    ).split(':');
+    if ((az || 'nova') !== 'nova') throw badRequest(`The requested availability zone is not available`);
+    if (forcedHost !== undefined && !auth.isAdmin)
+      throw forbidden("Policy doesn't allow os_compute_api:servers:create:forced_host to be performed.");
     const minCount = s.min_count === undefined ? 1 : intField(s.min_count, 'min_count', 1);
     const maxCount = s.max_count === undefined ? minCount : intField(s.max_count, 'max_count', 1);
     if (minCount > maxCount) throw badRequest('min_count must be <= max_count');
@@ -382,7 +388,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
             flavorId: flavor.id,
             imageId: image.id,
             keyName,
-            availabilityZone: az,
+            availabilityZone: az || 'nova',
             accessIPv4,
             accessIPv6,
             metadata,
@@ -394,6 +400,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
           nics,
           limits,
           requester(request, auth),
+          forcedHost,
         );
         first ??= server;
       } catch (error) {

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Requester } from '../../compute/index.js';
-import type { Image, Server } from '../../db/index.js';
+import type { Flavor, Image, Server } from '../../db/index.js';
 import type { ApiDeps, AuthContext } from '../context.js';
 import { badRequest, conflict } from '../faults.js';
 import { isObject, metadataField, nameField, rejectUnknown } from './fields.js';
@@ -22,6 +22,24 @@ export async function usableImage(deps: ApiDeps, auth: AuthContext, imageRef: un
   }
   if (image.status !== 'active') throw badRequest(`Image ${imageId} is not active.`);
   return image;
+}
+
+const GIB = 1024 ** 3;
+
+/** Nova's checks of a flavor against the image a server boots from (each a 400). */
+export function checkFlavorFitsImage(flavor: Flavor, image: Image): void {
+  if (image.minRam > flavor.ram) throw badRequest(`Flavor's memory is too small for requested image.`);
+  if (flavor.disk === 0) return; // the disk is the image's size
+  if (image.virtualSize !== null && image.virtualSize > flavor.disk * GIB) {
+    throw badRequest(
+      `Flavor's disk is too small for requested image. Flavor disk is ${flavor.disk * GIB} bytes, image is ${image.virtualSize} bytes.`,
+    );
+  }
+  if (image.minDisk > flavor.disk) {
+    throw badRequest(
+      `Flavor's disk is smaller than the minimum size specified in image metadata. Flavor disk is ${flavor.disk * GIB} bytes, minimum size is ${image.minDisk * GIB} bytes.`,
+    );
+  }
 }
 
 /** The states Nova snapshots from (`ACTIVE`, `SHUTOFF`; PAUSED and SUSPENDED do not exist here). */
@@ -151,9 +169,7 @@ export async function rebuildServer(
   );
   const image = await usableImage(deps, auth, args.imageRef);
   const flavor = await deps.db.flavors.get(server.flavorId);
-  if (flavor && image.minDisk > flavor.disk && flavor.disk > 0) {
-    throw badRequest(`Flavor's disk is too small for requested image.`);
-  }
+  if (flavor) checkFlavorFitsImage(flavor, image);
   const quotas = await deps.db.quotas.get(server.projectId);
   const patch: Parameters<ApiDeps['db']['servers']['update']>[1] = { imageId: image.id };
   if (args.name !== undefined) patch.name = nameField(args.name);

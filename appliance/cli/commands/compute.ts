@@ -17,7 +17,8 @@ interface KeeperOptions {
 /**
  * `rackseed compute keeper`: the compute keeper (a singleton the agent runs): it restarts a
  * fenced node's servers on other nodes from their RBD disks, after blocklisting the dead host on
- * Ceph (see appliance/compute's Evacuation).
+ * Ceph (see appliance/compute's Evacuation), and fails the transitions no live process will
+ * finish (StuckServers).
  */
 export function registerCompute(program: Command, io: CliIo): void {
   const compute = program.command('compute').description("the cloud's compute singletons");
@@ -88,8 +89,11 @@ export function registerCompute(program: Command, io: CliIo): void {
         log,
       });
       await evacuation.start();
+      const stuck = new compute.StuckServers(db, servers, log);
+      stuck.start();
       log('compute.keeper.started', {});
       await untilSignal();
+      stuck.close();
       await evacuation.close();
       await placement.close();
       await hostView.close();
