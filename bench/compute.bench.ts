@@ -252,13 +252,15 @@ export default async function bench(): Promise<void> {
     );
     const movedMs = Date.now() - died;
     const answeringMs = await sshAnswers(sshInLab(addressOf(moving)), died, 'ssh to the moved server');
-    row('power lost → ACTIVE on another node', seconds(movedMs), '(fencing and blocklisting included)');
+    row(`power lost (${victim}) → ACTIVE on another node`, seconds(movedMs), '(fencing and blocklisting included)');
     row('power lost → ssh answers again', seconds(answeringMs), '(target ≤ 30 s)');
 
     // RBD: a server's disk is a copy-on-write clone of the image's snapshot; a full copy for comparison.
     const conf = join(lab.scopeDir, 'seed', 'agent', 'ceph', 'ceph.conf');
+    // From a live machine: the dead node's address is blocklisted on Ceph (the seed's, if it died).
+    const netns = victim === 'seed' ? (lab.servers[0]?.netns ?? '') : lab.seedNetns;
     const rbd = (args: readonly string[]) =>
-      run('ip', ['netns', 'exec', lab.seedNetns, 'rbd', '-c', conf, ...args], { timeout: 120_000 });
+      run('ip', ['netns', 'exec', netns, 'rbd', '-c', conf, ...args], { timeout: 120_000 });
     const clone: number[] = [];
     const copy: number[] = [];
     for (let i = 0; i < 3; i++) {

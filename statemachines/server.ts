@@ -26,7 +26,11 @@ export type ServerEvent =
   /** The server's host was fenced and no other host can take it (yet). */
   | { type: 'hostLost'; message: string }
   /** The server started on another host after its own was fenced. */
-  | { type: 'evacuated' };
+  | { type: 'evacuated' }
+  /** The owner's createImage: a copy of its root disk is being made into an image. */
+  | { type: 'createImage' }
+  /** That copy is made (a failed one is `failed`). */
+  | { type: 'imageCreated' };
 
 /**
  * The machine's context: the last fault (ERROR), the kind of the reboot in progress, and
@@ -39,6 +43,8 @@ export interface ServerContext {
   crashed?: boolean;
   /** A rebuild of a SHUTOFF server leaves it SHUTOFF, as Nova's does. */
   rebuildStopped?: boolean;
+  /** A createImage of a SHUTOFF server, which goes back to SHUTOFF. */
+  snapshotStopped?: boolean;
 }
 
 /** Every state of the server machine. */
@@ -50,6 +56,7 @@ export type ServerStateValue =
   | 'starting'
   | 'rebooting'
   | 'rebuilding'
+  | 'snapshotting'
   | 'error'
   | 'deleting'
   | 'deleted';
@@ -61,7 +68,8 @@ export type ServerStateValue =
 export type ServerEffect = 'spawn' | 'powerOff' | 'powerOn' | 'reboot' | 'rebuild' | 'destroy';
 
 /**
- * A server's lifecycle: BUILD → ACTIVE ⇄ SHUTOFF, REBOOT, ERROR, DELETED. Pure: the entry
+ * A server's lifecycle: BUILD → ACTIVE ⇄ SHUTOFF, REBOOT, REBUILD, a createImage in progress,
+ * ERROR, DELETED. Pure: the entry
  * actions are named effects with no implementation; read them from xstate's `transition()`.
  */
 export const serverMachine = setup({
@@ -90,6 +98,11 @@ export const serverMachine = setup({
     clearCrash: assign({ crashed: false }),
     rebuildRunning: assign({ rebuildStopped: false }),
     rebuildStopped: assign({ rebuildStopped: true }),
+    snapshotRunning: assign({ snapshotStopped: false }),
+    snapshotStopped: assign({ snapshotStopped: true }),
+  },
+  guards: {
+    snapshotOfStopped: ({ context }) => context.snapshotStopped === true,
   },
 }).createMachine({
   id: 'server',
@@ -113,6 +126,7 @@ export const serverMachine = setup({
         stop: 'stopping',
         reboot: { target: 'rebooting', actions: 'recordReboot' },
         rebuild: { target: 'rebuilding', actions: 'rebuildRunning' },
+        createImage: { target: 'snapshotting', actions: 'snapshotRunning' },
         delete: 'deleting',
       },
     },
@@ -129,6 +143,21 @@ export const serverMachine = setup({
         start: 'starting',
         reboot: { target: 'rebooting', guard: ({ event }) => event.hard, actions: 'recordReboot' },
         rebuild: { target: 'rebuilding', actions: 'rebuildStopped' },
+        createImage: { target: 'snapshotting', actions: 'snapshotStopped' },
+        delete: 'deleting',
+      },
+    },
+    // Nova's image_uploading: the root disk is copied into an image (by the API, not an effect
+    // here); the server runs, or stays off, as it was, and goes back to it either way.
+    snapshotting: {
+      on: {
+        imageCreated: [{ target: 'shutoff', guard: 'snapshotOfStopped' }, { target: 'active' }],
+        failed: [
+          { target: 'shutoff', guard: 'snapshotOfStopped', actions: 'recordFault' },
+          { target: 'active', actions: 'recordFault' },
+        ],
+        powerLost: { target: 'shutoff', actions: 'recordPowerLost' },
+        hostLost: { target: 'error', actions: 'recordFault' },
         delete: 'deleting',
       },
     },
@@ -192,6 +221,10 @@ export function serverStatusView(state: ServerStateValue, context: ServerContext
         : { status: 'REBOOT', vmState: 'active', taskState: 'rebooting', powerState: 1 };
     case 'rebuilding':
       return { status: 'REBUILD', vmState: 'active', taskState: 'rebuild_spawning', powerState: 0 };
+    case 'snapshotting':
+      return context.snapshotStopped
+        ? { status: 'SHUTOFF', vmState: 'stopped', taskState: 'image_uploading', powerState: context.crashed ? 6 : 4 }
+        : { status: 'ACTIVE', vmState: 'active', taskState: 'image_uploading', powerState: 1 };
     case 'error':
       return { status: 'ERROR', vmState: 'error', taskState: null, powerState: 0 };
     case 'deleting':

@@ -155,7 +155,9 @@ export class Evacuation {
     if (!inventory) return false;
     // As the server was: a server stopped by its owner stays stopped; one that was running, or
     // that its dying host saw "crash" (QEMU killed with the node's power), runs again.
-    const stopped = server.state === 'shutoff' && machineOf(server).context.crashed !== true;
+    const { context } = machineOf(server);
+    const off = server.state === 'shutoff' || (server.state === 'snapshotting' && context.snapshotStopped === true);
+    const stopped = off && context.crashed !== true;
     const power: 'running' | 'shutoff' = stopped ? 'shutoff' : 'running';
     const request = guest ? { ...guest.request, power } : await this.options.driver.request(server, power);
     // An instance action of the cloud's own (no user), as Nova records an evacuation.

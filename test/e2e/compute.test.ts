@@ -285,10 +285,29 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
   }, 600_000);
 
   it('snapshots the server into an image (createImage) and rebuilds the server from it: the disk is the snapshot', async () => {
-    const snapshot = await openstack<{ id: string; status: string }>([
-      ...['server', 'image', 'create', '--name', 'vm1-snap', '--wait', server.id],
-    ]);
-    expect(snapshot.status).toBe('active');
+    // Through Nova's API itself, to see the server while its disk is copied.
+    const token = (await openstack<{ id: string }>(['token', 'issue'])).id;
+    const nova = (method: string, path: string, body?: unknown) =>
+      fetch(`${lab.gateway.url}/compute/v2.1/servers/${server.id}${path}`, {
+        method,
+        headers: { 'x-auth-token': token, 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    const created = await nova('POST', '/action', { createImage: { name: 'vm1-snap' } });
+    expect(created.status).toBe(202);
+    const snapshot = { id: /images\/([0-9a-f-]{36})$/.exec(created.headers.get('location') ?? '')?.[1] ?? '' };
+    const during = ((await (await nova('GET', '')).json()) as { server: Record<string, unknown> }).server;
+    expect(during).toMatchObject({ status: 'ACTIVE', 'OS-EXT-STS:task_state': 'image_uploading' });
+    expect((await nova('POST', '/action', { 'os-stop': null })).status).toBe(409); // Nova: not while uploading
+    await waitFor(
+      'the snapshot active',
+      async () => (await openstack<{ status: string }>(['image', 'show', snapshot.id])).status === 'active',
+      300_000,
+      1_000,
+    );
+    expect((await openstack<Record<string, unknown>>(['server', 'show', server.id]))['OS-EXT-STS:task_state']).toBe(
+      null,
+    );
     const image = await openstack<{ size: number; properties: Record<string, string> }>(['image', 'show', snapshot.id]);
     expect(image.properties).toMatchObject({ image_type: 'snapshot', instance_uuid: server.id });
     expect(image.size).toBe(1024 ** 3); // the flavor's 1 GB disk, flattened into its own RBD image

@@ -15,6 +15,8 @@ const EVENTS: ServerEvent[] = [
   { type: 'rebooted' },
   { type: 'rebuild' },
   { type: 'rebuilt' },
+  { type: 'createImage' },
+  { type: 'imageCreated' },
   { type: 'delete' },
   { type: 'deleted' },
 ];
@@ -27,6 +29,7 @@ const ALL_STATES: ServerStateValue[] = [
   'starting',
   'rebooting',
   'rebuilding',
+  'snapshotting',
   'error',
   'deleting',
   'deleted',
@@ -146,6 +149,31 @@ describe('server machine', () => {
     expect(transition(serverMachine, crashed, { type: 'evacuated' })[0].value).toBe('active');
     const [stopped] = transition(serverMachine, active, { type: 'powerLost', crashed: false });
     expect(stopped.can({ type: 'evacuated' })).toBe(false); // powered off from inside: stays off
+  });
+
+  it('shows image_uploading while a createImage copies the disk, takes no other action then, and goes back to where it was', () => {
+    const [start] = initialTransition(serverMachine);
+    const [active] = transition(serverMachine, start, { type: 'spawned' });
+    const [uploading, none] = transition(serverMachine, active, { type: 'createImage' });
+    expect(none).toEqual([]); // the API copies the disk: no effect here
+    expect(serverStatusView('snapshotting', uploading.context)).toEqual({
+      ...{ status: 'ACTIVE', vmState: 'active', taskState: 'image_uploading', powerState: 1 },
+    });
+    for (const refused of [
+      { type: 'stop' },
+      { type: 'reboot', hard: true },
+      { type: 'rebuild' },
+      { type: 'createImage' },
+    ])
+      expect(uploading.can(refused as ServerEvent)).toBe(false);
+    expect(transition(serverMachine, uploading, { type: 'imageCreated' })[0].value).toBe('active');
+    expect(transition(serverMachine, uploading, { type: 'delete' })[0].value).toBe('deleting');
+    const [off] = transition(serverMachine, active, { type: 'powerLost', crashed: false });
+    const [offUploading] = transition(serverMachine, off, { type: 'createImage' });
+    expect(serverStatusView('snapshotting', offUploading.context)).toMatchObject({ status: 'SHUTOFF', powerState: 4 });
+    const [failed] = transition(serverMachine, offUploading, { type: 'failed', message: 'copy failed' });
+    expect(failed.value).toBe('shutoff'); // a failed snapshot leaves the server as it was (Nova)
+    expect(transition(serverMachine, offUploading, { type: 'imageCreated' })[0].value).toBe('shutoff');
   });
 
   it('restores a persisted snapshot and goes on from it', () => {

@@ -130,14 +130,16 @@ const ALL_STATES: ServerStateValue[] = [
   'starting',
   'rebooting',
   'rebuilding',
+  'snapshotting',
   'error',
   'deleting',
 ];
+const CONTEXTS = [false, true].flatMap((hardReboot) =>
+  [false, true].map((snapshotStopped) => ({ fault: null, hardReboot, snapshotStopped })),
+);
 function statesFor(status: string): string[] {
   const s = status.toUpperCase();
-  return ALL_STATES.filter((state) =>
-    [false, true].some((hard) => serverStatusView(state, { fault: null, hardReboot: hard }).status === s),
-  );
+  return ALL_STATES.filter((state) => CONTEXTS.some((context) => serverStatusView(state, context).status === s));
 }
 
 const NETWORK_PREFIX = 'fa:16:3e';

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Requester } from '../../compute/index.js';
+import type { ServerEvent } from '../../../statemachines/index.js';
 import type { Flavor, Image, Server } from '../../db/index.js';
 import type { ApiDeps, AuthContext } from '../context.js';
 import { badRequest, conflict } from '../faults.js';
@@ -42,18 +43,15 @@ export function checkFlavorFitsImage(flavor: Flavor, image: Image): void {
   }
 }
 
-/** The states Nova snapshots from (`ACTIVE`, `SHUTOFF`; PAUSED and SUSPENDED do not exist here). */
-const SNAPSHOT_STATES = new Set(['active', 'shutoff']);
-
 interface Logger {
   error(obj: object, msg: string): void;
 }
 
 /**
  * `createImage`: records a Glance image (`saving`, owned by the server's project, with Nova's
- * snapshot properties) and copies the root disk into it in the background; the image goes
- * `active` when the copy is made, and is deleted if it fails (as Nova deletes a failed
- * snapshot). In a cluster the copy is the image's bootable RBD copy, which its downloads read
+ * snapshot properties) and copies the root disk into it in the background, the server in task
+ * state `image_uploading` meanwhile; the image goes `active` when the copy is made, and is
+ * deleted if it fails (as Nova deletes a failed snapshot). In a cluster the copy is the image's bootable RBD copy, which its downloads read
  * (Glance keeps Nova's RBD snapshots so: no checksum); the embedded mode's fake servers have
  * no disk, so their snapshots are empty. Returns the new image's id.
  */
@@ -70,44 +68,56 @@ export async function createServerImage(
   const name = nameField(args.name);
   const quotas = await deps.db.quotas.get(server.projectId);
   const metadata = args.metadata === undefined ? {} : metadataField(args.metadata, quotas.metadata_items);
-  const { view } = statusOf(server);
-  if (!SNAPSHOT_STATES.has(server.state)) {
-    throw conflict(`Cannot 'createImage' instance ${server.id} while it is in vm_state ${view.vmState}`);
-  }
   const [flavor, base] = await Promise.all([deps.db.flavors.get(server.flavorId), deps.db.images.get(server.imageId)]);
+  // The server shows task_state image_uploading until the copy ends, and takes no other action.
+  await deps.servers.send(server, { type: 'createImage' }, by).catch((error: unknown) => {
+    if ((error as { code?: string }).code !== 'COMPUTE_ERR_INVALID_STATE') throw error;
+    const { view } = statusOf(server);
+    throw conflict(
+      `Cannot 'createImage' instance ${server.id} while it is in vm_state ${view.vmState}${view.taskState ? ` and task_state ${view.taskState}` : ''}`,
+    );
+  });
   const id = randomUUID();
   const now = new Date().toISOString();
-  await deps.db.images.create({
-    id,
-    name,
-    status: 'saving',
-    visibility: 'private',
-    protected: false,
-    osHidden: false,
-    owner: server.projectId,
-    checksum: null,
-    osHashAlgo: null,
-    osHashValue: null,
-    size: null,
-    virtualSize: null,
-    minRam: Math.max(flavor?.ram ?? 0, base?.minRam ?? 0),
-    minDisk: Math.max(flavor?.disk ?? 0, base?.minDisk ?? 0),
-    diskFormat: 'raw',
-    containerFormat: 'bare',
-    tags: [],
-    properties: {
-      ...metadata,
-      image_type: 'snapshot',
-      instance_uuid: server.id,
-      base_image_ref: server.imageId,
-      owner_project_name: auth.project?.name ?? '',
-      owner_user_name: auth.user.name,
-      user_id: auth.user.id,
-    },
-    createdAt: now,
-    updatedAt: now,
-  });
-  await deps.db.actions.record({ serverId: server.id, action: 'createImage', ...by, startTime: now });
+  const ended = (event: ServerEvent) =>
+    deps.servers
+      .report(server.id, event)
+      .catch((error: unknown) => log.error({ err: error, server: server.id }, 'createImage end not recorded'));
+  try {
+    await deps.db.images.create({
+      id,
+      name,
+      status: 'saving',
+      visibility: 'private',
+      protected: false,
+      osHidden: false,
+      owner: server.projectId,
+      checksum: null,
+      osHashAlgo: null,
+      osHashValue: null,
+      size: null,
+      virtualSize: null,
+      minRam: Math.max(flavor?.ram ?? 0, base?.minRam ?? 0),
+      minDisk: Math.max(flavor?.disk ?? 0, base?.minDisk ?? 0),
+      diskFormat: 'raw',
+      containerFormat: 'bare',
+      tags: [],
+      properties: {
+        ...metadata,
+        image_type: 'snapshot',
+        instance_uuid: server.id,
+        base_image_ref: server.imageId,
+        owner_project_name: auth.project?.name ?? '',
+        owner_user_name: auth.user.name,
+        user_id: auth.user.id,
+      },
+      createdAt: now,
+      updatedAt: now,
+    });
+  } catch (error) {
+    await ended({ type: 'failed', message: `createImage: ${(error as Error).message}` });
+    throw error;
+  }
   const finish = (result: 'Success' | 'Error') =>
     deps.db.actions.finish(
       server.id,
@@ -116,29 +126,35 @@ export async function createServerImage(
       result === 'Error' ? 'Error' : null,
       new Date().toISOString(),
     );
-  void copyDisk(deps, server, id).then(
-    () => finish('Success').catch(() => undefined),
-    async (error: unknown) => {
+  void copyDisk(deps, server, id)
+    .then(async (size) => {
+      // The server first, then the image: a client that waits for the image finds the server
+      // ready for its next action.
+      await ended({ type: 'imageCreated' });
+      await deps.db.images.update(id, {
+        status: 'active',
+        size,
+        virtualSize: size,
+        updatedAt: new Date().toISOString(),
+      });
+      await finish('Success').catch(() => undefined);
+    })
+    .catch(async (error: unknown) => {
       log.error({ err: error, server: server.id, image: id }, 'server snapshot failed; its image is deleted');
       await deps.bootableImages?.remove(id).catch(() => undefined);
       await deps.blobs.delete(id).catch(() => undefined);
       await deps.db.images.delete(id).catch(() => undefined);
       await finish('Error').catch(() => undefined);
-    },
-  );
+      await ended({ type: 'failed', message: `createImage: ${(error as Error).message}` });
+    });
   return id;
 }
 
-async function copyDisk(deps: ApiDeps, server: Server, id: string): Promise<void> {
-  let size = 0;
-  if (deps.bootableImages) size = (await deps.bootableImages.snapshot(server.id, id)).virtualSize;
-  else await deps.blobs.put(id, Readable.from([]));
-  await deps.db.images.update(id, {
-    status: 'active',
-    size,
-    virtualSize: size,
-    updatedAt: new Date().toISOString(),
-  });
+/** Copies the server's root disk into image `id` (an empty blob for a fake server); its size. */
+async function copyDisk(deps: ApiDeps, server: Server, id: string): Promise<number> {
+  if (deps.bootableImages) return (await deps.bootableImages.snapshot(server.id, id)).virtualSize;
+  await deps.blobs.put(id, Readable.from([]));
+  return 0;
 }
 
 /**
