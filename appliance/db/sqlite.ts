@@ -953,8 +953,10 @@ export function cloudSql(db: Database.Database): CloudSql {
       list: (filter, page) => {
         const clauses = [`status != 'deleted'`];
         const params: unknown[] = [];
-        if (!filter.admin) {
-          clauses.push(`(visibility IN ('public', 'community', 'shared') OR owner = ?)`);
+        if (!filter.admin && filter.visibility === 'community') {
+          clauses.push(`visibility = 'community'`);
+        } else if (!filter.admin) {
+          clauses.push(`(visibility = 'public' OR owner = ?)`);
           params.push(filter.projectId);
         }
         for (const [column, value] of [

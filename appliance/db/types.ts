@@ -210,7 +210,10 @@ export interface ServerFilter {
 }
 
 export interface ImageFilter {
-  /** The caller's project: sees public, community, shared and its own private images. */
+  /**
+   * The caller's project: lists public images and its own (Glance: community images only when
+   * `visibility` asks for them; a shared image only to its owner until image members exist).
+   */
   projectId: string;
   admin: boolean;
   name?: string;

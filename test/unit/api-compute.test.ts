@@ -226,6 +226,25 @@ describe('Nova v2.1', () => {
     });
     expect(forced.statusCode).toBe(403);
     expect(forced.json().forbidden.message).toContain('forced_host');
+    // Another project's image shared by default (Glance's default visibility): not this project's to boot.
+    const theirs = (
+      await t.api.app.inject({
+        method: 'POST',
+        url: '/image/v2/images',
+        headers: { 'x-auth-token': admin },
+        payload: { name: 'theirs', disk_format: 'raw', container_format: 'bare' },
+      })
+    ).json().id as string;
+    await t.api.app.inject({
+      method: 'PUT',
+      url: `/image/v2/images/${theirs}/file`,
+      headers: { 'x-auth-token': admin, 'content-type': 'application/octet-stream' },
+      payload: Buffer.from('bytes'),
+    });
+    const notTheirs = await inject(member, 'POST', '/servers', {
+      server: { name: 'x', imageRef: theirs, flavorRef: '1' },
+    });
+    expect(notTheirs.json().badRequest.message).toBe(`Image ${theirs} could not be found.`);
     // An image that asks more than the flavor has (Nova's FlavorMemoryTooSmall, FlavorDiskSmallerThanMinDisk).
     for (const [asks, message] of [
       [{ min_ram: 1 << 20 }, "Flavor's memory is too small for requested image."],

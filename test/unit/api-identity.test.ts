@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenService } from '../../appliance/api/identity/tokens.js';
 import { ADMIN_PASSWORD, startTestApi, tenant, tokenFor } from './api-helpers.js';
@@ -108,6 +109,29 @@ describe('Keystone v3', () => {
     now -= 61_000;
     await tokens.rotate();
     expect(await tokens.verify(token)).toBeNull();
+  });
+
+  it('bounds a token by what this cloud issues, even one signed with a real key: its lifetime, not issued in the future', async () => {
+    const now = Date.now();
+    const tokens = await TokenService.open(t.db, { ttl: 3600, keep: 3 }, () => now);
+    const user = await t.db.users.findByName('default', 'admin');
+    const { token, claims } = tokens.issue(user?.id ?? '', null, ['password']);
+    const { k } = JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()) as { k: string };
+    const key = (await t.db.tokens.signingKeys()).find((candidate) => candidate.kid === k);
+    const signed = (over: Record<string, unknown>) => {
+      const payload = Buffer.from(JSON.stringify({ k: key?.kid, ...claims, ...over })).toString('base64url');
+      const mac = createHmac('sha256', Buffer.from(key?.secret ?? '', 'base64'))
+        .update(payload)
+        .digest('base64url');
+      return `${payload}.${mac}`;
+    };
+    expect(await tokens.verify(signed({}))).not.toBeNull(); // the forging itself is right
+    const second = Math.floor(now / 1000);
+    const tenYears = 10 * 365 * 86_400;
+    expect(await tokens.verify(signed({ expiresAt: claims.issuedAt + tenYears }))).toBeNull();
+    expect(await tokens.verify(signed({ issuedAt: second + 3600, expiresAt: second + 7200 }))).toBeNull(); // the future
+    expect(await tokens.verify(signed({ issuedAt: second - 3600 * 24, expiresAt: second + 60 }))).toBeNull();
+    expect(await tokens.verify(signed({ issuedAt: 'now' }))).toBeNull();
   });
 
   it('enforces admin on identity administration', async () => {

@@ -84,25 +84,38 @@ describe('Glance v2', () => {
     ).toBe(403);
   });
 
-  it('keeps private images to their project (404 elsewhere)', async () => {
-    const image = (
-      await t.api.app.inject({
-        method: 'POST',
-        url: '/image/v2/images',
-        headers: h(),
-        payload: { name: 'mine', visibility: 'private' },
-      })
-    ).json();
+  it("keeps private and shared images to their project, lists community ones only when asked (Glance's rules)", async () => {
+    const create = async (name: string, visibility?: string) =>
+      (
+        await t.api.app.inject({
+          method: 'POST',
+          url: '/image/v2/images',
+          headers: h(),
+          payload: { name, ...(visibility ? { visibility } : {}) },
+        })
+      ).json() as { id: string; visibility: string };
+    const mine = await create('mine', 'private');
+    const shared = await create('shared-by-default');
+    expect(shared.visibility).toBe('shared');
+    const community = await create('for-all', 'community');
     const other = await tenant(t.api, token, 'img-other', 'member');
-    const r = await t.api.app.inject({
-      method: 'GET',
-      url: `/image/v2/images/${image.id}`,
-      headers: { 'x-auth-token': other },
-    });
-    expect(r.statusCode).toBe(404);
-    const list = (
-      await t.api.app.inject({ method: 'GET', url: '/image/v2/images', headers: { 'x-auth-token': other } })
-    ).json();
-    expect(list.images.map((i: { id: string }) => i.id)).not.toContain(image.id);
+    const show = (id: string) =>
+      t.api.app.inject({ method: 'GET', url: `/image/v2/images/${id}`, headers: { 'x-auth-token': other } });
+    expect((await show(mine.id)).statusCode).toBe(404);
+    expect((await show(shared.id)).statusCode).toBe(404); // no member of it
+    expect((await show(community.id)).statusCode).toBe(200);
+    const listed = async (query = '') =>
+      (await t.api.app.inject({ method: 'GET', url: `/image/v2/images${query}`, headers: { 'x-auth-token': other } }))
+        .json()
+        .images.map((i: { id: string }) => i.id) as string[];
+    const all = await listed();
+    for (const hidden of [mine.id, shared.id, community.id]) expect(all).not.toContain(hidden);
+    expect(await listed('?visibility=community')).toContain(community.id);
+    expect(await listed('?visibility=shared')).not.toContain(shared.id);
+    // Its owner still lists all three.
+    const own = (await t.api.app.inject({ method: 'GET', url: '/image/v2/images', headers: h() })).json();
+    expect(own.images.map((i: { id: string }) => i.id)).toEqual(
+      expect.arrayContaining([mine.id, shared.id, community.id]),
+    );
   });
 });

@@ -19,6 +19,8 @@ interface TokenOptions {
 }
 
 const b64url = (data: Buffer | string): string => Buffer.from(data).toString('base64url');
+/** How far the nodes' clocks may disagree about when a token was issued. */
+const CLOCK_SKEW_MS = 60_000;
 
 /**
  * Signed, self-contained tokens: `payload.signature`, the payload a base64url JSON of the
@@ -100,14 +102,18 @@ export class TokenService {
     const expected = Buffer.from(this.#sign(key, payload));
     const given = Buffer.from(signature);
     if (expected.length !== given.length || !timingSafeEqual(expected, given)) return null;
-    if (typeof p.userId !== 'string' || typeof p.expiresAt !== 'number' || typeof p.auditId !== 'string') return null;
+    if (typeof p.userId !== 'string' || typeof p.auditId !== 'string') return null;
+    if (typeof p.issuedAt !== 'number' || typeof p.expiresAt !== 'number') return null;
+    // Bounded by what this cloud issues, whoever holds a signing key: a lifetime of at most the
+    // configured one, not issued in the future (so never valid longer than that after now).
+    if (p.expiresAt - p.issuedAt > this.options.ttl || p.issuedAt * 1000 > this.now() + CLOCK_SKEW_MS) return null;
     if (p.expiresAt * 1000 <= this.now()) return null;
     if (await this.db.tokens.isRevoked(p.auditId)) return null;
     return {
       userId: p.userId,
       projectId: typeof p.projectId === 'string' ? p.projectId : null,
       methods: Array.isArray(p.methods) ? p.methods.map(String) : [],
-      issuedAt: Number(p.issuedAt),
+      issuedAt: p.issuedAt,
       expiresAt: p.expiresAt,
       auditId: p.auditId,
     };

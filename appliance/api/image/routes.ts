@@ -12,6 +12,7 @@ import {
   requireWriter,
 } from '../context.js';
 import { ApiError, badRequest, conflict, forbidden, notFound } from '../faults.js';
+import { imageVisibleTo } from './visibility.js';
 
 const DEFAULT_LIMIT = 25;
 const MAX_LIMIT = 1000;
@@ -247,7 +248,7 @@ export async function imageRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
 
   const visibleImage = async (auth: AuthContext, id: string): Promise<Image> => {
     const image = await db.images.get(id);
-    if (!image || (image.visibility === 'private' && !auth.isAdmin && image.owner !== auth.project?.id)) {
+    if (!image || !imageVisibleTo(image, auth)) {
       throw notFound(`No image found with ID ${id}`);
     }
     return image;
