@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Migration } from '../dbmaster/index.js';
 import { actionsSql } from './actions.js';
+import { nameFilter } from './name-filter.js';
 import {
   DbConflictError,
   DbExhaustedError,
@@ -881,13 +882,7 @@ export function cloudSql(db: Database.Database): CloudSql {
         }
         let rows = all(`SELECT * FROM servers WHERE ${clauses.join(' AND ')} ORDER BY seq DESC`, ...params);
         if (filter.name !== undefined) {
-          // Nova matches `name` as a regular expression (nova/db/main/api.py `_regex_instance_filter`).
-          let pattern: RegExp;
-          try {
-            pattern = new RegExp(filter.name);
-          } catch {
-            pattern = new RegExp(filter.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
-          }
+          const pattern = nameFilter(filter.name);
           rows = rows.filter((r) => pattern.test(str(r.name)));
         }
         return rows.slice(0, page.limit).map(toServer);

@@ -195,6 +195,12 @@ describe('Nova v2.1', () => {
     expect(rest.servers.map((s: { name: string }) => s.name)).toEqual(['s1']);
     expect(rest).not.toHaveProperty('servers_links');
     expect((await inject(token, 'GET', '/servers?marker=nope')).statusCode).toBe(400);
+    // `name` is a regular expression (Nova's), run in linear time: a catastrophic one answers at once.
+    await createServer(token, `${'a'.repeat(30)}!`);
+    const catastrophic = await inject(token, 'GET', `/servers?name=${encodeURIComponent('(a+)+$')}`);
+    expect(catastrophic.json().servers).toEqual([]);
+    const regex = await inject(token, 'GET', `/servers?name=${encodeURIComponent('^s[12]$')}`);
+    expect(regex.json().servers.map((s: { name: string }) => s.name)).toEqual(['s2', 's1']);
   });
 
   it('rejects bad input with Nova fault bodies and writes nothing', async () => {
