@@ -26,24 +26,30 @@ describe('Nova v2.1', () => {
     return r.json().server.id as string;
   };
 
-  beforeAll(async () => {
-    t = await startTestApi();
-    admin = await tokenFor(t.api, 'admin', ADMIN_PASSWORD, 'admin');
-    member = await tenant(t.api, admin, 'p1', 'member');
-    const img = await t.api.app.inject({
+  /** An active raw image of the admin's project, with these fields; its id. */
+  const uploadImage = async (fields: Record<string, unknown>) => {
+    const created = await t.api.app.inject({
       method: 'POST',
       url: '/image/v2/images',
       headers: { 'x-auth-token': admin },
-      payload: { name: 'img', visibility: 'public', disk_format: 'raw', container_format: 'bare' },
+      payload: { disk_format: 'raw', container_format: 'bare', ...fields },
     });
-    imageId = img.json().id;
+    const id = created.json().id as string;
     const up = await t.api.app.inject({
       method: 'PUT',
-      url: `/image/v2/images/${imageId}/file`,
+      url: `/image/v2/images/${id}/file`,
       headers: { 'x-auth-token': admin, 'content-type': 'application/octet-stream' },
       payload: Buffer.from('bytes'),
     });
     expect(up.statusCode).toBe(204);
+    return id;
+  };
+
+  beforeAll(async () => {
+    t = await startTestApi();
+    admin = await tokenFor(t.api, 'admin', ADMIN_PASSWORD, 'admin');
+    member = await tenant(t.api, admin, 'p1', 'member');
+    imageId = await uploadImage({ name: 'img', visibility: 'public' });
   });
   afterAll(async () => t.stop());
 
@@ -233,20 +239,7 @@ describe('Nova v2.1', () => {
     expect(forced.statusCode).toBe(403);
     expect(forced.json().forbidden.message).toContain('forced_host');
     // Another project's image shared by default (Glance's default visibility): not this project's to boot.
-    const theirs = (
-      await t.api.app.inject({
-        method: 'POST',
-        url: '/image/v2/images',
-        headers: { 'x-auth-token': admin },
-        payload: { name: 'theirs', disk_format: 'raw', container_format: 'bare' },
-      })
-    ).json().id as string;
-    await t.api.app.inject({
-      method: 'PUT',
-      url: `/image/v2/images/${theirs}/file`,
-      headers: { 'x-auth-token': admin, 'content-type': 'application/octet-stream' },
-      payload: Buffer.from('bytes'),
-    });
+    const theirs = await uploadImage({ name: 'theirs' });
     const notTheirs = await inject(member, 'POST', '/servers', {
       server: { name: 'x', imageRef: theirs, flavorRef: '1' },
     });
@@ -256,20 +249,7 @@ describe('Nova v2.1', () => {
       [{ min_ram: 1 << 20 }, "Flavor's memory is too small for requested image."],
       [{ min_disk: 500 }, "Flavor's disk is smaller than the minimum size specified in image metadata."],
     ] as const) {
-      const demanding = (
-        await t.api.app.inject({
-          method: 'POST',
-          url: '/image/v2/images',
-          headers: { 'x-auth-token': admin },
-          payload: { name: 'big', visibility: 'public', disk_format: 'raw', container_format: 'bare', ...asks },
-        })
-      ).json().id as string;
-      await t.api.app.inject({
-        method: 'PUT',
-        url: `/image/v2/images/${demanding}/file`,
-        headers: { 'x-auth-token': admin, 'content-type': 'application/octet-stream' },
-        payload: Buffer.from('bytes'),
-      });
+      const demanding = await uploadImage({ name: 'big', visibility: 'public', ...asks });
       const refused = await inject(member, 'POST', '/servers', {
         server: { name: 'x', imageRef: demanding, flavorRef: '1' },
       });
