@@ -8,8 +8,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Daemon, type NetworkLab, createNetworkLab, waitFor } from '../bed/index.js';
 
-/** The marker the fixture initramfs (scripts/netboot-fixtures.sh) prints once it has an address. */
-export const NODE_READY = /RACKSEED-NODE-READY .*/;
+/**
+ * The marker the fixture initramfs (scripts/netboot-fixtures.sh) prints once it has an address, once the
+ * line is whole: the console file grows as the guest prints, a character at a time under TCG.
+ */
+export const NODE_READY = /RACKSEED-NODE-READY [^\r\n]*(?=\r?\n)/;
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
