@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server } from 'node:https';
 import { CLUSTER_GENESIS_MACHINE, NODE_MACHINE } from '../statemachines/index.js';
 import {
   type CephConnect,
@@ -19,6 +19,7 @@ import { LocalEtcd } from './local-etcd.js';
 import { MembershipKeeper } from './membership.js';
 import { MachineHost } from './machine-host.js';
 import { sealRecord } from './sealed.js';
+import type { NodeTls } from './tls.js';
 import { readStatus } from './status.js';
 import type { Entry, KeptLease } from './store/store.js';
 import { parseJson, Store } from './store/store.js';
@@ -30,10 +31,16 @@ export interface AgentOptions {
   readonly name: string;
   readonly etcd: readonly string[];
   readonly dataDir: string;
-  /** host:port for the agent's small HTTP endpoint (`/health`, `/status`). */
+  /** host:port for the agent's small HTTPS endpoint (`/health`, `/status`; clients need a node certificate). */
   readonly listen?: string;
   /** This node's BMC; stored in etcd sealed with the cluster key, for the fencer. */
   readonly bmc?: BmcRecord;
+  /**
+   * This node's certificate from the cluster CA: every connection it makes (over https etcd
+   * URLs) or serves is mutual TLS. Required with an etcd member (`etcdHost`) or a `listen`
+   * address; only an agent of a bare test etcd (http URLs) runs without.
+   */
+  readonly tls?: NodeTls;
   /** The cluster key (32 bytes) that seals secrets in etcd; never stored there. */
   readonly clusterKey: Buffer;
   /**
@@ -94,13 +101,21 @@ export async function startAgent(
       'an agent with a Ceph address (cephHost) needs a monitor client (cephConnect)',
     );
   }
+  const { tls } = options;
+  if ((options.etcdHost || options.listen) && !tls) {
+    throw new RackseedError(
+      'AGENT_ERR_OPTIONS',
+      'an agent that hosts an etcd member or listens (etcdHost, listen) needs its node certificate (tls): every listener is mutual TLS',
+    );
+  }
   const { name } = options;
   mkdirSync(options.dataDir, { recursive: true });
   const orphans = killOrphans(options.dataDir);
   if (orphans > 0) log(`killed ${orphans} service process(es) left by a previous incarnation`);
-  const local = options.etcdHost
-    ? new LocalEtcd({ name, dataDir: options.dataDir, host: options.etcdHost, log })
-    : undefined;
+  const local =
+    options.etcdHost && tls
+      ? new LocalEtcd({ name, dataDir: options.dataDir, host: options.etcdHost, tls, log })
+      : undefined;
   // The voters last published (see MembershipKeeper), so a restart does not depend on the seed alone.
   const endpointsFile = join(options.dataDir, 'etcd-endpoints.json');
   if (local?.hasData()) {
@@ -117,7 +132,7 @@ export async function startAgent(
       return [];
     }
   })();
-  const store = Store.connect([...new Set([...options.etcd, ...known])]);
+  const store = Store.connect([...new Set([...options.etcd, ...known])], tls);
   let lease: KeptLease | undefined;
   let stopping = false;
   let resolveStopped: () => void = () => {};
@@ -224,7 +239,15 @@ export async function startAgent(
   }
   supervisor = new Supervisor(
     [fencerService, keeperService, ...cephServices, ...catalog],
-    { node: name, dataDir: options.dataDir, address: options.etcdHost, etcd: () => store.endpoints, store, log },
+    {
+      node: name,
+      dataDir: options.dataDir,
+      address: options.etcdHost,
+      etcd: () => store.endpoints,
+      ...(tls ? { tls } : {}),
+      store,
+      log,
+    },
     {
       resign: (service) => void elections.resign(service),
       changed: (service, health) => {
@@ -292,9 +315,9 @@ export async function startAgent(
   await ceph?.start();
 
   let server: Server | undefined;
-  if (options.listen) {
+  if (options.listen && tls) {
     const [host, port] = splitHostPort(options.listen);
-    server = createServer((request, response) => {
+    server = createServer(tls.serverOptions(), (request, response) => {
       if (request.url === '/health') {
         response.writeHead(lease?.healthy ? 200 : 503, { 'content-type': 'application/json' });
         response.end(JSON.stringify({ name, lease: lease?.id ?? null, healthy: lease?.healthy ?? false }));

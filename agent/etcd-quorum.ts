@@ -19,18 +19,8 @@ export async function listMembers(store: Store): Promise<EtcdMember[]> {
 export const majority = (voters: number): number => Math.floor(voters / 2) + 1;
 
 /** Whether the member at `clientUrl` answers a status request within 500 ms. */
-export async function memberAnswers(clientUrl: string | undefined): Promise<boolean> {
-  if (!clientUrl) return false;
-  try {
-    const response = await fetch(`${clientUrl}/v3/maintenance/status`, {
-      method: 'POST',
-      body: '{}',
-      signal: AbortSignal.timeout(500),
-    });
-    return response.ok;
-  } catch {
-    return false;
-  }
+export async function memberAnswers(store: Store, clientUrl: string | undefined): Promise<boolean> {
+  return clientUrl ? (await store.memberStatus(clientUrl, 500)) !== undefined : false;
 }
 
 /**
@@ -40,6 +30,8 @@ export async function memberAnswers(clientUrl: string | undefined): Promise<bool
 export async function quorumWithout(store: Store, node: string): Promise<boolean> {
   const voters = (await listMembers(store)).filter((m) => !m.isLearner);
   if (!voters.some((m) => m.name === node)) return true;
-  const others = await Promise.all(voters.filter((m) => m.name !== node).map((m) => memberAnswers(m.clientURLs[0])));
+  const others = await Promise.all(
+    voters.filter((m) => m.name !== node).map((m) => memberAnswers(store, m.clientURLs[0])),
+  );
   return others.filter(Boolean).length >= majority(voters.length);
 }

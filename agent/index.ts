@@ -104,6 +104,7 @@ export {
   type WatchHandlers,
 } from './store/store.js';
 export { PrefixView } from './store/view.js';
+export { NodeTls, TlsError } from './tls.js';
 export {
   commandService,
   killOrphans,

@@ -1,7 +1,9 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EtcdJoin, EtcdUrls } from './keys.js';
+import { fetch } from 'undici';
 import { KeptProcess } from './kept-process.js';
+import type { NodeTls } from './tls.js';
 
 /** Where and how this node's etcd member runs. */
 export interface LocalEtcdOptions {
@@ -10,6 +12,8 @@ export interface LocalEtcdOptions {
   readonly dataDir: string;
   /** The address etcd listens on (client port 2379, peer port 2380). */
   readonly host: string;
+  /** The node's certificate: clients and peers must present one from the cluster CA. */
+  readonly tls: NodeTls;
   readonly log: (message: string) => void;
 }
 
@@ -26,7 +30,7 @@ export class LocalEtcd {
   private process: KeptProcess | undefined;
 
   constructor(private readonly options: LocalEtcdOptions) {
-    this.urls = { clientUrl: `http://${options.host}:2379`, peerUrl: `http://${options.host}:2380` };
+    this.urls = { clientUrl: `https://${options.host}:2379`, peerUrl: `https://${options.host}:2380` };
   }
 
   private get dir(): string {
@@ -78,6 +82,7 @@ export class LocalEtcd {
   }
 
   private start(initial: readonly string[]): void {
+    const tls = this.options.tls.paths;
     const argv = (initialFlags: readonly string[]) => [
       'etcd',
       '--name',
@@ -95,6 +100,10 @@ export class LocalEtcd {
       '--initial-cluster-token',
       'rackseed',
       ...initialFlags,
+      // Mutual TLS for clients and peers: nothing without a certificate from the cluster CA.
+      ...['--trusted-ca-file', tls.ca, '--cert-file', tls.cert, '--key-file', tls.key, '--client-cert-auth'],
+      ...['--peer-trusted-ca-file', tls.ca, '--peer-cert-file', tls.cert, '--peer-key-file', tls.key],
+      '--peer-client-cert-auth',
       // The research's timings: ~1.7 s leader failover.
       '--heartbeat-interval',
       '100',
@@ -120,7 +129,10 @@ export class LocalEtcd {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
-        const response = await fetch(`${this.urls.clientUrl}/health`, { signal: AbortSignal.timeout(1_000) });
+        const response = await fetch(`${this.urls.clientUrl}/health`, {
+          dispatcher: this.options.tls.dispatcher(),
+          signal: AbortSignal.timeout(1_000),
+        });
         if (((await response.json()) as { health?: string }).health === 'true') return;
       } catch {
         /* not up yet */

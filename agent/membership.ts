@@ -156,7 +156,7 @@ export class MembershipKeeper {
       if (records.has(node) || !machineState.has(node)) return false; // live, or not one of our nodes
       return machineState.get(node) === 'fenced' || now - (this.missingSince.get(node) ?? now) > this.graceMs;
     };
-    const healthy = await Promise.all(members.map((m) => memberAnswers(m.clientURLs[0])));
+    const healthy = await Promise.all(members.map((m) => memberAnswers(this.store, m.clientURLs[0])));
     const views: MemberView[] = members.map((m, i) => {
       const node = m.name || joinOf.get(m.ID);
       return {

@@ -77,13 +77,7 @@ export async function readStatus(store: Store): Promise<ClusterStatus> {
   }
   let leaderId: string | null = null;
   const statuses = await Promise.all(
-    members.members.flatMap((m) =>
-      m.clientURLs.slice(0, 1).map((url) =>
-        fetch(`${url}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(1_000) })
-          .then((r) => r.json() as Promise<{ leader?: string }>)
-          .catch(() => undefined),
-      ),
-    ),
+    members.members.flatMap((m) => m.clientURLs.slice(0, 1).map((url) => store.memberStatus(url, 1_000))),
   );
   leaderId = statuses.find((s) => s?.leader && s.leader !== '0')?.leader ?? null;
   return {

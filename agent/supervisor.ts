@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { type AnyMachineSnapshot, initialTransition, transition } from 'xstate';
 import { processStart } from './process/index.js';
 import type { Store } from './store/store.js';
+import type { NodeTls } from './tls.js';
 import { type ServiceInstanceEvent, serviceInstanceMachine } from '../statemachines/index.js';
 
 /** What a running service needs from its agent. */
@@ -14,6 +15,8 @@ export interface ServiceContext {
   readonly address?: string;
   /** The etcd client URLs the agent uses now. */
   readonly etcd?: () => readonly string[];
+  /** The node's certificate (its directory is what a child process is given). */
+  readonly tls?: NodeTls;
   /** The agent's own etcd client, for services that run in the agent's process (the agent gives it). */
   readonly store?: Store;
   readonly log: (message: string) => void;

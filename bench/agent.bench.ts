@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Elections, keys, Store } from '../agent/index.js';
-import { Scope, startEtcd, startSimulatedBmcs, waitFor } from '../test/bed/index.js';
+import { Scope, startEtcd, startSimulatedBmcs, testNodeTls, waitFor } from '../test/bed/index.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(REPO, 'bin/rackseed.js');
@@ -198,15 +198,19 @@ async function agentGrowth(): Promise<[number, number]> {
   const ips = loopbackNodes(5);
   const key = join(scope.dir, 'cluster.key');
   writeFileSync(key, randomBytes(32).toString('hex'));
-  const seedUrl = `http://${ips[0]}:2379`;
+  const seedUrl = `https://${ips[0]}:2379`;
+  // Every node's etcd is mutual TLS: a certificate each from one CA, and one for the bench's own client.
+  const pki = join(scope.dir, 'pki');
+  const certs = await Promise.all(ips.map((ip, i) => testNodeTls(pki, `m${i + 1}`, [ip])));
   const start = (i: number) => {
     const dir = join(scope.dir, `m${i + 1}`);
     mkdirSync(dir, { recursive: true });
     const argv = ['node', BIN, 'agent', '--name', `m${i + 1}`, '--etcd', seedUrl, '--data-dir', dir];
     argv.push('--lease-ttl', '2', '--cluster-key-file', key, '--etcd-listen', ips[i] ?? '');
+    argv.push('--tls', certs[i]?.dir ?? '');
     scope.spawn(`agent-m${i + 1}`, i === 0 ? [...argv, '--etcd-bootstrap'] : argv);
   };
-  const store = Store.connect([seedUrl]);
+  const store = Store.connect([seedUrl], await testNodeTls(pki, 'bench'));
   try {
     start(0);
     await waitFor(

@@ -13,7 +13,7 @@ import { LocalBlobStore } from '../appliance/blobs/index.js';
 import { FakeDriver } from '../appliance/compute/index.js';
 import { CLOUD_SCHEMA_MODULE, type CloudDb, openSqliteDb, remoteCloudDb } from '../appliance/db/index.js';
 import { DbClient } from '../appliance/dbmaster/index.js';
-import { adminToken, Scope, spawnMaster, startCeph, startEtcd, waitFor } from '../test/bed/index.js';
+import { adminToken, Scope, spawnMaster, startCeph, startEtcd, testNodeTls, waitFor } from '../test/bed/index.js';
 import { median, quantile, row } from './stats.js';
 
 const REQUESTS = 200;
@@ -63,6 +63,7 @@ export default async function cloudDbBench(): Promise<void> {
   const scope = Scope.open('bench-cloud-db');
   const dir = mkdtempSync(join(tmpdir(), 'rackseed-bench-cloud-db-'));
   const etcd = new Etcd3({ hosts: [...etcdCluster.endpoints] });
+  const tls = await testNodeTls(join(dir, 'pki'), 'bench');
   const targets: Target[] = [];
   try {
     const start = (node: string) =>
@@ -70,11 +71,12 @@ export default async function cloudDbBench(): Promise<void> {
         etcd: etcdCluster.endpoints,
         location: { kind: 'ceph', conf: ceph.conf, pool: ceph.pool, namespace: 'bench', name: 'cloud' },
         node,
+        tls,
         schemaModule: CLOUD_SCHEMA_MODULE,
       });
     const master = start('bench-1');
     await waitFor('the bench DB master', async () => (await master.status().catch(() => undefined))?.role === 'master');
-    const client = await DbClient.connect({ etcd });
+    const client = await DbClient.connect({ etcd, tls });
     const embeddedDb = openSqliteDb(join(dir, 'cloud.db'));
     const remoteDb = remoteCloudDb(client);
     const embedded = await serve(embeddedDb, join(dir, 'embedded'));

@@ -6,11 +6,20 @@
  * no acknowledged write lost).
  */
 import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Etcd3 } from 'etcd3';
 import { DbClient, type DbLocation } from '../appliance/dbmaster/index.js';
 import { RadosCluster, type RadosPool } from '../appliance/rados/index.js';
-import { type MasterProcess, Scope, spawnMaster, startCeph, startEtcd, waitFor } from '../test/bed/index.js';
+import {
+  type MasterProcess,
+  Scope,
+  spawnMaster,
+  startCeph,
+  startEtcd,
+  testNodeTls,
+  waitFor,
+} from '../test/bed/index.js';
 import { median, quantile, row } from './stats.js';
 
 const run = promisify(execFile);
@@ -97,6 +106,7 @@ export default async function bench(): Promise<void> {
   const scope = Scope.open('storage-bench');
   const etcd = new Etcd3({ hosts: [...etcdCluster.endpoints] });
   const rados = await RadosCluster.connect({ conf: ceph.conf });
+  const tls = await testNodeTls(join(scope.dir, 'pki'), 'bench');
   try {
     const pool = await rados.openPool(ceph.pool);
     await objectOps(ceph.conf, ceph.pool, pool);
@@ -106,11 +116,11 @@ export default async function bench(): Promise<void> {
     const electionName = 'db-master-bench';
     let nodes = 0;
     const start = () =>
-      spawnMaster(scope, { etcd: etcdCluster.endpoints, location, node: `n${++nodes}`, electionName });
+      spawnMaster(scope, { etcd: etcdCluster.endpoints, location, node: `n${++nodes}`, tls, electionName });
     const candidates = [start(), start()];
     await masterOf(candidates);
     const clients = await Promise.all(
-      [0, 1, 2].map(() => DbClient.connect({ etcd, electionName, deadlineMs: 30_000 })),
+      [0, 1, 2].map(() => DbClient.connect({ etcd, tls, electionName, deadlineMs: 30_000 })),
     );
     const [first] = clients;
     if (!first) throw new Error('no client');

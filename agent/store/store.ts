@@ -1,4 +1,6 @@
 import { performance } from 'node:perf_hooks';
+import { fetch } from 'undici';
+import type { NodeTls } from '../tls.js';
 import { circuitBreaker, ConsecutiveBreaker, handleWhen } from 'cockatiel';
 import {
   type CallContext,
@@ -105,7 +107,27 @@ export class Store {
   private constructor(
     /** The underlying client, for the few calls the wrapper does not cover (cluster membership). */
     readonly client: Etcd3,
+    /** The node's certificate the client presents, if the members are served over TLS. */
+    private readonly tls: NodeTls | undefined,
   ) {}
+
+  /**
+   * One member's own status (its view of the leader), asked of that member alone over its
+   * HTTP gateway with the store's credentials; undefined when it does not answer in `timeoutMs`.
+   */
+  async memberStatus(clientUrl: string, timeoutMs: number): Promise<{ leader?: string } | undefined> {
+    try {
+      const response = await fetch(`${clientUrl}/v3/maintenance/status`, {
+        method: 'POST',
+        body: '{}',
+        signal: AbortSignal.timeout(timeoutMs),
+        ...(this.tls ? { dispatcher: this.tls.dispatcher() } : {}),
+      });
+      return response.ok ? ((await response.json()) as { leader?: string }) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
 
   /** The etcd3 client's host pool. It takes a fixed list; {@link setEndpoints} edits it in place. */
   private get hosts(): Host[] {
@@ -114,7 +136,8 @@ export class Store {
 
   /** The client URLs calls go to now. */
   get endpoints(): string[] {
-    return this.hosts.map((h) => `http://${(h as unknown as { host: string }).host}`);
+    const scheme = this.tls ? 'https' : 'http';
+    return this.hosts.map((h) => `${scheme}://${(h as unknown as { host: string }).host}`);
   }
 
   /**
@@ -138,14 +161,21 @@ export class Store {
     hosts.splice(0, hosts.length, ...kept);
   }
 
-  static connect(endpoints: readonly string[]): Store {
+  /**
+   * A client of the etcd members at `endpoints`. Over `https://` URLs (every node's etcd) it
+   * presents the node certificate `tls` and trusts only the cluster CA; `http://` URLs are for
+   * a bare etcd that tests start, and take no credentials.
+   */
+  static connect(endpoints: readonly string[], tls?: NodeTls): Store {
+    const credentials = endpoints.some((url) => url.startsWith('https://')) ? tls : undefined;
     const client = new Etcd3({
       hosts: [...endpoints],
+      ...(credentials ? { credentials: credentials.etcdCredentials() } : {}),
       faultHandling: { host: memberBreaker },
       defaultCallOptions: (context: CallContext) =>
         context.isStream ? {} : { deadline: new Date(Date.now() + CALL_DEADLINE_MS) },
     });
-    return new Store(client);
+    return new Store(client, credentials);
   }
 
   private async call<T>(what: string, run: () => Promise<T>): Promise<T> {

@@ -28,7 +28,7 @@ const POOL = 'rackseed';
  */
 export async function cloudServices(
   rackseed: readonly string[],
-  cloud: { adminPasswordFile: string; hostTokenFile: string; publicUrl?: string },
+  cloud: { adminPasswordFile?: string; publicUrl?: string },
 ): Promise<ServiceSpec[]> {
   const { commandService, installed } = await loadAgent();
   const uplink = process.env.RACKSEED_PROVIDER_UPLINK;
@@ -36,6 +36,7 @@ export async function cloudServices(
     ...['--etcd', (c.etcd?.() ?? []).join(',')],
     ...['--ceph-conf', join(c.dataDir, 'ceph', 'ceph.conf')],
     ...['--host', c.address ?? '127.0.0.1'],
+    ...(c.tls ? ['--tls', c.tls.dir] : []),
   ];
   return [
     commandService('db-master', 'everywhere', (c) => [
@@ -47,21 +48,19 @@ export async function cloudServices(
       ...rackseed,
       ...['cloud', 'serve', ...common(c)],
       ...['--image-pool', POOL, '--image-namespace', 'images', '--port', String(API_PORT)],
-      ...['--admin-password-file', cloud.adminPasswordFile, '--clouds-yaml', join(c.dataDir, 'clouds.yaml')],
-      ...['--host-token-file', cloud.hostTokenFile],
+      ...(cloud.adminPasswordFile
+        ? ['--admin-password-file', cloud.adminPasswordFile, '--clouds-yaml', join(c.dataDir, 'clouds.yaml')]
+        : []),
       ...(cloud.publicUrl ? ['--public-url', cloud.publicUrl] : []),
     ]),
-    commandService('compute-keeper', 'singleton', (c) => [
-      ...rackseed,
-      ...['compute', 'keeper', ...common(c), '--host-token-file', cloud.hostTokenFile],
-    ]),
+    commandService('compute-keeper', 'singleton', (c) => [...rackseed, ...['compute', 'keeper', ...common(c)]]),
     // A node runs guests when it has QEMU (the netboot image for QEMU lab nodes has none).
     ...(installed('qemu-system-x86_64')
       ? [
           commandService('host', 'everywhere', (c) => [
             ...rackseed,
             ...['host', 'serve', ...common(c), '--node', c.node, '--port', String(HOST_SERVICE_PORT)],
-            ...['--token-file', cloud.hostTokenFile, '--run-dir', join(c.dataDir, 'guests')],
+            ...['--run-dir', join(c.dataDir, 'guests')],
             ...(uplink ? ['--provider-uplink', uplink] : []),
           ]),
         ]

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { CephConnect, Store } from '../../agent/index.js';
+import type { CephConnect, NodeTls, Store } from '../../agent/index.js';
 import { CliUsageError } from './errors.js';
 import type { CliIo } from './io.js';
 
@@ -31,12 +31,33 @@ export function cephAccess(
   };
 }
 
-/** A store on the cluster's etcd: `--etcd URLS`, else RACKSEED_ETCD. */
-export async function connectStore(etcd: string | undefined, io: CliIo): Promise<Store> {
-  const list = endpoints(etcd ?? io.env.RACKSEED_ETCD);
+/** The `--tls DIR` option of every command that reaches the cluster's internal planes. */
+export const TLS_OPTION = [
+  '--tls <dir>',
+  "this node's certificate from the cluster CA: a directory with ca.crt, node.crt, node.key (default: $RACKSEED_TLS)",
+] as const;
+
+/** The node certificate of `--tls DIR`, else RACKSEED_TLS: every internal plane is mutual TLS. */
+export async function nodeTls(dir: string | undefined, io: CliIo): Promise<NodeTls> {
+  const chosen = dir ?? (io.env.RACKSEED_TLS || undefined);
+  if (!chosen)
+    throw new CliUsageError("no node certificate: pass --tls DIR or set RACKSEED_TLS (a node's tls directory)");
+  const { NodeTls } = await loadAgent();
+  const tls = new NodeTls(chosen);
+  tls.read(); // a clear error now rather than a failed handshake later
+  return tls;
+}
+
+/**
+ * A store on the cluster's etcd: `--etcd URLS`, else RACKSEED_ETCD, over https with the node
+ * certificate of `--tls` (a cluster's etcd); a bare etcd's http URLs take none.
+ */
+export async function connectStore(flags: { etcd?: string; tls?: string }, io: CliIo): Promise<Store> {
+  const list = endpoints(flags.etcd ?? io.env.RACKSEED_ETCD);
   if (list.length === 0) throw new CliUsageError('no etcd endpoints: pass --etcd URLS or set RACKSEED_ETCD');
+  const tls = list.some((url) => url.startsWith('https://')) ? await nodeTls(flags.tls, io) : undefined;
   const { Store } = await loadAgent();
-  return Store.connect(list);
+  return Store.connect(list, tls);
 }
 
 /** A YAML (or JSON) configuration file, as an object; a usage error names what is wrong with it. */

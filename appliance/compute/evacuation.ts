@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { type Entry, type FenceRecord, keys, parseJson, PrefixView, type Store } from '../../agent/index.js';
+import {
+  type Entry,
+  type FenceRecord,
+  keys,
+  type NodeTls,
+  parseJson,
+  PrefixView,
+  type Store,
+} from '../../agent/index.js';
 import type { CloudDb } from '../db/index.js';
 import { HostClient, type GuestState } from '../host/index.js';
 import type { HostView } from './host-view.js';
@@ -19,8 +27,8 @@ export interface EvacuationOptions {
   readonly servers: ServerService;
   /** Its inventory of the live hosts. */
   readonly driver: HostComputeDriver;
-  /** The host services' bearer token. */
-  readonly token: string;
+  /** The node's certificate, which the host services ask for. */
+  readonly tls: NodeTls;
   /** The placement setting in force. */
   readonly placement: () => PlacementConfig;
   /**
@@ -167,7 +175,7 @@ export class Evacuation {
       ...{ serverId: id, requestId, action: 'evacuate', userId: null, projectId: server.projectId, startTime },
     });
     try {
-      await new HostClient(inventory.url, this.options.token).put(id, request);
+      await new HostClient(inventory.url, this.options.tls).put(id, request);
     } catch (error) {
       await this.options.db.actions.finish(id, 'evacuate', 'Error', 'Error', new Date().toISOString());
       // Tried again next pass from its record; one without (its claim has moved to the new host)

@@ -1,4 +1,4 @@
-import { IMAGES_POOL, RackseedError } from '../../agent/index.js';
+import { IMAGES_POOL, type NodeTls, RackseedError } from '../../agent/index.js';
 import type { CloudDb, Server } from '../db/index.js';
 import {
   type GuestMetadata,
@@ -31,7 +31,7 @@ const HOST_WATCH_MS = 1_000;
 
 /**
  * The `qemu` driver: servers are QEMU guests on their host's host service (appliance/host),
- * reached over its API with the cluster's host token. The live hosts and what they offer come
+ * reached over its API (mutual TLS with the node's certificate). The live hosts and what they offer come
  * from the inventories the host services publish in etcd (`inventories`, kept current by the
  * caller's watch).
  */
@@ -41,7 +41,7 @@ export class HostComputeDriver implements ComputeDriver {
   constructor(
     private readonly db: CloudDb,
     private readonly inventories: () => readonly HostInventory[],
-    private readonly token: string,
+    private readonly tls: NodeTls,
   ) {}
 
   hosts(): HostInfo[] {
@@ -184,7 +184,7 @@ export class HostComputeDriver implements ComputeDriver {
       if (!live()) gone.abort(new HostUnavailableError(server.host));
     }, HOST_WATCH_MS);
     try {
-      return await call(new HostClient(inventory.url, this.token, undefined, gone.signal));
+      return await call(new HostClient(inventory.url, this.tls, undefined, gone.signal));
     } finally {
       clearInterval(watch);
     }

@@ -1,10 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Election, ElectionObserver, Etcd3 } from 'etcd3';
+import { fetch, type Response } from 'undici';
+import type { NodeTls } from '../../agent/index.js';
 import { DB_ERRORS, DbError, fromWire, type WireError } from './errors.js';
 import { DB_MASTER_ELECTION, type MasterAnnouncement } from './master.js';
 
 export interface DbClientOptions {
   etcd: Etcd3;
+  /** The node's certificate, presented to the master (its RPC is mutual TLS). */
+  tls: NodeTls;
   electionName?: string;
   /** How long a call may wait and retry through a failover (default 20 s). */
   deadlineMs?: number;
@@ -28,6 +32,7 @@ export class DbClient {
   readonly #observer: ElectionObserver;
   readonly #deadlineMs: number;
   readonly #attemptMs: number;
+  readonly #tls: NodeTls;
   #master: MasterAnnouncement | undefined;
   #waiters: (() => void)[] = [];
 
@@ -36,6 +41,7 @@ export class DbClient {
     this.#observer = observer;
     this.#deadlineMs = options.deadlineMs ?? 20_000;
     this.#attemptMs = options.attemptMs ?? 5_000;
+    this.#tls = options.tls;
     this.#follow(observer.leader());
     observer.on('change', (value) => this.#follow(value));
     observer.on('error', () => {}); // the observer reconnects by itself; calls retry meanwhile
@@ -63,14 +69,24 @@ export class DbClient {
     const requestId = options.requestId ?? randomUUID();
     const body = JSON.stringify({ op, args, requestId });
     const response = await this.#retrying(options.deadlineMs, (url, signal) =>
-      fetch(`${url}/v1/call`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, signal }),
+      fetch(`${url}/v1/call`, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json' },
+        signal,
+        dispatcher: this.#tls.dispatcher(),
+      }),
     );
     return ((await response.json()) as { result: Result }).result;
   }
 
   /** The whole database, as a plain SQLite file's bytes. */
   async backup(): Promise<Buffer> {
-    const response = await this.#retrying(undefined, (url, signal) => fetch(`${url}/v1/backup`, { signal }), 120_000);
+    const response = await this.#retrying(
+      undefined,
+      (url, signal) => fetch(`${url}/v1/backup`, { signal, dispatcher: this.#tls.dispatcher() }),
+      120_000,
+    );
     return Buffer.from(await response.arrayBuffer());
   }
 
@@ -78,7 +94,8 @@ export class DbClient {
   async restore(bytes: Uint8Array): Promise<void> {
     await this.#retrying(
       undefined,
-      (url, signal) => fetch(`${url}/v1/restore`, { method: 'PUT', body: bytes, signal }),
+      (url, signal) =>
+        fetch(`${url}/v1/restore`, { method: 'PUT', body: bytes, signal, dispatcher: this.#tls.dispatcher() }),
       120_000,
     );
   }

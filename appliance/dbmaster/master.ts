@@ -1,6 +1,8 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Campaign, Etcd3 } from 'etcd3';
+import type { NodeTls } from '../../agent/index.js';
 import { RadosCluster } from '../rados/index.js';
 import { DatabaseWorker, type PreparedDatabase } from './database.js';
 import { DB_ERRORS, DbError, toWire } from './errors.js';
@@ -20,6 +22,8 @@ export type MasterRole = 'standby' | 'opening' | 'master' | 'lost' | 'stopped';
 
 export interface DbMasterOptions {
   etcd: Etcd3;
+  /** The node's certificate: the RPC is mutual TLS, only clients with a certificate from the cluster CA get an answer. */
+  tls: NodeTls;
   location: DbLocation;
   /** Module whose default export is the {@link Schema} (imported in the worker thread). */
   schemaModule: string;
@@ -107,7 +111,7 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
     options.onLost?.(error);
   };
 
-  const server = createServer((request, response) => {
+  const server = createServer(options.tls.serverOptions(), (request, response) => {
     handle(request, response).catch((error: unknown) => {
       const failure =
         error instanceof DbError
@@ -199,7 +203,7 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
 
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  const url = `http://${options.advertiseHost ?? options.host ?? '127.0.0.1'}:${port}`;
+  const url = `https://${options.advertiseHost ?? options.host ?? '127.0.0.1'}:${port}`;
 
   const takeOver = async () => {
     role = 'opening';

@@ -1,8 +1,14 @@
-import { followEtcdEndpoints, Store } from '../../agent/index.js';
+import { followEtcdEndpoints, NodeTls, Store } from '../../agent/index.js';
 import { type DbMasterOptions, startDbMaster } from './master.js';
 
-/** A master process's options: the master's, with etcd as URLs; logging and exit are wired by {@link runMasterProcess}. */
-export type MasterProcessConfig = Omit<DbMasterOptions, 'etcd' | 'log' | 'onLost'> & { etcd: readonly string[] };
+/**
+ * A master process's options: the master's, with etcd as URLs and the node's certificate as its
+ * directory; logging and exit are wired by {@link runMasterProcess}.
+ */
+export type MasterProcessConfig = Omit<DbMasterOptions, 'etcd' | 'tls' | 'log' | 'onLost'> & {
+  etcd: readonly string[];
+  tlsDir: string;
+};
 
 /**
  * Runs this process as a database master candidate until SIGTERM/SIGINT. Prints one JSON line
@@ -14,13 +20,15 @@ export type MasterProcessConfig = Omit<DbMasterOptions, 'etcd' | 'log' | 'onLost
 export async function runMasterProcess(config: MasterProcessConfig): Promise<void> {
   const print = (event: string, fields: Record<string, unknown>) =>
     process.stdout.write(`${JSON.stringify({ event, at: Date.now(), ...fields })}\n`);
-  const { etcd: hosts, ...options } = config;
+  const { etcd: hosts, tlsDir, ...options } = config;
+  const tls = new NodeTls(tlsDir);
   // The endpoints it was started with may include members that leave: it follows the voters.
-  const store = Store.connect(hosts);
+  const store = Store.connect(hosts, tls);
   const following = await followEtcdEndpoints(store);
   const master = await startDbMaster({
     ...options,
     etcd: store.client,
+    tls,
     log: print,
     onLost: () => process.kill(process.pid, 'SIGKILL'),
   });
@@ -31,5 +39,6 @@ export async function runMasterProcess(config: MasterProcessConfig): Promise<voi
   await master.stop().finally(async () => {
     await following.close();
     await store.close();
+    await tls.close();
   });
 }

@@ -1,7 +1,6 @@
-import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { isRackseedError } from '../../agent/index.js';
-import { HostGuestNotFoundError, HostRequestError, HostUnauthorizedError } from './errors.js';
+import { isRackseedError, type NodeTls } from '../../agent/index.js';
+import { HostGuestNotFoundError, HostRequestError } from './errors.js';
 import type { HostService } from './service.js';
 import type { GuestRequest } from './types.js';
 
@@ -25,29 +24,23 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
  * | `GET /v1/guests/{id}/console?bytes=N` | the tail of its serial console, text |
  * | `DELETE /v1/guests/{id}` | stops it and removes its disk and ports (204, also when unknown) |
  *
- * Every call but reboot is idempotent. Every call needs `Authorization: Bearer <token>`.
- * Errors are `{"error":{"code","message","retryable"}}` with 400, 401, 404, 500 or 507 (the
- * disks' pool is full).
+ * Every call but reboot is idempotent. It is served over mutual TLS: only a caller with a
+ * certificate from the cluster CA (another node's compute service) completes the handshake.
+ * Errors are `{"error":{"code","message","retryable"}}` with 400, 404, 500 or 507 (the disks'
+ * pool is full).
  */
-export function hostApi(service: HostService, token: string): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 256 * 1024 });
-  const expected = Buffer.from(`Bearer ${token}`);
-  app.addHook('onRequest', async (request) => {
-    const given = Buffer.from(request.headers.authorization ?? '');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new HostUnauthorizedError();
-  });
+export function hostApi(service: HostService, tls: NodeTls): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: 256 * 1024, https: tls.serverOptions() });
   app.setErrorHandler((error, _request, reply) => {
     const code0 = isRackseedError(error) ? error.code : '';
     const status =
-      error instanceof HostUnauthorizedError
-        ? 401
-        : error instanceof HostGuestNotFoundError
-          ? 404
-          : error instanceof HostRequestError || REFUSED.has(code0) || (error as { validation?: unknown }).validation
-            ? 400
-            : code0 === 'RBD_ERR_POOL_FULL'
-              ? 507
-              : 500;
+      error instanceof HostGuestNotFoundError
+        ? 404
+        : error instanceof HostRequestError || REFUSED.has(code0) || (error as { validation?: unknown }).validation
+          ? 400
+          : code0 === 'RBD_ERR_POOL_FULL'
+            ? 507
+            : 500;
     const code = isRackseedError(error) ? error.code : status === 400 ? 'HOST_ERR_BAD_REQUEST' : 'HOST_ERR_INTERNAL';
     const retryable = isRackseedError(error) ? error.retryable : false;
     void reply.status(status).send({ error: { code, message: (error as Error).message, retryable } });

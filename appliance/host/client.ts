@@ -1,14 +1,16 @@
+import { fetch, type Response } from 'undici';
+import type { NodeTls } from '../../agent/index.js';
 import { HostCallError } from './errors.js';
 import type { GuestRequest, GuestState, HostInventory } from './types.js';
 
 /** How long a call may take: a spawn clones a disk and starts QEMU; a stop may wait for ACPI. */
 const CALL_TIMEOUT_MS = 120_000;
 
-/** The compute service's side of a host service's API (see hostApi). */
+/** The compute service's side of a host service's API (see hostApi), over mutual TLS with the node's certificate. */
 export class HostClient {
   constructor(
     readonly url: string,
-    private readonly token: string,
+    private readonly tls: NodeTls,
     private readonly timeoutMs = CALL_TIMEOUT_MS,
     /** Ends every call at once when it aborts (its reason is the error): the caller saw the host go. */
     private readonly gone?: AbortSignal,
@@ -47,10 +49,8 @@ export class HostClient {
     try {
       response = await fetch(`${this.url}${path}`, {
         method,
-        headers: {
-          authorization: `Bearer ${this.token}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        dispatcher: this.tls.dispatcher(),
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         signal: this.gone
           ? AbortSignal.any([this.gone, AbortSignal.timeout(this.timeoutMs)])

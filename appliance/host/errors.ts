@@ -14,13 +14,6 @@ export class HostGuestNotFoundError extends RackseedError {
   }
 }
 
-/** The caller did not show the host service's token (401). */
-export class HostUnauthorizedError extends RackseedError {
-  constructor() {
-    super('HOST_ERR_UNAUTHORIZED', 'the host service wants its bearer token (Authorization: Bearer …)');
-  }
-}
-
 /** The host service could not be reached or answered with an error (the client's side). */
 export class HostCallError extends RackseedError {
   readonly status: number;

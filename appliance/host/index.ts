@@ -14,7 +14,6 @@ export {
   HostImageNotBootableError,
   HostPortError,
   HostRequestError,
-  HostUnauthorizedError,
   QemuStartError,
   QmpClosedError,
   QmpCommandError,

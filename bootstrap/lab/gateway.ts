@@ -1,7 +1,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { followEtcdEndpoints, keys, Store } from '../../agent/index.js';
+import { followEtcdEndpoints, keys, NodeTls, Store } from '../../agent/index.js';
 import { apiBackendsOf, BackendPool, type Endpoint, formatEndpoint, GatewayError } from './gateway-pool.js';
 import type { Daemon, Scope } from './scope.js';
 import { waitFor } from './wait.js';
@@ -19,8 +19,13 @@ import { waitFor } from './wait.js';
 /** The API port of a node (`rackseed cloud serve`'s default). */
 export const API_PORT = 5000;
 
-/** Where the relay's backends come from: the cluster's live node records, or a fixed list. */
-export type GatewayBackends = { readonly etcd: readonly string[] } | { readonly static: readonly Endpoint[] };
+/**
+ * Where the relay's backends come from: the cluster's live node records (etcd, over https with
+ * the seed's node certificate, whose directory may not exist until the seed has started), or a
+ * fixed list.
+ */
+export type GatewayBackends =
+  { readonly etcd: readonly string[]; readonly tlsDir?: string } | { readonly static: readonly Endpoint[] };
 
 export interface GatewayRelayOptions {
   /** The unix socket to accept on (removed first if a dead relay left it). */
@@ -116,8 +121,10 @@ export async function runGatewayRelay(options: GatewayRelayOptions): Promise<Gat
     pool.set(options.backends.static);
   } else {
     // The agent's store: its breaker lets a member that was down back in, and the endpoints
-    // follow the voters, so the relay outlives the seed's etcd.
-    const store = Store.connect(options.backends.etcd);
+    // follow the voters, so the relay outlives the seed's etcd. Made at the first refresh that
+    // finds the seed's certificate.
+    const { etcd, tlsDir } = options.backends;
+    let store: Store | undefined;
     // Started before the seed's etcd answers: it follows the voters from the first refresh that reaches it.
     let following: { close(): Promise<void> } | undefined;
     const apiPort = options.apiPort ?? API_PORT;
@@ -125,6 +132,7 @@ export async function runGatewayRelay(options: GatewayRelayOptions): Promise<Gat
     let lastList = '';
     const refresh = async () => {
       try {
+        store ??= Store.connect(etcd, tlsDir === undefined ? undefined : new NodeTls(tlsDir));
         following ??= await followEtcdEndpoints(store);
         const records = await store.list(keys.nodes);
         pool.set(
@@ -149,7 +157,7 @@ export async function runGatewayRelay(options: GatewayRelayOptions): Promise<Gat
     closeSource = async () => {
       clearInterval(timer);
       await following?.close();
-      await store.close();
+      await store?.close();
     };
   }
   const forward = async (client: Socket) => {
@@ -278,7 +286,10 @@ export async function startLabGateway(options: LabGatewayOptions): Promise<LabGa
   const source =
     'static' in options.backends
       ? options.backends.static.flatMap((e) => ['--backend', formatEndpoint(e)])
-      : ['--etcd', options.backends.etcd.join(',')];
+      : [
+          ...['--etcd', options.backends.etcd.join(',')],
+          ...(options.backends.tlsDir ? ['--tls', options.backends.tlsDir] : []),
+        ];
   const cwd = options.cwd ? { cwd: options.cwd } : {};
   const relay = scope.spawn(
     'gateway-relay',

@@ -32,6 +32,8 @@ export interface LabInfo {
   readonly seedBmc: string;
   /** The cluster's etcd as the seed serves it (reachable from the seed namespace). */
   readonly etcd: string;
+  /** The seed's node certificate (its data dir's `tls`): what the operator's commands reach etcd with. */
+  readonly tls: string;
   readonly servers: readonly {
     name: string;
     netns: string;
@@ -109,7 +111,7 @@ export async function inSeed(info: LabInfo, rackseed: readonly string[], args: r
     execFile(
       'ip',
       ['netns', 'exec', info.seedNetns, ...rackseed, ...args],
-      { timeout: 30_000, env: { ...process.env, RACKSEED_ETCD: labEtcd(info) } },
+      { timeout: 30_000, env: { ...process.env, RACKSEED_ETCD: labEtcd(info), RACKSEED_TLS: info.tls } },
       (error, stdout, stderr) =>
         error ? reject(new Error(`${args.join(' ')}: ${stderr || error.message}`)) : resolvePromise(stdout),
     );
@@ -207,7 +209,8 @@ export async function labUp(options: LabUpOptions): Promise<LabInfo> {
       seedNetns: hardware.seedNetns,
       seedIp: hardware.seedIp,
       seedBmc: hardware.seedBmc.host,
-      etcd: `http://${hardware.seedIp}:2379`,
+      etcd: `https://${hardware.seedIp}:2379`,
+      tls: join(dir, 'seed', 'tls'),
       servers: hardware.servers.map((s) => ({
         name: `node-${s.index}`,
         netns: s.netns,
@@ -235,7 +238,7 @@ export async function labUp(options: LabUpOptions): Promise<LabInfo> {
       scope: hardware.scope,
       netns: info.bridgeNetns,
       rackseed: options.rackseed,
-      backends: { etcd: [info.etcd] },
+      backends: { etcd: [info.etcd], tlsDir: info.tls },
       port: gatewayPort,
     });
     progress(`gateway: the nodes' API on ${gateway.url} (relay log: ${gateway.relay.logFile})`);

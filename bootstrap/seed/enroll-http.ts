@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import { request } from 'node:https';
 import Fastify from 'fastify';
 import { RackseedError } from '../../agent/errors/index.js';
@@ -10,20 +11,24 @@ import type { NetbootImage } from './provisioning.js';
  * cluster CA. A booting node cannot know that CA yet, so its kernel command line (from the
  * per-MAC boot script) carries the CA's fingerprint: the node fetches the CA certificate over
  * plain HTTP, checks the fingerprint, and then trusts only that CA for the enrollment call,
- * which is where the cluster key travels.
+ * which is where the cluster key travels. The node sends the public half of a key it made; the
+ * grant carries its certificate (its name, the address it enrolled from), for mutual TLS on
+ * every internal plane.
  */
 
 /** What an enrolled node needs to run its agent. */
 export interface EnrollmentGrant {
   readonly name: string;
+  /** The cluster CA's certificate (PEM): the only issuer the node trusts on internal planes. */
+  readonly ca: string;
+  /** The node's certificate (PEM) for the key it enrolled with. */
+  readonly certificate: string;
   readonly cluster: { readonly id: string; readonly name: string };
   /** etcd client URLs to start from (the agent follows the membership afterwards). */
   readonly etcd: readonly string[];
   /** The cluster key, base64: seals secrets in etcd. */
   readonly clusterKey: string;
   readonly leaseTtl: number;
-  /** The cloud's admin password: every node's API bootstraps the cloud with it. */
-  readonly adminPassword: string;
   /** The service catalog every node runs (placement `everywhere` or `singleton`). */
   readonly services: readonly { name: string; placement: 'everywhere' | 'singleton'; command: string[] }[];
   /** The node takes part in Ceph, its daemons on its provisioning address (absent from older seeds: no). */
@@ -45,20 +50,25 @@ export async function startEnrollmentServer(options: {
   port: number;
   tls: { key: string; cert: string };
   enrollment: Enrollment;
-  grant: (name: string, request: { mac: string; guid: string }) => Promise<EnrollmentGrant>;
+  grant: (
+    name: string,
+    request: { mac: string; guid: string; address: string; publicKey: string },
+  ) => Promise<EnrollmentGrant>;
   onEvent: (event: { type: string; mac: string; detail: string }) => void;
 }): Promise<EnrollmentServer> {
   const app = Fastify({ logger: false, https: options.tls, bodyLimit: 4096 });
   app.post('/v1/enroll', async (req, reply) => {
-    const body = (req.body ?? {}) as { token?: unknown; mac?: unknown; guid?: unknown };
+    const body = (req.body ?? {}) as { token?: unknown; mac?: unknown; guid?: unknown; publicKey?: unknown };
     const mac = typeof body.mac === 'string' ? body.mac : '';
     try {
+      const publicKey = publicKeyOf(body.publicKey);
       const outcome = await options.enrollment.enroll(body);
       if (outcome.state === 'held') {
         options.onEvent({ type: 'enroll.held', mac, detail: 'waiting for rackseed node accept' });
         return reply.code(202).send({ state: 'held', retryAfterMs: 3000 });
       }
-      const grant = await options.grant(outcome.name, { mac, guid: String(body.guid) });
+      const address = req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '';
+      const grant = await options.grant(outcome.name, { mac, guid: String(body.guid), address, publicKey });
       options.onEvent({ type: 'enroll.granted', mac, detail: outcome.name });
       return reply.code(200).send(grant);
     } catch (error) {
@@ -73,6 +83,22 @@ export async function startEnrollmentServer(options: {
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   return { url: `https://${options.host}:${port}`, close: () => app.close() };
+}
+
+/** The node's public key from the request: a PEM SPKI key, or ENROLL_ERR_BAD_REQUEST. */
+function publicKeyOf(value: unknown): string {
+  try {
+    if (typeof value !== 'string') throw new Error('absent');
+    const key = createPublicKey(value);
+    if (key.type !== 'public') throw new Error('not a public key');
+    return key.export({ type: 'spki', format: 'pem' }).toString();
+  } catch {
+    throw new EnrollmentError(
+      'ENROLL_ERR_BAD_REQUEST',
+      'send "publicKey": the PEM public key the node certificate is for',
+      400,
+    );
+  }
 }
 
 export class EnrollClientError extends RackseedError {
@@ -115,6 +141,8 @@ export async function enroll(options: {
   token: string;
   mac: string;
   guid: string;
+  /** The public half of the node's key (PEM): the grant's certificate is for it. */
+  publicKey: string;
   deadlineMs?: number;
   onWait?: (why: string) => void;
 }): Promise<EnrollmentGrant> {
@@ -130,7 +158,12 @@ export async function enroll(options: {
           `the CA at ${options.caUrl} is not the one the boot script names; refusing to enroll`,
         );
       }
-      const body = JSON.stringify({ token: options.token, mac: options.mac, guid: options.guid });
+      const body = JSON.stringify({
+        token: options.token,
+        mac: options.mac,
+        guid: options.guid,
+        publicKey: options.publicKey,
+      });
       const { status, text } = await post(`${options.url}/v1/enroll`, ca, body);
       if (status === 200) return JSON.parse(text) as EnrollmentGrant;
       if (status === 202) {

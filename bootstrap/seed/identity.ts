@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { RackseedError } from '../../agent/errors/index.js';
+import { type NodeTls, RackseedError } from '../../agent/index.js';
 
 const run = promisify(execFile);
 
@@ -45,6 +45,32 @@ export function certificateFingerprint(pem: string): string {
   return `sha256:${createHash('sha256').update(new X509Certificate(pem).raw).digest('hex')}`;
 }
 
+/** A new CA in `dir` (ca.crt, and ca.key 0600): P-256, ten years, for node and server certificates only. */
+export async function createCa(dir: string, commonName: string): Promise<void> {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  await openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    join(dir, 'ca.key'),
+    '-out',
+    join(dir, 'ca.crt'),
+    '-days',
+    '3650',
+    '-subj',
+    `/O=rackseed/CN=${commonName}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE,pathlen:0',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
+}
+
 /**
  * Creates the cluster's identity in `dir` on the first run (a CA, a cluster key, the admin
  * password, the cluster and Ceph ids) and reads it back on later runs, so a restarted seed is
@@ -55,27 +81,7 @@ export async function ensureIdentity(dir: string, name: string): Promise<Cluster
   const file = (f: string) => join(dir, f);
   if (!existsSync(file('identity.json'))) {
     const id = randomUUID();
-    await openssl([
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      file('ca.key'),
-      '-out',
-      file('ca.crt'),
-      '-days',
-      '3650',
-      '-subj',
-      `/O=rackseed/CN=rackseed cluster ${name} CA`,
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,keyCertSign,cRLSign',
-    ]);
+    await createCa(dir, `rackseed cluster ${name} CA`);
     writeFileSync(file('cluster.key'), randomBytes(32), { mode: 0o600 });
     writeFileSync(file('admin-password'), `${randomBytes(18).toString('base64url')}\n`, { mode: 0o600 });
     // Written last: its presence means the identity is complete.
@@ -149,4 +155,86 @@ export async function ensureServerCertificate(
     ]);
   }
   return { key: readFileSync(key, 'utf8'), cert: readFileSync(cert, 'utf8') };
+}
+
+/** How long a node certificate is valid; its agent renews it when a third of that is left. */
+export const NODE_CERT_DAYS = 90;
+
+/** What the CA certifies for a node: its name and the addresses its listeners are reached at. */
+export interface NodeCertificateRequest {
+  readonly name: string;
+  readonly addresses: readonly string[];
+  /** The node's public key (PEM, SPKI); the node keeps the private half. */
+  readonly publicKey: string;
+}
+
+const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+
+/**
+ * A node certificate signed by the cluster CA in `caDir` (ca.crt, ca.key): subject and
+ * addresses are the CA's choice (the node's name and the address it enrolled from), never
+ * taken from the node; usable to serve and to connect (etcd peers do both).
+ */
+export async function issueNodeCertificate(caDir: string, request: NodeCertificateRequest): Promise<string> {
+  if (!NAME.test(request.name) || request.addresses.some((a) => !IPV4.test(a))) {
+    throw new IdentityError(
+      `refusing to certify ${request.name} at ${request.addresses.join(', ')}: not a node name and IPv4 addresses`,
+    );
+  }
+  const work = mkdtempSync(join(caDir, 'issue-'));
+  try {
+    writeFileSync(join(work, 'node.pub'), request.publicKey);
+    const names = [...request.addresses.map((a) => `IP:${a}`), `DNS:${request.name}`].join(',');
+    writeFileSync(
+      join(work, 'ext'),
+      `subjectAltName=${names}\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature\nbasicConstraints=critical,CA:FALSE\n`,
+    );
+    await openssl([
+      'x509',
+      '-new',
+      '-subj',
+      `/O=rackseed/CN=${request.name}`,
+      '-force_pubkey',
+      join(work, 'node.pub'),
+      '-CA',
+      join(caDir, 'ca.crt'),
+      '-CAkey',
+      join(caDir, 'ca.key'),
+      '-days',
+      String(NODE_CERT_DAYS),
+      '-extfile',
+      join(work, 'ext'),
+      '-out',
+      join(work, 'node.crt'),
+    ]);
+    return readFileSync(join(work, 'node.crt'), 'utf8');
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Gives `tls` (the seed's own credentials) a certificate from the CA in `identity.dir`, unless
+ * it has one for the same name and addresses with more than a third of its life left.
+ */
+export async function ensureNodeCertificate(
+  identity: Pick<ClusterIdentity, 'dir' | 'caCertPem'>,
+  tls: NodeTls,
+  name: string,
+  addresses: readonly string[],
+): Promise<void> {
+  const publicKey = tls.publicKey();
+  if (tls.issued && !needsRenewal(tls.read().cert, name, addresses)) return;
+  tls.store({ ca: identity.caCertPem, cert: await issueNodeCertificate(identity.dir, { name, addresses, publicKey }) });
+}
+
+/** True when `certPem` does not name `name` and `addresses`, or has less than a third of its life left. */
+export function needsRenewal(certPem: string, name: string, addresses: readonly string[], now = Date.now()): boolean {
+  const cert = new X509Certificate(certPem);
+  const from = Date.parse(cert.validFrom);
+  const to = Date.parse(cert.validTo);
+  const wanted = [...addresses.map((a) => `IP Address:${a}`), `DNS:${name}`].sort().join(', ');
+  const named = (cert.subjectAltName ?? '').split(', ').sort().join(', ');
+  return named !== wanted || now > to - (to - from) / 3;
 }

@@ -6,9 +6,15 @@
 export {
   type ClusterIdentity,
   certificateFingerprint,
+  createCa,
   ensureIdentity,
+  ensureNodeCertificate,
   ensureServerCertificate,
   IdentityError,
+  issueNodeCertificate,
+  NODE_CERT_DAYS,
+  type NodeCertificateRequest,
+  needsRenewal,
 } from './identity.js';
 export {
   ENROLL_KEYS,

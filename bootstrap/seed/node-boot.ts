@@ -6,7 +6,7 @@ import {
   type CephConnect,
   cephRoles,
   commandService,
-  derivedSecret,
+  NodeTls,
   type OsdDiskPolicy,
   RackseedError,
   type ServiceSpec,
@@ -69,12 +69,11 @@ function addressOf(mac: string): string {
 /**
  * The cloud's services (the API, the database master candidates), which the CLI makes: bootstrap/
  * cannot depend on appliance/. They run on every node that takes part in Ceph, over it; given the
- * file holding the cloud's admin password and the URL the API advertises (default: the node's).
+ * URL the API advertises (default: the node's) and, on the seed only, the file holding the cloud's
+ * admin password, with which the seed's API bootstraps the cloud (a node's grant carries none).
  */
 export type CloudServices = (cloud: {
-  adminPasswordFile: string;
-  /** The token the API and the host service share (derived from the cluster key, 0600). */
-  hostTokenFile: string;
+  adminPasswordFile?: string;
   publicUrl?: string;
 }) => Promise<readonly ServiceSpec[]>;
 
@@ -113,8 +112,9 @@ export async function bootNode(options: {
   }
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const grantFile = join(options.dataDir, 'grant.json');
+  const tls = new NodeTls(join(options.dataDir, 'tls'));
   let grant: EnrollmentGrant;
-  if (existsSync(grantFile)) {
+  if (existsSync(grantFile) && tls.issued) {
     grant = JSON.parse(readFileSync(grantFile, 'utf8')) as EnrollmentGrant;
     options.log(`enrolled before as ${grant.name}`);
   } else {
@@ -125,8 +125,10 @@ export async function bootNode(options: {
       token: boot.token,
       mac: boot.mac,
       guid: options.guid,
+      publicKey: tls.publicKey(),
       onWait: (why) => options.log(why),
     });
+    tls.store({ ca: grant.ca, cert: grant.certificate });
     writeFileSync(grantFile, JSON.stringify(grant), { mode: 0o600 });
     options.log(`enrolled as ${grant.name} in cluster ${grant.cluster.name}`);
   }
@@ -135,14 +137,7 @@ export async function bootNode(options: {
   if (grant.ceph && !ceph) options.log('not taking part in Ceph: no ceph-osd here');
   let cloud: readonly ServiceSpec[] = [];
   if (ceph && options.cloud) {
-    const adminPasswordFile = join(options.dataDir, 'admin-password');
-    writeFileSync(adminPasswordFile, `${grant.adminPassword}\n`, { mode: 0o600 });
-    const hostTokenFile = writeHostToken(options.dataDir, Buffer.from(grant.clusterKey, 'base64'));
-    cloud = await options.cloud({
-      adminPasswordFile,
-      hostTokenFile,
-      ...(grant.publicUrl ? { publicUrl: grant.publicUrl } : {}),
-    });
+    cloud = await options.cloud(grant.publicUrl ? { publicUrl: grant.publicUrl } : {});
   }
   return startAgent(
     {
@@ -150,6 +145,7 @@ export async function bootNode(options: {
       etcd: grant.etcd,
       dataDir: join(options.dataDir, 'agent'),
       clusterKey: Buffer.from(grant.clusterKey, 'base64'),
+      tls,
       etcdHost: addressOf(boot.mac),
       ...(ceph
         ? { cephHost: addressOf(boot.mac), ...(options.cephConnect ? { cephConnect: options.cephConnect } : {}) }
@@ -161,13 +157,6 @@ export async function bootNode(options: {
     [...provisioner, ...grant.services.map((s) => commandService(s.name, s.placement, s.command)), ...cloud],
     new IpmiPowerDriver(),
   );
-}
-
-/** Writes the host service's token (derived from the cluster key) to `dir/host-token`, 0600; its path. */
-export function writeHostToken(dir: string, clusterKey: Buffer): string {
-  const file = join(dir, 'host-token');
-  writeFileSync(file, `${derivedSecret(clusterKey, 'host-service-token')}\n`, { mode: 0o600 });
-  return file;
 }
 
 /**

@@ -21,7 +21,7 @@ import {
 } from '../netboot/index.js';
 import { ENROLL_KEYS, Enrollment } from './enrollment.js';
 import { type EnrollmentServer, startEnrollmentServer } from './enroll-http.js';
-import { ensureServerCertificate } from './identity.js';
+import { ensureServerCertificate, issueNodeCertificate } from './identity.js';
 import { type BmcCredential, type BmcCredentialStore, onboardBmcs, powerOnForNetboot } from './onboard.js';
 import {
   EtcdLeaseStore,
@@ -200,13 +200,20 @@ async function startProvisioner(
       port: network.enrollPort,
       tls,
       enrollment,
-      grant: async (node) => {
+      grant: async (node, request) => {
+        const certificate = await issueNodeCertificate(options.pkiDir, {
+          name: node,
+          addresses: [request.address],
+          publicKey: request.publicKey,
+        });
         const key = keys.nodeMachine(node);
         await nodes.create(key, { name: node });
         await nodes.apply(key, { type: 'node.netboot.started' }, { eventId: `netboot:${node}` }).catch(() => undefined);
         const endpoints = await store.get(keys.etcdEndpoints);
         return {
           name: node,
+          ca: record.ca.certPem,
+          certificate,
           cluster: record.cluster,
           etcd: endpoints ? parseJson<{ clientUrls: string[] }>(endpoints).clientUrls : store.endpoints,
           clusterKey: options.clusterKey.toString('base64'),

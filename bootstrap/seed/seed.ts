@@ -7,6 +7,7 @@ import {
   commandService,
   ensureCephIdentity,
   keys,
+  NodeTls,
   parseJson,
   PrefixView,
   RackseedError,
@@ -15,8 +16,8 @@ import {
 import { IpmiPowerDriver } from '../ipmi/index.js';
 import { dhcpServersOn, interfaceAddress } from '../netboot/index.js';
 import type { EnrollmentGrant } from './enroll-http.js';
-import { ensureIdentity } from './identity.js';
-import { type CloudServices, machineGuid, writeHostToken } from './node-boot.js';
+import { ensureIdentity, ensureNodeCertificate } from './identity.js';
+import { type CloudServices, machineGuid } from './node-boot.js';
 import type { BmcCredential } from './onboard.js';
 import { provisionerService } from './provisioner.js';
 import { publishProvisioning, sha256File } from './provisioning.js';
@@ -107,6 +108,9 @@ export async function runSeed(
   if (!existsSync(join(dataDir, 'cluster', 'identity.json'))) await refuseProvisionedNetwork(prov);
   const identity = await ensureIdentity(join(dataDir, 'cluster'), config.cluster);
   emit('seed.identity', name, `cluster ${identity.name} ${identity.id}, CA ${identity.caFingerprint}`);
+  // The seed's own node certificate, from its CA (a node gets its own at enrollment).
+  const tls = new NodeTls(join(dataDir, 'tls'));
+  await ensureNodeCertificate(identity, tls, name, [seedIp]);
 
   // The seed serves its configuration's image: links to it, checked like any node's copy.
   const filesDir = join(dataDir, 'netboot', 'files');
@@ -120,9 +124,10 @@ export async function runSeed(
   const agent = await startAgent(
     {
       name,
-      etcd: [`http://${seedIp}:2379`],
+      etcd: [`https://${seedIp}:2379`],
       dataDir: join(dataDir, 'agent'),
       clusterKey: identity.clusterKey,
+      tls,
       etcdHost: seedIp,
       etcdBootstrap: true,
       ...(config.ceph ? { cephHost: seedIp, ...(cephConnect ? { cephConnect } : {}) } : {}),
@@ -141,7 +146,6 @@ export async function runSeed(
       ...(config.ceph && cloud
         ? await cloud({
             adminPasswordFile: join(identity.dir, 'admin-password'),
-            hostTokenFile: writeHostToken(identity.dir, identity.clusterKey),
             ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
           })
         : []),
@@ -149,7 +153,7 @@ export async function runSeed(
     new IpmiPowerDriver(),
   );
   const store = agent.store;
-  emit('seed.etcd', name, `etcd at http://${seedIp}:2379`);
+  emit('seed.etcd', name, `etcd at https://${seedIp}:2379`);
   // Ceph's identity under the seed's fsid, sealed in etcd; the Ceph keeper of the nodes builds on it.
   await ensureCephIdentity(store, identity.clusterKey, identity.cephFsid);
   await publishProvisioning(store, identity.clusterKey, {
@@ -181,7 +185,6 @@ export async function runSeed(
     },
     grant: {
       leaseTtl,
-      adminPassword: identity.adminPassword,
       services,
       ceph: config.ceph ?? false,
       ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),

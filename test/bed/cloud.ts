@@ -20,6 +20,8 @@ export interface ClusterCloudOptions {
   imagePool: string;
   /** The admin password's file (every node of a cloud is given the same). */
   adminPasswordFile: string;
+  /** The node certificate's directory (the DB master's RPC is mutual TLS; see testNodeTls). */
+  tlsDir: string;
 }
 
 /**
@@ -45,6 +47,8 @@ export async function startCloud(options: { cluster?: ClusterCloudOptions } = {}
           cluster.imagePool,
           '--admin-password-file',
           cluster.adminPasswordFile,
+          '--tls',
+          cluster.tlsDir,
           // No host services here: the cloud's API and database are what this bed serves.
           '--compute-driver',
           'fake',

@@ -3,6 +3,8 @@
 // operators and agents run one (`rackseed db master`).
 import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fetch } from 'undici';
+import type { NodeTls } from '../../agent/index.js';
 import type { DbLocation } from '../../appliance/dbmaster/index.js';
 import { type Daemon, type Scope, waitFor } from '../../bootstrap/index.js';
 
@@ -27,24 +29,27 @@ export function spawnMaster(
     etcd: readonly string[];
     location: DbLocation;
     node: string;
+    /** The node certificate it serves its RPC with (mutual TLS; see testNodeTls). */
+    tls: NodeTls;
     electionName?: string;
     /** The schema it hosts (default: the test journal; the cloud's is `CLOUD_SCHEMA_MODULE`). */
     schemaModule?: string;
   },
 ): MasterProcess {
-  const json = JSON.stringify({ leaseTtlSeconds: 2, schemaModule: JOURNAL_SCHEMA, ...config });
+  const { tls, ...rest } = config;
+  const json = JSON.stringify({ leaseTtlSeconds: 2, schemaModule: JOURNAL_SCHEMA, ...rest, tlsDir: tls.dir });
   const daemon = scope.spawn(
     `db-master-${config.electionName ?? 'default'}-${config.node}`,
     ['node', '--import', 'tsx', MAIN, json],
     { cwd: REPO },
   );
-  return masterProcess(daemon, config.node);
+  return masterProcess(daemon, config.node, tls);
 }
 
 /** A candidate for the cloud's database as operators and agents run one: `rackseed db master` (needs `make build`). */
 export function spawnCloudMaster(
   scope: Scope,
-  config: { etcd: readonly string[]; cephConf: string; pool: string; namespace: string; node: string },
+  config: { etcd: readonly string[]; cephConf: string; pool: string; namespace: string; node: string; tls: NodeTls },
 ): MasterProcess {
   const daemon = scope.spawn(`db-master-cloud-${config.node}`, [
     'node',
@@ -53,11 +58,12 @@ export function spawnCloudMaster(
     'master',
     ...['--etcd', config.etcd.join(','), '--ceph-conf', config.cephConf],
     ...['--pool', config.pool, '--namespace', config.namespace, '--node', config.node],
+    ...['--tls', config.tls.dir],
   ]);
-  return masterProcess(daemon, config.node);
+  return masterProcess(daemon, config.node, config.tls);
 }
 
-function masterProcess(daemon: Daemon, node: string): MasterProcess {
+function masterProcess(daemon: Daemon, node: string, tls: NodeTls): MasterProcess {
   const events = () =>
     readFileSync(daemon.logFile, 'utf8')
       .split('\n')
@@ -74,7 +80,9 @@ function masterProcess(daemon: Daemon, node: string): MasterProcess {
     events,
     url,
     status: async () =>
-      (await (await fetch(`${await url()}/v1/status`, { signal: AbortSignal.timeout(2_000) })).json()) as {
+      (await (
+        await fetch(`${await url()}/v1/status`, { signal: AbortSignal.timeout(2_000), dispatcher: tls.dispatcher() })
+      ).json()) as {
         role: string;
         lockAddress: string | null;
       },

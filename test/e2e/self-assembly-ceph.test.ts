@@ -103,10 +103,19 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
   /** The flavors as the API on the node at `ip` itself lists them. */
   const flavorsOn = async (ip: string, auth: string) =>
     (await onNode<{ flavors: Flavor[] }>(ip, '/compute/v2.1/flavors', auth)).flavors.map((f) => f.name);
-  /** The node whose DB master candidate is the master (asked in the seed's namespace). */
+  /** The node whose DB master candidate is the master (asked in the seed's namespace, with the seed's certificate: its RPC is mutual TLS). */
   const masterOf = async (hypervisors: readonly Hypervisor[]) => {
+    const tls = [
+      '--cacert',
+      join(lab.tls, 'ca.crt'),
+      '--cert',
+      join(lab.tls, 'node.crt'),
+      '--key',
+      join(lab.tls, 'node.key'),
+    ];
     for (const h of hypervisors) {
-      const argv = ['netns', 'exec', lab.seedNetns, 'curl', '-sf', '-m', '2', `http://${h['Host IP']}:5001/v1/status`];
+      const url = `https://${h['Host IP']}:5001/v1/status`;
+      const argv = ['netns', 'exec', lab.seedNetns, 'curl', '-sf', '-m', '2', ...tls, url];
       const answer = await run('ip', argv).catch(() => undefined);
       if (answer && (JSON.parse(answer.stdout) as { role: string }).role === 'master') return h;
     }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterStatus } from '../../agent/index.js';
 import { installed } from '../../agent/index.js';
-import { createNetworkLab, type Daemon, type NetworkLab, Scope, waitFor } from '../bed/index.js';
+import { createNetworkLab, type Daemon, type NetworkLab, Scope, testNodeTls, waitFor } from '../bed/index.js';
 import { BIN, build, status, writeClusterKey } from './agent-helpers.js';
 
 /** What the netboot image carries for Ceph (images/netboot/): the daemons and local tools, no `ceph` CLI. */
@@ -24,7 +24,7 @@ describe('agent: Ceph without the ceph CLI (as on the netboot image)', () => {
     scope = Scope.open('agent-ceph-no-cli');
     lab = await createNetworkLab({ hosts: 1 });
     const ip = lab.host('h1').ip ?? '';
-    etcdUrl = `http://${ip}:2379`;
+    etcdUrl = `https://${ip}:2379`;
     bin = join(scope.dir, 'bin');
     mkdirSync(bin);
     const where = (program: string) =>
@@ -42,6 +42,7 @@ describe('agent: Ceph without the ceph CLI (as on the netboot image)', () => {
         leaseTtl: 5,
         clusterKeyFile: writeClusterKey(scope.dir),
         etcdListen: ip,
+        tls: (await testNodeTls(join(scope.dir, 'pki'), 'h1', [ip])).dir,
         etcdBootstrap: true,
         cephListen: ip,
       }),
@@ -71,7 +72,7 @@ describe('agent: Ceph without the ceph CLI (as on the netboot image)', () => {
     await waitFor(
       'a monitor in quorum, one OSD up and in, the rackseed pool, a health status',
       () => {
-        last = status([etcdUrl], lab.bridgeNetns); // throws until etcd is up: waitFor retries
+        last = status([etcdUrl], lab.bridgeNetns, join(scope.dir, 'pki', 'h1')); // throws until etcd is up: waitFor retries
         const ceph = last.ceph;
         return (
           ceph !== null &&

@@ -8,9 +8,10 @@ import {
   Scope,
   type SimulatedRack,
   startSimulatedBmcs,
+  testNodeTls,
   waitFor,
 } from '../bed/index.js';
-import { BIN, build, status, writeClusterKey } from './agent-helpers.js';
+import { BIN, build, etcdctlTls, status, writeClusterKey } from './agent-helpers.js';
 
 // Four nodes in their own namespaces (h1…h4 on a lab bridge), each with an ipmi_sim BMC whose
 // power-on starts `rackseed agent` in the node's namespace with a Ceph address. h1 is the
@@ -38,7 +39,7 @@ describe('agent: Ceph assembles itself (3 monitors, an OSD per node, a manager) 
         return [seedUrl];
       }
     })();
-    return status(urls, lab.bridgeNetns);
+    return status(urls, lab.bridgeNetns, join(scope.dir, 'pki', 'operator'));
   };
   const confOf = (node: string) => join(scope.dir, node, 'ceph', 'ceph.conf');
   /** Runs a Ceph client tool with `node`'s operator conf and admin keyring, as an operator would. */
@@ -58,7 +59,8 @@ describe('agent: Ceph assembles itself (3 monitors, an OSD per node, a manager) 
     scope = Scope.open('agent-ceph');
     lab = await createNetworkLab({ hosts: 4 });
     const net = lab.gateway.split('.').slice(0, 3).join('.');
-    seedUrl = `http://${nodeIp('h1')}:2379`;
+    seedUrl = `https://${nodeIp('h1')}:2379`;
+    await testNodeTls(join(scope.dir, 'pki'), 'operator');
     const addresses = [200, 201, 202, 203].map((n) => `${net}.${n}`);
     for (const address of addresses)
       await lab.exec(lab.bridgeNetns, ['ip', 'addr', 'add', `${address}/24`, 'dev', 'br0']);
@@ -86,6 +88,7 @@ describe('agent: Ceph assembles itself (3 monitors, an OSD per node, a manager) 
           leaseTtl: 5,
           clusterKeyFile,
           etcdListen: nodeIp(name),
+          tls: (await testNodeTls(join(scope.dir, 'pki'), name, [nodeIp(name)])).dir,
           etcdBootstrap: bmc.index === 1,
           cephListen: nodeIp(name),
           bmc: { host: bmc.host, port: bmc.port, user: bmc.user, passwordFile: join(dir, 'bmc-password') },
@@ -151,6 +154,7 @@ describe('agent: Ceph assembles itself (3 monitors, an OSD per node, a manager) 
       'etcdctl',
       '--endpoints',
       seedUrl,
+      ...etcdctlTls(join(scope.dir, 'pki', 'operator')),
       'get',
       '--print-value-only',
       '/rackseed/ceph/identity',

@@ -9,9 +9,10 @@ import {
   Scope,
   type SimulatedRack,
   startSimulatedBmcs,
+  testNodeTls,
   waitFor,
 } from '../bed/index.js';
-import { BIN, build, status, writeClusterKey } from './agent-helpers.js';
+import { BIN, build, etcdctlTls, status, writeClusterKey } from './agent-helpers.js';
 
 const CHECKER = fileURLToPath(new URL('./fixtures/quorum-checker.mjs', import.meta.url));
 
@@ -42,7 +43,9 @@ describe('agent: etcd membership grows 1 → 3 → 5, replaces a dead voter, kee
   let voterUrls: string[] = [];
 
   const nodeIp = (name: string) => lab.host(name).ip ?? '';
-  const st = () => status(voterUrls.length > 0 ? voterUrls : [seedUrl], lab.bridgeNetns);
+  /** Node certificates from one test CA: `pki/<node>`, and `pki/operator` for the test's own calls. */
+  const tlsOf = (name: string) => join(scope.dir, 'pki', name);
+  const st = () => status(voterUrls.length > 0 ? voterUrls : [seedUrl], lab.bridgeNetns, tlsOf('operator'));
   const voters = (s = st()) => s.etcd.members.filter((m) => !m.learner);
   const polls = () =>
     readFileSync(checkerLog, 'utf8')
@@ -56,7 +59,8 @@ describe('agent: etcd membership grows 1 → 3 → 5, replaces a dead voter, kee
     scope = Scope.open('agent-etcd-membership');
     lab = await createNetworkLab({ hosts: 6 });
     const net = lab.gateway.split('.').slice(0, 3).join('.');
-    seedUrl = `http://${nodeIp('h1')}:2379`;
+    seedUrl = `https://${nodeIp('h1')}:2379`;
+    await testNodeTls(join(scope.dir, 'pki'), 'operator');
     const addresses = [200, 201, 202, 203, 204, 205].map((n) => `${net}.${n}`);
     for (const address of addresses)
       await lab.exec(lab.bridgeNetns, ['ip', 'addr', 'add', `${address}/24`, 'dev', 'br0']);
@@ -82,6 +86,7 @@ describe('agent: etcd membership grows 1 → 3 → 5, replaces a dead voter, kee
           leaseTtl: 2,
           clusterKeyFile,
           etcdListen: nodeIp(name),
+          tls: (await testNodeTls(join(scope.dir, 'pki'), name, [nodeIp(name)])).dir,
           etcdBootstrap: bmc.index === 1,
           bmc: { host: bmc.host, port: bmc.port, user: bmc.user, passwordFile: join(dir, 'bmc-password') },
         }),
@@ -99,7 +104,7 @@ describe('agent: etcd membership grows 1 → 3 → 5, replaces a dead voter, kee
     );
     checkerLog = join(scope.dir, 'quorum.log');
     writeFileSync(checkerLog, '');
-    checker = lab.spawn(lab.bridgeNetns, 'quorum-checker', ['node', CHECKER, seedUrl, checkerLog]);
+    checker = lab.spawn(lab.bridgeNetns, 'quorum-checker', ['node', CHECKER, seedUrl, checkerLog, tlsOf('operator')]);
   });
 
   afterAll(async () => {
@@ -161,6 +166,7 @@ describe('agent: etcd membership grows 1 → 3 → 5, replaces a dead voter, kee
         'etcdctl',
         '--endpoints',
         seedUrl,
+        ...etcdctlTls(tlsOf('operator')),
         'move-leader',
         BigInt(target?.id ?? 0).toString(16),
       ]);

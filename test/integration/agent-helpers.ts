@@ -21,9 +21,14 @@ export function writeClusterKey(dir: string): string {
   return file;
 }
 
-/** `rackseed status --json` against `etcd`, run as the operator would. */
-export function status(etcd: readonly string[], netns?: string): ClusterStatus {
-  const argv = ['node', BIN, 'status', '--json', '--etcd', etcd.join(',')];
+/** etcdctl's flags to present the node certificate in `dir` (the cluster's etcd is mutual TLS). */
+export const etcdctlTls = (dir: string): string[] => [
+  ...['--cacert', join(dir, 'ca.crt'), '--cert', join(dir, 'node.crt'), '--key', join(dir, 'node.key')],
+];
+
+/** `rackseed status --json` against `etcd`, run as the operator would (with a node certificate's `tls` directory for https etcd). */
+export function status(etcd: readonly string[], netns?: string, tls?: string): ClusterStatus {
+  const argv = ['node', BIN, 'status', '--json', '--etcd', etcd.join(','), ...(tls ? ['--tls', tls] : [])];
   const [command, ...args] = (netns ? ['ip', 'netns', 'exec', netns, ...argv] : argv) as [string, ...string[]];
   return JSON.parse(execFileSync(command, args, { encoding: 'utf8', timeout: 15_000 })) as ClusterStatus;
 }

@@ -1,12 +1,15 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ClusterStatus } from '../../agent/index.js';
-import { type Daemon, type EtcdCluster, Scope, startEtcd, waitFor } from '../bed/index.js';
+import { Agent, fetch } from 'undici';
+import type { ClusterStatus, NodeTls } from '../../agent/index.js';
+import { type Daemon, type EtcdCluster, Scope, startEtcd, testNodeTls, waitFor } from '../bed/index.js';
 import { BIN, build, writeClusterKey } from './agent-helpers.js';
 
+/** An operator's certificate from the agent's CA: the endpoint is mutual TLS. */
+let operator: NodeTls;
 const get = async (url: string) => {
-  const response = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+  const response = await fetch(url, { signal: AbortSignal.timeout(5_000), dispatcher: operator.dispatcher() });
   return { status: response.status, body: response.status === 404 ? null : ((await response.json()) as unknown) };
 };
 
@@ -22,7 +25,8 @@ describe('agent: --listen serves /health and /status', () => {
     build();
     scope = Scope.open('agent-listen');
     etcd = await startEtcd({ members: 1 });
-    base = `http://127.0.0.1:${await scope.port()}`;
+    base = `https://127.0.0.1:${await scope.port()}`;
+    operator = await testNodeTls(join(scope.dir, 'pki'), 'operator');
     const dir = join(scope.dir, 'l1');
     mkdirSync(dir, { recursive: true });
     agent = scope.spawn('agent-l1', [
@@ -36,7 +40,9 @@ describe('agent: --listen serves /health and /status', () => {
       '--data-dir',
       dir,
       '--listen',
-      base.slice('http://'.length),
+      base.slice('https://'.length),
+      '--tls',
+      (await testNodeTls(join(scope.dir, 'pki'), 'l1')).dir,
       '--lease-ttl',
       '2',
       '--cluster-key-file',
@@ -56,8 +62,24 @@ describe('agent: --listen serves /health and /status', () => {
 
   afterAll(async () => {
     await agent?.stop(2_000);
+    await operator?.close();
     await etcd?.stop();
     await scope?.close();
+  });
+
+  it('answers nothing to a client without a certificate from the cluster CA', async () => {
+    const ca = operator.read().ca;
+    await expect(
+      fetch(`${base}/health`, { dispatcher: new Agent({ connect: { ca } }), signal: AbortSignal.timeout(5_000) }),
+    ).rejects.toThrow();
+    const stranger = await testNodeTls(join(scope.dir, 'other-pki'), 'operator');
+    await expect(
+      fetch(`${base}/health`, {
+        dispatcher: new Agent({ connect: { ca, cert: stranger.read().cert, key: stranger.read().key } }),
+        signal: AbortSignal.timeout(5_000),
+      }),
+    ).rejects.toThrow();
+    await stranger.close();
   });
 
   it('answers /health with 200 and its lease while the lease is valid', async () => {

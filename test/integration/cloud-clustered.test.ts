@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keys } from '../../agent/index.js';
+import { keys, type NodeTls } from '../../agent/index.js';
 import { bootstrapCloud } from '../../appliance/api/index.js';
 import {
   CLOUD_SCHEMA_MODULE,
@@ -27,6 +27,7 @@ import {
   startCeph,
   startCloud,
   startEtcd,
+  testNodeTls,
   waitFor,
 } from '../bed/index.js';
 
@@ -40,6 +41,8 @@ let nodeA: CloudProcess;
 let nodeB: CloudProcess;
 let password: string;
 let startMaster: (node: string) => MasterProcess;
+/** One node certificate for every process here: the DB master's RPC is mutual TLS. */
+let tls: NodeTls;
 
 /**
  * The cloud as a cluster runs it: a DB master process hosting the cloud schema on Ceph (one
@@ -54,9 +57,10 @@ beforeAll(async () => {
     await ceph.ceph(['osd', 'pool', 'application', 'enable', pool, 'rbd']);
   }
   scope = Scope.open('cloud-clustered');
+  tls = await testNodeTls(join(scope.dir, 'pki'), 'node');
   const location: DbLocation = { kind: 'ceph', conf: ceph.conf, pool: ceph.pool, namespace: 'cloud', name: 'cloud' };
   startMaster = (node) =>
-    spawnMaster(scope, { etcd: etcdCluster.endpoints, location, node, schemaModule: CLOUD_SCHEMA_MODULE });
+    spawnMaster(scope, { etcd: etcdCluster.endpoints, location, node, tls, schemaModule: CLOUD_SCHEMA_MODULE });
   // The first candidate as operators and agents run one; the standbys through the bed's entry.
   masters = [
     spawnCloudMaster(scope, {
@@ -65,13 +69,20 @@ beforeAll(async () => {
       pool: ceph.pool,
       namespace: location.namespace,
       node: 'm1',
+      tls,
     }),
     startMaster('m2'),
   ];
   password = randomBytes(12).toString('base64url');
   const adminPasswordFile = join(scope.dir, 'admin-password');
   writeFileSync(adminPasswordFile, `${password}\n`, { mode: 0o600 });
-  const cluster = { etcd: etcdCluster.endpoints, cephConf: ceph.conf, imagePool: ceph.pool, adminPasswordFile };
+  const cluster = {
+    etcd: etcdCluster.endpoints,
+    cephConf: ceph.conf,
+    imagePool: ceph.pool,
+    adminPasswordFile,
+    tlsDir: tls.dir,
+  };
   [nodeA, nodeB] = await Promise.all([startCloud({ cluster }), startCloud({ cluster })]);
 });
 
@@ -240,7 +251,7 @@ describe('rackseed cloud serve --etcd: the API on two nodes over the DB master',
 
   it('throws the same typed errors, with the same messages, as the embedded database', async () => {
     const etcd = new Etcd3({ hosts: [...etcdCluster.endpoints] });
-    const client = await DbClient.connect({ etcd, deadlineMs: 30_000 });
+    const client = await DbClient.connect({ etcd, tls, deadlineMs: 30_000 });
     const file = join(scope.dir, 'embedded.db');
     const local = openSqliteDb(file);
     try {

@@ -6,22 +6,26 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliIo } from '../../appliance/cli/io.js';
 import { runCli } from '../../appliance/cli/program.js';
 import { DbClient, DbError, type DbMaster, startDbMaster } from '../../appliance/dbmaster/index.js';
-import { type EtcdCluster, JOURNAL_SCHEMA, startEtcd } from '../bed/index.js';
+import type { NodeTls } from '../../agent/index.js';
+import { type EtcdCluster, JOURNAL_SCHEMA, startEtcd, testNodeTls } from '../bed/index.js';
 
 // The embedded default: the same master, worker and client on a local SQLite file (one
 // machine, no Ceph); and `rackseed db backup/restore` through it.
 let etcdCluster: EtcdCluster;
 let etcd: Etcd3;
 let dir: string;
+let tls: NodeTls;
 
 beforeAll(async () => {
   etcdCluster = await startEtcd({ members: 1 });
   etcd = new Etcd3({ hosts: [...etcdCluster.endpoints] });
   dir = await mkdtemp(join(tmpdir(), 'rackseed-db-embedded-'));
+  tls = await testNodeTls(join(dir, 'pki'), 'solo');
 });
 
 afterAll(async () => {
   etcd?.close();
+  await tls?.close();
   await etcdCluster?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
@@ -31,6 +35,7 @@ const electionName = 'db-master-embedded';
 function start(): Promise<DbMaster> {
   return startDbMaster({
     etcd,
+    tls,
     location: { kind: 'local', path: join(dir, 'cloud.sqlite') },
     schemaModule: JOURNAL_SCHEMA,
     node: 'solo',
@@ -50,7 +55,7 @@ function cli(argv: string[]): Promise<{ code: number; out: string; err: string }
       io.err += text;
     },
   };
-  const common = ['db', '--etcd', etcdCluster.endpoints.join(','), '--election', electionName];
+  const common = ['db', '--etcd', etcdCluster.endpoints.join(','), '--tls', tls.dir, '--election', electionName];
   return runCli([...common, ...argv], io).then((code) => ({ code, out: io.out, err: io.err }));
 }
 
@@ -58,7 +63,7 @@ describe('database master, embedded on a local file', () => {
   it('serves operations in transactions, applies a retried write once, and keeps data across restarts', async () => {
     let master = await start();
     await master.ready();
-    const client = await DbClient.connect({ etcd, electionName, deadlineMs: 10_000 });
+    const client = await DbClient.connect({ etcd, tls, electionName, deadlineMs: 10_000 });
     try {
       const first = await client.call('append', { client: 'x', seq: 1 }, { requestId: 'req-1' });
       const retried = await client.call('append', { client: 'x', seq: 1 }, { requestId: 'req-1' });
@@ -90,7 +95,7 @@ describe('database master, embedded on a local file', () => {
   it('backs up to a file and restores from it with rackseed db backup/restore', async () => {
     const master = await start();
     await master.ready();
-    const client = await DbClient.connect({ etcd, electionName });
+    const client = await DbClient.connect({ etcd, tls, electionName });
     try {
       const before = await client.call<unknown[]>('entries');
       const file = join(dir, 'backup.sqlite');
@@ -117,7 +122,7 @@ describe('database master, embedded on a local file', () => {
   });
 
   it('reports DB_ERR_UNAVAILABLE when no master answers within the deadline', async () => {
-    const client = await DbClient.connect({ etcd, electionName: 'db-master-nobody', deadlineMs: 500 });
+    const client = await DbClient.connect({ etcd, tls, electionName: 'db-master-nobody', deadlineMs: 500 });
     try {
       await expect(client.call('entries')).rejects.toMatchObject({ code: 'DB_ERR_UNAVAILABLE', retryable: true });
     } finally {

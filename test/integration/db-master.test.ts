@@ -1,5 +1,7 @@
+import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NodeTls } from '../../agent/index.js';
 import { DbClient, type DbLocation, firstStripe, STRIPER_LOCK } from '../../appliance/dbmaster/index.js';
 import { blocklistAddress, RadosCluster } from '../../appliance/rados/index.js';
 import {
@@ -10,6 +12,7 @@ import {
   spawnMaster,
   startCeph,
   startEtcd,
+  testNodeTls,
   waitFor,
 } from '../bed/index.js';
 
@@ -18,16 +21,20 @@ let etcdCluster: EtcdCluster;
 let etcd: Etcd3;
 let rados: RadosCluster;
 let scope: Scope;
+/** One node certificate for the candidates and the clients: the DB master's RPC is mutual TLS. */
+let tls: NodeTls;
 
 beforeAll(async () => {
   [ceph, etcdCluster] = await Promise.all([startCeph(), startEtcd({ members: 1 })]);
   etcd = new Etcd3({ hosts: [...etcdCluster.endpoints] });
   rados = await RadosCluster.connect({ conf: ceph.conf });
   scope = Scope.open('db-master');
+  tls = await testNodeTls(join(scope.dir, 'pki'), 'node');
 });
 
 afterAll(async () => {
   await scope?.close();
+  await tls?.close();
   etcd?.close();
   await rados?.close();
   await Promise.all([ceph?.stop(), etcdCluster?.stop()]);
@@ -37,7 +44,8 @@ afterAll(async () => {
 function setup(name: string) {
   const location: DbLocation = { kind: 'ceph', conf: ceph.conf, pool: ceph.pool, namespace: 'db-test', name };
   const electionName = `db-master-${name}`;
-  const start = (node: string) => spawnMaster(scope, { etcd: etcdCluster.endpoints, location, node, electionName });
+  const start = (node: string) =>
+    spawnMaster(scope, { etcd: etcdCluster.endpoints, location, node, tls, electionName });
   return { location, electionName, start };
 }
 
@@ -72,7 +80,7 @@ describe('database master on Ceph', () => {
     const candidates = [start('a'), start('b')];
     const first = await masterOf(candidates);
     const clients = await Promise.all(
-      [1, 2, 3].map(() => DbClient.connect({ etcd, electionName, deadlineMs: 30_000 })),
+      [1, 2, 3].map(() => DbClient.connect({ etcd, tls, electionName, deadlineMs: 30_000 })),
     );
     const acked = new Map<string, number[]>();
     let stop = false;
@@ -137,7 +145,7 @@ describe('database master on Ceph', () => {
     const { electionName, start } = setup('journal-zombie');
     const candidates = [start('a'), start('b')];
     const old = await masterOf(candidates);
-    const client = await DbClient.connect({ etcd, electionName });
+    const client = await DbClient.connect({ etcd, tls, electionName });
     await client.call('append', { client: 'before', seq: 1 });
     const oldUrl = await old.url();
     process.kill(old.daemon.pid, 'SIGSTOP');
@@ -175,7 +183,7 @@ describe('database master on Ceph', () => {
     const { electionName, start } = setup('journal-backup');
     const candidates = [start('a')];
     await masterOf(candidates);
-    const client = await DbClient.connect({ etcd, electionName });
+    const client = await DbClient.connect({ etcd, tls, electionName });
     try {
       await client.call('append', { client: 'kept', seq: 1 });
       const backup = await client.backup();

@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keys, processStart, Store } from '../../agent/index.js';
+import { keys, type NodeTls, processStart, Store } from '../../agent/index.js';
 import {
   type GuestPorts,
   type GuestRequest,
@@ -17,13 +18,12 @@ import {
   RbdGuestDisks,
 } from '../../appliance/host/index.js';
 import { Rbd } from '../../appliance/rbd/index.js';
-import { type CephCluster, type EtcdCluster, startCeph, startEtcd, waitFor } from '../bed/index.js';
+import { type CephCluster, type EtcdCluster, startCeph, startEtcd, testNodeTls, waitFor } from '../bed/index.js';
 import { guestImage } from '../guest-image.js';
 
 // The host service on real parts: etcd for its records, a cephx Ceph cluster for the disks,
 // QEMU (TCG) booting the guest image from an RBD clone. No ports here (the guest network has
 // its own test in namespaces); one guest at a time.
-const TOKEN = 'test-host-token-0123456789abcdef';
 const ID = '0b7c3f7e-5d0a-4f51-9d0e-2f1f0e6a1c01';
 let etcd: EtcdCluster;
 let ceph: CephCluster;
@@ -33,6 +33,9 @@ let dir: string;
 let service: HostService;
 let api: FastifyInstance;
 let client: HostClient;
+/** The host's certificate and a caller's (another node's compute service), from one test CA. */
+let hostTls: NodeTls;
+let callerTls: NodeTls;
 
 const noPorts: GuestPorts = {
   plug: () => Promise.reject(new Error('no ports in this test')),
@@ -76,10 +79,10 @@ async function startService(): Promise<void> {
     startGapMs: 0,
   });
   const adopted = await service.adoptAll();
-  api = hostApi(service, TOKEN);
+  api = hostApi(service, hostTls);
   await api.listen({ host: '127.0.0.1', port: 0 });
   const address = api.server.address();
-  client = new HostClient(`http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`, TOKEN);
+  client = new HostClient(`https://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`, callerTls);
   return void adopted;
 }
 const consoleHas = (text: string, times = 1) =>
@@ -105,6 +108,8 @@ beforeAll(async () => {
   await rbd.importImage('images', 'guest', { format: 'raw', stream: createReadStream(image.path) });
   await rbd.importImage('images', 'blank', { format: 'raw', stream: Readable.from([Buffer.alloc(1 << 20)]) });
   dir = mkdtempSync(join(tmpdir(), 'rackseed-host-'));
+  hostTls = await testNodeTls(join(dir, 'pki'), 'h1');
+  callerTls = await testNodeTls(join(dir, 'pki'), 'h2');
   await startService();
 }, 300_000);
 
@@ -113,6 +118,7 @@ afterAll(async () => {
   await api?.close();
   service?.close();
   await store?.close();
+  await Promise.all([hostTls?.close(), callerTls?.close()]);
   await ceph?.stop();
   await etcd?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -121,11 +127,19 @@ afterAll(async () => {
 describe('the host service (QEMU on RBD, records in etcd)', () => {
   let pid = 0;
 
-  it('refuses callers without its token, and bad requests with a stable code', async () => {
-    await expect(new HostClient(client.url, 'wrong').get(ID)).rejects.toMatchObject({
-      status: 401,
-      code: 'HOST_ERR_UNAUTHORIZED',
+  it('refuses callers without a node certificate from the cluster CA, and bad requests with a stable code', async () => {
+    // A certificate from another CA: the handshake fails, the call gets nothing.
+    const stranger = await testNodeTls(join(dir, 'other-pki'), 'h2');
+    await expect(new HostClient(client.url, stranger).get(ID)).rejects.toMatchObject({
+      code: 'HOST_ERR_UNREACHABLE',
     });
+    await stranger.close();
+    // No certificate at all, even trusting the host's: refused in the handshake, no HTTP answer.
+    await expect(
+      fetch(`${client.url}/v1/inventory`, { dispatcher: new Agent({ connect: { ca: callerTls.read().ca } }) }),
+    ).rejects.toThrow();
+    // Plain HTTP: no answer either.
+    await expect(fetch(client.url.replace('https:', 'http:') + '/v1/inventory')).rejects.toThrow();
     await expect(client.put(ID, request({ vcpus: 0 }))).rejects.toMatchObject({
       status: 400,
       code: 'HOST_ERR_BAD_REQUEST',

@@ -1,9 +1,10 @@
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Store } from '../../agent/index.js';
+import { NodeTls, Store } from '../../agent/index.js';
 import {
   type ClusterIdentity,
   ENROLL_KEYS,
@@ -12,6 +13,7 @@ import {
   type EnrollmentServer,
   ensureIdentity,
   ensureServerCertificate,
+  issueNodeCertificate,
   startEnrollmentServer,
 } from '../../bootstrap/seed/index.js';
 import { type EtcdCluster, startEtcd } from '../bed/index.js';
@@ -27,6 +29,8 @@ describe('seed enrollment', () => {
   let identity: ClusterIdentity;
   let server: EnrollmentServer;
   let caServer: Server;
+  /** The booting node's key (its tls directory), as `rackseed node boot` makes it. */
+  let nodeTls: NodeTls;
   let caUrl: string;
   let enrollment: Enrollment;
   const events: { type: string; mac: string; detail: string }[] = [];
@@ -36,6 +40,7 @@ describe('seed enrollment', () => {
     store = Store.connect([...etcd.endpoints]);
     dir = mkdtempSync(join(tmpdir(), 'rackseed-seed-'));
     identity = await ensureIdentity(join(dir, 'cluster'), 'test');
+    nodeTls = new NodeTls(join(dir, 'node-tls'));
     enrollment = new Enrollment(store, { autoAccept: false });
     await store.put(
       ENROLL_KEYS.inventory(GUID),
@@ -46,13 +51,18 @@ describe('seed enrollment', () => {
       port: 0,
       tls: await ensureServerCertificate(identity, '127.0.0.1'),
       enrollment,
-      grant: async (name) => ({
+      grant: async (name, request) => ({
         name,
+        ca: identity.caCertPem,
+        certificate: await issueNodeCertificate(identity.dir, {
+          name,
+          addresses: [request.address],
+          publicKey: request.publicKey,
+        }),
         cluster: { id: identity.id, name: identity.name },
         etcd: [...etcd.endpoints],
         clusterKey: identity.clusterKey.toString('base64'),
         leaseTtl: 3,
-        adminPassword: identity.adminPassword,
         services: [],
       }),
       onEvent: (e) => events.push(e),
@@ -70,7 +80,10 @@ describe('seed enrollment', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const attempt = (token: string, extra: { mac?: string; guid?: string; caFingerprint?: string } = {}) =>
+  const attempt = (
+    token: string,
+    extra: { mac?: string; guid?: string; caFingerprint?: string; publicKey?: string } = {},
+  ) =>
     enroll({
       url: server.url,
       caUrl,
@@ -78,6 +91,7 @@ describe('seed enrollment', () => {
       token,
       mac: extra.mac ?? MAC,
       guid: extra.guid ?? GUID,
+      publicKey: extra.publicKey ?? nodeTls.publicKey(),
       deadlineMs: 3_000,
     });
 
@@ -89,11 +103,23 @@ describe('seed enrollment', () => {
     expect(identity.caFingerprint).toMatch(/^sha256:[0-9a-f]{64}$/);
   });
 
-  it('grants a discovered server its node, once', async () => {
+  it('grants a discovered server its node and a certificate for its own key, once', async () => {
     const token = await enrollment.issueToken(MAC);
+    // A request without a usable public key is refused before the token is looked at.
+    await expect(attempt(token, { publicKey: 'not a key' })).rejects.toMatchObject({
+      code: 'ENROLL_ERR_REFUSED',
+      message: expect.stringContaining('ENROLL_ERR_BAD_REQUEST'),
+    });
     const grant = await attempt(token);
     expect(grant.name).toBe('node-1');
     expect(Buffer.from(grant.clusterKey, 'base64').equals(identity.clusterKey)).toBe(true);
+    // The CA names the node and the address it enrolled from, for the key the node kept.
+    const cert = new X509Certificate(grant.certificate);
+    expect(cert.subject).toContain('CN=node-1');
+    expect(cert.subjectAltName).toBe('IP Address:127.0.0.1, DNS:node-1');
+    expect(cert.verify(new X509Certificate(identity.caCertPem).publicKey)).toBe(true);
+    expect(cert.publicKey.export({ type: 'spki', format: 'pem' })).toBe(nodeTls.publicKey());
+    expect(grant.ca).toBe(identity.caCertPem);
     await expect(attempt(token)).rejects.toMatchObject({
       code: 'ENROLL_ERR_REFUSED',
       message: expect.stringContaining('ENROLL_ERR_BAD_TOKEN'),
@@ -120,6 +146,7 @@ describe('seed enrollment', () => {
       token,
       mac,
       guid: 'f'.repeat(32),
+      publicKey: nodeTls.publicKey(),
       deadlineMs: 20_000,
     });
     await expect.poll(async () => (await enrollment.held()).map((h) => h.mac), { timeout: 10_000 }).toEqual([mac]);

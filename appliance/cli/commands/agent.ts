@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { type Command, Option } from 'commander';
 import type { BmcRecord, ServiceSpec } from '../../../agent/index.js';
-import { cephConnect, connectStore, endpoints, loadAgent, readConfigFile } from '../cluster.js';
+import { cephConnect, connectStore, endpoints, loadAgent, nodeTls, readConfigFile, TLS_OPTION } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
 import { type CliIo, type GlobalOptions, logStrayRejections, report } from '../io.js';
 import { readSecret } from '../secrets.js';
@@ -14,6 +14,7 @@ interface AgentConfig {
   listen?: string;
   leaseTtl?: number;
   clusterKeyFile?: string;
+  tls?: string;
   etcdListen?: string;
   etcdBootstrap?: boolean;
   cephListen?: string;
@@ -32,6 +33,7 @@ interface AgentFlags {
   config?: string;
   leaseTtl?: string;
   clusterKeyFile?: string;
+  tls?: string;
   etcdListen?: string;
   etcdBootstrap?: boolean;
   cephListen?: string;
@@ -69,6 +71,7 @@ export function registerAgent(program: Command, io: CliIo): void {
     .option('--etcd-bootstrap', 'the seed: start a new one-member etcd cluster here (needs --etcd-listen)')
     .option('--ceph-listen <host>', 'this node takes part in Ceph (an OSD, maybe a monitor), its daemons on HOST')
     .option('--cluster-key-file <file>', 'the cluster key (32 bytes, raw/hex/base64) that seals BMC passwords in etcd')
+    .option(...TLS_OPTION)
     .option('--config <file>', 'YAML config file with the same settings and the service catalog')
     .addOption(new Option('--lease-ttl <seconds>', 'lease TTL').default(undefined))
     .action(async (flags: AgentFlags) => {
@@ -102,6 +105,12 @@ export function registerAgent(program: Command, io: CliIo): void {
       const etcdBootstrap = flags.etcdBootstrap ?? config.etcdBootstrap ?? false;
       if (etcdBootstrap && !etcdHost) throw new CliUsageError('--etcd-bootstrap needs --etcd-listen HOST');
       const cephHost = flags.cephListen ?? config.cephListen;
+      // Required where it listens or hosts etcd, or reaches etcd over https; a bare test etcd (http) needs none.
+      const tlsDir = flags.tls ?? config.tls;
+      const tls =
+        tlsDir || etcdHost || listen || etcd.some((url) => url.startsWith('https://'))
+          ? await nodeTls(tlsDir, io)
+          : undefined;
       const [{ startAgent, readClusterKey }, { IpmiPowerDriver }] = await Promise.all([
         loadAgent(),
         import('../../../bootstrap/ipmi/index.js'),
@@ -113,6 +122,7 @@ export function registerAgent(program: Command, io: CliIo): void {
           dataDir,
           leaseTtl,
           clusterKey: readClusterKey(keyFile),
+          ...(tls ? { tls } : {}),
           etcdBootstrap,
           ...(etcdHost ? { etcdHost } : {}),
           ...(cephHost ? { cephHost, cephConnect } : {}),
@@ -132,8 +142,9 @@ export function registerAgent(program: Command, io: CliIo): void {
     .command('status')
     .description('nodes and their states, etcd members and leader, singleton holders, Ceph health, recent transitions')
     .option('--etcd <urls>', 'comma-separated etcd client URLs (default: $RACKSEED_ETCD)')
-    .action(async (flags: { etcd?: string }, command: Command) => {
-      const store = await connectStore(flags.etcd, io);
+    .option(...TLS_OPTION)
+    .action(async (flags: { etcd?: string; tls?: string }, command: Command) => {
+      const store = await connectStore(flags, io);
       try {
         const { readStatus } = await loadAgent();
         const status = await readStatus(store);

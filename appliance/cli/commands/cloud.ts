@@ -3,13 +3,13 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { RackseedError } from '../../../agent/errors/index.js';
-import type { NodeRecord } from '../../../agent/index.js';
+import type { NodeRecord, NodeTls } from '../../../agent/index.js';
 import type { BlobStore } from '../../blobs/index.js';
 import type { BootableImages } from '../../api/index.js';
 import type { ComputeDriver, ComputeHost, HostView, PlacementConfig } from '../../compute/index.js';
 import type { CloudDb } from '../../db/index.js';
 import { defaultCloudsYaml, writeCloud } from '../clouds-yaml.js';
-import { cephAccess, endpoints, loadAgent } from '../cluster.js';
+import { cephAccess, endpoints, loadAgent, nodeTls, TLS_OPTION } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
 import { type CliIo, type GlobalOptions, report, untilSignal } from '../io.js';
 import { readSecret } from '../secrets.js';
@@ -35,23 +35,28 @@ interface ServeOptions {
   cloudsYaml?: string;
   publicUrl?: string;
   computeDriver?: string;
-  hostTokenFile?: string;
+  tls?: string;
 }
 
 /** How long a node waits at start for a DB master, and for the others to finish bootstrapping the cloud. */
 const BOOTSTRAP_WAIT_MS = 120_000;
 
-/** What the API stands on: the database, the image bytes, the admin password, and how to let go of them. */
+/**
+ * What the API stands on: the database, the image bytes, the admin password (known to the
+ * machine that bootstraps the cloud: one machine, or a cluster's seed), and how to let go of them.
+ */
 interface Backing {
   mode: 'embedded' | 'cluster';
   db: CloudDb;
   blobs: BlobStore;
-  password: string;
-  passwordFile: string;
+  password?: string;
+  passwordFile?: string;
   /** The machines servers go on: none known here (the driver's stand-in) or the cluster's live nodes. */
   hosts?: () => ComputeHost[];
   /** The host services' records, followed (a cluster node only). */
   hostView?: HostView;
+  /** The node's certificate, for the internal planes (a cluster node only). */
+  tls?: NodeTls;
   /** Glance's bootable copies of images on RBD (a cluster node only). */
   bootableImages?: BootableImages;
   /** The cluster's placement setting, followed (a cluster node only). */
@@ -94,8 +99,9 @@ async function embedded(dataDir: string): Promise<Backing> {
 
 /**
  * A cluster node: the database through the elected DB master (found in etcd), image bytes in
- * RADOS. Every node bootstraps the cloud at start, one at a time under an etcd lock, so that
- * two nodes starting together never both create the admin user or the provider network.
+ * RADOS. A node given the admin password (the seed's) bootstraps the cloud at start, under an
+ * etcd lock, so that two such nodes starting together never both create the admin user or the
+ * provider network; the others (every enrolled node: its grant has no admin password) only serve.
  */
 async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): Promise<Backing> {
   const hosts = endpoints(etcdOption);
@@ -103,12 +109,10 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
   if (!options.cephConf || !options.imagePool) {
     throw new CliUsageError('--etcd needs --ceph-conf FILE and --image-pool POOL: image bytes live in RADOS');
   }
-  if (!options.adminPasswordFile) throw new CliUsageError('--etcd needs --admin-password-file FILE');
-  const password = await readSecret(io, {
-    file: options.adminPasswordFile,
-    env: 'RACKSEED_ADMIN_PASSWORD',
-    what: 'admin password',
-  });
+  const password = options.adminPasswordFile
+    ? await readSecret(io, { file: options.adminPasswordFile, env: 'RACKSEED_ADMIN_PASSWORD', what: 'admin password' })
+    : undefined;
+  const tls = await nodeTls(options.tls, io);
   const [
     { EtcdLockFailedError },
     { DbClient, openBlobStore },
@@ -129,9 +133,9 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
     loadAgent(),
   ]);
   // One etcd client for everything: following the master, the bootstrap lock, the nodes.
-  const nodeStore = agent.Store.connect(hosts);
+  const nodeStore = agent.Store.connect(hosts, tls);
   const etcd = nodeStore.client;
-  const closers: (() => Promise<unknown> | void)[] = [() => nodeStore.close()];
+  const closers: (() => Promise<unknown> | void)[] = [() => tls.close(), () => nodeStore.close()];
   // Started with the endpoints of one moment; it follows the voters as the membership changes.
   const following = await agent.followEtcdEndpoints(nodeStore);
   closers.push(() => following.close());
@@ -139,7 +143,7 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
     for (const closer of closers.splice(0).reverse()) await closer();
   };
   try {
-    const client = await DbClient.connect({ etcd, electionName: options.election });
+    const client = await DbClient.connect({ etcd, tls, electionName: options.election });
     closers.push(() => client.close());
     const store = await openBlobStore({
       kind: 'ceph',
@@ -167,7 +171,7 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
     const patient = remoteCloudDb(client, { deadlineMs: BOOTSTRAP_WAIT_MS });
     // etcd3's lock does not wait: whoever finds it held tries again until the holder is done.
     const deadline = Date.now() + BOOTSTRAP_WAIT_MS;
-    for (;;) {
+    while (password !== undefined) {
       try {
         await etcd
           .lock(agent.keys.cloudBootstrapLock)
@@ -189,10 +193,12 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
       mode: 'cluster',
       db,
       blobs: clusterBlobStore(store),
-      password,
-      passwordFile: resolve(options.adminPasswordFile),
+      ...(password !== undefined && options.adminPasswordFile
+        ? { password, passwordFile: resolve(options.adminPasswordFile) }
+        : {}),
       hosts: liveNodes,
       hostView,
+      tls,
       placement: placement.current,
       bootableImages: new RbdBootableImages(
         new Rbd({
@@ -241,7 +247,10 @@ export function registerCloud(program: Command, io: CliIo): void {
     .option('--ceph-client <name>', 'with --etcd: cephx client name, e.g. client.admin')
     .option('--image-pool <pool>', 'with --etcd: RADOS pool of the image bytes')
     .option('--image-namespace <ns>', 'with --etcd: RADOS namespace of the image bytes', 'images')
-    .option('--admin-password-file <file>', "with --etcd: the admin's password (first line), used when bootstrapping")
+    .option(
+      '--admin-password-file <file>',
+      "with --etcd: the admin's password (first line): this node bootstraps the cloud (the seed's; other nodes only serve)",
+    )
     .option('--port <port>', 'TCP port', '5000')
     .option('--host <address>', 'address to listen on and advertise', '127.0.0.1')
     .option(
@@ -252,10 +261,7 @@ export function registerCloud(program: Command, io: CliIo): void {
       '--compute-driver <name>',
       'qemu (servers are QEMU guests on the nodes’ host services; the default with --etcd) or fake (instant, nothing runs; the default with --data-dir, for API conformance and scale benchmarks)',
     )
-    .option(
-      '--host-token-file <file>',
-      'with --compute-driver qemu: the host services’ token (else $RACKSEED_HOST_TOKEN)',
-    )
+    .option(TLS_OPTION[0], `with --etcd: ${TLS_OPTION[1]}`)
     .option(
       '--clouds-yaml <file>',
       'clouds.yaml to add the rackseed entry to (default ~/.config/openstack/clouds.yaml)',
@@ -285,14 +291,8 @@ export function registerCloud(program: Command, io: CliIo): void {
       try {
         if (driverName === 'fake') {
           driver = new compute.FakeDriver(backing.hosts);
-        } else if (driverName === 'qemu' && backing.hostView) {
-          const token = await readSecret(io, {
-            ...(options.hostTokenFile ? { file: options.hostTokenFile } : {}),
-            env: 'RACKSEED_HOST_TOKEN',
-            what: 'host service token',
-            option: '--host-token-file',
-          });
-          driver = new compute.HostComputeDriver(db, backing.hostView.inventories, token);
+        } else if (driverName === 'qemu' && backing.hostView && backing.tls) {
+          driver = new compute.HostComputeDriver(db, backing.hostView.inventories, backing.tls);
         } else {
           throw new CliUsageError(
             driverName === 'qemu'
@@ -331,15 +331,16 @@ export function registerCloud(program: Command, io: CliIo): void {
             ? resolve(options.cloudsYaml)
             : defaultCloudsYaml(io.env)
           : undefined;
-      if (cloudsYaml) await writeCloud(cloudsYaml, 'rackseed', `${publicUrl}/identity`, password);
+      if (cloudsYaml && password !== undefined)
+        await writeCloud(cloudsYaml, 'rackseed', `${publicUrl}/identity`, password);
       const value = {
         url: publicUrl,
         listen: `${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
         authUrl: `${publicUrl}/identity`,
         cloud: 'rackseed',
         mode: backing.mode,
-        cloudsYaml: cloudsYaml ?? null,
-        passwordFile: backing.passwordFile,
+        cloudsYaml: cloudsYaml && password !== undefined ? cloudsYaml : null,
+        passwordFile: backing.passwordFile ?? null,
         driver: driver.name,
       };
       report(io, command.optsWithGlobals<GlobalOptions>(), value, (v) =>
@@ -349,7 +350,9 @@ export function registerCloud(program: Command, io: CliIo): void {
           `  database: ${v.mode === 'cluster' ? 'the elected DB master, image bytes in RADOS' : 'this machine'}`,
           v.cloudsYaml
             ? `  cloud "rackseed" written to ${v.cloudsYaml}; admin password in ${v.passwordFile}`
-            : `  admin password in ${v.passwordFile}`,
+            : v.passwordFile
+              ? `  admin password in ${v.passwordFile}`
+              : '  serving only: the cloud is bootstrapped by the node that has the admin password',
           `  try:  OS_CLOUD=rackseed openstack server list`,
           `  stop with Ctrl-C`,
         ].join('\n'),

@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
-import { cephAccess, endpoints, loadAgent } from '../cluster.js';
+import { cephAccess, connectStore, loadAgent, nodeTls, TLS_OPTION } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
 import { type CliIo, type GlobalOptions, report, untilSignal } from '../io.js';
-import { readSecret } from '../secrets.js';
 
 interface KeeperOptions {
   etcd?: string;
@@ -11,7 +10,7 @@ interface KeeperOptions {
   cephKeyring?: string;
   cephClient?: string;
   host?: string;
-  hostTokenFile?: string;
+  tls?: string;
 }
 
 /**
@@ -31,16 +30,9 @@ export function registerCompute(program: Command, io: CliIo): void {
     .option('--ceph-keyring <file>', 'cephx keyring (default: the one ceph.conf names)')
     .option('--ceph-client <name>', 'cephx client name, e.g. client.admin')
     .option('--host <address>', "this node's address (unused: accepted as the other cloud services take it)")
-    .option('--host-token-file <file>', 'the host services’ token (else $RACKSEED_HOST_TOKEN)')
+    .option(...TLS_OPTION)
     .action(async (options: KeeperOptions) => {
-      const hosts = endpoints(options.etcd ?? io.env.RACKSEED_ETCD);
-      if (hosts.length === 0) throw new CliUsageError('no etcd endpoints: pass --etcd URLS or set RACKSEED_ETCD');
-      const token = await readSecret(io, {
-        ...(options.hostTokenFile ? { file: options.hostTokenFile } : {}),
-        env: 'RACKSEED_HOST_TOKEN',
-        what: 'host service token',
-        option: '--host-token-file',
-      });
+      const tls = await nodeTls(options.tls, io);
       const [agent, { DbClient }, { remoteCloudDb }, compute, { RadosCluster }] = await Promise.all([
         loadAgent(),
         import('../../dbmaster/index.js'),
@@ -48,9 +40,9 @@ export function registerCompute(program: Command, io: CliIo): void {
         import('../../compute/index.js'),
         import('../../rados/index.js'),
       ]);
-      const store = agent.Store.connect(hosts);
+      const store = await connectStore(options, io);
       const following = await agent.followEtcdEndpoints(store);
-      const client = await DbClient.connect({ etcd: store.client, electionName: options.election });
+      const client = await DbClient.connect({ etcd: store.client, tls, electionName: options.election });
       // Bounded: a dead node's OSD must not hold a call for ever.
       const rados = await RadosCluster.connect({
         ...cephAccess(options.cephConf, options),
@@ -61,7 +53,7 @@ export function registerCompute(program: Command, io: CliIo): void {
       const placement = await compute.watchPlacement(store);
       const log = (event: string, fields: Record<string, unknown>) =>
         io.stderr(`${JSON.stringify({ at: new Date().toISOString(), event, ...fields })}\n`);
-      const driver = new compute.HostComputeDriver(db, hostView.inventories, token);
+      const driver = new compute.HostComputeDriver(db, hostView.inventories, tls);
       const servers = new compute.ServerService(
         db,
         driver,
@@ -74,7 +66,7 @@ export function registerCompute(program: Command, io: CliIo): void {
         hosts: hostView,
         servers,
         driver,
-        token,
+        tls,
         placement: placement.current,
         // The whole address (any port, any nonce): every Ceph client the dead host had. The node
         // is powered off already (the first fence); this one waits for the monitors to commit
@@ -101,6 +93,7 @@ export function registerCompute(program: Command, io: CliIo): void {
       await client.close();
       await following.close();
       await store.close();
+      await tls.close();
     });
 
   compute
@@ -109,14 +102,13 @@ export function registerCompute(program: Command, io: CliIo): void {
       "show or set the scheduler's allocation ratios and host reserves, cluster-wide (Nova's defaults until set)",
     )
     .option('--etcd <urls>', 'etcd client URLs, comma-separated (default: $RACKSEED_ETCD)')
+    .option(...TLS_OPTION)
     .option('--cpu-allocation-ratio <n>', 'vCPUs handed out per real CPU (Nova: 4.0)')
     .option('--ram-allocation-ratio <n>', 'memory handed out per real MB (Nova: 1.0)')
     .option('--disk-allocation-ratio <n>', 'disk handed out per real GB (Nova: 1.0)')
     .option('--reserved-host-memory-mb <n>', "memory kept for the node's own services (Nova: 512)")
     .option('--reserved-host-disk-gb <n>', "disk kept for the node's own use (Nova: 0)")
     .action(async (options: Record<string, string | undefined>, command: Command) => {
-      const hosts = endpoints(options.etcd ?? io.env.RACKSEED_ETCD);
-      if (hosts.length === 0) throw new CliUsageError('no etcd endpoints: pass --etcd URLS or set RACKSEED_ETCD');
       const fields = [
         'cpuAllocationRatio',
         'ramAllocationRatio',
@@ -132,7 +124,7 @@ export function registerCompute(program: Command, io: CliIo): void {
         change[field] = Number(given);
       }
       const [agent, compute] = await Promise.all([loadAgent(), import('../../compute/index.js')]);
-      const store = agent.Store.connect(hosts);
+      const store = await connectStore(options, io);
       try {
         const stored = await store.get(agent.keys.placement);
         const current = compute.mergePlacement(

@@ -2,12 +2,13 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import type { DbClient } from '../../dbmaster/index.js';
-import { cephAccess, endpoints } from '../cluster.js';
+import { cephAccess, endpoints, nodeTls, TLS_OPTION } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
 import { type CliIo, type GlobalOptions, report } from '../io.js';
 
 interface DbOptions {
   etcd?: string;
+  tls?: string;
   election?: string;
   deadline: string;
 }
@@ -25,7 +26,7 @@ interface MasterOptions {
 }
 
 const etcdOf = (io: CliIo, options: DbOptions) =>
-  endpoints(options.etcd ?? (io.env.RACKSEED_ETCD || undefined) ?? 'http://127.0.0.1:2379');
+  endpoints(options.etcd ?? (io.env.RACKSEED_ETCD || undefined) ?? 'https://127.0.0.1:2379');
 
 /** Opens a client to the elected database master, runs `use`, and closes everything. */
 async function withClient<T>(io: CliIo, options: DbOptions, use: (client: DbClient) => Promise<T>): Promise<T> {
@@ -34,18 +35,28 @@ async function withClient<T>(io: CliIo, options: DbOptions, use: (client: DbClie
   if (hosts.length === 0) throw new CliUsageError('--etcd needs at least one endpoint');
   if (!Number.isFinite(deadlineMs) || deadlineMs <= 0)
     throw new CliUsageError('--deadline must be a number of seconds');
+  const tls = await nodeTls(options.tls, io);
   // etcd3 and the database client load on use, so other verbs do not pay for them.
-  const [{ Etcd3 }, { DbClient }] = await Promise.all([import('etcd3'), import('../../dbmaster/index.js')]);
-  const etcd = new Etcd3({ hosts });
+  const [{ Store }, { DbClient }] = await Promise.all([
+    import('../../../agent/index.js'),
+    import('../../dbmaster/index.js'),
+  ]);
+  const store = Store.connect(hosts, tls);
   try {
-    const client = await DbClient.connect({ etcd, electionName: options.election ?? 'db-master', deadlineMs });
+    const client = await DbClient.connect({
+      etcd: store.client,
+      tls,
+      electionName: options.election ?? 'db-master',
+      deadlineMs,
+    });
     try {
       return await use(client);
     } finally {
       await client.close();
     }
   } finally {
-    etcd.close();
+    await store.close();
+    await tls.close();
   }
 }
 
@@ -58,6 +69,7 @@ export function registerDb(program: Command, io: CliIo): void {
     .command('db')
     .description("run a database master candidate; back up or restore the cloud's database through the master")
     .option('--etcd <urls>', 'etcd client URLs, comma-separated (default: $RACKSEED_ETCD, else 127.0.0.1:2379)')
+    .option(...TLS_OPTION)
     .option('--election <name>', "the database master's election", 'db-master')
     .option('--deadline <seconds>', 'how long to wait for a master (through a failover)', '30');
 
@@ -108,12 +120,14 @@ export function registerDb(program: Command, io: CliIo): void {
         throw new CliUsageError(`--port ${options.port} is not a TCP port`);
       const hosts = etcdOf(io, options);
       if (hosts.length === 0) throw new CliUsageError('--etcd needs at least one endpoint');
+      const tlsDir = (await nodeTls(options.tls, io)).dir;
       const [{ runMasterProcess }, { CLOUD_SCHEMA_MODULE }] = await Promise.all([
         import('../../dbmaster/index.js'),
         import('../../db/index.js'),
       ]);
       await runMasterProcess({
         etcd: hosts,
+        tlsDir,
         location: {
           kind: 'ceph',
           ...cephAccess(options.cephConf, options),

@@ -3,10 +3,9 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { KeptLease } from '../../../agent/index.js';
-import { RACKSEED, cephAccess, endpoints, loadAgent } from '../cluster.js';
+import { RACKSEED, cephAccess, connectStore, loadAgent, nodeTls, TLS_OPTION } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
 import { type CliIo, untilSignal } from '../io.js';
-import { readSecret } from '../secrets.js';
 
 interface ServeOptions {
   node?: string;
@@ -16,7 +15,7 @@ interface ServeOptions {
   cephClient?: string;
   host?: string;
   port: string;
-  tokenFile?: string;
+  tls?: string;
   runDir: string;
   providerUplink?: string;
   availabilityZone: string;
@@ -49,7 +48,7 @@ export function registerHost(program: Command, io: CliIo): void {
     .option('--ceph-client <name>', 'cephx client name (default client.admin)')
     .option('--host <address>', 'the address the API listens on and is reached at (default: $RACKSEED_ADDRESS)')
     .option('--port <port>', 'TCP port of the API', '5002')
-    .option('--token-file <file>', 'the bearer token callers must show (else $RACKSEED_HOST_TOKEN)')
+    .option(...TLS_OPTION)
     .requiredOption('--run-dir <dir>', 'where guests’ run directories (QMP sockets, console logs) go')
     .option('--provider-uplink <interface>', 'the interface that carries the provider network to the other nodes')
     .option('--availability-zone <name>', 'this host’s availability zone', 'nova')
@@ -57,19 +56,12 @@ export function registerHost(program: Command, io: CliIo): void {
     .action(async (options: ServeOptions) => {
       const node = options.node ?? io.env.RACKSEED_NODE;
       const address = options.host ?? io.env.RACKSEED_ADDRESS;
-      const etcd = endpoints(options.etcd ?? io.env.RACKSEED_ETCD);
       if (!node) throw new CliUsageError('--node NAME (or RACKSEED_NODE) is required');
       if (!address) throw new CliUsageError('--host ADDRESS (or RACKSEED_ADDRESS) is required');
-      if (etcd.length === 0) throw new CliUsageError('no etcd endpoints: pass --etcd URLS or set RACKSEED_ETCD');
       const port = Number(options.port);
       if (!Number.isInteger(port) || port < 1 || port > 65535)
         throw new CliUsageError(`--port ${options.port} is not a TCP port`);
-      const token = await readSecret(io, {
-        ...(options.tokenFile ? { file: options.tokenFile } : {}),
-        env: 'RACKSEED_HOST_TOKEN',
-        what: 'host service token',
-        option: '--token-file',
-      });
+      const tls = await nodeTls(options.tls, io);
       const runDir = resolve(options.runDir);
       mkdirSync(runDir, { recursive: true, mode: 0o700 });
       const [agent, hostModule, { Rbd }, { RadosCluster }] = await Promise.all([
@@ -83,7 +75,7 @@ export function registerHost(program: Command, io: CliIo): void {
       const access = cephAccess(options.cephConf, options);
       const clientId = (access.clientName ?? 'client.admin').replace(/^client\./, '');
       const rbd = new Rbd({ conf: access.conf, id: clientId, ...(access.keyring ? { keyring: access.keyring } : {}) });
-      const store = agent.Store.connect(etcd);
+      const store = await connectStore(options, io);
       const following = await agent.followEtcdEndpoints(store);
       const accel = hostModule.accelFor();
       const { vcpus, memoryMb } = hostModule.machineSize();
@@ -91,7 +83,7 @@ export function registerHost(program: Command, io: CliIo): void {
       const diskGb = await vmsPoolGb(rados, options.vmsPool).catch(() => 0);
       let inventory = {
         node,
-        url: `http://${address.includes(':') ? `[${address}]` : address}:${port}`,
+        url: `https://${address.includes(':') ? `[${address}]` : address}:${port}`,
         vcpus,
         memoryMb,
         diskGb,
@@ -129,7 +121,7 @@ export function registerHost(program: Command, io: CliIo): void {
         join(runDir, 'guest-net.log'),
       );
       guestNet.start();
-      const api = hostModule.hostApi(service, token);
+      const api = hostModule.hostApi(service, tls);
       await api.listen({ host: address, port });
       // The inventory lives under a lease of its own: a dead host service offers nothing.
       const publish = async (): Promise<KeptLease> => {
@@ -165,6 +157,7 @@ export function registerHost(program: Command, io: CliIo): void {
       await rados.close();
       await following.close();
       await store.close();
+      await tls.close();
     });
 
   host

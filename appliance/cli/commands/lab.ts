@@ -177,6 +177,7 @@ export function registerLab(program: Command, io: CliIo): void {
     .description("inside the lab's namespace: forward each connection on --socket to a live node's API")
     .requiredOption('--socket <path>', 'unix socket to accept on')
     .option('--etcd <urls>', "the cluster's etcd: the nodes are its live node records")
+    .option('--tls <dir>', 'with --etcd: the node certificate directory to reach it with (ca.crt, node.crt, node.key)')
     .option(
       '--backend <host:port>',
       'a fixed backend instead (repeatable)',
@@ -184,7 +185,7 @@ export function registerLab(program: Command, io: CliIo): void {
       [],
     )
     .option('--api-port <port>', "the nodes' API port", '5000')
-    .action(async (flags: { socket: string; etcd?: string; backend: string[]; apiPort: string }) => {
+    .action(async (flags: { socket: string; etcd?: string; tls?: string; backend: string[]; apiPort: string }) => {
       const { runGatewayRelay } = await loadLab();
       if ((flags.etcd === undefined) === (flags.backend.length === 0))
         throw new CliUsageError('give either --etcd URLS or --backend HOST:PORT');
@@ -192,7 +193,7 @@ export function registerLab(program: Command, io: CliIo): void {
       const etcd = (flags.etcd ?? '').split(',').filter(Boolean);
       if (flags.etcd !== undefined && etcd.length === 0) throw new CliUsageError('--etcd needs at least one URL');
       const backends = flags.etcd
-        ? { etcd }
+        ? { etcd, ...(flags.tls ? { tlsDir: flags.tls } : {}) }
         : { static: await Promise.all(flags.backend.map((b) => endpoint('--backend', b, apiPort))) };
       const relay = await runGatewayRelay({ socket: flags.socket, backends, apiPort, log: logLine(io) });
       await untilSignal();

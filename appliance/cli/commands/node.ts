@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { OsdDiskPolicy } from '../../../agent/index.js';
-import { cephConnect, connectStore, loadAgent, loadCloudServices, RACKSEED } from '../cluster.js';
+import { cephConnect, connectStore, loadAgent, loadCloudServices, RACKSEED, TLS_OPTION } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
 import { type CliIo, type GlobalOptions, logStrayRejections, report } from '../io.js';
 
@@ -62,8 +62,9 @@ export function registerNode(program: Command, io: CliIo): void {
     .command('held')
     .description('servers that netbooted unannounced and wait for rackseed node accept')
     .option('--etcd <urls>', 'comma-separated etcd client URLs (default: $RACKSEED_ETCD)')
-    .action(async (flags: { etcd?: string }, command: Command) => {
-      const store = await connectStore(flags.etcd, io);
+    .option(...TLS_OPTION)
+    .action(async (flags: { etcd?: string; tls?: string }, command: Command) => {
+      const store = await connectStore(flags, io);
       try {
         const { Enrollment } = await loadSeed();
         const held = await new Enrollment(store, { autoAccept: false }).held();
@@ -82,8 +83,9 @@ export function registerNode(program: Command, io: CliIo): void {
     .description('let a held server (by MAC) join the cluster')
     .argument('<mac>', 'the server’s MAC, as rackseed node held lists it')
     .option('--etcd <urls>', 'comma-separated etcd client URLs (default: $RACKSEED_ETCD)')
-    .action(async (mac: string, flags: { etcd?: string }, command: Command) => {
-      const store = await connectStore(flags.etcd, io);
+    .option(...TLS_OPTION)
+    .action(async (mac: string, flags: { etcd?: string; tls?: string }, command: Command) => {
+      const store = await connectStore(flags, io);
       try {
         const { Enrollment } = await loadSeed();
         await new Enrollment(store, { autoAccept: false }).accept(mac);
@@ -104,13 +106,14 @@ export function registerNode(program: Command, io: CliIo): void {
     .argument('<node>', 'the node’s name')
     .option('--confirm', 'I have made sure the node is powered off')
     .option('--etcd <urls>', 'comma-separated etcd client URLs (default: $RACKSEED_ETCD)')
-    .action(async (name: string, flags: { confirm?: boolean; etcd?: string }, command: Command) => {
+    .option(...TLS_OPTION)
+    .action(async (name: string, flags: { confirm?: boolean; etcd?: string; tls?: string }, command: Command) => {
       if (!flags.confirm) {
         throw new CliUsageError(
           `fencing by hand lets ${name}'s singletons start elsewhere: make sure it is powered off, then add --confirm`,
         );
       }
-      const store = await connectStore(flags.etcd, io);
+      const store = await connectStore(flags, io);
       try {
         const { fenceByOperator } = await loadAgent();
         const record = await fenceByOperator(store, name, `operator@${hostname()}`);

@@ -1,0 +1,116 @@
+import { createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type { ServerOptions } from 'node:https';
+import { join } from 'node:path';
+import { Agent as Dispatcher } from 'undici';
+import { RackseedError } from './errors/index.js';
+
+/**
+ * A node's TLS credentials, for mutual TLS on every internal plane (etcd's client and peer
+ * traffic, the database master's RPC, the host service's API, the agent's endpoint): the
+ * cluster CA's certificate, this node's certificate (issued by the CA at enrollment, naming the
+ * node and its address) and the node's private key, made here and never sent anywhere. Servers
+ * require a client certificate from the cluster CA; clients present theirs and check the
+ * server's against the CA and the address they dial.
+ *
+ * Kept as three files in one directory (`ca.crt`, `node.crt`, `node.key` mode 0600): a child
+ * process (etcd, the cloud's services) is given the directory's path, never the key itself.
+ */
+export class NodeTls {
+  static readonly FILES = { ca: 'ca.crt', cert: 'node.crt', key: 'node.key' } as const;
+  #dispatcher: Dispatcher | undefined;
+
+  constructor(readonly dir: string) {}
+
+  /** The three files' paths. */
+  get paths(): { ca: string; cert: string; key: string } {
+    return {
+      ca: join(this.dir, NodeTls.FILES.ca),
+      cert: join(this.dir, NodeTls.FILES.cert),
+      key: join(this.dir, NodeTls.FILES.key),
+    };
+  }
+
+  /** Whether a certificate has been issued to this node (the key alone is not enough). */
+  get issued(): boolean {
+    return existsSync(this.paths.cert) && existsSync(this.paths.key) && existsSync(this.paths.ca);
+  }
+
+  /** The PEMs; a TLS_ERR_NO_CERTIFICATE error when the node has none yet. */
+  read(): { ca: string; cert: string; key: string } {
+    if (!this.issued) {
+      throw new TlsError(
+        'TLS_ERR_NO_CERTIFICATE',
+        `no node certificate in ${this.dir} (ca.crt, node.crt, node.key): a node gets one when it enrolls`,
+      );
+    }
+    const { ca, cert, key } = this.paths;
+    return { ca: readFileSync(ca, 'utf8'), cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') };
+  }
+
+  /** The node certificate's expiry. */
+  expiresAt(): Date {
+    return new Date(new X509Certificate(this.read().cert).validTo);
+  }
+
+  /** For `https.createServer` (and Fastify's `https`): only clients with a certificate from the cluster CA get through. */
+  serverOptions(): ServerOptions {
+    const { ca, cert, key } = this.read();
+    return { ca, cert, key, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' };
+  }
+
+  /** An HTTP client (undici's `fetch` `dispatcher`) that presents this node's certificate and trusts only the CA. */
+  dispatcher(): Dispatcher {
+    if (!this.#dispatcher) {
+      const { ca, cert, key } = this.read();
+      this.#dispatcher = new Dispatcher({ connect: { ca, cert, key, minVersion: 'TLSv1.3' } });
+    }
+    return this.#dispatcher;
+  }
+
+  /** etcd3's `credentials` (gRPC over TLS with this node's certificate). */
+  etcdCredentials(): { rootCertificate: Buffer; certChain: Buffer; privateKey: Buffer } {
+    const { ca, cert, key } = this.read();
+    return { rootCertificate: Buffer.from(ca), certChain: Buffer.from(cert), privateKey: Buffer.from(key) };
+  }
+
+  /**
+   * This node's public key (PEM), for the CA to certify; the private key is made on first use
+   * (P-256) and written 0600 here, where it stays.
+   */
+  publicKey(): string {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const { key } = this.paths;
+    if (!existsSync(key)) {
+      const pair = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+      writeFileAtomic(key, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 0o600);
+    }
+    chmodSync(key, 0o600);
+    return createPublicKey(readFileSync(key, 'utf8')).export({ type: 'spki', format: 'pem' }).toString();
+  }
+
+  /** Stores what the CA issued for this node's key (a renewal replaces the certificate in one rename). */
+  store(issued: { ca: string; cert: string }): void {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    writeFileAtomic(this.paths.ca, issued.ca, 0o644);
+    writeFileAtomic(this.paths.cert, issued.cert, 0o644);
+  }
+
+  /** Releases the HTTP client's connections. */
+  async close(): Promise<void> {
+    await this.#dispatcher?.close();
+    this.#dispatcher = undefined;
+  }
+}
+
+function writeFileAtomic(file: string, text: string, mode: number): void {
+  const temporary = `${file}.${process.pid}.tmp`;
+  writeFileSync(temporary, text, { mode });
+  renameSync(temporary, file);
+}
+
+export class TlsError extends RackseedError {
+  constructor(code: 'TLS_ERR_NO_CERTIFICATE', message: string) {
+    super(code, message);
+  }
+}
