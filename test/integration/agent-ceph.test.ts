@@ -125,7 +125,11 @@ describe('agent: Ceph assembles itself (3 monitors, an OSD per node, a manager) 
     expect(s.ceph).toMatchObject({ health: 'HEALTH_OK', checks: [], mons: 3, osds: 4, up: 4, in: 4 });
     expect(s.nodes.map((n) => n.state)).toEqual(['ready', 'ready', 'ready', 'ready']);
     // What an operator reads.
-    const human = await lab.exec(lab.bridgeNetns, ['node', BIN, 'status', '--etcd', seedUrl], 30_000);
+    const human = await lab.exec(
+      lab.bridgeNetns,
+      ['node', BIN, 'status', '--etcd', seedUrl, '--tls', join(scope.dir, 'pki', 'operator')],
+      30_000,
+    );
     expect(human.stdout).toMatch(/^ceph: HEALTH_OK, 3 mon\(s\) \(quorum h1,h2,h3\), 4 OSD\(s\): 4 up, 4 in, /m);
     expect(human.stdout).toContain('  pool rackseed: size 3, min_size 2\n');
     // Every OSD sits under its own node's host bucket.
