@@ -2,7 +2,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { RackseedError, votersOf } from '../../agent/index.js';
+import { childEnv, RackseedError, votersOf } from '../../agent/index.js';
 import { startLabGateway } from './gateway.js';
 import { addLabServer, buildLabRack, type LabBoot } from './rack.js';
 import { processRunning, Scope } from './scope.js';
@@ -109,7 +109,7 @@ export async function inSeed(info: LabInfo, rackseed: readonly string[], args: r
     execFile(
       'ip',
       ['netns', 'exec', info.seedNetns, ...rackseed, ...args],
-      { timeout: 30_000, env: { ...process.env, RACKSEED_ETCD: labEtcd(info) } },
+      { timeout: 30_000, env: childEnv({ RACKSEED_ETCD: labEtcd(info) }) },
       (error, stdout, stderr) =>
         error ? reject(new Error(`${args.join(' ')}: ${stderr || error.message}`)) : resolvePromise(stdout),
     );
@@ -309,7 +309,8 @@ export function labPower(info: Pick<LabInfo, 'scopeDir'>, machine: string, power
   const index = machine === 'seed' ? '0' : /^node-(\d+)$/.exec(machine)?.[1];
   if (index === undefined) throw new Error(`${machine} is not a machine of the lab (seed, node-N)`);
   const stateDir = join(info.scopeDir, `bmc${index}`, 'chassis');
-  execFileSync('sh', [join(info.scopeDir, 'chassis-control.sh'), stateDir, 'set', 'power', power === 'on' ? '1' : '0']);
+  const argv = [join(info.scopeDir, 'chassis-control.sh'), stateDir, 'set', 'power', power === 'on' ? '1' : '0'];
+  execFileSync('sh', argv, { env: childEnv() });
 }
 
 /** Removes every lab under `dir`: kills its processes by pid and deletes its namespaces. */

@@ -6,6 +6,18 @@ import { installed } from '../../agent/index.js';
 import { createNetworkLab, type Daemon, type NetworkLab, Scope, waitFor } from '../bed/index.js';
 import { BIN, build, status, writeClusterKey } from './agent-helpers.js';
 
+const PARENT_SECRET = 'parent-secret-0f3c';
+const AGENT_SECRET = 'agent-secret-9a1e';
+
+/** The environment of a running process, from /proc (NUL-separated NAME=value). */
+const environ = (pid: number) =>
+  new Map(
+    readFileSync(`/proc/${pid}/environ`, 'utf8')
+      .split('\0')
+      .filter(Boolean)
+      .map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]),
+  );
+
 /** What the netboot image carries for Ceph (images/netboot/): the daemons and local tools, no `ceph` CLI. */
 const IMAGE_PROGRAMS = ['ceph-mon', 'ceph-osd', 'monmaptool', 'ceph-authtool', 'etcd'];
 
@@ -46,15 +58,23 @@ describe('agent: Ceph without the ceph CLI (as on the netboot image)', () => {
         cephListen: ip,
       }),
     );
-    agent = lab.spawn(lab.host('h1').netns, 'agent', [
-      '/usr/bin/env',
-      `PATH=${bin}`,
-      'node',
-      BIN,
-      'agent',
-      '--config',
-      config,
-    ]);
+    // A secret in the test's environment must not reach the agent (the lab gives each child an
+    // explicit environment), and one in the agent's must not reach its daemons.
+    process.env.RACKSEED_HOST_TOKEN = PARENT_SECRET;
+    try {
+      agent = lab.spawn(lab.host('h1').netns, 'agent', [
+        '/usr/bin/env',
+        `PATH=${bin}`,
+        `RACKSEED_BMC_PASSWORD=${AGENT_SECRET}`,
+        'node',
+        BIN,
+        'agent',
+        '--config',
+        config,
+      ]);
+    } finally {
+      delete process.env.RACKSEED_HOST_TOKEN;
+    }
   });
 
   afterAll(async () => {
@@ -96,6 +116,27 @@ describe('agent: Ceph without the ceph CLI (as on the netboot image)', () => {
     expect(existsSync(join(scope.dir, 'h1', 'ceph', 'mgr'))).toBe(false);
     expect(readFileSync(agent.logFile, 'utf8')).not.toMatch(/spawn ceph ENOENT/);
   }, 300_000);
+
+  it("gives its daemons an explicit environment: nothing of the agent's secrets, nor of the test's", () => {
+    const pid = (file: string) => Number(readFileSync(file, 'utf8').split(' ')[0]);
+    const agentEnv = environ(agent.pid);
+    expect(agentEnv.get('RACKSEED_BMC_PASSWORD')).toBe(AGENT_SECRET);
+    expect([...agentEnv.values()]).not.toContain(PARENT_SECRET);
+    for (const daemon of ['ceph-mon', 'ceph-osd']) {
+      const env = environ(pid(join(scope.dir, 'h1', 'services', `${daemon}.pid`)));
+      expect(env.get('RACKSEED_NODE')).toBe('h1');
+      expect(env.get('PATH')).toBe(bin);
+      expect([...env.values()].filter((v) => v === AGENT_SECRET || v === PARENT_SECRET)).toEqual([]);
+      expect(
+        [...env.keys()].filter(
+          (k) =>
+            !/^(RACKSEED_(NODE|SERVICE|DATA_DIR|ADDRESS|ETCD)|PATH|HOME|TMPDIR|LANG|LC_ALL|LC_CTYPE|TZ|RACKSEED_LOG_LEVEL)$/.test(
+              k,
+            ),
+        ),
+      ).toEqual([]);
+    }
+  });
 
   it('stops on SIGTERM: no pending monitor call keeps the process alive', async () => {
     process.kill(agent.pid, 'SIGTERM');
