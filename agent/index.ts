@@ -37,6 +37,11 @@ export {
   renderCephConf,
   renderKeyring,
   replicasFor,
+  CEPH_HARDENED,
+  cephPaths,
+  type CephPaths,
+  CephConfigError,
+  checkCephConfig,
   type Utime,
 } from './ceph/index.js';
 export { type ElectionHooks, Elections } from './elections.js';

@@ -80,6 +80,21 @@ export interface LabService {
 }
 
 const FACTORY_PASSWORD = 'lab-factory';
+
+/**
+ * What the lab adds to every node's ceph.conf (seed.yaml's `cephConfig`; the agent tests give
+ * it too), and only what a lab on one machine needs: its monitors keep their data on this
+ * machine's one disk, whose free space is the developer's, not the cluster's. With Ceph's
+ * thresholds a disk 70 % full would hold the lab at HEALTH_WARN (MON_DISK_LOW) for a reason no
+ * node can fix, and at 95 % its monitors would stop. A real node's monitor has a disk of its
+ * own, and keeps Ceph's thresholds. Nothing else is muted: a lab of one server has pools of one
+ * copy and says so (POOL_NO_REDUNDANCY), as a real one would.
+ */
+export const LAB_CEPH_CONFIG: Readonly<Record<string, string>> = {
+  mon_data_avail_warn: '2',
+  mon_data_avail_crit: '1',
+};
+
 /** Node lease TTL (s) in labs with QEMU servers. */
 const QEMU_LEASE_TTL = 15;
 
@@ -196,7 +211,7 @@ export async function labUp(options: LabUpOptions): Promise<LabInfo> {
       // have their nodes fenced as dead while they are only slow.
       ...(qemu > 0 ? { leaseTtl: QEMU_LEASE_TTL } : {}),
       services: options.services ?? [],
-      ...(options.ceph ? { ceph: true, publicUrl } : {}),
+      ...(options.ceph ? { ceph: true, cephConfig: LAB_CEPH_CONFIG, publicUrl } : {}),
     };
     writeFileSync(join(dir, 'seed.yaml'), stringify(config), { mode: 0o600 });
     const info: LabInfo = {

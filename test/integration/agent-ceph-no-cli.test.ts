@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterStatus } from '../../agent/index.js';
 import { installed } from '../../agent/index.js';
-import { createNetworkLab, type Daemon, type NetworkLab, Scope, waitFor } from '../bed/index.js';
+import { createNetworkLab, type Daemon, LAB_CEPH_CONFIG, type NetworkLab, Scope, waitFor } from '../bed/index.js';
 import { BIN, build, status, writeClusterKey } from './agent-helpers.js';
 
 const PARENT_SECRET = 'parent-secret-0f3c';
@@ -56,6 +56,7 @@ describe('agent: Ceph without the ceph CLI (as on the netboot image)', () => {
         etcdListen: ip,
         etcdBootstrap: true,
         cephListen: ip,
+        cephConfig: LAB_CEPH_CONFIG,
       }),
     );
     // A secret in the test's environment must not reach the agent (the lab gives each child an
@@ -116,6 +117,41 @@ describe('agent: Ceph without the ceph CLI (as on the netboot image)', () => {
     expect(existsSync(join(scope.dir, 'h1', 'ceph', 'mgr'))).toBe(false);
     expect(readFileSync(agent.logFile, 'utf8')).not.toMatch(/spawn ceph ENOENT/);
   }, 300_000);
+
+  it('runs Ceph hardened: no insecure global id reclaim, msgr2 secure mode everywhere (a crc-only client is refused), no health check muted', async () => {
+    const conf = join(scope.dir, 'h1', 'ceph', 'ceph.conf');
+    // The host's own ceph CLI (the agent's PATH has none), with the node's conf and admin keyring.
+    const ceph = async (...args: string[]) =>
+      (await lab.exec(lab.bridgeNetns, ['ceph', '-c', conf, '--connect-timeout', '20', ...args], 60_000)).stdout;
+    const running = async (daemon: string, option: string) =>
+      (JSON.parse(await ceph('tell', daemon, 'config', 'get', option, '-f', 'json')) as Record<string, string>)[option];
+    // What the daemons run with (the file's settings), not the monitors' config database.
+    expect(await running('mon.h1', 'auth_allow_insecure_global_id_reclaim')).toBe('false');
+    for (const mode of ['ms_cluster_mode', 'ms_service_mode', 'ms_client_mode']) {
+      expect(await running('osd.0', mode)).toBe('secure');
+      expect(await running('mon.h1', mode.replace(/^ms_/, 'ms_mon_'))).toBe('secure');
+    }
+    // A client that offers only crc mode is refused by the monitor (EACCES), as one that
+    // reclaims a global id insecurely would be.
+    await expect(
+      ceph('--ms-client-mode', 'crc', '--ms-mon-client-mode', 'crc', '--connect-timeout', '5', 'health'),
+    ).rejects.toThrow(/permission denied/i);
+    const health = JSON.parse(await ceph('health', 'detail', '-f', 'json')) as {
+      checks: Record<string, unknown>;
+      mutes: unknown[];
+    };
+    expect(health.mutes).toEqual([]);
+    expect(Object.keys(health.checks).filter((c) => c.startsWith('AUTH_INSECURE_GLOBAL_ID'))).toEqual([]);
+    // Every session at the monitor (the OSD's, the agent's librados, this CLI's) got a new global id or reclaimed one securely.
+    const sessions = JSON.parse(await ceph('tell', 'mon.h1', 'sessions', '-f', 'json')) as {
+      global_id_status?: string;
+    }[];
+    expect(sessions.length).toBeGreaterThan(1);
+    expect(sessions.filter((x) => x.global_id_status === 'reclaim_insecure')).toEqual([]);
+    // No option in the monitors' config database turns a warning off.
+    const options = JSON.parse(await ceph('config', 'dump', '-f', 'json')) as { name: string }[];
+    expect(options.map((o) => o.name).filter((n) => n.startsWith('mon_warn_on'))).toEqual([]);
+  }, 120_000);
 
   it("gives its daemons an explicit environment: nothing of the agent's secrets, nor of the test's", () => {
     const pid = (file: string) => Number(readFileSync(file, 'utf8').split(' ')[0]);

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterStatus } from '../../agent/index.js';
 import {
   createNetworkLab,
+  LAB_CEPH_CONFIG,
   type NetworkLab,
   Scope,
   type SimulatedRack,
@@ -88,6 +89,7 @@ describe('agent: Ceph assembles itself (3 monitors, an OSD per node, a manager) 
           etcdListen: nodeIp(name),
           etcdBootstrap: bmc.index === 1,
           cephListen: nodeIp(name),
+          cephConfig: LAB_CEPH_CONFIG,
           bmc: { host: bmc.host, port: bmc.port, user: bmc.user, passwordFile: join(dir, 'bmc-password') },
         }),
       );
