@@ -58,6 +58,8 @@ export interface AgentOptions {
   readonly cephConnect?: CephConnect;
   /** Where its OSD keeps its data (see {@link OsdDiskPolicy}; default: a sparse file in the data dir). */
   readonly osdDisk?: OsdDiskPolicy;
+  /** Ceph options added to this node's ceph.conf (see LocalCephOptions.config: the lab's). */
+  readonly cephConfig?: Readonly<Record<string, string>>;
   /** The seed: start a new one-member etcd cluster here unless this node has member data already. */
   readonly etcdBootstrap?: boolean;
   /** Lease TTL in seconds (default 3): a dead node is noticed after at most this long. */
@@ -176,6 +178,7 @@ export async function startAgent(
           dataDir: options.dataDir,
           host: options.cephHost,
           ...(options.osdDisk ? { osdDisk: options.osdDisk } : {}),
+          ...(options.cephConfig ? { config: options.cephConfig } : {}),
           store,
           clusterKey: options.clusterKey,
           connect: options.cephConnect,

@@ -4,7 +4,7 @@
  * door; other folders import only from here.
  */
 export { isRackseedError, RackseedError } from './errors/index.js';
-export { processStart } from './process/index.js';
+export { childEnv, INHERITED_ENV, processStart } from './process/index.js';
 export { type Agent, type AgentOptions, CEPH_KEEPER, ETCD_MEMBERSHIP, FENCER, startAgent } from './agent.js';
 export {
   CEPH_MGR,
@@ -37,6 +37,11 @@ export {
   renderCephConf,
   renderKeyring,
   replicasFor,
+  CEPH_HARDENED,
+  cephPaths,
+  type CephPaths,
+  CephConfigError,
+  checkCephConfig,
   type Utime,
 } from './ceph/index.js';
 export { type ElectionHooks, Elections } from './elections.js';
@@ -112,5 +117,6 @@ export {
   type ServiceContext,
   type ServiceHealth,
   type ServiceSpec,
+  serviceEnv,
   Supervisor,
 } from './supervisor.js';

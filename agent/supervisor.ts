@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type AnyMachineSnapshot, initialTransition, transition } from 'xstate';
-import { processStart } from './process/index.js';
+import { childEnv, processStart } from './process/index.js';
 import type { Store } from './store/store.js';
 import type { NodeTls } from './tls.js';
 import { type ServiceInstanceEvent, serviceInstanceMachine } from '../statemachines/index.js';
@@ -44,12 +44,37 @@ export interface ServiceHealth {
 }
 
 /**
- * A service that runs a command, with its node in the environment: `RACKSEED_NODE`,
- * `RACKSEED_SERVICE`, `RACKSEED_DATA_DIR`, `RACKSEED_ADDRESS` (the node's own address, '' if
- * none) and `RACKSEED_ETCD` (the etcd client URLs the agent uses when the service starts,
- * comma-separated). Its pid is recorded under the data dir, so that an agent
- * restarted after a crash kills what its previous incarnation left running
- * ({@link killOrphans}) before it claims anything again. Stopping sends SIGTERM, then
+ * A service's whole environment: the few variables a child inherits ({@link childEnv}: PATH,
+ * locale, HOME, TMPDIR…), what its spec sets, and its node: `RACKSEED_NODE`, `RACKSEED_SERVICE`,
+ * `RACKSEED_DATA_DIR`, `RACKSEED_ADDRESS` (the node's own address, '' if none) and
+ * `RACKSEED_ETCD` (the etcd client URLs the agent uses when the service starts,
+ * comma-separated). Nothing else of the agent's environment: not the BMC password it may have
+ * been given there, nor anything an operator exported before starting it.
+ */
+export function serviceEnv(
+  name: string,
+  context: ServiceContext,
+  set: Readonly<Record<string, string>> = {},
+  from: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
+  return childEnv(
+    {
+      ...set,
+      RACKSEED_NODE: context.node,
+      RACKSEED_SERVICE: name,
+      RACKSEED_DATA_DIR: context.dataDir,
+      RACKSEED_ADDRESS: context.address ?? '',
+      RACKSEED_ETCD: (context.etcd?.() ?? []).join(','),
+    },
+    from,
+  );
+}
+
+/**
+ * A service that runs a command, in the environment {@link serviceEnv} makes (its node's name,
+ * data dir, address and etcd endpoints; nothing else of the agent's). Its pid is recorded under
+ * the data dir, so that an agent restarted after a crash kills what its previous incarnation
+ * left running ({@link killOrphans}) before it claims anything again. Stopping sends SIGTERM, then
  * SIGKILL after `graceMs`.
  */
 export function commandService(
@@ -69,15 +94,7 @@ export function commandService(
       const [command, ...args] = (typeof argv === 'function' ? argv(context) : argv) as [string, ...string[]];
       const child: ChildProcess = spawn(command, args, {
         stdio: ['ignore', log, log],
-        env: {
-          ...process.env,
-          ...options.env,
-          RACKSEED_NODE: context.node,
-          RACKSEED_SERVICE: name,
-          RACKSEED_DATA_DIR: context.dataDir,
-          RACKSEED_ADDRESS: context.address ?? '',
-          RACKSEED_ETCD: (context.etcd?.() ?? []).join(','),
-        },
+        env: serviceEnv(name, context, options.env),
       });
       closeSync(log);
       const pidFile = join(dir, `${name}.pid`);

@@ -46,25 +46,14 @@ async function statusLatency(): Promise<void> {
       '--password-file',
       pwFile,
     ];
-    const theirs = [
-      '-I',
-      'lanplus',
-      '-C',
-      '3',
-      '-H',
-      bmc.host,
-      '-p',
-      String(bmc.port),
-      '-U',
-      bmc.user,
-      '-P',
-      bmc.password,
-    ];
+    const theirs = ['-I', 'lanplus', '-C', '3', '-H', bmc.host, '-p', String(bmc.port), '-U', bmc.user, '-E'];
+    // ipmitool's -E: the password from the environment, as rackseed's own client takes a file, never argv.
+    const ipmitoolEnv = { PATH: process.env.PATH, IPMI_PASSWORD: bmc.password };
     const a: number[] = [];
     const b: number[] = [];
     for (let i = 0; i < RUNS; i++) {
       a.push(await timed(() => run(process.execPath, [bin, ...ours])));
-      b.push(await timed(() => run('ipmitool', [...theirs, 'chassis', 'power', 'status'])));
+      b.push(await timed(() => run('ipmitool', [...theirs, 'chassis', 'power', 'status'], { env: ipmitoolEnv })));
     }
     const client = await IpmiClient.connect({
       host: bmc.host,

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { RackseedError } from '../errors/index.js';
+import { childEnv } from '../process/index.js';
 
 const run = promisify(execFile);
 
@@ -22,7 +23,7 @@ export class CephCommandError extends RackseedError {
 export async function cephTool(argv: readonly string[], timeoutMs = 30_000): Promise<string> {
   const [command, ...args] = argv as [string, ...string[]];
   try {
-    return (await run(command, args, { timeout: timeoutMs, killSignal: 'SIGKILL' })).stdout;
+    return (await run(command, args, { timeout: timeoutMs, killSignal: 'SIGKILL', env: childEnv() })).stdout;
   } catch (error) {
     const detail = (error as { stderr?: string }).stderr?.trim().split('\n').at(-1) || String(error);
     throw new CephCommandError(argv.join(' '), detail, error);

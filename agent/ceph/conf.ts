@@ -1,3 +1,4 @@
+import { RackseedError } from '../errors/index.js';
 import type { CephIdentity } from '../keys.js';
 
 /** Where a node keeps its Ceph files (all under `<dataDir>/ceph`). */
@@ -47,10 +48,44 @@ export function monHost(addrs: readonly string[]): string {
 }
 
 /**
- * A node's ceph.conf: msgr v2 only, on the node's own address, cephx, bluestore OSDs on a
- * sparse file in the data dir (made at mkfs unless LocalCeph put a disk at `<osd data>/block`),
- * placed in CRUSH under `host=<node>`, small memory and few PGs (2 cores, research/ceph-etcd-feasibility.md §2). Replica counts are not here: the Ceph
- * keeper sets them in the monitors' config database (a local file would override it).
+ * What every rackseed daemon and client speaks (issue #14), in each node's ceph.conf, which the
+ * daemons, librados (the agent, the DB master, the API's image store), the `rbd` CLI and QEMU's
+ * rbd driver all read: cephx tickets are never reclaimed insecurely (CVE-2021-20288: a client
+ * that cannot prove it held its global id is refused, not warned about), and msgr2 runs in
+ * secure mode (AES-GCM, keys from cephx) on every connection — between daemons, to the
+ * monitors, and from clients. A peer that offers only crc mode is refused. Set in the file, not
+ * the monitors' config database: the messenger's modes are read before a daemon or client has
+ * reached a monitor.
+ */
+export const CEPH_HARDENED: Readonly<Record<string, string>> = {
+  auth_allow_insecure_global_id_reclaim: 'false',
+  ms_cluster_mode: 'secure',
+  ms_service_mode: 'secure',
+  ms_client_mode: 'secure',
+  ms_mon_cluster_mode: 'secure',
+  ms_mon_service_mode: 'secure',
+  ms_mon_client_mode: 'secure',
+};
+
+/** Extra Ceph options that cannot be written: a bad name or value, or one rackseed sets itself. */
+export class CephConfigError extends RackseedError {
+  constructor(message: string) {
+    super('CEPH_ERR_CONFIG', message);
+  }
+}
+
+/** `ms cluster mode` and `ms_cluster_mode` are the same option to Ceph. */
+const optionName = (name: string) => name.trim().toLowerCase().replace(/[ -]+/g, '_');
+
+/**
+ * A node's ceph.conf: msgr v2 only, on the node's own address, cephx, hardened as
+ * {@link CEPH_HARDENED} says, bluestore OSDs on a sparse file in the data dir (made at mkfs
+ * unless LocalCeph put a disk at `<osd data>/block`), placed in CRUSH under `host=<node>`,
+ * small memory and few PGs (2 cores, research/ceph-etcd-feasibility.md §2). Replica counts are
+ * not here: the Ceph keeper sets them in the monitors' config database (a local file would
+ * override it). No health check is muted or its threshold moved: `extra` options (the lab's,
+ * see bootstrap/lab) go at the end of `[global]`, and may add options but not change one set
+ * here; throws {@link CephConfigError} otherwise.
  */
 export function renderCephConf(params: {
   identity: CephIdentity;
@@ -58,9 +93,13 @@ export function renderCephConf(params: {
   host: string;
   monAddrs: readonly string[];
   paths: CephPaths;
+  extra?: Readonly<Record<string, string>>;
 }): string {
   const { identity, node, host, monAddrs, paths } = params;
-  return `# Written by the rackseed agent of ${node}; use with: ceph -c ${paths.conf}
+  const hardened = Object.entries(CEPH_HARDENED)
+    .map(([name, value]) => `${name.replace(/_/g, ' ')} = ${value}\n`)
+    .join('');
+  const conf = (extra: string) => `# Written by the rackseed agent of ${node}; use with: ceph -c ${paths.conf}
 [global]
 fsid = ${identity.fsid}
 mon host = ${monHost(monAddrs)}
@@ -71,21 +110,17 @@ ms bind ipv6 = false
 auth cluster required = cephx
 auth service required = cephx
 auth client required = cephx
-keyring = ${paths.adminKeyring}
+${hardened}keyring = ${paths.adminKeyring}
 run dir = ${paths.run}
 osd pool default pg num = 8
 osd pool default pgp num = 8
 osd pool default pg autoscale mode = off
+# A cluster of one host keeps one copy (the keeper sets size 1): health says so (POOL_NO_REDUNDANCY).
 mon allow pool size one = true
-mon allow pool delete = true
-mon warn on pool no redundancy = false
-mon data avail warn = 2
-mon data avail crit = 1
-mon warn on insecure global id reclaim allowed = false
 client mount timeout = 30
 rados mon op timeout = 30
 rados osd op timeout = 30
-[mon]
+${extra}[mon]
 # A dead monitor holds every monitor command (an OSD marked down, a client blocklisted) until
 # the others notice and elect a quorum without it: 2 x the lease, then the election timeout
 # (Ceph's defaults, 5 s and 5 s: 15 s; here 3 s and 2 s: 8 s).
@@ -116,6 +151,35 @@ osd memory target = 939524096
 osd op num shards = 1
 osd op num threads per shard = 2
 `;
+  const extra = Object.entries(params.extra ?? {});
+  if (extra.length === 0) return conf('');
+  // The warnings about insecure global id reclaim are never turned off (nor needed: it is refused).
+  const set = new Set([
+    'mon_warn_on_insecure_global_id_reclaim',
+    'mon_warn_on_insecure_global_id_reclaim_allowed',
+    ...conf('')
+      .split('\n')
+      .map((line) => /^([A-Za-z][A-Za-z0-9 _]*?) = /.exec(line)?.[1])
+      .filter((name) => name !== undefined)
+      .map(optionName),
+  ]);
+  for (const [name, value] of extra) {
+    if (!/^[A-Za-z][A-Za-z0-9 _-]*$/.test(name))
+      throw new CephConfigError(`not a Ceph option name: ${JSON.stringify(name)}`);
+    if (typeof value !== 'string' || !/^[^\n\r#;[\]]*$/.test(value) || value.trim() === '')
+      throw new CephConfigError(`Ceph option ${name}: not a one-line value: ${JSON.stringify(value)}`);
+    if (set.has(optionName(name)))
+      throw new CephConfigError(`Ceph option ${name} is set by rackseed itself (or twice): it cannot be changed`);
+    set.add(optionName(name));
+  }
+  const lines = extra.map(([name, value]) => `${optionName(name).replace(/_/g, ' ')} = ${value.trim()}\n`);
+  return conf(`# Given to this node's agent (cephConfig):\n${lines.join('')}`);
+}
+
+/** Throws {@link CephConfigError} if `extra` cannot go into a node's ceph.conf (see {@link renderCephConf}). */
+export function checkCephConfig(extra: Readonly<Record<string, string>>): void {
+  const identity = { fsid: '', monKey: '', adminKey: '', bootstrapOsdKey: '' };
+  renderCephConf({ identity, node: 'check', host: '', monAddrs: [], paths: cephPaths('/check'), extra });
 }
 
 /** A keyring file: `[name]`, its key and caps. */

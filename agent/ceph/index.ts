@@ -3,7 +3,16 @@
  * live nodes, an OSD on every node, the manager as a singleton; a pure planner and a keeper.
  */
 export { CephCommandError } from './cli.js';
-export { cephPaths, type CephPaths, monAddr, renderCephConf, renderKeyring } from './conf.js';
+export {
+  CEPH_HARDENED,
+  CephConfigError,
+  cephPaths,
+  type CephPaths,
+  checkCephConfig,
+  monAddr,
+  renderCephConf,
+  renderKeyring,
+} from './conf.js';
 export {
   BLANK_HEAD_BYTES,
   clearOsdLabel,

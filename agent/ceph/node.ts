@@ -8,7 +8,15 @@ import { PrefixView } from '../store/view.js';
 import { KeptProcess } from '../kept-process.js';
 import { commandService, type RunningService, type ServiceSpec } from '../supervisor.js';
 import { cephTool } from './cli.js';
-import { ADMIN_CAPS, BOOTSTRAP_OSD_CAPS, type CephPaths, cephPaths, renderCephConf, renderKeyring } from './conf.js';
+import {
+  ADMIN_CAPS,
+  BOOTSTRAP_OSD_CAPS,
+  type CephPaths,
+  cephPaths,
+  checkCephConfig,
+  renderCephConf,
+  renderKeyring,
+} from './conf.js';
 import { clearOsdLabel, findOsdDisk, type OsdDisk, type OsdDiskPolicy } from './disk.js';
 import { cephxKey, openCephIdentity } from './identity.js';
 import { type CephConnect, CephMonitors, type MonCommand } from './monitors.js';
@@ -28,6 +36,11 @@ export interface LocalCephOptions {
    * (see {@link OsdDiskPolicy}), and no OSD while there is none fit for it.
    */
   readonly osdDisk?: OsdDiskPolicy;
+  /**
+   * Ceph options added to `[global]` of its ceph.conf (the lab's health thresholds, see
+   * bootstrap/lab); none of those rackseed sets itself (checked at once: CephConfigError).
+   */
+  readonly config?: Readonly<Record<string, string>>;
   readonly log: (message: string) => void;
 }
 
@@ -58,6 +71,7 @@ export class LocalCeph {
   private noDisk = '';
 
   constructor(private readonly options: LocalCephOptions) {
+    if (options.config) checkCephConfig(options.config);
     this.paths = cephPaths(join(options.dataDir, 'ceph'));
     this.monitors = new CephMonitors(options.connect, { conf: this.paths.conf, keyring: this.paths.adminKeyring });
   }
@@ -154,7 +168,14 @@ export class LocalCeph {
     const { name, host } = this.options;
     write(
       this.paths.conf,
-      renderCephConf({ identity, node: name, host, monAddrs: mons.map((m) => m.addr), paths: this.paths }),
+      renderCephConf({
+        identity,
+        node: name,
+        host,
+        monAddrs: mons.map((m) => m.addr),
+        paths: this.paths,
+        ...(this.options.config ? { extra: this.options.config } : {}),
+      }),
       0o644,
     );
     write(

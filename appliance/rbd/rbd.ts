@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
+import { childEnv } from '../../agent/process/index.js';
 import {
   RbdConvertError,
   RbdError,
@@ -67,7 +68,9 @@ export class Rbd {
 
   async #rbd(args: readonly string[]): Promise<string> {
     try {
-      return (await run('rbd', [...this.#common, ...args], { timeout: 600_000, maxBuffer: 16 * 1024 * 1024 })).stdout;
+      return (
+        await run('rbd', [...this.#common, ...args], { timeout: 600_000, maxBuffer: 16 * 1024 * 1024, env: childEnv() })
+      ).stdout;
     } catch (error) {
       throw rbdFailure(args, String((error as { stderr?: string }).stderr ?? (error as Error).message), error);
     }
@@ -160,7 +163,10 @@ export class Rbd {
   async #full(pool: string): Promise<boolean> {
     let stdout: string;
     try {
-      ({ stdout } = await run('ceph', [...this.#client, 'osd', 'dump', '--format', 'json'], { timeout: 30_000 }));
+      ({ stdout } = await run('ceph', [...this.#client, 'osd', 'dump', '--format', 'json'], {
+        timeout: 30_000,
+        env: childEnv(),
+      }));
     } catch {
       return false; // no answer (or no `ceph` tool): not known to be full
     }
@@ -223,6 +229,7 @@ export class Rbd {
   exportSnapshot(pool: string, name: string, snap = IMAGE_SNAPSHOT): Readable {
     const child = spawn('rbd', [...this.#common, 'export', '--no-progress', `${pool}/${name}@${snap}`, '-'], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: childEnv(),
     });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -249,7 +256,7 @@ export class Rbd {
 
   async #importStream(spec: string, stream: Readable): Promise<void> {
     const args = ['import', '--no-progress', '--image-format', '2', '-', spec];
-    const child = spawn('rbd', [...this.#common, ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = spawn('rbd', [...this.#common, ...args], { stdio: ['pipe', 'ignore', 'pipe'], env: childEnv() });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const exit = once(child, 'close') as Promise<[number | null]>;
@@ -267,7 +274,7 @@ export class Rbd {
   async #convert(file: string, pool: string, name: string): Promise<void> {
     const target = `rbd:${pool}/${name}:conf=${this.access.conf}:id=${this.access.id}${this.access.keyring ? `:keyring=${this.access.keyring}` : ''}`;
     try {
-      await run('qemu-img', ['info', '-f', 'qcow2', '--output', 'json', file], { timeout: 60_000 });
+      await run('qemu-img', ['info', '-f', 'qcow2', '--output', 'json', file], { timeout: 60_000, env: childEnv() });
     } catch (error) {
       throw new RbdConvertError(
         `the image's bytes are not qcow2 (qemu-img info: ${String((error as { stderr?: string }).stderr ?? '').trim()})`,
@@ -275,7 +282,10 @@ export class Rbd {
       );
     }
     try {
-      await run('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', file, target], { timeout: 3_600_000 });
+      await run('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', file, target], {
+        timeout: 3_600_000,
+        env: childEnv(),
+      });
     } catch (error) {
       const stderr = String((error as { stderr?: string }).stderr ?? '');
       throw /No space|quota/i.test(stderr)
@@ -288,6 +298,7 @@ export class Rbd {
   async #bootSignature(pool: string, name: string): Promise<boolean> {
     const child = spawn('rbd', [...this.#common, 'export', '--no-progress', `${pool}/${name}`, '-'], {
       stdio: ['ignore', 'pipe', 'ignore'],
+      env: childEnv(),
     });
     const chunks: Buffer[] = [];
     let length = 0;

@@ -9,6 +9,7 @@ export { sparseFile } from './sparse-file.js';
 export { createNetworkLab, type LabHost, type NetworkLab, type NetworkLabOptions } from './netns.js';
 export {
   inSeed,
+  LAB_CEPH_CONFIG,
   labAdd,
   LabError,
   type LabInfo,

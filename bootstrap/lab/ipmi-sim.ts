@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { childEnv } from '../../agent/process/index.js';
 import { type FruInventory, encodeFru } from '../ipmi/index.js';
 import { CHASSIS_CONTROL_SCRIPT } from './chassis-control.js';
 import { type Daemon, Scope } from './scope.js';
@@ -157,11 +158,13 @@ export async function startSimulatedBmcs(options: SimulatedBmcOptions): Promise<
         spawnOptions,
       );
       const ipmitool = async (args: readonly string[], pw = password): Promise<string> => {
-        const argv = ['-I', 'lanplus', '-C', '3', '-H', host, '-p', String(port), '-U', 'admin', '-P', pw, ...args];
+        // -E: the password from IPMI_PASSWORD in this one child's environment, never in its argv
+        // (which every user of this machine can read in /proc/PID/cmdline).
+        const argv = ['-I', 'lanplus', '-C', '3', '-H', host, '-p', String(port), '-U', 'admin', '-E', ...args];
         const [command, full] = options.netns
           ? ['ip', ['netns', 'exec', options.netns, 'ipmitool', ...argv]]
           : ['ipmitool', argv];
-        const { stdout } = await run(command, full, { timeout: 30_000 });
+        const { stdout } = await run(command, full, { timeout: 30_000, env: childEnv({ IPMI_PASSWORD: pw }) });
         return stdout;
       };
       const readState = async (file: string, fallback: string) =>

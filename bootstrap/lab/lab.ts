@@ -2,7 +2,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { RackseedError, votersOf } from '../../agent/index.js';
+import { childEnv, RackseedError, votersOf } from '../../agent/index.js';
 import { startLabGateway } from './gateway.js';
 import { addLabServer, buildLabRack, type LabBoot } from './rack.js';
 import { processRunning, Scope } from './scope.js';
@@ -82,6 +82,21 @@ export interface LabService {
 }
 
 const FACTORY_PASSWORD = 'lab-factory';
+
+/**
+ * What the lab adds to every node's ceph.conf (seed.yaml's `cephConfig`; the agent tests give
+ * it too), and only what a lab on one machine needs: its monitors keep their data on this
+ * machine's one disk, whose free space is the developer's, not the cluster's. With Ceph's
+ * thresholds a disk 70 % full would hold the lab at HEALTH_WARN (MON_DISK_LOW) for a reason no
+ * node can fix, and at 95 % its monitors would stop. A real node's monitor has a disk of its
+ * own, and keeps Ceph's thresholds. Nothing else is muted: a lab of one server has pools of one
+ * copy and says so (POOL_NO_REDUNDANCY), as a real one would.
+ */
+export const LAB_CEPH_CONFIG: Readonly<Record<string, string>> = {
+  mon_data_avail_warn: '2',
+  mon_data_avail_crit: '1',
+};
+
 /** Node lease TTL (s) in labs with QEMU servers. */
 const QEMU_LEASE_TTL = 15;
 
@@ -111,7 +126,7 @@ export async function inSeed(info: LabInfo, rackseed: readonly string[], args: r
     execFile(
       'ip',
       ['netns', 'exec', info.seedNetns, ...rackseed, ...args],
-      { timeout: 30_000, env: { ...process.env, RACKSEED_ETCD: labEtcd(info), RACKSEED_TLS: info.tls } },
+      { timeout: 30_000, env: childEnv({ RACKSEED_ETCD: labEtcd(info), RACKSEED_TLS: info.tls }) },
       (error, stdout, stderr) =>
         error ? reject(new Error(`${args.join(' ')}: ${stderr || error.message}`)) : resolvePromise(stdout),
     );
@@ -198,7 +213,7 @@ export async function labUp(options: LabUpOptions): Promise<LabInfo> {
       // have their nodes fenced as dead while they are only slow.
       ...(qemu > 0 ? { leaseTtl: QEMU_LEASE_TTL } : {}),
       services: options.services ?? [],
-      ...(options.ceph ? { ceph: true, publicUrl } : {}),
+      ...(options.ceph ? { ceph: true, cephConfig: LAB_CEPH_CONFIG, publicUrl } : {}),
     };
     writeFileSync(join(dir, 'seed.yaml'), stringify(config), { mode: 0o600 });
     const info: LabInfo = {
@@ -312,7 +327,8 @@ export function labPower(info: Pick<LabInfo, 'scopeDir'>, machine: string, power
   const index = machine === 'seed' ? '0' : /^node-(\d+)$/.exec(machine)?.[1];
   if (index === undefined) throw new Error(`${machine} is not a machine of the lab (seed, node-N)`);
   const stateDir = join(info.scopeDir, `bmc${index}`, 'chassis');
-  execFileSync('sh', [join(info.scopeDir, 'chassis-control.sh'), stateDir, 'set', 'power', power === 'on' ? '1' : '0']);
+  const argv = [join(info.scopeDir, 'chassis-control.sh'), stateDir, 'set', 'power', power === 'on' ? '1' : '0'];
+  execFileSync('sh', argv, { env: childEnv() });
 }
 
 /** Removes every lab under `dir`: kills its processes by pid and deletes its namespaces. */

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { promisify } from 'node:util';
+import { childEnv } from '../../agent/process/index.js';
 import { type Daemon, Scope, type SpawnOptions } from './scope.js';
 
 const run = promisify(execFile);
@@ -67,7 +68,7 @@ export interface NetworkLabOptions {
 }
 
 async function ip(...args: string[]): Promise<void> {
-  await run('ip', args, { timeout: 10_000 });
+  await run('ip', args, { timeout: 10_000, env: childEnv() });
 }
 
 /** Creates namespace `name` with its loopback up; recorded in `scope` first, so a half-made one is still removed. */
@@ -186,7 +187,10 @@ export async function createNetworkLab(options: NetworkLabOptions): Promise<Netw
         : undefined,
       host: byName,
       exec: async (netns, argv, timeoutMs = 30_000) => {
-        const { stdout, stderr } = await run('ip', ['netns', 'exec', netns, ...argv], { timeout: timeoutMs });
+        const { stdout, stderr } = await run('ip', ['netns', 'exec', netns, ...argv], {
+          timeout: timeoutMs,
+          env: childEnv(),
+        });
         return { stdout, stderr };
       },
       spawn: (netns, name, argv, spawnOptions = {}) => scope.spawn(name, argv, { ...spawnOptions, netns }),

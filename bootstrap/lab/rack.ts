@@ -2,13 +2,16 @@ import { execFile } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { childEnv } from '../../agent/process/index.js';
 import { NETNS_FIRMWARE_SCRIPT, rerunOnFailure } from './firmware.js';
 import { type SimulatedBmc, startSimulatedBmcs } from './ipmi-sim.js';
 import { addNamespace, createNetworkLab, type NetworkLab, plug } from './netns.js';
 import { Scope } from './scope.js';
 import { sparseFile } from './sparse-file.js';
 
-const run = promisify(execFile);
+const execFileAsync = promisify(execFile);
+const run = (command: string, args: readonly string[], options: { timeout: number }) =>
+  execFileAsync(command, args, { ...options, env: childEnv() });
 
 /** One server of the lab rack: its own namespace (powered off until its BMC powers it on) and its BMC. */
 export interface LabServer {

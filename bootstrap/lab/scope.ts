@@ -15,7 +15,7 @@ import {
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
-import { processStart } from '../../agent/process/index.js';
+import { childEnv, processStart } from '../../agent/process/index.js';
 import { join } from 'node:path';
 
 /**
@@ -47,6 +47,10 @@ export interface Daemon {
 }
 
 export interface SpawnOptions {
+  /**
+   * The child's whole environment; default {@link childEnv}'s (PATH, locale, HOME, TMPDIR of
+   * this process): nothing else of the caller's environment reaches a lab machine.
+   */
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   /** Run inside this network namespace (`ip netns exec`, which execs: the pid is the program's). */
@@ -84,7 +88,9 @@ function deleteNetns(name: string): void {
   if (!existsSync(`/run/netns/${name}`)) return;
   // Processes still inside would keep its interfaces alive: kill them first, by pid.
   try {
-    const pids = execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    const pids = execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8', env: childEnv() })
+      .split('\n')
+      .filter(Boolean);
     for (const pid of pids) {
       try {
         process.kill(Number(pid), 'SIGKILL');
@@ -96,7 +102,7 @@ function deleteNetns(name: string): void {
     /* namespace vanished meanwhile */
   }
   try {
-    execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+    execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore', env: childEnv() });
   } catch {
     /* already deleted */
   }
@@ -270,7 +276,7 @@ export class Scope {
     const [command, ...args] = full as [string, ...string[]];
     const child = spawn(command, args, {
       cwd: options.cwd ?? this.dir,
-      env: options.env ?? process.env,
+      env: options.env ?? childEnv(),
       detached: true,
       stdio: ['ignore', fd, fd],
     });

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NetbootEvent } from './dhcp-server.js';
 import { NetbootConfigError } from './errors.js';
+import { childEnv } from '../../agent/process/index.js';
 
 /** A restarted radvd waits this long, so a radvd that cannot run does not spin. */
 const RESTART_DELAY_MS = 1000;
@@ -98,7 +99,7 @@ export async function startRouterAdverts(options: {
 
   const run = (): Promise<void> =>
     new Promise((resolve, reject) => {
-      const c = spawn(options.command ?? 'radvd', argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+      const c = spawn(options.command ?? 'radvd', argv, { stdio: ['ignore', 'ignore', 'pipe'], env: childEnv() });
       child = c;
       let stderr = '';
       c.stderr?.on('data', (chunk: Buffer) => {

@@ -10,6 +10,7 @@
  * shares this machine's clock.
  */
 import { spawn } from 'node:child_process';
+import { childEnv } from '../../agent/process/index.js';
 
 export interface ClockOffset {
   /** Server time minus local time, ms (positive: this clock is behind). */
@@ -35,7 +36,10 @@ export async function clockOffset(timeUrl: string, samples = 5): Promise<ClockOf
 
 /** Sets the clock to `@second` `leadMs` before the local instant that second begins on the server. */
 async function stepAt(offsetMs: number, leadMs: number): Promise<void> {
-  const shell = spawn('sh', ['-c', 'read s && date -u -s "@$s" >/dev/null'], { stdio: ['pipe', 'ignore', 'pipe'] });
+  const shell = spawn('sh', ['-c', 'read s && date -u -s "@$s" >/dev/null'], {
+    stdio: ['pipe', 'ignore', 'pipe'],
+    env: childEnv(),
+  });
   let stderr = '';
   shell.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => shell.on('exit', resolve));

@@ -33,6 +33,8 @@ export interface EnrollmentGrant {
   readonly services: readonly { name: string; placement: 'everywhere' | 'singleton'; command: string[] }[];
   /** The node takes part in Ceph, its daemons on its provisioning address (absent from older seeds: no). */
   readonly ceph?: boolean;
+  /** Ceph options added to every node's ceph.conf (the lab's health thresholds; see LocalCephOptions.config). */
+  readonly cephConfig?: Readonly<Record<string, string>>;
   /** The URL the cloud's API advertises, when not each node's own address. */
   readonly publicUrl?: string;
   /** The netboot image, which a node that can serve netboot copies to be a provisioner candidate. */

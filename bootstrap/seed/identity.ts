@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type NodeTls, RackseedError } from '../../agent/index.js';
+import { childEnv } from '../../agent/process/index.js';
 
 const run = promisify(execFile);
 
@@ -34,7 +35,7 @@ export class IdentityError extends RackseedError {
 
 async function openssl(args: readonly string[]): Promise<void> {
   try {
-    await run('openssl', args, { timeout: 30_000 });
+    await run('openssl', args, { timeout: 30_000, env: childEnv() });
   } catch (error) {
     throw new IdentityError(`openssl ${args[0]} failed; is Debian's openssl installed?`, error);
   }

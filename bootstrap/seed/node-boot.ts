@@ -151,6 +151,7 @@ export async function bootNode(options: {
         ? { cephHost: addressOf(boot.mac), ...(options.cephConnect ? { cephConnect: options.cephConnect } : {}) }
         : {}),
       ...(ceph && options.osdDisk ? { osdDisk: options.osdDisk } : {}),
+      ...(ceph && grant.cephConfig ? { cephConfig: grant.cephConfig } : {}),
       leaseTtl: grant.leaseTtl,
       log: options.log,
     },

@@ -46,7 +46,7 @@ export interface ProvisioningRecord {
   /** The cluster CA, which signs each holder's enrollment endpoint. */
   readonly ca: { readonly certPem: string; readonly keyPem: string; readonly fingerprint: string };
   /** What every grant carries besides the node's name, the cluster, etcd and the cluster key. */
-  readonly grant: Pick<EnrollmentGrant, 'leaseTtl' | 'services' | 'ceph' | 'publicUrl'>;
+  readonly grant: Pick<EnrollmentGrant, 'leaseTtl' | 'services' | 'ceph' | 'cephConfig' | 'publicUrl'>;
 }
 
 /** The files a node netboots, with their sha256, which a copy is checked against. */

@@ -39,6 +39,11 @@ export interface SeedConfig {
   services?: EnrollmentGrant['services'];
   /** The seed and every node take part in Ceph (an OSD each, monitors on three of them) and run the cloud over it. */
   ceph?: boolean;
+  /**
+   * Ceph options added to the ceph.conf of the seed and every node, beyond rackseed's own (which
+   * they may not change): the lab gives its health thresholds here (bootstrap/lab).
+   */
+  cephConfig?: Record<string, string>;
   /** The URL the cloud's API advertises (a VIP, or the lab gateway); default: each node's own address. */
   publicUrl?: string;
 }
@@ -131,6 +136,7 @@ export async function runSeed(
       etcdHost: seedIp,
       etcdBootstrap: true,
       ...(config.ceph ? { cephHost: seedIp, ...(cephConnect ? { cephConnect } : {}) } : {}),
+      ...(config.ceph && config.cephConfig ? { cephConfig: config.cephConfig } : {}),
       leaseTtl,
       log: (message) => emit('seed.agent', name, message),
     },
@@ -187,6 +193,7 @@ export async function runSeed(
       leaseTtl,
       services,
       ceph: config.ceph ?? false,
+      ...(config.cephConfig ? { cephConfig: config.cephConfig } : {}),
       ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
     },
   });

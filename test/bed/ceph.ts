@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { CEPH_HARDENED } from '../../agent/index.js';
 import { type Daemon, Scope, waitFor } from '../../bootstrap/index.js';
 
 const run = promisify(execFile);
@@ -60,6 +61,12 @@ export async function startCeph(options: CephOptions = {}): Promise<CephCluster>
     const keyring = auth === 'cephx' ? join(dir, 'keyring') : undefined;
     const authMode = auth === 'cephx' ? 'cephx' : 'none';
     const replicas = osdCount >= 3 ? { size: 3, min: 2 } : { size: 1, min: 1 };
+    // Hardened as rackseed's nodes are; msgr2's secure mode needs a cephx session key, so under
+    // auth none only insecure global id reclaim is refused and connections stay in crc mode.
+    const hardened = Object.entries(CEPH_HARDENED)
+      .filter(([name]) => auth === 'cephx' || !name.startsWith('ms_'))
+      .map(([name, value]) => `${name} = ${value}`)
+      .join('\n');
     writeFileSync(
       conf,
       `[global]
@@ -82,10 +89,12 @@ osd pool default pg autoscale mode = off
 osd crush chooseleaf type = 0
 mon allow pool size one = true
 mon allow pool delete = true
+${hardened}
+# A test cluster of one OSD has pools of size 1, and its monitor's data on this machine's disk:
+# neither is a fault of the cluster under test.
 mon warn on pool no redundancy = false
 mon data avail warn = 2
 mon data avail crit = 1
-mon warn on insecure global id reclaim allowed = false
 client mount timeout = 30
 rados mon op timeout = 30
 rados osd op timeout = 30

@@ -10,6 +10,7 @@ export {
   createNetworkLab,
   type Daemon,
   LAB_BMC_DEVICE,
+  LAB_CEPH_CONFIG,
   type LabHost,
   type NetworkLab,
   type NetworkLabOptions,

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterStatus } from '../../agent/index.js';
 import {
   createNetworkLab,
+  LAB_CEPH_CONFIG,
   type NetworkLab,
   Scope,
   type SimulatedRack,
@@ -91,6 +92,7 @@ describe('agent: Ceph assembles itself (3 monitors, an OSD per node, a manager) 
           tls: (await testNodeTls(join(scope.dir, 'pki'), name, [nodeIp(name)])).dir,
           etcdBootstrap: bmc.index === 1,
           cephListen: nodeIp(name),
+          cephConfig: LAB_CEPH_CONFIG,
           bmc: { host: bmc.host, port: bmc.port, user: bmc.user, passwordFile: join(dir, 'bmc-password') },
         }),
       );

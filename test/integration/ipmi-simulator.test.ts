@@ -53,21 +53,12 @@ describe('the BMC simulator', () => {
     it(`serves ipmitool -I lanplus -C ${suite}: power, GUID, boot device, FRU`, async () => {
       const ipmitool = async (...args: string[]) =>
         (
-          await run('ipmitool', [
-            '-I',
-            'lanplus',
-            '-C',
-            suite,
-            '-H',
-            '127.0.0.1',
-            '-p',
-            String(sim().port),
-            '-U',
-            'admin',
-            '-P',
-            'sim-secret',
-            ...args,
-          ])
+          await run(
+            'ipmitool',
+            ['-I', 'lanplus', '-C', suite, '-H', '127.0.0.1', '-p', String(sim().port), '-U', 'admin', '-E', ...args],
+            // -E: the password from the environment, not argv (any user can read /proc/PID/cmdline).
+            { env: { PATH: process.env.PATH, IPMI_PASSWORD: 'sim-secret' } },
+          )
         ).stdout;
       await ipmitool('chassis', 'power', 'off');
       expect(await ipmitool('chassis', 'power', 'status')).toMatch(/Chassis Power is off/);
@@ -79,23 +70,26 @@ describe('the BMC simulator', () => {
       expect(sim().model.bootFlags.device).toBe('pxe');
       expect(await ipmitool('fru', 'print', '0')).toMatch(/Product Asset Tag\s+: node7/);
       await expect(
-        run('ipmitool', [
-          '-I',
-          'lanplus',
-          '-C',
-          suite,
-          '-H',
-          '127.0.0.1',
-          '-p',
-          String(sim().port),
-          '-U',
-          'admin',
-          '-P',
-          'nope',
-          'chassis',
-          'power',
-          'status',
-        ]),
+        run(
+          'ipmitool',
+          [
+            '-I',
+            'lanplus',
+            '-C',
+            suite,
+            '-H',
+            '127.0.0.1',
+            '-p',
+            String(sim().port),
+            '-U',
+            'admin',
+            '-E',
+            'chassis',
+            'power',
+            'status',
+          ],
+          { env: { PATH: process.env.PATH, IPMI_PASSWORD: 'nope' } },
+        ),
       ).rejects.toThrow();
     });
   }

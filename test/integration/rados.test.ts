@@ -10,7 +10,7 @@ import { blocklistAddress, connectCephMonitors, RadosCluster, type RadosPool } f
 import { type CephCluster, startCeph } from '../bed/index.js';
 
 // One cephx cluster for the whole file: the admin keyring for the CRUD, a restricted user for
-// the permission errors.
+// the permission errors. Under cephx the bed's cluster runs msgr2 in secure mode, as rackseed's.
 let ceph: CephCluster;
 let admin: RadosCluster;
 let pool: RadosPool;
@@ -49,6 +49,23 @@ describe('librados binding', () => {
     expect((await pool.read('crud')).toString()).toBe('short');
     await pool.remove('crud');
     await expect(pool.stat('crud')).rejects.toMatchObject({ code: 'RADOS_ERR_NOT_FOUND', op: 'stat', errno: 2 });
+  });
+
+  it('reads whole objects and ranges of every size under msgr2 secure mode (rados_aio_read into our buffer failed with ERANGE there)', async () => {
+    const mode = JSON.parse(
+      await ceph.ceph(['tell', 'mon.a', 'config', 'get', 'ms_mon_service_mode', '-f', 'json']),
+    ) as {
+      ms_mon_service_mode: string;
+    };
+    expect(mode.ms_mon_service_mode).toBe('secure');
+    for (const size of [1, 4095, 4097, 65_536 + 7, 1024 * 1024 + 3, 5 * 1024 * 1024]) {
+      const data = randomBytes(size);
+      await pool.writeFull(`secure-${size}`, data);
+      expect((await pool.read(`secure-${size}`)).equals(data)).toBe(true);
+      const offset = Math.floor(size / 3);
+      expect((await pool.read(`secure-${size}`, { offset, length: size })).equals(data.subarray(offset))).toBe(true);
+      await pool.remove(`secure-${size}`);
+    }
   });
 
   it('keeps namespaces apart and lists one or all of them', async () => {

@@ -18,6 +18,8 @@ interface AgentConfig {
   etcdListen?: string;
   etcdBootstrap?: boolean;
   cephListen?: string;
+  /** Ceph options added to this node's ceph.conf (the lab's; rackseed's own cannot be changed). */
+  cephConfig?: Record<string, string>;
   bmc?: { host: string; port?: number; user: string; passwordFile: string };
   services?: { name: string; placement: 'everywhere' | 'singleton'; command: string[] }[];
 }
@@ -126,6 +128,7 @@ export function registerAgent(program: Command, io: CliIo): void {
           etcdBootstrap,
           ...(etcdHost ? { etcdHost } : {}),
           ...(cephHost ? { cephHost, cephConnect } : {}),
+          ...(cephHost && config.cephConfig ? { cephConfig: config.cephConfig } : {}),
           ...(bmc ? { bmc } : {}),
           ...(listen ? { listen } : {}),
         },

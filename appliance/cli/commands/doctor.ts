@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Command } from 'commander';
 import { RackseedError } from '../../../agent/errors/index.js';
+import { childEnv } from '../../../agent/process/index.js';
 import { type CliIo, type GlobalOptions, report } from '../io.js';
 
 const run = promisify(execFile);
@@ -92,6 +93,7 @@ async function check(requirement: Requirement): Promise<Check> {
   try {
     const { stdout, stderr } = await run(requirement.command, requirement.versionArgs, {
       timeout: 10_000,
+      env: childEnv(),
     });
     const firstLine = `${stdout}${stderr}`.trim().split('\n', 1)[0] ?? '';
     return { ...base, ok: true, version: firstLine };

@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { KeptLease } from '../../../agent/index.js';
+import { childEnv } from '../../../agent/process/index.js';
 import { RACKSEED, cephAccess, connectStore, loadAgent, nodeTls, TLS_OPTION } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
 import { type CliIo, untilSignal } from '../io.js';
@@ -28,7 +29,10 @@ const INVENTORY_TTL_SECONDS = 5;
 /** The guest-services namespace of this node: named after the namespace the host service runs in, if any. */
 function servicesNetns(): string {
   try {
-    const own = execFileSync('ip', ['netns', 'identify', String(process.pid)], { encoding: 'utf8' }).trim();
+    const own = execFileSync('ip', ['netns', 'identify', String(process.pid)], {
+      encoding: 'utf8',
+      env: childEnv(),
+    }).trim();
     return own ? `${own}-guests` : 'rackseed-guests';
   } catch {
     return 'rackseed-guests';

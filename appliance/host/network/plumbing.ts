@@ -13,12 +13,16 @@
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { childEnv } from '../../../agent/process/index.js';
 import { HostPortError } from '../errors.js';
 import type { GuestPorts } from '../service.js';
 import type { NicRequest } from '../types.js';
 import { METADATA_ADDRESS } from './guest-dhcp.js';
 
-const run = promisify(execFile);
+const execFileAsync = promisify(execFile);
+/** Runs `ip` or `nft` with an explicit environment (PATH and locale: nothing of the host service's). */
+const run = (command: string, args: readonly string[], options: { timeout?: number } = {}) =>
+  execFileAsync(command, args, { ...options, env: childEnv() });
 
 /** The nftables table (bridge family) holding the guests' rules. */
 const TABLE = 'rackseed_guests';
@@ -181,7 +185,7 @@ export class GuestNetwork implements GuestPorts {
 
   async #nft(script: string): Promise<void> {
     await new Promise<void>((resolve, reject) => {
-      const child = execFile('nft', ['-f', '-'], { timeout: 15_000 }, (error, _stdout, stderr) =>
+      const child = execFile('nft', ['-f', '-'], { timeout: 15_000, env: childEnv() }, (error, _stdout, stderr) =>
         error ? reject(new HostPortError(`nft: ${String(stderr).trim() || error.message}`, error)) : resolve(),
       );
       child.stdin?.end(`${script}\n`);

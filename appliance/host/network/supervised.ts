@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
-import { processStart } from '../../../agent/index.js';
+import { childEnv, processStart } from '../../../agent/index.js';
 
 /**
  * A child process kept running (restarted 1 s after it exits) until `stop()`; its pid and start
@@ -26,7 +26,7 @@ export class Supervised {
     if (this.#stopped) return;
     const log = openSync(this.logFile, 'a', 0o600);
     const [command, ...args] = this.argv as [string, ...string[]];
-    const child = spawn(command, args, { stdio: ['ignore', log, log] });
+    const child = spawn(command, args, { stdio: ['ignore', log, log], env: childEnv() });
     closeSync(log);
     this.#child = child;
     if (child.pid) writeFileSync(this.pidFile, `${child.pid} ${processStart(child.pid) ?? ''}\n`);

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { appendFile, readFile, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
-import { processStart } from '../../../agent/index.js';
+import { childEnv, processStart } from '../../../agent/index.js';
 import { QemuStartError } from '../errors.js';
 import type { GuestDiskSource, GuestRuntime, RunningGuest } from '../service.js';
 import type { GuestProcess, GuestRequest } from '../types.js';
@@ -167,6 +167,7 @@ export class QemuGuest implements RunningGuest {
     const child = spawn(options.binary ?? 'qemu-system-x86_64', qemuArgs(id, request, disk, taps, runDir, options), {
       detached: true,
       stdio: ['ignore', log, log],
+      env: childEnv(),
     });
     closeSync(log);
     child.unref();

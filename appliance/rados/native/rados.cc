@@ -375,7 +375,10 @@ struct Aio {
   Aio(Napi::Env env, Cluster* cluster, Napi::Object owner, const char* op, std::string oid, Kind kind)
       : cluster(cluster), owner(Napi::Persistent(owner)), deferred(Napi::Promise::Deferred::New(env)), op(op),
         oid(std::move(oid)), kind(kind) {}
-  ~Aio() { std::free(buffer); }
+  ~Aio() {
+    if (readOp) rados_release_read_op(readOp);
+    std::free(buffer);
+  }
 
   Cluster* cluster;
   Napi::ObjectReference owner;  // the IoCtx, which holds its cluster
@@ -385,14 +388,21 @@ struct Aio {
   Kind kind;
   rados_completion_t completion = nullptr;
   char* buffer = nullptr;
+  rados_read_op_t readOp = nullptr;
+  size_t bytesRead = 0;
+  int readRc = 0;
   uint64_t size = 0;
   time_t mtime = 0;
 };
 
 // JS thread: settle the promise of a finished operation.
 void Settle(Napi::Env env, Napi::Function, Aio* aio) {
-  const int rc = rados_aio_get_return_value(aio->completion);
+  int rc = rados_aio_get_return_value(aio->completion);
   rados_aio_release(aio->completion);
+  // A read operation's own result, and the bytes it read.
+  if (aio->kind == Aio::Kind::Read && rc >= 0) {
+    rc = aio->readRc < 0 ? aio->readRc : static_cast<int>(aio->bytesRead);
+  }
   if (env != nullptr) {
     aio->cluster->Let(env);
     if (rc < 0) {
@@ -508,14 +518,20 @@ class IoCtx : public Napi::ObjectWrap<IoCtx> {
     });
   }
 
-  // read(oid, length, offset) → Buffer (shorter at the end of the object)
+  // read(oid, length, offset) → Buffer (shorter at the end of the object). A read operation,
+  // not rados_aio_read: with msgr2 in secure mode the reply's data can arrive in several
+  // buffers, which rados_aio_read (librados 16, C_aio_Complete) fails with ERANGE when it was
+  // given the caller's buffer, while a read operation copies them into it (C_bl_to_buf).
   Napi::Value Read(const Napi::CallbackInfo& info) {
     const size_t length = static_cast<size_t>(Offset(info[1]));
     const uint64_t offset = Offset(info[2]);
     return Submit(info, "read", Aio::Kind::Read, [&](rados_ioctx_t io, const char* oid, rados_completion_t c, Aio* aio) {
       aio->buffer = static_cast<char*>(std::malloc(length > 0 ? length : 1));
       if (!aio->buffer) return -ENOMEM;
-      return rados_aio_read(io, oid, c, aio->buffer, length, offset);
+      aio->readOp = rados_create_read_op();
+      if (!aio->readOp) return -ENOMEM;
+      rados_read_op_read(aio->readOp, offset, length, aio->buffer, &aio->bytesRead, &aio->readRc);
+      return rados_aio_read_op_operate(aio->readOp, io, c, oid, LIBRADOS_OPERATION_NOFLAG);
     });
   }
 
