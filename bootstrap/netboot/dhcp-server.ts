@@ -120,9 +120,16 @@ export class DhcpResponder {
 
   /** The current bindings (bound, unexpired), for tests and status. */
   leases(now: number): Lease[] {
-    return [...this.byMac.values()]
-      .filter((e) => e.state === 'bound' && e.expiresAt > now)
-      .map((e) => ({ mac: e.mac, ip: intToIp(e.ip), expiresAt: e.expiresAt }));
+    return [...this.byMac.values()].filter((e) => e.state === 'bound' && e.expiresAt > now).map(leaseOfEntry);
+  }
+
+  /**
+   * The binding `mac` holds at `now` (bound, unexpired), or undefined: an address only offered,
+   * released, declined or expired is not held. HTTP boot asks this before it hands out a token.
+   */
+  leaseOf(mac: string, now: number): Lease | undefined {
+    const entry = this.byMac.get(mac);
+    return entry?.state === 'bound' && entry.expiresAt > now ? leaseOfEntry(entry) : undefined;
   }
 
   // RFC 2131 §4.3.1
@@ -328,6 +335,10 @@ export class DhcpResponder {
     if (this.byMac.get(entry.mac) === entry) this.byMac.delete(entry.mac);
     if (this.byIp.get(entry.ip) === entry) this.byIp.delete(entry.ip);
   }
+}
+
+function leaseOfEntry(e: Entry): Lease {
+  return { mac: e.mac, ip: intToIp(e.ip), expiresAt: e.expiresAt };
 }
 
 /** The BOOTREPLY header fields copied from the request (RFC 2131 §4.3.1, Table 3). */

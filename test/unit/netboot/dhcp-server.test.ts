@@ -115,6 +115,20 @@ describe('DHCP responder', () => {
     );
   });
 
+  it('tells which address a MAC holds: bound and unexpired only (HTTP boot checks it before a token)', () => {
+    const r = new DhcpResponder(config());
+    r.handle(req(MAC, MSG.DISCOVER), 0);
+    expect(r.leaseOf(MAC, 1)).toBeUndefined(); // offered, not bound
+    r.handle(req(MAC, MSG.REQUEST, [[OPT.REQUESTED_IP, ip('10.9.0.100')]]), 0);
+    expect(r.leaseOf(MAC, 1)).toEqual({ mac: MAC, ip: '10.9.0.100', expiresAt: 600_000 });
+    expect(r.leaseOf('52:54:00:00:00:02', 1)).toBeUndefined();
+    expect(r.leaseOf(MAC, 600_000)).toBeUndefined(); // expired
+    r.restore([{ mac: '52:54:00:00:00:03', ip: '10.9.0.101', expiresAt: 5000 }]); // from the store
+    expect(r.leaseOf('52:54:00:00:00:03', 1)?.ip).toBe('10.9.0.101');
+    r.handle(req(MAC, MSG.RELEASE, [], { ciaddr: '10.9.0.100' }), 2);
+    expect(r.leaseOf(MAC, 3)).toBeUndefined();
+  });
+
   it('ignores a REQUEST for another server and frees its offer', () => {
     const r = new DhcpResponder(config());
     r.handle(req(MAC, MSG.DISCOVER), 0);
