@@ -18,6 +18,8 @@ import type { Lease } from './leases.js';
 /** The client a boot script goes to: the address it asked from (its lease's, when leases are checked). */
 export interface BootClient {
   readonly ip: string;
+  /** The SMBIOS GUID its lease recorded (DHCP option 97), to bind the token to. */
+  readonly guid?: string;
 }
 
 /** Hands out a node's enrollment token (the seed's enrollment service), for the client that asked. */
@@ -57,6 +59,7 @@ export function createHttpBoot(options: HttpBootOptions): FastifyInstance {
     if (!m) return reply.code(404).type('text/plain').send('not a boot script\n');
     const mac = m.slice(1, 7).join(':');
     const asker = ipv4Of(request.ip);
+    let client: BootClient = { ip: asker };
     if (options.leaseOf) {
       const lease = options.leaseOf(mac);
       if (lease?.ip !== asker) {
@@ -68,8 +71,9 @@ export function createHttpBoot(options: HttpBootOptions): FastifyInstance {
         options.onEvent({ type: 'http.rejected', mac, ip: request.ip, detail: `${error.code}: ${why}` });
         return reply.code(403).type('text/plain').send(`${error.code}: ${error.message}\n`);
       }
+      if (lease.guid) client = { ip: asker, guid: lease.guid };
     }
-    const token = await options.token(mac, { ip: asker });
+    const token = await options.token(mac, client);
     if (!isCmdlineSafe(token)) {
       options.onEvent({ type: 'http.rejected', mac, ip: request.ip, detail: 'HTTPBOOT_ERR_BAD_TOKEN' });
       return reply

@@ -16,7 +16,7 @@ export {
 } from './errors.js';
 export { type BootClient, createHttpBoot, type HttpBootOptions, type TokenProvider } from './http-boot.js';
 export { FileLeaseStore, type Lease, type LeaseStore } from './leases.js';
-export { classifyClient, type ClientArch, type ClientKind } from './pxe.js';
+export { classifyClient, type ClientArch, type ClientKind, smbiosGuid } from './pxe.js';
 export {
   interfaceAddress,
   interfaceOnSubnet,

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type NetbootLab, REPO, startNetbootLab, startQemuNode } from './netboot-lab.js';
@@ -21,7 +21,8 @@ describe('netboot: QEMU iPXE boots the image', () => {
 
   it('boots to the marker with the token from its script, with router advertisements on', async () => {
     expect(nb.events().find((e) => e.type === 'ra.started')?.detail).toMatch(/^radvd pid \d+ on br0$/);
-    const node = await startQemuNode(nb.lab, nb.dir, 1);
+    const uuid = '5a17ab00-0000-0001-8000-0000006e6201';
+    const node = await startQemuNode(nb.lab, nb.dir, 1, 'bios', uuid);
     try {
       const line = await node.ready();
       const ipxeAck = nb.events().find((e) => e.type === 'dhcp.ack' && e.mac === node.mac);
@@ -36,6 +37,14 @@ describe('netboot: QEMU iPXE boots the image', () => {
       expect(fetched).toEqual(
         expect.arrayContaining([expect.stringMatching(/^http\.script /), 'http.file vmlinuz', 'http.file initrd.gz']),
       );
+      // iPXE's lease recorded the SMBIOS UUID from option 97 as Linux shows it (product_uuid):
+      // the token is bound to it. (The initramfs's own DHCP client sends none; the journal has both.)
+      const saved = readFileSync(join(nb.dir, 'leases.jsonl'), 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as { op: string; lease?: { mac: string; guid?: string } })
+        .filter((e) => e.op === 'save' && e.lease?.mac === node.mac);
+      expect(saved.map((e) => e.lease?.guid)).toContain(uuid.replaceAll('-', ''));
     } finally {
       await node.daemon.stop(0);
     }

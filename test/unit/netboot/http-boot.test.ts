@@ -94,7 +94,7 @@ describe('HTTP boot: a boot script only for the lease holder', () => {
   const MAC = '52:54:00:00:00:07';
   const OTHER = '52:54:00:00:00:08';
   const leases = new Map<string, Lease>([
-    [MAC, { mac: MAC, ip: '10.9.0.107', expiresAt: 1 }],
+    [MAC, { mac: MAC, ip: '10.9.0.107', expiresAt: 1, guid: '5a17ab00000000010000000000000007' }],
     [OTHER, { mac: OTHER, ip: '10.9.0.108', expiresAt: 1 }],
   ]);
   const boot = (leaseOf: ((mac: string) => Lease | undefined) | null) => {
@@ -118,13 +118,15 @@ describe('HTTP boot: a boot script only for the lease holder', () => {
     return { app, events, asked, script };
   };
 
-  it('serves the script, with its token, to the address that holds the lease', async () => {
+  it("serves the script, with its token, to the address that holds the lease (the token bound to the lease's GUID)", async () => {
     const { app, events, asked, script } = boot((mac) => leases.get(mac));
     const res = await script(MAC, '10.9.0.107');
     expect(res.statusCode).toBe(200);
     expect(res.body).toContain('rackseed.token=tok-525400000007');
-    expect(asked).toEqual([[MAC, { ip: '10.9.0.107' }]]);
-    expect(events.map((e) => e.type)).toEqual(['http.script']);
+    expect(asked).toEqual([[MAC, { ip: '10.9.0.107', guid: '5a17ab00000000010000000000000007' }]]);
+    expect((await script(OTHER, '10.9.0.108')).statusCode).toBe(200);
+    expect(asked[1]).toEqual([OTHER, { ip: '10.9.0.108' }]); // its DHCP request carried no GUID
+    expect(events.map((e) => e.type)).toEqual(['http.script', 'http.script']);
     // A dual-stack socket names an IPv4 peer ::ffff:a.b.c.d: the same address.
     expect((await script(MAC, '::ffff:10.9.0.107')).statusCode).toBe(200);
     await app.close();
