@@ -2,9 +2,9 @@
  * The "firmware" of a lab node in netns mode, as a POSIX shell script run inside the node's
  * network namespace when its BMC powers it on. It does what a PXE ROM with iPXE does, with real
  * packets: DHCP as an iPXE client (vendor class PXEClient, client architecture 0 = BIOS, user
- * class "iPXE", the node's SMBIOS GUID as option 97), so the DHCP server answers with the HTTP
- * URL of the node's iPXE script; then it fetches that script, and the kernel and initrd it names,
- * over HTTP. Instead of booting that kernel it runs the boot command it was given (again when it
+ * class "iPXE", the node's SMBIOS GUID as option 97 in iPXE's byte order), so the DHCP server
+ * answers with the HTTP URL of the node's iPXE script; then it fetches that script, and the
+ * kernel and initrd it names, over HTTP. Instead of booting that kernel it runs the boot command it was given (again when it
  * fails, as the image's /init does), with the kernel command line in RACKSEED_CMDLINE, the GUID
  * in RACKSEED_GUID (a real node reads /sys/class/dmi/id/product_uuid) and STATE_DIR in
  * RACKSEED_STATE_DIR (nodes in namespaces share one file system): in the lab that is `rackseed
@@ -32,9 +32,11 @@ HOOK
 chmod +x "$d/udhcpc.hook"
 export LEASE_FILE="$d/lease"
 rm -f "$LEASE_FILE"
-# RFC 4578: option 93 (architecture 0: BIOS), 97 (type 0 + the 16-byte GUID); iPXE's user class (77).
+# RFC 4578: option 93 (architecture 0: BIOS), 97 (type 0 + the 16-byte GUID, its first three
+# fields little-endian as iPXE sends them); iPXE's user class (77).
+wire=$(echo "$guid" | sed 's/^\\(..\\)\\(..\\)\\(..\\)\\(..\\)\\(..\\)\\(..\\)\\(..\\)\\(..\\)/\\4\\3\\2\\1\\6\\5\\8\\7/')
 until udhcpc -i eth0 -n -q -t 3 -T 2 -s "$d/udhcpc.hook" -V PXEClient:Arch:00000:UNDI:002001 \\
-    -x 0x5d:0000 -x 0x61:00"$guid" -x 0x4d:69505845 >/dev/null 2>&1 && [ -s "$LEASE_FILE" ]; do
+    -x 0x5d:0000 -x 0x61:00"$wire" -x 0x4d:69505845 >/dev/null 2>&1 && [ -s "$LEASE_FILE" ]; do
   say "no DHCP offer yet"; sleep 1
 done
 . "$LEASE_FILE"

@@ -9,7 +9,7 @@ import { isRackseedError } from '../../agent/errors/index.js';
 import { decodeDhcp, encodeDhcp } from './dhcp-codec.js';
 import { type Decision, DhcpResponder, type DhcpConfig, type NetbootEvent } from './dhcp-server.js';
 import { intToIp } from './ipv4.js';
-import type { LeaseStore } from './leases.js';
+import type { Lease, LeaseStore } from './leases.js';
 
 const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
 
@@ -17,6 +17,8 @@ const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
 export interface DhcpServer {
   /** Counters: packets answered, and bad input by error code. */
   readonly stats: { received: number; replied: number; rejected: Record<string, number> };
+  /** The lease `mac` holds now, from the table the server answers from (undefined: none). */
+  leaseOf(mac: string): Lease | undefined;
   close(): Promise<void>;
 }
 
@@ -100,6 +102,7 @@ export async function startDhcpServer(options: {
   if (config.mode === 'proxy') sockets.push(await bind(4011, true));
   return {
     stats,
+    leaseOf: (mac) => responder.leaseOf(mac.toLowerCase(), now()),
     close: () => Promise.all(sockets.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => undefined),
   };
 }

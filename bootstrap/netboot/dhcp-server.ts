@@ -6,7 +6,7 @@
 import { type DhcpPacket, MSG, OPT, ipBytes, ipOption, macOf, messageTypeOf, u32Bytes } from './dhcp-codec.js';
 import { type Subnet, inSubnet, intToIp, ipToInt } from './ipv4.js';
 import type { Lease } from './leases.js';
-import { type ClientArch, classifyClient } from './pxe.js';
+import { type ClientArch, classifyClient, smbiosGuid } from './pxe.js';
 
 /** What the server hands out and how it boots PXE/iPXE clients. */
 export interface DhcpConfig {
@@ -68,6 +68,7 @@ interface Entry {
   expiresAt: number;
   state: 'offered' | 'bound' | 'declined';
   hostname?: string;
+  guid?: string;
 }
 
 /** An offered address is held for its client this long before it returns to the pool. */
@@ -92,7 +93,14 @@ export class DhcpResponder {
   /** Restores bindings from the store (expired ones are kept until reused: the client may come back). */
   restore(leases: readonly Lease[]): void {
     for (const l of leases)
-      this.put({ mac: l.mac, ip: ipToInt(l.ip), expiresAt: l.expiresAt, state: 'bound', hostname: l.hostname });
+      this.put({
+        mac: l.mac,
+        ip: ipToInt(l.ip),
+        expiresAt: l.expiresAt,
+        state: 'bound',
+        hostname: l.hostname,
+        guid: l.guid,
+      });
   }
 
   /** Decides what to do with one request received on port 67 (`viaPxePort` false) or 4011 (true). */
@@ -120,9 +128,16 @@ export class DhcpResponder {
 
   /** The current bindings (bound, unexpired), for tests and status. */
   leases(now: number): Lease[] {
-    return [...this.byMac.values()]
-      .filter((e) => e.state === 'bound' && e.expiresAt > now)
-      .map((e) => ({ mac: e.mac, ip: intToIp(e.ip), expiresAt: e.expiresAt }));
+    return [...this.byMac.values()].filter((e) => e.state === 'bound' && e.expiresAt > now).map(leaseOfEntry);
+  }
+
+  /**
+   * The binding `mac` holds at `now` (bound, unexpired), or undefined: an address only offered,
+   * released, declined or expired is not held. HTTP boot asks this before it hands out a token.
+   */
+  leaseOf(mac: string, now: number): Lease | undefined {
+    const entry = this.byMac.get(mac);
+    return entry?.state === 'bound' && entry.expiresAt > now ? leaseOfEntry(entry) : undefined;
   }
 
   // RFC 2131 §4.3.1
@@ -164,6 +179,8 @@ export class DhcpResponder {
     const hostnameOpt = req.options.get(OPT.HOSTNAME);
     const lease: Lease = { mac, ip: wanted, expiresAt: now + this.config.leaseSeconds * 1000 };
     if (hostnameOpt) lease.hostname = hostnameOpt.toString('latin1');
+    const guid = smbiosGuid(req);
+    if (guid) lease.guid = guid; // HTTP boot binds the token to it
     this.put({ ...lease, ip, state: 'bound' });
     const reply = this.reply(req, MSG.ACK, wanted, true);
     return {
@@ -328,6 +345,10 @@ export class DhcpResponder {
     if (this.byMac.get(entry.mac) === entry) this.byMac.delete(entry.mac);
     if (this.byIp.get(entry.ip) === entry) this.byIp.delete(entry.ip);
   }
+}
+
+function leaseOfEntry(e: Entry): Lease {
+  return { mac: e.mac, ip: intToIp(e.ip), expiresAt: e.expiresAt, ...(e.guid ? { guid: e.guid } : {}) };
 }
 
 /** The BOOTREPLY header fields copied from the request (RFC 2131 §4.3.1, Table 3). */

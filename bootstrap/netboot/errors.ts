@@ -37,6 +37,16 @@ export class LeaseStoreError extends NetbootError {
   }
 }
 
+/**
+ * HTTP boot refused a request. `NETBOOT_ERR_NOT_LEASE_HOLDER`: a boot script (and so an
+ * enrollment token) was asked for from an address that does not hold its MAC's DHCP lease.
+ */
+export class HttpBootError extends NetbootError {
+  constructor(code: 'NETBOOT_ERR_NOT_LEASE_HOLDER', message: string) {
+    super(code, message);
+  }
+}
+
 /** The netboot configuration given by the operator is unusable. */
 export class NetbootConfigError extends NetbootError {
   constructor(

@@ -13,6 +13,11 @@ export interface Lease {
   ip: string;
   expiresAt: number;
   hostname?: string;
+  /**
+   * The SMBIOS GUID the client sent with the request that bound it (option 97, as pxe.ts's
+   * `smbiosGuid` reads it): PXE and iPXE clients send one, an OS's DHCP client does not.
+   */
+  guid?: string;
 }
 
 /**

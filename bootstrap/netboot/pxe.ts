@@ -49,3 +49,25 @@ export function classifyClient(packet: DhcpPacket): ClientKind {
     guid: uuid?.length === 17 && uuid[0] === 0 ? uuid.subarray(1).toString('hex') : undefined,
   };
 }
+
+/**
+ * The client's SMBIOS GUID from option 97 (RFC 4578 §2.3: type 0, then 16 bytes) as 32 hex digits
+ * in RFC 4122 order, the order Linux shows in /sys/class/dmi/id/product_uuid (and the BMC's
+ * GUID, as the lab gives it). On the wire the first three fields are little-endian, as in an EFI
+ * GUID: PXE 2.1 names no byte order, RFC 4578 follows EFI, and iPXE (dhcp_create_request) and
+ * PXE ROMs send it so. Undefined when the option is absent or malformed, and for the all-zero and
+ * all-one GUIDs, which SMBIOS uses for "not set" and "not present" (SMBIOS 3.x §7.2.1).
+ */
+export function smbiosGuid(packet: DhcpPacket): string | undefined {
+  const uuid = packet.options.get(OPT.CLIENT_UUID);
+  if (uuid?.length !== 17 || uuid[0] !== 0) return undefined;
+  const b = uuid.subarray(1);
+  if (b.every((x) => x === 0) || b.every((x) => x === 0xff)) return undefined;
+  const swapped = Buffer.concat([
+    Buffer.from(b.subarray(0, 4)).reverse(),
+    Buffer.from(b.subarray(4, 6)).reverse(),
+    Buffer.from(b.subarray(6, 8)).reverse(),
+    b.subarray(8),
+  ]);
+  return swapped.toString('hex');
+}

@@ -38,6 +38,10 @@ export interface NetbootOptions {
   router?: string;
   /** Where leases are kept: a store (the provisioner's, in etcd) or a journal file. */
   leases: LeaseStore | string;
+  /**
+   * Makes the token a boot script carries. In DHCP mode it is asked only for a MAC whose lease
+   * the asking address holds; in ProxyDHCP mode (no leases of its own) for whoever asks.
+   */
   token: TokenProvider;
   /** Answer IPv6 router solicitations with radvd (default true) so iPXE does not wait for IPv6. */
   routerAdverts?: boolean;
@@ -166,6 +170,7 @@ export async function startNetboot(options: NetbootOptions): Promise<Netboot> {
     initrd: options.initrd,
     cmdline: options.cmdline,
     token: options.token,
+    leaseOf: mode === 'dhcp' ? (mac) => dhcp.leaseOf(mac) : null,
     // A script fetch names its MAC: later file fetches from that address are named too (in
     // ProxyDHCP mode this is the only way to learn the address).
     onEvent: (event) => {

@@ -3,13 +3,15 @@ import { RackseedError } from '../../agent/errors/index.js';
 import type { Store } from '../../agent/index.js';
 
 /**
- * Enrollment: how a netbooted server becomes a node. When a server fetches its boot script,
- * the seed issues it a single-use token bound to its MAC (only a hash is kept, in etcd, so any
- * node that takes over the netboot service can check it). The booted server presents the
- * token with its MAC and SMBIOS GUID; a GUID the seed found behind a BMC enrolls as that node,
- * an unknown one ("unannounced": it PXE-booted on its own) is accepted at once or held until
- * an operator runs `rackseed node accept`, by configuration. The token is consumed in the same
- * etcd transaction that grants the enrollment, so it works once.
+ * Enrollment: how a netbooted server becomes a node. When a server fetches its boot script
+ * (from the address DHCP leased to its MAC: HTTP boot checks), the seed issues it a single-use
+ * token bound to its MAC and to the SMBIOS GUID its DHCP request carried (only a hash is kept,
+ * in etcd, so any node that takes over the netboot service can check it). The booted server
+ * presents the token with its MAC and SMBIOS GUID within {@link TOKEN_TTL_MS}; a GUID the seed
+ * found behind a BMC enrolls as that node, an unknown one ("unannounced": it PXE-booted on its
+ * own) is accepted at once or held until an operator runs `rackseed node accept`, by
+ * configuration (`rackseed seed --approve-nodes`). The token is consumed in the same etcd
+ * transaction that grants the enrollment, so it works once.
  */
 
 const ROOT = '/rackseed/enroll/';
@@ -36,9 +38,29 @@ export interface InventoryRecord {
   readonly discoveredAt: string;
 }
 
+/**
+ * How long a token is good for, from the boot script's fetch to its use. A server fetches its
+ * kernel and initrd, unpacks them and starts the agent in under a minute (README: ~50 s under
+ * TCG from script to enrollment, up to twice that under load); 5 min leaves room for that twice
+ * over and for a provisioner moving to another node meanwhile, and a token read off the
+ * provisioning network (the script travels in plain HTTP) is good for a third of the 15 min it was.
+ */
+export const TOKEN_TTL_MS = 5 * 60_000;
+
+/**
+ * How long a held server's token stays good from its hold: nothing is granted before an
+ * operator accepts it, who may take longer than {@link TOKEN_TTL_MS}; past this the server must
+ * netboot again for a new token.
+ */
+export const HOLD_TTL_MS = 60 * 60_000;
+
 interface TokenRecord {
   readonly hash: string;
   readonly expiresAt: number;
+  /** The SMBIOS GUID of the DHCP request whose lease fetched the script; absent if it sent none. */
+  readonly guid?: string;
+  /** When its server was first held (its expiry then moved to the hold's). */
+  readonly heldAt?: number;
 }
 
 interface HeldRecord {
@@ -49,7 +71,7 @@ interface HeldRecord {
 
 export class EnrollmentError extends RackseedError {
   constructor(
-    code: 'ENROLL_ERR_BAD_TOKEN' | 'ENROLL_ERR_BAD_REQUEST' | 'ENROLL_ERR_NOT_HELD',
+    code: 'ENROLL_ERR_BAD_TOKEN' | 'ENROLL_ERR_GUID_MISMATCH' | 'ENROLL_ERR_BAD_REQUEST' | 'ENROLL_ERR_NOT_HELD',
     message: string,
     readonly status: number,
   ) {
@@ -73,19 +95,23 @@ export function nodeName(fru: InventoryRecord['fru'], guid: string): string {
 export class Enrollment {
   constructor(
     private readonly store: Store,
-    private readonly options: { autoAccept: boolean; tokenTtlMs?: number; now?: () => number },
+    private readonly options: { autoAccept: boolean; tokenTtlMs?: number; holdTtlMs?: number; now?: () => number },
   ) {}
 
   private now(): number {
     return this.options.now?.() ?? Date.now();
   }
 
-  /** Issues a fresh token for `mac` (netboot's token provider); it replaces any earlier one. */
-  async issueToken(mac: string): Promise<string> {
+  /**
+   * Issues a fresh token for `mac` (netboot's token provider), bound to `guid` when its DHCP
+   * lease recorded one (32 hex digits); it replaces any earlier one.
+   */
+  async issueToken(mac: string, guid?: string): Promise<string> {
     const token = randomBytes(16).toString('hex');
     const record: TokenRecord = {
       hash: hashOf(token),
-      expiresAt: this.now() + (this.options.tokenTtlMs ?? 15 * 60_000),
+      expiresAt: this.now() + (this.options.tokenTtlMs ?? TOKEN_TTL_MS),
+      ...(guid ? { guid: guid.toLowerCase() } : {}),
     };
     await this.store.put(ENROLL_KEYS.token(mac.toLowerCase()), JSON.stringify(record));
     return token;
@@ -118,6 +144,15 @@ export class Enrollment {
         403,
       );
     }
+    // The GUID is what names a server found behind a BMC: a token goes with the one its DHCP
+    // request carried. Refused without using the token up, as a wrong MAC is.
+    if (record.guid !== undefined && record.guid !== guid) {
+      throw new EnrollmentError(
+        'ENROLL_ERR_GUID_MISMATCH',
+        `the token for ${mac} was issued to a server that sent another SMBIOS GUID when it netbooted (DHCP option 97); this one must netboot for a token of its own`,
+        403,
+      );
+    }
     const inventory = await this.store.get(ENROLL_KEYS.inventory(guid));
     let name: string;
     if (inventory) {
@@ -130,6 +165,19 @@ export class Enrollment {
           [{ key: ENROLL_KEYS.held(mac), target: 'create', value: 0 }],
           [{ put: ENROLL_KEYS.held(mac), value: JSON.stringify(held) }],
         );
+        if (record.heldAt === undefined) {
+          // Once: the token lives for the hold, not for its first minutes.
+          const now = this.now();
+          const kept: TokenRecord = {
+            ...record,
+            heldAt: now,
+            expiresAt: Math.max(record.expiresAt, now + (this.options.holdTtlMs ?? HOLD_TTL_MS)),
+          };
+          await this.store.txn(
+            [{ key: ENROLL_KEYS.token(mac), target: 'mod', value: entry.modRevision }],
+            [{ put: ENROLL_KEYS.token(mac), value: JSON.stringify(kept) }],
+          );
+        }
         return { state: 'held' };
       }
       name = `node-${mac.replace(/:/g, '').slice(-6)}`;

@@ -21,8 +21,10 @@ export {
   Enrollment,
   EnrollmentError,
   type EnrollmentOutcome,
+  HOLD_TTL_MS,
   type InventoryRecord,
   nodeName,
+  TOKEN_TTL_MS,
 } from './enrollment.js';
 export {
   enroll,

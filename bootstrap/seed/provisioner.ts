@@ -192,7 +192,7 @@ async function startProvisioner(
       initrd: image.initrd,
       cmdline,
       leases: new EtcdLeaseStore(store),
-      token: (mac) => enrollment.issueToken(mac),
+      token: (mac, client) => enrollment.issueToken(mac, client.guid),
       onEvent: (e: TimedNetbootEvent) => emit(e.type, e.mac || undefined, [e.ip, e.detail].filter(Boolean).join(' ')),
     });
     enrollServer = await startEnrollmentServer({

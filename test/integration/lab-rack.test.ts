@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildLabRack, type LabRackHardware, processRunning, waitFor } from '../../bootstrap/index.js';
+import { FileLeaseStore } from '../../bootstrap/netboot/index.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = [process.execPath, '--import', 'tsx', join(REPO, 'appliance/cli/main.ts')];
@@ -112,6 +113,10 @@ describe('lab rack hardware (netns boot)', () => {
     expect(mine.map((e) => e.type)).toEqual(expect.arrayContaining(['dhcp.ack', 'http.script', 'http.file']));
     expect(mine.filter((e) => e.type === 'http.file').map((e) => e.detail)).toEqual(
       expect.arrayContaining([expect.stringContaining('vmlinuz'), expect.stringContaining('initrd.gz')]),
+    );
+    // Its lease has the GUID its firmware sent as iPXE does (option 97), read back as its BMC's.
+    expect(await FileLeaseStore.read(join(rack.scope.dir, 'leases.json'))).toContainEqual(
+      expect.objectContaining({ mac: server.mac, guid: server.guid }),
     );
     // The other server stayed off and silent.
     expect(events().some((e) => e.mac === rack.servers[1]?.mac)).toBe(false);

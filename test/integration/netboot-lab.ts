@@ -128,13 +128,15 @@ export interface QemuNode {
 
 /**
  * Boots guest `index` (1…): adds `tap<index>` to br0 and PXE-boots QEMU on it, with SeaBIOS or,
- * for `uefi`, Debian's OVMF (q35; the NIC's option ROM then runs iPXE as a UEFI driver).
+ * for `uefi`, Debian's OVMF (q35; the NIC's option ROM then runs iPXE as a UEFI driver); with
+ * `uuid` (8-4-4-4-12) as its SMBIOS UUID, which iPXE sends as DHCP option 97 (else all zeros).
  */
 export async function startQemuNode(
   lab: NetworkLab,
   dir: string,
   index: number,
   firmware: 'bios' | 'uefi' = 'bios',
+  uuid?: string,
 ): Promise<QemuNode> {
   const br = lab.bridgeNetns;
   const tap = `tap${index}`;
@@ -167,6 +169,7 @@ export async function startQemuNode(
     '-no-reboot',
     '-boot',
     'n',
+    ...(uuid ? ['-uuid', uuid] : []),
     '-netdev',
     `tap,id=n0,ifname=${tap},script=no,downscript=no`,
     '-device',

@@ -13,15 +13,18 @@ import {
   type EnrollmentServer,
   ensureIdentity,
   ensureServerCertificate,
+  HOLD_TTL_MS,
   issueNodeCertificate,
   startEnrollmentServer,
+  TOKEN_TTL_MS,
 } from '../../bootstrap/seed/index.js';
 import { type EtcdCluster, startEtcd } from '../bed/index.js';
 
 const MAC = '52:54:00:aa:bb:01';
 const GUID = '5a17ab000000000100000000000000a1';
 
-// Enrollment against a real etcd: a token works once, only with its MAC, only through the pinned CA.
+// Enrollment against a real etcd: a token works once, only with its MAC and the GUID its DHCP
+// request carried, for minutes (or for its hold), only through the pinned CA.
 describe('seed enrollment', () => {
   let etcd: EtcdCluster;
   let store: Store;
@@ -156,5 +159,51 @@ describe('seed enrollment', () => {
     expect(events.map((e) => e.type)).toEqual(
       expect.arrayContaining(['enroll.held', 'enroll.granted', 'enroll.refused']),
     );
+  });
+
+  // Issue #14: tokens short-lived and bound to the server that netbooted (MAC and GUID).
+  it('binds a token to the SMBIOS GUID its DHCP lease recorded: another GUID is refused and uses nothing up', async () => {
+    const token = await enrollment.issueToken(MAC, GUID);
+    // A known server's GUID names its node: a token from another server's netboot cannot claim it.
+    const mac = '52:54:00:aa:bb:03';
+    const other = await enrollment.issueToken(mac, 'e'.repeat(32));
+    await expect(attempt(other, { mac })).rejects.toMatchObject({
+      code: 'ENROLL_ERR_REFUSED',
+      message: expect.stringContaining('ENROLL_ERR_GUID_MISMATCH'),
+    });
+    await expect(attempt(token, { guid: 'e'.repeat(32) })).rejects.toMatchObject({
+      message: expect.stringContaining('ENROLL_ERR_GUID_MISMATCH'),
+    });
+    expect((await attempt(token)).name).toBe('node-1');
+  });
+
+  it('keeps a token 5 minutes from its boot script, and a held server its token for the hold', async () => {
+    expect(TOKEN_TTL_MS).toBe(5 * 60_000);
+    let now = Date.parse('2030-01-01T00:00:00Z');
+    const clocked = new Enrollment(store, { autoAccept: false, now: () => now });
+    const late = await clocked.issueToken('52:54:00:aa:bb:04');
+    now += TOKEN_TTL_MS + 1;
+    await expect(clocked.enroll({ token: late, mac: '52:54:00:aa:bb:04', guid: GUID })).rejects.toMatchObject({
+      code: 'ENROLL_ERR_BAD_TOKEN',
+    });
+
+    // An unannounced server held for an operator: its token outlives its 5 minutes, up to the hold's end.
+    const mac = '52:54:00:aa:bb:05';
+    const guid = '5a17ab00000000010000000000000005';
+    const held = await clocked.issueToken(mac, guid);
+    now += 60_000;
+    expect(await clocked.enroll({ token: held, mac, guid })).toEqual({ state: 'held' });
+    now += 30 * 60_000;
+    expect(await clocked.enroll({ token: held, mac, guid })).toEqual({ state: 'held' });
+    await clocked.accept(mac);
+    expect(await clocked.enroll({ token: held, mac, guid })).toEqual({ state: 'granted', name: 'node-aabb05' });
+
+    const mac2 = '52:54:00:aa:bb:06';
+    const expired = await clocked.issueToken(mac2);
+    expect(await clocked.enroll({ token: expired, mac: mac2, guid })).toEqual({ state: 'held' });
+    now += HOLD_TTL_MS + 1;
+    await expect(clocked.enroll({ token: expired, mac: mac2, guid })).rejects.toMatchObject({
+      code: 'ENROLL_ERR_BAD_TOKEN',
+    });
   });
 });

@@ -4,15 +4,32 @@ import { cephConnect, loadCloudServices, RACKSEED, readConfigFile } from '../clu
 import { CliUsageError } from '../errors.js';
 import { type CliIo, type GlobalOptions, logStrayRejections } from '../io.js';
 
+interface SeedFlags {
+  config: string;
+  approveNodes?: boolean;
+}
+
+/**
+ * The seed's configuration with its command line's say: `--approve-nodes` holds every
+ * unannounced server for an operator, whatever the file's `enrollment.autoAccept`.
+ */
+export function seedConfigOf(config: SeedConfig, flags: Omit<SeedFlags, 'config'>): SeedConfig {
+  return flags.approveNodes ? { ...config, enrollment: { ...config.enrollment, autoAccept: false } } : config;
+}
+
 /** `rackseed seed --config FILE`: make this server the seed of a new (or the same) cluster. */
 export function registerSeed(program: Command, io: CliIo): void {
   program
     .command('seed')
     .description('seed a cluster: identity, etcd, netboot, BMC scan; power servers on and enroll them')
     .requiredOption('--config <file>', 'the seed configuration (YAML)')
-    .action(async (flags: { config: string }, command: Command) => {
+    .option(
+      '--approve-nodes',
+      'operator approval: a server not found behind a BMC waits for `rackseed node accept MAC` (see `rackseed node held`) instead of joining at once (enrollment.autoAccept: false)',
+    )
+    .action(async (flags: SeedFlags, command: Command) => {
       logStrayRejections(io);
-      const config = await readConfigFile<SeedConfig>(flags.config);
+      const config = seedConfigOf(await readConfigFile<SeedConfig>(flags.config), flags);
       for (const key of ['cluster', 'dataDir', 'provisioning', 'image', 'bmc'] as const) {
         if (!config[key]) throw new CliUsageError(`the seed configuration ${flags.config} has no ${key}`);
       }

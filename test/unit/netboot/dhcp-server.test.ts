@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { type DhcpPacket, MSG, OPT, ipOption, messageTypeOf } from '../../../bootstrap/netboot/dhcp-codec.js';
 import { DEFAULT_BOOT_FILES, type DhcpConfig, DhcpResponder } from '../../../bootstrap/netboot/dhcp-server.js';
 import { ipToInt, parseCidr } from '../../../bootstrap/netboot/ipv4.js';
-import { classifyClient } from '../../../bootstrap/netboot/pxe.js';
+import { classifyClient, smbiosGuid } from '../../../bootstrap/netboot/pxe.js';
 
 const config = (over: Partial<DhcpConfig> = {}): DhcpConfig => ({
   mode: 'dhcp',
@@ -115,6 +115,39 @@ describe('DHCP responder', () => {
     );
   });
 
+  it('tells which address a MAC holds: bound and unexpired only (HTTP boot checks it before a token)', () => {
+    const r = new DhcpResponder(config());
+    r.handle(req(MAC, MSG.DISCOVER), 0);
+    expect(r.leaseOf(MAC, 1)).toBeUndefined(); // offered, not bound
+    r.handle(req(MAC, MSG.REQUEST, [[OPT.REQUESTED_IP, ip('10.9.0.100')]]), 0);
+    expect(r.leaseOf(MAC, 1)).toEqual({ mac: MAC, ip: '10.9.0.100', expiresAt: 600_000 });
+    expect(r.leaseOf('52:54:00:00:00:02', 1)).toBeUndefined();
+    expect(r.leaseOf(MAC, 600_000)).toBeUndefined(); // expired
+    r.restore([{ mac: '52:54:00:00:00:03', ip: '10.9.0.101', expiresAt: 5000 }]); // from the store
+    expect(r.leaseOf('52:54:00:00:00:03', 1)?.ip).toBe('10.9.0.101');
+    r.handle(req(MAC, MSG.RELEASE, [], { ciaddr: '10.9.0.100' }), 2);
+    expect(r.leaseOf(MAC, 3)).toBeUndefined();
+  });
+
+  it("records the client's SMBIOS GUID (option 97) with its lease, to bind its token to", () => {
+    const r = new DhcpResponder(config());
+    // 5a17ab00-0000-0001-… as iPXE sends it: the first three fields little-endian.
+    const wire = Buffer.from(['00', '00ab175a', '0000', '0100', '0000000000000001'].join(''), 'hex');
+    const ack = r.handle(
+      req(MAC, MSG.REQUEST, [
+        [OPT.REQUESTED_IP, ip('10.9.0.100')],
+        [OPT.CLIENT_UUID, wire],
+      ]),
+      0,
+    );
+    expect(ack.bind?.guid).toBe('5a17ab00000000010000000000000001');
+    expect(r.leaseOf(MAC, 1)?.guid).toBe('5a17ab00000000010000000000000001');
+    r.restore([{ mac: '52:54:00:00:00:03', ip: '10.9.0.101', expiresAt: 5000, guid: 'ab'.repeat(16) }]);
+    expect(r.leaseOf('52:54:00:00:00:03', 1)?.guid).toBe('ab'.repeat(16));
+    // The booted OS's DHCP client sends none: its lease has none.
+    expect(r.handle(req(MAC, MSG.REQUEST, [], { ciaddr: '10.9.0.100' }), 2).bind).not.toHaveProperty('guid');
+  });
+
   it('ignores a REQUEST for another server and frees its offer', () => {
     const r = new DhcpResponder(config());
     r.handle(req(MAC, MSG.DISCOVER), 0);
@@ -175,5 +208,19 @@ describe('client classification', () => {
       classifyClient(req(MAC, 1, [[OPT.VENDOR_CLASS, Buffer.from('PXEClient:Arch:00009:UNDI:003016')]])).arch,
     ).toBe('uefi-x64');
     expect(classifyClient(req(MAC, 1)).pxe).toBe(false);
+  });
+
+  it('reads the SMBIOS GUID of option 97 in product_uuid order; none for all-zero, all-one or malformed', () => {
+    const uuid = (hex: string) => req(MAC, 1, [[OPT.CLIENT_UUID, Buffer.from(hex, 'hex')]]);
+    // RFC 4578 §2.3 as iPXE sends it: 33221100-5544-7766-8899-aabbccddeeff on the wire is
+    // 00112233-4455-6677-8899-aabbccddeeff in /sys/class/dmi/id/product_uuid.
+    expect(smbiosGuid(uuid('00' + '33221100' + '5544' + '7766' + '8899aabbccddeeff'))).toBe(
+      '00112233445566778899aabbccddeeff',
+    );
+    expect(smbiosGuid(uuid('00' + '00'.repeat(16)))).toBeUndefined();
+    expect(smbiosGuid(uuid('00' + 'ff'.repeat(16)))).toBeUndefined();
+    expect(smbiosGuid(uuid('01' + '11'.repeat(16)))).toBeUndefined(); // type 1 is not a GUID
+    expect(smbiosGuid(uuid('00' + '11'.repeat(15)))).toBeUndefined();
+    expect(smbiosGuid(req(MAC, 1))).toBeUndefined();
   });
 });
