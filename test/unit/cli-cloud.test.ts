@@ -14,7 +14,7 @@ describe('rackseed cloud serve: embedded or a cluster node', () => {
     ['neither --data-dir nor --etcd', [], /either --data-dir DIR .* or --etcd URLS/],
     ['both --data-dir and --etcd', ['--data-dir', '/tmp/x', '--etcd', 'http://127.0.0.1:1'], /either --data-dir/],
     ['--etcd without RADOS for the image bytes', ['--etcd', 'http://127.0.0.1:1'], /--ceph-conf FILE and --image-pool/],
-    ['--etcd without the admin password file', CLUSTER, /--admin-password-file FILE/],
+    ['--etcd without a node certificate', CLUSTER, /no node certificate: pass --tls DIR/],
   ])('refuses %s with a usage error (exit 2) before touching anything', async (_case, args, message) => {
     const io = capture();
     expect(await runCli(['cloud', 'serve', ...args], io)).toBe(2);
