@@ -13,6 +13,7 @@ import {
 import { Elections } from './elections.js';
 import { RackseedError } from './errors/index.js';
 import { followEtcdEndpoints } from './etcd-endpoints.js';
+import { CertificateFollower } from './certificates.js';
 import { type BmcPowerDriver, Fencer } from './fencer.js';
 import { type BmcRecord, type EtcdEndpoints, type EtcdJoin, keys, type NodeRecord } from './keys.js';
 import { LocalEtcd } from './local-etcd.js';
@@ -201,6 +202,8 @@ export async function startAgent(
       log(`ignoring ${key}: ${String(error)}`);
     }
   };
+  // Renewals and revocations reach this node's TLS files (and, through them, every listener).
+  const certificates = tls ? await CertificateFollower.open(store, name, tls, log) : undefined;
   const membership = await PrefixView.open(store, keys.etcdJoin(name), (key, _previous, current) =>
     joinRequest(key, current),
   );
@@ -341,6 +344,7 @@ export async function startAgent(
       }
       response.writeHead(404).end();
     });
+    tls.serve(server);
     await new Promise<void>((resolve) => server?.listen(port, host, resolve));
   }
 
@@ -364,6 +368,7 @@ export async function startAgent(
       await lease?.revoke();
       await elections.close();
       await membership.close();
+      await certificates?.close();
       await endpoints.close();
       server?.close();
       await store.close();

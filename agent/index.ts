@@ -48,7 +48,7 @@ export { type ElectionHooks, Elections } from './elections.js';
 export { followEtcdEndpoints, votersOf } from './etcd-endpoints.js';
 export { installed } from './installed.js';
 export { type BmcPowerDriver, FenceBmcError, Fencer, FenceQuorumError } from './fencer.js';
-export { fenceByOperator, NodeAliveError } from './operator.js';
+export { fenceByOperator, NodeAliveError, NodeRemoveError, removeByOperator } from './operator.js';
 export {
   type BmcRecord,
   type CephIdentity,
@@ -61,6 +61,7 @@ export {
   type EtcdUrls,
   type FenceRecord,
   keys,
+  type NodeCertificates,
   type NodeRecord,
   type SingletonClaim,
 } from './keys.js';
@@ -110,6 +111,7 @@ export {
 } from './store/store.js';
 export { PrefixView } from './store/view.js';
 export { NodeTls, TlsError } from './tls.js';
+export { CertificateFollower } from './certificates.js';
 export {
   commandService,
   killOrphans,

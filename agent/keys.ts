@@ -56,9 +56,24 @@ export const keys = {
   hostInventory: (node: string) => `${ROOT}hosts/${node}/inventory`,
   hostGuests: (node: string) => `${ROOT}hosts/${node}/guests/`,
   hostGuest: (node: string, id: string) => `${ROOT}hosts/${node}/guests/${id}`,
+  /**
+   * The cluster PKI: each node's certificates as the CA issued them ({@link NodeCertificates},
+   * renewed by the provisioner), requests to revoke a removed node's, and the revocation list
+   * (PEM, signed by the CA) every node enforces.
+   */
+  pkiCerts: `${ROOT}pki/certs/`,
+  pkiCert: (node: string) => `${ROOT}pki/certs/${node}`,
+  pkiRevokes: `${ROOT}pki/revoke/`,
+  pkiRevoke: (node: string) => `${ROOT}pki/revoke/${node}`,
+  pkiCrl: `${ROOT}pki/crl`,
   /** The cluster-genesis machine (seed → quorum → steady). */
   clusterGenesis: `${ROOT}machines/cluster-genesis`,
 } as const;
+
+/** A node's certificates from the cluster CA (PEM), the newest last. */
+export interface NodeCertificates {
+  readonly certs: readonly string[];
+}
 
 /** A live agent, under its lease. */
 export interface NodeRecord {

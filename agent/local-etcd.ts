@@ -104,6 +104,9 @@ export class LocalEtcd {
       ...['--trusted-ca-file', tls.ca, '--cert-file', tls.cert, '--key-file', tls.key, '--client-cert-auth'],
       ...['--peer-trusted-ca-file', tls.ca, '--peer-cert-file', tls.cert, '--peer-key-file', tls.key],
       '--peer-client-cert-auth',
+      // A revoked node is refused too: etcd reads the list on every new connection, so the
+      // agent's updates to the file (CertificateFollower) count at once; certificates likewise.
+      ...(existsSync(tls.crl) ? ['--client-crl-file', tls.crl, '--peer-crl-file', tls.crl] : []),
       // The research's timings: ~1.7 s leader failover.
       '--heartbeat-interval',
       '100',

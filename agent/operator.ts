@@ -32,3 +32,45 @@ export async function fenceByOperator(store: Store, node: string, by: string): P
   }
   return record;
 }
+
+export class NodeRemoveError extends RackseedError {
+  constructor(code: 'REMOVE_ERR_NODE_ALIVE' | 'REMOVE_ERR_NOT_FENCED', message: string) {
+    super(code, message);
+  }
+}
+
+/**
+ * `rackseed node remove NODE --confirm`: the operator takes a dead, fenced node out of the
+ * cluster for good. Its certificates are revoked (the provisioner adds them to the revocation
+ * list every etcd member and listener enforces, within seconds) and its records go (node
+ * machine, BMC, fence record), so it is no longer listed, fenced again or powered on. Its
+ * singletons moved when it was fenced; its etcd member is replaced by the membership keeper
+ * and its OSDs were marked out by the Ceph keeper. Should the server boot again, it is a new
+ * server to the cluster: it enrolls (or waits for approval) under a new certificate.
+ */
+export async function removeByOperator(store: Store, node: string): Promise<{ revocationRequested: true }> {
+  if (await store.get(keys.node(node))) {
+    throw new NodeRemoveError(
+      'REMOVE_ERR_NODE_ALIVE',
+      `${node} is registered (its agent holds a live lease): power it off first`,
+    );
+  }
+  const fenced = await store.get(keys.fenced(node));
+  if (!fenced) {
+    throw new NodeRemoveError(
+      'REMOVE_ERR_NOT_FENCED',
+      `${node} has no fence record: only a fenced node is removed (the fencer fences a dead node; see rackseed node fence)`,
+    );
+  }
+  const removed = await store.txn(
+    [{ key: keys.fenced(node), target: 'mod', value: fenced.modRevision }],
+    [
+      { put: keys.pkiRevoke(node), value: JSON.stringify({ requestedAt: new Date().toISOString() }) },
+      { delete: keys.nodeMachine(node) },
+      { delete: keys.bmc(node) },
+      { delete: keys.fenced(node) },
+    ],
+  );
+  if (!removed) throw new NodeRemoveError('REMOVE_ERR_NOT_FENCED', `${node} was fenced again meanwhile: try again`);
+  return { revocationRequested: true };
+}

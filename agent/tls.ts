@@ -1,6 +1,16 @@
 import { createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  type FSWatcher,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  watch,
+  writeFileSync,
+} from 'node:fs';
 import type { ServerOptions } from 'node:https';
+import type { Server as TlsServer } from 'node:tls';
 import { join } from 'node:path';
 import { Agent as Dispatcher } from 'undici';
 import { RackseedError } from './errors/index.js';
@@ -13,21 +23,27 @@ import { RackseedError } from './errors/index.js';
  * require a client certificate from the cluster CA; clients present theirs and check the
  * server's against the CA and the address they dial.
  *
- * Kept as three files in one directory (`ca.crt`, `node.crt`, `node.key` mode 0600): a child
- * process (etcd, the cloud's services) is given the directory's path, never the key itself.
+ * Kept as files in one directory (`ca.crt`, `node.crt`, `node.key` mode 0600, and `crl.pem`,
+ * the cluster's revocation list): a child process (etcd, the cloud's services) is given the
+ * directory's path, never the key itself. The agent replaces the certificate when the CA renews
+ * it and the list when the CA revokes a node (see CertificateFollower); servers started with
+ * {@link NodeTls.serve} and clients from {@link NodeTls.dispatcher} take the new files at once.
  */
 export class NodeTls {
-  static readonly FILES = { ca: 'ca.crt', cert: 'node.crt', key: 'node.key' } as const;
+  static readonly FILES = { ca: 'ca.crt', cert: 'node.crt', key: 'node.key', crl: 'crl.pem' } as const;
   #dispatcher: Dispatcher | undefined;
+  #watcher: FSWatcher | undefined;
+  readonly #listeners = new Set<() => void>();
 
   constructor(readonly dir: string) {}
 
   /** The three files' paths. */
-  get paths(): { ca: string; cert: string; key: string } {
+  get paths(): { ca: string; cert: string; key: string; crl: string } {
     return {
       ca: join(this.dir, NodeTls.FILES.ca),
       cert: join(this.dir, NodeTls.FILES.cert),
       key: join(this.dir, NodeTls.FILES.key),
+      crl: join(this.dir, NodeTls.FILES.crl),
     };
   }
 
@@ -36,16 +52,21 @@ export class NodeTls {
     return existsSync(this.paths.cert) && existsSync(this.paths.key) && existsSync(this.paths.ca);
   }
 
-  /** The PEMs; a TLS_ERR_NO_CERTIFICATE error when the node has none yet. */
-  read(): { ca: string; cert: string; key: string } {
+  /** The PEMs (the revocation list once the node has one); a TLS_ERR_NO_CERTIFICATE error when the node has no certificate yet. */
+  read(): { ca: string; cert: string; key: string; crl?: string } {
     if (!this.issued) {
       throw new TlsError(
         'TLS_ERR_NO_CERTIFICATE',
         `no node certificate in ${this.dir} (ca.crt, node.crt, node.key): a node gets one when it enrolls`,
       );
     }
-    const { ca, cert, key } = this.paths;
-    return { ca: readFileSync(ca, 'utf8'), cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') };
+    const { ca, cert, key, crl } = this.paths;
+    return {
+      ca: readFileSync(ca, 'utf8'),
+      cert: readFileSync(cert, 'utf8'),
+      key: readFileSync(key, 'utf8'),
+      ...(existsSync(crl) ? { crl: readFileSync(crl, 'utf8') } : {}),
+    };
   }
 
   /** The node certificate's expiry. */
@@ -53,17 +74,47 @@ export class NodeTls {
     return new Date(new X509Certificate(this.read().cert).validTo);
   }
 
-  /** For `https.createServer` (and Fastify's `https`): only clients with a certificate from the cluster CA get through. */
+  /**
+   * For `https.createServer` (and Fastify's `https`): only clients with a certificate from the
+   * cluster CA, not revoked, get through. Pass the server to {@link NodeTls.serve} so that it
+   * follows renewals and revocations.
+   */
   serverOptions(): ServerOptions {
-    const { ca, cert, key } = this.read();
-    return { ca, cert, key, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' };
+    const { ca, cert, key, crl } = this.read();
+    return {
+      ca,
+      cert,
+      key,
+      ...(crl ? { crl } : {}),
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.3',
+    };
   }
 
-  /** An HTTP client (undici's `fetch` `dispatcher`) that presents this node's certificate and trusts only the CA. */
+  /** Keeps `server` (made with {@link NodeTls.serverOptions}) on the current certificate and revocation list. */
+  serve(server: TlsServer): void {
+    const reload = () => {
+      try {
+        server.setSecureContext(this.serverOptions());
+      } catch {
+        // A file caught half-replaced cannot be: the rename that completes it calls again.
+      }
+    };
+    this.#listeners.add(reload);
+    server.once('close', () => this.#listeners.delete(reload));
+    this.#watch();
+  }
+
+  /**
+   * An HTTP client (undici's `fetch` `dispatcher`) that presents this node's certificate and
+   * trusts only the CA (and refuses revoked servers); a new one after a renewal or revocation.
+   */
   dispatcher(): Dispatcher {
     if (!this.#dispatcher) {
-      const { ca, cert, key } = this.read();
-      this.#dispatcher = new Dispatcher({ connect: { ca, cert, key, minVersion: 'TLSv1.3' } });
+      const { ca, cert, key, crl } = this.read();
+      this.#dispatcher = new Dispatcher({ connect: { ca, cert, key, ...(crl ? { crl } : {}), minVersion: 'TLSv1.3' } });
+      this.#watch();
     }
     return this.#dispatcher;
   }
@@ -96,10 +147,32 @@ export class NodeTls {
     writeFileAtomic(this.paths.cert, issued.cert, 0o644);
   }
 
-  /** Releases the HTTP client's connections. */
+  /** Stores the cluster's revocation list (signed by the CA; the caller has checked it names this CA). */
+  storeCrl(pem: string): void {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    writeFileAtomic(this.paths.crl, pem, 0o644);
+  }
+
+  /** Releases the HTTP client's connections and stops following the files. */
   async close(): Promise<void> {
+    this.#watcher?.close();
+    this.#watcher = undefined;
+    this.#listeners.clear();
     await this.#dispatcher?.close();
     this.#dispatcher = undefined;
+  }
+
+  /** Follows the directory: a replaced certificate or list drops the cached client and reloads the servers. */
+  #watch(): void {
+    if (this.#watcher) return;
+    this.#watcher = watch(this.dir, (_event, file) => {
+      if (file !== NodeTls.FILES.cert && file !== NodeTls.FILES.crl) return;
+      const old = this.#dispatcher;
+      this.#dispatcher = undefined;
+      void old?.close().catch(() => undefined);
+      for (const listener of this.#listeners) listener();
+    });
+    this.#watcher.unref();
   }
 }
 

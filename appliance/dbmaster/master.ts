@@ -201,6 +201,7 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
     }
   }
 
+  options.tls.serve(server);
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   const url = `https://${options.advertiseHost ?? options.host ?? '127.0.0.1'}:${port}`;

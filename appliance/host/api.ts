@@ -1,3 +1,4 @@
+import type { Server as TlsServer } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { isRackseedError, type NodeTls } from '../../agent/index.js';
 import { HostGuestNotFoundError, HostRequestError } from './errors.js';
@@ -31,6 +32,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
  */
 export function hostApi(service: HostService, tls: NodeTls): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 256 * 1024, https: tls.serverOptions() });
+  tls.serve(app.server as TlsServer);
   app.setErrorHandler((error, _request, reply) => {
     const code0 = isRackseedError(error) ? error.code : '';
     const status =

@@ -23,6 +23,8 @@ export interface EnrollmentGrant {
   readonly ca: string;
   /** The node's certificate (PEM) for the key it enrolled with. */
   readonly certificate: string;
+  /** The cluster's certificate revocation list in force (PEM): the node's etcd member and listeners enforce it from the start. */
+  readonly crl: string;
   readonly cluster: { readonly id: string; readonly name: string };
   /** etcd client URLs to start from (the agent follows the membership afterwards). */
   readonly etcd: readonly string[];

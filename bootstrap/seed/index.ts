@@ -3,19 +3,16 @@
  * BMCs it finds (GUID, FRU, a fresh password each), powers their servers on to netboot, and
  * enrolls them as nodes.
  */
+export { type ClusterIdentity, certificateFingerprint, ensureIdentity, ensureNodeCertificate } from './identity.js';
 export {
-  type ClusterIdentity,
-  certificateFingerprint,
-  createCa,
-  ensureIdentity,
-  ensureNodeCertificate,
-  ensureServerCertificate,
-  IdentityError,
-  issueNodeCertificate,
+  CaError,
+  caKeyPassphrase,
+  ClusterCa,
   NODE_CERT_DAYS,
   type NodeCertificateRequest,
   needsRenewal,
-} from './identity.js';
+} from './ca.js';
+export { type CertificateEvent, CertificateKeeper, recordCertificate } from './certificate-keeper.js';
 export {
   ENROLL_KEYS,
   Enrollment,

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   isRackseedError,
@@ -21,7 +21,8 @@ import {
 } from '../netboot/index.js';
 import { ENROLL_KEYS, Enrollment } from './enrollment.js';
 import { type EnrollmentServer, startEnrollmentServer } from './enroll-http.js';
-import { ensureServerCertificate, issueNodeCertificate } from './identity.js';
+import { ClusterCa } from './ca.js';
+import { CertificateKeeper, recordCertificate } from './certificate-keeper.js';
 import { type BmcCredential, type BmcCredentialStore, onboardBmcs, powerOnForNetboot } from './onboard.js';
 import {
   EtcdLeaseStore,
@@ -139,10 +140,11 @@ async function startProvisioner(
     );
   }
   writeFileSync(join(options.filesDir, 'ca.crt'), record.ca.certPem);
-  mkdirSync(options.pkiDir, { recursive: true, mode: 0o700 });
-  writeFileSync(join(options.pkiDir, 'ca.crt'), record.ca.certPem);
-  writeFileSync(join(options.pkiDir, 'ca.key'), record.ca.keyPem, { mode: 0o600 });
-  const tls = await ensureServerCertificate({ dir: options.pkiDir }, ip);
+  const ca = ClusterCa.install(options.pkiDir, record.ca, options.clusterKey);
+  const tls = await ca.issueServer(ip);
+  const certificates = new CertificateKeeper(store, ca, (e) =>
+    emit(e.type, 'node' in e ? e.node : undefined, e.detail),
+  );
 
   const nodes = new MachineHost(store, NODE_MACHINE, {
     powerOn: (async (params: { name: string }) => {
@@ -177,10 +179,11 @@ async function startProvisioner(
   const stop = async () => {
     stopped = true;
     clearTimeout(timer);
-    await Promise.all([netboot?.close(), enrollServer?.close()]);
+    await Promise.all([netboot?.close(), enrollServer?.close(), certificates.stop()]);
     await scanning;
   };
   try {
+    await certificates.start();
     netboot = await startNetboot({
       interface: iface,
       subnet: network.subnet,
@@ -201,11 +204,14 @@ async function startProvisioner(
       tls,
       enrollment,
       grant: async (node, request) => {
-        const certificate = await issueNodeCertificate(options.pkiDir, {
+        const crl = await store.get(keys.pkiCrl); // published by the keeper before enrollment opens
+        if (!crl) throw new ProvisioningError('PROVISION_ERR_PKI', 'no revocation list is published yet; try again');
+        const certificate = await ca.issueNode({
           name: node,
           addresses: [request.address],
           publicKey: request.publicKey,
         });
+        await recordCertificate(store, node, certificate);
         const key = keys.nodeMachine(node);
         await nodes.create(key, { name: node });
         await nodes.apply(key, { type: 'node.netboot.started' }, { eventId: `netboot:${node}` }).catch(() => undefined);
@@ -214,6 +220,7 @@ async function startProvisioner(
           name: node,
           ca: record.ca.certPem,
           certificate,
+          crl: crl.value,
           cluster: record.cluster,
           etcd: endpoints ? parseJson<{ clientUrls: string[] }>(endpoints).clientUrls : store.endpoints,
           clusterKey: options.clusterKey.toString('base64'),

@@ -57,7 +57,7 @@ export interface NetbootImage {
 }
 
 export class ProvisioningError extends RackseedError {
-  constructor(code: 'PROVISION_ERR_IMAGE', message: string, cause?: unknown) {
+  constructor(code: 'PROVISION_ERR_IMAGE' | 'PROVISION_ERR_PKI', message: string, cause?: unknown) {
     super(code, message, { cause });
   }
 }

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
@@ -16,6 +16,7 @@ import {
 import { IpmiPowerDriver } from '../ipmi/index.js';
 import { dhcpServersOn, interfaceAddress } from '../netboot/index.js';
 import type { EnrollmentGrant } from './enroll-http.js';
+import { recordCertificate } from './certificate-keeper.js';
 import { ensureIdentity, ensureNodeCertificate } from './identity.js';
 import { type CloudServices, machineGuid } from './node-boot.js';
 import type { BmcCredential } from './onboard.js';
@@ -115,7 +116,10 @@ export async function runSeed(
   emit('seed.identity', name, `cluster ${identity.name} ${identity.id}, CA ${identity.caFingerprint}`);
   // The seed's own node certificate, from its CA (a node gets its own at enrollment).
   const tls = new NodeTls(join(dataDir, 'tls'));
-  await ensureNodeCertificate(identity, tls, name, [seedIp]);
+  await ensureNodeCertificate(identity.ca, tls, name, [seedIp]);
+  // etcd enforces a revocation list from its first start (the provisioner publishes the
+  // cluster's in etcd; the agent follows it from there).
+  if (!tls.read().crl) tls.storeCrl(await identity.ca.revocationList([]));
 
   // The seed serves its configuration's image: links to it, checked like any node's copy.
   const filesDir = join(dataDir, 'netboot', 'files');
@@ -160,6 +164,8 @@ export async function runSeed(
   );
   const store = agent.store;
   emit('seed.etcd', name, `etcd at https://${seedIp}:2379`);
+  // The seed's certificate is renewed and revoked like any node's.
+  await recordCertificate(store, name, tls.read().cert);
   // Ceph's identity under the seed's fsid, sealed in etcd; the Ceph keeper of the nodes builds on it.
   await ensureCephIdentity(store, identity.clusterKey, identity.cephFsid);
   await publishProvisioning(store, identity.clusterKey, {
@@ -186,7 +192,7 @@ export async function runSeed(
     autoAccept: config.enrollment?.autoAccept ?? true,
     ca: {
       certPem: identity.caCertPem,
-      keyPem: readFileSync(join(identity.dir, 'ca.key'), 'utf8'),
+      keyPem: identity.ca.sealedKeyPem,
       fingerprint: identity.caFingerprint,
     },
     grant: {

@@ -1,4 +1,7 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { fetch } from 'undici';
+import type { NodeTls } from '../../agent/index.js';
 import { type Daemon, Scope, waitFor } from '../../bootstrap/index.js';
 
 /** One member of a test etcd cluster. */
@@ -31,32 +34,40 @@ interface StatusResponse {
   leader: string;
 }
 
-async function healthy(clientUrl: string): Promise<boolean> {
-  const response = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1_000) });
+async function healthy(clientUrl: string, tls?: NodeTls): Promise<boolean> {
+  const response = await fetch(`${clientUrl}/health`, {
+    signal: AbortSignal.timeout(1_000),
+    ...(tls ? { dispatcher: tls.dispatcher() } : {}),
+  });
   const body = (await response.json()) as { health?: string };
   return body.health === 'true';
 }
 
-async function status(clientUrl: string): Promise<StatusResponse> {
+async function status(clientUrl: string, tls?: NodeTls): Promise<StatusResponse> {
   const response = await fetch(`${clientUrl}/v3/maintenance/status`, {
     method: 'POST',
     body: '{}',
     signal: AbortSignal.timeout(1_000),
+    ...(tls ? { dispatcher: tls.dispatcher() } : {}),
   });
   return (await response.json()) as StatusResponse;
 }
 
 /**
  * Starts an etcd cluster of `members` (1 or 3) with the research's timings (heartbeat
- * 100 ms, election 1 s) and resolves once every member reports healthy.
+ * 100 ms, election 1 s) and resolves once every member reports healthy. With `tls` (a node
+ * certificate for 127.0.0.1), it serves mutual TLS to clients and peers as a node's member
+ * does (LocalEtcd), the revocation list included when `tls` has one.
  */
-export async function startEtcd(options: { members: 1 | 3 } = { members: 1 }): Promise<EtcdCluster> {
+export async function startEtcd(options: { members: 1 | 3; tls?: NodeTls } = { members: 1 }): Promise<EtcdCluster> {
   const scope = Scope.open('etcd');
+  const { tls } = options;
+  const scheme = tls ? 'https' : 'http';
   try {
     const plan = [];
     for (let i = 1; i <= options.members; i++) {
-      const clientUrl = `http://127.0.0.1:${await scope.port()}`;
-      const peerUrl = `http://127.0.0.1:${await scope.port()}`;
+      const clientUrl = `${scheme}://127.0.0.1:${await scope.port()}`;
+      const peerUrl = `${scheme}://127.0.0.1:${await scope.port()}`;
       plan.push({ name: `m${i}`, clientUrl, peerUrl, dataDir: join(scope.dir, `m${i}.etcd`) });
     }
     const initialCluster = plan.map((m) => `${m.name}=${m.peerUrl}`).join(',');
@@ -96,6 +107,7 @@ export async function startEtcd(options: { members: 1 | 3 } = { members: 1 }): P
         'zap',
         '--log-outputs',
         'stderr',
+        ...(tls ? tlsFlags(tls) : []),
       ]);
       return m;
     };
@@ -104,7 +116,7 @@ export async function startEtcd(options: { members: 1 | 3 } = { members: 1 }): P
         `etcd member ${m.name} at ${m.clientUrl} to be healthy (log: ${m.daemon?.logFile})`,
         async () => {
           if (!m.daemon?.alive()) throw new Error('etcd exited');
-          return healthy(m.clientUrl);
+          return healthy(m.clientUrl, tls);
         },
         30_000,
       );
@@ -123,7 +135,7 @@ export async function startEtcd(options: { members: 1 | 3 } = { members: 1 }): P
       },
       leader: async () => {
         const statuses = await Promise.all(
-          members.map((m) => (m.daemon?.alive() ? status(m.clientUrl).catch(() => undefined) : undefined)),
+          members.map((m) => (m.daemon?.alive() ? status(m.clientUrl, tls).catch(() => undefined) : undefined)),
         );
         const leaderId = statuses.find((s) => s !== undefined && s.leader !== '0')?.leader;
         const index = statuses.findIndex((s) => s !== undefined && s.header.member_id === leaderId);
@@ -136,4 +148,14 @@ export async function startEtcd(options: { members: 1 | 3 } = { members: 1 }): P
     await scope.close();
     throw error;
   }
+}
+
+/** The flags of a node's etcd member (LocalEtcd's): mutual TLS for clients and peers, and the revocation list. */
+function tlsFlags(tls: NodeTls): string[] {
+  const { ca, cert, key, crl } = tls.paths;
+  return [
+    ...['--trusted-ca-file', ca, '--cert-file', cert, '--key-file', key, '--client-cert-auth'],
+    ...['--peer-trusted-ca-file', ca, '--peer-cert-file', cert, '--peer-key-file', key, '--peer-client-cert-auth'],
+    ...(existsSync(crl) ? ['--client-crl-file', crl, '--peer-crl-file', crl] : []),
+  ];
 }

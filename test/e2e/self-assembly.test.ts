@@ -112,6 +112,53 @@ describe('self-assembly of a lab rack (netns boot)', () => {
     expect(after.nodes.filter((n) => n.state === 'ready').length).toBe(4);
   });
 
+  it('revokes a removed server: etcd refuses its certificate from then on, and takes the others', async () => {
+    const victim = lab.servers[1];
+    if (!victim) throw new Error('no server');
+    // Its node certificate, as its firmware's state dir kept it (servers[i] is bmc i+1).
+    const victimTls = join(lab.scopeDir, 'bmc2', 'chassis', 'data', 'tls');
+    expect(readFileSync(join(victimTls, 'node.crt'), 'utf8')).toMatch(/BEGIN CERTIFICATE/);
+    /** Whether etcd (the seed's member, from the seed's namespace) answers a client holding the certificate in `tls`. */
+    const etcdTakes = (tls: string) => {
+      try {
+        execFileSync(
+          'ip',
+          [
+            'netns',
+            'exec',
+            lab.seedNetns,
+            'etcdctl',
+            '--endpoints',
+            `https://${lab.seedIp}:2379`,
+            '--dial-timeout',
+            '3s',
+            '--command-timeout',
+            '3s',
+            '--cacert',
+            join(tls, 'ca.crt'),
+            '--cert',
+            join(tls, 'node.crt'),
+            '--key',
+            join(tls, 'node.key'),
+            'get',
+            '--prefix',
+            '--keys-only',
+            '/rackseed/nodes/',
+          ],
+          { stdio: 'ignore', timeout: 10_000 },
+        );
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect(etcdTakes(victimTls)).toBe(true); // fenced, not revoked: a server that comes back rejoins
+    await inSeed(lab, RACKSEED, ['node', 'remove', victim.name, '--confirm']);
+    await waitFor('etcd to refuse the removed server', () => !etcdTakes(victimTls), 30_000, 500);
+    expect(etcdTakes(lab.tls)).toBe(true);
+    expect((await status()).nodes.map((n) => n.name)).not.toContain(victim.name);
+  });
+
   it('takes in a server cabled in later, with no human step', async () => {
     const { name, lab: grown } = await labAdd(lab);
     lab = grown;

@@ -12,9 +12,7 @@ import {
   Enrollment,
   type EnrollmentServer,
   ensureIdentity,
-  ensureServerCertificate,
   HOLD_TTL_MS,
-  issueNodeCertificate,
   startEnrollmentServer,
   TOKEN_TTL_MS,
 } from '../../bootstrap/seed/index.js';
@@ -52,16 +50,17 @@ describe('seed enrollment', () => {
     server = await startEnrollmentServer({
       host: '127.0.0.1',
       port: 0,
-      tls: await ensureServerCertificate(identity, '127.0.0.1'),
+      tls: await identity.ca.issueServer('127.0.0.1'),
       enrollment,
       grant: async (name, request) => ({
         name,
         ca: identity.caCertPem,
-        certificate: await issueNodeCertificate(identity.dir, {
+        certificate: await identity.ca.issueNode({
           name,
           addresses: [request.address],
           publicKey: request.publicKey,
         }),
+        crl: await identity.ca.revocationList([]),
         cluster: { id: identity.id, name: identity.name },
         etcd: [...etcd.endpoints],
         clusterKey: identity.clusterKey.toString('base64'),

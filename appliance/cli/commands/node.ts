@@ -11,7 +11,7 @@ const loadSeed = () => import('../../../bootstrap/seed/index.js');
 
 const isOsdDiskPolicy = (value: string): value is OsdDiskPolicy => value === 'auto' || /^\/dev\/[^/]+$/.test(value);
 
-/** `rackseed node boot|held|accept|fence`: one node's life in the cluster. */
+/** `rackseed node boot|held|accept|fence|remove`: one node's life in the cluster. */
 export function registerNode(program: Command, io: CliIo): void {
   const node = program.command('node').description('operate on one node');
 
@@ -122,6 +122,32 @@ export function registerNode(program: Command, io: CliIo): void {
           command.optsWithGlobals<GlobalOptions>(),
           { node: name, ...record },
           () => `${name} recorded as fenced`,
+        );
+      } finally {
+        await store.close();
+      }
+    });
+
+  node
+    .command('remove')
+    .description('take a dead, fenced node out of the cluster for good: revoke its certificates, drop its records')
+    .argument('<node>', 'the node’s name')
+    .option('--confirm', 'the node is gone for good (a server that boots again enrolls as a new node)')
+    .option('--etcd <urls>', 'comma-separated etcd client URLs (default: $RACKSEED_ETCD)')
+    .option(...TLS_OPTION)
+    .action(async (name: string, flags: { confirm?: boolean; etcd?: string; tls?: string }, command: Command) => {
+      if (!flags.confirm) {
+        throw new CliUsageError(`removing ${name} revokes its certificates and drops its records: add --confirm`);
+      }
+      const store = await connectStore(flags, io);
+      try {
+        const { removeByOperator } = await loadAgent();
+        await removeByOperator(store, name);
+        report(
+          io,
+          command.optsWithGlobals<GlobalOptions>(),
+          { node: name, removed: true },
+          () => `${name} removed: its certificates are revoked within seconds (rackseed status shows it no more)`,
         );
       } finally {
         await store.close();
