@@ -11,7 +11,7 @@ import type { NodeTls } from './tls.js';
  * Keeps a node's TLS files current from etcd: the certificate the provisioner renewed for it
  * (keys.pkiCert) and the cluster's revocation list (keys.pkiCrl). Any node can write those
  * keys, so nothing is taken on trust: a certificate is stored only if the cluster CA signed it,
- * it names this node, it certifies this node's own key and it outlives the one in use; a list
+ * it names this node, it certifies this node's own key and it lasts at least as long as the one in use; a list
  * only if the CA signed it (openssl checks; a bad list in the files would fail every handshake).
  */
 export class CertificateFollower {
@@ -73,7 +73,8 @@ function acceptCertificate(tls: NodeTls, name: string, pem: string): boolean {
     offered.verify(new X509Certificate(ca).publicKey) &&
     offered.checkHost(name, { subject: 'never' }) !== undefined &&
     spki(offered.publicKey).equals(spki(createPublicKey(tls.read().key))) &&
-    Date.parse(offered.validTo) > Date.parse(current.validTo)
+    offered.serialNumber !== current.serialNumber &&
+    Date.parse(offered.validTo) >= Date.parse(current.validTo) // never an older one back (validity is to the second)
   );
 }
 
