@@ -156,6 +156,38 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
     expect(await masterOf(hypervisors)).toBeDefined();
   }, 400_000);
 
+  it('gives nothing to a machine on the node network that is not a node: etcd, the DB master, the host services and the agents want a node certificate', async () => {
+    const hypervisors = await openstack<Hypervisor[]>(['hypervisor', 'list']);
+    const seedCert = [
+      '--cacert',
+      join(lab.tls, 'ca.crt'),
+      '--cert',
+      join(lab.tls, 'node.crt'),
+      '--key',
+      join(lab.tls, 'node.key'),
+    ];
+    /** curl from the bridge's namespace (on the provisioning network, holding no certificate of the cluster). */
+    const fromBridge = (args: readonly string[]) =>
+      run('ip', ['netns', 'exec', lab.bridgeNetns, 'curl', '-sS', '-m', '3', ...args]).then(
+        (r) => ({ ok: true, out: r.stdout }),
+        (error: unknown) => ({ ok: false, out: String(error) }),
+      );
+    for (const h of hypervisors) {
+      const ip = h['Host IP'];
+      // The same place answers a node's certificate: the network is not what refuses.
+      expect((await fromBridge([...seedCert, `https://${ip}:2379/version`])).ok).toBe(true);
+      for (const port of [2379, 5001, 5002]) {
+        // -k: the server's certificate is not what fails; the missing client certificate is.
+        const noCert = await fromBridge(['-f', '-k', `https://${ip}:${port}/version`]);
+        expect(noCert, `${ip}:${port} without a certificate`).toMatchObject({ ok: false });
+        expect(noCert.out).not.toMatch(/etcdserver|"role"|"error"/);
+        expect((await fromBridge(['-f', `http://${ip}:${port}/version`])).ok, `${ip}:${port} in plain HTTP`).toBe(
+          false,
+        );
+      }
+    }
+  }, 120_000);
+
   it('keeps the API answering when the DB master’s server loses power: fenced, a new master, no acknowledged write lost', async () => {
     const hypervisors = await openstack<Hypervisor[]>(['hypervisor', 'list']);
     const master = await waitFor('the elected DB master', () => masterOf(hypervisors), 60_000, 1_000);
