@@ -45,6 +45,7 @@ export const CLOUD_OPERATIONS: { readonly [G in CloudDbGroup]: { readonly [M in 
     hostUsage: 'read',
   },
   images: { create: 'write', get: 'read', list: 'read', update: 'write', delete: 'write' },
+  imageMembers: { add: 'write', get: 'read', list: 'read', setStatus: 'write', remove: 'write' },
   networks: {
     create: 'write',
     get: 'read',

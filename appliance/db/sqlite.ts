@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Migration } from '../dbmaster/index.js';
 import { actionsSql } from './actions.js';
+import { imageMembersSql } from './image-members.js';
 import { nameFilter } from './name-filter.js';
 import {
   DbConflictError,
@@ -107,6 +108,18 @@ export const CLOUD_MIGRATIONS: readonly Migration[] = [
     project_id TEXT NOT NULL, start_time TEXT NOT NULL, finish_time TEXT, result TEXT, message TEXT,
     PRIMARY KEY (server_id, request_id)
   );
+  `,
+  },
+  {
+    version: 4,
+    name: "image members: the projects a shared image is offered to, and each one's answer",
+    up: `
+  CREATE TABLE image_members (
+    image_id TEXT NOT NULL REFERENCES images(id), member_id TEXT NOT NULL, status TEXT NOT NULL,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    PRIMARY KEY (image_id, member_id)
+  );
+  CREATE INDEX image_members_member ON image_members (member_id, status);
   `,
   },
 ];
@@ -570,6 +583,7 @@ export function cloudSql(db: Database.Database): CloudSql {
 
   return {
     actions: actionsSql(db),
+    imageMembers: imageMembersSql(db),
     domains: {
       get: (id) => {
         const r = one('SELECT * FROM domains WHERE id = ?', id);
@@ -946,18 +960,26 @@ export function cloudSql(db: Database.Database): CloudSql {
         return r ? toImage(r) : null;
       },
       list: (filter, page) => {
+        // glance/db/sqlalchemy/api.py `_select_images_query` and `_image_get_all`.
         const clauses = [`status != 'deleted'`];
         const params: unknown[] = [];
-        if (!filter.admin && filter.visibility === 'community') {
-          clauses.push(`visibility = 'community'`);
-        } else if (!filter.admin) {
-          clauses.push(`(visibility = 'public' OR owner = ?)`);
+        if (!filter.admin) {
+          const status = filter.memberStatus === 'all' ? '' : ' AND status = ?';
+          clauses.push(
+            `(visibility IN ('public', 'community') OR owner = ? OR (visibility = 'shared' AND id IN
+              (SELECT image_id FROM image_members WHERE member_id = ?${status})))`,
+          );
+          params.push(filter.projectId, filter.projectId);
+          if (status) params.push(filter.memberStatus);
+        }
+        if (filter.visibility === undefined) {
+          clauses.push(`(owner = ? OR visibility != 'community')`);
           params.push(filter.projectId);
         }
         for (const [column, value] of [
           ['name', filter.name],
           ['status', filter.status],
-          ['visibility', filter.visibility],
+          ['visibility', filter.visibility === 'all' ? undefined : filter.visibility],
           ['owner', filter.owner],
         ] as const) {
           if (value !== undefined) {
@@ -980,6 +1002,7 @@ export function cloudSql(db: Database.Database): CloudSql {
       update: (id, patch) => updateRow('images', id, patch, IMAGE_COLUMNS, 'image', toImage),
       delete: (id) => {
         mustChange(run(`UPDATE images SET status = 'deleted' WHERE id = ? AND status != 'deleted'`, id), 'image', id);
+        run('DELETE FROM image_members WHERE image_id = ?', id);
       },
     },
     networks: {

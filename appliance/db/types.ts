@@ -146,6 +146,16 @@ export interface Image {
   updatedAt: string;
 }
 
+/** A project a shared image is offered to, and its answer (Glance's image member). */
+export interface ImageMember {
+  imageId: string;
+  /** The member project's id. */
+  memberId: string;
+  status: 'pending' | 'accepted' | 'rejected';
+  createdAt: string;
+  updatedAt: string;
+}
+
 export interface Network {
   id: string;
   name: string;
@@ -211,14 +221,18 @@ export interface ServerFilter {
 
 export interface ImageFilter {
   /**
-   * The caller's project: lists public images and its own (Glance: community images only when
-   * `visibility` asks for them; a shared image only to its owner until image members exist).
+   * The caller's project. A non-admin lists public and community images, its project's own,
+   * and the shared images its project is a member of with `memberStatus`; anyone's community
+   * images but its own only when `visibility` asks for them (Glance's rules).
    */
   projectId: string;
   admin: boolean;
+  /** Of the shared images the project is a member of, those with this answer (`all`: any). */
+  memberStatus: ImageMember['status'] | 'all';
   name?: string;
   status?: string;
-  visibility?: string;
+  /** Only images with this visibility (`all`: any, community images included). */
+  visibility?: Image['visibility'] | 'all';
   owner?: string;
 }
 
@@ -377,7 +391,20 @@ export interface CloudDb {
     get(id: string): Promise<Image | null>;
     list(filter: ImageFilter, page: Page): Promise<Image[]>;
     update(id: string, patch: Partial<Omit<Image, 'id'>>): Promise<Image>;
+    /** Marks the image deleted and drops its members. */
     delete(id: string): Promise<void>;
+  };
+  imageMembers: {
+    /**
+     * Adds a member (DbConflictError if it is one already; DbQuotaExceededError if the image
+     * has `limit` members already).
+     */
+    add(member: ImageMember, limit: number): Promise<ImageMember>;
+    get(imageId: string, memberId: string): Promise<ImageMember | null>;
+    /** Oldest first. */
+    list(imageId: string): Promise<ImageMember[]>;
+    setStatus(imageId: string, memberId: string, status: ImageMember['status'], at: string): Promise<ImageMember>;
+    remove(imageId: string, memberId: string): Promise<void>;
   };
   networks: {
     create(network: Network, subnet: Subnet): Promise<Network>;

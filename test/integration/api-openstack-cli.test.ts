@@ -103,4 +103,32 @@ describe('openstack CLI against rackseed cloud serve', () => {
     await os('image', 'delete', image.id);
     expect((await json<{ Name: string }[]>('image', 'list')).map((i) => i.Name)).not.toContain('cli-image');
   });
+
+  it('shares an image with another project, which lists it once it accepts (image members)', async () => {
+    const projectB = await json<{ id: string }>('project', 'create', 'cli-b');
+    await os('user', 'create', '--password', 'pw-cli-b', 'cli-b-user');
+    await os('role', 'add', '--project', 'cli-b', '--user', 'cli-b-user', 'member');
+    // clouds.yaml names the admin project by id: an id overrides it.
+    const asB = ['--os-username', 'cli-b-user', '--os-password', 'pw-cli-b', '--os-project-id', projectB.id];
+    const listedByB = async () => (await json<{ ID: string }[]>('image', 'list', ...asB)).map((i) => i.ID);
+    // With no --file, the CLI would read the image from its standard input (never closed here).
+    const file = join(cloud.dir, 'shared.raw');
+    writeFileSync(file, Buffer.alloc(1024, 2));
+    const image = await json<{ id: string; visibility: string }>('image', 'create', '--file', file, 'cli-shared');
+    expect(image.visibility).toBe('shared');
+
+    await expect(os('image', 'show', image.id, ...asB)).rejects.toThrow(/No Image found/);
+    await os('image', 'add', 'project', image.id, 'cli-b');
+    expect((await json<{ id: string }>('image', 'show', image.id, ...asB)).id).toBe(image.id);
+    expect(await listedByB()).not.toContain(image.id);
+    await os('image', 'set', '--accept', image.id, ...asB);
+    expect(await listedByB()).toContain(image.id);
+    expect(await json<{ Status: string }[]>('image', 'member', 'list', image.id)).toEqual([
+      expect.objectContaining({ Status: 'accepted' }),
+    ]);
+
+    await os('image', 'remove', 'project', image.id, 'cli-b');
+    await expect(os('image', 'show', image.id, ...asB)).rejects.toThrow(/No Image found/);
+    await os('image', 'delete', image.id);
+  });
 });

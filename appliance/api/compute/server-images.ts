@@ -9,7 +9,7 @@ import type { ServerEvent } from '../../../statemachines/index.js';
 import type { Flavor, Image, Server } from '../../db/index.js';
 import type { ApiDeps, AuthContext } from '../context.js';
 import { badRequest, conflict } from '../faults.js';
-import { imageVisibleTo } from '../image/visibility.js';
+import { visibleImage } from '../image/visibility.js';
 import { isObject, metadataField, nameField, rejectUnknown } from './fields.js';
 import { statusOf } from './views.js';
 
@@ -18,10 +18,8 @@ export async function usableImage(deps: ApiDeps, auth: AuthContext, imageRef: un
   if (typeof imageRef !== 'string' || imageRef === '')
     throw badRequest('Block device mapping is invalid: an image is required.');
   const imageId = imageRef.replace(/^.*\/images\//, '');
-  const image = await deps.db.images.get(imageId);
-  if (!image || !imageVisibleTo(image, auth)) {
-    throw badRequest(`Image ${imageId} could not be found.`);
-  }
+  const image = await visibleImage(deps.db, auth, imageId);
+  if (!image) throw badRequest(`Image ${imageId} could not be found.`);
   if (image.status !== 'active') throw badRequest(`Image ${imageId} is not active.`);
   return image;
 }

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Image } from '../../db/index.js';
+import type { Image, ImageFilter } from '../../db/index.js';
 import {
   type ApiDeps,
   type AuthContext,
@@ -12,7 +12,9 @@ import {
   requireWriter,
 } from '../context.js';
 import { ApiError, badRequest, conflict, forbidden, notFound } from '../faults.js';
-import { imageVisibleTo } from './visibility.js';
+import { imageMemberRoutes } from './members.js';
+import { imageView } from './views.js';
+import { visibleImage } from './visibility.js';
 
 const DEFAULT_LIMIT = 25;
 const MAX_LIMIT = 1000;
@@ -45,38 +47,9 @@ const READ_ONLY = new Set([
   'locations',
 ]);
 const VISIBILITIES = new Set(['public', 'private', 'shared', 'community']);
+const MEMBER_STATUSES = new Set(['pending', 'accepted', 'rejected', 'all']);
 const DISK_FORMATS = new Set(['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop']);
 const CONTAINER_FORMATS = new Set(['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed']);
-
-const glanceTime = (iso: string) => iso.replace(/\.\d+Z$/, 'Z');
-
-function imageView(i: Image) {
-  return {
-    ...i.properties,
-    id: i.id,
-    name: i.name,
-    status: i.status,
-    visibility: i.visibility,
-    protected: i.protected,
-    os_hidden: i.osHidden,
-    checksum: i.checksum,
-    os_hash_algo: i.osHashAlgo,
-    os_hash_value: i.osHashValue,
-    owner: i.owner,
-    size: i.size,
-    virtual_size: i.virtualSize,
-    min_ram: i.minRam,
-    min_disk: i.minDisk,
-    disk_format: i.diskFormat,
-    container_format: i.containerFormat,
-    created_at: glanceTime(i.createdAt),
-    updated_at: glanceTime(i.updatedAt),
-    tags: i.tags,
-    file: `/v2/images/${i.id}/file`,
-    self: `/v2/images/${i.id}`,
-    schema: '/v2/schemas/image',
-  };
-}
 
 type ImagePatch = Partial<Omit<Image, 'id'>>;
 
@@ -220,7 +193,8 @@ async function bootableCopy(deps: ApiDeps, image: Image, id: string): Promise<nu
 
 /**
  * Glance v2 under `/image`: images (create, list, show, JSON-patch update, delete), their
- * bytes (chunked upload, streamed download with ranges), tags, visibility, (de)activation.
+ * bytes (chunked upload, streamed download with ranges), tags, visibility, members,
+ * (de)activation.
  */
 export async function imageRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const db = deps.db;
@@ -246,16 +220,14 @@ export async function imageRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
   app.get('/', async (_req, reply) => reply.code(300).send(versions));
   app.get('/versions', async () => versions);
 
-  const visibleImage = async (auth: AuthContext, id: string): Promise<Image> => {
-    const image = await db.images.get(id);
-    if (!image || !imageVisibleTo(image, auth)) {
-      throw notFound(`No image found with ID ${id}`);
-    }
+  const shownImage = async (auth: AuthContext, id: string): Promise<Image> => {
+    const image = await visibleImage(db, auth, id);
+    if (!image) throw notFound(`No image found with ID ${id}`);
     return image;
   };
   const ownedImage = async (auth: AuthContext, id: string): Promise<Image> => {
     requireWriter(auth);
-    const image = await visibleImage(auth, id);
+    const image = await shownImage(auth, id);
     if (!auth.isAdmin && image.owner !== auth.project?.id)
       throw forbidden(`You are not permitted to modify image ${id}.`);
     return image;
@@ -271,15 +243,22 @@ export async function imageRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
         if (limitText !== undefined && !/^\d+$/.test(limitText)) throw badRequest('limit param must be an integer');
         const limit = Math.min(limitText === undefined ? DEFAULT_LIMIT : Number(limitText), MAX_LIMIT);
         const marker = queryString(request, 'marker');
+        // glance/api/v2/images.py `RequestDeserializer.index`.
+        const visibility = queryString(request, 'visibility');
+        if (visibility !== undefined && visibility !== 'all' && !VISIBILITIES.has(visibility))
+          throw badRequest(`Invalid visibility value: ${visibility}`);
+        const memberStatus = queryString(request, 'member_status') ?? 'accepted';
+        if (!MEMBER_STATUSES.has(memberStatus)) throw badRequest(`Invalid status: ${memberStatus}`);
         let images: Image[];
         try {
           images = await db.images.list(
             {
               projectId: auth.project?.id ?? '',
               admin: auth.isAdmin,
+              memberStatus: memberStatus as ImageFilter['memberStatus'],
               name: queryString(request, 'name'),
               status: queryString(request, 'status'),
-              visibility: queryString(request, 'visibility'),
+              visibility: visibility as ImageFilter['visibility'],
               owner: queryString(request, 'owner'),
             },
             { limit: limit + 1, ...(marker === undefined ? {} : { marker }) },
@@ -349,7 +328,7 @@ export async function imageRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
 
       api.get('/images/:id', async (request) => {
         const { id } = request.params as { id: string };
-        return imageView(await visibleImage(authOf(request), id));
+        return imageView(await shownImage(authOf(request), id));
       });
 
       api.patch('/images/:id', async (request) => {
@@ -424,7 +403,7 @@ export async function imageRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
 
       api.get('/images/:id/file', async (request, reply) => {
         const { id } = request.params as { id: string };
-        const image = await visibleImage(authOf(request), id);
+        const image = await shownImage(authOf(request), id);
         if (image.status === 'deactivated' && !authOf(request).isAdmin) throw forbidden('The image is deactivated.');
         const stat = await deps.blobs.stat(id);
         if (!stat && image.size !== null) {
@@ -476,7 +455,7 @@ export async function imageRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
         const auth = authOf(request);
         requireAdmin(auth);
         const { id, action } = request.params as { id: string; action: string };
-        const image = await visibleImage(auth, id);
+        const image = await shownImage(auth, id);
         const [from, to] =
           action === 'deactivate'
             ? ['active', 'deactivated']
@@ -489,6 +468,8 @@ export async function imageRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
         await db.images.update(id, { status: to as Image['status'], updatedAt: new Date().toISOString() });
         return reply.code(204).send();
       });
+
+      imageMemberRoutes(api, db);
 
       const schema = (name: string) => ({
         name,

@@ -1,13 +1,18 @@
-import type { Image } from '../../db/index.js';
+import type { CloudDb, Image } from '../../db/index.js';
 import type { AuthContext } from '../context.js';
 
 /**
- * Who sees an image, by Glance's rules: `public` and `community` images everyone (a community
- * image is listed only to those who ask for `visibility=community`: see the database's list);
- * `private` and `shared` images their owner's project (and a shared image's accepted members,
- * once image members exist: until then, no one else); admins every image.
+ * The image `id` if the caller may see it by Glance's rules (glance/db/utils.py
+ * `is_image_visible`), else null: admins every image; `public` and `community` images everyone
+ * (a community image is listed only to those who ask for `visibility=community`: see the
+ * database's list); `private` images their owner's project; `shared` images their owner's project
+ * and their members, whatever their answer (a member lists it only once accepted).
  */
-export function imageVisibleTo(image: Pick<Image, 'visibility' | 'owner'>, auth: AuthContext): boolean {
-  if (auth.isAdmin || image.owner === auth.project?.id) return true;
-  return image.visibility === 'public' || image.visibility === 'community';
+export async function visibleImage(db: CloudDb, auth: AuthContext, id: string): Promise<Image | null> {
+  const image = await db.images.get(id);
+  if (!image) return null;
+  if (auth.isAdmin || image.owner === auth.project?.id) return image;
+  if (image.visibility === 'public' || image.visibility === 'community') return image;
+  if (image.visibility !== 'shared' || !auth.project) return null;
+  return (await db.imageMembers.get(id, auth.project.id)) ? image : null;
 }
