@@ -52,7 +52,7 @@ export function registerInstanceActions(
     const action = await deps.db.actions.get(server.id, requestId);
     if (!action) throw notFound(`Action ${requestId} on instance ${server.id} could not be found.`);
     // The events are an admin's to see (Nova's default policy before 2.51).
-    if (!auth.isAdmin) return { instanceAction: actionView(action) };
+    if (!auth.isCloudAdmin) return { instanceAction: actionView(action) };
     const event = {
       event: EVENT_OF_ACTION[action.action] ?? `compute_${action.action}`,
       start_time: time(action.startTime),

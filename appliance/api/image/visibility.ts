@@ -8,6 +8,6 @@ import type { AuthContext } from '../context.js';
  * once image members exist: until then, no one else); admins every image.
  */
 export function imageVisibleTo(image: Pick<Image, 'visibility' | 'owner'>, auth: AuthContext): boolean {
-  if (auth.isAdmin || image.owner === auth.project?.id) return true;
+  if (auth.isCloudAdmin || image.owner === auth.project?.id) return true;
   return image.visibility === 'public' || image.visibility === 'community';
 }
