@@ -7,7 +7,7 @@ import { computeRoutes } from './compute/routes.js';
 import type { ApiDeps, BootableImages } from './context.js';
 import { codeOf, type FaultStyle, faultBody, messageOf, statusOf } from './faults.js';
 import { identityRoutes } from './identity/routes.js';
-import { TokenService } from './identity/tokens.js';
+import { type TokenOptions, TokenService } from './identity/tokens.js';
 import { imageRoutes } from './image/routes.js';
 import { networkRoutes } from './network/routes.js';
 
@@ -27,6 +27,10 @@ export interface ApiOptions {
   bodyLimit?: number;
   /** The scheduler's placement setting in force (default: Nova's). */
   placement?: () => PlacementConfig;
+  /** Token lifetime and signing-key rotation (default: 1 h tokens, a new key a day, 3 kept). */
+  tokens?: Partial<TokenOptions>;
+  /** The clock, in ms since the epoch (default `Date.now`): tokens, key rotation. */
+  now?: () => number;
 }
 
 /** The running API: the fastify app, its services, and counts of the errors it answered, by code. */
@@ -52,7 +56,8 @@ export async function createApi(options: ApiOptions): Promise<Api> {
     // Nova ids like `9223372036854775808` or `-1` are not ours, but must route (then 404).
     routerOptions: { maxParamLength: 500, ignoreTrailingSlash: true },
   });
-  const tokens = await TokenService.open(options.db);
+  const now = options.now ?? (() => Date.now());
+  const tokens = await TokenService.open(options.db, options.tokens, now);
   const servers = new ServerService(options.db, options.driver, app.log, options.placement);
   const deps: ApiDeps = {
     db: options.db,

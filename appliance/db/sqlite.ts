@@ -332,6 +332,13 @@ export function cloudSql(db: Database.Database): CloudSql {
     if (result.changes === 0) throw new DbNotFoundError(what, id);
   };
 
+  const signingKeys = (): SigningKey[] =>
+    all('SELECT * FROM signing_keys ORDER BY created_at DESC, kid DESC').map((r) => ({
+      kid: str(r.kid),
+      secret: str(r.secret),
+      createdAt: str(r.created_at),
+    }));
+
   const quotasOf = (projectId: string): Record<QuotaResource, number> => {
     const limits: Record<QuotaResource, number> = { ...DEFAULT_QUOTAS };
     for (const r of all('SELECT resource, hard_limit FROM quotas WHERE project_id = ?', projectId)) {
@@ -713,24 +720,18 @@ export function cloudSql(db: Database.Database): CloudSql {
       },
     },
     tokens: {
-      signingKeys: () =>
-        all('SELECT * FROM signing_keys ORDER BY created_at DESC, kid DESC').map((r): SigningKey => ({
-          kid: str(r.kid),
-          secret: str(r.secret),
-          createdAt: str(r.created_at),
-        })),
-      rotate: (key, keep) =>
+      signingKeys,
+      rotate: (key, keep, olderThan) =>
         db.transaction(() => {
+          const newest = signingKeys()[0];
+          // ISO 8601 times in UTC compare as strings.
+          if (newest && newest.createdAt > olderThan) return signingKeys();
           insert('signing_keys', { kid: key.kid, secret: key.secret, created_at: key.createdAt }, 'signing key');
           run(
             'DELETE FROM signing_keys WHERE kid NOT IN (SELECT kid FROM signing_keys ORDER BY created_at DESC, kid DESC LIMIT ?)',
             keep,
           );
-          return all('SELECT * FROM signing_keys ORDER BY created_at DESC, kid DESC').map((r): SigningKey => ({
-            kid: str(r.kid),
-            secret: str(r.secret),
-            createdAt: str(r.created_at),
-          }));
+          return signingKeys();
         })(),
       revoke: (auditId, expiresAt) => {
         const now = new Date().toISOString();

@@ -318,8 +318,12 @@ export interface CloudDb {
   };
   tokens: {
     signingKeys(): Promise<SigningKey[]>;
-    /** Adds a new signing key and keeps only the `keep` newest. */
-    rotate(key: SigningKey, keep: number): Promise<SigningKey[]>;
+    /**
+     * Adds `key` as the newest signing key unless the newest one was created after `olderThan`
+     * (another API node rotated first: one rotation a period however many nodes ask), keeps only
+     * the `keep` newest; the keys, newest first.
+     */
+    rotate(key: SigningKey, keep: number, olderThan: string): Promise<SigningKey[]>;
     revoke(auditId: string, expiresAt: string): Promise<void>;
     isRevoked(auditId: string): Promise<boolean>;
   };

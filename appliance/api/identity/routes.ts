@@ -238,7 +238,7 @@ export async function identityRoutes(app: FastifyInstance, deps: ApiDeps): Promi
     const identity = objectField(a, 'identity');
     const { user, methods } = await authenticate(deps, identity);
     const project = await scopeProject(deps, user, a.scope);
-    const { token } = deps.tokens.issue(user.id, project?.id ?? null, methods);
+    const { token } = await deps.tokens.issue(user.id, project?.id ?? null, methods);
     const ctx = await resolveToken(deps, token);
     if (!ctx) throw unauthorized();
     reply.header('X-Subject-Token', token);
