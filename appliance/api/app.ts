@@ -5,7 +5,8 @@ import { type ComputeDriver, type PlacementConfig, ServerService } from '../comp
 import type { CloudDb } from '../db/index.js';
 import { computeRoutes } from './compute/routes.js';
 import type { ApiDeps, BootableImages } from './context.js';
-import { codeOf, type FaultStyle, faultBody, messageOf, statusOf } from './faults.js';
+import { ApiError, codeOf, type FaultStyle, faultBody, messageOf, statusOf } from './faults.js';
+import { DEFAULT_LOGIN_LIMITS, type LoginLimitOptions, LoginLimits } from './identity/logins.js';
 import { identityRoutes } from './identity/routes.js';
 import { type TokenOptions, TokenService } from './identity/tokens.js';
 import { imageRoutes } from './image/routes.js';
@@ -29,7 +30,9 @@ export interface ApiOptions {
   placement?: () => PlacementConfig;
   /** Token lifetime and signing-key rotation (default: 1 h tokens, a new key a day, 3 kept). */
   tokens?: Partial<TokenOptions>;
-  /** The clock, in ms since the epoch (default `Date.now`): tokens, key rotation. */
+  /** Failed logins let through per user and per source address (default {@link DEFAULT_LOGIN_LIMITS}). */
+  logins?: Partial<LoginLimitOptions>;
+  /** The clock, in ms since the epoch (default `Date.now`): tokens, key rotation, login limits. */
   now?: () => number;
 }
 
@@ -62,6 +65,7 @@ export async function createApi(options: ApiOptions): Promise<Api> {
   const deps: ApiDeps = {
     db: options.db,
     tokens,
+    logins: new LoginLimits(options.db, { ...DEFAULT_LOGIN_LIMITS, ...options.logins }, now),
     servers,
     blobs: options.blobs,
     ...(options.bootableImages ? { bootableImages: options.bootableImages } : {}),
@@ -91,6 +95,7 @@ export async function createApi(options: ApiOptions): Promise<Api> {
       if (status >= 500) request.log.error({ err: error, code, url: request.url }, 'request failed');
       else request.log.info({ code, status, url: request.url, method: request.method }, error.message);
       if (status === 401) reply.header('WWW-Authenticate', `Keystone uri="${deps.publicUrl}/identity"`);
+      if (error instanceof ApiError) reply.headers(error.headers);
       // keystonemiddleware answers a bad token in Keystone's format, whatever the service.
       const body = faultBody(status === 401 ? 'keystone' : style, status, messageOf(error, status));
       return reply.code(status).type('application/json').send(body);

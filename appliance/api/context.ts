@@ -5,6 +5,7 @@ import type { ServerService } from '../compute/index.js';
 import type { CloudDb, Project, Role, User } from '../db/index.js';
 import { ADMIN_PROJECT } from './bootstrap.js';
 import { forbidden, unauthorized } from './faults.js';
+import type { LoginLimits } from './identity/logins.js';
 import type { TokenClaims, TokenService } from './identity/tokens.js';
 
 /** What every API module is built from. */
@@ -29,6 +30,8 @@ export interface BootableImages {
 export interface ApiDeps {
   db: CloudDb;
   tokens: TokenService;
+  /** Failed logins, limited per user and per source address. */
+  logins: LoginLimits;
   servers: ServerService;
   blobs: BlobStore;
   /** A cluster's bootable copies of images (none in the embedded mode, whose servers are fake). */

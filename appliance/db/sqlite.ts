@@ -109,6 +109,14 @@ export const CLOUD_MIGRATIONS: readonly Migration[] = [
   );
   `,
   },
+  {
+    version: 4,
+    name: "failed logins: Keystone's lockout counts each user's, shared by every API node",
+    up: `
+  CREATE TABLE login_failures (user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    count INTEGER NOT NULL, last_at TEXT NOT NULL);
+  `,
+  },
 ];
 
 type Row = Record<string, unknown>;
@@ -741,6 +749,26 @@ export function cloudSql(db: Database.Database): CloudSql {
         })();
       },
       isRevoked: (auditId) => one('SELECT 1 FROM revocations WHERE audit_id = ?', auditId) !== undefined,
+    },
+    logins: {
+      failures: (userId) => {
+        const r = one('SELECT count, last_at FROM login_failures WHERE user_id = ?', userId);
+        return r ? { count: num(r.count), lastAt: str(r.last_at) } : null;
+      },
+      fail: (userId, at, forgetBefore) => {
+        // ISO 8601 times in UTC compare as strings.
+        run(
+          `INSERT INTO login_failures (user_id, count, last_at) VALUES (?, 1, ?)
+           ON CONFLICT (user_id) DO UPDATE SET count = CASE WHEN last_at < ? THEN 1 ELSE count + 1 END,
+             last_at = excluded.last_at`,
+          userId,
+          at,
+          forgetBefore,
+        );
+      },
+      clear: (userId) => {
+        run('DELETE FROM login_failures WHERE user_id = ?', userId);
+      },
     },
     flavors: {
       create: (f) => {

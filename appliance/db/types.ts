@@ -49,6 +49,12 @@ export interface SigningKey {
   createdAt: string;
 }
 
+export interface LoginFailures {
+  count: number;
+  /** When the last one was (ISO 8601). */
+  lastAt: string;
+}
+
 export interface Flavor {
   id: string;
   name: string;
@@ -326,6 +332,15 @@ export interface CloudDb {
     rotate(key: SigningKey, keep: number, olderThan: string): Promise<SigningKey[]>;
     revoke(auditId: string, expiresAt: string): Promise<void>;
     isRevoked(auditId: string): Promise<boolean>;
+  };
+  /** Failed logins of each user (Keystone's lockout), counted where every API node sees them. */
+  logins: {
+    /** The user's failed logins since its last success, and when the last one was; null if none. */
+    failures(userId: string): Promise<LoginFailures | null>;
+    /** Counts a failed login at `at`; the count starts again at 1 if the last one was before `forgetBefore`. */
+    fail(userId: string, at: string, forgetBefore: string): Promise<void>;
+    /** Forgets the user's failed logins (it logged in). */
+    clear(userId: string): Promise<void>;
   };
   flavors: {
     create(flavor: Flavor): Promise<Flavor>;

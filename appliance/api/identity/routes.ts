@@ -125,10 +125,11 @@ async function findDomainId(deps: ApiDeps, ref: unknown): Promise<string> {
   throw badRequest('domain needs an id or a name');
 }
 
-/** Who the `auth.identity` part of a token request names, if it proves it. */
+/** Who the `auth.identity` part of a token request from address `source` names, if it proves it. */
 async function authenticate(
   deps: ApiDeps,
   identity: Json,
+  source: string,
 ): Promise<{ user: User; methods: string[]; parent?: TokenClaims }> {
   const methods = identity.methods;
   if (!Array.isArray(methods) || methods.length === 0) throw badRequest('auth.identity.methods is required');
@@ -142,9 +143,15 @@ async function authenticate(
     else if (typeof u.name === 'string')
       user = await deps.db.users.findByName(await findDomainId(deps, u.domain), u.name);
     else throw badRequest('user needs an id or a name');
-    if (!user || !user.enabled || !user.passwordHash || !(await verifyPassword(secret, user.passwordHash))) {
+    // As Keystone: a locked user is refused before its password is checked; a wrong password
+    // counts, a disabled user's right one does not.
+    const failures = await deps.logins.admit(source, user?.id ?? null);
+    if (!user || !user.passwordHash || !(await verifyPassword(secret, user.passwordHash))) {
+      await deps.logins.failed(source, user?.id ?? null);
       throw unauthorized('The request you have made requires authentication.');
     }
+    if (!user.enabled) throw unauthorized('The request you have made requires authentication.');
+    await deps.logins.succeeded(user.id, failures);
     return { user, methods: ['password'] };
   }
   if (methods.includes('token')) {
@@ -236,7 +243,7 @@ export async function identityRoutes(app: FastifyInstance, deps: ApiDeps): Promi
   app.post('/v3/auth/tokens', async (request, reply) => {
     const a = objectField(request.body, 'auth');
     const identity = objectField(a, 'identity');
-    const { user, methods } = await authenticate(deps, identity);
+    const { user, methods } = await authenticate(deps, identity, request.ip);
     const project = await scopeProject(deps, user, a.scope);
     const { token } = await deps.tokens.issue(user.id, project?.id ?? null, methods);
     const ctx = await resolveToken(deps, token);
