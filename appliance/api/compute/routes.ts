@@ -229,7 +229,7 @@ function requester(request: FastifyRequest, auth: AuthContext): Requester {
   return { requestId: String(request.id), userId: auth.user.id, projectId: auth.project?.id ?? '' };
 }
 
-/** A server the caller may see: its own project's, or any for an admin; else 404. */
+/** A server the caller may see: its own project's, or any for the cloud admin; else 404 (another project's, even to its admin). */
 async function visibleServer(deps: ApiDeps, auth: AuthContext, id: string): Promise<Server> {
   const s = await deps.db.servers.get(id);
   if (!s || (!auth.isCloudAdmin && s.projectId !== auth.project?.id))
@@ -361,7 +361,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
       keyName = nameField(s.key_name, 'key_name');
       if (!(await db.keypairs.get(auth.user.id, keyName))) throw badRequest(`Invalid key_name provided.`);
     }
-    // Nova's "ZONE:HOST" (admins only) forces the host, which must still have room.
+    // Nova's "ZONE:HOST" (the cloud admin's only) forces the host, which must still have room.
     const [az = 'nova', forcedHost] = (
       s.availability_zone === undefined ? 'nova' : nameField(s.availability_zone, 'availability_zone')
     ).split(':');
@@ -766,7 +766,7 @@ function registerFlavors(app: FastifyInstance, deps: ApiDeps): void {
 
 function registerKeypairs(app: FastifyInstance, deps: ApiDeps): void {
   const db = deps.db;
-  /** Admins may act on another user's keypairs with `?user_id=`. */
+  /** The cloud admin may act on another user's keypairs with `?user_id=` (Nova's admin_or_owner). */
   const ownerOf = (request: FastifyRequest): string => {
     const auth = authOf(request);
     const userId = queryString(request, 'user_id');

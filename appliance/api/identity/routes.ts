@@ -219,7 +219,7 @@ async function subjectToken(deps: ApiDeps, request: FastifyRequest): Promise<Aut
   const ctx = token ? await resolveToken(deps, token) : null;
   if (!ctx) throw notFound('Could not find token.');
   const caller = authOf(request);
-  // A user may look at their own tokens; admins at anyone's.
+  // A user may look at their own tokens; the cloud admin at anyone's.
   if (!caller.isCloudAdmin && caller.user.id !== ctx.user.id) throw forbidden();
   return ctx;
 }
