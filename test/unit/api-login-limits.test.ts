@@ -3,6 +3,7 @@ import { createApi } from '../../appliance/api/index.js';
 import { LocalBlobStore } from '../../appliance/blobs/index.js';
 import { FakeDriver } from '../../appliance/compute/index.js';
 import type { Api } from '../../appliance/api/index.js';
+import { sourceOf } from '../../appliance/api/identity/logins.js';
 import { ADMIN_PASSWORD, startTestApi } from './api-helpers.js';
 
 /** A password login of `name` from `address`. */
@@ -91,5 +92,22 @@ describe('failed logins are limited per user and per source address', () => {
     expect((await login(t.api, 'nobody', 'x', '203.0.113.1')).statusCode).toBe(429);
     expect((await login(t.api, 'nobody', 'x', '203.0.113.3')).statusCode).toBe(401); // the third address
     expect((await login(t.api, 'admin', ADMIN_PASSWORD, '203.0.113.1')).statusCode).toBe(201); // forgotten
+  });
+
+  it("counts an IPv6 address's /64 as one source, an IPv4 address as itself", () => {
+    expect(sourceOf('2001:db8:1:2::1')).toBe('2001:db8:1:2::/64');
+    expect(sourceOf('2001:0db8:0001:0002:ffff:0:0:9%eth0')).toBe('2001:db8:1:2::/64');
+    expect(sourceOf('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(sourceOf('::1')).toBe('0:0:0:0::/64');
+    expect(sourceOf('::ffff:192.0.2.7')).toBe('192.0.2.7');
+    expect(sourceOf('192.0.2.7')).toBe('192.0.2.7');
+  });
+
+  it('limits the addresses of one IPv6 /64 together', async () => {
+    t = await startTestApi({ logins: { sourceFailures: 2 } });
+    expect((await login(t.api, 'nobody', 'x', '2001:db8:1:2::a')).statusCode).toBe(401);
+    expect((await login(t.api, 'nobody', 'x', '2001:db8:1:2::b')).statusCode).toBe(401);
+    expect((await login(t.api, 'admin', ADMIN_PASSWORD, '2001:db8:1:2::c')).statusCode).toBe(429);
+    expect((await login(t.api, 'admin', ADMIN_PASSWORD, '2001:db8:1:3::a')).statusCode).toBe(201);
   });
 });

@@ -27,6 +27,28 @@ export const DEFAULT_LOGIN_LIMITS: LoginLimitOptions = {
 };
 
 /**
+ * The source a failed login counts against: an IPv4 address (IPv4-mapped ones too), or an IPv6
+ * address's /64, since a single host is commonly handed a whole /64 (RFC 6177 §2) and could
+ * otherwise try from 2^64 addresses.
+ */
+export function sourceOf(address: string): string {
+  const ip = address.replace(/%.*$/, '');
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped?.[1]) return mapped[1];
+  if (!ip.includes(':')) return ip;
+  const [head = '', tail = ''] = ip.split('::');
+  const front = head ? head.split(':') : [];
+  const back = tail ? tail.split(':') : [];
+  const groups = ip.includes('::')
+    ? [...front, ...Array<string>(8 - front.length - back.length).fill('0'), ...back]
+    : front;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => parseInt(g, 16).toString(16))
+    .join(':')}::/64`;
+}
+
+/**
  * Failed password logins, limited per user and per source address. A user's failures live in the
  * database, so a lock holds on every API node. An address's live in this node's memory: shared,
  * they would cost the DB master a write for every stranger's failed attempt, a load an attacker
@@ -44,15 +66,16 @@ export class LoginLimits {
   ) {}
 
   /**
-   * Refuses a login before its password is checked: 429 when the address failed too often
+   * Refuses a login before its password is checked: 429 when the address (its {@link sourceOf}) failed too often
    * lately, 401 when the user is locked. The user's failures counted so far (0 if none).
    */
-  async admit(source: string, userId: string | null): Promise<number> {
+  async admit(address: string, userId: string | null): Promise<number> {
+    const source = sourceOf(address);
     const now = this.now();
-    const address = this.#sources.get(source);
-    if (address && address.until <= now) this.#sources.delete(source);
-    else if (address && address.count >= this.options.sourceFailures) {
-      throw tooManyLogins(Math.ceil((address.until - now) / 1000));
+    const tally = this.#sources.get(source);
+    if (tally && tally.until <= now) this.#sources.delete(source);
+    else if (tally && tally.count >= this.options.sourceFailures) {
+      throw tooManyLogins(Math.ceil((tally.until - now) / 1000));
     }
     const failures = userId === null ? null : await this.db.logins.failures(userId);
     if (
@@ -66,10 +89,11 @@ export class LoginLimits {
   }
 
   /** Counts a wrong password against the address, and against the user if the name is one. */
-  async failed(source: string, userId: string | null): Promise<void> {
+  async failed(address: string, userId: string | null): Promise<void> {
+    const source = sourceOf(address);
     const now = this.now();
-    const address = this.#sources.get(source);
-    if (address && address.until > now) address.count += 1;
+    const tally = this.#sources.get(source);
+    if (tally && tally.until > now) tally.count += 1;
     else {
       this.#sources.delete(source);
       // Windows are inserted as they start: the first entry is the oldest.
