@@ -5,9 +5,10 @@ import { type ComputeDriver, type PlacementConfig, ServerService } from '../comp
 import type { CloudDb } from '../db/index.js';
 import { computeRoutes } from './compute/routes.js';
 import type { ApiDeps, BootableImages } from './context.js';
-import { codeOf, type FaultStyle, faultBody, messageOf, statusOf } from './faults.js';
+import { ApiError, codeOf, type FaultStyle, faultBody, messageOf, statusOf } from './faults.js';
+import { DEFAULT_LOGIN_LIMITS, type LoginLimitOptions, LoginLimits } from './identity/logins.js';
 import { identityRoutes } from './identity/routes.js';
-import { TokenService } from './identity/tokens.js';
+import { type TokenOptions, TokenService } from './identity/tokens.js';
 import { imageRoutes } from './image/routes.js';
 import { networkRoutes } from './network/routes.js';
 
@@ -27,6 +28,12 @@ export interface ApiOptions {
   bodyLimit?: number;
   /** The scheduler's placement setting in force (default: Nova's). */
   placement?: () => PlacementConfig;
+  /** Token lifetime and signing-key rotation (default: 1 h tokens, a new key a day, 3 kept). */
+  tokens?: Partial<TokenOptions>;
+  /** Failed logins let through per user and per source address (default {@link DEFAULT_LOGIN_LIMITS}). */
+  logins?: Partial<LoginLimitOptions>;
+  /** The clock, in ms since the epoch (default `Date.now`): tokens, key rotation, login limits. */
+  now?: () => number;
 }
 
 /** The running API: the fastify app, its services, and counts of the errors it answered, by code. */
@@ -52,11 +59,13 @@ export async function createApi(options: ApiOptions): Promise<Api> {
     // Nova ids like `9223372036854775808` or `-1` are not ours, but must route (then 404).
     routerOptions: { maxParamLength: 500, ignoreTrailingSlash: true },
   });
-  const tokens = await TokenService.open(options.db);
+  const now = options.now ?? (() => Date.now());
+  const tokens = await TokenService.open(options.db, options.tokens, now);
   const servers = new ServerService(options.db, options.driver, app.log, options.placement);
   const deps: ApiDeps = {
     db: options.db,
     tokens,
+    logins: new LoginLimits(options.db, { ...DEFAULT_LOGIN_LIMITS, ...options.logins }, now),
     servers,
     blobs: options.blobs,
     ...(options.bootableImages ? { bootableImages: options.bootableImages } : {}),
@@ -86,6 +95,7 @@ export async function createApi(options: ApiOptions): Promise<Api> {
       if (status >= 500) request.log.error({ err: error, code, url: request.url }, 'request failed');
       else request.log.info({ code, status, url: request.url, method: request.method }, error.message);
       if (status === 401) reply.header('WWW-Authenticate', `Keystone uri="${deps.publicUrl}/identity"`);
+      if (error instanceof ApiError) reply.headers(error.headers);
       // keystonemiddleware answers a bad token in Keystone's format, whatever the service.
       const body = faultBody(status === 401 ? 'keystone' : style, status, messageOf(error, status));
       return reply.code(status).type('application/json').send(body);

@@ -2,8 +2,17 @@ import { randomUUID } from 'node:crypto';
 import type { CloudDb, Flavor } from '../db/index.js';
 import { hashPassword } from './identity/passwords.js';
 
-/** The roles every cloud has: `admin` does anything, `member` changes its project, `reader` looks. */
+/**
+ * The roles every cloud has: `admin` administers its project (the whole cloud on {@link ADMIN_PROJECT}),
+ * `member` changes its project, `reader` looks.
+ */
 export const ROLES = ['admin', 'member', 'reader'] as const;
+
+/**
+ * The admin project (Keystone's `admin_project_name` and `admin_project_domain_name`): the admin
+ * role on it makes a cloud admin; on any other project, an admin of that project only.
+ */
+export const ADMIN_PROJECT = { name: 'admin', domainId: 'default' } as const;
 
 const FLAVORS: readonly Pick<Flavor, 'id' | 'name' | 'ram' | 'vcpus' | 'disk'>[] = [
   { id: '1', name: 'm1.tiny', ram: 512, vcpus: 1, disk: 1 },
@@ -29,11 +38,11 @@ export async function bootstrapCloud(
       (await db.roles.create({ id: randomUUID().replace(/-/g, ''), name, domainId: null, description: '' })).id;
   }
   const project =
-    (await db.projects.findByName('default', 'admin')) ??
+    (await db.projects.findByName(ADMIN_PROJECT.domainId, ADMIN_PROJECT.name)) ??
     (await db.projects.create({
       id: randomUUID().replace(/-/g, ''),
-      name: 'admin',
-      domainId: 'default',
+      name: ADMIN_PROJECT.name,
+      domainId: ADMIN_PROJECT.domainId,
       description: 'Bootstrap project for the cloud administrator',
       enabled: true,
       parentId: null,

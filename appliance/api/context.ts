@@ -3,7 +3,9 @@ import type { FastifyRequest } from 'fastify';
 import type { BlobStore } from '../blobs/index.js';
 import type { ServerService } from '../compute/index.js';
 import type { CloudDb, Project, Role, User } from '../db/index.js';
+import { ADMIN_PROJECT } from './bootstrap.js';
 import { forbidden, unauthorized } from './faults.js';
+import type { LoginLimits } from './identity/logins.js';
 import type { TokenClaims, TokenService } from './identity/tokens.js';
 
 /** What every API module is built from. */
@@ -28,6 +30,8 @@ export interface BootableImages {
 export interface ApiDeps {
   db: CloudDb;
   tokens: TokenService;
+  /** Failed logins, limited per user and per source address. */
+  logins: LoginLimits;
   servers: ServerService;
   blobs: BlobStore;
   /** A cluster's bootable copies of images (none in the embedded mode, whose servers are fake). */
@@ -44,7 +48,13 @@ export interface AuthContext {
   user: User;
   project: Project | null;
   roles: Role[];
-  isAdmin: boolean;
+  /**
+   * The admin role on the admin project ({@link ADMIN_PROJECT}, Keystone's `admin_project_name`):
+   * administers the whole cloud (every project, flavors, hypervisors, identity).
+   */
+  isCloudAdmin: boolean;
+  /** The admin role on the token's project: administers that project only (see {@link administers}). */
+  isProjectAdmin: boolean;
   /** member or admin: may change things in its project. */
   canWrite: boolean;
 }
@@ -76,8 +86,18 @@ export async function resolveToken(deps: ApiDeps, token: string): Promise<AuthCo
     roles = all.filter((r) => ids.has(r.id));
   }
   const names = new Set(roles.map((r) => r.name));
-  const isAdmin = names.has('admin');
-  return { claims, user, project, roles, isAdmin, canWrite: isAdmin || names.has('member') };
+  const isProjectAdmin = names.has('admin');
+  // Keystone's is_admin_project: the token's project is the configured admin project, by name.
+  const isAdminProject = project?.name === ADMIN_PROJECT.name && project.domainId === ADMIN_PROJECT.domainId;
+  return {
+    claims,
+    user,
+    project,
+    roles,
+    isCloudAdmin: isProjectAdmin && isAdminProject,
+    isProjectAdmin,
+    canWrite: isProjectAdmin || names.has('member'),
+  };
 }
 
 /** A fastify `onRequest` hook that requires a valid token in `X-Auth-Token`. */
@@ -110,9 +130,14 @@ export function requireWriter(auth: AuthContext): void {
   if (!auth.canWrite) throw forbidden();
 }
 
-/** Throws 403 unless the caller is admin. */
-export function requireAdmin(auth: AuthContext): void {
-  if (!auth.isAdmin) throw forbidden();
+/** Throws 403 unless the caller is the cloud admin: admin-only APIs, and anything outside the caller's project. */
+export function requireCloudAdmin(auth: AuthContext): void {
+  if (!auth.isCloudAdmin) throw forbidden();
+}
+
+/** True when the caller administers project `projectId`: the cloud admin, or an admin of that very project. */
+export function administers(auth: AuthContext, projectId: string): boolean {
+  return auth.isCloudAdmin || (auth.isProjectAdmin && auth.project?.id === projectId);
 }
 
 /** Reads a string query parameter (the first, if repeated). */

@@ -6,10 +6,18 @@ import { RackseedError } from '../../agent/errors/index.js';
  */
 export class ApiError extends RackseedError {
   readonly status: number;
+  /** Headers the answer carries besides the fault body (`Retry-After`). */
+  readonly headers: Readonly<Record<string, string>>;
 
-  constructor(status: number, message: string, code = `API_ERR_HTTP_${status}`) {
-    super(code, message);
+  constructor(
+    status: number,
+    message: string,
+    code = `API_ERR_HTTP_${status}`,
+    options: { headers?: Record<string, string>; retryable?: boolean } = {},
+  ) {
+    super(code, message, { retryable: options.retryable ?? false });
     this.status = status;
+    this.headers = options.headers ?? {};
   }
 }
 
@@ -20,6 +28,21 @@ export const forbidden = (message = 'Policy does not allow this operation to be 
   new ApiError(403, message, 'API_ERR_FORBIDDEN');
 export const notFound = (message: string): ApiError => new ApiError(404, message, 'API_ERR_NOT_FOUND');
 export const conflict = (message: string): ApiError => new ApiError(409, message, 'API_ERR_CONFLICT');
+/**
+ * Keystone's AccountLocked: the user failed to log in too often lately, and is refused without a
+ * look at the password. The client sees any failed login's answer (as Keystone's, without
+ * insecure_debug), so a lock tells nothing about a password; the code tells the log.
+ */
+export const accountLocked = (): ApiError =>
+  new ApiError(401, 'The request you have made requires authentication.', 'API_ERR_ACCOUNT_LOCKED');
+/** Too many failed logins from one address lately: it may try again in `retryAfter` seconds. */
+export const tooManyLogins = (retryAfter: number): ApiError =>
+  new ApiError(
+    429,
+    `Too many failed logins from this address; try again in ${retryAfter} seconds.`,
+    'API_ERR_TOO_MANY_LOGINS',
+    { headers: { 'retry-after': String(retryAfter) }, retryable: true },
+  );
 
 const DB_STATUS: Record<string, number> = {
   DB_ERR_NOT_FOUND: 404,
@@ -96,6 +119,7 @@ const TITLES: Record<number, string> = {
   409: 'Conflict',
   413: 'Request Entity Too Large',
   415: 'Unsupported Media Type',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
 };
 

@@ -22,6 +22,7 @@ export const CLOUD_OPERATIONS: { readonly [G in CloudDbGroup]: { readonly [M in 
   roles: { create: 'write', get: 'read', list: 'read', delete: 'write' },
   assignments: { grant: 'write', revoke: 'write', list: 'read' },
   tokens: { signingKeys: 'read', rotate: 'write', revoke: 'write', isRevoked: 'read' },
+  logins: { failures: 'read', fail: 'write', clear: 'write' },
   flavors: {
     create: 'write',
     get: 'read',

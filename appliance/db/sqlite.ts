@@ -120,6 +120,14 @@ export const CLOUD_MIGRATIONS: readonly Migration[] = [
     PRIMARY KEY (image_id, member_id)
   );
   CREATE INDEX image_members_member ON image_members (member_id, status);
+    `,
+  },
+  {
+    version: 5,
+    name: "failed logins: Keystone's lockout counts each user's, shared by every API node",
+    up: `
+  CREATE TABLE login_failures (user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    count INTEGER NOT NULL, last_at TEXT NOT NULL);
   `,
   },
 ];
@@ -344,6 +352,13 @@ export function cloudSql(db: Database.Database): CloudSql {
   const mustChange = (result: Database.RunResult, what: string, id: string): void => {
     if (result.changes === 0) throw new DbNotFoundError(what, id);
   };
+
+  const signingKeys = (): SigningKey[] =>
+    all('SELECT * FROM signing_keys ORDER BY created_at DESC, kid DESC').map((r) => ({
+      kid: str(r.kid),
+      secret: str(r.secret),
+      createdAt: str(r.created_at),
+    }));
 
   const quotasOf = (projectId: string): Record<QuotaResource, number> => {
     const limits: Record<QuotaResource, number> = { ...DEFAULT_QUOTAS };
@@ -727,24 +742,18 @@ export function cloudSql(db: Database.Database): CloudSql {
       },
     },
     tokens: {
-      signingKeys: () =>
-        all('SELECT * FROM signing_keys ORDER BY created_at DESC, kid DESC').map((r): SigningKey => ({
-          kid: str(r.kid),
-          secret: str(r.secret),
-          createdAt: str(r.created_at),
-        })),
-      rotate: (key, keep) =>
+      signingKeys,
+      rotate: (key, keep, olderThan) =>
         db.transaction(() => {
+          const newest = signingKeys()[0];
+          // ISO 8601 times in UTC compare as strings.
+          if (newest && newest.createdAt > olderThan) return signingKeys();
           insert('signing_keys', { kid: key.kid, secret: key.secret, created_at: key.createdAt }, 'signing key');
           run(
             'DELETE FROM signing_keys WHERE kid NOT IN (SELECT kid FROM signing_keys ORDER BY created_at DESC, kid DESC LIMIT ?)',
             keep,
           );
-          return all('SELECT * FROM signing_keys ORDER BY created_at DESC, kid DESC').map((r): SigningKey => ({
-            kid: str(r.kid),
-            secret: str(r.secret),
-            createdAt: str(r.created_at),
-          }));
+          return signingKeys();
         })(),
       revoke: (auditId, expiresAt) => {
         const now = new Date().toISOString();
@@ -754,6 +763,26 @@ export function cloudSql(db: Database.Database): CloudSql {
         })();
       },
       isRevoked: (auditId) => one('SELECT 1 FROM revocations WHERE audit_id = ?', auditId) !== undefined,
+    },
+    logins: {
+      failures: (userId) => {
+        const r = one('SELECT count, last_at FROM login_failures WHERE user_id = ?', userId);
+        return r ? { count: num(r.count), lastAt: str(r.last_at) } : null;
+      },
+      fail: (userId, at, forgetBefore) => {
+        // ISO 8601 times in UTC compare as strings.
+        run(
+          `INSERT INTO login_failures (user_id, count, last_at) VALUES (?, 1, ?)
+           ON CONFLICT (user_id) DO UPDATE SET count = CASE WHEN last_at < ? THEN 1 ELSE count + 1 END,
+             last_at = excluded.last_at`,
+          userId,
+          at,
+          forgetBefore,
+        );
+      },
+      clear: (userId) => {
+        run('DELETE FROM login_failures WHERE user_id = ?', userId);
+      },
     },
     flavors: {
       create: (f) => {

@@ -49,6 +49,12 @@ export interface SigningKey {
   createdAt: string;
 }
 
+export interface LoginFailures {
+  count: number;
+  /** When the last one was (ISO 8601). */
+  lastAt: string;
+}
+
 export interface Flavor {
   id: string;
   name: string;
@@ -332,10 +338,23 @@ export interface CloudDb {
   };
   tokens: {
     signingKeys(): Promise<SigningKey[]>;
-    /** Adds a new signing key and keeps only the `keep` newest. */
-    rotate(key: SigningKey, keep: number): Promise<SigningKey[]>;
+    /**
+     * Adds `key` as the newest signing key unless the newest one was created after `olderThan`
+     * (another API node rotated first: one rotation a period however many nodes ask), keeps only
+     * the `keep` newest; the keys, newest first.
+     */
+    rotate(key: SigningKey, keep: number, olderThan: string): Promise<SigningKey[]>;
     revoke(auditId: string, expiresAt: string): Promise<void>;
     isRevoked(auditId: string): Promise<boolean>;
+  };
+  /** Failed logins of each user (Keystone's lockout), counted where every API node sees them. */
+  logins: {
+    /** The user's failed logins since its last success, and when the last one was; null if none. */
+    failures(userId: string): Promise<LoginFailures | null>;
+    /** Counts a failed login at `at`; the count starts again at 1 if the last one was before `forgetBefore`. */
+    fail(userId: string, at: string, forgetBefore: string): Promise<void>;
+    /** Forgets the user's failed logins (it logged in). */
+    clear(userId: string): Promise<void>;
   };
   flavors: {
     create(flavor: Flavor): Promise<Flavor>;

@@ -2,8 +2,8 @@
 # Runs tempest's API tests of include-list.txt against a running rackseed cloud:
 #   test/tempest/run.sh URL ADMIN_PASSWORD_FILE [WORKSPACE]
 # It uploads two small images through the openstack CLI (tempest's image_ref and
-# image_ref_alt), fills tempest.conf.in, and runs `tempest run --include-list` with
-# concurrency 2. Exits non-zero when any listed test fails.
+# image_ref_alt), provisions tempest's accounts (accounts.yaml), fills tempest.conf.in, and
+# runs `tempest run --include-list` with concurrency 2. Exits non-zero when any listed test fails.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 url="$1"
@@ -22,6 +22,44 @@ image() {
 image_ref="$(image tempest-image)"
 image_ref_alt="$(image tempest-image-alt)"
 
+# Pre-provisioned credentials: tempest's dynamic ones make an admin with the admin role on a fresh
+# project, which is that project's admin only (the cloud admin holds it on the admin project).
+# Members get a project each (primary and alt for two workers, and spares); the admins get the
+# admin role on the admin project. One openstack CLI reads the commands on stdin, so the
+# passwords never appear on a command line; the file is readable by this user only.
+tag="tempest-$$"
+members=6
+admins=4
+secret() { tr -dc 'A-Za-z0-9' < /dev/urandom | head -c 32 || true; }
+accounts="$workspace/accounts.yaml"
+install -m 600 /dev/null "$accounts"
+commands=""
+for i in $(seq 1 "$members"); do
+  pw="$(secret)"
+  commands+="project create $tag-project-$i -f value -c id"$'\n'
+  commands+="user create --project $tag-project-$i --password $pw $tag-member-$i -f value -c id"$'\n'
+  commands+="role add --project $tag-project-$i --user $tag-member-$i member"$'\n'
+  printf -- "- username: '%s'\n  password: '%s'\n  project_name: '%s'\n  user_domain_name: Default\n  project_domain_name: Default\n  roles: [member]\n" \
+    "$tag-member-$i" "$pw" "$tag-project-$i" >> "$accounts"
+done
+for i in $(seq 1 "$admins"); do
+  pw="$(secret)"
+  commands+="user create --project admin --password $pw $tag-admin-$i -f value -c id"$'\n'
+  commands+="role add --project admin --user $tag-admin-$i admin"$'\n'
+  printf -- "- username: '%s'\n  password: '%s'\n  project_name: admin\n  user_domain_name: Default\n  project_domain_name: Default\n  roles: [admin]\n" \
+    "$tag-admin-$i" "$pw" >> "$accounts"
+done
+# tempest's own identity-admin and quota-admin classes force dynamic credentials; this admin makes them.
+provisioner_password="$(secret)"
+commands+="user create --project admin --password $provisioner_password $tag-provisioner -f value -c id"$'\n'
+commands+="role add --project admin --user $tag-provisioner admin"$'\n'
+# The interactive CLI goes on after a failed command: any error message fails the setup.
+errors="$(printf '%s' "$commands" | openstack 2>&1 >/dev/null)"
+if [ -n "$errors" ]; then
+  echo "provisioning tempest's accounts failed: $errors" >&2
+  exit 1
+fi
+
 # tempest keeps a registry of workspaces by name (~/.tempest/workspace.yaml): use a unique name
 # and drop the entry afterwards.
 # Every tempest command runs inside the workspace: without a configuration, tempest logs to
@@ -31,7 +69,9 @@ cd "$workspace"
 tempest init --name "$name" "$workspace/tempest" >/dev/null
 trap 'tempest workspace remove --name "$name" >/dev/null 2>&1 || true' EXIT
 cd "$workspace/tempest"
-sed -e "s|@URL@|$url|g" -e "s|@ADMIN_PASSWORD@|$password|g" -e "s|@WORKSPACE@|$workspace/tempest|g" \
+install -m 600 /dev/null etc/tempest.conf
+sed -e "s|@URL@|$url|g" -e "s|@ACCOUNTS@|$accounts|g" -e "s|@WORKSPACE@|$workspace/tempest|g" \
+  -e "s|@PROVISIONER@|$tag-provisioner|g" -e "s|@PROVISIONER_PASSWORD@|$provisioner_password|g" \
   -e "s|@IMAGE_REF@|$image_ref|g" -e "s|@IMAGE_REF_ALT@|$image_ref_alt|g" \
   "$here/tempest.conf.in" > etc/tempest.conf
 tempest run --include-list "$here/include-list.txt" --concurrency 2 "${@:4}"

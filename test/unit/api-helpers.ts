@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Api, bootstrapCloud, createApi } from '../../appliance/api/index.js';
+import { type Api, type ApiOptions, bootstrapCloud, createApi } from '../../appliance/api/index.js';
 import { LocalBlobStore } from '../../appliance/blobs/index.js';
 import { FakeDriver } from '../../appliance/compute/index.js';
 import { type CloudDb, openSqliteDb } from '../../appliance/db/index.js';
@@ -9,7 +9,9 @@ import { type CloudDb, openSqliteDb } from '../../appliance/db/index.js';
 export const ADMIN_PASSWORD = 'admin-secret';
 
 /** A whole API on a temporary SQLite file and blob directory, bootstrapped, for `inject` tests. */
-export async function startTestApi(): Promise<{ api: Api; db: CloudDb; dir: string; stop: () => Promise<void> }> {
+export async function startTestApi(
+  options: Pick<ApiOptions, 'tokens' | 'logins' | 'now'> = {},
+): Promise<{ api: Api; db: CloudDb; dir: string; stop: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'rackseed-api-'));
   const db = openSqliteDb(join(dir, 'cloud.db'));
   await bootstrapCloud(db, ADMIN_PASSWORD);
@@ -19,6 +21,7 @@ export async function startTestApi(): Promise<{ api: Api; db: CloudDb; dir: stri
     driver: new FakeDriver(),
     publicUrl: 'http://cloud.test',
     logLevel: 'silent',
+    ...options,
   });
   return {
     api,

@@ -1,6 +1,6 @@
 /**
  * Nova's instance actions (`os-instance-actions`): what was asked of a server, by whom and
- * when, and (for an admin) the event that carried it out with its result.
+ * when, and (for the cloud admin) the event that carried it out with its result.
  */
 import type { FastifyInstance } from 'fastify';
 import type { InstanceAction, Server } from '../../db/index.js';
@@ -51,8 +51,8 @@ export function registerInstanceActions(
     const server = await visibleServer(auth, id);
     const action = await deps.db.actions.get(server.id, requestId);
     if (!action) throw notFound(`Action ${requestId} on instance ${server.id} could not be found.`);
-    // The events are an admin's to see (Nova's default policy before 2.51).
-    if (!auth.isAdmin) return { instanceAction: actionView(action) };
+    // The events are the cloud admin's to see (Nova's default policy before 2.51).
+    if (!auth.isCloudAdmin) return { instanceAction: actionView(action) };
     const event = {
       event: EVENT_OF_ACTION[action.action] ?? `compute_${action.action}`,
       start_time: time(action.startTime),

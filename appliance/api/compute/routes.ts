@@ -10,7 +10,7 @@ import {
   projectOf,
   queryAll,
   queryString,
-  requireAdmin,
+  requireCloudAdmin,
   requireToken,
   requireWriter,
 } from '../context.js';
@@ -229,10 +229,11 @@ function requester(request: FastifyRequest, auth: AuthContext): Requester {
   return { requestId: String(request.id), userId: auth.user.id, projectId: auth.project?.id ?? '' };
 }
 
-/** A server the caller may see: its own project's, or any for an admin; else 404. */
+/** A server the caller may see: its own project's, or any for the cloud admin; else 404 (another project's, even to its admin). */
 async function visibleServer(deps: ApiDeps, auth: AuthContext, id: string): Promise<Server> {
   const s = await deps.db.servers.get(id);
-  if (!s || (!auth.isAdmin && s.projectId !== auth.project?.id)) throw notFound(`Instance ${id} could not be found.`);
+  if (!s || (!auth.isCloudAdmin && s.projectId !== auth.project?.id))
+    throw notFound(`Instance ${id} could not be found.`);
   return s;
 }
 
@@ -277,7 +278,7 @@ async function consoleOutput(deps: ApiDeps, server: Server, args: unknown): Prom
 
 async function visibleFlavor(deps: ApiDeps, auth: AuthContext, id: string): Promise<Flavor> {
   const f = await deps.db.flavors.get(id);
-  if (f && (f.isPublic || auth.isAdmin)) return f;
+  if (f && (f.isPublic || auth.isCloudAdmin)) return f;
   if (f && auth.project && (await deps.db.flavors.access(id)).includes(auth.project.id)) return f;
   throw notFound(`Flavor ${id} could not be found.`);
 }
@@ -290,7 +291,9 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
     const { auth, project } = projectOf(request);
     const page = pageOf(request);
     const allTenants = queryString(request, 'all_tenants');
-    const everyone = auth.isAdmin && allTenants !== undefined && !/^(false|0|no|off)$/i.test(allTenants);
+    const everyone = allTenants !== undefined && !/^(false|0|no|off)$/i.test(allTenants);
+    // Nova's servers:index:get_all_tenants is the cloud admin's: anyone else asking is refused.
+    if (everyone) requireCloudAdmin(auth);
     const tenant = queryString(request, 'tenant_id') ?? queryString(request, 'project_id');
     const statuses = queryAll(request, 'status');
     const changesSince = queryString(request, 'changes-since');
@@ -301,12 +304,12 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
     try {
       servers = await db.servers.list(
         {
-          projectId: everyone ? (auth.isAdmin ? tenant : project.id) : project.id,
+          projectId: everyone ? tenant : project.id,
           name: queryString(request, 'name'),
           status: statuses.length > 0 ? statuses.flatMap(statesFor) : undefined,
           imageId: queryString(request, 'image'),
           flavorId: queryString(request, 'flavor'),
-          host: auth.isAdmin ? queryString(request, 'host') : undefined,
+          host: auth.isCloudAdmin ? queryString(request, 'host') : undefined,
           changesSince: changesSince === undefined ? undefined : new Date(changesSince).toISOString(),
         },
         { limit: page.limit + 1, ...(page.marker === undefined ? {} : { marker: page.marker }) },
@@ -332,7 +335,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/servers/detail', async (request) => {
     const { auth, shown, more, last, page } = await listServers(request);
     return {
-      servers: shown.map((s) => serverDetail(base, s, auth.isAdmin)),
+      servers: shown.map((s) => serverDetail(base, s, auth.isCloudAdmin)),
       ...(more && last ? { servers_links: nextLink(deps, request, 'servers/detail', last.id, page.limit) } : {}),
     };
   });
@@ -358,12 +361,12 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
       keyName = nameField(s.key_name, 'key_name');
       if (!(await db.keypairs.get(auth.user.id, keyName))) throw badRequest(`Invalid key_name provided.`);
     }
-    // Nova's "ZONE:HOST" (admins only) forces the host, which must still have room.
+    // Nova's "ZONE:HOST" (the cloud admin's only) forces the host, which must still have room.
     const [az = 'nova', forcedHost] = (
       s.availability_zone === undefined ? 'nova' : nameField(s.availability_zone, 'availability_zone')
     ).split(':');
     if ((az || 'nova') !== 'nova') throw badRequest(`The requested availability zone is not available`);
-    if (forcedHost !== undefined && !auth.isAdmin)
+    if (forcedHost !== undefined && !auth.isCloudAdmin)
       throw forbidden("Policy doesn't allow os_compute_api:servers:create:forced_host to be performed.");
     const minCount = s.min_count === undefined ? 1 : intField(s.min_count, 'min_count', 1);
     const maxCount = s.max_count === undefined ? minCount : intField(s.max_count, 'max_count', 1);
@@ -427,7 +430,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/servers/:id', async (request) => {
     const auth = authOf(request);
     const { id } = request.params as { id: string };
-    return { server: serverDetail(base, await visibleServer(deps, auth, id), auth.isAdmin) };
+    return { server: serverDetail(base, await visibleServer(deps, auth, id), auth.isCloudAdmin) };
   });
 
   app.put('/servers/:id', async (request) => {
@@ -487,7 +490,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
       case 'rebuild': {
         const server = await visibleServer(deps, auth, id);
         const rebuilt = await rebuildServer(deps, auth, requester(request, auth), server, args);
-        return reply.code(202).send({ server: serverDetail(deps.publicUrl, rebuilt, auth.isAdmin) });
+        return reply.code(202).send({ server: serverDetail(deps.publicUrl, rebuilt, auth.isCloudAdmin) });
       }
       default:
         throw badRequest(`There is no such action: ${action}`);
@@ -599,18 +602,18 @@ function registerFlavors(app: FastifyInstance, deps: ApiDeps): void {
     const page = pageOf(request);
     const isPublicText = queryString(request, 'is_public');
     let isPublic: boolean | undefined = true;
-    if (auth.isAdmin && isPublicText !== undefined) {
+    if (auth.isCloudAdmin && isPublicText !== undefined) {
       isPublic = /^none$/i.test(isPublicText) ? undefined : boolish(isPublicText, 'is_public');
     }
     const minRam = queryString(request, 'minRam');
     const minDisk = queryString(request, 'minDisk');
     let flavors = await db.flavors.list({
-      isPublic: auth.isAdmin ? isPublic : undefined,
-      projectId: auth.isAdmin ? undefined : auth.project?.id,
+      isPublic: auth.isCloudAdmin ? isPublic : undefined,
+      projectId: auth.isCloudAdmin ? undefined : auth.project?.id,
       minRam: minRam === undefined ? undefined : intField(minRam, 'minRam', 0),
       minDisk: minDisk === undefined ? undefined : intField(minDisk, 'minDisk', 0),
     });
-    if (!auth.isAdmin && !auth.project) flavors = flavors.filter((f) => f.isPublic);
+    if (!auth.isCloudAdmin && !auth.project) flavors = flavors.filter((f) => f.isPublic);
     if (page.marker !== undefined) {
       const at = flavors.findIndex((f) => f.id === page.marker);
       if (at < 0) throw badRequest(`marker [${page.marker}] not found`);
@@ -640,7 +643,7 @@ function registerFlavors(app: FastifyInstance, deps: ApiDeps): void {
     return { flavor: flavorDetail(base, await visibleFlavor(deps, authOf(request), id)) };
   });
   app.post('/flavors', async (request) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const f = body(request, 'flavor');
     rejectUnknown(
       f,
@@ -679,7 +682,7 @@ function registerFlavors(app: FastifyInstance, deps: ApiDeps): void {
     return { flavor: flavorDetail(base, flavor) };
   });
   app.delete('/flavors/:id', async (request, reply) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const { id } = request.params as { id: string };
     if (!(await db.flavors.get(id))) throw notFound(`Flavor ${id} could not be found.`);
     await db.flavors.delete(id);
@@ -704,7 +707,7 @@ function registerFlavors(app: FastifyInstance, deps: ApiDeps): void {
     return out;
   };
   app.post('/flavors/:id/os-extra_specs', async (request) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const { id } = request.params as { id: string };
     const specs = specsOf(request, 'extra_specs');
     await db.flavors.setExtraSpecs(id, specs);
@@ -717,7 +720,7 @@ function registerFlavors(app: FastifyInstance, deps: ApiDeps): void {
     return { [key]: f.extraSpecs[key] };
   });
   app.put('/flavors/:id/os-extra_specs/:key', async (request) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const { id, key } = request.params as { id: string; key: string };
     const b = request.body;
     if (!isObject(b) || Object.keys(b).length !== 1 || !(key in b)) throw badRequest('Request body and URI mismatch');
@@ -726,7 +729,7 @@ function registerFlavors(app: FastifyInstance, deps: ApiDeps): void {
     return specs;
   });
   app.delete('/flavors/:id/os-extra_specs/:key', async (request, reply) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const { id, key } = request.params as { id: string; key: string };
     await db.flavors.deleteExtraSpec(id, key);
     return reply.code(202).send();
@@ -737,7 +740,7 @@ function registerFlavors(app: FastifyInstance, deps: ApiDeps): void {
     flavor_access: projects.map((p) => ({ flavor_id: id, tenant_id: p })),
   });
   app.get('/flavors/:id/os-flavor-access', async (request) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const { id } = request.params as { id: string };
     const f = await db.flavors.get(id);
     if (!f) throw notFound(`Flavor ${id} could not be found.`);
@@ -745,7 +748,7 @@ function registerFlavors(app: FastifyInstance, deps: ApiDeps): void {
     return accessView(id, await db.flavors.access(id));
   });
   app.post('/flavors/:id/action', async (request) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const { id } = request.params as { id: string };
     const b = request.body;
     const f = await db.flavors.get(id);
@@ -763,12 +766,12 @@ function registerFlavors(app: FastifyInstance, deps: ApiDeps): void {
 
 function registerKeypairs(app: FastifyInstance, deps: ApiDeps): void {
   const db = deps.db;
-  /** Admins may act on another user's keypairs with `?user_id=`. */
+  /** The cloud admin may act on another user's keypairs with `?user_id=` (Nova's admin_or_owner). */
   const ownerOf = (request: FastifyRequest): string => {
     const auth = authOf(request);
     const userId = queryString(request, 'user_id');
     if (userId !== undefined && userId !== auth.user.id) {
-      requireAdmin(auth);
+      requireCloudAdmin(auth);
       return userId;
     }
     return auth.user.id;
@@ -787,7 +790,7 @@ function registerKeypairs(app: FastifyInstance, deps: ApiDeps): void {
     const name = nameField(k.name);
     if (!/^[\w\- ]+$/.test(name)) throw badRequest('Keypair data is invalid: name contains unsafe characters');
     const userId =
-      typeof k.user_id === 'string' && k.user_id !== auth.user.id ? (requireAdmin(auth), k.user_id) : auth.user.id;
+      typeof k.user_id === 'string' && k.user_id !== auth.user.id ? (requireCloudAdmin(auth), k.user_id) : auth.user.id;
     const quotas = auth.project ? await db.quotas.get(auth.project.id) : DEFAULT_QUOTAS;
     if ((await db.keypairs.list(userId)).length >= quotas.key_pairs)
       throw new ApiError(403, 'Quota exceeded, too many key pairs.');
@@ -855,7 +858,7 @@ function registerLimitsAndQuotas(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/limits', async (request) => {
     const { auth, project } = projectOf(request);
     const tenant = queryString(request, 'tenant_id');
-    const projectId = tenant !== undefined && auth.isAdmin ? tenant : project.id;
+    const projectId = tenant !== undefined && auth.isCloudAdmin ? tenant : project.id;
     const q = await db.quotas.get(projectId);
     const used = await db.servers.usage(projectId);
     return {
@@ -889,7 +892,7 @@ function registerLimitsAndQuotas(app: FastifyInstance, deps: ApiDeps): void {
   const quotaProject = async (request: FastifyRequest): Promise<string> => {
     const auth = authOf(request);
     const { project } = request.params as { project: string };
-    if (!auth.isAdmin && auth.project?.id !== project) throw forbidden();
+    if (!auth.isCloudAdmin && auth.project?.id !== project) throw forbidden();
     return project;
   };
   const quotaSet = (id: string, q: Record<QuotaResource, number>) => ({
@@ -922,7 +925,7 @@ function registerLimitsAndQuotas(app: FastifyInstance, deps: ApiDeps): void {
     };
   });
   app.put('/os-quota-sets/:project', async (request) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const { project } = request.params as { project: string };
     const q = body(request, 'quota_set');
     rejectUnknown(q, [...QUOTA_FIELDS, 'force'], "'quota_set'");
@@ -933,7 +936,7 @@ function registerLimitsAndQuotas(app: FastifyInstance, deps: ApiDeps): void {
     return { quota_set: rest };
   });
   app.delete('/os-quota-sets/:project', async (request, reply) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const { project } = request.params as { project: string };
     await db.quotas.reset(project);
     return reply.code(202).send();
@@ -948,7 +951,7 @@ function registerInfrastructure(app: FastifyInstance, deps: ApiDeps): void {
     availabilityZoneInfo: [{ zoneName: 'nova', zoneState: { available: true }, hosts: null }],
   }));
   app.get('/os-availability-zone/detail', async (request) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const hosts = Object.fromEntries(
       driver
         .hosts()
@@ -1006,7 +1009,7 @@ function registerInfrastructure(app: FastifyInstance, deps: ApiDeps): void {
   });
 
   app.get('/os-hypervisors', async (request) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     return {
       hypervisors: driver
         .hosts()
@@ -1014,12 +1017,12 @@ function registerInfrastructure(app: FastifyInstance, deps: ApiDeps): void {
     };
   });
   app.get('/os-hypervisors/detail', async (request) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const { usage } = await usageByHost();
     return { hypervisors: driver.hosts().map((h, i) => hypervisorDetail(i, h, usage.get(h.hostname))) };
   });
   app.get('/os-hypervisors/statistics', async (request) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const { usage } = await usageByHost();
     const all = driver.hosts().map((h, i) => hypervisorDetail(i, h, usage.get(h.hostname)));
     const sum = (
@@ -1059,7 +1062,7 @@ function registerInfrastructure(app: FastifyInstance, deps: ApiDeps): void {
     return index;
   };
   app.get('/os-hypervisors/:id', async (request) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const { id } = request.params as { id: string };
     const index = hostIndex(id);
     const h = driver.hosts()[index];
@@ -1068,7 +1071,7 @@ function registerInfrastructure(app: FastifyInstance, deps: ApiDeps): void {
     return { hypervisor: hypervisorDetail(index, h, usage.get(h.hostname)) };
   });
   app.get('/os-hypervisors/:id/uptime', async (request) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const { id } = request.params as { id: string };
     const index = hostIndex(id);
     const h = driver.hosts()[index];
@@ -1099,14 +1102,14 @@ function registerInfrastructure(app: FastifyInstance, deps: ApiDeps): void {
     }));
   };
   app.get('/os-hypervisors/:id/servers', async (request) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const { id } = request.params as { id: string };
     const found = await withServers((h) => h.includes(id));
     if (found.length === 0) throw notFound(`No hypervisor matching '${id}' could be found.`);
     return { hypervisors: found };
   });
   app.get('/os-hypervisors/:id/search', async (request) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const { id } = request.params as { id: string };
     const found = (await withServers((h) => h.includes(id))).map(({ servers: _s, ...rest }) => rest);
     if (found.length === 0) throw notFound(`No hypervisor matching '${id}' could be found.`);
@@ -1114,7 +1117,7 @@ function registerInfrastructure(app: FastifyInstance, deps: ApiDeps): void {
   });
 
   app.get('/os-services', async (request) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const host = queryString(request, 'host');
     const binary = queryString(request, 'binary');
     const services = driver.hosts().flatMap((h, i) =>

@@ -7,7 +7,7 @@ import {
   authOf,
   keystoneTime,
   queryString,
-  requireAdmin,
+  requireCloudAdmin,
   requireToken,
   resolveToken,
 } from '../context.js';
@@ -125,10 +125,11 @@ async function findDomainId(deps: ApiDeps, ref: unknown): Promise<string> {
   throw badRequest('domain needs an id or a name');
 }
 
-/** Who the `auth.identity` part of a token request names, if it proves it. */
+/** Who the `auth.identity` part of a token request from address `source` names, if it proves it. */
 async function authenticate(
   deps: ApiDeps,
   identity: Json,
+  source: string,
 ): Promise<{ user: User; methods: string[]; parent?: TokenClaims }> {
   const methods = identity.methods;
   if (!Array.isArray(methods) || methods.length === 0) throw badRequest('auth.identity.methods is required');
@@ -142,9 +143,15 @@ async function authenticate(
     else if (typeof u.name === 'string')
       user = await deps.db.users.findByName(await findDomainId(deps, u.domain), u.name);
     else throw badRequest('user needs an id or a name');
-    if (!user || !user.enabled || !user.passwordHash || !(await verifyPassword(secret, user.passwordHash))) {
+    // As Keystone: a locked user is refused before its password is checked; a wrong password
+    // counts, a disabled user's right one does not.
+    const failures = await deps.logins.admit(source, user?.id ?? null);
+    if (!user || !user.passwordHash || !(await verifyPassword(secret, user.passwordHash))) {
+      await deps.logins.failed(source, user?.id ?? null);
       throw unauthorized('The request you have made requires authentication.');
     }
+    if (!user.enabled) throw unauthorized('The request you have made requires authentication.');
+    await deps.logins.succeeded(user.id, failures);
     return { user, methods: ['password'] };
   }
   if (methods.includes('token')) {
@@ -212,8 +219,8 @@ async function subjectToken(deps: ApiDeps, request: FastifyRequest): Promise<Aut
   const ctx = token ? await resolveToken(deps, token) : null;
   if (!ctx) throw notFound('Could not find token.');
   const caller = authOf(request);
-  // A user may look at their own tokens; admins at anyone's.
-  if (!caller.isAdmin && caller.user.id !== ctx.user.id) throw forbidden();
+  // A user may look at their own tokens; the cloud admin at anyone's.
+  if (!caller.isCloudAdmin && caller.user.id !== ctx.user.id) throw forbidden();
   return ctx;
 }
 
@@ -236,9 +243,9 @@ export async function identityRoutes(app: FastifyInstance, deps: ApiDeps): Promi
   app.post('/v3/auth/tokens', async (request, reply) => {
     const a = objectField(request.body, 'auth');
     const identity = objectField(a, 'identity');
-    const { user, methods } = await authenticate(deps, identity);
+    const { user, methods } = await authenticate(deps, identity, request.ip);
     const project = await scopeProject(deps, user, a.scope);
-    const { token } = deps.tokens.issue(user.id, project?.id ?? null, methods);
+    const { token } = await deps.tokens.issue(user.id, project?.id ?? null, methods);
     const ctx = await resolveToken(deps, token);
     if (!ctx) throw unauthorized();
     reply.header('X-Subject-Token', token);
@@ -298,14 +305,14 @@ export async function identityRoutes(app: FastifyInstance, deps: ApiDeps): Promi
     });
     if (parentId !== undefined) projects = projects.filter((p) => (p.parentId ?? p.domainId) === parentId);
     if (isDomain !== undefined && ['true', 'True', '1'].includes(isDomain)) projects = [];
-    if (!me.isAdmin) {
+    if (!me.isCloudAdmin) {
       const mine = new Set((await userProjects(me.user.id)).map((p) => p.id));
       projects = projects.filter((p) => mine.has(p.id));
     }
     return { projects: projects.map((p) => projectView(deps, p)), links: { self: null, next: null, previous: null } };
   });
   app.post('/v3/projects', { onRequest: auth }, async (request, reply) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const p = objectField(request.body, 'project');
     if (p.is_domain === true) throw badRequest('Domains as projects are not supported.');
     const domainId = optionalString(p, 'domain_id') ?? 'default';
@@ -329,11 +336,11 @@ export async function identityRoutes(app: FastifyInstance, deps: ApiDeps): Promi
     const me = authOf(request);
     const { id } = request.params as { id: string };
     const project = need(await db.projects.get(id), 'project', id);
-    if (!me.isAdmin && me.project?.id !== id) throw forbidden();
+    if (!me.isCloudAdmin && me.project?.id !== id) throw forbidden();
     return { project: projectView(deps, project) };
   });
   app.patch('/v3/projects/:id', { onRequest: auth }, async (request) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const { id } = request.params as { id: string };
     const p = objectField(request.body, 'project');
     need(await db.projects.get(id), 'project', id);
@@ -346,7 +353,7 @@ export async function identityRoutes(app: FastifyInstance, deps: ApiDeps): Promi
     return { project: projectView(deps, project) };
   });
   app.delete('/v3/projects/:id', { onRequest: auth }, async (request, reply) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const { id } = request.params as { id: string };
     need(await db.projects.get(id), 'project', id);
     await db.projects.delete(id);
@@ -355,7 +362,7 @@ export async function identityRoutes(app: FastifyInstance, deps: ApiDeps): Promi
 
   // Users.
   app.get('/v3/users', { onRequest: auth }, async (request) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const enabled = queryString(request, 'enabled');
     const users = await db.users.list({
       name: queryString(request, 'name'),
@@ -365,7 +372,7 @@ export async function identityRoutes(app: FastifyInstance, deps: ApiDeps): Promi
     return { users: users.map((u) => userView(deps, u)), links: { self: null, next: null, previous: null } };
   });
   app.post('/v3/users', { onRequest: auth }, async (request, reply) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const u = objectField(request.body, 'user');
     const domainId = optionalString(u, 'domain_id') ?? 'default';
     if (!(await db.domains.get(domainId))) throw badRequest(`Could not find domain: ${domainId}`);
@@ -384,7 +391,7 @@ export async function identityRoutes(app: FastifyInstance, deps: ApiDeps): Promi
   });
   const selfOrAdmin = (request: FastifyRequest, id: string) => {
     const me = authOf(request);
-    if (!me.isAdmin && me.user.id !== id) throw forbidden();
+    if (!me.isCloudAdmin && me.user.id !== id) throw forbidden();
   };
   app.get('/v3/users/:id', { onRequest: auth }, async (request) => {
     const { id } = request.params as { id: string };
@@ -392,7 +399,7 @@ export async function identityRoutes(app: FastifyInstance, deps: ApiDeps): Promi
     return { user: userView(deps, need(await db.users.get(id), 'user', id)) };
   });
   app.patch('/v3/users/:id', { onRequest: auth }, async (request) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const { id } = request.params as { id: string };
     const u = objectField(request.body, 'user');
     need(await db.users.get(id), 'user', id);
@@ -408,7 +415,7 @@ export async function identityRoutes(app: FastifyInstance, deps: ApiDeps): Promi
     return { user: userView(deps, user) };
   });
   app.delete('/v3/users/:id', { onRequest: auth }, async (request, reply) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const { id } = request.params as { id: string };
     need(await db.users.get(id), 'user', id);
     await db.users.delete(id);
@@ -445,7 +452,7 @@ export async function identityRoutes(app: FastifyInstance, deps: ApiDeps): Promi
     links: { self: null, next: null, previous: null },
   }));
   app.post('/v3/roles', { onRequest: auth }, async (request, reply) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const r = objectField(request.body, 'role');
     const role = await db.roles.create({
       id: randomUUID().replace(/-/g, ''),
@@ -460,7 +467,7 @@ export async function identityRoutes(app: FastifyInstance, deps: ApiDeps): Promi
     return { role: roleView(deps, need(await db.roles.get(id), 'role', id)) };
   });
   app.delete('/v3/roles/:id', { onRequest: auth }, async (request, reply) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const { id } = request.params as { id: string };
     need(await db.roles.get(id), 'role', id);
     await db.roles.delete(id);
@@ -469,7 +476,7 @@ export async function identityRoutes(app: FastifyInstance, deps: ApiDeps): Promi
 
   // Role assignments on projects.
   const assignmentTarget = async (request: FastifyRequest) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const { p, u, r } = request.params as { p: string; u: string; r: string };
     need(await db.projects.get(p), 'project', p);
     need(await db.users.get(u), 'user', u);
@@ -491,7 +498,7 @@ export async function identityRoutes(app: FastifyInstance, deps: ApiDeps): Promi
     return reply.code(204).send();
   });
   app.get('/v3/projects/:p/users/:u/roles', { onRequest: auth }, async (request) => {
-    requireAdmin(authOf(request));
+    requireCloudAdmin(authOf(request));
     const { p, u } = request.params as { p: string; u: string };
     const ids = new Set((await db.assignments.list({ projectId: p, userId: u })).map((a) => a.roleId));
     return { roles: (await db.roles.list({})).filter((r) => ids.has(r.id)).map((r) => roleView(deps, r)) };
@@ -499,7 +506,7 @@ export async function identityRoutes(app: FastifyInstance, deps: ApiDeps): Promi
   app.get('/v3/role_assignments', { onRequest: auth }, async (request) => {
     const me = authOf(request);
     const userId = queryString(request, 'user.id');
-    if (!me.isAdmin && userId !== me.user.id) throw forbidden();
+    if (!me.isCloudAdmin && userId !== me.user.id) throw forbidden();
     const list = await db.assignments.list({
       userId,
       projectId: queryString(request, 'scope.project.id'),

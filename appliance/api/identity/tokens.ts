@@ -11,11 +11,14 @@ export interface TokenClaims {
   auditId: string;
 }
 
-interface TokenOptions {
+/** How tokens live and how their signing keys rotate. */
+export interface TokenOptions {
   /** Token lifetime in seconds (Keystone's default: one hour). */
   ttl: number;
-  /** How many signing keys to keep: the newest signs, all of them verify. */
+  /** How many signing keys to keep, at least 2: the newest signs, all of them verify. */
   keep: number;
+  /** Seconds a signing key signs before a new one replaces it (default one day), at least `ttl`. */
+  rotateAfter: number;
 }
 
 const b64url = (data: Buffer | string): string => Buffer.from(data).toString('base64url');
@@ -26,9 +29,14 @@ const CLOCK_SKEW_MS = 60_000;
  * Signed, self-contained tokens: `payload.signature`, the payload a base64url JSON of the
  * claims with the signing key's id, the signature an HMAC-SHA256 over it. Nothing is stored
  * per token; revocation records the audit id until the token would have expired.
+ *
+ * The signing key rotates once its newest is `rotateAfter` old, checked whenever a token is
+ * issued or verified; the database adds the new key only if its own newest is that old too, so
+ * API nodes sharing it rotate once between them and each picks up the others' keys.
  */
 export class TokenService {
   #keys: SigningKey[] = [];
+  #rotation: Promise<void> | undefined;
 
   private constructor(
     private readonly db: CloudDb,
@@ -36,35 +44,52 @@ export class TokenService {
     private readonly now: () => number,
   ) {}
 
-  /** Loads the signing keys, creating the first one on a new database. */
+  /** Loads the signing keys, creating the first one on a new database (or rotating an old one). */
   static async open(
     db: CloudDb,
     options: Partial<TokenOptions> = {},
     now: () => number = () => Date.now(),
   ): Promise<TokenService> {
-    const service = new TokenService(db, { ttl: options.ttl ?? 3600, keep: options.keep ?? 3 }, now);
+    const o = { ttl: options.ttl ?? 3600, keep: options.keep ?? 3, rotateAfter: options.rotateAfter ?? 86_400 };
+    // A token must still verify after its key stops signing: the key stays for another period.
+    if (o.keep < 2 || o.rotateAfter < o.ttl) {
+      throw new RangeError(`signing keys: keep ${o.keep} must be at least 2, rotateAfter at least the ttl`);
+    }
+    const service = new TokenService(db, o, now);
     service.#keys = await db.tokens.signingKeys();
-    if (service.#keys.length === 0) await service.rotate();
+    await service.#rotateIfDue();
     return service;
   }
 
-  /** Adds a new signing key; tokens signed by the `keep - 1` previous keys still verify. */
-  async rotate(): Promise<void> {
+  /** Adds a signing key if the newest is `rotateAfter` old (one request at a time per node). */
+  async #rotateIfDue(): Promise<void> {
+    const due = this.now() - this.options.rotateAfter * 1000;
+    const newest = this.#keys[0];
+    if (newest && Date.parse(newest.createdAt) > due) return;
     const key: SigningKey = {
       kid: randomUUID(),
       secret: randomBytes(32).toString('base64'),
       createdAt: new Date(this.now()).toISOString(),
     };
-    this.#keys = await this.db.tokens.rotate(key, this.options.keep);
+    this.#rotation ??= this.db.tokens
+      .rotate(key, this.options.keep, new Date(due).toISOString())
+      .then((keys) => {
+        this.#keys = keys;
+      })
+      .finally(() => {
+        this.#rotation = undefined;
+      });
+    await this.#rotation;
   }
 
   /** Issues a token for `userId`, optionally scoped to a project. */
-  issue(
+  async issue(
     userId: string,
     projectId: string | null,
     methods: string[],
     auditId = randomUUID(),
-  ): { token: string; claims: TokenClaims } {
+  ): Promise<{ token: string; claims: TokenClaims }> {
+    await this.#rotateIfDue();
     const key = this.#keys[0];
     if (!key) throw new Error('no signing key loaded');
     const issuedAt = Math.floor(this.now() / 1000);
@@ -92,6 +117,8 @@ export class TokenService {
     }
     if (typeof parsed !== 'object' || parsed === null) return null;
     const p = parsed as Record<string, unknown>;
+    // A node that only verifies still drops the keys others retired.
+    await this.#rotateIfDue();
     let key = this.#keys.find((k) => k.kid === p.k);
     if (!key) {
       // Another node may have rotated: reload once.

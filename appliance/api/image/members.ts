@@ -64,13 +64,13 @@ export function imageMemberRoutes(api: FastifyInstance, db: CloudDb): void {
   };
   /** Member `memberId` as the caller may see it: every member for the owner and admins, else only its own. */
   const memberOf = async (auth: AuthContext, image: Image, memberId: string): Promise<ImageMember> => {
-    const mayLook = auth.isAdmin || image.owner === auth.project?.id || memberId === auth.project?.id;
+    const mayLook = auth.isCloudAdmin || image.owner === auth.project?.id || memberId === auth.project?.id;
     const member = mayLook ? await db.imageMembers.get(image.id, memberId) : null;
     if (!member) throw notFound(`${memberId} not found in the member list of the image ${image.id}.`);
     return member;
   };
   const isOwningWriter = (auth: AuthContext, image: Image) =>
-    auth.isAdmin || (auth.canWrite && image.owner === auth.project?.id);
+    auth.isCloudAdmin || (auth.canWrite && image.owner === auth.project?.id);
 
   api.post('/images/:id/members', async (request) => {
     const auth = authOf(request);
@@ -100,7 +100,7 @@ export function imageMemberRoutes(api: FastifyInstance, db: CloudDb): void {
     const { id } = request.params as { id: string };
     const refusal = `Not allowed to list members for image ${id}: Only shared images have members.`;
     const image = await sharedImage(auth, id, refusal);
-    const everyone = auth.isAdmin || image.owner === auth.project?.id;
+    const everyone = auth.isCloudAdmin || image.owner === auth.project?.id;
     const members = (await db.imageMembers.list(id)).filter((m) => everyone || m.memberId === auth.project?.id);
     return { members: members.map(memberView), schema: '/v2/schemas/members' };
   });
@@ -123,7 +123,7 @@ export function imageMemberRoutes(api: FastifyInstance, db: CloudDb): void {
     const image = await sharedImage(auth, id, refusal);
     await memberOf(auth, image, member);
     // Only the member itself answers (or an admin): not the owner.
-    if (!auth.isAdmin && !(auth.canWrite && member === auth.project?.id)) throw forbidden(refusal);
+    if (!auth.isCloudAdmin && !(auth.canWrite && member === auth.project?.id)) throw forbidden(refusal);
     if (!(STATUSES as readonly string[]).includes(status)) {
       throw badRequest('Incorrect request: Status must be "pending", "accepted" or "rejected".');
     }

@@ -3,11 +3,12 @@ import { Transform, type Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Image, ImageFilter } from '../../db/index.js';
 import {
+  administers,
   type ApiDeps,
   type AuthContext,
   authOf,
   queryString,
-  requireAdmin,
+  requireCloudAdmin,
   requireToken,
   requireWriter,
 } from '../context.js';
@@ -63,7 +64,7 @@ function setProperty(
 ): void {
   if (READ_ONLY.has(key) || key === 'id') throw forbidden(`Attribute '${key}' is read-only.`);
   if (key === 'owner') {
-    requireAdmin(auth);
+    requireCloudAdmin(auth);
     if (typeof value !== 'string') throw badRequest('owner must be a string');
     patch.owner = value;
     return;
@@ -83,7 +84,7 @@ function setProperty(
     case 'visibility':
       if (typeof value !== 'string' || !VISIBILITIES.has(value))
         throw badRequest(`Invalid visibility value: ${String(value)}`);
-      if (value === 'public') requireAdmin(auth);
+      if (value === 'public') requireCloudAdmin(auth);
       patch.visibility = value as Image['visibility'];
       return;
     case 'protected':
@@ -228,7 +229,7 @@ export async function imageRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
   const ownedImage = async (auth: AuthContext, id: string): Promise<Image> => {
     requireWriter(auth);
     const image = await shownImage(auth, id);
-    if (!auth.isAdmin && image.owner !== auth.project?.id)
+    if (!auth.isCloudAdmin && image.owner !== auth.project?.id)
       throw forbidden(`You are not permitted to modify image ${id}.`);
     return image;
   };
@@ -254,7 +255,7 @@ export async function imageRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
           images = await db.images.list(
             {
               projectId: auth.project?.id ?? '',
-              admin: auth.isAdmin,
+              admin: auth.isCloudAdmin,
               memberStatus: memberStatus as ImageFilter['memberStatus'],
               name: queryString(request, 'name'),
               status: queryString(request, 'status'),
@@ -403,8 +404,11 @@ export async function imageRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
 
       api.get('/images/:id/file', async (request, reply) => {
         const { id } = request.params as { id: string };
-        const image = await shownImage(authOf(request), id);
-        if (image.status === 'deactivated' && !authOf(request).isAdmin) throw forbidden('The image is deactivated.');
+        const auth = authOf(request);
+        const image = await shownImage(auth, id);
+        // Glance lets an admin download a deactivated image: here the admin of its project or the cloud's.
+        if (image.status === 'deactivated' && !administers(auth, image.owner))
+          throw forbidden('The image is deactivated.');
         const stat = await deps.blobs.stat(id);
         if (!stat && image.size !== null) {
           // A server snapshot: its only bytes are its bootable copy on RBD (as Glance's RBD store
@@ -453,9 +457,10 @@ export async function imageRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
 
       api.post('/images/:id/actions/:action', async (request, reply) => {
         const auth = authOf(request);
-        requireAdmin(auth);
         const { id, action } = request.params as { id: string; action: string };
         const image = await shownImage(auth, id);
+        // Glance's deactivate and reactivate are an admin's: the image's project's or the cloud's.
+        if (!administers(auth, image.owner)) throw forbidden();
         const [from, to] =
           action === 'deactivate'
             ? ['active', 'deactivated']

@@ -42,7 +42,7 @@ export async function networkRoutes(app: FastifyInstance, deps: ApiDeps): Promis
     revision_number: 1,
     created_at: neutronTime(n.createdAt),
     updated_at: neutronTime(n.createdAt),
-    ...(auth.isAdmin
+    ...(auth.isCloudAdmin
       ? { 'provider:network_type': 'flat', 'provider:physical_network': 'physnet0', 'provider:segmentation_id': null }
       : {}),
   });
@@ -101,7 +101,7 @@ export async function networkRoutes(app: FastifyInstance, deps: ApiDeps): Promis
       }),
     );
   };
-  const scope = (auth: AuthContext) => (auth.isAdmin ? {} : { projectId: auth.project?.id ?? '' });
+  const scope = (auth: AuthContext) => (auth.isCloudAdmin ? {} : { projectId: auth.project?.id ?? '' });
 
   await app.register(
     async (api) => {
@@ -116,7 +116,7 @@ export async function networkRoutes(app: FastifyInstance, deps: ApiDeps): Promis
         const auth = authOf(request);
         const { id } = request.params as { id: string };
         const n = await db.networks.get(id);
-        if (!n || (!auth.isAdmin && !n.shared && n.projectId !== auth.project?.id))
+        if (!n || (!auth.isCloudAdmin && !n.shared && n.projectId !== auth.project?.id))
           throw neutronNotFound('Network', id);
         return { network: await networkView(n, auth) };
       });
@@ -144,7 +144,7 @@ export async function networkRoutes(app: FastifyInstance, deps: ApiDeps): Promis
         const auth = authOf(request);
         const { id } = request.params as { id: string };
         const p = await db.networks.getPort(id);
-        if (!p || (!auth.isAdmin && p.projectId !== auth.project?.id)) throw neutronNotFound('Port', id);
+        if (!p || (!auth.isCloudAdmin && p.projectId !== auth.project?.id)) throw neutronNotFound('Port', id);
         return { port: portView(p) };
       });
       api.get('/security-groups', async (request) => {
@@ -169,7 +169,7 @@ export async function networkRoutes(app: FastifyInstance, deps: ApiDeps): Promis
       api.get('/quotas/:project', async (request) => {
         const auth = authOf(request);
         const { project } = request.params as { project: string };
-        if (!auth.isAdmin && auth.project?.id !== project) throw forbidden();
+        if (!auth.isCloudAdmin && auth.project?.id !== project) throw forbidden();
         const q = await db.quotas.get(project);
         return {
           quota: {
