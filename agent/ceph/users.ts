@@ -18,14 +18,19 @@ export interface CephUser {
 }
 
 // Caps grammar and profiles: Ceph's user management docs (doc/rados/operations/user-management.rst,
-// "Authorization (Capabilities)"). `profile rbd` on the monitors is `allow r` plus blocklisting a
-// dead exclusive-lock holder (address and nonce); on the OSDs, what librbd needs in one pool.
+// "Authorization (Capabilities)"). `profile rbd` on the monitors reads the mon, OSD and PG maps
+// (not the config, not users) and may add a client to the blocklist (`osd blocklist add` of an
+// address with its nonce, src/mon/MonCap.cc): what librbd needs to break a dead exclusive-lock
+// holder, libcephsqlite a dead lock holder, and the DB master and compute keeper to fence. On
+// the OSDs, `profile rbd` is what librbd needs in one pool, `profile rbd-read-only` reading it.
 // Proven, each allowed what it must do and refused the rest, by test/integration/ceph-users.test.ts.
 /**
  * Who may do what. client.admin (and `mon.`) stay the agent's, which assembles the cluster; the
  * services get these:
  * - `api` (`rackseed cloud serve`): Glance's RBD images (import, snapshot, export, remove), a
- *   server's disk read to snapshot it into a new image, the image bytes in the blob namespace;
+ *   server's disk snapshotted into a new image (createImage: a snapshot made and removed on the
+ *   disk, hence `profile rbd` on the servers' pool too, until the host service does it), the image
+ *   bytes in the blob namespace;
  * - `host` (`rackseed host serve` and its QEMUs): servers' disks (clone, grow, run, remove), the
  *   images they are cloned from read-only, its own address taken off the blocklist at start
  *   (it was blocklisted when its node was fenced);
@@ -52,13 +57,13 @@ export const CEPH_USERS: Readonly<Record<CephService, CephUser>> = {
   db: {
     name: 'client.rackseed-db',
     caps: {
-      mon: 'allow r, allow command "osd blocklist" with blocklistop=add',
+      mon: 'profile rbd',
       osd: `allow rwx pool=${RACKSEED_POOL} namespace=${DB_NAMESPACE}`,
     },
   },
   compute: {
     name: 'client.rackseed-compute',
-    caps: { mon: 'allow r, allow command "osd blocklist" with blocklistop=add', osd: '' },
+    caps: { mon: 'profile rbd', osd: '' },
   },
 };
 
