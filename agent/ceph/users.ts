@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { CephCommandError } from './cli.js';
 import { renderKeyring } from './conf.js';
 import type { MonCommand } from './monitors.js';
 import { IMAGES_POOL, RACKSEED_POOL, VMS_POOL } from './plan.js';
@@ -50,7 +51,8 @@ export const CEPH_USERS: Readonly<Record<CephService, CephUser>> = {
   host: {
     name: 'client.rackseed-host',
     caps: {
-      mon: 'profile rbd, allow command "osd blocklist" with blocklistop=rm',
+      // Single quotes: the keyring file holds the caps in double quotes.
+      mon: "profile rbd, allow command 'osd blocklist' with blocklistop=rm",
       osd: `profile rbd pool=${VMS_POOL}, profile rbd-read-only pool=${IMAGES_POOL}`,
     },
   },
@@ -105,7 +107,7 @@ export async function ensureCephUsers(
       entities = await getOrCreate();
     }
     const key = entities.find((e) => e.entity === user.name)?.key;
-    if (!key) throw new Error(`ceph auth get-or-create ${user.name} gave no key`);
+    if (!key) throw new CephCommandError(`ceph auth get-or-create ${user.name}`, 'its answer holds no key', undefined);
     writeFileSync(file, keyring(key), { mode: 0o600 });
   }
 }
