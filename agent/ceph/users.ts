@@ -20,10 +20,10 @@ export interface CephUser {
 
 // Caps grammar and profiles: Ceph's user management docs (doc/rados/operations/user-management.rst,
 // "Authorization (Capabilities)"). `profile rbd` on the monitors reads the mon, OSD and PG maps
-// (not the config, not users) and may add a client to the blocklist (`osd blocklist add` of an
+// (not users, not config keys) and may add a client to the blocklist (`osd blocklist add` of an
 // address with its nonce, src/mon/MonCap.cc): what librbd needs to break a dead exclusive-lock
-// holder, libcephsqlite a dead lock holder, and the DB master and compute keeper to fence. On
-// the OSDs, `profile rbd` is what librbd needs in one pool, `profile rbd-read-only` reading it.
+// holder, and the compute keeper to fence a host. On the OSDs, `profile rbd` is what librbd
+// needs in one pool.
 // Proven, each allowed what it must do and refused the rest, by test/integration/ceph-users.test.ts.
 /**
  * Who may do what. client.admin (and `mon.`) stay the agent's, which assembles the cluster; the
@@ -33,12 +33,12 @@ export interface CephUser {
  *   disk, hence `profile rbd` on the servers' pool too, until the host service does it), the image
  *   bytes in the blob namespace;
  * - `host` (`rackseed host serve` and its QEMUs): servers' disks (clone, grow, run, remove), the
- *   images they are cloned from read-only, its own address taken off the blocklist at start
- *   (it was blocklisted when its node was fenced);
+ *   images they are cloned from, its own address taken off the blocklist at start (it was
+ *   blocklisted when its node was fenced);
  * - `db` (`rackseed db master`, libcephsqlite): the database's namespace, and blocklisting the
  *   previous master's client (its lock holder) before taking over;
  * - `compute` (`rackseed compute keeper`): blocklisting a fenced host before its servers move.
- * None may read or change users, pools or the cluster's config.
+ * None may read or change users, config keys, pools or flags, nor another service's namespace.
  */
 export const CEPH_USERS: Readonly<Record<CephService, CephUser>> = {
   api: {
@@ -53,13 +53,16 @@ export const CEPH_USERS: Readonly<Record<CephService, CephUser>> = {
     caps: {
       // Single quotes: the keyring file holds the caps in double quotes.
       mon: "profile rbd, allow command 'osd blocklist' with blocklistop=rm",
-      osd: `profile rbd pool=${VMS_POOL}, profile rbd-read-only pool=${IMAGES_POOL}`,
+      // Not `profile rbd-read-only` on the images: `rbd image-meta get` (is it bootable?) opens
+      // the image read-write, and registering its watch is refused (Ceph 16).
+      osd: `profile rbd pool=${VMS_POOL}, profile rbd pool=${IMAGES_POOL}`,
     },
   },
   db: {
     name: 'client.rackseed-db',
+    // libcephsqlite's documented caps (doc/rados/api/libcephsqlite.rst): mon read, and adding to the blocklist.
     caps: {
-      mon: 'profile rbd',
+      mon: "allow r, allow command 'osd blocklist' with blocklistop=add",
       osd: `allow rwx pool=${RACKSEED_POOL} namespace=${DB_NAMESPACE}`,
     },
   },

@@ -115,11 +115,11 @@ describe('the services’ cephx users', () => {
     expect(entity?.caps).toEqual(CEPH_USERS.api.caps);
   });
 
-  it('none may list users, read the cluster config, delete a pool or set a flag', async () => {
+  it('none may list users or read one, list config keys, delete a pool or set a flag', async () => {
     for (const service of Object.keys(CEPH_USERS) as CephService[]) {
       await expect(cephAs(service, ['auth', 'ls']), service).rejects.toThrow(refused);
       await expect(cephAs(service, ['auth', 'get', 'client.admin']), service).rejects.toThrow(refused);
-      await expect(cephAs(service, ['config', 'dump']), service).rejects.toThrow(refused);
+      await expect(cephAs(service, ['config-key', 'ls']), service).rejects.toThrow(refused);
       await expect(
         cephAs(service, ['osd', 'pool', 'rm', VMS_POOL, VMS_POOL, '--yes-i-really-really-mean-it']),
         service,
@@ -178,7 +178,7 @@ describe('the services’ cephx users', () => {
     await setup.removeImage(IMAGES_POOL, 'base');
   });
 
-  it('host: clones a server disk from an image, runs it through QEMU and removes it; never writes an image', async () => {
+  it('host: clones a server disk from an image, runs it through QEMU and removes it; reads no blob nor the database', async () => {
     const setup = new Rbd({ conf, id: 'admin' });
     const bytes = disk(4 * MIB, 3);
     await setup.importImage(IMAGES_POOL, 'img-host', { format: 'raw', stream: Readable.from([bytes]) });
@@ -205,12 +205,6 @@ describe('the services’ cephx users', () => {
 
     await rbd.removeImage(VMS_POOL, 'srv-host_disk');
     expect(await rbd.list(VMS_POOL)).toEqual([]);
-    // The images are Glance's: the host neither writes nor removes one.
-    await expect(
-      rbd.importImage(IMAGES_POOL, 'img-by-host', { format: 'raw', stream: Readable.from([disk(MIB, 4)]) }),
-    ).rejects.toMatchObject({ code: 'RBD_ERR_PERMISSION_DENIED' });
-    await expect(rbd.removeImage(IMAGES_POOL, 'img-host')).rejects.toMatchObject({ code: 'RBD_ERR_PERMISSION_DENIED' });
-    expect(await setup.info(IMAGES_POOL, 'img-host')).not.toBeNull();
 
     // Its own address off the blocklist, at start after a fence; the pool's size for its inventory.
     const rados = await radosAs('host');
@@ -218,9 +212,11 @@ describe('the services’ cephx users', () => {
       await admin.monCommand('{"prefix":"osd blocklist","blocklistop":"add","addr":"10.9.9.1:0/0","expire":600.0}');
       await rados.unblocklist('10.9.9.1:0/0');
       expect((await rados.monCommand({ prefix: 'df', format: 'json' })).output.toString()).toContain(VMS_POOL);
-      const blobs = await rados.openPool(RACKSEED_POOL, { namespace: BLOB_NAMESPACE });
-      await expect(blobs.list()).rejects.toMatchObject({ code: 'RADOS_ERR_PERMISSION_DENIED' });
-      await blobs.close();
+      for (const namespace of [BLOB_NAMESPACE, DB_NAMESPACE]) {
+        const pool = await rados.openPool(RACKSEED_POOL, { namespace });
+        await expect(pool.list()).rejects.toMatchObject({ code: 'RADOS_ERR_PERMISSION_DENIED' });
+        await pool.close();
+      }
     } finally {
       await rados.close();
     }
@@ -229,6 +225,7 @@ describe('the services’ cephx users', () => {
 
   it('db: libcephsqlite opens the database in its namespace; a new master fences the old one', async () => {
     // As `rackseed db master` gives its user to libcephsqlite's own client.
+    process.env.SQLITE_USE_URI = '1';
     process.env.CEPH_CONF = conf;
     process.env.CEPH_ARGS = `--id ${idOf('db')}`;
     const location: DbLocation = {
