@@ -36,7 +36,9 @@ export interface CephUser {
  *   images they are cloned from, its own address taken off the blocklist at start (it was
  *   blocklisted when its node was fenced);
  * - `db` (`rackseed db master`, libcephsqlite): the database's namespace, and blocklisting the
- *   previous master's client (its lock holder) before taking over;
+ *   previous master's client (its lock holder) before taking over. Not given to the DB master
+ *   yet: its fence then waits until every OSD has the blocklist's map, asking each its `status`
+ *   (`ceph tell osd.N status`), which the OSDs refuse a client whose caps are one namespace's;
  * - `compute` (`rackseed compute keeper`): blocklisting a fenced host before its servers move.
  * None may read or change users, config keys, pools or flags, nor another service's namespace.
  */

@@ -22,8 +22,8 @@ export const HOST_SERVICE_PORT = 5002;
  * - `compute-keeper`, a singleton: restarts a fenced node's servers on other nodes
  *   (`rackseed compute keeper`).
  * Each takes the node's address, its Ceph client files (`<dataDir>/ceph/`: the conf names each
- * client's keyring), its own cephx user (`CEPH_USERS`: the least caps it needs, never
- * client.admin) and the agent's etcd endpoints when it starts. `rackseed` is how to run this very CLI (node and its script).
+ * client's keyring), its own cephx user (`CEPH_USERS`: the least caps it needs; the DB master
+ * not yet) and the agent's etcd endpoints when it starts. `rackseed` is how to run this very CLI (node and its script).
  */
 export async function cloudServices(
   rackseed: readonly string[],
@@ -31,16 +31,18 @@ export async function cloudServices(
 ): Promise<ServiceSpec[]> {
   const { commandService, installed, CEPH_USERS, RACKSEED_POOL, DB_NAMESPACE, BLOB_NAMESPACE } = await loadAgent();
   const uplink = process.env.RACKSEED_PROVIDER_UPLINK;
-  const common = (c: ServiceContext, service: CephService) => [
+  const common = (c: ServiceContext, service?: CephService) => [
     ...['--etcd', (c.etcd?.() ?? []).join(',')],
-    ...['--ceph-conf', join(c.dataDir, 'ceph', 'ceph.conf'), '--ceph-client', CEPH_USERS[service].name],
+    ...['--ceph-conf', join(c.dataDir, 'ceph', 'ceph.conf')],
+    ...(service ? ['--ceph-client', CEPH_USERS[service].name] : []),
     ...['--host', c.address ?? '127.0.0.1'],
     ...(c.tls ? ['--tls', c.tls.dir] : []),
   ];
   return [
     commandService('db-master', 'everywhere', (c) => [
       ...rackseed,
-      ...['db', 'master', ...common(c, 'db')],
+      // Still client.admin: its fence's epoch barrier asks each OSD `status` (see CEPH_USERS.db).
+      ...['db', 'master', ...common(c)],
       ...['--pool', RACKSEED_POOL, '--namespace', DB_NAMESPACE, '--port', String(DB_MASTER_PORT), '--node', c.node],
     ]),
     commandService('api', 'everywhere', (c) => [
