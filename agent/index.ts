@@ -43,6 +43,13 @@ export {
   CephConfigError,
   checkCephConfig,
   type Utime,
+  BLOB_NAMESPACE,
+  CEPH_USERS,
+  type CephService,
+  type CephUser,
+  cephUserKeyring,
+  DB_NAMESPACE,
+  ensureCephUsers,
 } from './ceph/index.js';
 export { type ElectionHooks, Elections } from './elections.js';
 export { followEtcdEndpoints, votersOf } from './etcd-endpoints.js';

@@ -110,7 +110,8 @@ ms bind ipv6 = false
 auth cluster required = cephx
 auth service required = cephx
 auth client required = cephx
-${hardened}keyring = ${paths.adminKeyring}
+${hardened}# Each client's own keyring: client.admin's, and each service's (see users.ts).
+keyring = ${paths.dir}/$cluster.$name.keyring
 run dir = ${paths.run}
 osd pool default pg num = 8
 osd pool default pgp num = 8

@@ -33,6 +33,15 @@ export {
   MON_TIMEOUT_SECONDS,
 } from './monitors.js';
 export { type CephRoles, cephRoles } from './roles.js';
+export {
+  BLOB_NAMESPACE,
+  CEPH_USERS,
+  type CephService,
+  type CephUser,
+  cephUserKeyring,
+  DB_NAMESPACE,
+  ensureCephUsers,
+} from './users.js';
 export { CEPH_MGR, cephMgrService, LocalCeph, type LocalCephOptions } from './node.js';
 export {
   type CephAction,

@@ -20,6 +20,7 @@ import {
 import { clearOsdLabel, findOsdDisk, type OsdDisk, type OsdDiskPolicy } from './disk.js';
 import { cephxKey, openCephIdentity } from './identity.js';
 import { type CephConnect, CephMonitors, type MonCommand } from './monitors.js';
+import { ensureCephUsers } from './users.js';
 
 /** Where and how this node takes part in Ceph. */
 export interface LocalCephOptions {
@@ -53,7 +54,8 @@ const RETRY_MS = 2_000;
  * is assigned to it (made with `ceph-mon --mkfs` from a new monmap for the first, the
  * cluster's current monmap otherwise), and creates and runs its OSD (bluestore on a sparse
  * file, or on the disk `osdDisk` finds; made with the bootstrap-osd key) once there is a
- * monitor. Daemons are child processes with pid files (see killOrphans), on the node's own
+ * monitor, and then the services' cephx users and their keyrings ({@link ensureCephUsers}: the
+ * services never get client.admin's). Daemons are child processes with pid files (see killOrphans), on the node's own
  * address. The monitors are asked through librados ({@link CephMonitors}), never the `ceph`
  * CLI, which the netboot image does not have.
  */
@@ -153,6 +155,7 @@ export class LocalCeph {
       rmSync(this.paths.mon, { recursive: true, force: true });
     }
     if (!this.osd?.active) await this.startOsd();
+    await ensureCephUsers(this.paths.dir, (command) => this.command(command));
   }
 
   private writeFiles(identity: CephIdentity, mons: readonly CephMonRecord[]): void {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { ServiceContext, ServiceSpec } from '../../agent/index.js';
+import type { CephService, ServiceContext, ServiceSpec } from '../../agent/index.js';
 import { loadAgent } from './cluster.js';
 
 /** Where a node's OpenStack API listens. */
@@ -8,8 +8,6 @@ export const API_PORT = 5000;
 export const DB_MASTER_PORT = 5001;
 /** Where a node's host service answers (its guests' API, for the compute service). */
 export const HOST_SERVICE_PORT = 5002;
-/** The RADOS pool the Ceph keeper creates: the database and the image bytes live in it. */
-const POOL = 'rackseed';
 
 /**
  * The cloud's services, as the CLI adds them to the catalog of an agent whose node runs Ceph:
@@ -23,43 +21,49 @@ const POOL = 'rackseed';
  *   runs the node's guests, on its provider uplink (`RACKSEED_PROVIDER_UPLINK`) when it has one;
  * - `compute-keeper`, a singleton: restarts a fenced node's servers on other nodes
  *   (`rackseed compute keeper`).
- * Both take the node's address, its Ceph client files (`<dataDir>/ceph/`) and the agent's etcd
- * endpoints when they start. `rackseed` is how to run this very CLI (node and its script).
+ * Each takes the node's address, its Ceph client files (`<dataDir>/ceph/`: the conf names each
+ * client's keyring), its own cephx user (`CEPH_USERS`: the least caps it needs; the DB master
+ * not yet) and the agent's etcd endpoints when it starts. `rackseed` is how to run this very CLI (node and its script).
  */
 export async function cloudServices(
   rackseed: readonly string[],
   cloud: { adminPasswordFile?: string; publicUrl?: string },
 ): Promise<ServiceSpec[]> {
-  const { commandService, installed } = await loadAgent();
+  const { commandService, installed, CEPH_USERS, RACKSEED_POOL, DB_NAMESPACE, BLOB_NAMESPACE } = await loadAgent();
   const uplink = process.env.RACKSEED_PROVIDER_UPLINK;
-  const common = (c: ServiceContext) => [
+  const common = (c: ServiceContext, service?: CephService) => [
     ...['--etcd', (c.etcd?.() ?? []).join(',')],
     ...['--ceph-conf', join(c.dataDir, 'ceph', 'ceph.conf')],
+    ...(service ? ['--ceph-client', CEPH_USERS[service].name] : []),
     ...['--host', c.address ?? '127.0.0.1'],
     ...(c.tls ? ['--tls', c.tls.dir] : []),
   ];
   return [
     commandService('db-master', 'everywhere', (c) => [
       ...rackseed,
+      // Still client.admin: its fence's epoch barrier asks each OSD `status` (see CEPH_USERS.db).
       ...['db', 'master', ...common(c)],
-      ...['--pool', POOL, '--namespace', 'db', '--port', String(DB_MASTER_PORT), '--node', c.node],
+      ...['--pool', RACKSEED_POOL, '--namespace', DB_NAMESPACE, '--port', String(DB_MASTER_PORT), '--node', c.node],
     ]),
     commandService('api', 'everywhere', (c) => [
       ...rackseed,
-      ...['cloud', 'serve', ...common(c)],
-      ...['--image-pool', POOL, '--image-namespace', 'images', '--port', String(API_PORT)],
+      ...['cloud', 'serve', ...common(c, 'api')],
+      ...['--image-pool', RACKSEED_POOL, '--image-namespace', BLOB_NAMESPACE, '--port', String(API_PORT)],
       ...(cloud.adminPasswordFile
         ? ['--admin-password-file', cloud.adminPasswordFile, '--clouds-yaml', join(c.dataDir, 'clouds.yaml')]
         : []),
       ...(cloud.publicUrl ? ['--public-url', cloud.publicUrl] : []),
     ]),
-    commandService('compute-keeper', 'singleton', (c) => [...rackseed, ...['compute', 'keeper', ...common(c)]]),
+    commandService('compute-keeper', 'singleton', (c) => [
+      ...rackseed,
+      ...['compute', 'keeper', ...common(c, 'compute')],
+    ]),
     // A node runs guests when it has QEMU (the netboot image for QEMU lab nodes has none).
     ...(installed('qemu-system-x86_64')
       ? [
           commandService('host', 'everywhere', (c) => [
             ...rackseed,
-            ...['host', 'serve', ...common(c), '--node', c.node, '--port', String(HOST_SERVICE_PORT)],
+            ...['host', 'serve', ...common(c, 'host'), '--node', c.node, '--port', String(HOST_SERVICE_PORT)],
             ...['--run-dir', join(c.dataDir, 'guests')],
             ...(uplink ? ['--provider-uplink', uplink] : []),
           ]),

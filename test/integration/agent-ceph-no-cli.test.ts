@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterStatus } from '../../agent/index.js';
-import { installed } from '../../agent/index.js';
+import { CEPH_USERS, cephUserKeyring, installed } from '../../agent/index.js';
 import {
   createNetworkLab,
   type Daemon,
@@ -121,6 +121,20 @@ describe('agent: Ceph without the ceph CLI (as on the netboot image)', () => {
     // holds that key: the osd's keyring authenticated it, or it would not be up.
     const osdKeyring = readFileSync(join(scope.dir, 'h1', 'ceph', 'osd', 'keyring'), 'utf8');
     expect(osdKeyring).toMatch(/\[osd\.0\]\n\s*key = AQ/);
+    // Each service's cephx user, made by the agent as client.admin, its keyring 0600 beside the conf.
+    const cephDir = join(scope.dir, 'h1', 'ceph');
+    await waitFor(
+      "the services' keyrings",
+      () => Object.values(CEPH_USERS).every((user) => existsSync(cephUserKeyring(cephDir, user))),
+      30_000,
+      500,
+    );
+    for (const user of Object.values(CEPH_USERS)) {
+      expect(statSync(cephUserKeyring(cephDir, user)).mode & 0o777).toBe(0o600);
+      expect(readFileSync(cephUserKeyring(cephDir, user), 'utf8')).toMatch(
+        new RegExp(`^\\[${user.name}\\]\\n\\s*key = AQ`),
+      );
+    }
     // No ceph-mgr here (the image has none, it is Python): the node does not run for the manager.
     expect(last?.singletons['ceph-mgr'] ?? null).toBeNull();
     expect(existsSync(join(scope.dir, 'h1', 'ceph', 'mgr'))).toBe(false);

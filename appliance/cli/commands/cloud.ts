@@ -244,7 +244,10 @@ export function registerCloud(program: Command, io: CliIo): void {
     .option('--election <name>', "the DB master's election", 'db-master')
     .option('--ceph-conf <file>', 'with --etcd: ceph.conf of the cluster whose RADOS holds the image bytes')
     .option('--ceph-keyring <file>', 'with --etcd: cephx keyring (default: the one ceph.conf names)')
-    .option('--ceph-client <name>', 'with --etcd: cephx client name, e.g. client.admin')
+    .option(
+      '--ceph-client <name>',
+      "with --etcd: cephx client name (default client.admin; a node's agent gives client.rackseed-api)",
+    )
     .option('--image-pool <pool>', 'with --etcd: RADOS pool of the image bytes')
     .option('--image-namespace <ns>', 'with --etcd: RADOS namespace of the image bytes', 'images')
     .option(

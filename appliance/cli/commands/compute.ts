@@ -28,7 +28,10 @@ export function registerCompute(program: Command, io: CliIo): void {
     .option('--election <name>', "the DB master's election", 'db-master')
     .requiredOption('--ceph-conf <file>', 'ceph.conf of the cluster (its monitors blocklist the dead host)')
     .option('--ceph-keyring <file>', 'cephx keyring (default: the one ceph.conf names)')
-    .option('--ceph-client <name>', 'cephx client name, e.g. client.admin')
+    .option(
+      '--ceph-client <name>',
+      "cephx client name (default client.admin; a node's agent gives client.rackseed-compute)",
+    )
     .option('--host <address>', "this node's address (unused: accepted as the other cloud services take it)")
     .option(...TLS_OPTION)
     .action(async (options: KeeperOptions) => {

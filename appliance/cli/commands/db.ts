@@ -106,7 +106,7 @@ export function registerDb(program: Command, io: CliIo): void {
     )
     .requiredOption('--ceph-conf <file>', 'ceph.conf of the cluster holding the database')
     .option('--ceph-keyring <file>', 'cephx keyring (default: the admin keyring ceph.conf names)')
-    .option('--ceph-client <name>', 'cephx client name (default client.admin)')
+    .option('--ceph-client <name>', "cephx client name (default client.admin; a node's agent gives client.rackseed-db)")
     .option('--pool <pool>', 'RADOS pool of the database', 'rackseed')
     .option('--namespace <ns>', 'RADOS namespace of the database', 'db')
     .option('--name <name>', 'database name', 'cloud')

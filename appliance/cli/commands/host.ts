@@ -49,7 +49,10 @@ export function registerHost(program: Command, io: CliIo): void {
     .option('--etcd <urls>', 'etcd client URLs, comma-separated (default: $RACKSEED_ETCD)')
     .requiredOption('--ceph-conf <file>', 'ceph.conf of the cluster whose RBD pools hold the disks')
     .option('--ceph-keyring <file>', 'cephx keyring (default: the one ceph.conf names)')
-    .option('--ceph-client <name>', 'cephx client name (default client.admin)')
+    .option(
+      '--ceph-client <name>',
+      "cephx client name (default client.admin; a node's agent gives client.rackseed-host)",
+    )
     .option('--host <address>', 'the address the API listens on and is reached at (default: $RACKSEED_ADDRESS)')
     .option('--port <port>', 'TCP port of the API', '5002')
     .option(...TLS_OPTION)
