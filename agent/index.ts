@@ -109,6 +109,14 @@ export {
   type WatchHandlers,
 } from './store/store.js';
 export { PrefixView } from './store/view.js';
+export {
+  apiHosts,
+  type CertificateRequest,
+  createCa,
+  ensureApiCertificate,
+  issueApiCertificate,
+  issueCertificate,
+} from './pki.js';
 export { NodeTls, TlsError } from './tls.js';
 export {
   commandService,

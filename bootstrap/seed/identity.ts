@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { type NodeTls, RackseedError } from '../../agent/index.js';
+import { createCa, issueCertificate, type NodeTls, RackseedError } from '../../agent/index.js';
 import { childEnv } from '../../agent/process/index.js';
 
 const run = promisify(execFile);
@@ -44,32 +44,6 @@ async function openssl(args: readonly string[]): Promise<void> {
 /** The `sha256:<hex>` fingerprint of a PEM certificate (over its DER bytes). */
 export function certificateFingerprint(pem: string): string {
   return `sha256:${createHash('sha256').update(new X509Certificate(pem).raw).digest('hex')}`;
-}
-
-/** A new CA in `dir` (ca.crt, and ca.key 0600): P-256, ten years, for node and server certificates only. */
-export async function createCa(dir: string, commonName: string): Promise<void> {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  await openssl([
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    join(dir, 'ca.key'),
-    '-out',
-    join(dir, 'ca.crt'),
-    '-days',
-    '3650',
-    '-subj',
-    `/O=rackseed/CN=${commonName}`,
-    '-addext',
-    'basicConstraints=critical,CA:TRUE,pathlen:0',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-  ]);
 }
 
 /**
@@ -183,36 +157,13 @@ export async function issueNodeCertificate(caDir: string, request: NodeCertifica
       `refusing to certify ${request.name} at ${request.addresses.join(', ')}: not a node name and IPv4 addresses`,
     );
   }
-  const work = mkdtempSync(join(caDir, 'issue-'));
-  try {
-    writeFileSync(join(work, 'node.pub'), request.publicKey);
-    const names = [...request.addresses.map((a) => `IP:${a}`), `DNS:${request.name}`].join(',');
-    writeFileSync(
-      join(work, 'ext'),
-      `subjectAltName=${names}\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature\nbasicConstraints=critical,CA:FALSE\n`,
-    );
-    await openssl([
-      'x509',
-      '-new',
-      '-subj',
-      `/O=rackseed/CN=${request.name}`,
-      '-force_pubkey',
-      join(work, 'node.pub'),
-      '-CA',
-      join(caDir, 'ca.crt'),
-      '-CAkey',
-      join(caDir, 'ca.key'),
-      '-days',
-      String(NODE_CERT_DAYS),
-      '-extfile',
-      join(work, 'ext'),
-      '-out',
-      join(work, 'node.crt'),
-    ]);
-    return readFileSync(join(work, 'node.crt'), 'utf8');
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
+  return issueCertificate(caDir, {
+    commonName: request.name,
+    hosts: [...request.addresses, request.name],
+    publicKey: request.publicKey,
+    usage: 'node',
+    days: NODE_CERT_DAYS,
+  });
 }
 
 /**

@@ -6,7 +6,6 @@
 export {
   type ClusterIdentity,
   certificateFingerprint,
-  createCa,
   ensureIdentity,
   ensureNodeCertificate,
   ensureServerCertificate,

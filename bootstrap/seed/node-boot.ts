@@ -129,6 +129,7 @@ export async function bootNode(options: {
       onWait: (why) => options.log(why),
     });
     tls.store({ ca: grant.ca, cert: grant.certificate });
+    tls.storeApi({ ca: grant.ca, cert: grant.apiCertificate });
     writeFileSync(grantFile, JSON.stringify(grant), { mode: 0o600 });
     options.log(`enrolled as ${grant.name} in cluster ${grant.cluster.name}`);
   }

@@ -1,7 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  apiHosts,
   isRackseedError,
+  issueApiCertificate,
   keys,
   MachineHost,
   openRecord,
@@ -21,7 +23,7 @@ import {
 } from '../netboot/index.js';
 import { ENROLL_KEYS, Enrollment } from './enrollment.js';
 import { type EnrollmentServer, startEnrollmentServer } from './enroll-http.js';
-import { ensureServerCertificate, issueNodeCertificate } from './identity.js';
+import { ensureServerCertificate, issueNodeCertificate, NODE_CERT_DAYS } from './identity.js';
 import { type BmcCredential, type BmcCredentialStore, onboardBmcs, powerOnForNetboot } from './onboard.js';
 import {
   EtcdLeaseStore,
@@ -206,6 +208,11 @@ async function startProvisioner(
           addresses: [request.address],
           publicKey: request.publicKey,
         });
+        const apiCertificate = await issueApiCertificate(options.pkiDir, {
+          hosts: apiHosts(record.grant.publicUrl, [request.address]),
+          publicKey: request.publicKey,
+          days: NODE_CERT_DAYS,
+        });
         const key = keys.nodeMachine(node);
         await nodes.create(key, { name: node });
         await nodes.apply(key, { type: 'node.netboot.started' }, { eventId: `netboot:${node}` }).catch(() => undefined);
@@ -214,6 +221,7 @@ async function startProvisioner(
           name: node,
           ca: record.ca.certPem,
           certificate,
+          apiCertificate,
           cluster: record.cluster,
           etcd: endpoints ? parseJson<{ clientUrls: string[] }>(endpoints).clientUrls : store.endpoints,
           clusterKey: options.clusterKey.toString('base64'),

@@ -3,8 +3,10 @@ import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   type Agent,
+  apiHosts,
   type CephConnect,
   commandService,
+  ensureApiCertificate,
   ensureCephIdentity,
   keys,
   NodeTls,
@@ -16,7 +18,7 @@ import {
 import { IpmiPowerDriver } from '../ipmi/index.js';
 import { dhcpServersOn, interfaceAddress } from '../netboot/index.js';
 import type { EnrollmentGrant } from './enroll-http.js';
-import { ensureIdentity, ensureNodeCertificate } from './identity.js';
+import { ensureIdentity, ensureNodeCertificate, NODE_CERT_DAYS } from './identity.js';
 import { type CloudServices, machineGuid } from './node-boot.js';
 import type { BmcCredential } from './onboard.js';
 import { provisionerService } from './provisioner.js';
@@ -116,6 +118,7 @@ export async function runSeed(
   // The seed's own node certificate, from its CA (a node gets its own at enrollment).
   const tls = new NodeTls(join(dataDir, 'tls'));
   await ensureNodeCertificate(identity, tls, name, [seedIp]);
+  await ensureApiCertificate(identity.dir, tls, apiHosts(config.publicUrl, [seedIp]), NODE_CERT_DAYS);
 
   // The seed serves its configuration's image: links to it, checked like any node's copy.
   const filesDir = join(dataDir, 'netboot', 'files');

@@ -1,12 +1,13 @@
 // Node certificates for tests that start the product's TLS planes by hand (an agent, a DB
-// master, a host service): a CA of the test's own, made once per directory, issuing as the
-// cluster's CA does (bootstrap/seed's issueNodeCertificate).
+// master, a host service, a cluster node's API): a CA of the test's own, made once per
+// directory, issuing as the cluster's CA does at enrollment (bootstrap/seed's
+// issueNodeCertificate, and the API certificate for the same key).
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NodeTls } from '../../agent/index.js';
-import { createCa, issueNodeCertificate } from '../../bootstrap/seed/index.js';
+import { createCa, issueApiCertificate, NodeTls } from '../../agent/index.js';
+import { issueNodeCertificate } from '../../bootstrap/seed/index.js';
 
-/** A test CA in `dir/ca` (made on first use) and the certificate of node `name` at `addresses`, in `dir/name`. */
+/** A test CA in `dir/ca` (made on first use) and the node and API certificates of node `name` at `addresses`, in `dir/name`. */
 export async function testNodeTls(
   dir: string,
   name: string,
@@ -16,6 +17,11 @@ export async function testNodeTls(
   if (!existsSync(join(caDir, 'ca.crt'))) await createCa(caDir, 'rackseed test CA');
   const tls = new NodeTls(join(dir, name));
   const cert = await issueNodeCertificate(caDir, { name, addresses, publicKey: tls.publicKey() });
-  tls.store({ ca: readFileSync(join(caDir, 'ca.crt'), 'utf8'), cert });
+  const ca = readFileSync(join(caDir, 'ca.crt'), 'utf8');
+  tls.store({ ca, cert });
+  tls.storeApi({
+    ca,
+    cert: await issueApiCertificate(caDir, { hosts: addresses, publicKey: tls.publicKey(), days: 1 }),
+  });
   return tls;
 }
