@@ -3,12 +3,14 @@
 #   test/tempest/run.sh URL ADMIN_PASSWORD_FILE [WORKSPACE]
 # It uploads two small images through the openstack CLI (tempest's image_ref and
 # image_ref_alt), fills tempest.conf.in, and runs `tempest run --include-list` with
-# concurrency 2. Exits non-zero when any listed test fails.
+# concurrency 2. Exits non-zero when any listed test fails. The cloud's API is HTTPS: OS_CACERT
+# names the CA certificate its certificate is checked against (the openstack CLI reads it too).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 url="$1"
 password="$(tr -d '\n' < "$2")"
 workspace="${3:-$(mktemp -d /tmp/rackseed-tempest.XXXXXX)}"
+ca="${OS_CACERT:?set OS_CACERT to the cloud's CA certificate file}"
 mkdir -p "$workspace"
 
 export OS_AUTH_URL="$url/identity" OS_USERNAME=admin OS_PASSWORD="$password" OS_PROJECT_NAME=admin \
@@ -31,7 +33,7 @@ cd "$workspace"
 tempest init --name "$name" "$workspace/tempest" >/dev/null
 trap 'tempest workspace remove --name "$name" >/dev/null 2>&1 || true' EXIT
 cd "$workspace/tempest"
-sed -e "s|@URL@|$url|g" -e "s|@ADMIN_PASSWORD@|$password|g" -e "s|@WORKSPACE@|$workspace/tempest|g" \
+sed -e "s|@URL@|$url|g" -e "s|@ADMIN_PASSWORD@|$password|g" -e "s|@CA_FILE@|$ca|g" -e "s|@WORKSPACE@|$workspace/tempest|g" \
   -e "s|@IMAGE_REF@|$image_ref|g" -e "s|@IMAGE_REF_ALT@|$image_ref_alt|g" \
   "$here/tempest.conf.in" > etc/tempest.conf
 tempest run --include-list "$here/include-list.txt" --concurrency 2 "${@:4}"
