@@ -98,7 +98,8 @@ describe('the public API over TLS', () => {
   });
 
   it('works with the openstack CLI and the clouds.yaml it wrote, with no other flag', async () => {
-    // The public name is this machine here, as DNS or /etc/hosts would make it: the CLI uses the catalog's URLs.
+    // cloud.test resolves nowhere here: the copy reaches Keystone at the listening address, with the
+    // same CA (a token needs Keystone only; api-openstack-cli runs a whole session on the file as written).
     const cloudsYaml = join(cloud.dir, 'local-clouds.yaml');
     writeFileSync(cloudsYaml, readFileSync(cloud.cloudsYaml, 'utf8').replace('https://cloud.test:8443', cloud.url));
     const env: NodeJS.ProcessEnv = { ...cloud.env, OS_CLIENT_CONFIG_FILE: cloudsYaml };
