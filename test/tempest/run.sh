@@ -10,7 +10,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 url="$1"
 password="$(tr -d '\n' < "$2")"
 workspace="${3:-$(mktemp -d /tmp/rackseed-tempest.XXXXXX)}"
-ca="${OS_CACERT:?set OS_CACERT to the cloud's CA certificate file}"
+ca="${OS_CACERT:?set OS_CACERT to the CA certificate file of the cloud}"
 mkdir -p "$workspace"
 
 export OS_AUTH_URL="$url/identity" OS_USERNAME=admin OS_PASSWORD="$password" OS_PROJECT_NAME=admin \
