@@ -117,6 +117,17 @@ export {
   type WatchHandlers,
 } from './store/store.js';
 export { PrefixView } from './store/view.js';
+export {
+  apiHosts,
+  caKeyPassphrase,
+  type CertificateRequest,
+  ClusterCa,
+  ensureApiCertificate,
+  NODE_CERT_DAYS,
+  type NodeCertificateRequest,
+  needsRenewal,
+  subjectAltName,
+} from './pki.js';
 export { NodeTls, TlsError } from './tls.js';
 export { CertificateFollower } from './certificates.js';
 export {

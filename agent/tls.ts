@@ -28,22 +28,25 @@ import { RackseedError } from './errors/index.js';
  * directory's path, never the key itself. The agent replaces the certificate when the CA renews
  * it and the list when the CA revokes a node (see CertificateFollower); servers started with
  * {@link NodeTls.serve} and clients from {@link NodeTls.dispatcher} take the new files at once.
+ * `api.crt` certifies the same key for the public OpenStack API: a server-only certificate
+ * naming the address clients use (the cloud's public URL's host) besides the node's.
  */
 export class NodeTls {
-  static readonly FILES = { ca: 'ca.crt', cert: 'node.crt', key: 'node.key', crl: 'crl.pem' } as const;
+  static readonly FILES = { ca: 'ca.crt', cert: 'node.crt', key: 'node.key', crl: 'crl.pem', api: 'api.crt' } as const;
   #dispatcher: Dispatcher | undefined;
   #watcher: FSWatcher | undefined;
   readonly #listeners = new Set<() => void>();
 
   constructor(readonly dir: string) {}
 
-  /** The three files' paths. */
-  get paths(): { ca: string; cert: string; key: string; crl: string } {
+  /** The files' paths. */
+  get paths(): { ca: string; cert: string; key: string; crl: string; api: string } {
     return {
       ca: join(this.dir, NodeTls.FILES.ca),
       cert: join(this.dir, NodeTls.FILES.cert),
       key: join(this.dir, NodeTls.FILES.key),
       crl: join(this.dir, NodeTls.FILES.crl),
+      api: join(this.dir, NodeTls.FILES.api),
     };
   }
 
@@ -67,6 +70,22 @@ export class NodeTls {
       key: readFileSync(key, 'utf8'),
       ...(existsSync(crl) ? { crl: readFileSync(crl, 'utf8') } : {}),
     };
+  }
+
+  /** Whether a certificate for the public API has been issued to this node's key. */
+  get apiIssued(): boolean {
+    return existsSync(this.paths.api) && existsSync(this.paths.key) && existsSync(this.paths.ca);
+  }
+
+  /** The public API's certificate (PEM, with its chain if any) and the key; TLS_ERR_NO_CERTIFICATE when there is none. */
+  readApi(): { cert: string; key: string } {
+    if (!this.apiIssued) {
+      throw new TlsError(
+        'TLS_ERR_NO_CERTIFICATE',
+        `no API certificate in ${this.dir} (ca.crt, api.crt, node.key): a node gets one when it enrolls`,
+      );
+    }
+    return { cert: readFileSync(this.paths.api, 'utf8'), key: readFileSync(this.paths.key, 'utf8') };
   }
 
   /** The node certificate's expiry. */
@@ -153,6 +172,13 @@ export class NodeTls {
     writeFileAtomic(this.paths.crl, pem, 0o644);
   }
 
+  /** Stores the public API's certificate for this node's key (and the CA that issued it). */
+  storeApi(issued: { ca: string; cert: string }): void {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    writeFileAtomic(this.paths.ca, issued.ca, 0o644);
+    writeFileAtomic(this.paths.api, issued.cert, 0o644);
+  }
+
   /** Releases the HTTP client's connections and stops following the files. */
   async close(): Promise<void> {
     this.#watcher?.close();
@@ -183,7 +209,11 @@ function writeFileAtomic(file: string, text: string, mode: number): void {
 }
 
 export class TlsError extends RackseedError {
-  constructor(code: 'TLS_ERR_NO_CERTIFICATE', message: string) {
-    super(code, message);
+  constructor(
+    code: 'TLS_ERR_NO_CERTIFICATE' | 'TLS_ERR_OPENSSL' | 'TLS_ERR_BAD_NAME',
+    message: string,
+    cause?: unknown,
+  ) {
+    super(code, message, { cause });
   }
 }

@@ -22,7 +22,8 @@ import { promisify } from 'node:util';
 import { metadataAnswer } from '../appliance/host/network/metadata.js';
 import { labDown, labPower, waitFor } from '../bootstrap/index.js';
 import { computeLabUp } from '../test/compute-lab.js';
-import { adminToken } from '../test/bed/index.js';
+import { fetch } from 'undici';
+import { adminToken, trusting } from '../test/bed/index.js';
 import { guestImage } from '../test/guest-image.js';
 import { median, row, timeMs } from './stats.js';
 
@@ -144,6 +145,7 @@ export default async function bench(): Promise<void> {
     const env = {
       ...process.env,
       OS_AUTH_URL: `${lab.gateway.url}/identity`,
+      OS_CACERT: lab.gateway.ca,
       OS_IDENTITY_API_VERSION: '3',
       ...{
         OS_USERNAME: 'admin',
@@ -178,9 +180,11 @@ export default async function bench(): Promise<void> {
     const flavorId = (await openstack(['flavor', 'create', '--ram', '192', '--disk', '1', '--vcpus', '1', 'bench'])).id;
     const networkId = (await openstack(['network', 'show', 'provider'])).id;
 
-    const token = await adminToken(lab.gateway.url, env.OS_PASSWORD, 10_000);
+    const dispatcher = trusting(lab.gateway.ca);
+    const token = await adminToken(lab.gateway.url, env.OS_PASSWORD, { dispatcher, timeoutMs: 10_000 });
     const api = async (method: string, path: string, body?: unknown): Promise<ServerBody> => {
       const response = await fetch(`${lab.gateway.url}/compute/v2.1${path}`, {
+        dispatcher,
         method,
         headers: { 'x-auth-token': token, 'content-type': 'application/json' },
         ...(body ? { body: JSON.stringify(body) } : {}),

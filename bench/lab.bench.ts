@@ -11,23 +11,28 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildLabRack, inSeed, labDown, labPower, labUp, waitFor } from '../bootstrap/index.js';
-import { adminToken } from '../test/bed/index.js';
+import { fetch } from 'undici';
+import { adminToken, trusting } from '../test/bed/index.js';
 import { median, quantile, row, timeMs } from './stats.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
 const RACKSEED = [process.execPath, join(REPO, 'bin/rackseed.js')];
 
-/** How many hypervisors the cloud at `url` lists (0 while it does not answer). */
-async function hypervisors(url: string, password: string): Promise<number> {
+/** How many hypervisors the cloud at `url` (its API's CA in `ca`) lists (0 while it does not answer). */
+async function hypervisors(url: string, ca: string, password: string): Promise<number> {
+  const dispatcher = trusting(ca);
   try {
-    const token = await adminToken(url, password, 5_000);
+    const token = await adminToken(url, password, { dispatcher, timeoutMs: 5_000 });
     const list = await fetch(`${url}/compute/v2.1/os-hypervisors`, {
+      dispatcher,
       headers: { 'x-auth-token': token },
       signal: AbortSignal.timeout(5_000),
     });
     return ((await list.json()) as { hypervisors?: unknown[] }).hypervisors?.length ?? 0;
   } catch {
     return 0;
+  } finally {
+    await dispatcher.close();
   }
 }
 
@@ -50,7 +55,7 @@ export default async function bench(): Promise<void> {
     const password = readFileSync(info.adminPasswordFile, 'utf8').trim();
     await waitFor(
       'the API to list 5 hypervisors through the gateway',
-      async () => (await hypervisors(info.gateway.url, password)) === 5,
+      async () => (await hypervisors(info.gateway.url, info.gateway.ca, password)) === 5,
       300_000,
       500,
     );

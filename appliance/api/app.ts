@@ -19,8 +19,14 @@ export interface ApiOptions {
   /** A cluster's bootable copies of images (RBD), which the `qemu` driver's servers boot from. */
   bootableImages?: BootableImages;
   driver: ComputeDriver;
-  /** The URL clients reach the API at (catalog and links), e.g. `http://127.0.0.1:5000`. */
+  /** The URL clients reach the API at (catalog and links), e.g. `https://127.0.0.1:5000`. */
   publicUrl: string;
+  /**
+   * The certificate (PEM, chain allowed) and key the API serves with: HTTPS only, TLS 1.2 or
+   * later, no client certificate (its clients are the OpenStack SDKs, tempest, browsers).
+   * Without it, plain HTTP: for tests and benchmarks of the API alone (`cloud serve` always gives one).
+   */
+  tls?: { cert: string; key: string };
   region?: string;
   /** pino level for the API's log (default `warn`: 5xx only; `info` adds each 4xx once). */
   logLevel?: string;
@@ -51,6 +57,7 @@ export interface Api {
  */
 export async function createApi(options: ApiOptions): Promise<Api> {
   const app = Fastify({
+    https: options.tls ? { ...options.tls, minVersion: 'TLSv1.2' } : null,
     logger: { level: options.logLevel ?? 'warn' },
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     // OpenStack request ids: every answer carries one, logs name it.

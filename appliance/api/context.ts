@@ -36,7 +36,7 @@ export interface ApiDeps {
   blobs: BlobStore;
   /** A cluster's bootable copies of images (none in the embedded mode, whose servers are fake). */
   bootableImages?: BootableImages;
-  /** The URL clients reach this API at, without a trailing slash (`http://127.0.0.1:5000`). */
+  /** The URL clients reach this API at, without a trailing slash (`https://127.0.0.1:5000`). */
   publicUrl: string;
   /** The region name in the catalog. */
   region: string;

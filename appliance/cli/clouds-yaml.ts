@@ -39,8 +39,17 @@ async function edit(path: string, create: boolean, change: (doc: Document) => bo
   await rename(`${path}.rackseed-tmp`, path);
 }
 
-/** Adds or replaces cloud `name` (admin of project admin, Keystone v3 at `authUrl`). */
-export async function writeCloud(path: string, name: string, authUrl: string, password: string): Promise<void> {
+/**
+ * Adds or replaces cloud `name`: admin of project admin, Keystone v3 at `authUrl`, its TLS
+ * certificate checked against `cacert` (a CA certificate's file) when given, else against the
+ * system's trust store.
+ */
+export async function writeCloud(
+  path: string,
+  name: string,
+  cloud: { authUrl: string; password: string; cacert: string | undefined },
+): Promise<void> {
+  const { authUrl, password, cacert } = cloud;
   const { isMap } = await import('yaml'); // loaded on use, as the CLI loads its verbs' heavier parts
   await edit(path, true, (doc) => {
     if (!doc.has('clouds')) doc.set('clouds', {});
@@ -56,6 +65,7 @@ export async function writeCloud(path: string, name: string, authUrl: string, pa
         user_domain_name: 'Default',
         project_domain_name: 'Default',
       },
+      ...(cacert ? { cacert } : {}),
       region_name: 'RegionOne',
       interface: 'public',
       identity_api_version: 3,

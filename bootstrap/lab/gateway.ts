@@ -13,7 +13,8 @@ import { waitFor } from './wait.js';
  * directory (the file system is shared) and forwards each connection to a live node's API,
  * round-robin, skipping nodes that refuse or do not answer; the *listener*, on the host, accepts
  * on 127.0.0.1:PORT and pipes each connection to that socket. Both are plain TCP splices: one
- * URL for the whole cloud, as a VIP would be.
+ * URL for the whole cloud, as a VIP would be. TLS passes through unchanged: each node's API
+ * certificate names the gateway's 127.0.0.1 (the cloud's public URL) besides the node.
  */
 
 /** The API port of a node (`rackseed cloud serve`'s default). */
@@ -47,14 +48,13 @@ export interface GatewayProcess {
   close(): Promise<void>;
 }
 
-/** What a client is told when no backend answers: a plain HTTP 503 with an OpenStack fault body. */
-function unavailable(client: Socket, message: string): void {
-  // Read (and drop) the request, so that closing with it unread does not reset the connection.
-  client.resume();
-  const body = JSON.stringify({ serviceUnavailable: { code: 503, message } });
-  client.end(
-    `HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+/**
+ * What a client gets when no backend answers: its connection closed, as behind a TCP load
+ * balancer with no healthy backend. The API is TLS end to end, and the gateway holds no
+ * certificate to answer with (the why is in the relay's or the listener's log).
+ */
+function unavailable(client: Socket): void {
+  client.destroy();
 }
 
 /** Connects to a TCP endpoint or a unix socket; rejects on refusal, error, or no answer within `timeoutMs`. */
@@ -108,7 +108,7 @@ const closeServer = (server: Server) => new Promise<void>((resolve) => server.cl
  * The relay (run inside the lab's namespace): accepts on `socket`, forwards each connection to
  * the next live backend. A backend that refuses or does not answer within the connect timeout
  * is marked down (logged when it goes down and when it answers again) and the next is tried;
- * when none answers, the client gets a 503.
+ * when none answers, the client's connection is closed.
  */
 export async function runGatewayRelay(options: GatewayRelayOptions): Promise<GatewayProcess> {
   const { log } = options;
@@ -181,7 +181,8 @@ export async function runGatewayRelay(options: GatewayRelayOptions): Promise<Gat
         }
       }
     }
-    unavailable(client, 'no node of the cloud answers; see the lab gateway relay log');
+    log('no node of the cloud answers: a connection closed');
+    unavailable(client);
   };
   if (existsSync(options.socket)) rmSync(options.socket);
   const server = createServer({ pauseOnConnect: true }, (client) => {
@@ -210,7 +211,7 @@ export async function runGatewayRelay(options: GatewayRelayOptions): Promise<Gat
 
 /**
  * The listener (run on the host): accepts on `listen` and pipes each connection to the relay's
- * unix socket; a client gets a 503 while the relay is not there.
+ * unix socket; a client's connection is closed while the relay is not there.
  */
 export async function runGatewayListener(options: {
   listen: Endpoint;
@@ -230,7 +231,7 @@ export async function runGatewayListener(options: {
       (error: Error) => {
         if (!relayDown) options.log(`relay ${options.socket} does not answer: ${error.message}`);
         relayDown = true;
-        unavailable(client, 'the lab gateway relay does not answer; is the lab up?');
+        unavailable(client);
       },
     );
   });
@@ -250,7 +251,7 @@ export async function runGatewayListener(options: {
 
 /** A started gateway: its URL on the host and its two processes (recorded in the scope). */
 export interface LabGateway {
-  /** `http://127.0.0.1:PORT`: what the API advertises (`cloud serve --public-url`) and clouds.yaml names. */
+  /** `https://127.0.0.1:PORT`: what the API advertises (`cloud serve --public-url`) and clouds.yaml names. */
   readonly url: string;
   readonly port: number;
   readonly socket: string;
@@ -323,5 +324,5 @@ export async function startLabGateway(options: LabGatewayOptions): Promise<LabGa
     },
     30_000,
   );
-  return { url: `http://127.0.0.1:${port}`, port, socket, relay, listener };
+  return { url: `https://127.0.0.1:${port}`, port, socket, relay, listener };
 }

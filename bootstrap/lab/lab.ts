@@ -46,8 +46,8 @@ export interface LabInfo {
   readonly seedLog: string;
   /** The cloud's admin password (the seed's cluster identity; mode 0600). */
   readonly adminPasswordFile: string;
-  /** The lab gateway: the API of the live nodes on the host (see gateway.ts). */
-  readonly gateway: { url: string; port: number };
+  /** The lab gateway: the API of the live nodes on the host (see gateway.ts), and the CA its certificates are from (a file). */
+  readonly gateway: { url: string; port: number; ca: string };
   readonly createdAt: string;
 }
 
@@ -195,7 +195,7 @@ export async function labUp(options: LabUpOptions): Promise<LabInfo> {
     }
     // The gateway's URL is known before the nodes start: their API advertises it.
     const gatewayPort = options.gatewayPort ?? (await hardware.scope.port());
-    const publicUrl = `http://127.0.0.1:${gatewayPort}`;
+    const publicUrl = `https://127.0.0.1:${gatewayPort}`;
     const net = hardware.network.subnet.replace(/\.0\/24$/, '');
     const config = {
       cluster: 'lab',
@@ -237,7 +237,8 @@ export async function labUp(options: LabUpOptions): Promise<LabInfo> {
       seedLog: join(hardware.seedBmc.stateDir, 'node.log'),
       // Where the seed's ensureIdentity keeps it (dataDir/cluster).
       adminPasswordFile: join(dir, 'seed', 'cluster', 'admin-password'),
-      gateway: { url: publicUrl, port: gatewayPort },
+      // The seed's copy of the cluster CA (NodeTls's ca.crt).
+      gateway: { url: publicUrl, port: gatewayPort, ca: join(dir, 'seed', 'tls', 'ca.crt') },
       createdAt: new Date().toISOString(),
     };
     writeFileSync(join(dir, 'lab.json'), `${JSON.stringify(info, null, 2)}\n`);

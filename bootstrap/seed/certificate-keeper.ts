@@ -1,6 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { keys, type NodeCertificates, parseJson, type Store } from '../../agent/index.js';
-import { type ClusterCa, needsRenewal } from './ca.js';
+import { type ClusterCa, keys, type NodeCertificates, needsRenewal, parseJson, type Store } from '../../agent/index.js';
 
 /**
  * Records a certificate the CA issued to a node (the provisioner's at enrollment, the seed's
@@ -84,7 +83,7 @@ export class CertificateKeeper {
     for (const entry of (await this.store.list(keys.pkiCerts)).entries) {
       const node = entry.key.slice(keys.pkiCerts.length);
       const newest = parseJson<NodeCertificates>(entry).certs.at(-1);
-      if (!newest || !needsRenewal(newest, now)) continue;
+      if (!newest || !needsRenewal(newest, [], now)) continue;
       try {
         const renewed = await this.ca.renew(newest);
         await recordCertificate(this.store, node, renewed, now);

@@ -13,7 +13,7 @@ import type { NetbootImage } from './provisioning.js';
  * plain HTTP, checks the fingerprint, and then trusts only that CA for the enrollment call,
  * which is where the cluster key travels. The node sends the public half of a key it made; the
  * grant carries its certificate (its name, the address it enrolled from), for mutual TLS on
- * every internal plane.
+ * every internal plane, and its public API's certificate for the same key.
  */
 
 /** What an enrolled node needs to run its agent. */
@@ -25,6 +25,8 @@ export interface EnrollmentGrant {
   readonly certificate: string;
   /** The cluster's certificate revocation list in force (PEM): the node's etcd member and listeners enforce it from the start. */
   readonly crl: string;
+  /** Its public API's certificate (PEM) for the same key: the public URL's host and the node's address. */
+  readonly apiCertificate: string;
   readonly cluster: { readonly id: string; readonly name: string };
   /** etcd client URLs to start from (the agent follows the membership afterwards). */
   readonly etcd: readonly string[];

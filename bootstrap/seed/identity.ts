@@ -1,8 +1,7 @@
 import { createHash, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { NodeTls } from '../../agent/index.js';
-import { ClusterCa, needsRenewal } from './ca.js';
+import { ClusterCa, type NodeTls, needsRenewal } from '../../agent/index.js';
 
 /** The cluster's identity, created once by the seed and kept in its data directory. */
 export interface ClusterIdentity {
@@ -70,7 +69,7 @@ export async function ensureIdentity(dir: string, name: string): Promise<Cluster
 
 /**
  * Gives `tls` (the seed's own credentials) a certificate from the cluster CA, unless it has one
- * for the same name and addresses with more than a third of its life left.
+ * valid for its name and addresses with more than a third of its life left.
  */
 export async function ensureNodeCertificate(
   ca: ClusterCa,
@@ -79,11 +78,6 @@ export async function ensureNodeCertificate(
   addresses: readonly string[],
 ): Promise<void> {
   const publicKey = tls.publicKey();
-  if (tls.issued) {
-    const cert = new X509Certificate(tls.read().cert);
-    const named = (cert.subjectAltName ?? '').split(', ').sort().join(', ');
-    const wanted = [...addresses.map((a) => `IP Address:${a}`), `DNS:${name}`].sort().join(', ');
-    if (named === wanted && !needsRenewal(tls.read().cert)) return;
-  }
+  if (tls.issued && !needsRenewal(tls.read().cert, [...addresses, name])) return;
   tls.store({ ca: ca.certPem, cert: await ca.issueNode({ name, addresses, publicKey }) });
 }

@@ -4,14 +4,6 @@
  * enrolls them as nodes.
  */
 export { type ClusterIdentity, certificateFingerprint, ensureIdentity, ensureNodeCertificate } from './identity.js';
-export {
-  CaError,
-  caKeyPassphrase,
-  ClusterCa,
-  NODE_CERT_DAYS,
-  type NodeCertificateRequest,
-  needsRenewal,
-} from './ca.js';
 export { type CertificateEvent, CertificateKeeper, recordCertificate } from './certificate-keeper.js';
 export {
   ENROLL_KEYS,

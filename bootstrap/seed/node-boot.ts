@@ -130,6 +130,7 @@ export async function bootNode(options: {
     });
     tls.store({ ca: grant.ca, cert: grant.certificate });
     tls.storeCrl(grant.crl);
+    tls.storeApi({ ca: grant.ca, cert: grant.apiCertificate });
     writeFileSync(grantFile, JSON.stringify(grant), { mode: 0o600 });
     options.log(`enrolled as ${grant.name} in cluster ${grant.cluster.name}`);
   }

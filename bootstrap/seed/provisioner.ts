@@ -1,7 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  apiHosts,
+  NODE_CERT_DAYS,
   isRackseedError,
+  ClusterCa,
   keys,
   MachineHost,
   openRecord,
@@ -21,7 +24,6 @@ import {
 } from '../netboot/index.js';
 import { ENROLL_KEYS, Enrollment } from './enrollment.js';
 import { type EnrollmentServer, startEnrollmentServer } from './enroll-http.js';
-import { ClusterCa } from './ca.js';
 import { CertificateKeeper, recordCertificate } from './certificate-keeper.js';
 import { type BmcCredential, type BmcCredentialStore, onboardBmcs, powerOnForNetboot } from './onboard.js';
 import {
@@ -212,6 +214,11 @@ async function startProvisioner(
           publicKey: request.publicKey,
         });
         await recordCertificate(store, node, certificate);
+        const apiCertificate = await ca.issueApi({
+          hosts: apiHosts(record.grant.publicUrl, [request.address]),
+          publicKey: request.publicKey,
+          days: NODE_CERT_DAYS,
+        });
         const key = keys.nodeMachine(node);
         await nodes.create(key, { name: node });
         await nodes.apply(key, { type: 'node.netboot.started' }, { eventId: `netboot:${node}` }).catch(() => undefined);
@@ -221,6 +228,7 @@ async function startProvisioner(
           ca: record.ca.certPem,
           certificate,
           crl: crl.value,
+          apiCertificate,
           cluster: record.cluster,
           etcd: endpoints ? parseJson<{ clientUrls: string[] }>(endpoints).clientUrls : store.endpoints,
           clusterKey: options.clusterKey.toString('base64'),

@@ -3,8 +3,11 @@ import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   type Agent,
+  apiHosts,
   type CephConnect,
   commandService,
+  ensureApiCertificate,
+  NODE_CERT_DAYS,
   ensureCephIdentity,
   keys,
   NodeTls,
@@ -117,6 +120,7 @@ export async function runSeed(
   // The seed's own node certificate, from its CA (a node gets its own at enrollment).
   const tls = new NodeTls(join(dataDir, 'tls'));
   await ensureNodeCertificate(identity.ca, tls, name, [seedIp]);
+  await ensureApiCertificate(identity.ca, tls, apiHosts(config.publicUrl, [seedIp]), NODE_CERT_DAYS);
   // etcd enforces a revocation list from its first start (the provisioner publishes the
   // cluster's in etcd; the agent follows it from there).
   if (!tls.read().crl) tls.storeCrl(await identity.ca.revocationList([]));

@@ -1,14 +1,20 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Agent, fetch } from 'undici';
 import { Scope, waitFor } from '../../bootstrap/index.js';
 
 /** A `rackseed cloud serve` process on 127.0.0.1, with its data dir and clouds.yaml in its scope. */
 export interface CloudProcess {
+  /** `https://127.0.0.1:PORT`. */
   url: string;
   dir: string;
   cloudsYaml: string;
   passwordFile: string;
-  /** Environment for the openstack CLI: `OS_CLOUD=rackseed` with the test's clouds.yaml. */
+  /** The CA certificate its API's certificate is from (clouds.yaml's `cacert`). */
+  ca: string;
+  /** fetch's `dispatcher` for its API: trusts that CA only. */
+  dispatcher: Agent;
+  /** Environment for the openstack CLI: `OS_CLOUD=rackseed` with the test's clouds.yaml (which names the CA). */
   env: NodeJS.ProcessEnv;
   stop(): Promise<void>;
 }
@@ -24,16 +30,25 @@ export interface ClusterCloudOptions {
   tlsDir: string;
 }
 
+/** An HTTP client (fetch's `dispatcher`) that trusts only the CA certificate in `caFile`: a cloud's API is HTTPS. */
+export function trusting(caFile: string): Agent {
+  return new Agent({ connect: { ca: readFileSync(caFile, 'utf8') } });
+}
+
 /**
  * Starts the compiled CLI (`make build` first) as `rackseed cloud serve` on a free port and
  * resolves once the identity endpoint answers: embedded (a data dir in its scope), or as a
- * cluster node with `cluster`. `stop()` sends SIGTERM (SIGKILL after 5 s) and removes the data.
+ * cluster node with `cluster`; `args` are added to its command line, and `ca` is the CA its
+ * certificate is from when not the cloud's own (an operator's, with `--api-cert`). `stop()`
+ * sends SIGTERM (SIGKILL after 5 s) and removes the data.
  */
-export async function startCloud(options: { cluster?: ClusterCloudOptions } = {}): Promise<CloudProcess> {
+export async function startCloud(
+  options: { cluster?: ClusterCloudOptions; args?: readonly string[]; ca?: string } = {},
+): Promise<CloudProcess> {
   const scope = Scope.open('cloud');
   try {
     const port = await scope.port();
-    const url = `http://127.0.0.1:${port}`;
+    const url = `https://127.0.0.1:${port}`;
     const cloudsYaml = join(scope.dir, 'clouds.yaml');
     const bin = new URL('../../bin/rackseed.js', import.meta.url).pathname;
     const { cluster } = options;
@@ -54,6 +69,9 @@ export async function startCloud(options: { cluster?: ClusterCloudOptions } = {}
           'fake',
         ]
       : ['--data-dir', join(scope.dir, 'data')];
+    // A cluster node serves its API certificate from the cluster CA; one machine, from its own CA.
+    const ca = options.ca ?? (cluster ? join(cluster.tlsDir, 'ca.crt') : join(scope.dir, 'data', 'tls', 'ca.crt'));
+    let dispatcher: Agent | undefined;
     const daemon = scope.spawn('cloud-serve', [
       process.execPath,
       bin,
@@ -64,23 +82,30 @@ export async function startCloud(options: { cluster?: ClusterCloudOptions } = {}
       String(port),
       '--clouds-yaml',
       cloudsYaml,
+      ...(options.args ?? []),
     ]);
     await waitFor(
       `rackseed cloud serve on ${url} (log: ${daemon.logFile})`,
       async () => {
         if (!daemon.alive()) throw new Error(readFileSync(daemon.logFile, 'utf8'));
         // It writes clouds.yaml once it serves: both, or a test may read a file not there yet.
-        return existsSync(cloudsYaml) && (await fetch(`${url}/identity`)).status === 300;
+        if (!existsSync(cloudsYaml)) return false;
+        dispatcher ??= trusting(ca);
+        return (await fetch(`${url}/identity`, { dispatcher })).status === 300;
       },
       30_000,
     );
+    const client = dispatcher ?? trusting(ca);
     return {
       url,
       dir: scope.dir,
       cloudsYaml,
+      ca,
+      dispatcher: client,
       passwordFile: cluster?.adminPasswordFile ?? join(scope.dir, 'data', 'admin-password'),
       env: { ...process.env, OS_CLOUD: 'rackseed', OS_CLIENT_CONFIG_FILE: cloudsYaml },
       stop: async () => {
+        await client.close();
         await daemon.stop(5_000);
         await scope.close();
       },
@@ -96,9 +121,17 @@ export function adminPasswordOf(cloud: CloudProcess): string {
   return readFileSync(cloud.passwordFile, 'utf8').trim();
 }
 
-/** A token of the cloud's `admin` (scoped to the admin project) from the API at `url`; throws unless Keystone answers 201. */
-export async function adminToken(url: string, password: string, timeoutMs = 30_000): Promise<string> {
+/**
+ * A token of the cloud's `admin` (scoped to the admin project) from the API at `url`, through
+ * `dispatcher` (one that trusts the cloud's CA; see {@link trusting}); throws unless Keystone answers 201.
+ */
+export async function adminToken(
+  url: string,
+  password: string,
+  options: { dispatcher?: Agent; timeoutMs?: number } = {},
+): Promise<string> {
   const response = await fetch(`${url}/identity/v3/auth/tokens`, {
+    ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
@@ -110,7 +143,7 @@ export async function adminToken(url: string, password: string, timeoutMs = 30_0
         scope: { project: { name: 'admin', domain: { id: 'default' } } },
       },
     }),
-    signal: AbortSignal.timeout(timeoutMs),
+    signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
   });
   if (response.status !== 201) throw new Error(`admin token from ${url}: ${response.status} ${await response.text()}`);
   return response.headers.get('x-subject-token') ?? '';

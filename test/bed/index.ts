@@ -28,5 +28,12 @@ export {
 export { type EtcdCluster, type EtcdMember, startEtcd } from './etcd.js';
 export { type CephCluster, type CephOptions, startCeph } from './ceph.js';
 export { JOURNAL_SCHEMA, type MasterProcess, spawnCloudMaster, spawnMaster } from './db-master.js';
-export { adminPasswordOf, adminToken, type CloudProcess, type ClusterCloudOptions, startCloud } from './cloud.js';
+export {
+  adminPasswordOf,
+  adminToken,
+  type CloudProcess,
+  type ClusterCloudOptions,
+  startCloud,
+  trusting,
+} from './cloud.js';
 export { TEST_CLUSTER_KEY, testCa, testNodeTls } from './tls.js';

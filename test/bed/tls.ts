@@ -1,11 +1,11 @@
 // Node certificates for tests that start the product's TLS planes by hand (an agent, a DB
-// master, a host service): a CA of the test's own, made once per directory, issuing as the
-// cluster's CA does (bootstrap/seed's ClusterCa).
+// master, a host service, a cluster node's API): a CA of the test's own, made once per
+// directory, issuing as the cluster's CA does at enrollment (the node certificate, and the API
+// certificate for the same key).
 import { join } from 'node:path';
-import { NodeTls } from '../../agent/index.js';
-import { ClusterCa } from '../../bootstrap/seed/index.js';
+import { ClusterCa, NodeTls } from '../../agent/index.js';
 
-/** The cluster key of test CAs (their key is sealed with a passphrase derived from it, as the product's). */
+/** The sealing key of test CAs (their key is sealed with a passphrase derived from it, as the product's). */
 export const TEST_CLUSTER_KEY = Buffer.alloc(32, 7);
 
 /** The test CA in `dir/ca`, made on first use. */
@@ -13,7 +13,7 @@ export function testCa(dir: string): Promise<ClusterCa> {
   return ClusterCa.ensure(join(dir, 'ca'), 'rackseed test CA', TEST_CLUSTER_KEY);
 }
 
-/** The certificate of node `name` at `addresses` from the test CA of `dir`, in `dir/name`. */
+/** The node and API certificates of node `name` at `addresses` from the test CA of `dir`, in `dir/name`. */
 export async function testNodeTls(
   dir: string,
   name: string,
@@ -21,6 +21,8 @@ export async function testNodeTls(
 ): Promise<NodeTls> {
   const ca = await testCa(dir);
   const tls = new NodeTls(join(dir, name));
-  tls.store({ ca: ca.certPem, cert: await ca.issueNode({ name, addresses, publicKey: tls.publicKey() }) });
+  const publicKey = tls.publicKey();
+  tls.store({ ca: ca.certPem, cert: await ca.issueNode({ name, addresses, publicKey }) });
+  tls.storeApi({ ca: ca.certPem, cert: await ca.issueApi({ hosts: addresses, publicKey, days: 1 }) });
   return tls;
 }

@@ -4,9 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { fetch } from 'undici';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterStatus } from '../../agent/index.js';
 import { type LabInfo, labPower, waitFor } from '../../bootstrap/index.js';
+import { trusting } from '../bed/index.js';
 import { computeLabUp } from '../compute-lab.js';
 import { guestImage } from '../guest-image.js';
 import { removeLabAfterAll } from './lab-hooks.js';
@@ -46,6 +48,7 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     const env = {
       ...process.env,
       OS_AUTH_URL: `${lab.gateway.url}/identity`,
+      OS_CACERT: lab.gateway.ca,
       OS_IDENTITY_API_VERSION: '3',
       OS_USERNAME: 'admin',
       OS_PASSWORD: readFileSync(lab.adminPasswordFile, 'utf8').trim(),
@@ -184,8 +187,10 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     const createOn = async (node: string, name: string) => {
       const address = hosts.find((h) => h['Hypervisor Hostname'] === node)?.['Host IP'];
       const { stdout } = await run('ip', [
-        ...['netns', 'exec', lab.bridgeNetns, 'curl', '-sS', '--fail-with-body', '-X', 'POST', '-H', `@${headers}`],
-        ...['-d', JSON.stringify({ server: { ...request, name } }), `http://${address}:5000/compute/v2.1/servers`],
+        ...['netns', 'exec', lab.bridgeNetns, 'curl', '-sS', '--fail-with-body', '--cacert', lab.gateway.ca],
+        ...['-X', 'POST', '-H', `@${headers}`],
+        // The node's own API certificate names its address too.
+        ...['-d', JSON.stringify({ server: { ...request, name } }), `https://${address}:5000/compute/v2.1/servers`],
       ]);
       return (JSON.parse(stdout) as { server: { id: string } }).server.id;
     };
@@ -287,8 +292,10 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
   it('snapshots the server into an image (createImage) and rebuilds the server from it: the disk is the snapshot', async () => {
     // Through Nova's API itself, to see the server while its disk is copied.
     const token = (await openstack<{ id: string }>(['token', 'issue'])).id;
+    const dispatcher = trusting(lab.gateway.ca);
     const nova = (method: string, path: string, body?: unknown) =>
       fetch(`${lab.gateway.url}/compute/v2.1/servers/${server.id}${path}`, {
+        dispatcher,
         method,
         headers: { 'x-auth-token': token, 'content-type': 'application/json' },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -326,6 +333,7 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     // Each step is an instance action, the evacuation the cloud's own.
     const events = await openstack<{ Action: string }[]>(['server', 'event', 'list', server.id]);
     expect(events.map((e) => e.Action)).toEqual(['rebuild', 'createImage', 'reboot', 'evacuate', 'create']);
+    await dispatcher.close();
   }, 600_000);
 
   it('deletes the servers: nothing of theirs is left (RBD disk, QEMU, tap on any live node), then the images go', async () => {

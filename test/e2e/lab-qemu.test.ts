@@ -122,7 +122,9 @@ describe('lab rack with a QEMU server booting the real image beside a netns serv
             '-sf',
             '-m',
             '5',
-            `http://${ip}:5000/identity/v3`,
+            '--cacert',
+            lab.gateway.ca,
+            `https://${ip}:5000/identity/v3`,
           ]);
           return JSON.parse(out.toString()) as { version: { id: string } };
         } catch {

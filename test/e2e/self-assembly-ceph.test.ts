@@ -37,6 +37,7 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
     const env = {
       ...process.env,
       OS_AUTH_URL: `${lab.gateway.url}/identity`,
+      OS_CACERT: lab.gateway.ca,
       OS_IDENTITY_API_VERSION: '3',
       OS_USERNAME: 'admin',
       OS_PASSWORD: password,
@@ -46,10 +47,12 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
     };
     return JSON.parse((await run('openstack', [...args, '-f', 'json'], { env, timeout: 120_000 })).stdout) as T;
   };
-  /** GET `path` of the API on the node at `ip` itself (from the seed's namespace), with `token`. */
+  /** GET `path` of the API on the node at `ip` itself (from the seed's namespace), with `token`: its certificate names its address. */
   const onNode = async <T>(ip: string, path: string, token: string): Promise<T> => {
-    const argv = ['netns', 'exec', lab.seedNetns, 'curl', '-sf', '-m', '10', '-H', `X-Auth-Token: ${token}`];
-    return JSON.parse((await run('ip', [...argv, `http://${ip}:5000${path}`])).stdout) as T;
+    const argv = ['netns', 'exec', lab.seedNetns, 'curl', '-sf', '-m', '10', '--cacert', lab.gateway.ca];
+    return JSON.parse(
+      (await run('ip', [...argv, '-H', `X-Auth-Token: ${token}`, `https://${ip}:5000${path}`])).stdout,
+    ) as T;
   };
   const token = async () => (await openstack<{ id: string }>(['token', 'issue'])).id;
 

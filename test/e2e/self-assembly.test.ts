@@ -72,7 +72,7 @@ describe('self-assembly of a lab rack (netns boot)', () => {
     );
     expect(backends.every((b) => b.endsWith(':5000'))).toBe(true);
     expect(backends).toContain(`${lab.seedIp}:5000`);
-    expect(lab.gateway.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(lab.gateway.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
   });
 
   it('grows etcd to an odd number of voters, at least three', async () => {

@@ -23,12 +23,15 @@ describe('openstack CLI against rackseed cloud serve', () => {
   });
   afterAll(async () => cloud?.stop());
 
-  it('wrote a 0600 password file and a clouds.yaml entry', () => {
+  it('wrote a 0600 password file and a clouds.yaml entry that names the CA of its HTTPS endpoint', () => {
     expect(statSync(cloud.passwordFile).mode & 0o777).toBe(0o600);
     const yaml = parse(readFileSync(cloud.cloudsYaml, 'utf8')) as {
-      clouds: Record<string, { auth: { auth_url: string; password: string } }>;
+      clouds: Record<string, { auth: { auth_url: string; password: string }; cacert?: string }>;
     };
+    expect(cloud.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     expect(yaml.clouds.rackseed?.auth.auth_url).toBe(`${cloud.url}/identity`);
+    expect(yaml.clouds.rackseed?.cacert).toBe(cloud.ca);
+    expect(statSync(cloud.ca).mode & 0o777).toBe(0o644);
     expect(yaml.clouds.rackseed?.auth.password).toBe(adminPasswordOf(cloud));
   });
 

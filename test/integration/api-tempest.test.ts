@@ -23,6 +23,7 @@ describe('tempest', () => {
     let failedRun = false;
     try {
       const r = await run('test/tempest/run.sh', [cloud.url, cloud.passwordFile, join(cloud.dir, 'tempest')], {
+        env: { ...process.env, OS_CACERT: cloud.ca },
         timeout: 460_000,
         maxBuffer: 256 * 1024 * 1024,
       });

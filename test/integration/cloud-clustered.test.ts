@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Etcd3 } from 'etcd3';
+import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys, type NodeTls } from '../../agent/index.js';
 import { bootstrapCloud } from '../../appliance/api/index.js';
@@ -194,7 +195,11 @@ describe('rackseed cloud serve --etcd: the API on two nodes over the DB master',
     await os(nodeB, 'image', 'save', '--file', saved, image.id);
     expect(readFileSync(saved).equals(bytes)).toBe(true);
     const ranged = await fetch(`${nodeB.url}/image/v2/images/${image.id}/file`, {
-      headers: { 'x-auth-token': await adminToken(nodeB.url, password), range: 'bytes=100000-199999' },
+      dispatcher: nodeB.dispatcher,
+      headers: {
+        'x-auth-token': await adminToken(nodeB.url, password, { dispatcher: nodeB.dispatcher }),
+        range: 'bytes=100000-199999',
+      },
     });
     expect(ranged.status).toBe(206);
     expect(Buffer.from(await ranged.arrayBuffer()).equals(bytes.subarray(100_000, 200_000))).toBe(true);
@@ -228,10 +233,11 @@ describe('rackseed cloud serve --etcd: the API on two nodes over the DB master',
   it('answers a duplicate-name create with the same HTTP 409 as the embedded cloud', async () => {
     const embedded = await startCloud();
     try {
-      const duplicate = async (url: string, adminPassword: string) => {
-        const token = await adminToken(url, adminPassword);
+      const duplicate = async ({ url, dispatcher }: CloudProcess, adminPassword: string) => {
+        const token = await adminToken(url, adminPassword, { dispatcher: dispatcher });
         const create = () =>
           fetch(`${url}/compute/v2.1/flavors`, {
+            dispatcher,
             method: 'POST',
             headers: { 'x-auth-token': token, 'content-type': 'application/json' },
             body: JSON.stringify({ flavor: { name: 'twice', id: 'twice-1', ram: 128, vcpus: 1, disk: 1 } }),
@@ -240,8 +246,8 @@ describe('rackseed cloud serve --etcd: the API on two nodes over the DB master',
         const second = await create();
         return { status: second.status, body: (await second.json()) as unknown };
       };
-      const embeddedAnswer = await duplicate(embedded.url, readFileSync(embedded.passwordFile, 'utf8').trim());
-      const clusterAnswer = await duplicate(nodeB.url, password);
+      const embeddedAnswer = await duplicate(embedded, readFileSync(embedded.passwordFile, 'utf8').trim());
+      const clusterAnswer = await duplicate(nodeB, password);
       expect(embeddedAnswer.status).toBe(409);
       expect(clusterAnswer).toEqual(embeddedAnswer);
     } finally {
@@ -275,7 +281,7 @@ describe('rackseed cloud serve --etcd: the API on two nodes over the DB master',
 
   it('keeps answering through a kill -9 of the DB master, losing and doubling no acknowledged write', async () => {
     const first = await masterOf(masters);
-    const token = await adminToken(nodeA.url, password);
+    const token = await adminToken(nodeA.url, password, { dispatcher: nodeA.dispatcher });
     const headers = { 'x-auth-token': token, 'content-type': 'application/json' };
     const acked: string[] = [];
     const failures: string[] = [];
@@ -284,6 +290,7 @@ describe('rackseed cloud serve --etcd: the API on two nodes over the DB master',
       for (let i = 0; !stop; i++) {
         const name = `failover-${i}`;
         const response = await fetch(`${nodeA.url}/image/v2/images`, {
+          dispatcher: nodeA.dispatcher,
           method: 'POST',
           headers,
           body: JSON.stringify({ name }),
@@ -304,7 +311,10 @@ describe('rackseed cloud serve --etcd: the API on two nodes over the DB master',
 
     expect(failures).toEqual([]);
     const listed = (await (
-      await fetch(`${nodeB.url}/image/v2/images?limit=1000`, { headers: { 'x-auth-token': token } })
+      await fetch(`${nodeB.url}/image/v2/images?limit=1000`, {
+        dispatcher: nodeB.dispatcher,
+        headers: { 'x-auth-token': token },
+      })
     ).json()) as { images: { name: string }[] };
     const counts = new Map<string, number>();
     for (const { name } of listed.images) counts.set(name, (counts.get(name) ?? 0) + 1);

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CertificateFollower, keys, NodeTls, removeByOperator, Store } from '../../agent/index.js';
-import { type CertificateEvent, CertificateKeeper, ClusterCa, recordCertificate } from '../../bootstrap/seed/index.js';
+import { CertificateFollower, ClusterCa, keys, NodeTls, removeByOperator, Store } from '../../agent/index.js';
+import { type CertificateEvent, CertificateKeeper, recordCertificate } from '../../bootstrap/seed/index.js';
 import { type EtcdCluster, Scope, startEtcd, TEST_CLUSTER_KEY, testCa, testNodeTls, waitFor } from '../bed/index.js';
 
 const DAY = 86_400_000;
@@ -93,7 +93,7 @@ describe('cluster PKI: sealed CA key, renewal, revocation', () => {
     await expect(
       wrong.issueNode({ name: 'n', addresses: ['10.0.0.9'], publicKey: tls.publicKey() }),
     ).rejects.toMatchObject({
-      code: 'CA_ERR_OPENSSL',
+      code: 'TLS_ERR_OPENSSL',
     });
     // The keeper has published an empty list in force, signed with the sealed key.
     expect(await ca.revokedSerials((await store.get(keys.pkiCrl))?.value ?? '')).toEqual([]);

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NodeTls, Store } from '../../agent/index.js';
+import { apiHosts, NodeTls, Store } from '../../agent/index.js';
 import {
   type ClusterIdentity,
   ENROLL_KEYS,
@@ -61,6 +61,11 @@ describe('seed enrollment', () => {
           publicKey: request.publicKey,
         }),
         crl: await identity.ca.revocationList([]),
+        apiCertificate: await identity.ca.issueApi({
+          hosts: apiHosts('https://cloud.example:5000', [request.address]),
+          publicKey: request.publicKey,
+          days: 1,
+        }),
         cluster: { id: identity.id, name: identity.name },
         etcd: [...etcd.endpoints],
         clusterKey: identity.clusterKey.toString('base64'),
@@ -122,6 +127,12 @@ describe('seed enrollment', () => {
     expect(cert.verify(new X509Certificate(identity.caCertPem).publicKey)).toBe(true);
     expect(cert.publicKey.export({ type: 'spki', format: 'pem' })).toBe(nodeTls.publicKey());
     expect(grant.ca).toBe(identity.caCertPem);
+    // Its public API's certificate: the same key, the public URL's host and the node's address, serving only.
+    const api = new X509Certificate(grant.apiCertificate);
+    expect(api.subjectAltName).toBe('DNS:cloud.example, IP Address:127.0.0.1');
+    expect(api.verify(new X509Certificate(identity.caCertPem).publicKey)).toBe(true);
+    expect(api.publicKey.export({ type: 'spki', format: 'pem' })).toBe(nodeTls.publicKey());
+    expect(api.toLegacyObject().ext_key_usage).toEqual(['1.3.6.1.5.5.7.3.1']);
     await expect(attempt(token)).rejects.toMatchObject({
       code: 'ENROLL_ERR_REFUSED',
       message: expect.stringContaining('ENROLL_ERR_BAD_TOKEN'),

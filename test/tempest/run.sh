@@ -4,11 +4,14 @@
 # It uploads two small images through the openstack CLI (tempest's image_ref and
 # image_ref_alt), provisions tempest's accounts (accounts.yaml), fills tempest.conf.in, and
 # runs `tempest run --include-list` with concurrency 2. Exits non-zero when any listed test fails.
+# The cloud's API is HTTPS: OS_CACERT names the CA certificate its certificate is checked against
+# (the openstack CLI reads it too).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 url="$1"
 password="$(tr -d '\n' < "$2")"
 workspace="${3:-$(mktemp -d /tmp/rackseed-tempest.XXXXXX)}"
+ca="${OS_CACERT:?set OS_CACERT to the CA certificate file of the cloud}"
 mkdir -p "$workspace"
 
 export OS_AUTH_URL="$url/identity" OS_USERNAME=admin OS_PASSWORD="$password" OS_PROJECT_NAME=admin \
@@ -70,7 +73,7 @@ tempest init --name "$name" "$workspace/tempest" >/dev/null
 trap 'tempest workspace remove --name "$name" >/dev/null 2>&1 || true' EXIT
 cd "$workspace/tempest"
 install -m 600 /dev/null etc/tempest.conf
-sed -e "s|@URL@|$url|g" -e "s|@ACCOUNTS@|$accounts|g" -e "s|@WORKSPACE@|$workspace/tempest|g" \
+sed -e "s|@URL@|$url|g" -e "s|@ACCOUNTS@|$accounts|g" -e "s|@CA_FILE@|$ca|g" -e "s|@WORKSPACE@|$workspace/tempest|g" \
   -e "s|@PROVISIONER@|$tag-provisioner|g" -e "s|@PROVISIONER_PASSWORD@|$provisioner_password|g" \
   -e "s|@IMAGE_REF@|$image_ref|g" -e "s|@IMAGE_REF_ALT@|$image_ref_alt|g" \
   "$here/tempest.conf.in" > etc/tempest.conf

@@ -15,6 +15,11 @@ describe('rackseed cloud serve: embedded or a cluster node', () => {
     ['both --data-dir and --etcd', ['--data-dir', '/tmp/x', '--etcd', 'http://127.0.0.1:1'], /either --data-dir/],
     ['--etcd without RADOS for the image bytes', ['--etcd', 'http://127.0.0.1:1'], /--ceph-conf FILE and --image-pool/],
     ['--etcd without a node certificate', CLUSTER, /no node certificate: pass --tls DIR/],
+    [
+      '--api-cert without --api-key',
+      ['--data-dir', '/tmp/x', '--api-cert', '/tmp/x.crt'],
+      /--api-cert FILE and --api-key/,
+    ],
   ])('refuses %s with a usage error (exit 2) before touching anything', async (_case, args, message) => {
     const io = capture();
     expect(await runCli(['cloud', 'serve', ...args], io)).toBe(2);
@@ -34,8 +39,9 @@ describe('rackseed cloud serve --public-url', () => {
   it.each([
     ['not a URL', 'gateway:5000x'],
     ['not http(s)', 'ftp://127.0.0.1:21'],
-    ['a URL with a query', 'http://127.0.0.1:8000/?x=1'],
-    ['a URL with credentials', 'http://admin:pw@127.0.0.1:8000'],
+    ['http (the API serves TLS only)', 'http://127.0.0.1:8000'],
+    ['a URL with a query', 'https://127.0.0.1:8000/?x=1'],
+    ['a URL with credentials', 'https://admin:pw@127.0.0.1:8000'],
   ])('refuses %s with a usage error (exit 2) before opening the database', async (_case, url) => {
     const io = capture();
     const dataDir = '/nonexistent/rackseed-public-url-test';

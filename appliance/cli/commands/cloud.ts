@@ -8,6 +8,7 @@ import type { BlobStore } from '../../blobs/index.js';
 import type { BootableImages } from '../../api/index.js';
 import type { ComputeDriver, ComputeHost, HostView, PlacementConfig } from '../../compute/index.js';
 import type { CloudDb } from '../../db/index.js';
+import { type ApiTls, apiTls } from '../api-tls.js';
 import { defaultCloudsYaml, writeCloud } from '../clouds-yaml.js';
 import { cephAccess, endpoints, loadAgent, nodeTls, TLS_OPTION } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
@@ -36,6 +37,8 @@ interface ServeOptions {
   publicUrl?: string;
   computeDriver?: string;
   tls?: string;
+  apiCert?: string;
+  apiKey?: string;
 }
 
 /** How long a node waits at start for a DB master, and for the others to finish bootstrapping the cloud. */
@@ -217,16 +220,18 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
   }
 }
 
-/** `--public-url`: an absolute http(s) URL without query or fragment, returned without a trailing slash. */
+/** `--public-url`: an absolute https URL without query or fragment, returned without a trailing slash. */
 function parsePublicUrl(text: string): string {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw new CliUsageError(`--public-url ${text} is not a URL (e.g. http://127.0.0.1:5000)`);
+    throw new CliUsageError(`--public-url ${text} is not a URL (e.g. https://cloud.example.com:5000)`);
   }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash || url.username) {
-    throw new CliUsageError(`--public-url ${text}: give an http(s) URL without credentials, query or fragment`);
+  if (url.protocol !== 'https:' || url.search || url.hash || url.username) {
+    throw new CliUsageError(
+      `--public-url ${text}: give an https URL (the API serves TLS only) without credentials, query or fragment`,
+    );
   }
   return url.href.replace(/\/+$/, '');
 }
@@ -254,12 +259,17 @@ export function registerCloud(program: Command, io: CliIo): void {
       '--admin-password-file <file>',
       "with --etcd: the admin's password (first line): this node bootstraps the cloud (the seed's; other nodes only serve)",
     )
-    .option('--port <port>', 'TCP port', '5000')
+    .option('--port <port>', 'TCP port (HTTPS only)', '5000')
     .option('--host <address>', 'address to listen on and advertise', '127.0.0.1')
     .option(
       '--public-url <url>',
-      'URL to advertise in the catalog and links instead of http://HOST:PORT (a gateway or VIP every node shares)',
+      'URL to advertise in the catalog and links instead of https://HOST:PORT (a gateway or VIP every node shares)',
     )
+    .option(
+      '--api-cert <file>',
+      "an operator's certificate for the API (PEM, its chain after it), with --api-key (default: one from the cluster's CA, or on one machine from a CA of its own in --data-dir)",
+    )
+    .option('--api-key <file>', "with --api-cert: the certificate's private key (PEM, unencrypted)")
     .option(
       '--compute-driver <name>',
       'qemu (servers are QEMU guests on the nodes’ host services; the default with --etcd) or fake (instant, nothing runs; the default with --data-dir, for API conformance and scale benchmarks)',
@@ -276,9 +286,11 @@ export function registerCloud(program: Command, io: CliIo): void {
       if ((options.dataDir === undefined) === (options.etcd === undefined)) {
         throw new CliUsageError('give either --data-dir DIR (one machine) or --etcd URLS (a cluster node)');
       }
+      if ((options.apiCert === undefined) !== (options.apiKey === undefined))
+        throw new CliUsageError('give --api-cert FILE and --api-key FILE together (an operator’s certificate)');
       const publicUrl = options.publicUrl
         ? parsePublicUrl(options.publicUrl)
-        : `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
+        : `https://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
       // The API stack (fastify, SQLite, etcd3, RADOS) is loaded on use, so other verbs do not pay for it.
       const backing = options.etcd
         ? await clustered(io, options, options.etcd)
@@ -290,8 +302,18 @@ export function registerCloud(program: Command, io: CliIo): void {
       ]);
       const driverName = options.computeDriver ?? (backing.hostView ? 'qemu' : 'fake');
       let driver: ComputeDriver;
+      let tls: ApiTls;
       // A refusal here closes what the backing opened, so that the process ends with its error.
       try {
+        tls = await apiTls({
+          operator:
+            options.apiCert !== undefined && options.apiKey !== undefined
+              ? { certFile: options.apiCert, keyFile: options.apiKey }
+              : undefined,
+          ...(backing.tls ? { node: backing.tls } : { dataDir: resolve(options.dataDir ?? '') }),
+          publicUrl,
+          host: options.host,
+        });
         if (driverName === 'fake') {
           driver = new compute.FakeDriver(backing.hosts);
         } else if (driverName === 'qemu' && backing.hostView && backing.tls) {
@@ -313,6 +335,7 @@ export function registerCloud(program: Command, io: CliIo): void {
         ...(backing.bootableImages ? { bootableImages: backing.bootableImages } : {}),
         driver,
         publicUrl,
+        tls,
         logLevel: io.env.RACKSEED_LOG_LEVEL ?? 'warn',
         ...(backing.placement ? { placement: backing.placement } : {}),
       });
@@ -335,7 +358,7 @@ export function registerCloud(program: Command, io: CliIo): void {
             : defaultCloudsYaml(io.env)
           : undefined;
       if (cloudsYaml && password !== undefined)
-        await writeCloud(cloudsYaml, 'rackseed', `${publicUrl}/identity`, password);
+        await writeCloud(cloudsYaml, 'rackseed', { authUrl: `${publicUrl}/identity`, password, cacert: tls.caFile });
       const value = {
         url: publicUrl,
         listen: `${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
@@ -343,6 +366,7 @@ export function registerCloud(program: Command, io: CliIo): void {
         cloud: 'rackseed',
         mode: backing.mode,
         cloudsYaml: cloudsYaml && password !== undefined ? cloudsYaml : null,
+        cacert: tls.caFile ?? null,
         passwordFile: backing.passwordFile ?? null,
         driver: driver.name,
       };
@@ -350,6 +374,7 @@ export function registerCloud(program: Command, io: CliIo): void {
         [
           `rackseed cloud serving the OpenStack API on ${v.url} (compute driver: ${v.driver})`,
           ...(options.publicUrl ? [`  listening on ${v.listen}`] : []),
+          `  TLS: ${v.cacert ? `certificate from the CA in ${v.cacert}` : "the operator's certificate"}`,
           `  database: ${v.mode === 'cluster' ? 'the elected DB master, image bytes in RADOS' : 'this machine'}`,
           v.cloudsYaml
             ? `  cloud "rackseed" written to ${v.cloudsYaml}; admin password in ${v.passwordFile}`

@@ -96,7 +96,7 @@ export function registerLab(program: Command, io: CliIo): void {
           env: 'RACKSEED_ADMIN_PASSWORD',
           what: 'lab admin password',
         });
-        await writeCloud(cloudsYaml, LAB_CLOUD, `${gateway}/identity`, password);
+        await writeCloud(cloudsYaml, LAB_CLOUD, { authUrl: `${gateway}/identity`, password, cacert: info.gateway.ca });
         report(io, options, { ...info, cloud: LAB_CLOUD, cloudsYaml, seconds: (Date.now() - started) / 1000 }, (v) =>
           [
             `lab up in ${v.seconds.toFixed(1)} s: seed ${v.seedIp}, ${v.servers.length} servers ready`,

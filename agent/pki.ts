@@ -2,15 +2,18 @@ import { spawn } from 'node:child_process';
 import { createPublicKey, generateKeyPairSync, hkdfSync, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RackseedError } from '../../agent/errors/index.js';
-import { childEnv } from '../../agent/process/index.js';
+import { isIP } from 'node:net';
+import { childEnv } from './process/index.js';
+import { type NodeTls, TlsError } from './tls.js';
 
 /**
- * The cluster's certificate authority: the seed makes it with the cluster's identity; the
- * provisioner (wherever it runs) holds a copy to certify nodes, renew their certificates and
- * revoke them. Its private key is sealed at rest: an encrypted PKCS#8 file whose passphrase is
- * derived from the cluster key and given to openssl on its stdin, never on disk, argv or in an
- * environment. Signing is openssl's (Node has no X.509 writer, and openssl is on every node).
+ * A certificate authority: the cluster's (the seed makes it with the cluster's identity; the
+ * provisioner, wherever it runs, holds a copy to certify nodes and their APIs, renew node
+ * certificates and revoke them), or a one-machine cloud's own (its API's certificate). Its
+ * private key is sealed at rest: an encrypted PKCS#8 file whose passphrase is derived from a
+ * sealing key (the cluster key) and given to openssl on its stdin, never on disk, argv or in an
+ * environment. Certificates are issued for a public key whose private half stays with its owner.
+ * Signing is openssl's (Node has no X.509 writer, and openssl is on every node).
  */
 export class ClusterCa {
   static readonly FILES = { cert: 'ca.crt', key: 'ca.key' } as const;
@@ -25,8 +28,8 @@ export class ClusterCa {
   }
 
   /** The CA in `dir` (ca.crt, ca.key), made there on first use: P-256, ten years, signing only node and server certificates. */
-  static async ensure(dir: string, commonName: string, clusterKey: Buffer): Promise<ClusterCa> {
-    const ca = new ClusterCa(dir, caKeyPassphrase(clusterKey));
+  static async ensure(dir: string, commonName: string, sealingKey: Buffer): Promise<ClusterCa> {
+    const ca = new ClusterCa(dir, caKeyPassphrase(sealingKey));
     if (existsSync(join(dir, ClusterCa.FILES.cert))) return ca;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
@@ -60,11 +63,11 @@ export class ClusterCa {
   }
 
   /** A copy of the CA (its certificate and sealed key, as the provisioning record carries them) written to `dir`. */
-  static install(dir: string, pems: { certPem: string; keyPem: string }, clusterKey: Buffer): ClusterCa {
+  static install(dir: string, pems: { certPem: string; keyPem: string }, sealingKey: Buffer): ClusterCa {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     writeFileSync(join(dir, ClusterCa.FILES.cert), pems.certPem);
     writeFileSync(join(dir, ClusterCa.FILES.key), pems.keyPem, { mode: 0o600 });
-    return new ClusterCa(dir, caKeyPassphrase(clusterKey));
+    return new ClusterCa(dir, caKeyPassphrase(sealingKey));
   }
 
   get certPem(): string {
@@ -76,6 +79,17 @@ export class ClusterCa {
     return readFileSync(join(this.dir, ClusterCa.FILES.key), 'utf8');
   }
 
+  /** A certificate (PEM) for `request`: its subject, hosts, usage and owner's public key. */
+  async issue(request: CertificateRequest): Promise<string> {
+    const usage = request.usage === 'node' ? 'serverAuth,clientAuth' : 'serverAuth';
+    return this.#sign(request.commonName, request.publicKey, request.days, [
+      `subjectAltName=${request.hosts.map(subjectAltName).join(',')}`,
+      `extendedKeyUsage=${usage}`,
+      'keyUsage=critical,digitalSignature',
+      'basicConstraints=critical,CA:FALSE',
+    ]);
+  }
+
   /**
    * A node certificate: subject and addresses are the CA's choice (the node's name and the
    * address it enrolled from), never taken from the node; usable to serve and to connect
@@ -83,25 +97,38 @@ export class ClusterCa {
    */
   async issueNode(request: NodeCertificateRequest): Promise<string> {
     if (!NAME.test(request.name) || request.addresses.length === 0 || request.addresses.some((a) => !IPV4.test(a))) {
-      throw new CaError(
-        'CA_ERR_REQUEST',
+      throw new TlsError(
+        'TLS_ERR_BAD_NAME',
         `refusing to certify ${request.name} at ${request.addresses.join(', ')}: not a node name and IPv4 addresses`,
       );
     }
-    const names = [...request.addresses.map((a) => `IP:${a}`), `DNS:${request.name}`].join(',');
-    return this.#sign(request.name, request.publicKey, NODE_CERT_DAYS, [
-      `subjectAltName=${names}`,
-      'extendedKeyUsage=serverAuth,clientAuth',
-      'keyUsage=critical,digitalSignature',
-      'basicConstraints=critical,CA:FALSE',
-    ]);
+    const { name, addresses, publicKey } = request;
+    return this.issue({
+      commonName: name,
+      hosts: [...addresses, name],
+      publicKey,
+      usage: 'node',
+      days: NODE_CERT_DAYS,
+    });
+  }
+
+  /**
+   * A public OpenStack API's certificate. Each node's API has its own, for the node's own key
+   * (the one its node certificate certifies), rather than one certificate and key shared by
+   * every node: it is issued where the node certificate is (by the provisioner at enrollment, by
+   * the seed for itself), so no private key ever travels, and it names the cloud's public URL's
+   * host (a VIP, a DNS name, the lab gateway that relays TLS unchanged) and the node's own
+   * address, so a client may reach the cloud or any one node. A server certificate only.
+   */
+  async issueApi(request: { hosts: readonly string[]; publicKey: string; days: number }): Promise<string> {
+    return this.issue({ commonName: request.hosts[0] ?? 'api', usage: 'server', ...request });
   }
 
   /** The same node's certificate again, for the same name, addresses and key, valid from now. */
   async renew(certPem: string): Promise<string> {
     const cert = new X509Certificate(certPem);
     if (!cert.verify(new X509Certificate(this.certPem).publicKey)) {
-      throw new CaError('CA_ERR_REQUEST', 'refusing to renew a certificate this CA did not issue');
+      throw new TlsError('TLS_ERR_BAD_NAME', 'refusing to renew a certificate this CA did not issue');
     }
     return this.issueNode({
       name: commonName(cert),
@@ -117,7 +144,7 @@ export class ClusterCa {
   async issueServer(ip: string): Promise<{ key: string; cert: string }> {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     const publicKey = createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString();
-    const cert = await this.#sign(ip, publicKey, 825, [`subjectAltName=IP:${ip}`, 'extendedKeyUsage=serverAuth']);
+    const cert = await this.issue({ commonName: ip, hosts: [ip], publicKey, usage: 'server', days: 825 });
     return { key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), cert };
   }
 
@@ -213,12 +240,12 @@ export class ClusterCa {
       child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
       child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
       child.on('error', (error) =>
-        reject(new CaError('CA_ERR_OPENSSL', `openssl ${args[0]} failed; is Debian's openssl installed?`, error)),
+        reject(new TlsError('TLS_ERR_OPENSSL', `openssl ${args[0]} failed; is Debian's openssl installed?`, error)),
       );
       child.on('close', (code) =>
         code === 0
           ? resolve(stdout)
-          : reject(new CaError('CA_ERR_OPENSSL', `openssl ${args[0]} failed (exit ${code}): ${stderr.trim()}`)),
+          : reject(new TlsError('TLS_ERR_OPENSSL', `openssl ${args[0]} failed (exit ${code}): ${stderr.trim()}`)),
       );
       child.stdin.end(withPassphrase ? `${this.#passphrase}\n` : '');
     });
@@ -237,23 +264,64 @@ export interface NodeCertificateRequest {
   readonly publicKey: string;
 }
 
-export class CaError extends RackseedError {
-  constructor(code: 'CA_ERR_REQUEST' | 'CA_ERR_OPENSSL', message: string, cause?: unknown) {
-    super(code, message, { cause });
-  }
+/** What a CA certifies: a subject, the hosts it is valid for, and whose key. */
+export interface CertificateRequest {
+  readonly commonName: string;
+  /** IP addresses and DNS names (see {@link subjectAltName}). */
+  readonly hosts: readonly string[];
+  /** The owner's public key (PEM, SPKI); the owner keeps the private half. */
+  readonly publicKey: string;
+  /** `node`: serves and connects (mutual TLS on internal planes); `server`: serves only (the public API). */
+  readonly usage: 'node' | 'server';
+  readonly days: number;
 }
 
-/** The passphrase sealing the CA key at rest: derived from the cluster key, so it is never stored. */
-export function caKeyPassphrase(clusterKey: Buffer): string {
-  return Buffer.from(hkdfSync('sha256', clusterKey, 'rackseed', 'cluster CA key', 32)).toString('base64url');
+/** The passphrase sealing the CA key at rest: derived from the sealing key, so it is never stored. */
+export function caKeyPassphrase(sealingKey: Buffer): string {
+  return Buffer.from(hkdfSync('sha256', sealingKey, 'rackseed', 'cluster CA key', 32)).toString('base64url');
 }
 
-/** True when `certPem` has less than a third of its life left at `now`. */
-export function needsRenewal(certPem: string, now = Date.now()): boolean {
+/** True unless `certPem` is valid for every one of `hosts` and has more than a third of its life left. */
+export function needsRenewal(certPem: string, hosts: readonly string[] = [], now = Date.now()): boolean {
   const cert = new X509Certificate(certPem);
   const from = Date.parse(cert.validFrom);
   const to = Date.parse(cert.validTo);
-  return now > to - (to - from) / 3;
+  const covers = (host: string) => {
+    const bare = host.replace(/^\[(.*)\]$/, '$1');
+    return isIP(bare) ? cert.checkIP(bare) !== undefined : cert.checkHost(bare, { subject: 'never' }) !== undefined;
+  };
+  return !hosts.every(covers) || now > to - (to - from) / 3;
+}
+
+const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+/** The subjectAltName entry for a host (an IP address, IPv6 with or without brackets, or a DNS name). */
+export function subjectAltName(host: string): string {
+  const bare = host.replace(/^\[(.*)\]$/, '$1');
+  if (isIP(bare)) return `IP:${bare}`;
+  if (DNS_NAME.test(bare)) return `DNS:${bare.toLowerCase()}`;
+  throw new TlsError('TLS_ERR_BAD_NAME', `refusing to certify "${host}": not an IP address or a DNS name`);
+}
+
+/** The hosts a node's API certificate names: the public URL's (when there is one), then the node's addresses. */
+export function apiHosts(publicUrl: string | undefined, addresses: readonly string[]): string[] {
+  const hosts = [...(publicUrl ? [new URL(publicUrl).hostname] : []), ...addresses];
+  return [...new Set(hosts.map((h) => h.replace(/^\[(.*)\]$/, '$1')))];
+}
+
+/**
+ * Gives `tls` a certificate for the public API from `ca`, valid for `hosts`, unless it has one
+ * for them with more than a third of its life left.
+ */
+export async function ensureApiCertificate(
+  ca: ClusterCa,
+  tls: NodeTls,
+  hosts: readonly string[],
+  days: number,
+): Promise<void> {
+  const publicKey = tls.publicKey();
+  if (tls.apiIssued && !needsRenewal(tls.readApi().cert, hosts)) return;
+  tls.storeApi({ ca: ca.certPem, cert: await ca.issueApi({ hosts, publicKey, days }) });
 }
 
 /** The CN of a certificate's subject. */
