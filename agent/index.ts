@@ -119,7 +119,6 @@ export {
 export { PrefixView } from './store/view.js';
 export {
   apiHosts,
-  caKeyPassphrase,
   type CertificateRequest,
   ClusterCa,
   ensureApiCertificate,

@@ -277,7 +277,7 @@ export interface CertificateRequest {
 }
 
 /** The passphrase sealing the CA key at rest: derived from the sealing key, so it is never stored. */
-export function caKeyPassphrase(sealingKey: Buffer): string {
+function caKeyPassphrase(sealingKey: Buffer): string {
   return Buffer.from(hkdfSync('sha256', sealingKey, 'rackseed', 'cluster CA key', 32)).toString('base64url');
 }
 

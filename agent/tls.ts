@@ -1,4 +1,4 @@
-import { createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import {
   chmodSync,
   existsSync,
@@ -86,11 +86,6 @@ export class NodeTls {
       );
     }
     return { cert: readFileSync(this.paths.api, 'utf8'), key: readFileSync(this.paths.key, 'utf8') };
-  }
-
-  /** The node certificate's expiry. */
-  expiresAt(): Date {
-    return new Date(new X509Certificate(this.read().cert).validTo);
   }
 
   /**
