@@ -120,7 +120,7 @@ export { PrefixView } from './store/view.js';
 export {
   apiHosts,
   type CertificateRequest,
-  ClusterCa,
+  CertificateAuthority,
   ensureApiCertificate,
   NODE_CERT_DAYS,
   type NodeCertificateRequest,

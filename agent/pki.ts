@@ -15,7 +15,7 @@ import { type NodeTls, TlsError } from './tls.js';
  * environment. Certificates are issued for a public key whose private half stays with its owner.
  * Signing is openssl's (Node has no X.509 writer, and openssl is on every node).
  */
-export class ClusterCa {
+export class CertificateAuthority {
   static readonly FILES = { cert: 'ca.crt', key: 'ca.key' } as const;
 
   readonly #passphrase: string;
@@ -28,9 +28,9 @@ export class ClusterCa {
   }
 
   /** The CA in `dir` (ca.crt, ca.key), made there on first use: P-256, ten years, signing only node and server certificates. */
-  static async ensure(dir: string, commonName: string, sealingKey: Buffer): Promise<ClusterCa> {
-    const ca = new ClusterCa(dir, caKeyPassphrase(sealingKey));
-    if (existsSync(join(dir, ClusterCa.FILES.cert))) return ca;
+  static async ensure(dir: string, commonName: string, sealingKey: Buffer): Promise<CertificateAuthority> {
+    const ca = new CertificateAuthority(dir, caKeyPassphrase(sealingKey));
+    if (existsSync(join(dir, CertificateAuthority.FILES.cert))) return ca;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     const sealed = privateKey.export({
@@ -39,17 +39,17 @@ export class ClusterCa {
       cipher: 'aes-256-cbc',
       passphrase: ca.#passphrase,
     });
-    writeFileSync(join(dir, ClusterCa.FILES.key), sealed, { mode: 0o600 });
+    writeFileSync(join(dir, CertificateAuthority.FILES.key), sealed, { mode: 0o600 });
     await ca.#openssl([
       'req',
       '-x509',
       '-new',
       '-key',
-      join(dir, ClusterCa.FILES.key),
+      join(dir, CertificateAuthority.FILES.key),
       '-passin',
       'stdin',
       '-out',
-      join(dir, ClusterCa.FILES.cert),
+      join(dir, CertificateAuthority.FILES.cert),
       '-days',
       '3650',
       '-subj',
@@ -63,20 +63,20 @@ export class ClusterCa {
   }
 
   /** A copy of the CA (its certificate and sealed key, as the provisioning record carries them) written to `dir`. */
-  static install(dir: string, pems: { certPem: string; keyPem: string }, sealingKey: Buffer): ClusterCa {
+  static install(dir: string, pems: { certPem: string; keyPem: string }, sealingKey: Buffer): CertificateAuthority {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    writeFileSync(join(dir, ClusterCa.FILES.cert), pems.certPem);
-    writeFileSync(join(dir, ClusterCa.FILES.key), pems.keyPem, { mode: 0o600 });
-    return new ClusterCa(dir, caKeyPassphrase(sealingKey));
+    writeFileSync(join(dir, CertificateAuthority.FILES.cert), pems.certPem);
+    writeFileSync(join(dir, CertificateAuthority.FILES.key), pems.keyPem, { mode: 0o600 });
+    return new CertificateAuthority(dir, caKeyPassphrase(sealingKey));
   }
 
   get certPem(): string {
-    return readFileSync(join(this.dir, ClusterCa.FILES.cert), 'utf8');
+    return readFileSync(join(this.dir, CertificateAuthority.FILES.cert), 'utf8');
   }
 
   /** The sealed key file's text (what the provisioning record carries, sealed once more). */
   get sealedKeyPem(): string {
-    return readFileSync(join(this.dir, ClusterCa.FILES.key), 'utf8');
+    return readFileSync(join(this.dir, CertificateAuthority.FILES.key), 'utf8');
   }
 
   /** A certificate (PEM) for `request`: its subject, hosts, usage and owner's public key. */
@@ -170,8 +170,8 @@ export class ClusterCa {
           '[cluster]',
           `database = ${join(work, 'index.txt')}`,
           `crlnumber = ${join(work, 'crlnumber')}`,
-          `certificate = ${join(this.dir, ClusterCa.FILES.cert)}`,
-          `private_key = ${join(this.dir, ClusterCa.FILES.key)}`,
+          `certificate = ${join(this.dir, CertificateAuthority.FILES.cert)}`,
+          `private_key = ${join(this.dir, CertificateAuthority.FILES.key)}`,
           'default_md = sha256',
           `default_crl_days = ${CRL_DAYS}`,
           '',
@@ -191,7 +191,15 @@ export class ClusterCa {
     try {
       writeFileSync(join(work, 'crl.pem'), crlPem);
       const text = await this.#openssl(
-        ['crl', '-in', join(work, 'crl.pem'), '-CAfile', join(this.dir, ClusterCa.FILES.cert), '-noout', '-text'],
+        [
+          'crl',
+          '-in',
+          join(work, 'crl.pem'),
+          '-CAfile',
+          join(this.dir, CertificateAuthority.FILES.cert),
+          '-noout',
+          '-text',
+        ],
         false,
       );
       return [...text.matchAll(/Serial Number: ([0-9A-F]+)/g)].map((m) => m[1] as string);
@@ -213,9 +221,9 @@ export class ClusterCa {
         '-force_pubkey',
         join(work, 'subject.pub'),
         '-CA',
-        join(this.dir, ClusterCa.FILES.cert),
+        join(this.dir, CertificateAuthority.FILES.cert),
         '-CAkey',
-        join(this.dir, ClusterCa.FILES.key),
+        join(this.dir, CertificateAuthority.FILES.key),
         '-passin',
         'stdin',
         '-days',
@@ -314,7 +322,7 @@ export function apiHosts(publicUrl: string | undefined, addresses: readonly stri
  * for them with more than a third of its life left.
  */
 export async function ensureApiCertificate(
-  ca: ClusterCa,
+  ca: CertificateAuthority,
   tls: NodeTls,
   hosts: readonly string[],
   days: number,

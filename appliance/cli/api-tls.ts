@@ -66,7 +66,7 @@ export async function apiTls(options: {
   host: string;
 }): Promise<ApiTls> {
   if (options.operator) return operatorTls(options.operator.certFile, options.operator.keyFile);
-  const { apiHosts, ClusterCa, ensureApiCertificate, NodeTls } = await loadAgent();
+  const { apiHosts, CertificateAuthority, ensureApiCertificate, NodeTls } = await loadAgent();
   let tls = options.node;
   if (!tls) {
     const dataDir = options.dataDir ?? '';
@@ -77,7 +77,7 @@ export async function apiTls(options: {
     const sealingKeyFile = join(dataDir, 'ca-sealing.key');
     if (!existsSync(sealingKeyFile)) writeFileSync(sealingKeyFile, randomBytes(32), { mode: 0o600 });
     // Named apart from any other one-machine cloud's CA that a client may trust too.
-    const ca = await ClusterCa.ensure(
+    const ca = await CertificateAuthority.ensure(
       caDir,
       `rackseed cloud CA ${randomUUID().slice(0, 8)}`,
       readFileSync(sealingKeyFile),

@@ -1,5 +1,12 @@
 import { X509Certificate } from 'node:crypto';
-import { type ClusterCa, keys, type NodeCertificates, needsRenewal, parseJson, type Store } from '../../agent/index.js';
+import {
+  type CertificateAuthority,
+  keys,
+  type NodeCertificates,
+  needsRenewal,
+  parseJson,
+  type Store,
+} from '../../agent/index.js';
 
 /**
  * Records a certificate the CA issued to a node (the provisioner's at enrollment, the seed's
@@ -41,7 +48,7 @@ export class CertificateKeeper {
 
   constructor(
     private readonly store: Store,
-    private readonly ca: ClusterCa,
+    private readonly ca: CertificateAuthority,
     private readonly onEvent: (event: CertificateEvent) => void,
     private readonly options: { renewCheckMs?: number; now?: () => number } = {},
   ) {}

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ClusterCa, type NodeTls, needsRenewal } from '../../agent/index.js';
+import { CertificateAuthority, type NodeTls, needsRenewal } from '../../agent/index.js';
 
 /** The cluster's identity, created once by the seed and kept in its data directory. */
 export interface ClusterIdentity {
@@ -9,7 +9,7 @@ export interface ClusterIdentity {
   readonly name: string;
   readonly createdAt: string;
   /** The cluster CA (its key sealed here and, sealed once more, in etcd for the provisioner). */
-  readonly ca: ClusterCa;
+  readonly ca: CertificateAuthority;
   /** PEM of the cluster CA certificate. */
   readonly caCertPem: string;
   /** `sha256:<hex>` of the CA certificate (DER): what a booting node checks the CA against. */
@@ -40,7 +40,7 @@ export async function ensureIdentity(dir: string, name: string): Promise<Cluster
   if (!existsSync(file('identity.json'))) {
     const id = randomUUID();
     writeFileSync(file('cluster.key'), randomBytes(32), { mode: 0o600 });
-    await ClusterCa.ensure(dir, `rackseed cluster ${name} CA`, readFileSync(file('cluster.key')));
+    await CertificateAuthority.ensure(dir, `rackseed cluster ${name} CA`, readFileSync(file('cluster.key')));
     writeFileSync(file('admin-password'), `${randomBytes(18).toString('base64url')}\n`, { mode: 0o600 });
     // Written last: its presence means the identity is complete.
     writeFileSync(
@@ -55,7 +55,7 @@ export async function ensureIdentity(dir: string, name: string): Promise<Cluster
     cephFsid: string;
   };
   const clusterKey = readFileSync(file('cluster.key'));
-  const ca = await ClusterCa.ensure(dir, `rackseed cluster ${meta.name} CA`, clusterKey);
+  const ca = await CertificateAuthority.ensure(dir, `rackseed cluster ${meta.name} CA`, clusterKey);
   return {
     ...meta,
     ca,
@@ -72,7 +72,7 @@ export async function ensureIdentity(dir: string, name: string): Promise<Cluster
  * valid for its name and addresses with more than a third of its life left.
  */
 export async function ensureNodeCertificate(
-  ca: ClusterCa,
+  ca: CertificateAuthority,
   tls: NodeTls,
   name: string,
   addresses: readonly string[],

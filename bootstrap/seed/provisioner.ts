@@ -4,7 +4,7 @@ import {
   apiHosts,
   NODE_CERT_DAYS,
   isRackseedError,
-  ClusterCa,
+  CertificateAuthority,
   keys,
   MachineHost,
   openRecord,
@@ -142,7 +142,7 @@ async function startProvisioner(
     );
   }
   writeFileSync(join(options.filesDir, 'ca.crt'), record.ca.certPem);
-  const ca = ClusterCa.install(options.pkiDir, record.ca, options.clusterKey);
+  const ca = CertificateAuthority.install(options.pkiDir, record.ca, options.clusterKey);
   const tls = await ca.issueServer(ip);
   const certificates = new CertificateKeeper(store, ca, (e) =>
     emit(e.type, 'node' in e ? e.node : undefined, e.detail),

@@ -3,14 +3,14 @@
 // directory, issuing as the cluster's CA does at enrollment (the node certificate, and the API
 // certificate for the same key).
 import { join } from 'node:path';
-import { ClusterCa, NodeTls } from '../../agent/index.js';
+import { CertificateAuthority, NodeTls } from '../../agent/index.js';
 
 /** The sealing key of test CAs (their key is sealed with a passphrase derived from it, as the product's). */
 export const TEST_CLUSTER_KEY = Buffer.alloc(32, 7);
 
 /** The test CA in `dir/ca`, made on first use. */
-export function testCa(dir: string): Promise<ClusterCa> {
-  return ClusterCa.ensure(join(dir, 'ca'), 'rackseed test CA', TEST_CLUSTER_KEY);
+export function testCa(dir: string): Promise<CertificateAuthority> {
+  return CertificateAuthority.ensure(join(dir, 'ca'), 'rackseed test CA', TEST_CLUSTER_KEY);
 }
 
 /** The node and API certificates of node `name` at `addresses` from the test CA of `dir`, in `dir/name`. */

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { ClusterCa, NodeTls } from '../../agent/index.js';
+import { CertificateAuthority, NodeTls } from '../../agent/index.js';
 import { adminPasswordOf, adminToken, type CloudProcess, startCloud } from '../bed/index.js';
 
 const run = promisify(execFile);
@@ -116,7 +116,7 @@ describe("the public API over TLS with the operator's certificate", () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rackseed-operator-'));
     // The operator's own CA and a certificate from it for their key (anything PEM would do).
-    const operatorCa = await ClusterCa.ensure(join(dir, 'ca'), 'operator CA', randomBytes(32));
+    const operatorCa = await CertificateAuthority.ensure(join(dir, 'ca'), 'operator CA', randomBytes(32));
     const key = new NodeTls(join(dir, 'key'));
     certFile = join(dir, 'api.crt');
     const cert = await operatorCa.issueApi({

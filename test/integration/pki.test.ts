@@ -6,7 +6,14 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CertificateFollower, ClusterCa, keys, NodeTls, removeByOperator, Store } from '../../agent/index.js';
+import {
+  CertificateFollower,
+  CertificateAuthority,
+  keys,
+  NodeTls,
+  removeByOperator,
+  Store,
+} from '../../agent/index.js';
 import { type CertificateEvent, CertificateKeeper, recordCertificate } from '../../bootstrap/seed/index.js';
 import { type EtcdCluster, Scope, startEtcd, TEST_CLUSTER_KEY, testCa, testNodeTls, waitFor } from '../bed/index.js';
 
@@ -58,7 +65,7 @@ describe('cluster PKI: sealed CA key, renewal, revocation', () => {
   let etcd: EtcdCluster;
   let store: Store;
   let scope: Scope;
-  let ca: ClusterCa;
+  let ca: CertificateAuthority;
   let keeper: CertificateKeeper;
   const events: CertificateEvent[] = [];
   let now = Date.now();
@@ -79,12 +86,12 @@ describe('cluster PKI: sealed CA key, renewal, revocation', () => {
   });
 
   it('keeps the CA key sealed: encrypted on disk, unusable without the cluster key', async () => {
-    const file = join(ca.dir, ClusterCa.FILES.key);
+    const file = join(ca.dir, CertificateAuthority.FILES.key);
     expect(readFileSync(file, 'utf8')).toMatch(/^-----BEGIN ENCRYPTED PRIVATE KEY-----/);
     expect(() =>
       execFileSync('openssl', ['pkey', '-in', file, '-passin', 'pass:', '-noout'], { stdio: 'ignore' }),
     ).toThrow();
-    const wrong = ClusterCa.install(
+    const wrong = CertificateAuthority.install(
       join(scope.dir, 'wrong'),
       { certPem: ca.certPem, keyPem: ca.sealedKeyPem },
       Buffer.alloc(32, 1),
@@ -150,7 +157,7 @@ describe('cluster PKI: sealed CA key, renewal, revocation', () => {
     try {
       await waitFor('the node to take the list in force', () => node.read().crl === inForce, 10_000, 100);
       const attacker = new NodeTls(join(scope.dir, 'attacker'));
-      const otherCa = await ClusterCa.ensure(join(scope.dir, 'other-ca'), 'other', TEST_CLUSTER_KEY);
+      const otherCa = await CertificateAuthority.ensure(join(scope.dir, 'other-ca'), 'other', TEST_CLUSTER_KEY);
       const forged = [
         await ca.issueNode({ name: 'victim', addresses: ['127.0.0.1'], publicKey: attacker.publicKey() }),
         await ca.issueNode({ name: 'intruder', addresses: ['127.0.0.1'], publicKey: node.publicKey() }),

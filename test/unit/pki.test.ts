@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiHosts, ClusterCa, ensureApiCertificate, NodeTls } from '../../agent/index.js';
+import { apiHosts, CertificateAuthority, ensureApiCertificate, NodeTls } from '../../agent/index.js';
 import { needsRenewal, subjectAltName } from '../../agent/pki.js';
 
 describe('the API certificate: what it names', () => {
@@ -26,10 +26,10 @@ describe('the API certificate: what it names', () => {
 
 describe('ensureApiCertificate', () => {
   let dir: string;
-  let ca: ClusterCa;
+  let ca: CertificateAuthority;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rackseed-pki-'));
-    ca = await ClusterCa.ensure(join(dir, 'ca'), 'test CA', Buffer.alloc(32, 3));
+    ca = await CertificateAuthority.ensure(join(dir, 'ca'), 'test CA', Buffer.alloc(32, 3));
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
