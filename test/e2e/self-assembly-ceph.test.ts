@@ -106,19 +106,20 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
   /** The flavors as the API on the node at `ip` itself lists them. */
   const flavorsOn = async (ip: string, auth: string) =>
     (await onNode<{ flavors: Flavor[] }>(ip, '/compute/v2.1/flavors', auth)).flavors.map((f) => f.name);
+  /** curl's flags for the seed's node certificate (the internal planes are mutual TLS). */
+  const seedCert = () => [
+    '--cacert',
+    join(lab.tls, 'ca.crt'),
+    '--cert',
+    join(lab.tls, 'node.crt'),
+    '--key',
+    join(lab.tls, 'node.key'),
+  ];
   /** The node whose DB master candidate is the master (asked in the seed's namespace, with the seed's certificate: its RPC is mutual TLS). */
   const masterOf = async (hypervisors: readonly Hypervisor[]) => {
-    const tls = [
-      '--cacert',
-      join(lab.tls, 'ca.crt'),
-      '--cert',
-      join(lab.tls, 'node.crt'),
-      '--key',
-      join(lab.tls, 'node.key'),
-    ];
     for (const h of hypervisors) {
       const url = `https://${h['Host IP']}:5001/v1/status`;
-      const argv = ['netns', 'exec', lab.seedNetns, 'curl', '-sf', '-m', '2', ...tls, url];
+      const argv = ['netns', 'exec', lab.seedNetns, 'curl', '-sf', '-m', '2', ...seedCert(), url];
       const answer = await run('ip', argv).catch(() => undefined);
       if (answer && (JSON.parse(answer.stdout) as { role: string }).role === 'master') return h;
     }
@@ -161,14 +162,6 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
 
   it('gives nothing to a machine on the node network that is not a node: etcd, the DB master, the host services and the agents want a node certificate', async () => {
     const hypervisors = await openstack<Hypervisor[]>(['hypervisor', 'list']);
-    const seedCert = [
-      '--cacert',
-      join(lab.tls, 'ca.crt'),
-      '--cert',
-      join(lab.tls, 'node.crt'),
-      '--key',
-      join(lab.tls, 'node.key'),
-    ];
     /** curl from the bridge's namespace (on the provisioning network, holding no certificate of the cluster). */
     const fromBridge = (args: readonly string[]) =>
       run('ip', ['netns', 'exec', lab.bridgeNetns, 'curl', '-sS', '-m', '3', ...args]).then(
@@ -178,7 +171,7 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
     for (const h of hypervisors) {
       const ip = h['Host IP'];
       // The same place answers a node's certificate: the network is not what refuses.
-      expect((await fromBridge([...seedCert, `https://${ip}:2379/version`])).ok).toBe(true);
+      expect((await fromBridge([...seedCert(), `https://${ip}:2379/version`])).ok).toBe(true);
       for (const port of [2379, 5001, 5002]) {
         // -k: the server's certificate is not what fails; the missing client certificate is.
         const noCert = await fromBridge(['-f', '-k', `https://${ip}:${port}/version`]);
