@@ -49,7 +49,8 @@ describe('netboot DHCP with real clients', () => {
       () => nb.events().filter((e) => e.type === 'dhcp.ack' && e.mac === host.mac).length >= 2,
       20_000,
     );
-    expect(readFileSync(log, 'utf8')).toMatch(/RENEW/);
+    // The server logs its ACK before the client has run its hook: wait for the client's side too.
+    await waitFor('dhclient ran its RENEW hook', () => /RENEW/.test(readFileSync(log, 'utf8')), 5000);
     const leases = await FileLeaseStore.read(join(nb.dir, 'leases.jsonl'));
     expect(leases).toContainEqual(expect.objectContaining({ mac: host.mac, ip: ack.ip }));
     await nb.lab.exec(host.netns, [...argv, '-r', ...files, 'eth0']);
