@@ -8,8 +8,8 @@ import { PrefixView } from './store/view.js';
 import type { NodeTls } from './tls.js';
 
 /**
- * Keeps a node's TLS files current from etcd: the certificate the provisioner renewed for it
- * (keys.pkiCert) and the cluster's revocation list (keys.pkiCrl). Any node can write those
+ * Keeps a node's TLS files current from etcd: the certificates the provisioner renewed for it
+ * (keys.pkiCert: the node's and its public API's) and the cluster's revocation list (keys.pkiCrl). Any node can write those
  * keys, so nothing is taken on trust: a certificate is stored only if the cluster CA signed it,
  * it names this node, it certifies this node's own key and it lasts at least as long as the one in use; a list
  * only if the CA signed it (openssl checks; a bad list in the files would fail every handshake).
@@ -26,10 +26,16 @@ export class CertificateFollower {
     const onCert = (entry: Entry | undefined) => {
       if (!entry) return;
       try {
-        const newest = parseJson<NodeCertificates>(entry).certs.at(-1);
+        const record = parseJson<NodeCertificates>(entry);
+        const newest = record.certs.at(-1);
         if (newest && acceptCertificate(tls, name, newest)) {
           tls.store({ ca: tls.read().ca, cert: newest });
           log(`node certificate renewed: valid until ${new X509Certificate(newest).validTo}`);
+        }
+        const newestApi = record.api?.at(-1);
+        if (newestApi && tls.apiIssued && acceptApiCertificate(tls, newestApi)) {
+          tls.storeApi({ ca: tls.read().ca, cert: newestApi });
+          log(`API certificate renewed: valid until ${new X509Certificate(newestApi).validTo}`);
         }
       } catch (error) {
         log(`ignoring ${entry.key}: ${String(error)}`);
@@ -65,14 +71,26 @@ export class CertificateFollower {
 
 /** Whether `pem` is a certificate this node should take in place of its own (see CertificateFollower). */
 function acceptCertificate(tls: NodeTls, name: string, pem: string): boolean {
-  const { ca, cert } = tls.read();
   const offered = new X509Certificate(pem);
-  const current = new X509Certificate(cert);
-  const spki = (key: ReturnType<typeof createPublicKey>) => key.export({ type: 'spki', format: 'der' });
+  return offered.checkHost(name, { subject: 'never' }) !== undefined && replaces(tls, offered, tls.read().cert);
+}
+
+/**
+ * Whether `pem` should replace this node's public API certificate: the names it gives are the
+ * CA's (the public URL's host and the node's address); that it is the CA's and for this node's key is checked.
+ */
+function acceptApiCertificate(tls: NodeTls, pem: string): boolean {
+  return replaces(tls, new X509Certificate(pem), tls.readApi().cert);
+}
+
+/** Whether `offered` is the CA's, for this node's own key, another than `currentPem` and not older. */
+function replaces(tls: NodeTls, offered: X509Certificate, currentPem: string): boolean {
+  const { ca, key } = tls.read();
+  const current = new X509Certificate(currentPem);
+  const spki = (k: ReturnType<typeof createPublicKey>) => k.export({ type: 'spki', format: 'der' });
   return (
     offered.verify(new X509Certificate(ca).publicKey) &&
-    offered.checkHost(name, { subject: 'never' }) !== undefined &&
-    spki(offered.publicKey).equals(spki(createPublicKey(tls.read().key))) &&
+    spki(offered.publicKey).equals(spki(createPublicKey(key))) &&
     offered.serialNumber !== current.serialNumber &&
     Date.parse(offered.validTo) >= Date.parse(current.validTo) // never an older one back (validity is to the second)
   );

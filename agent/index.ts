@@ -63,6 +63,7 @@ export {
   type CephOsdRecord,
   type CephReplicas,
   type CephStatusRecord,
+  type CertificateKind,
   type EtcdEndpoints,
   type EtcdJoin,
   type EtcdUrls,

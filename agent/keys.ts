@@ -70,10 +70,17 @@ export const keys = {
   clusterGenesis: `${ROOT}machines/cluster-genesis`,
 } as const;
 
-/** A node's certificates from the cluster CA (PEM), the newest last. */
+/**
+ * A node's certificates from the cluster CA (PEM), the newest last: its node certificates
+ * (`certs`) and its public API's (`api`; a record written before the API's were kept has none).
+ */
 export interface NodeCertificates {
   readonly certs: readonly string[];
+  readonly api?: readonly string[];
 }
+
+/** Which of a node's certificates: the node's own (mutual TLS) or its public API's. */
+export type CertificateKind = 'node' | 'api';
 
 /** A live agent, under its lease. */
 export interface NodeRecord {

@@ -140,6 +140,24 @@ export class CertificateAuthority {
     });
   }
 
+  /** The same public API certificate again (same hosts and key, same length of life), valid from now. */
+  async renewApi(certPem: string): Promise<string> {
+    const cert = new X509Certificate(certPem);
+    if (!cert.verify(new X509Certificate(this.certPem).publicKey)) {
+      throw new TlsError('TLS_ERR_BAD_NAME', 'refusing to renew a certificate this CA did not issue');
+    }
+    const hosts = (cert.subjectAltName ?? '')
+      .split(', ')
+      .map((entry) => /^(?:DNS:|IP Address:)(.+)$/.exec(entry)?.[1])
+      .filter((host): host is string => host !== undefined);
+    const days = Math.round((Date.parse(cert.validTo) - Date.parse(cert.validFrom)) / 86_400_000);
+    return this.issueApi({
+      hosts,
+      publicKey: cert.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      days,
+    });
+  }
+
   /** A TLS server certificate and its key for `ip` (the provisioner's enrollment endpoint, which booting nodes dial). */
   async issueServer(ip: string): Promise<{ key: string; cert: string }> {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });

@@ -106,18 +106,35 @@ export class NodeTls {
     };
   }
 
-  /** Keeps `server` (made with {@link NodeTls.serverOptions}) on the current certificate and revocation list. */
-  serve(server: TlsServer): void {
-    const reload = () => {
+  /** For the public API's server: its certificate and this node's key, no client certificate asked (as the API's app serves them). */
+  apiServerOptions(): { cert: string; key: string; minVersion: 'TLSv1.2' } {
+    return { ...this.readApi(), minVersion: 'TLSv1.2' };
+  }
+
+  /**
+   * Keeps `server` on the current files: a node listener (made with {@link NodeTls.serverOptions})
+   * on the certificate and revocation list, the public API's (`'api'`, made with
+   * {@link NodeTls.apiServerOptions}) on its certificate.
+   */
+  serve(server: TlsServer, kind: 'node' | 'api' = 'node'): void {
+    const stop = this.onChange(() => {
       try {
-        server.setSecureContext(this.serverOptions());
+        server.setSecureContext(kind === 'node' ? this.serverOptions() : this.apiServerOptions());
       } catch {
         // A file caught half-replaced cannot be: the rename that completes it calls again.
       }
-    };
-    this.#listeners.add(reload);
-    server.once('close', () => this.#listeners.delete(reload));
+    });
+    server.once('close', stop);
+  }
+
+  /**
+   * Calls `listener` each time a certificate or the revocation list is replaced (a renewal, a
+   * revocation), for clients that hold credentials of their own (the etcd client); returns how to stop.
+   */
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
     this.#watch();
+    return () => this.#listeners.delete(listener);
   }
 
   /**
@@ -183,11 +200,11 @@ export class NodeTls {
     this.#dispatcher = undefined;
   }
 
-  /** Follows the directory: a replaced certificate or list drops the cached client and reloads the servers. */
+  /** Follows the directory: a replaced certificate or list drops the cached client and tells the listeners. */
   #watch(): void {
     if (this.#watcher) return;
     this.#watcher = watch(this.dir, (_event, file) => {
-      if (file !== NodeTls.FILES.cert && file !== NodeTls.FILES.crl) return;
+      if (file !== NodeTls.FILES.cert && file !== NodeTls.FILES.crl && file !== NodeTls.FILES.api) return;
       const old = this.#dispatcher;
       this.#dispatcher = undefined;
       void old?.close().catch(() => undefined);

@@ -100,9 +100,17 @@ export function parseJson<T>(entry: Entry): T {
  * from a revision and re-list when they cannot. Everything rackseed keeps in etcd goes
  * through here.
  */
+/** The parts of etcd3's connection pool that {@link Store.renewCredentials} uses (etcd3 builds credentials once, from its options). */
+interface Pool {
+  options: { credentials?: unknown };
+  buildAuthentication(): unknown;
+}
+
 export class Store {
   /** Hosts taken out of the client's pool: their open streams end on their own; closed with the store. */
   private readonly retired: Host[] = [];
+  /** Stops following the node's certificate files (see {@link renewCredentials}). */
+  private stopFollowing: (() => void) | undefined;
 
   private constructor(
     /** The underlying client, for the few calls the wrapper does not cover (cluster membership). */
@@ -162,6 +170,31 @@ export class Store {
   }
 
   /**
+   * Presents the node's current certificate from now on (the CA renewed it): new hosts with
+   * credentials built from the files, in place of the old ones, which are retired as
+   * {@link setEndpoints} retires a removed member's (their streams go on until they fail).
+   * Without it a long-running agent would reconnect with a lapsed certificate.
+   */
+  private renewCredentials(): void {
+    if (!this.tls) return;
+    const pool = (this.client as unknown as { pool: Pool }).pool;
+    let credentials: unknown;
+    try {
+      pool.options.credentials = this.tls.etcdCredentials();
+      credentials = pool.buildAuthentication();
+    } catch {
+      return; // a file caught half-replaced: the rename that completes it calls again
+    }
+    const hosts = this.hosts;
+    const renewed = hosts.map((h) => {
+      const { host, channelOptions } = h as unknown as { host: string; channelOptions: never };
+      return new Host(host, credentials as never, channelOptions, memberBreaker());
+    });
+    this.retired.push(...hosts);
+    hosts.splice(0, hosts.length, ...renewed);
+  }
+
+  /**
    * A client of the etcd members at `endpoints`. Over `https://` URLs (every node's etcd) it
    * presents the node certificate `tls` and trusts only the cluster CA; `http://` URLs are for
    * a bare etcd that tests start, and take no credentials.
@@ -175,7 +208,9 @@ export class Store {
       defaultCallOptions: (context: CallContext) =>
         context.isStream ? {} : { deadline: new Date(Date.now() + CALL_DEADLINE_MS) },
     });
-    return new Store(client, credentials);
+    const store = new Store(client, credentials);
+    store.stopFollowing = credentials?.onChange(() => store.renewCredentials());
+    return store;
   }
 
   private async call<T>(what: string, run: () => Promise<T>): Promise<T> {
@@ -297,6 +332,7 @@ export class Store {
   }
 
   async close(): Promise<void> {
+    this.stopFollowing?.();
     this.client.close();
     for (const host of this.retired) host.close();
   }

@@ -23,6 +23,8 @@ export interface ApiTls {
   readonly key: string;
   /** The CA certificate's file, for clouds.yaml's `cacert` (0644: not secret); none for an operator's certificate. */
   readonly caFile: string | undefined;
+  /** The files the certificate comes from, which the server follows (the CA renews a node's); none for an operator's. */
+  readonly files: NodeTls | undefined;
 }
 
 /** How long the certificate of a one-machine cloud lasts; a start with less than a third of it left makes a new one. */
@@ -47,7 +49,7 @@ async function operatorTls(certFile: string, keyFile: string): Promise<ApiTls> {
     );
   }
   if (!matches) throw new CliUsageError(`--api-key ${keyFile} is not the key of --api-cert ${certFile}`);
-  return { cert, key, caFile: undefined };
+  return { cert, key, caFile: undefined, files: undefined };
 }
 
 /** Addresses that mean "every interface": no client dials them. */
@@ -87,5 +89,5 @@ export async function apiTls(options: {
     const hosts = apiHosts(options.publicUrl, [...own, '127.0.0.1', 'localhost']);
     await ensureApiCertificate(ca, tls, hosts, EMBEDDED_CERT_DAYS);
   }
-  return { ...tls.readApi(), caFile: tls.paths.ca };
+  return { ...tls.readApi(), caFile: tls.paths.ca, files: tls };
 }

@@ -1,6 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import {
   type CertificateAuthority,
+  type CertificateKind,
   keys,
   type NodeCertificates,
   needsRenewal,
@@ -10,16 +11,26 @@ import {
 
 /**
  * Records a certificate the CA issued to a node (the provisioner's at enrollment, the seed's
- * own): the node's record keeps its certificates still valid, the newest last, so that the
- * keeper can renew the newest and revoke them all. Compare-and-swap: two writers never lose one.
+ * own; `kind` says whether it is the node's or its public API's): the node's record keeps its
+ * certificates still valid, the newest last, so that the keeper can renew the newest and
+ * revoke them all. Compare-and-swap: two writers never lose one.
  */
-export async function recordCertificate(store: Store, name: string, certPem: string, now = Date.now()): Promise<void> {
+export async function recordCertificate(
+  store: Store,
+  name: string,
+  certPem: string,
+  kind: CertificateKind = 'node',
+  now = Date.now(),
+): Promise<void> {
   const key = keys.pkiCert(name);
+  const field = kind === 'node' ? 'certs' : 'api';
   for (;;) {
     const entry = await store.get(key);
-    const certs = entry ? parseJson<NodeCertificates>(entry).certs : [];
-    const kept = [...certs.filter((c) => c !== certPem && Date.parse(new X509Certificate(c).validTo) > now), certPem];
-    const value = JSON.stringify({ certs: kept } satisfies NodeCertificates);
+    const record: NodeCertificates = entry ? parseJson<NodeCertificates>(entry) : { certs: [] };
+    const valid = (record[field] ?? []).filter(
+      (c) => c !== certPem && Date.parse(new X509Certificate(c).validTo) > now,
+    );
+    const value = JSON.stringify({ ...record, [field]: [...valid, certPem] } satisfies NodeCertificates);
     const compare = entry
       ? { key, target: 'mod' as const, value: entry.modRevision }
       : { key, target: 'create' as const, value: 0 };
@@ -35,7 +46,7 @@ export type CertificateEvent =
 
 /**
  * The CA's duties besides enrollment, run by the provisioner (the holder of the CA's key):
- * renews every node certificate with a third of its life left (same name, addresses and key:
+ * renews every node and API certificate with a third of its life left (same name, addresses and key:
  * the node's private key never travels, so anyone may ask and only the node can use the
  * result), and revokes a removed node's certificates into the cluster's revocation list, which
  * only grows (merged with the signed list in force, so a forged request cannot un-revoke).
@@ -84,28 +95,36 @@ export class CertificateKeeper {
     await this.#work;
   }
 
-  /** Renews the newest certificate of every node whose certificate has a third of its life left. */
+  /** Renews the newest certificate of each kind of every node whose certificate has a third of its life left. */
   async renewDue(): Promise<void> {
     const now = this.options.now?.() ?? Date.now();
     for (const entry of (await this.store.list(keys.pkiCerts)).entries) {
       const node = entry.key.slice(keys.pkiCerts.length);
-      const newest = parseJson<NodeCertificates>(entry).certs.at(-1);
-      if (!newest || !needsRenewal(newest, [], now)) continue;
-      try {
-        const renewed = await this.ca.renew(newest);
-        await recordCertificate(this.store, node, renewed, now);
-        this.onEvent({ type: 'pki.renewed', node, detail: `valid until ${new X509Certificate(renewed).validTo}` });
-      } catch (error) {
-        this.onEvent({ type: 'pki.failed', node, detail: `renewal: ${String(error)}` });
+      const record = parseJson<NodeCertificates>(entry);
+      for (const [kind, newest] of [
+        ['node', record.certs.at(-1)],
+        ['api', record.api?.at(-1)],
+      ] as const) {
+        if (!newest || !needsRenewal(newest, [], now)) continue;
+        try {
+          const renewed = kind === 'node' ? await this.ca.renew(newest) : await this.ca.renewApi(newest);
+          await recordCertificate(this.store, node, renewed, kind, now);
+          this.onEvent({
+            type: 'pki.renewed',
+            node,
+            detail: `${kind === 'node' ? 'node' : 'API'} certificate valid until ${new X509Certificate(renewed).validTo}`,
+          });
+        } catch (error) {
+          this.onEvent({ type: 'pki.failed', node, detail: `${kind} certificate renewal: ${String(error)}` });
+        }
       }
     }
   }
 
   async #revoke(node: string): Promise<void> {
     const entry = await this.store.get(keys.pkiCert(node));
-    const serials = entry
-      ? parseJson<NodeCertificates>(entry).certs.map((c) => new X509Certificate(c).serialNumber)
-      : [];
+    const record = entry ? parseJson<NodeCertificates>(entry) : undefined;
+    const serials = [...(record?.certs ?? []), ...(record?.api ?? [])].map((c) => new X509Certificate(c).serialNumber);
     await this.#publishCrl(serials);
     if (entry)
       await this.store.txn(

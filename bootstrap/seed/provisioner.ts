@@ -219,6 +219,7 @@ async function startProvisioner(
           publicKey: request.publicKey,
           days: NODE_CERT_DAYS,
         });
+        await recordCertificate(store, node, apiCertificate, 'api');
         const key = keys.nodeMachine(node);
         await nodes.create(key, { name: node });
         await nodes.apply(key, { type: 'node.netboot.started' }, { eventId: `netboot:${node}` }).catch(() => undefined);

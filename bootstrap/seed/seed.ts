@@ -168,8 +168,9 @@ export async function runSeed(
   );
   const store = agent.store;
   emit('seed.etcd', name, `etcd at https://${seedIp}:2379`);
-  // The seed's certificate is renewed and revoked like any node's.
+  // The seed's certificates are renewed and revoked like any node's.
   await recordCertificate(store, name, tls.read().cert);
+  await recordCertificate(store, name, tls.readApi().cert, 'api');
   // Ceph's identity under the seed's fsid, sealed in etcd; the Ceph keeper of the nodes builds on it.
   await ensureCephIdentity(store, identity.clusterKey, identity.cephFsid);
   await publishProvisioning(store, identity.clusterKey, {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
@@ -146,6 +146,74 @@ describe('cluster PKI: sealed CA key, renewal, revocation', () => {
       await follower.close();
       await node.close();
       await client.close();
+    }
+  });
+
+  it("renews a node's API certificate and its etcd client's: the API presents the new one, and etcd takes the client after the old one is revoked", async () => {
+    const etcdNode = await testNodeTls(scope.dir, 'etcd-1');
+    etcdNode.storeCrl(await ca.revocationList([]));
+    const etcdTls = await startEtcd({ members: 1, tls: etcdNode });
+    const node = await testNodeTls(scope.dir, 'renew-2');
+    node.storeApi({
+      ca: ca.certPem,
+      cert: await ca.issueApi({ hosts: ['127.0.0.1'], publicKey: node.publicKey(), days: 90 }),
+    });
+    const firstNode = new X509Certificate(node.read().cert);
+    const firstApi = new X509Certificate(node.readApi().cert);
+    await recordCertificate(store, 'renew-2', firstNode.toString());
+    await recordCertificate(store, 'renew-2', firstApi.toString(), 'api');
+    const follower = await CertificateFollower.open(store, 'renew-2', node, () => {});
+    const nodeStore = Store.connect([...etcdTls.endpoints], node);
+    const api = createServer(node.apiServerOptions(), (_request, response) => response.end('api'));
+    node.serve(api, 'api');
+    await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+    const apiUrl = `https://127.0.0.1:${(api.address() as { port: number }).port}/`;
+    try {
+      await nodeStore.put('/renew-2/before', 'x');
+      expect(await servedSerial(node, apiUrl)).toBe(firstApi.serialNumber);
+      now = Date.now() + 70 * DAY;
+      await keeper.renewDue();
+      expect(events).toContainEqual(
+        expect.objectContaining({ type: 'pki.renewed', node: 'renew-2', detail: expect.stringMatching(/^API/) }),
+      );
+      await waitFor(
+        'the node to store both renewals',
+        () => node.read().cert !== firstNode.toString() && node.readApi().cert !== firstApi.toString(),
+        10_000,
+        100,
+      );
+      const renewedApi = new X509Certificate(node.readApi().cert);
+      expect(renewedApi.subjectAltName).toBe(firstApi.subjectAltName);
+      expect(renewedApi.checkPrivateKey(createPrivateKey(node.read().key))).toBe(true);
+      await waitFor(
+        'the API to present the renewed certificate',
+        async () => (await servedSerial(node, apiUrl)) === renewedApi.serialNumber,
+        10_000,
+        100,
+      );
+
+      // etcd refuses the old node certificate from now on; a restart drops the store's connections.
+      etcdNode.storeCrl(await ca.revocationList([firstNode.serialNumber]));
+      await etcdTls.kill(0);
+      await etcdTls.restart(0);
+      await waitFor(
+        'the store to write again, with its renewed certificate',
+        async () => {
+          await nodeStore.put('/renew-2/after', 'y');
+          return true;
+        },
+        20_000,
+        200,
+      );
+      expect((await nodeStore.get('/renew-2/after'))?.value).toBe('y');
+    } finally {
+      now = Date.now();
+      api.close();
+      await nodeStore.close();
+      await follower.close();
+      await etcdTls.stop();
+      await node.close();
+      await etcdNode.close();
     }
   });
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import type { Server as TlsServer } from 'node:tls';
 import type { Command } from 'commander';
 import { RackseedError } from '../../../agent/errors/index.js';
 import type { NodeRecord, NodeTls } from '../../../agent/index.js';
@@ -335,13 +336,14 @@ export function registerCloud(program: Command, io: CliIo): void {
         ...(backing.bootableImages ? { bootableImages: backing.bootableImages } : {}),
         driver,
         publicUrl,
-        tls,
+        tls: { cert: tls.cert, key: tls.key },
         logLevel: io.env.RACKSEED_LOG_LEVEL ?? 'warn',
         ...(backing.placement ? { placement: backing.placement } : {}),
       });
       backing.hostView?.reportTo(api.servers);
       try {
         await api.app.listen({ port, host: options.host });
+        tls.files?.serve(api.app.server as unknown as TlsServer, 'api');
       } catch (error) {
         await api.app.close();
         await backing.close();
