@@ -114,6 +114,8 @@ export async function startSimulatedBmcs(options: SimulatedBmcOptions): Promise<
       const port = options.netns ? 623 : await scope.port();
       const dir = join(scope.dir, `bmc${index}`);
       const stateDir = join(dir, 'chassis');
+      // The BMC's own storage (its users' passwords, rotated by the seed): its owner's only.
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
       mkdirSync(join(dir, 'sim-state'), { recursive: true });
       mkdirSync(stateDir, { recursive: true });
       const password = options.password ?? randomBytes(8).toString('hex'); // ipmi_sim keeps the IPMI 1.5 limit: 16

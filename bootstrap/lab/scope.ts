@@ -210,7 +210,7 @@ export class Scope {
     sweepStale();
     const id = randomBytes(3).toString('hex');
     const dir = join(options.root ?? SCOPES_ROOT, `${kind}-${process.pid}-${id}`);
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 }); // what runs in it keeps keys and passwords there
     const owner: Owner = {
       pid: process.pid,
       start: processStart(process.pid) ?? '',

@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterStatus } from '../../agent/index.js';
 import { inSeed, type LabInfo, labAdd, labPower, labUp, waitFor } from '../../bootstrap/index.js';
 import { removeLabAfterAll } from './lab-hooks.js';
+import { labSecrets, secretLeaks } from './lab-secrets.js';
 
 const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -168,21 +169,34 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
         (r) => ({ ok: true, out: r.stdout }),
         (error: unknown) => ({ ok: false, out: String(error) }),
       );
-    for (const h of hypervisors) {
-      const ip = h['Host IP'];
+    const refused = async (url: string) => {
+      // -k: the server's certificate is not what fails; the missing client certificate is.
+      const noCert = await fromBridge(['-f', '-k', url]);
+      expect(noCert, `${url} without a certificate`).toMatchObject({ ok: false });
+      expect(noCert.out).not.toMatch(/etcdserver|"role"|"error"/);
+      const plain = url.replace(/^https:/, 'http:');
+      expect((await fromBridge(['-f', plain])).ok, `${plain} in plain HTTP`).toBe(false);
+    };
+    // etcd runs on its members only (a node past an odd number of voters runs none).
+    const members = (await status()).etcd.members.filter((m) => !m.learner && m.clientUrls.length > 0);
+    expect(members.length).toBeGreaterThanOrEqual(3);
+    for (const url of members.flatMap((m) => m.clientUrls)) {
       // The same place answers a node's certificate: the network is not what refuses.
-      expect((await fromBridge([...seedCert(), `https://${ip}:2379/version`])).ok).toBe(true);
-      for (const port of [2379, 5001, 5002]) {
-        // -k: the server's certificate is not what fails; the missing client certificate is.
-        const noCert = await fromBridge(['-f', '-k', `https://${ip}:${port}/version`]);
-        expect(noCert, `${ip}:${port} without a certificate`).toMatchObject({ ok: false });
-        expect(noCert.out).not.toMatch(/etcdserver|"role"|"error"/);
-        expect((await fromBridge(['-f', `http://${ip}:${port}/version`])).ok, `${ip}:${port} in plain HTTP`).toBe(
-          false,
-        );
-      }
+      expect((await fromBridge([...seedCert(), `${url}/version`])).ok, `${url} with a node certificate`).toBe(true);
+      await refused(`${url}/version`);
+    }
+    for (const h of hypervisors) {
+      for (const port of [5001, 5002]) await refused(`https://${h['Host IP']}:${port}/version`);
     }
   }, 120_000);
+
+  it("keeps its secrets: none in any process's argv or environment, in any log, or in a file another user could read", () => {
+    const secrets = labSecrets(lab.scopeDir);
+    // What is looked for: the cluster key, the admin password, a Ceph key of each role on each node, each BMC's rotated password.
+    expect([...secrets.keys()].filter((what) => what.startsWith('a BMC password'))).toHaveLength(5);
+    expect([...secrets.keys()].filter((what) => what.includes('rackseed-db.keyring')).length).toBeGreaterThanOrEqual(5);
+    expect(secretLeaks(lab.scopeDir, secrets)).toEqual([]);
+  });
 
   it('keeps the API answering when the DB master’s server loses power: fenced, a new master, no acknowledged write lost', async () => {
     const hypervisors = await openstack<Hypervisor[]>(['hypervisor', 'list']);
