@@ -5,7 +5,7 @@ import { type ComputeDriver, type PlacementConfig, ServerService } from '../comp
 import type { CloudDb } from '../db/index.js';
 import { computeRoutes } from './compute/routes.js';
 import type { ApiDeps, BootableImages } from './context.js';
-import { ApiError, codeOf, type FaultStyle, faultBody, messageOf, statusOf } from './faults.js';
+import { codeOf, type FaultStyle, faultBody, headersOf, messageOf, statusOf } from './faults.js';
 import { DEFAULT_LOGIN_LIMITS, type LoginLimitOptions, LoginLimits } from './identity/logins.js';
 import { identityRoutes } from './identity/routes.js';
 import { type TokenOptions, TokenService } from './identity/tokens.js';
@@ -102,7 +102,7 @@ export async function createApi(options: ApiOptions): Promise<Api> {
       if (status >= 500) request.log.error({ err: error, code, url: request.url }, 'request failed');
       else request.log.info({ code, status, url: request.url, method: request.method }, error.message);
       if (status === 401) reply.header('WWW-Authenticate', `Keystone uri="${deps.publicUrl}/identity"`);
-      if (error instanceof ApiError) reply.headers(error.headers);
+      reply.headers(headersOf(error));
       // keystonemiddleware answers a bad token in Keystone's format, whatever the service.
       const body = faultBody(status === 401 ? 'keystone' : style, status, messageOf(error, status));
       return reply.code(status).type('application/json').send(body);

@@ -85,8 +85,29 @@ export function codeOf(error: unknown): string {
   return typeof e.code === 'string' ? e.code : 'API_ERR_INTERNAL';
 }
 
+/**
+ * Server-side errors that pass: the answer says what happens and when to try again (a
+ * `Retry-After`, in seconds), as a 503 should, instead of the generic message of a bug.
+ */
+const PASSING: Record<string, { retryAfter: number; message: string }> = {
+  // The request waited its bound for a DB master (one is elected and fences the old within seconds).
+  DB_ERR_UNAVAILABLE: {
+    retryAfter: 2,
+    message: "The cloud's database is moving to another node after a failure; try again in a few seconds.",
+  },
+};
+
+/** Headers an error's answer carries besides the fault body: its own (`ApiError`), or a passing error's `Retry-After`. */
+export function headersOf(error: unknown): Readonly<Record<string, string>> {
+  if (error instanceof ApiError) return error.headers;
+  const passing = PASSING[codeOf(error)];
+  return passing ? { 'retry-after': String(passing.retryAfter) } : {};
+}
+
 /** The message shown to the client: never a stack or internals for a 500. */
 export function messageOf(error: unknown, status: number): string {
+  const passing = PASSING[codeOf(error)];
+  if (passing) return passing.message;
   if (status >= 500) return 'An unexpected error occurred; it has been logged.';
   return error instanceof Error ? error.message : String(error);
 }
@@ -121,6 +142,7 @@ const TITLES: Record<number, string> = {
   415: 'Unsupported Media Type',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
+  503: 'Service Unavailable',
 };
 
 /** Keystone's error body (also what keystonemiddleware answers a bad token with). */

@@ -14,6 +14,7 @@ import {
 } from '../../appliance/db/index.js';
 import cloudSchema from '../../appliance/db/schema.js';
 import { DB_ERRORS, type DbClient, DbError } from '../../appliance/dbmaster/index.js';
+import { ADMIN_PASSWORD, startTestApi, tokenFor } from './api-helpers.js';
 
 const TYPED = [
   new DbNotFoundError('server', 'abc'),
@@ -97,5 +98,25 @@ describe('the cloud database over the DB master', () => {
     expect(() => op('projects.create', [project])).toThrow(DbConflictError);
     expect(op('domains.get', ['default'])).toMatchObject({ name: 'Default' });
     db.close();
+  });
+
+  it("answers a request that waited its bound for a master with a retryable 503: the service's fault body, a message that says so, Retry-After", async () => {
+    const { api, db, stop } = await startTestApi();
+    try {
+      const token = await tokenFor(api, 'admin', ADMIN_PASSWORD, 'admin');
+      db.flavors.list = async () => {
+        throw new DbError(DB_ERRORS.UNAVAILABLE, 'no database master answered within 20000 ms');
+      };
+      for (const url of ['/compute/v2.1/flavors', '/compute/v2.1/flavors/detail']) {
+        const response = await api.app.inject({ method: 'GET', url, headers: { 'x-auth-token': token } });
+        expect(response.statusCode).toBe(503);
+        expect(response.headers['retry-after']).toBe('2');
+        expect(response.json()).toEqual({
+          serviceUnavailable: { code: 503, message: expect.stringMatching(/moving to another node.*try again/) },
+        });
+      }
+    } finally {
+      await stop();
+    }
   });
 });
