@@ -201,6 +201,10 @@ describe('Nova v2.1', () => {
     expect(rest.servers.map((s: { name: string }) => s.name)).toEqual(['s1']);
     expect(rest).not.toHaveProperty('servers_links');
     expect((await inject(token, 'GET', '/servers?marker=nope')).statusCode).toBe(400);
+    // Issue #14: another project's server as the marker paged from it (200), which told that it exists.
+    const other = await tenant(t.api, admin, 'pager-other', 'member');
+    expect((await inject(other, 'GET', `/servers?marker=${ids[1]}`)).statusCode).toBe(400);
+    expect((await inject(admin, 'GET', `/servers?all_tenants=1&marker=${ids[1]}`)).statusCode).toBe(200);
     // `name` is a regular expression (Nova's), run in linear time: a catastrophic one answers at once.
     await createServer(token, `${'a'.repeat(30)}!`);
     const catastrophic = await inject(token, 'GET', `/servers?name=${encodeURIComponent('(a+)+$')}`);
