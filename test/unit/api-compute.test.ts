@@ -301,6 +301,32 @@ describe('Nova v2.1', () => {
     expect((await inject(member, 'DELETE', '/os-keypairs/imp')).statusCode).toBe(202);
   });
 
+  it("answers 404 for a keypair not the caller's, a reader's delete too (looked up before the role, as Nova does)", async () => {
+    expect((await inject(member, 'POST', '/os-keypairs', { keypair: { name: 'kept' } })).statusCode).toBe(200);
+    const reader = await tenant(t.api, admin, 'key-reader', 'reader');
+    const other = await tenant(t.api, admin, 'key-other', 'member');
+    for (const token of [reader, other]) {
+      expect((await inject(token, 'GET', '/os-keypairs/kept')).statusCode).toBe(404);
+      const deleted = await inject(token, 'DELETE', '/os-keypairs/kept');
+      expect(deleted.statusCode).toBe(404);
+      expect(deleted.json().itemNotFound.message).toBe('Keypair kept not found for user');
+    }
+    expect((await inject(member, 'GET', '/os-keypairs/kept')).statusCode).toBe(200);
+    // A reader's own keypair (made by the cloud admin for it) is still its to look at only.
+    const readerId = (
+      await t.api.app.inject({
+        method: 'GET',
+        url: '/identity/v3/users?name=key-reader-user',
+        headers: { 'x-auth-token': admin },
+      })
+    ).json().users[0].id as string;
+    expect(
+      (await inject(admin, 'POST', '/os-keypairs', { keypair: { name: 'readers', user_id: readerId } })).statusCode,
+    ).toBe(200);
+    expect((await inject(reader, 'GET', '/os-keypairs/readers')).statusCode).toBe(200);
+    expect((await inject(reader, 'DELETE', '/os-keypairs/readers')).statusCode).toBe(403);
+  });
+
   it('creates flavors as admin only, normalising is_public', async () => {
     const body = { flavor: { name: 'f1', ram: 64, vcpus: 1, disk: 0, 'os-flavor-access:is_public': 'True' } };
     expect((await inject(member, 'POST', '/flavors', body)).statusCode).toBe(403);
