@@ -919,7 +919,12 @@ export function cloudSql(db: Database.Database): CloudSql {
         if (filter.changesSince !== undefined) add('updated_at >= ?', filter.changesSince);
         if (filter.status !== undefined) add(`state IN (${filter.status.map(() => '?').join(', ')})`, ...filter.status);
         if (page.marker !== undefined) {
-          const marker = one('SELECT seq FROM servers WHERE id = ?', page.marker);
+          // Within the project listed: another project's server is no marker (Nova looks markers
+          // up across projects, which tells a caller that another project's server exists).
+          const marker =
+            filter.projectId === undefined
+              ? one('SELECT seq FROM servers WHERE id = ?', page.marker)
+              : one('SELECT seq FROM servers WHERE id = ? AND project_id = ?', page.marker, filter.projectId);
           if (!marker) throw new DbNotFoundError('marker', page.marker);
           add('seq < ?', marker.seq);
         }

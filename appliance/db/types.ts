@@ -380,7 +380,7 @@ export interface CloudDb {
      */
     create(server: Server, nics: readonly Nic[], quota: ServerQuota): Promise<Server>;
     get(id: string): Promise<Server | null>;
-    /** Newest first; `marker` is a server id. */
+    /** Newest first; `marker` is a server id, of `filter.projectId` when that is given (else DbNotFoundError). */
     list(filter: ServerFilter, page: Page): Promise<Server[]>;
     update(
       id: string,

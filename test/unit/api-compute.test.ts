@@ -201,6 +201,10 @@ describe('Nova v2.1', () => {
     expect(rest.servers.map((s: { name: string }) => s.name)).toEqual(['s1']);
     expect(rest).not.toHaveProperty('servers_links');
     expect((await inject(token, 'GET', '/servers?marker=nope')).statusCode).toBe(400);
+    // Issue #14: another project's server as the marker paged from it (200), which told that it exists.
+    const other = await tenant(t.api, admin, 'pager-other', 'member');
+    expect((await inject(other, 'GET', `/servers?marker=${ids[1]}`)).statusCode).toBe(400);
+    expect((await inject(admin, 'GET', `/servers?all_tenants=1&marker=${ids[1]}`)).statusCode).toBe(200);
     // `name` is a regular expression (Nova's), run in linear time: a catastrophic one answers at once.
     await createServer(token, `${'a'.repeat(30)}!`);
     const catastrophic = await inject(token, 'GET', `/servers?name=${encodeURIComponent('(a+)+$')}`);
@@ -295,6 +299,32 @@ describe('Nova v2.1', () => {
         .statusCode,
     ).toBe(400);
     expect((await inject(member, 'DELETE', '/os-keypairs/imp')).statusCode).toBe(202);
+  });
+
+  it("answers 404 for a keypair not the caller's, a reader's delete too (looked up before the role, as Nova does)", async () => {
+    expect((await inject(member, 'POST', '/os-keypairs', { keypair: { name: 'kept' } })).statusCode).toBe(200);
+    const reader = await tenant(t.api, admin, 'key-reader', 'reader');
+    const other = await tenant(t.api, admin, 'key-other', 'member');
+    for (const token of [reader, other]) {
+      expect((await inject(token, 'GET', '/os-keypairs/kept')).statusCode).toBe(404);
+      const deleted = await inject(token, 'DELETE', '/os-keypairs/kept');
+      expect(deleted.statusCode).toBe(404);
+      expect(deleted.json().itemNotFound.message).toBe('Keypair kept not found for user');
+    }
+    expect((await inject(member, 'GET', '/os-keypairs/kept')).statusCode).toBe(200);
+    // A reader's own keypair (made by the cloud admin for it) is still its to look at only.
+    const readerId = (
+      await t.api.app.inject({
+        method: 'GET',
+        url: '/identity/v3/users?name=key-reader-user',
+        headers: { 'x-auth-token': admin },
+      })
+    ).json().users[0].id as string;
+    expect(
+      (await inject(admin, 'POST', '/os-keypairs', { keypair: { name: 'readers', user_id: readerId } })).statusCode,
+    ).toBe(200);
+    expect((await inject(reader, 'GET', '/os-keypairs/readers')).statusCode).toBe(200);
+    expect((await inject(reader, 'DELETE', '/os-keypairs/readers')).statusCode).toBe(403);
   });
 
   it('creates flavors as admin only, normalising is_public', async () => {

@@ -117,5 +117,22 @@ describe('Glance v2', () => {
     expect(own.images.map((i: { id: string }) => i.id)).toEqual(
       expect.arrayContaining([mine.id, shared.id, community.id]),
     );
+    // Issue #14: paging from an image it may not see told `other` that the image exists (200,
+    // where an unknown id is a 400); Glance looks the marker up as a shown image.
+    const page = (marker: string) =>
+      t.api.app.inject({
+        method: 'GET',
+        url: `/image/v2/images?marker=${marker}`,
+        headers: { 'x-auth-token': other },
+      });
+    for (const hidden of [mine.id, shared.id]) {
+      const refused = await page(hidden);
+      expect(refused.statusCode).toBe(400);
+      expect(refused.body).toContain(`marker ${hidden} not found`);
+    }
+    expect((await page(community.id)).statusCode).toBe(200);
+    expect(
+      (await t.api.app.inject({ method: 'GET', url: `/image/v2/images?marker=${mine.id}`, headers: h() })).statusCode,
+    ).toBe(200);
   });
 });

@@ -843,10 +843,12 @@ function registerKeypairs(app: FastifyInstance, deps: ApiDeps): void {
     };
   });
   app.delete('/os-keypairs/:name', async (request, reply) => {
-    requireWriter(authOf(request));
     const { name } = request.params as { name: string };
     const userId = ownerOf(request);
+    // Looked up first, as Nova does: a reader deleting a keypair not its own learns it is not
+    // there (404), as anyone would, and is refused (403) only its own.
     if (!(await db.keypairs.get(userId, name))) throw notFound(`Keypair ${name} not found for user`);
+    requireWriter(authOf(request));
     await db.keypairs.delete(userId, name);
     return reply.code(202).send();
   });

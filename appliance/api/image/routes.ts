@@ -250,6 +250,10 @@ export async function imageRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
           throw badRequest(`Invalid visibility value: ${visibility}`);
         const memberStatus = queryString(request, 'member_status') ?? 'accepted';
         if (!MEMBER_STATUSES.has(memberStatus)) throw badRequest(`Invalid status: ${memberStatus}`);
+        // The marker is looked up as a shown image is (Glance's `_image_get`): another project's
+        // private image is not found, where paging from it would tell that it exists.
+        if (marker !== undefined && !(await visibleImage(db, auth, marker)))
+          throw badRequest(`marker ${marker} not found`);
         let images: Image[];
         try {
           images = await db.images.list(

@@ -8,6 +8,18 @@ const neutronNotFound = (type: string, id: string) =>
 
 const neutronTime = (iso: string) => iso.replace(/\.\d+Z$/, 'Z');
 
+/** The `default` group Neutron makes for each project: servers are in it; it has no rules here. */
+const defaultSecurityGroup = (projectId: string) => ({
+  id: `default-${projectId}`,
+  name: 'default',
+  description: 'Default security group',
+  project_id: projectId,
+  tenant_id: projectId,
+  security_group_rules: [],
+  stateful: true,
+  tags: [],
+});
+
 /**
  * Neutron v2.0 under `/network`, minimal: the flat provider network and its subnet (read
  * only), the ports servers get, quotas and the extension list.
@@ -149,22 +161,13 @@ export async function networkRoutes(app: FastifyInstance, deps: ApiDeps): Promis
       });
       api.get('/security-groups', async (request) => {
         const auth = authOf(request);
-        const projectId =
-          queryString(request, 'tenant_id') ?? queryString(request, 'project_id') ?? auth.project?.id ?? '';
-        return {
-          security_groups: [
-            {
-              id: `default-${projectId}`,
-              name: 'default',
-              description: 'Default security group',
-              project_id: projectId,
-              tenant_id: projectId,
-              security_group_rules: [],
-              stateful: true,
-              tags: [],
-            },
-          ],
-        };
+        // Neutron lists a non-admin its own project's groups only (there, a filter naming another
+        // project finds none); the cloud admin sees any project's, as it asks.
+        const own = auth.project?.id ?? '';
+        const asked = queryString(request, 'tenant_id') ?? queryString(request, 'project_id');
+        const projectId = auth.isCloudAdmin ? (asked ?? own) : own;
+        if (!projectId) return { security_groups: [] };
+        return { security_groups: filtered(request, [defaultSecurityGroup(projectId)]) };
       });
       api.get('/quotas/:project', async (request) => {
         const auth = authOf(request);
