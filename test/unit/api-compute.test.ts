@@ -184,6 +184,19 @@ describe('Nova v2.1', () => {
     expect((await inject(other, 'GET', '/servers')).json().servers).toEqual([]);
     const reader = await tenant(t.api, admin, 'p3', 'reader');
     expect((await inject(reader, 'GET', '/servers')).statusCode).toBe(200);
+    // Not found before any role is checked: a reader of another project learns nothing either.
+    for (const [method, url, payload] of [
+      ['DELETE', `/servers/${id}`],
+      ['POST', `/servers/${id}/action`, { 'os-stop': null }],
+      ['PUT', `/servers/${id}`, { server: { name: 'mine?' } }],
+      ['PUT', `/servers/${id}/metadata/k`, { meta: { k: 'v' } }],
+    ] as const) {
+      expect({ method, url, status: (await inject(reader, method, url, payload)).statusCode }).toEqual({
+        method,
+        url,
+        status: 404,
+      });
+    }
     expect(
       (await inject(reader, 'POST', '/servers', { server: { name: 'x', imageRef: imageId, flavorRef: '1' } }))
         .statusCode,

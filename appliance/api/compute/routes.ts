@@ -435,11 +435,11 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
 
   app.put('/servers/:id', async (request) => {
     const auth = authOf(request);
-    requireWriter(auth);
     const { id } = request.params as { id: string };
     const s = body(request, 'server');
     rejectUnknown(s, ['name', 'accessIPv4', 'accessIPv6', 'OS-DCF:diskConfig'], "'server'");
     await visibleServer(deps, auth, id);
+    requireWriter(auth);
     const updated = await db.servers.update(id, {
       name: s.name === undefined ? undefined : nameField(s.name),
       accessIPv4: s.accessIPv4 === undefined ? undefined : accessIp(s.accessIPv4, 4),
@@ -450,20 +450,22 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
 
   app.delete('/servers/:id', async (request, reply) => {
     const auth = authOf(request);
-    requireWriter(auth);
     const { id } = request.params as { id: string };
     const server = await visibleServer(deps, auth, id);
+    requireWriter(auth);
     if (server.state !== 'deleting') await deps.servers.send(server, { type: 'delete' }, requester(request, auth));
     return reply.code(204).send();
   });
 
   app.post('/servers/:id/action', async (request, reply) => {
     const auth = authOf(request);
-    requireWriter(auth);
     const { id } = request.params as { id: string };
     const b = request.body;
     if (!isObject(b) || Object.keys(b).length !== 1) throw badRequest('There is no such action.');
     const [action, args] = Object.entries(b)[0] ?? ['', null];
+    // Looked up before the role is checked: another project's server is not found, whoever asks.
+    const server = await visibleServer(deps, auth, id);
+    requireWriter(auth);
     let event: ServerEvent;
     switch (action) {
       case 'reboot': {
@@ -480,22 +482,19 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
         event = { type: 'start' };
         break;
       case 'os-getConsoleOutput':
-        return consoleOutput(deps, await visibleServer(deps, auth, id), args);
+        return consoleOutput(deps, server, args);
       case 'createImage': {
-        const server = await visibleServer(deps, auth, id);
         const imageId = await createServerImage(deps, auth, requester(request, auth), server, args, request.log);
         // Up to microversion 2.44 (this API serves 2.1) the Location header alone names the image.
         return reply.code(202).header('Location', `${deps.publicUrl}/image/v2/images/${imageId}`).send();
       }
       case 'rebuild': {
-        const server = await visibleServer(deps, auth, id);
         const rebuilt = await rebuildServer(deps, auth, requester(request, auth), server, args);
         return reply.code(202).send({ server: serverDetail(deps.publicUrl, rebuilt, auth.isCloudAdmin) });
       }
       default:
         throw badRequest(`There is no such action: ${action}`);
     }
-    const server = await visibleServer(deps, auth, id);
     try {
       await deps.servers.send(server, event, requester(request, auth));
     } catch (error) {
@@ -530,9 +529,9 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
   });
   const writeMetadata = async (request: FastifyRequest, replace: boolean) => {
     const auth = authOf(request);
-    requireWriter(auth);
     const { id } = request.params as { id: string };
     const s = await visibleServer(deps, auth, id);
+    requireWriter(auth);
     const b = request.body;
     if (!isObject(b) || !isObject(b.metadata)) throw badRequest("Invalid input: 'metadata' is a required property");
     const quotas = await db.quotas.get(s.projectId);
@@ -549,9 +548,9 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
   });
   app.put('/servers/:id/metadata/:key', async (request) => {
     const auth = authOf(request);
-    requireWriter(auth);
     const { id, key } = request.params as { id: string; key: string };
     const s = await visibleServer(deps, auth, id);
+    requireWriter(auth);
     const b = request.body;
     if (!isObject(b) || !isObject(b.meta) || Object.keys(b.meta).length !== 1 || !(key in b.meta)) {
       throw badRequest('Request body and URI mismatch');
@@ -563,9 +562,9 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
   });
   app.delete('/servers/:id/metadata/:key', async (request, reply) => {
     const auth = authOf(request);
-    requireWriter(auth);
     const { id, key } = request.params as { id: string; key: string };
     const s = await visibleServer(deps, auth, id);
+    requireWriter(auth);
     if (!(key in s.metadata)) throw notFound('Metadata item was not found');
     const { [key]: _gone, ...rest } = s.metadata;
     await db.servers.update(id, { metadata: rest });

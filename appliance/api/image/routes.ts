@@ -227,8 +227,8 @@ export async function imageRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
     return image;
   };
   const ownedImage = async (auth: AuthContext, id: string): Promise<Image> => {
+    const image = await shownImage(auth, id); // first: another project's image is not found, whoever asks
     requireWriter(auth);
-    const image = await shownImage(auth, id);
     if (!auth.isCloudAdmin && image.owner !== auth.project?.id)
       throw forbidden(`You are not permitted to modify image ${id}.`);
     return image;
