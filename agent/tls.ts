@@ -35,7 +35,7 @@ export class NodeTls {
   static readonly FILES = { ca: 'ca.crt', cert: 'node.crt', key: 'node.key', crl: 'crl.pem', api: 'api.crt' } as const;
   #dispatcher: Dispatcher | undefined;
   #watcher: FSWatcher | undefined;
-  readonly #listeners = new Set<() => void>();
+  readonly #listeners = new Set<(file: string) => void>();
 
   constructor(readonly dir: string) {}
 
@@ -117,7 +117,8 @@ export class NodeTls {
    * {@link NodeTls.apiServerOptions}) on its certificate.
    */
   serve(server: TlsServer, kind: 'node' | 'api' = 'node'): void {
-    const stop = this.onChange(() => {
+    const stop = this.onChange((file) => {
+      if ((kind === 'api') !== (file === NodeTls.FILES.api)) return;
       try {
         server.setSecureContext(kind === 'node' ? this.serverOptions() : this.apiServerOptions());
       } catch {
@@ -128,10 +129,11 @@ export class NodeTls {
   }
 
   /**
-   * Calls `listener` each time a certificate or the revocation list is replaced (a renewal, a
-   * revocation), for clients that hold credentials of their own (the etcd client); returns how to stop.
+   * Calls `listener` with the file's name ({@link NodeTls.FILES}) each time a certificate or the
+   * revocation list is replaced (a renewal, a revocation), for clients that hold credentials of
+   * their own (the etcd client); returns how to stop.
    */
-  onChange(listener: () => void): () => void {
+  onChange(listener: (file: string) => void): () => void {
     this.#listeners.add(listener);
     this.#watch();
     return () => this.#listeners.delete(listener);
@@ -208,7 +210,7 @@ export class NodeTls {
       const old = this.#dispatcher;
       this.#dispatcher = undefined;
       void old?.close().catch(() => undefined);
-      for (const listener of this.#listeners) listener();
+      for (const listener of this.#listeners) listener(file);
     });
     this.#watcher.unref();
   }

@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Elections, keys, Store } from '../agent/index.js';
 import { Scope, startEtcd, startSimulatedBmcs, testNodeTls, waitFor } from '../test/bed/index.js';
+import { etcdReelection } from './etcd-reelection.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(REPO, 'bin/rackseed.js');
@@ -21,24 +22,6 @@ function percentile(values: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
 }
 const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-
-async function etcdReelection(rounds: number): Promise<number[]> {
-  const etcd = await startEtcd({ members: 3 });
-  const times: number[] = [];
-  try {
-    for (let i = 0; i < rounds; i++) {
-      const old = await etcd.leader();
-      const t0 = performance.now();
-      await etcd.kill(old);
-      await waitFor('a new etcd leader', async () => (await etcd.leader().catch(() => -1)) >= 0, 20_000, 20);
-      times.push(performance.now() - t0);
-      await etcd.restart(old);
-    }
-  } finally {
-    await etcd.stop();
-  }
-  return times;
-}
 
 async function singletonFailover(kills: number): Promise<number[]> {
   const scope = Scope.open('bench-agent');

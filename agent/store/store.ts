@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { fetch } from 'undici';
-import type { NodeTls } from '../tls.js';
+import { NodeTls } from '../tls.js';
 import { circuitBreaker, ConsecutiveBreaker, handleWhen } from 'cockatiel';
 import {
   type CallContext,
@@ -94,18 +94,18 @@ export function parseJson<T>(entry: Entry): T {
   }
 }
 
-/**
- * A thin wrapper over the `etcd3` client: keys, transactions, leases kept alive by us (so we
- * know, to the millisecond, until when the lease is surely valid), and watches that resume
- * from a revision and re-list when they cannot. Everything rackseed keeps in etcd goes
- * through here.
- */
 /** The parts of etcd3's connection pool that {@link Store.renewCredentials} uses (etcd3 builds credentials once, from its options). */
 interface Pool {
   options: { credentials?: unknown };
   buildAuthentication(): unknown;
 }
 
+/**
+ * A thin wrapper over the `etcd3` client: keys, transactions, leases kept alive by us (so we
+ * know, to the millisecond, until when the lease is surely valid), and watches that resume
+ * from a revision and re-list when they cannot. Everything rackseed keeps in etcd goes
+ * through here.
+ */
 export class Store {
   /** Hosts taken out of the client's pool: their open streams end on their own; closed with the store. */
   private readonly retired: Host[] = [];
@@ -209,7 +209,9 @@ export class Store {
         context.isStream ? {} : { deadline: new Date(Date.now() + CALL_DEADLINE_MS) },
     });
     const store = new Store(client, credentials);
-    store.stopFollowing = credentials?.onChange(() => store.renewCredentials());
+    store.stopFollowing = credentials?.onChange((file) => {
+      if (file === NodeTls.FILES.cert) store.renewCredentials();
+    });
     return store;
   }
 

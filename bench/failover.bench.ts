@@ -1,0 +1,324 @@
+/**
+ * Failover where users feel it (issue 15), in the lab rack of `make demo` (the seed and 4
+ * servers, Ceph, the API on every node over one DB master): a client writes through the lab
+ * gateway, one flavor at a time as the API's users do, while
+ * - the DB master's node loses power (its BMC's plug pulled);
+ * - the provisioner's node loses power (the holder of the provisioner and what else it holds);
+ * - the DB master's process is paused 13 s (SIGSTOP, then SIGCONT);
+ * - the fencer's agent is paused 12 s (its node is then fenced, as a dead one);
+ * each BENCH_FAILOVER_RUNS times (default 5), the rack made whole again in between (the victim
+ * powered on, rejoined, every node ready). Prints, per scenario, the median and p95 of the time
+ * from the event to the first acknowledged write sent after it, and of the write gap (last
+ * acknowledgement before → first after); then every acknowledged write checked present exactly
+ * once. The floor, in the same run: etcd's own leader re-election (3 members, kill -9 of the leader).
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { type Agent, fetch, type Response } from 'undici';
+import type { ClusterStatus } from '../agent/index.js';
+import { inSeed, type LabInfo, labDown, labLogTails, labPower, labUp, waitFor } from '../bootstrap/index.js';
+import { adminToken, trusting } from '../test/bed/index.js';
+import { etcdReelection } from './etcd-reelection.js';
+import { median, quantile, row } from './stats.js';
+
+const REPO = new URL('..', import.meta.url).pathname;
+const RACKSEED = [process.execPath, join(REPO, 'bin/rackseed.js')];
+const RUNS = Number(process.env.BENCH_FAILOVER_RUNS ?? 5);
+const PACE_MS = 100;
+const run = promisify(execFile);
+
+/** The cloud's API through the lab gateway, as its admin. */
+interface Api {
+  readonly url: string;
+  readonly token: string;
+  readonly dispatcher: Agent;
+  get(path: string): Promise<Response>;
+}
+
+function apiOf(url: string, token: string, dispatcher: Agent): Api {
+  const get = (path: string) =>
+    fetch(`${url}${path}`, { dispatcher, headers: { 'x-auth-token': token }, signal: AbortSignal.timeout(10_000) });
+  return { url, token, dispatcher, get };
+}
+
+/** One write's fate: when it was sent, and when it was acknowledged (undefined: it failed). */
+interface Write {
+  readonly name: string;
+  readonly sentAt: number;
+  ackAt?: number;
+  status?: number;
+}
+
+/** Writes flavors one after another through the gateway until stopped; keeps every write's fate. */
+class Writer {
+  readonly writes: Write[] = [];
+  #running = true;
+  readonly #done: Promise<void>;
+
+  constructor({ url, token, dispatcher }: Api) {
+    this.#done = (async () => {
+      for (let i = 0; this.#running; i++) {
+        // One write every PACE_MS at most: the time to the first write after a failure is known to that much.
+        const last = this.writes.at(-1)?.sentAt ?? 0;
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, last + PACE_MS - Date.now())));
+        const write: Write = { name: `fo.${i}`, sentAt: Date.now() };
+        this.writes.push(write);
+        try {
+          const response = await fetch(`${url}/compute/v2.1/flavors`, {
+            dispatcher,
+            method: 'POST',
+            headers: { 'x-auth-token': token, 'content-type': 'application/json' },
+            body: JSON.stringify({ flavor: { name: write.name, ram: 64, vcpus: 1, disk: 1 } }),
+            signal: AbortSignal.timeout(60_000),
+          });
+          await response.arrayBuffer();
+          write.status = response.status;
+          if (response.status === 200) write.ackAt = Date.now();
+        } catch {
+          write.status = 0; // no answer (the gateway found no node, or the 60 s bound passed)
+        }
+      }
+    })();
+  }
+
+  /** The first write sent at or after `t0` that was acknowledged, and the last acknowledged before it. */
+  recovery(t0: number): { after: number; gap: number } | undefined {
+    const first = this.writes.find((w) => w.sentAt >= t0 && w.ackAt !== undefined);
+    const before = this.writes.filter((w) => w.ackAt !== undefined && (w.ackAt ?? 0) < t0).at(-1);
+    if (!first?.ackAt || !before?.ackAt) return undefined;
+    return { after: first.ackAt - t0, gap: first.ackAt - before.ackAt };
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    await this.#done;
+  }
+}
+
+export default async function bench(): Promise<void> {
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO });
+  const reelection = await etcdReelection(RUNS);
+  const dir = mkdtempSync(join(tmpdir(), 'rackseed-bench-failover-'));
+  try {
+    const lab = await labUp({ dir, servers: 4, rackseed: RACKSEED, ceph: true, readyTimeoutMs: 300_000 });
+    const password = readFileSync(lab.adminPasswordFile, 'utf8').trim();
+    const dispatcher = trusting(lab.gateway.ca);
+    const status = async () => JSON.parse(await inSeed(lab, RACKSEED, ['--json', 'status'])) as ClusterStatus;
+    const token = await waitFor(
+      'the API through the gateway',
+      () => adminToken(lab.gateway.url, password, { dispatcher, timeoutMs: 5_000 }),
+      300_000,
+      1_000,
+    );
+    const api = apiOf(lab.gateway.url, token, dispatcher);
+    await whole(lab, status, undefined);
+    const writer = new Writer(api);
+    const results: { label: string; after: number[]; gap: number[] }[] = [];
+    try {
+      const scenarios: [string, () => Promise<{ t0: number; victim: string }>][] = [
+        [
+          "power loss of the DB master's node",
+          async () => {
+            const victim = await dbMaster(lab, api);
+            const t0 = Date.now();
+            labPower(lab, victim, 'off');
+            return { t0, victim };
+          },
+        ],
+        [
+          "power loss of the provisioner's node",
+          async () => {
+            const victim = (await status()).singletons.provisioner;
+            if (!victim) throw new Error('nobody holds the provisioner');
+            const t0 = Date.now();
+            labPower(lab, victim, 'off');
+            return { t0, victim };
+          },
+        ],
+        [
+          "the DB master's process paused 13 s",
+          async () => {
+            const victim = await dbMaster(lab, api);
+            const pid = servicePid(lab, victim, 'db-master');
+            const t0 = Date.now();
+            process.kill(pid, 'SIGSTOP');
+            setTimeout(() => signal(pid, 'SIGCONT'), 13_000);
+            return { t0, victim };
+          },
+        ],
+        [
+          "the fencer's agent paused 12 s",
+          async () => {
+            const victim = (await status()).singletons.fencer;
+            if (!victim) throw new Error('nobody holds the fencer');
+            const pid = agentPid(lab, victim);
+            const t0 = Date.now();
+            process.kill(pid, 'SIGSTOP');
+            setTimeout(() => signal(pid, 'SIGCONT'), 12_000);
+            return { t0, victim };
+          },
+        ],
+      ];
+      for (const [label, strike] of scenarios) {
+        const result = { label, after: [] as number[], gap: [] as number[] };
+        results.push(result);
+        for (let i = 0; i < RUNS; i++) {
+          const { t0, victim } = await strike();
+          const recovered = await waitFor(
+            `a write acknowledged after: ${label} (${victim})`,
+            () => writer.recovery(t0),
+            180_000,
+            50,
+          ).catch((error: unknown) => {
+            const since = writer.writes.filter((w) => w.sentAt >= t0).map((w) => w.status ?? 'in flight');
+            throw new Error(
+              `${String(error)}; ${since.length} writes since, answered ${JSON.stringify(since.slice(-20))}\n${labLogTails(lab.scopeDir)}`,
+            );
+          });
+          result.after.push(recovered.after);
+          result.gap.push(recovered.gap);
+          await new Promise((resolve) => setTimeout(resolve, 13_000)); // a paused process resumes first
+          await whole(lab, status, victim);
+        }
+      }
+    } finally {
+      await writer.stop();
+    }
+    const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+    const floor = median(reelection);
+    row(`failover bench (lab rack: seed + 4, Ceph; n=${RUNS} each)`, 'median', 'p95', 'median / etcd');
+    row('etcd leader re-election (the floor)', fmt(floor), fmt(quantile(reelection, 0.95)), '1.00×');
+    for (const { label, after, gap } of results) {
+      row(
+        `${label}: → first write`,
+        fmt(median(after)),
+        fmt(quantile(after, 0.95)),
+        `${(median(after) / floor).toFixed(1)}×`,
+      );
+      row('  write gap (last ack → next ack)', fmt(median(gap)), fmt(quantile(gap, 0.95)));
+    }
+    const acknowledged = writer.writes.filter((w) => w.ackAt !== undefined).map((w) => w.name);
+    const listed = await flavorNames(api);
+    const lost = acknowledged.filter((name) => !listed.includes(name)).length;
+    const doubled = listed.length - new Set(listed).size;
+    const refused = writer.writes.filter((w) => w.ackAt === undefined);
+    row(
+      'writes',
+      `${acknowledged.length} acknowledged`,
+      `${lost} lost`,
+      `${doubled} doubled`,
+      `${refused.length} refused (${[...new Set(refused.map((w) => w.status))].join(', ')})`,
+    );
+    await dispatcher.close();
+  } finally {
+    await labDown(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Sends `name` to `pid` if it still runs (a fenced node's processes are gone). */
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // gone
+  }
+}
+
+/** The data directory of a lab machine's agent: the seed's, or a server's (under its BMC's chassis). */
+function agentDir(lab: LabInfo, node: string): string {
+  const index = /^node-(\d+)$/.exec(node)?.[1];
+  return index === undefined
+    ? join(lab.scopeDir, 'seed', 'agent')
+    : join(lab.scopeDir, `bmc${index}`, 'chassis', 'data', 'agent');
+}
+
+/** The pid of a service the node's agent supervises (its pid file: `pid start-time`). */
+function servicePid(lab: LabInfo, node: string, service: string): number {
+  return Number(readFileSync(join(agentDir(lab, node), 'services', `${service}.pid`), 'utf8').split(' ')[0]);
+}
+
+/** The pid of a machine's own process (the seed, or a server's `rackseed node boot`, which runs its agent). */
+function agentPid(lab: LabInfo, node: string): number {
+  const index = node === 'seed' ? '0' : /^node-(\d+)$/.exec(node)?.[1];
+  return Number(readFileSync(join(lab.scopeDir, `bmc${index}`, 'chassis', 'node.pid'), 'utf8').split(' ')[0]);
+}
+
+/** The node whose DB master candidate is the master (its RPC answers the seed's certificate, from the seed's namespace). */
+async function dbMaster(lab: LabInfo, api: Api): Promise<string> {
+  const tls = [
+    '--cacert',
+    join(lab.tls, 'ca.crt'),
+    '--cert',
+    join(lab.tls, 'node.crt'),
+    '--key',
+    join(lab.tls, 'node.key'),
+  ];
+  return waitFor(
+    'the elected DB master',
+    async () => {
+      const response = await api.get('/compute/v2.1/os-hypervisors/detail');
+      const { hypervisors } = (await response.json()) as {
+        hypervisors: { hypervisor_hostname: string; host_ip: string }[];
+      };
+      for (const h of hypervisors) {
+        const url = `https://${h.host_ip}:5001/v1/status`;
+        const answer = await run('ip', ['netns', 'exec', lab.seedNetns, 'curl', '-sf', '-m', '2', ...tls, url]).catch(
+          () => undefined,
+        );
+        if (answer && (JSON.parse(answer.stdout) as { role: string }).role === 'master') return h.hypervisor_hostname;
+      }
+      return undefined;
+    },
+    120_000,
+    500,
+  );
+}
+
+/** Whether the BMC of lab machine `node` has its chassis powered on. */
+function poweredOn(lab: LabInfo, node: string): boolean {
+  const index = node === 'seed' ? '0' : /^node-(\d+)$/.exec(node)?.[1];
+  const file = join(lab.scopeDir, `bmc${index}`, 'chassis', 'power');
+  return existsSync(file) && readFileSync(file, 'utf8').trim() === '1';
+}
+
+/**
+ * Makes the rack whole after a strike on `victim`: a victim whose power is off (pulled, or cut
+ * by the fencer) is waited for until fenced, then powered on; then every node must be ready.
+ */
+async function whole(lab: LabInfo, status: () => Promise<ClusterStatus>, victim: string | undefined): Promise<void> {
+  if (victim && !poweredOn(lab, victim)) {
+    await waitFor(
+      `${victim} fenced`,
+      async () => (await status()).nodes.find((n) => n.name === victim)?.state === 'fenced',
+      120_000,
+      500,
+    );
+    labPower(lab, victim, 'on');
+  }
+  await waitFor(
+    'every node of the lab ready',
+    async () => {
+      const s = await status();
+      return s.nodes.length >= lab.servers.length + 1 && s.nodes.every((n) => n.state === 'ready');
+    },
+    600_000,
+    1_000,
+  );
+}
+
+/** Every flavor's name, through the gateway, page after page. */
+async function flavorNames(api: Api): Promise<string[]> {
+  const names: string[] = [];
+  for (let marker = ''; ;) {
+    const response = await api.get(`/compute/v2.1/flavors?limit=1000${marker ? `&marker=${marker}` : ''}`);
+    const { flavors } = (await response.json()) as { flavors: { id: string; name: string }[] };
+    names.push(...flavors.map((f) => f.name));
+    const last = flavors.at(-1);
+    if (flavors.length < 1000 || !last) return names;
+    marker = last.id;
+  }
+}
