@@ -67,24 +67,16 @@ declare module 'fastify' {
 
 /**
  * Resolves a token to its context: the user must still exist and be enabled, the project
- * too; roles are read now, so a revoked role takes effect at once.
+ * too; roles are read now, so a revoked role takes effect at once. The signature and expiry are
+ * checked here; revocation, user, project and roles come from one database read (one call to
+ * the DB master), so that a revoked token is refused at once without a call per question.
  */
 export async function resolveToken(deps: ApiDeps, token: string): Promise<AuthContext | null> {
-  const claims = await deps.tokens.verify(token);
+  const claims = await deps.tokens.verifyExceptRevocation(token);
   if (!claims) return null;
-  const user = await deps.db.users.get(claims.userId);
-  if (!user || !user.enabled) return null;
-  let project: Project | null = null;
-  let roles: Role[] = [];
-  if (claims.projectId !== null) {
-    project = await deps.db.projects.get(claims.projectId);
-    if (!project || !project.enabled) return null;
-    const assignments = await deps.db.assignments.list({ userId: user.id, projectId: project.id });
-    if (assignments.length === 0) return null;
-    const all = await deps.db.roles.list({});
-    const ids = new Set(assignments.map((a) => a.roleId));
-    roles = all.filter((r) => ids.has(r.id));
-  }
+  const subject = await deps.db.tokens.subject(claims.auditId, claims.userId, claims.projectId);
+  if (!subject) return null;
+  const { user, project, roles } = subject;
   const names = new Set(roles.map((r) => r.name));
   const isProjectAdmin = names.has('admin');
   // Keystone's is_admin_project: the token's project is the configured admin project, by name.

@@ -21,7 +21,7 @@ export const CLOUD_OPERATIONS: { readonly [G in CloudDbGroup]: { readonly [M in 
   users: { create: 'write', get: 'read', findByName: 'read', list: 'read', update: 'write', delete: 'write' },
   roles: { create: 'write', get: 'read', list: 'read', delete: 'write' },
   assignments: { grant: 'write', revoke: 'write', list: 'read' },
-  tokens: { signingKeys: 'read', rotate: 'write', revoke: 'write', isRevoked: 'read' },
+  tokens: { signingKeys: 'read', rotate: 'write', revoke: 'write', isRevoked: 'read', subject: 'read' },
   logins: { failures: 'read', fail: 'write', clear: 'write' },
   flavors: {
     create: 'write',

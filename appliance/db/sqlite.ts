@@ -763,6 +763,23 @@ export function cloudSql(db: Database.Database): CloudSql {
         })();
       },
       isRevoked: (auditId) => one('SELECT 1 FROM revocations WHERE audit_id = ?', auditId) !== undefined,
+      subject: (auditId, userId, projectId) => {
+        if (one('SELECT 1 FROM revocations WHERE audit_id = ?', auditId) !== undefined) return null;
+        const u = one('SELECT * FROM users WHERE id = ?', userId);
+        const user = u ? toUser(u) : null;
+        if (!user?.enabled) return null;
+        if (projectId === null) return { user, project: null, roles: [] };
+        const p = one('SELECT * FROM projects WHERE id = ?', projectId);
+        const project = p ? toProject(p) : null;
+        if (!project?.enabled) return null;
+        const roles = all(
+          `SELECT roles.* FROM roles JOIN assignments ON assignments.role_id = roles.id
+           WHERE assignments.user_id = ? AND assignments.project_id = ? ORDER BY roles.name`,
+          userId,
+          projectId,
+        ).map(toRole);
+        return roles.length === 0 ? null : { user, project, roles };
+      },
     },
     logins: {
       failures: (userId) => {

@@ -36,6 +36,14 @@ export interface Role {
   description: string;
 }
 
+/** Who a valid token speaks for, as {@link CloudDb}'s `tokens.subject` reads it. */
+export interface TokenSubject {
+  user: User;
+  project: Project | null;
+  /** The user's roles on the project, by name (none for an unscoped token). */
+  roles: Role[];
+}
+
 export interface RoleAssignment {
   userId: string;
   projectId: string;
@@ -346,6 +354,13 @@ export interface CloudDb {
     rotate(key: SigningKey, keep: number, olderThan: string): Promise<SigningKey[]>;
     revoke(auditId: string, expiresAt: string): Promise<void>;
     isRevoked(auditId: string): Promise<boolean>;
+    /**
+     * Everything a token's check needs from the database, read at once (one call to the DB
+     * master per request instead of five): null if `auditId` is revoked, the user is gone or
+     * disabled, or, for a project-scoped token, the project is gone or disabled or the user has
+     * no role on it; else the user, the project and the user's roles on it (by name).
+     */
+    subject(auditId: string, userId: string, projectId: string | null): Promise<TokenSubject | null>;
   };
   /** Failed logins of each user (Keystone's lockout), counted where every API node sees them. */
   logins: {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Election, ElectionObserver, Etcd3 } from 'etcd3';
-import { fetch, type Response } from 'undici';
+import { type Dispatcher, request } from 'undici';
 import type { NodeTls } from '../../agent/index.js';
 import { DB_ERRORS, DbError, fromWire, type WireError } from './errors.js';
 import { DB_MASTER_ELECTION, type MasterAnnouncement } from './master.js';
@@ -68,8 +68,10 @@ export class DbClient {
   async call<Result = unknown>(op: string, args: unknown = null, options: CallOptions = {}): Promise<Result> {
     const requestId = options.requestId ?? randomUUID();
     const body = JSON.stringify({ op, args, requestId });
+    // undici's `request`, not `fetch`: no WHATWG streams in between, a fraction of a
+    // millisecond less per call, and the API makes one or two calls per request.
     const response = await this.#retrying(options.deadlineMs, (url, signal) =>
-      fetch(`${url}/v1/call`, {
+      request(`${url}/v1/call`, {
         method: 'POST',
         body,
         headers: { 'content-type': 'application/json' },
@@ -77,27 +79,28 @@ export class DbClient {
         dispatcher: this.#tls.dispatcher(),
       }),
     );
-    return ((await response.json()) as { result: Result }).result;
+    return ((await response.body.json()) as { result: Result }).result;
   }
 
   /** The whole database, as a plain SQLite file's bytes. */
   async backup(): Promise<Buffer> {
     const response = await this.#retrying(
       undefined,
-      (url, signal) => fetch(`${url}/v1/backup`, { signal, dispatcher: this.#tls.dispatcher() }),
+      (url, signal) => request(`${url}/v1/backup`, { signal, dispatcher: this.#tls.dispatcher() }),
       120_000,
     );
-    return Buffer.from(await response.arrayBuffer());
+    return Buffer.from(await response.body.arrayBuffer());
   }
 
   /** Replaces the database's content with a backup's. */
   async restore(bytes: Uint8Array): Promise<void> {
-    await this.#retrying(
+    const response = await this.#retrying(
       undefined,
       (url, signal) =>
-        fetch(`${url}/v1/restore`, { method: 'PUT', body: bytes, signal, dispatcher: this.#tls.dispatcher() }),
+        request(`${url}/v1/restore`, { method: 'PUT', body: bytes, signal, dispatcher: this.#tls.dispatcher() }),
       120_000,
     );
+    await response.body.dump();
   }
 
   async close(): Promise<void> {
@@ -115,9 +118,9 @@ export class DbClient {
 
   async #retrying(
     deadlineMs: number | undefined,
-    attempt: (url: string, signal: AbortSignal) => Promise<Response>,
+    attempt: (url: string, signal: AbortSignal) => Promise<Dispatcher.ResponseData>,
     attemptMs = this.#attemptMs,
-  ): Promise<Response> {
+  ): Promise<Dispatcher.ResponseData> {
     const deadline = Date.now() + (deadlineMs ?? this.#deadlineMs);
     let last: unknown;
     let pause = 50;
@@ -129,8 +132,8 @@ export class DbClient {
             url,
             AbortSignal.timeout(Math.min(attemptMs, Math.max(1, deadline - Date.now()))),
           );
-          if (response.ok) return response;
-          const error = fromWire(((await response.json()) as { error: WireError }).error);
+          if (response.statusCode >= 200 && response.statusCode < 300) return response;
+          const error = fromWire(((await response.body.json()) as { error: WireError }).error);
           if (!error.retryable) throw error;
           last = error;
         } catch (error) {

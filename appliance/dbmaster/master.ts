@@ -7,6 +7,7 @@ import { RadosCluster } from '../rados/index.js';
 import { DatabaseWorker, type PreparedDatabase } from './database.js';
 import { DB_ERRORS, DbError, toWire } from './errors.js';
 import { fencePreviousHolder } from './fence.js';
+import { type Keepalive, Tenure } from './tenure.js';
 import type { DbLocation } from './location.js';
 
 /** The etcd election of the database master (until the cluster's singleton election lands). */
@@ -54,14 +55,6 @@ export interface DbMaster {
   stop(): Promise<void>;
 }
 
-/** How long a call waits for etcd to confirm this master's lease before it is refused (retryable). */
-const LEASE_CHECK_MS = 1_000;
-/**
- * A lease check that started less than this long ago vouches for a call that starts now: the
- * calls of one API request (several, one after the other) and concurrent calls share one etcd
- * round trip. Far below the lease TTL (2 s): a master paused for longer checks again.
- */
-const LEASE_CHECK_REUSE_MS = 250;
 const CALL_BODY_LIMIT = 1024 * 1024;
 const RESTORE_BODY_LIMIT = 1024 * 1024 * 1024;
 
@@ -102,6 +95,8 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
   const lose = (error: DbError) => {
     if (role === 'lost' || role === 'stopped') return;
     role = 'lost';
+    tenure?.lose();
+    clearInterval(renewing);
     log('db.master.lost', { node: options.node, code: error.code, message: error.message });
     void database?.abandon();
     void prepared?.abandon();
@@ -127,51 +122,75 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
     return database;
   };
 
-  /**
-   * Defense in depth beside the RADOS fence: this master's election key, bound to its lease,
-   * must still be in etcd (checked at most every LEASE_CHECK_REUSE_MS). A master that wakes from a pause longer than the lease (SIGSTOP, a
-   * long GC) refuses at once instead of serving until its keepalive notices.
-   */
-  const checkLease = async () => {
-    const deadline = new Date(Date.now() + LEASE_CHECK_MS);
-    let held: boolean;
-    try {
-      held = await options.etcd
-        .get(await campaign.getCampaignKey())
-        .options({ deadline })
-        .exists();
-    } catch (error) {
-      throw new DbError(DB_ERRORS.NOT_READY, `${options.node} cannot check its election lease`, { cause: error });
-    }
-    if (!held) {
-      const error = new DbError(DB_ERRORS.NOT_MASTER, `${options.node} lost its election lease`);
-      lose(error);
-      throw error;
+  // Set once elected: until when the election lease surely holds (see tenure.ts for why
+  // checking that, rather than asking etcd on every call, keeps a deposed master harmless).
+  let tenure: Tenure | undefined;
+  let renewing: NodeJS.Timeout | undefined;
+  const ttlMs = (options.leaseTtlSeconds ?? 2) * 1000;
+
+  const vouch = () => {
+    if (!tenure?.holds()) {
+      throw new DbError(DB_ERRORS.NOT_READY, `${options.node} cannot vouch for its election lease now`);
     }
   };
 
-  let lastCheck: { readonly startedAt: number; readonly result: Promise<void> } | undefined;
-  const assertLease = (): Promise<void> => {
-    const now = Date.now();
-    if (lastCheck && now - lastCheck.startedAt < LEASE_CHECK_REUSE_MS) return lastCheck.result;
-    const check = { startedAt: now, result: checkLease() };
-    lastCheck = check;
-    // A failed check vouches for nothing: the next call checks again.
-    check.result.catch(() => {
-      if (lastCheck === check) lastCheck = undefined;
-    });
-    return check.result;
-  };
-
   /**
-   * Runs `use` on the database only if this master's lease still holds when it starts. No check
-   * after: a write that committed did so before any fence (a fenced master's commit fails at
-   * RADOS), so acknowledging it is right, and a retry with the same requestId is deduplicated.
+   * Runs `use` on the database only if this master surely holds its lease before it starts and
+   * again once it is done. Before: a deposed or paused master does no work. After: what `use`
+   * read came from a snapshot taken before that instant, when no other master could have
+   * written yet, so it is not stale; a write that committed did so before any fence (a fenced
+   * master's commit fails at RADOS), and if the check after it fails the client's retry with
+   * the same requestId is deduplicated wherever it lands.
    */
   const asMaster = async <T>(use: (db: DatabaseWorker) => Promise<T>): Promise<T> => {
     usable();
-    await assertLease();
-    return use(usable());
+    vouch();
+    const result = await use(usable());
+    vouch();
+    return result;
+  };
+
+  /** One keepalive of the election lease on its own stream, so that its answer is unambiguous. */
+  const keepalive =
+    (leaseId: string): Keepalive =>
+    async () => {
+      const stream = await options.etcd.leaseClient.leaseKeepAlive({ deadline: new Date(Date.now() + ttlMs / 2) });
+      try {
+        const response = await new Promise<{ TTL: string }>((resolve, reject) => {
+          stream.on('data', resolve);
+          stream.on('error', reject);
+          stream.write({ ID: leaseId });
+        });
+        return { ttlSeconds: Number(response.TTL) };
+      } finally {
+        stream.end();
+      }
+    };
+
+  /** Starts renewing the lease the campaign holds, every quarter TTL; resolves after the first renewal. */
+  const holdLease = async () => {
+    const key = await campaign.getCampaignKey();
+    const leaseId = (await options.etcd.get(key).exec()).kvs[0]?.lease;
+    if (!leaseId) throw new DbError(DB_ERRORS.NOT_MASTER, `${options.node} lost its election key`);
+    const held = new Tenure(keepalive(leaseId), ttlMs / 4);
+    tenure = held;
+    let inFlight = false;
+    const renew = async () => {
+      if (role === 'lost' || role === 'stopped') {
+        clearInterval(renewing);
+        return;
+      }
+      if (inFlight) return;
+      inFlight = true;
+      try {
+        if ((await held.renew()) === 'lost')
+          lose(new DbError(DB_ERRORS.NOT_MASTER, `${options.node} lost its election lease`));
+      } finally {
+        inFlight = false;
+      }
+    };
+    renewing = setInterval(() => void renew(), ttlMs / 4);
+    await renew();
   };
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -218,7 +237,15 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
     }
     const opening = prepared ?? DatabaseWorker.prepare(location, options.schemaModule);
     prepared = undefined;
+    const leaseHeld = holdLease(); // its first keepalive, while the database opens
+    leaseHeld.catch(() => {});
     const opened = await opening.open();
+    try {
+      await leaseHeld;
+    } catch (error) {
+      await opened.abandon();
+      throw error;
+    }
     if (role !== 'opening') {
       await opened.abandon();
       return;
@@ -260,6 +287,8 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
       if (role === 'stopped') return;
       const wasOpen = database;
       role = 'stopped';
+      tenure?.lose();
+      clearInterval(renewing);
       database = undefined;
       await wasOpen?.close();
       await prepared?.abandon();

@@ -56,6 +56,12 @@ function open(): Database.Database {
   db.pragma('locking_mode = EXCLUSIVE');
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
+  // Reads come from SQLite's page cache, kept across transactions: in EXCLUSIVE locking mode
+  // SQLite trusts its cached pages (nobody else may change the file while we hold the lock, and
+  // a master that lost it is fenced, and refuses calls once its election lease may have run out:
+  // master.ts). The default cache (2000 KiB) is only 31 pages of 64 KiB: let it hold 64 MiB,
+  // so that a read is a RADOS round trip only the first time its page is needed.
+  db.pragma('cache_size = -65536');
   // Statement journals and other temporary files in memory: the ceph VFS cannot open the
   // nameless temporary files SQLite otherwise asks it for (SQLITE_CANTOPEN inside a transaction).
   db.pragma('temp_store = MEMORY');

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeTls } from '../../agent/index.js';
 import { DbClient, type DbLocation, firstStripe, STRIPER_LOCK } from '../../appliance/dbmaster/index.js';
@@ -173,6 +174,46 @@ describe('database master on Ceph', () => {
       });
       expect(old.events().some((e) => e.event === 'db.master.lost')).toBe(true);
       expect(next.events().some((e) => e.event === 'db.master.fenced')).toBe(true);
+    } finally {
+      if (old.daemon.alive()) process.kill(old.daemon.pid, 'SIGCONT');
+      await client.close();
+    }
+  });
+
+  it('an old master stopped with SIGSTOP serves no stale read when it wakes up, even from its page cache', async () => {
+    const { electionName, start } = setup('journal-stale-read');
+    const candidates = [start('a'), start('b')];
+    const old = await masterOf(candidates);
+    const client = await DbClient.connect({ etcd, tls, electionName });
+    await client.call('append', { client: 'before', seq: 1 });
+    const oldUrl = await old.url();
+    // Straight to the old master (mutual TLS, as any node), bypassing the client's failover.
+    const readOld = () =>
+      request(`${oldUrl}/v1/call`, {
+        method: 'POST',
+        body: JSON.stringify({ op: 'entries', args: null }),
+        headers: { 'content-type': 'application/json' },
+        dispatcher: tls.dispatcher(),
+        signal: AbortSignal.timeout(60_000),
+      }).then(
+        async (response) => ({ status: response.statusCode, body: await response.body.text() }),
+        (error: Error) => ({ status: 0, body: error.message }),
+      );
+    // The old master has read the journal: its pages are in SQLite's cache, no RADOS read needed.
+    expect((await readOld()).status).toBe(200);
+    process.kill(old.daemon.pid, 'SIGSTOP');
+    try {
+      const stale = readOld(); // waits in the socket until the old master wakes
+      await masterOf(candidates.filter((c) => c !== old));
+      await client.call('append', { client: 'after', seq: 1 });
+      process.kill(old.daemon.pid, 'SIGCONT');
+      const answer = await stale;
+      // Refused (503: it cannot vouch for its lease) or gone (it ended): never the old rows.
+      expect(answer.status, answer.body).not.toBe(200);
+      await old.daemon.exited;
+      expect(old.events().some((e) => e.event === 'db.master.lost')).toBe(true);
+      const rows = await client.call<{ client: string }[]>('entries');
+      expect(rows.map((r) => r.client)).toEqual(['before', 'after']);
     } finally {
       if (old.daemon.alive()) process.kill(old.daemon.pid, 'SIGCONT');
       await client.close();

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Image, ImageFilter } from '../../db/index.js';
+import { DbConflictError, type Image, type ImageFilter } from '../../db/index.js';
 import {
   administers,
   type ApiDeps,
@@ -303,30 +303,35 @@ export async function imageRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
         const id = fields.id === undefined ? randomUUID() : String(fields.id);
         if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id))
           throw badRequest('id must be a UUID');
-        if (await db.images.get(id)) throw conflict(`Image with identifier ${id} already exists!`);
         const now = new Date().toISOString();
-        const image = await db.images.create({
-          id,
-          name: patch.name ?? null,
-          status: 'queued',
-          visibility: patch.visibility ?? 'shared',
-          protected: patch.protected ?? false,
-          osHidden: patch.osHidden ?? false,
-          owner: patch.owner ?? project.id,
-          checksum: null,
-          osHashAlgo: null,
-          osHashValue: null,
-          size: null,
-          virtualSize: null,
-          minRam: patch.minRam ?? 0,
-          minDisk: patch.minDisk ?? 0,
-          diskFormat: patch.diskFormat ?? null,
-          containerFormat: patch.containerFormat ?? null,
-          tags: patch.tags ?? [],
-          properties,
-          createdAt: now,
-          updatedAt: now,
-        });
+        // One write, no read before it: the insert itself refuses an id already taken.
+        const image = await db.images
+          .create({
+            id,
+            name: patch.name ?? null,
+            status: 'queued',
+            visibility: patch.visibility ?? 'shared',
+            protected: patch.protected ?? false,
+            osHidden: patch.osHidden ?? false,
+            owner: patch.owner ?? project.id,
+            checksum: null,
+            osHashAlgo: null,
+            osHashValue: null,
+            size: null,
+            virtualSize: null,
+            minRam: patch.minRam ?? 0,
+            minDisk: patch.minDisk ?? 0,
+            diskFormat: patch.diskFormat ?? null,
+            containerFormat: patch.containerFormat ?? null,
+            tags: patch.tags ?? [],
+            properties,
+            createdAt: now,
+            updatedAt: now,
+          })
+          .catch((error: unknown) => {
+            if (error instanceof DbConflictError) throw conflict(`Image with identifier ${id} already exists!`);
+            throw error;
+          });
         reply.header('Location', `${base}/image/v2/images/${id}`);
         return reply.code(201).send(imageView(image));
       });
