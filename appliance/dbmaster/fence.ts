@@ -1,10 +1,14 @@
 import { type Locker, type RadosCluster, RadosError } from '../rados/index.js';
 import { type DbLocation, firstStripe, STRIPER_LOCK } from './location.js';
 
-/** The holders a takeover fenced, and the osdmap epoch every up OSD had reached with their blocklist. */
+/**
+ * The holders a takeover fenced, the osdmap epoch every up OSD had reached with their
+ * blocklist, and the OSDs it did not wait for because they were marked down meanwhile.
+ */
 export interface Fenced {
   holders: Locker[];
   epoch?: number;
+  down?: number[];
 }
 
 /**
@@ -29,8 +33,11 @@ export async function fencePreviousHolder(
       throw error;
     }
     let epoch: number | undefined;
+    const down = new Set<number>();
     for (const locker of lockers) {
-      ({ epoch } = await cluster.blocklist(locker.address));
+      const barrier = await cluster.blocklist(locker.address);
+      epoch = barrier.epoch;
+      for (const osd of barrier.down) down.add(osd);
       try {
         await pool.breakLock(oid, STRIPER_LOCK, locker);
       } catch (error) {
@@ -38,7 +45,11 @@ export async function fencePreviousHolder(
         if (!(error instanceof RadosError && error.code === 'RADOS_ERR_NOT_FOUND')) throw error;
       }
     }
-    return { holders: lockers, ...(epoch === undefined ? {} : { epoch }) };
+    return {
+      holders: lockers,
+      ...(epoch === undefined ? {} : { epoch }),
+      ...(down.size > 0 ? { down: [...down].sort((a, b) => a - b) } : {}),
+    };
   } finally {
     await pool.close();
   }
