@@ -83,7 +83,7 @@ const wrap = async <T>(call: Promise<T>): Promise<T> => {
 
 /**
  * What {@link RadosCluster.blocklist} waited for: every OSD that is up in the newest osdmap it
- * read has reported an osdmap at least `epoch`, the first that holds the blocklist.
+ * read has reported an osdmap at least `epoch`, which holds the blocklist.
  *
  * Why an OSD that is down in that osdmap need not have reported, and an OSD that is marked up
  * after it need not either (a blocklisted client's op is refused by any OSD whose map holds
@@ -102,7 +102,7 @@ const wrap = async <T>(call: Promise<T>): Promise<T> => {
  *   active), and its placement groups peer only in that new interval. It has the blocklist.
  */
 export interface BlocklistBarrier {
-  /** The first osdmap epoch that holds the blocklist. */
+  /** The monitors' newest osdmap epoch once the blocklist was added (so it holds the blocklist). */
   epoch: number;
   /** The OSDs that reported an osdmap at least `epoch`. */
   osds: number[];
