@@ -108,6 +108,8 @@ export interface BlocklistBarrier {
   osds: number[];
   /** The OSDs that were up while the barrier waited, and were marked down before they reported it. */
   down: number[];
+  /** How long (ms) the monitors took to add the blocklist, and the OSDs to get its map. */
+  took: { add: number; barrier: number };
 }
 
 /** A connected librados client; `close()` it when done. */
@@ -202,17 +204,20 @@ export class RadosCluster {
    * for why that is safe). Accepts the forms librados prints (`v1:…`, `[v2:…]`).
    */
   async blocklist(address: string, expireSeconds = 3600): Promise<BlocklistBarrier> {
+    const started = Date.now();
     const probing = this.#probe(); // connects meanwhile, the first time
     // `expire` must be a JSON real (600.0): the monitor refuses an integer for a CephFloat.
     const command = { prefix: 'osd blocklist', blocklistop: 'add', addr: blocklistAddress(address) };
     await this.monCommand(`${JSON.stringify(command).slice(0, -1)},"expire":${expireSeconds.toFixed(1)}}`);
     // The monitor replies once the blocklist is committed: the map it dumps now includes it.
     const first = await this.#upOsds();
+    const added = Date.now();
     const prober = await probing;
     // The prober's map too: its tells go to the OSDs' addresses in it (an OSD that restarted
     // since the last barrier listens at another).
     await Promise.all([wrap(this.#native.waitForLatestOsdmap()), this.#track(prober.waitForLatestOsdmap())]);
-    return this.#barrier(prober, first, Date.now() + BARRIER_TIMEOUT_MS);
+    const barrier = await this.#barrier(prober, first, Date.now() + BARRIER_TIMEOUT_MS);
+    return { ...barrier, took: { add: added - started, barrier: Date.now() - added } };
   }
 
   /** The osdmap's epoch and its up OSDs, from the monitors. */
@@ -234,7 +239,7 @@ export class RadosCluster {
     prober: RadosCluster,
     first: { epoch: number; up: Set<number> },
     deadline: number,
-  ): Promise<BlocklistBarrier> {
+  ): Promise<Omit<BlocklistBarrier, 'took'>> {
     const { epoch } = first;
     let up = first.up;
     const reached = new Set<number>();
