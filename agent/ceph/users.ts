@@ -36,9 +36,11 @@ export interface CephUser {
  *   images they are cloned from, its own address taken off the blocklist at start (it was
  *   blocklisted when its node was fenced);
  * - `db` (`rackseed db master`, libcephsqlite): the database's namespace, and blocklisting the
- *   previous master's client (its lock holder) before taking over. Not given to the DB master
- *   yet: its fence then waits until every OSD has the blocklist's map, asking each its `status`
- *   (`ceph tell osd.N status`), which the OSDs refuse a client whose caps are one namespace's;
+ *   previous master's client (its lock holder) before taking over. Not given to the DB master:
+ *   its fence then waits until every up OSD has the blocklist's map, asking each its `status`
+ *   (`ceph tell osd.N status`), and an OSD answers a command only to a client whose OSD caps
+ *   allow all (OSD::handle_command checks OSDCap::allow_all: `allow *` on every pool; OSD caps
+ *   have no `allow command`), which would open every pool's data to it;
  * - `compute` (`rackseed compute keeper`): blocklisting a fenced host before its servers move.
  * None may read or change users, config keys, pools or flags, nor another service's namespace.
  */

@@ -1,10 +1,17 @@
 import { type Locker, type RadosCluster, RadosError } from '../rados/index.js';
 import { type DbLocation, firstStripe, STRIPER_LOCK } from './location.js';
 
-/** The holders a takeover fenced, and the osdmap epoch every up OSD had reached with their blocklist. */
+/**
+ * The holders a takeover fenced, the osdmap epoch every up OSD had reached with their
+ * blocklist, the OSDs it did not wait for because they were marked down meanwhile, and how
+ * long each step took (ms): reading the lock's holders, blocklisting them (the monitors'
+ * commit, then the epoch barrier), breaking the lock.
+ */
 export interface Fenced {
   holders: Locker[];
   epoch?: number;
+  down?: number[];
+  took: { lockers: number; blocklist: number; barrier: number; breakLock: number };
 }
 
 /**
@@ -18,27 +25,47 @@ export async function fencePreviousHolder(
   cluster: RadosCluster,
   location: Extract<DbLocation, { kind: 'ceph' }>,
 ): Promise<Fenced> {
+  const took = { lockers: 0, blocklist: 0, barrier: 0, breakLock: 0 };
+  const timed = async <T>(step: keyof typeof took, call: () => Promise<T>): Promise<T> => {
+    const started = Date.now();
+    try {
+      return await call();
+    } finally {
+      took[step] += Date.now() - started;
+    }
+  };
   const pool = await cluster.openPool(location.pool, { namespace: location.namespace });
   try {
     const oid = firstStripe(location.name);
     let lockers: Locker[];
     try {
-      lockers = (await pool.listLockers(oid, STRIPER_LOCK)).lockers;
+      lockers = (await timed('lockers', () => pool.listLockers(oid, STRIPER_LOCK))).lockers;
     } catch (error) {
-      if (error instanceof RadosError && error.code === 'RADOS_ERR_NOT_FOUND') return { holders: [] }; // a new database
+      // A new database.
+      if (error instanceof RadosError && error.code === 'RADOS_ERR_NOT_FOUND') return { holders: [], took };
       throw error;
     }
     let epoch: number | undefined;
+    const down = new Set<number>();
     for (const locker of lockers) {
-      ({ epoch } = await cluster.blocklist(locker.address));
+      const barrier = await cluster.blocklist(locker.address);
+      took.blocklist += barrier.took.add;
+      took.barrier += barrier.took.barrier;
+      epoch = barrier.epoch;
+      for (const osd of barrier.down) down.add(osd);
       try {
-        await pool.breakLock(oid, STRIPER_LOCK, locker);
+        await timed('breakLock', () => pool.breakLock(oid, STRIPER_LOCK, locker));
       } catch (error) {
         // It may have expired or been broken by a concurrent fencer in the meantime.
         if (!(error instanceof RadosError && error.code === 'RADOS_ERR_NOT_FOUND')) throw error;
       }
     }
-    return { holders: lockers, ...(epoch === undefined ? {} : { epoch }) };
+    return {
+      holders: lockers,
+      ...(epoch === undefined ? {} : { epoch }),
+      ...(down.size > 0 ? { down: [...down].sort((a, b) => a - b) } : {}),
+      took,
+    };
   } finally {
     await pool.close();
   }

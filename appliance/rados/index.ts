@@ -58,8 +58,17 @@ export interface ListedObject {
   namespace: string;
 }
 
-/** How long `blocklist` waits for the OSDs to have the blocklist's osdmap. */
+/** How long `blocklist` waits for the up OSDs to have the blocklist's osdmap. */
 const BARRIER_TIMEOUT_MS = 30_000;
+/**
+ * How long one `status` tell to an OSD may take (librados' rados_osd_op_timeout, whole
+ * seconds). A live OSD answers in milliseconds; one on a node that lost power stays up in the
+ * osdmap until it is marked down, and a tell to it can only time out, holding a libuv pool
+ * thread until then (librados' command call blocks).
+ */
+const TELL_TIMEOUT_SECONDS = 2;
+/** How often the barrier reads the osdmap's up OSDs again while one of them has not answered. */
+const BARRIER_ROUND_MS = 200;
 
 /** Default piece size for streams; below osd_max_write_size (90 MiB) and a good RADOS op size. */
 const STREAM_CHUNK = 4 * 1024 * 1024;
@@ -72,12 +81,49 @@ const wrap = async <T>(call: Promise<T>): Promise<T> => {
   }
 };
 
+/**
+ * What {@link RadosCluster.blocklist} waited for: every OSD that is up in the newest osdmap it
+ * read has reported an osdmap at least `epoch`, which holds the blocklist.
+ *
+ * Why an OSD that is down in that osdmap need not have reported, and an OSD that is marked up
+ * after it need not either (a blocklisted client's op is refused by any OSD whose map holds
+ * the blocklist; the question is only which OSDs could still take one from it):
+ * - An OSD that is down serves no write. If its node is powered off (the keeper marks a node's
+ *   OSDs down only once the fencer has powered it off through its BMC), nothing runs there.
+ *   If it is alive and has not learned yet that it is down (the monitors marked it down when
+ *   its peers stopped hearing it), it can still start a write as the primary of its old
+ *   interval, but the write needs every replica of the placement group, and the replicas have
+ *   the newer map and discard replica ops from a peer that map says is down (Ceph's
+ *   PG::can_discard_replica_op): the write never completes, and their map reaches it. The one
+ *   exception is a pool of one copy in that OSD's old map (no replica to ask), which rackseed
+ *   makes only while a single host has OSDs in: there is no other node to fence then.
+ * - An OSD marked up again after the barrier's osdmap is up from a later epoch: it serves no op
+ *   before it has the map that marks it up (an OSD boots, then waits for that map to go
+ *   active), and its placement groups peer only in that new interval. It has the blocklist.
+ */
+export interface BlocklistBarrier {
+  /** The monitors' newest osdmap epoch once the blocklist was added (so it holds the blocklist). */
+  epoch: number;
+  /** The OSDs that reported an osdmap at least `epoch`. */
+  osds: number[];
+  /** The OSDs that were up while the barrier waited, and were marked down before they reported it. */
+  down: number[];
+  /** How long (ms) the monitors took to add the blocklist, and the OSDs to get its map. */
+  took: { add: number; barrier: number };
+}
+
 /** A connected librados client; `close()` it when done. */
 export class RadosCluster {
   readonly #native: NativeCluster;
+  readonly #options: ConnectOptions;
+  /** The blocklist barrier's client (see #probe), connected on the first blocklist. */
+  #prober: Promise<RadosCluster> | undefined;
+  /** Its calls in flight: they may outlast the barrier that made them (a tell, up to its timeout). */
+  readonly #probing = new Set<Promise<unknown>>();
 
-  private constructor(native: NativeCluster) {
+  private constructor(native: NativeCluster, options: ConnectOptions) {
     this.#native = native;
+    this.#options = options;
   }
 
   /** Connects to the monitors (mon op timeouts come from the conf or `options`). */
@@ -93,7 +139,7 @@ export class RadosCluster {
     await wrap(
       native.connect(options.conf, options.keyring, options.clientName ?? 'client.admin', { ...options.options }),
     );
-    return new RadosCluster(native);
+    return new RadosCluster(native, options);
   }
 
   /** The librados version the addon runs against, `major.minor.extra`. */
@@ -152,41 +198,153 @@ export class RadosCluster {
    * waits until this client and every up OSD have an osdmap that includes it (an epoch
    * barrier). An OSD refuses a blocklisted client's ops only once it has that map, and a
    * client's ops do not make an OSD catch up, so without the barrier a paused writer that wakes
-   * could still write through an OSD that lags. Accepts the forms librados prints (`v1:…`,
-   * `[v2:…]`). Returns the barrier: the osdmap epoch every up OSD had reached.
+   * could still write through an OSD that lags. "Every up OSD" is re-read while the barrier
+   * waits: an OSD that is marked down meanwhile (a dead node's, by the agent's Ceph keeper once
+   * the node is fenced, or by the monitors) drops out of the wait (see {@link BlocklistBarrier}
+   * for why that is safe). Accepts the forms librados prints (`v1:…`, `[v2:…]`).
    */
-  async blocklist(address: string, expireSeconds = 3600): Promise<{ epoch: number; osds: number[] }> {
+  async blocklist(address: string, expireSeconds = 3600): Promise<BlocklistBarrier> {
+    const started = Date.now();
+    const probing = this.#probe(); // connects meanwhile, the first time
     // `expire` must be a JSON real (600.0): the monitor refuses an integer for a CephFloat.
     const command = { prefix: 'osd blocklist', blocklistop: 'add', addr: blocklistAddress(address) };
     await this.monCommand(`${JSON.stringify(command).slice(0, -1)},"expire":${expireSeconds.toFixed(1)}}`);
     // The monitor replies once the blocklist is committed: the map it dumps now includes it.
+    const first = await this.#upOsds();
+    const added = Date.now();
+    const prober = await probing;
+    // The prober's map too: its tells go to the OSDs' addresses in it (an OSD that restarted
+    // since the last barrier listens at another).
+    await Promise.all([wrap(this.#native.waitForLatestOsdmap()), this.#track(prober.waitForLatestOsdmap())]);
+    const barrier = await this.#barrier(prober, first, Date.now() + BARRIER_TIMEOUT_MS);
+    return { ...barrier, took: { add: added - started, barrier: Date.now() - added } };
+  }
+
+  /** The osdmap's epoch and its up OSDs, from the monitors. */
+  async #upOsds(): Promise<{ epoch: number; up: Set<number> }> {
     const dump = JSON.parse((await this.monCommand({ prefix: 'osd dump', format: 'json' })).output.toString()) as {
       epoch: number;
       osds: { osd: number; up: number }[];
     };
-    await wrap(this.#native.waitForLatestOsdmap());
-    const osds = dump.osds.filter((o) => o.up === 1).map((o) => o.osd);
-    const deadline = Date.now() + BARRIER_TIMEOUT_MS;
-    await Promise.all(osds.map((osd) => this.#waitForOsdEpoch(osd, dump.epoch, deadline)));
-    return { epoch: dump.epoch, osds };
+    return { epoch: dump.epoch, up: new Set(dump.osds.filter((o) => o.up === 1).map((o) => o.osd)) };
   }
 
-  /** Polls `ceph tell osd.N status` until the OSD's newest osdmap is at least `epoch`. */
-  async #waitForOsdEpoch(osd: number, epoch: number, deadline: number): Promise<void> {
-    for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
-      const status = JSON.parse((await this.osdCommand(osd, { prefix: 'status' })).output.toString()) as {
-        newest_map: number;
-      };
-      if (status.newest_map >= epoch) return;
-      if (Date.now() > deadline) {
-        throw new RadosError('RADOS_ERR_TIMED_OUT', `osd.${osd} is at osdmap ${status.newest_map}, not ${epoch}`, {
-          errno: 110,
-          op: 'blocklist',
-          retryable: true,
-        });
+  /**
+   * Waits until every OSD that is up in the newest osdmap reports (`ceph tell osd.N status`) an
+   * osdmap at least `first.epoch`. Each OSD is asked by a loop of its own, one tell at a time,
+   * each bounded by TELL_TIMEOUT_SECONDS; the up set is read again every BARRIER_ROUND_MS, so an
+   * OSD that is marked down stops being waited for even while a tell to it hangs.
+   */
+  async #barrier(
+    prober: RadosCluster,
+    first: { epoch: number; up: Set<number> },
+    deadline: number,
+  ): Promise<Omit<BlocklistBarrier, 'took'>> {
+    const { epoch } = first;
+    let up = first.up;
+    const reached = new Set<number>();
+    const everUp = new Set<number>();
+    const asking = new Set<number>();
+    const last = new Map<number, string>();
+    let fatal: RadosError | undefined;
+    let settled = false;
+    let wake = () => {};
+    const allReached = () => [...up].every((osd) => reached.has(osd));
+    const ask = async (osd: number) => {
+      asking.add(osd);
+      try {
+        for (let delay = 5; !settled && up.has(osd); delay = Math.min(delay * 2, 100)) {
+          try {
+            const newest = await this.#tell(prober, osd);
+            if (newest >= epoch) {
+              reached.add(osd);
+              return;
+            }
+            last.set(osd, `it is at osdmap ${newest}`);
+          } catch (error) {
+            const failure = radosError(error);
+            // A refusal (a client without `allow *` on the OSDs) will not change: give up at once.
+            if (failure.code === 'RADOS_ERR_PERMISSION_DENIED') {
+              fatal = failure;
+              return;
+            }
+            last.set(osd, failure.message);
+            // It may have moved (restarted at another address) or been marked down: a newer map tells.
+            await this.#track(prober.waitForLatestOsdmap()).catch(() => undefined);
+          }
+          await new Promise((resolve) => setTimeout(resolve, delay));
+        }
+      } finally {
+        asking.delete(osd);
+        if (fatal || allReached()) wake();
       }
-      await new Promise((resolve) => setTimeout(resolve, delay));
+    };
+    try {
+      for (;;) {
+        for (const osd of up) {
+          everUp.add(osd);
+          if (!reached.has(osd) && !asking.has(osd)) void ask(osd);
+        }
+        if (fatal) throw fatal;
+        if (allReached()) break;
+        if (Date.now() > deadline) {
+          const waiting = [...up].filter((osd) => !reached.has(osd));
+          throw new RadosError(
+            'RADOS_ERR_TIMED_OUT',
+            `blocklist barrier: ${waiting.map((osd) => `osd.${osd} (${last.get(osd) ?? 'no answer'})`).join(', ')} did not get osdmap ${epoch} and stayed up`,
+            { errno: 110, op: 'blocklist', retryable: true },
+          );
+        }
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, BARRIER_ROUND_MS);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        if (fatal) throw fatal;
+        if (allReached()) break;
+        ({ up } = await this.#upOsds());
+      }
+    } finally {
+      settled = true;
     }
+    const osds = [...reached].sort((a, b) => a - b);
+    const down = [...everUp].filter((osd) => !reached.has(osd) && !up.has(osd)).sort((a, b) => a - b);
+    return { epoch, osds, down };
+  }
+
+  /** `ceph tell osd.N status` through the prober: the OSD's newest osdmap epoch. */
+  async #tell(prober: RadosCluster, osd: number): Promise<number> {
+    const { output } = await this.#track(prober.osdCommand(osd, { prefix: 'status' }));
+    return (JSON.parse(output.toString()) as { newest_map: number }).newest_map;
+  }
+
+  /** Counts a call on the prober as in flight until it settles (close waits for it). */
+  async #track<T>(call: Promise<T>): Promise<T> {
+    this.#probing.add(call);
+    try {
+      return await call;
+    } finally {
+      this.#probing.delete(call);
+    }
+  }
+
+  /**
+   * The barrier's own client, connected once as this one is, with TELL_TIMEOUT_SECONDS as its
+   * rados_osd_op_timeout: a command to an OSD has no timeout of its own but that one, which
+   * librados reads once, at connect (this client's may be long, or none, for its data).
+   */
+  #probe(): Promise<RadosCluster> {
+    this.#prober ??= RadosCluster.connect({
+      ...this.#options,
+      options: { ...this.#options.options, rados_osd_op_timeout: String(TELL_TIMEOUT_SECONDS) },
+    });
+    const prober = this.#prober;
+    prober.catch(() => {
+      if (this.#prober === prober) this.#prober = undefined;
+    });
+    return prober;
   }
 
   /** Removes a client address from the blocklist. */
@@ -210,8 +368,16 @@ export class RadosCluster {
   }
 
   /** Closes every pool context (after their operations finish) and disconnects. */
-  close(): Promise<void> {
-    return wrap(this.#native.shutdown());
+  async close(): Promise<void> {
+    // A call still in flight holds the prober's handle on a libuv thread: let it end first.
+    await Promise.allSettled([...this.#probing]);
+    const prober = this.#prober;
+    this.#prober = undefined;
+    await prober?.then(
+      (cluster) => cluster.close(),
+      () => undefined,
+    );
+    await wrap(this.#native.shutdown());
   }
 }
 

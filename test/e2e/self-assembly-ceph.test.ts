@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -226,6 +226,38 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
     const before = acknowledged.length;
     await waitFor('two more writes acknowledged', async () => acknowledged.length >= before + 2, 120_000, 500);
     console.log(`self-assembly-ceph: power lost → writes acknowledged again in ${Date.now() - died} ms`);
+    // Where the time went (issue #15): the fence of the node (the agents' logs), the DB master's
+    // election, its fence on Ceph (the OSDs it did not wait for: `down`) and its open, each
+    // since the power cut.
+    const since = (at: number) => `${at - died} ms`;
+    const logs = readdirSync(lab.scopeDir, { recursive: true, encoding: 'utf8' }).filter(
+      (file) => file.endsWith('chassis/node.log') || file.endsWith('services/db-master.log'),
+    );
+    const timeline: string[] = [];
+    for (const file of logs) {
+      for (const line of readFileSync(join(lab.scopeDir, file), 'utf8').split('\n')) {
+        if (!line.startsWith('{')) continue;
+        const entry = JSON.parse(line) as { time?: string; message?: string; event?: string; at?: number } & Record<
+          string,
+          unknown
+        >;
+        const at = entry.at ?? Date.parse(entry.time ?? '');
+        if (!(at >= died)) continue;
+        // An agent logs `message`; the seed's log has its agent's lines as `detail`.
+        const text = typeof entry.detail === 'string' ? entry.detail : (entry.message ?? '');
+        if (text.startsWith(`fenced ${victim.name} `)) timeline.push(`${since(at)} node fenced`);
+        if (text.includes(`of fenced ${victim.name} down`)) timeline.push(`${since(at)} ${text}`);
+        if (entry.event === 'db.master.elected') timeline.push(`${since(at)} ${String(entry.node)} elected`);
+        if (entry.event === 'db.master.fenced') {
+          const steps = JSON.stringify({ ...(entry.took as object), down: entry.down ?? [] });
+          timeline.push(`${since(at)} ${String(entry.node)} fenced the old master in ${String(entry.ms)} ms ${steps}`);
+        }
+        if (entry.event === 'db.master.ready') timeline.push(`${since(at)} ${String(entry.node)} ready`);
+      }
+    }
+    console.log(
+      `self-assembly-ceph: after the power cut: ${timeline.sort((a, b) => parseInt(a) - parseInt(b)).join('; ')}`,
+    );
     writing = false;
     await writer;
     expect(next['Hypervisor Hostname']).not.toBe(victim.name);

@@ -220,7 +220,29 @@ describe('agent: Ceph assembles itself (3 monitors, an OSD per node, a manager) 
       240_000,
       1_000,
     );
-    const stageList = [...stages].map(([stage, ms]) => `${stage} at ${ms} ms`).join(', ');
+    // The fence and its OSD's mark-down, timed from the survivors' agent logs (ISO time first)
+    // and from the osdmap that marked the OSD down (its `down_at` epoch).
+    const agentLog = survivors.flatMap((node) =>
+      readFileSync(join(rack.bmcs[Number(node.slice(1)) - 1]?.stateDir ?? '', 'node.log'), 'utf8').split('\n'),
+    );
+    const fenceLine = agentLog.find((line) => line.includes(`fenced ${victim} (incarnation`));
+    if (fenceLine) stages.set('fence recorded', Date.parse(fenceLine.slice(0, fenceLine.indexOf(' '))) - t0);
+    const victimOsd = agentLog
+      .map((line) => new RegExp(`marked osd\\.(\\d+) of fenced ${victim} down`).exec(line)?.[1])
+      .find((id) => id !== undefined);
+    const dump = (epoch?: number) =>
+      tool(survivors[0] ?? 'h4', ['ceph', 'osd', 'dump', ...(epoch ? [String(epoch)] : []), '-f', 'json']);
+    const downAt = (JSON.parse(await dump()) as { osds: { osd: number; down_at: number }[] }).osds.find(
+      (o) => String(o.osd) === victimOsd,
+    )?.down_at;
+    if (downAt) {
+      const { modified } = JSON.parse(await dump(downAt)) as { modified: string };
+      stages.set(`its OSD marked down (osdmap ${downAt})`, Date.parse(modified) - t0);
+    }
+    const stageList = [...stages]
+      .sort((a, b) => a[1] - b[1])
+      .map(([stage, ms]) => `${stage} at ${ms} ms`)
+      .join(', ');
     console.log(
       `agent-ceph: kill -9 of mon node ${victim}${victim === mgr ? ' (the manager’s)' : ''} → HEALTH_OK again in ${Date.now() - t0} ms (${stageList})`,
     );

@@ -261,6 +261,47 @@ describe('the services’ cephx users', () => {
     }
   });
 
+  it('db: no OSD cap short of `allow *` on every pool may ask an OSD its status (why the DB master stays admin)', async () => {
+    // An OSD answers a command (`ceph tell osd.N …`) only to a client whose OSD caps allow all
+    // (src/osd/OSD.cc handle_command: `session->caps.allow_all()`), which src/osd/OSDCap.cc
+    // grants only to `allow *` matching every pool, namespace and object: there is no `allow
+    // command` among OSD caps. The fence's barrier needs `status`; the narrowest `*` is refused.
+    const tellAs = async (name: string, osdCap: string) => {
+      const [entity] = JSON.parse(
+        (
+          await admin.monCommand({
+            prefix: 'auth get-or-create',
+            entity: name,
+            caps: ['mon', 'allow r', 'osd', osdCap],
+            format: 'json',
+          })
+        ).output.toString(),
+      ) as { key: string }[];
+      writeFileSync(join(dir, `ceph.${name}.keyring`), `[${name}]\n\tkey = ${entity?.key}\n`, { mode: 0o600 });
+      const rados = await RadosCluster.connect({ conf, clientName: name });
+      try {
+        return JSON.parse((await rados.osdCommand(0, { prefix: 'status' })).output.toString()) as {
+          newest_map: number;
+        };
+      } finally {
+        await rados.close();
+        await admin.monCommand({ prefix: 'auth del', entity: name });
+      }
+    };
+    const scoped = [
+      `allow * pool=${RACKSEED_POOL} namespace=${DB_NAMESPACE}`,
+      `allow * pool=${RACKSEED_POOL}`,
+      'allow rwx', // every pool's data, and still not a command
+    ];
+    for (const [index, cap] of scoped.entries()) {
+      await expect(tellAs(`client.tell-probe-${index}`, cap), cap).rejects.toMatchObject({
+        code: 'RADOS_ERR_PERMISSION_DENIED',
+        op: 'osdCommand',
+      });
+    }
+    expect((await tellAs('client.tell-probe-all', 'allow *')).newest_map).toBeGreaterThan(0);
+  });
+
   it('compute: blocklists a fenced host and waits for the map; reads no data', async () => {
     const rados = await radosAs('compute');
     try {
