@@ -20,13 +20,14 @@ import { promisify } from 'node:util';
 import { type Agent, fetch, type Response } from 'undici';
 import type { ClusterStatus } from '../agent/index.js';
 import { inSeed, type LabInfo, labDown, labLogTails, labPower, labUp, waitFor } from '../bootstrap/index.js';
-import { adminToken, trusting } from '../test/bed/index.js';
+import { adminToken, FlavorWriter, trusting } from '../test/bed/index.js';
 import { etcdReelection } from './etcd-reelection.js';
 import { median, quantile, row } from './stats.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
 const RACKSEED = [process.execPath, join(REPO, 'bin/rackseed.js')];
 const RUNS = Number(process.env.BENCH_FAILOVER_RUNS ?? 5);
+/** One write every PACE_MS at most: the time to the first write after a failure is known to that much. */
 const PACE_MS = 100;
 const run = promisify(execFile);
 
@@ -42,60 +43,6 @@ function apiOf(url: string, token: string, dispatcher: Agent): Api {
   const get = (path: string) =>
     fetch(`${url}${path}`, { dispatcher, headers: { 'x-auth-token': token }, signal: AbortSignal.timeout(10_000) });
   return { url, token, dispatcher, get };
-}
-
-/** One write's fate: when it was sent, and when it was acknowledged (undefined: it failed). */
-interface Write {
-  readonly name: string;
-  readonly sentAt: number;
-  ackAt?: number;
-  status?: number;
-}
-
-/** Writes flavors one after another through the gateway until stopped; keeps every write's fate. */
-class Writer {
-  readonly writes: Write[] = [];
-  #running = true;
-  readonly #done: Promise<void>;
-
-  constructor({ url, token, dispatcher }: Api) {
-    this.#done = (async () => {
-      for (let i = 0; this.#running; i++) {
-        // One write every PACE_MS at most: the time to the first write after a failure is known to that much.
-        const last = this.writes.at(-1)?.sentAt ?? 0;
-        await new Promise((resolve) => setTimeout(resolve, Math.max(0, last + PACE_MS - Date.now())));
-        const write: Write = { name: `fo.${i}`, sentAt: Date.now() };
-        this.writes.push(write);
-        try {
-          const response = await fetch(`${url}/compute/v2.1/flavors`, {
-            dispatcher,
-            method: 'POST',
-            headers: { 'x-auth-token': token, 'content-type': 'application/json' },
-            body: JSON.stringify({ flavor: { name: write.name, ram: 64, vcpus: 1, disk: 1 } }),
-            signal: AbortSignal.timeout(60_000),
-          });
-          await response.arrayBuffer();
-          write.status = response.status;
-          if (response.status === 200) write.ackAt = Date.now();
-        } catch {
-          write.status = 0; // no answer (the gateway found no node, or the 60 s bound passed)
-        }
-      }
-    })();
-  }
-
-  /** The first write sent at or after `t0` that was acknowledged, and the last acknowledged before it. */
-  recovery(t0: number): { after: number; gap: number } | undefined {
-    const first = this.writes.find((w) => w.sentAt >= t0 && w.ackAt !== undefined);
-    const before = this.writes.filter((w) => w.ackAt !== undefined && (w.ackAt ?? 0) < t0).at(-1);
-    if (!first?.ackAt || !before?.ackAt) return undefined;
-    return { after: first.ackAt - t0, gap: first.ackAt - before.ackAt };
-  }
-
-  async stop(): Promise<void> {
-    this.#running = false;
-    await this.#done;
-  }
 }
 
 export default async function bench(): Promise<void> {
@@ -115,7 +62,7 @@ export default async function bench(): Promise<void> {
     );
     const api = apiOf(lab.gateway.url, token, dispatcher);
     await whole(lab, status, undefined);
-    const writer = new Writer(api);
+    const writer = new FlavorWriter(api.url, api.token, api.dispatcher, PACE_MS);
     const results: { label: string; after: number[]; gap: number[] }[] = [];
     try {
       const scenarios: [string, () => Promise<{ t0: number; victim: string }>][] = [
@@ -200,7 +147,7 @@ export default async function bench(): Promise<void> {
       );
       row('  write gap (last ack → next ack)', fmt(median(gap)), fmt(quantile(gap, 0.95)));
     }
-    const acknowledged = writer.writes.filter((w) => w.ackAt !== undefined).map((w) => w.name);
+    const acknowledged = writer.acknowledged.map((w) => w.name);
     const listed = await flavorNames(api);
     const lost = acknowledged.filter((name) => !listed.includes(name)).length;
     const doubled = listed.length - new Set(listed).size;

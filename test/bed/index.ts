@@ -37,3 +37,4 @@ export {
   trusting,
 } from './cloud.js';
 export { TEST_CLUSTER_KEY, testCa, testNodeTls } from './tls.js';
+export { FlavorWriter, type Write } from './writer.js';

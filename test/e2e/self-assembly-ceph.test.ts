@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterStatus } from '../../agent/index.js';
 import { inSeed, type LabInfo, labAdd, labPower, labUp, waitFor } from '../../bootstrap/index.js';
+import { FlavorWriter, trusting } from '../bed/index.js';
 import { removeLabAfterAll } from './lab-hooks.js';
 import { labSecrets, secretLeaks } from './lab-secrets.js';
 
@@ -204,6 +205,10 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
     const victim = { name: master['Hypervisor Hostname'] };
     const acknowledged: string[] = [];
     let writing = true;
+    // Beside the CLI, a client that sees each answer: every request caught in the failover must
+    // succeed once the new master takes over, or get the retryable 503.
+    const dispatcher = trusting(lab.gateway.ca);
+    const raw = new FlavorWriter(lab.gateway.url, await token(), dispatcher);
     const writer = (async () => {
       for (let i = 0; writing; i++) {
         const name = `during.${i}`;
@@ -260,10 +265,27 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
     );
     writing = false;
     await writer;
+    await raw.stop();
+    await dispatcher.close();
     expect(next['Hypervisor Hostname']).not.toBe(victim.name);
     const flavors = (await openstack<{ Name: string }[]>(['flavor', 'list'])).map((f) => f.Name);
     expect(acknowledged.length).toBeGreaterThan(0);
     expect(acknowledged.filter((name) => !flavors.includes(name))).toEqual([]);
+    expect(raw.acknowledged.filter((w) => !flavors.includes(w.name))).toEqual([]);
+    expect(flavors.length).toBe(new Set(flavors).size);
+    // Each refusal is the retryable one (0: the connection to the API of the node that lost its
+    // power, reset with it: no node can answer from there).
+    const refusals = raw.writes.filter((w) => w.status !== 200);
+    console.log(
+      `self-assembly-ceph: raw writes: ${raw.acknowledged.length} acknowledged, refused: ${JSON.stringify(refusals.map((w) => w.status))}`,
+    );
+    for (const w of refusals.filter((r) => r.status !== 0)) {
+      expect(w).toMatchObject({
+        status: 503,
+        retryAfter: expect.stringMatching(/^\d+$/),
+        fault: ['serviceUnavailable'],
+      });
+    }
     // Every live node's own API still answers, and the dead node is no longer a hypervisor.
     const auth = await token();
     for (const h of alive) expect(await flavorsOn(h['Host IP'], auth)).toContain('lab.small');
