@@ -113,22 +113,27 @@ export default async function bench(): Promise<void> {
         const result = { label, after: [] as number[], gap: [] as number[] };
         results.push(result);
         for (let i = 0; i < RUNS; i++) {
-          const { t0, victim } = await strike();
-          const recovered = await waitFor(
-            `a write acknowledged after: ${label} (${victim})`,
-            () => writer.recovery(t0),
-            180_000,
-            50,
-          ).catch((error: unknown) => {
+          let t0 = Date.now();
+          try {
+            const struck = await strike();
+            t0 = struck.t0;
+            const recovered = await waitFor(
+              `a write acknowledged after: ${label} (${struck.victim})`,
+              () => writer.recovery(t0),
+              180_000,
+              50,
+            );
+            result.after.push(recovered.after);
+            result.gap.push(recovered.gap);
+            console.log(`  ${label}, run ${i + 1} (${struck.victim}): next write after ${recovered.after} ms`);
+            await new Promise((resolve) => setTimeout(resolve, 13_000)); // a paused process resumes first
+            await whole(lab, status, struck.victim);
+          } catch (error) {
             const since = writer.writes.filter((w) => w.sentAt >= t0).map((w) => w.status ?? 'in flight');
             throw new Error(
-              `${String(error)}; ${since.length} writes since, answered ${JSON.stringify(since.slice(-20))}\n${labLogTails(lab.scopeDir)}`,
+              `${label}, run ${i + 1}: ${String(error)}; ${since.length} writes since, answered ${JSON.stringify(since.slice(-20))}\n${labLogTails(lab.scopeDir)}`,
             );
-          });
-          result.after.push(recovered.after);
-          result.gap.push(recovered.gap);
-          await new Promise((resolve) => setTimeout(resolve, 13_000)); // a paused process resumes first
-          await whole(lab, status, victim);
+          }
         }
       }
     } finally {

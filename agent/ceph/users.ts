@@ -35,14 +35,15 @@ export interface CephUser {
  * - `host` (`rackseed host serve` and its QEMUs): servers' disks (clone, grow, run, remove), the
  *   images they are cloned from, its own address taken off the blocklist at start (it was
  *   blocklisted when its node was fenced);
- * - `db` (`rackseed db master`, libcephsqlite): the database's namespace, and blocklisting the
- *   previous master's client (its lock holder) before taking over. Not given to the DB master:
- *   its fence then waits until every up OSD has the blocklist's map, asking each its `status`
- *   (`ceph tell osd.N status`), and an OSD answers a command only to a client whose OSD caps
- *   allow all (OSD::handle_command checks OSDCap::allow_all: `allow *` on every pool; OSD caps
- *   have no `allow command`), which would open every pool's data to it;
+ * - `db` (`rackseed db master`, libcephsqlite): the database's namespace, blocklisting the
+ *   previous master's client (its lock holder) before taking over, and the fence's epoch
+ *   barrier: it asks each up OSD its `status` (`ceph tell osd.N status`), and an OSD answers a
+ *   command only to a client whose OSD caps allow all (OSD::handle_command checks
+ *   OSDCap::allow_all: `allow *` on every pool; OSD caps have no `allow command`). So its OSD
+ *   cap is `allow *`: every pool's data is open to it, as to client.admin, but not the monitors
+ *   (users, config keys, pools, flags), which client.admin would give it;
  * - `compute` (`rackseed compute keeper`): blocklisting a fenced host before its servers move.
- * None may read or change users, config keys, pools or flags, nor another service's namespace.
+ * None may read or change users, config keys, pools or flags; none but `db` another service's data.
  */
 export const CEPH_USERS: Readonly<Record<CephService, CephUser>> = {
   api: {
@@ -64,10 +65,11 @@ export const CEPH_USERS: Readonly<Record<CephService, CephUser>> = {
   },
   db: {
     name: 'client.rackseed-db',
-    // libcephsqlite's documented caps (doc/rados/api/libcephsqlite.rst): mon read, and adding to the blocklist.
+    // libcephsqlite's documented caps (doc/rados/api/libcephsqlite.rst) on the monitors: read, and
+    // adding to the blocklist; on the OSDs, `allow *` for the barrier's `status` (see above).
     caps: {
       mon: "allow r, allow command 'osd blocklist' with blocklistop=add",
-      osd: `allow rwx pool=${RACKSEED_POOL} namespace=${DB_NAMESPACE}`,
+      osd: 'allow *',
     },
   },
   compute: {

@@ -41,8 +41,7 @@ export async function cloudServices(
   return [
     commandService('db-master', 'everywhere', (c) => [
       ...rackseed,
-      // Still client.admin: its fence's epoch barrier asks each OSD `status` (see CEPH_USERS.db).
-      ...['db', 'master', ...common(c)],
+      ...['db', 'master', ...common(c, 'db')],
       ...['--pool', RACKSEED_POOL, '--namespace', DB_NAMESPACE, '--port', String(DB_MASTER_PORT), '--node', c.node],
     ]),
     commandService('api', 'everywhere', (c) => [
