@@ -216,14 +216,17 @@ async function dbMaster(lab: LabInfo, api: Api): Promise<string> {
       const { hypervisors } = (await response.json()) as {
         hypervisors: { hypervisor_hostname: string; host_ip: string }[];
       };
+      const answers: string[] = [];
       for (const h of hypervisors) {
         const url = `https://${h.host_ip}:5001/v1/status`;
-        const answer = await run('ip', ['netns', 'exec', lab.seedNetns, 'curl', '-sf', '-m', '2', ...tls, url]).catch(
-          () => undefined,
+        const answer = await run('ip', ['netns', 'exec', lab.seedNetns, 'curl', '-sS', '-m', '2', ...tls, url]).then(
+          (r) => r.stdout,
+          (error: unknown) => String(error).slice(0, 200),
         );
-        if (answer && (JSON.parse(answer.stdout) as { role: string }).role === 'master') return h.hypervisor_hostname;
+        if (answer.includes('"role":"master"')) return h.hypervisor_hostname;
+        answers.push(`${h.hypervisor_hostname}: ${answer}`);
       }
-      return undefined;
+      throw new Error(`no DB master among ${answers.join('; ')}`); // what each said, in the timeout's message
     },
     120_000,
     500,
