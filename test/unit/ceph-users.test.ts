@@ -36,10 +36,14 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('the services’ cephx users', () => {
-  it('each has a client name of its own and none has a wildcard cap', () => {
+  it('each has a client name of its own and none has a wildcard cap but db on the OSDs (its fence barrier)', () => {
     const users = Object.values(CEPH_USERS);
     expect(new Set(users.map((u) => u.name)).size).toBe(users.length);
-    for (const user of users) expect(Object.values(user.caps).join(', ')).not.toMatch(/\*|allow rwx?(,|$)|\ball\b/);
+    for (const user of users) {
+      const caps = user === CEPH_USERS.db ? { mon: user.caps.mon } : user.caps;
+      expect(Object.values(caps).join(', ')).not.toMatch(/\*|allow rwx?(,|$)|\ball\b/);
+    }
+    expect(CEPH_USERS.db.caps.osd).toBe('allow *');
   });
 
   it('writes each keyring (0600) where the node’s ceph.conf finds it for that client', async () => {
