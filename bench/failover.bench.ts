@@ -20,7 +20,7 @@ import { promisify } from 'node:util';
 import { type Agent, fetch, type Response } from 'undici';
 import type { ClusterStatus } from '../agent/index.js';
 import { inSeed, type LabInfo, labDown, labLogTails, labPower, labUp, waitFor } from '../bootstrap/index.js';
-import { adminToken, FlavorWriter, trusting } from '../test/bed/index.js';
+import { adminToken, curlNodeCert, FlavorWriter, trusting } from '../test/bed/index.js';
 import { etcdReelection } from './etcd-reelection.js';
 import { median, quantile, row } from './stats.js';
 
@@ -201,14 +201,7 @@ function agentPid(lab: LabInfo, node: string): number {
 
 /** The node whose DB master candidate is the master (its RPC answers the seed's certificate, from the seed's namespace). */
 async function dbMaster(lab: LabInfo, api: Api): Promise<string> {
-  const tls = [
-    '--cacert',
-    join(lab.tls, 'ca.crt'),
-    '--cert',
-    join(lab.tls, 'node.crt'),
-    '--key',
-    join(lab.tls, 'node.key'),
-  ];
+  const tls = curlNodeCert(lab.tls);
   return waitFor(
     'the elected DB master',
     async () => {

@@ -148,3 +148,8 @@ export async function adminToken(
   if (response.status !== 201) throw new Error(`admin token from ${url}: ${response.status} ${await response.text()}`);
   return response.headers.get('x-subject-token') ?? '';
 }
+
+/** curl's flags to present the node certificate in `tlsDir` (a NodeTls directory): the internal planes are mutual TLS. */
+export function curlNodeCert(tlsDir: string): string[] {
+  return ['--cacert', join(tlsDir, 'ca.crt'), '--cert', join(tlsDir, 'node.crt'), '--key', join(tlsDir, 'node.key')];
+}

@@ -31,6 +31,7 @@ export { JOURNAL_SCHEMA, type MasterProcess, spawnCloudMaster, spawnMaster } fro
 export {
   adminPasswordOf,
   adminToken,
+  curlNodeCert,
   type CloudProcess,
   type ClusterCloudOptions,
   startCloud,

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterStatus } from '../../agent/index.js';
 import { inSeed, type LabInfo, labAdd, labPower, labUp, waitFor } from '../../bootstrap/index.js';
-import { FlavorWriter, trusting } from '../bed/index.js';
+import { curlNodeCert, FlavorWriter, trusting } from '../bed/index.js';
 import { removeLabAfterAll } from './lab-hooks.js';
 import { labSecrets, secretLeaks } from './lab-secrets.js';
 
@@ -109,14 +109,7 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
   const flavorsOn = async (ip: string, auth: string) =>
     (await onNode<{ flavors: Flavor[] }>(ip, '/compute/v2.1/flavors', auth)).flavors.map((f) => f.name);
   /** curl's flags for the seed's node certificate (the internal planes are mutual TLS). */
-  const seedCert = () => [
-    '--cacert',
-    join(lab.tls, 'ca.crt'),
-    '--cert',
-    join(lab.tls, 'node.crt'),
-    '--key',
-    join(lab.tls, 'node.key'),
-  ];
+  const seedCert = () => curlNodeCert(lab.tls);
   /** The node whose DB master candidate is the master (asked in the seed's namespace, with the seed's certificate: its RPC is mutual TLS). */
   const masterOf = async (hypervisors: readonly Hypervisor[]) => {
     for (const h of hypervisors) {

@@ -83,3 +83,13 @@ export async function tenant(
   if (grant.statusCode !== 204) throw new Error(`grant: ${grant.statusCode}`);
   return tokenFor(api, `${name}-user`, 'pw-12345', name);
 }
+
+/** The id of project `name`, as the admin (`adminToken`) finds it. */
+export async function projectIdOf(api: Api, adminToken: string, name: string): Promise<string> {
+  const response = await api.app.inject({
+    method: 'GET',
+    url: `/identity/v3/projects?name=${name}`,
+    headers: { 'x-auth-token': adminToken },
+  });
+  return response.json().projects[0].id as string;
+}

@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Image, openSqliteDb } from '../../appliance/db/index.js';
 import { CLOUD_MIGRATIONS } from '../../appliance/db/sqlite.js';
-import { ADMIN_PASSWORD, startTestApi, tenant, tokenFor } from './api-helpers.js';
+import { ADMIN_PASSWORD, projectIdOf, startTestApi, tenant, tokenFor } from './api-helpers.js';
 
 /** Glance v2's image members and the visibility of shared images, over HTTP (`inject`). */
 describe('Glance v2 image members', () => {
@@ -31,14 +31,7 @@ describe('Glance v2 image members', () => {
   const statusOf = async (...args: Parameters<typeof call>) => (await call(...args)).statusCode;
   const listed = async (token: string, query = '') =>
     ((await call(token, 'GET', `/images${query}`)).json().images as { id: string }[]).map((i) => i.id);
-  const projectId = async (name: string) =>
-    (
-      await t.api.app.inject({
-        method: 'GET',
-        url: `/identity/v3/projects?name=${name}`,
-        headers: { 'x-auth-token': admin },
-      })
-    ).json().projects[0].id as string;
+  const projectId = (name: string) => projectIdOf(t.api, admin, name);
   const newImage = async (visibility?: Image['visibility']) => {
     const created = await call(a, 'POST', '/images', {
       name: 'offered',

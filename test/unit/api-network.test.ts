@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_PASSWORD, startTestApi, tenant, tokenFor } from './api-helpers.js';
+import { ADMIN_PASSWORD, projectIdOf, startTestApi, tenant, tokenFor } from './api-helpers.js';
 
 describe('Neutron v2.0 security groups', () => {
   let t: Awaited<ReturnType<typeof startTestApi>>;
@@ -18,14 +18,7 @@ describe('Neutron v2.0 security groups', () => {
     return (r.json() as { security_groups: { id: string; name: string; project_id: string; tenant_id: string }[] })
       .security_groups;
   };
-  const projectId = async (name: string) =>
-    (
-      await t.api.app.inject({
-        method: 'GET',
-        url: `/identity/v3/projects?name=${name}`,
-        headers: { 'x-auth-token': admin },
-      })
-    ).json().projects[0].id as string;
+  const projectId = (name: string) => projectIdOf(t.api, admin, name);
 
   beforeAll(async () => {
     t = await startTestApi();
