@@ -8,6 +8,7 @@ import {
   cephMgrService,
   cephRoles,
   LocalCeph,
+  markPoweredOffOsdsDown,
   type OsdDiskPolicy,
 } from './ceph/index.js';
 import { Elections } from './elections.js';
@@ -156,21 +157,6 @@ export async function startAgent(
     nodeGone: (node, gone) => void fencerLater.fencer?.nodeGone(node, gone),
     changed: () => {},
   });
-  const fencer = new Fencer(
-    store,
-    name,
-    driver,
-    options.clusterKey,
-    elections,
-    (fence) => new MachineHost(store, NODE_MACHINE, { fence: fence as never }),
-    () => lease?.id ?? '0',
-    log,
-  );
-  fencerLater.fencer = fencer;
-  const genesis = new MachineHost(store, CLUSTER_GENESIS_MACHINE, {
-    announce: async (params: { phase: string; voters: number }) => log(`etcd ${params.phase}: ${params.voters} voters`),
-  });
-  const keeper = new MembershipKeeper(store, elections, genesis, log);
   const roles = cephRoles();
   const ceph =
     options.cephHost && options.cephConnect
@@ -186,6 +172,33 @@ export async function startAgent(
           log,
         })
       : undefined;
+  const fencer = new Fencer(
+    store,
+    name,
+    driver,
+    options.clusterKey,
+    elections,
+    (fence) => new MachineHost(store, NODE_MACHINE, { fence: fence as never }),
+    () => lease?.id ?? '0',
+    log,
+    (node) => {
+      if (!ceph) return;
+      const started = Date.now();
+      markPoweredOffOsdsDown(store, ceph, node).then(
+        (ids) => {
+          for (const id of ids)
+            log(`marked osd.${id} of fenced ${node} down, definitely dead, in ${Date.now() - started} ms`);
+        },
+        (error: unknown) =>
+          log(`could not mark the OSD of fenced ${node} down (the Ceph keeper will): ${String(error)}`),
+      );
+    },
+  );
+  fencerLater.fencer = fencer;
+  const genesis = new MachineHost(store, CLUSTER_GENESIS_MACHINE, {
+    announce: async (params: { phase: string; voters: number }) => log(`etcd ${params.phase}: ${params.voters} voters`),
+  });
+  const keeper = new MembershipKeeper(store, elections, genesis, log);
 
   // Membership, as every agent follows it: the voters are its endpoints, and a join instruction
   // under its name starts its etcd member.

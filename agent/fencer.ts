@@ -48,7 +48,8 @@ const RETRY_MS = 2_000;
  * cluster needs for its quorum (too few of the other voters answer): that would take etcd
  * down with it; it is retried until they do, or until its agent registers again. The
  * candidates for the fencer itself fence a dead fencer holder the same way, one at a time (a
- * leased lock per node).
+ * leased lock per node). The moment the BMC says the node is off, `poweredOff` is told (the
+ * agent marks its OSDs down: issue #15), before the record is written.
  */
 export class Fencer {
   active = false;
@@ -67,6 +68,8 @@ export class Fencer {
     ) => MachineHost<typeof NODE_MACHINE.machine>,
     private readonly lease: () => string,
     private readonly log: (message: string) => void,
+    /** Told at once that the BMC says `name` is off (before the record is written), e.g. to mark its OSDs down. */
+    private readonly poweredOff: (name: string) => void = () => {},
   ) {
     this.nodeMachines = hostFor((params) => this.fence(params.name, params.lease));
   }
@@ -108,6 +111,7 @@ export class Fencer {
         this.log(`${error.code}: ${error.message}`);
         return { type: 'node.fence.failed', error: error.message };
       }
+      this.poweredOff(name);
       const record: FenceRecord = { lease, method: 'bmc', at: new Date().toISOString(), by: this.node };
       await this.store.put(keys.fenced(name), JSON.stringify(record));
       this.log(`fenced ${name} (incarnation ${lease}) through its BMC`);

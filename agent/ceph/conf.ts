@@ -121,7 +121,14 @@ mon allow pool size one = true
 client mount timeout = 30
 rados mon op timeout = 30
 rados osd op timeout = 30
-${extra}[mon]
+${extra}[client]
+# Every client (the DB master's and libcephsqlite's, the API's, QEMU's rbd) calls an operation
+# laggy after 1 s, not 10 s, and then asks the monitors for a newer osdmap, checking every
+# 0.5 s (not 5 s): an operation sent to an OSD that died with its node is re-sent to the new
+# primary as soon as the map marking it down is out, not 10 to 15 s later (issue #15).
+objecter timeout = 1
+objecter tick interval = 0.5
+[mon]
 # A dead monitor holds every monitor command (an OSD marked down, a client blocklisted) until
 # the others notice and elect a quorum without it: 2 x the lease, then the election timeout
 # (Ceph's defaults, 5 s and 5 s: 15 s; here 2 s and 1 s: 5 s). The monitors run on the rack's

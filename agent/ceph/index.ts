@@ -23,6 +23,7 @@ export {
   type OsdDiskSearch,
 } from './disk.js';
 export { cephxKey, ensureCephIdentity, newCephIdentity, openCephIdentity, type Utime } from './identity.js';
+export { markPoweredOffOsdsDown } from './fenced.js';
 export { CephKeeper } from './keeper.js';
 export {
   type CephClientOptions,

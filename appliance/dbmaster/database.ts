@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { DB_ERRORS, DbError, fromWire } from './errors.js';
 import type { DbLocation } from './location.js';
-import type { WorkerData, WorkerReply, WorkerRequest } from './worker.js';
+import type { OpenSteps, WorkerData, WorkerReply, WorkerRequest } from './worker.js';
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: unknown) => void };
 type RequestBody =
@@ -86,6 +86,8 @@ export class PreparedDatabase {
  */
 export class DatabaseWorker {
   readonly schemaVersion: number;
+  /** How long the open took, step by step. */
+  readonly took: OpenSteps;
   /** The address libcephsqlite's client holds the database lock with (Ceph only). */
   readonly lockAddress: string | undefined;
   readonly #worker: Worker;
@@ -98,6 +100,7 @@ export class DatabaseWorker {
   constructor(worker: Worker, ready: Extract<WorkerReply, { kind: 'ready' }>) {
     this.#worker = worker;
     this.schemaVersion = ready.schemaVersion;
+    this.took = ready.took;
     this.lockAddress = ready.lockAddress;
     worker.on('message', (reply: WorkerReply) => {
       if (!('id' in reply)) return;

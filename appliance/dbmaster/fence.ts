@@ -1,5 +1,5 @@
 import { type Locker, type RadosCluster, RadosError } from '../rados/index.js';
-import { type DbLocation, firstStripe, STRIPER_LOCK } from './location.js';
+import { type DbLocation, firstStripe, STRIPER_HOLDER, STRIPER_LOCK } from './location.js';
 
 /**
  * The holders a takeover fenced, the osdmap epoch every up OSD had reached with their
@@ -11,7 +11,7 @@ export interface Fenced {
   holders: Locker[];
   epoch?: number;
   down?: number[];
-  took: { lockers: number; blocklist: number; barrier: number; breakLock: number };
+  took: { lockers: number; blocklist: number; barrier: number; breakLock: number; release: number };
 }
 
 /**
@@ -19,13 +19,15 @@ export interface Fenced {
  * old master that is only paused (SIGSTOP, a long GC, a partition) can never write again, then
  * breaks its lock so that the open does not wait for libcephsqlite's fixed 30 s lease
  * (research §3.4). The blocklist's epoch barrier (see {@link RadosCluster.blocklist}) makes the
- * OSDs refuse the old holder before this returns, hence before the new master opens the database.
+ * OSDs refuse the old holder before this returns, hence before the new master opens the
+ * database. Last, it clears the holder's name as a clean unlock does: the open then takes the
+ * lock in one operation, where it would otherwise blocklist the same holder again.
  */
 export async function fencePreviousHolder(
   cluster: RadosCluster,
   location: Extract<DbLocation, { kind: 'ceph' }>,
 ): Promise<Fenced> {
-  const took = { lockers: 0, blocklist: 0, barrier: 0, breakLock: 0 };
+  const took = { lockers: 0, blocklist: 0, barrier: 0, breakLock: 0, release: 0 };
   const timed = async <T>(step: keyof typeof took, call: () => Promise<T>): Promise<T> => {
     const started = Date.now();
     try {
@@ -60,6 +62,8 @@ export async function fencePreviousHolder(
         if (!(error instanceof RadosError && error.code === 'RADOS_ERR_NOT_FOUND')) throw error;
       }
     }
+    // Every holder is fenced: release the lock as its holder's clean unlock would have.
+    if (lockers.length > 0) await timed('release', () => pool.setXattr(oid, STRIPER_HOLDER, Buffer.alloc(0)));
     return {
       holders: lockers,
       ...(epoch === undefined ? {} : { epoch }),

@@ -9,7 +9,14 @@ export { type BlobLocation, type BlobStore, openBlobStore } from './blobs.js';
 export { DbClient, type CallOptions, type DbClientOptions } from './client.js';
 export { DB_ERRORS, DbError, type DbErrorCode } from './errors.js';
 export { fencePreviousHolder } from './fence.js';
-export { CEPHSQLITE_EXTENSION, cephUri, type DbLocation, firstStripe, STRIPER_LOCK } from './location.js';
+export {
+  CEPHSQLITE_EXTENSION,
+  cephUri,
+  type DbLocation,
+  firstStripe,
+  STRIPER_HOLDER,
+  STRIPER_LOCK,
+} from './location.js';
 export {
   DB_MASTER_ELECTION,
   type DbMaster,

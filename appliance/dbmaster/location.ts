@@ -24,6 +24,12 @@ export const CEPHSQLITE_EXTENSION = '/usr/lib/x86_64-linux-gnu/libcephsqlite.so'
 
 /** libcephsqlite's lock on the first stripe object (SimpleRADOSStriper.cc). */
 export const STRIPER_LOCK = 'striper.lock';
+/**
+ * The xattr where libcephsqlite's striper names its lock's holder, and clears on a clean
+ * unlock. Left set, the next open takes it for a holder that did not clean up and blocklists
+ * that address itself (a second monitor commit) before it opens.
+ */
+export const STRIPER_HOLDER = 'striper.excl';
 
 /** The RADOS object carrying the database's lock. */
 export function firstStripe(name: string): string {

@@ -256,6 +256,7 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
     log('db.master.ready', {
       node: options.node,
       ms: Date.now() - started,
+      took: opened.took,
       schemaVersion: opened.schemaVersion,
       lockAddress: opened.lockAddress,
     });

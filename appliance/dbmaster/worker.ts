@@ -23,9 +23,15 @@ export type WorkerRequest =
   | { id: number; kind: 'status' }
   | { id: number; kind: 'close' };
 
+/** How long opening took (ms): the open with its pragmas (the lock, WAL recovery), then the migrations. */
+export interface OpenSteps {
+  open: number;
+  migrate: number;
+}
+
 /** Worker → host: `ready` once open and migrated, then one reply per request. */
 export type WorkerReply =
-  | { kind: 'ready'; schemaVersion: number; lockAddress: string | undefined }
+  | { kind: 'ready'; schemaVersion: number; lockAddress: string | undefined; took: OpenSteps }
   | { kind: 'open-failed'; error: WireError }
   | { id: number; kind: 'ok'; result: unknown; replayed?: boolean }
   | { id: number; kind: 'error'; error: WireError; fatal: boolean };
@@ -173,6 +179,7 @@ async function main(): Promise<void> {
   let db: Database.Database;
   let schema: Schema;
   let schemaVersion: number;
+  const took: OpenSteps = { open: 0, migrate: 0 };
   try {
     // Prepared while a standby: the schema module, the addon and the ceph VFS are loaded
     // before the election is won, so that a takeover only opens the database.
@@ -183,8 +190,11 @@ async function main(): Promise<void> {
         if (message.kind === 'open') resolve();
       }),
     );
+    const started = Date.now();
     db = open();
+    took.open = Date.now() - started;
     schemaVersion = migrate(db, schema.migrations);
+    took.migrate = Date.now() - started - took.open;
   } catch (error) {
     const code = error instanceof MigrationError ? DB_ERRORS.MIGRATION : DB_ERRORS.OPEN_FAILED;
     port?.postMessage({ kind: 'open-failed', error: wire(error, code) } satisfies WorkerReply);
@@ -269,7 +279,7 @@ async function main(): Promise<void> {
     }
     port?.postMessage(reply);
   });
-  port?.postMessage({ kind: 'ready', schemaVersion, lockAddress } satisfies WorkerReply);
+  port?.postMessage({ kind: 'ready', schemaVersion, lockAddress, took } satisfies WorkerReply);
 }
 
 await main();

@@ -250,7 +250,9 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
           const steps = JSON.stringify({ ...(entry.took as object), down: entry.down ?? [] });
           timeline.push(`${since(at)} ${String(entry.node)} fenced the old master in ${String(entry.ms)} ms ${steps}`);
         }
-        if (entry.event === 'db.master.ready') timeline.push(`${since(at)} ${String(entry.node)} ready`);
+        if (entry.event === 'db.master.ready') {
+          timeline.push(`${since(at)} ${String(entry.node)} ready, opened in ${JSON.stringify(entry.took)} ms`);
+        }
       }
     }
     console.log(

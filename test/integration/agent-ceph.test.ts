@@ -232,9 +232,15 @@ describe('agent: Ceph assembles itself (3 monitors, an OSD per node, a manager) 
       .find((id) => id !== undefined);
     const dump = (epoch?: number) =>
       tool(survivors[0] ?? 'h4', ['ceph', 'osd', 'dump', ...(epoch ? [String(epoch)] : []), '-f', 'json']);
-    const downAt = (JSON.parse(await dump()) as { osds: { osd: number; down_at: number }[] }).osds.find(
-      (o) => String(o.osd) === victimOsd,
-    )?.down_at;
+    const osdmap = JSON.parse(await dump()) as {
+      osds: { osd: number; down_at: number }[];
+      osd_xinfo: { osd: number; dead_epoch: number }[];
+    };
+    const downAt = osdmap.osds.find((o) => String(o.osd) === victimOsd)?.down_at;
+    // The fencer marked it down the moment the BMC said the node was off: `definitely_dead`
+    // (a dead epoch), which the Ceph keeper's own mark-down does not set.
+    expect(agentLog.some((line) => line.includes(`of fenced ${victim} down, definitely dead`))).toBe(true);
+    expect(osdmap.osd_xinfo.find((o) => String(o.osd) === victimOsd)?.dead_epoch).toBeGreaterThan(0);
     if (downAt) {
       const { modified } = JSON.parse(await dump(downAt)) as { modified: string };
       stages.set(`its OSD marked down (osdmap ${downAt})`, Date.parse(modified) - t0);

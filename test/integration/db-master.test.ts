@@ -3,7 +3,13 @@ import { Etcd3 } from 'etcd3';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeTls } from '../../agent/index.js';
-import { DbClient, type DbLocation, firstStripe, STRIPER_LOCK } from '../../appliance/dbmaster/index.js';
+import {
+  DbClient,
+  type DbLocation,
+  firstStripe,
+  STRIPER_HOLDER,
+  STRIPER_LOCK,
+} from '../../appliance/dbmaster/index.js';
 import { blocklistAddress, RadosCluster } from '../../appliance/rados/index.js';
 import {
   type CephCluster,
@@ -113,8 +119,16 @@ describe('database master on Ceph', () => {
     expect(doubled).toEqual([]);
     expect(lost).toEqual([]);
     expect(total()).toBeGreaterThanOrEqual(atKill + 60);
-    // The new master fenced the killed one rather than waiting out libcephsqlite's 30 s lease.
-    expect(second.events().some((e) => e.event === 'db.master.fenced')).toBe(true);
+    // The new master fenced the killed one rather than waiting out libcephsqlite's 30 s lease,
+    // and released the lock as a clean unlock does: its open blocklisted nobody again (the
+    // osdmap is still at the fence's epoch) and the lock names the new holder.
+    const fenced = second.events().find((e) => e.event === 'db.master.fenced');
+    expect(fenced).toMatchObject({ epoch: expect.any(Number) });
+    const { output } = await rados.monCommand({ prefix: 'osd dump', format: 'json' });
+    expect((JSON.parse(output.toString()) as { epoch: number }).epoch).toBe(fenced?.epoch);
+    const pool = await rados.openPool(ceph.pool, { namespace: 'db-test' });
+    const holder = await pool.getXattr(firstStripe('journal-kill'), STRIPER_HOLDER).finally(() => pool.close());
+    expect(holder.toString()).toBe((await second.status()).lockAddress);
     await Promise.all(clients.map((c) => c.close()));
   });
 

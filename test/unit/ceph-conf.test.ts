@@ -49,6 +49,12 @@ describe('ceph.conf hardened (issue #14)', () => {
     for (const auth of ['cluster', 'service', 'client']) expect(global?.get(`auth_${auth}_required`)).toBe('cephx');
   });
 
+  it('has every client ask for a newer osdmap once an operation is 1 s late, not 10 s (a dead OSD is left at once)', () => {
+    const client = sections(render()).get('client');
+    expect(client?.get('objecter_timeout')).toBe('1');
+    expect(client?.get('objecter_tick_interval')).toBe('0.5');
+  });
+
   it('mutes no health check and moves no threshold: no mon_warn_on_*, no mon_data_avail_*, pools cannot be deleted', () => {
     const names = [...sections(render()).values()].flatMap((s) => [...s.keys()]);
     expect(names.filter((n) => /^mon_warn_on|^mon_data_avail|mute|^mon_allow_pool_delete$/.test(n))).toEqual([]);
@@ -60,7 +66,7 @@ describe('ceph.conf hardened (issue #14)', () => {
     expect(global?.get('mon_data_avail_warn')).toBe('2');
     expect(global?.get('mon_data_avail_crit')).toBe('1');
     expect(conf).toContain(
-      "rados osd op timeout = 30\n# Given to this node's agent (cephConfig):\nmon data avail warn = 2\nmon data avail crit = 1\n[mon]\n",
+      "rados osd op timeout = 30\n# Given to this node's agent (cephConfig):\nmon data avail warn = 2\nmon data avail crit = 1\n[client]\n",
     );
     expect(conf.replace(/# Given to this node's agent \(cephConfig\):\n(.+\n){2}/, '')).toBe(render());
   });
