@@ -23,9 +23,14 @@ export type WorkerRequest =
   | { id: number; kind: 'status' }
   | { id: number; kind: 'close' };
 
-/** How long opening took (ms): the open with its pragmas (the lock, WAL recovery), then the migrations. */
+/**
+ * How long opening took (ms): libcephsqlite's connection to the cluster (made at the first
+ * open), taking the lock and recovering the WAL (the first read, under `journal_mode = WAL`),
+ * then the migrations.
+ */
 export interface OpenSteps {
-  open: number;
+  connect: number;
+  recover: number;
   migrate: number;
 }
 
@@ -53,14 +58,18 @@ function loadVfs(): void {
   boot.close();
 }
 
-function open(): Database.Database {
+function open(took: OpenSteps): Database.Database {
+  let started = Date.now();
   const db = new Database(location.kind === 'ceph' ? cephUri(location) : location.path);
+  took.connect = Date.now() - started;
+  started = Date.now();
   // Order matters: the page size before the first write; EXCLUSIVE before WAL (no shared
   // memory on the ceph VFS); synchronous=FULL, or WAL loses acknowledged commits on kill -9
   // (research §3.3: better-sqlite3 defaults WAL to NORMAL).
   db.pragma('page_size = 65536');
   db.pragma('locking_mode = EXCLUSIVE');
   db.pragma('journal_mode = WAL');
+  took.recover = Date.now() - started;
   db.pragma('synchronous = FULL');
   // Reads come from SQLite's page cache, kept across transactions: in EXCLUSIVE locking mode
   // SQLite trusts its cached pages (nobody else may change the file while we hold the lock, and
@@ -179,7 +188,7 @@ async function main(): Promise<void> {
   let db: Database.Database;
   let schema: Schema;
   let schemaVersion: number;
-  const took: OpenSteps = { open: 0, migrate: 0 };
+  const took: OpenSteps = { connect: 0, recover: 0, migrate: 0 };
   try {
     // Prepared while a standby: the schema module, the addon and the ceph VFS are loaded
     // before the election is won, so that a takeover only opens the database.
@@ -190,11 +199,10 @@ async function main(): Promise<void> {
         if (message.kind === 'open') resolve();
       }),
     );
+    db = open(took);
     const started = Date.now();
-    db = open();
-    took.open = Date.now() - started;
     schemaVersion = migrate(db, schema.migrations);
-    took.migrate = Date.now() - started - took.open;
+    took.migrate = Date.now() - started;
   } catch (error) {
     const code = error instanceof MigrationError ? DB_ERRORS.MIGRATION : DB_ERRORS.OPEN_FAILED;
     port?.postMessage({ kind: 'open-failed', error: wire(error, code) } satisfies WorkerReply);
