@@ -26,6 +26,9 @@ export interface CallOptions {
  * How every node reaches the database: follows the elected master's address in etcd, and
  * retries a call through a failover until its deadline. Each write carries a request id that
  * the master stores in the same transaction, so a retry after a lost reply never applies twice.
+ * An attempt still waiting on a master when another is announced is given up at once and sent
+ * to the new one (a master that lost its power answers nothing: the attempt would otherwise
+ * wait out its `attemptMs`).
  */
 export class DbClient {
   readonly #election: Election;
@@ -35,6 +38,8 @@ export class DbClient {
   readonly #tls: NodeTls;
   #master: MasterAnnouncement | undefined;
   #waiters: (() => void)[] = [];
+  /** Aborted, and replaced, when another master is announced. */
+  #moved = new AbortController();
 
   private constructor(election: Election, observer: ElectionObserver, options: DbClientOptions) {
     this.#election = election;
@@ -108,10 +113,15 @@ export class DbClient {
   }
 
   #follow(value: string | undefined): void {
+    const before = this.#master?.url;
     try {
       this.#master = value ? (JSON.parse(value) as MasterAnnouncement) : undefined;
     } catch {
       this.#master = undefined;
+    }
+    if (this.#master?.url !== before) {
+      this.#moved.abort();
+      this.#moved = new AbortController();
     }
     for (const wake of this.#waiters.splice(0)) wake();
   }
@@ -127,11 +137,15 @@ export class DbClient {
     while (Date.now() < deadline) {
       const url = this.#master?.url;
       if (url) {
+        // One controller per attempt, ended by its timer or by another master's announcement
+        // (not AbortSignal.any: Node 20 may collect such a signal before it fires).
+        const ending = new AbortController();
+        const end = () => ending.abort();
+        const timer = setTimeout(end, Math.min(attemptMs, Math.max(1, deadline - Date.now())));
+        const moved = this.#moved.signal;
+        moved.addEventListener('abort', end);
         try {
-          const response = await attempt(
-            url,
-            AbortSignal.timeout(Math.min(attemptMs, Math.max(1, deadline - Date.now()))),
-          );
+          const response = await attempt(url, ending.signal);
           if (response.statusCode >= 200 && response.statusCode < 300) return response;
           const error = fromWire(((await response.body.json()) as { error: WireError }).error);
           if (!error.retryable) throw error;
@@ -139,6 +153,9 @@ export class DbClient {
         } catch (error) {
           if (error instanceof DbError && !error.retryable) throw error;
           last = error; // refused, reset, timed out: the master is gone or paused
+        } finally {
+          clearTimeout(timer);
+          moved.removeEventListener('abort', end);
         }
         // Do not rely on the observer's watch alone (it lags, or misses a change when several
         // share one etcd client): ask etcd who leads now.

@@ -127,8 +127,18 @@ describe('database master on Ceph', () => {
     const { output } = await rados.monCommand({ prefix: 'osd dump', format: 'json' });
     expect((JSON.parse(output.toString()) as { epoch: number }).epoch).toBe(fenced?.epoch);
     const pool = await rados.openPool(ceph.pool, { namespace: 'db-test' });
-    const holder = await pool.getXattr(firstStripe('journal-kill'), STRIPER_HOLDER).finally(() => pool.close());
-    expect(holder.toString()).toBe((await second.status()).lockAddress);
+    try {
+      expect((await pool.getXattr(firstStripe('journal-kill'), STRIPER_HOLDER)).toString()).toBe(
+        (await second.status()).lockAddress,
+      );
+      // The WAL, which a takeover reads back frame by frame, stayed within its 64 pages (and
+      // the commit that crossed them) through these 120 and more writes of two pages or so each.
+      const walBytes = Number((await pool.getXattr(firstStripe('journal-kill-wal'), 'striper.size')).toString());
+      expect(walBytes).toBeGreaterThan(0);
+      expect(walBytes).toBeLessThanOrEqual(32 + 72 * (65_536 + 24));
+    } finally {
+      await pool.close();
+    }
     await Promise.all(clients.map((c) => c.close()));
   });
 
@@ -161,9 +171,18 @@ describe('database master on Ceph', () => {
     const candidates = [start('a'), start('b')];
     const old = await masterOf(candidates);
     const client = await DbClient.connect({ etcd, tls, electionName });
+    // A client whose attempts would wait a minute on a master that answers nothing: its call
+    // caught by the pause succeeds within its 30 s only by leaving the old master as soon as
+    // the new one is announced.
+    const patient = await DbClient.connect({ etcd, tls, electionName, attemptMs: 60_000, deadlineMs: 30_000 });
     await client.call('append', { client: 'before', seq: 1 });
+    await patient.call('entries'); // its connection to the master is open: no connect timeout will end the call
     const oldUrl = await old.url();
     process.kill(old.daemon.pid, 'SIGSTOP');
+    const caught = patient.call('append', { client: 'caught', seq: 1 }).then(
+      () => 'acknowledged',
+      (error: unknown) => String(error),
+    );
     try {
       // A request that reaches the paused master directly, bypassing the client's failover.
       const direct = fetch(`${oldUrl}/v1/call`, {
@@ -176,21 +195,23 @@ describe('database master on Ceph', () => {
       );
       const next = await masterOf(candidates.filter((c) => c !== old));
       await client.call('append', { client: 'after', seq: 1 });
+      // While the old master still sleeps.
+      expect(await caught).toBe('acknowledged');
       process.kill(old.daemon.pid, 'SIGCONT');
       const status = await direct;
       // It notices that it lost the lease or the database, and ends rather than serving again.
       await old.daemon.exited;
       const rows = await client.call<{ client: string }[]>('entries');
       // The zombie's write is neither acknowledged nor in the database.
-      expect({ acknowledged: status === 200, rows: rows.map((r) => r.client) }).toEqual({
+      expect({ acknowledged: status === 200, rows: rows.map((r) => r.client).sort() }).toEqual({
         acknowledged: false,
-        rows: ['before', 'after'],
+        rows: ['after', 'before', 'caught'],
       });
       expect(old.events().some((e) => e.event === 'db.master.lost')).toBe(true);
       expect(next.events().some((e) => e.event === 'db.master.fenced')).toBe(true);
     } finally {
       if (old.daemon.alive()) process.kill(old.daemon.pid, 'SIGCONT');
-      await client.close();
+      await Promise.all([client.close(), patient.close()]);
     }
   });
 
