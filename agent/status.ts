@@ -23,7 +23,11 @@ export interface ClusterStatus {
     fenced: FenceRecord | null;
     services: Record<string, string>;
   }[];
-  /** Every singleton's holder (null when nobody holds it); `live` says whether the holder's incarnation is registered. */
+  /**
+   * Every singleton's holder (null when nobody holds it); `live` says whether the holder's
+   * incarnation is registered. With them, the node that leads each election `readStatus` was
+   * asked about (the DB master's: `db-master`).
+   */
   readonly singletons: Record<string, string | null>;
   readonly claims: Record<string, SingletonClaim & { live: boolean }>;
   readonly etcd: { readonly members: readonly MemberStatus[]; readonly leader: string | null };
@@ -32,9 +36,25 @@ export interface ClusterStatus {
   readonly ceph: CephStatusRecord | null;
 }
 
-/** Reads the cluster's state from etcd: nodes, singleton holders, etcd members and leader, Ceph, recent transitions. */
-export async function readStatus(store: Store): Promise<ClusterStatus> {
-  const [machines, live, claims, fenced, health, members, ceph] = await Promise.all([
+/** Which node leads the etcd election `name`: its leader's value names it (`{ "node": … }`). */
+async function electionLeader(store: Store, name: string): Promise<string | null> {
+  const value = await store.client.election(name).leader();
+  if (value === undefined) return null;
+  try {
+    const { node } = JSON.parse(value) as { node?: unknown };
+    return typeof node === 'string' ? node : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Reads the cluster's state from etcd: nodes, singleton holders, etcd members and leader, Ceph,
+ * recent transitions; and the leader of each of `elections` (singletons elected by the
+ * services themselves, such as the DB master), reported among the singletons.
+ */
+export async function readStatus(store: Store, elections: readonly string[] = []): Promise<ClusterStatus> {
+  const [machines, live, claims, fenced, health, members, ceph, leaders] = await Promise.all([
     store.list(keys.machines),
     store.list(keys.nodes),
     store.list(keys.singletons),
@@ -42,6 +62,7 @@ export async function readStatus(store: Store): Promise<ClusterStatus> {
     store.list(keys.healthAll),
     store.client.cluster.memberList({}),
     store.get(keys.cephStatus),
+    Promise.all(elections.map((name) => electionLeader(store, name))),
   ]);
   const records = new Map(live.entries.map((e) => [e.key.slice(keys.nodes.length), parseJson<NodeRecord>(e)]));
   const fences = new Map(fenced.entries.map((e) => [e.key.slice(keys.fencedAll.length), parseJson<FenceRecord>(e)]));
@@ -75,6 +96,7 @@ export async function readStatus(store: Store): Promise<ClusterStatus> {
     singletons[service] = isLive ? claim.node : null;
     claimed[service] = { ...claim, live: isLive };
   }
+  elections.forEach((name, index) => (singletons[name] = leaders[index] ?? null));
   let leaderId: string | null = null;
   const statuses = await Promise.all(
     members.members.flatMap((m) => m.clientURLs.slice(0, 1).map((url) => store.memberStatus(url, 1_000))),

@@ -12,15 +12,14 @@
  * acknowledgement before → first after); then every acknowledged write checked present exactly
  * once. The floor, in the same run: etcd's own leader re-election (3 members, kill -9 of the leader).
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { type Agent, fetch, type Response } from 'undici';
 import type { ClusterStatus } from '../agent/index.js';
 import { inSeed, type LabInfo, labDown, labLogTails, labPower, labUp, waitFor } from '../bootstrap/index.js';
-import { adminToken, curlNodeCert, FlavorWriter, trusting } from '../test/bed/index.js';
+import { adminToken, failoverTimeline, FlavorWriter, trusting } from '../test/bed/index.js';
 import { etcdReelection } from './etcd-reelection.js';
 import { median, quantile, row } from './stats.js';
 
@@ -29,7 +28,6 @@ const RACKSEED = [process.execPath, join(REPO, 'bin/rackseed.js')];
 const RUNS = Number(process.env.BENCH_FAILOVER_RUNS ?? 5);
 /** One write every PACE_MS at most: the time to the first write after a failure is known to that much. */
 const PACE_MS = 100;
-const run = promisify(execFile);
 
 /** The cloud's API through the lab gateway, as its admin. */
 interface Api {
@@ -69,7 +67,7 @@ export default async function bench(): Promise<void> {
         [
           "DB master's node loses power",
           async () => {
-            const victim = await dbMaster(lab, api);
+            const victim = await dbMaster(status);
             const t0 = Date.now();
             labPower(lab, victim, 'off');
             return { t0, victim };
@@ -88,7 +86,7 @@ export default async function bench(): Promise<void> {
         [
           'DB master process paused 13 s',
           async () => {
-            const victim = await dbMaster(lab, api);
+            const victim = await dbMaster(status);
             const pid = servicePid(lab, victim, 'db-master');
             const t0 = Date.now();
             process.kill(pid, 'SIGSTOP');
@@ -100,7 +98,7 @@ export default async function bench(): Promise<void> {
           "DB master node's agent paused 12 s",
           async () => {
             // Its node's lease lapses: fenced as a dead one (powered off), and its DB master with it.
-            const victim = await dbMaster(lab, api);
+            const victim = await dbMaster(status);
             const pid = agentPid(lab, victim);
             const t0 = Date.now();
             process.kill(pid, 'SIGSTOP');
@@ -126,6 +124,7 @@ export default async function bench(): Promise<void> {
             result.after.push(recovered.after);
             result.gap.push(recovered.gap);
             console.log(`  ${label}, run ${i + 1} (${struck.victim}): next write after ${recovered.after} ms`);
+            console.log(`    ${failoverTimeline(lab.scopeDir, t0, struck.victim).join('; ')}`);
             await new Promise((resolve) => setTimeout(resolve, 13_000)); // a paused process resumes first
             await whole(lab, status, struck.victim);
           } catch (error) {
@@ -200,27 +199,11 @@ function agentPid(lab: LabInfo, node: string): number {
 }
 
 /** The node whose DB master candidate is the master (its RPC answers the seed's certificate, from the seed's namespace). */
-async function dbMaster(lab: LabInfo, api: Api): Promise<string> {
-  const tls = curlNodeCert(lab.tls);
+/** The node the DB master's election names (`rackseed status`). */
+async function dbMaster(status: () => Promise<ClusterStatus>): Promise<string> {
   return waitFor(
     'the elected DB master',
-    async () => {
-      const response = await api.get('/compute/v2.1/os-hypervisors/detail');
-      const { hypervisors } = (await response.json()) as {
-        hypervisors: { hypervisor_hostname: string; host_ip: string }[];
-      };
-      const answers: string[] = [];
-      for (const h of hypervisors) {
-        const url = `https://${h.host_ip}:5001/v1/status`;
-        const answer = await run('ip', ['netns', 'exec', lab.seedNetns, 'curl', '-sS', '-m', '2', ...tls, url]).then(
-          (r) => r.stdout,
-          (error: unknown) => String(error).slice(0, 200),
-        );
-        if (answer.includes('"role":"master"')) return h.hypervisor_hostname;
-        answers.push(`${h.hypervisor_hostname}: ${answer}`);
-      }
-      throw new Error(`no DB master among ${answers.join('; ')}`); // what each said, in the timeout's message
-    },
+    async () => (await status()).singletons['db-master'] ?? undefined,
     120_000,
     500,
   );

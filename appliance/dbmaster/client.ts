@@ -3,7 +3,8 @@ import type { Election, ElectionObserver, Etcd3 } from 'etcd3';
 import { type Dispatcher, request } from 'undici';
 import type { NodeTls } from '../../agent/index.js';
 import { DB_ERRORS, DbError, fromWire, type WireError } from './errors.js';
-import { DB_MASTER_ELECTION, type MasterAnnouncement } from './master.js';
+import { DB_MASTER_ELECTION } from './location.js';
+import type { MasterAnnouncement } from './master.js';
 
 export interface DbClientOptions {
   etcd: Etcd3;

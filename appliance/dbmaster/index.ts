@@ -12,13 +12,13 @@ export { fencePreviousHolder } from './fence.js';
 export {
   CEPHSQLITE_EXTENSION,
   cephUri,
+  DB_MASTER_ELECTION,
   type DbLocation,
   firstStripe,
   STRIPER_HOLDER,
   STRIPER_LOCK,
 } from './location.js';
 export {
-  DB_MASTER_ELECTION,
   type DbMaster,
   type DbMasterOptions,
   type MasterAnnouncement,

@@ -1,3 +1,6 @@
+/** The etcd election of the database master: its leader's value is a `MasterAnnouncement` (`{ url, node }`). */
+export const DB_MASTER_ELECTION = 'db-master';
+
 /** Where the cloud database lives. */
 export type DbLocation =
   | {

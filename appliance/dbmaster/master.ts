@@ -8,10 +8,7 @@ import { DatabaseWorker, type PreparedDatabase } from './database.js';
 import { DB_ERRORS, DbError, toWire } from './errors.js';
 import { fencePreviousHolder } from './fence.js';
 import { type Keepalive, Tenure } from './tenure.js';
-import type { DbLocation } from './location.js';
-
-/** The etcd election of the database master (until the cluster's singleton election lands). */
-export const DB_MASTER_ELECTION = 'db-master';
+import { DB_MASTER_ELECTION, type DbLocation } from './location.js';
 
 /** What a candidate announces in the election: where its RPC answers. */
 export interface MasterAnnouncement {
@@ -57,6 +54,9 @@ export interface DbMaster {
 
 const CALL_BODY_LIMIT = 1024 * 1024;
 const RESTORE_BODY_LIMIT = 1024 * 1024 * 1024;
+
+/** How long a call waits for a master still opening the database (a client's attempt lasts 5 s). */
+const OPENING_WAIT_MS = 4_000;
 
 /**
  * Runs a candidate for the database master: serves the RPC at once (standbys answer
@@ -116,6 +116,20 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
     });
   });
 
+  /**
+   * A call that finds this master still opening the database (right after a takeover) waits
+   * for it, up to OPENING_WAIT_MS, rather than being refused and retried: it is served the
+   * moment the database is open.
+   */
+  const opened = async () => {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      readiness.catch(() => {}),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, OPENING_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
+  };
+
   const usable = (): DatabaseWorker => {
     if (role === 'opening') throw new DbError(DB_ERRORS.NOT_READY, `${options.node} is opening the database`);
     if (role !== 'master' || !database) throw new DbError(DB_ERRORS.NOT_MASTER, `${options.node} is not the master`);
@@ -143,6 +157,7 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
    * the same requestId is deduplicated wherever it lands.
    */
   const asMaster = async <T>(use: (db: DatabaseWorker) => Promise<T>): Promise<T> => {
+    if (role === 'opening') await opened();
     usable();
     vouch();
     const result = await use(usable());

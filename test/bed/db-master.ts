@@ -12,6 +12,8 @@ const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../appliance/dbmaster/main.ts', import.meta.url));
 const RACKSEED = fileURLToPath(new URL('../../bin/rackseed.js', import.meta.url));
 export const JOURNAL_SCHEMA = pathToFileURL(fileURLToPath(new URL('./journal-schema.ts', import.meta.url))).href;
+/** A schema whose first migration takes 1.5 s (a master stays `opening` that long). */
+export const SLOW_OPEN_SCHEMA = pathToFileURL(fileURLToPath(new URL('./slow-open-schema.ts', import.meta.url))).href;
 
 export interface MasterProcess {
   readonly daemon: Daemon;

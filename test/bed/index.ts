@@ -27,7 +27,7 @@ export {
 } from '../../bootstrap/index.js';
 export { type EtcdCluster, type EtcdMember, startEtcd } from './etcd.js';
 export { type CephCluster, type CephOptions, startCeph } from './ceph.js';
-export { JOURNAL_SCHEMA, type MasterProcess, spawnCloudMaster, spawnMaster } from './db-master.js';
+export { JOURNAL_SCHEMA, type MasterProcess, SLOW_OPEN_SCHEMA, spawnCloudMaster, spawnMaster } from './db-master.js';
 export {
   adminPasswordOf,
   adminToken,
@@ -38,4 +38,5 @@ export {
   trusting,
 } from './cloud.js';
 export { TEST_CLUSTER_KEY, testCa, testNodeTls } from './tls.js';
+export { failoverTimeline } from './failover-timeline.js';
 export { FlavorWriter, type Write } from './writer.js';

@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterStatus } from '../../agent/index.js';
 import { inSeed, type LabInfo, labAdd, labPower, labUp, waitFor } from '../../bootstrap/index.js';
-import { curlNodeCert, FlavorWriter, trusting } from '../bed/index.js';
+import { curlNodeCert, failoverTimeline, FlavorWriter, trusting } from '../bed/index.js';
 import { removeLabAfterAll } from './lab-hooks.js';
 import { labSecrets, secretLeaks } from './lab-secrets.js';
 
@@ -196,6 +196,8 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
     const hypervisors = await openstack<Hypervisor[]>(['hypervisor', 'list']);
     const master = await waitFor('the elected DB master', () => masterOf(hypervisors), 60_000, 1_000);
     const victim = { name: master['Hypervisor Hostname'] };
+    // `rackseed status` names the DB master among the singletons.
+    expect((await status()).singletons['db-master']).toBe(victim.name);
     const acknowledged: string[] = [];
     let writing = true;
     // Beside the CLI, a client that sees each answer: every request caught in the failover must
@@ -221,42 +223,20 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
     );
     const alive = hypervisors.filter((h) => h['Hypervisor Hostname'] !== victim.name);
     const next = await waitFor('a DB master on a live node', () => masterOf(alive), 120_000, 1_000);
+    await waitFor(
+      '`rackseed status` to name the new DB master',
+      async () => (await status()).singletons['db-master'] === next['Hypervisor Hostname'],
+      30_000,
+      500,
+    );
     const before = acknowledged.length;
     await waitFor('two more writes acknowledged', async () => acknowledged.length >= before + 2, 120_000, 500);
     console.log(`self-assembly-ceph: power lost → writes acknowledged again in ${Date.now() - died} ms`);
     // Where the time went (issue #15): the fence of the node (the agents' logs), the DB master's
     // election, its fence on Ceph (the OSDs it did not wait for: `down`) and its open, each
     // since the power cut.
-    const since = (at: number) => `${at - died} ms`;
-    const logs = readdirSync(lab.scopeDir, { recursive: true, encoding: 'utf8' }).filter(
-      (file) => file.endsWith('chassis/node.log') || file.endsWith('services/db-master.log'),
-    );
-    const timeline: string[] = [];
-    for (const file of logs) {
-      for (const line of readFileSync(join(lab.scopeDir, file), 'utf8').split('\n')) {
-        if (!line.startsWith('{')) continue;
-        const entry = JSON.parse(line) as { time?: string; message?: string; event?: string; at?: number } & Record<
-          string,
-          unknown
-        >;
-        const at = entry.at ?? Date.parse(entry.time ?? '');
-        if (!(at >= died)) continue;
-        // An agent logs `message`; the seed's log has its agent's lines as `detail`.
-        const text = typeof entry.detail === 'string' ? entry.detail : (entry.message ?? '');
-        if (text.startsWith(`fenced ${victim.name} `)) timeline.push(`${since(at)} node fenced`);
-        if (text.includes(`of fenced ${victim.name} down`)) timeline.push(`${since(at)} ${text}`);
-        if (entry.event === 'db.master.elected') timeline.push(`${since(at)} ${String(entry.node)} elected`);
-        if (entry.event === 'db.master.fenced') {
-          const steps = JSON.stringify({ ...(entry.took as object), down: entry.down ?? [] });
-          timeline.push(`${since(at)} ${String(entry.node)} fenced the old master in ${String(entry.ms)} ms ${steps}`);
-        }
-        if (entry.event === 'db.master.ready') {
-          timeline.push(`${since(at)} ${String(entry.node)} ready, opened in ${JSON.stringify(entry.took)} ms`);
-        }
-      }
-    }
     console.log(
-      `self-assembly-ceph: after the power cut: ${timeline.sort((a, b) => parseInt(a) - parseInt(b)).join('; ')}`,
+      `self-assembly-ceph: after the power cut: ${failoverTimeline(lab.scopeDir, died, victim.name).join('; ')}`,
     );
     writing = false;
     await writer;

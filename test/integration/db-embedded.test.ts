@@ -2,12 +2,13 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliIo } from '../../appliance/cli/io.js';
 import { runCli } from '../../appliance/cli/program.js';
 import { DbClient, DbError, type DbMaster, startDbMaster } from '../../appliance/dbmaster/index.js';
 import type { NodeTls } from '../../agent/index.js';
-import { type EtcdCluster, JOURNAL_SCHEMA, startEtcd, testNodeTls } from '../bed/index.js';
+import { type EtcdCluster, JOURNAL_SCHEMA, SLOW_OPEN_SCHEMA, startEtcd, testNodeTls } from '../bed/index.js';
 
 // The embedded default: the same master, worker and client on a local SQLite file (one
 // machine, no Ceph); and `rackseed db backup/restore` through it.
@@ -117,6 +118,33 @@ describe('database master, embedded on a local file', () => {
       expect(notSqlite.err).toMatch(/^error CLI_ERR_USAGE: cannot read/);
     } finally {
       await client.close();
+      await master.stop();
+    }
+  });
+
+  it('serves a call that reaches a master still opening the database once it is open, rather than refusing it', async () => {
+    let answered: Promise<{ status: number; body: unknown }> | undefined;
+    const master = await startDbMaster({
+      etcd,
+      tls,
+      location: { kind: 'local', path: join(dir, 'slow.sqlite') },
+      schemaModule: SLOW_OPEN_SCHEMA,
+      node: 'solo',
+      electionName: 'db-master-slow-open',
+      // Sent the moment it is elected: its migration then takes 1.5 s more.
+      log: (event, fields) => {
+        if (event !== 'db.master.elected') return;
+        answered = request(`${String(fields.url)}/v1/call`, {
+          method: 'POST',
+          body: JSON.stringify({ op: 'note', args: 'early', requestId: 'early-1' }),
+          dispatcher: tls.dispatcher(),
+        }).then(async (response) => ({ status: response.statusCode, body: await response.body.json() }));
+      },
+    });
+    try {
+      await master.ready();
+      expect(await answered).toEqual({ status: 200, body: { result: { id: 1 } } });
+    } finally {
       await master.stop();
     }
   });

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { type Command, Option } from 'commander';
 import type { BmcRecord, ServiceSpec } from '../../../agent/index.js';
+import { DB_MASTER_ELECTION } from '../../dbmaster/location.js';
 import { cephConnect, connectStore, endpoints, loadAgent, nodeTls, readConfigFile, TLS_OPTION } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
 import { type CliIo, type GlobalOptions, logStrayRejections, report } from '../io.js';
@@ -150,7 +151,7 @@ export function registerAgent(program: Command, io: CliIo): void {
       const store = await connectStore(flags, io);
       try {
         const { readStatus } = await loadAgent();
-        const status = await readStatus(store);
+        const status = await readStatus(store, [DB_MASTER_ELECTION]);
         report(io, command.optsWithGlobals<GlobalOptions>(), status, (s) =>
           [
             'nodes:',
@@ -162,6 +163,7 @@ export function registerAgent(program: Command, io: CliIo): void {
             ...Object.entries(s.claims).map(
               ([service, c]) => `  ${service.padEnd(16)} ${c.live ? c.node : `${c.node} (dead, awaiting fencing)`}`,
             ),
+            `  ${DB_MASTER_ELECTION.padEnd(16)} ${s.singletons[DB_MASTER_ELECTION] ?? 'none elected'}`,
             `etcd (leader ${s.etcd.leader ?? 'none'}):`,
             ...s.etcd.members.map(
               (m) => `  ${m.name || '(unstarted)'} ${m.learner ? 'learner' : 'voter'} ${m.clientUrls.join(',')}`,
