@@ -343,7 +343,10 @@ export async function startAgent(
         return;
       }
       if (request.url === '/status') {
-        readStatus(store).then(
+        readStatus(
+          store,
+          catalog.flatMap((service) => (service.election ? [service.election] : [])),
+        ).then(
           (status) => {
             response.writeHead(200, { 'content-type': 'application/json' });
             response.end(JSON.stringify(status));

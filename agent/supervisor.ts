@@ -33,6 +33,11 @@ export interface RunningService {
 export interface ServiceSpec {
   readonly name: string;
   readonly placement: 'everywhere' | 'singleton';
+  /**
+   * The etcd election by which the instances of an `everywhere` service choose their leader
+   * themselves (the DB master's), if any: `rackseed status` names its leader among the singletons.
+   */
+  readonly election?: string;
   start(context: ServiceContext): RunningService;
 }
 

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { CephService, ServiceContext, ServiceSpec } from '../../agent/index.js';
 import { loadAgent } from './cluster.js';
+import { DB_MASTER_ELECTION } from '../dbmaster/location.js';
 
 /** Where a node's OpenStack API listens. */
 export const API_PORT = 5000;
@@ -39,11 +40,14 @@ export async function cloudServices(
     ...(c.tls ? ['--tls', c.tls.dir] : []),
   ];
   return [
-    commandService('db-master', 'everywhere', (c) => [
-      ...rackseed,
-      ...['db', 'master', ...common(c, 'db')],
-      ...['--pool', RACKSEED_POOL, '--namespace', DB_NAMESPACE, '--port', String(DB_MASTER_PORT), '--node', c.node],
-    ]),
+    {
+      ...commandService('db-master', 'everywhere', (c) => [
+        ...rackseed,
+        ...['db', 'master', ...common(c, 'db')],
+        ...['--pool', RACKSEED_POOL, '--namespace', DB_NAMESPACE, '--port', String(DB_MASTER_PORT), '--node', c.node],
+      ]),
+      election: DB_MASTER_ELECTION,
+    },
     commandService('api', 'everywhere', (c) => [
       ...rackseed,
       ...['cloud', 'serve', ...common(c, 'api')],
