@@ -121,7 +121,7 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
    * for it, up to OPENING_WAIT_MS, rather than being refused and retried: it is served the
    * moment the database is open.
    */
-  const opened = async () => {
+  const untilOpen = async () => {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       readiness.catch(() => {}),
@@ -157,7 +157,7 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
    * the same requestId is deduplicated wherever it lands.
    */
   const asMaster = async <T>(use: (db: DatabaseWorker) => Promise<T>): Promise<T> => {
-    if (role === 'opening') await opened();
+    if (role === 'opening') await untilOpen();
     usable();
     vouch();
     const result = await use(usable());
