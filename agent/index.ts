@@ -33,6 +33,7 @@ export {
   planCeph,
   IMAGES_POOL,
   RACKSEED_POOL,
+  RESHAPE_AFTER_FENCE_MS,
   VMS_POOL,
   renderCephConf,
   renderKeyring,
@@ -55,6 +56,7 @@ export { type ElectionHooks, Elections } from './elections.js';
 export { followEtcdEndpoints, votersOf } from './etcd-endpoints.js';
 export { installed } from './installed.js';
 export { type BmcPowerDriver, FenceBmcError, Fencer, FenceQuorumError } from './fencer.js';
+export { EtcdLeadershipMover } from './etcd-leadership.js';
 export { fenceByOperator, NodeAliveError, NodeRemoveError, removeByOperator } from './operator.js';
 export {
   type BmcRecord,

@@ -119,6 +119,10 @@ osd pool default pg autoscale mode = off
 # A cluster of one host keeps one copy (the keeper sets size 1): health says so (POOL_NO_REDUNDANCY).
 mon allow pool size one = true
 client mount timeout = 30
+# Every client of the monitors (daemons included) leaves a dead monitor's session once its
+# keepalives (one a second) have gone unanswered 2 s, not 30 s: a command sent after a
+# monitor's node lost power (an OSD marked down, a client blocklisted) goes to a live one.
+mon client ping timeout = 2
 rados mon op timeout = 30
 rados osd op timeout = 30
 ${extra}[client]
@@ -130,10 +134,14 @@ objecter timeout = 1
 objecter tick interval = 0.5
 [mon]
 # A dead monitor holds every monitor command (an OSD marked down, a client blocklisted) until
-# the others notice and elect a quorum without it: 2 x the lease, then the election timeout
-# (Ceph's defaults, 5 s and 5 s: 15 s; here 2 s and 1 s: 5 s). The monitors run on the rack's
-# own network, where a lease of 2 s (renewed every 1.2 s) leaves room for a busy machine.
-mon lease = 2
+# the others notice and elect a quorum without it: a commit needs every monitor of the quorum
+# to accept it, so the leader waits out the accept timeout (or a peon the lease, when the
+# leader died), then the election timeout. Ceph's defaults: 2 x 5 s, then 5 s: 15 s. Here a
+# lease of 1 s (renewed every 0.6 s), an accept late after 1 x the lease, a lease
+# acknowledgement after 1.5 x (Ceph's least is just over 1), and an election of 1 s: 2.5 s.
+mon lease = 1
+mon accept timeout factor = 1
+mon lease ack timeout factor = 1.5
 mon election timeout = 1
 mon data = ${paths.mon}
 keyring = ${paths.mon}/keyring

@@ -56,6 +56,7 @@ export {
   planCeph,
   IMAGES_POOL,
   RACKSEED_POOL,
+  RESHAPE_AFTER_FENCE_MS,
   VMS_POOL,
   replicasFor,
 } from './plan.js';

@@ -4,6 +4,7 @@ import {
   type CephOsdRecord,
   type CephReplicas,
   type CephStatusRecord,
+  type FenceRecord,
   keys,
   type NodeRecord,
 } from '../keys.js';
@@ -48,7 +49,7 @@ interface OsdDumpJson {
  * at once when a node machine, a monitor assignment or an OSD record changes in etcd) reads the monitors' view (`ceph status`, `ceph osd dump`) and etcd's (nodes, monitor
  * assignments, OSDs, fences), publishes a status record, asks {@link planCeph} for one step
  * and takes it: assigns a monitor to a node (the node's agent makes and starts it), removes a
- * fenced node's monitor from the monmap, marks a fenced node's OSD down and out, sets the
+ * fenced node's monitor from the monmap, marks a fenced node's OSD down, then out, sets the
  * replica counts.
  */
 export class CephKeeper {
@@ -142,10 +143,11 @@ export class CephKeeper {
         this.note(`the monitors do not answer: ${error instanceof Error ? error.message : String(error)}`);
       }
     }
-    const [osdEntries, machines, replicasEntry] = await Promise.all([
+    const [osdEntries, machines, replicasEntry, fences] = await Promise.all([
       this.store.list(keys.cephOsds),
       this.store.list(keys.nodeMachines),
       this.store.get(keys.cephReplicas),
+      this.store.list(keys.fencedAll),
     ]);
     const osdOf = new Map<number, string>();
     for (const entry of osdEntries.entries) {
@@ -157,7 +159,12 @@ export class CephKeeper {
       state.set(entry.key.slice(keys.nodeMachines.length), String(envelope.snapshot.value));
     }
     const records = [...this.elections.nodes.entries.values()].map((e) => parseJson<NodeRecord>(e));
-    const dead = (node: string) => state.get(node) === 'fenced';
+    const fencedAt = new Map(
+      fences.entries.map((e) => [e.key.slice(keys.fencedAll.length), Date.parse(parseJson<FenceRecord>(e).at)]),
+    );
+    // A fenced node with no fence record (or a bad date) was fenced long ago.
+    const fencedFor = (node: string) =>
+      state.get(node) === 'fenced' ? Date.now() - (fencedAt.get(node) || 0) : undefined;
 
     if (status && dump) await this.publish(status, dump);
     const assigned = new Set(mons.map((m) => m.node));
@@ -167,7 +174,7 @@ export class CephKeeper {
       mons: mons.map((m) => ({
         node: m.node,
         inQuorum: quorum.has(m.node),
-        nodeDead: dead(m.node),
+        fencedFor: fencedFor(m.node),
       })),
       monmap: (monmap?.mons ?? []).map((m) => ({ name: m.name, inQuorum: quorum.has(m.name) })),
       candidates: records.flatMap((r) =>
@@ -177,7 +184,9 @@ export class CephKeeper {
       ),
       osds: (dump?.osds ?? []).flatMap((o) => {
         const node = osdOf.get(o.osd);
-        return node === undefined ? [] : [{ id: o.osd, node, up: o.up === 1, in: o.in === 1, nodeDead: dead(node) }];
+        return node === undefined
+          ? []
+          : [{ id: o.osd, node, up: o.up === 1, in: o.in === 1, fencedFor: fencedFor(node) }];
       }),
       pools: (dump?.pools ?? []).map((p) => ({ name: p.pool_name, size: p.size, minSize: p.min_size })),
       replicas: replicasEntry ? parseJson<CephReplicas>(replicasEntry) : undefined,
@@ -217,10 +226,13 @@ export class CephKeeper {
           `removed monitor ${action.node}: ${action.why === 'fenced' ? 'its node is fenced' : 'no node hosts it and it is out of the quorum'}`,
         );
         return;
+      case 'osd-down':
+        await ceph({ prefix: 'osd down', ids: [String(action.id)] });
+        this.note(`marked osd.${action.id} of fenced ${action.node} down`);
+        return;
       case 'osd-out':
-        if (action.down) await ceph({ prefix: 'osd down', ids: [String(action.id)] });
         await ceph({ prefix: 'osd out', ids: [String(action.id)] });
-        this.note(`marked osd.${action.id} of fenced ${action.node} down and out`);
+        this.note(`marked osd.${action.id} of fenced ${action.node} out`);
         return;
       case 'osd-in':
         await ceph({ prefix: 'osd in', ids: [String(action.id)] });

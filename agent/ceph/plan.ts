@@ -5,8 +5,8 @@ export interface CephMonView {
   readonly node: string;
   /** It is in the monitors' quorum now. */
   readonly inQuorum: boolean;
-  /** Its node is fenced: it will not come back. */
-  readonly nodeDead: boolean;
+  /** How long ago its node was fenced (ms): it will not come back; undefined while the node is not fenced. */
+  readonly fencedFor: number | undefined;
 }
 
 /** A monitor in the monmap, as the monitors answered. */
@@ -26,7 +26,8 @@ export interface CephOsdView {
   readonly node: string;
   readonly up: boolean;
   readonly in: boolean;
-  readonly nodeDead: boolean;
+  /** How long ago its node was fenced (ms); undefined while the node is not fenced. */
+  readonly fencedFor: number | undefined;
 }
 
 export interface CephPoolView {
@@ -56,11 +57,21 @@ export type CephAction =
   | { readonly type: 'add-mon'; readonly node: string; readonly addr: string; readonly initial: boolean }
   /** `fenced`: its node died; `unassigned`: in the monmap and out of the quorum, but no node is to host it. */
   | { readonly type: 'remove-mon'; readonly node: string; readonly why: 'fenced' | 'unassigned' }
-  | { readonly type: 'osd-out'; readonly id: number; readonly node: string; readonly down: boolean }
+  | { readonly type: 'osd-down'; readonly id: number; readonly node: string }
+  | { readonly type: 'osd-out'; readonly id: number; readonly node: string }
   | { readonly type: 'osd-in'; readonly id: number; readonly node: string }
   | { readonly type: 'replicas'; readonly replicas: CephReplicas }
   | { readonly type: 'create-pool'; readonly pool: string; readonly application: 'rados' | 'rbd' }
   | { readonly type: 'pool-size'; readonly pool: string; readonly fromSize: number; readonly replicas: CephReplicas };
+
+/**
+ * How long after its node's fence a fenced node's OSD goes out and its monitor leaves the
+ * monmap. Either reshapes the cluster (placement groups remap and peer again; the monitors
+ * elect again), and either would hold the failover's own Ceph operations, all due within
+ * seconds of the fence: the new DB master's fence and open, servers' disks reopened on other
+ * nodes (issue #15). Ceph itself waits 10 min to mark a down OSD out.
+ */
+export const RESHAPE_AFTER_FENCE_MS = 15_000;
 
 /** How many monitors rackseed runs. */
 export const MON_COUNT = 3;
@@ -88,12 +99,13 @@ export function replicasFor(hosts: number): CephReplicas {
  * Decides the keeper's next step, one at a time (pure: the same view gives the same step).
  * 1. No monitor yet: the first candidate (by name) makes the cluster's first monitor.
  * 2. Nothing else without a quorum to ask.
- * 3. The OSD of a fenced node is marked down and out, first: until it is down, every write to
- *    a placement group it is primary for waits (the servers moving off its node among them;
- *    Ceph itself would notice only after its heartbeat grace), and out, its data re-replicates
- *    at once instead of after Ceph's 10 min.
- * 4. A monitor whose node is fenced is removed from the monmap (the others keep the quorum);
- *    so is a monitor in the monmap that no node is assigned and that is out of the quorum (a
+ * 3. The OSD of a fenced node is marked down, first: until it is down, every write to a
+ *    placement group it is primary for waits (the servers moving off its node among them;
+ *    Ceph itself would notice only after its heartbeat grace). The fencer marks it down
+ *    itself the moment the BMC says the node is off; this is the keeper's catch-up.
+ * 4. {@link RESHAPE_AFTER_FENCE_MS} after the fence, the OSD is marked out (its data
+ *    re-replicates then, not after Ceph's 10 min), and the monitor is removed from the monmap
+ *    (the others keep the quorum); so is a monitor in the monmap that no node is assigned and that is out of the quorum (a
  *    removal that did not take, or a monitor left from an earlier assignment): a dead monitor
  *    left in the monmap is counted against the quorum and keeps health at MON_DOWN. Then a
  *    live node's OSD that is up again is marked in.
@@ -111,27 +123,38 @@ export function planCeph(view: CephView): CephAction {
       : { type: 'none', reason: 'no live node to host the first monitor yet', waiting: true };
   }
   if (!view.answering) return { type: 'none', reason: 'the monitors have no quorum (yet)', waiting: true };
-  const gone = view.osds.find((o) => o.nodeDead && (o.up || o.in));
-  if (gone) return { type: 'osd-out', id: gone.id, node: gone.node, down: gone.up };
-  const dead = view.mons.find((m) => m.nodeDead);
-  if (dead && view.mons.length > 1) return { type: 'remove-mon', node: dead.node, why: 'fenced' };
+  const dead = (fencedFor: number | undefined) => fencedFor !== undefined;
+  const reshapable = (fencedFor: number | undefined) => fencedFor !== undefined && fencedFor >= RESHAPE_AFTER_FENCE_MS;
+  const up = view.osds.find((o) => dead(o.fencedFor) && o.up);
+  if (up) return { type: 'osd-down', id: up.id, node: up.node };
+  const out = view.osds.find((o) => reshapable(o.fencedFor) && o.in);
+  if (out) return { type: 'osd-out', id: out.id, node: out.node };
+  const gone = view.mons.find((m) => reshapable(m.fencedFor));
+  if (gone && view.mons.length > 1) return { type: 'remove-mon', node: gone.node, why: 'fenced' };
   const stray = view.monmap.find((m) => !m.inQuorum && !view.mons.some((a) => a.node === m.name));
   if (stray && view.monmap.length > 1) return { type: 'remove-mon', node: stray.name, why: 'unassigned' };
-  const back = view.osds.find((o) => !o.nodeDead && o.up && !o.in);
+  const back = view.osds.find((o) => !dead(o.fencedFor) && o.up && !o.in);
   if (back) return { type: 'osd-in', id: back.id, node: back.node };
   const monStep = growMons(view, first);
   if (monStep.type !== 'none') return monStep;
   const poolStep = planPools(view);
   if (poolStep.type !== 'none') return poolStep;
+  const settling = [...view.osds.filter((o) => o.in), ...view.mons].find((x) => dead(x.fencedFor));
+  const after = settling
+    ? `; fenced ${settling.node} leaves the cluster ${RESHAPE_AFTER_FENCE_MS / 1000} s after its fence`
+    : '';
   return {
     type: 'none',
-    reason: `${monStep.reason}; ${poolStep.reason}`,
-    waiting: (monStep.type === 'none' && monStep.waiting) || (poolStep.type === 'none' && poolStep.waiting),
+    reason: `${monStep.reason}; ${poolStep.reason}${after}`,
+    waiting:
+      settling !== undefined ||
+      (monStep.type === 'none' && monStep.waiting) ||
+      (poolStep.type === 'none' && poolStep.waiting),
   };
 }
 
 function growMons(view: CephView, first: CephMonCandidate | undefined): CephAction {
-  const joining = view.mons.find((m) => !m.inQuorum && !m.nodeDead);
+  const joining = view.mons.find((m) => !m.inQuorum && m.fencedFor === undefined);
   if (joining) return { type: 'none', reason: `monitor ${joining.node} is not in the quorum yet`, waiting: true };
   if (view.mons.length < MON_COUNT && first)
     return { type: 'add-mon', node: first.node, addr: first.addr, initial: false };

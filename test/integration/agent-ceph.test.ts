@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ClusterStatus } from '../../agent/index.js';
+import { type ClusterStatus, RESHAPE_AFTER_FENCE_MS } from '../../agent/index.js';
 import {
   createNetworkLab,
   LAB_CEPH_CONFIG,
@@ -252,6 +252,10 @@ describe('agent: Ceph assembles itself (3 monitors, an OSD per node, a manager) 
     console.log(
       `agent-ceph: kill -9 of mon node ${victim}${victim === mgr ? ' (the manager’s)' : ''} → HEALTH_OK again in ${Date.now() - t0} ms (${stageList})`,
     );
+    // Its OSD went out (and its monitor left) only once the failover was past, not at the fence.
+    const recorded = stages.get('fence recorded') ?? Number.NaN;
+    expect(stages.get('its OSD out')).toBeGreaterThanOrEqual(recorded + RESHAPE_AFTER_FENCE_MS - 500);
+    expect(stages.get('its monitor removed')).toBeGreaterThanOrEqual(recorded + RESHAPE_AFTER_FENCE_MS - 500);
     const s = st();
     expect(s.nodes.find((n) => n.name === victim)).toMatchObject({ state: 'fenced', fenced: { method: 'bmc' } });
     expect(await bmc.events()).toContain('power off');

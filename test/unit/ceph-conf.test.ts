@@ -55,6 +55,16 @@ describe('ceph.conf hardened (issue #14)', () => {
     expect(client?.get('objecter_tick_interval')).toBe('0.5');
   });
 
+  it('has the monitors elect a quorum without a dead one within 2.5 s, not 15 s (monitor commands wait for it)', () => {
+    const mon = sections(render()).get('mon');
+    const lease = Number(mon?.get('mon_lease'));
+    const late =
+      lease * Math.max(Number(mon?.get('mon_accept_timeout_factor')), Number(mon?.get('mon_lease_ack_timeout_factor')));
+    expect(late + Number(mon?.get('mon_election_timeout'))).toBeLessThanOrEqual(2.5);
+    // Nor does a client wait on a dead monitor's session: 2 s without a keepalive's answer, not 30 s.
+    expect(sections(render()).get('global')?.get('mon_client_ping_timeout')).toBe('2');
+  });
+
   it('mutes no health check and moves no threshold: no mon_warn_on_*, no mon_data_avail_*, pools cannot be deleted', () => {
     const names = [...sections(render()).values()].flatMap((s) => [...s.keys()]);
     expect(names.filter((n) => /^mon_warn_on|^mon_data_avail|mute|^mon_allow_pool_delete$/.test(n))).toEqual([]);

@@ -9,6 +9,7 @@ import {
   newCephIdentity,
   planCeph,
   RACKSEED_POOL,
+  RESHAPE_AFTER_FENCE_MS,
   renderCephConf,
   replicasFor,
 } from '../../agent/index.js';
@@ -28,7 +29,7 @@ const base: CephView = {
 const mon = (node: string, over: Partial<CephMonView> = {}): CephMonView => ({
   node,
   inQuorum: true,
-  nodeDead: false,
+  fencedFor: undefined,
   ...over,
 });
 const osd = (id: number, node: string, over: Partial<CephOsdView> = {}): CephOsdView => ({
@@ -36,7 +37,7 @@ const osd = (id: number, node: string, over: Partial<CephOsdView> = {}): CephOsd
   node,
   up: true,
   in: true,
-  nodeDead: false,
+  fencedFor: undefined,
   ...over,
 });
 const candidates = (...nodes: string[]) => nodes.map((node) => ({ node, addr: `v2:${node}:3300` }));
@@ -61,8 +62,11 @@ function settle(start: CephView, nodes: readonly string[]): { view: CephView; ac
           monmap: view.monmap.filter((m) => m.name !== action.node),
         };
         break;
+      case 'osd-down':
+        view = { ...view, osds: view.osds.map((o) => (o.id === action.id ? { ...o, up: false } : o)) };
+        break;
       case 'osd-out':
-        view = { ...view, osds: view.osds.map((o) => (o.id === action.id ? { ...o, up: false, in: false } : o)) };
+        view = { ...view, osds: view.osds.map((o) => (o.id === action.id ? { ...o, in: false } : o)) };
         break;
       case 'osd-in':
         view = { ...view, osds: view.osds.map((o) => (o.id === action.id ? { ...o, in: true } : o)) };
@@ -116,23 +120,22 @@ describe('Ceph planner', () => {
     expect(view.mons.map((m) => m.node)).toEqual(['h1', 'h2', 'h3']);
   });
 
-  it('marks a fenced node’s OSD down and out first (writes wait on it), then removes its monitor and places a new one', () => {
-    const start: CephView = {
+  it('marks a fenced node’s OSD down at once (writes wait on it); out, and its monitor replaced, only once the failover is past', () => {
+    const fenced = (fencedFor: number): CephView => ({
       ...base,
-      mons: [mon('h1'), mon('h2', { nodeDead: true, inQuorum: false }), mon('h3')],
-      osds: [osd(0, 'h1'), osd(1, 'h2', { nodeDead: true }), osd(2, 'h3'), osd(3, 'h4')],
+      mons: [mon('h1'), mon('h2', { fencedFor, inQuorum: false }), mon('h3')],
+      osds: [osd(0, 'h1'), osd(1, 'h2', { fencedFor }), osd(2, 'h3'), osd(3, 'h4')],
       replicas: replicasFor(3),
       pools: allPools(3, 2),
-    };
-    expect(planCeph({ ...start, candidates: candidates('h4') })).toEqual({
-      type: 'osd-out',
-      id: 1,
-      node: 'h2',
-      down: true,
     });
-    const { view, actions } = settle(start, ['h1', 'h3', 'h4']);
-    expect(actions.map((a) => a.type)).toEqual(['osd-out', 'remove-mon', 'add-mon']);
+    expect(planCeph({ ...fenced(0), candidates: candidates('h4') })).toEqual({ type: 'osd-down', id: 1, node: 'h2' });
+    const early = settle(fenced(RESHAPE_AFTER_FENCE_MS - 1), ['h1', 'h3', 'h4']);
+    expect(early.actions.map((a) => a.type)).toEqual(['osd-down']);
+    expect(planCeph(early.view)).toMatchObject({ type: 'none', waiting: true, reason: expect.stringContaining('h2') });
+    const { view, actions } = settle(fenced(RESHAPE_AFTER_FENCE_MS), ['h1', 'h3', 'h4']);
+    expect(actions.map((a) => a.type)).toEqual(['osd-down', 'osd-out', 'remove-mon', 'add-mon']);
     expect(view.mons.map((m) => m.node)).toEqual(['h1', 'h3', 'h4']);
+    expect(view.osds.find((o) => o.id === 1)).toMatchObject({ up: false, in: false });
   });
 
   it('removes a monitor the monmap kept that no node hosts and that is out of the quorum, then grows to 3 again', () => {
@@ -171,25 +174,27 @@ describe('Ceph planner', () => {
 
   it('lets a monitor that is still joining hold back only the next monitor, not the OSD steps', () => {
     const mons = [mon('h1'), mon('h2', { inQuorum: false })];
-    const osds = [osd(0, 'h1'), osd(1, 'h3', { nodeDead: true })];
-    expect(planCeph({ ...base, mons, osds, candidates: candidates('h4') })).toMatchObject({ type: 'osd-out', id: 1 });
+    const osds = [osd(0, 'h1'), osd(1, 'h3', { fencedFor: 0 })];
+    expect(planCeph({ ...base, mons, osds, candidates: candidates('h4') })).toMatchObject({ type: 'osd-down', id: 1 });
   });
 
   it('never removes the last monitor', () => {
-    expect(planCeph({ ...base, mons: [mon('h1', { nodeDead: true })] })).toMatchObject({ type: 'none' });
+    const mons = [mon('h1', { fencedFor: RESHAPE_AFTER_FENCE_MS })];
+    expect(planCeph({ ...base, mons })).toMatchObject({ type: 'none' });
   });
 
-  it('marks a fenced node’s OSD down and out, and a live node’s OSD that is up again in', () => {
+  it('marks a fenced node’s OSD down, then out, and a live node’s OSD that is up again in', () => {
     const mons = [mon('h1'), mon('h2'), mon('h3')];
-    expect(planCeph({ ...base, mons, osds: [osd(0, 'h1'), osd(1, 'h2', { nodeDead: true })] })).toEqual({
+    const long = RESHAPE_AFTER_FENCE_MS;
+    expect(planCeph({ ...base, mons, osds: [osd(0, 'h1'), osd(1, 'h2', { fencedFor: long })] })).toEqual({
+      type: 'osd-down',
+      id: 1,
+      node: 'h2',
+    });
+    expect(planCeph({ ...base, mons, osds: [osd(1, 'h2', { fencedFor: long, up: false })] })).toEqual({
       type: 'osd-out',
       id: 1,
       node: 'h2',
-      down: true,
-    });
-    expect(planCeph({ ...base, mons, osds: [osd(1, 'h2', { nodeDead: true, up: false })] })).toMatchObject({
-      type: 'osd-out',
-      down: false,
     });
     expect(planCeph({ ...base, mons, osds: [osd(1, 'h2', { in: false })] })).toEqual({
       type: 'osd-in',
@@ -234,7 +239,11 @@ describe('Ceph planner', () => {
 
   it('shrinks replicas when a fenced host’s OSD went out (4 → 2 hosts)', () => {
     const mons = [mon('h1'), mon('h3'), mon('h4')];
-    const osds = [osd(0, 'h1'), osd(1, 'h2', { nodeDead: true, up: false, in: false }), osd(2, 'h3')];
+    const osds = [
+      osd(0, 'h1'),
+      osd(1, 'h2', { fencedFor: RESHAPE_AFTER_FENCE_MS, up: false, in: false }),
+      osd(2, 'h3'),
+    ];
     const pools = allPools(3, 2);
     expect(planCeph({ ...base, mons, osds, pools, replicas: replicasFor(3) })).toEqual({
       type: 'replicas',
