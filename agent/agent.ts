@@ -12,6 +12,7 @@ import {
   type OsdDiskPolicy,
 } from './ceph/index.js';
 import { Elections } from './elections.js';
+import { EtcdLeadershipMover } from './etcd-leadership.js';
 import { RackseedError } from './errors/index.js';
 import { followEtcdEndpoints } from './etcd-endpoints.js';
 import { CertificateFollower } from './certificates.js';
@@ -332,6 +333,15 @@ export async function startAgent(
   if (options.bmc) await store.put(keys.bmc(name), sealRecord(options.clusterKey, keys.bmc(name), options.bmc));
   await register();
   await ceph?.start();
+  const serviceElections = catalog.flatMap((service) => (service.election ? [service.election] : []));
+  const leadership = new EtcdLeadershipMover(
+    store,
+    name,
+    () => (local?.active ? local.urls.clientUrl : undefined),
+    serviceElections,
+    log,
+  );
+  leadership.start();
 
   let server: Server | undefined;
   if (options.listen && tls) {
@@ -343,10 +353,7 @@ export async function startAgent(
         return;
       }
       if (request.url === '/status') {
-        readStatus(
-          store,
-          catalog.flatMap((service) => (service.election ? [service.election] : [])),
-        ).then(
+        readStatus(store, serviceElections).then(
           (status) => {
             response.writeHead(200, { 'content-type': 'application/json' });
             response.end(JSON.stringify(status));
@@ -372,6 +379,7 @@ export async function startAgent(
       if (stopping) return stopped;
       stopping = true;
       log('stopping');
+      leadership.stop();
       await supervisor.disableAll();
       await ceph?.stop();
       await Promise.all(singletons().map((s) => elections.resign(s)));

@@ -37,7 +37,7 @@ export interface ClusterStatus {
 }
 
 /** Which node leads the etcd election `name`: its leader's value names it (`{ "node": … }`). */
-async function electionLeader(store: Store, name: string): Promise<string | null> {
+export async function electionLeader(store: Store, name: string): Promise<string | null> {
   const value = await store.client.election(name).leader();
   if (value === undefined) return null;
   try {

@@ -123,7 +123,10 @@ export class Store {
    * One member's own status (its view of the leader), asked of that member alone over its
    * HTTP gateway with the store's credentials; undefined when it does not answer in `timeoutMs`.
    */
-  async memberStatus(clientUrl: string, timeoutMs: number): Promise<{ leader?: string } | undefined> {
+  async memberStatus(
+    clientUrl: string,
+    timeoutMs: number,
+  ): Promise<{ leader?: string; header?: { member_id?: string } } | undefined> {
     try {
       const response = await fetch(`${clientUrl}/v3/maintenance/status`, {
         method: 'POST',
@@ -131,10 +134,28 @@ export class Store {
         signal: AbortSignal.timeout(timeoutMs),
         ...(this.tls ? { dispatcher: this.tls.dispatcher() } : {}),
       });
-      return response.ok ? ((await response.json()) as { leader?: string }) : undefined;
+      return response.ok
+        ? ((await response.json()) as { leader?: string; header?: { member_id?: string } })
+        : undefined;
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * Asks the member at `clientUrl`, which must be the leader, to hand etcd's leadership to
+   * member `targetId` (MoveLeader, over its HTTP gateway); throws if it refuses or does not
+   * answer in `timeoutMs`.
+   */
+  async transferLeadership(clientUrl: string, targetId: string, timeoutMs: number): Promise<void> {
+    const response = await fetch(`${clientUrl}/v3/maintenance/transfer-leadership`, {
+      method: 'POST',
+      body: JSON.stringify({ targetID: targetId }),
+      signal: AbortSignal.timeout(timeoutMs),
+      ...(this.tls ? { dispatcher: this.tls.dispatcher() } : {}),
+    });
+    if (!response.ok)
+      throw new Error(`etcd refused to move its leadership: ${response.status} ${await response.text()}`);
   }
 
   /** The etcd3 client's host pool. It takes a fixed list; {@link setEndpoints} edits it in place. */
