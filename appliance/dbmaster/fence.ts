@@ -11,6 +11,8 @@ export interface Fenced {
   holders: Locker[];
   epoch?: number;
   down?: number[];
+  /** The holder was the address the last master announced, blocklisted while the holders were read. */
+  announced?: boolean;
   took: { lockers: number; blocklist: number; barrier: number; breakLock: number; release: number };
 }
 
@@ -22,10 +24,18 @@ export interface Fenced {
  * OSDs refuse the old holder before this returns, hence before the new master opens the
  * database. Last, it clears the holder's name as a clean unlock does: the open then takes the
  * lock in one operation, where it would otherwise blocklist the same holder again.
+ *
+ * `announced`, the lock address the last master announced in its election, is blocklisted at
+ * once, while the holders are read: reading them waits for the placement group of the lock's
+ * object to have a live primary (the old master's node may have died with an OSD), and the
+ * monitors' commit and the epoch barrier are then under way or done. A holder with another
+ * address is blocklisted after the read, as ever; an announced address that holds nothing
+ * (the master had released the lock) belongs to a client that is gone.
  */
 export async function fencePreviousHolder(
   cluster: RadosCluster,
   location: Extract<DbLocation, { kind: 'ceph' }>,
+  announced?: string,
 ): Promise<Fenced> {
   const took = { lockers: 0, blocklist: 0, barrier: 0, breakLock: 0, release: 0 };
   const timed = async <T>(step: keyof typeof took, call: () => Promise<T>): Promise<T> => {
@@ -36,6 +46,8 @@ export async function fencePreviousHolder(
       took[step] += Date.now() - started;
     }
   };
+  const early = announced === undefined ? undefined : cluster.blocklist(announced);
+  early?.catch(() => {}); // awaited below, or tried again
   const pool = await cluster.openPool(location.pool, { namespace: location.namespace });
   try {
     const oid = firstStripe(location.name);
@@ -49,8 +61,13 @@ export async function fencePreviousHolder(
     }
     let epoch: number | undefined;
     const down = new Set<number>();
+    let fromAnnounced = false;
     for (const locker of lockers) {
-      const barrier = await cluster.blocklist(locker.address);
+      const wasAnnounced = early !== undefined && untyped(locker.address) === untyped(announced ?? '');
+      fromAnnounced ||= wasAnnounced;
+      const barrier = wasAnnounced
+        ? await early.catch(() => cluster.blocklist(locker.address))
+        : await cluster.blocklist(locker.address);
       took.blocklist += barrier.took.add;
       took.barrier += barrier.took.barrier;
       epoch = barrier.epoch;
@@ -68,9 +85,18 @@ export async function fencePreviousHolder(
       holders: lockers,
       ...(epoch === undefined ? {} : { epoch }),
       ...(down.size > 0 ? { down: [...down].sort((a, b) => a - b) } : {}),
+      ...(fromAnnounced ? { announced: true } : {}),
       took,
     };
   } finally {
     await pool.close();
   }
+}
+
+/**
+ * A client address without its messenger type: a lock records `v1:IP:0/NONCE`, a client reads
+ * its own as `IP:0/NONCE`; the monitors keep every blocklist entry as type any.
+ */
+function untyped(address: string): string {
+  return address.replace(/^(v1|v2|any):/, '');
 }

@@ -1,4 +1,4 @@
-/** The etcd election of the database master: its leader's value is a `MasterAnnouncement` (`{ url, node }`). */
+/** The etcd election of the database master: its leader's value is a `MasterAnnouncement` (`{ url, node }`, and `lockAddress` once open). */
 export const DB_MASTER_ELECTION = 'db-master';
 
 /** Where the cloud database lives. */

@@ -14,6 +14,8 @@ import { DB_MASTER_ELECTION, type DbLocation } from './location.js';
 export interface MasterAnnouncement {
   url: string;
   node: string;
+  /** Once the database is open on Ceph: the RADOS address holding its lock, which a successor blocklists at once. */
+  lockAddress?: string;
 }
 
 export type MasterRole = 'standby' | 'opening' | 'master' | 'lost' | 'stopped';
@@ -243,9 +245,9 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
   const takeOver = async () => {
     role = 'opening';
     const started = Date.now();
-    log('db.master.elected', { node: options.node, url });
+    log('db.master.elected', { node: options.node, url, ...(announcedLock ? { previousLock: announcedLock } : {}) });
     if (rados && location.kind === 'ceph') {
-      const fenced = await fencePreviousHolder(rados, location);
+      const fenced = await fencePreviousHolder(rados, location, announcedLock);
       if (fenced.holders.length > 0) {
         log('db.master.fenced', { node: options.node, ...fenced, ms: Date.now() - started });
       }
@@ -276,11 +278,30 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
       lockAddress: opened.lockAddress,
     });
     markReady();
+    if (opened.lockAddress !== undefined) {
+      const announced: MasterAnnouncement = { ...announcement, lockAddress: opened.lockAddress };
+      await campaign.proclaim(JSON.stringify(announced));
+    }
   };
 
   const election = options.etcd.election(options.electionName ?? DB_MASTER_ELECTION, options.leaseTtlSeconds ?? 2);
   const announcement: MasterAnnouncement = { url, node: options.node };
   const campaign: Campaign = election.campaign(JSON.stringify(announcement));
+  // The lock address the last other master announced: a takeover blocklists it at once.
+  let announcedLock: string | undefined;
+  const observer = await election.observe();
+  const remember = (value: string | undefined) => {
+    if (value === undefined) return;
+    try {
+      const other = JSON.parse(value) as Partial<MasterAnnouncement>;
+      if (other.node !== options.node && typeof other.lockAddress === 'string') announcedLock = other.lockAddress;
+    } catch {
+      // not an announcement
+    }
+  };
+  remember(observer.leader());
+  observer.on('change', remember);
+  observer.on('error', () => {}); // it reconnects by itself
   campaign.on('elected', () => {
     takeOver().catch((error: unknown) =>
       lose(
@@ -310,6 +331,7 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
       await prepared?.abandon();
       prepared = undefined;
       await campaign.resign().catch(() => undefined);
+      await observer.cancel();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await rados?.close();

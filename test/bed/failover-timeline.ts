@@ -28,7 +28,11 @@ export function failoverTimeline(scopeDir: string, since: number, victim: string
       if (text.includes(`of fenced ${victim} down`)) push(text);
       if (entry.event === 'db.master.elected') push(`${String(entry.node)} elected`);
       if (entry.event === 'db.master.fenced') {
-        const steps = JSON.stringify({ ...(entry.took as object), down: entry.down ?? [] });
+        const steps = JSON.stringify({
+          ...(entry.took as object),
+          down: entry.down ?? [],
+          announced: !!entry.announced,
+        });
         push(`${String(entry.node)} fenced the old master in ${String(entry.ms)} ms ${steps}`);
       }
       if (entry.event === 'db.master.ready') {

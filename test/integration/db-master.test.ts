@@ -122,8 +122,12 @@ describe('database master on Ceph', () => {
     // The new master fenced the killed one rather than waiting out libcephsqlite's 30 s lease,
     // and released the lock as a clean unlock does: its open blocklisted nobody again (the
     // osdmap is still at the fence's epoch) and the lock names the new holder.
+    // The killed master had announced its lock address in its election: a new master that was
+    // a candidate before the kill (not c, which may have started after the old key was gone)
+    // blocklisted it while it read the lock's holders.
     const fenced = second.events().find((e) => e.event === 'db.master.fenced');
     expect(fenced).toMatchObject({ epoch: expect.any(Number) });
+    if (second !== candidates[2]) expect(fenced).toMatchObject({ announced: true });
     const { output } = await rados.monCommand({ prefix: 'osd dump', format: 'json' });
     expect((JSON.parse(output.toString()) as { epoch: number }).epoch).toBe(fenced?.epoch);
     const pool = await rados.openPool(ceph.pool, { namespace: 'db-test' });
