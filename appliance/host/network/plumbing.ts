@@ -91,7 +91,12 @@ export class GuestNetwork implements GuestPorts {
       noIpv6(this.options.uplink);
       await sh('ip', ['link', 'set', this.options.uplink, 'master', bridge, 'up'], 'the provider uplink');
     }
-    if (!(await exists(['netns', 'pids', ns]))) await sh('ip', ['netns', 'add', ns], 'the guest-services namespace');
+    if (!(await exists(['-n', ns, 'link', 'show', 'dev', 'lo']))) {
+      // A name left by a namespace that is gone (it died with the processes whose mount held
+      // it: a lab machine's power-off) is made anew.
+      await exists(['netns', 'delete', ns]);
+      await sh('ip', ['netns', 'add', ns], 'the guest-services namespace');
+    }
     if (!(await exists(['link', 'show', 'dev', SERVICES_PORT]))) {
       await sh(
         'ip',
