@@ -57,10 +57,14 @@ export class FlavorWriter {
     return this.writes.filter((w) => w.ackAt !== undefined);
   }
 
-  /** The first write sent at or after `t0` that was acknowledged, and the last acknowledged before `t0`. */
-  recovery(t0: number): { after: number; gap: number } | undefined {
-    const first = this.writes.find((w) => w.sentAt >= t0 && w.ackAt !== undefined);
-    const before = this.writes.filter((w) => w.ackAt !== undefined && (w.ackAt ?? 0) < t0).at(-1);
+  /**
+   * How long after `t0` (the strike) the first write sent at or after `from` (when the outage
+   * began: the strike itself, unless its effect comes later) was acknowledged, and the gap from
+   * the last acknowledgement before `from` to it.
+   */
+  recovery(t0: number, from = t0): { after: number; gap: number } | undefined {
+    const first = this.writes.find((w) => w.sentAt >= from && w.ackAt !== undefined);
+    const before = this.writes.filter((w) => w.ackAt !== undefined && (w.ackAt ?? 0) < from).at(-1);
     if (!first?.ackAt || !before?.ackAt) return undefined;
     return { after: first.ackAt - t0, gap: first.ackAt - before.ackAt };
   }
