@@ -19,7 +19,7 @@ export async function listMembers(store: Store): Promise<EtcdMember[]> {
 export const majority = (voters: number): number => Math.floor(voters / 2) + 1;
 
 /** Whether the member at `clientUrl` answers a status request within 500 ms. */
-export async function memberAnswers(store: Store, clientUrl: string | undefined): Promise<boolean> {
+async function memberAnswers(store: Store, clientUrl: string | undefined): Promise<boolean> {
   return clientUrl ? (await store.memberStatus(clientUrl, 500)) !== undefined : false;
 }
 

@@ -6,8 +6,9 @@ const RESTART_MAX_MS = 10_000;
  * A daemon the agent keeps running beside its services (this node's etcd member, its Ceph
  * monitor and OSD): a {@link commandService} process, pid recorded under the data dir, that
  * is restarted when it exits on its own — after 1 s, 2 s, 4 s… up to 10 s, and again from
- * 1 s once it had stayed up 10 s. `argv` is asked again at each start, so a restart may
- * start it differently (etcd resumes on the data its first start made).
+ * 1 s once it had stayed up 10 s — unless `onExit` says it is done (etcd whose member was
+ * removed). `argv` is asked again at each start, so a restart may start it differently (etcd
+ * resumes on the data its first start made).
  */
 export class KeptProcess {
   private process: RunningService | undefined;
@@ -19,6 +20,8 @@ export class KeptProcess {
     private readonly argv: () => readonly string[],
     private readonly context: ServiceContext,
     private readonly graceMs = 2_000,
+    /** Told why it exited on its own (`exit code N`, `killed by SIG…`): restart it, or leave it stopped. */
+    private readonly onExit: (reason: string) => 'restart' | 'done' = () => 'restart',
   ) {}
 
   /** It was started and not stopped (it may be between a crash and its restart). */
@@ -39,6 +42,10 @@ export class KeptProcess {
     void running.exited.then((reason) => {
       if (this.process !== running || !this.wanted) return;
       this.process = undefined;
+      if (this.onExit(reason) === 'done') {
+        this.wanted = false;
+        return;
+      }
       const next = Date.now() - startedAt > RESTART_MAX_MS ? 0 : attempt + 1;
       const delay = Math.min(RESTART_MAX_MS, 500 * 2 ** next);
       this.context.log(`${this.name} exited (${reason}); restarting in ${delay} ms`);

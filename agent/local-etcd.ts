@@ -23,7 +23,9 @@ export interface LocalEtcdOptions {
  * It is started in one of three ways: `bootstrap` (the seed's first start: a new one-member cluster),
  * `join` (told to by the membership singleton, which added it as a learner: `--initial-cluster-state
  * existing`), or `resume` (the agent restarted on existing member data). A member that exits
- * on its own is restarted with backoff (a {@link KeptProcess}).
+ * on its own is restarted with backoff (a {@link KeptProcess}), except when it was removed
+ * from the cluster (demoted, or replaced while its node was away): then its data is deleted
+ * and the node is an etcd client only, until the membership keeper adds it again (`join`).
  */
 export class LocalEtcd {
   readonly urls: EtcdUrls;
@@ -118,11 +120,21 @@ export class LocalEtcd {
       'stderr',
     ];
     // A restart resumes on the data the first start made: the initial-cluster flags are for a fresh member only.
-    const kept = new KeptProcess('etcd', () => argv(this.hasData() ? [] : initial), {
-      node: this.options.name,
-      dataDir: this.options.dataDir,
-      log: this.options.log,
-    });
+    const kept = new KeptProcess(
+      'etcd',
+      () => argv(this.hasData() ? [] : initial),
+      { node: this.options.name, dataDir: this.options.dataDir, log: this.options.log },
+      2_000,
+      (reason) => {
+        // etcd exits with status 0 on its own only once its member is removed (etcdmain exits 0
+        // when the server stops; fatal errors exit 1), at once or on a restart of the removed
+        // member's data, which can never rejoin.
+        if (reason !== 'exit code 0') return 'restart';
+        rmSync(this.dir, { recursive: true, force: true });
+        this.options.log('etcd member removed from the cluster: its data is deleted; this node is an etcd client');
+        return 'done';
+      },
+    );
     this.process = kept;
     kept.start();
   }

@@ -1,7 +1,7 @@
 import type { IMemberAddResponse } from 'etcd3';
 import type { CLUSTER_GENESIS_MACHINE } from '../statemachines/index.js';
 import type { Elections } from './elections.js';
-import { type EtcdMember, listMembers, majority, memberAnswers } from './etcd-quorum.js';
+import { type EtcdMember, listMembers, majority } from './etcd-quorum.js';
 import { type EtcdEndpoints, type EtcdJoin, keys, type NodeRecord } from './keys.js';
 import type { MachineHost } from './machine-host.js';
 import { parseJson, type Store } from './store/store.js';
@@ -13,6 +13,8 @@ export interface MemberView {
   readonly learner: boolean;
   /** It answered a status request just now. */
   readonly healthy: boolean;
+  /** A member that answered names it etcd's leader. */
+  readonly leader: boolean;
   /** The node it belongs to, if known (its name once started, or the join instruction's node). */
   readonly node: string | undefined;
   /** Its node is fenced, or gone for longer than the grace period: the member is to be replaced. */
@@ -35,6 +37,8 @@ export type MembershipAction =
 /** The most voters rackseed runs; nodes beyond them use etcd as clients. */
 export const MAX_VOTERS = 5;
 
+const nameOf = (m: MemberView): string => m.node ?? m.id;
+
 /**
  * Decides the next membership change, one at a time (pure: the same views give the same step).
  * 1. A pending learner is promoted once it answers (etcd refuses until it has caught up), or
@@ -42,6 +46,11 @@ export const MAX_VOTERS = 5;
  * 2. A voter whose node died is removed, if the healthy voters left still make a quorum.
  * 3. The voters grow toward the largest odd number ≤ 5 that voters plus candidates allow,
  *    one learner at a time (1 → 3 → 5: an even count only between two promotions).
+ * 4. Voters beyond that number (4 or 2 left by a removal, with no candidate to add) are demoted
+ *    one at a time: the voter last by node name that is not the leader is removed, only while
+ *    every voter answers and a leader is known. An even count tolerates no more failures than
+ *    the odd count below it, and needs one more member up; the demoted node stays an etcd
+ *    client, and a candidate the next time the voters grow.
  * A promotion happens only if the healthy voters and the learner make a quorum of the larger cluster.
  */
 export function planMembership(members: readonly MemberView[], candidates: readonly CandidateView[]): MembershipAction {
@@ -68,6 +77,24 @@ export function planMembership(members: readonly MemberView[], candidates: reado
   const target = pool % 2 === 1 ? pool : pool - 1;
   const next = [...candidates].sort((a, b) => a.node.localeCompare(b.node))[0];
   if (voters.length < target && next) return { type: 'add', node: next.node, peerUrl: next.peerUrl };
+  if (voters.length > target) {
+    const demoted = voters
+      .filter((m) => !m.leader)
+      .sort((a, b) => nameOf(a).localeCompare(nameOf(b)))
+      .at(-1);
+    if (!demoted || !voters.some((m) => m.leader) || voters.some((m) => !m.healthy)) {
+      return {
+        type: 'none',
+        reason: `${voters.length} voters, to be ${target}: waiting for every voter and a leader to answer`,
+      };
+    }
+    return {
+      type: 'remove',
+      id: demoted.id,
+      node: demoted.node,
+      reason: `demoted, ${voters.length} voters to ${target}`,
+    };
+  }
   return { type: 'none', reason: `${voters.length} voter(s), steady` };
 }
 
@@ -156,14 +183,18 @@ export class MembershipKeeper {
       if (records.has(node) || !machineState.has(node)) return false; // live, or not one of our nodes
       return machineState.get(node) === 'fenced' || now - (this.missingSince.get(node) ?? now) > this.graceMs;
     };
-    const healthy = await Promise.all(members.map((m) => memberAnswers(this.store, m.clientURLs[0])));
+    const statuses = await Promise.all(
+      members.map((m) => (m.clientURLs[0] ? this.store.memberStatus(m.clientURLs[0], 500) : undefined)),
+    );
+    const leaders = new Set(statuses.map((s) => s?.leader));
     const views: MemberView[] = members.map((m, i) => {
       const node = m.name || joinOf.get(m.ID);
       return {
         id: m.ID,
         peerUrl: m.peerURLs[0] ?? '',
         learner: m.isLearner,
-        healthy: healthy[i] ?? false,
+        healthy: statuses[i] !== undefined,
+        leader: leaders.has(m.ID),
         node,
         nodeDead: dead(node),
       };

@@ -1,3 +1,4 @@
+import type { NodeContext } from '../statemachines/index.js';
 import type { Envelope, TransitionRecord } from './machine-host.js';
 import { type CephStatusRecord, type FenceRecord, keys, type NodeRecord, type SingletonClaim } from './keys.js';
 import type { Store } from './store/store.js';
@@ -20,6 +21,7 @@ export interface ClusterStatus {
     state: string;
     /** The lease of its live registration, or null when its agent is not registered. */
     lease: string | null;
+    /** The fence of its last incarnation (its machine's lease); null once an agent registered again. */
     fenced: FenceRecord | null;
     services: Record<string, string>;
   }[];
@@ -74,6 +76,7 @@ export async function readStatus(store: Store, elections: readonly string[] = []
     for (const t of envelope.history) transitions.push({ machine, ...t });
     if (!entry.key.startsWith(keys.nodeMachines)) continue;
     const name = entry.key.slice(keys.nodeMachines.length);
+    const fence = fences.get(name);
     const services: Record<string, string> = {};
     for (const h of health.entries) {
       const [node, service] = h.key.slice(keys.healthAll.length).split('/');
@@ -83,7 +86,8 @@ export async function readStatus(store: Store, elections: readonly string[] = []
       name,
       state: String(envelope.snapshot.value),
       lease: records.get(name)?.lease ?? null,
-      fenced: fences.get(name) ?? null,
+      // A record of an older incarnation is history: the node registered again since (a new lease).
+      fenced: fence?.lease === (envelope.snapshot.context as unknown as NodeContext).lease ? fence : null,
       services,
     });
   }

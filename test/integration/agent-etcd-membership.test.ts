@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,7 +33,7 @@ const runs = (polls: readonly Poll[]) =>
 // power-on starts `rackseed agent` in the node's namespace. h1 is the seed: its agent starts a
 // one-member etcd; every agent may host a member on its own address. A checker in the bridge
 // namespace polls the member list and a linearizable read every 100 ms throughout.
-describe('agent: etcd membership grows 1 → 3 → 5, replaces a dead voter, keeps quorum', () => {
+describe('agent: etcd membership grows 1 → 3 → 5, replaces a dead voter, keeps the voters odd and the quorum', () => {
   let lab: NetworkLab;
   let rack: SimulatedRack;
   let scope: Scope;
@@ -53,6 +53,19 @@ describe('agent: etcd membership grows 1 → 3 → 5, replaces a dead voter, kee
       .filter(Boolean)
       .map((line) => JSON.parse(line) as Poll);
   const powerOn = async (index: number) => rack.bmcs[index - 1]?.ipmitool(['chassis', 'power', 'on']);
+  /** Kills node `hN` outright: its agent and its etcd member (the process group its BMC started). */
+  const kill = (name: string) => {
+    const bmc = rack.bmcs[Number(name.slice(1)) - 1];
+    if (!bmc) throw new Error(`no BMC for ${name}`);
+    process.kill(-Number(readFileSync(join(bmc.stateDir, 'node.pid'), 'utf8').split(' ')[0]), 'SIGKILL');
+  };
+  /** Whether every one of `nodes` follows exactly the voters the test last saw. */
+  const following = (nodes: readonly string[]) =>
+    nodes.every(
+      (n) =>
+        readFileSync(join(scope.dir, n, 'etcd-endpoints.json'), 'utf8') ===
+        JSON.stringify({ clientUrls: [...voterUrls].sort() }),
+    );
 
   beforeAll(async () => {
     build();
@@ -178,11 +191,8 @@ describe('agent: etcd membership grows 1 → 3 → 5, replaces a dead voter, kee
       );
     }
     const victim = 'h1';
-    const bmc = rack.bmcs[0];
-    if (!bmc) throw new Error('no BMC for h1');
-    const pid = Number(readFileSync(join(bmc.stateDir, 'node.pid'), 'utf8').split(' ')[0]);
     const before = polls().length;
-    process.kill(-pid, 'SIGKILL'); // the whole node: agent and its etcd member
+    kill(victim);
     await waitFor(
       `${victim} replaced by h6`,
       () => {
@@ -196,7 +206,7 @@ describe('agent: etcd membership grows 1 → 3 → 5, replaces a dead voter, kee
     );
     const after = st();
     expect(after.nodes.find((n) => n.name === victim)).toMatchObject({ state: 'fenced', fenced: { method: 'bmc' } });
-    expect(await bmc.events()).toContain('power off');
+    expect(await rack.bmcs[0]?.events()).toContain('power off');
     const seen = polls().slice(before);
     // The dead voter stays counted until it is removed (5 → 4), then h6 joins as a learner and is promoted.
     expect(runs(seen)).toEqual([5, 4, 5]);
@@ -204,17 +214,81 @@ describe('agent: etcd membership grows 1 → 3 → 5, replaces a dead voter, kee
     // A non-leader died: the survivors kept a quorum and no read failed.
     expect(seen.filter((p) => !p.listed || !p.read)).toEqual([]);
     // Every live agent follows the five voters (the seed's URL is gone from its endpoints).
-    await waitFor(
-      'every agent to follow the new voters',
-      () =>
-        ['h2', 'h3', 'h4', 'h5', 'h6'].every(
-          (n) =>
-            readFileSync(join(scope.dir, n, 'etcd-endpoints.json'), 'utf8') ===
-            JSON.stringify({ clientUrls: [...voterUrls].sort() }),
-        ),
-      10_000,
-      200,
-    );
+    await waitFor('every agent to follow the new voters', () => following(['h2', 'h3', 'h4', 'h5', 'h6']), 10_000, 200);
     expect(after.nodes.filter((n) => n.state === 'ready').map((n) => n.name)).toEqual(['h2', 'h3', 'h4', 'h5', 'h6']);
+  });
+
+  it('keeps the voters odd: a voter lost with no node to replace it leaves 4, then 3 within a minute; the demoted node stays an etcd client', async () => {
+    const s = st();
+    const leader = s.etcd.leader ?? '';
+    const survivors = voters(s)
+      .map((m) => m.name)
+      .filter((n) => n !== leader)
+      .sort();
+    const [victim] = survivors; // a follower: its loss starts no election
+    if (!victim) throw new Error('no follower to kill');
+    // The keeper demotes the voter last by name that is not the leader.
+    const expected = survivors.filter((n) => n !== victim).at(-1) ?? '';
+    const lease = s.nodes.find((n) => n.name === expected)?.lease;
+    const before = polls().length;
+    const killedAt = Date.now();
+    kill(victim);
+    await waitFor(
+      'three voters',
+      () => {
+        const now = st();
+        voterUrls = voters(now).flatMap((m) => m.clientUrls);
+        return voters(now).length === 3 && now.etcd.members.length === 3;
+      },
+      60_000,
+      500,
+    );
+    expect(Date.now() - killedAt).toBeLessThan(60_000);
+    const after = st();
+    expect(after.nodes.find((n) => n.name === victim)).toMatchObject({ state: 'fenced', fenced: { method: 'bmc' } });
+    expect(after.etcd.leader).toBe(leader);
+    expect(after.etcd.members.map((m) => m.name)).not.toContain(expected);
+    const seen = polls().slice(before);
+    expect(runs(seen)).toEqual([5, 4, 3]);
+    expect(seen.filter((p) => !p.listed || !p.read)).toEqual([]);
+    // The demoted node went on under the same lease, and follows the three voters as a client
+    // of theirs: its member's data is gone, and no restart made it again.
+    expect(after.nodes.find((n) => n.name === expected)).toMatchObject({ state: 'ready', lease });
+    const live = after.nodes.filter((n) => n.state === 'ready').map((n) => n.name);
+    expect(live).toHaveLength(4);
+    await waitFor('every agent to follow the three voters', () => following(live), 10_000, 200);
+    await new Promise((resolve) => setTimeout(resolve, 3_000)); // a restart would come within 1 s
+    expect(existsSync(join(scope.dir, expected, 'etcd', 'member'))).toBe(false);
+    expect(voters()).toHaveLength(3);
+  });
+
+  it('grows back to five voters as a node joins: the fenced seed powered on again, and the demoted node re-added', async () => {
+    const before = polls().length;
+    await powerOn(1); // h1's data is of a member removed while it was off
+    await waitFor(
+      'five voters again',
+      () => {
+        const now = st();
+        voterUrls = voters(now).flatMap((m) => m.clientUrls);
+        return voters(now).length === 5 && now.etcd.members.length === 5;
+      },
+      90_000,
+      500,
+    );
+    const after = st();
+    const live = after.nodes.filter((n) => n.state === 'ready').map((n) => n.name);
+    expect(live).toContain('h1');
+    expect(
+      voters(after)
+        .map((m) => m.name)
+        .sort(),
+    ).toEqual(live);
+    // h1 registered again: the fence record of its killed incarnation is no longer reported.
+    expect(after.nodes.find((n) => n.name === 'h1')?.fenced).toBeNull();
+    const seen = polls().slice(before);
+    expect(runs(seen)).toEqual([3, 4, 5]);
+    expect(seen.every((p) => p.learners <= 1)).toBe(true);
+    expect(seen.filter((p) => !p.listed || !p.read)).toEqual([]);
+    await waitFor('every agent to follow the five voters', () => following(live), 10_000, 200);
   });
 });

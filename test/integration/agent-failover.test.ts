@@ -168,6 +168,8 @@ describe('agent: singleton failover with fencing (real etcd, ipmi_sim, agents as
     const back = status(etcd.endpoints);
     const node = back.nodes.find((n) => n.name === fenced.name);
     expect(node?.lease).not.toBe(fenced.lease);
+    // Its fence record names the incarnation that was killed: history, not reported (issue 16).
+    expect(node?.fenced).toBeNull();
     expect(back.transitions.some((t) => t.machine === `node/${fenced.name}` && t.from === 'fenced')).toBe(true);
   });
 
