@@ -77,6 +77,7 @@ export {
 } from './keys.js';
 export {
   type CandidateView,
+  DEMOTE_AFTER_LOSS_MS,
   MAX_VOTERS,
   type MembershipAction,
   type MemberView,

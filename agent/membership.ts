@@ -32,12 +32,22 @@ export type MembershipAction =
   | { readonly type: 'none'; readonly reason: string }
   | { readonly type: 'add'; readonly node: string; readonly peerUrl: string }
   | { readonly type: 'promote'; readonly id: string; readonly node: string | undefined }
-  | { readonly type: 'remove'; readonly id: string; readonly node: string | undefined; readonly reason: string };
+  /** `voterLost`: a voter whose node died (a demotion waits {@link DEMOTE_AFTER_LOSS_MS} after it). */
+  | {
+      readonly type: 'remove';
+      readonly id: string;
+      readonly node: string | undefined;
+      readonly reason: string;
+      readonly voterLost: boolean;
+    };
 
 /** The most voters rackseed runs; nodes beyond them use etcd as clients. */
 export const MAX_VOTERS = 5;
 
 const nameOf = (m: MemberView): string => m.node ?? m.id;
+
+/** How long after a dead voter's removal the voters may be made odd by a demotion. */
+export const DEMOTE_AFTER_LOSS_MS = 15_000;
 
 /**
  * Decides the next membership change, one at a time (pure: the same views give the same step).
@@ -50,15 +60,23 @@ const nameOf = (m: MemberView): string => m.node ?? m.id;
  *    one at a time: the voter last by node name that is not the leader is removed, only while
  *    every voter answers and a leader is known. An even count tolerates no more failures than
  *    the odd count below it, and needs one more member up; the demoted node stays an etcd
- *    client, and a candidate the next time the voters grow.
+ *    client, and a candidate the next time the voters grow. Not within
+ *    {@link DEMOTE_AFTER_LOSS_MS} of a dead voter's removal (`sinceLossMs`): the failover that
+ *    loss set off (a new DB master, fences, Ceph) is left to finish without another change of
+ *    etcd's membership.
  * A promotion happens only if the healthy voters and the learner make a quorum of the larger cluster.
  */
-export function planMembership(members: readonly MemberView[], candidates: readonly CandidateView[]): MembershipAction {
+export function planMembership(
+  members: readonly MemberView[],
+  candidates: readonly CandidateView[],
+  sinceLossMs = Number.POSITIVE_INFINITY,
+): MembershipAction {
   const voters = members.filter((m) => !m.learner);
   const healthyVoters = voters.filter((m) => m.healthy).length;
   const learner = members.find((m) => m.learner);
   if (learner) {
-    if (learner.nodeDead) return { type: 'remove', id: learner.id, node: learner.node, reason: 'its node is gone' };
+    if (learner.nodeDead)
+      return { type: 'remove', id: learner.id, node: learner.node, reason: 'its node is gone', voterLost: false };
     if (!learner.healthy) return { type: 'none', reason: `learner ${learner.node ?? learner.id} is not up yet` };
     if (healthyVoters + 1 < majority(voters.length + 1)) {
       return { type: 'none', reason: 'too few healthy voters to promote without risking quorum' };
@@ -69,7 +87,7 @@ export function planMembership(members: readonly MemberView[], candidates: reado
   if (dead) {
     const healthyLeft = voters.filter((m) => m !== dead && m.healthy).length;
     if (voters.length > 1 && healthyLeft >= majority(voters.length - 1)) {
-      return { type: 'remove', id: dead.id, node: dead.node, reason: 'its node is gone' };
+      return { type: 'remove', id: dead.id, node: dead.node, reason: 'its node is gone', voterLost: true };
     }
     return { type: 'none', reason: `voter ${dead.node ?? dead.id} is dead but removing it would lose quorum` };
   }
@@ -82,6 +100,12 @@ export function planMembership(members: readonly MemberView[], candidates: reado
       .filter((m) => !m.leader)
       .sort((a, b) => nameOf(a).localeCompare(nameOf(b)))
       .at(-1);
+    if (sinceLossMs < DEMOTE_AFTER_LOSS_MS) {
+      return {
+        type: 'none',
+        reason: `${voters.length} voters, to be ${target}: ${DEMOTE_AFTER_LOSS_MS / 1000} s after a voter's loss`,
+      };
+    }
     if (!demoted || !voters.some((m) => m.leader) || voters.some((m) => !m.healthy)) {
       return {
         type: 'none',
@@ -93,6 +117,7 @@ export function planMembership(members: readonly MemberView[], candidates: reado
       id: demoted.id,
       node: demoted.node,
       reason: `demoted, ${voters.length} voters to ${target}`,
+      voterLost: false,
     };
   }
   return { type: 'none', reason: `${voters.length} voter(s), steady` };
@@ -117,6 +142,8 @@ export class MembershipKeeper {
   private addAfter = 0;
   /** When this keeper first saw each node unregistered. */
   private readonly missingSince = new Map<string, number>();
+  /** When this keeper last removed a dead voter (its node gone). */
+  private lastLossAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly store: Store,
@@ -207,7 +234,7 @@ export class MembershipKeeper {
         : [],
     );
     await this.publish(members);
-    const action = planMembership(views, candidates);
+    const action = planMembership(views, candidates, Date.now() - this.lastLossAt);
     switch (action.type) {
       case 'none':
         this.note(action.reason);
@@ -242,6 +269,7 @@ export class MembershipKeeper {
         return;
       case 'remove':
         await this.store.client.cluster.memberRemove({ ID: action.id });
+        if (action.voterLost) this.lastLossAt = Date.now();
         if (action.node !== undefined) await this.store.delete(keys.etcdJoin(action.node));
         this.note(`removed member ${action.id} of ${action.node ?? 'an unknown node'}: ${action.reason}`);
         return;

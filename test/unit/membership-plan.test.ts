@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type CandidateView, type MemberView, planMembership } from '../../agent/index.js';
+import { type CandidateView, DEMOTE_AFTER_LOSS_MS, type MemberView, planMembership } from '../../agent/index.js';
 
 const voter = (node: string, over: Partial<MemberView> = {}): MemberView => ({
   id: `id-${node}`,
@@ -99,8 +99,19 @@ describe('etcd membership planner', () => {
         id: 'id-n4',
         node: 'n4',
         reason: 'demoted, 4 voters to 3',
+        voterLost: false,
       });
       expect(planMembership(four('n4'), [])).toMatchObject({ type: 'remove', id: 'id-n3' });
+    });
+
+    it('demotes nobody within 15 s of a voter’s loss: the failover it set off finishes first', () => {
+      const five = [...four('n1'), voter('n5', { nodeDead: true, healthy: false })];
+      expect(planMembership(five, [])).toMatchObject({ type: 'remove', id: 'id-n5', voterLost: true });
+      expect(planMembership(four('n1'), [], DEMOTE_AFTER_LOSS_MS - 1)).toMatchObject({
+        type: 'none',
+        reason: expect.stringContaining("after a voter's loss"),
+      });
+      expect(planMembership(four('n1'), [], DEMOTE_AFTER_LOSS_MS)).toMatchObject({ type: 'remove', id: 'id-n4' });
     });
 
     it('demotes one of two voters, never the leader', () => {
