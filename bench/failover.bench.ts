@@ -252,7 +252,10 @@ function agentPid(lab: LabInfo, node: string): number {
   }
   const isAgent = (pid: number) => {
     try {
-      return /rackseed\.js\0(--json\0)?(node\0boot|seed)\0/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+      // node running rackseed.js: the firmware's shell has the same words among its arguments.
+      return /^[^\0]*\/node\0[^\0]*rackseed\.js\0(--json\0)?(node\0boot|seed)\0/.test(
+        readFileSync(`/proc/${pid}/cmdline`, 'utf8'),
+      );
     } catch {
       return false; // exited meanwhile
     }

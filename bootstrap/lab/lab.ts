@@ -138,7 +138,7 @@ const TAIL_LINES = 40;
 
 /**
  * The tails of a lab's logs: each machine's (the seed's is bmc0's node.log, a server's its
- * node.log and QEMU console) and the gateway relay's. `lab up` adds them to its error when the
+ * node.log and QEMU console), each DB master candidate's, and the gateway relay's. `lab up` adds them to its error when the
  * rack does not come up (it removes the rack), and tests print them when they fail.
  */
 export function labLogTails(scopeDir: string): string {
@@ -148,6 +148,10 @@ export function labLogTails(scopeDir: string): string {
       .filter((d) => /^bmc\d+$/.test(d))
       .sort((a, b) => Number(a.slice(3)) - Number(b.slice(3)))
       .flatMap((d) => ['node.log', 'console.log'].map((f) => join(scopeDir, d, 'chassis', f))),
+    join(scopeDir, 'seed', 'agent', 'services', 'db-master.log'),
+    ...readdirSync(scopeDir)
+      .filter((d) => /^bmc\d+$/.test(d))
+      .map((d) => join(scopeDir, d, 'chassis', 'data', 'agent', 'services', 'db-master.log')),
     join(scopeDir, 'gateway-relay.log'),
   ];
   return files
