@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { type Agent, fetch, type Response } from 'undici';
 import type { ClusterStatus } from '../agent/index.js';
 import { inSeed, type LabInfo, labDown, labLogTails, labPower, labUp, waitFor } from '../bootstrap/index.js';
-import { adminToken, failoverTimeline, FlavorWriter, trusting } from '../test/bed/index.js';
+import { adminToken, failoverTimeline, FlavorWriter, labLogEntries, trusting } from '../test/bed/index.js';
 import { etcdReelection } from './etcd-reelection.js';
 import { median, quantile, row } from './stats.js';
 
@@ -195,19 +195,10 @@ export default async function bench(): Promise<void> {
 
 /** What the lab's agents logged since `since` about fencing `victim` (or any fence at all), in order. */
 function fenceLines(scopeDir: string, since: number, victim: string): string[] {
-  const lines: { at: number; text: string }[] = [];
-  for (const file of readdirSync(scopeDir, { recursive: true, encoding: 'utf8' })) {
-    if (!file.endsWith('chassis/node.log')) continue;
-    for (const line of readFileSync(join(scopeDir, file), 'utf8').split('\n')) {
-      if (!line.startsWith('{')) continue;
-      const entry = JSON.parse(line) as { time?: string; message?: string; detail?: string; node?: string };
-      const at = Date.parse(entry.time ?? '');
-      const text = entry.detail ?? entry.message ?? '';
-      if (at >= since && (/fenc|FENCE/.test(text) || text.includes(victim)))
-        lines.push({ at, text: `${at - since} ms ${entry.node ?? file.split('/')[0]}: ${text}` });
-    }
-  }
-  return lines.sort((a, b) => a.at - b.at).map((l) => l.text);
+  return labLogEntries(scopeDir, since)
+    .filter(({ text }) => /fenc|FENCE/.test(text) || text.includes(victim))
+    .sort((a, b) => a.at - b.at)
+    .map(({ at, file, text, entry }) => `${at - since} ms ${entry.node ?? file.split('/')[0]}: ${text}`);
 }
 
 /** Sends `name` to `pid` if it still runs (a fenced node's processes are gone). */

@@ -38,5 +38,5 @@ export {
   trusting,
 } from './cloud.js';
 export { TEST_CLUSTER_KEY, testCa, testNodeTls } from './tls.js';
-export { failoverTimeline } from './failover-timeline.js';
+export { failoverTimeline, labLogEntries } from './failover-timeline.js';
 export { FlavorWriter, type Write } from './writer.js';
