@@ -67,6 +67,8 @@ export class LocalCeph {
   private again = false;
   private stopped = false;
   private mon: KeptProcess | undefined;
+  /** The assignment (its record's `at`) the running monitor was made for. */
+  private monFor: string | undefined;
   private osd: KeptProcess | undefined;
   private lastError = '';
   private readonly monitors: CephMonitors;
@@ -147,6 +149,11 @@ export class LocalCeph {
     const mine = mons.find((m) => m.node === this.options.name);
     // Only the cluster's very first monitor makes a new monmap: the first one made again (its data
     // lost) while others exist joins them like any other, or it would found a second cluster.
+    if (mine && this.mon?.active && this.monFor !== mine.at) {
+      this.options.log('ceph: this node was assigned a monitor anew: making it again');
+      await this.mon.stop();
+      this.mon = undefined;
+    }
     if (mine && !this.mon?.active) await this.startMon(identity, mine, mine.initial && mons.length === 1);
     else if (!mine && (this.mon?.active || existsSync(this.paths.mon))) {
       this.options.log('ceph: this node no longer hosts a monitor: removing its data');
@@ -200,8 +207,10 @@ export class LocalCeph {
 
   private async startMon(identity: CephIdentity, record: CephMonRecord, initial: boolean): Promise<void> {
     const { name } = this.options;
+    // Data made for an older assignment is a monitor the cluster removed since: it is not in the
+    // monmap, and `ceph-mon` on it would exit at once, again and again. It is made anew.
     const done = join(this.paths.mon, 'rackseed-done');
-    if (!existsSync(done)) {
+    if (!existsSync(done) || readFileSync(done, 'utf8').trim() !== record.at) {
       rmSync(this.paths.mon, { recursive: true, force: true });
       const monmap = join(this.paths.dir, 'monmap');
       if (initial) {
@@ -240,6 +249,7 @@ export class LocalCeph {
       this.options.log(`ceph: made monitor ${name} (${initial ? 'new cluster' : 'joining'}) at ${record.addr}`);
     }
     this.mon = this.daemon('ceph-mon', ['ceph-mon', '-i', name, '--public-addr', record.addr]);
+    this.monFor = record.at;
     this.mon.start();
   }
 

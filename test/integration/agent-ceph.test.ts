@@ -1,7 +1,7 @@
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ClusterStatus, RESHAPE_AFTER_FENCE_MS } from '../../agent/index.js';
+import { type CephMonRecord, type ClusterStatus, keys, RESHAPE_AFTER_FENCE_MS } from '../../agent/index.js';
 import {
   createNetworkLab,
   LAB_CEPH_CONFIG,
@@ -30,18 +30,17 @@ describe('agent: Ceph assembles itself (3 monitors, an OSD per node, a manager) 
   const payload = `rackseed ceph ${Date.now()}\n`;
 
   const nodeIp = (name: string) => lab.host(name).ip ?? '';
-  const st = (): ClusterStatus => {
-    const urls = (() => {
-      try {
-        return (
-          JSON.parse(readFileSync(join(scope.dir, 'h4', 'etcd-endpoints.json'), 'utf8')) as { clientUrls: string[] }
-        ).clientUrls;
-      } catch {
-        return [seedUrl];
-      }
-    })();
-    return status(urls, lab.bridgeNetns, join(scope.dir, 'pki', 'operator'));
+  /** The etcd voters as h4 last saw them (h1, the seed, may be the one that is off). */
+  const etcdUrls = () => {
+    try {
+      return (
+        JSON.parse(readFileSync(join(scope.dir, 'h4', 'etcd-endpoints.json'), 'utf8')) as { clientUrls: string[] }
+      ).clientUrls;
+    } catch {
+      return [seedUrl];
+    }
   };
+  const st = (): ClusterStatus => status(etcdUrls(), lab.bridgeNetns, join(scope.dir, 'pki', 'operator'));
   const confOf = (node: string) => join(scope.dir, node, 'ceph', 'ceph.conf');
   /** Runs a Ceph client tool with `node`'s operator conf and admin keyring, as an operator would. */
   const tool = async (node: string, argv: readonly string[]) =>
@@ -274,6 +273,8 @@ describe('agent: Ceph assembles itself (3 monitors, an OSD per node, a manager) 
   }, 300_000);
 
   it('the fenced node powered on again brings its OSD back (bluestore keeps its data) and hosts no monitor', async () => {
+    const monDir = join(scope.dir, victim, 'ceph', 'mon');
+    cpSync(monDir, `${monDir}.removed`, { recursive: true }); // the removed monitor's data, for the next test
     const t0 = Date.now();
     await rack.bmcs[Number(victim.slice(1)) - 1]?.ipmitool(['chassis', 'power', 'on']);
     await waitFor(
@@ -288,8 +289,42 @@ describe('agent: Ceph assembles itself (3 monitors, an OSD per node, a manager) 
     console.log(`agent-ceph: power-on of the fenced ${victim} → its OSD up and in, HEALTH_OK in ${Date.now() - t0} ms`);
     // The same OSD as before, not a new one; its stale monitor data is gone.
     expect(st().ceph).toMatchObject({ osds: 4, up: 4, in: 4, mons: 3 });
-    expect(existsSync(join(scope.dir, victim, 'ceph', 'mon'))).toBe(false);
+    expect(existsSync(monDir)).toBe(false);
     await tool(victim, ['rados', '-p', 'rackseed', 'get', object, join(scope.dir, 'object.back')]);
     expect(readFileSync(join(scope.dir, 'object.back'), 'utf8')).toBe(payload);
+  }, 240_000);
+
+  it('a node assigned a monitor while it still has the data of one the cluster removed makes it anew', async () => {
+    // As when a node returns just after its monitor's removal and the keeper at once assigns it
+    // the next one: its agent finds the assignment with the removed monitor's data still there.
+    // That data (out of the monmap) is put back, then a fourth monitor is assigned as the keeper
+    // assigns one. `ceph-mon` on the old data would exit at once, again and again.
+    const monDir = join(scope.dir, victim, 'ceph', 'mon');
+    cpSync(`${monDir}.removed`, monDir, { recursive: true });
+    const etcdctl = (argv: readonly string[]) =>
+      lab.exec(lab.bridgeNetns, [
+        'etcdctl',
+        '--endpoints',
+        etcdUrls().join(','),
+        ...etcdctlTls(join(scope.dir, 'pki', 'operator')),
+        ...argv,
+      ]);
+    const assignment: CephMonRecord = {
+      node: victim,
+      addr: `v2:${nodeIp(victim)}:3300`,
+      initial: false,
+      at: new Date().toISOString(),
+    };
+    expect(readFileSync(join(monDir, 'rackseed-done'), 'utf8').trim()).not.toBe(assignment.at);
+    await etcdctl(['put', keys.cephMon(victim), JSON.stringify(assignment)]);
+    const all = [...survivors, victim].sort();
+    await waitFor(`${victim}'s new monitor in the quorum, HEALTH_OK`, () => healthy(st(), all, 4, 4), 120_000, 1_000);
+    expect(readFileSync(join(monDir, 'rackseed-done'), 'utf8').trim()).toBe(assignment.at);
+
+    // Unassigned again: its agent stops the monitor and deletes its data, and the keeper takes
+    // it out of the monmap (out of the quorum, no node hosts it).
+    await etcdctl(['del', keys.cephMon(victim)]);
+    await waitFor('the unassigned monitor gone, HEALTH_OK', () => healthy(st(), survivors, 4, 4), 60_000, 1_000);
+    expect(existsSync(monDir)).toBe(false);
   }, 240_000);
 });
