@@ -1,6 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createServer, type Server } from 'node:https';
 import { CLUSTER_GENESIS_MACHINE, NODE_MACHINE } from '../statemachines/index.js';
 import {
   type CephConnect,
@@ -12,13 +11,16 @@ import {
   type OsdDiskPolicy,
 } from './ceph/index.js';
 import { Elections } from './elections.js';
+import { EventLog, TRIM_EVERY_MS } from './events.js';
 import { EtcdLeadershipMover } from './etcd-leadership.js';
 import { RackseedError } from './errors/index.js';
 import { followEtcdEndpoints } from './etcd-endpoints.js';
 import { CertificateFollower } from './certificates.js';
 import { type BmcPowerDriver, Fencer } from './fencer.js';
 import { type BmcRecord, type EtcdEndpoints, type EtcdJoin, keys, type NodeRecord } from './keys.js';
+import { serveAgentEndpoint } from './listener.js';
 import { LocalEtcd } from './local-etcd.js';
+import { AgentMetrics } from './metrics.js';
 import { MembershipKeeper } from './membership.js';
 import { MachineHost } from './machine-host.js';
 import { sealRecord } from './sealed.js';
@@ -34,7 +36,7 @@ export interface AgentOptions {
   readonly name: string;
   readonly etcd: readonly string[];
   readonly dataDir: string;
-  /** host:port for the agent's small HTTPS endpoint (`/health`, `/status`; clients need a node certificate). */
+  /** host:port for the agent's HTTPS endpoint (`/health`, `/status`, `/metrics`; mutual TLS, see serveAgentEndpoint). */
   readonly listen?: string;
   /** This node's BMC; stored in etcd sealed with the cluster key, for the fencer. */
   readonly bmc?: BmcRecord;
@@ -146,9 +148,13 @@ export async function startAgent(
   // eslint-disable-next-line prefer-const
   let supervisor: Supervisor;
   const fencerLater: { fencer?: Fencer } = {};
+  const serviceElections = catalog.flatMap((service) => (service.election ? [service.election] : []));
+  const metrics = new AgentMetrics(() => readStatus(store, serviceElections));
+  const events = new EventLog(store, name, log);
   const elections = await Elections.open(store, name, {
-    elected: (service) => {
+    elected: (service, failover) => {
       log(`elected for ${service}`);
+      metrics.elected(service, failover);
       supervisor.send(service, { type: 'service.elected' });
     },
     deposed: (service) => {
@@ -179,26 +185,35 @@ export async function startAgent(
     driver,
     options.clusterKey,
     elections,
-    (fence) => new MachineHost(store, NODE_MACHINE, { fence: fence as never }),
+    (fence) => new MachineHost(store, NODE_MACHINE, { fence: fence as never }, name),
     () => lease?.id ?? '0',
-    log,
-    (node) => {
-      if (!ceph) return;
-      const started = Date.now();
-      markPoweredOffOsdsDown(store, ceph, node).then(
-        (ids) => {
-          for (const id of ids)
-            log(`marked osd.${id} of fenced ${node} down, definitely dead, in ${Date.now() - started} ms`);
-        },
-        (error: unknown) =>
-          log(`could not mark the OSD of fenced ${node} down (the Ceph keeper will): ${String(error)}`),
-      );
+    {
+      log,
+      poweredOff: (node) => {
+        if (!ceph) return;
+        const started = Date.now();
+        markPoweredOffOsdsDown(store, ceph, node).then(
+          (ids) => {
+            for (const id of ids)
+              log(`marked osd.${id} of fenced ${node} down, definitely dead, in ${Date.now() - started} ms`);
+          },
+          (error: unknown) =>
+            log(`could not mark the OSD of fenced ${node} down (the Ceph keeper will): ${String(error)}`),
+        );
+      },
+      observe: (outcome) => metrics.fence(outcome),
     },
   );
   fencerLater.fencer = fencer;
-  const genesis = new MachineHost(store, CLUSTER_GENESIS_MACHINE, {
-    announce: async (params: { phase: string; voters: number }) => log(`etcd ${params.phase}: ${params.voters} voters`),
-  });
+  const genesis = new MachineHost(
+    store,
+    CLUSTER_GENESIS_MACHINE,
+    {
+      announce: async (params: { phase: string; voters: number }) =>
+        log(`etcd ${params.phase}: ${params.voters} voters`),
+    },
+    name,
+  );
   const keeper = new MembershipKeeper(store, elections, genesis, log);
 
   // Membership, as every agent follows it: the voters are its endpoints, and a join instruction
@@ -266,6 +281,7 @@ export async function startAgent(
       etcd: () => store.endpoints,
       ...(tls ? { tls } : {}),
       store,
+      metrics,
       log,
     },
     {
@@ -333,7 +349,6 @@ export async function startAgent(
   if (options.bmc) await store.put(keys.bmc(name), sealRecord(options.clusterKey, keys.bmc(name), options.bmc));
   await register();
   await ceph?.start();
-  const serviceElections = catalog.flatMap((service) => (service.election ? [service.election] : []));
   const leadership = new EtcdLeadershipMover(
     store,
     name,
@@ -343,33 +358,18 @@ export async function startAgent(
   );
   leadership.start();
 
-  let server: Server | undefined;
-  if (options.listen && tls) {
-    const [host, port] = splitHostPort(options.listen);
-    server = createServer(tls.serverOptions(), (request, response) => {
-      if (request.url === '/health') {
-        response.writeHead(lease?.healthy ? 200 : 503, { 'content-type': 'application/json' });
-        response.end(JSON.stringify({ name, lease: lease?.id ?? null, healthy: lease?.healthy ?? false }));
-        return;
-      }
-      if (request.url === '/status') {
-        readStatus(store, serviceElections).then(
-          (status) => {
-            response.writeHead(200, { 'content-type': 'application/json' });
-            response.end(JSON.stringify(status));
-          },
-          (error: unknown) => {
-            response.writeHead(503, { 'content-type': 'application/json' });
-            response.end(JSON.stringify({ error: String(error) }));
-          },
-        );
-        return;
-      }
-      response.writeHead(404).end();
-    });
-    tls.serve(server);
-    await new Promise<void>((resolve) => server?.listen(port, host, resolve));
-  }
+  const trimming = setInterval(
+    () => void events.trim().catch((error: unknown) => log(`could not trim the event log: ${String(error)}`)),
+    TRIM_EVERY_MS,
+  );
+  const server =
+    options.listen && tls
+      ? await serveAgentEndpoint(tls, options.listen, {
+          health: () => ({ name, lease: lease?.id ?? null, healthy: lease?.healthy ?? false }),
+          status: () => readStatus(store, serviceElections),
+          metrics,
+        })
+      : undefined;
 
   return {
     name,
@@ -380,6 +380,7 @@ export async function startAgent(
       stopping = true;
       log('stopping');
       leadership.stop();
+      clearInterval(trimming);
       await supervisor.disableAll();
       await ceph?.stop();
       await Promise.all(singletons().map((s) => elections.resign(s)));
@@ -401,9 +402,4 @@ export async function startAgent(
       return stopped;
     },
   };
-}
-
-function splitHostPort(address: string): [string, number] {
-  const index = address.lastIndexOf(':');
-  return [address.slice(0, index) || '127.0.0.1', Number(address.slice(index + 1))];
 }

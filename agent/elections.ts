@@ -1,12 +1,14 @@
 import { type FenceRecord, keys, type NodeRecord, type SingletonClaim } from './keys.js';
 import type { Entry, Store } from './store/store.js';
 import { parseJson } from './store/store.js';
+import { eventOp } from './events.js';
 import { PrefixView } from './store/view.js';
 
 /** What the elections tell the agent. */
 export interface ElectionHooks {
   /** This node now holds `service`: start it. */
-  elected(service: string): void;
+  /** This node won `service`; `failover` when it took it over from another node. */
+  elected(service: string, failover: boolean): void;
   /** This node no longer holds `service` (an operator or a newer claim took it): stop it at once. */
   deposed(service: string): void;
   /** A node's registration vanished (its lease expired or was revoked). */
@@ -148,18 +150,20 @@ export class Elections {
       const key = keys.singleton(service);
       const mine = { node: this.node, lease: this.lease, since: new Date().toISOString() };
       const self = { key: keys.node(this.node), target: 'lease' as const, value: this.lease };
+      // The claim and its event in one write: the log tells each election once, and only if it won.
+      const claimed = (detail: string) => [
+        { put: key, value: JSON.stringify(mine) },
+        eventOp({ type: 'singleton.elected', node: this.node, detail: `${service}: ${detail}` }, this.node),
+      ];
       let won = false;
       if (claim?.node === this.node && claim.lease === this.lease) {
         won = true;
       } else if (!entry) {
-        won = await this.store.txn(
-          [{ key, target: 'create', value: 0 }, self],
-          [{ put: key, value: JSON.stringify(mine) }],
-        );
+        won = await this.store.txn([{ key, target: 'create', value: 0 }, self], claimed('its first holder'));
       } else if (claim?.node === this.node) {
         won = await this.store.txn(
           [{ key, target: 'mod', value: entry.modRevision }, self],
-          [{ put: key, value: JSON.stringify(mine) }],
+          claimed('again, in its new incarnation'),
         );
       } else if (claim && !this.alive(claim.node, claim.lease)) {
         const fence = this.fenced.get(claim.node);
@@ -170,12 +174,12 @@ export class Elections {
             { key: fence.key, target: 'mod', value: fence.modRevision },
             self,
           ],
-          [{ put: key, value: JSON.stringify(mine) }],
+          claimed(`took over from ${claim.node} (fenced)`),
         );
       }
       if (won && !this.held.has(service)) {
         this.held.set(service, this.lease);
-        this.hooks.elected(service);
+        this.hooks.elected(service, claim !== undefined && claim.node !== this.node);
       }
     }
   }

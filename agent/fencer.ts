@@ -1,6 +1,7 @@
 import type { NODE_MACHINE, NodeContext } from '../statemachines/index.js';
 import { RackseedError } from './errors/index.js';
 import type { Elections } from './elections.js';
+import { EventLog, eventOp } from './events.js';
 import { quorumWithout } from './etcd-quorum.js';
 import { type BmcRecord, type FenceRecord, keys } from './keys.js';
 import type { MachineHost } from './machine-host.js';
@@ -38,6 +39,19 @@ export class FenceQuorumError extends RackseedError {
 
 const RETRY_MS = 2_000;
 
+/** A fence's outcome, for the agent's metrics. */
+export type FenceOutcome =
+  | { readonly type: 'fenced'; readonly node: string; readonly durationMs: number }
+  | { readonly type: 'fence-failed'; readonly node: string; readonly code: string };
+
+export interface FencerHooks {
+  readonly log: (message: string) => void;
+  /** Told at once that the BMC says a node is off (before the record is written), e.g. to mark its OSDs down. */
+  readonly poweredOff?: (name: string) => void;
+  /** Told each fence and each new failure. */
+  readonly observe?: (outcome: FenceOutcome) => void;
+}
+
 /**
  * Fencing. When a node's registration vanishes while its node machine says it was up, the
  * fencer (a singleton) applies `node.lease.expired`; the machine's `fence` effect powers the
@@ -49,11 +63,19 @@ const RETRY_MS = 2_000;
  * down with it; it is retried until they do, or until its agent registers again. The
  * candidates for the fencer itself fence a dead fencer holder the same way, one at a time (a
  * leased lock per node). The moment the BMC says the node is off, `poweredOff` is told (the
- * agent marks its OSDs down: issue #15), before the record is written.
+ * agent marks its OSDs down: issue #15), before the record is written. A fence is an event of
+ * the cluster's log (`node.fenced`, with its duration, in the record's write), and so is a
+ * failure to fence (`node.fence.failed` with its code, once per node and code).
  */
 export class Fencer {
   active = false;
   private retryTimer: NodeJS.Timeout | undefined;
+  private readonly log: (message: string) => void;
+  private readonly poweredOff: (name: string) => void;
+  private readonly observe: (outcome: FenceOutcome) => void;
+  private readonly events: EventLog;
+  /** The code of each node's last failed fence, so that a retry's failure is not told again. */
+  private readonly failures = new Map<string, string>();
   readonly nodeMachines: MachineHost<typeof NODE_MACHINE.machine>;
 
   constructor(
@@ -67,11 +89,13 @@ export class Fencer {
       fence: (params: { name: string; lease: string }) => Promise<{ type: string }>,
     ) => MachineHost<typeof NODE_MACHINE.machine>,
     private readonly lease: () => string,
-    private readonly log: (message: string) => void,
-    /** Told at once that the BMC says `name` is off (before the record is written), e.g. to mark its OSDs down. */
-    private readonly poweredOff: (name: string) => void = () => {},
+    hooks: FencerHooks,
   ) {
     this.nodeMachines = hostFor((params) => this.fence(params.name, params.lease));
+    this.log = hooks.log;
+    this.poweredOff = hooks.poweredOff ?? (() => {});
+    this.observe = hooks.observe ?? (() => {});
+    this.events = new EventLog(store, node, hooks.log);
   }
 
   /** Powers `name` off and records that its incarnation `lease` is fenced; returns the node machine event. */
@@ -81,6 +105,7 @@ export class Fencer {
   ): Promise<{ type: 'node.fenced'; method: 'bmc' } | { type: 'node.fence.failed'; error: string }> {
     const done = this.elections.fenceRecord(name);
     if (done?.lease === lease) return { type: 'node.fenced', method: 'bmc' };
+    const started = Date.now();
     const lock = keys.fencing(name);
     const locked = await this.store.txn(
       [{ key: lock, target: 'create', value: 0 }],
@@ -95,12 +120,12 @@ export class Fencer {
         bmc = openRecord<BmcRecord>(this.clusterKey, entry.key, entry.value);
       } catch (error) {
         const message = error instanceof RackseedError ? `${error.code}: ${error.message}` : String(error);
-        this.log(message);
+        this.failed(name, error instanceof RackseedError ? error.code : 'FENCE_ERR_BMC_RECORD', message);
         return { type: 'node.fence.failed', error: message };
       }
       if (!(await quorumWithout(this.store, name))) {
         const error = new FenceQuorumError(name);
-        this.log(`${error.code}: ${error.message}`);
+        this.failed(name, error.code, error.message);
         return { type: 'node.fence.failed', error: error.message };
       }
       try {
@@ -108,17 +133,39 @@ export class Fencer {
         if ((await this.driver.powerState(bmc)) !== 'off') throw new Error('still powered on after power off');
       } catch (cause) {
         const error = new FenceBmcError(name, cause);
-        this.log(`${error.code}: ${error.message}`);
+        this.failed(name, error.code, error.message);
         return { type: 'node.fence.failed', error: error.message };
       }
       this.poweredOff(name);
       const record: FenceRecord = { lease, method: 'bmc', at: new Date().toISOString(), by: this.node };
-      await this.store.put(keys.fenced(name), JSON.stringify(record));
+      const durationMs = Date.now() - started;
+      await this.store.txn(
+        [{ key: lock, target: 'value', value: this.node }],
+        [
+          { put: keys.fenced(name), value: JSON.stringify(record) },
+          eventOp(
+            { type: 'node.fenced', node: name, durationMs, detail: `powered off through its BMC in ${durationMs} ms` },
+            this.node,
+          ),
+        ],
+        [{ put: keys.fenced(name), value: JSON.stringify(record) }],
+      );
+      this.failures.delete(name);
+      this.observe({ type: 'fenced', node: name, durationMs });
       this.log(`fenced ${name} (incarnation ${lease}) through its BMC`);
       return { type: 'node.fenced', method: 'bmc' };
     } finally {
       await this.store.delete(lock).catch(() => {});
     }
+  }
+
+  /** Logs a failed fence; tells the event log and the observer once per node and code (it is retried every 2 s). */
+  private failed(node: string, code: string, message: string): void {
+    this.log(`${code}: ${message}`);
+    if (this.failures.get(node) === code) return;
+    this.failures.set(node, code);
+    this.events.record({ type: 'node.fence.failed', node, code, detail: message });
+    this.observe({ type: 'fence-failed', node, code });
   }
 
   /** A node's registration vanished: mark it failed (which fences it) if we are the ones to act. */

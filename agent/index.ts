@@ -6,6 +6,18 @@
 export { isRackseedError, RackseedError } from './errors/index.js';
 export { childEnv, INHERITED_ENV, processStart } from './process/index.js';
 export { type Agent, type AgentOptions, CEPH_KEEPER, ETCD_MEMBERSHIP, FENCER, startAgent } from './agent.js';
+export { AGENT_PORT } from './listener.js';
+export { AgentMetrics } from './metrics.js';
+export {
+  type ClusterEvent,
+  type EventFilter,
+  EventLog,
+  eventEntry,
+  followEvents,
+  listEvents,
+  MAX_EVENTS,
+  type NewEvent,
+} from './events.js';
 export {
   CEPH_MGR,
   CephCommandError,

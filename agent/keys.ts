@@ -20,6 +20,14 @@ export const keys = {
   /** That an incarnation of a node was fenced ({@link FenceRecord}). */
   fencedAll: `${ROOT}fenced/`,
   fenced: (name: string) => `${ROOT}fenced/${name}`,
+  /**
+   * A server the operator removed (`rackseed node remove`, {@link RemovedRecord}): the
+   * provisioner's BMC scan leaves it alone (no BMC record, no node machine, no power-on) until
+   * it enrolls again, as a new server.
+   */
+  removed: (name: string) => `${ROOT}removed/${name}`,
+  /** The cluster's event log, one key per event, named by its time (agent/events.ts). */
+  events: `${ROOT}events/`,
   /** leased: who is fencing a node right now. */
   fencing: (name: string) => `${ROOT}fencing/${name}`,
   /** leased: a service's health on a node. */
@@ -132,6 +140,11 @@ export interface FenceRecord {
   readonly method: 'bmc' | 'operator';
   readonly at: string;
   readonly by: string;
+}
+
+/** That the operator removed a server for good (`rackseed node remove`). */
+export interface RemovedRecord {
+  readonly at: string;
 }
 
 /** The cluster's Ceph identity: made once, kept sealed in etcd. Keys are cephx secrets (base64). */

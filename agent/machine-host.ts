@@ -2,7 +2,8 @@ import { type AnyStateMachine, type EventObject, initialTransition, transition }
 import type { MachineDefinition, PersistedSnapshot } from '../statemachines/index.js';
 import { RackseedError } from './errors/index.js';
 import { StoreConflictError } from './store/errors.js';
-import { type Store, parseJson } from './store/store.js';
+import { eventOp } from './events.js';
+import { type Op, type Store, parseJson } from './store/store.js';
 
 /** How many applied event ids an envelope remembers, to drop a retried event it already applied. */
 const RECENT_EVENTS = 256;
@@ -67,6 +68,9 @@ export interface Applied {
   readonly envelope: Envelope;
 }
 
+/** A state value as one word (`ready`), or a nested one as JSON. */
+const stateName = (value: unknown) => (typeof value === 'string' ? value : JSON.stringify(value));
+
 function persisted(machine: AnyStateMachine, snapshot: unknown): PersistedSnapshot {
   const p = machine.getPersistedSnapshot(snapshot as never) as PersistedSnapshot;
   return { value: p.value, context: p.context, status: p.status };
@@ -87,7 +91,8 @@ export class MachineHost<M extends AnyStateMachine> {
     private readonly store: Store,
     private readonly definition: MachineDefinition<M>,
     private readonly effects: Readonly<Record<string, EffectHandler>> = {},
-    private readonly clock: () => Date = () => new Date(),
+    /** Who applies events here (a node's name, `operator`): the recorder of the transitions' events. */
+    private readonly by = 'rackseed',
   ) {}
 
   private get machine(): AnyStateMachine {
@@ -162,6 +167,8 @@ export class MachineHost<M extends AnyStateMachine> {
       const seq = envelope.seq + 1;
       const added = this.pending(actions, seq);
       const nextSnapshot = persisted(this.machine, next);
+      const at = new Date().toISOString();
+      const moved = JSON.stringify(nextSnapshot.value) !== JSON.stringify(envelope.snapshot.value);
       const updated: Envelope = {
         ...envelope,
         seq,
@@ -169,22 +176,19 @@ export class MachineHost<M extends AnyStateMachine> {
         recent:
           options.eventId === undefined ? envelope.recent : [...envelope.recent, options.eventId].slice(-RECENT_EVENTS),
         outbox: [...envelope.outbox.filter((e) => e.id !== options.completes), ...added],
-        history:
-          JSON.stringify(nextSnapshot.value) === JSON.stringify(envelope.snapshot.value)
-            ? envelope.history
-            : [
-                ...envelope.history,
-                {
-                  at: this.clock().toISOString(),
-                  event: event.type,
-                  from: envelope.snapshot.value,
-                  to: nextSnapshot.value,
-                },
-              ].slice(-HISTORY),
+        history: moved
+          ? [
+              ...envelope.history,
+              { at, event: event.type, from: envelope.snapshot.value, to: nextSnapshot.value },
+            ].slice(-HISTORY)
+          : envelope.history,
       };
       const committed = await this.store.txn(
         [{ key, target: 'mod', value: modRevision }],
-        [{ put: key, value: JSON.stringify(updated) }],
+        [
+          { put: key, value: JSON.stringify(updated) },
+          ...(moved ? [this.transitionEvent(key, at, event, envelope.snapshot.value, nextSnapshot.value)] : []),
+        ],
       );
       if (!committed) {
         await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 * attempt)));
@@ -194,6 +198,22 @@ export class MachineHost<M extends AnyStateMachine> {
       return { applied: true, envelope: updated };
     }
     throw new StoreConflictError(key, MAX_ATTEMPTS);
+  }
+
+  /** The event log's record of a transition, written with it: `node.transition` for a node's machine. */
+  private transitionEvent(key: string, at: string, event: EventObject, from: unknown, to: unknown): Op {
+    const subject = key.slice(key.lastIndexOf('/') + 1);
+    const error = (event as { error?: unknown }).error;
+    const why = `${event.type}${typeof error === 'string' ? `: ${error}` : ''}`;
+    return eventOp(
+      {
+        at,
+        type: `${this.machine.id}.transition`,
+        ...(this.machine.id === 'node' ? { node: subject } : {}),
+        detail: `${this.machine.id === 'node' ? '' : `${subject}: `}${stateName(from)} → ${stateName(to)} (${why})`,
+      },
+      this.by,
+    );
   }
 
   /** Runs effects and feeds their results back; a failed effect stays in the outbox for {@link resume}. */

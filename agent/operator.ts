@@ -1,6 +1,7 @@
 import { NODE_MACHINE, type NodeContext } from '../statemachines/index.js';
 import { RackseedError } from './errors/index.js';
-import { type FenceRecord, keys } from './keys.js';
+import { eventOp } from './events.js';
+import { type FenceRecord, keys, type RemovedRecord } from './keys.js';
 import { MachineHost, MachineNotFoundError } from './machine-host.js';
 import type { Store } from './store/store.js';
 
@@ -21,12 +22,19 @@ export class NodeAliveError extends RackseedError {
  */
 export async function fenceByOperator(store: Store, node: string, by: string): Promise<FenceRecord> {
   if (await store.get(keys.node(node))) throw new NodeAliveError(node);
-  const host = new MachineHost(store, NODE_MACHINE);
+  const host = new MachineHost(store, NODE_MACHINE, {}, by);
   const state = await host.state(keys.nodeMachine(node));
   if (!state) throw new MachineNotFoundError(keys.nodeMachine(node));
   const context = state.context as NodeContext;
   const record: FenceRecord = { lease: context.lease, method: 'operator', at: new Date().toISOString(), by };
-  await store.put(keys.fenced(node), JSON.stringify(record));
+  const fenced = await store.txn(
+    [{ key: keys.node(node), target: 'create', value: 0 }],
+    [
+      { put: keys.fenced(node), value: JSON.stringify(record) },
+      eventOp({ type: 'node.fenced', node, detail: 'the operator confirmed it is off' }, by),
+    ],
+  );
+  if (!fenced) throw new NodeAliveError(node);
   if (state.value === 'failed') {
     await host.apply(keys.nodeMachine(node), { type: 'node.fenced', method: 'operator' });
   }
@@ -43,7 +51,8 @@ export class NodeRemoveError extends RackseedError {
  * `rackseed node remove NODE --confirm`: the operator takes a dead, fenced node out of the
  * cluster for good. Its certificates are revoked (the provisioner adds them to the revocation
  * list every etcd member and listener enforces, within seconds) and its records go (node
- * machine, BMC, fence record), so it is no longer listed, fenced again or powered on. Its
+ * machine, BMC, fence record) and it is marked removed, so it is no longer listed, fenced again
+ * or powered on (the provisioner's BMC scan leaves a removed server alone). Its
  * singletons moved when it was fenced; its etcd member is replaced by the membership keeper
  * and its OSDs were marked out by the Ceph keeper. Should the server boot again, it is a new
  * server to the cluster: it enrolls (or waits for approval) under a new certificate.
@@ -66,9 +75,14 @@ export async function removeByOperator(store: Store, node: string): Promise<{ re
     [{ key: keys.fenced(node), target: 'mod', value: fenced.modRevision }],
     [
       { put: keys.pkiRevoke(node), value: JSON.stringify({ requestedAt: new Date().toISOString() }) },
+      { put: keys.removed(node), value: JSON.stringify({ at: new Date().toISOString() } satisfies RemovedRecord) },
       { delete: keys.nodeMachine(node) },
       { delete: keys.bmc(node) },
       { delete: keys.fenced(node) },
+      eventOp(
+        { type: 'node.removed', node, detail: 'removed by the operator; its certificates are revoked' },
+        'operator',
+      ),
     ],
   );
   if (!removed) throw new NodeRemoveError('REMOVE_ERR_NOT_FENCED', `${node} was fenced again meanwhile: try again`);

@@ -1,3 +1,4 @@
+import type { AgentMetrics } from './metrics.js';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +20,8 @@ export interface ServiceContext {
   readonly tls?: NodeTls;
   /** The agent's own etcd client, for services that run in the agent's process (the agent gives it). */
   readonly store?: Store;
+  /** The agent's metrics, for services that run in the agent's process (the provisioner counts its events). */
+  readonly metrics?: AgentMetrics;
   readonly log: (message: string) => void;
 }
 

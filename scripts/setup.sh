@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The real parts the tests start (etcd, Ceph, OpenIPMI) and the tools they drive (the openstack
-# CLI and tempest test the API).
+# The real parts the tests start (etcd, Ceph, OpenIPMI, Prometheus) and the tools they drive (the
+# openstack CLI and tempest test the API).
 DEBIAN_PACKAGES=(
   etcd-server etcd-client
   ceph-mon ceph-osd ceph-mgr ceph-common librados-dev libsqlite3-mod-ceph sqlite3
@@ -14,7 +14,7 @@ DEBIAN_PACKAGES=(
   radvd tcpdump ovmf grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools
   iproute2 iputils-ping uuid-runtime procps openssl
   qemu-block-extra qemu-utils dropbear-bin sudo nftables openssh-client
-  python3-openstackclient tempest
+  python3-openstackclient tempest prometheus
   nodejs npm make g++ cmake python3
 )
 
@@ -34,7 +34,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q -o DPkg::Lock::Timeout=600
   apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}"
   # On a host with systemd, Debian's etcd-server starts a system etcd on :2379; rackseed runs its own.
-  if [ -d /run/systemd/system ] && systemctl is-enabled etcd >/dev/null 2>&1; then systemctl disable --now etcd || true; fi
+  # Likewise Debian's prometheus (:9090): the tests run their own, on their own ports.
+  for unit in etcd prometheus; do
+    if [ -d /run/systemd/system ] && systemctl is-enabled "$unit" >/dev/null 2>&1; then systemctl disable --now "$unit" || true; fi
+  done
 fi
 
 # Node packages: only when package-lock.json is newer than what node_modules was installed from.

@@ -9,6 +9,7 @@ import {
   type IKeyValue,
   isRecoverableError,
   type Lease,
+  Range,
   type Watcher,
 } from 'etcd3';
 import { Host } from 'etcd3/lib/connection-pool.js';
@@ -266,6 +267,32 @@ export class Store {
 
   async delete(key: string): Promise<void> {
     await this.call(`delete ${key}`, () => this.client.delete().key(key).exec());
+  }
+
+  /**
+   * Deletes the first keys under `prefix` (in key order) beyond the last `keep`, in one range
+   * delete; resolves how many went. For logs whose keys sort oldest first.
+   */
+  async trimPrefix(prefix: string, keep: number): Promise<number> {
+    const count = await this.call(`count ${prefix}`, () => this.client.getAll().prefix(prefix).count());
+    if (count <= keep) return 0;
+    const doomed = await this.call(`keys ${prefix}`, () =>
+      this.client
+        .getAll()
+        .prefix(prefix)
+        .sort('Key', 'Ascend')
+        .limit(count - keep)
+        .keys(),
+    );
+    const [first, last] = [doomed[0], doomed.at(-1)];
+    if (first === undefined || last === undefined) return 0;
+    const response = await this.call(`trim ${prefix}`, () =>
+      this.client
+        .delete()
+        .range(new Range(first, `${last}\0`))
+        .exec(),
+    );
+    return Number(response.deleted);
   }
 
   /** Applies `success` if every comparison holds, else `failure`; resolves whether it held. */

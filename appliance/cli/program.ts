@@ -5,6 +5,7 @@ import { registerCloud } from './commands/cloud.js';
 import { registerCompute } from './commands/compute.js';
 import { registerDb } from './commands/db.js';
 import { registerDoctor } from './commands/doctor.js';
+import { registerEvents } from './commands/events.js';
 import { registerHost } from './commands/host.js';
 import { registerLab } from './commands/lab.js';
 import { registerNetboot } from './commands/netboot.js';
@@ -23,6 +24,7 @@ const VERBS: ReadonlyArray<(program: Command, io: CliIo) => void> = [
   registerCloud,
   registerCompute,
   registerAgent,
+  registerEvents,
   registerNode,
   registerSeed,
   registerLab,

@@ -1,4 +1,4 @@
-import { followEtcdEndpoints, NodeTls, Store } from '../../agent/index.js';
+import { EventLog, followEtcdEndpoints, NodeTls, Store } from '../../agent/index.js';
 import { type DbMasterOptions, startDbMaster } from './master.js';
 
 /**
@@ -12,18 +12,29 @@ export type MasterProcessConfig = Omit<DbMasterOptions, 'etcd' | 'tls' | 'log' |
 
 /**
  * Runs this process as a database master candidate until SIGTERM/SIGINT. Prints one JSON line
- * per event on stdout. When it loses leadership (a paused or fenced master must not linger) the
+ * per event on stdout, and records its takeovers (`db.master.ready`) in the cluster's event log. When it loses leadership (a paused or fenced master must not linger) the
  * process ends at once with SIGKILL: exit handlers would run libceph's static destructors while
  * libcephsqlite's threads still run, which aborts (std::out_of_range) anyway. After
  * SIGTERM/SIGINT it closes the database and resigns, so the next master opens at once.
  */
 export async function runMasterProcess(config: MasterProcessConfig): Promise<void> {
-  const print = (event: string, fields: Record<string, unknown>) =>
-    process.stdout.write(`${JSON.stringify({ event, at: Date.now(), ...fields })}\n`);
   const { etcd: hosts, tlsDir, ...options } = config;
   const tls = new NodeTls(tlsDir);
   // The endpoints it was started with may include members that leave: it follows the voters.
   const store = Store.connect(hosts, tls);
+  const events = new EventLog(store, config.node, (message) => print('db.master.event.failed', { message }));
+  const print = (event: string, fields: Record<string, unknown>) => {
+    process.stdout.write(`${JSON.stringify({ event, at: Date.now(), ...fields })}\n`);
+    // A takeover is an event of the cluster's log: the DB master serves again.
+    if (event === 'db.master.ready' && typeof fields.ms === 'number') {
+      events.record({
+        type: 'db.master.ready',
+        node: config.node,
+        durationMs: fields.ms,
+        detail: `the database master serves, ${fields.ms} ms after its election`,
+      });
+    }
+  };
   const following = await followEtcdEndpoints(store);
   const master = await startDbMaster({
     ...options,

@@ -3,6 +3,7 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import {
   type Agent,
+  AGENT_PORT,
   type CephConnect,
   cephRoles,
   commandService,
@@ -149,6 +150,7 @@ export async function bootNode(options: {
       clusterKey: Buffer.from(grant.clusterKey, 'base64'),
       tls,
       etcdHost: addressOf(boot.mac),
+      listen: `${addressOf(boot.mac)}:${AGENT_PORT}`,
       ...(ceph
         ? { cephHost: addressOf(boot.mac), ...(options.cephConnect ? { cephConnect: options.cephConnect } : {}) }
         : {}),

@@ -5,12 +5,14 @@ import {
   NODE_CERT_DAYS,
   isRackseedError,
   CertificateAuthority,
+  EventLog,
   keys,
   MachineHost,
   openRecord,
   parseJson,
   type RunningService,
   sealRecord,
+  type ServiceContext,
   type ServiceSpec,
   type Store,
 } from '../../agent/index.js';
@@ -95,7 +97,7 @@ export function provisionerService(options: ProvisionerOptions): ServiceSpec {
       const exited = new Promise<string>((resolve) => (ended = resolve));
       const { store } = context;
       if (!store) throw new Error('the provisioner runs in an agent, which gives it its etcd client');
-      const started = startProvisioner(store, options, () => stopping).catch((error: unknown) => {
+      const started = startProvisioner(store, context, options, () => stopping).catch((error: unknown) => {
         ended(`could not start: ${isRackseedError(error) ? `${error.code} ${error.message}` : String(error)}`);
         return undefined;
       });
@@ -109,6 +111,17 @@ export function provisionerService(options: ProvisionerOptions): ServiceSpec {
     },
   };
 }
+
+/** The provisioner's events that go to the cluster's event log too (the rest are its own log's and metrics'). */
+const LOGGED_EVENTS = new Set([
+  'enroll.granted',
+  'enroll.held',
+  'enroll.refused',
+  'pki.revoked',
+  'pki.failed',
+  'provisioner.server.removed',
+  'provisioner.scan.failed',
+]);
 
 interface Provisioner {
   stop(): Promise<void>;
@@ -126,11 +139,16 @@ async function awaitRecord(store: Store, clusterKey: Buffer, stopping: () => boo
 
 async function startProvisioner(
   store: Store,
+  context: ServiceContext,
   options: ProvisionerOptions,
   stopping: () => boolean,
 ): Promise<Provisioner> {
-  const emit = (type: string, node?: string, detail?: string) =>
+  const events = new EventLog(store, context.node, (message) => emit('provisioner.event.failed', undefined, message));
+  const emit = (type: string, node?: string, detail?: string) => {
+    context.metrics?.provisionerEvent(type);
     options.onEvent({ type, ...(node ? { node } : {}), ...(detail ? { detail } : {}) });
+    if (LOGGED_EVENTS.has(type)) events.record({ type, ...(node ? { node } : {}), detail: detail ?? '' });
+  };
   const record = await awaitRecord(store, options.clusterKey, stopping);
   const { network, image } = record;
   const iface = options.interface ?? interfaceOnSubnet(network.subnet);
@@ -148,19 +166,24 @@ async function startProvisioner(
     emit(e.type, 'node' in e ? e.node : undefined, e.detail),
   );
 
-  const nodes = new MachineHost(store, NODE_MACHINE, {
-    powerOn: (async (params: { name: string }) => {
-      const inventory = await store.get(keys.bmc(params.name));
-      if (!inventory) throw new Error(`no BMC recorded for ${params.name}`);
-      const bmc = openRecord<{ host: string; port: number; user: string; password: string }>(
-        options.clusterKey,
-        keys.bmc(params.name),
-        inventory.value,
-      );
-      await powerOnForNetboot(bmc.host, bmc.port, { user: bmc.user, password: bmc.password });
-      emit('node.power.on', params.name, `PXE next, powered on through ${bmc.host}`);
-    }) as never,
-  });
+  const nodes = new MachineHost(
+    store,
+    NODE_MACHINE,
+    {
+      powerOn: (async (params: { name: string }) => {
+        const inventory = await store.get(keys.bmc(params.name));
+        if (!inventory) throw new Error(`no BMC recorded for ${params.name}`);
+        const bmc = openRecord<{ host: string; port: number; user: string; password: string }>(
+          options.clusterKey,
+          keys.bmc(params.name),
+          inventory.value,
+        );
+        await powerOnForNetboot(bmc.host, bmc.port, { user: bmc.user, password: bmc.password });
+        emit('node.power.on', params.name, `PXE next, powered on through ${bmc.host}`);
+      }) as never,
+    },
+    context.node,
+  );
   // Power-ons its predecessor had not finished (in the background: a BMC may be slow to answer).
   void nodes
     .resume(keys.nodeMachines)
@@ -221,6 +244,7 @@ async function startProvisioner(
         });
         await recordCertificate(store, node, apiCertificate, 'api');
         const key = keys.nodeMachine(node);
+        await store.delete(keys.removed(node)); // a removed server that boots again is a new server
         await nodes.create(key, { name: node });
         await nodes.apply(key, { type: 'node.netboot.started' }, { eventId: `netboot:${node}` }).catch(() => undefined);
         const endpoints = await store.get(keys.etcdEndpoints);
@@ -250,6 +274,7 @@ async function startProvisioner(
   );
 
   const credentials = sealedCredentials(store, options.clusterKey);
+  const leftAlone = new Set<string>(); // removed servers the scan found (told once)
   const scan = async () => {
     const servers = await onboardBmcs(
       {
@@ -268,6 +293,15 @@ async function startProvisioner(
       // The seed's own BMC has the seed's name: it is recorded (for the fencer), and its server,
       // which runs already, keeps its node machine and is not powered on.
       await store.put(ENROLL_KEYS.inventory(inventory.guid), JSON.stringify(inventory));
+      if (await store.get(keys.removed(inventory.name))) {
+        if (!leftAlone.has(inventory.name)) {
+          const detail = 'removed by the operator: its BMC is left alone until it enrolls again';
+          emit('provisioner.server.removed', inventory.name, detail);
+        }
+        leftAlone.add(inventory.name);
+        continue; // the operator removed it: not recorded for fencing, not powered on
+      }
+      leftAlone.delete(inventory.name);
       const bmc = {
         host: inventory.bmc.host,
         port: inventory.bmc.port,

@@ -3,6 +3,7 @@ import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   type Agent,
+  AGENT_PORT,
   apiHosts,
   type CephConnect,
   commandService,
@@ -142,6 +143,7 @@ export async function runSeed(
       clusterKey: identity.clusterKey,
       tls,
       etcdHost: seedIp,
+      listen: `${seedIp}:${AGENT_PORT}`,
       etcdBootstrap: true,
       ...(config.ceph ? { cephHost: seedIp, ...(cephConnect ? { cephConnect } : {}) } : {}),
       ...(config.ceph && config.cephConfig ? { cephConfig: config.cephConfig } : {}),

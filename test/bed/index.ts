@@ -40,3 +40,4 @@ export {
 export { TEST_CLUSTER_KEY, testCa, testNodeTls } from './tls.js';
 export { failoverTimeline, labLogEntries } from './failover-timeline.js';
 export { FlavorWriter, type Write } from './writer.js';
+export { type Prometheus, type PrometheusJob, type PrometheusSample, startPrometheus } from './prometheus.js';

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { inSeed, type LabInfo, labAdd, labPower, labUp, waitFor } from '../../bootstrap/index.js';
+import { labLogEntries } from '../bed/index.js';
 import { removeLabAfterAll } from './lab-hooks.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -153,10 +154,27 @@ describe('self-assembly of a lab rack (netns boot)', () => {
       }
     };
     expect(etcdTakes(victimTls)).toBe(true); // fenced, not revoked: a server that comes back rejoins
+    const removedAt = Date.now();
+    const powerEvents = () => readFileSync(join(lab.scopeDir, 'bmc2', 'chassis', 'events'), 'utf8');
+    const powerBefore = powerEvents();
     await inSeed(lab, RACKSEED, ['node', 'remove', victim.name, '--confirm']);
     await waitFor('etcd to refuse the removed server', () => !etcdTakes(victimTls), 30_000, 500);
     expect(etcdTakes(lab.tls)).toBe(true);
+    // The provisioner's BMC scan finds its BMC again and leaves it alone: not listed, not powered on.
+    await waitFor(
+      "the provisioner's scan to pass the removed server by",
+      () =>
+        labLogEntries(lab.scopeDir, removedAt).some(
+          // The seed logs the provisioner's events as such; another node's agent, as its messages.
+          ({ entry, text }) =>
+            (entry.type === 'provisioner.server.removed' && entry.node === victim.name) ||
+            text.startsWith(`provisioner: provisioner.server.removed ${victim.name} `),
+        ),
+      30_000,
+      500,
+    );
     expect((await status()).nodes.map((n) => n.name)).not.toContain(victim.name);
+    expect(powerEvents()).toBe(powerBefore);
   });
 
   it('takes in a server cabled in later, with no human step', async () => {

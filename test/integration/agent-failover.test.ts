@@ -2,26 +2,35 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type Daemon,
   type EtcdCluster,
+  type Prometheus,
   processRunning,
   Scope,
   type SimulatedRack,
   startEtcd,
+  startPrometheus,
   startSimulatedBmcs,
+  testNodeTls,
   waitFor,
 } from '../bed/index.js';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { keys, openRecord, readClusterKey, Store } from '../../agent/index.js';
+import { type ClusterEvent, keys, openRecord, readClusterKey, Store } from '../../agent/index.js';
 import { BIN, build, claims, overlaps, RECORDER, status, writeClusterKey } from './agent-helpers.js';
 
 // Three nodes, each an ipmi_sim BMC whose power-on starts `rackseed agent` (and whose
 // power-off kills it): the agents elect a `db` singleton (the claim recorder) and the fencer.
+// Each agent serves /metrics on its mutual-TLS listener, scraped by a real Prometheus with an
+// operator's certificate, and `rackseed events --follow --json` watches the event log.
 describe('agent: singleton failover with fencing (real etcd, ipmi_sim, agents as processes)', () => {
   let etcd: EtcdCluster;
   let rack: SimulatedRack;
   let scope: Scope;
   let log: string;
+  let prometheus: Prometheus;
+  let follower: Daemon;
+  const listeners: Record<string, string> = {};
   /** When each node was killed (its last run has no stop line). */
   const killed: Record<string, number> = {};
 
@@ -42,6 +51,7 @@ describe('agent: singleton failover with fencing (real etcd, ipmi_sim, agents as
     for (const bmc of rack.bmcs) {
       const dir = join(scope.dir, `n${bmc.index}`);
       mkdirSync(dir, { recursive: true });
+      listeners[`n${bmc.index}`] = `127.0.0.1:${await scope.port()}`;
       writeFileSync(join(dir, 'bmc-password'), `${bmc.password}\n`);
       writeFileSync(
         join(scope.dir, `n${bmc.index}.yaml`),
@@ -51,6 +61,8 @@ describe('agent: singleton failover with fencing (real etcd, ipmi_sim, agents as
           dataDir: dir,
           leaseTtl: 2,
           clusterKeyFile,
+          tls: (await testNodeTls(join(scope.dir, 'pki'), `n${bmc.index}`)).dir,
+          listen: listeners[`n${bmc.index}`],
           bmc: { host: bmc.host, port: bmc.port, user: bmc.user, passwordFile: join(dir, 'bmc-password') },
           services: [{ name: 'db', placement: 'singleton', command: ['sh', RECORDER, log] }],
         }),
@@ -66,7 +78,20 @@ describe('agent: singleton failover with fencing (real etcd, ipmi_sim, agents as
       30_000,
       300,
     );
+    const operator = (await testNodeTls(join(scope.dir, 'pki'), 'operator')).dir;
+    prometheus = await startPrometheus(scope, [
+      { name: 'agents', targets: Object.values(listeners), tlsDir: operator },
+    ]);
+    follower = scope.spawn('events', ['node', BIN, '--json', 'events', '--follow', '--etcd', etcd.endpoints.join(',')]);
   });
+
+  /** What `rackseed events --follow --json` printed, recorded at or after `since`. */
+  const followed = (since: number) =>
+    readFileSync(follower.logFile, 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as ClusterEvent)
+      .filter((e) => Date.parse(e.at) >= since);
 
   afterAll(async () => {
     await rack?.stop();
@@ -152,6 +177,57 @@ describe('agent: singleton failover with fencing (real etcd, ipmi_sim, agents as
     const runs = claims(log);
     expect(runs.filter((r) => r.node === after.singletons.db)).not.toHaveLength(0);
     expect(overlaps(runs, killed)).toEqual([]);
+
+    // The event log, as `rackseed events --follow --json` printed it live: the node failed, was
+    // fenced, then its singleton was taken over; each once, in that order.
+    const took = `db: took over from ${holder} (fenced)`;
+    await waitFor('the follower to print the takeover', () => followed(killedAt).some((e) => e.detail === took), 5_000);
+    const events = followed(killedAt);
+    const failedAt = events.findIndex(
+      (e) => e.type === 'node.transition' && e.node === holder && /→ failed/.test(e.detail),
+    );
+    const fences = events.filter((e) => e.type === 'node.fenced' && e.node === holder);
+    const takeovers = events.filter((e) => e.type === 'singleton.elected' && e.detail === took);
+    expect(fences).toHaveLength(1);
+    expect(takeovers).toHaveLength(1);
+    expect(fences[0]?.durationMs).toBeGreaterThan(0);
+    expect(failedAt).toBeGreaterThanOrEqual(0);
+    expect(events.indexOf(fences[0] as ClusterEvent)).toBeGreaterThan(failedAt);
+    expect(events.indexOf(takeovers[0] as ClusterEvent)).toBeGreaterThan(events.indexOf(fences[0] as ClusterEvent));
+    expect(takeovers[0]?.node).toBe(after.singletons.db);
+
+    // Prometheus scraped the live agents, and saw the fence (its duration too) and the failover.
+    const live = Object.entries(listeners).filter(([name]) => name !== holder);
+    const value = async (expression: string) => (await prometheus.query(expression))[0]?.value;
+    await waitFor(
+      'prometheus to see the fence, its duration and the failover',
+      async () =>
+        (await value('sum(rackseed_fences_total{result="fenced"})')) === 1 &&
+        (await value('sum(rackseed_fence_duration_seconds_count)')) === 1 &&
+        (await value('sum(rackseed_singleton_elections_total{service="db",failover="true"})')) === 1,
+      15_000,
+      500,
+    );
+    const up = await prometheus.query('up{job="agents"}');
+    for (const [, address] of live) expect(up.find((s) => s.metric.instance === address)?.value).toBe(1);
+    const seconds = await value('sum(rackseed_fence_duration_seconds_sum)');
+    expect(seconds).toBeGreaterThan(0);
+    expect(seconds).toBeLessThan(10);
+    // Every live agent reports the cluster: the dead node fenced, the singleton's new holder.
+    await waitFor(
+      "every live agent's gauges to show the fence and the new holder",
+      async () => {
+        const phases = await prometheus.query(`rackseed_node_phase{node="${holder}",phase="fenced"}`);
+        const holders = await prometheus.query('rackseed_singleton_holder{service="db"}');
+        return (
+          phases.length === live.length &&
+          holders.length === live.length &&
+          holders.every((h) => h.metric.node === after.singletons.db)
+        );
+      },
+      10_000,
+      500,
+    );
   });
 
   it('restores a fenced node when it is powered on again: its machine goes back to ready', async () => {
@@ -228,5 +304,16 @@ describe('agent: singleton failover with fencing (real etcd, ipmi_sim, agents as
       fenced: { method: 'operator' },
     });
     expect(overlaps(claims(log), killed)).toEqual([]);
+    // The failed fence is an event with its code once per agent that tried (not at each retry, every
+    // 2 s): the fencer, and the fencer's candidates when the dead node held the fencer too.
+    const tried = followed(killedAt).filter((e) => e.type === 'node.fence.failed' && e.node === holder);
+    expect(tried.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(tried.map((e) => `${e.by} ${e.code ?? ''}`)).size).toBe(tried.length);
+    expect(tried.every((e) => e.code === 'FENCE_ERR_BMC_UNREACHABLE')).toBe(true);
+    expect(followed(killedAt).filter((e) => e.type === 'node.fenced' && e.node === holder)).toEqual([
+      expect.objectContaining({ detail: 'the operator confirmed it is off', by: expect.stringMatching(/^operator@/) }),
+    ]);
+    const failures = await prometheus.query('rackseed_fences_total{result="FENCE_ERR_BMC_UNREACHABLE"}');
+    expect(failures.map((f) => f.value)).toEqual(tried.map(() => 1));
   });
 });

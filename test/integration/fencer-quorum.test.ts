@@ -40,7 +40,7 @@ describe('fencer: never costs etcd its quorum (real etcd, ipmi_sim)', () => {
       elections,
       (fence) => new MachineHost(store, NODE_MACHINE, { fence: fence as never }),
       () => '0',
-      (message) => logged.push(message),
+      { log: (message) => logged.push(message) },
     );
   });
 

@@ -280,6 +280,7 @@ describe('cluster PKI: sealed CA key, renewal, revocation', () => {
       expect(await store.get(keys.pkiCert('gone-1'))).toBeUndefined();
       expect(await store.get(keys.pkiRevoke('gone-1'))).toBeUndefined();
       expect(await store.get(keys.fenced('gone-1'))).toBeUndefined();
+      expect(await store.get(keys.removed('gone-1'))).toBeDefined(); // the BMC scan leaves it alone
 
       // The list only grows: another revocation keeps the first.
       await recordCertificate(store, 'gone-2', other.read().cert);

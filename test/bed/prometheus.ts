@@ -1,0 +1,80 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Daemon, type Scope, waitFor } from '../../bootstrap/index.js';
+
+/** A scrape job: HTTPS targets that want a client certificate from the cluster CA. */
+export interface PrometheusJob {
+  readonly name: string;
+  readonly targets: readonly string[];
+  /** The client's certificate directory (`ca.crt`, `node.crt`, `node.key`), as NodeTls keeps it. */
+  readonly tlsDir: string;
+  readonly metricsPath?: string;
+}
+
+/** One sample of an instant query: its labels and value. */
+export interface PrometheusSample {
+  readonly metric: Record<string, string>;
+  readonly value: number;
+}
+
+export interface Prometheus {
+  readonly daemon: Daemon;
+  /** An instant query (PromQL) at now. */
+  query(expression: string): Promise<PrometheusSample[]>;
+}
+
+/**
+ * A real Prometheus (Debian's `prometheus`) in `scope`, scraping `jobs` every second on
+ * 127.0.0.1 (its own listener, for the test's queries); stopped with the scope.
+ */
+export async function startPrometheus(scope: Scope, jobs: readonly PrometheusJob[]): Promise<Prometheus> {
+  const port = await scope.port();
+  const config = join(scope.dir, 'prometheus.yml');
+  const yaml = [
+    'global:',
+    '  scrape_interval: 1s',
+    '  scrape_timeout: 1s',
+    'scrape_configs:',
+    ...jobs.flatMap((job) => [
+      `  - job_name: ${JSON.stringify(job.name)}`,
+      '    scheme: https',
+      `    metrics_path: ${JSON.stringify(job.metricsPath ?? '/metrics')}`,
+      '    tls_config:',
+      `      ca_file: ${JSON.stringify(join(job.tlsDir, 'ca.crt'))}`,
+      `      cert_file: ${JSON.stringify(join(job.tlsDir, 'node.crt'))}`,
+      `      key_file: ${JSON.stringify(join(job.tlsDir, 'node.key'))}`,
+      '    static_configs:',
+      `      - targets: ${JSON.stringify(job.targets)}`,
+    ]),
+  ].join('\n');
+  writeFileSync(config, `${yaml}\n`);
+  const daemon = scope.spawn('prometheus', [
+    'prometheus',
+    `--config.file=${config}`,
+    `--storage.tsdb.path=${join(scope.dir, 'prometheus-data')}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+    '--log.level=warn',
+  ]);
+  const query = async (expression: string): Promise<PrometheusSample[]> => {
+    const url = `http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(expression)}`;
+    const response = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+    const body = (await response.json()) as {
+      status: string;
+      error?: string;
+      data?: { result: { metric: Record<string, string>; value: [number, string] }[] };
+    };
+    if (body.status !== 'success') throw new Error(`prometheus query ${expression}: ${body.error ?? response.status}`);
+    return (body.data?.result ?? []).map((r) => ({ metric: r.metric, value: Number(r.value[1]) }));
+  };
+  await waitFor(
+    'prometheus to answer queries',
+    () =>
+      query('vector(1)').then(
+        () => true,
+        () => false,
+      ),
+    30_000,
+    200,
+  );
+  return { daemon, query };
+}
