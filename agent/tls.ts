@@ -29,7 +29,9 @@ import { RackseedError } from './errors/index.js';
  * it and the list when the CA revokes a node (see CertificateFollower); servers started with
  * {@link NodeTls.serve} and clients from {@link NodeTls.dispatcher} take the new files at once.
  * `api.crt` certifies the same key for the public OpenStack API: a server-only certificate
- * naming the address clients use (the cloud's public URL's host) besides the node's.
+ * naming the address clients use (the cloud's public URL's host) besides the node's. The API
+ * asks its clients for a certificate from the cluster CA without requiring one (only its
+ * `/metrics` needs one).
  */
 export class NodeTls {
   static readonly FILES = { ca: 'ca.crt', cert: 'node.crt', key: 'node.key', crl: 'crl.pem', api: 'api.crt' } as const;
@@ -106,19 +108,28 @@ export class NodeTls {
     };
   }
 
-  /** For the public API's server: its certificate and this node's key, no client certificate asked (as the API's app serves them). */
-  apiServerOptions(): { cert: string; key: string; minVersion: 'TLSv1.2' } {
-    return { ...this.readApi(), minVersion: 'TLSv1.2' };
+  /**
+   * For the public API's server: its certificate and this node's key, TLS 1.2 or later. On a
+   * cluster node (the directory holds a node certificate) it also asks every client for a
+   * certificate from the cluster CA, checked against the revocation list, but lets those without
+   * one (or with another) in: OpenStack's clients present none, and the API serves `/metrics` only
+   * on a connection whose certificate passed (`TLSSocket.authorized`). One machine's API
+   * (`cloud serve --data-dir`: its CA issues no client certificates) asks none.
+   */
+  apiServerOptions(): ServerOptions {
+    const served = { ...this.readApi(), minVersion: 'TLSv1.2' as const };
+    if (!this.issued) return served;
+    const { ca, crl } = this.read();
+    return { ...served, ca, ...(crl ? { crl } : {}), requestCert: true, rejectUnauthorized: false };
   }
 
   /**
    * Keeps `server` on the current files: a node listener (made with {@link NodeTls.serverOptions})
-   * on the certificate and revocation list, the public API's (`'api'`, made with
-   * {@link NodeTls.apiServerOptions}) on its certificate.
+   * or the public API's (`'api'`, made with {@link NodeTls.apiServerOptions}) takes each
+   * replaced certificate, CA or revocation list from its next handshake on.
    */
   serve(server: TlsServer, kind: 'node' | 'api' = 'node'): void {
-    const stop = this.onChange((file) => {
-      if ((kind === 'api') !== (file === NodeTls.FILES.api)) return;
+    const stop = this.onChange(() => {
       try {
         server.setSecureContext(kind === 'node' ? this.serverOptions() : this.apiServerOptions());
       } catch {
@@ -129,9 +140,9 @@ export class NodeTls {
   }
 
   /**
-   * Calls `listener` with the file's name ({@link NodeTls.FILES}) each time a certificate or the
-   * revocation list is replaced (a renewal, a revocation), for clients that hold credentials of
-   * their own (the etcd client); returns how to stop.
+   * Calls `listener` with the file's name ({@link NodeTls.FILES}) each time a certificate, the CA
+   * or the revocation list is replaced (a renewal, a revocation), for clients that hold
+   * credentials of their own (the etcd client); returns how to stop.
    */
   onChange(listener: (file: string) => void): () => void {
     this.#listeners.add(listener);
@@ -202,11 +213,17 @@ export class NodeTls {
     this.#dispatcher = undefined;
   }
 
-  /** Follows the directory: a replaced certificate or list drops the cached client and tells the listeners. */
+  /** Follows the directory: a replaced certificate, CA or list drops the cached client and tells the listeners. */
   #watch(): void {
     if (this.#watcher) return;
+    const followed: ReadonlySet<string> = new Set([
+      NodeTls.FILES.ca,
+      NodeTls.FILES.cert,
+      NodeTls.FILES.crl,
+      NodeTls.FILES.api,
+    ]);
     this.#watcher = watch(this.dir, (_event, file) => {
-      if (file !== NodeTls.FILES.cert && file !== NodeTls.FILES.crl && file !== NodeTls.FILES.api) return;
+      if (file === null || !followed.has(file)) return;
       const old = this.#dispatcher;
       this.#dispatcher = undefined;
       void old?.close().catch(() => undefined);

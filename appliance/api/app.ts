@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { ServerOptions } from 'node:https';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { BlobStore } from '../blobs/index.js';
 import { type ComputeDriver, type PlacementConfig, ServerService } from '../compute/index.js';
@@ -10,6 +11,7 @@ import { DEFAULT_LOGIN_LIMITS, type LoginLimitOptions, LoginLimits } from './ide
 import { identityRoutes } from './identity/routes.js';
 import { type TokenOptions, TokenService } from './identity/tokens.js';
 import { imageRoutes } from './image/routes.js';
+import { type ApiMetrics, serveMetrics } from './metrics.js';
 import { networkRoutes } from './network/routes.js';
 
 /** What `createApi` needs: the database, the blob store, the compute driver and where it is reached. */
@@ -22,11 +24,15 @@ export interface ApiOptions {
   /** The URL clients reach the API at (catalog and links), e.g. `https://127.0.0.1:5000`. */
   publicUrl: string;
   /**
-   * The certificate (PEM, chain allowed) and key the API serves with: HTTPS only, TLS 1.2 or
-   * later, no client certificate (its clients are the OpenStack SDKs, tempest, browsers).
-   * Without it, plain HTTP: for tests and benchmarks of the API alone (`cloud serve` always gives one).
+   * The listener's TLS (`https.createServer`'s options): a certificate (PEM, chain allowed) and
+   * its key, HTTPS only, TLS 1.2 or later. A cluster node's (NodeTls.apiServerOptions) also asks
+   * for a client certificate from the cluster CA without requiring one (its clients are the
+   * OpenStack SDKs, tempest, browsers; `/metrics` needs one). Without it, plain HTTP: for tests
+   * and benchmarks of the API alone (`cloud serve` always gives one).
    */
-  tls?: { cert: string; key: string };
+  tls?: ServerOptions;
+  /** Counts the requests and serves `GET /metrics` (a cluster node's API); without it, `/metrics` is 404. */
+  metrics?: ApiMetrics;
   region?: string;
   /** pino level for the API's log (default `warn`: 5xx only; `info` adds each 4xx once). */
   logLevel?: string;
@@ -121,6 +127,15 @@ export async function createApi(options: ApiOptions): Promise<Api> {
     ['/image', 'glance', imageRoutes],
     ['/network', 'neutron', networkRoutes],
   ];
+  // Before any route, so that every route outside the services' scopes (`/metrics`) has it.
+  app.setErrorHandler(handler('keystone'));
+  if (options.metrics) {
+    serveMetrics(
+      app,
+      options.metrics,
+      services.map(([prefix]) => prefix.slice(1)),
+    );
+  }
   for (const [prefix, style, routes] of services) {
     await app.register(
       async (scope) => {
@@ -131,7 +146,6 @@ export async function createApi(options: ApiOptions): Promise<Api> {
       { prefix },
     );
   }
-  app.setErrorHandler(handler('keystone'));
   app.setNotFoundHandler(notFound('keystone'));
   app.get('/', async () => ({
     rackseed: 'OpenStack-compatible API',

@@ -24,6 +24,16 @@ export class ApiError extends RackseedError {
 export const badRequest = (message: string): ApiError => new ApiError(400, message, 'API_ERR_BAD_REQUEST');
 export const unauthorized = (message = 'The request you have made requires authentication.'): ApiError =>
   new ApiError(401, message, 'API_ERR_UNAUTHORIZED');
+/**
+ * `/metrics` on a connection without a certificate from the cluster CA (none, another CA's, a
+ * revoked one): the listener asks for one at the handshake, so only a new connection may bring it.
+ */
+export const clientCertificateRequired = (): ApiError =>
+  new ApiError(
+    401,
+    "This resource needs a client certificate from the cluster's CA that is not revoked (an operator's): present one on a new connection.",
+    'API_ERR_CLIENT_CERTIFICATE_REQUIRED',
+  );
 export const forbidden = (message = 'Policy does not allow this operation to be performed.'): ApiError =>
   new ApiError(403, message, 'API_ERR_FORBIDDEN');
 export const notFound = (message: string): ApiError => new ApiError(404, message, 'API_ERR_NOT_FOUND');

@@ -15,6 +15,12 @@ export interface DbClientOptions {
   deadlineMs?: number;
   /** How long one attempt may take before it is retried (default 5 s: a paused master). */
   attemptMs?: number;
+  /**
+   * Told of each {@link DbClient.call} once it ends: the operation's name, its outcome (`ok`, or
+   * the error's stable code: the operation's own, as `DB_ERR_NOT_FOUND`, else the client's, as
+   * `DB_ERR_UNAVAILABLE`) and how long it took, retries included (the API's metrics).
+   */
+  onCall?: (operation: string, outcome: string, seconds: number) => void;
 }
 
 export interface CallOptions {
@@ -37,6 +43,7 @@ export class DbClient {
   readonly #deadlineMs: number;
   readonly #attemptMs: number;
   readonly #tls: NodeTls;
+  readonly #onCall: DbClientOptions['onCall'];
   #master: MasterAnnouncement | undefined;
   #waiters: (() => void)[] = [];
   /** Aborted, and replaced, when another master is announced. */
@@ -48,6 +55,7 @@ export class DbClient {
     this.#deadlineMs = options.deadlineMs ?? 20_000;
     this.#attemptMs = options.attemptMs ?? 5_000;
     this.#tls = options.tls;
+    this.#onCall = options.onCall;
     this.#follow(observer.leader());
     observer.on('change', (value) => this.#follow(value));
     observer.on('error', () => {}); // the observer reconnects by itself; calls retry meanwhile
@@ -72,6 +80,19 @@ export class DbClient {
 
   /** Runs the named operation on the master and returns its result. */
   async call<Result = unknown>(op: string, args: unknown = null, options: CallOptions = {}): Promise<Result> {
+    const started = performance.now();
+    const ended = (outcome: string) => this.#onCall?.(op, outcome, (performance.now() - started) / 1000);
+    try {
+      const result = await this.#call<Result>(op, args, options);
+      ended('ok');
+      return result;
+    } catch (error) {
+      ended(outcomeOf(error));
+      throw error;
+    }
+  }
+
+  async #call<Result>(op: string, args: unknown, options: CallOptions): Promise<Result> {
     const requestId = options.requestId ?? randomUUID();
     const body = JSON.stringify({ op, args, requestId });
     // undici's `request`, not `fetch`: no WHATWG streams in between, a fraction of a
@@ -187,4 +208,11 @@ export class DbClient {
       this.#waiters.push(done);
     });
   }
+}
+
+/** A failed call's outcome: the operation's own code if it threw one, else the error's code. */
+function outcomeOf(error: unknown): string {
+  if (error instanceof DbError) return error.operationCode ?? error.code;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' ? code : 'unknown';
 }

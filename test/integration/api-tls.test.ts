@@ -91,6 +91,12 @@ describe('the public API over TLS', () => {
     expect(urls.filter((u) => !u.startsWith('"url":"https://cloud.test:8443/'))).toEqual([]);
   });
 
+  it('serves no /metrics on one machine: 404, as a path that is not there', async () => {
+    const response = await fetch(`${cloud.url}/metrics`, { dispatcher: cloud.dispatcher });
+    expect(response.status).toBe(404);
+    expect(await response.text()).not.toContain('rackseed_');
+  });
+
   it('made that certificate from its own CA, in its data dir', async () => {
     const cert = readFileSync(join(cloud.dir, 'data', 'tls', 'api.crt'), 'utf8');
     expect(new X509Certificate(cert).checkHost('cloud.test')).toBe('cloud.test');

@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Etcd3 } from 'etcd3';
-import { fetch } from 'undici';
+import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys, type NodeTls } from '../../agent/index.js';
 import { bootstrapCloud } from '../../appliance/api/index.js';
@@ -138,6 +138,27 @@ describe('rackseed cloud serve --etcd: the API on two nodes over the DB master',
       const log = readFileSync(join(node.dir, 'cloud-serve.log'), 'utf8');
       expect(log).toContain('the elected DB master');
       expect(log).not.toContain(password);
+    }
+  });
+
+  it("serves its metrics to a certificate from the cluster CA only: requests by service, the DB master's calls, the process", async () => {
+    // The openstack CLI above presented no certificate to a listener that asks for one, and got in.
+    const refused = await fetch(`${nodeA.url}/metrics`, { dispatcher: nodeA.dispatcher });
+    expect(refused.status).toBe(401);
+    expect(await refused.text()).not.toContain('rackseed_');
+    const { ca, cert, key } = tls.read();
+    const operator = new Agent({ connect: { ca, cert, key } });
+    try {
+      const scraped = await fetch(`${nodeA.url}/metrics`, { dispatcher: operator });
+      expect(scraped.status).toBe(200);
+      const text = await scraped.text();
+      expect(text).toMatch(/^rackseed_api_requests_total\{service="identity",method="POST",status="201"\} [1-9]/m);
+      expect(text).toMatch(/^rackseed_api_requests_total\{service="network",method="GET",status="200"\} [1-9]/m);
+      expect(text).toMatch(/^rackseed_db_calls_total\{operation="tokens\.subject",outcome="ok"\} [1-9]/m);
+      expect(text).toContain('rackseed_db_call_duration_seconds_bucket{le="0.001",operation="tokens.subject"}');
+      expect(text).toMatch(/^process_cpu_seconds_total /m);
+    } finally {
+      await operator.close();
     }
   });
 

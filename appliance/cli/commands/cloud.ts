@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { RackseedError } from '../../../agent/errors/index.js';
 import type { NodeRecord, NodeTls } from '../../../agent/index.js';
 import type { BlobStore } from '../../blobs/index.js';
-import type { BootableImages } from '../../api/index.js';
+import type { ApiMetrics, BootableImages } from '../../api/index.js';
 import type { ComputeDriver, ComputeHost, HostView, PlacementConfig } from '../../compute/index.js';
 import type { CloudDb } from '../../db/index.js';
 import { type ApiTls, apiTls } from '../api-tls.js';
@@ -107,7 +107,12 @@ async function embedded(dataDir: string): Promise<Backing> {
  * etcd lock, so that two such nodes starting together never both create the admin user or the
  * provider network; the others (every enrolled node: its grant has no admin password) only serve.
  */
-async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): Promise<Backing> {
+async function clustered(
+  io: CliIo,
+  options: ServeOptions,
+  etcdOption: string,
+  metrics: ApiMetrics | undefined,
+): Promise<Backing> {
   const hosts = endpoints(etcdOption);
   if (hosts.length === 0) throw new CliUsageError('--etcd needs at least one endpoint');
   if (!options.cephConf || !options.imagePool) {
@@ -147,7 +152,12 @@ async function clustered(io: CliIo, options: ServeOptions, etcdOption: string): 
     for (const closer of closers.splice(0).reverse()) await closer();
   };
   try {
-    const client = await DbClient.connect({ etcd, tls, electionName: options.election });
+    const client = await DbClient.connect({
+      etcd,
+      tls,
+      electionName: options.election,
+      onCall: metrics?.dbCall,
+    });
     closers.push(() => client.close());
     const store = await openBlobStore({
       kind: 'ceph',
@@ -293,14 +303,18 @@ export function registerCloud(program: Command, io: CliIo): void {
         ? parsePublicUrl(options.publicUrl)
         : `https://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
       // The API stack (fastify, SQLite, etcd3, RADOS) is loaded on use, so other verbs do not pay for it.
-      const backing = options.etcd
-        ? await clustered(io, options, options.etcd)
-        : await embedded(resolve(options.dataDir ?? ''));
-      const { db, password } = backing;
-      const [{ createApi }, compute] = await Promise.all([
+      const [{ ApiMetrics, createApi }, compute] = await Promise.all([
         import('../../api/index.js'),
         import('../../compute/index.js'),
       ]);
+      // A cluster node serving its own API certificate asks clients for one from the cluster CA
+      // (NodeTls.apiServerOptions) and serves its metrics to those that present one. One machine
+      // has no such CA, and a listener with an operator's certificate asks for none: no metrics.
+      const metrics = options.etcd !== undefined && options.apiCert === undefined ? new ApiMetrics() : undefined;
+      const backing = options.etcd
+        ? await clustered(io, options, options.etcd, metrics)
+        : await embedded(resolve(options.dataDir ?? ''));
+      const { db, password } = backing;
       const driverName = options.computeDriver ?? (backing.hostView ? 'qemu' : 'fake');
       let driver: ComputeDriver;
       let tls: ApiTls;
@@ -336,7 +350,8 @@ export function registerCloud(program: Command, io: CliIo): void {
         ...(backing.bootableImages ? { bootableImages: backing.bootableImages } : {}),
         driver,
         publicUrl,
-        tls: { cert: tls.cert, key: tls.key },
+        tls: tls.files?.apiServerOptions() ?? { cert: tls.cert, key: tls.key },
+        ...(metrics ? { metrics } : {}),
         logLevel: io.env.RACKSEED_LOG_LEVEL ?? 'warn',
         ...(backing.placement ? { placement: backing.placement } : {}),
       });
