@@ -88,15 +88,23 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
     const s = await status();
     expect(s.nodes.every((n) => n.state === 'ready')).toBe(true);
     expect(s.nodes.map((n) => n.name)).toContain('seed');
-    const tree = JSON.parse(await tool(['ceph', 'osd', 'tree', '-f', 'json'])) as {
-      nodes: { type: string; name: string }[];
-    };
-    expect(
-      tree.nodes
+    // Each OSD under its node's host bucket (its start moves it there: `crush location`).
+    let tree = '';
+    const hosts = async () => {
+      tree = await tool(['ceph', 'osd', 'tree', '-f', 'json']);
+      const parsed = JSON.parse(tree) as { nodes: { type: string; name: string }[] };
+      return parsed.nodes
         .filter((n) => n.type === 'host')
         .map((n) => n.name)
-        .sort(),
-    ).toEqual(s.nodes.map((n) => n.name).sort());
+        .sort();
+    };
+    const names = s.nodes.map((n) => n.name).sort();
+    await waitFor('every OSD under its host', async () => (await hosts()).join() === names.join(), 60_000, 1_000).catch(
+      (error: unknown) => {
+        console.log(`self-assembly-ceph: osd tree ${tree}`);
+        throw error;
+      },
+    );
     const file = join(dir, 'object.in');
     writeFileSync(file, 'lab ceph\n');
     await tool(['rados', '-p', 'rackseed', 'put', 'lab-object', file]);

@@ -134,11 +134,23 @@ describe('agent: Ceph assembles itself (3 monitors, an OSD per node, a manager) 
     expect(human.stdout).toMatch(/^ceph: HEALTH_OK, 3 mon\(s\) \(quorum h1,h2,h3\), 4 OSD\(s\): 4 up, 4 in, /m);
     expect(human.stdout).toContain('  pool rackseed: size 3, min_size 2\n');
     // Every OSD sits under its own node's host bucket.
-    const tree = JSON.parse(await tool('h4', ['ceph', 'osd', 'tree', '-f', 'json'])) as {
-      nodes: { type: string; name: string; children?: number[] }[];
+    type Tree = { nodes: { type: string; name: string; children?: number[] }[] };
+    let tree: Tree = { nodes: [] };
+    const hostNames = async () => {
+      tree = JSON.parse(await tool('h4', ['ceph', 'osd', 'tree', '-f', 'json'])) as Tree;
+      return tree.nodes
+        .filter((n) => n.type === 'host')
+        .map((h) => h.name)
+        .sort()
+        .join();
     };
+    await waitFor('every OSD under its host', async () => (await hostNames()) === 'h1,h2,h3,h4', 60_000, 1_000).catch(
+      (error: unknown) => {
+        console.log(`agent-ceph: osd tree ${JSON.stringify(tree)}`);
+        throw error;
+      },
+    );
     const hosts = tree.nodes.filter((n) => n.type === 'host');
-    expect(hosts.map((h) => h.name).sort()).toEqual(['h1', 'h2', 'h3', 'h4']);
     expect(hosts.every((h) => h.children?.length === 1)).toBe(true);
     // Replicas across hosts: 3 copies, writes need 2.
     const pools = JSON.parse(await tool('h4', ['ceph', 'osd', 'pool', 'ls', 'detail', '-f', 'json'])) as {
