@@ -2,6 +2,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLUSTER_GENESIS_MACHINE, NODE_MACHINE } from '../statemachines/index.js';
 import {
+  CEPH_EXPORTER_URL,
+  CEPH_MGR,
   type CephConnect,
   CephKeeper,
   cephMgrService,
@@ -312,6 +314,7 @@ export async function startAgent(
           startedAt: new Date().toISOString(),
           ...(local ? { etcd: local.urls } : {}),
           ...(options.cephHost ? { ceph: { host: options.cephHost, monitor: roles.monitor } } : {}),
+          ...(options.listen && tls ? { endpoint: `https://${options.listen}` } : {}),
         };
         await store.put(keys.node(name), JSON.stringify(record), next.id);
         lease = next;
@@ -368,6 +371,13 @@ export async function startAgent(
           health: () => ({ name, lease: lease?.id ?? null, healthy: lease?.healthy ?? false }),
           status: () => readStatus(store, serviceElections),
           metrics,
+          cephMetrics: async () => {
+            const claim = elections.claim(CEPH_MGR);
+            if (!ceph || claim?.node !== name || claim.lease !== lease?.id) return '';
+            const response = await fetch(CEPH_EXPORTER_URL, { signal: AbortSignal.timeout(5_000) });
+            if (!response.ok) throw new Error(`ceph-mgr's exporter answered ${response.status}`);
+            return response.text();
+          },
         })
       : undefined;
 

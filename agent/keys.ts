@@ -99,6 +99,8 @@ export interface NodeRecord {
   readonly etcd?: EtcdUrls;
   /** If it takes part in Ceph: the address its daemons bind to, and whether it can host a monitor. */
   readonly ceph?: { readonly host: string; readonly monitor: boolean };
+  /** Its agent's mutual-TLS endpoint (`https://ADDRESS:5003`: /health, /status, /metrics), if it listens. */
+  readonly endpoint?: string;
 }
 
 /** A node's etcd member addresses. */

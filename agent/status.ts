@@ -1,6 +1,7 @@
 import type { NodeContext } from '../statemachines/index.js';
 import type { Envelope, TransitionRecord } from './machine-host.js';
 import { type CephStatusRecord, type FenceRecord, keys, type NodeRecord, type SingletonClaim } from './keys.js';
+import { CEPH_MGR } from './ceph/index.js';
 import type { Store } from './store/store.js';
 import { parseJson } from './store/store.js';
 
@@ -24,6 +25,8 @@ export interface ClusterStatus {
     /** The fence of its last incarnation (its machine's lease); null once an agent registered again. */
     fenced: FenceRecord | null;
     services: Record<string, string>;
+    /** Its agent's endpoint (`/metrics` for Prometheus) while it is registered, if it listens. */
+    endpoint: string | null;
   }[];
   /**
    * Every singleton's holder (null when nobody holds it); `live` says whether the holder's
@@ -36,7 +39,11 @@ export interface ClusterStatus {
   readonly transitions: readonly (TransitionRecord & { machine: string })[];
   /** Ceph as the Ceph keeper last saw it (null before it has run). */
   readonly ceph: CephStatusRecord | null;
+  /** Ceph's Prometheus exporter: on the manager's node's agent (null while no live node runs the manager). */
+  readonly cephExporter: string | null;
 }
+
+const exporterOf = (endpoint: string | undefined) => (endpoint ? `${endpoint}/metrics/ceph` : null);
 
 /** Which node leads the etcd election `name`: its leader's value names it (`{ "node": … }`). */
 export async function electionLeader(store: Store, name: string): Promise<string | null> {
@@ -89,6 +96,7 @@ export async function readStatus(store: Store, elections: readonly string[] = []
       // A record of an older incarnation is history: the node registered again since (a new lease).
       fenced: fence?.lease === (envelope.snapshot.context as unknown as NodeContext).lease ? fence : null,
       services,
+      endpoint: records.get(name)?.endpoint ?? null,
     });
   }
   const singletons: Record<string, string | null> = {};
@@ -123,5 +131,6 @@ export async function readStatus(store: Store, elections: readonly string[] = []
     },
     transitions: transitions.sort((a, b) => b.at.localeCompare(a.at)).slice(0, 20),
     ceph: ceph ? parseJson<CephStatusRecord>(ceph) : null,
+    cephExporter: exporterOf(records.get(singletons[CEPH_MGR] ?? '')?.endpoint),
   };
 }

@@ -43,7 +43,7 @@ export {
   DB_NAMESPACE,
   ensureCephUsers,
 } from './users.js';
-export { CEPH_MGR, cephMgrService, LocalCeph, type LocalCephOptions } from './node.js';
+export { CEPH_EXPORTER_URL, CEPH_MGR, cephMgrService, LocalCeph, type LocalCephOptions } from './node.js';
 export {
   type CephAction,
   type CephMonCandidate,

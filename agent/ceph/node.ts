@@ -324,6 +324,22 @@ export class LocalCeph {
     return disk ?? null;
   }
 
+  /**
+   * Turns on ceph-mgr's own Prometheus exporter (its `prometheus` module), bound to the node's
+   * loopback ({@link CEPH_EXPORTER_URL}): it has no authentication of its own, so only the node's
+   * agent reads it and serves it on its mutual-TLS listener (`/metrics/ceph`). Idempotent.
+   */
+  async enableExporter(): Promise<void> {
+    const [host, port] = new URL(CEPH_EXPORTER_URL).host.split(':');
+    for (const [name, value] of [
+      ['mgr/prometheus/server_addr', host],
+      ['mgr/prometheus/server_port', port],
+    ]) {
+      await this.command({ prefix: 'config set', who: 'mgr', name, value });
+    }
+    await this.command({ prefix: 'mgr module enable', module: 'prometheus' });
+  }
+
   /** Makes (or fetches) the keyring of a manager named after this node; resolves its path. */
   async mgrKeyring(): Promise<string> {
     mkdirSync(this.paths.mgr, { recursive: true });
@@ -341,10 +357,14 @@ export class LocalCeph {
 /** The Ceph manager singleton's name. */
 export const CEPH_MGR = 'ceph-mgr';
 
+/** Where the manager's Prometheus exporter listens, on the manager's node only (see {@link LocalCeph.enableExporter}). */
+export const CEPH_EXPORTER_URL = 'http://127.0.0.1:9283/metrics';
+
 /**
  * The Ceph manager as a singleton service (`ceph -s` is HEALTH_OK only with an active one):
- * once elected it waits until this node can reach the monitors, makes `mgr.<node>`'s keyring
- * and runs `ceph-mgr` on the node's address.
+ * once elected it waits until this node can reach the monitors, makes `mgr.<node>`'s keyring,
+ * turns on its Prometheus exporter (on the node's loopback) and runs `ceph-mgr` on the node's
+ * address.
  */
 export function cephMgrService(local: LocalCeph): ServiceSpec {
   return {
@@ -360,6 +380,7 @@ export function cephMgrService(local: LocalCeph): ServiceSpec {
           try {
             if (local.ready) {
               await local.mgrKeyring();
+              await local.enableExporter();
               break;
             }
           } catch (error) {

@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { type Daemon, type Scope, waitFor } from '../../bootstrap/index.js';
 
@@ -24,10 +26,15 @@ export interface Prometheus {
 }
 
 /**
- * A real Prometheus (Debian's `prometheus`) in `scope`, scraping `jobs` every second on
- * 127.0.0.1 (its own listener, for the test's queries); stopped with the scope.
+ * A real Prometheus (Debian's `prometheus`) in `scope`, scraping `jobs` every second, in the
+ * network namespace `netns` if given; it listens on that namespace's 127.0.0.1 (for the test's
+ * queries only). Stopped with the scope.
  */
-export async function startPrometheus(scope: Scope, jobs: readonly PrometheusJob[]): Promise<Prometheus> {
+export async function startPrometheus(
+  scope: Scope,
+  jobs: readonly PrometheusJob[],
+  options: { netns?: string } = {},
+): Promise<Prometheus> {
   const port = await scope.port();
   const config = join(scope.dir, 'prometheus.yml');
   const yaml = [
@@ -48,22 +55,32 @@ export async function startPrometheus(scope: Scope, jobs: readonly PrometheusJob
     ]),
   ].join('\n');
   writeFileSync(config, `${yaml}\n`);
-  const daemon = scope.spawn('prometheus', [
+  const daemon = scope.spawn(
     'prometheus',
-    `--config.file=${config}`,
-    `--storage.tsdb.path=${join(scope.dir, 'prometheus-data')}`,
-    `--web.listen-address=127.0.0.1:${port}`,
-    '--log.level=warn',
-  ]);
+    [
+      'prometheus',
+      `--config.file=${config}`,
+      `--storage.tsdb.path=${join(scope.dir, 'prometheus-data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn',
+    ],
+    options.netns ? { netns: options.netns } : {},
+  );
+  /** Its API's answer: over HTTP from here, or with curl inside its namespace. */
+  const get = async (url: string): Promise<string> => {
+    if (!options.netns) return (await fetch(url, { signal: AbortSignal.timeout(5_000) })).text();
+    const argv = ['netns', 'exec', options.netns, 'curl', '-s', '--max-time', '5', url];
+    return (await promisify(execFile)('ip', argv, { encoding: 'utf8' })).stdout;
+  };
   const query = async (expression: string): Promise<PrometheusSample[]> => {
-    const url = `http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(expression)}`;
-    const response = await fetch(url, { signal: AbortSignal.timeout(5_000) });
-    const body = (await response.json()) as {
+    const body = JSON.parse(
+      await get(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(expression)}`),
+    ) as {
       status: string;
       error?: string;
       data?: { result: { metric: Record<string, string>; value: [number, string] }[] };
     };
-    if (body.status !== 'success') throw new Error(`prometheus query ${expression}: ${body.error ?? response.status}`);
+    if (body.status !== 'success') throw new Error(`prometheus query ${expression}: ${body.error ?? body.status}`);
     return (body.data?.result ?? []).map((r) => ({ metric: r.metric, value: Number(r.value[1]) }));
   };
   await waitFor(

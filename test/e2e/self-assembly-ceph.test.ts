@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { ClusterStatus } from '../../agent/index.js';
+import { AGENT_PORT, type ClusterStatus } from '../../agent/index.js';
 import { inSeed, type LabInfo, labAdd, labPower, labUp, waitFor } from '../../bootstrap/index.js';
 import { curlNodeCert, failoverTimeline, FlavorWriter, trusting } from '../bed/index.js';
 import { removeLabAfterAll } from './lab-hooks.js';
@@ -189,6 +189,15 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
     }
     for (const h of hypervisors) {
       for (const port of [5001, 5002]) await refused(`https://${h['Host IP']}:${port}/version`);
+      // The agent's endpoint and the API's metrics: for a certificate of the cluster only.
+      const agent = `https://${h['Host IP']}:${AGENT_PORT}`;
+      for (const url of [`${agent}/metrics`, `${agent}/metrics/ceph`, `https://${h['Host IP']}:5000/metrics`]) {
+        await refused(url);
+      }
+      expect((await fromBridge([...seedCert(), `${agent}/metrics`])).out).toMatch(/^rackseed_node_phase\{/m);
+      expect((await fromBridge([...seedCert(), `https://${h['Host IP']}:5000/metrics`])).out).toMatch(
+        /^rackseed_api_requests_total\{/m,
+      );
     }
   }, 120_000);
 

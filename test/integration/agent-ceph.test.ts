@@ -1,13 +1,14 @@
 import { cpSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CephMonRecord, type ClusterStatus, keys, RESHAPE_AFTER_FENCE_MS } from '../../agent/index.js';
+import { AGENT_PORT, type CephMonRecord, type ClusterStatus, keys, RESHAPE_AFTER_FENCE_MS } from '../../agent/index.js';
 import {
   createNetworkLab,
   LAB_CEPH_CONFIG,
   type NetworkLab,
   Scope,
   type SimulatedRack,
+  startPrometheus,
   startSimulatedBmcs,
   testNodeTls,
   waitFor,
@@ -88,6 +89,7 @@ describe('agent: Ceph assembles itself (3 monitors, an OSD per node, a manager) 
           leaseTtl: 5,
           clusterKeyFile,
           etcdListen: nodeIp(name),
+          listen: `${nodeIp(name)}:${AGENT_PORT}`,
           tls: (await testNodeTls(join(scope.dir, 'pki'), name, [nodeIp(name)])).dir,
           etcdBootstrap: bmc.index === 1,
           cephListen: nodeIp(name),
@@ -178,6 +180,47 @@ describe('agent: Ceph assembles itself (3 monitors, an OSD per node, a manager) 
     ]);
     expect(JSON.parse(stored.stdout)).toMatchObject({ v: 1, alg: 'aes-256-gcm' });
     expect(stored.stdout).not.toContain(adminKey);
+
+    // Ceph's own exporter, on the manager's node's agent; a real Prometheus scrapes it and every
+    // agent's /metrics, in the nodes' network, with the operator's certificate.
+    const exporter = `https://${nodeIp(s.singletons['ceph-mgr'] ?? '')}:${AGENT_PORT}/metrics/ceph`;
+    expect(s.cephExporter).toBe(exporter);
+    expect(s.nodes.map((n) => n.endpoint)).toEqual(s.nodes.map((n) => `https://${nodeIp(n.name)}:${AGENT_PORT}`));
+    const agents = ['h1', 'h2', 'h3', 'h4'].map((n) => `${nodeIp(n)}:${AGENT_PORT}`);
+    const tlsDir = join(scope.dir, 'pki', 'operator');
+    const prometheus = await startPrometheus(
+      scope,
+      [
+        { name: 'agents', targets: agents, tlsDir },
+        { name: 'ceph', targets: agents, tlsDir, metricsPath: '/metrics/ceph' },
+      ],
+      { netns: lab.bridgeNetns },
+    );
+    try {
+      await waitFor(
+        "Prometheus to scrape every agent and Ceph's exporter",
+        async () => {
+          const up = await prometheus.query('up');
+          const health = await prometheus.query('ceph_health_status');
+          const osds = await prometheus.query('ceph_osd_up');
+          return (
+            up.length === 8 &&
+            up.every((t) => t.value === 1) &&
+            health.length === 1 &&
+            health[0]?.value === 0 && // HEALTH_OK
+            osds.length === 4 &&
+            osds.every((o) => o.value === 1)
+          );
+        },
+        60_000,
+        1_000,
+      );
+      const phases = await prometheus.query('rackseed_node_phase{phase="ready"}');
+      expect(new Set(phases.map((p) => p.metric.node))).toEqual(new Set(['h1', 'h2', 'h3', 'h4']));
+      expect((await prometheus.query('max(rackseed_ceph_monitors_in_quorum)'))[0]?.value).toBe(3);
+    } finally {
+      await prometheus.daemon.stop(2_000);
+    }
 
     const file = join(scope.dir, 'object.in');
     writeFileSync(file, payload);

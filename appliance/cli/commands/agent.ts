@@ -144,7 +144,9 @@ export function registerAgent(program: Command, io: CliIo): void {
 
   program
     .command('status')
-    .description('nodes and their states, etcd members and leader, singleton holders, Ceph health, recent transitions')
+    .description(
+      'nodes and their states, etcd members and leader, singleton holders, Ceph health and its exporter, recent transitions',
+    )
     .option('--etcd <urls>', 'comma-separated etcd client URLs (default: $RACKSEED_ETCD)')
     .option(...TLS_OPTION)
     .action(async (flags: { etcd?: string; tls?: string }, command: Command) => {
@@ -173,6 +175,7 @@ export function registerAgent(program: Command, io: CliIo): void {
               : 'ceph: not running',
             ...(s.ceph?.pools ?? []).map((p) => `  pool ${p.name}: size ${p.size}, min_size ${p.minSize}`),
             ...(s.ceph?.checks ?? []).map((c) => `  ${c}`),
+            ...(s.cephExporter ? [`  exporter (Prometheus): ${s.cephExporter}`] : []),
             'recent transitions:',
             ...s.transitions.map((t) => `  ${t.at} ${t.machine}: ${String(t.from)} → ${String(t.to)} (${t.event})`),
           ].join('\n'),
