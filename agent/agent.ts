@@ -211,8 +211,10 @@ export async function startAgent(
     store,
     CLUSTER_GENESIS_MACHINE,
     {
-      announce: async (params: { phase: string; voters: number }) =>
-        log(`etcd ${params.phase}: ${params.voters} voters`),
+      // No result event (a seed's log returns what its writer returns: not an event).
+      announce: async (params: { phase: string; voters: number }) => {
+        log(`etcd ${params.phase}: ${params.voters} voters`);
+      },
     },
     name,
   );

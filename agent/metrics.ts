@@ -17,7 +17,9 @@ const STATUS_FRESH_MS = 1_000;
  * - The cluster as etcd says at the scrape (every agent reports it, so any one answers after a
  *   loss): `rackseed_node_phase{node,phase}` (1 for each node's phase), `rackseed_node_registered{node}`,
  *   `rackseed_singleton_holder{service,node}`, `rackseed_etcd_members{role}`, `rackseed_etcd_has_leader`,
- *   Ceph's OSDs and monitors as the Ceph keeper last saw them.
+ *   Ceph's OSDs and monitors as the Ceph keeper last saw them, each host's guests by power state
+ *   and its vCPUs and memory offered and allocated (`rackseed_host_guests{node,power}`,
+ *   `rackseed_host_vcpus{node,kind}`, `rackseed_host_memory_bytes{node,kind}`).
  * - The process's own (`process_*`, `nodejs_*`).
  */
 export class AgentMetrics {
@@ -109,6 +111,32 @@ export class AgentMetrics {
     clusterGauge('rackseed_ceph_monitors_in_quorum', "Ceph's monitors in the quorum", [], (s, set) => {
       if (s.ceph) set({}, s.ceph.quorum.length);
     });
+    clusterGauge('rackseed_host_guests', "Each host's guests by power state", ['node', 'power'], (s, set) => {
+      for (const h of s.hosts)
+        for (const [power, count] of Object.entries(h.guests)) set({ node: h.node, power }, count);
+    });
+    clusterGauge(
+      'rackseed_host_vcpus',
+      "Each host's vCPUs: offered by its host service, allocated to its guests",
+      ['node', 'kind'],
+      (s, set) => {
+        for (const h of s.hosts) {
+          if (h.offers) set({ node: h.node, kind: 'offered' }, h.offers.vcpus);
+          set({ node: h.node, kind: 'allocated' }, h.allocated.vcpus);
+        }
+      },
+    );
+    clusterGauge(
+      'rackseed_host_memory_bytes',
+      "Each host's memory: offered by its host service, allocated to its guests",
+      ['node', 'kind'],
+      (s, set) => {
+        for (const h of s.hosts) {
+          if (h.offers) set({ node: h.node, kind: 'offered' }, h.offers.memoryMb * 2 ** 20);
+          set({ node: h.node, kind: 'allocated' }, h.allocated.memoryMb * 2 ** 20);
+        }
+      },
+    );
   }
 
   fence(outcome: FenceOutcome): void {

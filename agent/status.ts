@@ -2,7 +2,7 @@ import type { NodeContext } from '../statemachines/index.js';
 import type { Envelope, TransitionRecord } from './machine-host.js';
 import { type CephStatusRecord, type FenceRecord, keys, type NodeRecord, type SingletonClaim } from './keys.js';
 import { CEPH_MGR } from './ceph/index.js';
-import type { Store } from './store/store.js';
+import type { Entry, Store } from './store/store.js';
 import { parseJson } from './store/store.js';
 
 /** One etcd member as `rackseed status` reports it. */
@@ -41,6 +41,46 @@ export interface ClusterStatus {
   readonly ceph: CephStatusRecord | null;
   /** Ceph's Prometheus exporter: on the manager's node's agent (null while no live node runs the manager). */
   readonly cephExporter: string | null;
+  /** Each node that runs guests (its host service's records): what it offers, its guests by power state, what they take. */
+  readonly hosts: readonly HostStatus[];
+}
+
+/** A node's guests as its host service records them (`/rackseed/hosts/<node>/`). */
+export interface HostStatus {
+  readonly node: string;
+  /** What its host service offers while it is up (its inventory is leased); null when it is not. */
+  readonly offers: { readonly vcpus: number; readonly memoryMb: number } | null;
+  /** How many of its guests are in each power state (building, running, shutoff, crashed). */
+  readonly guests: Readonly<Record<string, number>>;
+  /** What its guests were given, all power states together. */
+  readonly allocated: { readonly vcpus: number; readonly memoryMb: number };
+}
+
+/** The host services' records under `/rackseed/hosts/`, by node. */
+function hostsOf(entries: readonly Entry[]): HostStatus[] {
+  const hosts = new Map<string, { -readonly [K in keyof HostStatus]: HostStatus[K] }>();
+  const host = (node: string) => {
+    let h = hosts.get(node);
+    if (!h) hosts.set(node, (h = { node, offers: null, guests: {}, allocated: { vcpus: 0, memoryMb: 0 } }));
+    return h;
+  };
+  for (const entry of entries) {
+    const [node, kind] = entry.key.slice(keys.hosts.length).split('/');
+    if (!node) continue;
+    if (kind === 'inventory') {
+      const inventory = parseJson<{ vcpus: number; memoryMb: number }>(entry);
+      host(node).offers = { vcpus: inventory.vcpus, memoryMb: inventory.memoryMb };
+    } else if (kind === 'guests') {
+      const guest = parseJson<{ power: string; request: { vcpus: number; memoryMb: number } }>(entry);
+      const h = host(node);
+      h.guests = { ...h.guests, [guest.power]: (h.guests[guest.power] ?? 0) + 1 };
+      h.allocated = {
+        vcpus: h.allocated.vcpus + guest.request.vcpus,
+        memoryMb: h.allocated.memoryMb + guest.request.memoryMb,
+      };
+    }
+  }
+  return [...hosts.values()].sort((a, b) => a.node.localeCompare(b.node));
 }
 
 const exporterOf = (endpoint: string | undefined) => (endpoint ? `${endpoint}/metrics/ceph` : null);
@@ -63,7 +103,7 @@ export async function electionLeader(store: Store, name: string): Promise<string
  * services themselves, such as the DB master), reported among the singletons.
  */
 export async function readStatus(store: Store, elections: readonly string[] = []): Promise<ClusterStatus> {
-  const [machines, live, claims, fenced, health, members, ceph, leaders] = await Promise.all([
+  const [machines, live, claims, fenced, health, members, ceph, leaders, hosts] = await Promise.all([
     store.list(keys.machines),
     store.list(keys.nodes),
     store.list(keys.singletons),
@@ -72,6 +112,7 @@ export async function readStatus(store: Store, elections: readonly string[] = []
     store.client.cluster.memberList({}),
     store.get(keys.cephStatus),
     Promise.all(elections.map((name) => electionLeader(store, name))),
+    store.list(keys.hosts),
   ]);
   const records = new Map(live.entries.map((e) => [e.key.slice(keys.nodes.length), parseJson<NodeRecord>(e)]));
   const fences = new Map(fenced.entries.map((e) => [e.key.slice(keys.fencedAll.length), parseJson<FenceRecord>(e)]));
@@ -132,5 +173,6 @@ export async function readStatus(store: Store, elections: readonly string[] = []
     transitions: transitions.sort((a, b) => b.at.localeCompare(a.at)).slice(0, 20),
     ceph: ceph ? parseJson<CephStatusRecord>(ceph) : null,
     cephExporter: exporterOf(records.get(singletons[CEPH_MGR] ?? '')?.endpoint),
+    hosts: hostsOf(hosts.entries),
   };
 }

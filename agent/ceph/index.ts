@@ -56,7 +56,8 @@ export {
   planCeph,
   IMAGES_POOL,
   RACKSEED_POOL,
-  RESHAPE_AFTER_FENCE_MS,
+  MON_REPLACE_AFTER_FENCE_MS,
+  OSD_OUT_AFTER_FENCE_MS,
   VMS_POOL,
   replicasFor,
 } from './plan.js';

@@ -362,9 +362,9 @@ export const CEPH_EXPORTER_URL = 'http://127.0.0.1:9283/metrics';
 
 /**
  * The Ceph manager as a singleton service (`ceph -s` is HEALTH_OK only with an active one):
- * once elected it waits until this node can reach the monitors, makes `mgr.<node>`'s keyring,
- * turns on its Prometheus exporter (on the node's loopback) and runs `ceph-mgr` on the node's
- * address.
+ * once elected it waits until this node can reach the monitors, makes `mgr.<node>`'s keyring
+ * and runs `ceph-mgr` on the node's address; then turns on its Prometheus exporter (on the
+ * node's loopback) once the monitors know the module (the manager told them).
  */
 export function cephMgrService(local: LocalCeph): ServiceSpec {
   return {
@@ -373,27 +373,33 @@ export function cephMgrService(local: LocalCeph): ServiceSpec {
     start: (context) => {
       let stopped = false;
       let inner: RunningService | undefined;
-      const exited = (async () => {
+      /** Retries `step` every RETRY_MS until it succeeds or the service stops; says each new failure once. */
+      const until = async (what: string, step: () => Promise<unknown>): Promise<boolean> => {
         let said = '';
         for (;;) {
-          if (stopped) return 'stopped before it started';
+          if (stopped) return false;
           try {
-            if (local.ready) {
-              await local.mgrKeyring();
-              await local.enableExporter();
-              break;
-            }
+            await step();
+            return true;
           } catch (error) {
             const message = error instanceof Error ? error.message : String(error);
-            if (message !== said) context.log(`ceph-mgr waits for the monitors: ${message}`);
+            if (message !== said) context.log(`ceph-mgr ${what}: ${message}`);
             said = message;
           }
           await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
         }
-        if (stopped) return 'stopped before it started';
+      };
+      const exited = (async () => {
+        const keyed = await until('waits for the monitors', async () => {
+          if (!local.ready) throw new Error('this node does not reach them yet');
+          await local.mgrKeyring();
+        });
+        if (!keyed) return 'stopped before it started';
         inner = commandService(CEPH_MGR, 'singleton', ['ceph-mgr', '-f', '-c', local.paths.conf, '-i', context.node], {
           graceMs: 3_000,
         }).start(context);
+        // The monitors know a module's options only once a manager has told them its modules.
+        void until('exporter not on yet', () => local.enableExporter());
         return inner.exited;
       })();
       return {

@@ -65,13 +65,21 @@ export type CephAction =
   | { readonly type: 'pool-size'; readonly pool: string; readonly fromSize: number; readonly replicas: CephReplicas };
 
 /**
- * How long after its node's fence a fenced node's OSD goes out and its monitor leaves the
- * monmap. Either reshapes the cluster (placement groups remap and peer again; the monitors
- * elect again), and either would hold the failover's own Ceph operations, all due within
+ * How long after its node's fence a fenced node's OSD goes out. That remaps its placement
+ * groups (they peer again), which would hold the failover's own Ceph operations, all due within
  * seconds of the fence: the new DB master's fence and open, servers' disks reopened on other
  * nodes (issue #15). Ceph itself waits 10 min to mark a down OSD out.
  */
-export const RESHAPE_AFTER_FENCE_MS = 15_000;
+export const OSD_OUT_AFTER_FENCE_MS = 15_000;
+
+/**
+ * How long after its node's fence a fenced node's monitor leaves the monmap, and another node
+ * is given one. The monitors elect again then, so not during the failover's first seconds (the
+ * new DB master is usually open 2 s after the fence); but soon, since until its replacement is
+ * in the quorum a second node's loss costs the quorum (2 of 3 monitors gone), and with it Ceph
+ * (seen in CI with the 15 s of the OSD's delay: two servers lost 20 s apart stalled the cluster).
+ */
+export const MON_REPLACE_AFTER_FENCE_MS = 3_000;
 
 /** How many monitors rackseed runs. */
 export const MON_COUNT = 3;
@@ -103,9 +111,9 @@ export function replicasFor(hosts: number): CephReplicas {
  *    placement group it is primary for waits (the servers moving off its node among them;
  *    Ceph itself would notice only after its heartbeat grace). The fencer marks it down
  *    itself the moment the BMC says the node is off; this is the keeper's catch-up.
- * 4. {@link RESHAPE_AFTER_FENCE_MS} after the fence, the OSD is marked out (its data
- *    re-replicates then, not after Ceph's 10 min), and the monitor is removed from the monmap
- *    (the others keep the quorum); so is a monitor in the monmap that no node is assigned and that is out of the quorum (a
+ * 4. {@link OSD_OUT_AFTER_FENCE_MS} after the fence, the OSD is marked out (its data
+ *    re-replicates then, not after Ceph's 10 min); {@link MON_REPLACE_AFTER_FENCE_MS} after it,
+ *    the monitor is removed from the monmap (the others keep the quorum); so is a monitor in the monmap that no node is assigned and that is out of the quorum (a
  *    removal that did not take, or a monitor left from an earlier assignment): a dead monitor
  *    left in the monmap is counted against the quorum and keeps health at MON_DOWN. Then a
  *    live node's OSD that is up again is marked in.
@@ -124,12 +132,12 @@ export function planCeph(view: CephView): CephAction {
   }
   if (!view.answering) return { type: 'none', reason: 'the monitors have no quorum (yet)', waiting: true };
   const dead = (fencedFor: number | undefined) => fencedFor !== undefined;
-  const reshapable = (fencedFor: number | undefined) => fencedFor !== undefined && fencedFor >= RESHAPE_AFTER_FENCE_MS;
+  const since = (fencedFor: number | undefined, ms: number) => fencedFor !== undefined && fencedFor >= ms;
   const up = view.osds.find((o) => dead(o.fencedFor) && o.up);
   if (up) return { type: 'osd-down', id: up.id, node: up.node };
-  const out = view.osds.find((o) => reshapable(o.fencedFor) && o.in);
+  const out = view.osds.find((o) => since(o.fencedFor, OSD_OUT_AFTER_FENCE_MS) && o.in);
   if (out) return { type: 'osd-out', id: out.id, node: out.node };
-  const gone = view.mons.find((m) => reshapable(m.fencedFor));
+  const gone = view.mons.find((m) => since(m.fencedFor, MON_REPLACE_AFTER_FENCE_MS));
   if (gone && view.mons.length > 1) return { type: 'remove-mon', node: gone.node, why: 'fenced' };
   const stray = view.monmap.find((m) => !m.inQuorum && !view.mons.some((a) => a.node === m.name));
   if (stray && view.monmap.length > 1) return { type: 'remove-mon', node: stray.name, why: 'unassigned' };
@@ -141,7 +149,7 @@ export function planCeph(view: CephView): CephAction {
   if (poolStep.type !== 'none') return poolStep;
   const settling = [...view.osds.filter((o) => o.in), ...view.mons].find((x) => dead(x.fencedFor));
   const after = settling
-    ? `; fenced ${settling.node} leaves the cluster ${RESHAPE_AFTER_FENCE_MS / 1000} s after its fence`
+    ? `; fenced ${settling.node} leaves the cluster after its fence (its monitor ${MON_REPLACE_AFTER_FENCE_MS / 1000} s, its OSD ${OSD_OUT_AFTER_FENCE_MS / 1000} s)`
     : '';
   return {
     type: 'none',

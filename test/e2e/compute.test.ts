@@ -6,9 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { fetch } from 'undici';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { ClusterStatus } from '../../agent/index.js';
+import { AGENT_PORT, type ClusterStatus } from '../../agent/index.js';
 import { type LabInfo, labPower, waitFor } from '../../bootstrap/index.js';
-import { trusting } from '../bed/index.js';
+import { curlNodeCert, trusting } from '../bed/index.js';
 import { computeLabUp } from '../compute-lab.js';
 import { guestImage } from '../guest-image.js';
 import { removeLabAfterAll } from './lab-hooks.js';
@@ -157,6 +157,18 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     expect(console_).toContain(server.id);
     // Its root disk is a clone of the image in the vms pool.
     expect(await tool(['rbd', 'info', `vms/${server.id}_disk`])).toContain(`parent: images/`);
+    // The agents' metrics count it: one running guest, on one host, with its flavor's vCPUs.
+    const metrics = (
+      await run('ip', [
+        ...['netns', 'exec', lab.seedNetns, 'curl', '-sSf', '-m', '10'],
+        ...curlNodeCert(lab.tls),
+        `https://${lab.seedIp}:${AGENT_PORT}/metrics`,
+      ])
+    ).stdout;
+    const running = [...metrics.matchAll(/^rackseed_host_guests\{node="([^"]+)",power="running"\} (\d+)$/gm)];
+    expect(running.map((m) => Number(m[2])).reduce((a, b) => a + b, 0)).toBe(1);
+    const host = running[0]?.[1] ?? '';
+    expect(metrics).toMatch(new RegExp(`^rackseed_host_vcpus\\{node="${host}",kind="allocated"\\} [1-9]`, 'm'));
     // Guest traffic never meets a node's own planes: the seed's provisioning DHCP server (on
     // the same machines as the provider bridges) never heard this guest ask for an address.
     const [port] = await openstack<{ 'MAC Address': string }[]>(['port', 'list', '--server', server.id]);

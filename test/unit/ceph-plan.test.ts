@@ -9,7 +9,8 @@ import {
   newCephIdentity,
   planCeph,
   RACKSEED_POOL,
-  RESHAPE_AFTER_FENCE_MS,
+  MON_REPLACE_AFTER_FENCE_MS,
+  OSD_OUT_AFTER_FENCE_MS,
   renderCephConf,
   replicasFor,
 } from '../../agent/index.js';
@@ -129,10 +130,16 @@ describe('Ceph planner', () => {
       pools: allPools(3, 2),
     });
     expect(planCeph({ ...fenced(0), candidates: candidates('h4') })).toEqual({ type: 'osd-down', id: 1, node: 'h2' });
-    const early = settle(fenced(RESHAPE_AFTER_FENCE_MS - 1), ['h1', 'h3', 'h4']);
+    const early = settle(fenced(MON_REPLACE_AFTER_FENCE_MS - 1), ['h1', 'h3', 'h4']);
     expect(early.actions.map((a) => a.type)).toEqual(['osd-down']);
     expect(planCeph(early.view)).toMatchObject({ type: 'none', waiting: true, reason: expect.stringContaining('h2') });
-    const { view, actions } = settle(fenced(RESHAPE_AFTER_FENCE_MS), ['h1', 'h3', 'h4']);
+    // The monitor first (a second loss before its replacement joins would cost the quorum)…
+    const replaced = settle(fenced(MON_REPLACE_AFTER_FENCE_MS), ['h1', 'h3', 'h4']);
+    expect(replaced.actions.map((a) => a.type)).toEqual(['osd-down', 'remove-mon', 'add-mon']);
+    expect(replaced.view.mons.map((m) => m.node)).toEqual(['h1', 'h3', 'h4']);
+    expect(replaced.view.osds.find((o) => o.id === 1)).toMatchObject({ up: false, in: true });
+    // …the OSD out later (its placement groups peer again).
+    const { view, actions } = settle(fenced(OSD_OUT_AFTER_FENCE_MS), ['h1', 'h3', 'h4']);
     expect(actions.map((a) => a.type)).toEqual(['osd-down', 'osd-out', 'remove-mon', 'add-mon']);
     expect(view.mons.map((m) => m.node)).toEqual(['h1', 'h3', 'h4']);
     expect(view.osds.find((o) => o.id === 1)).toMatchObject({ up: false, in: false });
@@ -179,13 +186,13 @@ describe('Ceph planner', () => {
   });
 
   it('never removes the last monitor', () => {
-    const mons = [mon('h1', { fencedFor: RESHAPE_AFTER_FENCE_MS })];
+    const mons = [mon('h1', { fencedFor: OSD_OUT_AFTER_FENCE_MS })];
     expect(planCeph({ ...base, mons })).toMatchObject({ type: 'none' });
   });
 
   it('marks a fenced node’s OSD down, then out, and a live node’s OSD that is up again in', () => {
     const mons = [mon('h1'), mon('h2'), mon('h3')];
-    const long = RESHAPE_AFTER_FENCE_MS;
+    const long = OSD_OUT_AFTER_FENCE_MS;
     expect(planCeph({ ...base, mons, osds: [osd(0, 'h1'), osd(1, 'h2', { fencedFor: long })] })).toEqual({
       type: 'osd-down',
       id: 1,
@@ -241,7 +248,7 @@ describe('Ceph planner', () => {
     const mons = [mon('h1'), mon('h3'), mon('h4')];
     const osds = [
       osd(0, 'h1'),
-      osd(1, 'h2', { fencedFor: RESHAPE_AFTER_FENCE_MS, up: false, in: false }),
+      osd(1, 'h2', { fencedFor: OSD_OUT_AFTER_FENCE_MS, up: false, in: false }),
       osd(2, 'h3'),
     ];
     const pools = allPools(3, 2);
