@@ -9,7 +9,7 @@ import type { ApiDeps, BootableImages } from './context.js';
 import { type DashboardAssets, loadDashboardAssets } from './dashboard/assets.js';
 import type { RackFeed } from './dashboard/feed.js';
 import type { RackSource } from './dashboard/rack.js';
-import { type DashboardOptions, dashboardRoutes } from './dashboard/routes.js';
+import { DASHBOARD_PREFIX, type DashboardOptions, dashboardRoutes } from './dashboard/routes.js';
 import { codeOf, type FaultStyle, faultBody, headersOf, messageOf, statusOf } from './faults.js';
 import { DEFAULT_LOGIN_LIMITS, type LoginLimitOptions, LoginLimits } from './identity/logins.js';
 import { identityRoutes } from './identity/routes.js';
@@ -173,7 +173,7 @@ export async function createApi(options: ApiOptions): Promise<Api> {
         ...(options.dashboard?.heartbeatMs ? { heartbeatMs: options.dashboard.heartbeatMs } : {}),
       });
     },
-    { prefix: '/dashboard' },
+    { prefix: DASHBOARD_PREFIX },
   );
   app.setNotFoundHandler(notFound('keystone'));
   app.get('/', async () => ({

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importsOf, loadDashboardAssets } from '../../appliance/api/dashboard/assets.js';
-import { SECURITY_HEADERS } from '../../appliance/api/dashboard/routes.js';
+import { ASSET_HEADERS, SECURITY_HEADERS } from '../../appliance/api/dashboard/routes.js';
 import { ADMIN_PASSWORD, startTestApi, tenant, tokenFor } from './api-helpers.js';
 
 /** Compiled modules as the build leaves them: main imports a and b; unused is reached by nothing. */
@@ -91,6 +91,9 @@ describe('dashboard routes on one machine', () => {
     expect(main.statusCode).toBe(200);
     expect(main.headers['content-type']).toBe('text/javascript; charset=utf-8');
     expect(main.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+    // A script is no document: it keeps its type (nosniff) and stays on this site, and no more.
+    expect(Object.keys(main.headers).filter((h) => h in SECURITY_HEADERS)).toEqual(Object.keys(ASSET_HEADERS));
+    for (const [name, value] of Object.entries(ASSET_HEADERS)) expect(main.headers[name]).toBe(value);
     const css = await test.api.app.inject({ url: `/dashboard/assets/${version}/dashboard.css` });
     expect(css.headers['content-type']).toBe('text/css; charset=utf-8');
     for (const url of [
@@ -101,6 +104,7 @@ describe('dashboard routes on one machine', () => {
       const answer = await test.api.app.inject({ url });
       expect(answer.statusCode, url).toBe(404);
       expect(answer.json()).toMatchObject({ error: { code: 404 } });
+      expect(answer.headers['content-security-policy']).toBe(SECURITY_HEADERS['content-security-policy']);
     }
   });
 

@@ -63,7 +63,9 @@ describe('dashboard tiles: power and why, from what the cluster knows', () => {
     expect(fenced).toMatchObject({ power: 'off', ready: false });
     expect(fenced.why).toMatch(/^Fenced: powered off through its BMC by n2/);
     const byOperator = facts({ phase: 'fenced', fenced: { method: 'operator', at: '', by: 'operator' } });
-    expect(nodeTile(byOperator).why).toMatch(/confirmed off by an operator;/);
+    expect(nodeTile(byOperator).why).toBe(
+      'Fenced: confirmed off by an operator. Its singletons may move to other nodes.',
+    );
   });
 
   it('does not call a ready node whose agent stopped answering ready', () => {

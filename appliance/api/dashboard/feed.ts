@@ -135,20 +135,34 @@ export class RackFeed {
     try {
       const { events, revision } = await listEvents(this.store, { limit: this.#options.recentEvents });
       r.recent = events;
-      const opened = await Promise.allSettled([
-        this.#watch(() => followEvents(this.store, revision, {}, (event) => this.#event(r, event)), r),
-        ...this.prefixes.map((prefix) =>
-          this.#watch(
-            () =>
-              this.store.watchPrefix(prefix, { onChange: () => this.#changed(r), onResync: () => this.#changed(r) }),
-            r,
+      // Every watch starts after the revision the events were listed at, and the rack is read
+      // meanwhile (at that revision or later): a change after it is replayed by the watches and
+      // reads the rack again, so none is missed, and the first snapshot waits for no watch.
+      const from = String(BigInt(revision) + 1n);
+      const [opened, read] = await Promise.all([
+        Promise.allSettled([
+          this.#watch(() => followEvents(this.store, revision, {}, (event) => this.#event(r, event)), r),
+          ...this.prefixes.map((prefix) =>
+            this.#watch(
+              () =>
+                this.store.watchPrefix(
+                  prefix,
+                  { onChange: () => this.#changed(r), onResync: () => this.#changed(r) },
+                  from,
+                ),
+              r,
+            ),
           ),
+        ]),
+        this.read().then(
+          (rack) => ({ rack }),
+          (error: unknown) => ({ error }),
         ),
       ]);
       const failed = opened.find((o) => o.status === 'rejected');
       if (failed) throw failed.reason;
-      // Read once the watches are open, so that no change between the read and them is missed.
-      const rack = await this.read();
+      if ('error' in read) throw read.error;
+      const { rack } = read;
       r.last = rack;
       r.lastText = contentOf(rack);
       r.refresh = setInterval(() => this.#changed(r), this.#options.refreshMs);

@@ -39,7 +39,10 @@ export interface Dashboard {
   readonly feed: RackFeed | null;
 }
 
-/** The security headers of every answer under `/dashboard/`. */
+/**
+ * The security headers of every answer under `/dashboard/` but its hashed assets: the page, the
+ * rack's API and every error.
+ */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'content-security-policy': [
     "default-src 'self'",
@@ -59,8 +62,21 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'cross-origin-resource-policy': 'same-origin',
 };
 
+/**
+ * A hashed asset's: a script or a stylesheet is no document, so a policy or a frame rule on it
+ * would be bytes for nothing; its type is all it needs kept (nosniff), and other sites may not
+ * load it.
+ */
+export const ASSET_HEADERS: Readonly<Record<string, string>> = {
+  'x-content-type-options': 'nosniff',
+  'cross-origin-resource-policy': 'same-origin',
+};
+
 /** A stream's write buffer past which the client is taken to be stuck: it is closed, and reconnects. */
 const MAX_BUFFERED = 1024 * 1024;
+/** Where the dashboard is mounted (app.ts), and the route of its hashed assets. */
+export const DASHBOARD_PREFIX = '/dashboard';
+const ASSET_ROUTE = `${DASHBOARD_PREFIX}/assets/:version/:name`;
 const RECENT_EVENTS = 50;
 
 function serveFile(request: FastifyRequest, reply: FastifyReply, file: DashboardFile, cache: string) {
@@ -76,8 +92,9 @@ export async function dashboardRoutes(
   options: DashboardOptions,
 ): Promise<Dashboard> {
   const { assets } = options;
-  app.addHook('onSend', async (_request, reply, payload) => {
-    reply.headers(SECURITY_HEADERS);
+  app.addHook('onSend', async (request, reply, payload) => {
+    const asset = request.routeOptions.url === ASSET_ROUTE && reply.statusCode < 400;
+    reply.headers(asset ? ASSET_HEADERS : SECURITY_HEADERS);
     return payload;
   });
 
@@ -87,7 +104,7 @@ export async function dashboardRoutes(
     if (!assets) throw dashboardNotBuilt();
     return serveFile(request, reply, assets.page, 'no-cache');
   });
-  app.get('/assets/:version/:name', async (request, reply) => {
+  app.get(ASSET_ROUTE.slice(DASHBOARD_PREFIX.length), async (request, reply) => {
     const { version, name } = request.params as { version: string; name: string };
     const file = assets?.version === version ? assets.files.get(name) : undefined;
     if (!file) throw notFound(`No dashboard asset ${version}/${name}: reload the page for the current ones.`);

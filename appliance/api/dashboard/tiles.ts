@@ -101,7 +101,7 @@ export function nodeTile(facts: NodeFacts): NodeTile {
     case 'fenced': {
       const how = facts.fenced?.method === 'operator' ? 'confirmed off by an operator' : 'powered off through its BMC';
       const by = facts.fenced && facts.fenced.method !== 'operator' ? ` by ${facts.fenced.by}` : '';
-      return { power, ready: false, why: `Fenced: ${how}${by}; its singletons and servers moved to other nodes.` };
+      return { power, ready: false, why: `Fenced: ${how}${by}. Its singletons may move to other nodes.` };
     }
     case 'joining':
     case 'ready': {

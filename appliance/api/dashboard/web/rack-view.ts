@@ -55,7 +55,7 @@ function tile(node: RackNode, open: boolean) {
       ? h(
           'p',
           { class: 'chips' },
-          node.singletons.map((s) => h('span', { class: 'chip', data: { singleton: s } }, s)),
+          node.singletons.map((s) => h('span', { class: 'chip', data: { held: s } }, s)),
         )
       : null,
     Object.keys(node.services).length > 0
