@@ -25,7 +25,7 @@ format:
 	npx prettier --write . && npx eslint --fix .
 
 typecheck:
-	npx tsc -p tsconfig.json
+	npx tsc -p tsconfig.json && npx tsc -p appliance/api/dashboard/web/tsconfig.json
 
 test: setup lint typecheck
 	@scripts/test.sh

@@ -12,6 +12,18 @@ const frontDoor = (...folders) => ({
   message: "Reach another folder only through its front door (index.js, or a subfolder's index.js).",
 });
 
+/** The dashboard's browser code, and the browser globals that code alone may use. */
+const WEB = 'appliance/api/dashboard/web';
+const BROWSER_GLOBALS = [
+  'window',
+  'document',
+  'navigator',
+  'location',
+  'sessionStorage',
+  'localStorage',
+  'HTMLElement',
+];
+
 const restrict = (...patterns) => ({ 'no-restricted-imports': ['error', { patterns }] });
 
 export default tseslint.config(
@@ -51,4 +63,24 @@ export default tseslint.config(
     ),
   },
   { files: ['appliance/**'], rules: restrict(frontDoor('statemachines', 'agent', 'bootstrap')) },
+  // The dashboard's browser code is loaded by the browser as compiled: it imports only its own
+  // modules. The rest runs in Node.js, where the DOM's globals (in the shared lib) do not exist.
+  {
+    files: [`${WEB}/**`],
+    rules: restrict({
+      regex: '^(?!\\./)',
+      message: "The dashboard's browser code imports only its own modules (web/), which the browser loads as they are.",
+    }),
+  },
+  // (Tests and benchmarks may: they hand functions to the browser they drive, page.evaluate.)
+  {
+    files: ['agent/**', 'appliance/**', 'bootstrap/**', 'statemachines/**'],
+    ignores: [`${WEB}/**`],
+    rules: {
+      'no-restricted-globals': [
+        'error',
+        ...BROWSER_GLOBALS.map((name) => ({ name, message: `${name} is a browser's: only ${WEB}/ runs in one.` })),
+      ],
+    },
+  },
 );

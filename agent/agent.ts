@@ -276,6 +276,8 @@ export async function startAgent(
       ...(roles.manager ? [cephMgrService(ceph)] : []),
     );
   }
+  /** The last health write of each service, which the next one waits for. */
+  const healthWrites = new Map<string, Promise<void>>();
   supervisor = new Supervisor(
     [fencerService, keeperService, ...cephServices, ...catalog],
     {
@@ -295,7 +297,14 @@ export async function startAgent(
         const spec = supervisor?.specs.find((s) => s.name === service);
         if (spec?.placement === 'singleton') elections.campaign(service, health.state === 'candidate');
         if (lease && !lease.lost) {
-          void store.put(keys.health(name, service), JSON.stringify(health), lease.id).catch(() => {});
+          // One write at a time per service: two puts in flight may land out of order, and a
+          // service that went starting → running in a microtask stayed `starting` in etcd.
+          const leaseId = lease.id;
+          const put = () => store.put(keys.health(name, service), JSON.stringify(health), leaseId);
+          healthWrites.set(
+            service,
+            (healthWrites.get(service) ?? Promise.resolve()).then(put).catch(() => {}),
+          );
         }
       },
     },

@@ -24,6 +24,8 @@ export interface ClusterStatus {
     lease: string | null;
     /** The fence of its last incarnation (its machine's lease); null once an agent registered again. */
     fenced: FenceRecord | null;
+    /** Its node machine's last error (why a fence failed), null when there is none. */
+    lastError: string | null;
     services: Record<string, string>;
     /** Its agent's endpoint (`/metrics` for Prometheus) while it is registered, if it listens. */
     endpoint: string | null;
@@ -130,12 +132,14 @@ export async function readStatus(store: Store, elections: readonly string[] = []
       const [node, service] = h.key.slice(keys.healthAll.length).split('/');
       if (node === name && service) services[service] = parseJson<{ state: string }>(h).state;
     }
+    const context = envelope.snapshot.context as unknown as NodeContext;
     nodes.push({
       name,
       state: String(envelope.snapshot.value),
       lease: records.get(name)?.lease ?? null,
       // A record of an older incarnation is history: the node registered again since (a new lease).
-      fenced: fence?.lease === (envelope.snapshot.context as unknown as NodeContext).lease ? fence : null,
+      fenced: fence?.lease === context.lease ? fence : null,
+      lastError: context.lastError ?? null,
       services,
       endpoint: records.get(name)?.endpoint ?? null,
     });

@@ -15,6 +15,7 @@ DEBIAN_PACKAGES=(
   iproute2 iputils-ping uuid-runtime procps openssl
   qemu-block-extra qemu-utils dropbear-bin sudo nftables openssh-client
   python3-openstackclient tempest prometheus
+  chromium
   nodejs npm make g++ cmake python3
 )
 

@@ -6,6 +6,10 @@ import { type ComputeDriver, type PlacementConfig, ServerService } from '../comp
 import type { CloudDb } from '../db/index.js';
 import { computeRoutes } from './compute/routes.js';
 import type { ApiDeps, BootableImages } from './context.js';
+import { type DashboardAssets, loadDashboardAssets } from './dashboard/assets.js';
+import type { RackFeed } from './dashboard/feed.js';
+import type { RackSource } from './dashboard/rack.js';
+import { DASHBOARD_PREFIX, type DashboardOptions, dashboardRoutes } from './dashboard/routes.js';
 import { codeOf, type FaultStyle, faultBody, headersOf, messageOf, statusOf } from './faults.js';
 import { DEFAULT_LOGIN_LIMITS, type LoginLimitOptions, LoginLimits } from './identity/logins.js';
 import { identityRoutes } from './identity/routes.js';
@@ -46,6 +50,17 @@ export interface ApiOptions {
   logins?: Partial<LoginLimitOptions>;
   /** The clock, in ms since the epoch (default `Date.now`): tokens, key rotation, login limits. */
   now?: () => number;
+  /**
+   * The web dashboard at `/dashboard/`: a cluster node's rack (its etcd Store and the elections
+   * to report; without one, one machine: the project view only), the built assets (default:
+   * those compiled beside the module, none when running from sources) and timings for tests.
+   */
+  dashboard?: {
+    rack?: RackSource;
+    assets?: DashboardAssets | null;
+    feed?: DashboardOptions['feed'];
+    heartbeatMs?: number;
+  };
 }
 
 /** The running API: the fastify app, its services, and counts of the errors it answered, by code. */
@@ -54,12 +69,15 @@ export interface Api {
   servers: ServerService;
   tokens: TokenService;
   errors: Map<string, number>;
+  /** The dashboard's live rack feed (a cluster node's), null on one machine. */
+  rackFeed: RackFeed | null;
 }
 
 /**
  * Builds the OpenStack-compatible API on one fastify app, with path prefixes
  * `/identity` (Keystone v3), `/compute` (Nova v2.1), `/image` (Glance v2) and `/network`
- * (Neutron v2.0). Each prefix answers errors in its service's own fault format.
+ * (Neutron v2.0). Each prefix answers errors in its service's own fault format. The web
+ * dashboard is served at `/dashboard/` (appliance/api/dashboard/).
  */
 export async function createApi(options: ApiOptions): Promise<Api> {
   const app = Fastify({
@@ -130,11 +148,7 @@ export async function createApi(options: ApiOptions): Promise<Api> {
   // Before any route, so that every route outside the services' scopes (`/metrics`) has it.
   app.setErrorHandler(handler('keystone'));
   if (options.metrics) {
-    serveMetrics(
-      app,
-      options.metrics,
-      services.map(([prefix]) => prefix.slice(1)),
-    );
+    serveMetrics(app, options.metrics, [...services.map(([prefix]) => prefix.slice(1)), 'dashboard']);
   }
   for (const [prefix, style, routes] of services) {
     await app.register(
@@ -146,14 +160,30 @@ export async function createApi(options: ApiOptions): Promise<Api> {
       { prefix },
     );
   }
+  let dashboard: { feed: RackFeed | null } = { feed: null };
+  const assets = options.dashboard?.assets !== undefined ? options.dashboard.assets : await loadDashboardAssets();
+  await app.register(
+    async (scope) => {
+      scope.setErrorHandler(handler('keystone'));
+      scope.setNotFoundHandler(notFound('keystone'));
+      dashboard = await dashboardRoutes(scope, deps, {
+        assets,
+        ...(options.dashboard?.rack ? { rack: options.dashboard.rack } : {}),
+        ...(options.dashboard?.feed ? { feed: options.dashboard.feed } : {}),
+        ...(options.dashboard?.heartbeatMs ? { heartbeatMs: options.dashboard.heartbeatMs } : {}),
+      });
+    },
+    { prefix: DASHBOARD_PREFIX },
+  );
   app.setNotFoundHandler(notFound('keystone'));
   app.get('/', async () => ({
     rackseed: 'OpenStack-compatible API',
     services: services.map(([prefix]) => `${deps.publicUrl}${prefix}`),
+    dashboard: `${deps.publicUrl}/dashboard/`,
   }));
   app.addHook('onClose', async () => {
     await servers.idle();
   });
   await app.ready();
-  return { app, servers, tokens, errors };
+  return { app, servers, tokens, errors, rackFeed: dashboard.feed };
 }

@@ -13,9 +13,9 @@ export class ApiError extends RackseedError {
     status: number,
     message: string,
     code = `API_ERR_HTTP_${status}`,
-    options: { headers?: Record<string, string>; retryable?: boolean } = {},
+    options: { headers?: Record<string, string>; retryable?: boolean; cause?: unknown } = {},
   ) {
-    super(code, message, { retryable: options.retryable ?? false });
+    super(code, message, { retryable: options.retryable ?? false, cause: options.cause });
     this.status = status;
     this.headers = options.headers ?? {};
   }
@@ -37,6 +37,35 @@ export const clientCertificateRequired = (): ApiError =>
 export const forbidden = (message = 'Policy does not allow this operation to be performed.'): ApiError =>
   new ApiError(403, message, 'API_ERR_FORBIDDEN');
 export const notFound = (message: string): ApiError => new ApiError(404, message, 'API_ERR_NOT_FOUND');
+/**
+ * The dashboard's rack on an API with no cluster behind it (one machine, `--data-dir`): there is
+ * no rack to show, only the project.
+ */
+export const noRack = (): ApiError =>
+  new ApiError(
+    404,
+    'This API serves one machine (cloud serve --data-dir): it has no rack. The rack view is served by the API of a cluster node.',
+    'API_ERR_NO_RACK',
+  );
+/** The rack could not be read (etcd did not answer): the dashboard tries again by itself. */
+export const rackUnavailable = (cause: unknown): ApiError =>
+  new ApiError(
+    503,
+    "The cluster's state could not be read from etcd; try again in a few seconds.",
+    'API_ERR_RACK_UNAVAILABLE',
+    {
+      retryable: true,
+      headers: { 'retry-after': '2' },
+      cause,
+    },
+  );
+/** The dashboard's browser code is not compiled (the API runs from its sources): `make build` makes it. */
+export const dashboardNotBuilt = (): ApiError =>
+  new ApiError(
+    503,
+    'The dashboard is not built: run `make build` (or `npx tsc -p tsconfig.build.json`) and start the API from dist/.',
+    'API_ERR_DASHBOARD_NOT_BUILT',
+  );
 export const conflict = (message: string): ApiError => new ApiError(409, message, 'API_ERR_CONFLICT');
 /**
  * Keystone's AccountLocked: the user failed to log in too often lately, and is refused without a
@@ -118,7 +147,9 @@ export function headersOf(error: unknown): Readonly<Record<string, string>> {
 export function messageOf(error: unknown, status: number): string {
   const passing = PASSING[codeOf(error)];
   if (passing) return passing.message;
-  if (status >= 500) return 'An unexpected error occurred; it has been logged.';
+  // A 503 the API itself raised says what is unavailable and what to do; any other 5xx is a bug.
+  if (status >= 500 && !(error instanceof ApiError && status === 503))
+    return 'An unexpected error occurred; it has been logged.';
   return error instanceof Error ? error.message : String(error);
 }
 

@@ -40,4 +40,22 @@ describe('layering rules', () => {
       "import { d } from '../../appliance/index.js';\nimport { e } from '../../agent/index.js';\nexport const all = [d, e];";
     expect(await restrictedImports('bootstrap/ipmi/probe.ts', bootstrap)).toEqual(['../../appliance/index.js']);
   });
+
+  it("keeps the dashboard's browser code to its own modules, and the browser's globals out of the rest", async () => {
+    const web = [
+      "import { h } from './dom.js';",
+      "import { keys } from '../../../../agent/index.js';",
+      "import { readFile } from 'node:fs';",
+      'export const all = [h, keys, readFile];',
+    ].join('\n');
+    expect(await restrictedImports('appliance/api/dashboard/web/probe.ts', web)).toEqual([
+      '../../../../agent/index.js',
+      'node:fs',
+    ]);
+    const [node] = await eslint.lintText('export const title = () => document.title + String(window.name);', {
+      filePath: 'appliance/api/probe.ts',
+    });
+    const globals = node?.messages.filter((m) => m.ruleId === 'no-restricted-globals').map((m) => m.message);
+    expect(globals?.map((m) => /'(\w+)'/.exec(m)?.[1])).toEqual(['document', 'window']);
+  });
 });

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { RackseedError } from '../../../agent/errors/index.js';
 import type { NodeRecord, NodeTls } from '../../../agent/index.js';
 import type { BlobStore } from '../../blobs/index.js';
-import type { ApiMetrics, BootableImages } from '../../api/index.js';
+import type { ApiMetrics, BootableImages, RackSource } from '../../api/index.js';
 import type { ComputeDriver, ComputeHost, HostView, PlacementConfig } from '../../compute/index.js';
 import type { CloudDb } from '../../db/index.js';
 import { type ApiTls, apiTls } from '../api-tls.js';
@@ -65,6 +65,8 @@ interface Backing {
   bootableImages?: BootableImages;
   /** The cluster's placement setting, followed (a cluster node only). */
   placement?: () => PlacementConfig;
+  /** Where the dashboard reads the rack: the node's etcd client (a cluster node only). */
+  rack?: RackSource;
   close(): Promise<void>;
 }
 
@@ -214,6 +216,7 @@ async function clustered(
       hostView,
       tls,
       placement: placement.current,
+      rack: { store: nodeStore, elections: [options.election] },
       bootableImages: new RbdBootableImages(
         new Rbd({
           conf: options.cephConf,
@@ -354,6 +357,7 @@ export function registerCloud(program: Command, io: CliIo): void {
         ...(metrics ? { metrics } : {}),
         logLevel: io.env.RACKSEED_LOG_LEVEL ?? 'warn',
         ...(backing.placement ? { placement: backing.placement } : {}),
+        dashboard: backing.rack ? { rack: backing.rack } : {},
       });
       backing.hostView?.reportTo(api.servers);
       try {
@@ -390,6 +394,7 @@ export function registerCloud(program: Command, io: CliIo): void {
       report(io, command.optsWithGlobals<GlobalOptions>(), value, (v) =>
         [
           `rackseed cloud serving the OpenStack API on ${v.url} (compute driver: ${v.driver})`,
+          `  dashboard: ${v.url}/dashboard/`,
           ...(options.publicUrl ? [`  listening on ${v.listen}`] : []),
           `  TLS: ${v.cacert ? `certificate from the CA in ${v.cacert}` : "the operator's certificate"}`,
           `  database: ${v.mode === 'cluster' ? 'the elected DB master, image bytes in RADOS' : 'this machine'}`,
