@@ -208,8 +208,15 @@ describe('agent: singleton failover with fencing (real etcd, ipmi_sim, agents as
       15_000,
       500,
     );
-    const up = await prometheus.query('up{job="agents"}');
-    for (const [, address] of live) expect(up.find((s) => s.metric.instance === address)?.value).toBe(1);
+    await waitFor(
+      'prometheus to see every live agent up',
+      async () => {
+        const up = await prometheus.query('up{job="agents"}');
+        return live.every(([, address]) => up.find((s) => s.metric.instance === address)?.value === 1);
+      },
+      10_000,
+      500,
+    );
     const seconds = await value('sum(rackseed_fence_duration_seconds_sum)');
     expect(seconds).toBeGreaterThan(0);
     expect(seconds).toBeLessThan(10);
