@@ -21,12 +21,12 @@ export class NodeAliveError extends RackseedError {
  * names, which lets its singletons move, and marks the machine fenced.
  */
 export async function fenceByOperator(store: Store, node: string, by: string): Promise<FenceRecord> {
-  if (await store.get(keys.node(node))) throw new NodeAliveError(node);
   const host = new MachineHost(store, NODE_MACHINE, {}, by);
   const state = await host.state(keys.nodeMachine(node));
   if (!state) throw new MachineNotFoundError(keys.nodeMachine(node));
   const context = state.context as NodeContext;
   const record: FenceRecord = { lease: context.lease, method: 'operator', at: new Date().toISOString(), by };
+  // Refused while its agent is registered, checked in the same write as the record.
   const fenced = await store.txn(
     [{ key: keys.node(node), target: 'create', value: 0 }],
     [
