@@ -23,10 +23,12 @@ export interface Prometheus {
   readonly daemon: Daemon;
   /** An instant query (PromQL) at now. */
   query(expression: string): Promise<PrometheusSample[]>;
+  /** Each target's last scrape, for a failing test to print: `job instance health duration error`. */
+  targets(): Promise<string[]>;
 }
 
 /**
- * A real Prometheus (Debian's `prometheus`) in `scope`, scraping `jobs` every second, in the
+ * A real Prometheus (Debian's `prometheus`) in `scope`, scraping `jobs` every 2 s (a loaded machine's scrape can take over a second), in the
  * network namespace `netns` if given; it listens on that namespace's 127.0.0.1 (for the test's
  * queries only). Stopped with the scope.
  */
@@ -39,8 +41,8 @@ export async function startPrometheus(
   const config = join(scope.dir, 'prometheus.yml');
   const yaml = [
     'global:',
-    '  scrape_interval: 1s',
-    '  scrape_timeout: 1s',
+    '  scrape_interval: 2s',
+    '  scrape_timeout: 2s',
     'scrape_configs:',
     ...jobs.flatMap((job) => [
       `  - job_name: ${JSON.stringify(job.name)}`,
@@ -93,5 +95,21 @@ export async function startPrometheus(
     30_000,
     200,
   );
-  return { daemon, query };
+  const targets = async (): Promise<string[]> => {
+    const body = JSON.parse(await get(`http://127.0.0.1:${port}/api/v1/targets`)) as {
+      data?: {
+        activeTargets?: {
+          labels: Record<string, string>;
+          health: string;
+          lastError: string;
+          lastScrapeDuration: number;
+        }[];
+      };
+    };
+    return (body.data?.activeTargets ?? []).map(
+      (t) =>
+        `${t.labels.job ?? ''} ${t.labels.instance ?? ''} ${t.health} ${t.lastScrapeDuration.toFixed(3)}s ${t.lastError}`,
+    );
+  };
+  return { daemon, query, targets };
 }

@@ -188,6 +188,15 @@ describe('agent: Ceph assembles itself (3 monitors, an OSD per node, a manager) 
     expect(JSON.parse(stored.stdout)).toMatchObject({ v: 1, alg: 'aes-256-gcm' });
     expect(stored.stdout).not.toContain(adminKey);
 
+    const file = join(scope.dir, 'object.in');
+    writeFileSync(file, payload);
+    await tool('h3', ['rados', '-p', 'rackseed', 'put', object, file]);
+    await tool('h4', ['rados', '-p', 'rackseed', 'get', object, join(scope.dir, 'object.out')]);
+    expect(readFileSync(join(scope.dir, 'object.out'), 'utf8')).toBe(payload);
+  }, 400_000);
+
+  it("Prometheus scrapes every agent and Ceph's exporter (listed by status): all up, HEALTH_OK, 4 OSDs up", async () => {
+    const s = st();
     // Ceph's own exporter, on the manager's node's agent; a real Prometheus scrapes it and every
     // agent's /metrics, in the nodes' network, with the operator's certificate.
     const exporter = `https://${nodeIp(s.singletons['ceph-mgr'] ?? '')}:${AGENT_PORT}/metrics/ceph`;
@@ -221,11 +230,14 @@ describe('agent: Ceph assembles itself (3 monitors, an OSD per node, a manager) 
             osds.every((o) => o.value === 1)
           );
         },
-        60_000,
+        120_000,
         1_000,
       ).catch(async (error: unknown) => {
         const modules = await tool('h4', ['ceph', 'mgr', 'services']).catch(String);
-        console.log(`agent-ceph: Prometheus saw ${seen}; ceph mgr services: ${modules}`);
+        const targets = await prometheus.targets().catch(String);
+        console.log(
+          `agent-ceph: Prometheus saw ${seen}; its targets ${JSON.stringify(targets)}; ceph mgr services: ${modules}`,
+        );
         throw error;
       });
       const phases = await prometheus.query('rackseed_node_phase{phase="ready"}');
@@ -234,13 +246,7 @@ describe('agent: Ceph assembles itself (3 monitors, an OSD per node, a manager) 
     } finally {
       await prometheus.daemon.stop(2_000);
     }
-
-    const file = join(scope.dir, 'object.in');
-    writeFileSync(file, payload);
-    await tool('h3', ['rados', '-p', 'rackseed', 'put', object, file]);
-    await tool('h4', ['rados', '-p', 'rackseed', 'get', object, join(scope.dir, 'object.out')]);
-    expect(readFileSync(join(scope.dir, 'object.out'), 'utf8')).toBe(payload);
-  }, 400_000);
+  }, 180_000);
 
   it('removes a monitor the monmap has but no node hosts (a removal that did not take): HEALTH_OK again', async () => {
     const net = lab.gateway.split('.').slice(0, 3).join('.');

@@ -205,7 +205,7 @@ describe('agent: singleton failover with fencing (real etcd, ipmi_sim, agents as
         (await value('sum(rackseed_fences_total{result="fenced"})')) === 1 &&
         (await value('sum(rackseed_fence_duration_seconds_count)')) === 1 &&
         (await value('sum(rackseed_singleton_elections_total{service="db",failover="true"})')) === 1,
-      15_000,
+      20_000,
       500,
     );
     await waitFor(
@@ -214,9 +214,12 @@ describe('agent: singleton failover with fencing (real etcd, ipmi_sim, agents as
         const up = await prometheus.query('up{job="agents"}');
         return live.every(([, address]) => up.find((s) => s.metric.instance === address)?.value === 1);
       },
-      10_000,
+      20_000,
       500,
-    );
+    ).catch(async (error: unknown) => {
+      console.log(`agent-failover: Prometheus's targets ${JSON.stringify(await prometheus.targets().catch(String))}`);
+      throw error;
+    });
     const seconds = await value('sum(rackseed_fence_duration_seconds_sum)');
     expect(seconds).toBeGreaterThan(0);
     expect(seconds).toBeLessThan(10);
@@ -232,7 +235,7 @@ describe('agent: singleton failover with fencing (real etcd, ipmi_sim, agents as
           holders.every((h) => h.metric.node === after.singletons.db)
         );
       },
-      10_000,
+      20_000,
       500,
     );
   });
