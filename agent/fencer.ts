@@ -113,6 +113,10 @@ export class Fencer {
     );
     if (!locked) return { type: 'node.fence.failed', error: 'another agent is fencing it' };
     try {
+      // Another agent may have fenced it between our look at the (watched) record and the lock:
+      // etcd's own record, read under the lock, says so (a second power-off and event otherwise).
+      const recorded = await this.store.get(keys.fenced(name));
+      if (recorded && parseJson<FenceRecord>(recorded).lease === lease) return { type: 'node.fenced', method: 'bmc' };
       const entry = await this.store.get(keys.bmc(name));
       if (!entry) return { type: 'node.fence.failed', error: 'no BMC is known for it' };
       let bmc: BmcRecord;

@@ -1,6 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Elections, Fencer, FenceQuorumError, keys, MachineHost, sealRecord, Store } from '../../agent/index.js';
+import {
+  Elections,
+  Fencer,
+  FenceQuorumError,
+  keys,
+  listEvents,
+  MachineHost,
+  sealRecord,
+  Store,
+} from '../../agent/index.js';
 import { IpmiPowerDriver } from '../../bootstrap/index.js';
 import { NODE_MACHINE } from '../../statemachines/index.js';
 import { type EtcdCluster, type SimulatedRack, startEtcd, startSimulatedBmcs } from '../bed/index.js';
@@ -14,12 +23,13 @@ describe('fencer: never costs etcd its quorum (real etcd, ipmi_sim)', () => {
   let store: Store;
   let elections: Elections;
   let fencer: Fencer;
+  let clusterKey: Buffer;
   const logged: string[] = [];
 
   beforeAll(async () => {
     [etcd, rack] = await Promise.all([startEtcd({ members: 3 }), startSimulatedBmcs({ count: 2 })]);
     store = Store.connect(etcd.endpoints);
-    const clusterKey = randomBytes(32);
+    clusterKey = randomBytes(32);
     for (const bmc of rack.bmcs) {
       const key = keys.bmc(`m${bmc.index}`);
       const record = { host: bmc.host, port: bmc.port, user: bmc.user, password: bmc.password };
@@ -73,5 +83,26 @@ describe('fencer: never costs etcd its quorum (real etcd, ipmi_sim)', () => {
     const result = await fencer.fence('m2', 'lease-of-m2');
     expect(result).toEqual({ type: 'node.fenced', method: 'bmc' });
     expect(await rack.bmcs[1]?.power()).toBe('off');
+  });
+
+  it('does not fence twice: a fence another agent recorded, not yet in its watched view, is read under the lock', async () => {
+    const powerOffs = async () => (await rack.bmcs[1]?.events())?.filter((e) => e.includes('power off')).length ?? 0;
+    const before = await powerOffs();
+    // A second fencer (a candidate when the holder died) whose view of the fence records lags.
+    const stale = { fenceRecord: () => undefined } as unknown as Elections;
+    const late = new Fencer(
+      store,
+      'late-node',
+      new IpmiPowerDriver(),
+      clusterKey,
+      stale,
+      (fence) => new MachineHost(store, NODE_MACHINE, { fence: fence as never }),
+      () => '0',
+      { log: (message) => logged.push(message) },
+    );
+    expect(await late.fence('m2', 'lease-of-m2')).toEqual({ type: 'node.fenced', method: 'bmc' });
+    expect(await powerOffs()).toBe(before);
+    const fenced = (await listEvents(store, { node: 'm2' })).events.filter((e) => e.type === 'node.fenced');
+    expect(fenced).toHaveLength(1);
   });
 });
