@@ -77,6 +77,7 @@ export {
   type CephMonRecord,
   type CephOsdRecord,
   type CephReplicas,
+  type CephPoolStatus,
   type CephStatusRecord,
   type CertificateKind,
   type EtcdEndpoints,

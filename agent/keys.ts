@@ -190,6 +190,17 @@ export interface CephStatusRecord {
   readonly up: number;
   readonly in: number;
   readonly pgs: number;
-  readonly pools: readonly { readonly name: string; readonly size: number; readonly minSize: number }[];
+  readonly pools: readonly CephPoolStatus[];
+  /** The OSDs' raw space (`ceph df`), absent while the monitors did not answer that. */
+  readonly capacity?: { readonly totalBytes: number; readonly usedBytes: number };
   readonly at: string;
+}
+
+/** A pool as the keeper last saw it: its replicas (`ceph osd dump`) and what it holds (`ceph df`). */
+export interface CephPoolStatus {
+  readonly name: string;
+  readonly size: number;
+  readonly minSize: number;
+  /** One copy's bytes and objects, and the bytes it can still take at its replica count; absent while `ceph df` did not answer. */
+  readonly usage?: { readonly storedBytes: number; readonly objects: number; readonly maxAvailBytes: number };
 }

@@ -3,6 +3,7 @@ import {
   type CephMonRecord,
   type CephOsdRecord,
   type CephReplicas,
+  type CephPoolStatus,
   type CephStatusRecord,
   type FenceRecord,
   keys,
@@ -22,6 +23,8 @@ const UNSETTLED_MS = 2_000;
 const STEADY_MS = 5_000;
 /** The status record is rewritten when it changes, and at least this often (so its age says the keeper lives). */
 const STATUS_REFRESH_MS = 30_000;
+/** A change in the pools' use alone (every write makes one) is written at most this often. */
+const USAGE_REFRESH_MS = 10_000;
 
 /** `ceph status -f json`, the parts read here. */
 interface CephStatusJson {
@@ -30,6 +33,12 @@ interface CephStatusJson {
   monmap: { num_mons: number };
   osdmap: { num_osds: number; num_up_osds: number; num_in_osds: number };
   pgmap: { num_pgs: number };
+}
+
+/** `ceph df -f json`, the parts read here. */
+interface DfJson {
+  stats: { total_bytes: number; total_used_raw_bytes: number };
+  pools: { name: string; stats: { stored: number; objects: number; max_avail: number } }[];
 }
 
 /** `ceph mon dump -f json`, the parts read here. */
@@ -46,7 +55,7 @@ interface OsdDumpJson {
 /**
  * The `ceph-keeper` singleton: makes the cluster's Ceph identity if there is none, then at
  * each step (1 s after a change it made, 2 s while Ceph is not healthy, 5 s once it is, and
- * at once when a node machine, a monitor assignment or an OSD record changes in etcd) reads the monitors' view (`ceph status`, `ceph osd dump`) and etcd's (nodes, monitor
+ * at once when a node machine, a monitor assignment or an OSD record changes in etcd) reads the monitors' view (`ceph status`, `ceph osd dump`, `ceph df`) and etcd's (nodes, monitor
  * assignments, OSDs, fences), publishes a status record, asks {@link planCeph} for one step
  * and takes it: assigns a monitor to a node (the node's agent makes and starts it), removes a
  * fenced node's monitor from the monmap, marks a fenced node's OSD down, then out, sets the
@@ -60,6 +69,7 @@ export class CephKeeper {
   private views: PrefixView[] = [];
   private lastReason = '';
   private lastStatus = '';
+  private lastUsage = '';
   private lastStatusAt = 0;
 
   constructor(
@@ -132,12 +142,15 @@ export class CephKeeper {
     let status: CephStatusJson | undefined;
     let dump: OsdDumpJson | undefined;
     let monmap: MonDumpJson | undefined;
+    let df: DfJson | undefined;
     if (mons.length > 0 && this.local.ready) {
       try {
-        [status, dump, monmap] = await Promise.all([
+        [status, dump, monmap, df] = await Promise.all([
           this.json<CephStatusJson>({ prefix: 'status', format: 'json' }),
           this.json<OsdDumpJson>({ prefix: 'osd dump', format: 'json' }),
           this.json<MonDumpJson>({ prefix: 'mon dump', format: 'json' }),
+          // What the pools hold is for the operator only: the step goes on without it.
+          this.json<DfJson>({ prefix: 'df', format: 'json' }).catch(() => undefined),
         ]);
       } catch (error) {
         this.note(`the monitors do not answer: ${error instanceof Error ? error.message : String(error)}`);
@@ -166,7 +179,7 @@ export class CephKeeper {
     const fencedFor = (node: string) =>
       state.get(node) === 'fenced' ? Date.now() - (fencedAt.get(node) || 0) : undefined;
 
-    if (status && dump) await this.publish(status, dump);
+    if (status && dump) await this.publish(status, dump, df);
     const assigned = new Set(mons.map((m) => m.node));
     const quorum = new Set(status?.quorum_names);
     const view: CephView = {
@@ -279,8 +292,12 @@ export class CephKeeper {
     }
   }
 
-  private async publish(status: CephStatusJson, dump: OsdDumpJson): Promise<void> {
-    const summary = {
+  /**
+   * Writes the status record when Ceph's state changed, when only the pools' use did and
+   * {@link USAGE_REFRESH_MS} passed, or every {@link STATUS_REFRESH_MS}.
+   */
+  private async publish(status: CephStatusJson, dump: OsdDumpJson, df: DfJson | undefined): Promise<void> {
+    const state = {
       health: status.health.status,
       checks: Object.entries(status.health.checks).map(([code, c]) => `${code}: ${c.summary.message}`),
       mons: status.monmap.num_mons,
@@ -291,12 +308,29 @@ export class CephKeeper {
       pgs: status.pgmap.num_pgs,
       pools: dump.pools.map((p) => ({ name: p.pool_name, size: p.size, minSize: p.min_size })),
     };
-    const text = JSON.stringify(summary);
-    if (text === this.lastStatus && Date.now() - this.lastStatusAt < STATUS_REFRESH_MS) return;
-    const record: CephStatusRecord = { ...summary, at: new Date().toISOString() };
+    const usageOf = new Map(df?.pools.map((p) => [p.name, p.stats]));
+    const pools: CephPoolStatus[] = state.pools.map((pool) => {
+      const stats = usageOf.get(pool.name);
+      return stats
+        ? { ...pool, usage: { storedBytes: stats.stored, objects: stats.objects, maxAvailBytes: stats.max_avail } }
+        : pool;
+    });
+    const capacity = df && { totalBytes: df.stats.total_bytes, usedBytes: df.stats.total_used_raw_bytes };
+    const text = JSON.stringify(state);
+    const usage = JSON.stringify({ pools, capacity });
+    const age = Date.now() - this.lastStatusAt;
+    const changed = text !== this.lastStatus || (usage !== this.lastUsage && age >= USAGE_REFRESH_MS);
+    if (!changed && age < STATUS_REFRESH_MS) return;
+    const record: CephStatusRecord = {
+      ...state,
+      pools,
+      ...(capacity ? { capacity } : {}),
+      at: new Date().toISOString(),
+    };
     await this.store.put(keys.cephStatus, JSON.stringify(record));
-    if (summary.health !== JSON.parse(this.lastStatus || '{}').health) this.log(`ceph-keeper: ${summary.health}`);
+    if (state.health !== JSON.parse(this.lastStatus || '{}').health) this.log(`ceph-keeper: ${state.health}`);
     this.lastStatus = text;
+    this.lastUsage = usage;
     this.lastStatusAt = Date.now();
   }
 }

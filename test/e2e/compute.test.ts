@@ -1,14 +1,16 @@
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { fetch } from 'undici';
-import { beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_PORT, type ClusterStatus } from '../../agent/index.js';
 import { type LabInfo, labPower, waitFor } from '../../bootstrap/index.js';
 import { curlNodeCert, trusting } from '../bed/index.js';
+import { cspViolations, logIn, shoot, startBrowser } from '../bed/browser.js';
 import { computeLabUp } from '../compute-lab.js';
 import { guestImage } from '../guest-image.js';
 import { removeLabAfterAll } from './lab-hooks.js';
@@ -42,6 +44,10 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
   /** The node whose power the failover test cuts (it stays off), and the server it was building then. */
   let victim: string;
   let caught: string[];
+  /** The admin's dashboard, through the lab gateway: opened on the rack, it stays open to see the power loss. */
+  let browser: Browser | undefined;
+  let page: Page;
+  let violations: string[];
 
   /** Debian's `openstack` CLI on this machine, as the admin, through the lab gateway. */
   const openstack = async <T>(args: readonly string[], json = true): Promise<T> => {
@@ -122,6 +128,9 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     await openstack(['flavor', 'create', '--ram', '192', '--disk', '1', '--vcpus', '1', 'lab.guest']);
   }, 900_000);
   removeLabAfterAll(() => ({ dir, lab }));
+  afterAll(async () => {
+    await browser?.close();
+  });
 
   it('boots a server: ACTIVE, its console shows the boot, ssh with the keypair reaches it and the metadata names it', async () => {
     const userData = join(dir, 'user-data');
@@ -178,6 +187,79 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     );
   }, 600_000);
 
+  it("shows the rack in the admin's dashboard through the gateway (every node ready, the pools' use, vm1 on its node); a server from its form reaches ACTIVE and goes", async () => {
+    browser = await startBrowser();
+    const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 } });
+    const password = readFileSync(lab.adminPasswordFile, 'utf8').trim();
+    page = await logIn(context, lab.gateway.url, 'admin', password);
+    violations = cspViolations(page);
+    const s = await status();
+    await page.waitForFunction((count) => document.querySelectorAll('.tile.ready').length === count, s.nodes.length, {
+      timeout: 20_000,
+    });
+    const tiles = await page.$$eval('.tile', (all) =>
+      all.map(
+        (t) =>
+          `${(t as HTMLElement).dataset.node} ${(t as HTMLElement).dataset.phase} ${(t as HTMLElement).dataset.power}`,
+      ),
+    );
+    expect(tiles.sort()).toEqual(s.nodes.map((n) => `${n.name} ready on`).sort());
+    expect(await page.getAttribute('#singletons [data-singleton="db-master"]', 'data-holder')).toBe(
+      s.singletons['db-master'],
+    );
+    // vm1 on its node's tile; Ceph's panel with what the pools hold: the image, vm1's disk.
+    const host = server['OS-EXT-SRV-ATTR:host'];
+    await page.waitForSelector(`.tile[data-node="${host}"] [data-server="${server.id}"]`, { timeout: 10_000 });
+    const stored = (pool: string) =>
+      page.getAttribute(`#ceph tr[data-pool="${pool}"] [data-stored]`, 'data-stored').then(Number);
+    await page.waitForFunction(
+      () =>
+        ['images', 'vms'].every(
+          (pool) =>
+            Number(document.querySelector(`#ceph tr[data-pool="${pool}"] [data-stored]`)?.getAttribute('data-stored')) >
+            0,
+        ),
+      null,
+      { timeout: 60_000 },
+    );
+    // One copy's bytes (not the replicas'), without the zeroes Glance's upload does not write.
+    expect(await stored('images')).toBeGreaterThan(1024 * 1024);
+    expect(await stored('images')).toBeLessThanOrEqual(statSync(guestImage().path).size);
+    expect(await page.textContent('#ceph-capacity')).toMatch(/^[\d.]+ [KMGT]?i?B used of [\d.]+ [KMGT]?i?B$/);
+    await shoot(page, dir, 'lab-dashboard-rack.png');
+
+    // The project tab's form: a real guest, with the key pair, ACTIVE; then its delete button.
+    await page.click('.tabs a[href="#project"]');
+    await page.waitForFunction(
+      () =>
+        (document.querySelector('#create-server select[name=key]') as HTMLSelectElement | null)?.options.length === 2,
+      null,
+      { timeout: 20_000 },
+    );
+    await page.fill('#create-server input[name=name]', 'from-dashboard');
+    await page.selectOption('#create-server select[name=flavor]', { label: 'lab.guest' });
+    await page.selectOption('#create-server select[name=image]', { label: 'guest' });
+    await page.selectOption('#create-server select[name=network]', { label: 'provider' });
+    await page.selectOption('#create-server select[name=key]', { label: 'lab-key' });
+    await page.click('#create-server button[type=submit]');
+    const row = page.locator('#servers tr[data-server-name="from-dashboard"]');
+    await row.locator('.status-active').waitFor({ timeout: 120_000 });
+    const id = (await row.getAttribute('data-server')) ?? '';
+    const shown = await openstack<ServerView & { key_name: string }>(['server', 'show', id]);
+    expect([shown.status, shown.key_name]).toEqual(['ACTIVE', 'lab-key']);
+    expect(pidsOf(`qemu-system-x86_64 .*-uuid ${id}`)).toHaveLength(1);
+    expect(await row.locator('td').nth(2).textContent()).toMatch(/^provider: 10\.16\.\d+\.\d+$/);
+    await shoot(page, dir, 'lab-dashboard-project.png');
+    await row.locator('button[data-action=delete]').click();
+    await row.waitFor({ state: 'detached', timeout: 60_000 });
+    await waitFor('its QEMU gone', () => pidsOf(`qemu-system-x86_64 .*-uuid ${id}`).length === 0, 30_000, 500);
+    expect((await openstack<{ ID: string }[]>(['server', 'list'])).map((s) => s.ID)).not.toContain(id);
+    // Back on the rack, which the power-loss test below watches.
+    await page.click('.tabs a[href="#rack"]');
+    await page.waitForSelector('.tile.ready');
+    await page.evaluate(() => ((window as unknown as { noReload: boolean }).noReload = true));
+  }, 400_000);
+
   it('restarts the servers of a node that loses power on other nodes: one running (same id, address and disk), two it was building', async () => {
     await ssh('echo survived | sudo tee /root/marker > /dev/null && sync');
     victim = server['OS-EXT-SRV-ATTR:host'];
@@ -225,6 +307,29 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
       180_000,
       1_000,
     );
+    // The dashboard opened before the power loss shows it, with no reload: the tile fenced, the
+    // node's singletons held elsewhere, as status says.
+    await page.waitForSelector(`.tile[data-node="${victim}"][data-phase="fenced"][data-power="off"]`, {
+      timeout: 10_000,
+    });
+    await waitFor(
+      "the dashboard's singletons to be those of status, none on the dead node",
+      async () => {
+        const shown = await page.$$eval('#singletons [data-singleton]', (all) =>
+          all.map((e) => [e.getAttribute('data-singleton'), e.getAttribute('data-holder')]),
+        );
+        const now = (await status()).singletons;
+        return (
+          shown.length > 0 &&
+          shown.every(([service, holder]) => !!holder && holder !== victim && holder === now[service ?? ''])
+        );
+      },
+      60_000,
+      1_000,
+    );
+    expect(await page.evaluate(() => (window as unknown as { noReload?: boolean }).noReload)).toBe(true);
+    await shoot(page, dir, 'lab-dashboard-rack-fenced.png');
+    expect(violations).toEqual([]);
     await sshAnswers('ssh to the guest again');
     console.log(
       `compute e2e: power lost → ssh answering on ${moved['OS-EXT-SRV-ATTR:host']} in ${Date.now() - died} ms`,

@@ -141,7 +141,7 @@ describe('agent: Ceph assembles itself (3 monitors, an OSD per node, a manager) 
       30_000,
     );
     expect(human.stdout).toMatch(/^ceph: HEALTH_OK, 3 mon\(s\) \(quorum h1,h2,h3\), 4 OSD\(s\): 4 up, 4 in, /m);
-    expect(human.stdout).toContain('  pool rackseed: size 3, min_size 2\n');
+    expect(human.stdout).toMatch(/^ {2}pool rackseed: size 3, min_size 2(,|$)/m);
     // Every OSD sits under its own node's host bucket.
     type Tree = { nodes: { type: string; name: string; children?: number[] }[] };
     let tree: Tree = { nodes: [] };
@@ -193,6 +193,29 @@ describe('agent: Ceph assembles itself (3 monitors, an OSD per node, a manager) 
     await tool('h3', ['rados', '-p', 'rackseed', 'put', object, file]);
     await tool('h4', ['rados', '-p', 'rackseed', 'get', object, join(scope.dir, 'object.out')]);
     expect(readFileSync(join(scope.dir, 'object.out'), 'utf8')).toBe(payload);
+
+    // What the pool holds (`ceph df`, through the keeper's record): the object, in status.
+    await waitFor(
+      'the status record to count the object in its pool',
+      () => (st().ceph?.pools.find((p) => p.name === 'rackseed')?.usage?.objects ?? 0) >= 1,
+      60_000,
+      1_000,
+    );
+    const usage = st().ceph?.pools.find((p) => p.name === 'rackseed')?.usage;
+    expect(usage?.storedBytes).toBeGreaterThanOrEqual(payload.length);
+    expect(usage?.maxAvailBytes).toBeGreaterThan(0);
+    const capacity = st().ceph?.capacity;
+    expect(capacity?.usedBytes).toBeGreaterThan(0);
+    expect(capacity?.totalBytes).toBeGreaterThan(capacity?.usedBytes ?? Infinity);
+    const shown = await lab.exec(
+      lab.bridgeNetns,
+      ['node', BIN, 'status', '--etcd', seedUrl, '--tls', join(scope.dir, 'pki', 'operator')],
+      30_000,
+    );
+    expect(shown.stdout).toMatch(/^ {2}raw: [\d.]+ [KMGT]?i?B used of [\d.]+ [KMGT]?i?B$/m);
+    expect(shown.stdout).toMatch(
+      /^ {2}pool rackseed: size 3, min_size 2, [\d.]+ [KMGT]?i?B in [1-9]\d* object\(s\), [\d.]+ [KMGT]?i?B available$/m,
+    );
   }, 400_000);
 
   it("Prometheus scrapes every agent and Ceph's exporter (listed by status): all up, HEALTH_OK, 4 OSDs up", async () => {

@@ -26,7 +26,7 @@ import {
   testNodeTls,
   waitFor,
 } from '../bed/index.js';
-import { startBrowser } from '../bed/browser.js';
+import { cspViolations, logIn, shoot, startBrowser } from '../bed/browser.js';
 import { BIN, build, RECORDER, REPO, status, writeClusterKey } from './agent-helpers.js';
 
 // The dashboard in Debian's Chromium (playwright-core), against real APIs: a cluster node's
@@ -36,18 +36,6 @@ import { BIN, build, RECORDER, REPO, status, writeClusterKey } from './agent-hel
 // RACKSEED_UPDATE_DOCS=1 also copies the rack's after the fence to docs/dashboard-rack.png.
 
 const json = { 'content-type': 'application/json' };
-
-/** Where the screenshots outlive the scopes (which are removed at the end): `.bed/artifacts/dashboard/`. */
-const ARTIFACTS = process.env.RACKSEED_ARTIFACTS ?? join(REPO, '.bed', 'artifacts', 'dashboard');
-
-/** A full-page screenshot into `scope`'s directory, copied to {@link ARTIFACTS}; its path in the scope. */
-async function shoot(page: Page, scope: Scope, name: string): Promise<string> {
-  const path = join(scope.dir, name);
-  await page.screenshot({ path, fullPage: true });
-  mkdirSync(ARTIFACTS, { recursive: true });
-  copyFileSync(path, join(ARTIFACTS, name));
-  return path;
-}
 
 /** Calls the cloud's API (its CA trusted) with `token`; the answer's JSON, or throws with its body. */
 async function api<T>(
@@ -88,26 +76,6 @@ async function memberOf(cloud: CloudProcess, admin: string, name: string): Promi
     },
   );
   return { user: `${name}-user`, password };
-}
-
-/** A browser page on the cloud's dashboard (its certificate is from the cloud's test CA), logged in. */
-async function logIn(context: BrowserContext, cloud: CloudProcess, user: string, password: string): Promise<Page> {
-  const page = await context.newPage();
-  await page.goto(`${cloud.url}/dashboard/`);
-  await page.fill('#login-form input[name=user]', user);
-  await page.fill('#login-form input[name=password]', password);
-  await page.click('#login-form button[type=submit]');
-  await page.waitForSelector('#logout');
-  return page;
-}
-
-/** Every Content-Security-Policy violation a page reports (none is expected: nothing inline, nothing foreign). */
-function cspViolations(page: Page): string[] {
-  const seen: string[] = [];
-  page.on('console', (message) => {
-    if (/Content Security Policy/i.test(message.text())) seen.push(message.text());
-  });
-  return seen;
 }
 
 /** etcd's own count of its watchers (the mvcc store's), from its /metrics. */
@@ -216,7 +184,7 @@ describe('dashboard: the rack, live (a cluster node API over real etcd, Ceph, an
   });
 
   it("logs the admin in and shows every node's tile ready, with etcd, the singletons and the servers", async () => {
-    page = await logIn(context, cloud, 'admin', password);
+    page = await logIn(context, cloud.url, 'admin', password);
     violations = cspViolations(page);
     await page
       .waitForFunction(() => document.querySelectorAll('.tile.ready').length === 3, null, { timeout: 10_000 })
@@ -246,7 +214,7 @@ describe('dashboard: the rack, live (a cluster node API over real etcd, Ceph, an
       timeout: 10_000,
     });
     expect(await page.locator('#timeline li').count()).toBeGreaterThan(0);
-    await shoot(page, scope, 'dashboard-rack.png');
+    await shoot(page, scope.dir, 'dashboard-rack.png');
   });
 
   it('follows a power-off live: the tile goes fenced within a second of etcd, the singleton moves, no reload', async () => {
@@ -301,7 +269,7 @@ describe('dashboard: the rack, live (a cluster node API over real etcd, Ceph, an
     // The same document all along: the marker set before the power-off is still there.
     expect(await page.evaluate(() => (window as unknown as { noReload?: boolean }).noReload)).toBe(true);
     expect(await page.evaluate(() => performance.getEntriesByType('navigation').length)).toBe(1);
-    const shot = await shoot(page, scope, 'dashboard-rack-fenced.png');
+    const shot = await shoot(page, scope.dir, 'dashboard-rack-fenced.png');
     if (process.env.RACKSEED_UPDATE_DOCS === '1') {
       mkdirSync(join(REPO, 'docs'), { recursive: true });
       copyFileSync(shot, join(REPO, 'docs', 'dashboard-rack.png'));
@@ -313,7 +281,7 @@ describe('dashboard: the rack, live (a cluster node API over real etcd, Ceph, an
     const { user, password: secret } = await memberOf(cloud, admin, 'team');
     const member = await browser.newContext({ ignoreHTTPSErrors: true });
     try {
-      const memberPage = await logIn(member, cloud, user, secret);
+      const memberPage = await logIn(member, cloud.url, user, secret);
       await memberPage.waitForSelector('#servers table, #servers p');
       expect(await memberPage.locator('.tabs a').allTextContents()).toEqual(['Project']);
       expect(await memberPage.locator('.tile').count()).toBe(0);
@@ -406,6 +374,7 @@ describe("dashboard: the project (one machine's API, the fake compute driver)", 
   let page: Page;
   let password: string;
   let dir: Scope;
+  let admin: string;
   const dialogs: string[] = [];
 
   beforeAll(async () => {
@@ -413,7 +382,9 @@ describe("dashboard: the project (one machine's API, the fake compute driver)", 
     dir = Scope.open('dashboard-project');
     cloud = await startCloud();
     password = adminPasswordOf(cloud);
-    await uploadImage(cloud, await adminToken(cloud.url, password, { dispatcher: cloud.dispatcher }));
+    admin = await adminToken(cloud.url, password, { dispatcher: cloud.dispatcher });
+    await uploadImage(cloud, admin);
+    await api(cloud, admin, '/compute/v2.1/os-keypairs', { method: 'POST', body: { keypair: { name: 'web-key' } } });
     browser = await startBrowser();
     context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 } });
   });
@@ -427,7 +398,7 @@ describe("dashboard: the project (one machine's API, the fake compute driver)", 
   const row = (name: string) => page.locator('#servers tr').filter({ has: page.locator('td.name', { hasText: name }) });
 
   it("shows the admin the project only: one machine's API has no rack", async () => {
-    page = await logIn(context, cloud, 'admin', password);
+    page = await logIn(context, cloud.url, 'admin', password);
     page.on('dialog', (dialog) => {
       dialogs.push(dialog.message());
       void dialog.dismiss();
@@ -444,15 +415,20 @@ describe("dashboard: the project (one machine's API, the fake compute driver)", 
     await page.fill('#create-server input[name=name]', 'web-1');
     await page.selectOption('#create-server select[name=flavor]', { label: 'm1.tiny' });
     await page.selectOption('#create-server select[name=network]', { label: 'provider' });
+    expect(await page.locator('#create-server select[name=key] option').allTextContents()).toEqual(['none', 'web-key']);
+    await page.selectOption('#create-server select[name=key]', { label: 'web-key' });
     await page.click('#create-server button[type=submit]');
     await row('web-1').locator('[data-status="ACTIVE"], .status-active').first().waitFor({ timeout: 10_000 });
+    const id = (await row('web-1').getAttribute('data-server')) ?? '';
+    const shown = await api<{ server: { key_name: string | null } }>(cloud, admin, `/compute/v2.1/servers/${id}`);
+    expect(shown.server.key_name).toBe('web-key');
     expect(await row('web-1').locator('td').nth(2).textContent()).toMatch(/^provider: 10\.16\.\d+\.\d+$/);
     expect(await row('web-1').locator('td').nth(3).textContent()).toBe('m1.tiny');
     expect(await row('web-1').locator('td').nth(4).textContent()).toBe('tiny');
     await row('web-1').locator('button[data-action=console]').click();
     await page.waitForSelector('#console:not([hidden])');
     expect(await page.textContent('#console')).toMatch(/^console of web-1:/);
-    await shoot(page, dir, 'dashboard-project.png');
+    await shoot(page, dir.dir, 'dashboard-project.png');
     await row('web-1').locator('button[data-action=delete]').click();
     await row('web-1').waitFor({ state: 'detached', timeout: 10_000 });
   });
@@ -484,7 +460,7 @@ describe("dashboard: the project (one machine's API, the fake compute driver)", 
     expect(await page.textContent('#login-message')).toBe('Your session has expired or was ended: log in again.');
     expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
 
-    page = await logIn(context, cloud, 'admin', password);
+    page = await logIn(context, cloud.url, 'admin', password);
     const fresh = await page.evaluate(
       () => (JSON.parse(sessionStorage.getItem('rackseed.dashboard.session') ?? '{}') as { token: string }).token,
     );

@@ -58,3 +58,32 @@ describe('Neutron v2.0 security groups', () => {
     expect((await groups(admin, `?project_id=${projectB}`)).map((g) => g.project_id)).toEqual([projectB]);
   });
 });
+
+describe('Neutron v2.0 list filters', () => {
+  let t: Awaited<ReturnType<typeof startTestApi>>;
+  let member: string;
+  const networks = async (query: string) =>
+    t.api.app.inject({ method: 'GET', url: `/network/v2.0/networks${query}`, headers: { 'x-auth-token': member } });
+
+  beforeAll(async () => {
+    t = await startTestApi();
+    member = await tenant(t.api, await tokenFor(t.api, 'admin', ADMIN_PASSWORD, 'admin'), 'filters', 'member');
+  });
+  afterAll(async () => t.stop());
+
+  // Horizon's launch wizard and Networks page (through neutronclient) send `shared=True`.
+  it('reads a boolean filter as Neutron does: True, true, 1 and yes match the shared network; False does not', async () => {
+    const names = async (query: string) =>
+      ((await networks(query)).json() as { networks: { name: string }[] }).networks.map((n) => n.name);
+    for (const yes of ['True', 'true', '1', 'yes', 'ON']) expect(await names(`?shared=${yes}`)).toEqual(['provider']);
+    for (const no of ['False', 'false', '0', 'no']) expect(await names(`?shared=${no}`)).toEqual([]);
+    expect(await names('?shared=True&name=provider')).toEqual(['provider']);
+    expect(await names('?shared=True&name=other')).toEqual([]);
+  });
+
+  it('answers 400 with Neutron’s fault to a boolean filter that is no boolean', async () => {
+    const r = await networks('?shared=maybe');
+    expect(r.statusCode).toBe(400);
+    expect(JSON.stringify(r.json())).toContain("'maybe' cannot be converted to boolean");
+  });
+});

@@ -29,7 +29,8 @@ button.danger { color: var(--bad); }
 .content { padding: 1em 1.2em; max-width: 1400px; }
 .panel { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: .8em 1em; margin-bottom: 1em; }
 .panels { display: grid; grid-template-columns: repeat(auto-fit, minmax(280px, 1fr)); gap: 1em; }
-.panels .panel { margin: 0; }
+.panels .panel { margin: 0; min-width: 0; overflow-x: auto; }
+td.num, th.num { text-align: right; white-space: nowrap; }
 .muted { color: var(--muted); }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: .25em .5em; border-bottom: 1px solid var(--line); vertical-align: top; }

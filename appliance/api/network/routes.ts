@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { DEFAULT_QUOTAS, type Network, type Port, type Subnet } from '../../db/index.js';
 import { type ApiDeps, type AuthContext, authOf, queryString, requireToken } from '../context.js';
-import { ApiError, forbidden } from '../faults.js';
+import { ApiError, badRequest, forbidden } from '../faults.js';
 
 const neutronNotFound = (type: string, id: string) =>
   new ApiError(404, `${type} ${id} could not be found.`, `API_ERR_${type.toUpperCase()}_NOT_FOUND`);
@@ -24,6 +24,14 @@ const defaultSecurityGroup = (projectId: string) => ({
  * Neutron v2.0 under `/network`, minimal: the flat provider network and its subnet (read
  * only), the ports servers get, quotas and the extension list.
  */
+/** Neutron's `bool_from_string(strict=True)`: the words it takes for true and false, in any case. */
+function neutronBoolean(text: string): boolean {
+  const word = text.trim().toLowerCase();
+  if (['1', 't', 'true', 'on', 'y', 'yes'].includes(word)) return true;
+  if (['0', 'f', 'false', 'off', 'n', 'no'].includes(word)) return false;
+  throw badRequest(`Invalid input for operation: '${text}' cannot be converted to boolean.`);
+}
+
 export async function networkRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const db = deps.db;
   const base = deps.publicUrl;
@@ -102,14 +110,26 @@ export async function networkRoutes(app: FastifyInstance, deps: ApiDeps): Promis
     updated_at: neutronTime(p.createdAt),
   });
 
-  /** Neutron's `?field=value` filters on any attribute of the view, repeated = any of. */
+  /**
+   * Neutron's `?field=value` filters on any attribute of the view, repeated = any of. A boolean
+   * attribute takes what Neutron's `bool_from_string` does (`shared=True` as neutronclient and
+   * Horizon send it, `true`, `1`, `yes`, `on`…), anything else is a 400.
+   */
   const filtered = <T extends Record<string, unknown>>(request: FastifyRequest, items: T[]): T[] => {
     const q = request.query as Record<string, string | string[]>;
+    const filters = Object.entries(q).filter(([k]) => k !== 'fields' && k !== 'limit' && k !== 'marker');
+    const booleans = new Map(
+      filters.flatMap(([k, v]) =>
+        items.some((item) => typeof item[k] === 'boolean')
+          ? [[k, (Array.isArray(v) ? v : [v]).map(neutronBoolean)]]
+          : [],
+      ),
+    );
     return items.filter((item) =>
-      Object.entries(q).every(([k, v]) => {
-        if (k === 'fields' || k === 'limit' || k === 'marker' || !(k in item)) return true;
-        const wanted = Array.isArray(v) ? v : [v];
-        return wanted.includes(String(item[k]));
+      filters.every(([k, v]) => {
+        if (!(k in item)) return true;
+        const wanted: readonly (string | boolean)[] = booleans.get(k) ?? (Array.isArray(v) ? v : [v]);
+        return wanted.includes(typeof item[k] === 'boolean' ? item[k] : String(item[k]));
       }),
     );
   };

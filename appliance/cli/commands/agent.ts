@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { type Command, Option } from 'commander';
 import type { BmcRecord, ServiceSpec } from '../../../agent/index.js';
 import { DB_MASTER_ELECTION } from '../../dbmaster/location.js';
+import { formatBytes } from '../../api/dashboard/web/units.js';
 import { cephConnect, connectStore, endpoints, loadAgent, nodeTls, readConfigFile, TLS_OPTION } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
 import { type CliIo, type GlobalOptions, logStrayRejections, report } from '../io.js';
@@ -173,7 +174,16 @@ export function registerAgent(program: Command, io: CliIo): void {
             s.ceph
               ? `ceph: ${s.ceph.health}, ${s.ceph.mons} mon(s) (quorum ${s.ceph.quorum.join(',')}), ${s.ceph.osds} OSD(s): ${s.ceph.up} up, ${s.ceph.in} in, ${s.ceph.pgs} PGs (as of ${s.ceph.at})`
               : 'ceph: not running',
-            ...(s.ceph?.pools ?? []).map((p) => `  pool ${p.name}: size ${p.size}, min_size ${p.minSize}`),
+            ...(s.ceph?.capacity
+              ? [`  raw: ${formatBytes(s.ceph.capacity.usedBytes)} used of ${formatBytes(s.ceph.capacity.totalBytes)}`]
+              : []),
+            ...(s.ceph?.pools ?? []).map(
+              (p) =>
+                `  pool ${p.name}: size ${p.size}, min_size ${p.minSize}` +
+                (p.usage
+                  ? `, ${formatBytes(p.usage.storedBytes)} in ${p.usage.objects} object(s), ${formatBytes(p.usage.maxAvailBytes)} available`
+                  : ''),
+            ),
             ...(s.ceph?.checks ?? []).map((c) => `  ${c}`),
             ...(s.cephExporter ? [`  exporter (Prometheus): ${s.cephExporter}`] : []),
             'recent transitions:',

@@ -6,6 +6,7 @@
  */
 import { h, replace } from './dom.js';
 import { ApiCallError, call, type Session } from './session.js';
+import { formatBytes } from './units.js';
 
 interface ServerView {
   id: string;
@@ -71,6 +72,7 @@ export function projectView(root: HTMLElement, session: Session, signal: AbortSi
   const flavorSelect = h('select', { attrs: { name: 'flavor', required: true } });
   const imageSelect = h('select', { attrs: { name: 'image', required: true } });
   const networkSelect = h('select', { attrs: { name: 'network', required: true } });
+  const keySelect = h('select', { attrs: { name: 'key' } });
   const nameInput = h('input', { attrs: { name: 'name', required: true, maxlength: 255, autocomplete: 'off' } });
   let timer: ReturnType<typeof setTimeout> | undefined;
   let flavorNames = new Map<string, string>();
@@ -139,11 +141,12 @@ export function projectView(root: HTMLElement, session: Session, signal: AbortSi
     );
 
   const refresh = async (): Promise<void> => {
-    const [serverList, flavors, imageList, networkList] = await Promise.all([
+    const [serverList, flavors, imageList, networkList, keyList] = await Promise.all([
       call<{ servers: ServerView[] }>(session, 'compute/v2.1/servers/detail'),
       call<{ flavors: Named[] }>(session, 'compute/v2.1/flavors/detail'),
       call<{ images: ImageView[] }>(session, 'image/v2/images'),
       call<{ networks: NetworkView[] }>(session, 'network/v2.0/networks'),
+      call<{ keypairs: { keypair: { name: string } }[] }>(session, 'compute/v2.1/os-keypairs'),
     ]);
     if (signal.aborted) return;
     flavorNames = new Map(flavors.flavors.map((f) => [f.id, f.name]));
@@ -159,6 +162,11 @@ export function projectView(root: HTMLElement, session: Session, signal: AbortSi
       imageList.images.filter((i) => i.status === 'active'),
     );
     keep(networkSelect, networkList.networks);
+    // A key pair is optional (a server may get its access otherwise): "none" comes first.
+    keep(keySelect, [
+      { id: '', name: 'none' },
+      ...keyList.keypairs.map(({ keypair }) => ({ id: keypair.name, name: keypair.name })),
+    ]);
     const list = [...serverList.servers].sort((a, b) => a.name.localeCompare(b.name));
     replace(servers, table(['name', 'status', 'addresses', 'flavor', 'image', ''], list.map(serverRow), 'no servers'));
     replace(
@@ -171,7 +179,7 @@ export function projectView(root: HTMLElement, session: Session, signal: AbortSi
             null,
             h('td', null, i.name),
             h('td', null, i.status),
-            h('td', null, i.size === null ? '' : `${(i.size / 1048576).toFixed(1)} MiB`),
+            h('td', null, i.size === null ? '' : formatBytes(i.size)),
             h('td', null, i.visibility),
           ),
         ),
@@ -209,6 +217,7 @@ export function projectView(root: HTMLElement, session: Session, signal: AbortSi
             flavorRef: flavorSelect.value,
             imageRef: imageSelect.value,
             networks: [{ uuid: networkSelect.value }],
+            ...(keySelect.value ? { key_name: keySelect.value } : {}),
           },
         }),
       });
@@ -236,6 +245,7 @@ export function projectView(root: HTMLElement, session: Session, signal: AbortSi
         h('label', null, 'flavor ', flavorSelect),
         h('label', null, 'image ', imageSelect),
         h('label', null, 'network ', networkSelect),
+        h('label', null, 'key pair ', keySelect),
         h('button', { attrs: { type: 'submit' } }, 'create'),
       ),
     ),

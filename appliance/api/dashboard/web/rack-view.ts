@@ -8,6 +8,7 @@
 import { clock, h, replace } from './dom.js';
 import type { Session } from './session.js';
 import { followRack } from './stream.js';
+import { formatBytes } from './units.js';
 import type { RackCeph, RackEvent, RackNode, RackServer, RackSnapshot } from './wire.js';
 
 /** How many events the timeline keeps. */
@@ -103,15 +104,46 @@ function cephPanel(ceph: RackCeph | null) {
       h('dd', null, `${ceph.osds}: ${ceph.up} up, ${ceph.in} in`),
       h('dt', null, 'placement groups'),
       h('dd', null, String(ceph.pgs)),
+      ceph.capacity ? h('dt', null, 'raw space') : null,
+      ceph.capacity
+        ? h(
+            'dd',
+            { attrs: { id: 'ceph-capacity' } },
+            `${formatBytes(ceph.capacity.usedBytes)} used of ${formatBytes(ceph.capacity.totalBytes)}`,
+          )
+        : null,
     ),
     h(
       'table',
       null,
-      h('thead', null, h('tr', null, h('th', null, 'pool'), h('th', null, 'replicas'), h('th', null, 'min'))),
+      h(
+        'thead',
+        null,
+        h(
+          'tr',
+          null,
+          h('th', null, 'pool'),
+          ['size/min', 'stored', 'objects', 'available'].map((title) => h('th', { class: 'num' }, title)),
+        ),
+      ),
       h(
         'tbody',
         null,
-        ceph.pools.map((p) => h('tr', null, h('td', null, p.name), h('td', null, p.size), h('td', null, p.minSize))),
+        ceph.pools.map((p) =>
+          h(
+            'tr',
+            { data: { pool: p.name } },
+            h('td', null, p.name),
+            h('td', { class: 'num' }, `${p.size}/${p.minSize}`),
+            h(
+              'td',
+              { class: 'num', data: { stored: String(p.usage?.storedBytes ?? '') } },
+              p.usage ? formatBytes(p.usage.storedBytes) : '–',
+            ),
+            h('td', { class: 'num' }, p.usage ? p.usage.objects : '–'),
+            h('td', { class: 'num' }, p.usage ? formatBytes(p.usage.maxAvailBytes) : '–'),
+          ),
+        ),
       ),
     ),
     h('p', { class: 'muted' }, `as of ${clock(ceph.at)}`),

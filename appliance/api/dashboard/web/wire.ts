@@ -65,6 +65,14 @@ export interface RackSingleton {
   readonly since: string | null;
 }
 
+/** A pool: replicas, and (when `ceph df` answered) one copy's bytes and objects, and what it can still take. */
+export interface RackPool {
+  readonly name: string;
+  readonly size: number;
+  readonly minSize: number;
+  readonly usage?: { readonly storedBytes: number; readonly objects: number; readonly maxAvailBytes: number };
+}
+
 /** Ceph as the Ceph keeper last saw it. */
 export interface RackCeph {
   readonly health: string;
@@ -75,7 +83,9 @@ export interface RackCeph {
   readonly up: number;
   readonly in: number;
   readonly pgs: number;
-  readonly pools: readonly { readonly name: string; readonly size: number; readonly minSize: number }[];
+  readonly pools: readonly RackPool[];
+  /** The OSDs' raw space, when `ceph df` answered. */
+  readonly capacity?: { readonly totalBytes: number; readonly usedBytes: number };
   /** When the keeper looked. */
   readonly at: string;
 }
