@@ -388,11 +388,21 @@ export class Store {
   }
 }
 
+/** Keepalives that may wait at once (each for at most TTL/2; see {@link KeptLease}). */
+const KEEPALIVES_IN_FLIGHT = 4;
+
 /**
  * A lease we keep alive ourselves, one keepalive every TTL/4. We record when each successful
  * keepalive was *sent*: etcd restarts the TTL when it receives it, so the lease is surely
  * valid until `sent + TTL`. `expiring` fires `marginMs` before that (time to stop what must
- * not outlive the lease), `lost` when it has passed or etcd says the lease is gone.
+ * not outlive the lease), `lost` when it has passed or etcd says the lease is gone. A
+ * keepalive caught by the loss of etcd's leader waits until its deadline (TTL/2): the next
+ * ones do not wait for it, and once none has come back for TTL·0.4 one is sent every TTL/8, so
+ * that the first to reach the new leader renews the lease before `expiring`
+ * (test/unit/kept-lease.test.ts). One at a time, every pause of etcd's leader (a power loss, as
+ * the network sees it) made the lease `expiring` (every agent stopped its singletons, and they
+ * moved). More keepalives, or more often, did worse here: the deadlines they meet on members
+ * waiting for the new leader trip etcd3's breaker ({@link memberBreaker}) on those live members.
  */
 export class KeptLease {
   /** The lease id as a decimal string, as etcd's keys report it. */
@@ -407,7 +417,8 @@ export class KeptLease {
   };
   private readonly keepTimer: NodeJS.Timeout;
   private readonly watchdog: NodeJS.Timeout;
-  private inFlight = false;
+  private inFlight = 0;
+  private lastSent = 0;
   /** Keepalive requests sent so far (for request-rate figures). */
   keepalives = 0;
 
@@ -443,9 +454,10 @@ export class KeptLease {
   }
 
   private async keepalive(): Promise<void> {
-    if (this.inFlight || this.lost) return;
-    this.inFlight = true;
+    if (this.inFlight >= KEEPALIVES_IN_FLIGHT || this.lost) return;
+    this.inFlight++;
     const sent = performance.now();
+    this.lastSent = sent;
     this.keepalives++;
     try {
       const response = await this.lease.keepaliveOnce({ deadline: new Date(Date.now() + this.ttlMs / 2) });
@@ -457,13 +469,15 @@ export class KeptLease {
       if (error instanceof EtcdLeaseInvalidError) this.markLost();
       // anything else (unreachable, deadline): keep trying; the watchdog decides
     } finally {
-      this.inFlight = false;
+      this.inFlight--;
     }
   }
 
   private check(): void {
     if (this.lost) return;
-    const left = this.validUntil - performance.now();
+    const now = performance.now();
+    const left = this.validUntil - now;
+    if (left < this.ttlMs * 0.6 && now - this.lastSent >= this.ttlMs / 8) void this.keepalive();
     if (left <= 0) this.markLost();
     else if (left <= this.marginMs && this.state === 'healthy') {
       this.state = 'expiring';
