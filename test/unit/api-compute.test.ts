@@ -174,6 +174,24 @@ describe('Nova v2.1', () => {
     expect((await inject(other, 'GET', `/servers/${id}/os-instance-actions`)).statusCode).toBe(404);
   });
 
+  // Horizon's instance page and tempest read every server's attachments; the cloud has no volumes yet.
+  it('lists no volume attachments, attaches no volume (not found), and hides another project’s server', async () => {
+    const id = await createServer(member, 'vm-volumes');
+    const listed = await inject(member, 'GET', `/servers/${id}/os-volume_attachments`);
+    expect([listed.statusCode, listed.json()]).toEqual([200, { volumeAttachments: [] }]);
+    const attach = await inject(member, 'POST', `/servers/${id}/os-volume_attachments`, {
+      volumeAttachment: { volumeId: 'f3d4a1b2-0000-4000-8000-000000000001' },
+    });
+    expect([attach.statusCode, attach.json().itemNotFound?.message]).toEqual([
+      404,
+      'Volume f3d4a1b2-0000-4000-8000-000000000001 could not be found.',
+    ]);
+    expect((await inject(member, 'POST', `/servers/${id}/os-volume_attachments`, {})).statusCode).toBe(400);
+    expect((await inject(member, 'GET', `/servers/${id}/os-volume_attachments/v1`)).statusCode).toBe(404);
+    const other = await tenant(t.api, admin, 'p-volumes', 'member');
+    expect((await inject(other, 'GET', `/servers/${id}/os-volume_attachments`)).statusCode).toBe(404);
+  });
+
   it("hides another project's servers with 404, and lets a reader only read", async () => {
     const id = await createServer(member, 'vm-private');
     const other = await tenant(t.api, admin, 'p2', 'member');

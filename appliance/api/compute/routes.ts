@@ -18,6 +18,7 @@ import { ApiError, badRequest, conflict, forbidden, notFound } from '../faults.j
 import { checkPublicKey, generateSshKeyPair } from './keys.js';
 import { accessIp, body, boolish, intField, isObject, metadataField, nameField, rejectUnknown } from './fields.js';
 import { registerInstanceActions } from './instance-actions.js';
+import { registerVolumeAttachments } from './volume-attachments.js';
 import { checkFlavorFitsImage, createServerImage, rebuildServer, usableImage } from './server-images.js';
 import { flavorBasic, flavorDetail, links, serverBasic, serverDetail, serverUpdateView, statusOf } from './views.js';
 
@@ -213,6 +214,7 @@ export async function computeRoutes(app: FastifyInstance, deps: ApiDeps): Promis
       api.addHook('onRequest', requireToken(deps));
       registerServers(api, deps);
       registerInstanceActions(api, deps, (auth, id) => visibleServer(deps, auth, id));
+      registerVolumeAttachments(api, (auth, id) => visibleServer(deps, auth, id));
       registerFlavors(api, deps);
       registerKeypairs(api, deps);
       registerLimitsAndQuotas(api, deps);
