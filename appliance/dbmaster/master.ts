@@ -98,7 +98,7 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
     if (role === 'lost' || role === 'stopped') return;
     role = 'lost';
     tenure?.lose();
-    clearInterval(renewing);
+    stopRenewing?.();
     log('db.master.lost', { node: options.node, code: error.code, message: error.message });
     void database?.abandon();
     void prepared?.abandon();
@@ -141,7 +141,7 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
   // Set once elected: until when the election lease surely holds (see tenure.ts for why
   // checking that, rather than asking etcd on every call, keeps a deposed master harmless).
   let tenure: Tenure | undefined;
-  let renewing: NodeJS.Timeout | undefined;
+  let stopRenewing: (() => void) | undefined;
   const ttlMs = (options.leaseTtlSeconds ?? 2) * 1000;
 
   const vouch = () => {
@@ -191,23 +191,10 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
     if (!leaseId) throw new DbError(DB_ERRORS.NOT_MASTER, `${options.node} lost its election key`);
     const held = new Tenure(keepalive(leaseId), ttlMs / 4);
     tenure = held;
-    let inFlight = false;
-    const renew = async () => {
-      if (role === 'lost' || role === 'stopped') {
-        clearInterval(renewing);
-        return;
-      }
-      if (inFlight) return;
-      inFlight = true;
-      try {
-        if ((await held.renew()) === 'lost')
-          lose(new DbError(DB_ERRORS.NOT_MASTER, `${options.node} lost its election lease`));
-      } finally {
-        inFlight = false;
-      }
-    };
-    renewing = setInterval(() => void renew(), ttlMs / 4);
-    await renew();
+    if (role === 'lost' || role === 'stopped') held.lose(); // stopped while it campaigned
+    const lost = () => lose(new DbError(DB_ERRORS.NOT_MASTER, `${options.node} lost its election lease`));
+    stopRenewing = held.keep(ttlMs / 4, lost);
+    if ((await held.renew()) === 'lost') lost();
   };
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -325,7 +312,7 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
       const wasOpen = database;
       role = 'stopped';
       tenure?.lose();
-      clearInterval(renewing);
+      stopRenewing?.();
       database = undefined;
       await wasOpen?.close();
       await prepared?.abandon();

@@ -4,6 +4,9 @@
  */
 export type Keepalive = () => Promise<{ ttlSeconds: number }>;
 
+/** Renewals that may wait at once in {@link Tenure.keep} (each until its keepalive's deadline). */
+const RENEWALS_IN_FLIGHT = 4;
+
 /** Result of {@link Tenure.renew}. */
 export type Renewal = 'held' | 'lost' | 'unknown';
 
@@ -72,6 +75,31 @@ export class Tenure {
     }
     if (!this.#lost) this.#validUntil = Math.max(this.#validUntil, sent + ttlSeconds * 1000);
     return this.#lost ? 'lost' : 'held';
+  }
+
+  /**
+   * Renews every `intervalMs` until the returned function is called, {@link lose} is, or the
+   * lease is lost (then `onLost`, once). A renewal that waits does not hold the next back (one caught by the loss of
+   * etcd's leader waits until its deadline, and the next ones, sent once the new leader is
+   * elected, renew the lease); at most {@link RENEWALS_IN_FLIGHT} wait at once.
+   */
+  keep(intervalMs: number, onLost: () => void): () => void {
+    let waiting = 0;
+    const renewOnce = async () => {
+      if (this.#lost) return clearInterval(timer);
+      if (waiting >= RENEWALS_IN_FLIGHT) return;
+      waiting++;
+      try {
+        if ((await this.renew()) === 'lost') {
+          clearInterval(timer);
+          onLost();
+        }
+      } finally {
+        waiting--;
+      }
+    };
+    const timer = setInterval(() => void renewOnce(), intervalMs);
+    return () => clearInterval(timer);
   }
 
   /** Marks the lease lost (resigned, or etcd said so elsewhere): `holds` is false from now on. */

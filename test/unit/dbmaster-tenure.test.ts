@@ -83,4 +83,70 @@ describe('the DB master knows until when its election lease surely holds (Tenure
     b.tenure.lose();
     expect(b.tenure.holds()).toBe(false);
   });
+
+  describe('keep', () => {
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+    // One renewal at a time, a keepalive caught by the loss of etcd's leader (it waits until its
+    // deadline) held back the ones that the new leader would have answered.
+    it('does not let a renewal that waits hold the next back', async () => {
+      let calls = 0;
+      const tenure = new Tenure(async () => {
+        calls += 1;
+        if (calls === 1) {
+          await sleep(3_000);
+          throw new Error('4 DEADLINE_EXCEEDED');
+        }
+        return { ttlSeconds: 2 };
+      }, 100);
+      const stop = tenure.keep(100, () => {});
+      try {
+        await sleep(600);
+        expect(calls).toBeGreaterThanOrEqual(2);
+        expect(tenure.holds()).toBe(true);
+      } finally {
+        stop();
+      }
+    });
+
+    it('waits for at most 4 at once', async () => {
+      let calls = 0;
+      const tenure = new Tenure(async () => {
+        calls += 1;
+        await sleep(10_000);
+        return { ttlSeconds: 2 };
+      }, 100);
+      const stop = tenure.keep(20, () => {});
+      await sleep(300);
+      stop();
+      expect(calls).toBe(4);
+    });
+
+    it('tells a lost lease once and renews no more; lose() and the returned function stop it too', async () => {
+      let calls = 0;
+      let lost = 0;
+      const gone = new Tenure(async () => ((calls += 1), { ttlSeconds: 0 }), 100);
+      gone.keep(20, () => (lost += 1));
+      await sleep(150);
+      expect([calls, lost, gone.holds()]).toEqual([1, 1, false]);
+
+      let renewed = 0;
+      const resigned = new Tenure(async () => ((renewed += 1), { ttlSeconds: 2 }), 100);
+      resigned.keep(20, () => {});
+      await sleep(70);
+      resigned.lose();
+      const atLose = renewed;
+      await sleep(100);
+      expect(renewed).toBe(atLose);
+
+      let kept = 0;
+      const stopped = new Tenure(async () => ((kept += 1), { ttlSeconds: 2 }), 100);
+      const stop = stopped.keep(20, () => {});
+      await sleep(70);
+      stop();
+      const atStop = kept;
+      await sleep(100);
+      expect(kept).toBe(atStop);
+    });
+  });
 });
