@@ -53,6 +53,32 @@ export function replace(parent: Element, ...children: readonly (Child | readonly
   append(parent, ...children);
 }
 
+/**
+ * A table: a header row (a string is a plain `th`, an element goes in as it is) and `rows`.
+ * Given `empty`, that text in place of a table with no rows.
+ */
+export function table(
+  head: readonly (string | HTMLElement)[],
+  rows: readonly HTMLElement[],
+  empty?: string,
+): HTMLElement {
+  if (rows.length === 0 && empty !== undefined) return h('p', { class: 'muted' }, empty);
+  return h(
+    'table',
+    null,
+    h(
+      'thead',
+      null,
+      h(
+        'tr',
+        null,
+        head.map((cell) => (typeof cell === 'string' ? h('th', null, cell) : cell)),
+      ),
+    ),
+    h('tbody', null, rows),
+  );
+}
+
 /** A short local time for an ISO date (`14:03:07`), or the text itself if it is not one. */
 export function clock(iso: string): string {
   const date = new Date(iso);

@@ -4,7 +4,7 @@
  * uses; a form creates a server, a button deletes one. It polls every 2 s while a server is in
  * a transitional state, every 15 s otherwise. Volumes come when the cloud serves them.
  */
-import { h, replace } from './dom.js';
+import { h, replace, table } from './dom.js';
 import { ApiCallError, call, type Session } from './session.js';
 import { formatBytes } from './units.js';
 
@@ -43,24 +43,6 @@ const addressesOf = (s: ServerView) =>
     .join(', ');
 
 const options = (items: readonly Named[]) => items.map((i) => h('option', { attrs: { value: i.id } }, i.name || i.id));
-
-const table = (head: readonly string[], rows: readonly HTMLElement[], empty: string) =>
-  rows.length === 0
-    ? h('p', { class: 'muted' }, empty)
-    : h(
-        'table',
-        null,
-        h(
-          'thead',
-          null,
-          h(
-            'tr',
-            null,
-            head.map((c) => h('th', null, c)),
-          ),
-        ),
-        h('tbody', null, rows),
-      );
 
 /** Draws the project view into `root` and keeps it fresh until `signal` aborts. */
 export function projectView(root: HTMLElement, session: Session, signal: AbortSignal): void {

@@ -5,7 +5,7 @@
  * It follows the live stream: each snapshot redraws the rack, each event goes on top of the
  * timeline; no reload.
  */
-import { clock, h, replace } from './dom.js';
+import { clock, h, replace, table } from './dom.js';
 import type { Session } from './session.js';
 import { followRack } from './stream.js';
 import { formatBytes } from './units.js';
@@ -113,36 +113,21 @@ function cephPanel(ceph: RackCeph | null) {
           )
         : null,
     ),
-    h(
-      'table',
-      null,
-      h(
-        'thead',
-        null,
+    table(
+      ['pool', ...['size/min', 'stored', 'objects', 'available'].map((title) => h('th', { class: 'num' }, title))],
+      ceph.pools.map((p) =>
         h(
           'tr',
-          null,
-          h('th', null, 'pool'),
-          ['size/min', 'stored', 'objects', 'available'].map((title) => h('th', { class: 'num' }, title)),
-        ),
-      ),
-      h(
-        'tbody',
-        null,
-        ceph.pools.map((p) =>
+          { data: { pool: p.name } },
+          h('td', null, p.name),
+          h('td', { class: 'num' }, `${p.size}/${p.minSize}`),
           h(
-            'tr',
-            { data: { pool: p.name } },
-            h('td', null, p.name),
-            h('td', { class: 'num' }, `${p.size}/${p.minSize}`),
-            h(
-              'td',
-              { class: 'num', data: { stored: String(p.usage?.storedBytes ?? '') } },
-              p.usage ? formatBytes(p.usage.storedBytes) : '–',
-            ),
-            h('td', { class: 'num' }, p.usage ? p.usage.objects : '–'),
-            h('td', { class: 'num' }, p.usage ? formatBytes(p.usage.maxAvailBytes) : '–'),
+            'td',
+            { class: 'num', data: { stored: String(p.usage?.storedBytes ?? '') } },
+            p.usage ? formatBytes(p.usage.storedBytes) : '–',
           ),
+          h('td', { class: 'num' }, p.usage ? p.usage.objects : '–'),
+          h('td', { class: 'num' }, p.usage ? formatBytes(p.usage.maxAvailBytes) : '–'),
         ),
       ),
     ),
@@ -156,21 +141,15 @@ function clusterPanels(rack: RackSnapshot) {
       'section',
       { class: 'panel', attrs: { id: 'singletons' } },
       h('h2', null, 'Singletons'),
-      h(
-        'table',
-        null,
-        h('thead', null, h('tr', null, h('th', null, 'service'), h('th', null, 'holder'), h('th', null, 'since'))),
-        h(
-          'tbody',
-          null,
-          rack.singletons.map((s) =>
-            h(
-              'tr',
-              { data: { singleton: s.service, holder: s.holder ?? '' } },
-              h('td', null, s.service),
-              h('td', null, s.holder ?? (s.claimedBy ? `${s.claimedBy} (dead, awaiting its fence)` : 'nobody')),
-              h('td', null, s.since ? clock(s.since) : ''),
-            ),
+      table(
+        ['service', 'holder', 'since'],
+        rack.singletons.map((s) =>
+          h(
+            'tr',
+            { data: { singleton: s.service, holder: s.holder ?? '' } },
+            h('td', null, s.service),
+            h('td', null, s.holder ?? (s.claimedBy ? `${s.claimedBy} (dead, awaiting its fence)` : 'nobody')),
+            h('td', null, s.since ? clock(s.since) : ''),
           ),
         ),
       ),
