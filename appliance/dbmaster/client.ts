@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { Election, ElectionObserver, Etcd3 } from 'etcd3';
+import type { Election, Etcd3 } from 'etcd3';
 import { type Dispatcher, request } from 'undici';
 import type { NodeTls } from '../../agent/index.js';
 import { DB_ERRORS, DbError, fromWire, type WireError } from './errors.js';
+import { ElectionFollower } from './leader.js';
 import { DB_MASTER_ELECTION } from './location.js';
 import type { MasterAnnouncement } from './master.js';
 
@@ -39,7 +40,7 @@ export interface CallOptions {
  */
 export class DbClient {
   readonly #election: Election;
-  readonly #observer: ElectionObserver;
+  #follower: ElectionFollower | undefined;
   readonly #deadlineMs: number;
   readonly #attemptMs: number;
   readonly #tls: NodeTls;
@@ -49,22 +50,20 @@ export class DbClient {
   /** Aborted, and replaced, when another master is announced. */
   #moved = new AbortController();
 
-  private constructor(election: Election, observer: ElectionObserver, options: DbClientOptions) {
+  private constructor(election: Election, options: DbClientOptions) {
     this.#election = election;
-    this.#observer = observer;
     this.#deadlineMs = options.deadlineMs ?? 20_000;
     this.#attemptMs = options.attemptMs ?? 5_000;
     this.#tls = options.tls;
     this.#onCall = options.onCall;
-    this.#follow(observer.leader());
-    observer.on('change', (value) => this.#follow(value));
-    observer.on('error', () => {}); // the observer reconnects by itself; calls retry meanwhile
   }
 
   static async connect(options: DbClientOptions): Promise<DbClient> {
-    const election = options.etcd.election(options.electionName ?? DB_MASTER_ELECTION);
+    const electionName = options.electionName ?? DB_MASTER_ELECTION;
+    const client = new DbClient(options.etcd.election(electionName), options);
     try {
-      return new DbClient(election, await election.observe(), options);
+      client.#follower = await ElectionFollower.follow(options.etcd, electionName, (value) => client.#follow(value));
+      return client;
     } catch (error) {
       const reason = (error as Error)?.message?.split('\n')[0] ?? String(error);
       throw new DbError(DB_ERRORS.UNAVAILABLE, `cannot follow the database master in etcd: ${reason}`, {
@@ -131,7 +130,7 @@ export class DbClient {
   }
 
   async close(): Promise<void> {
-    await this.#observer.cancel();
+    await this.#follower?.close();
   }
 
   #follow(value: string | undefined): void {
@@ -179,8 +178,8 @@ export class DbClient {
           clearTimeout(timer);
           moved.removeEventListener('abort', end);
         }
-        // Do not rely on the observer's watch alone (it lags, or misses a change when several
-        // share one etcd client): ask etcd who leads now.
+        // Do not wait for the follower's watch alone (it lags behind a failover's commit):
+        // ask etcd who leads now.
         const leader = await this.#election.leader().catch(() => undefined);
         if (leader !== undefined) this.#follow(leader);
       }

@@ -7,6 +7,7 @@ import { RadosCluster } from '../rados/index.js';
 import { DatabaseWorker, type PreparedDatabase } from './database.js';
 import { DB_ERRORS, DbError, toWire } from './errors.js';
 import { fencePreviousHolder } from './fence.js';
+import { ElectionFollower } from './leader.js';
 import { type Keepalive, Tenure } from './tenure.js';
 import { DB_MASTER_ELECTION, type DbLocation } from './location.js';
 
@@ -271,12 +272,12 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
     }
   };
 
-  const election = options.etcd.election(options.electionName ?? DB_MASTER_ELECTION, options.leaseTtlSeconds ?? 2);
+  const electionName = options.electionName ?? DB_MASTER_ELECTION;
+  const election = options.etcd.election(electionName, options.leaseTtlSeconds ?? 2);
   const announcement: MasterAnnouncement = { url, node: options.node };
   const campaign: Campaign = election.campaign(JSON.stringify(announcement));
   // The lock address the last other master announced: a takeover blocklists it at once.
   let announcedLock: string | undefined;
-  const observer = await election.observe();
   const remember = (value: string | undefined) => {
     if (value === undefined) return;
     try {
@@ -286,9 +287,7 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
       // not an announcement
     }
   };
-  remember(observer.leader());
-  observer.on('change', remember);
-  observer.on('error', () => {}); // it reconnects by itself
+  const follower = await ElectionFollower.follow(options.etcd, electionName, remember);
   campaign.on('elected', () => {
     takeOver().catch((error: unknown) =>
       lose(
@@ -318,7 +317,7 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
       await prepared?.abandon();
       prepared = undefined;
       await campaign.resign().catch(() => undefined);
-      await observer.cancel();
+      await follower.close();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await rados?.close();
