@@ -26,6 +26,7 @@ import { AgentMetrics } from './metrics.js';
 import { MembershipKeeper } from './membership.js';
 import { MachineHost } from './machine-host.js';
 import { sealRecord } from './sealed.js';
+import { followLease } from './singleton-lease.js';
 import type { NodeTls } from './tls.js';
 import { readStatus } from './status.js';
 import type { Entry, KeptLease } from './store/store.js';
@@ -329,19 +330,13 @@ export async function startAgent(
         };
         await store.put(keys.node(name), JSON.stringify(record), next.id);
         lease = next;
-        next.on('expiring', () => {
-          log(`lease ${next.id} about to expire: stopping singletons`);
-          elections.setLease(next.id, false);
-          void supervisor.disableAll('singleton');
-        });
-        next.on('renewed', () => {
-          log(`lease ${next.id} renewed`);
-          elections.setLease(next.id, true);
-          for (const service of singletons()) enableIfHealthy(service);
-        });
-        next.on('lost', () => {
-          log(`lease ${next.id} lost: registering again`);
-          void register();
+        followLease(next, {
+          elections,
+          supervisor,
+          singletons,
+          enable: enableIfHealthy,
+          register,
+          log,
         });
         await nodeMachine.create(keys.nodeMachine(name), { name });
         await nodeMachine.apply(

@@ -90,6 +90,13 @@ export class Elections {
     return json<SingletonClaim>(this.claims.get(service));
   }
 
+  /** Whether this node holds `service` under its current lease (its claim says so). */
+  holds(service: string): boolean {
+    const lease = this.held.get(service);
+    const claim = this.claim(service);
+    return lease !== undefined && lease === this.lease && claim?.node === this.node && claim.lease === lease;
+  }
+
   /** Whether `name`'s incarnation `lease` is registered right now. */
   alive(name: string, lease: string): boolean {
     return json<NodeRecord>(this.nodes.get(name))?.lease === lease;

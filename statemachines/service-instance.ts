@@ -4,8 +4,12 @@ import type { MachineDefinition } from './definition.js';
 /**
  * One service on one node, as its supervisor drives it. A service placed everywhere starts
  * at once; a singleton first campaigns (candidate) and starts only once elected (leader).
- * A process that exits is restarted after a backoff that doubles up to 30 s; the lease
- * expiring stops it at once (a singleton must never outlive its node's lease).
+ * A process that exits is restarted after a backoff that doubles up to 30 s.
+ *
+ * The node's lease about to expire *suspends* it: its process stops at once (a singleton must
+ * never outlive its node's lease) but a singleton keeps its claim, so that no other node takes
+ * it over unless this one is fenced, and it starts again in place when the lease is renewed
+ * (`service.resume`). Stopping it for good (`service.disable`) gives the claim up.
  */
 export interface ServiceInstanceContext {
   readonly service: string;
@@ -22,9 +26,11 @@ export type ServiceInstanceEvent =
   | { type: 'service.exited'; reason: string }
   | { type: 'service.retry' }
   | { type: 'service.disable' }
+  | { type: 'service.suspend' }
+  | { type: 'service.resume' }
   | { type: 'service.stopped' };
 
-export const SERVICE_INSTANCE_MACHINE_VERSION = 1;
+export const SERVICE_INSTANCE_MACHINE_VERSION = 2;
 
 /** Restart delay after `restarts` consecutive exits: 0.5 s, 1 s, 2 s, … capped at 30 s. */
 export function restartDelayMs(restarts: number): number {
@@ -41,11 +47,11 @@ export const serviceInstanceMachine = setup({
     /** Effect: start the service's process; it reports service.started or service.exited. */
     spawn: (_, _params: { service: string }) => {},
     /** Effect: stop the process (TERM, then KILL after a short grace); reports service.stopped. */
-    kill: (_, _params: { service: string }) => {},
+    kill: () => {},
     /** Effect: send service.retry after `delayMs`. */
     scheduleRetry: (_, _params: { service: string; delayMs: number }) => {},
     /** Effect: give up a singleton's claim so another node may take it. */
-    resign: (_, _params: { service: string }) => {},
+    resign: () => {},
     countExit: assign({
       restarts: ({ context }) => context.restarts + 1,
       lastExit: ({ event }) => (event.type === 'service.exited' ? event.reason : null),
@@ -75,14 +81,16 @@ export const serviceInstanceMachine = setup({
       on: {
         'service.started': 'running',
         'service.exited': { target: 'backoff', actions: 'countExit' },
-        'service.disable': 'stopping',
+        'service.disable': { target: 'stopping', actions: 'kill' },
+        'service.suspend': { target: 'suspending', actions: 'kill' },
       },
     },
     running: {
       on: {
         'service.healthy': { actions: assign({ restarts: 0 }) },
         'service.exited': { target: 'backoff', actions: 'countExit' },
-        'service.disable': 'stopping',
+        'service.disable': { target: 'stopping', actions: 'kill' },
+        'service.suspend': { target: 'suspending', actions: 'kill' },
       },
     },
     backoff: {
@@ -92,19 +100,40 @@ export const serviceInstanceMachine = setup({
       },
       on: {
         'service.retry': 'starting',
-        'service.disable': {
-          target: 'stopped',
-          actions: { type: 'resign', params: ({ context }) => ({ service: context.service }) },
-        },
+        'service.disable': { target: 'stopped', actions: 'resign' },
+        'service.suspend': 'suspended',
       },
     },
+    // Its process is being stopped (`kill` ran on the way in); the claim goes once it has.
     stopping: {
-      entry: { type: 'kill', params: ({ context }) => ({ service: context.service }) },
       on: {
         'service.stopped': 'stopped',
         'service.exited': 'stopped',
       },
-      exit: { type: 'resign', params: ({ context }) => ({ service: context.service }) },
+      exit: 'resign',
+    },
+    suspending: {
+      on: {
+        'service.stopped': 'suspended',
+        'service.exited': 'suspended',
+        'service.resume': 'resuming',
+        'service.disable': 'stopping',
+      },
+    },
+    // Renewed while its process was still stopping: it starts again once that one is gone.
+    resuming: {
+      on: {
+        'service.stopped': 'starting',
+        'service.exited': 'starting',
+        'service.suspend': 'suspending',
+        'service.disable': 'stopping',
+      },
+    },
+    suspended: {
+      on: {
+        'service.resume': 'starting',
+        'service.disable': { target: 'stopped', actions: 'resign' },
+      },
     },
   },
 });

@@ -91,13 +91,15 @@ describe('service-instance machine', () => {
     { type: 'service.exited', reason: 'exit code 1' },
     { type: 'service.retry' },
     { type: 'service.disable' },
+    { type: 'service.suspend' },
+    { type: 'service.resume' },
     { type: 'service.stopped' },
   ];
 
   it.each(['everywhere', 'singleton'] as const)('reaches every state it can for placement %s', (placement) => {
     const input = { service: 's', placement };
     const paths = getShortestPaths(serviceInstanceMachine, { input, events, serializeState: byValue });
-    const expected = ['backoff', 'running', 'starting', 'stopped', 'stopping'];
+    const expected = ['backoff', 'running', 'starting', 'stopped', 'stopping', 'suspending', 'resuming', 'suspended'];
     if (placement === 'singleton') expected.push('candidate');
     expect(paths.map((p) => p.state.value).sort()).toEqual(expected.sort());
     for (const path of paths) {
@@ -125,6 +127,42 @@ describe('service-instance machine', () => {
     ]);
     expect(run.value).toBe('stopped');
     expect(run.actions).toEqual(['spawn', 'kill', 'resign']);
+  });
+
+  it('suspends a singleton without resigning, starts it again on resume, and resigns only when disabled', () => {
+    const input = { service: 'db', placement: 'singleton' as const };
+    const up = [{ type: 'service.enable' }, { type: 'service.elected' }, { type: 'service.started' }] as const;
+    const suspended = replay(serviceInstanceMachine, input, [
+      ...up,
+      { type: 'service.suspend' },
+      { type: 'service.stopped' },
+    ]);
+    expect(suspended.value).toBe('suspended');
+    expect(suspended.actions).toEqual(['spawn', 'kill']);
+    const resumed = replay(serviceInstanceMachine, input, [
+      ...up,
+      { type: 'service.suspend' },
+      { type: 'service.stopped' },
+      { type: 'service.resume' },
+    ]);
+    expect(resumed.value).toBe('starting');
+    expect(resumed.actions).toEqual(['spawn', 'kill', 'spawn']);
+    // Resumed before its process stopped: no second process until the first is gone.
+    const early = replay(serviceInstanceMachine, input, [
+      ...up,
+      { type: 'service.suspend' },
+      { type: 'service.resume' },
+    ]);
+    expect(early.value).toBe('resuming');
+    expect(early.actions).toEqual(['spawn', 'kill']);
+    const given = replay(serviceInstanceMachine, input, [
+      ...up,
+      { type: 'service.suspend' },
+      { type: 'service.stopped' },
+      { type: 'service.disable' },
+    ]);
+    expect(given.value).toBe('stopped');
+    expect(given.actions).toEqual(['spawn', 'kill', 'resign']);
   });
 
   it('backs off 0.5 s, 1 s, 2 s … up to 30 s between restarts', () => {
