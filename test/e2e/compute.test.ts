@@ -290,6 +290,7 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     };
     const other = hosts.find((h) => h['Hypervisor Hostname'] !== victim)?.['Hypervisor Hostname'] ?? '';
     caught = [await createOn(other, 'vm2'), await createOn(victim, 'vm3')];
+    const heldBefore = (await status()).singletons;
     const died = Date.now();
     labPower(lab, victim, 'off');
     await waitFor(
@@ -327,6 +328,11 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
       60_000,
       1_000,
     );
+    // Only the dead node's singletons moved: the others' holders kept them through etcd's new
+    // election and the leases' waver (suspended at most, never given up).
+    const heldAfter = (await status()).singletons;
+    const kept = Object.fromEntries(Object.entries(heldBefore).filter(([, holder]) => holder !== victim));
+    expect(Object.fromEntries(Object.keys(kept).map((service) => [service, heldAfter[service]]))).toEqual(kept);
     expect(await page.evaluate(() => (window as unknown as { noReload?: boolean }).noReload)).toBe(true);
     await shoot(page, dir, 'lab-dashboard-rack-fenced.png');
     expect(violations).toEqual([]);
