@@ -15,6 +15,7 @@ import {
 import { Elections } from './elections.js';
 import { EventLog, TRIM_EVERY_MS } from './events.js';
 import { EtcdLeadershipMover } from './etcd-leadership.js';
+import { watchHandovers } from './handovers.js';
 import { RackseedError } from './errors/index.js';
 import { followEtcdEndpoints } from './etcd-endpoints.js';
 import { CertificateFollower } from './certificates.js';
@@ -198,10 +199,10 @@ export async function startAgent(
         markPoweredOffOsdsDown(store, ceph, node).then(
           (ids) => {
             for (const id of ids)
-              log(`marked osd.${id} of fenced ${node} down, definitely dead, in ${Date.now() - started} ms`);
+              log(`marked osd.${id} of powered-off ${node} down, definitely dead, in ${Date.now() - started} ms`);
           },
           (error: unknown) =>
-            log(`could not mark the OSD of fenced ${node} down (the Ceph keeper will): ${String(error)}`),
+            log(`could not mark the OSD of powered-off ${node} down (the Ceph keeper will): ${String(error)}`),
         );
       },
       observe: (outcome) => metrics.fence(outcome),
@@ -366,6 +367,7 @@ export async function startAgent(
     log,
   );
   leadership.start();
+  const handovers = await watchHandovers(store, name, serviceElections, (node) => void fencer.probe(node));
 
   const trimming = setInterval(
     () => void events.trim().catch((error: unknown) => log(`could not trim the event log: ${String(error)}`)),
@@ -396,6 +398,7 @@ export async function startAgent(
       stopping = true;
       log('stopping');
       leadership.stop();
+      await handovers.close();
       clearInterval(trimming);
       await supervisor.disableAll();
       await ceph?.stop();

@@ -163,6 +163,26 @@ export class Fencer {
     }
   }
 
+  /**
+   * Another node stopped renewing a lease shorter than its registration (the DB master's; see
+   * handovers.ts): if this node holds the fencer and that node's BMC says it is off, `poweredOff`
+   * is told at once (its OSDs are marked down), before its registration expires and it is
+   * fenced as ever. Nothing is recorded, nothing powered off: a node still on is left alone.
+   */
+  async probe(name: string): Promise<void> {
+    if (!this.active || name === this.node) return;
+    try {
+      const entry = await this.store.get(keys.bmc(name));
+      if (!entry) return;
+      const bmc = openRecord<BmcRecord>(this.clusterKey, entry.key, entry.value);
+      if ((await this.driver.powerState(bmc)) !== 'off') return;
+      this.log(`${name} let its lease go and its BMC says it is off`);
+      this.poweredOff(name);
+    } catch (error) {
+      this.log(`could not ask ${name}'s BMC whether it is off: ${String(error)}`);
+    }
+  }
+
   /** Logs a failed fence; tells the event log and the observer once per node and code (it is retried every 2 s). */
   private failed(node: string, code: string, message: string): void {
     this.log(`${code}: ${message}`);

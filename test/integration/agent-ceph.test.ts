@@ -324,7 +324,7 @@ describe('agent: Ceph assembles itself (3 monitors, an OSD per node, a manager) 
     const fenceLine = agentLog.find((line) => line.includes(`fenced ${victim} (incarnation`));
     if (fenceLine) stages.set('fence recorded', Date.parse(fenceLine.slice(0, fenceLine.indexOf(' '))) - t0);
     const victimOsd = agentLog
-      .map((line) => new RegExp(`marked osd\\.(\\d+) of fenced ${victim} down`).exec(line)?.[1])
+      .map((line) => new RegExp(`marked osd\\.(\\d+) of powered-off ${victim} down`).exec(line)?.[1])
       .find((id) => id !== undefined);
     const dump = (epoch?: number) =>
       tool(survivors[0] ?? 'h4', ['ceph', 'osd', 'dump', ...(epoch ? [String(epoch)] : []), '-f', 'json']);
@@ -335,7 +335,7 @@ describe('agent: Ceph assembles itself (3 monitors, an OSD per node, a manager) 
     const downAt = osdmap.osds.find((o) => String(o.osd) === victimOsd)?.down_at;
     // The fencer marked it down the moment the BMC said the node was off: `definitely_dead`
     // (a dead epoch), which the Ceph keeper's own mark-down does not set.
-    expect(agentLog.some((line) => line.includes(`of fenced ${victim} down, definitely dead`))).toBe(true);
+    expect(agentLog.some((line) => line.includes(`of powered-off ${victim} down, definitely dead`))).toBe(true);
     expect(osdmap.osd_xinfo.find((o) => String(o.osd) === victimOsd)?.dead_epoch).toBeGreaterThan(0);
     if (downAt) {
       const { modified } = JSON.parse(await dump(downAt)) as { modified: string };
