@@ -57,6 +57,9 @@ export const CLOUD_OPERATIONS: { readonly [G in CloudDbGroup]: { readonly [M in 
     getPort: 'read',
   },
   quotas: { get: 'read', set: 'write', reset: 'write' },
+  services: { create: 'write', get: 'read', list: 'read', update: 'write', delete: 'write' },
+  endpoints: { create: 'write', get: 'read', list: 'read', update: 'write', delete: 'write' },
+  regions: { create: 'write', get: 'read', list: 'read', update: 'write', delete: 'write' },
 };
 
 /** One operation as a caller names it. */

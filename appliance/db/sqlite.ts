@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Migration } from '../dbmaster/index.js';
 import { actionsSql } from './actions.js';
+import { catalogSql } from './catalog.js';
 import { imageMembersSql } from './image-members.js';
 import { nameFilter } from './name-filter.js';
 import {
@@ -128,6 +129,19 @@ export const CLOUD_MIGRATIONS: readonly Migration[] = [
     up: `
   CREATE TABLE login_failures (user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
     count INTEGER NOT NULL, last_at TEXT NOT NULL);
+  `,
+  },
+  {
+    version: 6,
+    name: "Keystone's catalog: the services, endpoints and regions an admin registered",
+    up: `
+  CREATE TABLE catalog_services (id TEXT PRIMARY KEY, type TEXT NOT NULL, name TEXT, description TEXT,
+    enabled INTEGER NOT NULL, extra TEXT NOT NULL);
+  CREATE TABLE regions (id TEXT PRIMARY KEY, description TEXT NOT NULL, parent_region_id TEXT,
+    extra TEXT NOT NULL);
+  CREATE TABLE catalog_endpoints (id TEXT PRIMARY KEY, service_id TEXT NOT NULL REFERENCES catalog_services(id),
+    interface TEXT NOT NULL, region_id TEXT, url TEXT NOT NULL, enabled INTEGER NOT NULL, extra TEXT NOT NULL);
+  CREATE INDEX catalog_endpoints_service ON catalog_endpoints (service_id);
   `,
   },
 ];
@@ -599,6 +613,7 @@ export function cloudSql(db: Database.Database): CloudSql {
   return {
     actions: actionsSql(db),
     imageMembers: imageMembersSql(db),
+    ...catalogSql(db),
     domains: {
       get: (id) => {
         const r = one('SELECT * FROM domains WHERE id = ?', id);

@@ -160,6 +160,36 @@ export interface Image {
   updatedAt: string;
 }
 
+/** A service an admin registered in Keystone's catalog (the API's own are built in, not stored). */
+export interface CatalogService {
+  id: string;
+  type: string;
+  name: string | null;
+  description: string | null;
+  enabled: boolean;
+  /** The attributes Keystone keeps without knowing them. */
+  extra: Record<string, unknown>;
+}
+
+/** One of a registered service's endpoints. */
+export interface CatalogEndpoint {
+  id: string;
+  serviceId: string;
+  interface: 'public' | 'internal' | 'admin';
+  regionId: string | null;
+  url: string;
+  enabled: boolean;
+  extra: Record<string, unknown>;
+}
+
+/** A region an admin registered (the cloud's own is built in). */
+export interface Region {
+  id: string;
+  description: string;
+  parentRegionId: string | null;
+  extra: Record<string, unknown>;
+}
+
 /** A project a shared image is offered to, and its answer (Glance's image member). */
 export interface ImageMember {
   imageId: string;
@@ -439,6 +469,33 @@ export interface CloudDb {
     list(imageId: string): Promise<ImageMember[]>;
     setStatus(imageId: string, memberId: string, status: ImageMember['status'], at: string): Promise<ImageMember>;
     remove(imageId: string, memberId: string): Promise<void>;
+  };
+  services: {
+    create(service: CatalogService): Promise<CatalogService>;
+    get(id: string): Promise<CatalogService | null>;
+    /** In the order they were made. */
+    list(filter: { type?: string; name?: string }): Promise<CatalogService[]>;
+    update(id: string, patch: Partial<Omit<CatalogService, 'id'>>): Promise<CatalogService>;
+    /** Deletes the service and its endpoints. */
+    delete(id: string): Promise<void>;
+  };
+  endpoints: {
+    /** DbNotFoundError if its service is unknown (its region is the API's to check). */
+    create(endpoint: CatalogEndpoint): Promise<CatalogEndpoint>;
+    get(id: string): Promise<CatalogEndpoint | null>;
+    list(filter: { serviceId?: string; interface?: string; regionId?: string }): Promise<CatalogEndpoint[]>;
+    update(id: string, patch: Partial<Omit<CatalogEndpoint, 'id'>>): Promise<CatalogEndpoint>;
+    delete(id: string): Promise<void>;
+  };
+  regions: {
+    /** DbConflictError if the id is taken; DbNotFoundError if the parent is unknown. */
+    create(region: Region): Promise<Region>;
+    get(id: string): Promise<Region | null>;
+    list(filter: { parentRegionId?: string }): Promise<Region[]>;
+    /** DbConflictError if the new parent is the region itself or under it. */
+    update(id: string, patch: Partial<Omit<Region, 'id'>>): Promise<Region>;
+    /** Deletes the region and the regions under it; DbConflictError if an endpoint names one. */
+    delete(id: string): Promise<void>;
   };
   networks: {
     create(network: Network, subnet: Subnet): Promise<Network>;

@@ -44,7 +44,8 @@ export function failoverTimeline(scopeDir: string, since: number, victim: string
   for (const { at, text, entry } of labLogEntries(scopeDir, since, true)) {
     const push = (what: string) => timeline.push({ at, what });
     if (text.startsWith(`fenced ${victim} `)) push('node fenced');
-    if (text.includes(`of fenced ${victim} down`)) push(text);
+    if (text.includes(`of fenced ${victim} down`) || text.includes(`of powered-off ${victim} down`)) push(text);
+    if (text.startsWith(`${victim} let its lease go`)) push(text);
     if (entry.event === 'db.master.elected') push(`${String(entry.node)} elected`);
     if (entry.event === 'db.master.fenced') {
       const steps = JSON.stringify({ ...(entry.took as object), down: entry.down ?? [], announced: !!entry.announced });

@@ -134,4 +134,33 @@ describe('openstack CLI against rackseed cloud serve', () => {
     await expect(os('image', 'show', image.id, ...asB)).rejects.toThrow(/No Image found/);
     await os('image', 'delete', image.id);
   });
+
+  it('registers a service with an endpoint in a region of its own, seen in the catalog, then removes them', async () => {
+    const endpoints = await json<{ 'Service Name': string; Interface: string; URL: string }[]>('endpoint', 'list');
+    expect(
+      endpoints
+        .filter((e) => e['Service Name'] === 'nova')
+        .map((e) => e.Interface)
+        .sort(),
+    ).toEqual(['admin', 'internal', 'public']);
+    expect((await json<{ Name: string }[]>('service', 'list')).map((s) => s.Name).sort()).toEqual([
+      'glance',
+      'keystone',
+      'neutron',
+      'nova',
+    ]);
+    await os('region', 'create', '--description', 'the second site', 'RegionTwo');
+    const service = await json<{ id: string }>('service', 'create', '--name', 'cinderv3', 'volumev3');
+    const endpoint = await json<{ id: string; region: string }>(
+      ...['endpoint', 'create', '--region', 'RegionTwo', 'cinderv3', 'public', 'https://volumes.example:8776/v3'],
+    );
+    expect(endpoint.region).toBe('RegionTwo');
+    const catalog = await json<{ Name: string; Endpoints: unknown }[]>('catalog', 'show', 'cinderv3');
+    expect(JSON.stringify(catalog)).toContain('https://volumes.example:8776/v3');
+    await expect(os('region', 'delete', 'RegionTwo')).rejects.toThrow(/associated endpoints/);
+    await os('endpoint', 'delete', endpoint.id);
+    await os('service', 'delete', service.id);
+    await os('region', 'delete', 'RegionTwo');
+    expect((await json<{ Region: string }[]>('region', 'list')).map((r) => r.Region)).toEqual(['RegionOne']);
+  });
 });

@@ -12,30 +12,10 @@ import {
   resolveToken,
 } from '../context.js';
 import { badRequest, forbidden, notFound, unauthorized } from '../faults.js';
+import { isObject, type Json, need, objectField, optionalBool, optionalString, requiredName } from './body.js';
+import { catalogRoutes, tokenCatalog } from './catalog.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import type { TokenClaims } from './tokens.js';
-
-/** The services in the catalog: only what this API implements. */
-export function catalog(deps: ApiDeps): unknown[] {
-  const services = [
-    { type: 'identity', name: 'keystone', path: '/identity' },
-    { type: 'compute', name: 'nova', path: '/compute/v2.1' },
-    { type: 'image', name: 'glance', path: '/image' },
-    { type: 'network', name: 'neutron', path: '/network' },
-  ];
-  return services.map((s) => ({
-    id: s.name,
-    type: s.type,
-    name: s.name,
-    endpoints: ['public', 'internal', 'admin'].map((iface) => ({
-      id: `${s.name}-${iface}`,
-      interface: iface,
-      region_id: deps.region,
-      region: deps.region,
-      url: `${deps.publicUrl}${s.path}`,
-    })),
-  }));
-}
 
 function versionV3(deps: ApiDeps) {
   return {
@@ -83,35 +63,6 @@ const roleView = (deps: ApiDeps, r: Role) => ({
   options: {},
   links: { self: `${deps.publicUrl}/identity/v3/roles/${r.id}` },
 });
-
-type Json = Record<string, unknown>;
-
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-function objectField(body: unknown, key: string): Json {
-  if (!isObject(body) || !isObject(body[key])) throw badRequest(`Expecting to find ${key} in request body`);
-  return body[key];
-}
-
-function optionalString(o: Json, key: string): string | undefined {
-  const v = o[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string') throw badRequest(`Invalid input for field '${key}': not a string`);
-  return v;
-}
-
-function optionalBool(o: Json, key: string): boolean | undefined {
-  const v = o[key];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'boolean') throw badRequest(`Invalid input for field '${key}': not a boolean`);
-  return v;
-}
-
-function requiredName(o: Json): string {
-  const name = optionalString(o, 'name');
-  if (!name || name.length > 255) throw badRequest("Invalid input for field 'name'");
-  return name;
-}
 
 async function findDomainId(deps: ApiDeps, ref: unknown): Promise<string> {
   if (ref === undefined) return 'default';
@@ -192,7 +143,7 @@ async function scopeProject(deps: ApiDeps, user: User, scope: unknown): Promise<
   return project;
 }
 
-function tokenBody(deps: ApiDeps, ctx: AuthContext) {
+async function tokenBody(deps: ApiDeps, ctx: AuthContext) {
   const c = ctx.claims;
   return {
     token: {
@@ -206,7 +157,7 @@ function tokenBody(deps: ApiDeps, ctx: AuthContext) {
             project: { id: ctx.project.id, name: ctx.project.name, domain: DOMAIN_REF },
             is_domain: false,
             roles: ctx.roles.map((r) => ({ id: r.id, name: r.name })),
-            catalog: catalog(deps),
+            catalog: await tokenCatalog(deps),
           }
         : {}),
     },
@@ -224,11 +175,6 @@ async function subjectToken(deps: ApiDeps, request: FastifyRequest): Promise<Aut
   return ctx;
 }
 
-const need = <T>(value: T | null | undefined, what: string, id: string): T => {
-  if (value === null || value === undefined) throw notFound(`Could not find ${what}: ${id}.`);
-  return value;
-};
-
 /**
  * Keystone v3 under `/identity`: tokens (password and token methods, validation,
  * revocation), catalog, domains, projects, users, roles and role assignments.
@@ -239,6 +185,7 @@ export async function identityRoutes(app: FastifyInstance, deps: ApiDeps): Promi
 
   app.get('/', async (_req, reply) => reply.code(300).send({ versions: { values: [versionV3(deps)] } }));
   app.get('/v3', async () => ({ version: versionV3(deps) }));
+  await catalogRoutes(app, deps);
 
   app.post('/v3/auth/tokens', async (request, reply) => {
     const a = objectField(request.body, 'auth');
@@ -249,7 +196,7 @@ export async function identityRoutes(app: FastifyInstance, deps: ApiDeps): Promi
     const ctx = await resolveToken(deps, token);
     if (!ctx) throw unauthorized();
     reply.header('X-Subject-Token', token);
-    return reply.code(201).send(tokenBody(deps, ctx));
+    return reply.code(201).send(await tokenBody(deps, ctx));
   });
 
   app.get('/v3/auth/tokens', { onRequest: auth }, async (request) =>
@@ -262,7 +209,7 @@ export async function identityRoutes(app: FastifyInstance, deps: ApiDeps): Promi
   });
 
   app.get('/v3/auth/catalog', { onRequest: auth }, async () => ({
-    catalog: catalog(deps),
+    catalog: await tokenCatalog(deps),
     links: { self: `${deps.publicUrl}/identity/v3/auth/catalog` },
   }));
   app.get('/v3/auth/projects', { onRequest: auth }, async (request) => {
