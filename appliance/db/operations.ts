@@ -44,6 +44,7 @@ export const CLOUD_OPERATIONS: { readonly [G in CloudDbGroup]: { readonly [M in 
     usage: 'read',
     place: 'write',
     hostUsage: 'read',
+    lifetimes: 'read',
   },
   images: { create: 'write', get: 'read', list: 'read', update: 'write', delete: 'write' },
   imageMembers: { add: 'write', get: 'read', list: 'read', setStatus: 'write', remove: 'write' },

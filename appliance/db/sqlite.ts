@@ -990,6 +990,28 @@ export function cloudSql(db: Database.Database): CloudSql {
       usage: (projectId) => serverUsage(projectId),
       place: (id, candidates, exclude = []) => placeServer(id, candidates, exclude),
       hostUsage: () => hostUsage(),
+      lifetimes: ({ projectId, start, end }) =>
+        all(
+          `SELECT * FROM servers
+           WHERE (? IS NULL OR project_id = ?) AND NOT (state = 'deleted' AND updated_at < ?)
+             AND launched_at IS NOT NULL AND launched_at < ?
+           ORDER BY seq`,
+          projectId ?? null,
+          projectId ?? null,
+          start,
+          end,
+        ).map((r) => ({
+          id: str(r.id),
+          name: str(r.name),
+          projectId: str(r.project_id),
+          flavorId: str(r.flavor_id),
+          vcpus: num(r.vcpus),
+          memoryMb: num(r.ram),
+          state: str(r.state),
+          machine: str(r.machine),
+          launchedAt: str(r.launched_at),
+          terminatedAt: str(r.state) === 'deleted' ? str(r.updated_at) : null,
+        })),
     },
     images: {
       create: (image) => {

@@ -121,6 +121,22 @@ export interface Server {
   userData: string | null;
 }
 
+/** A server's life as usage reports count it: when it was launched and, once deleted, when. */
+export interface ServerLifetime {
+  id: string;
+  name: string;
+  projectId: string;
+  flavorId: string;
+  vcpus: number;
+  memoryMb: number;
+  /** The server machine's state value, and its persisted snapshot (as {@link Server}'s). */
+  state: string;
+  machine: string;
+  launchedAt: string;
+  /** When it was deleted; null while it exists. */
+  terminatedAt: string | null;
+}
+
 /** One thing asked of a server (Nova's instance action), and how it ended. */
 export interface InstanceAction {
   serverId: string;
@@ -447,6 +463,12 @@ export interface CloudDb {
      * placements never over-commit a host.
      */
     place(id: string, candidates: readonly HostCapacity[], exclude?: readonly string[]): Promise<string>;
+    /**
+     * The servers alive at some point of [start, end) (ISO times), deleted ones included, of one
+     * project or all, in the order they were made: launched before `end`, not deleted before
+     * `start` (Nova's instances by window).
+     */
+    lifetimes(filter: { projectId?: string; start: string; end: string }): Promise<ServerLifetime[]>;
     /** What the servers placed on each host use (for the hypervisors API). */
     hostUsage(): Promise<Record<string, { vcpus: number; memoryMb: number; diskGb: number; servers: number }>>;
   };

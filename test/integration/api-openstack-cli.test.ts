@@ -135,6 +135,14 @@ describe('openstack CLI against rackseed cloud serve', () => {
     await os('image', 'delete', image.id);
   });
 
+  it('reports the usage of the last four weeks, the session’s deleted server included', async () => {
+    const [usage] = await json<{ Servers: number; 'RAM MB-Hours': number; 'CPU Hours': number }[]>('usage', 'list');
+    expect(usage?.Servers).toBeGreaterThanOrEqual(1); // cli-vm, made and deleted by the session above
+    expect(usage?.['CPU Hours']).toBeGreaterThan(0);
+    const own = await json<{ Servers: number }>('usage', 'show');
+    expect(own.Servers).toBe(usage?.Servers);
+  });
+
   it('registers a service with an endpoint in a region of its own, seen in the catalog, then removes them', async () => {
     const endpoints = await json<{ 'Service Name': string; Interface: string; URL: string }[]>('endpoint', 'list');
     expect(

@@ -18,6 +18,7 @@ import { ApiError, badRequest, conflict, forbidden, notFound } from '../faults.j
 import { checkPublicKey, generateSshKeyPair } from './keys.js';
 import { accessIp, body, boolish, intField, isObject, metadataField, nameField, rejectUnknown } from './fields.js';
 import { registerInstanceActions } from './instance-actions.js';
+import { registerSimpleTenantUsage } from './usage.js';
 import { registerVolumeAttachments } from './volume-attachments.js';
 import { checkFlavorFitsImage, createServerImage, rebuildServer, usableImage } from './server-images.js';
 import { flavorBasic, flavorDetail, links, serverBasic, serverDetail, serverUpdateView, statusOf } from './views.js';
@@ -219,6 +220,7 @@ export async function computeRoutes(app: FastifyInstance, deps: ApiDeps): Promis
       registerKeypairs(api, deps);
       registerLimitsAndQuotas(api, deps);
       registerInfrastructure(api, deps);
+      registerSimpleTenantUsage(api, deps);
     },
     { prefix: '/v2.1' },
   );
