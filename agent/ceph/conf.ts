@@ -137,10 +137,12 @@ objecter tick interval = 0.5
 # the others notice and elect a quorum without it: a commit needs every monitor of the quorum
 # to accept it, so the leader waits out the accept timeout (or a peon the lease, when the
 # leader died), then the election timeout. Ceph's defaults: 2 x 5 s, then 5 s: 15 s. Here a
-# lease of 2 s (renewed every 1.2 s), an accept late after 1 x the lease, a lease
-# acknowledgement after 1.5 x (Ceph's least is just over 1), and an election of 1 s: 3 to 4 s.
-# The monitors run on the rack's own network; 2 s leaves room for a busy machine.
-mon lease = 2
+# lease of 1 s (renewed every 0.6 s), an accept late after 1 x the lease, a lease
+# acknowledgement after 1.5 x (Ceph's least is just over 1), and an election of 1 s: 2 to 2.5 s,
+# about when the DB master's own 2 s lease runs out (its successor's fence waits on the monitors:
+# the blocklist and the dead node's OSD marked down). A monitor that misses its lease on a busy
+# machine costs an election (a second's pause), never data; 2 s left the quorum 3 to 4 s away.
+mon lease = 1
 mon accept timeout factor = 1
 mon lease ack timeout factor = 1.5
 mon election timeout = 1

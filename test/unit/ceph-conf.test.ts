@@ -55,12 +55,12 @@ describe('ceph.conf hardened (issue #14)', () => {
     expect(client?.get('objecter_tick_interval')).toBe('0.5');
   });
 
-  it('has the monitors elect a quorum without a dead one within 4 s, not 15 s (monitor commands wait for it)', () => {
+  it('has the monitors elect a quorum without a dead one within 2.5 s, not 15 s (monitor commands wait for it)', () => {
     const mon = sections(render()).get('mon');
     const lease = Number(mon?.get('mon_lease'));
     const late =
       lease * Math.max(Number(mon?.get('mon_accept_timeout_factor')), Number(mon?.get('mon_lease_ack_timeout_factor')));
-    expect(late + Number(mon?.get('mon_election_timeout'))).toBeLessThanOrEqual(4);
+    expect(late + Number(mon?.get('mon_election_timeout'))).toBeLessThanOrEqual(2.5);
     // Nor does a client wait on a dead monitor's session: 2 s without a keepalive's answer, not 30 s.
     expect(sections(render()).get('global')?.get('mon_client_ping_timeout')).toBe('2');
   });
