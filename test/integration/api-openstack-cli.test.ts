@@ -136,11 +136,15 @@ describe('openstack CLI against rackseed cloud serve', () => {
   });
 
   it('reports the usage of the last four weeks, the session’s deleted server included', async () => {
-    const [usage] = await json<{ Servers: number; 'RAM MB-Hours': number; 'CPU Hours': number }[]>('usage', 'list');
-    expect(usage?.Servers).toBeGreaterThanOrEqual(1); // cli-vm, made and deleted by the session above
+    // The CLI's JSON gives the servers' usages themselves under `Servers`.
+    type Usage = { Servers: { name: string; state: string; hours: number }[]; 'CPU Hours': number };
+    const [usage] = await json<Usage[]>('usage', 'list');
+    const vm = usage?.Servers.find((s) => s.name === 'cli-vm'); // made and deleted by the session above
+    expect(vm).toMatchObject({ state: 'terminated' });
+    expect(vm?.hours).toBeGreaterThan(0);
     expect(usage?.['CPU Hours']).toBeGreaterThan(0);
-    const own = await json<{ Servers: number }>('usage', 'show');
-    expect(own.Servers).toBe(usage?.Servers);
+    const own = await json<Usage>('usage', 'show');
+    expect(own.Servers.map((s) => s.name)).toEqual(usage?.Servers.map((s) => s.name));
   });
 
   it('registers a service with an endpoint in a region of its own, seen in the catalog, then removes them', async () => {
