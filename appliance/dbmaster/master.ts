@@ -275,8 +275,9 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
   const electionName = options.electionName ?? DB_MASTER_ELECTION;
   const election = options.etcd.election(electionName, options.leaseTtlSeconds ?? 2);
   const announcement: MasterAnnouncement = { url, node: options.node };
-  const campaign: Campaign = election.campaign(JSON.stringify(announcement));
-  // The lock address the last other master announced: a takeover blocklists it at once.
+  // The lock address the last other master announced: a takeover blocklists it at once. It is
+  // followed before this candidate campaigns, so a takeover knows it; and the campaign's
+  // handlers are on before anything is awaited (an `elected` with no listener is lost).
   let announcedLock: string | undefined;
   const remember = (value: string | undefined) => {
     if (value === undefined) return;
@@ -288,6 +289,7 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
     }
   };
   const follower = await ElectionFollower.follow(options.etcd, electionName, remember);
+  const campaign: Campaign = election.campaign(JSON.stringify(announcement));
   campaign.on('elected', () => {
     takeOver().catch((error: unknown) =>
       lose(
