@@ -15,11 +15,11 @@ import {
 import { Elections } from './elections.js';
 import { EventLog, TRIM_EVERY_MS } from './events.js';
 import { EtcdLeadershipMover } from './etcd-leadership.js';
-import { watchHandovers } from './handovers.js';
+import { releaseLeases, watchNeighbourPower } from './power-watch.js';
 import { RackseedError } from './errors/index.js';
 import { followEtcdEndpoints } from './etcd-endpoints.js';
 import { CertificateFollower } from './certificates.js';
-import { type BmcPowerDriver, Fencer } from './fencer.js';
+import { type BmcPowerDriver, Fencer, readBmc } from './fencer.js';
 import { type BmcRecord, type EtcdEndpoints, type EtcdJoin, keys, type NodeRecord } from './keys.js';
 import { serveAgentEndpoint } from './listener.js';
 import { LocalEtcd } from './local-etcd.js';
@@ -151,10 +151,30 @@ export async function startAgent(
 
   // eslint-disable-next-line prefer-const
   let supervisor: Supervisor;
-  const fencerLater: { fencer?: Fencer } = {};
+  const later: { fencer?: Fencer; ceph?: LocalCeph } = {};
   const serviceElections = catalog.flatMap((service) => (service.election ? [service.election] : []));
   const metrics = new AgentMetrics(() => readStatus(store, serviceElections));
   const events = new EventLog(store, name, log);
+  /**
+   * A node is off: fenced, or gone with its BMC saying so (a registration that vanished
+   * otherwise, such as an agent's restart, leaves the monitors alone). If this node's monitor
+   * still counts the node's in its quorum, it calls an election now.
+   */
+  const hurryMonitorElection = (node: string, knownOff: boolean) => {
+    const ceph = later.ceph;
+    if (!ceph?.runsMonitor) return;
+    const off = async () => {
+      if (knownOff) return true;
+      const bmc = await readBmc(store, options.clusterKey, node);
+      return bmc !== undefined && (await driver.powerState(bmc)) === 'off';
+    };
+    off()
+      .then(async (isOff) => isOff && (await ceph.hurryMonitorElection(node)))
+      .then(
+        (called) => called && log(`${node} is off: this node's monitor called an election without its monitor`),
+        (error: unknown) => log(`could not hurry the monitors' election after ${node} left: ${String(error)}`),
+      );
+  };
   const elections = await Elections.open(store, name, {
     elected: (service, failover) => {
       log(`elected for ${service}`);
@@ -165,7 +185,11 @@ export async function startAgent(
       log(`no longer holds ${service}: stopping it`);
       void supervisor.disable(service).then(() => enableIfHealthy(service));
     },
-    nodeGone: (node, gone) => void fencerLater.fencer?.nodeGone(node, gone),
+    nodeGone: (node, gone) => {
+      void later.fencer?.nodeGone(node, gone);
+      hurryMonitorElection(node, false);
+    },
+    fenced: (node) => hurryMonitorElection(node, true),
     changed: () => {},
   });
   const roles = cephRoles();
@@ -183,6 +207,27 @@ export async function startAgent(
           log,
         })
       : undefined;
+  /**
+   * A node is off (its BMC says so): its OSDs are marked down at once (definitely dead), and its
+   * leases revoked (its registration's, when the power watch saw it first).
+   */
+  const poweredOff = (node: string, registration?: string) => {
+    releaseLeases(store, node, serviceElections, registration).then(
+      (count) => count > 0 && log(`${node} is off: revoked its ${count} leases`),
+      (error: unknown) => log(`could not revoke the leases of powered-off ${node}: ${String(error)}`),
+    );
+    if (!ceph) return;
+    const started = Date.now();
+    markPoweredOffOsdsDown(store, ceph, node).then(
+      (ids) => {
+        for (const id of ids)
+          log(`marked osd.${id} of powered-off ${node} down, definitely dead, in ${Date.now() - started} ms`);
+      },
+      (error: unknown) =>
+        log(`could not mark the OSD of powered-off ${node} down (the Ceph keeper will): ${String(error)}`),
+    );
+  };
+  later.ceph = ceph;
   const fencer = new Fencer(
     store,
     name,
@@ -191,24 +236,9 @@ export async function startAgent(
     elections,
     (fence) => new MachineHost(store, NODE_MACHINE, { fence: fence as never }, name),
     () => lease?.id ?? '0',
-    {
-      log,
-      poweredOff: (node) => {
-        if (!ceph) return;
-        const started = Date.now();
-        markPoweredOffOsdsDown(store, ceph, node).then(
-          (ids) => {
-            for (const id of ids)
-              log(`marked osd.${id} of powered-off ${node} down, definitely dead, in ${Date.now() - started} ms`);
-          },
-          (error: unknown) =>
-            log(`could not mark the OSD of powered-off ${node} down (the Ceph keeper will): ${String(error)}`),
-        );
-      },
-      observe: (outcome) => metrics.fence(outcome),
-    },
+    { log, poweredOff: (node) => poweredOff(node), observe: (outcome) => metrics.fence(outcome) },
   );
-  fencerLater.fencer = fencer;
+  later.fencer = fencer;
   const genesis = new MachineHost(
     store,
     CLUSTER_GENESIS_MACHINE,
@@ -367,7 +397,18 @@ export async function startAgent(
     log,
   );
   leadership.start();
-  const handovers = await watchHandovers(store, name, serviceElections, (node) => void fencer.probe(node));
+  const powerWatch = watchNeighbourPower({
+    self: name,
+    nodes: elections.nodes,
+    bmc: (node) => readBmc(store, options.clusterKey, node),
+    driver,
+    log,
+    lost: (node, registration) => {
+      log(`${node}'s BMC says it is off while it is registered`);
+      events.record({ type: 'node.power.lost', node, detail: 'its BMC says it is off while it is registered' });
+      poweredOff(node, registration);
+    },
+  });
 
   const trimming = setInterval(
     () => void events.trim().catch((error: unknown) => log(`could not trim the event log: ${String(error)}`)),
@@ -398,7 +439,7 @@ export async function startAgent(
       stopping = true;
       log('stopping');
       leadership.stop();
-      await handovers.close();
+      await powerWatch.close();
       clearInterval(trimming);
       await supervisor.disableAll();
       await ceph?.stop();

@@ -13,6 +13,8 @@ export interface ElectionHooks {
   deposed(service: string): void;
   /** A node's registration vanished (its lease expired or was revoked). */
   nodeGone(name: string, lease: string): void;
+  /** A fence record was written: `name` is powered off. */
+  fenced?(name: string): void;
   /** A claim or a fence record changed. */
   changed(): void;
 }
@@ -65,7 +67,8 @@ export class Elections {
       hooks.changed();
       poke();
     });
-    const fenced = await PrefixView.open(store, keys.fencedAll, () => {
+    const fenced = await PrefixView.open(store, keys.fencedAll, (key, previous, current) => {
+      if (current && current.modRevision !== previous?.modRevision) hooks.fenced?.(key.slice(keys.fencedAll.length));
       hooks.changed();
       poke();
     });

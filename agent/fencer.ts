@@ -9,10 +9,23 @@ import { openRecord } from './sealed.js';
 import { parseJson } from './store/store.js';
 import type { Store } from './store/store.js';
 
+/** A session kept open with one BMC, to ask it for the power again and again (a power watch's). */
+export interface BmcPowerSession {
+  powerState(): Promise<'on' | 'off'>;
+  close(): Promise<void>;
+}
+
 /** Powers a node off (and tells whether it is off) through its BMC. */
 export interface BmcPowerDriver {
   powerOff(bmc: BmcRecord): Promise<void>;
   powerState(bmc: BmcRecord): Promise<'on' | 'off'>;
+  session(bmc: BmcRecord): Promise<BmcPowerSession>;
+}
+
+/** How to reach `node`'s BMC (its sealed record, opened), or undefined when none is known. */
+export async function readBmc(store: Store, clusterKey: Buffer, node: string): Promise<BmcRecord | undefined> {
+  const entry = await store.get(keys.bmc(node));
+  return entry ? openRecord<BmcRecord>(clusterKey, entry.key, entry.value) : undefined;
 }
 
 /** The BMC could not be reached or refused; the node stays unfenced until it can be, or an operator confirms. */
@@ -117,16 +130,15 @@ export class Fencer {
       // etcd's own record, read under the lock, says so (a second power-off and event otherwise).
       const recorded = await this.store.get(keys.fenced(name));
       if (recorded && parseJson<FenceRecord>(recorded).lease === lease) return { type: 'node.fenced', method: 'bmc' };
-      const entry = await this.store.get(keys.bmc(name));
-      if (!entry) return { type: 'node.fence.failed', error: 'no BMC is known for it' };
-      let bmc: BmcRecord;
+      let bmc: BmcRecord | undefined;
       try {
-        bmc = openRecord<BmcRecord>(this.clusterKey, entry.key, entry.value);
+        bmc = await readBmc(this.store, this.clusterKey, name);
       } catch (error) {
         const message = error instanceof RackseedError ? `${error.code}: ${error.message}` : String(error);
         this.failed(name, error instanceof RackseedError ? error.code : 'FENCE_ERR_BMC_RECORD', message);
         return { type: 'node.fence.failed', error: message };
       }
+      if (!bmc) return { type: 'node.fence.failed', error: 'no BMC is known for it' };
       if (!(await quorumWithout(this.store, name))) {
         const error = new FenceQuorumError(name);
         this.failed(name, error.code, error.message);
@@ -160,26 +172,6 @@ export class Fencer {
       return { type: 'node.fenced', method: 'bmc' };
     } finally {
       await this.store.delete(lock).catch(() => {});
-    }
-  }
-
-  /**
-   * Another node stopped renewing a lease shorter than its registration (the DB master's; see
-   * handovers.ts): if this node holds the fencer and that node's BMC says it is off, `poweredOff`
-   * is told at once (its OSDs are marked down), before its registration expires and it is
-   * fenced as ever. Nothing is recorded, nothing powered off: a node still on is left alone.
-   */
-  async probe(name: string): Promise<void> {
-    if (!this.active || name === this.node) return;
-    try {
-      const entry = await this.store.get(keys.bmc(name));
-      if (!entry) return;
-      const bmc = openRecord<BmcRecord>(this.clusterKey, entry.key, entry.value);
-      if ((await this.driver.powerState(bmc)) !== 'off') return;
-      this.log(`${name} let its lease go and its BMC says it is off`);
-      this.poweredOff(name);
-    } catch (error) {
-      this.log(`could not ask ${name}'s BMC whether it is off: ${String(error)}`);
     }
   }
 

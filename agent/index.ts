@@ -68,7 +68,15 @@ export {
 export { type ElectionHooks, Elections } from './elections.js';
 export { followEtcdEndpoints, votersOf } from './etcd-endpoints.js';
 export { installed } from './installed.js';
-export { type BmcPowerDriver, FenceBmcError, Fencer, FenceQuorumError } from './fencer.js';
+export {
+  type BmcPowerDriver,
+  type BmcPowerSession,
+  FenceBmcError,
+  Fencer,
+  FenceQuorumError,
+  readBmc,
+} from './fencer.js';
+export { releaseLeases, watchNeighbourPower } from './power-watch.js';
 export { EtcdLeadershipMover } from './etcd-leadership.js';
 export { fenceByOperator, NodeAliveError, NodeRemoveError, removeByOperator } from './operator.js';
 export {

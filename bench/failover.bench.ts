@@ -63,16 +63,18 @@ export default async function bench(): Promise<void> {
     const api = apiOf(lab.gateway.url, token, dispatcher);
     await whole(lab, status, undefined);
     const writer = new FlavorWriter(api.url, api.token, api.dispatcher, PACE_MS);
-    const results: { label: string; after: number[]; gap: number[]; missed: number }[] = [];
+    const results: { label: string; after: number[]; gap: number[]; singletons: number[]; missed: number }[] = [];
     try {
-      const scenarios: [string, () => Promise<{ t0: number; victim: string; from?: number; missed?: string }>][] = [
+      // `nodeDown`: the victim's node goes (its other singletons move, and are timed).
+      type Struck = { t0: number; victim: string; nodeDown: boolean; from?: number; missed?: string };
+      const scenarios: [string, () => Promise<Struck>][] = [
         [
           "DB master's node loses power",
           async () => {
             const victim = await dbMaster(status);
             const t0 = Date.now();
             labPower(lab, victim, 'off');
-            return { t0, victim };
+            return { t0, victim, nodeDown: true };
           },
         ],
         [
@@ -82,7 +84,7 @@ export default async function bench(): Promise<void> {
             if (!victim) throw new Error('nobody holds the provisioner');
             const t0 = Date.now();
             labPower(lab, victim, 'off');
-            return { t0, victim };
+            return { t0, victim, nodeDown: true };
           },
         ],
         [
@@ -93,7 +95,7 @@ export default async function bench(): Promise<void> {
             const t0 = Date.now();
             process.kill(pid, 'SIGSTOP');
             setTimeout(() => signal(pid, 'SIGCONT'), 13_000);
-            return { t0, victim };
+            return { t0, victim, nodeDown: false };
           },
         ],
         [
@@ -116,18 +118,24 @@ export default async function bench(): Promise<void> {
             if (!off) {
               // Not fenced: what the agents said about it since the pause (the run counts as missed).
               const said = fenceLines(lab.scopeDir, t0, victim);
-              return { t0, victim, missed: `not fenced in 60 s (pid ${pid} paused): ${said.join(' | ')}` };
+              return {
+                t0,
+                victim,
+                nodeDown: true,
+                missed: `not fenced in 60 s (pid ${pid} paused): ${said.join(' | ')}`,
+              };
             }
-            return { t0, victim, from: Date.now() };
+            return { t0, victim, nodeDown: true, from: Date.now() };
           },
         ],
       ];
       for (const [label, strike] of scenarios) {
-        const result = { label, after: [] as number[], gap: [] as number[], missed: 0 };
+        const result = { label, after: [] as number[], gap: [] as number[], singletons: [] as number[], missed: 0 };
         results.push(result);
         for (let i = 0; i < RUNS; i++) {
           let t0 = Date.now();
           try {
+            const held = (await status()).singletons;
             const struck = await strike();
             t0 = struck.t0;
             if (struck.missed !== undefined) {
@@ -144,7 +152,17 @@ export default async function bench(): Promise<void> {
             );
             result.after.push(recovered.after);
             result.gap.push(recovered.gap);
-            console.log(`  ${label}, run ${i + 1} (${struck.victim}): next write after ${recovered.after} ms`);
+            const services = Object.entries(held).flatMap(([service, holder]) =>
+              struck.nodeDown && holder === struck.victim && service !== 'db-master' ? [service] : [],
+            );
+            const claimed = services.length > 0 ? await singletonsClaimed(lab.scopeDir, t0, services) : undefined;
+            if (claimed !== undefined) result.singletons.push(claimed);
+            console.log(
+              `  ${label}, run ${i + 1} (${struck.victim}): next write after ${recovered.after} ms` +
+                (claimed === undefined
+                  ? ''
+                  : `; its singletons (${services.join(', ')}) claimed again after ${claimed} ms`),
+            );
             console.log(`    ${failoverTimeline(lab.scopeDir, t0, struck.victim).join('; ')}`);
             await new Promise((resolve) => setTimeout(resolve, 13_000)); // a paused process resumes first
             await whole(lab, status, struck.victim);
@@ -163,7 +181,7 @@ export default async function bench(): Promise<void> {
     const floor = median(reelection);
     row(`failover bench (lab rack: seed + 4, Ceph; n=${RUNS} each)`, 'median', 'p95', 'median / etcd');
     row('etcd leader re-election (the floor)', fmt(floor), fmt(quantile(reelection, 0.95)), '1.00×');
-    for (const { label, after, gap, missed } of results) {
+    for (const { label, after, gap, singletons, missed } of results) {
       if (missed > 0) row(`${label}: runs that failed over`, `${RUNS - missed} of ${RUNS}`);
       if (after.length === 0) continue;
       row(
@@ -173,6 +191,13 @@ export default async function bench(): Promise<void> {
         `${(median(after) / floor).toFixed(1)}×`,
       );
       row('  write gap (last ack → next ack)', fmt(median(gap)), fmt(quantile(gap, 0.95)));
+      if (singletons.length > 0) {
+        row(
+          `  its other singletons claimed (n=${singletons.length})`,
+          fmt(median(singletons)),
+          fmt(quantile(singletons, 0.95)),
+        );
+      }
     }
     const acknowledged = writer.acknowledged.map((w) => w.name);
     const listed = await flavorNames(api);
@@ -191,6 +216,32 @@ export default async function bench(): Promise<void> {
     await labDown(dir);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * When the last of `services` (singletons the struck node held) was claimed by another node, in
+ * ms since `since`: the first `elected for SERVICE` each agent log says after it (the claim; the
+ * process starts right after). Waits for them up to 60 s.
+ */
+async function singletonsClaimed(scopeDir: string, since: number, services: readonly string[]): Promise<number> {
+  const claims = () => {
+    const at = new Map<string, number>();
+    for (const { at: when, text } of labLogEntries(scopeDir, since)) {
+      const service = /^elected for (\S+)$/.exec(text)?.[1];
+      if (service && services.includes(service) && !at.has(service)) at.set(service, when);
+    }
+    return at;
+  };
+  const all = await waitFor(
+    `the singletons ${services.join(', ')} claimed again`,
+    () => {
+      const at = claims();
+      return at.size === services.length ? at : undefined;
+    },
+    60_000,
+    200,
+  );
+  return Math.max(...all.values()) - since;
 }
 
 /** What the lab's agents logged since `since` about fencing `victim` (or any fence at all), in order. */

@@ -2,6 +2,7 @@
  * Ceph in the self-assembled cluster: the identity sealed in etcd, monitors on the first three
  * live nodes, an OSD on every node, the manager as a singleton; a pure planner and a keeper.
  */
+export { adminSocketCommand } from './admin-socket.js';
 export { CephCommandError } from './cli.js';
 export {
   CEPH_HARDENED,

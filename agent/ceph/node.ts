@@ -7,6 +7,7 @@ import { parseJson } from '../store/store.js';
 import { PrefixView } from '../store/view.js';
 import { KeptProcess } from '../kept-process.js';
 import { commandService, type RunningService, type ServiceSpec } from '../supervisor.js';
+import { adminSocketCommand } from './admin-socket.js';
 import { cephTool } from './cli.js';
 import {
   ADMIN_CAPS,
@@ -105,6 +106,33 @@ export class LocalCeph {
     await this.view?.close();
     await this.busy;
     await Promise.all([this.mon?.stop(), this.osd?.stop(), this.monitors.close()]);
+  }
+
+  /** Whether this node runs a monitor now. */
+  get runsMonitor(): boolean {
+    return this.mon?.active ?? false;
+  }
+
+  /**
+   * `node` is off (its BMC says so, or it was fenced). If this node runs a monitor whose quorum
+   * still counts `node`'s, that monitor is asked through its admin socket to call an election
+   * now (`quorum enter`). Otherwise every commit (an OSD's mark-down, a blocklist) waits on the
+   * dead peer's acceptance until the leader's lease acknowledgement times out and elects on its
+   * own, 1.5 to 2.1 s after the death (`mon lease` 1 s); the election itself still waits `mon
+   * election timeout` (1 s) for the dead monitor. Only for a node that is surely off: an
+   * election stops every commit while it lasts. Resolves whether an election was called.
+   */
+  async hurryMonitorElection(node: string): Promise<boolean> {
+    if (!this.runsMonitor || node === this.options.name) return false;
+    const socket = join(this.paths.run, `mon.${this.options.name}.asok`);
+    const status = JSON.parse(await adminSocketCommand(socket, { prefix: 'mon_status' })) as {
+      quorum?: number[];
+      monmap?: { mons?: { name: string; rank: number }[] };
+    };
+    const rank = status.monmap?.mons?.find((mon) => mon.name === node)?.rank;
+    if (rank === undefined || !(status.quorum ?? []).includes(rank)) return false;
+    await adminSocketCommand(socket, { prefix: 'quorum enter' });
+    return true;
   }
 
   /** Reconciles now, or again right after the round in progress. */

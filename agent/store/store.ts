@@ -270,6 +270,18 @@ export class Store {
   }
 
   /**
+   * Ends another holder's lease now (every key under it is deleted at once): a node whose BMC
+   * says it is off (power-watch.ts). A lease that already ran out is no error.
+   */
+  async revokeLease(id: string): Promise<void> {
+    try {
+      await this.call(`revoke lease ${id}`, () => this.client.leaseClient.leaseRevoke({ ID: id }));
+    } catch (error) {
+      if (!(error instanceof StoreLeaseLostError)) throw error;
+    }
+  }
+
+  /**
    * Deletes the first keys under `prefix` (in key order) beyond the last `keep`, in one range
    * delete; resolves how many went. For logs whose keys sort oldest first.
    */

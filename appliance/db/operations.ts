@@ -46,6 +46,7 @@ export const CLOUD_OPERATIONS: { readonly [G in CloudDbGroup]: { readonly [M in 
     hostUsage: 'read',
     lifetimes: 'read',
   },
+  serverGroups: { create: 'write', get: 'read', list: 'read', delete: 'write' },
   images: { create: 'write', get: 'read', list: 'read', update: 'write', delete: 'write' },
   imageMembers: { add: 'write', get: 'read', list: 'read', setStatus: 'write', remove: 'write' },
   networks: {

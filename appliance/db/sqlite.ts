@@ -3,6 +3,7 @@ import type { Migration } from '../dbmaster/index.js';
 import { actionsSql } from './actions.js';
 import { catalogSql } from './catalog.js';
 import { imageMembersSql } from './image-members.js';
+import { serverGroupsSql } from './server-groups.js';
 import { nameFilter } from './name-filter.js';
 import {
   DbConflictError,
@@ -27,6 +28,7 @@ import {
   type QuotaResource,
   type Role,
   type Server,
+  type ServerGroupPolicy,
   type SigningKey,
   type Subnet,
   type User,
@@ -144,6 +146,24 @@ export const CLOUD_MIGRATIONS: readonly Migration[] = [
   CREATE INDEX catalog_endpoints_service ON catalog_endpoints (service_id);
   `,
   },
+  {
+    version: 7,
+    name: "Nova's server groups: a policy the scheduler applies to the servers created in one",
+    up: `
+  CREATE TABLE server_groups (id TEXT PRIMARY KEY, name TEXT NOT NULL, project_id TEXT NOT NULL,
+    user_id TEXT NOT NULL, policy TEXT NOT NULL, created_at TEXT NOT NULL);
+  CREATE INDEX server_groups_project ON server_groups (project_id);
+  ALTER TABLE servers ADD COLUMN server_group_id TEXT;
+  CREATE INDEX servers_server_group ON servers (server_group_id);
+  `,
+  },
+  {
+    version: 8,
+    name: "Nova's server locks: who locked a server (its project, or an admin from another)",
+    up: `
+  ALTER TABLE servers ADD COLUMN locked_by TEXT;
+  `,
+  },
 ];
 
 type Row = Record<string, unknown>;
@@ -247,6 +267,8 @@ const toServer = (r: Row): Server => ({
   updatedAt: str(r.updated_at),
   launchedAt: strOrNull(r.launched_at),
   userData: strOrNull(r.user_data),
+  serverGroupId: strOrNull(r.server_group_id),
+  lockedBy: strOrNull(r.locked_by) as Server['lockedBy'],
 });
 
 const toImage = (r: Row): Image => ({
@@ -406,6 +428,16 @@ export function cloudSql(db: Database.Database): CloudSql {
     if (over.length > 0) {
       throw new DbQuotaExceededError(`Quota exceeded for ${over.map(([name]) => name).join(', ')}`);
     }
+    if (server.serverGroupId !== null) {
+      if (!one('SELECT 1 FROM server_groups WHERE id = ?', server.serverGroupId))
+        throw new DbNotFoundError('server group', server.serverGroupId);
+      const members = num(
+        one(`SELECT COUNT(*) AS n FROM servers WHERE server_group_id = ? AND state != 'deleted'`, server.serverGroupId)
+          ?.n,
+      );
+      if (quota.serverGroupMembers >= 0 && members + 1 > quota.serverGroupMembers)
+        throw new DbQuotaExceededError('Quota exceeded, too many servers in group');
+    }
     const addresses: Server['addresses'] = [];
     for (const nic of nics) {
       const network = one('SELECT name FROM networks WHERE id = ?', nic.networkId);
@@ -464,6 +496,8 @@ export function cloudSql(db: Database.Database): CloudSql {
         ram: num(flavor.ram),
         disk: num(flavor.disk),
         user_data: created.userData,
+        server_group_id: created.serverGroupId,
+        locked_by: created.lockedBy,
         created_at: created.createdAt,
         updated_at: created.updatedAt,
         launched_at: created.launchedAt,
@@ -511,6 +545,36 @@ export function cloudSql(db: Database.Database): CloudSql {
   };
   const hostUsage = () => Object.fromEntries(usedByHost(''));
 
+  /**
+   * The policy of `server`'s group as a host filter: which hosts it refuses, and why. Members on
+   * an excluded host (a dead one, being evacuated) do not count: the first of an affinity group
+   * to move chooses the host the others follow.
+   */
+  const groupPolicy = (server: Row, exclude: readonly string[]) => {
+    if (server.server_group_id === null) return undefined;
+    const group = one('SELECT id, policy FROM server_groups WHERE id = ?', server.server_group_id);
+    if (!group) return undefined; // deleted since: its servers are in no group
+    const hosts = new Set(
+      all(
+        `SELECT host FROM servers WHERE server_group_id = ? AND id != ? AND state != 'deleted' AND host != ''`,
+        group.id,
+        server.id,
+      )
+        .map((r) => str(r.host))
+        .filter((host) => !exclude.includes(host)),
+    );
+    const policy = str(group.policy) as ServerGroupPolicy;
+    return policy === 'affinity'
+      ? {
+          refuses: (host: string) => hosts.size > 0 && !hosts.has(host),
+          why: `not the host of server group ${str(group.id)}'s servers (affinity)`,
+        }
+      : {
+          refuses: (host: string) => hosts.has(host),
+          why: `holds a server of server group ${str(group.id)} (anti-affinity)`,
+        };
+  };
+
   const placeServer = db.transaction((id: string, candidates: readonly HostCapacity[], exclude: readonly string[]) => {
     const server = one(`SELECT * FROM servers WHERE id = ? AND state != 'deleted'`, id);
     if (!server) throw new DbNotFoundError('server', id);
@@ -518,6 +582,7 @@ export function cloudSql(db: Database.Database): CloudSql {
     const used = usedByHost(id);
     const need = { vcpus: num(server.vcpus), memoryMb: num(server.ram), diskGb: num(server.disk) };
     const why: string[] = [];
+    const group = groupPolicy(server, exclude);
     const fitting = candidates
       .filter((c) => !exclude.includes(c.host))
       .map((c) => {
@@ -534,6 +599,7 @@ export function cloudSql(db: Database.Database): CloudSql {
           ...(c.free.vcpus < need.vcpus ? [`${c.free.vcpus} vCPUs free`] : []),
           ...(c.free.memoryMb < need.memoryMb ? [`${c.free.memoryMb} MB free`] : []),
           ...(c.free.diskGb < need.diskGb ? [`${c.free.diskGb} GB of disk free`] : []),
+          ...(group?.refuses(c.host) ? [group.why] : []),
         ];
         if (short.length > 0) why.push(`${c.host}: ${short.join(', ')}`);
         return short.length === 0;
@@ -613,6 +679,7 @@ export function cloudSql(db: Database.Database): CloudSql {
   return {
     actions: actionsSql(db),
     imageMembers: imageMembersSql(db),
+    serverGroups: serverGroupsSql(db),
     ...catalogSql(db),
     domains: {
       get: (id) => {
@@ -976,6 +1043,7 @@ export function cloudSql(db: Database.Database): CloudSql {
             accessIPv6: 'access_ipv6',
             metadata: 'metadata',
             imageId: 'image_id',
+            lockedBy: 'locked_by',
             updatedAt: 'updated_at',
           },
         );

@@ -119,6 +119,25 @@ export interface Server {
   launchedAt: string | null;
   /** The user data the server was created with, base64 (as Nova keeps it), or null. */
   userData: string | null;
+  /** The server group it was created in (`os:scheduler_hints` `group`), or null. */
+  serverGroupId: string | null;
+  /** Who locked it (Nova's `locked_by`): its own project, or an admin from another; null when unlocked. */
+  lockedBy: 'owner' | 'admin' | null;
+}
+
+/** Where a server group's members may run: all on one host, or each on its own (Nova's hard policies). */
+export type ServerGroupPolicy = 'affinity' | 'anti-affinity';
+
+/** A server group (Nova's): a policy the scheduler applies to the servers created in it. */
+export interface ServerGroup {
+  id: string;
+  name: string;
+  projectId: string;
+  userId: string;
+  policy: ServerGroupPolicy;
+  /** Its live servers, oldest first. */
+  members: string[];
+  createdAt: string;
 }
 
 /** A server's life as usage reports count it: when it was launched and, once deleted, when. */
@@ -313,6 +332,8 @@ export interface ServerQuota {
   instances: number;
   cores: number;
   ram: number;
+  /** How many servers one server group may hold (`server_group_members`). */
+  serverGroupMembers: number;
 }
 
 /** Compute quota resources with their defaults (Nova's `[quota]` defaults). */
@@ -445,7 +466,7 @@ export interface CloudDb {
     list(filter: ServerFilter, page: Page): Promise<Server[]>;
     update(
       id: string,
-      patch: Partial<Pick<Server, 'name' | 'accessIPv4' | 'accessIPv6' | 'metadata' | 'imageId'>>,
+      patch: Partial<Pick<Server, 'name' | 'accessIPv4' | 'accessIPv6' | 'metadata' | 'imageId' | 'lockedBy'>>,
     ): Promise<Server>;
     /** Moves the machine from `fromState` only if it is still there (else DbStaleError). */
     transition(
@@ -457,8 +478,11 @@ export interface CloudDb {
     /**
      * Schedules the server atomically: among `candidates` (minus `exclude`), the hosts with
      * room for its flavor (vCPUs, memory, disk, counting every server placed on them but this
-     * one) and in its availability zone, the one with the most free memory (Nova's spreading
-     * RAM weigher); records it as the server's host and returns it. DbNoValidHostError if none.
+     * one), in its availability zone and allowed by its server group's policy (affinity: the
+     * host of the group's other placed servers, if any; anti-affinity: a host with none of
+     * them; servers on an excluded host, a dead one being evacuated, do not count), the one
+     * with the most free memory (Nova's spreading RAM weigher); records it as the server's
+     * host and returns it. DbNoValidHostError if none.
      * Every call runs in one transaction on the database's single writer, so two concurrent
      * placements never over-commit a host.
      */
@@ -471,6 +495,15 @@ export interface CloudDb {
     lifetimes(filter: { projectId?: string; start: string; end: string }): Promise<ServerLifetime[]>;
     /** What the servers placed on each host use (for the hypervisors API). */
     hostUsage(): Promise<Record<string, { vcpus: number; memoryMb: number; diskGb: number; servers: number }>>;
+  };
+  serverGroups: {
+    /** Creates it if its project stays within `quota` groups (else DbQuotaExceededError). */
+    create(group: Omit<ServerGroup, 'members'>, quota: number): Promise<ServerGroup>;
+    get(id: string): Promise<ServerGroup | null>;
+    /** Oldest first; of one project, or of all. */
+    list(filter: { projectId?: string }): Promise<ServerGroup[]>;
+    /** Its servers stay, in no group. */
+    delete(id: string): Promise<void>;
   };
   images: {
     create(image: Image): Promise<Image>;

@@ -1,6 +1,9 @@
 import { type Locker, type RadosCluster, RadosError } from '../rados/index.js';
 import { type DbLocation, firstStripe, STRIPER_HOLDER, STRIPER_LOCK } from './location.js';
 
+/** How often a takeover asks the monitors for the newest osdmap while it reads the lock's holders. */
+const OSDMAP_REFRESH_MS = 200;
+
 /**
  * The holders a takeover fenced, the osdmap epoch every up OSD had reached with their
  * blocklist, the OSDs it did not wait for because they were marked down meanwhile, and how
@@ -30,7 +33,10 @@ export interface Fenced {
  * object to have a live primary (the old master's node may have died with an OSD), and the
  * monitors' commit and the epoch barrier are then under way or done. A holder with another
  * address is blocklisted after the read, as ever; an announced address that holds nothing
- * (the master had released the lock) belongs to a client that is gone.
+ * (the master had released the lock) belongs to a client that is gone. While the read waits,
+ * the newest osdmap is asked for every 200 ms: a read sent to a dead primary is sent again the
+ * moment a map marks that OSD down, where the objecter would only notice at its next check of
+ * late operations (`objecter timeout`, 1 s) and ask for the map then.
  */
 export async function fencePreviousHolder(
   cluster: RadosCluster,
@@ -53,7 +59,8 @@ export async function fencePreviousHolder(
     const oid = firstStripe(location.name);
     let lockers: Locker[];
     try {
-      lockers = (await timed('lockers', () => pool.listLockers(oid, STRIPER_LOCK))).lockers;
+      lockers = (await timed('lockers', () => refreshingOsdmap(cluster, () => pool.listLockers(oid, STRIPER_LOCK))))
+        .lockers;
     } catch (error) {
       // A new database.
       if (error instanceof RadosError && error.code === 'RADOS_ERR_NOT_FOUND') return { holders: [], took };
@@ -90,6 +97,23 @@ export async function fencePreviousHolder(
     };
   } finally {
     await pool.close();
+  }
+}
+
+/** Runs `call` while asking the monitors for the newest osdmap, one question at a time. */
+async function refreshingOsdmap<T>(cluster: RadosCluster, call: () => Promise<T>): Promise<T> {
+  let done = false;
+  const refresh = async () => {
+    while (!done) {
+      await cluster.waitForLatestOsdmap().catch(() => {}); // no quorum now: asked again
+      await new Promise((resolve) => setTimeout(resolve, OSDMAP_REFRESH_MS));
+    }
+  };
+  void refresh();
+  try {
+    return await call();
+  } finally {
+    done = true;
   }
 }
 

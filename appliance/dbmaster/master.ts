@@ -70,6 +70,8 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
   const log = options.log ?? (() => {});
   process.env.SQLITE_USE_URI = '1'; // read by better-sqlite3's addon when it loads (research §3.2)
   const { location } = options;
+  // The fence's RADOS client, connected (and authenticated) while a standby: a client made at
+  // the takeover could not authenticate while the monitors elect a quorum without a dead one.
   let rados: RadosCluster | undefined;
   if (location.kind === 'ceph') {
     // libcephsqlite's own RADOS client reads these from the process environment.
@@ -244,7 +246,9 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
     prepared = undefined;
     const leaseHeld = holdLease(); // its first keepalive, while the database opens
     leaseHeld.catch(() => {});
+    const openStarted = Date.now();
     const opened = await opening.open();
+    const openMs = Date.now() - openStarted;
     try {
       await leaseHeld;
     } catch (error) {
@@ -261,7 +265,9 @@ export async function startDbMaster(options: DbMasterOptions): Promise<DbMaster>
     log('db.master.ready', {
       node: options.node,
       ms: Date.now() - started,
-      took: opened.took,
+      // The open's own steps; all of it (the worker's start and the lock's wait included); the
+      // wait for the lease's first keepalive after it.
+      took: { ...opened.took, open: openMs, lease: Date.now() - openStarted - openMs },
       schemaVersion: opened.schemaVersion,
       lockAddress: opened.lockAddress,
     });

@@ -118,8 +118,8 @@ export class RadosCluster {
   readonly #options: ConnectOptions;
   /** The blocklist barrier's client (see #probe), connected on the first blocklist. */
   #prober: Promise<RadosCluster> | undefined;
-  /** Its calls in flight: they may outlast the barrier that made them (a tell, up to its timeout). */
-  readonly #probing = new Set<Promise<unknown>>();
+  /** Its calls in flight (a blocklist, a command, a tell on the prober): {@link close} waits for them. */
+  readonly #inFlight = new Set<Promise<unknown>>();
 
   private constructor(native: NativeCluster, options: ConnectOptions) {
     this.#native = native;
@@ -178,7 +178,7 @@ export class RadosCluster {
     input?: Buffer,
   ): Promise<{ output: Buffer; status: string }> {
     const json = typeof command === 'string' ? command : JSON.stringify(command);
-    const { outbuf, outs } = await wrap(this.#native.monCommand(json, input));
+    const { outbuf, outs } = await this.#track(wrap(this.#native.monCommand(json, input)));
     return { output: outbuf, status: outs };
   }
 
@@ -203,7 +203,12 @@ export class RadosCluster {
    * the node is fenced, or by the monitors) drops out of the wait (see {@link BlocklistBarrier}
    * for why that is safe). Accepts the forms librados prints (`v1:…`, `[v2:…]`).
    */
-  async blocklist(address: string, expireSeconds = 3600): Promise<BlocklistBarrier> {
+  blocklist(address: string, expireSeconds = 3600): Promise<BlocklistBarrier> {
+    // Tracked whole: a barrier nobody awaits any more still tells OSDs until it settles.
+    return this.#track(this.#blocklist(address, expireSeconds));
+  }
+
+  async #blocklist(address: string, expireSeconds: number): Promise<BlocklistBarrier> {
     const started = Date.now();
     const probing = this.#probe(); // connects meanwhile, the first time
     // `expire` must be a JSON real (600.0): the monitor refuses an integer for a CephFloat.
@@ -215,7 +220,7 @@ export class RadosCluster {
     const prober = await probing;
     // The prober's map too: its tells go to the OSDs' addresses in it (an OSD that restarted
     // since the last barrier listens at another).
-    await Promise.all([wrap(this.#native.waitForLatestOsdmap()), this.#track(prober.waitForLatestOsdmap())]);
+    await Promise.all([this.waitForLatestOsdmap(), this.#track(prober.waitForLatestOsdmap())]);
     const barrier = await this.#barrier(prober, first, Date.now() + BARRIER_TIMEOUT_MS);
     return { ...barrier, took: { add: added - started, barrier: Date.now() - added } };
   }
@@ -320,13 +325,13 @@ export class RadosCluster {
     return (JSON.parse(output.toString()) as { newest_map: number }).newest_map;
   }
 
-  /** Counts a call on the prober as in flight until it settles (close waits for it). */
+  /** Counts a call as in flight until it settles: {@link close} waits for it. */
   async #track<T>(call: Promise<T>): Promise<T> {
-    this.#probing.add(call);
+    this.#inFlight.add(call);
     try {
       return await call;
     } finally {
-      this.#probing.delete(call);
+      this.#inFlight.delete(call);
     }
   }
 
@@ -364,13 +369,13 @@ export class RadosCluster {
 
   /** Waits until this client has the newest osdmap (e.g. after a blocklist change). */
   waitForLatestOsdmap(): Promise<void> {
-    return wrap(this.#native.waitForLatestOsdmap());
+    return this.#track(wrap(this.#native.waitForLatestOsdmap()));
   }
 
   /** Closes every pool context (after their operations finish) and disconnects. */
   async close(): Promise<void> {
-    // A call still in flight holds the prober's handle on a libuv thread: let it end first.
-    await Promise.allSettled([...this.#probing]);
+    // A call still in flight holds a handle on a libuv thread: let it end first.
+    await Promise.allSettled([...this.#inFlight]);
     const prober = this.#prober;
     this.#prober = undefined;
     await prober?.then(

@@ -35,7 +35,7 @@ export function labLogEntries(scopeDir: string, since: number, dbMasters = false
 
 /**
  * Where a failover's time went, read from a lab's logs (its agents' and DB masters'): the
- * victim's fence, its OSD marked down, the new DB master's election, its fence on Ceph (each
+ * victim's power loss seen by its watcher (its leases revoked), its fence, its OSD marked down, the new DB master's election, its fence on Ceph (each
  * step, and the OSDs it did not wait for: `down`) and its open (each step). Each line starts
  * with the milliseconds since `since` (the strike); in order. For the e2e and the failover bench.
  */
@@ -45,7 +45,7 @@ export function failoverTimeline(scopeDir: string, since: number, victim: string
     const push = (what: string) => timeline.push({ at, what });
     if (text.startsWith(`fenced ${victim} `)) push('node fenced');
     if (text.includes(`of fenced ${victim} down`) || text.includes(`of powered-off ${victim} down`)) push(text);
-    if (text.startsWith(`${victim} let its lease go`)) push(text);
+    if (text.startsWith(`${victim}'s BMC says it is off`) || text.includes(`watch ${victim}'s power`)) push(text);
     if (entry.event === 'db.master.elected') push(`${String(entry.node)} elected`);
     if (entry.event === 'db.master.fenced') {
       const steps = JSON.stringify({ ...(entry.took as object), down: entry.down ?? [], announced: !!entry.announced });

@@ -147,6 +147,37 @@ describe('openstack CLI against rackseed cloud serve', () => {
     expect(own.Servers.map((s) => s.name)).toEqual(usage?.Servers.map((s) => s.name));
   });
 
+  it('keeps the servers of an anti-affinity server group apart: the second has no host left (one here)', async () => {
+    // At 2.1 the CLI prints Nova's list of policies.
+    const group = await json<{ id: string; policies: string[] }>(
+      ...['server', 'group', 'create', '--policy', 'anti-affinity', 'cli-apart'],
+    );
+    expect(group.policies).toEqual(['anti-affinity']);
+    const file = join(cloud.dir, 'group-image.raw');
+    writeFileSync(file, Buffer.alloc(1024, 1));
+    await os(...['image', 'create', '--file', file, '--disk-format', 'raw', '--container-format', 'bare', 'cli-group']);
+    const create = (name: string) => [
+      ...['server', 'create', '--flavor', 'm1.tiny', '--image', 'cli-group', '--network', 'provider'],
+      ...['--hint', `group=${group.id}`, '--wait', name],
+    ];
+    const first = await json<{ id: string; status: string }>(...create('cli-apart-1'));
+    expect(first.status).toBe('ACTIVE');
+    // --wait reports the ERROR in words: the server is there all the same.
+    expect(await os(...create('cli-apart-2'))).toMatch(/^Error creating server$/m);
+    const second = await json<{ id: string; status: string; fault?: { message: string } }>(
+      ...['server', 'show', 'cli-apart-2'],
+    );
+    expect(second.status).toBe('ERROR');
+    expect(second.fault?.message).toContain(`holds a server of server group ${group.id} (anti-affinity)`);
+    const shown = await json<{ members: string | string[] }>('server', 'group', 'show', 'cli-apart');
+    const members = typeof shown.members === 'string' ? shown.members.split(/,\s*/) : shown.members;
+    expect([...members].sort()).toEqual([first.id, second.id].sort());
+    await os('server', 'delete', '--wait', 'cli-apart-1', 'cli-apart-2');
+    await os('server', 'group', 'delete', 'cli-apart');
+    await os('image', 'delete', 'cli-group');
+    expect(await json<unknown[]>('server', 'group', 'list')).toEqual([]);
+  });
+
   it('registers a service with an endpoint in a region of its own, seen in the catalog, then removes them', async () => {
     const endpoints = await json<{ 'Service Name': string; Interface: string; URL: string }[]>('endpoint', 'list');
     expect(

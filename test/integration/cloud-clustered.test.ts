@@ -376,8 +376,10 @@ async function errorsOf(db: CloudDb) {
     updatedAt: now,
     launchedAt: null,
     userData: null,
+    serverGroupId: null,
+    lockedBy: null,
   });
-  const quota = { instances: 10, cores: 20, ram: 51200 };
+  const quota = { instances: 10, cores: 20, ram: 51200, serverGroupMembers: 10 };
   const nic = (n: string) => ({ networkId: 'tiny-net', portId: `port-${n}`, macAddress: `fa:16:3e:00:00:0${n}` });
   await db.servers.create(server('errors-vm-1'), [{ ...nic('1'), networkId: provider?.id ?? '' }], quota);
   await db.networks.create(

@@ -105,29 +105,4 @@ describe('fencer: never costs etcd its quorum (real etcd, ipmi_sim)', () => {
     const fenced = (await listEvents(store, { node: 'm2' })).events.filter((e) => e.type === 'node.fenced');
     expect(fenced).toHaveLength(1);
   });
-
-  it('asked about a node that let its lease go, tells `poweredOff` only if it holds the fencer and the BMC says off', async () => {
-    await rack.bmcs[0]?.ipmitool(['chassis', 'power', 'on']); // m1 back on; m2 stays off
-    const told: string[] = [];
-    const prober = new Fencer(
-      store,
-      'prober',
-      new IpmiPowerDriver(),
-      clusterKey,
-      elections,
-      (fence) => new MachineHost(store, NODE_MACHINE, { fence: fence as never }),
-      () => '0',
-      { log: (message) => logged.push(message), poweredOff: (node) => told.push(node) },
-    );
-    await prober.probe('m2'); // not the fencer's holder
-    expect(told).toEqual([]);
-    prober.active = true;
-    await prober.probe('m1');
-    await prober.probe('m3'); // no BMC known: nothing to ask, nothing thrown
-    expect(told).toEqual([]);
-    await prober.probe('m2');
-    expect(told).toEqual(['m2']);
-    // Only asked: nothing powered off, nothing recorded.
-    expect(await rack.bmcs[0]?.power()).toBe('on');
-  });
 });

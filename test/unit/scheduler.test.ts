@@ -57,17 +57,30 @@ describe('the scheduler: real inventory, atomic claims', () => {
   });
 
   const by = { requestId: 'req-test', userId: 'u', projectId: 'p' };
-  const create = (service: ServerService, name: string, az = 'nova', forcedHost?: string) =>
+  const create = (
+    service: ServerService,
+    name: string,
+    az = 'nova',
+    forcedHost?: string,
+    group: { id: string; members: number } | null = null,
+  ) =>
     service.create(
       {
         ...{ id: crypto.randomUUID(), projectId, userId: 'u', name, flavorId, imageId: 'i', keyName: null },
         ...{ availabilityZone: az, accessIPv4: '', accessIPv6: '', metadata: {}, userData: null },
         ...{ createdAt: new Date().toISOString(), updatedAt: new Date().toISOString(), launchedAt: null },
+        serverGroupId: group?.id ?? null,
+        lockedBy: null,
       },
       [],
-      { instances: -1, cores: -1, ram: -1 },
+      { instances: -1, cores: -1, ram: -1, serverGroupMembers: group?.members ?? -1 },
       by,
       forcedHost,
+    );
+  const serverGroup = (policy: 'affinity' | 'anti-affinity') =>
+    db.serverGroups.create(
+      { id: crypto.randomUUID(), name: policy, projectId, userId: 'u', policy, createdAt: new Date().toISOString() },
+      10,
     );
   const settle = async (service: ServerService, servers: Server[]) => {
     await service.idle();
@@ -129,6 +142,62 @@ describe('the scheduler: real inventory, atomic claims', () => {
       ...DEFAULT_PLACEMENT,
       diskAllocationRatio: 1.5,
     });
+  });
+
+  it('server groups: anti-affinity puts each server on a host of its own, affinity all on one; NoValidHost says why', async () => {
+    const hosts = [host('g1', 8, 512 + 4096), host('g2', 8, 512 + 4096), host('g3', 8, 512 + 2048)];
+    const service = new ServerService(db, new SmallCloud(hosts), console);
+    const anti = await serverGroup('anti-affinity');
+    const spread: Server[] = [];
+    for (let i = 0; i < 3; i++)
+      spread.push(
+        ...(await settle(service, [
+          await create(service, `anti-${i}`, 'nova', undefined, { id: anti.id, members: 10 }),
+        ])),
+      );
+    expect(new Set(spread.map((s) => s.host))).toEqual(new Set(['g1', 'g2', 'g3']));
+    const [fourth] = await settle(service, [
+      await create(service, 'anti-3', 'nova', undefined, { id: anti.id, members: 10 }),
+    ]);
+    expect(fourth?.state).toBe('error');
+    expect(machineOf(fourth as Server).context.fault?.message).toContain(
+      `holds a server of server group ${anti.id} (anti-affinity)`,
+    );
+    expect((await db.serverGroups.get(anti.id))?.members).toEqual([...spread, fourth].map((s) => s?.id));
+
+    // Affinity: all on the first one's host, where the RAM weigher alone would spread them.
+    const affine = await serverGroup('affinity');
+    const together: Server[] = [];
+    for (let i = 0; i < 3; i++)
+      together.push(
+        ...(await settle(service, [
+          await create(service, `aff-${i}`, 'nova', undefined, { id: affine.id, members: 10 }),
+        ])),
+      );
+    expect(together.map((s) => s.state)).toEqual(['active', 'active', 'active']);
+    expect(new Set(together.map((s) => s.host)).size).toBe(1);
+
+    // An evacuation away from the group's host (excluded, as a dead one is): the first to move
+    // chooses a host, the next follows it.
+    const from = together[0]?.host ?? '';
+    const candidates = hostCapacities(hosts);
+    const moved = await db.servers.place(together[0]?.id ?? '', candidates, [from]);
+    expect(moved).not.toBe(from);
+    expect(await db.servers.place(together[1]?.id ?? '', candidates, [from])).toBe(moved);
+
+    // The member quota is checked in the create's transaction.
+    await expect(create(service, 'aff-over', 'nova', undefined, { id: affine.id, members: 3 })).rejects.toMatchObject({
+      code: 'DB_ERR_QUOTA_EXCEEDED',
+      message: 'Quota exceeded, too many servers in group',
+    });
+    // Deleted servers leave their group; a deleted group leaves its servers in none.
+    for (const s of [...spread, fourth]) if (s) await service.send(s, { type: 'delete' }, by);
+    await service.idle();
+    expect((await db.serverGroups.get(anti.id))?.members).toEqual([]);
+    await db.serverGroups.delete(affine.id);
+    expect((await db.servers.get(together[2]?.id ?? ''))?.serverGroupId).toBeNull();
+    for (const s of together) await service.send(s, { type: 'delete' }, by);
+    await service.idle();
   });
 
   it('spreads by free memory, honours the availability zone and a forced host, and answers NoValidHost for a full cloud', async () => {

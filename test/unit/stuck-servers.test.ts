@@ -30,11 +30,19 @@ describe('servers whose effect never reported', () => {
     service.create(
       {
         ...{ id: crypto.randomUUID(), projectId: 'p', userId: 'u', name, flavorId: '1', imageId: 'i', keyName: null },
-        ...{ availabilityZone: 'nova', accessIPv4: '', accessIPv6: '', metadata: {}, userData: null },
+        ...{
+          availabilityZone: 'nova',
+          accessIPv4: '',
+          accessIPv6: '',
+          metadata: {},
+          userData: null,
+          serverGroupId: null,
+          lockedBy: null,
+        },
         ...{ createdAt: new Date().toISOString(), updatedAt: new Date().toISOString(), launchedAt: null },
       },
       [],
-      { instances: -1, cores: -1, ram: -1 },
+      { instances: -1, cores: -1, ram: -1, serverGroupMembers: -1 },
       { requestId: 'req-test', userId: 'u', projectId: 'p' },
     );
 

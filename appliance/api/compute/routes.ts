@@ -18,6 +18,8 @@ import { ApiError, badRequest, conflict, forbidden, notFound } from '../faults.j
 import { checkPublicKey, generateSshKeyPair } from './keys.js';
 import { accessIp, body, boolish, intField, isObject, metadataField, nameField, rejectUnknown } from './fields.js';
 import { registerInstanceActions } from './instance-actions.js';
+import { lockServer, refuseIfLocked, unlockServer } from './locks.js';
+import { hintedServerGroup, registerServerGroups } from './server-groups.js';
 import { registerSimpleTenantUsage } from './usage.js';
 import { registerVolumeAttachments } from './volume-attachments.js';
 import { checkFlavorFitsImage, createServerImage, rebuildServer, usableImage } from './server-images.js';
@@ -190,13 +192,11 @@ const QUOTA_FIELDS = [
 
 /**
  * Nova v2.1 under `/compute`: version documents, servers (with actions and metadata),
- * flavors (extra specs, access), keypairs, limits, quotas, availability zones, hypervisors
- * and services.
+ * flavors (extra specs, access), keypairs, limits, quotas, availability zones, hypervisors,
+ * services, instance actions, volume attachments, usage and server groups.
  */
 export async function computeRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
-  const base = deps.publicUrl;
-  const db = deps.db;
-  const docs = versionDocs(base);
+  const docs = versionDocs(deps.publicUrl);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('Vary', 'OpenStack-API-Version, X-OpenStack-Nova-API-Version');
@@ -221,11 +221,10 @@ export async function computeRoutes(app: FastifyInstance, deps: ApiDeps): Promis
       registerLimitsAndQuotas(api, deps);
       registerInfrastructure(api, deps);
       registerSimpleTenantUsage(api, deps);
+      registerServerGroups(api, deps);
     },
     { prefix: '/v2.1' },
   );
-  void base;
-  void db;
 }
 
 /** The caller as an instance action records it. */
@@ -382,7 +381,13 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
       throw badRequest('Invalid input for field/attribute adminPass.');
     const adminPass = typeof s.adminPass === 'string' ? s.adminPass : randomBytes(9).toString('base64url');
     const userData = userDataField(s.user_data);
-    const limits = { instances: quotas.instances, cores: quotas.cores, ram: quotas.ram };
+    const group = await hintedServerGroup(deps, request);
+    const limits = {
+      instances: quotas.instances,
+      cores: quotas.cores,
+      ram: quotas.ram,
+      serverGroupMembers: quotas.server_group_members,
+    };
     let first: Server | null = null;
     for (let i = 0; i < maxCount; i++) {
       const now = new Date().toISOString();
@@ -405,6 +410,8 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
             updatedAt: now,
             launchedAt: null,
             userData,
+            serverGroupId: group?.id ?? null,
+            lockedBy: null,
           },
           nics,
           limits,
@@ -457,6 +464,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
     const { id } = request.params as { id: string };
     const server = await visibleServer(deps, auth, id);
     requireWriter(auth);
+    refuseIfLocked(auth, server);
     if (server.state !== 'deleting') await deps.servers.send(server, { type: 'delete' }, requester(request, auth));
     return reply.code(204).send();
   });
@@ -472,7 +480,14 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
     requireWriter(auth);
     let event: ServerEvent;
     switch (action) {
+      case 'lock':
+        await lockServer(deps, auth, server);
+        return reply.code(202).send();
+      case 'unlock':
+        await unlockServer(deps, auth, server);
+        return reply.code(202).send();
       case 'reboot': {
+        refuseIfLocked(auth, server);
         if (!isObject(args) || (args.type !== 'HARD' && args.type !== 'SOFT')) {
           throw badRequest("Invalid input for field/attribute type. Value must be one of 'HARD', 'SOFT'.");
         }
@@ -480,9 +495,11 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
         break;
       }
       case 'os-stop':
+        refuseIfLocked(auth, server);
         event = { type: 'stop' };
         break;
       case 'os-start':
+        refuseIfLocked(auth, server);
         event = { type: 'start' };
         break;
       case 'os-getConsoleOutput':
@@ -493,6 +510,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
         return reply.code(202).header('Location', `${deps.publicUrl}/image/v2/images/${imageId}`).send();
       }
       case 'rebuild': {
+        refuseIfLocked(auth, server);
         const rebuilt = await rebuildServer(deps, auth, requester(request, auth), server, args);
         return reply.code(202).send({ server: serverDetail(deps.publicUrl, rebuilt, auth.isCloudAdmin) });
       }
@@ -536,6 +554,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
     const { id } = request.params as { id: string };
     const s = await visibleServer(deps, auth, id);
     requireWriter(auth);
+    refuseIfLocked(auth, s);
     const b = request.body;
     if (!isObject(b) || !isObject(b.metadata)) throw badRequest("Invalid input: 'metadata' is a required property");
     const quotas = await db.quotas.get(s.projectId);
@@ -555,6 +574,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
     const { id, key } = request.params as { id: string; key: string };
     const s = await visibleServer(deps, auth, id);
     requireWriter(auth);
+    refuseIfLocked(auth, s);
     const b = request.body;
     if (!isObject(b) || !isObject(b.meta) || Object.keys(b.meta).length !== 1 || !(key in b.meta)) {
       throw badRequest('Request body and URI mismatch');
@@ -569,6 +589,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
     const { id, key } = request.params as { id: string; key: string };
     const s = await visibleServer(deps, auth, id);
     requireWriter(auth);
+    refuseIfLocked(auth, s);
     if (!(key in s.metadata)) throw notFound('Metadata item was not found');
     const { [key]: _gone, ...rest } = s.metadata;
     await db.servers.update(id, { metadata: rest });
@@ -866,6 +887,7 @@ function registerLimitsAndQuotas(app: FastifyInstance, deps: ApiDeps): void {
     const projectId = tenant !== undefined && auth.isCloudAdmin ? tenant : project.id;
     const q = await db.quotas.get(projectId);
     const used = await db.servers.usage(projectId);
+    const groups = await db.serverGroups.list({ projectId });
     return {
       limits: {
         rate: [],
@@ -888,7 +910,7 @@ function registerLimitsAndQuotas(app: FastifyInstance, deps: ApiDeps): void {
           totalInstancesUsed: used.instances,
           totalFloatingIpsUsed: 0,
           totalSecurityGroupsUsed: 0,
-          totalServerGroupsUsed: 0,
+          totalServerGroupsUsed: groups.length,
         },
       },
     };
@@ -921,6 +943,7 @@ function registerLimitsAndQuotas(app: FastifyInstance, deps: ApiDeps): void {
       instances: used.instances,
       cores: used.cores,
       ram: used.ram,
+      server_groups: (await db.serverGroups.list({ projectId: id })).length,
     };
     return {
       quota_set: {

@@ -1,0 +1,99 @@
+/**
+ * Nova's server groups (`os-server-groups`), at microversion 2.1: a project's groups, each with
+ * one hard policy (`affinity`: its servers on one host; `anti-affinity`: each on a host of its
+ * own) that the scheduler applies to the servers created in it (`os:scheduler_hints` `group`),
+ * and its live servers as members. The cloud admin sees every project's with `all_projects`.
+ */
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ServerGroup, ServerGroupPolicy } from '../../db/index.js';
+import { type ApiDeps, type AuthContext, authOf, projectOf, queryString, requireWriter } from '../context.js';
+import { badRequest, notFound } from '../faults.js';
+import { body, boolish, intField, isObject, nameField, rejectUnknown } from './fields.js';
+
+const POLICIES: readonly ServerGroupPolicy[] = ['affinity', 'anti-affinity'];
+
+function groupView(group: ServerGroup) {
+  return { id: group.id, name: group.name, policies: [group.policy], members: group.members, metadata: {} };
+}
+
+/** A group the caller may see: its project's, or any for the cloud admin; else 404. */
+async function visibleGroup(deps: ApiDeps, auth: AuthContext, id: string): Promise<ServerGroup> {
+  const group = await deps.db.serverGroups.get(id);
+  if (!group || (!auth.isCloudAdmin && group.projectId !== auth.project?.id))
+    throw notFound(`Instance group ${id} could not be found.`);
+  return group;
+}
+
+/**
+ * The server group a server create names in its scheduler hints (`os:scheduler_hints`, or the
+ * older `OS-SCH-HNT:scheduler_hints`), checked as visible to the caller; null for none. Other
+ * hints are for filters rackseed does not run (as a default Nova's), and are ignored.
+ */
+export async function hintedServerGroup(deps: ApiDeps, request: FastifyRequest): Promise<ServerGroup | null> {
+  const whole = request.body as Record<string, unknown>;
+  const hints = whole['os:scheduler_hints'] ?? whole['OS-SCH-HNT:scheduler_hints'];
+  if (hints === undefined) return null;
+  if (!isObject(hints)) throw badRequest('Invalid input for field/attribute os:scheduler_hints.');
+  if (hints.group === undefined) return null;
+  if (typeof hints.group !== 'string' || !/^[0-9a-f]{8}(-?[0-9a-f]{4}){3}-?[0-9a-f]{12}$/i.test(hints.group))
+    throw badRequest('Invalid input for field/attribute group. Value must be a UUID.');
+  return visibleGroup(deps, authOf(request), hints.group).catch(() => {
+    throw badRequest(`Invalid input: server group ${String(hints.group)} could not be found.`);
+  });
+}
+
+export function registerServerGroups(app: FastifyInstance, deps: ApiDeps): void {
+  const db = deps.db;
+
+  app.post('/os-server-groups', async (request) => {
+    const { auth, project } = projectOf(request);
+    requireWriter(auth);
+    const g = body(request, 'server_group');
+    rejectUnknown(g, ['name', 'policies'], "'server_group'");
+    const name = nameField(g.name);
+    const policies = g.policies;
+    if (!Array.isArray(policies) || policies.length !== 1 || !POLICIES.includes(policies[0] as ServerGroupPolicy)) {
+      throw badRequest(`Invalid input for field/attribute policies: one of ${POLICIES.join(', ')}.`);
+    }
+    const quotas = await db.quotas.get(project.id);
+    const group = await db.serverGroups.create(
+      {
+        id: randomUUID(),
+        name,
+        projectId: project.id,
+        userId: auth.user.id,
+        policy: policies[0] as ServerGroupPolicy,
+        createdAt: new Date().toISOString(),
+      },
+      quotas.server_groups,
+    );
+    return { server_group: groupView(group) };
+  });
+
+  app.get('/os-server-groups', async (request) => {
+    const { auth, project } = projectOf(request);
+    const allAsked = queryString(request, 'all_projects');
+    const all = auth.isCloudAdmin && allAsked !== undefined && boolish(allAsked, 'all_projects');
+    const limitText = queryString(request, 'limit');
+    const offsetText = queryString(request, 'offset');
+    const offset = offsetText === undefined ? 0 : intField(offsetText, 'offset', 0);
+    const groups = await db.serverGroups.list(all ? {} : { projectId: project.id });
+    const end = limitText === undefined ? undefined : offset + intField(limitText, 'limit', 0);
+    return { server_groups: groups.slice(offset, end).map(groupView) };
+  });
+
+  app.get('/os-server-groups/:id', async (request) => {
+    const { id } = request.params as { id: string };
+    return { server_group: groupView(await visibleGroup(deps, authOf(request), id)) };
+  });
+
+  app.delete('/os-server-groups/:id', async (request, reply) => {
+    const { id } = request.params as { id: string };
+    const auth = authOf(request);
+    await visibleGroup(deps, auth, id);
+    requireWriter(auth);
+    await db.serverGroups.delete(id);
+    return reply.code(204).send();
+  });
+}
