@@ -93,3 +93,21 @@ export async function projectIdOf(api: Api, adminToken: string, name: string): P
   });
   return response.json().projects[0].id as string;
 }
+
+/** A public raw image with a few bytes uploaded (active), made by the admin; resolves its id. */
+export async function publicImage(api: Api, adminToken: string): Promise<string> {
+  const image = await api.app.inject({
+    method: 'POST',
+    url: '/image/v2/images',
+    headers: { 'x-auth-token': adminToken },
+    payload: { name: 'img', visibility: 'public', disk_format: 'raw', container_format: 'bare' },
+  });
+  const id = image.json().id as string;
+  await api.app.inject({
+    method: 'PUT',
+    url: `/image/v2/images/${id}/file`,
+    headers: { 'x-auth-token': adminToken, 'content-type': 'application/octet-stream' },
+    payload: Buffer.from('bytes'),
+  });
+  return id;
+}

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_PASSWORD, startTestApi, tenant, tokenFor } from './api-helpers.js';
+import { ADMIN_PASSWORD, publicImage, startTestApi, tenant, tokenFor } from './api-helpers.js';
 
 // Nova's server locks over the embedded cloud: a locked server refuses what would change it
 // (409) to its project's members, not to an admin; an admin's lock is lifted by an admin only.
@@ -27,19 +27,7 @@ describe('Nova server locks (lock, unlock)', () => {
     admin = await tokenFor(t.api, 'admin', ADMIN_PASSWORD, 'admin');
     member = await tenant(t.api, admin, 'locks-p1', 'member');
     other = await tenant(t.api, admin, 'locks-p2', 'member');
-    const image = await t.api.app.inject({
-      method: 'POST',
-      url: '/image/v2/images',
-      headers: { 'x-auth-token': admin },
-      payload: { name: 'img', visibility: 'public', disk_format: 'raw', container_format: 'bare' },
-    });
-    const imageRef = image.json().id as string;
-    await t.api.app.inject({
-      method: 'PUT',
-      url: `/image/v2/images/${imageRef}/file`,
-      headers: { 'x-auth-token': admin, 'content-type': 'application/octet-stream' },
-      payload: Buffer.from('bytes'),
-    });
+    const imageRef = await publicImage(t.api, admin);
     server = (
       (await call(member, 'POST', '/servers', { server: { name: 'locked', imageRef, flavorRef: '1' } })).body
         .server as {

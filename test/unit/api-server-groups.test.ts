@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_PASSWORD, projectIdOf, startTestApi, tenant, tokenFor } from './api-helpers.js';
+import { ADMIN_PASSWORD, projectIdOf, publicImage, startTestApi, tenant, tokenFor } from './api-helpers.js';
 
 // Nova's os-server-groups over the embedded cloud (one compute host): a project's groups, their
 // members, the scheduler's anti-affinity (a second member has no host left), the quotas, and
@@ -33,19 +33,7 @@ describe('Nova os-server-groups', () => {
     admin = await tokenFor(t.api, 'admin', ADMIN_PASSWORD, 'admin');
     member = await tenant(t.api, admin, 'groups-p1', 'member');
     other = await tenant(t.api, admin, 'groups-p2', 'member');
-    const image = await t.api.app.inject({
-      method: 'POST',
-      url: '/image/v2/images',
-      headers: { 'x-auth-token': admin },
-      payload: { name: 'img', visibility: 'public', disk_format: 'raw', container_format: 'bare' },
-    });
-    imageRef = image.json().id as string;
-    await t.api.app.inject({
-      method: 'PUT',
-      url: `/image/v2/images/${imageRef}/file`,
-      headers: { 'x-auth-token': admin, 'content-type': 'application/octet-stream' },
-      payload: Buffer.from('bytes'),
-    });
+    imageRef = await publicImage(t.api, admin);
   });
   afterAll(async () => t.stop());
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_PASSWORD, projectIdOf, startTestApi, tenant, tokenFor } from './api-helpers.js';
+import { ADMIN_PASSWORD, projectIdOf, publicImage, startTestApi, tenant, tokenFor } from './api-helpers.js';
 
 // Nova's os-simple-tenant-usage over the embedded cloud: a project's servers, a deleted one
 // included, each counted for the hours it was alive in the period asked for.
@@ -25,19 +25,7 @@ describe('Nova os-simple-tenant-usage', () => {
     member = await tenant(t.api, admin, 'usage-p1', 'member');
     other = await tenant(t.api, admin, 'usage-p2', 'member');
     project = await projectIdOf(t.api, admin, 'usage-p1');
-    const image = await t.api.app.inject({
-      method: 'POST',
-      url: '/image/v2/images',
-      headers: { 'x-auth-token': admin },
-      payload: { name: 'img', visibility: 'public', disk_format: 'raw', container_format: 'bare' },
-    });
-    const imageRef = image.json().id as string;
-    await t.api.app.inject({
-      method: 'PUT',
-      url: `/image/v2/images/${imageRef}/file`,
-      headers: { 'x-auth-token': admin, 'content-type': 'application/octet-stream' },
-      payload: Buffer.from('bytes'),
-    });
+    const imageRef = await publicImage(t.api, admin);
     const create = async (name: string) =>
       (
         await t.api.app.inject({
