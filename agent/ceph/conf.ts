@@ -119,10 +119,15 @@ osd pool default pg autoscale mode = off
 # A cluster of one host keeps one copy (the keeper sets size 1): health says so (POOL_NO_REDUNDANCY).
 mon allow pool size one = true
 client mount timeout = 30
-# Every client of the monitors (daemons included) leaves a dead monitor's session once its
-# keepalives (one a second) have gone unanswered 2 s, not 30 s: a command sent after a
-# monitor's node lost power (an OSD marked down, a client blocklisted) goes to a live one.
+# Every client of the monitors (daemons included) sends a keepalive each second (not every
+# 10 s) and leaves a dead monitor's session once they have gone unanswered 2 s, not 30 s: a
+# command sent after a monitor's node lost power (an OSD marked down, a client blocklisted)
+# goes to a live one. A client that lost its monitor hunts for another every 0.5 s (not 3 s):
+# the monitors answer no one while they elect, and a round that found none waited the whole
+# interval before the next, past the quorum's return (the new DB master's fence waited 2 to 3 s).
+mon client ping interval = 1
 mon client ping timeout = 2
+mon client hunt interval = 0.5
 rados mon op timeout = 30
 rados osd op timeout = 30
 ${extra}[client]
@@ -138,14 +143,24 @@ objecter tick interval = 0.5
 # to accept it, so the leader waits out the accept timeout (or a peon the lease, when the
 # leader died), then the election timeout. Ceph's defaults: 2 x 5 s, then 5 s: 15 s. Here a
 # lease of 1 s (renewed every 0.6 s), an accept late after 1 x the lease, a lease
-# acknowledgement after 1.5 x (Ceph's least is just over 1), and an election of 1 s: 2 to 2.5 s,
+# acknowledgement after 1.5 x (Ceph's least is just over 1), and an election of 0.5 s: 2 s,
 # about when the DB master's own 2 s lease runs out (its successor's fence waits on the monitors:
-# the blocklist and the dead node's OSD marked down). A monitor that misses its lease on a busy
-# machine costs an election (a second's pause), never data; 2 s left the quorum 3 to 4 s away.
+# the blocklist and the dead node's OSD marked down). When an agent knows a monitor's node is
+# off it calls the election at once (LocalCeph.hurryMonitorElection), and only the election's
+# wait for the dead monitor's ack is left: the whole timeout, as every live monitor acks within
+# milliseconds. A monitor that misses its lease or an election on a busy machine costs another
+# election (a pause of commits), never data; 2 s left the quorum 3 to 4 s away.
 mon lease = 1
 mon accept timeout factor = 1
 mon lease ack timeout factor = 1.5
-mon election timeout = 1
+mon election timeout = 0.5
+# The monitors batch changes to a map (osdmap, and the rest) into one commit at most every
+# \`paxos propose interval\` (1 s by default) after the last. After a power loss the surviving OSDs
+# re-peer the dead one's PGs and must have their \`up_thru\` recorded in a new osdmap before they
+# serve again: that commit came 1 s after the OSD's mark-down or the blocklist, and every
+# operation on those PGs (the new DB master's first reads) waited for it. A commit every 0.2 s at
+# most still batches a burst, and this cluster's maps change rarely.
+paxos propose interval = 0.2
 mon data = ${paths.mon}
 keyring = ${paths.mon}/keyring
 log file = ${paths.log}/$name.log

@@ -119,7 +119,7 @@ export class LocalCeph {
    * now (`quorum enter`). Otherwise every commit (an OSD's mark-down, a blocklist) waits on the
    * dead peer's acceptance until the leader's lease acknowledgement times out and elects on its
    * own, 1.5 to 2.1 s after the death (`mon lease` 1 s); the election itself still waits `mon
-   * election timeout` (1 s) for the dead monitor. Only for a node that is surely off: an
+   * election timeout` (0.5 s) for the dead monitor. Only for a node that is surely off: an
    * election stops every commit while it lasts. Resolves whether an election was called.
    */
   async hurryMonitorElection(node: string): Promise<boolean> {
