@@ -9,4 +9,4 @@ export { bootstrapCloud, ROLES } from './bootstrap.js';
 export type { BootableImages } from './context.js';
 export { ApiMetrics } from './metrics.js';
 export type { RackSource } from './dashboard/rack.js';
-export { MAX_VERSION as NOVA_MAX_MICROVERSION } from './compute/routes.js';
+export { MAX_VERSION as NOVA_MAX_MICROVERSION } from './compute/microversions.js';

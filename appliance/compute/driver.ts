@@ -31,6 +31,8 @@ export interface ComputeDriver {
    */
   rebuild(server: Server, power: 'running' | 'shutoff'): Promise<void>;
   destroy(server: Server): Promise<void>;
+  /** A non-maskable interrupt to the server's running guest (Nova's trigger_crash_dump). */
+  crashDump(server: Server): Promise<void>;
   /** The tail of the server's serial console, at most `bytes` long ('' where there is none). */
   consoleLog(server: Server, bytes: number): Promise<string>;
 }
@@ -73,6 +75,7 @@ export class FakeDriver implements ComputeDriver {
   async reboot(): Promise<void> {}
   async rebuild(): Promise<void> {}
   async destroy(): Promise<void> {}
+  async crashDump(): Promise<void> {}
   async consoleLog(): Promise<string> {
     return '';
   }

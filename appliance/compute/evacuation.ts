@@ -12,7 +12,7 @@ import type { CloudDb } from '../db/index.js';
 import { HostClient, type GuestState } from '../host/index.js';
 import type { HostView } from './host-view.js';
 import type { HostComputeDriver } from './host-driver.js';
-import { hostCapacities, type PlacementConfig } from './placement.js';
+import { hostCapacities, type PlacementConfig, schedulableHosts } from './placement.js';
 import { machineOf, type ServerService } from './servers.js';
 
 /** How often guests that could not move yet are tried again. */
@@ -149,7 +149,8 @@ export class Evacuation {
     const inventories = this.options.hosts.inventories().filter((h) => h.node !== node);
     let target: string;
     try {
-      const capacities = hostCapacities(this.options.driver.hosts(), this.options.placement());
+      const hosts = schedulableHosts(this.options.driver.hosts(), await this.options.db.computeServices.list());
+      const capacities = hostCapacities(hosts, this.options.placement());
       target = await this.options.db.servers.place(id, capacities, [node]);
     } catch (error) {
       if ((error as { code?: string }).code !== 'DB_ERR_NO_VALID_HOST') throw error;

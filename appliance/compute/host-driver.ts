@@ -152,6 +152,10 @@ export class HostComputeDriver implements ComputeDriver {
     });
   }
 
+  async crashDump(server: Server): Promise<void> {
+    await this.#onHost(server, (host) => host.nmi(server.id));
+  }
+
   /** Nova's rebuild on the same host: the guest, its disk and its taps go, and come back from the image. */
   async rebuild(server: Server, power: 'running' | 'shutoff'): Promise<void> {
     const request = await this.request(server, power);

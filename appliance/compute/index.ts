@@ -6,7 +6,7 @@
  */
 export { type ComputeDriver, type ComputeHost, FakeDriver, type HostInfo } from './driver.js';
 export { Evacuation, type EvacuationOptions } from './evacuation.js';
-export { HostComputeDriver, HostUnavailableError, ServerBuildError } from './host-driver.js';
+export { HostComputeDriver, HostUnavailableError, hostnameOf, ServerBuildError } from './host-driver.js';
 export { type HostView, watchHosts } from './host-view.js';
 export {
   DEFAULT_PLACEMENT,

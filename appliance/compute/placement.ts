@@ -1,6 +1,6 @@
 import { RackseedError } from '../../agent/errors/index.js';
 import { keys, PrefixView, type Store } from '../../agent/index.js';
-import type { HostCapacity } from '../db/index.js';
+import type { ComputeService, HostCapacity } from '../db/index.js';
 import type { HostInfo } from './driver.js';
 
 /**
@@ -37,6 +37,18 @@ export function hostCapacities(
     diskGb: Math.floor((h.localGb - config.reservedHostDiskGb) * config.diskAllocationRatio),
     availabilityZone: h.availabilityZone ?? 'nova',
   }));
+}
+
+/**
+ * The hosts the scheduler may place a server on: not those whose `nova-compute` an admin
+ * disabled or forced down (Nova's ComputeFilter). A host an admin forces with `zone:host`
+ * bypasses this, as it bypasses Nova's filters.
+ */
+export function schedulableHosts(hosts: readonly HostInfo[], services: readonly ComputeService[]): HostInfo[] {
+  const out = new Set(
+    services.filter((s) => s.binary === 'nova-compute' && (s.disabled || s.forcedDown)).map((s) => s.host),
+  );
+  return hosts.filter((h) => !out.has(h.hostname));
 }
 
 /** A placement setting out of range or of the wrong type. */

@@ -9,7 +9,7 @@ import {
 import { RackseedError } from '../../agent/errors/index.js';
 import type { CloudDb, Nic, Server, ServerQuota } from '../db/index.js';
 import type { ComputeDriver } from './driver.js';
-import { DEFAULT_PLACEMENT, hostCapacities, type PlacementConfig } from './placement.js';
+import { DEFAULT_PLACEMENT, hostCapacities, type PlacementConfig, schedulableHosts } from './placement.js';
 
 /** The server cannot take this action in its current state (Nova answers 409). */
 export class ServerStateError extends RackseedError {
@@ -120,6 +120,37 @@ export class ServerService {
     }
   }
 
+  /**
+   * Nova's trigger_crash_dump: a non-maskable interrupt to the running guest, recorded as an
+   * instance action of `by`'s and finished when its host answered. The server's state does not
+   * change (the guest's kernel decides what an NMI does). The caller checked it is active.
+   */
+  async crashDump(server: Server, by: Requester): Promise<void> {
+    const action = 'trigger_crash_dump';
+    await this.db.actions.record({ serverId: server.id, action, ...by, startTime: new Date().toISOString() });
+    const work = this.driver
+      .crashDump(server)
+      .then(
+        () => 'Success' as const,
+        (error: unknown) => {
+          this.log.error({ err: error, server: server.id }, 'the crash dump was not triggered');
+          return 'Error' as const;
+        },
+      )
+      .then((result) =>
+        this.db.actions.finish(
+          server.id,
+          action,
+          result,
+          result === 'Error' ? 'Error' : null,
+          new Date().toISOString(),
+        ),
+      )
+      .catch((error: unknown) => this.log.error({ err: error, server: server.id, action }, 'action not finished'))
+      .finally(() => this.#inFlight.delete(work));
+    this.#inFlight.add(work);
+  }
+
   /** Resolves once every effect started so far has finished (tests and benchmarks). */
   async idle(): Promise<void> {
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
@@ -159,7 +190,10 @@ export class ServerService {
   /** Places a new server on a host (atomically claimed in the database), unless it has one. */
   async #schedule(server: Server, forcedHost?: string): Promise<Server> {
     if (server.host) return server;
-    const hosts = this.driver.hosts().filter((h) => forcedHost === undefined || h.hostname === forcedHost);
+    const hosts =
+      forcedHost === undefined
+        ? schedulableHosts(this.driver.hosts(), await this.db.computeServices.list())
+        : this.driver.hosts().filter((h) => h.hostname === forcedHost);
     const host = await this.db.servers.place(server.id, hostCapacities(hosts, this.placement()));
     return { ...server, host };
   }

@@ -10,8 +10,8 @@ const SPECIALS = /[.*+?^${}()|[\]\\]/g;
 const BACKTRACKING_ONLY = /\\[1-9]|\\k<|\(\?<?[=!]/;
 
 /**
- * Nova's `name` filter, a regular expression (nova/db/main/api.py `_regex_instance_filter`),
- * run in time linear in the name whatever the pattern: a pattern V8 cannot run so, or that is
+ * Nova's regular-expression filters (`name`, nova/db/main/api.py `_regex_instance_filter`;
+ * `ip` and `ip6`), run in time linear in the text whatever the pattern: a pattern V8 cannot run so, or that is
  * not a valid expression, matches as literal text.
  */
 export function nameFilter(pattern: string): RegExp {

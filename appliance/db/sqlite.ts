@@ -3,6 +3,7 @@ import type { Migration } from '../dbmaster/index.js';
 import { actionsSql } from './actions.js';
 import { catalogSql } from './catalog.js';
 import { imageMembersSql } from './image-members.js';
+import { computeServicesSql } from './compute-services.js';
 import { serverGroupsSql } from './server-groups.js';
 import { nameFilter } from './name-filter.js';
 import {
@@ -164,6 +165,30 @@ export const CLOUD_MIGRATIONS: readonly Migration[] = [
   ALTER TABLE servers ADD COLUMN locked_by TEXT;
   `,
   },
+  {
+    version: 9,
+    name: "Nova's reservation: the id of the request that created a server, and its index among those created",
+    up: `
+  ALTER TABLE servers ADD COLUMN reservation_id TEXT;
+  ALTER TABLE servers ADD COLUMN launch_index INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX servers_reservation ON servers (reservation_id);
+  `,
+  },
+  {
+    version: 10,
+    name: "Nova's services: a host's service an admin disabled or forced down",
+    up: `
+  CREATE TABLE compute_services (host TEXT NOT NULL, binary TEXT NOT NULL, disabled INTEGER NOT NULL,
+    disabled_reason TEXT, forced_down INTEGER NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (host, binary));
+  `,
+  },
+  {
+    version: 11,
+    name: "Nova's server descriptions (microversion 2.19)",
+    up: `
+  ALTER TABLE servers ADD COLUMN description TEXT;
+  `,
+  },
 ];
 
 type Row = Record<string, unknown>;
@@ -269,6 +294,9 @@ const toServer = (r: Row): Server => ({
   userData: strOrNull(r.user_data),
   serverGroupId: strOrNull(r.server_group_id),
   lockedBy: strOrNull(r.locked_by) as Server['lockedBy'],
+  reservationId: strOrNull(r.reservation_id),
+  launchIndex: num(r.launch_index),
+  description: strOrNull(r.description),
 });
 
 const toImage = (r: Row): Image => ({
@@ -498,6 +526,9 @@ export function cloudSql(db: Database.Database): CloudSql {
         user_data: created.userData,
         server_group_id: created.serverGroupId,
         locked_by: created.lockedBy,
+        reservation_id: created.reservationId,
+        launch_index: created.launchIndex,
+        description: created.description,
         created_at: created.createdAt,
         updated_at: created.updatedAt,
         launched_at: created.launchedAt,
@@ -546,33 +577,47 @@ export function cloudSql(db: Database.Database): CloudSql {
   const hostUsage = () => Object.fromEntries(usedByHost(''));
 
   /**
-   * The policy of `server`'s group as a host filter: which hosts it refuses, and why. Members on
-   * an excluded host (a dead one, being evacuated) do not count: the first of an affinity group
-   * to move chooses the host the others follow.
+   * The policy of `server`'s group as a host filter and weigher: which hosts a hard policy
+   * refuses, and why; how much a soft one prefers a host (Nova's ServerGroupSoft(Anti)Affinity
+   * weighers: more of the group's servers there, or fewer). Members on an excluded host (a dead
+   * one, being evacuated) do not count: the first of an affinity group to move chooses the host
+   * the others follow.
    */
   const groupPolicy = (server: Row, exclude: readonly string[]) => {
     if (server.server_group_id === null) return undefined;
     const group = one('SELECT id, policy FROM server_groups WHERE id = ?', server.server_group_id);
     if (!group) return undefined; // deleted since: its servers are in no group
-    const hosts = new Set(
-      all(
-        `SELECT host FROM servers WHERE server_group_id = ? AND id != ? AND state != 'deleted' AND host != ''`,
-        group.id,
-        server.id,
-      )
-        .map((r) => str(r.host))
-        .filter((host) => !exclude.includes(host)),
-    );
-    const policy = str(group.policy) as ServerGroupPolicy;
-    return policy === 'affinity'
-      ? {
-          refuses: (host: string) => hosts.size > 0 && !hosts.has(host),
-          why: `not the host of server group ${str(group.id)}'s servers (affinity)`,
-        }
-      : {
-          refuses: (host: string) => hosts.has(host),
-          why: `holds a server of server group ${str(group.id)} (anti-affinity)`,
+    const members = new Map<string, number>();
+    for (const r of all(
+      `SELECT host FROM servers WHERE server_group_id = ? AND id != ? AND state != 'deleted' AND host != ''`,
+      group.id,
+      server.id,
+    )) {
+      const host = str(r.host);
+      if (!exclude.includes(host)) members.set(host, (members.get(host) ?? 0) + 1);
+    }
+    const id = str(group.id);
+    const here = (host: string) => members.get(host) ?? 0;
+    const never = () => false;
+    const even = () => 0;
+    switch (str(group.policy) as ServerGroupPolicy) {
+      case 'affinity':
+        return {
+          refuses: (host: string) => members.size > 0 && !members.has(host),
+          weight: even,
+          why: `not the host of server group ${id}'s servers (affinity)`,
         };
+      case 'anti-affinity':
+        return {
+          refuses: (host: string) => members.has(host),
+          weight: even,
+          why: `holds a server of server group ${id} (anti-affinity)`,
+        };
+      case 'soft-affinity':
+        return { refuses: never, weight: here, why: '' };
+      case 'soft-anti-affinity':
+        return { refuses: never, weight: (host: string) => -here(host), why: '' };
+    }
   };
 
   const placeServer = db.transaction((id: string, candidates: readonly HostCapacity[], exclude: readonly string[]) => {
@@ -604,7 +649,12 @@ export function cloudSql(db: Database.Database): CloudSql {
         if (short.length > 0) why.push(`${c.host}: ${short.join(', ')}`);
         return short.length === 0;
       })
-      .sort((a, b) => b.free.memoryMb - a.free.memoryMb || a.host.localeCompare(b.host));
+      .sort(
+        (a, b) =>
+          (group?.weight(b.host) ?? 0) - (group?.weight(a.host) ?? 0) ||
+          b.free.memoryMb - a.free.memoryMb ||
+          a.host.localeCompare(b.host),
+      );
     const chosen = fitting[0];
     if (!chosen) {
       throw new DbNoValidHostError(
@@ -680,6 +730,7 @@ export function cloudSql(db: Database.Database): CloudSql {
     actions: actionsSql(db),
     imageMembers: imageMembersSql(db),
     serverGroups: serverGroupsSql(db),
+    computeServices: computeServicesSql(db),
     ...catalogSql(db),
     domains: {
       get: (id) => {
@@ -1016,6 +1067,7 @@ export function cloudSql(db: Database.Database): CloudSql {
         if (filter.flavorId !== undefined) add('flavor_id = ?', filter.flavorId);
         if (filter.host !== undefined) add('host = ?', filter.host);
         if (filter.changesSince !== undefined) add('updated_at >= ?', filter.changesSince);
+        if (filter.reservationId !== undefined) add('reservation_id = ?', filter.reservationId);
         if (filter.status !== undefined) add(`state IN (${filter.status.map(() => '?').join(', ')})`, ...filter.status);
         if (page.marker !== undefined) {
           // Within the project listed: another project's server is no marker (Nova looks markers
@@ -1032,6 +1084,17 @@ export function cloudSql(db: Database.Database): CloudSql {
           const pattern = nameFilter(filter.name);
           rows = rows.filter((r) => pattern.test(str(r.name)));
         }
+        for (const [pattern, version] of [
+          [filter.ip, 4],
+          [filter.ip6, 6],
+        ] as const) {
+          if (pattern === undefined) continue;
+          // Nova matches an address from its start (re.match).
+          const re = nameFilter(pattern);
+          rows = rows.filter((r) =>
+            json<Server['addresses']>(r.addresses).some((a) => a.version === version && re.exec(a.addr)?.index === 0),
+          );
+        }
         return rows.slice(0, page.limit).map(toServer);
       },
       update: (id, patch) => {
@@ -1044,6 +1107,7 @@ export function cloudSql(db: Database.Database): CloudSql {
             metadata: 'metadata',
             imageId: 'image_id',
             lockedBy: 'locked_by',
+            description: 'description',
             updatedAt: 'updated_at',
           },
         );

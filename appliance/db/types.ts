@@ -123,10 +123,31 @@ export interface Server {
   serverGroupId: string | null;
   /** Who locked it (Nova's `locked_by`): its own project, or an admin from another; null when unlocked. */
   lockedBy: 'owner' | 'admin' | null;
+  /** The id of the create request that made it (Nova's `r-…`), shared by the servers of one multi-create; null before it was kept. */
+  reservationId: string | null;
+  /** Its index among the servers of its create request, from 0. */
+  launchIndex: number;
+  /** Its owner's words about it (Nova's description, 2.19), or null. */
+  description: string | null;
 }
 
-/** Where a server group's members may run: all on one host, or each on its own (Nova's hard policies). */
-export type ServerGroupPolicy = 'affinity' | 'anti-affinity';
+/** What an admin set on one of a host's Nova services (`os-services`); none set means enabled and up. */
+export interface ComputeService {
+  host: string;
+  /** `nova-compute`, `nova-scheduler` or `nova-conductor`. */
+  binary: string;
+  disabled: boolean;
+  disabledReason: string | null;
+  /** Nova's forced_down (2.11): the service is down whatever its host says, as after a fence. */
+  forcedDown: boolean;
+  updatedAt: string;
+}
+
+/**
+ * Where a server group's members may run: all on one host, or each on its own (Nova's hard
+ * policies, refused when no host fits), or preferably so (the soft ones of 2.15, never refused).
+ */
+export type ServerGroupPolicy = 'affinity' | 'anti-affinity' | 'soft-affinity' | 'soft-anti-affinity';
 
 /** A server group (Nova's): a policy the scheduler applies to the servers created in it. */
 export interface ServerGroup {
@@ -296,6 +317,10 @@ export interface ServerFilter {
   flavorId?: string;
   host?: string;
   changesSince?: string;
+  /** Nova's regular expressions on the IPv4 and IPv6 addresses, matched from an address's start. */
+  ip?: string;
+  ip6?: string;
+  reservationId?: string;
 }
 
 export interface ImageFilter {
@@ -466,7 +491,9 @@ export interface CloudDb {
     list(filter: ServerFilter, page: Page): Promise<Server[]>;
     update(
       id: string,
-      patch: Partial<Pick<Server, 'name' | 'accessIPv4' | 'accessIPv6' | 'metadata' | 'imageId' | 'lockedBy'>>,
+      patch: Partial<
+        Pick<Server, 'name' | 'accessIPv4' | 'accessIPv6' | 'metadata' | 'imageId' | 'lockedBy' | 'description'>
+      >,
     ): Promise<Server>;
     /** Moves the machine from `fromState` only if it is still there (else DbStaleError). */
     transition(
@@ -495,6 +522,16 @@ export interface CloudDb {
     lifetimes(filter: { projectId?: string; start: string; end: string }): Promise<ServerLifetime[]>;
     /** What the servers placed on each host use (for the hypervisors API). */
     hostUsage(): Promise<Record<string, { vcpus: number; memoryMb: number; diskGb: number; servers: number }>>;
+  };
+  computeServices: {
+    /** Every service an admin changed, by host then binary. */
+    list(): Promise<ComputeService[]>;
+    /** Changes what `patch` names of a host's service (made enabled and up first if new). */
+    set(
+      host: string,
+      binary: string,
+      patch: Partial<Pick<ComputeService, 'disabled' | 'disabledReason' | 'forcedDown'>>,
+    ): Promise<ComputeService>;
   };
   serverGroups: {
     /** Creates it if its project stays within `quota` groups (else DbQuotaExceededError). */

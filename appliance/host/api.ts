@@ -22,10 +22,11 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
  * | `GET /v1/guests/{id}` | its record ({@link GuestState}) |
  * | `PUT /v1/guests/{id}/power` | `{"power":"running"\|"shutoff"}` |
  * | `POST /v1/guests/{id}/reboot` | `{"kind":"soft"\|"hard"}` |
+ * | `POST /v1/guests/{id}/nmi` | a non-maskable interrupt to a running guest (a crash dump) |
  * | `GET /v1/guests/{id}/console?bytes=N` | the tail of its serial console, text |
  * | `DELETE /v1/guests/{id}` | stops it and removes its disk and ports (204, also when unknown) |
  *
- * Every call but reboot is idempotent. It is served over mutual TLS: only a caller with a
+ * Every call but reboot and nmi is idempotent. It is served over mutual TLS: only a caller with a
  * certificate from the cluster CA (another node's compute service) completes the handshake.
  * Errors are `{"error":{"code","message","retryable"}}` with 400, 404, 500 or 507 (the disks'
  * pool is full).
@@ -71,6 +72,7 @@ export function hostApi(service: HostService, tls: NodeTls): FastifyInstance {
     if (kind !== 'soft' && kind !== 'hard') throw new HostRequestError("kind must be 'soft' or 'hard'");
     return service.reboot(guestId(request.params), kind);
   });
+  app.post('/v1/guests/:id/nmi', async (request) => service.nmi(guestId(request.params)));
   app.get('/v1/guests/:id/console', async (request, reply) => {
     const bytes = Number((request.query as { bytes?: string }).bytes ?? 64 * 1024);
     if (!Number.isInteger(bytes) || bytes < 1) throw new HostRequestError('bytes must be a positive integer');

@@ -36,6 +36,10 @@ export class HostClient {
     return this.#call('POST', `/v1/guests/${id}/reboot`, { kind });
   }
 
+  nmi(id: string): Promise<GuestState> {
+    return this.#call('POST', `/v1/guests/${id}/nmi`);
+  }
+
   consoleLog(id: string, bytes: number): Promise<string> {
     return this.#call('GET', `/v1/guests/${id}/console?bytes=${bytes}`);
   }

@@ -19,6 +19,8 @@ export interface RunningGuest {
   powerdown(timeoutMs: number): Promise<'graceful' | 'forced'>;
   /** A hard reset (the power button held and pressed again). */
   reset(): Promise<void>;
+  /** A non-maskable interrupt to every vCPU (a crash dump, as the guest's kernel is set to take it). */
+  injectNmi(): Promise<void>;
   /** Ends QEMU now: `quit` over QMP (it closes its disks cleanly), SIGKILL if that does not do it. */
   kill(): Promise<void>;
   /** Resolves when QEMU has ended; `shutdown` is QEMU's last SHUTDOWN reason, if it sent one. */
@@ -168,6 +170,19 @@ export class HostService {
         await this.#ensureRunning(id, state.request);
       }
       this.#log('host.guest.rebooted', { id, kind });
+      return this.#state(id);
+    });
+  }
+
+  /** Sends a running guest a non-maskable interrupt (Nova's trigger_crash_dump); refused if it is not running. */
+  async nmi(id: string): Promise<GuestState> {
+    return this.#serial(id, async () => {
+      const state = this.#state(id);
+      const guest = this.#guests.get(id);
+      if (!guest)
+        throw new HostRequestError(`guest ${id} is not running (${state.power}): an NMI needs a running guest`);
+      await guest.injectNmi();
+      this.#log('host.guest.nmi', { id });
       return this.#state(id);
     });
   }

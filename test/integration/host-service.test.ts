@@ -181,7 +181,7 @@ describe('the host service (QEMU on RBD, records in etcd)', () => {
   });
 
   it(
-    'stops the guest with an ACPI power-down (it powers itself off), and destroys it without leaving anything',
+    'takes an NMI (a crash dump) while running; stops the guest with an ACPI power-down (it powers itself off), and destroys it without leaving anything',
     { timeout: 240_000 },
     async () => {
       // Up to its sshd (no metadata service here: it gives up on it after 30 s).
@@ -192,8 +192,12 @@ describe('the host service (QEMU on RBD, records in etcd)', () => {
         120_000,
         500,
       );
+      // Nova's trigger_crash_dump: the guest's kernel reports the NMI on its console and goes on.
+      expect((await client.nmi(ID)).power).toBe('running');
+      await consoleHas('NMI received');
       const stopped = await client.setPower(ID, 'shutoff');
       expect(stopped).toMatchObject({ power: 'shutoff', process: null });
+      await expect(client.nmi(ID)).rejects.toMatchObject({ code: 'HOST_ERR_BAD_REQUEST', status: 400 });
       expect(processStart(pid)).toBeNull();
       await client.destroy(ID);
       await client.destroy(ID); // idempotent

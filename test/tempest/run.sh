@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Runs tempest's API tests of include-list.txt against a running rackseed cloud:
-#   test/tempest/run.sh URL ADMIN_PASSWORD_FILE [WORKSPACE]
+#   test/tempest/run.sh URL ADMIN_PASSWORD_FILE [WORKSPACE [TEMPEST RUN OPTIONS…]]
 # It uploads two small images through the openstack CLI (tempest's image_ref and
 # image_ref_alt), provisions tempest's accounts (accounts.yaml), fills tempest.conf.in, and
 # runs `tempest run --include-list` with concurrency 2. Exits non-zero when any listed test fails.
+# The compute tests run from microversion COMPUTE_MIN_MICROVERSION (2.1 unless set; `max` is
+# the cloud's newest) up to the newest the cloud announces in its version document.
+# INCLUDE_LIST names another list to run (a part of this one).
 # The cloud's API is HTTPS: OS_CACERT names the CA certificate its certificate is checked against
 # (the openstack CLI reads it too).
 set -euo pipefail
@@ -63,6 +66,15 @@ if [ -n "$errors" ]; then
   exit 1
 fi
 
+compute_max="$(python3 - "$url/compute/v2.1" "$ca" <<'PY'
+import json, ssl, sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], context=ssl.create_default_context(cafile=sys.argv[2])) as r:
+    print(json.load(r)["version"]["version"])
+PY
+)"
+compute_min="${COMPUTE_MIN_MICROVERSION:-2.1}"
+[ "$compute_min" = max ] && compute_min="$compute_max"
+
 # tempest keeps a registry of workspaces by name (~/.tempest/workspace.yaml): use a unique name
 # and drop the entry afterwards.
 # Every tempest command runs inside the workspace: without a configuration, tempest logs to
@@ -76,5 +88,6 @@ install -m 600 /dev/null etc/tempest.conf
 sed -e "s|@URL@|$url|g" -e "s|@ACCOUNTS@|$accounts|g" -e "s|@CA_FILE@|$ca|g" -e "s|@WORKSPACE@|$workspace/tempest|g" \
   -e "s|@PROVISIONER@|$tag-provisioner|g" -e "s|@PROVISIONER_PASSWORD@|$provisioner_password|g" \
   -e "s|@IMAGE_REF@|$image_ref|g" -e "s|@IMAGE_REF_ALT@|$image_ref_alt|g" \
+  -e "s|@COMPUTE_MIN_MICROVERSION@|$compute_min|g" -e "s|@COMPUTE_MAX_MICROVERSION@|$compute_max|g" \
   "$here/tempest.conf.in" > etc/tempest.conf
-tempest run --include-list "$here/include-list.txt" --concurrency 2 "${@:4}"
+tempest run --include-list "${INCLUDE_LIST:-$here/include-list.txt}" --concurrency 2 "${@:4}"

@@ -65,7 +65,7 @@ describe('Nova v2.1', () => {
     expect(legacy.headers['openstack-api-version']).toBe('compute 2.1');
     const high = await inject(member, 'GET', '/flavors', undefined, { 'openstack-api-version': 'compute 2.99' });
     expect(high.statusCode).toBe(406);
-    expect(high.json().computeFault.message).toContain('maximum is 2.1');
+    expect(high.json().computeFault.message).toContain('maximum is 2.19');
   });
 
   it('builds a server to ACTIVE through the machine, with a fixed address', async () => {
@@ -352,8 +352,16 @@ describe('Nova v2.1', () => {
       })
     ).json().users[0].id as string;
     expect(
-      (await inject(admin, 'POST', '/os-keypairs', { keypair: { name: 'readers', user_id: readerId } })).statusCode,
-    ).toBe(200);
+      (
+        await inject(
+          admin,
+          'POST',
+          '/os-keypairs',
+          { keypair: { name: 'readers', user_id: readerId } },
+          { 'openstack-api-version': 'compute 2.10' },
+        )
+      ).statusCode,
+    ).toBe(201);
     expect((await inject(reader, 'GET', '/os-keypairs/readers')).statusCode).toBe(200);
     expect((await inject(reader, 'DELETE', '/os-keypairs/readers')).statusCode).toBe(403);
   });

@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -31,11 +31,16 @@ describe('rackseed agent: options checked before it starts', () => {
   });
 
   it('refuses a cluster key file that does not hold 32 bytes with SECRET_ERR_BAD_KEY', async () => {
-    const file = join(await mkdtemp(join(tmpdir(), 'rackseed-key-')), 'cluster.key');
+    const dir = await mkdtemp(join(tmpdir(), 'rackseed-key-'));
+    const file = join(dir, 'cluster.key');
     await writeFile(file, 'not a key\n');
     const io = capture();
-    expect(await runCli([...base, '--cluster-key-file', file], io)).toBe(1);
-    expect(io.err).toMatch(/SECRET_ERR_BAD_KEY/);
+    try {
+      expect(await runCli([...base, '--cluster-key-file', file], io)).toBe(1);
+      expect(io.err).toMatch(/SECRET_ERR_BAD_KEY/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('needs --etcd-listen for --etcd-bootstrap', async () => {

@@ -13,7 +13,7 @@ import {
   type PlacementConfig,
   ServerService,
 } from '../../appliance/compute/index.js';
-import { type CloudDb, openSqliteDb, type Server } from '../../appliance/db/index.js';
+import { type CloudDb, openSqliteDb, type Server, type ServerGroupPolicy } from '../../appliance/db/index.js';
 
 /** A fake driver whose hosts are the given inventory (a small cloud). */
 class SmallCloud extends FakeDriver {
@@ -71,13 +71,16 @@ describe('the scheduler: real inventory, atomic claims', () => {
         ...{ createdAt: new Date().toISOString(), updatedAt: new Date().toISOString(), launchedAt: null },
         serverGroupId: group?.id ?? null,
         lockedBy: null,
+        reservationId: null,
+        launchIndex: 0,
+        description: null,
       },
       [],
       { instances: -1, cores: -1, ram: -1, serverGroupMembers: group?.members ?? -1 },
       by,
       forcedHost,
     );
-  const serverGroup = (policy: 'affinity' | 'anti-affinity') =>
+  const serverGroup = (policy: ServerGroupPolicy) =>
     db.serverGroups.create(
       { id: crypto.randomUUID(), name: policy, projectId, userId: 'u', policy, createdAt: new Date().toISOString() },
       10,
@@ -197,6 +200,57 @@ describe('the scheduler: real inventory, atomic claims', () => {
     await db.serverGroups.delete(affine.id);
     expect((await db.servers.get(together[2]?.id ?? ''))?.serverGroupId).toBeNull();
     for (const s of together) await service.send(s, { type: 'delete' }, by);
+    await service.idle();
+  });
+
+  it('soft policies prefer, never refuse: soft-affinity piles on the group’s host, soft-anti-affinity spreads then doubles up', async () => {
+    // g1 has the most free memory: the RAM weigher alone would put every server there.
+    const hosts = [host('s1', 8, 512 + 8192), host('s2', 8, 512 + 4096), host('s3', 8, 512 + 2048)];
+    const service = new ServerService(db, new SmallCloud(hosts), console);
+    const soft = await serverGroup('soft-anti-affinity');
+    const spread: Server[] = [];
+    for (let i = 0; i < 4; i++)
+      spread.push(
+        ...(await settle(service, [
+          await create(service, `soft-anti-${i}`, 'nova', undefined, { id: soft.id, members: 10 }),
+        ])),
+      );
+    expect(spread.map((s) => s.state)).toEqual(['active', 'active', 'active', 'active']);
+    expect(new Set(spread.slice(0, 3).map((s) => s.host))).toEqual(new Set(['s1', 's2', 's3']));
+    expect(spread[3]?.host).toBe('s1'); // all hold one: the most free memory wins, not a refusal
+
+    const close = await serverGroup('soft-affinity');
+    // Its first server forced onto the host with the least free memory: the next follow it there.
+    const first = await settle(service, [
+      await create(service, 'soft-aff-0', 'nova', 's3', { id: close.id, members: 10 }),
+    ]);
+    expect(first[0]?.host).toBe('s3');
+    const next = await settle(service, [
+      await create(service, 'soft-aff-1', 'nova', undefined, { id: close.id, members: 10 }),
+    ]);
+    expect(next[0]?.host).toBe('s3');
+    for (const s of [...spread, ...first, ...next]) await service.send(s, { type: 'delete' }, by);
+    await service.idle();
+  });
+
+  it('places no server on a host whose nova-compute is disabled or forced down, unless an admin forces the host', async () => {
+    const hosts = [host('d1', 8, 512 + 8192), host('d2', 8, 512 + 2048)];
+    const service = new ServerService(db, new SmallCloud(hosts), console);
+    await db.computeServices.set('d1', 'nova-compute', { disabled: true, disabledReason: 'maintenance' });
+    const [a] = await settle(service, [await create(service, 'dis-a')]);
+    expect(a?.host).toBe('d2');
+    await db.computeServices.set('d2', 'nova-compute', { forcedDown: true });
+    const [b] = await settle(service, [await create(service, 'dis-b')]);
+    expect(b?.state).toBe('error');
+    const [c] = await settle(service, [await create(service, 'dis-c', 'nova', 'd1')]);
+    expect(c?.host).toBe('d1');
+    await db.computeServices.set('d1', 'nova-compute', { disabled: false, disabledReason: null });
+    await db.computeServices.set('d2', 'nova-compute', { forcedDown: false });
+    expect((await db.computeServices.list()).map((x) => [x.host, x.disabled, x.forcedDown])).toEqual([
+      ['d1', false, false],
+      ['d2', false, false],
+    ]);
+    for (const s of [a, b, c]) if (s) await service.send(s, { type: 'delete' }, by);
     await service.idle();
   });
 

@@ -67,3 +67,14 @@ export function boolish(v: unknown, field: string): boolean {
   if (typeof v === 'string' && /^(false|0|no|off)$/i.test(v)) return false;
   throw badRequest(`Invalid input for field/attribute ${field}.`);
 }
+
+/** A server's `description` (2.19): at most 255 printable characters, or null for none. */
+export function descriptionField(v: unknown): string | null {
+  if (v === null) return null;
+  if (typeof v !== 'string' || v.length > 255 || [...v].some((c) => c < ' ' || c === '\u007f')) {
+    throw badRequest(
+      'Invalid input for field/attribute description: a string of at most 255 printable characters, or null.',
+    );
+  }
+  return v;
+}

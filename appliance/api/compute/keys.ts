@@ -1,6 +1,8 @@
-import { createHash, createPublicKey, generateKeyPair } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { createHash, createPublicKey, generateKeyPair, X509Certificate } from 'node:crypto';
 import { promisify } from 'node:util';
-import { badRequest } from '../faults.js';
+import { childEnv } from '../../../agent/index.js';
+import { ApiError, badRequest } from '../faults.js';
 
 const generateRsa = promisify(generateKeyPair);
 
@@ -75,4 +77,79 @@ export async function generateSshKeyPair(
     privateKey,
     fingerprint: fingerprintOf(blob),
   };
+}
+
+/** Nova's x509 fingerprint: SHA-1 of the DER certificate, colon-separated lower-case hex. */
+function x509Fingerprint(cert: X509Certificate): string {
+  return createHash('sha1')
+    .update(cert.raw)
+    .digest('hex')
+    .replace(/(..)(?!$)/g, '$1:');
+}
+
+/** Checks a PEM X.509 certificate (an `x509` keypair's public key) and returns its fingerprint; 400 when it is not one. */
+export function checkCertificate(pem: string): string {
+  try {
+    return x509Fingerprint(new X509Certificate(pem.trim()));
+  } catch {
+    throw badRequest('Keypair data is invalid: failed to parse the certificate');
+  }
+}
+
+/**
+ * Generates an `x509` keypair as Nova does for WinRM (nova/crypto.py): an RSA 2048 key and a
+ * self-signed certificate for `/CN=<user>`, ten years, client authentication, with the user's
+ * UPN `<user>@localhost`. openssl makes both (Node has no X.509 writer) and writes them to its
+ * stdout, the only place the private key goes before it is returned: no file, no argv.
+ */
+export async function generateX509KeyPair(
+  userId: string,
+): Promise<{ publicKey: string; privateKey: string; fingerprint: string }> {
+  if (!/^[\w-]+$/.test(userId)) throw badRequest('Keypair data is invalid: the user id cannot name a certificate');
+  const out = await new Promise<string>((resolve, reject) => {
+    const child = spawn(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-noenc',
+        '-keyout',
+        '-',
+        '-subj',
+        `/CN=${userId}`,
+        '-days',
+        '3650',
+        '-sha256',
+        '-addext',
+        'extendedKeyUsage=clientAuth',
+        '-addext',
+        `subjectAltName=otherName:1.3.6.1.4.1.311.20.2.3;UTF8:${userId}@localhost`,
+      ],
+      { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', (error) => reject(new ApiError(500, `openssl failed: ${error.message}`, 'API_ERR_KEYPAIR')));
+    child.on('close', (code) =>
+      code === 0
+        ? resolve(stdout)
+        : reject(
+            new ApiError(
+              500,
+              `openssl req failed (exit ${code}): ${stderr.trim().split('\n').at(-1)}`,
+              'API_ERR_KEYPAIR',
+            ),
+          ),
+    );
+  });
+  const pem = (label: string) => new RegExp(`-----BEGIN ${label}-----[^-]+-----END ${label}-----\n`).exec(out)?.[0];
+  const privateKey = pem('PRIVATE KEY');
+  const publicKey = pem('CERTIFICATE');
+  if (!privateKey || !publicKey)
+    throw new ApiError(500, 'openssl req printed no key and certificate', 'API_ERR_KEYPAIR');
+  return { publicKey, privateKey, fingerprint: checkCertificate(publicKey) };
 }

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type ServerEvent, type ServerStateValue, serverStatusView } from '../../../statemachines/index.js';
 import { DEFAULT_QUOTAS, type Flavor, type Nic, type QuotaResource, type Server } from '../../db/index.js';
 import type { Requester } from '../../compute/index.js';
@@ -15,27 +15,31 @@ import {
   requireWriter,
 } from '../context.js';
 import { ApiError, badRequest, conflict, forbidden, notFound } from '../faults.js';
-import { checkPublicKey, generateSshKeyPair } from './keys.js';
-import { accessIp, body, boolish, intField, isObject, metadataField, nameField, rejectUnknown } from './fields.js';
+import { consoleAction, registerRemoteConsoles } from './consoles.js';
+import { registerKeypairs } from './keypairs.js';
+import { atLeast, MAX_VERSION, MIN_VERSION, negotiateMicroversion } from './microversions.js';
+import {
+  accessIp,
+  body,
+  boolish,
+  descriptionField,
+  intField,
+  isObject,
+  metadataField,
+  nameField,
+  rejectUnknown,
+} from './fields.js';
 import { registerInstanceActions } from './instance-actions.js';
 import { lockServer, refuseIfLocked, unlockServer } from './locks.js';
 import { hintedServerGroup, registerServerGroups } from './server-groups.js';
+import { registerRemovedApis } from './removed.js';
+import { hostStatusOf, registerServices } from './services.js';
 import { registerSimpleTenantUsage } from './usage.js';
 import { registerVolumeAttachments } from './volume-attachments.js';
 import { checkFlavorFitsImage, createServerImage, rebuildServer, usableImage } from './server-images.js';
 import { flavorBasic, flavorDetail, links, serverBasic, serverDetail, serverUpdateView, statusOf } from './views.js';
 
-/** The microversions whose shapes this API produces. */
-export const MIN_VERSION = '2.1';
-export const MAX_VERSION = '2.1';
-
 const MAX_LIMIT = 1000;
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    microversion: string;
-  }
-}
 
 function versionDocs(base: string) {
   const v21 = {
@@ -57,44 +61,6 @@ function versionDocs(base: string) {
     'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.compute+json;version=2' }],
   };
   return { v20, v21 };
-}
-
-const versionNumber = (v: string): [number, number] => {
-  const [major, minor] = v.split('.').map(Number);
-  return [major ?? 0, minor ?? 0];
-};
-const compareVersions = (a: string, b: string): number => {
-  const [am, an] = versionNumber(a);
-  const [bm, bn] = versionNumber(b);
-  return am - bm || an - bn;
-};
-
-/**
- * The asked-for microversion: `OpenStack-API-Version: compute X.Y` wins over the legacy
- * `X-OpenStack-Nova-API-Version`; none means the minimum, `latest` the maximum.
- */
-export function negotiateMicroversion(headers: Record<string, string | string[] | undefined>): string {
-  const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
-  let asked: string | undefined;
-  const modern = first(headers['openstack-api-version']);
-  if (modern) {
-    for (const part of modern.split(',')) {
-      const [service, version] = part.trim().split(/\s+/);
-      if (service?.toLowerCase() === 'compute' && version) asked = version;
-    }
-  }
-  asked ??= first(headers['x-openstack-nova-api-version'])?.trim();
-  if (!asked) return MIN_VERSION;
-  if (asked.toLowerCase() === 'latest') return MAX_VERSION;
-  if (!/^\d+\.\d+$/.test(asked)) throw badRequest(`Invalid API version request string: ${asked}`);
-  if (compareVersions(asked, MIN_VERSION) < 0 || compareVersions(asked, MAX_VERSION) > 0) {
-    throw new ApiError(
-      406,
-      `Version ${asked} is not supported by the API. Minimum is ${MIN_VERSION} and maximum is ${MAX_VERSION}.`,
-      'API_ERR_MICROVERSION',
-    );
-  }
-  return asked;
 }
 
 function pageOf(request: FastifyRequest): { limit: number; marker?: string } {
@@ -210,20 +176,38 @@ export async function computeRoutes(app: FastifyInstance, deps: ApiDeps): Promis
   app.get('/v2', async () => ({ version: docs.v20 }));
   app.get('/v2.1', async () => ({ version: docs.v21 }));
 
+  const routes = async (api: FastifyInstance) => {
+    api.addHook('onRequest', requireToken(deps));
+    registerServers(api, deps);
+    registerInstanceActions(api, deps, (auth, id) => visibleServer(deps, auth, id));
+    registerVolumeAttachments(api, (auth, id) => visibleServer(deps, auth, id));
+    registerRemoteConsoles(api, (auth, id) => visibleServer(deps, auth, id));
+    registerFlavors(api, deps);
+    registerKeypairs(api, deps);
+    registerLimitsAndQuotas(api, deps);
+    registerInfrastructure(api, deps);
+    registerSimpleTenantUsage(api, deps);
+    registerServerGroups(api, deps);
+    registerServices(api, deps);
+    registerRemovedApis(api);
+  };
+  await app.register(routes, { prefix: '/v2.1' });
+  // Every URL also with the caller's project id after the version, as Nova's before 2.18 made
+  // them (and still takes): another project's id is a 400, as in Nova.
   await app.register(
     async (api) => {
-      api.addHook('onRequest', requireToken(deps));
-      registerServers(api, deps);
-      registerInstanceActions(api, deps, (auth, id) => visibleServer(deps, auth, id));
-      registerVolumeAttachments(api, (auth, id) => visibleServer(deps, auth, id));
-      registerFlavors(api, deps);
-      registerKeypairs(api, deps);
-      registerLimitsAndQuotas(api, deps);
-      registerInfrastructure(api, deps);
-      registerSimpleTenantUsage(api, deps);
-      registerServerGroups(api, deps);
+      api.addHook('preHandler', async (request) => {
+        const { project_id: inUrl } = request.params as { project_id: string };
+        const own = authOf(request).project?.id ?? '';
+        if (inUrl !== own) {
+          throw badRequest(
+            `Malformed request URL: URL's project_id '${inUrl}' doesn't match Context's project_id '${own}'`,
+          );
+        }
+      });
+      await routes(api);
     },
-    { prefix: '/v2.1' },
+    { prefix: '/v2.1/:project_id' },
   );
 }
 
@@ -238,6 +222,18 @@ async function visibleServer(deps: ApiDeps, auth: AuthContext, id: string): Prom
   if (!s || (!auth.isCloudAdmin && s.projectId !== auth.project?.id))
     throw notFound(`Instance ${id} could not be found.`);
   return s;
+}
+
+/** From 2.16, how the cloud admin sees a server's host (Nova's host_status); undefined for anyone else or before. */
+async function hostStatusFor(
+  deps: ApiDeps,
+  request: FastifyRequest,
+  auth: AuthContext,
+): Promise<((host: string) => string) | undefined> {
+  if (!auth.isCloudAdmin || !atLeast(request, '2.16')) return undefined;
+  const live = new Set(deps.servers.driver.hosts().map((h) => h.hostname));
+  const services = await deps.db.computeServices.list();
+  return (host) => hostStatusOf(host, live, services);
 }
 
 /** Nova's limit on user data: 65535 bytes of base64. */
@@ -314,6 +310,10 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
           flavorId: queryString(request, 'flavor'),
           host: auth.isCloudAdmin ? queryString(request, 'host') : undefined,
           changesSince: changesSince === undefined ? undefined : new Date(changesSince).toISOString(),
+          reservationId: queryString(request, 'reservation_id'),
+          ip: queryString(request, 'ip'),
+          // Before 2.5 `ip6` is the cloud admin's filter: anyone else's is ignored, as Nova does.
+          ip6: auth.isCloudAdmin || atLeast(request, '2.5') ? queryString(request, 'ip6') : undefined,
         },
         { limit: page.limit + 1, ...(page.marker === undefined ? {} : { marker: page.marker }) },
       );
@@ -337,8 +337,9 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
   });
   app.get('/servers/detail', async (request) => {
     const { auth, shown, more, last, page } = await listServers(request);
+    const hostStatus = await hostStatusFor(deps, request, auth);
     return {
-      servers: shown.map((s) => serverDetail(base, s, auth.isCloudAdmin)),
+      servers: shown.map((s) => serverDetail(request, base, s, auth.isCloudAdmin, hostStatus)),
       ...(more && last ? { servers_links: nextLink(deps, request, 'servers/detail', last.id, page.limit) } : {}),
     };
   });
@@ -347,7 +348,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
     const { auth, project } = projectOf(request);
     requireWriter(auth);
     const s = body(request, 'server');
-    rejectUnknown(s, SERVER_CREATE_FIELDS, "'server'");
+    rejectUnknown(s, [...SERVER_CREATE_FIELDS, ...(atLeast(request, '2.19') ? ['description'] : [])], "'server'");
     const name = nameField(s.name);
     if (s.flavorRef === undefined) throw badRequest("Invalid input: 'flavorRef' is a required property");
     const flavorRef = String(s.flavorRef).replace(/^.*\/flavors\//, '');
@@ -382,6 +383,10 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
     const adminPass = typeof s.adminPass === 'string' ? s.adminPass : randomBytes(9).toString('base64url');
     const userData = userDataField(s.user_data);
     const group = await hintedServerGroup(deps, request);
+    const returnReservationId =
+      s.return_reservation_id === undefined ? false : boolish(s.return_reservation_id, 'return_reservation_id');
+    // Nova's reservation id: one per request, `r-` and eight characters.
+    const reservationId = `r-${randomBytes(4).toString('hex')}`;
     const limits = {
       instances: quotas.instances,
       cores: quotas.cores,
@@ -412,6 +417,9 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
             userData,
             serverGroupId: group?.id ?? null,
             lockedBy: null,
+            reservationId,
+            launchIndex: i,
+            description: s.description === undefined ? null : descriptionField(s.description),
           },
           nics,
           limits,
@@ -426,6 +434,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
       }
     }
     if (!first) throw new ApiError(500, 'no server created');
+    if (returnReservationId) return reply.code(202).send({ reservation_id: reservationId });
     reply.header('Location', `${base}/compute/v2.1/servers/${first.id}`);
     return reply.code(202).send({
       server: {
@@ -441,22 +450,28 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/servers/:id', async (request) => {
     const auth = authOf(request);
     const { id } = request.params as { id: string };
-    return { server: serverDetail(base, await visibleServer(deps, auth, id), auth.isCloudAdmin) };
+    const server = await visibleServer(deps, auth, id);
+    return { server: serverDetail(request, base, server, auth.isCloudAdmin, await hostStatusFor(deps, request, auth)) };
   });
 
   app.put('/servers/:id', async (request) => {
     const auth = authOf(request);
     const { id } = request.params as { id: string };
     const s = body(request, 'server');
-    rejectUnknown(s, ['name', 'accessIPv4', 'accessIPv6', 'OS-DCF:diskConfig'], "'server'");
+    rejectUnknown(
+      s,
+      ['name', 'accessIPv4', 'accessIPv6', 'OS-DCF:diskConfig', ...(atLeast(request, '2.19') ? ['description'] : [])],
+      "'server'",
+    );
     await visibleServer(deps, auth, id);
     requireWriter(auth);
     const updated = await db.servers.update(id, {
       name: s.name === undefined ? undefined : nameField(s.name),
       accessIPv4: s.accessIPv4 === undefined ? undefined : accessIp(s.accessIPv4, 4),
       accessIPv6: s.accessIPv6 === undefined ? undefined : accessIp(s.accessIPv6, 6),
+      description: s.description === undefined ? undefined : descriptionField(s.description),
     });
-    return { server: serverUpdateView(base, updated) };
+    return { server: serverUpdateView(request, base, updated) };
   });
 
   app.delete('/servers/:id', async (request, reply) => {
@@ -504,6 +519,23 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
         break;
       case 'os-getConsoleOutput':
         return consoleOutput(deps, server, args);
+      case 'trigger_crash_dump': {
+        if (!atLeast(request, '2.17')) throw badRequest(`There is no such action: ${action}`);
+        refuseIfLocked(auth, server);
+        if (args !== null) throw badRequest('Invalid input for field/attribute trigger_crash_dump: it must be null.');
+        if (server.state !== 'active') {
+          throw conflict(
+            `Cannot 'trigger_crash_dump' instance ${id} while it is in vm_state ${statusOf(server).view.vmState}`,
+          );
+        }
+        await deps.servers.crashDump(server, requester(request, auth));
+        return reply.code(202).send();
+      }
+      case 'os-getVNCConsole':
+      case 'os-getSPICEConsole':
+      case 'os-getRDPConsole':
+      case 'os-getSerialConsole':
+        return consoleAction(server, action, args);
       case 'createImage': {
         const imageId = await createServerImage(deps, auth, requester(request, auth), server, args, request.log);
         // Up to microversion 2.44 (this API serves 2.1) the Location header alone names the image.
@@ -511,8 +543,15 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
       }
       case 'rebuild': {
         refuseIfLocked(auth, server);
-        const rebuilt = await rebuildServer(deps, auth, requester(request, auth), server, args);
-        return reply.code(202).send({ server: serverDetail(deps.publicUrl, rebuilt, auth.isCloudAdmin) });
+        const { server: rebuilt, adminPass } = await rebuildServer(
+          deps,
+          auth,
+          requester(request, auth),
+          server,
+          args,
+          atLeast(request, '2.19'),
+        );
+        return reply.code(202).send({ server: { ...serverUpdateView(request, deps.publicUrl, rebuilt), adminPass } });
       }
       default:
         throw badRequest(`There is no such action: ${action}`);
@@ -778,103 +817,14 @@ function registerFlavors(app: FastifyInstance, deps: ApiDeps): void {
     const f = await db.flavors.get(id);
     if (!f) throw notFound(`Flavor ${id} could not be found.`);
     if (isObject(b) && isObject(b.addTenantAccess) && typeof b.addTenantAccess.tenant === 'string') {
-      if (f.isPublic) throw conflict('Can not add access to a public flavor.');
+      // From 2.7 access to a public flavor is refused; before, Nova recorded it (to no effect).
+      if (f.isPublic && atLeast(request, '2.7')) throw conflict('Can not add access to a public flavor.');
       return accessView(id, await db.flavors.addAccess(id, b.addTenantAccess.tenant));
     }
     if (isObject(b) && isObject(b.removeTenantAccess) && typeof b.removeTenantAccess.tenant === 'string') {
       return accessView(id, await db.flavors.removeAccess(id, b.removeTenantAccess.tenant));
     }
     throw badRequest('There is no such action.');
-  });
-}
-
-function registerKeypairs(app: FastifyInstance, deps: ApiDeps): void {
-  const db = deps.db;
-  /** The cloud admin may act on another user's keypairs with `?user_id=` (Nova's admin_or_owner). */
-  const ownerOf = (request: FastifyRequest): string => {
-    const auth = authOf(request);
-    const userId = queryString(request, 'user_id');
-    if (userId !== undefined && userId !== auth.user.id) {
-      requireCloudAdmin(auth);
-      return userId;
-    }
-    return auth.user.id;
-  };
-
-  app.get('/os-keypairs', async (request) => ({
-    keypairs: (await db.keypairs.list(ownerOf(request))).map((k) => ({
-      keypair: { name: k.name, public_key: k.publicKey, fingerprint: k.fingerprint },
-    })),
-  }));
-  app.post('/os-keypairs', async (request) => {
-    const auth = authOf(request);
-    requireWriter(auth);
-    const k = body(request, 'keypair');
-    rejectUnknown(k, ['name', 'public_key', 'user_id'], "'keypair'");
-    const name = nameField(k.name);
-    if (!/^[\w\- ]+$/.test(name)) throw badRequest('Keypair data is invalid: name contains unsafe characters');
-    const userId =
-      typeof k.user_id === 'string' && k.user_id !== auth.user.id ? (requireCloudAdmin(auth), k.user_id) : auth.user.id;
-    const quotas = auth.project ? await db.quotas.get(auth.project.id) : DEFAULT_QUOTAS;
-    if ((await db.keypairs.list(userId)).length >= quotas.key_pairs)
-      throw new ApiError(403, 'Quota exceeded, too many key pairs.');
-    let publicKey: string;
-    let fingerprint: string;
-    let privateKey: string | undefined;
-    if (k.public_key !== undefined) {
-      if (typeof k.public_key !== 'string') throw badRequest('Invalid input for field/attribute public_key.');
-      fingerprint = checkPublicKey(k.public_key);
-      publicKey = k.public_key.trim();
-    } else {
-      const generated = await generateSshKeyPair(`Generated-by-rackseed`);
-      ({ publicKey, fingerprint, privateKey } = generated);
-    }
-    if (await db.keypairs.get(userId, name)) throw conflict(`Key pair '${name}' already exists.`);
-    const created = await db.keypairs.create({
-      name,
-      userId,
-      publicKey,
-      fingerprint,
-      type: 'ssh',
-      createdAt: new Date().toISOString(),
-    });
-    return {
-      keypair: {
-        name: created.name,
-        public_key: created.publicKey,
-        fingerprint: created.fingerprint,
-        user_id: created.userId,
-        ...(privateKey === undefined ? {} : { private_key: privateKey }),
-      },
-    };
-  });
-  app.get('/os-keypairs/:name', async (request) => {
-    const { name } = request.params as { name: string };
-    const k = await db.keypairs.get(ownerOf(request), name);
-    if (!k) throw notFound(`Keypair ${name} not found for user`);
-    return {
-      keypair: {
-        name: k.name,
-        public_key: k.publicKey,
-        fingerprint: k.fingerprint,
-        user_id: k.userId,
-        created_at: k.createdAt.replace(/Z$/, ''),
-        deleted: false,
-        deleted_at: null,
-        updated_at: null,
-        id: k.id,
-      },
-    };
-  });
-  app.delete('/os-keypairs/:name', async (request, reply) => {
-    const { name } = request.params as { name: string };
-    const userId = ownerOf(request);
-    // Looked up first, as Nova does: a reader deleting a keypair not its own learns it is not
-    // there (404), as anyone would, and is refused (403) only its own.
-    if (!(await db.keypairs.get(userId, name))) throw notFound(`Keypair ${name} not found for user`);
-    requireWriter(authOf(request));
-    await db.keypairs.delete(userId, name);
-    return reply.code(202).send();
   });
 }
 
@@ -980,10 +930,14 @@ function registerInfrastructure(app: FastifyInstance, deps: ApiDeps): void {
   }));
   app.get('/os-availability-zone/detail', async (request) => {
     requireCloudAdmin(authOf(request));
+    const set = await deps.db.computeServices.list();
     const hosts = Object.fromEntries(
-      driver
-        .hosts()
-        .map((h) => [h.hostname, { 'nova-compute': { available: true, active: true, updated_at: started } }]),
+      driver.hosts().map((h) => {
+        const s = set.find((one) => one.host === h.hostname && one.binary === 'nova-compute');
+        const updated = s ? s.updatedAt.replace(/Z$/, '') : started;
+        const state = { available: !s?.forcedDown, active: !s?.disabled, updated_at: updated };
+        return [h.hostname, { 'nova-compute': state }];
+      }),
     );
     return { availabilityZoneInfo: [{ zoneName: 'nova', zoneState: { available: true }, hosts }] };
   });
@@ -1143,33 +1097,4 @@ function registerInfrastructure(app: FastifyInstance, deps: ApiDeps): void {
     if (found.length === 0) throw notFound(`No hypervisor matching '${id}' could be found.`);
     return { hypervisors: found };
   });
-
-  app.get('/os-services', async (request) => {
-    requireCloudAdmin(authOf(request));
-    const host = queryString(request, 'host');
-    const binary = queryString(request, 'binary');
-    const services = driver.hosts().flatMap((h, i) =>
-      [
-        { binary: 'nova-compute', zone: 'nova' },
-        { binary: 'nova-scheduler', zone: 'internal' },
-        { binary: 'nova-conductor', zone: 'internal' },
-      ].map((s, j) => ({
-        id: i * 3 + j + 1,
-        binary: s.binary,
-        host: h.hostname,
-        zone: s.zone,
-        status: 'enabled',
-        state: 'up',
-        updated_at: started,
-        disabled_reason: null,
-      })),
-    );
-    return {
-      services: services.filter(
-        (s) => (host === undefined || s.host === host) && (binary === undefined || s.binary === binary),
-      ),
-    };
-  });
-
-  void (undefined as unknown as FastifyReply);
 }

@@ -1,8 +1,10 @@
 /**
- * Nova's server groups (`os-server-groups`), at microversion 2.1: a project's groups, each with
- * one hard policy (`affinity`: its servers on one host; `anti-affinity`: each on a host of its
- * own) that the scheduler applies to the servers created in it (`os:scheduler_hints` `group`),
- * and its live servers as members. The cloud admin sees every project's with `all_projects`.
+ * Nova's server groups (`os-server-groups`): a project's groups, each with one policy that the
+ * scheduler applies to the servers created in it (`os:scheduler_hints` `group`): `affinity`
+ * (its servers on one host) or `anti-affinity` (each on a host of its own), refused when no
+ * host fits; from microversion 2.15 `soft-affinity` and `soft-anti-affinity`, the same as a
+ * preference. Its live servers are its members; from 2.13 it shows its project and user. The
+ * cloud admin sees every project's with `all_projects`.
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -10,11 +12,20 @@ import type { ServerGroup, ServerGroupPolicy } from '../../db/index.js';
 import { type ApiDeps, type AuthContext, authOf, projectOf, queryString, requireWriter } from '../context.js';
 import { badRequest, notFound } from '../faults.js';
 import { body, boolish, intField, isObject, nameField, rejectUnknown } from './fields.js';
+import { atLeast } from './microversions.js';
 
-const POLICIES: readonly ServerGroupPolicy[] = ['affinity', 'anti-affinity'];
+const HARD_POLICIES: readonly ServerGroupPolicy[] = ['affinity', 'anti-affinity'];
+const SOFT_POLICIES: readonly ServerGroupPolicy[] = ['soft-affinity', 'soft-anti-affinity'];
 
-function groupView(group: ServerGroup) {
-  return { id: group.id, name: group.name, policies: [group.policy], members: group.members, metadata: {} };
+function groupView(request: FastifyRequest, group: ServerGroup) {
+  return {
+    id: group.id,
+    name: group.name,
+    policies: [group.policy],
+    members: group.members,
+    metadata: {},
+    ...(atLeast(request, '2.13') ? { project_id: group.projectId, user_id: group.userId } : {}),
+  };
 }
 
 /** A group the caller may see: its project's, or any for the cloud admin; else 404. */
@@ -53,8 +64,9 @@ export function registerServerGroups(app: FastifyInstance, deps: ApiDeps): void 
     rejectUnknown(g, ['name', 'policies'], "'server_group'");
     const name = nameField(g.name);
     const policies = g.policies;
-    if (!Array.isArray(policies) || policies.length !== 1 || !POLICIES.includes(policies[0] as ServerGroupPolicy)) {
-      throw badRequest(`Invalid input for field/attribute policies: one of ${POLICIES.join(', ')}.`);
+    const allowed = atLeast(request, '2.15') ? [...HARD_POLICIES, ...SOFT_POLICIES] : HARD_POLICIES;
+    if (!Array.isArray(policies) || policies.length !== 1 || !allowed.includes(policies[0] as ServerGroupPolicy)) {
+      throw badRequest(`Invalid input for field/attribute policies: one of ${allowed.join(', ')}.`);
     }
     const quotas = await db.quotas.get(project.id);
     const group = await db.serverGroups.create(
@@ -68,7 +80,7 @@ export function registerServerGroups(app: FastifyInstance, deps: ApiDeps): void 
       },
       quotas.server_groups,
     );
-    return { server_group: groupView(group) };
+    return { server_group: groupView(request, group) };
   });
 
   app.get('/os-server-groups', async (request) => {
@@ -80,12 +92,12 @@ export function registerServerGroups(app: FastifyInstance, deps: ApiDeps): void 
     const offset = offsetText === undefined ? 0 : intField(offsetText, 'offset', 0);
     const groups = await db.serverGroups.list(all ? {} : { projectId: project.id });
     const end = limitText === undefined ? undefined : offset + intField(limitText, 'limit', 0);
-    return { server_groups: groups.slice(offset, end).map(groupView) };
+    return { server_groups: groups.slice(offset, end).map((g) => groupView(request, g)) };
   });
 
   app.get('/os-server-groups/:id', async (request) => {
     const { id } = request.params as { id: string };
-    return { server_group: groupView(await visibleGroup(deps, authOf(request), id)) };
+    return { server_group: groupView(request, await visibleGroup(deps, authOf(request), id)) };
   });
 
   app.delete('/os-server-groups/:id', async (request, reply) => {

@@ -2,7 +2,7 @@
  * The server actions that involve images: `createImage` (a snapshot of the server's root disk
  * becomes a Glance image) and `rebuild` (a new root disk from an image, same id and ports).
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Requester } from '../../compute/index.js';
 import type { ServerEvent } from '../../../statemachines/index.js';
@@ -10,7 +10,7 @@ import type { Flavor, Image, Server } from '../../db/index.js';
 import type { ApiDeps, AuthContext } from '../context.js';
 import { badRequest, conflict } from '../faults.js';
 import { visibleImage } from '../image/visibility.js';
-import { isObject, metadataField, nameField, rejectUnknown } from './fields.js';
+import { accessIp, descriptionField, isObject, metadataField, nameField, rejectUnknown } from './fields.js';
 import { statusOf } from './views.js';
 
 /** An image the caller may boot from: visible to its project and active (else Nova's 400). */
@@ -166,7 +166,8 @@ export async function rebuildServer(
   by: Requester,
   server: Server,
   args: unknown,
-): Promise<Server> {
+  describable: boolean,
+): Promise<{ server: Server; adminPass: string }> {
   if (!isObject(args)) throw badRequest("Invalid input: 'rebuild' must be an object");
   rejectUnknown(
     args,
@@ -179,6 +180,7 @@ export async function rebuildServer(
       'OS-DCF:diskConfig',
       'accessIPv4',
       'accessIPv6',
+      ...(describable ? ['description'] : []),
     ],
     'rebuild',
   );
@@ -189,12 +191,18 @@ export async function rebuildServer(
   const patch: Parameters<ApiDeps['db']['servers']['update']>[1] = { imageId: image.id };
   if (args.name !== undefined) patch.name = nameField(args.name);
   if (args.metadata !== undefined) patch.metadata = metadataField(args.metadata, quotas.metadata_items);
+  if (args.description !== undefined) patch.description = descriptionField(args.description);
+  if (args.accessIPv4 !== undefined) patch.accessIPv4 = accessIp(args.accessIPv4, 4);
+  if (args.accessIPv6 !== undefined) patch.accessIPv6 = accessIp(args.accessIPv6, 6);
+  if (args.adminPass !== undefined && typeof args.adminPass !== 'string')
+    throw badRequest('Invalid input for field/attribute adminPass.');
+  const adminPass = typeof args.adminPass === 'string' ? args.adminPass : randomBytes(9).toString('base64url');
   const { view } = statusOf(server);
   const refused = () => conflict(`Cannot 'rebuild' instance ${server.id} while it is in vm_state ${view.vmState}`);
   if (!['active', 'shutoff', 'error'].includes(server.state)) throw refused();
   const updated = await deps.db.servers.update(server.id, patch);
   try {
-    return await deps.servers.send(updated, { type: 'rebuild' }, by);
+    return { server: await deps.servers.send(updated, { type: 'rebuild' }, by), adminPass };
   } catch (error) {
     if ((error as { code?: string }).code === 'COMPUTE_ERR_INVALID_STATE') throw refused();
     throw error;

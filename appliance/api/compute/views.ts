@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
 import { type ServerStateValue, serverStatusView } from '../../../statemachines/index.js';
-import { machineOf } from '../../compute/index.js';
+import { hostnameOf, machineOf } from '../../compute/index.js';
 import type { Flavor, Server } from '../../db/index.js';
 import { novaTime } from '../context.js';
+import { atLeast } from './microversions.js';
 
 /** Links of a Nova resource: `self` with the version, `bookmark` without. */
 export function links(base: string, collection: string, id: string) {
@@ -63,8 +65,8 @@ export function statusOf(s: Server) {
   return { view: serverStatusView(s.state as ServerStateValue, m.context), fault: m.context.fault };
 }
 
-/** The basic part of a server's detail (the PUT /servers/{id} answer). */
-export function serverUpdateView(base: string, s: Server) {
+/** The basic part of a server's detail (the PUT /servers/{id} and rebuild answers); `locked` from 2.9, `description` from 2.19. */
+export function serverUpdateView(request: FastifyRequest, base: string, s: Server) {
   const { view, fault } = statusOf(s);
   return {
     id: s.id,
@@ -89,14 +91,27 @@ export function serverUpdateView(base: string, s: Server) {
     ...(view.status === 'ERROR' && fault
       ? { fault: { code: 500, created: novaTime(s.updatedAt), message: fault.message } }
       : {}),
+    ...(atLeast(request, '2.9') ? { locked: s.lockedBy !== null } : {}),
+    ...(atLeast(request, '2.19') ? { description: s.description } : {}),
   };
 }
 
-/** GET /servers/{id} and /servers/detail at 2.1 (nova/api/openstack/compute/views/servers.py). */
-export function serverDetail(base: string, s: Server, admin: boolean) {
+/**
+ * GET /servers/{id} and /servers/detail (nova/api/openstack/compute/views/servers.py): the
+ * cloud admin sees where it runs (`OS-EXT-SRV-ATTR:`), from 2.3 how it was made (its disk is a
+ * virtio disk, `/dev/vda`, with no kernel or ramdisk of its own), and from 2.16 its host's
+ * status, which `hostStatus` gives (for the cloud admin only).
+ */
+export function serverDetail(
+  request: FastifyRequest,
+  base: string,
+  s: Server,
+  admin: boolean,
+  hostStatus?: (host: string) => string,
+) {
   const { view } = statusOf(s);
   return {
-    ...serverUpdateView(base, s),
+    ...serverUpdateView(request, base, s),
     key_name: s.keyName,
     security_groups: [{ name: 'default' }],
     'OS-EXT-AZ:availability_zone': s.availabilityZone,
@@ -114,5 +129,17 @@ export function serverDetail(base: string, s: Server, admin: boolean) {
           'OS-EXT-SRV-ATTR:instance_name': `instance-${s.id.slice(0, 8)}`,
         }
       : {}),
+    ...(admin && atLeast(request, '2.3')
+      ? {
+          'OS-EXT-SRV-ATTR:reservation_id': s.reservationId,
+          'OS-EXT-SRV-ATTR:launch_index': s.launchIndex,
+          'OS-EXT-SRV-ATTR:hostname': hostnameOf(s.name),
+          'OS-EXT-SRV-ATTR:kernel_id': '',
+          'OS-EXT-SRV-ATTR:ramdisk_id': '',
+          'OS-EXT-SRV-ATTR:root_device_name': s.launchedAt ? '/dev/vda' : null,
+          'OS-EXT-SRV-ATTR:user_data': s.userData,
+        }
+      : {}),
+    ...(hostStatus && atLeast(request, '2.16') ? { host_status: hostStatus(s.host) } : {}),
   };
 }

@@ -236,6 +236,11 @@ export class QemuGuest implements RunningGuest {
     await this.qmp.execute('system_reset');
   }
 
+  /** A non-maskable interrupt to every vCPU: the guest's kernel dumps its state (or panics, as it is set). */
+  async injectNmi(): Promise<void> {
+    await this.qmp.execute('inject-nmi');
+  }
+
   async kill(): Promise<void> {
     // `quit` lets QEMU close its RBD images (their watches go at once; a killed client's linger 30 s).
     await this.qmp.execute('quit', undefined, 2_000).catch(() => undefined);

@@ -1,0 +1,78 @@
+import type { FastifyRequest } from 'fastify';
+import { ApiError, badRequest } from '../faults.js';
+
+/**
+ * The compute API's microversions (nova/api/openstack/compute/rest_api_version_history.rst).
+ * A request names one (`OpenStack-API-Version: compute X.Y`, or the legacy
+ * `X-OpenStack-Nova-API-Version`); none means the minimum, `latest` the maximum. Every version
+ * up to MAX_VERSION is honoured, each where the code it changes lives (`atLeast(request, 'X.Y')`),
+ * and tested in test/unit/api-microversions.test.ts and by tempest at the newest:
+ *
+ * - 2.2  keypairs have a `type` (`ssh` or `x509`); create answers 201, delete 204 (keypairs.ts)
+ * - 2.3  the admin's server detail shows more `OS-EXT-SRV-ATTR:` fields (views.ts)
+ * - 2.4  `reserved` in os-fixed-ips: nova-network's, gone (410) as in Nova since Rocky (removed.ts)
+ * - 2.5  any user may filter servers by `ip6` (routes.ts)
+ * - 2.6  `POST /servers/{id}/remote-consoles` (consoles.ts)
+ * - 2.7  access to a public flavor cannot be added (409, flavors in routes.ts)
+ * - 2.8  the `mks` console type (consoles.ts)
+ * - 2.9  a server shows whether it is `locked` (views.ts)
+ * - 2.10 the cloud admin names a keypair's `user_id` (keypairs.ts)
+ * - 2.11 a service is forced down, and shows `forced_down` (services.ts)
+ * - 2.12 `net_id` of os-virtual-interfaces: nova-network's, gone (410) as in Nova (removed.ts)
+ * - 2.13 a server group shows its `project_id` and `user_id` (server-groups.ts)
+ * - 2.14 evacuate's `onSharedStorage` and `adminPass` answer go: rackseed has no evacuate
+ *        action (it evacuates a fenced host's servers itself, appliance/compute/evacuation.ts)
+ * - 2.15 the `soft-affinity` and `soft-anti-affinity` group policies (server-groups.ts, the scheduler)
+ * - 2.16 the cloud admin sees a server's `host_status` (views.ts, services.ts)
+ * - 2.17 the `trigger_crash_dump` action: an NMI to the guest (routes.ts, the host service)
+ * - 2.18 the project id in the URL is optional: both forms are served at every version (routes.ts)
+ * - 2.19 a server has a `description` (routes.ts, views.ts, server-images.ts)
+ */
+export const MIN_VERSION = '2.1';
+export const MAX_VERSION = '2.19';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    microversion: string;
+  }
+}
+
+const versionNumber = (v: string): [number, number] => {
+  const [major, minor] = v.split('.').map(Number);
+  return [major ?? 0, minor ?? 0];
+};
+const compareVersions = (a: string, b: string): number => {
+  const [am, an] = versionNumber(a);
+  const [bm, bn] = versionNumber(b);
+  return am - bm || an - bn;
+};
+
+/** Whether the request asked for `version` or a later one. */
+export function atLeast(request: FastifyRequest, version: string): boolean {
+  return compareVersions(request.microversion, version) >= 0;
+}
+
+/** The asked-for microversion; a malformed one is a 400, one outside MIN..MAX a 406. */
+export function negotiateMicroversion(headers: Record<string, string | string[] | undefined>): string {
+  const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
+  let asked: string | undefined;
+  const modern = first(headers['openstack-api-version']);
+  if (modern) {
+    for (const part of modern.split(',')) {
+      const [service, version] = part.trim().split(/\s+/);
+      if (service?.toLowerCase() === 'compute' && version) asked = version;
+    }
+  }
+  asked ??= first(headers['x-openstack-nova-api-version'])?.trim();
+  if (!asked) return MIN_VERSION;
+  if (asked.toLowerCase() === 'latest') return MAX_VERSION;
+  if (!/^\d+\.\d+$/.test(asked)) throw badRequest(`Invalid API version request string: ${asked}`);
+  if (compareVersions(asked, MIN_VERSION) < 0 || compareVersions(asked, MAX_VERSION) > 0) {
+    throw new ApiError(
+      406,
+      `Version ${asked} is not supported by the API. Minimum is ${MIN_VERSION} and maximum is ${MAX_VERSION}.`,
+      'API_ERR_MICROVERSION',
+    );
+  }
+  return asked.replace(/^(\d+)\.0*(\d)/, '$1.$2');
+}

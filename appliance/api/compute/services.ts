@@ -1,0 +1,109 @@
+/**
+ * Nova's services (`os-services`, the cloud admin's): each live host runs `nova-compute`,
+ * `nova-scheduler` and `nova-conductor` as Nova lists them. An admin disables a host's service
+ * (with a reason) or, from microversion 2.11, forces it down; the scheduler and the evacuation
+ * then place no server on a host whose `nova-compute` is either (appliance/compute/placement.ts).
+ * A forced-down service shows `state: down`, and from 2.11 `forced_down`.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ComputeService } from '../../db/index.js';
+import { type ApiDeps, authOf, queryString, requireCloudAdmin } from '../context.js';
+import { badRequest, notFound } from '../faults.js';
+import { boolish, isObject, rejectUnknown } from './fields.js';
+import { atLeast } from './microversions.js';
+
+const BINARIES = [
+  { binary: 'nova-compute', zone: 'nova' },
+  { binary: 'nova-scheduler', zone: 'internal' },
+  { binary: 'nova-conductor', zone: 'internal' },
+] as const;
+
+/** Nova's host_status (2.16) from a host's `nova-compute`: DOWN when forced down, MAINTENANCE when disabled. */
+export function hostStatusOf(host: string, live: ReadonlySet<string>, services: readonly ComputeService[]): string {
+  if (!host) return '';
+  const compute = services.find((s) => s.host === host && s.binary === 'nova-compute');
+  if (!live.has(host) || compute?.forcedDown) return 'DOWN';
+  return compute?.disabled ? 'MAINTENANCE' : 'UP';
+}
+
+export function registerServices(app: FastifyInstance, deps: ApiDeps): void {
+  const driver = deps.servers.driver;
+  const started = new Date().toISOString().replace(/Z$/, '');
+
+  app.get('/os-services', async (request) => {
+    requireCloudAdmin(authOf(request));
+    const host = queryString(request, 'host');
+    const binary = queryString(request, 'binary');
+    const set = await deps.db.computeServices.list();
+    const services = driver.hosts().flatMap((h, i) =>
+      BINARIES.map((b, j) => {
+        const s = set.find((one) => one.host === h.hostname && one.binary === b.binary);
+        return {
+          id: i * BINARIES.length + j + 1,
+          binary: b.binary,
+          host: h.hostname,
+          zone: b.zone,
+          status: s?.disabled ? 'disabled' : 'enabled',
+          state: s?.forcedDown ? 'down' : 'up',
+          updated_at: s ? s.updatedAt.replace(/Z$/, '') : started,
+          disabled_reason: s?.disabledReason ?? null,
+          ...(atLeast(request, '2.11') ? { forced_down: s?.forcedDown ?? false } : {}),
+        };
+      }),
+    );
+    return {
+      services: services.filter(
+        (s) => (host === undefined || s.host === host) && (binary === undefined || s.binary === binary),
+      ),
+    };
+  });
+
+  /** The host and binary a PUT names, both of a live host; 404 otherwise, as Nova's HostBinaryNotFound. */
+  const target = (request: FastifyRequest, fields: readonly string[]) => {
+    requireCloudAdmin(authOf(request));
+    const b = request.body;
+    if (!isObject(b)) throw badRequest('The request body must be an object');
+    rejectUnknown(b, ['host', 'binary', ...fields], 'the request body');
+    if (typeof b.host !== 'string' || typeof b.binary !== 'string') {
+      throw badRequest("Invalid input: 'host' and 'binary' are required strings");
+    }
+    if (!driver.hosts().some((h) => h.hostname === b.host) || !BINARIES.some((x) => x.binary === b.binary)) {
+      throw notFound(`Compute host ${b.host} with binary ${b.binary} could not be found.`);
+    }
+    return { host: b.host, binary: b.binary, b };
+  };
+
+  app.put('/os-services/:action', async (request) => {
+    const { action } = request.params as { action: string };
+    switch (action) {
+      case 'enable': {
+        const { host, binary } = target(request, []);
+        await deps.db.computeServices.set(host, binary, { disabled: false, disabledReason: null });
+        return { service: { host, binary, status: 'enabled' } };
+      }
+      case 'disable': {
+        const { host, binary } = target(request, []);
+        await deps.db.computeServices.set(host, binary, { disabled: true });
+        return { service: { host, binary, status: 'disabled' } };
+      }
+      case 'disable-log-reason': {
+        const { host, binary, b } = target(request, ['disabled_reason']);
+        const reason = b.disabled_reason;
+        if (typeof reason !== 'string' || reason.trim().length === 0 || reason.length > 255) {
+          throw badRequest('Invalid input for field/attribute disabled_reason: 1 to 255 characters.');
+        }
+        await deps.db.computeServices.set(host, binary, { disabled: true, disabledReason: reason });
+        return { service: { host, binary, status: 'disabled', disabled_reason: reason } };
+      }
+      case 'force-down': {
+        if (!atLeast(request, '2.11')) break;
+        const { host, binary, b } = target(request, ['forced_down']);
+        if (b.forced_down === undefined) throw badRequest("Invalid input: 'forced_down' is a required property");
+        const forcedDown = boolish(b.forced_down, 'forced_down');
+        await deps.db.computeServices.set(host, binary, { forcedDown });
+        return { service: { host, binary, forced_down: forcedDown } };
+      }
+    }
+    throw notFound('The resource could not be found.');
+  });
+}
