@@ -48,6 +48,7 @@ export const CLOUD_OPERATIONS: { readonly [G in CloudDbGroup]: { readonly [M in 
   },
   serverGroups: { create: 'write', get: 'read', list: 'read', delete: 'write' },
   computeServices: { list: 'read', set: 'write' },
+  serverTags: { add: 'write', remove: 'write', set: 'write' },
   images: { create: 'write', get: 'read', list: 'read', update: 'write', delete: 'write' },
   imageMembers: { add: 'write', get: 'read', list: 'read', setStatus: 'write', remove: 'write' },
   networks: {

@@ -5,6 +5,7 @@ import { catalogSql } from './catalog.js';
 import { imageMembersSql } from './image-members.js';
 import { computeServicesSql } from './compute-services.js';
 import { serverGroupsSql } from './server-groups.js';
+import { serverTagsSql } from './server-tags.js';
 import { nameFilter } from './name-filter.js';
 import {
   DbConflictError,
@@ -189,6 +190,13 @@ export const CLOUD_MIGRATIONS: readonly Migration[] = [
   ALTER TABLE servers ADD COLUMN description TEXT;
   `,
   },
+  {
+    version: 12,
+    name: "Nova's server tags (microversion 2.26)",
+    up: `
+  ALTER TABLE servers ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+  `,
+  },
 ];
 
 type Row = Record<string, unknown>;
@@ -297,6 +305,7 @@ const toServer = (r: Row): Server => ({
   reservationId: strOrNull(r.reservation_id),
   launchIndex: num(r.launch_index),
   description: strOrNull(r.description),
+  tags: json<string[]>(r.tags),
 });
 
 const toImage = (r: Row): Image => ({
@@ -529,6 +538,7 @@ export function cloudSql(db: Database.Database): CloudSql {
         reservation_id: created.reservationId,
         launch_index: created.launchIndex,
         description: created.description,
+        tags: created.tags,
         created_at: created.createdAt,
         updated_at: created.updatedAt,
         launched_at: created.launchedAt,
@@ -730,6 +740,7 @@ export function cloudSql(db: Database.Database): CloudSql {
     actions: actionsSql(db),
     imageMembers: imageMembersSql(db),
     serverGroups: serverGroupsSql(db),
+    serverTags: serverTagsSql(db),
     computeServices: computeServicesSql(db),
     ...catalogSql(db),
     domains: {
@@ -1051,8 +1062,10 @@ export function cloudSql(db: Database.Database): CloudSql {
     },
     servers: {
       create: (server, nics, quota) => createServer(server, nics, quota),
-      get: (id) => {
-        const r = one(`SELECT * FROM servers WHERE id = ? AND state != 'deleted'`, id);
+      get: (id, options) => {
+        const r = options?.deleted
+          ? one('SELECT * FROM servers WHERE id = ?', id)
+          : one(`SELECT * FROM servers WHERE id = ? AND state != 'deleted'`, id);
         return r ? toServer(r) : null;
       },
       list: (filter, page) => {
@@ -1084,6 +1097,12 @@ export function cloudSql(db: Database.Database): CloudSql {
           const pattern = nameFilter(filter.name);
           rows = rows.filter((r) => pattern.test(str(r.name)));
         }
+        const has = (r: Row) => new Set(json<string[]>(r.tags));
+        const { tags, tagsAny, notTags, notTagsAny } = filter;
+        if (tags) rows = rows.filter((r) => tags.every((t) => has(r).has(t)));
+        if (tagsAny) rows = rows.filter((r) => tagsAny.some((t) => has(r).has(t)));
+        if (notTags) rows = rows.filter((r) => !notTags.every((t) => has(r).has(t)));
+        if (notTagsAny) rows = rows.filter((r) => !notTagsAny.some((t) => has(r).has(t)));
         for (const [pattern, version] of [
           [filter.ip, 4],
           [filter.ip6, 6],

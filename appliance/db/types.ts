@@ -129,6 +129,8 @@ export interface Server {
   launchIndex: number;
   /** Its owner's words about it (Nova's description, 2.19), or null. */
   description: string | null;
+  /** Its tags (2.26), in the order they were added; changed through `serverTags`. */
+  tags: string[];
 }
 
 /** What an admin set on one of a host's Nova services (`os-services`); none set means enabled and up. */
@@ -321,6 +323,11 @@ export interface ServerFilter {
   ip?: string;
   ip6?: string;
   reservationId?: string;
+  /** Nova's tag filters (2.26): all of these, any of them, not all of them, none of them. */
+  tags?: readonly string[];
+  tagsAny?: readonly string[];
+  notTags?: readonly string[];
+  notTagsAny?: readonly string[];
 }
 
 export interface ImageFilter {
@@ -486,7 +493,8 @@ export interface CloudDb {
      * within `quota`; `server.addresses` is filled from the ports.
      */
     create(server: Server, nics: readonly Nic[], quota: ServerQuota): Promise<Server>;
-    get(id: string): Promise<Server | null>;
+    /** A live server; with `deleted`, a deleted one too (its row stays, as Nova's soft delete). */
+    get(id: string, options?: { deleted?: boolean }): Promise<Server | null>;
     /** Newest first; `marker` is a server id, of `filter.projectId` when that is given (else DbNotFoundError). */
     list(filter: ServerFilter, page: Page): Promise<Server[]>;
     update(
@@ -522,6 +530,14 @@ export interface CloudDb {
     lifetimes(filter: { projectId?: string; start: string; end: string }): Promise<ServerLifetime[]>;
     /** What the servers placed on each host use (for the hypervisors API). */
     hostUsage(): Promise<Record<string, { vcpus: number; memoryMb: number; diskGb: number; servers: number }>>;
+  };
+  serverTags: {
+    /** Adds a tag; false if the server had it. DbConflictError past 50 tags, DbNotFoundError for no live server. */
+    add(serverId: string, tag: string): Promise<boolean>;
+    /** Removes a tag; false if the server did not have it. */
+    remove(serverId: string, tag: string): Promise<boolean>;
+    /** Replaces every tag (duplicates once); the tags kept. */
+    set(serverId: string, tags: readonly string[]): Promise<string[]>;
   };
   computeServices: {
     /** Every service an admin changed, by host then binary. */

@@ -207,7 +207,7 @@ describe('openstack CLI against rackseed cloud serve', () => {
     expect((await json<{ Region: string }[]>('region', 'list')).map((r) => r.Region)).toEqual(['RegionOne']);
   });
 
-  it('speaks the newer compute microversions: a keypair’s type (2.2), a service forced down (2.11), a soft policy (2.15), a description (2.19)', async () => {
+  it('speaks the newer compute microversions: a keypair’s type (2.2), a service forced down (2.11), a soft policy (2.15), a description (2.19), tags (2.26)', async () => {
     const v = (version: string, ...args: string[]) => os('--os-compute-api-version', version, ...args);
     const vjson = async <T>(version: string, ...args: string[]) =>
       JSON.parse(await v(version, ...args, '-f', 'json')) as T;
@@ -245,6 +245,10 @@ describe('openstack CLI against rackseed cloud serve', () => {
     );
     await v('2.19', 'server', 'set', '--description', 'changed', server.id);
     expect((await vjson<{ description: string }>('2.19', 'server', 'show', server.id)).description).toBe('changed');
+    await v('2.26', 'server', 'set', '--tag', 'web', '--tag', 'eu', server.id);
+    const tagged = await vjson<{ ID: string }[]>('2.26', 'server', 'list', '--tags', 'web,eu');
+    expect(tagged.map((x) => x.ID)).toEqual([server.id]);
+    expect(await vjson<unknown[]>('2.26', 'server', 'list', '--tags', 'web,nowhere')).toEqual([]);
     await os('server', 'delete', '--wait', server.id);
     await os('server', 'group', 'delete', group.id);
     await os('keypair', 'delete', 'cli-typed');

@@ -381,6 +381,7 @@ async function errorsOf(db: CloudDb) {
     reservationId: null,
     launchIndex: 0,
     description: null,
+    tags: [],
   });
   const quota = { instances: 10, cores: 20, ram: 51200, serverGroupMembers: 10 };
   const nic = (n: string) => ({ networkId: 'tiny-net', portId: `port-${n}`, macAddress: `fa:16:3e:00:00:0${n}` });

@@ -2,9 +2,9 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_PASSWORD, publicImage, startTestApi, tenant, tokenFor } from './api-helpers.js';
 
-// What each compute microversion from 2.2 to 2.19 changes, over the embedded cloud: each
+// What each compute microversion from 2.2 to 2.26 changes, over the embedded cloud: each
 // assertion is made at the version that brings the change and at the one before.
-describe('Nova microversions 2.2 to 2.19', () => {
+describe('Nova microversions 2.2 to 2.26', () => {
   let t: Awaited<ReturnType<typeof startTestApi>>;
   let admin: string;
   let member: string;
@@ -49,7 +49,7 @@ describe('Nova microversions 2.2 to 2.19', () => {
   });
   afterAll(async () => t.stop());
 
-  it('negotiates up to 2.19: `latest` is 2.19, 2.20 is refused (406)', async () => {
+  it('negotiates up to 2.26: `latest` is 2.26, 2.27 is refused (406)', async () => {
     const latest = await call(member, 'latest', 'GET', '/flavors');
     expect(latest.status).toBe(200);
     const r = await t.api.app.inject({
@@ -57,11 +57,11 @@ describe('Nova microversions 2.2 to 2.19', () => {
       url: '/compute/v2.1/flavors',
       headers: { 'x-auth-token': member, 'openstack-api-version': 'compute latest' },
     });
-    expect(r.headers['openstack-api-version']).toBe('compute 2.19');
-    expect((await call(member, '2.20', 'GET', '/flavors')).status).toBe(406);
+    expect(r.headers['openstack-api-version']).toBe('compute 2.26');
+    expect((await call(member, '2.27', 'GET', '/flavors')).status).toBe(406);
     expect((await call(member, '2.x', 'GET', '/flavors')).status).toBe(400);
     const root = await t.api.app.inject({ method: 'GET', url: '/compute/v2.1' });
-    expect(root.json().version).toMatchObject({ version: '2.19', min_version: '2.1' });
+    expect(root.json().version).toMatchObject({ version: '2.26', min_version: '2.1' });
   });
 
   it('2.2: keypairs have a type; create answers 201 and delete 204; x509 certificates are generated and imported', async () => {
@@ -381,5 +381,71 @@ describe('Nova microversions 2.2 to 2.19', () => {
   it('nova-network’s APIs are gone (410), as in Nova since Rocky', async () => {
     expect((await call(admin, '2.4', 'GET', '/os-fixed-ips/10.16.0.5')).status).toBe(410);
     expect((await call(member, '2.12', 'GET', `/servers/${server}/os-virtual-interfaces`)).status).toBe(410);
+  });
+
+  it('2.21: a deleted server’s instance actions are read (before, its actions are 404 with it)', async () => {
+    const made = await call(member, '2.1', 'POST', '/servers', { server: { name: 'gone', imageRef, flavorRef: '1' } });
+    const id = made.body.server.id as string;
+    await t.api.servers.idle();
+    expect((await call(member, '2.1', 'DELETE', `/servers/${id}`)).status).toBe(204);
+    await t.api.servers.idle();
+    expect((await call(member, '2.20', 'GET', `/servers/${id}/os-instance-actions`)).status).toBe(404);
+    const actions = (await call(member, '2.21', 'GET', `/servers/${id}/os-instance-actions`)).body.instanceActions;
+    expect(actions.map((a: { action: string }) => a.action).sort()).toEqual(['create', 'delete']);
+    expect((await call(other, '2.21', 'GET', `/servers/${id}/os-instance-actions`)).status).toBe(404);
+  });
+
+  it('2.26: server tags are set, added, checked, removed, shown and filtered by; at most 50 of 60 characters', async () => {
+    const tags = (version = '2.26') => call(member, version, 'GET', `/servers/${server}/tags`);
+    expect((await tags('2.25')).status).toBe(404);
+    expect((await tags()).body).toEqual({ tags: [] });
+    const added = await t.api.app.inject({
+      method: 'PUT',
+      url: `/compute/v2.1/servers/${server}/tags/web`,
+      headers: { 'x-auth-token': member, 'openstack-api-version': 'compute 2.26' },
+    });
+    expect(added.statusCode).toBe(201);
+    expect(added.headers.location).toBe(`http://cloud.test/compute/v2.1/servers/${server}/tags/web`);
+    expect((await call(member, '2.26', 'PUT', `/servers/${server}/tags/web`)).status).toBe(204); // already there
+    expect((await call(member, '2.26', 'GET', `/servers/${server}/tags/web`)).status).toBe(204);
+    expect((await call(member, '2.26', 'GET', `/servers/${server}/tags/db`)).status).toBe(404);
+    const replaced = await call(member, '2.26', 'PUT', `/servers/${server}/tags`, { tags: ['a', 'b', 'a'] });
+    expect(replaced.body).toEqual({ tags: ['a', 'b'] });
+    expect((await call(member, '2.26', 'GET', `/servers/${server}`)).body.server.tags).toEqual(['a', 'b']);
+    expect((await call(member, '2.25', 'GET', `/servers/${server}`)).body.server).not.toHaveProperty('tags');
+    // Filters: all of, any of, not all of, none of.
+    const other1 = (
+      await call(member, '2.1', 'POST', '/servers', { server: { name: 'tagged', imageRef, flavorRef: '1' } })
+    ).body.server.id as string;
+    await t.api.servers.idle();
+    await call(member, '2.26', 'PUT', `/servers/${other1}/tags`, { tags: ['a'] });
+    const ids = async (query: string) =>
+      (await call(member, '2.26', 'GET', `/servers?${query}`)).body.servers.map((x: { id: string }) => x.id).sort();
+    expect(await ids('tags=a,b')).toEqual([server]);
+    expect(await ids('tags-any=b,z')).toEqual([server]);
+    expect(await ids('tags=a')).toEqual([server, other1].sort());
+    expect(await ids('not-tags=a,b')).toEqual([other1]);
+    expect(await ids('not-tags-any=b')).toEqual([other1]);
+    // Limits, bad tags, other projects, readers of nothing.
+    const fifty = Array.from({ length: 50 }, (_, i) => `t${i}`);
+    expect((await call(member, '2.26', 'PUT', `/servers/${server}/tags`, { tags: fifty })).status).toBe(200);
+    const over = await call(member, '2.26', 'PUT', `/servers/${server}/tags/one-more`);
+    expect(over).toEqual({
+      status: 400,
+      body: { badRequest: { code: 400, message: 'The number of tags exceeded the per-server limit 50' } },
+    });
+    expect((await call(member, '2.26', 'PUT', `/servers/${server}/tags`, { tags: ['x'.repeat(61)] })).status).toBe(400);
+    expect((await call(member, '2.26', 'PUT', `/servers/${server}/tags/a,b`)).status).toBe(400);
+    expect((await call(other, '2.26', 'GET', `/servers/${server}/tags`)).status).toBe(404);
+    expect((await call(member, '2.26', 'DELETE', `/servers/${server}/tags/t0`)).status).toBe(204);
+    expect((await call(member, '2.26', 'DELETE', `/servers/${server}/tags/t0`)).status).toBe(404);
+    expect((await call(member, '2.26', 'DELETE', `/servers/${server}/tags`)).status).toBe(204);
+    expect((await tags()).body).toEqual({ tags: [] });
+    // Only while active or stopped: a server in ERROR takes no tag (409).
+    await t.api.servers.report(other1, { type: 'hostLost', message: 'its host was fenced' });
+    expect((await call(member, '2.26', 'GET', `/servers/${other1}`)).body.server.status).toBe('ERROR');
+    expect((await call(member, '2.26', 'PUT', `/servers/${other1}/tags/x`)).status).toBe(409);
+    await call(member, '2.1', 'DELETE', `/servers/${other1}`);
+    await t.api.servers.idle();
   });
 });

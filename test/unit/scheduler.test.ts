@@ -74,6 +74,7 @@ describe('the scheduler: real inventory, atomic claims', () => {
         reservationId: null,
         launchIndex: 0,
         description: null,
+        tags: [],
       },
       [],
       { instances: -1, cores: -1, ram: -1, serverGroupMembers: group?.members ?? -1 },

@@ -41,6 +41,7 @@ describe('servers whose effect never reported', () => {
           reservationId: null,
           launchIndex: 0,
           description: null,
+          tags: [],
         },
         ...{ createdAt: new Date().toISOString(), updatedAt: new Date().toISOString(), launchedAt: null },
       },

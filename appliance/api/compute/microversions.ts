@@ -27,9 +27,14 @@ import { ApiError, badRequest } from '../faults.js';
  * - 2.17 the `trigger_crash_dump` action: an NMI to the guest (routes.ts, the host service)
  * - 2.18 the project id in the URL is optional: both forms are served at every version (routes.ts)
  * - 2.19 a server has a `description` (routes.ts, views.ts, server-images.ts)
+ * - 2.20 volumes of a shelved server: rackseed shelves no server and attaches no volume yet
+ * - 2.21 a deleted server's instance actions are read (instance-actions.ts)
+ * - 2.22 to 2.25 live migrations (force complete, list, abort, `block_migration: auto`):
+ *        rackseed migrates no live server (a fenced host's servers move, evacuation.ts)
+ * - 2.26 server tags, shown on a server and filtered by (tags.ts, views.ts)
  */
 export const MIN_VERSION = '2.1';
-export const MAX_VERSION = '2.19';
+export const MAX_VERSION = '2.26';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -37,19 +42,22 @@ declare module 'fastify' {
   }
 }
 
-const versionNumber = (v: string): [number, number] => {
-  const [major, minor] = v.split('.').map(Number);
-  return [major ?? 0, minor ?? 0];
+/** `X.Y` as one comparable number, remembered: a server list asks `atLeast` a few times per server. */
+const ordinals = new Map<string, number>();
+const ordinal = (v: string): number => {
+  let n = ordinals.get(v);
+  if (n === undefined) {
+    const [major, minor] = v.split('.').map(Number);
+    n = (major ?? 0) * 10_000 + (minor ?? 0);
+    if (ordinals.size < 1_000) ordinals.set(v, n);
+  }
+  return n;
 };
-const compareVersions = (a: string, b: string): number => {
-  const [am, an] = versionNumber(a);
-  const [bm, bn] = versionNumber(b);
-  return am - bm || an - bn;
-};
+const compareVersions = (a: string, b: string): number => ordinal(a) - ordinal(b);
 
 /** Whether the request asked for `version` or a later one. */
 export function atLeast(request: FastifyRequest, version: string): boolean {
-  return compareVersions(request.microversion, version) >= 0;
+  return ordinal(request.microversion) >= ordinal(version);
 }
 
 /** The asked-for microversion; a malformed one is a 400, one outside MIN..MAX a 406. */

@@ -34,6 +34,7 @@ import { lockServer, refuseIfLocked, unlockServer } from './locks.js';
 import { hintedServerGroup, registerServerGroups } from './server-groups.js';
 import { registerRemovedApis } from './removed.js';
 import { hostStatusOf, registerServices } from './services.js';
+import { registerServerTags, tagFilter } from './tags.js';
 import { registerSimpleTenantUsage } from './usage.js';
 import { registerVolumeAttachments } from './volume-attachments.js';
 import { checkFlavorFitsImage, createServerImage, rebuildServer, usableImage } from './server-images.js';
@@ -182,6 +183,7 @@ export async function computeRoutes(app: FastifyInstance, deps: ApiDeps): Promis
     registerInstanceActions(api, deps, (auth, id) => visibleServer(deps, auth, id));
     registerVolumeAttachments(api, (auth, id) => visibleServer(deps, auth, id));
     registerRemoteConsoles(api, (auth, id) => visibleServer(deps, auth, id));
+    registerServerTags(api, deps, (auth, id) => visibleServer(deps, auth, id));
     registerFlavors(api, deps);
     registerKeypairs(api, deps);
     registerLimitsAndQuotas(api, deps);
@@ -314,6 +316,10 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
           ip: queryString(request, 'ip'),
           // Before 2.5 `ip6` is the cloud admin's filter: anyone else's is ignored, as Nova does.
           ip6: auth.isCloudAdmin || atLeast(request, '2.5') ? queryString(request, 'ip6') : undefined,
+          tags: tagFilter(request, 'tags'),
+          tagsAny: tagFilter(request, 'tags-any'),
+          notTags: tagFilter(request, 'not-tags'),
+          notTagsAny: tagFilter(request, 'not-tags-any'),
         },
         { limit: page.limit + 1, ...(page.marker === undefined ? {} : { marker: page.marker }) },
       );
@@ -387,6 +393,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
       s.return_reservation_id === undefined ? false : boolish(s.return_reservation_id, 'return_reservation_id');
     // Nova's reservation id: one per request, `r-` and eight characters.
     const reservationId = `r-${randomBytes(4).toString('hex')}`;
+    const description = s.description === undefined ? null : descriptionField(s.description);
     const limits = {
       instances: quotas.instances,
       cores: quotas.cores,
@@ -419,7 +426,8 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
             lockedBy: null,
             reservationId,
             launchIndex: i,
-            description: s.description === undefined ? null : descriptionField(s.description),
+            description,
+            tags: [],
           },
           nics,
           limits,
@@ -538,7 +546,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
         return consoleAction(server, action, args);
       case 'createImage': {
         const imageId = await createServerImage(deps, auth, requester(request, auth), server, args, request.log);
-        // Up to microversion 2.44 (this API serves 2.1) the Location header alone names the image.
+        // Up to microversion 2.44 (past the newest this API serves) the Location header alone names the image.
         return reply.code(202).header('Location', `${deps.publicUrl}/image/v2/images/${imageId}`).send();
       }
       case 'rebuild': {

@@ -65,7 +65,7 @@ export function statusOf(s: Server) {
   return { view: serverStatusView(s.state as ServerStateValue, m.context), fault: m.context.fault };
 }
 
-/** The basic part of a server's detail (the PUT /servers/{id} and rebuild answers); `locked` from 2.9, `description` from 2.19. */
+/** The basic part of a server's detail (the PUT /servers/{id} and rebuild answers); `locked` from 2.9, `description` from 2.19, `tags` from 2.26. */
 export function serverUpdateView(request: FastifyRequest, base: string, s: Server) {
   const { view, fault } = statusOf(s);
   return {
@@ -93,6 +93,7 @@ export function serverUpdateView(request: FastifyRequest, base: string, s: Serve
       : {}),
     ...(atLeast(request, '2.9') ? { locked: s.lockedBy !== null } : {}),
     ...(atLeast(request, '2.19') ? { description: s.description } : {}),
+    ...(atLeast(request, '2.26') ? { tags: s.tags } : {}),
   };
 }
 
