@@ -102,6 +102,7 @@ export class HostComputeDriver implements ComputeDriver {
         gateway: subnet.gatewayIp || null,
         mtu: network.mtu,
         dns: [],
+        tag: port.tag,
       });
     }
     const metadata: GuestMetadata = {
@@ -110,7 +111,7 @@ export class HostComputeDriver implements ComputeDriver {
       hostname: hostnameOf(server.name),
       availabilityZone: server.availabilityZone || 'nova',
       projectId: server.projectId,
-      launchIndex: 0,
+      launchIndex: server.launchIndex,
       publicKeys: keypair ? [{ name: keypair.name, data: keypair.publicKey }] : [],
       userData: server.userData,
       meta: server.metadata,
@@ -122,6 +123,7 @@ export class HostComputeDriver implements ComputeDriver {
       image: { pool: IMAGES_POOL, name: image.id },
       diskGb: Math.max(flavor.disk, imageGb, 1),
       nics,
+      rootDiskTag: server.rootDeviceTag,
       power,
       metadata,
     };

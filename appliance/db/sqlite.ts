@@ -197,6 +197,14 @@ export const CLOUD_MIGRATIONS: readonly Migration[] = [
   ALTER TABLE servers ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
   `,
   },
+  {
+    version: 13,
+    name: "Nova's device tags on a server's ports (microversion 2.32)",
+    up: `
+  ALTER TABLE ports ADD COLUMN tag TEXT;
+  ALTER TABLE servers ADD COLUMN root_device_tag TEXT;
+  `,
+  },
 ];
 
 type Row = Record<string, unknown>;
@@ -306,6 +314,7 @@ const toServer = (r: Row): Server => ({
   launchIndex: num(r.launch_index),
   description: strOrNull(r.description),
   tags: json<string[]>(r.tags),
+  rootDeviceTag: strOrNull(r.root_device_tag),
 });
 
 const toImage = (r: Row): Image => ({
@@ -366,6 +375,7 @@ const toPort = (r: Row): Port => ({
   deviceOwner: str(r.device_owner),
   macAddress: str(r.mac_address),
   ipAddress: str(r.ip_address),
+  tag: strOrNull(r.tag),
   createdAt: str(r.created_at),
 });
 
@@ -498,6 +508,7 @@ export function cloudSql(db: Database.Database): CloudSql {
           mac_address: nic.macAddress,
           ip_address: intToIp(ip),
           ip_int: ip,
+          tag: nic.tag,
           created_at: server.createdAt,
         },
         'port',
@@ -539,6 +550,7 @@ export function cloudSql(db: Database.Database): CloudSql {
         launch_index: created.launchIndex,
         description: created.description,
         tags: created.tags,
+        root_device_tag: created.rootDeviceTag,
         created_at: created.createdAt,
         updated_at: created.updatedAt,
         launched_at: created.launchedAt,

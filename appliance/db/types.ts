@@ -131,6 +131,8 @@ export interface Server {
   description: string | null;
   /** Its tags (2.26), in the order they were added; changed through `serverTags`. */
   tags: string[];
+  /** Its root disk's device tag (Nova's, 2.32), which the guest's metadata shows; null for none. */
+  rootDeviceTag: string | null;
 }
 
 /** What an admin set on one of a host's Nova services (`os-services`); none set means enabled and up. */
@@ -294,6 +296,8 @@ export interface Port {
   deviceOwner: string;
   macAddress: string;
   ipAddress: string;
+  /** The device tag its server's create gave it (Nova's, 2.32), which the guest's metadata shows; null for none. */
+  tag: string | null;
   createdAt: string;
 }
 
@@ -302,6 +306,7 @@ export interface Nic {
   networkId: string;
   portId: string;
   macAddress: string;
+  tag: string | null;
 }
 
 /** A page request: at most `limit` records strictly after `marker`. */

@@ -355,6 +355,8 @@ export class HostService {
 }
 
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+/** A device tag, as Nova's API takes it. */
+const TAG = /^[^/,]{1,60}$/;
 
 /** Refuses a request that QEMU or the host could not carry out, before anything is made. */
 function checkRequest(request: GuestRequest): void {
@@ -366,8 +368,14 @@ function checkRequest(request: GuestRequest): void {
   if (request.power !== 'running' && request.power !== 'shutoff')
     throw new HostRequestError("power must be 'running' or 'shutoff'");
   if (!request.image?.pool || !request.image?.name) throw new HostRequestError('image needs a pool and a name');
+  // The NICs sit in PCI slots 3 to 31 (qemu.ts).
+  if ((request.nics ?? []).length > 29) throw new HostRequestError('a guest has at most 29 NICs');
+  const tagged = (tag: unknown) => tag === undefined || tag === null || (typeof tag === 'string' && TAG.test(tag));
+  if (!tagged(request.rootDiskTag)) throw new HostRequestError('rootDiskTag must be 1 to 60 characters, no / or ,');
   for (const nic of request.nics ?? []) {
     if (!MAC.test(nic.mac))
       throw new HostRequestError(`port ${nic.portId}: ${nic.mac} is not a lower-case MAC address`);
+    if (!tagged(nic.tag))
+      throw new HostRequestError(`port ${nic.portId}: its tag must be 1 to 60 characters, no / or ,`);
   }
 }

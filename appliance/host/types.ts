@@ -24,6 +24,8 @@ export interface NicRequest {
   readonly gateway: string | null;
   readonly mtu: number;
   readonly dns: readonly string[];
+  /** Its device tag (Nova's, 2.32), shown in the guest's metadata; absent or null for none. */
+  readonly tag?: string | null;
 }
 
 /** How a guest's power should be: the host starts or stops its QEMU to match. */
@@ -41,6 +43,8 @@ export interface GuestRequest {
   readonly image: ImageRef;
   readonly diskGb: number;
   readonly nics: readonly NicRequest[];
+  /** The root disk's device tag (Nova's, 2.32), shown in the guest's metadata; absent or null for none. */
+  readonly rootDiskTag?: string | null;
   readonly power: PowerRequest;
   /** What the metadata service tells the guest about itself. */
   readonly metadata: GuestMetadata;

@@ -382,9 +382,15 @@ async function errorsOf(db: CloudDb) {
     launchIndex: 0,
     description: null,
     tags: [],
+    rootDeviceTag: null,
   });
   const quota = { instances: 10, cores: 20, ram: 51200, serverGroupMembers: 10 };
-  const nic = (n: string) => ({ networkId: 'tiny-net', portId: `port-${n}`, macAddress: `fa:16:3e:00:00:0${n}` });
+  const nic = (n: string) => ({
+    networkId: 'tiny-net',
+    portId: `port-${n}`,
+    macAddress: `fa:16:3e:00:00:0${n}`,
+    tag: null,
+  });
   await db.servers.create(server('errors-vm-1'), [{ ...nic('1'), networkId: provider?.id ?? '' }], quota);
   await db.networks.create(
     {

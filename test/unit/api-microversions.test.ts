@@ -2,9 +2,9 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_PASSWORD, publicImage, startTestApi, tenant, tokenFor } from './api-helpers.js';
 
-// What each compute microversion from 2.2 to 2.26 changes, over the embedded cloud: each
+// What each compute microversion from 2.2 to 2.37 changes, over the embedded cloud: each
 // assertion is made at the version that brings the change and at the one before.
-describe('Nova microversions 2.2 to 2.26', () => {
+describe('Nova microversions 2.2 to 2.37', () => {
   let t: Awaited<ReturnType<typeof startTestApi>>;
   let admin: string;
   let member: string;
@@ -49,7 +49,7 @@ describe('Nova microversions 2.2 to 2.26', () => {
   });
   afterAll(async () => t.stop());
 
-  it('negotiates up to 2.26: `latest` is 2.26, 2.27 is refused (406)', async () => {
+  it('negotiates up to 2.37: `latest` is 2.37, 2.38 is refused (406)', async () => {
     const latest = await call(member, 'latest', 'GET', '/flavors');
     expect(latest.status).toBe(200);
     const r = await t.api.app.inject({
@@ -57,11 +57,11 @@ describe('Nova microversions 2.2 to 2.26', () => {
       url: '/compute/v2.1/flavors',
       headers: { 'x-auth-token': member, 'openstack-api-version': 'compute latest' },
     });
-    expect(r.headers['openstack-api-version']).toBe('compute 2.26');
-    expect((await call(member, '2.27', 'GET', '/flavors')).status).toBe(406);
+    expect(r.headers['openstack-api-version']).toBe('compute 2.37');
+    expect((await call(member, '2.38', 'GET', '/flavors')).status).toBe(406);
     expect((await call(member, '2.x', 'GET', '/flavors')).status).toBe(400);
     const root = await t.api.app.inject({ method: 'GET', url: '/compute/v2.1' });
-    expect(root.json().version).toMatchObject({ version: '2.26', min_version: '2.1' });
+    expect(root.json().version).toMatchObject({ version: '2.37', min_version: '2.1' });
   });
 
   it('2.2: keypairs have a type; create answers 201 and delete 204; x509 certificates are generated and imported', async () => {
@@ -245,6 +245,10 @@ describe('Nova microversions 2.2 to 2.26', () => {
     const down = await put('2.11', 'force-down', { host, binary: 'nova-compute', forced_down: true });
     expect(down.body).toEqual({ service: { host, binary: 'nova-compute', forced_down: true } });
     expect(await compute('2.11')).toMatchObject({ state: 'down', status: 'enabled', forced_down: true });
+    expect((await call(admin, '2.11', 'GET', '/os-hypervisors')).body.hypervisors[0]).toMatchObject({
+      hypervisor_hostname: host,
+      state: 'down',
+    });
     expect((await call(member, '2.11', 'GET', '/os-services')).status).toBe(403);
     expect((await put('2.11', 'disable', { host: 'no-such-host', binary: 'nova-compute' })).status).toBe(404);
     // 2.16: the admin sees the host of a server DOWN; a member does not see it at all.
@@ -278,6 +282,8 @@ describe('Nova microversions 2.2 to 2.26', () => {
     });
     expect(await compute('2.11')).toMatchObject({ state: 'up', status: 'disabled', disabled_reason: 'disk swap' });
     expect(await hostStatus(admin, '2.16')).toBe('MAINTENANCE');
+    const hypervisor = (await call(admin, '2.11', 'GET', '/os-hypervisors/1')).body.hypervisor;
+    expect(hypervisor).toMatchObject({ state: 'up', status: 'disabled', service: { disabled_reason: 'disk swap' } });
     expect(await placed()).toBe('ERROR');
     expect((await put('2.1', 'enable', { host, binary: 'nova-compute' })).body.service.status).toBe('enabled');
     expect(await compute('2.11')).toMatchObject({ status: 'enabled', disabled_reason: null, forced_down: false });
@@ -446,6 +452,103 @@ describe('Nova microversions 2.2 to 2.26', () => {
     expect((await call(member, '2.26', 'GET', `/servers/${other1}`)).body.server.status).toBe('ERROR');
     expect((await call(member, '2.26', 'PUT', `/servers/${other1}/tags/x`)).status).toBe(409);
     await call(member, '2.1', 'DELETE', `/servers/${other1}`);
+    await t.api.servers.idle();
+  });
+
+  it('2.28: a hypervisor’s cpu_info is an object, a JSON string before', async () => {
+    const cpuInfo = async (version: string) =>
+      (await call(admin, version, 'GET', '/os-hypervisors/detail')).body.hypervisors[0].cpu_info;
+    const before = await cpuInfo('2.27');
+    expect(typeof before).toBe('string');
+    expect(await cpuInfo('2.28')).toEqual(JSON.parse(before as string));
+    expect((await cpuInfo('2.28')).topology).toMatchObject({ cores: 1, threads: 1 });
+  });
+
+  it('2.32: a create tags its networks and its root disk (2.31 and 2.33 refuse tags); volumes are refused, not ignored', async () => {
+    const networkId = (
+      await t.api.app.inject({ method: 'GET', url: '/network/v2.0/networks', headers: { 'x-auth-token': member } })
+    ).json().networks[0].id as string;
+    const create = (version: string, extra: object) =>
+      call(member, version, 'POST', '/servers', { server: { name: 'dev', flavorRef: '1', ...extra } });
+    const tagged = {
+      networks: [{ uuid: networkId, tag: 'frontend' }],
+      block_device_mapping_v2: [
+        { boot_index: 0, source_type: 'image', destination_type: 'local', uuid: imageRef, tag: 'boot' },
+      ],
+    };
+    expect((await create('2.31', { ...tagged, imageRef })).status).toBe(400);
+    expect((await create('2.33', { ...tagged, imageRef })).status).toBe(400);
+    const made = await create('2.32', tagged); // the image from the mapping alone
+    expect(made.status).toBe(202);
+    const id = made.body.server.id as string;
+    await t.api.servers.idle();
+    expect((await t.db.servers.get(id))?.rootDeviceTag).toBe('boot');
+    expect((await t.db.networks.ports({ deviceId: id })).map((p) => p.tag)).toEqual(['frontend']);
+    expect((await call(member, '2.1', 'GET', `/servers/${id}`)).body.server.image.id).toBe(imageRef);
+    // What would need a volume is refused with Nova's fault, not ignored.
+    const volume = [{ boot_index: 0, source_type: 'volume', destination_type: 'volume', uuid: imageRef }];
+    const refused = await create('2.32', { imageRef, block_device_mapping_v2: volume });
+    expect(refused.status).toBe(400);
+    expect(refused.body.badRequest.message).toMatch(/^Block Device Mapping is Invalid: /);
+    expect((await create('2.1', { imageRef, block_device_mapping: [{ volume_id: 'v' }] })).status).toBe(400);
+    expect((await create('2.1', { imageRef, block_device_mapping_v2: [] })).status).toBe(202);
+    expect((await call(member, '2.1', 'DELETE', `/servers/${id}`)).status).toBe(204);
+    await t.api.servers.idle();
+  });
+
+  it('2.33 and 2.35: hypervisors and keypairs are paged (limit, marker, a next link); before, limit is ignored', async () => {
+    const hypervisors = (await call(admin, '2.33', 'GET', '/os-hypervisors?limit=1')).body;
+    expect(hypervisors.hypervisors).toHaveLength(1);
+    expect(hypervisors).not.toHaveProperty('hypervisors_links'); // one host: nothing left
+    expect((await call(admin, '2.33', 'GET', '/os-hypervisors?marker=99')).status).toBe(400);
+    for (const name of ['pa', 'pb', 'pc']) await call(other, '2.35', 'POST', '/os-keypairs', { keypair: { name } });
+    const first = (await call(other, '2.35', 'GET', '/os-keypairs?limit=2')).body;
+    expect(first.keypairs.map((k: { keypair: { name: string } }) => k.keypair.name)).toEqual(['pa', 'pb']);
+    expect(first.keypairs_links[0].href).toBe('http://cloud.test/compute/v2.1/os-keypairs?limit=2&marker=pb');
+    const second = (await call(other, '2.35', 'GET', '/os-keypairs?limit=2&marker=pb')).body;
+    expect(second.keypairs.map((k: { keypair: { name: string } }) => k.keypair.name)).toEqual(['pc']);
+    expect(second).not.toHaveProperty('keypairs_links');
+    expect((await call(other, '2.34', 'GET', '/os-keypairs?limit=2')).body.keypairs).toHaveLength(3);
+    for (const name of ['pa', 'pb', 'pc']) await call(other, '2.35', 'DELETE', `/os-keypairs/${name}`);
+  });
+
+  it('2.36: the network quotas leave the limits and the quota sets, and an update naming one is refused', async () => {
+    const absolute = async (version: string) =>
+      (await call(member, version, 'GET', '/limits')).body.limits.absolute as Record<string, number>;
+    expect(await absolute('2.35')).toHaveProperty('maxSecurityGroups');
+    const newest = await absolute('2.36');
+    for (const gone of ['maxSecurityGroups', 'maxSecurityGroupRules', 'maxTotalFloatingIps', 'totalFloatingIpsUsed'])
+      expect(newest).not.toHaveProperty(gone);
+    expect(newest).toHaveProperty('maxTotalInstances');
+    const project = (await call(member, '2.1', 'GET', `/servers/${server}`)).body.server.tenant_id as string;
+    const quotas = async (version: string) =>
+      Object.keys((await call(admin, version, 'GET', `/os-quota-sets/${project}`)).body.quota_set);
+    expect(await quotas('2.35')).toContain('floating_ips');
+    expect(await quotas('2.36')).not.toContain('floating_ips');
+    expect(await quotas('2.36')).toContain('instances');
+    const update = (version: string) =>
+      call(admin, version, 'PUT', `/os-quota-sets/${project}`, { quota_set: { security_groups: 5 } });
+    expect((await update('2.35')).status).toBe(200);
+    expect((await update('2.36')).status).toBe(400);
+  });
+
+  it('2.37: a create names its networks (a list, auto or none); before, none named means auto', async () => {
+    const create = (version: string, networks?: unknown) =>
+      call(member, version, 'POST', '/servers', {
+        server: { name: 'net', imageRef, flavorRef: '1', ...(networks === undefined ? {} : { networks }) },
+      });
+    const missing = await create('2.37');
+    expect(missing.status).toBe(400);
+    expect(missing.body.badRequest.message).toContain("'networks' is a required property");
+    expect((await create('2.36', 'auto')).status).toBe(400); // a string before 2.37
+    const made = { auto: await create('2.37', 'auto'), none: await create('2.37', 'none'), old: await create('2.36') };
+    await t.api.servers.idle();
+    const addresses = async (id: string) =>
+      Object.keys((await call(member, '2.1', 'GET', `/servers/${id}`)).body.server.addresses as object);
+    expect(await addresses(made.auto.body.server.id)).toEqual(['provider']);
+    expect(await addresses(made.old.body.server.id)).toEqual(['provider']);
+    expect(await addresses(made.none.body.server.id)).toEqual([]);
+    for (const r of Object.values(made)) await call(member, '2.1', 'DELETE', `/servers/${r.body.server.id}`);
     await t.api.servers.idle();
   });
 });

@@ -75,6 +75,7 @@ describe('the scheduler: real inventory, atomic claims', () => {
         launchIndex: 0,
         description: null,
         tags: [],
+        rootDeviceTag: null,
       },
       [],
       { instances: -1, cores: -1, ram: -1, serverGroupMembers: group?.members ?? -1 },

@@ -42,6 +42,7 @@ describe('servers whose effect never reported', () => {
           launchIndex: 0,
           description: null,
           tags: [],
+          rootDeviceTag: null,
         },
         ...{ createdAt: new Date().toISOString(), updatedAt: new Date().toISOString(), launchedAt: null },
       },

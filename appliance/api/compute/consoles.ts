@@ -64,14 +64,14 @@ export function registerRemoteConsoles(
     if (!atLeast(request, '2.6')) throw notFound('The resource could not be found.');
     const server = await visibleServer(auth, id);
     requireWriter(auth);
-    const console = body(request, 'remote_console');
-    rejectUnknown(console, ['protocol', 'type'], "'remote_console'");
+    const asked = body(request, 'remote_console');
+    rejectUnknown(asked, ['protocol', 'type'], "'remote_console'");
     const protocols = Object.keys(PROTOCOL_TYPES).filter((p) => p !== 'mks' || atLeast(request, '2.8'));
-    if (typeof console.protocol !== 'string' || !protocols.includes(console.protocol)) {
+    if (typeof asked.protocol !== 'string' || !protocols.includes(asked.protocol)) {
       throw badRequest(
-        `Invalid input for field/attribute protocol. Value: ${String(console.protocol)}. Must be one of ${protocols.join(', ')}.`,
+        `Invalid input for field/attribute protocol. Value: ${String(asked.protocol)}. Must be one of ${protocols.join(', ')}.`,
       );
     }
-    return refuseConsole(server, console.protocol, console.type);
+    return refuseConsole(server, asked.protocol, asked.type);
   });
 }

@@ -3,7 +3,8 @@
  * certificates), imported or generated here with the private half returned once and never
  * kept. A keypair belongs to a user, not a project; from 2.10 the cloud admin names another
  * user with `user_id` (in the body on create, in the query otherwise). Before 2.10 a `user_id`
- * query is ignored, as Nova's schema ignores unknown query parameters.
+ * query is ignored, as Nova's schema ignores unknown query parameters. From 2.35 the list is
+ * paged, in name order.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { DEFAULT_QUOTAS, type Keypair } from '../../db/index.js';
@@ -12,6 +13,7 @@ import { ApiError, badRequest, conflict, notFound } from '../faults.js';
 import { body, nameField, rejectUnknown } from './fields.js';
 import { checkCertificate, checkPublicKey, generateSshKeyPair, generateX509KeyPair } from './keys.js';
 import { atLeast } from './microversions.js';
+import { nextLink, pageItems, pageOf } from './paging.js';
 
 const KEYPAIR_TYPES = ['ssh', 'x509'] as const;
 
@@ -38,9 +40,18 @@ export function registerKeypairs(app: FastifyInstance, deps: ApiDeps): void {
     return auth.user.id;
   };
 
-  app.get('/os-keypairs', async (request) => ({
-    keypairs: (await db.keypairs.list(ownerOf(request))).map((k) => ({ keypair: keypairSummary(request, k) })),
-  }));
+  app.get('/os-keypairs', async (request) => {
+    const all = await db.keypairs.list(ownerOf(request));
+    if (!atLeast(request, '2.35')) return { keypairs: all.map((k) => ({ keypair: keypairSummary(request, k) })) };
+    // From 2.35, paged: `limit`, and `marker` a keypair's name.
+    const page = pageOf(request);
+    const { shown, more } = pageItems(all, page, (k) => k.name);
+    const last = shown[shown.length - 1];
+    return {
+      keypairs: shown.map((k) => ({ keypair: keypairSummary(request, k) })),
+      ...(more && last ? { keypairs_links: nextLink(deps, request, 'os-keypairs', last.name, page.limit) } : {}),
+    };
+  });
 
   app.post('/os-keypairs', async (request, reply) => {
     const auth = authOf(request);

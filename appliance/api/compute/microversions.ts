@@ -32,9 +32,19 @@ import { ApiError, badRequest } from '../faults.js';
  * - 2.22 to 2.25 live migrations (force complete, list, abort, `block_migration: auto`):
  *        rackseed migrates no live server (a fenced host's servers move, evacuation.ts)
  * - 2.26 server tags, shown on a server and filtered by (tags.ts, views.ts)
+ * - 2.27 the `OpenStack-API-Version` header, negotiated here with the older one
+ * - 2.28 a hypervisor's `cpu_info` is an object, not a JSON string (hypervisors.ts)
+ * - 2.29 to 2.31 evacuate's and live migration's `force`, console tokens: no such APIs here
+ * - 2.32 device tags on a create's networks and root disk, for the guest's metadata (devices.ts)
+ * - 2.33 the hypervisors are paged (`limit`, `marker`) (hypervisors.ts)
+ * - 2.34 live migration's checks: no such API here
+ * - 2.35 keypairs are paged (`limit`, `marker`) (keypairs.ts)
+ * - 2.36 the network quotas leave the limits and quota sets (quotas.ts); Nova's proxies of
+ *        Neutron's and Glance's APIs (os-networks, os-security-groups, /images…) go: never here
+ * - 2.37 a create names its `networks`: a list, `auto` or `none` (devices.ts)
  */
 export const MIN_VERSION = '2.1';
-export const MAX_VERSION = '2.26';
+export const MAX_VERSION = '2.37';
 
 declare module 'fastify' {
   interface FastifyRequest {

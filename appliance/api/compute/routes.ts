@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type ServerEvent, type ServerStateValue, serverStatusView } from '../../../statemachines/index.js';
-import { DEFAULT_QUOTAS, type Flavor, type Nic, type QuotaResource, type Server } from '../../db/index.js';
+import type { Flavor, Nic, Server } from '../../db/index.js';
 import type { Requester } from '../../compute/index.js';
 import {
   type ApiDeps,
@@ -16,6 +16,9 @@ import {
 } from '../context.js';
 import { ApiError, badRequest, conflict, forbidden, notFound } from '../faults.js';
 import { consoleAction, registerRemoteConsoles } from './consoles.js';
+import { nextLink, pageItems, pageOf } from './paging.js';
+import { registerLimitsAndQuotas } from './quotas.js';
+import { requestedNetworks, requestedRootDisk } from './devices.js';
 import { registerKeypairs } from './keypairs.js';
 import { atLeast, MAX_VERSION, MIN_VERSION, negotiateMicroversion } from './microversions.js';
 import {
@@ -32,6 +35,7 @@ import {
 import { registerInstanceActions } from './instance-actions.js';
 import { lockServer, refuseIfLocked, unlockServer } from './locks.js';
 import { hintedServerGroup, registerServerGroups } from './server-groups.js';
+import { registerHypervisors } from './hypervisors.js';
 import { registerRemovedApis } from './removed.js';
 import { hostStatusOf, registerServices } from './services.js';
 import { registerServerTags, tagFilter } from './tags.js';
@@ -39,8 +43,6 @@ import { registerSimpleTenantUsage } from './usage.js';
 import { registerVolumeAttachments } from './volume-attachments.js';
 import { checkFlavorFitsImage, createServerImage, rebuildServer, usableImage } from './server-images.js';
 import { flavorBasic, flavorDetail, links, serverBasic, serverDetail, serverUpdateView, statusOf } from './views.js';
-
-const MAX_LIMIT = 1000;
 
 function versionDocs(base: string) {
   const v21 = {
@@ -62,34 +64,6 @@ function versionDocs(base: string) {
     'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.compute+json;version=2' }],
   };
   return { v20, v21 };
-}
-
-function pageOf(request: FastifyRequest): { limit: number; marker?: string } {
-  const limitText = queryString(request, 'limit');
-  let limit = MAX_LIMIT;
-  if (limitText !== undefined) {
-    if (!/^\d+$/.test(limitText)) throw badRequest('limit param must be an integer');
-    limit = Math.min(Number(limitText), MAX_LIMIT);
-  }
-  const marker = queryString(request, 'marker');
-  return marker === undefined ? { limit } : { limit, marker };
-}
-
-function nextLink(
-  deps: ApiDeps,
-  request: FastifyRequest,
-  path: string,
-  lastId: string,
-  limit: number,
-): { rel: string; href: string }[] {
-  const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(request.query as Record<string, string | string[]>)) {
-    if (k === 'marker') continue;
-    for (const one of Array.isArray(v) ? v : [v]) q.append(k, one);
-  }
-  if (!q.has('limit')) q.set('limit', String(limit));
-  q.set('marker', lastId);
-  return [{ rel: 'next', href: `${deps.publicUrl}/compute/v2.1/${path}?${q.toString()}` }];
 }
 
 /** Which states a Nova status name covers, for `?status=`. */
@@ -140,27 +114,11 @@ const SERVER_CREATE_FIELDS = [
   'block_device_mapping_v2',
 ] as const;
 
-const QUOTA_FIELDS = [
-  'instances',
-  'cores',
-  'ram',
-  'key_pairs',
-  'metadata_items',
-  'injected_files',
-  'injected_file_content_bytes',
-  'injected_file_path_bytes',
-  'server_groups',
-  'server_group_members',
-  'fixed_ips',
-  'floating_ips',
-  'security_groups',
-  'security_group_rules',
-] as const satisfies readonly QuotaResource[];
-
 /**
- * Nova v2.1 under `/compute`: version documents, servers (with actions and metadata),
- * flavors (extra specs, access), keypairs, limits, quotas, availability zones, hypervisors,
- * services, instance actions, volume attachments, usage and server groups.
+ * Nova v2.1 under `/compute`, microversions 2.1 to MAX_VERSION (microversions.ts): version
+ * documents, servers (with actions, metadata and tags), flavors (extra specs, access),
+ * keypairs, limits, quotas, availability zones, hypervisors, services, instance actions,
+ * volume attachments, remote consoles, usage and server groups.
  */
 export async function computeRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const docs = versionDocs(deps.publicUrl);
@@ -187,7 +145,8 @@ export async function computeRoutes(app: FastifyInstance, deps: ApiDeps): Promis
     registerFlavors(api, deps);
     registerKeypairs(api, deps);
     registerLimitsAndQuotas(api, deps);
-    registerInfrastructure(api, deps);
+    registerAvailabilityZones(api, deps);
+    registerHypervisors(api, deps);
     registerSimpleTenantUsage(api, deps);
     registerServerGroups(api, deps);
     registerServices(api, deps);
@@ -362,7 +321,8 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
       throw badRequest(`Flavor ${flavorRef} could not be found.`);
     });
     if (flavor.disabled) throw badRequest(`Flavor ${flavorRef} is disabled.`);
-    const image = await usableImage(deps, auth, s.imageRef);
+    const rootDisk = requestedRootDisk(request, s);
+    const image = await usableImage(deps, auth, rootDisk.imageRef);
     checkFlavorFitsImage(flavor, image);
     const quotas = await db.quotas.get(project.id);
     const metadata = s.metadata === undefined ? {} : metadataField(s.metadata, quotas.metadata_items);
@@ -381,7 +341,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
     const minCount = s.min_count === undefined ? 1 : intField(s.min_count, 'min_count', 1);
     const maxCount = s.max_count === undefined ? minCount : intField(s.max_count, 'max_count', 1);
     if (minCount > maxCount) throw badRequest('min_count must be <= max_count');
-    const networkIds = await requestedNetworks(deps, auth, s.networks);
+    const requested = await requestedNetworks(deps, request, auth, s.networks);
     const accessIPv4 = accessIp(s.accessIPv4, 4);
     const accessIPv6 = accessIp(s.accessIPv6, 6);
     if (s.adminPass !== undefined && typeof s.adminPass !== 'string')
@@ -403,7 +363,12 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
     let first: Server | null = null;
     for (let i = 0; i < maxCount; i++) {
       const now = new Date().toISOString();
-      const nics: Nic[] = networkIds.map((networkId) => ({ networkId, portId: randomUUID(), macAddress: randomMac() }));
+      const nics: Nic[] = requested.map(({ networkId, tag }) => ({
+        networkId,
+        portId: randomUUID(),
+        macAddress: randomMac(),
+        tag,
+      }));
       try {
         const server = await deps.servers.create(
           {
@@ -428,6 +393,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
             launchIndex: i,
             description,
             tags: [],
+            rootDeviceTag: rootDisk.tag,
           },
           nics,
           limits,
@@ -644,26 +610,6 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
   });
 }
 
-/** The networks a new server gets: the ones asked for, or the only one the project sees. */
-async function requestedNetworks(deps: ApiDeps, auth: AuthContext, networks: unknown): Promise<string[]> {
-  const projectId = auth.project?.id;
-  const visible = await deps.db.networks.list(projectId === undefined ? {} : { projectId });
-  if (networks === undefined) return visible.length === 1 && visible[0] ? [visible[0].id] : [];
-  if (!Array.isArray(networks)) throw badRequest('Invalid input for field/attribute networks.');
-  const ids: string[] = [];
-  for (const n of networks) {
-    if (!isObject(n)) throw badRequest('Invalid input for field/attribute networks.');
-    rejectUnknown(n, ['uuid', 'port', 'fixed_ip', 'tag'], "'networks'");
-    if (typeof n.port === 'string') {
-      throw badRequest('Booting with a pre-made port is not supported.');
-    }
-    if (typeof n.uuid !== 'string') throw badRequest('Bad networks format: network uuid is not in proper format');
-    if (!visible.some((v) => v.id === n.uuid)) throw badRequest(`Network ${n.uuid} could not be found.`);
-    ids.push(n.uuid);
-  }
-  return ids;
-}
-
 function registerFlavors(app: FastifyInstance, deps: ApiDeps): void {
   const base = deps.publicUrl;
   const db = deps.db;
@@ -685,14 +631,8 @@ function registerFlavors(app: FastifyInstance, deps: ApiDeps): void {
       minDisk: minDisk === undefined ? undefined : intField(minDisk, 'minDisk', 0),
     });
     if (!auth.isCloudAdmin && !auth.project) flavors = flavors.filter((f) => f.isPublic);
-    if (page.marker !== undefined) {
-      const at = flavors.findIndex((f) => f.id === page.marker);
-      if (at < 0) throw badRequest(`marker [${page.marker}] not found`);
-      flavors = flavors.slice(at + 1);
-    }
-    const shown = flavors.slice(0, page.limit);
-    const last = shown[shown.length - 1];
-    return { shown, more: flavors.length > page.limit, last, page };
+    const { shown, more } = pageItems(flavors, page, (f) => f.id);
+    return { shown, more, last: shown[shown.length - 1], page };
   };
 
   app.get('/flavors', async (request) => {
@@ -836,100 +776,7 @@ function registerFlavors(app: FastifyInstance, deps: ApiDeps): void {
   });
 }
 
-function registerLimitsAndQuotas(app: FastifyInstance, deps: ApiDeps): void {
-  const db = deps.db;
-
-  app.get('/limits', async (request) => {
-    const { auth, project } = projectOf(request);
-    const tenant = queryString(request, 'tenant_id');
-    const projectId = tenant !== undefined && auth.isCloudAdmin ? tenant : project.id;
-    const q = await db.quotas.get(projectId);
-    const used = await db.servers.usage(projectId);
-    const groups = await db.serverGroups.list({ projectId });
-    return {
-      limits: {
-        rate: [],
-        absolute: {
-          maxServerMeta: q.metadata_items,
-          maxPersonality: q.injected_files,
-          maxImageMeta: q.metadata_items,
-          maxPersonalitySize: q.injected_file_content_bytes,
-          maxTotalKeypairs: q.key_pairs,
-          maxSecurityGroupRules: q.security_group_rules,
-          maxServerGroups: q.server_groups,
-          maxSecurityGroups: q.security_groups,
-          maxServerGroupMembers: q.server_group_members,
-          maxTotalFloatingIps: q.floating_ips,
-          maxTotalCores: q.cores,
-          maxTotalInstances: q.instances,
-          maxTotalRAMSize: q.ram,
-          totalCoresUsed: used.cores,
-          totalRAMUsed: used.ram,
-          totalInstancesUsed: used.instances,
-          totalFloatingIpsUsed: 0,
-          totalSecurityGroupsUsed: 0,
-          totalServerGroupsUsed: groups.length,
-        },
-      },
-    };
-  });
-
-  const quotaProject = async (request: FastifyRequest): Promise<string> => {
-    const auth = authOf(request);
-    const { project } = request.params as { project: string };
-    if (!auth.isCloudAdmin && auth.project?.id !== project) throw forbidden();
-    return project;
-  };
-  const quotaSet = (id: string, q: Record<QuotaResource, number>) => ({
-    id,
-    ...Object.fromEntries(QUOTA_FIELDS.map((f) => [f, q[f]])),
-  });
-
-  app.get('/os-quota-sets/:project', async (request) => {
-    const id = await quotaProject(request);
-    return { quota_set: quotaSet(id, await db.quotas.get(id)) };
-  });
-  app.get('/os-quota-sets/:project/defaults', async (request) => {
-    const { project } = request.params as { project: string };
-    return { quota_set: quotaSet(project, { ...DEFAULT_QUOTAS }) };
-  });
-  app.get('/os-quota-sets/:project/detail', async (request) => {
-    const id = await quotaProject(request);
-    const q = await db.quotas.get(id);
-    const used = await db.servers.usage(id);
-    const inUse: Partial<Record<QuotaResource, number>> = {
-      instances: used.instances,
-      cores: used.cores,
-      ram: used.ram,
-      server_groups: (await db.serverGroups.list({ projectId: id })).length,
-    };
-    return {
-      quota_set: {
-        id,
-        ...Object.fromEntries(QUOTA_FIELDS.map((f) => [f, { limit: q[f], in_use: inUse[f] ?? 0, reserved: 0 }])),
-      },
-    };
-  });
-  app.put('/os-quota-sets/:project', async (request) => {
-    requireCloudAdmin(authOf(request));
-    const { project } = request.params as { project: string };
-    const q = body(request, 'quota_set');
-    rejectUnknown(q, [...QUOTA_FIELDS, 'force'], "'quota_set'");
-    const limits: Partial<Record<QuotaResource, number>> = {};
-    for (const f of QUOTA_FIELDS) if (q[f] !== undefined) limits[f] = intField(q[f], f, -1);
-    const set = await db.quotas.set(project, limits);
-    const { id: _id, ...rest } = quotaSet(project, set);
-    return { quota_set: rest };
-  });
-  app.delete('/os-quota-sets/:project', async (request, reply) => {
-    requireCloudAdmin(authOf(request));
-    const { project } = request.params as { project: string };
-    await db.quotas.reset(project);
-    return reply.code(202).send();
-  });
-}
-
-function registerInfrastructure(app: FastifyInstance, deps: ApiDeps): void {
+function registerAvailabilityZones(app: FastifyInstance, deps: ApiDeps): void {
   const driver = deps.servers.driver;
   const started = new Date().toISOString().replace(/Z$/, '');
 
@@ -948,161 +795,5 @@ function registerInfrastructure(app: FastifyInstance, deps: ApiDeps): void {
       }),
     );
     return { availabilityZoneInfo: [{ zoneName: 'nova', zoneState: { available: true }, hosts }] };
-  });
-
-  const usageByHost = async () => {
-    const servers = await deps.db.servers.list({}, { limit: Number.MAX_SAFE_INTEGER });
-    const flavors = new Map((await deps.db.flavors.list({})).map((f) => [f.id, f]));
-    const usage = new Map<string, { vcpus: number; ram: number; disk: number; count: number }>();
-    for (const s of servers) {
-      const f = flavors.get(s.flavorId);
-      const u = usage.get(s.host) ?? { vcpus: 0, ram: 0, disk: 0, count: 0 };
-      usage.set(s.host, {
-        vcpus: u.vcpus + (f?.vcpus ?? 0),
-        ram: u.ram + (f?.ram ?? 0),
-        disk: u.disk + (f?.disk ?? 0),
-        count: u.count + 1,
-      });
-    }
-    return { usage, servers };
-  };
-  const hypervisorDetail = (
-    index: number,
-    h: ReturnType<typeof driver.hosts>[number],
-    u?: { vcpus: number; ram: number; disk: number; count: number },
-  ) => ({
-    id: index + 1,
-    hypervisor_hostname: h.hostname,
-    state: 'up',
-    status: 'enabled',
-    hypervisor_type: h.hypervisorType,
-    hypervisor_version: h.hypervisorVersion,
-    host_ip: h.hostIp,
-    vcpus: h.vcpus,
-    memory_mb: h.memoryMb,
-    local_gb: h.localGb,
-    vcpus_used: u?.vcpus ?? 0,
-    memory_mb_used: u?.ram ?? 0,
-    local_gb_used: u?.disk ?? 0,
-    free_ram_mb: h.memoryMb - (u?.ram ?? 0),
-    free_disk_gb: h.localGb - (u?.disk ?? 0),
-    current_workload: 0,
-    running_vms: u?.count ?? 0,
-    disk_available_least: h.localGb - (u?.disk ?? 0),
-    cpu_info: JSON.stringify({
-      arch: 'x86_64',
-      model: 'fake',
-      vendor: 'rackseed',
-      topology: { cores: 1, threads: 1, sockets: h.vcpus },
-    }),
-    service: { host: h.hostname, id: index + 1, disabled_reason: null },
-  });
-
-  app.get('/os-hypervisors', async (request) => {
-    requireCloudAdmin(authOf(request));
-    return {
-      hypervisors: driver
-        .hosts()
-        .map((h, i) => ({ id: i + 1, hypervisor_hostname: h.hostname, state: 'up', status: 'enabled' })),
-    };
-  });
-  app.get('/os-hypervisors/detail', async (request) => {
-    requireCloudAdmin(authOf(request));
-    const { usage } = await usageByHost();
-    return { hypervisors: driver.hosts().map((h, i) => hypervisorDetail(i, h, usage.get(h.hostname))) };
-  });
-  app.get('/os-hypervisors/statistics', async (request) => {
-    requireCloudAdmin(authOf(request));
-    const { usage } = await usageByHost();
-    const all = driver.hosts().map((h, i) => hypervisorDetail(i, h, usage.get(h.hostname)));
-    const sum = (
-      k:
-        | 'vcpus'
-        | 'memory_mb'
-        | 'local_gb'
-        | 'vcpus_used'
-        | 'memory_mb_used'
-        | 'local_gb_used'
-        | 'free_ram_mb'
-        | 'free_disk_gb'
-        | 'current_workload'
-        | 'running_vms'
-        | 'disk_available_least',
-    ) => all.reduce((acc, h) => acc + h[k], 0);
-    return {
-      hypervisor_statistics: {
-        count: all.length,
-        vcpus: sum('vcpus'),
-        memory_mb: sum('memory_mb'),
-        local_gb: sum('local_gb'),
-        vcpus_used: sum('vcpus_used'),
-        memory_mb_used: sum('memory_mb_used'),
-        local_gb_used: sum('local_gb_used'),
-        free_ram_mb: sum('free_ram_mb'),
-        free_disk_gb: sum('free_disk_gb'),
-        current_workload: sum('current_workload'),
-        running_vms: sum('running_vms'),
-        disk_available_least: sum('disk_available_least'),
-      },
-    };
-  });
-  const hostIndex = (id: string): number => {
-    const index = /^\d+$/.test(id) ? Number(id) - 1 : -1;
-    if (index < 0 || index >= driver.hosts().length) throw notFound(`Hypervisor with ID ${id} could not be found.`);
-    return index;
-  };
-  app.get('/os-hypervisors/:id', async (request) => {
-    requireCloudAdmin(authOf(request));
-    const { id } = request.params as { id: string };
-    const index = hostIndex(id);
-    const h = driver.hosts()[index];
-    if (!h) throw notFound(`Hypervisor with ID ${id} could not be found.`);
-    const { usage } = await usageByHost();
-    return { hypervisor: hypervisorDetail(index, h, usage.get(h.hostname)) };
-  });
-  app.get('/os-hypervisors/:id/uptime', async (request) => {
-    requireCloudAdmin(authOf(request));
-    const { id } = request.params as { id: string };
-    const index = hostIndex(id);
-    const h = driver.hosts()[index];
-    return {
-      hypervisor: {
-        id: index + 1,
-        hypervisor_hostname: h?.hostname,
-        state: 'up',
-        status: 'enabled',
-        uptime: ' 00:00:00 up 1 day, load average: 0.00, 0.00, 0.00',
-      },
-    };
-  });
-  const withServers = async (match: (hostname: string) => boolean) => {
-    const { servers } = await usageByHost();
-    const found = driver
-      .hosts()
-      .map((h, i) => ({ h, i }))
-      .filter(({ h }) => match(h.hostname));
-    return found.map(({ h, i }) => ({
-      id: i + 1,
-      hypervisor_hostname: h.hostname,
-      state: 'up',
-      status: 'enabled',
-      servers: servers
-        .filter((s) => s.host === h.hostname)
-        .map((s) => ({ uuid: s.id, name: `instance-${s.id.slice(0, 8)}` })),
-    }));
-  };
-  app.get('/os-hypervisors/:id/servers', async (request) => {
-    requireCloudAdmin(authOf(request));
-    const { id } = request.params as { id: string };
-    const found = await withServers((h) => h.includes(id));
-    if (found.length === 0) throw notFound(`No hypervisor matching '${id}' could be found.`);
-    return { hypervisors: found };
-  });
-  app.get('/os-hypervisors/:id/search', async (request) => {
-    requireCloudAdmin(authOf(request));
-    const { id } = request.params as { id: string };
-    const found = (await withServers((h) => h.includes(id))).map(({ servers: _s, ...rest }) => rest);
-    if (found.length === 0) throw notFound(`No hypervisor matching '${id}' could be found.`);
-    return { hypervisors: found };
   });
 }

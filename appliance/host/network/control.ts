@@ -4,6 +4,7 @@ import type { HostService } from '../service.js';
 import type { GuestState, NicRequest } from '../types.js';
 import { CALLER_HEADER } from './guest-net.js';
 import type { GuestLease } from './guest-dhcp.js';
+import { taggedDevices } from '../qemu/index.js';
 import { metadataAnswer } from './metadata.js';
 
 /** The guest that has a port with this MAC or IPv4 address on this host, with that port. */
@@ -48,7 +49,15 @@ export async function serveGuestControl(service: HostService, socketPath: string
     const { guest, nic } = found;
     const path = request.url.slice('/metadata'.length) || '/';
     const body = typeof request.body === 'string' ? request.body : '';
-    const answer = metadataAnswer(request.method, path, body, guest.request.metadata, nic, guest.password ?? '');
+    const answer = metadataAnswer(
+      request.method,
+      path,
+      body,
+      guest.request.metadata,
+      nic,
+      guest.password ?? '',
+      taggedDevices(guest.request),
+    );
     if (answer.posted !== undefined) await service.setPassword(guest.id, answer.posted);
     return reply.status(answer.status).type(answer.type).send(answer.body);
   });

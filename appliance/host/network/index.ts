@@ -6,6 +6,12 @@
 export { serveGuestControl } from './control.js';
 export { classlessRoutes, type GuestLease, guestDhcpReply, METADATA_ADDRESS } from './guest-dhcp.js';
 export { CALLER_HEADER, runGuestNet } from './guest-net.js';
-export { type GuestMetadata, type GuestPortView, type MetadataAnswer, metadataAnswer } from './metadata.js';
+export {
+  type DeviceMetadata,
+  type GuestMetadata,
+  type GuestPortView,
+  type MetadataAnswer,
+  metadataAnswer,
+} from './metadata.js';
 export { GuestNetwork, type GuestNetworkOptions, tapName } from './plumbing.js';
 export { Supervised } from './supervised.js';

@@ -18,6 +18,24 @@ export interface GuestMetadata {
   readonly meta: Readonly<Record<string, string>>;
 }
 
+/** A tagged device of the guest, as Nova's metadata lists it (`meta_data.json` `devices`). */
+export type DeviceMetadata =
+  | {
+      readonly type: 'nic';
+      readonly bus: 'pci';
+      readonly address: string;
+      readonly mac: string;
+      readonly tags: string[];
+    }
+  | {
+      readonly type: 'disk';
+      readonly bus: 'pci';
+      readonly address: string;
+      readonly serial: string;
+      readonly path: string;
+      readonly tags: string[];
+    };
+
 /** The guest's port, for network_data.json and the EC2 addresses. */
 export interface GuestPortView {
   readonly portId: string;
@@ -61,7 +79,7 @@ const notFound = (): MetadataAnswer => text('Not Found', 404);
 const maskOf = (prefix: number) =>
   [24, 16, 8, 0].map((s) => ((prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0) >>> s) & 255).join('.');
 
-function metaData(m: GuestMetadata): Record<string, unknown> {
+function metaData(m: GuestMetadata, devices: readonly DeviceMetadata[]): Record<string, unknown> {
   return {
     uuid: m.uuid,
     meta: m.meta,
@@ -71,7 +89,7 @@ function metaData(m: GuestMetadata): Record<string, unknown> {
     availability_zone: m.availabilityZone,
     project_id: m.projectId,
     random_seed: '',
-    devices: [],
+    devices,
     ...(m.publicKeys.length > 0
       ? {
           public_keys: Object.fromEntries(m.publicKeys.map((k) => [k.name, k.data])),
@@ -102,9 +120,9 @@ function networkData(port: GuestPortView): Record<string, unknown> {
 }
 
 /**
- * The answer to `method path` from the guest `m` on port `port`. `password` is what the guest
- * posted before ('' if nothing); a POST to the password path returns `posted` for the caller
- * to keep.
+ * The answer to `method path` from the guest `m` on port `port`, whose tagged devices are
+ * `devices`. `password` is what the guest posted before ('' if nothing); a POST to the password
+ * path returns `posted` for the caller to keep.
  */
 export function metadataAnswer(
   method: string,
@@ -113,6 +131,7 @@ export function metadataAnswer(
   m: GuestMetadata,
   port: GuestPortView,
   password: string,
+  devices: readonly DeviceMetadata[] = [],
 ): MetadataAnswer & { posted?: string } {
   const clean = path.split('?')[0]?.replace(/\/+$/, '') ?? '';
   const [root, version, ...rest] = clean.split('/').filter(Boolean);
@@ -142,7 +161,7 @@ export function metadataAnswer(
           ].join('\n'),
         );
       case 'meta_data.json':
-        return json(metaData(m));
+        return json(metaData(m, devices));
       case 'network_data.json':
         return json(networkData(port));
       case 'vendor_data.json':

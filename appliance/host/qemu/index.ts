@@ -24,5 +24,6 @@ export {
   socketPath,
   runFiles,
   tail,
+  taggedDevices,
   trimLog,
 } from './qemu.js';

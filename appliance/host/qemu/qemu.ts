@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { childEnv, processStart } from '../../../agent/index.js';
 import { QemuStartError } from '../errors.js';
 import type { GuestDiskSource, GuestRuntime, RunningGuest } from '../service.js';
+import type { DeviceMetadata } from '../network/metadata.js';
 import type { GuestProcess, GuestRequest } from '../types.js';
 import type { QmpEvent } from './qmp-codec.js';
 import { QmpConnection } from './qmp-io.js';
@@ -70,6 +71,38 @@ export function runFiles(runDir: string): { qmp: string; log: string; console: s
 }
 
 /**
+ * Where a guest's devices sit on its PCI bus (machine `pc` with `-nodefaults`: slot 0 is the
+ * host bridge, slot 1 the PIIX3), set explicitly so that the metadata can name them: the root
+ * disk in slot 2, the NICs from slot 3 in their order (where QEMU put them when they were not
+ * named, so a guest sees the same bus as before).
+ */
+const ROOT_DISK_SLOT = 2;
+const FIRST_NIC_SLOT = 3;
+const pciAddress = (slot: number) => `0000:00:${slot.toString(16).padStart(2, '0')}.0`;
+
+/** A guest's tagged devices, as Nova's metadata lists them (`meta_data.json` `devices`). */
+export function taggedDevices(request: GuestRequest): DeviceMetadata[] {
+  const disk: DeviceMetadata[] = request.rootDiskTag
+    ? [
+        {
+          type: 'disk',
+          bus: 'pci',
+          address: pciAddress(ROOT_DISK_SLOT),
+          serial: 'root',
+          path: '/dev/vda',
+          tags: [request.rootDiskTag],
+        },
+      ]
+    : [];
+  const nics = request.nics.flatMap((nic, i): DeviceMetadata[] =>
+    nic.tag
+      ? [{ type: 'nic', bus: 'pci', address: pciAddress(FIRST_NIC_SLOT + i), mac: nic.mac, tags: [nic.tag] }]
+      : [],
+  );
+  return [...disk, ...nics];
+}
+
+/**
  * QEMU's arguments for a guest (pure). The root disk opens through QEMU's rbd driver
  * (qemu-block-extra) with the cephx user's keyring from ceph.conf, never a key on the command
  * line; NICs are virtio-net on taps the host made, without the iPXE option ROM; the serial
@@ -100,10 +133,11 @@ export function qemuArgs(
     // seccomp: no old syscalls, no privilege changes, no fork/exec, no scheduler/affinity games
     // (which is why QEMU is not -daemonize'd: it forks and calls setsid after the filter is on).
     ...['-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny'],
-    ...['-blockdev', JSON.stringify(blockdev), '-device', 'virtio-blk-pci,drive=root,bootindex=0,serial=root'],
+    ...['-blockdev', JSON.stringify(blockdev)],
+    ...['-device', `virtio-blk-pci,drive=root,bootindex=0,serial=root,addr=0x${ROOT_DISK_SLOT.toString(16)}`],
     ...taps.flatMap(({ mac, tap }, i) => [
       ...['-netdev', `tap,id=net${i},ifname=${tap},script=no,downscript=no`],
-      ...['-device', `virtio-net-pci,netdev=net${i},mac=${mac},romfile=`],
+      ...['-device', `virtio-net-pci,netdev=net${i},mac=${mac},romfile=,addr=0x${(FIRST_NIC_SLOT + i).toString(16)}`],
     ]),
     ...['-device', 'virtio-rng-pci'],
     ...['-chardev', `file,id=console,path=${files.console},append=on`, '-serial', 'chardev:console'],

@@ -1,0 +1,177 @@
+/**
+ * Nova's hypervisors (`os-hypervisors`, the cloud admin's): one per live host, numbered in
+ * name order, with its real inventory and what the servers placed on it use. Its state and
+ * status are its `nova-compute` service's (services.ts): `down` when forced down, `disabled`
+ * (with the reason) when an admin disabled it. From microversion 2.28 `cpu_info` is an object,
+ * a JSON string before; from 2.33 the lists are paged.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { HostInfo } from '../../compute/index.js';
+import type { Server } from '../../db/index.js';
+import { type ApiDeps, authOf, requireCloudAdmin } from '../context.js';
+import { notFound } from '../faults.js';
+import { atLeast } from './microversions.js';
+import { nextLink, pageItems, pageOf } from './paging.js';
+
+interface Usage {
+  vcpus: number;
+  ram: number;
+  disk: number;
+  count: number;
+}
+
+/** The detail figures summed by `os-hypervisors/statistics`. */
+const SUMMED = [
+  'vcpus',
+  'memory_mb',
+  'local_gb',
+  'vcpus_used',
+  'memory_mb_used',
+  'local_gb_used',
+  'free_ram_mb',
+  'free_disk_gb',
+  'current_workload',
+  'running_vms',
+  'disk_available_least',
+] as const;
+
+export function registerHypervisors(app: FastifyInstance, deps: ApiDeps): void {
+  const driver = deps.servers.driver;
+
+  /** What every view of a request needs, read once: the servers' use of each host and the hosts' services. */
+  const facts = async (request: FastifyRequest) => {
+    requireCloudAdmin(authOf(request));
+    const [servers, flavors, services] = await Promise.all([
+      deps.db.servers.list({}, { limit: Number.MAX_SAFE_INTEGER }),
+      deps.db.flavors.list({}),
+      deps.db.computeServices.list(),
+    ]);
+    const flavorOf = new Map(flavors.map((f) => [f.id, f]));
+    const usage = new Map<string, Usage>();
+    for (const s of servers) {
+      const f = flavorOf.get(s.flavorId);
+      const u = usage.get(s.host) ?? { vcpus: 0, ram: 0, disk: 0, count: 0 };
+      usage.set(s.host, {
+        vcpus: u.vcpus + (f?.vcpus ?? 0),
+        ram: u.ram + (f?.ram ?? 0),
+        disk: u.disk + (f?.disk ?? 0),
+        count: u.count + 1,
+      });
+    }
+    const stateOf = (host: string) => {
+      const s = services.find((one) => one.host === host && one.binary === 'nova-compute');
+      return {
+        state: s?.forcedDown ? 'down' : 'up',
+        status: s?.disabled ? 'disabled' : 'enabled',
+        disabledReason: s?.disabledReason ?? null,
+      };
+    };
+    const summary = (index: number, h: HostInfo) => {
+      const { state, status } = stateOf(h.hostname);
+      return { id: index + 1, hypervisor_hostname: h.hostname, state, status };
+    };
+    const detail = (index: number, h: HostInfo) => {
+      const u = usage.get(h.hostname);
+      const cpuInfo = {
+        arch: 'x86_64',
+        model: 'fake',
+        vendor: 'rackseed',
+        topology: { cores: 1, threads: 1, sockets: h.vcpus },
+      };
+      return {
+        ...summary(index, h),
+        hypervisor_type: h.hypervisorType,
+        hypervisor_version: h.hypervisorVersion,
+        host_ip: h.hostIp,
+        vcpus: h.vcpus,
+        memory_mb: h.memoryMb,
+        local_gb: h.localGb,
+        vcpus_used: u?.vcpus ?? 0,
+        memory_mb_used: u?.ram ?? 0,
+        local_gb_used: u?.disk ?? 0,
+        free_ram_mb: h.memoryMb - (u?.ram ?? 0),
+        free_disk_gb: h.localGb - (u?.disk ?? 0),
+        current_workload: 0,
+        running_vms: u?.count ?? 0,
+        disk_available_least: h.localGb - (u?.disk ?? 0),
+        cpu_info: atLeast(request, '2.28') ? cpuInfo : JSON.stringify(cpuInfo),
+        service: { host: h.hostname, id: index + 1, disabled_reason: stateOf(h.hostname).disabledReason },
+      };
+    };
+    /** The hypervisors whose name holds `part`, with their servers. */
+    const matching = (part: string) =>
+      driver
+        .hosts()
+        .map((h, i) => ({ h, i }))
+        .filter(({ h }) => h.hostname.includes(part))
+        .map(({ h, i }) => ({ ...summary(i, h), servers: serversOn(servers, h.hostname) }));
+    return { summary, detail, matching };
+  };
+  const serversOn = (servers: readonly Server[], host: string) =>
+    servers.filter((s) => s.host === host).map((s) => ({ uuid: s.id, name: `instance-${s.id.slice(0, 8)}` }));
+  /** The host of hypervisor `id` (its number); 404 for none. */
+  const hostAt = (id: string): { index: number; host: HostInfo } => {
+    const index = /^\d+$/.test(id) ? Number(id) - 1 : -1;
+    const host = driver.hosts()[index];
+    if (index < 0 || !host) throw notFound(`Hypervisor with ID ${id} could not be found.`);
+    return { index, host };
+  };
+
+  /** The hypervisors of a list, paged from 2.33 (`limit`, `marker`: a hypervisor's id), all of them before. */
+  const listed = <T extends { id: number }>(request: FastifyRequest, path: string, all: T[]) => {
+    if (!atLeast(request, '2.33')) return { hypervisors: all };
+    const page = pageOf(request);
+    const { shown, more } = pageItems(all, page, (h) => String(h.id));
+    const last = shown[shown.length - 1];
+    return {
+      hypervisors: shown,
+      ...(more && last ? { hypervisors_links: nextLink(deps, request, path, String(last.id), page.limit) } : {}),
+    };
+  };
+  app.get('/os-hypervisors', async (request) => {
+    const { summary } = await facts(request);
+    return listed(
+      request,
+      'os-hypervisors',
+      driver.hosts().map((h, i) => summary(i, h)),
+    );
+  });
+  app.get('/os-hypervisors/detail', async (request) => {
+    const { detail } = await facts(request);
+    return listed(
+      request,
+      'os-hypervisors/detail',
+      driver.hosts().map((h, i) => detail(i, h)),
+    );
+  });
+  app.get('/os-hypervisors/statistics', async (request) => {
+    const { detail } = await facts(request);
+    const all = driver.hosts().map((h, i) => detail(i, h));
+    const statistics = Object.fromEntries(SUMMED.map((k) => [k, all.reduce((acc, h) => acc + h[k], 0)]));
+    return { hypervisor_statistics: { count: all.length, ...statistics } };
+  });
+  app.get('/os-hypervisors/:id', async (request) => {
+    const { detail } = await facts(request);
+    const { index, host } = hostAt((request.params as { id: string }).id);
+    return { hypervisor: detail(index, host) };
+  });
+  app.get('/os-hypervisors/:id/uptime', async (request) => {
+    const { summary } = await facts(request);
+    const { index, host } = hostAt((request.params as { id: string }).id);
+    return { hypervisor: { ...summary(index, host), uptime: ' 00:00:00 up 1 day, load average: 0.00, 0.00, 0.00' } };
+  });
+  app.get('/os-hypervisors/:id/servers', async (request) => {
+    const { matching } = await facts(request);
+    const { id } = request.params as { id: string };
+    const found = matching(id);
+    if (found.length === 0) throw notFound(`No hypervisor matching '${id}' could be found.`);
+    return { hypervisors: found };
+  });
+  app.get('/os-hypervisors/:id/search', async (request) => {
+    const { matching } = await facts(request);
+    const { id } = request.params as { id: string };
+    const found = matching(id).map(({ servers: _s, ...rest }) => rest);
+    if (found.length === 0) throw notFound(`No hypervisor matching '${id}' could be found.`);
+    return { hypervisors: found };
+  });
+}
