@@ -1109,12 +1109,19 @@ export function cloudSql(db: Database.Database): CloudSql {
           const pattern = nameFilter(filter.name);
           rows = rows.filter((r) => pattern.test(str(r.name)));
         }
-        const has = (r: Row) => new Set(json<string[]>(r.tags));
         const { tags, tagsAny, notTags, notTagsAny } = filter;
-        if (tags) rows = rows.filter((r) => tags.every((t) => has(r).has(t)));
-        if (tagsAny) rows = rows.filter((r) => tagsAny.some((t) => has(r).has(t)));
-        if (notTags) rows = rows.filter((r) => !notTags.every((t) => has(r).has(t)));
-        if (notTagsAny) rows = rows.filter((r) => !notTagsAny.some((t) => has(r).has(t)));
+        if (tags || tagsAny || notTags || notTagsAny) {
+          rows = rows.filter((r) => {
+            const has = new Set(json<string[]>(r.tags));
+            const holds = (t: string) => has.has(t);
+            return (
+              (!tags || tags.every(holds)) &&
+              (!tagsAny || tagsAny.some(holds)) &&
+              (!notTags || !notTags.every(holds)) &&
+              (!notTagsAny || !notTagsAny.some(holds))
+            );
+          });
+        }
         for (const [pattern, version] of [
           [filter.ip, 4],
           [filter.ip6, 6],

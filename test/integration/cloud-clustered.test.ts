@@ -31,6 +31,7 @@ import {
   testNodeTls,
   waitFor,
 } from '../bed/index.js';
+import { newServer } from '../new-server.js';
 
 const run = promisify(execFile);
 
@@ -357,32 +358,9 @@ async function errorsOf(db: CloudDb) {
   const [admin] = await db.projects.list({ name: 'admin' });
   const now = '2026-01-01T00:00:00.000Z';
   const server = (id: string): Server => ({
-    id,
-    projectId: admin?.id ?? '',
-    userId: 'someone',
-    name: id,
-    flavorId: '1',
-    imageId: 'none',
-    keyName: null,
-    availabilityZone: 'nova',
-    accessIPv4: '',
-    accessIPv6: '',
-    metadata: {},
-    state: 'building',
-    machine: '{}',
-    host: 'here',
-    addresses: [],
-    createdAt: now,
-    updatedAt: now,
-    launchedAt: null,
-    userData: null,
-    serverGroupId: null,
-    lockedBy: null,
-    reservationId: null,
-    launchIndex: 0,
-    description: null,
-    tags: [],
-    rootDeviceTag: null,
+    ...newServer({ id, projectId: admin?.id ?? '', userId: 'someone', name: id, flavorId: '1', imageId: 'none' }),
+    ...{ createdAt: now, updatedAt: now },
+    ...{ state: 'building', machine: '{}', host: 'here', addresses: [] },
   });
   const quota = { instances: 10, cores: 20, ram: 51200, serverGroupMembers: 10 };
   const nic = (n: string) => ({

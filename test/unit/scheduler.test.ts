@@ -14,6 +14,7 @@ import {
   ServerService,
 } from '../../appliance/compute/index.js';
 import { type CloudDb, openSqliteDb, type Server, type ServerGroupPolicy } from '../../appliance/db/index.js';
+import { newServer } from '../new-server.js';
 
 /** A fake driver whose hosts are the given inventory (a small cloud). */
 class SmallCloud extends FakeDriver {
@@ -65,18 +66,10 @@ describe('the scheduler: real inventory, atomic claims', () => {
     group: { id: string; members: number } | null = null,
   ) =>
     service.create(
-      {
-        ...{ id: crypto.randomUUID(), projectId, userId: 'u', name, flavorId, imageId: 'i', keyName: null },
-        ...{ availabilityZone: az, accessIPv4: '', accessIPv6: '', metadata: {}, userData: null },
-        ...{ createdAt: new Date().toISOString(), updatedAt: new Date().toISOString(), launchedAt: null },
-        serverGroupId: group?.id ?? null,
-        lockedBy: null,
-        reservationId: null,
-        launchIndex: 0,
-        description: null,
-        tags: [],
-        rootDeviceTag: null,
-      },
+      newServer({
+        ...{ id: crypto.randomUUID(), projectId, userId: 'u', name, flavorId, imageId: 'i' },
+        ...{ availabilityZone: az, serverGroupId: group?.id ?? null },
+      }),
       [],
       { instances: -1, cores: -1, ram: -1, serverGroupMembers: group?.members ?? -1 },
       by,

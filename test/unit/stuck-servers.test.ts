@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootstrapCloud } from '../../appliance/api/index.js';
 import { FakeDriver, machineOf, ServerService, StuckServers } from '../../appliance/compute/index.js';
 import { type CloudDb, openSqliteDb, type Server } from '../../appliance/db/index.js';
+import { newServer } from '../new-server.js';
 
 /** A driver whose spawn never reports, as when the API process running it died. */
 class SpawnNeverEnds extends FakeDriver {
@@ -28,24 +29,7 @@ describe('servers whose effect never reported', () => {
 
   const create = (service: ServerService, name: string) =>
     service.create(
-      {
-        ...{ id: crypto.randomUUID(), projectId: 'p', userId: 'u', name, flavorId: '1', imageId: 'i', keyName: null },
-        ...{
-          availabilityZone: 'nova',
-          accessIPv4: '',
-          accessIPv6: '',
-          metadata: {},
-          userData: null,
-          serverGroupId: null,
-          lockedBy: null,
-          reservationId: null,
-          launchIndex: 0,
-          description: null,
-          tags: [],
-          rootDeviceTag: null,
-        },
-        ...{ createdAt: new Date().toISOString(), updatedAt: new Date().toISOString(), launchedAt: null },
-      },
+      newServer({ id: crypto.randomUUID(), projectId: 'p', userId: 'u', name, flavorId: '1', imageId: 'i' }),
       [],
       { instances: -1, cores: -1, ram: -1, serverGroupMembers: -1 },
       { requestId: 'req-test', userId: 'u', projectId: 'p' },

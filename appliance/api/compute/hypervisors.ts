@@ -12,6 +12,7 @@ import { type ApiDeps, authOf, requireCloudAdmin } from '../context.js';
 import { notFound } from '../faults.js';
 import { atLeast } from './microversions.js';
 import { nextLink, pageItems, pageOf } from './paging.js';
+import { computeServiceOf } from './services.js';
 
 interface Usage {
   vcpus: number;
@@ -59,7 +60,7 @@ export function registerHypervisors(app: FastifyInstance, deps: ApiDeps): void {
       });
     }
     const stateOf = (host: string) => {
-      const s = services.find((one) => one.host === host && one.binary === 'nova-compute');
+      const s = computeServiceOf(services, host);
       return {
         state: s?.forcedDown ? 'down' : 'up',
         status: s?.disabled ? 'disabled' : 'enabled',

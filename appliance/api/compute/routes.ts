@@ -37,7 +37,7 @@ import { lockServer, refuseIfLocked, unlockServer } from './locks.js';
 import { hintedServerGroup, registerServerGroups } from './server-groups.js';
 import { registerHypervisors } from './hypervisors.js';
 import { registerRemovedApis } from './removed.js';
-import { hostStatusOf, registerServices } from './services.js';
+import { computeServiceOf, hostStatusOf, registerServices } from './services.js';
 import { registerServerTags, tagFilter } from './tags.js';
 import { registerSimpleTenantUsage } from './usage.js';
 import { registerVolumeAttachments } from './volume-attachments.js';
@@ -788,7 +788,7 @@ function registerAvailabilityZones(app: FastifyInstance, deps: ApiDeps): void {
     const set = await deps.db.computeServices.list();
     const hosts = Object.fromEntries(
       driver.hosts().map((h) => {
-        const s = set.find((one) => one.host === h.hostname && one.binary === 'nova-compute');
+        const s = computeServiceOf(set, h.hostname);
         const updated = s ? s.updatedAt.replace(/Z$/, '') : started;
         const state = { available: !s?.forcedDown, active: !s?.disabled, updated_at: updated };
         return [h.hostname, { 'nova-compute': state }];

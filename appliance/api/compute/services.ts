@@ -18,10 +18,15 @@ const BINARIES = [
   { binary: 'nova-conductor', zone: 'internal' },
 ] as const;
 
+/** What an admin set on `host`'s `nova-compute`, if anything. */
+export function computeServiceOf(services: readonly ComputeService[], host: string): ComputeService | undefined {
+  return services.find((s) => s.host === host && s.binary === 'nova-compute');
+}
+
 /** Nova's host_status (2.16) from a host's `nova-compute`: DOWN when forced down, MAINTENANCE when disabled. */
 export function hostStatusOf(host: string, live: ReadonlySet<string>, services: readonly ComputeService[]): string {
   if (!host) return '';
-  const compute = services.find((s) => s.host === host && s.binary === 'nova-compute');
+  const compute = computeServiceOf(services, host);
   if (!live.has(host) || compute?.forcedDown) return 'DOWN';
   return compute?.disabled ? 'MAINTENANCE' : 'UP';
 }
