@@ -30,7 +30,12 @@ export type ServerEvent =
   /** The owner's createImage: a copy of its root disk is being made into an image. */
   | { type: 'createImage' }
   /** That copy is made (a failed one is `failed`). */
-  | { type: 'imageCreated' };
+  | { type: 'imageCreated' }
+  /**
+   * The cloud admin's `os-resetState`: the server is said to be ACTIVE or in ERROR, whatever it
+   * was doing, and nothing is done to its guest (Nova's way out of a stuck state).
+   */
+  | { type: 'resetState'; state: 'active' | 'error' };
 
 /**
  * The machine's context: the last fault (ERROR), the kind of the reboot in progress, and
@@ -108,6 +113,12 @@ export const serverMachine = setup({
   id: 'server',
   initial: 'building',
   context: { fault: null, hardReboot: false },
+  on: {
+    resetState: [
+      { target: '.active', guard: ({ event }) => event.state === 'active', actions: 'clearFault' },
+      { target: '.error' },
+    ],
+  },
   states: {
     building: {
       entry: 'spawn',

@@ -89,6 +89,7 @@ const DB_STATUS: Record<string, number> = {
   DB_ERR_QUOTA_EXCEEDED: 403,
   DB_ERR_STALE: 409,
   DB_ERR_EXHAUSTED: 409,
+  DB_ERR_INVALID_ACTION: 400,
   // The DB master stayed away past the client's deadline (a cluster node): try again later.
   DB_ERR_UNAVAILABLE: 503,
   COMPUTE_ERR_INVALID_STATE: 409,

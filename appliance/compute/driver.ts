@@ -9,8 +9,6 @@ export interface HostInfo {
   vcpus: number;
   memoryMb: number;
   localGb: number;
-  /** Its availability zone (default `nova`). */
-  availabilityZone?: string;
 }
 
 /**

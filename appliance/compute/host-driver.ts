@@ -55,7 +55,6 @@ export class HostComputeDriver implements ComputeDriver {
         vcpus: h.vcpus,
         memoryMb: h.memoryMb,
         localGb: h.diskGb,
-        availabilityZone: h.availabilityZone,
       }));
   }
 
@@ -109,7 +108,7 @@ export class HostComputeDriver implements ComputeDriver {
       uuid: server.id,
       name: server.name,
       hostname: hostnameOf(server.name),
-      availabilityZone: server.availabilityZone || 'nova',
+      availabilityZone: server.availabilityZone,
       projectId: server.projectId,
       launchIndex: server.launchIndex,
       publicKeys: keypair ? [{ name: keypair.name, data: keypair.publicKey }] : [],

@@ -35,7 +35,6 @@ export function hostCapacities(
     vcpus: Math.floor(h.vcpus * config.cpuAllocationRatio),
     memoryMb: Math.floor((h.memoryMb - config.reservedHostMemoryMb) * config.ramAllocationRatio),
     diskGb: Math.floor((h.localGb - config.reservedHostDiskGb) * config.diskAllocationRatio),
-    availabilityZone: h.availabilityZone ?? 'nova',
   }));
 }
 

@@ -194,8 +194,8 @@ export class ServerService {
       forcedHost === undefined
         ? schedulableHosts(this.driver.hosts(), await this.db.computeServices.list())
         : this.driver.hosts().filter((h) => h.hostname === forcedHost);
-    const host = await this.db.servers.place(server.id, hostCapacities(hosts, this.placement()));
-    return { ...server, host };
+    const placed = await this.db.servers.place(server.id, hostCapacities(hosts, this.placement()));
+    return { ...server, ...placed };
   }
 
   async #effect(server: Server, effect: string, forcedHost?: string): Promise<void> {

@@ -45,6 +45,17 @@ export class DbNoValidHostError extends RackseedError {
   }
 }
 
+/**
+ * A write the rules of the records refuse, though nothing in it is malformed: an aggregate
+ * deleted with hosts in it, or a change that would move a host's servers to another
+ * availability zone.
+ */
+export class DbInvalidActionError extends RackseedError {
+  constructor(message: string) {
+    super('DB_ERR_INVALID_ACTION', message);
+  }
+}
+
 const REBUILD: Readonly<Record<string, () => RackseedError>> = {
   DB_ERR_NOT_FOUND: () => new DbNotFoundError('record', ''),
   DB_ERR_CONFLICT: () => new DbConflictError(''),
@@ -52,6 +63,7 @@ const REBUILD: Readonly<Record<string, () => RackseedError>> = {
   DB_ERR_STALE: () => new DbStaleError(''),
   DB_ERR_EXHAUSTED: () => new DbExhaustedError(''),
   DB_ERR_NO_VALID_HOST: () => new DbNoValidHostError(''),
+  DB_ERR_INVALID_ACTION: () => new DbInvalidActionError(''),
 };
 
 /**

@@ -8,6 +8,7 @@ export {
   DbConflictError,
   dbErrorFromCode,
   DbExhaustedError,
+  DbInvalidActionError,
   DbNoValidHostError,
   DbNotFoundError,
   DbQuotaExceededError,
@@ -16,4 +17,5 @@ export {
 export { CLOUD_OPERATIONS, type OperationKind } from './operations.js';
 export { CLOUD_SCHEMA_MODULE, remoteCloudDb, rethrowOperationError } from './remote.js';
 export { openSqliteDb } from './embedded.js';
+export { DEFAULT_ZONE } from './aggregates.js';
 export * from './types.js';

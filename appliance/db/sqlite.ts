@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Migration } from '../dbmaster/index.js';
 import { actionsSql } from './actions.js';
+import { aggregatesSql, DEFAULT_ZONE, hostZones } from './aggregates.js';
 import { catalogSql } from './catalog.js';
 import { imageMembersSql } from './image-members.js';
 import { computeServicesSql } from './compute-services.js';
@@ -203,6 +204,16 @@ export const CLOUD_MIGRATIONS: readonly Migration[] = [
     up: `
   ALTER TABLE ports ADD COLUMN tag TEXT;
   ALTER TABLE servers ADD COLUMN root_device_tag TEXT;
+  `,
+  },
+  {
+    version: 14,
+    name: "Nova's host aggregates, whose availability_zone metadata makes their hosts a zone",
+    up: `
+  CREATE TABLE aggregates (id INTEGER PRIMARY KEY AUTOINCREMENT, uuid TEXT NOT NULL UNIQUE, name TEXT NOT NULL UNIQUE,
+    metadata TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT);
+  CREATE TABLE aggregate_hosts (aggregate_id INTEGER NOT NULL REFERENCES aggregates (id), host TEXT NOT NULL,
+    PRIMARY KEY (aggregate_id, host));
   `,
   },
 ];
@@ -645,7 +656,9 @@ export function cloudSql(db: Database.Database): CloudSql {
   const placeServer = db.transaction((id: string, candidates: readonly HostCapacity[], exclude: readonly string[]) => {
     const server = one(`SELECT * FROM servers WHERE id = ? AND state != 'deleted'`, id);
     if (!server) throw new DbNotFoundError('server', id);
+    // The zone asked for (empty: any); a host no aggregate puts in a zone is in Nova's default.
     const az = str(server.availability_zone);
+    const zones = hostZones(db);
     const used = usedByHost(id);
     const need = { vcpus: num(server.vcpus), memoryMb: num(server.ram), diskGb: num(server.disk) };
     const why: string[] = [];
@@ -656,13 +669,13 @@ export function cloudSql(db: Database.Database): CloudSql {
         const u = used.get(c.host) ?? { vcpus: 0, memoryMb: 0, diskGb: 0, servers: 0 };
         return {
           host: c.host,
-          az: c.availabilityZone,
+          az: zones[c.host] ?? DEFAULT_ZONE,
           free: { vcpus: c.vcpus - u.vcpus, memoryMb: c.memoryMb - u.memoryMb, diskGb: c.diskGb - u.diskGb },
         };
       })
       .filter((c) => {
         const short = [
-          ...(az && az !== 'nova' && c.az !== az ? [`not in zone ${az}`] : []),
+          ...(az && c.az !== az ? [`not in zone ${az}`] : []),
           ...(c.free.vcpus < need.vcpus ? [`${c.free.vcpus} vCPUs free`] : []),
           ...(c.free.memoryMb < need.memoryMb ? [`${c.free.memoryMb} MB free`] : []),
           ...(c.free.diskGb < need.diskGb ? [`${c.free.diskGb} GB of disk free`] : []),
@@ -683,8 +696,14 @@ export function cloudSql(db: Database.Database): CloudSql {
         `No valid host was found. There are not enough hosts available. (${why.join('; ') || 'no compute host is up'})`,
       );
     }
-    run('UPDATE servers SET host = ?, updated_at = ? WHERE id = ?', chosen.host, new Date().toISOString(), id);
-    return chosen.host;
+    run(
+      'UPDATE servers SET host = ?, availability_zone = ?, updated_at = ? WHERE id = ?',
+      chosen.host,
+      chosen.az,
+      new Date().toISOString(),
+      id,
+    );
+    return { host: chosen.host, availabilityZone: chosen.az };
   });
 
   const PROJECT_COLUMNS = { name: 'name', description: 'description', enabled: 'enabled', tags: 'tags' };
@@ -754,6 +773,7 @@ export function cloudSql(db: Database.Database): CloudSql {
     serverGroups: serverGroupsSql(db),
     serverTags: serverTagsSql(db),
     computeServices: computeServicesSql(db),
+    aggregates: aggregatesSql(db),
     ...catalogSql(db),
     domains: {
       get: (id) => {
@@ -1160,6 +1180,17 @@ export function cloudSql(db: Database.Database): CloudSql {
       usage: (projectId) => serverUsage(projectId),
       place: (id, candidates, exclude = []) => placeServer(id, candidates, exclude),
       hostUsage: () => hostUsage(),
+      projectUsageOn: (host) =>
+        Object.fromEntries(
+          all(
+            `SELECT project_id, SUM(vcpus) AS vcpus, SUM(ram) AS ram, SUM(disk) AS disk, COUNT(*) AS n FROM servers
+             WHERE state != 'deleted' AND host = ? GROUP BY project_id ORDER BY project_id`,
+            host,
+          ).map((r) => [
+            str(r.project_id),
+            { vcpus: num(r.vcpus), memoryMb: num(r.ram), diskGb: num(r.disk), servers: num(r.n) },
+          ]),
+        ),
       lifetimes: ({ projectId, start, end }) =>
         all(
           `SELECT * FROM servers

@@ -105,6 +105,10 @@ export interface Server {
   flavorId: string;
   imageId: string;
   keyName: string | null;
+  /**
+   * Its availability zone: the one its create asked for (empty for any) until it is placed,
+   * then its host's (`aggregates`), which it keeps: an evacuation stays in it.
+   */
   availabilityZone: string;
   accessIPv4: string;
   accessIPv6: string;
@@ -145,6 +149,21 @@ export interface ComputeService {
   /** Nova's forced_down (2.11): the service is down whatever its host says, as after a fence. */
   forcedDown: boolean;
   updatedAt: string;
+}
+
+/**
+ * A host aggregate (Nova's `os-aggregates`): a named set of hosts with metadata. One whose
+ * metadata has `availability_zone` makes its hosts that availability zone; a host in none is in
+ * `nova`, Nova's default zone.
+ */
+export interface Aggregate {
+  id: number;
+  uuid: string;
+  name: string;
+  hosts: string[];
+  metadata: Record<string, string>;
+  createdAt: string;
+  updatedAt: string | null;
 }
 
 /**
@@ -362,7 +381,6 @@ export interface HostCapacity {
   vcpus: number;
   memoryMb: number;
   diskGb: number;
-  availabilityZone: string;
 }
 
 export interface ServerQuota {
@@ -518,15 +536,19 @@ export interface CloudDb {
     /**
      * Schedules the server atomically: among `candidates` (minus `exclude`), the hosts with
      * room for its flavor (vCPUs, memory, disk, counting every server placed on them but this
-     * one), in its availability zone and allowed by its server group's policy (affinity: the
+     * one), in its availability zone if it names one and allowed by its server group's policy (affinity: the
      * host of the group's other placed servers, if any; anti-affinity: a host with none of
      * them; servers on an excluded host, a dead one being evacuated, do not count), the one
      * with the most free memory (Nova's spreading RAM weigher); records it as the server's
-     * host and returns it. DbNoValidHostError if none.
+     * host, and the host's zone as the server's, and returns both. DbNoValidHostError if none.
      * Every call runs in one transaction on the database's single writer, so two concurrent
      * placements never over-commit a host.
      */
-    place(id: string, candidates: readonly HostCapacity[], exclude?: readonly string[]): Promise<string>;
+    place(
+      id: string,
+      candidates: readonly HostCapacity[],
+      exclude?: readonly string[],
+    ): Promise<{ host: string; availabilityZone: string }>;
     /**
      * The servers alive at some point of [start, end) (ISO times), deleted ones included, of one
      * project or all, in the order they were made: launched before `end`, not deleted before
@@ -535,6 +557,10 @@ export interface CloudDb {
     lifetimes(filter: { projectId?: string; start: string; end: string }): Promise<ServerLifetime[]>;
     /** What the servers placed on each host use (for the hypervisors API). */
     hostUsage(): Promise<Record<string, { vcpus: number; memoryMb: number; diskGb: number; servers: number }>>;
+    /** What each project's servers placed on `host` use (for the hosts API). */
+    projectUsageOn(
+      host: string,
+    ): Promise<Record<string, { vcpus: number; memoryMb: number; diskGb: number; servers: number }>>;
   };
   serverTags: {
     /** Adds a tag; false if the server had it. DbConflictError past 50 tags, DbNotFoundError for no live server. */
@@ -553,6 +579,34 @@ export interface CloudDb {
       binary: string,
       patch: Partial<Pick<ComputeService, 'disabled' | 'disabledReason' | 'forcedDown'>>,
     ): Promise<ComputeService>;
+  };
+  aggregates: {
+    /** DbConflictError if the name is taken. */
+    create(aggregate: Omit<Aggregate, 'id' | 'hosts' | 'updatedAt'>): Promise<Aggregate>;
+    get(id: number): Promise<Aggregate | null>;
+    /** Oldest first. */
+    list(): Promise<Aggregate[]>;
+    /**
+     * Renames it (DbConflictError if the name is taken) and changes its metadata: a key set to
+     * null is removed. DbInvalidActionError if a zone would be empty, would put one of its hosts
+     * in two zones, or would move a host's servers to another zone.
+     */
+    update(
+      id: number,
+      patch: { name?: string; metadata?: Record<string, string | null> },
+      at: string,
+    ): Promise<Aggregate>;
+    /** DbInvalidActionError while it has hosts. */
+    delete(id: number): Promise<void>;
+    /**
+     * DbConflictError if the host is in it already; DbInvalidActionError if the host would be
+     * in two zones, or its servers would change zone.
+     */
+    addHost(id: number, host: string): Promise<Aggregate>;
+    /** DbNotFoundError if the host is not in it; DbInvalidActionError if its servers would change zone. */
+    removeHost(id: number, host: string): Promise<Aggregate>;
+    /** The availability zone of each host an aggregate puts in one (the others are in `nova`). */
+    zones(): Promise<Record<string, string>>;
   };
   serverGroups: {
     /** Creates it if its project stays within `quota` groups (else DbQuotaExceededError). */

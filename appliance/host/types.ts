@@ -95,5 +95,4 @@ export interface HostInventory {
   readonly accel: 'kvm' | 'tcg';
   /** QEMU's version as Nova shows a hypervisor version (major × 1,000,000 + minor × 1,000 + micro). */
   readonly hypervisorVersion: number;
-  readonly availabilityZone: string;
 }

@@ -254,4 +254,29 @@ describe('openstack CLI against rackseed cloud serve', () => {
     await os('keypair', 'delete', 'cli-typed');
     await os('image', 'delete', 'cli-newer');
   });
+
+  it('makes an availability zone of an aggregate (2.41) and creates a server in it', async () => {
+    const [compute] = await json<{ Host: string }[]>('compute', 'service', 'list', '--service', 'nova-compute');
+    const host = compute?.Host ?? '';
+    const aggregate = await json<{ id: number; uuid?: string }>(
+      ...['--os-compute-api-version', '2.41', 'aggregate', 'create', '--zone', 'cli-zone', 'cli-rack'],
+    );
+    expect(aggregate.uuid).toMatch(/^[0-9a-f-]{36}$/);
+    await os('aggregate', 'add', 'host', 'cli-rack', host);
+    const zones = await json<{ 'Zone Name': string }[]>('availability', 'zone', 'list', '--compute');
+    expect(zones.map((z) => z['Zone Name'])).toContain('cli-zone');
+    const file = join(cloud.dir, 'zone-image.raw');
+    writeFileSync(file, Buffer.alloc(1024, 1));
+    await os(...['image', 'create', '--file', file, '--disk-format', 'raw', '--container-format', 'bare', 'cli-zone']);
+    const server = await json<{ id: string }>(
+      ...['server', 'create', '--flavor', 'm1.tiny', '--image', 'cli-zone', '--network', 'provider'],
+      ...['--availability-zone', 'cli-zone', '--wait', 'cli-zoned'],
+    );
+    const shown = await json<{ 'OS-EXT-AZ:availability_zone': string }>('server', 'show', server.id);
+    expect(shown['OS-EXT-AZ:availability_zone']).toBe('cli-zone');
+    await os('server', 'delete', '--wait', server.id);
+    await os('aggregate', 'remove', 'host', 'cli-rack', host);
+    await os('aggregate', 'delete', 'cli-rack');
+    await os('image', 'delete', 'cli-zone');
+  });
 });

@@ -8,12 +8,24 @@ import { type CloudProcess, startCloud } from '../bed/index.js';
 
 const run = promisify(execFile);
 
-/** The tests of the include list, one anchored regex each. */
+/** The identity and image tests of the include list, one anchored regex each (compute runs whole). */
 const LISTED = readFileSync('test/tempest/include-list.txt', 'utf8')
   .split('\n')
-  .filter((l) => l.startsWith('^'));
+  .filter((l) => /^\^tempest\\\.api\\\.(identity|image)\\\./.test(l));
 
-/** Tempest's own API tests (include-list.txt) against a real `rackseed cloud serve`. */
+type Tally = Record<'passed' | 'failed' | 'skipped', number>;
+
+/** Passed, failed and skipped per module (`compute`, `identity`, `image`), from tempest's progress lines. */
+function tallies(output: string): Record<string, Tally> {
+  const out: Record<string, Tally> = {};
+  for (const m of output.matchAll(/tempest\.api\.(\w+)\.\S*(?: \[[\d.]+s\])? \.\.\. (ok|FAILED|SKIPPED)/g)) {
+    const tally = (out[m[1] ?? ''] ??= { passed: 0, failed: 0, skipped: 0 });
+    tally[m[2] === 'ok' ? 'passed' : m[2] === 'FAILED' ? 'failed' : 'skipped'] += 1;
+  }
+  return out;
+}
+
+/** Tempest's own API tests (include-list.txt, exclude-list.txt) against a real `rackseed cloud serve`. */
 describe('tempest', () => {
   let cloud: CloudProcess;
   beforeAll(async () => {
@@ -35,31 +47,47 @@ describe('tempest', () => {
       return { output: `${e.stdout ?? ''}${e.stderr ?? ''}`, failedRun: true };
     }
   };
-  const count = (output: string, what: 'Passed' | 'Skipped') =>
-    Number(new RegExp(` - ${what}: (\\d+)`).exec(output)?.[1] ?? 0);
+  const report = (title: string, output: string) => {
+    const t = tallies(output);
+    console.log(
+      `tempest ${title}:\n${Object.entries(t)
+        .map(([m, n]) => `  ${m}: ${n.passed} passed, ${n.failed} failed, ${n.skipped} skipped`)
+        .join('\n')}`,
+    );
+    return t;
+  };
 
-  it('passes every test of the include list', { timeout: 480_000 }, async () => {
-    const { output, failedRun } = await tempest('tempest');
-    expect(output.split('\n').filter((l) => /\.\.\. FAILED$/.test(l))).toEqual([]);
-    expect(failedRun).toBe(false);
-    expect(count(output, 'Passed')).toBe(LISTED.length);
-  });
+  it(
+    'passes the compute module whole (but exclude-list.txt) and every listed identity and image test',
+    { timeout: 480_000 },
+    async () => {
+      const { output, failedRun } = await tempest('tempest');
+      const t = report('at microversion 2.1 and each class’s own', output);
+      expect(output.split('\n').filter((l) => /\.\.\. FAILED$/.test(l))).toEqual([]);
+      expect(failedRun).toBe(false);
+      expect((t.identity?.passed ?? 0) + (t.image?.passed ?? 0)).toBe(LISTED.length);
+      // A floor, not a count: a class tempest skips by a flag it reads from the cloud stays out.
+      expect(t.compute?.passed).toBeGreaterThanOrEqual(300);
+    },
+  );
 
   // tempest checks every answer against its schema of the microversion asked for: the compute
-  // tests again at the newest microversion check the shapes each one from 2.2 up brings.
-  it(`passes the compute tests again at microversion ${NOVA_MAX_MICROVERSION}`, { timeout: 480_000 }, async () => {
-    const compute = LISTED.filter((l) => l.startsWith('^tempest\\.api\\.compute\\.'));
+  // module again at the newest microversion checks the shapes each one from 2.2 up brings.
+  it(`passes the compute module again at microversion ${NOVA_MAX_MICROVERSION}`, { timeout: 480_000 }, async () => {
     const list = join(cloud.dir, 'compute-include-list.txt');
-    writeFileSync(list, `${compute.join('\n')}\n`);
+    // All but one test that tempest 33 itself cannot run at 2.45 and 2.46: its schema module for
+    // them has no show_instance_action (an AttributeError before any request is sent).
+    writeFileSync(
+      list,
+      '^tempest\\.api\\.compute\\.(?!servers\\.test_instance_actions\\.InstanceActionsTestJSON\\.test_get_instance_action\\[)\n',
+    );
     const { output, failedRun } = await tempest('tempest-newest', {
       INCLUDE_LIST: list,
       COMPUTE_MIN_MICROVERSION: 'max',
     });
+    const t = report(`at microversion ${NOVA_MAX_MICROVERSION}`, output);
     expect(output.split('\n').filter((l) => /\.\.\. FAILED$/.test(l))).toEqual([]);
     expect(failedRun).toBe(false);
-    // All pass but the 4 of KeyPairsV2TestJSON, capped at 2.1: its class is skipped whole
-    // (one skip in tempest's count), KeyPairsV22TestJSON runs the same tests from 2.2.
-    expect(count(output, 'Skipped')).toBe(1);
-    expect(count(output, 'Passed')).toBe(compute.length - 4);
+    expect(t.compute?.passed).toBeGreaterThanOrEqual(240);
   });
 });

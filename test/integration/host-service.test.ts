@@ -73,7 +73,7 @@ async function startService(): Promise<void> {
     runDir: join(dir, 'guests'),
     inventory: {
       ...{ node: 'h1', url: 'http://127.0.0.1:1', vcpus: 2, memoryMb: 4096, diskGb: 10 },
-      ...{ accel: 'tcg', hypervisorVersion: 7002022, availabilityZone: 'nova' },
+      ...{ accel: 'tcg', hypervisorVersion: 7002022 },
     },
     stopTimeoutMs: 60_000,
     startGapMs: 0,

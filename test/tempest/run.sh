@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Runs tempest's API tests of include-list.txt against a running rackseed cloud:
+# Runs tempest's API tests of include-list.txt, but those of exclude-list.txt, against a running rackseed cloud:
 #   test/tempest/run.sh URL ADMIN_PASSWORD_FILE [WORKSPACE [TEMPEST RUN OPTIONS…]]
 # It uploads two small images through the openstack CLI (tempest's image_ref and
 # image_ref_alt), provisions tempest's accounts (accounts.yaml), fills tempest.conf.in, and
 # runs `tempest run --include-list` with concurrency 2. Exits non-zero when any listed test fails.
 # The compute tests run from microversion COMPUTE_MIN_MICROVERSION (2.1 unless set; `max` is
 # the cloud's newest) up to the newest the cloud announces in its version document.
-# INCLUDE_LIST names another list to run (a part of this one).
+# INCLUDE_LIST names another list to run (a part of this one); exclude-list.txt applies to it too.
 # The cloud's API is HTTPS: OS_CACERT names the CA certificate its certificate is checked against
 # (the openstack CLI reads it too).
 set -euo pipefail
@@ -90,4 +90,5 @@ sed -e "s|@URL@|$url|g" -e "s|@ACCOUNTS@|$accounts|g" -e "s|@CA_FILE@|$ca|g" -e 
   -e "s|@IMAGE_REF@|$image_ref|g" -e "s|@IMAGE_REF_ALT@|$image_ref_alt|g" \
   -e "s|@COMPUTE_MIN_MICROVERSION@|$compute_min|g" -e "s|@COMPUTE_MAX_MICROVERSION@|$compute_max|g" \
   "$here/tempest.conf.in" > etc/tempest.conf
-tempest run --include-list "${INCLUDE_LIST:-$here/include-list.txt}" --concurrency 2 "${@:4}"
+tempest run --include-list "${INCLUDE_LIST:-$here/include-list.txt}" --exclude-list "$here/exclude-list.txt" \
+  --concurrency 2 "${@:4}"

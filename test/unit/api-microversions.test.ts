@@ -2,9 +2,9 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_PASSWORD, publicImage, startTestApi, tenant, tokenFor } from './api-helpers.js';
 
-// What each compute microversion from 2.2 to 2.37 changes, over the embedded cloud: each
+// What each compute microversion from 2.2 to 2.46 changes, over the embedded cloud: each
 // assertion is made at the version that brings the change and at the one before.
-describe('Nova microversions 2.2 to 2.37', () => {
+describe('Nova microversions 2.2 to 2.46', () => {
   let t: Awaited<ReturnType<typeof startTestApi>>;
   let admin: string;
   let member: string;
@@ -49,7 +49,7 @@ describe('Nova microversions 2.2 to 2.37', () => {
   });
   afterAll(async () => t.stop());
 
-  it('negotiates up to 2.37: `latest` is 2.37, 2.38 is refused (406)', async () => {
+  it('negotiates up to 2.46: `latest` is 2.46, 2.47 is refused (406)', async () => {
     const latest = await call(member, 'latest', 'GET', '/flavors');
     expect(latest.status).toBe(200);
     const r = await t.api.app.inject({
@@ -57,11 +57,12 @@ describe('Nova microversions 2.2 to 2.37', () => {
       url: '/compute/v2.1/flavors',
       headers: { 'x-auth-token': member, 'openstack-api-version': 'compute latest' },
     });
-    expect(r.headers['openstack-api-version']).toBe('compute 2.37');
-    expect((await call(member, '2.38', 'GET', '/flavors')).status).toBe(406);
+    expect(r.headers['openstack-api-version']).toBe('compute 2.46');
+    expect(r.headers['x-openstack-request-id']).toMatch(/^req-/); // 2.46
+    expect((await call(member, '2.47', 'GET', '/flavors')).status).toBe(406);
     expect((await call(member, '2.x', 'GET', '/flavors')).status).toBe(400);
     const root = await t.api.app.inject({ method: 'GET', url: '/compute/v2.1' });
-    expect(root.json().version).toMatchObject({ version: '2.37', min_version: '2.1' });
+    expect(root.json().version).toMatchObject({ version: '2.46', min_version: '2.1' });
   });
 
   it('2.2: keypairs have a type; create answers 201 and delete 204; x509 certificates are generated and imported', async () => {
@@ -549,6 +550,59 @@ describe('Nova microversions 2.2 to 2.37', () => {
     expect(await addresses(made.old.body.server.id)).toEqual(['provider']);
     expect(await addresses(made.none.body.server.id)).toEqual([]);
     for (const r of Object.values(made)) await call(member, '2.1', 'DELETE', `/servers/${r.body.server.id}`);
+    await t.api.servers.idle();
+  });
+
+  it('2.38: a status Nova does not name is a 400; before, it matched no server', async () => {
+    expect((await call(member, '2.37', 'GET', '/servers?status=NOPE')).body.servers).toEqual([]);
+    expect((await call(member, '2.38', 'GET', '/servers?status=NOPE')).status).toBe(400);
+    expect((await call(member, '2.38', 'GET', '/servers?status=SUSPENDED')).body.servers).toEqual([]); // named by Nova
+  });
+
+  it('2.39: the image metadata proxy and the maxImageMeta limit go', async () => {
+    const limits = async (version: string) => (await call(member, version, 'GET', '/limits')).body.limits.absolute;
+    expect(await limits('2.38')).toHaveProperty('maxImageMeta');
+    expect(await limits('2.39')).not.toHaveProperty('maxImageMeta');
+    expect((await call(member, '2.38', 'GET', `/images/${imageRef}/metadata`)).status).toBe(200);
+    expect((await call(member, '2.39', 'GET', `/images/${imageRef}/metadata`)).status).toBe(404);
+  });
+
+  it('2.40: simple tenant usage is paged, with a next link; before, every server in one answer', async () => {
+    const project = (await call(member, '2.1', 'GET', `/servers/${server}`)).body.server.tenant_id as string;
+    const ids = (body: { tenant_usage: { server_usages: { instance_id: string }[] } }) =>
+      body.tenant_usage.server_usages.map((u) => u.instance_id);
+    const url = (query: string) => `/os-simple-tenant-usage/${project}?start=2000-01-01T00:00:00${query}`;
+    const old = (await call(member, '2.39', 'GET', url('&limit=1'))).body;
+    const all = ids(old);
+    expect(all.length).toBeGreaterThan(2); // the limit is not read before 2.40
+    expect(old.tenant_usage_links).toBeUndefined();
+    const first = (await call(member, '2.40', 'GET', url(`&limit=${all.length - 1}`))).body;
+    expect(ids(first)).toEqual(all.slice(0, -1));
+    const next = new URL(first.tenant_usage_links[0].href);
+    expect(next.searchParams.get('marker')).toBe(all.at(-2));
+    const rest = (await call(member, '2.40', 'GET', `/os-simple-tenant-usage/${project}${next.search}`)).body;
+    expect(ids(rest)).toEqual(all.slice(-1));
+    expect(rest.tenant_usage_links).toBeUndefined();
+  });
+
+  it('2.44: the floating and fixed IP actions go (404); 2.45: createImage names the image in its body', async () => {
+    const action = (version: string, body: object) => call(member, version, 'POST', `/servers/${server}/action`, body);
+    const floating = await action('2.43', { addFloatingIp: { address: '192.0.2.1' } });
+    expect(floating.status).toBe(404);
+    expect(floating.body.itemNotFound.message).toContain('floating IP not found');
+    expect((await action('2.44', { addFloatingIp: { address: '192.0.2.1' } })).body.itemNotFound.message).toBe(
+      'The resource could not be found.',
+    );
+    expect((await action('2.43', { addFixedIp: { networkId: 'x' } })).status).toBe(400);
+    const r = await t.api.app.inject({
+      method: 'POST',
+      url: `/compute/v2.1/servers/${server}/action`,
+      headers: { 'x-auth-token': member, 'openstack-api-version': 'compute 2.45' },
+      payload: { createImage: { name: 'snap-245' } },
+    });
+    expect(r.statusCode).toBe(202);
+    expect(r.headers.location).toBeUndefined();
+    expect(r.json().image_id).toMatch(/^[0-9a-f-]{36}$/);
     await t.api.servers.idle();
   });
 });

@@ -25,7 +25,7 @@ class SmallCloud extends FakeDriver {
     return this.inventory;
   }
 }
-const host = (name: string, vcpus: number, memoryMb: number, az = 'nova'): HostInfo => ({
+const host = (name: string, vcpus: number, memoryMb: number): HostInfo => ({
   hostname: name,
   hypervisorType: 'QEMU',
   hypervisorVersion: 7002000,
@@ -33,7 +33,6 @@ const host = (name: string, vcpus: number, memoryMb: number, az = 'nova'): HostI
   vcpus,
   memoryMb,
   localGb: 100,
-  availabilityZone: az,
 });
 
 describe('the scheduler: real inventory, atomic claims', () => {
@@ -61,7 +60,7 @@ describe('the scheduler: real inventory, atomic claims', () => {
   const create = (
     service: ServerService,
     name: string,
-    az = 'nova',
+    az = '',
     forcedHost?: string,
     group: { id: string; members: number } | null = null,
   ) =>
@@ -179,9 +178,9 @@ describe('the scheduler: real inventory, atomic claims', () => {
     // chooses a host, the next follows it.
     const from = together[0]?.host ?? '';
     const candidates = hostCapacities(hosts);
-    const moved = await db.servers.place(together[0]?.id ?? '', candidates, [from]);
+    const { host: moved } = await db.servers.place(together[0]?.id ?? '', candidates, [from]);
     expect(moved).not.toBe(from);
-    expect(await db.servers.place(together[1]?.id ?? '', candidates, [from])).toBe(moved);
+    expect((await db.servers.place(together[1]?.id ?? '', candidates, [from])).host).toBe(moved);
 
     // The member quota is checked in the create's transaction.
     await expect(create(service, 'aff-over', 'nova', undefined, { id: affine.id, members: 3 })).rejects.toMatchObject({
@@ -252,21 +251,31 @@ describe('the scheduler: real inventory, atomic claims', () => {
   it('spreads by free memory, honours the availability zone and a forced host, and answers NoValidHost for a full cloud', async () => {
     const service = new ServerService(
       db,
-      new SmallCloud([host('a', 4, 512 + 1024), host('b', 4, 512 + 2048), host('c', 4, 512 + 512, 'other')]),
+      new SmallCloud([host('a', 4, 512 + 1024), host('b', 4, 512 + 2048), host('c', 4, 512 + 512)]),
       console,
     );
+    const other = await db.aggregates.create({
+      ...{ uuid: crypto.randomUUID(), name: 'other-zone', metadata: { availability_zone: 'other' } },
+      createdAt: new Date().toISOString(),
+    });
+    await db.aggregates.addHost(other.id, 'c');
     const first = await settle(service, [await create(service, 'spread-1')]);
     expect(first[0]?.host).toBe('b'); // the most free memory (no zone asked: any host)
+    expect(first[0]?.availabilityZone).toBe('nova'); // its host's zone, which it keeps
     const second = await settle(service, [await create(service, 'spread-2')]);
     expect(second[0]?.host).toBe('b'); // b has 1792 free, a 1024
     const zoned = await settle(service, [await create(service, 'zoned', 'other')]);
     expect(zoned[0]?.host).toBe('c');
+    // Nova's default zone holds the hosts no aggregate puts in one: not c.
+    const [inNova] = await settle(service, [await create(service, 'in-nova', 'nova', 'c')]);
+    expect(inNova?.state).toBe('error');
+    expect(machineOf(inNova as Server).context.fault?.message).toContain('c: not in zone nova');
     // An admin's "nova:a" forces the host (not b, which has more room), still claimed: a full one is NoValidHost.
     const forced = await settle(service, [await create(service, 'forced', 'nova', 'a')]);
     expect(forced[0]?.host).toBe('a');
-    const [last] = await settle(service, [await create(service, 'forced-last', 'nova', 'c')]);
+    const [last] = await settle(service, [await create(service, 'forced-last', 'other', 'c')]);
     expect(last?.host).toBe('c'); // its last 256 MB (zoned has the rest)
-    const [overfull] = await settle(service, [await create(service, 'forced-full', 'nova', 'c')]);
+    const [overfull] = await settle(service, [await create(service, 'forced-full', '', 'c')]);
     expect(overfull?.state).toBe('error');
     expect(machineOf(overfull as Server).context.fault?.message).toMatch(/^No valid host was found/);
     const full = new ServerService(db, new SmallCloud([]), console);

@@ -42,9 +42,19 @@ import { ApiError, badRequest } from '../faults.js';
  * - 2.36 the network quotas leave the limits and quota sets (quotas.ts); Nova's proxies of
  *        Neutron's and Glance's APIs (os-networks, os-security-groups, /images…) go: never here
  * - 2.37 a create names its `networks`: a list, `auto` or `none` (devices.ts)
+ * - 2.38 a server list's `status` that Nova does not name is a 400 (routes.ts)
+ * - 2.39 the image metadata proxy goes, and `maxImageMeta` from the limits (images.ts, quotas.ts)
+ * - 2.40 simple tenant usage is paged (`limit`, `marker`: a server's id) (usage.ts)
+ * - 2.41 an aggregate shows its `uuid` (aggregates.ts)
+ * - 2.42 device tags are taken again on networks and the root disk, which 2.33 to 2.41 refused
+ *        as Nova's did by mistake (devices.ts)
+ * - 2.43 os-hosts goes, for os-hypervisors and os-services (hosts.ts)
+ * - 2.44 the floating and fixed IP actions and os-virtual-interfaces go (routes.ts, removed.ts)
+ * - 2.45 createImage names the new image in its body, not in a Location header (routes.ts)
+ * - 2.46 the request id in `X-OpenStack-Request-ID` too: sent at every version (app.ts)
  */
 export const MIN_VERSION = '2.1';
-export const MAX_VERSION = '2.37';
+export const MAX_VERSION = '2.46';
 
 declare module 'fastify' {
   interface FastifyRequest {

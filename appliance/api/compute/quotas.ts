@@ -56,7 +56,8 @@ export function registerLimitsAndQuotas(app: FastifyInstance, deps: ApiDeps): vo
         absolute: {
           maxServerMeta: q.metadata_items,
           maxPersonality: q.injected_files,
-          maxImageMeta: q.metadata_items,
+          // 2.39 removes the image metadata proxy, and its limit.
+          ...(atLeast(request, '2.39') ? {} : { maxImageMeta: q.metadata_items }),
           maxPersonalitySize: q.injected_file_content_bytes,
           maxTotalKeypairs: q.key_pairs,
           maxServerGroups: q.server_groups,

@@ -15,6 +15,7 @@ import {
   requireWriter,
 } from '../context.js';
 import { ApiError, badRequest, conflict, forbidden, notFound } from '../faults.js';
+import { liveZones, registerAggregates, registerAvailabilityZones, zoneField } from './aggregates.js';
 import { consoleAction, registerRemoteConsoles } from './consoles.js';
 import { nextLink, pageItems, pageOf } from './paging.js';
 import { registerLimitsAndQuotas } from './quotas.js';
@@ -35,11 +36,16 @@ import {
 import { registerInstanceActions } from './instance-actions.js';
 import { lockServer, refuseIfLocked, unlockServer } from './locks.js';
 import { hintedServerGroup, registerServerGroups } from './server-groups.js';
+import { registerExtensions } from './extensions.js';
+import { registerServerExternalEvents } from './external-events.js';
+import { registerHosts } from './hosts.js';
+import { registerImages } from './images.js';
+import { registerNetworkProxies } from './networks.js';
 import { registerHypervisors } from './hypervisors.js';
 import { registerRemovedApis } from './removed.js';
-import { computeServiceOf, hostStatusOf, registerServices } from './services.js';
+import { hostStatusOf, registerServices } from './services.js';
 import { registerServerTags, tagFilter } from './tags.js';
-import { registerSimpleTenantUsage } from './usage.js';
+import { registerInstanceUsageAuditLog, registerSimpleTenantUsage } from './usage.js';
 import { registerVolumeAttachments } from './volume-attachments.js';
 import { checkFlavorFitsImage, createServerImage, rebuildServer, usableImage } from './server-images.js';
 import { flavorBasic, flavorDetail, links, serverBasic, serverDetail, serverUpdateView, statusOf } from './views.js';
@@ -82,8 +88,16 @@ const ALL_STATES: ServerStateValue[] = [
 const CONTEXTS = [false, true].flatMap((hardReboot) =>
   [false, true].map((snapshotStopped) => ({ fault: null, hardReboot, snapshotStopped })),
 );
-function statesFor(status: string): string[] {
+/** Every status Nova names (nova/api/openstack/common.py), whether or not a rackseed server can have it. */
+const NOVA_STATUSES = new Set([
+  ...['ACTIVE', 'BUILD', 'DELETED', 'ERROR', 'HARD_REBOOT', 'MIGRATING', 'PASSWORD', 'PAUSED', 'REBOOT'],
+  ...['REBUILD', 'RESCUE', 'RESIZE', 'REVERT_RESIZE', 'SHELVED', 'SHELVED_OFFLOADED', 'SHUTOFF'],
+  ...['SOFT_DELETED', 'SUSPENDED', 'UNKNOWN', 'VERIFY_RESIZE'],
+]);
+/** The states `status` covers; from 2.38 a status Nova does not name is a 400 (before, it matched none). */
+function statesFor(request: FastifyRequest, status: string): string[] {
   const s = status.toUpperCase();
+  if (atLeast(request, '2.38') && !NOVA_STATUSES.has(s)) throw badRequest(`Invalid status value: ${status}`);
   return ALL_STATES.filter((state) => CONTEXTS.some((context) => serverStatusView(state, context).status === s));
 }
 
@@ -145,12 +159,19 @@ export async function computeRoutes(app: FastifyInstance, deps: ApiDeps): Promis
     registerFlavors(api, deps);
     registerKeypairs(api, deps);
     registerLimitsAndQuotas(api, deps);
+    registerAggregates(api, deps);
     registerAvailabilityZones(api, deps);
     registerHypervisors(api, deps);
+    registerHosts(api, deps);
     registerSimpleTenantUsage(api, deps);
+    registerInstanceUsageAuditLog(api, deps);
     registerServerGroups(api, deps);
     registerServices(api, deps);
     registerRemovedApis(api);
+    registerExtensions(api);
+    registerImages(api, deps);
+    registerNetworkProxies(api, deps);
+    registerServerExternalEvents(api, deps);
   };
   await app.register(routes, { prefix: '/v2.1' });
   // Every URL also with the caller's project id after the version, as Nova's before 2.18 made
@@ -257,7 +278,9 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
     const tenant = queryString(request, 'tenant_id') ?? queryString(request, 'project_id');
     const statuses = queryAll(request, 'status');
     const changesSince = queryString(request, 'changes-since');
-    if (changesSince !== undefined && Number.isNaN(Date.parse(changesSince))) {
+    // An ISO 8601 time, as Nova's iso8601 parser reads it (not JavaScript's looser Date.parse).
+    const iso8601 = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$/;
+    if (changesSince !== undefined && (!iso8601.test(changesSince) || Number.isNaN(Date.parse(changesSince)))) {
       throw badRequest(`Invalid input for query parameters changes-since. Value: ${changesSince}.`);
     }
     let servers: Server[];
@@ -266,7 +289,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
         {
           projectId: everyone ? tenant : project.id,
           name: queryString(request, 'name'),
-          status: statuses.length > 0 ? statuses.flatMap(statesFor) : undefined,
+          status: statuses.length > 0 ? statuses.flatMap((s) => statesFor(request, s)) : undefined,
           imageId: queryString(request, 'image'),
           flavorId: queryString(request, 'flavor'),
           host: auth.isCloudAdmin ? queryString(request, 'host') : undefined,
@@ -331,11 +354,14 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
       keyName = nameField(s.key_name, 'key_name');
       if (!(await db.keypairs.get(auth.user.id, keyName))) throw badRequest(`Invalid key_name provided.`);
     }
-    // Nova's "ZONE:HOST" (the cloud admin's only) forces the host, which must still have room.
-    const [az = 'nova', forcedHost] = (
-      s.availability_zone === undefined ? 'nova' : nameField(s.availability_zone, 'availability_zone')
-    ).split(':');
-    if ((az || 'nova') !== 'nova') throw badRequest(`The requested availability zone is not available`);
+    // A zone of the live hosts, or none (any host). Nova's "ZONE:HOST" (the cloud admin's only)
+    // forces the host, which must still be in the zone (":HOST" for any) and have room.
+    const [az = '', forcedHost, ...rest] =
+      s.availability_zone === undefined ? [] : nameField(s.availability_zone, 'availability_zone').split(':');
+    if (rest.length > 0) throw badRequest(`Invalid input: availability_zone is ZONE or ZONE:HOST.`);
+    if (az && !(await liveZones(deps)).has(zoneField(az))) {
+      throw badRequest(`The requested availability zone is not available`);
+    }
     if (forcedHost !== undefined && !auth.isCloudAdmin)
       throw forbidden("Policy doesn't allow os_compute_api:servers:create:forced_host to be performed.");
     const minCount = s.min_count === undefined ? 1 : intField(s.min_count, 'min_count', 1);
@@ -379,7 +405,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
             flavorId: flavor.id,
             imageId: image.id,
             keyName,
-            availabilityZone: az || 'nova',
+            availabilityZone: az,
             accessIPv4,
             accessIPv6,
             metadata,
@@ -491,6 +517,19 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
         refuseIfLocked(auth, server);
         event = { type: 'start' };
         break;
+      // rackseed deletes at once (Nova's reclaim_instance_interval = 0): no server is ever
+      // SOFT_DELETED, which is the only state these two act on.
+      case 'restore':
+      case 'forceDelete':
+        throw conflict(`Cannot '${action}' instance ${id} while it is in vm_state ${statusOf(server).view.vmState}`);
+      case 'os-resetState': {
+        requireCloudAdmin(auth);
+        if (!isObject(args) || (args.state !== 'active' && args.state !== 'error')) {
+          throw badRequest("Invalid input for field/attribute state. Value must be one of 'active', 'error'.");
+        }
+        event = { type: 'resetState', state: args.state };
+        break;
+      }
       case 'os-getConsoleOutput':
         return consoleOutput(deps, server, args);
       case 'trigger_crash_dump': {
@@ -512,9 +551,22 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
         return consoleAction(server, action, args);
       case 'createImage': {
         const imageId = await createServerImage(deps, auth, requester(request, auth), server, args, request.log);
-        // Up to microversion 2.44 (past the newest this API serves) the Location header alone names the image.
+        // From 2.45 the body names the image; before, the Location header alone.
+        if (atLeast(request, '2.45')) return reply.code(202).send({ image_id: imageId });
         return reply.code(202).header('Location', `${deps.publicUrl}/image/v2/images/${imageId}`).send();
       }
+      // Nova's proxies of Neutron's floating IPs and ports, gone from 2.44. Before: rackseed has
+      // no floating IP (so none is found) and attaches no port to a built server.
+      case 'addFloatingIp':
+      case 'removeFloatingIp':
+      case 'addFixedIp':
+      case 'removeFixedIp':
+        if (atLeast(request, '2.44')) throw notFound('The resource could not be found.');
+        if (action.endsWith('FloatingIp')) {
+          const address = isObject(args) ? String(args.address) : '';
+          throw notFound(`floating IP not found for address ${address}`);
+        }
+        throw badRequest(`There is no such action: ${action} (rackseed attaches no network to a built server)`);
       case 'rebuild': {
         refuseIfLocked(auth, server);
         const { server: rebuilt, adminPass } = await rebuildServer(
@@ -620,7 +672,11 @@ function registerFlavors(app: FastifyInstance, deps: ApiDeps): void {
     const isPublicText = queryString(request, 'is_public');
     let isPublic: boolean | undefined = true;
     if (auth.isCloudAdmin && isPublicText !== undefined) {
-      isPublic = /^none$/i.test(isPublicText) ? undefined : boolish(isPublicText, 'is_public');
+      // Nova reads it with oslo's strict bool_from_string, which takes t/f and y/n too.
+      const short: Record<string, string> = { t: 'true', y: 'true', f: 'false', n: 'false' };
+      isPublic = /^none$/i.test(isPublicText)
+        ? undefined
+        : boolish(short[isPublicText.toLowerCase()] ?? isPublicText, 'is_public');
     }
     const minRam = queryString(request, 'minRam');
     const minDisk = queryString(request, 'minDisk');
@@ -743,7 +799,7 @@ function registerFlavors(app: FastifyInstance, deps: ApiDeps): void {
     requireCloudAdmin(authOf(request));
     const { id, key } = request.params as { id: string; key: string };
     await db.flavors.deleteExtraSpec(id, key);
-    return reply.code(202).send();
+    return reply.code(200).send();
   });
 
   // Access to private flavors.
@@ -773,27 +829,5 @@ function registerFlavors(app: FastifyInstance, deps: ApiDeps): void {
       return accessView(id, await db.flavors.removeAccess(id, b.removeTenantAccess.tenant));
     }
     throw badRequest('There is no such action.');
-  });
-}
-
-function registerAvailabilityZones(app: FastifyInstance, deps: ApiDeps): void {
-  const driver = deps.servers.driver;
-  const started = new Date().toISOString().replace(/Z$/, '');
-
-  app.get('/os-availability-zone', async () => ({
-    availabilityZoneInfo: [{ zoneName: 'nova', zoneState: { available: true }, hosts: null }],
-  }));
-  app.get('/os-availability-zone/detail', async (request) => {
-    requireCloudAdmin(authOf(request));
-    const set = await deps.db.computeServices.list();
-    const hosts = Object.fromEntries(
-      driver.hosts().map((h) => {
-        const s = computeServiceOf(set, h.hostname);
-        const updated = s ? s.updatedAt.replace(/Z$/, '') : started;
-        const state = { available: !s?.forcedDown, active: !s?.disabled, updated_at: updated };
-        return [h.hostname, { 'nova-compute': state }];
-      }),
-    );
-    return { availabilityZoneInfo: [{ zoneName: 'nova', zoneState: { available: true }, hosts }] };
   });
 }

@@ -6,14 +6,15 @@
  * A forced-down service shows `state: down`, and from 2.11 `forced_down`.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { ComputeService } from '../../db/index.js';
+import { type ComputeService, DEFAULT_ZONE } from '../../db/index.js';
 import { type ApiDeps, authOf, queryString, requireCloudAdmin } from '../context.js';
 import { badRequest, notFound } from '../faults.js';
 import { boolish, isObject, rejectUnknown } from './fields.js';
 import { atLeast } from './microversions.js';
 
+/** Each binary's zone: `nova-compute`'s is its host's (null here), the others Nova's `internal`. */
 const BINARIES = [
-  { binary: 'nova-compute', zone: 'nova' },
+  { binary: 'nova-compute', zone: null },
   { binary: 'nova-scheduler', zone: 'internal' },
   { binary: 'nova-conductor', zone: 'internal' },
 ] as const;
@@ -40,6 +41,7 @@ export function registerServices(app: FastifyInstance, deps: ApiDeps): void {
     const host = queryString(request, 'host');
     const binary = queryString(request, 'binary');
     const set = await deps.db.computeServices.list();
+    const zones = await deps.db.aggregates.zones();
     const services = driver.hosts().flatMap((h, i) =>
       BINARIES.map((b, j) => {
         const s = set.find((one) => one.host === h.hostname && one.binary === b.binary);
@@ -47,7 +49,7 @@ export function registerServices(app: FastifyInstance, deps: ApiDeps): void {
           id: i * BINARIES.length + j + 1,
           binary: b.binary,
           host: h.hostname,
-          zone: b.zone,
+          zone: b.zone ?? zones[h.hostname] ?? DEFAULT_ZONE,
           status: s?.disabled ? 'disabled' : 'enabled',
           state: s?.forcedDown ? 'down' : 'up',
           updated_at: s ? s.updatedAt.replace(/Z$/, '') : started,

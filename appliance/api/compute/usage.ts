@@ -12,6 +12,8 @@ import { machineOf } from '../../compute/index.js';
 import type { Flavor, ServerLifetime } from '../../db/index.js';
 import { type ApiDeps, authOf, queryString, requireCloudAdmin } from '../context.js';
 import { badRequest, forbidden, notFound } from '../faults.js';
+import { atLeast } from './microversions.js';
+import { nextLink, pageItems, pageOf } from './paging.js';
 
 const HOUR_MS = 3_600_000;
 
@@ -22,7 +24,7 @@ export function registerSimpleTenantUsage(app: FastifyInstance, deps: ApiDeps): 
     requireCloudAdmin(authOf(request));
     const period = periodOf(request);
     const detailed = queryString(request, 'detailed') === '1';
-    const lifetimes = await deps.db.servers.lifetimes(period.iso);
+    const { lifetimes, links } = paged(request, 'os-simple-tenant-usage', await deps.db.servers.lifetimes(period.iso));
     const byProject = new Map<string, ServerLifetime[]>();
     for (const l of lifetimes) byProject.set(l.projectId, [...(byProject.get(l.projectId) ?? []), l]);
     const flavors = await flavorsOf(deps, lifetimes);
@@ -31,6 +33,7 @@ export function registerSimpleTenantUsage(app: FastifyInstance, deps: ApiDeps): 
         const { server_usages, ...totals } = tenantUsage(projectId, servers, flavors, period);
         return detailed ? { ...totals, server_usages } : totals;
       }),
+      ...(links ? { tenant_usages_links: links } : {}),
     };
   });
 
@@ -40,10 +43,31 @@ export function registerSimpleTenantUsage(app: FastifyInstance, deps: ApiDeps): 
     // Nova's policy: the project's own members, or the cloud admin.
     if (!auth.isCloudAdmin && auth.project?.id !== tenant) throw forbidden();
     const period = periodOf(request);
-    const lifetimes = await deps.db.servers.lifetimes({ ...period.iso, projectId: tenant });
+    const { lifetimes, links } = paged(
+      request,
+      `os-simple-tenant-usage/${tenant}`,
+      await deps.db.servers.lifetimes({ ...period.iso, projectId: tenant }),
+    );
     if (lifetimes.length === 0) return { tenant_usage: {} };
-    return { tenant_usage: tenantUsage(tenant, lifetimes, await flavorsOf(deps, lifetimes), period) };
+    return {
+      tenant_usage: tenantUsage(tenant, lifetimes, await flavorsOf(deps, lifetimes), period),
+      ...(links ? { tenant_usage_links: links } : {}),
+    };
   });
+
+  /**
+   * One page of the servers counted: from 2.40 `limit` and `marker` (a server's id), with a
+   * `next` link when more are left; before, at most Nova's max_limit of 1000, silently.
+   */
+  const paged = (request: FastifyRequest, path: string, all: ServerLifetime[]) => {
+    const page = atLeast(request, '2.40') ? pageOf(request) : { limit: 1000 };
+    const { shown, more } = pageItems(all, page, (l) => l.id);
+    const last = shown.at(-1);
+    return {
+      lifetimes: shown,
+      links: more && last && atLeast(request, '2.40') ? nextLink(deps, request, path, last.id, page.limit) : undefined,
+    };
+  };
 }
 
 interface Period {
@@ -130,4 +154,57 @@ function tenantUsage(projectId: string, servers: ServerLifetime[], flavors: Map<
 /** `YYYY-MM-DDThh:mm:ss.ffffff`, as Nova writes a usage's times (Python's isoformat, UTC). */
 function novaIso(iso: string): string {
   return iso.replace(/\.(\d{3})Z$/, '.$1000').replace(/Z$/, '');
+}
+
+/**
+ * Nova's `os-instance_usage_audit_log` (the cloud admin's): how far each compute host got with
+ * the usage audit of the last completed period (a month, before now or before the time asked
+ * for). rackseed's hosts run no usage audit, as Nova's do not by default
+ * (`instance_usage_audit = False`): every live host is listed as not run.
+ */
+export function registerInstanceUsageAuditLog(app: FastifyInstance, deps: ApiDeps): void {
+  const auditLog = (before: Date) => {
+    const end = new Date(Date.UTC(before.getUTCFullYear(), before.getUTCMonth(), 1));
+    const begin = new Date(Date.UTC(end.getUTCFullYear(), end.getUTCMonth() - 1, 1));
+    const hosts = deps.servers.driver.hosts().map((h) => h.hostname);
+    const python = (d: Date) =>
+      d
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, '');
+    return {
+      period_beginning: python(begin),
+      period_ending: python(end),
+      num_hosts: hosts.length,
+      num_hosts_done: 0,
+      num_hosts_running: 0,
+      num_hosts_not_run: hosts.length,
+      hosts_not_run: hosts,
+      total_instances: 0,
+      total_errors: 0,
+      overall_status: `${hosts.length === 0 ? 'ALL' : `0 of ${hosts.length}`} hosts done. 0 errors.`,
+      log: {},
+    };
+  };
+
+  app.get('/os-instance_usage_audit_log', async (request) => {
+    requireCloudAdmin(authOf(request));
+    return { instance_usage_audit_logs: auditLog(new Date()) };
+  });
+
+  // The time is Nova's "YYYY-MM-DD HH:MM:SS[.ffffff]", read as UTC.
+  app.get('/os-instance_usage_audit_log/:before', async (request) => {
+    requireCloudAdmin(authOf(request));
+    const { before } = request.params as { before: string };
+    const [, ...parts] = /^(\d{4})-(\d{1,2})-(\d{1,2}) (\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.\d{1,6})?$/.exec(before) ?? [];
+    const written = parts.map(Number);
+    const [year = NaN, month = NaN, day, hour, minute, second] = written;
+    const at = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
+    // A day or time out of range (Feb 30th, 25 o'clock) does not read back as written.
+    const read = [at.getUTCFullYear(), at.getUTCMonth() + 1, at.getUTCDate(), at.getUTCHours(), at.getUTCMinutes()];
+    if (written.length === 0 || read.some((v, i) => v !== written[i]) || at.getUTCSeconds() !== second) {
+      throw badRequest(`Invalid timestamp for date ${before}`);
+    }
+    return { instance_usage_audit_log: auditLog(at) };
+  });
 }

@@ -39,14 +39,14 @@ export function serverBasic(base: string, s: Server) {
   return { id: s.id, name: s.name, links: links(base, 'servers', s.id) };
 }
 
-function addresses(s: Server) {
+/** A server's addresses by network; with Nova's extended fields in a server's detail, not after an update or rebuild. */
+function addresses(s: Server, extended: boolean) {
   const byNetwork: Record<string, unknown[]> = {};
   for (const a of s.addresses) {
     (byNetwork[a.network] ??= []).push({
       version: a.version,
       addr: a.addr,
-      'OS-EXT-IPS:type': 'fixed',
-      'OS-EXT-IPS-MAC:mac_addr': a.mac,
+      ...(extended ? { 'OS-EXT-IPS:type': 'fixed', 'OS-EXT-IPS-MAC:mac_addr': a.mac } : {}),
     });
   }
   return byNetwork;
@@ -82,7 +82,7 @@ export function serverUpdateView(request: FastifyRequest, base: string, s: Serve
     flavor: { id: s.flavorId, links: [{ rel: 'bookmark', href: `${base}/compute/flavors/${s.flavorId}` }] },
     created: novaTime(s.createdAt),
     updated: novaTime(s.updatedAt),
-    addresses: addresses(s),
+    addresses: addresses(s, false),
     accessIPv4: s.accessIPv4,
     accessIPv6: s.accessIPv6,
     links: links(base, 'servers', s.id),
@@ -113,6 +113,7 @@ export function serverDetail(
   const { view } = statusOf(s);
   return {
     ...serverUpdateView(request, base, s),
+    addresses: addresses(s, true),
     key_name: s.keyName,
     security_groups: [{ name: 'default' }],
     'OS-EXT-AZ:availability_zone': s.availabilityZone,

@@ -197,6 +197,23 @@ async function bootableCopy(deps: ApiDeps, image: Image, id: string): Promise<nu
  * bytes (chunked upload, streamed download with ranges), tags, visibility, members,
  * (de)activation.
  */
+/**
+ * Deletes an image its caller may delete (its owner's project, or the cloud admin): refused
+ * while protected (403) or while servers' disks are clones of it (409); its bootable copy,
+ * record and data go.
+ */
+export async function deleteImage(deps: ApiDeps, image: Image): Promise<void> {
+  if (image.protected) throw forbidden(`Image ${image.id} is protected and cannot be deleted.`);
+  try {
+    await deps.bootableImages?.remove(image.id);
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'RBD_ERR_HAS_CHILDREN') throw error;
+    throw conflict(`Image ${image.id} could not be deleted because it is in use: servers' disks are clones of it.`);
+  }
+  await deps.db.images.delete(image.id);
+  await deps.blobs.delete(image.id);
+}
+
 export async function imageRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const db = deps.db;
   const base = deps.publicUrl;
@@ -367,16 +384,7 @@ export async function imageRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
       api.delete('/images/:id', async (request, reply) => {
         const auth = authOf(request);
         const { id } = request.params as { id: string };
-        const image = await ownedImage(auth, id);
-        if (image.protected) throw forbidden(`Image ${id} is protected and cannot be deleted.`);
-        try {
-          await deps.bootableImages?.remove(id);
-        } catch (error) {
-          if ((error as { code?: string }).code !== 'RBD_ERR_HAS_CHILDREN') throw error;
-          throw conflict(`Image ${id} could not be deleted because it is in use: servers' disks are clones of it.`);
-        }
-        await db.images.delete(id);
-        await deps.blobs.delete(id);
+        await deleteImage(deps, await ownedImage(auth, id));
         return reply.code(204).send();
       });
 

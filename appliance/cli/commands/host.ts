@@ -19,7 +19,6 @@ interface ServeOptions {
   tls?: string;
   runDir: string;
   providerUplink?: string;
-  availabilityZone: string;
   vmsPool: string;
 }
 
@@ -58,7 +57,6 @@ export function registerHost(program: Command, io: CliIo): void {
     .option(...TLS_OPTION)
     .requiredOption('--run-dir <dir>', 'where guests’ run directories (QMP sockets, console logs) go')
     .option('--provider-uplink <interface>', 'the interface that carries the provider network to the other nodes')
-    .option('--availability-zone <name>', 'this host’s availability zone', 'nova')
     .option('--vms-pool <pool>', 'the RBD pool of the guests’ disks', 'vms')
     .action(async (options: ServeOptions) => {
       const node = options.node ?? io.env.RACKSEED_NODE;
@@ -96,7 +94,6 @@ export function registerHost(program: Command, io: CliIo): void {
         diskGb,
         accel,
         hypervisorVersion: await hostModule.qemuVersion(),
-        availabilityZone: options.availabilityZone,
       };
       const network = new hostModule.GuestNetwork({
         servicesNetns: servicesNetns(),
