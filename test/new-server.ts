@@ -1,7 +1,7 @@
 import type { Server } from '../appliance/db/index.js';
 
 /** What `servers.create` takes: a server's own fields, before its host, state and addresses. */
-export type NewServer = Omit<Server, 'host' | 'state' | 'machine' | 'addresses'>;
+export type NewServer = Omit<Server, 'host' | 'state' | 'machine' | 'addresses' | 'flavor'>;
 
 /**
  * A new server's row for tests that call the database or the server service directly: the

@@ -69,7 +69,7 @@ export class ServerService {
 
   /** Creates the server in BUILD and starts spawning it. */
   async create(
-    server: Omit<Server, 'state' | 'machine' | 'host' | 'addresses'>,
+    server: Omit<Server, 'state' | 'machine' | 'host' | 'addresses' | 'flavor'>,
     nics: readonly Nic[],
     quota: ServerQuota,
     by: Requester,

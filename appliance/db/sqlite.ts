@@ -31,6 +31,7 @@ import {
   type QuotaResource,
   type Role,
   type Server,
+  type ServerFlavor,
   type ServerGroupPolicy,
   type SigningKey,
   type Subnet,
@@ -216,6 +217,20 @@ export const CLOUD_MIGRATIONS: readonly Migration[] = [
     PRIMARY KEY (aggregate_id, host));
   `,
   },
+  {
+    version: 15,
+    name: "A server's copy of its flavor (Nova's instance.flavor, microversion 2.47); Nova's quota classes",
+    up: `
+  ALTER TABLE servers ADD COLUMN flavor TEXT NOT NULL DEFAULT '{}';
+  CREATE TABLE quota_classes (class_name TEXT NOT NULL, resource TEXT NOT NULL, hard_limit INTEGER NOT NULL,
+    PRIMARY KEY (class_name, resource));
+  UPDATE servers SET flavor = COALESCE(
+    (SELECT json_object('name', f.name, 'vcpus', f.vcpus, 'ram', f.ram, 'disk', f.disk, 'ephemeral', f.ephemeral,
+       'swap', f.swap, 'extraSpecs', json(f.extra_specs)) FROM flavors f WHERE f.id = servers.flavor_id),
+    json_object('name', servers.flavor_id, 'vcpus', servers.vcpus, 'ram', servers.ram, 'disk', servers.disk,
+       'ephemeral', 0, 'swap', 0, 'extraSpecs', json('{}')));
+  `,
+  },
 ];
 
 type Row = Record<string, unknown>;
@@ -326,6 +341,7 @@ const toServer = (r: Row): Server => ({
   description: strOrNull(r.description),
   tags: json<string[]>(r.tags),
   rootDeviceTag: strOrNull(r.root_device_tag),
+  flavor: json<ServerFlavor>(r.flavor),
 });
 
 const toImage = (r: Row): Image => ({
@@ -454,14 +470,19 @@ export function cloudSql(db: Database.Database): CloudSql {
       createdAt: str(r.created_at),
     }));
 
-  const quotasOf = (projectId: string): Record<QuotaResource, number> => {
-    const limits: Record<QuotaResource, number> = { ...DEFAULT_QUOTAS };
-    for (const r of all('SELECT resource, hard_limit FROM quotas WHERE project_id = ?', projectId)) {
+  /** `base` with the limits of `rows` (resource, hard_limit) over it. */
+  const withLimits = (base: Record<QuotaResource, number>, rows: Row[]) => {
+    const limits = { ...base };
+    for (const r of rows) {
       const resource = str(r.resource);
       if (resource in limits) limits[resource as QuotaResource] = num(r.hard_limit);
     }
     return limits;
   };
+  const classOf = (className: string): Record<QuotaResource, number> =>
+    withLimits(DEFAULT_QUOTAS, all('SELECT resource, hard_limit FROM quota_classes WHERE class_name = ?', className));
+  const quotasOf = (projectId: string): Record<QuotaResource, number> =>
+    withLimits(classOf('default'), all('SELECT resource, hard_limit FROM quotas WHERE project_id = ?', projectId));
 
   const serverUsage = (projectId: string) => {
     const r = one(
@@ -472,8 +493,8 @@ export function cloudSql(db: Database.Database): CloudSql {
     return { instances: num(r?.instances), cores: num(r?.cores), ram: num(r?.ram) };
   };
 
-  const createServer = db.transaction((server: Server, nics: readonly Nic[], quota) => {
-    const flavor = one('SELECT vcpus, ram, disk FROM flavors WHERE id = ?', server.flavorId);
+  const createServer = db.transaction((server: Omit<Server, 'flavor'>, nics: readonly Nic[], quota) => {
+    const flavor = one('SELECT * FROM flavors WHERE id = ?', server.flavorId);
     if (!flavor) throw new DbNotFoundError('flavor', server.flavorId);
     const usage = serverUsage(server.projectId);
     const over = (
@@ -532,7 +553,19 @@ export function cloudSql(db: Database.Database): CloudSql {
         portId: nic.portId,
       });
     }
-    const created = { ...server, addresses };
+    const created: Server = {
+      ...server,
+      addresses,
+      flavor: {
+        name: str(flavor.name),
+        vcpus: num(flavor.vcpus),
+        ram: num(flavor.ram),
+        disk: num(flavor.disk),
+        ephemeral: num(flavor.ephemeral),
+        swap: num(flavor.swap),
+        extraSpecs: json<Record<string, string>>(flavor.extra_specs),
+      },
+    };
     insert(
       'servers',
       {
@@ -562,6 +595,7 @@ export function cloudSql(db: Database.Database): CloudSql {
         description: created.description,
         tags: created.tags,
         root_device_tag: created.rootDeviceTag,
+        flavor: created.flavor,
         created_at: created.createdAt,
         updated_at: created.updatedAt,
         launched_at: created.launchedAt,
@@ -1031,6 +1065,10 @@ export function cloudSql(db: Database.Database): CloudSql {
       delete: (id) => {
         mustChange(run('DELETE FROM flavors WHERE id = ?', id), 'flavor', id);
       },
+      setDescription: (id, description) => {
+        mustChange(run('UPDATE flavors SET description = ? WHERE id = ?', description, id), 'flavor', id);
+        return getOrThrow('SELECT * FROM flavors WHERE id = ?', id, 'flavor', toFlavor);
+      },
       setExtraSpecs: (id, specs) =>
         db.transaction(() => {
           const f = getOrThrow('SELECT * FROM flavors WHERE id = ?', id, 'flavor', toFlavor);
@@ -1166,6 +1204,8 @@ export function cloudSql(db: Database.Database): CloudSql {
             imageId: 'image_id',
             lockedBy: 'locked_by',
             description: 'description',
+            keyName: 'key_name',
+            userData: 'user_data',
             updatedAt: 'updated_at',
           },
         );
@@ -1394,6 +1434,21 @@ export function cloudSql(db: Database.Database): CloudSql {
       reset: (projectId) => {
         run('DELETE FROM quotas WHERE project_id = ?', projectId);
       },
+      getClass: (className) => classOf(className),
+      setClass: (className, limits) =>
+        db.transaction(() => {
+          for (const [resource, limit] of Object.entries(limits)) {
+            if (limit === undefined || !(resource in DEFAULT_QUOTAS)) continue;
+            run(
+              `INSERT INTO quota_classes (class_name, resource, hard_limit) VALUES (?, ?, ?)
+               ON CONFLICT (class_name, resource) DO UPDATE SET hard_limit = excluded.hard_limit`,
+              className,
+              resource,
+              limit,
+            );
+          }
+          return classOf(className);
+        })(),
     },
   };
 }

@@ -137,6 +137,19 @@ export interface Server {
   tags: string[];
   /** Its root disk's device tag (Nova's, 2.32), which the guest's metadata shows; null for none. */
   rootDeviceTag: string | null;
+  /** The flavor it was made with, as it was then (Nova's instance.flavor, shown from 2.47); set by `servers.create`. */
+  flavor: ServerFlavor;
+}
+
+/** A server's copy of its flavor, kept when the flavor changes or is deleted. */
+export interface ServerFlavor {
+  name: string;
+  vcpus: number;
+  ram: number;
+  disk: number;
+  ephemeral: number;
+  swap: number;
+  extraSpecs: Record<string, string>;
 }
 
 /** What an admin set on one of a host's Nova services (`os-services`); none set means enabled and up. */
@@ -498,6 +511,8 @@ export interface CloudDb {
     get(id: string): Promise<Flavor | null>;
     list(filter: { isPublic?: boolean; projectId?: string; minRam?: number; minDisk?: number }): Promise<Flavor[]>;
     delete(id: string): Promise<void>;
+    /** Its description (Nova's only flavor field that changes, 2.55); null for none. */
+    setDescription(id: string, description: string | null): Promise<Flavor>;
     setExtraSpecs(id: string, specs: Record<string, string>): Promise<Flavor>;
     deleteExtraSpec(id: string, key: string): Promise<Flavor>;
     access(id: string): Promise<string[]>;
@@ -515,7 +530,8 @@ export interface CloudDb {
      * Creates the server, with one port (lowest free address) per nic, if the project stays
      * within `quota`; `server.addresses` is filled from the ports.
      */
-    create(server: Server, nics: readonly Nic[], quota: ServerQuota): Promise<Server>;
+    /** Copies its flavor into the server (`flavor`). */
+    create(server: Omit<Server, 'flavor'>, nics: readonly Nic[], quota: ServerQuota): Promise<Server>;
     /** A live server; with `deleted`, a deleted one too (its row stays, as Nova's soft delete). */
     get(id: string, options?: { deleted?: boolean }): Promise<Server | null>;
     /** Newest first; `marker` is a server id, of `filter.projectId` when that is given (else DbNotFoundError). */
@@ -523,7 +539,18 @@ export interface CloudDb {
     update(
       id: string,
       patch: Partial<
-        Pick<Server, 'name' | 'accessIPv4' | 'accessIPv6' | 'metadata' | 'imageId' | 'lockedBy' | 'description'>
+        Pick<
+          Server,
+          | 'name'
+          | 'accessIPv4'
+          | 'accessIPv6'
+          | 'metadata'
+          | 'imageId'
+          | 'lockedBy'
+          | 'description'
+          | 'keyName'
+          | 'userData'
+        >
       >,
     ): Promise<Server>;
     /** Moves the machine from `fromState` only if it is still there (else DbStaleError). */
@@ -674,7 +701,12 @@ export interface CloudDb {
     getPort(id: string): Promise<Port | null>;
   };
   quotas: {
+    /** A project's quotas: what was set for it, else its quota class `default`'s, else DEFAULT_QUOTAS. */
     get(projectId: string): Promise<Record<QuotaResource, number>>;
+    /** A quota class's limits (Nova's os-quota-class-sets): what was set for it over DEFAULT_QUOTAS. */
+    getClass(className: string): Promise<Record<QuotaResource, number>>;
+    /** Sets a quota class's limits; class `default`'s are every project's defaults. */
+    setClass(className: string, limits: Partial<Record<QuotaResource, number>>): Promise<Record<QuotaResource, number>>;
     set(projectId: string, limits: Partial<Record<QuotaResource, number>>): Promise<Record<QuotaResource, number>>;
     reset(projectId: string): Promise<void>;
   };

@@ -13,6 +13,16 @@ const LISTED = readFileSync('test/tempest/include-list.txt', 'utf8')
   .split('\n')
   .filter((l) => /^\^tempest\\\.api\\\.(identity|image)\\\./.test(l));
 
+/**
+ * The compute tests tempest 33 cannot check at the newest microversion, whatever the cloud
+ * answers: it validates the instance action list with its 2.1 schema at every version (2.58
+ * added `updated_at`, which Nova and rackseed send).
+ */
+const SCHEMA_GAPS = [
+  'servers\\.test_instance_actions\\.InstanceActionsTestJSON\\.test_list_instance_actions\\[',
+  'servers\\.test_instance_actions\\.InstanceActionsV221TestJSON\\.test_get_list_deleted_instance_actions\\[',
+];
+
 type Tally = Record<'passed' | 'failed' | 'skipped', number>;
 
 /** Passed, failed and skipped per module (`compute`, `identity`, `image`), from tempest's progress lines. */
@@ -75,12 +85,7 @@ describe('tempest', () => {
   // module again at the newest microversion checks the shapes each one from 2.2 up brings.
   it(`passes the compute module again at microversion ${NOVA_MAX_MICROVERSION}`, { timeout: 480_000 }, async () => {
     const list = join(cloud.dir, 'compute-include-list.txt');
-    // All but one test that tempest 33 itself cannot run at 2.45 and 2.46: its schema module for
-    // them has no show_instance_action (an AttributeError before any request is sent).
-    writeFileSync(
-      list,
-      '^tempest\\.api\\.compute\\.(?!servers\\.test_instance_actions\\.InstanceActionsTestJSON\\.test_get_instance_action\\[)\n',
-    );
+    writeFileSync(list, `^tempest\\.api\\.compute\\.(?!${SCHEMA_GAPS.join('|')})\n`);
     const { output, failedRun } = await tempest('tempest-newest', {
       INCLUDE_LIST: list,
       COMPUTE_MIN_MICROVERSION: 'max',

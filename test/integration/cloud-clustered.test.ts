@@ -357,7 +357,7 @@ async function errorsOf(db: CloudDb) {
   const [provider] = await db.networks.list({ name: 'provider' });
   const [admin] = await db.projects.list({ name: 'admin' });
   const now = '2026-01-01T00:00:00.000Z';
-  const server = (id: string): Server => ({
+  const server = (id: string): Omit<Server, 'flavor'> => ({
     ...newServer({ id, projectId: admin?.id ?? '', userId: 'someone', name: id, flavorId: '1', imageId: 'none' }),
     ...{ createdAt: now, updatedAt: now },
     ...{ state: 'building', machine: '{}', host: 'here', addresses: [] },

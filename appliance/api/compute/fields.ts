@@ -2,6 +2,7 @@
  * The compute API's request fields, checked as Nova's JSON schemas check them: each helper
  * returns the value or throws the 400 Nova answers.
  */
+import { createHash } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { FastifyRequest } from 'fastify';
 import { ApiError, badRequest } from '../faults.js';
@@ -68,13 +69,48 @@ export function boolish(v: unknown, field: string): boolean {
   throw badRequest(`Invalid input for field/attribute ${field}.`);
 }
 
-/** A server's `description` (2.19): at most 255 printable characters, or null for none. */
-export function descriptionField(v: unknown): string | null {
+/**
+ * A `description`: of a server (2.19) at most 255 printable characters, of a flavor (2.55) at
+ * most 65535; or null for none.
+ */
+export function descriptionField(v: unknown, max = 255): string | null {
   if (v === null) return null;
-  if (typeof v !== 'string' || v.length > 255 || [...v].some((c) => c < ' ' || c === '\u007f')) {
+  if (typeof v !== 'string' || v.length > max || [...v].some((c) => c < ' ' || c === '\u007f')) {
     throw badRequest(
-      'Invalid input for field/attribute description: a string of at most 255 printable characters, or null.',
+      `Invalid input for field/attribute description: a string of at most ${max} printable characters, or null.`,
     );
   }
   return v;
+}
+
+/**
+ * A UUID that `name` alone decides (RFC 4122 version 5, in a namespace of rackseed's): the same
+ * on every API node and after every restart, for what Nova keeps a database id of and rackseed
+ * derives from the live hosts (their services and hypervisors, from microversion 2.53).
+ */
+export function stableUuid(name: string): string {
+  const bytes = createHash('sha1').update(`rackseed:${name}`).digest().subarray(0, 16);
+  bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x50;
+  bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+export const isUuid = (v: string): boolean =>
+  /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i.test(v);
+
+/** Nova's limit on user data: 65535 bytes of base64. */
+const USER_DATA_MAX = 65535;
+
+/** `user_data`: base64 of at most 64 KiB (Nova's schema), kept as given. */
+export function userDataField(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  if (
+    typeof value !== 'string' ||
+    value.length > USER_DATA_MAX ||
+    !/^[A-Za-z0-9+/]*={0,2}$/.test(value.replace(/\s/g, ''))
+  ) {
+    throw badRequest('Invalid input for field/attribute user_data. Value must be base64-encoded, 64 KiB at most.');
+  }
+  return value.replace(/\s/g, '');
 }

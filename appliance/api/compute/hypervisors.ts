@@ -3,16 +3,19 @@
  * name order, with its real inventory and what the servers placed on it use. Its state and
  * status are its `nova-compute` service's (services.ts): `down` when forced down, `disabled`
  * (with the reason) when an admin disabled it. From microversion 2.28 `cpu_info` is an object,
- * a JSON string before; from 2.33 the lists are paged.
+ * a JSON string before; from 2.33 the lists are paged. From 2.53 a hypervisor is named by a
+ * UUID its host decides, the lists filter by `hypervisor_hostname_pattern` and add servers
+ * with `with_servers`, which replace `/search` and `/servers`.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { HostInfo } from '../../compute/index.js';
 import type { Server } from '../../db/index.js';
-import { type ApiDeps, authOf, requireCloudAdmin } from '../context.js';
-import { notFound } from '../faults.js';
+import { type ApiDeps, authOf, queryString, requireCloudAdmin } from '../context.js';
+import { badRequest, notFound } from '../faults.js';
+import { boolish, isUuid, stableUuid } from './fields.js';
 import { atLeast } from './microversions.js';
 import { nextLink, pageItems, pageOf } from './paging.js';
-import { computeServiceOf } from './services.js';
+import { computeServiceOf, serviceUuid } from './services.js';
 
 interface Usage {
   vcpus: number;
@@ -36,26 +39,29 @@ const SUMMED = [
   'disk_available_least',
 ] as const;
 
+/** A hypervisor's id: from 2.53 a UUID its host decides, before its number in name order. */
+function hypervisorId(request: FastifyRequest, index: number, host: string): number | string {
+  return atLeast(request, '2.53') ? stableUuid(`hypervisor:${host}`) : index + 1;
+}
+
 export function registerHypervisors(app: FastifyInstance, deps: ApiDeps): void {
   const driver = deps.servers.driver;
 
   /** What every view of a request needs, read once: the servers' use of each host and the hosts' services. */
   const facts = async (request: FastifyRequest) => {
     requireCloudAdmin(authOf(request));
-    const [servers, flavors, services] = await Promise.all([
+    const [servers, services] = await Promise.all([
       deps.db.servers.list({}, { limit: Number.MAX_SAFE_INTEGER }),
-      deps.db.flavors.list({}),
       deps.db.computeServices.list(),
     ]);
-    const flavorOf = new Map(flavors.map((f) => [f.id, f]));
+    // Each server counts with the flavor it was made with (its own copy).
     const usage = new Map<string, Usage>();
     for (const s of servers) {
-      const f = flavorOf.get(s.flavorId);
       const u = usage.get(s.host) ?? { vcpus: 0, ram: 0, disk: 0, count: 0 };
       usage.set(s.host, {
-        vcpus: u.vcpus + (f?.vcpus ?? 0),
-        ram: u.ram + (f?.ram ?? 0),
-        disk: u.disk + (f?.disk ?? 0),
+        vcpus: u.vcpus + s.flavor.vcpus,
+        ram: u.ram + s.flavor.ram,
+        disk: u.disk + s.flavor.disk,
         count: u.count + 1,
       });
     }
@@ -69,7 +75,7 @@ export function registerHypervisors(app: FastifyInstance, deps: ApiDeps): void {
     };
     const summary = (index: number, h: HostInfo) => {
       const { state, status } = stateOf(h.hostname);
-      return { id: index + 1, hypervisor_hostname: h.hostname, state, status };
+      return { id: hypervisorId(request, index, h.hostname), hypervisor_hostname: h.hostname, state, status };
     };
     const detail = (index: number, h: HostInfo) => {
       const u = usage.get(h.hostname);
@@ -96,7 +102,12 @@ export function registerHypervisors(app: FastifyInstance, deps: ApiDeps): void {
         running_vms: u?.count ?? 0,
         disk_available_least: h.localGb - (u?.disk ?? 0),
         cpu_info: atLeast(request, '2.28') ? cpuInfo : JSON.stringify(cpuInfo),
-        service: { host: h.hostname, id: index + 1, disabled_reason: stateOf(h.hostname).disabledReason },
+        service: {
+          host: h.hostname,
+          // As os-services numbers it (three services a host) before 2.53.
+          id: atLeast(request, '2.53') ? serviceUuid(h.hostname, 'nova-compute') : index * 3 + 1,
+          disabled_reason: stateOf(h.hostname).disabledReason,
+        },
       };
     };
     /** The hypervisors whose name holds `part`, with their servers. */
@@ -106,20 +117,47 @@ export function registerHypervisors(app: FastifyInstance, deps: ApiDeps): void {
         .map((h, i) => ({ h, i }))
         .filter(({ h }) => h.hostname.includes(part))
         .map(({ h, i }) => ({ ...summary(i, h), servers: serversOn(servers, h.hostname) }));
-    return { summary, detail, matching };
+    return { summary, detail, matching, servers };
   };
   const serversOn = (servers: readonly Server[], host: string) =>
     servers.filter((s) => s.host === host).map((s) => ({ uuid: s.id, name: `instance-${s.id.slice(0, 8)}` }));
-  /** The host of hypervisor `id` (its number); 404 for none. */
-  const hostAt = (id: string): { index: number; host: HostInfo } => {
-    const index = /^\d+$/.test(id) ? Number(id) - 1 : -1;
-    const host = driver.hosts()[index];
-    if (index < 0 || !host) throw notFound(`Hypervisor with ID ${id} could not be found.`);
+  /** The host of hypervisor `id`: its number, from 2.53 its UUID (400 for another id); 404 for none. */
+  const hostAt = (request: FastifyRequest, id: string): { index: number; host: HostInfo } => {
+    if (atLeast(request, '2.53') && !isUuid(id)) throw badRequest(`Invalid uuid ${id}`);
+    const hosts = driver.hosts();
+    const index = hosts.findIndex((h, i) => String(hypervisorId(request, i, h.hostname)) === id.toLowerCase());
+    const host = hosts[index];
+    if (!host) throw notFound(`Hypervisor with ID ${id} could not be found.`);
     return { index, host };
   };
+  /** From 2.53, `with_servers` adds a hypervisor's servers to it. */
+  const withServers = (request: FastifyRequest) => {
+    const v = queryString(request, 'with_servers');
+    return atLeast(request, '2.53') && v !== undefined && boolish(v, 'with_servers');
+  };
 
-  /** The hypervisors of a list, paged from 2.33 (`limit`, `marker`: a hypervisor's id), all of them before. */
-  const listed = <T extends { id: number }>(request: FastifyRequest, path: string, all: T[]) => {
+  /**
+   * The hypervisors of a list, paged from 2.33 (`limit`, `marker`: a hypervisor's id), all of them
+   * before; from 2.53 those whose name holds `hypervisor_hostname_pattern` (which is not paged),
+   * with their servers if `with_servers` asks.
+   */
+  const listed = async <T extends { id: number | string; hypervisor_hostname: string }>(
+    request: FastifyRequest,
+    path: string,
+    every: T[],
+  ) => {
+    const pattern = atLeast(request, '2.53') ? queryString(request, 'hypervisor_hostname_pattern') : undefined;
+    const servers = withServers(request) ? (await facts(request)).servers : undefined;
+    const all = every
+      .filter((h) => pattern === undefined || h.hypervisor_hostname.includes(pattern))
+      .map((h) => (servers ? { ...h, servers: serversOn(servers, h.hypervisor_hostname) } : h));
+    if (pattern !== undefined) {
+      if (queryString(request, 'limit') !== undefined || queryString(request, 'marker') !== undefined) {
+        throw badRequest('Paging over hypervisors with hypervisor_hostname_pattern is not supported.');
+      }
+      if (all.length === 0) throw notFound(`No hypervisor matching '${pattern}' could be found.`);
+      return { hypervisors: all };
+    }
     if (!atLeast(request, '2.33')) return { hypervisors: all };
     const page = pageOf(request);
     const { shown, more } = pageItems(all, page, (h) => String(h.id));
@@ -152,16 +190,23 @@ export function registerHypervisors(app: FastifyInstance, deps: ApiDeps): void {
     return { hypervisor_statistics: { count: all.length, ...statistics } };
   });
   app.get('/os-hypervisors/:id', async (request) => {
-    const { detail } = await facts(request);
-    const { index, host } = hostAt((request.params as { id: string }).id);
-    return { hypervisor: detail(index, host) };
+    const { detail, servers } = await facts(request);
+    const { index, host } = hostAt(request, (request.params as { id: string }).id);
+    return {
+      hypervisor: {
+        ...detail(index, host),
+        ...(withServers(request) ? { servers: serversOn(servers, host.hostname) } : {}),
+      },
+    };
   });
   app.get('/os-hypervisors/:id/uptime', async (request) => {
     const { summary } = await facts(request);
-    const { index, host } = hostAt((request.params as { id: string }).id);
+    const { index, host } = hostAt(request, (request.params as { id: string }).id);
     return { hypervisor: { ...summary(index, host), uptime: ' 00:00:00 up 1 day, load average: 0.00, 0.00, 0.00' } };
   });
+  // Replaced at 2.53 by the lists' hypervisor_hostname_pattern and with_servers.
   app.get('/os-hypervisors/:id/servers', async (request) => {
+    if (atLeast(request, '2.53')) throw notFound('The resource could not be found.');
     const { matching } = await facts(request);
     const { id } = request.params as { id: string };
     const found = matching(id);
@@ -169,6 +214,7 @@ export function registerHypervisors(app: FastifyInstance, deps: ApiDeps): void {
     return { hypervisors: found };
   });
   app.get('/os-hypervisors/:id/search', async (request) => {
+    if (atLeast(request, '2.53')) throw notFound('The resource could not be found.');
     const { matching } = await facts(request);
     const { id } = request.params as { id: string };
     const found = matching(id).map(({ servers: _s, ...rest }) => rest);

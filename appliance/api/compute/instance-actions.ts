@@ -1,13 +1,15 @@
 /**
  * Nova's instance actions (`os-instance-actions`): what was asked of a server, by whom and
- * when, and (for the cloud admin) the event that carried it out with its result. From
- * microversion 2.21 a deleted server's actions are read too.
+ * when, and the event that carried it out with its result (the cloud admin's to see before
+ * microversion 2.51; from it anyone's, but for its traceback). From 2.21 a deleted server's
+ * actions are read too; from 2.58 they show when they last changed, and are paged.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { InstanceAction, Server } from '../../db/index.js';
-import { type ApiDeps, type AuthContext, authOf } from '../context.js';
-import { notFound } from '../faults.js';
+import { type ApiDeps, type AuthContext, authOf, queryString } from '../context.js';
+import { badRequest, notFound } from '../faults.js';
 import { atLeast } from './microversions.js';
+import { nextLink, pageItems, pageOf } from './paging.js';
 
 /** The compute manager method Nova names each action's event after. */
 const EVENT_OF_ACTION: Record<string, string> = {
@@ -25,7 +27,10 @@ const EVENT_OF_ACTION: Record<string, string> = {
 /** Nova's timestamps here: microseconds, no zone. */
 const time = (iso: string) => iso.replace(/Z$/, '').replace(/(\.\d{3})$/, '$1000');
 
-function actionView(a: InstanceAction) {
+/** When an action last changed: when it finished, else when it started. */
+const updatedAt = (a: InstanceAction) => a.finishTime ?? a.startTime;
+
+function actionView(request: FastifyRequest, a: InstanceAction) {
   return {
     action: a.action,
     instance_uuid: a.serverId,
@@ -34,6 +39,7 @@ function actionView(a: InstanceAction) {
     request_id: a.requestId,
     start_time: time(a.startTime),
     user_id: a.userId,
+    ...(atLeast(request, '2.58') ? { updated_at: time(updatedAt(a)) } : {}),
   };
 }
 
@@ -51,10 +57,26 @@ export function registerInstanceActions(
     return server;
   };
 
+  // From 2.58 the list is paged (`limit`, `marker`: a request id) and filtered by `changes-since`.
   app.get('/servers/:id/os-instance-actions', async (request) => {
     const { id } = request.params as { id: string };
     const server = await serverOf(request, authOf(request), id);
-    return { instanceActions: (await deps.db.actions.list(server.id)).map(actionView) };
+    const all = await deps.db.actions.list(server.id);
+    if (!atLeast(request, '2.58')) return { instanceActions: all.map((a) => actionView(request, a)) };
+    const since = queryString(request, 'changes-since');
+    if (since !== undefined && Number.isNaN(Date.parse(since))) {
+      throw badRequest(`Invalid input for query parameters changes-since. Value: ${since}.`);
+    }
+    const recent = since === undefined ? all : all.filter((a) => Date.parse(updatedAt(a)) >= Date.parse(since));
+    const page = pageOf(request);
+    const { shown, more } = pageItems(recent, page, (a) => a.requestId);
+    const last = shown.at(-1);
+    return {
+      instanceActions: shown.map((a) => actionView(request, a)),
+      ...(more && last
+        ? { links: nextLink(deps, request, `servers/${server.id}/os-instance-actions`, last.requestId, page.limit) }
+        : {}),
+    };
   });
 
   app.get('/servers/:id/os-instance-actions/:requestId', async (request) => {
@@ -63,15 +85,16 @@ export function registerInstanceActions(
     const server = await serverOf(request, auth, id);
     const action = await deps.db.actions.get(server.id, requestId);
     if (!action) throw notFound(`Action ${requestId} on instance ${server.id} could not be found.`);
-    // The events are the cloud admin's to see (Nova's default policy before 2.51).
-    if (!auth.isCloudAdmin) return { instanceAction: actionView(action) };
+    // The events are the cloud admin's to see before 2.51; from 2.51 everyone's, but for their
+    // traceback (Nova's default policy).
+    if (!auth.isCloudAdmin && !atLeast(request, '2.51')) return { instanceAction: actionView(request, action) };
     const event = {
       event: EVENT_OF_ACTION[action.action] ?? `compute_${action.action}`,
       start_time: time(action.startTime),
       finish_time: action.finishTime ? time(action.finishTime) : null,
       result: action.result,
-      traceback: null,
+      ...(auth.isCloudAdmin ? { traceback: null } : {}),
     };
-    return { instanceAction: { ...actionView(action), events: [event] } };
+    return { instanceAction: { ...actionView(request, action), events: [event] } };
   });
 }

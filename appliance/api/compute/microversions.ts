@@ -52,9 +52,26 @@ import { ApiError, badRequest } from '../faults.js';
  * - 2.44 the floating and fixed IP actions and os-virtual-interfaces go (routes.ts, removed.ts)
  * - 2.45 createImage names the new image in its body, not in a Location header (routes.ts)
  * - 2.46 the request id in `X-OpenStack-Request-ID` too: sent at every version (app.ts)
+ * - 2.47 a server shows its flavor as it was made with, not a link to it (views.ts; the
+ *        database keeps the copy, appliance/db/sqlite.ts)
+ * - 2.48 server diagnostics are standardised: rackseed has no diagnostics API yet
+ * - 2.49 interfaces and volumes attached with a tag: rackseed attaches neither to a built server
+ * - 2.50 a quota class shows its server group quotas and no network ones (quotas.ts)
+ * - 2.51 an instance action's events are anyone's to see, but for their traceback
+ *        (instance-actions.ts); the `volume-extended` external event (external-events.ts)
+ * - 2.52 a create takes `tags` (tags.ts, routes.ts)
+ * - 2.53 services and hypervisors are named by UUIDs, a service changed by one PUT of it, the
+ *        hypervisor lists filter by name and add servers (services.ts, hypervisors.ts)
+ * - 2.54 a rebuild takes `key_name` (server-images.ts)
+ * - 2.55 a flavor has a `description`, the one field a PUT changes (routes.ts, views.ts)
+ * - 2.56 cold migration's target host: rackseed has no cold migration
+ * - 2.57 `personality` goes from a create, a rebuild takes `user_data`, and the file quotas and
+ *        limits go (routes.ts, server-images.ts, quotas.ts)
+ * - 2.58 instance actions show `updated_at`, are paged and filtered by `changes-since`
+ *        (instance-actions.ts)
  */
 export const MIN_VERSION = '2.1';
-export const MAX_VERSION = '2.46';
+export const MAX_VERSION = '2.58';
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -32,6 +32,7 @@ import {
   metadataField,
   nameField,
   rejectUnknown,
+  userDataField,
 } from './fields.js';
 import { registerInstanceActions } from './instance-actions.js';
 import { lockServer, refuseIfLocked, unlockServer } from './locks.js';
@@ -44,11 +45,20 @@ import { registerNetworkProxies } from './networks.js';
 import { registerHypervisors } from './hypervisors.js';
 import { registerRemovedApis } from './removed.js';
 import { hostStatusOf, registerServices } from './services.js';
-import { registerServerTags, tagFilter } from './tags.js';
+import { createTags, registerServerTags, tagFilter } from './tags.js';
 import { registerInstanceUsageAuditLog, registerSimpleTenantUsage } from './usage.js';
 import { registerVolumeAttachments } from './volume-attachments.js';
 import { checkFlavorFitsImage, createServerImage, rebuildServer, usableImage } from './server-images.js';
-import { flavorBasic, flavorDetail, links, serverBasic, serverDetail, serverUpdateView, statusOf } from './views.js';
+import {
+  flavorBasic,
+  flavorDetail,
+  links,
+  serverBasic,
+  serverDetail,
+  serverRebuildView,
+  serverUpdateView,
+  statusOf,
+} from './views.js';
 
 function versionDocs(base: string) {
   const v21 = {
@@ -218,22 +228,6 @@ async function hostStatusFor(
   return (host) => hostStatusOf(host, live, services);
 }
 
-/** Nova's limit on user data: 65535 bytes of base64. */
-const USER_DATA_MAX = 65535;
-
-/** `user_data`: base64 of at most 64 KiB (Nova's schema), kept as given. */
-function userDataField(value: unknown): string | null {
-  if (value === undefined || value === null) return null;
-  if (
-    typeof value !== 'string' ||
-    value.length > USER_DATA_MAX ||
-    !/^[A-Za-z0-9+/]*={0,2}$/.test(value.replace(/\s/g, ''))
-  ) {
-    throw badRequest('Invalid input for field/attribute user_data. Value must be base64-encoded, 64 KiB at most.');
-  }
-  return value.replace(/\s/g, '');
-}
-
 /** The largest console tail fetched from a host for `os-getConsoleOutput` (Nova reads the whole log). */
 const CONSOLE_FETCH_BYTES = 1024 * 1024;
 
@@ -336,7 +330,16 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
     const { auth, project } = projectOf(request);
     requireWriter(auth);
     const s = body(request, 'server');
-    rejectUnknown(s, [...SERVER_CREATE_FIELDS, ...(atLeast(request, '2.19') ? ['description'] : [])], "'server'");
+    rejectUnknown(
+      s,
+      [
+        ...SERVER_CREATE_FIELDS,
+        ...(atLeast(request, '2.19') ? ['description'] : []),
+        ...(atLeast(request, '2.52') ? ['tags'] : []),
+      ].filter((f) => f !== 'personality' || !atLeast(request, '2.57')),
+      "'server'",
+    );
+    const tags = createTags(s.tags);
     const name = nameField(s.name);
     if (s.flavorRef === undefined) throw badRequest("Invalid input: 'flavorRef' is a required property");
     const flavorRef = String(s.flavorRef).replace(/^.*\/flavors\//, '');
@@ -418,7 +421,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
             reservationId,
             launchIndex: i,
             description,
-            tags: [],
+            tags,
             rootDeviceTag: rootDisk.tag,
           },
           nics,
@@ -571,13 +574,13 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
         refuseIfLocked(auth, server);
         const { server: rebuilt, adminPass } = await rebuildServer(
           deps,
+          request,
           auth,
           requester(request, auth),
           server,
           args,
-          atLeast(request, '2.19'),
         );
-        return reply.code(202).send({ server: { ...serverUpdateView(request, deps.publicUrl, rebuilt), adminPass } });
+        return reply.code(202).send({ server: { ...serverRebuildView(request, deps.publicUrl, rebuilt), adminPass } });
       }
       default:
         throw badRequest(`There is no such action: ${action}`);
@@ -694,20 +697,20 @@ function registerFlavors(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/flavors', async (request) => {
     const { shown, more, last, page } = await listFlavors(request);
     return {
-      flavors: shown.map((f) => flavorBasic(base, f)),
+      flavors: shown.map((f) => flavorBasic(request, base, f)),
       ...(more && last ? { flavors_links: nextLink(deps, request, 'flavors', last.id, page.limit) } : {}),
     };
   });
   app.get('/flavors/detail', async (request) => {
     const { shown, more, last, page } = await listFlavors(request);
     return {
-      flavors: shown.map((f) => flavorDetail(base, f)),
+      flavors: shown.map((f) => flavorDetail(request, base, f)),
       ...(more && last ? { flavors_links: nextLink(deps, request, 'flavors/detail', last.id, page.limit) } : {}),
     };
   });
   app.get('/flavors/:id', async (request) => {
     const { id } = request.params as { id: string };
-    return { flavor: flavorDetail(base, await visibleFlavor(deps, authOf(request), id)) };
+    return { flavor: flavorDetail(request, base, await visibleFlavor(deps, authOf(request), id)) };
   });
   app.post('/flavors', async (request) => {
     requireCloudAdmin(authOf(request));
@@ -724,6 +727,7 @@ function registerFlavors(app: FastifyInstance, deps: ApiDeps): void {
         'OS-FLV-EXT-DATA:ephemeral',
         'rxtx_factor',
         'os-flavor-access:is_public',
+        ...(atLeast(request, '2.55') ? ['description'] : []),
       ],
       "'flavor'",
     );
@@ -742,11 +746,23 @@ function registerFlavors(app: FastifyInstance, deps: ApiDeps): void {
       isPublic:
         f['os-flavor-access:is_public'] === undefined ? true : boolish(f['os-flavor-access:is_public'], 'is_public'),
       disabled: false,
-      description: null,
+      description: f.description === undefined ? null : descriptionField(f.description, 65535),
       extraSpecs: {},
       createdAt: new Date().toISOString(),
     });
-    return { flavor: flavorDetail(base, flavor) };
+    return { flavor: flavorDetail(request, base, flavor) };
+  });
+  // 2.55: a flavor's description is the one thing that changes.
+  app.put('/flavors/:id', async (request) => {
+    if (!atLeast(request, '2.55')) throw notFound('The resource could not be found.');
+    requireCloudAdmin(authOf(request));
+    const { id } = request.params as { id: string };
+    const f = body(request, 'flavor');
+    rejectUnknown(f, ['description'], "'flavor'");
+    if (f.description === undefined) throw badRequest("Invalid input: 'description' is a required property");
+    if (!(await db.flavors.get(id))) throw notFound(`Flavor ${id} could not be found.`);
+    const flavor = await db.flavors.setDescription(id, descriptionField(f.description, 65535));
+    return { flavor: flavorDetail(request, base, flavor) };
   });
   app.delete('/flavors/:id', async (request, reply) => {
     requireCloudAdmin(authOf(request));

@@ -4,13 +4,23 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
+import type { FastifyRequest } from 'fastify';
 import type { Requester } from '../../compute/index.js';
 import type { ServerEvent } from '../../../statemachines/index.js';
 import type { Flavor, Image, Server } from '../../db/index.js';
 import type { ApiDeps, AuthContext } from '../context.js';
 import { badRequest, conflict } from '../faults.js';
 import { visibleImage } from '../image/visibility.js';
-import { accessIp, descriptionField, isObject, metadataField, nameField, rejectUnknown } from './fields.js';
+import {
+  accessIp,
+  descriptionField,
+  isObject,
+  metadataField,
+  nameField,
+  rejectUnknown,
+  userDataField,
+} from './fields.js';
+import { atLeast } from './microversions.js';
 import { statusOf } from './views.js';
 
 /** An image the caller may boot from: visible to its project and active (else Nova's 400). */
@@ -162,11 +172,11 @@ async function copyDisk(deps: ApiDeps, server: Server, id: string): Promise<numb
  */
 export async function rebuildServer(
   deps: ApiDeps,
+  request: FastifyRequest,
   auth: AuthContext,
   by: Requester,
   server: Server,
   args: unknown,
-  describable: boolean,
 ): Promise<{ server: Server; adminPass: string }> {
   if (!isObject(args)) throw badRequest("Invalid input: 'rebuild' must be an object");
   rejectUnknown(
@@ -180,7 +190,9 @@ export async function rebuildServer(
       'OS-DCF:diskConfig',
       'accessIPv4',
       'accessIPv6',
-      ...(describable ? ['description'] : []),
+      ...(atLeast(request, '2.19') ? ['description'] : []),
+      ...(atLeast(request, '2.54') ? ['key_name'] : []),
+      ...(atLeast(request, '2.57') ? ['user_data'] : []),
     ],
     'rebuild',
   );
@@ -194,6 +206,15 @@ export async function rebuildServer(
   if (args.description !== undefined) patch.description = descriptionField(args.description);
   if (args.accessIPv4 !== undefined) patch.accessIPv4 = accessIp(args.accessIPv4, 4);
   if (args.accessIPv6 !== undefined) patch.accessIPv6 = accessIp(args.accessIPv6, 6);
+  // 2.57: new user data for the rebuilt guest, or none.
+  if (args.user_data !== undefined) patch.userData = userDataField(args.user_data);
+  // 2.54: a new key pair of the caller's (its public key goes to the rebuilt guest), or none.
+  if (args.key_name === null) patch.keyName = null;
+  else if (args.key_name !== undefined) {
+    const keyName = nameField(args.key_name, 'key_name');
+    if (!(await deps.db.keypairs.get(auth.user.id, keyName))) throw badRequest(`Invalid key_name provided.`);
+    patch.keyName = keyName;
+  }
   if (args.adminPass !== undefined && typeof args.adminPass !== 'string')
     throw badRequest('Invalid input for field/attribute adminPass.');
   const adminPass = typeof args.adminPass === 'string' ? args.adminPass : randomBytes(9).toString('base64url');

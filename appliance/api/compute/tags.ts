@@ -22,6 +22,15 @@ function tagField(v: unknown): string {
   return v;
 }
 
+/** A create's `tags` (2.52): at most 50, each a tag, duplicates once; none before 2.52 (the field is refused). */
+export function createTags(v: unknown): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.length > MAX_TAGS) {
+    throw badRequest(`Invalid input for field/attribute tags: a list of at most ${MAX_TAGS} tags.`);
+  }
+  return [...new Set(v.map(tagField))];
+}
+
 /** The comma-separated tags of a list filter (`?tags=a,b`), or undefined when not asked for (or before 2.26). */
 export function tagFilter(request: FastifyRequest, name: string): string[] | undefined {
   if (!atLeast(request, '2.26')) return undefined;

@@ -14,12 +14,21 @@ export function links(base: string, collection: string, id: string) {
   ];
 }
 
-export function flavorBasic(base: string, f: Flavor) {
-  return { id: f.id, name: f.name, links: links(base, 'flavors', f.id) };
+/** A flavor in a list: from 2.55 with its description. */
+export function flavorBasic(request: FastifyRequest, base: string, f: Flavor) {
+  return {
+    id: f.id,
+    name: f.name,
+    ...(atLeast(request, '2.55') ? { description: f.description } : {}),
+    links: links(base, 'flavors', f.id),
+  };
 }
 
-/** nova/api/openstack/compute/views/flavors.py `show` at 2.1. */
-export function flavorDetail(base: string, f: Flavor) {
+/**
+ * nova/api/openstack/compute/views/flavors.py `show`: from 2.55 with its description, from 2.61
+ * its extra specs (which anyone who sees the flavor may read).
+ */
+export function flavorDetail(request: FastifyRequest, base: string, f: Flavor) {
   return {
     id: f.id,
     name: f.name,
@@ -32,6 +41,8 @@ export function flavorDetail(base: string, f: Flavor) {
     'os-flavor-access:is_public': f.isPublic,
     rxtx_factor: f.rxtxFactor,
     links: links(base, 'flavors', f.id),
+    ...(atLeast(request, '2.55') ? { description: f.description } : {}),
+    ...(atLeast(request, '2.61') ? { extra_specs: f.extraSpecs } : {}),
   };
 }
 
@@ -79,7 +90,17 @@ export function serverUpdateView(request: FastifyRequest, base: string, s: Serve
     image: s.imageId
       ? { id: s.imageId, links: [{ rel: 'bookmark', href: `${base}/compute/images/${s.imageId}` }] }
       : '',
-    flavor: { id: s.flavorId, links: [{ rel: 'bookmark', href: `${base}/compute/flavors/${s.flavorId}` }] },
+    flavor: atLeast(request, '2.47')
+      ? {
+          vcpus: s.flavor.vcpus,
+          ram: s.flavor.ram,
+          disk: s.flavor.disk,
+          ephemeral: s.flavor.ephemeral,
+          swap: s.flavor.swap,
+          original_name: s.flavor.name,
+          extra_specs: s.flavor.extraSpecs,
+        }
+      : { id: s.flavorId, links: [{ rel: 'bookmark', href: `${base}/compute/flavors/${s.flavorId}` }] },
     created: novaTime(s.createdAt),
     updated: novaTime(s.updatedAt),
     addresses: addresses(s, false),
@@ -94,6 +115,15 @@ export function serverUpdateView(request: FastifyRequest, base: string, s: Serve
     ...(atLeast(request, '2.9') ? { locked: s.lockedBy !== null } : {}),
     ...(atLeast(request, '2.19') ? { description: s.description } : {}),
     ...(atLeast(request, '2.26') ? { tags: s.tags } : {}),
+  };
+}
+
+/** A rebuild's answer: the update view, from 2.54 with the key pair and from 2.57 the user data. */
+export function serverRebuildView(request: FastifyRequest, base: string, s: Server) {
+  return {
+    ...serverUpdateView(request, base, s),
+    ...(atLeast(request, '2.54') ? { key_name: s.keyName } : {}),
+    ...(atLeast(request, '2.57') ? { user_data: s.userData } : {}),
   };
 }
 
