@@ -23,6 +23,7 @@ export function newServer(
     userData: null,
     serverGroupId: null,
     lockedBy: null,
+    lockedReason: null,
     reservationId: null,
     launchIndex: 0,
     description: null,

@@ -33,6 +33,10 @@ export interface ComputeDriver {
   crashDump(server: Server): Promise<void>;
   /** The tail of the server's serial console, at most `bytes` long ('' where there is none). */
   consoleLog(server: Server, bytes: number): Promise<string>;
+  /** What the guest posted to the metadata service's password path, encrypted with its key ('' for nothing). */
+  password(server: Server): Promise<string>;
+  /** Forgets it (the guest may post another). */
+  clearPassword(server: Server): Promise<void>;
 }
 
 /** A machine servers may be placed on. */
@@ -74,6 +78,11 @@ export class FakeDriver implements ComputeDriver {
   async rebuild(): Promise<void> {}
   async destroy(): Promise<void> {}
   async crashDump(): Promise<void> {}
+  /** A fake guest never posts a password. */
+  async password(): Promise<string> {
+    return '';
+  }
+  async clearPassword(): Promise<void> {}
   async consoleLog(): Promise<string> {
     return '';
   }

@@ -175,10 +175,18 @@ export class Evacuation {
     await this.options.db.actions.record({
       ...{ serverId: id, requestId, action: 'evacuate', userId: null, projectId: server.projectId, startTime },
     });
+    // And its migration record (Nova's os-migrations lists evacuations).
+    const migration = await this.options.db.migrations.record({
+      ...{ uuid: randomUUID(), serverId: id, migrationType: 'evacuation', sourceHost: node, destHost: target },
+      ...{ status: 'accepted', flavorId: server.flavorId, projectId: server.projectId, userId: null },
+      createdAt: startTime,
+    });
     try {
       await new HostClient(inventory.url, this.options.tls).put(id, request);
     } catch (error) {
-      await this.options.db.actions.finish(id, 'evacuate', 'Error', 'Error', new Date().toISOString());
+      const at = new Date().toISOString();
+      await this.options.db.actions.finish(id, 'evacuate', 'Error', 'Error', at);
+      await this.options.db.migrations.finish(migration.uuid, 'error', at);
       // Tried again next pass from its record; one without (its claim has moved to the new host)
       // stays in ERROR there, which a hard reboot retries.
       if ((error as { retryable?: boolean }).retryable !== false && recorded) throw error;
@@ -191,7 +199,9 @@ export class Evacuation {
       this.#log('compute.evacuation.refused', { server: id, from: node, to: target, error: String(error) });
       return true;
     }
-    await this.options.db.actions.finish(id, 'evacuate', 'Success', null, new Date().toISOString());
+    const done = new Date().toISOString();
+    await this.options.db.actions.finish(id, 'evacuate', 'Success', null, done);
+    await this.options.db.migrations.finish(migration.uuid, 'done', done);
     if (recorded) await this.options.store.delete(recorded.entry.key);
     if (power === 'running' && server.state !== 'active') await this.options.servers.report(id, { type: 'evacuated' });
     this.#log('compute.evacuation.moved', { server: id, from: node, to: target, power });

@@ -175,6 +175,16 @@ export class HostComputeDriver implements ComputeDriver {
     return this.#onHost(server, (host) => host.consoleLog(server.id, bytes));
   }
 
+  async password(server: Server): Promise<string> {
+    if (!server.host) return ''; // never placed: no guest has run
+    return this.#onHost(server, async (host) => (await host.get(server.id)).password ?? '');
+  }
+
+  async clearPassword(server: Server): Promise<void> {
+    if (!server.host) return;
+    await this.#onHost(server, (host) => host.clearPassword(server.id));
+  }
+
   /**
    * Runs `call` against the server's host service; ended with HostUnavailableError as soon as the
    * host's inventory goes (its node died: a powered-off host never answers, and would otherwise

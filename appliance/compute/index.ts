@@ -16,5 +16,5 @@ export {
   PlacementConfigError,
   watchPlacement,
 } from './placement.js';
-export { machineOf, type Requester, ServerService, ServerStateError } from './servers.js';
+export { type Destination, machineOf, type Requester, ServerService, ServerStateError } from './servers.js';
 export { StuckServers } from './stuck.js';

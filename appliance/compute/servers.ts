@@ -56,6 +56,12 @@ const ACTION_OF_EFFECT: Record<string, string> = {
  * still in the state it was read in), runs the effects the machine names through the
  * compute driver, and feeds the results back as events.
  */
+/** A create's one host: forced (an admin's "ZONE:HOST", past the service filter) or asked for (2.74). */
+export interface Destination {
+  readonly host: string;
+  readonly forced: boolean;
+}
+
 export class ServerService {
   #inFlight = new Set<Promise<void>>();
 
@@ -73,8 +79,12 @@ export class ServerService {
     nics: readonly Nic[],
     quota: ServerQuota,
     by: Requester,
-    /** Only this host (an admin's "nova:HOST"); it must still have room. */
-    forcedHost?: string,
+    /**
+     * Only this host: an admin's "ZONE:HOST" forces it past the service filter (a disabled or
+     * forced-down host is taken); 2.74's `host` asks for it, filtered as any host. Either way it
+     * must still have room.
+     */
+    destination?: Destination,
   ): Promise<Server> {
     const [snapshot, actions] = initialTransition(serverMachine);
     const created = await this.db.servers.create(
@@ -92,7 +102,7 @@ export class ServerService {
     this.#run(
       created,
       actions.map((a) => a.type),
-      forcedHost,
+      destination,
     );
     return created;
   }
@@ -180,28 +190,28 @@ export class ServerService {
     return updated;
   }
 
-  #run(server: Server, effects: readonly string[], forcedHost?: string): void {
+  #run(server: Server, effects: readonly string[], destination?: Destination): void {
     for (const effect of effects) {
-      const work = this.#effect(server, effect, forcedHost).finally(() => this.#inFlight.delete(work));
+      const work = this.#effect(server, effect, destination).finally(() => this.#inFlight.delete(work));
       this.#inFlight.add(work);
     }
   }
 
   /** Places a new server on a host (atomically claimed in the database), unless it has one. */
-  async #schedule(server: Server, forcedHost?: string): Promise<Server> {
+  async #schedule(server: Server, destination?: Destination): Promise<Server> {
     if (server.host) return server;
-    const hosts =
-      forcedHost === undefined
-        ? schedulableHosts(this.driver.hosts(), await this.db.computeServices.list())
-        : this.driver.hosts().filter((h) => h.hostname === forcedHost);
+    const all = this.driver.hosts();
+    const hosts = (destination?.forced ? all : schedulableHosts(all, await this.db.computeServices.list())).filter(
+      (h) => destination === undefined || h.hostname === destination.host,
+    );
     const placed = await this.db.servers.place(server.id, hostCapacities(hosts, this.placement()));
     return { ...server, ...placed };
   }
 
-  async #effect(server: Server, effect: string, forcedHost?: string): Promise<void> {
+  async #effect(server: Server, effect: string, destination?: Destination): Promise<void> {
     const d = this.driver;
     const steps: Record<string, [() => Promise<void>, ServerEvent]> = {
-      spawn: [() => this.#schedule(server, forcedHost).then((placed) => d.spawn(placed)), { type: 'spawned' }],
+      spawn: [() => this.#schedule(server, destination).then((placed) => d.spawn(placed)), { type: 'spawned' }],
       powerOff: [() => d.powerOff(server), { type: 'stopped' }],
       powerOn: [() => d.powerOn(server), { type: 'started' }],
       reboot: [() => d.reboot(server, machineOf(server).context.hardReboot), { type: 'rebooted' }],

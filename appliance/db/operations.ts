@@ -50,6 +50,7 @@ export const CLOUD_OPERATIONS: { readonly [G in CloudDbGroup]: { readonly [M in 
   },
   serverGroups: { create: 'write', get: 'read', list: 'read', delete: 'write' },
   computeServices: { list: 'read', set: 'write' },
+  migrations: { record: 'write', finish: 'write', list: 'read' },
   aggregates: {
     create: 'write',
     get: 'read',

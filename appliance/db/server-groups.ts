@@ -19,6 +19,7 @@ export function serverGroupsSql(db: Database.Database): CloudSql['serverGroups']
     projectId: String(r.project_id),
     userId: String(r.user_id),
     policy: String(r.policy) as ServerGroup['policy'],
+    rules: JSON.parse(String(r.rules)) as ServerGroup['rules'],
     members: (membersOf.all(r.id) as Row[]).map((m) => String(m.id)),
     createdAt: String(r.created_at),
   });
@@ -33,9 +34,9 @@ export function serverGroupsSql(db: Database.Database): CloudSql['serverGroups']
         .get(group.projectId) as { count: number };
       if (quota >= 0 && count + 1 > quota) throw new DbQuotaExceededError('Quota exceeded, too many server groups.');
       db.prepare(
-        `INSERT INTO server_groups (id, name, project_id, user_id, policy, created_at)
-         VALUES (@id, @name, @projectId, @userId, @policy, @createdAt)`,
-      ).run(group);
+        `INSERT INTO server_groups (id, name, project_id, user_id, policy, rules, created_at)
+         VALUES (@id, @name, @projectId, @userId, @policy, @rules, @createdAt)`,
+      ).run({ ...group, rules: JSON.stringify(group.rules) });
       return { ...group, members: [] };
     },
     get,

@@ -4,6 +4,7 @@ import { actionsSql } from './actions.js';
 import { aggregatesSql, DEFAULT_ZONE, hostZones } from './aggregates.js';
 import { catalogSql } from './catalog.js';
 import { imageMembersSql } from './image-members.js';
+import { migrationsSql } from './migrations.js';
 import { computeServicesSql } from './compute-services.js';
 import { serverGroupsSql } from './server-groups.js';
 import { serverTagsSql } from './server-tags.js';
@@ -32,6 +33,7 @@ import {
   type Role,
   type Server,
   type ServerFlavor,
+  type ServerGroup,
   type ServerGroupPolicy,
   type SigningKey,
   type Subnet,
@@ -231,6 +233,23 @@ export const CLOUD_MIGRATIONS: readonly Migration[] = [
        'ephemeral', 0, 'swap', 0, 'extraSpecs', json('{}')));
   `,
   },
+  {
+    version: 16,
+    name: "Nova's migration records: the moves of servers between hosts (rackseed's evacuations)",
+    up: `
+  CREATE TABLE migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, uuid TEXT NOT NULL UNIQUE, server_id TEXT NOT NULL,
+    migration_type TEXT NOT NULL, source_host TEXT NOT NULL, dest_host TEXT, status TEXT NOT NULL,
+    flavor_id TEXT NOT NULL, project_id TEXT NOT NULL, user_id TEXT, created_at TEXT NOT NULL, updated_at TEXT);
+  `,
+  },
+  {
+    version: 17,
+    name: "A server group's rules (Nova's max_server_per_host, 2.64); why a server is locked (2.73)",
+    up: `
+  ALTER TABLE server_groups ADD COLUMN rules TEXT NOT NULL DEFAULT '{}';
+  ALTER TABLE servers ADD COLUMN locked_reason TEXT;
+  `,
+  },
 ];
 
 type Row = Record<string, unknown>;
@@ -336,6 +355,7 @@ const toServer = (r: Row): Server => ({
   userData: strOrNull(r.user_data),
   serverGroupId: strOrNull(r.server_group_id),
   lockedBy: strOrNull(r.locked_by) as Server['lockedBy'],
+  lockedReason: strOrNull(r.locked_reason),
   reservationId: strOrNull(r.reservation_id),
   launchIndex: num(r.launch_index),
   description: strOrNull(r.description),
@@ -590,6 +610,7 @@ export function cloudSql(db: Database.Database): CloudSql {
         user_data: created.userData,
         server_group_id: created.serverGroupId,
         locked_by: created.lockedBy,
+        locked_reason: created.lockedReason,
         reservation_id: created.reservationId,
         launch_index: created.launchIndex,
         description: created.description,
@@ -652,7 +673,7 @@ export function cloudSql(db: Database.Database): CloudSql {
    */
   const groupPolicy = (server: Row, exclude: readonly string[]) => {
     if (server.server_group_id === null) return undefined;
-    const group = one('SELECT id, policy FROM server_groups WHERE id = ?', server.server_group_id);
+    const group = one('SELECT id, policy, rules FROM server_groups WHERE id = ?', server.server_group_id);
     if (!group) return undefined; // deleted since: its servers are in no group
     const members = new Map<string, number>();
     for (const r of all(
@@ -674,12 +695,15 @@ export function cloudSql(db: Database.Database): CloudSql {
           weight: even,
           why: `not the host of server group ${id}'s servers (affinity)`,
         };
-      case 'anti-affinity':
+      case 'anti-affinity': {
+        // Its rule (2.64) may allow up to that many of its servers on a host; one, by default.
+        const most = json<ServerGroup['rules']>(group.rules).maxServerPerHost ?? 1;
         return {
-          refuses: (host: string) => members.has(host),
+          refuses: (host: string) => here(host) >= most,
           weight: even,
-          why: `holds a server of server group ${id} (anti-affinity)`,
+          why: `holds ${most === 1 ? 'a server' : `${most} servers`} of server group ${id} (anti-affinity)`,
         };
+      }
       case 'soft-affinity':
         return { refuses: never, weight: here, why: '' };
       case 'soft-anti-affinity':
@@ -808,6 +832,7 @@ export function cloudSql(db: Database.Database): CloudSql {
     serverTags: serverTagsSql(db),
     computeServices: computeServicesSql(db),
     aggregates: aggregatesSql(db),
+    migrations: migrationsSql(db),
     ...catalogSql(db),
     domains: {
       get: (id) => {
@@ -1150,7 +1175,9 @@ export function cloudSql(db: Database.Database): CloudSql {
         if (filter.flavorId !== undefined) add('flavor_id = ?', filter.flavorId);
         if (filter.host !== undefined) add('host = ?', filter.host);
         if (filter.changesSince !== undefined) add('updated_at >= ?', filter.changesSince);
+        if (filter.changesBefore !== undefined) add('updated_at <= ?', filter.changesBefore);
         if (filter.reservationId !== undefined) add('reservation_id = ?', filter.reservationId);
+        if (filter.locked !== undefined) add(filter.locked ? 'locked_by IS NOT NULL' : 'locked_by IS NULL');
         if (filter.status !== undefined) add(`state IN (${filter.status.map(() => '?').join(', ')})`, ...filter.status);
         if (page.marker !== undefined) {
           // Within the project listed: another project's server is no marker (Nova looks markers
@@ -1203,6 +1230,7 @@ export function cloudSql(db: Database.Database): CloudSql {
             metadata: 'metadata',
             imageId: 'image_id',
             lockedBy: 'locked_by',
+            lockedReason: 'locked_reason',
             description: 'description',
             keyName: 'key_name',
             userData: 'user_data',

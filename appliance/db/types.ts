@@ -127,6 +127,8 @@ export interface Server {
   serverGroupId: string | null;
   /** Who locked it (Nova's `locked_by`): its own project, or an admin from another; null when unlocked. */
   lockedBy: 'owner' | 'admin' | null;
+  /** Why, as the locker said (2.73); null for no reason or not locked. */
+  lockedReason: string | null;
   /** The id of the create request that made it (Nova's `r-…`), shared by the servers of one multi-create; null before it was kept. */
   reservationId: string | null;
   /** Its index among the servers of its create request, from 0. */
@@ -164,6 +166,24 @@ export interface ComputeService {
   updatedAt: string;
 }
 
+/** A server's move from one host to another (Nova's migration record); rackseed's are evacuations. */
+export interface Migration {
+  id: number;
+  uuid: string;
+  serverId: string;
+  migrationType: 'evacuation';
+  sourceHost: string;
+  destHost: string | null;
+  /** Nova's evacuation statuses: accepted, then done or error. */
+  status: 'accepted' | 'done' | 'error';
+  flavorId: string;
+  projectId: string;
+  /** Null for a move the cloud made on its own. */
+  userId: string | null;
+  createdAt: string;
+  updatedAt: string | null;
+}
+
 /**
  * A host aggregate (Nova's `os-aggregates`): a named set of hosts with metadata. One whose
  * metadata has `availability_zone` makes its hosts that availability zone; a host in none is in
@@ -192,6 +212,8 @@ export interface ServerGroup {
   projectId: string;
   userId: string;
   policy: ServerGroupPolicy;
+  /** Its policy's rules (2.64): how many of its servers an anti-affinity group allows a host (1 when not set). */
+  rules: { maxServerPerHost?: number };
   /** Its live servers, oldest first. */
   members: string[];
   createdAt: string;
@@ -356,6 +378,9 @@ export interface ServerFilter {
   flavorId?: string;
   host?: string;
   changesSince?: string;
+  changesBefore?: string;
+  /** Locked or not (2.73). */
+  locked?: boolean;
   /** Nova's regular expressions on the IPv4 and IPv6 addresses, matched from an address's start. */
   ip?: string;
   ip6?: string;
@@ -547,6 +572,7 @@ export interface CloudDb {
           | 'metadata'
           | 'imageId'
           | 'lockedBy'
+          | 'lockedReason'
           | 'description'
           | 'keyName'
           | 'userData'
@@ -606,6 +632,12 @@ export interface CloudDb {
       binary: string,
       patch: Partial<Pick<ComputeService, 'disabled' | 'disabledReason' | 'forcedDown'>>,
     ): Promise<ComputeService>;
+  };
+  migrations: {
+    record(migration: Omit<Migration, 'id' | 'updatedAt'>): Promise<Migration>;
+    finish(uuid: string, status: Migration['status'], at: string): Promise<void>;
+    /** Newest first. */
+    list(): Promise<Migration[]>;
   };
   aggregates: {
     /** DbConflictError if the name is taken. */

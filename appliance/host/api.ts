@@ -24,6 +24,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
  * | `POST /v1/guests/{id}/reboot` | `{"kind":"soft"\|"hard"}` |
  * | `POST /v1/guests/{id}/nmi` | a non-maskable interrupt to a running guest (a crash dump) |
  * | `GET /v1/guests/{id}/console?bytes=N` | the tail of its serial console, text |
+ * | `DELETE /v1/guests/{id}/password` | forgets what the guest posted to the metadata service's password path (204) |
  * | `DELETE /v1/guests/{id}` | stops it and removes its disk and ports (204, also when unknown) |
  *
  * Every call but reboot and nmi is idempotent. It is served over mutual TLS: only a caller with a
@@ -78,6 +79,10 @@ export function hostApi(service: HostService, tls: NodeTls): FastifyInstance {
     if (!Number.isInteger(bytes) || bytes < 1) throw new HostRequestError('bytes must be a positive integer');
     const text = await service.consoleLog(guestId(request.params), Math.min(bytes, CONSOLE_MAX_BYTES));
     return reply.type('text/plain; charset=utf-8').send(text);
+  });
+  app.delete('/v1/guests/:id/password', async (request, reply) => {
+    await service.setPassword(guestId(request.params), '');
+    return reply.status(204).send();
   });
   app.delete('/v1/guests/:id', async (request, reply) => {
     await service.destroy(guestId(request.params));

@@ -44,6 +44,10 @@ export class HostClient {
     return this.#call('GET', `/v1/guests/${id}/console?bytes=${bytes}`);
   }
 
+  async clearPassword(id: string): Promise<void> {
+    await this.#call('DELETE', `/v1/guests/${id}/password`);
+  }
+
   async destroy(id: string): Promise<void> {
     await this.#call('DELETE', `/v1/guests/${id}`);
   }

@@ -220,8 +220,9 @@ export class HostService {
     return [...this.#states.values()];
   }
 
-  /** Records what the guest posted to the metadata service's password path. */
+  /** Records what the guest posted to the metadata service's password path ('' clears it, so it may post again). */
   async setPassword(id: string, password: string): Promise<void> {
+    this.#state(id);
     await this.#serial(id, () => this.#record(id, { password }));
   }
 

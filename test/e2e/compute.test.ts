@@ -395,6 +395,20 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
       expect(pidsOf(`qemu-system-x86_64 .*-uuid ${id}`)).toHaveLength(1);
       const actions = await openstack<{ Action: string }[]>(['server', 'event', 'list', id]);
       expect(actions.map((a) => a.Action)).toEqual(['evacuate', 'create']);
+      // And its migration record, as Nova lists an evacuation.
+      const moves = await openstack<Record<string, unknown>[]>([
+        '--os-compute-api-version',
+        '2.59',
+        'server',
+        'migration',
+        'list',
+        '--server',
+        id,
+      ]);
+      expect(moves).toEqual([
+        expect.objectContaining({ 'Source Node': victim, 'Dest Host': elsewhere['OS-EXT-SRV-ATTR:host'] }),
+      ]);
+      expect(moves[0]).toMatchObject({ Status: 'done', Type: 'evacuation' });
       console.log(
         `compute e2e: a server caught building runs on ${elsewhere['OS-EXT-SRV-ATTR:host']} ${Date.now() - died} ms after the power loss`,
       );

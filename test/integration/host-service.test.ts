@@ -195,6 +195,13 @@ describe('the host service (QEMU on RBD, records in etcd)', () => {
       // Nova's trigger_crash_dump: the guest's kernel reports the NMI on its console and goes on.
       expect((await client.nmi(ID)).power).toBe('running');
       await consoleHas('NMI received');
+      // What the guest posts to its metadata service's password path (the metadata service calls
+      // setPassword) is read back for os-server-password, and cleared so that it may post again.
+      await service.setPassword(ID, 'ZW5jcnlwdGVk');
+      expect((await client.get(ID)).password).toBe('ZW5jcnlwdGVk');
+      await client.clearPassword(ID);
+      expect((await client.get(ID)).password).toBe('');
+      await expect(client.clearPassword('00000000-0000-4000-8000-00000000dead')).rejects.toMatchObject({ status: 404 });
       const stopped = await client.setPower(ID, 'shutoff');
       expect(stopped).toMatchObject({ power: 'shutoff', process: null });
       await expect(client.nmi(ID)).rejects.toMatchObject({ code: 'HOST_ERR_BAD_REQUEST', status: 400 });

@@ -219,4 +219,51 @@ describe('compute admin APIs: aggregates and zones, hosts, reset state, events, 
     expect((await call(member, 'GET', '/extensions/os-consoles')).body.extension.alias).toBe('os-consoles');
     expect((await call(member, 'GET', '/extensions/os-nothing')).status).toBe(404);
   });
+
+  it('os-migrations: the evacuations recorded, filtered and, from 2.59, paged; a server has no live migration', async () => {
+    const server = await newServer('moved');
+    const record = (uuid: string, source: string, status: 'done' | 'error', createdAt: string) =>
+      t.db.migrations.record({
+        ...{ uuid, serverId: server.id, migrationType: 'evacuation', sourceHost: source, destHost: HOST, status },
+        ...{ flavorId: '1', projectId: 'p', userId: null, createdAt },
+      });
+    const first = await record('00000000-0000-4000-8000-000000000001', 'h-old', 'done', '2026-01-01T00:00:00.000Z');
+    await t.db.migrations.finish(first.uuid, 'done', '2026-01-01T00:00:02.000Z');
+    await record('00000000-0000-4000-8000-000000000002', 'h-lost', 'error', '2026-02-01T00:00:00.000Z');
+    const list = async (query = '', version = '2.59') =>
+      call(admin, 'GET', `/os-migrations${query}`, undefined, version);
+    const all = (await list()).body.migrations;
+    expect(all.map((m: { source_compute: string }) => m.source_compute)).toEqual(['h-lost', 'h-old']); // newest first
+    expect(all[1]).toMatchObject({
+      ...{ instance_uuid: server.id, dest_host: HOST, status: 'done', migration_type: 'evacuation' },
+      ...{ uuid: first.uuid, old_instance_type_id: 1, updated_at: '2026-01-01T00:00:02.000000' },
+    });
+    expect((await list('', '2.58')).body.migrations[0]).not.toHaveProperty('uuid');
+    expect((await list('', '2.22')).body.migrations[0]).not.toHaveProperty('migration_type');
+    expect((await list('?host=h-old')).body.migrations).toHaveLength(1);
+    expect((await list('?status=error')).body.migrations[0].source_compute).toBe('h-lost');
+    const page = (await list('?limit=1')).body;
+    expect(page.migrations).toHaveLength(1);
+    expect(new URL(page.migrations_links[0].href).searchParams.get('marker')).toBe(page.migrations[0].uuid);
+    expect((await list('?changes-since=2026-01-15T00:00:00Z')).body.migrations).toHaveLength(1);
+    expect((await list('?nope=1')).status).toBe(400); // from 2.59 the query is checked
+    expect((await list('?nope=1', '2.58')).status).toBe(200);
+    expect((await call(member, 'GET', '/os-migrations')).status).toBe(403);
+    expect((await call(admin, 'GET', `/servers/${server.id}/migrations`, undefined, '2.23')).body).toEqual({
+      migrations: [],
+    });
+    expect((await call(admin, 'GET', `/servers/${server.id}/migrations`, undefined, '2.22')).status).toBe(404);
+    await call(member, 'DELETE', `/servers/${server.id}`);
+    await t.api.servers.idle();
+  });
+
+  it('os-server-password: what the guest posted (none from a fake guest), cleared by its project', async () => {
+    const server = await newServer('with-password');
+    expect((await call(member, 'GET', `/servers/${server.id}/os-server-password`)).body).toEqual({ password: '' });
+    expect((await call(member, 'DELETE', `/servers/${server.id}/os-server-password`)).status).toBe(204);
+    const other = await tenant(t.api, admin, 'adm-p2', 'member');
+    expect((await call(other, 'GET', `/servers/${server.id}/os-server-password`)).status).toBe(404);
+    await call(member, 'DELETE', `/servers/${server.id}`);
+    await t.api.servers.idle();
+  });
 });

@@ -235,4 +235,170 @@ describe('Nova microversions 2.47 and later', () => {
     await call(member, '2.1', 'DELETE', `/servers/${id}`);
     await t.api.servers.idle();
   });
+
+  it('2.62: an action event’s host, hashed for anyone, by name for the cloud admin; 2.78: no NUMA topology', async () => {
+    const id = (await create('2.62')).body.server.id as string;
+    const [action] = (await call(member, '2.62', 'GET', `/servers/${id}/os-instance-actions`)).body.instanceActions;
+    const event = async (version: string, token = member) =>
+      (await call(token, version, 'GET', `/servers/${id}/os-instance-actions/${action.request_id}`)).body.instanceAction
+        .events[0];
+    expect(await event('2.61')).not.toHaveProperty('hostId');
+    const mine = await event('2.62');
+    expect(mine.hostId).toBe((await show('2.62', id)).hostId);
+    expect(mine).not.toHaveProperty('host');
+    expect((await event('2.62', admin)).host).toBe('rackseed-fake-0');
+    expect((await call(member, '2.78', 'GET', `/servers/${id}/topology`)).body).toEqual({
+      nodes: [],
+      pagesize_kb: null,
+    });
+    expect((await call(member, '2.77', 'GET', `/servers/${id}/topology`)).status).toBe(404);
+    await call(member, '2.1', 'DELETE', `/servers/${id}`);
+    await t.api.servers.idle();
+  });
+
+  it('2.63: trusted certificates are shown as none and refused when given (no image signature is verified)', async () => {
+    expect((await create('2.62', { trusted_image_certificates: ['a'] })).status).toBe(400); // unknown before 2.63
+    const refused = await create('2.63', { trusted_image_certificates: ['cert-1'] });
+    expect(refused.status).toBe(400);
+    expect(refused.body.badRequest.message).toContain('not supported');
+    const id = (await create('2.63', { trusted_image_certificates: null })).body.server.id as string;
+    expect((await show('2.63', id)).trusted_image_certificates).toBeNull();
+    expect(await show('2.62', id)).not.toHaveProperty('trusted_image_certificates');
+    await call(member, '2.1', 'DELETE', `/servers/${id}`);
+    await t.api.servers.idle();
+  });
+
+  it('2.64: a group has one policy and its rules; the scheduler keeps max_server_per_host; 2.71: a server shows its groups', async () => {
+    const group = (version: string, g: object) =>
+      call(member, version, 'POST', '/os-server-groups', { server_group: g });
+    expect((await group('2.64', { name: 'g', policies: ['anti-affinity'] })).status).toBe(400);
+    expect((await group('2.64', { name: 'g', policy: 'affinity', rules: { max_server_per_host: 2 } })).status).toBe(
+      400,
+    );
+    const made = await group('2.64', { name: 'two', policy: 'anti-affinity', rules: { max_server_per_host: 2 } });
+    expect(made.body.server_group).toMatchObject({ policy: 'anti-affinity', rules: { max_server_per_host: 2 } });
+    expect(made.body.server_group).not.toHaveProperty('policies');
+    const id = made.body.server_group.id as string;
+    const old = (await call(member, '2.63', 'GET', `/os-server-groups/${id}`)).body.server_group;
+    expect(old).toMatchObject({ policies: ['anti-affinity'], metadata: {} });
+    // One host: two servers of the group fit on it, the third does not.
+    const servers = [];
+    for (let i = 0; i < 3; i++) {
+      const made = await call(member, '2.64', 'POST', '/servers', {
+        server: { name: `member-${i}`, imageRef, flavorRef: '1', networks: 'none' },
+        'os:scheduler_hints': { group: id },
+      });
+      servers.push(made.body.server.id as string);
+      await t.api.servers.idle();
+    }
+    const states = await Promise.all(servers.map(async (s) => (await show('2.64', s)).status));
+    expect(states).toEqual(['ACTIVE', 'ACTIVE', 'ERROR']);
+    expect((await show('2.71', servers[0] ?? '')).server_groups).toEqual([id]);
+    expect(await show('2.70', servers[0] ?? '')).not.toHaveProperty('server_groups');
+    const listed = (await call(member, '2.71', 'GET', '/servers/detail')).body.servers;
+    expect(listed[0]).not.toHaveProperty('server_groups'); // a server's own view only
+    for (const s of servers) await call(member, '2.1', 'DELETE', `/servers/${s}`);
+    await t.api.servers.idle();
+    await call(member, '2.1', 'DELETE', `/os-server-groups/${id}`);
+  });
+
+  it('2.66: changes-before; 2.73: a lock’s reason, and the locked filter', async () => {
+    const id = (await create('2.66')).body.server.id as string;
+    const listed = async (version: string, query: string) =>
+      (await call(member, version, 'GET', `/servers${query}`)).body.servers?.map((s: { id: string }) => s.id);
+    expect(await listed('2.66', '?changes-before=2000-01-01T00:00:00Z')).toEqual([]);
+    expect(await listed('2.66', '?changes-before=2999-01-01T00:00:00Z')).toContain(id);
+    expect(await listed('2.65', '?changes-before=2000-01-01T00:00:00Z')).toContain(id); // not read before 2.66
+    expect(
+      (
+        await call(
+          member,
+          '2.66',
+          'GET',
+          '/servers?changes-since=2999-01-01T00:00:00Z&changes-before=2000-01-01T00:00:00Z',
+        )
+      ).status,
+    ).toBe(400);
+    const lock = (version: string, body: unknown) =>
+      call(member, version, 'POST', `/servers/${id}/action`, { lock: body });
+    expect((await lock('2.73', { locked_reason: 'x'.repeat(256) })).status).toBe(400);
+    expect((await lock('2.73', { locked_reason: 'backup running' })).status).toBe(202);
+    expect((await show('2.73', id)).locked_reason).toBe('backup running');
+    expect(await show('2.72', id)).not.toHaveProperty('locked_reason');
+    expect(await listed('2.73', '?locked=true')).toEqual([id]);
+    expect(await listed('2.73', '?locked=false')).not.toContain(id);
+    await call(member, '2.1', 'POST', `/servers/${id}/action`, { unlock: null });
+    expect((await show('2.73', id)).locked_reason).toBeNull();
+    await call(member, '2.1', 'DELETE', `/servers/${id}`);
+    await t.api.servers.idle();
+  });
+
+  it('2.74: the cloud admin asks for a host, which the scheduler still filters', async () => {
+    expect((await create('2.74', { host: 'rackseed-fake-0' })).status).toBe(403); // a member
+    const asAdmin = (version: string, extra: object) =>
+      call(admin, version, 'POST', '/servers', {
+        server: { name: 'placed', imageRef, flavorRef: '1', networks: 'none', ...extra },
+      });
+    expect((await asAdmin('2.73', { host: 'rackseed-fake-0' })).status).toBe(400);
+    expect((await asAdmin('2.74', { host: 'nowhere' })).status).toBe(400);
+    expect((await asAdmin('2.74', { host: 'rackseed-fake-0', availability_zone: 'nova:rackseed-fake-0' })).status).toBe(
+      400,
+    );
+    const made = await asAdmin('2.74', { host: 'rackseed-fake-0', hypervisor_hostname: 'rackseed-fake-0' });
+    expect(made.status).toBe(202);
+    await t.api.servers.idle();
+    const id = made.body.server.id as string;
+    expect((await show('2.74', id, admin))['OS-EXT-SRV-ATTR:host']).toBe('rackseed-fake-0');
+    // A disabled host is filtered out when asked for (a forced one is not).
+    const [service] = (await call(admin, '2.53', 'GET', '/os-services?binary=nova-compute')).body.services;
+    await call(admin, '2.53', 'PUT', `/os-services/${service.id}`, { status: 'disabled' });
+    const refused = await asAdmin('2.74', { host: 'rackseed-fake-0' });
+    await t.api.servers.idle();
+    expect((await show('2.74', refused.body.server.id, admin)).status).toBe('ERROR');
+    await call(admin, '2.53', 'PUT', `/os-services/${service.id}`, { status: 'enabled' });
+    for (const s of [id, refused.body.server.id]) await call(admin, '2.1', 'DELETE', `/servers/${s}`);
+    await t.api.servers.idle();
+  });
+
+  it('2.75: unknown list parameters are refused; an update and a rebuild answer the whole server; swap is 0', async () => {
+    expect((await call(member, '2.74', 'GET', '/servers?bogus=1')).status).toBe(200);
+    expect((await call(member, '2.75', 'GET', '/servers?bogus=1')).status).toBe(400);
+    const id = (await create('2.75', { user_data: 'aGk=' })).body.server.id as string;
+    const updated = (await call(member, '2.75', 'PUT', `/servers/${id}`, { server: { name: 'renamed' } })).body.server;
+    expect(updated).toMatchObject({ name: 'renamed', 'OS-EXT-STS:vm_state': 'active', server_groups: [] });
+    const before = (await call(member, '2.74', 'PUT', `/servers/${id}`, { server: { name: 'again' } })).body.server;
+    expect(before).not.toHaveProperty('OS-EXT-STS:vm_state');
+    const rebuilt = (await call(admin, '2.75', 'POST', `/servers/${id}/action`, { rebuild: { imageRef } })).body.server;
+    expect(rebuilt).toMatchObject({ user_data: 'aGk=', 'OS-EXT-SRV-ATTR:host': 'rackseed-fake-0' });
+    expect(rebuilt).not.toHaveProperty('OS-EXT-SRV-ATTR:user_data');
+    expect(typeof rebuilt.adminPass).toBe('string');
+    await t.api.servers.idle();
+    expect((await call(member, '2.74', 'GET', '/flavors/1')).body.flavor.swap).toBe('');
+    expect((await call(member, '2.75', 'GET', '/flavors/1')).body.flavor.swap).toBe(0);
+    await call(member, '2.1', 'DELETE', `/servers/${id}`);
+    await t.api.servers.idle();
+  });
+
+  it('2.70: a port shows its device tag; attaching one to a built server is refused', async () => {
+    const id = (
+      await create('2.70', {
+        networks: [
+          { uuid: (await call(member, '2.1', 'GET', '/os-tenant-networks')).body.networks[0].id, tag: 'nic1' },
+        ],
+      })
+    ).body.server.id as string;
+    const ports = async (version: string) =>
+      (await call(member, version, 'GET', `/servers/${id}/os-interface`)).body.interfaceAttachments;
+    expect((await ports('2.70'))[0]).toMatchObject({ tag: 'nic1', port_state: 'ACTIVE' });
+    expect((await ports('2.69'))[0]).not.toHaveProperty('tag');
+    const port = (await ports('2.70'))[0].port_id as string;
+    expect(
+      (await call(member, '2.70', 'GET', `/servers/${id}/os-interface/${port}`)).body.interfaceAttachment.port_id,
+    ).toBe(port);
+    expect(
+      (await call(member, '2.70', 'POST', `/servers/${id}/os-interface`, { interfaceAttachment: {} })).status,
+    ).toBe(409);
+    await call(member, '2.1', 'DELETE', `/servers/${id}`);
+    await t.api.servers.idle();
+  });
 });

@@ -72,11 +72,19 @@ describe('the scheduler: real inventory, atomic claims', () => {
       [],
       { instances: -1, cores: -1, ram: -1, serverGroupMembers: group?.members ?? -1 },
       by,
-      forcedHost,
+      forcedHost === undefined ? undefined : { host: forcedHost, forced: true },
     );
   const serverGroup = (policy: ServerGroupPolicy) =>
     db.serverGroups.create(
-      { id: crypto.randomUUID(), name: policy, projectId, userId: 'u', policy, createdAt: new Date().toISOString() },
+      {
+        id: crypto.randomUUID(),
+        name: policy,
+        projectId,
+        userId: 'u',
+        policy,
+        rules: {},
+        createdAt: new Date().toISOString(),
+      },
       10,
     );
   const settle = async (service: ServerService, servers: Server[]) => {

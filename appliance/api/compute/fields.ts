@@ -114,3 +114,16 @@ export function userDataField(value: unknown): string | null {
   }
   return value.replace(/\s/g, '');
 }
+
+/**
+ * A create's or rebuild's `trusted_image_certificates` (2.63): Nova keeps them to verify the
+ * image's signature with; rackseed verifies no image signature, so a list of them is refused
+ * rather than kept for nothing. Null or absent is none.
+ */
+export function refuseTrustedCertificates(v: unknown): void {
+  if (v === undefined || v === null) return;
+  if (!Array.isArray(v) || v.length < 1 || v.length > 50 || v.some((c) => typeof c !== 'string' || c === '')) {
+    throw badRequest('Invalid input for field/attribute trusted_image_certificates.');
+  }
+  throw badRequest('Image signature certificate validation is not supported by this cloud.');
+}

@@ -2,7 +2,8 @@
  * Nova's instance actions (`os-instance-actions`): what was asked of a server, by whom and
  * when, and the event that carried it out with its result (the cloud admin's to see before
  * microversion 2.51; from it anyone's, but for its traceback). From 2.21 a deleted server's
- * actions are read too; from 2.58 they show when they last changed, and are paged.
+ * actions are read too; from 2.58 they show when they last changed, and are paged; from 2.62 an
+ * event shows its host, hashed (the cloud admin sees its name).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { InstanceAction, Server } from '../../db/index.js';
@@ -10,6 +11,7 @@ import { type ApiDeps, type AuthContext, authOf, queryString } from '../context.
 import { badRequest, notFound } from '../faults.js';
 import { atLeast } from './microversions.js';
 import { nextLink, pageItems, pageOf } from './paging.js';
+import { hostIdOf } from './views.js';
 
 /** The compute manager method Nova names each action's event after. */
 const EVENT_OF_ACTION: Record<string, string> = {
@@ -57,7 +59,8 @@ export function registerInstanceActions(
     return server;
   };
 
-  // From 2.58 the list is paged (`limit`, `marker`: a request id) and filtered by `changes-since`.
+  // From 2.58 the list is paged (`limit`, `marker`: a request id) and filtered by `changes-since`,
+  // from 2.66 by `changes-before`.
   app.get('/servers/:id/os-instance-actions', async (request) => {
     const { id } = request.params as { id: string };
     const server = await serverOf(request, authOf(request), id);
@@ -67,7 +70,15 @@ export function registerInstanceActions(
     if (since !== undefined && Number.isNaN(Date.parse(since))) {
       throw badRequest(`Invalid input for query parameters changes-since. Value: ${since}.`);
     }
-    const recent = since === undefined ? all : all.filter((a) => Date.parse(updatedAt(a)) >= Date.parse(since));
+    const before = atLeast(request, '2.66') ? queryString(request, 'changes-before') : undefined;
+    if (before !== undefined && Number.isNaN(Date.parse(before))) {
+      throw badRequest(`Invalid input for query parameters changes-before. Value: ${before}.`);
+    }
+    const recent = all.filter(
+      (a) =>
+        (since === undefined || Date.parse(updatedAt(a)) >= Date.parse(since)) &&
+        (before === undefined || Date.parse(updatedAt(a)) <= Date.parse(before)),
+    );
     const page = pageOf(request);
     const { shown, more } = pageItems(recent, page, (a) => a.requestId);
     const last = shown.at(-1);
@@ -88,12 +99,20 @@ export function registerInstanceActions(
     // The events are the cloud admin's to see before 2.51; from 2.51 everyone's, but for their
     // traceback (Nova's default policy).
     if (!auth.isCloudAdmin && !atLeast(request, '2.51')) return { instanceAction: actionView(request, action) };
+    // From 2.62 where it ran: the host the server is on (the cloud admin's to see), hashed for anyone.
+    const where = atLeast(request, '2.62')
+      ? {
+          hostId: server.host ? hostIdOf(server.projectId, server.host) : '',
+          ...(auth.isCloudAdmin ? { host: server.host } : {}),
+        }
+      : {};
     const event = {
       event: EVENT_OF_ACTION[action.action] ?? `compute_${action.action}`,
       start_time: time(action.startTime),
       finish_time: action.finishTime ? time(action.finishTime) : null,
       result: action.result,
       ...(auth.isCloudAdmin ? { traceback: null } : {}),
+      ...where,
     };
     return { instanceAction: { ...actionView(request, action), events: [event] } };
   });

@@ -1,8 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type ServerEvent, type ServerStateValue, serverStatusView } from '../../../statemachines/index.js';
-import type { Flavor, Nic, Server } from '../../db/index.js';
-import type { Requester } from '../../compute/index.js';
+import type { Nic, Server } from '../../db/index.js';
+import type { Destination, Requester } from '../../compute/index.js';
 import {
   type ApiDeps,
   type AuthContext,
@@ -17,11 +17,12 @@ import {
 import { ApiError, badRequest, conflict, forbidden, notFound } from '../faults.js';
 import { liveZones, registerAggregates, registerAvailabilityZones, zoneField } from './aggregates.js';
 import { consoleAction, registerRemoteConsoles } from './consoles.js';
-import { nextLink, pageItems, pageOf } from './paging.js';
+import { nextLink, pageOf } from './paging.js';
 import { registerLimitsAndQuotas } from './quotas.js';
 import { requestedNetworks, requestedRootDisk } from './devices.js';
 import { registerKeypairs } from './keypairs.js';
 import { atLeast, MAX_VERSION, MIN_VERSION, negotiateMicroversion } from './microversions.js';
+import { registerMigrations } from './migrations.js';
 import {
   accessIp,
   body,
@@ -31,13 +32,16 @@ import {
   isObject,
   metadataField,
   nameField,
+  refuseTrustedCertificates,
   rejectUnknown,
   userDataField,
 } from './fields.js';
 import { registerInstanceActions } from './instance-actions.js';
+import { registerInterfaces } from './interfaces.js';
 import { lockServer, refuseIfLocked, unlockServer } from './locks.js';
 import { hintedServerGroup, registerServerGroups } from './server-groups.js';
 import { registerExtensions } from './extensions.js';
+import { registerFlavors, visibleFlavor } from './flavors.js';
 import { registerServerExternalEvents } from './external-events.js';
 import { registerHosts } from './hosts.js';
 import { registerImages } from './images.js';
@@ -45,16 +49,16 @@ import { registerNetworkProxies } from './networks.js';
 import { registerHypervisors } from './hypervisors.js';
 import { registerRemovedApis } from './removed.js';
 import { hostStatusOf, registerServices } from './services.js';
+import { registerServerPassword } from './server-password.js';
 import { createTags, registerServerTags, tagFilter } from './tags.js';
 import { registerInstanceUsageAuditLog, registerSimpleTenantUsage } from './usage.js';
 import { registerVolumeAttachments } from './volume-attachments.js';
 import { checkFlavorFitsImage, createServerImage, rebuildServer, usableImage } from './server-images.js';
 import {
-  flavorBasic,
-  flavorDetail,
   links,
   serverBasic,
   serverDetail,
+  serverGroupsField,
   serverRebuildView,
   serverUpdateView,
   statusOf,
@@ -111,6 +115,17 @@ function statesFor(request: FastifyRequest, status: string): string[] {
   return ALL_STATES.filter((state) => CONTEXTS.some((context) => serverStatusView(state, context).status === s));
 }
 
+/** The query parameters Nova's server list takes (its schema at 2.75, which refuses any other). */
+const SERVER_LIST_QUERY = new Set([
+  ...['user_id', 'project_id', 'tenant_id', 'launch_index', 'image_ref', 'image', 'kernel_id', 'ramdisk_id'],
+  ...['hostname', 'key_name', 'power_state', 'vm_state', 'task_state', 'host', 'node', 'flavor', 'reservation_id'],
+  ...['launched_at', 'terminated_at', 'availability_zone', 'name', 'display_name', 'description'],
+  ...['display_description', 'locked_by', 'uuid', 'root_device_name', 'config_drive', 'access_ip_v4'],
+  ...['access_ip_v6', 'auto_disk_config', 'progress', 'sort_key', 'sort_dir', 'all_tenants', 'soft_deleted'],
+  ...['deleted', 'status', 'changes-since', 'changes-before', 'ip', 'ip6', 'created_at', 'tags', 'tags-any'],
+  ...['not-tags', 'not-tags-any', 'locked', 'limit', 'marker'],
+]);
+
 const NETWORK_PREFIX = 'fa:16:3e';
 const randomMac = () =>
   `${NETWORK_PREFIX}:${[...randomBytes(3)].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
@@ -166,6 +181,9 @@ export async function computeRoutes(app: FastifyInstance, deps: ApiDeps): Promis
     registerVolumeAttachments(api, (auth, id) => visibleServer(deps, auth, id));
     registerRemoteConsoles(api, (auth, id) => visibleServer(deps, auth, id));
     registerServerTags(api, deps, (auth, id) => visibleServer(deps, auth, id));
+    registerMigrations(api, deps, (auth, id) => visibleServer(deps, auth, id));
+    registerServerPassword(api, deps, (auth, id) => visibleServer(deps, auth, id));
+    registerInterfaces(api, deps, (auth, id) => visibleServer(deps, auth, id));
     registerFlavors(api, deps);
     registerKeypairs(api, deps);
     registerLimitsAndQuotas(api, deps);
@@ -216,6 +234,43 @@ async function visibleServer(deps: ApiDeps, auth: AuthContext, id: string): Prom
   return s;
 }
 
+/**
+ * The one host a create names: forced by an admin's "ZONE:HOST", or from 2.74 asked for with
+ * `host` and/or `hypervisor_hostname` (the cloud admin's; the same name here, where a host is
+ * its own hypervisor), which the scheduler still filters. The two ways exclude each other; a
+ * host that is not live is a 400.
+ */
+async function requestedDestination(
+  deps: ApiDeps,
+  request: FastifyRequest,
+  auth: AuthContext,
+  s: Record<string, unknown>,
+  forcedHost: string | undefined,
+): Promise<Destination | undefined> {
+  const named = [s.host, s.hypervisor_hostname].filter((v) => v !== undefined);
+  if (named.length === 0) return forcedHost === undefined ? undefined : { host: forcedHost, forced: true };
+  if (!auth.isCloudAdmin) {
+    throw forbidden("Policy doesn't allow compute:servers:create:requested_destination to be performed.");
+  }
+  if (forcedHost !== undefined) {
+    throw badRequest('host and hypervisor_hostname cannot be given with a host in availability_zone.');
+  }
+  const [host] = named.map((v, i) => nameField(v, i === 0 && s.host !== undefined ? 'host' : 'hypervisor_hostname'));
+  if (named.some((v) => v !== host)) {
+    throw badRequest(`Compute host ${String(s.host)} has no hypervisor ${String(s.hypervisor_hostname)}.`);
+  }
+  if (!deps.servers.driver.hosts().some((h) => h.hostname === host)) {
+    throw badRequest(`Compute host ${host} could not be found.`);
+  }
+  return { host: host ?? '', forced: false };
+}
+
+/** From 2.73, `locked`: only the locked servers, or only the others. */
+function lockedFilter(request: FastifyRequest): boolean | undefined {
+  const value = queryString(request, 'locked');
+  return value === undefined || !atLeast(request, '2.73') ? undefined : boolish(value, 'locked');
+}
+
 /** From 2.16, how the cloud admin sees a server's host (Nova's host_status); undefined for anyone else or before. */
 async function hostStatusFor(
   deps: ApiDeps,
@@ -251,18 +306,26 @@ async function consoleOutput(deps: ApiDeps, server: Server, args: unknown): Prom
   return { output: lines === 0 ? '' : all.slice(-lines).join('\n') };
 }
 
-async function visibleFlavor(deps: ApiDeps, auth: AuthContext, id: string): Promise<Flavor> {
-  const f = await deps.db.flavors.get(id);
-  if (f && (f.isPublic || auth.isCloudAdmin)) return f;
-  if (f && auth.project && (await deps.db.flavors.access(id)).includes(auth.project.id)) return f;
-  throw notFound(`Flavor ${id} could not be found.`);
-}
-
 function registerServers(app: FastifyInstance, deps: ApiDeps): void {
   const base = deps.publicUrl;
   const db = deps.db;
 
+  /** A server as GET /servers/{id} shows it. */
+  const serverShow = async (request: FastifyRequest, auth: AuthContext, server: Server) => ({
+    ...serverDetail(request, base, server, auth.isCloudAdmin, await hostStatusFor(deps, request, auth)),
+    ...serverGroupsField(request, server),
+  });
+
   const listServers = async (request: FastifyRequest) => {
+    // From 2.75 a query parameter Nova does not know is a 400 (before, it was ignored).
+    if (atLeast(request, '2.75')) {
+      const unknown = Object.keys(request.query as object).filter((k) => !SERVER_LIST_QUERY.has(k));
+      if (unknown.length > 0) {
+        throw badRequest(
+          `Invalid input for query parameters: Additional properties are not allowed (${unknown.join(', ')}).`,
+        );
+      }
+    }
     const { auth, project } = projectOf(request);
     const page = pageOf(request);
     const allTenants = queryString(request, 'all_tenants');
@@ -271,11 +334,20 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
     if (everyone) requireCloudAdmin(auth);
     const tenant = queryString(request, 'tenant_id') ?? queryString(request, 'project_id');
     const statuses = queryAll(request, 'status');
-    const changesSince = queryString(request, 'changes-since');
     // An ISO 8601 time, as Nova's iso8601 parser reads it (not JavaScript's looser Date.parse).
     const iso8601 = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$/;
-    if (changesSince !== undefined && (!iso8601.test(changesSince) || Number.isNaN(Date.parse(changesSince)))) {
-      throw badRequest(`Invalid input for query parameters changes-since. Value: ${changesSince}.`);
+    const timeFilter = (name: string) => {
+      const value = queryString(request, name);
+      if (value !== undefined && (!iso8601.test(value) || Number.isNaN(Date.parse(value)))) {
+        throw badRequest(`Invalid input for query parameters ${name}. Value: ${value}.`);
+      }
+      return value === undefined ? undefined : new Date(value).toISOString();
+    };
+    const changesSince = timeFilter('changes-since');
+    // 2.66: and up to a time.
+    const changesBefore = atLeast(request, '2.66') ? timeFilter('changes-before') : undefined;
+    if (changesSince && changesBefore && changesSince > changesBefore) {
+      throw badRequest(`The value of changes-since must be less than or equal to changes-before.`);
     }
     let servers: Server[];
     try {
@@ -287,7 +359,8 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
           imageId: queryString(request, 'image'),
           flavorId: queryString(request, 'flavor'),
           host: auth.isCloudAdmin ? queryString(request, 'host') : undefined,
-          changesSince: changesSince === undefined ? undefined : new Date(changesSince).toISOString(),
+          changesSince,
+          changesBefore,
           reservationId: queryString(request, 'reservation_id'),
           ip: queryString(request, 'ip'),
           // Before 2.5 `ip6` is the cloud admin's filter: anyone else's is ignored, as Nova does.
@@ -296,6 +369,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
           tagsAny: tagFilter(request, 'tags-any'),
           notTags: tagFilter(request, 'not-tags'),
           notTagsAny: tagFilter(request, 'not-tags-any'),
+          locked: lockedFilter(request),
         },
         { limit: page.limit + 1, ...(page.marker === undefined ? {} : { marker: page.marker }) },
       );
@@ -336,9 +410,12 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
         ...SERVER_CREATE_FIELDS,
         ...(atLeast(request, '2.19') ? ['description'] : []),
         ...(atLeast(request, '2.52') ? ['tags'] : []),
+        ...(atLeast(request, '2.63') ? ['trusted_image_certificates'] : []),
+        ...(atLeast(request, '2.74') ? ['host', 'hypervisor_hostname'] : []),
       ].filter((f) => f !== 'personality' || !atLeast(request, '2.57')),
       "'server'",
     );
+    refuseTrustedCertificates(s.trusted_image_certificates);
     const tags = createTags(s.tags);
     const name = nameField(s.name);
     if (s.flavorRef === undefined) throw badRequest("Invalid input: 'flavorRef' is a required property");
@@ -367,6 +444,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
     }
     if (forcedHost !== undefined && !auth.isCloudAdmin)
       throw forbidden("Policy doesn't allow os_compute_api:servers:create:forced_host to be performed.");
+    const destination = await requestedDestination(deps, request, auth, s, forcedHost);
     const minCount = s.min_count === undefined ? 1 : intField(s.min_count, 'min_count', 1);
     const maxCount = s.max_count === undefined ? minCount : intField(s.max_count, 'max_count', 1);
     if (minCount > maxCount) throw badRequest('min_count must be <= max_count');
@@ -418,6 +496,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
             userData,
             serverGroupId: group?.id ?? null,
             lockedBy: null,
+            lockedReason: null,
             reservationId,
             launchIndex: i,
             description,
@@ -427,7 +506,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
           nics,
           limits,
           requester(request, auth),
-          forcedHost,
+          destination,
         );
         first ??= server;
       } catch (error) {
@@ -453,8 +532,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/servers/:id', async (request) => {
     const auth = authOf(request);
     const { id } = request.params as { id: string };
-    const server = await visibleServer(deps, auth, id);
-    return { server: serverDetail(request, base, server, auth.isCloudAdmin, await hostStatusFor(deps, request, auth)) };
+    return { server: await serverShow(request, auth, await visibleServer(deps, auth, id)) };
   });
 
   app.put('/servers/:id', async (request) => {
@@ -474,7 +552,9 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
       accessIPv6: s.accessIPv6 === undefined ? undefined : accessIp(s.accessIPv6, 6),
       description: s.description === undefined ? undefined : descriptionField(s.description),
     });
-    return { server: serverUpdateView(request, base, updated) };
+    // From 2.75 an update answers what a GET of the server would.
+    if (atLeast(request, '2.75')) return { server: await serverShow(request, auth, updated) };
+    return { server: { ...serverUpdateView(request, base, updated), ...serverGroupsField(request, updated) } };
   });
 
   app.delete('/servers/:id', async (request, reply) => {
@@ -499,7 +579,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
     let event: ServerEvent;
     switch (action) {
       case 'lock':
-        await lockServer(deps, auth, server);
+        await lockServer(deps, request, auth, server, args);
         return reply.code(202).send();
       case 'unlock':
         await unlockServer(deps, auth, server);
@@ -580,7 +660,14 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
           server,
           args,
         );
-        return reply.code(202).send({ server: { ...serverRebuildView(request, deps.publicUrl, rebuilt), adminPass } });
+        if (!atLeast(request, '2.75')) {
+          return reply
+            .code(202)
+            .send({ server: { ...serverRebuildView(request, deps.publicUrl, rebuilt), adminPass } });
+        }
+        // From 2.75 a rebuild answers what a GET of the server would, its user data unprefixed.
+        const { 'OS-EXT-SRV-ATTR:user_data': _userData, ...shown } = await serverShow(request, auth, rebuilt);
+        return reply.code(202).send({ server: { ...shown, user_data: rebuilt.userData, adminPass } });
       }
       default:
         throw badRequest(`There is no such action: ${action}`);
@@ -662,188 +749,5 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
     const { [key]: _gone, ...rest } = s.metadata;
     await db.servers.update(id, { metadata: rest });
     return reply.code(204).send();
-  });
-}
-
-function registerFlavors(app: FastifyInstance, deps: ApiDeps): void {
-  const base = deps.publicUrl;
-  const db = deps.db;
-
-  const listFlavors = async (request: FastifyRequest) => {
-    const auth = authOf(request);
-    const page = pageOf(request);
-    const isPublicText = queryString(request, 'is_public');
-    let isPublic: boolean | undefined = true;
-    if (auth.isCloudAdmin && isPublicText !== undefined) {
-      // Nova reads it with oslo's strict bool_from_string, which takes t/f and y/n too.
-      const short: Record<string, string> = { t: 'true', y: 'true', f: 'false', n: 'false' };
-      isPublic = /^none$/i.test(isPublicText)
-        ? undefined
-        : boolish(short[isPublicText.toLowerCase()] ?? isPublicText, 'is_public');
-    }
-    const minRam = queryString(request, 'minRam');
-    const minDisk = queryString(request, 'minDisk');
-    let flavors = await db.flavors.list({
-      isPublic: auth.isCloudAdmin ? isPublic : undefined,
-      projectId: auth.isCloudAdmin ? undefined : auth.project?.id,
-      minRam: minRam === undefined ? undefined : intField(minRam, 'minRam', 0),
-      minDisk: minDisk === undefined ? undefined : intField(minDisk, 'minDisk', 0),
-    });
-    if (!auth.isCloudAdmin && !auth.project) flavors = flavors.filter((f) => f.isPublic);
-    const { shown, more } = pageItems(flavors, page, (f) => f.id);
-    return { shown, more, last: shown[shown.length - 1], page };
-  };
-
-  app.get('/flavors', async (request) => {
-    const { shown, more, last, page } = await listFlavors(request);
-    return {
-      flavors: shown.map((f) => flavorBasic(request, base, f)),
-      ...(more && last ? { flavors_links: nextLink(deps, request, 'flavors', last.id, page.limit) } : {}),
-    };
-  });
-  app.get('/flavors/detail', async (request) => {
-    const { shown, more, last, page } = await listFlavors(request);
-    return {
-      flavors: shown.map((f) => flavorDetail(request, base, f)),
-      ...(more && last ? { flavors_links: nextLink(deps, request, 'flavors/detail', last.id, page.limit) } : {}),
-    };
-  });
-  app.get('/flavors/:id', async (request) => {
-    const { id } = request.params as { id: string };
-    return { flavor: flavorDetail(request, base, await visibleFlavor(deps, authOf(request), id)) };
-  });
-  app.post('/flavors', async (request) => {
-    requireCloudAdmin(authOf(request));
-    const f = body(request, 'flavor');
-    rejectUnknown(
-      f,
-      [
-        'name',
-        'id',
-        'ram',
-        'vcpus',
-        'disk',
-        'swap',
-        'OS-FLV-EXT-DATA:ephemeral',
-        'rxtx_factor',
-        'os-flavor-access:is_public',
-        ...(atLeast(request, '2.55') ? ['description'] : []),
-      ],
-      "'flavor'",
-    );
-    const id = f.id === undefined || f.id === null ? randomUUID() : String(f.id);
-    if (!/^[\w.\- ]{1,255}$/.test(id)) throw badRequest('Invalid input for field/attribute id.');
-    const flavor = await db.flavors.create({
-      id,
-      name: nameField(f.name),
-      ram: intField(f.ram, 'ram', 1),
-      vcpus: intField(f.vcpus, 'vcpus', 1),
-      disk: intField(f.disk, 'disk', 0),
-      swap: f.swap === undefined || f.swap === '' ? 0 : intField(f.swap, 'swap', 0),
-      ephemeral:
-        f['OS-FLV-EXT-DATA:ephemeral'] === undefined ? 0 : intField(f['OS-FLV-EXT-DATA:ephemeral'], 'ephemeral', 0),
-      rxtxFactor: f.rxtx_factor === undefined ? 1 : Number(f.rxtx_factor),
-      isPublic:
-        f['os-flavor-access:is_public'] === undefined ? true : boolish(f['os-flavor-access:is_public'], 'is_public'),
-      disabled: false,
-      description: f.description === undefined ? null : descriptionField(f.description, 65535),
-      extraSpecs: {},
-      createdAt: new Date().toISOString(),
-    });
-    return { flavor: flavorDetail(request, base, flavor) };
-  });
-  // 2.55: a flavor's description is the one thing that changes.
-  app.put('/flavors/:id', async (request) => {
-    if (!atLeast(request, '2.55')) throw notFound('The resource could not be found.');
-    requireCloudAdmin(authOf(request));
-    const { id } = request.params as { id: string };
-    const f = body(request, 'flavor');
-    rejectUnknown(f, ['description'], "'flavor'");
-    if (f.description === undefined) throw badRequest("Invalid input: 'description' is a required property");
-    if (!(await db.flavors.get(id))) throw notFound(`Flavor ${id} could not be found.`);
-    const flavor = await db.flavors.setDescription(id, descriptionField(f.description, 65535));
-    return { flavor: flavorDetail(request, base, flavor) };
-  });
-  app.delete('/flavors/:id', async (request, reply) => {
-    requireCloudAdmin(authOf(request));
-    const { id } = request.params as { id: string };
-    if (!(await db.flavors.get(id))) throw notFound(`Flavor ${id} could not be found.`);
-    await db.flavors.delete(id);
-    return reply.code(202).send();
-  });
-
-  // Extra specs.
-  app.get('/flavors/:id/os-extra_specs', async (request) => {
-    const { id } = request.params as { id: string };
-    return { extra_specs: (await visibleFlavor(deps, authOf(request), id)).extraSpecs };
-  });
-  const specsOf = (request: FastifyRequest, key: string): Record<string, string> => {
-    const b = request.body;
-    if (!isObject(b) || !isObject(b[key])) throw badRequest(`Invalid input: '${key}' is a required property`);
-    const out: Record<string, string> = {};
-    for (const [k, v] of Object.entries(b[key])) {
-      if (!/^[\w.\-: ]{1,255}$/.test(k) || (typeof v !== 'string' && typeof v !== 'number') || String(v).length > 255) {
-        throw badRequest(`Invalid input for field/attribute ${key}: bad item '${k}'`);
-      }
-      out[k] = String(v);
-    }
-    return out;
-  };
-  app.post('/flavors/:id/os-extra_specs', async (request) => {
-    requireCloudAdmin(authOf(request));
-    const { id } = request.params as { id: string };
-    const specs = specsOf(request, 'extra_specs');
-    await db.flavors.setExtraSpecs(id, specs);
-    return { extra_specs: specs };
-  });
-  app.get('/flavors/:id/os-extra_specs/:key', async (request) => {
-    const { id, key } = request.params as { id: string; key: string };
-    const f = await visibleFlavor(deps, authOf(request), id);
-    if (!(key in f.extraSpecs)) throw notFound(`Flavor ${id} has no extra specs with key ${key}.`);
-    return { [key]: f.extraSpecs[key] };
-  });
-  app.put('/flavors/:id/os-extra_specs/:key', async (request) => {
-    requireCloudAdmin(authOf(request));
-    const { id, key } = request.params as { id: string; key: string };
-    const b = request.body;
-    if (!isObject(b) || Object.keys(b).length !== 1 || !(key in b)) throw badRequest('Request body and URI mismatch');
-    const specs = specsOf({ body: { s: b } } as unknown as FastifyRequest, 's');
-    await db.flavors.setExtraSpecs(id, specs);
-    return specs;
-  });
-  app.delete('/flavors/:id/os-extra_specs/:key', async (request, reply) => {
-    requireCloudAdmin(authOf(request));
-    const { id, key } = request.params as { id: string; key: string };
-    await db.flavors.deleteExtraSpec(id, key);
-    return reply.code(200).send();
-  });
-
-  // Access to private flavors.
-  const accessView = (id: string, projects: string[]) => ({
-    flavor_access: projects.map((p) => ({ flavor_id: id, tenant_id: p })),
-  });
-  app.get('/flavors/:id/os-flavor-access', async (request) => {
-    requireCloudAdmin(authOf(request));
-    const { id } = request.params as { id: string };
-    const f = await db.flavors.get(id);
-    if (!f) throw notFound(`Flavor ${id} could not be found.`);
-    if (f.isPublic) throw notFound('Access list not available for public flavors.');
-    return accessView(id, await db.flavors.access(id));
-  });
-  app.post('/flavors/:id/action', async (request) => {
-    requireCloudAdmin(authOf(request));
-    const { id } = request.params as { id: string };
-    const b = request.body;
-    const f = await db.flavors.get(id);
-    if (!f) throw notFound(`Flavor ${id} could not be found.`);
-    if (isObject(b) && isObject(b.addTenantAccess) && typeof b.addTenantAccess.tenant === 'string') {
-      // From 2.7 access to a public flavor is refused; before, Nova recorded it (to no effect).
-      if (f.isPublic && atLeast(request, '2.7')) throw conflict('Can not add access to a public flavor.');
-      return accessView(id, await db.flavors.addAccess(id, b.addTenantAccess.tenant));
-    }
-    if (isObject(b) && isObject(b.removeTenantAccess) && typeof b.removeTenantAccess.tenant === 'string') {
-      return accessView(id, await db.flavors.removeAccess(id, b.removeTenantAccess.tenant));
-    }
-    throw badRequest('There is no such action.');
   });
 }

@@ -3,8 +3,10 @@
  * scheduler applies to the servers created in it (`os:scheduler_hints` `group`): `affinity`
  * (its servers on one host) or `anti-affinity` (each on a host of its own), refused when no
  * host fits; from microversion 2.15 `soft-affinity` and `soft-anti-affinity`, the same as a
- * preference. Its live servers are its members; from 2.13 it shows its project and user. The
- * cloud admin sees every project's with `all_projects`.
+ * preference. Its live servers are its members; from 2.13 it shows its project and user; from
+ * 2.64 it has one `policy` and its `rules`: an anti-affinity group may allow up to
+ * `max_server_per_host` of its servers on a host. The cloud admin sees every project's with
+ * `all_projects`.
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -21,11 +23,43 @@ function groupView(request: FastifyRequest, group: ServerGroup) {
   return {
     id: group.id,
     name: group.name,
-    policies: [group.policy],
+    // 2.64: one policy and its rules, in place of the list of policies and the metadata.
+    ...(atLeast(request, '2.64')
+      ? {
+          policy: group.policy,
+          rules:
+            group.rules.maxServerPerHost === undefined ? {} : { max_server_per_host: group.rules.maxServerPerHost },
+        }
+      : { policies: [group.policy], metadata: {} }),
     members: group.members,
-    metadata: {},
     ...(atLeast(request, '2.13') ? { project_id: group.projectId, user_id: group.userId } : {}),
   };
+}
+
+/** A create's policy: `policies`, a list of one, before 2.64; `policy` and its `rules` from it. */
+function requestedPolicy(request: FastifyRequest, g: Record<string, unknown>) {
+  const allowed = atLeast(request, '2.15') ? [...HARD_POLICIES, ...SOFT_POLICIES] : HARD_POLICIES;
+  if (!atLeast(request, '2.64')) {
+    rejectUnknown(g, ['name', 'policies'], "'server_group'");
+    const policies = g.policies;
+    if (!Array.isArray(policies) || policies.length !== 1 || !allowed.includes(policies[0] as ServerGroupPolicy)) {
+      throw badRequest(`Invalid input for field/attribute policies: one of ${allowed.join(', ')}.`);
+    }
+    return { policy: policies[0] as ServerGroupPolicy, rules: {} };
+  }
+  rejectUnknown(g, ['name', 'policy', 'rules'], "'server_group'");
+  if (!allowed.includes(g.policy as ServerGroupPolicy)) {
+    throw badRequest(`Invalid input for field/attribute policy: one of ${allowed.join(', ')}.`);
+  }
+  const policy = g.policy as ServerGroupPolicy;
+  if (g.rules === undefined) return { policy, rules: {} };
+  if (!isObject(g.rules)) throw badRequest('Invalid input for field/attribute rules: an object.');
+  rejectUnknown(g.rules, ['max_server_per_host'], "'rules'");
+  if (g.rules.max_server_per_host === undefined) return { policy, rules: {} };
+  if (policy !== 'anti-affinity') {
+    throw badRequest(`Only anti-affinity policy supports "max_server_per_host" rule.`);
+  }
+  return { policy, rules: { maxServerPerHost: intField(g.rules.max_server_per_host, 'max_server_per_host', 1) } };
 }
 
 /** A group the caller may see: its project's, or any for the cloud admin; else 404. */
@@ -61,13 +95,8 @@ export function registerServerGroups(app: FastifyInstance, deps: ApiDeps): void 
     const { auth, project } = projectOf(request);
     requireWriter(auth);
     const g = body(request, 'server_group');
-    rejectUnknown(g, ['name', 'policies'], "'server_group'");
+    const { policy, rules } = requestedPolicy(request, g);
     const name = nameField(g.name);
-    const policies = g.policies;
-    const allowed = atLeast(request, '2.15') ? [...HARD_POLICIES, ...SOFT_POLICIES] : HARD_POLICIES;
-    if (!Array.isArray(policies) || policies.length !== 1 || !allowed.includes(policies[0] as ServerGroupPolicy)) {
-      throw badRequest(`Invalid input for field/attribute policies: one of ${allowed.join(', ')}.`);
-    }
     const quotas = await db.quotas.get(project.id);
     const group = await db.serverGroups.create(
       {
@@ -75,7 +104,8 @@ export function registerServerGroups(app: FastifyInstance, deps: ApiDeps): void 
         name,
         projectId: project.id,
         userId: auth.user.id,
-        policy: policies[0] as ServerGroupPolicy,
+        policy,
+        rules,
         createdAt: new Date().toISOString(),
       },
       quotas.server_groups,

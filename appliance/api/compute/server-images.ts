@@ -17,6 +17,7 @@ import {
   isObject,
   metadataField,
   nameField,
+  refuseTrustedCertificates,
   rejectUnknown,
   userDataField,
 } from './fields.js';
@@ -193,9 +194,11 @@ export async function rebuildServer(
       ...(atLeast(request, '2.19') ? ['description'] : []),
       ...(atLeast(request, '2.54') ? ['key_name'] : []),
       ...(atLeast(request, '2.57') ? ['user_data'] : []),
+      ...(atLeast(request, '2.63') ? ['trusted_image_certificates'] : []),
     ],
     'rebuild',
   );
+  refuseTrustedCertificates(args.trusted_image_certificates);
   const image = await usableImage(deps, auth, args.imageRef);
   const flavor = await deps.db.flavors.get(server.flavorId);
   if (flavor) checkFlavorFitsImage(flavor, image);

@@ -26,7 +26,7 @@ export function flavorBasic(request: FastifyRequest, base: string, f: Flavor) {
 
 /**
  * nova/api/openstack/compute/views/flavors.py `show`: from 2.55 with its description, from 2.61
- * its extra specs (which anyone who sees the flavor may read).
+ * its extra specs (which anyone who sees the flavor may read); from 2.75 no swap is 0, not ''.
  */
 export function flavorDetail(request: FastifyRequest, base: string, f: Flavor) {
   return {
@@ -35,7 +35,7 @@ export function flavorDetail(request: FastifyRequest, base: string, f: Flavor) {
     ram: f.ram,
     disk: f.disk,
     vcpus: f.vcpus,
-    swap: f.swap === 0 ? '' : f.swap,
+    swap: f.swap === 0 && !atLeast(request, '2.75') ? '' : f.swap,
     'OS-FLV-EXT-DATA:ephemeral': f.ephemeral,
     'OS-FLV-DISABLED:disabled': f.disabled,
     'os-flavor-access:is_public': f.isPublic,
@@ -64,9 +64,10 @@ function addresses(s: Server, extended: boolean) {
 }
 
 /** Nova's hostId: sha224 of project id and host, so tenants can tell co-located servers apart. */
-function hostId(s: Server): string {
-  return createHash('sha224').update(`${s.projectId}${s.host}`).digest('hex');
+export function hostIdOf(projectId: string, host: string): string {
+  return createHash('sha224').update(`${projectId}${host}`).digest('hex');
 }
+const hostId = (s: Server): string => hostIdOf(s.projectId, s.host);
 
 const PROGRESS_STATUSES = new Set(['ACTIVE', 'BUILD', 'REBUILD', 'RESIZE', 'VERIFY_RESIZE']);
 
@@ -115,7 +116,15 @@ export function serverUpdateView(request: FastifyRequest, base: string, s: Serve
     ...(atLeast(request, '2.9') ? { locked: s.lockedBy !== null } : {}),
     ...(atLeast(request, '2.19') ? { description: s.description } : {}),
     ...(atLeast(request, '2.26') ? { tags: s.tags } : {}),
+    // rackseed verifies no image signature, so no server has trusted certificates (2.63).
+    ...(atLeast(request, '2.63') ? { trusted_image_certificates: null } : {}),
+    ...(atLeast(request, '2.73') ? { locked_reason: s.lockedReason } : {}),
   };
+}
+
+/** From 2.71, in a server's own view (not the lists): the server groups it is in (one at most). */
+export function serverGroupsField(request: FastifyRequest, s: Server) {
+  return atLeast(request, '2.71') ? { server_groups: s.serverGroupId === null ? [] : [s.serverGroupId] } : {};
 }
 
 /** A rebuild's answer: the update view, from 2.54 with the key pair and from 2.57 the user data. */
@@ -124,6 +133,7 @@ export function serverRebuildView(request: FastifyRequest, base: string, s: Serv
     ...serverUpdateView(request, base, s),
     ...(atLeast(request, '2.54') ? { key_name: s.keyName } : {}),
     ...(atLeast(request, '2.57') ? { user_data: s.userData } : {}),
+    ...serverGroupsField(request, s),
   };
 }
 
