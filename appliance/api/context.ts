@@ -152,6 +152,11 @@ export function keystoneTime(seconds: number): string {
 }
 
 /** `YYYY-MM-DDThh:mm:ssZ`, as Nova writes dates. */
+/** Nova's time as its database keeps it: microseconds, no zone (instance actions, migrations, launched_at). */
+export function novaMicroTime(iso: string): string {
+  return iso.replace(/Z$/, '').replace(/(\.\d{3})$/, '$1000');
+}
+
 export function novaTime(iso: string): string {
   return iso.replace(/\.\d+Z$/, 'Z');
 }

@@ -501,6 +501,21 @@ export function cloudSql(db: Database.Database): CloudSql {
   };
   const classOf = (className: string): Record<QuotaResource, number> =>
     withLimits(DEFAULT_QUOTAS, all('SELECT resource, hard_limit FROM quota_classes WHERE class_name = ?', className));
+  /** Writes the limits set of a project's quotas or a quota class (both tables keyed by owner and resource). */
+  const setLimits = db.transaction(
+    (table: 'quotas' | 'quota_classes', owner: 'project_id' | 'class_name', key: string, limits: object) => {
+      for (const [resource, limit] of Object.entries(limits)) {
+        if (limit === undefined || !(resource in DEFAULT_QUOTAS)) continue;
+        run(
+          `INSERT INTO ${table} (${owner}, resource, hard_limit) VALUES (?, ?, ?)
+           ON CONFLICT (${owner}, resource) DO UPDATE SET hard_limit = excluded.hard_limit`,
+          key,
+          resource,
+          limit,
+        );
+      }
+    },
+  );
   const quotasOf = (projectId: string): Record<QuotaResource, number> =>
     withLimits(classOf('default'), all('SELECT resource, hard_limit FROM quotas WHERE project_id = ?', projectId));
 
@@ -1445,38 +1460,18 @@ export function cloudSql(db: Database.Database): CloudSql {
     },
     quotas: {
       get: (projectId) => quotasOf(projectId),
-      set: (projectId, limits) =>
-        db.transaction(() => {
-          for (const [resource, limit] of Object.entries(limits)) {
-            if (limit === undefined || !(resource in DEFAULT_QUOTAS)) continue;
-            run(
-              `INSERT INTO quotas (project_id, resource, hard_limit) VALUES (?, ?, ?)
-               ON CONFLICT (project_id, resource) DO UPDATE SET hard_limit = excluded.hard_limit`,
-              projectId,
-              resource,
-              limit,
-            );
-          }
-          return quotasOf(projectId);
-        })(),
+      set: (projectId, limits) => {
+        setLimits('quotas', 'project_id', projectId, limits);
+        return quotasOf(projectId);
+      },
       reset: (projectId) => {
         run('DELETE FROM quotas WHERE project_id = ?', projectId);
       },
       getClass: (className) => classOf(className),
-      setClass: (className, limits) =>
-        db.transaction(() => {
-          for (const [resource, limit] of Object.entries(limits)) {
-            if (limit === undefined || !(resource in DEFAULT_QUOTAS)) continue;
-            run(
-              `INSERT INTO quota_classes (class_name, resource, hard_limit) VALUES (?, ?, ?)
-               ON CONFLICT (class_name, resource) DO UPDATE SET hard_limit = excluded.hard_limit`,
-              className,
-              resource,
-              limit,
-            );
-          }
-          return classOf(className);
-        })(),
+      setClass: (className, limits) => {
+        setLimits('quota_classes', 'class_name', className, limits);
+        return classOf(className);
+      },
     },
   };
 }

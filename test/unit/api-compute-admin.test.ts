@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_PASSWORD, publicImage, startTestApi, tenant, tokenFor } from './api-helpers.js';
+import { ADMIN_PASSWORD, computeCaller, publicImage, startTestApi, tenant, tokenFor } from './api-helpers.js';
 
 // The compute API's admin side over the embedded cloud (one fake host, `rackseed-fake-0`):
 // aggregates and the zones they make, os-hosts, the usage audit log, os-resetState, external
@@ -10,21 +10,13 @@ describe('compute admin APIs: aggregates and zones, hosts, reset state, events, 
   let admin: string;
   let member: string;
   let imageRef: string;
-  const call = async (
+  const call = (
     token: string,
     method: 'GET' | 'POST' | 'PUT' | 'DELETE',
     url: string,
     payload?: object,
     version = '2.1',
-  ) => {
-    const r = await t.api.app.inject({
-      method,
-      url: `/compute/v2.1${url}`,
-      headers: { 'x-auth-token': token, 'openstack-api-version': `compute ${version}` },
-      ...(payload ? { payload } : {}),
-    });
-    return { status: r.statusCode, body: r.body ? r.json() : undefined };
-  };
+  ) => computeCaller(t.api)(token, version, method, url, payload);
   const newServer = async (name: string, extra: object = {}) => {
     const r = await call(member, 'POST', '/servers', { server: { name, imageRef, flavorRef: '1', ...extra } });
     await t.api.servers.idle();

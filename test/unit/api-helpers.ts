@@ -111,3 +111,25 @@ export async function publicImage(api: Api, adminToken: string): Promise<string>
   });
   return id;
 }
+
+/**
+ * A caller of the compute API through the app at a microversion: its status and parsed body
+ * (undefined when empty).
+ */
+export function computeCaller(api: Api) {
+  return async (
+    token: string,
+    version: string,
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    url: string,
+    payload?: object,
+  ) => {
+    const r = await api.app.inject({
+      method,
+      url: `/compute/v2.1${url}`,
+      headers: { 'x-auth-token': token, 'openstack-api-version': `compute ${version}` },
+      ...(payload ? { payload } : {}),
+    });
+    return { status: r.statusCode, body: r.body ? r.json() : undefined };
+  };
+}

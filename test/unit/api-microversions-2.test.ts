@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_PASSWORD, publicImage, startTestApi, tenant, tokenFor } from './api-helpers.js';
+import { ADMIN_PASSWORD, computeCaller, publicImage, startTestApi, tenant, tokenFor } from './api-helpers.js';
 
 // What each compute microversion from 2.47 on changes, over the embedded cloud (one fake host):
 // each assertion at the version that brings the change and at the one before.
@@ -8,21 +8,7 @@ describe('Nova microversions 2.47 and later', () => {
   let admin: string;
   let member: string;
   let imageRef: string;
-  const call = async (
-    token: string,
-    version: string,
-    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
-    url: string,
-    payload?: object,
-  ) => {
-    const r = await t.api.app.inject({
-      method,
-      url: `/compute/v2.1${url}`,
-      headers: { 'x-auth-token': token, 'openstack-api-version': `compute ${version}` },
-      ...(payload ? { payload } : {}),
-    });
-    return { status: r.statusCode, body: r.body ? r.json() : undefined };
-  };
+  const call: ReturnType<typeof computeCaller> = (...args) => computeCaller(t.api)(...args);
   const create = async (version: string, extra: object = {}, flavorRef = '1') => {
     const r = await call(member, version, 'POST', '/servers', {
       server: { name: 'mv2', imageRef, flavorRef, networks: 'auto', ...extra },

@@ -1,7 +1,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NOVA_MAX_MICROVERSION } from '../../appliance/api/index.js';
-import { ADMIN_PASSWORD, publicImage, startTestApi, tenant, tokenFor } from './api-helpers.js';
+import { ADMIN_PASSWORD, computeCaller, publicImage, startTestApi, tenant, tokenFor } from './api-helpers.js';
 
 // What each compute microversion from 2.2 to 2.46 changes (later ones: api-microversions-2.test.ts), over the embedded cloud: each
 // assertion is made at the version that brings the change and at the one before.
@@ -12,21 +12,7 @@ describe('Nova microversions 2.2 to 2.46', () => {
   let other: string;
   let imageRef: string;
   let server: string;
-  const call = async (
-    token: string,
-    version: string,
-    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
-    url: string,
-    payload?: object,
-  ) => {
-    const r = await t.api.app.inject({
-      method,
-      url: `/compute/v2.1${url}`,
-      headers: { 'x-auth-token': token, 'openstack-api-version': `compute ${version}` },
-      ...(payload ? { payload } : {}),
-    });
-    return { status: r.statusCode, body: r.body ? r.json() : {} };
-  };
+  const call: ReturnType<typeof computeCaller> = (...args) => computeCaller(t.api)(...args);
   const userIdOf = async (name: string) =>
     (
       await t.api.app.inject({

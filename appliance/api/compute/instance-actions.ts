@@ -7,7 +7,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { InstanceAction, Server } from '../../db/index.js';
-import { type ApiDeps, type AuthContext, authOf, queryString } from '../context.js';
+import { type ApiDeps, type AuthContext, authOf, novaMicroTime, queryString } from '../context.js';
 import { badRequest, notFound } from '../faults.js';
 import { atLeast } from './microversions.js';
 import { nextLink, pageItems, pageOf } from './paging.js';
@@ -26,9 +26,6 @@ const EVENT_OF_ACTION: Record<string, string> = {
   trigger_crash_dump: 'compute_trigger_crash_dump',
 };
 
-/** Nova's timestamps here: microseconds, no zone. */
-const time = (iso: string) => iso.replace(/Z$/, '').replace(/(\.\d{3})$/, '$1000');
-
 /** When an action last changed: when it finished, else when it started. */
 const updatedAt = (a: InstanceAction) => a.finishTime ?? a.startTime;
 
@@ -39,9 +36,9 @@ function actionView(request: FastifyRequest, a: InstanceAction) {
     message: a.message,
     project_id: a.projectId,
     request_id: a.requestId,
-    start_time: time(a.startTime),
+    start_time: novaMicroTime(a.startTime),
     user_id: a.userId,
-    ...(atLeast(request, '2.58') ? { updated_at: time(updatedAt(a)) } : {}),
+    ...(atLeast(request, '2.58') ? { updated_at: novaMicroTime(updatedAt(a)) } : {}),
   };
 }
 
@@ -108,8 +105,8 @@ export function registerInstanceActions(
       : {};
     const event = {
       event: EVENT_OF_ACTION[action.action] ?? `compute_${action.action}`,
-      start_time: time(action.startTime),
-      finish_time: action.finishTime ? time(action.finishTime) : null,
+      start_time: novaMicroTime(action.startTime),
+      finish_time: action.finishTime ? novaMicroTime(action.finishTime) : null,
       result: action.result,
       ...(auth.isCloudAdmin ? { traceback: null } : {}),
       ...where,

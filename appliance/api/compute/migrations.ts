@@ -10,13 +10,12 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Migration, Server } from '../../db/index.js';
-import { type ApiDeps, type AuthContext, authOf, queryString, requireCloudAdmin } from '../context.js';
+import { type ApiDeps, type AuthContext, authOf, novaMicroTime, queryString, requireCloudAdmin } from '../context.js';
 import { badRequest, notFound } from '../faults.js';
 import { atLeast } from './microversions.js';
 import { nextLink, pageItems, pageOf } from './paging.js';
 
-/** Nova's timestamps here: microseconds, no zone. */
-const time = (iso: string | null) => (iso === null ? null : iso.replace(/Z$/, '').replace(/(\.\d{3})$/, '$1000'));
+const time = (iso: string | null) => (iso === null ? null : novaMicroTime(iso));
 /** Nova's flavor ids here are its numbers: rackseed's numeric flavor ids, null for another. */
 const flavorNumber = (id: string) => (/^\d+$/.test(id) ? Number(id) : null);
 

@@ -3,7 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import { type ServerStateValue, serverStatusView } from '../../../statemachines/index.js';
 import { hostnameOf, machineOf } from '../../compute/index.js';
 import type { Flavor, Server } from '../../db/index.js';
-import { novaTime } from '../context.js';
+import { novaMicroTime, novaTime } from '../context.js';
 import { atLeast } from './microversions.js';
 
 /** Links of a Nova resource: `self` with the version, `bookmark` without. */
@@ -160,7 +160,7 @@ export function serverDetail(
     'OS-EXT-STS:vm_state': view.vmState,
     'OS-EXT-STS:task_state': view.taskState,
     'OS-EXT-STS:power_state': view.powerState,
-    'OS-SRV-USG:launched_at': s.launchedAt ? s.launchedAt.replace(/Z$/, '').replace(/(\.\d{3})$/, '$1000') : null,
+    'OS-SRV-USG:launched_at': s.launchedAt ? novaMicroTime(s.launchedAt) : null,
     'OS-SRV-USG:terminated_at': null,
     'os-extended-volumes:volumes_attached': [],
     config_drive: '',
