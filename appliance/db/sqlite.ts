@@ -24,6 +24,7 @@ import {
   type Flavor,
   type HostCapacity,
   type Image,
+  type ImageSortKey,
   type Keypair,
   type Network,
   type Nic,
@@ -1353,20 +1354,53 @@ export function cloudSql(db: Database.Database): CloudSql {
           ['status', filter.status],
           ['visibility', filter.visibility === 'all' ? undefined : filter.visibility],
           ['owner', filter.owner],
+          ['container_format', filter.containerFormat],
+          ['disk_format', filter.diskFormat],
         ] as const) {
           if (value !== undefined) {
             clauses.push(`${column} = ?`);
             params.push(value);
           }
         }
-        if (page.marker !== undefined) {
-          const marker = one('SELECT created_at, id FROM images WHERE id = ?', page.marker);
-          if (!marker) throw new DbNotFoundError('marker', page.marker);
-          clauses.push('(created_at < ? OR (created_at = ? AND id < ?))');
-          params.push(marker.created_at, marker.created_at, marker.id);
+        if (filter.size !== undefined) {
+          clauses.push('size = ?');
+          params.push(filter.size);
         }
+        if (filter.sizeMin !== undefined) {
+          clauses.push('size >= ?');
+          params.push(filter.sizeMin);
+        }
+        if (filter.sizeMax !== undefined) {
+          clauses.push('size <= ?');
+          params.push(filter.sizeMax);
+        }
+        for (const tag of filter.tags ?? []) {
+          clauses.push('EXISTS (SELECT 1 FROM json_each(images.tags) WHERE value = ?)');
+          params.push(tag);
+        }
+        // The sort keys, then created_at and id (newest first) to break ties; a missing name or
+        // size sorts as the least (COALESCE: SQL's NULL compares with nothing).
+        const keys: ImageSortKey[] = [...(filter.sort ?? [])];
+        for (const key of ['created_at', 'id'] as const) {
+          if (!keys.some((k) => k.key === key)) keys.push({ key, dir: 'desc' });
+        }
+        const value = (k: ImageSortKey['key'], table = '') =>
+          k === 'size' ? `COALESCE(${table}size, -1)` : k === 'name' ? `COALESCE(${table}name, '')` : `${table}${k}`;
+        if (page.marker !== undefined) {
+          const marker = one('SELECT * FROM images WHERE id = ?', page.marker);
+          if (!marker) throw new DbNotFoundError('marker', page.marker);
+          // After the marker in that order: the first key that differs decides.
+          const after = keys.map((k, i) => {
+            const equal = keys.slice(0, i).map((e) => `${value(e.key, 'images.')} = ${value(e.key, 'm.')}`);
+            const beyond = `${value(k.key, 'images.')} ${k.dir === 'desc' ? '<' : '>'} ${value(k.key, 'm.')}`;
+            return [...equal, beyond].join(' AND ');
+          });
+          clauses.push(`EXISTS (SELECT 1 FROM images m WHERE m.id = ? AND ((${after.join(') OR (')})))`);
+          params.push(page.marker);
+        }
+        const order = keys.map((k) => `${value(k.key)} ${k.dir.toUpperCase()}`).join(', ');
         return all(
-          `SELECT * FROM images WHERE ${clauses.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT ?`,
+          `SELECT * FROM images WHERE ${clauses.join(' AND ')} ORDER BY ${order} LIMIT ?`,
           ...params,
           page.limit,
         ).map(toImage);

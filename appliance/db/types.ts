@@ -407,6 +407,22 @@ export interface ImageFilter {
   /** Only images with this visibility (`all`: any, community images included). */
   visibility?: Image['visibility'] | 'all';
   owner?: string;
+  containerFormat?: string;
+  diskFormat?: string;
+  /** Bytes: exactly, at least and at most. */
+  size?: number;
+  sizeMin?: number;
+  sizeMax?: number;
+  /** Images with every one of these tags. */
+  tags?: readonly string[];
+  /** The order, first key first (Glance's default: newest first); `created_at` and `id` break ties. */
+  sort?: readonly ImageSortKey[];
+}
+
+/** A key Glance sorts images by, and its direction. */
+export interface ImageSortKey {
+  key: 'name' | 'status' | 'container_format' | 'disk_format' | 'size' | 'id' | 'created_at' | 'updated_at';
+  dir: 'asc' | 'desc';
 }
 
 /** Limits a server create is checked against, inside the same transaction. */

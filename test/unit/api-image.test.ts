@@ -135,4 +135,55 @@ describe('Glance v2', () => {
       (await t.api.app.inject({ method: 'GET', url: `/image/v2/images?marker=${mine.id}`, headers: h() })).statusCode,
     ).toBe(200);
   });
+
+  it("filters the list by formats, size and tags, orders it by any of Glance's keys, and pages in that order", async () => {
+    const make = async (name: string, bytes: number, disk: string, tags: string[]) => {
+      const image = (
+        await t.api.app.inject({
+          method: 'POST',
+          url: '/image/v2/images',
+          headers: h(),
+          payload: { name, disk_format: disk, container_format: 'bare', tags },
+        })
+      ).json();
+      await t.api.app.inject({
+        method: 'PUT',
+        url: `/image/v2/images/${image.id}/file`,
+        headers: { ...h(), 'content-type': 'application/octet-stream' },
+        payload: Buffer.alloc(bytes, 1),
+      });
+      return image.id as string;
+    };
+    const ids = {
+      b: await make('sort-b', 3000, 'qcow2', ['sorted', 'big']),
+      a: await make('sort-a', 1000, 'raw', ['sorted']),
+      c: await make('sort-c', 2000, 'raw', ['sorted', 'big']),
+    };
+    const names = async (query: string) => {
+      const r = await t.api.app.inject({ method: 'GET', url: `/image/v2/images?tag=sorted&${query}`, headers: h() });
+      return {
+        status: r.statusCode,
+        names: r.statusCode === 200 ? r.json().images.map((i: { name: string }) => i.name) : [],
+        body: r.json(),
+      };
+    };
+    expect((await names('')).names).toEqual(['sort-c', 'sort-a', 'sort-b']); // newest first
+    expect((await names('sort=name:asc')).names).toEqual(['sort-a', 'sort-b', 'sort-c']);
+    expect((await names('sort_key=size&sort_dir=desc')).names).toEqual(['sort-b', 'sort-c', 'sort-a']);
+    expect((await names('sort=disk_format:asc,name:desc')).names).toEqual(['sort-b', 'sort-c', 'sort-a']);
+    expect((await names('disk_format=raw')).names).toEqual(['sort-c', 'sort-a']);
+    expect((await names('tag=big&size_min=2500')).names).toEqual(['sort-b']);
+    expect((await names('size=1000')).names).toEqual(['sort-a']);
+    expect((await names('size_max=2000&container_format=bare')).names).toEqual(['sort-c', 'sort-a']);
+    // Paging keeps the order asked for: the marker is the last image of the page before.
+    const first = await names('sort=name:asc&limit=2');
+    expect(first.names).toEqual(['sort-a', 'sort-b']);
+    expect((await names(`sort=name:asc&limit=2&marker=${ids.b}`)).names).toEqual(['sort-c']);
+    expect((await names('sort=nope:asc')).status).toBe(400);
+    expect((await names('sort=name:up')).status).toBe(400);
+    expect((await names('sort=name:asc&sort_key=size')).status).toBe(400);
+    expect((await names('size_min=big')).status).toBe(400);
+    const slash = await t.api.app.inject({ method: 'GET', url: '/image/v2/images/', headers: h() });
+    expect(slash.statusCode).toBe(404);
+  });
 });

@@ -7,6 +7,7 @@ import {
   type ApiDeps,
   type AuthContext,
   authOf,
+  queryAll,
   queryString,
   requireCloudAdmin,
   requireToken,
@@ -14,6 +15,7 @@ import {
 } from '../context.js';
 import { ApiError, badRequest, conflict, forbidden, notFound } from '../faults.js';
 import { imageMemberRoutes } from './members.js';
+import { sizeFilter, sortOf } from './query.js';
 import { imageView } from './views.js';
 import { visibleImage } from './visibility.js';
 
@@ -193,11 +195,6 @@ async function bootableCopy(deps: ApiDeps, image: Image, id: string): Promise<nu
 }
 
 /**
- * Glance v2 under `/image`: images (create, list, show, JSON-patch update, delete), their
- * bytes (chunked upload, streamed download with ranges), tags, visibility, members,
- * (de)activation.
- */
-/**
  * Deletes an image its caller may delete (its owner's project, or the cloud admin): refused
  * while protected (403) or while servers' disks are clones of it (409); its bootable copy,
  * record and data go.
@@ -214,6 +211,11 @@ export async function deleteImage(deps: ApiDeps, image: Image): Promise<void> {
   await deps.blobs.delete(image.id);
 }
 
+/**
+ * Glance v2 under `/image`: images (create, list with its filters and order, show, JSON-patch update, delete), their
+ * bytes (chunked upload, streamed download with ranges), tags, visibility, members,
+ * (de)activation.
+ */
 export async function imageRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const db = deps.db;
   const base = deps.publicUrl;
@@ -256,6 +258,8 @@ export async function imageRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
       api.addHook('onRequest', requireToken(deps));
 
       api.get('/images', async (request) => {
+        // The router ignores a trailing slash: `/v2/images/` names an image, the empty one.
+        if (request.url.split('?')[0]?.endsWith('/')) throw notFound('No image found with ID ');
         const auth = authOf(request);
         const limitText = queryString(request, 'limit');
         if (limitText !== undefined && !/^\d+$/.test(limitText)) throw badRequest('limit param must be an integer');
@@ -282,6 +286,13 @@ export async function imageRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
               status: queryString(request, 'status'),
               visibility: visibility as ImageFilter['visibility'],
               owner: queryString(request, 'owner'),
+              containerFormat: queryString(request, 'container_format'),
+              diskFormat: queryString(request, 'disk_format'),
+              size: sizeFilter(request, 'size'),
+              sizeMin: sizeFilter(request, 'size_min'),
+              sizeMax: sizeFilter(request, 'size_max'),
+              tags: queryAll(request, 'tag'),
+              sort: sortOf(request),
             },
             { limit: limit + 1, ...(marker === undefined ? {} : { marker }) },
           );
