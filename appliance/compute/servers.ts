@@ -51,17 +51,17 @@ const ACTION_OF_EFFECT: Record<string, string> = {
   destroy: 'delete',
 };
 
-/**
- * Drives servers through the server machine: persists each transition (only if the row is
- * still in the state it was read in), runs the effects the machine names through the
- * compute driver, and feeds the results back as events.
- */
 /** A create's one host: forced (an admin's "ZONE:HOST", past the service filter) or asked for (2.74). */
 export interface Destination {
   readonly host: string;
   readonly forced: boolean;
 }
 
+/**
+ * Drives servers through the server machine: persists each transition (only if the row is
+ * still in the state it was read in), runs the effects the machine names through the
+ * compute driver, and feeds the results back as events.
+ */
 export class ServerService {
   #inFlight = new Set<Promise<void>>();
 
