@@ -1349,30 +1349,21 @@ export function cloudSql(db: Database.Database): CloudSql {
           clauses.push(`(owner = ? OR visibility != 'community')`);
           params.push(filter.projectId);
         }
-        for (const [column, value] of [
-          ['name', filter.name],
-          ['status', filter.status],
-          ['visibility', filter.visibility === 'all' ? undefined : filter.visibility],
-          ['owner', filter.owner],
-          ['container_format', filter.containerFormat],
-          ['disk_format', filter.diskFormat],
+        for (const [column, op, value] of [
+          ['name', '=', filter.name],
+          ['status', '=', filter.status],
+          ['visibility', '=', filter.visibility === 'all' ? undefined : filter.visibility],
+          ['owner', '=', filter.owner],
+          ['container_format', '=', filter.containerFormat],
+          ['disk_format', '=', filter.diskFormat],
+          ['size', '=', filter.size],
+          ['size', '>=', filter.sizeMin],
+          ['size', '<=', filter.sizeMax],
         ] as const) {
           if (value !== undefined) {
-            clauses.push(`${column} = ?`);
+            clauses.push(`${column} ${op} ?`);
             params.push(value);
           }
-        }
-        if (filter.size !== undefined) {
-          clauses.push('size = ?');
-          params.push(filter.size);
-        }
-        if (filter.sizeMin !== undefined) {
-          clauses.push('size >= ?');
-          params.push(filter.sizeMin);
-        }
-        if (filter.sizeMax !== undefined) {
-          clauses.push('size <= ?');
-          params.push(filter.sizeMax);
         }
         for (const tag of filter.tags ?? []) {
           clauses.push('EXISTS (SELECT 1 FROM json_each(images.tags) WHERE value = ?)');

@@ -141,16 +141,16 @@ export function registerHypervisors(app: FastifyInstance, deps: ApiDeps): void {
    * before; from 2.53 those whose name holds `hypervisor_hostname_pattern` (which is not paged),
    * with their servers if `with_servers` asks.
    */
-  const listed = async <T extends { id: number | string; hypervisor_hostname: string }>(
+  const listed = <T extends { id: number | string; hypervisor_hostname: string }>(
     request: FastifyRequest,
     path: string,
     every: T[],
+    servers: readonly Server[],
   ) => {
     const pattern = atLeast(request, '2.53') ? queryString(request, 'hypervisor_hostname_pattern') : undefined;
-    const servers = withServers(request) ? (await facts(request)).servers : undefined;
     const all = every
       .filter((h) => pattern === undefined || h.hypervisor_hostname.includes(pattern))
-      .map((h) => (servers ? { ...h, servers: serversOn(servers, h.hypervisor_hostname) } : h));
+      .map((h) => (withServers(request) ? { ...h, servers: serversOn(servers, h.hypervisor_hostname) } : h));
     if (pattern !== undefined) {
       if (queryString(request, 'limit') !== undefined || queryString(request, 'marker') !== undefined) {
         throw badRequest('Paging over hypervisors with hypervisor_hostname_pattern is not supported.');
@@ -168,19 +168,21 @@ export function registerHypervisors(app: FastifyInstance, deps: ApiDeps): void {
     };
   };
   app.get('/os-hypervisors', async (request) => {
-    const { summary } = await facts(request);
+    const { summary, servers } = await facts(request);
     return listed(
       request,
       'os-hypervisors',
       driver.hosts().map((h, i) => summary(i, h)),
+      servers,
     );
   });
   app.get('/os-hypervisors/detail', async (request) => {
-    const { detail } = await facts(request);
+    const { detail, servers } = await facts(request);
     return listed(
       request,
       'os-hypervisors/detail',
       driver.hosts().map((h, i) => detail(i, h)),
+      servers,
     );
   });
   app.get('/os-hypervisors/statistics', async (request) => {

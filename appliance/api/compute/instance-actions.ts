@@ -7,10 +7,10 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { InstanceAction, Server } from '../../db/index.js';
-import { type ApiDeps, type AuthContext, authOf, novaMicroTime, queryString } from '../context.js';
-import { badRequest, notFound } from '../faults.js';
+import { type ApiDeps, type AuthContext, authOf, novaMicroTime } from '../context.js';
+import { notFound } from '../faults.js';
 import { atLeast } from './microversions.js';
-import { nextLink, pageItems, pageOf } from './paging.js';
+import { nextLink, pageItems, pageOf, timeFilter } from './paging.js';
 import { hostIdOf } from './views.js';
 
 /** The compute manager method Nova names each action's event after. */
@@ -63,18 +63,12 @@ export function registerInstanceActions(
     const server = await serverOf(request, authOf(request), id);
     const all = await deps.db.actions.list(server.id);
     if (!atLeast(request, '2.58')) return { instanceActions: all.map((a) => actionView(request, a)) };
-    const since = queryString(request, 'changes-since');
-    if (since !== undefined && Number.isNaN(Date.parse(since))) {
-      throw badRequest(`Invalid input for query parameters changes-since. Value: ${since}.`);
-    }
-    const before = atLeast(request, '2.66') ? queryString(request, 'changes-before') : undefined;
-    if (before !== undefined && Number.isNaN(Date.parse(before))) {
-      throw badRequest(`Invalid input for query parameters changes-before. Value: ${before}.`);
-    }
+    const since = timeFilter(request, 'changes-since');
+    const before = atLeast(request, '2.66') ? timeFilter(request, 'changes-before') : undefined;
     const recent = all.filter(
       (a) =>
-        (since === undefined || Date.parse(updatedAt(a)) >= Date.parse(since)) &&
-        (before === undefined || Date.parse(updatedAt(a)) <= Date.parse(before)),
+        (since === undefined || Date.parse(updatedAt(a)) >= since) &&
+        (before === undefined || Date.parse(updatedAt(a)) <= before),
     );
     const page = pageOf(request);
     const { shown, more } = pageItems(recent, page, (a) => a.requestId);

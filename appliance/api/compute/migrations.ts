@@ -13,7 +13,7 @@ import type { Migration, Server } from '../../db/index.js';
 import { type ApiDeps, type AuthContext, authOf, novaMicroTime, queryString, requireCloudAdmin } from '../context.js';
 import { badRequest, notFound } from '../faults.js';
 import { atLeast } from './microversions.js';
-import { nextLink, pageItems, pageOf } from './paging.js';
+import { nextLink, pageItems, pageOf, timeFilter } from './paging.js';
 
 const time = (iso: string | null) => (iso === null ? null : novaMicroTime(iso));
 /** Nova's flavor ids here are its numbers: rackseed's numeric flavor ids, null for another. */
@@ -37,15 +37,6 @@ function migrationView(request: FastifyRequest, m: Migration) {
     ...(atLeast(request, '2.59') ? { uuid: m.uuid } : {}),
     ...(atLeast(request, '2.80') ? { user_id: m.userId, project_id: m.projectId } : {}),
   };
-}
-
-/** A time filter's value, as Nova's ISO 8601 reading; 400 otherwise. */
-function timeFilter(request: FastifyRequest, name: string): number | undefined {
-  const value = queryString(request, name);
-  if (value === undefined) return undefined;
-  const at = Date.parse(value);
-  if (Number.isNaN(at)) throw badRequest(`Invalid input for query parameters ${name}. Value: ${value}.`);
-  return at;
 }
 
 export function registerMigrations(

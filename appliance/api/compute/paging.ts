@@ -53,3 +53,12 @@ export function pageItems<T>(
   const rest = items.slice(from);
   return { shown: rest.slice(0, page.limit), more: rest.length > page.limit };
 }
+
+/** A list's time filter (`changes-since`, `changes-before`) as milliseconds; 400 for a time that does not parse. */
+export function timeFilter(request: FastifyRequest, name: string): number | undefined {
+  const value = queryString(request, name);
+  if (value === undefined) return undefined;
+  const at = Date.parse(value);
+  if (Number.isNaN(at)) throw badRequest(`Invalid input for query parameters ${name}. Value: ${value}.`);
+  return at;
+}
