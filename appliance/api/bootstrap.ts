@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { CloudDb, Flavor } from '../db/index.js';
+import { type CloudDb, type Flavor, SYSTEM_ALL } from '../db/index.js';
 import { hashPassword } from './identity/passwords.js';
+import { seedMetadefs } from './image/metadef-seed.js';
 
 /**
  * The roles every cloud has: `admin` administers its project (the whole cloud on {@link ADMIN_PROJECT}),
- * `member` changes its project, `reader` looks.
+ * `member` changes its project, `reader` looks. As Keystone's bootstrap, each implies the next.
  */
 export const ROLES = ['admin', 'member', 'reader'] as const;
 
@@ -22,8 +23,10 @@ const FLAVORS: readonly Pick<Flavor, 'id' | 'name' | 'ram' | 'vcpus' | 'disk'>[]
 
 /**
  * Makes a new cloud usable, idempotently: the three roles, the `admin` project and user
- * (with `password`, only when the user does not exist yet), the standard flavors and the
- * flat provider network `provider` (10.16.0.0/16) that servers attach to.
+ * (with `password`, only when the user does not exist yet; admin on that project and on the
+ * system, as Keystone's bootstrap), the standard flavors and the
+ * flat provider network `provider` (10.16.0.0/16) that servers attach to; a new catalog of
+ * metadata definitions gets Glance's standard namespaces that apply (image/metadef-seed.ts).
  * Returns the admin project's id.
  */
 export async function bootstrapCloud(
@@ -36,6 +39,15 @@ export async function bootstrapCloud(
     roleIds[name] =
       existing?.id ??
       (await db.roles.create({ id: randomUUID().replace(/-/g, ''), name, domainId: null, description: '' })).id;
+  }
+  const implied = await db.roles.implications({});
+  for (const [prior, next] of [
+    ['admin', 'member'],
+    ['member', 'reader'],
+  ] as const) {
+    const [priorId, impliedId] = [roleIds[prior] ?? '', roleIds[next] ?? ''];
+    if (!implied.some((i) => i.priorId === priorId && i.impliedId === impliedId))
+      await db.roles.imply(priorId, impliedId);
   }
   const project =
     (await db.projects.findByName(ADMIN_PROJECT.domainId, ADMIN_PROJECT.name)) ??
@@ -59,10 +71,13 @@ export async function bootstrapCloud(
     defaultProjectId: project.id,
     email: null,
     description: 'Cloud administrator',
+    extra: {},
   });
+  const grant = { actorType: 'user', actorId: user.id, inherited: false } as const;
   for (const name of ROLES) {
-    await db.assignments.grant({ userId: user.id, projectId: project.id, roleId: roleIds[name] ?? '' });
+    await db.assignments.grant({ ...grant, targetType: 'project', targetId: project.id, roleId: roleIds[name] ?? '' });
   }
+  await db.assignments.grant({ ...grant, targetType: 'system', targetId: SYSTEM_ALL, roleId: roleIds.admin ?? '' });
   for (const f of FLAVORS) {
     if (await db.flavors.get(f.id)) continue;
     await db.flavors.create({
@@ -106,5 +121,6 @@ export async function bootstrapCloud(
       },
     );
   }
+  await seedMetadefs(db, project.id);
   return { projectId: project.id, created };
 }

@@ -2,11 +2,11 @@ import type { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import type { BlobStore } from '../blobs/index.js';
 import type { ServerService } from '../compute/index.js';
-import type { CloudDb, Project, Role, User } from '../db/index.js';
+import type { CloudDb, Domain, Project, Role, User } from '../db/index.js';
 import { ADMIN_PROJECT } from './bootstrap.js';
 import { forbidden, unauthorized } from './faults.js';
 import type { LoginLimits } from './identity/logins.js';
-import type { TokenClaims, TokenService } from './identity/tokens.js';
+import { scopeOf, type TokenClaims, type TokenService } from './identity/tokens.js';
 
 /** What every API module is built from. */
 /**
@@ -47,10 +47,16 @@ export interface AuthContext {
   claims: TokenClaims;
   user: User;
   project: Project | null;
+  /** The domain of a domain-scoped token. */
+  domain: Domain | null;
+  /** A system-scoped token (Keystone's `system: {all: true}`). */
+  system: boolean;
   roles: Role[];
   /**
-   * The admin role on the admin project ({@link ADMIN_PROJECT}, Keystone's `admin_project_name`):
-   * administers the whole cloud (every project, flavors, hypervisors, identity).
+   * The admin role on the admin project ({@link ADMIN_PROJECT}, Keystone's `admin_project_name`),
+   * on the system, or on the admin project's domain (Keystone's `cloud_admin` of its v3 cloud
+   * policy sample): administers the whole cloud (every project, flavors, hypervisors, identity).
+   * Only the cloud admin can grant any of the three.
    */
   isCloudAdmin: boolean;
   /** The admin role on the token's project: administers that project only (see {@link administers}). */
@@ -74,21 +80,23 @@ declare module 'fastify' {
 export async function resolveToken(deps: ApiDeps, token: string): Promise<AuthContext | null> {
   const claims = await deps.tokens.verifyExceptRevocation(token);
   if (!claims) return null;
-  const subject = await deps.db.tokens.subject(claims.auditId, claims.userId, claims.projectId);
+  const subject = await deps.db.tokens.subject(claims.auditId, claims.userId, scopeOf(claims));
   if (!subject) return null;
-  const { user, project, roles } = subject;
+  const { user, project, domain, roles } = subject;
   const names = new Set(roles.map((r) => r.name));
-  const isProjectAdmin = names.has('admin');
+  const isAdmin = names.has('admin');
   // Keystone's is_admin_project: the token's project is the configured admin project, by name.
   const isAdminProject = project?.name === ADMIN_PROJECT.name && project.domainId === ADMIN_PROJECT.domainId;
   return {
     claims,
     user,
     project,
+    domain,
+    system: claims.system,
     roles,
-    isCloudAdmin: isProjectAdmin && isAdminProject,
-    isProjectAdmin,
-    canWrite: isProjectAdmin || names.has('member'),
+    isCloudAdmin: isAdmin && (isAdminProject || claims.system || domain?.id === ADMIN_PROJECT.domainId),
+    isProjectAdmin: isAdmin && project !== null,
+    canWrite: project !== null && (isAdmin || names.has('member')),
   };
 }
 

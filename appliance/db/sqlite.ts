@@ -3,24 +3,25 @@ import type { Migration } from '../dbmaster/index.js';
 import { actionsSql } from './actions.js';
 import { aggregatesSql, DEFAULT_ZONE, hostZones } from './aggregates.js';
 import { catalogSql } from './catalog.js';
+import { credentialsSql } from './credentials.js';
+import { domainConfigsSql } from './domain-configs.js';
+import { endpointFilterSql } from './endpoint-filter.js';
 import { imageMembersSql } from './image-members.js';
+import { metadefsSql } from './metadefs.js';
 import { migrationsSql } from './migrations.js';
+import { oauthConsumersSql } from './oauth-consumers.js';
+import { policiesSql } from './policies.js';
 import { computeServicesSql } from './compute-services.js';
 import { serverGroupsSql } from './server-groups.js';
 import { serverTagsSql } from './server-tags.js';
 import { nameFilter } from './name-filter.js';
-import {
-  DbConflictError,
-  DbExhaustedError,
-  DbNoValidHostError,
-  DbNotFoundError,
-  DbQuotaExceededError,
-  DbStaleError,
-} from './errors.js';
+import { identitySql, toDomain, toProject, toUser } from './identity.js';
+import { roleAssignmentsSql } from './role-assignments.js';
+import { bool, json, num, type Row, setClause, statements, str, strOrNull, where } from './rows.js';
+import { DbExhaustedError, DbNoValidHostError, DbNotFoundError, DbQuotaExceededError, DbStaleError } from './errors.js';
 import {
   type CloudSql,
   DEFAULT_QUOTAS,
-  type Domain,
   type Flavor,
   type HostCapacity,
   type Image,
@@ -29,16 +30,13 @@ import {
   type Network,
   type Nic,
   type Port,
-  type Project,
   type QuotaResource,
-  type Role,
   type Server,
   type ServerFlavor,
   type ServerGroup,
   type ServerGroupPolicy,
   type SigningKey,
   type Subnet,
-  type User,
 } from './types.js';
 
 /**
@@ -251,15 +249,81 @@ export const CLOUD_MIGRATIONS: readonly Migration[] = [
   ALTER TABLE servers ADD COLUMN locked_reason TEXT;
   `,
   },
+  {
+    version: 18,
+    name: "Keystone's credentials (EC2 ones too), OAuth1 consumers, policies, domain configurations and endpoint filters",
+    up: `
+  CREATE TABLE credentials (id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    project_id TEXT REFERENCES projects(id) ON DELETE CASCADE, type TEXT NOT NULL, blob TEXT NOT NULL,
+    extra TEXT NOT NULL);
+  CREATE INDEX credentials_user ON credentials (user_id);
+  CREATE TABLE oauth_consumers (id TEXT PRIMARY KEY, description TEXT, secret TEXT NOT NULL, extra TEXT NOT NULL);
+  CREATE TABLE policies (id TEXT PRIMARY KEY, blob TEXT NOT NULL, type TEXT NOT NULL, extra TEXT NOT NULL);
+  CREATE TABLE domain_configs (domain_id TEXT NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
+    config_group TEXT NOT NULL, option TEXT NOT NULL, value TEXT NOT NULL, sensitive INTEGER NOT NULL,
+    PRIMARY KEY (domain_id, config_group, option));
+  CREATE TABLE endpoint_groups (id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, filters TEXT NOT NULL);
+  CREATE TABLE endpoint_group_projects (
+    endpoint_group_id TEXT NOT NULL REFERENCES endpoint_groups(id) ON DELETE CASCADE,
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE, PRIMARY KEY (endpoint_group_id, project_id));
+  CREATE INDEX endpoint_group_projects_project ON endpoint_group_projects (project_id);
+  -- The endpoint is not a foreign key: the API's own endpoints are never stored.
+  CREATE TABLE project_endpoints (project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    endpoint_id TEXT NOT NULL, PRIMARY KEY (project_id, endpoint_id));
+  CREATE INDEX project_endpoints_endpoint ON project_endpoints (endpoint_id);
+  CREATE TRIGGER project_endpoints_gone AFTER DELETE ON catalog_endpoints
+    BEGIN DELETE FROM project_endpoints WHERE endpoint_id = OLD.id; END;
+  `,
+  },
+  {
+    version: 19,
+    name: "Glance's metadata definitions catalog: namespaces, resource types, objects, properties and tags",
+    up: `
+  CREATE TABLE metadef_namespaces (id INTEGER PRIMARY KEY AUTOINCREMENT, namespace TEXT NOT NULL UNIQUE,
+    display_name TEXT, description TEXT, visibility TEXT NOT NULL, protected INTEGER NOT NULL, owner TEXT NOT NULL,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+  CREATE TABLE metadef_resource_types (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+  CREATE TABLE metadef_namespace_resource_types (namespace_id INTEGER NOT NULL REFERENCES metadef_namespaces (id),
+    resource_type_id INTEGER NOT NULL REFERENCES metadef_resource_types (id), prefix TEXT, properties_target TEXT,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (namespace_id, resource_type_id));
+  -- Objects, properties and tags, by kind; body is the rest of Glance's JSON for each.
+  CREATE TABLE metadef_definitions (id INTEGER PRIMARY KEY AUTOINCREMENT,
+    namespace_id INTEGER NOT NULL REFERENCES metadef_namespaces (id), kind TEXT NOT NULL, name TEXT NOT NULL,
+    body TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+  CREATE UNIQUE INDEX metadef_definitions_name ON metadef_definitions (namespace_id, kind, name);
+  -- Glance's tag names are unique whatever their case (MetadefDuplicateTag).
+  CREATE UNIQUE INDEX metadef_tags_name ON metadef_definitions (namespace_id, name COLLATE NOCASE) WHERE kind = 'tag';
+  `,
+  },
+  {
+    version: 20,
+    name: "Keystone's groups, grants on domains and the system, inherited grants, implied and domain-specific roles",
+    up: `
+  CREATE TABLE groups (id TEXT PRIMARY KEY, name TEXT NOT NULL, domain_id TEXT NOT NULL REFERENCES domains(id),
+    description TEXT NOT NULL, UNIQUE (domain_id, name));
+  CREATE TABLE group_members (group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE, PRIMARY KEY (group_id, user_id));
+  CREATE INDEX group_members_user ON group_members (user_id);
+  CREATE TABLE role_assignments (actor_type TEXT NOT NULL, actor_id TEXT NOT NULL, target_type TEXT NOT NULL,
+    target_id TEXT NOT NULL, role_id TEXT NOT NULL, inherited INTEGER NOT NULL,
+    PRIMARY KEY (actor_type, actor_id, target_type, target_id, role_id, inherited));
+  CREATE INDEX role_assignments_target ON role_assignments (target_type, target_id);
+  CREATE INDEX role_assignments_role ON role_assignments (role_id);
+  INSERT INTO role_assignments SELECT 'user', user_id, 'project', project_id, role_id, 0 FROM assignments;
+  DROP TABLE assignments;
+  CREATE TABLE roles_by_domain (id TEXT PRIMARY KEY, name TEXT NOT NULL, domain_id TEXT REFERENCES domains(id),
+    description TEXT NOT NULL);
+  INSERT INTO roles_by_domain SELECT id, name, domain_id, description FROM roles;
+  DROP TABLE roles;
+  ALTER TABLE roles_by_domain RENAME TO roles;
+  CREATE UNIQUE INDEX roles_name ON roles (coalesce(domain_id, ''), name);
+  ALTER TABLE users ADD COLUMN extra TEXT NOT NULL DEFAULT '{}';
+  CREATE TABLE implied_roles (prior_role_id TEXT NOT NULL REFERENCES roles(id) ON DELETE CASCADE,
+    implied_role_id TEXT NOT NULL REFERENCES roles(id) ON DELETE CASCADE, PRIMARY KEY (prior_role_id, implied_role_id));
+  `,
+  },
 ];
-
-type Row = Record<string, unknown>;
-
-const str = (v: unknown): string => String(v);
-const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
-const num = (v: unknown): number => Number(v);
-const bool = (v: unknown): boolean => v === 1 || v === true;
-const json = <T>(v: unknown): T => JSON.parse(String(v)) as T;
 
 function ipToInt(ip: string): number {
   return ip.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0);
@@ -268,45 +332,6 @@ function ipToInt(ip: string): number {
 function intToIp(n: number): string {
   return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 }
-
-function isUniqueViolation(error: unknown): boolean {
-  return error instanceof Error && 'code' in error && String(error.code).startsWith('SQLITE_CONSTRAINT');
-}
-
-const toDomain = (r: Row): Domain => ({
-  id: str(r.id),
-  name: str(r.name),
-  description: str(r.description),
-  enabled: bool(r.enabled),
-});
-
-const toProject = (r: Row): Project => ({
-  id: str(r.id),
-  name: str(r.name),
-  domainId: str(r.domain_id),
-  description: str(r.description),
-  enabled: bool(r.enabled),
-  parentId: strOrNull(r.parent_id),
-  tags: json<string[]>(r.tags),
-});
-
-const toUser = (r: Row): User => ({
-  id: str(r.id),
-  name: str(r.name),
-  domainId: str(r.domain_id),
-  enabled: bool(r.enabled),
-  passwordHash: strOrNull(r.password_hash),
-  defaultProjectId: strOrNull(r.default_project_id),
-  email: strOrNull(r.email),
-  description: str(r.description),
-});
-
-const toRole = (r: Row): Role => ({
-  id: str(r.id),
-  name: str(r.name),
-  domainId: strOrNull(r.domain_id),
-  description: str(r.description),
-});
 
 const toFlavor = (r: Row): Flavor => ({
   id: str(r.id),
@@ -427,34 +452,6 @@ const toPort = (r: Row): Port => ({
   createdAt: str(r.created_at),
 });
 
-/** Builds `WHERE a = ? AND b = ?` from the defined entries of `conditions`. */
-function where(conditions: Record<string, unknown>): { sql: string; params: unknown[] } {
-  const entries = Object.entries(conditions).filter(([, v]) => v !== undefined);
-  if (entries.length === 0) return { sql: '', params: [] };
-  return {
-    sql: ` WHERE ${entries.map(([k]) => `${k} = ?`).join(' AND ')}`,
-    params: entries.map(([, v]) => (typeof v === 'boolean' ? (v ? 1 : 0) : v)),
-  };
-}
-
-/** Builds `SET a = ?, b = ?` from a patch, with `columns` mapping field names to columns. */
-function setClause(
-  patch: Record<string, unknown>,
-  columns: Record<string, string>,
-  encode: (field: string, v: unknown) => unknown = (_f, v) => v,
-): { sql: string; params: unknown[] } {
-  const entries = Object.entries(patch).filter(([k, v]) => v !== undefined && columns[k] !== undefined);
-  return {
-    sql: entries.map(([k]) => `${columns[k]} = ?`).join(', '),
-    params: entries.map(([k, v]) => {
-      const encoded = encode(k, v);
-      if (typeof encoded === 'boolean') return encoded ? 1 : 0;
-      if (encoded !== null && typeof encoded === 'object') return JSON.stringify(encoded);
-      return encoded;
-    }),
-  };
-}
-
 /**
  * The cloud database's operations as synchronous functions over one open better-sqlite3
  * database whose schema is at {@link CLOUD_MIGRATIONS}' newest version. The caller runs each
@@ -462,27 +459,8 @@ function setClause(
  * the DB master in its worker thread.
  */
 export function cloudSql(db: Database.Database): CloudSql {
-  const all = (sql: string, ...params: unknown[]): Row[] => db.prepare(sql).all(...params) as Row[];
-  const one = (sql: string, ...params: unknown[]): Row | undefined => db.prepare(sql).get(...params) as Row | undefined;
-  const run = (sql: string, ...params: unknown[]): Database.RunResult => db.prepare(sql).run(...params);
-  const insert = (table: string, row: Record<string, unknown>, what: string): void => {
-    const keys = Object.keys(row);
-    const values = keys.map((k) => {
-      const v = row[k];
-      if (typeof v === 'boolean') return v ? 1 : 0;
-      if (v !== null && typeof v === 'object') return JSON.stringify(v);
-      return v;
-    });
-    try {
-      run(`INSERT INTO ${table} (${keys.join(', ')}) VALUES (${keys.map(() => '?').join(', ')})`, ...values);
-    } catch (error) {
-      if (isUniqueViolation(error)) throw new DbConflictError(`${what} already exists`);
-      throw error;
-    }
-  };
-  const mustChange = (result: Database.RunResult, what: string, id: string): void => {
-    if (result.changes === 0) throw new DbNotFoundError(what, id);
-  };
+  const { all, one, run, insert, mustChange, getOrThrow, updateRow } = statements(db);
+  const roleAssignments = roleAssignmentsSql(db);
 
   const signingKeys = (): SigningKey[] =>
     all('SELECT * FROM signing_keys ORDER BY created_at DESC, kid DESC').map((r) => ({
@@ -780,15 +758,6 @@ export function cloudSql(db: Database.Database): CloudSql {
     return { host: chosen.host, availabilityZone: chosen.az };
   });
 
-  const PROJECT_COLUMNS = { name: 'name', description: 'description', enabled: 'enabled', tags: 'tags' };
-  const USER_COLUMNS = {
-    name: 'name',
-    enabled: 'enabled',
-    passwordHash: 'password_hash',
-    defaultProjectId: 'default_project_id',
-    email: 'email',
-    description: 'description',
-  };
   const IMAGE_COLUMNS = {
     name: 'name',
     status: 'status',
@@ -810,32 +779,6 @@ export function cloudSql(db: Database.Database): CloudSql {
     updatedAt: 'updated_at',
   };
 
-  const getOrThrow = <T>(sql: string, id: string, what: string, map: (r: Row) => T): T => {
-    const row = one(sql, id);
-    if (!row) throw new DbNotFoundError(what, id);
-    return map(row);
-  };
-
-  const updateRow = <T>(
-    table: string,
-    id: string,
-    patch: Record<string, unknown>,
-    columns: Record<string, string>,
-    what: string,
-    map: (r: Row) => T,
-  ): T => {
-    const set = setClause(patch, columns);
-    if (set.sql) {
-      try {
-        mustChange(run(`UPDATE ${table} SET ${set.sql} WHERE id = ?`, ...set.params, id), what, id);
-      } catch (error) {
-        if (isUniqueViolation(error)) throw new DbConflictError(`${what} name already in use`);
-        throw error;
-      }
-    }
-    return getOrThrow(`SELECT * FROM ${table} WHERE id = ?`, id, what, map);
-  };
-
   const flavorAccess = (id: string): string[] =>
     all('SELECT project_id FROM flavor_access WHERE flavor_id = ? ORDER BY project_id', id).map((r) =>
       str(r.project_id),
@@ -844,154 +787,21 @@ export function cloudSql(db: Database.Database): CloudSql {
   return {
     actions: actionsSql(db),
     imageMembers: imageMembersSql(db),
+    metadefs: metadefsSql(db),
     serverGroups: serverGroupsSql(db),
     serverTags: serverTagsSql(db),
     computeServices: computeServicesSql(db),
     aggregates: aggregatesSql(db),
     migrations: migrationsSql(db),
     ...catalogSql(db),
-    domains: {
-      get: (id) => {
-        const r = one('SELECT * FROM domains WHERE id = ?', id);
-        return r ? toDomain(r) : null;
-      },
-      list: (filter) => {
-        const w = where({ name: filter.name });
-        return all(`SELECT * FROM domains${w.sql} ORDER BY name`, ...w.params).map(toDomain);
-      },
-    },
-    projects: {
-      create: (project) => {
-        insert(
-          'projects',
-          {
-            id: project.id,
-            name: project.name,
-            domain_id: project.domainId,
-            description: project.description,
-            enabled: project.enabled,
-            parent_id: project.parentId,
-            tags: project.tags,
-          },
-          `project ${project.name}`,
-        );
-        return project;
-      },
-      get: (id) => {
-        const r = one('SELECT * FROM projects WHERE id = ?', id);
-        return r ? toProject(r) : null;
-      },
-      findByName: (domainId, name) => {
-        const r = one('SELECT * FROM projects WHERE domain_id = ? AND name = ?', domainId, name);
-        return r ? toProject(r) : null;
-      },
-      list: (filter) => {
-        const w = where({
-          name: filter.name,
-          domain_id: filter.domainId,
-          enabled: filter.enabled,
-          parent_id: filter.parentId,
-        });
-        return all(`SELECT * FROM projects${w.sql} ORDER BY name`, ...w.params).map(toProject);
-      },
-      update: (id, patch) => updateRow('projects', id, patch, PROJECT_COLUMNS, 'project', toProject),
-      delete: (id) => {
-        mustChange(run('DELETE FROM projects WHERE id = ?', id), 'project', id);
-        run('DELETE FROM quotas WHERE project_id = ?', id);
-      },
-    },
-    users: {
-      create: (user) => {
-        insert(
-          'users',
-          {
-            id: user.id,
-            name: user.name,
-            domain_id: user.domainId,
-            enabled: user.enabled,
-            password_hash: user.passwordHash,
-            default_project_id: user.defaultProjectId,
-            email: user.email,
-            description: user.description,
-          },
-          `user ${user.name}`,
-        );
-        return user;
-      },
-      get: (id) => {
-        const r = one('SELECT * FROM users WHERE id = ?', id);
-        return r ? toUser(r) : null;
-      },
-      findByName: (domainId, name) => {
-        const r = one('SELECT * FROM users WHERE domain_id = ? AND name = ?', domainId, name);
-        return r ? toUser(r) : null;
-      },
-      list: (filter) => {
-        const w = where({ name: filter.name, domain_id: filter.domainId, enabled: filter.enabled });
-        return all(`SELECT * FROM users${w.sql} ORDER BY name`, ...w.params).map(toUser);
-      },
-      update: (id, patch) => updateRow('users', id, patch, USER_COLUMNS, 'user', toUser),
-      delete: (id) => {
-        mustChange(run('DELETE FROM users WHERE id = ?', id), 'user', id);
-      },
-    },
-    roles: {
-      create: (role) => {
-        insert(
-          'roles',
-          { id: role.id, name: role.name, domain_id: role.domainId, description: role.description },
-          `role ${role.name}`,
-        );
-        return role;
-      },
-      get: (id) => {
-        const r = one('SELECT * FROM roles WHERE id = ?', id);
-        return r ? toRole(r) : null;
-      },
-      list: (filter) => {
-        const w = where({ name: filter.name });
-        return all(`SELECT * FROM roles${w.sql} ORDER BY name`, ...w.params).map(toRole);
-      },
-      delete: (id) => {
-        mustChange(run('DELETE FROM roles WHERE id = ?', id), 'role', id);
-      },
-    },
-    assignments: {
-      grant: (a) => {
-        try {
-          run(
-            'INSERT OR IGNORE INTO assignments (user_id, project_id, role_id) VALUES (?, ?, ?)',
-            a.userId,
-            a.projectId,
-            a.roleId,
-          );
-        } catch (error) {
-          if (isUniqueViolation(error))
-            throw new DbNotFoundError('user, project or role', `${a.userId}/${a.projectId}/${a.roleId}`);
-          throw error;
-        }
-      },
-      revoke: (a) => {
-        mustChange(
-          run(
-            'DELETE FROM assignments WHERE user_id = ? AND project_id = ? AND role_id = ?',
-            a.userId,
-            a.projectId,
-            a.roleId,
-          ),
-          'role assignment',
-          `${a.userId}/${a.projectId}/${a.roleId}`,
-        );
-      },
-      list: (filter) => {
-        const w = where({ user_id: filter.userId, project_id: filter.projectId, role_id: filter.roleId });
-        return all(`SELECT * FROM assignments${w.sql}`, ...w.params).map((r) => ({
-          userId: str(r.user_id),
-          projectId: str(r.project_id),
-          roleId: str(r.role_id),
-        }));
-      },
-    },
+    credentials: credentialsSql(db),
+    oauthConsumers: oauthConsumersSql(db),
+    policies: policiesSql(db),
+    domainConfigs: domainConfigsSql(db),
+    ...endpointFilterSql(db),
+    ...identitySql(db),
+    roles: roleAssignments.roles,
+    assignments: roleAssignments.assignments,
     tokens: {
       signingKeys,
       rotate: (key, keep, olderThan) =>
@@ -1014,22 +824,24 @@ export function cloudSql(db: Database.Database): CloudSql {
         })();
       },
       isRevoked: (auditId) => one('SELECT 1 FROM revocations WHERE audit_id = ?', auditId) !== undefined,
-      subject: (auditId, userId, projectId) => {
+      subject: (auditId, userId, scope) => {
         if (one('SELECT 1 FROM revocations WHERE audit_id = ?', auditId) !== undefined) return null;
         const u = one('SELECT * FROM users WHERE id = ?', userId);
         const user = u ? toUser(u) : null;
         if (!user?.enabled) return null;
-        if (projectId === null) return { user, project: null, roles: [] };
-        const p = one('SELECT * FROM projects WHERE id = ?', projectId);
+        if (scope === null) return { user, project: null, domain: null, roles: [] };
+        const p = scope.targetType === 'project' ? one('SELECT * FROM projects WHERE id = ?', scope.targetId) : null;
         const project = p ? toProject(p) : null;
-        if (!project?.enabled) return null;
-        const roles = all(
-          `SELECT roles.* FROM roles JOIN assignments ON assignments.role_id = roles.id
-           WHERE assignments.user_id = ? AND assignments.project_id = ? ORDER BY roles.name`,
-          userId,
-          projectId,
-        ).map(toRole);
-        return roles.length === 0 ? null : { user, project, roles };
+        if (scope.targetType === 'project' && !project?.enabled) return null;
+        const domainId = scope.targetType === 'domain' ? scope.targetId : project?.domainId;
+        const d = domainId === undefined ? null : one('SELECT * FROM domains WHERE id = ?', domainId);
+        const domain = d ? toDomain(d) : null;
+        // A project's domain must be enabled too (Keystone: a disabled domain disables its projects).
+        if (domainId !== undefined && !domain?.enabled) return null;
+        const roles = roleAssignments.rolesOn(userId, scope);
+        return roles.length === 0
+          ? null
+          : { user, project, domain: scope.targetType === 'domain' ? domain : null, roles };
       },
     },
     logins: {

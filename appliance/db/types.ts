@@ -27,6 +27,8 @@ export interface User {
   defaultProjectId: string | null;
   email: string | null;
   description: string;
+  /** The attributes Keystone keeps for a user beyond its own (any name a client sent), shown with them. */
+  extra: Record<string, unknown>;
 }
 
 export interface Role {
@@ -36,18 +38,53 @@ export interface Role {
   description: string;
 }
 
+/** A Keystone group: users in a domain who are granted roles together. */
+export interface Group {
+  id: string;
+  name: string;
+  domainId: string;
+  description: string;
+}
+
+/** Who holds a role: a user, or every member of a group. */
+export type ActorType = 'user' | 'group';
+/** Where a role is held: on a project, on a domain, or on the whole system (Keystone's system scope). */
+export type TargetType = 'project' | 'domain' | 'system';
+/** The one target of type `system` (Keystone's `system: {all: true}`). */
+export const SYSTEM_ALL = 'all';
+
+/** A role granted (Keystone's assignment): `inherited` ones apply to the projects under the target, not to it. */
+export interface RoleAssignment {
+  actorType: ActorType;
+  actorId: string;
+  targetType: TargetType;
+  targetId: string;
+  roleId: string;
+  inherited: boolean;
+}
+
+/** A role a user holds on a target, and the grant it comes from (through a group, an inheritance or an implication). */
+export interface EffectiveAssignment {
+  userId: string;
+  targetType: TargetType;
+  targetId: string;
+  roleId: string;
+  source: RoleAssignment;
+  /** The role whose implication gives this one; null when it is the granted role itself. */
+  priorRoleId: string | null;
+}
+
+/** What a token is scoped to; null for an unscoped token. */
+export type TokenScope = { targetType: TargetType; targetId: string } | null;
+
 /** Who a valid token speaks for, as {@link CloudDb}'s `tokens.subject` reads it. */
 export interface TokenSubject {
   user: User;
+  /** The scope's project, or domain; both null for a system-scoped or unscoped token. */
   project: Project | null;
-  /** The user's roles on the project, by name (none for an unscoped token). */
+  domain: Domain | null;
+  /** The user's effective roles on the scope (none for an unscoped token). */
   roles: Role[];
-}
-
-export interface RoleAssignment {
-  userId: string;
-  projectId: string;
-  roleId: string;
 }
 
 export interface SigningKey {
@@ -304,6 +341,68 @@ export interface Region {
   extra: Record<string, unknown>;
 }
 
+/** A secret a user keeps in Keystone (`/v3/credentials`), such as an EC2 key pair. */
+export interface Credential {
+  id: string;
+  userId: string;
+  /** Required for type `ec2`: the project its keys act on. */
+  projectId: string | null;
+  type: string;
+  /** The credential itself, as the client serialized it (JSON with `access` and `secret` for `ec2`). */
+  blob: string;
+  /** The attributes Keystone keeps without knowing them. */
+  extra: Record<string, unknown>;
+}
+
+/** A Keystone OAuth1 consumer (OS-OAUTH1): a client that may ask users to delegate roles to it. */
+export interface OAuthConsumer {
+  id: string;
+  description: string | null;
+  /** Shown once, when it is made. */
+  secret: string;
+  extra: Record<string, unknown>;
+}
+
+/** A policy blob stored in Keystone (`/v3/policies`) for other services to fetch; Keystone enforces none of it. */
+export interface Policy {
+  id: string;
+  blob: string;
+  /** The blob's MIME type, as its author says. */
+  type: string;
+  extra: Record<string, unknown>;
+}
+
+/** One option of a domain's configuration (Keystone's domain-specific identity driver options). */
+export interface DomainConfigOption {
+  group: string;
+  option: string;
+  /** Any JSON value. */
+  value: unknown;
+  /** Never shown (`ldap.password`): only substituted into the other options' values. */
+  sensitive: boolean;
+}
+
+/** What an endpoint group selects: endpoints whose every given attribute equals the filter's. */
+export interface EndpointGroupFilters {
+  serviceId?: string;
+  regionId?: string | null;
+  interface?: CatalogEndpoint['interface'];
+}
+
+/** A Keystone endpoint group (OS-EP-FILTER): endpoints chosen by filters, for projects to see. */
+export interface EndpointGroup {
+  id: string;
+  name: string;
+  description: string | null;
+  filters: EndpointGroupFilters;
+}
+
+/** What limits a project's catalog (OS-EP-FILTER): the endpoints given it one by one, and its endpoint groups' filters. */
+export interface ProjectEndpointFilter {
+  endpointIds: string[];
+  groups: EndpointGroupFilters[];
+}
+
 /** A project a shared image is offered to, and its answer (Glance's image member). */
 export interface ImageMember {
   imageId: string;
@@ -312,6 +411,90 @@ export interface ImageMember {
   status: 'pending' | 'accepted' | 'rejected';
   createdAt: string;
   updatedAt: string;
+}
+
+/** A namespace of Glance's metadata definitions catalog (metadefs), named uniquely. */
+export interface MetadefNamespace {
+  namespace: string;
+  displayName: string | null;
+  description: string | null;
+  visibility: 'public' | 'private';
+  /** Refuses deleting the namespace and what it defines. */
+  protected: boolean;
+  /** The owner project's id. */
+  owner: string;
+  /** The resource types it applies to, oldest association first. */
+  resourceTypes: MetadefAssociation[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A namespace's association with a resource type (`OS::Glance::Image`): the prefix its properties take there. */
+export interface MetadefAssociation {
+  name: string;
+  prefix: string | null;
+  propertiesTarget: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A resource type a namespace may be associated with (made by its first association). */
+export interface MetadefResourceType {
+  name: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** What a namespace defines; each named uniquely within it (tags whatever their case). */
+export type MetadefKind = 'object' | 'property' | 'tag';
+
+/** An object, property or tag of a namespace: its name, and the rest of Glance's JSON for it. */
+export interface MetadefDefinition {
+  kind: MetadefKind;
+  name: string;
+  /** An object's description, required and properties; a property's schema; nothing of a tag. */
+  body: Record<string, unknown>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Which namespaces a list shows. */
+export interface MetadefNamespaceFilter {
+  /** The caller's project: it sees the public namespaces and its own, the cloud admin (`admin`) every one. */
+  projectId: string | null;
+  admin: boolean;
+  visibility?: MetadefNamespace['visibility'];
+  /** Only those associated with one of these resource types. */
+  resourceTypes?: string[];
+}
+
+/** What a list of metadef namespaces may be ordered by (Glance's). */
+export const METADEF_NAMESPACE_ORDER = [
+  'namespace',
+  'display_name',
+  'description',
+  'visibility',
+  'protected',
+  'owner',
+  'created_at',
+  'updated_at',
+] as const;
+
+/** A paged list's order: by `key` then creation (Glance's paginate_query), after the item named `marker`. */
+export interface MetadefOrder {
+  key:
+    | 'namespace'
+    | 'display_name'
+    | 'description'
+    | 'visibility'
+    | 'protected'
+    | 'owner'
+    | 'name'
+    | 'created_at'
+    | 'updated_at';
+  dir: 'asc' | 'desc';
+  marker?: string;
+  limit?: number;
 }
 
 export interface Network {
@@ -490,15 +673,24 @@ export interface CloudDb {
     get(serverId: string, requestId: string): Promise<InstanceAction | null>;
   };
   domains: {
+    create(domain: Domain): Promise<Domain>;
     get(id: string): Promise<Domain | null>;
-    list(filter: { name?: string }): Promise<Domain[]>;
+    list(filter: { name?: string; enabled?: boolean }): Promise<Domain[]>;
+    update(id: string, patch: Partial<Omit<Domain, 'id'>>): Promise<Domain>;
+    /** Deletes the domain with everything in it: projects, users, groups, roles, and the grants on it. */
+    delete(id: string): Promise<void>;
   };
   projects: {
     create(project: Project): Promise<Project>;
     get(id: string): Promise<Project | null>;
     findByName(domainId: string, name: string): Promise<Project | null>;
     list(filter: { name?: string; domainId?: string; enabled?: boolean; parentId?: string }): Promise<Project[]>;
+    /** The project's parents, nearest first (not its domain). */
+    ancestors(id: string): Promise<Project[]>;
+    /** Every project under it, at any depth. */
+    descendants(id: string): Promise<Project[]>;
     update(id: string, patch: Partial<Omit<Project, 'id'>>): Promise<Project>;
+    /** Deletes the project and the grants on it; refused (DbInvalidActionError) while it has projects under it. */
     delete(id: string): Promise<void>;
   };
   users: {
@@ -507,18 +699,48 @@ export interface CloudDb {
     findByName(domainId: string, name: string): Promise<User | null>;
     list(filter: { name?: string; domainId?: string; enabled?: boolean }): Promise<User[]>;
     update(id: string, patch: Partial<Omit<User, 'id'>>): Promise<User>;
+    /** Deletes the user, its grants and its group memberships. */
     delete(id: string): Promise<void>;
+  };
+  groups: {
+    create(group: Group): Promise<Group>;
+    get(id: string): Promise<Group | null>;
+    list(filter: { name?: string; domainId?: string }): Promise<Group[]>;
+    update(id: string, patch: Partial<Omit<Group, 'id' | 'domainId'>>): Promise<Group>;
+    delete(id: string): Promise<void>;
+    addMember(groupId: string, userId: string): Promise<void>;
+    removeMember(groupId: string, userId: string): Promise<void>;
+    members(groupId: string): Promise<User[]>;
+    ofUser(userId: string): Promise<Group[]>;
   };
   roles: {
     create(role: Role): Promise<Role>;
     get(id: string): Promise<Role | null>;
-    list(filter: { name?: string }): Promise<Role[]>;
+    /** The global roles, or with `domainId` that domain's. */
+    list(filter: { name?: string; domainId?: string }): Promise<Role[]>;
+    update(id: string, patch: Partial<Pick<Role, 'name' | 'description'>>): Promise<Role>;
+    /** Deletes the role, its grants and its implications. */
     delete(id: string): Promise<void>;
+    /** Keystone's implied roles: holding `priorId` gives `impliedId` too. */
+    imply(priorId: string, impliedId: string): Promise<void>;
+    unimply(priorId: string, impliedId: string): Promise<void>;
+    /** The direct implications, of `priorId` or of every role. */
+    implications(filter: { priorId?: string }): Promise<{ priorId: string; impliedId: string }[]>;
   };
   assignments: {
     grant(assignment: RoleAssignment): Promise<void>;
     revoke(assignment: RoleAssignment): Promise<void>;
-    list(filter: { userId?: string; projectId?: string; roleId?: string }): Promise<RoleAssignment[]>;
+    list(filter: Partial<RoleAssignment>): Promise<RoleAssignment[]>;
+    /**
+     * Keystone's effective assignments: group grants given to each member, inherited grants to
+     * each project under their target, implied roles added, domain-specific roles left out.
+     */
+    effective(filter: {
+      userId?: string;
+      targetType?: TargetType;
+      targetId?: string;
+      roleId?: string;
+    }): Promise<EffectiveAssignment[]>;
   };
   tokens: {
     signingKeys(): Promise<SigningKey[]>;
@@ -533,10 +755,10 @@ export interface CloudDb {
     /**
      * Everything a token's check needs from the database, read at once (one call to the DB
      * master per request instead of five): null if `auditId` is revoked, the user is gone or
-     * disabled, or, for a project-scoped token, the project is gone or disabled or the user has
-     * no role on it; else the user, the project and the user's roles on it (by name).
+     * disabled, or, for a scoped token, its project or domain is gone or disabled or the user
+     * has no effective role on the scope; else the user, the scope and those roles (by name).
      */
-    subject(auditId: string, userId: string, projectId: string | null): Promise<TokenSubject | null>;
+    subject(auditId: string, userId: string, scope: TokenScope): Promise<TokenSubject | null>;
   };
   /** Failed logins of each user (Keystone's lockout), counted where every API node sees them. */
   logins: {
@@ -712,6 +934,39 @@ export interface CloudDb {
     setStatus(imageId: string, memberId: string, status: ImageMember['status'], at: string): Promise<ImageMember>;
     remove(imageId: string, memberId: string): Promise<void>;
   };
+  /**
+   * Glance's metadata definitions catalog: namespaces are named by their `namespace`, what they
+   * define by kind and name. A name taken is a DbConflictError with Glance's message; a namespace
+   * or definition named that does not exist, a DbNotFoundError.
+   */
+  metadefs: {
+    /** Creates it with its resource type associations (making new resource types) and `definitions`, all or nothing. */
+    createNamespace(namespace: MetadefNamespace, definitions: MetadefDefinition[]): Promise<MetadefNamespace>;
+    getNamespace(name: string): Promise<MetadefNamespace | null>;
+    /** Those `filter` lets the caller see, one page in `order` (a marker it cannot see is not found). */
+    listNamespaces(filter: MetadefNamespaceFilter, order: MetadefOrder): Promise<MetadefNamespace[]>;
+    /** Replaces its fields (its name too: what it defines follows it). */
+    updateNamespace(
+      name: string,
+      fields: Omit<MetadefNamespace, 'resourceTypes' | 'createdAt'>,
+    ): Promise<MetadefNamespace>;
+    /** Deletes it with its associations and definitions. */
+    deleteNamespace(name: string): Promise<void>;
+    /** Its definitions of one kind: oldest first, or one page in `order`. */
+    definitions(namespace: string, kind: MetadefKind, order?: MetadefOrder): Promise<MetadefDefinition[]>;
+    getDefinition(namespace: string, kind: MetadefKind, name: string): Promise<MetadefDefinition | null>;
+    /** Adds them, all or nothing; with `replace`, after deleting the namespace's definitions of their kinds. */
+    addDefinitions(namespace: string, definitions: MetadefDefinition[], replace: boolean): Promise<MetadefDefinition[]>;
+    /** Replaces definition `name` (its name too) with `definition`, of the same kind. */
+    updateDefinition(namespace: string, name: string, definition: MetadefDefinition): Promise<MetadefDefinition>;
+    /** Deletes definition `name` of `kind`, or every one of that kind when `name` is undefined. */
+    deleteDefinitions(namespace: string, kind: MetadefKind, name?: string): Promise<void>;
+    /** Every resource type, oldest first. */
+    resourceTypes(): Promise<MetadefResourceType[]>;
+    /** Associates the namespace with a resource type, making the type if it is new. */
+    associate(namespace: string, association: MetadefAssociation): Promise<MetadefAssociation>;
+    dissociate(namespace: string, resourceType: string): Promise<void>;
+  };
   services: {
     create(service: CatalogService): Promise<CatalogService>;
     get(id: string): Promise<CatalogService | null>;
@@ -738,6 +993,65 @@ export interface CloudDb {
     update(id: string, patch: Partial<Omit<Region, 'id'>>): Promise<Region>;
     /** Deletes the region and the regions under it; DbConflictError if an endpoint names one. */
     delete(id: string): Promise<void>;
+  };
+  credentials: {
+    /** DbConflictError if the id is taken; DbNotFoundError if the user or the project is unknown. */
+    create(credential: Credential): Promise<Credential>;
+    get(id: string): Promise<Credential | null>;
+    /** In the order they were made. */
+    list(filter: { userId?: string; type?: string }): Promise<Credential[]>;
+    /** DbNotFoundError if it, or a new user or project, is unknown. */
+    update(id: string, patch: Partial<Omit<Credential, 'id'>>): Promise<Credential>;
+    delete(id: string): Promise<void>;
+  };
+  oauthConsumers: {
+    create(consumer: OAuthConsumer): Promise<OAuthConsumer>;
+    get(id: string): Promise<OAuthConsumer | null>;
+    list(): Promise<OAuthConsumer[]>;
+    update(id: string, patch: Partial<Pick<OAuthConsumer, 'description' | 'extra'>>): Promise<OAuthConsumer>;
+    delete(id: string): Promise<void>;
+  };
+  policies: {
+    create(policy: Policy): Promise<Policy>;
+    get(id: string): Promise<Policy | null>;
+    list(filter: { type?: string }): Promise<Policy[]>;
+    update(id: string, patch: Partial<Omit<Policy, 'id'>>): Promise<Policy>;
+    delete(id: string): Promise<void>;
+  };
+  domainConfigs: {
+    /** A domain's options, sensitive ones too, of one group or one option if named. */
+    list(domainId: string, filter: { group?: string; option?: string }): Promise<DomainConfigOption[]>;
+    /** Replaces the domain's whole configuration; DbNotFoundError if the domain is unknown. */
+    replace(domainId: string, options: DomainConfigOption[]): Promise<void>;
+    /** Sets these options, keeping the others. */
+    set(domainId: string, options: DomainConfigOption[]): Promise<void>;
+    /** Removes the domain's options, of one group or one option if named. */
+    delete(domainId: string, filter: { group?: string; option?: string }): Promise<void>;
+  };
+  endpointGroups: {
+    create(group: EndpointGroup): Promise<EndpointGroup>;
+    get(id: string): Promise<EndpointGroup | null>;
+    list(filter: { name?: string }): Promise<EndpointGroup[]>;
+    update(id: string, patch: Partial<Omit<EndpointGroup, 'id'>>): Promise<EndpointGroup>;
+    /** Deletes the group and its projects' associations with it. */
+    delete(id: string): Promise<void>;
+    /** DbConflictError if the project has it already; DbNotFoundError if either is unknown. */
+    addProject(groupId: string, projectId: string): Promise<void>;
+    /** DbNotFoundError if the project does not have it. */
+    removeProject(groupId: string, projectId: string): Promise<void>;
+    /** The ids of the projects that have the group. */
+    projects(groupId: string): Promise<string[]>;
+    /** The groups a project has. */
+    ofProject(projectId: string): Promise<EndpointGroup[]>;
+  };
+  projectEndpoints: {
+    /** DbConflictError if the project has it already; DbNotFoundError if the project is unknown (the endpoint is the API's to check). */
+    add(projectId: string, endpointId: string): Promise<void>;
+    /** DbNotFoundError if the project does not have it. */
+    remove(projectId: string, endpointId: string): Promise<void>;
+    list(filter: { projectId?: string; endpointId?: string }): Promise<{ projectId: string; endpointId: string }[]>;
+    /** What limits the project's catalog, in one read. */
+    filterOf(projectId: string): Promise<ProjectEndpointFilter>;
   };
   networks: {
     create(network: Network, subnet: Subnet): Promise<Network>;

@@ -59,6 +59,9 @@ done
 provisioner_password="$(secret)"
 commands+="user create --project admin --password $provisioner_password $tag-provisioner -f value -c id"$'\n'
 commands+="role add --project admin --user $tag-provisioner admin"$'\n'
+# tempest's identity admin tests use domain-scoped tokens of the Default domain (tempest.conf's
+# admin_domain_scope): admin on the admin project's domain is rackseed's cloud admin too.
+commands+="role add --domain default --user $tag-provisioner admin"$'\n'
 # The interactive CLI goes on after a failed command: any error message fails the setup.
 errors="$(printf '%s' "$commands" | openstack 2>&1 >/dev/null)"
 if [ -n "$errors" ]; then

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_PASSWORD, startTestApi, tenant, tokenFor } from './api-helpers.js';
+import { ADMIN_PASSWORD, type IdentityCaller, identityCaller, startTestApi, tenant, tokenFor } from './api-helpers.js';
 
 // Keystone's catalog administration (/v3/services, /v3/endpoints, /v3/regions) on the embedded
 // cloud database, as tempest's identity admin tests and `openstack service/endpoint/region` use it.
@@ -7,20 +7,12 @@ describe('Keystone v3 catalog: services, endpoints, regions', () => {
   let t: Awaited<ReturnType<typeof startTestApi>>;
   let admin: string;
   let member: string;
-  type Call = { method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE'; url: string; payload?: unknown; token?: string };
-  const call = async ({ method, url, payload, token }: Call) => {
-    const r = await t.api.app.inject({
-      method,
-      url: `/identity/v3${url}`,
-      headers: { 'x-auth-token': token ?? admin },
-      ...(payload === undefined ? {} : { payload: payload as object }),
-    });
-    return { status: r.statusCode, body: r.body ? r.json() : {} };
-  };
+  let call: IdentityCaller;
 
   beforeAll(async () => {
     t = await startTestApi();
     admin = await tokenFor(t.api, 'admin', ADMIN_PASSWORD, 'admin');
+    call = identityCaller(t.api, admin);
     member = await tenant(t.api, admin, 'catalog-member', 'member');
   });
   afterAll(async () => t.stop());

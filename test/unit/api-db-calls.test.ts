@@ -122,7 +122,7 @@ describe('the API over the DB master: database calls per request', () => {
       [
         'role removed',
         async (project, user) => {
-          for (const assignment of await db.assignments.list({ userId: user, projectId: project })) {
+          for (const assignment of await db.assignments.list({ actorId: user, targetId: project })) {
             await db.assignments.revoke(assignment);
           }
         },
@@ -142,14 +142,15 @@ describe('the API over the DB master: database calls per request', () => {
   it('tokens.subject: the user, the project and the roles on it by name, or null', async () => {
     const user = await db.users.findByName('default', 'admin');
     const project = await db.projects.findByName('default', 'admin');
-    const subject = await db.tokens.subject('not-revoked', user?.id ?? '', project?.id ?? '');
+    const on = (id: string) => ({ targetType: 'project' as const, targetId: id });
+    const subject = await db.tokens.subject('not-revoked', user?.id ?? '', on(project?.id ?? ''));
     expect(subject?.user.name).toBe('admin');
     expect(subject?.project?.name).toBe('admin');
     expect(subject?.roles.map((r) => r.name)).toEqual(['admin', 'member', 'reader']);
     expect(await db.tokens.subject('not-revoked', user?.id ?? '', null)).toMatchObject({ project: null, roles: [] });
     expect(await db.tokens.subject('not-revoked', 'no-such-user', null)).toBeNull();
-    expect(await db.tokens.subject('not-revoked', user?.id ?? '', 'no-such-project')).toBeNull();
+    expect(await db.tokens.subject('not-revoked', user?.id ?? '', on('no-such-project'))).toBeNull();
     await db.tokens.revoke('gone', new Date(Date.now() + 60_000).toISOString());
-    expect(await db.tokens.subject('gone', user?.id ?? '', project?.id ?? '')).toBeNull();
+    expect(await db.tokens.subject('gone', user?.id ?? '', on(project?.id ?? ''))).toBeNull();
   });
 });

@@ -51,6 +51,28 @@ export async function tokenFor(api: Api, user: string, password: string, project
   return String(response.headers['x-subject-token']);
 }
 
+/** A request to the identity API (`url` under `/identity/v3`); `token` is the caller's, the given one if none. */
+export interface IdentityCall {
+  method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE' | 'HEAD';
+  url: string;
+  payload?: unknown;
+  token?: string;
+}
+export type IdentityCaller = (call: IdentityCall) => Promise<{ status: number; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** A caller of the identity API through the app, as `token` unless a call names another: its status and parsed body ({} when empty). */
+export function identityCaller(api: Api, token: string): IdentityCaller {
+  return async (call) => {
+    const r = await api.app.inject({
+      method: call.method,
+      url: `/identity/v3${call.url}`,
+      headers: { 'x-auth-token': call.token ?? token },
+      ...(call.payload === undefined ? {} : { payload: call.payload as object }),
+    });
+    return { status: r.statusCode, body: r.body ? r.json() : {} };
+  };
+}
+
 /** Makes a project and a user with `role` on it (through the API, as admin); returns a token. */
 export async function tenant(
   api: Api,

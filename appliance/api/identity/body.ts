@@ -26,9 +26,12 @@ export function optionalBool(o: Json, key: string): boolean | undefined {
   return v;
 }
 
-export function requiredName(o: Json): string {
+/** Keystone's names: 1 to `max` characters (64 for domains and projects, 255 for the rest), not all blank. */
+export function requiredName(o: Json, max = 255): string {
   const name = optionalString(o, 'name');
-  if (!name || name.length > 255) throw badRequest("Invalid input for field 'name'");
+  if (!name || name.trim().length === 0 || name.length > max) {
+    throw badRequest(`Invalid input for field 'name': 1 to ${max} characters, not all blank`);
+  }
   return name;
 }
 
@@ -37,3 +40,8 @@ export const need = <T>(value: T | null | undefined, what: string, id: string): 
   if (value === null || value === undefined) throw notFound(`Could not find ${what}: ${id}.`);
   return value;
 };
+
+/** The attributes Keystone keeps as they come: every field of the body that is not one of `known`. */
+export function extraOf(body: Json, known: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(body).filter(([key]) => !known.includes(key)));
+}

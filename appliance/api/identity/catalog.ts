@@ -1,9 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { type CatalogEndpoint, type CatalogService, DbConflictError, type Region } from '../../db/index.js';
+import {
+  type CatalogEndpoint,
+  type CatalogService,
+  DbConflictError,
+  type EndpointGroupFilters,
+  type ProjectEndpointFilter,
+  type Region,
+} from '../../db/index.js';
 import { type ApiDeps, authOf, queryString, requireCloudAdmin, requireToken } from '../context.js';
 import { badRequest, conflict, forbidden } from '../faults.js';
-import { type Json, need, objectField, optionalBool, optionalString } from './body.js';
+import { extraOf, type Json, need, objectField, optionalBool, optionalString } from './body.js';
 
 /** The services this API implements, in every catalog and never stored: an admin cannot change them. */
 const BUILT_IN = [
@@ -40,15 +47,65 @@ const builtInRegion = (deps: ApiDeps): Region => ({
   extra: {},
 });
 
+/** Every endpoint: the API's own, then those an admin registered. */
+export async function catalogEndpoints(deps: ApiDeps): Promise<CatalogEndpoint[]> {
+  return [...builtInEndpoints(deps), ...(await deps.db.endpoints.list({}))];
+}
+
+/** One endpoint, the API's own or a registered one, or null. */
+export async function catalogEndpoint(deps: ApiDeps, id: string): Promise<CatalogEndpoint | null> {
+  return builtInEndpoints(deps).find((e) => e.id === id) ?? (await deps.db.endpoints.get(id));
+}
+
+/** An endpoint as Keystone shows it (with the v2-era `region` beside `region_id`). */
+export const endpointRef = (deps: ApiDeps, e: CatalogEndpoint) => ({
+  ...e.extra,
+  id: e.id,
+  interface: e.interface,
+  region_id: e.regionId,
+  region: e.regionId,
+  service_id: e.serviceId,
+  url: e.url,
+  enabled: e.enabled,
+  links: { self: `${deps.publicUrl}/identity/v3/endpoints/${e.id}` },
+});
+
+/** Whether an endpoint group's filters select endpoint `e`: every attribute they name is equal. */
+export function selects(filters: EndpointGroupFilters, e: CatalogEndpoint): boolean {
+  return (
+    (filters.serviceId === undefined || filters.serviceId === e.serviceId) &&
+    (filters.regionId === undefined || filters.regionId === e.regionId) &&
+    (filters.interface === undefined || filters.interface === e.interface)
+  );
+}
+
+/**
+ * The endpoints a project is given by the endpoint filter (Keystone's
+ * list_endpoints_for_project): those associated with it one by one that still exist, then
+ * those its endpoint groups select, disabled ones too.
+ */
+export function endpointsOfProject(endpoints: CatalogEndpoint[], filter: ProjectEndpointFilter): CatalogEndpoint[] {
+  const direct = new Set(filter.endpointIds);
+  return endpoints.filter((e) => direct.has(e.id) || filter.groups.some((g) => selects(g, e)));
+}
+
 /**
  * The catalog a token carries: the API's own services, then every enabled service an admin
- * registered that has an enabled endpoint, with those endpoints (as Keystone lists them).
+ * registered that has an enabled endpoint, with those endpoints (as Keystone lists them). A
+ * project's catalog holds only the endpoints the endpoint filter gives it (OS-EP-FILTER), when
+ * it gives it any, as Keystone's SQL catalog does (return_all_endpoints_if_no_filter).
  */
-export async function tokenCatalog(deps: ApiDeps): Promise<unknown[]> {
-  const [services, endpoints] = await Promise.all([deps.db.services.list({}), deps.db.endpoints.list({})]);
+export async function tokenCatalog(deps: ApiDeps, projectId: string | null): Promise<unknown[]> {
+  const [services, endpoints, filter] = await Promise.all([
+    deps.db.services.list({}),
+    catalogEndpoints(deps),
+    projectId === null ? null : deps.db.projectEndpoints.filterOf(projectId),
+  ]);
   const all = [...builtInServices(), ...services.filter((s) => s.enabled)];
+  const given = filter ? endpointsOfProject(endpoints, filter) : [];
+  const shown = given.length > 0 ? given : endpoints;
   const byService = new Map<string, CatalogEndpoint[]>();
-  for (const e of [...builtInEndpoints(deps), ...endpoints.filter((e) => e.enabled)]) {
+  for (const e of shown.filter((e) => e.enabled)) {
     byService.set(e.serviceId, [...(byService.get(e.serviceId) ?? []), e]);
   }
   return all.flatMap((service) => {
@@ -99,17 +156,7 @@ export async function catalogRoutes(app: FastifyInstance, deps: ApiDeps): Promis
     enabled: s.enabled,
     links: link('services', s.id),
   });
-  const endpointView = (e: CatalogEndpoint) => ({
-    ...e.extra,
-    id: e.id,
-    interface: e.interface,
-    region_id: e.regionId,
-    region: e.regionId,
-    service_id: e.serviceId,
-    url: e.url,
-    enabled: e.enabled,
-    links: link('endpoints', e.id),
-  });
+  const endpointView = (e: CatalogEndpoint) => endpointRef(deps, e);
   const regionView = (r: Region) => ({
     ...r.extra,
     id: r.id,
@@ -121,7 +168,7 @@ export async function catalogRoutes(app: FastifyInstance, deps: ApiDeps): Promis
   const builtInEndpoint = (id: string) => builtInEndpoints(deps).find((e) => e.id === id);
   const service = async (id: string) =>
     need(builtInServices().find((s) => s.id === id) ?? (await db.services.get(id)), 'service', id);
-  const endpoint = async (id: string) => need(builtInEndpoint(id) ?? (await db.endpoints.get(id)), 'endpoint', id);
+  const endpoint = async (id: string) => need(await catalogEndpoint(deps, id), 'endpoint', id);
   const region = async (id: string) =>
     need(id === deps.region ? builtInRegion(deps) : await db.regions.get(id), 'region', id);
 
@@ -346,11 +393,6 @@ const REGION_FIELDS = ['id', 'description', 'parent_region_id', 'links'];
 
 function idOf(params: unknown): string {
   return (params as { id: string }).id;
-}
-
-/** The attributes Keystone keeps as they come: every field of the body that is not one of `known`. */
-function extraOf(body: Json, known: readonly string[]): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(body).filter(([key]) => !known.includes(key)));
 }
 
 function interfaceOf(body: Json, required: boolean): CatalogEndpoint['interface'] | undefined {

@@ -1,10 +1,12 @@
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import type { CloudDb, SigningKey } from '../../db/index.js';
+import { type CloudDb, type SigningKey, SYSTEM_ALL, type TokenScope } from '../../db/index.js';
 
-/** What a token says: who, scoped to what, how authenticated, when, and its audit id. */
+/** What a token says: who, scoped to what (at most one of project, domain, system), how authenticated, when, and its audit id. */
 export interface TokenClaims {
   userId: string;
   projectId: string | null;
+  domainId: string | null;
+  system: boolean;
   methods: string[];
   issuedAt: number;
   expiresAt: number;
@@ -82,12 +84,15 @@ export class TokenService {
     await this.#rotation;
   }
 
-  /** Issues a token for `userId`, optionally scoped to a project. */
+  /**
+   * Issues a token for `userId` with `scope`; a token made from another (rescoped) ends when that
+   * one does (`expiresAt`, in seconds), as Keystone's.
+   */
   async issue(
     userId: string,
-    projectId: string | null,
+    scope: TokenScope,
     methods: string[],
-    auditId = randomUUID(),
+    options: { expiresAt?: number; auditId?: string } = {},
   ): Promise<{ token: string; claims: TokenClaims }> {
     await this.#rotateIfDue();
     const key = this.#keys[0];
@@ -95,11 +100,13 @@ export class TokenService {
     const issuedAt = Math.floor(this.now() / 1000);
     const claims: TokenClaims = {
       userId,
-      projectId,
+      projectId: scope?.targetType === 'project' ? scope.targetId : null,
+      domainId: scope?.targetType === 'domain' ? scope.targetId : null,
+      system: scope?.targetType === 'system',
       methods,
       issuedAt,
-      expiresAt: issuedAt + this.options.ttl,
-      auditId,
+      expiresAt: Math.min(issuedAt + this.options.ttl, options.expiresAt ?? Infinity),
+      auditId: options.auditId ?? randomUUID(),
     };
     const payload = b64url(JSON.stringify({ k: key.kid, ...claims }));
     return { token: `${payload}.${this.#sign(key, payload)}`, claims };
@@ -149,6 +156,8 @@ export class TokenService {
     return {
       userId: p.userId,
       projectId: typeof p.projectId === 'string' ? p.projectId : null,
+      domainId: typeof p.domainId === 'string' ? p.domainId : null,
+      system: p.system === true,
       methods: Array.isArray(p.methods) ? p.methods.map(String) : [],
       issuedAt: p.issuedAt,
       expiresAt: p.expiresAt,
@@ -164,4 +173,11 @@ export class TokenService {
   #sign(key: SigningKey, payload: string): string {
     return createHmac('sha256', Buffer.from(key.secret, 'base64')).update(payload).digest('base64url');
   }
+}
+
+/** The scope a token's claims name. */
+export function scopeOf(claims: TokenClaims): TokenScope {
+  if (claims.projectId !== null) return { targetType: 'project', targetId: claims.projectId };
+  if (claims.domainId !== null) return { targetType: 'domain', targetId: claims.domainId };
+  return claims.system ? { targetType: 'system', targetId: SYSTEM_ALL } : null;
 }

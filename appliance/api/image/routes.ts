@@ -14,7 +14,9 @@ import {
   requireWriter,
 } from '../context.js';
 import { ApiError, badRequest, conflict, forbidden, notFound } from '../faults.js';
+import { CONTAINER_FORMATS, DISK_FORMATS, imageSchema, imagesSchema, VISIBILITIES } from './image-schema.js';
 import { imageMemberRoutes } from './members.js';
+import { metadefRoutes } from './metadefs.js';
 import { sizeFilter, sortOf } from './query.js';
 import { imageView } from './views.js';
 import { visibleImage } from './visibility.js';
@@ -49,10 +51,7 @@ const READ_ONLY = new Set([
   'direct_url',
   'locations',
 ]);
-const VISIBILITIES = new Set(['public', 'private', 'shared', 'community']);
 const MEMBER_STATUSES = new Set(['pending', 'accepted', 'rejected', 'all']);
-const DISK_FORMATS = new Set(['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop']);
-const CONTAINER_FORMATS = new Set(['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed']);
 
 type ImagePatch = Partial<Omit<Image, 'id'>>;
 
@@ -503,32 +502,10 @@ export async function imageRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
       });
 
       imageMemberRoutes(api, db);
+      metadefRoutes(api, deps);
 
-      const schema = (name: string) => ({
-        name,
-        properties: {
-          id: { type: 'string' },
-          name: { type: ['null', 'string'] },
-          status: { type: 'string' },
-          visibility: { type: 'string', enum: [...VISIBILITIES] },
-          tags: { type: 'array', items: { type: 'string' } },
-        },
-        additionalProperties: { type: 'string' },
-      });
-      api.get('/schemas/image', async () => schema('image'));
-      api.get('/schemas/images', async () => ({
-        name: 'images',
-        properties: {
-          images: { type: 'array', items: schema('image') },
-          first: { type: 'string' },
-          next: { type: 'string' },
-        },
-        links: [
-          { rel: 'first', href: '{first}' },
-          { rel: 'next', href: '{next}' },
-          { rel: 'describedby', href: '{schema}' },
-        ],
-      }));
+      api.get('/schemas/image', async () => imageSchema());
+      api.get('/schemas/images', async () => imagesSchema());
     },
     { prefix: '/v2' },
   );

@@ -1,0 +1,217 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type Domain, type Project, SYSTEM_ALL, type TokenScope, type User } from '../../db/index.js';
+import { type ApiDeps, type AuthContext, authOf, keystoneTime, requireToken, resolveToken } from '../context.js';
+import { badRequest, forbidden, notFound, unauthorized } from '../faults.js';
+import { isObject, type Json, objectField } from './body.js';
+import { tokenCatalog } from './catalog.js';
+import { verifyPassword } from './passwords.js';
+import type { TokenClaims } from './tokens.js';
+import { collectionLinks, domainView, projectView, selfLink } from './views.js';
+
+const UNAUTHENTICATED = 'The request you have made requires authentication.';
+
+/** The domain a `{id}` or `{name}` reference names; a name that names none is a 401, as Keystone. */
+async function findDomainId(deps: ApiDeps, ref: unknown): Promise<string> {
+  if (ref === undefined) return 'default';
+  if (!isObject(ref)) throw badRequest('domain must be an object');
+  if (typeof ref.id === 'string') return ref.id;
+  if (typeof ref.name === 'string') {
+    const [domain] = await deps.db.domains.list({ name: ref.name });
+    if (!domain) throw unauthorized(`Could not find domain: ${ref.name}`);
+    return domain.id;
+  }
+  throw badRequest('domain needs an id or a name');
+}
+
+/** Who the `auth.identity` part of a token request from address `source` names, if it proves it. */
+async function authenticate(
+  deps: ApiDeps,
+  identity: Json,
+  source: string,
+): Promise<{ user: User; methods: string[]; parent?: TokenClaims }> {
+  const methods = identity.methods;
+  if (!Array.isArray(methods) || methods.length === 0) throw badRequest('auth.identity.methods is required');
+  if (methods.includes('password')) {
+    const password = objectField(identity, 'password');
+    const u = objectField(password, 'user');
+    const secret = u.password;
+    if (typeof secret !== 'string') throw badRequest('password is required');
+    let user: User | null = null;
+    if (typeof u.id === 'string') user = await deps.db.users.get(u.id);
+    else if (typeof u.name === 'string')
+      user = await deps.db.users.findByName(await findDomainId(deps, u.domain), u.name);
+    else throw badRequest('user needs an id or a name');
+    // As Keystone: a locked user is refused before its password is checked; a wrong password
+    // counts, a disabled user's right one does not.
+    const failures = await deps.logins.admit(source, user?.id ?? null);
+    if (!user || !user.passwordHash || !(await verifyPassword(secret, user.passwordHash))) {
+      await deps.logins.failed(source, user?.id ?? null);
+      throw unauthorized(UNAUTHENTICATED);
+    }
+    if (!user.enabled || !(await deps.db.domains.get(user.domainId))?.enabled) throw unauthorized(UNAUTHENTICATED);
+    await deps.logins.succeeded(user.id, failures);
+    return { user, methods: ['password'] };
+  }
+  if (methods.includes('token')) {
+    const t = objectField(identity, 'token');
+    if (typeof t.id !== 'string') throw badRequest('token.id is required');
+    const claims = await deps.tokens.verify(t.id);
+    const user = claims ? await deps.db.users.get(claims.userId) : null;
+    if (!claims || !user || !user.enabled) throw unauthorized(UNAUTHENTICATED);
+    return {
+      user,
+      methods: claims.methods.includes('token') ? claims.methods : [...claims.methods, 'token'],
+      parent: claims,
+    };
+  }
+  throw unauthorized(`Unsupported authentication method: ${methods.join(', ')}`);
+}
+
+/**
+ * The scope a token request asks for: a project (by id, or by name in a domain), a domain (by
+ * id or name), the system, or none. With no scope, the user's default project if they hold a
+ * role on it (Keystone's rule). Whether the user holds a role on it is checked when the new
+ * token is resolved.
+ */
+async function requestedScope(deps: ApiDeps, user: User, scope: unknown): Promise<TokenScope> {
+  if (scope === undefined) {
+    if (!user.defaultProjectId) return null;
+    const roles = await deps.db.assignments.effective({
+      userId: user.id,
+      targetType: 'project',
+      targetId: user.defaultProjectId,
+    });
+    return roles.length > 0 ? { targetType: 'project', targetId: user.defaultProjectId } : null;
+  }
+  if (scope === 'unscoped') return null;
+  if (!isObject(scope)) throw badRequest('scope must be an object');
+  if (isObject(scope.system)) {
+    if (scope.system.all !== true) throw badRequest('system scope is {"all": true}');
+    return { targetType: 'system', targetId: SYSTEM_ALL };
+  }
+  if (isObject(scope.domain)) {
+    return { targetType: 'domain', targetId: await findDomainId(deps, scope.domain) };
+  }
+  const ref = objectField(scope, 'project');
+  let project: Project | null = null;
+  if (typeof ref.id === 'string') project = await deps.db.projects.get(ref.id);
+  else if (typeof ref.name === 'string')
+    project = await deps.db.projects.findByName(await findDomainId(deps, ref.domain), ref.name);
+  else throw badRequest('project needs an id or a name');
+  if (!project) throw unauthorized('Could not find the project to scope to.');
+  return { targetType: 'project', targetId: project.id };
+}
+
+const domainRef = async (deps: ApiDeps, id: string) => {
+  const d: Domain | null = await deps.db.domains.get(id);
+  return { id, name: d?.name ?? id };
+};
+
+async function tokenBody(deps: ApiDeps, ctx: AuthContext) {
+  const c = ctx.claims;
+  const scoped = ctx.project !== null || ctx.domain !== null || ctx.system;
+  return {
+    token: {
+      methods: c.methods,
+      audit_ids: [c.auditId],
+      expires_at: keystoneTime(c.expiresAt),
+      issued_at: keystoneTime(c.issuedAt),
+      user: {
+        id: ctx.user.id,
+        name: ctx.user.name,
+        domain: await domainRef(deps, ctx.user.domainId),
+        password_expires_at: null,
+      },
+      ...(ctx.project
+        ? {
+            project: {
+              id: ctx.project.id,
+              name: ctx.project.name,
+              domain: await domainRef(deps, ctx.project.domainId),
+            },
+            is_domain: false,
+          }
+        : {}),
+      ...(ctx.domain ? { domain: { id: ctx.domain.id, name: ctx.domain.name } } : {}),
+      ...(ctx.system ? { system: { all: true } } : {}),
+      ...(scoped
+        ? {
+            roles: ctx.roles.map((r) => ({ id: r.id, name: r.name })),
+            catalog: await tokenCatalog(deps, ctx.project?.id ?? null),
+          }
+        : {}),
+    },
+  };
+}
+
+async function subjectToken(deps: ApiDeps, request: FastifyRequest): Promise<AuthContext> {
+  const header = request.headers['x-subject-token'];
+  const token = Array.isArray(header) ? header[0] : header;
+  const ctx = token ? await resolveToken(deps, token) : null;
+  if (!ctx) throw notFound('Could not find token.');
+  const caller = authOf(request);
+  // A user may look at their own tokens; the cloud admin at anyone's.
+  if (!caller.isCloudAdmin && caller.user.id !== ctx.user.id) throw forbidden();
+  return ctx;
+}
+
+/** The targets of one type on which the user holds an effective role. */
+export async function scopesOf(deps: ApiDeps, userId: string, targetType: 'project' | 'domain'): Promise<Set<string>> {
+  return new Set((await deps.db.assignments.effective({ userId, targetType })).map((a) => a.targetId));
+}
+
+/**
+ * Keystone's `/v3/auth`: tokens (the password and token methods; scoped to a project, a domain
+ * or the system, or unscoped; validated and revoked), the catalog, and the scopes a token may
+ * ask for (`/auth/projects`, `/auth/domains`, `/auth/system`). A token made from another ends
+ * when that one does.
+ */
+export async function authRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
+  const auth = requireToken(deps);
+  const db = deps.db;
+
+  app.post('/v3/auth/tokens', async (request, reply) => {
+    const a = objectField(request.body, 'auth');
+    const identity = objectField(a, 'identity');
+    const { user, methods, parent } = await authenticate(deps, identity, request.ip);
+    const scope = await requestedScope(deps, user, a.scope);
+    const { token } = await deps.tokens.issue(user.id, scope, methods, { expiresAt: parent?.expiresAt });
+    const ctx = await resolveToken(deps, token);
+    if (!ctx) {
+      throw unauthorized(
+        scope
+          ? `User ${user.id} has no role on the ${scope.targetType} it asked for, or it is disabled`
+          : UNAUTHENTICATED,
+      );
+    }
+    reply.header('X-Subject-Token', token);
+    return reply.code(201).send(await tokenBody(deps, ctx));
+  });
+  app.get('/v3/auth/tokens', { onRequest: auth }, async (request) =>
+    tokenBody(deps, await subjectToken(deps, request)),
+  );
+  app.delete('/v3/auth/tokens', { onRequest: auth }, async (request, reply) => {
+    const ctx = await subjectToken(deps, request);
+    await deps.tokens.revoke(ctx.claims);
+    return reply.code(204).send();
+  });
+
+  app.get('/v3/auth/catalog', { onRequest: auth }, async (request) => ({
+    catalog: await tokenCatalog(deps, authOf(request).project?.id ?? null),
+    links: selfLink(deps, 'auth/catalog'),
+  }));
+  app.get('/v3/auth/projects', { onRequest: auth }, async (request) => {
+    const ids = await scopesOf(deps, authOf(request).user.id, 'project');
+    const projects = (await db.projects.list({ enabled: true })).filter((p) => ids.has(p.id));
+    return { projects: projects.map((p) => projectView(deps, p)), links: collectionLinks(deps, request) };
+  });
+  app.get('/v3/auth/domains', { onRequest: auth }, async (request) => {
+    const ids = await scopesOf(deps, authOf(request).user.id, 'domain');
+    const domains = (await db.domains.list({ enabled: true })).filter((d) => ids.has(d.id));
+    return { domains: domains.map((d) => domainView(deps, d)), links: collectionLinks(deps, request) };
+  });
+  app.get('/v3/auth/system', { onRequest: auth }, async (request) => {
+    const held = await db.assignments.effective({ userId: authOf(request).user.id, targetType: 'system' });
+    return { system: held.length > 0 ? [{ all: true }] : [], links: collectionLinks(deps, request) };
+  });
+}
