@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The real parts the tests start (etcd, Ceph, OpenIPMI, Prometheus) and the tools they drive (the
-# openstack CLI and tempest test the API).
+# openstack CLI and tempest test the API; Horizon, openstack-dashboard without its apache2 package,
+# runs under Django's own server in test/integration/horizon.test.ts).
 DEBIAN_PACKAGES=(
   etcd-server etcd-client
   ceph-mon ceph-osd ceph-mgr ceph-common librados-dev libsqlite3-mod-ceph sqlite3
@@ -14,7 +15,7 @@ DEBIAN_PACKAGES=(
   radvd tcpdump ovmf grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools
   iproute2 iputils-ping uuid-runtime procps openssl
   qemu-block-extra qemu-utils dropbear-bin sudo nftables openssh-client
-  python3-openstackclient tempest prometheus
+  python3-openstackclient tempest prometheus openstack-dashboard
   chromium
   nodejs npm make g++ cmake python3
 )

@@ -93,6 +93,8 @@ const DB_STATUS: Record<string, number> = {
   // The DB master stayed away past the client's deadline (a cluster node): try again later.
   DB_ERR_UNAVAILABLE: 503,
   COMPUTE_ERR_INVALID_STATE: 409,
+  // The server's host service does not answer (its node is down): nothing to read from it now.
+  COMPUTE_ERR_HOST_UNAVAILABLE: 409,
   BLOB_ERR_BAD_KEY: 400,
 };
 

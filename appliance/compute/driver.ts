@@ -1,4 +1,5 @@
 import type { Server } from '../db/index.js';
+import type { GuestDiagnostics } from '../host/index.js';
 
 /** A compute host as the hypervisors API shows it. */
 export interface HostInfo {
@@ -37,6 +38,8 @@ export interface ComputeDriver {
   password(server: Server): Promise<string>;
   /** Forgets it (the guest may post another). */
   clearPassword(server: Server): Promise<void>;
+  /** What the server's guest uses and its ports' traffic (Nova's diagnostics). */
+  diagnostics(server: Server): Promise<GuestDiagnostics>;
 }
 
 /** A machine servers may be placed on. */
@@ -85,5 +88,33 @@ export class FakeDriver implements ComputeDriver {
   async clearPassword(): Promise<void> {}
   async consoleLog(): Promise<string> {
     return '';
+  }
+  /** A fake guest's, as Nova's fake driver's: its flavor's size, since it was launched, and nothing used; no usage while stopped. */
+  async diagnostics(server: Server): Promise<GuestDiagnostics> {
+    const running = server.state === 'active';
+    const zeros = {
+      rxOctets: 0,
+      rxPackets: 0,
+      rxErrors: 0,
+      rxDrop: 0,
+      txOctets: 0,
+      txPackets: 0,
+      txErrors: 0,
+      txDrop: 0,
+    };
+    const launched = server.launchedAt ? Date.parse(server.launchedAt) : Date.now();
+    return {
+      power: running ? 'running' : 'shutoff',
+      accel: 'tcg',
+      usage:
+        (running && {
+          uptimeSeconds: Math.max(0, Math.floor((Date.now() - launched) / 1000)),
+          memory: { maximumMb: server.flavor.ram, usedMb: 0 },
+          cpus: Array.from({ length: server.flavor.vcpus }, (_, id) => ({ id, timeNs: 0 })),
+          disks: [{ readBytes: 0, readRequests: 0, writeBytes: 0, writeRequests: 0, errors: 0 }],
+        }) ||
+        null,
+      nics: server.addresses.map((a) => ({ mac: a.mac, ...zeros })),
+    };
   }
 }

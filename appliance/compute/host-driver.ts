@@ -1,6 +1,7 @@
 import { IMAGES_POOL, type NodeTls, RackseedError } from '../../agent/index.js';
 import type { CloudDb, Server } from '../db/index.js';
 import {
+  type GuestDiagnostics,
   type GuestMetadata,
   HostClient,
   type GuestRequest,
@@ -178,6 +179,10 @@ export class HostComputeDriver implements ComputeDriver {
   async password(server: Server): Promise<string> {
     if (!server.host) return ''; // never placed: no guest has run
     return this.#onHost(server, async (host) => (await host.get(server.id)).password ?? '');
+  }
+
+  async diagnostics(server: Server): Promise<GuestDiagnostics> {
+    return this.#onHost(server, (host) => host.diagnostics(server.id));
   }
 
   async clearPassword(server: Server): Promise<void> {

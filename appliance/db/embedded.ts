@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { cloudDbOver, sqlFunction } from './operations.js';
-import { CLOUD_MIGRATIONS, cloudSql } from './sqlite.js';
+import { CLOUD_MIGRATIONS } from './schema-steps.js';
+import { cloudSql } from './sqlite.js';
 import type { CloudDb } from './types.js';
 
 /**

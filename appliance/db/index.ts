@@ -1,6 +1,7 @@
 /**
  * appliance/db — the cloud database behind named asynchronous operations (`CloudDb`). Its SQL
- * is written once, as synchronous functions over a SQLite connection (`sqlite.ts`), and run either
+ * is written once, as synchronous functions over a SQLite connection (`sqlite.ts`, one module per
+ * group such as `servers.ts`; the schema's steps in `schema-steps.ts`), and run either
  * embedded on a local file (`openSqliteDb`) or by the DB master (`CLOUD_SCHEMA_MODULE`, reached
  * through `remoteCloudDb`). SQL stays inside this folder.
  */

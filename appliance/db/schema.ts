@@ -4,7 +4,8 @@
 import type { Database } from 'better-sqlite3';
 import { defineSchema, type Operation } from '../dbmaster/index.js';
 import { cloudOperationNames, sqlFunction } from './operations.js';
-import { CLOUD_MIGRATIONS, cloudSql } from './sqlite.js';
+import { CLOUD_MIGRATIONS } from './schema-steps.js';
+import { cloudSql } from './sqlite.js';
 import type { CloudSql } from './types.js';
 
 // The worker hands every operation the same connection: build its functions once.

@@ -24,6 +24,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
  * | `POST /v1/guests/{id}/reboot` | `{"kind":"soft"\|"hard"}` |
  * | `POST /v1/guests/{id}/nmi` | a non-maskable interrupt to a running guest (a crash dump) |
  * | `GET /v1/guests/{id}/console?bytes=N` | the tail of its serial console, text |
+ * | `GET /v1/guests/{id}/diagnostics` | what it uses and its ports' traffic (`GuestDiagnostics`) |
  * | `DELETE /v1/guests/{id}/password` | forgets what the guest posted to the metadata service's password path (204) |
  * | `DELETE /v1/guests/{id}` | stops it and removes its disk and ports (204, also when unknown) |
  *
@@ -80,6 +81,7 @@ export function hostApi(service: HostService, tls: NodeTls): FastifyInstance {
     const text = await service.consoleLog(guestId(request.params), Math.min(bytes, CONSOLE_MAX_BYTES));
     return reply.type('text/plain; charset=utf-8').send(text);
   });
+  app.get('/v1/guests/:id/diagnostics', async (request) => service.diagnostics(guestId(request.params)));
   app.delete('/v1/guests/:id/password', async (request, reply) => {
     await service.setPassword(guestId(request.params), '');
     return reply.status(204).send();

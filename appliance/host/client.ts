@@ -1,7 +1,7 @@
 import { fetch, type Response } from 'undici';
 import type { NodeTls } from '../../agent/index.js';
 import { HostCallError } from './errors.js';
-import type { GuestRequest, GuestState, HostInventory } from './types.js';
+import type { GuestDiagnostics, GuestRequest, GuestState, HostInventory } from './types.js';
 
 /** How long a call may take: a spawn clones a disk and starts QEMU; a stop may wait for ACPI. */
 const CALL_TIMEOUT_MS = 120_000;
@@ -42,6 +42,10 @@ export class HostClient {
 
   consoleLog(id: string, bytes: number): Promise<string> {
     return this.#call('GET', `/v1/guests/${id}/console?bytes=${bytes}`);
+  }
+
+  diagnostics(id: string): Promise<GuestDiagnostics> {
+    return this.#call('GET', `/v1/guests/${id}/diagnostics`);
   }
 
   async clearPassword(id: string): Promise<void> {

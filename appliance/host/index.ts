@@ -44,6 +44,7 @@ export {
   type RunningGuest,
 } from './service.js';
 export type {
+  GuestDiagnostics,
   GuestPower,
   GuestProcess,
   GuestRequest,

@@ -3,12 +3,15 @@ import { join } from 'node:path';
 import { keys, type Store } from '../../agent/index.js';
 import { HostGuestNotFoundError, HostRequestError } from './errors.js';
 import type {
+  GuestDiagnostics,
   GuestPower,
   GuestProcess,
   GuestRequest,
   GuestState,
+  GuestUsage,
   HostInventory,
   ImageRef,
+  NicCounters,
   NicRequest,
 } from './types.js';
 
@@ -27,6 +30,8 @@ export interface RunningGuest {
   readonly exited: Promise<{ shutdown: string | null }>;
   /** The tail of its serial console. */
   consoleLog(maxBytes: number): Promise<string>;
+  /** What it uses now. */
+  usage(): Promise<GuestUsage>;
   /** Lets go of it without touching QEMU (the service stops; its next incarnation adopts it). */
   release(): void;
 }
@@ -63,6 +68,8 @@ export interface GuestPorts {
   plug(nic: NicRequest): Promise<string>;
   /** Removes the port's tap and rules; nothing to do if they are gone. */
   unplug(nic: NicRequest): Promise<void>;
+  /** The port's traffic so far, as the guest sees it (zeros when it has no tap). */
+  counters(nic: NicRequest): Promise<NicCounters>;
 }
 
 export interface HostServiceOptions {
@@ -224,6 +231,21 @@ export class HostService {
   async setPassword(id: string, password: string): Promise<void> {
     this.#state(id);
     await this.#serial(id, () => this.#record(id, { password }));
+  }
+
+  /** What a guest uses (while its QEMU runs) and each of its ports' traffic. */
+  async diagnostics(id: string): Promise<GuestDiagnostics> {
+    const state = this.#state(id);
+    const guest = this.#guests.get(id);
+    const nics = await Promise.all(
+      state.request.nics.map(async (nic) => ({ mac: nic.mac, ...(await this.options.ports.counters(nic)) })),
+    );
+    return {
+      power: state.power,
+      accel: this.options.inventory.accel,
+      usage: guest ? await guest.usage() : null,
+      nics,
+    };
   }
 
   /** The tail of a guest's serial console ('' before its first start). */

@@ -84,6 +84,44 @@ export interface GuestState {
   readonly updatedAt: string;
 }
 
+/** What a guest's QEMU uses, as its host reads it from QMP and the kernel. */
+export interface GuestUsage {
+  readonly uptimeSeconds: number;
+  /** Its memory as configured, and as resident on the host. */
+  readonly memory: { readonly maximumMb: number; readonly usedMb: number };
+  /** Each vCPU's time on the host's CPUs. */
+  readonly cpus: readonly { readonly id: number; readonly timeNs: number }[];
+  /** Each disk, in the order the guest sees them (vda first). */
+  readonly disks: readonly {
+    readonly readBytes: number;
+    readonly readRequests: number;
+    readonly writeBytes: number;
+    readonly writeRequests: number;
+    readonly errors: number;
+  }[];
+}
+
+/** A port's traffic as the guest sees it (what it receives is what its tap sends). */
+export interface NicCounters {
+  readonly rxOctets: number;
+  readonly rxPackets: number;
+  readonly rxErrors: number;
+  readonly rxDrop: number;
+  readonly txOctets: number;
+  readonly txPackets: number;
+  readonly txErrors: number;
+  readonly txDrop: number;
+}
+
+/** A guest's diagnostics (Nova's `os-server-diagnostics`): its usage while it runs, and each port's traffic. */
+export interface GuestDiagnostics {
+  readonly power: GuestPower;
+  readonly accel: 'kvm' | 'tcg';
+  /** Null while its QEMU does not run. */
+  readonly usage: GuestUsage | null;
+  readonly nics: readonly ({ readonly mac: string } & NicCounters)[];
+}
+
 /** What a node offers guests, published under its lease (`/rackseed/hosts/<node>/inventory`). */
 export interface HostInventory {
   readonly node: string;

@@ -37,6 +37,7 @@ export {
   startCloud,
   trusting,
 } from './cloud.js';
+export { cloudApi, memberOf } from './projects.js';
 export { TEST_CLUSTER_KEY, testCa, testNodeTls } from './tls.js';
 export { failoverTimeline, labLogEntries } from './failover-timeline.js';
 export { FlavorWriter, type Write } from './writer.js';

@@ -197,6 +197,27 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     expect(console_).toContain(server.id);
     // Its root disk is a clone of the image in the vms pool.
     expect(await tool(['rbd', 'info', `vms/${server.id}_disk`])).toContain(`parent: images/`);
+    // What it used to get here, as its host service reads QEMU (QMP, /proc) and its tap
+    // (os-server-diagnostics, 2.48): vCPU time, its flavor's memory, disk reads, and the DHCP,
+    // metadata and ssh traffic of its one port, each way.
+    const diagnosed = await fetch(`${lab.gateway.url}/compute/v2.1/servers/${server.id}/diagnostics`, {
+      dispatcher: trusting(lab.gateway.ca),
+      headers: { 'x-auth-token': token.id, 'openstack-api-version': 'compute 2.48' },
+    });
+    expect(diagnosed.status).toBe(200);
+    const used = (await diagnosed.json()) as {
+      state: string;
+      memory_details: { maximum: number; used: number };
+      cpu_details: { time: number }[];
+      disk_details: { read_bytes: number }[];
+      nic_details: { mac_address: string; rx_octets: number; tx_octets: number }[];
+    };
+    expect(used).toMatchObject({ state: 'running', memory_details: { maximum: 192 } });
+    expect(used.cpu_details[0]?.time).toBeGreaterThan(0);
+    expect(used.disk_details[0]?.read_bytes).toBeGreaterThan(1024 * 1024);
+    expect(used.nic_details).toHaveLength(1);
+    expect(used.nic_details[0]?.rx_octets).toBeGreaterThan(0);
+    expect(used.nic_details[0]?.tx_octets).toBeGreaterThan(0);
     // The agents' metrics count it: one running guest, on one host, with its flavor's vCPUs.
     const metrics = (
       await run('ip', [
@@ -213,6 +234,7 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     // the same machines as the provider bridges) never heard this guest ask for an address.
     const [port] = await openstack<{ 'MAC Address': string }[]>(['port', 'list', '--server', server.id]);
     expect(port?.['MAC Address']).toMatch(/^fa:16:3e:/);
+    expect(used.nic_details[0]?.mac_address).toBe(port?.['MAC Address']);
     expect(readFileSync(join(lab.scopeDir, 'bmc0', 'chassis', 'node.log'), 'utf8')).not.toContain(
       port?.['MAC Address'],
     );

@@ -12,10 +12,12 @@ import { type CloudDb, openSqliteDb } from '../../appliance/db/index.js';
 import {
   adminPasswordOf,
   adminToken,
+  cloudApi as api,
   type CephCluster,
   type CloudProcess,
   type EtcdCluster,
   type MasterProcess,
+  memberOf,
   Scope,
   type SimulatedRack,
   spawnCloudMaster,
@@ -34,49 +36,6 @@ import { BIN, build, RECORDER, REPO, status, writeClusterKey } from './agent-hel
 // rack; one machine's `cloud serve --data-dir` for the project. Screenshots go to the scope's
 // directory and to .bed/artifacts/dashboard/ (RACKSEED_ARTIFACTS), which outlives it;
 // RACKSEED_UPDATE_DOCS=1 also copies the rack's after the fence to docs/dashboard-rack.png.
-
-const json = { 'content-type': 'application/json' };
-
-/** Calls the cloud's API (its CA trusted) with `token`; the answer's JSON, or throws with its body. */
-async function api<T>(
-  cloud: CloudProcess,
-  token: string,
-  path: string,
-  init: { method?: string; body?: unknown } = {},
-) {
-  const response = await fetch(`${cloud.url}${path}`, {
-    dispatcher: cloud.dispatcher,
-    method: init.method ?? 'GET',
-    headers: { 'x-auth-token': token, ...(init.body === undefined ? {} : json) },
-    ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${init.method ?? 'GET'} ${path}: ${response.status} ${text}`);
-  return (text ? JSON.parse(text) : undefined) as T;
-}
-
-/** A project with a `member` user on it (as the admin); returns the user's name and password. */
-async function memberOf(cloud: CloudProcess, admin: string, name: string): Promise<{ user: string; password: string }> {
-  const password = `pw-${name}-12345`;
-  const project = await api<{ project: { id: string } }>(cloud, admin, '/identity/v3/projects', {
-    method: 'POST',
-    body: { project: { name } },
-  });
-  const user = await api<{ user: { id: string } }>(cloud, admin, '/identity/v3/users', {
-    method: 'POST',
-    body: { user: { name: `${name}-user`, password, default_project_id: project.project.id } },
-  });
-  const roles = await api<{ roles: { id: string }[] }>(cloud, admin, '/identity/v3/roles?name=member');
-  await api(
-    cloud,
-    admin,
-    `/identity/v3/projects/${project.project.id}/users/${user.user.id}/roles/${roles.roles[0]?.id}`,
-    {
-      method: 'PUT',
-    },
-  );
-  return { user: `${name}-user`, password };
-}
 
 /** etcd's own count of its watchers (the mvcc store's), from its /metrics. */
 async function etcdWatchers(etcd: EtcdCluster): Promise<number> {

@@ -40,6 +40,7 @@ let callerTls: NodeTls;
 const noPorts: GuestPorts = {
   plug: () => Promise.reject(new Error('no ports in this test')),
   unplug: () => Promise.resolve(),
+  counters: () => Promise.reject(new Error('no ports in this test')),
 };
 const request = (over: Partial<GuestRequest> = {}): GuestRequest => ({
   name: 'vm1',
@@ -192,6 +193,16 @@ describe('the host service (QEMU on RBD, records in etcd)', () => {
         120_000,
         500,
       );
+      // What it used to boot (os-server-diagnostics): its vCPU's time, its memory, its disk's reads.
+      const used = await client.diagnostics(ID);
+      expect(used).toMatchObject({ power: 'running', nics: [] });
+      expect(used.usage?.memory.maximumMb).toBe(192);
+      expect(used.usage?.memory.usedMb).toBeGreaterThan(0);
+      expect(used.usage?.cpus.map((c) => c.id)).toEqual([0]);
+      expect(used.usage?.cpus[0]?.timeNs).toBeGreaterThan(0);
+      expect(used.usage?.disks).toHaveLength(1);
+      expect(used.usage?.disks[0]?.readBytes).toBeGreaterThan(1024 * 1024);
+      expect(used.usage?.uptimeSeconds).toBeGreaterThan(0);
       // Nova's trigger_crash_dump: the guest's kernel reports the NMI on its console and goes on.
       expect((await client.nmi(ID)).power).toBe('running');
       await consoleHas('NMI received');
@@ -204,6 +215,7 @@ describe('the host service (QEMU on RBD, records in etcd)', () => {
       await expect(client.clearPassword('00000000-0000-4000-8000-00000000dead')).rejects.toMatchObject({ status: 404 });
       const stopped = await client.setPower(ID, 'shutoff');
       expect(stopped).toMatchObject({ power: 'shutoff', process: null });
+      expect(await client.diagnostics(ID)).toMatchObject({ power: 'shutoff', usage: null });
       await expect(client.nmi(ID)).rejects.toMatchObject({ code: 'HOST_ERR_BAD_REQUEST', status: 400 });
       expect(processStart(pid)).toBeNull();
       await client.destroy(ID);

@@ -258,4 +258,30 @@ describe('compute admin APIs: aggregates and zones, hosts, reset state, events, 
     await call(member, 'DELETE', `/servers/${server.id}`);
     await t.api.servers.idle();
   });
+
+  it("diagnostics: the cloud admin's, in libvirt's shape before 2.48 and Nova's standard one from it", async () => {
+    const { id } = await newServer('diagnosed');
+    expect((await call(member, 'GET', `/servers/${id}/diagnostics`)).status).toBe(403);
+    const mac = (await show(id)).addresses.provider[0]['OS-EXT-IPS-MAC:mac_addr'] as string;
+    const port = (await t.db.servers.get(id))?.addresses[0]?.portId ?? '';
+    const legacy = (await call(admin, 'GET', `/servers/${id}/diagnostics`)).body;
+    expect(legacy).toMatchObject({ cpu0_time: 0, memory: 512 * 1024, vda_read: 0, vda_errors: 0 });
+    expect(legacy[`tap${port.slice(0, 11)}_rx`]).toBe(0);
+    const standard = await call(admin, 'GET', `/servers/${id}/diagnostics`, undefined, '2.48');
+    expect(standard.body).toMatchObject({
+      state: 'running',
+      driver: 'libvirt',
+      num_cpus: 1,
+      num_disks: 1,
+      num_nics: 1,
+      memory_details: { maximum: 512, used: 0 },
+      nic_details: [{ mac_address: mac, rx_octets: 0, rx_rate: null }],
+    });
+    expect(standard.body.cpu_details).toEqual([{ id: 0, time: 0, utilisation: null }]);
+    await call(member, 'POST', `/servers/${id}/action`, { 'os-stop': null });
+    await t.api.servers.idle();
+    const stopped = (await call(admin, 'GET', `/servers/${id}/diagnostics`, undefined, '2.48')).body;
+    expect(stopped).toMatchObject({ state: 'shutdown', uptime: null, cpu_details: [], disk_details: [] });
+    expect((await call(admin, 'GET', '/servers/00000000-0000-4000-8000-000000000000/diagnostics')).status).toBe(404);
+  });
 });

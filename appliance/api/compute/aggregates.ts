@@ -2,7 +2,7 @@
  * Nova's host aggregates (`os-aggregates`, the cloud admin's) and availability zones
  * (`os-availability-zone`). An aggregate groups hosts under metadata; one whose metadata has
  * `availability_zone` makes its hosts that zone, which a server create may ask for (the
- * scheduler keeps to it: appliance/db/sqlite.ts `servers.place`). A host in no such aggregate
+ * scheduler keeps to it: appliance/db/servers.ts `servers.place`). A host in no such aggregate
  * is in `nova`. The rules that keep a host in one zone, and a server in the zone it was placed
  * in, are the database's (appliance/db/aggregates.ts); their refusals are Nova's 400s, and 409s
  * for adding or removing a host. From microversion 2.41 an aggregate shows its `uuid`.

@@ -11,7 +11,7 @@ import { ApiError, badRequest } from '../faults.js';
  * - 2.2  keypairs have a `type` (`ssh` or `x509`); create answers 201, delete 204 (keypairs.ts)
  * - 2.3  the admin's server detail shows more `OS-EXT-SRV-ATTR:` fields (views.ts)
  * - 2.4  `reserved` in os-fixed-ips: nova-network's, gone (410) as in Nova since Rocky (removed.ts)
- * - 2.5  any user may filter servers by `ip6` (routes.ts)
+ * - 2.5  any user may filter servers by `ip6` (server-list.ts)
  * - 2.6  `POST /servers/{id}/remote-consoles` (consoles.ts)
  * - 2.7  access to a public flavor cannot be added (409, flavors in routes.ts)
  * - 2.8  the `mks` console type (consoles.ts)
@@ -26,7 +26,7 @@ import { ApiError, badRequest } from '../faults.js';
  * - 2.16 the cloud admin sees a server's `host_status` (views.ts, services.ts)
  * - 2.17 the `trigger_crash_dump` action: an NMI to the guest (routes.ts, the host service)
  * - 2.18 the project id in the URL is optional: both forms are served at every version (routes.ts)
- * - 2.19 a server has a `description` (routes.ts, views.ts, server-images.ts)
+ * - 2.19 a server has a `description` (routes.ts, server-create.ts, views.ts, server-images.ts)
  * - 2.20 volumes of a shelved server: rackseed shelves no server and attaches no volume yet
  * - 2.21 a deleted server's instance actions are read (instance-actions.ts)
  * - 2.22 to 2.25 live migrations (force complete, list, abort, `block_migration: auto`):
@@ -43,7 +43,7 @@ import { ApiError, badRequest } from '../faults.js';
  * - 2.36 the network quotas leave the limits and quota sets (quotas.ts); Nova's proxies of
  *        Neutron's and Glance's APIs (os-networks, os-security-groups, /images…) go: never here
  * - 2.37 a create names its `networks`: a list, `auto` or `none` (devices.ts)
- * - 2.38 a server list's `status` that Nova does not name is a 400 (routes.ts)
+ * - 2.38 a server list's `status` that Nova does not name is a 400 (server-list.ts)
  * - 2.39 the image metadata proxy goes, and `maxImageMeta` from the limits (images.ts, quotas.ts)
  * - 2.40 simple tenant usage is paged (`limit`, `marker`: a server's id) (usage.ts)
  * - 2.41 an aggregate shows its `uuid` (aggregates.ts)
@@ -54,20 +54,20 @@ import { ApiError, badRequest } from '../faults.js';
  * - 2.45 createImage names the new image in its body, not in a Location header (routes.ts)
  * - 2.46 the request id in `X-OpenStack-Request-ID` too: sent at every version (app.ts)
  * - 2.47 a server shows its flavor as it was made with, not a link to it (views.ts; the
- *        database keeps the copy, appliance/db/sqlite.ts)
- * - 2.48 server diagnostics are standardised: rackseed has no diagnostics API yet
+ *        database keeps the copy, appliance/db/servers.ts)
+ * - 2.48 server diagnostics are standardised (diagnostics.ts; before, libvirt's shape)
  * - 2.49 interfaces and volumes attached with a tag: rackseed attaches neither to a built server
  * - 2.50 a quota class shows its server group quotas and no network ones (quotas.ts)
  * - 2.51 an instance action's events are anyone's to see, but for their traceback
  *        (instance-actions.ts); the `volume-extended` external event (external-events.ts)
- * - 2.52 a create takes `tags` (tags.ts, routes.ts)
+ * - 2.52 a create takes `tags` (tags.ts, server-create.ts)
  * - 2.53 services and hypervisors are named by UUIDs, a service changed by one PUT of it, the
  *        hypervisor lists filter by name and add servers (services.ts, hypervisors.ts)
  * - 2.54 a rebuild takes `key_name` (server-images.ts)
  * - 2.55 a flavor has a `description`, the one field a PUT changes (routes.ts, views.ts)
  * - 2.56 cold migration's target host: rackseed has no cold migration
  * - 2.57 `personality` goes from a create, a rebuild takes `user_data`, and the file quotas and
- *        limits go (routes.ts, server-images.ts, quotas.ts)
+ *        limits go (server-create.ts, server-images.ts, quotas.ts)
  * - 2.58 instance actions show `updated_at`, are paged and filtered by `changes-since`
  *        (instance-actions.ts)
  * - 2.59 migrations show their `uuid`, are paged and filtered by `changes-since` (migrations.ts)
@@ -80,7 +80,7 @@ import { ApiError, badRequest } from '../faults.js';
  * - 2.64 a server group has one `policy` and its `rules` (`max_server_per_host` of an
  *        anti-affinity group, which the scheduler keeps) (server-groups.ts, the scheduler)
  * - 2.65 aborting a queued live migration: rackseed migrates no live server
- * - 2.66 `changes-before` filters servers, instance actions and migrations (routes.ts,
+ * - 2.66 `changes-before` filters servers, instance actions and migrations (server-list.ts,
  *        instance-actions.ts, migrations.ts)
  * - 2.67 a volume's type in a block device mapping: volumes are refused there (devices.ts)
  * - 2.68 evacuate's and live migration's `force` go: no such actions here
@@ -90,11 +90,12 @@ import { ApiError, badRequest } from '../faults.js';
  * - 2.71 a server's own view shows its `server_groups` (views.ts)
  * - 2.72 ports with a resource request (QoS minimum bandwidth): rackseed's ports have none
  * - 2.73 a lock may give a reason, shown as `locked_reason`; the server list filters by `locked`
- *        (locks.ts, views.ts, routes.ts)
+ *        (locks.ts, views.ts, server-list.ts)
  * - 2.74 the cloud admin's create may ask for a `host` (or `hypervisor_hostname`), which the
- *        scheduler still filters (routes.ts, appliance/compute/servers.ts)
+ *        scheduler still filters (server-create.ts, appliance/compute/servers.ts)
  * - 2.75 the server list refuses a query parameter Nova does not know; an update and a
- *        rebuild answer the server's whole view; a flavor's missing swap is 0 (routes.ts, views.ts)
+ *        rebuild answer the server's whole view; a flavor's missing swap is 0 (server-list.ts,
+ *        routes.ts, views.ts)
  * - 2.76 the `power-update` external event (external-events.ts)
  * - 2.77 unshelving to an availability zone: rackseed shelves no server
  * - 2.78 a server's NUMA topology: none, as rackseed pins no guest (interfaces.ts)

@@ -76,14 +76,19 @@ interface Period {
   iso: { start: string; end: string };
 }
 
-/** The period asked for; 400 for a time Nova would not parse, or a start after the end. */
+/**
+ * The period asked for; 400 for a time Nova would not parse, or a start after the end. An end
+ * in the future is now (Nova's `show` and `index`): a running server is counted up to now, as
+ * Horizon's overview asks for the usage until the end of today.
+ */
 function periodOf(request: FastifyRequest): Period {
   const now = new Date();
   const start = parseTime(queryString(request, 'start'), now, 'start');
-  const end = parseTime(queryString(request, 'end'), now, 'end');
-  if (start.getTime() > end.getTime()) {
+  const asked = parseTime(queryString(request, 'end'), now, 'end');
+  if (start.getTime() > asked.getTime()) {
     throw badRequest('Invalid start time. The start time cannot occur after the end time.');
   }
+  const end = asked.getTime() > now.getTime() ? now : asked;
   return { start, end, iso: { start: start.toISOString(), end: end.toISOString() } };
 }
 

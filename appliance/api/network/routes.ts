@@ -1,7 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { DEFAULT_QUOTAS, type Network, type Port, type Subnet } from '../../db/index.js';
+import type { Network, Port, Subnet } from '../../db/index.js';
 import { type ApiDeps, type AuthContext, authOf, queryString, requireToken } from '../context.js';
-import { ApiError, badRequest, forbidden } from '../faults.js';
+import { ApiError, badRequest } from '../faults.js';
+import { extensionRoutes } from './extensions.js';
+import { quotaRoutes } from './quotas.js';
 
 const neutronNotFound = (type: string, id: string) =>
   new ApiError(404, `${type} ${id} could not be found.`, `API_ERR_${type.toUpperCase()}_NOT_FOUND`);
@@ -20,10 +22,6 @@ const defaultSecurityGroup = (projectId: string) => ({
   tags: [],
 });
 
-/**
- * Neutron v2.0 under `/network`, minimal: the flat provider network and its subnet (read
- * only), the ports servers get, quotas and the extension list.
- */
 /** Neutron's `bool_from_string(strict=True)`: the words it takes for true and false, in any case. */
 function neutronBoolean(text: string): boolean {
   const word = text.trim().toLowerCase();
@@ -32,6 +30,11 @@ function neutronBoolean(text: string): boolean {
   throw badRequest(`Invalid input for operation: '${text}' cannot be converted to boolean.`);
 }
 
+/**
+ * Neutron v2.0 under `/network`, minimal: the flat provider network and its subnet (read
+ * only), the ports servers get, the `default` security group, quotas (quotas.ts) and the
+ * extension list that says so (extensions.ts).
+ */
 export async function networkRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const db = deps.db;
   const base = deps.publicUrl;
@@ -100,9 +103,9 @@ export async function networkRoutes(app: FastifyInstance, deps: ApiDeps): Promis
     fixed_ips: [{ subnet_id: p.subnetId, ip_address: p.ipAddress }],
     status: 'ACTIVE',
     admin_state_up: true,
-    security_groups: [],
+    // Nova makes a server's ports in its project's `default` group (as the server shows it).
+    security_groups: p.deviceOwner.startsWith('compute:') ? [defaultSecurityGroup(p.projectId).id] : [],
     allowed_address_pairs: [],
-    binding_vnic_type: 'normal',
     description: '',
     tags: [],
     revision_number: 1,
@@ -189,30 +192,8 @@ export async function networkRoutes(app: FastifyInstance, deps: ApiDeps): Promis
         if (!projectId) return { security_groups: [] };
         return { security_groups: filtered(request, [defaultSecurityGroup(projectId)]) };
       });
-      api.get('/quotas/:project', async (request) => {
-        const auth = authOf(request);
-        const { project } = request.params as { project: string };
-        if (!auth.isCloudAdmin && auth.project?.id !== project) throw forbidden();
-        const q = await db.quotas.get(project);
-        return {
-          quota: {
-            network: q.network,
-            subnet: q.subnet,
-            port: q.port,
-            router: 0,
-            floatingip: 0,
-            security_group: DEFAULT_QUOTAS.security_groups,
-            security_group_rule: DEFAULT_QUOTAS.security_group_rules,
-            rbac_policy: -1,
-            subnetpool: -1,
-          },
-        };
-      });
-      api.get('/extensions', async () => ({ extensions: [] }));
-      api.get('/extensions/:alias', async (request) => {
-        const { alias } = request.params as { alias: string };
-        throw neutronNotFound('Extension', alias);
-      });
+      quotaRoutes(api, db);
+      extensionRoutes(api);
     },
     { prefix: '/v2.0' },
   );

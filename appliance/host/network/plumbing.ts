@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { childEnv } from '../../../agent/process/index.js';
 import { HostPortError } from '../errors.js';
 import type { GuestPorts } from '../service.js';
-import type { NicRequest } from '../types.js';
+import type { NicCounters, NicRequest } from '../types.js';
 import { METADATA_ADDRESS } from './guest-dhcp.js';
 
 const execFileAsync = promisify(execFile);
@@ -147,6 +147,28 @@ export class GuestNetwork implements GuestPorts {
     await this.#nft(`delete element bridge ${TABLE} ports { "${tap}" }`).catch(() => undefined);
     await this.#nft(`flush chain bridge ${TABLE} ${tap}\ndelete chain bridge ${TABLE} ${tap}`).catch(() => undefined);
     if (await exists(['link', 'show', 'dev', tap])) await sh('ip', ['link', 'del', 'dev', tap], `the tap ${tap}`);
+  }
+
+  /** The port's tap's counters, turned to the guest's side: what the tap transmits, the guest receives. */
+  async counters(nic: NicRequest): Promise<NicCounters> {
+    const tap = tapName(nic.portId);
+    let link: { stats64?: Record<'rx' | 'tx', Record<'bytes' | 'packets' | 'errors' | 'dropped', number>> }[];
+    try {
+      link = JSON.parse((await run('ip', ['-s', '-j', 'link', 'show', 'dev', tap], { timeout: 10_000 })).stdout);
+    } catch {
+      link = []; // no tap (the guest is not running here)
+    }
+    const stats = link[0]?.stats64;
+    return {
+      rxOctets: stats?.tx.bytes ?? 0,
+      rxPackets: stats?.tx.packets ?? 0,
+      rxErrors: stats?.tx.errors ?? 0,
+      rxDrop: stats?.tx.dropped ?? 0,
+      txOctets: stats?.rx.bytes ?? 0,
+      txPackets: stats?.rx.packets ?? 0,
+      txErrors: stats?.rx.errors ?? 0,
+      txDrop: stats?.rx.dropped ?? 0,
+    };
   }
 
   /** Removes the namespace, the rules and the bridge (the guests must be gone). */

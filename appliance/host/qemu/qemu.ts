@@ -1,7 +1,8 @@
 /**
  * A guest's QEMU: its command line, its start (daemonized, so it is never a child of the host
  * service and outlives it), adoption by a later host service (pid + kernel start time + QMP),
- * and its control over QMP: ACPI power-down with a hard stop after a timeout, reset, kill.
+ * and its control over QMP: ACPI power-down with a hard stop after a timeout, reset, kill, and
+ * what it uses (usage.ts).
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -12,9 +13,10 @@ import { childEnv, processStart } from '../../../agent/index.js';
 import { QemuStartError } from '../errors.js';
 import type { GuestDiskSource, GuestRuntime, RunningGuest } from '../service.js';
 import type { DeviceMetadata } from '../network/metadata.js';
-import type { GuestProcess, GuestRequest } from '../types.js';
+import type { GuestProcess, GuestRequest, GuestUsage } from '../types.js';
 import type { QmpEvent } from './qmp-codec.js';
 import { QmpConnection } from './qmp-io.js';
+import { guestUsage } from './usage.js';
 
 /** How long QEMU may take to open its QMP socket. */
 const START_TIMEOUT_MS = 30_000;
@@ -292,6 +294,10 @@ export class QemuGuest implements RunningGuest {
 
   async consoleLog(maxBytes: number): Promise<string> {
     return tail(this.process.consoleLog, maxBytes);
+  }
+
+  async usage(): Promise<GuestUsage> {
+    return guestUsage((command) => this.qmp.execute(command), this.process);
   }
 
   /** Lets go of QMP without touching QEMU (the host service is stopping; a later one adopts it). */

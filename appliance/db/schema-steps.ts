@@ -1,0 +1,291 @@
+/**
+ * The cloud database's schema, as the steps that build it: run by the embedded database on its
+ * file (embedded.ts) and by the DB master from the schema module it imports (schema.ts).
+ */
+import type { Migration } from '../dbmaster/index.js';
+
+/**
+ * The schema's steps: version n is `user_version` n of an embedded file, and row n of the DB
+ * master's migrations table. Append only; never edit a published step.
+ */
+export const CLOUD_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'cloud',
+    up: `
+  CREATE TABLE domains (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, description TEXT NOT NULL DEFAULT '',
+    enabled INTEGER NOT NULL DEFAULT 1);
+  INSERT INTO domains (id, name, description) VALUES ('default', 'Default', 'The default domain');
+  CREATE TABLE projects (id TEXT PRIMARY KEY, name TEXT NOT NULL, domain_id TEXT NOT NULL REFERENCES domains(id),
+    description TEXT NOT NULL, enabled INTEGER NOT NULL, parent_id TEXT, tags TEXT NOT NULL DEFAULT '[]',
+    UNIQUE (domain_id, name));
+  CREATE TABLE users (id TEXT PRIMARY KEY, name TEXT NOT NULL, domain_id TEXT NOT NULL REFERENCES domains(id),
+    enabled INTEGER NOT NULL, password_hash TEXT, default_project_id TEXT, email TEXT, description TEXT NOT NULL,
+    UNIQUE (domain_id, name));
+  CREATE TABLE roles (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, domain_id TEXT, description TEXT NOT NULL);
+  CREATE TABLE assignments (user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    role_id TEXT NOT NULL REFERENCES roles(id) ON DELETE CASCADE, PRIMARY KEY (user_id, project_id, role_id));
+  CREATE TABLE signing_keys (kid TEXT PRIMARY KEY, secret TEXT NOT NULL, created_at TEXT NOT NULL);
+  CREATE TABLE revocations (audit_id TEXT PRIMARY KEY, expires_at TEXT NOT NULL);
+  CREATE TABLE flavors (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, ram INTEGER NOT NULL, vcpus INTEGER NOT NULL,
+    disk INTEGER NOT NULL, swap INTEGER NOT NULL, ephemeral INTEGER NOT NULL, rxtx_factor REAL NOT NULL,
+    is_public INTEGER NOT NULL, disabled INTEGER NOT NULL, description TEXT, extra_specs TEXT NOT NULL,
+    created_at TEXT NOT NULL);
+  CREATE TABLE flavor_access (flavor_id TEXT NOT NULL REFERENCES flavors(id) ON DELETE CASCADE,
+    project_id TEXT NOT NULL, PRIMARY KEY (flavor_id, project_id));
+  CREATE TABLE keypairs (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, user_id TEXT NOT NULL,
+    public_key TEXT NOT NULL, fingerprint TEXT NOT NULL, type TEXT NOT NULL, created_at TEXT NOT NULL,
+    UNIQUE (user_id, name));
+  CREATE TABLE servers (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, project_id TEXT NOT NULL,
+    user_id TEXT NOT NULL, name TEXT NOT NULL, flavor_id TEXT NOT NULL, image_id TEXT NOT NULL, key_name TEXT,
+    availability_zone TEXT NOT NULL, access_ipv4 TEXT NOT NULL, access_ipv6 TEXT NOT NULL, metadata TEXT NOT NULL,
+    state TEXT NOT NULL, machine TEXT NOT NULL, host TEXT NOT NULL, addresses TEXT NOT NULL,
+    vcpus INTEGER NOT NULL, ram INTEGER NOT NULL,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, launched_at TEXT);
+  CREATE INDEX servers_project ON servers (project_id, state, seq);
+  CREATE TABLE images (id TEXT PRIMARY KEY, name TEXT, status TEXT NOT NULL, visibility TEXT NOT NULL,
+    protected INTEGER NOT NULL, os_hidden INTEGER NOT NULL, owner TEXT NOT NULL, checksum TEXT, os_hash_algo TEXT,
+    os_hash_value TEXT, size INTEGER, virtual_size INTEGER, min_ram INTEGER NOT NULL, min_disk INTEGER NOT NULL,
+    disk_format TEXT, container_format TEXT, tags TEXT NOT NULL, properties TEXT NOT NULL,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+  CREATE TABLE networks (id TEXT PRIMARY KEY, name TEXT NOT NULL, project_id TEXT NOT NULL, shared INTEGER NOT NULL,
+    external INTEGER NOT NULL, mtu INTEGER NOT NULL, admin_state_up INTEGER NOT NULL, created_at TEXT NOT NULL);
+  CREATE TABLE subnets (id TEXT PRIMARY KEY, name TEXT NOT NULL, network_id TEXT NOT NULL REFERENCES networks(id),
+    project_id TEXT NOT NULL, cidr TEXT NOT NULL, gateway_ip TEXT NOT NULL, ip_version INTEGER NOT NULL,
+    enable_dhcp INTEGER NOT NULL, pool_start TEXT NOT NULL, pool_end TEXT NOT NULL, created_at TEXT NOT NULL);
+  CREATE TABLE ports (id TEXT PRIMARY KEY, name TEXT NOT NULL, network_id TEXT NOT NULL REFERENCES networks(id),
+    subnet_id TEXT NOT NULL REFERENCES subnets(id), project_id TEXT NOT NULL, device_id TEXT NOT NULL,
+    device_owner TEXT NOT NULL, mac_address TEXT NOT NULL UNIQUE, ip_address TEXT NOT NULL, ip_int INTEGER NOT NULL,
+    created_at TEXT NOT NULL, UNIQUE (subnet_id, ip_int));
+  CREATE INDEX ports_device ON ports (device_id);
+  CREATE TABLE quotas (project_id TEXT NOT NULL, resource TEXT NOT NULL, hard_limit INTEGER NOT NULL,
+    PRIMARY KEY (project_id, resource));
+  `,
+  },
+  {
+    version: 2,
+    name: 'real compute: user data and the flavor disk each server holds on its host',
+    up: `
+  ALTER TABLE servers ADD COLUMN user_data TEXT;
+  ALTER TABLE servers ADD COLUMN disk INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX servers_host ON servers (host, state);
+  `,
+  },
+  {
+    version: 3,
+    name: 'instance actions: what was asked of each server, by whom, and how it ended',
+    up: `
+  CREATE TABLE instance_actions (
+    server_id TEXT NOT NULL, request_id TEXT NOT NULL, action TEXT NOT NULL, user_id TEXT,
+    project_id TEXT NOT NULL, start_time TEXT NOT NULL, finish_time TEXT, result TEXT, message TEXT,
+    PRIMARY KEY (server_id, request_id)
+  );
+  `,
+  },
+  {
+    version: 4,
+    name: "image members: the projects a shared image is offered to, and each one's answer",
+    up: `
+  CREATE TABLE image_members (
+    image_id TEXT NOT NULL REFERENCES images(id), member_id TEXT NOT NULL, status TEXT NOT NULL,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    PRIMARY KEY (image_id, member_id)
+  );
+  CREATE INDEX image_members_member ON image_members (member_id, status);
+    `,
+  },
+  {
+    version: 5,
+    name: "failed logins: Keystone's lockout counts each user's, shared by every API node",
+    up: `
+  CREATE TABLE login_failures (user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    count INTEGER NOT NULL, last_at TEXT NOT NULL);
+  `,
+  },
+  {
+    version: 6,
+    name: "Keystone's catalog: the services, endpoints and regions an admin registered",
+    up: `
+  CREATE TABLE catalog_services (id TEXT PRIMARY KEY, type TEXT NOT NULL, name TEXT, description TEXT,
+    enabled INTEGER NOT NULL, extra TEXT NOT NULL);
+  CREATE TABLE regions (id TEXT PRIMARY KEY, description TEXT NOT NULL, parent_region_id TEXT,
+    extra TEXT NOT NULL);
+  CREATE TABLE catalog_endpoints (id TEXT PRIMARY KEY, service_id TEXT NOT NULL REFERENCES catalog_services(id),
+    interface TEXT NOT NULL, region_id TEXT, url TEXT NOT NULL, enabled INTEGER NOT NULL, extra TEXT NOT NULL);
+  CREATE INDEX catalog_endpoints_service ON catalog_endpoints (service_id);
+  `,
+  },
+  {
+    version: 7,
+    name: "Nova's server groups: a policy the scheduler applies to the servers created in one",
+    up: `
+  CREATE TABLE server_groups (id TEXT PRIMARY KEY, name TEXT NOT NULL, project_id TEXT NOT NULL,
+    user_id TEXT NOT NULL, policy TEXT NOT NULL, created_at TEXT NOT NULL);
+  CREATE INDEX server_groups_project ON server_groups (project_id);
+  ALTER TABLE servers ADD COLUMN server_group_id TEXT;
+  CREATE INDEX servers_server_group ON servers (server_group_id);
+  `,
+  },
+  {
+    version: 8,
+    name: "Nova's server locks: who locked a server (its project, or an admin from another)",
+    up: `
+  ALTER TABLE servers ADD COLUMN locked_by TEXT;
+  `,
+  },
+  {
+    version: 9,
+    name: "Nova's reservation: the id of the request that created a server, and its index among those created",
+    up: `
+  ALTER TABLE servers ADD COLUMN reservation_id TEXT;
+  ALTER TABLE servers ADD COLUMN launch_index INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX servers_reservation ON servers (reservation_id);
+  `,
+  },
+  {
+    version: 10,
+    name: "Nova's services: a host's service an admin disabled or forced down",
+    up: `
+  CREATE TABLE compute_services (host TEXT NOT NULL, binary TEXT NOT NULL, disabled INTEGER NOT NULL,
+    disabled_reason TEXT, forced_down INTEGER NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (host, binary));
+  `,
+  },
+  {
+    version: 11,
+    name: "Nova's server descriptions (microversion 2.19)",
+    up: `
+  ALTER TABLE servers ADD COLUMN description TEXT;
+  `,
+  },
+  {
+    version: 12,
+    name: "Nova's server tags (microversion 2.26)",
+    up: `
+  ALTER TABLE servers ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+  `,
+  },
+  {
+    version: 13,
+    name: "Nova's device tags on a server's ports (microversion 2.32)",
+    up: `
+  ALTER TABLE ports ADD COLUMN tag TEXT;
+  ALTER TABLE servers ADD COLUMN root_device_tag TEXT;
+  `,
+  },
+  {
+    version: 14,
+    name: "Nova's host aggregates, whose availability_zone metadata makes their hosts a zone",
+    up: `
+  CREATE TABLE aggregates (id INTEGER PRIMARY KEY AUTOINCREMENT, uuid TEXT NOT NULL UNIQUE, name TEXT NOT NULL UNIQUE,
+    metadata TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT);
+  CREATE TABLE aggregate_hosts (aggregate_id INTEGER NOT NULL REFERENCES aggregates (id), host TEXT NOT NULL,
+    PRIMARY KEY (aggregate_id, host));
+  `,
+  },
+  {
+    version: 15,
+    name: "A server's copy of its flavor (Nova's instance.flavor, microversion 2.47); Nova's quota classes",
+    up: `
+  ALTER TABLE servers ADD COLUMN flavor TEXT NOT NULL DEFAULT '{}';
+  CREATE TABLE quota_classes (class_name TEXT NOT NULL, resource TEXT NOT NULL, hard_limit INTEGER NOT NULL,
+    PRIMARY KEY (class_name, resource));
+  UPDATE servers SET flavor = COALESCE(
+    (SELECT json_object('name', f.name, 'vcpus', f.vcpus, 'ram', f.ram, 'disk', f.disk, 'ephemeral', f.ephemeral,
+       'swap', f.swap, 'extraSpecs', json(f.extra_specs)) FROM flavors f WHERE f.id = servers.flavor_id),
+    json_object('name', servers.flavor_id, 'vcpus', servers.vcpus, 'ram', servers.ram, 'disk', servers.disk,
+       'ephemeral', 0, 'swap', 0, 'extraSpecs', json('{}')));
+  `,
+  },
+  {
+    version: 16,
+    name: "Nova's migration records: the moves of servers between hosts (rackseed's evacuations)",
+    up: `
+  CREATE TABLE migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, uuid TEXT NOT NULL UNIQUE, server_id TEXT NOT NULL,
+    migration_type TEXT NOT NULL, source_host TEXT NOT NULL, dest_host TEXT, status TEXT NOT NULL,
+    flavor_id TEXT NOT NULL, project_id TEXT NOT NULL, user_id TEXT, created_at TEXT NOT NULL, updated_at TEXT);
+  `,
+  },
+  {
+    version: 17,
+    name: "A server group's rules (Nova's max_server_per_host, 2.64); why a server is locked (2.73)",
+    up: `
+  ALTER TABLE server_groups ADD COLUMN rules TEXT NOT NULL DEFAULT '{}';
+  ALTER TABLE servers ADD COLUMN locked_reason TEXT;
+  `,
+  },
+  {
+    version: 18,
+    name: "Keystone's credentials (EC2 ones too), OAuth1 consumers, policies, domain configurations and endpoint filters",
+    up: `
+  CREATE TABLE credentials (id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    project_id TEXT REFERENCES projects(id) ON DELETE CASCADE, type TEXT NOT NULL, blob TEXT NOT NULL,
+    extra TEXT NOT NULL);
+  CREATE INDEX credentials_user ON credentials (user_id);
+  CREATE TABLE oauth_consumers (id TEXT PRIMARY KEY, description TEXT, secret TEXT NOT NULL, extra TEXT NOT NULL);
+  CREATE TABLE policies (id TEXT PRIMARY KEY, blob TEXT NOT NULL, type TEXT NOT NULL, extra TEXT NOT NULL);
+  CREATE TABLE domain_configs (domain_id TEXT NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
+    config_group TEXT NOT NULL, option TEXT NOT NULL, value TEXT NOT NULL, sensitive INTEGER NOT NULL,
+    PRIMARY KEY (domain_id, config_group, option));
+  CREATE TABLE endpoint_groups (id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, filters TEXT NOT NULL);
+  CREATE TABLE endpoint_group_projects (
+    endpoint_group_id TEXT NOT NULL REFERENCES endpoint_groups(id) ON DELETE CASCADE,
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE, PRIMARY KEY (endpoint_group_id, project_id));
+  CREATE INDEX endpoint_group_projects_project ON endpoint_group_projects (project_id);
+  -- The endpoint is not a foreign key: the API's own endpoints are never stored.
+  CREATE TABLE project_endpoints (project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    endpoint_id TEXT NOT NULL, PRIMARY KEY (project_id, endpoint_id));
+  CREATE INDEX project_endpoints_endpoint ON project_endpoints (endpoint_id);
+  CREATE TRIGGER project_endpoints_gone AFTER DELETE ON catalog_endpoints
+    BEGIN DELETE FROM project_endpoints WHERE endpoint_id = OLD.id; END;
+  `,
+  },
+  {
+    version: 19,
+    name: "Glance's metadata definitions catalog: namespaces, resource types, objects, properties and tags",
+    up: `
+  CREATE TABLE metadef_namespaces (id INTEGER PRIMARY KEY AUTOINCREMENT, namespace TEXT NOT NULL UNIQUE,
+    display_name TEXT, description TEXT, visibility TEXT NOT NULL, protected INTEGER NOT NULL, owner TEXT NOT NULL,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+  CREATE TABLE metadef_resource_types (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+  CREATE TABLE metadef_namespace_resource_types (namespace_id INTEGER NOT NULL REFERENCES metadef_namespaces (id),
+    resource_type_id INTEGER NOT NULL REFERENCES metadef_resource_types (id), prefix TEXT, properties_target TEXT,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (namespace_id, resource_type_id));
+  -- Objects, properties and tags, by kind; body is the rest of Glance's JSON for each.
+  CREATE TABLE metadef_definitions (id INTEGER PRIMARY KEY AUTOINCREMENT,
+    namespace_id INTEGER NOT NULL REFERENCES metadef_namespaces (id), kind TEXT NOT NULL, name TEXT NOT NULL,
+    body TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+  CREATE UNIQUE INDEX metadef_definitions_name ON metadef_definitions (namespace_id, kind, name);
+  -- Glance's tag names are unique whatever their case (MetadefDuplicateTag).
+  CREATE UNIQUE INDEX metadef_tags_name ON metadef_definitions (namespace_id, name COLLATE NOCASE) WHERE kind = 'tag';
+  `,
+  },
+  {
+    version: 20,
+    name: "Keystone's groups, grants on domains and the system, inherited grants, implied and domain-specific roles",
+    up: `
+  CREATE TABLE groups (id TEXT PRIMARY KEY, name TEXT NOT NULL, domain_id TEXT NOT NULL REFERENCES domains(id),
+    description TEXT NOT NULL, UNIQUE (domain_id, name));
+  CREATE TABLE group_members (group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE, PRIMARY KEY (group_id, user_id));
+  CREATE INDEX group_members_user ON group_members (user_id);
+  CREATE TABLE role_assignments (actor_type TEXT NOT NULL, actor_id TEXT NOT NULL, target_type TEXT NOT NULL,
+    target_id TEXT NOT NULL, role_id TEXT NOT NULL, inherited INTEGER NOT NULL,
+    PRIMARY KEY (actor_type, actor_id, target_type, target_id, role_id, inherited));
+  CREATE INDEX role_assignments_target ON role_assignments (target_type, target_id);
+  CREATE INDEX role_assignments_role ON role_assignments (role_id);
+  INSERT INTO role_assignments SELECT 'user', user_id, 'project', project_id, role_id, 0 FROM assignments;
+  DROP TABLE assignments;
+  CREATE TABLE roles_by_domain (id TEXT PRIMARY KEY, name TEXT NOT NULL, domain_id TEXT REFERENCES domains(id),
+    description TEXT NOT NULL);
+  INSERT INTO roles_by_domain SELECT id, name, domain_id, description FROM roles;
+  DROP TABLE roles;
+  ALTER TABLE roles_by_domain RENAME TO roles;
+  CREATE UNIQUE INDEX roles_name ON roles (coalesce(domain_id, ''), name);
+  ALTER TABLE users ADD COLUMN extra TEXT NOT NULL DEFAULT '{}';
+  CREATE TABLE implied_roles (prior_role_id TEXT NOT NULL REFERENCES roles(id) ON DELETE CASCADE,
+    implied_role_id TEXT NOT NULL REFERENCES roles(id) ON DELETE CASCADE, PRIMARY KEY (prior_role_id, implied_role_id));
+  `,
+  },
+];
