@@ -2,9 +2,10 @@ import type { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import type { BlobStore } from '../blobs/index.js';
 import type { ServerService } from '../compute/index.js';
-import type { CloudDb, Domain, Project, Role, User } from '../db/index.js';
+import type { ApplicationCredential, CloudDb, Domain, Project, Role, User } from '../db/index.js';
 import { ADMIN_PROJECT } from './bootstrap.js';
 import { forbidden, unauthorized } from './faults.js';
+import { accessAllowed } from './identity/access-rules.js';
 import type { LoginLimits } from './identity/logins.js';
 import { scopeOf, type TokenClaims, type TokenService } from './identity/tokens.js';
 
@@ -63,6 +64,11 @@ export interface AuthContext {
   isProjectAdmin: boolean;
   /** member or admin: may change things in its project. */
   canWrite: boolean;
+  /**
+   * The application credential the token was made from: its roles are the only ones the token
+   * has, its access rules the only requests it may make.
+   */
+  applicationCredential: Omit<ApplicationCredential, 'secretHash'> | null;
 }
 
 declare module 'fastify' {
@@ -80,7 +86,12 @@ declare module 'fastify' {
 export async function resolveToken(deps: ApiDeps, token: string): Promise<AuthContext | null> {
   const claims = await deps.tokens.verifyExceptRevocation(token);
   if (!claims) return null;
-  const subject = await deps.db.tokens.subject(claims.auditId, claims.userId, scopeOf(claims));
+  const subject = await deps.db.tokens.subject(
+    claims.auditId,
+    claims.userId,
+    scopeOf(claims),
+    ...(claims.applicationCredentialId === undefined ? [] : [claims.applicationCredentialId]),
+  );
   if (!subject) return null;
   const { user, project, domain, roles } = subject;
   const names = new Set(roles.map((r) => r.name));
@@ -97,10 +108,15 @@ export async function resolveToken(deps: ApiDeps, token: string): Promise<AuthCo
     isCloudAdmin: isAdmin && (isAdminProject || claims.system || domain?.id === ADMIN_PROJECT.domainId),
     isProjectAdmin: isAdmin && project !== null,
     canWrite: project !== null && (isAdmin || names.has('member')),
+    applicationCredential: subject.applicationCredential ?? null,
   };
 }
 
-/** A fastify `onRequest` hook that requires a valid token in `X-Auth-Token`. */
+/**
+ * A fastify `onRequest` hook that requires a valid token in `X-Auth-Token`, and one made from an
+ * application credential with access rules to make only the requests they allow (as
+ * keystonemiddleware in front of each OpenStack service, a 401).
+ */
 export function requireToken(deps: ApiDeps) {
   return async (request: FastifyRequest): Promise<void> => {
     const header = request.headers['x-auth-token'];
@@ -108,6 +124,12 @@ export function requireToken(deps: ApiDeps) {
     if (!token) throw unauthorized();
     const auth = await resolveToken(deps, token);
     if (!auth) throw unauthorized('The request you have made requires authentication (invalid or expired token).');
+    const rules = auth.applicationCredential?.accessRules ?? [];
+    if (!accessAllowed(rules, request.method, request.url)) {
+      throw unauthorized(
+        'The request you have made requires authentication (no access rule of the application credential of this token allows it).',
+      );
+    }
     request.auth = auth;
   };
 }

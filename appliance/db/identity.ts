@@ -55,7 +55,8 @@ const GROUP_COLUMNS = { name: 'name', description: 'description' };
 /**
  * Keystone's identity and resources: the `domains`, `projects`, `users` and `groups` groups.
  * What goes with a deleted one goes in the same transaction: a project's grants; a user's
- * grants and memberships (its failed logins by foreign key); a group's grants and members; a
+ * grants and memberships (its failed logins, application credentials and access rules by foreign
+ * key; a disabled user's credentials and rules too); a group's grants and members; a
  * domain's projects, users, groups, roles and every grant on or of them.
  */
 export function identitySql(db: Database.Database): Pick<CloudSql, 'domains' | 'projects' | 'users' | 'groups'> {
@@ -213,7 +214,15 @@ export function identitySql(db: Database.Database): Pick<CloudSql, 'domains' | '
         const w = where({ name: filter.name, domain_id: filter.domainId, enabled: filter.enabled });
         return all(`SELECT * FROM users${w.sql} ORDER BY name`, ...w.params).map(toUser);
       },
-      update: (id, patch) => updateRow('users', id, patch, USER_COLUMNS, 'user', toUser),
+      update: (id, patch) => {
+        const user = updateRow('users', id, patch, USER_COLUMNS, 'user', toUser);
+        // As Keystone: a disabled user's application credentials and access rules are deleted.
+        if (patch.enabled === false) {
+          run('DELETE FROM application_credentials WHERE user_id = ?', id);
+          run('DELETE FROM access_rules WHERE user_id = ?', id);
+        }
+        return user;
+      },
       delete: deleteUser,
     },
     groups: {

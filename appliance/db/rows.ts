@@ -47,11 +47,22 @@ export function setClause(
   };
 }
 
+/** Each connection's statements, compiled once (a token's check alone runs a dozen). */
+const compiled = new WeakMap<Database.Database, Map<string, Database.Statement>>();
+
 /** The statements every SQL module runs on its connection. */
 export function statements(db: Database.Database) {
-  const all = (sql: string, ...params: unknown[]): Row[] => db.prepare(sql).all(...params) as Row[];
-  const one = (sql: string, ...params: unknown[]): Row | undefined => db.prepare(sql).get(...params) as Row | undefined;
-  const run = (sql: string, ...params: unknown[]): Database.RunResult => db.prepare(sql).run(...params);
+  let cache = compiled.get(db);
+  if (!cache) compiled.set(db, (cache = new Map()));
+  const known = cache;
+  const prepare = (sql: string): Database.Statement => {
+    let statement = known.get(sql);
+    if (!statement) known.set(sql, (statement = db.prepare(sql)));
+    return statement;
+  };
+  const all = (sql: string, ...params: unknown[]): Row[] => prepare(sql).all(...params) as Row[];
+  const one = (sql: string, ...params: unknown[]): Row | undefined => prepare(sql).get(...params) as Row | undefined;
+  const run = (sql: string, ...params: unknown[]): Database.RunResult => prepare(sql).run(...params);
   /** Inserts `row` (column → value); a duplicate is a DbConflictError naming `what`. */
   const insert = (table: string, row: Record<string, unknown>, what: string): void => {
     const keys = Object.keys(row);

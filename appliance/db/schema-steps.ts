@@ -288,4 +288,25 @@ export const CLOUD_MIGRATIONS: readonly Migration[] = [
     implied_role_id TEXT NOT NULL REFERENCES roles(id) ON DELETE CASCADE, PRIMARY KEY (prior_role_id, implied_role_id));
   `,
   },
+  {
+    version: 21,
+    name: "Keystone's application credentials, the roles they delegate and the access rules that bound their tokens",
+    up: `
+  CREATE TABLE application_credentials (id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE, name TEXT NOT NULL, description TEXT,
+    secret_hash TEXT NOT NULL, project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE, expires_at TEXT,
+    unrestricted INTEGER NOT NULL, UNIQUE (user_id, name));
+  CREATE TABLE application_credential_roles (
+    application_credential_id TEXT NOT NULL REFERENCES application_credentials(id) ON DELETE CASCADE,
+    role_id TEXT NOT NULL REFERENCES roles(id) ON DELETE CASCADE, PRIMARY KEY (application_credential_id, role_id));
+  CREATE INDEX application_credential_roles_role ON application_credential_roles (role_id);
+  CREATE TABLE access_rules (id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    service TEXT NOT NULL, path TEXT NOT NULL, method TEXT NOT NULL, UNIQUE (user_id, service, path, method));
+  -- A rule in use may not go: no cascade from access_rules.
+  CREATE TABLE application_credential_access_rules (
+    application_credential_id TEXT NOT NULL REFERENCES application_credentials(id) ON DELETE CASCADE,
+    access_rule_id TEXT NOT NULL REFERENCES access_rules(id), PRIMARY KEY (application_credential_id, access_rule_id));
+  CREATE INDEX application_credential_access_rules_rule ON application_credential_access_rules (access_rule_id);
+  `,
+  },
 ];

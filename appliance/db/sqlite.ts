@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { actionsSql } from './actions.js';
 import { aggregatesSql } from './aggregates.js';
+import { applicationCredentialsSql } from './application-credentials.js';
 import { catalogSql } from './catalog.js';
 import { credentialsSql } from './credentials.js';
 import { domainConfigsSql } from './domain-configs.js';
@@ -132,6 +133,7 @@ const toPort = (r: Row): Port => ({
 export function cloudSql(db: Database.Database): CloudSql {
   const { all, one, run, insert, mustChange, getOrThrow, updateRow } = statements(db);
   const roleAssignments = roleAssignmentsSql(db);
+  const applicationCredentials = applicationCredentialsSql(db);
 
   const signingKeys = (): SigningKey[] =>
     all('SELECT * FROM signing_keys ORDER BY created_at DESC, kid DESC').map((r) => ({
@@ -206,6 +208,7 @@ export function cloudSql(db: Database.Database): CloudSql {
     migrations: migrationsSql(db),
     ...catalogSql(db),
     credentials: credentialsSql(db),
+    applicationCredentials,
     oauthConsumers: oauthConsumersSql(db),
     policies: policiesSql(db),
     domainConfigs: domainConfigsSql(db),
@@ -235,8 +238,16 @@ export function cloudSql(db: Database.Database): CloudSql {
         })();
       },
       isRevoked: (auditId) => one('SELECT 1 FROM revocations WHERE audit_id = ?', auditId) !== undefined,
-      subject: (auditId, userId, scope) => {
+      subject: (auditId, userId, scope, applicationCredentialId) => {
         if (one('SELECT 1 FROM revocations WHERE audit_id = ?', auditId) !== undefined) return null;
+        const credential =
+          applicationCredentialId === undefined ? undefined : applicationCredentials.get(applicationCredentialId);
+        if (credential === null) return null;
+        if (
+          credential &&
+          (credential.userId !== userId || scope?.targetType !== 'project' || scope.targetId !== credential.projectId)
+        )
+          return null;
         const u = one('SELECT * FROM users WHERE id = ?', userId);
         const user = u ? toUser(u) : null;
         if (!user?.enabled) return null;
@@ -249,10 +260,16 @@ export function cloudSql(db: Database.Database): CloudSql {
         const domain = d ? toDomain(d) : null;
         // A project's domain must be enabled too (Keystone: a disabled domain disables its projects).
         if (domainId !== undefined && !domain?.enabled) return null;
-        const roles = roleAssignments.rolesOn(userId, scope);
-        return roles.length === 0
-          ? null
-          : { user, project, domain: scope.targetType === 'domain' ? domain : null, roles };
+        const held = roleAssignments.rolesOn(userId, scope);
+        // A credential's token carries the roles it delegates that the user still holds (Keystone's).
+        const delegated = credential && new Set(credential.roles.map((r) => r.id));
+        const roles = delegated ? held.filter((r) => delegated.has(r.id)) : held;
+        if (roles.length === 0) return null;
+        const subject = { user, project, domain: scope.targetType === 'domain' ? domain : null, roles };
+        if (!credential) return subject;
+        // Its secret's hash stays here: no request needs it.
+        const { secretHash: _, ...applicationCredential } = credential;
+        return { ...subject, applicationCredential };
       },
     },
     logins: {

@@ -83,8 +83,10 @@ export interface TokenSubject {
   /** The scope's project, or domain; both null for a system-scoped or unscoped token. */
   project: Project | null;
   domain: Domain | null;
-  /** The user's effective roles on the scope (none for an unscoped token). */
+  /** The user's effective roles on the scope (none for an unscoped token); an application credential's token's, those of them it delegates. */
   roles: Role[];
+  /** The application credential a token was made from, if it was. */
+  applicationCredential?: Omit<ApplicationCredential, 'secretHash'>;
 }
 
 export interface SigningKey {
@@ -353,6 +355,47 @@ export interface Credential {
   /** The attributes Keystone keeps without knowing them. */
   extra: Record<string, unknown>;
 }
+
+/** What a user's application credential's tokens may call (Keystone's access rule): a method on a path of a service. */
+export interface AccessRule {
+  id: string;
+  userId: string;
+  /** A service type of the catalog (`compute`). */
+  service: string;
+  /** A path after the service's endpoint (`/v2.1/servers/{id}/ips`); `*` stands for one segment, `**` for any. */
+  path: string;
+  method: string;
+}
+
+/**
+ * Keystone's application credential: a secret a user makes for an application, which
+ * authenticates as the user on one project with some of the user's roles there.
+ */
+export interface ApplicationCredential {
+  id: string;
+  userId: string;
+  /** Unique among the user's. */
+  name: string;
+  description: string | null;
+  /** Its secret's hash, as a password's (`scrypt$…`); the secret itself is never kept. */
+  secretHash: string;
+  /** The project its tokens are scoped to. */
+  projectId: string;
+  /** When it stops authenticating: ISO 8601 UTC with microseconds (`2026-12-07T02:48:23.123456Z`); null for never. */
+  expiresAt: string | null;
+  /** Its tokens may make or delete application credentials (and trusts). */
+  unrestricted: boolean;
+  /** The roles it delegates that still exist, by name; its tokens carry those the user still holds. */
+  roles: Role[];
+  /** What its tokens may call; none: anything. */
+  accessRules: AccessRule[];
+}
+
+/** A new application credential: its roles by id, its access rules each an existing rule of the user's or a new one. */
+export type NewApplicationCredential = Omit<ApplicationCredential, 'roles' | 'accessRules'> & {
+  roleIds: string[];
+  accessRules: Omit<AccessRule, 'userId'>[];
+};
 
 /** A Keystone OAuth1 consumer (OS-OAUTH1): a client that may ask users to delegate roles to it. */
 export interface OAuthConsumer {
@@ -757,8 +800,15 @@ export interface CloudDb {
      * master per request instead of five): null if `auditId` is revoked, the user is gone or
      * disabled, or, for a scoped token, its project or domain is gone or disabled or the user
      * has no effective role on the scope; else the user, the scope and those roles (by name).
+     * With `applicationCredentialId` (a token made from one), null too if the credential is gone
+     * or not the user's; the roles are then only those of the user's that the credential delegates.
      */
-    subject(auditId: string, userId: string, scope: TokenScope): Promise<TokenSubject | null>;
+    subject(
+      auditId: string,
+      userId: string,
+      scope: TokenScope,
+      applicationCredentialId?: string,
+    ): Promise<TokenSubject | null>;
   };
   /** Failed logins of each user (Keystone's lockout), counted where every API node sees them. */
   logins: {
@@ -1003,6 +1053,22 @@ export interface CloudDb {
     /** DbNotFoundError if it, or a new user or project, is unknown. */
     update(id: string, patch: Partial<Omit<Credential, 'id'>>): Promise<Credential>;
     delete(id: string): Promise<void>;
+  };
+  applicationCredentials: {
+    /**
+     * DbConflictError if the user has one of that name; DbNotFoundError if the user, the project or
+     * a role is unknown. Access rules identical to one of the user's are that one.
+     */
+    create(credential: NewApplicationCredential): Promise<ApplicationCredential>;
+    get(id: string): Promise<ApplicationCredential | null>;
+    /** The user's, in the order they were made. */
+    list(filter: { userId: string; name?: string }): Promise<ApplicationCredential[]>;
+    delete(id: string): Promise<void>;
+    /** The user's access rules, in the order they were made. */
+    accessRules(filter: { userId: string; service?: string; path?: string; method?: string }): Promise<AccessRule[]>;
+    getAccessRule(id: string): Promise<AccessRule | null>;
+    /** DbNotFoundError if unknown; DbConflictError while an application credential uses it. */
+    deleteAccessRule(id: string): Promise<void>;
   };
   oauthConsumers: {
     create(consumer: OAuthConsumer): Promise<OAuthConsumer>;

@@ -1,11 +1,19 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { type Domain, type Project, SYSTEM_ALL, type TokenScope, type User } from '../../db/index.js';
+import {
+  type ApplicationCredential,
+  type Domain,
+  type Project,
+  SYSTEM_ALL,
+  type TokenScope,
+  type User,
+} from '../../db/index.js';
 import { type ApiDeps, type AuthContext, authOf, keystoneTime, requireToken, resolveToken } from '../context.js';
 import { badRequest, forbidden, notFound, unauthorized } from '../faults.js';
+import { microTime } from './application-credentials.js';
 import { isObject, type Json, objectField } from './body.js';
 import { tokenCatalog } from './catalog.js';
 import { verifyPassword } from './passwords.js';
-import type { TokenClaims } from './tokens.js';
+import { scopeOf, type TokenClaims } from './tokens.js';
 import { collectionLinks, domainView, projectView, selfLink } from './views.js';
 
 const UNAUTHENTICATED = 'The request you have made requires authentication.';
@@ -23,14 +31,56 @@ async function findDomainId(deps: ApiDeps, ref: unknown): Promise<string> {
   throw badRequest('domain needs an id or a name');
 }
 
+/**
+ * The application credential an `application_credential` method names (by id, or by name and
+ * user) and the user it authenticates, if its secret is right: as a password, a wrong secret
+ * counts toward the user's lockout. An expired credential, or one of a disabled user, does not
+ * authenticate.
+ */
+async function applicationCredentialLogin(
+  deps: ApiDeps,
+  identity: Json,
+  source: string,
+): Promise<{ user: User; credential: ApplicationCredential }> {
+  const body = objectField(identity, 'application_credential');
+  if (typeof body.secret !== 'string') throw badRequest('application_credential.secret is required');
+  let credential: ApplicationCredential | null = null;
+  if (typeof body.id === 'string') credential = await deps.db.applicationCredentials.get(body.id);
+  else if (typeof body.name === 'string') {
+    const u = objectField(body, 'user');
+    let owner: User | null = null;
+    if (typeof u.id === 'string') owner = await deps.db.users.get(u.id);
+    else if (typeof u.name === 'string' && u.domain !== undefined)
+      owner = await deps.db.users.findByName(await findDomainId(deps, u.domain), u.name);
+    else throw badRequest('application_credential.user needs an id, or a name and a domain');
+    if (owner) [credential = null] = await deps.db.applicationCredentials.list({ userId: owner.id, name: body.name });
+  } else throw badRequest('application_credential needs an id, or a name and a user');
+  const failures = await deps.logins.admit(source, credential?.userId ?? null);
+  if (!credential || !(await verifyPassword(body.secret, credential.secretHash))) {
+    await deps.logins.failed(source, credential?.userId ?? null);
+    throw unauthorized(UNAUTHENTICATED);
+  }
+  const user = await deps.db.users.get(credential.userId);
+  if (credential.expiresAt !== null && credential.expiresAt <= microTime(deps.tokens.now())) {
+    throw unauthorized(UNAUTHENTICATED);
+  }
+  if (!user?.enabled || !(await deps.db.domains.get(user.domainId))?.enabled) throw unauthorized(UNAUTHENTICATED);
+  await deps.logins.succeeded(user.id, failures);
+  return { user, credential };
+}
+
 /** Who the `auth.identity` part of a token request from address `source` names, if it proves it. */
 async function authenticate(
   deps: ApiDeps,
   identity: Json,
   source: string,
-): Promise<{ user: User; methods: string[]; parent?: TokenClaims }> {
+): Promise<{ user: User; methods: string[]; parent?: TokenClaims; credential?: ApplicationCredential }> {
   const methods = identity.methods;
   if (!Array.isArray(methods) || methods.length === 0) throw badRequest('auth.identity.methods is required');
+  if (methods.includes('application_credential')) {
+    const { user, credential } = await applicationCredentialLogin(deps, identity, source);
+    return { user, methods: ['application_credential'], credential };
+  }
   if (methods.includes('password')) {
     const password = objectField(identity, 'password');
     const u = objectField(password, 'user');
@@ -107,6 +157,18 @@ const domainRef = async (deps: ApiDeps, id: string) => {
   return { id, name: d?.name ?? id };
 };
 
+/** A token's application credential, as Keystone's token shows it (render_token.py). */
+function credentialRef(c: NonNullable<AuthContext['applicationCredential']>) {
+  return {
+    id: c.id,
+    name: c.name,
+    restricted: !c.unrestricted,
+    ...(c.accessRules.length === 0
+      ? {}
+      : { access_rules: c.accessRules.map((r) => ({ id: r.id, service: r.service, path: r.path, method: r.method })) }),
+  };
+}
+
 async function tokenBody(deps: ApiDeps, ctx: AuthContext) {
   const c = ctx.claims;
   const scoped = ctx.project !== null || ctx.domain !== null || ctx.system;
@@ -134,6 +196,7 @@ async function tokenBody(deps: ApiDeps, ctx: AuthContext) {
         : {}),
       ...(ctx.domain ? { domain: { id: ctx.domain.id, name: ctx.domain.name } } : {}),
       ...(ctx.system ? { system: { all: true } } : {}),
+      ...(ctx.applicationCredential ? { application_credential: credentialRef(ctx.applicationCredential) } : {}),
       ...(scoped
         ? {
             roles: ctx.roles.map((r) => ({ id: r.id, name: r.name })),
@@ -161,10 +224,11 @@ export async function scopesOf(deps: ApiDeps, userId: string, targetType: 'proje
 }
 
 /**
- * Keystone's `/v3/auth`: tokens (the password and token methods; scoped to a project, a domain
- * or the system, or unscoped; validated and revoked), the catalog, and the scopes a token may
- * ask for (`/auth/projects`, `/auth/domains`, `/auth/system`). A token made from another ends
- * when that one does.
+ * Keystone's `/v3/auth`: tokens (the password, token and application_credential methods; scoped
+ * to a project, a domain or the system, or unscoped; validated and revoked), the catalog, and the
+ * scopes a token may ask for (`/auth/projects`, `/auth/domains`, `/auth/system`). A token made
+ * from another ends when that one does; one made from an application credential (or from such a
+ * token) is scoped to its project, cannot be rescoped, and ends by the credential's expiry.
  */
 export async function authRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const auth = requireToken(deps);
@@ -173,9 +237,32 @@ export async function authRoutes(app: FastifyInstance, deps: ApiDeps): Promise<v
   app.post('/v3/auth/tokens', async (request, reply) => {
     const a = objectField(request.body, 'auth');
     const identity = objectField(a, 'identity');
-    const { user, methods, parent } = await authenticate(deps, identity, request.ip);
-    const scope = await requestedScope(deps, user, a.scope);
-    const { token } = await deps.tokens.issue(user.id, scope, methods, { expiresAt: parent?.expiresAt });
+    const { user, methods, parent, credential } = await authenticate(deps, identity, request.ip);
+    // A credential's token, and one made from it, act on its project only (Keystone's).
+    const credentialId = credential?.id ?? parent?.applicationCredentialId;
+    if (credentialId !== undefined && a.scope !== undefined) {
+      if (credential) {
+        throw unauthorized(
+          'Error authenticating with application credential: Application credentials cannot request a scope.',
+        );
+      }
+      throw forbidden(
+        'You are not authorized to perform the requested action: Using an application credential token to create a scoped token is not allowed.',
+      );
+    }
+    let scope: TokenScope;
+    if (credential) scope = { targetType: 'project', targetId: credential.projectId };
+    else if (parent?.applicationCredentialId !== undefined) scope = scopeOf(parent);
+    else scope = await requestedScope(deps, user, a.scope);
+    // Never past its credential's expiry (Keystone's fix of CVE-2022-2447).
+    const credentialEnd = credential?.expiresAt
+      ? Math.floor(Date.parse(`${credential.expiresAt.slice(0, 23)}Z`) / 1000)
+      : undefined;
+    const expiresAt = Math.min(parent?.expiresAt ?? Infinity, credentialEnd ?? Infinity);
+    const { token } = await deps.tokens.issue(user.id, scope, methods, {
+      ...(Number.isFinite(expiresAt) ? { expiresAt } : {}),
+      ...(credentialId === undefined ? {} : { applicationCredentialId: credentialId }),
+    });
     const ctx = await resolveToken(deps, token);
     if (!ctx) {
       throw unauthorized(

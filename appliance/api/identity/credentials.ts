@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Credential } from '../../db/index.js';
 import { type ApiDeps, type AuthContext, authOf, queryString, requireToken } from '../context.js';
 import { badRequest, forbidden, notFound, unauthorized } from '../faults.js';
+import { requireUnrestricted } from './application-credentials.js';
 import { extraOf, isObject, type Json, need, objectField } from './body.js';
 import { collectionLinks, newId, selfLink } from './views.js';
 
@@ -133,6 +134,8 @@ export async function credentialRoutes(app: FastifyInstance, deps: ApiDeps): Pro
       throw badRequest("'project_id' is a required property of an ec2 credential");
     }
     if (!mayOwn(authOf(request), f.userId)) throw forbidden();
+    // A restricted application credential's token makes no EC2 key pair (Keystone's).
+    if (isEc2(f.type)) requireUnrestricted(authOf(request), 'credentials');
     const projectId = f.projectId ?? null;
     const id = isEc2(f.type) ? ec2CredentialId(ec2Blob(f.blob).access) : newId();
     await checkRefs(f.userId, projectId);
@@ -219,6 +222,7 @@ export async function credentialRoutes(app: FastifyInstance, deps: ApiDeps): Pro
     const { id } = request.params as { id: string };
     const me = authOf(request);
     if (!me.isCloudAdmin && (id !== me.user.id || !me.canWrite)) throw forbidden();
+    requireUnrestricted(me, 'credentials');
     await user(id);
     const body = isObject(request.body) ? request.body : {};
     const tenantId = body.tenant_id;

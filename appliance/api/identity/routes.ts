@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../context.js';
+import { applicationCredentialRoutes } from './application-credentials.js';
 import { assignmentRoutes } from './assignments.js';
 import { authRoutes } from './auth.js';
 import { catalogRoutes } from './catalog.js';
@@ -27,7 +28,7 @@ function versionV3(deps: ApiDeps) {
 /**
  * Keystone v3 under `/identity`, one module a part: tokens and scopes (auth.ts), the catalog,
  * domains, projects, users, groups, roles and their implications, grants and role assignments;
- * credentials (EC2 ones too), OAuth1 consumers, policies, domain configurations and the endpoint
+ * credentials (EC2 ones too), application credentials and their access rules, OAuth1 consumers, policies, domain configurations and the endpoint
  * filter (OS-EP-FILTER).
  */
 export async function identityRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
@@ -42,6 +43,7 @@ export async function identityRoutes(app: FastifyInstance, deps: ApiDeps): Promi
   await roleRoutes(app, deps);
   await assignmentRoutes(app, deps);
   await credentialRoutes(app, deps);
+  await applicationCredentialRoutes(app, deps);
   await oauthConsumerRoutes(app, deps);
   await policyRoutes(app, deps);
   await domainConfigRoutes(app, deps);

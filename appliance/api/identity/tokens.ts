@@ -11,6 +11,8 @@ export interface TokenClaims {
   issuedAt: number;
   expiresAt: number;
   auditId: string;
+  /** The application credential the token was made from (its roles and access rules bound the token). */
+  applicationCredentialId?: string;
 }
 
 /** How tokens live and how their signing keys rotate. */
@@ -43,8 +45,13 @@ export class TokenService {
   private constructor(
     private readonly db: CloudDb,
     private readonly options: TokenOptions,
-    private readonly now: () => number,
+    private readonly clock: () => number,
   ) {}
+
+  /** The time tokens are issued and checked at, in ms since the epoch. */
+  now(): number {
+    return this.clock();
+  }
 
   /** Loads the signing keys, creating the first one on a new database (or rotating an old one). */
   static async open(
@@ -65,13 +72,13 @@ export class TokenService {
 
   /** Adds a signing key if the newest is `rotateAfter` old (one request at a time per node). */
   async #rotateIfDue(): Promise<void> {
-    const due = this.now() - this.options.rotateAfter * 1000;
+    const due = this.clock() - this.options.rotateAfter * 1000;
     const newest = this.#keys[0];
     if (newest && Date.parse(newest.createdAt) > due) return;
     const key: SigningKey = {
       kid: randomUUID(),
       secret: randomBytes(32).toString('base64'),
-      createdAt: new Date(this.now()).toISOString(),
+      createdAt: new Date(this.clock()).toISOString(),
     };
     this.#rotation ??= this.db.tokens
       .rotate(key, this.options.keep, new Date(due).toISOString())
@@ -86,18 +93,19 @@ export class TokenService {
 
   /**
    * Issues a token for `userId` with `scope`; a token made from another (rescoped) ends when that
-   * one does (`expiresAt`, in seconds), as Keystone's.
+   * one does (`expiresAt`, in seconds), as Keystone's; one made from an application credential
+   * names it (`applicationCredentialId`).
    */
   async issue(
     userId: string,
     scope: TokenScope,
     methods: string[],
-    options: { expiresAt?: number; auditId?: string } = {},
+    options: { expiresAt?: number; auditId?: string; applicationCredentialId?: string } = {},
   ): Promise<{ token: string; claims: TokenClaims }> {
     await this.#rotateIfDue();
     const key = this.#keys[0];
     if (!key) throw new Error('no signing key loaded');
-    const issuedAt = Math.floor(this.now() / 1000);
+    const issuedAt = Math.floor(this.clock() / 1000);
     const claims: TokenClaims = {
       userId,
       projectId: scope?.targetType === 'project' ? scope.targetId : null,
@@ -107,6 +115,9 @@ export class TokenService {
       issuedAt,
       expiresAt: Math.min(issuedAt + this.options.ttl, options.expiresAt ?? Infinity),
       auditId: options.auditId ?? randomUUID(),
+      ...(options.applicationCredentialId === undefined
+        ? {}
+        : { applicationCredentialId: options.applicationCredentialId }),
     };
     const payload = b64url(JSON.stringify({ k: key.kid, ...claims }));
     return { token: `${payload}.${this.#sign(key, payload)}`, claims };
@@ -151,8 +162,8 @@ export class TokenService {
     if (typeof p.issuedAt !== 'number' || typeof p.expiresAt !== 'number') return null;
     // Bounded by what this cloud issues, whoever holds a signing key: a lifetime of at most the
     // configured one, not issued in the future (so never valid longer than that after now).
-    if (p.expiresAt - p.issuedAt > this.options.ttl || p.issuedAt * 1000 > this.now() + CLOCK_SKEW_MS) return null;
-    if (p.expiresAt * 1000 <= this.now()) return null;
+    if (p.expiresAt - p.issuedAt > this.options.ttl || p.issuedAt * 1000 > this.clock() + CLOCK_SKEW_MS) return null;
+    if (p.expiresAt * 1000 <= this.clock()) return null;
     return {
       userId: p.userId,
       projectId: typeof p.projectId === 'string' ? p.projectId : null,
@@ -162,6 +173,7 @@ export class TokenService {
       issuedAt: p.issuedAt,
       expiresAt: p.expiresAt,
       auditId: p.auditId,
+      ...(typeof p.applicationCredentialId === 'string' ? { applicationCredentialId: p.applicationCredentialId } : {}),
     };
   }
 
