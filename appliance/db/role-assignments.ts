@@ -29,6 +29,10 @@ const toAssignment = (r: Row): RoleAssignment => ({
 
 const ROLE_COLUMNS = { name: 'name', description: 'description' };
 
+/** A grant's columns, in the table's order. */
+const columnsOf = (a: RoleAssignment) =>
+  [a.actorType, a.actorId, a.targetType, a.targetId, a.roleId, a.inherited ? 1 : 0] as const;
+
 /**
  * Keystone's roles and assignments: the `roles` and `assignments` groups, and the effective
  * roles a token carries (`rolesOn`). A grant is a user's or a group's, on a project, a domain or
@@ -178,12 +182,7 @@ export function roleAssignmentsSql(db: Database.Database) {
         run(
           `INSERT OR IGNORE INTO role_assignments (actor_type, actor_id, target_type, target_id, role_id, inherited)
            VALUES (?, ?, ?, ?, ?, ?)`,
-          a.actorType,
-          a.actorId,
-          a.targetType,
-          a.targetId,
-          a.roleId,
-          a.inherited ? 1 : 0,
+          ...columnsOf(a),
         );
       },
       revoke: (a) =>
@@ -191,12 +190,7 @@ export function roleAssignmentsSql(db: Database.Database) {
           run(
             `DELETE FROM role_assignments WHERE actor_type = ? AND actor_id = ? AND target_type = ? AND target_id = ?
              AND role_id = ? AND inherited = ?`,
-            a.actorType,
-            a.actorId,
-            a.targetType,
-            a.targetId,
-            a.roleId,
-            a.inherited ? 1 : 0,
+            ...columnsOf(a),
           ),
           'role assignment',
           `${a.actorType} ${a.actorId} on ${a.targetType} ${a.targetId}: ${a.roleId}`,

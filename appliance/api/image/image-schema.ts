@@ -143,20 +143,23 @@ export function imageSchema() {
   };
 }
 
-/** `GET /v2/schemas/images`: the list's, with the image schema as its items. */
-export function imagesSchema() {
+/**
+ * glance/schema.py `CollectionSchema.raw`: a paged collection named `name` holding `members` (an
+ * array of items, or for metadefs' `DictCollectionSchema` a map), with its paging links.
+ */
+export function collectionSchema(name: string, members: object) {
   return {
-    name: 'images',
-    properties: {
-      images: { type: 'array', items: imageSchema() },
-      first: { type: 'string' },
-      next: { type: 'string' },
-      schema: { type: 'string' },
-    },
+    name,
+    properties: { [name]: members, first: { type: 'string' }, next: { type: 'string' }, schema: { type: 'string' } },
     links: [
       { rel: 'first', href: '{first}' },
       { rel: 'next', href: '{next}' },
       { rel: 'describedby', href: '{schema}' },
     ],
   };
+}
+
+/** `GET /v2/schemas/images`: the list's, with the image schema as its items. */
+export function imagesSchema() {
+  return collectionSchema('images', { type: 'array', items: imageSchema() });
 }

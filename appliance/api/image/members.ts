@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { CloudDb, Image, ImageMember } from '../../db/index.js';
 import { type AuthContext, authOf } from '../context.js';
 import { ApiError, badRequest, forbidden, notFound } from '../faults.js';
+import { collectionSchema } from './image-schema.js';
 import { glanceTime } from './views.js';
 import { visibleImage } from './visibility.js';
 
@@ -143,18 +144,5 @@ export function imageMemberRoutes(api: FastifyInstance, db: CloudDb): void {
   });
 
   api.get('/schemas/member', async () => MEMBER_SCHEMA);
-  api.get('/schemas/members', async () => ({
-    name: 'members',
-    properties: {
-      members: { type: 'array', items: MEMBER_SCHEMA },
-      first: { type: 'string' },
-      next: { type: 'string' },
-      schema: { type: 'string' },
-    },
-    links: [
-      { rel: 'first', href: '{first}' },
-      { rel: 'next', href: '{next}' },
-      { rel: 'describedby', href: '{schema}' },
-    ],
-  }));
+  api.get('/schemas/members', async () => collectionSchema('members', { type: 'array', items: MEMBER_SCHEMA }));
 }

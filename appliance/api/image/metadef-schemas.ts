@@ -5,6 +5,7 @@
  * documents (`bodySchema`), as Glance's deserializers validate them.
  */
 import type { FastifyInstance } from 'fastify';
+import { collectionSchema } from './image-schema.js';
 
 type Schema = Record<string, unknown>;
 
@@ -189,22 +190,11 @@ const TAG_LIST: Schema = {
   additionalProperties: false,
 };
 
-const LINKS = [
-  { rel: 'first', href: '{first}' },
-  { rel: 'next', href: '{next}' },
-  { rel: 'describedby', href: '{schema}' },
-];
-
 /** glance/schema.py `CollectionSchema.raw` (a list) or `DictCollectionSchema.raw` (a map by name). */
 function collection(name: string, item: Schema, form: 'array' | 'object' = 'array'): Schema {
   const { definitions, ...rest } = item;
   const items = form === 'array' ? { type: 'array', items: rest } : { type: 'object', additionalProperties: rest };
-  return {
-    name,
-    properties: { [name]: items, first: { type: 'string' }, next: { type: 'string' }, schema: { type: 'string' } },
-    links: LINKS,
-    ...(definitions ? { definitions } : {}),
-  };
+  return { ...collectionSchema(name, items), ...(definitions ? { definitions } : {}) };
 }
 
 const SERVED: Record<string, Schema> = {
