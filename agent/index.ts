@@ -117,6 +117,7 @@ export {
 export {
   ClusterKeyError,
   derivedSecret,
+  writeDerivedSecret,
   openRecord,
   parseClusterKey,
   readClusterKey,

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { RackseedError } from './errors/index.js';
 
 /**
@@ -104,6 +104,16 @@ export function openRecord<T>(clusterKey: Buffer, etcdKey: string, stored: strin
  * (HMAC-SHA256 of the purpose's name): every node can make it, nothing stores it in etcd, and
  * one purpose's secret tells nothing of another's or of the key. 64 hex characters.
  */
-export function derivedSecret(clusterKey: Buffer, purpose: 'host-service-token'): string {
+export function derivedSecret(clusterKey: Buffer, purpose: 'api-credential-key'): string {
   return createHmac('sha256', clusterKey).update(`rackseed/${purpose}/v1`).digest('hex');
+}
+
+/**
+ * Writes the purpose's derived secret to `file` (mode 0600, a line of hex), for a service the
+ * agent starts that must not hold the cluster key itself (the API's credential key); `file`.
+ */
+export function writeDerivedSecret(clusterKey: Buffer, purpose: 'api-credential-key', file: string): string {
+  writeFileSync(file, `${derivedSecret(clusterKey, purpose)}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return file;
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +45,7 @@ export default async function apiBench(): Promise<void> {
     db,
     blobs: new LocalBlobStore(join(dir, 'images')),
     driver: new FakeDriver(),
+    credentialKey: randomBytes(32),
     publicUrl: 'http://127.0.0.1',
     logLevel: 'warn',
   });

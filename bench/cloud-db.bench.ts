@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 /**
  * The API over the DB master vs over embedded SQLite: median and p99 latency of API requests
  * sent one at a time to two in-process APIs on 127.0.0.1, one over `openSqliteDb` (a local
@@ -31,6 +32,7 @@ async function serve(db: CloudDb, dir: string): Promise<Target> {
     db,
     blobs: new LocalBlobStore(join(dir, 'images')),
     driver: new FakeDriver(),
+    credentialKey: randomBytes(32),
     publicUrl: 'http://127.0.0.1',
   });
   const url = await api.app.listen({ port: 0, host: '127.0.0.1' });

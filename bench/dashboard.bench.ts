@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 // The dashboard's page weight and time to first render in Chromium (playwright-core, headless),
 // against the same built files served by a plain static server (node:http) as the reference, in
 // the same run: the login page (navigation → the login form in the DOM) and the rack view
@@ -173,6 +174,7 @@ export default async function dashboardBench(): Promise<void> {
       db,
       blobs: new LocalBlobStore(join(dir, 'images')),
       driver: new FakeDriver(),
+      credentialKey: randomBytes(32),
       publicUrl: 'http://127.0.0.1',
       logLevel: 'silent',
       dashboard: { rack: { store, elections: [] }, assets },

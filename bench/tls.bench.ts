@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 // The cost of mutual TLS on the internal planes, as ratios against plain in the same run:
 // etcd puts and watch deliveries through the agents' client (Store) on a plain etcd and on one
 // serving mutual TLS with the revocation list (as every node's member does), and an RPC as the
@@ -214,6 +215,7 @@ async function apiRows(dir: string, apiTls: { cert: string; key: string }, ca: s
         db,
         blobs,
         driver: new FakeDriver(),
+        credentialKey: randomBytes(32),
         publicUrl: 'https://127.0.0.1:5000',
         ...(tls ? { tls } : {}),
       });

@@ -130,6 +130,24 @@ try {
   openstack('image', 'create', '--file', guestImage, '--disk-format', 'raw', '--container-format', 'bare', 'guest');
   openstack('keypair', 'create', '--public-key', `${KEY}.pub`, 'demo-key');
   openstack('flavor', 'create', '--ram', '192', '--disk', '1', '--vcpus', '1', 'demo.guest');
+  // The project's default security group lets in only its own servers: ssh from outside needs a rule.
+  const defaultGroup = openstack(
+    'security',
+    'group',
+    'list',
+    '--project',
+    'admin',
+    '-f',
+    'value',
+    '-c',
+    'ID',
+    '-c',
+    'Name',
+  )
+    .split('\n')
+    .find((line) => line.endsWith(' default'))
+    ?.split(' ')[0];
+  openstack('security', 'group', 'rule', 'create', '--protocol', 'tcp', '--dst-port', '22', defaultGroup ?? 'default');
   const userData = join(DIR, 'user-data');
   writeFileSync(userData, '#!/bin/sh\necho "hello from $(hostname)" > /tmp/hello\n');
   const t0 = performance.now();

@@ -11,6 +11,7 @@ import type { RackFeed } from './dashboard/feed.js';
 import type { RackSource } from './dashboard/rack.js';
 import { DASHBOARD_PREFIX, type DashboardOptions, dashboardRoutes } from './dashboard/routes.js';
 import { codeOf, type FaultStyle, faultBody, headersOf, messageOf, statusOf } from './faults.js';
+import { sealedCredentials, sealStoredCredentials } from './identity/credential-seal.js';
 import { DEFAULT_LOGIN_LIMITS, type LoginLimitOptions, LoginLimits } from './identity/logins.js';
 import { identityRoutes } from './identity/routes.js';
 import { type TokenOptions, TokenService } from './identity/tokens.js';
@@ -25,6 +26,8 @@ export interface ApiOptions {
   /** A cluster's bootable copies of images (RBD), which the `qemu` driver's servers boot from. */
   bootableImages?: BootableImages;
   driver: ComputeDriver;
+  /** The key credentials' blobs are sealed with in the database (32 bytes; credential-seal.ts). */
+  credentialKey: Buffer;
   /** The URL clients reach the API at (catalog and links), e.g. `https://127.0.0.1:5000`. */
   publicUrl: string;
   /**
@@ -93,8 +96,11 @@ export async function createApi(options: ApiOptions): Promise<Api> {
   const now = options.now ?? (() => Date.now());
   const tokens = await TokenService.open(options.db, options.tokens, now);
   const servers = new ServerService(options.db, options.driver, app.log, options.placement);
+  const sealed = await sealStoredCredentials(options.db, options.credentialKey);
+  if (sealed > 0) app.log.warn({ sealed }, 'credentials stored in clear were sealed with the credential key');
   const deps: ApiDeps = {
     db: options.db,
+    credentials: sealedCredentials(options.db.credentials, options.credentialKey),
     tokens,
     logins: new LoginLimits(options.db, { ...DEFAULT_LOGIN_LIMITS, ...options.logins }, now),
     servers,

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import type { BlobStore } from '../blobs/index.js';
 import type { ServerService } from '../compute/index.js';
-import type { ApplicationCredential, CloudDb, Domain, Project, Role, User } from '../db/index.js';
+import type { ApplicationCredential, CloudDb, Domain, Project, Role, Trust, User } from '../db/index.js';
 import { ADMIN_PROJECT } from './bootstrap.js';
 import { forbidden, unauthorized } from './faults.js';
 import { accessAllowed } from './identity/access-rules.js';
@@ -30,6 +30,8 @@ export interface BootableImages {
 
 export interface ApiDeps {
   db: CloudDb;
+  /** Keystone's credentials, their blobs sealed in `db` and in clear here (identity/credential-seal.ts). */
+  credentials: CloudDb['credentials'];
   tokens: TokenService;
   /** Failed logins, limited per user and per source address. */
   logins: LoginLimits;
@@ -69,6 +71,12 @@ export interface AuthContext {
    * has, its access rules the only requests it may make.
    */
   applicationCredential: Omit<ApplicationCredential, 'secretHash'> | null;
+  /**
+   * The trust the token was made from (OS-TRUST): its project is the token's, its roles the
+   * token's (those the trustor still holds); the user is its trustor if it impersonates, else
+   * its trustee.
+   */
+  trust: Trust | null;
 }
 
 declare module 'fastify' {
@@ -86,13 +94,16 @@ declare module 'fastify' {
 export async function resolveToken(deps: ApiDeps, token: string): Promise<AuthContext | null> {
   const claims = await deps.tokens.verifyExceptRevocation(token);
   if (!claims) return null;
-  const subject = await deps.db.tokens.subject(
-    claims.auditId,
-    claims.userId,
-    scopeOf(claims),
-    ...(claims.applicationCredentialId === undefined ? [] : [claims.applicationCredentialId]),
-  );
+  const subject = await deps.db.tokens.subject(claims.auditId, claims.userId, scopeOf(claims), {
+    ...(claims.applicationCredentialId === undefined
+      ? {}
+      : { applicationCredentialId: claims.applicationCredentialId }),
+    ...(claims.trustId === undefined ? {} : { trustId: claims.trustId }),
+  });
   if (!subject) return null;
+  // A trust's tokens end with it (Keystone finds no expired trust); its clock is the API's.
+  const trustEnd = subject.trust?.expiresAt;
+  if (trustEnd && Date.parse(trustEnd) <= deps.tokens.now()) return null;
   const { user, project, domain, roles } = subject;
   const names = new Set(roles.map((r) => r.name));
   const isAdmin = names.has('admin');
@@ -109,6 +120,7 @@ export async function resolveToken(deps: ApiDeps, token: string): Promise<AuthCo
     isProjectAdmin: isAdmin && project !== null,
     canWrite: project !== null && (isAdmin || names.has('member')),
     applicationCredential: subject.applicationCredential ?? null,
+    trust: subject.trust ?? null,
   };
 }
 

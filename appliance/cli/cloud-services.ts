@@ -28,7 +28,7 @@ export const HOST_SERVICE_PORT = 5002;
  */
 export async function cloudServices(
   rackseed: readonly string[],
-  cloud: { adminPasswordFile?: string; publicUrl?: string },
+  cloud: { adminPasswordFile?: string; credentialKeyFile: string; publicUrl?: string },
 ): Promise<ServiceSpec[]> {
   const { commandService, installed, CEPH_USERS, RACKSEED_POOL, DB_NAMESPACE, BLOB_NAMESPACE } = await loadAgent();
   const uplink = process.env.RACKSEED_PROVIDER_UPLINK;
@@ -52,6 +52,7 @@ export async function cloudServices(
       ...rackseed,
       ...['cloud', 'serve', ...common(c, 'api')],
       ...['--image-pool', RACKSEED_POOL, '--image-namespace', BLOB_NAMESPACE, '--port', String(API_PORT)],
+      ...['--credential-key-file', cloud.credentialKeyFile],
       ...(cloud.adminPasswordFile
         ? ['--admin-password-file', cloud.adminPasswordFile, '--clouds-yaml', join(c.dataDir, 'clouds.yaml')]
         : []),

@@ -40,6 +40,11 @@ export interface ComputeDriver {
   clearPassword(server: Server): Promise<void>;
   /** What the server's guest uses and its ports' traffic (Nova's diagnostics). */
   diagnostics(server: Server): Promise<GuestDiagnostics>;
+  /**
+   * Makes the firewalls of the project's running and stopped servers' ports what their security
+   * groups say now (their rules, and the addresses of the groups the rules name).
+   */
+  applyFirewalls(projectId: string): Promise<void>;
 }
 
 /** A machine servers may be placed on. */
@@ -86,6 +91,8 @@ export class FakeDriver implements ComputeDriver {
     return '';
   }
   async clearPassword(): Promise<void> {}
+  /** A fake guest has no port to filter. */
+  async applyFirewalls(): Promise<void> {}
   async consoleLog(): Promise<string> {
     return '';
   }

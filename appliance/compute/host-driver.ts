@@ -9,6 +9,7 @@ import {
   type NicRequest,
 } from '../host/index.js';
 import type { ComputeDriver, HostInfo } from './driver.js';
+import { portFirewalls } from './firewall.js';
 
 /** The server's host has no live host service (the node is down or has none). */
 export class HostUnavailableError extends RackseedError {
@@ -87,6 +88,7 @@ export class HostComputeDriver implements ComputeDriver {
       );
     }
     const nics: NicRequest[] = [];
+    const firewalls = await portFirewalls(this.db, ports);
     for (const port of ports) {
       const [subnet, network] = await Promise.all([
         this.db.networks.getSubnet(port.subnetId),
@@ -103,6 +105,7 @@ export class HostComputeDriver implements ComputeDriver {
         mtu: network.mtu,
         dns: [],
         tag: port.tag,
+        firewall: firewalls.get(port.id) ?? { stateful: true, rules: [] },
       });
     }
     const metadata: GuestMetadata = {
@@ -183,6 +186,36 @@ export class HostComputeDriver implements ComputeDriver {
 
   async diagnostics(server: Server): Promise<GuestDiagnostics> {
     return this.#onHost(server, (host) => host.diagnostics(server.id));
+  }
+
+  /**
+   * Each of the project's placed servers gets its ports' firewalls from its host (not one at a
+   * time: a host that does not answer holds up only its own). A guest its host does not know
+   * (its spawn has not got there yet) gets them with its request.
+   */
+  async applyFirewalls(projectId: string): Promise<void> {
+    const servers: Server[] = [];
+    for (let marker: string | undefined; ;) {
+      const page = await this.db.servers.list({ projectId }, { limit: 1000, marker });
+      servers.push(...page.filter((s) => s.host && s.state !== 'deleted'));
+      if (page.length < 1000) break;
+      marker = page.at(-1)?.id;
+    }
+    const failures: unknown[] = [];
+    await Promise.all(
+      servers.map(async (server) => {
+        const ports = await this.db.networks.ports({ deviceId: server.id });
+        const firewalls = Object.fromEntries(await portFirewalls(this.db, ports));
+        await this.#onHost(server, (host) => host.setFirewalls(server.id, firewalls)).catch((error: unknown) => {
+          if ((error as { code?: string }).code !== 'HOST_ERR_GUEST_NOT_FOUND') failures.push(error);
+        });
+      }),
+    );
+    if (failures.length > 0)
+      throw new AggregateError(
+        failures,
+        `the firewalls of ${failures.length} servers of ${projectId} were not applied`,
+      );
   }
 
   async clearPassword(server: Server): Promise<void> {

@@ -64,6 +64,8 @@ export interface Destination {
  */
 export class ServerService {
   #inFlight = new Set<Promise<void>>();
+  /** The projects whose firewalls are being refreshed, and whether to run once more. */
+  readonly #firewallRefreshes = new Map<string, { again: boolean }>();
 
   constructor(
     private readonly db: CloudDb,
@@ -99,6 +101,8 @@ export class ServerService {
       quota,
     );
     await this.db.actions.record({ serverId: created.id, action: 'create', ...by, startTime: created.createdAt });
+    // Its ports' addresses joined groups that other ports' rules may name.
+    this.refreshFirewalls(created.projectId);
     this.#run(
       created,
       actions.map((a) => a.type),
@@ -161,6 +165,35 @@ export class ServerService {
     this.#inFlight.add(work);
   }
 
+  /**
+   * Brings the firewalls of the project's servers up to date with its security groups, in the
+   * background (as Neutron's agents do after its API answered). One refresh runs per project at
+   * a time; asked again meanwhile, one more runs after it, reading the database then: the last
+   * word always lands. A host that does not answer is logged: its guests get their rules when
+   * they are next spawned, started or moved.
+   */
+  refreshFirewalls(projectId: string): void {
+    const pending = this.#firewallRefreshes.get(projectId);
+    if (pending) {
+      pending.again = true;
+      return;
+    }
+    const state = { again: false };
+    this.#firewallRefreshes.set(projectId, state);
+    const work = (async () => {
+      do {
+        state.again = false;
+        await this.driver
+          .applyFirewalls(projectId)
+          .catch((error: unknown) => this.log.error({ err: error, project: projectId }, 'firewalls not refreshed'));
+      } while (state.again);
+    })().finally(() => {
+      this.#firewallRefreshes.delete(projectId);
+      this.#inFlight.delete(work);
+    });
+    this.#inFlight.add(work);
+  }
+
   /** Resolves once every effect started so far has finished (tests and benchmarks). */
   async idle(): Promise<void> {
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
@@ -180,6 +213,8 @@ export class ServerService {
       machine: JSON.stringify({ version: SERVER_MACHINE_VERSION, value, context: next.context }),
       ...(value === 'active' && server.launchedAt === null ? { launchedAt: new Date().toISOString() } : {}),
     });
+    // Its ports, gone with it, left their groups.
+    if (value === 'deleted') this.refreshFirewalls(server.projectId);
     // An owner's event is an instance action of its name, recorded before its effect runs, which finishes it.
     if (by)
       await this.db.actions.record({ serverId: server.id, action: event.type, ...by, startTime: updated.updatedAt });

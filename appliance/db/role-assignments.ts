@@ -238,5 +238,5 @@ export function roleAssignmentsSql(db: Database.Database) {
       },
     },
   };
-  return { ...sql, rolesOn };
+  return { ...sql, rolesOn, withImplied };
 }

@@ -309,4 +309,61 @@ export const CLOUD_MIGRATIONS: readonly Migration[] = [
   CREATE INDEX application_credential_access_rules_rule ON application_credential_access_rules (access_rule_id);
   `,
   },
+  {
+    version: 22,
+    name: "Neutron's security groups, their rules and the ports in them; servers' ports so far go in their project's default group",
+    up: `
+  CREATE TABLE security_groups (id TEXT PRIMARY KEY, project_id TEXT NOT NULL, name TEXT NOT NULL,
+    description TEXT NOT NULL, stateful INTEGER NOT NULL, is_default INTEGER NOT NULL, revision INTEGER NOT NULL,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+  CREATE INDEX security_groups_project ON security_groups (project_id);
+  CREATE UNIQUE INDEX security_groups_default ON security_groups (project_id) WHERE is_default = 1;
+  -- A group's deletion takes the rules that name it as their remote group (Neutron's cascade).
+  CREATE TABLE security_group_rules (id TEXT PRIMARY KEY,
+    group_id TEXT NOT NULL REFERENCES security_groups(id) ON DELETE CASCADE, project_id TEXT NOT NULL,
+    direction TEXT NOT NULL, ethertype TEXT NOT NULL, protocol TEXT, port_min INTEGER, port_max INTEGER,
+    remote_ip_prefix TEXT, remote_group_id TEXT REFERENCES security_groups(id) ON DELETE CASCADE,
+    description TEXT NOT NULL, created_at TEXT NOT NULL);
+  CREATE INDEX security_group_rules_group ON security_group_rules (group_id);
+  CREATE INDEX security_group_rules_remote ON security_group_rules (remote_group_id);
+  CREATE UNIQUE INDEX security_group_rules_same ON security_group_rules (group_id, direction, ethertype,
+    coalesce(protocol, ''), coalesce(port_min, -1), coalesce(port_max, -1), coalesce(remote_ip_prefix, ''),
+    coalesce(remote_group_id, ''));
+  -- A group in use may not go: no cascade from security_groups.
+  CREATE TABLE port_security_groups (port_id TEXT NOT NULL REFERENCES ports(id) ON DELETE CASCADE,
+    group_id TEXT NOT NULL REFERENCES security_groups(id), PRIMARY KEY (port_id, group_id));
+  CREATE INDEX port_security_groups_group ON port_security_groups (group_id);
+  INSERT INTO security_groups
+    SELECT lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' || substr(lower(hex(randomblob(2))), 2) || '-' || substr('89ab', 1 + abs(random()) % 4, 1) || substr(lower(hex(randomblob(2))), 2) || '-' || lower(hex(randomblob(6))), project_id, 'default', 'Default security group', 1, 1, 0, min(created_at), min(created_at)
+    FROM ports WHERE device_owner LIKE 'compute:%' GROUP BY project_id;
+  INSERT INTO security_group_rules
+    SELECT lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' || substr(lower(hex(randomblob(2))), 2) || '-' || substr('89ab', 1 + abs(random()) % 4, 1) || substr(lower(hex(randomblob(2))), 2) || '-' || lower(hex(randomblob(6))), g.id, g.project_id, r.direction, r.ethertype, NULL, NULL, NULL, NULL,
+      CASE r.direction WHEN 'ingress' THEN g.id END, '', g.created_at
+    FROM security_groups g, (SELECT 'ingress' AS direction, 'IPv4' AS ethertype UNION ALL SELECT 'ingress', 'IPv6'
+      UNION ALL SELECT 'egress', 'IPv4' UNION ALL SELECT 'egress', 'IPv6') r;
+  INSERT INTO port_security_groups
+    SELECT p.id, g.id FROM ports p JOIN security_groups g ON g.project_id = p.project_id AND g.is_default = 1
+    WHERE p.device_owner LIKE 'compute:%';
+  `,
+  },
+  {
+    version: 23,
+    name: "Keystone's trusts (OS-TRUST) and the roles they delegate",
+    up: `
+  -- A trust goes with its trustor, its trustee, its project and the trust it redelegates.
+  CREATE TABLE trusts (id TEXT PRIMARY KEY,
+    trustor_user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    trustee_user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    project_id TEXT REFERENCES projects(id) ON DELETE CASCADE, impersonation INTEGER NOT NULL, expires_at TEXT,
+    remaining_uses INTEGER, redelegated_trust_id TEXT REFERENCES trusts(id) ON DELETE CASCADE,
+    redelegation_count INTEGER NOT NULL,
+    UNIQUE (trustor_user_id, trustee_user_id, project_id, impersonation, expires_at));
+  CREATE INDEX trusts_trustee ON trusts (trustee_user_id);
+  CREATE INDEX trusts_project ON trusts (project_id);
+  CREATE INDEX trusts_redelegated ON trusts (redelegated_trust_id);
+  -- A deleted role's id stays: the trust's tokens then fail (Keystone's, the trustor no longer holds it).
+  CREATE TABLE trust_roles (trust_id TEXT NOT NULL REFERENCES trusts(id) ON DELETE CASCADE, role_id TEXT NOT NULL,
+    PRIMARY KEY (trust_id, role_id));
+  `,
+  },
 ];

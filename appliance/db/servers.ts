@@ -115,6 +115,11 @@ export function serversSql(db: Database.Database): CloudSql['servers'] {
         },
         'port',
       );
+      for (const groupId of new Set(nic.securityGroupIds)) {
+        if (!one('SELECT 1 FROM security_groups WHERE id = ? AND project_id = ?', groupId, server.projectId))
+          throw new DbNotFoundError('security group', groupId);
+        run('INSERT INTO port_security_groups (port_id, group_id) VALUES (?, ?)', nic.portId, groupId);
+      }
       addresses.push({
         network: str(network.name),
         addr: intToIp(ip),

@@ -13,10 +13,12 @@ import { oauthConsumersSql } from './oauth-consumers.js';
 import { policiesSql } from './policies.js';
 import { computeServicesSql } from './compute-services.js';
 import { serverGroupsSql } from './server-groups.js';
+import { securityGroupsSql } from './security-groups.js';
 import { serversSql } from './servers.js';
 import { serverTagsSql } from './server-tags.js';
 import { identitySql, toDomain, toProject, toUser } from './identity.js';
 import { roleAssignmentsSql } from './role-assignments.js';
+import { trustsSql } from './trusts.js';
 import { bool, json, num, type Row, statements, str, strOrNull, where } from './rows.js';
 import { DbNotFoundError } from './errors.js';
 import {
@@ -134,6 +136,7 @@ export function cloudSql(db: Database.Database): CloudSql {
   const { all, one, run, insert, mustChange, getOrThrow, updateRow } = statements(db);
   const roleAssignments = roleAssignmentsSql(db);
   const applicationCredentials = applicationCredentialsSql(db);
+  const trusts = trustsSql(db, roleAssignments.withImplied);
 
   const signingKeys = (): SigningKey[] =>
     all('SELECT * FROM signing_keys ORDER BY created_at DESC, kid DESC').map((r) => ({
@@ -202,6 +205,7 @@ export function cloudSql(db: Database.Database): CloudSql {
     imageMembers: imageMembersSql(db),
     metadefs: metadefsSql(db),
     serverGroups: serverGroupsSql(db),
+    securityGroups: securityGroupsSql(db),
     serverTags: serverTagsSql(db),
     computeServices: computeServicesSql(db),
     aggregates: aggregatesSql(db),
@@ -209,6 +213,7 @@ export function cloudSql(db: Database.Database): CloudSql {
     ...catalogSql(db),
     credentials: credentialsSql(db),
     applicationCredentials,
+    trusts: trusts.sql,
     oauthConsumers: oauthConsumersSql(db),
     policies: policiesSql(db),
     domainConfigs: domainConfigsSql(db),
@@ -238,8 +243,9 @@ export function cloudSql(db: Database.Database): CloudSql {
         })();
       },
       isRevoked: (auditId) => one('SELECT 1 FROM revocations WHERE audit_id = ?', auditId) !== undefined,
-      subject: (auditId, userId, scope, applicationCredentialId) => {
+      subject: (auditId, userId, scope, delegation = {}) => {
         if (one('SELECT 1 FROM revocations WHERE audit_id = ?', auditId) !== undefined) return null;
+        const { applicationCredentialId, trustId } = delegation;
         const credential =
           applicationCredentialId === undefined ? undefined : applicationCredentials.get(applicationCredentialId);
         if (credential === null) return null;
@@ -248,6 +254,12 @@ export function cloudSql(db: Database.Database): CloudSql {
           (credential.userId !== userId || scope?.targetType !== 'project' || scope.targetId !== credential.projectId)
         )
           return null;
+        // A trust's token carries the roles it delegates, held by its (first) trustor.
+        const trusted =
+          trustId === undefined
+            ? undefined
+            : trusts.delegated(trustId, userId, scope, (trustor) => roleAssignments.rolesOn(trustor, scope));
+        if (trusted === null) return null;
         const u = one('SELECT * FROM users WHERE id = ?', userId);
         const user = u ? toUser(u) : null;
         if (!user?.enabled) return null;
@@ -260,12 +272,18 @@ export function cloudSql(db: Database.Database): CloudSql {
         const domain = d ? toDomain(d) : null;
         // A project's domain must be enabled too (Keystone: a disabled domain disables its projects).
         if (domainId !== undefined && !domain?.enabled) return null;
-        const held = roleAssignments.rolesOn(userId, scope);
+        const held = trusted ? trusted.roles : roleAssignments.rolesOn(userId, scope);
         // A credential's token carries the roles it delegates that the user still holds (Keystone's).
         const delegated = credential && new Set(credential.roles.map((r) => r.id));
         const roles = delegated ? held.filter((r) => delegated.has(r.id)) : held;
         if (roles.length === 0) return null;
-        const subject = { user, project, domain: scope.targetType === 'domain' ? domain : null, roles };
+        const subject = {
+          user,
+          project,
+          domain: scope.targetType === 'domain' ? domain : null,
+          roles,
+          ...(trusted ? { trust: trusted.trust } : {}),
+        };
         if (!credential) return subject;
         // Its secret's hash stays here: no request needs it.
         const { secretHash: _, ...applicationCredential } = credential;

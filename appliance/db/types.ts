@@ -87,6 +87,14 @@ export interface TokenSubject {
   roles: Role[];
   /** The application credential a token was made from, if it was. */
   applicationCredential?: Omit<ApplicationCredential, 'secretHash'>;
+  /** The trust a token was made from, if it was. */
+  trust?: Trust;
+}
+
+/** What a token was made from, beyond its user: an application credential or a trust (at most one). */
+export interface TokenDelegation {
+  applicationCredentialId?: string;
+  trustId?: string;
 }
 
 export interface SigningKey {
@@ -397,6 +405,33 @@ export type NewApplicationCredential = Omit<ApplicationCredential, 'roles' | 'ac
   accessRules: Omit<AccessRule, 'userId'>[];
 };
 
+/**
+ * A Keystone trust (OS-TRUST): its trustor delegates some of its roles on a project to its trustee,
+ * who may then get tokens scoped to that project, acting as the trustor (`impersonation`) or as
+ * itself, with those of the roles the trustor still holds.
+ */
+export interface Trust {
+  id: string;
+  trustorUserId: string;
+  trusteeUserId: string;
+  /** The project its tokens are scoped to; null for a trust that delegates no role (its tokens have no scope). */
+  projectId: string | null;
+  /** Its tokens' user is the trustor (else the trustee). */
+  impersonation: boolean;
+  /** When it ends: ISO 8601 UTC with microseconds (`2026-12-07T02:48:23.123456Z`); null for never. */
+  expiresAt: string | null;
+  /** How many more tokens it may issue; null for no limit. */
+  remainingUses: number | null;
+  /** The trust this one redelegates (it was made with a token of that one), or null. */
+  redelegatedTrustId: string | null;
+  /** How many more times it may be redelegated down a chain (0: not). */
+  redelegationCount: number;
+  /** The ids of the roles it delegates, a deleted role's too (its tokens then fail, as Keystone's). */
+  roleIds: string[];
+  /** Those of them that still exist, by name. */
+  roles: Role[];
+}
+
 /** A Keystone OAuth1 consumer (OS-OAUTH1): a client that may ask users to delegate roles to it. */
 export interface OAuthConsumer {
   id: string;
@@ -587,6 +622,46 @@ export interface Nic {
   portId: string;
   macAddress: string;
   tag: string | null;
+  /** The security groups its port is in (ids of the server's project's groups). */
+  securityGroupIds: readonly string[];
+}
+
+/**
+ * A Neutron security group: a project's set of allow rules for the ports in it (a port in no
+ * group, or in groups with no rule for a packet, drops it). `stateful` groups let the answers
+ * to allowed traffic back; a port's groups are all stateful or all not.
+ */
+export interface SecurityGroup {
+  id: string;
+  projectId: string;
+  name: string;
+  description: string;
+  stateful: boolean;
+  /** The project's `default` group (one per project, made on first need with Neutron's four rules). */
+  isDefault: boolean;
+  rules: SecurityGroupRule[];
+  revision: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** One allow rule of a security group, as Neutron's API has it. */
+export interface SecurityGroupRule {
+  id: string;
+  groupId: string;
+  projectId: string;
+  direction: 'ingress' | 'egress';
+  ethertype: 'IPv4' | 'IPv6';
+  /** Neutron's: a name (`tcp`, `udp`, `icmp`…), a number as text, or null for any. */
+  protocol: string | null;
+  /** Destination ports (TCP, UDP…), or ICMP's type (min) and code (max); null for any. */
+  portMin: number | null;
+  portMax: number | null;
+  /** The other end: a CIDR, or the addresses of the ports in a group; both null for anywhere. */
+  remoteIpPrefix: string | null;
+  remoteGroupId: string | null;
+  description: string;
+  createdAt: string;
 }
 
 /** A page request: at most `limit` records strictly after `marker`. */
@@ -685,8 +760,9 @@ export const DEFAULT_QUOTAS = {
   server_group_members: 10,
   fixed_ips: -1,
   floating_ips: -1,
-  security_groups: -1,
-  security_group_rules: -1,
+  /** Neutron's `security_group` and `security_group_rule` quotas (its defaults), which Nova's API showed up to 2.35. */
+  security_groups: 10,
+  security_group_rules: 100,
   network: 100,
   subnet: 100,
   port: 500,
@@ -800,14 +876,19 @@ export interface CloudDb {
      * master per request instead of five): null if `auditId` is revoked, the user is gone or
      * disabled, or, for a scoped token, its project or domain is gone or disabled or the user
      * has no effective role on the scope; else the user, the scope and those roles (by name).
-     * With `applicationCredentialId` (a token made from one), null too if the credential is gone
-     * or not the user's; the roles are then only those of the user's that the credential delegates.
+     * With `delegation.applicationCredentialId` (a token made from one), null too if the
+     * credential is gone or not the user's; the roles are then only those of the user's that the
+     * credential delegates. With `delegation.trustId` (a token made from a trust), null too if the
+     * trust or one it redelegates is gone, a trustor or trustee of the chain is gone or disabled,
+     * the scope or the user is not the trust's, or the first trustor no longer holds every role
+     * it delegates; the roles are then those (with the roles they imply). Whether the trust has
+     * expired is the caller's to check (with its clock), from the subject's `trust`.
      */
     subject(
       auditId: string,
       userId: string,
       scope: TokenScope,
-      applicationCredentialId?: string,
+      delegation?: TokenDelegation,
     ): Promise<TokenSubject | null>;
   };
   /** Failed logins of each user (Keystone's lockout), counted where every API node sees them. */
@@ -1070,6 +1151,25 @@ export interface CloudDb {
     /** DbNotFoundError if unknown; DbConflictError while an application credential uses it. */
     deleteAccessRule(id: string): Promise<void>;
   };
+  trusts: {
+    /**
+     * DbNotFoundError if the trustor, the trustee, the project or the trust it redelegates is
+     * unknown; DbConflictError if the same trustor, trustee, project, impersonation and expiry
+     * make one already (Keystone's unique constraint, two without expiry never the same).
+     */
+    create(trust: Omit<Trust, 'roles'>): Promise<Trust>;
+    /** The trust however used up or expired, or null. */
+    get(id: string): Promise<Trust | null>;
+    /** Trusts of this trustor, or of this trustee, or all; in the order they were made. */
+    list(filter: { trustorUserId?: string; trusteeUserId?: string }): Promise<Trust[]>;
+    /** Deletes it and the trusts that redelegate it; DbNotFoundError if unknown. */
+    delete(id: string): Promise<void>;
+    /**
+     * Takes one of its remaining uses (none to take from a trust without a limit): false if
+     * none is left; DbNotFoundError if unknown.
+     */
+    consume(id: string): Promise<boolean>;
+  };
   oauthConsumers: {
     create(consumer: OAuthConsumer): Promise<OAuthConsumer>;
     get(id: string): Promise<OAuthConsumer | null>;
@@ -1127,6 +1227,38 @@ export interface CloudDb {
     getSubnet(id: string): Promise<Subnet | null>;
     ports(filter: { deviceId?: string; networkId?: string; projectId?: string }): Promise<Port[]>;
     getPort(id: string): Promise<Port | null>;
+  };
+  securityGroups: {
+    /** The project's `default` group, made with Neutron's four rules if it has none yet. */
+    ensureDefault(projectId: string, now: string): Promise<SecurityGroup>;
+    /** A new group with Neutron's two egress rules (`ruleIds` are theirs); DbQuotaExceededError past `quota` (-1: none). */
+    create(
+      group: Omit<SecurityGroup, 'rules' | 'isDefault' | 'revision'>,
+      ruleIds: readonly [string, string],
+      quota: number,
+    ): Promise<SecurityGroup>;
+    get(id: string): Promise<SecurityGroup | null>;
+    list(filter: { projectId?: string }): Promise<SecurityGroup[]>;
+    update(
+      id: string,
+      patch: { name?: string; description?: string; stateful?: boolean },
+      now: string,
+    ): Promise<SecurityGroup>;
+    /** Removes it and the rules that name it as their remote group; DbConflictError while a port is in it. */
+    delete(id: string): Promise<void>;
+    /** DbConflictError if the group has the same rule; DbQuotaExceededError past the project's `quota`. */
+    addRule(rule: SecurityGroupRule, quota: number, now: string): Promise<SecurityGroupRule>;
+    getRule(id: string): Promise<SecurityGroupRule | null>;
+    rules(filter: { projectId?: string; groupId?: string }): Promise<SecurityGroupRule[]>;
+    deleteRule(id: string, now: string): Promise<void>;
+    /** The ids of each port's groups (every port named has an entry). */
+    ofPorts(portIds: readonly string[]): Promise<Record<string, string[]>>;
+    /** Puts the port in exactly these groups. */
+    setPortGroups(portId: string, groupIds: readonly string[]): Promise<void>;
+    /** The fixed addresses of the ports in each group (every group named has an entry). */
+    addresses(groupIds: readonly string[]): Promise<Record<string, string[]>>;
+    /** The projects' counts of groups and rules (Neutron's quota usage). */
+    usage(projectId: string): Promise<{ groups: number; rules: number }>;
   };
   quotas: {
     /** A project's quotas: what was set for it, else its quota class `default`'s, else DEFAULT_QUOTAS. */

@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { isRackseedError, type NodeTls } from '../../agent/index.js';
 import { HostGuestNotFoundError, HostRequestError } from './errors.js';
 import type { HostService } from './service.js';
-import type { GuestRequest } from './types.js';
+import type { GuestRequest, PortFirewall } from './types.js';
 
 /** The largest console tail one call returns (Nova's console log API takes a line count; we bound bytes). */
 const CONSOLE_MAX_BYTES = 1024 * 1024;
@@ -25,6 +25,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
  * | `POST /v1/guests/{id}/nmi` | a non-maskable interrupt to a running guest (a crash dump) |
  * | `GET /v1/guests/{id}/console?bytes=N` | the tail of its serial console, text |
  * | `GET /v1/guests/{id}/diagnostics` | what it uses and its ports' traffic (`GuestDiagnostics`) |
+ * | `PUT /v1/guests/{id}/firewall` | `{"ports":{PORT_ID: PortFirewall}}`: those ports' security groups' rules, kept and applied |
  * | `DELETE /v1/guests/{id}/password` | forgets what the guest posted to the metadata service's password path (204) |
  * | `DELETE /v1/guests/{id}` | stops it and removes its disk and ports (204, also when unknown) |
  *
@@ -82,6 +83,12 @@ export function hostApi(service: HostService, tls: NodeTls): FastifyInstance {
     return reply.type('text/plain; charset=utf-8').send(text);
   });
   app.get('/v1/guests/:id/diagnostics', async (request) => service.diagnostics(guestId(request.params)));
+  app.put('/v1/guests/:id/firewall', async (request) => {
+    const { ports } = body<{ ports: unknown }>(request.body);
+    if (typeof ports !== 'object' || ports === null || Array.isArray(ports))
+      throw new HostRequestError('ports must be an object of port id → firewall');
+    return service.setFirewalls(guestId(request.params), ports as Record<string, PortFirewall>);
+  });
   app.delete('/v1/guests/:id/password', async (request, reply) => {
     await service.setPassword(guestId(request.params), '');
     return reply.status(204).send();

@@ -1,7 +1,7 @@
 import { fetch, type Response } from 'undici';
 import type { NodeTls } from '../../agent/index.js';
 import { HostCallError } from './errors.js';
-import type { GuestDiagnostics, GuestRequest, GuestState, HostInventory } from './types.js';
+import type { GuestDiagnostics, GuestRequest, GuestState, HostInventory, PortFirewall } from './types.js';
 
 /** How long a call may take: a spawn clones a disk and starts QEMU; a stop may wait for ACPI. */
 const CALL_TIMEOUT_MS = 120_000;
@@ -46,6 +46,11 @@ export class HostClient {
 
   diagnostics(id: string): Promise<GuestDiagnostics> {
     return this.#call('GET', `/v1/guests/${id}/diagnostics`);
+  }
+
+  /** Gives these ports of the guest these firewalls (`PUT /v1/guests/{id}/firewall`). */
+  setFirewalls(id: string, ports: Readonly<Record<string, PortFirewall>>): Promise<GuestState> {
+    return this.#call('PUT', `/v1/guests/${id}/firewall`, { ports });
   }
 
   async clearPassword(id: string): Promise<void> {

@@ -50,7 +50,9 @@ export type {
   GuestRequest,
   GuestState,
   HostInventory,
+  FirewallRule,
   ImageRef,
   NicRequest,
+  PortFirewall,
   PowerRequest,
 } from './types.js';

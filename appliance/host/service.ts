@@ -2,6 +2,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { keys, type Store } from '../../agent/index.js';
 import { HostGuestNotFoundError, HostRequestError } from './errors.js';
+import { checkFirewall, isCidr } from './network/firewall.js';
 import type {
   GuestDiagnostics,
   GuestPower,
@@ -13,6 +14,7 @@ import type {
   ImageRef,
   NicCounters,
   NicRequest,
+  PortFirewall,
 } from './types.js';
 
 /** A guest's QEMU while it runs (appliance/host/qemu). */
@@ -70,6 +72,8 @@ export interface GuestPorts {
   unplug(nic: NicRequest): Promise<void>;
   /** The port's traffic so far, as the guest sees it (zeros when it has no tap). */
   counters(nic: NicRequest): Promise<NicCounters>;
+  /** Makes a plugged port's firewall what it says (nothing to do for a port not plugged here). */
+  applyFirewall(portId: string, firewall: PortFirewall): Promise<void>;
 }
 
 export interface HostServiceOptions {
@@ -214,6 +218,24 @@ export class HostService {
       await this.options.store.delete(keys.hostGuest(this.options.node, id));
       this.#states.delete(id);
       this.#log('host.guest.destroyed', { id });
+    });
+  }
+
+  /**
+   * Gives the guest's ports these firewalls (by port id; the others keep theirs): kept in its
+   * request, so every later start and move has them, and applied at once to its plugged taps.
+   */
+  async setFirewalls(id: string, firewalls: Readonly<Record<string, PortFirewall>>): Promise<GuestState> {
+    for (const [portId, firewall] of Object.entries(firewalls)) checkFirewall(portId, firewall);
+    return this.#serial(id, async () => {
+      const state = this.#state(id);
+      const unknown = Object.keys(firewalls).filter((portId) => !state.request.nics.some((n) => n.portId === portId));
+      if (unknown.length > 0) throw new HostRequestError(`guest ${id} has no port ${unknown.join(', ')}`);
+      const nics = state.request.nics.map((nic) => ({ ...nic, firewall: firewalls[nic.portId] ?? nic.firewall }));
+      await this.#record(id, { request: { ...state.request, nics } });
+      for (const nic of nics) await this.options.ports.applyFirewall(nic.portId, nic.firewall);
+      this.#log('host.guest.firewalls', { id, ports: Object.keys(firewalls).length });
+      return this.#state(id);
     });
   }
 
@@ -378,6 +400,7 @@ export class HostService {
 }
 
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** A device tag, as Nova's API takes it. */
 const TAG = /^[^/,]{1,60}$/;
 
@@ -396,6 +419,11 @@ function checkRequest(request: GuestRequest): void {
   const tagged = (tag: unknown) => tag === undefined || tag === null || (typeof tag === 'string' && TAG.test(tag));
   if (!tagged(request.rootDiskTag)) throw new HostRequestError('rootDiskTag must be 1 to 60 characters, no / or ,');
   for (const nic of request.nics ?? []) {
+    if (typeof nic.portId !== 'string' || !UUID.test(nic.portId))
+      throw new HostRequestError(`port ${String(nic.portId)} is not a port id (a lower-case UUID)`);
+    if (!isCidr(`${String(nic.ip)}/32`))
+      throw new HostRequestError(`port ${nic.portId}: ${String(nic.ip)} is not an IPv4 address`);
+    checkFirewall(nic.portId, nic.firewall);
     if (!MAC.test(nic.mac))
       throw new HostRequestError(`port ${nic.portId}: ${nic.mac} is not a lower-case MAC address`);
     if (!tagged(nic.tag))

@@ -13,6 +13,33 @@ export interface ImageRef {
   readonly name: string;
 }
 
+/**
+ * One allow rule of a port's firewall, resolved by the compute side from a security group rule
+ * (its remote group turned into the addresses of the ports in it). IPv4 only: the guests' ports
+ * carry no IPv6 (the host drops it).
+ */
+export interface FirewallRule {
+  /** `ingress`: to the guest; `egress`: from it. */
+  readonly direction: 'ingress' | 'egress';
+  /** The IP protocol's number (6 TCP, 17 UDP, 1 ICMP…); null for any. */
+  readonly protocol: number | null;
+  /** TCP, UDP, SCTP or DCCP destination ports, first and last; null for any. */
+  readonly ports: readonly [number, number] | null;
+  /** ICMP's type, and code (null for any); null for any ICMP. */
+  readonly icmp: { readonly type: number; readonly code: number | null } | null;
+  /** The other end's IPv4 networks (`a.b.c.d/n`); null for anywhere, empty for nowhere. */
+  readonly remote: readonly string[] | null;
+}
+
+/**
+ * What a port lets through: its groups' rules, nothing else but DHCP and ARP (within the
+ * port's own addresses). `stateful`: the answers to allowed traffic are let back.
+ */
+export interface PortFirewall {
+  readonly stateful: boolean;
+  readonly rules: readonly FirewallRule[];
+}
+
 /** One network interface of a guest: a port of the cloud's network, plugged by the host. */
 export interface NicRequest {
   readonly portId: string;
@@ -26,6 +53,8 @@ export interface NicRequest {
   readonly dns: readonly string[];
   /** Its device tag (Nova's, 2.32), shown in the guest's metadata; absent or null for none. */
   readonly tag?: string | null;
+  /** What its security groups let through. */
+  readonly firewall: PortFirewall;
 }
 
 /** How a guest's power should be: the host starts or stops its QEMU to match. */

@@ -12,6 +12,7 @@ import {
   RackseedError,
   type ServiceSpec,
   startAgent,
+  writeDerivedSecret,
 } from '../../agent/index.js';
 import { IpmiPowerDriver } from '../ipmi/index.js';
 import { stepClock } from './clock.js';
@@ -75,6 +76,8 @@ function addressOf(mac: string): string {
  */
 export type CloudServices = (cloud: {
   adminPasswordFile?: string;
+  /** The API's credential key (derived from the cluster key, the same on every node), as a 0600 file. */
+  credentialKeyFile: string;
   publicUrl?: string;
 }) => Promise<readonly ServiceSpec[]>;
 
@@ -140,7 +143,14 @@ export async function bootNode(options: {
   if (grant.ceph && !ceph) options.log('not taking part in Ceph: no ceph-osd here');
   let cloud: readonly ServiceSpec[] = [];
   if (ceph && options.cloud) {
-    cloud = await options.cloud(grant.publicUrl ? { publicUrl: grant.publicUrl } : {});
+    cloud = await options.cloud({
+      credentialKeyFile: writeDerivedSecret(
+        Buffer.from(grant.clusterKey, 'base64'),
+        'api-credential-key',
+        join(options.dataDir, 'api-credential.key'),
+      ),
+      ...(grant.publicUrl ? { publicUrl: grant.publicUrl } : {}),
+    });
   }
   return startAgent(
     {

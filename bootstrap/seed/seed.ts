@@ -16,6 +16,7 @@ import {
   PrefixView,
   RackseedError,
   startAgent,
+  writeDerivedSecret,
 } from '../../agent/index.js';
 import { IpmiPowerDriver } from '../ipmi/index.js';
 import { dhcpServersOn, interfaceAddress } from '../netboot/index.js';
@@ -162,6 +163,11 @@ export async function runSeed(
       ...(config.ceph && cloud
         ? await cloud({
             adminPasswordFile: join(identity.dir, 'admin-password'),
+            credentialKeyFile: writeDerivedSecret(
+              identity.clusterKey,
+              'api-credential-key',
+              join(identity.dir, 'api-credential.key'),
+            ),
             ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
           })
         : []),

@@ -26,6 +26,8 @@ export interface ClusterCloudOptions {
   imagePool: string;
   /** The admin password's file (every node of a cloud is given the same). */
   adminPasswordFile: string;
+  /** The credential key's file (64 hex characters; every node of a cloud is given the same). */
+  credentialKeyFile: string;
   /** The node certificate's directory (the DB master's RPC is mutual TLS; see testNodeTls). */
   tlsDir: string;
 }
@@ -62,6 +64,8 @@ export async function startCloud(
           cluster.imagePool,
           '--admin-password-file',
           cluster.adminPasswordFile,
+          '--credential-key-file',
+          cluster.credentialKeyFile,
           '--tls',
           cluster.tlsDir,
           // No host services here: the cloud's API and database are what this bed serves.

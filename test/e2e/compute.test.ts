@@ -175,8 +175,35 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     expect(server.status).toBe('ACTIVE');
     address = /10\.16\.[0-9.]+/.exec(JSON.stringify(server.addresses))?.[0] ?? '';
     expect(address).toMatch(/^10\.16\./);
-    await sshAnswers('ssh to the guest', 120_000);
-    console.log(`compute e2e: create → ACTIVE ${active} ms, create → ssh ${Date.now() - t0} ms`);
+    // Its project's default security group lets in only its own members: ssh from the provider
+    // network is dropped (a timeout, not a refusal) while the guest's sshd is up, until a rule
+    // lets TCP 22 in; then it answers, with no restart of anything.
+    await waitFor(
+      'the guest’s sshd up (its console)',
+      async () =>
+        (await openstack<string>(['console', 'log', 'show', 'vm1'], false)).includes('rackseed-guest: ssh up'),
+      120_000,
+      500,
+    );
+    await expect(ssh('true', 10_000)).rejects.toThrow(/timed out|Connection timed out/);
+    const [group] = await openstack<{ ID: string; Name: string }[]>([
+      ...['security', 'group', 'list', '--project', 'admin'],
+    ]).then((groups) => groups.filter((g) => g.Name === 'default'));
+    await openstack([
+      'security',
+      'group',
+      'rule',
+      'create',
+      '--protocol',
+      'tcp',
+      '--dst-port',
+      '22',
+      group?.ID ?? 'default',
+    ]);
+    await sshAnswers('ssh to the guest, once TCP 22 is allowed', 60_000);
+    console.log(
+      `compute e2e: create → ACTIVE ${active} ms, create → ssh ${Date.now() - t0} ms (a rule added on the way)`,
+    );
     const metadata = JSON.parse(await ssh('curl -s http://169.254.169.254/openstack/latest/meta_data.json')) as {
       uuid: string;
       devices: { type: string; bus: string; address: string; mac: string; tags: string[] }[];
@@ -526,7 +553,7 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     await dispatcher.close();
   }, 600_000);
 
-  it('deletes the servers: nothing of theirs is left (RBD disk, QEMU, tap on any live node), then the images go', async () => {
+  it('deletes the servers: nothing of theirs is left (RBD disk, QEMU, tap and its nftables chains on any live node), then the images go', async () => {
     const ports = await Promise.all(
       [server.id, ...caught].map(async (id) => openstack<{ ID: string }[]>(['port', 'list', '--server', id])),
     );
@@ -544,7 +571,12 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     expect(live).toHaveLength(3);
     for (const { netns } of live) {
       const links = (await run('ip', ['-n', netns, '-o', 'link', 'show'])).stdout;
-      for (const tap of taps) expect(links).not.toContain(tap);
+      // Nor their firewall and anti-spoofing chains.
+      const rules = (await run('ip', ['netns', 'exec', netns, 'nft', 'list', 'ruleset'])).stdout;
+      for (const tap of taps) {
+        expect(links).not.toContain(tap);
+        expect(rules).not.toContain(tap);
+      }
     }
     await openstack(['image', 'delete', 'vm1-snap'], false);
     await openstack(['image', 'delete', 'guest'], false);

@@ -9,7 +9,7 @@ export interface SecretFinding {
 
 /**
  * The secrets a lab rack holds, read from where their owners keep them: the cluster key and
- * the admin password (the seed's identity), every Ceph key (the keyrings the agents wrote),
+ * the admin password (the seed's identity), the API's credential key (each node's), every Ceph key (the keyrings the agents wrote),
  * every BMC's rotated password (the simulated BMCs' user store). Keyed by what they are.
  */
 export function labSecrets(scopeDir: string): Map<string, string> {
@@ -20,6 +20,9 @@ export function labSecrets(scopeDir: string): Map<string, string> {
   secrets.set('the cluster key (hex)', clusterKey.toString('hex'));
   secrets.set('the admin password', readFileSync(join(scopeDir, 'seed', 'cluster', 'admin-password'), 'utf8').trim());
   for (const file of files(scopeDir)) {
+    // The API's credential key, derived from the cluster key and written by each node's agent.
+    if (file.endsWith('/api-credential.key'))
+      secrets.set(`the credential key (${relative(scopeDir, file)})`, readFileSync(file, 'utf8').trim());
     if (file.endsWith('.keyring')) {
       for (const [, key] of readFileSync(file, 'utf8').matchAll(/key = (\S+)/g)) {
         if (key) secrets.set(`a Ceph key (${relative(scopeDir, file)})`, key);

@@ -206,6 +206,9 @@ describe('self-assembly of a lab rack with Ceph (netns boot)', () => {
     // What is looked for: the cluster key, the admin password, a Ceph key of each role on each node, each BMC's rotated password.
     expect([...secrets.keys()].filter((what) => what.startsWith('a BMC password'))).toHaveLength(5);
     expect([...secrets.keys()].filter((what) => what.includes('rackseed-db.keyring')).length).toBeGreaterThanOrEqual(5);
+    expect([...secrets.keys()].filter((what) => what.startsWith('the credential key')).length).toBeGreaterThanOrEqual(
+      1,
+    );
     expect(secretLeaks(lab.scopeDir, secrets)).toEqual([]);
   });
 

@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,6 +73,7 @@ beforeAll(async () => {
     db,
     blobs: new LocalBlobStore(join(dir, 'images')),
     driver: new FakeDriver(),
+    credentialKey: randomBytes(32),
     publicUrl: 'https://127.0.0.1',
     tls: node.apiServerOptions(),
     metrics,

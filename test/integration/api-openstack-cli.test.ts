@@ -23,8 +23,11 @@ describe('openstack CLI against rackseed cloud serve', () => {
   });
   afterAll(async () => cloud?.stop());
 
-  it('wrote a 0600 password file and a clouds.yaml entry that names the CA of its HTTPS endpoint', () => {
+  it('wrote a 0600 password file, a 0600 credential key and a clouds.yaml entry that names the CA of its HTTPS endpoint', () => {
     expect(statSync(cloud.passwordFile).mode & 0o777).toBe(0o600);
+    const credentialKey = join(cloud.dir, 'data', 'credential.key');
+    expect(statSync(credentialKey).mode & 0o777).toBe(0o600);
+    expect(readFileSync(credentialKey, 'utf8')).toMatch(/^[0-9a-f]{64}\n$/);
     const yaml = parse(readFileSync(cloud.cloudsYaml, 'utf8')) as {
       clouds: Record<string, { auth: { auth_url: string; password: string }; cacert?: string }>;
     };

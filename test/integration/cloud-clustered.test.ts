@@ -79,11 +79,14 @@ beforeAll(async () => {
   password = randomBytes(12).toString('base64url');
   const adminPasswordFile = join(scope.dir, 'admin-password');
   writeFileSync(adminPasswordFile, `${password}\n`, { mode: 0o600 });
+  const credentialKeyFile = join(scope.dir, 'credential.key');
+  writeFileSync(credentialKeyFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
   const cluster = {
     etcd: etcdCluster.endpoints,
     cephConf: ceph.conf,
     imagePool: ceph.pool,
     adminPasswordFile,
+    credentialKeyFile,
     tlsDir: tls.dir,
   };
   [nodeA, nodeB] = await Promise.all([startCloud({ cluster }), startCloud({ cluster })]);
@@ -394,6 +397,7 @@ async function errorsOf(db: CloudDb) {
     portId: `port-${n}`,
     macAddress: `fa:16:3e:00:00:0${n}`,
     tag: null,
+    securityGroupIds: [],
   });
   await db.servers.create(server('errors-vm-1'), [{ ...nic('1'), networkId: provider?.id ?? '' }], quota);
   await db.networks.create(

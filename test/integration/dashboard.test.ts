@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -80,8 +81,13 @@ describe('dashboard: the rack, live (a cluster node API over real etcd, Ceph, an
     password = 'dashboard-admin-secret';
     const adminPasswordFile = join(scope.dir, 'admin-password');
     writeFileSync(adminPasswordFile, `${password}\n`, { mode: 0o600 });
+    const credentialKeyFile = join(scope.dir, 'credential.key');
+    writeFileSync(credentialKeyFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
     cloud = await startCloud({
-      cluster: { etcd: etcd.endpoints, cephConf: ceph.conf, imagePool: ceph.pool, adminPasswordFile, tlsDir: tls.dir },
+      cluster: {
+        ...{ etcd: etcd.endpoints, cephConf: ceph.conf, imagePool: ceph.pool },
+        ...{ adminPasswordFile, credentialKeyFile, tlsDir: tls.dir },
+      },
     });
     // Three nodes as agent-failover runs them: each BMC's power-on starts its agent, power-off kills it.
     const log = join(scope.dir, 'claims.log');
@@ -270,6 +276,7 @@ describe('dashboard: the rack, live (a cluster node API over real etcd, Ceph, an
       db,
       blobs: new LocalBlobStore(join(dir, 'images')),
       driver: new FakeDriver(),
+      credentialKey: randomBytes(32),
       publicUrl: 'http://127.0.0.1',
       logLevel: 'silent',
       dashboard: { rack: { store, elections: ['db-master'] }, assets: null },

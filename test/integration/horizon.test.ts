@@ -206,6 +206,8 @@ describe("Horizon (Debian's openstack-dashboard) against rackseed, as a project 
       ['Instances', 'Used 0 of 10'],
       ['VCPUs', 'Used 0 of 20'],
       ['RAM', 'Used 0B of 50GB'],
+      ['Security Groups', 'Used 0 of 10'],
+      ['Security Group Rules', 'Used 0 of 100'],
       ['Networks', 'Used 0 of 100'],
       ['Ports', 'Used 0 of 500'],
     ]);
@@ -334,6 +336,9 @@ describe("Horizon (Debian's openstack-dashboard) against rackseed, as a project 
       ['Instances', 'Used 1 of 10'],
       ['VCPUs', 'Used 1 of 20'],
       ['RAM', 'Used 512MB of 50GB'],
+      // The project's default group, made with its four rules on the launch's first need.
+      ['Security Groups', 'Used 1 of 10'],
+      ['Security Group Rules', 'Used 4 of 100'],
       ['Networks', 'Used 0 of 100'],
       ['Ports', 'Used 1 of 500'],
     ]);
@@ -375,7 +380,13 @@ describe("Horizon (Debian's openstack-dashboard) against rackseed, as a project 
       }),
     );
     expect(detail.provider).toMatch(/^10\.16\.\d+\.\d+$/);
-    expect(detail.default).toBe('No rules defined.');
+    // Its security group's rules as Neutron shows them: in from the group's own members, out anywhere.
+    expect(
+      detail.default
+        ?.split(/\s*\n\s*/)
+        .filter(Boolean)
+        .map((rule) => rule.replace(/\s+/g, ' ')),
+    ).toEqual(['ALLOW IPv4 from default', 'ALLOW IPv6 from default', 'ALLOW IPv4 to 0.0.0.0/0', 'ALLOW IPv6 to ::/0']);
     await shoot('08-instance-detail.png');
     await page.locator('.nav-tabs a', { hasText: /^Log$/ }).click();
     const log = page.locator('.tab-pane.active pre.logs');

@@ -41,7 +41,13 @@ const noPorts: GuestPorts = {
   plug: () => Promise.reject(new Error('no ports in this test')),
   unplug: () => Promise.resolve(),
   counters: () => Promise.reject(new Error('no ports in this test')),
+  applyFirewall: (portId) => {
+    firewallsApplied.push(portId);
+    return Promise.resolve();
+  },
 };
+/** The ports whose firewall the service applied (guest-firewall.test.ts runs the real plumbing). */
+const firewallsApplied: string[] = [];
 const request = (over: Partial<GuestRequest> = {}): GuestRequest => ({
   name: 'vm1',
   vcpus: 1,
@@ -93,8 +99,8 @@ const consoleHas = (text: string, times = 1) =>
     120_000,
     500,
   );
-const record = async () =>
-  JSON.parse((await store.get(keys.hostGuest('h1', ID)))?.value ?? 'null') as GuestState | null;
+const record = async (id = ID) =>
+  JSON.parse((await store.get(keys.hostGuest('h1', id)))?.value ?? 'null') as GuestState | null;
 
 beforeAll(async () => {
   const image = guestImage();
@@ -230,6 +236,33 @@ describe('the host service (QEMU on RBD, records in etcd)', () => {
       ).toBe('');
     },
   );
+
+  it("keeps a guest's new firewalls in its record and applies them to its ports; refuses unknown ports and malformed rules", async () => {
+    const id = '00000000-0000-4000-8000-0000000000f1';
+    const portId = '5e1f0000-0000-4000-8000-000000000001';
+    const nic = {
+      ...{ portId, networkId: 'n', mac: 'fa:16:3e:00:00:f1', ip: '10.16.0.241', prefixLength: 16, gateway: null },
+      ...{ mtu: 1500, dns: [], firewall: { stateful: true, rules: [] } },
+    };
+    // Stopped: nothing is plugged, the record alone is made.
+    await client.put(id, request({ nics: [nic], power: 'shutoff' }));
+    const ssh = { direction: 'ingress', protocol: 6, ports: [22, 22], icmp: null, remote: ['10.16.0.0/16'] } as const;
+    const state = await client.setFirewalls(id, { [portId]: { stateful: true, rules: [ssh] } });
+    expect(state.request.nics[0]?.firewall).toEqual({ stateful: true, rules: [ssh] });
+    expect((await record(id))?.request.nics[0]?.firewall.rules).toEqual([ssh]);
+    expect(firewallsApplied).toEqual([portId]);
+    await expect(
+      client.setFirewalls(id, { '5e1f0000-0000-4000-8000-00000000dead': { stateful: true, rules: [] } }),
+    ).rejects.toMatchObject({ status: 400, code: 'HOST_ERR_BAD_REQUEST' });
+    await expect(
+      client.setFirewalls(id, { [portId]: { stateful: true, rules: [{ ...ssh, remote: ['0.0.0.0/0 } accept'] }] } }),
+    ).rejects.toMatchObject({ status: 400, code: 'HOST_ERR_BAD_REQUEST' });
+    await expect(
+      client.put(id, request({ nics: [{ ...nic, ip: '10.16.0.241; drop' }], power: 'shutoff' })),
+    ).rejects.toMatchObject({ status: 400, code: 'HOST_ERR_BAD_REQUEST' });
+    expect((await record(id))?.request.nics[0]?.firewall.rules).toEqual([ssh]); // the refused calls changed nothing
+    await client.destroy(id);
+  });
 
   it('refuses a non-bootable image and a missing one, and leaves no disk or process behind', async () => {
     await expect(client.put(ID, request({ image: { pool: 'images', name: 'blank' } }))).rejects.toMatchObject({

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,6 +61,7 @@ describe('the API over the DB master: database calls per request', () => {
       db,
       blobs: new LocalBlobStore(join(dir, 'images')),
       driver: new FakeDriver(),
+      credentialKey: randomBytes(32),
       publicUrl: 'http://cloud.test',
       logLevel: 'silent',
     });

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ export async function startTestApi(
     db,
     blobs: new LocalBlobStore(join(dir, 'images')),
     driver: new FakeDriver(),
+    credentialKey: randomBytes(32),
     publicUrl: 'http://cloud.test',
     logLevel: 'silent',
     ...options,

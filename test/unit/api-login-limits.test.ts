@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApi } from '../../appliance/api/index.js';
 import { LocalBlobStore } from '../../appliance/blobs/index.js';
@@ -37,6 +38,7 @@ describe('failed logins are limited per user and per source address', () => {
       db: t.db,
       blobs: new LocalBlobStore(`${t.dir}/images`),
       driver: new FakeDriver(),
+      credentialKey: randomBytes(32),
       publicUrl: 'http://cloud.test',
       logLevel: 'silent',
       logins: { userFailures: 3, lockoutSeconds: 600 },

@@ -376,6 +376,8 @@ describe('Nova microversions 2.2 to 2.46', () => {
   it('nova-network’s APIs are gone (410), as in Nova since Rocky', async () => {
     expect((await call(admin, '2.4', 'GET', '/os-fixed-ips/10.16.0.5')).status).toBe(410);
     expect((await call(member, '2.12', 'GET', `/servers/${server}/os-virtual-interfaces`)).status).toBe(410);
+    expect((await call(admin, '2.1', 'GET', '/os-security-group-default-rules')).status).toBe(410);
+    expect((await call(admin, '2.1', 'DELETE', '/os-security-group-default-rules/1')).status).toBe(410);
   });
 
   it('2.21: a deleted server’s instance actions are read (before, its actions are 404 with it)', async () => {

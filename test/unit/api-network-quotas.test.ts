@@ -43,10 +43,15 @@ describe('Neutron v2.0 extensions and quotas', () => {
     expect(body.extensions.map((e: { alias: string }) => e.alias)).toEqual([
       'external-net',
       'net-mtu',
+      'port-security-groups-filtering',
       'project-id',
       'provider',
       'quotas',
       'quota_details',
+      'security-group',
+      'security-groups-normalized-cidr',
+      'security-groups-rules-belongs-to-default-sg',
+      'stateful-security-group',
     ]);
     expect((await call(member, 'GET', '/extensions/quotas')).body).toEqual({
       extension: {
@@ -57,8 +62,8 @@ describe('Neutron v2.0 extensions and quotas', () => {
         links: [],
       },
     });
-    // Horizon keeps router, floating IP and security group quotas and charts out on these.
-    for (const alias of ['router', 'security-group', 'agent', 'trunk']) {
+    // Horizon keeps router and floating IP quotas and charts out on these.
+    for (const alias of ['router', 'agent', 'trunk']) {
       const missing = await call(member, 'GET', `/extensions/${alias}`);
       expect(missing.status).toBe(404);
       expect(missing.body.NeutronError.message).toBe(`Extension with alias ${alias} does not exist`);
@@ -66,17 +71,17 @@ describe('Neutron v2.0 extensions and quotas', () => {
   });
 
   it("shows a project its own quotas, defaults and usage (its server's port counted), and another's to the admin only", async () => {
-    expect((await call(member, 'GET', `/quotas/${project}`)).body).toEqual({
-      quota: { network: 100, subnet: 100, port: 500 },
-    });
-    expect((await call(member, 'GET', `/quotas/${project}/default`)).body).toEqual({
-      quota: { network: 100, subnet: 100, port: 500 },
-    });
+    const defaults = { network: 100, subnet: 100, port: 500, security_group: 10, security_group_rule: 100 };
+    expect((await call(member, 'GET', `/quotas/${project}`)).body).toEqual({ quota: defaults });
+    expect((await call(member, 'GET', `/quotas/${project}/default`)).body).toEqual({ quota: defaults });
     expect((await call(member, 'GET', `/quotas/${project}/details`)).body).toEqual({
       quota: {
         network: { limit: 100, used: 0, reserved: 0 },
         subnet: { limit: 100, used: 0, reserved: 0 },
         port: { limit: 500, used: 1, reserved: 0 },
+        // The default group its server's port is in, with its four rules.
+        security_group: { limit: 10, used: 1, reserved: 0 },
+        security_group_rule: { limit: 100, used: 4, reserved: 0 },
       },
     });
     for (const path of ['', '/default', '/details'])
@@ -88,8 +93,14 @@ describe('Neutron v2.0 extensions and quotas', () => {
     expect((await call(member, 'PUT', `/quotas/${project}`, { quota: { network: 5 } })).status).toBe(403);
     expect((await call(member, 'DELETE', `/quotas/${project}`)).status).toBe(403);
     const set = await call(admin, 'PUT', `/quotas/${project}`, { quota: { network: 5, port: '20' } });
-    expect(set).toEqual({ status: 200, body: { quota: { network: 5, subnet: 100, port: 20 } } });
-    expect((await call(member, 'GET', `/quotas/${project}`)).body.quota).toEqual({ network: 5, subnet: 100, port: 20 });
+    const groups = { security_group: 10, security_group_rule: 100 };
+    expect(set).toEqual({ status: 200, body: { quota: { network: 5, subnet: 100, port: 20, ...groups } } });
+    expect((await call(member, 'GET', `/quotas/${project}`)).body.quota).toEqual({
+      network: 5,
+      subnet: 100,
+      port: 20,
+      ...groups,
+    });
     // Under what the project uses (its one port): refused, unless forced.
     const under = await call(admin, 'PUT', `/quotas/${project}`, { quota: { port: 0 } });
     expect(under.status).toBe(400);
@@ -114,15 +125,16 @@ describe('Neutron v2.0 extensions and quotas', () => {
       network: 100,
       subnet: 100,
       port: 500,
+      ...groups,
     });
   });
 
   it("puts a server's port in its project's default group, which lists it by that id", async () => {
     const { body } = await call(member, 'GET', '/ports');
     expect(body.ports).toHaveLength(1);
-    expect(body.ports[0].security_groups).toEqual([`default-${project}`]);
+    expect(body.ports[0].security_groups).toEqual([expect.any(String)]);
     // Horizon's instance detail page finds the groups by the ports' ids.
-    const groups = await call(member, 'GET', `/security-groups?id=default-${project}`);
+    const groups = await call(member, 'GET', `/security-groups?id=${body.ports[0].security_groups[0]}`);
     expect(groups.body.security_groups.map((g: { name: string }) => g.name)).toEqual(['default']);
   });
 });

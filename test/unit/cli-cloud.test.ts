@@ -1,3 +1,7 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CliIo } from '../../appliance/cli/io.js';
 import { runCli } from '../../appliance/cli/program.js';
@@ -8,13 +12,25 @@ function capture(): CliIo & { err: string } {
 }
 
 const CLUSTER = ['--etcd', 'http://127.0.0.1:1', '--ceph-conf', '/nonexistent/ceph.conf', '--image-pool', 'p'];
+const keys = mkdtempSync(join(tmpdir(), 'rackseed-cli-cloud-'));
+const keyFile = (name: string, text: string) => {
+  writeFileSync(join(keys, name), text, { mode: 0o600 });
+  return join(keys, name);
+};
+const KEYED = [...CLUSTER, '--credential-key-file', keyFile('good.key', `${randomBytes(32).toString('hex')}\n`)];
 
 describe('rackseed cloud serve: embedded or a cluster node', () => {
   it.each([
     ['neither --data-dir nor --etcd', [], /either --data-dir DIR .* or --etcd URLS/],
     ['both --data-dir and --etcd', ['--data-dir', '/tmp/x', '--etcd', 'http://127.0.0.1:1'], /either --data-dir/],
     ['--etcd without RADOS for the image bytes', ['--etcd', 'http://127.0.0.1:1'], /--ceph-conf FILE and --image-pool/],
-    ['--etcd without a node certificate', CLUSTER, /no node certificate: pass --tls DIR/],
+    ['--etcd without a credential key', CLUSTER, /no credential key given: pass --credential-key-file/],
+    [
+      '--etcd with a credential key that is not one',
+      [...CLUSTER, '--credential-key-file', keyFile('short.key', 'abc123\n')],
+      /credential key is not 64 hex characters/,
+    ],
+    ['--etcd without a node certificate', KEYED, /no node certificate: pass --tls DIR/],
     [
       '--api-cert without --api-key',
       ['--data-dir', '/tmp/x', '--api-cert', '/tmp/x.crt'],
@@ -29,7 +45,7 @@ describe('rackseed cloud serve: embedded or a cluster node', () => {
 
   it('names an unreadable admin password file, and exits 1', async () => {
     const io = capture();
-    const args = [...CLUSTER, '--admin-password-file', '/nonexistent/admin-password'];
+    const args = [...KEYED, '--admin-password-file', '/nonexistent/admin-password'];
     expect(await runCli(['cloud', 'serve', ...args], io)).toBe(1);
     expect(io.err).toMatch(/^error CLI_ERR_SECRET_UNREADABLE: cannot read the admin password file \/nonexistent/);
   });

@@ -16,6 +16,7 @@ describe('device tags in the guest', () => {
     mtu: 1500,
     dns: [],
     tag,
+    firewall: { stateful: true, rules: [] },
   });
   const request: GuestRequest = {
     name: 'tagged',

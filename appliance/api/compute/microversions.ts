@@ -41,7 +41,8 @@ import { ApiError, badRequest } from '../faults.js';
  * - 2.34 live migration's checks: no such API here
  * - 2.35 keypairs are paged (`limit`, `marker`) (keypairs.ts)
  * - 2.36 the network quotas leave the limits and quota sets (quotas.ts); Nova's proxies of
- *        Neutron's and Glance's APIs (os-networks, os-security-groups, /images…) go: never here
+ *        Neutron's and Glance's APIs (os-networks, os-security-groups and their rules in
+ *        security-groups.ts, /images…) answer 404 from here
  * - 2.37 a create names its `networks`: a list, `auto` or `none` (devices.ts)
  * - 2.38 a server list's `status` that Nova does not name is a 400 (server-list.ts)
  * - 2.39 the image metadata proxy goes, and `maxImageMeta` from the limits (images.ts, quotas.ts)

@@ -18,6 +18,13 @@ export function registerRemovedApis(app: FastifyInstance): void {
   app.all('/os-fixed-ips/:address/action', async () => {
     throw gone();
   });
+  // nova-network's default rules for new security groups (Neutron has none such).
+  app.all('/os-security-group-default-rules', async () => {
+    throw gone();
+  });
+  app.all('/os-security-group-default-rules/:id', async () => {
+    throw gone();
+  });
   // From 2.44 the URL is gone from the API itself: 404.
   app.get('/servers/:id/os-virtual-interfaces', async (request) => {
     throw atLeast(request, '2.44') ? notFound('The resource could not be found.') : gone();

@@ -23,6 +23,7 @@ import { registerImages } from './images.js';
 import { registerNetworkProxies } from './networks.js';
 import { registerHypervisors } from './hypervisors.js';
 import { registerRemovedApis } from './removed.js';
+import { registerSecurityGroups, securityGroupAction, serverSecurityGroupNames } from './security-groups.js';
 import { registerServices } from './services.js';
 import { registerServerPassword } from './server-password.js';
 import { registerDiagnostics } from './diagnostics.js';
@@ -60,7 +61,7 @@ function versionDocs(base: string) {
  * Nova v2.1 under `/compute`, microversions 2.1 to MAX_VERSION (microversions.ts): version
  * documents, servers (with actions, metadata and tags), flavors (extra specs, access),
  * keypairs, limits, quotas, availability zones, hypervisors, services, instance actions,
- * volume attachments, remote consoles, usage and server groups.
+ * volume attachments, remote consoles, usage, server groups and security groups.
  */
 export async function computeRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const docs = versionDocs(deps.publicUrl);
@@ -106,6 +107,7 @@ export async function computeRoutes(app: FastifyInstance, deps: ApiDeps): Promis
     registerImages(api, deps);
     registerNetworkProxies(api, deps);
     registerServerExternalEvents(api, deps);
+    registerSecurityGroups(api, deps, (auth, id) => visibleServer(deps, auth, id));
   };
   await app.register(routes, { prefix: '/v2.1' });
   // Every URL also with the caller's project id after the version, as Nova's before 2.18 made
@@ -169,7 +171,14 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
 
   /** A server as GET /servers/{id} shows it. */
   const serverShow = async (request: FastifyRequest, auth: AuthContext, server: Server) => ({
-    ...serverDetail(request, base, server, auth.isCloudAdmin, await hostStatusFor(deps, request, auth)),
+    ...serverDetail(
+      request,
+      base,
+      server,
+      auth.isCloudAdmin,
+      (await serverSecurityGroupNames(db, [server])).get(server.id) ?? [],
+      await hostStatusFor(deps, request, auth),
+    ),
     ...serverGroupsField(request, server),
   });
 
@@ -257,6 +266,10 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
         event = { type: 'resetState', state: args.state };
         break;
       }
+      case 'addSecurityGroup':
+      case 'removeSecurityGroup':
+        await securityGroupAction(deps, server, action, args);
+        return reply.code(202).send();
       case 'os-getConsoleOutput':
         return consoleOutput(deps, server, args);
       case 'trigger_crash_dump': {

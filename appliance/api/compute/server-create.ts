@@ -11,6 +11,7 @@ import type { Nic, Server } from '../../db/index.js';
 import type { Destination, Requester } from '../../compute/index.js';
 import { type ApiDeps, type AuthContext, projectOf, requireWriter } from '../context.js';
 import { ApiError, badRequest, forbidden } from '../faults.js';
+import { requestedSecurityGroups } from '../network/group-names.js';
 import { liveZones, zoneField } from './aggregates.js';
 import { requestedNetworks, requestedRootDisk } from './devices.js';
 import {
@@ -148,6 +149,7 @@ export function registerServerCreate(
     const maxCount = s.max_count === undefined ? minCount : intField(s.max_count, 'max_count', 1);
     if (minCount > maxCount) throw badRequest('min_count must be <= max_count');
     const requested = await requestedNetworks(deps, request, auth, s.networks);
+    const securityGroupIds = await requestedSecurityGroups(db, project.id, s.security_groups);
     const accessIPv4 = accessIp(s.accessIPv4, 4);
     const accessIPv6 = accessIp(s.accessIPv6, 6);
     if (s.adminPass !== undefined && typeof s.adminPass !== 'string')
@@ -174,6 +176,7 @@ export function registerServerCreate(
         portId: randomUUID(),
         macAddress: randomMac(),
         tag,
+        securityGroupIds,
       }));
       try {
         const server = await deps.servers.create(
@@ -222,7 +225,10 @@ export function registerServerCreate(
         id: first.id,
         links: links(base, 'servers', first.id),
         'OS-DCF:diskConfig': 'MANUAL',
-        security_groups: [{ name: 'default' }],
+        // Nova echoes the groups the create asked for (checked above), by the names or ids given.
+        security_groups: Array.isArray(s.security_groups)
+          ? (s.security_groups as { name: string }[]).map(({ name }) => ({ name }))
+          : [{ name: 'default' }],
         adminPass,
       },
     });

@@ -15,6 +15,7 @@ import { atLeast } from './microversions.js';
 import { nextLink, pageOf } from './paging.js';
 import { hostStatusOf } from './services.js';
 import { tagFilter } from './tags.js';
+import { serverSecurityGroupNames } from './security-groups.js';
 import { serverBasic, serverDetail } from './views.js';
 
 /** Which states a Nova status name covers, for `?status=`. */
@@ -157,8 +158,9 @@ export function registerServerList(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/servers/detail', async (request) => {
     const { auth, shown, more, last, page } = await listServers(request);
     const hostStatus = await hostStatusFor(deps, request, auth);
+    const groups = await serverSecurityGroupNames(db, shown);
     return {
-      servers: shown.map((s) => serverDetail(request, base, s, auth.isCloudAdmin, hostStatus)),
+      servers: shown.map((s) => serverDetail(request, base, s, auth.isCloudAdmin, groups.get(s.id) ?? [], hostStatus)),
       ...(more && last ? { servers_links: nextLink(deps, request, 'servers/detail', last.id, page.limit) } : {}),
     };
   });

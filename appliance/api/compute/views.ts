@@ -139,15 +139,17 @@ export function serverRebuildView(request: FastifyRequest, base: string, s: Serv
 
 /**
  * GET /servers/{id} and /servers/detail (nova/api/openstack/compute/views/servers.py): the
- * cloud admin sees where it runs (`OS-EXT-SRV-ATTR:`), from 2.3 how it was made (its disk is a
- * virtio disk, `/dev/vda`, with no kernel or ramdisk of its own), and from 2.16 its host's
- * status, which `hostStatus` gives (for the cloud admin only).
+ * names of its ports' security groups (`securityGroups`, security-groups.ts; none shown when it
+ * is in none, as Nova leaves them out), the cloud admin sees where it runs (`OS-EXT-SRV-ATTR:`),
+ * from 2.3 how it was made (its disk is a virtio disk, `/dev/vda`, with no kernel or ramdisk of
+ * its own), and from 2.16 its host's status, which `hostStatus` gives (for the cloud admin only).
  */
 export function serverDetail(
   request: FastifyRequest,
   base: string,
   s: Server,
   admin: boolean,
+  securityGroups: readonly string[],
   hostStatus?: (host: string) => string,
 ) {
   const { view } = statusOf(s);
@@ -155,7 +157,7 @@ export function serverDetail(
     ...serverUpdateView(request, base, s),
     addresses: addresses(s, true),
     key_name: s.keyName,
-    security_groups: [{ name: 'default' }],
+    ...(securityGroups.length > 0 ? { security_groups: securityGroups.map((name) => ({ name })) } : {}),
     'OS-EXT-AZ:availability_zone': s.availabilityZone,
     'OS-EXT-STS:vm_state': view.vmState,
     'OS-EXT-STS:task_state': view.taskState,

@@ -91,8 +91,8 @@ function accessRuleOf(value: unknown): { id?: string; service?: string; path?: s
   };
 }
 
-/** The request's roles, each `{id}` or `{name}` (Keystone's schema: exactly one of the two). */
-function roleRefsOf(value: unknown): ({ id: string } | { name: string })[] {
+/** The request's roles, each `{id}` or `{name}` (Keystone's schema: exactly one of the two); trusts' too. */
+export function roleRefsOf(value: unknown): ({ id: string } | { name: string })[] {
   if (!Array.isArray(value)) throw badRequest("Invalid input for field 'roles': not an array");
   return value.map((ref) => {
     const keys = isObject(ref) ? Object.keys(ref) : [];
@@ -110,7 +110,7 @@ function roleRefsOf(value: unknown): ({ id: string } | { name: string })[] {
  * project-scoped token; the credential acts on that project with some of the token's roles);
  * the user or the cloud admin reads and deletes them. The secret is shown once, at creation, and
  * kept only as a password's hash. Tokens made from one are issued by auth.ts and bounded by
- * context.ts.
+ * context.ts. A trust's token touches none of them (Keystone's).
  */
 export async function applicationCredentialRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const auth = requireToken(deps);
@@ -139,10 +139,18 @@ export async function applicationCredentialRoutes(app: FastifyInstance, deps: Ap
     links: selfLink(deps, `access_rules/${r.id}`),
   });
 
+  /**
+   * Keystone's `_block_delegated_token_app_creds`: not with a trust's token, whose user may be
+   * the trustor it impersonates (a credential made so would outlive the trust).
+   */
+  const notDelegated = (me: AuthContext): void => {
+    if (me.trust) throw forbidden('Cannot manage application credentials with a token issued via delegation.');
+  };
   /** The user's own, or the cloud admin (Keystone's admin_or_owner and system reader or owner). */
   const ownerOrAdmin = (request: FastifyRequest, userId: string): AuthContext => {
     const me = authOf(request);
     if (!me.isCloudAdmin && me.user.id !== userId) throw forbidden();
+    notDelegated(me);
     return me;
   };
   /**
@@ -213,6 +221,7 @@ export async function applicationCredentialRoutes(app: FastifyInstance, deps: Ap
     const me = authOf(request);
     // Keystone's create policy is the owner's only: not even the cloud admin makes one for another.
     if (me.user.id !== userId) throw forbidden('Cannot create an application credential for another user.');
+    notDelegated(me);
     requireUnrestricted(me);
     if (!me.project) throw forbidden('An application credential is made with a project-scoped token, for its project.');
     const name = requiredName(body);

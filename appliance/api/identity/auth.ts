@@ -14,6 +14,7 @@ import { isObject, type Json, objectField } from './body.js';
 import { tokenCatalog } from './catalog.js';
 import { verifyPassword } from './passwords.js';
 import { scopeOf, type TokenClaims } from './tokens.js';
+import { consumeTrustUse, trustIdOf, trustRefusal, trustToScope } from './trusts.js';
 import { collectionLinks, domainView, projectView, selfLink } from './views.js';
 
 const UNAUTHENTICATED = 'The request you have made requires authentication.';
@@ -191,7 +192,18 @@ async function tokenBody(deps: ApiDeps, ctx: AuthContext) {
               name: ctx.project.name,
               domain: await domainRef(deps, ctx.project.domainId),
             },
-            is_domain: false,
+            // Keystone's render_token: not for a trust's token.
+            ...(ctx.trust ? {} : { is_domain: false }),
+          }
+        : {}),
+      ...(ctx.trust
+        ? {
+            'OS-TRUST:trust': {
+              id: ctx.trust.id,
+              impersonation: ctx.trust.impersonation,
+              trustee_user: { id: ctx.trust.trusteeUserId },
+              trustor_user: { id: ctx.trust.trustorUserId },
+            },
           }
         : {}),
       ...(ctx.domain ? { domain: { id: ctx.domain.id, name: ctx.domain.name } } : {}),
@@ -213,8 +225,10 @@ async function subjectToken(deps: ApiDeps, request: FastifyRequest): Promise<Aut
   const ctx = token ? await resolveToken(deps, token) : null;
   if (!ctx) throw notFound('Could not find token.');
   const caller = authOf(request);
-  // A user may look at their own tokens; the cloud admin at anyone's.
-  if (!caller.isCloudAdmin && caller.user.id !== ctx.user.id) throw forbidden();
+  // A user may look at their own tokens (a trustee at those of its trusts); the cloud admin at anyone's.
+  if (!caller.isCloudAdmin && caller.user.id !== ctx.user.id && caller.user.id !== ctx.trust?.trusteeUserId) {
+    throw forbidden();
+  }
   return ctx;
 }
 
@@ -228,7 +242,9 @@ export async function scopesOf(deps: ApiDeps, userId: string, targetType: 'proje
  * to a project, a domain or the system, or unscoped; validated and revoked), the catalog, and the
  * scopes a token may ask for (`/auth/projects`, `/auth/domains`, `/auth/system`). A token made
  * from another ends when that one does; one made from an application credential (or from such a
- * token) is scoped to its project, cannot be rescoped, and ends by the credential's expiry.
+ * token) is scoped to its project, cannot be rescoped, and ends by the credential's expiry. A
+ * trust's trustee gets a token of the trust (`OS-TRUST:trust` scope): on its project, as its
+ * trustor if it impersonates, one of its remaining uses taken; such a token makes no other.
  */
 export async function authRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const auth = requireToken(deps);
@@ -238,6 +254,11 @@ export async function authRoutes(app: FastifyInstance, deps: ApiDeps): Promise<v
     const a = objectField(request.body, 'auth');
     const identity = objectField(a, 'identity');
     const { user, methods, parent, credential } = await authenticate(deps, identity, request.ip);
+    if (parent?.trustId !== undefined) {
+      throw forbidden(
+        'You are not authorized to perform the requested action: Using trust-scoped token to create another token. Create a new trust-scoped token instead.',
+      );
+    }
     // A credential's token, and one made from it, act on its project only (Keystone's).
     const credentialId = credential?.id ?? parent?.applicationCredentialId;
     if (credentialId !== undefined && a.scope !== undefined) {
@@ -250,20 +271,25 @@ export async function authRoutes(app: FastifyInstance, deps: ApiDeps): Promise<v
         'You are not authorized to perform the requested action: Using an application credential token to create a scoped token is not allowed.',
       );
     }
+    const trustId = trustIdOf(a.scope);
+    const trust = trustId === undefined ? undefined : await trustToScope(deps, trustId, user);
     let scope: TokenScope;
     if (credential) scope = { targetType: 'project', targetId: credential.projectId };
     else if (parent?.applicationCredentialId !== undefined) scope = scopeOf(parent);
+    else if (trust) scope = { targetType: 'project', targetId: trust.projectId };
     else scope = await requestedScope(deps, user, a.scope);
     // Never past its credential's expiry (Keystone's fix of CVE-2022-2447).
     const credentialEnd = credential?.expiresAt
       ? Math.floor(Date.parse(`${credential.expiresAt.slice(0, 23)}Z`) / 1000)
       : undefined;
     const expiresAt = Math.min(parent?.expiresAt ?? Infinity, credentialEnd ?? Infinity);
-    const { token } = await deps.tokens.issue(user.id, scope, methods, {
+    const { token } = await deps.tokens.issue(trust?.impersonation ? trust.trustorUserId : user.id, scope, methods, {
       ...(Number.isFinite(expiresAt) ? { expiresAt } : {}),
       ...(credentialId === undefined ? {} : { applicationCredentialId: credentialId }),
+      ...(trust ? { trustId: trust.id } : {}),
     });
     const ctx = await resolveToken(deps, token);
+    if (!ctx && trust) throw await trustRefusal(deps, trust);
     if (!ctx) {
       throw unauthorized(
         scope
@@ -271,6 +297,7 @@ export async function authRoutes(app: FastifyInstance, deps: ApiDeps): Promise<v
           : UNAUTHENTICATED,
       );
     }
+    if (trust) await consumeTrustUse(deps, trust);
     reply.header('X-Subject-Token', token);
     return reply.code(201).send(await tokenBody(deps, ctx));
   });

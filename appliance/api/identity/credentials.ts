@@ -100,7 +100,7 @@ export async function credentialRoutes(app: FastifyInstance, deps: ApiDeps): Pro
 
   /** A credential the caller may see: 403 for someone else's or none, then 404 for none (to the cloud admin). */
   const visible = async (request: FastifyRequest, id: string): Promise<Credential> => {
-    const found = await db.credentials.get(id);
+    const found = await deps.credentials.get(id);
     if (!mayOwn(authOf(request), found?.userId)) throw forbidden();
     return need(found, 'credential', id);
   };
@@ -114,7 +114,7 @@ export async function credentialRoutes(app: FastifyInstance, deps: ApiDeps): Pro
 
   app.get('/v3/credentials', { onRequest: auth }, async (request) => {
     const me = authOf(request);
-    const found = await db.credentials.list({
+    const found = await deps.credentials.list({
       userId: queryString(request, 'user_id'),
       type: queryString(request, 'type'),
     });
@@ -139,7 +139,7 @@ export async function credentialRoutes(app: FastifyInstance, deps: ApiDeps): Pro
     const projectId = f.projectId ?? null;
     const id = isEc2(f.type) ? ec2CredentialId(ec2Blob(f.blob).access) : newId();
     await checkRefs(f.userId, projectId);
-    const created = await db.credentials.create({
+    const created = await deps.credentials.create({
       id,
       userId: f.userId,
       projectId,
@@ -180,14 +180,17 @@ export async function credentialRoutes(app: FastifyInstance, deps: ApiDeps): Pro
     // The owner may not give their credential away (Keystone checks the policy on the result too).
     if (!mayOwn(authOf(request), after.userId)) throw forbidden();
     await checkRefs(after.userId, after.projectId);
-    const updated = await db.credentials.update(id, { ...after, extra: { ...before.extra, ...extraOf(body, FIELDS) } });
+    const updated = await deps.credentials.update(id, {
+      ...after,
+      extra: { ...before.extra, ...extraOf(body, FIELDS) },
+    });
     return { credential: credentialView(updated) };
   });
 
   app.delete('/v3/credentials/:id', { onRequest: auth }, async (request, reply) => {
     const { id } = request.params as { id: string };
     await visible(request, id);
-    await db.credentials.delete(id);
+    await deps.credentials.delete(id);
     return reply.code(204).send();
   });
 
@@ -200,7 +203,7 @@ export async function credentialRoutes(app: FastifyInstance, deps: ApiDeps): Pro
    */
   const ec2Credential = async (request: FastifyRequest, userId: string, access: string, member: boolean) => {
     const id = ec2CredentialId(access);
-    const found = need(await db.credentials.get(id), 'credential', id);
+    const found = need(await deps.credentials.get(id), 'credential', id);
     const me = authOf(request);
     if (!me.isCloudAdmin && (found.userId !== me.user.id || (member && !me.canWrite))) throw forbidden();
     await user(userId);
@@ -214,7 +217,7 @@ export async function credentialRoutes(app: FastifyInstance, deps: ApiDeps): Pro
     const { id } = request.params as { id: string };
     if (!mayOwn(authOf(request), id)) throw forbidden();
     await user(id);
-    const found = await db.credentials.list({ userId: id, type: EC2 });
+    const found = await deps.credentials.list({ userId: id, type: EC2 });
     return { credentials: found.map(ec2View), links: collectionLinks(deps, request) };
   });
 
@@ -229,7 +232,7 @@ export async function credentialRoutes(app: FastifyInstance, deps: ApiDeps): Pro
     if (typeof tenantId !== 'string') throw badRequest("'tenant_id' is a required property");
     need(await db.projects.get(tenantId), 'project', tenantId);
     const blob = { access: newId(), secret: newId(), trust_id: null };
-    const created = await db.credentials.create({
+    const created = await deps.credentials.create({
       id: ec2CredentialId(blob.access),
       userId: id,
       projectId: tenantId,
@@ -248,7 +251,7 @@ export async function credentialRoutes(app: FastifyInstance, deps: ApiDeps): Pro
   app.delete('/v3/users/:id/credentials/OS-EC2/:access', { onRequest: auth }, async (request, reply) => {
     const { id, access } = request.params as { id: string; access: string };
     const found = await ec2Credential(request, id, access, true);
-    await db.credentials.delete(found.id);
+    await deps.credentials.delete(found.id);
     return reply.code(204).send();
   });
 }

@@ -13,6 +13,7 @@ import { oauthConsumerRoutes } from './oauth-consumers.js';
 import { policyRoutes } from './policies.js';
 import { projectRoutes } from './projects.js';
 import { roleRoutes } from './roles.js';
+import { trustRoutes } from './trusts.js';
 import { userRoutes } from './users.js';
 
 function versionV3(deps: ApiDeps) {
@@ -28,7 +29,7 @@ function versionV3(deps: ApiDeps) {
 /**
  * Keystone v3 under `/identity`, one module a part: tokens and scopes (auth.ts), the catalog,
  * domains, projects, users, groups, roles and their implications, grants and role assignments;
- * credentials (EC2 ones too), application credentials and their access rules, OAuth1 consumers, policies, domain configurations and the endpoint
+ * credentials (EC2 ones too), application credentials and their access rules, trusts (OS-TRUST), OAuth1 consumers, policies, domain configurations and the endpoint
  * filter (OS-EP-FILTER).
  */
 export async function identityRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
@@ -44,6 +45,7 @@ export async function identityRoutes(app: FastifyInstance, deps: ApiDeps): Promi
   await assignmentRoutes(app, deps);
   await credentialRoutes(app, deps);
   await applicationCredentialRoutes(app, deps);
+  await trustRoutes(app, deps);
   await oauthConsumerRoutes(app, deps);
   await policyRoutes(app, deps);
   await domainConfigRoutes(app, deps);

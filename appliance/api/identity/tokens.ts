@@ -13,6 +13,8 @@ export interface TokenClaims {
   auditId: string;
   /** The application credential the token was made from (its roles and access rules bound the token). */
   applicationCredentialId?: string;
+  /** The trust the token was made from (its project, its user and its roles are the trust's). */
+  trustId?: string;
 }
 
 /** How tokens live and how their signing keys rotate. */
@@ -94,13 +96,13 @@ export class TokenService {
   /**
    * Issues a token for `userId` with `scope`; a token made from another (rescoped) ends when that
    * one does (`expiresAt`, in seconds), as Keystone's; one made from an application credential
-   * names it (`applicationCredentialId`).
+   * or a trust names it (`applicationCredentialId`, `trustId`).
    */
   async issue(
     userId: string,
     scope: TokenScope,
     methods: string[],
-    options: { expiresAt?: number; auditId?: string; applicationCredentialId?: string } = {},
+    options: { expiresAt?: number; auditId?: string; applicationCredentialId?: string; trustId?: string } = {},
   ): Promise<{ token: string; claims: TokenClaims }> {
     await this.#rotateIfDue();
     const key = this.#keys[0];
@@ -118,6 +120,7 @@ export class TokenService {
       ...(options.applicationCredentialId === undefined
         ? {}
         : { applicationCredentialId: options.applicationCredentialId }),
+      ...(options.trustId === undefined ? {} : { trustId: options.trustId }),
     };
     const payload = b64url(JSON.stringify({ k: key.kid, ...claims }));
     return { token: `${payload}.${this.#sign(key, payload)}`, claims };
@@ -174,6 +177,7 @@ export class TokenService {
       expiresAt: p.expiresAt,
       auditId: p.auditId,
       ...(typeof p.applicationCredentialId === 'string' ? { applicationCredentialId: p.applicationCredentialId } : {}),
+      ...(typeof p.trustId === 'string' ? { trustId: p.trustId } : {}),
     };
   }
 

@@ -2,12 +2,11 @@
  * Neutron's extension list (`GET /v2.0/extensions`, `/v2.0/extensions/{alias}`): what this
  * Neutron subset has, and nothing more. Clients decide from it which features to use: Horizon
  * (openstack_dashboard/api/neutron.py `is_extension_supported`) counts a project's networks,
- * subnets and ports against its quotas only with `quotas`, and routers, floating IPs and
- * security groups (panel charts, quota fields) only with `router` and `security-group`, which
- * are absent here: there are no routers or floating IPs, and the one `default` group per project
- * has no rules and filters nothing. Each entry is the extension's own descriptor in Neutron
- * (neutron_lib/api/definitions/*.py, neutron/extensions/quotasv2*.py), as
- * neutron/api/extensions.py `ExtensionController._translate` shows it.
+ * subnets and ports against its quotas only with `quotas`, shows security groups (their panel,
+ * the launch wizard's step, quota fields) only with `security-group`, and routers and floating
+ * IPs only with `router`, which is absent here: there are no routers or floating IPs. Each entry
+ * is the extension's own descriptor in Neutron (neutron_lib/api/definitions/*.py,
+ * neutron/extensions/*.py), as neutron/api/extensions.py `ExtensionController._translate` shows it.
  */
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../faults.js';
@@ -33,6 +32,13 @@ export const NEUTRON_EXTENSIONS: readonly NeutronExtension[] = [
     name: 'Network MTU',
     description: 'Provides MTU attribute for a network resource.',
     updated: '2015-03-25T10:00:00-00:00',
+  },
+  {
+    // neutron_lib/api/definitions/security_groups_port_filtering.py: `GET /ports?security_groups=…`.
+    alias: 'port-security-groups-filtering',
+    name: 'Port filtering on security groups',
+    description: 'Provides security groups filtering when listing ports',
+    updated: '2018-01-09T09:00:00-00:00',
   },
   {
     // neutron_lib/api/definitions/project_id.py: `project_id` beside `tenant_id`.
@@ -61,6 +67,35 @@ export const NEUTRON_EXTENSIONS: readonly NeutronExtension[] = [
     name: 'Quota details management support',
     description: 'Expose functions for quotas usage statistics per project',
     updated: '2017-02-10T10:00:00-00:00',
+  },
+  {
+    // neutron/extensions/securitygroup.py: `/v2.0/security-groups`, `/v2.0/security-group-rules`
+    // and a port's `security_groups` (security-groups.ts).
+    alias: 'security-group',
+    name: 'security-group',
+    description: 'The security groups extension.',
+    updated: '2012-10-05T10:00:00-00:00',
+  },
+  {
+    // neutron_lib/api/definitions/security_groups_normalized_cidr.py: a rule's `normalized_cidr`.
+    alias: 'security-groups-normalized-cidr',
+    name: 'Normalized CIDR field for security group rules',
+    description: 'Add new field with normalized remote_ip_prefix cidr in SG rule',
+    updated: '2020-07-28T10:00:00-00:00',
+  },
+  {
+    // neutron_lib/api/definitions/security_groups_rules_belongs_to_default_sg.py: a rule's `belongs_to_default_sg`.
+    alias: 'security-groups-rules-belongs-to-default-sg',
+    name: "Security group rule belongs to the project's default security group",
+    description: "Flag to determine if the security group rule belongs to the project's default security group",
+    updated: '2023-05-23T10:00:00-00:00',
+  },
+  {
+    // neutron_lib/api/definitions/stateful_security_group.py: a group's `stateful`.
+    alias: 'stateful-security-group',
+    name: 'Stateful security group',
+    description: 'Indicates if the security group is stateful or not',
+    updated: '2019-11-26T09:00:00-00:00',
   },
 ];
 

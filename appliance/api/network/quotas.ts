@@ -1,21 +1,27 @@
 /**
  * Neutron's quotas (`quotas` and `quota_details` extensions, neutron/extensions/quotasv2.py and
- * quotasv2_detail.py) for the resources this Neutron subset has: networks, subnets and ports.
- * A project reads its own; the cloud admin reads any, sets them (`PUT`, refused under what a
- * project already uses unless `force`) and resets them to the defaults (`DELETE`). Routers,
- * floating IPs and security groups have no quota here, as in a Neutron without the `router` and
- * `security-group` extensions (extensions.ts).
+ * quotasv2_detail.py) for the resources this Neutron subset has: networks, subnets, ports,
+ * security groups and their rules. A project reads its own; the cloud admin reads any, sets them
+ * (`PUT`, refused under what a project already uses unless `force`) and resets them to the
+ * defaults (`DELETE`). Routers and floating IPs have no quota here, as in a Neutron without the
+ * `router` extension (extensions.ts).
  */
 import type { FastifyInstance } from 'fastify';
 import type { CloudDb, QuotaResource } from '../../db/index.js';
 import { type AuthContext, authOf, requireCloudAdmin } from '../context.js';
 import { badRequest, forbidden } from '../faults.js';
 
-/** Neutron's quota resource names, and the cloud database's quota each one is. */
-const RESOURCES = { network: 'network', subnet: 'subnet', port: 'port' } as const satisfies Record<
-  string,
-  QuotaResource
->;
+/**
+ * Neutron's quota resource names, and the cloud database's quota each one is (the security group
+ * ones are those Nova's API showed up to 2.35).
+ */
+const RESOURCES = {
+  network: 'network',
+  subnet: 'subnet',
+  port: 'port',
+  security_group: 'security_groups',
+  security_group_rule: 'security_group_rules',
+} as const satisfies Record<string, QuotaResource>;
 type NeutronResource = keyof typeof RESOURCES;
 const NAMES = Object.keys(RESOURCES) as NeutronResource[];
 
@@ -40,15 +46,22 @@ function limitOf(name: string, value: unknown): number {
   return n;
 }
 
-/** What project `id` holds of each resource (its own networks, subnets and ports only). */
+/** What project `id` holds of each resource (its own networks, subnets, ports, groups and rules only). */
 async function usage(db: CloudDb, id: string): Promise<Record<NeutronResource, number>> {
-  const [networks, subnets, ports] = await Promise.all([
+  const [networks, subnets, ports, groups] = await Promise.all([
     db.networks.list({ projectId: id }),
     db.networks.subnets({ projectId: id }),
     db.networks.ports({ projectId: id }),
+    db.securityGroups.usage(id),
   ]);
   const own = (items: { projectId: string }[]) => items.filter((i) => i.projectId === id).length;
-  return { network: own(networks), subnet: own(subnets), port: ports.length };
+  return {
+    network: own(networks),
+    subnet: own(subnets),
+    port: ports.length,
+    security_group: groups.groups,
+    security_group_rule: groups.rules,
+  };
 }
 
 /** Neutron's `get_quota` default policy: the project's own, or an admin's. */

@@ -1,39 +1,42 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Network, Port, Subnet } from '../../db/index.js';
 import { type ApiDeps, type AuthContext, authOf, queryString, requireToken } from '../context.js';
 import { ApiError, badRequest } from '../faults.js';
+import { type AttributeRules, filtered, neutronTime, requestResource, shown } from './attributes.js';
 import { extensionRoutes } from './extensions.js';
 import { quotaRoutes } from './quotas.js';
+import { securityGroupRoutes, updatePortGroups } from './security-groups.js';
 
 const neutronNotFound = (type: string, id: string) =>
   new ApiError(404, `${type} ${id} could not be found.`, `API_ERR_${type.toUpperCase()}_NOT_FOUND`);
 
-const neutronTime = (iso: string) => iso.replace(/\.\d+Z$/, 'Z');
+/** The port attributes Neutron's PUT refuses ("Cannot update read-only attribute"). */
+const PORT_READ_ONLY = [
+  'id',
+  'network_id',
+  'project_id',
+  'tenant_id',
+  'status',
+  'created_at',
+  'updated_at',
+  'revision_number',
+];
 
-/** The `default` group Neutron makes for each project: servers are in it; it has no rules here. */
-const defaultSecurityGroup = (projectId: string) => ({
-  id: `default-${projectId}`,
-  name: 'default',
-  description: 'Default security group',
-  project_id: projectId,
-  tenant_id: projectId,
-  security_group_rules: [],
-  stateful: true,
-  tags: [],
+/**
+ * What a `PUT /ports/{id}` may name: the port's attributes. Of those Neutron lets a PUT change,
+ * only `security_groups` changes here; the others may be given as they are.
+ */
+const portAttributes = (view: Record<string, unknown>): AttributeRules => ({
+  known: Object.keys(view),
+  post: [],
+  put: Object.keys(view).filter((k) => !PORT_READ_ONLY.includes(k)),
 });
-
-/** Neutron's `bool_from_string(strict=True)`: the words it takes for true and false, in any case. */
-function neutronBoolean(text: string): boolean {
-  const word = text.trim().toLowerCase();
-  if (['1', 't', 'true', 'on', 'y', 'yes'].includes(word)) return true;
-  if (['0', 'f', 'false', 'off', 'n', 'no'].includes(word)) return false;
-  throw badRequest(`Invalid input for operation: '${text}' cannot be converted to boolean.`);
-}
 
 /**
  * Neutron v2.0 under `/network`, minimal: the flat provider network and its subnet (read
- * only), the ports servers get, the `default` security group, quotas (quotas.ts) and the
- * extension list that says so (extensions.ts).
+ * only), the ports servers get (whose security groups may change), security groups and their
+ * rules (security-groups.ts), quotas (quotas.ts) and the extension list that says so
+ * (extensions.ts).
  */
 export async function networkRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const db = deps.db;
@@ -91,7 +94,7 @@ export async function networkRoutes(app: FastifyInstance, deps: ApiDeps): Promis
     created_at: neutronTime(s.createdAt),
     updated_at: neutronTime(s.createdAt),
   });
-  const portView = (p: Port) => ({
+  const portView = (p: Port, securityGroups: string[]) => ({
     id: p.id,
     name: p.name,
     network_id: p.networkId,
@@ -103,8 +106,7 @@ export async function networkRoutes(app: FastifyInstance, deps: ApiDeps): Promis
     fixed_ips: [{ subnet_id: p.subnetId, ip_address: p.ipAddress }],
     status: 'ACTIVE',
     admin_state_up: true,
-    // Nova makes a server's ports in its project's `default` group (as the server shows it).
-    security_groups: p.deviceOwner.startsWith('compute:') ? [defaultSecurityGroup(p.projectId).id] : [],
+    security_groups: securityGroups,
     allowed_address_pairs: [],
     description: '',
     tags: [],
@@ -113,29 +115,6 @@ export async function networkRoutes(app: FastifyInstance, deps: ApiDeps): Promis
     updated_at: neutronTime(p.createdAt),
   });
 
-  /**
-   * Neutron's `?field=value` filters on any attribute of the view, repeated = any of. A boolean
-   * attribute takes what Neutron's `bool_from_string` does (`shared=True` as neutronclient and
-   * Horizon send it, `true`, `1`, `yes`, `on`…), anything else is a 400.
-   */
-  const filtered = <T extends Record<string, unknown>>(request: FastifyRequest, items: T[]): T[] => {
-    const q = request.query as Record<string, string | string[]>;
-    const filters = Object.entries(q).filter(([k]) => k !== 'fields' && k !== 'limit' && k !== 'marker');
-    const booleans = new Map(
-      filters.flatMap(([k, v]) =>
-        items.some((item) => typeof item[k] === 'boolean')
-          ? [[k, (Array.isArray(v) ? v : [v]).map(neutronBoolean)]]
-          : [],
-      ),
-    );
-    return items.filter((item) =>
-      filters.every(([k, v]) => {
-        if (!(k in item)) return true;
-        const wanted: readonly (string | boolean)[] = booleans.get(k) ?? (Array.isArray(v) ? v : [v]);
-        return wanted.includes(typeof item[k] === 'boolean' ? item[k] : String(item[k]));
-      }),
-    );
-  };
   const scope = (auth: AuthContext) => (auth.isCloudAdmin ? {} : { projectId: auth.project?.id ?? '' });
 
   await app.register(
@@ -173,25 +152,40 @@ export async function networkRoutes(app: FastifyInstance, deps: ApiDeps): Promis
           deviceId: queryString(request, 'device_id'),
           networkId: queryString(request, 'network_id'),
         });
-        return { ports: filtered(request, ports.map(portView)) };
+        const groups = await db.securityGroups.ofPorts(ports.map((p) => p.id));
+        return {
+          ports: filtered(
+            request,
+            ports.map((p) => portView(p, groups[p.id] ?? [])),
+          ),
+        };
       });
-      api.get('/ports/:id', async (request) => {
-        const auth = authOf(request);
-        const { id } = request.params as { id: string };
+      const visiblePort = async (auth: AuthContext, id: string): Promise<Port> => {
         const p = await db.networks.getPort(id);
         if (!p || (!auth.isCloudAdmin && p.projectId !== auth.project?.id)) throw neutronNotFound('Port', id);
-        return { port: portView(p) };
+        return p;
+      };
+      const portViewOf = async (p: Port) => portView(p, (await db.securityGroups.ofPorts([p.id]))[p.id] ?? []);
+      api.get('/ports/:id', async (request) => {
+        const { id } = request.params as { id: string };
+        return { port: shown(request, await portViewOf(await visiblePort(authOf(request), id))) };
       });
-      api.get('/security-groups', async (request) => {
+      api.put('/ports/:id', async (request) => {
         const auth = authOf(request);
-        // Neutron lists a non-admin its own project's groups only (there, a filter naming another
-        // project finds none); the cloud admin sees any project's, as it asks.
-        const own = auth.project?.id ?? '';
-        const asked = queryString(request, 'tenant_id') ?? queryString(request, 'project_id');
-        const projectId = auth.isCloudAdmin ? (asked ?? own) : own;
-        if (!projectId) return { security_groups: [] };
-        return { security_groups: filtered(request, [defaultSecurityGroup(projectId)]) };
+        const { id } = request.params as { id: string };
+        const p = await visiblePort(auth, id);
+        if (!auth.canWrite) throw new ApiError(403, 'rule:update_port is disallowed by policy', 'API_ERR_FORBIDDEN');
+        const view: Record<string, unknown> = await portViewOf(p);
+        const attributes = requestResource(request.body, 'port', portAttributes(view), 'PUT');
+        for (const [name, value] of Object.entries(attributes))
+          if (name !== 'security_groups' && JSON.stringify(value) !== JSON.stringify(view[name]))
+            throw badRequest(
+              `Invalid input for ${name}. Reason: this cloud's ports keep their ${name}; a PUT may change only their security_groups.`,
+            );
+        if ('security_groups' in attributes) await updatePortGroups(deps, auth, p, attributes.security_groups);
+        return { port: await portViewOf(p) };
       });
+      securityGroupRoutes(api, deps);
       quotaRoutes(api, db);
       extensionRoutes(api);
     },

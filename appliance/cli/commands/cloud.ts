@@ -9,6 +9,7 @@ import type { BlobStore } from '../../blobs/index.js';
 import type { ApiMetrics, BootableImages, RackSource } from '../../api/index.js';
 import type { ComputeDriver, ComputeHost, HostView, PlacementConfig } from '../../compute/index.js';
 import type { CloudDb } from '../../db/index.js';
+import { credentialKeyFrom } from '../../api/identity/credential-seal.js';
 import { type ApiTls, apiTls } from '../api-tls.js';
 import { defaultCloudsYaml, writeCloud } from '../clouds-yaml.js';
 import { cephAccess, endpoints, loadAgent, nodeTls, TLS_OPTION } from '../cluster.js';
@@ -32,6 +33,7 @@ interface ServeOptions {
   imagePool?: string;
   imageNamespace: string;
   adminPasswordFile?: string;
+  credentialKeyFile?: string;
   port: string;
   host: string;
   cloudsYaml?: string;
@@ -55,6 +57,8 @@ interface Backing {
   blobs: BlobStore;
   password?: string;
   passwordFile?: string;
+  /** What Keystone credentials' blobs are sealed with in the database (credential-seal.ts). */
+  credentialKey: Buffer;
   /** The machines servers go on: none known here (the driver's stand-in) or the cluster's live nodes. */
   hosts?: () => ComputeHost[];
   /** The host services' records, followed (a cluster node only). */
@@ -82,10 +86,34 @@ async function adminPassword(dataDir: string): Promise<{ password: string; file:
   }
 }
 
-/** One machine: SQLite and image files in `dataDir`, the admin password made there on first start. */
+function parseCredentialKey(text: string): Buffer {
+  try {
+    return credentialKeyFrom(text);
+  } catch {
+    throw new CliUsageError('the credential key is not 64 hex characters (32 bytes)');
+  }
+}
+
+/** One machine's credential key: read from the data dir, or made there (0600, 64 hex characters) on first start. */
+async function localCredentialKey(dataDir: string): Promise<string> {
+  const file = join(dataDir, 'credential.key');
+  try {
+    return await readFile(file, 'utf8');
+  } catch {
+    const key = randomBytes(32).toString('hex');
+    await writeFile(file, `${key}\n`, { mode: 0o600, flag: 'wx' });
+    return key;
+  }
+}
+
+/**
+ * One machine: SQLite and image files in `dataDir`, the admin password and the credential key
+ * made there on first start.
+ */
 async function embedded(dataDir: string): Promise<Backing> {
   await mkdir(join(dataDir, 'images'), { recursive: true, mode: 0o700 });
   const { password, file } = await adminPassword(dataDir);
+  const credentialKey = parseCredentialKey(await localCredentialKey(dataDir));
   const [{ bootstrapCloud }, { LocalBlobStore }, { openSqliteDb }] = await Promise.all([
     import('../../api/index.js'),
     import('../../blobs/index.js'),
@@ -99,6 +127,7 @@ async function embedded(dataDir: string): Promise<Backing> {
     blobs: new LocalBlobStore(join(dataDir, 'images')),
     password,
     passwordFile: file,
+    credentialKey,
     close: () => db.close(),
   };
 }
@@ -123,6 +152,14 @@ async function clustered(
   const password = options.adminPasswordFile
     ? await readSecret(io, { file: options.adminPasswordFile, env: 'RACKSEED_ADMIN_PASSWORD', what: 'admin password' })
     : undefined;
+  const credentialKey = parseCredentialKey(
+    await readSecret(io, {
+      file: options.credentialKeyFile,
+      env: 'RACKSEED_CREDENTIAL_KEY',
+      what: 'credential key',
+      option: '--credential-key-file',
+    }),
+  );
   const tls = await nodeTls(options.tls, io);
   const [
     { EtcdLockFailedError },
@@ -212,6 +249,7 @@ async function clustered(
       ...(password !== undefined && options.adminPasswordFile
         ? { password, passwordFile: resolve(options.adminPasswordFile) }
         : {}),
+      credentialKey,
       hosts: liveNodes,
       hostView,
       tls,
@@ -272,6 +310,10 @@ export function registerCloud(program: Command, io: CliIo): void {
     .option(
       '--admin-password-file <file>',
       "with --etcd: the admin's password (first line): this node bootstraps the cloud (the seed's; other nodes only serve)",
+    )
+    .option(
+      '--credential-key-file <file>',
+      "with --etcd: the key Keystone credentials are sealed with in the database (64 hex characters; every node of a cloud the same: the node's agent derives it from the cluster key)",
     )
     .option('--port <port>', 'TCP port (HTTPS only)', '5000')
     .option('--host <address>', 'address to listen on and advertise', '127.0.0.1')
@@ -352,6 +394,7 @@ export function registerCloud(program: Command, io: CliIo): void {
         blobs: backing.blobs,
         ...(backing.bootableImages ? { bootableImages: backing.bootableImages } : {}),
         driver,
+        credentialKey: backing.credentialKey,
         publicUrl,
         tls: tls.files?.apiServerOptions() ?? { cert: tls.cert, key: tls.key },
         ...(metrics ? { metrics } : {}),

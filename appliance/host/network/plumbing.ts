@@ -6,17 +6,19 @@
  * - a guest-services namespace cabled to the bridge, holding 169.254.169.254: the node's
  *   guest DHCP and metadata answer there (see guest-net.ts), apart from the node's own planes;
  * - a tap per port, with anti-spoofing rules: a guest sends only from its port's MAC and IP;
+ * - each port's firewall, its security groups' rules, stateful (firewall.ts says how);
  * - on the uplink, nothing of 169.254.169.254 and no DHCP server traffic crosses, so each node
  *   answers only its own guests and a guest's metadata requests always reach its own node.
  * Every step is idempotent: a restarted host service runs setup again under running guests.
  */
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { childEnv } from '../../../agent/process/index.js';
 import { HostPortError } from '../errors.js';
 import type { GuestPorts } from '../service.js';
-import type { NicCounters, NicRequest } from '../types.js';
+import type { NicCounters, NicRequest, PortFirewall } from '../types.js';
+import { checkFirewall, firewallScript, MAX_PORT_MARK } from './firewall.js';
 import { METADATA_ADDRESS } from './guest-dhcp.js';
 
 const execFileAsync = promisify(execFile);
@@ -24,7 +26,7 @@ const execFileAsync = promisify(execFile);
 const run = (command: string, args: readonly string[], options: { timeout?: number } = {}) =>
   execFileAsync(command, args, { ...options, env: childEnv() });
 
-/** The nftables table (bridge family) holding the guests' rules. */
+/** The nftables tables holding the guests' rules: anti-spoofing and marks (bridge family), firewalls (ip). */
 const TABLE = 'rackseed_guests';
 /** The node's end of the veth pair to the guest-services namespace. */
 const SERVICES_PORT = 'rsguests0';
@@ -67,8 +69,31 @@ function noIpv6(iface: string): void {
   }
 }
 
+/** A tap's number in the high 16 bits of the mark: its frames' destination (as an unsigned number, not `<<`'s). */
+const ingressMark = (mark: number) => mark * 0x10000;
+
+/** A tap's chains: anti-spoofing and the ingress mark (bridge), egress and ingress firewall (ip). */
+const chainsOf = (tap: string) => ({ tag: `${tap}-tag`, egress: `${tap}-out`, ingress: `${tap}-in` });
+
+/**
+ * Makes sure the kernel hands bridged frames to the IP hooks (br_netfilter: built in, or a
+ * module loaded here). Without it no port's firewall would see a frame: the host refuses to
+ * plug guests rather than run them unfiltered.
+ */
+async function bridgeNetfilter(): Promise<void> {
+  if (!existsSync('/proc/sys/net/bridge')) await run('modprobe', ['br_netfilter']).catch(() => undefined);
+  if (!existsSync('/proc/sys/net/bridge'))
+    throw new HostPortError(
+      'the kernel has no br_netfilter (CONFIG_BRIDGE_NETFILTER): guests’ security groups could not be enforced',
+    );
+}
+
 export class GuestNetwork implements GuestPorts {
   readonly bridge: string;
+  /** Each plugged tap's number (its frames' mark, see firewall.ts), read back from nftables at setup. */
+  readonly #marks = new Map<string, number>();
+  /** Plugs and unplugs one at a time: a tap's number is taken from what the others hold. */
+  #queue: Promise<unknown> = Promise.resolve();
 
   constructor(readonly options: GuestNetworkOptions) {
     this.bridge = options.bridge ?? 'brprov';
@@ -86,6 +111,9 @@ export class GuestNetwork implements GuestPorts {
       );
     }
     noIpv6(bridge);
+    await bridgeNetfilter();
+    // Its IPv4 frames pass the IP hooks, where the firewalls keep connection state (firewall.ts).
+    await sh('ip', ['link', 'set', bridge, 'type', 'bridge', 'nf_call_iptables', '1'], 'the provider bridge');
     await sh('ip', ['link', 'set', bridge, 'up'], 'the provider bridge');
     if (this.options.uplink) {
       noIpv6(this.options.uplink);
@@ -112,41 +140,89 @@ export class GuestNetwork implements GuestPorts {
     // Everything is on-link from there: guests' addresses, and DHCP's broadcast replies.
     await sh('ip', ['-n', ns, 'route', 'replace', 'default', 'dev', 'gw0'], 'the services namespace’s route');
     await this.#nft(this.#tableScript());
+    this.#marks.clear();
+    const listed = JSON.parse(
+      await sh('nft', ['-j', 'list', 'map', 'bridge', TABLE, 'port_marks'], 'the tap marks'),
+    ) as {
+      nftables: { map?: { elem?: [string, number][] } }[];
+    };
+    for (const [tap, mark] of listed.nftables.find((o) => o.map)?.map?.elem ?? []) this.#marks.set(tap, mark);
   }
 
-  /** The port's tap: made, on the bridge, up, with its anti-spoofing chain; its name. */
+  /** The port's tap: made, on the bridge, up, with its anti-spoofing chain and its firewall; its name. */
   async plug(nic: NicRequest): Promise<string> {
-    const tap = tapName(nic.portId);
-    if (!(await exists(['link', 'show', 'dev', tap])))
-      await sh('ip', ['tuntap', 'add', 'dev', tap, 'mode', 'tap'], `the tap ${tap}`);
-    noIpv6(tap);
-    await sh('ip', ['link', 'set', 'dev', tap, 'master', this.bridge, 'up'], `the tap ${tap}`);
-    await this.#nft(
-      [
-        `add chain bridge ${TABLE} ${tap}`,
-        `flush chain bridge ${TABLE} ${tap}`,
-        `add rule bridge ${TABLE} ${tap} ether saddr != ${nic.mac} drop`,
-        `add rule bridge ${TABLE} ${tap} ether type arp arp saddr ether != ${nic.mac} drop`,
-        `add rule bridge ${TABLE} ${tap} ether type arp arp saddr ip != ${nic.ip} drop`,
-        `add rule bridge ${TABLE} ${tap} ether type ip ip saddr 0.0.0.0 udp sport 68 udp dport 67 return`,
-        `add rule bridge ${TABLE} ${tap} ether type ip ip saddr != ${nic.ip} drop`,
-        `add rule bridge ${TABLE} ${tap} ether type ip udp sport 67 drop`,
-        `add rule bridge ${TABLE} ${tap} ether type ip6 drop`,
-        `add element bridge ${TABLE} ports { "${tap}" : jump ${tap} }`,
-      ].join('\n'),
-    ).catch(async (error: unknown) => {
-      // The element exists already (a restarted service): the chain above was refreshed.
-      if (!String((error as Error).message).includes('File exists')) throw error;
+    checkFirewall(nic.portId, nic.firewall);
+    return this.#oneAtATime(async () => {
+      const tap = tapName(nic.portId);
+      if (!(await exists(['link', 'show', 'dev', tap])))
+        await sh('ip', ['tuntap', 'add', 'dev', tap, 'mode', 'tap'], `the tap ${tap}`);
+      noIpv6(tap);
+      await sh('ip', ['link', 'set', 'dev', tap, 'master', this.bridge, 'up'], `the tap ${tap}`);
+      const mark = this.#marks.get(tap) ?? this.#freeMark();
+      const { tag, egress, ingress } = chainsOf(tap);
+      // Chains first, then the map entries that lead to them (replaced, as a restarted service finds them).
+      await this.#nft(
+        [
+          `add chain bridge ${TABLE} ${tap}`,
+          `flush chain bridge ${TABLE} ${tap}`,
+          `add rule bridge ${TABLE} ${tap} ether saddr != ${nic.mac} drop`,
+          `add rule bridge ${TABLE} ${tap} ether type arp arp saddr ether != ${nic.mac} drop`,
+          `add rule bridge ${TABLE} ${tap} ether type arp arp saddr ip != ${nic.ip} drop`,
+          `add rule bridge ${TABLE} ${tap} ether type ip ip saddr 0.0.0.0 udp sport 68 udp dport 67 return`,
+          `add rule bridge ${TABLE} ${tap} ether type ip ip saddr != ${nic.ip} drop`,
+          `add rule bridge ${TABLE} ${tap} ether type ip udp sport 67 drop`,
+          `add rule bridge ${TABLE} ${tap} ether type ip6 drop`,
+          `add chain bridge ${TABLE} ${tag}`,
+          `flush chain bridge ${TABLE} ${tag}`,
+          `add rule bridge ${TABLE} ${tag} meta mark set meta mark | ${ingressMark(mark)}`,
+          firewallScript(TABLE, { egress, ingress }, nic.firewall, METADATA_ADDRESS),
+        ].join('\n'),
+      );
+      await this.#removeElements(tap, mark);
+      await this.#nft(
+        [
+          `add element bridge ${TABLE} ports { "${tap}" : jump ${tap} }`,
+          `add element bridge ${TABLE} port_marks { "${tap}" : ${mark} }`,
+          `add element bridge ${TABLE} ingress_tags { "${tap}" : jump ${tag} }`,
+          `add element ip ${TABLE} egress { ${mark} : jump ${egress} }`,
+          `add element ip ${TABLE} ingress { ${ingressMark(mark)} : jump ${ingress} }`,
+        ].join('\n'),
+      );
+      this.#marks.set(tap, mark);
+      return tap;
     });
-    return tap;
   }
 
-  /** Removes the port's tap and its rules; nothing to do if they are gone. */
+  /** Makes the plugged port's firewall what `firewall` says (at once: one nft transaction). */
+  async applyFirewall(portId: string, firewall: PortFirewall): Promise<void> {
+    checkFirewall(portId, firewall);
+    await this.#oneAtATime(async () => {
+      const tap = tapName(portId);
+      if (!this.#marks.has(tap)) return; // not plugged here: its next plug applies it
+      const { egress, ingress } = chainsOf(tap);
+      await this.#nft(firewallScript(TABLE, { egress, ingress }, firewall, METADATA_ADDRESS));
+    });
+  }
+
+  /** Removes the port's tap, its rules and its firewall; nothing to do if they are gone. */
   async unplug(nic: NicRequest): Promise<void> {
-    const tap = tapName(nic.portId);
-    await this.#nft(`delete element bridge ${TABLE} ports { "${tap}" }`).catch(() => undefined);
-    await this.#nft(`flush chain bridge ${TABLE} ${tap}\ndelete chain bridge ${TABLE} ${tap}`).catch(() => undefined);
-    if (await exists(['link', 'show', 'dev', tap])) await sh('ip', ['link', 'del', 'dev', tap], `the tap ${tap}`);
+    await this.#oneAtATime(async () => {
+      const tap = tapName(nic.portId);
+      const mark = this.#marks.get(tap);
+      if (mark !== undefined) await this.#removeElements(tap, mark);
+      const { tag, egress, ingress } = chainsOf(tap);
+      for (const [family, chain] of [
+        ['bridge', tap],
+        ['bridge', tag],
+        ['ip', egress],
+        ['ip', ingress],
+      ])
+        await this.#nft(`flush chain ${family} ${TABLE} ${chain}\ndelete chain ${family} ${TABLE} ${chain}`).catch(
+          () => undefined,
+        );
+      this.#marks.delete(tap);
+      if (await exists(['link', 'show', 'dev', tap])) await sh('ip', ['link', 'del', 'dev', tap], `the tap ${tap}`);
+    });
   }
 
   /** The port's tap's counters, turned to the guest's side: what the tap transmits, the guest receives. */
@@ -175,16 +251,30 @@ export class GuestNetwork implements GuestPorts {
   async teardown(): Promise<void> {
     await run('ip', ['netns', 'del', this.options.servicesNetns]).catch(() => undefined);
     await run('nft', ['delete', 'table', 'bridge', TABLE]).catch(() => undefined);
+    await run('nft', ['delete', 'table', 'ip', TABLE]).catch(() => undefined);
+    this.#marks.clear();
     await run('ip', ['link', 'del', 'dev', this.bridge]).catch(() => undefined);
   }
 
-  /** The table: a verdict map from each tap to its chain, and the uplink's isolation. */
+  /**
+   * The tables: in the bridge family, each tap's anti-spoofing chain and number, the marks (on
+   * frames of the uplink and the services' port, none) and the uplink's isolation; in the ip
+   * family, the forward chain that sends a bridged frame through its ports' firewalls.
+   */
   #tableScript(): string {
     const up = this.options.uplink;
     return [
       `add table bridge ${TABLE}`,
       `add map bridge ${TABLE} ports { type ifname : verdict; }`,
-      `add chain bridge ${TABLE} forward { type filter hook forward priority 0; policy accept; }`,
+      `add map bridge ${TABLE} port_marks { type ifname : mark; }`,
+      `add map bridge ${TABLE} ingress_tags { type ifname : verdict; }`,
+      `add chain bridge ${TABLE} prerouting { type filter hook prerouting priority -300; policy accept; }`,
+      `flush chain bridge ${TABLE} prerouting`,
+      `add rule bridge ${TABLE} prerouting iifname "${SERVICES_PORT}" meta mark set 0`,
+      ...(up ? [`add rule bridge ${TABLE} prerouting iifname "${up}" meta mark set 0`] : []),
+      `add rule bridge ${TABLE} prerouting meta mark set iifname map @port_marks`,
+      // Before the bridge hands the frame to the IP hooks (their priority 0).
+      `add chain bridge ${TABLE} forward { type filter hook forward priority -200; policy accept; }`,
       `flush chain bridge ${TABLE} forward`,
       ...(up
         ? [
@@ -199,6 +289,7 @@ export class GuestNetwork implements GuestPorts {
           ]
         : []),
       `add rule bridge ${TABLE} forward iifname vmap @ports`,
+      `add rule bridge ${TABLE} forward oifname vmap @ingress_tags`,
       // Nothing from the bridge reaches the node's own IP stack (no address is not enough: a
       // guest's broadcast DHCP would still meet the node's provisioning DHCP server).
       `add chain bridge ${TABLE} input { type filter hook input priority 0; policy accept; }`,
@@ -207,7 +298,39 @@ export class GuestNetwork implements GuestPorts {
       `add rule bridge ${TABLE} input iifname "tap*" drop`,
       `add rule bridge ${TABLE} input iifname "${SERVICES_PORT}" drop`,
       ...(up ? [`add rule bridge ${TABLE} input iifname "${up}" drop`] : []),
+      `add table ip ${TABLE}`,
+      `add map ip ${TABLE} egress { type mark : verdict; }`,
+      `add map ip ${TABLE} ingress { type mark : verdict; }`,
+      `add chain ip ${TABLE} forward { type filter hook forward priority 0; policy accept; }`,
+      `flush chain ip ${TABLE} forward`,
+      `add rule ip ${TABLE} forward iifname "${this.bridge}" meta mark and ${MAX_PORT_MARK} vmap @egress`,
+      `add rule ip ${TABLE} forward iifname "${this.bridge}" meta mark and ${ingressMark(MAX_PORT_MARK)} vmap @ingress`,
     ].join('\n');
+  }
+
+  /** The lowest tap number no tap holds. */
+  #freeMark(): number {
+    const taken = new Set(this.#marks.values());
+    for (let mark = 1; mark <= MAX_PORT_MARK; mark++) if (!taken.has(mark)) return mark;
+    throw new HostPortError(`no tap number left: ${MAX_PORT_MARK} ports are plugged on this node`);
+  }
+
+  /** Takes the tap out of the maps (each entry may be missing). */
+  async #removeElements(tap: string, mark: number): Promise<void> {
+    for (const element of [
+      `bridge ${TABLE} ports { "${tap}" }`,
+      `bridge ${TABLE} port_marks { "${tap}" }`,
+      `bridge ${TABLE} ingress_tags { "${tap}" }`,
+      `ip ${TABLE} egress { ${mark} }`,
+      `ip ${TABLE} ingress { ${ingressMark(mark)} }`,
+    ])
+      await this.#nft(`delete element ${element}`).catch(() => undefined);
+  }
+
+  #oneAtATime<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(work, work);
+    this.#queue = next.catch(() => undefined);
+    return next;
   }
 
   async #nft(script: string): Promise<void> {
