@@ -489,7 +489,11 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
           .includes('"event":"host.guests.adopted","node":' + `"${holder}","adopted":${guests}`),
       60_000,
       500,
-    );
+    ).catch((error: unknown) => {
+      // What the restarted host service said, to see why.
+      console.log(`--- ${log} since the kill\n${readFileSync(log, 'utf8').slice(before).slice(-4000)}`);
+      throw error;
+    });
     expect(pidsOf(`qemu-system-x86_64 .*-uuid ${server.id}`)).toEqual(qemu);
     // Back before its lease ran out: not fenced, the server still there.
     expect((await status()).nodes.find((n) => n.name === holder)?.state).toBe('ready');

@@ -41,4 +41,29 @@ describe('guest network: survives a stale guest-services namespace (real ip, nft
     expect(made).toMatch(/rsguests0@if\d+: .* master brprov/);
     expect(made).toMatch(/inet \d+\.\d+\.\d+\.\d+\/32 .*gw0/);
   });
+
+  it('cables a new guest-services namespace again when the old one lives on, nameless (a process of the last incarnation in it)', () => {
+    // As on a seed killed -9: its mount namespace held the name, the guest-net process still
+    // holds the namespace, with the services veth's other end in it.
+    const script = `import { execFileSync, spawn } from 'node:child_process';
+      import { GuestNetwork } from './appliance/host/index.js';
+      const ip = (...args) => execFileSync('ip', args, { encoding: 'utf8' });
+      await new GuestNetwork({ servicesNetns: '${GUESTS}' }).setup();
+      const holder = spawn('ip', ['netns', 'exec', '${GUESTS}', 'sleep', '60'], { stdio: 'ignore' });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      ip('netns', 'delete', '${GUESTS}');
+      try {
+        await new GuestNetwork({ servicesNetns: '${GUESTS}' }).setup();
+        console.log(ip('-n', '${GUESTS}', 'addr', 'show', 'dev', 'gw0'), ip('link', 'show', 'dev', 'rsguests0'));
+      } finally {
+        holder.kill();
+      }`;
+    const made = execFileSync(
+      'ip',
+      ['netns', 'exec', NODE, process.execPath, '--import', 'tsx', '--input-type=module', '-e', script],
+      { encoding: 'utf8' },
+    );
+    expect(made).toMatch(/inet 169\.254\.169\.254\/32 .*gw0/);
+    expect(made).toMatch(/rsguests0@if\d+: .* master brprov/);
+  });
 });

@@ -125,7 +125,10 @@ export class GuestNetwork implements GuestPorts {
       await exists(['netns', 'delete', ns]);
       await sh('ip', ['netns', 'add', ns], 'the guest-services namespace');
     }
-    if (!(await exists(['link', 'show', 'dev', SERVICES_PORT]))) {
+    // The pair's namespace end must be in this namespace: one made anew above leaves the node's
+    // end cabled to the old one (still alive while a process of the last incarnation is in it).
+    if (!(await exists(['-n', ns, 'link', 'show', 'dev', 'gw0']))) {
+      await run('ip', ['link', 'del', 'dev', SERVICES_PORT]).catch(() => undefined);
       await sh(
         'ip',
         ['link', 'add', SERVICES_PORT, 'type', 'veth', 'peer', 'name', 'gw0', 'netns', ns],
