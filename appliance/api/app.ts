@@ -14,6 +14,7 @@ import { codeOf, type FaultStyle, faultBody, headersOf, messageOf, statusOf } fr
 import { sealedCredentials, sealStoredCredentials } from './identity/credential-seal.js';
 import { DEFAULT_LOGIN_LIMITS, type LoginLimitOptions, LoginLimits } from './identity/logins.js';
 import { identityRoutes } from './identity/routes.js';
+import { DEFAULT_SECURITY_COMPLIANCE, type SecurityCompliance } from './identity/security-compliance.js';
 import { type TokenOptions, TokenService } from './identity/tokens.js';
 import { imageRoutes } from './image/routes.js';
 import { type ApiMetrics, serveMetrics } from './metrics.js';
@@ -49,8 +50,13 @@ export interface ApiOptions {
   placement?: () => PlacementConfig;
   /** Token lifetime and signing-key rotation (default: 1 h tokens, a new key a day, 3 kept). */
   tokens?: Partial<TokenOptions>;
-  /** Failed logins let through per user and per source address (default {@link DEFAULT_LOGIN_LIMITS}). */
+  /** Failed logins let through per source address (default {@link DEFAULT_LOGIN_LIMITS}). */
   logins?: Partial<LoginLimitOptions>;
+  /**
+   * Keystone's `[security_compliance]`: users' lockout, password history, age, expiry and rules
+   * (default {@link DEFAULT_SECURITY_COMPLIANCE}).
+   */
+  securityCompliance?: Partial<SecurityCompliance>;
   /** The clock, in ms since the epoch (default `Date.now`): tokens, key rotation, login limits. */
   now?: () => number;
   /**
@@ -96,13 +102,15 @@ export async function createApi(options: ApiOptions): Promise<Api> {
   const now = options.now ?? (() => Date.now());
   const tokens = await TokenService.open(options.db, options.tokens, now);
   const servers = new ServerService(options.db, options.driver, app.log, options.placement);
+  const securityCompliance = { ...DEFAULT_SECURITY_COMPLIANCE, ...options.securityCompliance };
   const sealed = await sealStoredCredentials(options.db, options.credentialKey);
   if (sealed > 0) app.log.warn({ sealed }, 'credentials stored in clear were sealed with the credential key');
   const deps: ApiDeps = {
     db: options.db,
     credentials: sealedCredentials(options.db.credentials, options.credentialKey),
     tokens,
-    logins: new LoginLimits(options.db, { ...DEFAULT_LOGIN_LIMITS, ...options.logins }, now),
+    logins: new LoginLimits(options.db, securityCompliance, { ...DEFAULT_LOGIN_LIMITS, ...options.logins }, now),
+    securityCompliance,
     servers,
     blobs: options.blobs,
     ...(options.bootableImages ? { bootableImages: options.bootableImages } : {}),

@@ -72,6 +72,12 @@ export async function bootstrapCloud(
     email: null,
     description: 'Cloud administrator',
     extra: {},
+    // Its password is the machine's (the data dir's file, clouds.yaml): it neither expires nor
+    // waits for a change, whatever the security compliance settings.
+    options: { ignore_change_password_upon_first_use: true, ignore_password_expiry: true },
+    passwordChangedAt: null,
+    passwordExpiresAt: null,
+    passwordSelfService: false,
   });
   const grant = { actorType: 'user', actorId: user.id, inherited: false } as const;
   for (const name of ROLES) {

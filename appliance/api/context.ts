@@ -7,6 +7,7 @@ import { ADMIN_PROJECT } from './bootstrap.js';
 import { forbidden, unauthorized } from './faults.js';
 import { accessAllowed } from './identity/access-rules.js';
 import type { LoginLimits } from './identity/logins.js';
+import { revokedByPasswordChange, type SecurityCompliance } from './identity/security-compliance.js';
 import { scopeOf, type TokenClaims, type TokenService } from './identity/tokens.js';
 
 /** What every API module is built from. */
@@ -35,6 +36,8 @@ export interface ApiDeps {
   tokens: TokenService;
   /** Failed logins, limited per user and per source address. */
   logins: LoginLimits;
+  /** Keystone's `[security_compliance]` settings in force. */
+  securityCompliance: SecurityCompliance;
   servers: ServerService;
   blobs: BlobStore;
   /** A cluster's bootable copies of images (none in the embedded mode, whose servers are fake). */
@@ -105,6 +108,7 @@ export async function resolveToken(deps: ApiDeps, token: string): Promise<AuthCo
   const trustEnd = subject.trust?.expiresAt;
   if (trustEnd && Date.parse(trustEnd) <= deps.tokens.now()) return null;
   const { user, project, domain, roles } = subject;
+  if (revokedByPasswordChange(user, claims.issuedAt)) return null;
   const names = new Set(roles.map((r) => r.name));
   const isAdmin = names.has('admin');
   // Keystone's is_admin_project: the token's project is the configured admin project, by name.

@@ -7,6 +7,7 @@
 export { type Api, type ApiOptions, createApi } from './app.js';
 export { bootstrapCloud, ROLES } from './bootstrap.js';
 export type { BootableImages } from './context.js';
+export { DEFAULT_SECURITY_COMPLIANCE, type SecurityCompliance } from './identity/security-compliance.js';
 export { ApiMetrics } from './metrics.js';
 export type { RackSource } from './dashboard/rack.js';
 export { MAX_VERSION as NOVA_MAX_MICROVERSION } from './compute/microversions.js';

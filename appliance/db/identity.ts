@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { DbInvalidActionError, DbNotFoundError } from './errors.js';
 import { bool, json, type Row, statements, str, strOrNull, where } from './rows.js';
-import type { CloudSql, Domain, Group, Project, User } from './types.js';
+import type { CloudSql, Domain, Group, Project, User, UserOptions } from './types.js';
 
 export const toDomain = (r: Row): Domain => ({
   id: str(r.id),
@@ -30,6 +30,10 @@ export const toUser = (r: Row): User => ({
   email: strOrNull(r.email),
   description: str(r.description),
   extra: json<Record<string, unknown>>(r.extra),
+  options: json<UserOptions>(r.options),
+  passwordChangedAt: strOrNull(r.password_changed_at),
+  passwordExpiresAt: strOrNull(r.password_expires_at),
+  passwordSelfService: bool(r.password_self_service),
 });
 
 const toGroup = (r: Row): Group => ({
@@ -44,16 +48,21 @@ const PROJECT_COLUMNS = { name: 'name', description: 'description', enabled: 'en
 const USER_COLUMNS = {
   name: 'name',
   enabled: 'enabled',
-  passwordHash: 'password_hash',
   defaultProjectId: 'default_project_id',
   email: 'email',
   description: 'description',
   extra: 'extra',
+  options: 'options',
+  passwordHash: 'password_hash',
+  passwordChangedAt: 'password_changed_at',
+  passwordExpiresAt: 'password_expires_at',
+  passwordSelfService: 'password_self_service',
 };
 const GROUP_COLUMNS = { name: 'name', description: 'description' };
 
 /**
- * Keystone's identity and resources: the `domains`, `projects`, `users` and `groups` groups.
+ * Keystone's identity and resources: the `domains`, `projects`, `users` and `groups` groups. A
+ * user's passwords are kept in its history as they are set, the newest few only.
  * What goes with a deleted one goes in the same transaction: a project's grants; a user's
  * grants and memberships (its failed logins, application credentials and access rules by foreign
  * key; a disabled user's credentials and rules too); a group's grants and members; a
@@ -83,6 +92,17 @@ export function identitySql(db: Database.Database): Pick<CloudSql, 'domains' | '
     mustChange(run('DELETE FROM projects WHERE id = ?', id), 'project', id);
     run('DELETE FROM quotas WHERE project_id = ?', id);
     dropGrantsOn('project', id);
+  };
+  /** Adds a password to the user's history and forgets all but the `keep` newest. */
+  const recordPassword = (userId: string, hash: string, keep: number) => {
+    run('INSERT INTO password_history (user_id, hash) VALUES (?, ?)', userId, hash);
+    run(
+      `DELETE FROM password_history WHERE user_id = ? AND id NOT IN
+         (SELECT id FROM password_history WHERE user_id = ? ORDER BY id DESC LIMIT ?)`,
+      userId,
+      userId,
+      keep,
+    );
   };
   const deleteUser = (id: string) => {
     mustChange(run('DELETE FROM users WHERE id = ?', id), 'user', id);
@@ -197,9 +217,14 @@ export function identitySql(db: Database.Database): Pick<CloudSql, 'domains' | '
             email: user.email,
             description: user.description,
             extra: user.extra,
+            options: user.options,
+            password_changed_at: user.passwordChangedAt,
+            password_expires_at: user.passwordExpiresAt,
+            password_self_service: user.passwordSelfService,
           },
           `user ${user.name}`,
         );
+        if (user.passwordHash !== null) recordPassword(user.id, user.passwordHash, 1);
         return user;
       },
       get: (id) => {
@@ -214,15 +239,37 @@ export function identitySql(db: Database.Database): Pick<CloudSql, 'domains' | '
         const w = where({ name: filter.name, domain_id: filter.domainId, enabled: filter.enabled });
         return all(`SELECT * FROM users${w.sql} ORDER BY name`, ...w.params).map(toUser);
       },
-      update: (id, patch) => {
-        const user = updateRow('users', id, patch, USER_COLUMNS, 'user', toUser);
-        // As Keystone: a disabled user's application credentials and access rules are deleted.
-        if (patch.enabled === false) {
+      update: (id, { password, ...attributes }) => {
+        const user = updateRow(
+          'users',
+          id,
+          password
+            ? {
+                ...attributes,
+                passwordHash: password.hash,
+                passwordChangedAt: password.setAt,
+                passwordExpiresAt: password.expiresAt,
+                passwordSelfService: password.selfService,
+              }
+            : attributes,
+          USER_COLUMNS,
+          'user',
+          toUser,
+        );
+        if (password) recordPassword(id, password.hash, password.keep);
+        // As Keystone: a disabled user's application credentials and access rules are deleted;
+        // enabling a user unlocks it (its failed logins are forgotten).
+        if (attributes.enabled === false) {
           run('DELETE FROM application_credentials WHERE user_id = ?', id);
           run('DELETE FROM access_rules WHERE user_id = ?', id);
         }
+        if (attributes.enabled === true) run('DELETE FROM login_failures WHERE user_id = ?', id);
         return user;
       },
+      passwordHistory: (id, count) =>
+        all('SELECT hash FROM password_history WHERE user_id = ? ORDER BY id DESC LIMIT ?', id, count).map((r) =>
+          str(r.hash),
+        ),
       delete: deleteUser,
     },
     groups: {

@@ -20,7 +20,15 @@ export const CLOUD_OPERATIONS: { readonly [G in CloudDbGroup]: { readonly [M in 
     update: 'write',
     delete: 'write',
   },
-  users: { create: 'write', get: 'read', findByName: 'read', list: 'read', update: 'write', delete: 'write' },
+  users: {
+    create: 'write',
+    get: 'read',
+    findByName: 'read',
+    list: 'read',
+    update: 'write',
+    passwordHistory: 'read',
+    delete: 'write',
+  },
   groups: {
     create: 'write',
     get: 'read',

@@ -366,4 +366,22 @@ export const CLOUD_MIGRATIONS: readonly Migration[] = [
     PRIMARY KEY (trust_id, role_id));
   `,
   },
+  {
+    version: 24,
+    name: "Keystone's security compliance: users' password history, when their password was set and expires, their options",
+    up: `
+  ALTER TABLE users ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
+  ALTER TABLE users ADD COLUMN password_changed_at TEXT;
+  ALTER TABLE users ADD COLUMN password_expires_at TEXT;
+  ALTER TABLE users ADD COLUMN password_self_service INTEGER NOT NULL DEFAULT 0;
+  -- A user's passwords, the current one included, newest last (id order).
+  CREATE TABLE password_history (id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE, hash TEXT NOT NULL,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));
+  CREATE INDEX password_history_user ON password_history (user_id, id);
+  -- Existing passwords: as if set now by an admin, never expiring (Keystone's password_expires_days
+  -- spares them too), no token revoked.
+  INSERT INTO password_history (user_id, hash) SELECT id, password_hash FROM users WHERE password_hash IS NOT NULL;
+  `,
+  },
 ];

@@ -29,7 +29,41 @@ export interface User {
   description: string;
   /** The attributes Keystone keeps for a user beyond its own (any name a client sent), shown with them. */
   extra: Record<string, unknown>;
+  /** Keystone's user options of its security compliance rules: those set. */
+  options: UserOptions;
+  /**
+   * When the password was last changed (an admin's reset or its user's change, ISO 8601); null if
+   * not since the user was made. The user's tokens issued until then (to the second) are revoked.
+   */
+  passwordChangedAt: string | null;
+  /** When the current password expires (ISO 8601, Keystone's `password_expires_at`); null: never. */
+  passwordExpiresAt: string | null;
+  /** The current password was set by its user (a self-service change, at `passwordChangedAt`), not by an admin. */
+  passwordSelfService: boolean;
 }
+
+/** Keystone's user options (identity/backends/resource_options.py) that rackseed enforces. */
+export interface UserOptions {
+  ignore_change_password_upon_first_use?: boolean;
+  ignore_password_expiry?: boolean;
+  ignore_lockout_failure_attempts?: boolean;
+  lock_password?: boolean;
+}
+
+/** A user's new password: it becomes the current one and the newest of its history. */
+export interface NewPassword {
+  hash: string;
+  setAt: string;
+  expiresAt: string | null;
+  selfService: boolean;
+  /** Hashes kept in the user's history, this one included (at least 1). */
+  keep: number;
+}
+
+/** What an update of a user changes: its attributes, and with `password` its password. */
+export type UserPatch = Partial<
+  Omit<User, 'id' | 'passwordHash' | 'passwordChangedAt' | 'passwordExpiresAt' | 'passwordSelfService'>
+> & { password?: NewPassword };
 
 export interface Role {
   id: string;
@@ -817,7 +851,10 @@ export interface CloudDb {
     get(id: string): Promise<User | null>;
     findByName(domainId: string, name: string): Promise<User | null>;
     list(filter: { name?: string; domainId?: string; enabled?: boolean }): Promise<User[]>;
-    update(id: string, patch: Partial<Omit<User, 'id'>>): Promise<User>;
+    /** Changes the user; a new password is recorded in its history, of which only the `keep` newest stay. */
+    update(id: string, patch: UserPatch): Promise<User>;
+    /** The hashes of the user's `count` newest passwords, newest (the current one) first. */
+    passwordHistory(id: string, count: number): Promise<string[]>;
     /** Deletes the user, its grants and its group memberships. */
     delete(id: string): Promise<void>;
   };

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, fetch } from 'undici';
 import { Scope, waitFor } from '../../bootstrap/index.js';
+import { BED_SECURITY_COMPLIANCE_ARGS } from './security-compliance.js';
 
 /** A `rackseed cloud serve` process on 127.0.0.1, with its data dir and clouds.yaml in its scope. */
 export interface CloudProcess {
@@ -40,7 +41,9 @@ export function trusting(caFile: string): Agent {
 /**
  * Starts the compiled CLI (`make build` first) as `rackseed cloud serve` on a free port and
  * resolves once the identity endpoint answers: embedded (a data dir in its scope), or as a
- * cluster node with `cluster`; `args` are added to its command line, and `ca` is the CA its
+ * cluster node with `cluster`, with tempest's security compliance flags
+ * ({@link BED_SECURITY_COMPLIANCE_ARGS}); `args` are added to its command line after them (a
+ * flag given again wins), and `ca` is the CA its
  * certificate is from when not the cloud's own (an operator's, with `--api-cert`). `stop()`
  * sends SIGTERM (SIGKILL after 5 s) and removes the data.
  */
@@ -86,6 +89,7 @@ export async function startCloud(
       String(port),
       '--clouds-yaml',
       cloudsYaml,
+      ...BED_SECURITY_COMPLIANCE_ARGS,
       ...(options.args ?? []),
     ]);
     await waitFor(

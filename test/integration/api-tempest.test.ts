@@ -36,7 +36,7 @@ describe('tempest', () => {
       expect(failedRun).toBe(false);
       // Floors, not counts: a class tempest skips by a flag it reads from the cloud stays out.
       expect(t.compute?.passed).toBeGreaterThanOrEqual(300);
-      expect(t.identity?.passed).toBeGreaterThanOrEqual(110);
+      expect(t.identity?.passed).toBeGreaterThanOrEqual(130);
       expect(t.image?.passed).toBeGreaterThanOrEqual(40);
       expect(t.network?.passed).toBeGreaterThanOrEqual(40);
     },

@@ -8,7 +8,8 @@
 # the cloud's newest) up to the newest the cloud announces in its version document.
 # INCLUDE_LIST names another list to run (a part of this one); exclude-list.txt applies to it too.
 # The cloud's API is HTTPS: OS_CACERT names the CA certificate its certificate is checked against
-# (the openstack CLI reads it too).
+# (the openstack CLI reads it too). tempest.conf.in tells tempest the cloud's security compliance
+# settings: serve it with test/bed/security-compliance.ts's flags (the bed's clouds are).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 url="$1"

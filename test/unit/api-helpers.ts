@@ -11,7 +11,7 @@ export const ADMIN_PASSWORD = 'admin-secret';
 
 /** A whole API on a temporary SQLite file and blob directory, bootstrapped, for `inject` tests. */
 export async function startTestApi(
-  options: Pick<ApiOptions, 'tokens' | 'logins' | 'now' | 'metrics' | 'dashboard'> = {},
+  options: Pick<ApiOptions, 'tokens' | 'logins' | 'securityCompliance' | 'now' | 'metrics' | 'dashboard'> = {},
 ): Promise<{ api: Api; db: CloudDb; dir: string; stop: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'rackseed-api-'));
   const db = openSqliteDb(join(dir, 'cloud.db'));

@@ -32,7 +32,7 @@ describe('failed logins are limited per user and per source address', () => {
 
   it('locks a user after its failures, refusing even the right password without checking it, on every API node, until the lockout ends', async () => {
     now = Date.now();
-    t = await startTestApi({ logins: { userFailures: 3, lockoutSeconds: 600 }, now: () => now });
+    t = await startTestApi({ securityCompliance: { lockoutFailureAttempts: 3, lockoutDuration: 600 }, now: () => now });
     // A second API node on the same database.
     const other = await createApi({
       db: t.db,
@@ -41,7 +41,7 @@ describe('failed logins are limited per user and per source address', () => {
       credentialKey: randomBytes(32),
       publicUrl: 'http://cloud.test',
       logLevel: 'silent',
-      logins: { userFailures: 3, lockoutSeconds: 600 },
+      securityCompliance: { lockoutFailureAttempts: 3, lockoutDuration: 600 },
       now: () => now,
     });
     try {
@@ -63,7 +63,7 @@ describe('failed logins are limited per user and per source address', () => {
   });
 
   it("starts a user's count again when it logs in", async () => {
-    t = await startTestApi({ logins: { userFailures: 3 } });
+    t = await startTestApi({ securityCompliance: { lockoutFailureAttempts: 3 } });
     for (const round of [1, 2, 3]) {
       expect((await login(t.api, 'admin', `wrong-${round}-a`)).statusCode).toBe(401);
       expect((await login(t.api, 'admin', `wrong-${round}-b`)).statusCode).toBe(401);

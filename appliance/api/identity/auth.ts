@@ -15,7 +15,8 @@ import { tokenCatalog } from './catalog.js';
 import { verifyPassword } from './passwords.js';
 import { scopeOf, type TokenClaims } from './tokens.js';
 import { consumeTrustUse, trustIdOf, trustRefusal, trustToScope } from './trusts.js';
-import { collectionLinks, domainView, projectView, selfLink } from './views.js';
+import { passwordExpired, passwordExpiredFault, revokedByPasswordChange } from './security-compliance.js';
+import { collectionLinks, domainView, passwordExpiresAt, projectView, selfLink } from './views.js';
 
 const UNAUTHENTICATED = 'The request you have made requires authentication.';
 
@@ -56,18 +57,29 @@ async function applicationCredentialLogin(
     else throw badRequest('application_credential.user needs an id, or a name and a domain');
     if (owner) [credential = null] = await deps.db.applicationCredentials.list({ userId: owner.id, name: body.name });
   } else throw badRequest('application_credential needs an id, or a name and a user');
-  const failures = await deps.logins.admit(source, credential?.userId ?? null);
+  const user = credential ? await deps.db.users.get(credential.userId) : null;
+  const failures = await deps.logins.admit(source, user);
   if (!credential || !(await verifyPassword(body.secret, credential.secretHash))) {
-    await deps.logins.failed(source, credential?.userId ?? null);
+    await deps.logins.failed(source, user?.id ?? null);
     throw unauthorized(UNAUTHENTICATED);
   }
-  const user = await deps.db.users.get(credential.userId);
   if (credential.expiresAt !== null && credential.expiresAt <= microTime(deps.tokens.now())) {
     throw unauthorized(UNAUTHENTICATED);
   }
   if (!user?.enabled || !(await deps.db.domains.get(user.domainId))?.enabled) throw unauthorized(UNAUTHENTICATED);
   await deps.logins.succeeded(user.id, failures);
   return { user, credential };
+}
+
+/**
+ * A user's tokens issued in the second its password last changed are revoked
+ * ({@link revokedByPasswordChange}): a token asked for in that very second is made in the next
+ * one instead, rather than be born revoked.
+ */
+async function pastPasswordChange(deps: ApiDeps, user: User): Promise<void> {
+  const now = deps.tokens.now();
+  if (!revokedByPasswordChange(user, Math.floor(now / 1000))) return;
+  await new Promise((resolve) => setTimeout(resolve, 1000 - (now % 1000)));
 }
 
 /** Who the `auth.identity` part of a token request from address `source` names, if it proves it. */
@@ -93,13 +105,15 @@ async function authenticate(
       user = await deps.db.users.findByName(await findDomainId(deps, u.domain), u.name);
     else throw badRequest('user needs an id or a name');
     // As Keystone: a locked user is refused before its password is checked; a wrong password
-    // counts, a disabled user's right one does not.
-    const failures = await deps.logins.admit(source, user?.id ?? null);
+    // counts, a disabled user's right one does not, nor an expired one (which may still be
+    // changed: POST /v3/users/{id}/password).
+    const failures = await deps.logins.admit(source, user);
     if (!user || !user.passwordHash || !(await verifyPassword(secret, user.passwordHash))) {
       await deps.logins.failed(source, user?.id ?? null);
       throw unauthorized(UNAUTHENTICATED);
     }
     if (!user.enabled || !(await deps.db.domains.get(user.domainId))?.enabled) throw unauthorized(UNAUTHENTICATED);
+    if (passwordExpired(user, deps.tokens.now())) throw passwordExpiredFault(user.id);
     await deps.logins.succeeded(user.id, failures);
     return { user, methods: ['password'] };
   }
@@ -109,6 +123,8 @@ async function authenticate(
     const claims = await deps.tokens.verify(t.id);
     const user = claims ? await deps.db.users.get(claims.userId) : null;
     if (!claims || !user || !user.enabled) throw unauthorized(UNAUTHENTICATED);
+    // Keystone's TokenNotFound for a token its revocation event ends.
+    if (revokedByPasswordChange(user, claims.issuedAt)) throw notFound('Failed to validate token');
     return {
       user,
       methods: claims.methods.includes('token') ? claims.methods : [...claims.methods, 'token'],
@@ -183,7 +199,7 @@ async function tokenBody(deps: ApiDeps, ctx: AuthContext) {
         id: ctx.user.id,
         name: ctx.user.name,
         domain: await domainRef(deps, ctx.user.domainId),
-        password_expires_at: null,
+        password_expires_at: passwordExpiresAt(ctx.user),
       },
       ...(ctx.project
         ? {
@@ -283,6 +299,7 @@ export async function authRoutes(app: FastifyInstance, deps: ApiDeps): Promise<v
       ? Math.floor(Date.parse(`${credential.expiresAt.slice(0, 23)}Z`) / 1000)
       : undefined;
     const expiresAt = Math.min(parent?.expiresAt ?? Infinity, credentialEnd ?? Infinity);
+    await pastPasswordChange(deps, user);
     const { token } = await deps.tokens.issue(trust?.impersonation ? trust.trustorUserId : user.id, scope, methods, {
       ...(Number.isFinite(expiresAt) ? { expiresAt } : {}),
       ...(credentialId === undefined ? {} : { applicationCredentialId: credentialId }),

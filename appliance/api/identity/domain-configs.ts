@@ -65,8 +65,8 @@ const WHITELISTED: Record<string, Record<string, unknown>> = {
 };
 /** Options stored but never shown (Keystone's sensitive options). */
 const SENSITIVE: Record<string, string[]> = { identity: [], ldap: ['password'] };
-/** The group any token may read, of the default domain only: rackseed sets no password rules, so both are null. */
-const SECURITY_COMPLIANCE: Record<string, unknown> = { password_regex: null, password_regex_description: null };
+/** The options of the group any token may read, of the default domain only (`cloud serve --password-regex`). */
+const SECURITY_COMPLIANCE_OPTIONS = ['password_regex', 'password_regex_description'];
 
 /** Keystone's InvalidDomainConfig, a 403. */
 const invalid = (reason: string) => forbidden(`Invalid domain specific configuration: ${reason}.`);
@@ -164,13 +164,17 @@ export async function domainConfigRoutes(app: FastifyInstance, deps: ApiDeps): P
           'Reading security compliance information for any domain other than the default domain is not allowed or supported',
         );
       }
-      if (option !== undefined && !(option in SECURITY_COMPLIANCE)) {
+      if (option !== undefined && !SECURITY_COMPLIANCE_OPTIONS.includes(option)) {
         throw invalid(
           'Reading security compliance values other than password_regex and password_regex_description is not allowed',
         );
       }
       await domain(id);
-      const options = Object.entries(SECURITY_COMPLIANCE)
+      const { passwordRegex, passwordRegexDescription } = deps.securityCompliance;
+      const options = Object.entries({
+        password_regex: passwordRegex,
+        password_regex_description: passwordRegexDescription,
+      })
         .filter(([o]) => option === undefined || o === option)
         .map(([o, value]) => ({ group, option: o, value }));
       return { config: configOf(options, option) };

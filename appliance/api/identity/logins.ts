@@ -1,15 +1,9 @@
-import type { CloudDb } from '../../db/index.js';
+import type { CloudDb, User } from '../../db/index.js';
 import { accountLocked, tooManyLogins } from '../faults.js';
+import type { SecurityCompliance } from './security-compliance.js';
 
-/** How many failed logins are let through, per user and per source address. */
+/** How many failed logins are let through per source address (a user's: its {@link SecurityCompliance} lockout). */
 export interface LoginLimitOptions {
-  /** Failed logins of one user before it is locked (Keystone's `lockout_failure_attempts`). */
-  userFailures: number;
-  /**
-   * Seconds a user stays locked after its last failure, and how long a failure counts (Keystone's
-   * `lockout_duration`).
-   */
-  lockoutSeconds: number;
   /** Failed logins from one address within `sourceWindowSeconds` before it is answered 429. */
   sourceFailures: number;
   sourceWindowSeconds: number;
@@ -17,10 +11,8 @@ export interface LoginLimitOptions {
   maxSources: number;
 }
 
-/** PCI DSS's lockout (6 failures, 30 min), as Keystone's documentation suggests; 30 failures per address in 10 min. */
+/** 30 failures per address in 10 min. */
 export const DEFAULT_LOGIN_LIMITS: LoginLimitOptions = {
-  userFailures: 6,
-  lockoutSeconds: 1800,
   sourceFailures: 30,
   sourceWindowSeconds: 600,
   maxSources: 10_000,
@@ -61,15 +53,17 @@ export class LoginLimits {
 
   constructor(
     private readonly db: CloudDb,
+    private readonly lockout: Pick<SecurityCompliance, 'lockoutFailureAttempts' | 'lockoutDuration'>,
     private readonly options: LoginLimitOptions,
     private readonly now: () => number,
   ) {}
 
   /**
    * Refuses a login before its password is checked: 429 when the address (its {@link sourceOf}) failed too often
-   * lately, 401 when the user is locked. The user's failures counted so far (0 if none).
+   * lately, 401 when the user is locked (Keystone's `_is_account_locked`: not with the option
+   * `ignore_lockout_failure_attempts`). The user's failures counted so far (0 if none).
    */
-  async admit(address: string, userId: string | null): Promise<number> {
+  async admit(address: string, user: User | null): Promise<number> {
     const source = sourceOf(address);
     const now = this.now();
     const tally = this.#sources.get(source);
@@ -77,11 +71,14 @@ export class LoginLimits {
     else if (tally && tally.count >= this.options.sourceFailures) {
       throw tooManyLogins(Math.ceil((tally.until - now) / 1000));
     }
-    const failures = userId === null ? null : await this.db.logins.failures(userId);
+    const failures = user === null ? null : await this.db.logins.failures(user.id);
+    const limit = this.lockout.lockoutFailureAttempts;
     if (
       failures &&
-      failures.count >= this.options.userFailures &&
-      Date.parse(failures.lastAt) > now - this.options.lockoutSeconds * 1000
+      limit !== null &&
+      user?.options.ignore_lockout_failure_attempts !== true &&
+      failures.count >= limit &&
+      Date.parse(failures.lastAt) > now - this.lockout.lockoutDuration * 1000
     ) {
       throw accountLocked();
     }
@@ -102,7 +99,7 @@ export class LoginLimits {
       this.#sources.set(source, { count: 1, until: now + this.options.sourceWindowSeconds * 1000 });
     }
     if (userId !== null) {
-      const forgetBefore = new Date(now - this.options.lockoutSeconds * 1000).toISOString();
+      const forgetBefore = new Date(now - this.lockout.lockoutDuration * 1000).toISOString();
       await this.db.logins.fail(userId, new Date(now).toISOString(), forgetBefore);
     }
   }

@@ -61,10 +61,13 @@ export const userView = (deps: ApiDeps, u: User) => ({
   default_project_id: u.defaultProjectId ?? undefined,
   email: u.email ?? undefined,
   description: u.description,
-  password_expires_at: null,
-  options: {},
+  password_expires_at: passwordExpiresAt(u),
+  options: u.options,
   links: selfLink(deps, `users/${u.id}`),
 });
+
+/** A user's `password_expires_at` as Keystone writes it (oslo's `%Y-%m-%dT%H:%M:%S.%f`, UTC); null: never. */
+export const passwordExpiresAt = (u: User): string | null => u.passwordExpiresAt?.replace(/Z$/, '000') ?? null;
 
 export const groupView = (deps: ApiDeps, g: Group) => ({
   id: g.id,

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { RackseedError } from '../../../agent/errors/index.js';
 import type { NodeRecord, NodeTls } from '../../../agent/index.js';
 import type { BlobStore } from '../../blobs/index.js';
-import type { ApiMetrics, BootableImages, RackSource } from '../../api/index.js';
+import type { ApiMetrics, BootableImages, RackSource, SecurityCompliance } from '../../api/index.js';
 import type { ComputeDriver, ComputeHost, HostView, PlacementConfig } from '../../compute/index.js';
 import type { CloudDb } from '../../db/index.js';
 import { credentialKeyFrom } from '../../api/identity/credential-seal.js';
@@ -42,6 +42,14 @@ interface ServeOptions {
   tls?: string;
   apiCert?: string;
   apiKey?: string;
+  lockoutFailures?: string;
+  lockoutSeconds?: string;
+  passwordHistory?: string;
+  passwordMinAgeDays?: string;
+  passwordExpiresDays?: string;
+  changePasswordOnFirstUse?: boolean;
+  passwordRegex?: string;
+  passwordRegexDescription?: string;
 }
 
 /** How long a node waits at start for a DB master, and for the others to finish bootstrapping the cloud. */
@@ -288,6 +296,64 @@ function parsePublicUrl(text: string): string {
   return url.href.replace(/\/+$/, '');
 }
 
+/** A whole number of at least `min` given to `flag`, or a usage error. */
+function wholeNumber(flag: string, text: string, min: number): number {
+  if (!/^\d+$/.test(text) || Number(text) < min || !Number.isSafeInteger(Number(text))) {
+    throw new CliUsageError(`${flag} ${text}: give a whole number of at least ${min}`);
+  }
+  return Number(text);
+}
+
+/**
+ * Keystone's `[security_compliance]` from `cloud serve`'s flags, those given only (the API's
+ * defaults stand for the others): numbers in Keystone's ranges, a regex JavaScript compiles,
+ * its description only with it, a minimum age shorter than the expiry (Keystone's advice).
+ */
+function securityComplianceOf(options: ServeOptions): Partial<SecurityCompliance> {
+  const settings: Partial<SecurityCompliance> = {};
+  if (options.lockoutFailures !== undefined) {
+    const n = wholeNumber('--lockout-failures', options.lockoutFailures, 0);
+    settings.lockoutFailureAttempts = n === 0 ? null : n;
+  }
+  if (options.lockoutSeconds !== undefined) {
+    settings.lockoutDuration = wholeNumber('--lockout-seconds', options.lockoutSeconds, 1);
+  }
+  if (options.passwordHistory !== undefined) {
+    settings.uniqueLastPasswordCount = wholeNumber('--password-history', options.passwordHistory, 0);
+  }
+  if (options.passwordMinAgeDays !== undefined) {
+    settings.minimumPasswordAge = wholeNumber('--password-min-age-days', options.passwordMinAgeDays, 0);
+  }
+  if (options.passwordExpiresDays !== undefined) {
+    settings.passwordExpiresDays = wholeNumber('--password-expires-days', options.passwordExpiresDays, 1);
+  }
+  if (
+    settings.passwordExpiresDays != null &&
+    settings.minimumPasswordAge !== undefined &&
+    settings.minimumPasswordAge >= settings.passwordExpiresDays
+  ) {
+    throw new CliUsageError(
+      `--password-min-age-days ${settings.minimumPasswordAge} is not less than --password-expires-days ${settings.passwordExpiresDays}: a password would expire before its user may change it`,
+    );
+  }
+  if (options.changePasswordOnFirstUse) settings.changePasswordUponFirstUse = true;
+  if (options.passwordRegexDescription !== undefined && options.passwordRegex === undefined) {
+    throw new CliUsageError('--password-regex-description describes --password-regex: give both');
+  }
+  if (options.passwordRegex !== undefined) {
+    try {
+      new RegExp(options.passwordRegex);
+    } catch (error) {
+      throw new CliUsageError(
+        `--password-regex ${options.passwordRegex} is not a regular expression: ${(error as Error).message}`,
+      );
+    }
+    settings.passwordRegex = options.passwordRegex;
+    settings.passwordRegexDescription = options.passwordRegexDescription ?? null;
+  }
+  return settings;
+}
+
 /** `rackseed cloud serve`: the whole OpenStack-compatible API on this machine. */
 export function registerCloud(program: Command, io: CliIo): void {
   const cloud = program.command('cloud').description('run the OpenStack-compatible cloud');
@@ -335,6 +401,29 @@ export function registerCloud(program: Command, io: CliIo): void {
       '--clouds-yaml <file>',
       'clouds.yaml to add the rackseed entry to (default ~/.config/openstack/clouds.yaml)',
     )
+    .option(
+      '--lockout-failures <n>',
+      "failed logins that lock a user (Keystone's lockout_failure_attempts; default 6, 0: never)",
+    )
+    .option('--lockout-seconds <s>', 'how long a locked user stays locked, in seconds (lockout_duration; default 1800)')
+    .option(
+      '--password-history <n>',
+      "a user's own change may not reuse its last N passwords (unique_last_password_count; default 0: off)",
+    )
+    .option(
+      '--password-min-age-days <n>',
+      'days a user keeps a password it set before changing it again (minimum_password_age; default 0)',
+    )
+    .option('--password-expires-days <n>', 'days a new password lasts (password_expires_days; default: forever)')
+    .option(
+      '--change-password-on-first-use',
+      'a password the admin sets (new user, reset) must be changed by its user before use (change_password_upon_first_use)',
+    )
+    .option('--password-regex <re>', 'what new passwords must match from their start (password_regex)')
+    .option(
+      '--password-regex-description <text>',
+      'the rule in words, told when a password does not match (password_regex_description)',
+    )
     .action(async (options: ServeOptions, command: Command) => {
       const port = Number(options.port);
       if (!Number.isInteger(port) || port < 1 || port > 65535)
@@ -344,6 +433,7 @@ export function registerCloud(program: Command, io: CliIo): void {
       }
       if ((options.apiCert === undefined) !== (options.apiKey === undefined))
         throw new CliUsageError('give --api-cert FILE and --api-key FILE together (an operator’s certificate)');
+      const securityCompliance = securityComplianceOf(options);
       const publicUrl = options.publicUrl
         ? parsePublicUrl(options.publicUrl)
         : `https://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
@@ -399,6 +489,7 @@ export function registerCloud(program: Command, io: CliIo): void {
         tls: tls.files?.apiServerOptions() ?? { cert: tls.cert, key: tls.key },
         ...(metrics ? { metrics } : {}),
         logLevel: io.env.RACKSEED_LOG_LEVEL ?? 'warn',
+        securityCompliance,
         ...(backing.placement ? { placement: backing.placement } : {}),
         dashboard: backing.rack ? { rack: backing.rack } : {},
       });
