@@ -67,17 +67,14 @@ export async function consumeTrustUse(deps: ApiDeps, trust: Trust): Promise<void
 }
 
 /** A create request's trust, checked as Keystone's JSON schema checks it. */
-interface TrustRequest {
-  trustorUserId: string;
-  trusteeUserId: string;
-  projectId: string | null;
-  impersonation: boolean;
-  expiresAt: string | null;
-  remainingUses: number | null;
+type TrustRequest = Pick<
+  Trust,
+  'trustorUserId' | 'trusteeUserId' | 'projectId' | 'impersonation' | 'expiresAt' | 'remainingUses'
+> & {
   allowRedelegation: boolean;
   redelegationCount: number | null;
   roles: ({ id: string } | { name: string })[];
-}
+};
 
 function trustRequestOf(body: unknown): TrustRequest {
   const t = objectField(body, 'trust');

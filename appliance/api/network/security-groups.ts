@@ -93,18 +93,9 @@ function ethertypeOf(value: unknown): 'IPv4' | 'IPv6' {
 }
 
 /** A rule as a POST asks for it, converted and checked (no database look-up yet). */
-export interface RequestedRule {
-  groupId: string;
-  direction: 'ingress' | 'egress';
-  ethertype: 'IPv4' | 'IPv6';
-  protocol: string | null;
-  portMin: number | null;
-  portMax: number | null;
-  remoteIpPrefix: string | null;
-  remoteGroupId: string | null;
+export type RequestedRule = Omit<SecurityGroupRule, 'id' | 'projectId' | 'createdAt'> & {
   remoteAddressGroupId: string | null;
-  description: string;
-}
+};
 
 /**
  * The rule a request's attributes ask for, as Neutron converts them (the attribute map's order)
