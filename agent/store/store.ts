@@ -407,7 +407,12 @@ const KEEPALIVES_IN_FLIGHT = 4;
  * A lease we keep alive ourselves, one keepalive every TTL/4. We record when each successful
  * keepalive was *sent*: etcd restarts the TTL when it receives it, so the lease is surely
  * valid until `sent + TTL`. `expiring` fires `marginMs` before that (time to stop what must
- * not outlive the lease), `lost` when it has passed or etcd says the lease is gone. A
+ * not outlive the lease), `lost` only when etcd says the lease is gone. Past `sent + TTL` the
+ * lease stays `expiring` and keepalives go on: a new etcd leader extends every lease it finds
+ * (etcd's lessor promotion), so a lease whose keepalives all met the election may well be
+ * alive, and a keepalive that etcd answers proves it was never gone (the keys under it never
+ * were either): `renewed`. Declaring it lost on our own clock made the seed's agent give up its
+ * singletons when a member's power loss took etcd's election past the TTL (CI, 2b987a7). A
  * keepalive caught by the loss of etcd's leader waits until its deadline (TTL/2): the next
  * ones do not wait for it, and once none has come back for TTL·0.4 one is sent every TTL/8, so
  * that the first to reach the new leader renews the lease before `expiring`
@@ -490,8 +495,7 @@ export class KeptLease {
     const now = performance.now();
     const left = this.validUntil - now;
     if (left < this.ttlMs * 0.6 && now - this.lastSent >= this.ttlMs / 8) void this.keepalive();
-    if (left <= 0) this.markLost();
-    else if (left <= this.marginMs && this.state === 'healthy') {
+    if (left <= this.marginMs && this.state === 'healthy') {
       this.state = 'expiring';
       this.emit('expiring');
     } else if (left > this.marginMs && this.state === 'expiring') {

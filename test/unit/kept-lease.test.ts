@@ -1,4 +1,4 @@
-import type { Lease } from 'etcd3';
+import { EtcdLeaseInvalidError, type Lease } from 'etcd3';
 import { describe, expect, it } from 'vitest';
 import { KeptLease } from '../../agent/index.js';
 
@@ -54,11 +54,44 @@ describe('KeptLease', () => {
       expect(calls.filter((at) => at < 1_150)).toHaveLength(1);
       expect(calls.length).toBe(4);
       expect(events).toEqual([]);
-      await new Promise((resolve) => setTimeout(resolve, 1_200));
-      expect(events).toEqual(['expiring', 'lost']);
-      expect(kept.lost).toBe(true);
+      // Past its TTL on our clock, the lease is not given up: only etcd may say it is gone.
+      await new Promise((resolve) => setTimeout(resolve, 1_600));
+      expect(events).toEqual(['expiring']);
+      expect(kept.lost).toBe(false);
+      expect(calls.filter((at) => at > 3_000).length).toBeGreaterThanOrEqual(1);
     } finally {
       await kept.revoke();
     }
+  });
+
+  // A member's power loss can hold etcd's election past the TTL; the new leader extends every
+  // lease, so the first keepalive it answers proves the lease (and the keys under it) lived on.
+  it('is renewed, not lost, when etcd answers again after the TTL ran out on our clock', async () => {
+    const { lease, calls } = leaseWhoseFirstKeepalivesHang(9, 3);
+    const kept = new KeptLease(lease, '1', 3_000, performance.now(), 900);
+    const events: string[] = [];
+    for (const event of ['expiring', 'renewed', 'lost'] as const) kept.on(event, () => events.push(event));
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 5_500));
+      expect(calls.length).toBeGreaterThan(9);
+      expect(events).toEqual(['expiring', 'renewed']);
+      expect(kept.healthy).toBe(true);
+    } finally {
+      await kept.revoke();
+    }
+  }, 10_000);
+
+  it('is lost when etcd says the lease is gone', async () => {
+    const lease = {
+      keepaliveOnce: () => Promise.reject(new EtcdLeaseInvalidError('1')),
+      revoke: () => Promise.resolve(),
+      release: () => {},
+    } as unknown as Lease;
+    const kept = new KeptLease(lease, '1', 3_000, performance.now(), 900);
+    const events: string[] = [];
+    for (const event of ['expiring', 'renewed', 'lost'] as const) kept.on(event, () => events.push(event));
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(events).toEqual(['expiring', 'lost']);
+    expect(kept.lost).toBe(true);
   });
 });
