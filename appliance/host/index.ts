@@ -52,6 +52,7 @@ export type {
   HostInventory,
   FirewallRule,
   ImageRef,
+  NetworkSegment,
   NicRequest,
   PortFirewall,
   PowerRequest,

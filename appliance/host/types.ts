@@ -41,9 +41,18 @@ export interface PortFirewall {
 }
 
 /** One network interface of a guest: a port of the cloud's network, plugged by the host. */
+/**
+ * How a port's network reaches the other nodes: the provider network (`flat`: the provider
+ * bridge and its uplink), or a project's own network (`vxlan`: a segment of its own, VNI
+ * 1 to 16777215, carried between the nodes' tunnel addresses).
+ */
+export type NetworkSegment = { readonly type: 'flat' } | { readonly type: 'vxlan'; readonly vni: number };
+
 export interface NicRequest {
   readonly portId: string;
   readonly networkId: string;
+  /** Its network's segment; absent in guest records from before tenant networks: the provider network. */
+  readonly segment?: NetworkSegment;
   readonly mac: string;
   /** The port's fixed IPv4 address (the host's guest DHCP hands it out) and its subnet's. */
   readonly ip: string;
