@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { RackseedError } from '../../../agent/errors/index.js';
 import type { NodeRecord, NodeTls } from '../../../agent/index.js';
 import type { BlobStore } from '../../blobs/index.js';
-import type { ApiMetrics, BootableImages, RackSource, SecurityCompliance } from '../../api/index.js';
+import type { ApiMetrics, BootableImages, RackSource } from '../../api/index.js';
 import type { ComputeDriver, ComputeHost, HostView, PlacementConfig } from '../../compute/index.js';
 import type { CloudDb } from '../../db/index.js';
 import { credentialKeyFrom } from '../../api/identity/credential-seal.js';
@@ -16,6 +16,11 @@ import { cephAccess, endpoints, loadAgent, nodeTls, TLS_OPTION } from '../cluste
 import { CliUsageError } from '../errors.js';
 import { type CliIo, type GlobalOptions, report, untilSignal } from '../io.js';
 import { readSecret } from '../secrets.js';
+import {
+  type SecurityComplianceFlags,
+  securityComplianceOf,
+  securityComplianceOptions,
+} from '../security-compliance-flags.js';
 
 class CloudServeError extends RackseedError {
   constructor(message: string, cause?: unknown) {
@@ -23,7 +28,7 @@ class CloudServeError extends RackseedError {
   }
 }
 
-interface ServeOptions {
+interface ServeOptions extends SecurityComplianceFlags {
   dataDir?: string;
   etcd?: string;
   election: string;
@@ -42,14 +47,6 @@ interface ServeOptions {
   tls?: string;
   apiCert?: string;
   apiKey?: string;
-  lockoutFailures?: string;
-  lockoutSeconds?: string;
-  passwordHistory?: string;
-  passwordMinAgeDays?: string;
-  passwordExpiresDays?: string;
-  changePasswordOnFirstUse?: boolean;
-  passwordRegex?: string;
-  passwordRegexDescription?: string;
 }
 
 /** How long a node waits at start for a DB master, and for the others to finish bootstrapping the cloud. */
@@ -296,253 +293,173 @@ function parsePublicUrl(text: string): string {
   return url.href.replace(/\/+$/, '');
 }
 
-/** A whole number of at least `min` given to `flag`, or a usage error. */
-function wholeNumber(flag: string, text: string, min: number): number {
-  if (!/^\d+$/.test(text) || Number(text) < min || !Number.isSafeInteger(Number(text))) {
-    throw new CliUsageError(`${flag} ${text}: give a whole number of at least ${min}`);
-  }
-  return Number(text);
-}
-
-/**
- * Keystone's `[security_compliance]` from `cloud serve`'s flags, those given only (the API's
- * defaults stand for the others): numbers in Keystone's ranges, a regex JavaScript compiles,
- * its description only with it, a minimum age shorter than the expiry (Keystone's advice).
- */
-function securityComplianceOf(options: ServeOptions): Partial<SecurityCompliance> {
-  const settings: Partial<SecurityCompliance> = {};
-  if (options.lockoutFailures !== undefined) {
-    const n = wholeNumber('--lockout-failures', options.lockoutFailures, 0);
-    settings.lockoutFailureAttempts = n === 0 ? null : n;
-  }
-  if (options.lockoutSeconds !== undefined) {
-    settings.lockoutDuration = wholeNumber('--lockout-seconds', options.lockoutSeconds, 1);
-  }
-  if (options.passwordHistory !== undefined) {
-    settings.uniqueLastPasswordCount = wholeNumber('--password-history', options.passwordHistory, 0);
-  }
-  if (options.passwordMinAgeDays !== undefined) {
-    settings.minimumPasswordAge = wholeNumber('--password-min-age-days', options.passwordMinAgeDays, 0);
-  }
-  if (options.passwordExpiresDays !== undefined) {
-    settings.passwordExpiresDays = wholeNumber('--password-expires-days', options.passwordExpiresDays, 1);
-  }
-  if (
-    settings.passwordExpiresDays != null &&
-    settings.minimumPasswordAge !== undefined &&
-    settings.minimumPasswordAge >= settings.passwordExpiresDays
-  ) {
-    throw new CliUsageError(
-      `--password-min-age-days ${settings.minimumPasswordAge} is not less than --password-expires-days ${settings.passwordExpiresDays}: a password would expire before its user may change it`,
-    );
-  }
-  if (options.changePasswordOnFirstUse) settings.changePasswordUponFirstUse = true;
-  if (options.passwordRegexDescription !== undefined && options.passwordRegex === undefined) {
-    throw new CliUsageError('--password-regex-description describes --password-regex: give both');
-  }
-  if (options.passwordRegex !== undefined) {
-    try {
-      new RegExp(options.passwordRegex);
-    } catch (error) {
-      throw new CliUsageError(
-        `--password-regex ${options.passwordRegex} is not a regular expression: ${(error as Error).message}`,
-      );
-    }
-    settings.passwordRegex = options.passwordRegex;
-    settings.passwordRegexDescription = options.passwordRegexDescription ?? null;
-  }
-  return settings;
-}
-
 /** `rackseed cloud serve`: the whole OpenStack-compatible API on this machine. */
 export function registerCloud(program: Command, io: CliIo): void {
   const cloud = program.command('cloud').description('run the OpenStack-compatible cloud');
-  cloud
-    .command('serve')
-    .description(
-      'serve the OpenStack-compatible API: on one machine (--data-dir) or as a cluster node over the DB master (--etcd)',
-    )
-    .option('--data-dir <dir>', 'one machine: where the cloud database, image bytes and admin password live')
-    .option('--etcd <urls>', "a cluster node: etcd client URLs, comma-separated (the DB master's election)")
-    .option('--election <name>', "the DB master's election", 'db-master')
-    .option('--ceph-conf <file>', 'with --etcd: ceph.conf of the cluster whose RADOS holds the image bytes')
-    .option('--ceph-keyring <file>', 'with --etcd: cephx keyring (default: the one ceph.conf names)')
-    .option(
-      '--ceph-client <name>',
-      "with --etcd: cephx client name (default client.admin; a node's agent gives client.rackseed-api)",
-    )
-    .option('--image-pool <pool>', 'with --etcd: RADOS pool of the image bytes')
-    .option('--image-namespace <ns>', 'with --etcd: RADOS namespace of the image bytes', 'images')
-    .option(
-      '--admin-password-file <file>',
-      "with --etcd: the admin's password (first line): this node bootstraps the cloud (the seed's; other nodes only serve)",
-    )
-    .option(
-      '--credential-key-file <file>',
-      "with --etcd: the key Keystone credentials are sealed with in the database (64 hex characters; every node of a cloud the same: the node's agent derives it from the cluster key)",
-    )
-    .option('--port <port>', 'TCP port (HTTPS only)', '5000')
-    .option('--host <address>', 'address to listen on and advertise', '127.0.0.1')
-    .option(
-      '--public-url <url>',
-      'URL to advertise in the catalog and links instead of https://HOST:PORT (a gateway or VIP every node shares)',
-    )
-    .option(
-      '--api-cert <file>',
-      "an operator's certificate for the API (PEM, its chain after it), with --api-key (default: one from the cluster's CA, or on one machine from a CA of its own in --data-dir)",
-    )
-    .option('--api-key <file>', "with --api-cert: the certificate's private key (PEM, unencrypted)")
-    .option(
-      '--compute-driver <name>',
-      'qemu (servers are QEMU guests on the nodes’ host services; the default with --etcd) or fake (instant, nothing runs; the default with --data-dir, for API conformance and scale benchmarks)',
-    )
-    .option(TLS_OPTION[0], `with --etcd: ${TLS_OPTION[1]}`)
-    .option(
-      '--clouds-yaml <file>',
-      'clouds.yaml to add the rackseed entry to (default ~/.config/openstack/clouds.yaml)',
-    )
-    .option(
-      '--lockout-failures <n>',
-      "failed logins that lock a user (Keystone's lockout_failure_attempts; default 6, 0: never)",
-    )
-    .option('--lockout-seconds <s>', 'how long a locked user stays locked, in seconds (lockout_duration; default 1800)')
-    .option(
-      '--password-history <n>',
-      "a user's own change may not reuse its last N passwords (unique_last_password_count; default 0: off)",
-    )
-    .option(
-      '--password-min-age-days <n>',
-      'days a user keeps a password it set before changing it again (minimum_password_age; default 0)',
-    )
-    .option('--password-expires-days <n>', 'days a new password lasts (password_expires_days; default: forever)')
-    .option(
-      '--change-password-on-first-use',
-      'a password the admin sets (new user, reset) must be changed by its user before use (change_password_upon_first_use)',
-    )
-    .option('--password-regex <re>', 'what new passwords must match from their start (password_regex)')
-    .option(
-      '--password-regex-description <text>',
-      'the rule in words, told when a password does not match (password_regex_description)',
-    )
-    .action(async (options: ServeOptions, command: Command) => {
-      const port = Number(options.port);
-      if (!Number.isInteger(port) || port < 1 || port > 65535)
-        throw new CliUsageError(`--port ${options.port} is not a TCP port`);
-      if ((options.dataDir === undefined) === (options.etcd === undefined)) {
-        throw new CliUsageError('give either --data-dir DIR (one machine) or --etcd URLS (a cluster node)');
-      }
-      if ((options.apiCert === undefined) !== (options.apiKey === undefined))
-        throw new CliUsageError('give --api-cert FILE and --api-key FILE together (an operator’s certificate)');
-      const securityCompliance = securityComplianceOf(options);
-      const publicUrl = options.publicUrl
-        ? parsePublicUrl(options.publicUrl)
-        : `https://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
-      // The API stack (fastify, SQLite, etcd3, RADOS) is loaded on use, so other verbs do not pay for it.
-      const [{ ApiMetrics, createApi }, compute] = await Promise.all([
-        import('../../api/index.js'),
-        import('../../compute/index.js'),
-      ]);
-      // A cluster node serving its own API certificate asks clients for one from the cluster CA
-      // (NodeTls.apiServerOptions) and serves its metrics to those that present one. One machine
-      // has no such CA, and a listener with an operator's certificate asks for none: no metrics.
-      const metrics = options.etcd !== undefined && options.apiCert === undefined ? new ApiMetrics() : undefined;
-      const backing = options.etcd
-        ? await clustered(io, options, options.etcd, metrics)
-        : await embedded(resolve(options.dataDir ?? ''));
-      const { db, password } = backing;
-      const driverName = options.computeDriver ?? (backing.hostView ? 'qemu' : 'fake');
-      let driver: ComputeDriver;
-      let tls: ApiTls;
-      // A refusal here closes what the backing opened, so that the process ends with its error.
-      try {
-        tls = await apiTls({
-          operator:
-            options.apiCert !== undefined && options.apiKey !== undefined
-              ? { certFile: options.apiCert, keyFile: options.apiKey }
-              : undefined,
-          ...(backing.tls ? { node: backing.tls } : { dataDir: resolve(options.dataDir ?? '') }),
-          publicUrl,
-          host: options.host,
-        });
-        if (driverName === 'fake') {
-          driver = new compute.FakeDriver(backing.hosts);
-        } else if (driverName === 'qemu' && backing.hostView && backing.tls) {
-          driver = new compute.HostComputeDriver(db, backing.hostView.inventories, backing.tls);
-        } else {
-          throw new CliUsageError(
-            driverName === 'qemu'
-              ? '--compute-driver qemu needs a cluster node (--etcd): its servers run on the nodes’ host services'
-              : `--compute-driver ${driverName}: give qemu or fake`,
-          );
-        }
-      } catch (error) {
-        await backing.close();
-        throw error;
-      }
-      const api = await createApi({
-        db,
-        blobs: backing.blobs,
-        ...(backing.bootableImages ? { bootableImages: backing.bootableImages } : {}),
-        driver,
-        credentialKey: backing.credentialKey,
+  securityComplianceOptions(
+    cloud
+      .command('serve')
+      .description(
+        'serve the OpenStack-compatible API: on one machine (--data-dir) or as a cluster node over the DB master (--etcd)',
+      )
+      .option('--data-dir <dir>', 'one machine: where the cloud database, image bytes and admin password live')
+      .option('--etcd <urls>', "a cluster node: etcd client URLs, comma-separated (the DB master's election)")
+      .option('--election <name>', "the DB master's election", 'db-master')
+      .option('--ceph-conf <file>', 'with --etcd: ceph.conf of the cluster whose RADOS holds the image bytes')
+      .option('--ceph-keyring <file>', 'with --etcd: cephx keyring (default: the one ceph.conf names)')
+      .option(
+        '--ceph-client <name>',
+        "with --etcd: cephx client name (default client.admin; a node's agent gives client.rackseed-api)",
+      )
+      .option('--image-pool <pool>', 'with --etcd: RADOS pool of the image bytes')
+      .option('--image-namespace <ns>', 'with --etcd: RADOS namespace of the image bytes', 'images')
+      .option(
+        '--admin-password-file <file>',
+        "with --etcd: the admin's password (first line): this node bootstraps the cloud (the seed's; other nodes only serve)",
+      )
+      .option(
+        '--credential-key-file <file>',
+        "with --etcd: the key Keystone credentials are sealed with in the database (64 hex characters; every node of a cloud the same: the node's agent derives it from the cluster key)",
+      )
+      .option('--port <port>', 'TCP port (HTTPS only)', '5000')
+      .option('--host <address>', 'address to listen on and advertise', '127.0.0.1')
+      .option(
+        '--public-url <url>',
+        'URL to advertise in the catalog and links instead of https://HOST:PORT (a gateway or VIP every node shares)',
+      )
+      .option(
+        '--api-cert <file>',
+        "an operator's certificate for the API (PEM, its chain after it), with --api-key (default: one from the cluster's CA, or on one machine from a CA of its own in --data-dir)",
+      )
+      .option('--api-key <file>', "with --api-cert: the certificate's private key (PEM, unencrypted)")
+      .option(
+        '--compute-driver <name>',
+        'qemu (servers are QEMU guests on the nodes’ host services; the default with --etcd) or fake (instant, nothing runs; the default with --data-dir, for API conformance and scale benchmarks)',
+      )
+      .option(TLS_OPTION[0], `with --etcd: ${TLS_OPTION[1]}`)
+      .option(
+        '--clouds-yaml <file>',
+        'clouds.yaml to add the rackseed entry to (default ~/.config/openstack/clouds.yaml)',
+      ),
+  ).action(async (options: ServeOptions, command: Command) => {
+    const port = Number(options.port);
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      throw new CliUsageError(`--port ${options.port} is not a TCP port`);
+    if ((options.dataDir === undefined) === (options.etcd === undefined)) {
+      throw new CliUsageError('give either --data-dir DIR (one machine) or --etcd URLS (a cluster node)');
+    }
+    if ((options.apiCert === undefined) !== (options.apiKey === undefined))
+      throw new CliUsageError('give --api-cert FILE and --api-key FILE together (an operator’s certificate)');
+    const securityCompliance = securityComplianceOf(options);
+    const publicUrl = options.publicUrl
+      ? parsePublicUrl(options.publicUrl)
+      : `https://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
+    // The API stack (fastify, SQLite, etcd3, RADOS) is loaded on use, so other verbs do not pay for it.
+    const [{ ApiMetrics, createApi }, compute] = await Promise.all([
+      import('../../api/index.js'),
+      import('../../compute/index.js'),
+    ]);
+    // A cluster node serving its own API certificate asks clients for one from the cluster CA
+    // (NodeTls.apiServerOptions) and serves its metrics to those that present one. One machine
+    // has no such CA, and a listener with an operator's certificate asks for none: no metrics.
+    const metrics = options.etcd !== undefined && options.apiCert === undefined ? new ApiMetrics() : undefined;
+    const backing = options.etcd
+      ? await clustered(io, options, options.etcd, metrics)
+      : await embedded(resolve(options.dataDir ?? ''));
+    const { db, password } = backing;
+    const driverName = options.computeDriver ?? (backing.hostView ? 'qemu' : 'fake');
+    let driver: ComputeDriver;
+    let tls: ApiTls;
+    // A refusal here closes what the backing opened, so that the process ends with its error.
+    try {
+      tls = await apiTls({
+        operator:
+          options.apiCert !== undefined && options.apiKey !== undefined
+            ? { certFile: options.apiCert, keyFile: options.apiKey }
+            : undefined,
+        ...(backing.tls ? { node: backing.tls } : { dataDir: resolve(options.dataDir ?? '') }),
         publicUrl,
-        tls: tls.files?.apiServerOptions() ?? { cert: tls.cert, key: tls.key },
-        ...(metrics ? { metrics } : {}),
-        logLevel: io.env.RACKSEED_LOG_LEVEL ?? 'warn',
-        securityCompliance,
-        ...(backing.placement ? { placement: backing.placement } : {}),
-        dashboard: backing.rack ? { rack: backing.rack } : {},
+        host: options.host,
       });
-      backing.hostView?.reportTo(api.servers);
-      try {
-        await api.app.listen({ port, host: options.host });
-        tls.files?.serve(api.app.server as unknown as TlsServer, 'api');
-      } catch (error) {
-        await api.app.close();
-        await backing.close();
-        throw new CloudServeError(
-          `cannot listen on ${options.host}:${port}: ${(error as Error).message}; pick another --port`,
-          error,
+      if (driverName === 'fake') {
+        driver = new compute.FakeDriver(backing.hosts);
+      } else if (driverName === 'qemu' && backing.hostView && backing.tls) {
+        driver = new compute.HostComputeDriver(db, backing.hostView.inventories, backing.tls);
+      } else {
+        throw new CliUsageError(
+          driverName === 'qemu'
+            ? '--compute-driver qemu needs a cluster node (--etcd): its servers run on the nodes’ host services'
+            : `--compute-driver ${driverName}: give qemu or fake`,
         );
       }
-      // A cluster node writes a clouds.yaml only when asked: its operator's is on another machine.
-      const cloudsYaml =
-        options.cloudsYaml !== undefined || backing.mode === 'embedded'
-          ? options.cloudsYaml !== undefined
-            ? resolve(options.cloudsYaml)
-            : defaultCloudsYaml(io.env)
-          : undefined;
-      if (cloudsYaml && password !== undefined)
-        await writeCloud(cloudsYaml, 'rackseed', { authUrl: `${publicUrl}/identity`, password, cacert: tls.caFile });
-      const value = {
-        url: publicUrl,
-        listen: `${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
-        authUrl: `${publicUrl}/identity`,
-        cloud: 'rackseed',
-        mode: backing.mode,
-        cloudsYaml: cloudsYaml && password !== undefined ? cloudsYaml : null,
-        cacert: tls.caFile ?? null,
-        passwordFile: backing.passwordFile ?? null,
-        driver: driver.name,
-      };
-      report(io, command.optsWithGlobals<GlobalOptions>(), value, (v) =>
-        [
-          `rackseed cloud serving the OpenStack API on ${v.url} (compute driver: ${v.driver})`,
-          `  dashboard: ${v.url}/dashboard/`,
-          ...(options.publicUrl ? [`  listening on ${v.listen}`] : []),
-          `  TLS: ${v.cacert ? `certificate from the CA in ${v.cacert}` : "the operator's certificate"}`,
-          `  database: ${v.mode === 'cluster' ? 'the elected DB master, image bytes in RADOS' : 'this machine'}`,
-          v.cloudsYaml
-            ? `  cloud "rackseed" written to ${v.cloudsYaml}; admin password in ${v.passwordFile}`
-            : v.passwordFile
-              ? `  admin password in ${v.passwordFile}`
-              : '  serving only: the cloud is bootstrapped by the node that has the admin password',
-          `  try:  OS_CLOUD=rackseed openstack server list`,
-          `  stop with Ctrl-C`,
-        ].join('\n'),
-      );
-      await untilSignal();
+    } catch (error) {
+      await backing.close();
+      throw error;
+    }
+    const api = await createApi({
+      db,
+      blobs: backing.blobs,
+      ...(backing.bootableImages ? { bootableImages: backing.bootableImages } : {}),
+      driver,
+      credentialKey: backing.credentialKey,
+      publicUrl,
+      tls: tls.files?.apiServerOptions() ?? { cert: tls.cert, key: tls.key },
+      ...(metrics ? { metrics } : {}),
+      logLevel: io.env.RACKSEED_LOG_LEVEL ?? 'warn',
+      securityCompliance,
+      ...(backing.placement ? { placement: backing.placement } : {}),
+      dashboard: backing.rack ? { rack: backing.rack } : {},
+    });
+    backing.hostView?.reportTo(api.servers);
+    try {
+      await api.app.listen({ port, host: options.host });
+      tls.files?.serve(api.app.server as unknown as TlsServer, 'api');
+    } catch (error) {
       await api.app.close();
       await backing.close();
-    });
+      throw new CloudServeError(
+        `cannot listen on ${options.host}:${port}: ${(error as Error).message}; pick another --port`,
+        error,
+      );
+    }
+    // A cluster node writes a clouds.yaml only when asked: its operator's is on another machine.
+    const cloudsYaml =
+      options.cloudsYaml !== undefined || backing.mode === 'embedded'
+        ? options.cloudsYaml !== undefined
+          ? resolve(options.cloudsYaml)
+          : defaultCloudsYaml(io.env)
+        : undefined;
+    if (cloudsYaml && password !== undefined)
+      await writeCloud(cloudsYaml, 'rackseed', { authUrl: `${publicUrl}/identity`, password, cacert: tls.caFile });
+    const value = {
+      url: publicUrl,
+      listen: `${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
+      authUrl: `${publicUrl}/identity`,
+      cloud: 'rackseed',
+      mode: backing.mode,
+      cloudsYaml: cloudsYaml && password !== undefined ? cloudsYaml : null,
+      cacert: tls.caFile ?? null,
+      passwordFile: backing.passwordFile ?? null,
+      driver: driver.name,
+    };
+    report(io, command.optsWithGlobals<GlobalOptions>(), value, (v) =>
+      [
+        `rackseed cloud serving the OpenStack API on ${v.url} (compute driver: ${v.driver})`,
+        `  dashboard: ${v.url}/dashboard/`,
+        ...(options.publicUrl ? [`  listening on ${v.listen}`] : []),
+        `  TLS: ${v.cacert ? `certificate from the CA in ${v.cacert}` : "the operator's certificate"}`,
+        `  database: ${v.mode === 'cluster' ? 'the elected DB master, image bytes in RADOS' : 'this machine'}`,
+        v.cloudsYaml
+          ? `  cloud "rackseed" written to ${v.cloudsYaml}; admin password in ${v.passwordFile}`
+          : v.passwordFile
+            ? `  admin password in ${v.passwordFile}`
+            : '  serving only: the cloud is bootstrapped by the node that has the admin password',
+        `  try:  OS_CLOUD=rackseed openstack server list`,
+        `  stop with Ctrl-C`,
+      ].join('\n'),
+    );
+    await untilSignal();
+    await api.app.close();
+    await backing.close();
+  });
 }
