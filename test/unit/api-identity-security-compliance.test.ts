@@ -137,6 +137,36 @@ describe("Keystone's security compliance", { timeout: 30_000 }, () => {
     expect((await login(exempt.id, 'first-pw')).status).toBe(201);
   });
 
+  it('lists users by when their passwords expire, as Keystone filters them; a malformed timestamp is a 400', async () => {
+    await start({ passwordExpiresDays: 10 });
+    const first = await newUser('first');
+    await newUser('never', { options: { ignore_password_expiry: true } });
+    await later(DAY);
+    const second = await newUser('second');
+    const at = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
+    const listed = async (...filters: string[]) => {
+      const query = filters.map((f) => `password_expires_at=${encodeURIComponent(f)}`).join('&');
+      const r = await call(admin, 'GET', `/users?${query}`);
+      expect(r.status).toBe(200);
+      return (r.body.users as Body[]).map((u) => u.name).sort();
+    };
+    const firstExpires = now - DAY + 10 * DAY;
+    expect(await listed(`lt:${at(firstExpires + DAY / 2)}`)).toEqual(['first']);
+    expect(await listed(`gt:${at(firstExpires + DAY / 2)}`)).toEqual(['second']);
+    expect(await listed(at(firstExpires))).toEqual(['first']);
+    expect(await listed(`neq:${at(firstExpires)}`)).toEqual(['second']);
+    expect(await listed(`gte:${at(firstExpires)}`, `lte:${at(firstExpires + DAY)}`)).toEqual(['first', 'second']);
+    expect(await listed(`gt:${at(firstExpires)}`, `lt:${at(firstExpires + DAY)}`)).toEqual([]);
+    expect((await listed()).length).toBeGreaterThanOrEqual(3); // no filter: every user, 'never' too
+    expect(first.password_expires_at).not.toBeNull();
+    expect(second.password_expires_at).not.toBeNull();
+    for (const bad of ['2016-13', 'lt:06:11:2016T15:32:17', `xx:${at(firstExpires)}`]) {
+      const r = await call(admin, 'GET', `/users?password_expires_at=${encodeURIComponent(bad)}`);
+      expect(r.status).toBe(400);
+      expect(r.body.error.message).toMatch(/^Timestamp not in expected format/);
+    }
+  });
+
   it("expires an admin's password at once with change_password_upon_first_use, unless the user ignores it", async () => {
     await start({ changePasswordUponFirstUse: true });
     const user = await newUser('first-use');

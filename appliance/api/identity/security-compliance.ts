@@ -169,3 +169,39 @@ export async function checkSelfServiceChange(
     }
   }
 }
+
+/** The comparisons `GET /v3/users?password_expires_at=OP:TIMESTAMP` takes (eq when none is given). */
+const equal = (e: number, t: number) => e === t;
+const EXPIRY_OPERATORS = new Map<string, (expires: number, at: number) => boolean>([
+  ['lt', (e, t) => e < t],
+  ['lte', (e, t) => e <= t],
+  ['gt', (e, t) => e > t],
+  ['gte', (e, t) => e >= t],
+  ['eq', equal],
+  ['neq', (e, t) => e !== t],
+]);
+
+/**
+ * Keystone's user list filter by password expiry: each value `[OP:]YYYY-MM-DDTHH:MM:SSZ`, all of
+ * them to hold; a user whose password never expires matches none. A timestamp in another shape
+ * is Keystone's 400.
+ */
+export function passwordExpiryFilter(values: readonly string[]): (user: User) => boolean {
+  const tests = values.map((value) => {
+    const [, named, rest = ''] = /^([a-z]+):(.*)$/.exec(value) ?? [];
+    const compare = EXPIRY_OPERATORS.get(named ?? '');
+    const timestamp = compare ? rest : value;
+    const at = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/.test(timestamp) ? Date.parse(timestamp) : NaN;
+    if (Number.isNaN(at))
+      throw badRequest(
+        'Timestamp not in expected format. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.',
+      );
+    return (expires: number) => (compare ?? equal)(expires, at);
+  });
+  return (user) => {
+    if (user.passwordExpiresAt === null) return tests.length === 0;
+    // Compared to the second, as the timestamps are given.
+    const expires = Math.floor(Date.parse(user.passwordExpiresAt) / 1000) * 1000;
+    return tests.every((test) => test(expires));
+  };
+}

@@ -1,10 +1,16 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { type ApiDeps, authOf, queryString, requireCloudAdmin, requireToken } from '../context.js';
+import { type ApiDeps, authOf, queryAll, queryString, requireCloudAdmin, requireToken } from '../context.js';
 import { badRequest, forbidden, notFound, unauthorized } from '../faults.js';
 import { scopesOf } from './auth.js';
 import { type Json, need, objectField, optionalBool, optionalString, requiredName } from './body.js';
 import { hashPassword, verifyPassword } from './passwords.js';
-import { checkPasswordRules, checkSelfServiceChange, mergeUserOptions, newPassword } from './security-compliance.js';
+import {
+  checkPasswordRules,
+  checkSelfServiceChange,
+  mergeUserOptions,
+  newPassword,
+  passwordExpiryFilter,
+} from './security-compliance.js';
 import { collectionLinks, descriptionOf, groupView, newId, projectView, truthy, userView } from './views.js';
 
 /** A user's attributes of Keystone's own; any other a client sends is kept as an extra one. */
@@ -42,12 +48,13 @@ export async function userRoutes(app: FastifyInstance, deps: ApiDeps): Promise<v
 
   app.get('/v3/users', { onRequest: auth }, async (request) => {
     requireCloudAdmin(authOf(request));
+    const expiry = passwordExpiryFilter(queryAll(request, 'password_expires_at'));
     const users = await db.users.list({
       name: queryString(request, 'name'),
       domainId: queryString(request, 'domain_id'),
       enabled: truthy(queryString(request, 'enabled')),
     });
-    return { users: users.map((u) => userView(deps, u)), links: collectionLinks(deps, request) };
+    return { users: users.filter(expiry).map((u) => userView(deps, u)), links: collectionLinks(deps, request) };
   });
   app.post('/v3/users', { onRequest: auth }, async (request, reply) => {
     requireCloudAdmin(authOf(request));
