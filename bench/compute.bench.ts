@@ -80,7 +80,7 @@ async function handStarted(dir: string, image: string, key: string): Promise<{ s
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
     req.on('end', () => {
-      const answer = metadataAnswer(req.method ?? 'GET', req.url ?? '/', body, metadata, port, '');
+      const answer = metadataAnswer(req.method ?? 'GET', req.url ?? '/', body, metadata, [port], '');
       res.writeHead(answer.status, { 'content-type': answer.type }).end(answer.body);
     });
   });

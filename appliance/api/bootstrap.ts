@@ -110,8 +110,15 @@ export async function bootstrapCloud(
         external: false,
         mtu: 1500,
         adminStateUp: true,
+        networkType: 'flat',
+        segmentationId: null,
+        description: '',
         createdAt: now,
+        updatedAt: now,
       },
+      -1,
+    );
+    await db.networks.createSubnet(
       {
         id: randomUUID(),
         name: 'provider-v4',
@@ -121,10 +128,14 @@ export async function bootstrapCloud(
         gatewayIp: '10.16.0.1',
         ipVersion: 4,
         enableDhcp: true,
-        poolStart: '10.16.0.2',
-        poolEnd: '10.16.255.254',
+        allocationPools: [{ start: '10.16.0.2', end: '10.16.255.254' }],
+        dnsNameservers: [],
+        hostRoutes: [],
+        description: '',
         createdAt: now,
+        updatedAt: now,
       },
+      -1,
     );
   }
   await seedMetadefs(db, project.id);

@@ -9,6 +9,7 @@ import {
   type NicRequest,
 } from '../host/index.js';
 import type { ComputeDriver, HostInfo } from './driver.js';
+import { serverPorts } from './server-ports.js';
 import { portFirewalls } from './firewall.js';
 
 /** The server's host has no live host service (the node is down or has none). */
@@ -65,7 +66,7 @@ export class HostComputeDriver implements ComputeDriver {
     const [flavor, image, ports, keypair] = await Promise.all([
       this.db.flavors.get(server.flavorId),
       this.db.images.get(server.imageId),
-      this.db.networks.ports({ deviceId: server.id }),
+      serverPorts(this.db, server),
       server.keyName ? this.db.keypairs.get(server.userId, server.keyName) : null,
     ]);
     if (!flavor) throw new ServerBuildError(`Flavor ${server.flavorId} could not be found.`);
@@ -90,20 +91,25 @@ export class HostComputeDriver implements ComputeDriver {
     const nics: NicRequest[] = [];
     const firewalls = await portFirewalls(this.db, ports);
     for (const port of ports) {
+      const [address] = port.fixedIps;
       const [subnet, network] = await Promise.all([
-        this.db.networks.getSubnet(port.subnetId),
+        address ? this.db.networks.getSubnet(address.subnetId) : null,
         this.db.networks.get(port.networkId),
       ]);
-      if (!subnet || !network) throw new ServerBuildError(`Port ${port.id} has no subnet or network.`);
+      if (!address || !subnet || !network) throw new ServerBuildError(`Port ${port.id} has no address or network.`);
       nics.push({
         portId: port.id,
         networkId: port.networkId,
+        segment:
+          network.networkType === 'vxlan' && network.segmentationId !== null
+            ? { type: 'vxlan', vni: network.segmentationId }
+            : { type: 'flat' },
         mac: port.macAddress,
-        ip: port.ipAddress,
+        ip: address.ipAddress,
         prefixLength: Number(subnet.cidr.split('/')[1]),
-        gateway: subnet.gatewayIp || null,
+        gateway: subnet.gatewayIp,
         mtu: network.mtu,
-        dns: [],
+        dns: subnet.dnsNameservers,
         tag: port.tag,
         firewall: firewalls.get(port.id) ?? { stateful: true, rules: [] },
       });
@@ -204,7 +210,7 @@ export class HostComputeDriver implements ComputeDriver {
     const failures: unknown[] = [];
     await Promise.all(
       servers.map(async (server) => {
-        const ports = await this.db.networks.ports({ deviceId: server.id });
+        const ports = await serverPorts(this.db, server);
         const firewalls = Object.fromEntries(await portFirewalls(this.db, ports));
         await this.#onHost(server, (host) => host.setFirewalls(server.id, firewalls)).catch((error: unknown) => {
           if ((error as { code?: string }).code !== 'HOST_ERR_GUEST_NOT_FOUND') failures.push(error);

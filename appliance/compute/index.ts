@@ -3,7 +3,7 @@
  * compute driver interface with its drivers (`qemu`: guests on the nodes' host services;
  * `fake`: instant, for API conformance and scale benchmarks), the view of the host services,
  * the evacuation of a fenced node's servers, the sweep of servers whose effect never reported,
- * and ports' firewalls from their security groups.
+ * a server's ports, and ports' firewalls from their security groups.
  */
 export { type ComputeDriver, type ComputeHost, FakeDriver, type HostInfo } from './driver.js';
 export { Evacuation, type EvacuationOptions } from './evacuation.js';
@@ -18,5 +18,6 @@ export {
   PlacementConfigError,
   watchPlacement,
 } from './placement.js';
+export { serverPorts } from './server-ports.js';
 export { type Destination, machineOf, type Requester, ServerService, ServerStateError } from './servers.js';
 export { StuckServers } from './stuck.js';

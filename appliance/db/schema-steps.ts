@@ -384,4 +384,49 @@ export const CLOUD_MIGRATIONS: readonly Migration[] = [
   INSERT INTO password_history (user_id, hash) SELECT id, password_hash FROM users WHERE password_hash IS NOT NULL;
   `,
   },
+  {
+    version: 25,
+    name: "Neutron's networks of a project's own (VXLAN segments), subnets with their pools, DNS and routes, ports with any number of fixed addresses",
+    up: `
+  -- The provider network (and any network so far) is the flat one.
+  ALTER TABLE networks ADD COLUMN network_type TEXT NOT NULL DEFAULT 'flat';
+  ALTER TABLE networks ADD COLUMN segmentation_id INTEGER;
+  ALTER TABLE networks ADD COLUMN description TEXT NOT NULL DEFAULT '';
+  ALTER TABLE networks ADD COLUMN updated_at TEXT NOT NULL DEFAULT '';
+  UPDATE networks SET updated_at = created_at;
+  CREATE UNIQUE INDEX networks_vni ON networks (segmentation_id) WHERE network_type = 'vxlan';
+  -- A subnet without a gateway holds '' (the column stays NOT NULL).
+  ALTER TABLE subnets ADD COLUMN allocation_pools TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE subnets ADD COLUMN dns_nameservers TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE subnets ADD COLUMN host_routes TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE subnets ADD COLUMN description TEXT NOT NULL DEFAULT '';
+  ALTER TABLE subnets ADD COLUMN updated_at TEXT NOT NULL DEFAULT '';
+  UPDATE subnets SET allocation_pools = json_array(json_object('start', pool_start, 'end', pool_end)),
+    updated_at = created_at;
+  ALTER TABLE subnets DROP COLUMN pool_start;
+  ALTER TABLE subnets DROP COLUMN pool_end;
+  CREATE INDEX subnets_network ON subnets (network_id);
+  -- A port's addresses move to their own table; the ports table is made again without them. Its
+  -- security groups are kept aside meanwhile (dropping the old table cascades to them).
+  CREATE TEMP TABLE kept_port_groups AS SELECT * FROM port_security_groups;
+  CREATE TABLE ports_new (id TEXT PRIMARY KEY, name TEXT NOT NULL,
+    network_id TEXT NOT NULL REFERENCES networks(id), project_id TEXT NOT NULL, device_id TEXT NOT NULL,
+    device_owner TEXT NOT NULL, mac_address TEXT NOT NULL, admin_state_up INTEGER NOT NULL,
+    description TEXT NOT NULL, server_made INTEGER NOT NULL, tag TEXT, created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL, UNIQUE (network_id, mac_address));
+  CREATE TABLE port_ips (port_id TEXT NOT NULL REFERENCES ports_new(id) ON DELETE CASCADE,
+    subnet_id TEXT NOT NULL REFERENCES subnets(id), ip_address TEXT NOT NULL, ip_int INTEGER NOT NULL,
+    PRIMARY KEY (subnet_id, ip_int));
+  CREATE INDEX port_ips_port ON port_ips (port_id);
+  INSERT INTO ports_new SELECT id, name, network_id, project_id, device_id, device_owner, mac_address, 1, '',
+    CASE WHEN device_owner LIKE 'compute:%' THEN 1 ELSE 0 END, tag, created_at, created_at FROM ports;
+  INSERT INTO port_ips SELECT id, subnet_id, ip_address, ip_int FROM ports;
+  DROP TABLE ports;
+  ALTER TABLE ports_new RENAME TO ports;
+  CREATE INDEX ports_device ON ports (device_id);
+  CREATE INDEX ports_network ON ports (network_id);
+  INSERT INTO port_security_groups SELECT * FROM kept_port_groups;
+  DROP TABLE kept_port_groups;
+  `,
+  },
 ];

@@ -254,7 +254,7 @@ export function securityGroupsSql(db: Database.Database): CloudSql['securityGrou
       const addresses: Record<string, string[]> = Object.fromEntries(groupIds.map((id) => [id, []]));
       if (groupIds.length === 0) return addresses;
       for (const r of all(
-        `SELECT m.group_id, p.ip_address FROM port_security_groups m JOIN ports p ON p.id = m.port_id
+        `SELECT m.group_id, p.ip_address FROM port_security_groups m JOIN port_ips p ON p.port_id = m.port_id
          WHERE m.group_id IN (${inList(groupIds)}) ORDER BY p.ip_int`,
         ...groupIds,
       ))

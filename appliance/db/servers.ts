@@ -1,17 +1,10 @@
 import type Database from 'better-sqlite3';
 import { DEFAULT_ZONE, hostZones } from './aggregates.js';
-import { DbExhaustedError, DbNoValidHostError, DbNotFoundError, DbQuotaExceededError, DbStaleError } from './errors.js';
+import { DbConflictError, DbNoValidHostError, DbNotFoundError, DbQuotaExceededError, DbStaleError } from './errors.js';
+import { portsWriter } from './networks.js';
 import { nameFilter } from './name-filter.js';
 import { json, num, type Row, setClause, statements, str, strOrNull } from './rows.js';
 import type { CloudSql, HostCapacity, Nic, Server, ServerFlavor, ServerGroup, ServerGroupPolicy } from './types.js';
-
-function ipToInt(ip: string): number {
-  return ip.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0);
-}
-
-function intToIp(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-}
 
 const toServer = (r: Row): Server => ({
   id: str(r.id),
@@ -53,6 +46,7 @@ const toServer = (r: Row): Server => ({
  */
 export function serversSql(db: Database.Database): CloudSql['servers'] {
   const { all, one, run, insert, mustChange, getOrThrow } = statements(db);
+  const ports = portsWriter(db);
 
   const serverUsage = (projectId: string) => {
     const r = one(
@@ -90,43 +84,53 @@ export function serversSql(db: Database.Database): CloudSql['servers'] {
     const addresses: Server['addresses'] = [];
     for (const nic of nics) {
       const network = one('SELECT name FROM networks WHERE id = ?', nic.networkId);
-      const subnet = one('SELECT * FROM subnets WHERE network_id = ? ORDER BY created_at LIMIT 1', nic.networkId);
-      if (!network || !subnet) throw new DbNotFoundError('network', nic.networkId);
-      const used = new Set(all('SELECT ip_int FROM ports WHERE subnet_id = ?', subnet.id).map((r) => num(r.ip_int)));
-      let ip = ipToInt(str(subnet.pool_start));
-      const last = ipToInt(str(subnet.pool_end));
-      while (ip <= last && used.has(ip)) ip++;
-      if (ip > last) throw new DbExhaustedError(`network ${nic.networkId} has no free address left`);
-      insert(
-        'ports',
-        {
-          id: nic.portId,
-          name: '',
-          network_id: nic.networkId,
-          subnet_id: subnet.id,
-          project_id: server.projectId,
-          device_id: server.id,
-          device_owner: 'compute:nova',
-          mac_address: nic.macAddress,
-          ip_address: intToIp(ip),
-          ip_int: ip,
-          tag: nic.tag,
-          created_at: server.createdAt,
-        },
-        'port',
-      );
-      for (const groupId of new Set(nic.securityGroupIds)) {
-        if (!one('SELECT 1 FROM security_groups WHERE id = ? AND project_id = ?', groupId, server.projectId))
-          throw new DbNotFoundError('security group', groupId);
-        run('INSERT INTO port_security_groups (port_id, group_id) VALUES (?, ?)', nic.portId, groupId);
+      if (!network) throw new DbNotFoundError('network', nic.networkId);
+      if (nic.existing) {
+        // A port the user made: bound to the server (Nova's), its groups its own.
+        const bound = run(
+          `UPDATE ports SET device_id = ?, device_owner = 'compute:nova', updated_at = ? WHERE id = ? AND device_id = ''`,
+          server.id,
+          server.createdAt,
+          nic.portId,
+        );
+        if (bound.changes === 0) {
+          if (!ports.get(nic.portId)) throw new DbNotFoundError('port', nic.portId);
+          throw new DbConflictError(`Port ${nic.portId} is still in use.`);
+        }
+      } else {
+        ports.insert(
+          {
+            id: nic.portId,
+            name: '',
+            networkId: nic.networkId,
+            projectId: server.projectId,
+            deviceId: server.id,
+            deviceOwner: 'compute:nova',
+            macAddress: nic.macAddress,
+            adminStateUp: true,
+            description: '',
+            serverMade: true,
+            tag: nic.tag,
+            createdAt: server.createdAt,
+            updatedAt: server.createdAt,
+          },
+          nic.fixedIp === null ? null : [{ ipAddress: nic.fixedIp }],
+        );
+        for (const groupId of new Set(nic.securityGroupIds)) {
+          if (!one('SELECT 1 FROM security_groups WHERE id = ? AND project_id = ?', groupId, server.projectId))
+            throw new DbNotFoundError('security group', groupId);
+          run('INSERT INTO port_security_groups (port_id, group_id) VALUES (?, ?)', nic.portId, groupId);
+        }
       }
-      addresses.push({
-        network: str(network.name),
-        addr: intToIp(ip),
-        version: 4,
-        mac: nic.macAddress,
-        portId: nic.portId,
-      });
+      const port = ports.get(nic.portId);
+      for (const ip of port?.fixedIps ?? [])
+        addresses.push({
+          network: str(network.name),
+          addr: ip.ipAddress,
+          version: 4,
+          mac: port?.macAddress ?? nic.macAddress,
+          portId: nic.portId,
+        });
     }
     const created: Server = {
       ...server,
@@ -198,7 +202,11 @@ export function serversSql(db: Database.Database): CloudSql['servers'] {
         if (!one('SELECT 1 FROM servers WHERE id = ?', id)) throw new DbNotFoundError('server', id);
         throw new DbStaleError(`server ${id} is no longer ${fromState}`);
       }
-      if (change.state === 'deleted') run('DELETE FROM ports WHERE device_id = ?', id);
+      if (change.state === 'deleted') {
+        // Its own ports go with it; those the user made stay, unbound (Nova's).
+        run('DELETE FROM ports WHERE device_id = ? AND server_made = 1', id);
+        run(`UPDATE ports SET device_id = '', device_owner = '', updated_at = ? WHERE device_id = ?`, now, id);
+      }
       const row = one('SELECT * FROM servers WHERE id = ?', id);
       if (!row) throw new DbNotFoundError('server', id);
       return toServer(row);

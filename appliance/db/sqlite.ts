@@ -8,6 +8,7 @@ import { domainConfigsSql } from './domain-configs.js';
 import { endpointFilterSql } from './endpoint-filter.js';
 import { imageMembersSql } from './image-members.js';
 import { metadefsSql } from './metadefs.js';
+import { networksSql } from './networks.js';
 import { migrationsSql } from './migrations.js';
 import { oauthConsumersSql } from './oauth-consumers.js';
 import { policiesSql } from './policies.js';
@@ -19,7 +20,7 @@ import { serverTagsSql } from './server-tags.js';
 import { identitySql, toDomain, toProject, toUser } from './identity.js';
 import { roleAssignmentsSql } from './role-assignments.js';
 import { trustsSql } from './trusts.js';
-import { bool, json, num, type Row, statements, str, strOrNull, where } from './rows.js';
+import { bool, json, num, type Row, statements, str, strOrNull } from './rows.js';
 import { DbNotFoundError } from './errors.js';
 import {
   type CloudSql,
@@ -28,11 +29,8 @@ import {
   type Image,
   type ImageSortKey,
   type Keypair,
-  type Network,
-  type Port,
   type QuotaResource,
   type SigningKey,
-  type Subnet,
 } from './types.js';
 
 // The schema's steps are schema-steps.ts's; still exported here for those that import them from here.
@@ -85,45 +83,6 @@ const toImage = (r: Row): Image => ({
   properties: json<Record<string, string>>(r.properties),
   createdAt: str(r.created_at),
   updatedAt: str(r.updated_at),
-});
-
-const toNetwork = (r: Row): Network => ({
-  id: str(r.id),
-  name: str(r.name),
-  projectId: str(r.project_id),
-  shared: bool(r.shared),
-  external: bool(r.external),
-  mtu: num(r.mtu),
-  adminStateUp: bool(r.admin_state_up),
-  createdAt: str(r.created_at),
-});
-
-const toSubnet = (r: Row): Subnet => ({
-  id: str(r.id),
-  name: str(r.name),
-  networkId: str(r.network_id),
-  projectId: str(r.project_id),
-  cidr: str(r.cidr),
-  gatewayIp: str(r.gateway_ip),
-  ipVersion: 4,
-  enableDhcp: bool(r.enable_dhcp),
-  poolStart: str(r.pool_start),
-  poolEnd: str(r.pool_end),
-  createdAt: str(r.created_at),
-});
-
-const toPort = (r: Row): Port => ({
-  id: str(r.id),
-  name: str(r.name),
-  networkId: str(r.network_id),
-  subnetId: str(r.subnet_id),
-  projectId: str(r.project_id),
-  deviceId: str(r.device_id),
-  deviceOwner: str(r.device_owner),
-  macAddress: str(r.mac_address),
-  ipAddress: str(r.ip_address),
-  tag: strOrNull(r.tag),
-  createdAt: str(r.created_at),
 });
 
 /**
@@ -534,87 +493,7 @@ export function cloudSql(db: Database.Database): CloudSql {
         run('DELETE FROM image_members WHERE image_id = ?', id);
       },
     },
-    networks: {
-      create: (network, subnet) =>
-        db.transaction(() => {
-          insert(
-            'networks',
-            {
-              id: network.id,
-              name: network.name,
-              project_id: network.projectId,
-              shared: network.shared,
-              external: network.external,
-              mtu: network.mtu,
-              admin_state_up: network.adminStateUp,
-              created_at: network.createdAt,
-            },
-            `network ${network.name}`,
-          );
-          insert(
-            'subnets',
-            {
-              id: subnet.id,
-              name: subnet.name,
-              network_id: subnet.networkId,
-              project_id: subnet.projectId,
-              cidr: subnet.cidr,
-              gateway_ip: subnet.gatewayIp,
-              ip_version: subnet.ipVersion,
-              enable_dhcp: subnet.enableDhcp,
-              pool_start: subnet.poolStart,
-              pool_end: subnet.poolEnd,
-              created_at: subnet.createdAt,
-            },
-            `subnet ${subnet.name}`,
-          );
-          return network;
-        })(),
-      get: (id) => {
-        const r = one('SELECT * FROM networks WHERE id = ?', id);
-        return r ? toNetwork(r) : null;
-      },
-      list: (filter) => {
-        const clauses: string[] = [];
-        const params: unknown[] = [];
-        if (filter.name !== undefined) {
-          clauses.push('name = ?');
-          params.push(filter.name);
-        }
-        if (filter.projectId !== undefined) {
-          clauses.push('(shared = 1 OR project_id = ?)');
-          params.push(filter.projectId);
-        }
-        const sql = `SELECT * FROM networks${clauses.length ? ` WHERE ${clauses.join(' AND ')}` : ''} ORDER BY name`;
-        return all(sql, ...params).map(toNetwork);
-      },
-      subnets: (filter) => {
-        const clauses: string[] = [];
-        const params: unknown[] = [];
-        if (filter.networkId !== undefined) {
-          clauses.push('network_id = ?');
-          params.push(filter.networkId);
-        }
-        if (filter.projectId !== undefined) {
-          clauses.push('(project_id = ? OR network_id IN (SELECT id FROM networks WHERE shared = 1))');
-          params.push(filter.projectId);
-        }
-        const sql = `SELECT * FROM subnets${clauses.length ? ` WHERE ${clauses.join(' AND ')}` : ''} ORDER BY name`;
-        return all(sql, ...params).map(toSubnet);
-      },
-      getSubnet: (id) => {
-        const r = one('SELECT * FROM subnets WHERE id = ?', id);
-        return r ? toSubnet(r) : null;
-      },
-      ports: (filter) => {
-        const w = where({ device_id: filter.deviceId, network_id: filter.networkId, project_id: filter.projectId });
-        return all(`SELECT * FROM ports${w.sql} ORDER BY created_at, id`, ...w.params).map(toPort);
-      },
-      getPort: (id) => {
-        const r = one('SELECT * FROM ports WHERE id = ?', id);
-        return r ? toPort(r) : null;
-      },
-    },
+    networks: networksSql(db),
     quotas: {
       get: (projectId) => quotasOf(projectId),
       set: (projectId, limits) => {

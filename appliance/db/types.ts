@@ -609,6 +609,9 @@ export interface MetadefOrder {
   limit?: number;
 }
 
+/** How a network's traffic travels between hosts: the provider's flat network, or a VXLAN segment of its own. */
+export type NetworkType = 'flat' | 'vxlan';
+
 export interface Network {
   id: string;
   name: string;
@@ -617,7 +620,23 @@ export interface Network {
   external: boolean;
   mtu: number;
   adminStateUp: boolean;
+  networkType: NetworkType;
+  /** A vxlan network's VNI (1 to 16777215, unique); null for the flat one. */
+  segmentationId: number | null;
+  description: string;
   createdAt: string;
+  updatedAt: string;
+}
+
+/** One address range of a subnet, inclusive. */
+export interface AllocationPool {
+  start: string;
+  end: string;
+}
+
+export interface HostRoute {
+  destination: string;
+  nexthop: string;
 }
 
 export interface Subnet {
@@ -626,37 +645,61 @@ export interface Subnet {
   networkId: string;
   projectId: string;
   cidr: string;
-  gatewayIp: string;
+  /** null: the subnet has no gateway. */
+  gatewayIp: string | null;
   ipVersion: 4;
   enableDhcp: boolean;
-  /** First and last assignable address, inclusive. */
-  poolStart: string;
-  poolEnd: string;
+  /** What its IPAM hands out when a port names no address, in order. */
+  allocationPools: AllocationPool[];
+  dnsNameservers: string[];
+  hostRoutes: HostRoute[];
+  description: string;
   createdAt: string;
+  updatedAt: string;
+}
+
+/** One fixed address of a port, on one of its network's subnets. */
+export interface FixedIp {
+  subnetId: string;
+  ipAddress: string;
+}
+
+/** A fixed address a new or updated port asks for: a subnet (any free address of it), an address, or both. */
+export interface FixedIpRequest {
+  subnetId?: string;
+  ipAddress?: string;
 }
 
 export interface Port {
   id: string;
   name: string;
   networkId: string;
-  subnetId: string;
   projectId: string;
   deviceId: string;
   deviceOwner: string;
   macAddress: string;
-  ipAddress: string;
+  fixedIps: FixedIp[];
+  adminStateUp: boolean;
+  description: string;
+  /** Made by a server's create, and deleted with it (a port the user made is only unbound). */
+  serverMade: boolean;
   /** The device tag its server's create gave it (Nova's, 2.32), which the guest's metadata shows; null for none. */
   tag: string | null;
   createdAt: string;
+  updatedAt: string;
 }
 
-/** A network interface to create with a server. */
+/** A network interface to create with a server: a new port on a network, or a port the user made. */
 export interface Nic {
   networkId: string;
   portId: string;
+  /** The port exists (the user made it): the server binds it rather than making one. */
+  existing: boolean;
+  /** The address asked for on the network (Nova's `fixed_ip`); null for any. */
+  fixedIp: string | null;
   macAddress: string;
   tag: string | null;
-  /** The security groups its port is in (ids of the server's project's groups). */
+  /** The security groups its port is in (ids of the server's project's groups); an existing port keeps its own. */
   securityGroupIds: readonly string[];
 }
 
@@ -1257,11 +1300,56 @@ export interface CloudDb {
     filterOf(projectId: string): Promise<ProjectEndpointFilter>;
   };
   networks: {
-    create(network: Network, subnet: Subnet): Promise<Network>;
+    /**
+     * A network; a `vxlan` one with `segmentationId` null gets the lowest free VNI. DbConflictError
+     * if its VNI is taken; DbQuotaExceededError past the project's `quota` (-1: none).
+     */
+    create(network: Network, quota: number): Promise<Network>;
     get(id: string): Promise<Network | null>;
+    /** By name; a project's own and the shared ones when `projectId` is given. */
     list(filter: { name?: string; projectId?: string }): Promise<Network[]>;
+    update(
+      id: string,
+      patch: Partial<Pick<Network, 'name' | 'description' | 'adminStateUp' | 'shared'>>,
+      now: string,
+    ): Promise<Network>;
+    /** Deletes it and its subnets; DbConflictError while a port is on it. */
+    delete(id: string): Promise<void>;
+    /** DbNotFoundError if its network is unknown; DbConflictError if it overlaps one of the network's; quota as networks'. */
+    createSubnet(subnet: Subnet, quota: number): Promise<Subnet>;
+    updateSubnet(
+      id: string,
+      patch: Partial<
+        Pick<
+          Subnet,
+          'name' | 'description' | 'gatewayIp' | 'enableDhcp' | 'allocationPools' | 'dnsNameservers' | 'hostRoutes'
+        >
+      >,
+      now: string,
+    ): Promise<Subnet>;
+    /** DbConflictError while a port has an address on it. */
+    deleteSubnet(id: string): Promise<void>;
     subnets(filter: { networkId?: string; projectId?: string }): Promise<Subnet[]>;
     getSubnet(id: string): Promise<Subnet | null>;
+    /**
+     * A port with the addresses asked for (none asked: one from the network's first subnet with
+     * a free one). DbConflictError (`IpAddressInUse`, `MacAddressInUse`), DbExhaustedError,
+     * DbInvalidError for an address on no subnet of the network; quota as networks'.
+     */
+    createPort(
+      port: Omit<Port, 'fixedIps'>,
+      fixedIps: readonly FixedIpRequest[] | null,
+      securityGroupIds: readonly string[],
+      quota: number,
+    ): Promise<Port>;
+    /** `fixedIps` null: the port keeps its addresses (null, not undefined: arguments cross the DB master's RPC as JSON). */
+    updatePort(
+      id: string,
+      patch: Partial<Pick<Port, 'name' | 'description' | 'adminStateUp' | 'deviceId' | 'deviceOwner' | 'macAddress'>>,
+      fixedIps: readonly FixedIpRequest[] | null,
+      now: string,
+    ): Promise<Port>;
+    deletePort(id: string): Promise<void>;
     ports(filter: { deviceId?: string; networkId?: string; projectId?: string }): Promise<Port[]>;
     getPort(id: string): Promise<Port | null>;
   };

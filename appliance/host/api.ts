@@ -8,7 +8,12 @@ import type { GuestRequest, PortFirewall } from './types.js';
 /** The largest console tail one call returns (Nova's console log API takes a line count; we bound bytes). */
 const CONSOLE_MAX_BYTES = 1024 * 1024;
 /** What the request asked that cannot be: the caller's fault (400), not the host's. */
-const REFUSED = new Set(['HOST_ERR_IMAGE_NOT_BOOTABLE', 'RBD_ERR_TOO_SMALL', 'RBD_ERR_NOT_FOUND']);
+const REFUSED = new Set([
+  'HOST_ERR_IMAGE_NOT_BOOTABLE',
+  'HOST_ERR_NO_TUNNEL',
+  'RBD_ERR_TOO_SMALL',
+  'RBD_ERR_NOT_FOUND',
+]);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**

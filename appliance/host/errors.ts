@@ -1,9 +1,9 @@
 import { RackseedError } from '../../agent/index.js';
 
-/** A request the host service refuses as it stands (the API answers 400). */
+/** A request the host service refuses as it stands (the API answers 400); `code` says what part of it, when it is not the general one. */
 export class HostRequestError extends RackseedError {
-  constructor(message: string) {
-    super('HOST_ERR_BAD_REQUEST', message);
+  constructor(message: string, code: 'HOST_ERR_BAD_REQUEST' | 'HOST_ERR_BAD_SEGMENT' = 'HOST_ERR_BAD_REQUEST') {
+    super(code, message);
   }
 }
 
@@ -66,6 +66,13 @@ export class QemuStartError extends RackseedError {
 export class HostPortError extends RackseedError {
   constructor(message: string, cause?: unknown) {
     super('HOST_ERR_PORT', message, { cause });
+  }
+}
+
+/** A port of a VXLAN network, on a node with no IPv4 tunnel address to carry it from (`host serve --host`). */
+export class HostNoTunnelError extends RackseedError {
+  constructor(message: string) {
+    super('HOST_ERR_NO_TUNNEL', message);
   }
 }
 

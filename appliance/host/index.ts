@@ -12,6 +12,7 @@ export {
   HostCallError,
   HostGuestNotFoundError,
   HostImageNotBootableError,
+  HostNoTunnelError,
   HostPortError,
   HostRequestError,
   QemuStartError,
@@ -22,15 +23,14 @@ export {
 } from './errors.js';
 export {
   classlessRoutes,
+  type GuestDirectory,
   type GuestLease,
   type GuestMetadata,
   GuestNetwork,
+  type GuestNetworkOptions,
   guestDhcpReply,
   metadataAnswer,
   METADATA_ADDRESS,
-  runGuestNet,
-  serveGuestControl,
-  Supervised,
   tapName,
 } from './network/index.js';
 export { accelFor, QemuGuest, type QemuOptions, QemuRuntime, qemuArgs, socketPath } from './qemu/index.js';

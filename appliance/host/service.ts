@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { keys, type Store } from '../../agent/index.js';
 import { HostGuestNotFoundError, HostRequestError } from './errors.js';
 import { checkFirewall, isCidr } from './network/firewall.js';
+import { checkSegment } from './network/segment.js';
 import type {
   GuestDiagnostics,
   GuestPower,
@@ -424,6 +425,10 @@ function checkRequest(request: GuestRequest): void {
     if (!isCidr(`${String(nic.ip)}/32`))
       throw new HostRequestError(`port ${nic.portId}: ${String(nic.ip)} is not an IPv4 address`);
     checkFirewall(nic.portId, nic.firewall);
+    checkSegment(nic.portId, nic.segment);
+    // A tap, its bridge and a VXLAN device take it (IPv4's least is 68: RFC 791).
+    if (!Number.isInteger(nic.mtu) || nic.mtu < 68 || nic.mtu > 65535)
+      throw new HostRequestError(`port ${nic.portId}: mtu must be an integer in 68..65535`);
     if (!MAC.test(nic.mac))
       throw new HostRequestError(`port ${nic.portId}: ${nic.mac} is not a lower-case MAC address`);
     if (!tagged(nic.tag))

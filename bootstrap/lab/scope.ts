@@ -83,8 +83,13 @@ function killRecorded(pid: number, start: string, signal: NodeJS.Signals): boole
 }
 
 function deleteNetns(name: string): void {
-  // A lab machine's host service makes `<its namespace>-guests` for its guests' DHCP and metadata.
-  if (!name.endsWith('-guests')) deleteNetns(`${name}-guests`);
+  // A lab machine's host service makes `<its namespace>-guests` for its guests' DHCP and metadata
+  // on the provider network, and `<its namespace>-guests-v<VNI>` on each project network.
+  const services = `${name}-guests`;
+  if (!name.includes('-guests') && existsSync('/run/netns'))
+    for (const entry of readdirSync('/run/netns'))
+      if (entry === services || (entry.startsWith(`${services}-v`) && /^\d+$/.test(entry.slice(services.length + 2))))
+        deleteNetns(entry);
   if (!existsSync(`/run/netns/${name}`)) return;
   // Processes still inside would keep its interfaces alive: kill them first, by pid.
   try {

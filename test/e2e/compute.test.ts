@@ -22,6 +22,11 @@ const pidsOf = (pattern: string): number[] => {
   return found.split('\n').filter(Boolean).map(Number).sort();
 };
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
+/** The project's own network of the lab (a VXLAN segment), beside the provider network. */
+const LAB_NET_CIDR = '10.30.7.0/24';
+const labAddressOf = (server: { addresses: unknown }): string =>
+  new RegExp(`${LAB_NET_CIDR.slice(0, -4).replaceAll('.', '\\.')}[0-9]+`).exec(JSON.stringify(server.addresses))?.[0] ??
+  '';
 const RACKSEED = [process.execPath, join(REPO, 'bin/rackseed.js')];
 
 interface ServerView {
@@ -134,6 +139,10 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
 
   it('boots a server: ACTIVE, its console shows the boot, ssh with the keypair reaches it and the metadata names it and its tagged NIC', async () => {
     const userData = '#!/bin/sh\necho user-data-ran > /tmp/user-data-ran\n';
+    // A network of the project's own (a VXLAN segment between the nodes), beside the provider one.
+    const labNet = await openstack<{ id: string; mtu: number }>(['network', 'create', 'lab-net']);
+    expect(labNet.mtu).toBe(1450);
+    await openstack(['subnet', 'create', '--network', 'lab-net', '--subnet-range', LAB_NET_CIDR, 'lab-subnet']);
     const [token, flavor, image, provider] = await Promise.all([
       openstack<{ id: string }>(['token', 'issue']),
       openstack<{ id: string }>(['flavor', 'show', 'lab.guest']),
@@ -155,7 +164,7 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
         server: {
           ...{ name: 'vm1', flavorRef: flavor.id, imageRef: image.id, key_name: 'lab-key' },
           user_data: Buffer.from(userData).toString('base64'),
-          networks: [{ uuid: provider.id, tag: 'web' }],
+          networks: [{ uuid: provider.id, tag: 'web' }, { uuid: labNet.id }],
         },
       }),
     });
@@ -219,6 +228,12 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     );
     expect(pci.trim()).toBe('0000:00:03.0');
     expect((await ssh('cat /tmp/user-data-ran')).trim()).toBe('user-data-ran');
+    // Its second NIC has its lab-net port's address, from its network's own DHCP, at the VXLAN's MTU.
+    const labAddress = labAddressOf(server);
+    expect(labAddress.startsWith(LAB_NET_CIDR.slice(0, -4))).toBe(true);
+    expect(await ssh('ip -o -4 addr show dev eth1; cat /sys/class/net/eth1/mtu')).toMatch(
+      new RegExp(`inet ${labAddress.replaceAll('.', '\\.')}/24[\\s\\S]*\\n1450\\s*$`),
+    );
     const console_ = await openstack<string>(['console', 'log', 'show', 'vm1'], false);
     expect(console_).toContain('rackseed-guest: ssh up');
     expect(console_).toContain(server.id);
@@ -242,7 +257,7 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     expect(used).toMatchObject({ state: 'running', memory_details: { maximum: 192 } });
     expect(used.cpu_details[0]?.time).toBeGreaterThan(0);
     expect(used.disk_details[0]?.read_bytes).toBeGreaterThan(1024 * 1024);
-    expect(used.nic_details).toHaveLength(1);
+    expect(used.nic_details).toHaveLength(2);
     expect(used.nic_details[0]?.rx_octets).toBeGreaterThan(0);
     expect(used.nic_details[0]?.tx_octets).toBeGreaterThan(0);
     // The agents' metrics count it: one running guest, on one host, with its flavor's vCPUs.
@@ -259,12 +274,13 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     expect(metrics).toMatch(new RegExp(`^rackseed_host_vcpus\\{node="${host}",kind="allocated"\\} [1-9]`, 'm'));
     // Guest traffic never meets a node's own planes: the seed's provisioning DHCP server (on
     // the same machines as the provider bridges) never heard this guest ask for an address.
-    const [port] = await openstack<{ 'MAC Address': string }[]>(['port', 'list', '--server', server.id]);
-    expect(port?.['MAC Address']).toMatch(/^fa:16:3e:/);
-    expect(used.nic_details[0]?.mac_address).toBe(port?.['MAC Address']);
-    expect(readFileSync(join(lab.scopeDir, 'bmc0', 'chassis', 'node.log'), 'utf8')).not.toContain(
-      port?.['MAC Address'],
-    );
+    const ports = await openstack<{ 'MAC Address': string }[]>(['port', 'list', '--server', server.id]);
+    expect(ports).toHaveLength(2);
+    const macs = ports.map((p) => p['MAC Address']);
+    for (const mac of macs) expect(mac).toMatch(/^fa:16:3e:/);
+    expect(used.nic_details.map((n) => n.mac_address).sort()).toEqual([...macs].sort());
+    const provisioningLog = readFileSync(join(lab.scopeDir, 'bmc0', 'chassis', 'node.log'), 'utf8');
+    for (const mac of macs) expect(provisioningLog).not.toContain(mac);
   }, 600_000);
 
   it("shows the rack in the admin's dashboard through the gateway (every node ready, the pools' use, vm1 on its node); a server from its form reaches ACTIVE and goes", async () => {
@@ -352,7 +368,7 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     const request = {
       imageRef: await idOf('image', 'guest'),
       flavorRef: await idOf('flavor', 'lab.guest'),
-      networks: [{ uuid: await idOf('network', 'provider') }],
+      networks: [{ uuid: await idOf('network', 'provider') }, { uuid: await idOf('network', 'lab-net') }],
       availability_zone: `nova:${victim}`,
     };
     const hosts = await openstack<{ 'Hypervisor Hostname': string; 'Host IP': string }[]>(['hypervisor', 'list']);
@@ -426,7 +442,9 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
       uuid: string;
     };
     expect(metadata.uuid).toBe(server.id);
-    // The ones being built: made again from the database on live nodes, running there.
+    // The ones being built: made again from the database on live nodes, running there, and
+    // reached from vm1 over lab-net (the VXLAN between the nodes, where they are on another).
+    const crossings: string[] = [];
     for (const id of caught) {
       let seen: unknown;
       const elsewhere = await waitFor(
@@ -461,7 +479,23 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
       console.log(
         `compute e2e: a server caught building runs on ${elsewhere['OS-EXT-SRV-ATTR:host']} ${Date.now() - died} ms after the power loss`,
       );
+      const to = labAddressOf(elsewhere);
+      await waitFor(
+        `vm1 pinging ${to} over lab-net`,
+        () =>
+          ssh(`sudo ping -c 1 -W 2 ${to}`).then(
+            () => true,
+            () => false,
+          ),
+        90_000,
+        2_000,
+      );
+      if (elsewhere['OS-EXT-SRV-ATTR:host'] !== moved['OS-EXT-SRV-ATTR:host'])
+        crossings.push(`${moved['OS-EXT-SRV-ATTR:host']} → ${elsewhere['OS-EXT-SRV-ATTR:host']}`);
     }
+    // Evacuated servers go where memory is freest: at least one is on another node than vm1.
+    expect(crossings.length).toBeGreaterThan(0);
+    console.log(`compute e2e: lab-net reached across nodes ${crossings.join(', ')}`);
   }, 600_000);
 
   it('keeps the guest running when its agent and host service are killed (-9): both restart, the service adopts it, and a reboot through the API still works', async () => {
@@ -562,7 +596,7 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
       [server.id, ...caught].map(async (id) => openstack<{ ID: string }[]>(['port', 'list', '--server', id])),
     );
     const taps = ports.flat().map((p) => `tap${p.ID.slice(0, 11)}`);
-    expect(taps).toHaveLength(3);
+    expect(taps).toHaveLength(6);
     await openstack(['server', 'delete', '--wait', server.id, ...caught], false);
     const disks = await tool(['rbd', 'ls', 'vms']);
     for (const id of [server.id, ...caught]) {
@@ -581,7 +615,10 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
         expect(links).not.toContain(tap);
         expect(rules).not.toContain(tap);
       }
+      // Nor lab-net's bridge and VXLAN device, once its last port on the node is gone.
+      expect(links).not.toMatch(/: (brv|vxl)\d+[:@]/);
     }
+    await openstack(['network', 'delete', 'lab-net'], false);
     await openstack(['image', 'delete', 'vm1-snap'], false);
     await openstack(['image', 'delete', 'guest'], false);
     expect((await tool(['rbd', 'ls', 'images'])).trim()).toBe('');

@@ -398,6 +398,8 @@ async function errorsOf(db: CloudDb) {
     macAddress: `fa:16:3e:00:00:0${n}`,
     tag: null,
     securityGroupIds: [],
+    existing: false,
+    fixedIp: null,
   });
   await db.servers.create(server('errors-vm-1'), [{ ...nic('1'), networkId: provider?.id ?? '' }], quota);
   await db.networks.create(
@@ -407,10 +409,17 @@ async function errorsOf(db: CloudDb) {
       projectId: 'p',
       shared: false,
       external: false,
-      mtu: 1500,
+      mtu: 1450,
       adminStateUp: true,
+      networkType: 'vxlan',
+      segmentationId: null,
+      description: '',
       createdAt: now,
+      updatedAt: now,
     },
+    -1,
+  );
+  await db.networks.createSubnet(
     {
       id: 'tiny-subnet',
       name: 'tiny-v4',
@@ -420,10 +429,14 @@ async function errorsOf(db: CloudDb) {
       gatewayIp: '10.99.0.1',
       ipVersion: 4,
       enableDhcp: true,
-      poolStart: '10.99.0.2',
-      poolEnd: '10.99.0.2',
+      allocationPools: [{ start: '10.99.0.2', end: '10.99.0.2' }],
+      dnsNameservers: [],
+      hostRoutes: [],
+      description: '',
       createdAt: now,
+      updatedAt: now,
     },
+    -1,
   );
   await db.servers.create(server('errors-vm-2'), [nic('2')], quota);
   return [

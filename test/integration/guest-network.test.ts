@@ -43,8 +43,8 @@ describe('guest network: survives a stale guest-services namespace (real ip, nft
   });
 
   it('cables a new guest-services namespace again when the old one lives on, nameless (a process of the last incarnation in it)', () => {
-    // As on a seed killed -9: its mount namespace held the name, the guest-net process still
-    // holds the namespace, with the services veth's other end in it.
+    // As on a seed killed -9: its mount namespace held the name, a process still in the
+    // namespace holds it, with the services veth's other end in it.
     const script = `import { execFileSync, spawn } from 'node:child_process';
       import { GuestNetwork } from './appliance/host/index.js';
       const ip = (...args) => execFileSync('ip', args, { encoding: 'utf8' });

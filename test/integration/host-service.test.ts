@@ -12,6 +12,7 @@ import {
   type GuestRequest,
   type GuestState,
   HostClient,
+  type NicRequest,
   HostService,
   hostApi,
   QemuRuntime,
@@ -260,6 +261,15 @@ describe('the host service (QEMU on RBD, records in etcd)', () => {
     await expect(
       client.put(id, request({ nics: [{ ...nic, ip: '10.16.0.241; drop' }], power: 'shutoff' })),
     ).rejects.toMatchObject({ status: 400, code: 'HOST_ERR_BAD_REQUEST' });
+    // A project network's segment: a VXLAN's VNI is 24 bits, and nothing but flat and vxlan is carried.
+    for (const segment of [
+      { type: 'vxlan', vni: 0 },
+      { type: 'vxlan', vni: 2 ** 24 },
+      { type: 'vlan', vni: 5 },
+    ])
+      await expect(
+        client.put(id, request({ nics: [{ ...nic, segment } as NicRequest], power: 'shutoff' })),
+      ).rejects.toMatchObject({ status: 400, code: 'HOST_ERR_BAD_SEGMENT' });
     expect((await record(id))?.request.nics[0]?.firewall.rules).toEqual([ssh]); // the refused calls changed nothing
     await client.destroy(id);
   });

@@ -42,6 +42,7 @@ describe('Neutron v2.0 extensions and quotas', () => {
     expect(status).toBe(200);
     expect(body.extensions.map((e: { alias: string }) => e.alias)).toEqual([
       'external-net',
+      'ip-substring-filtering',
       'net-mtu',
       'port-security-groups-filtering',
       'project-id',
@@ -51,6 +52,7 @@ describe('Neutron v2.0 extensions and quotas', () => {
       'security-group',
       'security-groups-normalized-cidr',
       'security-groups-rules-belongs-to-default-sg',
+      'standard-attr-description',
       'stateful-security-group',
     ]);
     expect((await call(member, 'GET', '/extensions/quotas')).body).toEqual({

@@ -49,6 +49,8 @@ describe('port firewalls from security groups', () => {
             .replace(/(..)(..)(..)(..)/, '$1:$2:$3')}`,
           tag: null,
           securityGroupIds: groupIds,
+          existing: false,
+          fixedIp: null,
         },
       ],
       { instances: -1, cores: -1, ram: -1, serverGroupMembers: -1 },
@@ -83,7 +85,9 @@ describe('port firewalls from security groups', () => {
     const a = await server([group.id]);
     const b = await server([group.id]);
     const firewalls = await portFirewalls(db, [...a.ports, ...b.ports]);
-    const members = [a.ports[0]?.ipAddress, b.ports[0]?.ipAddress].map((ip) => `${ip}/32`).sort();
+    const members = [a.ports[0]?.fixedIps[0]?.ipAddress, b.ports[0]?.fixedIps[0]?.ipAddress]
+      .map((ip) => `${ip}/32`)
+      .sort();
     for (const port of [...a.ports, ...b.ports]) {
       const f = firewalls.get(port.id);
       expect(f?.stateful).toBe(true);
@@ -144,7 +148,7 @@ describe('port firewalls from security groups', () => {
         protocol: 6,
         ports: [5432, 5432],
         icmp: null,
-        remote: [`${client.ports[0]?.ipAddress}/32`],
+        remote: [`${client.ports[0]?.fixedIps[0]?.ipAddress}/32`],
       },
     ]);
     await db.servers.transition(client.server.id, client.server.state, { state: 'deleted', machine: '{}' });

@@ -66,7 +66,7 @@ describe('device tags in the guest', () => {
       { type: 'nic', bus: 'pci', address: '0000:00:05.0', mac: 'fa:16:3e:00:00:03', tags: ['backend'] },
     ]);
     const port = { ...request.nics[0], portId: 'p', networkId: 'n1', ip: '10.16.0.11' } as NicRequest;
-    const answer = metadataAnswer('GET', '/openstack/latest/meta_data.json', '', request.metadata, port, '', devices);
+    const answer = metadataAnswer('GET', '/openstack/latest/meta_data.json', '', request.metadata, [port], '', devices);
     expect(JSON.parse(answer.body).devices).toEqual(devices);
     const untagged = { ...request, rootDiskTag: null, nics: [nic(1, null)] };
     expect(taggedDevices(untagged)).toEqual([]);

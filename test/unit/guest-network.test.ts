@@ -91,7 +91,7 @@ describe('metadata', () => {
     networkId: 'n1',
     dns: [],
   };
-  const get = (path: string, password = '') => metadataAnswer('GET', path, '', m, port, password);
+  const get = (path: string, password = '') => metadataAnswer('GET', path, '', m, [port], password);
 
   it('answers the OpenStack tree as Nova does', () => {
     expect(get('/openstack').body.split('\n')).toContain('latest');
@@ -116,6 +116,25 @@ describe('metadata', () => {
     expect(get('/openstack/2099-01-01/meta_data.json').status).toBe(404);
   });
 
+  it("lists every port of a guest on several networks in network_data.json, the first one's address as local-ipv4", () => {
+    const second = { ...port, portId: 'd5bf2210-7000-4000-8000-000000000002', mac: 'fa:16:3e:04:05:06' };
+    const other = { ...second, ip: '10.30.7.9', prefixLength: 24, gateway: null, mtu: 1450, networkId: 'n2' };
+    const both = (path: string) => metadataAnswer('GET', path, '', m, [port, other], '').body;
+    const network = JSON.parse(both('/openstack/latest/network_data.json')) as {
+      links: { id: string; vif_id: string; mtu: number }[];
+      networks: { id: string; link: string; ip_address: string; network_id: string; routes: unknown[] }[];
+    };
+    expect(network.links.map((l) => [l.vif_id, l.mtu])).toEqual([
+      [port.portId, 1500],
+      [other.portId, 1450],
+    ]);
+    expect(network.networks).toMatchObject([
+      { id: 'network0', link: network.links[0]?.id, ip_address: '10.16.0.7', network_id: 'n1' },
+      { id: 'network1', link: network.links[1]?.id, ip_address: '10.30.7.9', network_id: 'n2', routes: [] },
+    ]);
+    expect(both('/latest/meta-data/local-ipv4')).toBe('10.16.0.7');
+  });
+
   it('answers the EC2 tree', () => {
     expect(get('/latest/meta-data/instance-id').body).toBe(m.uuid);
     expect(get('/latest/meta-data/local-ipv4').body).toBe('10.16.0.7');
@@ -127,10 +146,10 @@ describe('metadata', () => {
   });
 
   it('takes a password once (409 after), at most 256 bytes, and gives it back', () => {
-    const posted = metadataAnswer('POST', '/openstack/2013-10-17/password', 'secret', m, port, '');
+    const posted = metadataAnswer('POST', '/openstack/2013-10-17/password', 'secret', m, [port], '');
     expect(posted).toMatchObject({ status: 200, posted: 'secret' });
-    expect(metadataAnswer('POST', '/openstack/latest/password', 'again', m, port, 'secret').status).toBe(409);
-    expect(metadataAnswer('POST', '/openstack/latest/password', 'x'.repeat(257), m, port, '').status).toBe(400);
+    expect(metadataAnswer('POST', '/openstack/latest/password', 'again', m, [port], 'secret').status).toBe(409);
+    expect(metadataAnswer('POST', '/openstack/latest/password', 'x'.repeat(257), m, [port], '').status).toBe(400);
     expect(get('/openstack/latest/password', 'secret').body).toBe('secret');
   });
 });

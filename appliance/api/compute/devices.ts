@@ -9,13 +9,26 @@
 import type { FastifyRequest } from 'fastify';
 import type { ApiDeps, AuthContext } from '../context.js';
 import { badRequest, conflict } from '../faults.js';
+import { isIpv4 } from '../network/neutron.js';
 import { isObject, rejectUnknown } from './fields.js';
 import { atLeast } from './microversions.js';
 
-/** One network a new server gets a port on, with its device tag. */
+/** One network a new server gets a port on (a new one, at `fixedIp` if named, or the user's `portId`), with its device tag. */
 export interface RequestedNic {
   readonly networkId: string;
+  readonly portId: string | null;
+  readonly fixedIp: string | null;
   readonly tag: string | null;
+}
+
+/** Nova's `fixed_ip`: an IPv4 address (rackseed's subnets are IPv4 only). */
+function fixedIpField(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  if (!isIpv4(value))
+    throw badRequest(
+      `Invalid input for field/attribute fixed_ip. Value: ${String(value)}. '${String(value)}' is not a 'ipv4'`,
+    );
+  return value;
 }
 
 /** Whether the request's microversion takes device tags: 2.32, and 2.42 on. */
@@ -33,16 +46,18 @@ function deviceTag(value: unknown): string | null {
 }
 
 /**
- * The networks a new server gets: the ones asked for; `none`; or `auto` (from microversion
- * 2.37, which makes `networks` required; before, leaving it out means the same), the only
- * network the project sees (409 when it sees several, as Nova's NetworkAmbiguous; no port when
- * it sees none).
+ * The networks a new server gets: the ones asked for (a network of the project or a shared one,
+ * at an address if `fixed_ip` names one, or a port the project made and no server holds), the
+ * same network as often as asked; `none`; or `auto` (from microversion 2.37, which makes
+ * `networks` required; before, leaving it out means the same), the only network the project
+ * sees (409 when it sees several, as Nova's NetworkAmbiguous; no port when it sees none).
  */
 export async function requestedNetworks(
   deps: ApiDeps,
   request: FastifyRequest,
   auth: AuthContext,
   networks: unknown,
+  maxCount: number,
 ): Promise<RequestedNic[]> {
   const projectId = auth.project?.id;
   const visible = await deps.db.networks.list(projectId === undefined ? {} : { projectId });
@@ -51,18 +66,47 @@ export async function requestedNetworks(
   if (required && networks === 'none') return [];
   if ((required && networks === 'auto') || networks === undefined) {
     if (visible.length > 1) throw conflict('Multiple possible networks found, use a Network ID to be more specific.');
-    return visible[0] ? [{ networkId: visible[0].id, tag: null }] : [];
+    return visible[0] ? [{ networkId: visible[0].id, portId: null, fixedIp: null, tag: null }] : [];
   }
   if (!Array.isArray(networks)) throw badRequest('Invalid input for field/attribute networks.');
   const tags = takesDeviceTags(request);
-  return networks.map((n: unknown) => {
+  const nics: RequestedNic[] = [];
+  for (const n of networks as unknown[]) {
     if (!isObject(n)) throw badRequest('Invalid input for field/attribute networks.');
     rejectUnknown(n, ['uuid', 'port', 'fixed_ip', ...(tags ? ['tag'] : [])], "'networks'");
-    if (typeof n.port === 'string') throw badRequest('Booting with a pre-made port is not supported.');
+    const tag = deviceTag(n.tag);
+    if (n.port !== undefined && n.port !== null) {
+      if (typeof n.port !== 'string') throw badRequest('Bad networks format: port uuid is not in proper format');
+      // nova/compute/api.py `_check_requested_networks` and network/neutron.py `validate_networks`.
+      if (maxCount > 1)
+        throw badRequest(
+          'Unable to launch multiple instances with a single configured port ID. Please launch your instance one by one with different ports.',
+        );
+      const port = await deps.db.networks.getPort(n.port);
+      if (!port || (!auth.isCloudAdmin && port.projectId !== projectId))
+        throw badRequest(`Port id ${n.port} could not be found.`);
+      if (port.deviceId !== '') throw conflict(`Port ${port.id} is still in use.`);
+      if (port.fixedIps.length === 0) throw badRequest(`Port ${port.id} requires a FixedIP in order to be used.`);
+      nics.push({ networkId: port.networkId, portId: port.id, fixedIp: null, tag });
+      continue;
+    }
     if (typeof n.uuid !== 'string') throw badRequest('Bad networks format: network uuid is not in proper format');
     if (!visible.some((v) => v.id === n.uuid)) throw badRequest(`Network ${n.uuid} could not be found.`);
-    return { networkId: n.uuid, tag: deviceTag(n.tag) };
-  });
+    const fixedIp = fixedIpField(n.fixed_ip);
+    if (fixedIp !== null && maxCount > 1)
+      throw badRequest('max_count cannot be greater than 1 if an fixed_ip is specified.');
+    if ((await deps.db.networks.subnets({ networkId: n.uuid })).length === 0)
+      throw badRequest(`Network ${n.uuid} requires a subnet in order to boot instances on.`);
+    if (fixedIp !== null) {
+      // nova/network/neutron.py `validate_networks`: FixedIpAlreadyInUse, a 400.
+      const holder = (await deps.db.networks.ports({ networkId: n.uuid })).find((p) =>
+        p.fixedIps.some((f) => f.ipAddress === fixedIp),
+      );
+      if (holder) throw badRequest(`Fixed IP address ${fixedIp} is already in use on instance ${holder.deviceId}.`);
+    }
+    nics.push({ networkId: n.uuid, portId: null, fixedIp, tag });
+  }
+  return nics;
 }
 
 /**

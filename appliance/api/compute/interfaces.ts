@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Port, Server } from '../../db/index.js';
+import { serverPorts } from '../../compute/index.js';
 import { type ApiDeps, type AuthContext, authOf } from '../context.js';
 import { ApiError, notFound } from '../faults.js';
 import { atLeast } from './microversions.js';
@@ -20,7 +21,7 @@ export function registerInterfaces(
 ): void {
   const portView = (request: Parameters<typeof atLeast>[0], p: Port) => ({
     port_state: 'ACTIVE',
-    fixed_ips: [{ subnet_id: p.subnetId, ip_address: p.ipAddress }],
+    fixed_ips: p.fixedIps.map((f) => ({ subnet_id: f.subnetId, ip_address: f.ipAddress })),
     port_id: p.id,
     net_id: p.networkId,
     mac_addr: p.macAddress,
@@ -28,7 +29,7 @@ export function registerInterfaces(
   });
   const portsOf = async (auth: AuthContext, id: string) => {
     const server = await visibleServer(auth, id);
-    return deps.db.networks.ports({ deviceId: server.id });
+    return serverPorts(deps.db, server);
   };
 
   app.get('/servers/:id/os-interface', async (request) => {

@@ -148,7 +148,7 @@ export function registerServerCreate(
     const minCount = s.min_count === undefined ? 1 : intField(s.min_count, 'min_count', 1);
     const maxCount = s.max_count === undefined ? minCount : intField(s.max_count, 'max_count', 1);
     if (minCount > maxCount) throw badRequest('min_count must be <= max_count');
-    const requested = await requestedNetworks(deps, request, auth, s.networks);
+    const requested = await requestedNetworks(deps, request, auth, s.networks, maxCount);
     const securityGroupIds = await requestedSecurityGroups(db, project.id, s.security_groups);
     const accessIPv4 = accessIp(s.accessIPv4, 4);
     const accessIPv6 = accessIp(s.accessIPv6, 6);
@@ -171,9 +171,11 @@ export function registerServerCreate(
     let first: Server | null = null;
     for (let i = 0; i < maxCount; i++) {
       const now = new Date().toISOString();
-      const nics: Nic[] = requested.map(({ networkId, tag }) => ({
+      const nics: Nic[] = requested.map(({ networkId, portId, fixedIp, tag }) => ({
         networkId,
-        portId: randomUUID(),
+        portId: portId ?? randomUUID(),
+        existing: portId !== null,
+        fixedIp,
         macAddress: randomMac(),
         tag,
         securityGroupIds,

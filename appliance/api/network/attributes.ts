@@ -155,8 +155,8 @@ export function shown<T extends Record<string, unknown>>(request: FastifyRequest
   return Object.fromEntries(Object.entries(item).filter(([k]) => fields.includes(k))) as Partial<T>;
 }
 
-/** Query parameters that are no attribute filter (paging, sorting, `fields`). */
-const NOT_FILTERS = new Set(['fields', 'limit', 'marker', 'page_reverse', 'sort_key', 'sort_dir']);
+/** Query parameters that are no attribute filter (paging, sorting, `fields`), or that the routes filter on themselves (a port's `fixed_ips`). */
+const NOT_FILTERS = new Set(['fields', 'limit', 'marker', 'page_reverse', 'sort_key', 'sort_dir', 'fixed_ips']);
 
 /**
  * Neutron's `?field=value` filters on any attribute of the view, repeated = any of, then `fields`.

@@ -27,6 +27,13 @@ export const NEUTRON_EXTENSIONS: readonly NeutronExtension[] = [
     updated: '2013-01-14T10:00:00-00:00',
   },
   {
+    // neutron_lib/api/definitions/ip_substring_port_filtering.py: `GET /ports?fixed_ips=ip_address_substr=…` (ports.ts).
+    alias: 'ip-substring-filtering',
+    name: 'IP address substring filtering',
+    description: 'Provides IP address substring filtering when listing ports',
+    updated: '2017-11-28T09:00:00-00:00',
+  },
+  {
     // neutron_lib/api/definitions/network_mtu.py: a network's `mtu`.
     alias: 'net-mtu',
     name: 'Network MTU',
@@ -89,6 +96,14 @@ export const NEUTRON_EXTENSIONS: readonly NeutronExtension[] = [
     name: "Security group rule belongs to the project's default security group",
     description: "Flag to determine if the security group rule belongs to the project's default security group",
     updated: '2023-05-23T10:00:00-00:00',
+  },
+  {
+    // neutron_lib/api/definitions/standard_attr_description.py: a `description` on networks,
+    // subnets, ports and security groups and their rules.
+    alias: 'standard-attr-description',
+    name: 'standard-attr-description',
+    description: 'Extension to add descriptions to standard attributes',
+    updated: '2016-02-10T10:00:00-00:00',
   },
   {
     // neutron_lib/api/definitions/stateful_security_group.py: a group's `stateful`.

@@ -71,6 +71,17 @@ function requireReader(auth: AuthContext, project: string): void {
 
 /** The quota routes, inside `/v2.0` (a token required). */
 export function quotaRoutes(api: FastifyInstance, db: CloudDb): void {
+  // The cloud admin's list of the projects whose quotas are not the defaults (`get_quotas`).
+  api.get('/quotas', async (request) => {
+    requireCloudAdmin(authOf(request));
+    const defaults = pick(await db.quotas.getClass('default'));
+    const quotas = [];
+    for (const project of await db.projects.list({})) {
+      const q = pick(await db.quotas.get(project.id));
+      if (NAMES.some((n) => q[n] !== defaults[n])) quotas.push({ ...q, project_id: project.id, tenant_id: project.id });
+    }
+    return { quotas };
+  });
   api.get('/quotas/:project', async (request) => {
     const { project } = request.params as { project: string };
     requireReader(authOf(request), project);
@@ -81,17 +92,19 @@ export function quotaRoutes(api: FastifyInstance, db: CloudDb): void {
     requireReader(authOf(request), project);
     return { quota: pick(await db.quotas.getClass('default')) };
   });
-  api.get('/quotas/:project/details', async (request) => {
-    const { project } = request.params as { project: string };
-    const auth = authOf(request);
-    if (!auth.isCloudAdmin && auth.project?.id !== project)
-      throw forbidden('Only admin is authorized to access quotas for another project');
-    const [limits, used] = await Promise.all([db.quotas.get(project), usage(db, project)]);
-    const q = pick(limits);
-    return {
-      quota: Object.fromEntries(NAMES.map((n) => [n, { limit: q[n], used: used[n], reserved: 0 }])),
-    };
-  });
+  // Neutron takes a format suffix on any path; tempest's quotas client asks for `details.json`.
+  for (const path of ['/quotas/:project/details', '/quotas/:project/details.json'])
+    api.get(path, async (request) => {
+      const { project } = request.params as { project: string };
+      const auth = authOf(request);
+      if (!auth.isCloudAdmin && auth.project?.id !== project)
+        throw forbidden('Only admin is authorized to access quotas for another project');
+      const [limits, used] = await Promise.all([db.quotas.get(project), usage(db, project)]);
+      const q = pick(limits);
+      return {
+        quota: Object.fromEntries(NAMES.map((n) => [n, { limit: q[n], used: used[n], reserved: 0 }])),
+      };
+    });
   api.put('/quotas/:project', async (request) => {
     requireCloudAdmin(authOf(request));
     const { project } = request.params as { project: string };

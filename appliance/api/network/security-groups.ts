@@ -3,7 +3,7 @@
  * it: `stateful-security-group`, `security-groups-normalized-cidr`,
  * `security-groups-rules-belongs-to-default-sg`), as neutron/extensions/securitygroup.py and
  * neutron/db/securitygroups_db.py have them: the routes under `/v2.0`, their views, Neutron's
- * checks and messages, and the change of a port's groups (`PUT /ports/{id}`, routes.ts).
+ * checks and messages, and the change of a port's groups (`PUT /ports/{id}`, ports.ts).
  *
  * A project's `default` group is made on its first need (its listing, a group or port change). A
  * member sees and changes its project's groups and rules only (another's is a 404); the cloud

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { KeptLease } from '../../../agent/index.js';
 import { childEnv } from '../../../agent/process/index.js';
-import { RACKSEED, cephAccess, connectStore, loadAgent, nodeTls, TLS_OPTION } from '../cluster.js';
+import { cephAccess, connectStore, loadAgent, nodeTls, TLS_OPTION } from '../cluster.js';
 import { CliUsageError } from '../errors.js';
 import { type CliIo, untilSignal } from '../io.js';
 
@@ -25,7 +25,7 @@ interface ServeOptions {
 /** How long the host service's inventory outlives it in etcd (a dead host offers nothing after this). */
 const INVENTORY_TTL_SECONDS = 5;
 
-/** The guest-services namespace of this node: named after the namespace the host service runs in, if any. */
+/** The provider network's services namespace of this node (the others' names start with it): named after the namespace the host service runs in, if any. */
 function servicesNetns(): string {
   try {
     const own = execFileSync('ip', ['netns', 'identify', String(process.pid)], {
@@ -38,7 +38,7 @@ function servicesNetns(): string {
   }
 }
 
-/** `rackseed host serve` (a node's host service) and `rackseed host guest-net` (its guest DHCP and metadata). */
+/** `rackseed host serve`: a node's host service (its guests, their ports, their DHCP and metadata). */
 export function registerHost(program: Command, io: CliIo): void {
   const host = program.command('host').description("a node's host service: the only code that runs its guests");
   host
@@ -97,6 +97,7 @@ export function registerHost(program: Command, io: CliIo): void {
       };
       const network = new hostModule.GuestNetwork({
         servicesNetns: servicesNetns(),
+        tunnelAddress: address,
         ...(options.providerUplink ? { uplink: options.providerUplink } : {}),
       });
       await network.setup();
@@ -114,17 +115,7 @@ export function registerHost(program: Command, io: CliIo): void {
       // This host's Ceph clients were blocklisted if it was fenced; the QEMUs of that time are
       // gone (a fenced node was powered off, and guests moved away lose their records here).
       await rados.unblocklist(`${address}:0/0`).catch(() => undefined);
-      const guestNetSocket = hostModule.socketPath(join(runDir, 'guest-net.sock'));
-      const control = await hostModule.serveGuestControl(service, guestNetSocket);
-      const guestNet = new hostModule.Supervised(
-        [
-          ...['ip', 'netns', 'exec', network.options.servicesNetns, ...RACKSEED],
-          ...['host', 'guest-net', '--socket', guestNetSocket],
-        ],
-        join(runDir, 'guest-net.pid'),
-        join(runDir, 'guest-net.log'),
-      );
-      guestNet.start();
+      await network.serveGuests(service, log);
       const api = hostModule.hostApi(service, tls);
       await api.listen({ host: address, port });
       // The inventory lives under a lease of its own: a dead host service offers nothing.
@@ -155,24 +146,12 @@ export function registerHost(program: Command, io: CliIo): void {
       clearInterval(refresh);
       service.close();
       await api.close();
-      await guestNet.stop();
-      await control.close();
+      await network.stopServing();
       await lease.revoke().catch(() => undefined);
       await rados.close();
       await following.close();
       await store.close();
       await tls.close();
-    });
-
-  host
-    .command('guest-net')
-    .description('the guest DHCP server and metadata service (run by `host serve` in its guest-services namespace)')
-    .requiredOption('--socket <path>', 'the host service’s guest-net socket')
-    .action(async (options: { socket: string }) => {
-      const { runGuestNet } = await import('../../host/index.js');
-      const running = await runGuestNet(options.socket, (line) => io.stderr(`${new Date().toISOString()} ${line}\n`));
-      await untilSignal();
-      await running.close();
     });
 }
 

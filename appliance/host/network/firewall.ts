@@ -3,7 +3,7 @@
  * and rendered here, run by plumbing.ts.
  *
  * How a bridged frame meets them: Linux keeps no connection state in nftables' bridge family
- * (that needs nf_conntrack_bridge, which kernels may lack), so the provider bridge hands its IPv4
+ * (that needs nf_conntrack_bridge, which kernels may lack), so each guest bridge hands its IPv4
  * frames to the IP hooks (`nf_call_iptables`, Neutron's linuxbridge way), where conntrack
  * runs. There a frame's ports are gone (both are the bridge), so the bridge family marks them on
  * the way: its source tap's number in the mark's low 16 bits (prerouting), its destination

@@ -1,11 +1,12 @@
 /**
  * appliance/host/network — the guests' network on a node: the provider bridge and the node's
- * uplink, ports with anti-spoofing rules, and the guest DHCP server and metadata service in a
- * namespace of their own, answering only this node's guests.
+ * uplink, a bridge and a VXLAN device per project network with a port here, ports with
+ * anti-spoofing rules and security groups, and each network's guest DHCP and metadata in a
+ * namespace of its own, served by the host service itself and answering only this node's
+ * guests on that network.
  */
-export { serveGuestControl } from './control.js';
 export { classlessRoutes, type GuestLease, guestDhcpReply, METADATA_ADDRESS } from './guest-dhcp.js';
-export { CALLER_HEADER, runGuestNet } from './guest-net.js';
+export type { GuestDirectory } from './guest-services.js';
 export {
   type DeviceMetadata,
   type GuestMetadata,
@@ -14,4 +15,3 @@ export {
   metadataAnswer,
 } from './metadata.js';
 export { GuestNetwork, type GuestNetworkOptions, tapName } from './plumbing.js';
-export { Supervised } from './supervised.js';

@@ -36,7 +36,7 @@ export type DeviceMetadata =
       readonly tags: string[];
     };
 
-/** The guest's port, for network_data.json and the EC2 addresses. */
+/** A port of the guest, for network_data.json and the EC2 addresses. */
 export interface GuestPortView {
   readonly portId: string;
   readonly mac: string;
@@ -99,29 +99,34 @@ function metaData(m: GuestMetadata, devices: readonly DeviceMetadata[]): Record<
   };
 }
 
-function networkData(port: GuestPortView): Record<string, unknown> {
-  const link = `tap${port.portId.slice(0, 11)}`;
+/** Every port of the guest, in its NICs' order, as Nova's network_data.json lists its VIFs. */
+function networkData(ports: readonly GuestPortView[]): Record<string, unknown> {
+  const dns = [...new Set(ports.flatMap((p) => p.dns))].map((address) => ({ type: 'dns', address }));
   return {
-    links: [{ id: link, vif_id: port.portId, type: 'bridge', mtu: port.mtu, ethernet_mac_address: port.mac }],
-    networks: [
-      {
-        id: 'network0',
-        type: 'ipv4',
-        link,
-        ip_address: port.ip,
-        netmask: maskOf(port.prefixLength),
-        routes: port.gateway ? [{ network: '0.0.0.0', netmask: '0.0.0.0', gateway: port.gateway }] : [],
-        network_id: port.networkId,
-        services: port.dns.map((address) => ({ type: 'dns', address })),
-      },
-    ],
-    services: port.dns.map((address) => ({ type: 'dns', address })),
+    links: ports.map((p) => ({
+      id: `tap${p.portId.slice(0, 11)}`,
+      vif_id: p.portId,
+      type: 'bridge',
+      mtu: p.mtu,
+      ethernet_mac_address: p.mac,
+    })),
+    networks: ports.map((p, i) => ({
+      id: `network${i}`,
+      type: 'ipv4',
+      link: `tap${p.portId.slice(0, 11)}`,
+      ip_address: p.ip,
+      netmask: maskOf(p.prefixLength),
+      routes: p.gateway ? [{ network: '0.0.0.0', netmask: '0.0.0.0', gateway: p.gateway }] : [],
+      network_id: p.networkId,
+      services: p.dns.map((address) => ({ type: 'dns', address })),
+    })),
+    services: dns,
   };
 }
 
 /**
- * The answer to `method path` from the guest `m` on port `port`, whose tagged devices are
- * `devices`. `password` is what the guest posted before ('' if nothing); a POST to the password
+ * The answer to `method path` from the guest `m` with `ports` (its NICs' ports, in order: the
+ * first is its EC2 `local-ipv4`), whose tagged devices are `devices`. `password` is what the guest posted before ('' if nothing); a POST to the password
  * path returns `posted` for the caller to keep.
  */
 export function metadataAnswer(
@@ -129,7 +134,7 @@ export function metadataAnswer(
   path: string,
   body: string,
   m: GuestMetadata,
-  port: GuestPortView,
+  ports: readonly GuestPortView[],
   password: string,
   devices: readonly DeviceMetadata[] = [],
 ): MetadataAnswer & { posted?: string } {
@@ -163,7 +168,7 @@ export function metadataAnswer(
       case 'meta_data.json':
         return json(metaData(m, devices));
       case 'network_data.json':
-        return json(networkData(port));
+        return json(networkData(ports));
       case 'vendor_data.json':
       case 'vendor_data2.json':
         return json({});
@@ -187,7 +192,7 @@ export function metadataAnswer(
     'instance-id': m.uuid,
     'instance-type': '',
     'local-hostname': m.hostname,
-    'local-ipv4': port.ip,
+    'local-ipv4': ports[0]?.ip ?? '',
     'public-hostname': m.hostname,
     'public-ipv4': '',
     'placement/availability-zone': m.availabilityZone,
