@@ -22,13 +22,13 @@ import {
   toBoolean,
 } from './attributes.js';
 import {
-  creatorProject,
   changes,
+  createAll,
+  creatorProject,
   DESCRIPTION_SIZE,
   disallowed,
   NAME_SIZE,
   neutronConflict,
-  createAll,
   neutronError,
   neutronNotFound,
   ownProject,

@@ -23,18 +23,18 @@ import {
 } from './attributes.js';
 import { visibleNetwork } from './networks.js';
 import {
+  changes,
   cidrAttribute,
   cidrRange,
-  intToIp,
-  ipToInt,
-  changes,
+  createAll,
   creatorProject,
   DESCRIPTION_SIZE,
   disallowed,
+  intToIp,
   ipAttribute,
+  ipToInt,
   NAME_SIZE,
   neutronConflict,
-  createAll,
   neutronError,
   neutronNotFound,
   ownProject,
