@@ -54,16 +54,19 @@ export const keys = {
   cephReplicas: `${ROOT}ceph/replicas`,
   /** What the Ceph keeper last saw ({@link CephStatusRecord}). */
   cephStatus: `${ROOT}ceph/status`,
-  /**
-   * The host services' records: a node's guests (not leased: when the node dies, another reads
-   * them to restart its servers) and, leased, its inventory (a dead node offers nothing).
-   */
   /** The scheduler's allocation ratios and reserves, cluster-wide ({@link PlacementConfig} of appliance/compute). */
   placement: `${ROOT}config/placement`,
+  /**
+   * The host services' records: a node's guests and routers (not leased: when the node dies,
+   * another reads them to restart its servers and move its routers) and, leased, its inventory
+   * (a dead node offers nothing).
+   */
   hosts: `${ROOT}hosts/`,
   hostInventory: (node: string) => `${ROOT}hosts/${node}/inventory`,
   hostGuests: (node: string) => `${ROOT}hosts/${node}/guests/`,
   hostGuest: (node: string, id: string) => `${ROOT}hosts/${node}/guests/${id}`,
+  hostRouters: (node: string) => `${ROOT}hosts/${node}/routers/`,
+  hostRouter: (node: string, id: string) => `${ROOT}hosts/${node}/routers/${id}`,
   /**
    * The cluster PKI: each node's certificates as the CA issued them ({@link NodeCertificates},
    * renewed by the provisioner), requests to revoke a removed node's, and the revocation list

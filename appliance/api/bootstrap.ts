@@ -25,7 +25,8 @@ const FLAVORS: readonly Pick<Flavor, 'id' | 'name' | 'ram' | 'vcpus' | 'disk'>[]
  * Makes a new cloud usable, idempotently: the three roles, the `admin` project and user
  * (with `password`, only when the user does not exist yet; admin on that project and on the
  * system, as Keystone's bootstrap), the standard flavors and the
- * flat provider network `provider` (10.16.0.0/16) that servers attach to; a new catalog of
+ * flat provider network `provider` (10.16.0.0/16) that servers attach to, external (routers'
+ * gateways and floating IPs take their addresses there); a new catalog of
  * metadata definitions gets Glance's standard namespaces that apply (image/metadef-seed.ts).
  * Returns the admin project's id.
  */
@@ -107,7 +108,8 @@ export async function bootstrapCloud(
         name: 'provider',
         projectId: project.id,
         shared: true,
-        external: false,
+        // Routers' way out and floating IPs' addresses (Neutron's `router:external`).
+        external: true,
         mtu: 1500,
         adminStateUp: true,
         networkType: 'flat',

@@ -45,6 +45,12 @@ export interface ComputeDriver {
    * groups say now (their rules, and the addresses of the groups the rules name).
    */
   applyFirewalls(projectId: string): Promise<void>;
+  /**
+   * Makes the router what the database says now on its home node (choosing one if it has none
+   * or its home is gone), and removes it from any other node; removes it everywhere if the
+   * database no longer has it.
+   */
+  applyRouter(routerId: string): Promise<void>;
 }
 
 /** A machine servers may be placed on. */
@@ -93,6 +99,8 @@ export class FakeDriver implements ComputeDriver {
   async clearPassword(): Promise<void> {}
   /** A fake guest has no port to filter. */
   async applyFirewalls(): Promise<void> {}
+  /** A fake cloud's routers route nothing. */
+  async applyRouter(): Promise<void> {}
   async consoleLog(): Promise<string> {
     return '';
   }

@@ -1,32 +1,19 @@
-import { IMAGES_POOL, type NodeTls, RackseedError } from '../../agent/index.js';
+import { IMAGES_POOL, type NodeTls } from '../../agent/index.js';
 import type { CloudDb, Server } from '../db/index.js';
 import {
   type GuestDiagnostics,
   type GuestMetadata,
   HostClient,
   type GuestRequest,
-  type HostInventory,
   type NicRequest,
 } from '../host/index.js';
 import type { ComputeDriver, HostInfo } from './driver.js';
+import { HostUnavailableError, ServerBuildError } from './errors.js';
+import type { HostView } from './host-view.js';
+import { RouterHomes } from './router-homes.js';
+import { routerRequest } from './router-request.js';
 import { serverPorts } from './server-ports.js';
 import { portFirewalls } from './firewall.js';
-
-/** The server's host has no live host service (the node is down or has none). */
-export class HostUnavailableError extends RackseedError {
-  constructor(host: string) {
-    super('COMPUTE_ERR_HOST_UNAVAILABLE', `the compute host ${host} is not up: no host service answers for it`, {
-      retryable: true,
-    });
-  }
-}
-
-/** A server's image or flavor is gone or unusable: the server cannot be built. */
-export class ServerBuildError extends RackseedError {
-  constructor(message: string) {
-    super('COMPUTE_ERR_BUILD', message);
-  }
-}
 
 const GIB = 1024 ** 3;
 /** How often a call in flight checks that its host is still live. */
@@ -35,20 +22,28 @@ const HOST_WATCH_MS = 1_000;
 /**
  * The `qemu` driver: servers are QEMU guests on their host's host service (appliance/host),
  * reached over its API (mutual TLS with the node's certificate). The live hosts and what they offer come
- * from the inventories the host services publish in etcd (`inventories`, kept current by the
- * caller's watch).
+ * from the inventories the host services publish in etcd, and the routers' homes from their
+ * records there (`hosts`, kept current by the caller's watch).
  */
 export class HostComputeDriver implements ComputeDriver {
   readonly name = 'qemu';
 
+  readonly #routers: RouterHomes;
+
   constructor(
     private readonly db: CloudDb,
-    private readonly inventories: () => readonly HostInventory[],
+    private readonly view: Pick<HostView, 'inventories' | 'routers'>,
     private readonly tls: NodeTls,
-  ) {}
+  ) {
+    this.#routers = new RouterHomes(
+      (id) => routerRequest(db, id),
+      view,
+      (host) => new HostClient(host.url, tls),
+    );
+  }
 
   hosts(): HostInfo[] {
-    return [...this.inventories()]
+    return [...this.view.inventories()]
       .sort((a, b) => a.node.localeCompare(b.node))
       .map((h) => ({
         hostname: h.node,
@@ -224,6 +219,16 @@ export class HostComputeDriver implements ComputeDriver {
       );
   }
 
+  /** Carried out by {@link RouterHomes}: the router made on its home, and only there. */
+  async applyRouter(routerId: string): Promise<void> {
+    await this.#routers.apply(routerId);
+  }
+
+  /** Where the routers live (the network keeper moves them off fenced nodes). */
+  get routerHomes(): RouterHomes {
+    return this.#routers;
+  }
+
   async clearPassword(server: Server): Promise<void> {
     if (!server.host) return;
     await this.#onHost(server, (host) => host.clearPassword(server.id));
@@ -235,7 +240,7 @@ export class HostComputeDriver implements ComputeDriver {
    * hold a spawn for the whole call timeout).
    */
   async #onHost<T>(server: Server, call: (host: HostClient) => Promise<T>): Promise<T> {
-    const live = () => this.inventories().find((h) => h.node === server.host);
+    const live = () => this.view.inventories().find((h) => h.node === server.host);
     const inventory = live();
     if (!inventory) throw new HostUnavailableError(server.host);
     const gone = new AbortController();

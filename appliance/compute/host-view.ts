@@ -1,13 +1,16 @@
 import { keys, parseJson, PrefixView, type Store } from '../../agent/index.js';
-import type { GuestState, HostInventory } from '../host/index.js';
+import type { GuestState, HostInventory, RouterState } from '../host/index.js';
 import type { ServerService } from './servers.js';
 
 const GUEST_KEY = /\/guests\/([0-9a-f-]{36})$/;
+const ROUTER_KEY = /\/routers\/([0-9a-f-]{36})$/;
 
 /** What the compute service sees of the host services, followed live from etcd. */
 export interface HostView {
   /** The live hosts' inventories (for scheduling and the hypervisors API). */
   inventories(): HostInventory[];
+  /** Every router record, of live nodes and dead ones (a router's home is the node that records it). */
+  routers(): RouterState[];
   /**
    * From now on, guests that their host recorded as `shutoff` or `crashed` on their own become
    * `powerLost` events on their servers' machines (applied only to an ACTIVE server: for any
@@ -41,6 +44,10 @@ export async function watchHosts(store: Store): Promise<HostView> {
       [...view.entries.entries()]
         .filter(([key]) => key.endsWith('/inventory'))
         .map(([, entry]) => parseJson<HostInventory>(entry)),
+    routers: () =>
+      [...view.entries.entries()]
+        .filter(([key]) => ROUTER_KEY.test(key))
+        .map(([, entry]) => parseJson<RouterState>(entry)),
     reportTo: (service) => {
       servers = service;
       for (const [key, entry] of view.entries) if (GUEST_KEY.test(key)) report(parseJson<GuestState>(entry));

@@ -1,4 +1,4 @@
-import { RackseedError } from '../../agent/errors/index.js';
+import { PlacementConfigError } from './errors.js';
 import { keys, PrefixView, type Store } from '../../agent/index.js';
 import type { ComputeService, HostCapacity } from '../db/index.js';
 import type { HostInfo } from './driver.js';
@@ -48,13 +48,6 @@ export function schedulableHosts(hosts: readonly HostInfo[], services: readonly 
     services.filter((s) => s.binary === 'nova-compute' && (s.disabled || s.forcedDown)).map((s) => s.host),
   );
   return hosts.filter((h) => !out.has(h.hostname));
-}
-
-/** A placement setting out of range or of the wrong type. */
-export class PlacementConfigError extends RackseedError {
-  constructor(message: string) {
-    super('COMPUTE_ERR_PLACEMENT_CONFIG', message);
-  }
 }
 
 /** The bounds of each setting: a ratio above 0 (Nova allows any; 1000 catches a typo), reserves from 0. */

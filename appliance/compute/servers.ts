@@ -6,17 +6,10 @@ import {
   type ServerStateValue,
   serverMachine,
 } from '../../statemachines/index.js';
-import { RackseedError } from '../../agent/errors/index.js';
 import type { CloudDb, Nic, Server, ServerQuota } from '../db/index.js';
 import type { ComputeDriver } from './driver.js';
+import { ServerStateError } from './errors.js';
 import { DEFAULT_PLACEMENT, hostCapacities, type PlacementConfig, schedulableHosts } from './placement.js';
-
-/** The server cannot take this action in its current state (Nova answers 409). */
-export class ServerStateError extends RackseedError {
-  constructor(id: string, state: string, action: string) {
-    super('COMPUTE_ERR_INVALID_STATE', `Cannot '${action}' instance ${id} while it is in state ${state}`);
-  }
-}
 
 interface StoredMachine {
   version: number;
@@ -64,8 +57,8 @@ export interface Destination {
  */
 export class ServerService {
   #inFlight = new Set<Promise<void>>();
-  /** The projects whose firewalls are being refreshed, and whether to run once more. */
-  readonly #firewallRefreshes = new Map<string, { again: boolean }>();
+  /** The refreshes running (a project's firewalls, a router), and whether to run each once more. */
+  readonly #refreshes = new Map<string, { again: boolean }>();
 
   constructor(
     private readonly db: CloudDb,
@@ -167,31 +160,48 @@ export class ServerService {
 
   /**
    * Brings the firewalls of the project's servers up to date with its security groups, in the
-   * background (as Neutron's agents do after its API answered). One refresh runs per project at
-   * a time; asked again meanwhile, one more runs after it, reading the database then: the last
-   * word always lands. A host that does not answer is logged: its guests get their rules when
-   * they are next spawned, started or moved.
+   * background (as Neutron's agents do after its API answered). A host that does not answer is
+   * logged: its guests get their rules when they are next spawned, started or moved.
    */
   refreshFirewalls(projectId: string): void {
-    const pending = this.#firewallRefreshes.get(projectId);
+    this.#refresh(`firewalls ${projectId}`, () => this.driver.applyFirewalls(projectId), 'firewalls not refreshed', {
+      project: projectId,
+    });
+  }
+
+  /**
+   * Makes the router on its home node what the database says now (its legs, floating IPs and
+   * routes; gone if it was deleted), in the background. A home that does not answer is logged:
+   * the network keeper's next pass makes it so.
+   */
+  refreshRouter(routerId: string): void {
+    this.#refresh(`router ${routerId}`, () => this.driver.applyRouter(routerId), 'router not refreshed', {
+      router: routerId,
+    });
+  }
+
+  /**
+   * Runs `work` in the background, one at a time per `key`; asked again meanwhile, once more
+   * after it, reading the database then: the last word always lands.
+   */
+  #refresh(key: string, work: () => Promise<void>, failure: string, fields: Record<string, string>): void {
+    const pending = this.#refreshes.get(key);
     if (pending) {
       pending.again = true;
       return;
     }
     const state = { again: false };
-    this.#firewallRefreshes.set(projectId, state);
-    const work = (async () => {
+    this.#refreshes.set(key, state);
+    const run = (async () => {
       do {
         state.again = false;
-        await this.driver
-          .applyFirewalls(projectId)
-          .catch((error: unknown) => this.log.error({ err: error, project: projectId }, 'firewalls not refreshed'));
+        await work().catch((error: unknown) => this.log.error({ err: error, ...fields }, failure));
       } while (state.again);
     })().finally(() => {
-      this.#firewallRefreshes.delete(projectId);
-      this.#inFlight.delete(work);
+      this.#refreshes.delete(key);
+      this.#inFlight.delete(run);
     });
-    this.#inFlight.add(work);
+    this.#inFlight.add(run);
   }
 
   /** Resolves once every effect started so far has finished (tests and benchmarks). */
@@ -208,13 +218,19 @@ export class ServerService {
     }
     const [next, actions] = transition(serverMachine, snapshot, event);
     const value = String(next.value) as ServerStateValue;
+    // The routers of the floating IPs bound to its ports, which its own ports take with them.
+    const floating =
+      value === 'deleted'
+        ? await this.db.routers.floatingIps({ fixedPortIds: server.addresses.map((a) => a.portId) })
+        : [];
     const updated = await this.db.servers.transition(server.id, server.state, {
       state: value,
       machine: JSON.stringify({ version: SERVER_MACHINE_VERSION, value, context: next.context }),
       ...(value === 'active' && server.launchedAt === null ? { launchedAt: new Date().toISOString() } : {}),
     });
-    // Its ports, gone with it, left their groups.
+    // Its ports, gone with it, left their groups and their floating IPs.
     if (value === 'deleted') this.refreshFirewalls(server.projectId);
+    for (const router of new Set(floating.map((f) => f.routerId))) if (router !== null) this.refreshRouter(router);
     // An owner's event is an instance action of its name, recorded before its effect runs, which finishes it.
     if (by)
       await this.db.actions.record({ serverId: server.id, action: event.type, ...by, startTime: updated.updatedAt });

@@ -1,9 +1,12 @@
 import { RackseedError } from '../../agent/errors/index.js';
 
-/** A named record does not exist (or is not visible to the caller). */
+/**
+ * A named record does not exist (or is not visible to the caller); `message` says so otherwise
+ * when what is missing is a link between records (a router's interface, a route to a network).
+ */
 export class DbNotFoundError extends RackseedError {
-  constructor(what: string, id: string) {
-    super('DB_ERR_NOT_FOUND', `${what} ${id} could not be found`);
+  constructor(what: string, id: string, message = `${what} ${id} could not be found`) {
+    super('DB_ERR_NOT_FOUND', message);
   }
 }
 

@@ -7,18 +7,27 @@ import {
   DbQuotaExceededError,
 } from './errors.js';
 import { bool, json, num, type Row, statements, str, strOrNull, where } from './rows.js';
-import type { CloudSql, FixedIp, FixedIpRequest, Network, Port, Server, Subnet } from './types.js';
+import {
+  type CloudSql,
+  type FixedIp,
+  type FixedIpRequest,
+  type Network,
+  type Port,
+  ROUTER_GATEWAY_OWNER,
+  type Server,
+  type Subnet,
+} from './types.js';
 
 /** The VNIs a VXLAN segment may have (RFC 7348 §5: 24 bits; 0 left out as Neutron's ML2 does). */
 const VNI_MIN = 1;
 const VNI_MAX = 16777215;
 
 /** An IPv4 address as a number, and back. */
-const ipToInt = (ip: string): number => ip.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0);
-const intToIp = (n: number): string => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+export const ipToInt = (ip: string): number => ip.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0);
+export const intToIp = (n: number): string => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 
 /** The first and last address of an IPv4 CIDR, as numbers. */
-function cidrRange(cidr: string): { first: number; last: number } {
+export function cidrRange(cidr: string): { first: number; last: number } {
   const [address = '', bits = '32'] = cidr.split('/');
   const size = 2 ** (32 - Number(bits));
   const first = Math.floor(ipToInt(address) / size) * size;
@@ -40,7 +49,7 @@ const toNetwork = (r: Row): Network => ({
   updatedAt: str(r.updated_at),
 });
 
-const toSubnet = (r: Row): Subnet => ({
+export const toSubnet = (r: Row): Subnet => ({
   id: str(r.id),
   name: str(r.name),
   networkId: str(r.network_id),
@@ -127,6 +136,11 @@ export function networksSql(db: Database.Database): CloudSql['networks'] {
 
   const deleteNetwork = db.transaction((id: string) => {
     if (!getNetwork(id)) throw new DbNotFoundError('network', id);
+    // Its floating IPs bound to nothing go with it (external_net_db.py `_process_l3_delete`).
+    run(
+      'DELETE FROM ports WHERE id IN (SELECT floating_port_id FROM floating_ips WHERE floating_network_id = ? AND fixed_port_id IS NULL)',
+      id,
+    );
     if (one('SELECT 1 FROM ports WHERE network_id = ? LIMIT 1', id))
       throw new DbConflictError(
         `Unable to complete operation on network ${id}. There are one or more ports still in use on the network.`,
@@ -268,7 +282,8 @@ export function networksSql(db: Database.Database): CloudSql['networks'] {
         params.push(filter.name);
       }
       if (filter.projectId !== undefined) {
-        clauses.push('(shared = 1 OR project_id = ?)');
+        // Neutron's `rule:shared` and `rule:external`: every project sees those.
+        clauses.push('(shared = 1 OR external = 1 OR project_id = ?)');
         params.push(filter.projectId);
       }
       const sql = `SELECT * FROM networks${clauses.length ? ` WHERE ${clauses.join(' AND ')}` : ''} ORDER BY created_at, id`;
@@ -278,12 +293,22 @@ export function networksSql(db: Database.Database): CloudSql['networks'] {
       const before = getNetwork(id);
       if (!before) throw new DbNotFoundError('network', id);
       const next = { ...before, ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) };
+      // external_net_db.py `_process_l3_update`: routers' gateways keep their network external.
+      if (
+        before.external &&
+        !next.external &&
+        one(`SELECT 1 FROM ports WHERE network_id = ? AND device_owner = ?`, id, ROUTER_GATEWAY_OWNER)
+      )
+        throw new DbConflictError(
+          `External network ${id} cannot be updated to be made non-external, since it has existing gateway ports.`,
+        );
       run(
-        'UPDATE networks SET name = ?, description = ?, admin_state_up = ?, shared = ?, updated_at = ? WHERE id = ?',
+        'UPDATE networks SET name = ?, description = ?, admin_state_up = ?, shared = ?, external = ?, updated_at = ? WHERE id = ?',
         next.name,
         next.description,
         next.adminStateUp ? 1 : 0,
         next.shared ? 1 : 0,
+        next.external ? 1 : 0,
         now,
         id,
       );

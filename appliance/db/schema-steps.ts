@@ -429,4 +429,38 @@ export const CLOUD_MIGRATIONS: readonly Migration[] = [
   DROP TABLE kept_port_groups;
   `,
   },
+  {
+    version: 26,
+    name: "Neutron's routers (their gateways, interfaces and routes) and floating IPs; the provider network external",
+    up: `
+  -- The one flat network is the provider network the cloud was made with: routers' way out.
+  UPDATE networks SET external = 1 WHERE network_type = 'flat';
+  CREATE TABLE routers (id TEXT PRIMARY KEY, project_id TEXT NOT NULL, name TEXT NOT NULL,
+    description TEXT NOT NULL, admin_state_up INTEGER NOT NULL, enable_snat INTEGER NOT NULL,
+    routes TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+  CREATE INDEX routers_project ON routers (project_id);
+  -- Neutron's routerports: a port is a router's by this row, not by its device_id (which a port's
+  -- owner may set). A port deleted leaves its router; a router has one gateway at most.
+  CREATE TABLE router_ports (port_id TEXT PRIMARY KEY REFERENCES ports(id) ON DELETE CASCADE,
+    router_id TEXT NOT NULL REFERENCES routers(id) ON DELETE CASCADE, port_type TEXT NOT NULL);
+  CREATE INDEX router_ports_router ON router_ports (router_id);
+  CREATE UNIQUE INDEX router_ports_gateway ON router_ports (router_id) WHERE port_type = 'network:router_gateway';
+  -- A floating IP goes with its port on the external network. Its binding (fixed_port_id, the
+  -- address, the router) is cleared when the bound port goes, whichever way it goes (a server's
+  -- delete takes its own ports).
+  CREATE TABLE floating_ips (id TEXT PRIMARY KEY, project_id TEXT NOT NULL,
+    floating_network_id TEXT NOT NULL REFERENCES networks(id),
+    floating_port_id TEXT NOT NULL UNIQUE REFERENCES ports(id) ON DELETE CASCADE,
+    floating_ip_address TEXT NOT NULL, fixed_port_id TEXT, fixed_ip_address TEXT,
+    router_id TEXT REFERENCES routers(id), description TEXT NOT NULL, created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL);
+  CREATE INDEX floating_ips_project ON floating_ips (project_id);
+  CREATE INDEX floating_ips_fixed_port ON floating_ips (fixed_port_id);
+  CREATE INDEX floating_ips_router ON floating_ips (router_id);
+  CREATE TRIGGER floating_ips_unbind AFTER DELETE ON ports BEGIN
+    UPDATE floating_ips SET fixed_port_id = NULL, fixed_ip_address = NULL, router_id = NULL
+      WHERE fixed_port_id = OLD.id;
+  END;
+  `,
+  },
 ];

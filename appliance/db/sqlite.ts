@@ -19,6 +19,7 @@ import { serversSql } from './servers.js';
 import { serverTagsSql } from './server-tags.js';
 import { identitySql, toDomain, toProject, toUser } from './identity.js';
 import { roleAssignmentsSql } from './role-assignments.js';
+import { routersSql } from './routers.js';
 import { trustsSql } from './trusts.js';
 import { bool, json, num, type Row, statements, str, strOrNull } from './rows.js';
 import { DbNotFoundError } from './errors.js';
@@ -494,6 +495,7 @@ export function cloudSql(db: Database.Database): CloudSql {
       },
     },
     networks: networksSql(db),
+    routers: routersSql(db),
     quotas: {
       get: (projectId) => quotasOf(projectId),
       set: (projectId, limits) => {

@@ -689,6 +689,80 @@ export interface Port {
   updatedAt: string;
 }
 
+/** Neutron's device owners of a router's ports (neutron_lib/constants.py). */
+export const ROUTER_GATEWAY_OWNER = 'network:router_gateway';
+export const ROUTER_INTERFACE_OWNER = 'network:router_interface';
+export const FLOATING_IP_OWNER = 'network:floatingip';
+
+/** A route of a router's own (Neutron's `extraroute`): `destination`, a CIDR, through `nexthop`. */
+export interface RouterRoute {
+  destination: string;
+  nexthop: string;
+}
+
+/**
+ * A Neutron router. Its ports (its gateway on an external network, its interfaces on project
+ * networks) are ports of the `networks` group, tied to it by the `routers` group.
+ */
+export interface Router {
+  id: string;
+  projectId: string;
+  name: string;
+  description: string;
+  adminStateUp: boolean;
+  /** Whether the project networks' traffic leaves through the gateway with its address (`ext-gw-mode`). */
+  enableSnat: boolean;
+  routes: RouterRoute[];
+  /** Its gateway port; null: no gateway. */
+  gatewayPortId: string | null;
+  /** Its interface ports, oldest first. */
+  interfacePortIds: string[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+/**
+ * A router's gateway as a write asks for it: the port to make on the external network (unless
+ * the router has one there already), the addresses asked for (null: any one), SNAT.
+ */
+export interface GatewayRequest {
+  port: Omit<Port, 'fixedIps'>;
+  fixedIps: FixedIpRequest[] | null;
+  enableSnat: boolean;
+}
+
+/** A router interface to add: a new port with the subnet's gateway address, or an unbound port of the caller's. */
+export type InterfaceRequest =
+  { kind: 'subnet'; subnetId: string; port: Omit<Port, 'fixedIps'> } | { kind: 'port'; portId: string };
+
+/** A router interface as added or removed: its port, and the subnets of its addresses. */
+export interface RouterInterface {
+  port: Port;
+  subnetIds: string[];
+}
+
+/** A floating IP's association: a port and one of its fixed IPv4 addresses (null: its only one). */
+export interface FloatingIpAssociation {
+  portId: string;
+  fixedIpAddress: string | null;
+}
+
+/** A Neutron floating IP: an address of an external network (its own port there), maybe bound to a fixed address. */
+export interface FloatingIp {
+  id: string;
+  projectId: string;
+  floatingNetworkId: string;
+  floatingPortId: string;
+  floatingIpAddress: string;
+  /** The port and fixed address it is bound to, and the router that does it; all null when unbound. */
+  fixedPortId: string | null;
+  fixedIpAddress: string | null;
+  routerId: string | null;
+  description: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
 /** A network interface to create with a server: a new port on a network, or a port the user made. */
 export interface Nic {
   networkId: string;
@@ -843,6 +917,9 @@ export const DEFAULT_QUOTAS = {
   network: 100,
   subnet: 100,
   port: 500,
+  /** Neutron's `router` and `floatingip` quotas (its defaults). */
+  router: 10,
+  floatingip: 50,
 } as const;
 
 export type QuotaResource = keyof typeof DEFAULT_QUOTAS;
@@ -1306,14 +1383,17 @@ export interface CloudDb {
      */
     create(network: Network, quota: number): Promise<Network>;
     get(id: string): Promise<Network | null>;
-    /** By name; a project's own and the shared ones when `projectId` is given. */
+    /** By name; a project's own, the shared and the external ones when `projectId` is given. */
     list(filter: { name?: string; projectId?: string }): Promise<Network[]>;
     update(
       id: string,
-      patch: Partial<Pick<Network, 'name' | 'description' | 'adminStateUp' | 'shared'>>,
+      patch: Partial<Pick<Network, 'name' | 'description' | 'adminStateUp' | 'shared' | 'external'>>,
       now: string,
     ): Promise<Network>;
-    /** Deletes it and its subnets; DbConflictError while a port is on it. */
+    /**
+     * Deletes it, its subnets and its floating IPs bound to nothing; DbConflictError while a port
+     * is on it (a router's gateway, a bound floating IP's included).
+     */
     delete(id: string): Promise<void>;
     /** DbNotFoundError if its network is unknown; DbConflictError if it overlaps one of the network's; quota as networks'. */
     createSubnet(subnet: Subnet, quota: number): Promise<Subnet>;
@@ -1352,6 +1432,64 @@ export interface CloudDb {
     deletePort(id: string): Promise<void>;
     ports(filter: { deviceId?: string; networkId?: string; projectId?: string }): Promise<Port[]>;
     getPort(id: string): Promise<Port | null>;
+  };
+  routers: {
+    /** A router and its gateway (null: none); DbQuotaExceededError past the project's `quota` (-1: none). */
+    create(
+      router: Omit<Router, 'gatewayPortId' | 'interfacePortIds'>,
+      gateway: GatewayRequest | null,
+      quota: number,
+    ): Promise<Router>;
+    get(id: string): Promise<Router | null>;
+    /** A project's own when `projectId` is given. */
+    list(filter: { projectId?: string }): Promise<Router[]>;
+    /** Every router's id (the router keeper's sweep). */
+    ids(): Promise<string[]>;
+    /** Its routes checked against its interfaces (DbInvalidActionError, Neutron's `InvalidRoutes`). */
+    update(
+      id: string,
+      patch: Partial<Pick<Router, 'name' | 'description' | 'adminStateUp' | 'routes'>>,
+      now: string,
+    ): Promise<Router>;
+    /**
+     * Sets its gateway (null: none), keeping the port when the network stays (readdressed if asked);
+     * DbConflictError while floating IPs go through the gateway it loses.
+     */
+    setGateway(id: string, gateway: GatewayRequest | null, now: string): Promise<Router>;
+    /** Deletes it and its gateway port; DbConflictError while it has interfaces. */
+    delete(id: string): Promise<void>;
+    /** Neutron's `add_router_interface` checks: one port a subnet, no overlapping subnets, an unbound port. */
+    addInterface(id: string, request: InterfaceRequest, now: string): Promise<RouterInterface>;
+    /** By port, by subnet, or both (null: not given); DbConflictError while floating IPs or routes use it. */
+    removeInterface(id: string, portId: string | null, subnetId: string | null): Promise<RouterInterface>;
+    /** The router a port is a gateway or an interface of, or null. */
+    ofPort(portId: string): Promise<string | null>;
+    /**
+     * A floating IP: its port on the external network (the addresses asked for, null: any one),
+     * bound as asked (null: unbound); DbQuotaExceededError past `quota`.
+     */
+    createFloatingIp(
+      fip: Omit<FloatingIp, 'floatingPortId' | 'floatingIpAddress' | 'fixedPortId' | 'fixedIpAddress' | 'routerId'>,
+      port: Omit<Port, 'fixedIps'>,
+      fixedIps: FixedIpRequest[] | null,
+      association: FloatingIpAssociation | null,
+      quota: number,
+    ): Promise<FloatingIp>;
+    getFloatingIp(id: string): Promise<FloatingIp | null>;
+    floatingIps(filter: { projectId?: string; fixedPortIds?: string[]; routerId?: string }): Promise<FloatingIp[]>;
+    /**
+     * Binds it as asked, unbinds it (`association` null), or leaves the binding (`keep` true); the
+     * description when not null. Neutron's `_check_and_get_fip_assoc` checks.
+     */
+    updateFloatingIp(
+      id: string,
+      association: FloatingIpAssociation | null,
+      keep: boolean,
+      description: string | null,
+      now: string,
+    ): Promise<FloatingIp>;
+    /** Deletes it and its port. */
+    deleteFloatingIp(id: string): Promise<void>;
   };
   securityGroups: {
     /** The project's `default` group, made with Neutron's four rules if it has none yet. */

@@ -1,9 +1,9 @@
 import type { Server as TlsServer } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { isRackseedError, type NodeTls } from '../../agent/index.js';
-import { HostGuestNotFoundError, HostRequestError } from './errors.js';
+import { HostGuestNotFoundError, HostRequestError, HostRouterNotFoundError } from './errors.js';
 import type { HostService } from './service.js';
-import type { GuestRequest, PortFirewall } from './types.js';
+import type { GuestRequest, PortFirewall, RouterRequest } from './types.js';
 
 /** The largest console tail one call returns (Nova's console log API takes a line count; we bound bytes). */
 const CONSOLE_MAX_BYTES = 1024 * 1024;
@@ -17,7 +17,8 @@ const REFUSED = new Set([
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
- * The host service's HTTP API (v1), one resource per thing a guest has, as Firecracker's:
+ * The host service's HTTP API (v1), one resource per thing a guest has, as Firecracker's, and
+ * the routers homed on the node:
  *
  * | call | does |
  * |---|---|
@@ -33,6 +34,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
  * | `PUT /v1/guests/{id}/firewall` | `{"ports":{PORT_ID: PortFirewall}}`: those ports' security groups' rules, kept and applied |
  * | `DELETE /v1/guests/{id}/password` | forgets what the guest posted to the metadata service's password path (204) |
  * | `DELETE /v1/guests/{id}` | stops it and removes its disk and ports (204, also when unknown) |
+ * | `GET /v1/routers` | `{"routers":[RouterState]}`: every router homed here |
+ * | `PUT /v1/routers/{id}` | makes the router as the body ({@link RouterRequest}) asks: legs, routes, NAT, floating IPs (its whole state) |
+ * | `GET /v1/routers/{id}` | its record ({@link RouterState}) |
+ * | `DELETE /v1/routers/{id}` | removes its namespace and legs, and the networks left with no port (204, also when unknown) |
  *
  * Every call but reboot and nmi is idempotent. It is served over mutual TLS: only a caller with a
  * certificate from the cluster CA (another node's compute service) completes the handshake.
@@ -45,7 +50,7 @@ export function hostApi(service: HostService, tls: NodeTls): FastifyInstance {
   app.setErrorHandler((error, _request, reply) => {
     const code0 = isRackseedError(error) ? error.code : '';
     const status =
-      error instanceof HostGuestNotFoundError
+      error instanceof HostGuestNotFoundError || error instanceof HostRouterNotFoundError
         ? 404
         : error instanceof HostRequestError || REFUSED.has(code0) || (error as { validation?: unknown }).validation
           ? 400
@@ -56,11 +61,13 @@ export function hostApi(service: HostService, tls: NodeTls): FastifyInstance {
     const retryable = isRackseedError(error) ? error.retryable : false;
     void reply.status(status).send({ error: { code, message: (error as Error).message, retryable } });
   });
-  const guestId = (params: unknown): string => {
+  const idOf = (what: string) => (params: unknown) => {
     const id = (params as { id: string }).id;
-    if (!UUID.test(id)) throw new HostRequestError(`${id} is not a guest id (a lower-case UUID)`);
+    if (!UUID.test(id)) throw new HostRequestError(`${id} is not a ${what} id (a lower-case UUID)`);
     return id;
   };
+  const guestId = idOf('guest');
+  const routerId = idOf('router');
   const body = <T>(value: unknown): T => {
     if (typeof value !== 'object' || value === null) throw new HostRequestError('the body must be a JSON object');
     return value as T;
@@ -100,6 +107,15 @@ export function hostApi(service: HostService, tls: NodeTls): FastifyInstance {
   });
   app.delete('/v1/guests/:id', async (request, reply) => {
     await service.destroy(guestId(request.params));
+    return reply.status(204).send();
+  });
+  app.get('/v1/routers', async () => ({ routers: service.routers.list() }));
+  app.put('/v1/routers/:id', async (request) =>
+    service.routers.put(routerId(request.params), body<RouterRequest>(request.body)),
+  );
+  app.get('/v1/routers/:id', async (request) => service.routers.get(routerId(request.params)));
+  app.delete('/v1/routers/:id', async (request, reply) => {
+    await service.routers.delete(routerId(request.params));
     return reply.status(204).send();
   });
   return app;

@@ -1,7 +1,15 @@
 import { fetch, type Response } from 'undici';
 import type { NodeTls } from '../../agent/index.js';
 import { HostCallError } from './errors.js';
-import type { GuestDiagnostics, GuestRequest, GuestState, HostInventory, PortFirewall } from './types.js';
+import type {
+  GuestDiagnostics,
+  GuestRequest,
+  GuestState,
+  HostInventory,
+  PortFirewall,
+  RouterRequest,
+  RouterState,
+} from './types.js';
 
 /** How long a call may take: a spawn clones a disk and starts QEMU; a stop may wait for ACPI. */
 const CALL_TIMEOUT_MS = 120_000;
@@ -59,6 +67,26 @@ export class HostClient {
 
   async destroy(id: string): Promise<void> {
     await this.#call('DELETE', `/v1/guests/${id}`);
+  }
+
+  /** Makes the router on this host as `request` says, its whole state (`PUT /v1/routers/{id}`). */
+  putRouter(id: string, request: RouterRequest): Promise<RouterState> {
+    return this.#call('PUT', `/v1/routers/${id}`, request);
+  }
+
+  /** The router's record on this host (HOST_ERR_ROUTER_NOT_FOUND if it is not homed here). */
+  router(id: string): Promise<RouterState> {
+    return this.#call('GET', `/v1/routers/${id}`);
+  }
+
+  /** Every router homed on this host. */
+  async routers(): Promise<RouterState[]> {
+    return (await this.#call<{ routers: RouterState[] }>('GET', '/v1/routers')).routers;
+  }
+
+  /** Removes the router from this host; nothing to do if it is not there. */
+  async deleteRouter(id: string): Promise<void> {
+    await this.#call('DELETE', `/v1/routers/${id}`);
   }
 
   async #call<T>(method: string, path: string, body?: unknown): Promise<T> {

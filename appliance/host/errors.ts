@@ -2,7 +2,10 @@ import { RackseedError } from '../../agent/index.js';
 
 /** A request the host service refuses as it stands (the API answers 400); `code` says what part of it, when it is not the general one. */
 export class HostRequestError extends RackseedError {
-  constructor(message: string, code: 'HOST_ERR_BAD_REQUEST' | 'HOST_ERR_BAD_SEGMENT' = 'HOST_ERR_BAD_REQUEST') {
+  constructor(
+    message: string,
+    code: 'HOST_ERR_BAD_REQUEST' | 'HOST_ERR_BAD_SEGMENT' | 'HOST_ERR_BAD_ROUTER' = 'HOST_ERR_BAD_REQUEST',
+  ) {
     super(code, message);
   }
 }
@@ -11,6 +14,13 @@ export class HostRequestError extends RackseedError {
 export class HostGuestNotFoundError extends RackseedError {
   constructor(id: string) {
     super('HOST_ERR_GUEST_NOT_FOUND', `no guest ${id} on this host: create it with PUT /v1/guests/${id}`);
+  }
+}
+
+/** No router by that id on this host (404). */
+export class HostRouterNotFoundError extends RackseedError {
+  constructor(id: string) {
+    super('HOST_ERR_ROUTER_NOT_FOUND', `no router ${id} on this host: make it here with PUT /v1/routers/${id}`);
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * appliance/host — the host service: the one process per node that runs its guests (QEMU on
- * RBD disks, their taps) behind a small typed, authenticated API, records what it runs in etcd
- * under its node, and adopts its guests after a restart. The compute service (and later the
+ * RBD disks, their taps) and the routers homed there (a namespace each, with NAT and floating
+ * IPs) behind a small typed, authenticated API, records what it runs in etcd under its node,
+ * and adopts its guests and makes its routers again after a restart. The compute service (and later the
  * volume and network services) call it through {@link HostClient}.
  */
 export { hostApi } from './api.js';
@@ -15,6 +16,7 @@ export {
   HostNoTunnelError,
   HostPortError,
   HostRequestError,
+  HostRouterNotFoundError,
   QemuStartError,
   QmpClosedError,
   QmpCommandError,
@@ -22,6 +24,7 @@ export {
   QmpTimeoutError,
 } from './errors.js';
 export {
+  checkRouter,
   classlessRoutes,
   type GuestDirectory,
   type GuestLease,
@@ -31,8 +34,11 @@ export {
   guestDhcpReply,
   metadataAnswer,
   METADATA_ADDRESS,
+  routerNetns,
+  routerScript,
   tapName,
 } from './network/index.js';
+export { HostRouters, type HostRoutersOptions, type RouterPlumbing } from './routers.js';
 export { accelFor, QemuGuest, type QemuOptions, QemuRuntime, qemuArgs, socketPath } from './qemu/index.js';
 export {
   type GuestDiskSource,
@@ -56,4 +62,10 @@ export type {
   NicRequest,
   PortFirewall,
   PowerRequest,
+  FloatingIpRequest,
+  RouterGatewayRequest,
+  RouterInterfaceRequest,
+  RouterRequest,
+  RouterRoute,
+  RouterState,
 } from './types.js';

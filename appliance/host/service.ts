@@ -4,6 +4,7 @@ import { keys, type Store } from '../../agent/index.js';
 import { HostGuestNotFoundError, HostRequestError } from './errors.js';
 import { checkFirewall, isCidr } from './network/firewall.js';
 import { checkSegment } from './network/segment.js';
+import { HostRouters, type RouterPlumbing } from './routers.js';
 import type {
   GuestDiagnostics,
   GuestPower,
@@ -83,6 +84,8 @@ export interface HostServiceOptions {
   readonly runtime: GuestRuntime;
   readonly disks: GuestDisks;
   readonly ports: GuestPorts;
+  /** The routers homed here (routers.ts). */
+  readonly routers: RouterPlumbing;
   /** Where guests' run directories (QMP socket, console log, pid file) go. */
   readonly runDir: string;
   readonly inventory: HostInventory;
@@ -109,15 +112,27 @@ export class HostService {
   readonly #expectedExits = new Set<RunningGuest>();
   #startQueue: Promise<unknown> = Promise.resolve();
   #closed = false;
+  /** The routers homed on this node (`/v1/routers`). */
+  readonly routers: HostRouters;
 
-  constructor(private readonly options: HostServiceOptions) {}
+  constructor(private readonly options: HostServiceOptions) {
+    this.routers = new HostRouters({
+      node: options.node,
+      store: options.store,
+      plumbing: options.routers,
+      ...(options.log ? { log: options.log } : {}),
+    });
+  }
 
   get inventory(): HostInventory {
     return this.options.inventory;
   }
 
-  /** Reads this node's guest records and adopts the QEMUs still running; the others are recorded as crashed. */
-  async adoptAll(): Promise<{ adopted: number; lost: number }> {
+  /**
+   * Reads this node's guest records and adopts the QEMUs still running (the others are recorded
+   * as crashed), then makes its recorded routers again.
+   */
+  async adoptAll(): Promise<{ adopted: number; lost: number; routers: number; faultyRouters: number }> {
     const { entries } = await this.options.store.list(keys.hostGuests(this.options.node));
     let adopted = 0;
     let lost = 0;
@@ -135,7 +150,8 @@ export class HostService {
       }
     }
     this.#log('host.guests.adopted', { adopted, lost });
-    return { adopted, lost };
+    const { routers, faulty } = await this.routers.restoreAll();
+    return { adopted, lost, routers, faultyRouters: faulty };
   }
 
   /** Makes the guest as `request` asks (disk, taps, power); the same request twice changes nothing. */

@@ -160,6 +160,77 @@ export interface GuestDiagnostics {
   readonly nics: readonly ({ readonly mac: string } & NicCounters)[];
 }
 
+/**
+ * One leg of a router on a project's network (Neutron's `network:router_interface` port): the
+ * router answers `ip` (its subnet's gateway, usually) with `mac` there.
+ */
+export interface RouterInterfaceRequest {
+  readonly portId: string;
+  readonly networkId: string;
+  readonly segment: NetworkSegment;
+  readonly mac: string;
+  readonly ip: string;
+  readonly prefixLength: number;
+  readonly mtu: number;
+}
+
+/**
+ * A router's leg on its external network (Neutron's `network:router_gateway` port): its address
+ * there, the way out (the external subnet's gateway, the router's default route; null for none)
+ * and whether the project networks' traffic leaves with the router's address (`snat`, Neutron's
+ * `enable_snat`).
+ */
+export interface RouterGatewayRequest {
+  readonly portId: string;
+  readonly networkId: string;
+  readonly segment: NetworkSegment;
+  readonly mac: string;
+  readonly ip: string;
+  readonly prefixLength: number;
+  readonly gateway: string | null;
+  readonly mtu: number;
+  readonly snat: boolean;
+}
+
+/** A floating IP bound to a fixed address behind the router: traffic to `floatingIp` goes to `fixedIp`, and back from it. */
+export interface FloatingIpRequest {
+  readonly id: string;
+  readonly floatingIp: string;
+  readonly fixedIp: string;
+}
+
+/** A route of the router's own (Neutron's `extraroute`): `destination` (a CIDR) through `nexthop`. */
+export interface RouterRoute {
+  readonly destination: string;
+  readonly nexthop: string;
+}
+
+/**
+ * A router as the network service wants it on its home node: `PUT /v1/routers/{id}` with the
+ * same body twice changes nothing, and a body replaces the router's whole state (legs, floating
+ * IPs, routes). One node at a time is a router's home; the network service moves it when its
+ * home is fenced.
+ */
+export interface RouterRequest {
+  readonly name: string;
+  /** Null: no external leg (no SNAT, no floating IP). */
+  readonly gateway: RouterGatewayRequest | null;
+  readonly interfaces: readonly RouterInterfaceRequest[];
+  /** Only those whose fixed address is on one of `interfaces`' subnets, and only with a gateway. */
+  readonly floatingIps: readonly FloatingIpRequest[];
+  readonly routes: readonly RouterRoute[];
+}
+
+/** A router's record in etcd (`/rackseed/hosts/<node>/routers/<id>`): not leased, so the network service finds a dead home's routers. */
+export interface RouterState {
+  readonly id: string;
+  readonly node: string;
+  readonly request: RouterRequest;
+  /** The last failure to make it as asked, with its stable code. */
+  readonly fault: { readonly code: string; readonly message: string } | null;
+  readonly updatedAt: string;
+}
+
 /** What a node offers guests, published under its lease (`/rackseed/hosts/<node>/inventory`). */
 export interface HostInventory {
   readonly node: string;

@@ -84,11 +84,13 @@ function killRecorded(pid: number, start: string, signal: NodeJS.Signals): boole
 
 function deleteNetns(name: string): void {
   // A lab machine's host service makes `<its namespace>-guests` for its guests' DHCP and metadata
-  // on the provider network, and `<its namespace>-guests-v<VNI>` on each project network.
+  // on the provider network, `<its namespace>-guests-v<VNI>` on each project network, and
+  // `<its namespace>-guests-r<router id>` for each router homed there.
   const services = `${name}-guests`;
+  const ours = /^-(v\d+|r[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
   if (!name.includes('-guests') && existsSync('/run/netns'))
     for (const entry of readdirSync('/run/netns'))
-      if (entry === services || (entry.startsWith(`${services}-v`) && /^\d+$/.test(entry.slice(services.length + 2))))
+      if (entry === services || (entry.startsWith(services) && ours.test(entry.slice(services.length))))
         deleteNetns(entry);
   if (!existsSync(`/run/netns/${name}`)) return;
   // Processes still inside would keep its interfaces alive: kill them first, by pid.

@@ -8,6 +8,7 @@ import { fetch } from 'undici';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_PORT, type ClusterStatus } from '../../agent/index.js';
+import { HOST_SERVICE_PORT } from '../../appliance/cli/cloud-services.js';
 import { type LabInfo, labPower, waitFor } from '../../bootstrap/index.js';
 import { curlNodeCert, trusting } from '../bed/index.js';
 import { cspViolations, logIn, shoot, startBrowser } from '../bed/browser.js';
@@ -49,6 +50,8 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
   /** The node whose power the failover test cuts (it stays off), and the server it was building then. */
   let victim: string;
   let caught: string[];
+  /** lab-net's router to the provider network, and the node it was made on (vm1's node, which dies). */
+  let router: { id: string; home: string };
   /** The admin's dashboard, through the lab gateway: opened on the rack, it stays open to see the power loss. */
   let browser: Browser | undefined;
   let page: Page;
@@ -75,25 +78,25 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     return (json ? JSON.parse(stdout) : stdout) as T;
   };
   /** `ssh` to the guest from the lab's provider network (the bridge namespace holds its gateway). */
-  const ssh = async (command: string, timeoutMs = 20_000) =>
+  const ssh = async (command: string, timeoutMs = 20_000, to = address) =>
     (
       await run(
         'ip',
         [
           ...['netns', 'exec', lab.bridgeNetns, 'ssh', '-i', key, '-o', 'StrictHostKeyChecking=no'],
           ...['-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=3', '-o', 'LogLevel=ERROR'],
-          `cloud@${address}`,
+          `cloud@${to}`,
           command,
         ],
         { timeout: timeoutMs },
       )
     ).stdout;
-  /** Waits until `ssh … true` to the guest succeeds (a boot, a move, a rebuild). */
-  const sshAnswers = (what: string, timeoutMs = 180_000) =>
+  /** Waits until `ssh … true` to the guest (or `to`) succeeds (a boot, a move, a rebuild). */
+  const sshAnswers = (what: string, timeoutMs = 180_000, to = address) =>
     waitFor(
       what,
       () =>
-        ssh('true').then(
+        ssh('true', 20_000, to).then(
           () => true,
           () => false,
         ),
@@ -106,6 +109,21 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     // From a live machine: a dead node's address is blocklisted on Ceph (the seed's, if it died).
     const netns = victim === 'seed' ? (lab.servers[0]?.netns ?? '') : lab.seedNetns;
     return (await run('ip', ['netns', 'exec', netns, command, '-c', conf, ...args], { timeout: 60_000 })).stdout;
+  };
+
+  /** The live nodes whose host service holds the router (asked over its API, with a node's certificate). */
+  const routerHolders = async (id: string): Promise<string[]> => {
+    const hosts = await openstack<{ 'Hypervisor Hostname': string; 'Host IP': string }[]>(['hypervisor', 'list']);
+    const holders: string[] = [];
+    for (const host of hosts) {
+      const { stdout } = await run('ip', [
+        ...['netns', 'exec', lab.seedNetns, 'curl', '-sS', '-m', '10', ...curlNodeCert(lab.tls)],
+        `https://${host['Host IP']}:${HOST_SERVICE_PORT}/v1/routers`,
+      ]).catch(() => ({ stdout: '{"routers":[]}' })); // a dead node's
+      const { routers } = JSON.parse(stdout) as { routers: { id: string }[] };
+      if (routers.some((r) => r.id === id)) holders.push(host['Hypervisor Hostname']);
+    }
+    return holders;
   };
 
   beforeAll(async () => {
@@ -143,6 +161,18 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     const labNet = await openstack<{ id: string; mtu: number }>(['network', 'create', 'lab-net']);
     expect(labNet.mtu).toBe(1450);
     await openstack(['subnet', 'create', '--network', 'lab-net', '--subnet-range', LAB_NET_CIDR, 'lab-subnet']);
+    // Its router to the provider network (the external one), made on one node: vm1 goes there,
+    // so that the power loss below takes the router's home too.
+    const { id: routerId } = await openstack<{ id: string }>(['router', 'create', 'lab-router']);
+    await openstack(['router', 'set', '--external-gateway', 'provider', 'lab-router'], false);
+    await openstack(['router', 'add', 'subnet', 'lab-router', 'lab-subnet'], false);
+    const [home] = await waitFor(
+      'lab-router made on one node',
+      async () => ((await routerHolders(routerId)).length === 1 ? routerHolders(routerId) : undefined),
+      60_000,
+      500,
+    );
+    router = { id: routerId, home: home ?? '' };
     const [token, flavor, image, provider] = await Promise.all([
       openstack<{ id: string }>(['token', 'issue']),
       openstack<{ id: string }>(['flavor', 'show', 'lab.guest']),
@@ -165,6 +195,7 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
           ...{ name: 'vm1', flavorRef: flavor.id, imageRef: image.id, key_name: 'lab-key' },
           user_data: Buffer.from(userData).toString('base64'),
           networks: [{ uuid: provider.id, tag: 'web' }, { uuid: labNet.id }],
+          availability_zone: `nova:${router.home}`,
         },
       }),
     });
@@ -356,9 +387,10 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     await page.evaluate(() => ((window as unknown as { noReload: boolean }).noReload = true));
   }, 400_000);
 
-  it('restarts the servers of a node that loses power on other nodes: one running (same id, address and disk), two it was building', async () => {
+  it('restarts the servers and the router of a node that loses power on other nodes: one server running (same id, address and disk), two it was building, one reached by its floating IP', async () => {
     await ssh('echo survived | sudo tee /root/marker > /dev/null && sync');
     victim = server['OS-EXT-SRV-ATTR:host'];
+    expect(victim).toBe(router.home);
     // Two more servers forced onto the same node (an admin's "nova:HOST"), whose power goes as soon
     // as the API has taken them: the node dies while it builds them. One was asked of another
     // node's API (its spawn call fails), the other of the dying node's own (the process driving
@@ -368,7 +400,9 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     const request = {
       imageRef: await idOf('image', 'guest'),
       flavorRef: await idOf('flavor', 'lab.guest'),
-      networks: [{ uuid: await idOf('network', 'provider') }, { uuid: await idOf('network', 'lab-net') }],
+      // On lab-net only: reached from outside through lab-router (vm2 by a floating IP).
+      networks: [{ uuid: await idOf('network', 'lab-net') }],
+      key_name: 'lab-key',
       availability_zone: `nova:${victim}`,
     };
     const hosts = await openstack<{ 'Hypervisor Hostname': string; 'Host IP': string }[]>(['hypervisor', 'list']);
@@ -386,6 +420,19 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     };
     const other = hosts.find((h) => h['Hypervisor Hostname'] !== victim)?.['Hypervisor Hostname'] ?? '';
     caught = [await createOn(other, 'vm2'), await createOn(victim, 'vm3')];
+    // vm2's floating IP, on the provider network, answered by lab-router.
+    const [vm2Port] = await openstack<{ ID: string }[]>(['port', 'list', '--server', caught[0] ?? '']);
+    const floating = (
+      await openstack<{ floating_ip_address: string }>([
+        'floating',
+        'ip',
+        'create',
+        '--port',
+        vm2Port?.ID ?? '',
+        'provider',
+      ])
+    ).floating_ip_address;
+    expect(floating).toMatch(/^10\.16\./);
     const heldBefore = (await status()).singletons;
     const died = Date.now();
     labPower(lab, victim, 'off');
@@ -496,6 +543,29 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     // Evacuated servers go where memory is freest: at least one is on another node than vm1.
     expect(crossings.length).toBeGreaterThan(0);
     console.log(`compute e2e: lab-net reached across nodes ${crossings.join(', ')}`);
+    // lab-router made again on a live node (its home was fenced): vm2 answers ssh at its floating
+    // IP from the provider network, and is the server Nova shows with it.
+    const [home] = await waitFor(
+      'lab-router on a live node',
+      async () => {
+        const holders = await routerHolders(router.id);
+        return holders.length === 1 && holders[0] !== victim ? holders : undefined;
+      },
+      60_000,
+      1_000,
+    );
+    await sshAnswers(`ssh to vm2 at its floating IP ${floating}`, 60_000, floating);
+    console.log(
+      `compute e2e: power lost → lab-router on ${home}, vm2's floating IP answering in ${Date.now() - died} ms`,
+    );
+    const vm2 = JSON.parse(
+      await ssh('curl -s http://169.254.169.254/openstack/latest/meta_data.json', 20_000, floating),
+    ) as { uuid: string };
+    expect(vm2.uuid).toBe(caught[0]);
+    const shown = await openstack<ServerView>(['server', 'show', caught[0] ?? '']);
+    expect(JSON.stringify(shown.addresses)).toContain(floating);
+    // Its way out leaves with the floating IP: the provider network's gateway answers it.
+    expect(await ssh('sudo ping -c 1 -W 2 10.16.0.1 > /dev/null && echo out', 20_000, floating)).toContain('out');
   }, 600_000);
 
   it('keeps the guest running when its agent and host service are killed (-9): both restart, the service adopts it, and a reboot through the API still works', async () => {
@@ -591,13 +661,24 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     await dispatcher.close();
   }, 600_000);
 
-  it('deletes the servers: nothing of theirs is left (RBD disk, QEMU, tap and its nftables chains on any live node), then the images go', async () => {
+  it('deletes the servers and the router: nothing of theirs is left (RBD disk, QEMU, tap and its nftables chains, the router on any live node), then the images go', async () => {
     const ports = await Promise.all(
       [server.id, ...caught].map(async (id) => openstack<{ ID: string }[]>(['port', 'list', '--server', id])),
     );
     const taps = ports.flat().map((p) => `tap${p.ID.slice(0, 11)}`);
-    expect(taps).toHaveLength(6);
+    expect(taps).toHaveLength(4);
     await openstack(['server', 'delete', '--wait', server.id, ...caught], false);
+    // The floating IP (unbound with vm2's port), then lab-router.
+    for (const fip of await openstack<{ ID: string }[]>(['floating', 'ip', 'list']))
+      await openstack(['floating', 'ip', 'delete', fip.ID], false);
+    await openstack(['router', 'remove', 'subnet', 'lab-router', 'lab-subnet'], false);
+    await openstack(['router', 'delete', 'lab-router'], false);
+    await waitFor(
+      'lab-router gone from every node',
+      async () => (await routerHolders(router.id)).length === 0,
+      30_000,
+      500,
+    );
     const disks = await tool(['rbd', 'ls', 'vms']);
     for (const id of [server.id, ...caught]) {
       expect(disks).not.toContain(id);
@@ -615,9 +696,15 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
         expect(links).not.toContain(tap);
         expect(rules).not.toContain(tap);
       }
-      // Nor lab-net's bridge and VXLAN device, once its last port on the node is gone.
+      // Nor lab-net's bridge and VXLAN device, once its last port on the node is gone (lab-router's too).
       expect(links).not.toMatch(/: (brv|vxl)\d+[:@]/);
     }
+    // Nor lab-router's namespace on a live node (the dead node's is there until lab down, as the
+    // rest of its devices).
+    const dead = machines.find((m) => m.name === victim)?.netns ?? '';
+    const namespaces = (await run('ip', ['netns', 'list'])).stdout.split('\n');
+    expect(namespaces.filter((ns) => ns.includes('-guests')).length).toBeGreaterThan(3);
+    expect(namespaces.filter((ns) => ns.includes(router.id) && !ns.startsWith(`${dead}-`))).toEqual([]);
     await openstack(['network', 'delete', 'lab-net'], false);
     await openstack(['image', 'delete', 'vm1-snap'], false);
     await openstack(['image', 'delete', 'guest'], false);

@@ -24,8 +24,8 @@ describe('tempest', () => {
   afterAll(async () => cloud?.stop());
 
   it(
-    'passes the compute, identity and image modules whole (but exclude-list.txt), and Neutron’s security group tests',
-    { timeout: 480_000 },
+    'passes the compute, identity and image modules whole (but exclude-list.txt), and Neutron’s modules of include-list.txt',
+    { timeout: 600_000 },
     async () => {
       const {
         output,
@@ -38,7 +38,7 @@ describe('tempest', () => {
       expect(t.compute?.passed).toBeGreaterThanOrEqual(300);
       expect(t.identity?.passed).toBeGreaterThanOrEqual(130);
       expect(t.image?.passed).toBeGreaterThanOrEqual(40);
-      expect(t.network?.passed).toBeGreaterThanOrEqual(40);
+      expect(t.network?.passed).toBeGreaterThanOrEqual(100);
     },
   );
 

@@ -206,10 +206,12 @@ describe("Horizon (Debian's openstack-dashboard) against rackseed, as a project 
       ['Instances', 'Used 0 of 10'],
       ['VCPUs', 'Used 0 of 20'],
       ['RAM', 'Used 0B of 50GB'],
+      ['Floating IPs', 'Allocated 0 of 50'],
       ['Security Groups', 'Used 0 of 10'],
       ['Security Group Rules', 'Used 0 of 100'],
       ['Networks', 'Used 0 of 100'],
       ['Ports', 'Used 0 of 500'],
+      ['Routers', 'Used 0 of 10'],
     ]);
     expect(await page.locator('#project_usage tbody').textContent()).toContain('No items to display.');
     await shoot('01-overview.png');
@@ -336,11 +338,13 @@ describe("Horizon (Debian's openstack-dashboard) against rackseed, as a project 
       ['Instances', 'Used 1 of 10'],
       ['VCPUs', 'Used 1 of 20'],
       ['RAM', 'Used 512MB of 50GB'],
+      ['Floating IPs', 'Allocated 0 of 50'],
       // The project's default group, made with its four rules on the launch's first need.
       ['Security Groups', 'Used 1 of 10'],
       ['Security Group Rules', 'Used 4 of 100'],
       ['Networks', 'Used 0 of 100'],
       ['Ports', 'Used 1 of 500'],
+      ['Routers', 'Used 0 of 10'],
     ]);
     expect(await page.locator('#project_usage tbody tr').first().locator('td').first().textContent()).toContain(
       'web-1',
@@ -402,6 +406,56 @@ describe("Horizon (Debian's openstack-dashboard) against rackseed, as a project 
     expect(banners).toEqual([]);
   });
 
+  it('makes a router on the external network and allocates a floating IP from it', async () => {
+    await page.goto(`${horizon.url}/project/routers/`);
+    await page.locator('#routers__action_create').click();
+    const modal = page.locator('.modal-dialog');
+    await modal.locator('#id_name').fill('web-router');
+    // Horizon's themable select hides the real one behind its own dropdown.
+    await modal.locator('#id_external_network').selectOption({ label: 'provider' }, { force: true });
+    await modal.locator('.modal-footer .btn-primary').click();
+    const row = page.locator('#routers tbody tr', { hasText: 'web-router' });
+    await row.waitFor();
+    expect((await row.locator('td').allTextContents()).map((t) => t.trim())).toEqual(
+      expect.arrayContaining(['web-router', 'Active', 'provider']),
+    );
+    const routers = await cloudApi<{
+      routers: { name: string; external_gateway_info: { network_id: string; external_fixed_ips: unknown[] } }[];
+    }>(cloud, member, '/network/v2.0/routers');
+    expect(routers.routers).toEqual([
+      expect.objectContaining({
+        name: 'web-router',
+        external_gateway_info: expect.objectContaining({ external_fixed_ips: [expect.anything()] }),
+      }),
+    ]);
+    await shoot('10-router.png');
+
+    await page.goto(`${horizon.url}/project/floating_ips/`);
+    await page.locator('#floating_ips__action_allocate').click();
+    await modal.locator('#id_pool').selectOption({ label: 'provider' }, { force: true });
+    await modal.locator('.modal-footer .btn-primary').click();
+    await modal.waitFor({ state: 'detached' });
+    const allocated = () =>
+      cloudApi<{ floatingips: { floating_ip_address: string; status: string }[] }>(
+        cloud,
+        member,
+        '/network/v2.0/floatingips',
+      ).then((answer) => answer.floatingips);
+    await expect.poll(allocated).toEqual([expect.objectContaining({ status: 'DOWN' })]);
+    const address = (await allocated())[0]?.floating_ip_address ?? '';
+    expect(address).toMatch(/^10\.16\./);
+    await page.locator('#floating_ips tbody tr', { hasText: address }).waitFor();
+    await page.goto(`${horizon.url}/project/`);
+    expect(await limitCharts(page)).toEqual(
+      expect.arrayContaining([
+        ['Floating IPs', 'Allocated 1 of 50'],
+        ['Routers', 'Used 1 of 10'],
+      ]),
+    );
+    await shoot('11-floating-ip.png');
+    expect(banners).toEqual([]);
+  });
+
   it('deletes the server and sees it gone', async () => {
     await page.goto(`${horizon.url}/project/instances/`);
     const row = instanceRow('web-1');
@@ -413,7 +467,7 @@ describe("Horizon (Debian's openstack-dashboard) against rackseed, as a project 
     await expect.poll(() => page.locator('#instances tbody').textContent()).toContain('No items to display.');
     const servers = await cloudApi<{ servers: unknown[] }>(cloud, member, '/compute/v2.1/servers');
     expect(servers.servers).toEqual([]);
-    await shoot('10-instance-deleted.png');
+    await shoot('12-instance-deleted.png');
     expect(banners).toEqual([]);
   });
 });

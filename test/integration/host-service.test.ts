@@ -17,6 +17,7 @@ import {
   hostApi,
   QemuRuntime,
   RbdGuestDisks,
+  type RouterPlumbing,
 } from '../../appliance/host/index.js';
 import { Rbd } from '../../appliance/rbd/index.js';
 import { type CephCluster, type EtcdCluster, startCeph, startEtcd, testNodeTls, waitFor } from '../bed/index.js';
@@ -46,6 +47,10 @@ const noPorts: GuestPorts = {
     firewallsApplied.push(portId);
     return Promise.resolve();
   },
+};
+const noRouters: RouterPlumbing = {
+  applyRouter: () => Promise.reject(new Error('no routers in this test (guest-router.test.ts has them)')),
+  removeRouter: () => Promise.resolve(),
 };
 /** The ports whose firewall the service applied (guest-firewall.test.ts runs the real plumbing). */
 const firewallsApplied: string[] = [];
@@ -78,6 +83,7 @@ async function startService(): Promise<void> {
     runtime: new QemuRuntime({ accel: 'tcg', ceph: { conf: ceph.conf, user: 'admin' } }),
     disks: new RbdGuestDisks(rbd, 'vms'),
     ports: noPorts,
+    routers: noRouters,
     runDir: join(dir, 'guests'),
     inventory: {
       ...{ node: 'h1', url: 'http://127.0.0.1:1', vcpus: 2, memoryMb: 4096, diskGb: 10 },

@@ -3,7 +3,8 @@
 #   test/tempest/run.sh URL ADMIN_PASSWORD_FILE [WORKSPACE [TEMPEST RUN OPTIONS…]]
 # It uploads two small images through the openstack CLI (tempest's image_ref and
 # image_ref_alt), provisions tempest's accounts (accounts.yaml), fills tempest.conf.in, and
-# runs `tempest run --include-list` with concurrency 2. Exits non-zero when any listed test fails.
+# runs `tempest run --include-list` on the workers of workers.yaml. The provider network is
+# tempest's public network. Exits non-zero when any listed test fails.
 # The compute tests run from microversion COMPUTE_MIN_MICROVERSION (2.1 unless set; `max` is
 # the cloud's newest) up to the newest the cloud announces in its version document.
 # INCLUDE_LIST names another list to run (a part of this one); exclude-list.txt applies to it too.
@@ -28,15 +29,17 @@ image() {
 }
 image_ref="$(image tempest-image)"
 image_ref_alt="$(image tempest-image-alt)"
+# tempest's public_network_id: the cloud's external provider network.
+public_network_id="$(openstack network show provider -f value -c id)"
 
 # Pre-provisioned credentials: tempest's dynamic ones make an admin with the admin role on a fresh
 # project, which is that project's admin only (the cloud admin holds it on the admin project).
-# Members get a project each (primary and alt for two workers, and spares); the admins get the
+# Members get a project each (primary and alt for each of nine workers); the admins get the
 # admin role on the admin project. One openstack CLI reads the commands on stdin, so the
 # passwords never appear on a command line; the file is readable by this user only.
 tag="tempest-$$"
-members=6
-admins=4
+members=18
+admins=10
 secret() { tr -dc 'A-Za-z0-9' < /dev/urandom | head -c 32 || true; }
 accounts="$workspace/accounts.yaml"
 install -m 600 /dev/null "$accounts"
@@ -91,8 +94,8 @@ cd "$workspace/tempest"
 install -m 600 /dev/null etc/tempest.conf
 sed -e "s|@URL@|$url|g" -e "s|@ACCOUNTS@|$accounts|g" -e "s|@CA_FILE@|$ca|g" -e "s|@WORKSPACE@|$workspace/tempest|g" \
   -e "s|@PROVISIONER@|$tag-provisioner|g" -e "s|@PROVISIONER_PASSWORD@|$provisioner_password|g" \
-  -e "s|@IMAGE_REF@|$image_ref|g" -e "s|@IMAGE_REF_ALT@|$image_ref_alt|g" \
+  -e "s|@IMAGE_REF@|$image_ref|g" -e "s|@IMAGE_REF_ALT@|$image_ref_alt|g" -e "s|@PUBLIC_NETWORK_ID@|$public_network_id|g" \
   -e "s|@COMPUTE_MIN_MICROVERSION@|$compute_min|g" -e "s|@COMPUTE_MAX_MICROVERSION@|$compute_max|g" \
   "$here/tempest.conf.in" > etc/tempest.conf
 tempest run --include-list "${INCLUDE_LIST:-$here/include-list.txt}" --exclude-list "$here/exclude-list.txt" \
-  --concurrency 2 "${@:4}"
+  --worker-file "$here/workers.yaml" "${@:4}"

@@ -41,7 +41,10 @@ describe('Neutron v2.0 extensions and quotas', () => {
     const { status, body } = await call(member, 'GET', '/extensions');
     expect(status).toBe(200);
     expect(body.extensions.map((e: { alias: string }) => e.alias)).toEqual([
+      'ext-gw-mode',
       'external-net',
+      'extraroute',
+      'fip-port-details',
       'ip-substring-filtering',
       'net-mtu',
       'port-security-groups-filtering',
@@ -49,6 +52,7 @@ describe('Neutron v2.0 extensions and quotas', () => {
       'provider',
       'quotas',
       'quota_details',
+      'router',
       'security-group',
       'security-groups-normalized-cidr',
       'security-groups-rules-belongs-to-default-sg',
@@ -64,8 +68,8 @@ describe('Neutron v2.0 extensions and quotas', () => {
         links: [],
       },
     });
-    // Horizon keeps router and floating IP quotas and charts out on these.
-    for (const alias of ['router', 'agent', 'trunk']) {
+    // Horizon keeps agents and trunks out on these.
+    for (const alias of ['agent', 'trunk']) {
       const missing = await call(member, 'GET', `/extensions/${alias}`);
       expect(missing.status).toBe(404);
       expect(missing.body.NeutronError.message).toBe(`Extension with alias ${alias} does not exist`);
@@ -73,7 +77,10 @@ describe('Neutron v2.0 extensions and quotas', () => {
   });
 
   it("shows a project its own quotas, defaults and usage (its server's port counted), and another's to the admin only", async () => {
-    const defaults = { network: 100, subnet: 100, port: 500, security_group: 10, security_group_rule: 100 };
+    const defaults = {
+      ...{ network: 100, subnet: 100, port: 500, router: 10, floatingip: 50 },
+      ...{ security_group: 10, security_group_rule: 100 },
+    };
     expect((await call(member, 'GET', `/quotas/${project}`)).body).toEqual({ quota: defaults });
     expect((await call(member, 'GET', `/quotas/${project}/default`)).body).toEqual({ quota: defaults });
     expect((await call(member, 'GET', `/quotas/${project}/details`)).body).toEqual({
@@ -81,6 +88,8 @@ describe('Neutron v2.0 extensions and quotas', () => {
         network: { limit: 100, used: 0, reserved: 0 },
         subnet: { limit: 100, used: 0, reserved: 0 },
         port: { limit: 500, used: 1, reserved: 0 },
+        router: { limit: 10, used: 0, reserved: 0 },
+        floatingip: { limit: 50, used: 0, reserved: 0 },
         // The default group its server's port is in, with its four rules.
         security_group: { limit: 10, used: 1, reserved: 0 },
         security_group_rule: { limit: 100, used: 4, reserved: 0 },
@@ -95,7 +104,7 @@ describe('Neutron v2.0 extensions and quotas', () => {
     expect((await call(member, 'PUT', `/quotas/${project}`, { quota: { network: 5 } })).status).toBe(403);
     expect((await call(member, 'DELETE', `/quotas/${project}`)).status).toBe(403);
     const set = await call(admin, 'PUT', `/quotas/${project}`, { quota: { network: 5, port: '20' } });
-    const groups = { security_group: 10, security_group_rule: 100 };
+    const groups = { router: 10, floatingip: 50, security_group: 10, security_group_rule: 100 };
     expect(set).toEqual({ status: 200, body: { quota: { network: 5, subnet: 100, port: 20, ...groups } } });
     expect((await call(member, 'GET', `/quotas/${project}`)).body.quota).toEqual({
       network: 5,
@@ -113,7 +122,7 @@ describe('Neutron v2.0 extensions and quotas', () => {
       0,
     );
     for (const [quota, message] of [
-      [{ router: 1 }, "Unrecognized attribute(s) 'router'"],
+      [{ rbac_policy: 1 }, "Unrecognized attribute(s) 'rbac_policy'"],
       [{ network: -2 }, "Invalid input for network. Reason: '-2' is not in range -1 through 2147483647."],
       [{ subnet: 'many' }, "Invalid input for subnet. Reason: 'many' is not an integer."],
     ] as const) {

@@ -197,7 +197,7 @@ describe('networks, subnets and ports in the cloud database', () => {
       ],
       { instances: -1, cores: -1, ram: -1, serverGroupMembers: -1 },
     );
-    const driver = new HostComputeDriver(db, () => [], {} as NodeTls);
+    const driver = new HostComputeDriver(db, { inventories: () => [], routers: () => [] }, {} as NodeTls);
     const request = await driver.request(server, 'running');
     expect(request.nics.map((x) => [x.segment, x.mtu, x.ip, x.gateway, x.dns])).toEqual([
       [{ type: 'flat' }, 1500, '10.16.0.2', '10.16.0.1', []],

@@ -33,7 +33,14 @@ import { registerServerTags } from './tags.js';
 import { registerInstanceUsageAuditLog, registerSimpleTenantUsage } from './usage.js';
 import { registerVolumeAttachments } from './volume-attachments.js';
 import { createServerImage, rebuildServer } from './server-images.js';
-import { serverDetail, serverGroupsField, serverRebuildView, serverUpdateView, statusOf } from './views.js';
+import {
+  floatingAddresses,
+  serverDetail,
+  serverGroupsField,
+  serverRebuildView,
+  serverUpdateView,
+  statusOf,
+} from './views.js';
 
 function versionDocs(base: string) {
   const v21 = {
@@ -177,6 +184,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
       server,
       auth.isCloudAdmin,
       (await serverSecurityGroupNames(db, [server])).get(server.id) ?? [],
+      await floatingAddresses(db, [server]),
       await hostStatusFor(deps, request, auth),
     ),
     ...serverGroupsField(request, server),

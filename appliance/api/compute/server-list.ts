@@ -16,7 +16,7 @@ import { nextLink, pageOf } from './paging.js';
 import { hostStatusOf } from './services.js';
 import { tagFilter } from './tags.js';
 import { serverSecurityGroupNames } from './security-groups.js';
-import { serverBasic, serverDetail } from './views.js';
+import { floatingAddresses, serverBasic, serverDetail } from './views.js';
 
 /** Which states a Nova status name covers, for `?status=`. */
 const ALL_STATES: ServerStateValue[] = [
@@ -159,8 +159,11 @@ export function registerServerList(app: FastifyInstance, deps: ApiDeps): void {
     const { auth, shown, more, last, page } = await listServers(request);
     const hostStatus = await hostStatusFor(deps, request, auth);
     const groups = await serverSecurityGroupNames(db, shown);
+    const floating = await floatingAddresses(db, shown);
     return {
-      servers: shown.map((s) => serverDetail(request, base, s, auth.isCloudAdmin, groups.get(s.id) ?? [], hostStatus)),
+      servers: shown.map((s) =>
+        serverDetail(request, base, s, auth.isCloudAdmin, groups.get(s.id) ?? [], floating, hostStatus),
+      ),
       ...(more && last ? { servers_links: nextLink(deps, request, 'servers/detail', last.id, page.limit) } : {}),
     };
   });

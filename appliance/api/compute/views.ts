@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { type ServerStateValue, serverStatusView } from '../../../statemachines/index.js';
 import { hostnameOf, machineOf } from '../../compute/index.js';
-import type { Flavor, Server } from '../../db/index.js';
+import type { CloudDb, Flavor, Server } from '../../db/index.js';
 import { novaMicroTime, novaTime } from '../context.js';
 import { atLeast } from './microversions.js';
 
@@ -50,15 +50,35 @@ export function serverBasic(base: string, s: Server) {
   return { id: s.id, name: s.name, links: links(base, 'servers', s.id) };
 }
 
-/** A server's addresses by network; with Nova's extended fields in a server's detail, not after an update or rebuild. */
-function addresses(s: Server, extended: boolean) {
+/** The floating IPs bound to the servers' ports, by port and fixed address (`portId/addr`). */
+export async function floatingAddresses(db: CloudDb, servers: readonly Server[]): Promise<Map<string, string[]>> {
+  const fixedPortIds = [...new Set(servers.flatMap((s) => s.addresses.map((a) => a.portId)))];
+  const bound = new Map<string, string[]>();
+  if (fixedPortIds.length === 0) return bound;
+  for (const f of await db.routers.floatingIps({ fixedPortIds }))
+    bound.set(`${f.fixedPortId}/${f.fixedIpAddress}`, [
+      ...(bound.get(`${f.fixedPortId}/${f.fixedIpAddress}`) ?? []),
+      f.floatingIpAddress,
+    ]);
+  return bound;
+}
+
+/**
+ * A server's addresses by network, each fixed address followed by the floating IPs bound to it
+ * (Nova's network info from Neutron); with Nova's extended fields in a server's detail, not after
+ * an update or rebuild.
+ */
+function addresses(s: Server, extended: boolean, floating: ReadonlyMap<string, readonly string[]> = new Map()) {
   const byNetwork: Record<string, unknown[]> = {};
+  const entry = (a: Server['addresses'][number], addr: string, type: 'fixed' | 'floating') => ({
+    version: a.version,
+    addr,
+    ...(extended ? { 'OS-EXT-IPS:type': type, 'OS-EXT-IPS-MAC:mac_addr': a.mac } : {}),
+  });
   for (const a of s.addresses) {
-    (byNetwork[a.network] ??= []).push({
-      version: a.version,
-      addr: a.addr,
-      ...(extended ? { 'OS-EXT-IPS:type': 'fixed', 'OS-EXT-IPS-MAC:mac_addr': a.mac } : {}),
-    });
+    const list = (byNetwork[a.network] ??= []);
+    list.push(entry(a, a.addr, 'fixed'));
+    for (const addr of floating.get(`${a.portId}/${a.addr}`) ?? []) list.push(entry(a, addr, 'floating'));
   }
   return byNetwork;
 }
@@ -138,7 +158,8 @@ export function serverRebuildView(request: FastifyRequest, base: string, s: Serv
 }
 
 /**
- * GET /servers/{id} and /servers/detail (nova/api/openstack/compute/views/servers.py): the
+ * GET /servers/{id} and /servers/detail (nova/api/openstack/compute/views/servers.py): its
+ * addresses with the floating IPs bound to them (`floating`, {@link floatingAddresses}), the
  * names of its ports' security groups (`securityGroups`, security-groups.ts; none shown when it
  * is in none, as Nova leaves them out), the cloud admin sees where it runs (`OS-EXT-SRV-ATTR:`),
  * from 2.3 how it was made (its disk is a virtio disk, `/dev/vda`, with no kernel or ramdisk of
@@ -150,12 +171,13 @@ export function serverDetail(
   s: Server,
   admin: boolean,
   securityGroups: readonly string[],
+  floating: ReadonlyMap<string, readonly string[]>,
   hostStatus?: (host: string) => string,
 ) {
   const { view } = statusOf(s);
   return {
     ...serverUpdateView(request, base, s),
-    addresses: addresses(s, true),
+    addresses: addresses(s, true, floating),
     key_name: s.keyName,
     ...(securityGroups.length > 0 ? { security_groups: securityGroups.map((name) => ({ name })) } : {}),
     'OS-EXT-AZ:availability_zone': s.availabilityZone,

@@ -4,7 +4,7 @@
  * (openstack_dashboard/api/neutron.py `is_extension_supported`) counts a project's networks,
  * subnets and ports against its quotas only with `quotas`, shows security groups (their panel,
  * the launch wizard's step, quota fields) only with `security-group`, and routers and floating
- * IPs only with `router`, which is absent here: there are no routers or floating IPs. Each entry
+ * IPs (their panels, quotas and charts) only with `router`. Each entry
  * is the extension's own descriptor in Neutron (neutron_lib/api/definitions/*.py,
  * neutron/extensions/*.py), as neutron/api/extensions.py `ExtensionController._translate` shows it.
  */
@@ -20,11 +20,32 @@ interface NeutronExtension {
 
 export const NEUTRON_EXTENSIONS: readonly NeutronExtension[] = [
   {
+    // neutron_lib/api/definitions/l3_ext_gw_mode.py: a router gateway's `enable_snat` (routers.ts).
+    alias: 'ext-gw-mode',
+    name: 'Neutron L3 Configurable external gateway mode',
+    description: 'Extension of the router abstraction for specifying whether SNAT should occur on the external gateway',
+    updated: '2013-03-28T10:00:00-00:00',
+  },
+  {
     // neutron_lib/api/definitions/external_net.py: a network's `router:external`.
     alias: 'external-net',
     name: 'Neutron external network',
     description: 'Adds external network attribute to network resource.',
     updated: '2013-01-14T10:00:00-00:00',
+  },
+  {
+    // neutron_lib/api/definitions/extraroute.py: a router's `routes` (routers.ts).
+    alias: 'extraroute',
+    name: 'Neutron Extra Route',
+    description: 'Extra routes configuration for L3 router',
+    updated: '2013-02-01T10:00:00-00:00',
+  },
+  {
+    // neutron_lib/api/definitions/fip_port_details.py: a floating IP's `port_details` (floating-ips.ts).
+    alias: 'fip-port-details',
+    name: 'Floating IP Port Details Extension',
+    description: 'Add port_details attribute to Floating IP resource',
+    updated: '2018-04-09T10:00:00-00:00',
   },
   {
     // neutron_lib/api/definitions/ip_substring_port_filtering.py: `GET /ports?fixed_ips=ip_address_substr=…` (ports.ts).
@@ -74,6 +95,14 @@ export const NEUTRON_EXTENSIONS: readonly NeutronExtension[] = [
     name: 'Quota details management support',
     description: 'Expose functions for quotas usage statistics per project',
     updated: '2017-02-10T10:00:00-00:00',
+  },
+  {
+    // neutron_lib/api/definitions/l3.py: `/v2.0/routers` (routers.ts) and `/v2.0/floatingips` (floating-ips.ts).
+    alias: 'router',
+    name: 'Neutron L3 Router',
+    description:
+      'Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway.',
+    updated: '2012-07-20T10:00:00-00:00',
   },
   {
     // neutron/extensions/securitygroup.py: `/v2.0/security-groups`, `/v2.0/security-group-rules`

@@ -2,9 +2,11 @@
  * Neutron's networks (`/v2.0/networks`), as neutron/db/db_base_plugin_v2.py and ML2 have them:
  * the shared flat provider network the cloud was made with, and a project's own networks, each a
  * VXLAN segment (the lowest free VNI, MTU 1450 for the tunnel's headers) that only its project's
- * servers are on. A member makes and changes its project's networks and reads the shared ones;
- * the cloud admin all, and sees (and may choose) their `provider:*` segment. Deleting a network
- * deletes its subnets, and is refused while a port is on it.
+ * servers are on. A member makes and changes its project's networks and reads the shared and
+ * the external ones (`router:external`, where routers' gateways and floating IPs take their
+ * addresses: the provider network, and any the cloud admin makes so); the cloud admin all, and
+ * sees (and may choose) their `provider:*` segment. Deleting a network deletes its subnets and
+ * its unbound floating IPs, and is refused while a port is on it.
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
@@ -59,7 +61,7 @@ const NETWORK_ATTRIBUTES: AttributeRules = {
     ...PROVIDER,
   ],
   post: ['name', 'admin_state_up', 'shared', 'project_id', 'tenant_id', 'router:external', 'description', ...PROVIDER],
-  put: ['name', 'admin_state_up', 'shared', 'description'],
+  put: ['name', 'admin_state_up', 'shared', 'router:external', 'description'],
 };
 
 /** A network as Neutron shows it; the admin sees its segment (the `provider` extension's policy). */
@@ -98,7 +100,7 @@ export async function networkView(deps: ApiDeps, n: Network, auth: AuthContext) 
 /** The network, if the caller sees it (its project's or a shared one; the admin's any); NetworkNotFound otherwise. */
 export async function visibleNetwork(deps: ApiDeps, auth: AuthContext, id: string): Promise<Network> {
   const n = await deps.db.networks.get(id);
-  if (!n || !sees(auth, n.projectId, n.shared)) throw neutronNotFound('Network', id);
+  if (!n || !sees(auth, n.projectId, n.shared || n.external)) throw neutronNotFound('Network', id);
   return n;
 }
 
@@ -155,10 +157,9 @@ export function networkRoutes(api: FastifyInstance, deps: ApiDeps): void {
       const shared = a.shared === undefined ? false : toBoolean(a.shared);
       if (shared && !auth.isCloudAdmin)
         throw forbidden('(rule:create_network and rule:create_network:shared) is disallowed by policy');
-      if (a['router:external'] !== undefined && toBoolean(a['router:external']))
-        throw badRequest(
-          'Invalid input for router:external. Reason: this cloud has no routers, so no external network.',
-        );
+      const external = a['router:external'] === undefined ? false : toBoolean(a['router:external']);
+      if (external && !auth.isCloudAdmin)
+        throw forbidden('(rule:create_network and rule:create_network:router:external) is disallowed by policy');
       const segment = requestedSegment(auth, a);
       const at = now();
       return {
@@ -166,7 +167,7 @@ export function networkRoutes(api: FastifyInstance, deps: ApiDeps): void {
         name: a.name === undefined ? '' : stringAttribute('name', a.name, NAME_SIZE),
         projectId: creatorProject(auth, a),
         shared,
-        external: false,
+        external,
         mtu: VXLAN_MTU,
         adminStateUp: a.admin_state_up === undefined ? true : toBoolean(a.admin_state_up),
         ...segment,
@@ -200,17 +201,25 @@ export function networkRoutes(api: FastifyInstance, deps: ApiDeps): void {
           `Unable to reconfigure sharing settings for network ${id}. Multiple tenants are using it.`,
         );
     }
-    const updated = await db.networks.update(
-      id,
-      {
-        name: a.name === undefined ? undefined : stringAttribute('name', a.name, NAME_SIZE),
-        description:
-          a.description === undefined ? undefined : stringAttribute('description', a.description, DESCRIPTION_SIZE),
-        adminStateUp: a.admin_state_up === undefined ? undefined : toBoolean(a.admin_state_up),
-        shared,
-      },
-      now(),
-    );
+    const external = a['router:external'] === undefined ? undefined : toBoolean(a['router:external']);
+    if (external !== undefined && external !== n.external && !auth.isCloudAdmin)
+      throw disallowed('update_network:router:external');
+    const updated = await db.networks
+      .update(
+        id,
+        {
+          external,
+          name: a.name === undefined ? undefined : stringAttribute('name', a.name, NAME_SIZE),
+          description:
+            a.description === undefined ? undefined : stringAttribute('description', a.description, DESCRIPTION_SIZE),
+          adminStateUp: a.admin_state_up === undefined ? undefined : toBoolean(a.admin_state_up),
+          shared,
+        },
+        now(),
+      )
+      .catch((error: unknown) => {
+        throw neutronError(error, 'network');
+      });
     return { network: await networkView(deps, updated, auth) };
   });
 

@@ -6,7 +6,7 @@
  * CIDRs checked as neutron_lib's validators check them.
  */
 import type { AuthContext } from '../context.js';
-import { ApiError, badRequest, forbidden } from '../faults.js';
+import { ApiError, badRequest, forbidden, notFound } from '../faults.js';
 import { stringAttribute } from './attributes.js';
 
 /** Neutron's `NAME_FIELD_SIZE`, `DESCRIPTION_FIELD_SIZE`, `DEVICE_ID_FIELD_SIZE`… (neutron_lib/db/constants.py). */
@@ -43,7 +43,11 @@ export function neutronError(error: unknown, resource: string): unknown {
     case 'DB_ERR_INVALID_ACTION':
       return badRequest((error as Error).message);
     case 'DB_ERR_NOT_FOUND': {
-      const [, what = 'Resource', id = ''] = /^(\w+) (\S+) could not be found/.exec((error as Error).message) ?? [];
+      const message = (error as Error).message;
+      const named = /^(\w+) (\S+) could not be found/.exec(message);
+      // A missing link (a router's interface, a route to a network) is told as the database says.
+      if (!named) return notFound(message);
+      const [, what = 'Resource', id = ''] = named;
       return neutronNotFound(what.charAt(0).toUpperCase() + what.slice(1), id);
     }
     default:
@@ -93,9 +97,15 @@ export function creatorProject(auth: AuthContext, attributes: Record<string, unk
   return project;
 }
 
-/** A resource the caller sees: the cloud admin all, a member its project's (and the shared ones, `shared`). */
+/** A resource the caller sees: the cloud admin all, a member its project's (and the shared or external ones, `shared`). */
 export const sees = (auth: AuthContext, projectId: string, shared = false): boolean =>
   auth.isCloudAdmin || shared || projectId === ownProject(auth);
+
+/** Neutron's `PolicyNotAuthorized` for an action and the sub-attributes of one of its attributes (neutron/policy.py `_build_subattr_match_rule`). */
+export function disallowedSubattributes(action: string, attribute: string, keys: readonly string[]) {
+  const subs = keys.map((k) => `rule:${action}:${attribute}:${k}`).join(' and ');
+  return forbidden(`(rule:${action} and (rule:${action}:${attribute} and (${subs}))) is disallowed by policy`);
+}
 
 /** A resource the caller may change: the cloud admin any, a member (not a reader) its project's. */
 export const changes = (auth: AuthContext, projectId: string): boolean =>

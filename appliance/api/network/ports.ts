@@ -5,11 +5,13 @@
  * `fa:16:3e` range unless named; unique on its network), its device, and its security groups
  * (its project's default group unless named). A server's create makes its own ports, or binds a
  * port made here (device `compute:nova`); the server's delete deletes the former and unbinds
- * the latter. A member sees and changes its project's ports; the cloud admin all.
+ * the latter. A member sees and changes its project's ports (on its own networks and the shared
+ * ones); the cloud admin all. A router's and a floating IP's ports go only with them; a port's
+ * delete unbinds its floating IPs, and the address one is bound to stays while it is.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { FixedIpRequest, Port } from '../../db/index.js';
+import { type FixedIpRequest, FLOATING_IP_OWNER, type Port } from '../../db/index.js';
 import { type ApiDeps, type AuthContext, authOf } from '../context.js';
 import { badRequest, forbidden } from '../faults.js';
 import {
@@ -43,7 +45,9 @@ import { updatePortGroups } from './security-groups.js';
 
 /** Neutron's `base_mac` (neutron/conf/common.py): the OpenStack range `fa:16:3e`. */
 const BASE_MAC = 'fa:16:3e';
-const randomMac = () => `${BASE_MAC}:${[...randomBytes(3)].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
+/** A MAC of Neutron's range, as Neutron's `_generate_macs` draws one. */
+export const randomMac = () =>
+  `${BASE_MAC}:${[...randomBytes(3)].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
 
 const PORT_POST = [
   'name',
@@ -106,7 +110,7 @@ function macAttribute(value: unknown): string {
 }
 
 /** neutron_lib `validate_fixed_ips`: a list of `{subnet_id?, ip_address?}`, each IPv4 (this cloud's subnets are). */
-function fixedIpsAttribute(value: unknown, networkId: string): FixedIpRequest[] {
+export function fixedIpsAttribute(value: unknown, networkId: string): FixedIpRequest[] {
   const reason = (why: string) => badRequest(`Invalid input for fixed_ips. Reason: ${why}.`);
   if (!Array.isArray(value)) throw reason(`'${pythonText(value)}' is not a list`);
   return value.map((f: unknown): FixedIpRequest => {
@@ -189,6 +193,10 @@ export function portRoutes(api: FastifyInstance, deps: ApiDeps): void {
     try {
       for (const a of items) {
         const network = await visibleNetwork(deps, auth, stringAttribute('network_id', a.network_id, 36));
+        // Neutron's `create_port`: the network's owner, a shared network, or the admin; an
+        // external network is for routers and floating IPs to take addresses from.
+        if (!auth.isCloudAdmin && !network.shared && network.projectId !== ownProject(auth))
+          throw disallowed('create_port');
         const projectId = creatorProject(auth, a);
         const fixedIps =
           a.fixed_ips === undefined || a.fixed_ips === null ? null : fixedIpsAttribute(a.fixed_ips, network.id);
@@ -276,6 +284,12 @@ export function portRoutes(api: FastifyInstance, deps: ApiDeps): void {
       JSON.stringify(fixedIps.map((f) => f.ipAddress ?? null)) === JSON.stringify(p.fixedIps.map((f) => f.ipAddress));
     if (!same(a.device_id, p.deviceId) || !same(a.device_owner, p.deviceOwner) || !sameIps)
       await refuseWhilePlugged(p, 'given another device or other addresses');
+    // l3_db.py `prevent_internal_ip_change_for_fip`: the address a floating IP is bound to stays.
+    const [bound] = await db.routers.floatingIps({ fixedPortIds: [id] });
+    if (fixedIps !== null && bound?.fixedIpAddress && !fixedIps.some((f) => f.ipAddress === bound.fixedIpAddress))
+      throw badRequest(
+        `Bad port request: Cannot update the fixed_ips of the port ${id}, because its original fixed_ip has been associated to a floating ip.`,
+      );
     try {
       await db.networks.updatePort(
         id,
@@ -297,6 +311,8 @@ export function portRoutes(api: FastifyInstance, deps: ApiDeps): void {
     }
     if ('security_groups' in a) await updatePortGroups(deps, auth, p, a.security_groups);
     else if (fixedIps !== null) deps.servers.refreshFirewalls(p.projectId);
+    const router = await db.routers.ofPort(id);
+    if (router !== null) deps.servers.refreshRouter(router);
     const [view] = await viewsOf([(await db.networks.getPort(id)) ?? p]);
     return { port: view };
   });
@@ -307,8 +323,24 @@ export function portRoutes(api: FastifyInstance, deps: ApiDeps): void {
     const p = await visiblePort(auth, id);
     if (!changes(auth, p.projectId)) throw disallowed('delete_port');
     await refuseWhilePlugged(p, 'deleted');
+    // l3_db.py `prevent_l3_port_deletion`: a router's or a floating IP's port goes with it.
+    const owner =
+      p.deviceOwner === FLOATING_IP_OWNER
+        ? (await db.routers.getFloatingIp(p.deviceId))?.id
+        : await db.routers.ofPort(id);
+    if (owner)
+      throw neutronConflict(
+        `Port ${id} cannot be deleted directly via the port API: has device owner ${p.deviceOwner}.`,
+      );
+    // l3_db.py `disassociate_floatingips`: unbound with it, but not behind the back of the admin who bound them.
+    const fips = await db.routers.floatingIps({ fixedPortIds: [id] });
+    if (!auth.isCloudAdmin && fips.some((f) => f.projectId !== ownProject(auth)))
+      throw neutronConflict(
+        `Unable to complete the operation on port ${id} because the port still has an associated floating IP.`,
+      );
     await db.networks.deletePort(id);
     deps.servers.refreshFirewalls(p.projectId);
+    for (const router of new Set(fips.map((f) => f.routerId))) if (router !== null) deps.servers.refreshRouter(router);
     return reply.code(204).send();
   });
 }

@@ -1,10 +1,9 @@
 /**
  * Neutron's quotas (`quotas` and `quota_details` extensions, neutron/extensions/quotasv2.py and
  * quotasv2_detail.py) for the resources this Neutron subset has: networks, subnets, ports,
- * security groups and their rules. A project reads its own; the cloud admin reads any, sets them
- * (`PUT`, refused under what a project already uses unless `force`) and resets them to the
- * defaults (`DELETE`). Routers and floating IPs have no quota here, as in a Neutron without the
- * `router` extension (extensions.ts).
+ * routers, floating IPs, security groups and their rules. A project reads its own; the cloud
+ * admin reads any, sets them (`PUT`, refused under what a project already uses unless `force`)
+ * and resets them to the defaults (`DELETE`).
  */
 import type { FastifyInstance } from 'fastify';
 import type { CloudDb, QuotaResource } from '../../db/index.js';
@@ -19,6 +18,8 @@ const RESOURCES = {
   network: 'network',
   subnet: 'subnet',
   port: 'port',
+  router: 'router',
+  floatingip: 'floatingip',
   security_group: 'security_groups',
   security_group_rule: 'security_group_rules',
 } as const satisfies Record<string, QuotaResource>;
@@ -46,12 +47,14 @@ function limitOf(name: string, value: unknown): number {
   return n;
 }
 
-/** What project `id` holds of each resource (its own networks, subnets, ports, groups and rules only). */
+/** What project `id` holds of each resource (its own networks, subnets, ports, routers, floating IPs, groups and rules only). */
 async function usage(db: CloudDb, id: string): Promise<Record<NeutronResource, number>> {
-  const [networks, subnets, ports, groups] = await Promise.all([
+  const [networks, subnets, ports, routers, floatingIps, groups] = await Promise.all([
     db.networks.list({ projectId: id }),
     db.networks.subnets({ projectId: id }),
     db.networks.ports({ projectId: id }),
+    db.routers.list({ projectId: id }),
+    db.routers.floatingIps({ projectId: id }),
     db.securityGroups.usage(id),
   ]);
   const own = (items: { projectId: string }[]) => items.filter((i) => i.projectId === id).length;
@@ -59,6 +62,8 @@ async function usage(db: CloudDb, id: string): Promise<Record<NeutronResource, n
     network: own(networks),
     subnet: own(subnets),
     port: ports.length,
+    router: routers.length,
+    floatingip: floatingIps.length,
     security_group: groups.groups,
     security_group_rule: groups.rules,
   };

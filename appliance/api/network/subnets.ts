@@ -182,7 +182,8 @@ function routesAttribute(value: unknown): HostRoute[] {
 async function visibleSubnet(deps: ApiDeps, auth: AuthContext, id: string): Promise<Subnet> {
   const s = await deps.db.networks.getSubnet(id);
   const network = s ? await deps.db.networks.get(s.networkId) : null;
-  if (!s || !network || !sees(auth, s.projectId, network.shared)) throw neutronNotFound('Subnet', id);
+  if (!s || !network || !sees(auth, s.projectId, network.shared || network.external))
+    throw neutronNotFound('Subnet', id);
   return s;
 }
 

@@ -384,7 +384,7 @@ export function registerCloud(program: Command, io: CliIo): void {
       if (driverName === 'fake') {
         driver = new compute.FakeDriver(backing.hosts);
       } else if (driverName === 'qemu' && backing.hostView && backing.tls) {
-        driver = new compute.HostComputeDriver(db, backing.hostView.inventories, backing.tls);
+        driver = new compute.HostComputeDriver(db, backing.hostView, backing.tls);
       } else {
         throw new CliUsageError(
           driverName === 'qemu'

@@ -16,14 +16,17 @@ interface KeeperOptions {
 /**
  * `rackseed compute keeper`: the compute keeper (a singleton the agent runs): it restarts a
  * fenced node's servers on other nodes from their RBD disks, after blocklisting the dead host on
- * Ceph (see appliance/compute's Evacuation), and fails the transitions no live process will
- * finish (StuckServers).
+ * Ceph (see appliance/compute's Evacuation), moves a fenced node's routers to other nodes and
+ * keeps every router on its home as the database says (RouterKeeper), and fails the
+ * transitions no live process will finish (StuckServers).
  */
 export function registerCompute(program: Command, io: CliIo): void {
   const compute = program.command('compute').description("the cloud's compute singletons");
   compute
     .command('keeper')
-    .description("restart a fenced node's servers on other nodes (fence first: the dead host is blocklisted on Ceph)")
+    .description(
+      "restart a fenced node's servers and routers on other nodes (fence first: the dead host is blocklisted on Ceph)",
+    )
     .option('--etcd <urls>', 'etcd client URLs, comma-separated (default: $RACKSEED_ETCD)')
     .option('--election <name>', "the DB master's election", 'db-master')
     .requiredOption('--ceph-conf <file>', 'ceph.conf of the cluster (its monitors blocklist the dead host)')
@@ -56,7 +59,7 @@ export function registerCompute(program: Command, io: CliIo): void {
       const placement = await compute.watchPlacement(store);
       const log = (event: string, fields: Record<string, unknown>) =>
         io.stderr(`${JSON.stringify({ at: new Date().toISOString(), event, ...fields })}\n`);
-      const driver = new compute.HostComputeDriver(db, hostView.inventories, tls);
+      const driver = new compute.HostComputeDriver(db, hostView, tls);
       const servers = new compute.ServerService(
         db,
         driver,
@@ -84,11 +87,14 @@ export function registerCompute(program: Command, io: CliIo): void {
         log,
       });
       await evacuation.start();
+      const routers = new compute.RouterKeeper({ store, db, hosts: hostView, homes: driver.routerHomes, log });
+      await routers.start();
       const stuck = new compute.StuckServers(db, servers, log);
       stuck.start();
       log('compute.keeper.started', {});
       await untilSignal();
       stuck.close();
+      await routers.close();
       await evacuation.close();
       await placement.close();
       await hostView.close();

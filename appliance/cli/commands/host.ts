@@ -107,6 +107,7 @@ export function registerHost(program: Command, io: CliIo): void {
         runtime: new hostModule.QemuRuntime({ accel, ceph: { conf: access.conf, user: clientId } }),
         disks: new hostModule.RbdGuestDisks(rbd, options.vmsPool),
         ports: network,
+        routers: network,
         runDir: join(runDir, 'guests'),
         inventory,
         log,

@@ -15,3 +15,5 @@ export {
   metadataAnswer,
 } from './metadata.js';
 export { GuestNetwork, type GuestNetworkOptions, tapName } from './plumbing.js';
+export { routerNetns } from './router.js';
+export { checkRouter, routerScript } from './router-rules.js';

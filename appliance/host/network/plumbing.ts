@@ -11,17 +11,24 @@
  * - the rules of tables.ts: no address and nothing to the node's IP stack from a guest bridge;
  *   nothing of 169.254.169.254 and no DHCP server traffic across the uplink or a VXLAN device,
  *   so each node answers only its own guests and a guest's metadata requests always reach its
- *   own node; a conntrack zone per project network.
+ *   own node; a conntrack zone per project network;
+ * - the routers homed here (router.ts): a namespace each, whose legs' node ends are taps on
+ *   their networks' bridges as a guest's are (a network stays while a leg or a port is on it),
+ *   plugged and unplugged in the same queue as the guests' ports. A router's tap has no
+ *   anti-spoofing chain nor firewall (it is in no map of tables.ts): the guests' ports filter
+ *   what reaches them from it, as Neutron's do.
  * Every step is idempotent: a restarted host service runs setup again under running guests,
  * and finds the project networks again by their bridges.
  */
 import { existsSync } from 'node:fs';
 import { HostPortError } from '../errors.js';
 import type { GuestPorts } from '../service.js';
-import type { NicCounters, NicRequest, PortFirewall } from '../types.js';
+import type { NetworkSegment, NicCounters, NicRequest, PortFirewall, RouterRequest } from '../types.js';
 import { checkFirewall, firewallScript, MAX_PORT_MARK } from './firewall.js';
 import { METADATA_ADDRESS } from './guest-dhcp.js';
 import { type GuestDirectory, GuestServices } from './guest-services.js';
+import { makeRouter, removeRouter, routerNetns, routersHere } from './router.js';
+import { checkRouter, routerLegs } from './router-rules.js';
 import {
   checkSegment,
   flatSegment,
@@ -31,6 +38,7 @@ import {
   removeVxlan,
   type Segment,
   tapsOn,
+  VXLAN_BRIDGE,
   vxlanNetworksHere,
   vxlanSegment,
 } from './segment.js';
@@ -194,9 +202,30 @@ export class GuestNetwork implements GuestPorts {
         );
       this.#marks.delete(tap);
       if (await exists(['link', 'show', 'dev', tap])) await sh('ip', ['link', 'del', 'dev', tap], `the tap ${tap}`);
-      const segment = nic.segment?.type === 'vxlan' ? this.#segmentOf(nic) : undefined;
-      if (segment && (await tapsOn(segment.bridge)).length === 0) await this.#removeNetwork(segment);
+      await this.#removeIdle([this.#segmentOf(nic).bridge]);
     });
+  }
+
+  /**
+   * Makes router `id` here as `request` says (router.ts; only what differs), its legs' networks
+   * with it, and removes the networks its old legs leave with no port.
+   */
+  async applyRouter(id: string, request: RouterRequest): Promise<void> {
+    checkRouter(id, request);
+    await this.#oneAtATime(async () => {
+      const segments = routerLegs(request).map((leg) => ({ segment: this.#segmentOf(leg), mtu: leg.mtu }));
+      for (const { segment, mtu } of segments) if (segment.vni !== null) await this.#makeNetwork(segment, mtu);
+      const netns = routerNetns(this.options.servicesNetns, id);
+      await this.#removeIdle(await makeRouter(netns, request, (segment) => this.#segmentOf({ segment }).bridge));
+      for (const { segment } of segments) await this.#services?.open(segment.key, segment.netns);
+    });
+  }
+
+  /** Removes router `id`'s namespace and legs, and the networks they leave with no port; nothing to do if it is gone. */
+  async removeRouter(id: string): Promise<void> {
+    await this.#oneAtATime(async () =>
+      this.#removeIdle(await removeRouter(routerNetns(this.options.servicesNetns, id))),
+    );
   }
 
   /** The port's tap's counters, turned to the guest's side: what the tap transmits, the guest receives. */
@@ -221,9 +250,11 @@ export class GuestNetwork implements GuestPorts {
     };
   }
 
-  /** Removes every network's plumbing, the rules and the provider bridge (the guests must be gone). */
+  /** Removes the routers, every network's plumbing, the rules and the provider bridge (the guests must be gone). */
   async teardown(): Promise<void> {
     await this.stopServing();
+    for (const id of routersHere(this.options.servicesNetns))
+      await removeRouter(routerNetns(this.options.servicesNetns, id));
     for (const { vni } of await vxlanNetworksHere()) await removeVxlan(vxlanSegment(vni, this.options.servicesNetns));
     await run('ip', ['netns', 'del', this.options.servicesNetns]).catch(() => undefined);
     await run('nft', ['delete', 'table', 'bridge', TABLE]).catch(() => undefined);
@@ -233,8 +264,18 @@ export class GuestNetwork implements GuestPorts {
     await run('ip', ['link', 'del', 'dev', this.bridge]).catch(() => undefined);
   }
 
-  #segmentOf(nic: NicRequest): Segment {
-    return nic.segment?.type === 'vxlan' ? vxlanSegment(nic.segment.vni, this.options.servicesNetns) : this.#flat;
+  #segmentOf(port: { readonly segment?: NetworkSegment | undefined }): Segment {
+    return port.segment?.type === 'vxlan' ? vxlanSegment(port.segment.vni, this.options.servicesNetns) : this.#flat;
+  }
+
+  /** Removes the project networks of these bridges that have no port (a guest's or a router's tap) left here. */
+  async #removeIdle(bridges: readonly string[]): Promise<void> {
+    const named = new RegExp(`^${VXLAN_BRIDGE}(\\d+)$`);
+    for (const bridge of new Set(bridges)) {
+      const vni = Number(named.exec(bridge)?.[1] ?? NaN);
+      if (!Number.isInteger(vni) || (await tapsOn(bridge)).length > 0) continue;
+      await this.#removeNetwork(vxlanSegment(vni, this.options.servicesNetns));
+    }
   }
 
   /** Makes (or finds) a VXLAN network's links and namespace, and its conntrack zone. */

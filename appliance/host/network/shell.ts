@@ -41,10 +41,11 @@ export function noIpv6(iface: string): void {
   }
 }
 
-/** Runs an nft script as one transaction. */
-export async function nft(script: string): Promise<void> {
+/** Runs an nft script as one transaction (in the network namespace `netns`, if given). */
+export async function nft(script: string, netns?: string): Promise<void> {
+  const [command, args] = netns ? ['ip', ['netns', 'exec', netns, 'nft', '-f', '-']] : ['nft', ['-f', '-']];
   await new Promise<void>((resolve, reject) => {
-    const child = execFile('nft', ['-f', '-'], { timeout: 15_000, env: childEnv() }, (error, _stdout, stderr) =>
+    const child = execFile(command, args, { timeout: 15_000, env: childEnv() }, (error, _stdout, stderr) =>
       error ? reject(new HostPortError(`nft: ${String(stderr).trim() || error.message}`, error)) : resolve(),
     );
     child.stdin?.end(`${script}\n`);

@@ -16,8 +16,8 @@ export interface RackStreamHandlers {
   unavailable(status: number, message: string): void;
 }
 
-/** The server's heartbeat is every 15 s: past this with no byte, the connection is dead. */
-const SILENCE_MS = 35_000;
+/** The server's heartbeat is every 5 s: past this with no byte, the connection is dead (its node lost its power, say). */
+const SILENCE_MS = 12_000;
 
 /** Follows the rack until `signal` aborts. */
 export async function followRack(session: Session, handlers: RackStreamHandlers, signal: AbortSignal): Promise<void> {
