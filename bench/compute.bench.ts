@@ -179,6 +179,22 @@ export default async function bench(): Promise<void> {
     await openstack(['keypair', 'create', '--public-key', `${key}.pub`, 'bench']);
     const flavorId = (await openstack(['flavor', 'create', '--ram', '192', '--disk', '1', '--vcpus', '1', 'bench'])).id;
     const networkId = (await openstack(['network', 'show', 'provider'])).id;
+    // The project's default security group lets in only its own members: SSH from the provider
+    // network needs a rule (as a user adds one).
+    const [group] = await openstack(['security', 'group', 'list', '--project', 'admin']).then((groups) =>
+      (groups as unknown as { ID: string; Name: string }[]).filter((g) => g.Name === 'default'),
+    );
+    await openstack([
+      'security',
+      'group',
+      'rule',
+      'create',
+      '--protocol',
+      'tcp',
+      '--dst-port',
+      '22',
+      group?.ID ?? 'default',
+    ]);
 
     const dispatcher = trusting(lab.gateway.ca);
     const token = await adminToken(lab.gateway.url, env.OS_PASSWORD, { dispatcher, timeoutMs: 10_000 });
