@@ -48,7 +48,8 @@ export function stringAttribute(name: string, value: unknown, maxLength: number)
   return value;
 }
 
-const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
+/** oslo's `is_uuid_like`: 32 hex digits, dashes where a UUID has them or none, any case. */
+export const UUID_LIKE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 
 /** `type:uuid_list` (oslo's `is_uuid_like` on each item, no duplicates). */
 export function uuidListAttribute(name: string, value: unknown): string[] {
@@ -57,7 +58,7 @@ export function uuidListAttribute(name: string, value: unknown): string[] {
   const duplicates = [...new Set(value.filter((v, i) => value.indexOf(v) !== i))];
   if (duplicates.length) throw reason(`Duplicate items in the list: '${duplicates.map(pythonText).join(', ')}'`);
   for (const item of value)
-    if (typeof item !== 'string' || !UUID.test(item)) throw reason(`'${pythonText(item)}' is not a valid UUID`);
+    if (typeof item !== 'string' || !UUID_LIKE.test(item)) throw reason(`'${pythonText(item)}' is not a valid UUID`);
   return value as string[];
 }
 

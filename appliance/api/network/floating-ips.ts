@@ -22,6 +22,7 @@ import {
   requestResource,
   shown,
   stringAttribute,
+  UUID_LIKE,
 } from './attributes.js';
 import { visibleNetwork } from './networks.js';
 import {
@@ -35,8 +36,6 @@ import {
   ownProject,
 } from './neutron.js';
 import { randomMac } from './ports.js';
-
-const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 
 const FIP_POST = [
   'floating_ip_address',
@@ -91,7 +90,7 @@ const fipView = (f: FloatingIp, port: Port | null) => ({
 /** `type:uuid_or_none` as an attribute's input error. */
 function uuidOrNone(name: string, value: unknown): string | null {
   if (value === null) return null;
-  if (typeof value !== 'string' || !UUID.test(value))
+  if (typeof value !== 'string' || !UUID_LIKE.test(value))
     throw badRequest(`Invalid input for ${name}. Reason: '${pythonText(value)}' is not a valid UUID.`);
   return value;
 }

@@ -24,6 +24,7 @@ import {
   shown,
   stringAttribute,
   toBoolean,
+  UUID_LIKE,
 } from './attributes.js';
 import { visibleNetwork } from './networks.js';
 import {
@@ -44,7 +45,6 @@ import { fixedIpsAttribute, randomMac } from './ports.js';
 
 /** extraroute's `max_routes` (neutron/conf/extensions/extraroute.py). */
 const MAX_ROUTES = 30;
-const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 
 const ROUTER_ATTRIBUTES: AttributeRules = {
   known: [
@@ -143,7 +143,7 @@ async function gatewayOf(
   if (unknown.length) throw reason(`Unexpected keys supplied: ${unknown.join(', ')}`);
   if (given.network_id === undefined)
     throw reason(`Validation of dictionary's keys failed. Expected keys: {'network_id'}`);
-  if (typeof given.network_id !== 'string' || !UUID.test(given.network_id))
+  if (typeof given.network_id !== 'string' || !UUID_LIKE.test(given.network_id))
     throw reason(`'${pythonText(given.network_id)}' is not a valid UUID`);
   const chosen = known.filter((k) => k in given);
   if (!auth.isCloudAdmin && chosen.some((k) => k !== 'network_id'))
@@ -197,7 +197,7 @@ function interfaceRequest(body: unknown, forRemoval: boolean): { portId?: string
   if (!('port_id' in info) && !('subnet_id' in info))
     throw badRequest('Bad router request: Either subnet_id or port_id must be specified.');
   for (const key of ['port_id', 'subnet_id'])
-    if (key in info && (typeof info[key] !== 'string' || !UUID.test(info[key] as string)))
+    if (key in info && (typeof info[key] !== 'string' || !UUID_LIKE.test(info[key] as string)))
       throw badRequest(`Bad router request: '${pythonText(info[key])}' is not a valid UUID.`);
   if (!forRemoval && 'port_id' in info && 'subnet_id' in info)
     throw badRequest('Bad router request: Cannot specify both subnet-id and port-id.');
