@@ -16,6 +16,19 @@ export type ServerEvent =
   | { type: 'started' }
   | { type: 'reboot'; hard: boolean }
   | { type: 'rebooted' }
+  /** The owner's pause: the guest's vCPUs stop, its memory stays where it is (Nova's PAUSED). */
+  | { type: 'pause' }
+  | { type: 'paused' }
+  | { type: 'unpause' }
+  | { type: 'unpaused' }
+  /**
+   * The owner's suspend: the guest's memory and device state are kept on Ceph and its QEMU ends
+   * (Nova's SUSPENDED, libvirt's managed save); a resume runs it on from there.
+   */
+  | { type: 'suspend' }
+  | { type: 'suspended' }
+  | { type: 'resume' }
+  | { type: 'resumed' }
   /** A new root disk from the server's (possibly new) image; the API has recorded the image. */
   | { type: 'rebuild' }
   | { type: 'rebuilt' }
@@ -50,6 +63,8 @@ export interface ServerContext {
   rebuildStopped?: boolean;
   /** A createImage of a SHUTOFF server, which goes back to SHUTOFF. */
   snapshotStopped?: boolean;
+  /** A createImage of a PAUSED or SUSPENDED server, which goes back to where it was. */
+  snapshotOf?: 'paused' | 'suspended';
 }
 
 /** Every state of the server machine. */
@@ -60,6 +75,12 @@ export type ServerStateValue =
   | 'shutoff'
   | 'starting'
   | 'rebooting'
+  | 'pausing'
+  | 'paused'
+  | 'unpausing'
+  | 'suspending'
+  | 'suspended'
+  | 'resuming'
   | 'rebuilding'
   | 'snapshotting'
   | 'error'
@@ -70,11 +91,22 @@ export type ServerStateValue =
  * The named effects the machine asks for on entering a state; the compute service runs
  * them through its driver and feeds the result back as an event (`spawned`, `stopped`, …).
  */
-export type ServerEffect = 'spawn' | 'powerOff' | 'powerOn' | 'reboot' | 'rebuild' | 'destroy';
+export type ServerEffect =
+  'spawn' | 'powerOff' | 'powerOn' | 'reboot' | 'pause' | 'unpause' | 'suspend' | 'resume' | 'rebuild' | 'destroy';
 
 /**
- * A server's lifecycle: BUILD → ACTIVE ⇄ SHUTOFF, REBOOT, REBUILD, a createImage in progress,
- * ERROR, DELETED. Pure: the entry
+ * What a server takes while its QEMU runs and an effect on it is in flight: its QEMU ending
+ * (killed, or its node's power lost) is a crash, its host's fence an ERROR, and a delete goes on.
+ */
+const WHILE_ITS_QEMU_RUNS = {
+  powerLost: { target: 'shutoff', actions: 'recordPowerLost' },
+  hostLost: { target: 'error', actions: 'recordFault' },
+  delete: 'deleting',
+} as const;
+
+/**
+ * A server's lifecycle: BUILD → ACTIVE ⇄ SHUTOFF, ACTIVE ⇄ PAUSED, ACTIVE ⇄ SUSPENDED, REBOOT,
+ * REBUILD, a createImage in progress, ERROR, DELETED. Pure: the entry
  * actions are named effects with no implementation; read them from xstate's `transition()`.
  */
 export const serverMachine = setup({
@@ -87,6 +119,10 @@ export const serverMachine = setup({
     powerOff: () => {},
     powerOn: () => {},
     reboot: () => {},
+    pause: () => {},
+    unpause: () => {},
+    suspend: () => {},
+    resume: () => {},
     rebuild: () => {},
     destroy: () => {},
     recordFault: assign({
@@ -103,11 +139,15 @@ export const serverMachine = setup({
     clearCrash: assign({ crashed: false }),
     rebuildRunning: assign({ rebuildStopped: false }),
     rebuildStopped: assign({ rebuildStopped: true }),
-    snapshotRunning: assign({ snapshotStopped: false }),
-    snapshotStopped: assign({ snapshotStopped: true }),
+    snapshotRunning: assign({ snapshotStopped: false, snapshotOf: undefined }),
+    snapshotStopped: assign({ snapshotStopped: true, snapshotOf: undefined }),
+    snapshotPaused: assign({ snapshotStopped: false, snapshotOf: 'paused' as const }),
+    snapshotSuspended: assign({ snapshotStopped: false, snapshotOf: 'suspended' as const }),
   },
   guards: {
     snapshotOfStopped: ({ context }) => context.snapshotStopped === true,
+    snapshotOfPaused: ({ context }) => context.snapshotOf === 'paused',
+    snapshotOfSuspended: ({ context }) => context.snapshotOf === 'suspended',
   },
 }).createMachine({
   id: 'server',
@@ -138,7 +178,63 @@ export const serverMachine = setup({
         reboot: { target: 'rebooting', actions: 'recordReboot' },
         rebuild: { target: 'rebuilding', actions: 'rebuildRunning' },
         createImage: { target: 'snapshotting', actions: 'snapshotRunning' },
+        pause: 'pausing',
+        suspend: 'suspending',
         delete: 'deleting',
+      },
+    },
+    // As Nova's pause and unpause: one that fails leaves the server as it was, the fault recorded.
+    pausing: {
+      entry: 'pause',
+      on: {
+        paused: 'paused',
+        failed: { target: 'active', actions: 'recordFault' },
+        ...WHILE_ITS_QEMU_RUNS,
+      },
+    },
+    paused: {
+      on: {
+        unpause: 'unpausing',
+        createImage: { target: 'snapshotting', actions: 'snapshotPaused' },
+        powerLost: { target: 'shutoff', actions: 'recordPowerLost' },
+        hostLost: { target: 'error', actions: 'recordFault' },
+        // Its node was fenced: its memory went with the node, and it booted again elsewhere, running.
+        evacuated: 'active',
+        delete: 'deleting',
+      },
+    },
+    unpausing: {
+      entry: 'unpause',
+      on: {
+        unpaused: 'active',
+        failed: { target: 'paused', actions: 'recordFault' },
+        ...WHILE_ITS_QEMU_RUNS,
+      },
+    },
+    // Suspend and resume, as pause and unpause; a suspended server has no QEMU to lose.
+    suspending: {
+      entry: 'suspend',
+      on: {
+        suspended: 'suspended',
+        failed: { target: 'active', actions: 'recordFault' },
+        ...WHILE_ITS_QEMU_RUNS,
+      },
+    },
+    suspended: {
+      on: {
+        resume: 'resuming',
+        createImage: { target: 'snapshotting', actions: 'snapshotSuspended' },
+        // Its node was fenced and no other could take its record (its state stays on Ceph).
+        hostLost: { target: 'error', actions: 'recordFault' },
+        delete: 'deleting',
+      },
+    },
+    resuming: {
+      entry: 'resume',
+      on: {
+        resumed: 'active',
+        failed: { target: 'suspended', actions: 'recordFault' },
+        ...WHILE_ITS_QEMU_RUNS,
       },
     },
     // As Nova: a stop or a start that fails leaves the server as it was, with the fault recorded.
@@ -159,15 +255,28 @@ export const serverMachine = setup({
       },
     },
     // Nova's image_uploading: the root disk is copied into an image (by the API, not an effect
-    // here); the server runs, or stays off, as it was, and goes back to it either way.
+    // here); the server runs, stays off, paused or suspended, as it was, and goes back to it
+    // either way.
     snapshotting: {
       on: {
-        imageCreated: [{ target: 'shutoff', guard: 'snapshotOfStopped' }, { target: 'active' }],
+        imageCreated: [
+          { target: 'shutoff', guard: 'snapshotOfStopped' },
+          { target: 'paused', guard: 'snapshotOfPaused' },
+          { target: 'suspended', guard: 'snapshotOfSuspended' },
+          { target: 'active' },
+        ],
         failed: [
           { target: 'shutoff', guard: 'snapshotOfStopped', actions: 'recordFault' },
+          { target: 'paused', guard: 'snapshotOfPaused', actions: 'recordFault' },
+          { target: 'suspended', guard: 'snapshotOfSuspended', actions: 'recordFault' },
           { target: 'active', actions: 'recordFault' },
         ],
-        powerLost: { target: 'shutoff', actions: 'recordPowerLost' },
+        // A suspended server has no QEMU to lose; a running or paused one's crash stops it.
+        powerLost: {
+          target: 'shutoff',
+          guard: ({ context }) => context.snapshotOf !== 'suspended',
+          actions: 'recordPowerLost',
+        },
         hostLost: { target: 'error', actions: 'recordFault' },
         delete: 'deleting',
       },
@@ -209,8 +318,8 @@ export interface ServerStatusView {
   status: string;
   vmState: string;
   taskState: string | null;
-  /** Nova's power_state: 0 no state, 1 running, 4 shutdown, 6 crashed, 7 suspended. */
-  powerState: 0 | 1 | 4 | 6;
+  /** Nova's power_state: 0 no state, 1 running, 3 paused, 4 shutdown, 6 crashed, 7 suspended. */
+  powerState: 0 | 1 | 3 | 4 | 6;
 }
 
 /** The Nova view of each state (nova/api/openstack/common.py `_STATE_MAP`). */
@@ -230,12 +339,31 @@ export function serverStatusView(state: ServerStateValue, context: ServerContext
       return context.hardReboot
         ? { status: 'HARD_REBOOT', vmState: 'active', taskState: 'rebooting_hard', powerState: 1 }
         : { status: 'REBOOT', vmState: 'active', taskState: 'rebooting', powerState: 1 };
+    case 'pausing':
+      return { status: 'ACTIVE', vmState: 'active', taskState: 'pausing', powerState: 1 };
+    case 'paused':
+      return { status: 'PAUSED', vmState: 'paused', taskState: null, powerState: 3 };
+    case 'unpausing':
+      return { status: 'PAUSED', vmState: 'paused', taskState: 'unpausing', powerState: 3 };
+    case 'suspending':
+      return { status: 'ACTIVE', vmState: 'active', taskState: 'suspending', powerState: 1 };
+    // Its QEMU has ended: power state SHUTDOWN, as libvirt's managed-saved domain.
+    case 'suspended':
+      return { status: 'SUSPENDED', vmState: 'suspended', taskState: null, powerState: 4 };
+    case 'resuming':
+      return { status: 'SUSPENDED', vmState: 'suspended', taskState: 'resuming', powerState: 4 };
     case 'rebuilding':
       return { status: 'REBUILD', vmState: 'active', taskState: 'rebuild_spawning', powerState: 0 };
     case 'snapshotting':
-      return context.snapshotStopped
-        ? { status: 'SHUTOFF', vmState: 'stopped', taskState: 'image_uploading', powerState: context.crashed ? 6 : 4 }
-        : { status: 'ACTIVE', vmState: 'active', taskState: 'image_uploading', powerState: 1 };
+      if (context.snapshotStopped)
+        return {
+          status: 'SHUTOFF',
+          vmState: 'stopped',
+          taskState: 'image_uploading',
+          powerState: context.crashed ? 6 : 4,
+        };
+      if (context.snapshotOf) return { ...serverStatusView(context.snapshotOf, context), taskState: 'image_uploading' };
+      return { status: 'ACTIVE', vmState: 'active', taskState: 'image_uploading', powerState: 1 };
     case 'error':
       return { status: 'ERROR', vmState: 'error', taskState: null, powerState: 0 };
     case 'deleting':

@@ -18,12 +18,22 @@ export interface HostInfo {
  */
 export interface ComputeDriver {
   readonly name: string;
+  /** Whether its servers have root disks on Ceph, which a snapshot copies (a fake server has none). */
+  readonly rootDisks: boolean;
   /** The live hosts and their real inventory (what the scheduler places servers on). */
   hosts(): HostInfo[];
   spawn(server: Server): Promise<void>;
   powerOff(server: Server): Promise<void>;
   powerOn(server: Server): Promise<void>;
   reboot(server: Server, hard: boolean): Promise<void>;
+  /** Stops the running guest's vCPUs, its memory kept (Nova's pause). */
+  pause(server: Server): Promise<void>;
+  /** Lets a paused guest's vCPUs run on. */
+  unpause(server: Server): Promise<void>;
+  /** Keeps the running guest's memory and device state, and ends it (Nova's suspend). */
+  suspend(server: Server): Promise<void>;
+  /** Runs a suspended guest on from its kept state. */
+  resume(server: Server): Promise<void>;
   /**
    * Gives the server a new root disk from its image (the row's `imageId`, which a rebuild may
    * have changed), same id and ports; leaves it running, or stopped if `power` says so.
@@ -66,6 +76,7 @@ export interface ComputeHost {
  */
 export class FakeDriver implements ComputeDriver {
   readonly name = 'fake';
+  readonly rootDisks = false;
 
   constructor(
     private readonly machines: () => readonly ComputeHost[] = () => [{ name: 'rackseed-fake-0', ip: '127.0.0.1' }],
@@ -89,6 +100,10 @@ export class FakeDriver implements ComputeDriver {
   async powerOff(): Promise<void> {}
   async powerOn(): Promise<void> {}
   async reboot(): Promise<void> {}
+  async pause(): Promise<void> {}
+  async unpause(): Promise<void> {}
+  async suspend(): Promise<void> {}
+  async resume(): Promise<void> {}
   async rebuild(): Promise<void> {}
   async destroy(): Promise<void> {}
   async crashDump(): Promise<void> {}
@@ -101,12 +116,23 @@ export class FakeDriver implements ComputeDriver {
   async applyFirewalls(): Promise<void> {}
   /** A fake cloud's routers route nothing. */
   async applyRouter(): Promise<void> {}
-  async consoleLog(): Promise<string> {
-    return '';
+  /** No machine writes a console: what a fake guest has, line by line (as Nova's fake driver, a few lines). */
+  async consoleLog(server: Server): Promise<string> {
+    const f = server.flavor;
+    return [
+      `rackseed compute driver fake: no machine runs server ${server.id}`,
+      `name ${server.name}`,
+      `flavor ${f.name}: ${f.vcpus} vCPU, ${f.ram} MB RAM, ${f.disk} GB disk`,
+      `image ${server.imageId}`,
+      `state ${server.state}`,
+      '',
+    ].join('\n');
   }
-  /** A fake guest's, as Nova's fake driver's: its flavor's size, since it was launched, and nothing used; no usage while stopped. */
+  /** A fake guest's, as Nova's fake driver's: its flavor's size, since it was launched, and nothing used; no usage while stopped (a paused one's QEMU would run). */
   async diagnostics(server: Server): Promise<GuestDiagnostics> {
-    const running = server.state === 'active';
+    const paused = server.state === 'paused';
+    const running = server.state === 'active' || paused;
+    const suspended = server.state === 'suspended';
     const zeros = {
       rxOctets: 0,
       rxPackets: 0,
@@ -119,7 +145,7 @@ export class FakeDriver implements ComputeDriver {
     };
     const launched = server.launchedAt ? Date.parse(server.launchedAt) : Date.now();
     return {
-      power: running ? 'running' : 'shutoff',
+      power: paused ? 'paused' : running ? 'running' : suspended ? 'suspended' : 'shutoff',
       accel: 'tcg',
       usage:
         (running && {

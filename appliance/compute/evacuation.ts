@@ -9,7 +9,7 @@ import {
   type Store,
 } from '../../agent/index.js';
 import type { CloudDb } from '../db/index.js';
-import { HostClient, type GuestState } from '../host/index.js';
+import { HostClient, type GuestState, type PowerRequest } from '../host/index.js';
 import type { HostView } from './host-view.js';
 import type { HostComputeDriver } from './host-driver.js';
 import { hostCapacities, type PlacementConfig, schedulableHosts } from './placement.js';
@@ -162,12 +162,15 @@ export class Evacuation {
     }
     const inventory = inventories.find((h) => h.node === target);
     if (!inventory) return false;
-    // As the server was: a server stopped by its owner stays stopped; one that was running, or
-    // that its dying host saw "crash" (QEMU killed with the node's power), runs again.
+    // As the server was: a server stopped by its owner stays stopped, a suspended one suspended
+    // (its state is on Ceph, for the new host to run it on from); one that was running or
+    // paused, or that its dying host saw "crash" (QEMU killed with the node's power), runs again.
     const { context } = machineOf(server);
     const off = server.state === 'shutoff' || (server.state === 'snapshotting' && context.snapshotStopped === true);
     const stopped = off && context.crashed !== true;
-    const power: 'running' | 'shutoff' = stopped ? 'shutoff' : 'running';
+    const suspended =
+      server.state === 'suspended' || (server.state === 'snapshotting' && context.snapshotOf === 'suspended');
+    const power: PowerRequest = suspended ? 'suspended' : stopped ? 'shutoff' : 'running';
     const request = guest ? { ...guest.request, power } : await this.options.driver.request(server, power);
     // An instance action of the cloud's own (no user), as Nova records an evacuation.
     const requestId = `req-${randomUUID()}`;

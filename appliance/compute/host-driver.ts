@@ -6,6 +6,7 @@ import {
   HostClient,
   type GuestRequest,
   type NicRequest,
+  type PowerRequest,
 } from '../host/index.js';
 import type { ComputeDriver, HostInfo } from './driver.js';
 import { HostUnavailableError, ServerBuildError } from './errors.js';
@@ -27,6 +28,7 @@ const HOST_WATCH_MS = 1_000;
  */
 export class HostComputeDriver implements ComputeDriver {
   readonly name = 'qemu';
+  readonly rootDisks = true;
 
   readonly #routers: RouterHomes;
 
@@ -57,7 +59,7 @@ export class HostComputeDriver implements ComputeDriver {
   }
 
   /** The guest as its host should run it: the flavor's size, the image's clone, the server's ports. */
-  async request(server: Server, power: 'running' | 'shutoff'): Promise<GuestRequest> {
+  async request(server: Server, power: PowerRequest): Promise<GuestRequest> {
     const [flavor, image, ports, keypair] = await Promise.all([
       this.db.flavors.get(server.flavorId),
       this.db.images.get(server.imageId),
@@ -143,6 +145,22 @@ export class HostComputeDriver implements ComputeDriver {
   }
 
   async powerOn(server: Server): Promise<void> {
+    await this.#onHost(server, (host) => host.setPower(server.id, 'running'));
+  }
+
+  async pause(server: Server): Promise<void> {
+    await this.#onHost(server, (host) => host.setPower(server.id, 'paused'));
+  }
+
+  async unpause(server: Server): Promise<void> {
+    await this.#onHost(server, (host) => host.setPower(server.id, 'running'));
+  }
+
+  async suspend(server: Server): Promise<void> {
+    await this.#onHost(server, (host) => host.setPower(server.id, 'suspended'));
+  }
+
+  async resume(server: Server): Promise<void> {
     await this.#onHost(server, (host) => host.setPower(server.id, 'running'));
   }
 

@@ -40,6 +40,10 @@ const ACTION_OF_EFFECT: Record<string, string> = {
   powerOff: 'stop',
   powerOn: 'start',
   reboot: 'reboot',
+  pause: 'pause',
+  unpause: 'unpause',
+  suspend: 'suspend',
+  resume: 'resume',
   rebuild: 'rebuild',
   destroy: 'delete',
 };
@@ -266,6 +270,10 @@ export class ServerService {
       powerOff: [() => d.powerOff(server), { type: 'stopped' }],
       powerOn: [() => d.powerOn(server), { type: 'started' }],
       reboot: [() => d.reboot(server, machineOf(server).context.hardReboot), { type: 'rebooted' }],
+      pause: [() => d.pause(server), { type: 'paused' }],
+      unpause: [() => d.unpause(server), { type: 'unpaused' }],
+      suspend: [() => d.suspend(server), { type: 'suspended' }],
+      resume: [() => d.resume(server), { type: 'resumed' }],
       rebuild: [
         () => d.rebuild(server, machineOf(server).context.rebuildStopped === true ? 'shutoff' : 'running'),
         { type: 'rebuilt' },

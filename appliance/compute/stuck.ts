@@ -2,7 +2,10 @@ import type { CloudDb } from '../db/index.js';
 import type { ServerService } from './servers.js';
 
 /** The server machine's states with an effect in flight (each takes `failed`). */
-const TRANSITIONAL = ['building', 'stopping', 'starting', 'rebooting', 'rebuilding', 'snapshotting', 'deleting'];
+const TRANSITIONAL = [
+  ...['building', 'stopping', 'starting', 'rebooting', 'pausing', 'unpausing', 'suspending', 'resuming'],
+  ...['rebuilding', 'snapshotting', 'deleting'],
+];
 /** Longer than any effect takes with a live driver (a host call gives up after 120 s). */
 const STUCK_AFTER_MS = 10 * 60_000;
 const SWEEP_MS = 60_000;

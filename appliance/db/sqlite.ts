@@ -461,6 +461,10 @@ export function cloudSql(db: Database.Database): CloudSql {
           clauses.push('EXISTS (SELECT 1 FROM json_each(images.tags) WHERE value = ?)');
           params.push(tag);
         }
+        for (const [key, wanted] of Object.entries(filter.properties ?? {})) {
+          clauses.push('EXISTS (SELECT 1 FROM json_each(images.properties) WHERE key = ? AND value = ?)');
+          params.push(key, wanted);
+        }
         // The sort keys, then created_at and id (newest first) to break ties; a missing name or
         // size sorts as the least (COALESCE: SQL's NULL compares with nothing).
         const keys: ImageSortKey[] = [...(filter.sort ?? [])];

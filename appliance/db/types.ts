@@ -867,6 +867,8 @@ export interface ImageFilter {
   sizeMax?: number;
   /** Images with every one of these tags. */
   tags?: readonly string[];
+  /** Images whose extra properties have these values. */
+  properties?: Readonly<Record<string, string>>;
   /** The order, first key first (Glance's default: newest first); `created_at` and `id` break ties. */
   sort?: readonly ImageSortKey[];
 }

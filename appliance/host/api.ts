@@ -2,6 +2,7 @@ import type { Server as TlsServer } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { isRackseedError, type NodeTls } from '../../agent/index.js';
 import { HostGuestNotFoundError, HostRequestError, HostRouterNotFoundError } from './errors.js';
+import { checkPower } from './request-checks.js';
 import type { HostService } from './service.js';
 import type { GuestRequest, PortFirewall, RouterRequest } from './types.js';
 
@@ -26,7 +27,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
  * | `GET /v1/guests` | every guest's record |
  * | `PUT /v1/guests/{id}` | makes the guest as the body ({@link GuestRequest}) asks: disk, ports, power |
  * | `GET /v1/guests/{id}` | its record ({@link GuestState}) |
- * | `PUT /v1/guests/{id}/power` | `{"power":"running"\|"shutoff"}` |
+ * | `PUT /v1/guests/{id}/power` | `{"power":"running"\|"paused"\|"suspended"\|"shutoff"}` |
  * | `POST /v1/guests/{id}/reboot` | `{"kind":"soft"\|"hard"}` |
  * | `POST /v1/guests/{id}/nmi` | a non-maskable interrupt to a running guest (a crash dump) |
  * | `GET /v1/guests/{id}/console?bytes=N` | the tail of its serial console, text |
@@ -79,7 +80,7 @@ export function hostApi(service: HostService, tls: NodeTls): FastifyInstance {
   app.get('/v1/guests/:id', async (request) => service.get(guestId(request.params)));
   app.put('/v1/guests/:id/power', async (request) => {
     const { power } = body<{ power: unknown }>(request.body);
-    if (power !== 'running' && power !== 'shutoff') throw new HostRequestError("power must be 'running' or 'shutoff'");
+    checkPower(power);
     return service.setPower(guestId(request.params), power);
   });
   app.post('/v1/guests/:id/reboot', async (request) => {

@@ -7,6 +7,7 @@ import type {
   GuestState,
   HostInventory,
   PortFirewall,
+  PowerRequest,
   RouterRequest,
   RouterState,
 } from './types.js';
@@ -36,7 +37,7 @@ export class HostClient {
     return this.#call('GET', `/v1/guests/${id}`);
   }
 
-  setPower(id: string, power: 'running' | 'shutoff'): Promise<GuestState> {
+  setPower(id: string, power: PowerRequest): Promise<GuestState> {
     return this.#call('PUT', `/v1/guests/${id}/power`, { power });
   }
 

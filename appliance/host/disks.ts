@@ -1,11 +1,15 @@
+import type { Readable } from 'node:stream';
 import { HostImageNotBootableError } from './errors.js';
-import { type Rbd, rootDiskName } from '../rbd/index.js';
+import { type Rbd, rootDiskName, stateImageName } from '../rbd/index.js';
 import type { GuestDiskSource, GuestDisks } from './service.js';
 import type { ImageRef } from './types.js';
 
 const GIB = 1024 ** 3;
 
-/** Guests' root disks on Ceph: copy-on-write clones of their images in the `vms` pool. */
+/**
+ * Guests' root disks on Ceph, copy-on-write clones of their images in the `vms` pool, and the
+ * state of the suspended ones beside them (so that it outlives their node).
+ */
 export class RbdGuestDisks implements GuestDisks {
   constructor(
     private readonly rbd: Rbd,
@@ -19,6 +23,22 @@ export class RbdGuestDisks implements GuestDisks {
       await this.rbd.cloneDisk(image, this.pool, name, diskGb * GIB);
     }
     return { kind: 'rbd', pool: this.pool, image: name };
+  }
+
+  async saveState(id: string, state: Readable): Promise<void> {
+    await this.rbd.importStream(this.pool, stateImageName(id), state);
+  }
+
+  async hasState(id: string): Promise<boolean> {
+    return (await this.rbd.info(this.pool, stateImageName(id))) !== null;
+  }
+
+  loadState(id: string): Readable {
+    return this.rbd.exportImage(this.pool, stateImageName(id));
+  }
+
+  async removeState(id: string): Promise<void> {
+    await this.rbd.removeImage(this.pool, stateImageName(id));
   }
 
   /**

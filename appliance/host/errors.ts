@@ -95,3 +95,10 @@ export class HostImageNotBootableError extends RackseedError {
     );
   }
 }
+
+/** A guest's memory and device state could not be saved out of its QEMU (suspend) or loaded into a new one (resume). */
+export class QemuStateError extends RackseedError {
+  constructor(message: string, cause?: unknown) {
+    super('QEMU_ERR_STATE', message, { cause });
+  }
+}

@@ -1,9 +1,10 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { keys, type Store } from '../../agent/index.js';
 import { HostGuestNotFoundError, HostRequestError } from './errors.js';
-import { checkFirewall, isCidr } from './network/firewall.js';
-import { checkSegment } from './network/segment.js';
+import { checkFirewall } from './network/firewall.js';
+import { checkRequest } from './request-checks.js';
 import { HostRouters, type RouterPlumbing } from './routers.js';
 import type {
   GuestDiagnostics,
@@ -17,6 +18,7 @@ import type {
   NicCounters,
   NicRequest,
   PortFirewall,
+  PowerRequest,
 } from './types.js';
 
 /** A guest's QEMU while it runs (appliance/host/qemu). */
@@ -28,12 +30,21 @@ export interface RunningGuest {
   reset(): Promise<void>;
   /** A non-maskable interrupt to every vCPU (a crash dump, as the guest's kernel is set to take it). */
   injectNmi(): Promise<void>;
+  /** QEMU's run state (`running`, `paused`…). */
+  status(): Promise<string>;
+  /** Stops its vCPUs (QMP `stop`); QEMU and the guest's memory stay. */
+  pause(): Promise<void>;
+  /** Lets its vCPUs run on (QMP `cont`). */
+  resume(): Promise<void>;
+  /**
+   * Saves its memory and device state into `sink` and ends QEMU; resolves once both are done.
+   * A failure leaves it running.
+   */
+  suspend(sink: (state: Readable) => Promise<void>): Promise<void>;
   /** Ends QEMU now: `quit` over QMP (it closes its disks cleanly), SIGKILL if that does not do it. */
   kill(): Promise<void>;
   /** Resolves when QEMU has ended; `shutdown` is QEMU's last SHUTDOWN reason, if it sent one. */
   readonly exited: Promise<{ shutdown: string | null }>;
-  /** The tail of its serial console. */
-  consoleLog(maxBytes: number): Promise<string>;
   /** What it uses now. */
   usage(): Promise<GuestUsage>;
   /** Lets go of it without touching QEMU (the service stops; its next incarnation adopts it). */
@@ -53,17 +64,29 @@ export interface GuestRuntime {
     disk: GuestDiskSource,
     taps: readonly { mac: string; tap: string }[],
     runDir: string,
+    /** A suspended guest's state, to run on from (else it boots). */
+    state?: Readable,
   ): Promise<RunningGuest>;
   /** The guest if its QEMU still runs (same pid and start time, QMP answering), else null. */
   adopt(process: GuestProcess): Promise<RunningGuest | null>;
+  /** The tail of the serial console its guests' QEMUs in `runDir` wrote, running or not ('' for none). */
+  consoleLog(runDir: string, maxBytes: number): Promise<string>;
 }
 
-/** Guests' root disks on Ceph (appliance/rbd). */
+/** Guests' root disks and suspended guests' states on Ceph (appliance/rbd). */
 export interface GuestDisks {
   /** Makes the guest's root disk (a clone of `image@snap`, grown to `diskGb`) unless it exists. */
   ensureRoot(id: string, image: ImageRef, diskGb: number): Promise<GuestDiskSource>;
   /** Removes it; nothing to do if it is gone. */
   removeRoot(id: string): Promise<void>;
+  /** Keeps a suspended guest's memory and device state: the stream's bytes (there must be none kept yet). */
+  saveState(id: string, state: Readable): Promise<void>;
+  /** Whether a state is kept for the guest. */
+  hasState(id: string): Promise<boolean>;
+  /** The kept state's bytes (the stream fails if there is none). */
+  loadState(id: string): Readable;
+  /** Removes the kept state; nothing to do if there is none. */
+  removeState(id: string): Promise<void>;
 }
 
 /** Guests' ports (appliance/host/network). */
@@ -145,7 +168,8 @@ export class HostService {
         this.#watch(state.id, guest);
         adopted++;
       } else {
-        await this.#record(state.id, { power: state.power === 'running' ? 'crashed' : state.power, process: null });
+        const ran = state.power === 'running' || state.power === 'paused';
+        await this.#record(state.id, { power: ran ? 'crashed' : state.power, process: null });
         lost++;
       }
     }
@@ -158,18 +182,25 @@ export class HostService {
   async put(id: string, request: GuestRequest): Promise<GuestState> {
     checkRequest(request);
     return this.#serial(id, async () => {
+      // A guest new here comes suspended only with its state (moved from a fenced node): else nothing is recorded.
+      if (request.power === 'suspended' && !this.#states.has(id) && !(await this.options.disks.hasState(id)))
+        throw new HostRequestError(`guest ${id} is not here and no state of it is kept: there is nothing to suspend`);
       // The root disk is made once: a later request's image and size matter only while it has none.
       const state = this.#states.has(id)
         ? await this.#record(id, { request })
         : await this.#record(id, { request, power: 'building', process: null, fault: null }, request);
-      if (request.power === 'running') await this.#ensureRunning(id, state.request);
-      else await this.#ensureStopped(id);
+      if (request.power === 'shutoff') await this.#ensureStopped(id);
+      else if (request.power === 'suspended') await this.#ensureSuspended(id);
+      else {
+        await this.#ensureRunning(id, state.request);
+        await this.#ensureCpus(id, request.power);
+      }
       return this.#state(id);
     });
   }
 
-  /** Changes only the power of a known guest (start, stop). */
-  async setPower(id: string, power: 'running' | 'shutoff'): Promise<GuestState> {
+  /** Changes only the power of a known guest (start, stop, pause, unpause, suspend, resume). */
+  async setPower(id: string, power: PowerRequest): Promise<GuestState> {
     const state = this.#state(id);
     return this.put(id, { ...state.request, power });
   }
@@ -180,15 +211,20 @@ export class HostService {
       const state = this.#state(id);
       const guest = this.#guests.get(id);
       if (!guest) {
-        // A hard reboot of a stopped or crashed guest starts it (Nova's hard reboot does).
+        // A hard reboot of a stopped or crashed guest starts it (Nova's hard reboot does); a
+        // suspended one's state is dropped, as libvirt's managed save is.
         if (kind === 'soft')
           throw new HostRequestError(
             `guest ${id} is not running (${state.power}): a soft reboot needs a running guest`,
           );
+        if (state.power === 'suspended') await this.#dropState(id);
         await this.#ensureRunning(id, state.request);
         return this.#state(id);
       }
+      if (kind === 'soft' && state.power === 'paused')
+        throw new HostRequestError(`guest ${id} is paused: a soft reboot needs its vCPUs running`);
       if (kind === 'hard') {
+        // A paused guest's vCPUs stay stopped through the reset, as its request says.
         await guest.reset();
       } else {
         this.#expectedExits.add(guest);
@@ -231,6 +267,7 @@ export class HostService {
         if (state.process) await rm(state.process.runDir, { recursive: true, force: true });
       }
       await this.options.disks.removeRoot(id);
+      await this.options.disks.removeState(id);
       await rm(join(this.options.runDir, id), { recursive: true, force: true });
       await this.options.store.delete(keys.hostGuest(this.options.node, id));
       this.#states.delete(id);
@@ -287,12 +324,10 @@ export class HostService {
     };
   }
 
-  /** The tail of a guest's serial console ('' before its first start). */
+  /** The tail of a guest's serial console, kept while it is stopped as Nova's is ('' before its first start). */
   async consoleLog(id: string, maxBytes: number): Promise<string> {
     this.#state(id);
-    const guest = this.#guests.get(id);
-    if (guest) return guest.consoleLog(maxBytes);
-    return '';
+    return this.options.runtime.consoleLog(join(this.options.runDir, id), maxBytes);
   }
 
   /** Stops serving; guests go on running, for the next incarnation to adopt. */
@@ -301,18 +336,28 @@ export class HostService {
     for (const guest of this.#guests.values()) guest.release();
   }
 
+  /** Starts its QEMU unless it runs: from its kept state if it is suspended (which then goes), else it boots. */
   async #ensureRunning(id: string, request: GuestRequest): Promise<void> {
     if (this.#guests.has(id)) return;
     try {
-      const disk = await this.options.disks.ensureRoot(id, request.image, request.diskGb);
+      const disks = this.options.disks;
+      const disk = await disks.ensureRoot(id, request.image, request.diskGb);
       const taps: { mac: string; tap: string }[] = [];
       for (const nic of request.nics) taps.push({ mac: nic.mac, tap: await this.options.ports.plug(nic) });
       const runDir = join(this.options.runDir, id);
       await mkdir(runDir, { recursive: true, mode: 0o700 });
-      const guest = await this.#startOneAtATime(() => this.options.runtime.start(id, request, disk, taps, runDir));
+      const resume = this.#state(id).power === 'suspended';
+      const guest = await this.#startOneAtATime(() =>
+        this.options.runtime.start(id, request, disk, taps, runDir, resume ? disks.loadState(id) : undefined),
+      );
       this.#watch(id, guest);
       await this.#record(id, { power: 'running', process: guest.process, fault: null });
-      this.#log('host.guest.started', { id, pid: guest.process.pid });
+      // Left behind, it goes with the next suspend or the guest's deletion.
+      if (resume)
+        await disks
+          .removeState(id)
+          .catch((error: unknown) => this.#log('host.guest.state-not-removed', { id, error: String(error) }));
+      this.#log(resume ? 'host.guest.resumed' : 'host.guest.started', { id, pid: guest.process.pid });
     } catch (error) {
       const fault = {
         code: (error as { code?: string }).code ?? 'HOST_ERR_SPAWN',
@@ -323,10 +368,63 @@ export class HostService {
     }
   }
 
+  /** Stops or continues a running QEMU's vCPUs as `power` says, from what QEMU says it is doing. */
+  async #ensureCpus(id: string, power: 'running' | 'paused'): Promise<void> {
+    const guest = this.#guests.get(id);
+    if (!guest) return;
+    const status = await guest.status();
+    if (power === 'paused' && status !== 'paused') await guest.pause();
+    if (power === 'running' && status === 'paused') await guest.resume();
+    if (this.#state(id).power !== power) {
+      await this.#record(id, { power });
+      this.#log(power === 'paused' ? 'host.guest.paused' : 'host.guest.unpaused', { id });
+    }
+  }
+
+  /**
+   * Saves a running guest's state to Ceph and ends its QEMU. With no QEMU here, a guest is
+   * suspended already if its state is kept (its record moved here from a fenced node); else
+   * there is nothing to suspend.
+   */
+  async #ensureSuspended(id: string): Promise<void> {
+    const disks = this.options.disks;
+    const guest = this.#guests.get(id);
+    if (!guest) {
+      const { power } = this.#state(id);
+      if (power === 'suspended') return;
+      if (!(await disks.hasState(id)))
+        throw new HostRequestError(`guest ${id} is not running (${power}): only a running guest can be suspended`);
+      await this.#record(id, { power: 'suspended', process: null });
+      this.#log('host.guest.suspended', { id, moved: true });
+      return;
+    }
+    await disks.removeState(id); // one left by a save that failed half-way
+    this.#expectedExits.add(guest);
+    try {
+      await guest.suspend((state) => disks.saveState(id, state));
+    } catch (error) {
+      this.#expectedExits.delete(guest);
+      await disks.removeState(id).catch(() => undefined);
+      throw error;
+    }
+    await guest.exited;
+    this.#guests.delete(id);
+    await this.#record(id, { power: 'suspended', process: null });
+    this.#log('host.guest.suspended', { id });
+  }
+
+  /** Forgets a suspended guest's kept state: it is shut off. */
+  async #dropState(id: string): Promise<void> {
+    await this.options.disks.removeState(id);
+    await this.#record(id, { power: 'shutoff', process: null });
+  }
+
   async #ensureStopped(id: string): Promise<void> {
     const guest = this.#guests.get(id);
     if (!guest) {
-      if (this.#state(id).power !== 'shutoff') await this.#record(id, { power: 'shutoff', process: null });
+      const { power } = this.#state(id);
+      if (power === 'suspended') await this.#dropState(id);
+      else if (power !== 'shutoff') await this.#record(id, { power: 'shutoff', process: null });
       return;
     }
     this.#expectedExits.add(guest);
@@ -413,41 +511,5 @@ export class HostService {
 
   #log(event: string, fields: Record<string, unknown>): void {
     this.options.log?.(event, { node: this.options.node, ...fields });
-  }
-}
-
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-/** A device tag, as Nova's API takes it. */
-const TAG = /^[^/,]{1,60}$/;
-
-/** Refuses a request that QEMU or the host could not carry out, before anything is made. */
-function checkRequest(request: GuestRequest): void {
-  const positive = (n: unknown) => Number.isInteger(n) && (n as number) > 0;
-  if (!positive(request.vcpus) || request.vcpus > 64) throw new HostRequestError('vcpus must be an integer in 1..64');
-  if (!positive(request.memoryMb) || request.memoryMb < 64)
-    throw new HostRequestError('memoryMb must be an integer ≥ 64');
-  if (!positive(request.diskGb)) throw new HostRequestError('diskGb must be a positive integer');
-  if (request.power !== 'running' && request.power !== 'shutoff')
-    throw new HostRequestError("power must be 'running' or 'shutoff'");
-  if (!request.image?.pool || !request.image?.name) throw new HostRequestError('image needs a pool and a name');
-  // The NICs sit in PCI slots 3 to 31 (qemu.ts).
-  if ((request.nics ?? []).length > 29) throw new HostRequestError('a guest has at most 29 NICs');
-  const tagged = (tag: unknown) => tag === undefined || tag === null || (typeof tag === 'string' && TAG.test(tag));
-  if (!tagged(request.rootDiskTag)) throw new HostRequestError('rootDiskTag must be 1 to 60 characters, no / or ,');
-  for (const nic of request.nics ?? []) {
-    if (typeof nic.portId !== 'string' || !UUID.test(nic.portId))
-      throw new HostRequestError(`port ${String(nic.portId)} is not a port id (a lower-case UUID)`);
-    if (!isCidr(`${String(nic.ip)}/32`))
-      throw new HostRequestError(`port ${nic.portId}: ${String(nic.ip)} is not an IPv4 address`);
-    checkFirewall(nic.portId, nic.firewall);
-    checkSegment(nic.portId, nic.segment);
-    // A tap, its bridge and a VXLAN device take it (IPv4's least is 68: RFC 791).
-    if (!Number.isInteger(nic.mtu) || nic.mtu < 68 || nic.mtu > 65535)
-      throw new HostRequestError(`port ${nic.portId}: mtu must be an integer in 68..65535`);
-    if (!MAC.test(nic.mac))
-      throw new HostRequestError(`port ${nic.portId}: ${nic.mac} is not a lower-case MAC address`);
-    if (!tagged(nic.tag))
-      throw new HostRequestError(`port ${nic.portId}: its tag must be 1 to 60 characters, no / or ,`);
   }
 }

@@ -66,8 +66,13 @@ export interface NicRequest {
   readonly firewall: PortFirewall;
 }
 
-/** How a guest's power should be: the host starts or stops its QEMU to match. */
-export type PowerRequest = 'running' | 'shutoff';
+/**
+ * How a guest's power should be: the host starts or stops its QEMU to match; `paused`: its QEMU
+ * runs with its vCPUs stopped (QMP `stop`), its memory kept (Nova's pause); `suspended`: its
+ * memory and device state saved to Ceph and its QEMU ended (Nova's suspend), to run on from
+ * there when it is asked to run again, on this node or another.
+ */
+export type PowerRequest = 'running' | 'paused' | 'suspended' | 'shutoff';
 
 /**
  * A guest as the compute service wants it: `PUT /v1/guests/{id}` with the same body twice
@@ -90,10 +95,11 @@ export interface GuestRequest {
 
 /**
  * What the host saw its guest do: `building` (its disk and ports being made: it never ran here
- * yet); `running`; `shutoff` (stopped on request, or powered off from inside); `crashed` (QEMU
+ * yet); `running`; `paused` (its QEMU runs, its vCPUs stopped); `suspended` (its state kept on
+ * Ceph, no QEMU); `shutoff` (stopped on request, or powered off from inside); `crashed` (QEMU
  * ended with no shutdown of the guest's: killed, or it died).
  */
-export type GuestPower = 'building' | 'running' | 'shutoff' | 'crashed';
+export type GuestPower = 'building' | 'running' | 'paused' | 'suspended' | 'shutoff' | 'crashed';
 
 /** How to find a guest's QEMU again after the host service restarts. */
 export interface GuestProcess {

@@ -5,4 +5,4 @@
  */
 export { RbdConvertError, RbdError, RbdHasChildrenError, RbdPoolFullError, RbdTooSmallError } from './errors.js';
 export { RbdBootableImages } from './glance.js';
-export { IMAGE_SNAPSHOT, Rbd, type RbdAccess, type RbdImageInfo, rootDiskName } from './rbd.js';
+export { IMAGE_SNAPSHOT, Rbd, type RbdAccess, type RbdImageInfo, rootDiskName, stateImageName } from './rbd.js';

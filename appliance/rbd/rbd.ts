@@ -19,6 +19,8 @@ const run = promisify(execFile);
 export const IMAGE_SNAPSHOT = 'snap';
 /** A server's root disk in the `vms` pool, named as Nova's RBD driver names it. */
 export const rootDiskName = (serverId: string) => `${serverId}_disk`;
+/** A suspended server's memory and device state (QEMU's migration stream) in the `vms` pool. */
+export const stateImageName = (serverId: string) => `${serverId}_state`;
 /** The image metadata key that records whether an image's first sector carries a boot signature. */
 const BOOT_SIGNATURE_KEY = 'rackseed.boot-signature';
 
@@ -227,7 +229,12 @@ export class Rbd {
 
   /** The bytes of `pool/name@snap` (raw), streamed; the stream fails if `rbd export` does. */
   exportSnapshot(pool: string, name: string, snap = IMAGE_SNAPSHOT): Readable {
-    const child = spawn('rbd', [...this.#common, 'export', '--no-progress', `${pool}/${name}@${snap}`, '-'], {
+    return this.exportImage(pool, `${name}@${snap}`);
+  }
+
+  /** The bytes of `pool/name` (an image, or `image@snap`), streamed; the stream fails if `rbd export` does. */
+  exportImage(pool: string, name: string): Readable {
+    const child = spawn('rbd', [...this.#common, 'export', '--no-progress', `${pool}/${name}`, '-'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: childEnv(),
     });
@@ -252,6 +259,11 @@ export class Rbd {
       if ((error as RbdError).code === 'RBD_ERR_NOT_FOUND') return null;
       throw error;
     }
+  }
+
+  /** A new image `pool/name` of the stream's bytes; an image of that name that exists fails it. */
+  async importStream(pool: string, name: string, stream: Readable): Promise<void> {
+    await this.#importStream(`${pool}/${name}`, stream);
   }
 
   async #importStream(spec: string, stream: Readable): Promise<void> {

@@ -614,6 +614,21 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     expect((await ssh('sudo cat /root/marker')).trim()).toBe('survived');
   }, 600_000);
 
+  it('suspends the server (its memory and devices kept on Ceph, no QEMU left) and resumes it where it was: its tmpfs kept', async () => {
+    // /dev/shm is memory: a boot would empty it.
+    await ssh('echo in-memory | sudo tee /dev/shm/marker > /dev/null');
+    const statusIs = (wanted: string) => async () =>
+      (await openstack<ServerView>(['server', 'show', server.id])).status === wanted;
+    await openstack(['server', 'suspend', server.id], false);
+    await waitFor('the server SUSPENDED', statusIs('SUSPENDED'), 120_000, 1_000);
+    expect(pidsOf(`qemu-system-x86_64 .*-uuid ${server.id}`)).toEqual([]);
+    expect(await tool(['rbd', 'ls', 'vms'])).toContain(`${server.id}_state`);
+    await openstack(['server', 'resume', server.id], false);
+    await waitFor('the server ACTIVE again', statusIs('ACTIVE'), 120_000, 1_000);
+    expect((await ssh('cat /dev/shm/marker')).trim()).toBe('in-memory');
+    expect(await tool(['rbd', 'ls', 'vms'])).not.toContain(`${server.id}_state`);
+  }, 300_000);
+
   it('snapshots the server into an image (createImage) and rebuilds the server from it: the disk is the snapshot', async () => {
     // Through Nova's API itself, to see the server while its disk is copied.
     const token = (await openstack<{ id: string }>(['token', 'issue'])).id;
@@ -657,7 +672,9 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     expect(await tool(['rbd', 'info', `vms/${server.id}_disk`])).toContain(`parent: images/${snapshot.id}@snap`);
     // Each step is an instance action, the evacuation the cloud's own.
     const events = await openstack<{ Action: string }[]>(['server', 'event', 'list', server.id]);
-    expect(events.map((e) => e.Action)).toEqual(['rebuild', 'createImage', 'reboot', 'evacuate', 'create']);
+    expect(events.map((e) => e.Action)).toEqual([
+      ...['rebuild', 'createImage', 'resume', 'suspend', 'reboot', 'evacuate', 'create'],
+    ]);
     await dispatcher.close();
   }, 600_000);
 

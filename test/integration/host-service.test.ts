@@ -35,6 +35,9 @@ let dir: string;
 let service: HostService;
 let api: FastifyInstance;
 let client: HostClient;
+/** The node the host service under test serves; the guest moves from h1 to h2 half-way, as a fenced node's would. */
+let node = 'h1';
+const runDirOf = (n: string) => join(dir, 'guests', n);
 /** The host's certificate and a caller's (another node's compute service), from one test CA. */
 let hostTls: NodeTls;
 let callerTls: NodeTls;
@@ -78,15 +81,15 @@ const request = (over: Partial<GuestRequest> = {}): GuestRequest => ({
 
 async function startService(): Promise<void> {
   service = new HostService({
-    node: 'h1',
+    node,
     store,
     runtime: new QemuRuntime({ accel: 'tcg', ceph: { conf: ceph.conf, user: 'admin' } }),
     disks: new RbdGuestDisks(rbd, 'vms'),
     ports: noPorts,
     routers: noRouters,
-    runDir: join(dir, 'guests'),
+    runDir: runDirOf(node),
     inventory: {
-      ...{ node: 'h1', url: 'http://127.0.0.1:1', vcpus: 2, memoryMb: 4096, diskGb: 10 },
+      ...{ node, url: 'http://127.0.0.1:1', vcpus: 2, memoryMb: 4096, diskGb: 10 },
       ...{ accel: 'tcg', hypervisorVersion: 7002022 },
     },
     stopTimeoutMs: 60_000,
@@ -107,7 +110,7 @@ const consoleHas = (text: string, times = 1) =>
     500,
   );
 const record = async (id = ID) =>
-  JSON.parse((await store.get(keys.hostGuest('h1', id)))?.value ?? 'null') as GuestState | null;
+  JSON.parse((await store.get(keys.hostGuest(node, id)))?.value ?? 'null') as GuestState | null;
 
 beforeAll(async () => {
   const image = guestImage();
@@ -195,7 +198,7 @@ describe('the host service (QEMU on RBD, records in etcd)', () => {
   });
 
   it(
-    'takes an NMI (a crash dump) while running; stops the guest with an ACPI power-down (it powers itself off), and destroys it without leaving anything',
+    'pauses and suspends the guest (its state on RBD), and another node runs it on from there; takes an NMI (a crash dump); stops it with an ACPI power-down (it powers itself off), and destroys it without leaving anything',
     { timeout: 240_000 },
     async () => {
       // Up to its sshd (no metadata service here: it gives up on it after 30 s).
@@ -216,9 +219,50 @@ describe('the host service (QEMU on RBD, records in etcd)', () => {
       expect(used.usage?.disks).toHaveLength(1);
       expect(used.usage?.disks[0]?.readBytes).toBeGreaterThan(1024 * 1024);
       expect(used.usage?.uptimeSeconds).toBeGreaterThan(0);
+      // Nova's pause: QEMU runs on, its vCPU does not (its time stands still) until it is unpaused.
+      expect(await client.setPower(ID, 'paused')).toMatchObject({ power: 'paused', process: { pid } });
+      const cpuTime = async () => (await client.diagnostics(ID)).usage?.cpus[0]?.timeNs ?? 0;
+      const stood = await cpuTime();
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect(await cpuTime()).toBe(stood);
+      expect((await record())?.power).toBe('paused');
+      await expect(client.reboot(ID, 'soft')).rejects.toMatchObject({ code: 'HOST_ERR_BAD_REQUEST', status: 400 });
+      expect((await client.setPower(ID, 'running')).power).toBe('running');
+      await waitFor('its vCPU running again', async () => (await cpuTime()) > stood, 10_000, 200);
+      // Nova's suspend: its state goes to an RBD image beside its disk and QEMU ends.
+      const t0 = Date.now();
+      expect(await client.setPower(ID, 'suspended')).toMatchObject({ power: 'suspended', process: null });
+      const suspendMs = Date.now() - t0;
+      await waitFor('its QEMU reaped', () => processStart(pid) === null, 10_000, 100);
+      const stateBytes = (await rbd.info('vms', `${ID}_state`))?.size ?? 0;
+      expect(stateBytes).toBeGreaterThan(1024 * 1024);
+      expect((await client.setPower(ID, 'suspended')).power).toBe('suspended'); // the same again changes nothing
+      expect(await client.diagnostics(ID)).toMatchObject({ power: 'suspended', usage: null });
+      // Its node fenced, as the evacuation moves it: another node's host service is given its
+      // request, suspended (its state is on Ceph), and the dead node's record goes.
+      await api.close();
+      service.close();
+      const deadRecord = keys.hostGuest(node, ID);
+      node = 'h2';
+      await startService();
+      expect(await client.put(ID, { ...request(), power: 'suspended' })).toMatchObject({
+        ...{ node: 'h2', power: 'suspended', process: null },
+      });
+      await store.delete(deadRecord);
+      // Resumed there, it runs on from its state, with no boot; the state image goes.
+      const t1 = Date.now();
+      const resumed = await client.setPower(ID, 'running');
+      expect(resumed.power).toBe('running');
+      console.log(
+        `host-service: suspend ${suspendMs} ms (its state ${stateBytes} bytes), resume ${Date.now() - t1} ms`,
+      );
+      pid = resumed.process?.pid ?? 0;
+      expect(await rbd.info('vms', `${ID}_state`)).toBeNull();
       // Nova's trigger_crash_dump: the guest's kernel reports the NMI on its console and goes on.
+      // At once after the resume: a guest booting afresh would have no kernel yet to take it.
       expect((await client.nmi(ID)).power).toBe('running');
       await consoleHas('NMI received');
+      expect(await client.consoleLog(ID, 1 << 20)).not.toContain('rackseed-guest: booting');
       // What the guest posts to its metadata service's password path (the metadata service calls
       // setPassword) is read back for os-server-password, and cleared so that it may post again.
       await service.setPassword(ID, 'ZW5jcnlwdGVk');
@@ -229,14 +273,19 @@ describe('the host service (QEMU on RBD, records in etcd)', () => {
       const stopped = await client.setPower(ID, 'shutoff');
       expect(stopped).toMatchObject({ power: 'shutoff', process: null });
       expect(await client.diagnostics(ID)).toMatchObject({ power: 'shutoff', usage: null });
+      expect(await client.consoleLog(ID, 1 << 20)).toContain('NMI received'); // kept while it is stopped
       await expect(client.nmi(ID)).rejects.toMatchObject({ code: 'HOST_ERR_BAD_REQUEST', status: 400 });
+      await expect(client.setPower(ID, 'suspended')).rejects.toMatchObject({
+        code: 'HOST_ERR_BAD_REQUEST',
+        status: 400,
+      });
       // QEMU has exited (the service waits for that); its zombie is gone once it is reaped.
       await waitFor('its QEMU reaped', () => processStart(pid) === null, 10_000, 100);
       await client.destroy(ID);
       await client.destroy(ID); // idempotent
       expect(await rbd.list('vms')).toEqual([]);
       expect(await record()).toBeNull();
-      expect(existsSync(join(dir, 'guests', ID))).toBe(false);
+      expect(existsSync(join(runDirOf(node), ID))).toBe(false);
       expect(
         spawnSync('pgrep', ['-f', `guest=${ID}`])
           .stdout.toString()

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -15,6 +15,28 @@ const ARTIFACTS = join(
   process.env.RACKSEED_ARTIFACTS ?? fileURLToPath(new URL('../../.bed/artifacts/', import.meta.url)),
   'tempest',
 );
+
+/**
+ * The compute tests tempest 33 cannot check at the newest microversion, whatever the cloud
+ * answers: it validates the instance action list with its 2.1 schema at every version (2.58
+ * added `updated_at`, which Nova and rackseed send).
+ */
+const NEWEST_SCHEMA_GAPS = [
+  'servers\\.test_instance_actions\\.InstanceActionsTestJSON\\.test_list_instance_actions\\[',
+  'servers\\.test_instance_actions\\.InstanceActionsV221TestJSON\\.test_get_list_deleted_instance_actions\\[',
+];
+
+/**
+ * Writes include-list.txt to `path` with its compute line narrowed for a run at the newest
+ * microversion (`COMPUTE_MIN_MICROVERSION: 'max'`): all of it but {@link NEWEST_SCHEMA_GAPS}.
+ */
+export function newestIncludeList(path: string): string {
+  const list = readFileSync(fileURLToPath(new URL('../tempest/include-list.txt', import.meta.url)), 'utf8');
+  const compute = '^tempest\\.api\\.compute\\.';
+  if (!list.split('\n').includes(compute)) throw new Error(`include-list.txt has no line ${compute}`);
+  writeFileSync(path, list.replace(`${compute}\n`, `${compute}(?!${NEWEST_SCHEMA_GAPS.join('|')})\n`));
+  return path;
+}
 
 export type Tally = Record<'passed' | 'failed' | 'skipped', number>;
 

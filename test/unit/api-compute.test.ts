@@ -95,6 +95,118 @@ describe('Nova v2.1', () => {
     expect(again.json().conflictingRequest.code).toBe(409);
   });
 
+  it('pauses and unpauses a server (PAUSED, power state 3, instance actions), 409 where Nova refuses, 400 for an argument', async () => {
+    const id = await createServer(member, 'vm-pause');
+    await t.api.servers.idle();
+    const action = (body: unknown) => inject(member, 'POST', `/servers/${id}/action`, body);
+    expect((await action({ unpause: null })).statusCode).toBe(409);
+    expect((await action({ pause: { now: true } })).statusCode).toBe(400);
+    expect((await action({ pause: {} })).statusCode).toBe(202);
+    await t.api.servers.idle();
+    const paused = (await inject(member, 'GET', `/servers/${id}`)).json().server;
+    expect(paused).toMatchObject({ status: 'PAUSED', 'OS-EXT-STS:vm_state': 'paused', 'OS-EXT-STS:power_state': 3 });
+    const again = await action({ pause: null });
+    expect(again.statusCode).toBe(409);
+    expect(again.json().conflictingRequest.message).toBe(
+      `Cannot 'pause' instance ${id} while it is in vm_state paused`,
+    );
+    expect((await action({ 'os-stop': null })).statusCode).toBe(409);
+    const listed = (await inject(member, 'GET', '/servers?status=PAUSED'))
+      .json()
+      .servers.map((s: { id: string }) => s.id);
+    expect(listed).toEqual([id]);
+    expect((await action({ unpause: null })).statusCode).toBe(202);
+    await t.api.servers.idle();
+    expect((await inject(member, 'GET', `/servers/${id}`)).json().server.status).toBe('ACTIVE');
+    const actions = (await inject(member, 'GET', `/servers/${id}/os-instance-actions`)).json().instanceActions;
+    expect(actions.map((a: { action: string }) => a.action).slice(0, 2)).toEqual(['unpause', 'pause']);
+    await inject(member, 'DELETE', `/servers/${id}`);
+    await t.api.servers.idle();
+  });
+
+  it("answers os-getConsoleOutput with the console's last lines (the fake driver's lines here), all of them for -1", async () => {
+    const id = await createServer(member, 'vm-console');
+    await t.api.servers.idle();
+    const output = async (args: unknown) =>
+      inject(member, 'POST', `/servers/${id}/action`, { 'os-getConsoleOutput': args });
+    const all = (await output({})).json().output as string;
+    expect(all).toContain(`no machine runs server ${id}`);
+    expect((await output({ length: -1 })).json().output).toBe(all);
+    const last = (await output({ length: '3' })).json().output as string;
+    expect(last.split('\n')).toEqual(all.trimEnd().split('\n').slice(-3));
+    expect((await output({ length: 'some' })).statusCode).toBe(400);
+    await inject(member, 'DELETE', `/servers/${id}`);
+    await t.api.servers.idle();
+  });
+
+  it('suspends and resumes a server (SUSPENDED), 409 where Nova refuses', async () => {
+    const id = await createServer(member, 'vm-suspend');
+    await t.api.servers.idle();
+    const action = (body: unknown) => inject(member, 'POST', `/servers/${id}/action`, body);
+    expect((await action({ resume: null })).statusCode).toBe(409);
+    expect((await action({ suspend: null })).statusCode).toBe(202);
+    await t.api.servers.idle();
+    const suspended = (await inject(member, 'GET', `/servers/${id}`)).json().server;
+    expect(suspended).toMatchObject({
+      status: 'SUSPENDED',
+      'OS-EXT-STS:vm_state': 'suspended',
+      'OS-EXT-STS:task_state': null,
+    });
+    for (const refused of [{ suspend: null }, { pause: null }, { 'os-stop': null }])
+      expect((await action(refused)).statusCode).toBe(409);
+    expect((await action({ resume: {} })).statusCode).toBe(202);
+    await t.api.servers.idle();
+    expect((await inject(member, 'GET', `/servers/${id}`)).json().server.status).toBe('ACTIVE');
+    await inject(member, 'DELETE', `/servers/${id}`);
+    await t.api.servers.idle();
+  });
+
+  it("backs a server up (createBackup): a backup image of its type, and only the newest `rotation` of the server's backups of that type stay", async () => {
+    const id = await createServer(member, 'vm-backup');
+    await t.api.servers.idle();
+    const backup = async (name: string, rotation: unknown, type = 'daily') => {
+      const r = await inject(member, 'POST', `/servers/${id}/action`, {
+        createBackup: { name, backup_type: type, rotation },
+      });
+      await t.api.servers.idle();
+      // The copy runs in the background: until the server is ACTIVE again, with the rotation after it.
+      for (let i = 0; i < 100; i++) {
+        if ((await inject(member, 'GET', `/servers/${id}`)).json().server['OS-EXT-STS:task_state'] === null) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      return r;
+    };
+    const backups = async () =>
+      (
+        await t.api.app.inject({
+          method: 'GET',
+          url: `/image/v2/images?instance_uuid=${id}&image_type=backup`,
+          headers: { 'x-auth-token': member },
+        })
+      )
+        .json()
+        .images.map((i: { name: string; backup_type: string }) => `${i.backup_type}:${i.name}`)
+        .sort();
+    expect((await backup('b', -1)).statusCode).toBe(400);
+    expect((await backup('b', 1, '')).statusCode).toBe(400);
+    const first = await backup('b1', 2);
+    expect(first.statusCode).toBe(202);
+    expect(String(first.headers.location)).toMatch(/\/image\/v2\/images\/[0-9a-f-]{36}$/);
+    await backup('w1', 2, 'weekly');
+    await backup('b2', 2);
+    expect(await backups()).toEqual(['daily:b1', 'daily:b2', 'weekly:w1']);
+    await backup('b3', 2);
+    expect(await backups()).toEqual(['daily:b2', 'daily:b3', 'weekly:w1']);
+    // Rotation 0: the backup goes at once with every other of its type, and no image is named.
+    const none = await backup('b4', 0);
+    expect(none.statusCode).toBe(202);
+    expect(none.headers.location).toBeUndefined();
+    expect(await backups()).toEqual(['weekly:w1']);
+    await inject(member, 'DELETE', `/servers/${id}`);
+    await t.api.servers.idle();
+  });
+
   it('snapshots a server into a private Glance image of its project (createImage), and rebuilds a server from it', async () => {
     const id = await createServer(member, 'vm-snap');
     await t.api.servers.idle();

@@ -13,6 +13,14 @@ const EVENTS: ServerEvent[] = [
   { type: 'reboot', hard: false },
   { type: 'reboot', hard: true },
   { type: 'rebooted' },
+  { type: 'pause' },
+  { type: 'paused' },
+  { type: 'unpause' },
+  { type: 'unpaused' },
+  { type: 'suspend' },
+  { type: 'suspended' },
+  { type: 'resume' },
+  { type: 'resumed' },
   { type: 'rebuild' },
   { type: 'rebuilt' },
   { type: 'createImage' },
@@ -28,6 +36,12 @@ const ALL_STATES: ServerStateValue[] = [
   'shutoff',
   'starting',
   'rebooting',
+  'pausing',
+  'paused',
+  'unpausing',
+  'suspending',
+  'suspended',
+  'resuming',
   'rebuilding',
   'snapshotting',
   'error',
@@ -48,7 +62,9 @@ describe('server machine', () => {
     for (const path of paths) {
       for (const step of path.steps) {
         const view = serverStatusView(step.state.value as ServerStateValue, step.state.context);
-        expect(view.status).toMatch(/^(BUILD|ACTIVE|SHUTOFF|REBOOT|HARD_REBOOT|REBUILD|ERROR|DELETED)$/);
+        expect(view.status).toMatch(
+          /^(BUILD|ACTIVE|SHUTOFF|PAUSED|SUSPENDED|REBOOT|HARD_REBOOT|REBUILD|ERROR|DELETED)$/,
+        );
         if (view.status === 'ACTIVE' && step.state.value === 'active') expect(view.taskState).toBeNull();
       }
     }
@@ -110,6 +126,105 @@ describe('server machine', () => {
     expect(rebooting.value).toBe('rebooting');
     expect(rebooting.context.fault).toBeNull();
     expect(actions.map((a) => a.type)).toContain('reboot');
+  });
+
+  it('pauses an ACTIVE server and unpauses it (as Nova: PAUSED, power state 3), a failure leaving it as it was', () => {
+    const [start] = initialTransition(serverMachine);
+    const [active] = transition(serverMachine, start, { type: 'spawned' });
+    const [pausing, pauseActions] = transition(serverMachine, active, { type: 'pause' });
+    expect(pauseActions.map((a) => a.type)).toEqual(['pause']);
+    expect(serverStatusView('pausing', pausing.context)).toMatchObject({ status: 'ACTIVE', taskState: 'pausing' });
+    expect(transition(serverMachine, pausing, { type: 'failed', message: 'x' })[0].value).toBe('active');
+    const [paused] = transition(serverMachine, pausing, { type: 'paused' });
+    expect(serverStatusView('paused', paused.context)).toEqual({
+      ...{ status: 'PAUSED', vmState: 'paused', taskState: null, powerState: 3 },
+    });
+    // Nova refuses these on a paused server (409); a delete goes on.
+    for (const event of [{ type: 'pause' }, { type: 'stop' }, { type: 'reboot', hard: false }] as const)
+      expect(paused.can(event)).toBe(false);
+    expect(paused.can({ type: 'delete' })).toBe(true);
+    const [unpausing, unpauseActions] = transition(serverMachine, paused, { type: 'unpause' });
+    expect(unpauseActions.map((a) => a.type)).toEqual(['unpause']);
+    expect(serverStatusView('unpausing', unpausing.context)).toMatchObject({
+      status: 'PAUSED',
+      taskState: 'unpausing',
+    });
+    expect(transition(serverMachine, unpausing, { type: 'failed', message: 'x' })[0].value).toBe('paused');
+    expect(transition(serverMachine, unpausing, { type: 'unpaused' })[0].value).toBe('active');
+    // Its QEMU killed while paused is a crash; its node fenced, it boots again elsewhere, running.
+    const [crashed] = transition(serverMachine, paused, { type: 'powerLost', crashed: true });
+    expect(serverStatusView('shutoff', crashed.context).powerState).toBe(6);
+    expect(transition(serverMachine, paused, { type: 'evacuated' })[0].value).toBe('active');
+    expect(active.can({ type: 'unpause' })).toBe(false);
+  });
+
+  it('suspends an ACTIVE server and resumes it (as Nova: SUSPENDED), a failure leaving it as it was', () => {
+    const [start] = initialTransition(serverMachine);
+    const [active] = transition(serverMachine, start, { type: 'spawned' });
+    const [suspending, suspendActions] = transition(serverMachine, active, { type: 'suspend' });
+    expect(suspendActions.map((a) => a.type)).toEqual(['suspend']);
+    expect(serverStatusView('suspending', suspending.context)).toMatchObject({
+      status: 'ACTIVE',
+      taskState: 'suspending',
+    });
+    expect(transition(serverMachine, suspending, { type: 'failed', message: 'x' })[0].value).toBe('active');
+    const [suspended] = transition(serverMachine, suspending, { type: 'suspended' });
+    expect(serverStatusView('suspended', suspended.context)).toEqual({
+      ...{ status: 'SUSPENDED', vmState: 'suspended', taskState: null, powerState: 4 },
+    });
+    // No QEMU runs: nothing to lose, stop, pause or reboot; a delete goes on.
+    for (const event of [
+      { type: 'powerLost', crashed: true },
+      { type: 'suspend' },
+      { type: 'pause' },
+      { type: 'stop' },
+      { type: 'reboot', hard: false },
+    ] as const)
+      expect(suspended.can(event)).toBe(false);
+    expect(suspended.can({ type: 'delete' })).toBe(true);
+    const [resuming, resumeActions] = transition(serverMachine, suspended, { type: 'resume' });
+    expect(resumeActions.map((a) => a.type)).toEqual(['resume']);
+    expect(serverStatusView('resuming', resuming.context)).toMatchObject({
+      status: 'SUSPENDED',
+      taskState: 'resuming',
+    });
+    expect(transition(serverMachine, resuming, { type: 'failed', message: 'x' })[0].value).toBe('suspended');
+    expect(transition(serverMachine, resuming, { type: 'resumed' })[0].value).toBe('active');
+    const [paused] = transition(serverMachine, transition(serverMachine, active, { type: 'pause' })[0], {
+      type: 'paused',
+    });
+    expect(paused.can({ type: 'suspend' })).toBe(false);
+  });
+
+  it('snapshots a PAUSED or SUSPENDED server (Nova allows it) and brings it back to where it was, done or failed', () => {
+    const [start] = initialTransition(serverMachine);
+    const [active] = transition(serverMachine, start, { type: 'spawned' });
+    const [paused] = transition(serverMachine, transition(serverMachine, active, { type: 'pause' })[0], {
+      type: 'paused',
+    });
+    const [suspended] = transition(serverMachine, transition(serverMachine, active, { type: 'suspend' })[0], {
+      type: 'suspended',
+    });
+    for (const [from, status] of [
+      [paused, 'PAUSED'],
+      [suspended, 'SUSPENDED'],
+    ] as const) {
+      const [uploading] = transition(serverMachine, from, { type: 'createImage' });
+      expect(serverStatusView('snapshotting', uploading.context)).toMatchObject({
+        status,
+        taskState: 'image_uploading',
+      });
+      expect(transition(serverMachine, uploading, { type: 'imageCreated' })[0].value).toBe(from.value);
+      expect(transition(serverMachine, uploading, { type: 'failed', message: 'x' })[0].value).toBe(from.value);
+    }
+    // The next snapshot of an ACTIVE server goes back to ACTIVE, whatever the last one was of.
+    const [again] = transition(serverMachine, transition(serverMachine, paused, { type: 'unpause' })[0], {
+      type: 'unpaused',
+    });
+    const [uploading] = transition(serverMachine, again, { type: 'createImage' });
+    expect(transition(serverMachine, uploading, { type: 'imageCreated' })[0].value).toBe('active');
+    const [fromSuspended] = transition(serverMachine, suspended, { type: 'createImage' });
+    expect(fromSuspended.can({ type: 'powerLost', crashed: true })).toBe(false);
   });
 
   it('rebuilds an ACTIVE server to ACTIVE and a SHUTOFF one to SHUTOFF (as Nova), and leaves ERROR by a rebuild', () => {

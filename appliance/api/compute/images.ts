@@ -1,8 +1,8 @@
 /**
  * Nova's image proxy (`/images`, microversions 2.1 to 2.35, its metadata to 2.38; a 404
  * after, where Nova removed them for Glance's own API): the images the caller sees in Glance (appliance/api/image),
- * in Nova's shape, with Nova's filters (`name`, `status`, `changes-since`, `server`, `type`,
- * `minRam`, `minDisk`) and paging; an image's properties as its `metadata`, which its owner
+ * in Nova's shape, with Nova's filters (`name`, `status`, `changes-since`, `server` (its id or
+ * URL), `type`, `minRam`, `minDisk`, `property-*`) and paging; an image's properties as its `metadata`, which its owner
  * changes here as through Glance; and its deletion, Glance's.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -104,6 +104,11 @@ export function registerImages(app: FastifyInstance, deps: ApiDeps): void {
       return v === undefined ? 0 : Number(v);
     };
     const [minRam, minDisk] = [atLeastInt('minRam'), atLeastInt('minDisk')];
+    // Nova's `server` is the server's id or its URL (`…/servers/{id}`), as its links give it.
+    const server = q('server')?.split('/').at(-1);
+    const properties = Object.keys(request.query as Record<string, unknown>)
+      .filter((name) => name.startsWith('property-'))
+      .map((name) => [name.slice('property-'.length), q(name)] as const);
     const images = (
       await deps.db.images.list(
         { projectId: auth.project?.id ?? '', admin: auth.isCloudAdmin, memberStatus: 'accepted' },
@@ -114,8 +119,9 @@ export function registerImages(app: FastifyInstance, deps: ApiDeps): void {
         (q('name') === undefined || i.name === q('name')) &&
         (q('status') === undefined || STATUS[i.status] === q('status')?.toUpperCase()) &&
         (changesSince === undefined || Date.parse(i.updatedAt) >= Date.parse(changesSince)) &&
-        (q('server') === undefined || i.properties.instance_uuid === q('server')) &&
+        (server === undefined || i.properties.instance_uuid === server) &&
         (q('type') === undefined || i.properties.image_type === q('type')) &&
+        properties.every(([key, value]) => i.properties[key] === value) &&
         i.minRam >= minRam &&
         i.minDisk >= minDisk,
     );

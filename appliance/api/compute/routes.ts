@@ -32,7 +32,7 @@ import { hostStatusFor, registerServerList } from './server-list.js';
 import { registerServerTags } from './tags.js';
 import { registerInstanceUsageAuditLog, registerSimpleTenantUsage } from './usage.js';
 import { registerVolumeAttachments } from './volume-attachments.js';
-import { createServerImage, rebuildServer } from './server-images.js';
+import { backupArgs, createServerImage, rebuildServer } from './server-images.js';
 import {
   floatingAddresses,
   serverDetail,
@@ -257,6 +257,18 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
         refuseIfLocked(auth, server);
         event = { type: 'stop' };
         break;
+      // Nova's os-pause-server (the guest's vCPUs stop, its memory stays where it is) and
+      // os-suspend-server (its memory and device state are kept on Ceph, its QEMU ends).
+      case 'pause':
+      case 'unpause':
+      case 'suspend':
+      case 'resume':
+        refuseIfLocked(auth, server);
+        // novaclient sends null, tempest an empty object; Nova's action takes no argument.
+        if (args !== null && !(isObject(args) && Object.keys(args).length === 0))
+          throw badRequest(`Invalid input for field/attribute ${action}: it takes no argument.`);
+        event = { type: action };
+        break;
       case 'os-start':
         refuseIfLocked(auth, server);
         event = { type: 'start' };
@@ -297,8 +309,21 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
       case 'os-getRDPConsole':
       case 'os-getSerialConsole':
         return consoleAction(server, action, args);
-      case 'createImage': {
-        const imageId = await createServerImage(deps, auth, requester(request, auth), server, args, request.log);
+      case 'createImage':
+      case 'createBackup': {
+        const backup = action === 'createBackup' ? backupArgs(args) : undefined;
+        const by = requester(request, auth);
+        const imageId = await createServerImage(
+          deps,
+          auth,
+          by,
+          server,
+          backup?.args ?? args,
+          request.log,
+          backup?.backup,
+        );
+        // A backup of rotation 0 is gone at once: Nova names no image then.
+        if (backup?.backup.rotation === 0) return reply.code(202).send();
         // From 2.45 the body names the image; before, the Location header alone.
         if (atLeast(request, '2.45')) return reply.code(202).send({ image_id: imageId });
         return reply.code(202).header('Location', `${deps.publicUrl}/image/v2/images/${imageId}`).send();

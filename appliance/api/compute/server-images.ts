@@ -1,6 +1,7 @@
 /**
  * The server actions that involve images: `createImage` (a snapshot of the server's root disk
- * becomes a Glance image) and `rebuild` (a new root disk from an image, same id and ports).
+ * becomes a Glance image), `createBackup` (the same, kept in a rotation of the server's backups)
+ * and `rebuild` (a new root disk from an image, same id and ports).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -57,13 +58,40 @@ interface Logger {
   error(obj: object, msg: string): void;
 }
 
+/** Nova's `createBackup`: a snapshot of a type, of which the server keeps the newest `rotation`. */
+interface Backup {
+  readonly type: string;
+  readonly rotation: number;
+}
+
+/** The arguments of `createBackup` (Nova's schema: a name, a type, a rotation ≥ 0, metadata). */
+export function backupArgs(args: unknown): { args: Record<string, unknown>; backup: Backup } {
+  if (!isObject(args)) throw badRequest("Invalid input: 'createBackup' must be an object");
+  rejectUnknown(args, ['name', 'backup_type', 'rotation', 'metadata'], 'createBackup');
+  const type = args.backup_type;
+  if (typeof type !== 'string' || type.length === 0 || type.length > 255)
+    throw badRequest(
+      'Invalid input for field/attribute backup_type. Value: it must be a string of 1 to 255 characters.',
+    );
+  const rotation =
+    typeof args.rotation === 'string' && /^\d+$/.test(args.rotation) ? Number(args.rotation) : args.rotation;
+  if (typeof rotation !== 'number' || !Number.isInteger(rotation) || rotation < 0)
+    throw badRequest('Invalid input for field/attribute rotation. Value: it must be an integer of at least 0.');
+  return {
+    args: { name: args.name, ...(args.metadata === undefined ? {} : { metadata: args.metadata }) },
+    backup: { type, rotation },
+  };
+}
+
 /**
- * `createImage`: records a Glance image (`saving`, owned by the server's project, with Nova's
- * snapshot properties) and copies the root disk into it in the background, the server in task
- * state `image_uploading` meanwhile; the image goes `active` when the copy is made, and is
- * deleted if it fails (as Nova deletes a failed snapshot). In a cluster the copy is the image's bootable RBD copy, which its downloads read
- * (Glance keeps Nova's RBD snapshots so: no checksum); the embedded mode's fake servers have
- * no disk, so their snapshots are empty. Returns the new image's id.
+ * `createImage` (and `createBackup`, with `backup`): records a Glance image (`saving`, owned by
+ * the server's project, with Nova's snapshot or backup properties) and copies the root disk into
+ * it in the background, the server in task state `image_uploading` meanwhile; the image goes
+ * `active` when the copy is made, and is deleted if it fails (as Nova deletes a failed
+ * snapshot). A backup then deletes the server's backups of its type past the newest `rotation`
+ * (itself too, for a rotation of 0). In a cluster the copy is the image's bootable RBD copy,
+ * which its downloads read (Glance keeps Nova's RBD snapshots so: no checksum); the embedded
+ * mode's fake servers have no disk, so their snapshots are empty. Returns the new image's id.
  */
 export async function createServerImage(
   deps: ApiDeps,
@@ -72,9 +100,11 @@ export async function createServerImage(
   server: Server,
   args: unknown,
   log: Logger,
+  backup?: Backup,
 ): Promise<string> {
-  if (!isObject(args)) throw badRequest("Invalid input: 'createImage' must be an object");
-  rejectUnknown(args, ['name', 'metadata'], 'createImage');
+  const action = backup ? 'createBackup' : 'createImage';
+  if (!isObject(args)) throw badRequest(`Invalid input: '${action}' must be an object`);
+  rejectUnknown(args, ['name', 'metadata'], action);
   const name = nameField(args.name);
   const quotas = await deps.db.quotas.get(server.projectId);
   const metadata = args.metadata === undefined ? {} : metadataField(args.metadata, quotas.metadata_items);
@@ -84,7 +114,7 @@ export async function createServerImage(
     if ((error as { code?: string }).code !== 'COMPUTE_ERR_INVALID_STATE') throw error;
     const { view } = statusOf(server);
     throw conflict(
-      `Cannot 'createImage' instance ${server.id} while it is in vm_state ${view.vmState}${view.taskState ? ` and task_state ${view.taskState}` : ''}`,
+      `Cannot '${action}' instance ${server.id} while it is in vm_state ${view.vmState}${view.taskState ? ` and task_state ${view.taskState}` : ''}`,
     );
   });
   const id = randomUUID();
@@ -107,19 +137,21 @@ export async function createServerImage(
       osHashValue: null,
       size: null,
       virtualSize: null,
-      minRam: Math.max(flavor?.ram ?? 0, base?.minRam ?? 0),
+      // As Nova's snapshot: the base image's min_ram, and its min_disk or the flavor's disk.
+      minRam: base?.minRam ?? 0,
       minDisk: Math.max(flavor?.disk ?? 0, base?.minDisk ?? 0),
       diskFormat: 'raw',
       containerFormat: 'bare',
       tags: [],
       properties: {
-        ...metadata,
-        image_type: 'snapshot',
+        ...(backup ? { image_type: 'backup', backup_type: backup.type } : { image_type: 'snapshot' }),
         instance_uuid: server.id,
         base_image_ref: server.imageId,
         owner_project_name: auth.project?.name ?? '',
         owner_user_name: auth.user.name,
         user_id: auth.user.id,
+        // The caller's metadata last, over the snapshot's own, as Nova's extra properties.
+        ...metadata,
       },
       createdAt: now,
       updatedAt: now,
@@ -141,6 +173,12 @@ export async function createServerImage(
       // The server first, then the image: a client that waits for the image finds the server
       // ready for its next action.
       await ended({ type: 'imageCreated' });
+      // Deleted while it was saving (Nova lets its owner): its bytes go too, and it stays deleted.
+      if (!(await deps.db.images.get(id))) {
+        await removeImage(deps, id);
+        await finish('Success').catch(() => undefined);
+        return;
+      }
       await deps.db.images.update(id, {
         status: 'active',
         size,
@@ -148,21 +186,45 @@ export async function createServerImage(
         updatedAt: new Date().toISOString(),
       });
       await finish('Success').catch(() => undefined);
+      if (backup)
+        await rotateBackups(deps, server, backup).catch((error: unknown) =>
+          log.error({ err: error, server: server.id }, 'server backups not rotated'),
+        );
     })
     .catch(async (error: unknown) => {
       log.error({ err: error, server: server.id, image: id }, 'server snapshot failed; its image is deleted');
-      await deps.bootableImages?.remove(id).catch(() => undefined);
-      await deps.blobs.delete(id).catch(() => undefined);
-      await deps.db.images.delete(id).catch(() => undefined);
+      await removeImage(deps, id);
       await finish('Error').catch(() => undefined);
       await ended({ type: 'failed', message: `createImage: ${(error as Error).message}` });
     });
   return id;
 }
 
-/** Copies the server's root disk into image `id` (an empty blob for a fake server); its size. */
+/** An image and its bytes gone (a failed snapshot, a backup rotated out), whatever of it there was. */
+async function removeImage(deps: ApiDeps, id: string): Promise<void> {
+  await deps.bootableImages?.remove(id).catch(() => undefined);
+  await deps.blobs.delete(id).catch(() => undefined);
+  await deps.db.images.delete(id).catch(() => undefined);
+}
+
+/** Of the server's active backups of the type, the newest `rotation` stay; the others go (Nova's `_rotate_backups`). */
+async function rotateBackups(deps: ApiDeps, server: Server, backup: Backup): Promise<void> {
+  // Newest first, the list's order.
+  const backups = await deps.db.images.list(
+    {
+      ...{ projectId: server.projectId, owner: server.projectId, admin: true, memberStatus: 'all', visibility: 'all' },
+      status: 'active',
+      properties: { image_type: 'backup', instance_uuid: server.id, backup_type: backup.type },
+    },
+    { limit: 100_000 },
+  );
+  for (const old of backups.slice(backup.rotation)) await removeImage(deps, old.id);
+}
+
+/** Copies the server's root disk into image `id` (an empty blob for a fake server, in a cluster too); its size. */
 async function copyDisk(deps: ApiDeps, server: Server, id: string): Promise<number> {
-  if (deps.bootableImages) return (await deps.bootableImages.snapshot(server.id, id)).virtualSize;
+  if (deps.bootableImages && deps.servers.driver.rootDisks)
+    return (await deps.bootableImages.snapshot(server.id, id)).virtualSize;
   await deps.blobs.put(id, Readable.from([]));
   return 0;
 }

@@ -6,7 +6,7 @@
  * not know is a 400.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { type ServerStateValue, serverStatusView } from '../../../statemachines/index.js';
+import { serverMachine, type ServerStateValue, serverStatusView } from '../../../statemachines/index.js';
 import type { Server } from '../../db/index.js';
 import { type ApiDeps, type AuthContext, projectOf, queryAll, queryString, requireCloudAdmin } from '../context.js';
 import { badRequest } from '../faults.js';
@@ -18,21 +18,16 @@ import { tagFilter } from './tags.js';
 import { serverSecurityGroupNames } from './security-groups.js';
 import { floatingAddresses, serverBasic, serverDetail } from './views.js';
 
-/** Which states a Nova status name covers, for `?status=`. */
-const ALL_STATES: ServerStateValue[] = [
-  'building',
-  'active',
-  'stopping',
-  'shutoff',
-  'starting',
-  'rebooting',
-  'rebuilding',
-  'snapshotting',
-  'error',
-  'deleting',
-];
+/** Which states a Nova status name covers, for `?status=`: the machine's, but the final one. */
+const ALL_STATES = Object.keys(serverMachine.config.states ?? {}).filter(
+  (state) => state !== 'deleted',
+) as ServerStateValue[];
 const CONTEXTS = [false, true].flatMap((hardReboot) =>
-  [false, true].map((snapshotStopped) => ({ fault: null, hardReboot, snapshotStopped })),
+  [false, true].flatMap((snapshotStopped) =>
+    ([undefined, 'paused', 'suspended'] as const).map((snapshotOf) => ({
+      ...{ fault: null, hardReboot, snapshotStopped, snapshotOf },
+    })),
+  ),
 );
 /** Every status Nova names (nova/api/openstack/common.py), whether or not a rackseed server can have it. */
 const NOVA_STATUSES = new Set([

@@ -51,11 +51,11 @@ export function registerServerTags(
     const { id } = request.params as { id: string };
     return { auth, server: await visibleServer(auth, id) };
   };
-  /** A change of tags: the caller writes, and the server is active or stopped (409 otherwise). */
+  /** A change of tags: the caller writes, and the server is active, stopped, paused or suspended (409 otherwise, as Nova). */
   const changeable = async (request: FastifyRequest, what: string): Promise<Server> => {
     const { auth, server } = await serverOf(request);
     requireWriter(auth);
-    if (server.state !== 'active' && server.state !== 'shutoff') {
+    if (!['active', 'shutoff', 'paused', 'suspended'].includes(server.state)) {
       throw conflict(`Cannot '${what}' instance ${server.id} while it is in vm_state ${statusOf(server).view.vmState}`);
     }
     return server;

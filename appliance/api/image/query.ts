@@ -1,6 +1,6 @@
 /**
- * The parts of Glance's image list query that need more than a lookup: the size bounds and the
- * order (glance/api/v2/images.py `RequestDeserializer.index`).
+ * The parts of Glance's image list query that need more than a lookup: the size bounds, the
+ * order and the extra properties (glance/api/v2/images.py `RequestDeserializer.index`).
  */
 import type { FastifyRequest } from 'fastify';
 import type { ImageSortKey } from '../../db/index.js';
@@ -13,6 +13,26 @@ export function sizeFilter(request: FastifyRequest, name: string): number | unde
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value)) throw badRequest(`Invalid value for ${name}: ${value}`);
   return Number(value);
+}
+
+/**
+ * The list's own parameters and an image's base attributes: any other query parameter filters
+ * by an extra property (glance/db/sqlalchemy/api.py `_make_conditions_from_filters`).
+ */
+const NOT_PROPERTIES: ReadonlySet<string> = new Set([
+  ...['limit', 'marker', 'sort', 'sort_key', 'sort_dir', 'visibility', 'member_status', 'tag', 'size_min'],
+  ...['size_max', 'id', 'name', 'status', 'owner', 'container_format', 'disk_format', 'size', 'virtual_size'],
+  ...['min_ram', 'min_disk', 'checksum', 'os_hash_algo', 'os_hash_value', 'protected', 'os_hidden'],
+  ...['created_at', 'updated_at', 'direct_url', 'locations', 'schema', 'self', 'file'],
+]);
+
+/** The extra properties asked for (`?instance_uuid=…&image_type=backup`), each an exact match; undefined for none. */
+export function propertyFilter(request: FastifyRequest): Record<string, string> | undefined {
+  const query = request.query as Record<string, unknown>;
+  const entries = Object.keys(query)
+    .filter((key) => !NOT_PROPERTIES.has(key))
+    .map((key) => [key, queryString(request, key) ?? ''] as const);
+  return entries.length > 0 ? Object.fromEntries(entries) : undefined;
 }
 
 const SORT_KEYS: ReadonlySet<string> = new Set<ImageSortKey['key']>([

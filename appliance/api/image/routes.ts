@@ -17,7 +17,7 @@ import { ApiError, badRequest, conflict, forbidden, notFound } from '../faults.j
 import { CONTAINER_FORMATS, DISK_FORMATS, imageSchema, imagesSchema, VISIBILITIES } from './image-schema.js';
 import { imageMemberRoutes } from './members.js';
 import { metadefRoutes } from './metadefs.js';
-import { sizeFilter, sortOf } from './query.js';
+import { propertyFilter, sizeFilter, sortOf } from './query.js';
 import { imageView } from './views.js';
 import { visibleImage } from './visibility.js';
 
@@ -291,6 +291,7 @@ export async function imageRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
               sizeMin: sizeFilter(request, 'size_min'),
               sizeMax: sizeFilter(request, 'size_max'),
               tags: queryAll(request, 'tag'),
+              properties: propertyFilter(request),
               sort: sortOf(request),
             },
             { limit: limit + 1, ...(marker === undefined ? {} : { marker }) },

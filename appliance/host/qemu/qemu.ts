@@ -1,12 +1,13 @@
 /**
  * A guest's QEMU: its command line, its start (daemonized, so it is never a child of the host
  * service and outlives it), adoption by a later host service (pid + kernel start time + QMP),
- * and its control over QMP: ACPI power-down with a hard stop after a timeout, reset, kill, and
- * what it uses (usage.ts).
+ * and its control over QMP: ACPI power-down with a hard stop after a timeout, reset, pause, kill,
+ * its state saved and loaded (memory-state.ts), and what it uses (usage.ts).
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { appendFile, readFile, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { childEnv, processStart } from '../../../agent/index.js';
@@ -15,6 +16,7 @@ import type { GuestDiskSource, GuestRuntime, RunningGuest } from '../service.js'
 import type { DeviceMetadata } from '../network/metadata.js';
 import type { GuestProcess, GuestRequest, GuestUsage } from '../types.js';
 import type { QmpEvent } from './qmp-codec.js';
+import { loadState, saveState } from './memory-state.js';
 import { QmpConnection } from './qmp-io.js';
 import { guestUsage } from './usage.js';
 
@@ -64,9 +66,11 @@ export function socketPath(path: string): string {
 }
 
 /** The files of a guest's run directory. */
-export function runFiles(runDir: string): { qmp: string; log: string; console: string } {
+export function runFiles(runDir: string): { qmp: string; state: string; log: string; console: string } {
   return {
     qmp: socketPath(join(runDir, 'qmp.sock')),
+    /** Where a suspend's or a resume's state stream passes (memory-state.ts). */
+    state: socketPath(join(runDir, 'state.sock')),
     log: join(runDir, 'qemu.log'),
     console: join(runDir, 'console.log'),
   };
@@ -187,7 +191,8 @@ export class QemuGuest implements RunningGuest {
 
   /**
    * Starts QEMU for a guest in a session of its own (so it outlives the host service, which
-   * never waits on it), its own messages in `qemu.log`; resolves once it answers QMP.
+   * never waits on it), its own messages in `qemu.log`; resolves once it answers QMP, or with
+   * `state` (a suspended guest's), once it runs from that state.
    */
   static async start(
     id: string,
@@ -196,11 +201,13 @@ export class QemuGuest implements RunningGuest {
     taps: readonly { mac: string; tap: string }[],
     runDir: string,
     options: QemuOptions,
+    state?: Readable,
   ): Promise<QemuGuest> {
     const files = runFiles(runDir);
     await rm(files.qmp, { force: true });
     const log = openSync(files.log, 'w', 0o600);
-    const child = spawn(options.binary ?? 'qemu-system-x86_64', qemuArgs(id, request, disk, taps, runDir, options), {
+    const args = [...qemuArgs(id, request, disk, taps, runDir, options), ...(state ? ['-incoming', 'defer'] : [])];
+    const child = spawn(options.binary ?? 'qemu-system-x86_64', args, {
       detached: true,
       stdio: ['ignore', log, log],
       env: childEnv(),
@@ -232,6 +239,14 @@ export class QemuGuest implements RunningGuest {
     if (!guest) {
       child.kill('SIGKILL');
       throw fail('it does not answer QMP');
+    }
+    if (state) {
+      try {
+        await loadState(guest.qmp, files.state, state);
+      } catch (error) {
+        await guest.kill();
+        throw error;
+      }
     }
     return guest;
   }
@@ -277,6 +292,19 @@ export class QemuGuest implements RunningGuest {
     await this.qmp.execute('inject-nmi');
   }
 
+  async pause(): Promise<void> {
+    await this.qmp.execute('stop');
+  }
+
+  async resume(): Promise<void> {
+    await this.qmp.execute('cont');
+  }
+
+  async suspend(sink: (state: Readable) => Promise<void>): Promise<void> {
+    await saveState(this.qmp, runFiles(this.process.runDir).state, sink);
+    await this.kill();
+  }
+
   async kill(): Promise<void> {
     // `quit` lets QEMU close its RBD images (their watches go at once; a killed client's linger 30 s).
     await this.qmp.execute('quit', undefined, 2_000).catch(() => undefined);
@@ -290,10 +318,6 @@ export class QemuGuest implements RunningGuest {
     }
     this.qmp.close();
     await this.exited;
-  }
-
-  async consoleLog(maxBytes: number): Promise<string> {
-    return tail(this.process.consoleLog, maxBytes);
   }
 
   async usage(): Promise<GuestUsage> {
@@ -325,12 +349,17 @@ export class QemuRuntime implements GuestRuntime {
     disk: GuestDiskSource,
     taps: readonly { mac: string; tap: string }[],
     runDir: string,
+    state?: Readable,
   ): Promise<QemuGuest> {
-    return QemuGuest.start(id, request, disk, taps, runDir, this.options);
+    return QemuGuest.start(id, request, disk, taps, runDir, this.options, state);
   }
 
   adopt(record: GuestProcess): Promise<QemuGuest | null> {
     return QemuGuest.adopt(record, this.options.consoleCapBytes);
+  }
+
+  consoleLog(runDir: string, maxBytes: number): Promise<string> {
+    return tail(runFiles(runDir).console, maxBytes);
   }
 }
 
