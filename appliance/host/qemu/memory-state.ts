@@ -55,8 +55,15 @@ export async function saveState(
       );
       if (status === 'completed') break;
       if (status === 'failed' || status === 'cancelled') {
-        await stored?.catch(() => undefined);
-        throw new QemuStateError(`QEMU could not save the guest's state: ${why ?? status}`);
+        // A sink that failed broke the stream: its error says why, better than QEMU's broken pipe.
+        const kept = await stored?.then(
+          () => undefined,
+          (error: unknown) => error as Error,
+        );
+        throw new QemuStateError(
+          `QEMU could not save the guest's state: ${kept ? `it could not be kept: ${kept.message}` : (why ?? status)}`,
+          kept,
+        );
       }
       if (Date.now() > deadline) {
         await qmp.execute('migrate_cancel').catch(() => undefined);
