@@ -104,14 +104,18 @@ export function registerImages(app: FastifyInstance, deps: ApiDeps): void {
       return v === undefined ? 0 : Number(v);
     };
     const [minRam, minDisk] = [atLeastInt('minRam'), atLeastInt('minDisk')];
-    // Nova's `server` is the server's id or its URL (`…/servers/{id}`), as its links give it.
+    // Properties, as Glance's list takes them: Nova's `property-*`, `type`, and `server`, the
+    // server's id or its URL (`…/servers/{id}`), as its links give it.
+    const properties: Record<string, string> = {};
+    for (const name of Object.keys(request.query as Record<string, unknown>))
+      if (name.startsWith('property-')) properties[name.slice('property-'.length)] = q(name) ?? '';
     const server = q('server')?.split('/').at(-1);
-    const properties = Object.keys(request.query as Record<string, unknown>)
-      .filter((name) => name.startsWith('property-'))
-      .map((name) => [name.slice('property-'.length), q(name)] as const);
+    if (server !== undefined) properties.instance_uuid = server;
+    const type = q('type');
+    if (type !== undefined) properties.image_type = type;
     const images = (
       await deps.db.images.list(
-        { projectId: auth.project?.id ?? '', admin: auth.isCloudAdmin, memberStatus: 'accepted' },
+        { projectId: auth.project?.id ?? '', admin: auth.isCloudAdmin, memberStatus: 'accepted', properties },
         { limit: Number.MAX_SAFE_INTEGER },
       )
     ).filter(
@@ -119,9 +123,6 @@ export function registerImages(app: FastifyInstance, deps: ApiDeps): void {
         (q('name') === undefined || i.name === q('name')) &&
         (q('status') === undefined || STATUS[i.status] === q('status')?.toUpperCase()) &&
         (changesSince === undefined || Date.parse(i.updatedAt) >= Date.parse(changesSince)) &&
-        (server === undefined || i.properties.instance_uuid === server) &&
-        (q('type') === undefined || i.properties.image_type === q('type')) &&
-        properties.every(([key, value]) => i.properties[key] === value) &&
         i.minRam >= minRam &&
         i.minDisk >= minDisk,
     );

@@ -11,6 +11,7 @@ import type { ServerEvent } from '../../../statemachines/index.js';
 import type { Flavor, Image, Server } from '../../db/index.js';
 import type { ApiDeps, AuthContext } from '../context.js';
 import { badRequest, conflict } from '../faults.js';
+import { deleteImage } from '../image/routes.js';
 import { visibleImage } from '../image/visibility.js';
 import {
   accessIp,
@@ -187,7 +188,7 @@ export async function createServerImage(
       });
       await finish('Success').catch(() => undefined);
       if (backup)
-        await rotateBackups(deps, server, backup).catch((error: unknown) =>
+        await rotateBackups(deps, server, backup, log).catch((error: unknown) =>
           log.error({ err: error, server: server.id }, 'server backups not rotated'),
         );
     })
@@ -200,15 +201,19 @@ export async function createServerImage(
   return id;
 }
 
-/** An image and its bytes gone (a failed snapshot, a backup rotated out), whatever of it there was. */
+/** A snapshot that never became usable, and its bytes, gone (its copy failed, or it was deleted while saving). */
 async function removeImage(deps: ApiDeps, id: string): Promise<void> {
   await deps.bootableImages?.remove(id).catch(() => undefined);
   await deps.blobs.delete(id).catch(() => undefined);
   await deps.db.images.delete(id).catch(() => undefined);
 }
 
-/** Of the server's active backups of the type, the newest `rotation` stay; the others go (Nova's `_rotate_backups`). */
-async function rotateBackups(deps: ApiDeps, server: Server, backup: Backup): Promise<void> {
+/**
+ * Of the server's active backups of the type, the newest `rotation` stay; the others go through
+ * Glance's own delete (Nova's `_rotate_backups`), which keeps a protected one or one whose RBD
+ * image servers' disks are cloned from: each is logged and kept, the next rotation tries again.
+ */
+async function rotateBackups(deps: ApiDeps, server: Server, backup: Backup, log: Logger): Promise<void> {
   // Newest first, the list's order.
   const backups = await deps.db.images.list(
     {
@@ -218,7 +223,10 @@ async function rotateBackups(deps: ApiDeps, server: Server, backup: Backup): Pro
     },
     { limit: 100_000 },
   );
-  for (const old of backups.slice(backup.rotation)) await removeImage(deps, old.id);
+  for (const old of backups.slice(backup.rotation))
+    await deleteImage(deps, old).catch((error: unknown) =>
+      log.error({ err: error, server: server.id, image: old.id }, 'an old backup is kept'),
+    );
 }
 
 /** Copies the server's root disk into image `id` (an empty blob for a fake server, in a cluster too); its size. */
