@@ -29,6 +29,21 @@ export type ServerEvent =
   | { type: 'suspended' }
   | { type: 'resume' }
   | { type: 'resumed' }
+  /**
+   * Nova's resize (a new flavor) and cold migration (`migrate`: the same flavor, another host):
+   * the API has recorded the migration; the guest stops, its disk is kept as it is now (the
+   * point a revert goes back to) and it starts again with the migration's flavor on the host
+   * the scheduler chose. It then waits for its owner's confirm or revert (VERIFY_RESIZE).
+   */
+  | { type: 'resize' }
+  | { type: 'migrate' }
+  | { type: 'resizeFinished' }
+  /** The owner keeps the new flavor and host: the disk's way back is dropped. */
+  | { type: 'confirmResize' }
+  | { type: 'resizeConfirmed' }
+  /** The owner goes back: the disk as it was before the resize, the old flavor, the old host. */
+  | { type: 'revertResize' }
+  | { type: 'resizeReverted' }
   /** A new root disk from the server's (possibly new) image; the API has recorded the image. */
   | { type: 'rebuild' }
   | { type: 'rebuilt' }
@@ -65,6 +80,10 @@ export interface ServerContext {
   snapshotStopped?: boolean;
   /** A createImage of a PAUSED or SUSPENDED server, which goes back to where it was. */
   snapshotOf?: 'paused' | 'suspended';
+  /** A resize or migration of a SHUTOFF server, which stays off (Nova's). */
+  resizeStopped?: boolean;
+  /** The resize in progress is a cold migration (its instance action is `migrate`). */
+  migrating?: boolean;
 }
 
 /** Every state of the server machine. */
@@ -82,6 +101,10 @@ export type ServerStateValue =
   | 'suspended'
   | 'resuming'
   | 'rebuilding'
+  | 'resizing'
+  | 'resized'
+  | 'confirmingResize'
+  | 'revertingResize'
   | 'snapshotting'
   | 'error'
   | 'deleting'
@@ -92,7 +115,19 @@ export type ServerStateValue =
  * them through its driver and feeds the result back as an event (`spawned`, `stopped`, …).
  */
 export type ServerEffect =
-  'spawn' | 'powerOff' | 'powerOn' | 'reboot' | 'pause' | 'unpause' | 'suspend' | 'resume' | 'rebuild' | 'destroy';
+  | 'spawn'
+  | 'powerOff'
+  | 'powerOn'
+  | 'reboot'
+  | 'pause'
+  | 'unpause'
+  | 'suspend'
+  | 'resume'
+  | 'rebuild'
+  | 'resize'
+  | 'confirmResize'
+  | 'revertResize'
+  | 'destroy';
 
 /**
  * What a server takes while its QEMU runs and an effect on it is in flight: its QEMU ending
@@ -104,9 +139,23 @@ const WHILE_ITS_QEMU_RUNS = {
   delete: 'deleting',
 } as const;
 
+/** A resize confirmed or reverted: back to SHUTOFF if it was stopped, else ACTIVE. */
+const RESIZE_DECIDED = [
+  { target: 'shutoff', guard: 'resizeOfStopped', actions: 'resizeDone' },
+  { target: 'active', actions: 'resizeDone' },
+] as const;
+
+/** What a server takes while its owner's confirm or revert of a resize is carried out: a failure is an ERROR. */
+const WHILE_DECIDING = {
+  failed: { target: 'error', actions: 'recordFault' },
+  hostLost: { target: 'error', actions: 'recordFault' },
+  delete: 'deleting',
+} as const;
+
 /**
  * A server's lifecycle: BUILD → ACTIVE ⇄ SHUTOFF, ACTIVE ⇄ PAUSED, ACTIVE ⇄ SUSPENDED, REBOOT,
- * REBUILD, a createImage in progress, ERROR, DELETED. Pure: the entry
+ * REBUILD, RESIZE → VERIFY_RESIZE → ACTIVE (confirmed or reverted), a createImage in progress,
+ * ERROR, DELETED. Pure: the entry
  * actions are named effects with no implementation; read them from xstate's `transition()`.
  */
 export const serverMachine = setup({
@@ -124,6 +173,9 @@ export const serverMachine = setup({
     suspend: () => {},
     resume: () => {},
     rebuild: () => {},
+    resize: () => {},
+    confirmResize: () => {},
+    revertResize: () => {},
     destroy: () => {},
     recordFault: assign({
       fault: ({ event }) =>
@@ -143,11 +195,15 @@ export const serverMachine = setup({
     snapshotStopped: assign({ snapshotStopped: true, snapshotOf: undefined }),
     snapshotPaused: assign({ snapshotStopped: false, snapshotOf: 'paused' as const }),
     snapshotSuspended: assign({ snapshotStopped: false, snapshotOf: 'suspended' as const }),
+    resizeRunning: assign({ resizeStopped: false, migrating: ({ event }) => event.type === 'migrate' }),
+    resizeStopped: assign({ resizeStopped: true, migrating: ({ event }) => event.type === 'migrate' }),
+    resizeDone: assign({ resizeStopped: undefined, migrating: undefined }),
   },
   guards: {
     snapshotOfStopped: ({ context }) => context.snapshotStopped === true,
     snapshotOfPaused: ({ context }) => context.snapshotOf === 'paused',
     snapshotOfSuspended: ({ context }) => context.snapshotOf === 'suspended',
+    resizeOfStopped: ({ context }) => context.resizeStopped === true,
   },
 }).createMachine({
   id: 'server',
@@ -178,6 +234,8 @@ export const serverMachine = setup({
         reboot: { target: 'rebooting', actions: 'recordReboot' },
         rebuild: { target: 'rebuilding', actions: 'rebuildRunning' },
         createImage: { target: 'snapshotting', actions: 'snapshotRunning' },
+        resize: { target: 'resizing', actions: 'resizeRunning' },
+        migrate: { target: 'resizing', actions: 'resizeRunning' },
         pause: 'pausing',
         suspend: 'suspending',
         delete: 'deleting',
@@ -251,9 +309,37 @@ export const serverMachine = setup({
         reboot: { target: 'rebooting', guard: ({ event }) => event.hard, actions: 'recordReboot' },
         rebuild: { target: 'rebuilding', actions: 'rebuildStopped' },
         createImage: { target: 'snapshotting', actions: 'snapshotStopped' },
+        resize: { target: 'resizing', actions: 'resizeStopped' },
+        migrate: { target: 'resizing', actions: 'resizeStopped' },
         delete: 'deleting',
       },
     },
+    // Nova's resize and cold migration. One that fails leaves the server as it was (its old
+    // flavor, host and disk), the fault recorded; its QEMU is stopped on purpose, so its end is
+    // no loss. Its host fenced meanwhile: ERROR, as any effect in flight.
+    resizing: {
+      entry: 'resize',
+      on: {
+        resizeFinished: 'resized',
+        failed: [
+          { target: 'shutoff', guard: 'resizeOfStopped', actions: ['recordFault', 'resizeDone'] },
+          { target: 'active', actions: ['recordFault', 'resizeDone'] },
+        ],
+        hostLost: { target: 'error', actions: 'recordFault' },
+        delete: 'deleting',
+      },
+    },
+    // VERIFY_RESIZE: running (or off) with its new flavor on its new host, until its owner decides.
+    resized: {
+      on: {
+        confirmResize: 'confirmingResize',
+        revertResize: 'revertingResize',
+        hostLost: { target: 'error', actions: 'recordFault' },
+        delete: 'deleting',
+      },
+    },
+    confirmingResize: { entry: 'confirmResize', on: { resizeConfirmed: RESIZE_DECIDED, ...WHILE_DECIDING } },
+    revertingResize: { entry: 'revertResize', on: { resizeReverted: RESIZE_DECIDED, ...WHILE_DECIDING } },
     // Nova's image_uploading: the root disk is copied into an image (by the API, not an effect
     // here); the server runs, stays off, paused or suspended, as it was, and goes back to it
     // either way.
@@ -354,6 +440,26 @@ export function serverStatusView(state: ServerStateValue, context: ServerContext
       return { status: 'SUSPENDED', vmState: 'suspended', taskState: 'resuming', powerState: 4 };
     case 'rebuilding':
       return { status: 'REBUILD', vmState: 'active', taskState: 'rebuild_spawning', powerState: 0 };
+    // Nova's: RESIZE while it moves, VERIFY_RESIZE (vm_state resized) until the owner decides.
+    case 'resizing':
+      return context.resizeStopped
+        ? { status: 'RESIZE', vmState: 'stopped', taskState: 'resize_migrating', powerState: 4 }
+        : { status: 'RESIZE', vmState: 'active', taskState: 'resize_migrating', powerState: 1 };
+    case 'resized':
+    case 'confirmingResize':
+      return {
+        status: 'VERIFY_RESIZE',
+        vmState: 'resized',
+        taskState: null,
+        powerState: context.resizeStopped ? 4 : 1,
+      };
+    case 'revertingResize':
+      return {
+        status: 'REVERT_RESIZE',
+        vmState: 'resized',
+        taskState: 'resize_reverting',
+        powerState: context.resizeStopped ? 4 : 1,
+      };
     case 'snapshotting':
       if (context.snapshotStopped)
         return {

@@ -39,6 +39,16 @@ export interface ComputeDriver {
    * have changed), same id and ports; leaves it running, or stopped if `power` says so.
    */
   rebuild(server: Server, power: 'running' | 'shutoff'): Promise<void>;
+  /**
+   * Nova's resize and cold migration: the guest stopped on its host (`server`'s), its disk kept
+   * as it is now (the point a revert goes back to), and started as `to` says (its flavor, on its
+   * host: another, or the same), running or off. One that fails leaves it as `server` was.
+   */
+  resize(server: Server, to: Server, power: 'running' | 'shutoff'): Promise<void>;
+  /** Drops a resized server's way back. */
+  confirmResize(server: Server): Promise<void>;
+  /** A resized server back as `to` says (its old flavor and host), its disk as it was before the resize. */
+  revertResize(server: Server, to: Server, power: 'running' | 'shutoff'): Promise<void>;
   destroy(server: Server): Promise<void>;
   /** A non-maskable interrupt to the server's running guest (Nova's trigger_crash_dump). */
   crashDump(server: Server): Promise<void>;
@@ -105,6 +115,9 @@ export class FakeDriver implements ComputeDriver {
   async suspend(): Promise<void> {}
   async resume(): Promise<void> {}
   async rebuild(): Promise<void> {}
+  async resize(): Promise<void> {}
+  async confirmResize(): Promise<void> {}
+  async revertResize(): Promise<void> {}
   async destroy(): Promise<void> {}
   async crashDump(): Promise<void> {}
   /** A fake guest never posts a password. */

@@ -181,7 +181,9 @@ export class Evacuation {
     // And its migration record (Nova's os-migrations lists evacuations).
     const migration = await this.options.db.migrations.record({
       ...{ uuid: randomUUID(), serverId: id, migrationType: 'evacuation', sourceHost: node, destHost: target },
-      ...{ status: 'accepted', flavorId: server.flavorId, projectId: server.projectId, userId: null },
+      ...{ status: 'accepted', flavorId: server.flavorId, newFlavorId: server.flavorId },
+      ...{ oldFlavor: null, newFlavor: null },
+      ...{ projectId: server.projectId, userId: null },
       createdAt: startTime,
     });
     try {

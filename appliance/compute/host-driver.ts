@@ -17,6 +17,12 @@ import { serverPorts } from './server-ports.js';
 import { portFirewalls } from './firewall.js';
 
 const GIB = 1024 ** 3;
+/** The root disk's snapshot a resize takes before it changes anything: a revert's way back (Nova's RBD driver's, too). */
+const RESIZE_SNAPSHOT = 'resize';
+/** A guest its host does not know has nothing to stop. */
+const notFoundIsNothing = (error: unknown) => {
+  if ((error as { code?: string }).code !== 'HOST_ERR_GUEST_NOT_FOUND') throw error;
+};
 /** How often a call in flight checks that its host is still live. */
 const HOST_WATCH_MS = 1_000;
 
@@ -58,32 +64,38 @@ export class HostComputeDriver implements ComputeDriver {
       }));
   }
 
-  /** The guest as its host should run it: the flavor's size, the image's clone, the server's ports. */
-  async request(server: Server, power: PowerRequest): Promise<GuestRequest> {
-    const [flavor, image, ports, keypair] = await Promise.all([
-      this.db.flavors.get(server.flavorId),
+  /**
+   * The guest as its host should run it: its flavor's size (the server's copy of it), the
+   * image's clone, the server's ports. With `diskKept` (a resize's: the disk exists on Ceph),
+   * the image is not needed any more and may be gone.
+   */
+  async request(server: Server, power: PowerRequest, options: { diskKept?: boolean } = {}): Promise<GuestRequest> {
+    const flavor = server.flavor;
+    const [image, ports, keypair] = await Promise.all([
       this.db.images.get(server.imageId),
       serverPorts(this.db, server),
       server.keyName ? this.db.keypairs.get(server.userId, server.keyName) : null,
     ]);
-    if (!flavor) throw new ServerBuildError(`Flavor ${server.flavorId} could not be found.`);
-    if (!image || image.status !== 'active') throw new ServerBuildError(`Image ${server.imageId} is not active.`);
-    if (image.diskFormat !== 'raw' && image.diskFormat !== 'qcow2') {
-      throw new ServerBuildError(
-        `Image ${image.id} cannot boot here: its disk format is ${image.diskFormat ?? 'unset'}; upload it as raw or qcow2 (qemu-img convert).`,
-      );
-    }
-    if (image.virtualSize === null) {
-      throw new ServerBuildError(
-        `Image ${image.id} has no bootable copy: its ${image.diskFormat} data could not be read as ${image.diskFormat}.`,
-      );
-    }
-    const imageGb = Math.ceil(image.virtualSize / GIB);
-    // Nova: a flavor disk of 0 means "the image's size"; one smaller than the image is refused.
-    if (flavor.disk > 0 && flavor.disk * GIB < image.virtualSize) {
-      throw new ServerBuildError(
-        `Flavor's disk is too small for requested image. Flavor disk is ${flavor.disk * GIB} bytes, image is ${image.virtualSize} bytes.`,
-      );
+    let imageGb = 0;
+    if (!options.diskKept) {
+      if (!image || image.status !== 'active') throw new ServerBuildError(`Image ${server.imageId} is not active.`);
+      if (image.diskFormat !== 'raw' && image.diskFormat !== 'qcow2') {
+        throw new ServerBuildError(
+          `Image ${image.id} cannot boot here: its disk format is ${image.diskFormat ?? 'unset'}; upload it as raw or qcow2 (qemu-img convert).`,
+        );
+      }
+      if (image.virtualSize === null) {
+        throw new ServerBuildError(
+          `Image ${image.id} has no bootable copy: its ${image.diskFormat} data could not be read as ${image.diskFormat}.`,
+        );
+      }
+      imageGb = Math.ceil(image.virtualSize / GIB);
+      // Nova: a flavor disk of 0 means "the image's size"; one smaller than the image is refused.
+      if (flavor.disk > 0 && flavor.disk * GIB < image.virtualSize) {
+        throw new ServerBuildError(
+          `Flavor's disk is too small for requested image. Flavor disk is ${flavor.disk * GIB} bytes, image is ${image.virtualSize} bytes.`,
+        );
+      }
     }
     const nics: NicRequest[] = [];
     const firewalls = await portFirewalls(this.db, ports);
@@ -126,7 +138,7 @@ export class HostComputeDriver implements ComputeDriver {
       name: server.name,
       vcpus: flavor.vcpus,
       memoryMb: flavor.ram,
-      image: { pool: IMAGES_POOL, name: image.id },
+      image: { pool: IMAGES_POOL, name: server.imageId },
       diskGb: Math.max(flavor.disk, imageGb, 1),
       nics,
       rootDiskTag: server.rootDeviceTag,
@@ -186,6 +198,47 @@ export class HostComputeDriver implements ComputeDriver {
     await this.#onHost(server, async (host) => {
       await host.destroy(server.id);
       await host.put(server.id, request);
+    });
+  }
+
+  /**
+   * Stopped on its host, its disk snapshotted ({@link RESIZE_SNAPSHOT}) and released to the new
+   * host if it moves, then made there with its new flavor (its disk grown at its next start).
+   * One that fails is put back as it was ({@link revertResize}'s way) before the error goes on.
+   */
+  async resize(server: Server, to: Server, power: 'running' | 'shutoff'): Promise<void> {
+    const request = await this.request(to, power, { diskKept: true });
+    try {
+      await this.#onHost(server, async (host) => {
+        await host.setPower(server.id, 'shutoff');
+        await host.snapshotDisk(server.id, RESIZE_SNAPSHOT);
+        if (to.host !== server.host) await host.release(server.id);
+      });
+      await this.#onHost(to, (host) => host.put(to.id, request));
+    } catch (error) {
+      await this.revertResize(to, server, power).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async confirmResize(server: Server): Promise<void> {
+    await this.#onHost(server, (host) => host.removeDiskSnapshot(server.id, RESIZE_SNAPSHOT));
+  }
+
+  /**
+   * Stopped where it is (and released there if it moves back), then made on its old host with
+   * its old flavor, its disk rolled back to the resize's snapshot, and started if it ran.
+   */
+  async revertResize(server: Server, to: Server, power: 'running' | 'shutoff'): Promise<void> {
+    const request = await this.request(to, 'shutoff', { diskKept: true });
+    await this.#onHost(server, async (host) => {
+      if (to.host !== server.host) await host.release(server.id);
+      else await host.setPower(server.id, 'shutoff').catch(notFoundIsNothing);
+    });
+    await this.#onHost(to, async (host) => {
+      await host.put(to.id, request);
+      await host.rollbackDisk(to.id, RESIZE_SNAPSHOT);
+      if (power === 'running') await host.setPower(to.id, 'running');
     });
   }
 

@@ -6,7 +6,7 @@ import {
   type ServerStateValue,
   serverMachine,
 } from '../../statemachines/index.js';
-import type { CloudDb, Nic, Server, ServerQuota } from '../db/index.js';
+import type { CloudDb, Migration, Nic, Server, ServerQuota } from '../db/index.js';
 import type { ComputeDriver } from './driver.js';
 import { ServerStateError } from './errors.js';
 import { DEFAULT_PLACEMENT, hostCapacities, type PlacementConfig, schedulableHosts } from './placement.js';
@@ -45,7 +45,17 @@ const ACTION_OF_EFFECT: Record<string, string> = {
   suspend: 'suspend',
   resume: 'resume',
   rebuild: 'rebuild',
+  resize: 'resize',
+  confirmResize: 'confirmResize',
+  revertResize: 'revertResize',
   destroy: 'delete',
+};
+
+/** A migration that the server's resize, cold migration, or decision on one is about. */
+const RESIZE_STATUSES: Record<string, readonly Migration['status'][]> = {
+  resize: ['pre-migrating'],
+  confirmResize: ['finished'],
+  revertResize: ['finished'],
 };
 
 /** A create's one host: forced (an admin's "ZONE:HOST", past the service filter) or asked for (2.74). */
@@ -263,6 +273,59 @@ export class ServerService {
     return { ...server, ...placed };
   }
 
+  /** The server's migration that `effect` carries out (recorded by the API, or finished by the resize). */
+  async #migrationFor(server: Server, effect: string): Promise<Migration> {
+    const statuses = RESIZE_STATUSES[effect] ?? [];
+    const [migration] = await this.db.migrations.ofServer(server.id);
+    if (!migration || migration.migrationType === 'evacuation' || !statuses.includes(migration.status))
+      throw new Error(`server ${server.id} has no ${effect} in progress`);
+    return migration;
+  }
+
+  /**
+   * Nova's resize and cold migration: scheduled with the new flavor (a cold migration away from
+   * its host; to the host an admin named, if one did), its guest moved there by the driver, the
+   * migration finished; one that fails puts the server back on its host with its flavor.
+   */
+  async #resize(server: Server): Promise<void> {
+    const migration = await this.#migrationFor(server, 'resize');
+    const flavor = { id: migration.newFlavorId, flavor: migration.newFlavor ?? server.flavor };
+    const power = machineOf(server).context.resizeStopped ? 'shutoff' : 'running';
+    await this.db.migrations.finish(migration.uuid, 'migrating', new Date().toISOString());
+    let placed: { host: string; availabilityZone: string } | undefined;
+    try {
+      const hosts = schedulableHosts(this.driver.hosts(), await this.db.computeServices.list()).filter(
+        (h) => migration.destHost === null || h.hostname === migration.destHost,
+      );
+      const away = migration.migrationType === 'migration' ? [server.host] : [];
+      placed = await this.db.servers.place(server.id, hostCapacities(hosts, this.placement()), away, flavor);
+      await this.driver.resize(server, { ...server, ...placed, flavorId: flavor.id, flavor: flavor.flavor }, power);
+    } catch (error) {
+      if (placed)
+        await this.db.servers.moveBack(server.id, server.host, { id: server.flavorId, flavor: server.flavor });
+      await this.db.migrations.finish(migration.uuid, 'error', new Date().toISOString(), placed?.host);
+      throw error;
+    }
+    await this.db.migrations.finish(migration.uuid, 'finished', new Date().toISOString(), placed.host);
+  }
+
+  async #confirmResize(server: Server): Promise<void> {
+    const migration = await this.#migrationFor(server, 'confirmResize');
+    await this.driver.confirmResize(server);
+    await this.db.migrations.finish(migration.uuid, 'confirmed', new Date().toISOString());
+  }
+
+  /** Back on its old host with its old flavor, its disk as it was before the resize. */
+  async #revertResize(server: Server): Promise<void> {
+    const migration = await this.#migrationFor(server, 'revertResize');
+    const old = { id: migration.flavorId, flavor: migration.oldFlavor ?? server.flavor };
+    const power = machineOf(server).context.resizeStopped ? 'shutoff' : 'running';
+    const back = { ...server, host: migration.sourceHost, flavorId: old.id, flavor: old.flavor };
+    await this.driver.revertResize(server, back, power);
+    await this.db.servers.moveBack(server.id, migration.sourceHost, old);
+    await this.db.migrations.finish(migration.uuid, 'reverted', new Date().toISOString());
+  }
+
   async #effect(server: Server, effect: string, destination?: Destination): Promise<void> {
     const d = this.driver;
     const steps: Record<string, [() => Promise<void>, ServerEvent]> = {
@@ -278,6 +341,9 @@ export class ServerService {
         () => d.rebuild(server, machineOf(server).context.rebuildStopped === true ? 'shutoff' : 'running'),
         { type: 'rebuilt' },
       ],
+      resize: [() => this.#resize(server), { type: 'resizeFinished' }],
+      confirmResize: [() => this.#confirmResize(server), { type: 'resizeConfirmed' }],
+      revertResize: [() => this.#revertResize(server), { type: 'resizeReverted' }],
       destroy: [() => d.destroy(server), { type: 'deleted' }],
     };
     const step = steps[effect];
@@ -288,7 +354,8 @@ export class ServerService {
     } catch (error) {
       event = { type: 'failed', message: error instanceof Error ? error.message : String(error) };
     }
-    const action = ACTION_OF_EFFECT[effect] ?? effect;
+    const action =
+      effect === 'resize' && machineOf(server).context.migrating ? 'migrate' : (ACTION_OF_EFFECT[effect] ?? effect);
     const failed = event.type === 'failed';
     await this.db.actions
       .finish(server.id, action, failed ? 'Error' : 'Success', failed ? 'Error' : null, new Date().toISOString())

@@ -1,11 +1,11 @@
+import { serverMachine } from '../../statemachines/index.js';
 import type { CloudDb } from '../db/index.js';
 import type { ServerService } from './servers.js';
 
-/** The server machine's states with an effect in flight (each takes `failed`). */
-const TRANSITIONAL = [
-  ...['building', 'stopping', 'starting', 'rebooting', 'pausing', 'unpausing', 'suspending', 'resuming'],
-  ...['rebuilding', 'snapshotting', 'deleting'],
-];
+/** The server machine's states with an effect in flight: those that take `failed`. */
+const TRANSITIONAL = Object.entries(serverMachine.config.states ?? {})
+  .filter(([, state]) => state.on !== undefined && 'failed' in state.on)
+  .map(([name]) => name);
 /** Longer than any effect takes with a live driver (a host call gives up after 120 s). */
 const STUCK_AFTER_MS = 10 * 60_000;
 const SWEEP_MS = 60_000;

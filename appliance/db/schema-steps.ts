@@ -463,4 +463,14 @@ export const CLOUD_MIGRATIONS: readonly Migration[] = [
   END;
   `,
   },
+  {
+    version: 27,
+    name: "Resizes and cold migrations: a migration's flavors, before (a revert's way back) and after",
+    up: `
+  ALTER TABLE migrations ADD COLUMN new_flavor_id TEXT;
+  ALTER TABLE migrations ADD COLUMN old_flavor TEXT;
+  ALTER TABLE migrations ADD COLUMN new_flavor TEXT;
+  CREATE INDEX migrations_server ON migrations (server_id);
+  `,
+  },
 ];

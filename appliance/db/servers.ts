@@ -213,7 +213,11 @@ export function serversSql(db: Database.Database): CloudSql['servers'] {
     },
   );
 
-  /** What the servers on each host hold, but `except`. */
+  /**
+   * What the servers on each host hold, but `except`; a resized server awaiting its owner's
+   * confirm or revert (its migration `finished`) holds its old flavor on its old host too, as
+   * Nova's does, so that a revert always finds its room.
+   */
   const usedByHost = (except: string) => {
     const used = new Map<string, { vcpus: number; memoryMb: number; diskGb: number; servers: number }>();
     const rows = all(
@@ -223,6 +227,21 @@ export function serversSql(db: Database.Database): CloudSql['servers'] {
     );
     for (const r of rows)
       used.set(str(r.host), { vcpus: num(r.vcpus), memoryMb: num(r.ram), diskGb: num(r.disk), servers: num(r.n) });
+    const held = all(
+      `SELECT m.source_host AS host, SUM(json_extract(m.old_flavor, '$.vcpus')) AS vcpus,
+         SUM(json_extract(m.old_flavor, '$.ram')) AS ram, SUM(json_extract(m.old_flavor, '$.disk')) AS disk
+       FROM migrations m JOIN servers s ON s.id = m.server_id
+       WHERE m.status = 'finished' AND m.old_flavor IS NOT NULL AND s.state IN ('resized', 'confirmingResize', 'revertingResize') AND s.id != ?
+       GROUP BY m.source_host`,
+      except,
+    );
+    for (const r of held) {
+      const u = used.get(str(r.host)) ?? { vcpus: 0, memoryMb: 0, diskGb: 0, servers: 0 };
+      used.set(str(r.host), {
+        ...u,
+        ...{ vcpus: u.vcpus + num(r.vcpus), memoryMb: u.memoryMb + num(r.ram), diskGb: u.diskGb + num(r.disk) },
+      });
+    }
     return used;
   };
   const hostUsage = () => Object.fromEntries(usedByHost(''));
@@ -274,57 +293,93 @@ export function serversSql(db: Database.Database): CloudSql['servers'] {
     }
   };
 
-  const placeServer = db.transaction((id: string, candidates: readonly HostCapacity[], exclude: readonly string[]) => {
-    const server = one(`SELECT * FROM servers WHERE id = ? AND state != 'deleted'`, id);
-    if (!server) throw new DbNotFoundError('server', id);
-    // The zone asked for (empty: any); a host no aggregate puts in a zone is in Nova's default.
-    const az = str(server.availability_zone);
-    const zones = hostZones(db);
-    const used = usedByHost(id);
-    const need = { vcpus: num(server.vcpus), memoryMb: num(server.ram), diskGb: num(server.disk) };
-    const why: string[] = [];
-    const group = groupPolicy(server, exclude);
-    const fitting = candidates
-      .filter((c) => !exclude.includes(c.host))
-      .map((c) => {
-        const u = used.get(c.host) ?? { vcpus: 0, memoryMb: 0, diskGb: 0, servers: 0 };
-        return {
-          host: c.host,
-          az: zones[c.host] ?? DEFAULT_ZONE,
-          free: { vcpus: c.vcpus - u.vcpus, memoryMb: c.memoryMb - u.memoryMb, diskGb: c.diskGb - u.diskGb },
-        };
-      })
-      .filter((c) => {
-        const short = [
-          ...(az && c.az !== az ? [`not in zone ${az}`] : []),
-          ...(c.free.vcpus < need.vcpus ? [`${c.free.vcpus} vCPUs free`] : []),
-          ...(c.free.memoryMb < need.memoryMb ? [`${c.free.memoryMb} MB free`] : []),
-          ...(c.free.diskGb < need.diskGb ? [`${c.free.diskGb} GB of disk free`] : []),
-          ...(group?.refuses(c.host) ? [group.why] : []),
-        ];
-        if (short.length > 0) why.push(`${c.host}: ${short.join(', ')}`);
-        return short.length === 0;
-      })
-      .sort(
-        (a, b) =>
-          (group?.weight(b.host) ?? 0) - (group?.weight(a.host) ?? 0) ||
-          b.free.memoryMb - a.free.memoryMb ||
-          a.host.localeCompare(b.host),
-      );
-    const chosen = fitting[0];
-    if (!chosen) {
-      throw new DbNoValidHostError(
-        `No valid host was found. There are not enough hosts available. (${why.join('; ') || 'no compute host is up'})`,
-      );
-    }
+  /** Gives the server this flavor (its id, its copy and the columns the scheduler counts). */
+  const setFlavor = (id: string, flavor: { id: string; flavor: ServerFlavor }) =>
     run(
-      'UPDATE servers SET host = ?, availability_zone = ?, updated_at = ? WHERE id = ?',
-      chosen.host,
-      chosen.az,
+      'UPDATE servers SET flavor_id = ?, flavor = ?, vcpus = ?, ram = ?, disk = ? WHERE id = ?',
+      flavor.id,
+      JSON.stringify(flavor.flavor),
+      flavor.flavor.vcpus,
+      flavor.flavor.ram,
+      flavor.flavor.disk,
+      id,
+    );
+
+  const placeServer = db.transaction(
+    (
+      id: string,
+      candidates: readonly HostCapacity[],
+      exclude: readonly string[],
+      resizeTo?: { id: string; flavor: ServerFlavor },
+    ) => {
+      const server = one(`SELECT * FROM servers WHERE id = ? AND state != 'deleted'`, id);
+      if (!server) throw new DbNotFoundError('server', id);
+      // The zone asked for (empty: any); a host no aggregate puts in a zone is in Nova's default.
+      const az = str(server.availability_zone);
+      const zones = hostZones(db);
+      const used = usedByHost(id);
+      const need = resizeTo
+        ? { vcpus: resizeTo.flavor.vcpus, memoryMb: resizeTo.flavor.ram, diskGb: resizeTo.flavor.disk }
+        : { vcpus: num(server.vcpus), memoryMb: num(server.ram), diskGb: num(server.disk) };
+      const why: string[] = [];
+      const group = groupPolicy(server, exclude);
+      const fitting = candidates
+        .filter((c) => !exclude.includes(c.host))
+        .map((c) => {
+          const u = used.get(c.host) ?? { vcpus: 0, memoryMb: 0, diskGb: 0, servers: 0 };
+          return {
+            host: c.host,
+            az: zones[c.host] ?? DEFAULT_ZONE,
+            free: { vcpus: c.vcpus - u.vcpus, memoryMb: c.memoryMb - u.memoryMb, diskGb: c.diskGb - u.diskGb },
+          };
+        })
+        .filter((c) => {
+          const short = [
+            ...(az && c.az !== az ? [`not in zone ${az}`] : []),
+            ...(c.free.vcpus < need.vcpus ? [`${c.free.vcpus} vCPUs free`] : []),
+            ...(c.free.memoryMb < need.memoryMb ? [`${c.free.memoryMb} MB free`] : []),
+            ...(c.free.diskGb < need.diskGb ? [`${c.free.diskGb} GB of disk free`] : []),
+            ...(group?.refuses(c.host) ? [group.why] : []),
+          ];
+          if (short.length > 0) why.push(`${c.host}: ${short.join(', ')}`);
+          return short.length === 0;
+        })
+        .sort(
+          (a, b) =>
+            (group?.weight(b.host) ?? 0) - (group?.weight(a.host) ?? 0) ||
+            b.free.memoryMb - a.free.memoryMb ||
+            a.host.localeCompare(b.host),
+        );
+      const chosen = fitting[0];
+      if (!chosen) {
+        throw new DbNoValidHostError(
+          `No valid host was found. There are not enough hosts available. (${why.join('; ') || 'no compute host is up'})`,
+        );
+      }
+      run(
+        'UPDATE servers SET host = ?, availability_zone = ?, updated_at = ? WHERE id = ?',
+        chosen.host,
+        chosen.az,
+        new Date().toISOString(),
+        id,
+      );
+      if (resizeTo) setFlavor(id, resizeTo);
+      return { host: chosen.host, availabilityZone: chosen.az };
+    },
+  );
+
+  const moveBack = db.transaction((id: string, host: string, flavor: { id: string; flavor: ServerFlavor }) => {
+    const zone = hostZones(db)[host] ?? DEFAULT_ZONE;
+    const moved = run(
+      `UPDATE servers SET host = ?, availability_zone = ?, updated_at = ? WHERE id = ? AND state != 'deleted'`,
+      host,
+      zone,
       new Date().toISOString(),
       id,
     );
-    return { host: chosen.host, availabilityZone: chosen.az };
+    if (moved.changes === 0) throw new DbNotFoundError('server', id);
+    setFlavor(id, flavor);
+    return toServer(one('SELECT * FROM servers WHERE id = ?', id) as Row);
   });
 
   return {
@@ -418,7 +473,8 @@ export function serversSql(db: Database.Database): CloudSql['servers'] {
     },
     transition: (id, fromState, change) => transitionServer(id, fromState, change),
     usage: (projectId) => serverUsage(projectId),
-    place: (id, candidates, exclude = []) => placeServer(id, candidates, exclude),
+    place: (id, candidates, exclude = [], flavor) => placeServer(id, candidates, exclude, flavor),
+    moveBack: (id, host, flavor) => moveBack(id, host, flavor),
     hostUsage: () => hostUsage(),
     projectUsageOn: (host) =>
       Object.fromEntries(

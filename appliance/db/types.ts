@@ -252,12 +252,23 @@ export interface Migration {
   id: number;
   uuid: string;
   serverId: string;
-  migrationType: 'evacuation';
+  /** `resize` (a new flavor) and `migration` (a cold migration) are the owner's or admin's; `evacuation` the cloud's. */
+  migrationType: 'evacuation' | 'resize' | 'migration';
   sourceHost: string;
+  /** Null until the scheduler chose it. */
   destHost: string | null;
-  /** Nova's evacuation statuses: accepted, then done or error. */
-  status: 'accepted' | 'done' | 'error';
+  /**
+   * Nova's: an evacuation is accepted, then done or error; a resize or cold migration is
+   * pre-migrating, migrating, finished (VERIFY_RESIZE), then confirmed or reverted, or error.
+   */
+  status: 'accepted' | 'done' | 'error' | 'pre-migrating' | 'migrating' | 'finished' | 'confirmed' | 'reverted';
+  /** The server's flavor before it (Nova's old_instance_type_id). */
   flavorId: string;
+  /** The server's flavor after it (the same but for a resize). */
+  newFlavorId: string;
+  /** A resize's or cold migration's copies of the server's flavor before it (which a revert puts back) and after; null for an evacuation. */
+  oldFlavor: ServerFlavor | null;
+  newFlavor: ServerFlavor | null;
   projectId: string;
   /** Null for a move the cloud made on its own. */
   userId: string | null;
@@ -1129,7 +1140,14 @@ export interface CloudDb {
       id: string,
       candidates: readonly HostCapacity[],
       exclude?: readonly string[],
+      /** A resize's: the host must have room for this flavor, which becomes the server's with the host. */
+      flavor?: { id: string; flavor: ServerFlavor },
     ): Promise<{ host: string; availabilityZone: string }>;
+    /**
+     * Puts the server back on `host` with this flavor, with no scheduling (a resize reverted or
+     * failed: the old host kept its room).
+     */
+    moveBack(id: string, host: string, flavor: { id: string; flavor: ServerFlavor }): Promise<Server>;
     /**
      * The servers alive at some point of [start, end) (ISO times), deleted ones included, of one
      * project or all, in the order they were made: launched before `end`, not deleted before
@@ -1163,9 +1181,12 @@ export interface CloudDb {
   };
   migrations: {
     record(migration: Omit<Migration, 'id' | 'updatedAt'>): Promise<Migration>;
-    finish(uuid: string, status: Migration['status'], at: string): Promise<void>;
+    /** Its new status, and its destination once the scheduler chose it. */
+    finish(uuid: string, status: Migration['status'], at: string, destHost?: string): Promise<void>;
     /** Newest first. */
     list(): Promise<Migration[]>;
+    /** The server's, newest first. */
+    ofServer(serverId: string): Promise<Migration[]>;
   };
   aggregates: {
     /** DbConflictError if the name is taken. */

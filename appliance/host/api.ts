@@ -16,6 +16,8 @@ const REFUSED = new Set([
   'RBD_ERR_NOT_FOUND',
 ]);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** A disk snapshot's name (the compute service's, such as `resize`). */
+const SNAPSHOT = /^[a-z0-9-]{1,32}$/;
 
 /**
  * The host service's HTTP API (v1), one resource per thing a guest has, as Firecracker's, and
@@ -35,6 +37,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
  * | `PUT /v1/guests/{id}/firewall` | `{"ports":{PORT_ID: PortFirewall}}`: those ports' security groups' rules, kept and applied |
  * | `DELETE /v1/guests/{id}/password` | forgets what the guest posted to the metadata service's password path (204) |
  * | `DELETE /v1/guests/{id}` | stops it and removes its disk and ports (204, also when unknown) |
+ * | `POST /v1/guests/{id}/release` | stops it and removes its ports and record, its disk and kept state left for another host (204, also when unknown) |
+ * | `PUT /v1/guests/{id}/disk/snapshots/{name}` | a snapshot of its stopped root disk (a resize's way back) |
+ * | `POST /v1/guests/{id}/disk/snapshots/{name}/rollback` | its stopped root disk back to the snapshot, which goes |
+ * | `DELETE /v1/guests/{id}/disk/snapshots/{name}` | removes the snapshot (also when there is none) |
  * | `GET /v1/routers` | `{"routers":[RouterState]}`: every router homed here |
  * | `PUT /v1/routers/{id}` | makes the router as the body ({@link RouterRequest}) asks: legs, routes, NAT, floating IPs (its whole state) |
  * | `GET /v1/routers/{id}` | its record ({@link RouterState}) |
@@ -110,6 +116,25 @@ export function hostApi(service: HostService, tls: NodeTls): FastifyInstance {
     await service.destroy(guestId(request.params));
     return reply.status(204).send();
   });
+  app.post('/v1/guests/:id/release', async (request, reply) => {
+    await service.release(guestId(request.params));
+    return reply.status(204).send();
+  });
+  const snapshotName = (params: unknown) => {
+    const { snapshot } = params as { snapshot: string };
+    if (!SNAPSHOT.test(snapshot))
+      throw new HostRequestError(`${snapshot} is not a snapshot name (1 to 32 lower-case letters, digits and dashes)`);
+    return snapshot;
+  };
+  app.put('/v1/guests/:id/disk/snapshots/:snapshot', async (request) =>
+    service.snapshotDisk(guestId(request.params), snapshotName(request.params)),
+  );
+  app.post('/v1/guests/:id/disk/snapshots/:snapshot/rollback', async (request) =>
+    service.rollbackDisk(guestId(request.params), snapshotName(request.params)),
+  );
+  app.delete('/v1/guests/:id/disk/snapshots/:snapshot', async (request) =>
+    service.removeDiskSnapshot(guestId(request.params), snapshotName(request.params)),
+  );
   app.get('/v1/routers', async () => ({ routers: service.routers.list() }));
   app.put('/v1/routers/:id', async (request) =>
     service.routers.put(routerId(request.params), body<RouterRequest>(request.body)),

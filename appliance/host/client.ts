@@ -70,6 +70,25 @@ export class HostClient {
     await this.#call('DELETE', `/v1/guests/${id}`);
   }
 
+  /** Lets another host take the guest: stopped and unplugged here, its disk kept (`POST /v1/guests/{id}/release`). */
+  async release(id: string): Promise<void> {
+    await this.#call('POST', `/v1/guests/${id}/release`);
+  }
+
+  /** Takes a named snapshot of the stopped guest's root disk (unless it has one). */
+  snapshotDisk(id: string, snapshot: string): Promise<GuestState> {
+    return this.#call('PUT', `/v1/guests/${id}/disk/snapshots/${snapshot}`);
+  }
+
+  /** Takes the stopped guest's root disk back to the snapshot, which goes. */
+  rollbackDisk(id: string, snapshot: string): Promise<GuestState> {
+    return this.#call('POST', `/v1/guests/${id}/disk/snapshots/${snapshot}/rollback`);
+  }
+
+  removeDiskSnapshot(id: string, snapshot: string): Promise<GuestState> {
+    return this.#call('DELETE', `/v1/guests/${id}/disk/snapshots/${snapshot}`);
+  }
+
   /** Makes the router on this host as `request` says, its whole state (`PUT /v1/routers/{id}`). */
   putRouter(id: string, request: RouterRequest): Promise<RouterState> {
     return this.#call('PUT', `/v1/routers/${id}`, request);

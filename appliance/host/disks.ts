@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { HostImageNotBootableError } from './errors.js';
 import { type Rbd, rootDiskName, stateImageName } from '../rbd/index.js';
-import type { GuestDiskSource, GuestDisks } from './service.js';
+import type { GuestDiskSource, GuestDisks } from './parts.js';
 import type { ImageRef } from './types.js';
 
 const GIB = 1024 ** 3;
@@ -21,8 +21,22 @@ export class RbdGuestDisks implements GuestDisks {
     if (!(await this.rbd.info(this.pool, name))) {
       if (!(await this.rbd.bootable(image.pool, image.name))) throw new HostImageNotBootableError(image.name);
       await this.rbd.cloneDisk(image, this.pool, name, diskGb * GIB);
+    } else {
+      await this.rbd.grow(this.pool, name, diskGb * GIB);
     }
     return { kind: 'rbd', pool: this.pool, image: name };
+  }
+
+  async snapshotRoot(id: string, snapshot: string): Promise<void> {
+    await this.rbd.snapshot(this.pool, rootDiskName(id), snapshot);
+  }
+
+  async rollbackRoot(id: string, snapshot: string): Promise<void> {
+    await this.rbd.rollback(this.pool, rootDiskName(id), snapshot);
+  }
+
+  async removeRootSnapshot(id: string, snapshot: string): Promise<void> {
+    await this.rbd.removeSnapshot(this.pool, rootDiskName(id), snapshot);
   }
 
   async saveState(id: string, state: Readable): Promise<void> {

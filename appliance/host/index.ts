@@ -40,15 +40,8 @@ export {
 } from './network/index.js';
 export { HostRouters, type HostRoutersOptions, type RouterPlumbing } from './routers.js';
 export { accelFor, QemuGuest, type QemuOptions, QemuRuntime, qemuArgs, socketPath } from './qemu/index.js';
-export {
-  type GuestDiskSource,
-  type GuestDisks,
-  type GuestPorts,
-  type GuestRuntime,
-  HostService,
-  type HostServiceOptions,
-  type RunningGuest,
-} from './service.js';
+export type { GuestDiskSource, GuestDisks, GuestPorts, GuestRuntime, RunningGuest } from './parts.js';
+export { HostService, type HostServiceOptions } from './service.js';
 export type {
   GuestDiagnostics,
   GuestPower,

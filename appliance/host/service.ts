@@ -1,105 +1,20 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { keys, type Store } from '../../agent/index.js';
 import { HostGuestNotFoundError, HostRequestError } from './errors.js';
 import { checkFirewall } from './network/firewall.js';
 import { checkRequest } from './request-checks.js';
+import type { GuestDisks, GuestPorts, GuestRuntime, RunningGuest } from './parts.js';
 import { HostRouters, type RouterPlumbing } from './routers.js';
 import type {
   GuestDiagnostics,
   GuestPower,
-  GuestProcess,
   GuestRequest,
   GuestState,
-  GuestUsage,
   HostInventory,
-  ImageRef,
-  NicCounters,
-  NicRequest,
   PortFirewall,
   PowerRequest,
 } from './types.js';
-
-/** A guest's QEMU while it runs (appliance/host/qemu). */
-export interface RunningGuest {
-  readonly process: GuestProcess;
-  /** ACPI power-down, then a hard stop after `timeoutMs`. */
-  powerdown(timeoutMs: number): Promise<'graceful' | 'forced'>;
-  /** A hard reset (the power button held and pressed again). */
-  reset(): Promise<void>;
-  /** A non-maskable interrupt to every vCPU (a crash dump, as the guest's kernel is set to take it). */
-  injectNmi(): Promise<void>;
-  /** QEMU's run state (`running`, `paused`…). */
-  status(): Promise<string>;
-  /** Stops its vCPUs (QMP `stop`); QEMU and the guest's memory stay. */
-  pause(): Promise<void>;
-  /** Lets its vCPUs run on (QMP `cont`). */
-  resume(): Promise<void>;
-  /**
-   * Saves its memory and device state into `sink` and ends QEMU; resolves once both are done.
-   * A failure leaves it running.
-   */
-  suspend(sink: (state: Readable) => Promise<void>): Promise<void>;
-  /** Ends QEMU now: `quit` over QMP (it closes its disks cleanly), SIGKILL if that does not do it. */
-  kill(): Promise<void>;
-  /** Resolves when QEMU has ended; `shutdown` is QEMU's last SHUTDOWN reason, if it sent one. */
-  readonly exited: Promise<{ shutdown: string | null }>;
-  /** What it uses now. */
-  usage(): Promise<GuestUsage>;
-  /** Lets go of it without touching QEMU (the service stops; its next incarnation adopts it). */
-  release(): void;
-}
-
-/** A disk the guest's QEMU opens: an RBD image (a server's root disk), or a raw file (tests and benchmarks). */
-export type GuestDiskSource =
-  | { readonly kind: 'rbd'; readonly pool: string; readonly image: string }
-  | { readonly kind: 'file'; readonly path: string };
-
-/** Starts and finds QEMU guests. */
-export interface GuestRuntime {
-  start(
-    id: string,
-    request: GuestRequest,
-    disk: GuestDiskSource,
-    taps: readonly { mac: string; tap: string }[],
-    runDir: string,
-    /** A suspended guest's state, to run on from (else it boots). */
-    state?: Readable,
-  ): Promise<RunningGuest>;
-  /** The guest if its QEMU still runs (same pid and start time, QMP answering), else null. */
-  adopt(process: GuestProcess): Promise<RunningGuest | null>;
-  /** The tail of the serial console its guests' QEMUs in `runDir` wrote, running or not ('' for none). */
-  consoleLog(runDir: string, maxBytes: number): Promise<string>;
-}
-
-/** Guests' root disks and suspended guests' states on Ceph (appliance/rbd). */
-export interface GuestDisks {
-  /** Makes the guest's root disk (a clone of `image@snap`, grown to `diskGb`) unless it exists. */
-  ensureRoot(id: string, image: ImageRef, diskGb: number): Promise<GuestDiskSource>;
-  /** Removes it; nothing to do if it is gone. */
-  removeRoot(id: string): Promise<void>;
-  /** Keeps a suspended guest's memory and device state: the stream's bytes (there must be none kept yet). */
-  saveState(id: string, state: Readable): Promise<void>;
-  /** Whether a state is kept for the guest. */
-  hasState(id: string): Promise<boolean>;
-  /** The kept state's bytes (the stream fails if there is none). */
-  loadState(id: string): Readable;
-  /** Removes the kept state; nothing to do if there is none. */
-  removeState(id: string): Promise<void>;
-}
-
-/** Guests' ports (appliance/host/network). */
-export interface GuestPorts {
-  /** The guest's tap for a port, made and plugged (with its anti-spoofing rules) unless it is there; its name. */
-  plug(nic: NicRequest): Promise<string>;
-  /** Removes the port's tap and rules; nothing to do if they are gone. */
-  unplug(nic: NicRequest): Promise<void>;
-  /** The port's traffic so far, as the guest sees it (zeros when it has no tap). */
-  counters(nic: NicRequest): Promise<NicCounters>;
-  /** Makes a plugged port's firewall what it says (nothing to do for a port not plugged here). */
-  applyFirewall(portId: string, firewall: PortFirewall): Promise<void>;
-}
 
 export interface HostServiceOptions {
   readonly node: string;
@@ -185,7 +100,8 @@ export class HostService {
       // A guest new here comes suspended only with its state (moved from a fenced node): else nothing is recorded.
       if (request.power === 'suspended' && !this.#states.has(id) && !(await this.options.disks.hasState(id)))
         throw new HostRequestError(`guest ${id} is not here and no state of it is kept: there is nothing to suspend`);
-      // The root disk is made once: a later request's image and size matter only while it has none.
+      // The root disk is made once: a later request's image matters only while it has none, and
+      // its size (and vCPUs and memory: a resize's) from the guest's next start.
       const state = this.#states.has(id)
         ? await this.#record(id, { request })
         : await this.#record(id, { request, power: 'building', process: null, fault: null }, request);
@@ -253,26 +169,78 @@ export class HostService {
 
   /** Stops the guest, removes its taps and disk and forgets it; nothing to do if it is unknown. */
   async destroy(id: string): Promise<void> {
-    await this.#serial(id, async () => {
-      const state = this.#states.get(id) ?? (await this.#readRecord(id));
-      const guest = this.#guests.get(id);
-      if (guest) {
-        this.#expectedExits.add(guest);
-        await guest.kill();
-        await guest.exited;
-        this.#guests.delete(id);
-      }
-      if (state) {
-        for (const nic of state.request.nics) await this.options.ports.unplug(nic);
-        if (state.process) await rm(state.process.runDir, { recursive: true, force: true });
-      }
+    await this.#serial(id, () => this.#forget(id, 'destroyed'));
+  }
+
+  /**
+   * Lets another host take the guest (a resize's or a cold migration's move): its QEMU stopped
+   * (hard, if it still runs), its taps removed and its record gone, its disk and any kept state
+   * left on Ceph for the next host. Nothing to do if it is unknown.
+   */
+  async release(id: string): Promise<void> {
+    await this.#serial(id, () => this.#forget(id, 'released'));
+  }
+
+  /**
+   * Takes a named snapshot of the stopped guest's root disk (the point a resize's revert goes
+   * back to); nothing to do if it has one. Refused while its QEMU runs (the disk would not be
+   * consistent).
+   */
+  async snapshotDisk(id: string, snapshot: string): Promise<GuestState> {
+    return this.#serial(id, async () => {
+      this.#refuseWhileRunning(id, 'a disk snapshot');
+      await this.options.disks.snapshotRoot(id, snapshot);
+      this.#log('host.guest.disk-snapshot', { id, snapshot });
+      return this.#state(id);
+    });
+  }
+
+  /** Takes the stopped guest's root disk back to the snapshot, which goes; nothing to do without it. */
+  async rollbackDisk(id: string, snapshot: string): Promise<GuestState> {
+    return this.#serial(id, async () => {
+      this.#refuseWhileRunning(id, 'a disk rollback');
+      await this.options.disks.rollbackRoot(id, snapshot);
+      this.#log('host.guest.disk-rollback', { id, snapshot });
+      return this.#state(id);
+    });
+  }
+
+  /** Removes the root disk's snapshot (a resize confirmed); nothing to do without it. */
+  async removeDiskSnapshot(id: string, snapshot: string): Promise<GuestState> {
+    return this.#serial(id, async () => {
+      this.#state(id);
+      await this.options.disks.removeRootSnapshot(id, snapshot);
+      return this.#state(id);
+    });
+  }
+
+  #refuseWhileRunning(id: string, what: string): void {
+    const { power } = this.#state(id);
+    if (this.#guests.has(id)) throw new HostRequestError(`guest ${id} is ${power}: ${what} needs its QEMU stopped`);
+  }
+
+  /** Stops the guest's QEMU, unplugs its taps and forgets it; `destroyed` removes its disk and state too. */
+  async #forget(id: string, how: 'destroyed' | 'released'): Promise<void> {
+    const state = this.#states.get(id) ?? (await this.#readRecord(id));
+    const guest = this.#guests.get(id);
+    if (guest) {
+      this.#expectedExits.add(guest);
+      await guest.kill();
+      await guest.exited;
+      this.#guests.delete(id);
+    }
+    if (state) {
+      for (const nic of state.request.nics) await this.options.ports.unplug(nic);
+      if (state.process) await rm(state.process.runDir, { recursive: true, force: true });
+    }
+    if (how === 'destroyed') {
       await this.options.disks.removeRoot(id);
       await this.options.disks.removeState(id);
-      await rm(join(this.options.runDir, id), { recursive: true, force: true });
-      await this.options.store.delete(keys.hostGuest(this.options.node, id));
-      this.#states.delete(id);
-      this.#log('host.guest.destroyed', { id });
-    });
+    }
+    await rm(join(this.options.runDir, id), { recursive: true, force: true });
+    await this.options.store.delete(keys.hostGuest(this.options.node, id));
+    this.#states.delete(id);
+    this.#log(`host.guest.${how}`, { id });
   }
 
   /**

@@ -161,6 +161,40 @@ export class Rbd {
     }
   }
 
+  /** Grows an image to `sizeBytes`; nothing to do if it is that large already (never shrunk). */
+  async grow(pool: string, name: string, sizeBytes: number): Promise<void> {
+    const info = await this.info(pool, name);
+    if (!info) throw new RbdError('RBD_ERR_NOT_FOUND', `no image ${pool}/${name}`);
+    if (sizeBytes > info.size)
+      await this.#rbd(['resize', '--size', `${Math.ceil(sizeBytes / 1024)}K`, `${pool}/${name}`]);
+  }
+
+  /** Takes snapshot `snap` of an image, unless it has one of that name. */
+  async snapshot(pool: string, name: string, snap: string): Promise<void> {
+    const snaps = await this.#snapshots(`${pool}/${name}`);
+    if (!snaps) throw new RbdError('RBD_ERR_NOT_FOUND', `no image ${pool}/${name}`);
+    if (!snaps.some((s) => s.name === snap)) await this.#rbd(['snap', 'create', `${pool}/${name}@${snap}`]);
+  }
+
+  /**
+   * Takes the image back to snapshot `snap` (its data and its size), then removes the snapshot;
+   * nothing to do if there is no such snapshot (rolled back already). Nothing may have the image open.
+   */
+  async rollback(pool: string, name: string, snap: string): Promise<void> {
+    const snaps = await this.#snapshots(`${pool}/${name}`);
+    if (!snaps) throw new RbdError('RBD_ERR_NOT_FOUND', `no image ${pool}/${name}`);
+    if (!snaps.some((s) => s.name === snap)) return;
+    await this.#rbd(['snap', 'rollback', '--no-progress', `${pool}/${name}@${snap}`]);
+    await this.#rbd(['snap', 'rm', '--no-progress', `${pool}/${name}@${snap}`]);
+  }
+
+  /** Removes snapshot `snap` of an image; nothing to do if either is gone. */
+  async removeSnapshot(pool: string, name: string, snap: string): Promise<void> {
+    const snaps = await this.#snapshots(`${pool}/${name}`);
+    if (snaps?.some((s) => s.name === snap))
+      await this.#rbd(['snap', 'rm', '--no-progress', `${pool}/${name}@${snap}`]);
+  }
+
   /** Whether the pool takes no more writes: its quota is reached, or the cluster is full. */
   async #full(pool: string): Promise<boolean> {
     let stdout: string;

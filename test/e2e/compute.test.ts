@@ -678,6 +678,50 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     await dispatcher.close();
   }, 600_000);
 
+  it('resizes the server to a larger flavor (its vCPUs, memory and disk seen inside, its disk kept) and confirms; cold-migrates it to another node (ssh answering there) and reverts it back, its disk rolled back', async () => {
+    await openstack(['flavor', 'create', '--ram', '256', '--disk', '2', '--vcpus', '2', 'lab.guest.large']);
+    const show = () => openstack<ServerView & { flavor: unknown }>(['server', 'show', server.id]);
+    const statusIs = (wanted: string) => async () => (await show()).status === wanted;
+    const diskBytes = async () => 512 * Number((await ssh('cat /sys/block/vda/size')).trim());
+    await ssh('echo before-resize | sudo tee /root/resized > /dev/null && sync');
+    const t0 = Date.now();
+    await openstack(['server', 'resize', '--flavor', 'lab.guest.large', server.id], false);
+    await waitFor('the server VERIFY_RESIZE', statusIs('VERIFY_RESIZE'), 180_000, 1_000);
+    await sshAnswers('ssh to the resized guest');
+    console.log(`compute e2e: resize → ssh answering in ${Date.now() - t0} ms`);
+    expect((await ssh('nproc')).trim()).toBe('2');
+    expect(Number(/MemTotal:\s+(\d+)/.exec(await ssh('cat /proc/meminfo'))?.[1])).toBeGreaterThan(192 * 1024);
+    expect(await diskBytes()).toBe(2 * 1024 ** 3);
+    expect((await ssh('sudo cat /root/resized')).trim()).toBe('before-resize');
+    expect(await tool(['rbd', 'snap', 'ls', `vms/${server.id}_disk`])).toContain('resize');
+    await openstack(['server', 'resize', 'confirm', server.id], false);
+    await waitFor('the server ACTIVE with its new flavor', statusIs('ACTIVE'), 60_000, 1_000);
+    expect(JSON.stringify((await show()).flavor)).toContain('lab.guest.large');
+    expect(await tool(['rbd', 'snap', 'ls', `vms/${server.id}_disk`])).not.toContain('resize');
+
+    // A cold migration (the admin's): to another node, the same flavor; reverted, back where it was.
+    const source = (await show())['OS-EXT-SRV-ATTR:host'];
+    await openstack(['server', 'migrate', server.id], false);
+    await waitFor('the migrated server VERIFY_RESIZE', statusIs('VERIFY_RESIZE'), 180_000, 1_000);
+    const moved = await show();
+    expect(moved['OS-EXT-SRV-ATTR:host']).not.toBe(source);
+    await sshAnswers('ssh to the migrated guest');
+    expect(pidsOf(`qemu-system-x86_64 .*-uuid ${server.id}`)).toHaveLength(1); // none left on the source
+    expect(await tool(['rbd', 'snap', 'ls', `vms/${server.id}_disk`])).toContain('resize');
+    await openstack(['server', 'resize', 'revert', server.id], false);
+    await waitFor('the reverted server ACTIVE', statusIs('ACTIVE'), 180_000, 1_000);
+    // Back on its node, its disk rolled back to the snapshot, which is gone (the host service
+    // test reads a rolled-back disk; no second wait for this guest's ssh here).
+    expect((await show())['OS-EXT-SRV-ATTR:host']).toBe(source);
+    expect(pidsOf(`qemu-system-x86_64 .*-uuid ${server.id}`)).toHaveLength(1);
+    expect(await tool(['rbd', 'snap', 'ls', `vms/${server.id}_disk`])).not.toContain('resize');
+    // Newest first: the two of this step (its evacuation before them).
+    const migrations = await openstack<{ Status: string }[]>(['server', 'migration', 'list', '--server', server.id]);
+    expect(migrations.slice(0, 2).map((m) => m.Status)).toEqual(['reverted', 'confirmed']);
+    const events = await openstack<{ Action: string }[]>(['server', 'event', 'list', server.id]);
+    expect(events.slice(0, 4).map((e) => e.Action)).toEqual(['revertResize', 'migrate', 'confirmResize', 'resize']);
+  }, 900_000);
+
   it('deletes the servers and the router: nothing of theirs is left (RBD disk, QEMU, tap and its nftables chains, the router on any live node), then the images go', async () => {
     const ports = await Promise.all(
       [server.id, ...caught].map(async (id) => openstack<{ ID: string }[]>(['port', 'list', '--server', id])),

@@ -32,7 +32,7 @@ import {
   waitFor,
 } from '../bed/index.js';
 import { newServer } from '../new-server.js';
-import { failedTests, newestIncludeList, runTempest } from './tempest-run.js';
+import { clusterNodeIncludeList, failedTests, runTempest } from './tempest-run.js';
 
 const run = promisify(execFile);
 
@@ -258,12 +258,13 @@ describe('rackseed cloud serve --etcd: the API on two nodes over the DB master',
 
   // The README's conformance holds for a cluster node too: every call here crosses the DB
   // master's RPC to the database on Ceph, and images go to RADOS. Before the tests below, which
-  // write rows of their own straight to the database. The whole include list, the network
-  // modules too (the network classes whose fixtures sleep longest run on workers of their own:
-  // test/tempest/workers.yaml), and the compute module at the newest microversion: tempest checks
-  // every answer against that version's schemas (the embedded cloud's test runs it at 2.1).
+  // write rows of their own straight to the database. The whole include list, but the network
+  // classes whose fixtures sleep longest (clusterNodeIncludeList: the embedded cloud runs them),
+  // and the compute module at the newest microversion: tempest checks every answer against that
+  // version's schemas (the embedded cloud's test runs it at 2.1). Two hosts: tempest's multi-node
+  // tests (cold migration, server groups across hosts) run here.
   it(
-    `passes tempest's compute (at ${NOVA_MAX_MICROVERSION}), identity, image and network modules of include-list.txt (but exclude-list.txt) on a cluster node`,
+    `passes tempest's compute (at ${NOVA_MAX_MICROVERSION}), identity and image modules and the quicker network classes of include-list.txt (but exclude-list.txt) on a cluster node`,
     { timeout: 900_000 },
     async () => {
       const etcd = new Etcd3({ hosts: [...etcdCluster.endpoints] });
@@ -277,7 +278,7 @@ describe('rackseed cloud serve --etcd: the API on two nodes over the DB master',
           `on a cluster node, compute at microversion ${NOVA_MAX_MICROVERSION}`,
           'cluster-node',
           {
-            INCLUDE_LIST: newestIncludeList(join(nodeA.dir, 'include-list-newest.txt')),
+            INCLUDE_LIST: clusterNodeIncludeList(join(nodeA.dir, 'include-list-cluster-node.txt')),
             COMPUTE_MIN_MICROVERSION: 'max',
           },
         );
@@ -286,7 +287,7 @@ describe('rackseed cloud serve --etcd: the API on two nodes over the DB master',
         expect(tally.compute?.passed).toBeGreaterThanOrEqual(240);
         expect(tally.identity?.passed).toBeGreaterThanOrEqual(110);
         expect(tally.image?.passed).toBeGreaterThanOrEqual(40);
-        expect(tally.network?.passed).toBeGreaterThanOrEqual(100);
+        expect(tally.network?.passed).toBeGreaterThanOrEqual(55);
       } finally {
         await etcd.delete().prefix(keys.nodes);
         etcd.close();

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createReadStream, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -198,7 +198,7 @@ describe('the host service (QEMU on RBD, records in etcd)', () => {
   });
 
   it(
-    'pauses and suspends the guest (its state on RBD), and another node runs it on from there; takes an NMI (a crash dump); stops it with an ACPI power-down (it powers itself off), and destroys it without leaving anything',
+    'pauses and suspends the guest (its state on RBD), and another node runs it on from there; takes an NMI (a crash dump); stops it with an ACPI power-down (it powers itself off); resizes it (its disk grown, a snapshot its way back), releases it and reverts it; destroys it without leaving anything',
     { timeout: 240_000 },
     async () => {
       // Up to its sshd (no metadata service here: it gives up on it after 30 s).
@@ -281,6 +281,49 @@ describe('the host service (QEMU on RBD, records in etcd)', () => {
       });
       // QEMU has exited (the service waits for that); its zombie is gone once it is reaped.
       await waitFor('its QEMU reaped', () => processStart(pid) === null, 10_000, 100);
+      // Nova's resize, as the compute driver does it: the stopped disk snapshotted (a revert's way
+      // back), the new size recorded, and at the next start the disk grown and QEMU's memory the new.
+      expect((await client.snapshotDisk(ID, 'resize')).power).toBe('shutoff');
+      // The test's own mark beside it: what a rollback must give back, extent for extent.
+      const rbdCli = (...args: string[]) =>
+        execFileSync('rbd', ['--conf', ceph.conf, '--id', 'admin', ...args], { encoding: 'utf8' });
+      rbdCli('snap', 'create', `vms/${ID}_disk@mark`);
+      await client.put(ID, request({ memoryMb: 256, diskGb: 2, power: 'shutoff' }));
+      const grown = await client.setPower(ID, 'running');
+      expect(await rbd.info('vms', `${ID}_disk`)).toMatchObject({ size: 2 * 1024 ** 3 });
+      expect((await client.diagnostics(ID)).usage?.memory.maximumMb).toBe(256);
+      await expect(client.snapshotDisk(ID, 'again')).rejects.toMatchObject({ code: 'HOST_ERR_BAD_REQUEST' });
+      await expect(client.snapshotDisk(ID, 'Not/A/Name')).rejects.toMatchObject({ status: 404 }); // no such route
+      await expect(client.snapshotDisk(ID, 'UPPER')).rejects.toMatchObject({ code: 'HOST_ERR_BAD_REQUEST' });
+      // Released (a move to another host): QEMU ends and the record goes; the disk stays.
+      await client.release(ID);
+      await waitFor('its QEMU reaped', () => processStart(grown.process?.pid ?? 0) === null, 10_000, 100);
+      expect(await record()).toBeNull();
+      await expect(client.get(ID)).rejects.toMatchObject({ status: 404 });
+      await client.release(ID); // idempotent
+      // Written to after the snapshot (as the guest on its new host would), in its first and its new gigabyte.
+      execFileSync('qemu-io', [
+        ...['-f', 'raw', `rbd:vms/${ID}_disk:id=admin:conf=${ceph.conf}`],
+        ...['-c', 'write -P 0xab 0 64k', '-c', 'write -P 0xcd 1G 64k'],
+      ]);
+      const changedSinceMark = () =>
+        (JSON.parse(rbdCli('diff', '--format', 'json', '--from-snap', 'mark', `vms/${ID}_disk`)) as unknown[]).length;
+      expect(changedSinceMark()).toBeGreaterThan(0);
+      /** The SHA-256 of an image's (or snapshot's) bytes. */
+      const digest = (spec: string) =>
+        execFileSync(
+          'sh',
+          ['-c', 'rbd --conf "$1" --id admin export --no-progress "$2" - | sha256sum', 'sh', ceph.conf, spec],
+          { encoding: 'utf8' },
+        );
+      // Reverted where it came from: made again, stopped, with its old size, and its disk rolled
+      // back to the snapshot (its size and every byte), which goes: a second rollback has nothing to do.
+      await client.put(ID, request({ power: 'shutoff' }));
+      await client.rollbackDisk(ID, 'resize');
+      expect(await rbd.info('vms', `${ID}_disk`)).toMatchObject({ size: 1024 ** 3 });
+      expect(digest(`vms/${ID}_disk`)).toBe(digest(`vms/${ID}_disk@mark`));
+      expect(rbdCli('snap', 'ls', `vms/${ID}_disk`)).not.toContain('resize');
+      await client.rollbackDisk(ID, 'resize');
       await client.destroy(ID);
       await client.destroy(ID); // idempotent
       expect(await rbd.list('vms')).toEqual([]);

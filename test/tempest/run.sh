@@ -31,6 +31,9 @@ image_ref="$(image tempest-image)"
 image_ref_alt="$(image tempest-image-alt)"
 # tempest's public_network_id: the cloud's external provider network.
 public_network_id="$(openstack network show provider -f value -c id)"
+# tempest's min_compute_nodes: the hypervisors the cloud has (its multi-node tests, cold
+# migration among them, run where there are two or more).
+compute_nodes="$(openstack hypervisor list -f value -c ID | wc -l)"
 
 # Pre-provisioned credentials: tempest's dynamic ones make an admin with the admin role on a fresh
 # project, which is that project's admin only (the cloud admin holds it on the admin project).
@@ -96,6 +99,7 @@ sed -e "s|@URL@|$url|g" -e "s|@ACCOUNTS@|$accounts|g" -e "s|@CA_FILE@|$ca|g" -e 
   -e "s|@PROVISIONER@|$tag-provisioner|g" -e "s|@PROVISIONER_PASSWORD@|$provisioner_password|g" \
   -e "s|@IMAGE_REF@|$image_ref|g" -e "s|@IMAGE_REF_ALT@|$image_ref_alt|g" -e "s|@PUBLIC_NETWORK_ID@|$public_network_id|g" \
   -e "s|@COMPUTE_MIN_MICROVERSION@|$compute_min|g" -e "s|@COMPUTE_MAX_MICROVERSION@|$compute_max|g" \
+  -e "s|@MIN_COMPUTE_NODES@|$compute_nodes|g" \
   "$here/tempest.conf.in" > etc/tempest.conf
 tempest run --include-list "${INCLUDE_LIST:-$here/include-list.txt}" --exclude-list "$here/exclude-list.txt" \
   --worker-file "$here/workers.yaml" "${@:4}"

@@ -217,7 +217,15 @@ describe('compute admin APIs: aggregates and zones, hosts, reset state, events, 
     const record = (uuid: string, source: string, status: 'done' | 'error', createdAt: string) =>
       t.db.migrations.record({
         ...{ uuid, serverId: server.id, migrationType: 'evacuation', sourceHost: source, destHost: HOST, status },
-        ...{ flavorId: '1', projectId: 'p', userId: null, createdAt },
+        ...{
+          flavorId: '1',
+          newFlavorId: '1',
+          oldFlavor: null,
+          newFlavor: null,
+          projectId: 'p',
+          userId: null,
+          createdAt,
+        },
       });
     const first = await record('00000000-0000-4000-8000-000000000001', 'h-old', 'done', '2026-01-01T00:00:00.000Z');
     await t.db.migrations.finish(first.uuid, 'done', '2026-01-01T00:00:02.000Z');

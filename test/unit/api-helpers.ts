@@ -11,7 +11,8 @@ export const ADMIN_PASSWORD = 'admin-secret';
 
 /** A whole API on a temporary SQLite file and blob directory, bootstrapped, for `inject` tests. */
 export async function startTestApi(
-  options: Pick<ApiOptions, 'tokens' | 'logins' | 'securityCompliance' | 'now' | 'metrics' | 'dashboard'> = {},
+  options: Pick<ApiOptions, 'tokens' | 'logins' | 'securityCompliance' | 'now' | 'metrics' | 'dashboard'> &
+    Partial<Pick<ApiOptions, 'driver'>> = {},
 ): Promise<{ api: Api; db: CloudDb; dir: string; stop: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'rackseed-api-'));
   const db = openSqliteDb(join(dir, 'cloud.db'));
@@ -19,11 +20,11 @@ export async function startTestApi(
   const api = await createApi({
     db,
     blobs: new LocalBlobStore(join(dir, 'images')),
-    driver: new FakeDriver(),
     credentialKey: randomBytes(32),
     publicUrl: 'http://cloud.test',
     logLevel: 'silent',
     ...options,
+    driver: options.driver ?? new FakeDriver(),
   });
   return {
     api,

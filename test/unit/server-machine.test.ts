@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { initialTransition, transition } from 'xstate';
-import { getShortestPaths } from 'xstate/graph';
+import { initialTransition, type SnapshotFrom, transition } from 'xstate';
 import { type ServerEvent, type ServerStateValue, serverMachine, serverStatusView } from '../../statemachines/index.js';
 
 const EVENTS: ServerEvent[] = [
@@ -23,6 +22,13 @@ const EVENTS: ServerEvent[] = [
   { type: 'resumed' },
   { type: 'rebuild' },
   { type: 'rebuilt' },
+  { type: 'resize' },
+  { type: 'migrate' },
+  { type: 'resizeFinished' },
+  { type: 'confirmResize' },
+  { type: 'resizeConfirmed' },
+  { type: 'revertResize' },
+  { type: 'resizeReverted' },
   { type: 'createImage' },
   { type: 'imageCreated' },
   { type: 'delete' },
@@ -43,30 +49,58 @@ const ALL_STATES: ServerStateValue[] = [
   'suspended',
   'resuming',
   'rebuilding',
+  'resizing',
+  'resized',
+  'confirmingResize',
+  'revertingResize',
   'snapshotting',
   'error',
   'deleting',
   'deleted',
 ];
 
+/**
+ * Every snapshot (state and context) the events reach from BUILD, breadth first. xstate's
+ * getShortestPaths weighs every pair of its thousands of snapshots: minutes where this takes one second.
+ */
+function reachable(): SnapshotFrom<typeof serverMachine>[] {
+  const key = (s: SnapshotFrom<typeof serverMachine>) =>
+    JSON.stringify([
+      s.value,
+      Object.entries(s.context)
+        .filter(([, v]) => v !== undefined)
+        .sort(),
+    ]);
+  const [start] = initialTransition(serverMachine);
+  const seen = new Map([[key(start), start]]);
+  for (const queue = [start]; queue.length > 0;) {
+    const snapshot = queue.shift() as SnapshotFrom<typeof serverMachine>;
+    for (const event of EVENTS.filter((e) => snapshot.can(e))) {
+      const [next] = transition(serverMachine, snapshot, event);
+      if (!seen.has(key(next))) {
+        seen.set(key(next), next);
+        queue.push(next);
+      }
+    }
+  }
+  return [...seen.values()];
+}
+
 describe('server machine', () => {
   it('reaches every state from BUILD', () => {
-    const paths = getShortestPaths(serverMachine, { events: EVENTS });
-    const reached = new Set(paths.map((p) => p.state.value as string));
+    const reached = new Set(reachable().map((s) => s.value as string));
     expect([...reached].sort()).toEqual([...ALL_STATES].sort());
   });
 
   it('maps every reachable state (value and context) to a Nova view', () => {
-    const paths = getShortestPaths(serverMachine, { events: EVENTS });
-    expect(paths.length).toBeGreaterThan(20);
-    for (const path of paths) {
-      for (const step of path.steps) {
-        const view = serverStatusView(step.state.value as ServerStateValue, step.state.context);
-        expect(view.status).toMatch(
-          /^(BUILD|ACTIVE|SHUTOFF|PAUSED|SUSPENDED|REBOOT|HARD_REBOOT|REBUILD|ERROR|DELETED)$/,
-        );
-        if (view.status === 'ACTIVE' && step.state.value === 'active') expect(view.taskState).toBeNull();
-      }
+    const snapshots = reachable();
+    expect(snapshots.length).toBeGreaterThan(20);
+    for (const snapshot of snapshots) {
+      const view = serverStatusView(snapshot.value as ServerStateValue, snapshot.context);
+      expect(view.status).toMatch(
+        /^(BUILD|ACTIVE|SHUTOFF|PAUSED|SUSPENDED|REBOOT|HARD_REBOOT|REBUILD|RESIZE|VERIFY_RESIZE|REVERT_RESIZE|ERROR|DELETED)$/,
+      );
+      if (snapshot.value === 'active') expect(view.taskState).toBeNull();
     }
   });
 
@@ -194,6 +228,61 @@ describe('server machine', () => {
       type: 'paused',
     });
     expect(paused.can({ type: 'suspend' })).toBe(false);
+  });
+
+  it('resizes and migrates an ACTIVE or SHUTOFF server to VERIFY_RESIZE, then confirms or reverts to where it was (as Nova)', () => {
+    const [start] = initialTransition(serverMachine);
+    const [active] = transition(serverMachine, start, { type: 'spawned' });
+    const [shutoff] = transition(serverMachine, transition(serverMachine, active, { type: 'stop' })[0], {
+      type: 'stopped',
+    });
+    for (const [from, stopped] of [
+      [active, false],
+      [shutoff, true],
+    ] as const) {
+      for (const type of ['resize', 'migrate'] as const) {
+        const [resizing, actions] = transition(serverMachine, from, { type });
+        expect(actions.map((a) => a.type)).toEqual(['resize']);
+        expect(resizing.context).toMatchObject({ resizeStopped: stopped, migrating: type === 'migrate' });
+        expect(serverStatusView('resizing', resizing.context)).toEqual({
+          status: 'RESIZE',
+          vmState: stopped ? 'stopped' : 'active',
+          taskState: 'resize_migrating',
+          powerState: stopped ? 4 : 1,
+        });
+        // Its QEMU stops on purpose: the host's report of it is no loss.
+        expect(resizing.can({ type: 'powerLost', crashed: false })).toBe(false);
+        const failed = transition(serverMachine, resizing, { type: 'failed', message: 'no valid host' })[0];
+        expect(failed.value).toBe(stopped ? 'shutoff' : 'active');
+        expect(failed.context.fault).toEqual({ message: 'no valid host' });
+        const [resized] = transition(serverMachine, resizing, { type: 'resizeFinished' });
+        expect(serverStatusView('resized', resized.context)).toEqual({
+          ...{ status: 'VERIFY_RESIZE', vmState: 'resized', taskState: null, powerState: stopped ? 4 : 1 },
+        });
+        for (const event of [{ type: 'stop' }, { type: 'resize' }, { type: 'createImage' }, { type: 'pause' }] as const)
+          expect(resized.can(event)).toBe(false);
+        expect(resized.can({ type: 'delete' })).toBe(true);
+        const [confirming, confirmActions] = transition(serverMachine, resized, { type: 'confirmResize' });
+        expect(confirmActions.map((a) => a.type)).toEqual(['confirmResize']);
+        expect(transition(serverMachine, confirming, { type: 'resizeConfirmed' })[0].value).toBe(
+          stopped ? 'shutoff' : 'active',
+        );
+        const [reverting, revertActions] = transition(serverMachine, resized, { type: 'revertResize' });
+        expect(revertActions.map((a) => a.type)).toEqual(['revertResize']);
+        expect(serverStatusView('revertingResize', reverting.context)).toMatchObject({
+          ...{ status: 'REVERT_RESIZE', taskState: 'resize_reverting' },
+        });
+        expect(transition(serverMachine, reverting, { type: 'resizeReverted' })[0].value).toBe(
+          stopped ? 'shutoff' : 'active',
+        );
+        expect(transition(serverMachine, reverting, { type: 'failed', message: 'x' })[0].value).toBe('error');
+      }
+    }
+    const [paused] = transition(serverMachine, transition(serverMachine, active, { type: 'pause' })[0], {
+      type: 'paused',
+    });
+    expect(paused.can({ type: 'resize' })).toBe(false);
+    expect(active.can({ type: 'confirmResize' })).toBe(false);
   });
 
   it('snapshots a PAUSED or SUSPENDED server (Nova allows it) and brings it back to where it was, done or failed', () => {

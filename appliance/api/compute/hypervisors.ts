@@ -17,13 +17,6 @@ import { atLeast } from './microversions.js';
 import { nextLink, pageItems, pageOf } from './paging.js';
 import { computeServiceOf, serviceUuid } from './services.js';
 
-interface Usage {
-  vcpus: number;
-  ram: number;
-  disk: number;
-  count: number;
-}
-
 /** The detail figures summed by `os-hypervisors/statistics`. */
 const SUMMED = [
   'vcpus',
@@ -50,21 +43,13 @@ export function registerHypervisors(app: FastifyInstance, deps: ApiDeps): void {
   /** What every view of a request needs, read once: the servers' use of each host and the hosts' services. */
   const facts = async (request: FastifyRequest) => {
     requireCloudAdmin(authOf(request));
-    const [servers, services] = await Promise.all([
+    const [servers, services, used] = await Promise.all([
       deps.db.servers.list({}, { limit: Number.MAX_SAFE_INTEGER }),
       deps.db.computeServices.list(),
+      deps.db.servers.hostUsage(),
     ]);
-    // Each server counts with the flavor it was made with (its own copy).
-    const usage = new Map<string, Usage>();
-    for (const s of servers) {
-      const u = usage.get(s.host) ?? { vcpus: 0, ram: 0, disk: 0, count: 0 };
-      usage.set(s.host, {
-        vcpus: u.vcpus + s.flavor.vcpus,
-        ram: u.ram + s.flavor.ram,
-        disk: u.disk + s.flavor.disk,
-        count: u.count + 1,
-      });
-    }
+    // What each host's servers hold (with their own flavors; a resized server's old host keeps its room).
+    const usage = new Map(Object.entries(used));
     const stateOf = (host: string) => {
       const s = computeServiceOf(services, host);
       return {
@@ -94,13 +79,13 @@ export function registerHypervisors(app: FastifyInstance, deps: ApiDeps): void {
         memory_mb: h.memoryMb,
         local_gb: h.localGb,
         vcpus_used: u?.vcpus ?? 0,
-        memory_mb_used: u?.ram ?? 0,
-        local_gb_used: u?.disk ?? 0,
-        free_ram_mb: h.memoryMb - (u?.ram ?? 0),
-        free_disk_gb: h.localGb - (u?.disk ?? 0),
+        memory_mb_used: u?.memoryMb ?? 0,
+        local_gb_used: u?.diskGb ?? 0,
+        free_ram_mb: h.memoryMb - (u?.memoryMb ?? 0),
+        free_disk_gb: h.localGb - (u?.diskGb ?? 0),
         current_workload: 0,
-        running_vms: u?.count ?? 0,
-        disk_available_least: h.localGb - (u?.disk ?? 0),
+        running_vms: u?.servers ?? 0,
+        disk_available_least: h.localGb - (u?.diskGb ?? 0),
         cpu_info: atLeast(request, '2.28') ? cpuInfo : JSON.stringify(cpuInfo),
         service: {
           host: h.hostname,

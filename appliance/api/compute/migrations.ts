@@ -1,12 +1,13 @@
 /**
- * Nova's migrations (`os-migrations`, the cloud admin's): every move of a server between hosts.
- * rackseed moves a server only to evacuate it from a fenced host (appliance/compute/evacuation.ts),
- * recorded as Nova records an evacuation: `accepted`, then `done` or `error`. Filters: `host`
+ * Nova's migrations (`os-migrations`, the cloud admin's): every move of a server between hosts:
+ * the evacuations from fenced hosts (appliance/compute/evacuation.ts), recorded as Nova records
+ * one (`accepted`, then `done` or `error`), and the resizes and cold migrations
+ * (server-resize.ts: `pre-migrating`, `migrating`, `finished`, then `confirmed` or `reverted`). Filters: `host`
  * (either end), `source_compute`, `status`, `instance_uuid`, `migration_type`; from 2.23 each
  * shows its type; from 2.59 its `uuid`, and the list is paged (`limit`, `marker`: a uuid) and
  * filtered by `changes-since`, refusing other query parameters; from 2.66 by `changes-before`;
  * from 2.80 it shows, and is filtered by, its user and project. A server's in-progress live
- * migrations (`/servers/{id}/migrations`, from 2.23) are none: rackseed migrates no live server.
+ * migrations (`/servers/{id}/migrations`, from 2.23) are none: rackseed live-migrates no server.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Migration, Server } from '../../db/index.js';
@@ -30,7 +31,7 @@ function migrationView(request: FastifyRequest, m: Migration) {
     status: m.status,
     instance_uuid: m.serverId,
     old_instance_type_id: flavorNumber(m.flavorId),
-    new_instance_type_id: flavorNumber(m.flavorId),
+    new_instance_type_id: flavorNumber(m.newFlavorId),
     created_at: time(m.createdAt),
     updated_at: time(m.updatedAt),
     ...(atLeast(request, '2.23') ? { migration_type: m.migrationType } : {}),

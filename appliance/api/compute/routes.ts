@@ -33,6 +33,7 @@ import { registerServerTags } from './tags.js';
 import { registerInstanceUsageAuditLog, registerSimpleTenantUsage } from './usage.js';
 import { registerVolumeAttachments } from './volume-attachments.js';
 import { backupArgs, createServerImage, rebuildServer } from './server-images.js';
+import { migrateServer, resizeServer } from './server-resize.js';
 import {
   floatingAddresses,
   serverDetail,
@@ -273,6 +274,21 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
         refuseIfLocked(auth, server);
         event = { type: 'start' };
         break;
+      // Nova's resize and cold migration, then the owner's confirm or revert (server-resize.ts).
+      case 'resize':
+        refuseIfLocked(auth, server);
+        await resizeServer(deps, auth, requester(request, auth), server, args);
+        return reply.code(202).send();
+      case 'migrate':
+        await migrateServer(deps, request, auth, requester(request, auth), server, args);
+        return reply.code(202).send();
+      case 'confirmResize':
+      case 'revertResize':
+        refuseIfLocked(auth, server);
+        if (args !== null && !(isObject(args) && Object.keys(args).length === 0))
+          throw badRequest(`Invalid input for field/attribute ${action}: it takes no argument.`);
+        event = { type: action };
+        break;
       // rackseed deletes at once (Nova's reclaim_instance_interval = 0): no server is ever
       // SOFT_DELETED, which is the only state these two act on.
       case 'restore':
@@ -371,7 +387,8 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
       }
       throw error;
     }
-    return reply.code(202).send();
+    // Nova's confirmResize answers 204; every other action 202.
+    return reply.code(action === 'confirmResize' ? 204 : 202).send();
   });
 
   app.get('/servers/:id/ips', async (request) => {

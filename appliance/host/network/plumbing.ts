@@ -22,7 +22,7 @@
  */
 import { existsSync } from 'node:fs';
 import { HostPortError } from '../errors.js';
-import type { GuestPorts } from '../service.js';
+import type { GuestPorts } from '../parts.js';
 import type { NetworkSegment, NicCounters, NicRequest, PortFirewall, RouterRequest } from '../types.js';
 import { checkFirewall, firewallScript, MAX_PORT_MARK } from './firewall.js';
 import { METADATA_ADDRESS } from './guest-dhcp.js';

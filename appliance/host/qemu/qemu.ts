@@ -12,7 +12,7 @@ import { appendFile, readFile, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { childEnv, processStart } from '../../../agent/index.js';
 import { QemuStartError } from '../errors.js';
-import type { GuestDiskSource, GuestRuntime, RunningGuest } from '../service.js';
+import type { GuestDiskSource, GuestRuntime, RunningGuest } from '../parts.js';
 import type { DeviceMetadata } from '../network/metadata.js';
 import type { GuestProcess, GuestRequest, GuestUsage } from '../types.js';
 import type { QmpEvent } from './qmp-codec.js';
