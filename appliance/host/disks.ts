@@ -18,10 +18,11 @@ export class RbdGuestDisks implements GuestDisks {
 
   async ensureRoot(id: string, image: ImageRef, diskGb: number): Promise<GuestDiskSource> {
     const name = rootDiskName(id);
-    if (!(await this.rbd.info(this.pool, name))) {
+    const disk = await this.rbd.info(this.pool, name);
+    if (!disk) {
       if (!(await this.rbd.bootable(image.pool, image.name))) throw new HostImageNotBootableError(image.name);
       await this.rbd.cloneDisk(image, this.pool, name, diskGb * GIB);
-    } else {
+    } else if (disk.size < diskGb * GIB) {
       await this.rbd.grow(this.pool, name, diskGb * GIB);
     }
     return { kind: 'rbd', pool: this.pool, image: name };
