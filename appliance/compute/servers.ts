@@ -120,10 +120,11 @@ export class ServerService {
 
   /**
    * Sends an owner's event (`stop`, `start`, `reboot`, `rebuild`, `delete`), recorded as an
-   * instance action of `by`'s; throws ServerStateError if refused.
+   * instance action of `by`'s, named `action` (the event's own name unless given: a backup is a
+   * `createImage` event); throws ServerStateError if refused.
    */
-  async send(server: Server, event: ServerEvent, by: Requester): Promise<Server> {
-    return this.#apply(server, event, true, by);
+  async send(server: Server, event: ServerEvent, by: Requester, action: string = event.type): Promise<Server> {
+    return this.#apply(server, event, true, { ...by, action });
   }
 
   /**
@@ -223,7 +224,12 @@ export class ServerService {
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
   }
 
-  async #apply(server: Server, event: ServerEvent, fromOwner: boolean, by?: Requester): Promise<Server> {
+  async #apply(
+    server: Server,
+    event: ServerEvent,
+    fromOwner: boolean,
+    by?: Requester & { action: string },
+  ): Promise<Server> {
     const stored = machineOf(server);
     const snapshot = serverMachine.resolveState({ value: stored.value, context: stored.context });
     if (!snapshot.can(event)) {
@@ -246,8 +252,7 @@ export class ServerService {
     if (value === 'deleted') this.refreshFirewalls(server.projectId);
     for (const router of new Set(floating.map((f) => f.routerId))) if (router !== null) this.refreshRouter(router);
     // An owner's event is an instance action of its name, recorded before its effect runs, which finishes it.
-    if (by)
-      await this.db.actions.record({ serverId: server.id, action: event.type, ...by, startTime: updated.updatedAt });
+    if (by) await this.db.actions.record({ serverId: server.id, ...by, startTime: updated.updatedAt });
     this.#run(
       updated,
       actions.map((a) => a.type),

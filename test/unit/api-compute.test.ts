@@ -203,6 +203,9 @@ describe('Nova v2.1', () => {
     expect(none.statusCode).toBe(202);
     expect(none.headers.location).toBeUndefined();
     expect(await backups()).toEqual(['weekly:w1']);
+    // Each an instance action of its own name (Nova's), finished.
+    const actions = (await inject(member, 'GET', `/servers/${id}/os-instance-actions`)).json().instanceActions;
+    expect(actions.map((a: { action: string }) => a.action)).toEqual([...Array(5).fill('createBackup'), 'create']);
     await inject(member, 'DELETE', `/servers/${id}`);
     await t.api.servers.idle();
   });

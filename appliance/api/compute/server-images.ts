@@ -111,7 +111,7 @@ export async function createServerImage(
   const metadata = args.metadata === undefined ? {} : metadataField(args.metadata, quotas.metadata_items);
   const [flavor, base] = await Promise.all([deps.db.flavors.get(server.flavorId), deps.db.images.get(server.imageId)]);
   // The server shows task_state image_uploading until the copy ends, and takes no other action.
-  await deps.servers.send(server, { type: 'createImage' }, by).catch((error: unknown) => {
+  await deps.servers.send(server, { type: 'createImage' }, by, action).catch((error: unknown) => {
     if ((error as { code?: string }).code !== 'COMPUTE_ERR_INVALID_STATE') throw error;
     const { view } = statusOf(server);
     throw conflict(
@@ -162,13 +162,7 @@ export async function createServerImage(
     throw error;
   }
   const finish = (result: 'Success' | 'Error') =>
-    deps.db.actions.finish(
-      server.id,
-      'createImage',
-      result,
-      result === 'Error' ? 'Error' : null,
-      new Date().toISOString(),
-    );
+    deps.db.actions.finish(server.id, action, result, result === 'Error' ? 'Error' : null, new Date().toISOString());
   void copyDisk(deps, server, id)
     .then(async (size) => {
       // The server first, then the image: a client that waits for the image finds the server
