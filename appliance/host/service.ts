@@ -183,24 +183,24 @@ export class HostService {
 
   /**
    * Takes a named snapshot of the stopped guest's root disk (the point a resize's revert goes
-   * back to); nothing to do if it has one. Refused while its QEMU runs (the disk would not be
-   * consistent).
+   * back to); nothing to do if it has one.
    */
   async snapshotDisk(id: string, snapshot: string): Promise<GuestState> {
-    return this.#serial(id, async () => {
-      this.#refuseWhileRunning(id, 'a disk snapshot');
-      await this.options.disks.snapshotRoot(id, snapshot);
-      this.#log('host.guest.disk-snapshot', { id, snapshot });
-      return this.#state(id);
-    });
+    return this.#withDiskAtRest(id, 'disk-snapshot', snapshot, () => this.options.disks.snapshotRoot(id, snapshot));
   }
 
   /** Takes the stopped guest's root disk back to the snapshot, which goes; nothing to do without it. */
   async rollbackDisk(id: string, snapshot: string): Promise<GuestState> {
+    return this.#withDiskAtRest(id, 'disk-rollback', snapshot, () => this.options.disks.rollbackRoot(id, snapshot));
+  }
+
+  /** Runs `work` on a known guest's root disk; refused while its QEMU runs (the disk would not be consistent). */
+  async #withDiskAtRest(id: string, what: string, snapshot: string, work: () => Promise<void>): Promise<GuestState> {
     return this.#serial(id, async () => {
-      this.#refuseWhileRunning(id, 'a disk rollback');
-      await this.options.disks.rollbackRoot(id, snapshot);
-      this.#log('host.guest.disk-rollback', { id, snapshot });
+      const { power } = this.#state(id);
+      if (this.#guests.has(id)) throw new HostRequestError(`guest ${id} is ${power}: a ${what} needs its QEMU stopped`);
+      await work();
+      this.#log(`host.guest.${what}`, { id, snapshot });
       return this.#state(id);
     });
   }
@@ -212,11 +212,6 @@ export class HostService {
       await this.options.disks.removeRootSnapshot(id, snapshot);
       return this.#state(id);
     });
-  }
-
-  #refuseWhileRunning(id: string, what: string): void {
-    const { power } = this.#state(id);
-    if (this.#guests.has(id)) throw new HostRequestError(`guest ${id} is ${power}: ${what} needs its QEMU stopped`);
   }
 
   /** Stops the guest's QEMU, unplugs its taps and forgets it; `destroyed` removes its disk and state too. */

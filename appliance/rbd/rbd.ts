@@ -153,20 +153,19 @@ export class Rbd {
       throw error;
     }
     try {
-      if (sizeBytes > parent.size)
-        await this.#rbd(['resize', '--size', `${Math.ceil(sizeBytes / 1024)}K`, `${pool}/${name}`]);
+      if (sizeBytes > parent.size) await this.grow(pool, name, sizeBytes);
     } catch (error) {
       await this.removeImage(pool, name).catch(() => undefined);
       throw error;
     }
   }
 
-  /** Grows an image to `sizeBytes`; nothing to do if it is that large already (never shrunk). */
+  /**
+   * Grows an image to `sizeBytes`; nothing to do at its own size. Never shrinks it: `rbd resize`
+   * refuses a smaller size without `--allow-shrink`.
+   */
   async grow(pool: string, name: string, sizeBytes: number): Promise<void> {
-    const info = await this.info(pool, name);
-    if (!info) throw new RbdError('RBD_ERR_NOT_FOUND', `no image ${pool}/${name}`);
-    if (sizeBytes > info.size)
-      await this.#rbd(['resize', '--size', `${Math.ceil(sizeBytes / 1024)}K`, `${pool}/${name}`]);
+    await this.#rbd(['resize', '--size', `${Math.ceil(sizeBytes / 1024)}K`, `${pool}/${name}`]);
   }
 
   /** Takes snapshot `snap` of an image, unless it has one of that name. */
