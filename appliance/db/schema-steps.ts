@@ -473,4 +473,13 @@ export const CLOUD_MIGRATIONS: readonly Migration[] = [
   CREATE INDEX migrations_server ON migrations (server_id);
   `,
   },
+  {
+    version: 28,
+    name: "A server's zone as asked for (Nova's request spec), apart from its host's: only that one binds a move",
+    up: `
+  ALTER TABLE servers ADD COLUMN requested_zone TEXT NOT NULL DEFAULT '';
+  -- Which zone an older row asked for is not known: it keeps the zone it has (as it moved before).
+  UPDATE servers SET requested_zone = availability_zone;
+  `,
+  },
 ];

@@ -156,6 +156,7 @@ export function serversSql(db: Database.Database): CloudSql['servers'] {
         image_id: created.imageId,
         key_name: created.keyName,
         availability_zone: created.availabilityZone,
+        requested_zone: created.availabilityZone,
         access_ipv4: created.accessIPv4,
         access_ipv6: created.accessIPv6,
         metadata: created.metadata,
@@ -314,8 +315,9 @@ export function serversSql(db: Database.Database): CloudSql['servers'] {
     ) => {
       const server = one(`SELECT * FROM servers WHERE id = ? AND state != 'deleted'`, id);
       if (!server) throw new DbNotFoundError('server', id);
-      // The zone asked for (empty: any); a host no aggregate puts in a zone is in Nova's default.
-      const az = str(server.availability_zone);
+      // The zone asked for at the create (empty: any), not the one its host is in now: a server
+      // that named none moves across zones. A host no aggregate puts in a zone is in Nova's default.
+      const az = str(server.requested_zone);
       const zones = hostZones(db);
       const used = usedByHost(id);
       const need = resizeTo

@@ -1128,12 +1128,14 @@ export interface CloudDb {
     /**
      * Schedules the server atomically: among `candidates` (minus `exclude`), the hosts with
      * room for its flavor (vCPUs, memory, disk, counting every server placed on them but this
-     * one), in its availability zone if it names one and allowed by its server group's policy (affinity: the
-     * host of the group's other placed servers, if any; anti-affinity: a host with none of
-     * them; servers on an excluded host, a dead one being evacuated, do not count), the one
-     * with the most free memory (Nova's spreading RAM weigher); records it as the server's
-     * host, and the host's zone as the server's, and returns both. DbNoValidHostError if none.
-     * Every call runs in one transaction on the database's single writer, so two concurrent
+     * one), in the availability zone its create asked for, if any (not the zone of the host it
+     * is on: a server that named none moves across zones, as Nova's), and allowed by its server
+     * group's policy (affinity: the host of the group's other placed servers, if any;
+     * anti-affinity: a host with none of them; servers on an excluded host, a dead one being
+     * evacuated, do not count), the one with the most free memory (Nova's spreading RAM
+     * weigher); records it as the server's host, and the host's zone as the server's, and
+     * returns both. DbNoValidHostError if none. Every call runs in one transaction on the
+     * database's single writer, so two concurrent
      * placements never over-commit a host.
      */
     place(

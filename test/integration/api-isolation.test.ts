@@ -61,6 +61,17 @@ describe('project isolation through the openstack CLI', () => {
     expect(forId, `openstack ${args.join(' ')}: ${answers.join(', ')}`).not.toEqual([]);
     for (const answer of forId) expect(answer).toMatch(/ 404$/);
   };
+  /**
+   * Runs the checks two at a time: a CLI run is mostly Python starting, on one core, and the
+   * checks of a test do not depend on each other (each is refused, or reads).
+   */
+  const inPairs = async (checks: (() => Promise<unknown>)[]): Promise<void> => {
+    const queue = [...checks];
+    const worker = async () => {
+      for (let check = queue.shift(); check; check = queue.shift()) await check();
+    };
+    await Promise.all([worker(), worker()]);
+  };
   /** Expects the cloud-wide call to be refused with Keystone's/Nova's 403 "Policy does not allow". */
   const forbidden = async (...args: string[]): Promise<void> => {
     const { code, stderr, answers } = await failure(...args);
@@ -92,11 +103,13 @@ describe('project isolation through the openstack CLI', () => {
       userIds[user] = (await json<{ id: string }>('user', 'create', '--password', `pw-${user}`, user)).id;
       await os('role', 'add', '--project', project, '--user', user, role);
     };
-    await grant('iso-a-member', 'iso-a', 'member');
-    for (const role of ['member', 'reader', 'admin'] as const) {
-      await grant(`iso-b-${role}`, 'iso-b', role);
-      users[role] = as(`iso-b-${role}`, projectB);
-    }
+    await inPairs([
+      () => grant('iso-a-member', 'iso-a', 'member'),
+      ...(['member', 'reader', 'admin'] as const).map((role) => async () => {
+        await grant(`iso-b-${role}`, 'iso-b', role);
+        users[role] = as(`iso-b-${role}`, projectB);
+      }),
+    ]);
     asA = as('iso-a-member', a.project);
     await os('flavor', 'create', '--ram', '256', '--disk', '1', '--vcpus', '1', 'iso.flavor');
 
@@ -146,78 +159,97 @@ describe('project isolation through the openstack CLI', () => {
   for (const role of ['member', 'reader'] as const) {
     it(`a ${role} of project B gets 404 for each of A's resources`, async () => {
       const asB = users[role];
-      const noServer = (id: string) => new RegExp(`No server with a name or ID of '${id}' exists`);
-      await notFound(a.server, noServer(a.server), 'server', 'show', a.server, ...asB);
-      await notFound(a.server, noServer(a.server), 'server', 'stop', a.server, ...asB);
-      await notFound(a.server, noServer(a.server), 'server', 'delete', a.server, ...asB);
-      for (const image of [a.sharedImage, a.privateImage]) {
-        await notFound(image, new RegExp(`No Image found for ${image}`), 'image', 'show', image, ...asB);
-        await notFound(image, new RegExp(`No Image found for ${image}`), 'image', 'delete', image, ...asB);
-        // Debian's CLI 6.0.0 looks the image up with ignore_missing: a 404 surfaces as this TypeError.
-        const saved = join(cloud.dir, `saved-${role}`);
-        await notFound(
-          image,
-          /'NoneType' object has no attribute 'id'/,
-          'image',
-          'save',
-          '--file',
-          saved,
-          image,
-          ...asB,
-        );
-        expect(existsSync(saved)).toBe(false);
-      }
-      await notFound(a.port, new RegExp(`No Port found for ${a.port}`), 'port', 'show', a.port, ...asB);
-      // Keypairs are their user's (Nova's): B's user has none of that name.
-      await notFound(a.key, new RegExp(`No Keypair found for ${a.key}`), 'keypair', 'show', a.key, ...asB);
-      await notFound(a.key, new RegExp(`Keypair ${a.key} not found for user`), 'keypair', 'delete', a.key, ...asB);
+      const noServer = new RegExp(`No server with a name or ID of '${a.server}' exists`);
+      await inPairs([
+        ...['show', 'stop', 'delete'].map(
+          (verb) => () => notFound(a.server, noServer, 'server', verb, a.server, ...asB),
+        ),
+        ...[a.sharedImage, a.privateImage].flatMap((image) => {
+          const missing = new RegExp(`No Image found for ${image}`);
+          const saved = join(cloud.dir, `saved-${role}-${image}`);
+          return [
+            () => notFound(image, missing, 'image', 'show', image, ...asB),
+            () => notFound(image, missing, 'image', 'delete', image, ...asB),
+            // Debian's CLI 6.0.0 looks the image up with ignore_missing: a 404 surfaces as this TypeError.
+            async () => {
+              await notFound(
+                image,
+                /'NoneType' object has no attribute 'id'/,
+                'image',
+                'save',
+                '--file',
+                saved,
+                image,
+                ...asB,
+              );
+              expect(existsSync(saved)).toBe(false);
+            },
+          ];
+        }),
+        () => notFound(a.port, new RegExp(`No Port found for ${a.port}`), 'port', 'show', a.port, ...asB),
+        // Keypairs are their user's (Nova's): B's user has none of that name.
+        () => notFound(a.key, new RegExp(`No Keypair found for ${a.key}`), 'keypair', 'show', a.key, ...asB),
+        () => notFound(a.key, new RegExp(`Keypair ${a.key} not found for user`), 'keypair', 'delete', a.key, ...asB),
+      ]);
     });
 
     it(`a ${role} of project B lists none of A's resources`, async () => {
       const asB = users[role];
       const ids = async (...args: string[]) => (await json<{ ID: string }[]>(...args, ...asB)).map((r) => r.ID);
-      expect(await ids('server', 'list')).not.toContain(a.server);
-      for (const filter of [[], ['--shared'], ['--private'], ['--all', '--member-status', 'all']]) {
-        const listed = await ids('image', 'list', ...filter);
-        expect(listed).not.toContain(a.sharedImage);
-        expect(listed).not.toContain(a.privateImage);
-      }
-      expect(await ids('port', 'list')).not.toContain(a.port);
-      expect(await ids('port', 'list', '--device-id', a.server)).toEqual([]);
-      // Only shared networks (the provider network) are another project's a caller may list.
-      const networks = await json<{ ID: string }[]>('network', 'list', ...asB);
-      for (const n of networks)
-        expect((await json<{ shared: boolean }>('network', 'show', n.ID, ...asB)).shared).toBe(true);
-      const keys = await json<{ Name: string }[]>('keypair', 'list', ...asB);
-      expect(keys.map((k) => k.Name)).not.toContain(a.key);
-      const groups = await json<{ Project: string }[]>('security', 'group', 'list', ...asB);
-      expect(groups.map((g) => g.Project)).toEqual([projectB]);
+      await inPairs([
+        async () => expect(await ids('server', 'list')).not.toContain(a.server),
+        ...[[], ['--shared'], ['--private'], ['--all', '--member-status', 'all']].map((filter) => async () => {
+          const listed = await ids('image', 'list', ...filter);
+          expect(listed).not.toContain(a.sharedImage);
+          expect(listed).not.toContain(a.privateImage);
+        }),
+        async () => expect(await ids('port', 'list')).not.toContain(a.port),
+        async () => expect(await ids('port', 'list', '--device-id', a.server)).toEqual([]),
+        // Only shared networks (the provider network) are another project's a caller may list.
+        async () => {
+          const networks = await json<{ ID: string }[]>('network', 'list', ...asB);
+          for (const n of networks)
+            expect((await json<{ shared: boolean }>('network', 'show', n.ID, ...asB)).shared).toBe(true);
+        },
+        async () => {
+          const keys = await json<{ Name: string }[]>('keypair', 'list', ...asB);
+          expect(keys.map((k) => k.Name)).not.toContain(a.key);
+        },
+        async () => {
+          const groups = await json<{ Project: string }[]>('security', 'group', 'list', ...asB);
+          expect(groups.map((g) => g.Project)).toEqual([projectB]);
+        },
+      ]);
     });
   }
 
   it("an admin of project B only (not of the admin project) gets 404 for A's server and images, 403 on cloud-wide calls", async () => {
     const asB = users.admin;
     const noServer = new RegExp(`No server with a name or ID of '${a.server}' exists`);
-    await notFound(a.server, noServer, 'server', 'show', a.server, ...asB);
-    await notFound(a.server, noServer, 'server', 'delete', a.server, ...asB);
-    for (const image of [a.sharedImage, a.privateImage]) {
-      await notFound(image, new RegExp(`No Image found for ${image}`), 'image', 'show', image, ...asB);
-      await notFound(image, new RegExp(`No Image found for ${image}`), 'image', 'delete', image, ...asB);
-    }
-    await notFound(a.port, new RegExp(`No Port found for ${a.port}`), 'port', 'show', a.port, ...asB);
-    expect((await json<{ ID: string }[]>('server', 'list', ...asB)).map((s) => s.ID)).not.toContain(a.server);
-    const images = (await json<{ ID: string }[]>('image', 'list', '--all', ...asB)).map((i) => i.ID);
-    expect(images).not.toContain(a.sharedImage);
-    expect(images).not.toContain(a.privateImage);
-
-    await forbidden('server', 'list', '--all-projects', ...asB);
-    await forbidden('user', 'list', ...asB);
-    await forbidden('project', 'create', 'iso-c', ...asB);
-    await forbidden('flavor', 'create', '--ram', '64', '--disk', '1', '--vcpus', '1', 'iso.b-flavor', ...asB);
-    // Its own project's quota and role assignments are the cloud admin's too. (By id: B's admin may
-    // not look users up by name, and the CLI resolves names first.)
-    await forbidden('quota', 'set', '--instances', '99', projectB, ...asB);
-    await forbidden('role', 'add', '--project', projectB, '--user', userIds['iso-b-member'] ?? '', 'admin', ...asB);
+    await inPairs([
+      ...['show', 'delete'].map((verb) => () => notFound(a.server, noServer, 'server', verb, a.server, ...asB)),
+      ...[a.sharedImage, a.privateImage].flatMap((image) =>
+        ['show', 'delete'].map(
+          (verb) => () => notFound(image, new RegExp(`No Image found for ${image}`), 'image', verb, image, ...asB),
+        ),
+      ),
+      () => notFound(a.port, new RegExp(`No Port found for ${a.port}`), 'port', 'show', a.port, ...asB),
+      async () =>
+        expect((await json<{ ID: string }[]>('server', 'list', ...asB)).map((s) => s.ID)).not.toContain(a.server),
+      async () => {
+        const images = (await json<{ ID: string }[]>('image', 'list', '--all', ...asB)).map((i) => i.ID);
+        expect(images).not.toContain(a.sharedImage);
+        expect(images).not.toContain(a.privateImage);
+      },
+      () => forbidden('server', 'list', '--all-projects', ...asB),
+      () => forbidden('user', 'list', ...asB),
+      () => forbidden('project', 'create', 'iso-c', ...asB),
+      () => forbidden('flavor', 'create', '--ram', '64', '--disk', '1', '--vcpus', '1', 'iso.b-flavor', ...asB),
+      // Its own project's quota and role assignments are the cloud admin's too. (By id: B's admin
+      // may not look users up by name, and the CLI resolves names first.)
+      () => forbidden('quota', 'set', '--instances', '99', projectB, ...asB),
+      () => forbidden('role', 'add', '--project', projectB, '--user', userIds['iso-b-member'] ?? '', 'admin', ...asB),
+    ]);
   });
 
   it('a member of project B filtering by project A, a filter the CLI only sends for an admin, gets none of its resources', async () => {
@@ -253,13 +285,18 @@ describe('project isolation through the openstack CLI', () => {
   });
 
   it("leaves A's resources as they were", async () => {
-    const server = await json<{ id: string; status: string; key_name: string }>('server', 'show', a.server, ...asA);
-    expect(server).toMatchObject({ id: a.server, status: 'ACTIVE', key_name: a.key });
-    for (const image of [a.sharedImage, a.privateImage]) {
-      expect(await json<{ status: string }>('image', 'show', image, ...asA)).toMatchObject({ status: 'active' });
-    }
-    expect((await json<{ id: string }>('port', 'show', a.port, ...asA)).id).toBe(a.port);
-    expect((await json<{ name: string }>('keypair', 'show', a.key, ...asA)).name).toBe(a.key);
-    expect((await json<{ ID: string }[]>('server', 'list', ...asA)).map((s) => s.ID)).toEqual([a.server]);
+    await inPairs([
+      async () =>
+        expect(
+          await json<{ id: string; status: string; key_name: string }>('server', 'show', a.server, ...asA),
+        ).toMatchObject({ id: a.server, status: 'ACTIVE', key_name: a.key }),
+      ...[a.sharedImage, a.privateImage].map(
+        (image) => async () =>
+          expect(await json<{ status: string }>('image', 'show', image, ...asA)).toMatchObject({ status: 'active' }),
+      ),
+      async () => expect((await json<{ id: string }>('port', 'show', a.port, ...asA)).id).toBe(a.port),
+      async () => expect((await json<{ name: string }>('keypair', 'show', a.key, ...asA)).name).toBe(a.key),
+      async () => expect((await json<{ ID: string }[]>('server', 'list', ...asA)).map((s) => s.ID)).toEqual([a.server]),
+    ]);
   });
 });

@@ -216,4 +216,43 @@ describe('Nova resize and cold migration', () => {
     await call(member, 'DELETE', `/servers/${id}`);
     await settle();
   });
+
+  it('moves a server that named no zone into another zone (the zone of its host is not its own); one that named a zone stays in it', async () => {
+    const roamer = await newServer('roamer');
+    const source = (await show(roamer))['OS-EXT-SRV-ATTR:host'] as string;
+    const other = HOSTS.find((h) => h !== source) as string;
+    const aggregate = await call(admin, 'POST', '/os-aggregates', {
+      aggregate: { name: 'elsewhere', availability_zone: 'zone-b' },
+    });
+    const aggregateId = aggregate.body.aggregate.id as number;
+    const hostAction = (verb: 'add_host' | 'remove_host') =>
+      call(admin, 'POST', `/os-aggregates/${aggregateId}/action`, { [verb]: { host: other } });
+    expect((await hostAction('add_host')).status).toBe(200);
+    expect((await action(admin, roamer, { migrate: null })).status).toBe(202);
+    await settle();
+    expect(await show(roamer)).toMatchObject({
+      status: 'VERIFY_RESIZE',
+      'OS-EXT-SRV-ATTR:host': other,
+      'OS-EXT-AZ:availability_zone': 'zone-b',
+    });
+    expect((await action(member, roamer, { confirmResize: null })).status).toBe(204);
+
+    // Asked for Nova's default zone: its only host there is the source, so no valid host.
+    const r = await call(member, 'POST', '/servers', {
+      server: { name: 'pinned', imageRef: imageId, flavorRef: '1', availability_zone: 'nova' },
+    });
+    expect(r.status).toBe(202);
+    await settle();
+    const pinned = r.body.server.id as string;
+    expect((await show(pinned))['OS-EXT-SRV-ATTR:host']).toBe(source);
+    expect((await action(admin, pinned, { migrate: null })).status).toBe(202);
+    await settle();
+    expect(await show(pinned)).toMatchObject({ status: 'ACTIVE', 'OS-EXT-SRV-ATTR:host': source });
+    expect((await migrationsOf(pinned))[0]).toMatchObject({ status: 'error' });
+
+    for (const id of [roamer, pinned]) await call(member, 'DELETE', `/servers/${id}`);
+    await settle();
+    expect((await hostAction('remove_host')).status).toBe(200);
+    expect((await call(admin, 'DELETE', `/os-aggregates/${aggregateId}`)).status).toBe(200);
+  });
 });
