@@ -55,6 +55,19 @@ export type ServerEvent =
   | { type: 'hostLost'; message: string }
   /** The server started on another host after its own was fenced. */
   | { type: 'evacuated' }
+  /**
+   * Nova's shelve, offloaded at once (its `shelved_offload_time` of 0): the guest stops, its
+   * root disk is copied into the image the API recorded, and the guest and its disk go from
+   * its host, which keeps nothing of it (SHELVED_OFFLOADED).
+   */
+  | { type: 'shelve'; imageId: string }
+  | { type: 'shelved' }
+  /**
+   * The owner's unshelve: the scheduler places it again (in `availabilityZone`, from 2.77, if
+   * given) and it boots from its shelved image, which then goes.
+   */
+  | { type: 'unshelve'; availabilityZone?: string }
+  | { type: 'unshelved' }
   /** The owner's createImage: a copy of its root disk is being made into an image. */
   | { type: 'createImage' }
   /** That copy is made (a failed one is `failed`). */
@@ -84,6 +97,11 @@ export interface ServerContext {
   resizeStopped?: boolean;
   /** The resize in progress is a cold migration (its instance action is `migrate`). */
   migrating?: boolean;
+  /** A shelve's: where it was (a running guest is shut down first), and its image. */
+  shelveOf?: 'active' | 'shutoff' | 'paused' | 'suspended';
+  shelvedImage?: string;
+  /** The zone an unshelve asked for (2.77). */
+  unshelveZone?: string;
 }
 
 /** Every state of the server machine. */
@@ -106,6 +124,9 @@ export type ServerStateValue =
   | 'confirmingResize'
   | 'revertingResize'
   | 'snapshotting'
+  | 'shelving'
+  | 'shelvedOffloaded'
+  | 'unshelving'
   | 'error'
   | 'deleting'
   | 'deleted';
@@ -127,6 +148,8 @@ export type ServerEffect =
   | 'resize'
   | 'confirmResize'
   | 'revertResize'
+  | 'shelve'
+  | 'unshelve'
   | 'destroy';
 
 /**
@@ -152,10 +175,18 @@ const WHILE_DECIDING = {
   delete: 'deleting',
 } as const;
 
+/** A shelve's record of where the server was, and of its image. */
+function shelveFrom(of: NonNullable<ServerContext['shelveOf']>) {
+  return assign<ServerContext, ServerEvent, undefined, ServerEvent, never>({
+    shelveOf: of,
+    shelvedImage: ({ event }) => (event.type === 'shelve' ? event.imageId : undefined),
+  });
+}
+
 /**
  * A server's lifecycle: BUILD → ACTIVE ⇄ SHUTOFF, ACTIVE ⇄ PAUSED, ACTIVE ⇄ SUSPENDED, REBOOT,
  * REBUILD, RESIZE → VERIFY_RESIZE → ACTIVE (confirmed or reverted), a createImage in progress,
- * ERROR, DELETED. Pure: the entry
+ * SHELVED_OFFLOADED (shelved, then unshelved), ERROR, DELETED. Pure: the entry
  * actions are named effects with no implementation; read them from xstate's `transition()`.
  */
 export const serverMachine = setup({
@@ -176,6 +207,8 @@ export const serverMachine = setup({
     resize: () => {},
     confirmResize: () => {},
     revertResize: () => {},
+    shelve: () => {},
+    unshelve: () => {},
     destroy: () => {},
     recordFault: assign({
       fault: ({ event }) =>
@@ -198,6 +231,14 @@ export const serverMachine = setup({
     resizeRunning: assign({ resizeStopped: false, migrating: ({ event }) => event.type === 'migrate' }),
     resizeStopped: assign({ resizeStopped: true, migrating: ({ event }) => event.type === 'migrate' }),
     resizeDone: assign({ resizeStopped: undefined, migrating: undefined }),
+    shelveActive: shelveFrom('active'),
+    shelveShutoff: shelveFrom('shutoff'),
+    shelvePaused: shelveFrom('paused'),
+    shelveSuspended: shelveFrom('suspended'),
+    recordUnshelve: assign({
+      unshelveZone: ({ event }) => (event.type === 'unshelve' ? event.availabilityZone : undefined),
+    }),
+    shelveDone: assign({ shelveOf: undefined, shelvedImage: undefined, unshelveZone: undefined }),
   },
   guards: {
     snapshotOfStopped: ({ context }) => context.snapshotStopped === true,
@@ -236,6 +277,7 @@ export const serverMachine = setup({
         createImage: { target: 'snapshotting', actions: 'snapshotRunning' },
         resize: { target: 'resizing', actions: 'resizeRunning' },
         migrate: { target: 'resizing', actions: 'resizeRunning' },
+        shelve: { target: 'shelving', actions: 'shelveActive' },
         pause: 'pausing',
         suspend: 'suspending',
         delete: 'deleting',
@@ -254,6 +296,7 @@ export const serverMachine = setup({
       on: {
         unpause: 'unpausing',
         createImage: { target: 'snapshotting', actions: 'snapshotPaused' },
+        shelve: { target: 'shelving', actions: 'shelvePaused' },
         powerLost: { target: 'shutoff', actions: 'recordPowerLost' },
         hostLost: { target: 'error', actions: 'recordFault' },
         // Its node was fenced: its memory went with the node, and it booted again elsewhere, running.
@@ -282,6 +325,7 @@ export const serverMachine = setup({
       on: {
         resume: 'resuming',
         createImage: { target: 'snapshotting', actions: 'snapshotSuspended' },
+        shelve: { target: 'shelving', actions: 'shelveSuspended' },
         // Its node was fenced and no other could take its record (its state stays on Ceph).
         hostLost: { target: 'error', actions: 'recordFault' },
         delete: 'deleting',
@@ -311,6 +355,7 @@ export const serverMachine = setup({
         createImage: { target: 'snapshotting', actions: 'snapshotStopped' },
         resize: { target: 'resizing', actions: 'resizeStopped' },
         migrate: { target: 'resizing', actions: 'resizeStopped' },
+        shelve: { target: 'shelving', actions: 'shelveShutoff' },
         delete: 'deleting',
       },
     },
@@ -363,6 +408,34 @@ export const serverMachine = setup({
           guard: ({ context }) => context.snapshotOf !== 'suspended',
           actions: 'recordPowerLost',
         },
+        hostLost: { target: 'error', actions: 'recordFault' },
+        delete: 'deleting',
+      },
+    },
+    // Nova's shelve and unshelve. A shelve that fails leaves the server in ERROR (its guest may
+    // be stopped by then; a hard reboot starts it again); an unshelve that fails leaves it
+    // offloaded, the fault recorded, to be unshelved again.
+    shelving: {
+      entry: 'shelve',
+      on: {
+        shelved: { target: 'shelvedOffloaded', actions: 'clearCrash' },
+        failed: { target: 'error', actions: ['recordFault', 'shelveDone'] },
+        // Its guest is stopped on purpose: its end is no loss.
+        hostLost: { target: 'error', actions: ['recordFault', 'shelveDone'] },
+        delete: 'deleting',
+      },
+    },
+    shelvedOffloaded: {
+      on: { unshelve: { target: 'unshelving', actions: 'recordUnshelve' }, delete: 'deleting' },
+    },
+    unshelving: {
+      entry: 'unshelve',
+      on: {
+        unshelved: { target: 'active', actions: ['shelveDone', 'clearFault'] },
+        failed: { target: 'shelvedOffloaded', actions: 'recordFault' },
+        // Its new host fenced as it booted there: another node took it (from the host's record
+        // of it, its shelved image), or none could.
+        evacuated: { target: 'active', actions: ['shelveDone', 'clearFault'] },
         hostLost: { target: 'error', actions: 'recordFault' },
         delete: 'deleting',
       },
@@ -470,6 +543,13 @@ export function serverStatusView(state: ServerStateValue, context: ServerContext
         };
       if (context.snapshotOf) return { ...serverStatusView(context.snapshotOf, context), taskState: 'image_uploading' };
       return { status: 'ACTIVE', vmState: 'active', taskState: 'image_uploading', powerState: 1 };
+    // Nova's: the state it was shelved from, task `shelving`; offloaded, its guest is nowhere.
+    case 'shelving':
+      return { ...serverStatusView(context.shelveOf ?? 'active', context), taskState: 'shelving' };
+    case 'shelvedOffloaded':
+      return { status: 'SHELVED_OFFLOADED', vmState: 'shelved_offloaded', taskState: null, powerState: 0 };
+    case 'unshelving':
+      return { status: 'SHELVED_OFFLOADED', vmState: 'shelved_offloaded', taskState: 'unshelving', powerState: 0 };
     case 'error':
       return { status: 'ERROR', vmState: 'error', taskState: null, powerState: 0 };
     case 'deleting':

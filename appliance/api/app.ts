@@ -5,6 +5,7 @@ import type { BlobStore } from '../blobs/index.js';
 import { type ComputeDriver, type PlacementConfig, ServerService } from '../compute/index.js';
 import type { CloudDb } from '../db/index.js';
 import { computeRoutes } from './compute/routes.js';
+import { shelvedImages } from './compute/server-shelve.js';
 import type { ApiDeps, BootableImages } from './context.js';
 import { type DashboardAssets, loadDashboardAssets } from './dashboard/assets.js';
 import type { RackFeed } from './dashboard/feed.js';
@@ -101,7 +102,13 @@ export async function createApi(options: ApiOptions): Promise<Api> {
   });
   const now = options.now ?? (() => Date.now());
   const tokens = await TokenService.open(options.db, options.tokens, now);
-  const servers = new ServerService(options.db, options.driver, app.log, options.placement);
+  const servers = new ServerService(
+    options.db,
+    options.driver,
+    app.log,
+    options.placement,
+    shelvedImages(options, options.driver.rootDisks),
+  );
   const securityCompliance = { ...DEFAULT_SECURITY_COMPLIANCE, ...options.securityCompliance };
   const sealed = await sealStoredCredentials(options.db, options.credentialKey);
   if (sealed > 0) app.log.warn({ sealed }, 'credentials stored in clear were sealed with the credential key');

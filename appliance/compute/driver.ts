@@ -22,7 +22,11 @@ export interface ComputeDriver {
   readonly rootDisks: boolean;
   /** The live hosts and their real inventory (what the scheduler places servers on). */
   hosts(): HostInfo[];
-  spawn(server: Server): Promise<void>;
+  /**
+   * Makes the server's guest on its host and starts it: its root disk a clone of its image, or,
+   * given `shelvedImage` (an unshelve), a whole copy of that image, which may go once it runs.
+   */
+  spawn(server: Server, shelvedImage?: string): Promise<void>;
   powerOff(server: Server): Promise<void>;
   powerOn(server: Server): Promise<void>;
   reboot(server: Server, hard: boolean): Promise<void>;

@@ -151,7 +151,7 @@ export class Evacuation {
     try {
       const hosts = schedulableHosts(this.options.driver.hosts(), await this.options.db.computeServices.list());
       const capacities = hostCapacities(hosts, this.options.placement());
-      ({ host: target } = await this.options.db.servers.place(id, capacities, [node]));
+      ({ host: target } = await this.options.db.servers.place(id, capacities, { exclude: [node] }));
     } catch (error) {
       if ((error as { code?: string }).code !== 'DB_ERR_NO_VALID_HOST') throw error;
       await this.options.servers.report(id, {

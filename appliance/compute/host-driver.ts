@@ -67,9 +67,14 @@ export class HostComputeDriver implements ComputeDriver {
   /**
    * The guest as its host should run it: its flavor's size (the server's copy of it), the
    * image's clone, the server's ports. With `diskKept` (a resize's: the disk exists on Ceph),
-   * the image is not needed any more and may be gone.
+   * the image is not needed any more and may be gone; with `flatten` (an unshelve's), the disk is
+   * a whole copy of the image, not a clone.
    */
-  async request(server: Server, power: PowerRequest, options: { diskKept?: boolean } = {}): Promise<GuestRequest> {
+  async request(
+    server: Server,
+    power: PowerRequest,
+    options: { diskKept?: boolean; flatten?: boolean } = {},
+  ): Promise<GuestRequest> {
     const flavor = server.flavor;
     const [image, ports, keypair] = await Promise.all([
       this.db.images.get(server.imageId),
@@ -138,7 +143,7 @@ export class HostComputeDriver implements ComputeDriver {
       name: server.name,
       vcpus: flavor.vcpus,
       memoryMb: flavor.ram,
-      image: { pool: IMAGES_POOL, name: server.imageId },
+      image: { pool: IMAGES_POOL, name: server.imageId, ...(options.flatten ? { flatten: true } : {}) },
       diskGb: Math.max(flavor.disk, imageGb, 1),
       nics,
       rootDiskTag: server.rootDeviceTag,
@@ -147,8 +152,10 @@ export class HostComputeDriver implements ComputeDriver {
     };
   }
 
-  async spawn(server: Server): Promise<void> {
-    const request = await this.request(server, 'running');
+  async spawn(server: Server, shelvedImage?: string): Promise<void> {
+    const request = shelvedImage
+      ? await this.request({ ...server, imageId: shelvedImage }, 'running', { flatten: true })
+      : await this.request(server, 'running');
     await this.#onHost(server, (host) => host.put(server.id, request));
   }
 

@@ -28,5 +28,5 @@ export {
 export { rendezvous, type RouterHost, RouterHomes } from './router-homes.js';
 export { RouterKeeper, type RouterKeeperOptions } from './router-keeper.js';
 export { serverPorts } from './server-ports.js';
-export { type Destination, machineOf, type Requester, ServerService } from './servers.js';
+export { type Destination, machineOf, type Requester, ServerService, type ShelvedImages } from './servers.js';
 export { StuckServers } from './stuck.js';

@@ -48,7 +48,23 @@ const ACTION_OF_EFFECT: Record<string, string> = {
   resize: 'resize',
   confirmResize: 'confirmResize',
   revertResize: 'revertResize',
+  shelve: 'shelve',
+  unshelve: 'unshelve',
   destroy: 'delete',
+};
+
+/** The images a shelve makes of servers' disks and an unshelve drops (Glance's; on RBD in a cluster). */
+export interface ShelvedImages {
+  /** Copies the server's root disk into image `imageId` (recorded `saving` by the API), which goes active. */
+  save(server: Server, imageId: string): Promise<void>;
+  /** Deletes the image and its bytes, as Glance's delete does; nothing to do if it is gone. */
+  remove(imageId: string): Promise<void>;
+}
+
+/** Where no shelve is taken (a service built without Glance's images): each call refuses. */
+const NO_SHELVED_IMAGES: ShelvedImages = {
+  save: () => Promise.reject(new Error('this compute service has no image store to shelve into')),
+  remove: () => Promise.reject(new Error('this compute service has no image store')),
 };
 
 /** A migration that the server's resize, cold migration, or decision on one is about. */
@@ -80,6 +96,7 @@ export class ServerService {
     private readonly log: Logger,
     /** The placement setting in force (read at each scheduling: it may change while the service runs). */
     private readonly placement: () => PlacementConfig = () => DEFAULT_PLACEMENT,
+    private readonly images: ShelvedImages = NO_SHELVED_IMAGES,
   ) {}
 
   /** Creates the server in BUILD and starts spawning it. */
@@ -303,7 +320,10 @@ export class ServerService {
         (h) => migration.destHost === null || h.hostname === migration.destHost,
       );
       const away = migration.migrationType === 'migration' ? [server.host] : [];
-      placed = await this.db.servers.place(server.id, hostCapacities(hosts, this.placement()), away, flavor);
+      placed = await this.db.servers.place(server.id, hostCapacities(hosts, this.placement()), {
+        exclude: away,
+        flavor,
+      });
       await this.driver.resize(server, { ...server, ...placed, flavorId: flavor.id, flavor: flavor.flavor }, power);
     } catch (error) {
       if (placed)
@@ -331,6 +351,67 @@ export class ServerService {
     await this.db.migrations.finish(migration.uuid, 'reverted', new Date().toISOString());
   }
 
+  /**
+   * Nova's shelve, offloaded at once: a running guest shut down (ACPI), its root disk copied into
+   * the shelved image, then the guest and its disk gone from its host, which holds no room for
+   * it any more. One that fails drops the image; one deleted meanwhile too (its delete took the guest).
+   */
+  async #shelve(server: Server): Promise<void> {
+    const { shelveOf, shelvedImage } = machineOf(server).context;
+    if (!shelvedImage) throw new Error(`server ${server.id} has no shelved image`);
+    const drop = () => this.#dropShelvedImage(server, shelvedImage);
+    try {
+      if (shelveOf === 'active') await this.driver.powerOff(server);
+      await this.images.save(server, shelvedImage);
+    } catch (error) {
+      await drop();
+      throw error;
+    }
+    if ((await this.db.servers.get(server.id))?.state !== 'shelving') return drop();
+    await this.driver.destroy(server);
+    await this.db.servers.unplace(server.id);
+  }
+
+  /**
+   * Placed again (in the zone the unshelve asked for, else the create's), booted from a whole
+   * copy of its shelved image, which then goes. One that fails leaves nothing on the host.
+   */
+  async #unshelve(server: Server): Promise<void> {
+    const { shelvedImage, unshelveZone } = machineOf(server).context;
+    if (!shelvedImage) throw new Error(`server ${server.id} has no shelved image`);
+    const hosts = schedulableHosts(this.driver.hosts(), await this.db.computeServices.list());
+    const placed = await this.db.servers.place(
+      server.id,
+      hostCapacities(hosts, this.placement()),
+      unshelveZone === undefined ? {} : { zone: unshelveZone },
+    );
+    const there = { ...server, ...placed };
+    try {
+      await this.driver.spawn(there, shelvedImage);
+    } catch (error) {
+      await this.driver.destroy(there).catch(() => undefined);
+      await this.db.servers.unplace(server.id);
+      throw error;
+    }
+    await this.#dropShelvedImage(server, shelvedImage);
+  }
+
+  /** The guest gone from its host; a shelved server's image too, as Nova's delete. */
+  async #destroy(server: Server): Promise<void> {
+    await this.driver.destroy(server);
+    const { shelvedImage } = machineOf(server).context;
+    if (shelvedImage) await this.#dropShelvedImage(server, shelvedImage);
+  }
+
+  /** A shelved image that could not go stays, logged: the owner sees it in the image list. */
+  async #dropShelvedImage(server: Server, imageId: string): Promise<void> {
+    await this.images
+      .remove(imageId)
+      .catch((error: unknown) =>
+        this.log.error({ err: error, server: server.id, image: imageId }, 'shelved image kept'),
+      );
+  }
+
   async #effect(server: Server, effect: string, destination?: Destination): Promise<void> {
     const d = this.driver;
     const steps: Record<string, [() => Promise<void>, ServerEvent]> = {
@@ -349,7 +430,9 @@ export class ServerService {
       resize: [() => this.#resize(server), { type: 'resizeFinished' }],
       confirmResize: [() => this.#confirmResize(server), { type: 'resizeConfirmed' }],
       revertResize: [() => this.#revertResize(server), { type: 'resizeReverted' }],
-      destroy: [() => d.destroy(server), { type: 'deleted' }],
+      shelve: [() => this.#shelve(server), { type: 'shelved' }],
+      unshelve: [() => this.#unshelve(server), { type: 'unshelved' }],
+      destroy: [() => this.#destroy(server), { type: 'deleted' }],
     };
     const step = steps[effect];
     if (!step) return;

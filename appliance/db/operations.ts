@@ -75,6 +75,7 @@ export const CLOUD_OPERATIONS: { readonly [G in CloudDbGroup]: { readonly [M in 
     usage: 'read',
     place: 'write',
     moveBack: 'write',
+    unplace: 'write',
     hostUsage: 'read',
     projectUsageOn: 'read',
     lifetimes: 'read',

@@ -312,12 +312,13 @@ export function serversSql(db: Database.Database): CloudSql['servers'] {
       candidates: readonly HostCapacity[],
       exclude: readonly string[],
       resizeTo?: { id: string; flavor: ServerFlavor },
+      zone?: string,
     ) => {
       const server = one(`SELECT * FROM servers WHERE id = ? AND state != 'deleted'`, id);
       if (!server) throw new DbNotFoundError('server', id);
       // The zone asked for at the create (empty: any), not the one its host is in now: a server
       // that named none moves across zones. A host no aggregate puts in a zone is in Nova's default.
-      const az = str(server.requested_zone);
+      const az = zone ?? str(server.requested_zone);
       const zones = hostZones(db);
       const used = usedByHost(id);
       const need = resizeTo
@@ -366,6 +367,7 @@ export function serversSql(db: Database.Database): CloudSql['servers'] {
         id,
       );
       if (resizeTo) setFlavor(id, resizeTo);
+      if (zone !== undefined) run('UPDATE servers SET requested_zone = ? WHERE id = ?', zone, id);
       return { host: chosen.host, availabilityZone: chosen.az };
     },
   );
@@ -475,7 +477,11 @@ export function serversSql(db: Database.Database): CloudSql['servers'] {
     },
     transition: (id, fromState, change) => transitionServer(id, fromState, change),
     usage: (projectId) => serverUsage(projectId),
-    place: (id, candidates, exclude = [], flavor) => placeServer(id, candidates, exclude, flavor),
+    place: (id, candidates, options = {}) =>
+      placeServer(id, candidates, options.exclude ?? [], options.flavor, options.zone),
+    unplace: (id) => {
+      run(`UPDATE servers SET host = '', updated_at = ? WHERE id = ?`, new Date().toISOString(), id);
+    },
     moveBack: (id, host, flavor) => moveBack(id, host, flavor),
     hostUsage: () => hostUsage(),
     projectUsageOn: (host) =>

@@ -1141,10 +1141,16 @@ export interface CloudDb {
     place(
       id: string,
       candidates: readonly HostCapacity[],
-      exclude?: readonly string[],
-      /** A resize's: the host must have room for this flavor, which becomes the server's with the host. */
-      flavor?: { id: string; flavor: ServerFlavor },
+      options?: {
+        exclude?: readonly string[];
+        /** A resize's: the host must have room for this flavor, which becomes the server's with the host. */
+        flavor?: { id: string; flavor: ServerFlavor };
+        /** An unshelve's (2.77): the zone asked for now, which becomes the server's own. */
+        zone?: string;
+      },
     ): Promise<{ host: string; availabilityZone: string }>;
+    /** Takes the server off its host (a shelve's offload): it holds no room anywhere. */
+    unplace(id: string): Promise<void>;
     /**
      * Puts the server back on `host` with this flavor, with no scheduling (a resize reverted or
      * failed: the old host kept its room).

@@ -24,6 +24,8 @@ export function checkRequest(request: GuestRequest): void {
   if (!positive(request.diskGb)) throw new HostRequestError('diskGb must be a positive integer');
   checkPower(request.power);
   if (!request.image?.pool || !request.image?.name) throw new HostRequestError('image needs a pool and a name');
+  if (request.image.flatten !== undefined && typeof request.image.flatten !== 'boolean')
+    throw new HostRequestError('image.flatten must be a boolean');
   // The NICs sit in PCI slots 3 to 31 (qemu.ts).
   if ((request.nics ?? []).length > 29) throw new HostRequestError('a guest has at most 29 NICs');
   const tagged = (tag: unknown) => tag === undefined || tag === null || (typeof tag === 'string' && TAG.test(tag));

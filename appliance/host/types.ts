@@ -11,6 +11,11 @@ import type { GuestMetadata } from './network/metadata.js';
 export interface ImageRef {
   readonly pool: string;
   readonly name: string;
+  /**
+   * The disk made from it is flattened (a whole copy, no clone of it): an unshelved server's,
+   * whose shelved image goes once it boots (Nova's RBD driver flattens it so).
+   */
+  readonly flatten?: boolean;
 }
 
 /**

@@ -168,6 +168,11 @@ export class Rbd {
     await this.#rbd(['resize', '--size', `${Math.ceil(sizeBytes / 1024)}K`, `${pool}/${name}`]);
   }
 
+  /** Copies into a clone every block it reads from its parent: it depends on it no more. */
+  async flatten(pool: string, name: string): Promise<void> {
+    await this.#rbd(['flatten', '--no-progress', `${pool}/${name}`]);
+  }
+
   /** Takes snapshot `snap` of an image, unless it has one of that name. */
   async snapshot(pool: string, name: string, snap: string): Promise<void> {
     const snaps = await this.#snapshots(`${pool}/${name}`);

@@ -32,6 +32,7 @@ const RACKSEED = [process.execPath, join(REPO, 'bin/rackseed.js')];
 
 interface ServerView {
   id: string;
+  name: string;
   status: string;
   addresses: Record<string, string[]> | string;
   'OS-EXT-SRV-ATTR:host': string;
@@ -721,6 +722,33 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     const events = await openstack<{ Action: string }[]>(['server', 'event', 'list', server.id]);
     expect(events.slice(0, 4).map((e) => e.Action)).toEqual(['revertResize', 'migrate', 'confirmResize', 'resize']);
   }, 900_000);
+
+  it('shelves the server (its disk kept as an image, nothing of it left on any node) and unshelves it: ssh answers, its disk as it was, the image gone', async () => {
+    const show = () => openstack<ServerView>(['server', 'show', server.id]);
+    const statusIs = (wanted: string) => async () => (await show()).status === wanted;
+    const shelvedImage = async () =>
+      openstack<{ ID: string; Status: string }[]>(['image', 'list', '--name', `${server.name}-shelved`]);
+    await openstack(['server', 'shelve', server.id], false);
+    await waitFor('the server SHELVED_OFFLOADED', statusIs('SHELVED_OFFLOADED'), 180_000, 1_000);
+    expect((await show())['OS-EXT-SRV-ATTR:host']).toBeNull(); // on no host
+    expect(pidsOf(`qemu-system-x86_64 .*-uuid ${server.id}`)).toEqual([]);
+    expect(await tool(['rbd', 'ls', 'vms'])).not.toContain(server.id);
+    const [image] = await shelvedImage();
+    expect(image?.Status).toBe('active');
+    expect(await tool(['rbd', 'ls', 'images'])).toContain(image?.ID);
+
+    await openstack(['server', 'unshelve', server.id], false);
+    await waitFor('the unshelved server ACTIVE', statusIs('ACTIVE'), 180_000, 1_000);
+    await sshAnswers('ssh to the unshelved guest');
+    // Written and synced before the resize above, whose revert kept it.
+    expect((await ssh('sudo cat /root/resized')).trim()).toBe('before-resize');
+    // Its disk a whole copy of the shelved image, which is gone (from Glance and from RBD).
+    expect(await tool(['rbd', 'info', `vms/${server.id}_disk`])).not.toContain('parent:');
+    expect(await shelvedImage()).toEqual([]);
+    expect(await tool(['rbd', 'ls', 'images'])).not.toContain(image?.ID);
+    const events = await openstack<{ Action: string }[]>(['server', 'event', 'list', server.id]);
+    expect(events.slice(0, 2).map((e) => e.Action)).toEqual(['unshelve', 'shelve']);
+  }, 600_000);
 
   it('deletes the servers and the router: nothing of theirs is left (RBD disk, QEMU, tap and its nftables chains, the router on any live node), then the images go', async () => {
     const ports = await Promise.all(

@@ -198,7 +198,7 @@ describe('the host service (QEMU on RBD, records in etcd)', () => {
   });
 
   it(
-    'pauses and suspends the guest (its state on RBD), and another node runs it on from there; takes an NMI (a crash dump); stops it with an ACPI power-down (it powers itself off); resizes it (its disk grown, a snapshot its way back), releases it and reverts it; destroys it without leaving anything',
+    'pauses and suspends the guest (its state on RBD), and another node runs it on from there; takes an NMI (a crash dump); stops it with an ACPI power-down (it powers itself off); resizes it (its disk grown, a snapshot its way back), releases it and reverts it; makes an unshelve’s disk a whole copy of its image; destroys it without leaving anything',
     { timeout: 240_000 },
     async () => {
       // Up to its sshd (no metadata service here: it gives up on it after 30 s).
@@ -288,6 +288,7 @@ describe('the host service (QEMU on RBD, records in etcd)', () => {
       const rbdCli = (...args: string[]) =>
         execFileSync('rbd', ['--conf', ceph.conf, '--id', 'admin', ...args], { encoding: 'utf8' });
       rbdCli('snap', 'create', `vms/${ID}_disk@mark`);
+      expect(rbdCli('info', `vms/${ID}_disk`)).toMatch(/parent: images\/guest@/); // a clone
       await client.put(ID, request({ memoryMb: 256, diskGb: 2, power: 'shutoff' }));
       const grown = await client.setPower(ID, 'running');
       expect(await rbd.info('vms', `${ID}_disk`)).toMatchObject({ size: 2 * 1024 ** 3 });
@@ -325,6 +326,11 @@ describe('the host service (QEMU on RBD, records in etcd)', () => {
       expect(rbdCli('snap', 'ls', `vms/${ID}_disk`)).not.toContain('resize');
       await client.rollbackDisk(ID, 'resize');
       await client.destroy(ID);
+      // An unshelve's disk: a whole copy of its (shelved) image, no clone of it, so the image may go.
+      await client.put(ID, request({ image: { pool: 'images', name: 'guest', flatten: true } }));
+      expect(await rbd.info('vms', `${ID}_disk`)).toMatchObject({ size: 1024 ** 3 });
+      expect(rbdCli('info', `vms/${ID}_disk`)).not.toContain('parent:');
+      await client.destroy(ID);
       await client.destroy(ID); // idempotent
       expect(await rbd.list('vms')).toEqual([]);
       expect(await record()).toBeNull();
@@ -360,6 +366,11 @@ describe('the host service (QEMU on RBD, records in etcd)', () => {
     await expect(
       client.put(id, request({ nics: [{ ...nic, ip: '10.16.0.241; drop' }], power: 'shutoff' })),
     ).rejects.toMatchObject({ status: 400, code: 'HOST_ERR_BAD_REQUEST' });
+    const flattenAsText = { pool: 'images', name: 'guest', flatten: 'yes' } as unknown as GuestRequest['image'];
+    await expect(client.put(id, request({ image: flattenAsText, power: 'shutoff' }))).rejects.toMatchObject({
+      status: 400,
+      code: 'HOST_ERR_BAD_REQUEST',
+    });
     // A project network's segment: a VXLAN's VNI is 24 bits, and nothing but flat and vxlan is carried.
     for (const segment of [
       { type: 'vxlan', vni: 0 },

@@ -186,9 +186,9 @@ describe('the scheduler: real inventory, atomic claims', () => {
     // chooses a host, the next follows it.
     const from = together[0]?.host ?? '';
     const candidates = hostCapacities(hosts);
-    const { host: moved } = await db.servers.place(together[0]?.id ?? '', candidates, [from]);
+    const { host: moved } = await db.servers.place(together[0]?.id ?? '', candidates, { exclude: [from] });
     expect(moved).not.toBe(from);
-    expect((await db.servers.place(together[1]?.id ?? '', candidates, [from])).host).toBe(moved);
+    expect((await db.servers.place(together[1]?.id ?? '', candidates, { exclude: [from] })).host).toBe(moved);
 
     // The member quota is checked in the create's transaction.
     await expect(create(service, 'aff-over', 'nova', undefined, { id: affine.id, members: 3 })).rejects.toMatchObject({

@@ -31,6 +31,10 @@ const EVENTS: ServerEvent[] = [
   { type: 'resizeReverted' },
   { type: 'createImage' },
   { type: 'imageCreated' },
+  { type: 'shelve', imageId: 'img-1' },
+  { type: 'shelved' },
+  { type: 'unshelve' },
+  { type: 'unshelved' },
   { type: 'delete' },
   { type: 'deleted' },
 ];
@@ -54,6 +58,9 @@ const ALL_STATES: ServerStateValue[] = [
   'confirmingResize',
   'revertingResize',
   'snapshotting',
+  'shelving',
+  'shelvedOffloaded',
+  'unshelving',
   'error',
   'deleting',
   'deleted',
@@ -63,7 +70,9 @@ const ALL_STATES: ServerStateValue[] = [
  * Every snapshot (state and context) the events reach from BUILD, breadth first. xstate's
  * getShortestPaths weighs every pair of its thousands of snapshots: minutes where this takes one second.
  */
+let reached: SnapshotFrom<typeof serverMachine>[] | undefined;
 function reachable(): SnapshotFrom<typeof serverMachine>[] {
+  if (reached) return reached;
   const key = (s: SnapshotFrom<typeof serverMachine>) =>
     JSON.stringify([
       s.value,
@@ -83,13 +92,15 @@ function reachable(): SnapshotFrom<typeof serverMachine>[] {
       }
     }
   }
-  return [...seen.values()];
+  reached = [...seen.values()];
+  return reached;
 }
 
 describe('server machine', () => {
-  it('reaches every state from BUILD', () => {
-    const reached = new Set(reachable().map((s) => s.value as string));
-    expect([...reached].sort()).toEqual([...ALL_STATES].sort());
+  // Some thirty thousand snapshots: seconds, past the default timeout on a loaded machine.
+  it('reaches every state from BUILD', { timeout: 60_000 }, () => {
+    const values = new Set(reachable().map((s) => s.value as string));
+    expect([...values].sort()).toEqual([...ALL_STATES].sort());
   });
 
   it('maps every reachable state (value and context) to a Nova view', () => {
@@ -98,7 +109,7 @@ describe('server machine', () => {
     for (const snapshot of snapshots) {
       const view = serverStatusView(snapshot.value as ServerStateValue, snapshot.context);
       expect(view.status).toMatch(
-        /^(BUILD|ACTIVE|SHUTOFF|PAUSED|SUSPENDED|REBOOT|HARD_REBOOT|REBUILD|RESIZE|VERIFY_RESIZE|REVERT_RESIZE|ERROR|DELETED)$/,
+        /^(BUILD|ACTIVE|SHUTOFF|PAUSED|SUSPENDED|REBOOT|HARD_REBOOT|REBUILD|RESIZE|VERIFY_RESIZE|REVERT_RESIZE|SHELVED_OFFLOADED|ERROR|DELETED)$/,
       );
       if (snapshot.value === 'active') expect(view.taskState).toBeNull();
     }
@@ -314,6 +325,46 @@ describe('server machine', () => {
     expect(transition(serverMachine, uploading, { type: 'imageCreated' })[0].value).toBe('active');
     const [fromSuspended] = transition(serverMachine, suspended, { type: 'createImage' });
     expect(fromSuspended.can({ type: 'powerLost', crashed: true })).toBe(false);
+  });
+
+  it('shelves an ACTIVE, SHUTOFF, PAUSED or SUSPENDED server (shown as it was, task shelving) to SHELVED_OFFLOADED, and unshelves it to ACTIVE', () => {
+    const [start] = initialTransition(serverMachine);
+    const [active] = transition(serverMachine, start, { type: 'spawned' });
+    const to = (from: typeof active, ...events: ServerEvent[]) =>
+      events.reduce((s, e) => transition(serverMachine, s, e)[0], from);
+    const froms = [
+      [active, 'ACTIVE'],
+      [to(active, { type: 'stop' }, { type: 'stopped' }), 'SHUTOFF'],
+      [to(active, { type: 'pause' }, { type: 'paused' }), 'PAUSED'],
+      [to(active, { type: 'suspend' }, { type: 'suspended' }), 'SUSPENDED'],
+    ] as const;
+    for (const [from, status] of froms) {
+      const [shelving, effects] = transition(serverMachine, from, { type: 'shelve', imageId: 'img-1' });
+      expect(effects.map((a) => a.type)).toContain('shelve');
+      expect(shelving.context).toMatchObject({ shelveOf: from.value, shelvedImage: 'img-1' });
+      expect(serverStatusView('shelving', shelving.context)).toMatchObject({ status, taskState: 'shelving' });
+      expect(shelving.can({ type: 'start' })).toBe(false);
+      const offloaded = to(shelving, { type: 'shelved' });
+      expect(serverStatusView('shelvedOffloaded', offloaded.context)).toEqual({
+        ...{ status: 'SHELVED_OFFLOADED', vmState: 'shelved_offloaded', taskState: null, powerState: 0 },
+      });
+      for (const refused of [{ type: 'start' }, { type: 'shelve', imageId: 'img-2' }, { type: 'resize' }] as const)
+        expect(offloaded.can(refused)).toBe(false);
+      // An unshelve that fails leaves it offloaded (its image kept), the fault shown; a second one boots it.
+      const failed = to(offloaded, { type: 'unshelve', availabilityZone: 'zone-b' }, { type: 'failed', message: 'x' });
+      expect(failed.value).toBe('shelvedOffloaded');
+      expect(failed.context).toMatchObject({ fault: { message: 'x' }, shelvedImage: 'img-1', unshelveZone: 'zone-b' });
+      const [unshelving, unshelveEffects] = transition(serverMachine, failed, { type: 'unshelve' });
+      expect(unshelveEffects.map((a) => a.type)).toContain('unshelve');
+      expect(unshelving.context.unshelveZone).toBeUndefined();
+      const back = to(unshelving, { type: 'unshelved' });
+      expect(back.value).toBe('active');
+      expect(back.context).toMatchObject({ fault: null, shelvedImage: undefined, shelveOf: undefined });
+    }
+    // A shelve that fails: ERROR (its guest may be stopped by then), its image forgotten.
+    const broken = to(active, { type: 'shelve', imageId: 'img-1' }, { type: 'failed', message: 'no room' });
+    expect(broken.value).toBe('error');
+    expect(broken.context.shelvedImage).toBeUndefined();
   });
 
   it('rebuilds an ACTIVE server to ACTIVE and a SHUTOFF one to SHUTOFF (as Nova), and leaves ERROR by a rebuild', () => {

@@ -25,6 +25,12 @@ export function rejectUnknown(o: Json, allowed: readonly string[], where: string
   }
 }
 
+/** An action that takes no argument: novaclient sends null, tempest an empty object (else 400). */
+export function noArgument(action: string, args: unknown): void {
+  if (args !== null && !(isObject(args) && Object.keys(args).length === 0))
+    throw badRequest(`Invalid input for field/attribute ${action}: it takes no argument.`);
+}
+
 export function nameField(v: unknown, field = 'name'): string {
   if (typeof v !== 'string' || v.length < 1 || v.length > 255 || v.trim() !== v || v.trim() === '') {
     throw badRequest(`Invalid input for field/attribute ${field}.`);

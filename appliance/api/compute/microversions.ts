@@ -27,7 +27,7 @@ import { ApiError, badRequest } from '../faults.js';
  * - 2.17 the `trigger_crash_dump` action: an NMI to the guest (routes.ts, the host service)
  * - 2.18 the project id in the URL is optional: both forms are served at every version (routes.ts)
  * - 2.19 a server has a `description` (routes.ts, server-create.ts, views.ts, server-images.ts)
- * - 2.20 volumes of a shelved server: rackseed shelves no server and attaches no volume yet
+ * - 2.20 volumes of a shelved server: rackseed attaches no volume yet
  * - 2.21 a deleted server's instance actions are read (instance-actions.ts)
  * - 2.22 to 2.25 live migrations (force complete, list, abort, `block_migration: auto`):
  *        rackseed migrates no live server (a fenced host's servers move, evacuation.ts); from
@@ -98,7 +98,7 @@ import { ApiError, badRequest } from '../faults.js';
  *        rebuild answer the server's whole view; a flavor's missing swap is 0 (server-list.ts,
  *        routes.ts, views.ts)
  * - 2.76 the `power-update` external event (external-events.ts)
- * - 2.77 unshelving to an availability zone: rackseed shelves no server
+ * - 2.77 unshelving into an availability zone (server-shelve.ts)
  * - 2.78 a server's NUMA topology: none, as rackseed pins no guest (interfaces.ts)
  * - 2.79 `delete_on_termination` of an attached volume: rackseed has no volumes yet
  */

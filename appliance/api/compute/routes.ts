@@ -10,7 +10,16 @@ import { registerLimitsAndQuotas } from './quotas.js';
 import { registerKeypairs } from './keypairs.js';
 import { atLeast, MAX_VERSION, MIN_VERSION, negotiateMicroversion } from './microversions.js';
 import { registerMigrations } from './migrations.js';
-import { accessIp, body, descriptionField, isObject, metadataField, nameField, rejectUnknown } from './fields.js';
+import {
+  accessIp,
+  body,
+  descriptionField,
+  isObject,
+  metadataField,
+  nameField,
+  noArgument,
+  rejectUnknown,
+} from './fields.js';
 import { registerInstanceActions } from './instance-actions.js';
 import { registerInterfaces } from './interfaces.js';
 import { lockServer, refuseIfLocked, unlockServer } from './locks.js';
@@ -34,6 +43,7 @@ import { registerInstanceUsageAuditLog, registerSimpleTenantUsage } from './usag
 import { registerVolumeAttachments } from './volume-attachments.js';
 import { backupArgs, createServerImage, rebuildServer } from './server-images.js';
 import { migrateServer, resizeServer } from './server-resize.js';
+import { shelveServer, unshelveEvent } from './server-shelve.js';
 import {
   floatingAddresses,
   serverDetail,
@@ -265,9 +275,7 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
       case 'suspend':
       case 'resume':
         refuseIfLocked(auth, server);
-        // novaclient sends null, tempest an empty object; Nova's action takes no argument.
-        if (args !== null && !(isObject(args) && Object.keys(args).length === 0))
-          throw badRequest(`Invalid input for field/attribute ${action}: it takes no argument.`);
+        noArgument(action, args);
         event = { type: action };
         break;
       case 'os-start':
@@ -285,9 +293,24 @@ function registerServers(app: FastifyInstance, deps: ApiDeps): void {
       case 'confirmResize':
       case 'revertResize':
         refuseIfLocked(auth, server);
-        if (args !== null && !(isObject(args) && Object.keys(args).length === 0))
-          throw badRequest(`Invalid input for field/attribute ${action}: it takes no argument.`);
+        noArgument(action, args);
         event = { type: action };
+        break;
+      // Nova's shelve, offloaded at once (its shelved_offload_time of 0: SHELVED never lasts, so
+      // shelveOffload finds none), and unshelve (from 2.77 into a zone).
+      case 'shelve':
+        refuseIfLocked(auth, server);
+        noArgument(action, args);
+        await shelveServer(deps, auth, requester(request, auth), server);
+        return reply.code(202).send();
+      case 'shelveOffload':
+        noArgument(action, args);
+        throw conflict(
+          `Cannot 'shelveOffload' instance ${id} while it is in vm_state ${statusOf(server).view.vmState}`,
+        );
+      case 'unshelve':
+        refuseIfLocked(auth, server);
+        event = await unshelveEvent(deps, request, server, args);
         break;
       // rackseed deletes at once (Nova's reclaim_instance_interval = 0): no server is ever
       // SOFT_DELETED, which is the only state these two act on.

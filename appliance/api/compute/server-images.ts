@@ -1,7 +1,8 @@
 /**
  * The server actions that involve images: `createImage` (a snapshot of the server's root disk
  * becomes a Glance image), `createBackup` (the same, kept in a rotation of the server's backups)
- * and `rebuild` (a new root disk from an image, same id and ports).
+ * and `rebuild` (a new root disk from an image, same id and ports). A shelve's image is recorded
+ * and copied the same way (server-shelve.ts).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -109,7 +110,6 @@ export async function createServerImage(
   const name = nameField(args.name);
   const quotas = await deps.db.quotas.get(server.projectId);
   const metadata = args.metadata === undefined ? {} : metadataField(args.metadata, quotas.metadata_items);
-  const [flavor, base] = await Promise.all([deps.db.flavors.get(server.flavorId), deps.db.images.get(server.imageId)]);
   // The server shows task_state image_uploading until the copy ends, and takes no other action.
   await deps.servers.send(server, { type: 'createImage' }, by, action).catch((error: unknown) => {
     if ((error as { code?: string }).code !== 'COMPUTE_ERR_INVALID_STATE') throw error;
@@ -119,43 +119,14 @@ export async function createServerImage(
     );
   });
   const id = randomUUID();
-  const now = new Date().toISOString();
   const ended = (event: ServerEvent) =>
     deps.servers
       .report(server.id, event)
       .catch((error: unknown) => log.error({ err: error, server: server.id }, 'createImage end not recorded'));
   try {
-    await deps.db.images.create({
-      id,
-      name,
-      status: 'saving',
-      visibility: 'private',
-      protected: false,
-      osHidden: false,
-      owner: server.projectId,
-      checksum: null,
-      osHashAlgo: null,
-      osHashValue: null,
-      size: null,
-      virtualSize: null,
-      // As Nova's snapshot: the base image's min_ram, and its min_disk or the flavor's disk.
-      minRam: base?.minRam ?? 0,
-      minDisk: Math.max(flavor?.disk ?? 0, base?.minDisk ?? 0),
-      diskFormat: 'raw',
-      containerFormat: 'bare',
-      tags: [],
-      properties: {
-        ...(backup ? { image_type: 'backup', backup_type: backup.type } : { image_type: 'snapshot' }),
-        instance_uuid: server.id,
-        base_image_ref: server.imageId,
-        owner_project_name: auth.project?.name ?? '',
-        owner_user_name: auth.user.name,
-        user_id: auth.user.id,
-        // The caller's metadata last, over the snapshot's own, as Nova's extra properties.
-        ...metadata,
-      },
-      createdAt: now,
-      updatedAt: now,
+    await recordSnapshot(deps, auth, server, id, name, {
+      ...(backup ? { image_type: 'backup', backup_type: backup.type } : { image_type: 'snapshot' }),
+      ...metadata,
     });
   } catch (error) {
     await ended({ type: 'failed', message: `createImage: ${(error as Error).message}` });
@@ -163,7 +134,7 @@ export async function createServerImage(
   }
   const finish = (result: 'Success' | 'Error') =>
     deps.db.actions.finish(server.id, action, result, result === 'Error' ? 'Error' : null, new Date().toISOString());
-  void copyDisk(deps, server, id)
+  void copyDisk(deps, deps.servers.driver.rootDisks, server, id)
     .then(async (size) => {
       // The server first, then the image: a client that waits for the image finds the server
       // ready for its next action.
@@ -195,6 +166,52 @@ export async function createServerImage(
   return id;
 }
 
+/**
+ * Records Nova's image of a server's disk (`saving`, private to the server's project) before its
+ * bytes are copied: as Nova's snapshot, the base image's min_ram, and its min_disk or the
+ * flavor's disk; `properties` (the image's type, the caller's metadata) over Nova's own.
+ */
+export async function recordSnapshot(
+  deps: ApiDeps,
+  auth: AuthContext,
+  server: Server,
+  id: string,
+  name: string,
+  properties: Record<string, string>,
+): Promise<void> {
+  const [flavor, base] = await Promise.all([deps.db.flavors.get(server.flavorId), deps.db.images.get(server.imageId)]);
+  const now = new Date().toISOString();
+  await deps.db.images.create({
+    id,
+    name,
+    status: 'saving',
+    visibility: 'private',
+    protected: false,
+    osHidden: false,
+    owner: server.projectId,
+    checksum: null,
+    osHashAlgo: null,
+    osHashValue: null,
+    size: null,
+    virtualSize: null,
+    minRam: base?.minRam ?? 0,
+    minDisk: Math.max(flavor?.disk ?? 0, base?.minDisk ?? 0),
+    diskFormat: 'raw',
+    containerFormat: 'bare',
+    tags: [],
+    properties: {
+      instance_uuid: server.id,
+      base_image_ref: server.imageId,
+      owner_project_name: auth.project?.name ?? '',
+      owner_user_name: auth.user.name,
+      user_id: auth.user.id,
+      ...properties,
+    },
+    createdAt: now,
+    updatedAt: now,
+  });
+}
+
 /** A snapshot that never became usable, and its bytes, gone (its copy failed, or it was deleted while saving). */
 async function removeImage(deps: ApiDeps, id: string): Promise<void> {
   await deps.bootableImages?.remove(id).catch(() => undefined);
@@ -224,9 +241,13 @@ async function rotateBackups(deps: ApiDeps, server: Server, backup: Backup, log:
 }
 
 /** Copies the server's root disk into image `id` (an empty blob for a fake server, in a cluster too); its size. */
-async function copyDisk(deps: ApiDeps, server: Server, id: string): Promise<number> {
-  if (deps.bootableImages && deps.servers.driver.rootDisks)
-    return (await deps.bootableImages.snapshot(server.id, id)).virtualSize;
+export async function copyDisk(
+  deps: Pick<ApiDeps, 'blobs' | 'bootableImages'>,
+  rootDisks: boolean,
+  server: Server,
+  id: string,
+): Promise<number> {
+  if (deps.bootableImages && rootDisks) return (await deps.bootableImages.snapshot(server.id, id)).virtualSize;
   await deps.blobs.put(id, Readable.from([]));
   return 0;
 }

@@ -24,9 +24,11 @@ const ALL_STATES = Object.keys(serverMachine.config.states ?? {}).filter(
 ) as ServerStateValue[];
 const CONTEXTS = [false, true].flatMap((hardReboot) =>
   [false, true].flatMap((snapshotStopped) =>
-    ([undefined, 'paused', 'suspended'] as const).map((snapshotOf) => ({
-      ...{ fault: null, hardReboot, snapshotStopped, snapshotOf },
-    })),
+    ([undefined, 'paused', 'suspended'] as const).flatMap((snapshotOf) =>
+      ([undefined, 'shutoff', 'paused', 'suspended'] as const).map((shelveOf) => ({
+        ...{ fault: null, hardReboot, snapshotStopped, snapshotOf, shelveOf },
+      })),
+    ),
   ),
 );
 /** Every status Nova names (nova/api/openstack/common.py), whether or not a rackseed server can have it. */

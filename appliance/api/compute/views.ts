@@ -87,7 +87,8 @@ function addresses(s: Server, extended: boolean, floating: ReadonlyMap<string, r
 export function hostIdOf(projectId: string, host: string): string {
   return createHash('sha224').update(`${projectId}${host}`).digest('hex');
 }
-const hostId = (s: Server): string => hostIdOf(s.projectId, s.host);
+/** Empty for a server on no host (not placed yet, or shelved and offloaded), as Nova's. */
+const hostId = (s: Server): string => (s.host ? hostIdOf(s.projectId, s.host) : '');
 
 const PROGRESS_STATUSES = new Set(['ACTIVE', 'BUILD', 'REBUILD', 'RESIZE', 'VERIFY_RESIZE']);
 
@@ -190,8 +191,8 @@ export function serverDetail(
     config_drive: '',
     ...(admin
       ? {
-          'OS-EXT-SRV-ATTR:host': s.host,
-          'OS-EXT-SRV-ATTR:hypervisor_hostname': s.host,
+          'OS-EXT-SRV-ATTR:host': s.host || null,
+          'OS-EXT-SRV-ATTR:hypervisor_hostname': s.host || null,
           'OS-EXT-SRV-ATTR:instance_name': `instance-${s.id.slice(0, 8)}`,
         }
       : {}),

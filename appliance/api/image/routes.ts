@@ -198,7 +198,7 @@ async function bootableCopy(deps: ApiDeps, image: Image, id: string): Promise<nu
  * while protected (403) or while servers' disks are clones of it (409); its bootable copy,
  * record and data go.
  */
-export async function deleteImage(deps: ApiDeps, image: Image): Promise<void> {
+export async function deleteImage(deps: Pick<ApiDeps, 'db' | 'blobs' | 'bootableImages'>, image: Image): Promise<void> {
   if (image.protected) throw forbidden(`Image ${image.id} is protected and cannot be deleted.`);
   try {
     await deps.bootableImages?.remove(image.id);
