@@ -67,6 +67,9 @@ const NO_SHELVED_IMAGES: ShelvedImages = {
   remove: () => Promise.reject(new Error('this compute service has no image store')),
 };
 
+/** How many times an event is judged again on a row that another transition changed meanwhile. */
+const STALE_ATTEMPTS = 5;
+
 /** A migration that the server's resize, cold migration, or decision on one is about. */
 const RESIZE_STATUSES: Record<string, readonly Migration['status'][]> = {
   resize: ['pre-migrating'],
@@ -241,7 +244,31 @@ export class ServerService {
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
   }
 
+  /**
+   * Applies the event to the server as the machine takes it in its state. Another transition
+   * that lands between the read and the write (an effect's result, an owner's call on another
+   * API node) makes the write stale: the event is then judged again on the row as it is now
+   * (an owner's delete of a server whose snapshot just ended is a delete, not a 409).
+   */
   async #apply(
+    server: Server,
+    event: ServerEvent,
+    fromOwner: boolean,
+    by?: Requester & { action: string },
+  ): Promise<Server> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#applyTo(server, event, fromOwner, by);
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'DB_ERR_STALE' || attempt === STALE_ATTEMPTS) throw error;
+        const now = await this.db.servers.get(server.id);
+        if (!now) throw error;
+        server = now;
+      }
+    }
+  }
+
+  async #applyTo(
     server: Server,
     event: ServerEvent,
     fromOwner: boolean,

@@ -728,8 +728,12 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     const statusIs = (wanted: string) => async () => (await show()).status === wanted;
     const shelvedImage = async () =>
       openstack<{ ID: string; Status: string }[]>(['image', 'list', '--name', `${server.name}-shelved`]);
+    // Up first (the revert above started it): its ACPI power-down is answered, not timed out.
+    await sshAnswers('ssh to the reverted guest');
+    const t0 = Date.now();
     await openstack(['server', 'shelve', server.id], false);
     await waitFor('the server SHELVED_OFFLOADED', statusIs('SHELVED_OFFLOADED'), 180_000, 1_000);
+    const t1 = Date.now();
     expect((await show())['OS-EXT-SRV-ATTR:host']).toBeNull(); // on no host
     expect(pidsOf(`qemu-system-x86_64 .*-uuid ${server.id}`)).toEqual([]);
     expect(await tool(['rbd', 'ls', 'vms'])).not.toContain(server.id);
@@ -740,6 +744,7 @@ describe('servers are QEMU guests on RBD disks, and survive their node (lab rack
     await openstack(['server', 'unshelve', server.id], false);
     await waitFor('the unshelved server ACTIVE', statusIs('ACTIVE'), 180_000, 1_000);
     await sshAnswers('ssh to the unshelved guest');
+    console.log(`compute e2e: shelve → offloaded ${t1 - t0} ms, unshelve → ssh answering in ${Date.now() - t1} ms`);
     // Written and synced before the resize above, whose revert kept it.
     expect((await ssh('sudo cat /root/resized')).trim()).toBe('before-resize');
     // Its disk a whole copy of the shelved image, which is gone (from Glance and from RBD).
