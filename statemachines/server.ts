@@ -420,8 +420,8 @@ export const serverMachine = setup({
       on: {
         shelved: { target: 'shelvedOffloaded', actions: 'clearCrash' },
         failed: { target: 'error', actions: ['recordFault', 'shelveDone'] },
-        // Its guest is stopped on purpose: its end is no loss.
         hostLost: { target: 'error', actions: ['recordFault', 'shelveDone'] },
+        // No powerLost: its guest is stopped on purpose, and its end is no loss.
         delete: 'deleting',
       },
     },

@@ -23,7 +23,9 @@ describe('tempest', () => {
         failedRun,
         tally: t,
       } = await runTempest(cloud, 'tempest', 'at microversion 2.1 and each class’s own', 'embedded');
-      expect(failedTests(output)).toEqual([]);
+      const failed = failedTests(output);
+      // Named in the message: a CI log's tail shows which.
+      expect(failed, `tempest's failures: ${failed.join('; ')}`).toEqual([]);
       expect(failedRun).toBe(false);
       // Floors, not counts: a class tempest skips by a flag it reads from the cloud stays out.
       expect(t.compute?.passed).toBeGreaterThanOrEqual(300);

@@ -282,7 +282,9 @@ describe('rackseed cloud serve --etcd: the API on two nodes over the DB master',
             COMPUTE_MIN_MICROVERSION: 'max',
           },
         );
-        expect(failedTests(output)).toEqual([]);
+        const failed = failedTests(output);
+        // Named in the message: a CI log's tail shows which.
+        expect(failed, `tempest's failures: ${failed.join('; ')}`).toEqual([]);
         expect(failedRun).toBe(false);
         expect(tally.compute?.passed).toBeGreaterThanOrEqual(240);
         expect(tally.identity?.passed).toBeGreaterThanOrEqual(110);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeDriver } from '../../appliance/compute/index.js';
-import { ADMIN_PASSWORD, startTestApi, tenant, tokenFor } from './api-helpers.js';
+import { ADMIN_PASSWORD, publicImage, startTestApi, tenant, tokenFor } from './api-helpers.js';
 
 // Nova's resize and cold migration over the embedded cloud with two fake hosts: VERIFY_RESIZE,
 // then confirmed or reverted; the migration records; the refusals Nova makes.
@@ -42,19 +42,7 @@ describe('Nova resize and cold migration', () => {
     t = await startTestApi({ driver: new FakeDriver(() => HOSTS.map((name) => ({ name, ip: '127.0.0.1' }))) });
     admin = await tokenFor(t.api, 'admin', ADMIN_PASSWORD, 'admin');
     member = await tenant(t.api, admin, 'resize-p1', 'member');
-    const created = await t.api.app.inject({
-      method: 'POST',
-      url: '/image/v2/images',
-      headers: { 'x-auth-token': admin },
-      payload: { name: 'img', visibility: 'public', disk_format: 'raw', container_format: 'bare' },
-    });
-    imageId = created.json().id as string;
-    await t.api.app.inject({
-      method: 'PUT',
-      url: `/image/v2/images/${imageId}/file`,
-      headers: { 'x-auth-token': admin, 'content-type': 'application/octet-stream' },
-      payload: Buffer.from('bytes'),
-    });
+    imageId = await publicImage(t.api, admin);
   });
   afterAll(async () => t.stop());
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeDriver } from '../../appliance/compute/index.js';
-import { ADMIN_PASSWORD, startTestApi, tenant, tokenFor } from './api-helpers.js';
+import { ADMIN_PASSWORD, publicImage, startTestApi, tenant, tokenFor } from './api-helpers.js';
 
 // Nova's shelve (offloaded at once) and unshelve over the embedded cloud with two fake hosts:
 // the `<name>-shelved` image, no host while offloaded, the image gone after the unshelve.
@@ -53,19 +53,7 @@ describe('Nova shelve and unshelve', () => {
     t = await startTestApi({ driver: new FakeDriver(() => HOSTS.map((name) => ({ name, ip: '127.0.0.1' }))) });
     admin = await tokenFor(t.api, 'admin', ADMIN_PASSWORD, 'admin');
     member = await tenant(t.api, admin, 'shelve-p1', 'member');
-    const created = await call(admin, 'POST', '/image/v2/images', {
-      name: 'img',
-      visibility: 'public',
-      disk_format: 'raw',
-      container_format: 'bare',
-    });
-    imageId = created.body.id as string;
-    await t.api.app.inject({
-      method: 'PUT',
-      url: `/image/v2/images/${imageId}/file`,
-      headers: { 'x-auth-token': admin, 'content-type': 'application/octet-stream' },
-      payload: Buffer.from('bytes'),
-    });
+    imageId = await publicImage(t.api, admin);
   });
   afterAll(async () => t.stop());
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_PASSWORD, startTestApi, tenant, tokenFor } from './api-helpers.js';
+import { ADMIN_PASSWORD, publicImage, startTestApi, tenant, tokenFor } from './api-helpers.js';
 
 // An owner's event read on a row that another transition changed before its write (an effect's
 // result, a call on another API node) is judged again on the row as it is now.
@@ -12,19 +12,7 @@ describe('a server event on a stale read', () => {
     t = await startTestApi();
     const admin = await tokenFor(t.api, 'admin', ADMIN_PASSWORD, 'admin');
     member = await tenant(t.api, admin, 'stale-p1', 'member');
-    const created = await t.api.app.inject({
-      method: 'POST',
-      url: '/image/v2/images',
-      headers: { 'x-auth-token': admin },
-      payload: { name: 'img', visibility: 'public', disk_format: 'raw', container_format: 'bare' },
-    });
-    imageId = created.json().id as string;
-    await t.api.app.inject({
-      method: 'PUT',
-      url: `/image/v2/images/${imageId}/file`,
-      headers: { 'x-auth-token': admin, 'content-type': 'application/octet-stream' },
-      payload: Buffer.from('bytes'),
-    });
+    imageId = await publicImage(t.api, admin);
   });
   afterAll(async () => t.stop());
 
