@@ -153,9 +153,8 @@ export class HostComputeDriver implements ComputeDriver {
   }
 
   async spawn(server: Server, shelvedImage?: string): Promise<void> {
-    const request = shelvedImage
-      ? await this.request({ ...server, imageId: shelvedImage }, 'running', { flatten: true })
-      : await this.request(server, 'running');
+    const from = shelvedImage ? { ...server, imageId: shelvedImage } : server;
+    const request = await this.request(from, 'running', { flatten: shelvedImage !== undefined });
     await this.#onHost(server, (host) => host.put(server.id, request));
   }
 

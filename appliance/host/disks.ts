@@ -22,12 +22,6 @@ export class RbdGuestDisks implements GuestDisks {
     if (!disk) {
       if (!(await this.rbd.bootable(image.pool, image.name))) throw new HostImageNotBootableError(image.name);
       await this.rbd.cloneDisk(image, this.pool, name, diskGb * GIB);
-      // One that could not be flattened goes: its next try clones again.
-      if (image.flatten)
-        await this.rbd.flatten(this.pool, name).catch(async (error: unknown) => {
-          await this.rbd.removeImage(this.pool, name).catch(() => undefined);
-          throw error;
-        });
     } else if (disk.size < diskGb * GIB) {
       await this.rbd.grow(this.pool, name, diskGb * GIB);
     }

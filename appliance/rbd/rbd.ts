@@ -139,9 +139,15 @@ export class Rbd {
 
   /**
    * A server's disk: a copy-on-write clone of `image@snap`, grown to `sizeBytes` when that is
-   * larger (never shrunk: a smaller size is RBD_ERR_TOO_SMALL, and nothing is made).
+   * larger (never shrunk: a smaller size is RBD_ERR_TOO_SMALL, and nothing is made); with
+   * `flatten`, a whole copy that depends on the image no more. One not made whole is removed.
    */
-  async cloneDisk(image: { pool: string; name: string }, pool: string, name: string, sizeBytes: number): Promise<void> {
+  async cloneDisk(
+    image: { pool: string; name: string; flatten?: boolean },
+    pool: string,
+    name: string,
+    sizeBytes: number,
+  ): Promise<void> {
     const parent = await this.info(image.pool, image.name);
     if (!parent) throw new RbdError('RBD_ERR_NOT_FOUND', `no image ${image.pool}/${image.name}`);
     if (sizeBytes < parent.size) throw new RbdTooSmallError(`${image.pool}/${image.name}`, parent.size, sizeBytes);
@@ -154,6 +160,7 @@ export class Rbd {
     }
     try {
       if (sizeBytes > parent.size) await this.grow(pool, name, sizeBytes);
+      if (image.flatten) await this.#rbd(['flatten', '--no-progress', `${pool}/${name}`]);
     } catch (error) {
       await this.removeImage(pool, name).catch(() => undefined);
       throw error;
@@ -166,11 +173,6 @@ export class Rbd {
    */
   async grow(pool: string, name: string, sizeBytes: number): Promise<void> {
     await this.#rbd(['resize', '--size', `${Math.ceil(sizeBytes / 1024)}K`, `${pool}/${name}`]);
-  }
-
-  /** Copies into a clone every block it reads from its parent: it depends on it no more. */
-  async flatten(pool: string, name: string): Promise<void> {
-    await this.#rbd(['flatten', '--no-progress', `${pool}/${name}`]);
   }
 
   /** Takes snapshot `snap` of an image, unless it has one of that name. */

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeDriver } from '../../appliance/compute/index.js';
-import { ADMIN_PASSWORD, publicImage, startTestApi, tenant, tokenFor } from './api-helpers.js';
+import { startApiOnHosts, type startTestApi } from './api-helpers.js';
 
 // Nova's resize and cold migration over the embedded cloud with two fake hosts: VERIFY_RESIZE,
 // then confirmed or reverted; the migration records; the refusals Nova makes.
@@ -39,10 +38,7 @@ describe('Nova resize and cold migration', () => {
     (await call(admin, 'GET', `/os-migrations?instance_uuid=${id}`, undefined, '2.23')).body.migrations;
 
   beforeAll(async () => {
-    t = await startTestApi({ driver: new FakeDriver(() => HOSTS.map((name) => ({ name, ip: '127.0.0.1' }))) });
-    admin = await tokenFor(t.api, 'admin', ADMIN_PASSWORD, 'admin');
-    member = await tenant(t.api, admin, 'resize-p1', 'member');
-    imageId = await publicImage(t.api, admin);
+    ({ t, admin, member, imageId } = await startApiOnHosts(HOSTS, 'resize-p1'));
   });
   afterAll(async () => t.stop());
 

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeDriver } from '../../appliance/compute/index.js';
-import { ADMIN_PASSWORD, publicImage, startTestApi, tenant, tokenFor } from './api-helpers.js';
+import { startApiOnHosts, type startTestApi } from './api-helpers.js';
 
 // Nova's shelve (offloaded at once) and unshelve over the embedded cloud with two fake hosts:
 // the `<name>-shelved` image, no host while offloaded, the image gone after the unshelve.
@@ -50,10 +49,7 @@ describe('Nova shelve and unshelve', () => {
     ) as Record<string, number>;
 
   beforeAll(async () => {
-    t = await startTestApi({ driver: new FakeDriver(() => HOSTS.map((name) => ({ name, ip: '127.0.0.1' }))) });
-    admin = await tokenFor(t.api, 'admin', ADMIN_PASSWORD, 'admin');
-    member = await tenant(t.api, admin, 'shelve-p1', 'member');
-    imageId = await publicImage(t.api, admin);
+    ({ t, admin, member, imageId } = await startApiOnHosts(HOSTS, 'shelve-p1'));
   });
   afterAll(async () => t.stop());
 

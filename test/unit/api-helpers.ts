@@ -138,6 +138,20 @@ export async function publicImage(api: Api, adminToken: string): Promise<string>
 }
 
 /**
+ * The embedded API over fake hosts of these names (the scheduler places servers among them):
+ * the admin's token, a token of a member of a new project `project`, and a public image.
+ */
+export async function startApiOnHosts(
+  hosts: readonly string[],
+  project: string,
+): Promise<{ t: Awaited<ReturnType<typeof startTestApi>>; admin: string; member: string; imageId: string }> {
+  const t = await startTestApi({ driver: new FakeDriver(() => hosts.map((name) => ({ name, ip: '127.0.0.1' }))) });
+  const admin = await tokenFor(t.api, 'admin', ADMIN_PASSWORD, 'admin');
+  const member = await tenant(t.api, admin, project, 'member');
+  return { t, admin, member, imageId: await publicImage(t.api, admin) };
+}
+
+/**
  * A caller of the compute API through the app at a microversion: its status and parsed body
  * (undefined when empty).
  */
